@@ -1,0 +1,12 @@
+// BLIS (Debian's libblis-dev, OpenMP build: libblis.so -> blis-openmp) with its
+// CBLAS layer. Declared here rather than through <blis.h>, which needs <omp.h>.
+#include <stdint.h>
+
+enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
+enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112, CblasConjTrans = 113 };
+
+void cblas_sgemm(enum CBLAS_ORDER Order, enum CBLAS_TRANSPOSE TransA, enum CBLAS_TRANSPOSE TransB,
+                 int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+void bli_thread_set_num_threads(int64_t n);
+int64_t bli_thread_get_num_threads(void);

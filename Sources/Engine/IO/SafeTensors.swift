@@ -1,0 +1,155 @@
+import Foundation
+
+/// Reader and writer for the safetensors format: an 8-byte little-endian header
+/// length, a JSON header `{name: {dtype, shape, data_offsets}, "__metadata__": {..}}`,
+/// then the raw little-endian tensor bytes. Only F32 tensors are used here.
+public struct SafeTensors {
+    public struct Tensor {
+        public let name: String
+        public let shape: [Int]
+        public let data: [Float]
+    }
+
+    public var tensors: [String: Tensor] = [:]
+    public var order: [String] = []
+    public var metadata: [String: String] = [:]
+    public let path: String
+
+    /// Header bigger than this is refused (real headers are a few kilobytes).
+    public static let maxHeaderBytes = 16 << 20
+
+    public init(path: String) { self.path = path }
+
+    /// Parses and validates the whole file; every problem is an error naming the file.
+    public static func read(_ path: String) throws -> SafeTensors {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
+            throw EngineError.badFile(path: path, reason: FileManager.default.fileExists(atPath: path)
+                                      ? "cannot read the file" : "no such file")
+        }
+        return try parse(data, path: path)
+    }
+
+    public static func parse(_ data: Data, path: String) throws -> SafeTensors {
+        func bad(_ r: String) -> EngineError { .badFile(path: path, reason: "not a valid safetensors file: " + r) }
+        guard data.count >= 8 else { throw bad("only \(data.count) bytes") }
+        let hlen = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard hlen >= 2, hlen <= UInt64(maxHeaderBytes), hlen <= UInt64(data.count - 8) else {
+            throw bad("header length \(hlen) does not fit a file of \(data.count) bytes")
+        }
+        let headerData = data.subdata(in: 8..<(8 + Int(hlen)))
+        guard let obj = try? JSONSerialization.jsonObject(with: headerData), let header = obj as? [String: Any] else {
+            throw bad("the header is not a JSON object")
+        }
+        let base = 8 + Int(hlen)
+        let dataLen = data.count - base
+        var out = SafeTensors(path: path)
+        if let meta = header["__metadata__"] {
+            guard let m = meta as? [String: Any] else { throw bad("__metadata__ is not an object") }
+            for (k, v) in m {
+                guard let s = v as? String else { throw bad("__metadata__ value for '\(k)' is not a string") }
+                out.metadata[k] = s
+            }
+        }
+        var spans: [(Int, Int, String)] = []
+        for (name, value) in header where name != "__metadata__" {
+            func badT(_ r: String) -> EngineError { .badTensor(path: path, tensor: name, reason: r) }
+            guard let info = value as? [String: Any] else { throw badT("entry is not an object") }
+            guard let dtype = info["dtype"] as? String else { throw badT("missing dtype") }
+            guard dtype == "F32" else { throw badT("dtype \(dtype) is not supported (F32 only)") }
+            guard let shapeAny = info["shape"] as? [Any] else { throw badT("missing shape") }
+            var shape: [Int] = []
+            var count = 1
+            for d in shapeAny {
+                guard let n = d as? Int, n >= 0, n < (1 << 31) else { throw badT("bad dimension in shape") }
+                shape.append(n)
+                let (c, o) = count.multipliedReportingOverflow(by: n)
+                guard !o, c <= (1 << 34) else { throw badT("shape too large") }
+                count = c
+            }
+            guard let offs = info["data_offsets"] as? [Any], offs.count == 2,
+                  let b = offs[0] as? Int, let e = offs[1] as? Int, b >= 0, e >= b else {
+                throw badT("bad data_offsets")
+            }
+            guard e <= dataLen else { throw badT("data_offsets [\(b), \(e)] run past the end of the file (truncated?)") }
+            guard e - b == count * 4 else { throw badT("shape \(shape) needs \(count * 4) bytes, offsets give \(e - b)") }
+            spans.append((b, e, name))
+            let floats: [Float] = data.withUnsafeBytes { raw in
+                (0..<count).map { i in
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + b + 4 * i, as: UInt32.self)))
+                }
+            }
+            out.tensors[name] = Tensor(name: name, shape: shape, data: floats)
+        }
+        spans.sort { $0.0 < $1.0 }
+        for i in 1..<max(1, spans.count) where spans[i].0 < spans[i - 1].1 {
+            throw EngineError.badTensor(path: path, tensor: spans[i].2, reason: "data overlaps tensor '\(spans[i - 1].2)'")
+        }
+        out.order = spans.map { $0.2 }
+        return out
+    }
+
+    /// Copies every tensor of `layout` (names prefixed by `prefix`) into `params`,
+    /// checking presence, shape and finiteness.
+    public func load(into params: UnsafeMutablePointer<Float>, layout: ParameterLayout, prefix: String = "") throws {
+        for e in layout.entries {
+            let name = prefix + e.name
+            guard let t = tensors[name] else {
+                throw EngineError.badTensor(path: path, tensor: name, reason: "missing (is this a weights file of another model config?)")
+            }
+            guard t.shape == e.shape else {
+                throw EngineError.badTensor(path: path, tensor: name, reason: "shape \(t.shape), expected \(e.shape) (weights of another model config?)")
+            }
+            if let bad = t.data.firstIndex(where: { !$0.isFinite }) {
+                throw EngineError.badTensor(path: path, tensor: name, reason: "value \(t.data[bad]) at index \(bad) is not finite")
+            }
+            t.data.withUnsafeBufferPointer { (params + e.offset).update(from: $0.baseAddress!, count: e.count) }
+        }
+    }
+
+    /// Writes named tensors (in the given order) atomically.
+    public static func write(_ path: String, tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)],
+                             metadata: [String: String]) throws {
+        var header = "{"
+        var first = true
+        func emit(_ s: String) { if !first { header += "," }; first = false; header += s }
+        if !metadata.isEmpty {
+            let items = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            emit("\"__metadata__\":{" + items.joined(separator: ",") + "}")
+        }
+        var offset = 0
+        for t in tensors {
+            let bytes = t.shape.reduce(1, *) * 4
+            emit("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+        }
+        header += "}"
+        while (header.utf8.count + 8) % 8 != 0 { header += " " }
+        var lenLE = UInt64(header.utf8.count).littleEndian
+        let headerBytes = Array(header.utf8)
+        try withUnsafeBytes(of: &lenLE) { lenRaw in
+            try headerBytes.withUnsafeBytes { hRaw in
+                var chunks = [lenRaw, hRaw]
+                for t in tensors {
+                    chunks.append(UnsafeRawBufferPointer(start: t.data, count: t.shape.reduce(1, *) * 4))
+                }
+                try AtomicFile.write(path, chunks: chunks)
+            }
+        }
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// GroupNorm over [C, N, H, W] activations with an optional fused SiLU, a
+/// per-(image, channel) additive term and a dropout mask:
+///
+///     y = mask * (act(gamma * (x - mean) * rstd + beta) + tbias[n, c])
+///
+/// `act` is SiLU or the identity. The fusion saves passes over memory: the
+/// ResidualBlock's "GN -> SiLU -> + time embedding" and "GN -> SiLU -> dropout"
+/// are each one call. Forward keeps mean and rstd ([N, G]); backward recomputes
+/// the normalised values from x (llm.c's layernorm pattern).
+public struct GroupNorm: Sendable {
+    public let groups: Int, channels: Int
+    public let w: Int, b: Int
+    public let eps: Float = 1e-5
+
+    public init(_ layout: inout ParameterLayout, _ prefix: String, groups: Int, channels: Int) {
+        precondition(channels % groups == 0, "GroupNorm: \(channels) channels not divisible by \(groups) groups")
+        self.groups = groups; self.channels = channels
+        w = layout.add(prefix + ".weight", [channels])
+        b = layout.add(prefix + ".bias", [channels])
+    }
+
+    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                        n: Int, hw: Int, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                        silu: Bool, tbias: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil) {
+        let cpg = channels / groups, count = Float(cpg * hw)
+        let G = groups, C = channels
+        Parallel.forEach(groups) { gr in
+            for gi in gr {
+                for ni in 0..<n {
+                    var s: Float = 0
+                    for c in (gi * cpg)..<((gi + 1) * cpg) { s += Kernels.sum(x + (c * n + ni) * hw, hw) }
+                    let m = s / count
+                    var v: Float = 0
+                    for c in (gi * cpg)..<((gi + 1) * cpg) {
+                        let xp = x + (c * n + ni) * hw
+                        var acc = SIMD8<Float>(repeating: 0)
+                        var i = 0
+                        let raw = UnsafeRawPointer(xp)
+                        while i + 8 <= hw {
+                            let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m
+                            acc += d * d
+                            i += 8
+                        }
+                        var t = acc.sum()
+                        while i < hw { let d = xp[i] - m; t += d * d; i += 1 }
+                        v += t
+                    }
+                    let r = 1 / (v / count + eps).squareRoot()
+                    mean[ni * G + gi] = m
+                    rstd[ni * G + gi] = r
+                    for c in (gi * cpg)..<((gi + 1) * cpg) {
+                        let off = (c * n + ni) * hw
+                        let xp = x + off, yp = y + off
+                        let a = p[w + c] * r, bb = p[b + c] - m * a
+                        let tb: Float = tbias.map { $0[ni * C + c] } ?? 0
+                        if silu {
+                            for i in 0..<hw { let gv = xp[i] * a + bb; yp[i] = gv * Kernels.sigmoid(gv) + tb }
+                        } else {
+                            for i in 0..<hw { yp[i] = xp[i] * a + bb + tb }
+                        }
+                        if let mask { let mp = mask + off; for i in 0..<hw { yp[i] *= mp[i] } }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Accumulates dgamma, dbeta, dx (+=) and, if given, dtbias[n, c] (+=).
+    /// `scratch` holds C*N*HW floats.
+    public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+                         x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                         n: Int, hw: Int, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+                         silu: Bool, mask: UnsafePointer<Float>? = nil, dtbias: UnsafeMutablePointer<Float>? = nil,
+                         scratch: UnsafeMutablePointer<Float>) {
+        let cpg = channels / groups, count = Float(cpg * hw)
+        let G = groups, C = channels
+        Parallel.forEach(groups) { gr in
+            for gi in gr {
+                for ni in 0..<n {
+                    let m = mean[ni * G + gi], r = rstd[ni * G + gi]
+                    var s1: Float = 0, s2: Float = 0
+                    for c in (gi * cpg)..<((gi + 1) * cpg) {
+                        let off = (c * n + ni) * hw
+                        let xp = x + off, dyp = dy + off, dh = scratch + off
+                        let gamma = p[w + c], beta = p[b + c]
+                        var dgam: Float = 0, dbet: Float = 0, dtb: Float = 0
+                        for i in 0..<hw {
+                            let xh = (xp[i] - m) * r
+                            var d = dyp[i]
+                            if let mask { d *= mask[off + i] }
+                            dtb += d
+                            if silu {
+                                let gv = xh * gamma + beta
+                                let sg = Kernels.sigmoid(gv)
+                                d *= sg * (1 + gv * (1 - sg))
+                            }
+                            dgam += d * xh
+                            dbet += d
+                            let dxh = d * gamma
+                            s1 += dxh
+                            s2 += dxh * xh
+                            dh[i] = dxh
+                        }
+                        g[w + c] += dgam
+                        g[b + c] += dbet
+                        if let dtbias { dtbias[ni * C + c] += dtb }
+                    }
+                    let m1 = s1 / count, m2 = s2 / count
+                    for c in (gi * cpg)..<((gi + 1) * cpg) {
+                        let off = (c * n + ni) * hw
+                        let xp = x + off, dh = scratch + off, dxp = dx + off
+                        for i in 0..<hw {
+                            let xh = (xp[i] - m) * r
+                            dxp[i] += r * (dh[i] - m1 - xh * m2)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+import Foundation
+
+/// The chapter's `SimpleDDPMUNet`, forward and hand-written backward.
+///
+/// Parameters live outside the model (a flat buffer laid out by `layout`), so the
+/// same instance runs training weights and EMA weights. The instance owns its
+/// activations and scratch; it is not thread-safe — one thread drives it.
+public final class UNet: @unchecked Sendable {
+    public let config: UNetConfig
+    public let layout: ParameterLayout
+    public var parameterCount: Int { layout.count }
+
+    /// A stride-2 downsampling conv or the transposed conv that undoes it.
+    final class ConvStage {
+        let conv: Conv2d?
+        let convT: ConvTranspose2d?
+        let cin: Int, cout: Int, inSize: Int, outSize: Int
+        let out = FloatBuffer(count: 1)
+        init(conv: Conv2d, inSize: Int) {
+            self.conv = conv; convT = nil; cin = conv.cin; cout = conv.cout
+            self.inSize = inSize; outSize = conv.outSize(inSize)
+        }
+        init(convT: ConvTranspose2d, inSize: Int) {
+            conv = nil; self.convT = convT; cin = convT.cin; cout = convT.cout
+            self.inSize = inSize; outSize = convT.outSize(inSize)
+        }
+        func colSize(n: Int) -> Int {
+            conv?.colSize(n: n, h: inSize, w: inSize) ?? convT!.colSize(n: n, h: inSize, w: inSize)
+        }
+    }
+
+    enum Stage {
+        case res(ResidualBlock)
+        case conv(ConvStage)
+        var outChannels: Int { switch self { case .res(let b): return b.cout; case .conv(let c): return c.cout } }
+        var outSize: Int { switch self { case .res(let b): return b.size; case .conv(let c): return c.outSize } }
+        var out: FloatBuffer { switch self { case .res(let b): return b.out; case .conv(let c): return c.out } }
+    }
+
+    let timeLin1: Linear, timeLin2: Linear
+    let convIn: Conv2d
+    let downs: [Stage]
+    let middle: [ResidualBlock]
+    let ups: [Stage]
+    let outNorm: GroupNorm, outConv: Conv2d
+    let tdim: Int
+    /// (channels, size) of every skip (hs) entry, in push order.
+    let skipShapes: [(c: Int, s: Int)]
+    /// For each up ResidualBlock, the hs index it pops; -1 for conv stages.
+    let upSkip: [Int]
+
+    // Activations.
+    let tIn = FloatBuffer(count: 1), emb = FloatBuffer(count: 1), l1 = FloatBuffer(count: 1)
+    let gl = FloatBuffer(count: 1), temb = FloatBuffer(count: 1), stemb = FloatBuffer(count: 1)
+    let h0 = FloatBuffer(count: 1), outAct = FloatBuffer(count: 1), outStats = FloatBuffer(count: 1)
+    public let output = FloatBuffer(count: 1)
+    let catBufs: [FloatBuffer]
+    // Gradients of activations.
+    let dstemb = FloatBuffer(count: 1), dtemb = FloatBuffer(count: 1), dgl = FloatBuffer(count: 1)
+    let dl1 = FloatBuffer(count: 1), dOutAct = FloatBuffer(count: 1)
+    let dh = FloatBuffer(count: 1), dh2 = FloatBuffer(count: 1)
+    let dhs: [FloatBuffer]
+    public let ws = Workspace()
+    private var lastN = 0
+    private var lastInput: UnsafePointer<Float>?
+
+    public init(_ config: UNetConfig) throws {
+        try config.validate()
+        self.config = config
+        var L = ParameterLayout()
+        let c = config.nChannels, tdim = c * 4, G = config.groups
+        self.tdim = tdim
+        // time_emb = Sequential(Sinusoidal, Linear, GELU, Linear): indices 1 and 3 carry weights.
+        timeLin1 = Linear(&L, "time_emb.1", c, tdim)
+        timeLin2 = Linear(&L, "time_emb.3", tdim, tdim)
+        convIn = Conv2d(&L, "conv_in", cin: config.imageChannels, cout: c, k: 3, pad: 1)
+
+        var downs: [Stage] = []
+        var chs: [(c: Int, s: Int)] = [(c, config.imageSize)]
+        var now = c, size = config.imageSize
+        for (i, mult) in config.chMults.enumerated() {
+            let outCh = c * mult
+            for _ in 0..<config.nBlocks {
+                let b = ResidualBlock(&L, "downs.\(downs.count)", cin: now, cout: outCh, tdim: tdim,
+                                      size: size, groups: G, dropout: config.dropout)
+                downs.append(.res(b)); now = outCh; chs.append((now, size))
+            }
+            if i < config.chMults.count - 1 {
+                let conv = Conv2d(&L, "downs.\(downs.count)", cin: now, cout: now, k: 3, stride: 2, pad: 1)
+                let st = ConvStage(conv: conv, inSize: size)
+                downs.append(.conv(st)); size = st.outSize; chs.append((now, size))
+            }
+        }
+        skipShapes = chs
+        var mids: [ResidualBlock] = []
+        for i in 0..<config.nMidBlocks {
+            mids.append(ResidualBlock(&L, "middle.\(i)", cin: now, cout: now, tdim: tdim, size: size,
+                                      groups: G, dropout: config.dropout))
+        }
+        var ups: [Stage] = [], upSkip: [Int] = [], cats: [FloatBuffer] = []
+        var stack = Array(chs.indices)
+        for (i, mult) in config.chMults.enumerated().reversed() {
+            let outCh = c * mult
+            for _ in 0..<(config.nBlocks + 1) {
+                let si = stack.removeLast()
+                precondition(chs[si].s == size, "skip size mismatch")
+                let b = ResidualBlock(&L, "ups.\(ups.count)", cin: chs[si].c + now, cout: outCh, tdim: tdim,
+                                      size: size, groups: G, dropout: config.dropout)
+                ups.append(.res(b)); upSkip.append(si); cats.append(FloatBuffer(count: 1)); now = outCh
+            }
+            if i > 0 {
+                let ct = ConvTranspose2d(&L, "ups.\(ups.count)", cin: now, cout: now, k: 4, stride: 2, pad: 1)
+                let st = ConvStage(convT: ct, inSize: size)
+                ups.append(.conv(st)); upSkip.append(-1); cats.append(FloatBuffer(count: 1)); size = st.outSize
+            }
+        }
+        outNorm = GroupNorm(&L, "conv_out.0", groups: G, channels: now)
+        outConv = Conv2d(&L, "conv_out.2", cin: now, cout: config.imageChannels, k: 3, pad: 1)
+        self.downs = downs; self.middle = mids; self.ups = ups; self.upSkip = upSkip
+        self.catBufs = cats
+        self.dhs = chs.map { _ in FloatBuffer(count: 1) }
+        self.layout = L
+    }
+
+    /// Predicts eps for x [N, C, S, S] (== [C, N, S, S] for one channel) at timesteps t.
+    /// Returns a pointer to the output [N, C, S, S], valid until the next call.
+    @discardableResult
+    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, t: [Int], train: Bool = false,
+                        rng: inout RNG) -> UnsafeMutablePointer<Float> {
+        precondition(config.imageChannels == 1, "only 1-channel images are laid out as CNHW == NCHW")
+        let n = t.count, c = config.nChannels, S = config.imageSize, hw = S * S
+        lastN = n; lastInput = x
+        tIn.reserve(n); emb.reserve(n * c)
+        for b in [l1, gl, temb, stemb] { b.reserve(n * tdim) }
+        for i in 0..<n { tIn.ptr[i] = Float(t[i]) }
+        SinusoidalEmbedding.forward(t: tIn.ptr, n: n, dim: c, out: emb.ptr)
+        timeLin1.forward(p, x: emb.ptr, y: l1.ptr, n: n)
+        Kernels.geluForward(l1.ptr, gl.ptr, n * tdim)
+        timeLin2.forward(p, x: gl.ptr, y: temb.ptr, n: n)
+        Kernels.siluForward(temb.ptr, stemb.ptr, n * tdim)
+
+        h0.reserve(c * n * hw)
+        ws.col.reserve(convIn.colSize(n: n, h: S, w: S))
+        convIn.forward(p, x: x, y: h0.ptr, n: n, h: S, w: S, col: ws.col.ptr)
+        var skips: [UnsafeMutablePointer<Float>] = [h0.ptr]
+        var cur = h0.ptr
+        for st in downs {
+            cur = run(st, p, x: cur, n: n, train: train, rng: &rng)
+            skips.append(cur)
+        }
+        for b in middle {
+            b.forward(p, x: cur, stemb: stemb.ptr, n: n, train: train, rng: &rng, ws: ws)
+            cur = b.out.ptr
+        }
+        var curC = middle.last?.cout ?? downs.last!.outChannels
+        for (i, st) in ups.enumerated() {
+            if case .res(let b) = st {
+                let sk = skipShapes[upSkip[i]]
+                let sp = sk.s * sk.s * n
+                let cat = catBufs[i]
+                cat.reserve((curC + sk.c) * sp)
+                cat.ptr.update(from: cur, count: curC * sp)
+                (cat.ptr + curC * sp).update(from: skips[upSkip[i]], count: sk.c * sp)
+                b.forward(p, x: cat.ptr, stemb: stemb.ptr, n: n, train: train, rng: &rng, ws: ws)
+                cur = b.out.ptr
+            } else {
+                cur = run(st, p, x: cur, n: n, train: train, rng: &rng)
+            }
+            curC = st.outChannels
+        }
+        let G = outNorm.groups
+        outAct.reserve(curC * n * hw); outStats.reserve(2 * n * G)
+        outNorm.forward(p, x: cur, y: outAct.ptr, n: n, hw: hw, mean: outStats.ptr, rstd: outStats.ptr + n * G, silu: true)
+        output.reserve(config.imageChannels * n * hw)
+        ws.col.reserve(outConv.colSize(n: n, h: S, w: S))
+        outConv.forward(p, x: outAct.ptr, y: output.ptr, n: n, h: S, w: S, col: ws.col.ptr)
+        return output.ptr
+    }
+
+    private func run(_ st: Stage, _ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, train: Bool,
+                     rng: inout RNG) -> UnsafeMutablePointer<Float> {
+        switch st {
+        case .res(let b):
+            b.forward(p, x: x, stemb: stemb.ptr, n: n, train: train, rng: &rng, ws: ws)
+            return b.out.ptr
+        case .conv(let s):
+            s.out.reserve(s.cout * n * s.outSize * s.outSize)
+            ws.col.reserve(s.colSize(n: n))
+            if let conv = s.conv {
+                conv.forward(p, x: x, y: s.out.ptr, n: n, h: s.inSize, w: s.inSize, col: ws.col.ptr)
+            } else {
+                s.convT!.forward(p, x: x, y: s.out.ptr, n: n, h: s.inSize, w: s.inSize, col: ws.col.ptr)
+            }
+            return s.out.ptr
+        }
+    }
+
+    private func back(_ st: Stage, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+                      x: UnsafePointer<Float>, dout: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, n: Int) {
+        switch st {
+        case .res(let b):
+            b.backward(p, g, x: x, dout: dout, dx: dx, stemb: stemb.ptr, dstemb: dstemb.ptr, n: n, ws: ws)
+        case .conv(let s):
+            ws.col.reserve(s.colSize(n: n))
+            if let conv = s.conv {
+                conv.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: s.inSize, w: s.inSize, col: ws.col.ptr)
+            } else {
+                s.convT!.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: s.inSize, w: s.inSize, col: ws.col.ptr)
+            }
+        }
+    }
+
+    /// Backward of the last `forward` for dL/d(output) `dout` [N, C, S, S]:
+    /// parameter gradients are added into `g`; dL/dx is added into `dx` if given.
+    public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+                         dout: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>? = nil) {
+        let n = lastN, c = config.nChannels, S = config.imageSize, hw = S * S
+        guard let input = lastInput else { preconditionFailure("backward before forward") }
+        dstemb.reserve(n * tdim); dstemb.zero(n * tdim)
+        // Skip gradients start at zero and collect from the up path and the next down layer.
+        for (i, sk) in skipShapes.enumerated() {
+            dhs[i].reserve(sk.c * n * sk.s * sk.s); dhs[i].zero(sk.c * n * sk.s * sk.s)
+        }
+        // Output head: conv_out.2 then GN + SiLU.
+        let lastC = ups.last!.outChannels
+        let len0 = lastC * n * hw
+        dOutAct.reserve(len0); dOutAct.zero(len0)
+        ws.col.reserve(outConv.colSize(n: n, h: S, w: S))
+        outConv.backward(p, g, x: outAct.ptr, dy: dout, dx: dOutAct.ptr, n: n, h: S, w: S, col: ws.col.ptr)
+        let lastOut = ups.last!.out.ptr
+        dh.reserve(len0); dh.zero(len0)
+        ws.gn.reserve(len0)
+        let G = outNorm.groups
+        outNorm.backward(p, g, x: lastOut, dy: dOutAct.ptr, dx: dh.ptr, n: n, hw: hw, mean: outStats.ptr,
+                         rstd: outStats.ptr + n * G, silu: true, scratch: ws.gn.ptr)
+        // Up path, reversed. `cur` holds dL/d(output of the stage being undone).
+        var cur = dh, other = dh2
+        for i in stride(from: ups.count - 1, through: 0, by: -1) {
+            let st = ups[i]
+            let inC: Int, inS: Int, inPtr: UnsafePointer<Float>
+            if i > 0 { inC = ups[i - 1].outChannels; inS = ups[i - 1].outSize; inPtr = UnsafePointer(ups[i - 1].out.ptr) }
+            else { inC = middle.last!.cout; inS = middle.last!.size; inPtr = UnsafePointer(middle.last!.out.ptr) }
+            if case .res(let b) = st {
+                let sk = skipShapes[upSkip[i]]
+                let sp = n * b.size * b.size
+                let total = b.cin * sp
+                ws.dcat.reserve(total); ws.dcat.zero(total)
+                b.backward(p, g, x: catBufs[i].ptr, dout: cur.ptr, dx: ws.dcat.ptr, stemb: stemb.ptr,
+                           dstemb: dstemb.ptr, n: n, ws: ws)
+                let hC = b.cin - sk.c
+                other.reserve(hC * sp)
+                other.ptr.update(from: ws.dcat.ptr, count: hC * sp)
+                let dsk = dhs[upSkip[i]].ptr, src = ws.dcat.ptr + hC * sp
+                for j in 0..<(sk.c * sp) { dsk[j] += src[j] }
+            } else {
+                let len = inC * n * inS * inS
+                other.reserve(len); other.zero(len)
+                back(st, p, g, x: inPtr, dout: cur.ptr, dx: other.ptr, n: n)
+            }
+            swap(&cur, &other)
+        }
+        // Middle, reversed; the last down output's gradient is dhs.last.
+        for i in stride(from: middle.count - 1, through: 0, by: -1) {
+            let b = middle[i]
+            let x: UnsafePointer<Float> = i > 0 ? UnsafePointer(middle[i - 1].out.ptr) : UnsafePointer(downs.last!.out.ptr)
+            let dxb: UnsafeMutablePointer<Float>
+            if i > 0 {
+                let len = b.cin * n * b.size * b.size
+                other.reserve(len); other.zero(len); dxb = other.ptr
+            } else {
+                dxb = dhs[dhs.count - 1].ptr
+            }
+            b.backward(p, g, x: x, dout: cur.ptr, dx: dxb, stemb: stemb.ptr, dstemb: dstemb.ptr, n: n, ws: ws)
+            swap(&cur, &other)
+        }
+        // Down path: stage i maps hs[i] -> hs[i+1].
+        for i in stride(from: downs.count - 1, through: 0, by: -1) {
+            let x: UnsafePointer<Float> = i > 0 ? UnsafePointer(downs[i - 1].out.ptr) : UnsafePointer(h0.ptr)
+            back(downs[i], p, g, x: x, dout: dhs[i + 1].ptr, dx: dhs[i].ptr, n: n)
+        }
+        ws.col.reserve(convIn.colSize(n: n, h: S, w: S))
+        convIn.backward(p, g, x: input, dy: dhs[0].ptr, dx: dx, n: n, h: S, w: S, col: ws.col.ptr)
+        // Time embedding: SiLU -> Linear 3 -> GELU -> Linear 1.
+        dtemb.reserve(n * tdim); dtemb.zero(n * tdim)
+        Kernels.siluBackward(temb.ptr, dstemb.ptr, dtemb.ptr, n * tdim)
+        dgl.reserve(n * tdim); dgl.zero(n * tdim)
+        timeLin2.backward(p, g, x: gl.ptr, dy: dtemb.ptr, dx: dgl.ptr, n: n)
+        dl1.reserve(n * tdim); dl1.zero(n * tdim)
+        Kernels.geluBackward(l1.ptr, dgl.ptr, dl1.ptr, n * tdim)
+        timeLin1.backward(p, g, x: emb.ptr, dy: dl1.ptr, dx: nil, n: n)
+        _ = c
+    }
+}

@@ -1,0 +1,57 @@
+/// Architecture of the chapter's `SimpleDDPMUNet` (see shared/reference/seed_unet.py).
+public struct UNetConfig: Sendable, Equatable, Codable {
+    /// Width of the first level; the time embedding is 4x this.
+    public var nChannels: Int
+    /// Width multiplier per resolution level; a stride-2 conv sits between levels.
+    public var chMults: [Int]
+    /// ResidualBlocks per level on the way down (n_blocks + 1 on the way up).
+    public var nBlocks: Int
+    public var nMidBlocks: Int = 2
+    public var imageChannels: Int = 1
+    /// Side of the square input. Tiny runs at 28; 4-level configs need 32
+    /// (MNIST padded by 2 pixels of background).
+    public var imageSize: Int
+    /// Dropout probability inside every ResidualBlock (training only).
+    public var dropout: Float = 0.1
+    public var groups: Int = 8
+
+    public init(nChannels: Int, chMults: [Int], nBlocks: Int = 2, nMidBlocks: Int = 2,
+                imageChannels: Int = 1, imageSize: Int, dropout: Float = 0.1, groups: Int = 8) {
+        self.nChannels = nChannels; self.chMults = chMults; self.nBlocks = nBlocks
+        self.nMidBlocks = nMidBlocks; self.imageChannels = imageChannels
+        self.imageSize = imageSize; self.dropout = dropout; self.groups = groups
+    }
+
+    public static let tiny = UNetConfig(nChannels: 16, chMults: [1, 2, 2], imageSize: 28)
+    public static let small = UNetConfig(nChannels: 32, chMults: [1, 2, 2, 4], imageSize: 32)
+
+    public static func named(_ name: String) -> UNetConfig? {
+        switch name.lowercased() {
+        case "tiny": return .tiny
+        case "small": return .small
+        default: return nil
+        }
+    }
+
+    /// "tiny", "small" or a description.
+    public var name: String {
+        var a = self; a.dropout = UNetConfig.tiny.dropout
+        if a == .tiny { return "tiny" }
+        if a == .small { return "small" }
+        return "custom(c\(nChannels),\(chMults.map(String.init).joined(separator: "-")),b\(nBlocks),s\(imageSize))"
+    }
+
+    /// Checks the spatial sizes work out (each downsampling must be undone exactly).
+    public func validate() throws {
+        guard nChannels > 0, nChannels % groups == 0, !chMults.isEmpty, nBlocks > 0, imageSize > 0 else {
+            throw EngineError.invalidConfig("n_channels must be a positive multiple of \(groups); got \(nChannels)")
+        }
+        var s = imageSize
+        for _ in 0..<(chMults.count - 1) {
+            if s % 2 != 0 {
+                throw EngineError.invalidConfig("image size \(imageSize) cannot be halved \(chMults.count - 1) times (pad to 32)")
+            }
+            s /= 2
+        }
+    }
+}

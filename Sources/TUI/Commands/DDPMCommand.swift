@@ -1,0 +1,13 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// `ddpm`: the explorer (no arguments) and its command-line tools.
+public struct DDPMCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "ddpm",
+        abstract: "Watch a diffusion model think: a terminal explorer for DDPM on MNIST.",
+        subcommands: [InfoCommand.self, BenchCommand.self]
+    )
+    public init() {}
+}

@@ -1,0 +1,133 @@
+import XCTest
+@testable import Engine
+
+final class LayerGradientTests: XCTestCase {
+    func testConv2dVariants() {
+        for (k, s, p, cin, cout, hw) in [(3, 1, 1, 3, 4, 6), (3, 2, 1, 2, 3, 7), (1, 1, 0, 5, 3, 4), (3, 2, 1, 2, 2, 8)] {
+            var L = ParameterLayout()
+            let conv = Conv2d(&L, "c", cin: cin, cout: cout, k: k, stride: s, pad: p)
+            let n = 2
+            let params = randomBuffer(L.count, seed: 1, scale: 0.5)
+            let x = randomBuffer(cin * n * hw * hw, seed: 2)
+            let ho = conv.outSize(hw)
+            let col = FloatBuffer(count: max(1, conv.colSize(n: n, h: hw, w: hw)))
+            let y = FloatBuffer(count: cout * n * ho * ho)
+            GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
+                forward: { pp, xx in
+                    conv.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, col: col.ptr)
+                    return y.array(cout * n * ho * ho)
+                },
+                backward: { pp, xx, dy, gp, gx in
+                    conv.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, col: col.ptr)
+                })
+        }
+    }
+
+    func testConvTranspose2d() {
+        var L = ParameterLayout()
+        let ct = ConvTranspose2d(&L, "t", cin: 3, cout: 2, k: 4, stride: 2, pad: 1)
+        let n = 2, hw = 4, ho = ct.outSize(hw)
+        XCTAssertEqual(ho, 8)
+        let params = randomBuffer(L.count, seed: 3, scale: 0.5)
+        let x = randomBuffer(3 * n * hw * hw, seed: 4)
+        let col = FloatBuffer(count: ct.colSize(n: n, h: hw, w: hw))
+        let y = FloatBuffer(count: 2 * n * ho * ho)
+        GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: 3 * n * hw * hw,
+            forward: { pp, xx in
+                ct.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, col: col.ptr)
+                return y.array(2 * n * ho * ho)
+            },
+            backward: { pp, xx, dy, gp, gx in
+                ct.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, col: col.ptr)
+            })
+    }
+
+    func testGroupNormPlainSiluBiasMask() {
+        let C = 8, G = 4, n = 3, hw = 5
+        for (silu, useBias, useMask) in [(false, false, false), (true, false, false), (true, true, false), (true, false, true)] {
+            var L = ParameterLayout()
+            let gn = GroupNorm(&L, "g", groups: G, channels: C)
+            let params = randomBuffer(L.count, seed: 5, scale: 0.7)
+            for c in 0..<C { params.ptr[gn.w + c] += 1 }
+            let x = randomBuffer(C * n * hw, seed: 6, scale: 2)
+            let tb = randomBuffer(n * C, seed: 8)
+            let mask = FloatBuffer(count: C * n * hw)
+            var r = RNG(seed: 9)
+            Dropout.makeMask(mask.ptr, count: C * n * hw, p: 0.3, rng: &r)
+            let y = FloatBuffer(count: C * n * hw), stats = FloatBuffer(count: 2 * n * G)
+            let scratch = FloatBuffer(count: C * n * hw), dtb = FloatBuffer(count: n * C)
+            GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: C * n * hw,
+                forward: { pp, xx in
+                    gn.forward(pp, x: xx, y: y.ptr, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G,
+                               silu: silu, tbias: useBias ? tb.ptr : nil, mask: useMask ? mask.ptr : nil)
+                    return y.array(C * n * hw)
+                },
+                backward: { pp, xx, dy, gp, gx in
+                    gn.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G,
+                                silu: silu, mask: useMask ? mask.ptr : nil, dtbias: useBias ? dtb.ptr : nil, scratch: scratch.ptr)
+                })
+            if useBias {
+                // dL/dtbias[n, c] = sum over the image-channel block of dy.
+                var rr = RNG(seed: 7)
+                _ = rr
+            }
+        }
+    }
+
+    func testLinear() {
+        var L = ParameterLayout()
+        let lin = Linear(&L, "l", 5, 3)
+        let n = 4
+        let params = randomBuffer(L.count, seed: 10)
+        let x = randomBuffer(n * 5, seed: 11)
+        let y = FloatBuffer(count: n * 3)
+        GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: n * 5,
+            forward: { pp, xx in lin.forward(pp, x: xx, y: y.ptr, n: n); return y.array(n * 3) },
+            backward: { pp, xx, dy, gp, gx in lin.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n) })
+    }
+
+    func testActivations() {
+        let n = 50
+        let x = randomBuffer(n, seed: 12, scale: 2)
+        let y = FloatBuffer(count: n)
+        let params = FloatBuffer(count: 1)
+        GradCheck().check(params: params, paramCount: 0, input: x, inputCount: n,
+            forward: { _, xx in Kernels.siluForward(xx, y.ptr, n); return y.array(n) },
+            backward: { _, xx, dy, _, gx in Kernels.siluBackward(xx, dy, gx, n) })
+        GradCheck().check(params: params, paramCount: 0, input: x, inputCount: n,
+            forward: { _, xx in Kernels.geluForward(xx, y.ptr, n); return y.array(n) },
+            backward: { _, xx, dy, _, gx in Kernels.geluBackward(xx, dy, gx, n) })
+        // Exact GELU values (PyTorch's default, erf form).
+        let v: [Float] = [-2, -0.5, 0, 1, 3]
+        let out = FloatBuffer(count: 5)
+        v.withUnsafeBufferPointer { Kernels.geluForward($0.baseAddress!, out.ptr, 5) }
+        let expect: [Float] = [-0.04550026, -0.15426877, 0, 0.8413447, 2.9959502]
+        for i in 0..<5 { XCTAssertEqual(out.ptr[i], expect[i], accuracy: 1e-6) }
+    }
+
+    func testDropoutMaskIsSeededAndScaled() {
+        let n = 100_000
+        let a = FloatBuffer(count: n), b = FloatBuffer(count: n)
+        var r1 = RNG(seed: 3), r2 = RNG(seed: 3)
+        Dropout.makeMask(a.ptr, count: n, p: 0.1, rng: &r1)
+        Dropout.makeMask(b.ptr, count: n, p: 0.1, rng: &r2)
+        XCTAssertEqual(a.array(n), b.array(n))
+        let zeros = a.array(n).filter { $0 == 0 }.count
+        XCTAssertEqual(Double(zeros) / Double(n), 0.1, accuracy: 0.005)
+        XCTAssertEqual(a.array(n).first { $0 != 0 }!, 1 / 0.9, accuracy: 1e-6)
+    }
+
+    func testSinusoidalEmbeddingMatchesFormula() {
+        let t: [Float] = [0, 7, 999]
+        let dim = 16
+        let out = FloatBuffer(count: 3 * dim)
+        t.withUnsafeBufferPointer { SinusoidalEmbedding.forward(t: $0.baseAddress!, n: 3, dim: dim, out: out.ptr) }
+        for (i, tv) in t.enumerated() {
+            for j in 0..<8 {
+                let f = exp(-Double(j) * log(10000.0) / 7)
+                XCTAssertEqual(Double(out.ptr[i * dim + j]), sin(Double(tv) * f), accuracy: 2e-4)
+                XCTAssertEqual(Double(out.ptr[i * dim + 8 + j]), cos(Double(tv) * f), accuracy: 2e-4)
+            }
+        }
+    }
+}
