@@ -1,0 +1,84 @@
+import XCTest
+@testable import Engine
+
+final class SafeTensorsTests: XCTestCase {
+    var dir: String!
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "st-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func writeTiny(_ path: String) throws -> FloatBuffer {
+        let net = try UNet(.tiny)
+        let p = FloatBuffer(count: net.parameterCount)
+        var rng = RNG(seed: 3)
+        net.layout.initialize(p.ptr, rng: &rng)
+        try Checkpoint.writeWeights(path, layout: net.layout, params: p.ptr, metadata: ["config": "tiny", "note": "a \"quoted\"\nvalue"])
+        return p
+    }
+
+    func testRoundTrip() throws {
+        let path = dir + "/w.safetensors"
+        let p = try writeTiny(path)
+        let f = try SafeTensors.read(path)
+        XCTAssertEqual(f.metadata["note"], "a \"quoted\"\nvalue")
+        let net = try UNet(.tiny)
+        let q = FloatBuffer(count: net.parameterCount)
+        try f.load(into: q.ptr, layout: net.layout)
+        XCTAssertEqual(p.array(net.parameterCount), q.array(net.parameterCount))
+        XCTAssertEqual(f.order.first, "time_emb.1.weight")
+        // Header is padded to 8 bytes.
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let hlen = data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        XCTAssertEqual((hlen + 8) % 8, 0)
+    }
+
+    func assertBad(_ bytes: Data, contains needle: String, file: StaticString = #filePath, line: UInt = #line) {
+        let path = dir + "/bad.safetensors"
+        try! bytes.write(to: URL(fileURLWithPath: path))
+        do {
+            let f = try SafeTensors.read(path)
+            let net = try UNet(.tiny)
+            let q = FloatBuffer(count: net.parameterCount)
+            try f.load(into: q.ptr, layout: net.layout)
+            XCTFail("expected an error", file: file, line: line)
+        } catch {
+            let msg = "\(error)"
+            XCTAssertTrue(msg.contains(path), "message should name the file: \(msg)", file: file, line: line)
+            XCTAssertTrue(msg.contains(needle), "'\(needle)' not in: \(msg)", file: file, line: line)
+        }
+    }
+
+    func testCorruptFilesGiveClearErrors() throws {
+        let path = dir + "/w.safetensors"
+        _ = try writeTiny(path)
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        assertBad(good.prefix(good.count - 100), contains: "truncated")
+        assertBad(good.prefix(5), contains: "only 5 bytes")
+        assertBad(Data(repeating: 0xff, count: 64), contains: "header length")
+        var garbage = good; garbage.replaceSubrange(8..<20, with: Data(repeating: 0x41, count: 12))
+        assertBad(garbage, contains: "not a JSON object")
+        // Another config: a Small file loaded as Tiny names the first mismatching tensor.
+        let small = try UNet(.small)
+        let sp = FloatBuffer(count: small.parameterCount)
+        try Checkpoint.writeWeights(dir + "/small.safetensors", layout: small.layout, params: sp.ptr, metadata: [:])
+        assertBad(try Data(contentsOf: URL(fileURLWithPath: dir + "/small.safetensors")), contains: "time_emb.1.weight")
+        // A missing tensor.
+        var L = ParameterLayout(); L.add("time_emb.1.weight", [64, 16])
+        let one = FloatBuffer(count: L.count)
+        try Checkpoint.writeWeights(dir + "/one.safetensors", layout: L, params: one.ptr, metadata: [:])
+        assertBad(try Data(contentsOf: URL(fileURLWithPath: dir + "/one.safetensors")), contains: "'time_emb.1.bias': missing")
+        // NaN weights.
+        let net = try UNet(.tiny)
+        let nanP = FloatBuffer(count: net.parameterCount); nanP.ptr[5] = .nan
+        try Checkpoint.writeWeights(dir + "/nan.safetensors", layout: net.layout, params: nanP.ptr, metadata: [:])
+        assertBad(try Data(contentsOf: URL(fileURLWithPath: dir + "/nan.safetensors")), contains: "not finite")
+    }
+
+    func testMissingFile() {
+        XCTAssertThrowsError(try SafeTensors.read(dir + "/nope.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("no such file"))
+        }
+    }
+}
