@@ -4,7 +4,7 @@ import PackageDescription
 // Hot loops are compiled with -Ounchecked in release builds (bounds checks are
 // done explicitly where input comes from outside).
 let fast: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
 ]
 
 let package = Package(

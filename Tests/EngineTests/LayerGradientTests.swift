@@ -10,15 +10,15 @@ final class LayerGradientTests: XCTestCase {
             let params = randomBuffer(L.count, seed: 1, scale: 0.5)
             let x = randomBuffer(cin * n * hw * hw, seed: 2)
             let ho = conv.outSize(hw)
-            let col = FloatBuffer(count: max(1, conv.colSize(n: n, h: hw, w: hw)))
+            let ws = Workspace()
             let y = FloatBuffer(count: cout * n * ho * ho)
             GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
                 forward: { pp, xx in
-                    conv.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, col: col.ptr)
+                    conv.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, ws: ws)
                     return y.array(cout * n * ho * ho)
                 },
                 backward: { pp, xx, dy, gp, gx in
-                    conv.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, col: col.ptr)
+                    conv.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, ws: ws)
                 })
         }
     }
@@ -30,15 +30,15 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(ho, 8)
         let params = randomBuffer(L.count, seed: 3, scale: 0.5)
         let x = randomBuffer(3 * n * hw * hw, seed: 4)
-        let col = FloatBuffer(count: ct.colSize(n: n, h: hw, w: hw))
+        let ws = Workspace()
         let y = FloatBuffer(count: 2 * n * ho * ho)
         GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: 3 * n * hw * hw,
             forward: { pp, xx in
-                ct.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, col: col.ptr)
+                ct.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, ws: ws)
                 return y.array(2 * n * ho * ho)
             },
             backward: { pp, xx, dy, gp, gx in
-                ct.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, col: col.ptr)
+                ct.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, ws: ws)
             })
     }
 

@@ -1,5 +1,9 @@
 /// 2-D convolution on [C, N, H, W] activations through im2col + GEMM.
 /// Weight [cout, cin, k, k] (PyTorch layout), bias [cout].
+///
+/// Batches are processed in chunks of images whose im2col matrix fits in L2,
+/// one chunk per core at a time (single-threaded BLIS inside); a batch of one
+/// image takes the whole-batch path where the GEMM itself is split.
 public struct Conv2d: Sendable {
     public let cin: Int, cout: Int, k: Int, stride: Int, pad: Int
     public let w: Int, b: Int
@@ -14,50 +18,94 @@ public struct Conv2d: Sendable {
     public func outSize(_ s: Int) -> Int { (s + 2 * pad - k) / stride + 1 }
     var isPointwise: Bool { k == 1 && stride == 1 && pad == 0 }
 
-    /// Floats of im2col scratch needed for a batch of n images of h x w.
+    /// Floats of whole-batch im2col scratch for n images of h x w.
     public func colSize(n: Int, h: Int, w: Int) -> Int {
         isPointwise ? 0 : cin * k * k * n * outSize(h) * outSize(w)
     }
 
     /// y [cout, N, Ho, Wo] = conv(x) + b; with `accumulate` y += conv(x) + b instead.
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                        n: Int, h: Int, w wid: Int, col: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-        let ho = outSize(h), wo = outSize(wid), cols = n * ho * wo, kk = cin * k * k
+                        n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool = false) {
+        let ho = outSize(h), wo = outSize(wid), hwo = ho * wo, hwi = h * wid, cols = n * hwo, kk = cin * k * k
+        let weight = p + w, bias = p + b
+        let pointwise = isPointwise
+        let used = ws.chunked(n: n, floatsPerImage: kk * hwo) { th, i0, i1 in
+            let nb = i1 - i0
+            let yc = y + i0 * hwo
+            for r in 0..<cout {
+                let row = yc + r * cols, bv = bias[r]
+                if accumulate { for j in 0..<(nb * hwo) { row[j] += bv } } else { for j in 0..<(nb * hwo) { row[j] = bv } }
+            }
+            if pointwise {
+                BLAS.raw(false, false, cout, nb * hwo, kk, 1, weight, kk, x + i0 * hwi, n * hwi, 1, yc, cols)
+            } else {
+                let col = ws.cols[th].ptr
+                Kernels.im2col(x + i0 * hwi, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, col: col,
+                               channelStride: n * hwi, parallel: false)
+                BLAS.raw(false, false, cout, nb * hwo, kk, 1, weight, kk, col, nb * hwo, 1, yc, cols)
+            }
+        }
+        if used > 0 { return }
         let src: UnsafePointer<Float>
-        if isPointwise { src = x } else {
-            Kernels.im2col(x, c: cin, n: n, h: h, w: wid, k: k, stride: stride, pad: pad, col: col)
-            src = UnsafePointer(col)
+        if pointwise { src = x } else {
+            ws.col.reserve(colSize(n: n, h: h, w: wid))
+            Kernels.im2col(x, c: cin, n: n, h: h, w: wid, k: k, stride: stride, pad: pad, col: ws.col.ptr)
+            src = UnsafePointer(ws.col.ptr)
         }
         if accumulate {
-            for r in 0..<cout { let bv = p[b + r]; let row = y + r * cols; for i in 0..<cols { row[i] += bv } }
+            for r in 0..<cout { let bv = bias[r]; let row = y + r * cols; for i in 0..<cols { row[i] += bv } }
         } else {
-            Kernels.fillRows(y, rows: cout, len: cols, bias: p + b)
+            Kernels.fillRows(y, rows: cout, len: cols, bias: bias)
         }
         BLAS.sgemm(transA: false, transB: false, m: cout, n: cols, k: kk,
-                   a: p + w, lda: kk, b: src, ldb: cols, beta: 1, c: y, ldc: cols)
+                   a: weight, lda: kk, b: src, ldb: cols, beta: 1, c: y, ldc: cols)
     }
 
     /// dW += dy col^T, db += rowsum(dy), dx += col2im(W^T dy) (dx optional).
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                         n: Int, h: Int, w wid: Int, col: UnsafeMutablePointer<Float>) {
-        let ho = outSize(h), wo = outSize(wid), cols = n * ho * wo, kk = cin * k * k
+                         n: Int, h: Int, w wid: Int, ws: Workspace) {
+        let ho = outSize(h), wo = outSize(wid), hwo = ho * wo, hwi = h * wid, cols = n * hwo, kk = cin * k * k
+        let weight = p + w
         Kernels.addRowSums(dy, rows: cout, len: cols, into: g + b)
-        if isPointwise {
+        let pointwise = isPointwise
+        ws.zeroParts(cout * kk)
+        let used = ws.chunked(n: n, floatsPerImage: kk * hwo) { th, i0, i1 in
+            let nb = i1 - i0
+            let dyc = dy + i0 * hwo, part = ws.dwParts[th].ptr
+            if pointwise {
+                BLAS.raw(false, true, cout, kk, nb * hwo, 1, dyc, cols, x + i0 * hwi, n * hwi, 1, part, kk)
+                if let dx { BLAS.raw(true, false, kk, nb * hwo, cout, 1, weight, kk, dyc, cols, 1, dx + i0 * hwi, n * hwi) }
+                return
+            }
+            let col = ws.cols[th].ptr
+            Kernels.im2col(x + i0 * hwi, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, col: col,
+                           channelStride: n * hwi, parallel: false)
+            BLAS.raw(false, true, cout, kk, nb * hwo, 1, dyc, cols, col, nb * hwo, 1, part, kk)
+            if let dx {
+                BLAS.raw(true, false, kk, nb * hwo, cout, 1, weight, kk, dyc, cols, 0, col, nb * hwo)
+                Kernels.col2im(col, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, x: dx + i0 * hwi,
+                               channelStride: n * hwi, parallel: false)
+            }
+        }
+        if used > 0 { ws.reduceParts(into: g + w, count: cout * kk, threads: used); return }
+        if pointwise {
             BLAS.sgemm(transA: false, transB: true, m: cout, n: kk, k: cols,
                        a: dy, lda: cols, b: x, ldb: cols, beta: 1, c: g + w, ldc: kk)
             if let dx {
                 BLAS.sgemm(transA: true, transB: false, m: kk, n: cols, k: cout,
-                           a: p + w, lda: kk, b: dy, ldb: cols, beta: 1, c: dx, ldc: cols)
+                           a: weight, lda: kk, b: dy, ldb: cols, beta: 1, c: dx, ldc: cols)
             }
             return
         }
+        ws.col.reserve(colSize(n: n, h: h, w: wid))
+        let col = ws.col.ptr
         Kernels.im2col(x, c: cin, n: n, h: h, w: wid, k: k, stride: stride, pad: pad, col: col)
         BLAS.sgemm(transA: false, transB: true, m: cout, n: kk, k: cols,
                    a: dy, lda: cols, b: col, ldb: cols, beta: 1, c: g + w, ldc: kk)
         guard let dx else { return }
         BLAS.sgemm(transA: true, transB: false, m: kk, n: cols, k: cout,
-                   a: p + w, lda: kk, b: dy, ldb: cols, beta: 0, c: col, ldc: cols)
+                   a: weight, lda: kk, b: dy, ldb: cols, beta: 0, c: col, ldc: cols)
         Kernels.col2im(col, c: cin, n: n, h: h, w: wid, k: k, stride: stride, pad: pad, x: dx)
     }
 }

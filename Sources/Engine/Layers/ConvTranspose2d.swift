@@ -1,5 +1,6 @@
 /// Transposed 2-D convolution (the adjoint of a strided conv) on [C, N, H, W].
 /// Weight [cin, cout, k, k] (PyTorch layout), bias [cout]; Ho = (H - 1) s - 2p + k.
+/// Chunked over images like `Conv2d`.
 public struct ConvTranspose2d: Sendable {
     public let cin: Int, cout: Int, k: Int, stride: Int, pad: Int
     public let w: Int, b: Int
@@ -16,26 +17,50 @@ public struct ConvTranspose2d: Sendable {
 
     /// y [cout, N, Ho, Wo] = col2im(W^T x) + b, x [cin, N, H, W].
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                        n: Int, h: Int, w wid: Int, col: UnsafeMutablePointer<Float>) {
-        let ho = outSize(h), wo = outSize(wid), cols = n * h * wid, ck = cout * k * k
+                        n: Int, h: Int, w wid: Int, ws: Workspace) {
+        let ho = outSize(h), wo = outSize(wid), hwi = h * wid, hwo = ho * wo, ck = cout * k * k
+        let weight = p + w, bias = p + b
+        let used = ws.chunked(n: n, floatsPerImage: ck * hwi) { th, i0, i1 in
+            let nb = i1 - i0, col = ws.cols[th].ptr
+            BLAS.raw(true, false, ck, nb * hwi, cin, 1, weight, ck, x + i0 * hwi, n * hwi, 0, col, nb * hwi)
+            let yc = y + i0 * hwo
+            for r in 0..<cout { let row = yc + r * n * hwo, bv = bias[r]; for j in 0..<(nb * hwo) { row[j] = bv } }
+            Kernels.col2im(col, c: cout, n: nb, h: ho, w: wo, k: k, stride: stride, pad: pad, x: yc,
+                           channelStride: n * hwo, parallel: false)
+        }
+        if used > 0 { return }
+        ws.col.reserve(colSize(n: n, h: h, w: wid))
+        let col = ws.col.ptr, cols = n * hwi
         BLAS.sgemm(transA: true, transB: false, m: ck, n: cols, k: cin,
-                   a: p + w, lda: ck, b: x, ldb: cols, beta: 0, c: col, ldc: cols)
-        Kernels.fillRows(y, rows: cout, len: n * ho * wo, bias: p + b)
+                   a: weight, lda: ck, b: x, ldb: cols, beta: 0, c: col, ldc: cols)
+        Kernels.fillRows(y, rows: cout, len: n * hwo, bias: bias)
         Kernels.col2im(col, c: cout, n: n, h: ho, w: wo, k: k, stride: stride, pad: pad, x: y)
     }
 
     /// dcol = im2col(dy); dW += x dcol^T; db += rowsum(dy); dx += W dcol.
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                         n: Int, h: Int, w wid: Int, col: UnsafeMutablePointer<Float>) {
-        let ho = outSize(h), wo = outSize(wid), cols = n * h * wid, ck = cout * k * k
-        Kernels.addRowSums(dy, rows: cout, len: n * ho * wo, into: g + b)
+                         n: Int, h: Int, w wid: Int, ws: Workspace) {
+        let ho = outSize(h), wo = outSize(wid), hwi = h * wid, hwo = ho * wo, ck = cout * k * k
+        let weight = p + w
+        Kernels.addRowSums(dy, rows: cout, len: n * hwo, into: g + b)
+        ws.zeroParts(cin * ck)
+        let used = ws.chunked(n: n, floatsPerImage: ck * hwi) { th, i0, i1 in
+            let nb = i1 - i0, col = ws.cols[th].ptr
+            Kernels.im2col(dy + i0 * hwo, c: cout, n: nb, h: ho, w: wo, k: k, stride: stride, pad: pad, col: col,
+                           channelStride: n * hwo, parallel: false)
+            BLAS.raw(false, true, cin, ck, nb * hwi, 1, x + i0 * hwi, n * hwi, col, nb * hwi, 1, ws.dwParts[th].ptr, ck)
+            if let dx { BLAS.raw(false, false, cin, nb * hwi, ck, 1, weight, ck, col, nb * hwi, 1, dx + i0 * hwi, n * hwi) }
+        }
+        if used > 0 { ws.reduceParts(into: g + w, count: cin * ck, threads: used); return }
+        ws.col.reserve(colSize(n: n, h: h, w: wid))
+        let col = ws.col.ptr, cols = n * hwi
         Kernels.im2col(dy, c: cout, n: n, h: ho, w: wo, k: k, stride: stride, pad: pad, col: col)
         BLAS.sgemm(transA: false, transB: true, m: cin, n: ck, k: cols,
                    a: x, lda: cols, b: col, ldb: cols, beta: 1, c: g + w, ldc: ck)
         if let dx {
             BLAS.sgemm(transA: false, transB: false, m: cin, n: cols, k: ck,
-                       a: p + w, lda: ck, b: col, ldb: cols, beta: 1, c: dx, ldc: cols)
+                       a: weight, lda: ck, b: col, ldb: cols, beta: 1, c: dx, ldc: cols)
         }
     }
 }

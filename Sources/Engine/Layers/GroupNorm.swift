@@ -55,8 +55,14 @@ public struct GroupNorm: Sendable {
                         let xp = x + off, yp = y + off
                         let a = p[w + c] * r, bb = p[b + c] - m * a
                         let tb: Float = tbias.map { $0[ni * C + c] } ?? 0
+                        var i = 0
                         if silu {
-                            for i in 0..<hw { let gv = xp[i] * a + bb; yp[i] = gv * Kernels.sigmoid(gv) + tb }
+                            while i + 16 <= hw {
+                                let gv = FastMath.load(xp, i) * a + bb
+                                FastMath.store(gv * FastMath.sigmoid(gv) + tb, yp, i)
+                                i += 16
+                            }
+                            while i < hw { let gv = xp[i] * a + bb; yp[i] = gv * Kernels.sigmoid(gv) + tb; i += 1 }
                         } else {
                             for i in 0..<hw { yp[i] = xp[i] * a + bb + tb }
                         }
@@ -85,11 +91,34 @@ public struct GroupNorm: Sendable {
                         let off = (c * n + ni) * hw
                         let xp = x + off, dyp = dy + off, dh = scratch + off
                         let gamma = p[w + c], beta = p[b + c]
-                        var dgam: Float = 0, dbet: Float = 0, dtb: Float = 0
-                        for i in 0..<hw {
+                        typealias V = FastMath.V
+                        var vgam = V(), vbet = V(), vtb = V(), vs1 = V(), vs2 = V()
+                        var i = 0
+                        let mp = mask.map { $0 + off }
+                        while i + 16 <= hw {
+                            let xh = (FastMath.load(xp, i) - m) * r
+                            var d = FastMath.load(dyp, i)
+                            if let mp { d *= FastMath.load(mp, i) }
+                            vtb += d
+                            if silu {
+                                let gv = xh * gamma + beta
+                                let sg = FastMath.sigmoid(gv)
+                                d *= sg * (1 + gv * (1 - sg))
+                            }
+                            vgam += d * xh
+                            vbet += d
+                            let dxh = d * gamma
+                            vs1 += dxh
+                            vs2 += dxh * xh
+                            FastMath.store(dxh, dh, i)
+                            i += 16
+                        }
+                        var dgam = vgam.sum(), dbet = vbet.sum(), dtb = vtb.sum()
+                        s1 += vs1.sum(); s2 += vs2.sum()
+                        while i < hw {
                             let xh = (xp[i] - m) * r
                             var d = dyp[i]
-                            if let mask { d *= mask[off + i] }
+                            if let mp { d *= mp[i] }
                             dtb += d
                             if silu {
                                 let gv = xh * gamma + beta
@@ -102,6 +131,7 @@ public struct GroupNorm: Sendable {
                             s1 += dxh
                             s2 += dxh * xh
                             dh[i] = dxh
+                            i += 1
                         }
                         g[w + c] += dgam
                         g[b + c] += dbet
@@ -111,9 +141,16 @@ public struct GroupNorm: Sendable {
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
                         let off = (c * n + ni) * hw
                         let xp = x + off, dh = scratch + off, dxp = dx + off
-                        for i in 0..<hw {
+                        var i = 0
+                        while i + 16 <= hw {
+                            let xh = (FastMath.load(xp, i) - m) * r
+                            FastMath.store(FastMath.load(dxp, i) + r * (FastMath.load(dh, i) - m1 - xh * m2), dxp, i)
+                            i += 16
+                        }
+                        while i < hw {
                             let xh = (xp[i] - m) * r
                             dxp[i] += r * (dh[i] - m1 - xh * m2)
+                            i += 1
                         }
                     }
                 }

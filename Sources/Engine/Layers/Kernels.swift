@@ -9,28 +9,59 @@ public enum Kernels {
     /// Unfolds `x` [C, N, H, W] into `col` [C*k*k, N*Ho*Wo] (rows ordered c, ky, kx).
     public static func im2col(
         _ x: UnsafePointer<Float>, c: Int, n: Int, h: Int, w: Int,
-        k: Int, stride: Int, pad: Int, col: UnsafeMutablePointer<Float>
+        k: Int, stride: Int, pad: Int, col: UnsafeMutablePointer<Float>,
+        channelStride: Int? = nil, parallel: Bool = true
     ) {
         let ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1
         let cols = n * ho * wo
-        Parallel.forEach(c * k * k, minChunk: 4) { rows in
+        let cs = channelStride ?? n * h * w
+        let same = stride == 1 && k == 2 * pad + 1
+        let hw = h * w
+        let body = { (rows: Range<Int>) in
             for row in rows {
                 let ci = row / (k * k), ky = (row / k) % k, kx = row % k
                 let dstRow = col + row * cols
+                if same {
+                    // 'Same' convolution: each (row, image) plane is the input plane
+                    // shifted by d = (ky - pad) w + (kx - pad), with the border zeroed.
+                    let d = (ky - pad) * w + (kx - pad)
+                    let oy0 = max(0, pad - ky), oy1 = min(h, h + pad - ky)
+                    let ox0 = max(0, pad - kx), ox1 = min(w, w + pad - kx)
+                    let j0 = max(oy0 * w, -d), j1 = min(oy1 * w, hw - d)
+                    for ni in 0..<n {
+                        let src = x + ci * cs + ni * hw
+                        let dst = dstRow + ni * hw
+                        var j = 0
+                        while j < j0 { dst[j] = 0; j += 1 }
+                        let s = src + d
+                        while j < j1 { dst[j] = s[j]; j += 1 }
+                        while j < hw { dst[j] = 0; j += 1 }
+                        if ox0 > 0 || ox1 < w {
+                            for oy in oy0..<oy1 {
+                                let r = dst + oy * w
+                                for ox in 0..<ox0 { r[ox] = 0 }
+                                for ox in ox1..<w { r[ox] = 0 }
+                            }
+                        }
+                    }
+                    continue
+                }
                 for ni in 0..<n {
-                    let src = x + (ci * n + ni) * h * w
+                    let src = x + ci * cs + ni * h * w
                     let dstImg = dstRow + ni * ho * wo
                     for oy in 0..<ho {
                         let iy = oy * stride - pad + ky
                         let dst = dstImg + oy * wo
-                        if iy < 0 || iy >= h { dst.update(repeating: 0, count: wo); continue }
+                        if iy < 0 || iy >= h { for ox in 0..<wo { dst[ox] = 0 }; continue }
                         let srow = src + iy * w
                         if stride == 1 {
                             // ix = ox - pad + kx, valid for ox in [lo, hi)
                             let lo = max(0, pad - kx), hi = min(wo, w + pad - kx)
-                            if lo > 0 { dst.update(repeating: 0, count: lo) }
-                            if hi > lo { (dst + lo).update(from: srow + (lo - pad + kx), count: hi - lo) }
-                            if hi < wo { (dst + max(hi, lo)).update(repeating: 0, count: wo - max(hi, lo)) }
+                            var ox = 0
+                            while ox < lo { dst[ox] = 0; ox += 1 }
+                            let s = srow + (kx - pad)
+                            while ox < hi { dst[ox] = s[ox]; ox += 1 }
+                            while ox < wo { dst[ox] = 0; ox += 1 }
                         } else {
                             for ox in 0..<wo {
                                 let ix = ox * stride - pad + kx
@@ -41,22 +72,50 @@ public enum Kernels {
                 }
             }
         }
+        if parallel { Parallel.forEach(c * k * k, minChunk: 4, body) } else { body(0..<(c * k * k)) }
     }
 
     /// Folds `col` [C*k*k, N*Ho*Wo] back, adding into `x` [C, N, H, W].
     public static func col2im(
         _ col: UnsafePointer<Float>, c: Int, n: Int, h: Int, w: Int,
-        k: Int, stride: Int, pad: Int, x: UnsafeMutablePointer<Float>
+        k: Int, stride: Int, pad: Int, x: UnsafeMutablePointer<Float>,
+        channelStride: Int? = nil, parallel: Bool = true
     ) {
         let ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1
         let cols = n * ho * wo
-        Parallel.forEach(c) { chans in
+        let cs = channelStride ?? n * h * w
+        let same = stride == 1 && k == 2 * pad + 1
+        let hw = h * w
+        let mcol = UnsafeMutablePointer(mutating: col)
+        let body = { (chans: Range<Int>) in
             for ci in chans {
                 for ky in 0..<k {
                     for kx in 0..<k {
                         let srcRow = col + ((ci * k + ky) * k + kx) * cols
+                        if same {
+                            // Adjoint of the shifted copy in im2col: zero the entries that
+                            // fell on padding (the col scratch is ours), then one shifted add.
+                            let d = (ky - pad) * w + (kx - pad)
+                            let oy0 = max(0, pad - ky), oy1 = min(h, h + pad - ky)
+                            let ox0 = max(0, pad - kx), ox1 = min(w, w + pad - kx)
+                            let j0 = max(oy0 * w, -d), j1 = min(oy1 * w, hw - d)
+                            for ni in 0..<n {
+                                let src = mcol + (srcRow - col) + ni * hw
+                                if ox0 > 0 || ox1 < w {
+                                    for oy in oy0..<oy1 {
+                                        let r = src + oy * w
+                                        for ox in 0..<ox0 { r[ox] = 0 }
+                                        for ox in ox1..<w { r[ox] = 0 }
+                                    }
+                                }
+                                let dst = x + ci * cs + ni * hw + d
+                                var j = j0
+                                while j < j1 { dst[j] += src[j]; j += 1 }
+                            }
+                            continue
+                        }
                         for ni in 0..<n {
-                            let dstImg = x + (ci * n + ni) * h * w
+                            let dstImg = x + ci * cs + ni * h * w
                             let srcImg = srcRow + ni * ho * wo
                             for oy in 0..<ho {
                                 let iy = oy * stride - pad + ky
@@ -82,6 +141,7 @@ public enum Kernels {
                 }
             }
         }
+        if parallel { Parallel.forEach(c, body) } else { body(0..<c) }
     }
 
     /// `y[c, :] = bias[c]` for every channel row of length `len`.
@@ -112,18 +172,27 @@ public enum Kernels {
     }
 
     @inline(__always)
-    public static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+    public static func sigmoid(_ x: Float) -> Float { FastMath.sigmoid(x) }
 
     /// y = x * sigmoid(x), in place allowed.
     public static func siluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { let v = x[i]; y[i] = v * sigmoid(v) }
+        var i = 0
+        while i + 16 <= n { let v = FastMath.load(x, i); FastMath.store(v * FastMath.sigmoid(v), y, i); i += 16 }
+        while i < n { let v = x[i]; y[i] = v * sigmoid(v); i += 1 }
     }
 
     /// dx += dy * silu'(x).
     public static func siluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n {
+        var i = 0
+        while i + 16 <= n {
+            let v = FastMath.load(x, i), s = FastMath.sigmoid(v)
+            FastMath.store(FastMath.load(dx, i) + FastMath.load(dy, i) * s * (1 + v * (1 - s)), dx, i)
+            i += 16
+        }
+        while i < n {
             let v = x[i], s = sigmoid(v)
             dx[i] += dy[i] * s * (1 + v * (1 - s))
+            i += 1
         }
     }
 

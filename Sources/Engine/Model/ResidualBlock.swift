@@ -46,9 +46,9 @@ public final class ResidualBlock: @unchecked Sendable {
         let m1 = stats.ptr, r1 = stats.ptr + n * G, m2 = stats.ptr + 2 * n * G, r2 = stats.ptr + 3 * n * G
 
         timeEmb.forward(p, x: stemb, y: tb.ptr, n: n)
-        conv1.forward(p, x: x, y: a1.ptr, n: n, h: size, w: size, col: ws.col.ptr)
+        conv1.forward(p, x: x, y: a1.ptr, n: n, h: size, w: size, ws: ws)
         norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: m1, rstd: r1, silu: true, tbias: tb.ptr)
-        conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, col: ws.col.ptr)
+        conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
         masked = train && dropout > 0
         if masked {
             mask.reserve(len)
@@ -57,7 +57,7 @@ public final class ResidualBlock: @unchecked Sendable {
         norm2.forward(p, x: a2.ptr, y: out.ptr, n: n, hw: hw, mean: m2, rstd: r2, silu: true,
                       mask: masked ? mask.ptr : nil)
         if let shortcut {
-            shortcut.forward(p, x: x, y: out.ptr, n: n, h: size, w: size, col: ws.col.ptr, accumulate: true)
+            shortcut.forward(p, x: x, y: out.ptr, n: n, h: size, w: size, ws: ws, accumulate: true)
         } else {
             let o = out.ptr
             for i in 0..<len { o[i] += x[i] }
@@ -74,7 +74,7 @@ public final class ResidualBlock: @unchecked Sendable {
         let t1 = ws.t1.ptr, t2 = ws.t2.ptr
 
         if let shortcut {
-            shortcut.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: size, w: size, col: ws.col.ptr)
+            shortcut.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: size, w: size, ws: ws)
         } else {
             for i in 0..<len { dx[i] += dout[i] }
         }
@@ -82,12 +82,12 @@ public final class ResidualBlock: @unchecked Sendable {
         norm2.backward(p, g, x: a2.ptr, dy: dout, dx: t1, n: n, hw: hw, mean: m2, rstd: r2, silu: true,
                        mask: masked ? mask.ptr : nil, scratch: ws.gn.ptr)
         t2.update(repeating: 0, count: len)
-        conv2.backward(p, g, x: s1.ptr, dy: t1, dx: t2, n: n, h: size, w: size, col: ws.col.ptr)
+        conv2.backward(p, g, x: s1.ptr, dy: t1, dx: t2, n: n, h: size, w: size, ws: ws)
         t1.update(repeating: 0, count: len)
         dtb.ptr.update(repeating: 0, count: n * cout)
         norm1.backward(p, g, x: a1.ptr, dy: t2, dx: t1, n: n, hw: hw, mean: m1, rstd: r1, silu: true,
                        dtbias: dtb.ptr, scratch: ws.gn.ptr)
         timeEmb.backward(p, g, x: stemb, dy: dtb.ptr, dx: dstemb, n: n)
-        conv1.backward(p, g, x: x, dy: t1, dx: dx, n: n, h: size, w: size, col: ws.col.ptr)
+        conv1.backward(p, g, x: x, dy: t1, dx: dx, n: n, h: size, w: size, ws: ws)
     }
 }

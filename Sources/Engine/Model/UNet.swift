@@ -141,7 +141,7 @@ public final class UNet: @unchecked Sendable {
 
         h0.reserve(c * n * hw)
         ws.col.reserve(convIn.colSize(n: n, h: S, w: S))
-        convIn.forward(p, x: x, y: h0.ptr, n: n, h: S, w: S, col: ws.col.ptr)
+        convIn.forward(p, x: x, y: h0.ptr, n: n, h: S, w: S, ws: ws)
         var skips: [UnsafeMutablePointer<Float>] = [h0.ptr]
         var cur = h0.ptr
         for st in downs {
@@ -173,7 +173,7 @@ public final class UNet: @unchecked Sendable {
         outNorm.forward(p, x: cur, y: outAct.ptr, n: n, hw: hw, mean: outStats.ptr, rstd: outStats.ptr + n * G, silu: true)
         output.reserve(config.imageChannels * n * hw)
         ws.col.reserve(outConv.colSize(n: n, h: S, w: S))
-        outConv.forward(p, x: outAct.ptr, y: output.ptr, n: n, h: S, w: S, col: ws.col.ptr)
+        outConv.forward(p, x: outAct.ptr, y: output.ptr, n: n, h: S, w: S, ws: ws)
         return output.ptr
     }
 
@@ -187,9 +187,9 @@ public final class UNet: @unchecked Sendable {
             s.out.reserve(s.cout * n * s.outSize * s.outSize)
             ws.col.reserve(s.colSize(n: n))
             if let conv = s.conv {
-                conv.forward(p, x: x, y: s.out.ptr, n: n, h: s.inSize, w: s.inSize, col: ws.col.ptr)
+                conv.forward(p, x: x, y: s.out.ptr, n: n, h: s.inSize, w: s.inSize, ws: ws)
             } else {
-                s.convT!.forward(p, x: x, y: s.out.ptr, n: n, h: s.inSize, w: s.inSize, col: ws.col.ptr)
+                s.convT!.forward(p, x: x, y: s.out.ptr, n: n, h: s.inSize, w: s.inSize, ws: ws)
             }
             return s.out.ptr
         }
@@ -203,9 +203,9 @@ public final class UNet: @unchecked Sendable {
         case .conv(let s):
             ws.col.reserve(s.colSize(n: n))
             if let conv = s.conv {
-                conv.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: s.inSize, w: s.inSize, col: ws.col.ptr)
+                conv.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: s.inSize, w: s.inSize, ws: ws)
             } else {
-                s.convT!.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: s.inSize, w: s.inSize, col: ws.col.ptr)
+                s.convT!.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: s.inSize, w: s.inSize, ws: ws)
             }
         }
     }
@@ -226,7 +226,7 @@ public final class UNet: @unchecked Sendable {
         let len0 = lastC * n * hw
         dOutAct.reserve(len0); dOutAct.zero(len0)
         ws.col.reserve(outConv.colSize(n: n, h: S, w: S))
-        outConv.backward(p, g, x: outAct.ptr, dy: dout, dx: dOutAct.ptr, n: n, h: S, w: S, col: ws.col.ptr)
+        outConv.backward(p, g, x: outAct.ptr, dy: dout, dx: dOutAct.ptr, n: n, h: S, w: S, ws: ws)
         let lastOut = ups.last!.out.ptr
         dh.reserve(len0); dh.zero(len0)
         ws.gn.reserve(len0)
@@ -279,7 +279,7 @@ public final class UNet: @unchecked Sendable {
             back(downs[i], p, g, x: x, dout: dhs[i + 1].ptr, dx: dhs[i].ptr, n: n)
         }
         ws.col.reserve(convIn.colSize(n: n, h: S, w: S))
-        convIn.backward(p, g, x: input, dy: dhs[0].ptr, dx: dx, n: n, h: S, w: S, col: ws.col.ptr)
+        convIn.backward(p, g, x: input, dy: dhs[0].ptr, dx: dx, n: n, h: S, w: S, ws: ws)
         // Time embedding: SiLU -> Linear 3 -> GELU -> Linear 1.
         dtemb.reserve(n * tdim); dtemb.zero(n * tdim)
         Kernels.siluBackward(temb.ptr, dstemb.ptr, dtemb.ptr, n * tdim)

@@ -1,8 +1,11 @@
 /// Scratch memory shared by the layers of one model instance: reused by every
 /// layer, grown only when a larger batch arrives.
 public final class Workspace: @unchecked Sendable {
-    /// im2col / col2im matrix.
+    /// im2col / col2im matrix for whole-batch convolutions.
     public let col = FloatBuffer(count: 1)
+    /// Per-thread im2col chunks and weight-gradient partial sums.
+    public let cols: [FloatBuffer] = (0..<Parallel.cores).map { _ in FloatBuffer(count: 1) }
+    public let dwParts: [FloatBuffer] = (0..<Parallel.cores).map { _ in FloatBuffer(count: 1) }
     /// Two activation-sized temporaries for block-internal gradients.
     public let t1 = FloatBuffer(count: 1), t2 = FloatBuffer(count: 1)
     /// GroupNorm backward's per-element scratch.
@@ -10,4 +13,41 @@ public final class Workspace: @unchecked Sendable {
     /// Gradient of a concatenated (h, skip) input.
     public let dcat = FloatBuffer(count: 1)
     public init() {}
+
+    /// Bytes of im2col data a chunk should stay under (fits the per-core L2 cache).
+    public static var chunkBytes = 1 << 20
+
+    /// Runs `body(thread, i0, i1)` over chunks of images [i0, i1), the chunks
+    /// dealt round-robin to one thread per core. Chunks hold as many images as
+    /// keep `floatsPerImage` of im2col data under `chunkBytes`.
+    /// Returns the number of threads used (0 when the batch is too small to
+    /// split; the caller then takes its whole-batch path).
+    public func chunked(n: Int, floatsPerImage: Int, _ body: (Int, Int, Int) -> Void) -> Int {
+        let cores = Parallel.cores
+        if n < 2 || cores < 2 { return 0 }
+        let nb = max(1, min(Workspace.chunkBytes / max(1, floatsPerImage * 4), (n + cores - 1) / cores))
+        let chunks = (n + nb - 1) / nb
+        let threads = min(cores, chunks)
+        for t in 0..<threads { cols[t].reserve(max(1, floatsPerImage * nb)) }
+        DispatchQueue.concurrentPerform(iterations: threads) { th in
+            var c = th
+            while c < chunks {
+                body(th, c * nb, min(n, (c + 1) * nb))
+                c += threads
+            }
+        }
+        return threads
+    }
+
+    /// Prepares zeroed per-thread weight-gradient partials of `count` floats.
+    public func zeroParts(_ count: Int) {
+        for b in dwParts { b.reserve(count); b.zero(count) }
+    }
+
+    /// g[0..<count] += sum of the first `threads` partials.
+    public func reduceParts(into g: UnsafeMutablePointer<Float>, count: Int, threads: Int) {
+        for t in 0..<threads { let p = dwParts[t].ptr; for i in 0..<count { g[i] += p[i] } }
+    }
 }
+
+import Dispatch

@@ -8,31 +8,62 @@ import CBLIS
 public enum BLAS {
     nonisolated(unsafe) private static var configured = false
 
-    /// Sets the BLIS thread count once (default: all cores, 2 here).
-    public static func configure(threads: Int = 0) {
-        if configured && threads == 0 { return }
-        let n = threads > 0 ? threads : max(1, ProcessInfo.processInfo.activeProcessorCount)
-        bli_thread_set_num_threads(Int64(n))
+    /// BLIS itself runs single-threaded; `sgemm` splits large products across
+    /// cores itself. (BLIS's OpenMP workers spin after each call and fought the
+    /// element-wise kernels for the 2 cores: 27% of a training step was libgomp
+    /// spinning.)
+    public static func configure() {
+        if configured { return }
+        bli_thread_set_num_threads(1)
         configured = true
     }
 
-    @inline(__always)
+    /// Products smaller than this many multiply-adds run on one thread.
+    public static var splitThreshold = 1 << 19
+
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        configure()
         if m == 0 || n == 0 { return }
         if k == 0 {
-            if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] *= beta } }
             return
         }
-        cblas_sgemm(CblasRowMajor,
-                    transA ? CblasTrans : CblasNoTrans,
-                    transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
+        let parts = Parallel.cores
+        if parts > 1 && m * n * k >= splitThreshold && (n >= 64 * parts || m >= 64 * parts) {
+            if n >= m || n >= 64 * parts {
+                // Split the columns of C (and of op(B)); keep chunks a multiple of 16.
+                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                    let j0 = (n * p / parts) & ~15, j1 = p == parts - 1 ? n : (n * (p + 1) / parts) & ~15
+                    if j1 > j0 {
+                        raw(transA, transB, m, j1 - j0, k, alpha, a, lda,
+                            transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc)
+                    }
+                }
+            } else {
+                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                    let i0 = m * p / parts, i1 = m * (p + 1) / parts
+                    if i1 > i0 {
+                        raw(transA, transB, i1 - i0, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda,
+                            b, ldb, beta, c + i0 * ldc, ldc)
+                    }
+                }
+            }
+        } else {
+            raw(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+    }
+
+    @inline(__always)
+    static func raw(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                    _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 

@@ -1,0 +1,55 @@
+import Foundation
+
+/// A set of 28x28 grey digits with labels, pixels scaled to [-1, 1].
+public struct Dataset: Sendable {
+    public var images: [Float]      // [N, side*side]
+    public var labels: [UInt8]
+    public var side: Int
+    public var count: Int { labels.count }
+
+    public init(images: [Float], labels: [UInt8], side: Int) {
+        self.images = images; self.labels = labels; self.side = side
+    }
+
+    /// Loads `train-*` or `t10k-*` IDX files (gzip or raw) from `dir`.
+    public static func load(dir: String, train: Bool, limit: Int? = nil) throws -> Dataset {
+        let prefix = train ? "train" : "t10k"
+        func find(_ kind: String) throws -> String {
+            for name in ["\(prefix)-\(kind)-ubyte.gz", "\(prefix)-\(kind)-ubyte", "\(prefix)-\(kind).idx"] {
+                let p = dir + "/" + name
+                if FileManager.default.fileExists(atPath: p) { return p }
+            }
+            throw EngineError.badFile(path: dir, reason: "no \(prefix)-\(kind)-ubyte[.gz] here (an MNIST-style IDX folder is needed)")
+        }
+        let ip = try find("images-idx3"), lp = try find("labels-idx1")
+        let imgs = try IDXFile.read(ip), labs = try IDXFile.read(lp)
+        guard imgs.dims.count == 3, imgs.dims[1] == imgs.dims[2], imgs.dims[1] > 0 else {
+            throw EngineError.badFile(path: ip, reason: "expected [N, side, side] images, got \(imgs.dims)")
+        }
+        guard labs.dims.count == 1 else { throw EngineError.badFile(path: lp, reason: "expected [N] labels, got \(labs.dims)") }
+        guard imgs.dims[0] == labs.dims[0] else {
+            throw EngineError.badFile(path: lp, reason: "\(labs.dims[0]) labels for \(imgs.dims[0]) images in \(ip)")
+        }
+        guard imgs.dims[0] > 0 else { throw EngineError.badFile(path: ip, reason: "the set is empty") }
+        let n = min(limit ?? imgs.dims[0], imgs.dims[0]), side = imgs.dims[1]
+        let px = side * side
+        let images = (0..<(n * px)).map { Float(imgs.bytes[$0]) / 127.5 - 1 }
+        return Dataset(images: images, labels: Array(labs.bytes[0..<n]), side: side)
+    }
+
+    /// Pads every image with background (-1) to `side` (28 -> 32 for 4-level models).
+    public func padded(to newSide: Int) -> Dataset {
+        if newSide == side { return self }
+        precondition(newSide > side)
+        let off = (newSide - side) / 2
+        var out = [Float](repeating: -1, count: count * newSide * newSide)
+        for i in 0..<count {
+            for y in 0..<side {
+                for x in 0..<side {
+                    out[i * newSide * newSide + (y + off) * newSide + x + off] = images[i * side * side + y * side + x]
+                }
+            }
+        }
+        return Dataset(images: out, labels: labels, side: newSide)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// The measurements behind `ddpm bench`: medians over timed steps after warm-up.
+public struct BenchmarkReport: Codable, Sendable {
+    public struct Train: Codable, Sendable { public var batch: Int; public var images_per_second: Double; public var ms_per_step: Double }
+    public struct Sample: Codable, Sendable { public var batch: Int; public var ms_per_step: Double }
+    public var config: String
+    public var train: [Train] = []
+    public var sample: [Sample] = []
+    public var gflops_train: Double = 0
+    public var gflops_sample: Double = 0
+    public var peak_rss_mib: Double = 0
+    public var forward_mflop_per_image: Double = 0
+    public var threads: Int = 0
+}
+
+public enum Benchmark {
+    static func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+
+    public static func now() -> Double {
+        var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Peak resident set size of this process (VmHWM), MiB.
+    public static func peakRSSMiB() -> Double {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kb / 1024
+        }
+        return 0
+    }
+
+    public static func run(config: UNetConfig, trainBatches: [Int] = [64, 128], sampleBatches: [Int] = [1, 16, 64],
+                           warmup: Int = 3, steps: Int = 20, log: (String) -> Void = { _ in }) throws -> BenchmarkReport {
+        var report = BenchmarkReport(config: config.name)
+        let probe = try UNet(config)
+        let fwd = Double(probe.forwardFLOPsPerImage)
+        report.forward_mflop_per_image = fwd / 1e6
+        report.threads = Parallel.cores
+        let hw = config.imageSize * config.imageSize
+        // Synthetic data uniform in [-1, 1], as the PyTorch baseline uses.
+        var rng = RNG(seed: 42)
+        for b in trainBatches {
+            let n = max(b * 4, 256)
+            let imgs = (0..<(n * hw)).map { _ in Float(rng.uniform() * 2 - 1) }
+            var opts = TrainOptions()
+            opts.config = config; opts.batch = b; opts.totalSteps = 1_000_000
+            let tr = try Trainer(options: opts, data: Dataset(images: imgs, labels: [UInt8](repeating: 0, count: n), side: config.imageSize))
+            for _ in 0..<warmup { try tr.trainStep() }
+            var times: [Double] = []
+            for _ in 0..<steps { let t0 = now(); try tr.trainStep(); times.append(now() - t0) }
+            let med = median(times)
+            report.train.append(.init(batch: b, images_per_second: Double(b) / med, ms_per_step: med * 1e3))
+            if b == trainBatches.first { report.gflops_train = 3 * fwd * Double(b) / med / 1e9 }
+            log(String(format: "train  batch %4d: %8.1f ms/step  %7.1f img/s", b, med * 1e3, Double(b) / med))
+        }
+        let sched = try NoiseSchedule()
+        let net = try UNet(config)
+        let params = FloatBuffer(count: net.parameterCount)
+        net.layout.initialize(params.ptr, rng: &rng)
+        let model = UNetPredictor(net: net, params: params)
+        for b in sampleBatches {
+            let s = try Sampler(schedule: sched, settings: SamplerSettings(kind: .ddpm), n: b, size: config.imageSize, seed: 1)
+            let count = b == 1 ? max(steps, 50) : steps
+            for _ in 0..<warmup { s.step(model) }
+            var times: [Double] = []
+            for _ in 0..<count { let t0 = now(); s.step(model); times.append(now() - t0) }
+            let med = median(times)
+            report.sample.append(.init(batch: b, ms_per_step: med * 1e3))
+            if b == 16 || (b == sampleBatches.last && report.gflops_sample == 0) { report.gflops_sample = fwd * Double(b) / med / 1e9 }
+            log(String(format: "sample batch %4d: %8.2f ms/step", b, med * 1e3))
+        }
+        report.peak_rss_mib = peakRSSMiB()
+        return report
+    }
+}

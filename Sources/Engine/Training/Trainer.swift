@@ -1,0 +1,227 @@
+import Foundation
+
+public enum LossKind: String, CaseIterable, Codable, Sendable { case mse, l1 }
+
+/// Per-timestep loss weights (SPEC section 2, chapter 3.4).
+public enum Weighting: String, CaseIterable, Codable, Sendable {
+    case simple, snr, minSnr = "min-snr", importance
+
+    public func weight(_ s: NoiseSchedule, t: Int, gamma: Double = 5) -> Double {
+        switch self {
+        case .simple: return 1
+        case .snr: return 1 / (1 + s.snr[t])
+        case .minSnr: return min(s.snr[t], gamma) / s.snr[t]
+        // beta^2 / (2 sigma^2 alpha (1 - abar)) with sigma^2 = beta
+        case .importance: return s.betas[t] * s.betas[t] / (2 * s.betas[t] * s.alphas[t] * (1 - s.alphasCumprod[t]))
+        }
+    }
+}
+
+/// Everything that defines a training run (stored in checkpoints).
+public struct TrainOptions: Codable, Equatable, Sendable {
+    public var config: UNetConfig = .tiny
+    public var schedule = NoiseSchedule.Spec()
+    public var batch = 128
+    public var lr = 2e-4
+    public var totalSteps = 10_000
+    public var warmup = 500
+    public var loss: LossKind = .mse
+    public var weighting: Weighting = .simple
+    public var emaDecay = 0.995
+    public var seed: UInt64 = 0
+    public var gradClip = 1.0
+    public var minSnrGamma = 5.0
+    public init() {}
+
+    public func validate() throws {
+        guard batch >= 1, batch <= 4096 else { throw EngineError.invalidArgument("--batch must be in 1...4096, got \(batch)") }
+        guard lr > 0, lr < 1, lr.isFinite else { throw EngineError.invalidArgument("--lr must be in (0, 1), got \(lr)") }
+        guard totalSteps >= 1, totalSteps <= 100_000_000 else { throw EngineError.invalidArgument("--steps must be >= 1, got \(totalSteps)") }
+        guard emaDecay >= 0, emaDecay < 1 else { throw EngineError.invalidArgument("--ema must be in [0, 1), got \(emaDecay)") }
+        try config.validate()
+    }
+}
+
+/// Result of one optimisation step.
+public struct StepStats: Sendable {
+    public var step: Int
+    public var loss: Double
+    public var gradNorm: Double
+    public var lr: Double
+}
+
+/// The DDPM trainer (chapter 3.4 / 3.6): random t, q_sample, weighted MSE or L1
+/// on eps, Adam with clipping, warm-up + cosine rate, EMA of the weights.
+public final class Trainer {
+    public let options: TrainOptions
+    public let net: UNet
+    public let schedule: NoiseSchedule
+    public let data: Dataset
+    public let params: FloatBuffer, grads: FloatBuffer, adamM: FloatBuffer, adamV: FloatBuffer, ema: FloatBuffer
+    public private(set) var rng: RNG
+    public private(set) var step = 0
+    /// Running mean of the unweighted loss per t-bucket (10 buckets over 0..<T).
+    public private(set) var bucketLoss = [Double](repeating: .nan, count: 10)
+    public private(set) var lastLoss = Double.nan
+    public let lrSchedule: LRSchedule
+    let adam = Adam()
+    let x0b: FloatBuffer, epsb: FloatBuffer, xtb: FloatBuffer, dout: FloatBuffer
+    private var perm: [Int] = []
+    private var permEpoch = -1
+    private var ts: [Int]
+
+    public var count: Int { net.parameterCount }
+    public var stepsPerEpoch: Int { max(1, data.count / min(options.batch, data.count)) }
+    public var epoch: Double { Double(step) / Double(stepsPerEpoch) }
+
+    public init(options: TrainOptions, data: Dataset) throws {
+        try options.validate()
+        guard data.side == options.config.imageSize else {
+            throw EngineError.invalidArgument("data is \(data.side)x\(data.side) but the model wants \(options.config.imageSize)x\(options.config.imageSize)")
+        }
+        guard data.count >= 1 else { throw EngineError.invalidArgument("the training set is empty") }
+        self.options = options
+        net = try UNet(options.config)
+        schedule = try NoiseSchedule(options.schedule)
+        self.data = data
+        let n = net.parameterCount
+        params = FloatBuffer(count: n); grads = FloatBuffer(count: n)
+        adamM = FloatBuffer(count: n); adamV = FloatBuffer(count: n); ema = FloatBuffer(count: n)
+        var initRNG = RNG(seed: options.seed, stream: 0x1417)
+        net.layout.initialize(params.ptr, rng: &initRNG)
+        ema.ptr.update(from: params.ptr, count: n)
+        rng = RNG(seed: options.seed, stream: 1)
+        lrSchedule = LRSchedule(base: options.lr, warmup: min(options.warmup, options.totalSteps / 10), totalSteps: options.totalSteps)
+        let b = min(options.batch, data.count), len = b * data.side * data.side
+        x0b = FloatBuffer(count: len); epsb = FloatBuffer(count: len); xtb = FloatBuffer(count: len); dout = FloatBuffer(count: len)
+        ts = [Int](repeating: 0, count: b)
+    }
+
+    /// Examples of the 0-based step s: epoch e = s / stepsPerEpoch walks a
+    /// permutation drawn from a stream of its own, so the order is a function of
+    /// (seed, step) and resuming needs no extra state.
+    private func batchIndices(_ s: Int) -> ArraySlice<Int> {
+        let b = min(options.batch, data.count)
+        let e = s / stepsPerEpoch, pos = s % stepsPerEpoch
+        if e != permEpoch {
+            var r = RNG(seed: options.seed ^ 0xDA7A, stream: UInt64(e))
+            perm = r.permutation(data.count)
+            permEpoch = e
+        }
+        return perm[(pos * b)..<(pos * b + b)]
+    }
+
+    /// One optimisation step; throws `.diverged` (weights untouched) on a NaN/Inf loss or gradient.
+    @discardableResult
+    public func trainStep() throws -> StepStats {
+        let b = min(options.batch, data.count), hw = data.side * data.side, len = b * hw
+        let lr = lrSchedule.rate(step)
+        let idx = batchIndices(step)
+        let T = schedule.T
+        data.images.withUnsafeBufferPointer { imgs in
+            for (j, i) in idx.enumerated() { (x0b.ptr + j * hw).update(from: imgs.baseAddress! + i * hw, count: hw) }
+        }
+        for j in 0..<b { ts[j] = rng.int(T) }
+        rng.fillNormal(epsb.ptr, count: len)
+        // q_sample: x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
+        for j in 0..<b {
+            let a = Float(schedule.sqrtAlphasCumprod[ts[j]]), s = Float(schedule.sqrtOneMinusAlphasCumprod[ts[j]])
+            let o = j * hw
+            for k in 0..<hw { xtb.ptr[o + k] = a * x0b.ptr[o + k] + s * epsb.ptr[o + k] }
+        }
+        let y = net.forward(params.ptr, x: xtb.ptr, t: ts, train: true, rng: &rng)
+        var total = 0.0
+        let norm = Float(1.0 / Double(len))
+        for j in 0..<b {
+            let w = options.weighting.weight(schedule, t: ts[j], gamma: options.minSnrGamma)
+            let wf = Float(w)
+            var per = 0.0
+            let o = j * hw
+            for k in 0..<hw {
+                let d = y[o + k] - epsb.ptr[o + k]
+                switch options.loss {
+                case .mse: per += Double(d * d); dout.ptr[o + k] = 2 * wf * d * norm
+                case .l1: per += Double(abs(d)); dout.ptr[o + k] = (d > 0 ? wf : (d < 0 ? -wf : 0)) * norm
+                }
+            }
+            per /= Double(hw)
+            total += w * per
+            let bucket = min(9, ts[j] * 10 / T)
+            bucketLoss[bucket] = bucketLoss[bucket].isNaN ? per : 0.98 * bucketLoss[bucket] + 0.02 * per
+        }
+        let loss = total / Double(b)
+        guard loss.isFinite else { throw EngineError.diverged(step: step + 1, loss: loss) }
+        grads.zero(count)
+        net.backward(params.ptr, grads.ptr, dout: dout.ptr)
+        let gnorm = GradientTools.clip(grads.ptr, count, maxNorm: options.gradClip)
+        guard gnorm.isFinite else { throw EngineError.diverged(step: step + 1, loss: gnorm) }
+        adam.step(params: params.ptr, grads: grads.ptr, m: adamM.ptr, v: adamV.ptr, count: count, lr: lr, t: step + 1)
+        GradientTools.emaUpdate(ema.ptr, params.ptr, count, decay: Float(options.emaDecay))
+        step += 1
+        lastLoss = loss
+        return StepStats(step: step, loss: loss, gradNorm: gnorm, lr: lr)
+    }
+
+    // MARK: checkpoints
+
+    public static let checkpointFormat = "ddpm-explorer checkpoint 1"
+    public static let weightsFormat = "ddpm-explorer weights 1"
+
+    public func metadata(extra: [String: String] = [:]) -> [String: String] {
+        var m: [String: String] = [
+            "format": Trainer.checkpointFormat,
+            "config": Checkpoint.encode(options.config),
+            "schedule": Checkpoint.encode(options.schedule),
+            "options": Checkpoint.encode(options),
+            "step": String(step),
+            "epochs": String(format: "%.3f", epoch),
+            "rng": rng.words.map { String($0, radix: 16) }.joined(separator: ","),
+            "bucket_loss": Checkpoint.encode(bucketLoss.map { $0.isNaN ? -1 : $0 }),
+            "loss": String(lastLoss),
+        ]
+        for (k, v) in extra { m[k] = v }
+        return m
+    }
+
+    /// Writes EMA weights (plain names), raw weights, Adam moments and state, atomically.
+    public func saveCheckpoint(_ path: String, extra: [String: String] = [:]) throws {
+        let L = net.layout
+        let t = Checkpoint.tensors(L, ema.ptr) + Checkpoint.tensors(L, params.ptr, prefix: "train.")
+            + Checkpoint.tensors(L, adamM.ptr, prefix: "adam_m.") + Checkpoint.tensors(L, adamV.ptr, prefix: "adam_v.")
+        try SafeTensors.write(path, tensors: t, metadata: metadata(extra: extra))
+    }
+
+    /// Writes only the EMA weights (what sampling and PyTorch need).
+    public func saveWeights(_ path: String, extra: [String: String] = [:]) throws {
+        var m = metadata(extra: extra)
+        m["format"] = Trainer.weightsFormat
+        try Checkpoint.writeWeights(path, layout: net.layout, params: ema.ptr, metadata: m)
+    }
+
+    /// Restores a checkpoint written by `saveCheckpoint`. Options come from the
+    /// file; `totalSteps` may be overridden to train further.
+    public static func resume(_ path: String, data: Dataset, totalSteps: Int? = nil) throws -> Trainer {
+        let f = try SafeTensors.read(path)
+        guard f.metadata["format"] == checkpointFormat else {
+            throw EngineError.badFile(path: path, reason: "not a training checkpoint (no optimiser state); use a file written by 'ddpm train --out'")
+        }
+        var opts = try Checkpoint.decode(TrainOptions.self, f.metadata["options"], path: path, key: "options")
+        if let totalSteps { opts.totalSteps = totalSteps }
+        let tr = try Trainer(options: opts, data: data)
+        let L = tr.net.layout
+        try f.load(into: tr.ema.ptr, layout: L)
+        try f.load(into: tr.params.ptr, layout: L, prefix: "train.")
+        try f.load(into: tr.adamM.ptr, layout: L, prefix: "adam_m.")
+        try f.load(into: tr.adamV.ptr, layout: L, prefix: "adam_v.")
+        guard let s = f.metadata["step"].flatMap(Int.init), s >= 0 else { throw EngineError.badFile(path: path, reason: "metadata 'step' missing or invalid") }
+        let words = (f.metadata["rng"] ?? "").split(separator: ",").compactMap { UInt64($0, radix: 16) }
+        guard words.count == 4 else { throw EngineError.badFile(path: path, reason: "metadata 'rng' missing or invalid") }
+        tr.step = s
+        tr.rng = RNG(state: words)
+        if let bl = f.metadata["bucket_loss"], let arr = try? JSONDecoder().decode([Double].self, from: Data(bl.utf8)), arr.count == 10 {
+            tr.bucketLoss = arr.map { $0 < 0 ? .nan : $0 }
+        }
+        tr.lastLoss = f.metadata["loss"].flatMap(Double.init) ?? .nan
+        return tr
+    }
+}
