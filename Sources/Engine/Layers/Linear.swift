@@ -12,8 +12,17 @@ public struct Linear: Sendable {
     }
 
     /// y = x W^T + b
-    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int) {
+    /// With `perRow`, one GEMM per sample (results independent of n).
+    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
+                        perRow: Bool = false) {
         for i in 0..<n { (y + i * outFeatures).update(from: p + b, count: outFeatures) }
+        if perRow {
+            for i in 0..<n {
+                BLAS.raw(false, true, 1, outFeatures, inFeatures, 1, x + i * inFeatures, inFeatures, p + w, inFeatures,
+                         1, y + i * outFeatures, outFeatures)
+            }
+            return
+        }
         BLAS.sgemm(transA: false, transB: true, m: n, n: outFeatures, k: inFeatures,
                    a: x, lda: inFeatures, b: p + w, ldb: inFeatures, beta: 1, c: y, ldc: outFeatures)
     }

@@ -45,7 +45,7 @@ public final class ResidualBlock: @unchecked Sendable {
         ws.col.reserve(colSize(n: n))
         let m1 = stats.ptr, r1 = stats.ptr + n * G, m2 = stats.ptr + 2 * n * G, r2 = stats.ptr + 3 * n * G
 
-        timeEmb.forward(p, x: stemb, y: tb.ptr, n: n)
+        timeEmb.forward(p, x: stemb, y: tb.ptr, n: n, perRow: ws.perImage)
         conv1.forward(p, x: x, y: a1.ptr, n: n, h: size, w: size, ws: ws)
         norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: m1, rstd: r1, silu: true, tbias: tb.ptr)
         conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)

@@ -130,13 +130,14 @@ public final class UNet: @unchecked Sendable {
         precondition(config.imageChannels == 1, "only 1-channel images are laid out as CNHW == NCHW")
         let n = t.count, c = config.nChannels, S = config.imageSize, hw = S * S
         lastN = n; lastInput = x
+        ws.perImage = !train
         tIn.reserve(n); emb.reserve(n * c)
         for b in [l1, gl, temb, stemb] { b.reserve(n * tdim) }
         for i in 0..<n { tIn.ptr[i] = Float(t[i]) }
         SinusoidalEmbedding.forward(t: tIn.ptr, n: n, dim: c, out: emb.ptr)
-        timeLin1.forward(p, x: emb.ptr, y: l1.ptr, n: n)
+        timeLin1.forward(p, x: emb.ptr, y: l1.ptr, n: n, perRow: !train)
         Kernels.geluForward(l1.ptr, gl.ptr, n * tdim)
-        timeLin2.forward(p, x: gl.ptr, y: temb.ptr, n: n)
+        timeLin2.forward(p, x: gl.ptr, y: temb.ptr, n: n, perRow: !train)
         Kernels.siluForward(temb.ptr, stemb.ptr, n * tdim)
 
         h0.reserve(c * n * hw)

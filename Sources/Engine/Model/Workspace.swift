@@ -14,6 +14,10 @@ public final class Workspace: @unchecked Sendable {
     public let dcat = FloatBuffer(count: 1)
     public init() {}
 
+    /// When set (inference), convolutions run one image per GEMM and linear
+    /// layers one row per GEMM, making results independent of the batch size.
+    public var perImage = false
+
     /// Bytes of im2col data a chunk should stay under (fits the per-core L2 cache).
     public static var chunkBytes = 1 << 20
 
@@ -24,6 +28,18 @@ public final class Workspace: @unchecked Sendable {
     /// split; the caller then takes its whole-batch path).
     public func chunked(n: Int, floatsPerImage: Int, _ body: (Int, Int, Int) -> Void) -> Int {
         let cores = Parallel.cores
+        if perImage {
+            // One image per GEMM: every image sees the same shapes, so its result
+            // is bit-identical whatever the batch size (sampling's contract).
+            for t in 0..<min(cores, n) { cols[t].reserve(max(1, floatsPerImage)) }
+            if n == 1 || cores < 2 { body(0, 0, 1); for i in 1..<max(1, n) { body(0, i, i + 1) }; return 1 }
+            let threads = min(cores, n)
+            DispatchQueue.concurrentPerform(iterations: threads) { th in
+                var i = th
+                while i < n { body(th, i, i + 1); i += threads }
+            }
+            return threads
+        }
         if n < 2 || cores < 2 { return 0 }
         let nb = max(1, min(Workspace.chunkBytes / max(1, floatsPerImage * 4), (n + cores - 1) / cores))
         let chunks = (n + nb - 1) / nb

@@ -7,7 +7,7 @@ public struct DDPMCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ddpm",
         abstract: "Watch a diffusion model think: a terminal explorer for DDPM on MNIST.",
-        subcommands: [InfoCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, SampleCommand.self, ScheduleCommand.self, InfoCommand.self, BenchCommand.self]
     )
     public init() {}
 }

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// Paths of the bundled assets: `$DDPM_ASSETS`, else `assets/` next to the
+/// executable's package (walking up from the binary), else `./assets`.
+enum Assets {
+    static var root: String {
+        if let e = ProcessInfo.processInfo.environment["DDPM_ASSETS"], !e.isEmpty { return e }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            let cand = dir.appendingPathComponent("assets")
+            if FileManager.default.fileExists(atPath: cand.appendingPathComponent("mnist").path) { return cand.path }
+            dir = dir.deletingLastPathComponent()
+        }
+        return FileManager.default.currentDirectoryPath + "/assets"
+    }
+    static var mnist: String { root + "/mnist" }
+    static var model: String { root + "/models/mnist-tiny.safetensors" }
+    static var classifier: String { root + "/models/mnist-classifier.safetensors" }
+}
+
+/// Set by SIGINT / SIGTERM handlers; long loops poll it.
+nonisolated(unsafe) var stopSignal: Int32 = 0
+
+func installStopHandlers() {
+    signal(SIGINT) { s in stopSignal = s }
+    signal(SIGTERM) { s in stopSignal = s }
+}
+
+/// Errors for the command line: one clear line, non-zero exit.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ s: String) { description = s }
+}
+
+func wrap<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as EngineError { throw CLIError(e.description) }
+}
+
+let isTTY = isatty(STDOUT_FILENO) != 0
+
+func formatDuration(_ s: Double) -> String {
+    if !s.isFinite || s < 0 { return "--" }
+    let t = Int(s)
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}
+
+/// Loads a weights file or checkpoint: config from metadata (or Tiny), EMA weights.
+func loadModel(_ path: String) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
+    let f = try SafeTensors.read(path)
+    let cfg: UNetConfig = f.metadata["config"] != nil
+        ? try Checkpoint.decode(UNetConfig.self, f.metadata["config"], path: path, key: "config") : .tiny
+    let sspec: NoiseSchedule.Spec = f.metadata["schedule"] != nil
+        ? try Checkpoint.decode(NoiseSchedule.Spec.self, f.metadata["schedule"], path: path, key: "schedule") : .init()
+    let net = try UNet(cfg)
+    let params = FloatBuffer(count: net.parameterCount)
+    try f.load(into: params.ptr, layout: net.layout)
+    return (net, params, try NoiseSchedule(sspec), f)
+}

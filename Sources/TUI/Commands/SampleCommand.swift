@@ -1,0 +1,87 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Sample digits from a trained model and write them as PNG grid, PGM or IDX.")
+
+    @Option(help: "Weights or checkpoint (safetensors). Default: the bundled model.") var weights: String?
+    @Option(help: "Number of images (1...4096).") var n: Int = 16
+    @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
+    @Option(help: "DDIM steps S (1...T).") var steps: Int = 50
+    @Option(help: "DDIM eta in [0, 1].") var eta: Double = 0
+    @Option(help: "DDIM timestep spacing: linspace, leading, trailing.") var spacing: String = "trailing"
+    @Option(help: "x_T = temperature * N(0, I).") var temperature: Double = 1
+    @Option(help: "z = noise-temperature * N(0, I) in each step.") var noiseTemperature: Double = 1
+    @Option(help: "DDPM variance: beta or posterior.") var variance: String = "beta"
+    @Flag(help: "Clip the predicted x0 to [-1, 1].") var clip = false
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "Output: .png (grid), .pgm (grid) or .idx.") var out: String
+    @Flag(help: "Also write OUT-trajectory.png: x_t and predicted x0 at 10 evenly spaced steps.") var trajectory = false
+
+    func validate() throws {
+        guard (1...4096).contains(n) else { throw ValidationError("--n must be in 1...4096, got \(n)") }
+        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)' (ddpm or ddim)") }
+        guard VarianceKind(rawValue: variance) != nil else { throw ValidationError("unknown --variance '\(variance)' (beta or posterior)") }
+        guard Spacing(rawValue: spacing) != nil else { throw ValidationError("unknown --spacing '\(spacing)'") }
+        guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be >= 1, got \(steps)") }
+        guard (0...10).contains(temperature), (0...10).contains(noiseTemperature) else { throw ValidationError("temperatures must be in [0, 10]") }
+        let ext = (out as NSString).pathExtension.lowercased()
+        guard ["png", "pgm", "idx"].contains(ext) else { throw ValidationError("--out must end in .png, .pgm or .idx") }
+    }
+
+    func run() throws {
+        try wrap {
+            let outDir = URL(fileURLWithPath: out).deletingLastPathComponent().path
+            guard FileManager.default.isWritableFile(atPath: outDir) else {
+                throw CLIError("cannot write \(out): folder \(outDir) is missing or not writable")
+            }
+            let path = weights ?? Assets.model
+            let (net, params, schedule, _) = try loadModel(path)
+            let settings = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, temperature: temperature,
+                                           noiseTemperature: noiseTemperature, variance: VarianceKind(rawValue: variance)!,
+                                           clip: clip, spacing: Spacing(rawValue: spacing)!)
+            let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed)
+            let model = UNetPredictor(net: net, params: params)
+            let total = s.timesteps.count
+            let marks = Set((0..<10).map { total <= 10 ? $0 : Int((Double($0) * Double(total - 1) / 9).rounded()) })
+            var traj: [[Float]] = []
+            var trajX0: [[Float]] = []
+            let t0 = Benchmark.now()
+            let side = net.config.imageSize
+            let showN = min(n, 8)
+            let img = showN * side * side
+            let result = s.run(model) { f in
+                if trajectory && marks.contains(f.step) { traj.append(Array(f.xt[0..<img])); trajX0.append(Array(f.x0[0..<img])) }
+                if isTTY {
+                    print(String(format: "\rstep %d/%d  t=%d  %.1f steps/s ", f.step + 1, total, f.t, Double(f.step + 1) / (Benchmark.now() - t0)), terminator: "")
+                    fflush(stdout)
+                }
+            }
+            if isTTY { print("") }
+            let cropped = crop(result, n: n, from: side)
+            try ImageWriter.write(out, images: cropped, n: n, side: 28)
+            print("wrote \(n) samples to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed), \(String(format: "%.1f", Benchmark.now() - t0)) s)")
+            if trajectory {
+                // Rows: one per recorded step, x_t of the first images then their x0.
+                var sheet: [Float] = []
+                for (a, b) in zip(traj, trajX0) { sheet += crop(a, n: showN, from: side) + crop(b, n: showN, from: side) }
+                let tpath = (out as NSString).deletingPathExtension + "-trajectory.png"
+                try ImageWriter.write(tpath, images: sheet, n: traj.count * showN * 2, side: 28, cols: showN * 2)
+                print("wrote trajectory sheet to \(tpath) (rows: 10 steps; left x_t, right predicted x0)")
+            }
+        }
+    }
+}
+
+/// Center-crops images of side `from` to 28x28 (32 -> 28 for padded models).
+func crop(_ images: [Float], n: Int, from side: Int) -> [Float] {
+    if side == 28 { return images }
+    let off = (side - 28) / 2
+    var out = [Float](repeating: -1, count: n * 784)
+    for i in 0..<n { for y in 0..<28 { for x in 0..<28 { out[i * 784 + y * 28 + x] = images[i * side * side + (y + off) * side + x + off] } } }
+    return out
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct ScheduleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule",
+        abstract: "Print a noise schedule's tables: t, beta, alpha, alpha_bar, alpha_bar_prev, snr, posterior_variance.")
+
+    @Option(help: "linear, cosine, quadratic or sigmoid.") var kind: String = "linear"
+    @Option(help: "Diffusion steps T (>= 2).") var steps: Int = 1000
+    @Option(help: "beta at t = 0 (not used by cosine).") var betaStart: Double = 1e-4
+    @Option(help: "beta at t = T-1 (not used by cosine).") var betaEnd: Double = 0.02
+    @Flag(help: "CSV output.") var csv = false
+    @Flag(help: "JSON output (one object of arrays).") var json = false
+
+    func run() throws {
+        guard let k = ScheduleKind(rawValue: kind) else {
+            throw ValidationError("unknown --kind '\(kind)' (use linear, cosine, quadratic or sigmoid)")
+        }
+        let s = try wrap { try NoiseSchedule(kind: k, T: steps, betaStart: betaStart, betaEnd: betaEnd) }
+        let cols: [(String, [Double])] = [("beta", s.betas), ("alpha", s.alphas), ("alpha_bar", s.alphasCumprod),
+                                          ("alpha_bar_prev", s.alphasCumprodPrev), ("snr", s.snr),
+                                          ("posterior_variance", s.posteriorVariance)]
+        if json {
+            var parts = ["\"kind\":\"\(k.rawValue)\"", "\"T\":\(steps)"]
+            for (name, v) in cols { parts.append("\"\(name)\":[" + v.map { "\($0)" }.joined(separator: ",") + "]") }
+            parts.append("\"warnings\":[" + s.warnings.map { "\"\($0)\"" }.joined(separator: ",") + "]")
+            print("{" + parts.joined(separator: ",") + "}")
+            return
+        }
+        if csv {
+            print("t," + cols.map { $0.0 }.joined(separator: ","))
+            for t in 0..<steps { print("\(t)," + cols.map { "\($0.1[t])" }.joined(separator: ",")) }
+            return
+        }
+        print("     t         beta        alpha    alpha_bar alpha_bar_prev          snr     post_var")
+        let rows = steps <= 20 ? Array(0..<steps) : Array(Set([0, 1, 2] + stride(from: 0, to: steps, by: max(1, steps / 10)).map { $0 } + [steps - 2, steps - 1])).sorted()
+        for t in rows {
+            print(String(format: "%6d %12.6g %12.6g %12.6g %14.6g %12.6g %12.6g", t, s.betas[t], s.alphas[t], s.alphasCumprod[t],
+                         s.alphasCumprodPrev[t], s.snr[t], s.posteriorVariance[t]))
+        }
+        for w in s.warnings { print("warning: \(w)") }
+        if s.warnings.isEmpty { print("end points ok: alpha_bar[T-1] = \(String(format: "%.3g", s.alphasCumprod[steps - 1])), beta_0 = \(s.betas[0])") }
+    }
+}

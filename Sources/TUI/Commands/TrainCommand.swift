@@ -1,0 +1,150 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train the U-Net on MNIST (or any IDX set) and write checkpoints.",
+        discussion: """
+        Checkpoints (EMA weights under the PyTorch names, plus raw weights, Adam moments, step and RNG state) \
+        are written atomically to --out every --checkpoint-every steps and at the end. Ctrl-C or SIGTERM saves \
+        a checkpoint and exits 0; --resume continues exactly where it stopped (same --steps gives the same \
+        learning-rate schedule). A NaN/Inf loss stops training, names the step and keeps the last checkpoint.
+        """)
+
+    @Option(help: "Model config: tiny or small.") var config: String = "tiny"
+    @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
+    @Option(help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
+    @Option(help: "Train for this many epochs instead of --steps.") var epochs: Double?
+    @Option(help: "Batch size.") var batch: Int = 128
+    @Option(help: "Peak learning rate (Adam).") var lr: Double = 2e-4
+    @Option(help: "Warm-up steps.") var warmup: Int = 500
+    @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid.") var schedule: String = "linear"
+    @Option(help: "Diffusion steps T.") var T: Int = 1000
+    @Option(help: "Loss: mse or l1.") var loss: String = "mse"
+    @Option(help: "Loss weighting: simple, snr, min-snr, importance.") var weighting: String = "simple"
+    @Option(help: "EMA decay of the weights used for sampling.") var ema: Double = 0.995
+    @Option(help: "Dropout inside residual blocks.") var dropout: Double = 0.1
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "Use only the first N training images.") var limit: Int?
+    @Option(help: "Checkpoint path (safetensors).") var out: String
+    @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
+    @Option(help: "Steps between checkpoints.") var checkpointEvery: Int = 500
+    @Flag(help: "Continue from the checkpoint at --out.") var resume = false
+    @Flag(help: "Open the live training view (ncurses).") var tui = false
+
+    func validate() throws {
+        guard UNetConfig.named(config) != nil else { throw ValidationError("unknown --config '\(config)' (use tiny or small)") }
+        guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
+        guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
+        guard Weighting(rawValue: weighting) != nil else { throw ValidationError("unknown --weighting '\(weighting)'") }
+        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
+        guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1)") }
+        guard (0..<1).contains(ema) else { throw ValidationError("--ema must be in [0, 1)") }
+        guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
+        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1") }
+        guard (2...100_000).contains(T) else { throw ValidationError("-T must be in 2...100000") }
+        if let steps { guard steps >= 1 else { throw ValidationError("--steps must be >= 1") } }
+        if let epochs { guard epochs > 0, epochs <= 10_000 else { throw ValidationError("--epochs must be in (0, 10000]") } }
+        if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
+        if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1") } }
+    }
+
+    func run() throws {
+        try wrap {
+            var cfg = UNetConfig.named(config)!
+            cfg.dropout = Float(dropout)
+            let dir = data ?? Assets.mnist
+            var ds = try Dataset.load(dir: dir, train: true, limit: limit)
+            ds = ds.padded(to: cfg.imageSize)
+            var opts = TrainOptions()
+            opts.config = cfg
+            opts.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
+            opts.batch = batch; opts.lr = lr; opts.warmup = warmup
+            opts.loss = LossKind(rawValue: loss)!; opts.weighting = Weighting(rawValue: weighting)!
+            opts.emaDecay = ema; opts.seed = seed
+            let perEpoch = max(1, ds.count / min(batch, ds.count))
+            opts.totalSteps = steps ?? Int(((epochs ?? 10) * Double(perEpoch)).rounded(.up))
+            // Fail before any work if the output cannot be written.
+            let outDir = URL(fileURLWithPath: out).deletingLastPathComponent().path
+            guard FileManager.default.isWritableFile(atPath: outDir) else {
+                throw CLIError("cannot write \(out): folder \(outDir) is missing or not writable")
+            }
+            let trainer: Trainer
+            if resume {
+                trainer = try Trainer.resume(out, data: ds, totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil))
+                print("resumed \(out) at step \(trainer.step) of \(trainer.options.totalSteps)")
+            } else {
+                trainer = try Trainer(options: opts, data: ds)
+            }
+            for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
+            if tui {
+                try TrainViewRunner.run(trainer: trainer, out: out, checkpointEvery: checkpointEvery)
+                return
+            }
+            try TrainLoop(trainer: trainer, out: out, export: export, checkpointEvery: checkpointEvery,
+                          command: CommandLine.arguments.joined(separator: " ")).run()
+        }
+    }
+}
+
+/// The plain (non-TUI) training loop with progress output and signal handling.
+struct TrainLoop {
+    let trainer: Trainer
+    let out: String
+    let export: String?
+    let checkpointEvery: Int
+    let command: String
+
+    func run() throws {
+        installStopHandlers()
+        let total = trainer.options.totalSteps
+        let t0 = Benchmark.now()
+        let startStep = trainer.step
+        var smoothed = Double.nan
+        var lastPrint = 0.0
+        var wall = 0.0
+        func extra() -> [String: String] {
+            ["command": command, "wall_time_s": String(format: "%.0f", wall)]
+        }
+        print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)")
+        while trainer.step < total {
+            if stopSignal != 0 {
+                try trainer.saveCheckpoint(out, extra: extra())
+                print("\nstopped by signal at step \(trainer.step): checkpoint saved to \(out); continue with --resume")
+                return
+            }
+            let s: StepStats
+            do { s = try trainer.trainStep() } catch let e as EngineError {
+                if case .diverged(let step, let loss) = e {
+                    throw CLIError("training diverged at step \(step) (loss \(loss)); the last good checkpoint \(out) is kept (try a lower --lr)")
+                }
+                throw e
+            }
+            smoothed = smoothed.isNaN ? s.loss : 0.98 * smoothed + 0.02 * s.loss
+            wall = Benchmark.now() - t0
+            let done = trainer.step - startStep
+            let ips = Double(done * min(trainer.options.batch, trainer.data.count)) / wall
+            let eta = wall / Double(done) * Double(total - trainer.step)
+            if trainer.step % checkpointEvery == 0 || trainer.step == total {
+                try trainer.saveCheckpoint(out, extra: extra())
+            }
+            let now = Benchmark.now()
+            if isTTY {
+                if now - lastPrint > 0.2 || trainer.step == total {
+                    let frac = Double(trainer.step) / Double(total)
+                    let bar = String(repeating: "█", count: Int(frac * 30)) + String(repeating: "·", count: 30 - Int(frac * 30))
+                    print(String(format: "\r%@ step %d/%d  loss %.4f  %.0f img/s  ETA %@ ", bar, trainer.step, total, smoothed, ips, formatDuration(eta)), terminator: "")
+                    fflush(stdout); lastPrint = now
+                }
+            } else if now - lastPrint > 10 || trainer.step == total || trainer.step == startStep + 1 {
+                print(String(format: "step %d/%d loss %.4f (smoothed %.4f) lr %.2e %.0f img/s ETA %@", trainer.step, total, s.loss, smoothed, s.lr, ips, formatDuration(eta)))
+                fflush(stdout); lastPrint = now
+            }
+        }
+        if isTTY { print("") }
+        if let export { try trainer.saveWeights(export, extra: extra()) }
+        print(String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, out))
+    }
+}

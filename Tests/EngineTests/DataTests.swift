@@ -1,0 +1,75 @@
+import XCTest
+@testable import Engine
+
+final class DataTests: XCTestCase {
+    var dir: String!
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "idx-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    static var mnistDir: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("assets/mnist").path
+    }
+
+    func testRealMNISTLoads() throws {
+        let test = try Dataset.load(dir: Self.mnistDir, train: false)
+        XCTAssertEqual(test.count, 10_000)
+        XCTAssertEqual(test.side, 28)
+        var counts = [Int](repeating: 0, count: 10)
+        for l in test.labels { counts[Int(l)] += 1 }
+        XCTAssertEqual(counts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+        XCTAssertEqual(test.images.min(), -1); XCTAssertEqual(test.images.max(), 1)
+        XCTAssertEqual(test.padded(to: 32).images.count, 10_000 * 1024)
+    }
+
+    func write(_ name: String, _ bytes: [UInt8]) { try! Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }
+
+    func assertLoadError(_ needle: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try Dataset.load(dir: dir, train: true), file: file, line: line) { e in
+            XCTAssertTrue("\(e)".contains(needle), "'\(needle)' not in '\(e)'", file: file, line: line)
+        }
+    }
+
+    func testBadIDXFiles() throws {
+        let imgs = IDXFile(dims: [3, 2, 2], bytes: Array(repeating: 7, count: 12)).encoded()
+        let labs = IDXFile(dims: [3], bytes: [1, 2, 3]).encoded()
+        write("train-images-idx3-ubyte", imgs); write("train-labels-idx1-ubyte", labs)
+        XCTAssertEqual(try Dataset.load(dir: dir, train: true).count, 3)
+        // Counts that differ.
+        write("train-labels-idx1-ubyte", IDXFile(dims: [2], bytes: [1, 2]).encoded())
+        assertLoadError("2 labels for 3 images")
+        write("train-labels-idx1-ubyte", labs)
+        // Wrong magic.
+        var bad = imgs; bad[2] = 0x0D
+        write("train-images-idx3-ubyte", bad); assertLoadError("wrong IDX magic")
+        // Truncated payload.
+        write("train-images-idx3-ubyte", Array(imgs.dropLast(3))); assertLoadError("truncated")
+        // A header that asks for a huge allocation is refused before allocating.
+        write("train-images-idx3-ubyte", [0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0x10, 0, 0, 0, 0x10, 0])
+        assertLoadError("bound")
+        // Truncated gzip.
+        try FileManager.default.removeItem(atPath: dir + "/train-images-idx3-ubyte")
+        let gz = try Data(contentsOf: URL(fileURLWithPath: Self.mnistDir + "/t10k-labels-idx1-ubyte.gz"))
+        write("train-images-idx3-ubyte.gz", Array(gz.prefix(gz.count / 2)))
+        assertLoadError("truncated gzip")
+        // Missing files.
+        try FileManager.default.removeItem(atPath: dir + "/train-images-idx3-ubyte.gz")
+        assertLoadError("no train-images-idx3-ubyte")
+    }
+
+    func testImageWritersProduceValidFiles() throws {
+        let imgs = (0..<(4 * 784)).map { Float($0 % 784) / 392 - 1 }
+        try ImageWriter.write(dir + "/g.png", images: imgs, n: 4, side: 28)
+        let png = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/g.png")))
+        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        try ImageWriter.write(dir + "/g.idx", images: imgs, n: 4, side: 28)
+        let back = try IDXFile.read(dir + "/g.idx")
+        XCTAssertEqual(back.dims, [4, 28, 28])
+        XCTAssertThrowsError(try ImageWriter.write(dir + "/g.jpg", images: imgs, n: 4, side: 28))
+        XCTAssertThrowsError(try ImageWriter.write("/nonexistent-dir/g.png", images: imgs, n: 4, side: 28))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/nonexistent-dir/g.png"))
+    }
+}

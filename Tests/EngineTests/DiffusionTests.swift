@@ -1,0 +1,143 @@
+import XCTest
+@testable import Engine
+
+/// A predictor that returns a fixed eps (for hand-computed sampler steps).
+final class ConstantPredictor: NoisePredictor {
+    let imageSize: Int
+    let value: Float
+    init(size: Int, value: Float) { imageSize = size; self.value = value }
+    func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
+        out.update(repeating: value, count: t.count * imageSize * imageSize)
+    }
+}
+
+final class DiffusionTests: XCTestCase {
+    func testScheduleTablesMatchHandComputedValues() throws {
+        let s = try NoiseSchedule(kind: .linear)
+        XCTAssertEqual(s.alphasCumprod[0], 0.9999, accuracy: 1e-12)
+        XCTAssertEqual(s.alphasCumprod[499], 0.07858724288177824, accuracy: 1e-12)
+        XCTAssertEqual(s.alphasCumprod[999], 4.035829765375676e-05, accuracy: 1e-12)
+        XCTAssertEqual(s.posteriorVariance[1], 5.4531876613021935e-05, accuracy: 1e-12)
+        XCTAssertEqual(s.posteriorVariance[999], 0.01999998352656061, accuracy: 1e-12)
+        XCTAssertEqual(s.posteriorVariance[0], 0)
+        XCTAssertEqual(s.alphasCumprodPrev[0], 1)
+        XCTAssertEqual(s.snr[499], 0.07858724288177824 / (1 - 0.07858724288177824), accuracy: 1e-12)
+        let c = try NoiseSchedule(kind: .cosine)
+        XCTAssertEqual(c.betas[0], 1e-4, accuracy: 1e-12)         // clipped from below
+        XCTAssertEqual(c.betas[500], 0.003155691441585007, accuracy: 1e-12)
+        XCTAssertEqual(c.betas[999], 0.9999, accuracy: 1e-12)      // clipped from above
+        XCTAssertEqual(c.alphasCumprod[999], 2.4278335309343246e-10, accuracy: 1e-12)
+        let q = try NoiseSchedule(kind: .quadratic)
+        XCTAssertEqual(q.betas[500], 0.005084964944924906, accuracy: 1e-12)
+        let g = try NoiseSchedule(kind: .sigmoid)
+        XCTAssertEqual(g.betas[0], 0.00014920520081703202, accuracy: 1e-12)
+        XCTAssertEqual(g.betas[500], 0.010079879790061015, accuracy: 1e-12)
+        for k in ScheduleKind.allCases { XCTAssertTrue(try NoiseSchedule(kind: k).warnings.isEmpty, "\(k)") }
+        // Diagnostics catch a schedule that leaves signal at T-1.
+        XCTAssertFalse(try NoiseSchedule(kind: .linear, T: 50).warnings.isEmpty)
+        XCTAssertThrowsError(try NoiseSchedule(T: 1))
+        XCTAssertThrowsError(try NoiseSchedule(betaStart: 0.03, betaEnd: 0.02))
+    }
+
+    /// Chapter exercise 3.3: mean, x0 and eps parameterisations give the same mu~.
+    func testThreeParameterisationsAgree() throws {
+        let s = try NoiseSchedule()
+        var rng = RNG(seed: 5)
+        for t in [1, 10, 250, 500, 999] {
+            let x0 = rng.normal(), eps = rng.normal()
+            let xt = s.sqrtAlphasCumprod[t] * x0 + s.sqrtOneMinusAlphasCumprod[t] * eps
+            let fromX0 = s.posteriorMean(x0: x0, xt: xt, t: t)
+            let fromEps = s.posteriorMean(eps: eps, xt: xt, t: t)
+            let viaX0Hat = s.posteriorMean(x0: s.predictX0(xt: xt, t: t, eps: eps), xt: xt, t: t)
+            XCTAssertEqual(fromX0, fromEps, accuracy: 1e-6)
+            XCTAssertEqual(fromX0, viaX0Hat, accuracy: 1e-6)
+        }
+    }
+
+    func testOneDDPMStepByHand() throws {
+        let s = try NoiseSchedule()
+        let sampler = try Sampler(schedule: s, settings: SamplerSettings(kind: .ddpm, noiseTemperature: 0), n: 1, size: 2, seed: 3)
+        let x = sampler.x.array(4)
+        let f = sampler.step(ConstantPredictor(size: 2, value: 0.5))
+        XCTAssertEqual(f.t, 999); XCTAssertEqual(f.tNext, 998)
+        let t = 999
+        for i in 0..<4 {
+            let mean = (Double(x[i]) - s.betas[t] / (1 - s.alphasCumprod[t]).squareRoot() * 0.5) / s.alphas[t].squareRoot()
+            XCTAssertEqual(Double(f.xNext[i]), mean, accuracy: 1e-5)
+            let x0 = (Double(x[i]) - (1 - s.alphasCumprod[t]).squareRoot() * 0.5) / s.alphasCumprod[t].squareRoot()
+            XCTAssertEqual(Double(f.x0[i]), x0, accuracy: 1e-3)
+        }
+        XCTAssertEqual(f.eps.mean, 0.5, accuracy: 1e-7)
+        XCTAssertEqual(f.eps.std, 0, accuracy: 1e-6)
+    }
+
+    func testOneDDIMStepByHand() throws {
+        let s = try NoiseSchedule()
+        let set = SamplerSettings(kind: .ddim, steps: 10, eta: 0, spacing: .leading)
+        XCTAssertEqual(set.timesteps(T: 1000), [900, 800, 700, 600, 500, 400, 300, 200, 100, 0])
+        XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 10, spacing: .trailing).timesteps(T: 1000).prefix(2), [999, 899])
+        XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 4, spacing: .linspace).timesteps(T: 1000), [999, 666, 333, 0])
+        let sampler = try Sampler(schedule: s, settings: set, n: 1, size: 2, seed: 9)
+        let x = sampler.x.array(4)
+        let f = sampler.step(ConstantPredictor(size: 2, value: -0.25))
+        XCTAssertEqual(f.t, 900); XCTAssertEqual(f.tNext, 800)
+        let ab = s.alphasCumprod[900], abp = s.alphasCumprod[800]
+        for i in 0..<4 {
+            let x0 = (Double(x[i]) - (1 - ab).squareRoot() * -0.25) / ab.squareRoot()
+            let expect = abp.squareRoot() * x0 + (1 - abp).squareRoot() * -0.25
+            XCTAssertEqual(Double(f.xNext[i]), expect, accuracy: 1e-4)
+        }
+        // eta = 1 gives sigma = sqrt((1-abp)/(1-ab)) sqrt(1 - ab/abp): noise enters.
+        let noisy = try Sampler(schedule: s, settings: SamplerSettings(kind: .ddim, steps: 10, eta: 1, spacing: .leading), n: 1, size: 2, seed: 9)
+        let g = noisy.step(ConstantPredictor(size: 2, value: -0.25))
+        XCTAssertNotEqual(g.xNext, f.xNext)
+    }
+
+    func testSettingsValidation() {
+        XCTAssertThrowsError(try SamplerSettings(eta: 1.5).validate(T: 1000))
+        XCTAssertThrowsError(try SamplerSettings(eta: -0.1).validate(T: 1000))
+        XCTAssertThrowsError(try SamplerSettings(steps: 0).validate(T: 1000))
+        XCTAssertThrowsError(try SamplerSettings(steps: 1001).validate(T: 1000))
+        XCTAssertNoThrow(try SamplerSettings(steps: 1000, eta: 1).validate(T: 1000))
+    }
+
+    /// Same seed and settings give bit-identical images whatever the batch size.
+    func testSamplerDeterministicAcrossBatchSizes() throws {
+        let net = try UNet(.tiny)
+        let params = FloatBuffer(count: net.parameterCount)
+        var rng = RNG(seed: 1)
+        net.layout.initialize(params.ptr, rng: &rng)
+        let model = UNetPredictor(net: net, params: params)
+        let s = try NoiseSchedule()
+        for kind in [SamplerKind.ddpm, .ddim] {
+            let set = SamplerSettings(kind: kind, steps: 5, eta: 0.5)
+            func run(_ n: Int) throws -> [Float] {
+                let sm = try Sampler(schedule: s, settings: set, n: n, size: 28, seed: 77)
+                for _ in 0..<5 { sm.step(model) }
+                return sm.x.array(n * 784)
+            }
+            let a = try run(5), b = try run(2), c = try run(5), d = try run(1)
+            XCTAssertTrue(a == c, "\(kind): same batch, same numbers")
+            XCTAssertTrue(Array(a[0..<(2 * 784)]) == b, "\(kind): batch 2 equals the first two of batch 5")
+            XCTAssertTrue(Array(a[0..<784]) == d, "\(kind): batch 1 equals the first of batch 5")
+            XCTAssertTrue(a.allSatisfy { $0.isFinite })
+        }
+    }
+
+    func testLiveSettingsAndFork() throws {
+        let s = try NoiseSchedule()
+        let sm = try Sampler(schedule: s, settings: SamplerSettings(kind: .ddpm), n: 2, size: 2, seed: 1)
+        let m = ConstantPredictor(size: 2, value: 0.1)
+        for _ in 0..<3 { sm.step(m) }
+        XCTAssertEqual(sm.currentT, 996)
+        var set = sm.settings; set.kind = .ddim; set.steps = 10; set.spacing = .leading
+        let fork = try sm.fork(with: set)
+        XCTAssertEqual(fork.timesteps.count - fork.index, 1 + 10, "996 then the 10 DDIM steps below it")
+        XCTAssertTrue(fork.x.array(8) == sm.x.array(8))
+        sm.step(m); XCTAssertEqual(sm.currentT, 995)   // the original is untouched
+        fork.step(m); XCTAssertEqual(fork.currentT, 900)
+        set.noiseTemperature = 0
+        fork.update(set)
+        XCTAssertEqual(fork.settings.noiseTemperature, 0)
+    }
+}
