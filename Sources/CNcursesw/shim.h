@@ -34,3 +34,6 @@ static inline int cn_put(int y, int x, const wchar_t *ch, attr_t attr, int pair)
     setcchar(&c, ch, attr, 0, &pair);
     return mvadd_wch(y, x, &c);
 }
+static inline int cn_key_code_yes(void) { return KEY_CODE_YES; }
+static inline int cn_key_ppage(void) { return KEY_PPAGE; }
+static inline int cn_key_npage(void) { return KEY_NPAGE; }

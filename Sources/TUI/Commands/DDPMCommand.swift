@@ -7,7 +7,8 @@ public struct DDPMCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "ddpm",
         abstract: "Watch a diffusion model think: a terminal explorer for DDPM on MNIST.",
-        subcommands: [TrainCommand.self, SampleCommand.self, ScheduleCommand.self, InfoCommand.self, BenchCommand.self]
+        subcommands: [ExploreCommand.self, TrainCommand.self, SampleCommand.self, ScheduleCommand.self, InfoCommand.self, BenchCommand.self, ExportCommand.self],
+        defaultSubcommand: ExploreCommand.self
     )
     public init() {}
 }

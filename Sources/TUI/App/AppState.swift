@@ -1,0 +1,85 @@
+import Engine
+import Foundation
+
+/// The explorer's three views.
+public enum Screen: Int, Sendable { case sample = 1, train = 2, forward = 3 }
+
+/// A key, decoded from ncurses (or made by tests).
+public enum Key: Equatable, Sendable {
+    case char(Character)
+    case left, right, shiftLeft, shiftRight, up, down
+}
+
+/// Something the app loop must do outside the pure reducer.
+public enum Effect: Equatable, Sendable {
+    case command(RunnerCommand)
+    case exportPNG
+    case startTraining
+    case quit
+
+    public static func == (a: Effect, b: Effect) -> Bool { String(describing: a) == String(describing: b) }
+}
+
+/// All UI state; changed only by `reduce`, drawn only by `render`.
+public struct AppState: Sendable {
+    public var screen: Screen = .sample
+    public var mode: RenderMode = .halfBlock
+    public var caps: TermCaps
+    public var width: Int, height: Int
+    public var showHelp = false
+    /// Sampler settings as the user set them (sent to the engine at once).
+    public var settings = SamplerSettings()
+    public var n = 16
+    public var seed: UInt64 = 0
+    public var speedIndex = AppState.speeds.count - 1
+    public var snapshot = RunnerSnapshot()
+    public var trainSnapshot: RunnerSnapshot? = nil
+    /// Index into the recorded trajectory while scrubbing (nil: live).
+    public var scrub: Int? = nil
+    public var message: String? = nil
+    public var hasModel = true
+    public var modelNote = ""
+    public var schedule: NoiseSchedule
+    public var forwardT = 250
+    public var forwardDigit = 0
+    public var forwardDigits: Dataset? = nil
+    public var trainingAvailable = false
+    public var quitting = false
+
+    public static let speeds: [Double?] = [1, 2, 5, 10, 20, 50, nil]
+    public static let ddimSteps = [5, 10, 20, 50, 100, 250, 500, 1000]
+    public static let minWidth = 80, minHeight = 24
+
+    public init(caps: TermCaps, width: Int, height: Int, schedule: NoiseSchedule) {
+        self.caps = caps; self.width = width; self.height = height; self.schedule = schedule
+        if !caps.unicode { mode = .ascii }
+    }
+
+    public var speedLimit: Double? { AppState.speeds[speedIndex] }
+    public var forking: Bool { snapshot.forkSettings != nil }
+    public var tooSmall: Bool { width < AppState.minWidth || height < AppState.minHeight }
+}
+
+/// What the help overlay lists, per view: keys and what they do.
+public enum KeyHelp {
+    public static let sample: [(String, String)] = [
+        ("space", "pause / resume"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
+        ("r", "restart with a new seed"), ("t / T", "temperature of x_T down / up (next restart or fork)"),
+        ("n / N", "noise temperature down / up"), ("e / E", "DDIM eta down / up"),
+        ("d", "sampler DDPM / DDIM"), ("s / S", "DDIM steps fewer / more"),
+        ("v", "variance beta / posterior (DDPM)"), ("c", "clip predicted x0 to [-1, 1]"),
+        ("m", "renderer half-block / braille / ASCII"), ("← / →", "scrub the recorded trajectory"),
+        ("f", "fork here with the current settings (again: close)"), ("p", "export the grids as PNG"),
+        ("1 2 3", "sample / train / forward view"), ("?", "this help"), ("q", "quit"),
+    ]
+    public static let train: [(String, String)] = [
+        ("space", "pause / resume training"), ("g", "start training a new Tiny model here"),
+        ("w", "write a checkpoint now"), ("m", "renderer"), ("1 2 3", "sample / train / forward view"),
+        ("?", "this help"), ("q", "quit"),
+    ]
+    public static let forward: [(String, String)] = [
+        ("← / →", "t down / up by 1"), ("shift ← / →", "t down / up by 10"), ("↓ / ↑", "t down / up by 100"),
+        ("j / k", "next / previous digit"), ("m", "renderer"), ("1 2 3", "sample / train / forward view"),
+        ("?", "this help"), ("q", "quit"),
+    ]
+}

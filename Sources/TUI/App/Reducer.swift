@@ -1,0 +1,152 @@
+import Engine
+import Foundation
+
+public enum Action: Sendable {
+    case key(Key)
+    case resize(width: Int, height: Int)
+    case engine(RunnerSnapshot)
+    case trainEngine(RunnerSnapshot)
+}
+
+/// The one place UI state changes. Returns what the loop must do.
+public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
+    switch a {
+    case .resize(let w, let h):
+        s.width = w; s.height = h
+        return []
+    case .engine(let snap):
+        s.snapshot = snap
+        if let i = s.scrub, i >= snap.history.count { s.scrub = snap.history.isEmpty ? nil : snap.history.count - 1 }
+        return []
+    case .trainEngine(let snap):
+        s.trainSnapshot = snap
+        return []
+    case .key(let k):
+        return reduceKey(&s, k)
+    }
+}
+
+private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+    s.message = nil
+    if s.showHelp {
+        // Any key closes the help; q still quits.
+        s.showHelp = false
+        if k == .char("q") { s.quitting = true; return [.quit] }
+        return []
+    }
+    switch k {
+    case .char("q"): s.quitting = true; return [.quit]
+    case .char("?"): s.showHelp = true; return []
+    case .char("1"): s.screen = .sample; return []
+    case .char("2"): s.screen = .train; return []
+    case .char("3"): s.screen = .forward; return []
+    case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
+        if !s.caps.unicode { s.message = "ASCII renderer only: the terminal has no UTF-8" }
+        return []
+    default: break
+    }
+    switch s.screen {
+    case .sample: return sampleKey(&s, k)
+    case .forward: forwardKey(&s, k); return []
+    case .train: return trainKey(&s, k)
+    }
+}
+
+private func clampTemp(_ v: Double) -> Double { (min(10, max(0, v)) * 10).rounded() / 10 }
+
+private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+    guard s.hasModel else { s.message = "no model loaded: \(s.modelNote)"; return [] }
+    var set = s.settings
+    var changed = true
+    switch k {
+    case .char(" "):
+        if s.snapshot.finished { s.message = "finished: press r for a new run"; return [] }
+        s.scrub = nil
+        return [.command(.togglePause)]
+    case .char("."):
+        s.scrub = nil
+        return [.command(.singleStep)]
+    case .char("+"): s.speedIndex = min(AppState.speeds.count - 1, s.speedIndex + 1); return [.command(.setSpeed(s.speedLimit))]
+    case .char("-"): s.speedIndex = max(0, s.speedIndex - 1); return [.command(.setSpeed(s.speedLimit))]
+    case .char("r"):
+        s.seed = s.seed &+ 1; s.scrub = nil
+        return [.command(.restart(seed: s.seed))]
+    case .char("t"): set.temperature = clampTemp(set.temperature - 0.1)
+    case .char("T"): set.temperature = clampTemp(set.temperature + 0.1)
+    case .char("n"): set.noiseTemperature = clampTemp(set.noiseTemperature - 0.1)
+    case .char("N"): set.noiseTemperature = clampTemp(set.noiseTemperature + 0.1)
+    case .char("e"): set.eta = max(0, ((set.eta - 0.1) * 10).rounded() / 10)
+    case .char("E"): set.eta = min(1, ((set.eta + 0.1) * 10).rounded() / 10)
+    case .char("d"): set.kind = set.kind == .ddpm ? .ddim : .ddpm
+    case .char("s"), .char("S"):
+        let l = AppState.ddimSteps
+        let i = l.lastIndex { $0 <= set.steps } ?? 0
+        set.steps = k == .char("s") ? l[max(0, i - 1)] : l[min(l.count - 1, i + 1)]
+        if set.kind == .ddpm { s.message = "DDIM steps \(set.steps) (press d to switch to DDIM)" }
+    case .char("v"): set.variance = set.variance == .beta ? .posterior : .beta
+    case .char("c"): set.clip.toggle()
+    case .left, .shiftLeft:
+        let h = s.snapshot.history.count
+        guard h > 0 else { return [] }
+        let step = k == .shiftLeft ? 10 : 1
+        s.scrub = max(0, (s.scrub ?? h - 1) - step)
+        return s.snapshot.running ? [.command(.pause)] : []
+    case .right, .shiftRight:
+        guard let i = s.scrub else { return [] }
+        let step = k == .shiftRight ? 10 : 1
+        s.scrub = i + step >= s.snapshot.history.count ? nil : i + step
+        return []
+    case .char("f"):
+        if s.forking { s.message = "fork closed"; return [.command(.fork(nil))] }
+        if s.snapshot.finished || s.snapshot.history.isEmpty { s.message = "nothing to fork: the run has not started or has finished"; return [] }
+        s.message = "forked at t=\(s.snapshot.history.last!.t) with \(describe(s.settings))"
+        return [.command(.fork(s.settings))]
+    case .char("p"): return [.exportPNG]
+    default: changed = false
+    }
+    if changed && set != s.settings {
+        s.settings = set
+        return [.command(.setSettings(set))]
+    }
+    return []
+}
+
+private func forwardKey(_ s: inout AppState, _ k: Key) {
+    let T = s.schedule.T
+    switch k {
+    case .left: s.forwardT = max(0, s.forwardT - 1)
+    case .right: s.forwardT = min(T - 1, s.forwardT + 1)
+    case .shiftLeft: s.forwardT = max(0, s.forwardT - 10)
+    case .shiftRight: s.forwardT = min(T - 1, s.forwardT + 10)
+    case .down: s.forwardT = max(0, s.forwardT - 100)
+    case .up: s.forwardT = min(T - 1, s.forwardT + 100)
+    case .char("j"): s.forwardDigit += 1
+    case .char("k"): s.forwardDigit = max(0, s.forwardDigit - 1)
+    default: break
+    }
+    if let d = s.forwardDigits { s.forwardDigit = min(s.forwardDigit, d.count - 1) }
+}
+
+private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+    switch k {
+    case .char(" "):
+        guard s.trainSnapshot != nil else { s.message = "no training running: press g to start one"; return [] }
+        return [.command(.togglePause)]
+    case .char("w"):
+        guard s.trainSnapshot != nil else { s.message = "no training running"; return [] }
+        return [.command(.saveCheckpoint(""))]
+    case .char("g"):
+        if s.trainSnapshot != nil { s.message = "training is already running"; return [] }
+        guard s.trainingAvailable else { s.message = "no MNIST data found to train on"; return [] }
+        s.message = "starting training..."
+        return [.startTraining]
+    default: return []
+    }
+}
+
+func describe(_ s: SamplerSettings) -> String {
+    switch s.kind {
+    case .ddpm: return "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")\(s.clip ? "" : "")"
+    case .ddim: return "DDIM \(s.steps) η=\(String(format: "%.1f", s.eta))"
+    }
+}

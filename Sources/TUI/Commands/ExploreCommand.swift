@@ -1,0 +1,37 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct ExploreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explore",
+        abstract: "The terminal explorer (the default when ddpm runs without a subcommand).")
+
+    @Option(help: "Weights or checkpoint (default: the bundled model).") var weights: String?
+    @Option(help: "Digits sampled at once (1...64).") var n: Int = 16
+    @Option(help: "First random seed (r adds 1).") var seed: UInt64 = 0
+    @Option(help: "View to open: sample, train or forward.") var view: String = "sample"
+
+    func validate() throws {
+        guard (1...64).contains(n) else { throw ValidationError("--n must be in 1...64, got \(n)") }
+        guard ["sample", "train", "forward"].contains(view) else { throw ValidationError("--view must be sample, train or forward") }
+    }
+
+    func run() throws {
+        var o = ExplorerApp.Options()
+        o.weights = weights; o.n = n; o.seed = seed
+        o.screen = view == "train" ? .train : (view == "forward" ? .forward : .sample)
+        if let c = ProcessInfo.processInfo.environment["DDPM_TEST_INTERNAL_ERROR"].flatMap(Int.init) { o.crashAfterFrames = c }
+        try ExplorerApp.run(o)
+    }
+}
+
+/// `ddpm train --tui`: the explorer opened on the training view.
+enum TrainViewRunner {
+    static func run(trainer: Trainer, out: String, checkpointEvery: Int) throws {
+        var o = ExplorerApp.Options()
+        o.screen = .train; o.trainer = trainer; o.trainOut = out
+        try ExplorerApp.run(o)
+        print("training stopped at step \(trainer.step); checkpoint saved to \(out) (continue with --resume)")
+    }
+}

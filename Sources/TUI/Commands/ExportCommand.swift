@@ -1,0 +1,35 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the EMA weights of a training checkpoint as a plain weights file (loads in PyTorch too).")
+
+    @Option(help: "Training checkpoint written by 'ddpm train --out'.") var checkpoint: String
+    @Option(help: "Weights file to write (safetensors).") var out: String
+    @Option(help: "Extra metadata as key=value (repeatable).") var meta: [String] = []
+
+    func run() throws {
+        try wrap {
+            let f = try SafeTensors.read(checkpoint)
+            guard f.metadata["format"] == Trainer.checkpointFormat else {
+                throw CLIError("\(checkpoint): not a training checkpoint")
+            }
+            let cfg = try Checkpoint.decode(UNetConfig.self, f.metadata["config"], path: checkpoint, key: "config")
+            let net = try UNet(cfg)
+            let p = FloatBuffer(count: net.parameterCount)
+            try f.load(into: p.ptr, layout: net.layout)
+            var m = f.metadata
+            m["format"] = Trainer.weightsFormat
+            for kv in meta {
+                let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { throw CLIError("--meta takes key=value, got '\(kv)'") }
+                m[parts[0]] = parts[1]
+            }
+            try Checkpoint.writeWeights(out, layout: net.layout, params: p.ptr, metadata: m)
+            print("wrote EMA weights of step \(m["step"] ?? "?") to \(out)")
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import CNcursesw
+import Foundation
+
+/// The ncurses backend: the only code that touches the terminal. It flushes a
+/// `CellBuffer` (one refresh per frame; ncurses sends only what changed) and
+/// decodes keys. Colours use extended pairs (ncurses 6) allocated on demand,
+/// so a 24-level grey half-block image can use all 576 (fg, bg) pairs.
+final class Terminal {
+    let caps: TermCaps
+    private var pairs: [Int32: Int32] = [:]
+    private var nextPair: Int32 = 1
+    private var maxPairs: Int32 = 0
+    private var active = false
+    private var screen: OpaquePointer?
+
+    init() throws {
+        setlocale(LC_ALL, "")
+        guard isatty(STDOUT_FILENO) != 0, isatty(STDIN_FILENO) != 0 else {
+            throw CLIError("the explorer needs a terminal (stdin/stdout is not a TTY); to write samples to a file use: ddpm sample --out digits.png")
+        }
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        if term.isEmpty || term == "dumb" {
+            throw CLIError("TERM is '\(term)': the explorer needs a terminal with cursor movement (try TERM=xterm-256color), or use 'ddpm sample --out digits.png'")
+        }
+        guard let scr = newterm(nil, stdout, stdin) else {
+            throw CLIError("unknown terminal type TERM=\(term) (no terminfo entry); try TERM=xterm-256color or TERM=xterm")
+        }
+        screen = scr
+        set_term(scr)
+        active = true
+        let codeset = String(cString: nl_langinfo(nl_item(CODESET)))
+        let unicode = codeset.uppercased() == "UTF-8" || codeset.uppercased() == "UTF8"
+        cbreak(); noecho(); nonl()
+        keypad(cn_stdscr(), true)
+        curs_set(0)
+        var colors = 0
+        if has_colors() {
+            start_color()
+            use_default_colors()
+            let n = Int(cn_colors())
+            colors = n >= 256 ? 256 : (n >= 16 ? 16 : (n >= 8 ? 8 : 0))
+            maxPairs = cn_color_pairs()
+        }
+        caps = TermCaps(unicode: unicode, colors: colors)
+    }
+
+    var size: (w: Int, h: Int) {
+        var y: Int32 = 0, x: Int32 = 0
+        cn_getmaxyx(cn_stdscr(), &y, &x)
+        return (Int(x), Int(y))
+    }
+
+    /// Waits up to `ms` for a key.
+    func readKey(timeoutMs: Int32) -> Key?? {
+        wtimeout(cn_stdscr(), timeoutMs)
+        var wch: wint_t = 0
+        let r = wget_wch(cn_stdscr(), &wch)
+        if r == cn_err() { return nil }
+        if r == cn_key_code_yes() {
+            switch Int32(wch) {
+            case cn_key_left(): return .some(.left)
+            case cn_key_right(): return .some(.right)
+            case cn_key_sleft(): return .some(.shiftLeft)
+            case cn_key_sright(): return .some(.shiftRight)
+            case cn_key_up(), cn_key_ppage(): return .some(.up)
+            case cn_key_down(), cn_key_npage(): return .some(.down)
+            default: return .some(nil)   // resize and others: no key, but wake up
+            }
+        }
+        guard let u = Unicode.Scalar(UInt32(wch)) else { return .some(nil) }
+        return .some(.char(Character(u)))
+    }
+
+    private func pair(_ fg: Int16, _ bg: Int16) -> Int32 {
+        if caps.colors == 0 || (fg < 0 && bg < 0) { return 0 }
+        let key = Int32(fg) << 16 | Int32(UInt16(bitPattern: bg))
+        if let p = pairs[key] { return p }
+        guard nextPair < maxPairs else { return 0 }
+        let p = nextPair
+        nextPair += 1
+        init_extended_pair(p, Int32(fg), Int32(bg))
+        pairs[key] = p
+        return p
+    }
+
+    func draw(_ b: CellBuffer) {
+        var wc: [wchar_t] = [0, 0]
+        for y in 0..<b.height {
+            for x in 0..<b.width {
+                let c = b[x, y]
+                var fg = c.fg, bg = c.bg
+                if caps.colors < 256 { fg = Terminal.reduce(fg, caps.colors); bg = Terminal.reduce(bg, caps.colors) }
+                var attr = cn_a_normal()
+                if c.bold { attr |= cn_a_bold() }
+                if c.reverse { attr |= cn_a_reverse() }
+                let scalar = c.ch.unicodeScalars.first!.value
+                wc[0] = wchar_t(bitPattern: caps.unicode || scalar < 128 ? scalar : 63)
+                _ = cn_put(Int32(y), Int32(x), &wc, attr, pair(fg, bg))
+            }
+        }
+        refresh()
+    }
+
+    /// Maps an xterm-256 index to the 16/8 basic colours.
+    static func reduce(_ c: Int16, _ colors: Int) -> Int16 {
+        if c < 0 || c < Int16(colors) { return c }
+        if c >= 232 { let l = Int(c) - 232; return colors >= 16 ? [0, 8, 7, 15][min(3, l / 6)] : (l >= 12 ? 7 : 0) }
+        if c == 16 { return 0 }
+        if c == 231 { return colors >= 16 ? 15 : 7 }
+        return colors >= 16 ? 11 : 3   // accents become yellow
+    }
+
+    /// Restores the terminal (safe to call twice).
+    func shutdown() {
+        guard active else { return }
+        active = false
+        endwin()
+        if let s = screen { delscreen(s); screen = nil }
+    }
+
+    deinit { shutdown() }
+}

@@ -1,0 +1,56 @@
+import Engine
+import Foundation
+
+/// The forward (teaching) view: one real digit noised to t under all four
+/// schedules, and the SNR of every schedule on one log plot (chapter 3.2).
+enum ForwardView {
+    static let colors: [Int16] = [75, 114, 209, 177]
+
+    static func schedules(_ T: Int) -> [NoiseSchedule] {
+        ScheduleKind.allCases.compactMap { try? NoiseSchedule(kind: $0, T: T) }
+    }
+
+    /// x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps with one fixed eps per digit.
+    static func noised(_ x0: [Float], _ s: NoiseSchedule, t: Int, seed: UInt64) -> [Float] {
+        var rng = RNG(seed: seed, stream: 99)
+        var eps = [Float](repeating: 0, count: x0.count)
+        eps.withUnsafeMutableBufferPointer { rng.fillNormal($0.baseAddress!, count: x0.count) }
+        return (0..<x0.count).map { s.qSample(x0: x0[$0], t: t, eps: eps[$0]) }
+    }
+
+    static func render(_ s: AppState, _ buf: inout CellBuffer) {
+        let W = s.width, H = s.height
+        let hint = s.message ?? "←/→ t ±1 · shift ←/→ ±10 · ↓/↑ ±100 · j/k digit · m renderer · ? help"
+        buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
+        guard let data = s.forwardDigits, data.count > 0 else {
+            buf.text(2, 3, "No MNIST test digits found (assets/mnist).", bold: true); return
+        }
+        let d = min(s.forwardDigit, data.count - 1)
+        let side = data.side
+        let x0 = Array(data.images[(d * side * side)..<((d + 1) * side * side)])
+        let t = s.forwardT
+        let all = schedules(s.schedule.T)
+        buf.text(0, H - 2, "digit #\(d) (label \(data.labels[d]))  t = \(t) of \(s.schedule.T - 1)   x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε, same ε for all four",
+                 bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
+        // Large digits when they fit (28 cells wide each), else half size.
+        let big = W >= 4 * (side + 2)
+        let scale = s.mode == .braille ? 1 : (big ? 1 : 2)
+        let cell = ImageWidget.size(side: side, mode: s.mode, scale: scale)
+        let colW = max(cell.w + 2, W / 4)
+        for (i, sch) in all.enumerated() {
+            let x = i * colW + 1
+            buf.text(x, 1, sch.kind.rawValue, fg: colors[i], bold: true, maxWidth: colW - 1)
+            buf.text(x, 2, String(format: "ᾱ=%.3f SNR=%.3g", sch.alphasCumprod[t], sch.snr[t]), fg: 245, maxWidth: colW - 1)
+            let img = noised(x0, sch, t: t, seed: UInt64(d))
+            ImageWidget(pixels: img, side: side, lo: -3, hi: 3, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x, y: 3)
+        }
+        let py = 4 + cell.h
+        let ph = H - 2 - py
+        if ph >= 4 {
+            PlotWidget(series: all.enumerated().map { .init($1.snr, color: colors[$0]) },
+                       title: "SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
+                       logScale: true, cursor: t, caps: s.caps)
+                .render(into: &buf, x: 1, y: py, w: W - 2, h: ph)
+        }
+    }
+}

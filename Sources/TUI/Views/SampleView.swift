@@ -1,0 +1,120 @@
+import Engine
+import Foundation
+
+/// The sample view: x_t and predicted x0 grids, schedule panels, eps statistics, status line.
+enum SampleView {
+    /// x_t is drawn on this fixed symmetric range (x_T ~ N(0, T^2)).
+    static let xtRange: Float = 3
+
+    static func statusLine(_ s: AppState) -> String {
+        let snap = s.snapshot
+        let set = s.settings
+        var parts: [String] = []
+        if let i = s.scrub, i < snap.history.count {
+            parts.append("SCRUB \(i + 1)/\(snap.history.count) t=\(snap.history[i].t)")
+        } else if let f = snap.history.last {
+            parts.append(snap.finished ? "done, \(snap.history.count) steps" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))")
+        } else {
+            parts.append("t=--")
+        }
+        parts.append(describe(set))
+        let sp = s.speedLimit.map { String(format: "≤%.0f", $0) } ?? ""
+        parts.append(String(format: "%.1f st/s%@", snap.stepsPerSecond, sp))
+        parts.append("seed \(snap.seed)")
+        let pendingT = abs(set.temperature - snap.runTemperature) > 1e-9
+        parts.append(String(format: "temp %.1f%@", set.temperature, pendingT ? "*" : ""))
+        parts.append(String(format: "noise %.1f", set.noiseTemperature))
+        parts.append(String(format: "eta %.1f", set.eta))
+        parts.append("clip \(set.clip ? "on" : "off")")
+        parts.append(s.mode.rawValue)
+        parts.append(snap.running ? "running" : (snap.finished ? "finished" : "paused"))
+        let line = parts.joined(separator: s.caps.unicode ? " │ " : " | ")
+        return s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "σ²=β̃", with: "var=post").replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "η", with: "eta ")
+    }
+
+    static func render(_ s: AppState, _ buf: inout CellBuffer) {
+        let W = s.width, H = s.height
+        let status = statusLine(s)
+        buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
+        buf.text(0, H - 2, status, bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
+        let hint = s.message ?? "space pause · . step · t/T temperature · d DDPM/DDIM · m renderer · ←/→ scrub · f fork · p export · ? help"
+        buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
+        guard s.hasModel else {
+            buf.text(2, 3, "No model loaded.", bold: true)
+            buf.text(2, 5, s.modelNote, maxWidth: W - 4)
+            buf.text(2, 7, "Train one:  ddpm train --epochs 10 --out model.safetensors", maxWidth: W - 4)
+            buf.text(2, 8, "then run:   ddpm --weights model.safetensors", maxWidth: W - 4)
+            buf.text(2, 10, "Press 3 for the forward (noising) view, which needs no model.", maxWidth: W - 4)
+            return
+        }
+        // The panel takes what is left after whole 15-cell digit columns.
+        let panelW = W >= 140 ? 34 : max(26, min(34, W - 2 * (((W - 27) / 2 + 1) / 15) * 15 - 2))
+        let leftW = W - panelW - 1
+        let top = 1, contentH = H - 3
+        let snap = s.snapshot
+        let side = snap.history.first?.size ?? 28
+        let gridW = (leftW - 1) / 2
+        // Choose what the two grids show.
+        let idx = s.scrub ?? (snap.history.count - 1)
+        var leftTitle = "x_t", rightTitle = "predicted x̂0"
+        var left: [Float] = [], right: [Float] = []
+        var leftLo = -xtRange, leftHi = xtRange
+        if idx >= 0 && idx < snap.history.count {
+            let f = snap.history[idx]
+            left = f.xtFloats(); right = f.x0Floats()
+            leftTitle = "x_t  t=\(f.t)"; rightTitle = "predicted x̂0  (t=\(f.t))"
+            if s.scrub == nil, snap.finished, let fin = snap.final {
+                left = fin; leftTitle = "x_0  final sample"; leftLo = -1; leftHi = 1
+            }
+            if s.forking {
+                let fi = min(idx, snap.forkHistory.count - 1)
+                leftTitle = "original: x̂0  \(describe(snap.settings))"
+                left = right; leftLo = -1; leftHi = 1
+                if fi >= 0 {
+                    let ff = snap.forkHistory[fi]
+                    right = ff.x0Floats()
+                    rightTitle = "fork: x̂0  \(describe(snap.forkSettings!))  t=\(ff.t)"
+                    if s.scrub == nil, let fin = snap.forkFinal { right = fin; rightTitle = "fork: final  \(describe(snap.forkSettings!))" }
+                    if s.scrub == nil, snap.finished, let fin = snap.final { left = fin; leftTitle = "original: final  \(describe(snap.settings))" }
+                }
+            }
+        } else {
+            buf.text(1, top + 1, "starting…", fg: 245)
+        }
+        if !left.isEmpty {
+            buf.text(1, top, leftTitle, bold: true, maxWidth: gridW)
+            buf.text(gridW + 2, top, rightTitle, bold: true, maxWidth: gridW)
+            let shown = drawGrid(&buf, images: left, n: snap.n, side: side, x: 1, y: top + 1, w: gridW - 1, h: contentH - 2,
+                                 lo: leftLo, hi: leftHi, mode: s.mode, caps: s.caps)
+            _ = drawGrid(&buf, images: right, n: snap.n, side: side, x: gridW + 2, y: top + 1, w: gridW - 1, h: contentH - 2,
+                         lo: -1, hi: 1, mode: s.mode, caps: s.caps)
+            if shown < snap.n { buf.text(1, top + contentH - 1, "showing \(shown) of \(snap.n) (enlarge the window for more)", fg: 245, maxWidth: leftW) }
+        }
+        // Separator and schedule panel.
+        for y in top..<(top + contentH) { buf.put(leftW, y, s.caps.unicode ? "│" : "|", fg: 240) }
+        let px = leftW + 1
+        let statsH = 5
+        let plotH = max(4, (contentH - statsH) / 3)
+        let cursor = idx >= 0 && idx < snap.history.count ? snap.history[idx].t : nil
+        let ticks = s.settings.kind == .ddim || snap.settings.kind == .ddim ? snap.timesteps : []
+        let sch = s.schedule
+        let logSNR = sch.snr
+        PlotWidget(series: [.init(sch.betas, color: 75)], title: "β_t  (\(sch.kind.rawValue))", cursor: cursor, ticks: ticks, caps: s.caps)
+            .render(into: &buf, x: px, y: top, w: panelW, h: plotH)
+        PlotWidget(series: [.init(sch.alphasCumprod, color: 114)], title: "ᾱ_t", cursor: cursor, ticks: ticks, caps: s.caps)
+            .render(into: &buf, x: px, y: top + plotH, w: panelW, h: plotH)
+        PlotWidget(series: [.init(logSNR, color: 209)], title: "SNR_t (log)", logScale: true, cursor: cursor, ticks: ticks, caps: s.caps)
+            .render(into: &buf, x: px, y: top + 2 * plotH, w: panelW, h: plotH)
+        let sy = top + 3 * plotH
+        if idx >= 0 && idx < snap.history.count {
+            let f = snap.history[idx]
+            buf.text(px, sy, "ε̂ statistics (t=\(f.t))", bold: true, maxWidth: panelW)
+            buf.text(px, sy + 1, String(format: "mean %+.3f  std %.3f", f.eps.mean, f.eps.std), maxWidth: panelW)
+            buf.text(px, sy + 2, String(format: "min %+.2f  max %+.2f", f.eps.min, f.eps.max), maxWidth: panelW)
+            buf.text(px, sy + 3, String(format: "x̂0 outside [-1,1]: %.1f%%", f.x0Outside * 100), maxWidth: panelW)
+            if let t = cursor {
+                buf.text(px, sy + 4, String(format: "ᾱ=%.4f  SNR=%.3g", sch.alphasCumprod[t], sch.snr[t]), fg: 245, maxWidth: panelW)
+            }
+        }
+    }
+}

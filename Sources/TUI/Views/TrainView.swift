@@ -1,0 +1,54 @@
+import Engine
+import Foundation
+
+/// The training view: loss curve (raw and smoothed), loss per t-bucket,
+/// speed, learning rate, ETA and EMA preview samples.
+enum TrainView {
+    static func smooth(_ v: [Double], _ a: Double = 0.95) -> [Double] {
+        var out: [Double] = []; out.reserveCapacity(v.count)
+        var m = Double.nan
+        for x in v { m = m.isNaN ? x : a * m + (1 - a) * x; out.append(m) }
+        return out
+    }
+
+    static func render(_ s: AppState, _ buf: inout CellBuffer) {
+        let W = s.width, H = s.height
+        let hint = s.message ?? "space pause · w save checkpoint · g start training · ? help"
+        buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
+        guard let snap = s.trainSnapshot, let m = snap.train else {
+            buf.text(2, 3, "No training running.", bold: true)
+            buf.text(2, 5, "Press g to train a fresh Tiny model on the bundled MNIST here (checkpoint: ./ddpm-train.safetensors),", maxWidth: W - 4)
+            buf.text(2, 6, "or start one from the shell:  ddpm train --tui --epochs 10 --out model.safetensors", maxWidth: W - 4)
+            return
+        }
+        let eta = m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
+        let state = snap.running ? "running" : (snap.finished ? "finished" : "paused")
+        let last = m.losses.last ?? .nan
+        let line = String(format: "step %d/%d │ epoch %.2f │ loss %.4f │ %.2f steps/s (%.0f img/s) │ lr %.2e │ ETA %@ │ %@ │ %@",
+                          m.step, m.totalSteps, m.epoch, last, m.stepsPerSecond, m.imagesPerSecond, m.lr, formatDuration(eta), state, s.mode.rawValue)
+        buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
+        buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
+        let previewH = 9
+        let topH = H - 3 - previewH
+        let leftW = W * 3 / 5
+        if m.losses.count >= 2 {
+            PlotWidget(series: [.init(m.losses, color: 240), .init(smooth(m.losses), color: 226)],
+                       title: "loss per step (grey) and smoothed (yellow), log scale", logScale: true, caps: s.caps)
+                .render(into: &buf, x: 0, y: 1, w: leftW, h: topH)
+        } else {
+            buf.text(1, 2, "waiting for the first steps…", fg: 245)
+        }
+        buf.text(leftW + 2, 1, "loss by t-bucket (running mean)", bold: true, maxWidth: W - leftW - 2)
+        let T = 1000
+        let labels = (0..<10).map { "t \(String(format: "%3d", $0 * T / 10))-\(String(format: "%3d", ($0 + 1) * T / 10 - 1))" }
+        BarChart(labels: labels, values: m.bucketLoss, caps: s.caps).render(into: &buf, x: leftW + 2, y: 2, w: W - leftW - 3, h: 10)
+        if let e = m.error { buf.text(leftW + 2, 13, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3) }
+        if let sv = m.lastSaved { buf.text(leftW + 2, 14, "saved: \(sv)", fg: 114, maxWidth: W - leftW - 3) }
+        let py = 1 + topH
+        buf.text(1, py, "EMA preview at step \(m.previewStep) (DDIM 20 steps, fixed seed)", bold: true, maxWidth: W - 2)
+        if !m.preview.isEmpty {
+            _ = drawGrid(&buf, images: m.preview, n: m.previewN, side: m.previewSize, x: 1, y: py + 1, w: W - 2, h: previewH - 1,
+                         lo: -1, hi: 1, mode: s.mode, caps: s.caps)
+        }
+    }
+}

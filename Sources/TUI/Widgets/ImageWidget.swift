@@ -1,0 +1,119 @@
+import Engine
+
+/// How a 28x28 image becomes characters.
+public enum RenderMode: String, CaseIterable, Sendable {
+    case halfBlock = "half-block", braille, ascii
+    public var next: RenderMode {
+        let all = RenderMode.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+}
+
+/// Draws one square grey image (values mapped from a fixed range, never
+/// auto-scaled) as half-blocks (1x2 pixels per cell, fg/bg greys), braille
+/// (2x4 dots per cell, ordered dithering) or an ASCII ramp.
+public struct ImageWidget {
+    public var pixels: [Float]
+    public var side: Int
+    /// Values at lo map to black, at hi to white; outside the range is marked.
+    public var lo: Float, hi: Float
+    public var mode: RenderMode
+    /// 1 = every pixel, 2 = 2x2 averaged (a 28x28 digit in 14x7 half-block cells).
+    public var scale: Int = 1
+    public var caps: TermCaps
+
+    public init(pixels: [Float], side: Int, lo: Float = -1, hi: Float = 1, mode: RenderMode, scale: Int = 1, caps: TermCaps) {
+        self.pixels = pixels; self.side = side; self.lo = lo; self.hi = hi; self.mode = mode; self.scale = scale; self.caps = caps
+    }
+
+    /// Cells this image takes: (columns, rows).
+    public static func size(side: Int, mode: RenderMode, scale: Int) -> (w: Int, h: Int) {
+        let s = side / scale
+        switch mode {
+        case .halfBlock: return (s, (s + 1) / 2)
+        case .braille: return ((side + 1) / 2, (side + 3) / 4)
+        case .ascii: return (s, (s + 1) / 2)
+        }
+    }
+
+    static let asciiRamp: [Character] = Array(" .:-=+*#%@")
+    /// 2x4 ordered-dither thresholds (Bayer), in [0, 1).
+    static let bayer: [[Float]] = [[0, 4], [6, 2], [1, 5], [7, 3]].map { $0.map { ($0 + 0.5) / 8 } }
+
+    /// Pixel (x, y) at the widget's scale, normalised so lo -> 0 and hi -> 1 (may leave [0, 1]).
+    func value(_ x: Int, _ y: Int, scale s: Int) -> Float {
+        var acc: Float = 0
+        for dy in 0..<s { for dx in 0..<s {
+            let yy = min(side - 1, y * s + dy), xx = min(side - 1, x * s + dx)
+            acc += pixels[yy * side + xx]
+        } }
+        return (acc / Float(s * s) - lo) / (hi - lo)
+    }
+
+    /// xterm-256 grey for a normalised value; out-of-range values get a marker colour.
+    func grey(_ v: Float) -> Int16 {
+        if v > 1.02 { return 203 }   // salmon: above the range
+        if v < -0.02 { return 69 }   // blue: below the range
+        let c = min(1, max(0, v))
+        if caps.colors >= 256 {
+            let level = Int((c * 25).rounded())      // 0...25: black, 24 greys, white
+            if level == 0 { return 16 }
+            if level == 25 { return 231 }
+            return Int16(231 + level)
+        }
+        if caps.colors >= 16 { return [0, 8, 7, 15][min(3, Int(c * 4))] }
+        return c >= 0.5 ? 7 : 0
+    }
+
+    public func render(into buf: inout CellBuffer, x: Int, y: Int) {
+        let mode = (!caps.unicode || (caps.colors < 8 && self.mode == .halfBlock)) && self.mode != .ascii ? .ascii : self.mode
+        switch mode {
+        case .halfBlock:
+            let s = side / scale
+            for cy in 0..<((s + 1) / 2) {
+                for cx in 0..<s {
+                    let top = value(cx, 2 * cy, scale: scale)
+                    let bot = 2 * cy + 1 < s ? value(cx, 2 * cy + 1, scale: scale) : top
+                    buf.put(x + cx, y + cy, "▀", fg: grey(top), bg: grey(bot))
+                }
+            }
+        case .braille:
+            let cols = (side + 1) / 2, rows = (side + 3) / 4
+            for cy in 0..<rows {
+                for cx in 0..<cols {
+                    var bits: UInt32 = 0
+                    var outside = false
+                    for dy in 0..<4 { for dx in 0..<2 {
+                        let px = cx * 2 + dx, py = cy * 4 + dy
+                        guard px < side, py < side else { continue }
+                        let v = value(px, py, scale: 1)
+                        if v > 1.02 || v < -0.02 { outside = true }
+                        if v > ImageWidget.bayer[dy][dx] { bits |= ImageWidget.brailleBit(dx, dy) }
+                    } }
+                    let ch = Character(Unicode.Scalar(0x2800 + bits)!)
+                    buf.put(x + cx, y + cy, ch, fg: outside && caps.colors >= 8 ? 203 : -1)
+                }
+            }
+        case .ascii:
+            let s = side / scale
+            let ramp = ImageWidget.asciiRamp
+            for cy in 0..<((s + 1) / 2) {
+                for cx in 0..<s {
+                    let a = value(cx, 2 * cy, scale: scale)
+                    let b = 2 * cy + 1 < s ? value(cx, 2 * cy + 1, scale: scale) : a
+                    let v = (a + b) / 2
+                    let idx = Int((min(1, max(0, v)) * Float(ramp.count - 1)).rounded())
+                    let out = a > 1.02 || b > 1.02 || a < -0.02 || b < -0.02
+                    buf.put(x + cx, y + cy, out && !caps.unicode && caps.colors == 0 ? "!" : ramp[idx],
+                            fg: out && caps.colors >= 8 ? 203 : -1)
+                }
+            }
+        }
+    }
+
+    /// Unicode braille dot numbering: column 0 dots 1,2,3,7; column 1 dots 4,5,6,8.
+    static func brailleBit(_ dx: Int, _ dy: Int) -> UInt32 {
+        let table: [[UInt32]] = [[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]]
+        return table[dy][dx]
+    }
+}

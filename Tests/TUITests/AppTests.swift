@@ -1,0 +1,163 @@
+import XCTest
+@testable import Engine
+@testable import TUI
+
+final class AppTests: XCTestCase {
+    /// A snapshot as the engine would publish it after 3 DDPM steps of 4 digits.
+    static func fakeSnapshot(steps: Int = 3) -> RunnerSnapshot {
+        var s = RunnerSnapshot()
+        s.n = 4; s.seed = 0; s.running = true
+        s.timesteps = Array((0..<1000).reversed())
+        let digit = ringDigit()
+        for i in 0..<steps {
+            let f = Frame(step: i, totalSteps: 1000, t: 999 - i, tNext: 998 - i, n: 4, size: 28,
+                          xt: Array(repeating: digit.map { $0 * 0.5 }, count: 4).flatMap { $0 },
+                          x0: Array(repeating: digit, count: 4).flatMap { $0 },
+                          xNext: [], eps: Stats(), x0Outside: 0.25)
+            s.history.append(RecordedFrame(f, keep: 4))
+        }
+        s.stepsPerSecond = 12.5
+        s.version = steps
+        return s
+    }
+
+    func makeState() throws -> AppState {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = Self.fakeSnapshot()
+        st.forwardDigits = Dataset(images: ringDigit() + ringDigit().map { -$0 }, labels: [0, 1], side: 28)
+        st.trainingAvailable = true
+        return st
+    }
+
+    func keys(_ help: [(String, String)]) -> [Key] {
+        var out: [Key] = []
+        for (k, _) in help {
+            for part in k.split(separator: "/").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                switch part {
+                case "space": out.append(.char(" "))
+                case "←": out.append(.left)
+                case "→": out.append(.right)
+                case "↓": out.append(.down)
+                case "↑": out.append(.up)
+                case "shift ←": out.append(.shiftLeft)
+                case "→ ": out.append(.right)
+                case "1 2 3": out += [.char("1"), .char("2"), .char("3")]
+                default:
+                    if part.hasPrefix("shift") { out.append(.shiftRight) }
+                    else if part.count == 1 { out.append(.char(part.first!)) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Every key the sample view's help lists changes the screen or sends the engine a command.
+    func testEverySampleKeyDoesSomething() throws {
+        for key in keys(KeyHelp.sample) {
+            var st = try makeState()
+            if key == .right { st.scrub = 0 }            // → only acts while scrubbing
+            if key == .char("s") { st.settings.steps = 100 }
+            if key == .char("e") { st.settings.eta = 0.5 }
+            if key == .char("1") { st.screen = .forward }
+            let before = render(st).text
+            let effects = reduce(&st, .key(key))
+            let after = render(st).text
+            XCTAssertTrue(before != after || !effects.isEmpty, "key \(key) did nothing")
+        }
+    }
+
+    func testEveryForwardAndTrainKeyDoesSomething() throws {
+        for (screen, help) in [(Screen.forward, KeyHelp.forward), (.train, KeyHelp.train)] {
+            for key in keys(help) {
+                var st = try makeState()
+                st.screen = screen
+                if screen == .forward && [.char("k")].contains(key) { st.forwardDigit = 1 }
+                if key == .char(Character(String(screen.rawValue))) { st.screen = .sample }
+                if screen == .train && key != .char("g") { st.trainSnapshot = RunnerSnapshot(); st.trainSnapshot!.train = TrainMetrics() }
+                let before = render(st).text
+                let effects = reduce(&st, .key(key))
+                XCTAssertTrue(before != render(st).text || !effects.isEmpty, "\(screen) key \(key) did nothing")
+            }
+        }
+    }
+
+    func testSettingsShowImmediatelyAndReachTheEngine() throws {
+        var st = try makeState()
+        XCTAssertEqual(reduce(&st, .key(.char("T"))), [.command(.setSettings(st.settings))])
+        XCTAssertTrue(SampleView.statusLine(st).contains("temp 1.1*"))
+        _ = reduce(&st, .key(.char("d")))
+        XCTAssertTrue(SampleView.statusLine(st).contains("DDIM 50"))
+        _ = reduce(&st, .key(.char("E"))); _ = reduce(&st, .key(.char("E")))
+        XCTAssertTrue(SampleView.statusLine(st).contains("η=0.2"))
+        for _ in 0..<20 { _ = reduce(&st, .key(.char("E"))) }
+        XCTAssertEqual(st.settings.eta, 1, "eta stays in [0, 1]")
+        _ = reduce(&st, .key(.char("m")))
+        XCTAssertTrue(SampleView.statusLine(st).contains("braille"))
+    }
+
+    func testScrubbingAndHelpOverlay() throws {
+        var st = try makeState()
+        XCTAssertEqual(reduce(&st, .key(.left)), [.command(.pause)])
+        XCTAssertEqual(st.scrub, 1)
+        XCTAssertTrue(render(st).text.contains("SCRUB 2/3 t=998"))
+        _ = reduce(&st, .key(.right)); _ = reduce(&st, .key(.right))
+        XCTAssertNil(st.scrub, "scrubbing past the end returns to live")
+        _ = reduce(&st, .key(.char("?")))
+        let text = render(st).text
+        for (k, d) in KeyHelp.sample { XCTAssertTrue(text.contains(k) && text.contains(String(d.prefix(20))), "help lists \(k)") }
+        _ = reduce(&st, .key(.char("x")))
+        XCTAssertFalse(st.showHelp)
+    }
+
+    func testResizeRelayoutsAndAsciiFallback() throws {
+        var st = try makeState()
+        _ = reduce(&st, .resize(width: 80, height: 24))
+        let small = render(st)
+        XCTAssertEqual(small.width, 80)
+        XCTAssertTrue(small.lines()[0].contains("DDPM Explorer"))
+        _ = reduce(&st, .resize(width: 60, height: 20))
+        XCTAssertTrue(render(st).lines()[0].contains("too small"))
+        var a = AppState(caps: .ascii, width: 120, height: 40, schedule: try NoiseSchedule())
+        a.snapshot = Self.fakeSnapshot()
+        XCTAssertEqual(a.mode, .ascii)
+        XCTAssertTrue(render(a).cells.allSatisfy { $0.ch.isASCII }, "no UTF-8: ASCII only")
+    }
+
+    /// The synchronous engine core, driven by hand with a real (random) model.
+    func testRunnerCore() throws {
+        let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28))
+        let p = FloatBuffer(count: net.parameterCount)
+        var rng = RNG(seed: 1); net.layout.initialize(p.ptr, rng: &rng)
+        let r = Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: 20))
+        r.handle(.startSampling(SamplerSettings(steps: 5), n: 2, seed: 3))
+        XCTAssertEqual(r.tick(), [.frame(step: 0, t: 19)])
+        r.handle(.pause)
+        XCTAssertEqual(r.tick(), [])
+        XCTAssertEqual(r.handle(.singleStep), [.frame(step: 1, t: 18)])
+        var set = SamplerSettings(); set.kind = .ddim; set.steps = 5; set.spacing = .leading
+        r.handle(.fork(set))
+        r.handle(.resume)
+        var events: [RunnerEvent] = []
+        while r.isRunning { events += r.tick() }
+        XCTAssertEqual(events.last, .finished)
+        XCTAssertEqual(r.snapshot.history.count, 20)
+        XCTAssertEqual(r.snapshot.forkHistory.count, 2 + 1 + 5, "shared past + t=17 + the 5 DDIM steps below it")
+        XCTAssertNotNil(r.snapshot.final); XCTAssertNotNil(r.snapshot.forkFinal)
+        XCTAssertEqual(r.handle(.setSettings(SamplerSettings(eta: 3))).count, 1, "bad settings are an error event")
+    }
+
+    /// The thread wrapper: commands never block and the newest snapshot appears.
+    func testRunnerThread() throws {
+        let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28))
+        let p = FloatBuffer(count: net.parameterCount)
+        let r = Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: 30))
+        let th = RunnerThread(r)
+        th.start()
+        th.send(.startSampling(SamplerSettings(steps: 5), n: 1, seed: 0))
+        let deadline = Date().addingTimeInterval(10)
+        while !th.snapshot.finished && Date() < deadline { usleep(10_000) }
+        XCTAssertTrue(th.snapshot.finished)
+        XCTAssertEqual(th.snapshot.history.count, 30)
+        th.stop()
+    }
+}

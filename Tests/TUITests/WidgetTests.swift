@@ -1,0 +1,112 @@
+import XCTest
+@testable import Engine
+@testable import TUI
+
+/// Buffer snapshots of the widgets. Snapshots live in Tests/TUITests/Snapshots;
+/// run with RECORD_SNAPSHOTS=1 to re-record them on purpose.
+func assertSnapshot(_ buf: CellBuffer, _ name: String, file: StaticString = #filePath, line: UInt = #line) {
+    let dir = URL(fileURLWithPath: "\(file)").deletingLastPathComponent().appendingPathComponent("Snapshots")
+    let url = dir.appendingPathComponent(name + ".txt")
+    let text = buf.text + "\n"
+    if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" {
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try! text.write(to: url, atomically: true, encoding: .utf8)
+        return
+    }
+    guard let want = try? String(contentsOf: url, encoding: .utf8) else {
+        XCTFail("missing snapshot \(name) (record with RECORD_SNAPSHOTS=1)", file: file, line: line); return
+    }
+    if want != text { XCTFail("snapshot \(name) differs:\n--- want\n\(want)--- got\n\(text)", file: file, line: line) }
+}
+
+/// A synthetic 28x28 "digit": a ring of ink on background.
+func ringDigit() -> [Float] {
+    (0..<784).map { i in
+        let x = Double(i % 28) - 13.5, y = Double(i / 28) - 13.5
+        let r = (x * x + y * y).squareRoot()
+        return r > 6 && r < 10 ? 1 : -1
+    }
+}
+
+final class WidgetTests: XCTestCase {
+    func testHalfBlockDigit() {
+        var buf = CellBuffer(width: 28, height: 14)
+        ImageWidget(pixels: ringDigit(), side: 28, mode: .halfBlock, caps: .full).render(into: &buf, x: 0, y: 0)
+        XCTAssertTrue(buf.cells.allSatisfy { $0.ch == "▀" })
+        // Top-left is background (black), the ring's top edge is white on the top half.
+        XCTAssertEqual(buf[0, 0].fg, 16); XCTAssertEqual(buf[0, 0].bg, 16)
+        XCTAssertTrue(buf.cells.contains { $0.fg == 16 && $0.bg == 231 }, "a cell with background above ink")
+        XCTAssertTrue(buf.cells.contains { $0.fg == 231 && $0.bg == 231 })
+        // Colours as text (fg/bg level per cell) make a readable snapshot.
+        var shade = CellBuffer(width: 28, height: 14)
+        for y in 0..<14 { for x in 0..<28 {
+            let c = buf[x, y]
+            shade.put(x, y, c.fg == 231 && c.bg == 231 ? "█" : (c.fg == 231 ? "▀" : (c.bg == 231 ? "▄" : " ")))
+        } }
+        assertSnapshot(shade, "halfblock-ring")
+    }
+
+    func testBrailleDigitAndOutOfRangeMarking() {
+        var buf = CellBuffer(width: 14, height: 7)
+        ImageWidget(pixels: ringDigit(), side: 28, mode: .braille, caps: .full).render(into: &buf, x: 0, y: 0)
+        assertSnapshot(buf, "braille-ring")
+        var hot = ringDigit(); hot[0] = 5
+        var b2 = CellBuffer(width: 14, height: 7)
+        ImageWidget(pixels: hot, side: 28, mode: .braille, caps: .full).render(into: &b2, x: 0, y: 0)
+        XCTAssertEqual(b2[0, 0].fg, 203, "out-of-range pixels are marked")
+        XCTAssertEqual(b2[5, 0].fg, -1)
+    }
+
+    func testASCIIRenderer() {
+        var buf = CellBuffer(width: 14, height: 7)
+        ImageWidget(pixels: ringDigit(), side: 28, mode: .ascii, scale: 2, caps: .ascii).render(into: &buf, x: 0, y: 0)
+        assertSnapshot(buf, "ascii-ring-half")
+        XCTAssertTrue(buf.cells.allSatisfy { $0.ch.isASCII })
+    }
+
+    func testPlotWithCursorAndTicks() throws {
+        let s = try NoiseSchedule()
+        var buf = CellBuffer(width: 40, height: 8)
+        PlotWidget(series: [.init(s.alphasCumprod, color: 114)], title: "abar", cursor: 500, ticks: [0, 250, 500, 750, 999], caps: .full)
+            .render(into: &buf, x: 0, y: 0, w: 40, h: 8)
+        assertSnapshot(buf, "plot-abar-cursor")
+        var ascii = CellBuffer(width: 40, height: 8)
+        PlotWidget(series: [.init(s.snr, color: 1)], title: "snr", logScale: true, cursor: 100, caps: .ascii)
+            .render(into: &ascii, x: 0, y: 0, w: 40, h: 8)
+        assertSnapshot(ascii, "plot-snr-log-ascii")
+    }
+
+    func testTooSmallMessage() throws {
+        let st = AppState(caps: .full, width: 20, height: 5, schedule: try NoiseSchedule())
+        let buf = render(st)
+        XCTAssertTrue(buf.text.contains("Terminal too small"))
+        XCTAssertTrue(buf.text.contains("20x5"))
+        assertSnapshot(buf, "too-small")
+    }
+
+    func testStatusLine() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot()
+        assertSnapshot(CellBuffer.line(SampleView.statusLine(st)), "status-line")
+        st.caps = .ascii
+        XCTAssertTrue(SampleView.statusLine(st).allSatisfy { $0.isASCII })
+    }
+
+    /// Rendering one full 120x40 frame stays far below the 33 ms frame budget.
+    func testFullFrameRenderTime() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot()
+        _ = render(st)
+        let t0 = Benchmark.now()
+        for _ in 0..<20 { _ = render(st) }
+        let ms = (Benchmark.now() - t0) / 20 * 1000
+        print(String(format: "render 120x40 frame: %.2f ms", ms))
+        XCTAssertLessThan(ms, 33)
+    }
+}
+
+extension CellBuffer {
+    static func line(_ s: String) -> CellBuffer {
+        var b = CellBuffer(width: s.count, height: 1); b.text(0, 0, s); return b
+    }
+}
