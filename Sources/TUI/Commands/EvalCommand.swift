@@ -1,0 +1,121 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure sample quality with the engine-trained MNIST classifier, next to real digits.")
+
+    @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
+    @Option(help: "Samples to evaluate (2...10000).") var n: Int = 1000
+    @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
+    @Option(help: "DDIM steps.") var steps: Int = 50
+    @Option(help: "DDIM eta.") var eta: Double = 0
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "Evaluate these images (IDX or PGM grid of 28x28) instead of sampling.") var images: String?
+    @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
+    @Flag(help: "Train the classifier anew and write it (to --classifier or the bundled path).") var trainClassifier = false
+    @Option(help: "Classifier training epochs.") var epochs: Int = 4
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000") }
+        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)'") }
+        guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1]") }
+        guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100") }
+    }
+
+    func run() throws {
+        try wrap {
+            BLAS.configure()
+            let clsPath = classifier ?? Assets.classifier
+            let cls = Classifier()
+            let cp = FloatBuffer(count: cls.layout.count)
+            let test = try Dataset.load(dir: Assets.mnist, train: false)
+            if trainClassifier {
+                let train = try Dataset.load(dir: Assets.mnist, train: true)
+                let t0 = Benchmark.now()
+                let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, log: { print($0); fflush(stdout) })
+                try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
+                    "format": "ddpm-explorer classifier 1", "test_accuracy": String(format: "%.4f", acc),
+                    "epochs": String(epochs), "command": CommandLine.arguments.joined(separator: " "),
+                    "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
+                print(String(format: "wrote %@ (test accuracy %.2f%%)", clsPath, acc * 100))
+                return
+            }
+            do { try SafeTensors.read(clsPath).load(into: cp.ptr, layout: cls.layout) } catch {
+                throw CLIError("\(error). Rebuild the classifier with: ddpm eval --train-classifier")
+            }
+            // The set under test.
+            var fake: [Float]
+            var label: String
+            if let images {
+                let f = try IDXFile.read(images)
+                guard f.dims.count == 3, f.dims[1] == 28, f.dims[2] == 28 else { throw CLIError("\(images): expected [N, 28, 28] IDX images, got \(f.dims)") }
+                let m = min(n, f.dims[0])
+                fake = (0..<(m * 784)).map { Float(f.bytes[$0]) / 127.5 - 1 }
+                label = images
+            } else {
+                let (net, params, schedule, _) = try loadModel(weights ?? Assets.model)
+                let model = UNetPredictor(net: net, params: params)
+                let set = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta)
+                fake = []
+                let t0 = Benchmark.now()
+                var done = 0
+                while done < n {
+                    let b = min(50, n - done)
+                    // Each batch its own seed stream block, so n and batching do not change image i.
+                    let s = try Sampler(schedule: schedule, settings: set, n: b, size: net.config.imageSize, seed: seed &+ UInt64(done) &* 1_000_003)
+                    fake += crop(s.run(model), n: b, from: net.config.imageSize)
+                    done += b
+                    if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
+                }
+                if !json { print("") }
+                label = "\(sampler)\(sampler == "ddim" ? " \(steps) steps eta \(eta)" : " 1000 steps")"
+            }
+            let nf = fake.count / 784
+            let train = try Dataset.load(dir: Assets.mnist, train: true, limit: nf)
+            let ref = cls.evaluate(cp.ptr, images: test.images, n: test.count)
+            let (mr, cr) = Metrics.meanCov(ref.feats, n: test.count, d: 128)
+            func report(_ imgs: [Float], _ m: Int) -> [String: Double] {
+                let e = cls.evaluate(cp.ptr, images: imgs, n: m)
+                let (mu, cv) = Metrics.meanCov(e.feats, n: m, d: 128)
+                let k = min(m, 1000)
+                let refK = Array(ref.feats[0..<(k * 128)])
+                let pr = Metrics.precisionRecall(real: refK, nr: k, fake: Array(e.feats[0..<(k * 128)]), nf: k, d: 128)
+                let hist = Metrics.classHistogram(e.probs, n: m)
+                var r: [String: Double] = [
+                    "frechet": Metrics.frechet(mu, cv, mr, cr, d: 128),
+                    "inception_score": Metrics.inceptionScore(e.probs, n: m),
+                    "precision": pr.precision, "recall": pr.recall,
+                    "confident_rate": Metrics.confidentRate(e.probs, n: m),
+                    "diversity": Metrics.diversity(Array(imgs[0..<(min(m, 500) * 784)]), n: min(m, 500), d: 784),
+                    "sobel_energy": Metrics.sobelEnergy(imgs, n: m, side: 28),
+                    "class_min": hist.min()!, "class_max": hist.max()!,
+                ]
+                for (i, h) in hist.enumerated() { r["class_\(i)"] = h }
+                return r
+            }
+            var gen = report(fake, nf)
+            let real = report(train.images, nf)
+            gen["sobel_ratio"] = gen["sobel_energy"]! / real["sobel_energy"]!
+            if json {
+                let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+                struct Out: Codable { var n: Int; var source: String; var generated: [String: Double]; var real: [String: Double] }
+                print(String(decoding: try enc.encode(Out(n: nf, source: label, generated: gen, real: real)), as: UTF8.self))
+                return
+            }
+            print("n = \(nf); generated: \(label); real: \(nf) MNIST training digits; reference: the 10k test set")
+            print("metric                          generated        real")
+            for (name, key) in [("Frechet distance (features)", "frechet"), ("Inception-Score analogue", "inception_score"),
+                                ("precision (k=3)", "precision"), ("recall (k=3)", "recall"), ("confident rate (p>=0.9)", "confident_rate"),
+                                ("diversity (mean pairwise L2)", "diversity"), ("Sobel energy", "sobel_energy"),
+                                ("rarest class share", "class_min"), ("commonest class share", "class_max")] {
+                print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %10.4f  %10.4f", gen[key]!, real[key]!))
+            }
+            print(String(format: "Sobel energy ratio generated/real: %.3f", gen["sobel_ratio"]!))
+            print("class histogram (generated): " + (0..<10).map { String(format: "%d:%.1f%%", $0, gen["class_\($0)"]! * 100) }.joined(separator: " "))
+        }
+    }
+}
