@@ -24,10 +24,7 @@ public enum Kernels {
                 if same {
                     // 'Same' convolution: each (row, image) plane is the input plane
                     // shifted by d = (ky - pad) w + (kx - pad), with the border zeroed.
-                    let d = (ky - pad) * w + (kx - pad)
-                    let oy0 = max(0, pad - ky), oy1 = min(h, h + pad - ky)
-                    let ox0 = max(0, pad - kx), ox1 = min(w, w + pad - kx)
-                    let j0 = max(oy0 * w, -d), j1 = min(oy1 * w, hw - d)
+                    let (d, oy0, oy1, ox0, ox1, j0, j1) = samePlaneShift(ky: ky, kx: kx, h: h, w: w, pad: pad)
                     for ni in 0..<n {
                         let src = x + ci * cs + ni * hw
                         let dst = dstRow + ni * hw
@@ -95,10 +92,7 @@ public enum Kernels {
                         if same {
                             // Adjoint of the shifted copy in im2col: zero the entries that
                             // fell on padding (the col scratch is ours), then one shifted add.
-                            let d = (ky - pad) * w + (kx - pad)
-                            let oy0 = max(0, pad - ky), oy1 = min(h, h + pad - ky)
-                            let ox0 = max(0, pad - kx), ox1 = min(w, w + pad - kx)
-                            let j0 = max(oy0 * w, -d), j1 = min(oy1 * w, hw - d)
+                            let (d, oy0, oy1, ox0, ox1, j0, j1) = samePlaneShift(ky: ky, kx: kx, h: h, w: w, pad: pad)
                             for ni in 0..<n {
                                 let src = mcol + (srcRow - col) + ni * hw
                                 if ox0 > 0 || ox1 < w {
@@ -142,6 +136,18 @@ public enum Kernels {
             }
         }
         if parallel { Parallel.forEach(c, body) } else { body(0..<c) }
+    }
+
+    /// Geometry of one kernel tap of a 'same' stride-1 convolution on an h x w plane:
+    /// the flat shift d = (ky - pad) w + (kx - pad), the valid output rows [oy0, oy1)
+    /// and columns [ox0, ox1), and the flat range [j0, j1) whose source stays inside the plane.
+    @inline(__always)
+    static func samePlaneShift(ky: Int, kx: Int, h: Int, w: Int, pad: Int)
+        -> (d: Int, oy0: Int, oy1: Int, ox0: Int, ox1: Int, j0: Int, j1: Int) {
+        let d = (ky - pad) * w + (kx - pad)
+        let oy0 = max(0, pad - ky), oy1 = min(h, h + pad - ky)
+        let ox0 = max(0, pad - kx), ox1 = min(w, w + pad - kx)
+        return (d, oy0, oy1, ox0, ox1, max(oy0 * w, -d), min(oy1 * w, h * w - d))
     }
 
     /// `y[c, :] = bias[c]` for every channel row of length `len`.
