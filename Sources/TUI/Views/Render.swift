@@ -82,7 +82,7 @@ func drawGrid(_ buf: inout CellBuffer, images: [Float], n: Int, side: Int, x: In
     for i in 0..<shown {
         let img = Array(images[(i * side * side)..<((i + 1) * side * side)])
         let cx = x + (i % cols) * (cell.w + 1), cy = y + (i / cols) * (cell.h + 1)
-        guard cx + cell.w <= x + w + 1, cy + cell.h <= y + h + 1 else { continue }
+        guard cx + cell.w <= x + w, cy + cell.h <= y + h + 1 else { continue }
         ImageWidget(pixels: img, side: side, lo: lo, hi: hi, mode: mode, scale: scale, caps: caps).render(into: &buf, x: cx, y: cy)
     }
     return shown

@@ -86,7 +86,7 @@ enum SampleView {
             buf.text(gridW + 2, top, rightTitle, bold: true, maxWidth: gridW)
             let shown = drawGrid(&buf, images: left, n: snap.n, side: side, x: 1, y: top + 1, w: gridW - 1, h: contentH - 2,
                                  lo: leftLo, hi: leftHi, mode: s.mode, caps: s.caps)
-            _ = drawGrid(&buf, images: right, n: snap.n, side: side, x: gridW + 2, y: top + 1, w: leftW - gridW - 3, h: contentH - 2,
+            _ = drawGrid(&buf, images: right, n: snap.n, side: side, x: gridW + 2, y: top + 1, w: gridW - 1, h: contentH - 2,
                          lo: -1, hi: 1, mode: s.mode, caps: s.caps)
             if shown < snap.n { buf.text(1, top + contentH - 1, "showing \(shown) of \(snap.n) (enlarge the window for more)", fg: 245, maxWidth: leftW) }
         }
