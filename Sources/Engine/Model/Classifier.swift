@@ -21,6 +21,8 @@ public final class Classifier {
     public let features = FloatBuffer(count: 1), logits = FloatBuffer(count: 1)
     let stats = FloatBuffer(count: 1)
     let d1 = FloatBuffer(count: 1), d2 = FloatBuffer(count: 1), d3 = FloatBuffer(count: 1), d4 = FloatBuffer(count: 1)
+    let ds3 = FloatBuffer(count: 1), gn = FloatBuffer(count: 1), da3 = FloatBuffer(count: 1), ds2 = FloatBuffer(count: 1)
+    let da2 = FloatBuffer(count: 1), ds1 = FloatBuffer(count: 1), da1 = FloatBuffer(count: 1)
     private var lastN = 0
     private var lastX: UnsafePointer<Float>?
 
@@ -83,18 +85,14 @@ public final class Classifier {
         d4.reserve(n * 1568); d4.zero(n * 1568)
         fc1.backward(p, g, x: flat.ptr, dy: d3.ptr, dx: d4.ptr, n: n)
         let st = stats.ptr
-        let ds3 = FloatBuffer(count: 32 * 49 * n)
+        for (b, c) in [(ds3, 32 * 49), (da3, 32 * 49), (ds2, 32 * 196), (da2, 32 * 196), (ds1, 16 * 784), (da1, 16 * 784), (gn, 16 * 784)] {
+            b.reserve(c * n); b.zero(c * n)
+        }
         for c in 0..<32 { for i in 0..<n { for j in 0..<49 { ds3.ptr[(c * n + i) * 49 + j] = d4.ptr[i * 1568 + c * 49 + j] } } }
-        let gn = FloatBuffer(count: 16 * 784 * n)
-        let da3 = FloatBuffer(count: 32 * 49 * n)
         norm3.backward(p, g, x: a3.ptr, dy: ds3.ptr, dx: da3.ptr, n: n, hw: 49, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, scratch: gn.ptr)
-        let ds2 = FloatBuffer(count: 32 * 196 * n)
         conv3.backward(p, g, x: s2.ptr, dy: da3.ptr, dx: ds2.ptr, n: n, h: 14, w: 14, ws: ws)
-        let da2 = FloatBuffer(count: 32 * 196 * n)
         norm2.backward(p, g, x: a2.ptr, dy: ds2.ptr, dx: da2.ptr, n: n, hw: 196, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true, scratch: gn.ptr)
-        let ds1 = FloatBuffer(count: 16 * 784 * n)
         conv2.backward(p, g, x: s1.ptr, dy: da2.ptr, dx: ds1.ptr, n: n, h: 28, w: 28, ws: ws)
-        let da1 = FloatBuffer(count: 16 * 784 * n)
         norm1.backward(p, g, x: a1.ptr, dy: ds1.ptr, dx: da1.ptr, n: n, hw: 784, mean: st, rstd: st + n * 8, silu: true, scratch: gn.ptr)
         conv1.backward(p, g, x: lastX!, dy: da1.ptr, dx: nil, n: n, h: 28, w: 28, ws: ws)
         return loss / Double(n)
