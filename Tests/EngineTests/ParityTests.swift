@@ -14,7 +14,7 @@ final class ParityTests: XCTestCase {
         try f.load(into: params.ptr, layout: net.layout, prefix: "model.")
         let x = f.tensors["x"]!.data, target = f.tensors["target"]!.data
         let t = f.tensors["t"]!.data.map { Int($0) }
-        let n = t.count, len = x.count
+        let len = x.count
         var rng = RNG(seed: 0)
         let y = x.withUnsafeBufferPointer { net.forward(params.ptr, x: $0.baseAddress!, t: t, rng: &rng) }
         let out = Array(UnsafeBufferPointer(start: y, count: len))
@@ -43,6 +43,5 @@ final class ParityTests: XCTestCase {
         let xs = refX.map { abs($0) }.max()!
         for i in 0..<len { XCTAssertEqual(gx.ptr[i], refX[i], accuracy: 1e-3 * xs) }
         print("parity: worst parameter-gradient error relative to tensor max: \(worst)")
-        _ = n
     }
 }

@@ -32,17 +32,12 @@ public final class ResidualBlock: @unchecked Sendable {
         self.cin = cin; self.cout = cout; self.size = size; self.dropout = dropout
     }
 
-    public func colSize(n: Int) -> Int {
-        max(conv1.colSize(n: n, h: size, w: size), conv2.colSize(n: n, h: size, w: size))
-    }
-
     /// x [cin, N, S, S], stemb = SiLU(temb) [N, tdim] -> out [cout, N, S, S].
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, stemb: UnsafePointer<Float>,
                         n: Int, train: Bool, rng: inout RNG, ws: Workspace) {
         let hw = size * size, len = cout * n * hw, G = norm1.groups
         for b in [a1, s1, a2, out] { b.reserve(len) }
         tb.reserve(n * cout); dtb.reserve(n * cout); stats.reserve(4 * n * G)
-        ws.col.reserve(colSize(n: n))
         let m1 = stats.ptr, r1 = stats.ptr + n * G, m2 = stats.ptr + 2 * n * G, r2 = stats.ptr + 3 * n * G
 
         timeEmb.forward(p, x: stemb, y: tb.ptr, n: n, perRow: ws.perImage)
@@ -70,7 +65,7 @@ public final class ResidualBlock: @unchecked Sendable {
                          stemb: UnsafePointer<Float>, dstemb: UnsafeMutablePointer<Float>, n: Int, ws: Workspace) {
         let hw = size * size, len = cout * n * hw, G = norm1.groups
         let m1 = stats.ptr, r1 = stats.ptr + n * G, m2 = stats.ptr + 2 * n * G, r2 = stats.ptr + 3 * n * G
-        ws.t1.reserve(len); ws.t2.reserve(len); ws.gn.reserve(len); ws.col.reserve(colSize(n: n))
+        ws.t1.reserve(len); ws.t2.reserve(len); ws.gn.reserve(len)
         let t1 = ws.t1.ptr, t2 = ws.t2.ptr
 
         if let shortcut {

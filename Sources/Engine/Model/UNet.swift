@@ -24,9 +24,6 @@ public final class UNet: @unchecked Sendable {
             conv = nil; self.convT = convT; cin = convT.cin; cout = convT.cout
             self.inSize = inSize; outSize = convT.outSize(inSize)
         }
-        func colSize(n: Int) -> Int {
-            conv?.colSize(n: n, h: inSize, w: inSize) ?? convT!.colSize(n: n, h: inSize, w: inSize)
-        }
     }
 
     enum Stage {
@@ -141,7 +138,6 @@ public final class UNet: @unchecked Sendable {
         Kernels.siluForward(temb.ptr, stemb.ptr, n * tdim)
 
         h0.reserve(c * n * hw)
-        ws.col.reserve(convIn.colSize(n: n, h: S, w: S))
         convIn.forward(p, x: x, y: h0.ptr, n: n, h: S, w: S, ws: ws)
         var skips: [UnsafeMutablePointer<Float>] = [h0.ptr]
         var cur = h0.ptr
@@ -173,7 +169,6 @@ public final class UNet: @unchecked Sendable {
         outAct.reserve(curC * n * hw); outStats.reserve(2 * n * G)
         outNorm.forward(p, x: cur, y: outAct.ptr, n: n, hw: hw, mean: outStats.ptr, rstd: outStats.ptr + n * G, silu: true)
         output.reserve(config.imageChannels * n * hw)
-        ws.col.reserve(outConv.colSize(n: n, h: S, w: S))
         outConv.forward(p, x: outAct.ptr, y: output.ptr, n: n, h: S, w: S, ws: ws)
         return output.ptr
     }
@@ -186,7 +181,6 @@ public final class UNet: @unchecked Sendable {
             return b.out.ptr
         case .conv(let s):
             s.out.reserve(s.cout * n * s.outSize * s.outSize)
-            ws.col.reserve(s.colSize(n: n))
             if let conv = s.conv {
                 conv.forward(p, x: x, y: s.out.ptr, n: n, h: s.inSize, w: s.inSize, ws: ws)
             } else {
@@ -202,7 +196,6 @@ public final class UNet: @unchecked Sendable {
         case .res(let b):
             b.backward(p, g, x: x, dout: dout, dx: dx, stemb: stemb.ptr, dstemb: dstemb.ptr, n: n, ws: ws)
         case .conv(let s):
-            ws.col.reserve(s.colSize(n: n))
             if let conv = s.conv {
                 conv.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: s.inSize, w: s.inSize, ws: ws)
             } else {
@@ -215,7 +208,7 @@ public final class UNet: @unchecked Sendable {
     /// parameter gradients are added into `g`; dL/dx is added into `dx` if given.
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          dout: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>? = nil) {
-        let n = lastN, c = config.nChannels, S = config.imageSize, hw = S * S
+        let n = lastN, S = config.imageSize, hw = S * S
         guard let input = lastInput else { preconditionFailure("backward before forward") }
         dstemb.reserve(n * tdim); dstemb.zero(n * tdim)
         // Skip gradients start at zero and collect from the up path and the next down layer.
@@ -226,7 +219,6 @@ public final class UNet: @unchecked Sendable {
         let lastC = ups.last!.outChannels
         let len0 = lastC * n * hw
         dOutAct.reserve(len0); dOutAct.zero(len0)
-        ws.col.reserve(outConv.colSize(n: n, h: S, w: S))
         outConv.backward(p, g, x: outAct.ptr, dy: dout, dx: dOutAct.ptr, n: n, h: S, w: S, ws: ws)
         let lastOut = ups.last!.out.ptr
         dh.reserve(len0); dh.zero(len0)
@@ -279,7 +271,6 @@ public final class UNet: @unchecked Sendable {
             let x: UnsafePointer<Float> = i > 0 ? UnsafePointer(downs[i - 1].out.ptr) : UnsafePointer(h0.ptr)
             back(downs[i], p, g, x: x, dout: dhs[i + 1].ptr, dx: dhs[i].ptr, n: n)
         }
-        ws.col.reserve(convIn.colSize(n: n, h: S, w: S))
         convIn.backward(p, g, x: input, dy: dhs[0].ptr, dx: dx, n: n, h: S, w: S, ws: ws)
         // Time embedding: SiLU -> Linear 3 -> GELU -> Linear 1.
         dtemb.reserve(n * tdim); dtemb.zero(n * tdim)
@@ -289,6 +280,5 @@ public final class UNet: @unchecked Sendable {
         dl1.reserve(n * tdim); dl1.zero(n * tdim)
         Kernels.geluBackward(l1.ptr, dgl.ptr, dl1.ptr, n * tdim)
         timeLin1.backward(p, g, x: emb.ptr, dy: dl1.ptr, dx: nil, n: n)
-        _ = c
     }
 }

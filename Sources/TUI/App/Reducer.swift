@@ -146,7 +146,7 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 
 func describe(_ s: SamplerSettings) -> String {
     switch s.kind {
-    case .ddpm: return "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")\(s.clip ? "" : "")"
+    case .ddpm: return "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")"
     case .ddim: return "DDIM \(s.steps) η=\(String(format: "%.1f", s.eta))"
     }
 }
