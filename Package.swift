@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(name: "ddpm", dependencies: ["TUI"], path: "Sources/ddpm"),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], path: "Tests/EngineTests",
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TUITests", dependencies: ["TUI", "Engine"], path: "Tests/TUITests"),
+        .testTarget(name: "TUITests", dependencies: ["TUI", "Engine"], path: "Tests/TUITests", exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

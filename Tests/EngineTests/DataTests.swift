@@ -45,8 +45,14 @@ final class DataTests: XCTestCase {
         // Wrong magic.
         var bad = imgs; bad[2] = 0x0D
         write("train-images-idx3-ubyte", bad); assertLoadError("wrong IDX magic")
-        // Truncated payload.
-        write("train-images-idx3-ubyte", Array(imgs.dropLast(3))); assertLoadError("truncated")
+        // Truncated payload, trailing bytes (both found from the header and the file size).
+        write("train-images-idx3-ubyte", Array(imgs.dropLast(3))); assertLoadError("truncated: header says [3, 2, 2] = 12 bytes, file has 9")
+        write("train-images-idx3-ubyte", imgs + [1, 2]); assertLoadError("2 trailing bytes")
+        write("train-images-idx3-ubyte", imgs)
+        // Labels that are not digits.
+        write("train-labels-idx1-ubyte", IDXFile(dims: [3], bytes: [1, 12, 3]).encoded())
+        assertLoadError("label 12 at index 1")
+        write("train-labels-idx1-ubyte", labs)
         // A header that asks for a huge allocation is refused before allocating.
         write("train-images-idx3-ubyte", [0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0x10, 0, 0, 0, 0x10, 0])
         assertLoadError("bound")
@@ -55,6 +61,10 @@ final class DataTests: XCTestCase {
         let gz = try Data(contentsOf: URL(fileURLWithPath: Self.mnistDir + "/t10k-labels-idx1-ubyte.gz"))
         write("train-images-idx3-ubyte.gz", Array(gz.prefix(gz.count / 2)))
         assertLoadError("truncated gzip")
+        // A file given where the folder belongs.
+        XCTAssertThrowsError(try Dataset.load(dir: Self.mnistDir + "/t10k-labels-idx1-ubyte.gz", train: true)) {
+            XCTAssertTrue("\($0)".contains("is a file; give the folder"), "\($0)")
+        }
         // Missing files.
         try FileManager.default.removeItem(atPath: dir + "/train-images-idx3-ubyte.gz")
         assertLoadError("no train-images-idx3-ubyte")

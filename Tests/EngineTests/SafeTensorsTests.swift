@@ -81,4 +81,44 @@ final class SafeTensorsTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("no such file"))
         }
     }
+
+    /// Metadata from a file is validated before anything is built or allocated.
+    func testHostileMetadataIsRefused() throws {
+        func spec(_ config: String) -> String? {
+            do { _ = try Checkpoint.modelSpec(["config": config], path: "w.safetensors"); return nil } catch {
+                XCTAssertTrue("\(error)".hasPrefix("w.safetensors: "), "\(error)")
+                return "\(error)"
+            }
+        }
+        let good = Checkpoint.encode(UNetConfig.tiny)
+        XCTAssertNil(spec(good))
+        func with(_ from: String, _ to: String) -> String { good.replacingOccurrences(of: from, with: to) }
+        XCTAssertTrue(spec(with("\"groups\":8", "\"groups\":0"))!.contains("groups"))
+        XCTAssertTrue(spec(with("\"nChannels\":16", "\"nChannels\":1048576"))!.contains("n_channels"))
+        XCTAssertTrue(spec(with("[1,2,2]", "[1,-2,2]"))!.contains("ch_mults"))
+        XCTAssertTrue(spec(with("[1,2,2]", "[]"))!.contains("ch_mults"))
+        XCTAssertTrue(spec(with("\"imageChannels\":1", "\"imageChannels\":3"))!.contains("channels"))
+        XCTAssertTrue(spec(with("\"imageSize\":28", "\"imageSize\":100000"))!.contains("image size"))
+        XCTAssertTrue(spec(with("\"nBlocks\":2", "\"nBlocks\":99999"))!.contains("n_blocks"))
+        XCTAssertTrue(spec(with("\"dropout\":0.1", "\"dropout\":2"))!.contains("dropout"))
+        // Inside every single bound but too many parameters in all.
+        let big = UNetConfig(nChannels: 256, chMults: [1, 2, 4, 4], nBlocks: 8, nMidBlocks: 8, imageSize: 32)
+        XCTAssertTrue(spec(Checkpoint.encode(big))!.contains("parameters"))
+        XCTAssertNotNil(spec("{not json"))
+        XCTAssertThrowsError(try Checkpoint.modelSpec(["schedule": #"{"T":1000000000,"betaEnd":0.02,"betaStart":0.0001,"kind":"linear"}"#],
+                                                      path: "w.safetensors"))
+
+        // Trainer state.
+        var meta = ["format": Trainer.checkpointFormat, "options": Checkpoint.encode(TrainOptions()),
+                    "step": "12", "rng": "1,2,3,4"]
+        XCTAssertEqual(try Checkpoint.trainState(meta, path: "c").step, 12)
+        for (k, v) in [("step", "-1"), ("step", "x"), ("rng", "1,2,3"), ("rng", "0,0,0,0"), ("rng", "1,2,3,zz"),
+                       ("format", "other"), ("options", #"{"batch":0}"#)] {
+            var m = meta; m[k] = v
+            XCTAssertThrowsError(try Checkpoint.trainState(m, path: "c"), "\(k)=\(v)")
+        }
+        var o = TrainOptions(); o.batch = 1 << 40
+        meta["options"] = Checkpoint.encode(o)
+        XCTAssertThrowsError(try Checkpoint.trainState(meta, path: "c")) { XCTAssertTrue("\($0)".contains("--batch")) }
+    }
 }

@@ -4,21 +4,11 @@ import Foundation
 /// Runs the real `ddpm` binary in tmux, sends keys and reads the pane.
 /// Needs tmux (CI installs it) and the bundled model in assets/.
 final class EndToEndTests: XCTestCase {
-    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
-    static var binary: String { URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ddpm").path }
+    static var root: URL { Shell.root }
+    static var binary: String { Shell.binary }
 
-    /// Runs a shell command; output goes through a file, not a pipe (a tmux
-    /// server started by the command would hold a pipe open forever).
     @discardableResult
-    func sh(_ cmd: String) -> (Int32, String) {
-        let out = NSTemporaryDirectory() + "e2e-sh-\(getpid())-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        // system(3), not Foundation.Process: Process waits on a descriptor that a
-        // tmux server forked by the command inherits, and never returns.
-        let status = system("(\(cmd)) > \(out) 2>&1 < /dev/null")
-        let code = Int32((status >> 8) & 0xff)
-        return (code, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
-    }
+    func sh(_ cmd: String) -> (Int32, String) { Shell.sh(cmd) }
 
     var session = ""
     func pane() -> String { sh("tmux capture-pane -p -t \(session)").1 }
@@ -71,6 +61,8 @@ final class EndToEndTests: XCTestCase {
         waitFor("80x24 layout") { $0.contains("DDPM Explorer") && $0.split(separator: "\n").allSatisfy { $0.count <= 80 } }
         sh("tmux resize-window -t \(session) -x 60 -y 20")
         waitFor("too-small message") { $0.contains("Terminal too small") }
+        sh("tmux resize-window -t \(session) -x 20 -y 5")
+        waitFor("too-small message at 20x5") { $0.contains("Terminal") && $0.split(separator: "\n").allSatisfy { $0.count <= 20 } }
         sh("tmux resize-window -t \(session) -x 100 -y 30")
         waitFor("relayout") { $0.contains("DDPM Explorer") }
         keys("q")
@@ -89,19 +81,49 @@ final class EndToEndTests: XCTestCase {
         try runSession(env: "TERM=xterm-256color LANG=C LC_ALL=C", unicode: false)
     }
 
-    /// SIGTERM restores the terminal: the shell in the pane works again with echo and icanon.
-    func testSigtermRestoresTerminal() throws {
+    /// SIGTERM, SIGINT, SIGHUP and an internal error each restore the terminal:
+    /// the shell in the pane works again, with echo and icanon.
+    func testSignalsAndInternalErrorRestoreTerminal() throws {
         guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
         session = "ddpm-e2e-sig-\(getpid())"
         sh("tmux kill-session -t \(session) 2>/dev/null")
         sh("tmux new-session -d -s \(session) -x 120 -y 40 'sh' >/dev/null 2>&1")
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
-        keys("'TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary)' Enter")
-        waitFor("explorer") { $0.contains("DDPM Explorer") }
-        sh("pkill -TERM -f '^\(Self.binary)$'")
-        usleep(500_000)
-        keys("\"clear; stty -a | grep -o -w -E -- '-?(icanon|echo)' | tr '\\\\n' ' '; echo STTY-DONE\" Enter")
-        waitFor("sane tty") { $0.contains("STTY-DONE") && $0.contains("icanon echo") && !$0.contains("-icanon") && !$0.contains("-echo") }
+        for fault in ["TERM", "INT", "HUP", "internal error"] {
+            keys("'clear' Enter")
+            let simulated = fault == "internal error"
+            let env = simulated ? "DDPM_TEST_INTERNAL_ERROR=20 " : ""
+            keys("'\(env)TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary); echo EXIT=$?' Enter")
+            if simulated {
+                waitFor("error message after the internal error") { $0.contains("internal error (simulated") && $0.contains("EXIT=1") }
+            } else {
+                waitFor("explorer") { $0.contains("DDPM Explorer") && $0.contains("x_t") }
+                sh("pkill -\(fault) -f '^\(Self.binary)$'")
+                waitFor("exit after SIG\(fault)") { $0.contains("EXIT=") }
+            }
+            keys("\"clear; stty -a | grep -o -w -E -- '-?(icanon|echo)' | tr '\\\\n' ' '; echo STTY-DONE\" Enter")
+            waitFor("sane tty after \(fault)") {
+                $0.contains("STTY-DONE") && $0.contains("icanon echo") && !$0.contains("-icanon") && !$0.contains("-echo")
+            }
+        }
+    }
+
+    /// TERM=dumb and a TERM with no terminfo entry end in one clear line and exit 1.
+    func testDumbAndUnknownTerminals() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        for (term, needle) in [("dumb", "TERM is 'dumb'"), ("no-such-terminal-9", "unknown terminal type TERM=no-such-terminal-9")] {
+            session = "ddpm-e2e-term-\(getpid())"
+            let out = NSTemporaryDirectory() + "\(session).out"
+            try? FileManager.default.removeItem(atPath: out)
+            sh("tmux kill-session -t \(session) 2>/dev/null")
+            let cmd = "env TERM=\(term) DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) 2> \(out); echo EXIT=$? >> \(out); sleep 30"
+            sh("tmux new-session -d -s \(session) -x 100 -y 30 '\(cmd)' >/dev/null 2>&1")
+            defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+            XCTAssertTrue(Shell.poll(timeout: 20) { Shell.read(out).contains("EXIT=") }, "no exit with TERM=\(term)")
+            let text = Shell.read(out)
+            XCTAssertTrue(text.contains(needle) && text.contains("EXIT=1"), text)
+            XCTAssertEqual(text.split(separator: "\n").count, 2, "one line of error, then the exit status: \(text)")
+        }
     }
 
     func testNotATerminalSuggestsSample() {

@@ -14,6 +14,13 @@ public struct Dataset: Sendable {
     /// Loads `train-*` or `t10k-*` IDX files (gzip or raw) from `dir`.
     public static func load(dir: String, train: Bool, limit: Int? = nil) throws -> Dataset {
         let prefix = train ? "train" : "t10k"
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
+            throw EngineError.badFile(path: dir, reason: "no such folder (an MNIST-style IDX folder is needed)")
+        }
+        guard isDir.boolValue else {
+            throw EngineError.badFile(path: dir, reason: "is a file; give the folder that holds \(prefix)-images-idx3-ubyte[.gz] and \(prefix)-labels-idx1-ubyte[.gz]")
+        }
         func find(_ kind: String) throws -> String {
             for name in ["\(prefix)-\(kind)-ubyte.gz", "\(prefix)-\(kind)-ubyte", "\(prefix)-\(kind).idx"] {
                 let p = dir + "/" + name
@@ -22,7 +29,13 @@ public struct Dataset: Sendable {
             throw EngineError.badFile(path: dir, reason: "no \(prefix)-\(kind)-ubyte[.gz] here (an MNIST-style IDX folder is needed)")
         }
         let ip = try find("images-idx3"), lp = try find("labels-idx1")
-        let imgs = try IDXFile.read(ip), labs = try IDXFile.read(lp)
+        return try Dataset(images: IDXFile.read(ip), labels: IDXFile.read(lp), imagesPath: ip, labelsPath: lp, limit: limit)
+    }
+
+    /// Checks a pair of parsed IDX files is an image set with matching labels
+    /// (labels 0...9) and scales the pixels.
+    public init(images imgs: IDXFile, labels labs: IDXFile, imagesPath ip: String, labelsPath lp: String,
+                limit: Int? = nil) throws {
         guard imgs.dims.count == 3, imgs.dims[1] == imgs.dims[2], imgs.dims[1] > 0 else {
             throw EngineError.badFile(path: ip, reason: "expected [N, side, side] images, got \(imgs.dims)")
         }
@@ -31,10 +44,12 @@ public struct Dataset: Sendable {
             throw EngineError.badFile(path: lp, reason: "\(labs.dims[0]) labels for \(imgs.dims[0]) images in \(ip)")
         }
         guard imgs.dims[0] > 0 else { throw EngineError.badFile(path: ip, reason: "the set is empty") }
-        let n = min(limit ?? imgs.dims[0], imgs.dims[0]), side = imgs.dims[1]
-        let px = side * side
-        let images = (0..<(n * px)).map { Float(imgs.bytes[$0]) / 127.5 - 1 }
-        return Dataset(images: images, labels: Array(labs.bytes[0..<n]), side: side)
+        if let bad = labs.bytes.firstIndex(where: { $0 > 9 }) {
+            throw EngineError.badFile(path: lp, reason: "label \(labs.bytes[bad]) at index \(bad) is not a digit 0...9")
+        }
+        let n = min(max(limit ?? imgs.dims[0], 1), imgs.dims[0]), side = imgs.dims[1]
+        let images = imgs.bytes[0..<(n * side * side)].map { Float($0) / 127.5 - 1 }
+        self.init(images: images, labels: Array(labs.bytes[0..<n]), side: side)
     }
 
     /// Pads every image with background (-1) to `side` (28 -> 32 for 4-level models).

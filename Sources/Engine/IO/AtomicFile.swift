@@ -4,19 +4,37 @@ import Glibc
 #endif
 
 /// Writes a file all-or-nothing: bytes go to a temporary file in the same
-/// folder, are flushed to disk, and the temporary is renamed over the target.
-/// A failure (full disk, read-only folder, a kill) never leaves a partial file
-/// under the final name; the temporary is removed on error.
+/// folder (`.<name>.tmp-<pid>`), are flushed to disk, and the temporary is
+/// renamed over the target. A failure (full disk, read-only folder) never
+/// leaves a partial file under the final name and removes the temporary; a
+/// kill leaves at most the hidden temporary, which the next write to the same
+/// name removes once its process is gone.
+///
+/// A target that exists and is not a regular file (a device such as /dev/full
+/// or /dev/stdout, a FIFO) cannot be replaced atomically; it is written in
+/// place and every write error is reported.
 public enum AtomicFile {
+    /// Test hook: `DDPM_TEST_WRITE_DELAY_MS=N` pauses N ms after the first half
+    /// of the data reached the temporary file (so a test can kill the process
+    /// in the middle of writing a checkpoint).
+    static let testDelayMs = Int(ProcessInfo.processInfo.environment["DDPM_TEST_WRITE_DELAY_MS"] ?? "") ?? 0
+
     public static func write(_ path: String, chunks: [UnsafeRawBufferPointer]) throws {
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
+            if st.st_mode & S_IFMT == S_IFDIR { throw EngineError.io("cannot write \(path): it is a folder") }
+            return try writeInPlace(path, chunks: chunks)
+        }
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw EngineError.io("cannot write \(path): folder \(dir) does not exist")
         }
-        let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let prefix = "." + url.lastPathComponent + ".tmp-"
+        removeStaleTemporaries(dir: dir, prefix: prefix)
+        let tmp = dir + "/" + prefix + "\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))")
         }
@@ -25,23 +43,84 @@ public enum AtomicFile {
             close(fd); unlink(tmp)
             return EngineError.io("cannot write \(path): \(what): \(msg)")
         }
-        for chunk in chunks {
-            var off = 0
-            while off < chunk.count {
-                let n = Glibc.write(fd, chunk.baseAddress! + off, chunk.count - off)
-                if n < 0 { if errno == EINTR { continue }; throw fail("write failed") }
-                off += n
-            }
-        }
+        if !writeAll(fd, chunks) { throw fail("write failed") }
         if fsync(fd) != 0 { throw fail("fsync failed") }
-        if close(fd) != 0 { unlink(tmp); throw EngineError.io("cannot write \(path): close failed") }
+        if close(fd) != 0 {
+            let msg = String(cString: strerror(errno)); unlink(tmp)
+            throw EngineError.io("cannot write \(path): close failed: \(msg)")
+        }
         if rename(tmp, path) != 0 {
             let msg = String(cString: strerror(errno)); unlink(tmp)
             throw EngineError.io("cannot write \(path): \(msg)")
         }
+        // Make the rename itself durable.
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 
     public static func write(_ path: String, data: Data) throws {
         try data.withUnsafeBytes { try write(path, chunks: [$0]) }
+    }
+
+    /// Writes every chunk; false with errno set on the first failure.
+    private static func writeAll(_ fd: Int32, _ chunks: [UnsafeRawBufferPointer]) -> Bool {
+        let total = chunks.reduce(0) { $0 + $1.count }
+        var written = 0
+        var paused = testDelayMs <= 0
+        for chunk in chunks {
+            var off = 0
+            while off < chunk.count {
+                var len = chunk.count - off
+                if !paused { len = min(len, max(1, total / 2 - written)) }
+                let n = Glibc.write(fd, chunk.baseAddress! + off, len)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                if n == 0 { errno = EIO; return false }
+                off += n; written += n
+                if !paused && written >= total / 2 {
+                    paused = true
+                    usleep(UInt32(testDelayMs) * 1000)
+                }
+            }
+        }
+        return true
+    }
+
+    private static func writeInPlace(_ path: String, chunks: [UnsafeRawBufferPointer]) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+        if !writeAll(fd, chunks) {
+            let msg = String(cString: strerror(errno)); close(fd)
+            throw EngineError.io("cannot write \(path): write failed: \(msg)")
+        }
+        if close(fd) != 0 { throw EngineError.io("cannot write \(path): close failed: \(String(cString: strerror(errno)))") }
+    }
+
+    /// Removes `<prefix><pid>` files left by processes that no longer exist.
+    private static func removeStaleTemporaries(dir: String, prefix: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
+        }
+    }
+
+    /// Fails early (before hours of work) if `path` could not be written:
+    /// creates and removes a probe file in its folder.
+    public static func checkWritable(_ path: String) throws {
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
+            if st.st_mode & S_IFMT == S_IFDIR { throw EngineError.io("cannot write \(path): it is a folder") }
+            return
+        }
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw EngineError.io("cannot write \(path): folder \(dir) does not exist")
+        }
+        let probe = dir + "/." + url.lastPathComponent + ".probe-\(getpid())"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+        close(fd); unlink(probe)
     }
 }

@@ -24,6 +24,69 @@ public enum Checkpoint {
         return String(decoding: try! enc.encode(v), as: UTF8.self)
     }
 
+    /// Largest model loaded from a file (Small has 4.3M; this bounds what a
+    /// hostile config can make us allocate to 256 MiB per copy).
+    public static let maxParameters = 64 << 20
+
+    /// The model a weights file or checkpoint describes: config and noise
+    /// schedule from `__metadata__` (Tiny and the default linear schedule when
+    /// absent, as in a file written by PyTorch), both validated and bounded.
+    public static func modelSpec(_ metadata: [String: String], path: String) throws -> (UNetConfig, NoiseSchedule.Spec) {
+        let cfg = metadata["config"] != nil ? try decode(UNetConfig.self, metadata["config"], path: path, key: "config") : .tiny
+        let spec = metadata["schedule"] != nil
+            ? try decode(NoiseSchedule.Spec.self, metadata["schedule"], path: path, key: "schedule") : .init()
+        do {
+            try cfg.validate()
+            _ = try NoiseSchedule(spec)
+            let n = try UNet(cfg).parameterCount
+            guard n <= maxParameters else {
+                throw EngineError.invalidConfig("\(n) parameters, more than the \(maxParameters >> 20)M this program loads")
+            }
+        } catch let e as EngineError {
+            throw EngineError.badFile(path: path, reason: "metadata describes an unusable model: \(e.description)")
+        }
+        return (cfg, spec)
+    }
+
+    /// Trainer state stored in a checkpoint's `__metadata__` besides the tensors.
+    public struct TrainState: Equatable {
+        public var options: TrainOptions
+        public var step: Int
+        public var rng: [UInt64]
+        public var bucketLoss: [Double]?
+        public var loss: Double
+    }
+
+    /// Parses and validates the trainer state of a checkpoint (format, options,
+    /// step, RNG words); every problem is an error naming the file.
+    public static func trainState(_ metadata: [String: String], path: String) throws -> TrainState {
+        guard metadata["format"] == Trainer.checkpointFormat else {
+            throw EngineError.badFile(path: path, reason: "not a training checkpoint (no optimiser state); use a file written by 'ddpm train --out'")
+        }
+        let opts = try decode(TrainOptions.self, metadata["options"], path: path, key: "options")
+        do {
+            try opts.validate()
+            _ = try NoiseSchedule(opts.schedule)
+        } catch let e as EngineError {
+            throw EngineError.badFile(path: path, reason: "metadata 'options' are unusable: \(e.description)")
+        }
+        guard let step = metadata["step"].flatMap({ Int($0) }), step >= 0, step <= 100_000_000 else {
+            throw EngineError.badFile(path: path, reason: "metadata 'step' missing or invalid")
+        }
+        let parts = (metadata["rng"] ?? "").split(separator: ",", omittingEmptySubsequences: false)
+        let words = parts.compactMap { UInt64($0, radix: 16) }
+        guard parts.count == 4, words.count == 4, words.contains(where: { $0 != 0 }) else {
+            throw EngineError.badFile(path: path, reason: "metadata 'rng' missing or invalid")
+        }
+        var buckets: [Double]?
+        if let bl = metadata["bucket_loss"], let arr = try? JSONDecoder().decode([Double].self, from: Data(bl.utf8)),
+           arr.count == 10 {
+            buckets = arr.map { $0 < 0 || !$0.isFinite ? .nan : $0 }
+        }
+        return TrainState(options: opts, step: step, rng: words, bucketLoss: buckets,
+                          loss: metadata["loss"].flatMap { Double($0) } ?? .nan)
+    }
+
     public static func decode<T: Decodable>(_ type: T.Type, _ s: String?, path: String, key: String) throws -> T {
         guard let s else { throw EngineError.badFile(path: path, reason: "metadata has no '\(key)'") }
         do { return try JSONDecoder().decode(T.self, from: Data(s.utf8)) } catch {

@@ -20,7 +20,7 @@ public enum Gzip {
             stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress!)
             stream.avail_in = uInt(src.count)
             while status != Z_STREAM_END {
-                try buf.withUnsafeMutableBufferPointer { b in
+                buf.withUnsafeMutableBufferPointer { b in
                     stream.next_out = b.baseAddress
                     stream.avail_out = uInt(chunk)
                     status = inflate(&stream, Z_NO_FLUSH)

@@ -14,18 +14,39 @@ public struct IDXFile: Equatable {
     public static let maxFileBytes = 1 << 30
 
     public static func read(_ path: String) throws -> IDXFile {
-        let attrs = try? FileManager.default.attributesOfItem(atPath: path)
-        guard let size = attrs?[.size] as? Int else { throw EngineError.badFile(path: path, reason: "no such file") }
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw EngineError.badFile(path: path, reason: "no such file") }
+        guard st.st_mode & S_IFMT != S_IFDIR else { throw EngineError.badFile(path: path, reason: "is a folder, not an IDX file") }
+        let size = Int(st.st_size)
         guard size <= maxFileBytes else { throw EngineError.badFile(path: path, reason: "file of \(size >> 20) MiB is too large for an IDX set") }
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
             throw EngineError.badFile(path: path, reason: "cannot read the file")
         }
-        return try parse(data, path: path)
+        defer { try? handle.close() }
+        // Check the header against the file size before reading everything:
+        // a file that is neither gzip nor a consistent IDX file is refused at once.
+        let head = [UInt8]((try? handle.read(upToCount: 64)) ?? Data())
+        if !Gzip.isGzip(Data(head)) {
+            let h = try header(head, path: path)
+            try checkPayload(h, payload: size - h.length, path: path)
+        }
+        let rest: Data
+        do { rest = try handle.readToEnd() ?? Data() } catch {    // nil: nothing after the first bytes
+            throw EngineError.badFile(path: path, reason: "cannot read the file")
+        }
+        return try parse(Data(head) + rest, path: path)
     }
 
     public static func parse(_ raw: Data, path: String) throws -> IDXFile {
         let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, path: path, limit: maxBytes + 64) : raw
         let b = [UInt8](data)
+        let h = try header(b, path: path)
+        try checkPayload(h, payload: b.count - h.length, path: path)
+        return IDXFile(dims: h.dims, bytes: Array(b[h.length...]))
+    }
+
+    /// Magic, dimension count and sizes (bounded by `maxBytes`) from the first bytes.
+    static func header(_ b: [UInt8], path: String) throws -> (dims: [Int], total: Int, length: Int) {
         guard b.count >= 4 else { throw EngineError.badFile(path: path, reason: "too short for an IDX header (\(b.count) bytes)") }
         guard b[0] == 0, b[1] == 0, b[2] == 0x08, b[3] >= 1, b[3] <= 4 else {
             throw EngineError.badFile(path: path, reason: String(format: "wrong IDX magic %02x%02x%02x%02x (want 000008xx, unsigned bytes)", b[0], b[1], b[2], b[3]))
@@ -38,16 +59,18 @@ public struct IDXFile: Equatable {
             let o = 4 + 4 * i
             let d = Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
             dims.append(d)
-            total *= max(d, 0)
+            total *= d
             if total > maxBytes { throw EngineError.badFile(path: path, reason: "IDX header asks for \(dims) items, more than the \(maxBytes >> 20) MiB bound") }
         }
-        let payload = b.count - 4 - 4 * nd
-        guard payload == total else {
-            throw EngineError.badFile(path: path, reason: payload < total
-                ? "truncated: header says \(dims) = \(total) bytes, file has \(payload)"
-                : "\(payload - total) trailing bytes after \(dims) data")
+        return (dims, total, 4 + 4 * nd)
+    }
+
+    static func checkPayload(_ h: (dims: [Int], total: Int, length: Int), payload: Int, path: String) throws {
+        guard payload == h.total else {
+            throw EngineError.badFile(path: path, reason: payload < h.total
+                ? "truncated: header says \(h.dims) = \(h.total) bytes, file has \(payload)"
+                : "\(payload - h.total) trailing bytes after \(h.dims) data")
         }
-        return IDXFile(dims: dims, bytes: Array(b[(4 + 4 * nd)...]))
     }
 
     public func encoded() -> [UInt8] {

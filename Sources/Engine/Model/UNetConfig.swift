@@ -41,15 +41,36 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         return "custom(c\(nChannels),\(chMults.map(String.init).joined(separator: "-")),b\(nBlocks),s\(imageSize))"
     }
 
-    /// Checks the spatial sizes work out (each downsampling must be undone exactly).
+    /// Largest widths and sizes accepted (a config read from a file is
+    /// checked against these before anything is allocated).
+    public static let maxChannels = 1024, maxImageSize = 256, maxLevels = 6, maxBlocks = 8
+
+    /// Checks every field is in range, group norm divides every width, and the
+    /// spatial sizes work out (each downsampling must be undone exactly).
     public func validate() throws {
-        guard nChannels > 0, nChannels % groups == 0, !chMults.isEmpty, nBlocks > 0, imageSize > 0 else {
-            throw EngineError.invalidConfig("n_channels must be a positive multiple of \(groups); got \(nChannels)")
+        func bad(_ s: String) -> EngineError { .invalidConfig(s) }
+        guard groups >= 1, groups <= 64 else { throw bad("groups must be in 1...64; got \(groups)") }
+        guard nChannels > 0, nChannels % groups == 0, nChannels <= Self.maxChannels else {
+            throw bad("n_channels must be a positive multiple of \(groups) up to \(Self.maxChannels); got \(nChannels)")
         }
+        guard !chMults.isEmpty, chMults.count <= Self.maxLevels else {
+            throw bad("ch_mults must have 1...\(Self.maxLevels) levels; got \(chMults.count)")
+        }
+        for m in chMults where m < 1 || m > Self.maxChannels / nChannels {
+            throw bad("ch_mults \(chMults): each must be >= 1 and n_channels x mult <= \(Self.maxChannels)")
+        }
+        guard nBlocks >= 1, nBlocks <= Self.maxBlocks, nMidBlocks >= 0, nMidBlocks <= Self.maxBlocks else {
+            throw bad("n_blocks must be in 1...\(Self.maxBlocks) and mid blocks in 0...\(Self.maxBlocks); got \(nBlocks), \(nMidBlocks)")
+        }
+        guard imageChannels == 1 else { throw bad("only 1-channel (grey) images are supported; got \(imageChannels) channels") }
+        guard imageSize >= 4, imageSize <= Self.maxImageSize else {
+            throw bad("image size must be in 4...\(Self.maxImageSize); got \(imageSize)")
+        }
+        guard dropout >= 0, dropout < 1 else { throw bad("dropout must be in [0, 1); got \(dropout)") }
         var s = imageSize
         for _ in 0..<(chMults.count - 1) {
             if s % 2 != 0 {
-                throw EngineError.invalidConfig("image size \(imageSize) cannot be halved \(chMults.count - 1) times (pad to 32)")
+                throw bad("image size \(imageSize) cannot be halved \(chMults.count - 1) times (pad to 32)")
             }
             s /= 2
         }

@@ -36,7 +36,11 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     public func validate() throws {
         guard batch >= 1, batch <= 4096 else { throw EngineError.invalidArgument("--batch must be in 1...4096, got \(batch)") }
         guard lr > 0, lr < 1, lr.isFinite else { throw EngineError.invalidArgument("--lr must be in (0, 1), got \(lr)") }
-        guard totalSteps >= 1, totalSteps <= 100_000_000 else { throw EngineError.invalidArgument("--steps must be >= 1, got \(totalSteps)") }
+        guard totalSteps >= 1, totalSteps <= 100_000_000 else { throw EngineError.invalidArgument("--steps must be in 1...100000000, got \(totalSteps)") }
+        guard warmup >= 0, warmup <= 1_000_000 else { throw EngineError.invalidArgument("--warmup must be in 0...1000000, got \(warmup)") }
+        guard gradClip > 0, gradClip.isFinite, minSnrGamma > 0, minSnrGamma.isFinite else {
+            throw EngineError.invalidArgument("gradient clip and min-SNR gamma must be positive, got \(gradClip), \(minSnrGamma)")
+        }
         guard emaDecay >= 0, emaDecay < 1 else { throw EngineError.invalidArgument("--ema must be in [0, 1), got \(emaDecay)") }
         try config.validate()
     }
@@ -202,10 +206,8 @@ public final class Trainer {
     /// file; `totalSteps` may be overridden to train further.
     public static func resume(_ path: String, data: Dataset, totalSteps: Int? = nil) throws -> Trainer {
         let f = try SafeTensors.read(path)
-        guard f.metadata["format"] == checkpointFormat else {
-            throw EngineError.badFile(path: path, reason: "not a training checkpoint (no optimiser state); use a file written by 'ddpm train --out'")
-        }
-        var opts = try Checkpoint.decode(TrainOptions.self, f.metadata["options"], path: path, key: "options")
+        let state = try Checkpoint.trainState(f.metadata, path: path)
+        var opts = state.options
         if let totalSteps { opts.totalSteps = totalSteps }
         let tr = try Trainer(options: opts, data: data)
         let L = tr.net.layout
@@ -213,15 +215,10 @@ public final class Trainer {
         try f.load(into: tr.params.ptr, layout: L, prefix: "train.")
         try f.load(into: tr.adamM.ptr, layout: L, prefix: "adam_m.")
         try f.load(into: tr.adamV.ptr, layout: L, prefix: "adam_v.")
-        guard let s = f.metadata["step"].flatMap(Int.init), s >= 0 else { throw EngineError.badFile(path: path, reason: "metadata 'step' missing or invalid") }
-        let words = (f.metadata["rng"] ?? "").split(separator: ",").compactMap { UInt64($0, radix: 16) }
-        guard words.count == 4 else { throw EngineError.badFile(path: path, reason: "metadata 'rng' missing or invalid") }
-        tr.step = s
-        tr.rng = RNG(state: words)
-        if let bl = f.metadata["bucket_loss"], let arr = try? JSONDecoder().decode([Double].self, from: Data(bl.utf8)), arr.count == 10 {
-            tr.bucketLoss = arr.map { $0 < 0 ? .nan : $0 }
-        }
-        tr.lastLoss = f.metadata["loss"].flatMap(Double.init) ?? .nan
+        tr.step = state.step
+        tr.rng = RNG(state: state.rng)
+        if let b = state.bucketLoss { tr.bucketLoss = b }
+        tr.lastLoss = state.loss
         return tr
     }
 }

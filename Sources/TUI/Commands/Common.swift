@@ -49,10 +49,7 @@ func formatDuration(_ s: Double) -> String {
 /// Loads a weights file or checkpoint: config from metadata (or Tiny), EMA weights.
 func loadModel(_ path: String) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
     let f = try SafeTensors.read(path)
-    let cfg: UNetConfig = f.metadata["config"] != nil
-        ? try Checkpoint.decode(UNetConfig.self, f.metadata["config"], path: path, key: "config") : .tiny
-    let sspec: NoiseSchedule.Spec = f.metadata["schedule"] != nil
-        ? try Checkpoint.decode(NoiseSchedule.Spec.self, f.metadata["schedule"], path: path, key: "schedule") : .init()
+    let (cfg, sspec) = try Checkpoint.modelSpec(f.metadata, path: path)
     let net = try UNet(cfg)
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)

@@ -14,10 +14,8 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try wrap {
             let f = try SafeTensors.read(checkpoint)
-            guard f.metadata["format"] == Trainer.checkpointFormat else {
-                throw CLIError("\(checkpoint): not a training checkpoint")
-            }
-            let cfg = try Checkpoint.decode(UNetConfig.self, f.metadata["config"], path: checkpoint, key: "config")
+            _ = try Checkpoint.trainState(f.metadata, path: checkpoint)
+            let (cfg, _) = try Checkpoint.modelSpec(f.metadata, path: checkpoint)
             let net = try UNet(cfg)
             let p = FloatBuffer(count: net.parameterCount)
             try f.load(into: p.ptr, layout: net.layout)

@@ -35,10 +35,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
-            let outDir = URL(fileURLWithPath: out).deletingLastPathComponent().path
-            guard FileManager.default.isWritableFile(atPath: outDir) else {
-                throw CLIError("cannot write \(out): folder \(outDir) is missing or not writable")
-            }
+            try AtomicFile.checkWritable(out)    // fail before sampling
             let path = weights ?? Assets.model
             let (net, params, schedule, _) = try loadModel(path)
             let settings = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, temperature: temperature,

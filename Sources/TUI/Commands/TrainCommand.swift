@@ -43,9 +43,10 @@ struct TrainCommand: ParsableCommand {
         guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1)") }
         guard (0..<1).contains(ema) else { throw ValidationError("--ema must be in [0, 1)") }
         guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
+        guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000000") }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1") }
         guard (2...100_000).contains(T) else { throw ValidationError("-T must be in 2...100000") }
-        if let steps { guard steps >= 1 else { throw ValidationError("--steps must be >= 1") } }
+        if let steps { guard (1...100_000_000).contains(steps) else { throw ValidationError("--steps must be in 1...100000000") } }
         if let epochs { guard epochs > 0, epochs <= 10_000 else { throw ValidationError("--epochs must be in (0, 10000]") } }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1") } }
@@ -67,10 +68,8 @@ struct TrainCommand: ParsableCommand {
             let perEpoch = max(1, ds.count / min(batch, ds.count))
             opts.totalSteps = steps ?? Int(((epochs ?? 10) * Double(perEpoch)).rounded(.up))
             // Fail before any work if the output cannot be written.
-            let outDir = URL(fileURLWithPath: out).deletingLastPathComponent().path
-            guard FileManager.default.isWritableFile(atPath: outDir) else {
-                throw CLIError("cannot write \(out): folder \(outDir) is missing or not writable")
-            }
+            try AtomicFile.checkWritable(out)
+            if let export { try AtomicFile.checkWritable(export) }
             let trainer: Trainer
             if resume {
                 trainer = try Trainer.resume(out, data: ds, totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil))
@@ -97,6 +96,9 @@ struct TrainLoop {
     let checkpointEvery: Int
     let command: String
 
+    /// Test hook: `DDPM_TEST_DIVERGE_AT=N` makes step N diverge (tests the stop).
+    static let divergeAt = Int(ProcessInfo.processInfo.environment["DDPM_TEST_DIVERGE_AT"] ?? "") ?? -1
+
     func run() throws {
         installStopHandlers()
         let total = trainer.options.totalSteps
@@ -114,6 +116,10 @@ struct TrainLoop {
                 try trainer.saveCheckpoint(out, extra: extra())
                 print("\nstopped by signal at step \(trainer.step): checkpoint saved to \(out); continue with --resume")
                 return
+            }
+            if trainer.step + 1 == TrainLoop.divergeAt, let w = trainer.net.layout["conv_out.2.weight"] {
+                // Test hook: weights that overflow, as a far too high learning rate gives.
+                for i in 0..<w.count { trainer.params.ptr[w.offset + i] = 1e30 }
             }
             let s: StepStats
             do { s = try trainer.trainStep() } catch let e as EngineError {

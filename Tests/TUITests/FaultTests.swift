@@ -1,0 +1,136 @@
+import Foundation
+import XCTest
+
+/// Faults around the real `ddpm` binary (issue #6): signals during training,
+/// a kill in the middle of writing a checkpoint, a full disk, a read-only
+/// folder, huge random files, diverging training.
+final class FaultTests: XCTestCase {
+    var dir: String!
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "cli-faults-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// A small, fast training command (512 images, batch 8).
+    func train(_ args: String) -> String {
+        "env DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --limit 512 --batch 8 \(args)"
+    }
+
+    /// `ddpm export` reads a checkpoint completely (every tensor, the metadata); returns its step.
+    func checkpointStep(_ path: String, file: StaticString = #filePath, line: UInt = #line) -> String? {
+        let (code, out) = Shell.sh("\(Shell.binary) export --checkpoint \(path) --out \(dir!)/exported.safetensors")
+        XCTAssertEqual(code, 0, out, file: file, line: line)
+        return out.components(separatedBy: "of step ").last?.components(separatedBy: " ").first
+    }
+
+    func hiddenFiles(_ d: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasPrefix(".") }
+    }
+
+    /// Starts `cmd` in the background; returns (pid file, exit-code file, log).
+    func background(_ cmd: String, name: String) -> (pid: String, code: String, log: String) {
+        let p = "\(dir!)/\(name)"
+        Shell.sh("(sh -c 'echo $$ > \(p).pid; exec \(cmd)' > \(p).log 2>&1; echo $? > \(p).code) &")
+        return ("\(p).pid", "\(p).code", "\(p).log")
+    }
+
+    func testSigintAndSigtermDuringTrainingSaveAndExitZero() throws {
+        for sig in ["INT", "TERM"] {
+            let ckpt = "\(dir!)/\(sig).safetensors"
+            let job = background(train("--steps 100000 --checkpoint-every 100000 --out \(ckpt)"), name: sig)
+            XCTAssertTrue(Shell.poll(timeout: 60) { Shell.read(job.log).contains("step 1/100000") }, Shell.read(job.log))
+            Shell.sh("kill -\(sig) $(cat \(job.pid))")
+            XCTAssertTrue(Shell.poll(timeout: 60) { !Shell.read(job.code).isEmpty }, "train did not stop on SIG\(sig)")
+            XCTAssertEqual(Shell.read(job.code).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+            let log = Shell.read(job.log)
+            XCTAssertTrue(log.contains("stopped by signal at step") && log.contains("checkpoint saved to \(ckpt)"), log)
+            guard let step = checkpointStep(ckpt).flatMap({ Int($0) }) else { return XCTFail("checkpoint has no step") }
+            // --resume continues from it.
+            let (code, out) = Shell.sh(train("--steps \(step + 2) --out \(ckpt) --resume"))
+            XCTAssertEqual(code, 0, out)
+            XCTAssertTrue(out.contains("resumed \(ckpt) at step \(step)"), out)
+        }
+    }
+
+    /// SIGKILL while the checkpoint is half written (the test hook pauses the
+    /// write in the middle): the previous checkpoint stays whole under the
+    /// final name; the hidden temporary is cleaned up by the next save.
+    func testSigkillWhileWritingCheckpointKeepsPrevious() throws {
+        let ckpt = "\(dir!)/c.safetensors"
+        var (code, out) = Shell.sh(train("--steps 2 --out \(ckpt)"))
+        XCTAssertEqual(code, 0, out)
+        XCTAssertEqual(checkpointStep(ckpt), "2")
+        let before = try Data(contentsOf: URL(fileURLWithPath: ckpt))
+        let job = background("env DDPM_TEST_WRITE_DELAY_MS=30000 " + train("--steps 4 --checkpoint-every 1 --out \(ckpt) --resume"), name: "kill")
+        XCTAssertTrue(Shell.poll(timeout: 60) { !self.hiddenFiles(self.dir).filter { $0.contains(".tmp-") }.isEmpty },
+                      "no temporary appeared: \(Shell.read(job.log))")
+        Shell.sh("kill -KILL $(cat \(job.pid))")
+        XCTAssertTrue(Shell.poll(timeout: 30) { !Shell.read(job.code).isEmpty })
+        XCTAssertNotEqual(Shell.read(job.code).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: ckpt)), before, "the final name still holds the previous checkpoint")
+        XCTAssertEqual(checkpointStep(ckpt), "2")
+        XCTAssertEqual(hiddenFiles(dir).filter { $0.contains(".tmp-") }.count, 1, "the killed write left its hidden temporary")
+        (code, out) = Shell.sh(train("--steps 3 --out \(ckpt) --resume"))
+        XCTAssertEqual(code, 0, out)
+        XCTAssertEqual(checkpointStep(ckpt), "3")
+        XCTAssertEqual(hiddenFiles(dir).filter { $0.contains(".tmp-") }, [], "the stale temporary was removed")
+    }
+
+    /// In a private mount namespace: an 8 MiB tmpfs fills up on the second
+    /// checkpoint (6.4 MB each), then is remounted read-only.
+    func testFullDiskAndReadOnlyFolder() throws {
+        guard Shell.sh("unshare -rm true").0 == 0 else {
+            throw XCTSkip("unshare -rm (user + mount namespace) is not permitted here: cannot mount a small or read-only file system")
+        }
+        let m = "\(dir!)/mnt"
+        try FileManager.default.createDirectory(atPath: m, withIntermediateDirectories: true)
+        let script = """
+        mount -t tmpfs -o size=8m tmpfs \(m) || exit 99
+        \(train("--steps 3 --checkpoint-every 1 --out \(m)/c.safetensors")) > \(dir!)/full.log 2>&1; echo $? > \(dir!)/full.code
+        ls -A \(m) > \(dir!)/full.ls
+        \(Shell.binary) export --checkpoint \(m)/c.safetensors --out \(dir!)/w.safetensors > \(dir!)/export.log 2>&1
+        mount -o remount,ro \(m) || exit 98
+        \(train("--steps 5 --out \(m)/c.safetensors --resume")) > \(dir!)/ro.log 2>&1; echo $? > \(dir!)/ro.code
+        \(Shell.binary) sample --n 1 --steps 2 --sampler ddim --out \(m)/s.png > \(dir!)/ro-sample.log 2>&1; echo $? >> \(dir!)/ro.code
+        """
+        try script.write(toFile: "\(dir!)/faults.sh", atomically: true, encoding: .utf8)
+        let (code, out) = Shell.sh("unshare -rm sh \(dir!)/faults.sh")
+        XCTAssertEqual(code, 0, out)
+        let full = Shell.read("\(dir!)/full.log")
+        XCTAssertEqual(Shell.read("\(dir!)/full.code"), "1\n", full)
+        XCTAssertTrue(full.contains("cannot write \(m)/c.safetensors") && full.contains("No space left on device"), full)
+        XCTAssertEqual(Shell.read("\(dir!)/full.ls"), "c.safetensors\n", "only the complete first checkpoint is there")
+        XCTAssertTrue(Shell.read("\(dir!)/export.log").contains("of step 1"), Shell.read("\(dir!)/export.log"))
+        let ro = Shell.read("\(dir!)/ro.log")
+        XCTAssertEqual(Shell.read("\(dir!)/ro.code"), "1\n1\n", ro)
+        XCTAssertTrue(ro.contains("Read-only file system") && !ro.contains("step 2/"), "refused before training: \(ro)")
+        XCTAssertTrue(Shell.read("\(dir!)/ro-sample.log").contains("Read-only file system"))
+    }
+
+    /// A 1 GiB file of random bytes as --data or --weights is refused at once.
+    func testHugeRandomFilesAreRefused() throws {
+        let big = "\(dir!)/random.bin"
+        Shell.sh("head -c 65536 /dev/urandom > \(big) && truncate -s 1G \(big)")
+        for (cmd, needle) in [("train --data \(big) --out \(dir!)/c.safetensors", "is a file"),
+                              ("sample --weights \(big) --n 1 --out \(dir!)/s.png", "not a valid safetensors file"),
+                              ("eval --weights \(big) --n 10", "not a valid safetensors file"),
+                              ("eval --images \(big) --n 10", big)] {
+            let t0 = Date()
+            let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) \(cmd)")
+            XCTAssertEqual(code, 1, "\(cmd): \(out)")
+            XCTAssertTrue(out.contains(needle) && out.split(separator: "\n").count == 1, "\(cmd): \(out)")
+            XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "\(cmd) took too long")
+        }
+    }
+
+    /// A learning rate that blows training up: the step is named, the exit is
+    /// non-zero, and the last checkpoint written before it still loads.
+    func testDivergenceStopsWithStepAndKeepsCheckpoint() throws {
+        let ckpt = "\(dir!)/d.safetensors"
+        let (code, out) = Shell.sh("DDPM_TEST_DIVERGE_AT=5 " + train("--steps 10 --checkpoint-every 2 --out \(ckpt)"))
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("training diverged at step 5") && out.contains("last good checkpoint \(ckpt) is kept"), out)
+        XCTAssertEqual(checkpointStep(ckpt), "4")
+    }
+}
