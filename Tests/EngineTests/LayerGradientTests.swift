@@ -69,6 +69,23 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// Attention with 4 heads of 2 or 4 channels, 3x3 and 5x5 (the softmax's
+    /// vector path needs rows of >= 16).
+    func testAttentionBlock() {
+        for (C, size, n) in [(8, 3, 2), (16, 5, 2)] {
+            var L = ParameterLayout()
+            let a = AttentionBlock(&L, "a", channels: C, heads: 4, size: size, groups: 4)
+            let params = randomBuffer(L.count, seed: 15, scale: 0.5)
+            for c in 0..<C { params.ptr[a.norm.w + c] += 1 }
+            let len = C * n * size * size
+            let x = randomBuffer(len, seed: 16)
+            let ws = Workspace()
+            GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: len, probesPerBuffer: 60,
+                forward: { pp, xx in a.forward(pp, x: xx, n: n, ws: ws); return a.out.array(len) },
+                backward: { pp, xx, dy, gp, gx in a.backward(pp, gp, x: xx, dout: dy, dx: gx, ws: ws) })
+        }
+    }
+
     func testLinear() {
         var L = ParameterLayout()
         let lin = Linear(&L, "l", 5, 3)

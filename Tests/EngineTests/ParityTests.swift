@@ -44,4 +44,43 @@ final class ParityTests: XCTestCase {
         for i in 0..<len { XCTAssertEqual(gx.ptr[i], refX[i], accuracy: 1e-3 * xs) }
         print("parity: worst parameter-gradient error relative to tensor max: \(worst)")
     }
+
+    /// The chapter's AttentionBlock (16 channels, 4 heads, 5x5, batch 2) against PyTorch.
+    func testAttentionBlockMatchesPyTorch() throws {
+        let f = try SafeTensors.read(Bundle.module.path(forResource: "Fixtures/attention", ofType: "safetensors")!)
+        var L = ParameterLayout()
+        let a = AttentionBlock(&L, "attn", channels: 16, heads: 4, size: 5, groups: 8)
+        XCTAssertEqual(L.entries.map(\.name), ["attn.norm.weight", "attn.norm.bias", "attn.qkv.weight", "attn.qkv.bias",
+                                              "attn.proj.weight", "attn.proj.bias"])
+        let params = FloatBuffer(count: L.count)
+        try f.load(into: params.ptr, layout: L)
+        // PyTorch's [N, C, H, W] -> our [C, N, H, W].
+        let n = 2, C = 16, hw = 25
+        func toCN(_ v: [Float]) -> [Float] {
+            var o = [Float](repeating: 0, count: v.count)
+            for b in 0..<n { for c in 0..<C { for i in 0..<hw { o[(c * n + b) * hw + i] = v[(b * C + c) * hw + i] } } }
+            return o
+        }
+        let x = toCN(f.tensors["x"]!.data), ref = toCN(f.tensors["out"]!.data), target = toCN(f.tensors["target"]!.data)
+        let ws = Workspace()
+        x.withUnsafeBufferPointer { a.forward(params.ptr, x: $0.baseAddress!, n: n, ws: ws) }
+        let out = a.out.array(x.count)
+        let scale = ref.map { abs($0) }.max()!
+        for i in 0..<x.count { XCTAssertEqual(out[i], ref[i], accuracy: 1e-5 * scale, "out[\(i)]") }
+        let dout = (0..<x.count).map { 2 * (out[$0] - target[$0]) / Float(x.count) }
+        let g = FloatBuffer(count: L.count), gx = FloatBuffer(count: x.count)
+        x.withUnsafeBufferPointer { xp in
+            dout.withUnsafeBufferPointer { a.backward(params.ptr, g.ptr, x: xp.baseAddress!, dout: $0.baseAddress!, dx: gx.ptr, ws: ws) }
+        }
+        for e in L.entries {
+            let refG = f.tensors["grad." + e.name.dropFirst(5)]!.data
+            let gScale = refG.map { abs($0) }.max()!
+            for i in 0..<e.count {
+                XCTAssertEqual(g.ptr[e.offset + i], refG[i], accuracy: 1e-4 * gScale, "\(e.name)[\(i)]")
+            }
+        }
+        let refX = toCN(f.tensors["grad_x"]!.data)
+        let xs = refX.map { abs($0) }.max()!
+        for i in 0..<x.count { XCTAssertEqual(gx.ptr[i], refX[i], accuracy: 1e-4 * xs, "grad_x[\(i)]") }
+    }
 }

@@ -180,6 +180,26 @@ public enum Kernels {
     @inline(__always)
     public static func sigmoid(_ x: Float) -> Float { FastMath.sigmoid(x) }
 
+    /// In-place softmax of one row: exp(x - max) / sum (vectorised exp; the
+    /// tail goes through the same exp, so a value's result does not depend on
+    /// where it sits in the row).
+    public static func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, p[i]) }
+        typealias V = FastMath.V
+        let vm = V(repeating: m)
+        var acc = V(repeating: 0)
+        var i = 0
+        while i + 16 <= n {
+            let e = FastMath.exp(FastMath.load(p, i) - vm)
+            FastMath.store(e, p, i); acc += e; i += 16
+        }
+        var s = acc.sum()
+        while i < n { let e = FastMath.exp(V(repeating: p[i] - m))[0]; p[i] = e; s += e; i += 1 }
+        let inv = 1 / s
+        for j in 0..<n { p[j] *= inv }
+    }
+
     /// y = x * sigmoid(x), in place allowed.
     public static func siluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0

@@ -37,13 +37,13 @@ extension UNet {
         conv(convIn, S)
         for st in downs + ups {
             switch st {
-            case .res(let b): block(b)
+            case .res(let b, let a): block(b); macs += a?.macsPerImage ?? 0
             case .conv(let s):
                 if let c = s.conv { conv(c, s.inSize) }
                 else { let t = s.convT!; macs += t.cin * t.cout * t.k * t.k * s.inSize * s.inSize }
             }
         }
-        middle.forEach(block)
+        for case .res(let b, let a) in middle { block(b); macs += a?.macsPerImage ?? 0 }
         conv(outConv, S)
         return 2 * macs
     }
@@ -53,14 +53,20 @@ extension UNet {
         let S = config.imageSize
         var f = 0
         func blockF(_ b: ResidualBlock) -> Int { b.cout * b.size * b.size * 5 } // a1 s1 a2 mask out
+        // h, qkv (3), O, out, and the heads' HW x HW probabilities.
+        func attnF(_ a: AttentionBlock?) -> Int {
+            guard let a else { return 0 }
+            let hw = a.size * a.size
+            return a.channels * hw * 6 + a.heads * hw * hw
+        }
         f += 2 * config.nChannels * S * S // conv_in out, head activation
         for (i, st) in (downs + ups).enumerated() {
             switch st {
-            case .res(let b): f += blockF(b); if i >= downs.count { f += b.cin * b.size * b.size }
+            case .res(let b, let a): f += blockF(b) + attnF(a); if i >= downs.count { f += b.cin * b.size * b.size }
             case .conv(let s): f += s.cout * s.outSize * s.outSize
             }
         }
-        f += middle.reduce(0) { $0 + blockF($1) }
+        for case .res(let b, let a) in middle { f += blockF(b) + attnF(a) }
         return f
     }
 }

@@ -26,18 +26,20 @@ public final class UNet: @unchecked Sendable {
         }
     }
 
+    /// A ResidualBlock (followed by an AttentionBlock at attention levels), or
+    /// a resolution change.
     enum Stage {
-        case res(ResidualBlock)
+        case res(ResidualBlock, AttentionBlock?)
         case conv(ConvStage)
-        var outChannels: Int { switch self { case .res(let b): return b.cout; case .conv(let c): return c.cout } }
-        var outSize: Int { switch self { case .res(let b): return b.size; case .conv(let c): return c.outSize } }
-        var out: FloatBuffer { switch self { case .res(let b): return b.out; case .conv(let c): return c.out } }
+        var outChannels: Int { switch self { case .res(let b, _): return b.cout; case .conv(let c): return c.cout } }
+        var outSize: Int { switch self { case .res(let b, _): return b.size; case .conv(let c): return c.outSize } }
+        var out: FloatBuffer { switch self { case .res(let b, let a): return a?.out ?? b.out; case .conv(let c): return c.out } }
     }
 
     let timeLin1: Linear, timeLin2: Linear
     let convIn: Conv2d
     let downs: [Stage]
-    let middle: [ResidualBlock]
+    let middle: [Stage]
     let ups: [Stage]
     let outNorm: GroupNorm, outConv: Conv2d
     let tdim: Int
@@ -73,14 +75,20 @@ public final class UNet: @unchecked Sendable {
         convIn = Conv2d(&L, "conv_in", cin: config.imageChannels, cout: c, k: 3, pad: 1)
 
         var downs: [Stage] = []
+        func attn(_ prefix: String, _ level: Int, _ ch: Int, _ size: Int) -> AttentionBlock? {
+            config.hasAttention(level: level)
+                ? AttentionBlock(&L, prefix + ".attn", channels: ch, heads: UNetConfig.attentionHeads, size: size, groups: G)
+                : nil
+        }
         var chs: [(c: Int, s: Int)] = [(c, config.imageSize)]
         var now = c, size = config.imageSize
         for (i, mult) in config.chMults.enumerated() {
             let outCh = c * mult
             for _ in 0..<config.nBlocks {
-                let b = ResidualBlock(&L, "downs.\(downs.count)", cin: now, cout: outCh, tdim: tdim,
+                let name = "downs.\(downs.count)"
+                let b = ResidualBlock(&L, name, cin: now, cout: outCh, tdim: tdim,
                                       size: size, groups: G, dropout: config.dropout)
-                downs.append(.res(b)); now = outCh; chs.append((now, size))
+                downs.append(.res(b, attn(name, i, outCh, size))); now = outCh; chs.append((now, size))
             }
             if i < config.chMults.count - 1 {
                 let conv = Conv2d(&L, "downs.\(downs.count)", cin: now, cout: now, k: 3, stride: 2, pad: 1)
@@ -89,10 +97,11 @@ public final class UNet: @unchecked Sendable {
             }
         }
         skipShapes = chs
-        var mids: [ResidualBlock] = []
+        var mids: [Stage] = []
         for i in 0..<config.nMidBlocks {
-            mids.append(ResidualBlock(&L, "middle.\(i)", cin: now, cout: now, tdim: tdim, size: size,
-                                      groups: G, dropout: config.dropout))
+            let b = ResidualBlock(&L, "middle.\(i)", cin: now, cout: now, tdim: tdim, size: size,
+                                  groups: G, dropout: config.dropout)
+            mids.append(.res(b, attn("middle.\(i)", config.chMults.count - 1, now, size)))
         }
         var ups: [Stage] = [], upSkip: [Int] = [], cats: [FloatBuffer] = []
         var stack = Array(chs.indices)
@@ -101,9 +110,10 @@ public final class UNet: @unchecked Sendable {
             for _ in 0..<(config.nBlocks + 1) {
                 let si = stack.removeLast()
                 precondition(chs[si].s == size, "skip size mismatch")
-                let b = ResidualBlock(&L, "ups.\(ups.count)", cin: chs[si].c + now, cout: outCh, tdim: tdim,
+                let name = "ups.\(ups.count)"
+                let b = ResidualBlock(&L, name, cin: chs[si].c + now, cout: outCh, tdim: tdim,
                                       size: size, groups: G, dropout: config.dropout)
-                ups.append(.res(b)); upSkip.append(si); cats.append(FloatBuffer(count: 1)); now = outCh
+                ups.append(.res(b, attn(name, i, outCh, size))); upSkip.append(si); cats.append(FloatBuffer(count: 1)); now = outCh
             }
             if i > 0 {
                 let ct = ConvTranspose2d(&L, "ups.\(ups.count)", cin: now, cout: now, k: 4, stride: 2, pad: 1)
@@ -145,21 +155,17 @@ public final class UNet: @unchecked Sendable {
             cur = run(st, p, x: cur, n: n, train: train, rng: &rng)
             skips.append(cur)
         }
-        for b in middle {
-            b.forward(p, x: cur, stemb: stemb.ptr, n: n, train: train, rng: &rng, ws: ws)
-            cur = b.out.ptr
-        }
-        var curC = middle.last?.cout ?? downs.last!.outChannels
+        for st in middle { cur = run(st, p, x: cur, n: n, train: train, rng: &rng) }
+        var curC = middle.last?.outChannels ?? downs.last!.outChannels
         for (i, st) in ups.enumerated() {
-            if case .res(let b) = st {
+            if case .res = st {
                 let sk = skipShapes[upSkip[i]]
                 let sp = sk.s * sk.s * n
                 let cat = catBufs[i]
                 cat.reserve((curC + sk.c) * sp)
                 cat.ptr.update(from: cur, count: curC * sp)
                 (cat.ptr + curC * sp).update(from: skips[upSkip[i]], count: sk.c * sp)
-                b.forward(p, x: cat.ptr, stemb: stemb.ptr, n: n, train: train, rng: &rng, ws: ws)
-                cur = b.out.ptr
+                cur = run(st, p, x: cat.ptr, n: n, train: train, rng: &rng)
             } else {
                 cur = run(st, p, x: cur, n: n, train: train, rng: &rng)
             }
@@ -176,9 +182,11 @@ public final class UNet: @unchecked Sendable {
     private func run(_ st: Stage, _ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, train: Bool,
                      rng: inout RNG) -> UnsafeMutablePointer<Float> {
         switch st {
-        case .res(let b):
+        case .res(let b, let a):
             b.forward(p, x: x, stemb: stemb.ptr, n: n, train: train, rng: &rng, ws: ws)
-            return b.out.ptr
+            guard let a else { return b.out.ptr }
+            a.forward(p, x: b.out.ptr, n: n, ws: ws)
+            return a.out.ptr
         case .conv(let s):
             s.out.reserve(s.cout * n * s.outSize * s.outSize)
             if let conv = s.conv {
@@ -193,8 +201,15 @@ public final class UNet: @unchecked Sendable {
     private func back(_ st: Stage, _ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                       x: UnsafePointer<Float>, dout: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, n: Int) {
         switch st {
-        case .res(let b):
-            b.backward(p, g, x: x, dout: dout, dx: dx, stemb: stemb.ptr, dstemb: dstemb.ptr, n: n, ws: ws)
+        case .res(let b, let a):
+            var d = dout
+            if let a {
+                let len = a.channels * n * a.size * a.size
+                a.dIn.reserve(len); a.dIn.zero(len)
+                a.backward(p, g, x: b.out.ptr, dout: dout, dx: a.dIn.ptr, ws: ws)
+                d = UnsafePointer(a.dIn.ptr)
+            }
+            b.backward(p, g, x: x, dout: d, dx: dx, stemb: stemb.ptr, dstemb: dstemb.ptr, n: n, ws: ws)
         case .conv(let s):
             if let conv = s.conv {
                 conv.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: s.inSize, w: s.inSize, ws: ws)
@@ -232,14 +247,13 @@ public final class UNet: @unchecked Sendable {
             let st = ups[i]
             let inC: Int, inS: Int, inPtr: UnsafePointer<Float>
             if i > 0 { inC = ups[i - 1].outChannels; inS = ups[i - 1].outSize; inPtr = UnsafePointer(ups[i - 1].out.ptr) }
-            else { inC = middle.last!.cout; inS = middle.last!.size; inPtr = UnsafePointer(middle.last!.out.ptr) }
-            if case .res(let b) = st {
+            else { inC = middle.last!.outChannels; inS = middle.last!.outSize; inPtr = UnsafePointer(middle.last!.out.ptr) }
+            if case .res(let b, _) = st {
                 let sk = skipShapes[upSkip[i]]
                 let sp = n * b.size * b.size
                 let total = b.cin * sp
                 ws.dcat.reserve(total); ws.dcat.zero(total)
-                b.backward(p, g, x: catBufs[i].ptr, dout: cur.ptr, dx: ws.dcat.ptr, stemb: stemb.ptr,
-                           dstemb: dstemb.ptr, n: n, ws: ws)
+                back(st, p, g, x: catBufs[i].ptr, dout: cur.ptr, dx: ws.dcat.ptr, n: n)
                 let hC = b.cin - sk.c
                 other.reserve(hC * sp)
                 other.ptr.update(from: ws.dcat.ptr, count: hC * sp)
@@ -254,16 +268,16 @@ public final class UNet: @unchecked Sendable {
         }
         // Middle, reversed; the last down output's gradient is dhs.last.
         for i in stride(from: middle.count - 1, through: 0, by: -1) {
-            let b = middle[i]
+            let st = middle[i]
             let x: UnsafePointer<Float> = i > 0 ? UnsafePointer(middle[i - 1].out.ptr) : UnsafePointer(downs.last!.out.ptr)
             let dxb: UnsafeMutablePointer<Float>
             if i > 0 {
-                let len = b.cin * n * b.size * b.size
+                let len = st.outChannels * n * st.outSize * st.outSize
                 other.reserve(len); other.zero(len); dxb = other.ptr
             } else {
                 dxb = dhs[dhs.count - 1].ptr
             }
-            b.backward(p, g, x: x, dout: cur.ptr, dx: dxb, stemb: stemb.ptr, dstemb: dstemb.ptr, n: n, ws: ws)
+            back(st, p, g, x: x, dout: cur.ptr, dx: dxb, n: n)
             swap(&cur, &other)
         }
         // Down path: stage i maps hs[i] -> hs[i+1].

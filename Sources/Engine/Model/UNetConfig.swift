@@ -14,13 +14,40 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     /// Dropout probability inside every ResidualBlock (training only).
     public var dropout: Float = 0.1
     public var groups: Int = 8
+    /// Resolution levels (indices into chMults) whose ResidualBlocks are each
+    /// followed by the chapter's 4-head AttentionBlock; the middle counts as the
+    /// deepest level. Empty in Tiny and Small (the chapter's U-Net has none).
+    public var attention: [Int] = []
+    public static let attentionHeads = 4
 
     public init(nChannels: Int, chMults: [Int], nBlocks: Int = 2, nMidBlocks: Int = 2,
-                imageChannels: Int = 1, imageSize: Int, dropout: Float = 0.1, groups: Int = 8) {
+                imageChannels: Int = 1, imageSize: Int, dropout: Float = 0.1, groups: Int = 8,
+                attention: [Int] = []) {
         self.nChannels = nChannels; self.chMults = chMults; self.nBlocks = nBlocks
         self.nMidBlocks = nMidBlocks; self.imageChannels = imageChannels
         self.imageSize = imageSize; self.dropout = dropout; self.groups = groups
+        self.attention = attention
     }
+
+    enum CodingKeys: String, CodingKey {
+        case nChannels, chMults, nBlocks, nMidBlocks, imageChannels, imageSize, dropout, groups, attention
+    }
+
+    /// Fields after the first three default when absent (files written before they existed).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        nChannels = try c.decode(Int.self, forKey: .nChannels)
+        chMults = try c.decode([Int].self, forKey: .chMults)
+        nBlocks = try c.decode(Int.self, forKey: .nBlocks)
+        imageSize = try c.decode(Int.self, forKey: .imageSize)
+        nMidBlocks = try c.decodeIfPresent(Int.self, forKey: .nMidBlocks) ?? 2
+        imageChannels = try c.decodeIfPresent(Int.self, forKey: .imageChannels) ?? 1
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0.1
+        groups = try c.decodeIfPresent(Int.self, forKey: .groups) ?? 8
+        attention = try c.decodeIfPresent([Int].self, forKey: .attention) ?? []
+    }
+
+    public func hasAttention(level: Int) -> Bool { attention.contains(level) }
 
     public static let tiny = UNetConfig(nChannels: 16, chMults: [1, 2, 2], imageSize: 28)
     public static let small = UNetConfig(nChannels: 32, chMults: [1, 2, 2, 4], imageSize: 32)
@@ -38,7 +65,8 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         var a = self; a.dropout = UNetConfig.tiny.dropout
         if a == .tiny { return "tiny" }
         if a == .small { return "small" }
-        return "custom(c\(nChannels),\(chMults.map(String.init).joined(separator: "-")),b\(nBlocks),s\(imageSize))"
+        let attn = attention.isEmpty ? "" : ",attn" + attention.map(String.init).joined(separator: "-")
+        return "custom(c\(nChannels),\(chMults.map(String.init).joined(separator: "-")),b\(nBlocks),s\(imageSize)\(attn))"
     }
 
     /// Largest widths and sizes accepted (a config read from a file is
@@ -65,6 +93,12 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         guard imageChannels == 1 else { throw bad("only 1-channel (grey) images are supported; got \(imageChannels) channels") }
         guard imageSize >= 4, imageSize <= Self.maxImageSize else {
             throw bad("image size must be in 4...\(Self.maxImageSize); got \(imageSize)")
+        }
+        guard Set(attention).count == attention.count, attention.allSatisfy({ (0..<chMults.count).contains($0) }) else {
+            throw bad("attention levels \(attention) must be distinct indices into ch_mults (0..<\(chMults.count))")
+        }
+        for l in attention where (nChannels * chMults[l]) % Self.attentionHeads != 0 {
+            throw bad("attention at level \(l): \(nChannels * chMults[l]) channels do not split into \(Self.attentionHeads) heads")
         }
         guard dropout >= 0, dropout < 1 else { throw bad("dropout must be in [0, 1); got \(dropout)") }
         var s = imageSize

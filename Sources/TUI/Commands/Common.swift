@@ -55,3 +55,17 @@ func loadModel(_ path: String) throws -> (UNet, FloatBuffer, NoiseSchedule, Safe
     try f.load(into: params.ptr, layout: net.layout)
     return (net, params, try NoiseSchedule(sspec), f)
 }
+
+/// A named config with optional attention levels ("1" or "1,2": indices into ch_mults).
+func modelConfig(_ name: String, attention: String?) throws -> UNetConfig {
+    guard var cfg = UNetConfig.named(name) else { throw ValidationError("unknown --config '\(name)' (use tiny or small)") }
+    if let attention, !attention.isEmpty {
+        let parts = attention.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--attention takes level numbers like 1 or 1,2 (got '\(attention)')")
+        }
+        cfg.attention = parts.map { $0! }
+    }
+    do { try cfg.validate() } catch let e as EngineError { throw ValidationError(e.description) }
+    return cfg
+}

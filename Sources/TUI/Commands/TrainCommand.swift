@@ -14,6 +14,7 @@ struct TrainCommand: ParsableCommand {
         """)
 
     @Option(help: "Model config: tiny or small.") var config: String = "tiny"
+    @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
     @Option(help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
     @Option(help: "Train for this many epochs instead of --steps.") var epochs: Double?
@@ -35,7 +36,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Open the live training view (ncurses).") var tui = false
 
     func validate() throws {
-        guard UNetConfig.named(config) != nil else { throw ValidationError("unknown --config '\(config)' (use tiny or small)") }
+        _ = try modelConfig(config, attention: attention)
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         guard Weighting(rawValue: weighting) != nil else { throw ValidationError("unknown --weighting '\(weighting)'") }
@@ -54,7 +55,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
-            var cfg = UNetConfig.named(config)!
+            var cfg = try modelConfig(config, attention: attention)
             cfg.dropout = Float(dropout)
             let dir = data ?? Assets.mnist
             var ds = try Dataset.load(dir: dir, train: true, limit: limit)

@@ -1,0 +1,119 @@
+import Dispatch
+import Foundation
+
+/// The chapter's multi-head self-attention block (`AttentionBlock` in
+/// shared/reference/seed_unet.py) on [C, N, H, W] activations:
+///
+///     h = GN(x);  q, k, v = chunk(qkv(h), 3)        (qkv: 1x1 conv C -> 3C)
+///     per image and head (d = C / heads, HW pixels):
+///         P = softmax(Q K^T / sqrt(d))   [HW, HW],  O = P V   [HW, d]
+///     out = x + proj(O)                              (proj: 1x1 conv C -> C)
+///
+/// Head `h` owns channels h*d ..< (h+1)*d of q, k and v, as PyTorch's
+/// `view(B, heads, C / heads, HW)` does. In the [C, N, HW] layout the d x HW
+/// slice of one image and head is a strided matrix (row stride N*HW), which
+/// BLAS reads in place: no transposes are materialised. Forward keeps h, qkv,
+/// P and O for backward.
+public final class AttentionBlock: @unchecked Sendable {
+    public let norm: GroupNorm, qkv: Conv2d, proj: Conv2d
+    public let channels: Int, heads: Int, size: Int
+
+    let hn = FloatBuffer(count: 1), qkvOut = FloatBuffer(count: 1), probs = FloatBuffer(count: 1)
+    let attn = FloatBuffer(count: 1), stats = FloatBuffer(count: 1)
+    public let out = FloatBuffer(count: 1)
+    // Backward scratch (owned: the residual block before it uses the workspace's).
+    let dAttn = FloatBuffer(count: 1), dQKV = FloatBuffer(count: 1), dHn = FloatBuffer(count: 1)
+    let dP: [FloatBuffer] = (0..<Parallel.cores).map { _ in FloatBuffer(count: 1) }
+    /// dL/d(input) of the last backward when the caller asks for it here.
+    public let dIn = FloatBuffer(count: 1)
+    private var lastN = 0
+
+    public init(_ layout: inout ParameterLayout, _ prefix: String, channels: Int, heads: Int = 4,
+                size: Int, groups: Int) {
+        precondition(channels % heads == 0, "AttentionBlock: \(channels) channels not divisible by \(heads) heads")
+        norm = GroupNorm(&layout, prefix + ".norm", groups: groups, channels: channels)
+        qkv = Conv2d(&layout, prefix + ".qkv", cin: channels, cout: 3 * channels, k: 1)
+        proj = Conv2d(&layout, prefix + ".proj", cin: channels, cout: channels, k: 1)
+        self.channels = channels; self.heads = heads; self.size = size
+    }
+
+    var headDim: Int { channels / heads }
+    var scale: Float { 1 / Float(headDim).squareRoot() }
+
+    /// Multiply-adds per image (for FLOP counts).
+    public var macsPerImage: Int {
+        let hw = size * size, C = channels
+        return 3 * C * C * hw + C * C * hw + 2 * heads * hw * hw * headDim
+    }
+
+    /// Runs `body(thread, image, head)` for every (image, head) pair, one thread per core.
+    private func eachHead(_ n: Int, _ body: (Int, Int, Int) -> Void) {
+        let pairs = n * heads, threads = min(Parallel.cores, pairs)
+        if threads <= 1 {
+            for i in 0..<pairs { body(0, i / heads, i % heads) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: threads) { th in
+            var i = th
+            while i < pairs { body(th, i / heads, i % heads); i += threads }
+        }
+    }
+
+    /// x [C, N, S, S] -> out [C, N, S, S].
+    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, ws: Workspace) {
+        let hw = size * size, C = channels, len = C * n * hw, G = norm.groups, d = headDim, ld = n * hw
+        lastN = n
+        hn.reserve(len); stats.reserve(2 * n * G); qkvOut.reserve(3 * len)
+        probs.reserve(n * heads * hw * hw); attn.reserve(len); out.reserve(len)
+        norm.forward(p, x: x, y: hn.ptr, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G, silu: false)
+        qkv.forward(p, x: hn.ptr, y: qkvOut.ptr, n: n, h: size, w: size, ws: ws)
+        let q0 = qkvOut.ptr, P0 = probs.ptr, o0 = attn.ptr, sc = scale
+        eachHead(n) { _, b, h in
+            let q = q0 + h * d * ld + b * hw, k = q + C * ld, v = q + 2 * C * ld
+            let P = P0 + (b * heads + h) * hw * hw
+            // S = Q K^T * scale: Q^T and K^T are the stored d x HW slices.
+            BLAS.raw(true, false, hw, hw, d, sc, q, ld, k, ld, 0, P, hw)
+            for i in 0..<hw { Kernels.softmaxRow(P + i * hw, hw) }
+            // O^T = V^T P^T, written straight into channel-major layout.
+            BLAS.raw(false, true, d, hw, hw, 1, v, ld, P, hw, 0, o0 + h * d * ld + b * hw, ld)
+        }
+        out.ptr.update(from: x, count: len)
+        proj.forward(p, x: attn.ptr, y: out.ptr, n: n, h: size, w: size, ws: ws, accumulate: true)
+    }
+
+    /// Backward of the last forward (input `x`): parameter grads +=, dx +=.
+    public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>,
+                         dout: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, ws: Workspace) {
+        let n = lastN, hw = size * size, C = channels, len = C * n * hw, G = norm.groups, d = headDim, ld = n * hw
+        for i in 0..<len { dx[i] += dout[i] }
+        dAttn.reserve(len); dAttn.zero(len)
+        proj.backward(p, g, x: attn.ptr, dy: dout, dx: dAttn.ptr, n: n, h: size, w: size, ws: ws)
+        dQKV.reserve(3 * len)
+        for b in dP { b.reserve(hw * hw) }
+        let q0 = qkvOut.ptr, dq0 = dQKV.ptr, P0 = probs.ptr, dO0 = dAttn.ptr, sc = scale
+        eachHead(n) { th, b, h in
+            let off = h * d * ld + b * hw
+            let q = q0 + off, k = q + C * ld, v = q + 2 * C * ld
+            let dq = dq0 + off, dk = dq + C * ld, dv = dq + 2 * C * ld
+            let P = P0 + (b * heads + h) * hw * hw, dO = dO0 + off, dS = self.dP[th].ptr
+            // dP = dO V^T;  dV^T = dO^T P  (each slice written whole: beta 0)
+            BLAS.raw(true, false, hw, hw, d, 1, dO, ld, v, ld, 0, dS, hw)
+            BLAS.raw(false, false, d, hw, hw, 1, dO, ld, P, hw, 0, dv, ld)
+            // Softmax backward, with the scale of S folded in.
+            for i in 0..<hw {
+                let pr = P + i * hw, dr = dS + i * hw
+                var dot: Float = 0
+                for j in 0..<hw { dot += pr[j] * dr[j] }
+                for j in 0..<hw { dr[j] = pr[j] * (dr[j] - dot) * sc }
+            }
+            // dQ^T = K^T dS^T;  dK^T = Q^T dS
+            BLAS.raw(false, true, d, hw, hw, 1, k, ld, dS, hw, 0, dq, ld)
+            BLAS.raw(false, false, d, hw, hw, 1, q, ld, dS, hw, 0, dk, ld)
+        }
+        dHn.reserve(len); dHn.zero(len)
+        qkv.backward(p, g, x: hn.ptr, dy: dQKV.ptr, dx: dHn.ptr, n: n, h: size, w: size, ws: ws)
+        ws.gn.reserve(len)
+        norm.backward(p, g, x: x, dy: dHn.ptr, dx: dx, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G,
+                      silu: false, scratch: ws.gn.ptr)
+    }
+}
