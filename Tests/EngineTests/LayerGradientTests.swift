@@ -3,10 +3,13 @@ import XCTest
 
 final class LayerGradientTests: XCTestCase {
     func testConv2dVariants() {
-        for (k, s, p, cin, cout, hw) in [(3, 1, 1, 3, 4, 6), (3, 2, 1, 2, 3, 7), (1, 1, 0, 5, 3, 4), (3, 2, 1, 2, 2, 8)] {
+        // (3, 1, 1, 4, 8, 5): the direct kernel forward and data gradient; (3, 1, 1, 3, 4, 6): direct
+        // forward only (cin not a multiple of 4); (3, 1, 1, 3, 3, 6): the im2col path.
+        for (k, s, p, cin, cout, hw, n) in [(3, 1, 1, 3, 4, 6, 2), (3, 1, 1, 4, 8, 5, 2), (3, 1, 1, 4, 8, 5, 1),
+                                            (3, 1, 1, 3, 3, 6, 2), (3, 2, 1, 2, 3, 7, 2), (1, 1, 0, 5, 3, 4, 2),
+                                            (3, 2, 1, 2, 2, 8, 2)] {
             var L = ParameterLayout()
             let conv = Conv2d(&L, "c", cin: cin, cout: cout, k: k, stride: s, pad: p)
-            let n = 2
             let params = randomBuffer(L.count, seed: 1, scale: 0.5)
             let x = randomBuffer(cin * n * hw * hw, seed: 2)
             let ho = conv.outSize(hw)
@@ -20,6 +23,34 @@ final class LayerGradientTests: XCTestCase {
                 backward: { pp, xx, dy, gp, gx in
                     conv.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, ws: ws)
                 })
+        }
+    }
+
+    /// The direct 3x3 kernel agrees with im2col + GEMM (forward, input and
+    /// weight gradients, accumulate mode), for batch 1 (channel tiles split
+    /// across threads) and batch 3 (images across threads).
+    func testDirectConvMatchesIm2col() {
+        defer { Conv2d.direct = true }
+        for n in [1, 3] {
+            var L = ParameterLayout()
+            let conv = Conv2d(&L, "c", cin: 16, cout: 32, k: 3, pad: 1)
+            let hw = 14, inLen = 16 * n * hw * hw, outLen = 32 * n * hw * hw
+            let params = randomBuffer(L.count, seed: 31, scale: 0.3)
+            let x = randomBuffer(inLen, seed: 32), dy = randomBuffer(outLen, seed: 33)
+            var results: [[Float]] = []
+            for direct in [false, true] {
+                Conv2d.direct = direct
+                let ws = Workspace()
+                let y = randomBuffer(outLen, seed: 34)     // accumulate onto something
+                conv.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
+                let g = FloatBuffer(count: L.count), dx = FloatBuffer(count: inLen)
+                conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: hw, w: hw, ws: ws)
+                results.append(y.array(outLen) + dx.array(inLen) + g.array(L.count))
+            }
+            let scale = results[0].map { abs($0) }.max()!
+            for i in 0..<results[0].count where abs(results[0][i] - results[1][i]) > 2e-6 * scale {
+                XCTFail("n=\(n) element \(i): im2col \(results[0][i]) vs direct \(results[1][i])"); break
+            }
         }
     }
 

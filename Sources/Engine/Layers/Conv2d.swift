@@ -1,3 +1,4 @@
+import Foundation
 /// 2-D convolution on [C, N, H, W] activations through im2col + GEMM.
 /// Weight [cout, cin, k, k] (PyTorch layout), bias [cout].
 ///
@@ -24,8 +25,15 @@ public struct Conv2d: Sendable {
     }
 
     /// y [cout, N, Ho, Wo] = conv(x) + b; with `accumulate` y += conv(x) + b instead.
+    /// Use the direct kernel for 3x3 stride-1 convolutions (DirectConv).
+    /// `DDPM_CONV=im2col` turns it off (for comparing the two in `ddpm bench`).
+    nonisolated(unsafe) public static var direct = ProcessInfo.processInfo.environment["DDPM_CONV"] != "im2col"
+
+    var usesDirect: Bool { Conv2d.direct && k == 3 && stride == 1 && pad == 1 && cout % 4 == 0 }
+
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool = false) {
+        if usesDirect { return forwardDirect(p, x: x, y: y, n: n, h: h, w: wid, ws: ws, accumulate: accumulate) }
         let ho = outSize(h), wo = outSize(wid), hwo = ho * wo, hwi = h * wid, cols = n * hwo, kk = cin * k * k
         let weight = p + w, bias = p + b
         let pointwise = isPointwise
@@ -61,6 +69,57 @@ public struct Conv2d: Sendable {
                    a: weight, lda: kk, b: src, ldb: cols, beta: 1, c: y, ldc: cols)
     }
 
+    /// DirectConv over the batch: images dealt to the cores, or, for fewer
+    /// images than cores, each image's output-channel tiles split between them.
+    private func forwardDirect(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                               n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool) {
+        Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
+                      ws: ws, accumulate: accumulate)
+    }
+
+    static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
+                       x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
+                       ws: Workspace, accumulate: Bool) {
+        let per = DirectConv.scratchFloats(cin: cin, cout: cout, h: h, w: wid)
+        let tiles = cout / 4, cores = Parallel.cores
+        let threads = n >= cores ? cores : min(cores, tiles)
+        for t in 0..<threads { ws.cols[t].reserve(per) }
+        func run(_ th: Int, _ images: Range<Int>, _ coTiles: Range<Int>) {
+            DirectConv.forward(weight: weight, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
+                               images: images, coTiles: coTiles, accumulate: accumulate, scratch: ws.cols[th].ptr)
+        }
+        if threads <= 1 { return run(0, 0..<n, 0..<tiles) }
+        if n >= cores {
+            DispatchQueue.concurrentPerform(iterations: threads) { th in
+                var i = th
+                while i < n { run(th, i..<(i + 1), 0..<tiles); i += threads }
+            }
+        } else {
+            for i in 0..<n {
+                DispatchQueue.concurrentPerform(iterations: threads) { th in
+                    run(th, i..<(i + 1), (tiles * th / threads)..<(tiles * (th + 1) / threads))
+                }
+            }
+        }
+    }
+
+    /// dx of a 3x3 stride-1 pad-1 conv is the same conv of dy with the weights
+    /// flipped and in/out swapped: Wf[ci][co][2-ky][2-kx] = W[co][ci][ky][kx].
+    private func backwardDataDirect(_ p: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                    n: Int, h: Int, w wid: Int, ws: Workspace) {
+        ws.flip.reserve(cout * cin * 9 + cin)
+        let wf = ws.flip.ptr, weight = p + w
+        for co in 0..<cout {
+            for ci in 0..<cin {
+                for t in 0..<9 { wf[(ci * cout + co) * 9 + 8 - t] = weight[(co * cin + ci) * 9 + t] }
+            }
+        }
+        let zeroBias = wf + cout * cin * 9
+        zeroBias.update(repeating: 0, count: cin)
+        Conv2d.direct(weight: wf, bias: zeroBias, cin: cout, cout: cin, x: dy, y: dx, n: n, h: h, w: wid,
+                      ws: ws, accumulate: true)
+    }
+
     /// dW += dy col^T, db += rowsum(dy), dx += col2im(W^T dy) (dx optional).
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
@@ -69,6 +128,10 @@ public struct Conv2d: Sendable {
         let weight = p + w
         Kernels.addRowSums(dy, rows: cout, len: cols, into: g + b)
         let pointwise = isPointwise
+        // dx through the direct kernel when it applies (then the GEMM below computes dW only).
+        let directDx = usesDirect && cin % 4 == 0 && dx != nil
+        if directDx { backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws) }
+        let dx = directDx ? nil : dx
         ws.zeroParts(cout * kk)
         let used = ws.chunked(n: n, floatsPerImage: kk * hwo) { th, i0, i1 in
             let nb = i1 - i0
