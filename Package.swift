@@ -20,9 +20,16 @@ let package = Package(
         .systemLibrary(name: "CBLIS", path: "Sources/CBLIS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
+        // The AVX-512 convolution kernel, compiled for that instruction set and
+        // called only after a CPU check (Engine's DirectConv).
+        .target(
+            name: "Kernels512",
+            path: "Sources/Kernels512",
+            swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"], .when(configuration: .release))]
+        ),
         .target(
             name: "Engine",
-            dependencies: ["CBLIS", "CZlib"],
+            dependencies: ["CBLIS", "CZlib", "Kernels512"],
             path: "Sources/Engine",
             swiftSettings: fast
         ),

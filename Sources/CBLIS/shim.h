@@ -10,3 +10,11 @@ void cblas_sgemm(enum CBLAS_ORDER Order, enum CBLAS_TRANSPOSE TransA, enum CBLAS
                  const float *B, int ldb, float beta, float *C, int ldc);
 void bli_thread_set_num_threads(int64_t n);
 int64_t bli_thread_get_num_threads(void);
+
+// Whether the CPU and OS support the AVX-512 (F, BW, DQ, VL) instructions the
+// wide convolution kernel (target Kernels512) is compiled for.
+static inline int ddpm_cpu_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}

@@ -30,8 +30,11 @@ final class LayerGradientTests: XCTestCase {
     /// weight gradients, accumulate mode), for batch 1 (channel tiles split
     /// across threads) and batch 3 (images across threads).
     func testDirectConvMatchesIm2col() {
-        defer { Conv2d.direct = true }
-        for n in [1, 3] {
+        let wide = DirectConv.wide
+        defer { Conv2d.direct = true; DirectConv.wide = wide }
+        // Both kernels where the CPU has AVX-512, the AVX2 one elsewhere.
+        for (n, useWide) in [(1, false), (3, false), (1, true), (3, true)] where !useWide || DirectConv.hasAVX512 {
+            DirectConv.wide = useWide
             var L = ParameterLayout()
             let conv = Conv2d(&L, "c", cin: 16, cout: 32, k: 3, pad: 1)
             let hw = 14, inLen = 16 * n * hw * hw, outLen = 32 * n * hw * hw
@@ -49,7 +52,7 @@ final class LayerGradientTests: XCTestCase {
             }
             let scale = results[0].map { abs($0) }.max()!
             for i in 0..<results[0].count where abs(results[0][i] - results[1][i]) > 2e-6 * scale {
-                XCTFail("n=\(n) element \(i): im2col \(results[0][i]) vs direct \(results[1][i])"); break
+                XCTFail("n=\(n) wide=\(useWide) element \(i): im2col \(results[0][i]) vs direct \(results[1][i])"); break
             }
         }
     }

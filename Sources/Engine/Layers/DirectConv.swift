@@ -1,4 +1,7 @@
+import CBLIS
 import Dispatch
+import Foundation
+import Kernels512
 
 /// Direct 3x3, stride 1, padding 1 convolution forward, without im2col.
 ///
@@ -15,7 +18,13 @@ import Dispatch
 /// is in or on the thread that computes it.
 enum DirectConv {
     typealias V = SIMD8<Float>
-    static let tile = 24
+
+    /// The AVX-512 kernel (16-float vectors) when the CPU has it, else the AVX2
+    /// one below. `DDPM_AVX512=0` forces AVX2.
+    static let hasAVX512 = ddpm_cpu_has_avx512() != 0
+    nonisolated(unsafe) static var wide: Bool = hasAVX512 && ProcessInfo.processInfo.environment["DDPM_AVX512"] != "0"
+    static var tile: Int { wide ? DirectConv512.tile : 24 }
+    public static var kernelName: String { wide ? "AVX-512 (4x64 tile)" : "AVX2 (4x24 tile)" }
 
     /// Floats of per-thread scratch for one image.
     static func scratchFloats(cin: Int, cout: Int, h: Int, w: Int) -> Int {
@@ -33,7 +42,7 @@ enum DirectConv {
                         scratch: UnsafeMutablePointer<Float>) {
         let wp = w + 2, hw = h * w, wideLen = roundUp(h * wp, tile)
         let planeLen = wideLen + 2 * wp + 2 + tile          // every over-read stays inside
-        let xp = scratch, wide = scratch + cin * planeLen, wpk = wide + 4 * wideLen
+        let xp = scratch, wideOut = scratch + cin * planeLen, wpk = wideOut + 4 * wideLen
         // Weights packed as [coTile][ci][tap][4] for broadcasting.
         for t in coTiles {
             for ci in 0..<cin {
@@ -52,11 +61,16 @@ enum DirectConv {
                 for r in 0..<h { (dst + (r + 1) * wp + 1).update(from: src + r * w, count: w) }
             }
             for t in coTiles {
-                kernel(xp: xp, planeLen: planeLen, wp: wp, cin: cin, wideLen: wideLen,
-                       wpk: wpk + t * cin * 36, out: wide)
+                if DirectConv.wide {
+                    DirectConv512.kernel(xp: xp, planeLen: planeLen, wp: wp, cin: cin, wideLen: wideLen,
+                                         wpk: wpk + t * cin * 36, out: wideOut)
+                } else {
+                    kernel(xp: xp, planeLen: planeLen, wp: wp, cin: cin, wideLen: wideLen,
+                           wpk: wpk + t * cin * 36, out: wideOut)
+                }
                 for j in 0..<4 {
                     let co = t * 4 + j, bv = bias[co]
-                    let dst = y + (co * n + b) * hw, src = wide + j * wideLen
+                    let dst = y + (co * n + b) * hw, src = wideOut + j * wideLen
                     if accumulate {
                         for r in 0..<h { let d = dst + r * w, s = src + r * wp; for c in 0..<w { d[c] += s[c] + bv } }
                     } else {
@@ -67,7 +81,7 @@ enum DirectConv {
         }
     }
 
-    /// out[j][o] = sum_ci sum_tap wpk[ci][tap][j] * xp[ci][o + off(tap)] for 4 channels j.
+    /// out[j][o] = sum_ci sum_tap wpk[ci][tap][j] * xp[ci][o + off(tap)] for 4 channels j (AVX2).
     @inline(__always)
     static func kernel(xp: UnsafePointer<Float>, planeLen: Int, wp: Int, cin: Int, wideLen: Int,
                        wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {

@@ -12,6 +12,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var peak_rss_mib: Double = 0
     public var forward_mflop_per_image: Double = 0
     public var threads: Int = 0
+    /// The 3x3 convolution kernel in use (AVX-512 or AVX2 direct kernel, or im2col + BLIS).
+    public var conv_kernel = ""
 }
 
 public enum Benchmark {
@@ -39,6 +41,7 @@ public enum Benchmark {
         let fwd = Double(probe.forwardFLOPsPerImage)
         report.forward_mflop_per_image = fwd / 1e6
         report.threads = Parallel.cores
+        report.conv_kernel = Conv2d.direct ? "direct " + DirectConv.kernelName : "im2col + BLIS"
         let hw = config.imageSize * config.imageSize
         // Synthetic data uniform in [-1, 1], as the PyTorch baseline uses.
         var rng = RNG(seed: 42)

@@ -32,6 +32,7 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "achieved: %.1f GFLOP/s training (batch %d), %.1f GFLOP/s sampling; GEMM peak here ~250 GFLOP/s",
                          r.gflops_train, r.train.first?.batch ?? 0, r.gflops_sample))
             print(String(format: "peak resident memory: %.0f MiB", r.peak_rss_mib))
+            print("3x3 convolutions: \(r.conv_kernel) (DDPM_CONV=im2col or DDPM_AVX512=0 to compare)")
         }
     }
 }
