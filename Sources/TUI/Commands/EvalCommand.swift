@@ -12,6 +12,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
     @Option(help: "DDIM steps.") var steps: Int = 50
     @Option(help: "DDIM eta.") var eta: Double = 0
+    @Flag(help: "Clip the predicted x0 to [-1, 1] at every step (as the explorer's c key).") var clip = false
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Evaluate these images (IDX or PGM grid of 28x28) instead of sampling.") var images: String?
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
@@ -59,7 +60,7 @@ struct EvalCommand: ParsableCommand {
             } else {
                 let (net, params, schedule, _) = try loadModel(weights ?? Assets.model)
                 let model = UNetPredictor(net: net, params: params)
-                let set = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta)
+                let set = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, clip: clip)
                 fake = []
                 let t0 = Benchmark.now()
                 var done = 0
@@ -72,7 +73,7 @@ struct EvalCommand: ParsableCommand {
                     if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
                 }
                 if !json { print("") }
-                label = "\(sampler)\(sampler == "ddim" ? " \(steps) steps eta \(eta)" : " 1000 steps")"
+                label = "\(sampler)\(sampler == "ddim" ? " \(steps) steps eta \(eta)" : " 1000 steps")\(clip ? ", x0 clipped" : "")"
             }
             let nf = fake.count / 784
             let train = try Dataset.load(dir: Assets.mnist, train: true, limit: nf)
