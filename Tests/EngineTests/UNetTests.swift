@@ -1,6 +1,18 @@
 import XCTest
 @testable import Engine
 
+/// PyTorch-style initial weights with the norm parameters perturbed, so they
+/// are not trivially 1 and 0 in a gradient check.
+func perturbedParams(_ net: UNet, seed: UInt64) -> FloatBuffer {
+    let params = FloatBuffer(count: net.parameterCount)
+    var rng = RNG(seed: seed)
+    net.layout.initialize(params.ptr, rng: &rng)
+    for e in net.layout.entries where e.name.contains("norm") || e.name.hasPrefix("conv_out.0") {
+        for i in 0..<e.count { params.ptr[e.offset + i] += Float(rng.normal()) * 0.2 }
+    }
+    return params
+}
+
 final class UNetTests: XCTestCase {
     func testParameterCountsMatchPyTorch() throws {
         XCTAssertEqual(try UNet(.tiny).parameterCount, 396_801)
@@ -38,13 +50,7 @@ final class UNetTests: XCTestCase {
         let cfg = UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 8, dropout: 0)
         let net = try UNet(cfg)
         let n = 2
-        let params = FloatBuffer(count: net.parameterCount)
-        var rng = RNG(seed: 1)
-        net.layout.initialize(params.ptr, rng: &rng)
-        // Perturb norm parameters so they are not trivially 1/0.
-        for e in net.layout.entries where e.name.contains("norm") || e.name.hasPrefix("conv_out.0") {
-            for i in 0..<e.count { params.ptr[e.offset + i] += Float(rng.normal()) * 0.2 }
-        }
+        let params = perturbedParams(net, seed: 1)
         let x = randomBuffer(n * 64, seed: 2)
         let t = [3, 800]
         let check = GradCheck(atol: 3e-3, rtol: 3e-2)
@@ -74,12 +80,7 @@ final class UNetTests: XCTestCase {
         XCTAssertEqual(net.forwardFLOPsPerImage - plain.forwardFLOPsPerImage, 4 * 2 * (4 * 16 * 16 * 16 + 2 * 4 * 16 * 16 * 4))
         XCTAssertThrowsError(try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], imageSize: 8, attention: [2])))
         let n = 2
-        let params = FloatBuffer(count: net.parameterCount)
-        var rng = RNG(seed: 21)
-        net.layout.initialize(params.ptr, rng: &rng)
-        for e in net.layout.entries where e.name.contains("norm") || e.name.hasPrefix("conv_out.0") {
-            for i in 0..<e.count { params.ptr[e.offset + i] += Float(rng.normal()) * 0.2 }
-        }
+        let params = perturbedParams(net, seed: 21)
         let x = randomBuffer(n * 64, seed: 22)
         GradCheck(atol: 3e-3, rtol: 3e-2).check(params: params, paramCount: net.parameterCount, input: x,
             inputCount: n * 64, probesPerBuffer: 120,
