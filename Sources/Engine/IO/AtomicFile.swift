@@ -19,11 +19,15 @@ public enum AtomicFile {
     /// in the middle of writing a checkpoint).
     static let testDelayMs = Int(ProcessInfo.processInfo.environment["DDPM_TEST_WRITE_DELAY_MS"] ?? "") ?? 0
 
-    public static func write(_ path: String, chunks: [UnsafeRawBufferPointer]) throws {
+    /// Where a write to a path goes: written in place (an existing device or
+    /// FIFO), or as a new file `name` in the existing folder `dir`.
+    private enum Target { case inPlace, file(dir: String, name: String) }
+
+    private static func target(_ path: String) throws -> Target {
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
             if st.st_mode & S_IFMT == S_IFDIR { throw EngineError.io("cannot write \(path): it is a folder") }
-            return try writeInPlace(path, chunks: chunks)
+            return .inPlace
         }
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
@@ -31,7 +35,12 @@ public enum AtomicFile {
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw EngineError.io("cannot write \(path): folder \(dir) does not exist")
         }
-        let prefix = "." + url.lastPathComponent + ".tmp-"
+        return .file(dir: dir, name: url.lastPathComponent)
+    }
+
+    public static func write(_ path: String, chunks: [UnsafeRawBufferPointer]) throws {
+        guard case .file(let dir, let name) = try target(path) else { return try writeInPlace(path, chunks: chunks) }
+        let prefix = "." + name + ".tmp-"
         removeStaleTemporaries(dir: dir, prefix: prefix)
         let tmp = dir + "/" + prefix + "\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -107,18 +116,8 @@ public enum AtomicFile {
     /// Fails early (before hours of work) if `path` could not be written:
     /// creates and removes a probe file in its folder.
     public static func checkWritable(_ path: String) throws {
-        var st = stat()
-        if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
-            if st.st_mode & S_IFMT == S_IFDIR { throw EngineError.io("cannot write \(path): it is a folder") }
-            return
-        }
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw EngineError.io("cannot write \(path): folder \(dir) does not exist")
-        }
-        let probe = dir + "/." + url.lastPathComponent + ".probe-\(getpid())"
+        guard case .file(let dir, let name) = try target(path) else { return }
+        let probe = dir + "/." + name + ".probe-\(getpid())"
         let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
         close(fd); unlink(probe)

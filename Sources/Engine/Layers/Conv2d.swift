@@ -33,7 +33,10 @@ public struct Conv2d: Sendable {
 
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool = false) {
-        if usesDirect { return forwardDirect(p, x: x, y: y, n: n, h: h, w: wid, ws: ws, accumulate: accumulate) }
+        if usesDirect {
+            return Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
+                                 ws: ws, accumulate: accumulate)
+        }
         let ho = outSize(h), wo = outSize(wid), hwo = ho * wo, hwi = h * wid, cols = n * hwo, kk = cin * k * k
         let weight = p + w, bias = p + b
         let pointwise = isPointwise
@@ -71,21 +74,18 @@ public struct Conv2d: Sendable {
 
     /// DirectConv over the batch: images dealt to the cores, or, for fewer
     /// images than cores, each image's output-channel tiles split between them.
-    private func forwardDirect(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                               n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool) {
-        Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
-                      ws: ws, accumulate: accumulate)
-    }
-
     static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
                        ws: Workspace, accumulate: Bool) {
-        let per = DirectConv.scratchFloats(cin: cin, cout: cout, h: h, w: wid)
+        let per = DirectConv.scratchFloats(cin: cin, h: h, w: wid)
         let tiles = cout / 4, cores = Parallel.cores
         let threads = n >= cores ? cores : min(cores, tiles)
         for t in 0..<threads { ws.cols[t].reserve(per) }
+        ws.packed.reserve(cout * cin * 9)
+        DirectConv.pack(weight, cin: cin, cout: cout, into: ws.packed.ptr)
+        let packed = UnsafePointer(ws.packed.ptr)
         func run(_ th: Int, _ images: Range<Int>, _ coTiles: Range<Int>) {
-            DirectConv.forward(weight: weight, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
+            DirectConv.forward(packed: packed, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
                                images: images, coTiles: coTiles, accumulate: accumulate, scratch: ws.cols[th].ptr)
         }
         if threads <= 1 { return run(0, 0..<n, 0..<tiles) }

@@ -27,24 +27,17 @@ enum DirectConv {
     public static var kernelName: String { wide ? "AVX-512 (4x64 tile)" : "AVX2 (4x24 tile)" }
 
     /// Floats of per-thread scratch for one image.
-    static func scratchFloats(cin: Int, cout: Int, h: Int, w: Int) -> Int {
+    static func scratchFloats(cin: Int, h: Int, w: Int) -> Int {
         let wp = w + 2, wideLen = roundUp(h * wp, tile)
-        return cin * (wideLen + 2 * wp + 2 + tile) + 4 * wideLen + cout * cin * 9
+        return cin * (wideLen + 2 * wp + 2 + tile) + 4 * wideLen
     }
 
     @inline(__always) static func roundUp(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b * b }
 
-    /// y[cout, N, H, W] (=, or += with `accumulate`) conv(x) + bias, for images
-    /// i0..<i1 of the batch, using `scratch`.
-    static func forward(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
-                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
-                        images: Range<Int>, coTiles: Range<Int>, accumulate: Bool,
-                        scratch: UnsafeMutablePointer<Float>) {
-        let wp = w + 2, hw = h * w, wideLen = roundUp(h * wp, tile)
-        let planeLen = wideLen + 2 * wp + 2 + tile          // every over-read stays inside
-        let xp = scratch, wideOut = scratch + cin * planeLen, wpk = wideOut + 4 * wideLen
-        // Weights packed as [coTile][ci][tap][4] for broadcasting.
-        for t in coTiles {
+    /// Packs weights [cout, cin, 3, 3] as [cout/4][cin][tap][4] for broadcasting
+    /// (once per convolution call, shared by all images and threads).
+    static func pack(_ weight: UnsafePointer<Float>, cin: Int, cout: Int, into wpk: UnsafeMutablePointer<Float>) {
+        for t in 0..<(cout / 4) {
             for ci in 0..<cin {
                 for tap in 0..<9 {
                     for j in 0..<4 {
@@ -53,6 +46,17 @@ enum DirectConv {
                 }
             }
         }
+    }
+
+    /// y[cout, N, H, W] (=, or += with `accumulate`) conv(x) + bias for the
+    /// given images and output-channel tiles; `wpk` from `pack`.
+    static func forward(packed wpk: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
+                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
+                        images: Range<Int>, coTiles: Range<Int>, accumulate: Bool,
+                        scratch: UnsafeMutablePointer<Float>) {
+        let wp = w + 2, hw = h * w, wideLen = roundUp(h * wp, tile)
+        let planeLen = wideLen + 2 * wp + 2 + tile          // every over-read stays inside
+        let xp = scratch, wideOut = scratch + cin * planeLen
         for b in images {
             // Zero-bordered wide planes of this image.
             for ci in 0..<cin {

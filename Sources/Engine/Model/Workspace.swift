@@ -10,8 +10,9 @@ public final class Workspace: @unchecked Sendable {
     public let t1 = FloatBuffer(count: 1), t2 = FloatBuffer(count: 1)
     /// GroupNorm backward's per-element scratch.
     public let gn = FloatBuffer(count: 1)
-    /// Flipped weights for the direct convolution's data gradient.
-    public let flip = FloatBuffer(count: 1)
+    /// Flipped weights for the direct convolution's data gradient, and the
+    /// direct kernel's packed weights.
+    public let flip = FloatBuffer(count: 1), packed = FloatBuffer(count: 1)
     /// Gradient of a concatenated (h, skip) input.
     public let dcat = FloatBuffer(count: 1)
     public init() {}
