@@ -22,14 +22,17 @@ let package = Package(
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         // The AVX-512 convolution kernel, compiled for that instruction set and
         // called only after a CPU check (Engine's DirectConv).
+        // exp and sigmoid on SIMD vectors, inlined into Engine and Kernels512.
+        .target(name: "SIMDMath", path: "Sources/SIMDMath", swiftSettings: fast),
         .target(
             name: "Kernels512",
+            dependencies: ["SIMDMath"],
             path: "Sources/Kernels512",
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"], .when(configuration: .release))]
         ),
         .target(
             name: "Engine",
-            dependencies: ["CBLIS", "CZlib", "Kernels512"],
+            dependencies: ["CBLIS", "CZlib", "Kernels512", "SIMDMath"],
             path: "Sources/Engine",
             swiftSettings: fast
         ),

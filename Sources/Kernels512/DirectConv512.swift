@@ -53,3 +53,48 @@ public enum DirectConv512 {
         }
     }
 }
+
+extension DirectConv512 {
+    /// The same tile for any list of taps: out[j][o] = sum over ci, t of
+    /// wpk[ci][t][j] * xp[ci][o + offs[t]] (t in 0..<taps). Used for the 1x1
+    /// convolution (one tap) and the four 2x2 sub-convolutions of the stride-2
+    /// transposed convolution.
+    public static func kernelTaps(xp: UnsafePointer<Float>, planeLen: Int, offs: UnsafePointer<Int>, taps: Int,
+                                  cin: Int, wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        var o = 0
+        while o < wideLen {
+            var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
+            var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
+            for ci in 0..<cin {
+                let plane = UnsafeRawPointer(xp + ci * planeLen + o)
+                let wc = wpk + ci * taps * 4
+                for t in 0..<taps {
+                    let base = plane + offs[t] * 4
+                    let x0 = base.loadUnaligned(as: V.self)
+                    let x1 = base.loadUnaligned(fromByteOffset: 64, as: V.self)
+                    let x2 = base.loadUnaligned(fromByteOffset: 128, as: V.self)
+                    let x3 = base.loadUnaligned(fromByteOffset: 192, as: V.self)
+                    let w0 = V(repeating: wc[t * 4]), w1 = V(repeating: wc[t * 4 + 1])
+                    let w2 = V(repeating: wc[t * 4 + 2]), w3 = V(repeating: wc[t * 4 + 3])
+                    a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x1, w0)
+                    a02 = a02.addingProduct(x2, w0); a03 = a03.addingProduct(x3, w0)
+                    a10 = a10.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1)
+                    a12 = a12.addingProduct(x2, w1); a13 = a13.addingProduct(x3, w1)
+                    a20 = a20.addingProduct(x0, w2); a21 = a21.addingProduct(x1, w2)
+                    a22 = a22.addingProduct(x2, w2); a23 = a23.addingProduct(x3, w2)
+                    a30 = a30.addingProduct(x0, w3); a31 = a31.addingProduct(x1, w3)
+                    a32 = a32.addingProduct(x2, w3); a33 = a33.addingProduct(x3, w3)
+                }
+            }
+            let r = UnsafeMutableRawPointer(out + o)
+            func row(_ j: Int, _ a: V, _ b: V, _ c: V, _ d: V) {
+                let s = j * wideLen * 4
+                r.storeBytes(of: a, toByteOffset: s, as: V.self); r.storeBytes(of: b, toByteOffset: s + 64, as: V.self)
+                r.storeBytes(of: c, toByteOffset: s + 128, as: V.self); r.storeBytes(of: d, toByteOffset: s + 192, as: V.self)
+            }
+            row(0, a00, a01, a02, a03); row(1, a10, a11, a12, a13)
+            row(2, a20, a21, a22, a23); row(3, a30, a31, a32, a33)
+            o += tile
+        }
+    }
+}

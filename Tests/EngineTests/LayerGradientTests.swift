@@ -30,11 +30,11 @@ final class LayerGradientTests: XCTestCase {
     /// weight gradients, accumulate mode), for batch 1 (channel tiles split
     /// across threads) and batch 3 (images across threads).
     func testDirectConvMatchesIm2col() {
-        let wide = DirectConv.wide
-        defer { Conv2d.direct = true; DirectConv.wide = wide }
+        let wide = CPU.avx512
+        defer { Conv2d.direct = true; CPU.avx512 = wide }
         // Both kernels where the CPU has AVX-512, the AVX2 one elsewhere.
-        for (n, useWide) in [(1, false), (3, false), (1, true), (3, true)] where !useWide || DirectConv.hasAVX512 {
-            DirectConv.wide = useWide
+        for (n, useWide) in [(1, false), (3, false), (1, true), (3, true)] where !useWide || CPU.hasAVX512 {
+            CPU.avx512 = useWide
             var L = ParameterLayout()
             let conv = Conv2d(&L, "c", cin: 16, cout: 32, k: 3, pad: 1)
             let hw = 14, inLen = 16 * n * hw * hw, outLen = 32 * n * hw * hw
@@ -53,6 +53,36 @@ final class LayerGradientTests: XCTestCase {
             let scale = results[0].map { abs($0) }.max()!
             for i in 0..<results[0].count where abs(results[0][i] - results[1][i]) > 2e-6 * scale {
                 XCTFail("n=\(n) wide=\(useWide) element \(i): im2col \(results[0][i]) vs direct \(results[1][i])"); break
+            }
+        }
+    }
+
+    /// The direct 1x1 and transposed 4x4 stride-2 kernels agree with the GEMM
+    /// paths (forward; accumulate mode for the 1x1), both CPU kernels, images
+    /// across threads (n = 3) and channel tiles across threads (n = 1).
+    func testDirectPointwiseAndTransposedMatchGEMM() {
+        let wide = CPU.avx512
+        defer { Conv2d.direct = true; CPU.avx512 = wide }
+        for (n, useWide) in [(1, false), (3, false), (1, true), (3, true)] where !useWide || CPU.hasAVX512 {
+            CPU.avx512 = useWide
+            var L = ParameterLayout()
+            let pw = Conv2d(&L, "p", cin: 12, cout: 8, k: 1)
+            let ct = ConvTranspose2d(&L, "t", cin: 12, cout: 8, k: 4, stride: 2, pad: 1)
+            let hw = 7, inLen = 12 * n * hw * hw, pwLen = 8 * n * hw * hw, ctLen = 8 * n * 4 * hw * hw
+            let params = randomBuffer(L.count, seed: 41, scale: 0.3)
+            let x = randomBuffer(inLen, seed: 42)
+            var results: [[Float]] = []
+            for direct in [false, true] {
+                Conv2d.direct = direct
+                let ws = Workspace()
+                let y1 = randomBuffer(pwLen, seed: 43), y2 = randomBuffer(ctLen, seed: 44)
+                pw.forward(params.ptr, x: x.ptr, y: y1.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
+                ct.forward(params.ptr, x: x.ptr, y: y2.ptr, n: n, h: hw, w: hw, ws: ws)
+                results.append(y1.array(pwLen) + y2.array(ctLen))
+            }
+            let scale = results[0].map { abs($0) }.max()!
+            for i in 0..<results[0].count where abs(results[0][i] - results[1][i]) > 2e-6 * scale {
+                XCTFail("n=\(n) wide=\(useWide) element \(i): GEMM \(results[0][i]) vs direct \(results[1][i])"); break
             }
         }
     }

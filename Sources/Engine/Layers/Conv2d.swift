@@ -25,17 +25,22 @@ public struct Conv2d: Sendable {
     }
 
     /// y [cout, N, Ho, Wo] = conv(x) + b; with `accumulate` y += conv(x) + b instead.
-    /// Use the direct kernel for 3x3 stride-1 convolutions (DirectConv).
+    /// Use the direct kernels for 3x3 stride-1 and 1x1 convolutions (DirectConv).
     /// `DDPM_CONV=im2col` turns it off (for comparing the two in `ddpm bench`).
     nonisolated(unsafe) public static var direct = ProcessInfo.processInfo.environment["DDPM_CONV"] != "im2col"
 
     var usesDirect: Bool { Conv2d.direct && k == 3 && stride == 1 && pad == 1 && cout % 4 == 0 }
+    var usesDirectPointwise: Bool { Conv2d.direct && isPointwise && cout % 4 == 0 }
 
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool = false) {
         if usesDirect {
             return Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
                                  ws: ws, accumulate: accumulate)
+        }
+        if usesDirectPointwise {
+            return DirectConv.pointwise(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
+                                        w: wid, ws: ws, accumulate: accumulate)
         }
         let ho = outSize(h), wo = outSize(wid), hwo = ho * wo, hwi = h * wid, cols = n * hwo, kk = cin * k * k
         let weight = p + w, bias = p + b
@@ -72,34 +77,17 @@ public struct Conv2d: Sendable {
                    a: weight, lda: kk, b: src, ldb: cols, beta: 1, c: y, ldc: cols)
     }
 
-    /// DirectConv over the batch: images dealt to the cores, or, for fewer
-    /// images than cores, each image's output-channel tiles split between them.
+    /// DirectConv over the batch (DirectConv.parallel splits it over the cores).
     static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
                        ws: Workspace, accumulate: Bool) {
-        let per = DirectConv.scratchFloats(cin: cin, h: h, w: wid)
-        let tiles = cout / 4, cores = Parallel.cores
-        let threads = n >= cores ? cores : min(cores, tiles)
-        for t in 0..<threads { ws.cols[t].reserve(per) }
         ws.packed.reserve(cout * cin * 9)
         DirectConv.pack(weight, cin: cin, cout: cout, into: ws.packed.ptr)
         let packed = UnsafePointer(ws.packed.ptr)
-        func run(_ th: Int, _ images: Range<Int>, _ coTiles: Range<Int>) {
+        DirectConv.parallel(n: n, tiles: cout / 4, scratch: DirectConv.scratchFloats(cin: cin, h: h, w: wid), ws: ws) {
+            th, images, coTiles in
             DirectConv.forward(packed: packed, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
                                images: images, coTiles: coTiles, accumulate: accumulate, scratch: ws.cols[th].ptr)
-        }
-        if threads <= 1 { return run(0, 0..<n, 0..<tiles) }
-        if n >= cores {
-            DispatchQueue.concurrentPerform(iterations: threads) { th in
-                var i = th
-                while i < n { run(th, i..<(i + 1), 0..<tiles); i += threads }
-            }
-        } else {
-            for i in 0..<n {
-                DispatchQueue.concurrentPerform(iterations: threads) { th in
-                    run(th, i..<(i + 1), (tiles * th / threads)..<(tiles * (th + 1) / threads))
-                }
-            }
         }
     }
 

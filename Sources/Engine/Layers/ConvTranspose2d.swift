@@ -15,9 +15,14 @@ public struct ConvTranspose2d: Sendable {
     public func outSize(_ s: Int) -> Int { (s - 1) * stride - 2 * pad + k }
     public func colSize(n: Int, h: Int, w: Int) -> Int { cout * k * k * n * h * w }
 
-    /// y [cout, N, Ho, Wo] = col2im(W^T x) + b, x [cin, N, H, W].
+    /// y [cout, N, Ho, Wo] = col2im(W^T x) + b, x [cin, N, H, W]; the 4x4
+    /// stride-2 pad-1 case (the U-Net's) through DirectConv.transposed.
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, h: Int, w wid: Int, ws: Workspace) {
+        if Conv2d.direct && k == 4 && stride == 2 && pad == 1 && cout % 4 == 0 {
+            return DirectConv.transposed(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
+                                         w: wid, ws: ws)
+        }
         let ho = outSize(h), wo = outSize(wid), hwi = h * wid, hwo = ho * wo, ck = cout * k * k
         let weight = p + w, bias = p + b
         let used = ws.chunked(n: n, floatsPerImage: ck * hwi) { th, i0, i1 in

@@ -19,20 +19,75 @@ import Kernels512
 enum DirectConv {
     typealias V = SIMD8<Float>
 
-    /// The AVX-512 kernel (16-float vectors) when the CPU has it, else the AVX2
-    /// one below. `DDPM_AVX512=0` forces AVX2.
-    static let hasAVX512 = ddpm_cpu_has_avx512() != 0
-    nonisolated(unsafe) static var wide: Bool = hasAVX512 && ProcessInfo.processInfo.environment["DDPM_AVX512"] != "0"
+    /// The AVX-512 kernel (16-float vectors) when `CPU.avx512`, else the AVX2 one below.
+    static var wide: Bool { CPU.avx512 }
     static var tile: Int { wide ? DirectConv512.tile : 24 }
     public static var kernelName: String { wide ? "AVX-512 (4x64 tile)" : "AVX2 (4x24 tile)" }
 
-    /// Floats of per-thread scratch for one image.
+    /// Where one image's channel planes and the kernel's output live in the
+    /// per-thread scratch: planes of width wp = w + 2 pad (zero border `pad`),
+    /// `wideLen` output positions (h wide rows, rounded up to the tile) and
+    /// room after each plane for the largest tap offset (2 wp + 2).
+    struct Geometry {
+        let h: Int, w: Int, pad: Int, wp: Int, wideLen: Int, planeLen: Int
+        init(h: Int, w: Int, pad: Int) {
+            self.h = h; self.w = w; self.pad = pad
+            wp = w + 2 * pad
+            wideLen = DirectConv.roundUp(h * wp, DirectConv.tile)
+            planeLen = wideLen + 2 * wp + 2 + DirectConv.tile   // every over-read stays inside
+        }
+        /// Floats of scratch for `cin` planes and `outs` output rows of wideLen.
+        func scratchFloats(cin: Int, outs: Int) -> Int { cin * planeLen + outs * wideLen }
+    }
+
+    /// Floats of per-thread scratch for one image of a 3x3 convolution.
     static func scratchFloats(cin: Int, h: Int, w: Int) -> Int {
-        let wp = w + 2, wideLen = roundUp(h * wp, tile)
-        return cin * (wideLen + 2 * wp + 2 + tile) + 4 * wideLen
+        Geometry(h: h, w: w, pad: 1).scratchFloats(cin: cin, outs: 4)
     }
 
     @inline(__always) static func roundUp(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b * b }
+
+    /// Copies image b's cin channels of x [cin, N, H, W] into zero-bordered
+    /// planes. Only the border is zeroed, and rows are copied in a loop (they
+    /// are too short for memmove calls to pay).
+    static func loadPlanes(_ x: UnsafePointer<Float>, n: Int, b: Int, cin: Int, _ g: Geometry,
+                           into xp: UnsafeMutablePointer<Float>) {
+        let hw = g.h * g.w, w = g.w, wp = g.wp, pad = g.pad
+        for ci in 0..<cin {
+            let dst = xp + ci * g.planeLen, src = x + (ci * n + b) * hw
+            for i in 0..<(pad * (wp + 1)) { dst[i] = 0 }
+            for r in 0..<g.h {
+                let d = dst + (r + pad) * wp + pad, s = src + r * w
+                for c in 0..<w { d[c] = s[c] }
+                for c in w..<(w + 2 * pad) { d[c] = 0 }
+            }
+            for i in ((g.h + pad) * wp + pad)..<g.planeLen { dst[i] = 0 }
+        }
+    }
+
+    /// Splits (images x output-channel tiles) over the cores: images dealt to
+    /// the cores, or, for fewer images than cores, each image's tiles split
+    /// between them. `body(thread, images, tiles)`; each thread has
+    /// `scratch` floats in ws.cols[thread].
+    static func parallel(n: Int, tiles: Int, scratch: Int, ws: Workspace,
+                         _ body: (Int, Range<Int>, Range<Int>) -> Void) {
+        let cores = Parallel.cores
+        let threads = n >= cores ? cores : min(cores, tiles)
+        for t in 0..<max(1, threads) { ws.cols[t].reserve(scratch) }
+        if threads <= 1 { return body(0, 0..<n, 0..<tiles) }
+        if n >= cores {
+            DispatchQueue.concurrentPerform(iterations: threads) { th in
+                var i = th
+                while i < n { body(th, i..<(i + 1), 0..<tiles); i += threads }
+            }
+        } else {
+            for i in 0..<n {
+                DispatchQueue.concurrentPerform(iterations: threads) { th in
+                    body(th, i..<(i + 1), (tiles * th / threads)..<(tiles * (th + 1) / threads))
+                }
+            }
+        }
+    }
 
     /// Packs weights [cout, cin, 3, 3] as [cout/4][cin][tap][4] for broadcasting
     /// (once per convolution call, shared by all images and threads).
@@ -48,37 +103,146 @@ enum DirectConv {
         }
     }
 
+    /// Adds bias and copies 4 channels of kernel output (rows of wp, the first
+    /// w valid) to y [cout, N, H, W] at channel 4 t, image b (= or +=).
+    @inline(__always)
+    static func store(_ wideOut: UnsafePointer<Float>, _ g: Geometry, bias: UnsafePointer<Float>, tile t: Int,
+                      y: UnsafeMutablePointer<Float>, n: Int, b: Int, accumulate: Bool) {
+        let hw = g.h * g.w, w = g.w
+        for j in 0..<4 {
+            let co = t * 4 + j, bv = bias[co]
+            let dst = y + (co * n + b) * hw, src = wideOut + j * g.wideLen
+            if accumulate {
+                for r in 0..<g.h { let d = dst + r * w, s = src + r * g.wp; for c in 0..<w { d[c] += s[c] + bv } }
+            } else {
+                for r in 0..<g.h { let d = dst + r * w, s = src + r * g.wp; for c in 0..<w { d[c] = s[c] + bv } }
+            }
+        }
+    }
+
     /// y[cout, N, H, W] (=, or += with `accumulate`) conv(x) + bias for the
     /// given images and output-channel tiles; `wpk` from `pack`.
     static func forward(packed wpk: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
                         images: Range<Int>, coTiles: Range<Int>, accumulate: Bool,
                         scratch: UnsafeMutablePointer<Float>) {
-        let wp = w + 2, hw = h * w, wideLen = roundUp(h * wp, tile)
-        let planeLen = wideLen + 2 * wp + 2 + tile          // every over-read stays inside
-        let xp = scratch, wideOut = scratch + cin * planeLen
+        let g = Geometry(h: h, w: w, pad: 1)
+        let xp = scratch, wideOut = scratch + cin * g.planeLen
         for b in images {
-            // Zero-bordered wide planes of this image.
-            for ci in 0..<cin {
-                let dst = xp + ci * planeLen, src = x + (ci * n + b) * hw
-                dst.update(repeating: 0, count: planeLen)
-                for r in 0..<h { (dst + (r + 1) * wp + 1).update(from: src + r * w, count: w) }
-            }
+            loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
             for t in coTiles {
                 if DirectConv.wide {
-                    DirectConv512.kernel(xp: xp, planeLen: planeLen, wp: wp, cin: cin, wideLen: wideLen,
+                    DirectConv512.kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,
                                          wpk: wpk + t * cin * 36, out: wideOut)
                 } else {
-                    kernel(xp: xp, planeLen: planeLen, wp: wp, cin: cin, wideLen: wideLen,
+                    kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,
                            wpk: wpk + t * cin * 36, out: wideOut)
                 }
-                for j in 0..<4 {
-                    let co = t * 4 + j, bv = bias[co]
-                    let dst = y + (co * n + b) * hw, src = wideOut + j * wideLen
-                    if accumulate {
-                        for r in 0..<h { let d = dst + r * w, s = src + r * wp; for c in 0..<w { d[c] += s[c] + bv } }
-                    } else {
-                        for r in 0..<h { let d = dst + r * w, s = src + r * wp; for c in 0..<w { d[c] = s[c] + bv } }
+                store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
+            }
+        }
+    }
+
+    /// The tile for any list of taps (see DirectConv512.kernelTaps), through
+    /// the CPU's kernel.
+    @inline(__always)
+    static func taps(xp: UnsafePointer<Float>, planeLen: Int, offs: UnsafePointer<Int>, taps: Int, cin: Int,
+                     wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        if DirectConv.wide {
+            DirectConv512.kernelTaps(xp: xp, planeLen: planeLen, offs: offs, taps: taps, cin: cin, wideLen: wideLen,
+                                     wpk: wpk, out: out)
+        } else {
+            kernelTaps(xp: xp, planeLen: planeLen, offs: offs, taps: taps, cin: cin, wideLen: wideLen,
+                       wpk: wpk, out: out)
+        }
+    }
+
+    /// 1x1 convolution y[cout, N, H, W] (= or +=) W x + bias with the tap
+    /// kernel (one tap); weight [cout, cin] packed as [cout/4][cin][4].
+    static func pointwise(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
+                          x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
+                          ws: Workspace, accumulate: Bool) {
+        let g = Geometry(h: h, w: w, pad: 0), tiles = cout / 4, hw = h * w
+        ws.packed.reserve(cout * cin)
+        let wpk = ws.packed.ptr
+        for t in 0..<tiles { for ci in 0..<cin { for j in 0..<4 { wpk[(t * cin + ci) * 4 + j] = weight[(t * 4 + j) * cin + ci] } } }
+        var zero = 0
+        parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
+            let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
+            for b in images {
+                // The kernel reads up to wideLen (a tile multiple) past each plane's
+                // start: in place for every image but the last, whose last channel
+                // ends the buffer; that one is copied.
+                var src = x + b * hw, planeLen = n * hw
+                if b == n - 1 && g.wideLen > hw {
+                    loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
+                    src = UnsafePointer(xp); planeLen = g.planeLen
+                }
+                for t in coTiles {
+                    taps(xp: src, planeLen: planeLen, offs: &zero, taps: 1, cin: cin, wideLen: g.wideLen,
+                         wpk: wpk + t * cin * 4, out: wideOut)
+                    store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
+                }
+            }
+        }
+    }
+
+    /// Transposed 4x4 stride-2 pad-1 convolution y[cout, N, 2H, 2W] = convT(x) + bias,
+    /// weight [cin, cout, 4, 4]. Output pixel (2i + a, 2j + c) only sees the
+    /// 2x2 input window at rows i + a - 1 + dy, columns j + c - 1 + dx
+    /// (dy, dx in {0, 1}) through tap (3 - a - 2 dy, 3 - c - 2 dx): four 2x2
+    /// convolutions of the zero-bordered input, one per output parity, whose
+    /// results are interleaved into y.
+    static func transposed(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
+                           x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
+                           ws: Workspace) {
+        let g = Geometry(h: h, w: w, pad: 1), tiles = cout / 4, wo = 2 * w, hwo = 4 * h * w
+        // Packed [parity][cout/4][cin][tap][4].
+        let perParity = cout * cin * 4
+        ws.packed.reserve(4 * perParity)
+        let wpk = ws.packed.ptr
+        var offs = [Int](repeating: 0, count: 16)
+        for a in 0..<2 {
+            for c in 0..<2 {
+                let par = a * 2 + c
+                for dy in 0..<2 {
+                    for dx in 0..<2 {
+                        let tap = dy * 2 + dx, ky = 3 - a - 2 * dy, kx = 3 - c - 2 * dx
+                        offs[par * 4 + tap] = (a + dy) * g.wp + (c + dx)
+                        for t in 0..<tiles {
+                            for ci in 0..<cin {
+                                for j in 0..<4 {
+                                    wpk[par * perParity + ((t * cin + ci) * 4 + tap) * 4 + j] =
+                                        weight[((ci * cout + t * 4 + j) * 4 + ky) * 4 + kx]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        offs.withUnsafeBufferPointer { offs in
+            parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 16), ws: ws) { th, images, coTiles in
+                let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
+                for b in images {
+                    loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
+                    for t in coTiles {
+                        for par in 0..<4 {
+                            taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress! + par * 4, taps: 4, cin: cin,
+                                 wideLen: g.wideLen, wpk: wpk + par * perParity + t * cin * 16,
+                                 out: wideOut + par * 4 * g.wideLen)
+                        }
+                        for j in 0..<4 {
+                            let co = t * 4 + j, bv = bias[co], dst = y + (co * n + b) * hwo
+                            for a in 0..<2 {
+                                let s0 = wideOut + ((a * 2) * 4 + j) * g.wideLen
+                                let s1 = wideOut + ((a * 2 + 1) * 4 + j) * g.wideLen
+                                for i in 0..<h {
+                                    let d = dst + (2 * i + a) * wo, r0 = s0 + i * g.wp, r1 = s1 + i * g.wp
+                                    for jj in 0..<w { d[2 * jj] = r0[jj] + bv; d[2 * jj + 1] = r1[jj] + bv }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -111,6 +275,43 @@ enum DirectConv {
                 tap(offs.0, 0); tap(offs.1, 1); tap(offs.2, 2)
                 tap(offs.3, 3); tap(offs.4, 4); tap(offs.5, 5)
                 tap(offs.6, 6); tap(offs.7, 7); tap(offs.8, 8)
+            }
+            let r = UnsafeMutableRawPointer(out + o)
+            let s = wideLen * 4
+            r.storeBytes(of: a00, toByteOffset: 0, as: V.self); r.storeBytes(of: a01, toByteOffset: 32, as: V.self)
+            r.storeBytes(of: a02, toByteOffset: 64, as: V.self)
+            r.storeBytes(of: a10, toByteOffset: s, as: V.self); r.storeBytes(of: a11, toByteOffset: s + 32, as: V.self)
+            r.storeBytes(of: a12, toByteOffset: s + 64, as: V.self)
+            r.storeBytes(of: a20, toByteOffset: 2 * s, as: V.self); r.storeBytes(of: a21, toByteOffset: 2 * s + 32, as: V.self)
+            r.storeBytes(of: a22, toByteOffset: 2 * s + 64, as: V.self)
+            r.storeBytes(of: a30, toByteOffset: 3 * s, as: V.self); r.storeBytes(of: a31, toByteOffset: 3 * s + 32, as: V.self)
+            r.storeBytes(of: a32, toByteOffset: 3 * s + 64, as: V.self)
+            o += tile
+        }
+    }
+
+    /// The AVX2 tile for any list of taps (see DirectConv512.kernelTaps).
+    static func kernelTaps(xp: UnsafePointer<Float>, planeLen: Int, offs: UnsafePointer<Int>, taps: Int, cin: Int,
+                           wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        var o = 0
+        while o < wideLen {
+            var a00 = V(), a01 = V(), a02 = V(), a10 = V(), a11 = V(), a12 = V()
+            var a20 = V(), a21 = V(), a22 = V(), a30 = V(), a31 = V(), a32 = V()
+            for ci in 0..<cin {
+                let plane = UnsafeRawPointer(xp + ci * planeLen + o)
+                let wc = wpk + ci * taps * 4
+                for t in 0..<taps {
+                    let base = plane + offs[t] * 4
+                    let x0 = base.loadUnaligned(as: V.self)
+                    let x1 = base.loadUnaligned(fromByteOffset: 32, as: V.self)
+                    let x2 = base.loadUnaligned(fromByteOffset: 64, as: V.self)
+                    let w0 = V(repeating: wc[t * 4]), w1 = V(repeating: wc[t * 4 + 1])
+                    let w2 = V(repeating: wc[t * 4 + 2]), w3 = V(repeating: wc[t * 4 + 3])
+                    a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x1, w0); a02 = a02.addingProduct(x2, w0)
+                    a10 = a10.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1); a12 = a12.addingProduct(x2, w1)
+                    a20 = a20.addingProduct(x0, w2); a21 = a21.addingProduct(x1, w2); a22 = a22.addingProduct(x2, w2)
+                    a30 = a30.addingProduct(x0, w3); a31 = a31.addingProduct(x1, w3); a32 = a32.addingProduct(x2, w3)
+                }
             }
             let r = UnsafeMutableRawPointer(out + o)
             let s = wideLen * 4

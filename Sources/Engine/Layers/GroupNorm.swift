@@ -1,3 +1,5 @@
+import Kernels512
+import SIMDMath
 import Foundation
 
 /// GroupNorm over [C, N, H, W] activations with an optional fused SiLU, a
@@ -56,7 +58,9 @@ public struct GroupNorm: Sendable {
                         let a = p[w + c] * r, bb = p[b + c] - m * a
                         let tb: Float = tbias.map { $0[ni * C + c] } ?? 0
                         var i = 0
-                        if silu {
+                        if silu && CPU.avx512 {
+                            Elementwise512.affineSiLU(xp, yp, count: hw, a: a, b: bb, tb: tb)
+                        } else if silu {
                             while i + 16 <= hw {
                                 let gv = FastMath.load(xp, i) * a + bb
                                 FastMath.store(gv * FastMath.sigmoid(gv) + tb, yp, i)

@@ -1,4 +1,15 @@
+import SIMDMath
+import CBLIS
 import Foundation
+
+/// Which vector kernels run. The AVX-512 ones (module Kernels512: the direct
+/// convolution and element-wise loops) when the CPU has AVX-512, else the AVX2
+/// ones in Engine. `DDPM_AVX512=0` forces AVX2 (to compare the two).
+public enum CPU {
+    public static let hasAVX512 = ddpm_cpu_has_avx512() != 0
+    nonisolated(unsafe) public static var avx512: Bool =
+        hasAVX512 && ProcessInfo.processInfo.environment["DDPM_AVX512"] != "0"
+}
 
 /// Element-wise and data-movement kernels over raw buffers.
 ///

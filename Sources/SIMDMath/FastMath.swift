@@ -1,12 +1,16 @@
 /// Vectorised exp and sigmoid for the element-wise kernels.
 ///
+/// A module of its own, all `@inlinable`: the code is compiled into each
+/// caller with the caller's target (AVX2 in Engine, AVX-512 in Kernels512),
+/// so both get full-width vectors and the same operations in the same order.
+///
 /// exp: range reduction x = n ln2 + r (Cody-Waite, two constants), a degree-6
 /// Taylor polynomial for e^r on |r| <= ln2/2, and 2^n built in the exponent
 /// bits. Relative error < 2e-7 over [-87, 88] (tested against Foundation's exp).
 public enum FastMath {
     public typealias V = SIMD16<Float>
 
-    @inline(__always)
+    @_transparent
     public static func exp(_ x0: V) -> V {
         // Clamp with compares + selects (Swift's generic clamped() is not vectorised).
         var x = x0
@@ -30,20 +34,20 @@ public enum FastMath {
         return p * unsafeBitCast(bits, to: V.self)
     }
 
-    @inline(__always)
+    @_transparent
     public static func sigmoid(_ x: V) -> V { 1 / (1 + exp(-x)) }
 
     /// Scalar version through the same code path (tails use it, so a value's
     /// sigmoid does not depend on where it sits in a buffer).
-    @inline(__always)
+    @_transparent
     public static func sigmoid(_ x: Float) -> Float { sigmoid(V(repeating: x))[0] }
 
-    @inline(__always)
+    @_transparent
     public static func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {
         UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
     }
 
-    @inline(__always)
+    @_transparent
     public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
         UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
     }
