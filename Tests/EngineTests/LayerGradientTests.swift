@@ -33,11 +33,13 @@ final class LayerGradientTests: XCTestCase {
         let wide = CPU.avx512
         defer { Conv2d.direct = true; CPU.avx512 = wide }
         // Both kernels where the CPU has AVX-512, the AVX2 one elsewhere.
-        for (n, useWide) in [(1, false), (3, false), (1, true), (3, true)] where !useWide || CPU.hasAVX512 {
+        // Sizes 14, 7 and 5: whole-vector row copies, and rows near a plane's end copied one by one.
+        for (n, useWide, hw) in [(1, false, 14), (3, false, 7), (1, true, 14), (3, true, 7), (2, true, 5)]
+            where !useWide || CPU.hasAVX512 {
             CPU.avx512 = useWide
             var L = ParameterLayout()
             let conv = Conv2d(&L, "c", cin: 16, cout: 32, k: 3, pad: 1)
-            let hw = 14, inLen = 16 * n * hw * hw, outLen = 32 * n * hw * hw
+            let inLen = 16 * n * hw * hw, outLen = 32 * n * hw * hw
             let params = randomBuffer(L.count, seed: 31, scale: 0.3)
             let x = randomBuffer(inLen, seed: 32), dy = randomBuffer(outLen, seed: 33)
             var results: [[Float]] = []

@@ -2,6 +2,7 @@ import CBLIS
 import Dispatch
 import Foundation
 import Kernels512
+import SIMDMath
 
 /// Direct 3x3, stride 1, padding 1 convolution forward, without im2col.
 ///
@@ -56,10 +57,14 @@ enum DirectConv {
         for ci in 0..<cin {
             let dst = xp + ci * g.planeLen, src = x + (ci * n + b) * hw
             for i in 0..<(pad * (wp + 1)) { dst[i] = 0 }
-            for r in 0..<g.h {
-                let d = dst + (r + pad) * wp + pad, s = src + r * w
-                for c in 0..<w { d[c] = s[c] }
-                for c in w..<(w + 2 * pad) { d[c] = 0 }
+            if pad == 1 && CPU.avx512 {
+                Elementwise512.loadRows(src, dst + wp + 1, h: g.h, w: w, wp: wp)
+            } else {
+                for r in 0..<g.h {
+                    let d = dst + (r + pad) * wp + pad, s = src + r * w
+                    for c in 0..<w { d[c] = s[c] }
+                    for c in w..<(w + 2 * pad) { d[c] = 0 }
+                }
             }
             for i in ((g.h + pad) * wp + pad)..<g.planeLen { dst[i] = 0 }
         }
@@ -112,7 +117,9 @@ enum DirectConv {
         for j in 0..<4 {
             let co = t * 4 + j, bv = bias[co]
             let dst = y + (co * n + b) * hw, src = wideOut + j * g.wideLen
-            if accumulate {
+            if CPU.avx512 {
+                Elementwise512.storeRows(src, dst, h: g.h, w: w, wp: g.wp, bias: bv, accumulate: accumulate)
+            } else if accumulate {
                 for r in 0..<g.h { let d = dst + r * w, s = src + r * g.wp; for c in 0..<w { d[c] += s[c] + bv } }
             } else {
                 for r in 0..<g.h { let d = dst + r * w, s = src + r * g.wp; for c in 0..<w { d[c] = s[c] + bv } }
