@@ -59,7 +59,7 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
-    /// The direct 1x1 and transposed 4x4 stride-2 kernels agree with the GEMM
+    /// The direct 1x1, 3x3 stride-2 and transposed 4x4 stride-2 kernels agree with the GEMM
     /// paths (forward; accumulate mode for the 1x1), both CPU kernels, images
     /// across threads (n = 3) and channel tiles across threads (n = 1).
     func testDirectPointwiseAndTransposedMatchGEMM() {
@@ -69,8 +69,10 @@ final class LayerGradientTests: XCTestCase {
             CPU.avx512 = useWide
             var L = ParameterLayout()
             let pw = Conv2d(&L, "p", cin: 12, cout: 8, k: 1)
+            let sc = Conv2d(&L, "s", cin: 12, cout: 8, k: 3, stride: 2, pad: 1)
             let ct = ConvTranspose2d(&L, "t", cin: 12, cout: 8, k: 4, stride: 2, pad: 1)
             let hw = 7, inLen = 12 * n * hw * hw, pwLen = 8 * n * hw * hw, ctLen = 8 * n * 4 * hw * hw
+            let sLen = 8 * n * 4 * 4
             let params = randomBuffer(L.count, seed: 41, scale: 0.3)
             let x = randomBuffer(inLen, seed: 42)
             var results: [[Float]] = []
@@ -80,7 +82,9 @@ final class LayerGradientTests: XCTestCase {
                 let y1 = randomBuffer(pwLen, seed: 43), y2 = randomBuffer(ctLen, seed: 44)
                 pw.forward(params.ptr, x: x.ptr, y: y1.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
                 ct.forward(params.ptr, x: x.ptr, y: y2.ptr, n: n, h: hw, w: hw, ws: ws)
-                results.append(y1.array(pwLen) + y2.array(ctLen))
+                let y3 = FloatBuffer(count: sLen)
+                sc.forward(params.ptr, x: x.ptr, y: y3.ptr, n: n, h: hw, w: hw, ws: ws)
+                results.append(y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen))
             }
             let scale = results[0].map { abs($0) }.max()!
             for i in 0..<results[0].count where abs(results[0][i] - results[1][i]) > 2e-6 * scale {

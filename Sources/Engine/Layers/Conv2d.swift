@@ -25,7 +25,7 @@ public struct Conv2d: Sendable {
     }
 
     /// y [cout, N, Ho, Wo] = conv(x) + b; with `accumulate` y += conv(x) + b instead.
-    /// Use the direct kernels for 3x3 stride-1 and 1x1 convolutions (DirectConv).
+    /// Use the direct kernels for 3x3 (stride 1 and 2) and 1x1 convolutions (DirectConv).
     /// `DDPM_CONV=im2col` turns it off (for comparing the two in `ddpm bench`).
     nonisolated(unsafe) public static var direct = ProcessInfo.processInfo.environment["DDPM_CONV"] != "im2col"
 
@@ -37,6 +37,10 @@ public struct Conv2d: Sendable {
         if usesDirect {
             return Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
                                  ws: ws, accumulate: accumulate)
+        }
+        if Conv2d.direct && k == 3 && stride == 2 && pad == 1 && cout % 4 == 0 && !accumulate {
+            return DirectConv.strided(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
+                                      w: wid, ws: ws)
         }
         if usesDirectPointwise {
             return DirectConv.pointwise(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
