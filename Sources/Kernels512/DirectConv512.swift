@@ -1,47 +1,43 @@
-/// The inner kernel of the direct 3x3 convolution (Engine's DirectConv) for
+/// The inner kernels of the direct convolutions (Engine's DirectConv) for
 /// AVX-512: 16-float vectors and a 4 output channels x 64 positions register
 /// tile (16 accumulators of the 32 zmm registers). This module is compiled for
 /// skylake-avx512 and is only called after a CPU check (ddpm_cpu_has_avx512);
-/// elsewhere the AVX2 kernel in Engine runs.
+/// elsewhere the AVX2 kernels in Engine run.
 ///
 /// out[j][o] = sum over ci, tap of wpk[ci][tap][j] * xp[ci][o + off(tap)],
 /// for o in 0..<wideLen (a multiple of 64), j in 0..<4; the terms are added in
-/// a fixed order (ci, then the 9 taps), one FMA each.
+/// a fixed order (ci, then the taps), one FMA each.
 public enum DirectConv512 {
     public typealias V = SIMD16<Float>
     public static let tile = 64
 
-    public static func kernel(xp: UnsafePointer<Float>, planeLen: Int, wp: Int, cin: Int, wideLen: Int,
-                              wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        let offs = (0, 1, 2, wp, wp + 1, wp + 2, 2 * wp, 2 * wp + 1, 2 * wp + 2)
-        var o = 0
-        while o < wideLen {
-            var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
-            var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
-            for ci in 0..<cin {
-                let base = UnsafeRawPointer(xp + ci * planeLen + o)
-                let wc = wpk + ci * 36
-                @inline(__always) func tap(_ off: Int, _ t: Int) {
-                    let x0 = base.loadUnaligned(fromByteOffset: off * 4, as: V.self)
-                    let x1 = base.loadUnaligned(fromByteOffset: (off + 16) * 4, as: V.self)
-                    let x2 = base.loadUnaligned(fromByteOffset: (off + 32) * 4, as: V.self)
-                    let x3 = base.loadUnaligned(fromByteOffset: (off + 48) * 4, as: V.self)
-                    let w0 = V(repeating: wc[t * 4]), w1 = V(repeating: wc[t * 4 + 1])
-                    let w2 = V(repeating: wc[t * 4 + 2]), w3 = V(repeating: wc[t * 4 + 3])
-                    a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x1, w0)
-                    a02 = a02.addingProduct(x2, w0); a03 = a03.addingProduct(x3, w0)
-                    a10 = a10.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1)
-                    a12 = a12.addingProduct(x2, w1); a13 = a13.addingProduct(x3, w1)
-                    a20 = a20.addingProduct(x0, w2); a21 = a21.addingProduct(x1, w2)
-                    a22 = a22.addingProduct(x2, w2); a23 = a23.addingProduct(x3, w2)
-                    a30 = a30.addingProduct(x0, w3); a31 = a31.addingProduct(x1, w3)
-                    a32 = a32.addingProduct(x2, w3); a33 = a33.addingProduct(x3, w3)
-                }
-                tap(offs.0, 0); tap(offs.1, 1); tap(offs.2, 2)
-                tap(offs.3, 3); tap(offs.4, 4); tap(offs.5, 5)
-                tap(offs.6, 6); tap(offs.7, 7); tap(offs.8, 8)
-            }
-            let r = UnsafeMutableRawPointer(out + o)
+    /// The 16 accumulators of one tile.
+    struct Tile {
+        var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
+        var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
+
+        /// One tap: 64 inputs from `base` times the 4 channels' weights w[0..<4].
+        @inline(__always)
+        mutating func add(_ base: UnsafeRawPointer, _ w: UnsafePointer<Float>) {
+            let x0 = base.loadUnaligned(as: V.self)
+            let x1 = base.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let x2 = base.loadUnaligned(fromByteOffset: 128, as: V.self)
+            let x3 = base.loadUnaligned(fromByteOffset: 192, as: V.self)
+            let w0 = V(repeating: w[0]), w1 = V(repeating: w[1]), w2 = V(repeating: w[2]), w3 = V(repeating: w[3])
+            a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x1, w0)
+            a02 = a02.addingProduct(x2, w0); a03 = a03.addingProduct(x3, w0)
+            a10 = a10.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1)
+            a12 = a12.addingProduct(x2, w1); a13 = a13.addingProduct(x3, w1)
+            a20 = a20.addingProduct(x0, w2); a21 = a21.addingProduct(x1, w2)
+            a22 = a22.addingProduct(x2, w2); a23 = a23.addingProduct(x3, w2)
+            a30 = a30.addingProduct(x0, w3); a31 = a31.addingProduct(x1, w3)
+            a32 = a32.addingProduct(x2, w3); a33 = a33.addingProduct(x3, w3)
+        }
+
+        /// Channel j's 64 sums to out + j * wideLen.
+        @inline(__always)
+        func store(_ out: UnsafeMutablePointer<Float>, wideLen: Int) {
+            let r = UnsafeMutableRawPointer(out)
             func row(_ j: Int, _ a: V, _ b: V, _ c: V, _ d: V) {
                 let s = j * wideLen * 4
                 r.storeBytes(of: a, toByteOffset: s, as: V.self); r.storeBytes(of: b, toByteOffset: s + 64, as: V.self)
@@ -49,51 +45,43 @@ public enum DirectConv512 {
             }
             row(0, a00, a01, a02, a03); row(1, a10, a11, a12, a13)
             row(2, a20, a21, a22, a23); row(3, a30, a31, a32, a33)
+        }
+    }
+
+    /// 3x3 stride 1 on zero-bordered planes of width wp (the nine taps unrolled).
+    public static func kernel(xp: UnsafePointer<Float>, planeLen: Int, wp: Int, cin: Int, wideLen: Int,
+                              wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        let r1 = wp * 4, r2 = 2 * wp * 4
+        var o = 0
+        while o < wideLen {
+            var acc = Tile()
+            for ci in 0..<cin {
+                let base = UnsafeRawPointer(xp + ci * planeLen + o)
+                let wc = wpk + ci * 36
+                acc.add(base, wc); acc.add(base + 4, wc + 4); acc.add(base + 8, wc + 8)
+                acc.add(base + r1, wc + 12); acc.add(base + r1 + 4, wc + 16); acc.add(base + r1 + 8, wc + 20)
+                acc.add(base + r2, wc + 24); acc.add(base + r2 + 4, wc + 28); acc.add(base + r2 + 8, wc + 32)
+            }
+            acc.store(out + o, wideLen: wideLen)
             o += tile
         }
     }
-}
 
-extension DirectConv512 {
     /// The same tile for any list of taps: out[j][o] = sum over ci, t of
     /// wpk[ci][t][j] * xp[ci][o + offs[t]] (t in 0..<taps). Used for the 1x1
-    /// convolution (one tap) and the four 2x2 sub-convolutions of the stride-2
-    /// transposed convolution.
+    /// convolution (one tap), the stride-2 convolution (nine taps over the
+    /// input's phases) and the four 2x2 sub-convolutions of the transposed one.
     public static func kernelTaps(xp: UnsafePointer<Float>, planeLen: Int, offs: UnsafePointer<Int>, taps: Int,
                                   cin: Int, wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         var o = 0
         while o < wideLen {
-            var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
-            var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
+            var acc = Tile()
             for ci in 0..<cin {
                 let plane = UnsafeRawPointer(xp + ci * planeLen + o)
                 let wc = wpk + ci * taps * 4
-                for t in 0..<taps {
-                    let base = plane + offs[t] * 4
-                    let x0 = base.loadUnaligned(as: V.self)
-                    let x1 = base.loadUnaligned(fromByteOffset: 64, as: V.self)
-                    let x2 = base.loadUnaligned(fromByteOffset: 128, as: V.self)
-                    let x3 = base.loadUnaligned(fromByteOffset: 192, as: V.self)
-                    let w0 = V(repeating: wc[t * 4]), w1 = V(repeating: wc[t * 4 + 1])
-                    let w2 = V(repeating: wc[t * 4 + 2]), w3 = V(repeating: wc[t * 4 + 3])
-                    a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x1, w0)
-                    a02 = a02.addingProduct(x2, w0); a03 = a03.addingProduct(x3, w0)
-                    a10 = a10.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1)
-                    a12 = a12.addingProduct(x2, w1); a13 = a13.addingProduct(x3, w1)
-                    a20 = a20.addingProduct(x0, w2); a21 = a21.addingProduct(x1, w2)
-                    a22 = a22.addingProduct(x2, w2); a23 = a23.addingProduct(x3, w2)
-                    a30 = a30.addingProduct(x0, w3); a31 = a31.addingProduct(x1, w3)
-                    a32 = a32.addingProduct(x2, w3); a33 = a33.addingProduct(x3, w3)
-                }
+                for t in 0..<taps { acc.add(plane + offs[t] * 4, wc + t * 4) }
             }
-            let r = UnsafeMutableRawPointer(out + o)
-            func row(_ j: Int, _ a: V, _ b: V, _ c: V, _ d: V) {
-                let s = j * wideLen * 4
-                r.storeBytes(of: a, toByteOffset: s, as: V.self); r.storeBytes(of: b, toByteOffset: s + 64, as: V.self)
-                r.storeBytes(of: c, toByteOffset: s + 128, as: V.self); r.storeBytes(of: d, toByteOffset: s + 192, as: V.self)
-            }
-            row(0, a00, a01, a02, a03); row(1, a10, a11, a12, a13)
-            row(2, a20, a21, a22, a23); row(3, a30, a31, a32, a33)
+            acc.store(out + o, wideLen: wideLen)
             o += tile
         }
     }
