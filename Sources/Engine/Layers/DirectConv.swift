@@ -182,11 +182,11 @@ enum DirectConv {
         parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
             let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
             for b in images {
-                // The kernel reads up to wideLen (a tile multiple) past each plane's
-                // start: in place for every image but the last, whose last channel
-                // ends the buffer; that one is copied.
+                // The kernel reads wideLen (a tile multiple) floats from each plane's
+                // start: in place where that stays inside x (the last channel's
+                // reads end the buffer), else from a copy.
                 var src = x + b * hw, planeLen = n * hw
-                if b == n - 1 && g.wideLen > hw {
+                if b * hw + g.wideLen > n * hw {
                     loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
                     src = UnsafePointer(xp); planeLen = g.planeLen
                 }
