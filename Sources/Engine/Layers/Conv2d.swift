@@ -30,6 +30,7 @@ public struct Conv2d: Sendable {
     nonisolated(unsafe) public static var direct = ProcessInfo.processInfo.environment["DDPM_CONV"] != "im2col"
 
     var usesDirect: Bool { Conv2d.direct && k == 3 && stride == 1 && pad == 1 && cout % 4 == 0 }
+    var usesDirectStrided: Bool { Conv2d.direct && k == 3 && stride == 2 && pad == 1 && cout % 4 == 0 }
     var usesDirectPointwise: Bool { Conv2d.direct && isPointwise && cout % 4 == 0 }
 
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
@@ -38,7 +39,7 @@ public struct Conv2d: Sendable {
             return Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
                                  ws: ws, accumulate: accumulate)
         }
-        if Conv2d.direct && k == 3 && stride == 2 && pad == 1 && cout % 4 == 0 && !accumulate {
+        if usesDirectStrided && !accumulate {
             return DirectConv.strided(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
                                       w: wid, ws: ws)
         }

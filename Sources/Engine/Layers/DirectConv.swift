@@ -20,10 +20,8 @@ import SIMDMath
 enum DirectConv {
     typealias V = SIMD8<Float>
 
-    /// The AVX-512 kernel (16-float vectors) when `CPU.avx512`, else the AVX2 one below.
-    static var wide: Bool { CPU.avx512 }
-    static var tile: Int { wide ? DirectConv512.tile : 24 }
-    public static var kernelName: String { wide ? "AVX-512 (4x64 tile)" : "AVX2 (4x24 tile)" }
+    static var tile: Int { CPU.avx512 ? DirectConv512.tile : 24 }
+    public static var kernelName: String { CPU.avx512 ? "AVX-512 (4x64 tile)" : "AVX2 (4x24 tile)" }
 
     /// Where one image's channel planes and the kernel's output live in the
     /// per-thread scratch: planes of width wp = w + 2 pad (zero border `pad`),
@@ -143,7 +141,7 @@ enum DirectConv {
         for b in images {
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
             for t in coTiles {
-                if DirectConv.wide {
+                if CPU.avx512 {
                     DirectConv512.kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,
                                          wpk: wpk + t * cin * 36, out: wideOut)
                 } else {
@@ -160,7 +158,7 @@ enum DirectConv {
     @inline(__always)
     static func taps(xp: UnsafePointer<Float>, planeLen: Int, offs: UnsafePointer<Int>, taps: Int, cin: Int,
                      wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        if DirectConv.wide {
+        if CPU.avx512 {
             DirectConv512.kernelTaps(xp: xp, planeLen: planeLen, offs: offs, taps: taps, cin: cin, wideLen: wideLen,
                                      wpk: wpk, out: out)
         } else {
@@ -213,9 +211,8 @@ enum DirectConv {
         ws.packed.reserve(cout * cin * 9)
         pack(weight, cin: cin, cout: cout, into: ws.packed.ptr)
         let wpk = UnsafePointer(ws.packed.ptr)
-        var offs = [Int](repeating: 0, count: 9)
-        for ky in 0..<3 { for kx in 0..<3 { offs[ky * 3 + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
-        offs.withUnsafeBufferPointer { offs in
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { offs in
+            for ky in 0..<3 { for kx in 0..<3 { offs[ky * 3 + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
             parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
                 for b in images {
@@ -256,27 +253,26 @@ enum DirectConv {
         let perParity = cout * cin * 4
         ws.packed.reserve(4 * perParity)
         let wpk = ws.packed.ptr
-        var offs = [Int](repeating: 0, count: 16)
-        for a in 0..<2 {
-            for c in 0..<2 {
-                let par = a * 2 + c
-                for dy in 0..<2 {
-                    for dx in 0..<2 {
-                        let tap = dy * 2 + dx, ky = 3 - a - 2 * dy, kx = 3 - c - 2 * dx
-                        offs[par * 4 + tap] = (a + dy) * g.wp + (c + dx)
-                        for t in 0..<tiles {
-                            for ci in 0..<cin {
-                                for j in 0..<4 {
-                                    wpk[par * perParity + ((t * cin + ci) * 4 + tap) * 4 + j] =
-                                        weight[((ci * cout + t * 4 + j) * 4 + ky) * 4 + kx]
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { offs in
+            for a in 0..<2 {
+                for c in 0..<2 {
+                    let par = a * 2 + c
+                    for dy in 0..<2 {
+                        for dx in 0..<2 {
+                            let tap = dy * 2 + dx, ky = 3 - a - 2 * dy, kx = 3 - c - 2 * dx
+                            offs[par * 4 + tap] = (a + dy) * g.wp + (c + dx)
+                            for t in 0..<tiles {
+                                for ci in 0..<cin {
+                                    for j in 0..<4 {
+                                        wpk[par * perParity + ((t * cin + ci) * 4 + tap) * 4 + j] =
+                                            weight[((ci * cout + t * 4 + j) * 4 + ky) * 4 + kx]
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
-        }
-        offs.withUnsafeBufferPointer { offs in
             parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 16), ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
                 for b in images {
