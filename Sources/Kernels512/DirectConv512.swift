@@ -86,3 +86,58 @@ public enum DirectConv512 {
         }
     }
 }
+
+/// Weight gradient of a 3x3 stride-1 convolution for 16 output channels and
+/// two input channels (18 accumulators: one 16-channel vector per input
+/// channel and tap):
+///
+///     out[c][tap][0..<16] += sum over y < h, x < w of
+///         dyT[(y w + x) ldy + 0..<16] * xp[c][(y + ky) wp + x + kx]
+///
+/// dyT holds one image's output gradient transposed to [position][channel];
+/// xp its zero-bordered input planes (width wp = w + 2). Each term is one FMA
+/// with the input broadcast, added in position order.
+extension DirectConv512 {
+    struct Taps9 {
+        var t0 = V(), t1 = V(), t2 = V(), t3 = V(), t4 = V(), t5 = V(), t6 = V(), t7 = V(), t8 = V()
+
+        @inline(__always)
+        mutating func add(_ d: V, _ p: UnsafePointer<Float>, _ wp: Int) {
+            t0 = t0.addingProduct(d, V(repeating: p[0])); t1 = t1.addingProduct(d, V(repeating: p[1]))
+            t2 = t2.addingProduct(d, V(repeating: p[2]))
+            let q = p + wp
+            t3 = t3.addingProduct(d, V(repeating: q[0])); t4 = t4.addingProduct(d, V(repeating: q[1]))
+            t5 = t5.addingProduct(d, V(repeating: q[2]))
+            let r = q + wp
+            t6 = t6.addingProduct(d, V(repeating: r[0])); t7 = t7.addingProduct(d, V(repeating: r[1]))
+            t8 = t8.addingProduct(d, V(repeating: r[2]))
+        }
+
+        /// out[tap * ldo + 0..<16] += t_tap.
+        @inline(__always)
+        func addTo(_ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
+            let r = UnsafeMutableRawPointer(out)
+            func put(_ k: Int, _ v: V) {
+                let s = k * ldo * 4
+                r.storeBytes(of: r.loadUnaligned(fromByteOffset: s, as: V.self) + v, toByteOffset: s, as: V.self)
+            }
+            put(0, t0); put(1, t1); put(2, t2); put(3, t3); put(4, t4); put(5, t5); put(6, t6); put(7, t7); put(8, t8)
+        }
+    }
+
+    public static func weightGrad(xp: UnsafePointer<Float>, planeLen: Int, wp: Int, h: Int, w: Int,
+                                  dyT: UnsafePointer<Float>, ldy: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var a = Taps9(), b = Taps9()
+        let x1 = xp + planeLen, d = UnsafeRawPointer(dyT)
+        for y in 0..<h {
+            let row = y * wp, drow = y * w
+            for x in 0..<w {
+                let dv = d.loadUnaligned(fromByteOffset: (drow + x) * ldy * 4, as: V.self)
+                a.add(dv, xp + row + x, wp)
+                b.add(dv, x1 + row + x, wp)
+            }
+        }
+        a.addTo(out, ldo)
+        b.addTo(out + 9 * ldo, ldo)
+    }
+}

@@ -4,8 +4,10 @@ import XCTest
 final class LayerGradientTests: XCTestCase {
     func testConv2dVariants() {
         // (3, 1, 1, 4, 8, 5): the direct kernel forward and data gradient; (3, 1, 1, 3, 4, 6): direct
-        // forward only (cin not a multiple of 4); (3, 1, 1, 3, 3, 6): the im2col path.
+        // forward only (cin not a multiple of 4); (3, 1, 1, 3, 3, 6): the im2col path; (3, 1, 1, 4, 16, 5):
+        // with AVX-512 also the direct weight gradient (16 output channels per vector).
         for (k, s, p, cin, cout, hw, n) in [(3, 1, 1, 3, 4, 6, 2), (3, 1, 1, 4, 8, 5, 2), (3, 1, 1, 4, 8, 5, 1),
+                                            (3, 1, 1, 4, 16, 5, 3),
                                             (3, 1, 1, 3, 3, 6, 2), (3, 2, 1, 2, 3, 7, 2), (1, 1, 0, 5, 3, 4, 2),
                                             (3, 2, 1, 2, 2, 8, 2)] {
             var L = ParameterLayout()
@@ -32,7 +34,8 @@ final class LayerGradientTests: XCTestCase {
     func testDirectConvMatchesIm2col() {
         let wide = CPU.avx512
         defer { Conv2d.direct = true; CPU.avx512 = wide }
-        // Both kernels where the CPU has AVX-512, the AVX2 one elsewhere.
+        // Both kernels where the CPU has AVX-512, the AVX2 one elsewhere (with
+        // AVX-512 the weight gradient also takes the direct path: cout 32, cin 16).
         // Sizes 14, 7 and 5: whole-vector row copies, and rows near a plane's end copied one by one.
         for (n, useWide, hw) in [(1, false, 14), (3, false, 7), (1, true, 14), (3, true, 7), (2, true, 5)]
             where !useWide || CPU.hasAVX512 {
@@ -197,6 +200,28 @@ final class LayerGradientTests: XCTestCase {
         let zeros = a.array(n).filter { $0 == 0 }.count
         XCTAssertEqual(Double(zeros) / Double(n), 0.1, accuracy: 0.005)
         XCTAssertEqual(a.array(n).first { $0 != 0 }!, 1 / 0.9, accuracy: 1e-6)
+        // The mask is fixed by chunks of its own streams (so it is the same for any
+        // number of cores): rebuild it serially, with an odd length for the tail.
+        let m = 70_001, c = FloatBuffer(count: m)
+        var r3 = RNG(seed: 5)
+        Dropout.makeMask(c.ptr, count: m, p: 0.25, rng: &r3)
+        var r4 = RNG(seed: 5)
+        let seed = r4.next()
+        XCTAssertEqual(r3, r4, "one draw from the caller's generator")
+        var expect = [Float](repeating: 0, count: m)
+        for chunk in 0..<((m + Dropout.chunk - 1) / Dropout.chunk) {
+            var g = RNG(seed: seed, stream: UInt64(chunk))
+            var i = chunk * Dropout.chunk
+            while i < min(m, (chunk + 1) * Dropout.chunk) {
+                let r = g.next()
+                for (k, half) in [UInt32(truncatingIfNeeded: r), UInt32(truncatingIfNeeded: r >> 32)].enumerated()
+                    where i + k < min(m, (chunk + 1) * Dropout.chunk) {
+                    expect[i + k] = Double(half) < 0.25 * 0x1.0p32 ? 0 : 1 / 0.75
+                }
+                i += 2
+            }
+        }
+        XCTAssertEqual(c.array(m), expect)
     }
 
     func testSinusoidalEmbeddingMatchesFormula() {

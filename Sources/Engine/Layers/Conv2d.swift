@@ -125,6 +125,9 @@ public struct Conv2d: Sendable {
         let directDx = usesDirect && cin % 4 == 0 && dx != nil
         if directDx { backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws) }
         let dx = directDx ? nil : dx
+        if usesDirect && dx == nil && DirectConv.weightGradApplies(cin: cin, cout: cout) {
+            return DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)
+        }
         ws.zeroParts(cout * kk)
         let used = ws.chunked(n: n, floatsPerImage: kk * hwo) { th, i0, i1 in
             let nb = i1 - i0

@@ -170,7 +170,10 @@ public enum Kernels {
     /// `db[c] += sum(dy[c, :])`.
     @inline(__always)
     public static func addRowSums(_ dy: UnsafePointer<Float>, rows: Int, len: Int, into db: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows { db[r] += sum(dy + r * len, len) }
+        // One row per sum, so the split over cores does not change any result.
+        Parallel.forEach(rows, minChunk: max(1, Parallel.minCount / max(1, len))) { rs in
+            for r in rs { db[r] += sum(dy + r * len, len) }
+        }
     }
 
     /// Sum with eight independent SIMD accumulators (order fixed, so results are reproducible).

@@ -54,8 +54,7 @@ public final class ResidualBlock: @unchecked Sendable {
         if let shortcut {
             shortcut.forward(p, x: x, y: out.ptr, n: n, h: size, w: size, ws: ws, accumulate: true)
         } else {
-            let o = out.ptr
-            for i in 0..<len { o[i] += x[i] }
+            Parallel.add(out.ptr, x, count: len)
         }
     }
 
@@ -71,14 +70,14 @@ public final class ResidualBlock: @unchecked Sendable {
         if let shortcut {
             shortcut.backward(p, g, x: x, dy: dout, dx: dx, n: n, h: size, w: size, ws: ws)
         } else {
-            for i in 0..<len { dx[i] += dout[i] }
+            Parallel.add(dx, dout, count: len)
         }
-        t1.update(repeating: 0, count: len)
+        Parallel.zero(t1, count: len)
         norm2.backward(p, g, x: a2.ptr, dy: dout, dx: t1, n: n, hw: hw, mean: m2, rstd: r2, silu: true,
                        mask: masked ? mask.ptr : nil, scratch: ws.gn.ptr)
-        t2.update(repeating: 0, count: len)
+        Parallel.zero(t2, count: len)
         conv2.backward(p, g, x: s1.ptr, dy: t1, dx: t2, n: n, h: size, w: size, ws: ws)
-        t1.update(repeating: 0, count: len)
+        Parallel.zero(t1, count: len)
         dtb.ptr.update(repeating: 0, count: n * cout)
         norm1.backward(p, g, x: a1.ptr, dy: t2, dx: t1, n: n, hw: hw, mean: m1, rstd: r1, silu: true,
                        dtbias: dtb.ptr, scratch: ws.gn.ptr)

@@ -163,8 +163,8 @@ public final class UNet: @unchecked Sendable {
                 let sp = sk.s * sk.s * n
                 let cat = catBufs[i]
                 cat.reserve((curC + sk.c) * sp)
-                cat.ptr.update(from: cur, count: curC * sp)
-                (cat.ptr + curC * sp).update(from: skips[upSkip[i]], count: sk.c * sp)
+                Parallel.copy(cat.ptr, from: cur, count: curC * sp)
+                Parallel.copy(cat.ptr + curC * sp, from: skips[upSkip[i]], count: sk.c * sp)
                 cur = run(st, p, x: cat.ptr, n: n, train: train, rng: &rng)
             } else {
                 cur = run(st, p, x: cur, n: n, train: train, rng: &rng)
@@ -256,9 +256,8 @@ public final class UNet: @unchecked Sendable {
                 back(st, p, g, x: catBufs[i].ptr, dout: cur.ptr, dx: ws.dcat.ptr, n: n)
                 let hC = b.cin - sk.c
                 other.reserve(hC * sp)
-                other.ptr.update(from: ws.dcat.ptr, count: hC * sp)
-                let dsk = dhs[upSkip[i]].ptr, src = ws.dcat.ptr + hC * sp
-                for j in 0..<(sk.c * sp) { dsk[j] += src[j] }
+                Parallel.copy(other.ptr, from: ws.dcat.ptr, count: hC * sp)
+                Parallel.add(dhs[upSkip[i]].ptr, ws.dcat.ptr + hC * sp, count: sk.c * sp)
             } else {
                 let len = inC * n * inS * inS
                 other.reserve(len); other.zero(len)

@@ -40,7 +40,7 @@ public final class FloatBuffer: @unchecked Sendable {
     }
 
     public func zero(_ count: Int? = nil) {
-        ptr.update(repeating: 0, count: count ?? capacity)
+        Parallel.zero(ptr, count: count ?? capacity)
     }
 
     public func array(_ count: Int? = nil) -> [Float] {

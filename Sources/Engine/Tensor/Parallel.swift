@@ -18,3 +18,29 @@ public enum Parallel {
         }
     }
 }
+
+/// Memory-bound whole-buffer operations on all cores. Each element is written
+/// by exactly one chunk with the same arithmetic as a serial loop, so results
+/// are identical for any number of cores. Buffers under `minCount` floats are
+/// done on the calling thread (waking a worker costs more than it saves).
+extension Parallel {
+    public static let minCount = 1 << 15
+
+    /// dst[0..<count] = 0.
+    public static func zero(_ dst: UnsafeMutablePointer<Float>, count: Int) {
+        forEach(count, minChunk: minCount) { r in (dst + r.lowerBound).update(repeating: 0, count: r.count) }
+    }
+
+    /// dst[0..<count] = src[0..<count] (the ranges must not overlap).
+    public static func copy(_ dst: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, count: Int) {
+        forEach(count, minChunk: minCount) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
+    }
+
+    /// dst[i] += src[i] for i in 0..<count.
+    public static func add(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int) {
+        forEach(count, minChunk: minCount) { r in
+            let d = dst + r.lowerBound, s = src + r.lowerBound
+            for i in 0..<r.count { d[i] += s[i] }
+        }
+    }
+}
