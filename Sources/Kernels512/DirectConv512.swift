@@ -5,11 +5,42 @@
 /// elsewhere the AVX2 kernels in Engine run.
 ///
 /// out[j][o] = sum over ci, tap of wpk[ci][tap][j] * xp[ci][o + off(tap)],
-/// for o in 0..<wideLen (a multiple of 64), j in 0..<4; the terms are added in
+/// for o in 0..<wideLen (a multiple of 32: whole tiles and at most one half
+/// tile), j in 0..<4; the terms are added in
 /// a fixed order (ci, then the taps), one FMA each.
 public enum DirectConv512 {
     public typealias V = SIMD16<Float>
     public static let tile = 64
+    /// Output ranges are multiples of this: whole tiles, then at most one half
+    /// tile (4 channels x 32 positions), so a 14-wide image's 224 positions are
+    /// not rounded up to 256.
+    public static let granule = 32
+
+    /// The 8 accumulators of a half tile.
+    struct Half {
+        var a00 = V(), a01 = V(), a10 = V(), a11 = V(), a20 = V(), a21 = V(), a30 = V(), a31 = V()
+
+        @inline(__always)
+        mutating func add(_ base: UnsafeRawPointer, _ w: UnsafePointer<Float>) {
+            let x0 = base.loadUnaligned(as: V.self)
+            let x1 = base.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let w0 = V(repeating: w[0]), w1 = V(repeating: w[1]), w2 = V(repeating: w[2]), w3 = V(repeating: w[3])
+            a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x1, w0)
+            a10 = a10.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1)
+            a20 = a20.addingProduct(x0, w2); a21 = a21.addingProduct(x1, w2)
+            a30 = a30.addingProduct(x0, w3); a31 = a31.addingProduct(x1, w3)
+        }
+
+        @inline(__always)
+        func store(_ out: UnsafeMutablePointer<Float>, wideLen: Int) {
+            let r = UnsafeMutableRawPointer(out)
+            func row(_ j: Int, _ a: V, _ b: V) {
+                let s = j * wideLen * 4
+                r.storeBytes(of: a, toByteOffset: s, as: V.self); r.storeBytes(of: b, toByteOffset: s + 64, as: V.self)
+            }
+            row(0, a00, a01); row(1, a10, a11); row(2, a20, a21); row(3, a30, a31)
+        }
+    }
 
     /// The 16 accumulators of one tile.
     struct Tile {
@@ -53,7 +84,7 @@ public enum DirectConv512 {
                               wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         let r1 = wp * 4, r2 = 2 * wp * 4
         var o = 0
-        while o < wideLen {
+        while o + tile <= wideLen {
             var acc = Tile()
             for ci in 0..<cin {
                 let base = UnsafeRawPointer(xp + ci * planeLen + o)
@@ -65,6 +96,17 @@ public enum DirectConv512 {
             acc.store(out + o, wideLen: wideLen)
             o += tile
         }
+        if o < wideLen {
+            var acc = Half()
+            for ci in 0..<cin {
+                let base = UnsafeRawPointer(xp + ci * planeLen + o)
+                let wc = wpk + ci * 36
+                acc.add(base, wc); acc.add(base + 4, wc + 4); acc.add(base + 8, wc + 8)
+                acc.add(base + r1, wc + 12); acc.add(base + r1 + 4, wc + 16); acc.add(base + r1 + 8, wc + 20)
+                acc.add(base + r2, wc + 24); acc.add(base + r2 + 4, wc + 28); acc.add(base + r2 + 8, wc + 32)
+            }
+            acc.store(out + o, wideLen: wideLen)
+        }
     }
 
     /// The same tile for any list of taps: out[j][o] = sum over ci, t of
@@ -74,7 +116,7 @@ public enum DirectConv512 {
     public static func kernelTaps(xp: UnsafePointer<Float>, planeLen: Int, offs: UnsafePointer<Int>, taps: Int,
                                   cin: Int, wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
         var o = 0
-        while o < wideLen {
+        while o + tile <= wideLen {
             var acc = Tile()
             for ci in 0..<cin {
                 let plane = UnsafeRawPointer(xp + ci * planeLen + o)
@@ -83,6 +125,15 @@ public enum DirectConv512 {
             }
             acc.store(out + o, wideLen: wideLen)
             o += tile
+        }
+        if o < wideLen {
+            var acc = Half()
+            for ci in 0..<cin {
+                let plane = UnsafeRawPointer(xp + ci * planeLen + o)
+                let wc = wpk + ci * taps * 4
+                for t in 0..<taps { acc.add(plane + offs[t] * 4, wc + t * 4) }
+            }
+            acc.store(out + o, wideLen: wideLen)
         }
     }
 }

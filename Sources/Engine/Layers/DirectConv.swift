@@ -21,23 +21,25 @@ enum DirectConv {
     typealias V = SIMD8<Float>
 
     static var tile: Int { CPU.avx512 ? DirectConv512.tile : 24 }
+    /// Output ranges are rounded up to this (AVX-512: half tiles).
+    static var granule: Int { CPU.avx512 ? DirectConv512.granule : 24 }
     public static var kernelName: String { CPU.avx512 ? "AVX-512 (4x64 tile)" : "AVX2 (4x24 tile)" }
 
     /// Where one image's channel planes and the kernel's output live in the
     /// per-thread scratch: planes of width wp = w + 2 pad (zero border `pad`),
-    /// `wideLen` output positions (h wide rows, rounded up to the tile) and
+    /// `wideLen` output positions (h wide rows, rounded up to the granule) and
     /// room after each plane for the largest tap offset (2 wp + 2).
     struct Geometry {
         let h: Int, w: Int, pad: Int, wp: Int, wideLen: Int, planeLen: Int
         /// Output rows of wp positions in planes of planeLen floats (strided convolution).
         init(h: Int, w: Int, wp: Int, planeLen: Int) {
             self.h = h; self.w = w; pad = 0; self.wp = wp
-            wideLen = DirectConv.roundUp(h * wp, DirectConv.tile); self.planeLen = planeLen
+            wideLen = DirectConv.roundUp(h * wp, DirectConv.granule); self.planeLen = planeLen
         }
         init(h: Int, w: Int, pad: Int) {
             self.h = h; self.w = w; self.pad = pad
             wp = w + 2 * pad
-            wideLen = DirectConv.roundUp(h * wp, DirectConv.tile)
+            wideLen = DirectConv.roundUp(h * wp, DirectConv.granule)
             planeLen = wideLen + 2 * wp + 2 + DirectConv.tile   // every over-read stays inside
         }
         /// Floats of scratch for `cin` planes and `outs` output rows of wideLen.
@@ -206,7 +208,7 @@ enum DirectConv {
                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
                         ws: Workspace) {
         let ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1, hq = ho + 1, wq = wo + 1, hw = h * w
-        let phaseLen = roundUp(ho * wq, tile) + wq + 1 + tile     // every over-read stays inside
+        let phaseLen = roundUp(ho * wq, granule) + wq + 1 + tile     // every over-read stays inside
         let g = Geometry(h: ho, w: wo, wp: wq, planeLen: 4 * phaseLen), tiles = cout / 4
         ws.packed.reserve(cout * cin * 9)
         pack(weight, cin: cin, cout: cout, into: ws.packed.ptr)
