@@ -36,18 +36,7 @@ public struct GroupNorm: Sendable {
                     let m = s / count
                     var v: Float = 0
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
-                        let xp = x + (c * n + ni) * hw
-                        var acc = SIMD8<Float>(repeating: 0)
-                        var i = 0
-                        let raw = UnsafeRawPointer(xp)
-                        while i + 8 <= hw {
-                            let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m
-                            acc += d * d
-                            i += 8
-                        }
-                        var t = acc.sum()
-                        while i < hw { let d = xp[i] - m; t += d * d; i += 1 }
-                        v += t
+                        v += Kernels.sumSquaredDeviations(x + (c * n + ni) * hw, hw, from: m)
                     }
                     let r = 1 / (v / count + eps).squareRoot()
                     mean[ni * G + gi] = m

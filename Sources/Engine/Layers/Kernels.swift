@@ -176,18 +176,51 @@ public enum Kernels {
         }
     }
 
-    /// Sum with eight independent SIMD accumulators (order fixed, so results are reproducible).
+    /// Sum with four 8-lane accumulators (32 independent partial sums, so the
+    /// loop is not bound by the add latency; order fixed, so results are
+    /// reproducible).
     @inline(__always)
     public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>(repeating: 0)
+        typealias V = SIMD8<Float>
+        var a0 = V(), a1 = V(), a2 = V(), a3 = V()
         var i = 0
         let raw = UnsafeRawPointer(p)
-        while i + 8 <= n {
-            acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
+        while i + 32 <= n {
+            a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+            a1 += raw.loadUnaligned(fromByteOffset: i * 4 + 32, as: V.self)
+            a2 += raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: V.self)
+            a3 += raw.loadUnaligned(fromByteOffset: i * 4 + 96, as: V.self)
+            i += 32
         }
-        var s = acc.sum()
+        while i + 8 <= n { a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: V.self); i += 8 }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
         while i < n { s += p[i]; i += 1 }
+        return s
+    }
+
+    /// Sum of (p[i] - m)^2, accumulated like `sum`.
+    @inline(__always)
+    public static func sumSquaredDeviations(_ p: UnsafePointer<Float>, _ n: Int, from m: Float) -> Float {
+        typealias V = SIMD8<Float>
+        var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+        let mv = V(repeating: m)
+        var i = 0
+        let raw = UnsafeRawPointer(p)
+        while i + 32 <= n {
+            let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self) - mv
+            let d1 = raw.loadUnaligned(fromByteOffset: i * 4 + 32, as: V.self) - mv
+            let d2 = raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: V.self) - mv
+            let d3 = raw.loadUnaligned(fromByteOffset: i * 4 + 96, as: V.self) - mv
+            a0 = a0.addingProduct(d0, d0); a1 = a1.addingProduct(d1, d1)
+            a2 = a2.addingProduct(d2, d2); a3 = a3.addingProduct(d3, d3)
+            i += 32
+        }
+        while i + 8 <= n {
+            let d = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self) - mv
+            a0 = a0.addingProduct(d, d); i += 8
+        }
+        var s = ((a0 + a1) + (a2 + a3)).sum()
+        while i < n { let d = p[i] - m; s += d * d; i += 1 }
         return s
     }
 
