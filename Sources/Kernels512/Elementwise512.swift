@@ -41,6 +41,27 @@ extension Elementwise512 {
         }
     }
 
+    /// loadRows with GroupNorm's normalise + affine + SiLU + bias applied on the
+    /// way (the same operations per element as `affineSiLU`): the plane of a
+    /// convolution whose input is that GroupNorm's output, without writing the
+    /// output out first (inference).
+    public static func loadRowsAffineSiLU(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                          h: Int, w: Int, wp: Int, a: Float, b: Float, tb: Float) {
+        let vecs = (w + 15) / 16, hw = h * w
+        for r in 0..<h {
+            let s = src + r * w, d = dst + r * wp
+            if r * w + vecs * 16 <= hw {
+                for v in 0..<vecs {
+                    let g = FastMath.load(s, v * 16) * a + b
+                    FastMath.store(g * FastMath.sigmoid(g) + tb, d, v * 16)
+                }
+            } else {
+                for c in 0..<w { let g = s[c] * a + b; d[c] = g * FastMath.sigmoid(g) + tb }
+            }
+            d[w] = 0; d[w + 1] = 0
+        }
+    }
+
     /// dst[r * w + c] (= or +=) src[r * wp + c] + bias for h rows of w floats:
     /// the direct convolution's output copy. Without `accumulate`, whole
     /// vectors are written as long as they stay inside the h x w plane (the

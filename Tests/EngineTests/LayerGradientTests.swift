@@ -62,6 +62,38 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// Inference applies GN1 + SiLU + time bias while conv2 builds its planes;
+    /// the result is bit-identical to writing GN1's output and convolving it
+    /// (both CPU kernels; 7x7 takes the per-float row tails).
+    func testFusedGroupNormConvMatchesSeparate() {
+        let wide = CPU.avx512
+        defer { CPU.avx512 = wide }
+        for (useWide, size) in [(false, 14), (false, 7), (true, 14), (true, 7)] where !useWide || CPU.hasAVX512 {
+            CPU.avx512 = useWide
+            var L = ParameterLayout()
+            let block = ResidualBlock(&L, "r", cin: 8, cout: 16, tdim: 12, size: size, groups: 8, dropout: 0.1)
+            let n = 3, hw = size * size, len = 16 * n * hw
+            let params = randomBuffer(L.count, seed: 51, scale: 0.4)
+            let x = randomBuffer(8 * n * hw, seed: 52), stemb = randomBuffer(n * 12, seed: 53)
+            let ws = Workspace()
+            ws.forwardOnly = true
+            var rng = RNG(seed: 1)
+            block.forward(params.ptr, x: x.ptr, stemb: stemb.ptr, n: n, train: false, rng: &rng, ws: ws)
+            ws.forwardOnly = false
+            let fused = block.a2.array(len), out = block.out.array(len)
+            // The same by hand, through GN1's own forward.
+            let a1 = FloatBuffer(count: len), s1 = FloatBuffer(count: len), a2 = FloatBuffer(count: len)
+            let tb = FloatBuffer(count: n * 16), st = FloatBuffer(count: 2 * n * 8)
+            block.timeEmb.forward(params.ptr, x: stemb.ptr, y: tb.ptr, n: n, perRow: ws.perImage)
+            block.conv1.forward(params.ptr, x: x.ptr, y: a1.ptr, n: n, h: size, w: size, ws: ws)
+            block.norm1.forward(params.ptr, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: st.ptr, rstd: st.ptr + n * 8,
+                                silu: true, tbias: tb.ptr)
+            block.conv2.forward(params.ptr, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
+            XCTAssertEqual(fused, a2.array(len), "wide=\(useWide) size=\(size)")
+            XCTAssertTrue(out.allSatisfy { $0.isFinite })
+        }
+    }
+
     /// The direct 1x1, 3x3 stride-2 and transposed 4x4 stride-2 kernels agree with the GEMM
     /// paths (forward; accumulate mode for the 1x1), both CPU kernels, images
     /// across threads (n = 3) and channel tiles across threads (n = 1).

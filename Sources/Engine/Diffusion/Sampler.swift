@@ -16,6 +16,8 @@ public final class UNetPredictor: NoisePredictor {
     public init(net: UNet, params: FloatBuffer) { self.net = net; self.params = params }
     public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
         var rng = RNG(seed: 0) // unused in eval mode
+        net.ws.forwardOnly = true
+        defer { net.ws.forwardOnly = false }
         let y = net.forward(params.ptr, x: x, t: t, train: false, rng: &rng)
         out.update(from: y, count: t.count * imageSize * imageSize)
     }

@@ -82,17 +82,29 @@ public struct Conv2d: Sendable {
                    a: weight, lda: kk, b: src, ldb: cols, beta: 1, c: y, ldc: cols)
     }
 
+    /// y = conv(SiLU(GroupNorm(x)) + tbias) + b without materialising the
+    /// GroupNorm output (inference): `coef` holds GroupNorm.coefficients
+    /// (a, b, tb, each [cin, N]). Only for `usesDirect`.
+    public func forwardAffineSiLU(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, coef: UnsafePointer<Float>,
+                                  y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int, ws: Workspace) {
+        precondition(usesDirect)
+        let f = DirectConv.AffineSiLU(a: coef, b: coef + cin * n, tb: coef + 2 * cin * n)
+        Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid, ws: ws,
+                      accumulate: false, affineSiLU: f)
+    }
+
     /// DirectConv over the batch (DirectConv.parallel splits it over the cores).
     static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
-                       ws: Workspace, accumulate: Bool) {
+                       ws: Workspace, accumulate: Bool, affineSiLU: DirectConv.AffineSiLU? = nil) {
         ws.packed.reserve(cout * cin * 9)
         DirectConv.pack(weight, cin: cin, cout: cout, into: ws.packed.ptr)
         let packed = UnsafePointer(ws.packed.ptr)
         DirectConv.parallel(n: n, tiles: cout / 4, scratch: DirectConv.scratchFloats(cin: cin, h: h, w: wid), ws: ws) {
             th, images, coTiles in
             DirectConv.forward(packed: packed, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
-                               images: images, coTiles: coTiles, accumulate: accumulate, scratch: ws.cols[th].ptr)
+                               images: images, coTiles: coTiles, accumulate: accumulate, scratch: ws.cols[th].ptr,
+                               affineSiLU: affineSiLU)
         }
     }
 

@@ -57,12 +57,29 @@ enum DirectConv {
     /// planes. Only the border is zeroed, and rows are copied in a loop (they
     /// are too short for memmove calls to pay).
     static func loadPlanes(_ x: UnsafePointer<Float>, n: Int, b: Int, cin: Int, _ g: Geometry,
-                           into xp: UnsafeMutablePointer<Float>) {
+                           into xp: UnsafeMutablePointer<Float>, affineSiLU f: AffineSiLU? = nil) {
         let hw = g.h * g.w, w = g.w, wp = g.wp, pad = g.pad
         for ci in 0..<cin {
             let dst = xp + ci * g.planeLen, src = x + (ci * n + b) * hw
             for i in 0..<(pad * (wp + 1)) { dst[i] = 0 }
-            if pad == 1 && CPU.avx512 {
+            if let f {
+                let k = ci * n + b, a = f.a[k], bb = f.b[k], tb = f.tb[k]
+                if pad == 1 && CPU.avx512 {
+                    Elementwise512.loadRowsAffineSiLU(src, dst + wp + 1, h: g.h, w: w, wp: wp, a: a, b: bb, tb: tb)
+                } else {
+                    for r in 0..<g.h {
+                        let d = dst + (r + pad) * wp + pad, s = src + r * w
+                        var c = 0
+                        while c + 16 <= w {
+                            let gv = FastMath.load(s, c) * a + bb
+                            FastMath.store(gv * FastMath.sigmoid(gv) + tb, d, c)
+                            c += 16
+                        }
+                        while c < w { let gv = s[c] * a + bb; d[c] = gv * Kernels.sigmoid(gv) + tb; c += 1 }
+                        for c in w..<(w + 2 * pad) { d[c] = 0 }
+                    }
+                }
+            } else if pad == 1 && CPU.avx512 {
                 Elementwise512.loadRows(src, dst + wp + 1, h: g.h, w: w, wp: wp)
             } else {
                 for r in 0..<g.h {
@@ -73,6 +90,13 @@ enum DirectConv {
             }
             for i in ((g.h + pad) * wp + pad)..<g.planeLen { dst[i] = 0 }
         }
+    }
+
+    /// GroupNorm + SiLU + bias applied to a convolution's input as its planes
+    /// are built: plane = g sigmoid(g) + tb[k] with g = x a[k] + b[k], for
+    /// k = channel * N + image (GroupNorm.coefficients).
+    struct AffineSiLU {
+        let a: UnsafePointer<Float>, b: UnsafePointer<Float>, tb: UnsafePointer<Float>
     }
 
     /// Splits (images x output-channel tiles) over the cores: images dealt to
@@ -137,11 +161,11 @@ enum DirectConv {
     static func forward(packed wpk: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
                         images: Range<Int>, coTiles: Range<Int>, accumulate: Bool,
-                        scratch: UnsafeMutablePointer<Float>) {
+                        scratch: UnsafeMutablePointer<Float>, affineSiLU: AffineSiLU? = nil) {
         let g = Geometry(h: h, w: w, pad: 1)
         let xp = scratch, wideOut = scratch + cin * g.planeLen
         for b in images {
-            loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
+            loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
             for t in coTiles {
                 if CPU.avx512 {
                     DirectConv512.kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,

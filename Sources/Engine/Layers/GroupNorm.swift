@@ -31,14 +31,7 @@ public struct GroupNorm: Sendable {
         Parallel.forEach(groups) { gr in
             for gi in gr {
                 for ni in 0..<n {
-                    var s: Float = 0
-                    for c in (gi * cpg)..<((gi + 1) * cpg) { s += Kernels.sum(x + (c * n + ni) * hw, hw) }
-                    let m = s / count
-                    var v: Float = 0
-                    for c in (gi * cpg)..<((gi + 1) * cpg) {
-                        v += Kernels.sumSquaredDeviations(x + (c * n + ni) * hw, hw, from: m)
-                    }
-                    let r = 1 / (v / count + eps).squareRoot()
+                    let (m, r) = statistics(x, group: gi, image: ni, n: n, hw: hw)
                     mean[ni * G + gi] = m
                     rstd[ni * G + gi] = r
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
@@ -60,6 +53,44 @@ public struct GroupNorm: Sendable {
                             for i in 0..<hw { yp[i] = xp[i] * a + bb + tb }
                         }
                         if let mask { let mp = mask + off; for i in 0..<hw { yp[i] *= mp[i] } }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Mean and 1/sqrt(variance + eps) of one (image, group): two passes, the
+    /// second over the deviations from the mean.
+    @inline(__always)
+    func statistics(_ x: UnsafePointer<Float>, group gi: Int, image ni: Int, n: Int, hw: Int) -> (Float, Float) {
+        let cpg = channels / groups, count = Float(cpg * hw)
+        var s: Float = 0
+        for c in (gi * cpg)..<((gi + 1) * cpg) { s += Kernels.sum(x + (c * n + ni) * hw, hw) }
+        let m = s / count
+        var v: Float = 0
+        for c in (gi * cpg)..<((gi + 1) * cpg) { v += Kernels.sumSquaredDeviations(x + (c * n + ni) * hw, hw, from: m) }
+        return (m, 1 / (v / count + eps).squareRoot())
+    }
+
+    /// The forward's per-(channel, image) coefficients without applying them:
+    /// coef = [a | b | tb], each [C, N], so that the SiLU forward's output is
+    /// g sigmoid(g) + tb with g = x a + b (Conv2d.forwardAffineSiLU applies it
+    /// while building its input planes). Also fills mean and rstd.
+    public func coefficients(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, hw: Int,
+                             mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+                             tbias: UnsafePointer<Float>?, into coef: UnsafeMutablePointer<Float>) {
+        let cpg = channels / groups, G = groups, C = channels
+        Parallel.forEach(groups) { gr in
+            for gi in gr {
+                for ni in 0..<n {
+                    let (m, r) = statistics(x, group: gi, image: ni, n: n, hw: hw)
+                    mean[ni * G + gi] = m
+                    rstd[ni * G + gi] = r
+                    for c in (gi * cpg)..<((gi + 1) * cpg) {
+                        let a = p[w + c] * r, k = c * n + ni
+                        coef[k] = a
+                        coef[C * n + k] = p[b + c] - m * a
+                        coef[2 * C * n + k] = tbias.map { $0[ni * C + c] } ?? 0
                     }
                 }
             }

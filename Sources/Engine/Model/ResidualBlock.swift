@@ -18,6 +18,8 @@ public final class ResidualBlock: @unchecked Sendable {
     public let out = FloatBuffer(count: 1)
     let tb = FloatBuffer(count: 1), dtb = FloatBuffer(count: 1)
     let stats = FloatBuffer(count: 1)
+    /// GN1's coefficients when conv2 applies them (inference).
+    let coef = FloatBuffer(count: 1)
     private var masked = false
 
     public init(_ layout: inout ParameterLayout, _ prefix: String, cin: Int, cout: Int,
@@ -36,14 +38,25 @@ public final class ResidualBlock: @unchecked Sendable {
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, stemb: UnsafePointer<Float>,
                         n: Int, train: Bool, rng: inout RNG, ws: Workspace) {
         let hw = size * size, len = cout * n * hw, G = norm1.groups
-        for b in [a1, s1, a2, out] { b.reserve(len) }
+        // Forward only, with a direct conv2: s1 is only conv2's input, so GN1 +
+        // SiLU + time bias are applied while conv2 builds its input planes (s1 is
+        // never written: one pass less over memory; backward is then impossible).
+        let fused = ws.forwardOnly && !train && conv2.usesDirect
+        a1.reserve(len); a2.reserve(len); out.reserve(len)
+        if !fused { s1.reserve(len) }
         tb.reserve(n * cout); dtb.reserve(n * cout); stats.reserve(4 * n * G)
         let m1 = stats.ptr, r1 = stats.ptr + n * G, m2 = stats.ptr + 2 * n * G, r2 = stats.ptr + 3 * n * G
 
         timeEmb.forward(p, x: stemb, y: tb.ptr, n: n, perRow: ws.perImage)
         conv1.forward(p, x: x, y: a1.ptr, n: n, h: size, w: size, ws: ws)
-        norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: m1, rstd: r1, silu: true, tbias: tb.ptr)
-        conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
+        if fused {
+            coef.reserve(3 * cout * n)
+            norm1.coefficients(p, x: a1.ptr, n: n, hw: hw, mean: m1, rstd: r1, tbias: tb.ptr, into: coef.ptr)
+            conv2.forwardAffineSiLU(p, x: a1.ptr, coef: coef.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
+        } else {
+            norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: m1, rstd: r1, silu: true, tbias: tb.ptr)
+            conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
+        }
         masked = train && dropout > 0
         if masked {
             mask.reserve(len)

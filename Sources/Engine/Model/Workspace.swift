@@ -21,6 +21,11 @@ public final class Workspace: @unchecked Sendable {
     /// layers one row per GEMM, making results independent of the batch size.
     public var perImage = false
 
+    /// When set (UNetPredictor: sampling), no backward follows the forward, so
+    /// it may skip keeping what only backward reads (e.g. the ResidualBlock's
+    /// GN1 output, applied while conv2 builds its planes instead).
+    public var forwardOnly = false
+
     /// Bytes of im2col data a chunk should stay under (fits the per-core L2 cache).
     public static var chunkBytes = 1 << 20
 
