@@ -17,7 +17,7 @@ public enum DirectConv512 {
     public static let granule = 32
 
     /// The 8 accumulators of a half tile.
-    struct Half {
+    struct Half: Accumulators {
         var a00 = V(), a01 = V(), a10 = V(), a11 = V(), a20 = V(), a21 = V(), a30 = V(), a31 = V()
 
         @inline(__always)
@@ -42,8 +42,15 @@ public enum DirectConv512 {
         }
     }
 
+    /// A register tile: 4 output channels x (64 or 32) positions.
+    protocol Accumulators {
+        init()
+        mutating func add(_ base: UnsafeRawPointer, _ w: UnsafePointer<Float>)
+        func store(_ out: UnsafeMutablePointer<Float>, wideLen: Int)
+    }
+
     /// The 16 accumulators of one tile.
-    struct Tile {
+    struct Tile: Accumulators {
         var a00 = V(), a01 = V(), a02 = V(), a03 = V(), a10 = V(), a11 = V(), a12 = V(), a13 = V()
         var a20 = V(), a21 = V(), a22 = V(), a23 = V(), a30 = V(), a31 = V(), a32 = V(), a33 = V()
 
@@ -82,31 +89,22 @@ public enum DirectConv512 {
     /// 3x3 stride 1 on zero-bordered planes of width wp (the nine taps unrolled).
     public static func kernel(xp: UnsafePointer<Float>, planeLen: Int, wp: Int, cin: Int, wideLen: Int,
                               wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        let r1 = wp * 4, r2 = 2 * wp * 4
+        @inline(__always)
+        func block<A: Accumulators>(_: A.Type, _ o: Int) {
+            let r1 = wp * 4, r2 = 2 * wp * 4
+            var acc = A()
+            for ci in 0..<cin {
+                let base = UnsafeRawPointer(xp + ci * planeLen + o)
+                let wc = wpk + ci * 36
+                acc.add(base, wc); acc.add(base + 4, wc + 4); acc.add(base + 8, wc + 8)
+                acc.add(base + r1, wc + 12); acc.add(base + r1 + 4, wc + 16); acc.add(base + r1 + 8, wc + 20)
+                acc.add(base + r2, wc + 24); acc.add(base + r2 + 4, wc + 28); acc.add(base + r2 + 8, wc + 32)
+            }
+            acc.store(out + o, wideLen: wideLen)
+        }
         var o = 0
-        while o + tile <= wideLen {
-            var acc = Tile()
-            for ci in 0..<cin {
-                let base = UnsafeRawPointer(xp + ci * planeLen + o)
-                let wc = wpk + ci * 36
-                acc.add(base, wc); acc.add(base + 4, wc + 4); acc.add(base + 8, wc + 8)
-                acc.add(base + r1, wc + 12); acc.add(base + r1 + 4, wc + 16); acc.add(base + r1 + 8, wc + 20)
-                acc.add(base + r2, wc + 24); acc.add(base + r2 + 4, wc + 28); acc.add(base + r2 + 8, wc + 32)
-            }
-            acc.store(out + o, wideLen: wideLen)
-            o += tile
-        }
-        if o < wideLen {
-            var acc = Half()
-            for ci in 0..<cin {
-                let base = UnsafeRawPointer(xp + ci * planeLen + o)
-                let wc = wpk + ci * 36
-                acc.add(base, wc); acc.add(base + 4, wc + 4); acc.add(base + 8, wc + 8)
-                acc.add(base + r1, wc + 12); acc.add(base + r1 + 4, wc + 16); acc.add(base + r1 + 8, wc + 20)
-                acc.add(base + r2, wc + 24); acc.add(base + r2 + 4, wc + 28); acc.add(base + r2 + 8, wc + 32)
-            }
-            acc.store(out + o, wideLen: wideLen)
-        }
+        while o + tile <= wideLen { block(Tile.self, o); o += tile }
+        if o < wideLen { block(Half.self, o) }
     }
 
     /// The same tile for any list of taps: out[j][o] = sum over ci, t of
@@ -115,26 +113,19 @@ public enum DirectConv512 {
     /// input's phases) and the four 2x2 sub-convolutions of the transposed one.
     public static func kernelTaps(xp: UnsafePointer<Float>, planeLen: Int, offs: UnsafePointer<Int>, taps: Int,
                                   cin: Int, wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        @inline(__always)
+        func block<A: Accumulators>(_: A.Type, _ o: Int) {
+            var acc = A()
+            for ci in 0..<cin {
+                let plane = UnsafeRawPointer(xp + ci * planeLen + o)
+                let wc = wpk + ci * taps * 4
+                for t in 0..<taps { acc.add(plane + offs[t] * 4, wc + t * 4) }
+            }
+            acc.store(out + o, wideLen: wideLen)
+        }
         var o = 0
-        while o + tile <= wideLen {
-            var acc = Tile()
-            for ci in 0..<cin {
-                let plane = UnsafeRawPointer(xp + ci * planeLen + o)
-                let wc = wpk + ci * taps * 4
-                for t in 0..<taps { acc.add(plane + offs[t] * 4, wc + t * 4) }
-            }
-            acc.store(out + o, wideLen: wideLen)
-            o += tile
-        }
-        if o < wideLen {
-            var acc = Half()
-            for ci in 0..<cin {
-                let plane = UnsafeRawPointer(xp + ci * planeLen + o)
-                let wc = wpk + ci * taps * 4
-                for t in 0..<taps { acc.add(plane + offs[t] * 4, wc + t * 4) }
-            }
-            acc.store(out + o, wideLen: wideLen)
-        }
+        while o + tile <= wideLen { block(Tile.self, o); o += tile }
+        if o < wideLen { block(Half.self, o) }
     }
 }
 

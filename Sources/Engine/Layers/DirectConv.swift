@@ -68,14 +68,8 @@ enum DirectConv {
                     Elementwise512.loadRowsAffineSiLU(src, dst + wp + 1, h: g.h, w: w, wp: wp, a: a, b: bb, tb: tb)
                 } else {
                     for r in 0..<g.h {
-                        let d = dst + (r + pad) * wp + pad, s = src + r * w
-                        var c = 0
-                        while c + 16 <= w {
-                            let gv = FastMath.load(s, c) * a + bb
-                            FastMath.store(gv * FastMath.sigmoid(gv) + tb, d, c)
-                            c += 16
-                        }
-                        while c < w { let gv = s[c] * a + bb; d[c] = gv * Kernels.sigmoid(gv) + tb; c += 1 }
+                        let d = dst + (r + pad) * wp + pad
+                        Kernels.affineSiLU(src + r * w, d, count: w, a: a, b: bb, tb: tb)
                         for c in w..<(w + 2 * pad) { d[c] = 0 }
                     }
                 }

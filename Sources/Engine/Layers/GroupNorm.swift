@@ -26,35 +26,21 @@ public struct GroupNorm: Sendable {
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, hw: Int, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                         silu: Bool, tbias: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil) {
-        let cpg = channels / groups, count = Float(cpg * hw)
-        let G = groups, C = channels
-        Parallel.forEach(groups) { gr in
-            for gi in gr {
-                for ni in 0..<n {
-                    let (m, r) = statistics(x, group: gi, image: ni, n: n, hw: hw)
-                    mean[ni * G + gi] = m
-                    rstd[ni * G + gi] = r
-                    for c in (gi * cpg)..<((gi + 1) * cpg) {
-                        let off = (c * n + ni) * hw
-                        let xp = x + off, yp = y + off
-                        let a = p[w + c] * r, bb = p[b + c] - m * a
-                        let tb: Float = tbias.map { $0[ni * C + c] } ?? 0
-                        var i = 0
-                        if silu && CPU.avx512 {
-                            Elementwise512.affineSiLU(xp, yp, count: hw, a: a, b: bb, tb: tb)
-                        } else if silu {
-                            while i + 16 <= hw {
-                                let gv = FastMath.load(xp, i) * a + bb
-                                FastMath.store(gv * FastMath.sigmoid(gv) + tb, yp, i)
-                                i += 16
-                            }
-                            while i < hw { let gv = xp[i] * a + bb; yp[i] = gv * Kernels.sigmoid(gv) + tb; i += 1 }
-                        } else {
-                            for i in 0..<hw { yp[i] = xp[i] * a + bb + tb }
-                        }
-                        if let mask { let mp = mask + off; for i in 0..<hw { yp[i] *= mp[i] } }
-                    }
+        let cpg = channels / groups, C = channels
+        forEachGroup(x, n: n, hw: hw, mean: mean, rstd: rstd) { gi, ni, m, r in
+            for c in (gi * cpg)..<((gi + 1) * cpg) {
+                let off = (c * n + ni) * hw
+                let xp = x + off, yp = y + off
+                let a = p[w + c] * r, bb = p[b + c] - m * a
+                let tb: Float = tbias.map { $0[ni * C + c] } ?? 0
+                if silu && CPU.avx512 {
+                    Elementwise512.affineSiLU(xp, yp, count: hw, a: a, b: bb, tb: tb)
+                } else if silu {
+                    Kernels.affineSiLU(xp, yp, count: hw, a: a, b: bb, tb: tb)
+                } else {
+                    for i in 0..<hw { yp[i] = xp[i] * a + bb + tb }
                 }
+                if let mask { let mp = mask + off; for i in 0..<hw { yp[i] *= mp[i] } }
             }
         }
     }
@@ -79,19 +65,30 @@ public struct GroupNorm: Sendable {
     public func coefficients(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, hw: Int,
                              mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
                              tbias: UnsafePointer<Float>?, into coef: UnsafeMutablePointer<Float>) {
-        let cpg = channels / groups, G = groups, C = channels
+        let cpg = channels / groups, C = channels
+        forEachGroup(x, n: n, hw: hw, mean: mean, rstd: rstd) { gi, ni, m, r in
+            for c in (gi * cpg)..<((gi + 1) * cpg) {
+                let a = p[w + c] * r, k = c * n + ni
+                coef[k] = a
+                coef[C * n + k] = p[b + c] - m * a
+                coef[2 * C * n + k] = tbias.map { $0[ni * C + c] } ?? 0
+            }
+        }
+    }
+
+    /// The statistics of every (image, group), stored to mean/rstd [N, G] and
+    /// handed to `body(group, image, mean, rstd)` (groups split over the cores).
+    @inline(__always)
+    func forEachGroup(_ x: UnsafePointer<Float>, n: Int, hw: Int, mean: UnsafeMutablePointer<Float>,
+                      rstd: UnsafeMutablePointer<Float>, _ body: (Int, Int, Float, Float) -> Void) {
+        let G = groups
         Parallel.forEach(groups) { gr in
             for gi in gr {
                 for ni in 0..<n {
                     let (m, r) = statistics(x, group: gi, image: ni, n: n, hw: hw)
                     mean[ni * G + gi] = m
                     rstd[ni * G + gi] = r
-                    for c in (gi * cpg)..<((gi + 1) * cpg) {
-                        let a = p[w + c] * r, k = c * n + ni
-                        coef[k] = a
-                        coef[C * n + k] = p[b + c] - m * a
-                        coef[2 * C * n + k] = tbias.map { $0[ni * C + c] } ?? 0
-                    }
+                    body(gi, ni, m, r)
                 }
             }
         }

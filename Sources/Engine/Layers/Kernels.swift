@@ -227,6 +227,21 @@ public enum Kernels {
     @inline(__always)
     public static func sigmoid(_ x: Float) -> Float { FastMath.sigmoid(x) }
 
+    /// y[i] = g * sigmoid(g) + tb with g = x[i] * a + b, for i in 0..<count
+    /// (GroupNorm's normalise + affine + SiLU + bias; Elementwise512.affineSiLU
+    /// is the AVX-512 twin: same operations per element).
+    @inline(__always)
+    public static func affineSiLU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+                                  a: Float, b: Float, tb: Float) {
+        var i = 0
+        while i + 16 <= count {
+            let g = FastMath.load(x, i) * a + b
+            FastMath.store(g * FastMath.sigmoid(g) + tb, y, i)
+            i += 16
+        }
+        while i < count { let g = x[i] * a + b; y[i] = g * sigmoid(g) + tb; i += 1 }
+    }
+
     /// In-place softmax of one row: exp(x - max) / sum (vectorised exp; the
     /// tail goes through the same exp, so a value's result does not depend on
     /// where it sits in the row).
