@@ -104,13 +104,13 @@ enum DirectConv {
         for t in 0..<max(1, threads) { ws.cols[t].reserve(scratch) }
         if threads <= 1 { return body(0, 0..<n, 0..<tiles) }
         if n >= cores {
-            DispatchQueue.concurrentPerform(iterations: threads) { th in
+            Parallel.run(threads) { th in
                 var i = th
                 while i < n { body(th, i..<(i + 1), 0..<tiles); i += threads }
             }
         } else {
             for i in 0..<n {
-                DispatchQueue.concurrentPerform(iterations: threads) { th in
+                Parallel.run(threads) { th in
                     body(th, i..<(i + 1), (tiles * th / threads)..<(tiles * (th + 1) / threads))
                 }
             }
@@ -432,7 +432,7 @@ extension DirectConv {
                 b += threads
             }
         }
-        if threads <= 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: body) }
+        if threads <= 1 { body(0) } else { Parallel.run(threads, body) }
         // parts are [ci][tap][co]; dW is [co][ci][tap].
         for t in 0..<threads {
             let p = ws.dwParts[t].ptr

@@ -53,7 +53,7 @@ public final class AttentionBlock: @unchecked Sendable {
             for i in 0..<pairs { body(0, i / heads, i % heads) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: threads) { th in
+        Parallel.run(threads) { th in
             var i = th
             while i < pairs { body(th, i / heads, i % heads); i += threads }
         }

@@ -42,7 +42,7 @@ public final class Workspace: @unchecked Sendable {
             for t in 0..<min(cores, n) { cols[t].reserve(max(1, floatsPerImage)) }
             if n == 1 || cores < 2 { body(0, 0, 1); for i in 1..<max(1, n) { body(0, i, i + 1) }; return 1 }
             let threads = min(cores, n)
-            DispatchQueue.concurrentPerform(iterations: threads) { th in
+            Parallel.run(threads) { th in
                 var i = th
                 while i < n { body(th, i, i + 1); i += threads }
             }
@@ -53,7 +53,7 @@ public final class Workspace: @unchecked Sendable {
         let chunks = (n + nb - 1) / nb
         let threads = min(cores, chunks)
         for t in 0..<threads { cols[t].reserve(max(1, floatsPerImage * nb)) }
-        DispatchQueue.concurrentPerform(iterations: threads) { th in
+        Parallel.run(threads) { th in
             var c = th
             while c < chunks {
                 body(th, c * nb, min(n, (c + 1) * nb))

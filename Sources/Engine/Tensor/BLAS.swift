@@ -37,7 +37,7 @@ public enum BLAS {
         if parts > 1 && m * n * k >= splitThreshold && (n >= 64 * parts || m >= 64 * parts) {
             if n >= m || n >= 64 * parts {
                 // Split the columns of C (and of op(B)); keep chunks a multiple of 16.
-                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                Parallel.run(parts) { p in
                     let j0 = (n * p / parts) & ~15, j1 = p == parts - 1 ? n : (n * (p + 1) / parts) & ~15
                     if j1 > j0 {
                         raw(transA, transB, m, j1 - j0, k, alpha, a, lda,
@@ -45,7 +45,7 @@ public enum BLAS {
                     }
                 }
             } else {
-                DispatchQueue.concurrentPerform(iterations: parts) { p in
+                Parallel.run(parts) { p in
                     let i0 = m * p / parts, i1 = m * (p + 1) / parts
                     if i1 > i0 {
                         raw(transA, transB, i1 - i0, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda,

@@ -8,11 +8,19 @@ import Foundation
 public enum Parallel {
     public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
+    /// body(0..<iterations) on the calling thread and the worker threads
+    /// (WorkerPool); the iteration index doubles as a per-thread scratch index
+    /// where callers use at most `cores` iterations.
+    @inline(__always)
+    public static func run(_ iterations: Int, _ body: (Int) -> Void) {
+        WorkerPool.shared.run(iterations, body)
+    }
+
     @inline(__always)
     public static func forEach(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         let chunks = min(cores, max(1, count / max(1, minChunk)))
         if chunks <= 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        run(chunks) { c in
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
         }
