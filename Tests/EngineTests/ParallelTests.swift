@@ -18,6 +18,20 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    /// Balanced regions: each iteration once, on a thread index below `cores`
+    /// (the per-thread scratch index).
+    func testBalancedIterationsAndThreadIndices() {
+        let n = 257
+        let slots = UnsafeMutablePointer<Int>.allocate(capacity: n), owner = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        defer { slots.deallocate(); owner.deallocate() }
+        for _ in 0..<200 {
+            slots.update(repeating: 0, count: n)
+            Parallel.runBalanced(n) { th, i in slots[i] += 1; owner[i] = th }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: slots, count: n)), [Int](repeating: 1, count: n))
+            XCTAssertTrue(UnsafeBufferPointer(start: owner, count: n).allSatisfy { (0..<Parallel.cores).contains($0) })
+        }
+    }
+
     /// A region started inside a region, or from a second thread while the pool
     /// is busy, runs on its own thread and still covers every iteration.
     func testNestedAndConcurrentCallers() {

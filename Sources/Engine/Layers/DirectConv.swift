@@ -104,10 +104,9 @@ enum DirectConv {
         for t in 0..<max(1, threads) { ws.cols[t].reserve(scratch) }
         if threads <= 1 { return body(0, 0..<n, 0..<tiles) }
         if n >= cores {
-            Parallel.run(threads) { th in
-                var i = th
-                while i < n { body(th, i..<(i + 1), 0..<tiles); i += threads }
-            }
+            // Images go to whichever core is free (an image's result does not
+            // depend on the core), so a core slowed by the host takes fewer.
+            Parallel.runBalanced(n) { th, i in body(th, i..<(i + 1), 0..<tiles) }
         } else {
             for i in 0..<n {
                 Parallel.run(threads) { th in

@@ -13,6 +13,14 @@ public enum Parallel {
     /// where callers use at most `cores` iterations.
     @inline(__always)
     public static func run(_ iterations: Int, _ body: (Int) -> Void) {
+        WorkerPool.shared.run(iterations) { _, i in body(i) }
+    }
+
+    /// body(thread, i) for i in 0..<iterations, iterations claimed by whichever
+    /// thread is free (thread in 0..<cores, for per-thread scratch). Only for
+    /// iterations whose results do not depend on the thread that runs them.
+    @inline(__always)
+    public static func runBalanced(_ iterations: Int, _ body: (Int, Int) -> Void) {
         WorkerPool.shared.run(iterations, body)
     }
 

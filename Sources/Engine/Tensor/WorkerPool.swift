@@ -26,28 +26,31 @@ final class WorkerPool: @unchecked Sendable {
     private let sleeping = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let wake = DispatchSemaphore(value: 0)
-    private nonisolated(unsafe) var job: ((Int) -> Void)?
+    private nonisolated(unsafe) var job: ((Int, Int) -> Void)?
     private nonisolated(unsafe) var count = 0
     let workers: Int
 
     init(workers: Int) {
         self.workers = max(0, workers)
         for i in 0..<self.workers {
-            let t = Thread { [unowned self] in self.work() }
+            let t = Thread { [unowned self] in self.work(participant: i + 1) }
             t.name = "ddpm-worker-\(i)"
             t.stackSize = 8 << 20
             t.start()
         }
     }
 
-    /// Runs body(0..<iterations), on the calling thread and the workers. A call
-    /// made while the pool is busy (from inside a region, or from a second
-    /// thread) runs its iterations on the calling thread, in order.
-    func run(_ iterations: Int, _ body: (Int) -> Void) {
+    /// Runs body(participant, i) for i in 0..<iterations on the calling thread
+    /// (participant 0) and the workers (1...workers); each iteration goes to
+    /// whichever participant claims it first, so a slower core takes fewer. A
+    /// call made while the pool is busy (from inside a region, or from a second
+    /// thread) runs its iterations on the calling thread, in order, as
+    /// participant 0.
+    func run(_ iterations: Int, _ body: (Int, Int) -> Void) {
         if iterations <= 0 { return }
         if iterations == 1 || workers == 0
             || !busy.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged {
-            for i in 0..<iterations { body(i) }
+            for i in 0..<iterations { body(0, i) }
             return
         }
         withoutActuallyEscaping(body) { body in
@@ -58,7 +61,7 @@ final class WorkerPool: @unchecked Sendable {
             generation.add(1, ordering: .sequentiallyConsistent)          // odd: published
             let sleepers = sleeping.load(ordering: .sequentiallyConsistent)
             for _ in 0..<min(sleepers, workers) { wake.signal() }
-            take(body, iterations)
+            take(body, iterations, participant: 0)
             while done.load(ordering: .sequentiallyConsistent) < iterations {}
             generation.add(1, ordering: .sequentiallyConsistent)          // even: retired
             while active.load(ordering: .sequentiallyConsistent) > 0 {}
@@ -69,16 +72,16 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Claims and runs iterations until none are left.
     @inline(__always)
-    private func take(_ body: (Int) -> Void, _ n: Int) {
+    private func take(_ body: (Int, Int) -> Void, _ n: Int, participant: Int) {
         while true {
             let i = next.add(1, ordering: .sequentiallyConsistent).oldValue
             if i >= n { return }
-            body(i)
+            body(participant, i)
             done.add(1, ordering: .sequentiallyConsistent)
         }
     }
 
-    private func work() {
+    private func work(participant: Int) {
         var seen = 0
         while true {
             // Wait for a published job newer than the last one seen: spin, then sleep.
@@ -98,7 +101,7 @@ final class WorkerPool: @unchecked Sendable {
             seen = g
             active.add(1, ordering: .sequentiallyConsistent)
             if generation.load(ordering: .sequentiallyConsistent) == g, let body = job {
-                take(body, count)
+                take(body, count, participant: participant)
             }
             active.subtract(1, ordering: .sequentiallyConsistent)
         }
