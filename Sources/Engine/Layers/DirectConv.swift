@@ -405,10 +405,8 @@ extension DirectConv {
                            cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
         let g = Geometry(h: h, w: w, pad: 1), hw = h * w, partLen = cin * 9 * cout
         let threads = min(Parallel.cores, n)
-        for t in 0..<threads {
-            ws.cols[t].reserve(cin * g.planeLen + hw * cout)
-            ws.dwParts[t].reserve(partLen); ws.dwParts[t].ptr.update(repeating: 0, count: partLen)
-        }
+        for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + hw * cout) }
+        ws.zeroParts(partLen)
         let body = { (th: Int) in
             let xp = ws.cols[th].ptr, dyT = xp + cin * g.planeLen, part = ws.dwParts[th].ptr
             var b = th
@@ -431,7 +429,7 @@ extension DirectConv {
                 b += threads
             }
         }
-        if threads <= 1 { body(0) } else { Parallel.run(threads, body) }
+        Parallel.run(threads, body)
         // parts are [ci][tap][co]; dW is [co][ci][tap].
         for t in 0..<threads {
             let p = ws.dwParts[t].ptr

@@ -39,19 +39,14 @@ public struct RNG: Sendable, Equatable {
 
     @inline(__always)
     public mutating func next() -> UInt64 {
-        // On named locals: updating the tuple in place let the optimiser pack the
-        // state into a vector register and spend most of the time moving words
-        // in and out of it.
-        var (s0, s1, s2, s3) = state
-        let result = rotl(s1 &* 5, 7) &* 9
-        let t = s1 << 17
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = rotl(s3, 45)
-        state = (s0, s1, s2, s3)
+        let result = rotl(state.1 &* 5, 7) &* 9
+        let t = state.1 << 17
+        state.2 ^= state.0
+        state.3 ^= state.1
+        state.1 ^= state.2
+        state.0 ^= state.3
+        state.2 ^= t
+        state.3 = rotl(state.3, 45)
         return result
     }
 
