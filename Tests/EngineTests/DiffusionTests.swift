@@ -124,6 +124,24 @@ final class DiffusionTests: XCTestCase {
         }
     }
 
+    /// The predictor deals a batch's images to the cores, one network copy per
+    /// core; that gives the batched forward's numbers bit for bit.
+    func testPredictorLanesMatchBatchedForward() throws {
+        let net = try UNet(.tiny)
+        let params = FloatBuffer(count: net.parameterCount)
+        var rng = RNG(seed: 3)
+        net.layout.initialize(params.ptr, rng: &rng)
+        let n = 5, t = [999, 0, 400, 17, 731]
+        var x = [Float](repeating: 0, count: n * 784)
+        for i in x.indices { x[i] = Float(rng.normal()) }
+        net.ws.forwardOnly = true
+        let batched = Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x, t: t, train: false, rng: &rng), count: n * 784))
+        net.ws.forwardOnly = false
+        let model = UNetPredictor(net: try UNet(.tiny), params: params)
+        var out = [Float](repeating: .nan, count: n * 784)
+        for _ in 0..<2 { model.predictNoise(x, t: t, out: &out); XCTAssertTrue(out == batched) }
+    }
+
     func testLiveSettingsAndFork() throws {
         let s = try NoiseSchedule()
         let sm = try Sampler(schedule: s, settings: SamplerSettings(kind: .ddpm), n: 2, size: 2, seed: 1)

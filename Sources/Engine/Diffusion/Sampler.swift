@@ -9,17 +9,54 @@ public protocol NoisePredictor: AnyObject {
 }
 
 /// A U-Net with a set of weights, as a noise predictor (eval mode).
+///
+/// A batch of two or more images is split into single images dealt to the
+/// cores, each core running its own copy of the network (`Lane`: the layers'
+/// activation buffers and scratch, not the weights) through a whole forward
+/// pass. One image's activations stay in the core's cache for the whole pass,
+/// where a batched forward streams every layer's batch through memory and
+/// meets the other core at a barrier in every layer. Sampling runs its
+/// layers one image at a time anyway (`Workspace.perImage`), so the result is
+/// the same bit for bit.
 public final class UNetPredictor: NoisePredictor {
     public let net: UNet
     public let params: FloatBuffer
     public var imageSize: Int { net.config.imageSize }
     public init(net: UNet, params: FloatBuffer) { self.net = net; self.params = params }
+
+    /// One core's network copy and its one-element timestep array (reused, so
+    /// a step allocates nothing once the lanes exist).
+    final class Lane: @unchecked Sendable {
+        let net: UNet
+        var t = [0]
+        init(_ net: UNet) { self.net = net }
+    }
+    private var lanes: [Lane] = []
+
     public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
+        let n = t.count, hw = imageSize * imageSize
+        if n >= 2 && Parallel.cores >= 2 {
+            if lanes.isEmpty {
+                // The config was validated when `net` was built.
+                lanes = (0..<Parallel.cores).map { _ in Lane(try! UNet(net.config)) }
+            }
+            let lanes = self.lanes, p = UnsafePointer(params.ptr)
+            Parallel.runBalanced(n) { th, i in
+                let lane = lanes[th]
+                lane.t[0] = t[i]
+                (out + i * hw).update(from: Self.forward(lane.net, p, x: x + i * hw, t: lane.t), count: hw)
+            }
+            return
+        }
+        out.update(from: Self.forward(net, params.ptr, x: x, t: t), count: n * hw)
+    }
+
+    private static func forward(_ net: UNet, _ p: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                t: [Int]) -> UnsafeMutablePointer<Float> {
         var rng = RNG(seed: 0) // unused in eval mode
         net.ws.forwardOnly = true
         defer { net.ws.forwardOnly = false }
-        let y = net.forward(params.ptr, x: x, t: t, train: false, rng: &rng)
-        out.update(from: y, count: t.count * imageSize * imageSize)
+        return net.forward(p, x: x, t: t, train: false, rng: &rng)
     }
 }
 
