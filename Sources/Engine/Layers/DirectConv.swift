@@ -99,7 +99,7 @@ enum DirectConv {
     /// `scratch` floats in ws.cols[thread].
     static func parallel(n: Int, tiles: Int, scratch: Int, ws: Workspace,
                          _ body: (Int, Range<Int>, Range<Int>) -> Void) {
-        let cores = Parallel.cores
+        let cores = Parallel.available
         let threads = n >= cores ? cores : min(cores, tiles)
         for t in 0..<max(1, threads) { ws.cols[t].reserve(scratch) }
         if threads <= 1 { return body(0, 0..<n, 0..<tiles) }

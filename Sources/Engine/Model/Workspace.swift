@@ -35,10 +35,10 @@ public final class Workspace: @unchecked Sendable {
     /// Returns the number of threads used (0 when the batch is too small to
     /// split; the caller then takes its whole-batch path).
     public func chunked(n: Int, floatsPerImage: Int, _ body: (Int, Int, Int) -> Void) -> Int {
-        let cores = Parallel.cores
         if perImage {
             // One image per GEMM: every image sees the same shapes, so its result
             // is bit-identical whatever the batch size (sampling's contract).
+            let cores = Parallel.available
             for t in 0..<min(cores, n) { cols[t].reserve(max(1, floatsPerImage)) }
             if n == 1 || cores < 2 { body(0, 0, 1); for i in 1..<max(1, n) { body(0, i, i + 1) }; return 1 }
             let threads = min(cores, n)
@@ -48,6 +48,9 @@ public final class Workspace: @unchecked Sendable {
             }
             return threads
         }
+        // Training: the split (and so the order of the partial sums) depends
+        // only on the core count.
+        let cores = Parallel.cores
         if n < 2 || cores < 2 { return 0 }
         let nb = max(1, min(Workspace.chunkBytes / max(1, floatsPerImage * 4), (n + cores - 1) / cores))
         let chunks = (n + nb - 1) / nb

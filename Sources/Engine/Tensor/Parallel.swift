@@ -8,6 +8,13 @@ import Foundation
 public enum Parallel {
     public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
+    /// The cores a region started now would get: all of them, or 1 inside
+    /// another region (e.g. in the sampler's per-core network copies), where
+    /// `run` goes through its iterations on the calling thread. Work split
+    /// for `available` threads then is not split for nothing (a direct
+    /// convolution would build an image's input planes once per part).
+    public static var available: Int { WorkerPool.shared.isBusy ? 1 : cores }
+
     /// body(0..<iterations) on the calling thread and the worker threads
     /// (WorkerPool); the iteration index doubles as a per-thread scratch index
     /// where callers use at most `cores` iterations.

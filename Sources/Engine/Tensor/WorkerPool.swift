@@ -70,6 +70,9 @@ final class WorkerPool: @unchecked Sendable {
         busy.store(false, ordering: .sequentiallyConsistent)
     }
 
+    /// Whether a region is running (a new one would run on the calling thread).
+    var isBusy: Bool { busy.load(ordering: .relaxed) }
+
     /// Claims and runs iterations until none are left.
     @inline(__always)
     private func take(_ body: (Int, Int) -> Void, _ n: Int, participant: Int) {
