@@ -134,12 +134,22 @@ final class DiffusionTests: XCTestCase {
         let n = 5, t = [999, 0, 400, 17, 731]
         var x = [Float](repeating: 0, count: n * 784)
         for i in x.indices { x[i] = Float(rng.normal()) }
-        net.ws.forwardOnly = true
-        let batched = Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x, t: t, train: false, rng: &rng), count: n * 784))
-        net.ws.forwardOnly = false
+        func batched() -> [Float] {
+            net.ws.forwardOnly = true
+            defer { net.ws.forwardOnly = false }
+            return Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x, t: t, train: false, rng: &rng), count: n * 784))
+        }
         let model = UNetPredictor(net: try UNet(.tiny), params: params)
-        var out = [Float](repeating: .nan, count: n * 784)
-        for _ in 0..<2 { model.predictNoise(x, t: t, out: &out); XCTAssertTrue(out == batched) }
+        var out = [Float](repeating: .nan, count: n * 784), one = [Float](repeating: .nan, count: 784)
+        let before = batched()
+        for _ in 0..<2 { model.predictNoise(x, t: t, out: &out); XCTAssertTrue(out == before) }
+        // New weights between calls (the training view's EMA): the per-call
+        // packed weights must not be stale, on the lanes or on batch 1.
+        for i in 0..<net.parameterCount { params.ptr[i] *= 0.9 }
+        let after = batched()
+        XCTAssertFalse(after == before)
+        model.predictNoise(x, t: t, out: &out); XCTAssertTrue(out == after)
+        model.predictNoise(x, t: [t[0]], out: &one); XCTAssertTrue(one == Array(after[0..<784]))
     }
 
     func testLiveSettingsAndFork() throws {

@@ -32,9 +32,15 @@ public final class UNetPredictor: NoisePredictor {
         init(_ net: UNet) { self.net = net }
     }
     private var lanes: [Lane] = []
+    /// Numbers the calls: the weights may change between calls (the training
+    /// view's EMA), not during one, so each network copy packs its
+    /// convolution weights once per call (Workspace.packGeneration).
+    private var calls = 0
 
     public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
         let n = t.count, hw = imageSize * imageSize
+        calls += 1
+        let generation = calls
         if n >= 2 && Parallel.cores >= 2 {
             if lanes.isEmpty {
                 // The config was validated when `net` was built.
@@ -44,10 +50,13 @@ public final class UNetPredictor: NoisePredictor {
             Parallel.runBalanced(n) { th, i in
                 let lane = lanes[th]
                 lane.t[0] = t[i]
+                lane.net.ws.packGeneration = generation
                 (out + i * hw).update(from: Self.forward(lane.net, p, x: x + i * hw, t: lane.t), count: hw)
             }
             return
         }
+        net.ws.packGeneration = generation
+        defer { net.ws.packGeneration = 0 }
         out.update(from: Self.forward(net, params.ptr, x: x, t: t), count: n * hw)
     }
 

@@ -97,9 +97,7 @@ public struct Conv2d: Sendable {
     static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
                        ws: Workspace, accumulate: Bool, affineSiLU: DirectConv.AffineSiLU? = nil) {
-        ws.packed.reserve(cout * cin * 9)
-        DirectConv.pack(weight, cin: cin, cout: cout, into: ws.packed.ptr)
-        let packed = UnsafePointer(ws.packed.ptr)
+        let packed = ws.packed(weight, count: cout * cin * 9) { DirectConv.pack(weight, cin: cin, cout: cout, into: $0) }
         DirectConv.parallel(n: n, tiles: cout / 4, scratch: DirectConv.scratchFloats(cin: cin, h: h, w: wid), ws: ws) {
             th, images, coTiles in
             DirectConv.forward(packed: packed, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,

@@ -192,9 +192,9 @@ enum DirectConv {
                           x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
                           ws: Workspace, accumulate: Bool) {
         let g = Geometry(h: h, w: w, pad: 0), tiles = cout / 4, hw = h * w
-        ws.packed.reserve(cout * cin)
-        let wpk = ws.packed.ptr
-        for t in 0..<tiles { for ci in 0..<cin { for j in 0..<4 { wpk[(t * cin + ci) * 4 + j] = weight[(t * 4 + j) * cin + ci] } } }
+        let wpk = ws.packed(weight, count: cout * cin) { wpk in
+            for t in 0..<tiles { for ci in 0..<cin { for j in 0..<4 { wpk[(t * cin + ci) * 4 + j] = weight[(t * 4 + j) * cin + ci] } } }
+        }
         var zero = 0
         parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
             let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
@@ -227,9 +227,7 @@ enum DirectConv {
         let ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1, hq = ho + 1, wq = wo + 1, hw = h * w
         let phaseLen = roundUp(ho * wq, granule) + wq + 1 + tile     // every over-read stays inside
         let g = Geometry(h: ho, w: wo, wp: wq, planeLen: 4 * phaseLen), tiles = cout / 4
-        ws.packed.reserve(cout * cin * 9)
-        pack(weight, cin: cin, cout: cout, into: ws.packed.ptr)
-        let wpk = UnsafePointer(ws.packed.ptr)
+        let wpk = ws.packed(weight, count: cout * cin * 9) { pack(weight, cin: cin, cout: cout, into: $0) }
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { offs in
             for ky in 0..<3 { for kx in 0..<3 { offs[ky * 3 + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
             parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
@@ -270,27 +268,26 @@ enum DirectConv {
         let g = Geometry(h: h, w: w, pad: 1), tiles = cout / 4, wo = 2 * w, hwo = 4 * h * w
         // Packed [parity][cout/4][cin][tap][4].
         let perParity = cout * cin * 4
-        ws.packed.reserve(4 * perParity)
-        let wpk = ws.packed.ptr
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { offs in
-            for a in 0..<2 {
-                for c in 0..<2 {
-                    let par = a * 2 + c
-                    for dy in 0..<2 {
-                        for dx in 0..<2 {
-                            let tap = dy * 2 + dx, ky = 3 - a - 2 * dy, kx = 3 - c - 2 * dx
-                            offs[par * 4 + tap] = (a + dy) * g.wp + (c + dx)
-                            for t in 0..<tiles {
-                                for ci in 0..<cin {
-                                    for j in 0..<4 {
-                                        wpk[par * perParity + ((t * cin + ci) * 4 + tap) * 4 + j] =
-                                            weight[((ci * cout + t * 4 + j) * 4 + ky) * 4 + kx]
-                                    }
-                                }
+        let wpk = ws.packed(weight, count: 4 * perParity) { wpk in
+            for par in 0..<4 {
+                let a = par / 2, c = par % 2
+                for tap in 0..<4 {
+                    let ky = 3 - a - 2 * (tap / 2), kx = 3 - c - 2 * (tap % 2)
+                    for t in 0..<tiles {
+                        for ci in 0..<cin {
+                            for j in 0..<4 {
+                                wpk[par * perParity + ((t * cin + ci) * 4 + tap) * 4 + j] =
+                                    weight[((ci * cout + t * 4 + j) * 4 + ky) * 4 + kx]
                             }
                         }
                     }
                 }
+            }
+        }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { offs in
+            for par in 0..<4 {
+                let a = par / 2, c = par % 2
+                for tap in 0..<4 { offs[par * 4 + tap] = (a + tap / 2) * g.wp + (c + tap % 2) }
             }
             parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 16), ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen

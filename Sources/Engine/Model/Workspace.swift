@@ -26,6 +26,29 @@ public final class Workspace: @unchecked Sendable {
     /// GN1 output, applied while conv2 builds its planes instead).
     public var forwardOnly = false
 
+    /// While this is non-zero and unchanged, weights packed for the direct
+    /// kernels are kept and reused (UNetPredictor sets a new value for each
+    /// call, during which the weights do not change; 0 packs on every call).
+    public var packGeneration = 0
+    private var packCache: [UnsafeRawPointer: (generation: Int, buffer: FloatBuffer)] = [:]
+
+    /// `weight` packed by `fill` into `count` floats: the cached packing when
+    /// it is from the current `packGeneration`, else packed now (into
+    /// `packed`, or into the cache when packGeneration is set).
+    func packed(_ weight: UnsafePointer<Float>, count: Int,
+                _ fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
+        if packGeneration == 0 {
+            packed.reserve(count); fill(packed.ptr)
+            return UnsafePointer(packed.ptr)
+        }
+        let key = UnsafeRawPointer(weight)
+        if let e = packCache[key], e.generation == packGeneration { return UnsafePointer(e.buffer.ptr) }
+        let buffer = packCache[key]?.buffer ?? FloatBuffer(count: count)
+        buffer.reserve(count); fill(buffer.ptr)
+        packCache[key] = (packGeneration, buffer)
+        return UnsafePointer(buffer.ptr)
+    }
+
     /// Bytes of im2col data a chunk should stay under (fits the per-core L2 cache).
     public static var chunkBytes = 1 << 20
 
