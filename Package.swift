@@ -46,7 +46,7 @@ let package = Package(
             swiftSettings: fast
         ),
         .executableTarget(name: "ddpm", dependencies: ["TUI"], path: "Sources/ddpm"),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"], path: "Tests/EngineTests",
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "SIMDMath"], path: "Tests/EngineTests",
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TUITests", dependencies: ["TUI", "Engine"], path: "Tests/TUITests", exclude: ["Snapshots"]),
     ],
