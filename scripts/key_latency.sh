@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Measures how long a key press takes to show on screen while the explorer
+# samples 16 digits (the default view) in a 120x40 tmux pane: sends T / t
+# (temperature up / down) and polls the pane until the status line shows the
+# new temperature. Issue #4's target: within 100 ms.
+#   scripts/key_latency.sh [presses, default 10] [path to ddpm]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+presses="${1:-10}"
+bin="${2:-.build/release/ddpm}"
+session="ddpm-latency-$$"
+tmux new-session -d -s "$session" -x 120 -y 40 "TERM=xterm-256color DDPM_ASSETS=$PWD/assets $bin; sleep 5"
+trap 'tmux kill-session -t "$session" 2>/dev/null || true' EXIT
+until tmux capture-pane -p -t "$session" | grep -q "running"; do sleep 0.05; done
+temp() { tmux capture-pane -p -t "$session" | grep -o "temp [0-9.]*" | head -1; }
+times=()
+for i in $(seq "$presses"); do
+  if (( i % 2 )); then key=T; else key=t; fi
+  before=$(temp)
+  start=$(date +%s%N)
+  tmux send-keys -t "$session" "$key"
+  while [ "$(temp)" = "$before" ]; do :; done
+  times+=($(( ($(date +%s%N) - start) / 1000000 )))
+  sleep 0.2
+done
+tmux capture-pane -p -t "$session" | grep -o "running\|done" | head -1 | sed 's/^/sampler still /'
+printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "key press to screen over %d presses: median %d ms, max %d ms\n", NR, a[int((NR+1)/2)], a[NR]}'
+tmux send-keys -t "$session" q
