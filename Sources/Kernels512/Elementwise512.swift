@@ -6,17 +6,11 @@ import SIMDMath
 public enum Elementwise512 {
     public typealias V = SIMD16<Float>
 
-    /// y[i] = g * sigmoid(g) + tb with g = x[i] * a + b, for i in 0..<count
-    /// (GroupNorm's normalise + affine + SiLU + time-embedding bias).
+    /// FastMath.affineSiLU over count floats, compiled for AVX-512 (GroupNorm's
+    /// normalise + affine + SiLU + time-embedding bias).
     public static func affineSiLU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
                                   a: Float, b: Float, tb: Float) {
-        var i = 0
-        while i + 16 <= count {
-            let g = FastMath.load(x, i) * a + b
-            FastMath.store(g * FastMath.sigmoid(g) + tb, y, i)
-            i += 16
-        }
-        while i < count { let g = x[i] * a + b; y[i] = g * FastMath.sigmoid(g) + tb; i += 1 }
+        FastMath.affineSiLU(x, y, count: count, a: a, b: b, tb: tb)
     }
 }
 
@@ -51,12 +45,9 @@ extension Elementwise512 {
         for r in 0..<h {
             let s = src + r * w, d = dst + r * wp
             if r * w + vecs * 16 <= hw {
-                for v in 0..<vecs {
-                    let g = FastMath.load(s, v * 16) * a + b
-                    FastMath.store(g * FastMath.sigmoid(g) + tb, d, v * 16)
-                }
+                for v in 0..<vecs { FastMath.store(FastMath.affineSiLU(FastMath.load(s, v * 16), a: a, b: b, tb: tb), d, v * 16) }
             } else {
-                for c in 0..<w { let g = s[c] * a + b; d[c] = g * FastMath.sigmoid(g) + tb }
+                for c in 0..<w { d[c] = FastMath.affineSiLU(s[c], a: a, b: b, tb: tb) }
             }
             d[w] = 0; d[w + 1] = 0
         }

@@ -42,6 +42,31 @@ public enum FastMath {
     @_transparent
     public static func sigmoid(_ x: Float) -> Float { sigmoid(V(repeating: x))[0] }
 
+    /// g sigmoid(g) + tb with g = x a + b: GroupNorm's normalise + affine,
+    /// SiLU and the time-embedding bias in one.
+    @_transparent
+    public static func affineSiLU(_ x: V, a: Float, b: Float, tb: Float) -> V {
+        let g = x * a + b
+        return g * sigmoid(g) + tb
+    }
+
+    /// The same for one float (tails), through the same sigmoid.
+    @_transparent
+    public static func affineSiLU(_ x: Float, a: Float, b: Float, tb: Float) -> Float {
+        let g = x * a + b
+        return g * sigmoid(g) + tb
+    }
+
+    /// y[i] = affineSiLU(x[i]) for i in 0..<count: 16-float vectors, then a
+    /// float at a time.
+    @_transparent
+    public static func affineSiLU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+                                  a: Float, b: Float, tb: Float) {
+        var i = 0
+        while i + 16 <= count { store(affineSiLU(load(x, i), a: a, b: b, tb: tb), y, i); i += 16 }
+        while i < count { y[i] = affineSiLU(x[i], a: a, b: b, tb: tb); i += 1 }
+    }
+
     @_transparent
     public static func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {
         UnsafeRawPointer(p + i).loadUnaligned(as: V.self)

@@ -1,4 +1,3 @@
-import Kernels512
 import SIMDMath
 import Foundation
 
@@ -33,9 +32,7 @@ public struct GroupNorm: Sendable {
                 let xp = x + off, yp = y + off
                 let a = p[w + c] * r, bb = p[b + c] - m * a
                 let tb: Float = tbias.map { $0[ni * C + c] } ?? 0
-                if silu && CPU.avx512 {
-                    Elementwise512.affineSiLU(xp, yp, count: hw, a: a, b: bb, tb: tb)
-                } else if silu {
+                if silu {
                     Kernels.affineSiLU(xp, yp, count: hw, a: a, b: bb, tb: tb)
                 } else {
                     for i in 0..<hw { yp[i] = xp[i] * a + bb + tb }

@@ -1,3 +1,4 @@
+import Kernels512
 import SIMDMath
 import CBLIS
 import Foundation
@@ -228,18 +229,16 @@ public enum Kernels {
     public static func sigmoid(_ x: Float) -> Float { FastMath.sigmoid(x) }
 
     /// y[i] = g * sigmoid(g) + tb with g = x[i] * a + b, for i in 0..<count
-    /// (GroupNorm's normalise + affine + SiLU + bias; Elementwise512.affineSiLU
-    /// is the AVX-512 twin: same operations per element).
+    /// (GroupNorm's normalise + affine + SiLU + bias): FastMath.affineSiLU
+    /// compiled for AVX-512 (Elementwise512) or AVX2 (here).
     @inline(__always)
     public static func affineSiLU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
                                   a: Float, b: Float, tb: Float) {
-        var i = 0
-        while i + 16 <= count {
-            let g = FastMath.load(x, i) * a + b
-            FastMath.store(g * FastMath.sigmoid(g) + tb, y, i)
-            i += 16
+        if CPU.avx512 {
+            Elementwise512.affineSiLU(x, y, count: count, a: a, b: b, tb: tb)
+        } else {
+            FastMath.affineSiLU(x, y, count: count, a: a, b: b, tb: tb)
         }
-        while i < count { let g = x[i] * a + b; y[i] = g * sigmoid(g) + tb; i += 1 }
     }
 
     /// In-place softmax of one row: exp(x - max) / sum (vectorised exp; the
