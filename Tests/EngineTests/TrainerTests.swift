@@ -46,6 +46,44 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(straight.adamV.array(n), resumed.adamV.array(n))
     }
 
+    /// Resuming with changes keeps weights, moments, step and RNG and trains on
+    /// under the new options; the same changes give the same run, and dropping
+    /// dropout changes the steps that follow.
+    func testResumeWithChanges() throws {
+        var o = smallOptions(); o.totalSteps = 12; o.batch = 16
+        let dir = NSTemporaryDirectory() + "resume-changes-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<6 { try first.trainStep() }
+        let path = dir + "/c.safetensors"
+        try first.saveCheckpoint(path)
+        let changes = Trainer.ResumeChanges(totalSteps: 20, lr: 5e-4, dropout: 0, emaDecay: 0.9)
+        let a = try Trainer.resume(path, data: Self.digits, changes: changes)
+        let b = try Trainer.resume(path, data: Self.digits, changes: changes)
+        let plain = try Trainer.resume(path, data: Self.digits)
+        XCTAssertEqual(a.step, 6)
+        XCTAssertEqual(a.net.config.dropout, 0)
+        XCTAssertEqual(plain.net.config.dropout, 0.1)
+        XCTAssertEqual(a.options.lr, 5e-4)
+        XCTAssertEqual(a.options.emaDecay, 0.9)
+        XCTAssertEqual(a.options.totalSteps, 20)
+        XCTAssertEqual(a.lrSchedule.rate(6), LRSchedule(base: 5e-4, warmup: 2, totalSteps: 20).rate(6))
+        let n = a.count
+        XCTAssertEqual(a.params.array(n), first.params.array(n))
+        XCTAssertEqual(a.adamV.array(n), first.adamV.array(n))
+        XCTAssertEqual(a.ema.array(n), first.ema.array(n))
+        for _ in 0..<3 { try a.trainStep(); try b.trainStep(); try plain.trainStep() }
+        XCTAssertEqual(a.params.array(n), b.params.array(n))
+        XCTAssertEqual(a.ema.array(n), b.ema.array(n))
+        // Same rate, dropout 0 vs 0.1 from the same state: the steps differ.
+        let c = try Trainer.resume(path, data: Self.digits, changes: .init(dropout: 0))
+        let d = try Trainer.resume(path, data: Self.digits)
+        try c.trainStep(); try d.trainStep()
+        XCTAssertNotEqual(c.params.array(n), d.params.array(n))
+        XCTAssertEqual(c.step, 7)
+    }
+
     /// Weights that overflow stop training with the step number and apply no update.
     func testDivergenceIsReported() throws {
         var o = smallOptions(); o.batch = 8

@@ -202,13 +202,33 @@ public final class Trainer {
         try Checkpoint.writeWeights(path, layout: net.layout, params: ema.ptr, metadata: m)
     }
 
+    /// What a resumed run may change; nil keeps the checkpoint's value. Without
+    /// changes a resumed run continues bit for bit; with them it continues from
+    /// the same weights, moments, step and RNG under the new settings (e.g. a
+    /// fine-tune without dropout, or a longer cosine schedule).
+    public struct ResumeChanges: Equatable, Sendable {
+        public var totalSteps: Int?
+        public var lr: Double?
+        public var dropout: Float?
+        public var emaDecay: Double?
+        public init(totalSteps: Int? = nil, lr: Double? = nil, dropout: Float? = nil, emaDecay: Double? = nil) {
+            self.totalSteps = totalSteps; self.lr = lr; self.dropout = dropout; self.emaDecay = emaDecay
+        }
+        func apply(to o: inout TrainOptions) {
+            if let totalSteps { o.totalSteps = totalSteps }
+            if let lr { o.lr = lr }
+            if let dropout { o.config.dropout = dropout }
+            if let emaDecay { o.emaDecay = emaDecay }
+        }
+    }
+
     /// Restores a checkpoint written by `saveCheckpoint`. Options come from the
-    /// file; `totalSteps` may be overridden to train further.
-    public static func resume(_ path: String, data: Dataset, totalSteps: Int? = nil) throws -> Trainer {
+    /// file, except what `changes` sets.
+    public static func resume(_ path: String, data: Dataset, changes: ResumeChanges = ResumeChanges()) throws -> Trainer {
         let f = try SafeTensors.read(path)
         let state = try Checkpoint.trainState(f.metadata, path: path)
         var opts = state.options
-        if let totalSteps { opts.totalSteps = totalSteps }
+        changes.apply(to: &opts)
         let tr = try Trainer(options: opts, data: data)
         let L = tr.net.layout
         try f.load(into: tr.ema.ptr, layout: L)

@@ -10,7 +10,9 @@ struct TrainCommand: ParsableCommand {
         Checkpoints (EMA weights under the PyTorch names, plus raw weights, Adam moments, step and RNG state) \
         are written atomically to --out every --checkpoint-every steps and at the end. Ctrl-C or SIGTERM saves \
         a checkpoint and exits 0; --resume continues exactly where it stopped (same --steps gives the same \
-        learning-rate schedule). A NaN/Inf loss stops training, names the step and keeps the last checkpoint.
+        learning-rate schedule). A resumed run takes its options from the checkpoint; --steps/--epochs, --lr, \
+        --dropout and --ema given with --resume change them from there on (e.g. a fine-tune without dropout: \
+        --resume --dropout 0 --steps N). A NaN/Inf loss stops training, names the step and keeps the last checkpoint.
         """)
 
     @Option(help: "Model config: tiny or small.") var config: String = "tiny"
@@ -19,14 +21,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
     @Option(help: "Train for this many epochs instead of --steps.") var epochs: Double?
     @Option(help: "Batch size.") var batch: Int = 128
-    @Option(help: "Peak learning rate (Adam).") var lr: Double = 2e-4
+    @Option(help: "Peak learning rate (Adam; default 2e-4).") var lr: Double?
     @Option(help: "Warm-up steps.") var warmup: Int = 500
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid.") var schedule: String = "linear"
     @Option(help: "Diffusion steps T.") var T: Int = 1000
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
     @Option(help: "Loss weighting: simple, snr, min-snr, importance.") var weighting: String = "simple"
-    @Option(help: "EMA decay of the weights used for sampling.") var ema: Double = 0.995
-    @Option(help: "Dropout inside residual blocks.") var dropout: Double = 0.1
+    @Option(help: "EMA decay of the weights used for sampling (default 0.995).") var ema: Double?
+    @Option(help: "Dropout inside residual blocks (default 0.1).") var dropout: Double?
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Use only the first N training images.") var limit: Int?
     @Option(help: "Checkpoint path (safetensors).") var out: String
@@ -41,9 +43,9 @@ struct TrainCommand: ParsableCommand {
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         guard Weighting(rawValue: weighting) != nil else { throw ValidationError("unknown --weighting '\(weighting)'") }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
-        guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1)") }
-        guard (0..<1).contains(ema) else { throw ValidationError("--ema must be in [0, 1)") }
-        guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") }
+        if let lr { guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1)") } }
+        if let ema { guard (0..<1).contains(ema) else { throw ValidationError("--ema must be in [0, 1)") } }
+        if let dropout { guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") } }
         guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000000") }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1") }
         guard (2...100_000).contains(T) else { throw ValidationError("-T must be in 2...100000") }
@@ -56,16 +58,17 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try wrap {
             var cfg = try modelConfig(config, attention: attention)
-            cfg.dropout = Float(dropout)
+            let defaults = TrainOptions()
+            cfg.dropout = Float(dropout ?? Double(UNetConfig.tiny.dropout))
             let dir = data ?? Assets.mnist
             var ds = try Dataset.load(dir: dir, train: true, limit: limit)
             ds = ds.padded(to: cfg.imageSize)
             var opts = TrainOptions()
             opts.config = cfg
             opts.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
-            opts.batch = batch; opts.lr = lr; opts.warmup = warmup
+            opts.batch = batch; opts.lr = lr ?? defaults.lr; opts.warmup = warmup
             opts.loss = LossKind(rawValue: loss)!; opts.weighting = Weighting(rawValue: weighting)!
-            opts.emaDecay = ema; opts.seed = seed
+            opts.emaDecay = ema ?? defaults.emaDecay; opts.seed = seed
             let perEpoch = max(1, ds.count / min(batch, ds.count))
             opts.totalSteps = steps ?? Int(((epochs ?? 10) * Double(perEpoch)).rounded(.up))
             // Fail before any work if the output cannot be written.
@@ -73,8 +76,11 @@ struct TrainCommand: ParsableCommand {
             if let export { try AtomicFile.checkWritable(export) }
             let trainer: Trainer
             if resume {
-                trainer = try Trainer.resume(out, data: ds, totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil))
-                print("resumed \(out) at step \(trainer.step) of \(trainer.options.totalSteps)")
+                let changes = Trainer.ResumeChanges(totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil), lr: lr,
+                                                    dropout: dropout.map { Float($0) }, emaDecay: ema)
+                trainer = try Trainer.resume(out, data: ds, changes: changes)
+                let o = trainer.options
+                print("resumed \(out) at step \(trainer.step) of \(o.totalSteps) (lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay))")
             } else {
                 trainer = try Trainer(options: opts, data: ds)
             }
