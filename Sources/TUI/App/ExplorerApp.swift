@@ -72,11 +72,15 @@ enum ExplorerApp {
         }
         var lastVersion = -1, lastTrainVersion = -1
         var frames = 0
+        // Draw only when something changed (a key, a resize, a new engine state):
+        // a paused explorer then costs only the key poll.
+        var dirty = true
         while !state.quitting && uiStop == 0 {
             // Keys first (drain what is queued), then the newest engine state, then draw.
             var k = term.readKey(timeoutMs: 33)
             while let key = k {
                 if let key {
+                    dirty = true
                     for eff in reduce(&state, .key(key)) {
                         switch eff {
                         case .command(var c):
@@ -102,15 +106,17 @@ enum ExplorerApp {
                 k = term.readKey(timeoutMs: 0)
             }
             let (nw, nh) = term.size
-            if nw != state.width || nh != state.height { _ = reduce(&state, .resize(width: nw, height: nh)) }
+            if nw != state.width || nh != state.height { _ = reduce(&state, .resize(width: nw, height: nh)); dirty = true }
             if let e = sampleEngine {
                 let snap = e.snapshot
-                if snap.version != lastVersion { lastVersion = snap.version; _ = reduce(&state, .engine(snap)) }
+                if snap.version != lastVersion { lastVersion = snap.version; _ = reduce(&state, .engine(snap)); dirty = true }
             }
             if let e = trainEngine {
                 let snap = e.snapshot
-                if snap.version != lastTrainVersion { lastTrainVersion = snap.version; _ = reduce(&state, .trainEngine(snap)) }
+                if snap.version != lastTrainVersion { lastTrainVersion = snap.version; _ = reduce(&state, .trainEngine(snap)); dirty = true }
             }
+            guard dirty else { continue }
+            dirty = false
             term.draw(render(state))
             frames += 1
             if let c = o.crashAfterFrames, frames >= c { throw CLIError("internal error (simulated by DDPM_TEST_INTERNAL_ERROR)") }
