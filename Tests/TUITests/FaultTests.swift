@@ -126,6 +126,25 @@ final class FaultTests: XCTestCase {
         }
     }
 
+    /// `eval --spacing` picks DDIM's timesteps (the samples change, the report
+    /// names the spacing); an unknown spacing is refused with the choices' flag.
+    func testEvalSpacing() throws {
+        func source(_ spacing: String) -> (String, Double) {
+            let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --sampler ddim --steps 3 --n 4 --json --spacing \(spacing)")
+            XCTAssertEqual(code, 0, out)
+            guard let d = try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
+                  let g = d["generated"] as? [String: Any], let fd = g["frechet"] as? Double else { XCTFail(out); return ("", 0) }
+            return (d["source"] as? String ?? "", fd)
+        }
+        let (lead, fdLead) = source("leading"), (trail, fdTrail) = source("trailing")
+        XCTAssertEqual(lead, "ddim 3 steps eta 0.0, leading spacing")
+        XCTAssertEqual(trail, "ddim 3 steps eta 0.0")
+        XCTAssertNotEqual(fdLead, fdTrail)
+        let (code, out) = Shell.sh("\(Shell.binary) eval --spacing sideways")
+        XCTAssertNotEqual(code, 0)
+        XCTAssertTrue(out.contains("unknown --spacing 'sideways'"), out)
+    }
+
     /// A learning rate that blows training up: the step is named, the exit is
     /// non-zero, and the last checkpoint written before it still loads.
     func testDivergenceStopsWithStepAndKeepsCheckpoint() throws {

@@ -12,6 +12,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
     @Option(help: "DDIM steps.") var steps: Int = 50
     @Option(help: "DDIM eta.") var eta: Double = 0
+    @Option(help: "DDIM timestep spacing: linspace, leading, trailing.") var spacing: String = "trailing"
     @Flag(help: "Clip the predicted x0 to [-1, 1] at every step (as the explorer's c key).") var clip = false
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Evaluate these images (IDX or PGM grid of 28x28) instead of sampling.") var images: String?
@@ -24,6 +25,7 @@ struct EvalCommand: ParsableCommand {
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000") }
         guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)'") }
         guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1]") }
+        guard Spacing(rawValue: spacing) != nil else { throw ValidationError("unknown --spacing '\(spacing)'") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100") }
     }
 
@@ -60,7 +62,8 @@ struct EvalCommand: ParsableCommand {
             } else {
                 let (net, params, schedule, _) = try loadModel(weights ?? Assets.model)
                 let model = UNetPredictor(net: net, params: params)
-                let set = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, clip: clip)
+                let set = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, clip: clip,
+                                      spacing: Spacing(rawValue: spacing)!)
                 fake = []
                 let t0 = Benchmark.now()
                 var done = 0
@@ -73,7 +76,8 @@ struct EvalCommand: ParsableCommand {
                     if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
                 }
                 if !json { print("") }
-                label = "\(sampler)\(sampler == "ddim" ? " \(steps) steps eta \(eta)" : " 1000 steps")\(clip ? ", x0 clipped" : "")"
+                let ddim = " \(steps) steps eta \(eta)" + (spacing == "trailing" ? "" : ", \(spacing) spacing")
+                label = "\(sampler)\(sampler == "ddim" ? ddim : " 1000 steps")\(clip ? ", x0 clipped" : "")"
             }
             let nf = fake.count / 784
             let train = try Dataset.load(dir: Assets.mnist, train: true, limit: nf)
