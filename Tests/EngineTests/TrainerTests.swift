@@ -11,6 +11,13 @@ final class TrainerTests: XCTestCase {
         return o
     }
 
+    /// A new empty folder for checkpoints (the caller removes it).
+    func temporaryDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "trainer-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     /// A few hundred steps on 512 real digits lower the loss clearly.
     func testTrainingLowersLoss() throws {
         let tr = try Trainer(options: smallOptions(), data: Self.digits)
@@ -29,8 +36,7 @@ final class TrainerTests: XCTestCase {
     /// N steps + save + resume + N steps == 2N steps, bit for bit.
     func testResumeIsExact() throws {
         var o = smallOptions(); o.totalSteps = 12; o.batch = 16
-        let dir = NSTemporaryDirectory() + "resume-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let straight = try Trainer(options: o, data: Self.digits)
         for _ in 0..<12 { try straight.trainStep() }
@@ -51,8 +57,7 @@ final class TrainerTests: XCTestCase {
     /// dropout changes the steps that follow.
     func testResumeWithChanges() throws {
         var o = smallOptions(); o.totalSteps = 12; o.batch = 16
-        let dir = NSTemporaryDirectory() + "resume-changes-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let first = try Trainer(options: o, data: Self.digits)
         for _ in 0..<6 { try first.trainStep() }

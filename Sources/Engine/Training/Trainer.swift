@@ -214,7 +214,8 @@ public final class Trainer {
         public init(totalSteps: Int? = nil, lr: Double? = nil, dropout: Float? = nil, emaDecay: Double? = nil) {
             self.totalSteps = totalSteps; self.lr = lr; self.dropout = dropout; self.emaDecay = emaDecay
         }
-        func apply(to o: inout TrainOptions) {
+        /// Sets what is given (also how `ddpm train` lays its flags over the defaults).
+        public func apply(to o: inout TrainOptions) {
             if let totalSteps { o.totalSteps = totalSteps }
             if let lr { o.lr = lr }
             if let dropout { o.config.dropout = dropout }

@@ -21,14 +21,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
     @Option(help: "Train for this many epochs instead of --steps.") var epochs: Double?
     @Option(help: "Batch size.") var batch: Int = 128
-    @Option(help: "Peak learning rate (Adam; default 2e-4).") var lr: Double?
+    @Option(help: "Peak learning rate (Adam; default \(TrainOptions().lr)).") var lr: Double?
     @Option(help: "Warm-up steps.") var warmup: Int = 500
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid.") var schedule: String = "linear"
     @Option(help: "Diffusion steps T.") var T: Int = 1000
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
     @Option(help: "Loss weighting: simple, snr, min-snr, importance.") var weighting: String = "simple"
-    @Option(help: "EMA decay of the weights used for sampling (default 0.995).") var ema: Double?
-    @Option(help: "Dropout inside residual blocks (default 0.1).") var dropout: Double?
+    @Option(help: "EMA decay of the weights used for sampling (default \(TrainOptions().emaDecay)).") var ema: Double?
+    @Option(help: "Dropout inside residual blocks (default \(UNetConfig.tiny.dropout)).") var dropout: Double?
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Use only the first N training images.") var limit: Int?
     @Option(help: "Checkpoint path (safetensors).") var out: String
@@ -57,27 +57,27 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
-            var cfg = try modelConfig(config, attention: attention)
-            let defaults = TrainOptions()
-            cfg.dropout = Float(dropout ?? Double(UNetConfig.tiny.dropout))
+            let cfg = try modelConfig(config, attention: attention)
             let dir = data ?? Assets.mnist
             var ds = try Dataset.load(dir: dir, train: true, limit: limit)
             ds = ds.padded(to: cfg.imageSize)
             var opts = TrainOptions()
             opts.config = cfg
             opts.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
-            opts.batch = batch; opts.lr = lr ?? defaults.lr; opts.warmup = warmup
+            opts.batch = batch; opts.warmup = warmup
             opts.loss = LossKind(rawValue: loss)!; opts.weighting = Weighting(rawValue: weighting)!
-            opts.emaDecay = ema ?? defaults.emaDecay; opts.seed = seed
+            opts.seed = seed
             let perEpoch = max(1, ds.count / min(batch, ds.count))
             opts.totalSteps = steps ?? Int(((epochs ?? 10) * Double(perEpoch)).rounded(.up))
+            // The flags given: over the defaults for a new run, over the checkpoint's options for --resume.
+            let changes = Trainer.ResumeChanges(totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil), lr: lr,
+                                                dropout: dropout.map { Float($0) }, emaDecay: ema)
+            changes.apply(to: &opts)
             // Fail before any work if the output cannot be written.
             try AtomicFile.checkWritable(out)
             if let export { try AtomicFile.checkWritable(export) }
             let trainer: Trainer
             if resume {
-                let changes = Trainer.ResumeChanges(totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil), lr: lr,
-                                                    dropout: dropout.map { Float($0) }, emaDecay: ema)
                 trainer = try Trainer.resume(out, data: ds, changes: changes)
                 let o = trainer.options
                 print("resumed \(out) at step \(trainer.step) of \(o.totalSteps) (lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay))")
