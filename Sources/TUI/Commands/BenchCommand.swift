@@ -9,14 +9,14 @@ struct BenchCommand: ParsableCommand {
         discussion: "Training: a full DDPM step (random t, q_sample, forward, MSE, backward, Adam, EMA) on synthetic data. Sampling: one DDPM reverse step (forward + update). Compare with PyTorch: see README.")
 
     @Option(help: "Model config: tiny or small.") var config: String = "tiny"
-    @Option(help: "Timed steps per measurement.") var steps: Int = 20
+    @Option(parsing: .unconditional, help: "Timed steps per measurement.") var steps: Int = 20
     @Option(help: "Training batch sizes, comma separated.") var trainBatches: String = "64,128"
     @Option(help: "Sampling batch sizes, comma separated.") var sampleBatches: String = "1,16,64"
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         guard let cfg = UNetConfig.named(config) else { throw ValidationError("unknown config '\(config)' (use tiny or small)") }
-        guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000") }
+        guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
         func parse(_ s: String) throws -> [Int] {
             let v = s.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !v.isEmpty, v.allSatisfy({ (1...1024).contains($0) }) else { throw ValidationError("batch sizes must be 1...1024: '\(s)'") }

@@ -8,25 +8,26 @@ struct EvalCommand: ParsableCommand {
         abstract: "Measure sample quality with the engine-trained MNIST classifier, next to real digits.")
 
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
-    @Option(help: "Samples to evaluate (2...10000).") var n: Int = 1000
+    @Option(parsing: .unconditional, help: "Samples to evaluate (2...10000).") var n: Int = 1000
     @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
-    @Option(help: "DDIM steps.") var steps: Int = 50
-    @Option(help: "DDIM eta.") var eta: Double = 0
+    @Option(parsing: .unconditional, help: "DDIM steps.") var steps: Int = 50
+    @Option(parsing: .unconditional, help: "DDIM eta.") var eta: Double = 0
     @Option(help: "DDIM timestep spacing: linspace, leading, trailing.") var spacing: String = "trailing"
     @Flag(help: "Clip the predicted x0 to [-1, 1] at every step (as the explorer's c key).") var clip = false
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Evaluate these images (IDX or PGM grid of 28x28) instead of sampling.") var images: String?
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
     @Flag(help: "Train the classifier anew and write it (to --classifier or the bundled path).") var trainClassifier = false
-    @Option(help: "Classifier training epochs.") var epochs: Int = 4
+    @Option(parsing: .unconditional, help: "Classifier training epochs.") var epochs: Int = 4
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000") }
+        guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
         guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)'") }
-        guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1]") }
+        guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be >= 1, got \(steps)") }
         guard Spacing(rawValue: spacing) != nil else { throw ValidationError("unknown --spacing '\(spacing)'") }
-        guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100") }
+        guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
     }
 
     func run() throws {

@@ -8,8 +8,8 @@ struct ExploreCommand: ParsableCommand {
         abstract: "The terminal explorer (the default when ddpm runs without a subcommand).")
 
     @Option(help: "Weights or checkpoint (default: the bundled model).") var weights: String?
-    @Option(help: "Digits sampled at once (1...64).") var n: Int = 16
-    @Option(help: "First random seed (r adds 1).") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Digits sampled at once (1...64).") var n: Int = 16
+    @Option(parsing: .unconditional, help: "First random seed (r adds 1).") var seed: UInt64 = 0
     @Option(help: "View to open: sample, train or forward.") var view: String = "sample"
 
     func validate() throws {

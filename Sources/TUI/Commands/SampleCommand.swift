@@ -8,16 +8,16 @@ struct SampleCommand: ParsableCommand {
         abstract: "Sample digits from a trained model and write them as PNG grid, PGM or IDX.")
 
     @Option(help: "Weights or checkpoint (safetensors). Default: the bundled model.") var weights: String?
-    @Option(help: "Number of images (1...4096).") var n: Int = 16
+    @Option(parsing: .unconditional, help: "Number of images (1...4096).") var n: Int = 16
     @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
-    @Option(help: "DDIM steps S (1...T).") var steps: Int = 50
-    @Option(help: "DDIM eta in [0, 1].") var eta: Double = 0
+    @Option(parsing: .unconditional, help: "DDIM steps S (1...T).") var steps: Int = 50
+    @Option(parsing: .unconditional, help: "DDIM eta in [0, 1].") var eta: Double = 0
     @Option(help: "DDIM timestep spacing: linspace, leading, trailing.") var spacing: String = "trailing"
-    @Option(help: "x_T = temperature * N(0, I).") var temperature: Double = 1
-    @Option(help: "z = noise-temperature * N(0, I) in each step.") var noiseTemperature: Double = 1
+    @Option(parsing: .unconditional, help: "x_T = temperature * N(0, I).") var temperature: Double = 1
+    @Option(parsing: .unconditional, help: "z = noise-temperature * N(0, I) in each step.") var noiseTemperature: Double = 1
     @Option(help: "DDPM variance: beta or posterior.") var variance: String = "beta"
     @Flag(help: "Clip the predicted x0 to [-1, 1].") var clip = false
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output: .png (grid), .pgm (grid) or .idx.") var out: String
     @Flag(help: "Also write OUT-trajectory.png: x_t and predicted x0 at 10 evenly spaced steps.") var trajectory = false
 
@@ -28,7 +28,8 @@ struct SampleCommand: ParsableCommand {
         guard Spacing(rawValue: spacing) != nil else { throw ValidationError("unknown --spacing '\(spacing)'") }
         guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
         guard steps >= 1 else { throw ValidationError("--steps must be >= 1, got \(steps)") }
-        guard (0...10).contains(temperature), (0...10).contains(noiseTemperature) else { throw ValidationError("temperatures must be in [0, 10]") }
+        guard (0...10).contains(temperature) else { throw ValidationError("--temperature must be in [0, 10], got \(temperature)") }
+        guard (0...10).contains(noiseTemperature) else { throw ValidationError("--noise-temperature must be in [0, 10], got \(noiseTemperature)") }
         let ext = (out as NSString).pathExtension.lowercased()
         guard ["png", "pgm", "idx"].contains(ext) else { throw ValidationError("--out must end in .png, .pgm or .idx") }
     }

@@ -8,9 +8,9 @@ struct ScheduleCommand: ParsableCommand {
         abstract: "Print a noise schedule's tables: t, beta, alpha, alpha_bar, alpha_bar_prev, snr, posterior_variance.")
 
     @Option(help: "linear, cosine, quadratic or sigmoid.") var kind: String = "linear"
-    @Option(help: "Diffusion steps T (>= 2).") var steps: Int = 1000
-    @Option(help: "beta at t = 0 (not used by cosine).") var betaStart: Double = 1e-4
-    @Option(help: "beta at t = T-1 (not used by cosine).") var betaEnd: Double = 0.02
+    @Option(parsing: .unconditional, help: "Diffusion steps T (>= 2).") var steps: Int = 1000
+    @Option(parsing: .unconditional, help: "beta at t = 0 (not used by cosine).") var betaStart: Double = 1e-4
+    @Option(parsing: .unconditional, help: "beta at t = T-1 (not used by cosine).") var betaEnd: Double = 0.02
     @Flag(help: "CSV output.") var csv = false
     @Flag(help: "JSON output (one object of arrays).") var json = false
 

@@ -18,22 +18,22 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Model config: tiny or small.") var config: String = "tiny"
     @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
-    @Option(help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
-    @Option(help: "Train for this many epochs instead of --steps.") var epochs: Double?
-    @Option(help: "Batch size.") var batch: Int = 128
-    @Option(help: "Peak learning rate (Adam; default \(TrainOptions().lr)).") var lr: Double?
-    @Option(help: "Warm-up steps.") var warmup: Int = 500
+    @Option(parsing: .unconditional, help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
+    @Option(parsing: .unconditional, help: "Train for this many epochs instead of --steps.") var epochs: Double?
+    @Option(parsing: .unconditional, help: "Batch size.") var batch: Int = 128
+    @Option(parsing: .unconditional, help: "Peak learning rate (Adam; default \(TrainOptions().lr)).") var lr: Double?
+    @Option(parsing: .unconditional, help: "Warm-up steps.") var warmup: Int = 500
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid.") var schedule: String = "linear"
-    @Option(help: "Diffusion steps T.") var T: Int = 1000
+    @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000).") var T: Int = 1000
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
     @Option(help: "Loss weighting: simple, snr, min-snr, importance.") var weighting: String = "simple"
-    @Option(help: "EMA decay of the weights used for sampling (default \(TrainOptions().emaDecay)).") var ema: Double?
-    @Option(help: "Dropout inside residual blocks (default \(UNetConfig.tiny.dropout)).") var dropout: Double?
-    @Option(help: "Random seed.") var seed: UInt64 = 0
-    @Option(help: "Use only the first N training images.") var limit: Int?
+    @Option(parsing: .unconditional, help: "EMA decay of the weights used for sampling (default \(TrainOptions().emaDecay)).") var ema: Double?
+    @Option(parsing: .unconditional, help: "Dropout inside residual blocks (default \(UNetConfig.tiny.dropout)).") var dropout: Double?
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
-    @Option(help: "Steps between checkpoints.") var checkpointEvery: Int = 500
+    @Option(parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int = 500
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
     @Flag(help: "Open the live training view (ncurses).") var tui = false
 
@@ -42,17 +42,17 @@ struct TrainCommand: ParsableCommand {
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         guard Weighting(rawValue: weighting) != nil else { throw ValidationError("unknown --weighting '\(weighting)'") }
-        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096") }
-        if let lr { guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1)") } }
-        if let ema { guard (0..<1).contains(ema) else { throw ValidationError("--ema must be in [0, 1)") } }
-        if let dropout { guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1)") } }
-        guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000000") }
-        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1") }
-        guard (2...100_000).contains(T) else { throw ValidationError("-T must be in 2...100000") }
-        if let steps { guard (1...100_000_000).contains(steps) else { throw ValidationError("--steps must be in 1...100000000") } }
-        if let epochs { guard epochs > 0, epochs <= 10_000 else { throw ValidationError("--epochs must be in (0, 10000]") } }
+        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096, got \(batch)") }
+        if let lr { guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1), got \(lr)") } }
+        if let ema { guard (0..<1).contains(ema) else { throw ValidationError("--ema must be in [0, 1), got \(ema)") } }
+        if let dropout { guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") } }
+        guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000000, got \(warmup)") }
+        guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
+        guard (2...100_000).contains(T) else { throw ValidationError("--T must be in 2...100000, got \(T)") }
+        if let steps { guard (1...100_000_000).contains(steps) else { throw ValidationError("--steps must be in 1...100000000, got \(steps)") } }
+        if let epochs { guard epochs > 0, epochs <= 10_000 else { throw ValidationError("--epochs must be in (0, 10000], got \(epochs)") } }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
-        if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1") } }
+        if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1, got \(limit)") } }
     }
 
     func run() throws {

@@ -1,0 +1,56 @@
+import Foundation
+import XCTest
+
+/// SPEC 6 on the command line: a value out of range, a negative number, a
+/// missing value or an unknown word gets one `Error:` line that names the
+/// option and the value, and a non-zero exit — never a crash, a hang or work
+/// started on a bad setting.
+final class CommandLineTests: XCTestCase {
+    func testBadValuesGetOneLineErrorsNamingTheOption() throws {
+        let png = NSTemporaryDirectory() + "cli-\(getpid()).png"
+        let ckpt = NSTemporaryDirectory() + "cli-\(getpid()).ckpt.safetensors"
+        defer { for p in [png, ckpt] { try? FileManager.default.removeItem(atPath: p) } }
+        let cases: [(String, String)] = [
+            // Negative numbers reach the range check (not "Missing value").
+            ("sample --out \(png) --steps -3", "--steps must be >= 1, got -3"),
+            ("sample --out \(png) --n -2", "--n must be in 1...4096, got -2"),
+            ("sample --out \(png) --n 5000", "--n must be in 1...4096, got 5000"),
+            ("sample --out \(png) --temperature -1", "--temperature must be in [0, 10], got -1.0"),
+            ("sample --out \(png) --noise-temperature 11", "--noise-temperature must be in [0, 10], got 11.0"),
+            ("sample --out \(png) --sampler ddim --eta 1.5", "--eta must be in [0, 1], got 1.5"),
+            ("sample --out \(png) --eta nan", "--eta must be in [0, 1], got nan"),
+            ("sample --out \(png) --sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
+            ("sample --out \(png) --sampler euler", "unknown --sampler 'euler'"),
+            ("sample --out \(png) --seed -1", "The value '-1' is invalid for '--seed"),
+            ("sample --out \(png) --n", "Missing value for '--n"),
+            ("sample --n --out \(png)", "The value '--out' is invalid for '--n"),
+            ("sample --out \(NSTemporaryDirectory())x.gif", "--out must end in .png, .pgm or .idx"),
+            ("eval --n -4", "--n must be in 2...10000, got -4"),
+            ("eval --steps 0", "--steps must be >= 1, got 0"),
+            ("eval --sampler ddim --eta -0.5", "--eta must be in [0, 1], got -0.5"),
+            ("train --out \(ckpt) --steps -5", "--steps must be in 1...100000000, got -5"),
+            ("train --out \(ckpt) -T 1", "--T must be in 2...100000, got 1"),
+            ("train --out \(ckpt) --lr -0.1", "--lr must be in (0, 1), got -0.1"),
+            ("train --out \(ckpt) --dropout 1", "--dropout must be in [0, 1), got 1.0"),
+            ("train --out \(ckpt) --batch 0", "--batch must be in 1...4096, got 0"),
+            ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
+            ("schedule --steps 1", "must be in 2...100000, got 1"),
+            ("schedule --steps -5", "must be in 2...100000, got -5"),
+            ("schedule --kind zigzag", "unknown --kind 'zigzag'"),
+            ("bench --steps -1", "--steps must be in 1...10000, got -1"),
+            ("--n -3", "--n must be in 1...64, got -3"),
+            ("--view sideways", "--view must be sample, train or forward"),
+            ("frobnicate", "Unexpected argument 'frobnicate'"),
+            ("sample --out \(png) --frobnicate", "Unknown option '--frobnicate'"),
+        ]
+        for (args, expected) in cases {
+            let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) \(args)")
+            XCTAssert(code != 0 && code != 124 && code < 128, "ddpm \(args): exit \(code)\n\(out)")
+            let first = out.split(separator: "\n").first.map(String.init) ?? ""
+            XCTAssert(first.hasPrefix("Error: ") && first.contains(expected), "ddpm \(args): first line '\(first)', wanted '\(expected)'")
+            XCTAssertFalse(out.contains("Fatal error") || out.contains("Stack dump"), "ddpm \(args) crashed:\n\(out)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: png), "no output is written on a bad setting")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ckpt))
+    }
+}
