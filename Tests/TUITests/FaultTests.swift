@@ -145,6 +145,25 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(out.contains("unknown --spacing 'sideways'"), out)
     }
 
+    /// `eval --images` with more images than the pairwise metrics look at:
+    /// the report says how many they saw (text and JSON); real test digits
+    /// pass the confident-rate sanity check.
+    func testEvalSaysWhichSamplesPairwiseMetricsSee() throws {
+        let test = "\(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz"
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --n 1200")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("precision/recall use the first 1000 of each set, diversity the first 500"), out)
+        let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --n 300 --json")
+        XCTAssertEqual(jcode, 0, json)
+        guard let d = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let g = d["generated"] as? [String: Any] else { return XCTFail(json) }
+        XCTAssertEqual(g["knn_n"] as? Double, 300)
+        XCTAssertEqual(g["diversity_n"] as? Double, 300)
+        XCTAssertGreaterThan(g["confident_rate"] as? Double ?? 0, 0.95)
+        let (_, small) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --n 300")
+        XCTAssertFalse(small.contains("use the first"), small)
+    }
+
     /// A learning rate that blows training up: the step is named, the exit is
     /// non-zero, and the last checkpoint written before it still loads.
     func testDivergenceStopsWithStepAndKeepsCheckpoint() throws {

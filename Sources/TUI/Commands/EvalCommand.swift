@@ -6,6 +6,8 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Measure sample quality with the engine-trained MNIST classifier, next to real digits.")
+    /// k-NN precision/recall and pairwise diversity cost n^2: they see at most this many of each set.
+    static let knnSamples = 1000, diversitySamples = 500
 
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
     @Option(parsing: .unconditional, help: "Samples to evaluate (2...10000).") var n: Int = 1000
@@ -87,7 +89,7 @@ struct EvalCommand: ParsableCommand {
             func report(_ imgs: [Float], _ m: Int) -> [String: Double] {
                 let e = cls.evaluate(cp.ptr, images: imgs, n: m)
                 let (mu, cv) = Metrics.meanCov(e.feats, n: m, d: 128)
-                let k = min(m, 1000)
+                let k = min(m, Self.knnSamples), dv = min(m, Self.diversitySamples)
                 let refK = Array(ref.feats[0..<(k * 128)])
                 let pr = Metrics.precisionRecall(real: refK, nr: k, fake: Array(e.feats[0..<(k * 128)]), nf: k, d: 128)
                 let hist = Metrics.classHistogram(e.probs, n: m)
@@ -96,9 +98,10 @@ struct EvalCommand: ParsableCommand {
                     "inception_score": Metrics.inceptionScore(e.probs, n: m),
                     "precision": pr.precision, "recall": pr.recall,
                     "confident_rate": Metrics.confidentRate(e.probs, n: m),
-                    "diversity": Metrics.diversity(Array(imgs[0..<(min(m, 500) * 784)]), n: min(m, 500), d: 784),
+                    "diversity": Metrics.diversity(Array(imgs[0..<(dv * 784)]), n: dv, d: 784),
                     "sobel_energy": Metrics.sobelEnergy(imgs, n: m, side: 28),
                     "class_min": hist.min()!, "class_max": hist.max()!,
+                    "knn_n": Double(k), "diversity_n": Double(dv),
                 ]
                 for (i, h) in hist.enumerated() { r["class_\(i)"] = h }
                 return r
@@ -119,6 +122,10 @@ struct EvalCommand: ParsableCommand {
                                 ("diversity (mean pairwise L2)", "diversity"), ("Sobel energy", "sobel_energy"),
                                 ("rarest class share", "class_min"), ("commonest class share", "class_max")] {
                 print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %10.4f  %10.4f", gen[key]!, real[key]!))
+            }
+            if nf > Self.diversitySamples {
+                // Both grow as n^2: say which part of the sets they saw, so a larger --n does not look broken.
+                print("precision/recall use the first \(min(nf, Self.knnSamples)) of each set, diversity the first \(Self.diversitySamples)")
             }
             print(String(format: "Sobel energy ratio generated/real: %.3f", gen["sobel_ratio"]!))
             print("class histogram (generated): " + (0..<10).map { String(format: "%d:%.1f%%", $0, gen["class_\($0)"]! * 100) }.joined(separator: " "))
