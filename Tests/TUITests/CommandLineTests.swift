@@ -53,4 +53,20 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: png), "no output is written on a bad setting")
         XCTAssertFalse(FileManager.default.fileExists(atPath: ckpt))
     }
+
+    /// `ddpm bench --json` reports what it measured, including how long the
+    /// bundled files take to load (the number, not a threshold: machines vary).
+    func testBenchJSONReportsSpeedsAndLoadTimes() throws {
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) bench --steps 1 --train-batches 2 --sample-batches 1 --json")
+        XCTAssertEqual(code, 0, out)
+        guard let d = try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any],
+              let load = d["load_ms"] as? [String: Double], let train = d["train"] as? [[String: Any]] else { return XCTFail(out) }
+        XCTAssertEqual(Set(load.keys), ["model", "classifier"])
+        XCTAssertTrue(load.values.allSatisfy { $0 > 0 && $0.isFinite }, "\(load)")
+        XCTAssertEqual(train.first?["batch"] as? Int, 2)
+        let (bad, msg) = Shell.sh("DDPM_ASSETS=\(NSTemporaryDirectory())no-assets-\(getpid()) \(Shell.binary) bench --steps 1 --train-batches 2 --sample-batches 1")
+        XCTAssertEqual(bad, 0, "speeds are measured without the bundled files: \(msg)")
+        XCTAssertTrue(msg.contains("cannot time loading") && msg.contains("git checkout -- assets/models/mnist-tiny.safetensors"), msg)
+        XCTAssertTrue(msg.contains("peak resident memory") && !msg.contains("loading the"), msg)
+    }
 }

@@ -164,6 +164,61 @@ final class FaultTests: XCTestCase {
         XCTAssertFalse(small.contains("use the first"), small)
     }
 
+    /// Each bundled asset missing or damaged: the command fails with one line
+    /// that names the file and says how to get it back.
+    func testMissingOrCorruptBundledAssetsSayHowToRestore() throws {
+        let a = "\(dir!)/assets", models = "\(dir!)/assets/models"
+        try FileManager.default.createDirectory(atPath: models, withIntermediateDirectories: true)
+        func run(_ args: String) -> (Int32, String) { Shell.sh("DDPM_ASSETS=\(a) \(Shell.binary) \(args)") }
+        func expectOneLine(_ args: String, _ needles: [String], line: UInt = #line) {
+            let (code, out) = run(args)
+            XCTAssertEqual(code, 1, out, line: line)
+            XCTAssertEqual(out.split(separator: "\n").count, 1, out, line: line)
+            for n in needles { XCTAssertTrue(out.contains(n), "\(args): \(out)", line: line) }
+        }
+        // No MNIST.
+        expectOneLine("eval --n 3", ["\(a)/mnist", "git checkout -- assets/mnist"])
+        try FileManager.default.createSymbolicLink(atPath: "\(a)/mnist", withDestinationPath: "\(Shell.assets)/mnist")
+        // No model; then a truncated one.
+        let model = "\(models)/mnist-tiny.safetensors", cls = "\(models)/mnist-classifier.safetensors"
+        for args in ["sample --n 1 --out \(dir!)/s.png", "eval --n 3 --sampler ddim --steps 2"] {
+            if args.hasPrefix("eval") { try FileManager.default.copyItem(atPath: "\(Shell.assets)/models/mnist-classifier.safetensors", toPath: cls) }
+            expectOneLine(args, [model, "no such file", "git checkout -- assets/models/mnist-tiny.safetensors", "ddpm train"])
+        }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: "\(Shell.assets)/models/mnist-tiny.safetensors"))
+        try bytes.prefix(100_000).write(to: URL(fileURLWithPath: model))
+        expectOneLine("sample --n 1 --out \(dir!)/s.png", ["truncated", "git checkout -- assets/models/mnist-tiny.safetensors"])
+        // A truncated classifier; then none.
+        try FileManager.default.removeItem(atPath: model)
+        try FileManager.default.copyItem(atPath: "\(Shell.assets)/models/mnist-tiny.safetensors", toPath: model)
+        let cbytes = try Data(contentsOf: URL(fileURLWithPath: cls))
+        try cbytes.prefix(3000).write(to: URL(fileURLWithPath: cls))
+        expectOneLine("eval --n 3 --sampler ddim --steps 2", [cls, "ddpm eval --train-classifier"])
+        try FileManager.default.removeItem(atPath: cls)
+        expectOneLine("eval --images \(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz --n 3", [cls, "no such file", "ddpm eval --train-classifier"])
+        // The user's own classifier path: rebuilt with the same flag.
+        expectOneLine("eval --n 3 --classifier \(dir!)/mine.safetensors", ["--train-classifier --classifier \(dir!)/mine.safetensors"])
+        // The restored model works again.
+        let (code, out) = run("sample --n 1 --sampler ddim --steps 2 --out \(dir!)/s.png")
+        XCTAssertEqual(code, 0, out)
+    }
+
+    /// The metric's other sanity check: uniform noise is almost never a confident digit.
+    func testEvalOnUniformNoiseIsNotConfident() throws {
+        var g = SystemRandomNumberGenerator()
+        var idx = Data([0, 0, 8, 3])
+        for d in [1000, 28, 28] as [UInt32] { withUnsafeBytes(of: d.bigEndian) { idx.append(contentsOf: $0) } }
+        idx.append(contentsOf: (0..<(1000 * 784)).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let path = "\(dir!)/noise-idx3-ubyte"
+        try idx.write(to: URL(fileURLWithPath: path))
+        let (code, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(path) --n 1000 --json")
+        XCTAssertEqual(code, 0, json)
+        guard let d = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let gen = d["generated"] as? [String: Any], let rate = gen["confident_rate"] as? Double else { return XCTFail(json) }
+        XCTAssertLessThan(rate, 0.05)
+        XCTAssertGreaterThan(gen["frechet"] as? Double ?? 0, 100, "noise is far from digits in feature space")
+    }
+
     /// A learning rate that blows training up: the step is named, the exit is
     /// non-zero, and the last checkpoint written before it still loads.
     func testDivergenceStopsWithStepAndKeepsCheckpoint() throws {

@@ -84,6 +84,28 @@ final class WidgetTests: XCTestCase {
         assertSnapshot(buf, "too-small")
     }
 
+    /// Text over several lines breaks at spaces; a word longer than a line is cut.
+    func testWrappedText() {
+        var buf = CellBuffer(width: 12, height: 5)
+        XCTAssertEqual(buf.wrappedText(1, 0, "the model at /a/very/long/path is gone", maxWidth: 10), 5)
+        XCTAssertEqual(buf.lines().map { $0.trimmingCharacters(in: .whitespaces) },
+                       ["the model", "at", "/a/very/lo", "ng/path is", "gone"])
+        var one = CellBuffer(width: 12, height: 2)
+        XCTAssertEqual(one.wrappedText(0, 0, "", maxWidth: 10), 1)
+    }
+
+    /// Without a model the sample screen shows the whole error, wrapped, and
+    /// how to get a model (restore or train), at 80 columns.
+    func testNoModelScreenShowsWholeNote() throws {
+        var st = AppState(caps: .full, width: 80, height: 24, schedule: try NoiseSchedule())
+        st.hasModel = false
+        st.modelNote = "/home/user/ddpm/assets/models/mnist-tiny.safetensors: no such file. Restore the bundled model with: git checkout -- assets/models/mnist-tiny.safetensors"
+        let buf = render(st)
+        let flat = buf.lines().map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        XCTAssertTrue(flat.contains("git checkout -- assets/models/mnist-tiny.safetensors"), buf.text)
+        assertSnapshot(buf, "no-model")
+    }
+
     func testStatusLine() throws {
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
         st.snapshot = AppTests.fakeSnapshot()

@@ -14,6 +14,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var threads: Int = 0
     /// The 3x3 convolution kernel in use (AVX-512 or AVX2 direct kernel, or im2col + BLIS).
     public var conv_kernel = ""
+    /// Median milliseconds to read and load each bundled file (filled in by `ddpm bench`).
+    public var load_ms: [String: Double] = [:]
 }
 
 public enum Benchmark {

@@ -18,6 +18,33 @@ enum Assets {
     static var mnist: String { root + "/mnist" }
     static var model: String { root + "/models/mnist-tiny.safetensors" }
     static var classifier: String { root + "/models/mnist-classifier.safetensors" }
+
+    /// How to get a bundled asset back when it is missing or damaged; nil for
+    /// a path that is not one of them (the user's own file).
+    /// (The explorer shows how to train a model itself: `training: false`.)
+    static func restoreHint(_ path: String, training: Bool = true) -> String? {
+        let git = "git checkout -- "
+        switch path {
+        case model:
+            return "Restore the bundled model with: \(git)assets/models/mnist-tiny.safetensors"
+                + (training ? " (or train one: ddpm train --epochs 10 --out tiny.ckpt.safetensors --export \(model))" : "")
+        case classifier:
+            return "Rebuild the classifier with: ddpm eval --train-classifier (or: \(git)assets/models/mnist-classifier.safetensors)"
+        case mnist:
+            return "Restore the bundled MNIST with: \(git)assets/mnist (or copy the four MNIST IDX files there)"
+        default:
+            return nil
+        }
+    }
+
+    /// Runs `body`, which reads `path`; if that fails and `path` is a bundled
+    /// asset, the error says how to get it back.
+    static func reading<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            guard let hint = restoreHint(path) else { throw error }
+            throw CLIError("\(error). \(hint)")
+        }
+    }
 }
 
 /// Set by SIGINT / SIGTERM handlers; long loops poll it.

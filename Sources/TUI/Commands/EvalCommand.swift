@@ -38,9 +38,9 @@ struct EvalCommand: ParsableCommand {
             let clsPath = classifier ?? Assets.classifier
             let cls = Classifier()
             let cp = FloatBuffer(count: cls.layout.count)
-            let test = try Dataset.load(dir: Assets.mnist, train: false)
+            let test = try Assets.reading(Assets.mnist) { try Dataset.load(dir: Assets.mnist, train: false) }
             if trainClassifier {
-                let train = try Dataset.load(dir: Assets.mnist, train: true)
+                let train = try Assets.reading(Assets.mnist) { try Dataset.load(dir: Assets.mnist, train: true) }
                 let t0 = Benchmark.now()
                 let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, log: { print($0); fflush(stdout) })
                 try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
@@ -51,7 +51,9 @@ struct EvalCommand: ParsableCommand {
                 return
             }
             do { try SafeTensors.read(clsPath).load(into: cp.ptr, layout: cls.layout) } catch {
-                throw CLIError("\(error). Rebuild the classifier with: ddpm eval --train-classifier")
+                // The user's own --classifier file is rebuilt with the same flag.
+                throw CLIError("\(error). " + (Assets.restoreHint(clsPath)
+                    ?? "Rebuild it with: ddpm eval --train-classifier --classifier \(clsPath)"))
             }
             // The set under test.
             var fake: [Float]
@@ -63,7 +65,8 @@ struct EvalCommand: ParsableCommand {
                 fake = (0..<(m * 784)).map { Float(f.bytes[$0]) / 127.5 - 1 }
                 label = images
             } else {
-                let (net, params, schedule, _) = try loadModel(weights ?? Assets.model)
+                let path = weights ?? Assets.model
+                let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path) }
                 let model = UNetPredictor(net: net, params: params)
                 let set = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, clip: clip,
                                       spacing: Spacing(rawValue: spacing)!)
@@ -83,7 +86,7 @@ struct EvalCommand: ParsableCommand {
                 label = "\(sampler)\(sampler == "ddim" ? ddim : " 1000 steps")\(clip ? ", x0 clipped" : "")"
             }
             let nf = fake.count / 784
-            let train = try Dataset.load(dir: Assets.mnist, train: true, limit: nf)
+            let train = try Assets.reading(Assets.mnist) { try Dataset.load(dir: Assets.mnist, train: true, limit: nf) }
             let ref = cls.evaluate(cp.ptr, images: test.images, n: test.count)
             let (mr, cr) = Metrics.meanCov(ref.feats, n: test.count, d: 128)
             func report(_ imgs: [Float], _ m: Int) -> [String: Double] {

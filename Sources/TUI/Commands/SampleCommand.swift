@@ -38,7 +38,7 @@ struct SampleCommand: ParsableCommand {
         try wrap {
             try AtomicFile.checkWritable(out)    // fail before sampling
             let path = weights ?? Assets.model
-            let (net, params, schedule, _) = try loadModel(path)
+            let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path) }
             let settings = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, temperature: temperature,
                                            noiseTemperature: noiseTemperature, variance: VarianceKind(rawValue: variance)!,
                                            clip: clip, spacing: Spacing(rawValue: spacing)!)

@@ -59,7 +59,7 @@ struct TrainCommand: ParsableCommand {
         try wrap {
             let cfg = try modelConfig(config, attention: attention)
             let dir = data ?? Assets.mnist
-            var ds = try Dataset.load(dir: dir, train: true, limit: limit)
+            var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
             ds = ds.padded(to: cfg.imageSize)
             var opts = TrainOptions()
             opts.config = cfg

@@ -55,6 +55,24 @@ public struct CellBuffer: Sendable {
         return cx - x
     }
 
+    /// Writes a string over as many lines as it needs, `maxWidth` columns
+    /// each, breaking at spaces (a word longer than a line is cut); returns
+    /// the lines used.
+    @discardableResult
+    public mutating func wrappedText(_ x: Int, _ y: Int, _ s: String, maxWidth: Int, fg: Int16 = -1, bold: Bool = false) -> Int {
+        let w = max(1, maxWidth)
+        var lines: [String] = [], line = ""
+        for word in s.split(separator: " ", omittingEmptySubsequences: true) {
+            var word = Substring(word)
+            if !line.isEmpty && line.count + 1 + word.count > w { lines.append(line); line = "" }
+            while line.isEmpty && word.count > w { lines.append(String(word.prefix(w))); word = word.dropFirst(w) }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty || lines.isEmpty { lines.append(line) }
+        for (i, l) in lines.enumerated() { text(x, y + i, l, fg: fg, bold: bold, maxWidth: w) }
+        return lines.count
+    }
+
     public mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, _ ch: Character = " ", bg: Int16 = -1) {
         for yy in y..<(y + h) { for xx in x..<(x + w) { put(xx, yy, ch, bg: bg) } }
     }

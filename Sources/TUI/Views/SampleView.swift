@@ -41,10 +41,10 @@ enum SampleView {
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else {
             buf.text(2, 3, "No model loaded.", bold: true)
-            buf.text(2, 5, s.modelNote, maxWidth: W - 4)
-            buf.text(2, 7, "Train one:  ddpm train --epochs 10 --out model.safetensors", maxWidth: W - 4)
-            buf.text(2, 8, "then run:   ddpm --weights model.safetensors", maxWidth: W - 4)
-            buf.text(2, 10, "Press 3 for the forward (noising) view, which needs no model.", maxWidth: W - 4)
+            let y = 5 + buf.wrappedText(2, 5, s.modelNote, maxWidth: W - 4) + 1
+            buf.text(2, y, "Train one:  ddpm train --epochs 10 --out model.safetensors", maxWidth: W - 4)
+            buf.text(2, y + 1, "then run:   ddpm --weights model.safetensors", maxWidth: W - 4)
+            buf.text(2, y + 3, "Press 3 for the forward (noising) view, which needs no model.", maxWidth: W - 4)
             return
         }
         // The panel takes what is left after whole 15-cell digit columns.
