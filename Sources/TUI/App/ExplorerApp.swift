@@ -23,7 +23,7 @@ enum ExplorerApp {
         var note = ""
         let path = o.weights ?? Assets.model
         do { let m = try loadModel(path); model = (m.0, m.1, m.2) } catch {
-            note = "\(error)." + (Assets.restoreHint(path, training: false).map { " " + $0 } ?? "")
+            note = Assets.explain(error, reading: path, training: false)
             if o.weights != nil && o.trainer == nil { throw CLIError("\(error)") }
         }
         let digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
@@ -91,7 +91,7 @@ enum ExplorerApp {
                         case .startTraining:
                             do {
                                 var opts = TrainOptions(); opts.batch = 64; opts.totalSteps = 9370
-                                let ds = try Assets.reading(Assets.mnist) { try Dataset.load(dir: Assets.mnist, train: true) }
+                                let ds = try Assets.loadMNIST(train: true)
                                 let tr = try Trainer(options: opts, data: ds)
                                 startedTrainer = tr
                                 trainOut = trainOut ?? "ddpm-train.safetensors"

@@ -25,23 +25,19 @@ struct BenchCommand: ParsableCommand {
         BLAS.configure()
         // Loading the bundled files (issue #5: under a second each): median of 5.
         // A missing or damaged file does not stop the speed measurements.
-        func loadTime(_ path: String, _ load: () throws -> Void) -> Double? {
+        func loadTime(_ load: () throws -> Void) -> Double? {
             var t: [Double] = []
             do {
                 for _ in 0..<5 { let t0 = Benchmark.now(); try load(); t.append((Benchmark.now() - t0) * 1000) }
             } catch {
-                let hint = Assets.restoreHint(path).map { " " + $0 } ?? ""
-                fputs("cannot time loading: \(error).\(hint)\n", stderr)
+                fputs("cannot time loading: \(error)\n", stderr)
                 return nil
             }
-            return t.sorted()[2]
+            return Benchmark.median(t)
         }
         let loads: [String: Double?] = [
-            "model": loadTime(Assets.model) { _ = try loadModel(Assets.model) },
-            "classifier": loadTime(Assets.classifier) {
-                let cls = Classifier(), p = FloatBuffer(count: cls.layout.count)
-                try SafeTensors.read(Assets.classifier).load(into: p.ptr, layout: cls.layout)
-            },
+            "model": loadTime { _ = try Assets.reading(Assets.model) { try loadModel(Assets.model) } },
+            "classifier": loadTime { _ = try loadClassifier(Assets.classifier) },
         ]
         var r = try Benchmark.run(config: cfg, trainBatches: try parse(trainBatches), sampleBatches: try parse(sampleBatches),
                                   steps: steps, log: { if !json { print($0); fflush(stdout) } })

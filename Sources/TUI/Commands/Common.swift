@@ -37,13 +37,23 @@ enum Assets {
         }
     }
 
+    /// The error of reading `path`, followed by how to get it back if it is a bundled asset.
+    static func explain(_ error: Error, reading path: String, training: Bool = true) -> String {
+        restoreHint(path, training: training).map { "\(error). \($0)" } ?? "\(error)"
+    }
+
     /// Runs `body`, which reads `path`; if that fails and `path` is a bundled
     /// asset, the error says how to get it back.
     static func reading<T>(_ path: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch {
-            guard let hint = restoreHint(path) else { throw error }
-            throw CLIError("\(error). \(hint)")
+            guard restoreHint(path) != nil else { throw error }
+            throw CLIError(explain(error, reading: path))
         }
+    }
+
+    /// The bundled MNIST set (training or test images).
+    static func loadMNIST(train: Bool, limit: Int? = nil) throws -> Dataset {
+        try reading(mnist) { try Dataset.load(dir: mnist, train: train, limit: limit) }
     }
 }
 
@@ -81,6 +91,16 @@ func loadModel(_ path: String) throws -> (UNet, FloatBuffer, NoiseSchedule, Safe
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)
     return (net, params, try NoiseSchedule(sspec), f)
+}
+
+/// Loads the evaluation classifier; a failure says how to rebuild it (the
+/// bundled file, or the user's own --classifier path with the same flag).
+func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
+    let cls = Classifier(), params = FloatBuffer(count: cls.layout.count)
+    do { try SafeTensors.read(path).load(into: params.ptr, layout: cls.layout) } catch {
+        throw CLIError("\(error). " + (Assets.restoreHint(path) ?? "Rebuild it with: ddpm eval --train-classifier --classifier \(path)"))
+    }
+    return (cls, params)
 }
 
 /// A named config with optional attention levels ("1" or "1,2": indices into ch_mults).

@@ -36,11 +36,10 @@ struct EvalCommand: ParsableCommand {
         try wrap {
             BLAS.configure()
             let clsPath = classifier ?? Assets.classifier
-            let cls = Classifier()
-            let cp = FloatBuffer(count: cls.layout.count)
-            let test = try Assets.reading(Assets.mnist) { try Dataset.load(dir: Assets.mnist, train: false) }
+            let test = try Assets.loadMNIST(train: false)
             if trainClassifier {
-                let train = try Assets.reading(Assets.mnist) { try Dataset.load(dir: Assets.mnist, train: true) }
+                let cls = Classifier(), cp = FloatBuffer(count: cls.layout.count)
+                let train = try Assets.loadMNIST(train: true)
                 let t0 = Benchmark.now()
                 let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, log: { print($0); fflush(stdout) })
                 try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
@@ -50,11 +49,7 @@ struct EvalCommand: ParsableCommand {
                 print(String(format: "wrote %@ (test accuracy %.2f%%)", clsPath, acc * 100))
                 return
             }
-            do { try SafeTensors.read(clsPath).load(into: cp.ptr, layout: cls.layout) } catch {
-                // The user's own --classifier file is rebuilt with the same flag.
-                throw CLIError("\(error). " + (Assets.restoreHint(clsPath)
-                    ?? "Rebuild it with: ddpm eval --train-classifier --classifier \(clsPath)"))
-            }
+            let (cls, cp) = try loadClassifier(clsPath)
             // The set under test.
             var fake: [Float]
             var label: String
@@ -86,7 +81,7 @@ struct EvalCommand: ParsableCommand {
                 label = "\(sampler)\(sampler == "ddim" ? ddim : " 1000 steps")\(clip ? ", x0 clipped" : "")"
             }
             let nf = fake.count / 784
-            let train = try Assets.reading(Assets.mnist) { try Dataset.load(dir: Assets.mnist, train: true, limit: nf) }
+            let train = try Assets.loadMNIST(train: true, limit: nf)
             let ref = cls.evaluate(cp.ptr, images: test.images, n: test.count)
             let (mr, cr) = Metrics.meanCov(ref.feats, n: test.count, d: 128)
             func report(_ imgs: [Float], _ m: Int) -> [String: Double] {
