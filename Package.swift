@@ -1,11 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Hot loops are compiled with -Ounchecked in release builds (bounds checks are
-// done explicitly where input comes from outside).
+// Only the numeric kernels (Compute, Kernels512, SIMDMath) are compiled with
+// -Ounchecked and a target CPU. Everything that reads outside input (Engine's
+// IO, Data, Training, Metrics; the TUI and its commands) keeps Swift's bounds
+// and overflow checks in release builds.
 let fast: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
 ]
+
 
 let package = Package(
     name: "DDPMExplorer",
@@ -30,11 +33,18 @@ let package = Package(
             path: "Sources/Kernels512",
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"], .when(configuration: .release))]
         ),
+        // Tensors, layers and models: the hot loops, over unsafe pointers.
+        .target(
+            name: "Compute",
+            dependencies: ["CBLIS", "Kernels512", "SIMDMath"],
+            path: "Sources/Compute",
+            swiftSettings: fast
+        ),
+        // Diffusion, training, data, files, metrics, the engine thread (checked).
         .target(
             name: "Engine",
-            dependencies: ["CBLIS", "CZlib", "Kernels512", "SIMDMath"],
-            path: "Sources/Engine",
-            swiftSettings: fast
+            dependencies: ["Compute", "CZlib"],
+            path: "Sources/Engine"
         ),
         .target(
             name: "TUI",
@@ -42,11 +52,10 @@ let package = Package(
                 "Engine", "CNcursesw",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/TUI",
-            swiftSettings: fast
+            path: "Sources/TUI"
         ),
         .executableTarget(name: "ddpm", dependencies: ["TUI"], path: "Sources/ddpm"),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "SIMDMath"], path: "Tests/EngineTests",
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Compute", "SIMDMath"], path: "Tests/EngineTests",
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TUITests", dependencies: ["TUI", "Engine"], path: "Tests/TUITests", exclude: ["Snapshots"]),
     ],

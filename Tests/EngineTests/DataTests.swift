@@ -1,4 +1,5 @@
 import XCTest
+@testable import Compute
 @testable import Engine
 
 final class DataTests: XCTestCase {
@@ -22,7 +23,7 @@ final class DataTests: XCTestCase {
         for l in test.labels { counts[Int(l)] += 1 }
         XCTAssertEqual(counts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
         XCTAssertEqual(test.images.min(), -1); XCTAssertEqual(test.images.max(), 1)
-        XCTAssertEqual(test.padded(to: 32).images.count, 10_000 * 1024)
+        XCTAssertEqual(try test.padded(to: 32).images.count, 10_000 * 1024)
     }
 
     func write(_ name: String, _ bytes: [UInt8]) { try! Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }

@@ -1,4 +1,5 @@
 import XCTest
+@testable import Compute
 @testable import Engine
 
 /// A predictor that returns a fixed eps (for hand-computed sampler steps).
@@ -46,9 +47,9 @@ final class DiffusionTests: XCTestCase {
         for t in [1, 10, 250, 500, 999] {
             let x0 = rng.normal(), eps = rng.normal()
             let xt = s.sqrtAlphasCumprod[t] * x0 + s.sqrtOneMinusAlphasCumprod[t] * eps
-            let fromX0 = s.posteriorMean(x0: x0, xt: xt, t: t)
-            let fromEps = s.posteriorMean(eps: eps, xt: xt, t: t)
-            let viaX0Hat = s.posteriorMean(x0: s.predictX0(xt: xt, t: t, eps: eps), xt: xt, t: t)
+            let fromX0 = s.qPosteriorMean(x0: x0, xt: xt, t: t)
+            let fromEps = s.pMean(eps: eps, xt: xt, t: t)
+            let viaX0Hat = s.qPosteriorMean(x0: s.predictX0(xt: xt, t: t, eps: eps), xt: xt, t: t)
             XCTAssertEqual(fromX0, fromEps, accuracy: 1e-6)
             XCTAssertEqual(fromX0, viaX0Hat, accuracy: 1e-6)
         }
@@ -97,8 +98,14 @@ final class DiffusionTests: XCTestCase {
         XCTAssertThrowsError(try SamplerSettings(eta: 1.5).validate(T: 1000))
         XCTAssertThrowsError(try SamplerSettings(eta: -0.1).validate(T: 1000))
         XCTAssertThrowsError(try SamplerSettings(steps: 0).validate(T: 1000))
-        XCTAssertThrowsError(try SamplerSettings(steps: 1001).validate(T: 1000))
-        XCTAssertNoThrow(try SamplerSettings(steps: 1000, eta: 1).validate(T: 1000))
+        XCTAssertThrowsError(try SamplerSettings(kind: .ddim, steps: 1001).validate(T: 1000)) {
+            XCTAssertEqual($0 as? EngineError, .outOfRange(key: "steps", allowed: "1...1000", value: "1001"))
+        }
+        XCTAssertNoThrow(try SamplerSettings(kind: .ddim, steps: 1000, eta: 1).validate(T: 1000))
+        // DDPM walks all T steps whatever `steps` says: a T = 20 model samples with the defaults.
+        XCTAssertNoThrow(try SamplerSettings(kind: .ddpm, steps: 50).validate(T: 20))
+        XCTAssertThrowsError(try SamplerSettings(temperature: .nan).validate(T: 1000))
+        XCTAssertThrowsError(try SamplerSettings(noiseTemperature: .infinity).validate(T: 1000))
     }
 
     /// Same seed and settings give bit-identical images whatever the batch size.
@@ -135,9 +142,8 @@ final class DiffusionTests: XCTestCase {
         var x = [Float](repeating: 0, count: n * 784)
         for i in x.indices { x[i] = Float(rng.normal()) }
         func batched() -> [Float] {
-            net.ws.forwardOnly = true
-            defer { net.ws.forwardOnly = false }
-            return Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x, t: t, train: false, rng: &rng), count: n * 784))
+            Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x, t: t, mode: .inference(packGeneration: 0),
+                                                         rng: &rng), count: n * 784))
         }
         let model = UNetPredictor(net: try UNet(.tiny), params: params)
         var out = [Float](repeating: .nan, count: n * 784), one = [Float](repeating: .nan, count: 784)

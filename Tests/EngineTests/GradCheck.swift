@@ -1,4 +1,5 @@
 import XCTest
+@testable import Compute
 @testable import Engine
 
 /// Finite-difference gradient checking in Float with Double accumulation.
@@ -13,13 +14,26 @@ struct GradCheck {
     var rtol: Double = 2e-2
     var h: Float = 1e-2
 
+    typealias Forward = (UnsafePointer<Float>, UnsafePointer<Float>) -> [Float]
+    typealias Backward = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                          UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+
     /// `forward(params, input) -> output array`; `backward(params, input, dout, gparams, ginput)`.
+    /// Fails the test on the first probe out of tolerance (NaN and Inf included).
     func check(params: FloatBuffer, paramCount: Int, input: FloatBuffer, inputCount: Int,
-               probesPerBuffer: Int = 40, seed: UInt64 = 7,
-               forward: (UnsafePointer<Float>, UnsafePointer<Float>) -> [Float],
-               backward: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
-                          UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
-               file: StaticString = #filePath, line: UInt = #line) {
+               probesPerBuffer: Int = 40, seed: UInt64 = 7, _ what: String = "",
+               forward: Forward, backward: Backward, file: StaticString = #filePath, line: UInt = #line) {
+        if let f = firstFailure(params: params, paramCount: paramCount, input: input, inputCount: inputCount,
+                                probesPerBuffer: probesPerBuffer, seed: seed, forward: forward, backward: backward) {
+            XCTFail(what.isEmpty ? f : "\(what): \(f)", file: file, line: line)
+        }
+    }
+
+    /// The first probe whose analytic gradient is not within tolerance of the
+    /// numeric one (a NaN or Inf on either side counts), or nil.
+    func firstFailure(params: FloatBuffer, paramCount: Int, input: FloatBuffer, inputCount: Int,
+                      probesPerBuffer: Int = 40, seed: UInt64 = 7,
+                      forward: Forward, backward: Backward) -> String? {
         var rng = RNG(seed: seed)
         let y0 = forward(params.ptr, input.ptr)
         let w = (0..<y0.count).map { _ in Float(rng.normal()) }
@@ -32,7 +46,6 @@ struct GradCheck {
         let gp = FloatBuffer(count: paramCount), gx = FloatBuffer(count: max(inputCount, 1))
         _ = forward(params.ptr, input.ptr)
         w.withUnsafeBufferPointer { backward(params.ptr, input.ptr, $0.baseAddress!, gp.ptr, gx.ptr) }
-        var worst = 0.0
         for (buf, grad, count, label) in [(params, gp, paramCount, "param"), (input, gx, inputCount, "input")] {
             if count == 0 { continue }
             var idx = Set<Int>()
@@ -46,13 +59,10 @@ struct GradCheck {
                 let ana = Double(grad.ptr[i])
                 let err = abs(num - ana)
                 let tol = atol + rtol * max(abs(num), abs(ana))
-                worst = max(worst, err / tol)
-                if err > tol {
-                    XCTFail("\(label)[\(i)]: numeric \(num) vs analytic \(ana)", file: file, line: line)
-                    return
-                }
+                if !(err <= tol) { return "\(label)[\(i)]: numeric \(num) vs analytic \(ana)" }
             }
         }
+        return nil
     }
 }
 

@@ -1,107 +1,126 @@
 import XCTest
+@testable import Compute
 @testable import Engine
 
 final class LayerGradientTests: XCTestCase {
+    /// Finite-difference checks of every convolution kernel on every backend:
+    /// the cases reach the direct 3x3 forward and data gradient, the AVX-512
+    /// weight gradient (cout 16), the direct stride-2 and 1x1 kernels (cout a
+    /// multiple of 4), and the GEMM paths (cout 3).
     func testConv2dVariants() {
-        // (3, 1, 1, 4, 8, 5): the direct kernel forward and data gradient; (3, 1, 1, 3, 4, 6): direct
-        // forward only (cin not a multiple of 4); (3, 1, 1, 3, 3, 6): the im2col path; (3, 1, 1, 4, 16, 5):
-        // with AVX-512 also the direct weight gradient (16 output channels per vector).
-        for (k, s, p, cin, cout, hw, n) in [(3, 1, 1, 3, 4, 6, 2), (3, 1, 1, 4, 8, 5, 2), (3, 1, 1, 4, 8, 5, 1),
-                                            (3, 1, 1, 4, 16, 5, 3),
-                                            (3, 1, 1, 3, 3, 6, 2), (3, 2, 1, 2, 3, 7, 2), (1, 1, 0, 5, 3, 4, 2),
-                                            (3, 2, 1, 2, 2, 8, 2)] {
-            var L = ParameterLayout()
-            let conv = Conv2d(&L, "c", cin: cin, cout: cout, k: k, stride: s, pad: p)
-            let params = randomBuffer(L.count, seed: 1, scale: 0.5)
-            let x = randomBuffer(cin * n * hw * hw, seed: 2)
-            let ho = conv.outSize(hw)
-            let ws = Workspace()
-            let y = FloatBuffer(count: cout * n * ho * ho)
-            GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
-                forward: { pp, xx in
-                    conv.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, ws: ws)
-                    return y.array(cout * n * ho * ho)
-                },
-                backward: { pp, xx, dy, gp, gx in
-                    conv.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, ws: ws)
-                })
+        let cases = [(3, 1, 1, 3, 4, 6, 2), (3, 1, 1, 4, 8, 5, 2), (3, 1, 1, 4, 8, 5, 1), (3, 1, 1, 4, 16, 5, 3),
+                     (3, 1, 1, 3, 3, 6, 2), (3, 2, 1, 2, 3, 7, 2), (1, 1, 0, 5, 3, 4, 2), (3, 2, 1, 2, 2, 8, 2),
+                     (3, 2, 1, 2, 4, 7, 2), (3, 2, 1, 4, 8, 8, 1), (1, 1, 0, 5, 8, 4, 2), (1, 1, 0, 4, 4, 5, 1)]
+        forEachBackend { backend in
+            for (k, s, p, cin, cout, hw, n) in cases {
+                var L = ParameterLayout()
+                let conv = Conv2d(&L, "c", cin: cin, cout: cout, k: k, stride: s, pad: p)
+                let params = randomBuffer(L.count, seed: 1, scale: 0.5)
+                let x = randomBuffer(cin * n * hw * hw, seed: 2)
+                let ho = conv.outSize(hw)
+                let ws = Workspace(backend: backend)
+                let y = FloatBuffer(count: cout * n * ho * ho)
+                GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
+                    "\(backend.rawValue) k\(k) s\(s) \(cin)->\(cout) \(hw)x\(hw) n\(n)",
+                    forward: { pp, xx in
+                        conv.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, ws: ws)
+                        return y.array(cout * n * ho * ho)
+                    },
+                    backward: { pp, xx, dy, gp, gx in
+                        conv.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, ws: ws)
+                    })
+            }
         }
     }
 
-    /// The direct 3x3 kernel agrees with im2col + GEMM (forward, input and
-    /// weight gradients, accumulate mode), for batch 1 (channel tiles split
-    /// across threads) and batch 3 (images across threads).
+    /// Each direct backend's 3x3 kernel agrees with the reference backend's
+    /// im2col + GEMM (forward, input and weight gradients, accumulate mode),
+    /// for batch 1 (channel tiles split across threads) and batch 3 (images
+    /// across threads). cout 32, cin 16: on AVX-512 the weight gradient takes
+    /// the direct path too. Sizes 14, 7 and 5: whole-vector row copies, and
+    /// rows near a plane's end copied one by one.
     func testDirectConvMatchesIm2col() {
-        let wide = CPU.avx512
-        defer { Conv2d.direct = true; CPU.avx512 = wide }
-        // Both kernels where the CPU has AVX-512, the AVX2 one elsewhere (with
-        // AVX-512 the weight gradient also takes the direct path: cout 32, cin 16).
-        // Sizes 14, 7 and 5: whole-vector row copies, and rows near a plane's end copied one by one.
-        for (n, useWide, hw) in [(1, false, 14), (3, false, 7), (1, true, 14), (3, true, 7), (2, true, 5)]
-            where !useWide || CPU.hasAVX512 {
-            CPU.avx512 = useWide
+        func run(_ backend: Backend, n: Int, hw: Int) -> [Float] {
             var L = ParameterLayout()
             let conv = Conv2d(&L, "c", cin: 16, cout: 32, k: 3, pad: 1)
             let inLen = 16 * n * hw * hw, outLen = 32 * n * hw * hw
             let params = randomBuffer(L.count, seed: 31, scale: 0.3)
             let x = randomBuffer(inLen, seed: 32), dy = randomBuffer(outLen, seed: 33)
-            var results: [[Float]] = []
-            for direct in [false, true] {
-                Conv2d.direct = direct
-                let ws = Workspace()
-                let y = randomBuffer(outLen, seed: 34)     // accumulate onto something
-                conv.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
-                let g = FloatBuffer(count: L.count), dx = FloatBuffer(count: inLen)
-                conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: hw, w: hw, ws: ws)
-                results.append(y.array(outLen) + dx.array(inLen) + g.array(L.count))
-            }
-            let scale = results[0].map { abs($0) }.max()!
-            for i in 0..<results[0].count where abs(results[0][i] - results[1][i]) > 2e-6 * scale {
-                XCTFail("n=\(n) wide=\(useWide) element \(i): im2col \(results[0][i]) vs direct \(results[1][i])"); break
+            let ws = Workspace(backend: backend)
+            let y = randomBuffer(outLen, seed: 34)     // accumulate onto something
+            conv.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
+            let g = FloatBuffer(count: L.count), dx = FloatBuffer(count: inLen)
+            conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: hw, w: hw, ws: ws)
+            return y.array(outLen) + dx.array(inLen) + g.array(L.count)
+        }
+        forEachBackend([.avx2, .avx512]) { backend in
+            for (n, hw) in [(1, 14), (3, 7), (2, 5)] {
+                assertClose(run(.reference, n: n, hw: hw), run(backend, n: n, hw: hw), rtol: 2e-6,
+                            "\(backend.rawValue) n=\(n) \(hw)x\(hw) against the reference")
             }
         }
     }
 
-    /// Inference applies GN1 + SiLU + time bias while conv2 builds its planes;
-    /// the result is bit-identical to writing GN1's output and convolving it
-    /// (both CPU kernels; 7x7 takes the per-float row tails).
+    /// Inference applies GN1 + SiLU + time bias while conv2 builds its planes:
+    /// bit-identical to writing GN1's output and convolving it (every backend;
+    /// 7x7 takes the per-float row tails), and close to an independent
+    /// computation (GroupNorm, SiLU with Foundation's exp, in Double; the
+    /// convolution on the reference backend).
     func testFusedGroupNormConvMatchesSeparate() {
-        let wide = CPU.avx512
-        defer { CPU.avx512 = wide }
-        for (useWide, size) in [(false, 14), (false, 7), (true, 14), (true, 7)] where !useWide || CPU.hasAVX512 {
-            CPU.avx512 = useWide
-            var L = ParameterLayout()
-            let block = ResidualBlock(&L, "r", cin: 8, cout: 16, tdim: 12, size: size, groups: 8, dropout: 0.1)
-            let n = 3, hw = size * size, len = 16 * n * hw
-            let params = randomBuffer(L.count, seed: 51, scale: 0.4)
-            let x = randomBuffer(8 * n * hw, seed: 52), stemb = randomBuffer(n * 12, seed: 53)
-            let ws = Workspace()
-            ws.forwardOnly = true
-            var rng = RNG(seed: 1)
-            block.forward(params.ptr, x: x.ptr, stemb: stemb.ptr, n: n, train: false, rng: &rng, ws: ws)
-            ws.forwardOnly = false
-            let fused = block.a2.array(len), out = block.out.array(len)
-            // The same by hand, through GN1's own forward.
-            let a1 = FloatBuffer(count: len), s1 = FloatBuffer(count: len), a2 = FloatBuffer(count: len)
-            let tb = FloatBuffer(count: n * 16), st = FloatBuffer(count: 2 * n * 8)
-            block.timeEmb.forward(params.ptr, x: stemb.ptr, y: tb.ptr, n: n, perRow: ws.perImage)
-            block.conv1.forward(params.ptr, x: x.ptr, y: a1.ptr, n: n, h: size, w: size, ws: ws)
-            block.norm1.forward(params.ptr, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: st.ptr, rstd: st.ptr + n * 8,
-                                silu: true, tbias: tb.ptr)
-            block.conv2.forward(params.ptr, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
-            XCTAssertEqual(fused, a2.array(len), "wide=\(useWide) size=\(size)")
-            XCTAssertTrue(out.allSatisfy { $0.isFinite })
+        forEachBackend { backend in
+            for size in [14, 7] {
+                var L = ParameterLayout()
+                let block = ResidualBlock(&L, "r", cin: 8, cout: 16, tdim: 12, size: size, groups: 8, dropout: 0.1)
+                let n = 3, hw = size * size, len = 16 * n * hw
+                let params = randomBuffer(L.count, seed: 51, scale: 0.4)
+                let x = randomBuffer(8 * n * hw, seed: 52), stemb = randomBuffer(n * 12, seed: 53)
+                let ws = Workspace(backend: backend)
+                ws.mode = .inference(packGeneration: 0)
+                var rng = RNG(seed: 1)
+                block.forward(params.ptr, x: x.ptr, stemb: stemb.ptr, n: n, train: false, rng: &rng, ws: ws)
+                ws.mode = .evaluation
+                let fused = block.a2.array(len), out = block.out.array(len)
+                // The same through GN1's own forward.
+                let a1 = FloatBuffer(count: len), s1 = FloatBuffer(count: len), a2 = FloatBuffer(count: len)
+                let tb = FloatBuffer(count: n * 16), st = FloatBuffer(count: 2 * n * 8)
+                block.timeEmb.forward(params.ptr, x: stemb.ptr, y: tb.ptr, n: n, perRow: true)
+                block.conv1.forward(params.ptr, x: x.ptr, y: a1.ptr, n: n, h: size, w: size, ws: ws)
+                block.norm1.forward(params.ptr, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: st.ptr, rstd: st.ptr + n * 8,
+                                    silu: true, backend: ws.backend, tbias: tb.ptr)
+                block.conv2.forward(params.ptr, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
+                XCTAssertEqual(fused, a2.array(len), "\(backend.rawValue) size=\(size)")
+                XCTAssertTrue(out.allSatisfy { $0.isFinite })
+                // Independently: GN1 (2 channels per group) + time bias + SiLU by hand, reference convolution.
+                let ref = FloatBuffer(count: len), a2ref = FloatBuffer(count: len)
+                for img in 0..<n {
+                    for gi in 0..<8 {
+                        var vals: [Double] = []
+                        for c in (2 * gi)..<(2 * gi + 2) { for i in 0..<hw { vals.append(Double(a1.ptr[(c * n + img) * hw + i])) } }
+                        let mean = vals.reduce(0, +) / Double(vals.count)
+                        let variance = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(vals.count)
+                        for c in (2 * gi)..<(2 * gi + 2) {
+                            let gamma = Double(params.ptr[block.norm1.w + c]), beta = Double(params.ptr[block.norm1.b + c])
+                            for i in 0..<hw {
+                                let k = (c * n + img) * hw + i
+                                let g = (Double(a1.ptr[k]) - mean) / (variance + 1e-5).squareRoot() * gamma + beta
+                                ref.ptr[k] = Float(g / (1 + Foundation.exp(-g)) + Double(tb.ptr[img * 16 + c]))
+                            }
+                        }
+                    }
+                }
+                block.conv2.forward(params.ptr, x: ref.ptr, y: a2ref.ptr, n: n, h: size, w: size,
+                                    ws: Workspace(backend: .reference))
+                assertClose(a2ref.array(len), fused, rtol: 2e-5, "\(backend.rawValue) size=\(size) fused vs by hand")
+            }
         }
     }
 
-    /// The direct 1x1, 3x3 stride-2 and transposed 4x4 stride-2 kernels agree with the GEMM
-    /// paths (forward; accumulate mode for the 1x1), both CPU kernels, images
-    /// across threads (n = 3) and channel tiles across threads (n = 1).
+    /// Each direct backend's 1x1, 3x3 stride-2 and transposed 4x4 stride-2
+    /// kernels agree with the reference backend's GEMM paths (forward;
+    /// accumulate mode for the 1x1), images across threads (n = 3) and channel
+    /// tiles across threads (n = 1).
     func testDirectPointwiseAndTransposedMatchGEMM() {
-        let wide = CPU.avx512
-        defer { Conv2d.direct = true; CPU.avx512 = wide }
-        for (n, useWide) in [(1, false), (3, false), (1, true), (3, true)] where !useWide || CPU.hasAVX512 {
-            CPU.avx512 = useWide
+        func run(_ backend: Backend, n: Int) -> [Float] {
             var L = ParameterLayout()
             let pw = Conv2d(&L, "p", cin: 12, cout: 8, k: 1)
             let sc = Conv2d(&L, "s", cin: 12, cout: 8, k: 3, stride: 2, pad: 1)
@@ -110,45 +129,76 @@ final class LayerGradientTests: XCTestCase {
             let sLen = 8 * n * 4 * 4
             let params = randomBuffer(L.count, seed: 41, scale: 0.3)
             let x = randomBuffer(inLen, seed: 42)
-            var results: [[Float]] = []
-            for direct in [false, true] {
-                Conv2d.direct = direct
-                let ws = Workspace()
-                let y1 = randomBuffer(pwLen, seed: 43), y2 = randomBuffer(ctLen, seed: 44)
-                pw.forward(params.ptr, x: x.ptr, y: y1.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
-                ct.forward(params.ptr, x: x.ptr, y: y2.ptr, n: n, h: hw, w: hw, ws: ws)
-                let y3 = FloatBuffer(count: sLen)
-                sc.forward(params.ptr, x: x.ptr, y: y3.ptr, n: n, h: hw, w: hw, ws: ws)
-                results.append(y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen))
-            }
-            let scale = results[0].map { abs($0) }.max()!
-            for i in 0..<results[0].count where abs(results[0][i] - results[1][i]) > 2e-6 * scale {
-                XCTFail("n=\(n) wide=\(useWide) element \(i): GEMM \(results[0][i]) vs direct \(results[1][i])"); break
+            let ws = Workspace(backend: backend)
+            let y1 = randomBuffer(pwLen, seed: 43), y2 = randomBuffer(ctLen, seed: 44)
+            pw.forward(params.ptr, x: x.ptr, y: y1.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
+            ct.forward(params.ptr, x: x.ptr, y: y2.ptr, n: n, h: hw, w: hw, ws: ws)
+            let y3 = FloatBuffer(count: sLen)
+            sc.forward(params.ptr, x: x.ptr, y: y3.ptr, n: n, h: hw, w: hw, ws: ws)
+            return y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen)
+        }
+        forEachBackend([.avx2, .avx512]) { backend in
+            for n in [1, 3] {
+                assertClose(run(.reference, n: n), run(backend, n: n), rtol: 2e-6,
+                            "\(backend.rawValue) n=\(n) against the reference GEMM paths")
             }
         }
     }
 
+    /// Transposed convolution on every backend: cout 2 takes the GEMM path,
+    /// cout 4 and 8 the direct 4x4 stride-2 kernel (one tile, two tiles).
     func testConvTranspose2d() {
+        forEachBackend { backend in
+            for (cin, cout, hw, n) in [(3, 2, 4, 2), (3, 4, 4, 2), (4, 8, 5, 1)] {
+                var L = ParameterLayout()
+                let ct = ConvTranspose2d(&L, "t", cin: cin, cout: cout, k: 4, stride: 2, pad: 1)
+                let ho = ct.outSize(hw)
+                XCTAssertEqual(ho, 2 * hw)
+                let params = randomBuffer(L.count, seed: 3, scale: 0.5)
+                let x = randomBuffer(cin * n * hw * hw, seed: 4)
+                let ws = Workspace(backend: backend)
+                let y = FloatBuffer(count: cout * n * ho * ho)
+                GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
+                    "\(backend.rawValue) \(cin)->\(cout) \(hw)x\(hw) n\(n)",
+                    forward: { pp, xx in
+                        ct.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, ws: ws)
+                        return y.array(cout * n * ho * ho)
+                    },
+                    backward: { pp, xx, dy, gp, gx in
+                        ct.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, ws: ws)
+                    })
+            }
+        }
+    }
+
+    /// The checks above cannot pass on NaN: a backward that writes NaN, a
+    /// gradient off by 10%, and a comparison against NaN all fail.
+    func testChecksFailOnNaNAndWrongGradients() {
         var L = ParameterLayout()
-        let ct = ConvTranspose2d(&L, "t", cin: 3, cout: 2, k: 4, stride: 2, pad: 1)
-        let n = 2, hw = 4, ho = ct.outSize(hw)
-        XCTAssertEqual(ho, 8)
-        let params = randomBuffer(L.count, seed: 3, scale: 0.5)
-        let x = randomBuffer(3 * n * hw * hw, seed: 4)
-        let ws = Workspace()
-        let y = FloatBuffer(count: 2 * n * ho * ho)
-        GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: 3 * n * hw * hw,
-            forward: { pp, xx in
-                ct.forward(pp, x: xx, y: y.ptr, n: n, h: hw, w: hw, ws: ws)
-                return y.array(2 * n * ho * ho)
-            },
+        let lin = Linear(&L, "l", 3, 2)
+        let params = randomBuffer(L.count, seed: 1), x = randomBuffer(6, seed: 2), y = FloatBuffer(count: 4)
+        let fwd: GradCheck.Forward = { pp, xx in lin.forward(pp, x: xx, y: y.ptr, n: 2); return y.array(4) }
+        XCTAssertNil(GradCheck().firstFailure(params: params, paramCount: L.count, input: x, inputCount: 6, forward: fwd,
+            backward: { pp, xx, dy, gp, gx in lin.backward(pp, gp, x: xx, dy: dy, dx: gx, n: 2) }))
+        XCTAssertNotNil(GradCheck().firstFailure(params: params, paramCount: L.count, input: x, inputCount: 6, forward: fwd,
             backward: { pp, xx, dy, gp, gx in
-                ct.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, h: hw, w: hw, ws: ws)
-            })
+                lin.backward(pp, gp, x: xx, dy: dy, dx: gx, n: 2)
+                for i in 0..<L.count { gp[i] = .nan }
+            }))
+        XCTAssertNotNil(GradCheck().firstFailure(params: params, paramCount: L.count, input: x, inputCount: 6, forward: fwd,
+            backward: { pp, xx, dy, gp, gx in
+                lin.backward(pp, gp, x: xx, dy: dy, dx: gx, n: 2)
+                for i in 0..<6 { gx[i] *= 1.1 }
+            }))
+        XCTAssertEqual(mismatch([1, 2], [1, .nan]), .infinity)
+        XCTAssertEqual(mismatch([.nan, 2], [1, 2]), .infinity)
+        XCTAssertEqual(mismatch([1, 2], [1, 2, 3]), .infinity)
+        XCTAssertEqual(mismatch([1, -4], [1, -4]), 0)
     }
 
     func testGroupNormPlainSiluBiasMask() {
         let C = 8, G = 4, n = 3, hw = 5
+        forEachBackend { backend in
         for (silu, useBias, useMask) in [(false, false, false), (true, false, false), (true, true, false), (true, false, true)] {
             var L = ParameterLayout()
             let gn = GroupNorm(&L, "g", groups: G, channels: C)
@@ -164,13 +214,14 @@ final class LayerGradientTests: XCTestCase {
             GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: C * n * hw,
                 forward: { pp, xx in
                     gn.forward(pp, x: xx, y: y.ptr, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G,
-                               silu: silu, tbias: useBias ? tb.ptr : nil, mask: useMask ? mask.ptr : nil)
+                               silu: silu, backend: backend, tbias: useBias ? tb.ptr : nil, mask: useMask ? mask.ptr : nil)
                     return y.array(C * n * hw)
                 },
                 backward: { pp, xx, dy, gp, gx in
                     gn.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G,
                                 silu: silu, mask: useMask ? mask.ptr : nil, dtbias: useBias ? dtb.ptr : nil, scratch: scratch.ptr)
                 })
+        }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import XCTest
+@testable import Compute
 @testable import Engine
 
 final class ParallelTests: XCTestCase {

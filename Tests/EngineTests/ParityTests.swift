@@ -1,4 +1,5 @@
 import XCTest
+@testable import Compute
 @testable import Engine
 
 /// Compares the Swift U-Net against PyTorch on a fixture made by
@@ -6,21 +7,26 @@ import XCTest
 final class ParityTests: XCTestCase {
     static var fixturePath: String { Bundle.module.path(forResource: "Fixtures/parity", ofType: "safetensors")! }
 
+    /// The whole U-Net (forward, parameter and input gradients) on every backend.
     func testForwardAndGradientsMatchPyTorch() throws {
+        try forEachBackend { try checkParity($0) }
+    }
+
+    private func checkParity(_ backend: Backend) throws {
         let f = try SafeTensors.read(Self.fixturePath)
         let cfg = UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 8, dropout: 0)
-        let net = try UNet(cfg)
+        let net = try UNet(cfg, backend: backend)
         let params = FloatBuffer(count: net.parameterCount)
         try f.load(into: params.ptr, layout: net.layout, prefix: "model.")
         let x = f.tensors["x"]!.data, target = f.tensors["target"]!.data
         let t = f.tensors["t"]!.data.map { Int($0) }
         let len = x.count
         var rng = RNG(seed: 0)
-        let y = x.withUnsafeBufferPointer { net.forward(params.ptr, x: $0.baseAddress!, t: t, rng: &rng) }
+        let y = x.withUnsafeBufferPointer { net.forward(params.ptr, x: $0.baseAddress!, t: t, mode: .evaluation, rng: &rng) }
         let out = Array(UnsafeBufferPointer(start: y, count: len))
         let ref = f.tensors["out"]!.data
         let scale = ref.map { abs($0) }.max()!
-        for i in 0..<len { XCTAssertEqual(out[i], ref[i], accuracy: 1e-4 * scale, "out[\(i)]") }
+        for i in 0..<len { XCTAssertEqual(out[i], ref[i], accuracy: 1e-4 * scale, "\(backend.rawValue) out[\(i)]") }
         // MSE (mean) gradient: 2 (y - target) / numel.
         let dout = (0..<len).map { 2 * (out[$0] - target[$0]) / Float(len) }
         let g = FloatBuffer(count: net.parameterCount), gx = FloatBuffer(count: len)
@@ -36,17 +42,21 @@ final class ParityTests: XCTestCase {
             for i in 0..<e.count {
                 let err = abs(g.ptr[e.offset + i] - refG[i]) / gScale
                 worst = max(worst, err)
-                if err > 1e-3 { XCTFail("\(e.name)[\(i)]: \(g.ptr[e.offset + i]) vs \(refG[i])"); return }
+                if !(err <= 1e-3) { XCTFail("\(backend.rawValue) \(e.name)[\(i)]: \(g.ptr[e.offset + i]) vs \(refG[i])"); return }
             }
         }
         let refX = f.tensors["grad_x"]!.data
         let xs = refX.map { abs($0) }.max()!
-        for i in 0..<len { XCTAssertEqual(gx.ptr[i], refX[i], accuracy: 1e-3 * xs) }
-        print("parity: worst parameter-gradient error relative to tensor max: \(worst)")
+        for i in 0..<len { XCTAssertEqual(gx.ptr[i], refX[i], accuracy: 1e-3 * xs, "\(backend.rawValue) grad_x[\(i)]") }
+        print("parity (\(backend.rawValue)): worst parameter-gradient error relative to tensor max: \(worst)")
     }
 
     /// The chapter's AttentionBlock (16 channels, 4 heads, 5x5, batch 2) against PyTorch.
     func testAttentionBlockMatchesPyTorch() throws {
+        try forEachBackend { try checkAttention($0) }
+    }
+
+    private func checkAttention(_ backend: Backend) throws {
         let f = try SafeTensors.read(Bundle.module.path(forResource: "Fixtures/attention", ofType: "safetensors")!)
         var L = ParameterLayout()
         let a = AttentionBlock(&L, "attn", channels: 16, heads: 4, size: 5, groups: 8)
@@ -62,7 +72,7 @@ final class ParityTests: XCTestCase {
             return o
         }
         let x = toCN(f.tensors["x"]!.data), ref = toCN(f.tensors["out"]!.data), target = toCN(f.tensors["target"]!.data)
-        let ws = Workspace()
+        let ws = Workspace(backend: backend)
         x.withUnsafeBufferPointer { a.forward(params.ptr, x: $0.baseAddress!, n: n, ws: ws) }
         let out = a.out.array(x.count)
         let scale = ref.map { abs($0) }.max()!

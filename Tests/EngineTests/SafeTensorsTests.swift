@@ -1,4 +1,5 @@
 import XCTest
+@testable import Compute
 @testable import Engine
 
 final class SafeTensorsTests: XCTestCase {
@@ -119,6 +120,6 @@ final class SafeTensorsTests: XCTestCase {
         }
         var o = TrainOptions(); o.batch = 1 << 40
         meta["options"] = Checkpoint.encode(o)
-        XCTAssertThrowsError(try Checkpoint.trainState(meta, path: "c")) { XCTAssertTrue("\($0)".contains("--batch")) }
+        XCTAssertThrowsError(try Checkpoint.trainState(meta, path: "c")) { XCTAssertTrue("\($0)".contains("batch must be in 1...4096"), "\($0)") }
     }
 }

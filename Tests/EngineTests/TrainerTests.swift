@@ -1,4 +1,5 @@
 import XCTest
+@testable import Compute
 @testable import Engine
 
 final class TrainerTests: XCTestCase {

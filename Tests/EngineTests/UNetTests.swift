@@ -1,4 +1,5 @@
 import XCTest
+@testable import Compute
 @testable import Engine
 
 /// PyTorch-style initial weights with the norm parameters perturbed, so they
@@ -35,7 +36,7 @@ final class UNetTests: XCTestCase {
             let p = FloatBuffer(count: net.parameterCount)
             let x = FloatBuffer(count: 2 * 64)
             var r = RNG(seed: 1)
-            net.forward(p.ptr, x: x.ptr, t: [1, 2], train: true, rng: &r)
+            net.forward(p.ptr, x: x.ptr, t: [1, 2], mode: .training, rng: &r)
             let g = FloatBuffer(count: net.parameterCount)
             net.backward(p.ptr, g.ptr, dout: x.ptr)
             withExtendedLifetime(g) {}
@@ -57,7 +58,7 @@ final class UNetTests: XCTestCase {
         check.check(params: params, paramCount: net.parameterCount, input: x, inputCount: n * 64, probesPerBuffer: 120,
             forward: { pp, xx in
                 var r = RNG(seed: 0)
-                let y = net.forward(pp, x: xx, t: t, rng: &r)
+                let y = net.forward(pp, x: xx, t: t, mode: .evaluation, rng: &r)
                 return Array(UnsafeBufferPointer(start: y, count: n * 64))
             },
             backward: { pp, xx, dy, gp, gx in
@@ -86,7 +87,7 @@ final class UNetTests: XCTestCase {
             inputCount: n * 64, probesPerBuffer: 120,
             forward: { pp, xx in
                 var r = RNG(seed: 0)
-                let y = net.forward(pp, x: xx, t: [5, 700], train: true, rng: &r)
+                let y = net.forward(pp, x: xx, t: [5, 700], mode: .training, rng: &r)
                 return Array(UnsafeBufferPointer(start: y, count: n * 64))
             },
             backward: { pp, _, dy, gp, gx in net.backward(pp, gp, dout: dy, dx: gx) })
@@ -97,7 +98,7 @@ final class UNetTests: XCTestCase {
         let w = (0..<(n * 64)).map { _ in Float(r0.normal()) }
         func loss() -> Double {
             var r = RNG(seed: 0)
-            let y = net.forward(params.ptr, x: x.ptr, t: [5, 700], train: true, rng: &r)
+            let y = net.forward(params.ptr, x: x.ptr, t: [5, 700], mode: .training, rng: &r)
             return (0..<(n * 64)).reduce(0.0) { $0 + Double(w[$1]) * Double(y[$1]) }
         }
         _ = loss()
@@ -126,7 +127,7 @@ final class UNetTests: XCTestCase {
             inputCount: n * 64, probesPerBuffer: 60,
             forward: { pp, xx in
                 var r = RNG(seed: 11) // same mask every call
-                let y = net.forward(pp, x: xx, t: [10, 500], train: true, rng: &r)
+                let y = net.forward(pp, x: xx, t: [10, 500], mode: .training, rng: &r)
                 return Array(UnsafeBufferPointer(start: y, count: n * 64))
             },
             backward: { pp, _, dy, gp, gx in net.backward(pp, gp, dout: dy, dx: gx) })
@@ -140,8 +141,8 @@ final class UNetTests: XCTestCase {
         net.layout.initialize(params.ptr, rng: &rng)
         let x = randomBuffer(3 * 784, seed: 9)
         var r = RNG(seed: 0)
-        let all = Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x.ptr, t: [5, 500, 900], rng: &r), count: 3 * 784))
-        let one = Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x.ptr + 784, t: [500], rng: &r), count: 784))
+        let all = Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x.ptr, t: [5, 500, 900], mode: .evaluation, rng: &r), count: 3 * 784))
+        let one = Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x.ptr + 784, t: [500], mode: .evaluation, rng: &r), count: 784))
         for i in 0..<784 { XCTAssertEqual(all[784 + i], one[i], accuracy: 1e-4) }
     }
 }

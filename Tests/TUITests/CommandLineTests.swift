@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import XCTest
 
@@ -12,7 +13,8 @@ final class CommandLineTests: XCTestCase {
         defer { for p in [png, ckpt] { try? FileManager.default.removeItem(atPath: p) } }
         let cases: [(String, String)] = [
             // Negative numbers reach the range check (not "Missing value").
-            ("sample --out \(png) --steps -3", "--steps must be >= 1, got -3"),
+            ("sample --out \(png) --steps -3", "--steps must be in 1...T, got -3"),
+            ("sample --out \(png) --backend sse2", "unknown --backend 'sse2' (avx512, avx2, reference)"),
             ("sample --out \(png) --n -2", "--n must be in 1...4096, got -2"),
             ("sample --out \(png) --n 5000", "--n must be in 1...4096, got 5000"),
             ("sample --out \(png) --temperature -1", "--temperature must be in [0, 10], got -1.0"),
@@ -26,7 +28,8 @@ final class CommandLineTests: XCTestCase {
             ("sample --n --out \(png)", "The value '--out' is invalid for '--n"),
             ("sample --out \(NSTemporaryDirectory())x.gif", "--out must end in .png, .pgm or .idx"),
             ("eval --n -4", "--n must be in 2...10000, got -4"),
-            ("eval --steps 0", "--steps must be >= 1, got 0"),
+            ("eval --steps 0", "--steps must be in 1...T, got 0"),
+            ("eval --temperature 12", "--temperature must be in [0, 10], got 12.0"),
             ("eval --sampler ddim --eta -0.5", "--eta must be in [0, 1], got -0.5"),
             ("train --out \(ckpt) --steps -5", "--steps must be in 1...100000000, got -5"),
             ("train --out \(ckpt) -T 1", "--T must be in 2...100000, got 1"),
@@ -40,6 +43,8 @@ final class CommandLineTests: XCTestCase {
             ("bench --steps -1", "--steps must be in 1...10000, got -1"),
             ("--n -3", "--n must be in 1...64, got -3"),
             ("--view sideways", "--view must be sample, train or forward"),
+            ("--sampler ddim --eta 3", "--eta must be in [0, 1], got 3.0"),
+            ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
             ("frobnicate", "Unexpected argument 'frobnicate'"),
             ("sample --out \(png) --frobnicate", "Unknown option '--frobnicate'"),
         ]
@@ -68,5 +73,35 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(bad, 0, "speeds are measured without the bundled files: \(msg)")
         XCTAssertTrue(msg.contains("cannot time loading") && msg.contains("git checkout -- assets/models/mnist-tiny.safetensors"), msg)
         XCTAssertTrue(msg.contains("peak resident memory") && !msg.contains("loading the"), msg)
+    }
+
+    /// Images of another size than the model's (issue #18's heap overflow:
+    /// 32x32 and 29x29 sets wrote past the padded buffer): larger or oddly
+    /// padded sets are refused in one line before training; smaller ones
+    /// that pad evenly (24x24 -> 28x28) train.
+    func testDataOfAnotherSizeIsRefusedOrPadded() throws {
+        let dir = NSTemporaryDirectory() + "cli-sizes-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for side in [32, 29, 25, 24] {
+            let d = dir + "/\(side)"
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            let n = 8
+            let pixels = (0..<(n * side * side)).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+            try Data(IDXFile(dims: [n, side, side], bytes: pixels).encoded()).write(to: URL(fileURLWithPath: d + "/train-images-idx3-ubyte"))
+            try Data(IDXFile(dims: [n], bytes: (0..<n).map { UInt8($0 % 10) }).encoded())
+                .write(to: URL(fileURLWithPath: d + "/train-labels-idx1-ubyte"))
+            let out = d + "/ck.safetensors"
+            let (code, text) = Shell.sh("timeout 120 \(Shell.binary) train --data \(d) --steps 2 --batch 4 --checkpoint-every 100 --out \(out)")
+            XCTAssertFalse(text.contains("Fatal error") || text.contains("Stack dump"), "\(side)x\(side) crashed:\n\(text)")
+            if side == 24 {
+                XCTAssertEqual(code, 0, text)
+                XCTAssertTrue(FileManager.default.fileExists(atPath: out))
+            } else {
+                XCTAssertEqual(code, 1, "\(side)x\(side): \(text)")
+                let first = text.split(separator: "\n").first.map(String.init) ?? ""
+                XCTAssertTrue(first.hasPrefix("Error: \(d): the images are \(side)x\(side) but the model takes 28x28"), first)
+                XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing written for \(side)x\(side)")
+            }
+        }
     }
 }

@@ -52,16 +52,27 @@ public struct Dataset: Sendable {
         self.init(images: images, labels: Array(labs.bytes[0..<n]), side: side)
     }
 
-    /// Pads every image with background (-1) to `side` (28 -> 32 for 4-level models).
-    public func padded(to newSide: Int) -> Dataset {
+    /// Pads every image with background (-1) to `newSide` (28 -> 32 for
+    /// 4-level models). Throws when the images are larger than `newSide` or
+    /// the padding is odd: a model cannot take them (a real error, not a
+    /// precondition, since the images come from a file).
+    public func padded(to newSide: Int) throws -> Dataset {
         if newSide == side { return self }
-        precondition(newSide > side)
+        guard newSide > side, (newSide - side) % 2 == 0 else {
+            throw EngineError.invalidArgument(
+                "the images are \(side)x\(side) but the model takes \(newSide)x\(newSide)"
+                + (newSide > side ? " (padding must be even on both sides)" : " (images larger than the model's are not cropped)"))
+        }
         let off = (newSide - side) / 2
         var out = [Float](repeating: -1, count: count * newSide * newSide)
-        for i in 0..<count {
-            for y in 0..<side {
-                for x in 0..<side {
-                    out[i * newSide * newSide + (y + off) * newSide + x + off] = images[i * side * side + y * side + x]
+        images.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<count {
+                    for y in 0..<side {
+                        let from = i * side * side + y * side, to = i * newSide * newSide + (y + off) * newSide + off
+                        // Bounds-checked slices: this copies data read from a file.
+                        dst[to..<(to + side)].update(fromContentsOf: src[from..<(from + side)])
+                    }
                 }
             }
         }

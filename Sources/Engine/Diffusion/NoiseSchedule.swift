@@ -45,7 +45,7 @@ public struct NoiseSchedule: Sendable, Equatable {
     }
 
     public init(kind: ScheduleKind = .linear, T: Int = 1000, betaStart: Double = 1e-4, betaEnd: Double = 0.02) throws {
-        guard T >= 2, T <= 100_000 else { throw EngineError.invalidArgument("steps T must be in 2...100000, got \(T)") }
+        try EngineError.require((2...100_000).contains(T), "T", "2...100000", T)
         guard betaStart > 0, betaEnd < 1, betaStart <= betaEnd, betaStart.isFinite, betaEnd.isFinite else {
             throw EngineError.invalidArgument("need 0 < beta-start <= beta-end < 1, got \(betaStart), \(betaEnd)")
         }
@@ -88,26 +88,6 @@ public struct NoiseSchedule: Sendable, Equatable {
             let f0 = f(0)
             return (0..<T).map { t in min(max(1 - (f(t + 1) / f0) / (f(t) / f0), 1e-4), 0.9999) }
         }
-    }
-
-    // MARK: forward process q and its posterior
-
-    /// x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
-    public func qSample(x0: Float, t: Int, eps: Float) -> Float {
-        Float(sqrtAlphasCumprod[t]) * x0 + Float(sqrtOneMinusAlphasCumprod[t]) * eps
-    }
-
-    /// x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
-    public func predictX0(xt: Double, t: Int, eps: Double) -> Double {
-        (xt - sqrtOneMinusAlphasCumprod[t] * eps) / sqrtAlphasCumprod[t]
-    }
-
-    /// Posterior mean from the three parameterisations (chapter exercise 3.3).
-    public func posteriorMean(x0: Double, xt: Double, t: Int) -> Double {
-        posteriorMeanCoef1[t] * x0 + posteriorMeanCoef2[t] * xt
-    }
-    public func posteriorMean(eps: Double, xt: Double, t: Int) -> Double {
-        (xt - betas[t] / sqrtOneMinusAlphasCumprod[t] * eps) / alphas[t].squareRoot()
     }
 
     /// Diagnostics of the chapter's section 3.5.3: problems with the end points.

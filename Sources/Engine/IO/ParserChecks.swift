@@ -34,6 +34,13 @@ public enum ParserChecks {
                 try expectingEngineErrors("Dataset(images:)") {
                     let d = try Dataset(images: f, labels: labels, imagesPath: "input.idx", labelsPath: "l", limit: 2)
                     try check(d.images.count == d.count * d.side * d.side, "dataset size")
+                    // What `ddpm train` does next: pad to the model's side (28 or 32), then train on it.
+                    for side in [28, 32] {
+                        try expectingEngineErrors("Dataset.padded(to: \(side))") {
+                            let p = try d.padded(to: side)
+                            try check(p.side == side && p.images.count == p.count * side * side, "padded size")
+                        }
+                    }
                 }
             }
             if f.dims.count == 1, f.dims[0] > 0 {

@@ -12,7 +12,7 @@ public struct BenchmarkReport: Codable, Sendable {
     public var peak_rss_mib: Double = 0
     public var forward_mflop_per_image: Double = 0
     public var threads: Int = 0
-    /// The 3x3 convolution kernel in use (AVX-512 or AVX2 direct kernel, or im2col + BLIS).
+    /// The backend measured (AVX-512 or AVX2 direct kernels, or the im2col + BLIS reference).
     public var conv_kernel = ""
     /// Median milliseconds to read and load each bundled file (filled in by `ddpm bench`).
     public var load_ms: [String: Double] = [:]
@@ -21,10 +21,7 @@ public struct BenchmarkReport: Codable, Sendable {
 public enum Benchmark {
     public static func median(_ a: [Double]) -> Double { let s = a.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
 
-    public static func now() -> Double {
-        var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    public static func now() -> Double { MonotonicClock.now() }
 
     /// Peak resident set size of this process (VmHWM), MiB.
     public static func peakRSSMiB() -> Double {
@@ -36,14 +33,15 @@ public enum Benchmark {
         return 0
     }
 
-    public static func run(config: UNetConfig, trainBatches: [Int] = [64, 128], sampleBatches: [Int] = [1, 16, 64],
-                           warmup: Int = 3, steps: Int = 20, log: (String) -> Void = { _ in }) throws -> BenchmarkReport {
+    public static func run(config: UNetConfig, backend: Backend = .detected, trainBatches: [Int] = [64, 128],
+                           sampleBatches: [Int] = [1, 16, 64], warmup: Int = 3, steps: Int = 20,
+                           log: (String) -> Void = { _ in }) throws -> BenchmarkReport {
         var report = BenchmarkReport(config: config.name)
-        let probe = try UNet(config)
+        let probe = try UNet(config, backend: backend)
         let fwd = Double(probe.forwardFLOPsPerImage)
         report.forward_mflop_per_image = fwd / 1e6
         report.threads = Parallel.cores
-        report.conv_kernel = Conv2d.direct ? "direct " + DirectConv.kernelName : "im2col + BLIS"
+        report.conv_kernel = backend.description
         let hw = config.imageSize * config.imageSize
         // Synthetic data uniform in [-1, 1], as the PyTorch baseline uses.
         var rng = RNG(seed: 42)
@@ -52,7 +50,7 @@ public enum Benchmark {
             let imgs = (0..<(n * hw)).map { _ in Float(rng.uniform() * 2 - 1) }
             var opts = TrainOptions()
             opts.config = config; opts.batch = b; opts.totalSteps = 1_000_000
-            let tr = try Trainer(options: opts, data: Dataset(images: imgs, labels: [UInt8](repeating: 0, count: n), side: config.imageSize))
+            let tr = try Trainer(options: opts, backend: backend, data: Dataset(images: imgs, labels: [UInt8](repeating: 0, count: n), side: config.imageSize))
             for _ in 0..<warmup { try tr.trainStep() }
             var times: [Double] = []
             for _ in 0..<steps { let t0 = now(); try tr.trainStep(); times.append(now() - t0) }
@@ -62,7 +60,7 @@ public enum Benchmark {
             log(String(format: "train  batch %4d: %8.1f ms/step  %7.1f img/s", b, med * 1e3, Double(b) / med))
         }
         let sched = try NoiseSchedule()
-        let net = try UNet(config)
+        let net = try UNet(config, backend: backend)
         let params = FloatBuffer(count: net.parameterCount)
         net.layout.initialize(params.ptr, rng: &rng)
         let model = UNetPredictor(net: net, params: params)

@@ -34,14 +34,13 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     public init() {}
 
     public func validate() throws {
-        guard batch >= 1, batch <= 4096 else { throw EngineError.invalidArgument("--batch must be in 1...4096, got \(batch)") }
-        guard lr > 0, lr < 1, lr.isFinite else { throw EngineError.invalidArgument("--lr must be in (0, 1), got \(lr)") }
-        guard totalSteps >= 1, totalSteps <= 100_000_000 else { throw EngineError.invalidArgument("--steps must be in 1...100000000, got \(totalSteps)") }
-        guard warmup >= 0, warmup <= 1_000_000 else { throw EngineError.invalidArgument("--warmup must be in 0...1000000, got \(warmup)") }
-        guard gradClip > 0, gradClip.isFinite, minSnrGamma > 0, minSnrGamma.isFinite else {
-            throw EngineError.invalidArgument("gradient clip and min-SNR gamma must be positive, got \(gradClip), \(minSnrGamma)")
-        }
-        guard emaDecay >= 0, emaDecay < 1 else { throw EngineError.invalidArgument("--ema must be in [0, 1), got \(emaDecay)") }
+        try EngineError.require((1...4096).contains(batch), "batch", "1...4096", batch)
+        try EngineError.require(lr > 0 && lr < 1, "lr", "(0, 1)", lr)
+        try EngineError.require((1...100_000_000).contains(totalSteps), "steps", "1...100000000", totalSteps)
+        try EngineError.require((0...1_000_000).contains(warmup), "warmup", "0...1000000", warmup)
+        try EngineError.require(gradClip > 0 && gradClip.isFinite, "gradient clip", "(0, inf)", gradClip)
+        try EngineError.require(minSnrGamma > 0 && minSnrGamma.isFinite, "min-SNR gamma", "(0, inf)", minSnrGamma)
+        try EngineError.require(emaDecay >= 0 && emaDecay < 1, "ema", "[0, 1)", emaDecay)
         try config.validate()
     }
 }
@@ -78,14 +77,19 @@ public final class Trainer {
     public var stepsPerEpoch: Int { max(1, data.count / min(options.batch, data.count)) }
     public var epoch: Double { Double(step) / Double(stepsPerEpoch) }
 
-    public init(options: TrainOptions, data: Dataset) throws {
+    /// A new run of `options` on `data`; the network runs on `backend`.
+    public init(options: TrainOptions, backend: Backend = .detected, data: Dataset) throws {
         try options.validate()
         guard data.side == options.config.imageSize else {
             throw EngineError.invalidArgument("data is \(data.side)x\(data.side) but the model wants \(options.config.imageSize)x\(options.config.imageSize)")
         }
         guard data.count >= 1 else { throw EngineError.invalidArgument("the training set is empty") }
+        // trainStep copies images by offset: the pixel array must hold every image.
+        guard data.images.count == data.count * data.side * data.side else {
+            throw EngineError.invalidArgument("the training set holds \(data.images.count) pixels for \(data.count) images of \(data.side)x\(data.side)")
+        }
         self.options = options
-        net = try UNet(options.config)
+        net = try UNet(options.config, backend: backend)
         schedule = try NoiseSchedule(options.schedule)
         self.data = data
         let n = net.parameterCount
@@ -129,11 +133,9 @@ public final class Trainer {
         rng.fillNormal(epsb.ptr, count: len)
         // q_sample: x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
         for j in 0..<b {
-            let a = Float(schedule.sqrtAlphasCumprod[ts[j]]), s = Float(schedule.sqrtOneMinusAlphasCumprod[ts[j]])
-            let o = j * hw
-            for k in 0..<hw { xtb.ptr[o + k] = a * x0b.ptr[o + k] + s * epsb.ptr[o + k] }
+            schedule.qSample(x0: x0b.ptr + j * hw, eps: epsb.ptr + j * hw, t: ts[j], count: hw, into: xtb.ptr + j * hw)
         }
-        let y = net.forward(params.ptr, x: xtb.ptr, t: ts, train: true, rng: &rng)
+        let y = net.forward(params.ptr, x: xtb.ptr, t: ts, mode: .training, rng: &rng)
         var total = 0.0
         let norm = Float(1.0 / Double(len))
         for j in 0..<b {
@@ -225,12 +227,13 @@ public final class Trainer {
 
     /// Restores a checkpoint written by `saveCheckpoint`. Options come from the
     /// file, except what `changes` sets.
-    public static func resume(_ path: String, data: Dataset, changes: ResumeChanges = ResumeChanges()) throws -> Trainer {
+    public static func resume(_ path: String, data: Dataset, changes: ResumeChanges = ResumeChanges(),
+                              backend: Backend = .detected) throws -> Trainer {
         let f = try SafeTensors.read(path)
         let state = try Checkpoint.trainState(f.metadata, path: path)
         var opts = state.options
         changes.apply(to: &opts)
-        let tr = try Trainer(options: opts, data: data)
+        let tr = try Trainer(options: opts, backend: backend, data: data)
         let L = tr.net.layout
         try f.load(into: tr.ema.ptr, layout: L)
         try f.load(into: tr.params.ptr, layout: L, prefix: "train.")

@@ -14,6 +14,8 @@ enum ExplorerApp {
         var trainer: Trainer? = nil
         var trainOut: String? = nil
         var crashAfterFrames: Int? = nil
+        /// The sampler settings to start with, for a model of T steps (the launch flags).
+        var settings: ((Int) -> SamplerSettings)? = nil
     }
 
     static func run(_ o: Options) throws {
@@ -26,6 +28,11 @@ enum ExplorerApp {
             note = Assets.explain(error, reading: path, training: false)
             if o.weights != nil && o.trainer == nil { throw CLIError("\(error)") }
         }
+        var settings: SamplerSettings?
+        if let f = o.settings, let sched = model?.2 {
+            settings = f(sched.T)
+            try wrap { try settings!.validate(T: sched.T) }
+        }
         let digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
         let trainable = FileManager.default.fileExists(atPath: Assets.mnist + "/train-images-idx3-ubyte.gz")
 
@@ -37,6 +44,7 @@ enum ExplorerApp {
         var state = AppState(caps: term.caps, width: w, height: h, schedule: model?.2 ?? (try! NoiseSchedule()))
         state.screen = o.screen
         state.n = o.n; state.seed = o.seed
+        if let settings { state.settings = settings }
         state.hasModel = model != nil
         state.modelNote = note
         state.forwardDigits = digits

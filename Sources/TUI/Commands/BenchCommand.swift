@@ -12,6 +12,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed steps per measurement.") var steps: Int = 20
     @Option(help: "Training batch sizes, comma separated.") var trainBatches: String = "64,128"
     @Option(help: "Sampling batch sizes, comma separated.") var sampleBatches: String = "1,16,64"
+    @Option(help: "Kernels: avx512, avx2 or reference (im2col + BLIS); default: the fastest this CPU runs.") var backend: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -39,7 +40,7 @@ struct BenchCommand: ParsableCommand {
             "model": loadTime { _ = try Assets.reading(Assets.model) { try loadModel(Assets.model) } },
             "classifier": loadTime { _ = try loadClassifier(Assets.classifier) },
         ]
-        var r = try Benchmark.run(config: cfg, trainBatches: try parse(trainBatches), sampleBatches: try parse(sampleBatches),
+        var r = try Benchmark.run(config: cfg, backend: try backendOption(backend), trainBatches: try parse(trainBatches), sampleBatches: try parse(sampleBatches),
                                   steps: steps, log: { if !json { print($0); fflush(stdout) } })
         r.load_ms = loads.compactMapValues { $0 }
         if json {
@@ -52,7 +53,7 @@ struct BenchCommand: ParsableCommand {
             for (name, key) in [("bundled model", "model"), ("classifier", "classifier")] {
                 if let ms = r.load_ms[key] { print(String(format: "loading the %@: %.1f ms (median of 5)", name, ms)) }
             }
-            print("3x3 convolutions: \(r.conv_kernel) (DDPM_CONV=im2col or DDPM_AVX512=0 to compare)")
+            print("backend: \(r.conv_kernel) (--backend avx512, avx2 or reference to compare)")
         }
     }
 }

@@ -71,8 +71,22 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ s: String) { description = s }
 }
 
-func wrap<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as EngineError { throw CLIError(e.description) }
+/// Runs `body`, turning engine errors into one command-line line. A setting
+/// out of range is named by its flag: `--` + its key, or `flags[key]` where
+/// the command spells it otherwise (`ddpm schedule` calls T `--steps`).
+func wrap<T>(flags: [String: String] = [:], _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as EngineError { throw CLIError(flagMessage(e, flags: flags)) }
+}
+
+/// The engine's message with a setting's key replaced by its flag.
+func flagMessage(_ e: EngineError, flags: [String: String] = [:]) -> String {
+    guard case .outOfRange(let key, let allowed, let value) = e else { return e.description }
+    return "\(flags[key] ?? "--" + key) must be in \(allowed), got \(value)"
+}
+
+/// For `validate()`: the engine's checks, reported as ArgumentParser reports its own.
+func validating(flags: [String: String] = [:], _ body: () throws -> Void) throws {
+    do { try body() } catch let e as EngineError { throw ValidationError(flagMessage(e, flags: flags)) }
 }
 
 let isTTY = isatty(STDOUT_FILENO) != 0
@@ -83,11 +97,12 @@ func formatDuration(_ s: Double) -> String {
     return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }
 
-/// Loads a weights file or checkpoint: config from metadata (or Tiny), EMA weights.
-func loadModel(_ path: String) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
+/// Loads a weights file or checkpoint: config from metadata (or Tiny), EMA
+/// weights, into a model running on `backend`.
+func loadModel(_ path: String, backend: Backend = .detected) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
     let f = try SafeTensors.read(path)
     let (cfg, sspec) = try Checkpoint.modelSpec(f.metadata, path: path)
-    let net = try UNet(cfg)
+    let net = try UNet(cfg, backend: backend)
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)
     return (net, params, try NoiseSchedule(sspec), f)
@@ -115,4 +130,15 @@ func modelConfig(_ name: String, attention: String?) throws -> UNetConfig {
     }
     do { try cfg.validate() } catch let e as EngineError { throw ValidationError(e.description) }
     return cfg
+}
+
+/// The `--backend` option of `sample`, `train` and `bench`: the kernels to run,
+/// for comparing them (default: the fastest this CPU has).
+func backendOption(_ name: String?) throws -> Backend {
+    guard let name else { return .detected }
+    guard let b = Backend(rawValue: name) else {
+        throw ValidationError("unknown --backend '\(name)' (\(Backend.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    guard b.isAvailable else { throw ValidationError("--backend \(name) needs a CPU with AVX-512; this one runs avx2 and reference") }
+    return b
 }

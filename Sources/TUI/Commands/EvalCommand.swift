@@ -11,11 +11,7 @@ struct EvalCommand: ParsableCommand {
 
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
     @Option(parsing: .unconditional, help: "Samples to evaluate (2...10000).") var n: Int = 1000
-    @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
-    @Option(parsing: .unconditional, help: "DDIM steps.") var steps: Int = 50
-    @Option(parsing: .unconditional, help: "DDIM eta.") var eta: Double = 0
-    @Option(help: "DDIM timestep spacing: linspace, leading, trailing.") var spacing: String = "trailing"
-    @Flag(help: "Clip the predicted x0 to [-1, 1] at every step (as the explorer's c key).") var clip = false
+    @OptionGroup var sampling: SamplerOptions
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Evaluate these images (IDX or PGM grid of 28x28) instead of sampling.") var images: String?
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
@@ -25,10 +21,6 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
-        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)'") }
-        guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
-        guard steps >= 1 else { throw ValidationError("--steps must be >= 1, got \(steps)") }
-        guard Spacing(rawValue: spacing) != nil else { throw ValidationError("unknown --spacing '\(spacing)'") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
     }
 
@@ -63,8 +55,7 @@ struct EvalCommand: ParsableCommand {
                 let path = weights ?? Assets.model
                 let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path) }
                 let model = UNetPredictor(net: net, params: params)
-                let set = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, clip: clip,
-                                      spacing: Spacing(rawValue: spacing)!)
+                let set = sampling.settings(T: schedule.T)
                 fake = []
                 let t0 = Benchmark.now()
                 var done = 0
@@ -77,8 +68,7 @@ struct EvalCommand: ParsableCommand {
                     if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
                 }
                 if !json { print("") }
-                let ddim = " \(steps) steps eta \(eta)" + (spacing == "trailing" ? "" : ", \(spacing) spacing")
-                label = "\(sampler)\(sampler == "ddim" ? ddim : " 1000 steps")\(clip ? ", x0 clipped" : "")"
+                label = sampling.label(set, T: schedule.T)
             }
             let nf = fake.count / 784
             let train = try Assets.loadMNIST(train: true, limit: nf)

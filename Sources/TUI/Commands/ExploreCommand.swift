@@ -11,6 +11,7 @@ struct ExploreCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Digits sampled at once (1...64).") var n: Int = 16
     @Option(parsing: .unconditional, help: "First random seed (r adds 1).") var seed: UInt64 = 0
     @Option(help: "View to open: sample, train or forward.") var view: String = "sample"
+    @OptionGroup(title: "Sampler (as ddpm sample; all can be changed live)") var sampling: SamplerOptions
 
     func validate() throws {
         guard (1...64).contains(n) else { throw ValidationError("--n must be in 1...64, got \(n)") }
@@ -20,6 +21,8 @@ struct ExploreCommand: ParsableCommand {
     func run() throws {
         var o = ExplorerApp.Options()
         o.weights = weights; o.n = n; o.seed = seed
+        let sampling = self.sampling
+        o.settings = { T in sampling.settings(T: T) }
         o.screen = view == "train" ? .train : (view == "forward" ? .forward : .sample)
         if let c = ProcessInfo.processInfo.environment["DDPM_TEST_INTERNAL_ERROR"].flatMap(Int.init) { o.crashAfterFrames = c }
         try ExplorerApp.run(o)

@@ -9,39 +9,28 @@ struct SampleCommand: ParsableCommand {
 
     @Option(help: "Weights or checkpoint (safetensors). Default: the bundled model.") var weights: String?
     @Option(parsing: .unconditional, help: "Number of images (1...4096).") var n: Int = 16
-    @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
-    @Option(parsing: .unconditional, help: "DDIM steps S (1...T).") var steps: Int = 50
-    @Option(parsing: .unconditional, help: "DDIM eta in [0, 1].") var eta: Double = 0
-    @Option(help: "DDIM timestep spacing: linspace, leading, trailing.") var spacing: String = "trailing"
-    @Option(parsing: .unconditional, help: "x_T = temperature * N(0, I).") var temperature: Double = 1
-    @Option(parsing: .unconditional, help: "z = noise-temperature * N(0, I) in each step.") var noiseTemperature: Double = 1
-    @Option(help: "DDPM variance: beta or posterior.") var variance: String = "beta"
-    @Flag(help: "Clip the predicted x0 to [-1, 1].") var clip = false
+    @OptionGroup var sampling: SamplerOptions
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output: .png (grid), .pgm (grid) or .idx.") var out: String
+    @Option(help: "Kernels: avx512, avx2 or reference (im2col + BLIS); default: the fastest this CPU runs.") var backend: String?
     @Flag(help: "Also write OUT-trajectory.png: x_t and predicted x0 at 10 evenly spaced steps.") var trajectory = false
 
     func validate() throws {
-        guard (1...4096).contains(n) else { throw ValidationError("--n must be in 1...4096, got \(n)") }
-        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)' (ddpm or ddim)") }
-        guard VarianceKind(rawValue: variance) != nil else { throw ValidationError("unknown --variance '\(variance)' (beta or posterior)") }
-        guard Spacing(rawValue: spacing) != nil else { throw ValidationError("unknown --spacing '\(spacing)'") }
-        guard (0...1).contains(eta) else { throw ValidationError("--eta must be in [0, 1], got \(eta)") }
-        guard steps >= 1 else { throw ValidationError("--steps must be >= 1, got \(steps)") }
-        guard (0...10).contains(temperature) else { throw ValidationError("--temperature must be in [0, 10], got \(temperature)") }
-        guard (0...10).contains(noiseTemperature) else { throw ValidationError("--noise-temperature must be in [0, 10], got \(noiseTemperature)") }
+        _ = try backendOption(backend)
+        try validating { try EngineError.require((1...Sampler.maxImages).contains(n), "n", "1...\(Sampler.maxImages)", n) }
         let ext = (out as NSString).pathExtension.lowercased()
         guard ["png", "pgm", "idx"].contains(ext) else { throw ValidationError("--out must end in .png, .pgm or .idx") }
     }
 
+    var trajectoryPath: String { (out as NSString).deletingPathExtension + "-trajectory.png" }
+
     func run() throws {
         try wrap {
             try AtomicFile.checkWritable(out)    // fail before sampling
+            if trajectory { try AtomicFile.checkWritable(trajectoryPath) }
             let path = weights ?? Assets.model
-            let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path) }
-            let settings = SamplerSettings(kind: SamplerKind(rawValue: sampler)!, steps: steps, eta: eta, temperature: temperature,
-                                           noiseTemperature: noiseTemperature, variance: VarianceKind(rawValue: variance)!,
-                                           clip: clip, spacing: Spacing(rawValue: spacing)!)
+            let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path, backend: try backendOption(backend)) }
+            let settings = sampling.settings(T: schedule.T)
             let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed)
             let model = UNetPredictor(net: net, params: params)
             let total = s.timesteps.count
@@ -67,7 +56,7 @@ struct SampleCommand: ParsableCommand {
                 // Rows: one per recorded step, x_t of the first images then their x0.
                 var sheet: [Float] = []
                 for (a, b) in zip(traj, trajX0) { sheet += crop(a, n: showN, from: side) + crop(b, n: showN, from: side) }
-                let tpath = (out as NSString).deletingPathExtension + "-trajectory.png"
+                let tpath = trajectoryPath
                 try ImageWriter.write(tpath, images: sheet, n: traj.count * showN * 2, side: 28, cols: showN * 2)
                 print("wrote trajectory sheet to \(tpath) (rows: 10 steps; left x_t, right predicted x0)")
             }

@@ -18,7 +18,7 @@ struct ScheduleCommand: ParsableCommand {
         guard let k = ScheduleKind(rawValue: kind) else {
             throw ValidationError("unknown --kind '\(kind)' (use linear, cosine, quadratic or sigmoid)")
         }
-        let s = try wrap { try NoiseSchedule(kind: k, T: steps, betaStart: betaStart, betaEnd: betaEnd) }
+        let s = try wrap(flags: ["T": "--steps"]) { try NoiseSchedule(kind: k, T: steps, betaStart: betaStart, betaEnd: betaEnd) }
         let cols: [(String, [Double])] = [("beta", s.betas), ("alpha", s.alphas), ("alpha_bar", s.alphasCumprod),
                                           ("alpha_bar_prev", s.alphasCumprodPrev), ("snr", s.snr),
                                           ("posterior_variance", s.posteriorVariance)]

@@ -31,6 +31,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (default \(UNetConfig.tiny.dropout)).") var dropout: Double?
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
+    @Option(help: "Kernels: avx512, avx2 or reference (im2col + BLIS); default: the fastest this CPU runs.") var backend: String?
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
     @Option(parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int = 500
@@ -38,18 +39,21 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Open the live training view (ncurses).") var tui = false
 
     func validate() throws {
+        _ = try backendOption(backend)
         _ = try modelConfig(config, attention: attention)
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         guard Weighting(rawValue: weighting) != nil else { throw ValidationError("unknown --weighting '\(weighting)'") }
-        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1...4096, got \(batch)") }
-        if let lr { guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1), got \(lr)") } }
-        if let ema { guard (0..<1).contains(ema) else { throw ValidationError("--ema must be in [0, 1), got \(ema)") } }
-        if let dropout { guard (0..<1).contains(dropout) else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") } }
-        guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be in 0...1000000, got \(warmup)") }
+        // The engine's own checks of every option it takes (ranges written once, in Engine).
+        try validating {
+            var o = TrainOptions()
+            o.config = try modelConfig(config, attention: attention)
+            o.batch = batch; o.warmup = warmup
+            Trainer.ResumeChanges(totalSteps: steps, lr: lr, dropout: dropout.map { Float($0) }, emaDecay: ema).apply(to: &o)
+            try o.validate()
+            _ = try NoiseSchedule(kind: ScheduleKind(rawValue: schedule)!, T: T)
+        }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
-        guard (2...100_000).contains(T) else { throw ValidationError("--T must be in 2...100000, got \(T)") }
-        if let steps { guard (1...100_000_000).contains(steps) else { throw ValidationError("--steps must be in 1...100000000, got \(steps)") } }
         if let epochs { guard epochs > 0, epochs <= 10_000 else { throw ValidationError("--epochs must be in (0, 10000], got \(epochs)") } }
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1, got \(limit)") } }
@@ -60,7 +64,7 @@ struct TrainCommand: ParsableCommand {
             let cfg = try modelConfig(config, attention: attention)
             let dir = data ?? Assets.mnist
             var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
-            ds = ds.padded(to: cfg.imageSize)
+            do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError { throw CLIError("\(dir): \(e)") }
             var opts = TrainOptions()
             opts.config = cfg
             opts.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
@@ -78,11 +82,11 @@ struct TrainCommand: ParsableCommand {
             if let export { try AtomicFile.checkWritable(export) }
             let trainer: Trainer
             if resume {
-                trainer = try Trainer.resume(out, data: ds, changes: changes)
+                trainer = try Trainer.resume(out, data: ds, changes: changes, backend: try backendOption(backend))
                 let o = trainer.options
                 print("resumed \(out) at step \(trainer.step) of \(o.totalSteps) (lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay))")
             } else {
-                trainer = try Trainer(options: opts, data: ds)
+                trainer = try Trainer(options: opts, backend: try backendOption(backend), data: ds)
             }
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
             if tui {

@@ -15,7 +15,15 @@ enum ForwardView {
         var rng = RNG(seed: seed, stream: 99)
         var eps = [Float](repeating: 0, count: x0.count)
         eps.withUnsafeMutableBufferPointer { rng.fillNormal($0.baseAddress!, count: x0.count) }
-        return (0..<x0.count).map { s.qSample(x0: x0[$0], t: t, eps: eps[$0]) }
+        var xt = [Float](repeating: 0, count: x0.count)
+        x0.withUnsafeBufferPointer { x0p in
+            eps.withUnsafeBufferPointer { ep in
+                xt.withUnsafeMutableBufferPointer {
+                    s.qSample(x0: x0p.baseAddress!, eps: ep.baseAddress!, t: t, count: x0.count, into: $0.baseAddress!)
+                }
+            }
+        }
+        return xt
     }
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {

@@ -15,21 +15,26 @@ public final class Workspace: @unchecked Sendable {
     public let flip = FloatBuffer(count: 1), packed = FloatBuffer(count: 1)
     /// Gradient of a concatenated (h, skip) input.
     public let dcat = FloatBuffer(count: 1)
-    public init() {}
 
-    /// When set (inference), convolutions run one image per GEMM and linear
-    /// layers one row per GEMM, making results independent of the batch size.
-    public var perImage = false
+    /// The kernels every layer using this workspace runs (fixed for its life).
+    public let backend: Backend
+    /// The mode of the forward pass in progress: set only by the model's own
+    /// `forward` from its `mode` argument, read by its layers.
+    public internal(set) var mode: ForwardMode = .training
 
-    /// When set (UNetPredictor: sampling), no backward follows the forward, so
-    /// it may skip keeping what only backward reads (e.g. the ResidualBlock's
-    /// GN1 output, applied while conv2 builds its planes instead).
-    public var forwardOnly = false
+    public init(backend: Backend = .detected) {
+        if !backend.isAvailable { fatalError("backend \(backend) needs a CPU with AVX-512") }
+        self.backend = backend
+    }
 
+    /// Convolutions run one image per GEMM and linear layers one row per GEMM
+    /// (every mode but training), making results independent of the batch size.
+    public var perImage: Bool { mode.perImage }
+    /// No backward follows the forward in progress.
+    public var forwardOnly: Bool { mode.forwardOnly }
     /// While this is non-zero and unchanged, weights packed for the direct
-    /// kernels are kept and reused (UNetPredictor sets a new value for each
-    /// call, during which the weights do not change; 0 packs on every call).
-    public var packGeneration = 0
+    /// kernels are kept and reused.
+    var packGeneration: Int { mode.packGeneration }
     private var packCache: [UnsafeRawPointer: (generation: Int, buffer: FloatBuffer)] = [:]
 
     /// `weight` packed by `fill` into `count` floats: the cached packing when

@@ -100,7 +100,7 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         for l in attention where (nChannels * chMults[l]) % Self.attentionHeads != 0 {
             throw bad("attention at level \(l): \(nChannels * chMults[l]) channels do not split into \(Self.attentionHeads) heads")
         }
-        guard dropout >= 0, dropout < 1 else { throw bad("dropout must be in [0, 1); got \(dropout)") }
+        try EngineError.require(dropout >= 0 && dropout < 1, "dropout", "[0, 1)", dropout)
         var s = imageSize
         for _ in 0..<(chMults.count - 1) {
             if s % 2 != 0 {

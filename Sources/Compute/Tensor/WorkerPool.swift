@@ -88,16 +88,16 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         while true {
             // Wait for a published job newer than the last one seen: spin, then sleep.
-            var start = Benchmark.now(), spins = 0
+            var start = MonotonicClock.now(), spins = 0
             var g = generation.load(ordering: .sequentiallyConsistent)
             while g == seen || g & 1 == 0 {
                 spins &+= 1
-                if spins & 1023 == 0 && Benchmark.now() - start > WorkerPool.spinSeconds {
+                if spins & 1023 == 0 && MonotonicClock.now() - start > WorkerPool.spinSeconds {
                     sleeping.add(1, ordering: .sequentiallyConsistent)
                     g = generation.load(ordering: .sequentiallyConsistent)
                     if g == seen || g & 1 == 0 { wake.wait() }
                     sleeping.subtract(1, ordering: .sequentiallyConsistent)
-                    start = Benchmark.now()
+                    start = MonotonicClock.now()
                 }
                 g = generation.load(ordering: .sequentiallyConsistent)
             }

@@ -24,7 +24,8 @@ public struct GroupNorm: Sendable {
 
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, hw: Int, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-                        silu: Bool, tbias: UnsafePointer<Float>? = nil, mask: UnsafePointer<Float>? = nil) {
+                        silu: Bool, backend: Backend, tbias: UnsafePointer<Float>? = nil,
+                        mask: UnsafePointer<Float>? = nil) {
         let cpg = channels / groups, C = channels
         forEachGroup(x, n: n, hw: hw, mean: mean, rstd: rstd) { gi, ni, m, r in
             for c in (gi * cpg)..<((gi + 1) * cpg) {
@@ -33,7 +34,7 @@ public struct GroupNorm: Sendable {
                 let a = p[w + c] * r, bb = p[b + c] - m * a
                 let tb: Float = tbias.map { $0[ni * C + c] } ?? 0
                 if silu {
-                    Kernels.affineSiLU(xp, yp, count: hw, a: a, b: bb, tb: tb)
+                    Kernels.affineSiLU(xp, yp, count: hw, a: a, b: bb, tb: tb, wide: backend.wide)
                 } else {
                     for i in 0..<hw { yp[i] = xp[i] * a + bb + tb }
                 }

@@ -3,15 +3,6 @@ import SIMDMath
 import CBLIS
 import Foundation
 
-/// Which vector kernels run. The AVX-512 ones (module Kernels512: the direct
-/// convolution and element-wise loops) when the CPU has AVX-512, else the AVX2
-/// ones in Engine. `DDPM_AVX512=0` forces AVX2 (to compare the two).
-public enum CPU {
-    public static let hasAVX512 = ddpm_cpu_has_avx512() != 0
-    nonisolated(unsafe) public static var avx512: Bool =
-        hasAVX512 && ProcessInfo.processInfo.environment["DDPM_AVX512"] != "0"
-}
-
 /// Element-wise and data-movement kernels over raw buffers.
 ///
 /// Activations use the layout `[C, N, H, W]` ("CNHW"): channel-major, so a
@@ -230,11 +221,11 @@ public enum Kernels {
 
     /// y[i] = g * sigmoid(g) + tb with g = x[i] * a + b, for i in 0..<count
     /// (GroupNorm's normalise + affine + SiLU + bias): FastMath.affineSiLU
-    /// compiled for AVX-512 (Elementwise512) or AVX2 (here).
+    /// compiled for AVX-512 (Elementwise512, when `wide`) or AVX2 (here).
     @inline(__always)
     public static func affineSiLU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
-                                  a: Float, b: Float, tb: Float) {
-        if CPU.avx512 {
+                                  a: Float, b: Float, tb: Float, wide: Bool) {
+        if wide {
             Elementwise512.affineSiLU(x, y, count: count, a: a, b: b, tb: tb)
         } else {
             FastMath.affineSiLU(x, y, count: count, a: a, b: b, tb: tb)

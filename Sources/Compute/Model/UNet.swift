@@ -59,13 +59,17 @@ public final class UNet: @unchecked Sendable {
     let dl1 = FloatBuffer(count: 1), dOutAct = FloatBuffer(count: 1)
     let dh = FloatBuffer(count: 1), dh2 = FloatBuffer(count: 1)
     let dhs: [FloatBuffer]
-    public let ws = Workspace()
+    /// Scratch shared by the layers; carries the backend the model runs on.
+    public let ws: Workspace
     private var lastN = 0
     private var lastInput: UnsafePointer<Float>?
 
-    public init(_ config: UNetConfig) throws {
+    /// A U-Net of `config` whose layers run on `backend` (by default the
+    /// fastest this CPU has).
+    public init(_ config: UNetConfig, backend: Backend = .detected) throws {
         try config.validate()
         self.config = config
+        ws = Workspace(backend: backend)
         var L = ParameterLayout()
         let c = config.nChannels, tdim = c * 4, G = config.groups
         self.tdim = tdim
@@ -132,12 +136,15 @@ public final class UNet: @unchecked Sendable {
     /// Predicts eps for x [N, C, S, S] (== [C, N, S, S] for one channel) at timesteps t.
     /// Returns a pointer to the output [N, C, S, S], valid until the next call.
     @discardableResult
-    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, t: [Int], train: Bool = false,
+    /// `mode` says how the pass runs (training, evaluation, inference);
+    /// `rng` draws dropout masks in training.
+    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, t: [Int], mode: ForwardMode,
                         rng: inout RNG) -> UnsafeMutablePointer<Float> {
         precondition(config.imageChannels == 1, "only 1-channel images are laid out as CNHW == NCHW")
         let n = t.count, c = config.nChannels, S = config.imageSize, hw = S * S
         lastN = n; lastInput = x
-        ws.perImage = !train
+        ws.mode = mode
+        let train = mode.isTraining
         tIn.reserve(n); emb.reserve(n * c)
         for b in [l1, gl, temb, stemb] { b.reserve(n * tdim) }
         for i in 0..<n { tIn.ptr[i] = Float(t[i]) }
@@ -173,7 +180,7 @@ public final class UNet: @unchecked Sendable {
         }
         let G = outNorm.groups
         outAct.reserve(curC * n * hw); outStats.reserve(2 * n * G)
-        outNorm.forward(p, x: cur, y: outAct.ptr, n: n, hw: hw, mean: outStats.ptr, rstd: outStats.ptr + n * G, silu: true)
+        outNorm.forward(p, x: cur, y: outAct.ptr, n: n, hw: hw, mean: outStats.ptr, rstd: outStats.ptr + n * G, silu: true, backend: ws.backend)
         output.reserve(config.imageChannels * n * hw)
         outConv.forward(p, x: outAct.ptr, y: output.ptr, n: n, h: S, w: S, ws: ws)
         return output.ptr

@@ -6,6 +6,9 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     case invalidArgument(String)
     case io(String)
     case diverged(step: Int, loss: Double)
+    /// A setting outside its range. `key` names the setting neutrally ("batch",
+    /// "noise-temperature"); the command line maps it to its flag (`--batch`).
+    case outOfRange(key: String, allowed: String, value: String)
 
     public var description: String {
         switch self {
@@ -15,6 +18,14 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .invalidArgument(let s): return s
         case .io(let s): return s
         case .diverged(let step, let loss): return "training diverged at step \(step) (loss \(loss))"
+        case .outOfRange(let key, let allowed, let value): return "\(key) must be in \(allowed), got \(value)"
         }
+    }
+}
+
+extension EngineError {
+    /// Throws `.outOfRange` unless `ok`.
+    public static func require(_ ok: Bool, _ key: String, _ allowed: String, _ value: Any) throws {
+        if !ok { throw EngineError.outOfRange(key: key, allowed: allowed, value: "\(value)") }
     }
 }

@@ -41,7 +41,7 @@ public final class ResidualBlock: @unchecked Sendable {
         // Forward only, with a direct conv2: s1 is only conv2's input, so GN1 +
         // SiLU + time bias are applied while conv2 builds its input planes (s1 is
         // never written: one pass less over memory; backward is then impossible).
-        let fused = ws.forwardOnly && !train && conv2.usesDirect
+        let fused = ws.forwardOnly && !train && conv2.usesDirect(ws.backend)
         a1.reserve(len); a2.reserve(len); out.reserve(len)
         if !fused { s1.reserve(len) }
         tb.reserve(n * cout); dtb.reserve(n * cout); stats.reserve(4 * n * G)
@@ -54,7 +54,7 @@ public final class ResidualBlock: @unchecked Sendable {
             norm1.coefficients(p, x: a1.ptr, n: n, hw: hw, mean: m1, rstd: r1, tbias: tb.ptr, into: coef.ptr)
             conv2.forwardAffineSiLU(p, x: a1.ptr, coef: coef.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
         } else {
-            norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: m1, rstd: r1, silu: true, tbias: tb.ptr)
+            norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: hw, mean: m1, rstd: r1, silu: true, backend: ws.backend, tbias: tb.ptr)
             conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: size, w: size, ws: ws)
         }
         masked = train && dropout > 0
@@ -62,7 +62,7 @@ public final class ResidualBlock: @unchecked Sendable {
             mask.reserve(len)
             Dropout.makeMask(mask.ptr, count: len, p: dropout, rng: &rng)
         }
-        norm2.forward(p, x: a2.ptr, y: out.ptr, n: n, hw: hw, mean: m2, rstd: r2, silu: true,
+        norm2.forward(p, x: a2.ptr, y: out.ptr, n: n, hw: hw, mean: m2, rstd: r2, silu: true, backend: ws.backend,
                       mask: masked ? mask.ptr : nil)
         if let shortcut {
             shortcut.forward(p, x: x, y: out.ptr, n: n, h: size, w: size, ws: ws, accumulate: true)

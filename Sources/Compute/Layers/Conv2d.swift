@@ -25,25 +25,24 @@ public struct Conv2d: Sendable {
     }
 
     /// y [cout, N, Ho, Wo] = conv(x) + b; with `accumulate` y += conv(x) + b instead.
-    /// Use the direct kernels for 3x3 (stride 1 and 2) and 1x1 convolutions (DirectConv).
-    /// `DDPM_CONV=im2col` turns it off (for comparing the two in `ddpm bench`).
-    nonisolated(unsafe) public static var direct = ProcessInfo.processInfo.environment["DDPM_CONV"] != "im2col"
-
-    var usesDirect: Bool { Conv2d.direct && k == 3 && stride == 1 && pad == 1 && cout % 4 == 0 }
-    var usesDirectStrided: Bool { Conv2d.direct && k == 3 && stride == 2 && pad == 1 && cout % 4 == 0 }
-    var usesDirectPointwise: Bool { Conv2d.direct && isPointwise && cout % 4 == 0 }
+    /// The direct kernels (DirectConv) run 3x3 (stride 1 and 2) and 1x1
+    /// convolutions on the direct backends; the reference backend takes im2col + GEMM.
+    func usesDirect(_ b: Backend) -> Bool { b.direct && k == 3 && stride == 1 && pad == 1 && cout % 4 == 0 }
+    func usesDirectStrided(_ b: Backend) -> Bool { b.direct && k == 3 && stride == 2 && pad == 1 && cout % 4 == 0 }
+    func usesDirectPointwise(_ b: Backend) -> Bool { b.direct && isPointwise && cout % 4 == 0 }
 
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool = false) {
-        if usesDirect {
+        let backend = ws.backend
+        if usesDirect(backend) {
             return Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
                                  ws: ws, accumulate: accumulate)
         }
-        if usesDirectStrided && !accumulate {
+        if usesDirectStrided(backend) && !accumulate {
             return DirectConv.strided(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
                                       w: wid, ws: ws)
         }
-        if usesDirectPointwise {
+        if usesDirectPointwise(backend) {
             return DirectConv.pointwise(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
                                         w: wid, ws: ws, accumulate: accumulate)
         }
@@ -84,10 +83,10 @@ public struct Conv2d: Sendable {
 
     /// y = conv(SiLU(GroupNorm(x)) + tbias) + b without materialising the
     /// GroupNorm output (inference): `coef` holds GroupNorm.coefficients
-    /// (a, b, tb, each [cin, N]). Only for `usesDirect`.
+    /// (a, b, tb, each [cin, N]). Only where `usesDirect`.
     public func forwardAffineSiLU(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, coef: UnsafePointer<Float>,
                                   y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int, ws: Workspace) {
-        precondition(usesDirect)
+        if !usesDirect(ws.backend) { fatalError("forwardAffineSiLU needs the direct 3x3 kernel") }
         let f = DirectConv.AffineSiLU(a: coef, b: coef + cin * n, tb: coef + 2 * cin * n)
         Conv2d.direct(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid, ws: ws,
                       accumulate: false, affineSiLU: f)
@@ -98,10 +97,11 @@ public struct Conv2d: Sendable {
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
                        ws: Workspace, accumulate: Bool, affineSiLU: DirectConv.AffineSiLU? = nil) {
         let packed = ws.packed(weight, count: cout * cin * 9) { DirectConv.pack(weight, cin: cin, cout: cout, into: $0) }
-        DirectConv.parallel(n: n, tiles: cout / 4, scratch: DirectConv.scratchFloats(cin: cin, h: h, w: wid), ws: ws) {
+        let wide = ws.backend.wide
+        DirectConv.parallel(n: n, tiles: cout / 4, scratch: DirectConv.scratchFloats(cin: cin, h: h, w: wid, wide: wide), ws: ws) {
             th, images, coTiles in
             DirectConv.forward(packed: packed, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
-                               images: images, coTiles: coTiles, accumulate: accumulate, scratch: ws.cols[th].ptr,
+                               images: images, coTiles: coTiles, accumulate: accumulate, wide: wide, scratch: ws.cols[th].ptr,
                                affineSiLU: affineSiLU)
         }
     }
@@ -132,10 +132,10 @@ public struct Conv2d: Sendable {
         Kernels.addRowSums(dy, rows: cout, len: cols, into: g + b)
         let pointwise = isPointwise
         // dx through the direct kernel when it applies (then the GEMM below computes dW only).
-        let directDx = usesDirect && cin % 4 == 0 && dx != nil
+        let directDx = usesDirect(ws.backend) && cin % 4 == 0 && dx != nil
         if directDx { backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws) }
         let dx = directDx ? nil : dx
-        if usesDirect && dx == nil && DirectConv.weightGradApplies(cin: cin, cout: cout) {
+        if usesDirect(ws.backend) && dx == nil && DirectConv.weightGradApplies(cin: cin, cout: cout, backend: ws.backend) {
             return DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)
         }
         ws.zeroParts(cout * kk)

@@ -19,7 +19,7 @@ public struct ConvTranspose2d: Sendable {
     /// stride-2 pad-1 case (the U-Net's) through DirectConv.transposed.
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, h: Int, w wid: Int, ws: Workspace) {
-        if Conv2d.direct && k == 4 && stride == 2 && pad == 1 && cout % 4 == 0 {
+        if ws.backend.direct && k == 4 && stride == 2 && pad == 1 && cout % 4 == 0 {
             return DirectConv.transposed(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
                                          w: wid, ws: ws)
         }

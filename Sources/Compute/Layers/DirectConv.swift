@@ -20,10 +20,10 @@ import SIMDMath
 enum DirectConv {
     typealias V = SIMD8<Float>
 
-    static var tile: Int { CPU.avx512 ? DirectConv512.tile : 24 }
+    /// Positions in one register tile (`wide`: the AVX-512 kernel's).
+    static func tile(_ wide: Bool) -> Int { wide ? DirectConv512.tile : 24 }
     /// Output ranges are rounded up to this (AVX-512: half tiles).
-    static var granule: Int { CPU.avx512 ? DirectConv512.granule : 24 }
-    public static var kernelName: String { CPU.avx512 ? "AVX-512 (4x64 tile)" : "AVX2 (4x24 tile)" }
+    static func granule(_ wide: Bool) -> Int { wide ? DirectConv512.granule : 24 }
 
     /// Where one image's channel planes and the kernel's output live in the
     /// per-thread scratch: planes of width wp = w + 2 pad (zero border `pad`),
@@ -31,24 +31,26 @@ enum DirectConv {
     /// room after each plane for the largest tap offset (2 wp + 2).
     struct Geometry {
         let h: Int, w: Int, pad: Int, wp: Int, wideLen: Int, planeLen: Int
+        /// The AVX-512 kernels run (they set the tile and granule).
+        let wide: Bool
         /// Output rows of wp positions in planes of planeLen floats (strided convolution).
-        init(h: Int, w: Int, wp: Int, planeLen: Int) {
-            self.h = h; self.w = w; pad = 0; self.wp = wp
-            wideLen = DirectConv.roundUp(h * wp, DirectConv.granule); self.planeLen = planeLen
+        init(h: Int, w: Int, wp: Int, planeLen: Int, wide: Bool) {
+            self.h = h; self.w = w; pad = 0; self.wp = wp; self.wide = wide
+            wideLen = DirectConv.roundUp(h * wp, DirectConv.granule(wide)); self.planeLen = planeLen
         }
-        init(h: Int, w: Int, pad: Int) {
-            self.h = h; self.w = w; self.pad = pad
+        init(h: Int, w: Int, pad: Int, wide: Bool) {
+            self.h = h; self.w = w; self.pad = pad; self.wide = wide
             wp = w + 2 * pad
-            wideLen = DirectConv.roundUp(h * wp, DirectConv.granule)
-            planeLen = wideLen + 2 * wp + 2 + DirectConv.tile   // every over-read stays inside
+            wideLen = DirectConv.roundUp(h * wp, DirectConv.granule(wide))
+            planeLen = wideLen + 2 * wp + 2 + DirectConv.tile(wide)   // every over-read stays inside
         }
         /// Floats of scratch for `cin` planes and `outs` output rows of wideLen.
         func scratchFloats(cin: Int, outs: Int) -> Int { cin * planeLen + outs * wideLen }
     }
 
     /// Floats of per-thread scratch for one image of a 3x3 convolution.
-    static func scratchFloats(cin: Int, h: Int, w: Int) -> Int {
-        Geometry(h: h, w: w, pad: 1).scratchFloats(cin: cin, outs: 4)
+    static func scratchFloats(cin: Int, h: Int, w: Int, wide: Bool) -> Int {
+        Geometry(h: h, w: w, pad: 1, wide: wide).scratchFloats(cin: cin, outs: 4)
     }
 
     @inline(__always) static func roundUp(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b * b }
@@ -64,16 +66,16 @@ enum DirectConv {
             for i in 0..<(pad * (wp + 1)) { dst[i] = 0 }
             if let f {
                 let k = ci * n + b, a = f.a[k], bb = f.b[k], tb = f.tb[k]
-                if pad == 1 && CPU.avx512 {
+                if pad == 1 && g.wide {
                     Elementwise512.loadRowsAffineSiLU(src, dst + wp + 1, h: g.h, w: w, wp: wp, a: a, b: bb, tb: tb)
                 } else {
                     for r in 0..<g.h {
                         let d = dst + (r + pad) * wp + pad
-                        Kernels.affineSiLU(src + r * w, d, count: w, a: a, b: bb, tb: tb)
+                        Kernels.affineSiLU(src + r * w, d, count: w, a: a, b: bb, tb: tb, wide: g.wide)
                         for c in w..<(w + 2 * pad) { d[c] = 0 }
                     }
                 }
-            } else if pad == 1 && CPU.avx512 {
+            } else if pad == 1 && g.wide {
                 Elementwise512.loadRows(src, dst + wp + 1, h: g.h, w: w, wp: wp)
             } else {
                 for r in 0..<g.h {
@@ -139,7 +141,7 @@ enum DirectConv {
         for j in 0..<4 {
             let co = t * 4 + j, bv = bias[co]
             let dst = y + (co * n + b) * hw, src = wideOut + j * g.wideLen
-            if CPU.avx512 {
+            if g.wide {
                 Elementwise512.storeRows(src, dst, h: g.h, w: w, wp: g.wp, bias: bv, accumulate: accumulate)
             } else if accumulate {
                 for r in 0..<g.h { let d = dst + r * w, s = src + r * g.wp; for c in 0..<w { d[c] += s[c] + bv } }
@@ -153,14 +155,14 @@ enum DirectConv {
     /// given images and output-channel tiles; `wpk` from `pack`.
     static func forward(packed wpk: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
-                        images: Range<Int>, coTiles: Range<Int>, accumulate: Bool,
+                        images: Range<Int>, coTiles: Range<Int>, accumulate: Bool, wide: Bool,
                         scratch: UnsafeMutablePointer<Float>, affineSiLU: AffineSiLU? = nil) {
-        let g = Geometry(h: h, w: w, pad: 1)
+        let g = Geometry(h: h, w: w, pad: 1, wide: wide)
         let xp = scratch, wideOut = scratch + cin * g.planeLen
         for b in images {
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
             for t in coTiles {
-                if CPU.avx512 {
+                if wide {
                     DirectConv512.kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,
                                          wpk: wpk + t * cin * 36, out: wideOut)
                 } else {
@@ -176,8 +178,8 @@ enum DirectConv {
     /// the CPU's kernel.
     @inline(__always)
     static func taps(xp: UnsafePointer<Float>, planeLen: Int, offs: UnsafePointer<Int>, taps: Int, cin: Int,
-                     wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        if CPU.avx512 {
+                     wideLen: Int, wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, wide: Bool) {
+        if wide {
             DirectConv512.kernelTaps(xp: xp, planeLen: planeLen, offs: offs, taps: taps, cin: cin, wideLen: wideLen,
                                      wpk: wpk, out: out)
         } else {
@@ -191,7 +193,7 @@ enum DirectConv {
     static func pointwise(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                           x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
                           ws: Workspace, accumulate: Bool) {
-        let g = Geometry(h: h, w: w, pad: 0), tiles = cout / 4, hw = h * w
+        let g = Geometry(h: h, w: w, pad: 0, wide: ws.backend.wide), tiles = cout / 4, hw = h * w
         let wpk = ws.packed(weight, count: cout * cin) { wpk in
             for t in 0..<tiles { for ci in 0..<cin { for j in 0..<4 { wpk[(t * cin + ci) * 4 + j] = weight[(t * 4 + j) * cin + ci] } } }
         }
@@ -209,7 +211,7 @@ enum DirectConv {
                 }
                 for t in coTiles {
                     taps(xp: src, planeLen: planeLen, offs: &zero, taps: 1, cin: cin, wideLen: g.wideLen,
-                         wpk: wpk + t * cin * 4, out: wideOut)
+                         wpk: wpk + t * cin * 4, out: wideOut, wide: g.wide)
                     store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
                 }
             }
@@ -225,8 +227,9 @@ enum DirectConv {
                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
                         ws: Workspace) {
         let ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1, hq = ho + 1, wq = wo + 1, hw = h * w
-        let phaseLen = roundUp(ho * wq, granule) + wq + 1 + tile     // every over-read stays inside
-        let g = Geometry(h: ho, w: wo, wp: wq, planeLen: 4 * phaseLen), tiles = cout / 4
+        let wide = ws.backend.wide
+        let phaseLen = roundUp(ho * wq, granule(wide)) + wq + 1 + tile(wide)     // every over-read stays inside
+        let g = Geometry(h: ho, w: wo, wp: wq, planeLen: 4 * phaseLen, wide: ws.backend.wide), tiles = cout / 4
         let wpk = ws.packed(weight, count: cout * cin * 9) { pack(weight, cin: cin, cout: cout, into: $0) }
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { offs in
             for ky in 0..<3 { for kx in 0..<3 { offs[ky * 3 + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
@@ -248,7 +251,7 @@ enum DirectConv {
                     }
                     for t in coTiles {
                         taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: 9, cin: cin,
-                             wideLen: g.wideLen, wpk: wpk + t * cin * 36, out: wideOut)
+                             wideLen: g.wideLen, wpk: wpk + t * cin * 36, out: wideOut, wide: g.wide)
                         store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: false)
                     }
                 }
@@ -265,7 +268,7 @@ enum DirectConv {
     static func transposed(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                            x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
                            ws: Workspace) {
-        let g = Geometry(h: h, w: w, pad: 1), tiles = cout / 4, wo = 2 * w, hwo = 4 * h * w
+        let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide), tiles = cout / 4, wo = 2 * w, hwo = 4 * h * w
         // Packed [parity][cout/4][cin][tap][4].
         let perParity = cout * cin * 4
         let wpk = ws.packed(weight, count: 4 * perParity) { wpk in
@@ -297,7 +300,7 @@ enum DirectConv {
                         for par in 0..<4 {
                             taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress! + par * 4, taps: 4, cin: cin,
                                  wideLen: g.wideLen, wpk: wpk + par * perParity + t * cin * 16,
-                                 out: wideOut + par * 4 * g.wideLen)
+                                 out: wideOut + par * 4 * g.wideLen, wide: g.wide)
                         }
                         for j in 0..<4 {
                             let co = t * 4 + j, bv = bias[co], dst = y + (co * n + b) * hwo
@@ -362,7 +365,7 @@ enum DirectConv {
                 acc.add(base + r2, wc + 24); acc.add(base + r2 + 4, wc + 28); acc.add(base + r2 + 8, wc + 32)
             }
             acc.store(out + o, wideLen: wideLen)
-            o += tile
+            o += tile(false)
         }
     }
 
@@ -378,7 +381,7 @@ enum DirectConv {
                 for t in 0..<taps { acc.add(plane + offs[t] * 4, wc + t * 4) }
             }
             acc.store(out + o, wideLen: wideLen)
-            o += tile
+            o += tile(false)
         }
     }
 }
@@ -387,8 +390,8 @@ extension DirectConv {
     /// Whether `weightGrad` handles a 3x3 stride-1 convolution with these
     /// channels (AVX-512 only: 16 output channels per vector, input channels
     /// in pairs).
-    static func weightGradApplies(cin: Int, cout: Int) -> Bool {
-        CPU.avx512 && cout % 16 == 0 && cin % 2 == 0
+    static func weightGradApplies(cin: Int, cout: Int, backend: Backend) -> Bool {
+        backend.wide && cout % 16 == 0 && cin % 2 == 0
     }
 
     /// dW [cout, cin, 3, 3] += the weight gradient of a 3x3 stride-1 pad-1
@@ -400,7 +403,7 @@ extension DirectConv {
     /// order (as the GEMM path does with its chunks).
     static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
                            cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
-        let g = Geometry(h: h, w: w, pad: 1), hw = h * w, partLen = cin * 9 * cout
+        let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide), hw = h * w, partLen = cin * 9 * cout
         let threads = min(Parallel.cores, n)
         for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + hw * cout) }
         ws.zeroParts(partLen)

@@ -15,7 +15,7 @@ public final class Classifier {
     public let layout: ParameterLayout
     let conv1: Conv2d, norm1: GroupNorm, conv2: Conv2d, norm2: GroupNorm, conv3: Conv2d, norm3: GroupNorm
     let fc1: Linear, fc2: Linear
-    let ws = Workspace()
+    let ws: Workspace
     let a1 = FloatBuffer(count: 1), s1 = FloatBuffer(count: 1), a2 = FloatBuffer(count: 1), s2 = FloatBuffer(count: 1)
     let a3 = FloatBuffer(count: 1), s3 = FloatBuffer(count: 1), flat = FloatBuffer(count: 1), h = FloatBuffer(count: 1)
     public let features = FloatBuffer(count: 1), logits = FloatBuffer(count: 1)
@@ -26,7 +26,8 @@ public final class Classifier {
     private var lastN = 0
     private var lastX: UnsafePointer<Float>?
 
-    public init() {
+    public init(backend: Backend = .detected) {
+        ws = Workspace(backend: backend)
         var L = ParameterLayout()
         conv1 = Conv2d(&L, "conv1", cin: 1, cout: 16, k: 3, pad: 1)
         norm1 = GroupNorm(&L, "norm1", groups: 8, channels: 16)
@@ -46,11 +47,11 @@ public final class Classifier {
         h.reserve(n * 128); features.reserve(n * 128); logits.reserve(n * 10); stats.reserve(6 * n * 8)
         let st = stats.ptr
         conv1.forward(p, x: x, y: a1.ptr, n: n, h: 28, w: 28, ws: ws)
-        norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: 784, mean: st, rstd: st + n * 8, silu: true)
+        norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: 784, mean: st, rstd: st + n * 8, silu: true, backend: ws.backend)
         conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: 28, w: 28, ws: ws)
-        norm2.forward(p, x: a2.ptr, y: s2.ptr, n: n, hw: 196, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true)
+        norm2.forward(p, x: a2.ptr, y: s2.ptr, n: n, hw: 196, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true, backend: ws.backend)
         conv3.forward(p, x: s2.ptr, y: a3.ptr, n: n, h: 14, w: 14, ws: ws)
-        norm3.forward(p, x: a3.ptr, y: s3.ptr, n: n, hw: 49, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true)
+        norm3.forward(p, x: a3.ptr, y: s3.ptr, n: n, hw: 49, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, backend: ws.backend)
         for c in 0..<32 { for i in 0..<n { for j in 0..<49 { flat.ptr[i * 1568 + c * 49 + j] = s3.ptr[(c * n + i) * 49 + j] } } }
         fc1.forward(p, x: flat.ptr, y: h.ptr, n: n)
         Kernels.siluForward(h.ptr, features.ptr, n * 128)
@@ -96,79 +97,5 @@ public final class Classifier {
         norm1.backward(p, g, x: a1.ptr, dy: ds1.ptr, dx: da1.ptr, n: n, hw: 784, mean: st, rstd: st + n * 8, silu: true, scratch: gn.ptr)
         conv1.backward(p, g, x: lastX!, dy: da1.ptr, dx: nil, n: n, h: 28, w: 28, ws: ws)
         return loss / Double(n)
-    }
-
-    /// Class probabilities and features for a set of images, in batches.
-    public func evaluate(_ p: UnsafePointer<Float>, images: [Float], n: Int) -> (probs: [Float], feats: [Float]) {
-        var probs = [Float](repeating: 0, count: n * 10), feats = [Float](repeating: 0, count: n * 128)
-        var i = 0
-        images.withUnsafeBufferPointer { imgs in
-            while i < n {
-                let b = min(256, n - i)
-                forward(p, x: imgs.baseAddress! + i * 784, n: b)
-                for r in 0..<b {
-                    let row = logits.ptr + r * 10
-                    let m = (0..<10).map { row[$0] }.max()!
-                    var z: Float = 0
-                    for k in 0..<10 { z += expf(row[k] - m) }
-                    for k in 0..<10 { probs[(i + r) * 10 + k] = expf(row[k] - m) / z }
-                    for k in 0..<128 { feats[(i + r) * 128 + k] = features.ptr[r * 128 + k] }
-                }
-                i += b
-            }
-        }
-        return (probs, feats)
-    }
-
-    /// Trains on `train`, reports accuracy on `test` after each epoch.
-    public func train(params: FloatBuffer, train: Dataset, test: Dataset, epochs: Int, batch: Int = 128, lr: Double = 2e-3,
-                      seed: UInt64 = 0, log: (String) -> Void) -> Double {
-        var rng = RNG(seed: seed, stream: 7)
-        layout.initialize(params.ptr, rng: &rng)
-        let count = layout.count
-        let g = FloatBuffer(count: count), m = FloatBuffer(count: count), v = FloatBuffer(count: count)
-        let steps = epochs * (train.count / batch)
-        let sched = LRSchedule(base: lr, warmup: 100, totalSteps: steps)
-        let nb = batch + Classifier.outliersPerBatch
-        let xb = FloatBuffer(count: nb * 784)
-        var labels = [UInt8](repeating: UInt8(Classifier.outlierLabel), count: nb)
-        var step = 0
-        var acc = 0.0
-        for e in 0..<epochs {
-            var r = RNG(seed: seed, stream: 100 + UInt64(e))
-            let perm = r.permutation(train.count)
-            var lossSum = 0.0
-            for b in 0..<(train.count / batch) {
-                for j in 0..<batch {
-                    let i = perm[b * batch + j]
-                    train.images.withUnsafeBufferPointer { (xb.ptr + j * 784).update(from: $0.baseAddress! + i * 784, count: 784) }
-                    labels[j] = train.labels[i]
-                }
-                for j in batch..<nb {
-                    // Uniform noise, or noise blurred toward blobs, as outliers.
-                    let o = xb.ptr + j * 784
-                    for q in 0..<784 { o[q] = Float(r.uniform() * 2 - 1) }
-                }
-                forward(params.ptr, x: xb.ptr, n: nb)
-                g.zero(count)
-                lossSum += backward(params.ptr, g.ptr, labels: labels[...])
-                Adam().step(params: params.ptr, grads: g.ptr, m: m.ptr, v: v.ptr, count: count, lr: sched.rate(step), t: step + 1)
-                step += 1
-            }
-            acc = accuracy(params.ptr, test)
-            log(String(format: "epoch %d: train loss %.4f, test accuracy %.2f%%", e + 1, lossSum / Double(train.count / batch), acc * 100))
-        }
-        return acc
-    }
-
-    public func accuracy(_ p: UnsafePointer<Float>, _ d: Dataset) -> Double {
-        let (probs, _) = evaluate(p, images: d.images, n: d.count)
-        var right = 0
-        for i in 0..<d.count {
-            var best = 0
-            for k in 1..<10 where probs[i * 10 + k] > probs[i * 10 + best] { best = k }
-            if best == Int(d.labels[i]) { right += 1 }
-        }
-        return Double(right) / Double(d.count)
     }
 }

@@ -65,7 +65,7 @@ public final class AttentionBlock: @unchecked Sendable {
         lastN = n
         hn.reserve(len); stats.reserve(2 * n * G); qkvOut.reserve(3 * len)
         probs.reserve(n * heads * hw * hw); attn.reserve(len); out.reserve(len)
-        norm.forward(p, x: x, y: hn.ptr, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G, silu: false)
+        norm.forward(p, x: x, y: hn.ptr, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G, silu: false, backend: ws.backend)
         qkv.forward(p, x: hn.ptr, y: qkvOut.ptr, n: n, h: size, w: size, ws: ws)
         let q0 = qkvOut.ptr, P0 = probs.ptr, o0 = attn.ptr, sc = scale
         eachHead(n) { _, b, h in

@@ -1,0 +1,81 @@
+// GaussianDiffusion.swift: chapter 3's formulas over buffers, written once —
+// q (the fixed forward process and its posterior) and p (the learned reverse
+// process) — named like improved-diffusion's q_* / p_*. The trainer, the
+// samplers and the forward view call these; nothing recomputes them inline.
+//
+// Every function works on `count` floats at one timestep t, with the
+// schedule's Double tables rounded once to Float, so the sampler's and the
+// trainer's results are the same bit for bit wherever they are called from.
+
+extension NoiseSchedule {
+    // MARK: q, the forward process
+
+    /// q(x_t | x_0): x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps   (Ho et al. 2020, eq. 4).
+    public func qSample(x0: UnsafePointer<Float>, eps: UnsafePointer<Float>, t: Int, count: Int,
+                        into xt: UnsafeMutablePointer<Float>) {
+        let a = Float(sqrtAlphasCumprod[t]), s = Float(sqrtOneMinusAlphasCumprod[t])
+        for i in 0..<count { xt[i] = a * x0[i] + s * eps[i] }
+    }
+
+    /// Mean of the posterior q(x_{t-1} | x_t, x0): coef1 x0 + coef2 x_t   (eq. 7).
+    public func qPosteriorMean(x0: UnsafePointer<Float>, xt: UnsafePointer<Float>, t: Int, count: Int,
+                               into mean: UnsafeMutablePointer<Float>) {
+        let c1 = Float(posteriorMeanCoef1[t]), c2 = Float(posteriorMeanCoef2[t])
+        for i in 0..<count { mean[i] = c1 * x0[i] + c2 * xt[i] }
+    }
+
+    /// Variance of the posterior q(x_{t-1} | x_t, x0): beta~_t = beta_t (1 - abar_{t-1}) / (1 - abar_t)   (eq. 7).
+    public func qPosteriorVariance(t: Int) -> Double { posteriorVariance[t] }
+
+    // MARK: converting between the parameterisations
+
+    /// x0 from eps: x0^ = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)   (eq. 4 solved for x0).
+    public func predictX0(xt: UnsafePointer<Float>, eps: UnsafePointer<Float>, t: Int, count: Int,
+                          into x0: UnsafeMutablePointer<Float>) {
+        let sab = Float(sqrtAlphasCumprod[t]), s1m = Float(sqrtOneMinusAlphasCumprod[t])
+        for i in 0..<count { x0[i] = (xt[i] - s1m * eps[i]) / sab }
+    }
+
+    /// eps from x0 (the inverse): eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t).
+    public func predictEps(xt: UnsafePointer<Float>, x0: UnsafePointer<Float>, t: Int, count: Int,
+                           into eps: UnsafeMutablePointer<Float>) {
+        let sab = Float(sqrtAlphasCumprod[t]), s1m = Float(sqrtOneMinusAlphasCumprod[t])
+        for i in 0..<count { eps[i] = (xt[i] - sab * x0[i]) / s1m }
+    }
+
+    // MARK: p, the learned reverse process
+
+    /// Mean of p(x_{t-1} | x_t) from the predicted noise:
+    /// (x_t - beta_t / sqrt(1 - abar_t) eps^) / sqrt(alpha_t)   (eq. 11). For
+    /// exact eps it equals qPosteriorMean(predictX0(eps)) (the chapter's exercise 3.3).
+    public func pMean(xt: UnsafePointer<Float>, eps: UnsafePointer<Float>, t: Int, count: Int,
+                      into mean: UnsafeMutablePointer<Float>) {
+        let k = Float(betas[t] / sqrtOneMinusAlphasCumprod[t]), ra = Float(1 / alphas[t].squareRoot())
+        for i in 0..<count { mean[i] = (xt[i] - k * eps[i]) * ra }
+    }
+
+    /// Variance sigma_t^2 of p(x_{t-1} | x_t): beta_t (the DDPM paper's
+    /// choice, the upper bound) or beta~_t (the posterior's, the lower bound)   (section 3.2 of Ho et al.).
+    public func pVariance(t: Int, _ kind: VarianceKind) -> Double {
+        kind == .beta ? betas[t] : posteriorVariance[t]
+    }
+
+    // MARK: scalar forms (tests, exercise 3.3)
+
+    /// x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, in Double.
+    public func qSample(x0: Double, t: Int, eps: Double) -> Double {
+        sqrtAlphasCumprod[t] * x0 + sqrtOneMinusAlphasCumprod[t] * eps
+    }
+    /// x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), in Double.
+    public func predictX0(xt: Double, t: Int, eps: Double) -> Double {
+        (xt - sqrtOneMinusAlphasCumprod[t] * eps) / sqrtAlphasCumprod[t]
+    }
+    /// The posterior q(x_{t-1} | x_t, x0)'s mean, in Double.
+    public func qPosteriorMean(x0: Double, xt: Double, t: Int) -> Double {
+        posteriorMeanCoef1[t] * x0 + posteriorMeanCoef2[t] * xt
+    }
+    /// p(x_{t-1} | x_t)'s mean from eps, in Double.
+    public func pMean(eps: Double, xt: Double, t: Int) -> Double {
+        (xt - betas[t] / sqrtOneMinusAlphasCumprod[t] * eps) / alphas[t].squareRoot()
+    }
+}

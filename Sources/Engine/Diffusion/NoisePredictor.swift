@@ -1,0 +1,68 @@
+// NoisePredictor.swift: the network as the reverse process needs it (eps^ for
+// x_t at t), and the U-Net behind it with one network copy per core.
+import Foundation
+
+/// Predicts the noise eps in x_t: the learned reverse process p's network.
+public protocol NoisePredictor: AnyObject {
+    /// Side of the square images the predictor works on.
+    var imageSize: Int { get }
+    /// eps^ for x [N, S*S] at per-image timesteps t, written to `out` [N, S*S].
+    func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>)
+}
+
+/// A U-Net with a set of weights, as a noise predictor (eval mode).
+///
+/// A batch of two or more images is split into single images dealt to the
+/// cores, each core running its own copy of the network (`Lane`: the layers'
+/// activation buffers and scratch, not the weights) through a whole forward
+/// pass. One image's activations stay in the core's cache for the whole pass,
+/// where a batched forward streams every layer's batch through memory and
+/// meets the other core at a barrier in every layer. Sampling runs its
+/// layers one image at a time anyway (`Workspace.perImage`), so the result is
+/// the same bit for bit.
+public final class UNetPredictor: NoisePredictor {
+    public let net: UNet
+    public let params: FloatBuffer
+    public var imageSize: Int { net.config.imageSize }
+    public init(net: UNet, params: FloatBuffer) { self.net = net; self.params = params }
+
+    /// One core's network copy and its one-element timestep array (reused, so
+    /// a step allocates nothing once the lanes exist).
+    final class Lane: @unchecked Sendable {
+        let net: UNet
+        var t = [0]
+        init(_ net: UNet) { self.net = net }
+    }
+    private var lanes: [Lane] = []
+    /// Numbers the calls: the weights may change between calls (the training
+    /// view's EMA), not during one, so each network copy packs its
+    /// convolution weights once per call (Workspace.packGeneration).
+    private var calls = 0
+
+    public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
+        let n = t.count, hw = imageSize * imageSize
+        calls += 1
+        let generation = calls
+        if n >= 2 && Parallel.cores >= 2 {
+            if lanes.isEmpty {
+                // The config was validated when `net` was built.
+                lanes = (0..<Parallel.cores).map { _ in Lane(try! UNet(net.config, backend: net.ws.backend)) }
+            }
+            let lanes = self.lanes, p = UnsafePointer(params.ptr)
+            Parallel.runBalanced(n) { th, i in
+                let lane = lanes[th]
+                lane.t[0] = t[i]
+                (out + i * hw).update(from: Self.forward(lane.net, p, x: x + i * hw, t: lane.t, generation: generation),
+                                      count: hw)
+            }
+            return
+        }
+        out.update(from: Self.forward(net, params.ptr, x: x, t: t, generation: generation), count: n * hw)
+    }
+
+    private static func forward(_ net: UNet, _ p: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                t: [Int], generation: Int) -> UnsafeMutablePointer<Float> {
+        var rng = RNG(seed: 0) // unused outside training
+        return net.forward(p, x: x, t: t, mode: .inference(packGeneration: generation), rng: &rng)
+    }
+}

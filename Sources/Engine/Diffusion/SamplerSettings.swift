@@ -1,0 +1,60 @@
+// SamplerSettings.swift: the sampler controls (which sampler, DDIM steps, eta,
+// temperatures, variance, clipping, spacing) and their validation.
+
+/// The samplers; each has its update rule in a file of its own.
+public enum SamplerKind: String, CaseIterable, Codable, Sendable {
+    case ddpm, ddim
+    /// The update rule behind the name.
+    public var rule: any ReverseStep {
+        switch self {
+        case .ddpm: return DDPMStep()
+        case .ddim: return DDIMStep()
+        }
+    }
+}
+/// sigma_t^2 = beta_t (the DDPM paper's choice) or the posterior variance beta~_t.
+public enum VarianceKind: String, CaseIterable, Codable, Sendable { case beta, posterior }
+/// How DDIM picks its S timesteps out of T.
+public enum Spacing: String, CaseIterable, Codable, Sendable { case linspace, leading, trailing }
+
+/// Sampler controls. temperature, noiseTemperature and eta may change between steps.
+public struct SamplerSettings: Equatable, Codable, Sendable {
+    public var kind: SamplerKind = .ddpm
+    /// DDIM steps S (1...T); DDPM always walks all T steps.
+    public var steps: Int = 50
+    public var eta: Double = 0
+    /// x_T = temperature * N(0, I)
+    public var temperature: Double = 1
+    /// z = noiseTemperature * N(0, I) in every stochastic step
+    public var noiseTemperature: Double = 1
+    public var variance: VarianceKind = .beta
+    /// Clip x0^ to [-1, 1] before forming the next x.
+    public var clip: Bool = false
+    public var spacing: Spacing = .trailing
+
+    public init(kind: SamplerKind = .ddpm, steps: Int = 50, eta: Double = 0, temperature: Double = 1,
+                noiseTemperature: Double = 1, variance: VarianceKind = .beta, clip: Bool = false,
+                spacing: Spacing = .trailing) {
+        self.kind = kind; self.steps = steps; self.eta = eta; self.temperature = temperature
+        self.noiseTemperature = noiseTemperature; self.variance = variance; self.clip = clip; self.spacing = spacing
+    }
+
+    /// The checks that do not depend on the model: eta, temperatures, steps >= 1.
+    public func validateControls() throws {
+        try EngineError.require(steps >= 1, "steps", "1...T", steps)
+        try EngineError.require(eta >= 0 && eta <= 1, "eta", "[0, 1]", eta)
+        try EngineError.require(temperature >= 0 && temperature <= 10, "temperature", "[0, 10]", temperature)
+        try EngineError.require(noiseTemperature >= 0 && noiseTemperature <= 10, "noise-temperature", "[0, 10]",
+                                noiseTemperature)
+    }
+
+    /// All checks for a model of T steps: DDIM's S steps must be in 1...T
+    /// (DDPM walks all T whatever `steps` says).
+    public func validate(T: Int) throws {
+        try validateControls()
+        if kind == .ddim { try EngineError.require(steps <= T, "steps", "1...\(T)", steps) }
+    }
+
+    /// The decreasing timesteps visited, for T steps in total.
+    public func timesteps(T: Int) -> [Int] { kind.rule.timesteps(self, T: T) }
+}

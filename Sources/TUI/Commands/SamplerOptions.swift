@@ -1,0 +1,47 @@
+// SamplerOptions.swift: the sampler flags shared by `sample`, `eval` and the
+// explorer, mapped onto the engine's SamplerSettings and validated by it.
+import ArgumentParser
+import Engine
+
+struct SamplerOptions: ParsableArguments {
+    @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
+    @Option(parsing: .unconditional, help: "DDIM steps S (1...T; default min(50, T)).") var steps: Int?
+    @Option(parsing: .unconditional, help: "DDIM eta in [0, 1].") var eta: Double = 0
+    @Option(help: "DDIM timestep spacing: linspace, leading, trailing.") var spacing: String = "trailing"
+    @Option(parsing: .unconditional, help: "x_T = temperature * N(0, I), in [0, 10].") var temperature: Double = 1
+    @Option(parsing: .unconditional, help: "z = noise-temperature * N(0, I) in each step, in [0, 10].")
+    var noiseTemperature: Double = 1
+    @Option(help: "DDPM variance: beta or posterior.") var variance: String = "beta"
+    @Flag(help: "Clip the predicted x0 to [-1, 1] at every step.") var clip = false
+
+    /// DDIM steps when --steps is not given.
+    static let defaultSteps = 50
+
+    func validate() throws {
+        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)' (ddpm or ddim)") }
+        guard VarianceKind(rawValue: variance) != nil else { throw ValidationError("unknown --variance '\(variance)' (beta or posterior)") }
+        guard Spacing(rawValue: spacing) != nil else {
+            throw ValidationError("unknown --spacing '\(spacing)' (\(Spacing.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        try validating { try settings(T: nil).validateControls() }
+    }
+
+    /// The settings for a model of T steps (nil: before the model is known).
+    func settings(T: Int?) -> SamplerSettings {
+        SamplerSettings(kind: SamplerKind(rawValue: sampler) ?? .ddpm,
+                        steps: steps ?? min(Self.defaultSteps, T ?? Self.defaultSteps), eta: eta,
+                        temperature: temperature, noiseTemperature: noiseTemperature,
+                        variance: VarianceKind(rawValue: variance) ?? .beta, clip: clip,
+                        spacing: Spacing(rawValue: spacing) ?? .trailing)
+    }
+
+    /// How reports name the sampler: "ddpm 1000 steps", "ddim 50 steps eta 0.0, x0 clipped".
+    func label(_ s: SamplerSettings, T: Int) -> String {
+        var l = s.kind == .ddim ? "ddim \(s.steps) steps eta \(s.eta)" + (s.spacing == .trailing ? "" : ", \(s.spacing.rawValue) spacing")
+                                : "ddpm \(T) steps" + (s.variance == .beta ? "" : ", posterior variance")
+        if s.temperature != 1 { l += ", temperature \(s.temperature)" }
+        if s.noiseTemperature != 1 { l += ", noise temperature \(s.noiseTemperature)" }
+        if s.clip { l += ", x0 clipped" }
+        return l
+    }
+}
