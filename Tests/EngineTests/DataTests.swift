@@ -41,7 +41,7 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(try Dataset.load(dir: dir, train: true).count, 3)
         // Counts that differ.
         write("train-labels-idx1-ubyte", IDXFile(dims: [2], bytes: [1, 2]).encoded())
-        assertLoadError("2 labels for 3 images")
+        assertLoadError("expected [3] labels")
         write("train-labels-idx1-ubyte", labs)
         // Wrong magic.
         var bad = imgs; bad[2] = 0x0D
@@ -59,9 +59,14 @@ final class DataTests: XCTestCase {
         assertLoadError("bound")
         // Truncated gzip.
         try FileManager.default.removeItem(atPath: dir + "/train-images-idx3-ubyte")
-        let gz = try Data(contentsOf: URL(fileURLWithPath: Self.mnistDir + "/t10k-labels-idx1-ubyte.gz"))
+        let gz = try Data(contentsOf: URL(fileURLWithPath: Self.mnistDir + "/t10k-images-idx3-ubyte.gz"))
         write("train-images-idx3-ubyte.gz", Array(gz.prefix(gz.count / 2)))
         assertLoadError("truncated gzip")
+        // A gzip whose header asks for images no model takes is refused from its first bytes, before inflating.
+        write("train-images-idx3-ubyte.gz", Gzip.gzip(IDXFile(dims: [1, 512, 512], bytes: []).encoded()))
+        assertLoadError("larger than the 32x32")
+        write("train-images-idx3-ubyte.gz", Gzip.gzip(IDXFile(dims: [300_000, 32, 32], bytes: []).encoded()))
+        assertLoadError("more than the 256 MiB")
         // A file given where the folder belongs.
         XCTAssertThrowsError(try Dataset.load(dir: Self.mnistDir + "/t10k-labels-idx1-ubyte.gz", train: true)) {
             XCTAssertTrue("\($0)".contains("is a file; give the folder"), "\($0)")
@@ -82,5 +87,22 @@ final class DataTests: XCTestCase {
         XCTAssertThrowsError(try ImageWriter.write(dir + "/g.jpg", images: imgs, n: 4, side: 28))
         XCTAssertThrowsError(try ImageWriter.write("/nonexistent-dir/g.png", images: imgs, n: 4, side: 28))
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/nonexistent-dir/g.png"))
+    }
+
+    /// A FIFO (no writer) and a process-substitution pipe are refused at once,
+    /// without blocking in open(2); a symlink loop and an overlong name are named as such.
+    func testNonRegularFilesAreRefusedWithoutBlocking() throws {
+        let fifo = dir + "/fifo-images"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let t0 = Date()
+        XCTAssertThrowsError(try IDXFile.read(fifo)) { XCTAssertTrue("\($0)".contains("is a pipe or socket"), "\($0)") }
+        XCTAssertThrowsError(try SafeTensors.read(fifo)) { XCTAssertTrue("\($0)".contains("is a pipe or socket"), "\($0)") }
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 1)
+        XCTAssertThrowsError(try IDXFile.read("/dev/zero")) { XCTAssertTrue("\($0)".contains("is a device"), "\($0)") }
+        let loop = dir + "/loop"
+        XCTAssertEqual(symlink(loop, loop), 0)
+        XCTAssertThrowsError(try IDXFile.read(loop)) { XCTAssertTrue("\($0)".contains("symlink loop"), "\($0)") }
+        let long = dir + "/" + String(repeating: "x", count: 300)
+        XCTAssertThrowsError(try Dataset.load(dir: long, train: true)) { XCTAssertTrue("\($0)".contains("too long"), "\($0)") }
     }
 }

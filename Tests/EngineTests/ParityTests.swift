@@ -18,11 +18,13 @@ final class ParityTests: XCTestCase {
         let net = try UNet(cfg, backend: backend)
         let params = FloatBuffer(count: net.parameterCount)
         try f.load(into: params.ptr, layout: net.layout, prefix: "model.")
-        let x = f.tensors["x"]!.data, target = f.tensors["target"]!.data
+        // The input in a buffer that lives as long as the test: backward reads it again.
+        let xBuffer = FloatBuffer(f.tensors["x"]!.data), target = f.tensors["target"]!.data
+        let x = xBuffer.array(f.tensors["x"]!.count)
         let t = f.tensors["t"]!.data.map { Int($0) }
         let len = x.count
         var rng = RNG(seed: 0)
-        let y = x.withUnsafeBufferPointer { net.forward(params.ptr, x: $0.baseAddress!, t: t, mode: .evaluation, rng: &rng) }
+        let y = net.forward(params.ptr, x: xBuffer.ptr, t: t, mode: .evaluation, rng: &rng)
         let out = Array(UnsafeBufferPointer(start: y, count: len))
         let ref = f.tensors["out"]!.data
         let scale = ref.map { abs($0) }.max()!

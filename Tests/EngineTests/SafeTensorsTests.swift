@@ -122,4 +122,51 @@ final class SafeTensorsTests: XCTestCase {
         meta["options"] = Checkpoint.encode(o)
         XCTAssertThrowsError(try Checkpoint.trainState(meta, path: "c")) { XCTAssertTrue("\($0)".contains("batch must be in 1...4096"), "\($0)") }
     }
+
+    /// Resident memory of this process (VmRSS), MiB.
+    static func residentMiB() -> Double {
+        let s = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
+        }
+        return 0
+    }
+
+    /// A weights file with an extra, unused 2 GiB tensor (a sparse file: a
+    /// few MB on disk) loads with the memory the model needs, not 2 GiB: only
+    /// the layout's tensors are read. Gaps between tensors are refused.
+    func testUnusedHugeTensorIsNeverRead() throws {
+        let tiny = dir + "/tiny.safetensors"
+        _ = try writeTiny(tiny)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: tiny))
+        let hlen = Int(bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+        var header = try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + hlen))) as! [String: Any]
+        let dataLen = bytes.count - 8 - hlen, extra = 1 << 29   // floats: 2 GiB
+        header["unused.huge"] = ["dtype": "F32", "shape": [extra], "data_offsets": [dataLen, dataLen + 4 * extra]]
+        var h = try JSONSerialization.data(withJSONObject: header)
+        while (h.count + 8) % 8 != 0 { h.append(0x20) }
+        var out = Data()
+        var len = UInt64(h.count).littleEndian
+        withUnsafeBytes(of: &len) { out.append(contentsOf: $0) }
+        out += h + bytes.subdata(in: (8 + hlen)..<bytes.count)
+        let huge = dir + "/huge.safetensors"
+        try out.write(to: URL(fileURLWithPath: huge))
+        XCTAssertEqual(truncate(huge, off_t(out.count + 4 * extra)), 0)   // sparse: no blocks written
+        let before = Self.residentMiB()
+        let f = try SafeTensors.read(huge)
+        let net = try UNet(.tiny)
+        let q = FloatBuffer(count: net.parameterCount)
+        try f.load(into: q.ptr, layout: net.layout)
+        XCTAssertEqual(f.tensors["unused.huge"]?.count, extra)
+        XCTAssertLessThan(Self.residentMiB() - before, 100, "the unused tensor was read")
+        // The same file with a gap before the huge tensor is refused (as the reference library does).
+        header["unused.huge"] = ["dtype": "F32", "shape": [4], "data_offsets": [dataLen + 8, dataLen + 24]]
+        var g = try JSONSerialization.data(withJSONObject: header)
+        while (g.count + 8) % 8 != 0 { g.append(0x20) }
+        var gapped = Data()
+        len = UInt64(g.count).littleEndian
+        withUnsafeBytes(of: &len) { gapped.append(contentsOf: $0) }
+        gapped += g + bytes.subdata(in: (8 + hlen)..<bytes.count) + Data(count: 24)
+        XCTAssertThrowsError(try SafeTensors.parse(gapped, path: "g")) { XCTAssertTrue("\($0)".contains("8 bytes of gap"), "\($0)") }
+    }
 }

@@ -14,11 +14,13 @@ public struct Dataset: Sendable {
     /// Loads `train-*` or `t10k-*` IDX files (gzip or raw) from `dir`.
     public static func load(dir: String, train: Bool, limit: Int? = nil) throws -> Dataset {
         let prefix = train ? "train" : "t10k"
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
-            throw EngineError.badFile(path: dir, reason: "no such folder (an MNIST-style IDX folder is needed)")
+        var st = stat()
+        guard stat(dir, &st) == 0 else {
+            let e = errno
+            throw EngineError.badFile(path: InputFile.shortened(dir), reason: e == ENOENT
+                ? "no such folder (an MNIST-style IDX folder is needed)" : InputFile.reason(e))
         }
-        guard isDir.boolValue else {
+        guard st.st_mode & S_IFMT == S_IFDIR else {
             throw EngineError.badFile(path: dir, reason: "is a file; give the folder that holds \(prefix)-images-idx3-ubyte[.gz] and \(prefix)-labels-idx1-ubyte[.gz]")
         }
         func find(_ kind: String) throws -> String {
@@ -29,7 +31,32 @@ public struct Dataset: Sendable {
             throw EngineError.badFile(path: dir, reason: "no \(prefix)-\(kind)-ubyte[.gz] here (an MNIST-style IDX folder is needed)")
         }
         let ip = try find("images-idx3"), lp = try find("labels-idx1")
-        return try Dataset(images: IDXFile.read(ip), labels: IDXFile.read(lp), imagesPath: ip, labelsPath: lp, limit: limit)
+        let images = try IDXFile.read(ip) { dims in try usableImages(dims, path: ip) }
+        let labels = try IDXFile.read(lp) { dims in
+            guard dims.count == 1, dims[0] == images.dims[0] else {
+                throw EngineError.badFile(path: lp, reason: "expected [\(images.dims[0])] labels for \(ip), got \(dims)")
+            }
+        }
+        return try Dataset(images: images, labels: labels, imagesPath: ip, labelsPath: lp, limit: limit)
+    }
+
+    /// Largest image set loaded (bytes; as floats it takes 4x). MNIST's
+    /// training set is 47 MB; sets up to 32x32 are what a model here takes.
+    public static let maxImageBytes = 256 << 20
+    public static let maxSide = 32
+
+    /// Whether an IDX header describes an image set a model here can use:
+    /// [N, side, side], side <= 32, at most `maxImageBytes` (checked before the payload is read).
+    public static func usableImages(_ dims: [Int], path: String) throws {
+        guard dims.count == 3, dims[1] == dims[2], dims[1] > 0 else {
+            throw EngineError.badFile(path: path, reason: "expected [N, side, side] images, got \(dims)")
+        }
+        guard dims[1] <= maxSide else {
+            throw EngineError.badFile(path: path, reason: "images of \(dims[1])x\(dims[1]) are larger than the \(maxSide)x\(maxSide) a model here takes")
+        }
+        guard dims[0] * dims[1] * dims[2] <= maxImageBytes else {
+            throw EngineError.badFile(path: path, reason: "\(dims[0]) images are more than the \(maxImageBytes >> 20) MiB an image set may have")
+        }
     }
 
     /// Checks a pair of parsed IDX files is an image set with matching labels

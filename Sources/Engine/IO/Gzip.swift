@@ -1,45 +1,65 @@
 import CZlib
 import Foundation
 
-/// gzip (and zlib) decompression through zlib, with an output bound.
+/// gzip (and zlib) through the system zlib: inflating piece by piece, deflate, CRC.
 public enum Gzip {
     public static func isGzip(_ d: Data) -> Bool { d.count >= 2 && d[d.startIndex] == 0x1f && d[d.startIndex + 1] == 0x8b }
 
-    /// Inflates `data`; refuses to produce more than `limit` bytes.
-    public static func decompress(_ data: Data, path: String, limit: Int) throws -> Data {
+    /// Inflates `data` in pieces the caller asks for: `body` gets a `fill`
+    /// function that writes up to `count` bytes of output to a pointer and
+    /// returns how many it wrote (fewer only at the end of the stream), and an
+    /// `atEnd` function that says whether the stream is complete. Nothing is
+    /// inflated beyond what the caller asks for, so a header can be checked
+    /// before any memory is given to the payload.
+    public static func inflating<T>(_ data: Data, path: String,
+                                    _ body: (_ fill: (UnsafeMutableRawPointer, Int) throws -> Int,
+                                             _ atEnd: () -> Bool) throws -> T) throws -> T {
         var stream = z_stream()
         guard czlib_inflateInit2(&stream, 15 + 32) == Z_OK else {
             throw EngineError.badFile(path: path, reason: "cannot initialise zlib")
         }
         defer { inflateEnd(&stream) }
-        var out = Data()
-        let chunk = 1 << 20
-        var buf = [UInt8](repeating: 0, count: chunk)
-        var status: Int32 = Z_OK
-        try data.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
+        var ended = false
+        return try data.withUnsafeBytes { (src: UnsafeRawBufferPointer) in
             stream.next_in = UnsafeMutablePointer(mutating: src.bindMemory(to: Bytef.self).baseAddress!)
             stream.avail_in = uInt(src.count)
-            while status != Z_STREAM_END {
-                buf.withUnsafeMutableBufferPointer { b in
-                    stream.next_out = b.baseAddress
-                    stream.avail_out = uInt(chunk)
-                    status = inflate(&stream, Z_NO_FLUSH)
-                    let produced = chunk - Int(stream.avail_out)
-                    out.append(b.baseAddress!, count: produced)
+            func fill(_ dst: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
+                var done = 0
+                while done < count && !ended {
+                    stream.next_out = (dst + done).assumingMemoryBound(to: Bytef.self)
+                    let ask = min(count - done, Int(UInt32.max >> 1))
+                    stream.avail_out = uInt(ask)
+                    let status = inflate(&stream, Z_NO_FLUSH)
+                    done += ask - Int(stream.avail_out)
+                    switch status {
+                    case Z_STREAM_END: ended = true
+                    case Z_OK: if stream.avail_in == 0 && stream.avail_out != 0 { throw EngineError.badFile(path: path, reason: "truncated gzip data") }
+                    case Z_BUF_ERROR: throw EngineError.badFile(path: path, reason: "truncated gzip data")
+                    default: throw EngineError.badFile(path: path, reason: "corrupt gzip data (zlib error \(status))")
+                    }
                 }
-                if out.count > limit {
-                    throw EngineError.badFile(path: path, reason: "decompresses to more than \(limit >> 20) MiB; refusing")
-                }
-                if status == Z_STREAM_END { break }
-                if status == Z_BUF_ERROR || (status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0) {
-                    throw EngineError.badFile(path: path, reason: "truncated gzip data")
-                }
-                if status != Z_OK {
-                    throw EngineError.badFile(path: path, reason: "corrupt gzip data (zlib error \(status))")
-                }
+                return done
+            }
+            return try body(fill, { ended })
+        }
+    }
+
+    /// A gzip file of `input` (for tests and fixtures).
+    public static func gzip(_ input: [UInt8]) -> [UInt8] {
+        var stream = z_stream()
+        guard czlib_deflateInitGzip(&stream, 6) == Z_OK else { return [] }
+        defer { deflateEnd(&stream) }
+        var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
+        var inp = input
+        let produced: Int = inp.withUnsafeMutableBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                stream.next_in = src.baseAddress; stream.avail_in = uInt(src.count)
+                stream.next_out = dst.baseAddress; stream.avail_out = uInt(dst.count)
+                _ = CZlib.deflate(&stream, Z_FINISH)
+                return dst.count - Int(stream.avail_out)
             }
         }
-        return out
+        return Array(out[0..<produced])
     }
 
     /// zlib-wrapped deflate (for PNG IDAT).

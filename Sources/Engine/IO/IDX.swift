@@ -13,36 +13,67 @@ public struct IDXFile: Equatable {
     /// Largest file read at all (a gzip of maxBytes is far smaller).
     public static let maxFileBytes = 1 << 30
 
-    public static func read(_ path: String) throws -> IDXFile {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw EngineError.badFile(path: path, reason: "no such file") }
-        guard st.st_mode & S_IFMT != S_IFDIR else { throw EngineError.badFile(path: path, reason: "is a folder, not an IDX file") }
-        let size = Int(st.st_size)
-        guard size <= maxFileBytes else { throw EngineError.badFile(path: path, reason: "file of \(size >> 20) MiB is too large for an IDX set") }
+    /// Reads a raw or gzip IDX file. The header is checked (against the
+    /// bound, and for a raw file against its size) before the payload is read
+    /// or inflated, and the payload goes into its final buffer once.
+    /// `usable` sees the header's dimensions before any payload is read or
+    /// inflated and throws when the caller could not use them.
+    public static func read(_ path: String, usable: (([Int]) throws -> Void)? = nil) throws -> IDXFile {
+        let size = try InputFile.size(path, what: "IDX file", limit: maxFileBytes)
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw EngineError.badFile(path: path, reason: "cannot read the file")
         }
         defer { try? handle.close() }
-        // Check the header against the file size before reading everything:
-        // a file that is neither gzip nor a consistent IDX file is refused at once.
-        let head = [UInt8]((try? handle.read(upToCount: 64)) ?? Data())
-        if !Gzip.isGzip(Data(head)) {
-            let h = try header(head, path: path)
-            try checkPayload(h, payload: size - h.length, path: path)
+        func readAll() throws -> Data {
+            do { return try handle.readToEnd() ?? Data() } catch { throw EngineError.badFile(path: path, reason: "cannot read the file") }
         }
-        let rest: Data
-        do { rest = try handle.readToEnd() ?? Data() } catch {    // nil: nothing after the first bytes
-            throw EngineError.badFile(path: path, reason: "cannot read the file")
+        let head = (try? handle.read(upToCount: 20)) ?? Data()
+        if Gzip.isGzip(head) { return try inflate(head + (try readAll()), path: path, usable: usable) }
+        let h = try header([UInt8](head), path: path)
+        try checkPayload(h, payload: size - h.length, path: path)
+        try usable?(h.dims)
+        // The payload read straight into its buffer.
+        var bytes = [UInt8](head.dropFirst(h.length))
+        bytes.reserveCapacity(h.total)
+        while bytes.count < h.total {
+            guard let chunk = try? handle.read(upToCount: min(h.total - bytes.count, 1 << 24)), !chunk.isEmpty else {
+                throw EngineError.badFile(path: path, reason: "truncated: header says \(h.dims) = \(h.total) bytes, could read \(bytes.count)")
+            }
+            bytes += chunk
         }
-        return try parse(Data(head) + rest, path: path)
+        guard bytes.count == h.total else { throw EngineError.badFile(path: path, reason: "the file grew while it was read") }
+        return IDXFile(dims: h.dims, bytes: bytes)
     }
 
-    public static func parse(_ raw: Data, path: String) throws -> IDXFile {
-        let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, path: path, limit: maxBytes + 64) : raw
-        let b = [UInt8](data)
+    /// Parses IDX bytes in memory (raw or gzip), as `read` does.
+    public static func parse(_ raw: Data, path: String, usable: (([Int]) throws -> Void)? = nil) throws -> IDXFile {
+        if Gzip.isGzip(raw) { return try inflate(raw, path: path, usable: usable) }
+        let b = [UInt8](raw)
         let h = try header(b, path: path)
         try checkPayload(h, payload: b.count - h.length, path: path)
+        try usable?(h.dims)
         return IDXFile(dims: h.dims, bytes: Array(b[h.length...]))
+    }
+
+    /// A gzip IDX file: inflates the header first and checks it against the
+    /// bound, then inflates the payload into a buffer of exactly its size.
+    static func inflate(_ gz: Data, path: String, usable: (([Int]) throws -> Void)?) throws -> IDXFile {
+        try Gzip.inflating(gz, path: path) { fill, atEnd in
+            var head = [UInt8](repeating: 0, count: 4 + 4 * 4)
+            var got = try head.withUnsafeMutableBytes { try fill($0.baseAddress!, 4) }
+            guard got == 4 else { throw EngineError.badFile(path: path, reason: "too short for an IDX header (\(got) bytes)") }
+            let nd = Int(head[3])
+            if (1...4).contains(nd) { got += try head.withUnsafeMutableBytes { try fill($0.baseAddress! + 4, 4 * nd) } }
+            let h = try header(Array(head[0..<got]), path: path)
+            try usable?(h.dims)
+            var bytes = [UInt8](repeating: 0, count: h.total)
+            let n = h.total == 0 ? 0 : try bytes.withUnsafeMutableBytes { try fill($0.baseAddress!, h.total) }
+            var extra: UInt8 = 0
+            let more = atEnd() ? 0 : try fill(&extra, 1)
+            if more > 0 { throw EngineError.badFile(path: path, reason: "trailing bytes after \(h.dims) data") }
+            try checkPayload(h, payload: n, path: path)
+            return IDXFile(dims: h.dims, bytes: bytes)
+        }
     }
 
     /// Magic, dimension count and sizes (bounded by `maxBytes`) from the first bytes.

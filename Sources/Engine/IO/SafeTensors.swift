@@ -3,11 +3,34 @@ import Foundation
 /// Reader and writer for the safetensors format: an 8-byte little-endian header
 /// length, a JSON header `{name: {dtype, shape, data_offsets}, "__metadata__": {..}}`,
 /// then the raw little-endian tensor bytes. Only F32 tensors are used here.
+///
+/// Reading parses and checks the header only; the file is memory-mapped and a
+/// tensor's bytes are read when it is used (`load(into:)` copies just the
+/// layout's tensors), so an unused tensor costs no memory, however large.
 public struct SafeTensors {
     public struct Tensor {
         public let name: String
         public let shape: [Int]
-        public let data: [Float]
+        /// The file's bytes (mapped) and where this tensor's start in them.
+        let storage: Data
+        let offset: Int
+        public var count: Int { shape.reduce(1, *) }
+
+        /// The values, decoded from the file now.
+        public var data: [Float] {
+            [Float](unsafeUninitializedCapacity: count) { buf, initialized in
+                copy(into: buf.baseAddress!); initialized = count
+            }
+        }
+
+        /// Decodes the little-endian values into `dst` (count floats).
+        func copy(into dst: UnsafeMutablePointer<Float>) {
+            storage.withUnsafeBytes { raw in
+                for i in 0..<count {
+                    dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
+                }
+            }
+        }
     }
 
     public var tensors: [String: Tensor] = [:]
@@ -21,10 +44,13 @@ public struct SafeTensors {
     public init(path: String) { self.path = path }
 
     /// Parses and validates the whole file; every problem is an error naming the file.
+    /// Largest weights file opened (the Small config is 17 MB; 64M parameters are 256 MB).
+    public static let maxFileBytes = 1 << 33
+
     public static func read(_ path: String) throws -> SafeTensors {
+        _ = try InputFile.size(path, what: "safetensors file", limit: maxFileBytes)
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
-            throw EngineError.badFile(path: path, reason: FileManager.default.fileExists(atPath: path)
-                                      ? "cannot read the file" : "no such file")
+            throw EngineError.badFile(path: path, reason: "cannot read the file")
         }
         return try parse(data, path: path)
     }
@@ -33,7 +59,8 @@ public struct SafeTensors {
         func bad(_ r: String) -> EngineError { .badFile(path: path, reason: "not a valid safetensors file: " + r) }
         guard data.count >= 8 else { throw bad("only \(data.count) bytes") }
         let hlen = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard hlen >= 2, hlen <= UInt64(maxHeaderBytes), hlen <= UInt64(data.count - 8) else {
+        guard hlen <= UInt64(maxHeaderBytes) else { throw bad("header length \(hlen) is over the \(maxHeaderBytes >> 20) MiB limit") }
+        guard hlen >= 2, hlen <= UInt64(data.count - 8) else {
             throw bad("header length \(hlen) does not fit a file of \(data.count) bytes")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(hlen)))
@@ -52,7 +79,8 @@ public struct SafeTensors {
         }
         var spans: [(Int, Int, String)] = []
         for (name, value) in header where name != "__metadata__" {
-            func badT(_ r: String) -> EngineError { .badTensor(path: path, tensor: name, reason: r) }
+            let shownName = name.count <= 100 ? name : String(name.prefix(100)) + "…"
+            func badT(_ r: String) -> EngineError { .badTensor(path: path, tensor: shownName, reason: r) }
             guard let info = value as? [String: Any] else { throw badT("entry is not an object") }
             guard let dtype = info["dtype"] as? String else { throw badT("missing dtype") }
             guard dtype == "F32" else { throw badT("dtype \(dtype) is not supported (F32 only)") }
@@ -71,25 +99,31 @@ public struct SafeTensors {
                 throw badT("bad data_offsets")
             }
             guard e <= dataLen else { throw badT("data_offsets [\(b), \(e)] run past the end of the file (truncated?)") }
-            guard e - b == count * 4 else { throw badT("shape \(shape) needs \(count * 4) bytes, offsets give \(e - b)") }
-            spans.append((b, e, name))
-            let floats: [Float] = data.withUnsafeBytes { raw in
-                (0..<count).map { i in
-                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + b + 4 * i, as: UInt32.self)))
-                }
+            guard e - b == count * 4 else {
+                let shown = shape.count <= 8 ? "\(shape)" : "\(Array(shape.prefix(8)))… (\(shape.count) dimensions)"
+                throw badT("shape \(shown) needs \(count * 4) bytes, offsets give \(e - b)")
             }
-            out.tensors[name] = Tensor(name: name, shape: shape, data: floats)
+            spans.append((b, e, name))
+            out.tensors[name] = Tensor(name: name, shape: shape, storage: data, offset: base + b)
         }
+        // As the reference library: the tensors cover the data exactly, in some order, without overlaps or gaps.
         spans.sort { $0.0 < $1.0 }
-        for i in 1..<max(1, spans.count) where spans[i].0 < spans[i - 1].1 {
-            throw EngineError.badTensor(path: path, tensor: spans[i].2, reason: "data overlaps tensor '\(spans[i - 1].2)'")
+        var end = 0
+        for (b, e, name) in spans {
+            let shownName = name.count <= 100 ? name : String(name.prefix(100)) + "…"
+            if b < end { throw EngineError.badTensor(path: path, tensor: shownName, reason: "data overlaps the tensor before it") }
+            if b > end { throw EngineError.badTensor(path: path, tensor: shownName, reason: "\(b - end) bytes of gap before its data") }
+            end = e
         }
+        guard end == dataLen else { throw bad("\(dataLen - end) bytes after the last tensor's data") }
         out.order = spans.map { $0.2 }
         return out
     }
 
-    /// Copies every tensor of `layout` (names prefixed by `prefix`) into `params`,
-    /// checking presence, shape and finiteness.
+    /// Copies every tensor of `layout` (names prefixed by `prefix`) into `params`:
+    /// first checks that each is present with the layout's shape (reading no
+    /// data), then copies only those tensors and checks they are finite.
+    /// Other tensors in the file are never read.
     public func load(into params: UnsafeMutablePointer<Float>, layout: ParameterLayout, prefix: String = "") throws {
         for e in layout.entries {
             let name = prefix + e.name
@@ -97,12 +131,16 @@ public struct SafeTensors {
                 throw EngineError.badTensor(path: path, tensor: name, reason: "missing (is this a weights file of another model config?)")
             }
             guard t.shape == e.shape else {
-                throw EngineError.badTensor(path: path, tensor: name, reason: "shape \(t.shape), expected \(e.shape) (weights of another model config?)")
+                let shown = t.shape.count <= 8 ? "\(t.shape)" : "\(Array(t.shape.prefix(8)))… (\(t.shape.count) dimensions)"
+                throw EngineError.badTensor(path: path, tensor: name, reason: "shape \(shown), expected \(e.shape) (weights of another model config?)")
             }
-            if let bad = t.data.firstIndex(where: { !$0.isFinite }) {
-                throw EngineError.badTensor(path: path, tensor: name, reason: "value \(t.data[bad]) at index \(bad) is not finite")
+        }
+        for e in layout.entries {
+            let name = prefix + e.name, dst = params + e.offset
+            tensors[name]!.copy(into: dst)
+            if let bad = (0..<e.count).first(where: { !dst[$0].isFinite }) {
+                throw EngineError.badTensor(path: path, tensor: name, reason: "value \(dst[bad]) at index \(bad) is not finite")
             }
-            t.data.withUnsafeBufferPointer { (params + e.offset).update(from: $0.baseAddress!, count: e.count) }
         }
     }
 

@@ -13,7 +13,7 @@ struct EvalCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Samples to evaluate (2...10000).") var n: Int = 1000
     @OptionGroup var sampling: SamplerOptions
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
-    @Option(help: "Evaluate these images (IDX or PGM grid of 28x28) instead of sampling.") var images: String?
+    @Option(help: "Evaluate these images (an IDX file of [N, 28, 28], raw or gzip) instead of sampling.") var images: String?
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
     @Flag(help: "Train the classifier anew and write it (to --classifier or the bundled path).") var trainClassifier = false
     @Option(parsing: .unconditional, help: "Classifier training epochs.") var epochs: Int = 4
@@ -46,8 +46,11 @@ struct EvalCommand: ParsableCommand {
             var fake: [Float]
             var label: String
             if let images {
-                let f = try IDXFile.read(images)
-                guard f.dims.count == 3, f.dims[1] == 28, f.dims[2] == 28 else { throw CLIError("\(images): expected [N, 28, 28] IDX images, got \(f.dims)") }
+                let f = try IDXFile.read(images) { dims in
+                    try Dataset.usableImages(dims, path: images)
+                    guard dims[1] == 28 else { throw EngineError.badFile(path: images, reason: "expected [N, 28, 28] images, got \(dims)") }
+                    guard dims[0] >= 2 else { throw EngineError.badFile(path: images, reason: "\(dims[0]) images; the metrics need at least 2") }
+                }
                 let m = min(n, f.dims[0])
                 fake = (0..<(m * 784)).map { Float(f.bytes[$0]) / 127.5 - 1 }
                 label = images
