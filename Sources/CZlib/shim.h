@@ -1,3 +1,4 @@
+/* shim.h: zlib macros as functions Swift can call. */
 #include <zlib.h>
 static inline int czlib_inflateInit2(z_streamp strm, int windowBits) {
     return inflateInit2(strm, windowBits);

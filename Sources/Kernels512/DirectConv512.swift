@@ -1,3 +1,4 @@
+// DirectConv512.swift: the direct convolutions' inner kernels for AVX-512.
 /// The inner kernels of the direct convolutions (Engine's DirectConv) for
 /// AVX-512: 16-float vectors and a 4 output channels x 64 positions register
 /// tile (16 accumulators of the 32 zmm registers). This module is compiled for

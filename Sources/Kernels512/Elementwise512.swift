@@ -1,3 +1,4 @@
+// Elementwise512.swift: AVX-512 copies of the element-wise loops.
 import SIMDMath
 
 /// AVX-512 versions of Engine's element-wise loops (same operations in the

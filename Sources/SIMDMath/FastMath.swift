@@ -1,3 +1,4 @@
+// FastMath.swift: vectorised exp and sigmoid.
 /// Vectorised exp and sigmoid for the element-wise kernels.
 ///
 /// A module of its own, all `@inlinable`: the code is compiled into each

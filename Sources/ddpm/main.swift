@@ -1,3 +1,4 @@
+// main.swift: the `ddpm` executable.
 import Glibc
 import TUI
 

@@ -1,3 +1,4 @@
+// main.swift: libFuzzer target: weights-file and checkpoint metadata.
 import Engine
 import Foundation
 import FuzzSupport

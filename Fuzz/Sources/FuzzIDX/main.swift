@@ -1,3 +1,4 @@
+// main.swift: libFuzzer target: IDX sets, raw or gzip, then the dataset checks.
 import Engine
 import Foundation
 import FuzzSupport

@@ -1,3 +1,4 @@
+// main.swift: libFuzzer target: safetensors files, then loading into the Tiny layout.
 import Engine
 import Foundation
 import FuzzSupport

@@ -1,3 +1,4 @@
+// Driver.swift: hands each fuzz target's test function to libFuzzer's driver.
 /// SwiftPM links an executable target by pointing `main` at `<Target>_main`;
 /// each fuzz target defines that symbol and hands control to libFuzzer's driver
 /// with its test function (LLVMFuzzerRunDriver, libFuzzer since LLVM 12).

@@ -1,3 +1,4 @@
+// Conv2d.swift: 2-D convolution: direct kernels or im2col + GEMM, forward and backward.
 import Foundation
 /// 2-D convolution on [C, N, H, W] activations through im2col + GEMM.
 /// Weight [cout, cin, k, k] (PyTorch layout), bias [cout].
@@ -57,12 +58,12 @@ public struct Conv2d: Sendable {
                 if accumulate { for j in 0..<(nb * hwo) { row[j] += bv } } else { for j in 0..<(nb * hwo) { row[j] = bv } }
             }
             if pointwise {
-                BLAS.raw(false, false, cout, nb * hwo, kk, 1, weight, kk, x + i0 * hwi, n * hwi, 1, yc, cols)
+                BLAS.raw(transA: false, transB: false, m: cout, n: nb * hwo, k: kk, alpha: 1, a: weight, lda: kk, b: x + i0 * hwi, ldb: n * hwi, beta: 1, c: yc, ldc: cols)
             } else {
                 let col = ws.cols[th].ptr
                 Kernels.im2col(x + i0 * hwi, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, col: col,
                                channelStride: n * hwi, parallel: false)
-                BLAS.raw(false, false, cout, nb * hwo, kk, 1, weight, kk, col, nb * hwo, 1, yc, cols)
+                BLAS.raw(transA: false, transB: false, m: cout, n: nb * hwo, k: kk, alpha: 1, a: weight, lda: kk, b: col, ldb: nb * hwo, beta: 1, c: yc, ldc: cols)
             }
         }
         if used > 0 { return }
@@ -143,16 +144,16 @@ public struct Conv2d: Sendable {
             let nb = i1 - i0
             let dyc = dy + i0 * hwo, part = ws.dwParts[th].ptr
             if pointwise {
-                BLAS.raw(false, true, cout, kk, nb * hwo, 1, dyc, cols, x + i0 * hwi, n * hwi, 1, part, kk)
-                if let dx { BLAS.raw(true, false, kk, nb * hwo, cout, 1, weight, kk, dyc, cols, 1, dx + i0 * hwi, n * hwi) }
+                BLAS.raw(transA: false, transB: true, m: cout, n: kk, k: nb * hwo, alpha: 1, a: dyc, lda: cols, b: x + i0 * hwi, ldb: n * hwi, beta: 1, c: part, ldc: kk)
+                if let dx { BLAS.raw(transA: true, transB: false, m: kk, n: nb * hwo, k: cout, alpha: 1, a: weight, lda: kk, b: dyc, ldb: cols, beta: 1, c: dx + i0 * hwi, ldc: n * hwi) }
                 return
             }
             let col = ws.cols[th].ptr
             Kernels.im2col(x + i0 * hwi, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, col: col,
                            channelStride: n * hwi, parallel: false)
-            BLAS.raw(false, true, cout, kk, nb * hwo, 1, dyc, cols, col, nb * hwo, 1, part, kk)
+            BLAS.raw(transA: false, transB: true, m: cout, n: kk, k: nb * hwo, alpha: 1, a: dyc, lda: cols, b: col, ldb: nb * hwo, beta: 1, c: part, ldc: kk)
             if let dx {
-                BLAS.raw(true, false, kk, nb * hwo, cout, 1, weight, kk, dyc, cols, 0, col, nb * hwo)
+                BLAS.raw(transA: true, transB: false, m: kk, n: nb * hwo, k: cout, alpha: 1, a: weight, lda: kk, b: dyc, ldb: cols, beta: 0, c: col, ldc: nb * hwo)
                 Kernels.col2im(col, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, x: dx + i0 * hwi,
                                channelStride: n * hwi, parallel: false)
             }

@@ -1,3 +1,4 @@
+// ConvTranspose2d.swift: transposed 2-D convolution (the U-Net's upsampling), forward and backward.
 /// Transposed 2-D convolution (the adjoint of a strided conv) on [C, N, H, W].
 /// Weight [cin, cout, k, k] (PyTorch layout), bias [cout]; Ho = (H - 1) s - 2p + k.
 /// Chunked over images like `Conv2d`.
@@ -27,7 +28,7 @@ public struct ConvTranspose2d: Sendable {
         let weight = p + w, bias = p + b
         let used = ws.chunked(n: n, floatsPerImage: ck * hwi) { th, i0, i1 in
             let nb = i1 - i0, col = ws.cols[th].ptr
-            BLAS.raw(true, false, ck, nb * hwi, cin, 1, weight, ck, x + i0 * hwi, n * hwi, 0, col, nb * hwi)
+            BLAS.raw(transA: true, transB: false, m: ck, n: nb * hwi, k: cin, alpha: 1, a: weight, lda: ck, b: x + i0 * hwi, ldb: n * hwi, beta: 0, c: col, ldc: nb * hwi)
             let yc = y + i0 * hwo
             for r in 0..<cout { let row = yc + r * n * hwo, bv = bias[r]; for j in 0..<(nb * hwo) { row[j] = bv } }
             Kernels.col2im(col, c: cout, n: nb, h: ho, w: wo, k: k, stride: stride, pad: pad, x: yc,
@@ -54,8 +55,8 @@ public struct ConvTranspose2d: Sendable {
             let nb = i1 - i0, col = ws.cols[th].ptr
             Kernels.im2col(dy + i0 * hwo, c: cout, n: nb, h: ho, w: wo, k: k, stride: stride, pad: pad, col: col,
                            channelStride: n * hwo, parallel: false)
-            BLAS.raw(false, true, cin, ck, nb * hwi, 1, x + i0 * hwi, n * hwi, col, nb * hwi, 1, ws.dwParts[th].ptr, ck)
-            if let dx { BLAS.raw(false, false, cin, nb * hwi, ck, 1, weight, ck, col, nb * hwi, 1, dx + i0 * hwi, n * hwi) }
+            BLAS.raw(transA: false, transB: true, m: cin, n: ck, k: nb * hwi, alpha: 1, a: x + i0 * hwi, lda: n * hwi, b: col, ldb: nb * hwi, beta: 1, c: ws.dwParts[th].ptr, ldc: ck)
+            if let dx { BLAS.raw(transA: false, transB: false, m: cin, n: nb * hwi, k: ck, alpha: 1, a: weight, lda: ck, b: col, ldb: nb * hwi, beta: 1, c: dx + i0 * hwi, ldc: n * hwi) }
         }
         if used > 0 { ws.reduceParts(into: g + w, count: cin * ck, threads: used); return }
         ws.col.reserve(colSize(n: n, h: h, w: wid))

@@ -1,3 +1,4 @@
+// Dropout.swift: inverted dropout masks from per-chunk random streams.
 /// Inverted dropout: a seeded mask of 0 and 1/(1-p), multiplied in by the fused
 /// GroupNorm kernel and kept for the backward pass.
 public enum Dropout {

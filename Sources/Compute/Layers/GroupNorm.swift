@@ -1,3 +1,4 @@
+// GroupNorm.swift: GroupNorm with optional fused SiLU, time bias and dropout mask, forward and backward.
 import SIMDMath
 import Foundation
 

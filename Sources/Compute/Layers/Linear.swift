@@ -1,3 +1,4 @@
+// Linear.swift: fully connected layer (PyTorch layout), forward and backward.
 /// Fully connected layer, PyTorch layout: weight [out, in], bias [out].
 /// Rows of x are samples: x [N, in] -> y [N, out].
 public struct Linear: Sendable {
@@ -18,8 +19,7 @@ public struct Linear: Sendable {
         for i in 0..<n { (y + i * outFeatures).update(from: p + b, count: outFeatures) }
         if perRow {
             for i in 0..<n {
-                BLAS.raw(false, true, 1, outFeatures, inFeatures, 1, x + i * inFeatures, inFeatures, p + w, inFeatures,
-                         1, y + i * outFeatures, outFeatures)
+                BLAS.raw(transA: false, transB: true, m: 1, n: outFeatures, k: inFeatures, alpha: 1, a: x + i * inFeatures, lda: inFeatures, b: p + w, ldb: inFeatures, beta: 1, c: y + i * outFeatures, ldc: outFeatures)
             }
             return
         }

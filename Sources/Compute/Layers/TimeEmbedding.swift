@@ -1,3 +1,4 @@
+// TimeEmbedding.swift: the chapter's sinusoidal timestep embedding.
 import Foundation
 
 /// The chapter's sinusoidal timestep embedding: for i < d/2,

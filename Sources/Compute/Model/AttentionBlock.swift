@@ -1,3 +1,4 @@
+// AttentionBlock.swift: the chapter's multi-head self-attention block, forward and backward.
 import Dispatch
 import Foundation
 
@@ -72,10 +73,10 @@ public final class AttentionBlock: @unchecked Sendable {
             let q = q0 + h * d * ld + b * hw, k = q + C * ld, v = q + 2 * C * ld
             let P = P0 + (b * heads + h) * hw * hw
             // S = Q K^T * scale: Q^T and K^T are the stored d x HW slices.
-            BLAS.raw(true, false, hw, hw, d, sc, q, ld, k, ld, 0, P, hw)
+            BLAS.raw(transA: true, transB: false, m: hw, n: hw, k: d, alpha: sc, a: q, lda: ld, b: k, ldb: ld, beta: 0, c: P, ldc: hw)
             for i in 0..<hw { Kernels.softmaxRow(P + i * hw, hw) }
             // O^T = V^T P^T, written straight into channel-major layout.
-            BLAS.raw(false, true, d, hw, hw, 1, v, ld, P, hw, 0, o0 + h * d * ld + b * hw, ld)
+            BLAS.raw(transA: false, transB: true, m: d, n: hw, k: hw, alpha: 1, a: v, lda: ld, b: P, ldb: hw, beta: 0, c: o0 + h * d * ld + b * hw, ldc: ld)
         }
         out.ptr.update(from: x, count: len)
         proj.forward(p, x: attn.ptr, y: out.ptr, n: n, h: size, w: size, ws: ws, accumulate: true)
@@ -97,8 +98,8 @@ public final class AttentionBlock: @unchecked Sendable {
             let dq = dq0 + off, dk = dq + C * ld, dv = dq + 2 * C * ld
             let P = P0 + (b * heads + h) * hw * hw, dO = dO0 + off, dS = self.dP[th].ptr
             // dP = dO V^T;  dV^T = dO^T P  (each slice written whole: beta 0)
-            BLAS.raw(true, false, hw, hw, d, 1, dO, ld, v, ld, 0, dS, hw)
-            BLAS.raw(false, false, d, hw, hw, 1, dO, ld, P, hw, 0, dv, ld)
+            BLAS.raw(transA: true, transB: false, m: hw, n: hw, k: d, alpha: 1, a: dO, lda: ld, b: v, ldb: ld, beta: 0, c: dS, ldc: hw)
+            BLAS.raw(transA: false, transB: false, m: d, n: hw, k: hw, alpha: 1, a: dO, lda: ld, b: P, ldb: hw, beta: 0, c: dv, ldc: ld)
             // Softmax backward, with the scale of S folded in.
             for i in 0..<hw {
                 let pr = P + i * hw, dr = dS + i * hw
@@ -107,8 +108,8 @@ public final class AttentionBlock: @unchecked Sendable {
                 for j in 0..<hw { dr[j] = pr[j] * (dr[j] - dot) * sc }
             }
             // dQ^T = K^T dS^T;  dK^T = Q^T dS
-            BLAS.raw(false, true, d, hw, hw, 1, k, ld, dS, hw, 0, dq, ld)
-            BLAS.raw(false, false, d, hw, hw, 1, q, ld, dS, hw, 0, dk, ld)
+            BLAS.raw(transA: false, transB: true, m: d, n: hw, k: hw, alpha: 1, a: k, lda: ld, b: dS, ldb: hw, beta: 0, c: dq, ldc: ld)
+            BLAS.raw(transA: false, transB: false, m: d, n: hw, k: hw, alpha: 1, a: q, lda: ld, b: dS, ldb: hw, beta: 0, c: dk, ldc: ld)
         }
         dHn.reserve(len); dHn.zero(len)
         qkv.backward(p, g, x: hn.ptr, dy: dQKV.ptr, dx: dHn.ptr, n: n, h: size, w: size, ws: ws)

@@ -1,3 +1,4 @@
+// Classifier.swift: the small MNIST CNN whose features the quality metrics use.
 import Foundation
 
 /// The small MNIST CNN whose features the quality metrics use:
@@ -8,6 +9,8 @@ import Foundation
 /// Built from the same layers as the U-Net, trained by the engine.
 public final class Classifier {
     public static let featureDim = 128
+    /// Sides after the two stride-2 convolutions (28 -> 14 -> 7).
+    let h2 = MNIST.side / 2, h4 = MNIST.side / 4
     /// Label of outlier-exposure images (uniform noise trained towards a uniform
     /// prediction, so that noise is not classified confidently).
     public static let outlierLabel = 255
@@ -35,7 +38,7 @@ public final class Classifier {
         norm2 = GroupNorm(&L, "norm2", groups: 8, channels: 32)
         conv3 = Conv2d(&L, "conv3", cin: 32, cout: 32, k: 3, stride: 2, pad: 1)
         norm3 = GroupNorm(&L, "norm3", groups: 8, channels: 32)
-        fc1 = Linear(&L, "fc1", 32 * 49, Classifier.featureDim)
+        fc1 = Linear(&L, "fc1", 32 * h4 * h4, Classifier.featureDim)
         fc2 = Linear(&L, "fc2", Classifier.featureDim, 10)
         layout = L
     }
@@ -43,16 +46,16 @@ public final class Classifier {
     /// x [N, 28*28] in [-1, 1] -> logits [N, 10]; `features` holds [N, 128].
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int) {
         lastN = n; lastX = x
-        for (b, c) in [(a1, 16 * 784), (s1, 16 * 784), (a2, 32 * 196), (s2, 32 * 196), (a3, 32 * 49), (s3, 32 * 49), (flat, 32 * 49)] { b.reserve(c * n) }
+        for (b, c) in [(a1, 16 * MNIST.pixels), (s1, 16 * MNIST.pixels), (a2, 32 * h2 * h2), (s2, 32 * h2 * h2), (a3, 32 * h4 * h4), (s3, 32 * h4 * h4), (flat, 32 * h4 * h4)] { b.reserve(c * n) }
         h.reserve(n * 128); features.reserve(n * 128); logits.reserve(n * 10); stats.reserve(6 * n * 8)
         let st = stats.ptr
-        conv1.forward(p, x: x, y: a1.ptr, n: n, h: 28, w: 28, ws: ws)
-        norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: 784, mean: st, rstd: st + n * 8, silu: true, backend: ws.backend)
-        conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: 28, w: 28, ws: ws)
-        norm2.forward(p, x: a2.ptr, y: s2.ptr, n: n, hw: 196, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true, backend: ws.backend)
-        conv3.forward(p, x: s2.ptr, y: a3.ptr, n: n, h: 14, w: 14, ws: ws)
-        norm3.forward(p, x: a3.ptr, y: s3.ptr, n: n, hw: 49, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, backend: ws.backend)
-        for c in 0..<32 { for i in 0..<n { for j in 0..<49 { flat.ptr[i * 1568 + c * 49 + j] = s3.ptr[(c * n + i) * 49 + j] } } }
+        conv1.forward(p, x: x, y: a1.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
+        norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: MNIST.pixels, mean: st, rstd: st + n * 8, silu: true, backend: ws.backend)
+        conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
+        norm2.forward(p, x: a2.ptr, y: s2.ptr, n: n, hw: h2 * h2, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true, backend: ws.backend)
+        conv3.forward(p, x: s2.ptr, y: a3.ptr, n: n, h: h2, w: h2, ws: ws)
+        norm3.forward(p, x: a3.ptr, y: s3.ptr, n: n, hw: h4 * h4, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, backend: ws.backend)
+        for c in 0..<32 { for i in 0..<n { for j in 0..<(h4 * h4) { flat.ptr[i * 32 * h4 * h4 + c * h4 * h4 + j] = s3.ptr[(c * n + i) * h4 * h4 + j] } } }
         fc1.forward(p, x: flat.ptr, y: h.ptr, n: n)
         Kernels.siluForward(h.ptr, features.ptr, n * 128)
         fc2.forward(p, x: features.ptr, y: logits.ptr, n: n)
@@ -86,16 +89,16 @@ public final class Classifier {
         d4.reserve(n * 1568); d4.zero(n * 1568)
         fc1.backward(p, g, x: flat.ptr, dy: d3.ptr, dx: d4.ptr, n: n)
         let st = stats.ptr
-        for (b, c) in [(ds3, 32 * 49), (da3, 32 * 49), (ds2, 32 * 196), (da2, 32 * 196), (ds1, 16 * 784), (da1, 16 * 784), (gn, 16 * 784)] {
+        for (b, c) in [(ds3, 32 * h4 * h4), (da3, 32 * h4 * h4), (ds2, 32 * h2 * h2), (da2, 32 * h2 * h2), (ds1, 16 * MNIST.pixels), (da1, 16 * MNIST.pixels), (gn, 16 * MNIST.pixels)] {
             b.reserve(c * n); b.zero(c * n)
         }
-        for c in 0..<32 { for i in 0..<n { for j in 0..<49 { ds3.ptr[(c * n + i) * 49 + j] = d4.ptr[i * 1568 + c * 49 + j] } } }
-        norm3.backward(p, g, x: a3.ptr, dy: ds3.ptr, dx: da3.ptr, n: n, hw: 49, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, scratch: gn.ptr)
-        conv3.backward(p, g, x: s2.ptr, dy: da3.ptr, dx: ds2.ptr, n: n, h: 14, w: 14, ws: ws)
-        norm2.backward(p, g, x: a2.ptr, dy: ds2.ptr, dx: da2.ptr, n: n, hw: 196, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true, scratch: gn.ptr)
-        conv2.backward(p, g, x: s1.ptr, dy: da2.ptr, dx: ds1.ptr, n: n, h: 28, w: 28, ws: ws)
-        norm1.backward(p, g, x: a1.ptr, dy: ds1.ptr, dx: da1.ptr, n: n, hw: 784, mean: st, rstd: st + n * 8, silu: true, scratch: gn.ptr)
-        conv1.backward(p, g, x: lastX!, dy: da1.ptr, dx: nil, n: n, h: 28, w: 28, ws: ws)
+        for c in 0..<32 { for i in 0..<n { for j in 0..<(h4 * h4) { ds3.ptr[(c * n + i) * h4 * h4 + j] = d4.ptr[i * 32 * h4 * h4 + c * h4 * h4 + j] } } }
+        norm3.backward(p, g, x: a3.ptr, dy: ds3.ptr, dx: da3.ptr, n: n, hw: h4 * h4, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, scratch: gn.ptr)
+        conv3.backward(p, g, x: s2.ptr, dy: da3.ptr, dx: ds2.ptr, n: n, h: h2, w: h2, ws: ws)
+        norm2.backward(p, g, x: a2.ptr, dy: ds2.ptr, dx: da2.ptr, n: n, hw: h2 * h2, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true, scratch: gn.ptr)
+        conv2.backward(p, g, x: s1.ptr, dy: da2.ptr, dx: ds1.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
+        norm1.backward(p, g, x: a1.ptr, dy: ds1.ptr, dx: da1.ptr, n: n, hw: MNIST.pixels, mean: st, rstd: st + n * 8, silu: true, scratch: gn.ptr)
+        conv1.backward(p, g, x: lastX!, dy: da1.ptr, dx: nil, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
         return loss / Double(n)
     }
 }

@@ -1,3 +1,4 @@
+// ParameterLayout.swift: names, shapes and offsets of every parameter in one flat buffer.
 /// Names, shapes and offsets of every parameter in one flat buffer.
 ///
 /// Order and names are those of the PyTorch model's `state_dict()`; gradients,

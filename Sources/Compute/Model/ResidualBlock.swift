@@ -1,3 +1,4 @@
+// ResidualBlock.swift: the chapter's ResidualBlock, forward and backward.
 /// The chapter's ResidualBlock on [C, N, H, W] activations:
 ///
 ///     a1 = conv1(x);  s1 = SiLU(GN1(a1)) + Linear(SiLU(temb))

@@ -1,3 +1,4 @@
+// UNet+Init.swift: PyTorch's default initialisation of the U-Net's parameters.
 import Foundation
 
 extension ParameterLayout {

@@ -1,3 +1,4 @@
+// UNet.swift: the chapter's SimpleDDPMUNet, forward and hand-written backward.
 import Foundation
 
 /// The chapter's `SimpleDDPMUNet`, forward and hand-written backward.

@@ -1,3 +1,4 @@
+// UNetConfig.swift: the U-Net's architecture (Tiny, Small, attention levels) and its bounds.
 /// Architecture of the chapter's `SimpleDDPMUNet` (see shared/reference/seed_unet.py).
 public struct UNetConfig: Sendable, Equatable, Codable {
     /// Width of the first level; the time embedding is 4x this.
@@ -49,7 +50,7 @@ public struct UNetConfig: Sendable, Equatable, Codable {
 
     public func hasAttention(level: Int) -> Bool { attention.contains(level) }
 
-    public static let tiny = UNetConfig(nChannels: 16, chMults: [1, 2, 2], imageSize: 28)
+    public static let tiny = UNetConfig(nChannels: 16, chMults: [1, 2, 2], imageSize: MNIST.side)
     public static let small = UNetConfig(nChannels: 32, chMults: [1, 2, 2, 4], imageSize: 32)
 
     public static func named(_ name: String) -> UNetConfig? {

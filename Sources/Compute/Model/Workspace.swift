@@ -1,3 +1,4 @@
+// Workspace.swift: scratch memory shared by one model's layers, with its backend and forward mode.
 /// Scratch memory shared by the layers of one model instance: reused by every
 /// layer, grown only when a larger batch arrives.
 public final class Workspace: @unchecked Sendable {

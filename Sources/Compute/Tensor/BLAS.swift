@@ -1,3 +1,4 @@
+// BLAS.swift: row-major single-precision GEMM through BLIS.
 import CBLIS
 
 /// Row-major single-precision GEMM through BLIS: C = alpha * op(A) * op(B) + beta * C.
@@ -40,28 +41,27 @@ public enum BLAS {
                 Parallel.run(parts) { p in
                     let j0 = (n * p / parts) & ~15, j1 = p == parts - 1 ? n : (n * (p + 1) / parts) & ~15
                     if j1 > j0 {
-                        raw(transA, transB, m, j1 - j0, k, alpha, a, lda,
-                            transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc)
+                        raw(transA: transA, transB: transB, m: m, n: j1 - j0, k: k, alpha: alpha, a: a, lda: lda, b: transB ? b + j0 * ldb : b + j0, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
                     }
                 }
             } else {
                 Parallel.run(parts) { p in
                     let i0 = m * p / parts, i1 = m * (p + 1) / parts
                     if i1 > i0 {
-                        raw(transA, transB, i1 - i0, n, k, alpha, transA ? a + i0 : a + i0 * lda, lda,
-                            b, ldb, beta, c + i0 * ldc, ldc)
+                        raw(transA: transA, transB: transB, m: i1 - i0, n: n, k: k, alpha: alpha, a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + i0 * ldc, ldc: ldc)
                     }
                 }
             }
         } else {
-            raw(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            raw(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 
     @inline(__always)
-    static func raw(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                    _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    /// C = alpha op(A) op(B) + beta C on the calling thread (row-major; op = transpose when asked).
+    static func raw(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

@@ -1,3 +1,4 @@
+// EngineError.swift: the errors the engine reports to users.
 /// Errors the engine reports to users: each names the file or value at fault.
 public enum EngineError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(String)

@@ -1,3 +1,4 @@
+// FloatBuffer.swift: an aligned, growable Float buffer.
 import Foundation
 
 /// A 64-byte aligned, manually managed array of `Float` that only grows.

@@ -1,3 +1,4 @@
+// Parallel.swift: parallel loops over the cores (on the worker pool).
 import Foundation
 
 /// Splits `0..<count` into contiguous chunks run on all cores.

@@ -1,3 +1,4 @@
+// RNG.swift: the project's one random generator (seeded, with streams).
 import Foundation
 
 /// The project's one random generator: xoshiro256** (Blackman & Vigna, 2018),

@@ -1,3 +1,4 @@
+// WorkerPool.swift: persistent worker threads for parallel regions.
 import Foundation
 import Synchronization
 

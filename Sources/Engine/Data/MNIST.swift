@@ -1,3 +1,4 @@
+// MNIST.swift: Dataset: labelled grey digits from IDX files, scaled to [-1, 1], padding.
 import Foundation
 
 /// A set of 28x28 grey digits with labels, pixels scaled to [-1, 1].

@@ -1,3 +1,4 @@
+// NoiseSchedule.swift: the beta schedules and every table derived from them, in Double.
 import Foundation
 
 /// The beta schedules of SPEC section 2.

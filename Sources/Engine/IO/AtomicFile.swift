@@ -1,3 +1,4 @@
+// AtomicFile.swift: all-or-nothing file writes (temporary, fsync, rename).
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -14,10 +15,6 @@ import Glibc
 /// or /dev/stdout, a FIFO) cannot be replaced atomically; it is written in
 /// place and every write error is reported.
 public enum AtomicFile {
-    /// Test hook: `DDPM_TEST_WRITE_DELAY_MS=N` pauses N ms after the first half
-    /// of the data reached the temporary file (so a test can kill the process
-    /// in the middle of writing a checkpoint).
-    static let testDelayMs = Int(ProcessInfo.processInfo.environment["DDPM_TEST_WRITE_DELAY_MS"] ?? "") ?? 0
 
     /// Where a write to a path goes: written in place (an existing device or
     /// FIFO), or as a new file `name` in the existing folder `dir`.
@@ -38,7 +35,10 @@ public enum AtomicFile {
         return .file(dir: dir, name: url.lastPathComponent)
     }
 
-    public static func write(_ path: String, chunks: [UnsafeRawBufferPointer]) throws {
+    /// Writes `chunks` to `path` atomically. `pauseMidwayMs` pauses that long
+    /// once half the bytes reached the temporary file (the fault tests kill
+    /// the process there; 0 in normal use).
+    public static func write(_ path: String, chunks: [UnsafeRawBufferPointer], pauseMidwayMs: Int = 0) throws {
         guard case .file(let dir, let name) = try target(path) else { return try writeInPlace(path, chunks: chunks) }
         let prefix = "." + name + ".tmp-"
         removeStaleTemporaries(dir: dir, prefix: prefix)
@@ -52,7 +52,7 @@ public enum AtomicFile {
             close(fd); unlink(tmp)
             return EngineError.io("cannot write \(path): \(what): \(msg)")
         }
-        if !writeAll(fd, chunks) { throw fail("write failed") }
+        if !writeAll(fd, chunks, pauseMidwayMs: pauseMidwayMs) { throw fail("write failed") }
         if fsync(fd) != 0 { throw fail("fsync failed") }
         if close(fd) != 0 {
             let msg = String(cString: strerror(errno)); unlink(tmp)
@@ -72,10 +72,10 @@ public enum AtomicFile {
     }
 
     /// Writes every chunk; false with errno set on the first failure.
-    private static func writeAll(_ fd: Int32, _ chunks: [UnsafeRawBufferPointer]) -> Bool {
+    private static func writeAll(_ fd: Int32, _ chunks: [UnsafeRawBufferPointer], pauseMidwayMs: Int = 0) -> Bool {
         let total = chunks.reduce(0) { $0 + $1.count }
         var written = 0
-        var paused = testDelayMs <= 0
+        var paused = pauseMidwayMs <= 0
         for chunk in chunks {
             var off = 0
             while off < chunk.count {
@@ -87,7 +87,7 @@ public enum AtomicFile {
                 off += n; written += n
                 if !paused && written >= total / 2 {
                     paused = true
-                    usleep(UInt32(testDelayMs) * 1000)
+                    usleep(UInt32(pauseMidwayMs) * 1000)
                 }
             }
         }

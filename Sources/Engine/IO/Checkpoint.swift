@@ -1,3 +1,4 @@
+// Checkpoint.swift: weights files and training checkpoints: tensors and metadata.
 import Foundation
 
 /// Weights files and training checkpoints, both safetensors.

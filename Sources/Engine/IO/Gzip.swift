@@ -1,3 +1,4 @@
+// Gzip.swift: gzip and zlib through the system zlib.
 import CZlib
 import Foundation
 

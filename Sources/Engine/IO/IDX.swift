@@ -1,3 +1,4 @@
+// IDX.swift: the IDX format of MNIST, raw or gzip.
 import Foundation
 
 /// The IDX format of MNIST: magic 0x0000 0x08 (unsigned byte) ndims, then ndims

@@ -1,3 +1,4 @@
+// ImageWriter.swift: grey images out: PNG grids, PGM, IDX.
 import Foundation
 
 /// Grey images out: PNG (8-bit grey, zlib through the system library), PGM, IDX.

@@ -1,3 +1,4 @@
+// ParserChecks.swift: what the fuzz targets and their regression tests check on one input.
 import Foundation
 
 /// What the fuzz targets (Fuzz/) and their regression tests run on one input:

@@ -1,3 +1,4 @@
+// SafeTensors.swift: the safetensors format, read lazily and written atomically.
 import Foundation
 
 /// Reader and writer for the safetensors format: an 8-byte little-endian header
@@ -144,9 +145,9 @@ public struct SafeTensors {
         }
     }
 
-    /// Writes named tensors (in the given order) atomically.
+    /// Writes named tensors (in the given order) atomically (`pauseMidwayMs`: see AtomicFile.write).
     public static func write(_ path: String, tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)],
-                             metadata: [String: String]) throws {
+                             metadata: [String: String], pauseMidwayMs: Int = 0) throws {
         var header = "{"
         var first = true
         func emit(_ s: String) { if !first { header += "," }; first = false; header += s }
@@ -170,7 +171,7 @@ public struct SafeTensors {
                 for t in tensors {
                     chunks.append(UnsafeRawBufferPointer(start: t.data, count: t.shape.reduce(1, *) * 4))
                 }
-                try AtomicFile.write(path, chunks: chunks)
+                try AtomicFile.write(path, chunks: chunks, pauseMidwayMs: pauseMidwayMs)
             }
         }
     }

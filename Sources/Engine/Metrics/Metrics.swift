@@ -1,3 +1,4 @@
+// Metrics.swift: sample-quality metrics in the classifier's feature space.
 import Foundation
 
 /// Sample-quality metrics in the classifier's feature space (chapter 3.6.3,

@@ -1,86 +1,6 @@
+// Runner.swift: the engine's synchronous core: handle(command) and tick().
 import Foundation
 import Synchronization
-
-/// Commands the explorer sends to the engine.
-public enum RunnerCommand: Sendable {
-    case startSampling(SamplerSettings, n: Int, seed: UInt64)
-    case pause, resume, togglePause
-    /// One step while paused.
-    case singleStep
-    /// New settings for the running trajectory (from the next step).
-    case setSettings(SamplerSettings)
-    /// Start over with a new seed (and the current settings, including temperature).
-    case restart(seed: UInt64)
-    /// Continue from the current x_t with other settings, side by side; nil drops the fork.
-    case fork(SamplerSettings?)
-    /// Maximum steps per second (nil: as fast as possible).
-    case setSpeed(Double?)
-    case startTraining
-    case saveCheckpoint(String)
-    case quit
-}
-
-/// What the engine reports back.
-public enum RunnerEvent: Sendable, Equatable {
-    case frame(step: Int, t: Int)
-    case finished
-    case trainStep(Int)
-    case preview(step: Int)
-    case saved(String)
-    case error(String)
-}
-
-/// A frame stored compactly for scrubbing (Float16 halves the memory of a long trajectory).
-public struct RecordedFrame: Sendable {
-    public let step: Int, t: Int, n: Int, size: Int
-    public let xt: [Float16], x0: [Float16]
-    public let eps: Stats
-    public let x0Outside: Double
-    public init(_ f: Frame, keep: Int) {
-        step = f.step; t = f.t; n = min(f.n, keep); size = f.size
-        let len = n * size * size
-        xt = f.xt[0..<len].map { Float16($0) }
-        x0 = f.x0[0..<len].map { Float16($0) }
-        eps = f.eps; x0Outside = f.x0Outside
-    }
-    public func xtFloats() -> [Float] { xt.map { Float($0) } }
-    public func x0Floats() -> [Float] { x0.map { Float($0) } }
-}
-
-/// Training metrics for the train view.
-public struct TrainMetrics: Sendable {
-    public var step = 0, totalSteps = 0
-    public var losses: [Double] = []
-    public var bucketLoss = [Double](repeating: .nan, count: 10)
-    public var lr = 0.0, stepsPerSecond = 0.0, imagesPerSecond = 0.0, epoch = 0.0
-    public var preview: [Float] = [], previewStep = 0, previewN = 0, previewSize = 28
-    public var lastSaved: String?
-    public var error: String?
-    public init() {}
-}
-
-/// Everything the UI reads: the newest frames and the recordings.
-public struct RunnerSnapshot: Sendable {
-    public var running = false, finished = false
-    public var settings = SamplerSettings()
-    public var forkSettings: SamplerSettings?
-    public var seed: UInt64 = 0
-    /// Temperature x_T of the current run was drawn with.
-    public var runTemperature = 1.0
-    public var n = 0
-    public var history: [RecordedFrame] = []
-    public var forkHistory: [RecordedFrame] = []
-    /// Final images after the last step (x_{-1}), when finished.
-    public var final: [Float]? = nil
-    public var forkFinal: [Float]? = nil
-    public var stepsPerSecond = 0.0
-    public var speedLimit: Double? = nil
-    public var timesteps: [Int] = []
-    public var train: TrainMetrics? = nil
-    public var message: String? = nil
-    public var version = 0
-    public init() {}
-}
 
 /// The engine's synchronous core: owns the model, the sampler(s) or the trainer.
 /// `handle` applies a command, `tick` does one unit of work; tests drive both by
@@ -216,7 +136,7 @@ public final class Runner {
             m.step = tr.step; m.totalSteps = tr.options.totalSteps
             m.losses.append(s.loss)
             if m.losses.count > 5000 { m.losses.removeFirst(m.losses.count - 5000) }
-            m.bucketLoss = tr.bucketLoss; m.lr = s.lr; m.epoch = tr.epoch
+            m.bucketLoss = tr.bucketLoss; m.T = tr.schedule.T; m.lr = s.lr; m.epoch = tr.epoch
             let el = Benchmark.now() - trainStart
             m.stepsPerSecond = Double(tr.step - trainStartStep) / max(1e-9, el)
             m.imagesPerSecond = m.stepsPerSecond * Double(min(tr.options.batch, tr.data.count))
@@ -244,73 +164,5 @@ public final class Runner {
         let s = try Sampler(schedule: tr.schedule, settings: SamplerSettings(kind: .ddim, steps: 20), n: 8,
                             size: tr.net.config.imageSize, seed: 1234)
         return s.run(pred)
-    }
-}
-
-/// Runs a `Runner` on a background thread. The UI posts commands (never
-/// blocking on computation) and reads the newest snapshot.
-public final class RunnerThread: @unchecked Sendable {
-    private let runner: Runner
-    private let inbox = Mutex<[RunnerCommand]>([])
-    private let published = Mutex<RunnerSnapshot>(RunnerSnapshot())
-    private let wake = DispatchSemaphore(value: 0)
-    private var thread: Thread?
-    private let stopped = Atomic<Bool>(false)
-    private let finishedLoop = DispatchSemaphore(value: 0)
-
-    public init(_ runner: Runner) { self.runner = runner }
-
-    public func start() {
-        let t = Thread { [self] in loop() }
-        t.stackSize = 8 << 20
-        t.name = "ddpm-engine"
-        thread = t
-        t.start()
-    }
-
-    public func send(_ c: RunnerCommand) {
-        inbox.withLock { $0.append(c) }
-        wake.signal()
-    }
-
-    /// The newest published state (copy-on-write arrays: cheap).
-    public var snapshot: RunnerSnapshot { published.withLock { $0 } }
-
-    /// Asks the loop to end and waits for it (at most `timeout` seconds).
-    public func stop(timeout: Double = 5) {
-        stopped.store(true, ordering: .sequentiallyConsistent)
-        wake.signal()
-        _ = finishedLoop.wait(timeout: .now() + timeout)
-    }
-
-    private func loop() {
-        var lastTick = 0.0
-        while !stopped.load(ordering: .sequentiallyConsistent) {
-            let cmds = inbox.withLock { c -> [RunnerCommand] in let x = c; c.removeAll(); return x }
-            for c in cmds {
-                if case .quit = c { stopped.store(true, ordering: .sequentiallyConsistent) }
-                runner.handle(c)
-            }
-            if stopped.load(ordering: .sequentiallyConsistent) { break }
-            if !cmds.isEmpty { publish() }
-            if runner.isRunning {
-                if let limit = runner.snapshot.speedLimit, limit > 0 {
-                    let wait = 1 / limit - (Benchmark.now() - lastTick)
-                    if wait > 0 { _ = wake.wait(timeout: .now() + wait); continue }
-                }
-                lastTick = Benchmark.now()
-                runner.tick()
-                publish()
-            } else {
-                _ = wake.wait(timeout: .now() + 0.1)
-            }
-        }
-        publish()
-        finishedLoop.signal()
-    }
-
-    private func publish() {
-        let s = runner.snapshot
-        published.withLock { $0 = s }
     }
 }

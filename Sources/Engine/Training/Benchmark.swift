@@ -1,3 +1,4 @@
+// Benchmark.swift: the measurements behind `ddpm bench`.
 import Foundation
 
 /// The measurements behind `ddpm bench`: medians over timed steps after warm-up.

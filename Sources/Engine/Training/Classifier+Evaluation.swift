@@ -6,13 +6,13 @@ extension Classifier {
     /// Class probabilities and features for a set of images, in batches.
     public func evaluate(_ p: UnsafePointer<Float>, images: [Float], n: Int) -> (probs: [Float], feats: [Float]) {
         // The images may come from a file: never read past them.
-        precondition(n >= 0 && images.count >= n * 784, "evaluate: \(n) images need \(n * 784) pixels, got \(images.count)")
+        precondition(n >= 0 && images.count >= n * MNIST.pixels, "evaluate: \(n) images need \(n * MNIST.pixels) pixels, got \(images.count)")
         var probs = [Float](repeating: 0, count: n * 10), feats = [Float](repeating: 0, count: n * 128)
         var i = 0
         images.withUnsafeBufferPointer { imgs in
             while i < n {
                 let b = min(256, n - i)
-                forward(p, x: imgs.baseAddress! + i * 784, n: b)
+                forward(p, x: imgs.baseAddress! + i * MNIST.pixels, n: b)
                 for r in 0..<b {
                     let row = logits.ptr + r * 10
                     let m = (0..<10).map { row[$0] }.max()!
@@ -37,7 +37,7 @@ extension Classifier {
         let steps = epochs * (train.count / batch)
         let sched = LRSchedule(base: lr, warmup: 100, totalSteps: steps)
         let nb = batch + Classifier.outliersPerBatch
-        let xb = FloatBuffer(count: nb * 784)
+        let xb = FloatBuffer(count: nb * MNIST.pixels)
         var labels = [UInt8](repeating: UInt8(Classifier.outlierLabel), count: nb)
         var step = 0
         var acc = 0.0
@@ -48,13 +48,13 @@ extension Classifier {
             for b in 0..<(train.count / batch) {
                 for j in 0..<batch {
                     let i = perm[b * batch + j]
-                    train.images.withUnsafeBufferPointer { (xb.ptr + j * 784).update(from: $0.baseAddress! + i * 784, count: 784) }
+                    train.images.withUnsafeBufferPointer { (xb.ptr + j * MNIST.pixels).update(from: $0.baseAddress! + i * MNIST.pixels, count: MNIST.pixels) }
                     labels[j] = train.labels[i]
                 }
                 for j in batch..<nb {
                     // Uniform noise, or noise blurred toward blobs, as outliers.
-                    let o = xb.ptr + j * 784
-                    for q in 0..<784 { o[q] = Float(r.uniform() * 2 - 1) }
+                    let o = xb.ptr + j * MNIST.pixels
+                    for q in 0..<MNIST.pixels { o[q] = Float(r.uniform() * 2 - 1) }
                 }
                 forward(params.ptr, x: xb.ptr, n: nb)
                 g.zero(count)

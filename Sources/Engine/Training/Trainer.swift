@@ -1,3 +1,4 @@
+// Trainer.swift: training options, loss weightings and the training step.
 import Foundation
 
 public enum LossKind: String, CaseIterable, Codable, Sendable { case mse, l1 }
@@ -189,12 +190,13 @@ public final class Trainer {
         return m
     }
 
-    /// Writes EMA weights (plain names), raw weights, Adam moments and state, atomically.
-    public func saveCheckpoint(_ path: String, extra: [String: String] = [:]) throws {
+    /// Writes EMA weights (plain names), raw weights, Adam moments and state,
+    /// atomically (`pauseMidwayMs`: see AtomicFile.write).
+    public func saveCheckpoint(_ path: String, extra: [String: String] = [:], pauseMidwayMs: Int = 0) throws {
         let L = net.layout
         let t = Checkpoint.tensors(L, ema.ptr) + Checkpoint.tensors(L, params.ptr, prefix: "train.")
             + Checkpoint.tensors(L, adamM.ptr, prefix: "adam_m.") + Checkpoint.tensors(L, adamV.ptr, prefix: "adam_v.")
-        try SafeTensors.write(path, tensors: t, metadata: metadata(extra: extra))
+        try SafeTensors.write(path, tensors: t, metadata: metadata(extra: extra), pauseMidwayMs: pauseMidwayMs)
     }
 
     /// Writes only the EMA weights (what sampling and PyTorch need).

@@ -1,3 +1,4 @@
+// AppState.swift: the explorer's state, actions and effects.
 import Engine
 import Foundation
 

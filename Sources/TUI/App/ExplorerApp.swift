@@ -1,3 +1,4 @@
+// ExplorerApp.swift: the explorer: loading, the UI loop, effects and the engine threads.
 import Engine
 import Foundation
 
@@ -16,133 +17,185 @@ enum ExplorerApp {
         var crashAfterFrames: Int? = nil
         /// The sampler settings to start with, for a model of T steps (the launch flags).
         var settings: ((Int) -> SamplerSettings)? = nil
+        /// Where `p` writes PNGs.
+        var exportDir = FileManager.default.currentDirectoryPath
+    }
+
+    /// What the explorer loads before it takes the terminal over (anything that can fail).
+    struct Loaded {
+        var model: (UNet, FloatBuffer, NoiseSchedule)?
+        /// Why there is no model (shown on the sample view), or "".
+        var note = ""
+        var settings: SamplerSettings?
+        var digits: Dataset?
+        var trainable = false
+    }
+
+    static func load(_ o: Options) throws -> Loaded {
+        var l = Loaded()
+        let path = o.weights ?? Assets.model
+        do { let m = try loadModel(path); l.model = (m.0, m.1, m.2) } catch {
+            l.note = Assets.explain(error, reading: path, training: false)
+            if o.weights != nil && o.trainer == nil { throw CLIError("\(error)") }
+        }
+        if let f = o.settings, let sched = l.model?.2 {
+            let settings = f(sched.T)
+            try wrap { try settings.validate(T: sched.T) }
+            l.settings = settings
+        }
+        l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
+        l.trainable = FileManager.default.fileExists(atPath: Assets.mnist + "/train-images-idx3-ubyte.gz")
+        return l
     }
 
     static func run(_ o: Options) throws {
         BLAS.configure()
-        // Load everything that can fail before the terminal is taken over.
-        var model: (UNet, FloatBuffer, NoiseSchedule)?
-        var note = ""
-        let path = o.weights ?? Assets.model
-        do { let m = try loadModel(path); model = (m.0, m.1, m.2) } catch {
-            note = Assets.explain(error, reading: path, training: false)
-            if o.weights != nil && o.trainer == nil { throw CLIError("\(error)") }
-        }
-        var settings: SamplerSettings?
-        if let f = o.settings, let sched = model?.2 {
-            settings = f(sched.T)
-            try wrap { try settings!.validate(T: sched.T) }
-        }
-        let digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
-        let trainable = FileManager.default.fileExists(atPath: Assets.mnist + "/train-images-idx3-ubyte.gz")
-
+        let loaded = try load(o)
         let term = try Terminal()
         defer { term.shutdown() }
         for s in [SIGINT, SIGTERM, SIGHUP] { signal(s) { sig in uiStop = sig } }
+        let session = Session(o, loaded, term: term)
+        defer { session.shutdown() }
+        try session.loop()
+    }
 
-        let (w, h) = term.size
-        var state = AppState(caps: term.caps, width: w, height: h, schedule: model?.2 ?? (try! NoiseSchedule()))
-        state.screen = o.screen
-        state.n = o.n; state.seed = o.seed
-        if let settings { state.settings = settings }
-        state.hasModel = model != nil
-        state.modelNote = note
-        state.forwardDigits = digits
-        state.trainingAvailable = trainable
+    /// One run of the explorer: the app state, the terminal and the engine threads.
+    final class Session {
+        let options: Options
+        let term: Terminal
+        var state: AppState
+        var sampleEngine: RunnerThread?, trainEngine: RunnerThread?
+        /// Where the training view saves (`w`, quitting): --out, or a default once training starts here.
+        var trainOut: String?
+        var startedTrainer: Trainer?
+        var lastVersion = -1, lastTrainVersion = -1, frames = 0
 
-        var sampleEngine: RunnerThread?
-        if let (net, params, sched) = model {
-            let r = Runner(model: UNetPredictor(net: net, params: params), schedule: sched)
-            let e = RunnerThread(r)
-            e.start()
-            e.send(.startSampling(state.settings, n: o.n, seed: o.seed))
-            sampleEngine = e
-            if o.trainer != nil { e.send(.pause) }
+        init(_ o: Options, _ l: Loaded, term: Terminal) {
+            options = o; self.term = term; trainOut = o.trainOut
+            let (w, h) = term.size
+            state = AppState(caps: term.caps, width: w, height: h, schedule: l.model?.2 ?? (try! NoiseSchedule()))
+            state.screen = o.screen
+            state.n = o.n; state.seed = o.seed
+            if let s = l.settings { state.settings = s }
+            state.hasModel = l.model != nil
+            state.modelNote = l.note
+            state.forwardDigits = l.digits
+            state.trainingAvailable = l.trainable
+            if let (net, params, sched) = l.model {
+                let e = RunnerThread(Runner(model: UNetPredictor(net: net, params: params), schedule: sched))
+                e.start()
+                e.send(.startSampling(state.settings, n: o.n, seed: o.seed))
+                if o.trainer != nil { e.send(.pause) }
+                sampleEngine = e
+            }
+            if let tr = o.trainer { startTrainEngine(tr) }
         }
-        var trainEngine: RunnerThread?
-        var trainOut = o.trainOut
+
         func startTrainEngine(_ tr: Trainer) {
-            let pred = UNetPredictor(net: try! UNet(tr.options.config), params: tr.ema)
-            let r = Runner(model: pred, schedule: tr.schedule, trainer: tr)
-            let e = RunnerThread(r)
+            let pred = UNetPredictor(net: try! UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema)
+            let e = RunnerThread(Runner(model: pred, schedule: tr.schedule, trainer: tr))
             e.start()
             e.send(.startTraining)
             trainEngine = e
         }
-        if let tr = o.trainer { startTrainEngine(tr) }
-        var startedTrainer: Trainer?
-        defer {
+
+        /// Stops the engines; a training run is saved to `trainOut`.
+        func shutdown() {
             sampleEngine?.stop()
             if let te = trainEngine {
                 te.stop()
-                if let out = trainOut, let tr = o.trainer ?? startedTrainer { try? tr.saveCheckpoint(out) }
+                if let out = trainOut, let tr = options.trainer ?? startedTrainer { try? tr.saveCheckpoint(out) }
             }
         }
-        var lastVersion = -1, lastTrainVersion = -1
-        var frames = 0
-        // Draw only when something changed (a key, a resize, a new engine state):
-        // a paused explorer then costs only the key poll.
-        var dirty = true
-        while !state.quitting && uiStop == 0 {
-            // Keys first (drain what is queued), then the newest engine state, then draw.
-            var k = term.readKey(timeoutMs: 33)
-            while let key = k {
-                if let key {
-                    dirty = true
-                    for eff in reduce(&state, .key(key)) {
-                        switch eff {
-                        case .command(var c):
-                            if case .saveCheckpoint = c { c = .saveCheckpoint(trainOut ?? "ddpm-train.safetensors") }
-                            (state.screen == .train ? trainEngine : sampleEngine)?.send(c)
-                        case .exportPNG: state.message = export(state)
-                        case .quit: state.quitting = true
-                        case .startTraining:
-                            do {
-                                var opts = TrainOptions(); opts.batch = 64; opts.totalSteps = 9370
-                                let ds = try Assets.loadMNIST(train: true)
-                                let tr = try Trainer(options: opts, data: ds)
-                                startedTrainer = tr
-                                trainOut = trainOut ?? "ddpm-train.safetensors"
-                                sampleEngine?.send(.pause)
-                                startTrainEngine(tr)
-                                state.message = "training a new Tiny model (10 epochs); w saves to \(trainOut!)"
-                            } catch { state.message = "cannot start training: \(error)" }
-                        }
+
+        /// The UI loop: keys (all that are queued), then the newest engine
+        /// states, then a redraw — only when one of them changed something,
+        /// so a paused explorer costs just the key poll.
+        func loop() throws {
+            var dirty = true
+            while !state.quitting && uiStop == 0 {
+                var k = term.readKey(timeoutMs: 33)
+                while let key = k {
+                    if let key {
+                        dirty = true
+                        for effect in reduce(&state, .key(key)) { perform(effect) }
                     }
+                    if state.quitting { break }
+                    k = term.readKey(timeoutMs: 0)
                 }
-                if state.quitting { break }
-                k = term.readKey(timeoutMs: 0)
+                if pollResizeAndEngines() { dirty = true }
+                guard dirty else { continue }
+                dirty = false
+                term.draw(render(state))
+                frames += 1
+                if let c = options.crashAfterFrames, frames >= c {
+                    throw CLIError("internal error (simulated by DDPM_TEST_INTERNAL_ERROR)")
+                }
             }
+        }
+
+        /// Feeds a resize and new engine snapshots to the reducer; true if any arrived.
+        func pollResizeAndEngines() -> Bool {
+            var changed = false
             let (nw, nh) = term.size
-            if nw != state.width || nh != state.height { _ = reduce(&state, .resize(width: nw, height: nh)); dirty = true }
-            if let e = sampleEngine {
-                let snap = e.snapshot
-                if snap.version != lastVersion { lastVersion = snap.version; _ = reduce(&state, .engine(snap)); dirty = true }
+            if nw != state.width || nh != state.height { _ = reduce(&state, .resize(width: nw, height: nh)); changed = true }
+            if let snap = sampleEngine?.snapshot, snap.version != lastVersion {
+                lastVersion = snap.version; _ = reduce(&state, .engine(snap)); changed = true
             }
-            if let e = trainEngine {
-                let snap = e.snapshot
-                if snap.version != lastTrainVersion { lastTrainVersion = snap.version; _ = reduce(&state, .trainEngine(snap)); dirty = true }
+            if let snap = trainEngine?.snapshot, snap.version != lastTrainVersion {
+                lastTrainVersion = snap.version; _ = reduce(&state, .trainEngine(snap)); changed = true
             }
-            guard dirty else { continue }
-            dirty = false
-            term.draw(render(state))
-            frames += 1
-            if let c = o.crashAfterFrames, frames >= c { throw CLIError("internal error (simulated by DDPM_TEST_INTERNAL_ERROR)") }
+            return changed
+        }
+
+        /// Carries out what the reducer asked for.
+        func perform(_ effect: Effect) {
+            switch effect {
+            case .command(var c):
+                if case .saveCheckpoint = c { c = .saveCheckpoint(trainOut ?? ExplorerApp.defaultTrainOut) }
+                (state.screen == .train ? trainEngine : sampleEngine)?.send(c)
+            case .exportPNG: state.message = export(state, dir: options.exportDir)
+            case .quit: state.quitting = true
+            case .startTraining: startTraining()
+            }
+        }
+
+        /// `g` in the training view: a new Tiny model on the bundled MNIST with the view's recipe.
+        func startTraining() {
+            do {
+                let ds = try Assets.loadMNIST(train: true)
+                let tr = try Trainer(options: ExplorerApp.trainingRecipe(images: ds.count), data: ds)
+                startedTrainer = tr
+                trainOut = trainOut ?? ExplorerApp.defaultTrainOut
+                sampleEngine?.send(.pause)
+                startTrainEngine(tr)
+                state.message = "training a new Tiny model (\(ExplorerApp.recipeEpochs) epochs); w saves to \(trainOut!)"
+            } catch { state.message = "cannot start training: \(error)" }
         }
     }
 
+    /// The training view's recipe (`g`): Tiny, batch 64, 10 epochs of the set, the other options at their defaults.
+    static let recipeBatch = 64, recipeEpochs = 10
+    static func trainingRecipe(images: Int) -> TrainOptions {
+        var o = TrainOptions()
+        o.batch = recipeBatch
+        o.totalSteps = recipeEpochs * max(1, images / recipeBatch)
+        return o
+    }
+    /// Where the training view saves when no --out was given.
+    static let defaultTrainOut = "ddpm-train.safetensors"
+
     /// Writes the displayed x_t and x0 grids as PNG files; returns the message shown.
-    static func export(_ s: AppState) -> String {
+    static func export(_ s: AppState, dir: String) -> String {
         let snap = s.snapshot
         let idx = s.scrub ?? (snap.history.count - 1)
         guard idx >= 0, idx < snap.history.count else { return "nothing to export yet" }
         let f = snap.history[idx]
-        let dir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"] ?? FileManager.default.currentDirectoryPath
         let base = "\(dir)/ddpm-seed\(snap.seed)-t\(f.t)"
         do {
             let xt = f.xtFloats().map { $0 / SampleView.xtRange }
-            try ImageWriter.write(base + "-xt.png", images: crop(xt, n: f.n, from: f.size), n: f.n, side: 28)
-            try ImageWriter.write(base + "-x0.png", images: crop(f.x0Floats(), n: f.n, from: f.size), n: f.n, side: 28)
+            try ImageWriter.write(base + "-xt.png", images: crop(xt, n: f.n, from: f.size), n: f.n, side: MNIST.side)
+            try ImageWriter.write(base + "-x0.png", images: crop(f.x0Floats(), n: f.n, from: f.size), n: f.n, side: MNIST.side)
             return "exported \(base)-xt.png and -x0.png"
         } catch { return "export failed: \(error)" }
     }

@@ -1,3 +1,4 @@
+// Reducer.swift: the one place UI state changes: reduce(state, action).
 import Engine
 import Foundation
 

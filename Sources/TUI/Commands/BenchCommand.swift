@@ -1,3 +1,4 @@
+// BenchCommand.swift: `ddpm bench`: training and sampling speed, memory, load times.
 import ArgumentParser
 import Engine
 import Foundation

@@ -1,3 +1,4 @@
+// Common.swift: bundled asset paths, errors, model loading and option helpers for the commands.
 import ArgumentParser
 import Engine
 import Foundation

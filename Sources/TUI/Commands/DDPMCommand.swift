@@ -1,3 +1,4 @@
+// DDPMCommand.swift: `ddpm`: the command and its subcommands.
 import ArgumentParser
 import Engine
 import Foundation

@@ -1,3 +1,4 @@
+// EvalCommand.swift: `ddpm eval`: sample quality next to real digits; classifier training.
 import ArgumentParser
 import Engine
 import Foundation
@@ -6,8 +7,6 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Measure sample quality with the engine-trained MNIST classifier, next to real digits.")
-    /// k-NN precision/recall and pairwise diversity cost n^2: they see at most this many of each set.
-    static let knnSamples = 1000, diversitySamples = 500
 
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
     @Option(parsing: .unconditional, help: "Samples to evaluate (2...10000).") var n: Int = 1000
@@ -48,11 +47,11 @@ struct EvalCommand: ParsableCommand {
             if let images {
                 let f = try IDXFile.read(images) { dims in
                     try Dataset.usableImages(dims, path: images)
-                    guard dims[1] == 28 else { throw EngineError.badFile(path: images, reason: "expected [N, 28, 28] images, got \(dims)") }
+                    guard dims[1] == MNIST.side else { throw EngineError.badFile(path: images, reason: "expected [N, 28, 28] images, got \(dims)") }
                     guard dims[0] >= 2 else { throw EngineError.badFile(path: images, reason: "\(dims[0]) images; the metrics need at least 2") }
                 }
                 let m = min(n, f.dims[0])
-                fake = (0..<(m * 784)).map { Float(f.bytes[$0]) / 127.5 - 1 }
+                fake = (0..<(m * MNIST.pixels)).map { Float(f.bytes[$0]) / 127.5 - 1 }
                 label = images
             } else {
                 let path = weights ?? Assets.model
@@ -73,32 +72,11 @@ struct EvalCommand: ParsableCommand {
                 if !json { print("") }
                 label = sampling.label(set, T: schedule.T)
             }
-            let nf = fake.count / 784
+            let nf = fake.count / MNIST.pixels
             let train = try Assets.loadMNIST(train: true, limit: nf)
-            let ref = cls.evaluate(cp.ptr, images: test.images, n: test.count)
-            let (mr, cr) = Metrics.meanCov(ref.feats, n: test.count, d: 128)
-            func report(_ imgs: [Float], _ m: Int) -> [String: Double] {
-                let e = cls.evaluate(cp.ptr, images: imgs, n: m)
-                let (mu, cv) = Metrics.meanCov(e.feats, n: m, d: 128)
-                let k = min(m, Self.knnSamples), dv = min(m, Self.diversitySamples)
-                let refK = Array(ref.feats[0..<(k * 128)])
-                let pr = Metrics.precisionRecall(real: refK, nr: k, fake: Array(e.feats[0..<(k * 128)]), nf: k, d: 128)
-                let hist = Metrics.classHistogram(e.probs, n: m)
-                var r: [String: Double] = [
-                    "frechet": Metrics.frechet(mu, cv, mr, cr, d: 128),
-                    "inception_score": Metrics.inceptionScore(e.probs, n: m),
-                    "precision": pr.precision, "recall": pr.recall,
-                    "confident_rate": Metrics.confidentRate(e.probs, n: m),
-                    "diversity": Metrics.diversity(Array(imgs[0..<(dv * 784)]), n: dv, d: 784),
-                    "sobel_energy": Metrics.sobelEnergy(imgs, n: m, side: 28),
-                    "class_min": hist.min()!, "class_max": hist.max()!,
-                    "knn_n": Double(k), "diversity_n": Double(dv),
-                ]
-                for (i, h) in hist.enumerated() { r["class_\(i)"] = h }
-                return r
-            }
-            var gen = report(fake, nf)
-            let real = report(train.images, nf)
+            let evaluation = Evaluation(classifier: cls, params: cp, reference: test)
+            var gen = evaluation.report(fake, n: nf)
+            let real = evaluation.report(train.images, n: nf)
             gen["sobel_ratio"] = gen["sobel_energy"]! / real["sobel_energy"]!
             if json {
                 let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
@@ -114,9 +92,9 @@ struct EvalCommand: ParsableCommand {
                                 ("rarest class share", "class_min"), ("commonest class share", "class_max")] {
                 print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %10.4f  %10.4f", gen[key]!, real[key]!))
             }
-            if nf > Self.diversitySamples {
+            if nf > Evaluation.diversitySamples {
                 // Both grow as n^2: say which part of the sets they saw, so a larger --n does not look broken.
-                print("precision/recall use the first \(min(nf, Self.knnSamples)) of each set, diversity the first \(Self.diversitySamples)")
+                print("precision/recall use the first \(min(nf, Evaluation.knnSamples)) of each set, diversity the first \(Evaluation.diversitySamples)")
             }
             print(String(format: "Sobel energy ratio generated/real: %.3f", gen["sobel_ratio"]!))
             print("class histogram (generated): " + (0..<10).map { String(format: "%d:%.1f%%", $0, gen["class_\($0)"]! * 100) }.joined(separator: " "))

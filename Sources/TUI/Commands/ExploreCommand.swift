@@ -1,3 +1,4 @@
+// ExploreCommand.swift: `ddpm` / `ddpm explore`: the terminal explorer's options.
 import ArgumentParser
 import Engine
 import Foundation
@@ -24,17 +25,8 @@ struct ExploreCommand: ParsableCommand {
         let sampling = self.sampling
         o.settings = { T in sampling.settings(T: T) }
         o.screen = view == "train" ? .train : (view == "forward" ? .forward : .sample)
-        if let c = ProcessInfo.processInfo.environment["DDPM_TEST_INTERNAL_ERROR"].flatMap(Int.init) { o.crashAfterFrames = c }
+        o.crashAfterFrames = TestHooks.internalErrorAfterFrames
+        if let dir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"] { o.exportDir = dir }
         try ExplorerApp.run(o)
-    }
-}
-
-/// `ddpm train --tui`: the explorer opened on the training view.
-enum TrainViewRunner {
-    static func run(trainer: Trainer, out: String, checkpointEvery: Int) throws {
-        var o = ExplorerApp.Options()
-        o.screen = .train; o.trainer = trainer; o.trainOut = out
-        try ExplorerApp.run(o)
-        print("training stopped at step \(trainer.step); checkpoint saved to \(out) (continue with --resume)")
     }
 }

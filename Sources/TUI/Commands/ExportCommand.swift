@@ -1,3 +1,4 @@
+// ExportCommand.swift: `ddpm export`: a checkpoint's EMA weights alone.
 import ArgumentParser
 import Engine
 import Foundation

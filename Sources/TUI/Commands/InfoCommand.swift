@@ -1,3 +1,4 @@
+// InfoCommand.swift: `ddpm info`: parameters, FLOPs and memory of a config.
 import ArgumentParser
 import Engine
 import Foundation

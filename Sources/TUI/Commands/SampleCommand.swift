@@ -1,3 +1,4 @@
+// SampleCommand.swift: `ddpm sample`: samples as PNG, PGM or IDX, and trajectory sheets.
 import ArgumentParser
 import Engine
 import Foundation
@@ -50,25 +51,16 @@ struct SampleCommand: ParsableCommand {
             }
             if isTTY { print("") }
             let cropped = crop(result, n: n, from: side)
-            try ImageWriter.write(out, images: cropped, n: n, side: 28)
+            try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
             print("wrote \(n) samples to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed), \(String(format: "%.1f", Benchmark.now() - t0)) s)")
             if trajectory {
                 // Rows: one per recorded step, x_t of the first images then their x0.
                 var sheet: [Float] = []
                 for (a, b) in zip(traj, trajX0) { sheet += crop(a, n: showN, from: side) + crop(b, n: showN, from: side) }
                 let tpath = trajectoryPath
-                try ImageWriter.write(tpath, images: sheet, n: traj.count * showN * 2, side: 28, cols: showN * 2)
+                try ImageWriter.write(tpath, images: sheet, n: traj.count * showN * 2, side: MNIST.side, cols: showN * 2)
                 print("wrote trajectory sheet to \(tpath) (rows: 10 steps; left x_t, right predicted x0)")
             }
         }
     }
-}
-
-/// Center-crops images of side `from` to 28x28 (32 -> 28 for padded models).
-func crop(_ images: [Float], n: Int, from side: Int) -> [Float] {
-    if side == 28 { return images }
-    let off = (side - 28) / 2
-    var out = [Float](repeating: -1, count: n * 784)
-    for i in 0..<n { for y in 0..<28 { for x in 0..<28 { out[i * 784 + y * 28 + x] = images[i * side * side + (y + off) * side + x + off] } } }
-    return out
 }

@@ -1,3 +1,4 @@
+// ScheduleCommand.swift: `ddpm schedule`: a schedule's tables as text, CSV or JSON.
 import ArgumentParser
 import Engine
 import Foundation

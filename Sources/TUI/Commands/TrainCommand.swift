@@ -1,3 +1,4 @@
+// TrainCommand.swift: `ddpm train` and its plain training loop.
 import ArgumentParser
 import Engine
 import Foundation
@@ -94,7 +95,8 @@ struct TrainCommand: ParsableCommand {
                 return
             }
             try TrainLoop(trainer: trainer, out: out, export: export, checkpointEvery: checkpointEvery,
-                          command: CommandLine.arguments.joined(separator: " ")).run()
+                          command: CommandLine.arguments.joined(separator: " "),
+                          beforeStep: TestHooks.beforeTrainStep, writePauseMs: TestHooks.writePauseMs).run()
         }
     }
 }
@@ -107,8 +109,10 @@ struct TrainLoop {
     let checkpointEvery: Int
     let command: String
 
-    /// Test hook: `DDPM_TEST_DIVERGE_AT=N` makes step N diverge (tests the stop).
-    static let divergeAt = Int(ProcessInfo.processInfo.environment["DDPM_TEST_DIVERGE_AT"] ?? "") ?? -1
+    /// Runs before every step (the fault tests' injections; nil in normal use).
+    var beforeStep: ((Trainer) -> Void)? = nil
+    /// Checkpoint writes pause this long halfway (fault tests; 0 in normal use).
+    var writePauseMs = 0
 
     func run() throws {
         installStopHandlers()
@@ -124,14 +128,11 @@ struct TrainLoop {
         print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)")
         while trainer.step < total {
             if stopSignal != 0 {
-                try trainer.saveCheckpoint(out, extra: extra())
+                try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
                 print("\nstopped by signal at step \(trainer.step): checkpoint saved to \(out); continue with --resume")
                 return
             }
-            if trainer.step + 1 == TrainLoop.divergeAt, let w = trainer.net.layout["conv_out.2.weight"] {
-                // Test hook: weights that overflow, as a far too high learning rate gives.
-                for i in 0..<w.count { trainer.params.ptr[w.offset + i] = 1e30 }
-            }
+            beforeStep?(trainer)
             let s: StepStats
             do { s = try trainer.trainStep() } catch let e as EngineError {
                 if case .diverged(let step, let loss) = e {
@@ -145,7 +146,7 @@ struct TrainLoop {
             let ips = Double(done * min(trainer.options.batch, trainer.data.count)) / wall
             let eta = wall / Double(done) * Double(total - trainer.step)
             if trainer.step % checkpointEvery == 0 || trainer.step == total {
-                try trainer.saveCheckpoint(out, extra: extra())
+                try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
             }
             let now = Benchmark.now()
             if isTTY {

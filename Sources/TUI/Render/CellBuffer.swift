@@ -1,3 +1,4 @@
+// CellBuffer.swift: the cell buffer every widget draws into.
 /// One terminal cell: a character with colours (xterm-256 indices, -1 = default).
 public struct Cell: Equatable, Sendable {
     public var ch: Character = " "

@@ -1,3 +1,4 @@
+// Terminal.swift: the ncurses backend: keys in, cell buffers out.
 import CNcursesw
 import Foundation
 

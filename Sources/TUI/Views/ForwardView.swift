@@ -1,3 +1,4 @@
+// ForwardView.swift: the forward (teaching) view.
 import Engine
 import Foundation
 

@@ -1,3 +1,4 @@
+// SampleView.swift: the sample view.
 import Engine
 import Foundation
 
@@ -52,7 +53,7 @@ enum SampleView {
         let leftW = W - panelW - 1
         let top = 1, contentH = H - 3
         let snap = s.snapshot
-        let side = snap.history.first?.size ?? 28
+        let side = snap.history.first?.size ?? MNIST.side
         let gridW = (leftW - 1) / 2
         // Choose what the two grids show.
         let idx = s.scrub ?? (snap.history.count - 1)

@@ -1,3 +1,4 @@
+// TrainView.swift: the training view.
 import Engine
 import Foundation
 
@@ -39,7 +40,7 @@ enum TrainView {
             buf.text(1, 2, "waiting for the first steps…", fg: 245)
         }
         buf.text(leftW + 2, 1, "loss by t-bucket (running mean)", bold: true, maxWidth: W - leftW - 2)
-        let T = 1000
+        let T = m.T
         let labels = (0..<10).map { "t \(String(format: "%3d", $0 * T / 10))-\(String(format: "%3d", ($0 + 1) * T / 10 - 1))" }
         BarChart(labels: labels, values: m.bucketLoss, caps: s.caps).render(into: &buf, x: leftW + 2, y: 2, w: W - leftW - 3, h: 10)
         if let e = m.error { buf.text(leftW + 2, 13, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3) }

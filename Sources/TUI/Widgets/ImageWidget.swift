@@ -1,3 +1,4 @@
+// ImageWidget.swift: an image as half-block, braille or ASCII cells.
 import Engine
 
 /// How a 28x28 image becomes characters.

@@ -1,3 +1,4 @@
+// PlotWidget.swift: braille line plots and bar charts.
 import Foundation
 
 /// A line plot drawn with braille dots (2x4 per cell), with a y-axis label

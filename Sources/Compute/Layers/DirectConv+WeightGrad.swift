@@ -1,0 +1,61 @@
+// DirectConv+WeightGrad.swift: the direct weight gradient of 3x3 stride-1 convolutions (AVX-512).
+import CBLIS
+import Dispatch
+import Foundation
+import Kernels512
+import SIMDMath
+
+extension DirectConv {
+    /// Whether `weightGrad` handles a 3x3 stride-1 convolution with these
+    /// channels (AVX-512 only: 16 output channels per vector, input channels
+    /// in pairs).
+    static func weightGradApplies(cin: Int, cout: Int, backend: Backend) -> Bool {
+        backend.wide && cout % 16 == 0 && cin % 2 == 0
+    }
+
+    /// dW [cout, cin, 3, 3] += the weight gradient of a 3x3 stride-1 pad-1
+    /// convolution, without im2col: per image, the input in zero-bordered
+    /// planes and dy transposed to [position][cout], then
+    /// DirectConv512.weightGrad for each (16 output channels, 2 input
+    /// channels). Images are dealt to the cores; each core sums its images
+    /// in order into its own partial, and the partials are added in thread
+    /// order (as the GEMM path does with its chunks).
+    static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
+                           cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+        let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide), hw = h * w, partLen = cin * 9 * cout
+        let threads = min(Parallel.cores, n)
+        for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + hw * cout) }
+        ws.zeroParts(partLen)
+        let body = { (th: Int) in
+            let xp = ws.cols[th].ptr, dyT = xp + cin * g.planeLen, part = ws.dwParts[th].ptr
+            var b = th
+            while b < n {
+                loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
+                // Transposed in blocks of 32 positions, so the written rows stay in L1.
+                for i0 in stride(from: 0, to: hw, by: 32) {
+                    let i1 = min(hw, i0 + 32)
+                    for co in 0..<cout {
+                        let src = dy + (co * n + b) * hw
+                        for i in i0..<i1 { dyT[i * cout + co] = src[i] }
+                    }
+                }
+                for cb in stride(from: 0, to: cout, by: 16) {
+                    for ci in stride(from: 0, to: cin, by: 2) {
+                        DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: h, w: w,
+                                                 dyT: dyT + cb, ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout)
+                    }
+                }
+                b += threads
+            }
+        }
+        Parallel.run(threads, body)
+        // parts are [ci][tap][co]; dW is [co][ci][tap].
+        for t in 0..<threads {
+            let p = ws.dwParts[t].ptr
+            for co in 0..<cout {
+                let d = dW + co * cin * 9
+                for k in 0..<(cin * 9) { d[k] += p[k * cout + co] }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+// RecordedFrame.swift: one step of a trajectory as kept for scrubbing.
+import Foundation
+import Synchronization
+
+/// A frame stored compactly for scrubbing (Float16 halves the memory of a long trajectory).
+public struct RecordedFrame: Sendable {
+    public let step: Int, t: Int, n: Int, size: Int
+    public let xt: [Float16], x0: [Float16]
+    public let eps: Stats
+    public let x0Outside: Double
+    public init(_ f: Frame, keep: Int) {
+        step = f.step; t = f.t; n = min(f.n, keep); size = f.size
+        let len = n * size * size
+        xt = f.xt[0..<len].map { Float16($0) }
+        x0 = f.x0[0..<len].map { Float16($0) }
+        eps = f.eps; x0Outside = f.x0Outside
+    }
+    public func xtFloats() -> [Float] { xt.map { Float($0) } }
+    public func x0Floats() -> [Float] { x0.map { Float($0) } }
+}

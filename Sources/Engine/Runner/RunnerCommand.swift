@@ -1,0 +1,22 @@
+// RunnerCommand.swift: what the UI asks the engine thread to do.
+import Foundation
+import Synchronization
+
+/// Commands the explorer sends to the engine.
+public enum RunnerCommand: Sendable {
+    case startSampling(SamplerSettings, n: Int, seed: UInt64)
+    case pause, resume, togglePause
+    /// One step while paused.
+    case singleStep
+    /// New settings for the running trajectory (from the next step).
+    case setSettings(SamplerSettings)
+    /// Start over with a new seed (and the current settings, including temperature).
+    case restart(seed: UInt64)
+    /// Continue from the current x_t with other settings, side by side; nil drops the fork.
+    case fork(SamplerSettings?)
+    /// Maximum steps per second (nil: as fast as possible).
+    case setSpeed(Double?)
+    case startTraining
+    case saveCheckpoint(String)
+    case quit
+}

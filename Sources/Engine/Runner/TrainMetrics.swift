@@ -1,0 +1,17 @@
+// TrainMetrics.swift: the training view's numbers (loss curves, buckets, rates).
+import Foundation
+import Synchronization
+
+/// Training metrics for the train view.
+public struct TrainMetrics: Sendable {
+    public var step = 0, totalSteps = 0
+    public var losses: [Double] = []
+    public var bucketLoss = [Double](repeating: .nan, count: 10)
+    /// T of the schedule being trained: bucket i holds t in [i T / 10, (i + 1) T / 10).
+    public var T = NoiseSchedule.Spec().T
+    public var lr = 0.0, stepsPerSecond = 0.0, imagesPerSecond = 0.0, epoch = 0.0
+    public var preview: [Float] = [], previewStep = 0, previewN = 0, previewSize = MNIST.side
+    public var lastSaved: String?
+    public var error: String?
+    public init() {}
+}

@@ -1,0 +1,12 @@
+// TrainViewRunner.swift: `ddpm train --tui`, the explorer opened on the training view.
+import Engine
+
+/// `ddpm train --tui`: the explorer opened on the training view.
+enum TrainViewRunner {
+    static func run(trainer: Trainer, out: String, checkpointEvery: Int) throws {
+        var o = ExplorerApp.Options()
+        o.screen = .train; o.trainer = trainer; o.trainOut = out
+        try ExplorerApp.run(o)
+        print("training stopped at step \(trainer.step); checkpoint saved to \(out) (continue with --resume)")
+    }
+}
