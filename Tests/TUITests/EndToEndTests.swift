@@ -27,6 +27,52 @@ final class EndToEndTests: XCTestCase {
 
     func keys(_ k: String) { sh("tmux send-keys -t \(session) \(k)") }
 
+    /// Whether a capture shows digits in the grid area (rows 2 to H-4, left
+    /// of the plots' border `│`/`|`; not the plots or the status lines): at
+    /// least 60 cells of ink. UTF-8: half-block cells or non-blank braille
+    /// cells; ASCII: the dense end of the ramp (= + * # % @), which the
+    /// diagnostics panel's "15.2%" cannot supply in that area.
+    static func showsDigits(_ pane: String, unicode: Bool) -> Bool {
+        let rows = pane.split(separator: "\n", omittingEmptySubsequences: false)
+        guard rows.count > 6 else { return false }
+        func isInk(_ c: Character) -> Bool {
+            if !unicode { return "=+*#%@".contains(c) }
+            guard let u = c.unicodeScalars.first?.value else { return false }
+            return u == 0x2580 || u == 0x2584 || u == 0x2588 || (0x2801...0x28FF).contains(u)
+        }
+        var count = 0
+        for row in rows[2..<(rows.count - 4)] {
+            count += row.prefix { $0 != "│" && $0 != "|" }.filter(isInk).count
+        }
+        return count >= 60
+    }
+
+    /// The status line (second line from the bottom).
+    static func status(_ pane: String) -> String {
+        let rows = pane.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let filled = rows.lastIndex { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? 0
+        return filled >= 1 ? rows[filled - 1] : ""
+    }
+
+    /// The checks themselves fail on a blank screen, on a screen with only the
+    /// diagnostics, and on a status line without the renderer.
+    func testScreenChecksCanFail() {
+        let blank = String(repeating: String(repeating: " ", count: 120) + "\n", count: 40)
+        XCTAssertFalse(Self.showsDigits(blank, unicode: true))
+        XCTAssertFalse(Self.showsDigits(blank, unicode: false))
+        var lines = Array(repeating: String(repeating: " ", count: 120), count: 40)
+        lines[30] = String(repeating: " ", count: 92) + "|x0 outside [-1,1]: 15.2%"
+        XCTAssertFalse(Self.showsDigits(lines.joined(separator: "\n"), unicode: false))
+        lines[10] = String(repeating: "=+*#", count: 22) + "|"
+        lines[11] = String(repeating: "=+*#", count: 22) + "|"
+        XCTAssertTrue(Self.showsDigits(lines.joined(separator: "\n"), unicode: false))
+        XCTAssertEqual(Self.status("a\nstatus | half-block\nkeys\n\n"), "status | half-block")
+    }
+
+    /// The real binary in tmux at 120x40: digits drawn, the final samples
+    /// exported as a PNG that decodes to exactly what `ddpm sample` writes
+    /// for the same seed and sampler, temperature, renderer, help, views,
+    /// resizes (80x24, too small, back), and `q` with exit status 0.
     func runSession(env: String, unicode: Bool) throws {
         guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "missing \(Self.binary)")
@@ -35,42 +81,70 @@ final class EndToEndTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: exitFile)
         let exportDir = NSTemporaryDirectory() + session
         try FileManager.default.createDirectory(atPath: exportDir, withIntermediateDirectories: true)
-        let cmd = "env \(env) DDPM_ASSETS=\(Self.root.path)/assets DDPM_EXPORT_DIR=\(exportDir) \(Self.binary); echo $? > \(exitFile); sleep 60"
+        defer { try? FileManager.default.removeItem(atPath: exportDir) }
+        let args = "--seed 5 --sampler ddim --steps 50"
+        let cmd = "env \(env) DDPM_ASSETS=\(Self.root.path)/assets DDPM_EXPORT_DIR=\(exportDir) \(Self.binary) \(args); echo $? > \(exitFile); sleep 60"
         sh("tmux kill-session -t \(session) 2>/dev/null")
         XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
-        let ink: (String) -> Bool = unicode ? { $0.contains("▀") } : { $0.contains("@") || $0.contains("#") || $0.contains("%") }
-        waitFor("digits") { $0.contains("x_t") && ink($0) && $0.contains("running") }
-        keys("Space")
-        waitFor("paused") { $0.contains("paused") }
+        waitFor("digits, sampling finished") { $0.contains("x_0  final sample") && Self.showsDigits($0, unicode: unicode) && Self.status($0).contains("finished") }
+        // The final x̂0 exported, decoded, and compared with `ddpm sample` (DDIM's last step makes x_0 = x̂0 exactly).
+        keys("p")
+        waitFor("export message") { $0.contains("exported") }
+        let x0png = try FileManager.default.contentsOfDirectory(atPath: exportDir).first { $0.hasSuffix("-x0.png") }
+        XCTAssertNotNil(x0png, "no -x0.png in \(exportDir)")
+        let ref = exportDir + "/ref.png"
+        XCTAssertEqual(sh("DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) sample --n 16 \(args) --out \(ref)").0, 0)
+        if let x0png {
+            let got = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: exportDir + "/" + x0png))))
+            let want = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: ref))))
+            XCTAssertEqual(got.width, 4 * 28 + 5); XCTAssertEqual(got.height, 4 * 28 + 5)
+            XCTAssertEqual(got.width, want.width); XCTAssertEqual(got.height, want.height)
+            // The explorer keeps frames in Float16, so a pixel may land one grey level off after rounding to 8 bits.
+            let diffs = zip(got.pixels, want.pixels).map { abs(Int($0) - Int($1)) }
+            let off = diffs.filter { $0 > 0 }.count
+            XCTAssertTrue(diffs.max()! <= 1 && off <= got.pixels.count / 50,
+                          "exported x̂0 differs from ddpm sample's digits: \(off) pixels, up to \(diffs.max()!) levels")
+            let bright = Double(got.pixels.filter { $0 > 127 }.count) / Double(got.pixels.count)
+            XCTAssertTrue(bright > 0.05 && bright < 0.5, "exported grid is blank or saturated: \(bright)")
+        }
         keys("T")
         waitFor("temperature 1.1") { $0.contains("temp 1.1*") }
-        keys("m")
-        waitFor("next renderer") { unicode ? $0.contains("braille") : $0.contains("ascii") }
+        let before = Self.status(pane())
+        if unicode {
+            XCTAssertTrue(before.contains("half-block") && !before.contains("braille"), before)
+            keys("m")
+            waitFor("braille renderer") { Self.status($0).contains("braille") && !Self.status($0).contains("half-block") }
+            waitFor("braille digits") { $0.unicodeScalars.filter { (0x2801...0x28FF).contains($0.value) }.count >= 150 }
+        } else {
+            XCTAssertTrue(before.contains("ascii"), before)
+            keys("m")
+            waitFor("ASCII-only message") { $0.contains("ASCII renderer only") }
+        }
         keys("'?'")
         waitFor("help") { $0.contains("Keys") && $0.contains("renderer half-block / braille / ASCII") }
         keys("x")
         waitFor("help closed") { !$0.contains("any key closes") }
-        keys("p")
-        waitFor("export message") { $0.contains("exported") }
-        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: exportDir).contains { $0.hasSuffix("-x0.png") })
         keys("3")
         waitFor("forward view") { $0.contains("cosine") && $0.contains("sigmoid") }
         keys("1")
         sh("tmux resize-window -t \(session) -x 80 -y 24")
-        waitFor("80x24 layout") { $0.contains("DDPM Explorer") && $0.split(separator: "\n").allSatisfy { $0.count <= 80 } }
+        // Laid out for 80 columns: the tab bar's right-hand hint ("? help  q quit ") ends at column 80 (tmux drops the trailing space); digits still drawn.
+        waitFor("80x24 layout") {
+            let top = $0.split(separator: "\n").first.map(String.init) ?? ""
+            return (79...80).contains(top.count) && top.hasSuffix("q quit") && $0.contains("final sample") && Self.showsDigits($0, unicode: unicode)
+        }
         sh("tmux resize-window -t \(session) -x 60 -y 20")
-        waitFor("too-small message") { $0.contains("Terminal too small") }
+        waitFor("too-small message") { $0.contains("Terminal too small: 60x20, need 80x24.") }
         sh("tmux resize-window -t \(session) -x 20 -y 5")
-        waitFor("too-small message at 20x5") { $0.contains("Terminal") && $0.split(separator: "\n").allSatisfy { $0.count <= 20 } }
+        waitFor("too-small message at 20x5, wrapped") { $0.contains("Terminal too") && $0.contains("20x5,") && $0.contains("80x24.") }
         sh("tmux resize-window -t \(session) -x 100 -y 30")
-        waitFor("relayout") { $0.contains("DDPM Explorer") }
+        waitFor("relayout") { $0.contains("DDPM Explorer") && Self.showsDigits($0, unicode: unicode) }
         keys("q")
         let end = Date().addingTimeInterval(15)
         while !FileManager.default.fileExists(atPath: exitFile) && Date() < end { usleep(100_000) }
         let code = (try? String(contentsOfFile: exitFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(code, "0", "ddpm exit status")
-        try? FileManager.default.removeItem(atPath: exportDir)
     }
 
     func testExplorerInTmux256Colors() throws {
@@ -99,7 +173,8 @@ final class EndToEndTests: XCTestCase {
             } else {
                 waitFor("explorer") { $0.contains("DDPM Explorer") && $0.contains("x_t") }
                 sh("pkill -\(fault) -f '^\(Self.binary)$'")
-                waitFor("exit after SIG\(fault)") { $0.contains("EXIT=") }
+                let expected = ["TERM": 143, "INT": 130, "HUP": 129][fault]!
+                waitFor("exit status \(expected) after SIG\(fault)") { $0.contains("EXIT=\(expected)") }
             }
             keys("\"clear; stty -a | grep -o -w -E -- '-?(icanon|echo)' | tr '\\\\n' ' '; echo STTY-DONE\" Enter")
             waitFor("sane tty after \(fault)") {
@@ -126,9 +201,14 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
+    /// Not a terminal (stdout a file, stdin /dev/null): one line that points to `ddpm sample`, exit 1.
     func testNotATerminalSuggestsSample() {
-        let (code, out) = sh("\(Self.binary) < /dev/null | cat")
-        _ = code
-        XCTAssertTrue(out.contains("ddpm sample"), out)
+        let out = NSTemporaryDirectory() + "notty-\(getpid()).txt"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (code, _) = sh("DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) < /dev/null > \(out) 2>&1")
+        let text = Shell.read(out)
+        XCTAssertEqual(code, 1, text)
+        XCTAssertTrue(text.contains("ddpm sample"), text)
+        XCTAssertEqual(text.split(separator: "\n").count, 1, text)
     }
 }

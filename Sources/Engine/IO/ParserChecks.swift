@@ -16,7 +16,10 @@ public enum ParserChecks {
 
     /// Runs `body`; engine errors are the expected outcome of bad input.
     public static func expectingEngineErrors(_ what: String, _ body: () throws -> Void) throws {
-        do { try body() } catch is EngineError {
+        do { try body() } catch let e as EngineError {
+            // One clear line: no newline, and short (names and shapes are cut).
+            let text = e.description
+            try check(text.count <= 1000 && !text.contains("\n"), "\(what): an error of \(text.count) characters: \(text.prefix(200))…")
         } catch let f as Failure { throw f
         } catch { throw Failure(description: "\(what) threw a non-engine error: \(error)") }
     }

@@ -28,5 +28,7 @@ struct ExploreCommand: ParsableCommand {
         o.crashAfterFrames = TestHooks.internalErrorAfterFrames
         if let dir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"] { o.exportDir = dir }
         try ExplorerApp.run(o)
+        // Ended by a signal (the terminal is restored by now): say so in the exit status, as shells do.
+        if uiStop != 0 { throw ExitCode(128 + uiStop) }
     }
 }
