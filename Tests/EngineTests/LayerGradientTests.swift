@@ -283,28 +283,28 @@ final class LayerGradientTests: XCTestCase {
         let zeros = a.array(n).filter { $0 == 0 }.count
         XCTAssertEqual(Double(zeros) / Double(n), 0.1, accuracy: 0.005)
         XCTAssertEqual(a.array(n).first { $0 != 0 }!, 1 / 0.9, accuracy: 1e-6)
-        // The mask is fixed by chunks of its own streams (so it is the same for any
-        // number of cores): rebuild it serially, with an odd length for the tail.
-        let m = 70_001, c = FloatBuffer(count: m)
-        var r3 = RNG(seed: 5)
-        Dropout.makeMask(c.ptr, count: m, p: 0.25, rng: &r3)
-        var r4 = RNG(seed: 5)
-        let seed = r4.next()
-        XCTAssertEqual(r3, r4, "one draw from the caller's generator")
-        var expect = [Float](repeating: 0, count: m)
-        for chunk in 0..<((m + Dropout.chunk - 1) / Dropout.chunk) {
-            var g = RNG(seed: seed, stream: UInt64(chunk))
-            var i = chunk * Dropout.chunk
-            while i < min(m, (chunk + 1) * Dropout.chunk) {
-                let r = g.next()
-                for (k, half) in [UInt32(truncatingIfNeeded: r), UInt32(truncatingIfNeeded: r >> 32)].enumerated()
-                    where i + k < min(m, (chunk + 1) * Dropout.chunk) {
-                    expect[i + k] = Double(half) < 0.25 * 0x1.0p32 ? 0 : 1 / 0.75
-                }
-                i += 2
-            }
+        // Properties, not the algorithm: for other rates the share and the
+        // scale hold; a mask of m elements is the start of the mask of 2m
+        // from the same generator state (its chunks do not depend on the
+        // length, so not on the batch split either); neighbours are
+        // independent; another seed gives another mask; one draw is taken
+        // from the caller's generator.
+        for p in [0.25, 0.5] {
+            let m = 70_001, c = FloatBuffer(count: m), d = FloatBuffer(count: 2 * m)
+            var r3 = RNG(seed: 5), r4 = RNG(seed: 5), r5 = RNG(seed: 6)
+            Dropout.makeMask(c.ptr, count: m, p: Float(p), rng: &r3)
+            Dropout.makeMask(d.ptr, count: 2 * m, p: Float(p), rng: &r4)
+            XCTAssertEqual(r3, r4, "one draw from the caller's generator, whatever the length")
+            let cm = c.array(m)
+            XCTAssertEqual(cm, Array(d.array(2 * m).prefix(m)))
+            XCTAssertEqual(Double(cm.filter { $0 == 0 }.count) / Double(m), p, accuracy: 0.01)
+            XCTAssertTrue(cm.allSatisfy { $0 == 0 || abs($0 - Float(1 / (1 - p))) < 1e-6 })
+            let same = zip(cm, cm.dropFirst()).filter { ($0 == 0) == ($1 == 0) }.count
+            XCTAssertEqual(Double(same) / Double(m - 1), p * p + (1 - p) * (1 - p), accuracy: 0.01)
+            let e = FloatBuffer(count: m)
+            Dropout.makeMask(e.ptr, count: m, p: Float(p), rng: &r5)
+            XCTAssertNotEqual(e.array(m), cm)
         }
-        XCTAssertEqual(c.array(m), expect)
     }
 
     func testSinusoidalEmbeddingMatchesFormula() {

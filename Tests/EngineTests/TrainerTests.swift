@@ -105,20 +105,24 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(before == tr.params.array(tr.count), "the failing step applied no update")
     }
 
-    func testAdamMatchesPyTorchRule() {
-        // Two steps of torch.optim.Adam(lr=0.1) on p = [1, -2] with grads [0.5, -1] then [0.1, 0.3]
-        // (values from the update rule by hand).
-        let p = FloatBuffer([1, -2]), m = FloatBuffer(count: 2), v = FloatBuffer(count: 2)
-        let g1 = FloatBuffer([0.5, -1]), g2 = FloatBuffer([0.1, 0.3])
-        Adam().step(params: p.ptr, grads: g1.ptr, m: m.ptr, v: v.ptr, count: 2, lr: 0.1, t: 1)
-        XCTAssertEqual(p.ptr[0], 0.9, accuracy: 1e-6)       // first step moves by lr * sign(g)
-        XCTAssertEqual(p.ptr[1], -1.9, accuracy: 1e-6)
-        Adam().step(params: p.ptr, grads: g2.ptr, m: m.ptr, v: v.ptr, count: 2, lr: 0.1, t: 2)
-        withExtendedLifetime((g1, g2)) {}
-        // m = 0.9*0.05 + 0.01 = 0.055 -> mhat = 0.055/0.19; v = 0.999*0.00025 + 0.001*0.01 -> vhat = v/(1-0.999^2)
-        let m2 = 0.9 * 0.05 + 0.1 * 0.1, v2 = 0.999 * 0.00025 + 0.001 * 0.01
-        let expect = 0.9 - 0.1 * (m2 / 0.19) / ((v2 / (1 - 0.999 * 0.999)).squareRoot() + 1e-8)
-        XCTAssertEqual(Double(p.ptr[0]), expect, accuracy: 1e-6)
+    /// The fixture made by scripts/make_optimizer_fixture.py (torch.optim.Adam
+    /// and the weightings in float64 Python).
+    static func fixture() throws -> [String: Any] {
+        let url = Bundle.module.url(forResource: "Fixtures/adam", withExtension: "json")!
+        return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }
+
+    /// Five steps of torch.optim.Adam on 37 parameters, every element after every step.
+    func testAdamMatchesPyTorch() throws {
+        let f = try Self.fixture()
+        let p0 = (f["p0"] as! [Double]).map(Float.init), grads = (f["grads"] as! [[Double]]), after = f["after"] as! [[Double]]
+        let n = p0.count, lr = f["lr"] as! Double
+        let p = FloatBuffer(p0), m = FloatBuffer(count: n), v = FloatBuffer(count: n)
+        for (k, g) in grads.enumerated() {
+            let gb = FloatBuffer(g.map(Float.init))
+            Adam().step(params: p.ptr, grads: gb.ptr, m: m.ptr, v: v.ptr, count: n, lr: lr, t: k + 1)
+            assertClose(after[k].map(Float.init), p.array(n), rtol: 2e-6, "Adam step \(k + 1) against torch \(f["torch"] ?? "")")
+        }
     }
 
     func testClipAndLRSchedule() {
@@ -132,12 +136,62 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(lr.rate(110), 0, accuracy: 1e-12)
     }
 
+    /// One step's loss is SPEC's definition — mean over the batch of w(t_j)
+    /// times the mean squared (or absolute) error of eps^ — recomputed here
+    /// from the step's own x_t, eps and t with the weights before the step;
+    /// the t-buckets hold the unweighted per-image losses; the EMA moves by
+    /// ema = d ema + (1 - d) params.
+    func testStepLossWeightingBucketsAndEMAFollowTheDefinitions() throws {
+        for (loss, weighting) in [(LossKind.l1, Weighting.snr), (.mse, .minSnr), (.mse, .importance), (.l1, .simple)] {
+            var o = smallOptions()
+            o.batch = 3; o.loss = loss; o.weighting = weighting; o.emaDecay = 0.9; o.config.dropout = 0
+            let tr = try Trainer(options: o, data: Self.digits)
+            try tr.trainStep()   // the EMA now differs from the weights
+            let n = tr.count
+            let before = FloatBuffer(count: n); before.ptr.update(from: tr.params.ptr, count: n)
+            let emaBefore = tr.ema.array(n)
+            let buckets = tr.bucketLoss
+            let stats = try tr.trainStep()
+            let hw = MNIST.pixels, b = 3
+            let net = try UNet(o.config)
+            var rng = RNG(seed: 0)
+            let y = net.forward(before.ptr, x: tr.xtb.ptr, t: tr.ts, mode: .evaluation, rng: &rng)
+            var total = 0.0
+            var per: [Double] = []
+            for j in 0..<b {
+                var e = 0.0
+                for k in 0..<hw {
+                    let d = Double(y[j * hw + k]) - Double(tr.epsb.ptr[j * hw + k])
+                    e += loss == .mse ? d * d : abs(d)
+                }
+                per.append(e / Double(hw))
+                total += weighting.weight(tr.schedule, t: tr.ts[j]) * e / Double(hw)
+            }
+            XCTAssertEqual(stats.loss, total / Double(b), accuracy: 1e-4 * total, "\(loss) \(weighting)")
+            // Buckets: running means (0.98 / 0.02) of the unweighted per-image losses.
+            var expect = buckets
+            for j in 0..<b {
+                let k = min(9, tr.ts[j] * 10 / tr.schedule.T)
+                expect[k] = expect[k].isNaN ? per[j] : 0.98 * expect[k] + 0.02 * per[j]
+            }
+            for k in 0..<10 where !(expect[k].isNaN && tr.bucketLoss[k].isNaN) {
+                XCTAssertEqual(tr.bucketLoss[k], expect[k], accuracy: 1e-4 * max(1e-3, expect[k]), "bucket \(k)")
+            }
+            let ema = tr.ema.array(n), p = tr.params.array(n)
+            let want = (0..<n).map { Float(0.9 * Double(emaBefore[$0]) + 0.1 * Double(p[$0])) }
+            assertClose(want, ema, rtol: 1e-5, "EMA")
+        }
+    }
+
+    /// SPEC's weightings at chosen t, against values computed in Python from the schedule's definition.
     func testWeightings() throws {
         let s = try NoiseSchedule()
-        XCTAssertEqual(Weighting.simple.weight(s, t: 3), 1)
-        XCTAssertEqual(Weighting.snr.weight(s, t: 500), 1 / (1 + s.snr[500]), accuracy: 1e-15)
-        XCTAssertEqual(Weighting.minSnr.weight(s, t: 0), 5 / s.snr[0], accuracy: 1e-15)
-        XCTAssertEqual(Weighting.minSnr.weight(s, t: 999), 1, accuracy: 1e-15)
-        XCTAssertEqual(Weighting.importance.weight(s, t: 100), s.betas[100] / (2 * s.alphas[100] * (1 - s.alphasCumprod[100])), accuracy: 1e-15)
+        for row in try Self.fixture()["weights"] as! [[String: Double]] {
+            let t = Int(row["t"]!)
+            for w in Weighting.allCases {
+                let want = row[w.rawValue]!
+                XCTAssertEqual(w.weight(s, t: t), want, accuracy: 1e-9 * max(1, want), "\(w) at t=\(t)")
+            }
+        }
     }
 }

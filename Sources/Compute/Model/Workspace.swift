@@ -56,7 +56,7 @@ public final class Workspace: @unchecked Sendable {
     }
 
     /// Bytes of im2col data a chunk should stay under (fits the per-core L2 cache).
-    public static var chunkBytes = 1 << 20
+    public static let chunkBytes = 1 << 20
 
     /// Runs `body(thread, i0, i1)` over chunks of images [i0, i1), the chunks
     /// dealt round-robin to one thread per core. Chunks hold as many images as

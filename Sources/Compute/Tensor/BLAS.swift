@@ -7,20 +7,16 @@ import CBLIS
 /// Sapphire Rapids as `Prescott` unless OPENBLAS_CORETYPE is set, and even then is
 /// slow on the skinny convolution shapes (M = 16..64, K = 144..576, N = 50,176).
 public enum BLAS {
-    nonisolated(unsafe) private static var configured = false
-
     /// BLIS itself runs single-threaded; `sgemm` splits large products across
     /// cores itself. (BLIS's OpenMP workers spin after each call and fought the
     /// element-wise kernels for the 2 cores: 27% of a training step was libgomp
     /// spinning.)
-    public static func configure() {
-        if configured { return }
-        bli_thread_set_num_threads(1)
-        configured = true
-    }
+    public static func configure() { _ = singleThreaded }
+    /// Set once, on first use (a lazily initialised constant, so thread-safe).
+    private static let singleThreaded: Void = bli_thread_set_num_threads(1)
 
     /// Products smaller than this many multiply-adds run on one thread.
-    public static var splitThreshold = 1 << 19
+    public static let splitThreshold = 1 << 19
 
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,

@@ -72,7 +72,8 @@ public final class Trainer {
     let x0b: FloatBuffer, epsb: FloatBuffer, xtb: FloatBuffer, dout: FloatBuffer
     private var perm: [Int] = []
     private var permEpoch = -1
-    private var ts: [Int]
+    /// The timesteps of the last step's batch.
+    private(set) var ts: [Int]
 
     public var count: Int { net.parameterCount }
     public var stepsPerEpoch: Int { max(1, data.count / min(options.batch, data.count)) }
