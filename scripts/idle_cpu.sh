@@ -17,5 +17,11 @@ pid=$(tmux list-panes -t "$session" -F '#{pane_pid}')
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 a=$(ticks); sleep 10; b=$(ticks)
 hz=$(getconf CLK_TCK)
-awk -v t=$((b - a)) -v hz="$hz" 'BEGIN {printf "paused explorer: %d clock ticks in 10 s = %.1f%% of a core\n", t, 100 * t / (10 * hz)}'
 tmux send-keys -t "$session" q
+# Target: a paused explorer uses under 1% of a core; exit 1 when missed.
+target_pct="${TARGET_PCT:-1}"
+awk -v t=$((b - a)) -v hz="$hz" -v target="$target_pct" 'BEGIN {
+  pct = 100 * t / (10 * hz)
+  printf "paused explorer: %d clock ticks in 10 s = %.1f%% of a core (target: under %s%%)\n", t, pct, target
+  if (pct >= target) { print "TARGET MISSED"; exit 1 }
+}'

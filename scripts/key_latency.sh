@@ -24,5 +24,11 @@ for i in $(seq "$presses"); do
   sleep 0.2
 done
 tmux capture-pane -p -t "$session" | grep -o "running\|done" | head -1 | sed 's/^/sampler still /'
-printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "key press to screen over %d presses: median %d ms, max %d ms\n", NR, a[int((NR+1)/2)], a[NR]}'
 tmux send-keys -t "$session" q
+# Target (issues #4, #19): median key press to screen within 100 ms; exit 1 when missed.
+target_ms="${TARGET_MS:-100}"
+printf '%s\n' "${times[@]}" | sort -n | awk -v target="$target_ms" '{a[NR]=$1} END {
+  m = a[int((NR+1)/2)]
+  printf "key press to screen over %d presses: median %d ms, max %d ms (target: median <= %d ms)\n", NR, m, a[NR], target
+  if (m > target) { print "TARGET MISSED"; exit 1 }
+}'

@@ -15,5 +15,10 @@ start=$(date +%s.%N)
 until tmux capture-pane -p -t "$session" | grep -q "done, "; do sleep 0.1; done
 end=$(date +%s.%N)
 tmux capture-pane -p -t "$session" | grep "done, " | head -1
-echo "1000-step DDPM trajectory of 16 digits played in $(awk "BEGIN { printf \"%.1f\", $end - $start }") s"
 tmux send-keys -t "$session" q
+# Target (issues #4, #21): the whole trajectory plays in under 20 s; exit 1 when missed.
+target_s="${TARGET_S:-20}"
+awk -v d="$(awk "BEGIN { print $end - $start }")" -v target="$target_s" 'BEGIN {
+  printf "1000-step DDPM trajectory of 16 digits played in %.1f s (target: under %d s)\n", d, target
+  if (d >= target) { print "TARGET MISSED"; exit 1 }
+}'

@@ -125,6 +125,55 @@ final class WidgetTests: XCTestCase {
         print(String(format: "render 120x40 frame: %.2f ms", ms))
         XCTAssertLessThan(ms, 33)
     }
+
+    /// The train view with real numbers: loss curve, buckets labelled by the
+    /// trainer's T (here 200, not 1000), rates, preview digits, saved path.
+    func testTrainViewWithMetrics() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.screen = .train
+        var snap = RunnerSnapshot()
+        var m = TrainMetrics()
+        m.step = 340; m.totalSteps = 1000; m.T = 200
+        m.losses = (0..<340).map { (i: Int) -> Double in
+            let decay: Double = 1.0 / (1.0 + Double(i) / 20.0)
+            return decay + 0.02 * Double(i % 7)
+        }
+        m.bucketLoss = (0..<10).map { (i: Int) -> Double in 0.3 - 0.025 * Double(i) }
+        m.lr = 1.5e-4; m.stepsPerSecond = 2.5; m.imagesPerSecond = 160; m.epoch = 0.36
+        m.preview = (0..<4).flatMap { _ in ringDigit() }; m.previewN = 4; m.previewStep = 300
+        m.lastSaved = "/tmp/run.safetensors at step 300"
+        snap.train = m
+        st.trainSnapshot = snap
+        let buf = render(st)
+        let text = buf.text
+        XCTAssertTrue(text.contains("t 180-199"), "buckets follow the trainer's T:\n\(text)")
+        XCTAssertFalse(text.contains("t 900-999"))
+        XCTAssertTrue(text.contains("/tmp/run.safetensors at step 300"))
+        assertSnapshot(buf, "train-view-metrics")
+    }
+
+    /// The grey ramp on 256, 16 and 8 colours: black to white in order, and
+    /// out-of-range values marked in every palette that has colour.
+    func testGreyMappingPerPalette() {
+        for colors in [256, 16, 8] {
+            let w = ImageWidget(pixels: [], side: 28, lo: -1, hi: 1, mode: .halfBlock, scale: 1,
+                                caps: TermCaps(unicode: true, colors: colors))
+            let ramp = stride(from: Float(0), through: 1, by: 0.05).map { w.grey($0) }
+            switch colors {
+            case 256:
+                XCTAssertEqual(ramp.first, 16); XCTAssertEqual(ramp.last, 231)
+                XCTAssertEqual(ramp.dropFirst().dropLast().filter { !(232...255).contains($0) }, [], "greys in between")
+            case 16: XCTAssertEqual(Set(ramp), [0, 8, 7, 15]); XCTAssertEqual(ramp.first, 0); XCTAssertEqual(ramp.last, 15)
+            default: XCTAssertEqual(Set(ramp), [0, 7]); XCTAssertEqual(ramp.first, 0); XCTAssertEqual(ramp.last, 7)
+            }
+            // Brighter never maps darker (the 16-colour order is 0 < 8 < 7 < 15).
+            let order: [Int16: Int] = colors == 16 ? [0: 0, 8: 1, 7: 2, 15: 3] : [:]
+            let keys = ramp.map { order[$0] ?? Int($0 == 16 ? 0 : ($0 == 231 ? 999 : Int($0))) }
+            XCTAssertEqual(keys, keys.sorted(), "ramp of \(colors) colours not monotonic: \(ramp)")
+            XCTAssertEqual(w.grey(1.5), 203); XCTAssertEqual(w.grey(-0.5), 69)
+        }
+    }
+
 }
 
 extension CellBuffer {

@@ -1,0 +1,139 @@
+// OutputTests.swift: what the commands write, read back by independent
+// readers: PNG, PGM and IDX of the same samples agree; trajectory sheets;
+// exported weights; schedule tables; info; progress lines off a terminal.
+import Engine
+import Foundation
+import XCTest
+
+final class OutputTests: XCTestCase {
+    var dir = ""
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "out-\(getpid())-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func ddpm(_ args: String, file: StaticString = #filePath, line: UInt = #line) -> String {
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) \(args)")
+        XCTAssertEqual(code, 0, "ddpm \(args):\n\(out)", file: file, line: line)
+        return out
+    }
+    func bytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+    /// Tile i of a grid written by ImageWriter (1-pixel gaps), as 784 bytes.
+    func tile(_ px: [UInt8], width: Int, cols: Int, _ i: Int) -> [UInt8] {
+        let gx = 1 + (i % cols) * 29, gy = 1 + (i / cols) * 29
+        return (0..<28).flatMap { y in (0..<28).map { x in px[(gy + y) * width + gx + x] } }
+    }
+
+    /// The same samples as PNG, PGM and IDX: every image identical in all three,
+    /// digits (not blank), and no carriage-return progress off a terminal.
+    func testSampleFormatsAgree() throws {
+        let common = "sample --n 5 --sampler ddim --steps 20 --seed 7"
+        let out = ddpm("\(common) --out \(dir)/s.png")
+        XCTAssertFalse(out.contains("\r"), "progress redraws off a terminal: \(out)")
+        XCTAssertEqual(out.split(separator: "\n").count, 1, out)
+        _ = ddpm("\(common) --out \(dir)/s.pgm")
+        _ = ddpm("\(common) --out \(dir)/s.idx")
+        let png = try PNGDecoder.decodeGrey(try bytes(dir + "/s.png"))
+        XCTAssertEqual(png.width, 3 * 28 + 4); XCTAssertEqual(png.height, 2 * 28 + 3)   // 3 columns (ceil sqrt 5), 2 rows
+        let pgm = try bytes(dir + "/s.pgm")
+        let header = Array("P5\n\(png.width) \(png.height)\n255\n".utf8)
+        XCTAssertEqual(Array(pgm.prefix(header.count)), header)
+        XCTAssertEqual(Array(pgm.dropFirst(header.count)), png.pixels)
+        let idx = try IDXFile.read(dir + "/s.idx")
+        XCTAssertEqual(idx.dims, [5, 28, 28])
+        for i in 0..<5 {
+            let img = Array(idx.bytes[(i * 784)..<((i + 1) * 784)])
+            XCTAssertEqual(tile(png.pixels, width: png.width, cols: 3, i), img, "image \(i)")
+            let ink = Double(img.filter { $0 > 127 }.count) / 784
+            XCTAssertTrue(ink > 0.05 && ink < 0.5, "image \(i) is not a digit: \(ink)")
+        }
+    }
+
+    /// --trajectory: 10 rows (steps) of x_t and x0^ for up to 8 images; with
+    /// DDIM the last row's x0^ is the final sample, byte for byte.
+    func testTrajectorySheet() throws {
+        _ = ddpm("sample --n 3 --sampler ddim --steps 12 --seed 4 --out \(dir)/t.idx --trajectory")
+        let sheet = try PNGDecoder.decodeGrey(try bytes(dir + "/t-trajectory.png"))
+        XCTAssertEqual(sheet.width, 6 * 28 + 7); XCTAssertEqual(sheet.height, 10 * 28 + 11)
+        let final = try IDXFile.read(dir + "/t.idx")
+        for i in 0..<3 {
+            XCTAssertEqual(tile(sheet.pixels, width: sheet.width, cols: 6, 9 * 6 + 3 + i),
+                           Array(final.bytes[(i * 784)..<((i + 1) * 784)]), "last row, x0^ of image \(i)")
+        }
+        // The first row's x_t is noise: far from the final digit.
+        let first = tile(sheet.pixels, width: sheet.width, cols: 6, 0)
+        XCTAssertGreaterThan(zip(first, final.bytes.prefix(784)).filter { abs(Int($0) - Int($1)) > 64 }.count, 100)
+    }
+
+    /// export: the weights file holds exactly the model's tensors, equal to
+    /// the checkpoint's EMA weights, and samples.
+    func testExportedWeightsAreTheCheckpointsEMA() throws {
+        let ck = dir + "/ck.safetensors", w = dir + "/w.safetensors"
+        _ = ddpm("train --steps 3 --batch 4 --limit 64 --checkpoint-every 10 --out \(ck)")
+        _ = ddpm("export --checkpoint \(ck) --out \(w)")
+        let c = try SafeTensors.read(ck), e = try SafeTensors.read(w)
+        let layout = try UNet(.tiny).layout
+        XCTAssertEqual(Set(e.tensors.keys), Set(layout.entries.map(\.name)))
+        for entry in layout.entries {
+            XCTAssertEqual(e.tensors[entry.name]!.data, c.tensors[entry.name]!.data, entry.name)
+        }
+        XCTAssertNotEqual(c.tensors["conv_in.weight"]!.data, c.tensors["train.conv_in.weight"]!.data,
+                          "EMA and raw weights differ after training, so the check above means something")
+        _ = ddpm("sample --weights \(w) --n 1 --sampler ddim --steps 2 --out \(dir)/x.png")
+    }
+
+    /// schedule: the CSV and JSON carry T rows of the linear schedule's tables.
+    func testScheduleOutputs() throws {
+        let csv = ddpm("schedule --csv").split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+        XCTAssertEqual(csv.first, ["t", "beta", "alpha", "alpha_bar", "alpha_bar_prev", "snr", "posterior_variance"])
+        XCTAssertEqual(csv.count, 1001)
+        var abar = 1.0
+        for (t, row) in csv.dropFirst().enumerated() {
+            let beta = 1e-4 + Double(t) * (0.02 - 1e-4) / 999
+            XCTAssertEqual(Double(row[1])!, beta, accuracy: 1e-12)
+            XCTAssertEqual(Double(row[4])!, abar, accuracy: 1e-12)
+            abar *= 1 - beta
+            XCTAssertEqual(Double(row[3])!, abar, accuracy: 1e-12)
+        }
+        let json = try JSONSerialization.jsonObject(with: Data(ddpm("schedule --kind cosine --steps 50 --json").utf8)) as! [String: Any]
+        XCTAssertEqual(json["kind"] as? String, "cosine"); XCTAssertEqual(json["T"] as? Int, 50)
+        XCTAssertEqual((json["alpha_bar"] as? [Double])?.count, 50)
+        let table = ddpm("schedule --steps 10")
+        XCTAssertTrue(table.contains("alpha_bar") && table.split(separator: "\n").count >= 11, table)
+    }
+
+    /// info: the parameter counts of SPEC (Tiny 396,801; Small 4,333,505).
+    func testInfo() {
+        XCTAssertTrue(ddpm("info").contains("parameters:           396,801"))
+        XCTAssertTrue(ddpm("info --config small").contains("4,333,505"))
+    }
+
+    /// On a terminal (a pty from script(1)) sample and train redraw one
+    /// progress line with carriage returns; off a terminal they print plain lines.
+    func testProgressOnATerminal() throws {
+        guard Shell.sh("command -v script").0 == 0 else { throw XCTSkip("script(1) is not installed") }
+        let log = dir + "/tty.log"
+        let (code, out) = Shell.sh("script -qec 'DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --n 2 --sampler ddim --steps 30 --out \(dir)/p.png' \(log)")
+        XCTAssertEqual(code, 0, out)
+        let text = Shell.read(log)
+        XCTAssertTrue(text.contains("\rstep ") && text.contains("steps/s"), text)
+        let plain = ddpm("train --steps 3 --batch 4 --limit 32 --checkpoint-every 10 --out \(dir)/c.safetensors")
+        XCTAssertFalse(plain.contains("\r"), plain)
+        XCTAssertTrue(plain.contains("step 3/3"), plain)
+    }
+
+    /// --resume with --epochs and --ema: the run's length and EMA decay change from there on.
+    func testResumeWithEpochsAndEMA() throws {
+        let ck = dir + "/r.safetensors"
+        _ = ddpm("train --steps 2 --batch 16 --limit 64 --checkpoint-every 10 --out \(ck)")
+        let out = ddpm("train --resume --epochs 2 --ema 0.9 --batch 16 --limit 64 --checkpoint-every 10 --out \(ck)")
+        XCTAssertTrue(out.contains("resumed \(ck) at step 2 of 8") && out.contains("EMA 0.9"), out)   // 2 epochs of 64/16 steps
+        let meta = try SafeTensors.read(ck).metadata
+        XCTAssertEqual(try Checkpoint.trainState(meta, path: ck).step, 8)
+        let opts = try JSONSerialization.jsonObject(with: Data(meta["options"]!.utf8)) as! [String: Any]
+        XCTAssertEqual(opts["emaDecay"] as? Double, 0.9)
+        XCTAssertEqual(opts["totalSteps"] as? Int, 8)
+    }
+}
