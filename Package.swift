@@ -23,10 +23,10 @@ let package = Package(
         .systemLibrary(name: "CBLIS", path: "Sources/CBLIS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
-        // The AVX-512 convolution kernel, compiled for that instruction set and
-        // called only after a CPU check (Engine's DirectConv).
-        // exp and sigmoid on SIMD vectors, inlined into Engine and Kernels512.
+        // exp and sigmoid on SIMD vectors, inlined into Compute and Kernels512.
         .target(name: "SIMDMath", path: "Sources/SIMDMath", swiftSettings: fast),
+        // The AVX-512 convolution tiles and element-wise loops, compiled for that
+        // instruction set and called only by the avx512 backend (Compute).
         .target(
             name: "Kernels512",
             dependencies: ["SIMDMath"],

@@ -1,9 +1,9 @@
 // DirectConv512.swift: the direct convolutions' inner kernels for AVX-512.
-/// The inner kernels of the direct convolutions (Engine's DirectConv) for
+/// The inner kernels of the direct convolutions (Compute's DirectConv) for
 /// AVX-512: 16-float vectors and a 4 output channels x 64 positions register
 /// tile (16 accumulators of the 32 zmm registers). This module is compiled for
 /// skylake-avx512 and is only called after a CPU check (ddpm_cpu_has_avx512);
-/// elsewhere the AVX2 kernels in Engine run.
+/// elsewhere the AVX2 kernels in Compute run.
 ///
 /// out[j][o] = sum over ci, tap of wpk[ci][tap][j] * xp[ci][o + off(tap)],
 /// for o in 0..<wideLen (a multiple of 32: whole tiles and at most one half

@@ -1,8 +1,8 @@
 // Elementwise512.swift: AVX-512 copies of the element-wise loops.
 import SIMDMath
 
-/// AVX-512 versions of Engine's element-wise loops (same operations in the
-/// same order per element as the AVX2 code in Engine; only the vector width
+/// AVX-512 versions of Compute's element-wise loops (same operations in the
+/// same order per element as the AVX2 code in Compute; only the vector width
 /// differs). Called only after the CPU check, like `DirectConv512`.
 public enum Elementwise512 {
     public typealias V = SIMD16<Float>

@@ -2,7 +2,7 @@
 /// Vectorised exp and sigmoid for the element-wise kernels.
 ///
 /// A module of its own, all `@inlinable`: the code is compiled into each
-/// caller with the caller's target (AVX2 in Engine, AVX-512 in Kernels512),
+/// caller with the caller's target (AVX2 in Compute, AVX-512 in Kernels512),
 /// so both get full-width vectors and the same operations in the same order.
 ///
 /// exp: range reduction x = n ln2 + r (Cody-Waite, two constants), a degree-6

@@ -40,18 +40,34 @@ final class DiffusionTests: XCTestCase {
         XCTAssertThrowsError(try NoiseSchedule(betaStart: 0.03, betaEnd: 0.02))
     }
 
-    /// Chapter exercise 3.3: mean, x0 and eps parameterisations give the same mu~.
+    /// Chapter exercise 3.3: the mean, x0 and eps parameterisations give the
+    /// same mu~, through the buffer functions the trainer and samplers call
+    /// (q_sample, predict x0/eps, q posterior mean, p mean), against the
+    /// posterior mean computed here in Double from the tables.
     func testThreeParameterisationsAgree() throws {
         let s = try NoiseSchedule()
         var rng = RNG(seed: 5)
+        let n = 64
+        let x0 = FloatBuffer(count: n), eps = FloatBuffer(count: n), xt = FloatBuffer(count: n)
+        rng.fillNormal(x0.ptr, count: n, scale: 0.7); rng.fillNormal(eps.ptr, count: n)
+        let viaX0 = FloatBuffer(count: n), viaEps = FloatBuffer(count: n), x0Hat = FloatBuffer(count: n), epsHat = FloatBuffer(count: n)
         for t in [1, 10, 250, 500, 999] {
-            let x0 = rng.normal(), eps = rng.normal()
-            let xt = s.sqrtAlphasCumprod[t] * x0 + s.sqrtOneMinusAlphasCumprod[t] * eps
-            let fromX0 = s.qPosteriorMean(x0: x0, xt: xt, t: t)
-            let fromEps = s.pMean(eps: eps, xt: xt, t: t)
-            let viaX0Hat = s.qPosteriorMean(x0: s.predictX0(xt: xt, t: t, eps: eps), xt: xt, t: t)
-            XCTAssertEqual(fromX0, fromEps, accuracy: 1e-6)
-            XCTAssertEqual(fromX0, viaX0Hat, accuracy: 1e-6)
+            s.qSample(x0: x0.ptr, eps: eps.ptr, t: t, count: n, into: xt.ptr)
+            s.qPosteriorMean(x0: x0.ptr, xt: xt.ptr, t: t, count: n, into: viaX0.ptr)
+            s.pMean(xt: xt.ptr, eps: eps.ptr, t: t, count: n, into: viaEps.ptr)
+            s.predictX0(xt: xt.ptr, eps: eps.ptr, t: t, count: n, into: x0Hat.ptr)
+            s.predictEps(xt: xt.ptr, x0: x0.ptr, t: t, count: n, into: epsHat.ptr)
+            var want = [Float](repeating: 0, count: n)
+            for i in 0..<n {
+                let x = s.sqrtAlphasCumprod[t] * Double(x0.ptr[i]) + s.sqrtOneMinusAlphasCumprod[t] * Double(eps.ptr[i])
+                XCTAssertEqual(Double(xt.ptr[i]), x, accuracy: 1e-5)
+                want[i] = Float(s.posteriorMeanCoef1[t] * Double(x0.ptr[i]) + s.posteriorMeanCoef2[t] * x)
+            }
+            assertClose(want, viaX0.array(n), rtol: 1e-5, "q posterior mean at t=\(t)")
+            assertClose(want, viaEps.array(n), rtol: 1e-4, "p mean from eps at t=\(t)")
+            // predict-x0 and predict-eps invert q_sample (x0 loses precision as abar_t -> 0).
+            assertClose(x0.array(n), x0Hat.array(n), rtol: t < 900 ? 1e-3 : 5e-2, "x0 from eps at t=\(t)")
+            assertClose(eps.array(n), epsHat.array(n), rtol: t < 10 ? 5e-2 : 1e-3, "eps from x0 at t=\(t)")
         }
     }
 

@@ -106,4 +106,26 @@ final class SamplerStepTests: XCTestCase {
             }
         }
     }
+
+    /// The last step of each sampler: DDPM at t = 0 adds no noise (x_{-1} is
+    /// the mean); DDIM's last step goes to abar_prev = 1, so x = x0^ exactly.
+    func testLastSteps() throws {
+        let s = try NoiseSchedule()
+        let pred = LinearPredictor(size: 2, a: 0.3, b: -0.1)
+        let ddpm = try Sampler(schedule: s, settings: SamplerSettings(kind: .ddpm, noiseTemperature: 1), n: 1, size: 2, seed: seed)
+        while ddpm.currentT > 0 { ddpm.step(pred) }
+        let x = ddpm.x.array(hw).map(Double.init)
+        let f = ddpm.step(pred)
+        XCTAssertEqual(f.t, 0); XCTAssertEqual(f.tNext, -1); XCTAssertTrue(ddpm.isFinished)
+        for i in 0..<hw {
+            let eps = 0.3 * x[i] - 0.1
+            let mean = (x[i] - s.betas[0] / (1 - s.alphasCumprod[0]).squareRoot() * eps) / s.alphas[0].squareRoot()
+            XCTAssertEqual(Double(f.xNext[i]), mean, accuracy: 1e-5, "DDPM t=0 adds no noise")
+        }
+        let ddim = try Sampler(schedule: s, settings: SamplerSettings(kind: .ddim, steps: 5, eta: 1), n: 1, size: 2, seed: seed)
+        var last: Frame?
+        while !ddim.isFinished { last = ddim.step(pred) }
+        XCTAssertEqual(last?.tNext, -1)
+        XCTAssertEqual(last?.xNext, last?.x0, "DDIM's last step returns x0^ (abar_prev = 1, sigma = 0)")
+    }
 }

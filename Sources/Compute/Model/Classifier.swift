@@ -43,11 +43,11 @@ public final class Classifier {
         layout = L
     }
 
-    /// x [N, 28*28] in [-1, 1] -> logits [N, 10]; `features` holds [N, 128].
+    /// x [N, 28*28] in [-1, 1] -> logits [N, 10]; `features` holds [N, Classifier.featureDim].
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int) {
         lastN = n; lastX = x
         for (b, c) in [(a1, 16 * MNIST.pixels), (s1, 16 * MNIST.pixels), (a2, 32 * h2 * h2), (s2, 32 * h2 * h2), (a3, 32 * h4 * h4), (s3, 32 * h4 * h4), (flat, 32 * h4 * h4)] { b.reserve(c * n) }
-        h.reserve(n * 128); features.reserve(n * 128); logits.reserve(n * 10); stats.reserve(6 * n * 8)
+        h.reserve(n * Classifier.featureDim); features.reserve(n * Classifier.featureDim); logits.reserve(n * 10); stats.reserve(6 * n * 8)
         let st = stats.ptr
         conv1.forward(p, x: x, y: a1.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
         norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: MNIST.pixels, mean: st, rstd: st + n * 8, silu: true, backend: ws.backend)
@@ -57,7 +57,7 @@ public final class Classifier {
         norm3.forward(p, x: a3.ptr, y: s3.ptr, n: n, hw: h4 * h4, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, backend: ws.backend)
         for c in 0..<32 { for i in 0..<n { for j in 0..<(h4 * h4) { flat.ptr[i * 32 * h4 * h4 + c * h4 * h4 + j] = s3.ptr[(c * n + i) * h4 * h4 + j] } } }
         fc1.forward(p, x: flat.ptr, y: h.ptr, n: n)
-        Kernels.siluForward(h.ptr, features.ptr, n * 128)
+        Kernels.siluForward(h.ptr, features.ptr, n * Classifier.featureDim)
         fc2.forward(p, x: features.ptr, y: logits.ptr, n: n)
     }
 
@@ -82,10 +82,10 @@ public final class Classifier {
             loss += Double(-(row[y] - m - logf(z)))
             for k in 0..<10 { d1.ptr[i * 10 + k] = (expf(row[k] - m) / z - (k == y ? 1 : 0)) / Float(n) }
         }
-        d2.reserve(n * 128); d2.zero(n * 128)
+        d2.reserve(n * Classifier.featureDim); d2.zero(n * Classifier.featureDim)
         fc2.backward(p, g, x: features.ptr, dy: d1.ptr, dx: d2.ptr, n: n)
-        d3.reserve(n * 128); d3.zero(n * 128)
-        Kernels.siluBackward(h.ptr, d2.ptr, d3.ptr, n * 128)
+        d3.reserve(n * Classifier.featureDim); d3.zero(n * Classifier.featureDim)
+        Kernels.siluBackward(h.ptr, d2.ptr, d3.ptr, n * Classifier.featureDim)
         d4.reserve(n * 1568); d4.zero(n * 1568)
         fc1.backward(p, g, x: flat.ptr, dy: d3.ptr, dx: d4.ptr, n: n)
         let st = stats.ptr

@@ -136,9 +136,9 @@ public final class UNet: @unchecked Sendable {
 
     /// Predicts eps for x [N, C, S, S] (== [C, N, S, S] for one channel) at timesteps t.
     /// Returns a pointer to the output [N, C, S, S], valid until the next call.
-    @discardableResult
     /// `mode` says how the pass runs (training, evaluation, inference);
     /// `rng` draws dropout masks in training.
+    @discardableResult
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, t: [Int], mode: ForwardMode,
                         rng: inout RNG) -> UnsafeMutablePointer<Float> {
         precondition(config.imageChannels == 1, "only 1-channel images are laid out as CNHW == NCHW")
@@ -232,7 +232,9 @@ public final class UNet: @unchecked Sendable {
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          dout: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>? = nil) {
         let n = lastN, S = config.imageSize, hw = S * S
-        guard let input = lastInput else { preconditionFailure("backward before forward") }
+        guard let input = lastInput else { fatalError("backward before forward") }
+        // An inference forward keeps only what inference needs (a fused GN1 never writes its output).
+        if ws.forwardOnly { fatalError("backward after an inference forward; use .evaluation or .training") }
         dstemb.reserve(n * tdim); dstemb.zero(n * tdim)
         // Skip gradients start at zero and collect from the up path and the next down layer.
         for (i, sk) in skipShapes.enumerated() {

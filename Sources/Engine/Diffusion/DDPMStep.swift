@@ -7,23 +7,6 @@ public struct DDPMStep: ReverseStep {
 
     public func timesteps(_ settings: SamplerSettings, T: Int) -> [Int] { Array((0..<T).reversed()) }
 
-    /// The numbers of one step (for the equation panel and tests):
-    /// x_{t-1} = (x_t - epsCoef eps^) * meanScale + sigma z.
-    public struct Coefficients: Equatable, Sendable {
-        public var beta: Double, alphaBar: Double
-        /// beta_t / sqrt(1 - abar_t)
-        public var epsCoef: Double
-        /// 1 / sqrt(alpha_t)
-        public var meanScale: Double
-        /// sqrt of beta_t or beta~_t (0 at t = 0)
-        public var sigma: Double
-    }
-
-    public static func coefficients(_ s: NoiseSchedule, t: Int, variance: VarianceKind) -> Coefficients {
-        Coefficients(beta: s.betas[t], alphaBar: s.alphasCumprod[t], epsCoef: s.betas[t] / s.sqrtOneMinusAlphasCumprod[t],
-                     meanScale: 1 / s.alphas[t].squareRoot(), sigma: t > 0 ? s.pVariance(t: t, variance).squareRoot() : 0)
-    }
-
     public func update(_ b: StepBuffers, t: Int, tNext: Int, schedule: NoiseSchedule, settings: SamplerSettings,
                        noise: (Float) -> UnsafePointer<Float>) {
         // 1. The mean: from eps^ (eq. 11), or, with x0^ clipped, the posterior

@@ -59,23 +59,4 @@ extension NoiseSchedule {
     public func pVariance(t: Int, _ kind: VarianceKind) -> Double {
         kind == .beta ? betas[t] : posteriorVariance[t]
     }
-
-    // MARK: scalar forms (tests, exercise 3.3)
-
-    /// x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, in Double.
-    public func qSample(x0: Double, t: Int, eps: Double) -> Double {
-        sqrtAlphasCumprod[t] * x0 + sqrtOneMinusAlphasCumprod[t] * eps
-    }
-    /// x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), in Double.
-    public func predictX0(xt: Double, t: Int, eps: Double) -> Double {
-        (xt - sqrtOneMinusAlphasCumprod[t] * eps) / sqrtAlphasCumprod[t]
-    }
-    /// The posterior q(x_{t-1} | x_t, x0)'s mean, in Double.
-    public func qPosteriorMean(x0: Double, xt: Double, t: Int) -> Double {
-        posteriorMeanCoef1[t] * x0 + posteriorMeanCoef2[t] * xt
-    }
-    /// p(x_{t-1} | x_t)'s mean from eps, in Double.
-    public func pMean(eps: Double, xt: Double, t: Int) -> Double {
-        (xt - betas[t] / sqrtOneMinusAlphasCumprod[t] * eps) / alphas[t].squareRoot()
-    }
 }

@@ -18,7 +18,7 @@ public protocol NoisePredictor: AnyObject {
 /// pass. One image's activations stay in the core's cache for the whole pass,
 /// where a batched forward streams every layer's batch through memory and
 /// meets the other core at a barrier in every layer. Sampling runs its
-/// layers one image at a time anyway (`Workspace.perImage`), so the result is
+/// layers one image at a time anyway (`ForwardMode.inference`), so the result is
 /// the same bit for bit.
 public final class UNetPredictor: NoisePredictor {
     public let net: UNet
@@ -36,7 +36,7 @@ public final class UNetPredictor: NoisePredictor {
     private var lanes: [Lane] = []
     /// Numbers the calls: the weights may change between calls (the training
     /// view's EMA), not during one, so each network copy packs its
-    /// convolution weights once per call (Workspace.packGeneration).
+    /// convolution weights once per call (`ForwardMode.inference(packGeneration:)`).
     private var calls = 0
 
     public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {

@@ -38,6 +38,10 @@ public enum Checkpoint {
             ? try decode(NoiseSchedule.Spec.self, metadata["schedule"], path: path, key: "schedule") : .init()
         do {
             try cfg.validate()
+            // The images are MNIST's 28x28, padded evenly for deeper models (32x32).
+            guard cfg.imageSize >= MNIST.side, cfg.imageSize <= Dataset.maxSide, (cfg.imageSize - MNIST.side) % 2 == 0 else {
+                throw EngineError.invalidConfig("image size \(cfg.imageSize); this program draws 28x28 digits, padded evenly up to \(Dataset.maxSide)x\(Dataset.maxSide)")
+            }
             _ = try NoiseSchedule(spec)
             let n = try UNet(cfg).parameterCount
             guard n <= maxParameters else {

@@ -41,7 +41,12 @@ public enum Gzip {
                 }
                 return done
             }
-            return try body(fill, { ended })
+            let result = try body(fill, { ended })
+            // One gzip member: anything after its end is not ours to ignore.
+            if ended && stream.avail_in > 0 {
+                throw EngineError.badFile(path: path, reason: "\(stream.avail_in) bytes after the end of the gzip data")
+            }
+            return result
         }
     }
 

@@ -25,11 +25,15 @@ public struct IDXFile: Equatable {
             throw EngineError.badFile(path: path, reason: "cannot read the file")
         }
         defer { try? handle.close() }
-        func readAll() throws -> Data {
-            do { return try handle.readToEnd() ?? Data() } catch { throw EngineError.badFile(path: path, reason: "cannot read the file") }
-        }
         let head = (try? handle.read(upToCount: 20)) ?? Data()
-        if Gzip.isGzip(head) { return try inflate(head + (try readAll()), path: path, usable: usable) }
+        if Gzip.isGzip(head) {
+            // Mapped, not read: only the pages the inflater reaches are loaded,
+            // so a header that asks too much is refused after a few bytes.
+            guard let mapped = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
+                throw EngineError.badFile(path: path, reason: "cannot read the file")
+            }
+            return try inflate(mapped, path: path, usable: usable)
+        }
         let h = try header([UInt8](head), path: path)
         try checkPayload(h, payload: size - h.length, path: path)
         try usable?(h.dims)

@@ -69,6 +69,7 @@ public final class Runner {
             case .startTraining:
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()
+                snapshot.train?.T = trainer!.schedule.T
                 trainStart = Benchmark.now(); trainStartStep = trainer!.step
                 snapshot.running = true
             case .saveCheckpoint(let path):
@@ -160,7 +161,7 @@ public final class Runner {
 
     /// 8 digits from the EMA weights with a fixed seed (DDIM, 20 steps), so progress is visible.
     func previewSamples(_ tr: Trainer) throws -> [Float] {
-        let pred = UNetPredictor(net: try UNet(tr.options.config), params: tr.ema)
+        let pred = UNetPredictor(net: try UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema)
         let s = try Sampler(schedule: tr.schedule, settings: SamplerSettings(kind: .ddim, steps: 20), n: 8,
                             size: tr.net.config.imageSize, seed: 1234)
         return s.run(pred)

@@ -7,7 +7,7 @@ extension Classifier {
     public func evaluate(_ p: UnsafePointer<Float>, images: [Float], n: Int) -> (probs: [Float], feats: [Float]) {
         // The images may come from a file: never read past them.
         precondition(n >= 0 && images.count >= n * MNIST.pixels, "evaluate: \(n) images need \(n * MNIST.pixels) pixels, got \(images.count)")
-        var probs = [Float](repeating: 0, count: n * 10), feats = [Float](repeating: 0, count: n * 128)
+        var probs = [Float](repeating: 0, count: n * 10), feats = [Float](repeating: 0, count: n * Classifier.featureDim)
         var i = 0
         images.withUnsafeBufferPointer { imgs in
             while i < n {
@@ -19,7 +19,7 @@ extension Classifier {
                     var z: Float = 0
                     for k in 0..<10 { z += expf(row[k] - m) }
                     for k in 0..<10 { probs[(i + r) * 10 + k] = expf(row[k] - m) / z }
-                    for k in 0..<128 { feats[(i + r) * 128 + k] = features.ptr[r * 128 + k] }
+                    for k in 0..<Classifier.featureDim { feats[(i + r) * Classifier.featureDim + k] = features.ptr[r * Classifier.featureDim + k] }
                 }
                 i += b
             }
@@ -28,7 +28,7 @@ extension Classifier {
     }
 
     /// Trains on `train`, reports accuracy on `test` after each epoch.
-    public func train(params: FloatBuffer, train: Dataset, test: Dataset, epochs: Int, batch: Int = 128, lr: Double = 2e-3,
+    public func train(params: FloatBuffer, train: Dataset, test: Dataset, epochs: Int, batch: Int = Classifier.featureDim, lr: Double = 2e-3,
                       seed: UInt64 = 0, log: (String) -> Void) -> Double {
         var rng = RNG(seed: seed, stream: 7)
         layout.initialize(params.ptr, rng: &rng)

@@ -1,50 +1,5 @@
-// Trainer.swift: training options, loss weightings and the training step.
+// Trainer.swift: the DDPM trainer: one optimisation step, EMA, checkpoints and resume.
 import Foundation
-
-public enum LossKind: String, CaseIterable, Codable, Sendable { case mse, l1 }
-
-/// Per-timestep loss weights (SPEC section 2, chapter 3.4).
-public enum Weighting: String, CaseIterable, Codable, Sendable {
-    case simple, snr, minSnr = "min-snr", importance
-
-    public func weight(_ s: NoiseSchedule, t: Int, gamma: Double = 5) -> Double {
-        switch self {
-        case .simple: return 1
-        case .snr: return 1 / (1 + s.snr[t])
-        case .minSnr: return min(s.snr[t], gamma) / s.snr[t]
-        // beta^2 / (2 sigma^2 alpha (1 - abar)) with sigma^2 = beta
-        case .importance: return s.betas[t] * s.betas[t] / (2 * s.betas[t] * s.alphas[t] * (1 - s.alphasCumprod[t]))
-        }
-    }
-}
-
-/// Everything that defines a training run (stored in checkpoints).
-public struct TrainOptions: Codable, Equatable, Sendable {
-    public var config: UNetConfig = .tiny
-    public var schedule = NoiseSchedule.Spec()
-    public var batch = 128
-    public var lr = 2e-4
-    public var totalSteps = 10_000
-    public var warmup = 500
-    public var loss: LossKind = .mse
-    public var weighting: Weighting = .simple
-    public var emaDecay = 0.995
-    public var seed: UInt64 = 0
-    public var gradClip = 1.0
-    public var minSnrGamma = 5.0
-    public init() {}
-
-    public func validate() throws {
-        try EngineError.require((1...4096).contains(batch), "batch", "1...4096", batch)
-        try EngineError.require(lr > 0 && lr < 1, "lr", "(0, 1)", lr)
-        try EngineError.require((1...100_000_000).contains(totalSteps), "steps", "1...100000000", totalSteps)
-        try EngineError.require((0...1_000_000).contains(warmup), "warmup", "0...1000000", warmup)
-        try EngineError.require(gradClip > 0 && gradClip.isFinite, "gradient clip", "(0, inf)", gradClip)
-        try EngineError.require(minSnrGamma > 0 && minSnrGamma.isFinite, "min-SNR gamma", "(0, inf)", minSnrGamma)
-        try EngineError.require(emaDecay >= 0 && emaDecay < 1, "ema", "[0, 1)", emaDecay)
-        try config.validate()
-    }
-}
 
 /// Result of one optimisation step.
 public struct StepStats: Sendable {

@@ -17,8 +17,8 @@ enum ExplorerApp {
         var crashAfterFrames: Int? = nil
         /// The sampler settings to start with, for a model of T steps (the launch flags).
         var settings: ((Int) -> SamplerSettings)? = nil
-        /// Where `p` writes PNGs.
-        var exportDir = FileManager.default.currentDirectoryPath
+        /// Where `p` writes PNGs: DDPM_EXPORT_DIR, else the current folder.
+        var exportDir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"] ?? FileManager.default.currentDirectoryPath
     }
 
     /// What the explorer loads before it takes the terminal over (anything that can fail).

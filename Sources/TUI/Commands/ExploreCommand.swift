@@ -26,7 +26,6 @@ struct ExploreCommand: ParsableCommand {
         o.settings = { T in sampling.settings(T: T) }
         o.screen = view == "train" ? .train : (view == "forward" ? .forward : .sample)
         o.crashAfterFrames = TestHooks.internalErrorAfterFrames
-        if let dir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"] { o.exportDir = dir }
         try ExplorerApp.run(o)
         // Ended by a signal (the terminal is restored by now): say so in the exit status, as shells do.
         if uiStop != 0 { throw ExitCode(128 + uiStop) }

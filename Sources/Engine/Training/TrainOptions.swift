@@ -1,0 +1,29 @@
+// TrainOptions.swift: a training run's options with their defaults and their validation.
+
+/// Everything that defines a training run (stored in checkpoints).
+public struct TrainOptions: Codable, Equatable, Sendable {
+    public var config: UNetConfig = .tiny
+    public var schedule = NoiseSchedule.Spec()
+    public var batch = 128
+    public var lr = 2e-4
+    public var totalSteps = 10_000
+    public var warmup = 500
+    public var loss: LossKind = .mse
+    public var weighting: Weighting = .simple
+    public var emaDecay = 0.995
+    public var seed: UInt64 = 0
+    public var gradClip = 1.0
+    public var minSnrGamma = 5.0
+    public init() {}
+
+    public func validate() throws {
+        try EngineError.require((1...4096).contains(batch), "batch", "1...4096", batch)
+        try EngineError.require(lr > 0 && lr < 1, "lr", "(0, 1)", lr)
+        try EngineError.require((1...100_000_000).contains(totalSteps), "steps", "1...100000000", totalSteps)
+        try EngineError.require((0...1_000_000).contains(warmup), "warmup", "0...1000000", warmup)
+        try EngineError.require(gradClip > 0 && gradClip.isFinite, "gradient clip", "(0, inf)", gradClip)
+        try EngineError.require(minSnrGamma > 0 && minSnrGamma.isFinite, "min-SNR gamma", "(0, inf)", minSnrGamma)
+        try EngineError.require(emaDecay >= 0 && emaDecay < 1, "ema", "[0, 1)", emaDecay)
+        try config.validate()
+    }
+}

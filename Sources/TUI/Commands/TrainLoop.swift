@@ -1,0 +1,69 @@
+// TrainLoop.swift: `ddpm train`'s plain loop: progress lines, checkpoints, signals, divergence.
+import Engine
+import Foundation
+
+/// The plain (non-TUI) training loop with progress output and signal handling.
+struct TrainLoop {
+    let trainer: Trainer
+    let out: String
+    let export: String?
+    let checkpointEvery: Int
+    let command: String
+
+    /// Runs before every step (the fault tests' injections; nil in normal use).
+    var beforeStep: ((Trainer) -> Void)? = nil
+    /// Checkpoint writes pause this long halfway (fault tests; 0 in normal use).
+    var writePauseMs = 0
+
+    func run() throws {
+        installStopHandlers()
+        let total = trainer.options.totalSteps
+        let t0 = Benchmark.now()
+        let startStep = trainer.step
+        var smoothed = Double.nan
+        var lastPrint = 0.0
+        var wall = 0.0
+        func extra() -> [String: String] {
+            ["command": command, "wall_time_s": String(format: "%.0f", wall)]
+        }
+        print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)")
+        while trainer.step < total {
+            if stopSignal != 0 {
+                try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
+                print("\nstopped by signal at step \(trainer.step): checkpoint saved to \(out); continue with --resume")
+                return
+            }
+            beforeStep?(trainer)
+            let s: StepStats
+            do { s = try trainer.trainStep() } catch let e as EngineError {
+                if case .diverged(let step, let loss) = e {
+                    throw CLIError("training diverged at step \(step) (loss \(loss)); the last good checkpoint \(out) is kept (try a lower --lr)")
+                }
+                throw e
+            }
+            smoothed = smoothed.isNaN ? s.loss : 0.98 * smoothed + 0.02 * s.loss
+            wall = Benchmark.now() - t0
+            let done = trainer.step - startStep
+            let ips = Double(done * min(trainer.options.batch, trainer.data.count)) / wall
+            let eta = wall / Double(done) * Double(total - trainer.step)
+            if trainer.step % checkpointEvery == 0 || trainer.step == total {
+                try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
+            }
+            let now = Benchmark.now()
+            if isTTY {
+                if now - lastPrint > 0.2 || trainer.step == total {
+                    let frac = Double(trainer.step) / Double(total)
+                    let bar = String(repeating: "█", count: Int(frac * 30)) + String(repeating: "·", count: 30 - Int(frac * 30))
+                    print(String(format: "\r%@ step %d/%d  loss %.4f  %.0f img/s  ETA %@ ", bar, trainer.step, total, smoothed, ips, formatDuration(eta)), terminator: "")
+                    fflush(stdout); lastPrint = now
+                }
+            } else if now - lastPrint > 10 || trainer.step == total || trainer.step == startStep + 1 {
+                print(String(format: "step %d/%d loss %.4f (smoothed %.4f) lr %.2e %.0f img/s ETA %@", trainer.step, total, s.loss, smoothed, s.lr, ips, formatDuration(eta)))
+                fflush(stdout); lastPrint = now
+            }
+        }
+        if isTTY { print("") }
+        if let export { try trainer.saveWeights(export, extra: extra()) }
+        print(String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, out))
+    }
+}
