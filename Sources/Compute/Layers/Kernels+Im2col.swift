@@ -81,60 +81,73 @@ extension Kernels {
         let cols = n * ho * wo
         let cs = channelStride ?? n * h * w
         let same = stride == 1 && k == 2 * pad + 1
-        let hw = h * w
         let mcol = UnsafeMutablePointer(mutating: col)
         let body = { (chans: Range<Int>) in
             for ci in chans {
                 for ky in 0..<k {
                     for kx in 0..<k {
-                        let srcRow = col + ((ci * k + ky) * k + kx) * cols
+                        let srcRow = mcol + ((ci * k + ky) * k + kx) * cols
+                        let dst = x + ci * cs
                         if same {
-                            // Adjoint of the shifted copy in im2col: zero the entries that
-                            // fell on padding (the col scratch is ours), then one shifted add.
-                            let (d, oy0, oy1, ox0, ox1, j0, j1) = samePlaneShift(ky: ky, kx: kx, h: h, w: w, pad: pad)
-                            for ni in 0..<n {
-                                let src = mcol + (srcRow - col) + ni * hw
-                                if ox0 > 0 || ox1 < w {
-                                    for oy in oy0..<oy1 {
-                                        let r = src + oy * w
-                                        for ox in 0..<ox0 { r[ox] = 0 }
-                                        for ox in ox1..<w { r[ox] = 0 }
-                                    }
-                                }
-                                let dst = x + ci * cs + ni * hw + d
-                                var j = j0
-                                while j < j1 { dst[j] += src[j]; j += 1 }
-                            }
-                            continue
-                        }
-                        for ni in 0..<n {
-                            let dstImg = x + ci * cs + ni * h * w
-                            let srcImg = srcRow + ni * ho * wo
-                            for oy in 0..<ho {
-                                let iy = oy * stride - pad + ky
-                                if iy < 0 || iy >= h { continue }
-                                let drow = dstImg + iy * w
-                                let srow = srcImg + oy * wo
-                                if stride == 1 {
-                                    let lo = max(0, pad - kx), hi = min(wo, w + pad - kx)
-                                    if hi > lo {
-                                        let d = drow + (lo - pad + kx)
-                                        let s = srow + lo
-                                        for j in 0..<(hi - lo) { d[j] += s[j] }
-                                    }
-                                } else {
-                                    for ox in 0..<wo {
-                                        let ix = ox * stride - pad + kx
-                                        if ix >= 0 && ix < w { drow[ix] += srow[ox] }
-                                    }
-                                }
-                            }
+                            col2imSameTap(srcRow, into: dst, n: n, h: h, w: w, ky: ky, kx: kx, pad: pad)
+                        } else {
+                            col2imTap(srcRow, into: dst, n: n, h: h, w: w, ho: ho, wo: wo, ky: ky, kx: kx,
+                                      stride: stride, pad: pad)
                         }
                     }
                 }
             }
         }
         if parallel { Parallel.forEach(c, body) } else { body(0..<c) }
+    }
+
+    /// col2im of one tap (ky, kx) of a 'same' stride-1 convolution: the adjoint
+    /// of im2col's shifted copy. Zeroes the entries of `src` [N, H*W] that fell
+    /// on padding (the col scratch is ours), then adds it shifted into `dst` [N, H, W].
+    @inline(__always)
+    static func col2imSameTap(_ src: UnsafeMutablePointer<Float>, into dst: UnsafeMutablePointer<Float>,
+                              n: Int, h: Int, w: Int, ky: Int, kx: Int, pad: Int) {
+        let (d, oy0, oy1, ox0, ox1, j0, j1) = samePlaneShift(ky: ky, kx: kx, h: h, w: w, pad: pad)
+        let hw = h * w
+        for ni in 0..<n {
+            let s = src + ni * hw
+            if ox0 > 0 || ox1 < w {
+                for oy in oy0..<oy1 {
+                    let r = s + oy * w
+                    for ox in 0..<ox0 { r[ox] = 0 }
+                    for ox in ox1..<w { r[ox] = 0 }
+                }
+            }
+            let out = dst + ni * hw + d
+            var j = j0
+            while j < j1 { out[j] += s[j]; j += 1 }
+        }
+    }
+
+    /// col2im of one tap (ky, kx), any stride: `src` [N, Ho*Wo] added into `dst` [N, H, W].
+    @inline(__always)
+    static func col2imTap(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
+                          ho: Int, wo: Int, ky: Int, kx: Int, stride: Int, pad: Int) {
+        for ni in 0..<n {
+            let dstImg = dst + ni * h * w, srcImg = src + ni * ho * wo
+            for oy in 0..<ho {
+                let iy = oy * stride - pad + ky
+                if iy < 0 || iy >= h { continue }
+                let drow = dstImg + iy * w, srow = srcImg + oy * wo
+                if stride == 1 {
+                    let lo = max(0, pad - kx), hi = min(wo, w + pad - kx)
+                    if hi > lo {
+                        let d = drow + (lo - pad + kx), s = srow + lo
+                        for j in 0..<(hi - lo) { d[j] += s[j] }
+                    }
+                } else {
+                    for ox in 0..<wo {
+                        let ix = ox * stride - pad + kx
+                        if ix >= 0 && ix < w { drow[ix] += srow[ox] }
+                    }
+                }
+            }
+        }
     }
 
     /// Geometry of one kernel tap of a 'same' stride-1 convolution on an h x w plane:
