@@ -83,8 +83,10 @@ final class AppTests: XCTestCase {
 
     func testSettingsShowImmediatelyAndReachTheEngine() throws {
         var st = try makeState()
-        XCTAssertEqual(reduce(&st, .key(.char("T"))), [.command(.setSettings(st.settings))])
-        XCTAssertTrue(SampleView.statusLine(st).contains("temp 1.1*"))
+        // Temperature is live: the run starts over from x_T with the same seed.
+        XCTAssertEqual(reduce(&st, .key(.char("T"))), [.command(.retemper(st.settings))])
+        XCTAssertEqual(st.settings.temperature, 1.1, accuracy: 1e-12)
+        XCTAssertFalse(SampleView.statusLine(st).contains("*"), "no pending marker: nothing waits for a restart")
         _ = reduce(&st, .key(.char("d")))
         XCTAssertTrue(SampleView.statusLine(st).contains("DDIM 50"))
         _ = reduce(&st, .key(.char("E"))); _ = reduce(&st, .key(.char("E")))
@@ -144,6 +146,36 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(r.snapshot.forkHistory.count, 2 + 1 + 5, "shared past + t=17 + the 5 DDIM steps below it")
         XCTAssertNotNil(r.snapshot.final); XCTAssertNotNil(r.snapshot.forkFinal)
         XCTAssertEqual(r.handle(.setSettings(SamplerSettings(eta: 3))).count, 1, "bad settings are an error event")
+    }
+
+    /// A temperature change restarts at once from x_T = temperature * N(0, I)
+    /// with the same seed (x_T scales exactly), keeps the previous result
+    /// beside it, and a new seed (r) drops that comparison.
+    func testTemperatureIsLive() throws {
+        let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28))
+        let p = FloatBuffer(count: net.parameterCount)
+        var rng = RNG(seed: 1); net.layout.initialize(p.ptr, rng: &rng)
+        let r = Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: 20))
+        r.handle(.startSampling(SamplerSettings(temperature: 1), n: 2, seed: 3))
+        while r.isRunning { r.tick() }
+        let first = r.snapshot.history[0].xtFloats(), final = r.snapshot.final!
+        r.handle(.retemper(SamplerSettings(temperature: 0.5)))
+        XCTAssertEqual(r.snapshot.seed, 3)
+        XCTAssertEqual(r.snapshot.runTemperature, 0.5)
+        XCTAssertEqual(r.snapshot.comparison?.temperature, 1)
+        XCTAssertEqual(r.snapshot.comparison?.images, final)
+        XCTAssertEqual(r.snapshot.comparison?.finished, true)
+        XCTAssertTrue(r.snapshot.history.isEmpty && r.isRunning, "the new run starts at once")
+        r.tick()
+        let again = r.snapshot.history[0].xtFloats()
+        for i in 0..<first.count { XCTAssertEqual(again[i], 0.5 * first[i], accuracy: 2e-3 * max(1, abs(first[i]))) }
+        // The screen shows both: before (temp 1.0, final) and now (temp 0.5).
+        var st = try makeState()
+        st.snapshot = r.snapshot
+        let text = render(st).text
+        XCTAssertTrue(text.contains("before: temp 1.0  final") && text.contains("now: temp 0.5"), text)
+        r.handle(.restart(seed: 4))
+        XCTAssertNil(r.snapshot.comparison)
     }
 
     /// The thread wrapper: commands never block and the newest snapshot appears.

@@ -108,8 +108,13 @@ final class EndToEndTests: XCTestCase {
             let bright = Double(got.pixels.filter { $0 > 127 }.count) / Double(got.pixels.count)
             XCTAssertTrue(bright > 0.05 && bright < 0.5, "exported grid is blank or saturated: \(bright)")
         }
+        // Temperature is live: the finished run starts over from x_T with the same seed, its result kept beside.
         keys("T")
-        waitFor("temperature 1.1") { $0.contains("temp 1.1*") }
+        waitFor("temperature 1.1 restarted, same seed, old digits beside") {
+            let st = Self.status($0)
+            return st.contains("temp 1.1") && st.contains("seed 5") && $0.contains("before: temp 1.0  final")
+                && $0.contains("now: temp 1.1") && Self.showsDigits($0, unicode: unicode)
+        }
         let before = Self.status(pane())
         if unicode {
             XCTAssertTrue(before.contains("half-block") && !before.contains("braille"), before)
@@ -132,7 +137,7 @@ final class EndToEndTests: XCTestCase {
         // Laid out for 80 columns: the tab bar's right-hand hint ("? help  q quit ") ends at column 80 (tmux drops the trailing space); digits still drawn.
         waitFor("80x24 layout") {
             let top = $0.split(separator: "\n").first.map(String.init) ?? ""
-            return (79...80).contains(top.count) && top.hasSuffix("q quit") && $0.contains("final sample") && Self.showsDigits($0, unicode: unicode)
+            return (79...80).contains(top.count) && top.hasSuffix("q quit") && $0.contains("now: temp 1.1") && Self.showsDigits($0, unicode: unicode)
         }
         sh("tmux resize-window -t \(session) -x 60 -y 20")
         waitFor("too-small message") { $0.contains("Terminal too small: 60x20, need 80x24.") }

@@ -32,6 +32,7 @@ public final class Runner {
                 sampler = try Sampler(schedule: schedule, settings: s, n: n, size: model.imageSize, seed: seed)
                 forkSampler = nil
                 snapshot.settings = s; snapshot.seed = seed; snapshot.n = n
+                snapshot.comparison = nil
                 snapshot.runTemperature = s.temperature
                 resetRecording()
                 snapshot.running = true
@@ -47,7 +48,21 @@ public final class Runner {
                 snapshot.settings = s
                 sampler?.update(s)
                 snapshot.timesteps = sampler?.timesteps ?? []
+            case .retemper(let s):
+                try s.validate(T: schedule.T)
+                if let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
+                    snapshot.comparison = .init(temperature: snapshot.runTemperature, images: fin,
+                                                finished: snapshot.final != nil, t: snapshot.history.last?.t ?? 0)
+                }
+                snapshot.settings = s
+                let n = snapshot.n
+                sampler = try Sampler(schedule: schedule, settings: s, n: max(1, n), size: model.imageSize, seed: snapshot.seed)
+                forkSampler = nil
+                snapshot.runTemperature = s.temperature
+                resetRecording()
+                snapshot.running = true
             case .restart(let seed):
+                snapshot.comparison = nil
                 let n = snapshot.n
                 sampler = try Sampler(schedule: schedule, settings: snapshot.settings, n: max(1, n), size: model.imageSize, seed: seed)
                 forkSampler = nil

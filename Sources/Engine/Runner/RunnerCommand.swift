@@ -12,6 +12,9 @@ public enum RunnerCommand: Sendable {
     case setSettings(SamplerSettings)
     /// Start over with a new seed (and the current settings, including temperature).
     case restart(seed: UInt64)
+    /// A new temperature, live: start over at once from x_T = temperature * N(0, I)
+    /// with the same seed, keeping the previous run's result for comparison.
+    case retemper(SamplerSettings)
     /// Continue from the current x_t with other settings, side by side; nil drops the fork.
     case fork(SamplerSettings?)
     /// Maximum steps per second (nil: as fast as possible).

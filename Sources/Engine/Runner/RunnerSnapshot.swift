@@ -20,6 +20,17 @@ public struct RunnerSnapshot: Sendable {
     public var speedLimit: Double? = nil
     public var timesteps: [Int] = []
     public var train: TrainMetrics? = nil
+    /// After a temperature change: the previous run's result (its final
+    /// samples, or its x̂0 where it had got to) and its temperature, shown
+    /// beside the new run until the next change or a new seed.
+    public var comparison: Comparison? = nil
+    public struct Comparison: Sendable {
+        public var temperature: Double
+        public var images: [Float]
+        /// The previous run had finished (else `images` is its latest x̂0, at `t`).
+        public var finished: Bool
+        public var t: Int
+    }
     public var message: String? = nil
     public var version = 0
     public init() {}

@@ -65,8 +65,8 @@ public struct AppState: Sendable {
 public enum KeyHelp {
     public static let sample: [(String, String)] = [
         ("space", "pause / resume"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
-        ("r", "restart with a new seed"), ("t / T", "temperature of x_T down / up (next restart or fork)"),
-        ("n / N", "noise temperature down / up"), ("e / E", "DDIM eta down / up"),
+        ("r", "restart with a new seed"), ("t / T", "temperature of x_T down / up: restarts now, same seed, old result beside"),
+        ("n / N", "noise temperature (of each step's z) down / up, from the next step"), ("e / E", "DDIM eta down / up"),
         ("d", "sampler DDPM / DDIM"), ("s / S", "DDIM steps fewer / more"),
         ("v", "variance beta / posterior (DDPM)"), ("c", "clip predicted x0 to [-1, 1]"),
         ("m", "renderer half-block / braille / ASCII"), ("← / →", "scrub the recorded trajectory"),

@@ -72,8 +72,14 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("r"):
         s.seed = s.seed &+ 1; s.scrub = nil
         return [.command(.restart(seed: s.seed))]
-    case .char("t"): set.temperature = clampTemp(set.temperature - 0.1)
-    case .char("T"): set.temperature = clampTemp(set.temperature + 0.1)
+    case .char("t"), .char("T"):
+        // Live: the run starts over at once from x_T with the same seed; the
+        // previous result stays beside it (SPEC: temperature only acts on x_T).
+        set.temperature = clampTemp(set.temperature + (k == .char("T") ? 0.1 : -0.1))
+        guard set.temperature != s.settings.temperature else { return [] }
+        s.settings = set; s.scrub = nil
+        if s.forking { s.message = "temperature \(set.temperature): restarted without the fork (x_T is shared)" }
+        return [.command(.retemper(set))]
     case .char("n"): set.noiseTemperature = clampTemp(set.noiseTemperature - 0.1)
     case .char("N"): set.noiseTemperature = clampTemp(set.noiseTemperature + 0.1)
     case .char("e"): set.eta = max(0, ((set.eta - 0.1) * 10).rounded() / 10)

@@ -22,8 +22,7 @@ enum SampleView {
         let sp = s.speedLimit.map { String(format: "≤%.0f", $0) } ?? ""
         parts.append(String(format: "%.1f st/s%@", snap.stepsPerSecond, sp))
         parts.append("seed \(snap.seed)")
-        let pendingT = abs(set.temperature - snap.runTemperature) > 1e-9
-        parts.append(String(format: "temp %.1f%@", set.temperature, pendingT ? "*" : ""))
+        parts.append(String(format: "temp %.1f", snap.runTemperature))
         parts.append(String(format: "noise %.1f", set.noiseTemperature))
         parts.append(String(format: "eta %.1f", set.eta))
         parts.append("clip \(set.clip ? "on" : "off")")
@@ -85,6 +84,15 @@ enum SampleView {
         g.leftTitle = "x_t  t=\(f.t)"; g.rightTitle = "predicted x̂0  (t=\(f.t))"
         if s.scrub == nil, snap.finished, let fin = snap.final {
             g.left = fin; g.leftTitle = "x_0  final sample"; g.leftLo = -1; g.leftHi = 1
+        }
+        if !s.forking, let c = snap.comparison {
+            // A temperature change: the previous run's result beside the new run.
+            g.leftTitle = String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0 (t=\(c.t))")
+            g.left = c.images; g.leftLo = -1; g.leftHi = 1
+            let done = s.scrub == nil && snap.finished ? snap.final : nil
+            g.right = done ?? f.x0Floats()
+            g.rightTitle = String(format: "now: temp %.1f  ", snap.runTemperature) + (done != nil ? "final" : "x̂0 (t=\(f.t))")
+            return g
         }
         guard s.forking else { return g }
         let fi = min(idx, snap.forkHistory.count - 1)
