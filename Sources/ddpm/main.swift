@@ -1,8 +1,25 @@
 // main.swift: the `ddpm` executable.
+import Foundation
 import Glibc
 import TUI
 
 // A file-size limit (ulimit -f) must make a write fail with EFBIG, which is
 // reported, instead of killing the process in the middle of a checkpoint.
 signal(SIGXFSZ, SIG_IGN)
-DDPMCommand.main()
+// A closed pipe on stdout (`ddpm ... | head`) must not kill the process in the
+// middle of a checkpoint: writes fail instead, and are reported below.
+signal(SIGPIPE, SIG_IGN)
+do {
+    var command = try DDPMCommand.parseAsRoot()
+    try command.run()
+} catch {
+    DDPMCommand.exit(withError: error)
+}
+// Output that could not be written (a full disk, a closed pipe) is an error, not success.
+let flushFailed = fflush(stdout) != 0
+let flushErrno = errno
+if flushFailed || ferror(stdout) != 0 {
+    let why = flushFailed ? String(cString: strerror(flushErrno)) : "a write failed (closed pipe or full disk)"
+    fputs("Error: cannot write standard output: \(why)\n", stderr)
+    exit(1)
+}

@@ -18,13 +18,21 @@ public enum AtomicFile {
 
     /// Where a write to a path goes: written in place (an existing device or
     /// FIFO), or as a new file `name` in the existing folder `dir`.
-    private enum Target { case inPlace, file(dir: String, name: String) }
+    /// A replaced file keeps its permission bits (`mode`; nil for a new file, made with 0644 less the umask).
+    private enum Target { case inPlace, file(dir: String, name: String, mode: mode_t?) }
 
     private static func target(_ path: String) throws -> Target {
         var st = stat()
-        if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
+        var mode: mode_t? = nil
+        var path = path
+        if stat(path, &st) == 0 {
             if st.st_mode & S_IFMT == S_IFDIR { throw EngineError.io("cannot write \(path): it is a folder") }
-            return .inPlace
+            if st.st_mode & S_IFMT != S_IFREG { return .inPlace }
+            // An existing file: replace it only if the user may write it, keep its mode,
+            // and through a symlink replace the file it points to (not the link).
+            guard access(path, W_OK) == 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+            mode = st.st_mode & 0o7777
+            if let real = realpath(path, nil) { path = String(cString: real); free(real) }
         }
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
@@ -32,18 +40,18 @@ public enum AtomicFile {
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw EngineError.io("cannot write \(path): folder \(dir) does not exist")
         }
-        return .file(dir: dir, name: url.lastPathComponent)
+        return .file(dir: dir, name: url.lastPathComponent, mode: mode)
     }
 
     /// Writes `chunks` to `path` atomically. `pauseMidwayMs` pauses that long
     /// once half the bytes reached the temporary file (the fault tests kill
     /// the process there; 0 in normal use).
     public static func write(_ path: String, chunks: [UnsafeRawBufferPointer], pauseMidwayMs: Int = 0) throws {
-        guard case .file(let dir, let name) = try target(path) else { return try writeInPlace(path, chunks: chunks) }
+        guard case .file(let dir, let name, let mode) = try target(path) else { return try writeInPlace(path, chunks: chunks) }
         let prefix = "." + name + ".tmp-"
         removeStaleTemporaries(dir: dir, prefix: prefix)
         let tmp = dir + "/" + prefix + "\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode == nil ? 0o644 : 0o600)
         guard fd >= 0 else {
             throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))")
         }
@@ -52,13 +60,14 @@ public enum AtomicFile {
             close(fd); unlink(tmp)
             return EngineError.io("cannot write \(path): \(what): \(msg)")
         }
+        if let mode, fchmod(fd, mode) != 0 { throw fail("chmod failed") }
         if !writeAll(fd, chunks, pauseMidwayMs: pauseMidwayMs) { throw fail("write failed") }
         if fsync(fd) != 0 { throw fail("fsync failed") }
         if close(fd) != 0 {
             let msg = String(cString: strerror(errno)); unlink(tmp)
             throw EngineError.io("cannot write \(path): close failed: \(msg)")
         }
-        if rename(tmp, path) != 0 {
+        if rename(tmp, dir + "/" + name) != 0 {
             let msg = String(cString: strerror(errno)); unlink(tmp)
             throw EngineError.io("cannot write \(path): \(msg)")
         }
@@ -116,7 +125,7 @@ public enum AtomicFile {
     /// Fails early (before hours of work) if `path` could not be written:
     /// creates and removes a probe file in its folder.
     public static func checkWritable(_ path: String) throws {
-        guard case .file(let dir, let name) = try target(path) else { return }
+        guard case .file(let dir, let name, _) = try target(path) else { return }
         let probe = dir + "/." + name + ".probe-\(getpid())"
         let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }

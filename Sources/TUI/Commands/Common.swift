@@ -61,9 +61,13 @@ enum Assets {
 /// Set by SIGINT / SIGTERM handlers; long loops poll it.
 nonisolated(unsafe) var stopSignal: Int32 = 0
 
+/// SIGINT, SIGTERM and SIGHUP (a closed ssh session) stop long work cleanly.
+/// (SIGPIPE is ignored for the whole program; a failed write to stdout is
+/// noticed by `stdoutFailed` and stops training the same way.)
 func installStopHandlers() {
     signal(SIGINT) { s in stopSignal = s }
     signal(SIGTERM) { s in stopSignal = s }
+    signal(SIGHUP) { s in stopSignal = s }
 }
 
 /// Errors for the command line: one clear line, non-zero exit.
@@ -143,3 +147,6 @@ func backendOption(_ name: String?) throws -> Backend {
     guard b.isAvailable else { throw ValidationError("--backend \(name) needs a CPU with AVX-512; this one runs avx2 and reference") }
     return b
 }
+
+/// Whether writing standard output has failed (a closed pipe, a full disk).
+func stdoutFailed() -> Bool { fflush(stdout) != 0 || ferror(stdout) != 0 }

@@ -14,6 +14,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
+            try InputFile.refuseSameFile(output: out, input: checkpoint)
             let f = try SafeTensors.read(checkpoint)
             _ = try Checkpoint.trainState(f.metadata, path: checkpoint)
             let (cfg, _) = try Checkpoint.modelSpec(f.metadata, path: checkpoint)

@@ -28,6 +28,7 @@ struct SampleCommand: ParsableCommand {
     func run() throws {
         try wrap {
             try AtomicFile.checkWritable(out)    // fail before sampling
+            try InputFile.refuseSameFile(output: out, input: weights ?? Assets.model)
             if trajectory { try AtomicFile.checkWritable(trajectoryPath) }
             let path = weights ?? Assets.model
             let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path, backend: try backendOption(backend)) }

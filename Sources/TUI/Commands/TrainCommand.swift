@@ -80,7 +80,14 @@ struct TrainCommand: ParsableCommand {
             changes.apply(to: &opts)
             // Fail before any work if the output cannot be written.
             try AtomicFile.checkWritable(out)
-            if let export { try AtomicFile.checkWritable(export) }
+            if let export {
+                try AtomicFile.checkWritable(export)
+                try InputFile.refuseSameFile(output: export, input: out)
+                if export == out { throw CLIError("--export \(export) is the checkpoint --out itself; choose another file") }
+            }
+            // One writer per checkpoint: a second `ddpm train --out` of the same file is refused.
+            let lock = try WriterLock(for: out)
+            defer { withExtendedLifetime(lock) {} }
             let trainer: Trainer
             if resume {
                 trainer = try Trainer.resume(out, data: ds, changes: changes, backend: try backendOption(backend))

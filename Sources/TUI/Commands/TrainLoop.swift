@@ -28,9 +28,12 @@ struct TrainLoop {
         }
         print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)")
         while trainer.step < total {
+            if stopSignal == 0 && stdoutFailed() { stopSignal = SIGPIPE }   // `| head`, a dying tee
             if stopSignal != 0 {
                 try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
-                print("\nstopped by signal at step \(trainer.step): checkpoint saved to \(out); continue with --resume")
+                let why = stopSignal == SIGPIPE ? "standard output closed" : "stopped by signal"
+                let line = "\(why) at step \(trainer.step): checkpoint saved to \(out); continue with --resume\n"
+                if stopSignal == SIGPIPE { fputs(line, stderr) } else { print("\n" + line, terminator: "") }
                 return
             }
             beforeStep?(trainer)

@@ -1,0 +1,97 @@
+// DataLossTests.swift: nothing the user has is destroyed or silently lost
+// (issue #18): outputs that are inputs, two writers, closed pipes, hangups,
+// full stdout, symlinks and modes of replaced files — on the real binary.
+import Foundation
+import XCTest
+
+final class DataLossTests: XCTestCase {
+    var dir = ""
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "loss-\(getpid())-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func ddpm(_ args: String) -> (Int32, String) {
+        Shell.sh("cd \(dir) && DDPM_ASSETS=\(Shell.assets) \(Shell.binary) \(args)")
+    }
+    func checksum(_ name: String) -> String { Shell.sh("sha256sum \(dir)/\(name) | cut -c1-64").1 }
+    func train(_ out: String, steps: Int = 2, extra: String = "") -> (Int32, String) {
+        ddpm("train --steps \(steps) --batch 4 --limit 32 --checkpoint-every 1000 --out \(out) \(extra)")
+    }
+
+    /// An output that is an input (directly or through a symlink) is refused and the input survives.
+    func testOutputThatIsAnInputIsRefused() {
+        XCTAssertEqual(train("ck.safetensors").0, 0)
+        Shell.sh("ln -s ck.safetensors \(dir)/link.safetensors")
+        let before = checksum("ck.safetensors")
+        for args in ["export --checkpoint ck.safetensors --out ck.safetensors",
+                     "export --checkpoint ck.safetensors --out link.safetensors",
+                     "export --checkpoint link.safetensors --out ./ck.safetensors",
+                     "train --steps 3 --batch 4 --limit 32 --out ck.safetensors --resume --export link.safetensors"] {
+            let (code, out) = ddpm(args)
+            XCTAssertEqual(code, 1, "\(args): \(out)")
+            XCTAssertTrue(out.contains("is the same file as") || out.contains("is the checkpoint --out itself"), "\(args): \(out)")
+        }
+        XCTAssertEqual(checksum("ck.safetensors"), before, "the checkpoint is untouched")
+    }
+
+    /// A second `ddpm train` writing the same checkpoint is refused, naming the first one's pid.
+    func testSecondWriterIsRefused() throws {
+        let first = Shell.sh("cd \(dir) && (DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 100000 --batch 4 --limit 32 --checkpoint-every 100000 --out two.safetensors > first.log 2>&1 & echo $!)").1
+        let pid = first.trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { Shell.sh("kill -TERM \(pid) 2>/dev/null; sleep 1") }
+        XCTAssertTrue(Shell.poll(timeout: 20) { Shell.read(self.dir + "/first.log").contains("training tiny") })
+        let (code, out) = train("two.safetensors")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("is being written by another process (pid \(pid))"), out)
+        // Stopped (SIGTERM), the first saves and its lock goes with it: a new writer is welcome.
+        Shell.sh("kill -TERM \(pid)")
+        XCTAssertTrue(Shell.poll(timeout: 20) { Shell.read(self.dir + "/first.log").contains("checkpoint saved") })
+        XCTAssertTrue(Shell.poll(timeout: 10) { Shell.sh("kill -0 \(pid) 2>/dev/null").0 != 0 })
+        let (again, text) = ddpm("train --steps 1 --batch 4 --limit 32 --out two.safetensors")
+        XCTAssertEqual(again, 0, text)
+    }
+
+    /// A closed stdout (`| head -1`) and a hangup stop training the way Ctrl-C
+    /// does: the checkpoint is saved; the process is not killed mid-write.
+    func testClosedPipeAndHangupSave() throws {
+        let run = "DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 100000 --batch 4 --limit 32 --checkpoint-every 100000"
+        try "cd \(dir) && \(run) --out p.safetensors 2> p.err | head -1; echo \"status ${PIPESTATUS[0]}\"\n"
+            .write(toFile: dir + "/pipe.sh", atomically: true, encoding: .utf8)
+        let (code, out) = Shell.sh("bash \(dir)/pipe.sh")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("status 1"), "exit status (1: stdout failed), not 141 (killed by SIGPIPE): \(out)")
+        XCTAssertTrue(Shell.read(dir + "/p.err").contains("standard output closed at step"), Shell.read(dir + "/p.err"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/p.safetensors"))
+        // SIGHUP (a closed ssh session) while training: saved, exit 0.
+        try "cd \(dir)\n\(run) --out h.safetensors > h.log 2>&1 &\necho $! > h.pid\nwait $!\necho $? > h.code\n"
+            .write(toFile: dir + "/hup.sh", atomically: true, encoding: .utf8)
+        Shell.sh("bash \(dir)/hup.sh > /dev/null 2>&1 &")
+        XCTAssertTrue(Shell.poll(timeout: 20) { Shell.read(self.dir + "/h.log").contains("step 1/") }, Shell.read(dir + "/h.log"))
+        defer { Shell.sh("kill -KILL $(cat \(dir)/h.pid) 2>/dev/null") }
+        Shell.sh("kill -HUP $(cat \(dir)/h.pid)")
+        XCTAssertTrue(Shell.poll(timeout: 20) { Shell.read(self.dir + "/h.code") == "0\n" }, Shell.read(dir + "/h.log") + Shell.read(dir + "/h.code"))
+        XCTAssertTrue(Shell.read(dir + "/h.log").contains("stopped by signal at step"))
+    }
+
+    /// Output that cannot be written is an error, not a silent success.
+    func testFullStdoutIsAnError() {
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) schedule --csv > /dev/full")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("Error: cannot write standard output: No space left on device"), out)
+    }
+
+    /// Replacing --out through a symlink replaces the file it points to (the
+    /// link stays) and keeps that file's mode.
+    func testReplacedFilesKeepLinksAndModes() throws {
+        XCTAssertEqual(train("ck.safetensors").0, 0)
+        Shell.sh("chmod 600 \(dir)/ck.safetensors && ln -s ck.safetensors \(dir)/link.safetensors")
+        let (code, out) = train("link.safetensors", steps: 4, extra: "--resume")
+        XCTAssertEqual(code, 0, out)
+        let attrs = try FileManager.default.attributesOfItem(atPath: dir + "/link.safetensors")
+        XCTAssertEqual(attrs[.type] as? FileAttributeType, .typeSymbolicLink, "the link is still a link")
+        XCTAssertEqual(Shell.sh("stat -c %a \(dir)/ck.safetensors").1.trimmingCharacters(in: .whitespacesAndNewlines), "600")
+        XCTAssertTrue(Shell.sh("cd \(dir) && DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint ck.safetensors --out w.safetensors").1.contains("of step 4"))
+    }
+}
