@@ -38,6 +38,8 @@ final class DiffusionTests: XCTestCase {
         XCTAssertFalse(try NoiseSchedule(kind: .linear, T: 50).warnings.isEmpty)
         XCTAssertThrowsError(try NoiseSchedule(T: 1))
         XCTAssertThrowsError(try NoiseSchedule(betaStart: 0.03, betaEnd: 0.02))
+        // 1 - 1e-20 rounds to 1 in Double: SNR would be infinite (and JSON would print inf).
+        XCTAssertThrowsError(try NoiseSchedule(betaStart: 1e-20, betaEnd: 0.02)) { XCTAssertTrue("\($0)".contains("degenerate"), "\($0)") }
     }
 
     /// Chapter exercise 3.3: the mean, x0 and eps parameterisations give the

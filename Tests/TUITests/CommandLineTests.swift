@@ -40,6 +40,7 @@ final class CommandLineTests: XCTestCase {
             ("schedule --steps 1", "must be in 2...100000, got 1"),
             ("schedule --steps -5", "must be in 2...100000, got -5"),
             ("schedule --kind zigzag", "unknown --kind 'zigzag'"),
+            ("schedule --beta-start 1e-20 --json", "is degenerate"),
             ("bench --steps -1", "--steps must be in 1...10000, got -1"),
             ("--n -3", "--n must be in 1...64, got -3"),
             ("--view sideways", "--view must be sample, train or forward"),

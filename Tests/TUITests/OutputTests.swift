@@ -136,4 +136,17 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(opts["emaDecay"] as? Double, 0.9)
         XCTAssertEqual(opts["totalSteps"] as? Int, 8)
     }
+
+    /// A Small checkpoint resumes without --config small (the model comes from
+    /// the checkpoint, so the data is padded to 32); export refuses --meta that
+    /// would make an unloadable file.
+    func testResumeSmallAndExportMeta() throws {
+        let ck = dir + "/small.safetensors"
+        _ = ddpm("train --config small --steps 1 --batch 2 --limit 8 --checkpoint-every 10 --out \(ck)")
+        XCTAssertTrue(ddpm("train --steps 2 --batch 2 --limit 8 --checkpoint-every 10 --out \(ck) --resume").contains("training small"))
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/junk.safetensors --meta config=junk")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("'config' is not valid"), out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/junk.safetensors"))
+    }
 }

@@ -66,6 +66,14 @@ public struct NoiseSchedule: Sendable, Equatable {
         posteriorVariance = (0..<T).map { b[$0] * (1 - prev[$0]) / (1 - ab[$0]) }
         posteriorMeanCoef1 = (0..<T).map { prev[$0].squareRoot() * b[$0] / (1 - ab[$0]) }
         posteriorMeanCoef2 = (0..<T).map { al[$0].squareRoot() * (1 - prev[$0]) / (1 - ab[$0]) }
+        // Every table finite, 0 < beta < 1 and abar_t < 1 (a beta so small that
+        // 1 - beta rounds to 1 makes SNR infinite and sampling meaningless).
+        guard b.allSatisfy({ $0 > 0 && $0 < 1 }), ab.allSatisfy({ $0 > 0 && $0 < 1 }),
+              snr.allSatisfy(\.isFinite), posteriorVariance.allSatisfy(\.isFinite),
+              posteriorMeanCoef1.allSatisfy(\.isFinite), posteriorMeanCoef2.allSatisfy(\.isFinite) else {
+            throw EngineError.invalidArgument(
+                "the \(kind.rawValue) schedule with beta \(betaStart)...\(betaEnd) over \(T) steps is degenerate (alpha_bar reaches 0 or 1 in Double); choose other end points")
+        }
     }
 
     /// numpy-style linspace in Double (last point exact).

@@ -28,6 +28,9 @@ struct ExportCommand: ParsableCommand {
                 guard parts.count == 2 else { throw CLIError("--meta takes key=value, got '\(kv)'") }
                 m[parts[0]] = parts[1]
             }
+            // The metadata must still describe this model (--meta config=junk would make an unloadable file).
+            let (written, _) = try Checkpoint.modelSpec(m, path: "--meta")
+            guard written == cfg else { throw CLIError("--meta changes the model config; the weights are of \(cfg.name)") }
             try Checkpoint.writeWeights(out, layout: net.layout, params: p.ptr, metadata: m)
             print("wrote EMA weights of step \(m["step"] ?? "?") to \(out)")
         }

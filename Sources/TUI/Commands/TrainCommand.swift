@@ -62,7 +62,10 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
-            let cfg = try modelConfig(config, attention: attention)
+            // A resumed run takes its model from the checkpoint (so Small pads to 32 without --config small).
+            let cfg = resume && FileManager.default.fileExists(atPath: out)
+                ? try Checkpoint.trainState(try SafeTensors.read(out).metadata, path: out).options.config
+                : try modelConfig(config, attention: attention)
             let dir = data ?? Assets.mnist
             var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
             do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError { throw CLIError("\(dir): \(e)") }
