@@ -109,6 +109,10 @@ final class EndToEndTests: XCTestCase {
             XCTAssertTrue(bright > 0.05 && bright < 0.5, "exported grid is blank or saturated: \(bright)")
         }
         // Temperature is live: the finished run starts over from x_T with the same seed, its result kept beside.
+        if unicode {
+            // Combining marks reach the terminal (tmux keeps them): x̂0 in the grid title, not "x0".
+            XCTAssertTrue(pane().contains("predicted x̂0"), pane())
+        }
         keys("T")
         waitFor("temperature 1.1 restarted, same seed, old digits beside") {
             let st = Self.status($0)

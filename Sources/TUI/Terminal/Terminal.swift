@@ -85,7 +85,9 @@ final class Terminal {
     }
 
     func draw(_ b: CellBuffer) {
-        var wc: [wchar_t] = [0, 0]
+        // A cell's character with its combining marks (x̂, ε̂, β̃): setcchar takes
+        // a spacing character followed by up to four non-spacing ones.
+        var wc = [wchar_t](repeating: 0, count: 6)
         for y in 0..<b.height {
             for x in 0..<b.width {
                 let c = b[x, y]
@@ -94,8 +96,11 @@ final class Terminal {
                 var attr = cn_a_normal()
                 if c.bold { attr |= cn_a_bold() }
                 if c.reverse { attr |= cn_a_reverse() }
-                let scalar = c.ch.unicodeScalars.first!.value
-                wc[0] = wchar_t(bitPattern: caps.unicode || scalar < 128 ? scalar : 63)
+                var k = 0
+                for u in c.ch.unicodeScalars.prefix(caps.unicode ? 5 : 1) {
+                    wc[k] = wchar_t(bitPattern: caps.unicode || u.value < 128 ? u.value : 63); k += 1
+                }
+                wc[k] = 0
                 _ = cn_put(Int32(y), Int32(x), &wc, attr, pair(fg, bg))
             }
         }
