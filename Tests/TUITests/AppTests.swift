@@ -148,6 +148,22 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(r.handle(.setSettings(SamplerSettings(eta: 3))).count, 1, "bad settings are an error event")
     }
 
+    /// Keys that do nothing in the current sampler say so; the header names the
+    /// model and its training step; the status line shows a speed limit as such.
+    func testExplanationsOnScreen() throws {
+        var st = try makeState()
+        st.modelLabel = "mnist-tiny.safetensors · step 72000"
+        _ = reduce(&st, .key(.char("E")))
+        XCTAssertTrue(st.message?.contains("n/a in DDPM") == true, st.message ?? "")
+        _ = reduce(&st, .key(.char("d")))
+        _ = reduce(&st, .key(.char("v")))
+        XCTAssertTrue(st.message?.contains("n/a in DDIM") == true, st.message ?? "")
+        XCTAssertTrue(render(st).lines()[0].contains("mnist-tiny.safetensors · step 72000"))
+        XCTAssertFalse(SampleView.statusLine(st).contains("eta 0"), "eta is in the DDIM description, not repeated")
+        _ = reduce(&st, .key(.char("-")))
+        XCTAssertTrue(SampleView.statusLine(st).contains("st/s (limit)"), SampleView.statusLine(st))
+    }
+
     /// A temperature change restarts at once from x_T = temperature * N(0, I)
     /// with the same seed (x_T scales exactly), keeps the previous result
     /// beside it, and a new seed (r) drops that comparison.

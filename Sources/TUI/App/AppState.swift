@@ -40,6 +40,8 @@ public struct AppState: Sendable {
     public var message: String? = nil
     public var hasModel = true
     public var modelNote = ""
+    /// The model on screen: its file name and training step (from the weights' metadata), for the header.
+    public var modelLabel = ""
     public var schedule: NoiseSchedule
     public var forwardT = 250
     public var forwardDigit = 0

@@ -26,6 +26,8 @@ enum ExplorerApp {
         var model: (UNet, FloatBuffer, NoiseSchedule)?
         /// Why there is no model (shown on the sample view), or "".
         var note = ""
+        /// The model's file name and training step, for the header.
+        var label = ""
         var settings: SamplerSettings?
         var digits: Dataset?
         var trainable = false
@@ -34,7 +36,11 @@ enum ExplorerApp {
     static func load(_ o: Options) throws -> Loaded {
         var l = Loaded()
         let path = o.weights ?? Assets.model
-        do { let m = try loadModel(path); l.model = (m.0, m.1, m.2) } catch {
+        do {
+            let m = try loadModel(path); l.model = (m.0, m.1, m.2)
+            let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
+            l.label = URL(fileURLWithPath: path).lastPathComponent + step
+        } catch {
             l.note = Assets.explain(error, reading: path, training: false)
             if o.weights != nil && o.trainer == nil { throw CLIError("\(error)") }
         }
@@ -79,6 +85,7 @@ enum ExplorerApp {
             if let s = l.settings { state.settings = s }
             state.hasModel = l.model != nil
             state.modelNote = l.note
+            state.modelLabel = l.label
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
             if let (net, params, sched) = l.model {

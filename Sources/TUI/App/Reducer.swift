@@ -82,15 +82,18 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return [.command(.retemper(set))]
     case .char("n"): set.noiseTemperature = clampTemp(set.noiseTemperature - 0.1)
     case .char("N"): set.noiseTemperature = clampTemp(set.noiseTemperature + 0.1)
-    case .char("e"): set.eta = max(0, ((set.eta - 0.1) * 10).rounded() / 10)
-    case .char("E"): set.eta = min(1, ((set.eta + 0.1) * 10).rounded() / 10)
+    case .char("e"), .char("E"):
+        set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
+        if set.kind == .ddpm { s.message = String(format: "DDIM eta %.1f (n/a in DDPM: press d to switch to DDIM)", set.eta) }
     case .char("d"): set.kind = set.kind == .ddpm ? .ddim : .ddpm
     case .char("s"), .char("S"):
         let l = AppState.ddimSteps
         let i = l.lastIndex { $0 <= set.steps } ?? 0
         set.steps = k == .char("s") ? l[max(0, i - 1)] : l[min(l.count - 1, i + 1)]
         if set.kind == .ddpm { s.message = "DDIM steps \(set.steps) (press d to switch to DDIM)" }
-    case .char("v"): set.variance = set.variance == .beta ? .posterior : .beta
+    case .char("v"):
+        set.variance = set.variance == .beta ? .posterior : .beta
+        if set.kind == .ddim { s.message = "DDPM variance \(set.variance == .beta ? "β" : "β̃") (n/a in DDIM: press d to switch to DDPM)" }
     case .char("c"): set.clip.toggle()
     case .left, .shiftLeft:
         let h = s.snapshot.history.count

@@ -19,12 +19,11 @@ enum SampleView {
             parts.append("t=--")
         }
         parts.append(describe(set))
-        let sp = s.speedLimit.map { String(format: "≤%.0f", $0) } ?? ""
-        parts.append(String(format: "%.1f st/s%@", snap.stepsPerSecond, sp))
+        // At a speed limit say the limit (the measured rate is of the last steps and lags).
+        parts.append(s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond))
         parts.append("seed \(snap.seed)")
         parts.append(String(format: "temp %.1f", snap.runTemperature))
         parts.append(String(format: "noise %.1f", set.noiseTemperature))
-        parts.append(String(format: "eta %.1f", set.eta))
         parts.append("clip \(set.clip ? "on" : "off")")
         parts.append(s.mode.rawValue)
         parts.append(snap.running ? "running" : (snap.finished ? "finished" : "paused"))

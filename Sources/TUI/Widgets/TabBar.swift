@@ -9,5 +9,8 @@ enum TabBar {
         }
         let hint = "? help  q quit "
         buf.text(s.width - hint.count, 0, hint, fg: 245)
+        // The model, where there is room between the tabs and the hint.
+        let room = s.width - hint.count - x - 3
+        if !s.modelLabel.isEmpty && room >= 12 { buf.text(x + 2, 0, s.modelLabel, fg: 245, maxWidth: room) }
     }
 }
