@@ -29,8 +29,8 @@ final class FuzzRegressionTests: XCTestCase {
     }
 
     func testIDXInputs() throws { try run("FuzzIDX", seeds: 6, regressions: 3, ParserChecks.idx) }
-    func testSafeTensorsInputs() throws { try run("FuzzSafeTensors", seeds: 5, regressions: 2, ParserChecks.safetensors) }
-    func testMetadataInputs() throws { try run("FuzzCheckpoint", seeds: 2, regressions: 5, ParserChecks.metadata) }
+    func testSafeTensorsInputs() throws { try run("FuzzSafeTensors", seeds: 5, regressions: 3, ParserChecks.safetensors) }
+    func testMetadataInputs() throws { try run("FuzzCheckpoint", seeds: 2, regressions: 6, ParserChecks.metadata) }
 
     /// The checks are not vacuous: a broken invariant or a foreign error is reported.
     func testChecksReportViolations() {

@@ -25,6 +25,18 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
 }
 
 extension EngineError {
+    /// Text from a file, fit for a one-line message: control characters
+    /// escaped, at most `limit` characters.
+    public static func quoted(_ s: Substring, limit: Int = 80) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if out.count >= limit { return out + "…" }
+            if u.value < 0x20 || u.value == 0x7f { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        }
+        return out
+    }
+    public static func quoted(_ s: String, limit: Int = 80) -> String { quoted(s[...], limit: limit) }
+
     /// Throws `.outOfRange` unless `ok`.
     public static func require(_ ok: Bool, _ key: String, _ allowed: String, _ value: Any) throws {
         if !ok { throw EngineError.outOfRange(key: key, allowed: allowed, value: "\(value)") }

@@ -95,7 +95,7 @@ public enum Checkpoint {
     public static func decode<T: Decodable>(_ type: T.Type, _ s: String?, path: String, key: String) throws -> T {
         guard let s else { throw EngineError.badFile(path: path, reason: "metadata has no '\(key)'") }
         do { return try JSONDecoder().decode(T.self, from: Data(s.utf8)) } catch {
-            throw EngineError.badFile(path: path, reason: "metadata '\(key)' is not valid: \(s.prefix(80))")
+            throw EngineError.badFile(path: path, reason: "metadata '\(key)' is not valid: \(EngineError.quoted(s))")
         }
     }
 }

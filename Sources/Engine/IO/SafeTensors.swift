@@ -74,13 +74,13 @@ public struct SafeTensors {
         if let meta = header["__metadata__"] {
             guard let m = meta as? [String: Any] else { throw bad("__metadata__ is not an object") }
             for (k, v) in m {
-                guard let s = v as? String else { throw bad("__metadata__ value for '\(k)' is not a string") }
+                guard let s = v as? String else { throw bad("__metadata__ value for '\(EngineError.quoted(k))' is not a string") }
                 out.metadata[k] = s
             }
         }
         var spans: [(Int, Int, String)] = []
         for (name, value) in header where name != "__metadata__" {
-            let shownName = name.count <= 100 ? name : String(name.prefix(100)) + "…"
+            let shownName = EngineError.quoted(name, limit: 100)
             func badT(_ r: String) -> EngineError { .badTensor(path: path, tensor: shownName, reason: r) }
             guard let info = value as? [String: Any] else { throw badT("entry is not an object") }
             guard let dtype = info["dtype"] as? String else { throw badT("missing dtype") }
@@ -111,7 +111,7 @@ public struct SafeTensors {
         spans.sort { $0.0 < $1.0 }
         var end = 0
         for (b, e, name) in spans {
-            let shownName = name.count <= 100 ? name : String(name.prefix(100)) + "…"
+            let shownName = EngineError.quoted(name, limit: 100)
             if b < end { throw EngineError.badTensor(path: path, tensor: shownName, reason: "data overlaps the tensor before it") }
             if b > end { throw EngineError.badTensor(path: path, tensor: shownName, reason: "\(b - end) bytes of gap before its data") }
             end = e
