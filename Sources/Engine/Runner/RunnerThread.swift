@@ -6,8 +6,8 @@ import Synchronization
 /// blocking on computation) and reads the newest snapshot.
 public final class RunnerThread: @unchecked Sendable {
     private let runner: Runner
-    private let inbox = Mutex<[RunnerCommand]>([])
-    private let published = Mutex<RunnerSnapshot>(RunnerSnapshot())
+    private let inbox = Locked<[RunnerCommand]>([])
+    private let published = Locked<RunnerSnapshot>(RunnerSnapshot())
     private let wake = DispatchSemaphore(value: 0)
     private var thread: Thread?
     private let stopped = Atomic<Bool>(false)
