@@ -125,12 +125,17 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(render(a).cells.allSatisfy { $0.ch.isASCII }, "no UTF-8: ASCII only")
     }
 
-    /// The synchronous engine core, driven by hand with a real (random) model.
-    func testRunnerCore() throws {
+    /// A Runner on a small U-Net with random weights and a T-step schedule.
+    static func smallRunner(T: Int) throws -> Runner {
         let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28))
         let p = FloatBuffer(count: net.parameterCount)
         var rng = RNG(seed: 1); net.layout.initialize(p.ptr, rng: &rng)
-        let r = Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: 20))
+        return Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: T))
+    }
+
+    /// The synchronous engine core, driven by hand with a real (random) model.
+    func testRunnerCore() throws {
+        let r = try Self.smallRunner(T: 20)
         r.handle(.startSampling(SamplerSettings(steps: 5), n: 2, seed: 3))
         XCTAssertEqual(r.tick(), [.frame(step: 0, t: 19)])
         r.handle(.pause)
@@ -168,10 +173,7 @@ final class AppTests: XCTestCase {
     /// with the same seed (x_T scales exactly), keeps the previous result
     /// beside it, and a new seed (r) drops that comparison.
     func testTemperatureIsLive() throws {
-        let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28))
-        let p = FloatBuffer(count: net.parameterCount)
-        var rng = RNG(seed: 1); net.layout.initialize(p.ptr, rng: &rng)
-        let r = Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: 20))
+        let r = try Self.smallRunner(T: 20)
         r.handle(.startSampling(SamplerSettings(temperature: 1), n: 2, seed: 3))
         while r.isRunning { r.tick() }
         let first = r.snapshot.history[0].xtFloats(), final = r.snapshot.final!
