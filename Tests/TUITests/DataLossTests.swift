@@ -6,10 +6,7 @@ import XCTest
 
 final class DataLossTests: XCTestCase {
     var dir = ""
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "loss-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
+    override func setUp() { dir = Shell.temporaryDirectory("loss") }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func ddpm(_ args: String) -> (Int32, String) {

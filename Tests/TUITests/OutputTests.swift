@@ -7,10 +7,7 @@ import XCTest
 
 final class OutputTests: XCTestCase {
     var dir = ""
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "out-\(getpid())-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
+    override func setUp() { dir = Shell.temporaryDirectory("out") }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func ddpm(_ args: String, file: StaticString = #filePath, line: UInt = #line) -> String {

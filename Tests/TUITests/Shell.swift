@@ -30,5 +30,12 @@ enum Shell {
         return pred()
     }
 
+    /// A new empty folder under the temporary directory (the caller removes it).
+    static func temporaryDirectory(_ prefix: String) -> String {
+        let dir = NSTemporaryDirectory() + "\(prefix)-\(getpid())-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 }

@@ -101,8 +101,7 @@ public struct SafeTensors {
             }
             guard e <= dataLen else { throw badT("data_offsets [\(b), \(e)] run past the end of the file (truncated?)") }
             guard e - b == count * 4 else {
-                let shown = shape.count <= 8 ? "\(shape)" : "\(Array(shape.prefix(8)))… (\(shape.count) dimensions)"
-                throw badT("shape \(shown) needs \(count * 4) bytes, offsets give \(e - b)")
+                throw badT("shape \(Self.shown(shape)) needs \(count * 4) bytes, offsets give \(e - b)")
             }
             spans.append((b, e, name))
             out.tensors[name] = Tensor(name: name, shape: shape, storage: data, offset: base + b)
@@ -132,8 +131,7 @@ public struct SafeTensors {
                 throw EngineError.badTensor(path: path, tensor: name, reason: "missing (is this a weights file of another model config?)")
             }
             guard t.shape == e.shape else {
-                let shown = t.shape.count <= 8 ? "\(t.shape)" : "\(Array(t.shape.prefix(8)))… (\(t.shape.count) dimensions)"
-                throw EngineError.badTensor(path: path, tensor: name, reason: "shape \(shown), expected \(e.shape) (weights of another model config?)")
+                throw EngineError.badTensor(path: path, tensor: name, reason: "shape \(Self.shown(t.shape)), expected \(e.shape) (weights of another model config?)")
             }
         }
         for e in layout.entries {
@@ -174,6 +172,11 @@ public struct SafeTensors {
                 try AtomicFile.write(path, chunks: chunks, pauseMidwayMs: pauseMidwayMs)
             }
         }
+    }
+
+    /// A shape for a one-line message: at most 8 dimensions written out.
+    static func shown(_ shape: [Int]) -> String {
+        shape.count <= 8 ? "\(shape)" : "\(Array(shape.prefix(8)))… (\(shape.count) dimensions)"
     }
 
     static func jsonString(_ s: String) -> String {

@@ -29,13 +29,8 @@ public final class Runner {
         do {
             switch cmd {
             case .startSampling(let s, let n, let seed):
-                sampler = try Sampler(schedule: schedule, settings: s, n: n, size: model.imageSize, seed: seed)
-                forkSampler = nil
-                snapshot.settings = s; snapshot.seed = seed; snapshot.n = n
                 snapshot.comparison = nil
-                snapshot.runTemperature = s.temperature
-                resetRecording()
-                snapshot.running = true
+                try startRun(s, n: n, seed: seed)
             case .pause: snapshot.running = false
             case .resume: if !(sampler?.isFinished ?? false) || trainer != nil { snapshot.running = true }
             case .togglePause:
@@ -54,22 +49,10 @@ public final class Runner {
                     snapshot.comparison = .init(temperature: snapshot.runTemperature, images: fin,
                                                 finished: snapshot.final != nil, t: snapshot.history.last?.t ?? 0)
                 }
-                snapshot.settings = s
-                let n = snapshot.n
-                sampler = try Sampler(schedule: schedule, settings: s, n: max(1, n), size: model.imageSize, seed: snapshot.seed)
-                forkSampler = nil
-                snapshot.runTemperature = s.temperature
-                resetRecording()
-                snapshot.running = true
+                try startRun(s, n: max(1, snapshot.n), seed: snapshot.seed)
             case .restart(let seed):
                 snapshot.comparison = nil
-                let n = snapshot.n
-                sampler = try Sampler(schedule: schedule, settings: snapshot.settings, n: max(1, n), size: model.imageSize, seed: seed)
-                forkSampler = nil
-                snapshot.seed = seed
-                snapshot.runTemperature = snapshot.settings.temperature
-                resetRecording()
-                snapshot.running = true
+                try startRun(snapshot.settings, n: max(1, snapshot.n), seed: seed)
             case .fork(let s):
                 if let s, let base = sampler {
                     forkSampler = try base.fork(with: s)
@@ -103,6 +86,16 @@ public final class Runner {
         }
         bump()
         return []
+    }
+
+    /// A new trajectory from x_T (start, restart with a new seed, or a new temperature), without a fork.
+    private func startRun(_ s: SamplerSettings, n: Int, seed: UInt64) throws {
+        sampler = try Sampler(schedule: schedule, settings: s, n: n, size: model.imageSize, seed: seed)
+        forkSampler = nil
+        snapshot.settings = s; snapshot.seed = seed; snapshot.n = n
+        snapshot.runTemperature = s.temperature
+        resetRecording()
+        snapshot.running = true
     }
 
     private func resetRecording() {
