@@ -77,6 +77,31 @@ final class SafeTensorsTests: XCTestCase {
         assertBad(try Data(contentsOf: URL(fileURLWithPath: dir + "/nan.safetensors")), contains: "not finite")
     }
 
+    /// A header naming something twice is refused (JSONSerialization would keep
+    /// the last silently; the reference library refuses it), at any depth and
+    /// however the name is spelled; equal-looking values and escapes are not names.
+    func testDuplicateNamesAreRefused() throws {
+        func file(_ header: String, data: Int = 4) -> Data {
+            var h = Data(header.utf8)
+            while h.count % 8 != 0 { h.append(0x20) }
+            var len = UInt64(h.count).littleEndian
+            var out = Data()
+            withUnsafeBytes(of: &len) { out.append(contentsOf: $0) }
+            return out + h + Data(count: data)
+        }
+        let entry = #"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#
+        let other = #"{"dtype":"F32","shape":[1],"data_offsets":[4,8]}"#
+        assertBad(file(#"{"a":\#(entry),"a":\#(other)}"#, data: 8), contains: "the name 'a' appears twice")
+        assertBad(file(#"{"a":\#(entry),"\u0061":\#(other)}"#, data: 8), contains: "the name 'a' appears twice")
+        assertBad(file(#"{"__metadata__":{"k":"1","k":"2"},"a":\#(entry)}"#), contains: "the name 'k' appears twice")
+        assertBad(file(#"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#), contains: "the name 'dtype' appears twice")
+        // Not duplicates: the same name in two objects, names equal to values, quotes and backslashes escaped.
+        let ok = file(#"{"__metadata__":{"a":"a","x\"y":"\\","x\\":"[{,"},"a":\#(entry),"x\"y":\#(other)}"#, data: 8)
+        let f = try SafeTensors.parse(ok, path: "ok")
+        XCTAssertEqual(Set(f.tensors.keys), ["a", "x\"y"])
+        XCTAssertEqual(f.metadata, ["a": "a", "x\"y": "\\", "x\\": "[{,"])
+    }
+
     func testMissingFile() {
         XCTAssertThrowsError(try SafeTensors.read(dir + "/nope.safetensors")) { e in
             XCTAssertTrue("\(e)".contains("no such file"))

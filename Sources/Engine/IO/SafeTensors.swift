@@ -68,6 +68,10 @@ public struct SafeTensors {
         guard let obj = try? JSONSerialization.jsonObject(with: headerData), let header = obj as? [String: Any] else {
             throw bad("the header is not a JSON object")
         }
+        // JSONSerialization keeps the last of two equal names; the reference library refuses them.
+        if let dup = duplicateName(inJSON: headerData) {
+            throw bad("the name '\(EngineError.quoted(dup, limit: 100))' appears twice in one object of the header")
+        }
         let base = 8 + Int(hlen)
         let dataLen = data.count - base
         var out = SafeTensors(path: path)
@@ -118,6 +122,46 @@ public struct SafeTensors {
         guard end == dataLen else { throw bad("\(dataLen - end) bytes after the last tensor's data") }
         out.order = spans.map { $0.2 }
         return out
+    }
+
+    /// The first name that appears twice in one object of `json` (already
+    /// known to be valid JSON), compared as the parsed dictionary compares them.
+    static func duplicateName(inJSON json: Data) -> String? {
+        let bytes = [UInt8](json)
+        // One frame per open object or array: the names seen, and whether the next string is a name.
+        var frames: [(names: Set<String>?, expectName: Bool)] = []
+        var i = 0
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "{"): frames.append((names: [], expectName: true))
+            case UInt8(ascii: "["): frames.append((names: nil, expectName: false))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = frames.popLast()
+            case UInt8(ascii: ","): if frames.last?.names != nil { frames[frames.count - 1].expectName = true }
+            case UInt8(ascii: "\""):
+                let start = i
+                var escaped = false
+                i += 1
+                while i < bytes.count, bytes[i] != UInt8(ascii: "\"") || escaped {
+                    escaped = !escaped && bytes[i] == UInt8(ascii: "\\")
+                    i += 1
+                }
+                if let top = frames.last, top.expectName, top.names != nil {
+                    let raw = bytes[start...min(i, bytes.count - 1)]
+                    let name: String
+                    if raw.contains(UInt8(ascii: "\\")) {
+                        let wrapped = Data("[".utf8) + Data(raw) + Data("]".utf8)
+                        name = ((try? JSONSerialization.jsonObject(with: wrapped)) as? [String])?.first ?? ""
+                    } else {
+                        name = String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
+                    }
+                    if !frames[frames.count - 1].names!.insert(name).inserted { return name }
+                    frames[frames.count - 1].expectName = false
+                }
+            default: break
+            }
+            i += 1
+        }
+        return nil
     }
 
     /// Copies every tensor of `layout` (names prefixed by `prefix`) into `params`:
