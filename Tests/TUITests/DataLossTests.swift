@@ -91,4 +91,24 @@ final class DataLossTests: XCTestCase {
         XCTAssertEqual(Shell.sh("stat -c %a \(dir)/ck.safetensors").1.trimmingCharacters(in: .whitespacesAndNewlines), "600")
         XCTAssertTrue(Shell.sh("cd \(dir) && DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint ck.safetensors --out w.safetensors").1.contains("of step 4"))
     }
+    /// A file the user cannot write is not replaced, although the folder would
+    /// allow the rename (root can write anything, so this runs as `nobody`).
+    func testUnwritableFileIsRefused() throws {
+        XCTAssertEqual(train("ck.safetensors").0, 0)
+        XCTAssertEqual(ddpm("export --checkpoint ck.safetensors --out w.safetensors").0, 0)
+        Shell.sh("chmod 777 \(dir) && chmod 644 \(dir)/ck.safetensors && chmod 444 \(dir)/w.safetensors")
+        let before = checksum("w.safetensors")
+        var asUser = ""
+        if getuid() == 0 {
+            asUser = "setpriv --reuid=65534 --regid=65534 --clear-groups "
+            guard Shell.sh("\(asUser) test -x \(Shell.binary)").0 == 0 else {
+                throw XCTSkip("user nobody cannot run \(Shell.binary) (the clone is in a private folder)")
+            }
+        }
+        let (code, out) = Shell.sh("cd \(dir) && \(asUser)\(Shell.binary) export --checkpoint ck.safetensors --out w.safetensors")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("w.safetensors: Permission denied"), out)
+        XCTAssertEqual(checksum("w.safetensors"), before, "the file is untouched")
+        XCTAssertFalse(Shell.sh("ls -a \(dir)").1.contains(".tmp"), "no temporary left behind")
+    }
 }
