@@ -37,3 +37,5 @@ static inline int cn_put(int y, int x, const wchar_t *ch, attr_t attr, int pair)
 static inline int cn_key_code_yes(void) { return KEY_CODE_YES; }
 static inline int cn_key_ppage(void) { return KEY_PPAGE; }
 static inline int cn_key_npage(void) { return KEY_NPAGE; }
+static inline int cn_key_home(void) { return KEY_HOME; }
+static inline int cn_key_end(void) { return KEY_END; }

@@ -7,6 +7,24 @@ public struct DDPMStep: ReverseStep {
 
     public func timesteps(_ settings: SamplerSettings, T: Int) -> [Int] { Array((0..<T).reversed()) }
 
+    /// The numbers of one step (for the equation panel and tests), from the schedule's tables.
+    public struct Coefficients: Equatable, Sendable {
+        public var beta: Double, alpha: Double, alphaBar: Double, alphaBarPrev: Double
+        /// The mean from eps^: (x_t - epsCoef eps^) * meanScale, meanScale = 1/sqrt(alpha_t), epsCoef = beta_t/sqrt(1-abar_t).
+        public var meanScale: Double, epsCoef: Double
+        /// The posterior mean mu~ = x0Coef x0^ + xtCoef x_t (used with x0^ clipped).
+        public var x0Coef: Double, xtCoef: Double
+        /// sigma_t: sqrt(beta_t) or sqrt(beta~_t); 0 at t = 0 (no noise on the last step).
+        public var sigma: Double
+    }
+
+    public static func coefficients(_ s: NoiseSchedule, t: Int, variance: VarianceKind) -> Coefficients {
+        Coefficients(beta: s.betas[t], alpha: s.alphas[t], alphaBar: s.alphasCumprod[t], alphaBarPrev: s.alphasCumprodPrev[t],
+                     meanScale: 1 / s.alphas[t].squareRoot(), epsCoef: s.betas[t] / s.sqrtOneMinusAlphasCumprod[t],
+                     x0Coef: s.posteriorMeanCoef1[t], xtCoef: s.posteriorMeanCoef2[t],
+                     sigma: t > 0 ? s.pVariance(t: t, variance).squareRoot() : 0)
+    }
+
     public func update(_ b: StepBuffers, t: Int, tNext: Int, schedule: NoiseSchedule, settings: SamplerSettings,
                        noise: (Float) -> UnsafePointer<Float>) {
         // 1. The mean: from eps^ (eq. 11), or, with x0^ clipped, the posterior
@@ -18,7 +36,7 @@ public struct DDPMStep: ReverseStep {
         }
         // 2. + sigma_t z, z = noiseTemperature * N(0, I); none at t = 0.
         guard t > 0 else { return }
-        let sigma = Float(schedule.pVariance(t: t, settings.variance).squareRoot())
+        let sigma = Float(DDPMStep.coefficients(schedule, t: t, variance: settings.variance).sigma)
         let z = noise(Float(settings.noiseTemperature)), x = b.x
         for i in 0..<b.count { x[i] = x[i] + sigma * z[i] }
     }

@@ -27,4 +27,6 @@ public struct Frame: Sendable {
     public var eps: Stats
     /// Fraction of x0^ pixels outside [-1, 1] (before any clipping).
     public var x0Outside: Double
+    /// The settings this step was taken with (they can change from one step to the next).
+    public var settings = SamplerSettings()
 }

@@ -91,7 +91,7 @@ public final class Sampler {
         }
         let frame = Frame(step: index, totalSteps: timesteps.count, t: t, tNext: tNext, n: n, size: size,
                           xt: xt, x0: frameX0, xNext: x.array(len), eps: epsStats,
-                          x0Outside: Double(outside) / Double(len))
+                          x0Outside: Double(outside) / Double(len), settings: settings)
         index += 1
         return frame
     }

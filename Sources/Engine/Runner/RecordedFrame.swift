@@ -5,11 +5,14 @@ import Synchronization
 /// A frame stored compactly for scrubbing (Float16 halves the memory of a long trajectory).
 public struct RecordedFrame: Sendable {
     public let step: Int, t: Int, n: Int, size: Int
+    /// The timestep this step went to (-1 after the last) and the settings it used (for the equation panel).
+    public let tNext: Int
+    public let settings: SamplerSettings
     public let xt: [Float16], x0: [Float16]
     public let eps: Stats
     public let x0Outside: Double
     public init(_ f: Frame, keep: Int) {
-        step = f.step; t = f.t; n = min(f.n, keep); size = f.size
+        step = f.step; t = f.t; n = min(f.n, keep); size = f.size; tNext = f.tNext; settings = f.settings
         let len = n * size * size
         xt = f.xt[0..<len].map { Float16($0) }
         x0 = f.x0[0..<len].map { Float16($0) }

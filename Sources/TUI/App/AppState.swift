@@ -9,6 +9,7 @@ public enum Screen: Int, Sendable { case sample = 1, train = 2, forward = 3 }
 public enum Key: Equatable, Sendable {
     case char(Character)
     case left, right, shiftLeft, shiftRight, up, down
+    case pageUp, pageDown, home, end
 }
 
 /// Something the app loop must do outside the pure reducer.
@@ -28,6 +29,8 @@ public struct AppState: Sendable {
     public var caps: TermCaps
     public var width: Int, height: Int
     public var showHelp = false
+    /// The update equation with this step's numbers, in the sample view's panel (`=`).
+    public var showEquation = false
     /// Sampler settings as the user set them (sent to the engine at once).
     public var settings = SamplerSettings()
     public var n = 16

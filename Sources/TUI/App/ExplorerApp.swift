@@ -200,7 +200,8 @@ enum ExplorerApp {
         let f = snap.history[idx]
         let base = "\(dir)/ddpm-seed\(snap.seed)-t\(f.t)"
         do {
-            let xt = f.xtFloats().map { $0 / SampleView.xtRange }
+            let r = SampleView.xtRange(s.schedule, t: f.t, temperature: snap.runTemperature)
+            let xt = f.xtFloats().map { $0 / r }
             try ImageWriter.write(base + "-xt.png", images: crop(xt, n: f.n, from: f.size), n: f.n, side: MNIST.side)
             try ImageWriter.write(base + "-x0.png", images: crop(f.x0Floats(), n: f.n, from: f.size), n: f.n, side: MNIST.side)
             return "exported \(base)-xt.png and -x0.png"

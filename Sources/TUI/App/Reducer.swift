@@ -106,12 +106,27 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let step = k == .shiftRight ? 10 : 1
         s.scrub = i + step >= s.snapshot.history.count ? nil : i + step
         return []
+    case .home, .pageUp:
+        // To the start of the recording, or back a page (a tenth of it, at least 10 steps).
+        let h = s.snapshot.history.count
+        guard h > 0 else { return [] }
+        s.scrub = k == .home ? 0 : max(0, (s.scrub ?? h - 1) - max(10, h / 10))
+        return s.snapshot.running ? [.command(.pause)] : []
+    case .end, .pageDown:
+        guard let i = s.scrub else { return [] }
+        let h = s.snapshot.history.count
+        s.scrub = k == .end || i + max(10, h / 10) >= h ? nil : i + max(10, h / 10)
+        return []
     case .char("f"):
         if s.forking { s.message = "fork closed"; return [.command(.fork(nil))] }
         if s.snapshot.finished || s.snapshot.history.isEmpty { s.message = "nothing to fork: the run has not started or has finished"; return [] }
         s.message = "forked at t=\(s.snapshot.history.last!.t) with \(describe(s.settings))"
         return [.command(.fork(s.settings))]
     case .char("p"): return [.exportPNG]
+    case .char("="):
+        s.showEquation.toggle()
+        s.message = s.showEquation ? "update equation on: the shown step's numbers (= hides it)" : "update equation hidden"
+        return []
     default: changed = false
     }
     if changed && set != s.settings {
@@ -128,8 +143,10 @@ private func forwardKey(_ s: inout AppState, _ k: Key) {
     case .right: s.forwardT = min(T - 1, s.forwardT + 1)
     case .shiftLeft: s.forwardT = max(0, s.forwardT - 10)
     case .shiftRight: s.forwardT = min(T - 1, s.forwardT + 10)
-    case .down: s.forwardT = max(0, s.forwardT - 100)
-    case .up: s.forwardT = min(T - 1, s.forwardT + 100)
+    case .down, .pageDown: s.forwardT = max(0, s.forwardT - 100)
+    case .up, .pageUp: s.forwardT = min(T - 1, s.forwardT + 100)
+    case .home: s.forwardT = 0
+    case .end: s.forwardT = T - 1
     case .char("j"): s.forwardDigit += 1
     case .char("k"): s.forwardDigit = max(0, s.forwardDigit - 1)
     default: break

@@ -63,8 +63,12 @@ final class Terminal {
             case cn_key_right(): return .some(.right)
             case cn_key_sleft(): return .some(.shiftLeft)
             case cn_key_sright(): return .some(.shiftRight)
-            case cn_key_up(), cn_key_ppage(): return .some(.up)
-            case cn_key_down(), cn_key_npage(): return .some(.down)
+            case cn_key_up(): return .some(.up)
+            case cn_key_down(): return .some(.down)
+            case cn_key_ppage(): return .some(.pageUp)
+            case cn_key_npage(): return .some(.pageDown)
+            case cn_key_home(): return .some(.home)
+            case cn_key_end(): return .some(.end)
             default: return .some(nil)   // resize and others: no key, but wake up
             }
         }
@@ -107,13 +111,20 @@ final class Terminal {
         refresh()
     }
 
-    /// Maps an xterm-256 index to the 16/8 basic colours.
+    /// Maps an xterm-256 index to the 16/8 basic colours: greys by lightness,
+    /// the colour cube to the nearest corner (so blue, green, orange and yellow
+    /// curves stay distinct), the two ends of the grey ramp to black and white.
     static func reduce(_ c: Int16, _ colors: Int) -> Int16 {
         if c < 0 || c < Int16(colors) { return c }
+        if c < 16 { return c % 8 }
         if c >= 232 { let l = Int(c) - 232; return colors >= 16 ? [0, 8, 7, 15][min(3, l / 6)] : (l >= 12 ? 7 : 0) }
-        if c == 16 { return 0 }
-        if c == 231 { return colors >= 16 ? 15 : 7 }
-        return colors >= 16 ? 11 : 3   // accents become yellow
+        let i = Int(c) - 16, r = i / 36, g = (i / 6) % 6, b = i % 6
+        let top = max(r, g, b)
+        if top == r && r == g && g == b { return colors >= 16 ? [0, 8, 8, 7, 7, 15][top] : (top >= 3 ? 7 : 0) }
+        // A channel counts when it is near the brightest one (orange 209 = (5,2,1) is red, 75 = (1,3,5) is blue-cyan).
+        let on = { (v: Int) in v >= 2 && v * 2 >= top + 1 }
+        let basic = Int16((on(r) ? 1 : 0) | (on(g) ? 2 : 0) | (on(b) ? 4 : 0))
+        return colors >= 16 && top >= 4 && basic != 0 ? basic + 8 : basic
     }
 
     /// Restores the terminal (safe to call twice).

@@ -51,14 +51,15 @@ enum ForwardView {
             buf.text(x, 1, sch.kind.rawValue, fg: colors[i], bold: true, maxWidth: colW - 1)
             buf.text(x, 2, String(format: "ᾱ=%.3f SNR=%.3g", sch.alphasCumprod[t], sch.snr[t]), fg: 245, maxWidth: colW - 1)
             let img = noised(x0, sch, t: t, seed: UInt64(d))
-            ImageWidget(pixels: img, side: side, lo: -3, hi: 3, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x, y: 3)
+            let r = SampleView.xtRange(sch, t: t)
+            ImageWidget(pixels: img, side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x, y: 3)
         }
         let py = 4 + cell.h
         let ph = H - 2 - py
         if ph >= 4 {
             PlotWidget(series: all.enumerated().map { .init($1.snr, color: colors[$0]) },
                        title: "SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
-                       logScale: true, cursor: t, caps: s.caps)
+                       logScale: true, cursor: t, xName: "t", caps: s.caps)
                 .render(into: &buf, x: 1, y: py, w: W - 2, h: ph)
         }
     }

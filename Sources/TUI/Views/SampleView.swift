@@ -4,55 +4,94 @@ import Foundation
 
 /// The sample view: x_t and predicted x0 grids, schedule panels, eps statistics, status line.
 enum SampleView {
-    /// x_t is drawn on this fixed symmetric range (x_T ~ N(0, T^2)).
-    static let xtRange: Float = 3
+    /// The range x_t is drawn on at step t: x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε
+    /// spans about ±(sqrt(ᾱ_t) + 2.5 sqrt(1-ᾱ_t)), ±1 at t = 0 (a clean digit
+    /// at full contrast) and ±2.5 at t = T; it depends on t, not on the frame,
+    /// so nothing flickers. A temperature above 1 widens it in proportion.
+    static func xtRange(_ sch: NoiseSchedule, t: Int, temperature: Double = 1) -> Float {
+        let ab = sch.alphasCumprod[max(0, min(sch.T - 1, t))]
+        return Float(ab.squareRoot() + 2.5 * max(1, temperature) * (1 - ab).squareRoot())
+    }
 
-    static func statusLine(_ s: AppState) -> String {
+    /// As many key hints as fit the width, always ending with "? help".
+    static func fitHints(_ hints: [String], width: Int) -> String {
+        var shown = hints
+        while !shown.isEmpty && (shown + ["? help"]).joined(separator: " · ").count > width { shown.removeLast() }
+        return (shown + ["? help"]).joined(separator: " · ")
+    }
+
+    /// The status line for a window `width` wide (default: the state's): the
+    /// full fields when they fit, else short spellings, else fields dropped
+    /// from the least important (renderer, speed, clip, ...) — the position
+    /// in the run and its state (running / paused / finished) always stay.
+    static func statusLine(_ s: AppState, width: Int? = nil) -> String {
         let snap = s.snapshot
         let set = s.settings
-        var parts: [String] = []
+        let W = width ?? s.width
+        // (full, short, priority: lower is kept longer)
+        var fields: [(String, String, Int)] = []
         if let i = s.scrub, i < snap.history.count {
-            parts.append("SCRUB \(i + 1)/\(snap.history.count) t=\(snap.history[i].t)")
+            fields.append(("SCRUB \(i + 1)/\(snap.history.count) t=\(snap.history[i].t)", "SCRUB t=\(snap.history[i].t)", 0))
         } else if let f = snap.history.last {
-            parts.append(snap.finished ? "done, \(snap.history.count) steps" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))")
+            let pos = snap.finished ? "done, \(snap.history.count) steps" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))"
+            fields.append((pos, snap.finished ? "done" : "t=\(f.t)", 0))
         } else {
-            parts.append("t=--")
+            fields.append(("t=--", "t=--", 0))
         }
-        parts.append(describe(set))
+        let kind = describe(set)
+        fields.append((kind, set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"), 2))
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
-        parts.append(s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond))
-        parts.append("seed \(snap.seed)")
-        parts.append(String(format: "temp %.1f", snap.runTemperature))
-        parts.append(String(format: "noise %.1f", set.noiseTemperature))
-        parts.append("clip \(set.clip ? "on" : "off")")
-        parts.append(s.mode.rawValue)
-        parts.append(snap.running ? "running" : (snap.finished ? "finished" : "paused"))
-        let line = parts.joined(separator: s.caps.unicode ? " │ " : " | ")
-        return s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "σ²=β̃", with: "var=post").replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "η", with: "eta ")
+        let speed = s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond)
+        fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
+        fields.append(("seed \(snap.seed)", "s\(snap.seed)", 4))
+        fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "T%.1f", snap.runTemperature), 3))
+        fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "n%.1f", set.noiseTemperature), 5))
+        fields.append(("clip \(set.clip ? "on" : "off")", set.clip ? "clip" : "noclip", 6))
+        fields.append((s.mode.rawValue, s.mode.rawValue, 8))
+        fields.append((snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
+        func ascii(_ line: String) -> String {
+            s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "σ²=β̃", with: "var=post")
+                .replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "β̃", with: "post").replacingOccurrences(of: "β", with: "beta")
+                .replacingOccurrences(of: "η=", with: "eta ").replacingOccurrences(of: "η", with: "eta")
+        }
+        let bar = s.caps.unicode ? " │ " : " | "
+        // First the full fields, dropping the least important; then short spellings, dropping more.
+        var tries: [String] = []
+        for keepBelow in [9, 8, 7, 6] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.0 }.joined(separator: bar)) }
+        for keepBelow in [9, 8, 7, 6, 5, 4, 3, 2] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.1 }.joined(separator: " ")) }
+        let lines = tries.map(ascii)
+        return lines.first { $0.count <= W } ?? lines.last!
     }
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, statusLine(s), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
-        let hint = s.message ?? "space pause · . step · t/T temperature · d DDPM/DDIM · m renderer · ←/→ scrub · f fork · p export · ? help"
+        let hint = s.message ?? fitHints(["space pause", ". step", "t/T temperature", "d DDPM/DDIM", "= equation", "←/→ scrub",
+                                          "f fork", "m renderer", "p export"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
-        let l = Layout(width: W, height: H)
+        let l = Layout(width: W, height: H, equation: s.showEquation)
         renderGrids(s, &buf, l)
-        for y in l.top..<(l.top + l.contentH) { buf.put(l.leftW, y, s.caps.unicode ? "│" : "|", fg: 240) }
+        for y in l.top..<(l.top + l.contentH) { buf.put(l.leftW, y, s.caps.unicode ? "│" : "|", fg: 244) }
         renderPanel(s, &buf, l)
     }
 
-    /// Where the parts go: the panel takes what is left after whole 15-cell digit columns.
+    /// Where the parts go: each grid gets whole 15-cell digit columns, the
+    /// panel what is left (at most 34 cells; at least 18, so that an 80-column
+    /// window shows 2 columns of digits per grid, or 26 from 100 columns or
+    /// with the equation panel on).
     struct Layout {
         let panelW: Int, leftW: Int, gridW: Int, top = 1, contentH: Int
-        init(width W: Int, height H: Int) {
-            panelW = W >= 140 ? 34 : max(26, min(34, W - 2 * (((W - 27) / 2 + 1) / 15) * 15 - 2))
+        init(width W: Int, height H: Int, equation: Bool = false) {
+            let minPanel = W >= 100 || equation ? 26 : 18
+            let cols = max(1, (W - 2 - minPanel) / 30)
+            panelW = min(34, W - 2 - 30 * cols)
             leftW = W - panelW - 1
             gridW = (leftW - 1) / 2
             contentH = H - 3
         }
+        var narrow: Bool { panelW < 26 }
     }
 
     static func renderNoModel(_ s: AppState, _ buf: inout CellBuffer) {
@@ -68,7 +107,7 @@ enum SampleView {
     struct Grids {
         var leftTitle = "x_t", rightTitle = "predicted x̂0"
         var left: [Float] = [], right: [Float] = []
-        var leftLo = -xtRange, leftHi = xtRange
+        var leftLo: Float = -2.5, leftHi: Float = 2.5
     }
 
     /// The shown frame (scrubbed or newest): x_t and x̂0, the final sample
@@ -80,6 +119,8 @@ enum SampleView {
         var g = Grids()
         let f = snap.history[idx]
         g.left = f.xtFloats(); g.right = f.x0Floats()
+        let r = xtRange(s.schedule, t: f.t, temperature: snap.runTemperature)
+        g.leftLo = -r; g.leftHi = r
         g.leftTitle = "x_t  t=\(f.t)"; g.rightTitle = "predicted x̂0  (t=\(f.t))"
         if s.scrub == nil, snap.finished, let fin = snap.final {
             g.left = fin; g.leftTitle = "x_0  final sample"; g.leftLo = -1; g.leftHi = 1
@@ -123,29 +164,52 @@ enum SampleView {
         }
     }
 
-    /// The schedule curves with a cursor at the shown t, and the ε̂ statistics.
+    /// The update equation (when `=` shows it), the schedule curves with a
+    /// cursor at the shown t, and the ε̂ statistics with a legend, as many as fit.
     static func renderPanel(_ s: AppState, _ buf: inout CellBuffer, _ l: Layout) {
         let snap = s.snapshot
         let idx = s.scrub ?? (snap.history.count - 1)
-        let px = l.leftW + 1, statsH = 5
-        let plotH = max(4, (l.contentH - statsH) / 3)
-        let cursor = idx >= 0 && idx < snap.history.count ? snap.history[idx].t : nil
+        let px = l.leftW + 1, bottom = l.top + l.contentH
+        var y = l.top
+        if s.showEquation {
+            y += EquationPanel.render(s, &buf, x: px, y: y, w: l.panelW, h: l.contentH - 4) + 1
+        }
+        let frame = idx >= 0 && idx < snap.history.count ? snap.history[idx] : nil
+        let statsH = frame == nil ? 0 : (l.narrow ? 4 : 7)
+        let cursor = frame?.t
         let ticks = s.settings.kind == .ddim || snap.settings.kind == .ddim ? snap.timesteps : []
         let sch = s.schedule
-        PlotWidget(series: [.init(sch.betas, color: 75)], title: "β_t  (\(sch.kind.rawValue))", cursor: cursor, ticks: ticks, caps: s.caps)
-            .render(into: &buf, x: px, y: l.top, w: l.panelW, h: plotH)
-        PlotWidget(series: [.init(sch.alphasCumprod, color: 114)], title: "ᾱ_t", cursor: cursor, ticks: ticks, caps: s.caps)
-            .render(into: &buf, x: px, y: l.top + plotH, w: l.panelW, h: plotH)
-        PlotWidget(series: [.init(sch.snr, color: 209)], title: "SNR_t (log)", logScale: true, cursor: cursor, ticks: ticks, caps: s.caps)
-            .render(into: &buf, x: px, y: l.top + 2 * plotH, w: l.panelW, h: plotH)
-        guard idx >= 0 && idx < snap.history.count else { return }
-        let sy = l.top + 3 * plotH, f = snap.history[idx]
-        buf.text(px, sy, "ε̂ statistics (t=\(f.t))", bold: true, maxWidth: l.panelW)
-        buf.text(px, sy + 1, String(format: "mean %+.3f  std %.3f", f.eps.mean, f.eps.std), maxWidth: l.panelW)
-        buf.text(px, sy + 2, String(format: "min %+.2f  max %+.2f", f.eps.min, f.eps.max), maxWidth: l.panelW)
-        buf.text(px, sy + 3, String(format: "x̂0 outside [-1,1]: %.1f%%", f.x0Outside * 100), maxWidth: l.panelW)
-        if let t = cursor {
-            buf.text(px, sy + 4, String(format: "ᾱ=%.4f  SNR=%.3g", sch.alphasCumprod[t], sch.snr[t]), fg: 245, maxWidth: l.panelW)
+        let plots = [
+            PlotWidget(series: [.init(sch.betas, color: 75)], title: "β_t  (\(sch.kind.rawValue))", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
+            PlotWidget(series: [.init(sch.alphasCumprod, color: 114)], title: "ᾱ_t", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
+            PlotWidget(series: [.init(sch.snr, color: 209)], title: "SNR_t (log)", logScale: true, cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
+        ]
+        // As many plots as get 4 rows each, leaving room for the statistics.
+        let room = bottom - y - statsH
+        let count = min(plots.count, max(0, room / 4))
+        if count > 0 {
+            let plotH = min(12, room / count)
+            for p in plots.prefix(count) { p.render(into: &buf, x: px, y: y, w: l.panelW, h: plotH); y += plotH }
+        }
+        guard let f = frame, bottom - y >= 4 else { return }
+        if l.narrow {
+            // 18 columns: the numbers without their legends.
+            buf.text(px, y, "ε̂ at t=\(f.t)", bold: true, maxWidth: l.panelW)
+            buf.text(px, y + 1, String(format: "mean %+.3f", f.eps.mean), maxWidth: l.panelW)
+            buf.text(px, y + 2, String(format: "std  %.3f", f.eps.std), maxWidth: l.panelW)
+            buf.text(px, y + 3, String(format: "x̂0 out %.1f%%", f.x0Outside * 100), maxWidth: l.panelW)
+            return
+        }
+        buf.text(px, y, "ε̂ statistics (t=\(f.t))", bold: true, maxWidth: l.panelW)
+        buf.text(px, y + 1, String(format: "mean %+.3f  std %.3f", f.eps.mean, f.eps.std), maxWidth: l.panelW)
+        buf.text(px, y + 2, String(format: "min %+.2f  max %+.2f", f.eps.min, f.eps.max), maxWidth: l.panelW)
+        buf.text(px, y + 3, "(a good ε̂ looks like N(0,1))", fg: 245, maxWidth: l.panelW)
+        guard bottom - y >= 6 else { return }
+        buf.text(px, y + 4, String(format: "x̂0 outside [-1,1]: %.1f%%", f.x0Outside * 100), maxWidth: l.panelW)
+        buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : "(beyond ink/paper; c clips)",
+                 fg: 245, maxWidth: l.panelW)
+        if bottom - y >= 7 {
+            buf.text(px, y + 6, String(format: "ᾱ=%.4f  SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)
         }
     }
 }

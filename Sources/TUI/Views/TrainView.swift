@@ -33,9 +33,10 @@ enum TrainView {
         let topH = H - 3 - previewH
         let leftW = W * 3 / 5
         if m.losses.count >= 2 {
-            PlotWidget(series: [.init(m.losses, color: 240), .init(smooth(m.losses), color: 226)],
-                       title: "loss per step (grey) and smoothed (yellow), log scale", logScale: true, caps: s.caps)
-                .render(into: &buf, x: 0, y: 1, w: leftW, h: topH)
+            var plot = PlotWidget(series: [.init(m.losses, color: 244), .init(smooth(m.losses), color: 226)],
+                                  title: "loss per step (grey) and smoothed (yellow), log scale", logScale: true, xName: "step", caps: s.caps)
+            plot.xFirst = m.step - m.losses.count + 1
+            plot.render(into: &buf, x: 0, y: 1, w: leftW, h: topH)
         } else {
             buf.text(1, 2, "waiting for the first steps…", fg: 245)
         }

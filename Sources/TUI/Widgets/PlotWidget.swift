@@ -14,9 +14,15 @@ public struct PlotWidget {
     public var caps: TermCaps
     /// Fixed y range (else the data's).
     public var yRange: (Double, Double)? = nil
+    /// Names the x axis (e.g. "t"): its first and last index and the name are written on the axis row.
+    public var xName: String? = nil
+    /// The x value of the first point (the train view's loss starts at a later step).
+    public var xFirst = 0
 
-    public init(series: [Series], title: String, logScale: Bool = false, cursor: Int? = nil, ticks: [Int] = [], caps: TermCaps) {
-        self.series = series; self.title = title; self.logScale = logScale; self.cursor = cursor; self.ticks = ticks; self.caps = caps
+    public init(series: [Series], title: String, logScale: Bool = false, cursor: Int? = nil, ticks: [Int] = [],
+                xName: String? = nil, caps: TermCaps) {
+        self.series = series; self.title = title; self.logScale = logScale; self.cursor = cursor; self.ticks = ticks
+        self.xName = xName; self.caps = caps
     }
 
     static func label(_ v: Double, log: Bool) -> String {
@@ -78,14 +84,23 @@ public struct PlotWidget {
                     if bits != 0 { buf.put(px + cx, py + cy, "*") } else if cx == cursorCol { buf.put(px + cx, py + cy, "|") }
                 }
             }
-            if caps.unicode { buf.put(px - 1, py + cy, "┤", fg: 240) } else { buf.put(px - 1, py + cy, "|") }
+            if caps.unicode { buf.put(px - 1, py + cy, "┤", fg: 244) } else { buf.put(px - 1, py + cy, "|") }
         }
         // x axis: ticks where the sampler visits, the cursor as a caret.
         let ay = py + ph
-        for cx in 0..<pw { buf.put(px + cx, ay, caps.unicode ? "─" : "-", fg: 240) }
+        for cx in 0..<pw { buf.put(px + cx, ay, caps.unicode ? "─" : "-", fg: 244) }
         for t in ticks where t < count { buf.put(px + xDot(t) / 2, ay, caps.unicode ? "┴" : "+", fg: 250) }
+        if let name = xName, pw >= 12 {
+            // The first and last x and the axis name, each only where the cursor is not.
+            let first = "\(xFirst)", last = "\(xFirst + count - 1)", mid = caps.unicode ? " \(name) → " : " \(name) > "
+            func free(_ at: Int, _ len: Int) -> Bool { cursorCol.map { $0 < at || $0 >= at + len } ?? true }
+            if free(0, first.count) { buf.text(px, ay, first, fg: 250) }
+            if free(pw - last.count, last.count) { buf.text(px + pw - last.count, ay, last, fg: 250) }
+            let m = (pw - mid.count) / 2
+            if pw >= first.count + last.count + mid.count + 2, free(m, mid.count) { buf.text(px + m, ay, mid, fg: 250) }
+        }
         if let c = cursorCol { buf.put(px + c, ay, caps.unicode ? "▲" : "^", fg: 226, bold: true) }
-        buf.put(px - 1, ay, caps.unicode ? "└" : "+", fg: 240)
+        buf.put(px - 1, ay, caps.unicode ? "└" : "+", fg: 244)
     }
 }
 

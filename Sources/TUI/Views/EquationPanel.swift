@@ -1,0 +1,78 @@
+// EquationPanel.swift: the shown step's update equation with its numbers (`=` toggles it).
+import Engine
+import Foundation
+
+/// The update the sampler applied at the shown step, written out with this
+/// step's numbers from the same functions the sampler uses
+/// (`DDPMStep.coefficients`, `DDIMStep.coefficients`): chapter 3's Algorithm 2
+/// and the DDIM update of 3.7. Each line has a Unicode and an ASCII spelling.
+enum EquationPanel {
+    struct Line: Equatable { var text: String; var color: Int16 = -1; var bold = false }
+
+    static func lines(_ f: RecordedFrame, schedule sch: NoiseSchedule, unicode u: Bool) -> [Line] {
+        func n(_ v: Double) -> String { String(format: v != 0 && abs(v) < 1e-3 ? "%.3e" : "%.5f", v) }
+        func sp(_ uni: String, _ ascii: String) -> String { u ? uni : ascii }
+        let set = f.settings
+        let noise = set.noiseTemperature == 1 ? sp("z ~ N(0, I)", "z ~ N(0,I)")
+            : String(format: sp("z ~ %.1f·N(0, I)  (noise temp)", "z ~ %.1f*N(0,I) (noise temp)"), set.noiseTemperature)
+        var out: [Line] = []
+        switch set.kind {
+        case .ddpm:
+            let c = DDPMStep.coefficients(sch, t: f.t, variance: set.variance)
+            out.append(Line(text: "DDPM step t=\(f.t) " + sp("→ ", "-> ") + (f.t > 0 ? "\(f.t - 1)" : "final"), bold: true))
+            out.append(Line(text: sp("β_t=", "beta_t=") + n(c.beta) + sp("  ᾱ_t=", " abar_t=") + n(c.alphaBar), color: 245))
+            if set.clip {
+                out.append(Line(text: sp("x̂0 clipped to [-1,1], then", "x0^ clipped to [-1,1], then")))
+                out.append(Line(text: sp("x_{t-1}=a·x̂0+b·x_t+σ_t·z", "x_{t-1}=a*x0^+b*x_t+s_t*z"), color: 226))
+                out.append(Line(text: sp("a = √ᾱ_{t-1}·β_t/(1-ᾱ_t)", "a = sqrt(abar_{t-1})beta_t/(1-abar_t)")))
+                out.append(Line(text: "  = " + n(c.x0Coef)))
+                out.append(Line(text: sp("b = √α_t·(1-ᾱ_{t-1})/(1-ᾱ_t)", "b = sqrt(alpha_t)(1-abar_{t-1})/(1-abar_t)")))
+                out.append(Line(text: "  = " + n(c.xtCoef)))
+            } else {
+                out.append(Line(text: sp("x_{t-1}=a·(x_t-b·ε̂)+σ_t·z", "x_{t-1}=a*(x_t-b*eps^)+s_t*z"), color: 226))
+                out.append(Line(text: sp("a = 1/√α_t", "a = 1/sqrt(alpha_t)") + " = " + n(c.meanScale)))
+                out.append(Line(text: sp("b = β_t/√(1-ᾱ_t)", "b = beta_t/sqrt(1-abar_t)") + " = " + n(c.epsCoef)))
+            }
+            let v = set.variance == .beta ? sp("√β_t", "sqrt(beta_t)") : sp("√β̃_t", "sqrt(beta~_t)")
+            out.append(Line(text: sp("σ_t = ", "s_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " = " + n(c.sigma)))
+        case .ddim:
+            let c = DDIMStep.coefficients(sch, t: f.t, tNext: f.tNext, eta: set.eta)
+            out.append(Line(text: "DDIM step t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)") + "  "
+                            + String(format: sp("η=%.1f", "eta=%.1f"), set.eta), bold: true))
+            out.append(Line(text: sp("ᾱ_t=", "abar_t=") + n(c.alphaBar) + sp("  ᾱ_prev=", " abar_prev=") + n(c.alphaBarPrev), color: 245))
+            if set.clip { out.append(Line(text: sp("x̂0 clipped, ε̂ recomputed from it", "x0^ clipped, eps^ recomputed from it"))) }
+            out.append(Line(text: sp("x_prev=a·x̂0+d·ε̂+σ·z", "x_prev=a*x0^+d*eps^+s*z"), color: 226))
+            out.append(Line(text: sp("a = √ᾱ_prev", "a = sqrt(abar_prev)") + " = " + n(c.x0Coef)))
+            out.append(Line(text: sp("d = √(1-ᾱ_prev-σ²)", "d = sqrt(1-abar_prev-s^2)") + " = " + n(c.dirCoef)))
+            out.append(Line(text: sp("σ = η√((1-ᾱ_prev)/(1-ᾱ_t))", "s = eta*sqrt((1-abar_prev)/(1-abar_t))")))
+            out.append(Line(text: sp("    ·√(1-ᾱ_t/ᾱ_prev)", "    *sqrt(1-abar_t/abar_prev)") + " = " + n(c.sigma)))
+        }
+        out.append(Line(text: sp("x̂0 = (x_t - √(1-ᾱ_t)·ε̂)/√ᾱ_t", "x0^ = (x_t - sqrt(1-abar_t)eps^)/sqrt(abar_t)"), color: 245))
+        if (set.kind == .ddpm && f.t > 0) || (set.kind == .ddim && set.eta > 0 && f.tNext >= 0) {
+            out.append(Line(text: noise, color: 245))
+        }
+        return out
+    }
+
+    /// Draws the panel at (x, y), at most h rows; returns the rows used.
+    static func render(_ s: AppState, _ buf: inout CellBuffer, x: Int, y: Int, w: Int, h: Int) -> Int {
+        let snap = s.snapshot
+        let idx = s.scrub ?? (snap.history.count - 1)
+        guard idx >= 0, idx < snap.history.count, h > 0 else {
+            buf.text(x, y, "update equation: no step yet", fg: 245, maxWidth: w); return 1
+        }
+        var row = 0
+        for l in lines(snap.history[idx], schedule: s.schedule, unicode: s.caps.unicode) where row < h {
+            // Long (ASCII) lines wrap with an indent rather than being cut.
+            var rest = l.text
+            while !rest.isEmpty && row < h {
+                let piece = String(rest.prefix(max(8, w)))
+                buf.text(x, y + row, piece, fg: l.color, bold: l.bold, maxWidth: w)
+                rest = String(rest.dropFirst(piece.count))
+                if !rest.isEmpty { rest = "  " + rest }
+                row += 1
+            }
+        }
+        return row
+    }
+}
