@@ -38,4 +38,6 @@ static inline int cn_key_code_yes(void) { return KEY_CODE_YES; }
 static inline int cn_key_ppage(void) { return KEY_PPAGE; }
 static inline int cn_key_npage(void) { return KEY_NPAGE; }
 static inline int cn_key_home(void) { return KEY_HOME; }
+static inline int cn_key_backspace(void) { return KEY_BACKSPACE; }
+static inline int cn_key_enter(void) { return KEY_ENTER; }
 static inline int cn_key_end(void) { return KEY_END; }

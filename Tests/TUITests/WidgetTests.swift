@@ -5,9 +5,13 @@ import XCTest
 /// Buffer snapshots of the widgets. Snapshots live in Tests/TUITests/Snapshots;
 /// run with RECORD_SNAPSHOTS=1 to re-record them on purpose.
 func assertSnapshot(_ buf: CellBuffer, _ name: String, file: StaticString = #filePath, line: UInt = #line) {
+    assertSnapshot(text: buf.text, name, file: file, line: line)
+}
+
+func assertSnapshot(text body: String, _ name: String, file: StaticString = #filePath, line: UInt = #line) {
     let dir = URL(fileURLWithPath: "\(file)").deletingLastPathComponent().appendingPathComponent("Snapshots")
     let url = dir.appendingPathComponent(name + ".txt")
-    let text = buf.text + "\n"
+    let text = body + "\n"
     if ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1" {
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try! text.write(to: url, atomically: true, encoding: .utf8)
@@ -150,6 +154,63 @@ final class WidgetTests: XCTestCase {
         XCTAssertFalse(text.contains("t 900-999"))
         XCTAssertTrue(text.contains("/tmp/run.safetensors at step 300"))
         assertSnapshot(buf, "train-view-metrics")
+    }
+
+    /// Every view at 80x24 and 120x40, on a 256-colour terminal, an 8-colour
+    /// one (with the colours each cell gets there: fg and bg as 0-7, '.' for
+    /// the default) and under LANG=C (ASCII). Re-record with RECORD_SNAPSHOTS=1
+    /// after a deliberate change, and read the diff.
+    func testEveryViewAtTwoSizesAndThreeTerminals() throws {
+        let terms: [(String, TermCaps)] = [("256", .full), ("8", TermCaps(unicode: true, colors: 8)),
+                                           ("langC", TermCaps(unicode: false, colors: 256))]
+        for (w, h) in [(80, 24), (120, 40)] {
+            for (termName, caps) in terms {
+                for view in ["sample", "equation", "help", "forward", "train"] {
+                    var st = AppState(caps: caps, width: w, height: h, schedule: try NoiseSchedule())
+                    st.snapshot = AppTests.fakeSnapshot(steps: 6)
+                    st.modelLabel = "mnist-tiny.safetensors · step 72000"
+                    st.forwardDigits = Dataset(images: ringDigit() + ringDigit().map { -$0 }, labels: [0, 1], side: 28)
+                    switch view {
+                    case "equation": st.showEquation = true
+                    case "help": st.showHelp = true
+                    case "forward": st.screen = .forward
+                    case "train":
+                        st.screen = .train
+                        var snap = RunnerSnapshot(), m = TrainMetrics()
+                        m.step = 340; m.totalSteps = 1000; m.T = 1000
+                        m.losses = (0..<340).map { (i: Int) -> Double in
+                            let decay: Double = 1.0 / (1.0 + Double(i) / 20.0)
+                            return decay + 0.02 * Double(i % 7)
+                        }
+                        m.bucketLoss = (0..<10).map { (i: Int) -> Double in 0.3 - 0.025 * Double(i) }
+                        m.preview = (0..<8).flatMap { _ in ringDigit() }; m.previewN = 8; m.previewStep = 300
+                        snap.train = m; snap.running = true
+                        st.trainSnapshot = snap
+                    default: break
+                    }
+                    let buf = render(st)
+                    var out = buf.text
+                    if termName == "8" {
+                        // Two more layers: what the 8-colour terminal shows as fg and bg.
+                        func layer(_ c: (Cell) -> Int16) -> String {
+                            var rows: [String] = []
+                            for y in 0..<h {
+                                var row = ""
+                                for x in 0..<w {
+                                    let v = c(buf[x, y])
+                                    row += v < 0 ? "." : String(Terminal.reduce(v, 8))
+                                }
+                                rows.append(row)
+                            }
+                            return rows.joined(separator: "\n")
+                        }
+                        out += "\n--- fg (8 colours)\n" + layer { $0.fg } + "\n--- bg (8 colours)\n" + layer { $0.bg }
+                    }
+                    assertSnapshot(text: out, "screen-\(view)-\(w)x\(h)-\(termName)")
+                    if !caps.unicode { XCTAssertTrue(buf.text.allSatisfy(\.isASCII), "\(view) \(w)x\(h) LANG=C") }
+                }
+            }
+        }
     }
 
     /// The grey ramp on 256, 16 and 8 colours: black to white in order, and

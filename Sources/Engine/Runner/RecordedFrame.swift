@@ -11,7 +11,10 @@ public struct RecordedFrame: Sendable {
     public let xt: [Float16], x0: [Float16]
     public let eps: Stats
     public let x0Outside: Double
-    public init(_ f: Frame, keep: Int) {
+    /// The classifier's reading of each kept x̂0 (empty without a classifier).
+    public let readings: [DigitReader.Reading]
+    public init(_ f: Frame, keep: Int, readings: [DigitReader.Reading] = []) {
+        self.readings = readings
         step = f.step; t = f.t; n = min(f.n, keep); size = f.size; tNext = f.tNext; settings = f.settings
         let len = n * size * size
         xt = f.xt[0..<len].map { Float16($0) }

@@ -15,6 +15,10 @@ public final class Runner {
     public var previewEvery = 200
     /// Images of the batch kept in the recording (all of them by default).
     public var recordLimit = 64
+    /// Reads which digit each x̂0 is becoming (the explorer sets it when the classifier loads).
+    public var reader: DigitReader?
+    /// The comparison's samplers, one per row (while the compare view has one).
+    private var compareSamplers: [Sampler] = []
     private var stepTimes: [Double] = []
     private var trainStart = 0.0, trainStartStep = 0
 
@@ -22,10 +26,29 @@ public final class Runner {
         self.model = model; self.schedule = schedule; self.trainer = trainer
     }
 
-    public var isRunning: Bool { snapshot.running }
+    /// Whether `tick` has work: the comparison while the compare view is active, else the main run.
+    public var isRunning: Bool { snapshot.comparing ? (snapshot.compare?.running ?? false) : snapshot.running }
 
     @discardableResult
     public func handle(_ cmd: RunnerCommand) -> [RunnerEvent] {
+        if snapshot.comparing, var c = snapshot.compare {
+            // While the compare view is shown, pausing and stepping act on its rows.
+            switch cmd {
+            case .pause: c.running = false
+            case .resume: c.running = !c.finished
+            case .togglePause: c.running = !c.running && !c.finished
+            case .singleStep: c.running = false
+            default: break
+            }
+            switch cmd {
+            case .pause, .resume, .togglePause, .singleStep:
+                snapshot.compare = c
+                if case .singleStep = cmd { return tick(force: true) }
+                bump()
+                return []
+            default: break
+            }
+        }
         do {
             switch cmd {
             case .startSampling(let s, let n, let seed):
@@ -38,6 +61,10 @@ public final class Runner {
             case .singleStep:
                 snapshot.running = false
                 return tick(force: true)
+            case .compare(let spec):
+                try startCompare(spec)
+            case .showCompare(let on):
+                snapshot.comparing = on && snapshot.compare != nil
             case .setSettings(let s):
                 try s.validate(T: schedule.T)
                 snapshot.settings = s
@@ -98,8 +125,50 @@ public final class Runner {
         snapshot.running = true
     }
 
+    /// A new comparison: one sampler per value, all from the same seed, started at once.
+    private func startCompare(_ spec: CompareSpec) throws {
+        var samplers: [Sampler] = [], rows: [CompareRow] = []
+        for v in spec.values {
+            let set = spec.parameter.apply(v, to: spec.base)
+            let s = try Sampler(schedule: schedule, settings: set, n: spec.n, size: model.imageSize, seed: spec.seed)
+            samplers.append(s)
+            rows.append(CompareRow(label: spec.parameter.label(v, base: spec.base), settings: set,
+                                   images: s.x.array(s.pixels),
+                                   size: model.imageSize, t: s.timesteps.first ?? 0, totalSteps: s.timesteps.count))
+        }
+        compareSamplers = samplers
+        snapshot.compare = CompareSnapshot(spec: spec, rows: rows, running: true)
+        snapshot.comparing = true
+    }
+
+    /// One step of every unfinished comparison row, each timed; then the row's diversity and readings.
+    private func compareTick() -> [RunnerEvent] {
+        guard var c = snapshot.compare else { return [] }
+        for (i, s) in compareSamplers.enumerated() where !s.isFinished {
+            let t0 = Benchmark.now()
+            let f = s.step(model)
+            var row = c.rows[i]
+            row.wallTime += Benchmark.now() - t0
+            row.t = f.t; row.step = f.step + 1
+            row.finished = s.isFinished
+            row.images = s.isFinished ? s.x.array(s.pixels) : f.x0
+            // Diversity of the images as drawn and saved: clamped to [-1, 1].
+            row.diversity = meanPixelVariance(row.images.map { Swift.min(1, Swift.max(-1, $0)) }, n: f.n, pixels: f.size * f.size)
+            if let reader {
+                row.readings = reader.read(row.images, n: f.n, side: f.size)
+                row.confident = row.readings.filter { $0.p >= DigitReader.confident }.count
+            }
+            c.rows[i] = row
+        }
+        if c.finished { c.running = false }
+        snapshot.compare = c
+        bump()
+        return c.finished ? [.finished] : []
+    }
+
     private func resetRecording() {
         snapshot.history = []; snapshot.forkHistory = []; snapshot.final = nil; snapshot.forkFinal = nil
+        snapshot.finalReadings = []
         snapshot.finished = false; snapshot.forkSettings = nil
         snapshot.timesteps = sampler?.timesteps ?? []
         stepTimes = []
@@ -110,15 +179,22 @@ public final class Runner {
     /// One step of sampling (main trajectory and fork) or of training.
     @discardableResult
     public func tick(force: Bool = false) -> [RunnerEvent] {
+        if snapshot.comparing { return force || isRunning ? compareTick() : [] }
         guard force || snapshot.running else { return [] }
         if let trainer { return trainTick(trainer) }
         var events: [RunnerEvent] = []
         let t0 = Benchmark.now()
         if let s = sampler, !s.isFinished {
             let f = s.step(model)
-            snapshot.history.append(RecordedFrame(f, keep: recordLimit))
+            let keep = min(f.n, recordLimit)
+            let readings = reader.map { r in f.x0.withUnsafeBufferPointer { r.read($0.baseAddress!, n: keep, side: f.size) } } ?? []
+            snapshot.history.append(RecordedFrame(f, keep: recordLimit, readings: readings))
             events.append(.frame(step: f.step, t: f.t))
-            if s.isFinished { snapshot.final = s.x.array(s.pixels) }
+            if s.isFinished {
+                let fin = s.x.array(s.pixels)
+                snapshot.final = fin
+                snapshot.finalReadings = reader?.read(fin, n: keep, side: f.size) ?? []
+            }
         }
         if let fs = forkSampler, !fs.isFinished {
             let f = fs.step(model)

@@ -17,6 +17,10 @@ public enum RunnerCommand: Sendable {
     case retemper(SamplerSettings)
     /// Continue from the current x_t with other settings, side by side; nil drops the fork.
     case fork(SamplerSettings?)
+    /// Start (or restart) a comparison and make it the one that steps.
+    case compare(CompareSpec)
+    /// The compare view shown (its rows step) or left (the main run steps again).
+    case showCompare(Bool)
     /// Maximum steps per second (nil: as fast as possible).
     case setSpeed(Double?)
     case startTraining

@@ -16,6 +16,11 @@ public struct RunnerSnapshot: Sendable {
     /// Final images after the last step (x_{-1}), when finished.
     public var final: [Float]? = nil
     public var forkFinal: [Float]? = nil
+    /// The classifier's reading of the final samples.
+    public var finalReadings: [DigitReader.Reading] = []
+    /// The compare view's rows, and whether that view is the one stepping (the main run waits meanwhile).
+    public var compare: CompareSnapshot? = nil
+    public var comparing = false
     public var stepsPerSecond = 0.0
     public var speedLimit: Double? = nil
     public var timesteps: [Int] = []

@@ -3,19 +3,22 @@ import Engine
 import Foundation
 
 /// The explorer's three views.
-public enum Screen: Int, Sendable { case sample = 1, train = 2, forward = 3 }
+public enum Screen: Int, Sendable { case sample = 1, train = 2, forward = 3, compare = 4 }
 
 /// A key, decoded from ncurses (or made by tests).
 public enum Key: Equatable, Sendable {
     case char(Character)
     case left, right, shiftLeft, shiftRight, up, down
     case pageUp, pageDown, home, end
+    case enter, escape, backspace, tab
 }
 
 /// Something the app loop must do outside the pure reducer.
 public enum Effect: Equatable, Sendable {
     case command(RunnerCommand)
     case exportPNG
+    /// The compare view's grid as one labelled PNG.
+    case exportComparePNG
     case startTraining
     case quit
 
@@ -29,6 +32,7 @@ public struct AppState: Sendable {
     public var caps: TermCaps
     public var width: Int, height: Int
     public var showHelp = false
+    public var helpPage = 0
     /// The update equation with this step's numbers, in the sample view's panel (`=`).
     public var showEquation = false
     /// Sampler settings as the user set them (sent to the engine at once).
@@ -42,6 +46,8 @@ public struct AppState: Sendable {
     public var scrub: Int? = nil
     public var message: String? = nil
     public var hasModel = true
+    /// The classifier loaded: digit labels under x̂0 and the compare view's confident counts.
+    public var hasClassifier = false
     public var modelNote = ""
     /// The model on screen: its file name and training step (from the weights' metadata), for the header.
     public var modelLabel = ""
@@ -50,6 +56,12 @@ public struct AppState: Sendable {
     public var forwardDigit = 0
     public var forwardDigits: Dataset? = nil
     public var trainingAvailable = false
+    /// The compare view: which setting it varies, the values typed for each, digits per row.
+    public var compareParameter: CompareParameter = .temperature
+    public var compareValues: [CompareParameter: [Double]] = [:]
+    public var compareN = 8
+    /// The compare view's value entry while `e` edits it (nil: not editing).
+    public var editing: String? = nil
     public var quitting = false
 
     public static let speeds: [Double?] = [1, 2, 5, 10, 20, 50, nil]
@@ -63,6 +75,13 @@ public struct AppState: Sendable {
 
     public var speedLimit: Double? { AppState.speeds[speedIndex] }
     public var forking: Bool { snapshot.forkSettings != nil }
+
+    /// The comparison the compare view runs now: the chosen parameter's values
+    /// over the sample view's settings, from the sample view's seed.
+    public var compareSpec: CompareSpec {
+        CompareSpec(parameter: compareParameter, values: compareValues[compareParameter] ?? compareParameter.defaults,
+                    base: settings, n: compareN, seed: seed)
+    }
     public var tooSmall: Bool { width < AppState.minWidth || height < AppState.minHeight }
 }
 
@@ -82,6 +101,12 @@ public enum KeyHelp {
         ("space", "pause / resume training"), ("g", "start training a new Tiny model here"),
         ("w", "write a checkpoint now"), ("m", "renderer"), ("1 2 3", "sample / train / forward view"),
         ("?", "this help"), ("q", "quit"),
+    ]
+    public static let compare: [(String, String)] = [
+        ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels)"),
+        ("d", "base sampler DDPM / DDIM"), ("r", "run again with a new seed"), ("space", "pause / resume"),
+        (".", "single step (pauses)"), ("p", "export the grid as one labelled PNG"),
+        ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),
     ]
     public static let forward: [(String, String)] = [
         ("← / →", "t down / up by 1"), ("shift ← / →", "t down / up by 10"), ("↓ / ↑", "t down / up by 100"),

@@ -31,6 +31,8 @@ enum ExplorerApp {
         var settings: SamplerSettings?
         var digits: Dataset?
         var trainable = false
+        /// The bundled classifier, which reads the digits on screen (nil: labels are not shown).
+        var reader: DigitReader?
     }
 
     static func load(_ o: Options) throws -> Loaded {
@@ -39,7 +41,8 @@ enum ExplorerApp {
         do {
             let m = try loadModel(path); l.model = (m.0, m.1, m.2)
             let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
-            l.label = URL(fileURLWithPath: path).lastPathComponent + step
+            let file = URL(fileURLWithPath: path).lastPathComponent
+            l.label = (file.hasSuffix(".safetensors") ? String(file.dropLast(12)) : file) + step
         } catch {
             l.note = Assets.explain(error, reading: path, training: false)
             if o.weights != nil && o.trainer == nil { throw CLIError("\(error)") }
@@ -50,6 +53,7 @@ enum ExplorerApp {
             l.settings = settings
         }
         l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
+        if let (cls, params) = try? loadClassifier(Assets.classifier) { l.reader = DigitReader(net: cls, params: params) }
         l.trainable = FileManager.default.fileExists(atPath: Assets.mnist + "/train-images-idx3-ubyte.gz")
         return l
     }
@@ -89,7 +93,10 @@ enum ExplorerApp {
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
             if let (net, params, sched) = l.model {
-                let e = RunnerThread(Runner(model: UNetPredictor(net: net, params: params), schedule: sched))
+                let runner = Runner(model: UNetPredictor(net: net, params: params), schedule: sched)
+                runner.reader = l.reader
+                state.hasClassifier = l.reader != nil
+                let e = RunnerThread(runner)
                 e.start()
                 e.send(.startSampling(state.settings, n: o.n, seed: o.seed))
                 if o.trainer != nil { e.send(.pause) }
@@ -160,8 +167,12 @@ enum ExplorerApp {
             switch effect {
             case .command(var c):
                 if case .saveCheckpoint = c { c = .saveCheckpoint(trainOut ?? ExplorerApp.defaultTrainOut) }
-                (state.screen == .train ? trainEngine : sampleEngine)?.send(c)
+                switch c {
+                case .compare, .showCompare: sampleEngine?.send(c)   // whichever view the key left for
+                default: (state.screen == .train ? trainEngine : sampleEngine)?.send(c)
+                }
             case .exportPNG: state.message = export(state, dir: options.exportDir)
+            case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir)
             case .quit: state.quitting = true
             case .startTraining: startTraining()
             }
@@ -191,6 +202,17 @@ enum ExplorerApp {
     }
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
+
+    /// Writes the compare view as one labelled PNG; returns the message shown.
+    static func exportCompare(_ s: AppState, dir: String) -> String {
+        guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
+        let name = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-seed\(c.spec.seed).png"
+        let img = CompareFigure.image(c)
+        do {
+            try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
+            return "exported \(name)" + (c.finished ? "" : " (not finished yet)")
+        } catch { return "export failed: \(error)" }
+    }
 
     /// Writes the displayed x_t and x0 grids as PNG files; returns the message shown.
     static func export(_ s: AppState, dir: String) -> String {

@@ -30,23 +30,33 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
 private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.message = nil
     if s.showHelp {
-        // Any key closes the help; q still quits.
+        // Space turns the page while there are more; any other key closes the help; q still quits.
+        if k == .char(" ") && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }
         s.showHelp = false
         if k == .char("q") { s.quitting = true; return [.quit] }
         return []
     }
+    if s.editing != nil { return editKey(&s, k) }
     switch k {
     case .char("q"): s.quitting = true; return [.quit]
-    case .char("?"): s.showHelp = true; return []
-    case .char("1"): s.screen = .sample; return []
-    case .char("2"): s.screen = .train; return []
-    case .char("3"): s.screen = .forward; return []
+    case .char("?"): s.showHelp = true; s.helpPage = 0; return []
+    case .char(let c) where c == "1" || c == "2" || c == "3":
+        let was = s.screen
+        s.screen = Screen(rawValue: Int(String(c))!)!
+        return was == .compare ? [.command(.showCompare(false))] : []
+    case .char("4"):
+        guard s.hasModel else { s.message = "no model loaded: \(s.modelNote)"; return [] }
+        let was = s.screen
+        s.screen = .compare
+        if was == .compare { return [] }
+        return s.snapshot.compare == nil ? [.command(.compare(s.compareSpec))] : [.command(.showCompare(true))]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
         if !s.caps.unicode { s.message = "ASCII renderer only: the terminal has no UTF-8" }
         return []
     default: break
     }
     switch s.screen {
+    case .compare: return compareKey(&s, k)
     case .sample: return sampleKey(&s, k)
     case .forward: forwardKey(&s, k); return []
     case .train: return trainKey(&s, k)
@@ -133,6 +143,52 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.settings = set
         return [.command(.setSettings(set))]
     }
+    return []
+}
+
+private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+    switch k {
+    case .char(" "):
+        if s.snapshot.compare?.finished ?? false { s.message = "finished: r runs again with a new seed"; return [] }
+        return [.command(.togglePause)]
+    case .char("."): return [.command(.singleStep)]
+    case .char("a"):
+        s.compareParameter = s.compareParameter.next
+        s.message = "comparing \(s.compareParameter.rawValue)"
+    case .char("e"):
+        guard s.compareParameter.editable else {
+            s.message = "\(s.compareParameter.rawValue) has two values, both shown (a: next setting)"; return []
+        }
+        s.editing = (s.compareValues[s.compareParameter] ?? s.compareParameter.defaults).map { CompareParameter.number($0) }.joined(separator: ", ")
+        return []
+    case .char("d"):
+        s.settings.kind = s.settings.kind == .ddpm ? .ddim : .ddpm
+        s.message = "base sampler \(describe(s.settings)) (also in the sample view)"
+        return [.command(.setSettings(s.settings)), .command(.compare(s.compareSpec))]
+    case .char("r"): s.seed = s.seed &+ 1; s.message = "new seed \(s.seed)"
+    case .char("p"): return [.exportComparePNG]
+    default: return []
+    }
+    return [.command(.compare(s.compareSpec))]
+}
+
+/// Typing the compare view's values: digits, '.', ',' and spaces; Enter applies, Esc cancels.
+private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+    guard var text = s.editing else { return [] }
+    switch k {
+    case .escape: s.editing = nil; s.message = "values unchanged"; return []
+    case .backspace: text = String(text.dropLast())
+    case .enter:
+        do {
+            let v = try s.compareParameter.parse(text, T: s.schedule.T)
+            s.compareValues[s.compareParameter] = v; s.editing = nil
+            s.message = "comparing \(s.compareParameter.rawValue): \(v.map { CompareParameter.number($0) }.joined(separator: ", "))"
+            return [.command(.compare(s.compareSpec))]
+        } catch { s.message = "\(error) (Esc cancels)"; return [] }
+    case .char(let c) where (c.isASCII && (c.isNumber || c == "." || c == "," || c == " ")) && text.count < 60: text.append(c)
+    default: s.message = "type numbers separated by commas; Enter applies, Esc cancels"
+    }
+    s.editing = text
     return []
 }
 

@@ -33,6 +33,7 @@ final class Terminal {
         let unicode = codeset.uppercased() == "UTF-8" || codeset.uppercased() == "UTF8"
         cbreak(); noecho(); nonl()
         keypad(cn_stdscr(), true)
+        set_escdelay(25)   // Esc alone (cancel) answers at once, not after the 1 s default
         curs_set(0)
         var colors = 0
         if has_colors() {
@@ -68,12 +69,20 @@ final class Terminal {
             case cn_key_ppage(): return .some(.pageUp)
             case cn_key_npage(): return .some(.pageDown)
             case cn_key_home(): return .some(.home)
+            case cn_key_backspace(): return .some(.backspace)
+            case cn_key_enter(): return .some(.enter)
             case cn_key_end(): return .some(.end)
             default: return .some(nil)   // resize and others: no key, but wake up
             }
         }
         guard let u = Unicode.Scalar(UInt32(wch)) else { return .some(nil) }
-        return .some(.char(Character(u)))
+        switch u {
+        case "\n", "\r": return .some(.enter)
+        case "\u{1b}": return .some(.escape)
+        case "\u{7f}", "\u{8}": return .some(.backspace)
+        case "\t": return .some(.tab)
+        default: return .some(.char(Character(u)))
+        }
     }
 
     private func pair(_ fg: Int16, _ bg: Int16) -> Int32 {

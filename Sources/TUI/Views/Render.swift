@@ -21,6 +21,7 @@ public func render(_ s: AppState) -> CellBuffer {
     case .sample: SampleView.render(s, &buf)
     case .train: TrainView.render(s, &buf)
     case .forward: ForwardView.render(s, &buf)
+    case .compare: CompareView.render(s, &buf)
     }
     if s.showHelp { HelpOverlay.render(s, &buf) }
     if !s.caps.unicode { buf.asciify() }

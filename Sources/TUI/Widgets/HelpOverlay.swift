@@ -1,21 +1,34 @@
-// HelpOverlay.swift: the boxed list of keys for the current view.
+// HelpOverlay.swift: the boxed list of keys for the current view, in pages when it does not fit.
 
 enum HelpOverlay {
-    static func render(_ s: AppState, _ buf: inout CellBuffer) {
-        let keys: [(String, String)]
+    static func keys(_ s: AppState) -> [(String, String)] {
         switch s.screen {
-        case .sample: keys = KeyHelp.sample
-        case .train: keys = KeyHelp.train
-        case .forward: keys = KeyHelp.forward
+        case .sample: return KeyHelp.sample
+        case .train: return KeyHelp.train
+        case .forward: return KeyHelp.forward
+        case .compare: return KeyHelp.compare
         }
-        let w = min(s.width - 4, 68), h = min(s.height - 2, keys.count + 4)
+    }
+
+    /// Keys per page at this window size.
+    static func perPage(_ s: AppState) -> Int { max(1, min(s.height - 2, 60) - 4) }
+    static func pages(_ s: AppState) -> Int { (keys(s).count + perPage(s) - 1) / perPage(s) }
+
+    static func render(_ s: AppState, _ buf: inout CellBuffer) {
+        let keys = keys(s), per = perPage(s), pages = pages(s)
+        let page = min(s.helpPage, pages - 1)
+        let shown = keys[(page * per)..<min(keys.count, (page + 1) * per)]
+        let w = min(s.width - 4, 76), h = min(s.height - 2, shown.count + 4)
         let x = (s.width - w) / 2, y = max(1, (s.height - h) / 2)
+        let keyW = (keys.map { $0.0.count }.max() ?? 8) + 2
         buf.fill(x, y, w, h)
-        buf.box(x, y, w, h, title: "Keys — \(["", "Sample", "Train", "Forward"][s.screen.rawValue]) view", unicode: s.caps.unicode)
-        for (i, (k, d)) in keys.enumerated() where i < h - 4 {
-            buf.text(x + 2, y + 1 + i, k.padding(toLength: 14, withPad: " ", startingAt: 0), fg: 226, bold: true)
-            buf.text(x + 16, y + 1 + i, d, maxWidth: w - 18)
+        let title = "Keys — \(["", "Sample", "Train", "Forward", "Compare"][s.screen.rawValue]) view" + (pages > 1 ? " (\(page + 1)/\(pages))" : "")
+        buf.box(x, y, w, h, title: title, unicode: s.caps.unicode)
+        for (i, (k, d)) in shown.enumerated() {
+            buf.text(x + 2, y + 1 + i, k, fg: 226, bold: true, maxWidth: keyW)
+            buf.text(x + 2 + keyW, y + 1 + i, d, maxWidth: w - keyW - 4)
         }
-        buf.text(x + 2, y + h - 2, "any key closes this help", fg: 245)
+        let foot = page + 1 < pages ? "space: more keys · any other key closes this help" : "any key closes this help"
+        buf.text(x + 2, y + h - 2, foot, fg: 245, maxWidth: w - 4)
     }
 }

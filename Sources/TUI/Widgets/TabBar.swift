@@ -1,16 +1,18 @@
-// TabBar.swift: the top line: the views and the help hint.
+// TabBar.swift: the top line: the views, the model on screen and the help hint.
 
 enum TabBar {
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
-        var x = buf.text(0, 0, " DDPM Explorer ", bold: true, reverse: true)
-        for (scr, name) in [(Screen.sample, "Sample"), (.train, "Train"), (.forward, "Forward")] {
-            x += 1
-            x += buf.text(x, 0, " \(scr.rawValue) \(name) ", bold: s.screen == scr, reverse: s.screen == scr)
+        // Below 100 columns the title goes and the tabs close up, so the model still fits.
+        let narrow = s.width < 100
+        var x = narrow ? 0 : buf.text(0, 0, " DDPM Explorer ", bold: true, reverse: true) + 1
+        for (scr, name) in [(Screen.sample, "Sample"), (.train, "Train"), (.forward, "Forward"), (.compare, "Compare")] {
+            let tab = narrow ? "\(scr.rawValue) \(name)" : " \(scr.rawValue) \(name) "
+            x += buf.text(x, 0, tab, bold: s.screen == scr, reverse: s.screen == scr) + 1
         }
-        let hint = "? help  q quit "
+        let hint = narrow ? "? help q quit " : "? help  q quit "
         buf.text(s.width - hint.count, 0, hint, fg: 245)
         // The model, where there is room between the tabs and the hint.
-        let room = s.width - hint.count - x - 3
-        if !s.modelLabel.isEmpty && room >= 12 { buf.text(x + 2, 0, s.modelLabel, fg: 245, maxWidth: room) }
+        let room = s.width - hint.count - x - 2
+        if !s.modelLabel.isEmpty && room >= 12 { buf.text(x + 1, 0, s.modelLabel, fg: 245, maxWidth: room) }
     }
 }

@@ -1,0 +1,173 @@
+// Compare.swift: the chapter's ablations live: one row of samples per value of one setting.
+import Foundation
+
+/// The setting a comparison varies (Exercise 3.5.2's temperatures, 3.7's DDIM
+/// steps and eta, the variance choice, clipping, DDPM against DDIM).
+public enum CompareParameter: String, CaseIterable, Sendable {
+    case temperature, noiseTemperature = "noise temperature", eta = "DDIM eta", steps = "DDIM steps"
+    case variance, clip = "clipping", sampler
+
+    /// The chapter's values.
+    public var defaults: [Double] {
+        switch self {
+        case .temperature: return [0.5, 0.7, 1.0, 1.3, 1.5]
+        case .noiseTemperature: return [0, 0.5, 1.0, 1.5]
+        case .eta: return [0, 0.5, 1]
+        case .steps: return [10, 20, 50, 100, 1000]
+        case .variance, .clip, .sampler: return [0, 1]
+        }
+    }
+
+    /// Whether the values can be typed (the two-valued settings always show both).
+    public var editable: Bool { ![.variance, .clip, .sampler].contains(self) }
+
+    public var next: CompareParameter {
+        let all = CompareParameter.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+
+    /// The base settings with this parameter set to `v`; the DDIM-only
+    /// parameters switch the sampler to DDIM, the DDPM-only variance to DDPM.
+    public func apply(_ v: Double, to base: SamplerSettings) -> SamplerSettings {
+        var s = base
+        switch self {
+        case .temperature: s.temperature = v
+        case .noiseTemperature: s.noiseTemperature = v
+        case .eta: s.kind = .ddim; s.eta = v
+        case .steps: s.kind = .ddim; s.steps = Int(v)
+        case .variance: s.kind = .ddpm; s.variance = v == 0 ? .beta : .posterior
+        case .clip: s.clip = v != 0
+        case .sampler: s.kind = v == 0 ? .ddpm : .ddim
+        }
+        return s
+    }
+
+    /// The row label for value `v`.
+    public func label(_ v: Double, base: SamplerSettings) -> String {
+        switch self {
+        case .temperature: return "temp " + Self.number(v)
+        case .noiseTemperature: return "noise " + Self.number(v)
+        case .eta: return "η " + Self.number(v)
+        case .steps: return "\(Int(v)) steps"
+        case .variance: return v == 0 ? "σ²=β" : "σ²=β̃"
+        case .clip: return v == 0 ? "clip off" : "clip on"
+        case .sampler: return v == 0 ? "DDPM" : "DDIM \(base.steps)"
+        }
+    }
+
+    public static func number(_ v: Double) -> String {
+        v == v.rounded() ? String(format: "%.1f", v) : String(format: "%g", v)
+    }
+
+    /// Parses typed values ("0.5, 1, 1.5"): 1 to 8 numbers in the setting's range.
+    public func parse(_ text: String, T: Int) throws -> [Double] {
+        let parts = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        guard !parts.isEmpty, parts.count <= 8 else {
+            throw EngineError.invalidArgument("give 1 to 8 values separated by commas, got \(parts.count)")
+        }
+        return try parts.map { p in
+            guard let v = Double(p), v.isFinite else { throw EngineError.invalidArgument("'\(EngineError.quoted(p, limit: 20))' is not a number") }
+            switch self {
+            case .temperature: try EngineError.require(v >= 0 && v <= 10, "temperature", "[0, 10]", v)
+            case .noiseTemperature: try EngineError.require(v >= 0 && v <= 10, "noise temperature", "[0, 10]", v)
+            case .eta: try EngineError.require(v >= 0 && v <= 1, "eta", "[0, 1]", v)
+            case .steps: try EngineError.require(v == v.rounded() && v >= 1 && v <= Double(T), "steps", "1...\(T), whole", v)
+            case .variance, .clip, .sampler: break
+            }
+            return v
+        }
+    }
+}
+
+/// What a comparison runs: the values of one parameter over base settings,
+/// `n` digits per row from the same seed (so column j starts from the same x_T
+/// noise in every row, scaled by the row's temperature).
+public struct CompareSpec: Equatable, Sendable {
+    public var parameter: CompareParameter
+    public var values: [Double]
+    public var base: SamplerSettings
+    public var n: Int
+    public var seed: UInt64
+    public init(parameter: CompareParameter, values: [Double]? = nil, base: SamplerSettings, n: Int = 8, seed: UInt64 = 0) {
+        self.parameter = parameter; self.values = values ?? parameter.defaults; self.base = base; self.n = n; self.seed = seed
+    }
+}
+
+/// One row of a comparison, as the UI reads it.
+public struct CompareRow: Sendable {
+    public var label: String
+    public var settings: SamplerSettings
+    /// The row's current x̂0, or its final samples once finished: n images of side `size`.
+    public var images: [Float]
+    public var size: Int
+    public var t = 0, step = 0, totalSteps = 0
+    public var finished = false
+    /// Mean over pixels of the per-pixel variance across the row's images (Exercise 3.5.2), clamped to [-1, 1] as drawn.
+    public var diversity = 0.0
+    /// Images the classifier reads with probability at least `DigitReader.confident` (nil: no classifier).
+    public var confident: Int? = nil
+    /// The classifier's reading of each image (empty without a classifier).
+    public var readings: [DigitReader.Reading] = []
+    /// Seconds spent stepping this row.
+    public var wallTime = 0.0
+}
+
+public struct CompareSnapshot: Sendable {
+    public var spec: CompareSpec
+    public var rows: [CompareRow]
+    public var running = true
+    public var finished: Bool { rows.allSatisfy(\.finished) }
+}
+
+/// Mean over pixels of the variance across `n` images (population variance).
+public func meanPixelVariance(_ images: [Float], n: Int, pixels: Int) -> Double {
+    guard n > 1, images.count >= n * pixels else { return 0 }
+    var total = 0.0
+    for p in 0..<pixels {
+        var s = 0.0, s2 = 0.0
+        for i in 0..<n { let v = Double(images[i * pixels + p]); s += v; s2 += v * v }
+        let mean = s / Double(n)
+        total += max(0, s2 / Double(n) - mean * mean)
+    }
+    return total / Double(pixels)
+}
+
+/// The comparison as one labelled grey image (the chapter's figure): a title,
+/// then per row its label, diversity, confident count and wall time beside
+/// its digits at full size.
+public enum CompareFigure {
+    static func ascii(_ s: String) -> String {
+        s.replacingOccurrences(of: "σ²=β̃", with: "var post").replacingOccurrences(of: "σ²=β", with: "var beta")
+            .replacingOccurrences(of: "η", with: "eta").replacingOccurrences(of: "x̂0", with: "x0")
+    }
+
+    public static func image(_ c: CompareSnapshot) -> (width: Int, height: Int, pixels: [UInt8]) {
+        let side = c.rows.first?.size ?? MNIST.side, n = c.spec.n, gap = 2, margin = 6, line = BitmapFont.height + 3
+        let lines: [[String]] = c.rows.map { r in
+            [ascii(r.label), String(format: "div %.3f", r.diversity), r.confident.map { "sure \($0)/\(n)" } ?? "sure n/a",
+             String(format: "%.1f s%@", r.wallTime, r.finished ? "" : " t=\(r.t)")]
+        }
+        let labelW = (lines.flatMap { $0 }.map(BitmapFont.width(of:)).max() ?? 0) + 3 * margin
+        let rowH = max(side, 4 * line) + 2 * gap
+        let title = ascii("\(c.spec.parameter.rawValue): \(n) digits per row, seed \(c.spec.seed), base \(c.spec.base.kind.rawValue)"
+                          + (c.spec.base.kind == .ddim ? " \(c.spec.base.steps) steps" : "") + (c.finished ? "" : " (unfinished)"))
+        let width = max(labelW + n * (side + gap) + margin, BitmapFont.width(of: title) + 2 * margin)
+        let top = margin + line + gap
+        let height = top + c.rows.count * rowH + margin
+        var px = [UInt8](repeating: 0, count: width * height)
+        BitmapFont.draw(title, into: &px, imageWidth: width, x: margin, y: margin)
+        for (r, row) in c.rows.enumerated() {
+            let y = top + r * rowH
+            for (i, text) in lines[r].enumerated() {
+                BitmapFont.draw(text, into: &px, imageWidth: width, x: margin, y: y + i * line, ink: i == 0 ? 255 : 170)
+            }
+            for i in 0..<min(n, row.images.count / (side * side)) {
+                let x0 = labelW + i * (side + gap)
+                for yy in 0..<side { for xx in 0..<side {
+                    px[(y + yy) * width + x0 + xx] = ImageWriter.byte(row.images[i * side * side + yy * side + xx])
+                } }
+            }
+        }
+        return (width, height, px)
+    }
+}

@@ -1,0 +1,62 @@
+// DigitReader.swift: which digit each image is becoming, read by the bundled classifier.
+import Foundation
+
+/// Reads images with the bundled MNIST classifier: the most likely class, its
+/// probability, the entropy of the class distribution and all ten
+/// probabilities (for the curve of p(final class) over t). Images of a padded
+/// model (32x32) are cropped to 28x28 first. Buffers are reused between calls.
+public final class DigitReader: @unchecked Sendable {
+    public struct Reading: Equatable, Sendable {
+        public var label: Int
+        public var p: Float
+        /// Entropy of the ten probabilities, in bits (0: certain, log2 10 = 3.32: uniform).
+        public var entropy: Float
+        public var probs: [Float]
+    }
+
+    /// A reading at least this probable counts as confident.
+    public static let confident: Float = 0.9
+
+    let net: Classifier
+    let params: FloatBuffer
+    private let input = FloatBuffer(count: 1)
+
+    public init(net: Classifier, params: FloatBuffer) { self.net = net; self.params = params }
+
+    /// Readings of `n` images of side `side` (28, or larger and cropped to the centre 28x28).
+    public func read(_ images: UnsafePointer<Float>, n: Int, side: Int) -> [Reading] {
+        guard n > 0 else { return [] }
+        let px = MNIST.pixels
+        input.reserve(n * px)
+        let off = (side - MNIST.side) / 2
+        for i in 0..<n {
+            for y in 0..<MNIST.side {
+                let src = images + i * side * side + (y + off) * side + off
+                (input.ptr + i * px + y * MNIST.side).update(from: src, count: MNIST.side)
+            }
+        }
+        net.forward(params.ptr, x: input.ptr, n: n)
+        var out: [Reading] = []
+        out.reserveCapacity(n)
+        for i in 0..<n {
+            let row = net.logits.ptr + i * 10
+            var m = row[0]
+            for k in 1..<10 { m = max(m, row[k]) }
+            var probs = [Float](repeating: 0, count: 10), z: Float = 0
+            for k in 0..<10 { probs[k] = expf(row[k] - m); z += probs[k] }
+            var best = 0, h: Float = 0
+            for k in 0..<10 {
+                probs[k] /= z
+                if probs[k] > probs[best] { best = k }
+                if probs[k] > 0 { h -= probs[k] * log2f(probs[k]) }
+            }
+            out.append(Reading(label: best, p: probs[best], entropy: h, probs: probs))
+        }
+        return out
+    }
+
+    public func read(_ images: [Float], n: Int, side: Int) -> [Reading] {
+        precondition(images.count >= n * side * side)
+        return images.withUnsafeBufferPointer { read($0.baseAddress!, n: n, side: side) }
+    }
+}

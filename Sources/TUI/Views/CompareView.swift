@@ -1,0 +1,90 @@
+// CompareView.swift: the compare view (4): one row of digits per value of one setting.
+import Engine
+import Foundation
+
+/// The chapter's ablations live: one row per value of the compared setting,
+/// the same seeds in every column, all rows stepping together. Beside each
+/// row: its diversity (mean per-pixel variance over the row), how many of its
+/// digits the classifier reads confidently, and its wall time.
+enum CompareView {
+    /// The digit size that fits the window: half-block at scale 2 (14x7 cells),
+    /// 3 (9x5) or 4 (7x4), the largest for which every row fits.
+    struct Layout {
+        let scale: Int, cell: (w: Int, h: Int), rowH: Int, labelW = 16, top: Int, perRow: Int, rowsShown: Int
+        /// Below 30 rows the heading gives its row to the digits.
+        init(width W: Int, height H: Int, rows: Int, n: Int, side: Int) {
+            top = H < 30 ? 1 : 2
+            let avail = H - 3 - top
+            var pick = 4
+            for s in [2, 3, 4] {
+                let c = ImageWidget.size(side: side, mode: .halfBlock, scale: s)
+                if rows * (max(4, c.h) + 1) <= avail + 1 { pick = s; break }
+            }
+            scale = pick
+            cell = ImageWidget.size(side: side, mode: .halfBlock, scale: pick)
+            let fullH = max(4, cell.h) + 1
+            rowH = rows * fullH <= avail + 1 ? fullH : max(4, cell.h)
+            perRow = max(1, min(n, (W - labelW - 1) / (cell.w + 1)))
+            rowsShown = max(1, min(rows, (avail + (rowH > max(4, cell.h) ? 1 : 0)) / rowH))
+        }
+    }
+
+    static func statusLine(_ s: AppState) -> String {
+        guard let c = s.snapshot.compare else { return "compare: starting…" }
+        let state = c.finished ? "finished" : (c.running ? "running" : "paused")
+        let steps = c.rows.map { "\($0.step)/\($0.totalSteps)" }
+        let slowest = c.rows.max { $0.totalSteps - $0.step < $1.totalSteps - $1.step }
+        let bar = s.caps.unicode ? " │ " : " | "
+        var parts = ["compare \(c.spec.parameter.rawValue)", slowest.map { "step \($0.step)/\($0.totalSteps)" } ?? "", state,
+                     "base \(describe(c.spec.base))", "seed \(c.spec.seed)", "\(c.spec.n) per row"]
+        if steps.isEmpty { parts.remove(at: 1) }
+        var line = parts.joined(separator: bar)
+        while line.count > s.width && parts.count > 3 { parts.removeLast(); line = parts.joined(separator: bar) }
+        return line
+    }
+
+    static func render(_ s: AppState, _ buf: inout CellBuffer) {
+        let W = s.width, H = s.height
+        let bg: Int16 = s.caps.colors >= 8 ? 236 : -1
+        buf.fill(0, H - 2, W, 1, bg: bg)
+        buf.text(0, H - 2, statusLine(s), bg: bg, maxWidth: W)
+        if let text = s.editing {
+            buf.text(0, H - 1, "\(s.compareParameter.rawValue) values: \(text)_   (Enter applies, Esc cancels)", fg: 226, bold: true, maxWidth: W)
+        } else {
+            let hint = s.message ?? SampleView.fitHints(["a setting", "e values", "d DDPM/DDIM", "r new seed", "space pause", "p export PNG"], width: W)
+            buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
+        }
+        guard s.hasModel else { SampleView.renderNoModel(s, &buf); return }
+        guard let c = s.snapshot.compare, !c.rows.isEmpty else { buf.text(1, 2, "starting the comparison…", fg: 245); return }
+        let side = c.rows[0].size
+        let l = Layout(width: W, height: H, rows: c.rows.count, n: c.spec.n, side: side)
+        let heading = "\(c.spec.parameter.rawValue): one row per value, the same \(c.spec.n) seeds in every column"
+            + (c.finished ? "; final samples" : "; x̂0 while running, final samples when done")
+        if l.top > 1 { buf.text(1, 1, heading, bold: true, maxWidth: W - 2) }
+        for (r, row) in c.rows.prefix(l.rowsShown).enumerated() {
+            let y = l.top + r * l.rowH
+            buf.text(1, y, row.label, fg: 226, bold: true, maxWidth: l.labelW - 2)
+            buf.text(1, y + 1, String(format: "div %.3f", row.diversity), maxWidth: l.labelW - 2)
+            if let conf = row.confident {
+                buf.text(1, y + 2, "sure \(conf)/\(c.spec.n)", fg: conf * 2 >= c.spec.n ? 114 : 245, maxWidth: l.labelW - 2)
+            } else {
+                buf.text(1, y + 2, "sure n/a", fg: 245, maxWidth: l.labelW - 2)
+            }
+            let where_ = row.finished ? "done" : "t=\(row.t)"
+            buf.text(1, y + 3, String(format: "%.1fs %@", row.wallTime, where_), fg: 245, maxWidth: l.labelW - 2)
+            let px = side * side
+            for i in 0..<min(l.perRow, row.images.count / px) {
+                let img = Array(row.images[(i * px)..<((i + 1) * px)])
+                ImageWidget(pixels: img, side: side, lo: -1, hi: 1, mode: s.mode == .ascii ? .ascii : .halfBlock,
+                            scale: l.scale, caps: s.caps)
+                    .render(into: &buf, x: l.labelW + i * (l.cell.w + 1), y: y)
+            }
+        }
+        var notes: [String] = []
+        if l.rowsShown < c.rows.count { notes.append("showing \(l.rowsShown) of \(c.rows.count) rows") }
+        if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
+        let legend = "div: mean per-pixel variance over the row, pixels in [-1,1] (Exercise 3.5.2) · sure: digits the classifier reads with p ≥ 0.9"
+        buf.text(1, H - 3, notes.isEmpty ? legend : notes.joined(separator: ", ") + " (enlarge the window) · " + legend,
+                 fg: 245, maxWidth: W - 2)
+    }
+}

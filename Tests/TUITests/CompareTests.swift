@@ -1,0 +1,141 @@
+// CompareTests.swift: the compare view (issue #19): rows from the same seeds,
+// diversity by hand, value entry, keys, the labelled PNG.
+import XCTest
+@testable import Engine
+@testable import TUI
+
+/// eps^ = 0 everywhere: DDIM with eta 0 then scales x_T deterministically, so rows can be compared by hand.
+final class ZeroPredictor: NoisePredictor {
+    let imageSize = 28
+    func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
+        out.update(repeating: 0, count: t.count * imageSize * imageSize)
+    }
+}
+
+final class CompareTests: XCTestCase {
+    /// Mean over pixels of the population variance across images, by hand.
+    func testMeanPixelVarianceByHand() {
+        // Two pixels, three images: pixel 0 = (0, 0.5, 1) -> var 1/6; pixel 1 = (-1, -1, -1) -> 0.
+        let images: [Float] = [0, -1, 0.5, -1, 1, -1]
+        XCTAssertEqual(meanPixelVariance(images, n: 3, pixels: 2), (1.0 / 6) / 2, accuracy: 1e-7)
+        XCTAssertEqual(meanPixelVariance(images, n: 1, pixels: 2), 0)
+    }
+
+    /// Every row starts from the same noise (times its temperature); rows step
+    /// together, finish, and report diversity, wall time and no classifier count without a classifier.
+    func testRowsShareSeedsAndStepTogether() throws {
+        let r = Runner(model: ZeroPredictor(), schedule: try NoiseSchedule(T: 100))
+        r.handle(.startSampling(SamplerSettings(), n: 2, seed: 5))
+        let spec = CompareSpec(parameter: .temperature, values: [0.5, 1.5], base: SamplerSettings(kind: .ddim, steps: 4), n: 3, seed: 9)
+        r.handle(.compare(spec))
+        XCTAssertTrue(r.snapshot.comparing && r.isRunning)
+        let mainSteps = r.snapshot.history.count
+        var ticks = 0
+        while r.isRunning { r.tick(); ticks += 1 }
+        XCTAssertEqual(ticks, 4)
+        XCTAssertEqual(r.snapshot.history.count, mainSteps, "the main run waits while the comparison steps")
+        let c = try XCTUnwrap(r.snapshot.compare)
+        XCTAssertTrue(c.finished)
+        XCTAssertEqual(c.rows.map(\.label), ["temp 0.5", "temp 1.5"])
+        // eps^ = 0 and eta = 0: the final image is x_T / sqrt(abar_T-1) in every row, so row 1.5 is 3x row 0.5.
+        let (a, b) = (c.rows[0].images, c.rows[1].images)
+        XCTAssertEqual(a.count, 3 * 784)
+        for i in stride(from: 0, to: a.count, by: 97) { XCTAssertEqual(b[i], 3 * a[i], accuracy: 1e-3 * max(1, abs(b[i]))) }
+        let want = meanPixelVariance(a.map { min(1, max(-1, $0)) }, n: 3, pixels: 784)
+        XCTAssertEqual(c.rows[0].diversity, want, accuracy: 1e-12)
+        XCTAssertGreaterThan(c.rows[1].diversity, c.rows[0].diversity)
+        XCTAssertTrue(c.rows.allSatisfy { $0.wallTime > 0 && $0.confident == nil && $0.step == 4 })
+        // Back to the sample view: the main run steps again.
+        r.handle(.showCompare(false))
+        XCTAssertTrue(r.isRunning)
+        r.tick()
+        XCTAssertEqual(r.snapshot.history.count, mainSteps + 1)
+    }
+
+    /// Pause and single step act on the comparison while it is shown.
+    func testPauseAndStepActOnTheComparison() throws {
+        let r = Runner(model: ZeroPredictor(), schedule: try NoiseSchedule(T: 50))
+        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 0))
+        r.handle(.compare(CompareSpec(parameter: .steps, values: [2, 5], base: SamplerSettings(), n: 2)))
+        r.handle(.togglePause)
+        XCTAssertFalse(r.isRunning)
+        XCTAssertEqual(r.snapshot.compare?.running, false)
+        XCTAssertTrue(r.snapshot.running, "the main run's state is its own")
+        r.handle(.singleStep)
+        XCTAssertEqual(r.snapshot.compare?.rows.map(\.step), [1, 1])
+        XCTAssertEqual(r.snapshot.compare?.rows.map(\.totalSteps), [2, 5])
+        XCTAssertEqual(r.snapshot.compare?.rows.map { $0.settings.kind }, [.ddim, .ddim], "DDIM steps compare DDIM runs")
+    }
+
+    func testParameterValues() throws {
+        XCTAssertEqual(try CompareParameter.temperature.parse("0.5, 1,1.5", T: 1000), [0.5, 1, 1.5])
+        XCTAssertThrowsError(try CompareParameter.eta.parse("0.5, 2", T: 1000)) { XCTAssertTrue("\($0)".contains("eta"), "\($0)") }
+        XCTAssertThrowsError(try CompareParameter.steps.parse("10, 2000", T: 1000))
+        XCTAssertThrowsError(try CompareParameter.steps.parse("2.5", T: 1000))
+        XCTAssertThrowsError(try CompareParameter.temperature.parse("", T: 1000))
+        XCTAssertThrowsError(try CompareParameter.temperature.parse("1,2,3,4,5,6,7,8,9", T: 1000))
+        XCTAssertThrowsError(try CompareParameter.temperature.parse("1..2", T: 1000)) { XCTAssertTrue("\($0)".contains("not a number")) }
+        XCTAssertEqual(CompareParameter.variance.apply(1, to: SamplerSettings(kind: .ddim)).kind, .ddpm)
+        XCTAssertEqual(CompareParameter.variance.apply(1, to: SamplerSettings()).variance, .posterior)
+        XCTAssertEqual(CompareParameter.eta.apply(0.5, to: SamplerSettings()).kind, .ddim)
+    }
+
+    /// The reducer: 4 starts a comparison of the sample view's settings; a, e (typing, Enter, Esc), d, r, p.
+    func testCompareKeys() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot()
+        st.settings = SamplerSettings(kind: .ddim, steps: 20)
+        var fx = reduce(&st, .key(.char("4")))
+        XCTAssertEqual(st.screen, .compare)
+        XCTAssertEqual(fx, [.command(.compare(CompareSpec(parameter: .temperature, base: st.settings, n: 8, seed: st.seed)))])
+        fx = reduce(&st, .key(.char("a")))
+        XCTAssertEqual(st.compareParameter, .noiseTemperature)
+        XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])
+        XCTAssertEqual(st.compareSpec.values, [0, 0.5, 1.0, 1.5])
+        XCTAssertEqual(reduce(&st, .key(.char("e"))), [])
+        XCTAssertEqual(st.editing, "0.0, 0.5, 1.0, 1.5")
+        for _ in 0..<18 { _ = reduce(&st, .key(.backspace)) }
+        for c in "0.2,x 0.8" { _ = reduce(&st, .key(.char(c))) }
+        XCTAssertEqual(st.editing, "0.2, 0.8", "letters are not taken")
+        fx = reduce(&st, .key(.enter))
+        XCTAssertNil(st.editing)
+        XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])
+        XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])
+        // A bad value keeps the entry open with the reason; Esc leaves the values as they were.
+        _ = reduce(&st, .key(.char("e")))
+        for _ in 0..<20 { _ = reduce(&st, .key(.backspace)) }
+        _ = reduce(&st, .key(.char("5")))
+        _ = reduce(&st, .key(.char("0")))
+        XCTAssertEqual(reduce(&st, .key(.enter)), [])
+        XCTAssertEqual(st.editing, "50")
+        XCTAssertTrue(st.message?.contains("noise temperature must be in [0, 10]") ?? false, st.message ?? "")
+        _ = reduce(&st, .key(.escape))
+        XCTAssertNil(st.editing)
+        XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])
+        // Keys while editing are text, not commands.
+        XCTAssertEqual(st.screen, .compare)
+        let seed = st.seed
+        XCTAssertEqual(reduce(&st, .key(.char("r"))), [.command(.compare(st.compareSpec))])
+        XCTAssertEqual(st.seed, seed + 1)
+        XCTAssertEqual(reduce(&st, .key(.char("p"))), [.exportComparePNG])
+        XCTAssertEqual(reduce(&st, .key(.char("1"))), [.command(.showCompare(false))])
+        XCTAssertEqual(st.screen, .sample)
+    }
+
+    /// The exported figure: a title, and per row the label and numbers beside full-size digits.
+    func testFigureLayout() {
+        let rows = (0..<3).map { r in
+            CompareRow(label: ["σ²=β", "σ²=β̃", "η 0.5"][r], settings: SamplerSettings(),
+                       images: [Float](repeating: r == 0 ? 1 : -1, count: 4 * 784), size: 28, finished: true, diversity: 0.25)
+        }
+        let fig = CompareFigure.image(CompareSnapshot(spec: CompareSpec(parameter: .variance, base: SamplerSettings(), n: 4), rows: rows))
+        XCTAssertEqual(fig.pixels.count, fig.width * fig.height)
+        XCTAssertGreaterThanOrEqual(fig.width, 4 * 30)
+        XCTAssertEqual(CompareFigure.ascii("σ²=β̃"), "var post")
+        // Row 0's first digit is white (all pixels 1), row 1's black: find the digit block of row 0.
+        let white = fig.pixels.filter { $0 == 255 }.count
+        XCTAssertGreaterThanOrEqual(white, 4 * 784, "row 0's four white digits plus white text")
+        // The title's first letter ("V" of "variance") is drawn at the margin.
+        XCTAssertTrue((0..<7).contains { y in (6..<11).contains { x in fig.pixels[(6 + y) * fig.width + x] == 255 } })
+    }
+}

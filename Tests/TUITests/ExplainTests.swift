@@ -1,0 +1,137 @@
+// ExplainTests.swift: what the sample view explains is right (issue #19): the
+// equation panel's numbers against hand computations from the schedule's
+// definition, the status line at every width, the layout at 80x24.
+import XCTest
+@testable import Engine
+@testable import TUI
+
+final class ExplainTests: XCTestCase {
+    /// A recorded step at `t` (to `tNext`) with `settings`, 4 ring digits.
+    func frame(t: Int, tNext: Int, _ settings: SamplerSettings) -> RecordedFrame {
+        let d = ringDigit()
+        let f = Frame(step: 0, totalSteps: 1, t: t, tNext: tNext, n: 1, size: 28, xt: d, x0: d, xNext: [],
+                      eps: Stats(), x0Outside: 0, settings: settings)
+        return RecordedFrame(f, keep: 1)
+    }
+
+    /// The linear schedule's tables by hand: beta_t = 1e-4 + (0.02 - 1e-4) t / 999, abar_t = prod (1 - beta_s).
+    func hand(_ t: Int) -> (beta: Double, abar: Double) {
+        let beta = { (s: Int) in 1e-4 + (0.02 - 1e-4) * Double(s) / 999 }
+        return (beta(t), (0...t).reduce(1.0) { $0 * (1 - beta($1)) })
+    }
+
+    func texts(_ f: RecordedFrame, unicode: Bool = true) throws -> String {
+        EquationPanel.lines(f, schedule: try NoiseSchedule(), unicode: unicode).map(\.text).joined(separator: "\n")
+    }
+
+    func testDDPMEquationHasThisStepsNumbers() throws {
+        let t = 500, (beta, abar) = hand(t)
+        let text = try texts(frame(t: t, tNext: t - 1, SamplerSettings()))
+        XCTAssertTrue(text.contains("DDPM step t=500 → 499"), text)
+        XCTAssertTrue(text.contains("x_{t-1}=a·(x_t-b·ε̂)+σ_t·z"), text)
+        XCTAssertTrue(text.contains(String(format: "a = 1/√α_t = %.5f", 1 / (1 - beta).squareRoot())), text)
+        XCTAssertTrue(text.contains(String(format: "b = β_t/√(1-ᾱ_t) = %.5f", beta / (1 - abar).squareRoot())), text)
+        XCTAssertTrue(text.contains(String(format: "σ_t = √β_t = %.5f", beta.squareRoot())), text)
+        XCTAssertTrue(text.contains(String(format: "β_t=%.5f", beta)) && text.contains(String(format: "ᾱ_t=%.5f", abar)), text)
+        // The posterior variance and the clipped form: mu~ = a x0^ + b x_t.
+        var set = SamplerSettings(); set.variance = .posterior; set.clip = true; set.noiseTemperature = 0.5
+        let prev = hand(t - 1).abar
+        let clipped = try texts(frame(t: t, tNext: t - 1, set))
+        XCTAssertTrue(clipped.contains(String(format: "= %.5f", prev.squareRoot() * beta / (1 - abar))), clipped)
+        XCTAssertTrue(clipped.contains(String(format: "= %.5f", (1 - beta).squareRoot() * (1 - prev) / (1 - abar))), clipped)
+        XCTAssertTrue(clipped.contains(String(format: "σ_t = √β̃_t = %.5f", (beta * (1 - prev) / (1 - abar)).squareRoot())), clipped)
+        XCTAssertTrue(clipped.contains("z ~ 0.5·N(0, I)"), clipped)
+        // The last step adds no noise.
+        let last = try texts(frame(t: 0, tNext: -1, SamplerSettings()))
+        XCTAssertTrue(last.contains("σ_t = 0 (last step) = 0.00000") && !last.contains("z ~"), last)
+    }
+
+    func testDDIMEquationHasThisStepsNumbers() throws {
+        var set = SamplerSettings(kind: .ddim, steps: 50); set.eta = 0.5
+        let (ab, abPrev) = (hand(500).abar, hand(480).abar)
+        let sigma = 0.5 * ((1 - abPrev) / (1 - ab)).squareRoot() * (1 - ab / abPrev).squareRoot()
+        let text = try texts(frame(t: 500, tNext: 480, set))
+        XCTAssertTrue(text.contains("DDIM step t=500 → 480  η=0.5"), text)
+        XCTAssertTrue(text.contains(String(format: "a = √ᾱ_prev = %.5f", abPrev.squareRoot())), text)
+        XCTAssertTrue(text.contains(String(format: "d = √(1-ᾱ_prev-σ²) = %.5f", (1 - abPrev - sigma * sigma).squareRoot())), text)
+        XCTAssertTrue(text.contains(String(format: "= %.5f", sigma)), text)
+        XCTAssertTrue(text.contains("z ~ N(0, I)"), text)
+        // The last DDIM step goes to the clean image: abar_prev = 1, no noise.
+        let last = try texts(frame(t: 0, tNext: -1, set))
+        XCTAssertTrue(last.contains("→ final") && last.contains("a = √ᾱ_prev = 1.00000") && !last.contains("z ~"), last)
+        // LANG=C: the same numbers, spelled in ASCII.
+        let ascii = try texts(frame(t: 500, tNext: 480, set), unicode: false)
+        XCTAssertTrue(ascii.allSatisfy(\.isASCII), ascii)
+        XCTAssertTrue(ascii.contains(String(format: "a = sqrt(abar_prev) = %.5f", abPrev.squareRoot())), ascii)
+    }
+
+    /// The panel shows the numbers of the step on screen (scrubbed too), with the settings that step used.
+    func testEquationPanelFollowsTheShownStep() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 5)
+        _ = reduce(&st, .key(.char("=")))
+        XCTAssertTrue(st.showEquation)
+        XCTAssertTrue(render(st).text.contains("DDPM step t=995 → 994"), render(st).text)
+        _ = reduce(&st, .key(.home))
+        XCTAssertEqual(st.scrub, 0)
+        XCTAssertTrue(render(st).text.contains("DDPM step t=999 → 998"))
+        _ = reduce(&st, .key(.char("=")))
+        XCTAssertFalse(render(st).text.contains("DDPM step"))
+    }
+
+    /// At every width the status line fits and keeps where the run is and whether it runs.
+    func testStatusLineKeepsRunStateAtEveryWidth() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot()
+        st.speedIndex = 0
+        for w in 50...220 {
+            for caps in [TermCaps.full, .ascii] {
+                st.caps = caps
+                let line = SampleView.statusLine(st, width: w)
+                XCTAssertLessThanOrEqual(line.count, w, line)
+                XCTAssertTrue(line.contains("t=997"), "width \(w): \(line)")
+                XCTAssertTrue(line.contains("run"), "width \(w): \(line)")
+                if w >= 80 { XCTAssertTrue(line.contains("running") && line.contains("temp 1.0"), "width \(w): \(line)") }
+                if w >= 130 { XCTAssertTrue(line.contains("st/s (limit)") && line.contains("half-block"), "width \(w): \(line)") }
+            }
+        }
+    }
+
+    /// 80x24 shows 4 of 16 digits per grid (2 columns, 2 rows); 120x40 more.
+    func testDigitsPerGrid() throws {
+        for (w, h, want) in [(80, 24, 4), (120, 40, 12), (200, 60, 16)] {
+            var st = AppState(caps: .full, width: w, height: h, schedule: try NoiseSchedule())
+            var snap = AppTests.fakeSnapshot()
+            snap.n = 16
+            snap.history = snap.history.map { f in
+                let d = ringDigit()
+                return RecordedFrame(Frame(step: f.step, totalSteps: 1000, t: f.t, tNext: f.tNext, n: 16, size: 28,
+                                           xt: Array(repeating: d, count: 16).flatMap { $0 }, x0: Array(repeating: d, count: 16).flatMap { $0 },
+                                           xNext: [], eps: Stats(), x0Outside: 0), keep: 16)
+            }
+            st.snapshot = snap
+            let text = render(st).text
+            if want < 16 { XCTAssertTrue(text.contains("showing \(want) of 16"), "\(w)x\(h):\n\(text)") }
+            else { XCTAssertFalse(text.contains("showing"), "\(w)x\(h):\n\(text)") }
+        }
+    }
+
+    /// x_t is drawn on ±(sqrt(abar_t) + 2.5 sqrt(1 - abar_t)): ±1 at t = 0, about ±2.5 at t = T-1.
+    func testXtRangeDependsOnT() throws {
+        let s = try NoiseSchedule()
+        XCTAssertEqual(SampleView.xtRange(s, t: 0), Float(s.alphasCumprod[0].squareRoot() + 2.5 * (1 - s.alphasCumprod[0]).squareRoot()))
+        XCTAssertLessThan(abs(SampleView.xtRange(s, t: 0) - 1), 0.03)
+        XCTAssertLessThan(abs(SampleView.xtRange(s, t: 999) - 2.5), 0.01)
+        XCTAssertLessThan(abs(SampleView.xtRange(s, t: 999, temperature: 1.5) - 3.75), 0.02)
+    }
+
+    /// 8 colours: the four schedules' curves stay four colours, and axes are not black.
+    func testEightColourPalette() {
+        let curves = ForwardView.colors.map { Terminal.reduce($0, 8) }
+        XCTAssertEqual(Set(curves).count, 4, "\(curves)")
+        XCTAssertFalse(curves.contains(0))
+        XCTAssertNotEqual(Terminal.reduce(244, 8), 0, "axes")
+        XCTAssertEqual(Terminal.reduce(16, 8), 0); XCTAssertEqual(Terminal.reduce(231, 8), 7)
+        XCTAssertEqual(Set(ForwardView.colors.map { Terminal.reduce($0, 16) }).count, 4)
+    }
+}
