@@ -198,8 +198,14 @@ public final class Runner {
         }
         if let fs = forkSampler, !fs.isFinished {
             let f = fs.step(model)
-            snapshot.forkHistory.append(RecordedFrame(f, keep: recordLimit))
-            if fs.isFinished { snapshot.forkFinal = fs.x.array(fs.pixels) }
+            let keep = min(f.n, recordLimit)
+            let readings = reader.map { r in f.x0.withUnsafeBufferPointer { r.read($0.baseAddress!, n: keep, side: f.size) } } ?? []
+            snapshot.forkHistory.append(RecordedFrame(f, keep: recordLimit, readings: readings))
+            if fs.isFinished {
+                let fin = fs.x.array(fs.pixels)
+                snapshot.forkFinal = fin
+                snapshot.forkFinalReadings = reader?.read(fin, n: keep, side: f.size) ?? []
+            }
         }
         let done = (sampler?.isFinished ?? true) && (forkSampler?.isFinished ?? true)
         if done {

@@ -17,7 +17,7 @@ public struct RunnerSnapshot: Sendable {
     public var final: [Float]? = nil
     public var forkFinal: [Float]? = nil
     /// The classifier's reading of the final samples.
-    public var finalReadings: [DigitReader.Reading] = []
+    public var finalReadings: [DigitReader.Reading] = [], forkFinalReadings: [DigitReader.Reading] = []
     /// The compare view's rows, and whether that view is the one stepping (the main run waits meanwhile).
     public var compare: CompareSnapshot? = nil
     public var comparing = false

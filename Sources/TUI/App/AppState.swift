@@ -35,6 +35,9 @@ public struct AppState: Sendable {
     public var helpPage = 0
     /// The update equation with this step's numbers, in the sample view's panel (`=`).
     public var showEquation = false
+    /// The digit selected with h j k l (marked under the grids), and whether `z` zooms it.
+    public var selected = 0
+    public var zoom = false
     /// Sampler settings as the user set them (sent to the engine at once).
     public var settings = SamplerSettings()
     public var n = 16

@@ -133,6 +133,17 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "forked at t=\(s.snapshot.history.last!.t) with \(describe(s.settings))"
         return [.command(.fork(s.settings))]
     case .char("p"): return [.exportPNG]
+    case .char("h"), .char("l"), .char("j"), .char("k"):
+        // Select a digit: h / l previous / next, k / j a row up / down (the grid's columns).
+        let n = max(1, s.snapshot.n), cols = SampleView.columns(s)
+        let d = k == .char("h") ? -1 : (k == .char("l") ? 1 : (k == .char("j") ? cols : -cols))
+        s.selected = min(n - 1, max(0, s.selected + d))
+        s.message = "digit \(s.selected + 1) of \(n) selected" + (s.zoom ? "" : " (z zooms it)")
+        return []
+    case .char("z"):
+        s.zoom.toggle()
+        s.message = s.zoom ? "zoom: digit \(s.selected + 1) at full size, its 10 stages and the classifier's reading over t (z: back)" : nil
+        return []
     case .char("="):
         s.showEquation.toggle()
         s.message = s.showEquation ? "update equation on: the shown step's numbers (= hides it)" : "update equation hidden"

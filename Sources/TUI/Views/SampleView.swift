@@ -13,6 +13,12 @@ enum SampleView {
         return Float(ab.squareRoot() + 2.5 * max(1, temperature) * (1 - ab).squareRoot())
     }
 
+    /// Columns of digits per grid at the state's window size (for selecting a row up or down).
+    static func columns(_ s: AppState) -> Int {
+        let l = Layout(width: s.width, height: s.height, equation: s.showEquation)
+        return gridColumns(width: l.gridW - 1, side: s.snapshot.history.first?.size ?? MNIST.side, mode: s.mode)
+    }
+
     /// As many key hints as fit the width, always ending with "? help".
     static func fitHints(_ hints: [String], width: Int) -> String {
         var shown = hints
@@ -72,7 +78,7 @@ enum SampleView {
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
         let l = Layout(width: W, height: H, equation: s.showEquation)
-        renderGrids(s, &buf, l)
+        if s.zoom { ZoomView.render(s, &buf, l) } else { renderGrids(s, &buf, l) }
         for y in l.top..<(l.top + l.contentH) { buf.put(l.leftW, y, s.caps.unicode ? "│" : "|", fg: 244) }
         renderPanel(s, &buf, l)
     }
@@ -108,6 +114,8 @@ enum SampleView {
         var leftTitle = "x_t", rightTitle = "predicted x̂0"
         var left: [Float] = [], right: [Float] = []
         var leftLo: Float = -2.5, leftHi: Float = 2.5
+        /// The classifier's readings of the images shown (empty: no labels under that grid).
+        var leftReadings: [DigitReader.Reading] = [], rightReadings: [DigitReader.Reading] = []
     }
 
     /// The shown frame (scrubbed or newest): x_t and x̂0, the final sample
@@ -122,8 +130,10 @@ enum SampleView {
         let r = xtRange(s.schedule, t: f.t, temperature: snap.runTemperature)
         g.leftLo = -r; g.leftHi = r
         g.leftTitle = "x_t  t=\(f.t)"; g.rightTitle = "predicted x̂0  (t=\(f.t))"
+        g.rightReadings = f.readings
         if s.scrub == nil, snap.finished, let fin = snap.final {
             g.left = fin; g.leftTitle = "x_0  final sample"; g.leftLo = -1; g.leftHi = 1
+            g.leftReadings = snap.finalReadings
         }
         if !s.forking, let c = snap.comparison {
             // A temperature change: the previous run's result beside the new run.
@@ -131,6 +141,7 @@ enum SampleView {
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()
+            g.leftReadings = []; g.rightReadings = done != nil ? snap.finalReadings : f.readings
             g.rightTitle = String(format: "now: temp %.1f  ", snap.runTemperature) + (done != nil ? "final" : "x̂0 (t=\(f.t))")
             return g
         }
@@ -138,12 +149,17 @@ enum SampleView {
         let fi = min(idx, snap.forkHistory.count - 1)
         g.leftTitle = "original: x̂0  \(describe(snap.settings))"
         g.left = g.right; g.leftLo = -1; g.leftHi = 1
+        g.leftReadings = f.readings; g.rightReadings = []
         if fi >= 0 {
             let ff = snap.forkHistory[fi]
-            g.right = ff.x0Floats()
+            g.right = ff.x0Floats(); g.rightReadings = ff.readings
             g.rightTitle = "fork: x̂0  \(describe(snap.forkSettings!))  t=\(ff.t)"
-            if s.scrub == nil, let fin = snap.forkFinal { g.right = fin; g.rightTitle = "fork: final  \(describe(snap.forkSettings!))" }
-            if s.scrub == nil, snap.finished, let fin = snap.final { g.left = fin; g.leftTitle = "original: final  \(describe(snap.settings))" }
+            if s.scrub == nil, let fin = snap.forkFinal {
+                g.right = fin; g.rightTitle = "fork: final  \(describe(snap.forkSettings!))"; g.rightReadings = snap.forkFinalReadings
+            }
+            if s.scrub == nil, snap.finished, let fin = snap.final {
+                g.left = fin; g.leftTitle = "original: final  \(describe(snap.settings))"; g.leftReadings = snap.finalReadings
+            }
         }
         return g
     }
@@ -156,9 +172,9 @@ enum SampleView {
         buf.text(1, l.top, g.leftTitle, bold: true, maxWidth: l.gridW)
         buf.text(l.gridW + 2, l.top, g.rightTitle, bold: true, maxWidth: l.gridW)
         let shown = drawGrid(&buf, images: g.left, n: snap.n, side: side, x: 1, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,
-                             lo: g.leftLo, hi: g.leftHi, mode: s.mode, caps: s.caps)
+                             lo: g.leftLo, hi: g.leftHi, mode: s.mode, caps: s.caps, readings: g.leftReadings, selected: s.selected)
         _ = drawGrid(&buf, images: g.right, n: snap.n, side: side, x: l.gridW + 2, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,
-                     lo: -1, hi: 1, mode: s.mode, caps: s.caps)
+                     lo: -1, hi: 1, mode: s.mode, caps: s.caps, readings: g.rightReadings, selected: s.selected)
         if shown < snap.n {
             buf.text(1, l.top + l.contentH - 1, "showing \(shown) of \(snap.n) (enlarge the window for more)", fg: 245, maxWidth: l.leftW)
         }
@@ -173,6 +189,9 @@ enum SampleView {
         var y = l.top
         if s.showEquation {
             y += EquationPanel.render(s, &buf, x: px, y: y, w: l.panelW, h: l.contentH - 4) + 1
+        }
+        if s.zoom, bottom - y >= 10 {
+            y += ZoomView.renderCurve(s, &buf, x: px, y: y, w: l.panelW, h: min(12, (bottom - y) / 2))
         }
         let frame = idx >= 0 && idx < snap.history.count ? snap.history[idx] : nil
         let statsH = frame == nil ? 0 : (l.narrow ? 4 : 7)

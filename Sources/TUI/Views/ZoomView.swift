@@ -1,0 +1,102 @@
+// ZoomView.swift: one digit at full size, its 10-stage trajectory and the classifier's reading over t (`z`).
+import Engine
+import Foundation
+
+/// The selected digit zoomed (sample view, `z`): x_t and x̂0 at 28x28 (half-block
+/// 1:1 where it fits), the 10-stage strip of x̂0 along the recorded trajectory
+/// (chapter 3.5.3's coarse-to-fine stages), and in the panel the curve of the
+/// probability of the class it ends as and of the entropy, over t.
+enum ZoomView {
+    /// The selected digit's image `k` of a recorded frame's x̂0 (or x_t).
+    static func digit(_ f: RecordedFrame, _ k: Int, xt: Bool = false) -> [Float] {
+        let px = f.size * f.size, all = xt ? f.xt : f.x0
+        guard (k + 1) * px <= all.count else { return [] }
+        return all[(k * px)..<((k + 1) * px)].map { Float($0) }
+    }
+
+    /// Indices of up to 10 frames spread evenly over the recording (first and last included).
+    static func stages(_ count: Int) -> [Int] {
+        guard count > 0 else { return [] }
+        let k = min(10, count)
+        return (0..<k).map { k == 1 ? count - 1 : Int((Double($0) * Double(count - 1) / Double(k - 1)).rounded()) }
+    }
+
+    static func render(_ s: AppState, _ buf: inout CellBuffer, _ l: SampleView.Layout) {
+        let snap = s.snapshot
+        let idx = s.scrub ?? (snap.history.count - 1)
+        guard idx >= 0, idx < snap.history.count else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
+        let f = snap.history[idx], k = min(s.selected, f.n - 1), side = f.size
+        let W = l.leftW - 1
+        buf.text(1, l.top, "digit \(k + 1) of \(f.n) at t=\(f.t)  (h/l other digit · z grid)", bold: true, maxWidth: W)
+        // Full size (1:1) when two digits and the strip fit, else half size.
+        let big1 = ImageWidget.size(side: side, mode: s.mode, scale: 1)
+        let scale = 2 * big1.w + 3 <= W && l.contentH >= big1.h + 10 ? 1 : 2
+        let big = ImageWidget.size(side: side, mode: s.mode, scale: scale)
+        let y0 = l.top + 2
+        let r = SampleView.xtRange(s.schedule, t: f.t, temperature: snap.runTemperature)
+        buf.text(1, y0 - 1, "x_t", fg: 245)
+        ImageWidget(pixels: digit(f, k, xt: true), side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps)
+            .render(into: &buf, x: 1, y: y0)
+        let x2 = big.w + 3
+        buf.text(x2, y0 - 1, "x̂0", fg: 245)
+        ImageWidget(pixels: digit(f, k), side: side, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x2, y: y0)
+        // The reading beside (or under) the big digits.
+        if k < f.readings.count {
+            let rd = f.readings[k]
+            let text = String(format: "reads as %d (%.0f%%), entropy %.2f bits", rd.label, rd.p * 100, rd.entropy)
+            let tx = 2 * big.w + 5
+            if W - tx >= 20 { buf.wrappedText(tx, y0, text, maxWidth: W - tx, fg: rd.p >= DigitReader.confident ? 114 : 226) }
+            else { buf.text(1, y0 + big.h, text, fg: rd.p >= DigitReader.confident ? 114 : 226, maxWidth: W) }
+        } else if !s.hasClassifier {
+            buf.text(1, y0 + big.h, "no classifier loaded: no reading", fg: 245, maxWidth: W)
+        }
+        // The strip: x̂0 at 10 points of the trajectory so far, left (t = T-1) to right.
+        let sy = y0 + big.h + 2
+        let idxs = stages(idx + 1)
+        guard sy + 3 < l.top + l.contentH, !idxs.isEmpty else { return }
+        buf.text(1, sy - 1, "x̂0 along the trajectory (\(idxs.count) stages)", fg: 245, maxWidth: W)
+        // The largest strip digits for which all stages fit in one or two rows.
+        let rowsAvail = l.top + l.contentH - sy
+        var pick: (scale: Int, perRow: Int, cell: (w: Int, h: Int))? = nil
+        for sc in [2, 3, 4, 7] {
+            let c = ImageWidget.size(side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: sc)
+            let perRow = max(1, (W + 1) / (c.w + 1))
+            let rows = (idxs.count + perRow - 1) / perRow
+            if rows * (c.h + 1) <= rowsAvail { pick = (sc, perRow, c); break }
+        }
+        guard let p = pick else { return }
+        for (i, fi) in idxs.enumerated() {
+            let fr = snap.history[fi]
+            let cx = 1 + (i % p.perRow) * (p.cell.w + 1), cy = sy + (i / p.perRow) * (p.cell.h + 1)
+            ImageWidget(pixels: digit(fr, k), side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: p.scale, caps: s.caps)
+                .render(into: &buf, x: cx, y: cy)
+            buf.text(cx, cy + p.cell.h, "t=\(fr.t)", fg: 245, maxWidth: p.cell.w)
+        }
+    }
+
+    /// The probability of the class the digit ends as (or reads as now) and the
+    /// entropy (divided by log2 10, so both lie in [0, 1]) at every recorded step; returns rows used.
+    static func renderCurve(_ s: AppState, _ buf: inout CellBuffer, x: Int, y: Int, w: Int, h: Int) -> Int {
+        let snap = s.snapshot
+        let k = s.selected
+        let frames = snap.history.filter { k < $0.readings.count }
+        guard let last = frames.last else {
+            buf.text(x, y, s.hasClassifier ? "classifier: no reading yet" : "no classifier loaded", fg: 245, maxWidth: w)
+            return 2
+        }
+        let final = k < snap.finalReadings.count ? snap.finalReadings[k] : last.readings[k]
+        let p = frames.map { Double($0.readings[k].probs[final.label]) }
+        let e = frames.map { Double($0.readings[k].entropy) / log2(10) }
+        var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
+                              title: "p(\(final.label)) green, entropy red", caps: s.caps)
+        plot.yRange = (0, 1)
+        plot.xName = "step"
+        plot.cursor = (s.scrub ?? (snap.history.count - 1)).clamped(0, max(0, p.count - 1))
+        plot.render(into: &buf, x: x, y: y, w: w, h: h)
+        return h
+    }
+}
+
+extension Int {
+    func clamped(_ lo: Int, _ hi: Int) -> Int { Swift.min(hi, Swift.max(lo, self)) }
+}
