@@ -116,7 +116,7 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .resize(width: 80, height: 24))
         let small = render(st)
         XCTAssertEqual(small.width, 80)
-        XCTAssertTrue(small.lines()[0].contains("DDPM Explorer"))
+        XCTAssertTrue(small.lines()[0].contains("1 Sample") && small.lines()[0].contains("4 Compare"), small.lines()[0])
         _ = reduce(&st, .resize(width: 60, height: 20))
         XCTAssertTrue(render(st).lines()[0].contains("too small"))
         var a = AppState(caps: .ascii, width: 120, height: 40, schedule: try NoiseSchedule())

@@ -48,6 +48,26 @@ public final class Sampler {
         return s
     }
 
+    /// Everything a trajectory needs to continue exactly from a step: x, the
+    /// random streams, the plan and the settings (the explorer keeps some of
+    /// these so a fork can start from a scrubbed step).
+    public struct State: Sendable {
+        public let x: [Float]
+        let rngs: [RNG]
+        public let timesteps: [Int]
+        public let index: Int
+        public let settings: SamplerSettings
+    }
+
+    public var state: State { State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings) }
+
+    /// Continues from `s` (a state of a sampler of the same shape).
+    public func restore(_ s: State) {
+        precondition(s.x.count == pixels && s.rngs.count == n, "restore: a state of another shape")
+        s.x.withUnsafeBufferPointer { x.ptr.update(from: $0.baseAddress!, count: pixels) }
+        rngs = s.rngs; timesteps = s.timesteps; index = s.index; settings = s.settings
+    }
+
     /// Applies new settings from the next step. A change of sampler kind, DDIM
     /// steps or spacing re-plans the remaining timesteps below the current one;
     /// temperature only affects x_T, so it takes effect at the next restart or fork.

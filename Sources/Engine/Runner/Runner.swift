@@ -19,6 +19,10 @@ public final class Runner {
     public var reader: DigitReader?
     /// The comparison's samplers, one per row (while the compare view has one).
     private var compareSamplers: [Sampler] = []
+    /// The main run's state before every `stateStride`-th step, so a fork can
+    /// start exactly from any recorded step (restore the nearest, replay the rest).
+    private var states: [Int: Sampler.State] = [:]
+    private var stateStride = 1
     private var stepTimes: [Double] = []
     private var trainStart = 0.0, trainStartStep = 0
 
@@ -80,16 +84,29 @@ public final class Runner {
             case .restart(let seed):
                 snapshot.comparison = nil
                 try startRun(snapshot.settings, n: max(1, snapshot.n), seed: seed)
-            case .fork(let s):
+            case .fork(let s, let at):
                 if let s, let base = sampler {
-                    forkSampler = try base.fork(with: s)
+                    let from = at ?? snapshot.history.count
+                    guard from < snapshot.history.count || !base.isFinished else {
+                        throw EngineError.invalidArgument("the run has finished: scrub back (←) to the step to fork from")
+                    }
+                    forkSampler = try (from == base.index ? base : try samplerAt(step: from)).fork(with: s)
                     snapshot.forkSettings = s
                     // The fork's recording starts with the shared past.
-                    snapshot.forkHistory = snapshot.history
-                    snapshot.forkFinal = nil
+                    snapshot.forkHistory = Array(snapshot.history.prefix(from))
+                    snapshot.forkFinal = nil; snapshot.forkFinalReadings = []
+                    snapshot.forkFrom = from
+                    if !(forkSampler?.isFinished ?? true) { snapshot.running = true; snapshot.finished = false }
                 } else {
                     forkSampler = nil; snapshot.forkSettings = nil; snapshot.forkHistory = []; snapshot.forkFinal = nil
+                    snapshot.forkFinalReadings = []
                 }
+            case .setForkSettings(let s):
+                try s.validate(T: schedule.T)
+                guard let fs = forkSampler else { break }
+                fs.update(s)
+                snapshot.forkSettings = s
+                if !fs.isFinished && !snapshot.running && snapshot.finished { snapshot.finished = false }
             case .setSpeed(let v): snapshot.speedLimit = v
             case .startTraining:
                 guard trainer != nil else { return [.error("no trainer")] }
@@ -121,8 +138,27 @@ public final class Runner {
         forkSampler = nil
         snapshot.settings = s; snapshot.seed = seed; snapshot.n = n
         snapshot.runTemperature = s.temperature
+        states = [:]
+        stateStride = max(1, (sampler!.timesteps.count + 249) / 250)
         resetRecording()
         snapshot.running = true
+    }
+
+    /// A sampler at the start of recorded step `step` of the main run: the
+    /// nearest saved state before it, then the steps between replayed with the
+    /// settings each of them used (so the fork starts from exactly that x_t).
+    private func samplerAt(step: Int) throws -> Sampler {
+        guard let base = sampler, let key = states.keys.filter({ $0 <= step }).max(), let st = states[key] else {
+            throw EngineError.invalidArgument("no recorded state to fork from at step \(step)")
+        }
+        let s = try Sampler(schedule: schedule, settings: st.settings, n: base.n, size: base.size, seed: base.seed)
+        s.restore(st)
+        while s.index < step {
+            let used = snapshot.history[s.index].settings
+            if used != s.settings { s.update(used) }
+            s.step(model)
+        }
+        return s
     }
 
     /// A new comparison: one sampler per value, all from the same seed, started at once.
@@ -184,7 +220,14 @@ public final class Runner {
         if let trainer { return trainTick(trainer) }
         var events: [RunnerEvent] = []
         let t0 = Benchmark.now()
-        if let s = sampler, !s.isFinished {
+        // The two sides step in t: the one further from x_0 (larger t) steps;
+        // both when level. A DDIM fork waits for a DDPM original, and so on.
+        let mainT = sampler.map { $0.isFinished ? -1 : $0.currentT } ?? -1
+        let forkT = forkSampler.map { $0.isFinished ? -1 : $0.currentT } ?? -1
+        let stepMain = forkSampler == nil || mainT >= forkT
+        let stepFork = forkSampler != nil && forkT >= mainT
+        if stepMain, let s = sampler, !s.isFinished {
+            if s.index % stateStride == 0 { states[s.index] = s.state }
             let f = s.step(model)
             let keep = min(f.n, recordLimit)
             let readings = reader.map { r in f.x0.withUnsafeBufferPointer { r.read($0.baseAddress!, n: keep, side: f.size) } } ?? []
@@ -196,7 +239,7 @@ public final class Runner {
                 snapshot.finalReadings = reader?.read(fin, n: keep, side: f.size) ?? []
             }
         }
-        if let fs = forkSampler, !fs.isFinished {
+        if stepFork, let fs = forkSampler, !fs.isFinished {
             let f = fs.step(model)
             let keep = min(f.n, recordLimit)
             let readings = reader.map { r in f.x0.withUnsafeBufferPointer { r.read($0.baseAddress!, n: keep, side: f.size) } } ?? []

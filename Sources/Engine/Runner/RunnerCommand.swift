@@ -15,8 +15,11 @@ public enum RunnerCommand: Sendable {
     /// A new temperature, live: start over at once from x_T = temperature * N(0, I)
     /// with the same seed, keeping the previous run's result for comparison.
     case retemper(SamplerSettings)
-    /// Continue from the current x_t with other settings, side by side; nil drops the fork.
-    case fork(SamplerSettings?)
+    /// Continue with other settings, side by side, from the current x_t or
+    /// from recorded step `at` (a scrubbed step); nil settings drop the fork.
+    case fork(SamplerSettings?, at: Int? = nil)
+    /// New settings for the fork (from its next step).
+    case setForkSettings(SamplerSettings)
     /// Start (or restart) a comparison and make it the one that steps.
     case compare(CompareSpec)
     /// The compare view shown (its rows step) or left (the main run steps again).

@@ -16,6 +16,8 @@ public struct RunnerSnapshot: Sendable {
     /// Final images after the last step (x_{-1}), when finished.
     public var final: [Float]? = nil
     public var forkFinal: [Float]? = nil
+    /// The recorded step the fork started from (its history shares the steps before it).
+    public var forkFrom = 0
     /// The classifier's reading of the final samples.
     public var finalReadings: [DigitReader.Reading] = [], forkFinalReadings: [DigitReader.Reading] = []
     /// The compare view's rows, and whether that view is the one stepping (the main run waits meanwhile).

@@ -37,6 +37,8 @@ public struct AppState: Sendable {
     public var showEquation = false
     /// The digit selected with h j k l (marked under the grids), and whether `z` zooms it.
     public var selected = 0
+    /// While forking: keys act on the fork (true, right) or the original (false, left); tab switches.
+    public var forkFocus = false
     public var zoom = false
     /// Sampler settings as the user set them (sent to the engine at once).
     public var settings = SamplerSettings()
@@ -78,6 +80,8 @@ public struct AppState: Sendable {
 
     public var speedLimit: Double? { AppState.speeds[speedIndex] }
     public var forking: Bool { snapshot.forkSettings != nil }
+    /// The recording scrubbing moves through: the focused side's while forking.
+    public var focusHistory: [RecordedFrame] { forking && forkFocus ? snapshot.forkHistory : snapshot.history }
 
     /// The comparison the compare view runs now: the chosen parameter's values
     /// over the sample view's settings, from the sample view's seed.

@@ -17,7 +17,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         return []
     case .engine(let snap):
         s.snapshot = snap
-        if let i = s.scrub, i >= snap.history.count { s.scrub = snap.history.isEmpty ? nil : snap.history.count - 1 }
+        let h = s.focusHistory.count
+        if let i = s.scrub, i >= h { s.scrub = h == 0 ? nil : h - 1 }
         return []
     case .trainEngine(let snap):
         s.trainSnapshot = snap
@@ -67,9 +68,18 @@ private func clampTemp(_ v: Double) -> Double { (min(10, max(0, v)) * 10).rounde
 
 private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     guard s.hasModel else { s.message = "no model loaded: \(s.modelNote)"; return [] }
-    var set = s.settings
+    // While forking, the setting keys act on the focused side (tab switches).
+    let onFork = s.forking && s.forkFocus
+    var set = onFork ? (s.snapshot.forkSettings ?? s.settings) : s.settings
+    let before = set
     var changed = true
+    let h = s.focusHistory.count
     switch k {
+    case .tab:
+        guard s.forking else { s.message = "tab switches between original and fork while forking (f forks)"; return [] }
+        s.forkFocus.toggle(); s.scrub = nil
+        s.message = "keys now act on the " + (s.forkFocus ? "fork (right)" : "original (left)")
+        return []
     case .char(" "):
         if s.snapshot.finished { s.message = "finished: press r for a new run"; return [] }
         s.scrub = nil
@@ -85,9 +95,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("t"), .char("T"):
         // Live: the run starts over at once from x_T with the same seed; the
         // previous result stays beside it (SPEC: temperature only acts on x_T).
+        set = s.settings
         set.temperature = clampTemp(set.temperature + (k == .char("T") ? 0.1 : -0.1))
         guard set.temperature != s.settings.temperature else { return [] }
-        s.settings = set; s.scrub = nil
+        s.settings = set; s.scrub = nil; s.forkFocus = false
         if s.forking { s.message = "temperature \(set.temperature): restarted without the fork (x_T is shared)" }
         return [.command(.retemper(set))]
     case .char("n"): set.noiseTemperature = clampTemp(set.noiseTemperature - 0.1)
@@ -106,7 +117,6 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if set.kind == .ddim { s.message = "DDPM variance \(set.variance == .beta ? "β" : "β̃") (n/a in DDIM: press d to switch to DDPM)" }
     case .char("c"): set.clip.toggle()
     case .left, .shiftLeft:
-        let h = s.snapshot.history.count
         guard h > 0 else { return [] }
         let step = k == .shiftLeft ? 10 : 1
         s.scrub = max(0, (s.scrub ?? h - 1) - step)
@@ -114,24 +124,29 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .right, .shiftRight:
         guard let i = s.scrub else { return [] }
         let step = k == .shiftRight ? 10 : 1
-        s.scrub = i + step >= s.snapshot.history.count ? nil : i + step
+        s.scrub = i + step >= h ? nil : i + step
         return []
     case .home, .pageUp:
         // To the start of the recording, or back a page (a tenth of it, at least 10 steps).
-        let h = s.snapshot.history.count
         guard h > 0 else { return [] }
         s.scrub = k == .home ? 0 : max(0, (s.scrub ?? h - 1) - max(10, h / 10))
         return s.snapshot.running ? [.command(.pause)] : []
     case .end, .pageDown:
         guard let i = s.scrub else { return [] }
-        let h = s.snapshot.history.count
         s.scrub = k == .end || i + max(10, h / 10) >= h ? nil : i + max(10, h / 10)
         return []
     case .char("f"):
-        if s.forking { s.message = "fork closed"; return [.command(.fork(nil))] }
-        if s.snapshot.finished || s.snapshot.history.isEmpty { s.message = "nothing to fork: the run has not started or has finished"; return [] }
-        s.message = "forked at t=\(s.snapshot.history.last!.t) with \(describe(s.settings))"
-        return [.command(.fork(s.settings))]
+        if s.forking { s.message = "fork closed"; s.forkFocus = false; s.scrub = nil; return [.command(.fork(nil))] }
+        guard !s.snapshot.history.isEmpty else { s.message = "nothing to fork yet: the run has not started"; return [] }
+        // From the scrubbed step (the run's own recording), else from where the run is now.
+        if s.scrub == nil && s.snapshot.finished {
+            s.message = "the run has finished: scrub back (← or Home) to the step to fork from, then f"; return []
+        }
+        let at = s.scrub
+        let t = at.map { s.snapshot.history[$0].t } ?? s.snapshot.history.last!.t
+        s.forkFocus = true; s.scrub = nil
+        s.message = "forked at t=\(t): keys now change the fork (right); tab switches to the original"
+        return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]
     case .char("h"), .char("l"), .char("j"), .char("k"):
         // Select a digit: h / l previous / next, k / j a row up / down (the grid's columns).
@@ -150,7 +165,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     default: changed = false
     }
-    if changed && set != s.settings {
+    if changed && set != before {
+        if onFork { return [.command(.setForkSettings(set))] }
         s.settings = set
         return [.command(.setSettings(set))]
     }

@@ -44,7 +44,10 @@ enum SampleView {
         } else {
             fields.append(("t=--", "t=--", 0))
         }
-        let kind = describe(set)
+        if s.forking {
+            fields.append((s.forkFocus ? "keys: fork" : "keys: original", s.forkFocus ? "▶fork" : "▶orig", 1))
+        }
+        let kind = describe(s.forking && s.forkFocus ? (snap.forkSettings ?? set) : set)
         fields.append((kind, set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"), 2))
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
         let speed = s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond)
@@ -146,22 +149,39 @@ enum SampleView {
             return g
         }
         guard s.forking else { return g }
-        let fi = min(idx, snap.forkHistory.count - 1)
-        g.leftTitle = "original: x̂0  \(describe(snap.settings))"
-        g.left = g.right; g.leftLo = -1; g.leftHi = 1
-        g.leftReadings = f.readings; g.rightReadings = []
-        if fi >= 0 {
-            let ff = snap.forkHistory[fi]
-            g.right = ff.x0Floats(); g.rightReadings = ff.readings
-            g.rightTitle = "fork: x̂0  \(describe(snap.forkSettings!))  t=\(ff.t)"
-            if s.scrub == nil, let fin = snap.forkFinal {
-                g.right = fin; g.rightTitle = "fork: final  \(describe(snap.forkSettings!))"; g.rightReadings = snap.forkFinalReadings
+        // Both sides at the same t: the focused side's frame (scrubbed or newest),
+        // the other side's frame nearest in t. "▶" marks the side keys act on.
+        let main = snap.history, fork = snap.forkHistory
+        guard !fork.isEmpty else { return g }
+        let (focus, other) = s.forkFocus ? (fork, main) : (main, fork)
+        let fIdx = min(s.scrub ?? (focus.count - 1), focus.count - 1)
+        let t = focus[fIdx].t
+        let oIdx = nearest(t, in: other)
+        let (mf, ff) = s.forkFocus ? (other[oIdx], focus[fIdx]) : (focus[fIdx], other[oIdx])
+        let mark = { (focused: Bool) in focused ? (s.caps.unicode ? "▶ " : "> ") : "" }
+        g.left = mf.x0Floats(); g.leftLo = -1; g.leftHi = 1; g.leftReadings = mf.readings
+        g.leftTitle = mark(!s.forkFocus) + "original \(describe(snap.settings)): x̂0 t=\(mf.t)"
+        g.right = ff.x0Floats(); g.rightReadings = ff.readings
+        g.rightTitle = mark(s.forkFocus) + "fork \(describe(snap.forkSettings!)): x̂0 t=\(ff.t)"
+        // Live and at the end: the final samples of each side that has finished.
+        if s.scrub == nil {
+            if let fin = snap.forkFinal {
+                g.right = fin; g.rightReadings = snap.forkFinalReadings
+                g.rightTitle = mark(s.forkFocus) + "fork \(describe(snap.forkSettings!)): final"
             }
-            if s.scrub == nil, snap.finished, let fin = snap.final {
-                g.left = fin; g.leftTitle = "original: final  \(describe(snap.settings))"; g.leftReadings = snap.finalReadings
+            if let fin = snap.final {
+                g.left = fin; g.leftReadings = snap.finalReadings
+                g.leftTitle = mark(!s.forkFocus) + "original \(describe(snap.settings)): final"
             }
         }
         return g
+    }
+
+    /// Index of the frame whose t is nearest `t` (frames run from high t to low).
+    static func nearest(_ t: Int, in frames: [RecordedFrame]) -> Int {
+        var best = 0
+        for (i, f) in frames.enumerated() where abs(f.t - t) < abs(frames[best].t - t) { best = i }
+        return best
     }
 
     static func renderGrids(_ s: AppState, _ buf: inout CellBuffer, _ l: Layout) {

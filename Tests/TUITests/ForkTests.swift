@@ -1,0 +1,104 @@
+// ForkTests.swift: forks you can follow (issue #19): from a scrubbed step
+// exactly, from a finished run, lined up by t, keys on the focused side.
+import XCTest
+@testable import Engine
+@testable import TUI
+
+final class ForkTests: XCTestCase {
+    /// A fork with the original's own settings from recorded step k retraces
+    /// the original exactly: the saved state plus replayed steps is that x_t.
+    func testForkFromAScrubbedStepIsExact() throws {
+        let r = try AppTests.smallRunner(T: 40)
+        var set = SamplerSettings(); set.noiseTemperature = 0.7
+        r.handle(.startSampling(set, n: 2, seed: 4))
+        for _ in 0..<6 { r.tick() }
+        // A settings change mid-run: the replay must use what each step used.
+        var later = set; later.noiseTemperature = 1.3
+        r.handle(.setSettings(later))
+        for _ in 0..<6 { r.tick() }
+        r.handle(.pause)
+        let original = r.snapshot.history
+        r.handle(.fork(later, at: 9))
+        XCTAssertEqual(r.snapshot.forkFrom, 9)
+        XCTAssertEqual(r.snapshot.forkHistory.count, 9, "the shared past")
+        r.handle(.resume)
+        // The original is ahead (t lower), so the fork steps alone until level.
+        for _ in 0..<3 { r.tick() }
+        XCTAssertEqual(r.snapshot.history.count, original.count, "the original waits for the fork to reach its t")
+        let fork = r.snapshot.forkHistory
+        XCTAssertEqual(fork.count, 12)
+        for i in 9..<12 {
+            XCTAssertEqual(fork[i].t, original[i].t)
+            XCTAssertEqual(fork[i].x0, original[i].x0, "step \(i) retraced bit for bit")
+        }
+    }
+
+    /// A finished run forks only from a scrubbed step; both sides then reach t = 0, lined up by t.
+    func testForkAFinishedRunAndStepInT() throws {
+        let r = try AppTests.smallRunner(T: 30)
+        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
+        while r.isRunning { r.tick() }
+        XCTAssertTrue(r.snapshot.finished)
+        XCTAssertFalse(r.handle(.fork(SamplerSettings(kind: .ddim, steps: 5))).isEmpty, "nothing to fork from the end")
+        XCTAssertNil(r.snapshot.forkSettings)
+        r.handle(.fork(SamplerSettings(kind: .ddim, steps: 5), at: 4))
+        XCTAssertTrue(r.isRunning, "the fork runs")
+        var gaps: [Int] = []
+        while r.isRunning {
+            r.tick()
+            if let f = r.snapshot.forkHistory.last, let m = r.snapshot.history.last { gaps.append(abs(f.t - m.t)) }
+        }
+        XCTAssertNotNil(r.snapshot.forkFinal)
+        XCTAssertEqual(r.snapshot.forkHistory.last?.tNext, -1, "the fork's last step made its final samples")
+        XCTAssertEqual(r.snapshot.history.count, 30, "the finished original does not step again")
+        // The fork's own settings change from its next step; the original's stay.
+        r.handle(.fork(nil))
+        r.handle(.restart(seed: 2))
+        r.tick(); r.tick()
+        r.handle(.fork(SamplerSettings()))
+        r.handle(.setForkSettings(SamplerSettings(kind: .ddim, steps: 10)))
+        XCTAssertEqual(r.snapshot.forkSettings?.kind, .ddim)
+        XCTAssertEqual(r.snapshot.settings.kind, .ddpm)
+        // Stepping in t: at every tick the side with the larger t steps, so the two never drift apart by more than a DDIM stride.
+        for _ in 0..<12 { r.tick() }
+        let m = r.snapshot.history.last!.t, f = r.snapshot.forkHistory.last!.t
+        XCTAssertLessThanOrEqual(abs(m - f), 3, "original at t=\(m), fork at t=\(f)")
+    }
+
+    /// Keys: f focuses the fork, setting keys change the focused side, tab
+    /// switches, scrubbing moves through the focused side's recording.
+    func testForkKeysActOnTheFocusedSide() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 6)
+        XCTAssertEqual(reduce(&st, .key(.tab)), [])
+        XCTAssertTrue(st.message?.contains("while forking") ?? false)
+        // Fork from a scrubbed step.
+        _ = reduce(&st, .key(.left)); _ = reduce(&st, .key(.left))
+        XCTAssertEqual(st.scrub, 3)
+        XCTAssertEqual(reduce(&st, .key(.char("f"))), [.command(.fork(st.settings, at: 3))])
+        XCTAssertTrue(st.forkFocus)
+        XCTAssertNil(st.scrub)
+        // The engine answers with a fork: 3 shared steps and 2 of its own, in DDIM.
+        st.snapshot.forkSettings = SamplerSettings()
+        st.snapshot.forkHistory = Array(st.snapshot.history.prefix(5))
+        var ddim = SamplerSettings(); ddim.kind = .ddim
+        XCTAssertEqual(reduce(&st, .key(.char("d"))), [.command(.setForkSettings(ddim))])
+        XCTAssertEqual(st.settings.kind, .ddpm, "the original's settings are untouched")
+        XCTAssertTrue(SampleView.statusLine(st).contains("keys: fork"))
+        XCTAssertTrue(render(st).text.contains("▶ fork"), render(st).text)
+        _ = reduce(&st, .key(.home))
+        XCTAssertEqual(st.scrub, 0)
+        _ = reduce(&st, .key(.end))
+        XCTAssertNil(st.scrub)
+        XCTAssertEqual(reduce(&st, .key(.tab)), [])
+        XCTAssertFalse(st.forkFocus)
+        XCTAssertTrue(render(st).text.contains("▶ original"))
+        XCTAssertEqual(reduce(&st, .key(.char("c"))).count, 1)
+        XCTAssertTrue(st.settings.clip, "now the original's")
+        // A finished run asks to scrub back first.
+        st.snapshot.forkSettings = nil
+        st.snapshot.finished = true
+        XCTAssertEqual(reduce(&st, .key(.char("f"))), [])
+        XCTAssertTrue(st.message?.contains("scrub back") ?? false)
+    }
+}
