@@ -14,7 +14,13 @@ final class AppTests: XCTestCase {
                           xt: Array(repeating: digit.map { $0 * 0.5 }, count: 4).flatMap { $0 },
                           x0: Array(repeating: digit, count: 4).flatMap { $0 },
                           xNext: [], eps: Stats(), x0Outside: 0.25)
-            s.history.append(RecordedFrame(f, keep: 4))
+            // Readings as the classifier would give them: digit j reads as j, surer as t falls.
+            let readings = (0..<4).map { j -> DigitReader.Reading in
+                let p = Float([0.95, 0.6, 0.3, 0.99][j]) * (1 - Float(steps - 1 - i) * 0.01)
+                var probs = [Float](repeating: (1 - p) / 9, count: 10); probs[j] = p
+                return DigitReader.Reading(label: j, p: p, entropy: probs.reduce(0) { $0 - ($1 > 0 ? $1 * log2f($1) : 0) }, probs: probs)
+            }
+            s.history.append(RecordedFrame(f, keep: 4, readings: readings))
         }
         s.stepsPerSecond = 12.5
         s.version = steps

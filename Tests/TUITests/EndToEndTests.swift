@@ -164,6 +164,71 @@ final class EndToEndTests: XCTestCase {
         try runSession(env: "TERM=xterm-256color LANG=C LC_ALL=C", unicode: false)
     }
 
+    /// The grid area's text (rows 2 to H-4) left and right of the middle column, for comparing the two grids.
+    static func halves(_ pane: String, width: Int) -> (String, String) {
+        let rows = pane.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let grid = rows.count > 6 ? rows[2..<(rows.count - 4)] : []
+        let cut = { (r: String) -> String in String(r.prefix { $0 != "|" && $0 != "│" }) }
+        let left = grid.map { String(cut($0).prefix(width / 2 - 10)) }.joined(separator: "\n")
+        let right = grid.map { String(cut($0).dropFirst(width / 2 - 10)) }.joined(separator: "\n")
+        return (left, right)
+    }
+
+    /// Issue #19 on the real binary (ASCII, so the digits' shapes are in the
+    /// captured text): the classifier's labels under the digits; T mid-run
+    /// changes the digits within a second from the same seed; the compare view's
+    /// five temperature rows with diversity rising with temperature; a fork
+    /// marked as focused whose two sides both reach the end.
+    func testChapterExperimentsInTmux() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-ch3-\(getpid())"
+        let exitFile = NSTemporaryDirectory() + "\(session).exit"
+        try? FileManager.default.removeItem(atPath: exitFile)
+        let cmd = "env TERM=xterm-256color LANG=C LC_ALL=C DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --seed 5 --sampler ddim --steps 100; echo $? > \(exitFile); sleep 60"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        // The classifier's reading under the x̂0 digits ("7 93%").
+        let label = try NSRegularExpression(pattern: "\\b[0-9] [ 0-9][0-9]%")
+        waitFor("classifier labels under the digits") { p in
+            label.numberOfMatches(in: p, range: NSRange(p.startIndex..., in: p)) >= 4 && Self.showsDigits(p, unicode: false)
+        }
+        // Slow it down, press T mid-run: the status shows it within a second, same seed.
+        for _ in 0..<4 { keys("-") }
+        waitFor("mid-run") { Self.status($0).contains("st/s (limit)") && Self.status($0).contains("running") }
+        let t0 = Date()
+        keys("T")
+        waitFor("temperature restarted", timeout: 5) { Self.status($0).contains("temp 1.1") && $0.contains("before: temp 1.0") }
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 1.0, "T shows within a second")
+        XCTAssertTrue(Self.status(pane()).contains("seed 5"))
+        for _ in 0..<4 { keys("+") }
+        waitFor("new run finished") { Self.status($0).contains("finished") && $0.contains("now: temp 1.1  final") }
+        let (old, new) = Self.halves(pane(), width: 120)
+        XCTAssertNotEqual(old, new, "the new final digits differ from the old")
+        // The compare view: five temperature rows of the sample view's sampler, diversity rising.
+        keys("4")
+        waitFor("comparison finished", timeout: 90) { $0.contains("compare temperature") && Self.status($0).contains("finished") }
+        let p = pane()
+        let divs = p.split(separator: "\n").compactMap { line -> Double? in
+            guard let r = line.range(of: "div ") else { return nil }
+            return Double(line[r.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }
+        XCTAssertEqual(divs.count, 5, p)
+        XCTAssertEqual(divs, divs.sorted(), "diversity rises with temperature: \(divs)")
+        for t in ["temp 0.5", "temp 0.7", "temp 1.0", "temp 1.3", "temp 1.5"] { XCTAssertTrue(p.contains(t), t) }
+        // A fork mid-run: marked as the focused side, and both sides reach their final samples.
+        keys("1"); keys("r")
+        waitFor("new run") { Self.status($0).contains("seed 6") && Self.status($0).contains("running") }
+        keys("f")
+        waitFor("fork focused") { $0.contains("> fork DDIM 100") && Self.status($0).contains("keys: fork") }
+        keys("s")
+        waitFor("both sides final", timeout: 60) { $0.contains("original DDIM 100 eta=0.0: final") && $0.contains("fork DDIM 50 eta=0.0: final") }
+        keys("q")
+        let end = Date().addingTimeInterval(15)
+        while !FileManager.default.fileExists(atPath: exitFile) && Date() < end { usleep(100_000) }
+        XCTAssertEqual((try? String(contentsOfFile: exitFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
+
     /// SIGTERM, SIGINT, SIGHUP and an internal error each restore the terminal:
     /// the shell in the pane works again, with echo and icanon.
     func testSignalsAndInternalErrorRestoreTerminal() throws {

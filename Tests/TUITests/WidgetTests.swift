@@ -165,13 +165,29 @@ final class WidgetTests: XCTestCase {
                                            ("langC", TermCaps(unicode: false, colors: 256))]
         for (w, h) in [(80, 24), (120, 40)] {
             for (termName, caps) in terms {
-                for view in ["sample", "equation", "help", "forward", "train"] {
+                for view in ["sample", "equation", "help", "forward", "train", "compare", "zoom", "fork"] {
                     var st = AppState(caps: caps, width: w, height: h, schedule: try NoiseSchedule())
                     st.snapshot = AppTests.fakeSnapshot(steps: 6)
                     st.modelLabel = "mnist-tiny.safetensors · step 72000"
                     st.forwardDigits = Dataset(images: ringDigit() + ringDigit().map { -$0 }, labels: [0, 1], side: 28)
                     switch view {
                     case "equation": st.showEquation = true
+                    case "zoom": st.zoom = true; st.selected = 1
+                    case "fork":
+                        st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
+                        st.snapshot.forkHistory = Array(st.snapshot.history.prefix(4))
+                        st.forkFocus = true
+                    case "compare":
+                        st.screen = .compare
+                        let spec = CompareSpec(parameter: .temperature, base: SamplerSettings(kind: .ddim, steps: 50), n: 8, seed: 3)
+                        let rows = spec.values.enumerated().map { (r, v) in
+                            CompareRow(label: spec.parameter.label(v, base: spec.base), settings: spec.parameter.apply(v, to: spec.base),
+                                       images: (0..<8).flatMap { j in ringDigit().map { $0 * Float(j % 2 == 0 ? 1 : -1) } }, size: 28,
+                                       t: 0, step: 50, totalSteps: 50, finished: true, diversity: 0.05 * Double(r + 1),
+                                       confident: 8 - r, wallTime: 1.5 + Double(r) / 10)
+                        }
+                        st.snapshot.compare = CompareSnapshot(spec: spec, rows: rows, running: false)
+                        st.snapshot.comparing = true
                     case "help": st.showHelp = true
                     case "forward": st.screen = .forward
                     case "train":

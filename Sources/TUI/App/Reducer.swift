@@ -190,7 +190,7 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char("d"):
         s.settings.kind = s.settings.kind == .ddpm ? .ddim : .ddpm
-        s.message = "base sampler \(describe(s.settings)) (also in the sample view)"
+        s.message = "base sampler \(describe(s.settings, unicode: s.caps.unicode)) (also in the sample view)"
         return [.command(.setSettings(s.settings)), .command(.compare(s.compareSpec))]
     case .char("r"): s.seed = s.seed &+ 1; s.message = "new seed \(s.seed)"
     case .char("p"): return [.exportComparePNG]
@@ -254,9 +254,9 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     }
 }
 
-func describe(_ s: SamplerSettings) -> String {
+func describe(_ s: SamplerSettings, unicode: Bool = true) -> String {
     switch s.kind {
-    case .ddpm: return "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")"
-    case .ddim: return "DDIM \(s.steps) η=\(String(format: "%.1f", s.eta))"
+    case .ddpm: return unicode ? "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")" : "DDPM var=\(s.variance == .beta ? "beta" : "post")"
+    case .ddim: return "DDIM \(s.steps) " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", s.eta)
     }
 }

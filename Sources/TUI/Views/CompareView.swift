@@ -10,10 +10,11 @@ enum CompareView {
     /// The digit size that fits the window: half-block at scale 2 (14x7 cells),
     /// 3 (9x5) or 4 (7x4), the largest for which every row fits.
     struct Layout {
-        let scale: Int, cell: (w: Int, h: Int), rowH: Int, labelW = 16, top: Int, perRow: Int, rowsShown: Int
+        let scale: Int, cell: (w: Int, h: Int), rowH: Int, labelW: Int, top: Int, perRow: Int, rowsShown: Int
         /// Below 30 rows the heading gives its row to the digits.
         init(width W: Int, height H: Int, rows: Int, n: Int, side: Int) {
             top = H < 30 ? 1 : 2
+            labelW = W < 100 ? 13 : 16   // 8 digits of 7 cells fit beside it at 80 columns
             let avail = H - 3 - top
             var pick = 4
             for s in [2, 3, 4] {
@@ -36,7 +37,7 @@ enum CompareView {
         let slowest = c.rows.max { $0.totalSteps - $0.step < $1.totalSteps - $1.step }
         let bar = s.caps.unicode ? " │ " : " | "
         var parts = ["compare \(c.spec.parameter.rawValue)", slowest.map { "step \($0.step)/\($0.totalSteps)" } ?? "", state,
-                     "base \(describe(c.spec.base))", "seed \(c.spec.seed)", "\(c.spec.n) per row"]
+                     "base \(describe(c.spec.base, unicode: s.caps.unicode))", "seed \(c.spec.seed)", "\(c.spec.n) per row"]
         if steps.isEmpty { parts.remove(at: 1) }
         var line = parts.joined(separator: bar)
         while line.count > s.width && parts.count > 3 { parts.removeLast(); line = parts.joined(separator: bar) }

@@ -160,18 +160,18 @@ enum SampleView {
         let (mf, ff) = s.forkFocus ? (other[oIdx], focus[fIdx]) : (focus[fIdx], other[oIdx])
         let mark = { (focused: Bool) in focused ? (s.caps.unicode ? "▶ " : "> ") : "" }
         g.left = mf.x0Floats(); g.leftLo = -1; g.leftHi = 1; g.leftReadings = mf.readings
-        g.leftTitle = mark(!s.forkFocus) + "original \(describe(snap.settings)): x̂0 t=\(mf.t)"
+        g.leftTitle = mark(!s.forkFocus) + "original \(describe(snap.settings, unicode: s.caps.unicode)): x̂0 t=\(mf.t)"
         g.right = ff.x0Floats(); g.rightReadings = ff.readings
-        g.rightTitle = mark(s.forkFocus) + "fork \(describe(snap.forkSettings!)): x̂0 t=\(ff.t)"
+        g.rightTitle = mark(s.forkFocus) + "fork \(describe(snap.forkSettings!, unicode: s.caps.unicode)): x̂0 t=\(ff.t)"
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
-                g.rightTitle = mark(s.forkFocus) + "fork \(describe(snap.forkSettings!)): final"
+                g.rightTitle = mark(s.forkFocus) + "fork \(describe(snap.forkSettings!, unicode: s.caps.unicode)): final"
             }
             if let fin = snap.final {
                 g.left = fin; g.leftReadings = snap.finalReadings
-                g.leftTitle = mark(!s.forkFocus) + "original \(describe(snap.settings)): final"
+                g.leftTitle = mark(!s.forkFocus) + "original \(describe(snap.settings, unicode: s.caps.unicode)): final"
             }
         }
         return g
