@@ -10,7 +10,7 @@
 #     value at the end of the first minute (training is started in that minute,
 #     so its buffers are part of the warm-up).
 #   scripts/soak.sh train [steps, default 20000] [path to ddpm]
-#     `ddpm train` on the bundled MNIST (Tiny, batch 64); resident memory sampled
+#     `ddpm train` on the bundled MNIST (Tiny, batch $BATCH, default 64); resident memory sampled
 #     every 10 s must stay within 10% of the value after the first minute.
 #
 # Works in a temporary folder (checkpoints and PNGs land there). Prints one line
@@ -55,7 +55,8 @@ explorer)
     until tmux capture-pane -p -t "$session" | grep -q "running"; do sleep 0.1; done
     # Training starts in the first minute (its buffers are warm-up), then back to sampling.
     tmux send-keys -t "$session" 2 g; sleep 5; tmux send-keys -t "$session" 1
-    keys=(1 2 3 1 1 1 m Space . + - r t T n N e E d s S v c Left Right S-Left S-Right f f p j k Up Down w ? Escape Home End)
+    keys=(1 2 3 4 1 1 1 m Space . + - r t T n N e E d s S v c Left Right S-Left S-Right f f Tab p h j k l z = a
+          Up Down w ? Escape Enter BSpace Home End PageUp PageDown 0 5 ,)
     sizes=("80 24" "120 40" "200 60" "100 30" "81 25")
     start=$(date +%s); next_sample=0; next_resize=30; crashed=""
     while :; do
@@ -75,8 +76,10 @@ explorer)
         tmux capture-pane -p -t "$session" | tail -5
         echo "TARGET MISSED"; exit 1
     fi
-    tmux send-keys -t "$session" Escape q
-    for _ in $(seq 100); do [ "$(tmux display -p -t "$session" '#{pane_dead}')" = 1 ] && break; sleep 0.1; done
+    # Escape ends a value entry; alone (a pause after it), so that it and q are not read as Alt-q.
+    tmux send-keys -t "$session" Escape; sleep 1.5
+    tmux send-keys -t "$session" q
+    for _ in $(seq 150); do [ "$(tmux display -p -t "$session" '#{pane_dead}')" = 1 ] && break; sleep 0.1; done
     status=$(tmux display -p -t "$session" '#{pane_dead_status}')
     echo "explorer: ${secs}s of random keys, exit status ${status:-none (still running)}"
     verdict "explorer"
@@ -85,7 +88,7 @@ explorer)
 train)
     steps="${2:-20000}"
     cd "$work"
-    nice -n 10 env DDPM_ASSETS="$assets" "$bin" train --steps "$steps" --batch 64 --out soak.safetensors \
+    nice -n 10 env DDPM_ASSETS="$assets" "$bin" train --steps "$steps" --batch "${BATCH:-64}" --out soak.safetensors \
         > train.log 2>&1 &
     pid=$!
     start=$(date +%s); next_sample=0

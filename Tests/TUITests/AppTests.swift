@@ -47,7 +47,12 @@ final class AppTests: XCTestCase {
                 case "↑": out.append(.up)
                 case "shift ←": out.append(.shiftLeft)
                 case "→ ": out.append(.right)
-                case "1 2 3": out += [.char("1"), .char("2"), .char("3")]
+                case "1 2 3", "1 2 3 4": out += [.char("1"), .char("2"), .char("3")]
+                case "Home": out.append(.home)
+                case "End": out.append(.end)
+                case "PgUp": out.append(.pageUp)
+                case "PgDn": out.append(.pageDown)
+                case "tab": out.append(.tab)
                 default:
                     if part.hasPrefix("shift") { out.append(.shiftRight) }
                     else if part.count == 1 { out.append(.char(part.first!)) }
@@ -61,7 +66,7 @@ final class AppTests: XCTestCase {
     func testEverySampleKeyDoesSomething() throws {
         for key in keys(KeyHelp.sample) {
             var st = try makeState()
-            if key == .right { st.scrub = 0 }            // → only acts while scrubbing
+            if [.right, .shiftRight, .end, .pageDown].contains(key) { st.scrub = 0 }   // these only act while scrubbing
             if key == .char("s") { st.settings.steps = 100 }
             if key == .char("e") { st.settings.eta = 0.5 }
             if key == .char("1") { st.screen = .forward }
@@ -73,7 +78,7 @@ final class AppTests: XCTestCase {
     }
 
     func testEveryForwardAndTrainKeyDoesSomething() throws {
-        for (screen, help) in [(Screen.forward, KeyHelp.forward), (.train, KeyHelp.train)] {
+        for (screen, help) in [(Screen.forward, KeyHelp.forward), (.train, KeyHelp.train), (.compare, KeyHelp.compare)] {
             for key in keys(help) {
                 var st = try makeState()
                 st.screen = screen

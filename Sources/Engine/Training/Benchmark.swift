@@ -17,6 +17,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var conv_kernel = ""
     /// Median milliseconds to read and load each bundled file (filled in by `ddpm bench`).
     public var load_ms: [String: Double] = [:]
+    /// The explorer's classifier reading 16 images (what it adds to each 16-digit step), median ms.
+    public var classify16_ms: Double? = nil
 }
 
 public enum Benchmark {

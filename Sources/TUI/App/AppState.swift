@@ -96,17 +96,22 @@ public struct AppState: Sendable {
 public enum KeyHelp {
     public static let sample: [(String, String)] = [
         ("space", "pause / resume"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
-        ("r", "restart with a new seed"), ("t / T", "temperature of x_T down / up: restarts now, same seed, old result beside"),
-        ("n / N", "noise temperature (of each step's z) down / up, from the next step"), ("e / E", "DDIM eta down / up"),
+        ("r", "restart with a new seed"), ("t / T", "temperature of x_T -/+: restarts now, same seed, old beside"),
+        ("n / N", "noise temperature (each step's z) -/+, from the next step"), ("e / E", "DDIM eta down / up"),
         ("d", "sampler DDPM / DDIM"), ("s / S", "DDIM steps fewer / more"),
         ("v", "variance beta / posterior (DDPM)"), ("c", "clip predicted x0 to [-1, 1]"),
-        ("m", "renderer half-block / braille / ASCII"), ("← / →", "scrub the recorded trajectory"),
-        ("f", "fork here with the current settings (again: close)"), ("p", "export the grids as PNG"),
-        ("1 2 3", "sample / train / forward view"), ("?", "this help"), ("q", "quit"),
+        ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
+        ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
+        ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to live"),
+        ("h / l", "select the previous / next digit"), ("k / j", "select a digit a row up / down"),
+        ("z", "zoom the selected digit: 28x28, 10 stages, p(class)"),
+        ("f", "fork here or at the scrubbed step (again: close)"), ("tab", "keys act on the fork / the original"),
+        ("p", "export the grids as PNG"), ("1 2 3 4", "sample / train / forward / compare view"),
+        ("?", "this help"), ("q", "quit"),
     ]
     public static let train: [(String, String)] = [
         ("space", "pause / resume training"), ("g", "start training a new Tiny model here"),
-        ("w", "write a checkpoint now"), ("m", "renderer"), ("1 2 3", "sample / train / forward view"),
+        ("w", "write a checkpoint now"), ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
     ]
     public static let compare: [(String, String)] = [
@@ -117,7 +122,8 @@ public enum KeyHelp {
     ]
     public static let forward: [(String, String)] = [
         ("← / →", "t down / up by 1"), ("shift ← / →", "t down / up by 10"), ("↓ / ↑", "t down / up by 100"),
-        ("j / k", "next / previous digit"), ("m", "renderer"), ("1 2 3", "sample / train / forward view"),
+        ("PgUp / PgDn", "t up / down by 100"), ("Home / End", "t = 0 / T-1"),
+        ("j / k", "next / previous digit"), ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
     ]
 }

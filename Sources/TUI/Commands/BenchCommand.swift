@@ -44,6 +44,17 @@ struct BenchCommand: ParsableCommand {
         var r = try Benchmark.run(config: cfg, backend: try backendOption(backend), trainBatches: try parse(trainBatches), sampleBatches: try parse(sampleBatches),
                                   steps: steps, log: { if !json { print($0); fflush(stdout) } })
         r.load_ms = loads.compactMapValues { $0 }
+        // The explorer's digit labels: the classifier reads every shown x̂0 each step (16 by default).
+        if let (cls, params) = try? loadClassifier(Assets.classifier) {
+            let reader = DigitReader(net: cls, params: params)
+            var rng = RNG(seed: 7)
+            var images = [Float](repeating: 0, count: 16 * MNIST.pixels)
+            images.withUnsafeMutableBufferPointer { rng.fillNormal($0.baseAddress!, count: $0.count) }
+            _ = reader.read(images, n: 16, side: MNIST.side)
+            var t: [Double] = []
+            for _ in 0..<30 { let t0 = Benchmark.now(); _ = reader.read(images, n: 16, side: MNIST.side); t.append((Benchmark.now() - t0) * 1000) }
+            r.classify16_ms = Benchmark.median(t)
+        }
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(r), as: UTF8.self))
@@ -53,6 +64,11 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "peak resident memory: %.0f MiB", r.peak_rss_mib))
             for (name, key) in [("bundled model", "model"), ("classifier", "classifier")] {
                 if let ms = r.load_ms[key] { print(String(format: "loading the %@: %.1f ms (median of 5)", name, ms)) }
+            }
+            if let c = r.classify16_ms {
+                let step = r.sample.first { $0.batch == 16 }?.ms_per_step
+                print(String(format: "explorer digit labels: the classifier reads 16 x̂0 in %.2f ms", c)
+                      + (step.map { String(format: " (%.1f%% of a 16-digit sampling step, %.1f ms)", 100 * c / $0, $0) } ?? ""))
             }
             print("backend: \(r.conv_kernel) (--backend avx512, avx2 or reference to compare)")
         }
