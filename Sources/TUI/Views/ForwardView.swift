@@ -49,7 +49,11 @@ enum ForwardView {
         for (i, sch) in all.enumerated() {
             let x = i * colW + 1
             buf.text(x, 1, sch.kind.rawValue, fg: colors[i], bold: true, maxWidth: colW - 1)
-            buf.text(x, 2, String(format: "ᾱ=%.3f SNR=%.3g", sch.alphasCumprod[t], sch.snr[t]), fg: 245, maxWidth: colW - 1)
+            // q(x_t | x_0) with this t's numbers: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps.
+            let ab = sch.alphasCumprod[t]
+            let dot = s.caps.unicode ? "·" : "*"
+            let f = colW >= 24 ? "x_t=%.3f%@x_0+%.3f%@ε" : "x_t=%.2f%@x_0+%.2f%@ε"
+            buf.text(x, 2, String(format: f, ab.squareRoot(), dot, (1 - ab).squareRoot(), dot), fg: 245, maxWidth: colW - 1)
             let img = noised(x0, sch, t: t, seed: UInt64(d))
             let r = SampleView.xtRange(sch, t: t)
             ImageWidget(pixels: img, side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x, y: 3)
