@@ -43,7 +43,7 @@ final class CommandLineTests: XCTestCase {
             ("schedule --beta-start 1e-20 --json", "is degenerate"),
             ("bench --steps -1", "--steps must be in 1...10000, got -1"),
             ("--n -3", "--n must be in 1...64, got -3"),
-            ("--view sideways", "--view must be sample, train or forward"),
+            ("--view sideways", "--view must be sample, train, forward or compare"),
             ("--sampler ddim --eta 3", "--eta must be in [0, 1], got 3.0"),
             ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
             ("frobnicate", "Unexpected argument 'frobnicate'"),

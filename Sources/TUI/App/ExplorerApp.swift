@@ -99,6 +99,7 @@ enum ExplorerApp {
                 let e = RunnerThread(runner)
                 e.start()
                 e.send(.startSampling(state.settings, n: o.n, seed: o.seed))
+                if o.screen == .compare { e.send(.compare(state.compareSpec)) }
                 if o.trainer != nil { e.send(.pause) }
                 sampleEngine = e
             }
