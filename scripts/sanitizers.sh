@@ -12,6 +12,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0"
+# The end-to-end tests run ddpm inside tmux, whose server passes on its own
+# environment, not the test's: a server of our own starts with these options.
+export TMUX_TMPDIR="$(mktemp -d /tmp/ddpm-sanitizers-tmux.XXXXXX)"
 export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1"
 sanitizers=("$@")
 [ ${#sanitizers[@]} -eq 0 ] && sanitizers=(address thread)
