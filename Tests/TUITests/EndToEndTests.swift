@@ -151,7 +151,7 @@ final class EndToEndTests: XCTestCase {
         waitFor("relayout") { $0.contains("DDPM Explorer") && Self.showsDigits($0, unicode: unicode) }
         keys("q")
         let end = Date().addingTimeInterval(15)
-        while !FileManager.default.fileExists(atPath: exitFile) && Date() < end { usleep(100_000) }
+        while Shell.read(exitFile).isEmpty && Date() < end { usleep(100_000) }   // written, not just created
         let code = (try? String(contentsOfFile: exitFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(code, "0", "ddpm exit status")
     }
@@ -217,15 +217,21 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(divs, divs.sorted(), "diversity rises with temperature: \(divs)")
         for t in ["temp 0.5", "temp 0.7", "temp 1.0", "temp 1.3", "temp 1.5"] { XCTAssertTrue(p.contains(t), t) }
         // A fork mid-run: marked as the focused side, and both sides reach their final samples.
-        keys("1"); keys("r")
-        waitFor("new run") { Self.status($0).contains("seed 6") && Self.status($0).contains("running") }
+        keys("1")
+        for _ in 0..<3 { keys("-") }     // 10 steps/s: the run is still going when f arrives
+        keys("r")
+        waitFor("new run under way") { p in
+            let st = Self.status(p)
+            return st.contains("seed 6") && st.contains("running") && st.range(of: "t=[0-9]+ [0-9]+/100", options: .regularExpression) != nil
+        }
         keys("f")
-        waitFor("fork focused") { $0.contains("> fork DDIM 100") && Self.status($0).contains("keys: fork") }
+        waitFor("fork focused") { $0.contains("> fork t=") && $0.contains("DDIM 100 eta=0.0") && Self.status($0).contains("keys: fork") }
         keys("s")
-        waitFor("both sides final", timeout: 60) { $0.contains("original DDIM 100 eta=0.0: final") && $0.contains("fork DDIM 50 eta=0.0: final") }
+        for _ in 0..<3 { keys("+") }
+        waitFor("both sides final", timeout: 60) { $0.contains("original: final  DDIM 100 eta=0.0") && $0.contains("fork: final  DDIM 50 eta=0.0") }
         keys("q")
         let end = Date().addingTimeInterval(15)
-        while !FileManager.default.fileExists(atPath: exitFile) && Date() < end { usleep(100_000) }
+        while Shell.read(exitFile).isEmpty && Date() < end { usleep(100_000) }   // written, not just created
         XCTAssertEqual((try? String(contentsOfFile: exitFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
 

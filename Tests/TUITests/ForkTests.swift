@@ -101,4 +101,35 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("f"))), [])
         XCTAssertTrue(st.message?.contains("scrub back") ?? false)
     }
+    /// `p` names files by seed, sampler, temperature and t, never overwrites an
+    /// earlier export, writes the final samples once finished and both sides of a fork.
+    func testExportNamesAndForkSides() throws {
+        let dir = Shell.temporaryDirectory("export")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 3)
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).contains("ddpm-seed0-ddpm-beta-temp1.0-t997"))
+        let second = ExplorerApp.export(st, dir: dir)
+        XCTAssertTrue(second.contains("t997-2"), second)
+        st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
+        st.snapshot.forkHistory = st.snapshot.history
+        st.snapshot.final = Array(repeating: 0.5, count: 4 * 784)
+        let third = ExplorerApp.export(st, dir: dir)
+        for suffix in ["-xt.png", "-x0.png", "-final.png", "-original.png", "-fork.png"] { XCTAssertTrue(third.contains(suffix), third) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+        XCTAssertEqual(files.count, 2 + 2 + 5, files.sorted().joined(separator: " "))
+    }
+
+    /// Escape sequences ncurses does not decode for the TERM at hand are read
+    /// whole: Home under tmux with TERM=xterm-256color is ESC [ 1 ~, not "1".
+    func testEscapeSequences() {
+        XCTAssertEqual(Terminal.escapeSequence("[1~"), .home)
+        XCTAssertEqual(Terminal.escapeSequence("[4~"), .end)
+        XCTAssertEqual(Terminal.escapeSequence("OH"), .home)
+        XCTAssertEqual(Terminal.escapeSequence("[F"), .end)
+        XCTAssertEqual(Terminal.escapeSequence("[5~"), .pageUp)
+        XCTAssertEqual(Terminal.escapeSequence("[1;2D"), .shiftLeft)
+        XCTAssertNil(Terminal.escapeSequence("[3~"), "Delete means nothing here and is swallowed")
+        XCTAssertNil(Terminal.escapeSequence("[99;9x"))
+    }
 }

@@ -55,6 +55,9 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         }
     }
 
+    /// A value as typed and shown: steps as whole numbers, the rest with one decimal at least.
+    public func format(_ v: Double) -> String { self == .steps ? "\(Int(v))" : Self.number(v) }
+
     public static func number(_ v: Double) -> String {
         v == v.rounded() ? String(format: "%.1f", v) : String(format: "%g", v)
     }
@@ -65,6 +68,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         guard !parts.isEmpty, parts.count <= 8 else {
             throw EngineError.invalidArgument("give 1 to 8 values separated by commas, got \(parts.count)")
         }
+        guard Set(parts).count == parts.count else { throw EngineError.invalidArgument("a value is given twice") }
         return try parts.map { p in
             guard let v = Double(p), v.isFinite else { throw EngineError.invalidArgument("'\(EngineError.quoted(p, limit: 20))' is not a number") }
             switch self {

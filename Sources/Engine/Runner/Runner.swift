@@ -76,9 +76,14 @@ public final class Runner {
                 snapshot.timesteps = sampler?.timesteps ?? []
             case .retemper(let s):
                 try s.validate(T: schedule.T)
-                if let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
+                // The result to compare with: this run's, unless it has barely started
+                // after an earlier change (t t in quick succession keeps the finished one).
+                let keepOld = snapshot.final == nil && snapshot.comparison?.finished == true
+                if !keepOld, let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
                     snapshot.comparison = .init(temperature: snapshot.runTemperature, images: fin,
-                                                finished: snapshot.final != nil, t: snapshot.history.last?.t ?? 0)
+                                                finished: snapshot.final != nil, t: snapshot.history.last?.t ?? 0,
+                                                settings: snapshot.settings,
+                                                readings: snapshot.final != nil ? snapshot.finalReadings : (snapshot.history.last?.readings ?? []))
                 }
                 try startRun(s, n: max(1, snapshot.n), seed: snapshot.seed)
             case .restart(let seed):

@@ -37,6 +37,9 @@ public struct RunnerSnapshot: Sendable {
         /// The previous run had finished (else `images` is its latest x̂0, at `t`).
         public var finished: Bool
         public var t: Int
+        /// The sampler it ran with and the classifier's reading of `images`.
+        public var settings = SamplerSettings()
+        public var readings: [DigitReader.Reading] = []
     }
     public var message: String? = nil
     public var version = 0

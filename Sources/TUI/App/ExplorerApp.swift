@@ -207,7 +207,10 @@ enum ExplorerApp {
     /// Writes the compare view as one labelled PNG; returns the message shown.
     static func exportCompare(_ s: AppState, dir: String) -> String {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
-        let name = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-seed\(c.spec.seed).png"
+        let b = c.spec.base
+        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.kind == .ddpm ? "ddpm" : "ddim\(b.steps)")-seed\(c.spec.seed)"
+        var name = stem + ".png", k = 1
+        while FileManager.default.fileExists(atPath: name) { k += 1; name = "\(stem)-\(k).png" }
         let img = CompareFigure.image(c)
         do {
             try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
@@ -221,13 +224,28 @@ enum ExplorerApp {
         let idx = s.scrub ?? (snap.history.count - 1)
         guard idx >= 0, idx < snap.history.count else { return "nothing to export yet" }
         let f = snap.history[idx]
-        let base = "\(dir)/ddpm-seed\(snap.seed)-t\(f.t)"
+        // Named by everything that made them, and never over an earlier export.
+        let set = f.settings
+        let sampler = set.kind == .ddpm ? "ddpm-\(set.variance == .beta ? "beta" : "post")" : String(format: "ddim%d-eta%.1f", set.steps, set.eta)
+        let stem = "\(dir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))-t\(f.t)"
+        var base = stem, k = 1
+        while FileManager.default.fileExists(atPath: base + "-x0.png") { k += 1; base = "\(stem)-\(k)" }
+        var written: [String] = []
+        func write(_ suffix: String, _ images: [Float], n: Int, side: Int) throws {
+            try ImageWriter.write(base + suffix, images: crop(images, n: n, from: side), n: n, side: MNIST.side)
+            written.append(suffix)
+        }
         do {
             let r = SampleView.xtRange(s.schedule, t: f.t, temperature: snap.runTemperature)
-            let xt = f.xtFloats().map { $0 / r }
-            try ImageWriter.write(base + "-xt.png", images: crop(xt, n: f.n, from: f.size), n: f.n, side: MNIST.side)
-            try ImageWriter.write(base + "-x0.png", images: crop(f.x0Floats(), n: f.n, from: f.size), n: f.n, side: MNIST.side)
-            return "exported \(base)-xt.png and -x0.png"
+            try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)
+            try write("-x0.png", f.x0Floats(), n: f.n, side: f.size)
+            if s.scrub == nil, let fin = snap.final { try write("-final.png", fin, n: f.n, side: f.size) }
+            // While forking: both sides as the grids show them (x̂0 at the same t, or their final samples).
+            if s.forking, let g = SampleView.grids(s) {
+                try write("-original.png", g.left, n: f.n, side: f.size)
+                try write("-fork.png", g.right, n: f.n, side: f.size)
+            }
+            return "exported \(base)" + written.joined(separator: ", ")
         } catch { return "export failed: \(error)" }
     }
 }

@@ -21,6 +21,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         if let i = s.scrub, i >= h { s.scrub = h == 0 ? nil : h - 1 }
         return []
     case .trainEngine(let snap):
+        // A new word from the engine ("checkpoint saved to ...") shows once, like a key's message.
+        if let m = snap.message, m != s.trainSnapshot?.message { s.message = m }
         s.trainSnapshot = snap
         return []
     case .key(let k):
@@ -50,7 +52,9 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let was = s.screen
         s.screen = .compare
         if was == .compare { return [] }
-        return s.snapshot.compare == nil ? [.command(.compare(s.compareSpec))] : [.command(.showCompare(true))]
+        // A comparison of other settings or another seed than the sample view's now runs again.
+        let current = s.snapshot.compare.map { $0.spec == s.compareSpec } ?? false
+        return current ? [.command(.showCompare(true))] : [.command(.compare(s.compareSpec))]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
         if !s.caps.unicode { s.message = "ASCII renderer only: the terminal has no UTF-8" }
         return []
@@ -100,6 +104,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard set.temperature != s.settings.temperature else { return [] }
         s.settings = set; s.scrub = nil; s.forkFocus = false
         if s.forking { s.message = "temperature \(set.temperature): restarted without the fork (x_T is shared)" }
+        else if set.kind == .ddpm {
+            s.message = "temperature \(set.temperature): same seed; DDPM's fresh noise z mostly washes out x_T's scale (d: DDIM keeps it)"
+        }
         return [.command(.retemper(set))]
     case .char("n"): set.noiseTemperature = clampTemp(set.noiseTemperature - 0.1)
     case .char("N"): set.noiseTemperature = clampTemp(set.noiseTemperature + 0.1)
@@ -150,10 +157,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("p"): return [.exportPNG]
     case .char("h"), .char("l"), .char("j"), .char("k"):
         // Select a digit: h / l previous / next, k / j a row up / down (the grid's columns).
-        let n = max(1, s.snapshot.n), cols = SampleView.columns(s)
+        let n = SampleView.shownDigits(s), cols = SampleView.columns(s)
         let d = k == .char("h") ? -1 : (k == .char("l") ? 1 : (k == .char("j") ? cols : -cols))
         s.selected = min(n - 1, max(0, s.selected + d))
-        s.message = "digit \(s.selected + 1) of \(n) selected" + (s.zoom ? "" : " (z zooms it)")
+        s.message = "digit \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
         return []
     case .char("z"):
         s.zoom.toggle()
@@ -166,6 +173,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     default: changed = false
     }
     if changed && set != before {
+        // On a finished side a new setting changes nothing on screen: say how to use it.
+        let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
+        if done && s.message == nil {
+            s.message = "\(onFork ? "the fork" : "the run") has finished: r runs again with \(describe(set, unicode: s.caps.unicode)), or scrub back and f forks with it"
+        }
         if onFork { return [.command(.setForkSettings(set))] }
         s.settings = set
         return [.command(.setSettings(set))]
@@ -186,7 +198,7 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard s.compareParameter.editable else {
             s.message = "\(s.compareParameter.rawValue) has two values, both shown (a: next setting)"; return []
         }
-        s.editing = (s.compareValues[s.compareParameter] ?? s.compareParameter.defaults).map { CompareParameter.number($0) }.joined(separator: ", ")
+        s.editing = (s.compareValues[s.compareParameter] ?? s.compareParameter.defaults).map { s.compareParameter.format($0) }.joined(separator: ", ")
         return []
     case .char("d"):
         s.settings.kind = s.settings.kind == .ddpm ? .ddim : .ddpm
@@ -209,10 +221,12 @@ private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         do {
             let v = try s.compareParameter.parse(text, T: s.schedule.T)
             s.compareValues[s.compareParameter] = v; s.editing = nil
-            s.message = "comparing \(s.compareParameter.rawValue): \(v.map { CompareParameter.number($0) }.joined(separator: ", "))"
+            s.message = "comparing \(s.compareParameter.rawValue): \(v.map { s.compareParameter.format($0) }.joined(separator: ", "))"
             return [.command(.compare(s.compareSpec))]
         } catch { s.message = "\(error) (Esc cancels)"; return [] }
-    case .char(let c) where (c.isASCII && (c.isNumber || c == "." || c == "," || c == " ")) && text.count < 60: text.append(c)
+    case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && text.count < 60:
+        text.append(c); s.message = nil
+    case .char(let c): s.message = "'\(c)' is not part of a number: type numbers separated by commas"
     default: s.message = "type numbers separated by commas; Enter applies, Esc cancels"
     }
     s.editing = text

@@ -78,7 +78,20 @@ final class Terminal {
         guard let u = Unicode.Scalar(UInt32(wch)) else { return .some(nil) }
         switch u {
         case "\n", "\r": return .some(.enter)
-        case "\u{1b}": return .some(.escape)
+        case "\u{1b}":
+            // An escape sequence ncurses did not know for this TERM (tmux sends
+            // ESC [ 1 ~ for Home under TERM=xterm-256color): read it whole, so
+            // its characters never arrive as keys ("1" would switch views).
+            var seq = ""
+            while seq.count < 8 {
+                wtimeout(cn_stdscr(), 15)
+                var next: wint_t = 0
+                guard wget_wch(cn_stdscr(), &next) != cn_err(), let c = Unicode.Scalar(UInt32(next)) else { break }
+                seq.unicodeScalars.append(c)
+                if seq.count == 1 && c != "[" && c != "O" { break }            // Alt+key: dropped
+                if seq.count >= 2 && (0x40...0x7E).contains(c.value) && !(seq.count == 2 && c == "[") { break }
+            }
+            return seq.isEmpty ? .some(.escape) : .some(Terminal.escapeSequence(seq))
         case "\u{7f}", "\u{8}": return .some(.backspace)
         case "\t": return .some(.tab)
         default: return .some(.char(Character(u)))
@@ -118,6 +131,24 @@ final class Terminal {
             }
         }
         refresh()
+    }
+
+    /// The key of an escape sequence (the characters after ESC), or nil for one
+    /// that means nothing here (it is swallowed whole).
+    static func escapeSequence(_ seq: String) -> Key? {
+        switch seq {
+        case "[A", "OA": return .up
+        case "[B", "OB": return .down
+        case "[C", "OC": return .right
+        case "[D", "OD": return .left
+        case "[1;2C": return .shiftRight
+        case "[1;2D": return .shiftLeft
+        case "[H", "OH", "[1~", "[7~": return .home
+        case "[F", "OF", "[4~", "[8~": return .end
+        case "[5~": return .pageUp
+        case "[6~": return .pageDown
+        default: return nil
+        }
     }
 
     /// Maps an xterm-256 index to the 16/8 basic colours: greys by lightness,

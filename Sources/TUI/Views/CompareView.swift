@@ -30,6 +30,18 @@ enum CompareView {
         }
     }
 
+    /// Why a comparison may show little difference, where the chapter explains it.
+    static func note(_ spec: CompareSpec) -> String? {
+        let b = spec.base
+        switch spec.parameter {
+        case .temperature where b.kind == .ddpm:
+            return "DDPM adds fresh noise z at every step, which washes out x_T's scale: rows differ little (d: DDIM keeps it)"
+        case .noiseTemperature where b.kind == .ddim && b.eta == 0:
+            return "DDIM with eta 0 adds no noise z, so noise temperature changes nothing (d: DDPM, or raise eta)"
+        default: return nil
+        }
+    }
+
     static func statusLine(_ s: AppState) -> String {
         guard let c = s.snapshot.compare else { return "compare: starting…" }
         let state = c.finished ? "finished" : (c.running ? "running" : "paused")
@@ -50,7 +62,9 @@ enum CompareView {
         buf.fill(0, H - 2, W, 1, bg: bg)
         buf.text(0, H - 2, statusLine(s), bg: bg, maxWidth: W)
         if let text = s.editing {
-            buf.text(0, H - 1, "\(s.compareParameter.rawValue) values: \(text)_   (Enter applies, Esc cancels)", fg: 226, bold: true, maxWidth: W)
+            // The prompt, and why the last Enter was refused.
+            let why = s.message.map { "  — \($0)" } ?? "   (Enter applies, Esc cancels)"
+            buf.text(0, H - 1, "\(s.compareParameter.rawValue) values: \(text)_" + why, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
         } else {
             let hint = s.message ?? SampleView.fitHints(["a setting", "e values", "d DDPM/DDIM", "r new seed", "space pause", "p export PNG"], width: W)
             buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
@@ -84,8 +98,12 @@ enum CompareView {
         var notes: [String] = []
         if l.rowsShown < c.rows.count { notes.append("showing \(l.rowsShown) of \(c.rows.count) rows") }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
-        let legend = "div: mean per-pixel variance over the row, pixels in [-1,1] (Exercise 3.5.2) · sure: digits the classifier reads with p ≥ 0.9"
-        buf.text(1, H - 3, notes.isEmpty ? legend : notes.joined(separator: ", ") + " (enlarge the window) · " + legend,
-                 fg: 245, maxWidth: W - 2)
+        let legend = "div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row"
+        if let n = note(c.spec) {
+            buf.text(1, H - 3, n, fg: 226, maxWidth: W - 2)
+        } else {
+            buf.text(1, H - 3, notes.isEmpty ? legend : notes.joined(separator: ", ") + " (enlarge the window) · " + legend,
+                     fg: 245, maxWidth: W - 2)
+        }
     }
 }

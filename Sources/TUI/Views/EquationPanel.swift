@@ -66,10 +66,14 @@ enum EquationPanel {
             // Long (ASCII) lines wrap with an indent rather than being cut.
             var rest = l.text
             while !rest.isEmpty && row < h {
-                let piece = String(rest.prefix(max(8, w)))
+                // Break at the last space that fits, so a number is never split.
+                var piece = String(rest.prefix(max(8, w)))
+                if piece.count < rest.count, let sp = piece.lastIndex(of: " "), piece.distance(from: piece.startIndex, to: sp) >= 4 {
+                    piece = String(piece[..<sp]) + " "
+                }
                 buf.text(x, y + row, piece, fg: l.color, bold: l.bold, maxWidth: w)
                 rest = String(rest.dropFirst(piece.count))
-                if !rest.isEmpty { rest = "  " + rest }
+                if !rest.isEmpty { rest = "  " + rest.drop { $0 == " " } }
                 row += 1
             }
         }

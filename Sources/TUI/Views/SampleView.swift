@@ -19,6 +19,15 @@ enum SampleView {
         return gridColumns(width: l.gridW - 1, side: s.snapshot.history.first?.size ?? MNIST.side, mode: s.mode)
     }
 
+    /// Digits per grid the window shows (the selection stays among them).
+    static func shownDigits(_ s: AppState) -> Int {
+        let l = Layout(width: s.width, height: s.height, equation: s.showEquation)
+        let side = s.snapshot.history.first?.size ?? MNIST.side
+        let cell = ImageWidget.size(side: side, mode: s.mode, scale: s.mode == .braille ? 1 : 2)
+        let rows = max(1, (l.contentH - 2 + 1) / (cell.h + 1))
+        return min(max(1, s.snapshot.n), columns(s) * rows)
+    }
+
     /// As many key hints as fit the width, always ending with "? help".
     static func fitHints(_ hints: [String], width: Int) -> String {
         var shown = hints
@@ -141,10 +150,11 @@ enum SampleView {
         if !s.forking, let c = snap.comparison {
             // A temperature change: the previous run's result beside the new run.
             g.leftTitle = String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0 (t=\(c.t))")
+                + "  " + describe(c.settings, unicode: s.caps.unicode)
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()
-            g.leftReadings = []; g.rightReadings = done != nil ? snap.finalReadings : f.readings
+            g.leftReadings = c.readings; g.rightReadings = done != nil ? snap.finalReadings : f.readings
             g.rightTitle = String(format: "now: temp %.1f  ", snap.runTemperature) + (done != nil ? "final" : "x̂0 (t=\(f.t))")
             return g
         }
@@ -160,18 +170,18 @@ enum SampleView {
         let (mf, ff) = s.forkFocus ? (other[oIdx], focus[fIdx]) : (focus[fIdx], other[oIdx])
         let mark = { (focused: Bool) in focused ? (s.caps.unicode ? "▶ " : "> ") : "" }
         g.left = mf.x0Floats(); g.leftLo = -1; g.leftHi = 1; g.leftReadings = mf.readings
-        g.leftTitle = mark(!s.forkFocus) + "original \(describe(snap.settings, unicode: s.caps.unicode)): x̂0 t=\(mf.t)"
+        g.leftTitle = mark(!s.forkFocus) + "original t=\(mf.t): x̂0  \(describe(snap.settings, unicode: s.caps.unicode))"
         g.right = ff.x0Floats(); g.rightReadings = ff.readings
-        g.rightTitle = mark(s.forkFocus) + "fork \(describe(snap.forkSettings!, unicode: s.caps.unicode)): x̂0 t=\(ff.t)"
+        g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0  \(describe(snap.forkSettings!, unicode: s.caps.unicode))"
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
-                g.rightTitle = mark(s.forkFocus) + "fork \(describe(snap.forkSettings!, unicode: s.caps.unicode)): final"
+                g.rightTitle = mark(s.forkFocus) + "fork: final  \(describe(snap.forkSettings!, unicode: s.caps.unicode))"
             }
             if let fin = snap.final {
                 g.left = fin; g.leftReadings = snap.finalReadings
-                g.leftTitle = mark(!s.forkFocus) + "original \(describe(snap.settings, unicode: s.caps.unicode)): final"
+                g.leftTitle = mark(!s.forkFocus) + "original: final  \(describe(snap.settings, unicode: s.caps.unicode))"
             }
         }
         return g

@@ -14,19 +14,24 @@ enum TrainView {
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
-        let hint = s.message ?? "space pause · w save checkpoint · g start training · ? help"
-        buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
+        let said = s.message
+        let hint = said ?? SampleView.fitHints(["space pause", "w save checkpoint", "g start training"], width: W)
+        buf.text(0, H - 1, hint, fg: said == nil ? 245 : 226, maxWidth: W)
         guard let snap = s.trainSnapshot, let m = snap.train else {
             buf.text(2, 3, "No training running.", bold: true)
-            buf.text(2, 5, "Press g to train a fresh Tiny model on the bundled MNIST here (checkpoint: ./ddpm-train.safetensors),", maxWidth: W - 4)
-            buf.text(2, 6, "or start one from the shell:  ddpm train --tui --epochs 10 --out model.safetensors", maxWidth: W - 4)
+            var y = 5 + buf.wrappedText(2, 5, "Press g to train a fresh Tiny model on the bundled MNIST here (checkpoint: ./ddpm-train.safetensors),", maxWidth: W - 4)
+            y += buf.wrappedText(2, y, "or start one from the shell:  ddpm train --tui --epochs 10 --out model.safetensors", maxWidth: W - 4)
             return
         }
         let eta = m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
         let state = snap.running ? "running" : (snap.finished ? "finished" : "paused")
         let last = m.losses.last ?? .nan
-        let line = String(format: "step %d/%d │ epoch %.2f │ loss %.4f │ %.2f steps/s (%.0f img/s) │ lr %.2e │ ETA %@ │ %@ │ %@",
-                          m.step, m.totalSteps, m.epoch, last, m.stepsPerSecond, m.imagesPerSecond, m.lr, formatDuration(eta), state, s.mode.rawValue)
+        // The state right after the step, so a narrow window never loses it.
+        var line = String(format: "step %d/%d │ %@ │ epoch %.2f │ loss %.4f │ %.2f steps/s (%.0f img/s) │ lr %.2e │ ETA %@ │ %@",
+                          m.step, m.totalSteps, state, m.epoch, last, m.stepsPerSecond, m.imagesPerSecond, m.lr, formatDuration(eta), s.mode.rawValue)
+        if line.count > W {
+            line = String(format: "step %d/%d │ %@ │ loss %.4f │ %.1f st/s │ ETA %@", m.step, m.totalSteps, state, last, m.stepsPerSecond, formatDuration(eta))
+        }
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         let previewH = 9

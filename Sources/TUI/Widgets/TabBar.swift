@@ -13,6 +13,10 @@ enum TabBar {
         buf.text(s.width - hint.count, 0, hint, fg: 245)
         // The model, where there is room between the tabs and the hint.
         let room = s.width - hint.count - x - 2
-        if !s.modelLabel.isEmpty && room >= 12 { buf.text(x + 1, 0, s.modelLabel, fg: 245, maxWidth: room) }
+        // Whole or not at all (a cut "step 7200" would be a wrong number): the file alone when the step does not fit.
+        let file = s.modelLabel.components(separatedBy: " · ").first ?? s.modelLabel
+        if let label = [s.modelLabel, file].first(where: { !$0.isEmpty && $0.count <= room }) {
+            buf.text(x + 1, 0, label, fg: 245)
+        }
     }
 }
