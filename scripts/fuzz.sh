@@ -34,6 +34,8 @@ for t in "${targets[@]}"; do
         echo "   FAILED: see $work/log.txt and $work/artifacts/"
     fi
     grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done)" "$work/log.txt" | sed 's/^/   /' || true
-    echo "   corpus now $(ls "$work/corpus" | wc -l) new inputs; crashes: $(ls "$work/artifacts" | wc -l)"
+    # Findings are crash-, leak-, oom- and timeout- inputs; slow-unit- ones (over 10 s, but finished) are listed apart.
+    echo "   corpus now $(ls "$work/corpus" | wc -l) new inputs; findings: $(ls "$work/artifacts" | grep -cv '^slow-unit-' || true);" \
+         "slow units: $(ls "$work/artifacts" | grep -c '^slow-unit-' || true)"
 done
 exit $status
