@@ -194,4 +194,27 @@ final class TrainerTests: XCTestCase {
             }
         }
     }
+    /// The live-training view's preview: by wall-clock time when asked, read by
+    /// the classifier, its confident share recorded against minutes.
+    func testPreviewByTimeWithConfidentRate() throws {
+        var o = smallOptions(); o.batch = 4; o.totalSteps = 10
+        let tr = try Trainer(options: o, data: Self.digits)
+        let pred = UNetPredictor(net: try UNet(o.config), params: tr.ema)
+        let r = Runner(model: pred, schedule: tr.schedule, trainer: tr)
+        let cls = Classifier(), p = FloatBuffer(count: cls.layout.count)
+        var rng = RNG(seed: 2); cls.layout.initialize(p.ptr, rng: &rng)
+        r.reader = DigitReader(net: cls, params: p)
+        r.previewSeconds = 0; r.previewCount = 4
+        r.handle(.startTraining)
+        for _ in 0..<3 { r.tick() }
+        let m = try XCTUnwrap(r.snapshot.train)
+        XCTAssertEqual(m.confidentRates.count, 3, "a preview at every tick when the interval is 0")
+        XCTAssertEqual(m.previewN, 4); XCTAssertEqual(m.previewReadings.count, 4)
+        XCTAssertEqual(m.confidentMinutes, m.confidentMinutes.sorted())
+        XCTAssertTrue(m.confidentRates.allSatisfy { (0...1).contains($0) })
+        // By steps (the default): one preview at the start, none until step 200.
+        r.previewSeconds = nil
+        r.tick()
+        XCTAssertEqual(r.snapshot.train?.confidentRates.count, 3)
+    }
 }

@@ -23,6 +23,9 @@ public final class DigitReader: @unchecked Sendable {
 
     public init(net: Classifier, params: FloatBuffer) { self.net = net; self.params = params }
 
+    /// A reader for another thread: its own network buffers, the same (read-only) weights.
+    public func copy() -> DigitReader { DigitReader(net: Classifier(), params: params) }
+
     /// Readings of `n` images of side `side` (28, or larger and cropped to the centre 28x28).
     public func read(_ images: UnsafePointer<Float>, n: Int, side: Int) -> [Reading] {
         guard n > 0 else { return [] }

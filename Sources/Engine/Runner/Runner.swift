@@ -13,6 +13,11 @@ public final class Runner {
     public private(set) var snapshot = RunnerSnapshot()
     public let trainer: Trainer?
     public var previewEvery = 200
+    /// When set, the EMA preview refreshes by wall-clock time instead (seconds), as a live demo needs.
+    public var previewSeconds: Double? = nil
+    /// Digits in the EMA preview (the classifier's confident rate is over all of them).
+    public var previewCount = 8
+    private var lastPreview = -Double.infinity
     /// Images of the batch kept in the recording (all of them by default).
     public var recordLimit = 64
     /// Reads which digit each x̂0 is becoming (the explorer sets it when the classifier loads).
@@ -280,9 +285,19 @@ public final class Runner {
             m.stepsPerSecond = Double(tr.step - trainStartStep) / max(1e-9, el)
             m.imagesPerSecond = m.stepsPerSecond * Double(min(tr.options.batch, tr.data.count))
             var events: [RunnerEvent] = [.trainStep(tr.step)]
-            if tr.step % previewEvery == 0 || m.preview.isEmpty {
+            let now = Benchmark.now()
+            let due = previewSeconds.map { now - lastPreview >= $0 } ?? (tr.step % previewEvery == 0)
+            if due || m.preview.isEmpty {
+                lastPreview = now
                 m.preview = try previewSamples(tr)
-                m.previewStep = tr.step; m.previewN = 8; m.previewSize = tr.net.config.imageSize
+                m.previewStep = tr.step; m.previewN = previewCount; m.previewSize = tr.net.config.imageSize
+                // How many preview digits the classifier reads with p >= 0.9, over wall-clock time: "digit-ness" rising.
+                if let reader {
+                    m.previewReadings = reader.read(m.preview, n: previewCount, side: m.previewSize)
+                    let sure = m.previewReadings.filter { $0.p >= DigitReader.confident }.count
+                    m.confidentMinutes.append((now - trainStart) / 60)
+                    m.confidentRates.append(Double(sure) / Double(previewCount))
+                }
                 events.append(.preview(step: tr.step))
             }
             snapshot.train = m
@@ -300,7 +315,7 @@ public final class Runner {
     /// 8 digits from the EMA weights with a fixed seed (DDIM, 20 steps), so progress is visible.
     func previewSamples(_ tr: Trainer) throws -> [Float] {
         let pred = UNetPredictor(net: try UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema)
-        let s = try Sampler(schedule: tr.schedule, settings: SamplerSettings(kind: .ddim, steps: 20), n: 8,
+        let s = try Sampler(schedule: tr.schedule, settings: SamplerSettings(kind: .ddim, steps: 20), n: previewCount,
                             size: tr.net.config.imageSize, seed: 1234)
         return s.run(pred)
     }

@@ -79,9 +79,12 @@ enum ExplorerApp {
         var trainOut: String?
         var startedTrainer: Trainer?
         var lastVersion = -1, lastTrainVersion = -1, frames = 0
+        /// The training engine's own classifier buffers (the sampling engine reads digits on its thread).
+        let trainReader: DigitReader?
 
         init(_ o: Options, _ l: Loaded, term: Terminal) {
             options = o; self.term = term; trainOut = o.trainOut
+            trainReader = l.reader?.copy()
             let (w, h) = term.size
             state = AppState(caps: term.caps, width: w, height: h, schedule: l.model?.2 ?? (try! NoiseSchedule()))
             state.screen = o.screen
@@ -108,7 +111,11 @@ enum ExplorerApp {
 
         func startTrainEngine(_ tr: Trainer) {
             let pred = UNetPredictor(net: try! UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema)
-            let e = RunnerThread(Runner(model: pred, schedule: tr.schedule, trainer: tr))
+            let runner = Runner(model: pred, schedule: tr.schedule, trainer: tr)
+            // A live preview: 16 digits every 10 s, with the classifier's confident rate over time.
+            runner.previewSeconds = 10; runner.previewCount = 16
+            runner.reader = trainReader
+            let e = RunnerThread(runner)
             e.start()
             e.send(.startTraining)
             trainEngine = e

@@ -52,10 +52,21 @@ enum TrainView {
         if let e = m.error { buf.text(leftW + 2, 13, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3) }
         if let sv = m.lastSaved { buf.text(leftW + 2, 14, "saved: \(sv)", fg: 114, maxWidth: W - leftW - 3) }
         let py = 1 + topH
-        buf.text(1, py, "EMA preview at step \(m.previewStep) (DDIM 20 steps, fixed seed)", bold: true, maxWidth: W - 2)
+        let sure = m.previewReadings.filter { $0.p >= DigitReader.confident }.count
+        let reading = m.previewReadings.isEmpty ? "" : "; \(sure)/\(m.previewReadings.count) read as a digit with p ≥ 0.9"
+        buf.text(1, py, "EMA preview at step \(m.previewStep) (DDIM 20 steps, fixed seed)" + reading, bold: true, maxWidth: W - 2)
         if !m.preview.isEmpty {
             _ = drawGrid(&buf, images: m.preview, n: m.previewN, side: m.previewSize, x: 1, y: py + 1, w: W - 2, h: previewH - 1,
-                         lo: -1, hi: 1, mode: s.mode, caps: s.caps)
+                         lo: -1, hi: 1, mode: s.mode, caps: s.caps, readings: m.previewReadings)
+        }
+        // "Digit-ness" over wall-clock time: the preview's confident share at each refresh.
+        let cy = 16, ch = topH - cy + 1
+        if m.confidentRates.count >= 2, ch >= 5 {
+            var plot = PlotWidget(series: [.init(m.confidentRates, color: 114)], title: "preview read with p ≥ 0.9, over minutes", caps: s.caps)
+            plot.yRange = (0, 1)
+            plot.xName = "min"
+            plot.xLabels = (String(format: "%.1f", m.confidentMinutes.first!), String(format: "%.1f", m.confidentMinutes.last!))
+            plot.render(into: &buf, x: leftW + 2, y: cy, w: W - leftW - 3, h: ch)
         }
     }
 }

@@ -18,6 +18,8 @@ public struct PlotWidget {
     public var xName: String? = nil
     /// The x value of the first point (the train view's loss starts at a later step).
     public var xFirst = 0
+    /// The axis' end labels when they are not point indices (minutes, say).
+    public var xLabels: (String, String)? = nil
 
     public init(series: [Series], title: String, logScale: Bool = false, cursor: Int? = nil, ticks: [Int] = [],
                 xName: String? = nil, caps: TermCaps) {
@@ -92,7 +94,7 @@ public struct PlotWidget {
         for t in ticks where t < count { buf.put(px + xDot(t) / 2, ay, caps.unicode ? "┴" : "+", fg: 250) }
         if let name = xName, pw >= 12 {
             // The first and last x and the axis name, each only where the cursor is not.
-            let first = "\(xFirst)", last = "\(xFirst + count - 1)", mid = caps.unicode ? " \(name) → " : " \(name) > "
+            let first = xLabels?.0 ?? "\(xFirst)", last = xLabels?.1 ?? "\(xFirst + count - 1)", mid = caps.unicode ? " \(name) → " : " \(name) > "
             func free(_ at: Int, _ len: Int) -> Bool { cursorCol.map { $0 < at || $0 >= at + len } ?? true }
             if free(0, first.count) { buf.text(px, ay, first, fg: 250) }
             if free(pw - last.count, last.count) { buf.text(px + pw - last.count, ay, last, fg: 250) }
