@@ -132,4 +132,16 @@ final class ForkTests: XCTestCase {
         XCTAssertNil(Terminal.escapeSequence("[3~"), "Delete means nothing here and is swallowed")
         XCTAssertNil(Terminal.escapeSequence("[99;9x"))
     }
+    /// In the training view, g starts another run once the last one has finished (not while it runs).
+    func testTrainingCanStartAgainAfterAFinishedRun() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.screen = .train; st.trainingAvailable = true
+        var snap = RunnerSnapshot(); snap.train = TrainMetrics(); snap.running = true
+        st.trainSnapshot = snap
+        XCTAssertEqual(reduce(&st, .key(.char("g"))), [])
+        XCTAssertEqual(st.message, "training is already running")
+        st.trainSnapshot?.running = false; st.trainSnapshot?.finished = true
+        XCTAssertEqual(reduce(&st, .key(.char("g"))), [.startTraining])
+        XCTAssertEqual(ExplorerApp.numbered("ddpm-train.safetensors", 2), "ddpm-train-2.safetensors")
+    }
 }

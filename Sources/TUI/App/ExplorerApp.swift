@@ -62,10 +62,13 @@ enum ExplorerApp {
         BLAS.configure()
         let loaded = try load(o)
         let term = try Terminal()
+        var farewell: String?
+        // After the terminal is restored: where a training run was saved (a quit never saves silently).
+        defer { if let f = farewell { fputs(f + "\n", stderr) } }
         defer { term.shutdown() }
         for s in [SIGINT, SIGTERM, SIGHUP] { signal(s) { sig in uiStop = sig } }
         let session = Session(o, loaded, term: term)
-        defer { session.shutdown() }
+        defer { farewell = session.shutdown() }
         try session.loop()
     }
 
@@ -122,12 +125,17 @@ enum ExplorerApp {
         }
 
         /// Stops the engines; a training run is saved to `trainOut`.
-        func shutdown() {
+        /// Stops the engines; returns what to tell the user afterwards (where the training was saved, or why not).
+        @discardableResult
+        func shutdown() -> String? {
             sampleEngine?.stop()
-            if let te = trainEngine {
-                te.stop()
-                if let out = trainOut, let tr = options.trainer ?? startedTrainer { try? tr.saveCheckpoint(out) }
-            }
+            guard let te = trainEngine else { return nil }
+            te.stop()
+            guard let out = trainOut, let tr = startedTrainer ?? options.trainer else { return nil }
+            do {
+                try tr.saveCheckpoint(out)
+                return "training checkpoint saved to \(out) (step \(tr.step)); continue with: ddpm train --out \(out) --resume"
+            } catch { return "could not save the training checkpoint to \(out): \(error)" }
         }
 
         /// The UI loop: keys (all that are queued), then the newest engine
@@ -191,11 +199,21 @@ enum ExplorerApp {
             do {
                 let ds = try Assets.loadMNIST(train: true)
                 let tr = try Trainer(options: ExplorerApp.trainingRecipe(images: ds.count), data: ds)
+                // After a finished run: keep it (saved where it was going) and give the new run a file of its own.
+                var kept = ""
+                if let te = trainEngine, let old = startedTrainer ?? options.trainer, let out = trainOut {
+                    te.stop()
+                    try old.saveCheckpoint(out)
+                    kept = "; the finished run is saved in \(out)"
+                    var k = 2
+                    while FileManager.default.fileExists(atPath: ExplorerApp.numbered(ExplorerApp.defaultTrainOut, k)) { k += 1 }
+                    trainOut = ExplorerApp.numbered(ExplorerApp.defaultTrainOut, k)
+                }
                 startedTrainer = tr
                 trainOut = trainOut ?? ExplorerApp.defaultTrainOut
                 sampleEngine?.send(.pause)
                 startTrainEngine(tr)
-                state.message = "training a new Tiny model (\(ExplorerApp.recipeEpochs) epochs); w saves to \(trainOut!)"
+                state.message = "training a new Tiny model (\(ExplorerApp.recipeEpochs) epochs); w saves to \(trainOut!)" + kept
             } catch { state.message = "cannot start training: \(error)" }
         }
     }
@@ -210,6 +228,11 @@ enum ExplorerApp {
     }
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
+    /// "name-k.ext" for the k-th run of a session.
+    static func numbered(_ path: String, _ k: Int) -> String {
+        let ext = (path as NSString).pathExtension
+        return ((path as NSString).deletingPathExtension) + "-\(k)" + (ext.isEmpty ? "" : "." + ext)
+    }
 
     /// Writes the compare view as one labelled PNG; returns the message shown.
     static func exportCompare(_ s: AppState, dir: String) -> String {

@@ -260,7 +260,8 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard s.trainSnapshot != nil else { s.message = "no training running"; return [] }
         return [.command(.saveCheckpoint(""))]
     case .char("g"):
-        if s.trainSnapshot != nil { s.message = "training is already running"; return [] }
+        // A finished (or stopped) run leaves room for another.
+        if let t = s.trainSnapshot, !t.finished, t.train?.error == nil { s.message = "training is already running"; return [] }
         guard s.trainingAvailable else { s.message = "no MNIST data found to train on"; return [] }
         s.message = "starting training..."
         return [.startTraining]
