@@ -42,20 +42,18 @@ public final class Runner {
     public func handle(_ cmd: RunnerCommand) -> [RunnerEvent] {
         if snapshot.comparing, var c = snapshot.compare {
             // While the compare view is shown, pausing and stepping act on its rows.
+            var handled = true
             switch cmd {
-            case .pause: c.running = false
+            case .pause, .singleStep: c.running = false
             case .resume: c.running = !c.finished
             case .togglePause: c.running = !c.running && !c.finished
-            case .singleStep: c.running = false
-            default: break
+            default: handled = false
             }
-            switch cmd {
-            case .pause, .resume, .togglePause, .singleStep:
+            if handled {
                 snapshot.compare = c
                 if case .singleStep = cmd { return tick(force: true) }
                 bump()
                 return []
-            default: break
             }
         }
         do {
@@ -116,7 +114,6 @@ public final class Runner {
                 guard let fs = forkSampler else { break }
                 fs.update(s)
                 snapshot.forkSettings = s
-                if !fs.isFinished && !snapshot.running && snapshot.finished { snapshot.finished = false }
             case .setSpeed(let v): snapshot.speedLimit = v
             case .startTraining:
                 guard trainer != nil else { return [.error("no trainer")] }
@@ -212,6 +209,18 @@ public final class Runner {
         return c.finished ? [.finished] : []
     }
 
+    /// One step of `s` as recorded (x̂0 read by the classifier), and its final
+    /// samples with their reading when that was the last step.
+    private func record(_ s: Sampler) -> (RecordedFrame, ([Float], [DigitReader.Reading])?) {
+        let f = s.step(model)
+        let keep = min(f.n, recordLimit)
+        let readings = reader?.read(f.x0, n: keep, side: f.size) ?? []
+        let frame = RecordedFrame(f, keep: recordLimit, readings: readings)
+        guard s.isFinished else { return (frame, nil) }
+        let fin = s.x.array(s.pixels)
+        return (frame, (fin, reader?.read(fin, n: keep, side: f.size) ?? []))
+    }
+
     private func resetRecording() {
         snapshot.history = []; snapshot.forkHistory = []; snapshot.final = nil; snapshot.forkFinal = nil
         snapshot.finalReadings = []
@@ -238,27 +247,15 @@ public final class Runner {
         let stepFork = forkSampler != nil && forkT >= mainT
         if stepMain, let s = sampler, !s.isFinished {
             if s.index % stateStride == 0 { states[s.index] = s.state }
-            let f = s.step(model)
-            let keep = min(f.n, recordLimit)
-            let readings = reader.map { r in f.x0.withUnsafeBufferPointer { r.read($0.baseAddress!, n: keep, side: f.size) } } ?? []
-            snapshot.history.append(RecordedFrame(f, keep: recordLimit, readings: readings))
+            let (f, fin) = record(s)
+            snapshot.history.append(f)
             events.append(.frame(step: f.step, t: f.t))
-            if s.isFinished {
-                let fin = s.x.array(s.pixels)
-                snapshot.final = fin
-                snapshot.finalReadings = reader?.read(fin, n: keep, side: f.size) ?? []
-            }
+            if let fin { (snapshot.final, snapshot.finalReadings) = fin }
         }
         if stepFork, let fs = forkSampler, !fs.isFinished {
-            let f = fs.step(model)
-            let keep = min(f.n, recordLimit)
-            let readings = reader.map { r in f.x0.withUnsafeBufferPointer { r.read($0.baseAddress!, n: keep, side: f.size) } } ?? []
-            snapshot.forkHistory.append(RecordedFrame(f, keep: recordLimit, readings: readings))
-            if fs.isFinished {
-                let fin = fs.x.array(fs.pixels)
-                snapshot.forkFinal = fin
-                snapshot.forkFinalReadings = reader?.read(fin, n: keep, side: f.size) ?? []
-            }
+            let (f, fin) = record(fs)
+            snapshot.forkHistory.append(f)
+            if let fin { (snapshot.forkFinal, snapshot.forkFinalReadings) = fin }
         }
         let done = (sampler?.isFinished ?? true) && (forkSampler?.isFinished ?? true)
         if done {

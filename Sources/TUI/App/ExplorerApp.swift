@@ -124,7 +124,6 @@ enum ExplorerApp {
             trainEngine = e
         }
 
-        /// Stops the engines; a training run is saved to `trainOut`.
         /// Stops the engines; returns what to tell the user afterwards (where the training was saved, or why not).
         @discardableResult
         func shutdown() -> String? {
@@ -205,9 +204,8 @@ enum ExplorerApp {
                     te.stop()
                     try old.saveCheckpoint(out)
                     kept = "; the finished run is saved in \(out)"
-                    var k = 2
-                    while FileManager.default.fileExists(atPath: ExplorerApp.numbered(ExplorerApp.defaultTrainOut, k)) { k += 1 }
-                    trainOut = ExplorerApp.numbered(ExplorerApp.defaultTrainOut, k)
+                    trainOut = ExplorerApp.numbered(ExplorerApp.defaultTrainOut,
+                                                    ExplorerApp.firstFree(from: 2) { ExplorerApp.numbered(ExplorerApp.defaultTrainOut, $0) })
                 }
                 startedTrainer = tr
                 trainOut = trainOut ?? ExplorerApp.defaultTrainOut
@@ -228,6 +226,13 @@ enum ExplorerApp {
     }
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
+    /// The first k from `from` on for which `path(k)` names no file (outputs never replace earlier ones).
+    static func firstFree(from: Int, _ path: (Int) -> String) -> Int {
+        var k = from
+        while FileManager.default.fileExists(atPath: path(k)) { k += 1 }
+        return k
+    }
+
     /// "name-k.ext" for the k-th run of a session.
     static func numbered(_ path: String, _ k: Int) -> String {
         let ext = (path as NSString).pathExtension
@@ -239,8 +244,8 @@ enum ExplorerApp {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
         let b = c.spec.base
         let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.kind == .ddpm ? "ddpm" : "ddim\(b.steps)")-seed\(c.spec.seed)"
-        var name = stem + ".png", k = 1
-        while FileManager.default.fileExists(atPath: name) { k += 1; name = "\(stem)-\(k).png" }
+        let k = firstFree(from: 1) { $0 == 1 ? stem + ".png" : "\(stem)-\($0).png" }
+        let name = k == 1 ? stem + ".png" : "\(stem)-\(k).png"
         let img = CompareFigure.image(c)
         do {
             try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
@@ -258,8 +263,8 @@ enum ExplorerApp {
         let set = f.settings
         let sampler = set.kind == .ddpm ? "ddpm-\(set.variance == .beta ? "beta" : "post")" : String(format: "ddim%d-eta%.1f", set.steps, set.eta)
         let stem = "\(dir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))-t\(f.t)"
-        var base = stem, k = 1
-        while FileManager.default.fileExists(atPath: base + "-x0.png") { k += 1; base = "\(stem)-\(k)" }
+        let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-x0.png" }
+        let base = k == 1 ? stem : "\(stem)-\(k)"
         var written: [String] = []
         func write(_ suffix: String, _ images: [Float], n: Int, side: Int) throws {
             try ImageWriter.write(base + suffix, images: crop(images, n: n, from: side), n: n, side: MNIST.side)

@@ -198,7 +198,7 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard s.compareParameter.editable else {
             s.message = "\(s.compareParameter.rawValue) has two values, both shown (a: next setting)"; return []
         }
-        s.editing = (s.compareValues[s.compareParameter] ?? s.compareParameter.defaults).map { s.compareParameter.format($0) }.joined(separator: ", ")
+        s.editing = s.compareSpec.values.map { s.compareParameter.format($0) }.joined(separator: ", ")
         return []
     case .char("d"):
         s.settings.kind = s.settings.kind == .ddpm ? .ddim : .ddpm

@@ -13,19 +13,19 @@ enum SampleView {
         return Float(ab.squareRoot() + 2.5 * max(1, temperature) * (1 - ab).squareRoot())
     }
 
-    /// Columns of digits per grid at the state's window size (for selecting a row up or down).
-    static func columns(_ s: AppState) -> Int {
+    /// Columns and rows of digits per grid at the state's window size (what `renderGrids` draws).
+    static func gridShape(_ s: AppState) -> (cols: Int, rows: Int) {
         let l = Layout(width: s.width, height: s.height, equation: s.showEquation)
-        return gridColumns(width: l.gridW - 1, side: s.snapshot.history.first?.size ?? MNIST.side, mode: s.mode)
+        return gridFit(width: l.gridW - 1, height: l.contentH - 2, side: s.snapshot.history.first?.size ?? MNIST.side, mode: s.mode)
     }
+
+    /// Columns of digits per grid (for selecting a row up or down).
+    static func columns(_ s: AppState) -> Int { gridShape(s).cols }
 
     /// Digits per grid the window shows (the selection stays among them).
     static func shownDigits(_ s: AppState) -> Int {
-        let l = Layout(width: s.width, height: s.height, equation: s.showEquation)
-        let side = s.snapshot.history.first?.size ?? MNIST.side
-        let cell = ImageWidget.size(side: side, mode: s.mode, scale: s.mode == .braille ? 1 : 2)
-        let rows = max(1, (l.contentH - 2 + 1) / (cell.h + 1))
-        return min(max(1, s.snapshot.n), columns(s) * rows)
+        let g = gridShape(s)
+        return min(max(1, s.snapshot.n), g.cols * g.rows)
     }
 
     /// As many key hints as fit the width, always ending with "? help".

@@ -7,7 +7,7 @@ func drawGrid(_ buf: inout CellBuffer, images: [Float], n: Int, side: Int, x: In
               readings: [DigitReader.Reading] = [], selected: Int? = nil) -> Int {
     let scale = mode == .braille ? 1 : 2
     let cell = ImageWidget.size(side: side, mode: mode, scale: scale)
-    let cols = max(1, (w + 1) / (cell.w + 1)), rows = max(1, (h + 1) / (cell.h + 1))
+    let (cols, rows) = gridFit(width: w, height: h, side: side, mode: mode)
     let shown = min(n, cols * rows, images.count / (side * side))
     for i in 0..<shown {
         let img = Array(images[(i * side * side)..<((i + 1) * side * side)])
@@ -27,8 +27,8 @@ func drawGrid(_ buf: inout CellBuffer, images: [Float], n: Int, side: Int, x: In
     return shown
 }
 
-/// Columns of digits `drawGrid` fits in `w` cells.
-func gridColumns(width w: Int, side: Int, mode: RenderMode) -> Int {
+/// Columns and rows of digits `drawGrid` fits in a w x h box.
+func gridFit(width w: Int, height h: Int, side: Int, mode: RenderMode) -> (cols: Int, rows: Int) {
     let cell = ImageWidget.size(side: side, mode: mode, scale: mode == .braille ? 1 : 2)
-    return max(1, (w + 1) / (cell.w + 1))
+    return (max(1, (w + 1) / (cell.w + 1)), max(1, (h + 1) / (cell.h + 1)))
 }
