@@ -55,7 +55,9 @@ let package = Package(
             path: "Sources/TUI"
         ),
         .executableTarget(name: "ddpm", dependencies: ["TUI"], path: "Sources/ddpm"),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Compute", "SIMDMath"], path: "Tests/EngineTests",
+        // Counts heap allocations in the test process (the no-allocation-per-step tests).
+        .target(name: "MallocCounter", path: "Tests/MallocCounter"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Compute", "SIMDMath", "MallocCounter"], path: "Tests/EngineTests",
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TUITests", dependencies: ["TUI", "Engine"], path: "Tests/TUITests", exclude: ["Snapshots"]),
     ],

@@ -54,7 +54,7 @@ explorer)
     pid=$(tmux display -p -t "$session" '#{pane_pid}')
     until tmux capture-pane -p -t "$session" | grep -q "running"; do sleep 0.1; done
     # Training starts in the first minute (its buffers are warm-up), then back to sampling.
-    tmux send-keys -t "$session" 2 g; sleep 5; tmux send-keys -t "$session" 1
+    tmux send-keys -t "$session" 2 g d; sleep 5; tmux send-keys -t "$session" 1
     keys=(1 2 3 4 1 1 1 m Space . + - r t T n N e E d s S v c Left Right S-Left S-Right f f Tab p h j k l z = a
           Up Down w ? Escape Enter BSpace Home End PageUp PageDown 0 5 ,)
     sizes=("80 24" "120 40" "200 60" "100 30" "81 25")

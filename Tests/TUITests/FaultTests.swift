@@ -46,12 +46,12 @@ final class FaultTests: XCTestCase {
             let log = Shell.read(job.log)
             XCTAssertTrue(log.contains("stopped by signal at step") && log.contains("checkpoint saved to \(ckpt)"), log)
             guard let step = checkpointStep(ckpt).flatMap({ Int($0) }) else { return XCTFail("checkpoint has no step") }
-            // --resume continues from it (the second time as a fine-tune without dropout).
-            let change = sig == "TERM" ? " --dropout 0 --lr 1e-4" : ""
+            // --resume continues from it (the second time with dropout and a lower rate).
+            let change = sig == "TERM" ? " --dropout 0.2 --lr 1e-4" : ""
             let (code, out) = Shell.sh(train("--steps \(step + 2) --out \(ckpt) --resume" + change))
             XCTAssertEqual(code, 0, out)
             XCTAssertTrue(out.contains("resumed \(ckpt) at step \(step)"), out)
-            XCTAssertTrue(out.contains(sig == "TERM" ? "(lr 0.0001, dropout 0.0," : "dropout 0.1,"), out)
+            XCTAssertTrue(out.contains(sig == "TERM" ? "(lr 0.0001, dropout 0.2," : "(lr 0.0005, dropout 0.0,"), out)
         }
     }
 

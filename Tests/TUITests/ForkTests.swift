@@ -141,7 +141,14 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [])
         XCTAssertEqual(st.message, "training is already running")
         st.trainSnapshot?.running = false; st.trainSnapshot?.finished = true
-        XCTAssertEqual(reduce(&st, .key(.char("g"))), [.startTraining])
+        XCTAssertEqual(reduce(&st, .key(.char("g"))), [], "g asks which recipe first")
+        XCTAssertTrue(st.choosingRecipe)
+        XCTAssertEqual(reduce(&st, .key(.escape)), [])
+        XCTAssertFalse(st.choosingRecipe); XCTAssertEqual(st.message, "no training started")
+        _ = reduce(&st, .key(.char("g")))
+        XCTAssertEqual(reduce(&st, .key(.char("f"))), [.startTraining(.full)])
+        _ = reduce(&st, .key(.char("g")))
+        XCTAssertEqual(reduce(&st, .key(.char("d"))), [.startTraining(.demo)])
         XCTAssertEqual(ExplorerApp.numbered("ddpm-train.safetensors", 2), "ddpm-train-2.safetensors")
     }
 }

@@ -146,4 +146,38 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(out.contains("'config' is not valid"), out)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/junk.safetensors"))
     }
+
+    /// --recipe picks the starting options (flags change them); --minutes stops
+    /// and saves; --report-every prints the confident share of 64 EMA preview
+    /// digits (the demo's timing script reads these lines).
+    func testRecipesMinutesAndReports() throws {
+        func options(_ ck: String) throws -> TrainOptions {
+            try Checkpoint.trainState(try SafeTensors.read(ck).metadata, path: ck).options
+        }
+        let demo = dir + "/demo.safetensors", full = dir + "/full.safetensors"
+        _ = ddpm("train --recipe demo --steps 2 --limit 64 --checkpoint-every 10 --out \(demo)")
+        XCTAssertEqual(try options(demo), { var o = TrainRecipe.demo.options(images: 64); o.totalSteps = 2; return o }())
+        _ = ddpm("train --steps 2 --limit 64 --lr 3e-4 --weighting snr --checkpoint-every 10 --out \(full)")
+        let f = try options(full)
+        XCTAssertEqual(f.batch, 64); XCTAssertEqual(f.emaDecay, 0.999); XCTAssertEqual(f.config.dropout, 0)
+        XCTAssertEqual(f.lr, 3e-4); XCTAssertEqual(f.weighting, .snr)
+        XCTAssertEqual(TrainRecipe.full.options(images: 60_000).totalSteps, 20 * 937, "20 epochs of 60,000 at batch 64")
+        let (code, bad) = Shell.sh("\(Shell.binary) train --recipe quick --out \(dir)/x.safetensors")
+        XCTAssertEqual(code, 64, bad)
+        XCTAssertTrue(bad.contains("unknown --recipe 'quick' (demo or full)"), bad)
+
+        let timed = dir + "/timed.safetensors"
+        let t0 = Date()
+        let out = ddpm("train --recipe demo --limit 256 --steps 100000 --minutes 0.1 --report-every 2 --out \(timed)")
+        let took = Date().timeIntervalSince(t0)
+        XCTAssertTrue(out.contains("stopped after") && out.contains("(--minutes)") && out.contains("checkpoint saved to \(timed)"), out)
+        XCTAssertGreaterThan(took, 6); XCTAssertLessThan(took, 30, out)
+        let reports = out.split(separator: "\n").filter { $0.hasPrefix("report ") }
+        XCTAssertGreaterThanOrEqual(reports.count, 2, out)
+        // "report 0:02 step 41 confident 0/64 (0.000) classes 0,0,0,0,0,0,0,0,0,0 loss 0.4213"
+        let r = reports.last!.split(separator: " ")
+        XCTAssertEqual(r[2], "step"); XCTAssertEqual(r[4], "confident"); XCTAssertTrue(r[5].hasSuffix("/64"), String(reports.last!))
+        XCTAssertEqual(try Checkpoint.trainState(try SafeTensors.read(timed).metadata, path: timed).step, Int(r[3]),
+                       "the last report is at the step the checkpoint holds")
+    }
 }

@@ -165,7 +165,7 @@ final class WidgetTests: XCTestCase {
                                            ("langC", TermCaps(unicode: false, colors: 256))]
         for (w, h) in [(80, 24), (120, 40)] {
             for (termName, caps) in terms {
-                for view in ["sample", "equation", "help", "forward", "train", "compare", "zoom", "fork"] {
+                for view in ["sample", "equation", "help", "forward", "train", "recipe", "compare", "zoom", "fork"] {
                     var st = AppState(caps: caps, width: w, height: h, schedule: try NoiseSchedule())
                     st.snapshot = AppTests.fakeSnapshot(steps: 6)
                     st.modelLabel = "mnist-tiny.safetensors · step 72000"
@@ -189,6 +189,7 @@ final class WidgetTests: XCTestCase {
                         st.snapshot.compare = CompareSnapshot(spec: spec, rows: rows, running: false)
                         st.snapshot.comparing = true
                     case "help": st.showHelp = true
+                    case "recipe": st.screen = .train; st.trainingAvailable = true; st.choosingRecipe = true
                     case "forward": st.screen = .forward
                     case "train":
                         st.screen = .train

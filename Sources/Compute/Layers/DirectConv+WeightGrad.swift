@@ -26,7 +26,7 @@ extension DirectConv {
         let threads = min(Parallel.cores, n)
         for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + hw * cout) }
         ws.zeroParts(partLen)
-        let body = { (th: Int) in
+        func body(_ th: Int) {
             let xp = ws.cols[th].ptr, dyT = xp + cin * g.planeLen, part = ws.dwParts[th].ptr
             var b = th
             while b < n {

@@ -16,7 +16,7 @@ extension Kernels {
         let cs = channelStride ?? n * h * w
         let same = stride == 1 && k == 2 * pad + 1
         let hw = h * w
-        let body = { (rows: Range<Int>) in
+        func body(_ rows: Range<Int>) {
             for row in rows {
                 let ci = row / (k * k), ky = (row / k) % k, kx = row % k
                 let dstRow = col + row * cols
@@ -82,7 +82,7 @@ extension Kernels {
         let cs = channelStride ?? n * h * w
         let same = stride == 1 && k == 2 * pad + 1
         let mcol = UnsafeMutablePointer(mutating: col)
-        let body = { (chans: Range<Int>) in
+        func body(_ chans: Range<Int>) {
             for ci in chans {
                 for ky in 0..<k {
                     for kx in 0..<k {

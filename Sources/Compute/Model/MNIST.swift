@@ -6,4 +6,6 @@ public enum MNIST {
     public static let side = 28
     /// Pixels of one image (side x side).
     public static let pixels = side * side
+    /// Images in the training set (what recipes given in epochs count with).
+    public static let trainCount = 60_000
 }

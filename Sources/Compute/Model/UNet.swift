@@ -63,6 +63,8 @@ public final class UNet: @unchecked Sendable {
     /// Scratch shared by the layers; carries the backend the model runs on.
     public let ws: Workspace
     private var lastN = 0
+    /// Where each skip connection's activation is (forward writes, the up path reads).
+    private var skips: [UnsafeMutablePointer<Float>?]
     private var lastInput: UnsafePointer<Float>?
 
     /// A U-Net of `config` whose layers run on `backend` (by default the
@@ -130,6 +132,7 @@ public final class UNet: @unchecked Sendable {
         outConv = Conv2d(&L, "conv_out.2", cin: now, cout: config.imageChannels, k: 3, pad: 1)
         self.downs = downs; self.middle = mids; self.ups = ups; self.upSkip = upSkip
         self.catBufs = cats
+        self.skips = Array(repeating: nil, count: downs.count + 1)
         self.dhs = chs.map { _ in FloatBuffer(count: 1) }
         self.layout = L
     }
@@ -147,7 +150,7 @@ public final class UNet: @unchecked Sendable {
         ws.mode = mode
         let train = mode.isTraining
         tIn.reserve(n); emb.reserve(n * c)
-        for b in [l1, gl, temb, stemb] { b.reserve(n * tdim) }
+        l1.reserve(n * tdim); gl.reserve(n * tdim); temb.reserve(n * tdim); stemb.reserve(n * tdim)
         for i in 0..<n { tIn.ptr[i] = Float(t[i]) }
         SinusoidalEmbedding.forward(t: tIn.ptr, n: n, dim: c, out: emb.ptr)
         timeLin1.forward(p, x: emb.ptr, y: l1.ptr, n: n, perRow: !train)
@@ -157,11 +160,12 @@ public final class UNet: @unchecked Sendable {
 
         h0.reserve(c * n * hw)
         convIn.forward(p, x: x, y: h0.ptr, n: n, h: S, w: S, ws: ws)
-        var skips: [UnsafeMutablePointer<Float>] = [h0.ptr]
+        // The skip connections' outputs, in a reused array (a step allocates nothing).
+        skips[0] = h0.ptr
         var cur = h0.ptr
-        for st in downs {
+        for (k, st) in downs.enumerated() {
             cur = run(st, p, x: cur, n: n, train: train, rng: &rng)
-            skips.append(cur)
+            skips[k + 1] = cur
         }
         for st in middle { cur = run(st, p, x: cur, n: n, train: train, rng: &rng) }
         var curC = middle.last?.outChannels ?? downs.last!.outChannels
@@ -172,7 +176,7 @@ public final class UNet: @unchecked Sendable {
                 let cat = catBufs[i]
                 cat.reserve((curC + sk.c) * sp)
                 Parallel.copy(cat.ptr, from: cur, count: curC * sp)
-                Parallel.copy(cat.ptr + curC * sp, from: skips[upSkip[i]], count: sk.c * sp)
+                Parallel.copy(cat.ptr + curC * sp, from: skips[upSkip[i]]!, count: sk.c * sp)
                 cur = run(st, p, x: cat.ptr, n: n, train: train, rng: &rng)
             } else {
                 cur = run(st, p, x: cur, n: n, train: train, rng: &rng)

@@ -18,6 +18,8 @@ public final class Sampler {
     public let x: FloatBuffer
     let eps: FloatBuffer, x0: FloatBuffer, z: FloatBuffer
     var rngs: [RNG]
+    /// The current timestep once per image (the model's input; reused every step).
+    private var batchT: [Int]
 
     public var isFinished: Bool { index >= timesteps.count }
     /// Timestep the next step starts from (-1 when finished).
@@ -32,6 +34,7 @@ public final class Sampler {
         let len = n * size * size
         x = FloatBuffer(count: len); eps = FloatBuffer(count: len); x0 = FloatBuffer(count: len); z = FloatBuffer(count: len)
         rngs = (0..<n).map { RNG(seed: seed, stream: UInt64($0)) }
+        batchT = [Int](repeating: 0, count: n)
         let hw = size * size
         for i in 0..<n { rngs[i].fillNormal(x.ptr + i * hw, count: hw, scale: Float(settings.temperature)) }
     }
@@ -82,26 +85,43 @@ public final class Sampler {
     }
 
     /// One reverse step from the current timestep: eps^ from the model, x0^ from
-    /// eps^, then the sampler's rule (`SamplerKind.rule`).
+    /// eps^, then the sampler's rule (`SamplerKind.rule`); the Frame records it
+    /// (x_t, x0^, x_next and the statistics the explorer shows).
     @discardableResult
     public func step(_ model: NoisePredictor) -> Frame {
         precondition(!isFinished, "sampler already finished")
         let t = timesteps[index]
         let tNext = index + 1 < timesteps.count ? timesteps[index + 1] : -1
-        let len = pixels, hw = size * size
+        let len = pixels
         let xt = x.array(len)
+        let (outside, epsStats) = advance(model)
+        return Frame(step: index - 1, totalSteps: timesteps.count, t: t, tNext: tNext, n: n, size: size,
+                     xt: xt, x0: x0.array(len), xNext: x.array(len), eps: epsStats,
+                     x0Outside: Double(outside) / Double(len), settings: settings)
+    }
+
+    /// The step's arithmetic alone, in place (nothing recorded, nothing
+    /// allocated): x becomes x_{t_next}; x0 keeps this step's x0^. Returns how
+    /// many x0^ values fell outside [-1, 1] and the statistics of eps^ (before
+    /// DDIM's clipping makes eps consistent with the clipped x0^).
+    @discardableResult
+    public func advance(_ model: NoisePredictor) -> (x0Outside: Int, eps: Stats) {
+        precondition(!isFinished, "sampler already finished")
+        let t = timesteps[index]
+        let tNext = index + 1 < timesteps.count ? timesteps[index + 1] : -1
+        let len = pixels, hw = size * size
         // 1. eps^ = eps_theta(x_t, t)
-        model.predictNoise(x.ptr, t: Array(repeating: t, count: n), out: eps.ptr)
+        for i in 0..<n { batchT[i] = t }
+        model.predictNoise(x.ptr, t: batchT, out: eps.ptr)
         // 2. x0^ = (x_t - sqrt(1 - abar_t) eps^) / sqrt(abar_t)   (eq. 15 rearranged), clipped if asked
         schedule.predictX0(xt: x.ptr, eps: eps.ptr, t: t, count: len, into: x0.ptr)
         var outside = 0
-        let x0p = x0.ptr
+        let x0p = x0.ptr, clip = settings.clip
         for i in 0..<len {
             let v = x0p[i]
-            if v < -1 || v > 1 { outside += 1; if settings.clip { x0p[i] = Swift.min(1, Swift.max(-1, v)) } }
+            if v < -1 || v > 1 { outside += 1; if clip { x0p[i] = Swift.min(1, Swift.max(-1, v)) } }
         }
         let epsStats = Stats(eps.ptr, len)
-        let frameX0 = x0.array(len)
         // 3. x_{t_next} by the sampler's rule (DDPM eq. 11, DDIM eq. 12)
         let rngCount = n
         settings.kind.rule.update(StepBuffers(x: x.ptr, eps: eps.ptr, x0: x0.ptr, count: len), t: t, tNext: tNext,
@@ -109,16 +129,15 @@ public final class Sampler {
             for i in 0..<rngCount { self.rngs[i].fillNormal(self.z.ptr + i * hw, count: hw, scale: scale) }
             return UnsafePointer(self.z.ptr)
         }
-        let frame = Frame(step: index, totalSteps: timesteps.count, t: t, tNext: tNext, n: n, size: size,
-                          xt: xt, x0: frameX0, xNext: x.array(len), eps: epsStats,
-                          x0Outside: Double(outside) / Double(len), settings: settings)
         index += 1
-        return frame
+        return (outside, epsStats)
     }
 
     /// Runs to the end; returns the final images [N, S*S].
     public func run(_ model: NoisePredictor, onStep: ((Frame) -> Void)? = nil) -> [Float] {
-        while !isFinished { let f = step(model); onStep?(f) }
+        while !isFinished {
+            if let onStep { onStep(step(model)) } else { advance(model) }
+        }
         return x.array(pixels)
     }
 }

@@ -286,7 +286,7 @@ public final class Runner {
             let due = previewSeconds.map { now - lastPreview >= $0 } ?? (tr.step % previewEvery == 0)
             if due || m.preview.isEmpty {
                 lastPreview = now
-                m.preview = try previewSamples(tr)
+                m.preview = try tr.previewSamples(n: previewCount)
                 m.previewStep = tr.step; m.previewN = previewCount; m.previewSize = tr.net.config.imageSize
                 // How many preview digits the classifier reads with p >= 0.9, over wall-clock time: "digit-ness" rising.
                 if let reader {
@@ -307,13 +307,5 @@ public final class Runner {
             bump()
             return [.error("\(error)")]
         }
-    }
-
-    /// 8 digits from the EMA weights with a fixed seed (DDIM, 20 steps), so progress is visible.
-    func previewSamples(_ tr: Trainer) throws -> [Float] {
-        let pred = UNetPredictor(net: try UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema)
-        let s = try Sampler(schedule: tr.schedule, settings: SamplerSettings(kind: .ddim, steps: 20), n: previewCount,
-                            size: tr.net.config.imageSize, seed: 1234)
-        return s.run(pred)
     }
 }

@@ -148,6 +148,15 @@ public final class Trainer {
 
     /// Writes EMA weights (plain names), raw weights, Adam moments and state,
     /// atomically (`pauseMidwayMs`: see AtomicFile.write).
+    /// `n` digits from the EMA weights, DDIM 20 steps from a fixed seed: the
+    /// live preview, and what the demo's timing script reads.
+    public func previewSamples(n: Int, seed: UInt64 = 1234) throws -> [Float] {
+        let pred = UNetPredictor(net: try UNet(options.config, backend: net.ws.backend), params: ema)
+        let s = try Sampler(schedule: schedule, settings: SamplerSettings(kind: .ddim, steps: 20), n: n,
+                            size: options.config.imageSize, seed: seed)
+        return s.run(pred)
+    }
+
     public func saveCheckpoint(_ path: String, extra: [String: String] = [:], pauseMidwayMs: Int = 0) throws {
         let L = net.layout
         let t = Checkpoint.tensors(L, ema.ptr) + Checkpoint.tensors(L, params.ptr, prefix: "train.")

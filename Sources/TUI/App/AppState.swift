@@ -19,7 +19,8 @@ public enum Effect: Equatable, Sendable {
     case exportPNG
     /// The compare view's grid as one labelled PNG.
     case exportComparePNG
-    case startTraining
+    /// A new training run with this recipe (the choice `g` offers).
+    case startTraining(TrainRecipe)
     case quit
 
     public static func == (a: Effect, b: Effect) -> Bool { String(describing: a) == String(describing: b) }
@@ -61,6 +62,8 @@ public struct AppState: Sendable {
     public var forwardDigit = 0
     public var forwardDigits: Dataset? = nil
     public var trainingAvailable = false
+    /// `g` asked which recipe to train with (d demo, f full, Esc cancels).
+    public var choosingRecipe = false
     /// The compare view: which setting it varies, the values typed for each, digits per row.
     public var compareParameter: CompareParameter = .temperature
     public var compareValues: [CompareParameter: [Double]] = [:]
@@ -110,7 +113,7 @@ public enum KeyHelp {
         ("?", "this help"), ("q", "quit"),
     ]
     public static let train: [(String, String)] = [
-        ("space", "pause / resume training"), ("g", "start training a new Tiny model here"),
+        ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run"),
         ("w", "write a checkpoint now"), ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
     ]

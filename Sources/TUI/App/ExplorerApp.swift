@@ -189,15 +189,15 @@ enum ExplorerApp {
             case .exportPNG: state.message = export(state, dir: options.exportDir)
             case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir)
             case .quit: state.quitting = true
-            case .startTraining: startTraining()
+            case .startTraining(let recipe): startTraining(recipe)
             }
         }
 
-        /// `g` in the training view: a new Tiny model on the bundled MNIST with the view's recipe.
-        func startTraining() {
+        /// `g` in the training view: a new Tiny model on the bundled MNIST with the recipe chosen.
+        func startTraining(_ recipe: TrainRecipe) {
             do {
                 let ds = try Assets.loadMNIST(train: true)
-                let tr = try Trainer(options: ExplorerApp.trainingRecipe(images: ds.count), data: ds)
+                let tr = try Trainer(options: recipe.options(images: ds.count), data: ds)
                 // After a finished run: keep it (saved where it was going) and give the new run a file of its own.
                 var kept = ""
                 if let te = trainEngine, let old = startedTrainer ?? options.trainer, let out = trainOut {
@@ -211,19 +211,11 @@ enum ExplorerApp {
                 trainOut = trainOut ?? ExplorerApp.defaultTrainOut
                 sampleEngine?.send(.pause)
                 startTrainEngine(tr)
-                state.message = "training a new Tiny model (\(ExplorerApp.recipeEpochs) epochs); w saves to \(trainOut!)" + kept
+                state.message = "training a new Tiny model (\(recipe == .demo ? "lecture demo" : "full run"), \(tr.options.totalSteps) steps); w saves to \(trainOut!)" + kept
             } catch { state.message = "cannot start training: \(error)" }
         }
     }
 
-    /// The training view's recipe (`g`): Tiny, batch 64, 10 epochs of the set, the other options at their defaults.
-    static let recipeBatch = 64, recipeEpochs = 10
-    static func trainingRecipe(images: Int) -> TrainOptions {
-        var o = TrainOptions()
-        o.batch = recipeBatch
-        o.totalSteps = recipeEpochs * max(1, images / recipeBatch)
-        return o
-    }
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
     /// The first k from `from` on for which `path(k)` names no file (outputs never replace earlier ones).

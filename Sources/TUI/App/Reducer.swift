@@ -40,6 +40,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     }
     if s.editing != nil { return editKey(&s, k) }
+    if s.choosingRecipe { return recipeKey(&s, k) }
     switch k {
     case .char("q"): s.quitting = true; return [.quit]
     case .char("?"): s.showHelp = true; s.helpPage = 0; return []
@@ -263,9 +264,20 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // A finished (or stopped) run leaves room for another.
         if let t = s.trainSnapshot, !t.finished, t.train?.error == nil { s.message = "training is already running"; return [] }
         guard s.trainingAvailable else { s.message = "no MNIST data found to train on"; return [] }
-        s.message = "starting training..."
-        return [.startTraining]
+        s.choosingRecipe = true
+        return []
     default: return []
+    }
+}
+
+/// The recipe menu `g` opens: d or Enter (demo), f (full); anything else cancels.
+private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+    s.choosingRecipe = false
+    switch k {
+    case .char("d"), .char("g"), .enter: s.message = "starting the lecture demo..."; return [.startTraining(.demo)]
+    case .char("f"): s.message = "starting the full run..."; return [.startTraining(.full)]
+    case .char("q"): s.quitting = true; return [.quit]
+    default: s.message = "no training started"; return []
     }
 }
 

@@ -123,6 +123,12 @@ func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
     return (cls, params)
 }
 
+/// The bundled classifier as a reader of generated digits.
+func digitReader() throws -> DigitReader {
+    let (cls, params) = try loadClassifier(Assets.classifier)
+    return DigitReader(net: cls, params: params)
+}
+
 /// A named config with optional attention levels ("1" or "1,2": indices into ch_mults).
 func modelConfig(_ name: String, attention: String?) throws -> UNetConfig {
     guard var cfg = UNetConfig.named(name) else { throw ValidationError("unknown --config '\(name)' (use tiny or small)") }

@@ -16,42 +16,72 @@ struct TrainCommand: ParsableCommand {
         --resume --dropout 0 --steps N). A NaN/Inf loss stops training, names the step and keeps the last checkpoint.
         """)
 
+    @Option(help: "Starting options: demo (a lecture's live run, a few minutes) or full (the bundled model's recipe); flags below change them (default: demo with --tui, full otherwise).") var recipe: String?
     @Option(help: "Model config: tiny or small.") var config: String = "tiny"
     @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
     @Option(parsing: .unconditional, help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
     @Option(parsing: .unconditional, help: "Train for this many epochs instead of --steps.") var epochs: Double?
-    @Option(parsing: .unconditional, help: "Batch size.") var batch: Int = 128
-    @Option(parsing: .unconditional, help: "Peak learning rate (Adam; default \(TrainOptions().lr)).") var lr: Double?
-    @Option(parsing: .unconditional, help: "Warm-up steps.") var warmup: Int = 500
+    @Option(parsing: .unconditional, help: "Batch size (full recipe \(Self.full.batch), demo \(Self.demo.batch)).") var batch: Int?
+    @Option(parsing: .unconditional, help: "Peak learning rate (Adam; full recipe \(Self.full.lr), demo \(Self.demo.lr)).") var lr: Double?
+    @Option(parsing: .unconditional, help: "Warm-up steps (full recipe \(Self.full.warmup), demo \(Self.demo.warmup)).") var warmup: Int?
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid.") var schedule: String = "linear"
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000).") var T: Int = 1000
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
-    @Option(help: "Loss weighting: simple, snr, min-snr, importance.") var weighting: String = "simple"
-    @Option(parsing: .unconditional, help: "EMA decay of the weights used for sampling (default \(TrainOptions().emaDecay)).") var ema: Double?
-    @Option(parsing: .unconditional, help: "Dropout inside residual blocks (default \(UNetConfig.tiny.dropout)).") var dropout: Double?
+    @Option(help: "Loss weighting: simple, snr, min-snr, importance (full recipe \(Self.full.weighting.rawValue), demo \(Self.demo.weighting.rawValue)).") var weighting: String?
+    @Option(parsing: .unconditional, help: "EMA decay of the weights used for sampling (full recipe \(Self.full.emaDecay), demo \(Self.demo.emaDecay)).") var ema: Double?
+    @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
     @Option(help: "Kernels: avx512, avx2 or reference (im2col + BLIS); default: the fastest this CPU runs.") var backend: String?
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
     @Option(parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int = 500
+    @Option(parsing: .unconditional, help: "Stop after this many minutes of wall-clock time (saving, as Ctrl-C does).") var minutes: Double?
+    @Option(parsing: .unconditional, help: "Every this many seconds, sample 64 digits from the EMA weights (DDIM 20 steps, fixed seed) and print the share the bundled classifier reads with p >= 0.9 (the time counts toward --minutes).") var reportEvery: Double?
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
     @Flag(help: "Open the live training view (ncurses).") var tui = false
 
+    private static var full: TrainOptions { TrainRecipe.full.options(images: MNIST.trainCount) }
+    private static var demo: TrainOptions { TrainRecipe.demo.options(images: MNIST.trainCount) }
+    /// The recipe the run starts from.
+    var chosenRecipe: TrainRecipe { recipe.flatMap(TrainRecipe.init(rawValue:)) ?? (tui ? .demo : .full) }
+
+    /// The recipe's options for `images` images with the flags given over them (a new run).
+    func newRunOptions(images: Int, config cfg: UNetConfig) throws -> TrainOptions {
+        var o = chosenRecipe.options(images: images)
+        var c = cfg; c.dropout = o.config.dropout
+        o.config = c
+        o.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
+        if let batch { o.batch = batch }
+        if let warmup { o.warmup = warmup }
+        o.loss = LossKind(rawValue: loss)!
+        if let weighting { o.weighting = Weighting(rawValue: weighting)! }
+        o.seed = seed
+        // --epochs counts passes over the set at the batch in use; the full recipe's length is in epochs too.
+        let perEpoch = max(1, images / max(1, min(o.batch, images)))
+        if let steps { o.totalSteps = steps }
+        else if let epochs { o.totalSteps = Int((epochs * Double(perEpoch)).rounded(.up)) }
+        else if chosenRecipe == .full { o.totalSteps = TrainRecipe.fullEpochs * perEpoch }
+        Trainer.ResumeChanges(totalSteps: nil, lr: lr, dropout: dropout.map { Float($0) }, emaDecay: ema).apply(to: &o)
+        return o
+    }
+
     func validate() throws {
+        if let recipe, TrainRecipe(rawValue: recipe) == nil {
+            throw ValidationError("unknown --recipe '\(recipe)' (demo or full)")
+        }
+        if let minutes { guard minutes > 0, minutes.isFinite else { throw ValidationError("--minutes must be > 0, got \(minutes)") } }
+        if let reportEvery { guard reportEvery >= 1, reportEvery.isFinite else { throw ValidationError("--report-every must be >= 1 (seconds), got \(reportEvery)") } }
+        if tui && (minutes != nil || reportEvery != nil) { throw ValidationError("--minutes and --report-every are for the plain loop, not --tui") }
         _ = try backendOption(backend)
         _ = try modelConfig(config, attention: attention)
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
-        guard Weighting(rawValue: weighting) != nil else { throw ValidationError("unknown --weighting '\(weighting)'") }
+        if let weighting, Weighting(rawValue: weighting) == nil { throw ValidationError("unknown --weighting '\(weighting)'") }
         // The engine's own checks of every option it takes (ranges written once, in Engine).
         try validating {
-            var o = TrainOptions()
-            o.config = try modelConfig(config, attention: attention)
-            o.batch = batch; o.warmup = warmup
-            Trainer.ResumeChanges(totalSteps: steps, lr: lr, dropout: dropout.map { Float($0) }, emaDecay: ema).apply(to: &o)
-            try o.validate()
+            try newRunOptions(images: MNIST.trainCount, config: try modelConfig(config, attention: attention)).validate()
             _ = try NoiseSchedule(kind: ScheduleKind(rawValue: schedule)!, T: T)
         }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
@@ -69,18 +99,10 @@ struct TrainCommand: ParsableCommand {
             let dir = data ?? Assets.mnist
             var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
             do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError { throw CLIError("\(dir): \(e)") }
-            var opts = TrainOptions()
-            opts.config = cfg
-            opts.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
-            opts.batch = batch; opts.warmup = warmup
-            opts.loss = LossKind(rawValue: loss)!; opts.weighting = Weighting(rawValue: weighting)!
-            opts.seed = seed
-            let perEpoch = max(1, ds.count / min(batch, ds.count))
-            opts.totalSteps = steps ?? Int(((epochs ?? 10) * Double(perEpoch)).rounded(.up))
-            // The flags given: over the defaults for a new run, over the checkpoint's options for --resume.
+            let opts = try newRunOptions(images: ds.count, config: cfg)
+            // The flags given over the checkpoint's options for --resume.
             let changes = Trainer.ResumeChanges(totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil), lr: lr,
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)
-            changes.apply(to: &opts)
             // Fail before any work if the output cannot be written.
             try AtomicFile.checkWritable(out)
             if let export {
@@ -105,7 +127,8 @@ struct TrainCommand: ParsableCommand {
                 return
             }
             try TrainLoop(trainer: trainer, out: out, export: export, checkpointEvery: checkpointEvery,
-                          command: CommandLine.arguments.joined(separator: " "),
+                          command: CommandLine.arguments.joined(separator: " "), minutes: minutes,
+                          report: try reportEvery.map { (seconds: $0, reader: try digitReader()) },
                           beforeStep: TestHooks.beforeTrainStep, writePauseMs: TestHooks.writePauseMs).run()
         }
     }

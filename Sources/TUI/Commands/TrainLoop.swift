@@ -9,6 +9,10 @@ struct TrainLoop {
     let export: String?
     let checkpointEvery: Int
     let command: String
+    /// Stop (saving) after this many minutes of wall-clock time.
+    var minutes: Double? = nil
+    /// Every `seconds`, the classifier's confident share of a 64-digit EMA preview (the demo's timing).
+    var report: (seconds: Double, reader: DigitReader)? = nil
 
     /// Runs before every step (the fault tests' injections; nil in normal use).
     var beforeStep: ((Trainer) -> Void)? = nil
@@ -26,6 +30,24 @@ struct TrainLoop {
         func extra() -> [String: String] {
             ["command": command, "wall_time_s": String(format: "%.0f", wall)]
         }
+        var nextReport = report?.seconds ?? .infinity, lastReportStep = -1
+        /// One line of the demo's timing: minutes, step, confident share of 64 preview digits, and which classes.
+        func reportLine() throws {
+            guard let report else { return }
+            if isTTY { print("") }   // below the progress bar
+            let n = 64
+            let x = try trainer.previewSamples(n: n)
+            let r = x.withUnsafeBufferPointer { report.reader.read($0.baseAddress!, n: n, side: trainer.options.config.imageSize) }
+            let sure = r.filter { $0.p >= DigitReader.confident }
+            var counts = [Int](repeating: 0, count: 10)
+            for q in sure { counts[q.label] += 1 }
+            let el = Benchmark.now() - t0
+            print(String(format: "report %d:%02d step %d confident %d/%d (%.3f) classes %@ loss %.4f", Int(el) / 60, Int(el) % 60,
+                         trainer.step, sure.count, n, Double(sure.count) / Double(n),
+                         counts.map(String.init).joined(separator: ","), smoothed))
+            fflush(stdout)
+            lastReportStep = trainer.step
+        }
         print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)")
         while trainer.step < total {
             if stopSignal == 0 && stdoutFailed() { stopSignal = SIGPIPE }   // `| head`, a dying tee
@@ -34,6 +56,13 @@ struct TrainLoop {
                 let why = stopSignal == SIGPIPE ? "standard output closed" : "stopped by signal"
                 let line = "\(why) at step \(trainer.step): checkpoint saved to \(out); continue with --resume\n"
                 if stopSignal == SIGPIPE { fputs(line, stderr) } else { print("\n" + line, terminator: "") }
+                return
+            }
+            if let minutes, Benchmark.now() - t0 >= minutes * 60 {
+                if lastReportStep != trainer.step { try reportLine() }
+                wall = Benchmark.now() - t0
+                try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
+                print("\nstopped after \(formatDuration(wall)) (--minutes) at step \(trainer.step): checkpoint saved to \(out); continue with --resume")
                 return
             }
             beforeStep?(trainer)
@@ -52,6 +81,10 @@ struct TrainLoop {
             if trainer.step % checkpointEvery == 0 || trainer.step == total {
                 try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
             }
+            if Benchmark.now() - t0 >= nextReport {
+                try reportLine()
+                while nextReport <= Benchmark.now() - t0 { nextReport += report!.seconds }
+            }
             let now = Benchmark.now()
             if isTTY {
                 if now - lastPrint > 0.2 || trainer.step == total {
@@ -66,6 +99,7 @@ struct TrainLoop {
             }
         }
         if isTTY { print("") }
+        if report != nil && lastReportStep != trainer.step { try reportLine() }
         if let export { try trainer.saveWeights(export, extra: extra()) }
         print(String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, out))
     }

@@ -23,6 +23,7 @@ public func render(_ s: AppState) -> CellBuffer {
     case .forward: ForwardView.render(s, &buf)
     case .compare: CompareView.render(s, &buf)
     }
+    if s.choosingRecipe && s.screen == .train { TrainView.renderRecipeMenu(s, &buf) }
     if s.showHelp { HelpOverlay.render(s, &buf) }
     if !s.caps.unicode { buf.asciify() }
     return buf

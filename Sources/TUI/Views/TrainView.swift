@@ -12,6 +12,26 @@ enum TrainView {
         return out
     }
 
+    /// The choice `g` opens: which recipe to train a new model with.
+    static func renderRecipeMenu(_ s: AppState, _ buf: inout CellBuffer) {
+        let W = s.width, H = s.height
+        let demo = TrainRecipe.demo.options(images: MNIST.trainCount), full = TrainRecipe.full.options(images: MNIST.trainCount)
+        let rows: [(String, Bool)] = [
+            ("d  lecture demo: batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR loss, \(demo.totalSteps) steps", true),
+            ("   recognisable digits within about 5 minutes on 2 cores", false),
+            ("", false),
+            ("f  full run: batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
+            ("   the bundled model's recipe; about an hour on 2 cores", false),
+            ("", false),
+            ("Esc cancels. Saved to ./ddpm-train.safetensors (w saves any time).", false),
+        ]
+        let w = min(W - 4, max(60, rows.map { $0.0.count }.max()! + 4)), h = rows.count + 4
+        let x = (W - w) / 2, y = max(1, (H - h) / 2)
+        buf.fill(x, y, w, h)
+        buf.box(x, y, w, h, title: "train a new Tiny model on the bundled MNIST", unicode: s.caps.unicode)
+        for (i, r) in rows.enumerated() { buf.text(x + 2, y + 2 + i, r.0, bold: r.1, maxWidth: w - 4) }
+    }
+
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
         let said = s.message
@@ -19,8 +39,8 @@ enum TrainView {
         buf.text(0, H - 1, hint, fg: said == nil ? 245 : 226, maxWidth: W)
         guard let snap = s.trainSnapshot, let m = snap.train else {
             buf.text(2, 3, "No training running.", bold: true)
-            var y = 5 + buf.wrappedText(2, 5, "Press g to train a fresh Tiny model on the bundled MNIST here (checkpoint: ./ddpm-train.safetensors),", maxWidth: W - 4)
-            y += buf.wrappedText(2, y, "or start one from the shell:  ddpm train --tui --epochs 10 --out model.safetensors", maxWidth: W - 4)
+            var y = 5 + buf.wrappedText(2, 5, "Press g to train a fresh Tiny model on the bundled MNIST here: a lecture demo that makes digits in minutes, or the full run (checkpoint: ./ddpm-train.safetensors).", maxWidth: W - 4)
+            y += buf.wrappedText(2, y + 1, "Or from the shell:  ddpm train --tui --out model.safetensors  (the demo; add --recipe full for the full run)", maxWidth: W - 4)
             return
         }
         let eta = m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The live-training demo's timing (issue #20): for each seed, trains the demo
+# recipe (`ddpm train --recipe demo`) from random weights for MINUTES (default 5)
+# of wall-clock time and, every 30 s, samples 64 digits from the EMA weights
+# (DDIM 20 steps, fixed sampling seed) and prints the share the bundled
+# classifier reads with p >= 0.9. The sampling and reading count toward the
+# minutes. Ends with a table: confident share at each whole minute per seed.
+#
+#   scripts/demo_timing.sh [seed ...]        (default: 0)
+#   MINUTES=5 DDPM=.build/release/ddpm scripts/demo_timing.sh 0 1 2
+#
+# Run it on an otherwise idle machine: it measures what the class would see.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${DDPM:-.build/release/ddpm}
+minutes=${MINUTES:-5}
+export DDPM_ASSETS=${DDPM_ASSETS:-$PWD/assets}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+seeds=("$@"); [ ${#seeds[@]} -eq 0 ] && seeds=(0)
+for s in "${seeds[@]}"; do
+    echo "== seed $s"
+    "$bin" train --recipe demo --seed "$s" --minutes "$minutes" --report-every 30 \
+        --out "$work/demo-$s.safetensors" | tee "$work/log-$s" | grep -E '^(report|training|stopped|done)'
+done
+python3 - "$work" "$minutes" "${seeds[@]}" <<'EOF'
+import re, sys
+work, minutes, seeds = sys.argv[1], int(float(sys.argv[2])), sys.argv[3:]
+rows = {}
+for s in seeds:
+    pts = []
+    for line in open(f"{work}/log-{s}"):
+        m = re.match(r"report (\d+):(\d+) step (\d+) confident (\d+)/(\d+)", line)
+        if m: pts.append((int(m[1]) * 60 + int(m[2]), int(m[4]) / int(m[5])))
+    # The share at each whole minute: the last report at or before it.
+    rows[s] = [max([p for p in pts if p[0] <= 60 * k + 5], default=(0, float("nan")))[1] for k in range(1, minutes + 1)]
+print("\nconfident share (p >= 0.9) of 64 preview digits, by minute")
+print("seed  " + "  ".join(f"{k} min" for k in range(1, minutes + 1)))
+for s in seeds: print(f"{s:>4}  " + "  ".join(f"{v:5.3f}" for v in rows[s]))
+EOF
