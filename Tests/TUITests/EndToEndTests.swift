@@ -1,4 +1,5 @@
 import XCTest
+import Engine
 import Foundation
 
 /// Runs the real `ddpm` binary in tmux, sends keys and reads the pane.
@@ -290,5 +291,41 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(code, 1, text)
         XCTAssertTrue(text.contains("ddpm sample"), text)
         XCTAssertEqual(text.split(separator: "\n").count, 1, text)
+    }
+
+    /// The lecture demo from the explorer at 80x24: 2, g offers the two
+    /// recipes, Esc cancels, g d starts the demo (batch 32) with a classifier
+    /// reading of the EMA preview, w saves, q quits saying where it saved.
+    func testLiveTrainingDemoInTmux() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-demo-\(getpid())"
+        let dir = NSTemporaryDirectory() + session
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cmd = "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary); echo $? > exit; sleep 60"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        waitFor("the sample view") { Self.status($0).contains("running") || Self.status($0).contains("finished") }
+        keys("2")
+        waitFor("the empty training view") { $0.contains("No training running") }
+        keys("g")
+        waitFor("the recipe menu") { $0.contains("d  lecture demo: batch 32") && $0.contains("f  full run: batch 64") }
+        keys("Escape")
+        waitFor("cancelled") { $0.contains("no training started") && !$0.contains("lecture demo: batch") }
+        keys("g"); keys("d")
+        waitFor("the demo running", timeout: 60) { p in
+            p.contains("lecture demo, 2800 steps") || (Self.status(p).contains("/2800") && Self.status(p).contains("running"))
+        }
+        waitFor("the preview read by the classifier", timeout: 60) { $0.contains("read as a digit with p") }
+        keys("w")
+        waitFor("saved, said twice") { $0.contains("checkpoint saved to ddpm-train.safetensors (step") && $0.contains("saved: ddpm-train.safetensors") }
+        keys("q")
+        waitFor("the exit", timeout: 30) { $0.contains("training checkpoint saved to ddpm-train.safetensors") }
+        XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
+        XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        let opts = try JSONSerialization.jsonObject(with: Data(try SafeTensors.read(dir + "/ddpm-train.safetensors").metadata["options"]!.utf8)) as! [String: Any]
+        XCTAssertEqual(opts["batch"] as? Int, 32); XCTAssertEqual(opts["weighting"] as? String, "min-snr")
     }
 }

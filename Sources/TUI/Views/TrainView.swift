@@ -68,10 +68,13 @@ enum TrainView {
         buf.text(leftW + 2, 1, "loss by t-bucket (running mean)", bold: true, maxWidth: W - leftW - 2)
         let T = m.T
         let labels = (0..<10).map { "t \(String(format: "%3d", $0 * T / 10))-\(String(format: "%3d", ($0 + 1) * T / 10 - 1))" }
-        BarChart(labels: labels, values: m.bucketLoss, caps: s.caps).render(into: &buf, x: leftW + 2, y: 2, w: W - leftW - 3, h: 10)
-        if let e = m.error { buf.text(leftW + 2, 13, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3) }
-        if let sv = m.lastSaved { buf.text(leftW + 2, 14, "saved: \(sv)", fg: 114, maxWidth: W - leftW - 3) }
         let py = 1 + topH
+        // The bars, then below them (above the preview) why training stopped and where it was saved.
+        let barH = min(10, py - 3)
+        BarChart(labels: labels, values: m.bucketLoss, caps: s.caps).render(into: &buf, x: leftW + 2, y: 2, w: W - leftW - 3, h: barH)
+        var iy = 2 + barH + (py - 2 - barH > 2 ? 1 : 0)
+        if let e = m.error, iy < py { buf.text(leftW + 2, iy, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3); iy += 1 }
+        if let sv = m.lastSaved, iy < py { buf.text(leftW + 2, iy, "saved: \(sv)", fg: 114, maxWidth: W - leftW - 3) }
         let sure = m.previewReadings.filter { $0.p >= DigitReader.confident }.count
         let reading = m.previewReadings.isEmpty ? "" : "; \(sure)/\(m.previewReadings.count) read as a digit with p ≥ 0.9"
         buf.text(1, py, "EMA preview at step \(m.previewStep) (DDIM 20 steps, fixed seed)" + reading, bold: true, maxWidth: W - 2)
