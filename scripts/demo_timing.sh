@@ -4,7 +4,10 @@
 # of wall-clock time and, every 30 s, samples 64 digits from the EMA weights
 # (DDIM 20 steps, fixed sampling seed) and prints the share the bundled
 # classifier reads with p >= 0.9. The sampling and reading count toward the
-# minutes. Ends with a table: confident share at each whole minute per seed.
+# minutes. Ends with a table: at each whole minute per seed, the confident
+# share, how many of the ten classes the confident digits cover, and the share
+# of them read as 1 (a stroke is the first thing the model gets right, so an
+# early high share made of 1s is not yet "digits").
 #
 #   scripts/demo_timing.sh [seed ...]        (default: 0)
 #   MINUTES=5 DDPM=.build/release/ddpm scripts/demo_timing.sh 0 1 2
@@ -26,15 +29,20 @@ done
 python3 - "$work" "$minutes" "${seeds[@]}" <<'EOF'
 import re, sys
 work, minutes, seeds = sys.argv[1], int(float(sys.argv[2])), sys.argv[3:]
-rows = {}
+print("\nconfident share (p >= 0.9) of 64 preview digits by minute [classes among them; share of them read as 1]")
+print("seed  " + "  ".join(f"{k} min".ljust(18) for k in range(1, minutes + 1)))
 for s in seeds:
     pts = []
     for line in open(f"{work}/log-{s}"):
-        m = re.match(r"report (\d+):(\d+) step (\d+) confident (\d+)/(\d+)", line)
-        if m: pts.append((int(m[1]) * 60 + int(m[2]), int(m[4]) / int(m[5])))
-    # The share at each whole minute: the last report at or before it.
-    rows[s] = [max([p for p in pts if p[0] <= 60 * k + 5], default=(0, float("nan")))[1] for k in range(1, minutes + 1)]
-print("\nconfident share (p >= 0.9) of 64 preview digits, by minute")
-print("seed  " + "  ".join(f"{k} min" for k in range(1, minutes + 1)))
-for s in seeds: print(f"{s:>4}  " + "  ".join(f"{v:5.3f}" for v in rows[s]))
+        m = re.match(r"report (\d+):(\d+) step (\d+) confident (\d+)/(\d+) \S+ classes (\S+)", line)
+        if m:
+            counts = [int(c) for c in m[6].split(",")]
+            pts.append((int(m[1]) * 60 + int(m[2]), int(m[4]) / int(m[5]), sum(c > 0 for c in counts),
+                        counts[1] / max(1, sum(counts))))
+    # At each whole minute: the last report at or before it (reports land a moment after each 30 s).
+    cells = []
+    for k in range(1, minutes + 1):
+        p = [q for q in pts if q[0] <= 60 * k + 5]
+        cells.append(f"{p[-1][1]:.3f} [{p[-1][2]:2d}; {p[-1][3]:.2f}]" if p else "-")
+    print(f"{s:>4}  " + "  ".join(c.ljust(18) for c in cells))
 EOF

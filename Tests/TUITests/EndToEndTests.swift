@@ -316,7 +316,7 @@ final class EndToEndTests: XCTestCase {
         waitFor("cancelled") { $0.contains("no training started") && !$0.contains("lecture demo: batch") }
         keys("g"); keys("d")
         waitFor("the demo running", timeout: 60) { p in
-            p.contains("lecture demo, 2800 steps") || (Self.status(p).contains("/2800") && Self.status(p).contains("running"))
+            p.contains("lecture demo, \(TrainRecipe.demoSteps) steps") || (Self.status(p).contains("/\(TrainRecipe.demoSteps)") && Self.status(p).contains("running"))
         }
         waitFor("the preview read by the classifier", timeout: 60) { $0.contains("read as a digit with p") }
         keys("w")

@@ -15,7 +15,7 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
     /// no dropout) for `fullEpochs` epochs.
     case full
 
-    public static let demoSteps = 2800, fullEpochs = 20
+    public static let demoSteps = 2400, fullEpochs = 20
 
     /// The options for a set of `images` training images.
     public func options(images: Int) -> TrainOptions {
