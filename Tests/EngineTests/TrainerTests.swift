@@ -217,4 +217,26 @@ final class TrainerTests: XCTestCase {
         r.tick()
         XCTAssertEqual(r.snapshot.train?.confidentRates.count, 3)
     }
+
+    /// A confident reading needs a digit's ink: the bundled classifier reads a
+    /// blank image as a 1 with p ~ 1, which must not count; every real test
+    /// digit has ink in the band, and most read confidently.
+    func testBlankImagesAreNoConfidentDigits() throws {
+        let cls = Classifier(), p = FloatBuffer(count: cls.layout.count)
+        let dir = (DataTests.mnistDir as NSString).deletingLastPathComponent + "/models/mnist-classifier.safetensors"
+        try SafeTensors.read(dir).load(into: p.ptr, layout: cls.layout)
+        let reader = DigitReader(net: cls, params: p)
+        let px = MNIST.pixels
+        let blank = [Float](repeating: -1, count: px), flooded = [Float](repeating: 1, count: px)
+        let r = reader.read(blank + flooded, n: 2, side: MNIST.side)
+        XCTAssertGreaterThan(r[0].p, 0.9, "the classifier alone calls a blank image a confident digit")
+        XCTAssertFalse(r[0].isConfidentDigit); XCTAssertEqual(r[0].label, "no ink"); XCTAssertEqual(r[0].ink, 0)
+        XCTAssertFalse(r[1].isConfidentDigit); XCTAssertEqual(r[1].label, "all ink")
+        let test = try Dataset.load(dir: DataTests.mnistDir, train: false, limit: 2000)
+        let real = test.images.withUnsafeBufferPointer { reader.read($0.baseAddress!, n: test.count, side: MNIST.side) }
+        XCTAssertTrue(real.allSatisfy { $0.hasInk }, "every real digit is inked like one")
+        let sure = Double(real.filter { $0.isConfidentDigit }.count) / Double(real.count)
+        XCTAssertGreaterThan(sure, 0.95)
+        XCTAssertEqual(real.first!.label, String(format: "%d %2.0f%%", real.first!.digit, min(99, real.first!.p * 100)))
+    }
 }

@@ -18,7 +18,7 @@ final class AppTests: XCTestCase {
             let readings = (0..<4).map { j -> DigitReader.Reading in
                 let p = Float([0.95, 0.6, 0.3, 0.99][j]) * (1 - Float(steps - 1 - i) * 0.01)
                 var probs = [Float](repeating: (1 - p) / 9, count: 10); probs[j] = p
-                return DigitReader.Reading(label: j, p: p, entropy: probs.reduce(0) { $0 - ($1 > 0 ? $1 * log2f($1) : 0) }, probs: probs)
+                return DigitReader.Reading(digit: j, p: p, entropy: probs.reduce(0) { $0 - ($1 > 0 ? $1 * log2f($1) : 0) }, probs: probs, ink: 0.15)
             }
             s.history.append(RecordedFrame(f, keep: 4, readings: readings))
         }

@@ -108,7 +108,7 @@ public struct CompareRow: Sendable {
     public var finished = false
     /// Mean over pixels of the per-pixel variance across the row's images (Exercise 3.5.2), clamped to [-1, 1] as drawn.
     public var diversity = 0.0
-    /// Images the classifier reads with probability at least `DigitReader.confident` (nil: no classifier).
+    /// Images the classifier reads with probability at least `DigitReader.confident` and inked like a digit (nil: no classifier).
     public var confident: Int? = nil
     /// The classifier's reading of each image (empty without a classifier).
     public var readings: [DigitReader.Reading] = []

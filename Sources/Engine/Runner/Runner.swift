@@ -199,7 +199,7 @@ public final class Runner {
             row.diversity = meanPixelVariance(row.images.map { Swift.min(1, Swift.max(-1, $0)) }, n: f.n, pixels: f.size * f.size)
             if let reader {
                 row.readings = reader.read(row.images, n: f.n, side: f.size)
-                row.confident = row.readings.filter { $0.p >= DigitReader.confident }.count
+                row.confident = row.readings.filter { $0.isConfidentDigit }.count
             }
             c.rows[i] = row
         }
@@ -291,7 +291,7 @@ public final class Runner {
                 // How many preview digits the classifier reads with p >= 0.9, over wall-clock time: "digit-ness" rising.
                 if let reader {
                     m.previewReadings = reader.read(m.preview, n: previewCount, side: m.previewSize)
-                    let sure = m.previewReadings.filter { $0.p >= DigitReader.confident }.count
+                    let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
                     m.confidentMinutes.append((now - trainStart) / 60)
                     m.confidentRates.append(Double(sure) / Double(previewCount))
                 }

@@ -38,9 +38,9 @@ struct TrainLoop {
             let n = 64
             let x = try trainer.previewSamples(n: n)
             let r = x.withUnsafeBufferPointer { report.reader.read($0.baseAddress!, n: n, side: trainer.options.config.imageSize) }
-            let sure = r.filter { $0.p >= DigitReader.confident }
+            let sure = r.filter { $0.isConfidentDigit }
             var counts = [Int](repeating: 0, count: 10)
-            for q in sure { counts[q.label] += 1 }
+            for q in sure { counts[q.digit] += 1 }
             let el = Benchmark.now() - t0
             print(String(format: "report %d:%02d step %d confident %d/%d (%.3f) classes %@ loss %.4f", Int(el) / 60, Int(el) % 60,
                          trainer.step, sure.count, n, Double(sure.count) / Double(n),

@@ -75,7 +75,7 @@ enum TrainView {
         var iy = 2 + barH + (py - 2 - barH > 2 ? 1 : 0)
         if let e = m.error, iy < py { buf.text(leftW + 2, iy, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3); iy += 1 }
         if let sv = m.lastSaved, iy < py { buf.text(leftW + 2, iy, "saved: \(sv)", fg: 114, maxWidth: W - leftW - 3) }
-        let sure = m.previewReadings.filter { $0.p >= DigitReader.confident }.count
+        let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
         let reading = m.previewReadings.isEmpty ? "" : "; \(sure)/\(m.previewReadings.count) read as a digit with p ≥ 0.9"
         buf.text(1, py, "EMA preview at step \(m.previewStep) (DDIM 20 steps, fixed seed)" + reading, bold: true, maxWidth: W - 2)
         if !m.preview.isEmpty {

@@ -43,10 +43,12 @@ enum ZoomView {
         // The reading beside (or under) the big digits.
         if k < f.readings.count {
             let rd = f.readings[k]
-            let text = String(format: "reads as %d (%.0f%%), entropy %.2f bits", rd.label, rd.p * 100, rd.entropy)
+            let text = rd.hasInk ? String(format: "reads as %d (%.0f%%), entropy %.2f bits", rd.digit, rd.p * 100, rd.entropy)
+                : String(format: "%@ (%.1f%% of pixels; real digits %.1f%%-%.0f%%): no digit, whatever the classifier says", rd.label,
+                         rd.ink * 100, DigitReader.inkRange.lowerBound * 100, DigitReader.inkRange.upperBound * 100)
             let tx = 2 * big.w + 5
-            if W - tx >= 20 { buf.wrappedText(tx, y0, text, maxWidth: W - tx, fg: rd.p >= DigitReader.confident ? 114 : 226) }
-            else { buf.text(1, y0 + big.h, text, fg: rd.p >= DigitReader.confident ? 114 : 226, maxWidth: W) }
+            if W - tx >= 20 { buf.wrappedText(tx, y0, text, maxWidth: W - tx, fg: rd.isConfidentDigit ? 114 : 226) }
+            else { buf.text(1, y0 + big.h, text, fg: rd.isConfidentDigit ? 114 : 226, maxWidth: W) }
         } else if !s.hasClassifier {
             buf.text(1, y0 + big.h, "no classifier loaded: no reading", fg: 245, maxWidth: W)
         }
@@ -85,10 +87,10 @@ enum ZoomView {
             return 2
         }
         let final = k < snap.finalReadings.count ? snap.finalReadings[k] : last.readings[k]
-        let p = frames.map { Double($0.readings[k].probs[final.label]) }
+        let p = frames.map { Double($0.readings[k].probs[final.digit]) }
         let e = frames.map { Double($0.readings[k].entropy) / log2(10) }
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
-                              title: "p(\(final.label)) & entropy/3.32" + (w >= 34 ? " (green, red)" : ""), caps: s.caps)
+                              title: "p(\(final.digit)) & entropy/3.32" + (w >= 34 ? " (green, red)" : ""), caps: s.caps)
         plot.yRange = (0, 1)
         plot.xName = "step"
         plot.cursor = (s.scrub ?? (snap.history.count - 1)).clamped(0, max(0, p.count - 1))

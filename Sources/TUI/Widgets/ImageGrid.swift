@@ -18,8 +18,8 @@ func drawGrid(_ buf: inout CellBuffer, images: [Float], n: Int, side: Int, x: In
         guard cy + cell.h < y + h + 1 else { continue }
         if i < readings.count {
             let r = readings[i]
-            let color: Int16 = r.p >= DigitReader.confident ? 114 : (r.p >= 0.5 ? 226 : 245)
-            buf.text(cx, cy + cell.h, String(format: "%d %2.0f%%", r.label, min(99, r.p * 100)), fg: color, reverse: i == selected, maxWidth: cell.w)
+            let color: Int16 = r.isConfidentDigit ? 114 : (r.p >= 0.5 && r.hasInk ? 226 : 245)
+            buf.text(cx, cy + cell.h, r.label, fg: color, reverse: i == selected, maxWidth: cell.w)
         } else if i == selected {
             buf.text(cx, cy + cell.h, String(repeating: caps.unicode ? "▔" : "^", count: cell.w), fg: 226)
         }
