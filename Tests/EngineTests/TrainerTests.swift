@@ -239,4 +239,27 @@ final class TrainerTests: XCTestCase {
         XCTAssertGreaterThan(sure, 0.95)
         XCTAssertEqual(real.first!.label, String(format: "%d %2.0f%%", real.first!.digit, min(99, real.first!.p * 100)))
     }
+
+    /// The training view's run saves on its own every `every` steps and when it
+    /// finishes (a finished demo is on disk without pressing w); a resume after
+    /// a pause measures speed from the resume.
+    func testTrainingRunnerSavesPeriodicallyAndAtTheEnd() throws {
+        var o = smallOptions(); o.batch = 4; o.totalSteps = 5
+        let tr = try Trainer(options: o, data: Self.digits)
+        let r = Runner(model: UNetPredictor(net: try UNet(o.config), params: tr.ema), schedule: tr.schedule, trainer: tr)
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/run.safetensors"
+        r.checkpoint = (path, 2)
+        r.handle(.startTraining)
+        r.tick()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "step 1: not yet")
+        r.tick()
+        XCTAssertEqual(try Checkpoint.trainState(try SafeTensors.read(path).metadata, path: path).step, 2)
+        XCTAssertEqual(r.snapshot.train?.lastSaved, "\(path) (step 2)")
+        for _ in 0..<4 { r.tick() }
+        XCTAssertEqual(try Checkpoint.trainState(try SafeTensors.read(path).metadata, path: path).step, 5)
+        XCTAssertEqual(r.snapshot.message, "finished: checkpoint saved to \(path) (step 5); g trains another")
+        XCTAssertTrue(r.snapshot.finished)
+    }
 }

@@ -201,6 +201,7 @@ final class WidgetTests: XCTestCase {
                         }
                         m.bucketLoss = (0..<10).map { (i: Int) -> Double in 0.3 - 0.025 * Double(i) }
                         m.preview = (0..<8).flatMap { _ in ringDigit() }; m.previewN = 8; m.previewStep = 300
+                        m.confidentMinutes = [0.2, 1, 2, 3, 4]; m.confidentRates = [0.1, 0.3, 0.45, 0.55, 0.6]
                         snap.train = m; snap.running = true
                         st.trainSnapshot = snap
                     default: break

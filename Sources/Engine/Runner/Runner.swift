@@ -17,6 +17,8 @@ public final class Runner {
     public var previewSeconds: Double? = nil
     /// Digits in the EMA preview (the classifier's confident rate is over all of them).
     public var previewCount = 8
+    /// Where and how often (steps) a training run saves on its own; it also saves when it finishes.
+    public var checkpoint: (path: String, every: Int)? = nil
     private var lastPreview = -Double.infinity
     /// Images of the batch kept in the recording (all of them by default).
     public var recordLimit = 64
@@ -29,7 +31,9 @@ public final class Runner {
     private var states: [Int: Sampler.State] = [:]
     private var stateStride = 1
     private var stepTimes: [Double] = []
-    private var trainStart = 0.0, trainStartStep = 0
+    private var trainStart = 0.0
+    /// Speed and ETA count from the last start or resume, so a pause does not read as training getting slower.
+    private var rateStart = 0.0, rateStartStep = 0
 
     public init(model: NoisePredictor, schedule: NoiseSchedule, trainer: Trainer? = nil) {
         self.model = model; self.schedule = schedule; self.trainer = trainer
@@ -62,7 +66,11 @@ public final class Runner {
                 snapshot.comparison = nil
                 try startRun(s, n: n, seed: seed)
             case .pause: snapshot.running = false
-            case .resume: if !(sampler?.isFinished ?? false) || trainer != nil { snapshot.running = true }
+            case .resume:
+                if !(sampler?.isFinished ?? false) || trainer != nil {
+                    if let trainer, !snapshot.running { rateStart = Benchmark.now(); rateStartStep = trainer.step }
+                    snapshot.running = true
+                }
             case .togglePause:
                 if snapshot.running { snapshot.running = false } else { return handle(.resume) }
             case .singleStep:
@@ -119,12 +127,13 @@ public final class Runner {
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()
                 snapshot.train?.T = trainer!.schedule.T
-                trainStart = Benchmark.now(); trainStartStep = trainer!.step
+                trainStart = Benchmark.now()
+                rateStart = trainStart; rateStartStep = trainer!.step
                 snapshot.running = true
             case .saveCheckpoint(let path):
                 guard let trainer else { return [.error("nothing to save: not training")] }
                 try trainer.saveCheckpoint(path)
-                snapshot.train?.lastSaved = path
+                snapshot.train?.lastSaved = "\(path) (step \(trainer.step))"
                 snapshot.message = "checkpoint saved to \(path) (step \(trainer.step))"
                 bump()
                 return [.saved(path)]
@@ -278,10 +287,17 @@ public final class Runner {
             m.losses.append(s.loss)
             if m.losses.count > 5000 { m.losses.removeFirst(m.losses.count - 5000) }
             m.bucketLoss = tr.bucketLoss; m.T = tr.schedule.T; m.lr = s.lr; m.epoch = tr.epoch
-            let el = Benchmark.now() - trainStart
-            m.stepsPerSecond = Double(tr.step - trainStartStep) / max(1e-9, el)
+            let el = Benchmark.now() - rateStart
+            m.stepsPerSecond = Double(tr.step - rateStartStep) / max(1e-9, el)
             m.imagesPerSecond = m.stepsPerSecond * Double(min(tr.options.batch, tr.data.count))
             var events: [RunnerEvent] = [.trainStep(tr.step)]
+            if let c = checkpoint, tr.step % max(1, c.every) == 0 || tr.step == tr.options.totalSteps {
+                try tr.saveCheckpoint(c.path)
+                m.lastSaved = "\(c.path) (step \(tr.step))"
+                if tr.step == tr.options.totalSteps {
+                    snapshot.message = "finished: checkpoint saved to \(c.path) (step \(tr.step)); g trains another"
+                }
+            }
             let now = Benchmark.now()
             let due = previewSeconds.map { now - lastPreview >= $0 } ?? (tr.step % previewEvery == 0)
             if due || m.preview.isEmpty {

@@ -14,6 +14,8 @@ enum ExplorerApp {
         var screen: Screen = .sample
         var trainer: Trainer? = nil
         var trainOut: String? = nil
+        /// Steps between the training view's own checkpoints (it also saves at the end).
+        var checkpointEvery = 500
         var crashAfterFrames: Int? = nil
         /// The sampler settings to start with, for a model of T steps (the launch flags).
         var settings: ((Int) -> SamplerSettings)? = nil
@@ -118,6 +120,7 @@ enum ExplorerApp {
             // A live preview: 16 digits every 10 s, with the classifier's confident rate over time.
             runner.previewSeconds = 10; runner.previewCount = 16
             runner.reader = trainReader
+            runner.checkpoint = (trainOut ?? ExplorerApp.defaultTrainOut, options.checkpointEvery)
             let e = RunnerThread(runner)
             e.start()
             e.send(.startTraining)

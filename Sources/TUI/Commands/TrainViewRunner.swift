@@ -5,8 +5,8 @@ import Engine
 enum TrainViewRunner {
     static func run(trainer: Trainer, out: String, checkpointEvery: Int) throws {
         var o = ExplorerApp.Options()
-        o.screen = .train; o.trainer = trainer; o.trainOut = out
+        o.screen = .train; o.trainer = trainer; o.trainOut = out; o.checkpointEvery = checkpointEvery
+        // The explorer says where it saved when it exits.
         try ExplorerApp.run(o)
-        print("training stopped at step \(trainer.step); checkpoint saved to \(out) (continue with --resume)")
     }
 }

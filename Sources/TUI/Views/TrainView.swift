@@ -23,7 +23,8 @@ enum TrainView {
             ("f  full run: batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
             ("   the bundled model's recipe; about an hour on 2 cores", false),
             ("", false),
-            ("Esc cancels. Saved to ./ddpm-train.safetensors (w saves any time).", false),
+            ("Enter also starts the demo; any other key cancels.", false),
+            ("Saves every 500 steps, at the end, on w and q: ddpm-train*.safetensors", false),
         ]
         let w = min(W - 4, max(60, rows.map { $0.0.count }.max()! + 4)), h = rows.count + 4
         let x = (W - w) / 2, y = max(1, (H - h) / 2)
@@ -57,15 +58,20 @@ enum TrainView {
         let previewH = 9
         let topH = H - 3 - previewH
         let leftW = W * 3 / 5
+        // "Digit-ness" over wall-clock time goes under the bars when there is room (from 40 rows),
+        // else it takes the lower half of the loss plot's place: the class must see it.
+        let cy = 16, ch = topH - cy + 1
+        let rateOnLeft = ch < 5 && m.confidentRates.count >= 2
+        let lossH = rateOnLeft ? topH / 2 : topH
         if m.losses.count >= 2 {
             var plot = PlotWidget(series: [.init(m.losses, color: 244), .init(smooth(m.losses), color: 226)],
                                   title: "loss per step (grey) and smoothed (yellow), log scale", logScale: true, xName: "step", caps: s.caps)
             plot.xFirst = m.step - m.losses.count + 1
-            plot.render(into: &buf, x: 0, y: 1, w: leftW, h: topH)
+            plot.render(into: &buf, x: 0, y: 1, w: leftW, h: lossH)
         } else {
             buf.text(1, 2, "waiting for the first steps…", fg: 245)
         }
-        buf.text(leftW + 2, 1, "loss by t-bucket (running mean)", bold: true, maxWidth: W - leftW - 2)
+        buf.text(leftW + 2, 1, "loss by t (running mean)", bold: true, maxWidth: W - leftW - 2)
         let T = m.T
         let labels = (0..<10).map { "t \(String(format: "%3d", $0 * T / 10))-\(String(format: "%3d", ($0 + 1) * T / 10 - 1))" }
         let py = 1 + topH
@@ -76,20 +82,22 @@ enum TrainView {
         if let e = m.error, iy < py { buf.text(leftW + 2, iy, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3); iy += 1 }
         if let sv = m.lastSaved, iy < py { buf.text(leftW + 2, iy, "saved: \(sv)", fg: 114, maxWidth: W - leftW - 3) }
         let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
-        let reading = m.previewReadings.isEmpty ? "" : "; \(sure)/\(m.previewReadings.count) read as a digit with p ≥ 0.9"
-        buf.text(1, py, "EMA preview at step \(m.previewStep) (DDIM 20 steps, fixed seed)" + reading, bold: true, maxWidth: W - 2)
+        var shown = 0
         if !m.preview.isEmpty {
-            _ = drawGrid(&buf, images: m.preview, n: m.previewN, side: m.previewSize, x: 1, y: py + 1, w: W - 2, h: previewH - 1,
-                         lo: -1, hi: 1, mode: s.mode, caps: s.caps, readings: m.previewReadings)
+            shown = drawGrid(&buf, images: m.preview, n: m.previewN, side: m.previewSize, x: 1, y: py + 1, w: W - 2, h: previewH - 1,
+                             lo: -1, hi: 1, mode: s.mode, caps: s.caps, readings: m.previewReadings)
         }
+        let reading = m.previewReadings.isEmpty ? "" : ": \(sure)/\(m.previewReadings.count) read as digits, p ≥ 0.9"
+        let showing = shown > 0 && shown < m.previewN ? " (showing \(shown))" : ""
+        buf.text(1, py, "EMA preview at step \(m.previewStep) (DDIM 20, fixed seed)" + reading + showing, bold: true, maxWidth: W - 2)
         // "Digit-ness" over wall-clock time: the preview's confident share at each refresh.
-        let cy = 16, ch = topH - cy + 1
-        if m.confidentRates.count >= 2, ch >= 5 {
-            var plot = PlotWidget(series: [.init(m.confidentRates, color: 114)], title: "preview read with p ≥ 0.9, over minutes", caps: s.caps)
+        if m.confidentRates.count >= 2 && (ch >= 5 || rateOnLeft) {
+            var plot = PlotWidget(series: [.init(m.confidentRates, color: 114)], title: "preview: share read as digits (p ≥ 0.9)", caps: s.caps)
             plot.yRange = (0, 1)
             plot.xName = "min"
             plot.xLabels = (String(format: "%.1f", m.confidentMinutes.first!), String(format: "%.1f", m.confidentMinutes.last!))
-            plot.render(into: &buf, x: leftW + 2, y: cy, w: W - leftW - 3, h: ch)
+            if rateOnLeft { plot.render(into: &buf, x: 0, y: 1 + lossH, w: leftW, h: topH - lossH) }
+            else { plot.render(into: &buf, x: leftW + 2, y: cy, w: W - leftW - 3, h: ch) }
         }
     }
 }
