@@ -18,7 +18,7 @@ enum TrainView {
         let demo = TrainRecipe.demo.options(images: MNIST.trainCount), full = TrainRecipe.full.options(images: MNIST.trainCount)
         let rows: [(String, Bool)] = [
             ("d  lecture demo: batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR loss, \(demo.totalSteps) steps", true),
-            ("   recognisable digits within about 5 minutes on 2 cores", false),
+            ("   about 4 minutes on 2 cores; the preview turns into digits as it runs", false),
             ("", false),
             ("f  full run: batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
             ("   the bundled model's recipe; about an hour on 2 cores", false),
