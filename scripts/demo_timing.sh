@@ -2,8 +2,9 @@
 # The live-training demo's timing (issue #20): for each seed, trains the demo
 # recipe (`ddpm train --recipe demo`) from random weights for MINUTES (default 5)
 # of wall-clock time and, every 30 s, samples 64 digits from the EMA weights
-# (DDIM 20 steps, fixed sampling seed) and prints the share the bundled
-# classifier reads with p >= 0.9. The sampling and reading count toward the
+# (DDIM 20 steps, x0 clipped, fixed sampling seed: the training view's preview)
+# and prints the share the bundled classifier reads with p >= 0.9 among the
+# images inked like a digit. The sampling and reading count toward the
 # minutes. Ends with a table: at each whole minute per seed, the confident
 # share, how many of the ten classes the confident digits cover, and the share
 # of them read as 1 (a stroke is the first thing the model gets right, so an

@@ -318,7 +318,7 @@ final class EndToEndTests: XCTestCase {
         waitFor("the demo running", timeout: 60) { p in
             p.contains("lecture demo, \(TrainRecipe.demoSteps) steps") || (Self.status(p).contains("/\(TrainRecipe.demoSteps)") && Self.status(p).contains("running"))
         }
-        waitFor("the preview read by the classifier", timeout: 60) { $0.contains("read as digits, p") }
+        waitFor("the preview read by the classifier", timeout: 60) { $0.contains("/16 digits at p") }
         keys("w")
         waitFor("saved, said twice") { $0.contains("checkpoint saved to ddpm-train.safetensors (step") && $0.contains("saved: ddpm-train.safetensors") }
         keys("q")

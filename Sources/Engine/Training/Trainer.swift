@@ -148,11 +148,17 @@ public final class Trainer {
 
     /// Writes EMA weights (plain names), raw weights, Adam moments and state,
     /// atomically (`pauseMidwayMs`: see AtomicFile.write).
-    /// `n` digits from the EMA weights, DDIM 20 steps from a fixed seed: the
-    /// live preview, and what the demo's timing script reads.
+    /// How the live preview samples: DDIM 20 steps with x̂0 clipped to [-1, 1]
+    /// (diffusers' DDIM default). A young model's x̂0 overshoots; unclipped,
+    /// eta-0 DDIM then runs many images to blank or flooded tiles (seed 0 of
+    /// the demo at its end: about a quarter of 64), clipped they are digits.
+    public static let previewSettings = SamplerSettings(kind: .ddim, steps: 20, clip: true)
+
+    /// `n` digits from the EMA weights with `previewSettings` from a fixed seed:
+    /// the live preview, and what the demo's timing script reads.
     public func previewSamples(n: Int, seed: UInt64 = 1234) throws -> [Float] {
         let pred = UNetPredictor(net: try UNet(options.config, backend: net.ws.backend), params: ema)
-        let s = try Sampler(schedule: schedule, settings: SamplerSettings(kind: .ddim, steps: 20), n: n,
+        let s = try Sampler(schedule: schedule, settings: Trainer.previewSettings, n: n,
                             size: options.config.imageSize, seed: seed)
         return s.run(pred)
     }

@@ -87,9 +87,12 @@ enum TrainView {
             shown = drawGrid(&buf, images: m.preview, n: m.previewN, side: m.previewSize, x: 1, y: py + 1, w: W - 2, h: previewH - 1,
                              lo: -1, hi: 1, mode: s.mode, caps: s.caps, readings: m.previewReadings)
         }
-        let reading = m.previewReadings.isEmpty ? "" : ": \(sure)/\(m.previewReadings.count) read as digits, p ≥ 0.9"
+        let reading = m.previewReadings.isEmpty ? "" : ": \(sure)/\(m.previewReadings.count) digits at p ≥ 0.9"
         let showing = shown > 0 && shown < m.previewN ? " (showing \(shown))" : ""
-        buf.text(1, py, "EMA preview at step \(m.previewStep) (DDIM 20, fixed seed)" + reading + showing, bold: true, maxWidth: W - 2)
+        // The sampler's description gives way first on a narrow screen.
+        let full = "EMA preview, step \(m.previewStep) (DDIM 20, x̂0 clipped)" + reading + showing
+        let title = full.count <= W - 2 ? full : "EMA preview, step \(m.previewStep)" + reading + showing
+        buf.text(1, py, title, bold: true, maxWidth: W - 2)
         // "Digit-ness" over wall-clock time: the preview's confident share at each refresh.
         if m.confidentRates.count >= 2 && (ch >= 5 || rateOnLeft) {
             var plot = PlotWidget(series: [.init(m.confidentRates, color: 114)], title: "preview: share read as digits (p ≥ 0.9)", caps: s.caps)
