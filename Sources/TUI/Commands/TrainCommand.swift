@@ -37,8 +37,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
     @Option(parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int = 500
-    @Option(parsing: .unconditional, help: "Stop after this many minutes of wall-clock time (saving, as Ctrl-C does).") var minutes: Double?
-    @Option(parsing: .unconditional, help: "Every this many seconds, sample 64 digits from the EMA weights (DDIM 20 steps, x0 clipped, fixed seed) and print the share the bundled classifier reads with p >= 0.9 among those inked like a digit (the time counts toward --minutes).") var reportEvery: Double?
+    @Option(parsing: .unconditional, help: "Stop after this many minutes of wall-clock time (saving, as Ctrl-C does); not with --tui.") var minutes: Double?
+    @Option(parsing: .unconditional, help: "Every this many seconds, sample 64 digits from the EMA weights (DDIM 20 steps, x0 clipped, fixed seed) and print the share the bundled classifier reads with p >= 0.9 among those inked like a digit (the time counts toward --minutes); not with --tui.") var reportEvery: Double?
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
     @Flag(help: "Open the live training view (ncurses).") var tui = false
 
