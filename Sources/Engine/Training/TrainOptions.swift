@@ -16,6 +16,9 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     public var minSnrGamma = 5.0
     public init() {}
 
+    /// Optimisation steps in one pass over `images` images (a batch larger than the set takes all of it).
+    public func stepsPerEpoch(images: Int) -> Int { max(1, images / max(1, min(batch, images))) }
+
     public func validate() throws {
         try EngineError.require((1...4096).contains(batch), "batch", "1...4096", batch)
         try EngineError.require(lr > 0 && lr < 1, "lr", "(0, 1)", lr)

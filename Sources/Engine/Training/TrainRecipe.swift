@@ -17,18 +17,22 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
 
     public static let demoSteps = 2400, fullEpochs = 20
 
-    /// The options for a set of `images` training images.
-    public func options(images: Int) -> TrainOptions {
+    /// What menus and messages call it.
+    public var title: String { self == .demo ? "lecture demo" : "full run" }
+
+    /// The options for a set of `images` training images, at the recipe's
+    /// batch size or `batch` (the full run's length is in epochs, so its steps follow the batch).
+    public func options(images: Int, batch: Int? = nil) -> TrainOptions {
         var o = TrainOptions()
         o.config.dropout = 0
         switch self {
         case .demo:
             o.batch = 32; o.lr = 1e-3; o.warmup = 100; o.emaDecay = 0.99; o.weighting = .minSnr
-            o.totalSteps = TrainRecipe.demoSteps
         case .full:
             o.batch = 64; o.lr = 5e-4; o.warmup = 300; o.emaDecay = 0.999
-            o.totalSteps = TrainRecipe.fullEpochs * max(1, images / max(1, min(o.batch, images)))
         }
+        if let batch { o.batch = batch }
+        o.totalSteps = self == .demo ? TrainRecipe.demoSteps : TrainRecipe.fullEpochs * o.stepsPerEpoch(images: images)
         return o
     }
 }

@@ -31,7 +31,7 @@ public final class Trainer {
     private(set) var ts: [Int]
 
     public var count: Int { net.parameterCount }
-    public var stepsPerEpoch: Int { max(1, data.count / min(options.batch, data.count)) }
+    public var stepsPerEpoch: Int { options.stepsPerEpoch(images: data.count) }
     public var epoch: Double { Double(step) / Double(stepsPerEpoch) }
 
     /// A new run of `options` on `data`; the network runs on `backend`.
@@ -146,8 +146,6 @@ public final class Trainer {
         return m
     }
 
-    /// Writes EMA weights (plain names), raw weights, Adam moments and state,
-    /// atomically (`pauseMidwayMs`: see AtomicFile.write).
     /// How the live preview samples: DDIM 20 steps with x̂0 clipped to [-1, 1]
     /// (diffusers' DDIM default). A young model's x̂0 overshoots; unclipped,
     /// eta-0 DDIM then runs many images to blank or flooded tiles (seed 0 of
@@ -157,12 +155,17 @@ public final class Trainer {
     /// `n` digits from the EMA weights with `previewSettings` from a fixed seed:
     /// the live preview, and what the demo's timing script reads.
     public func previewSamples(n: Int, seed: UInt64 = 1234) throws -> [Float] {
-        let pred = UNetPredictor(net: try UNet(options.config, backend: net.ws.backend), params: ema)
         let s = try Sampler(schedule: schedule, settings: Trainer.previewSettings, n: n,
                             size: options.config.imageSize, seed: seed)
-        return s.run(pred)
+        return s.run(previewModel)
     }
 
+    /// The EMA weights as a noise predictor with a network of its own (built
+    /// once: its per-core copies and buffers serve every preview).
+    private lazy var previewModel = UNetPredictor(net: try! UNet(options.config, backend: net.ws.backend), params: ema)
+
+    /// Writes EMA weights (plain names), raw weights, Adam moments and state,
+    /// atomically (`pauseMidwayMs`: see AtomicFile.write).
     public func saveCheckpoint(_ path: String, extra: [String: String] = [:], pauseMidwayMs: Int = 0) throws {
         let L = net.layout
         let t = Checkpoint.tensors(L, ema.ptr) + Checkpoint.tensors(L, params.ptr, prefix: "train.")

@@ -114,7 +114,7 @@ public enum KeyHelp {
     ]
     public static let train: [(String, String)] = [
         ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run"),
-        ("w", "write a checkpoint now (it also saves every 500 steps and at the end)"),
+        ("w", "write a checkpoint now (it also saves every \(ExplorerApp.trainCheckpointEvery) steps and at the end)"),
         ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
     ]

@@ -15,7 +15,7 @@ enum ExplorerApp {
         var trainer: Trainer? = nil
         var trainOut: String? = nil
         /// Steps between the training view's own checkpoints (it also saves at the end).
-        var checkpointEvery = 500
+        var checkpointEvery = ExplorerApp.trainCheckpointEvery
         var crashAfterFrames: Int? = nil
         /// The sampler settings to start with, for a model of T steps (the launch flags).
         var settings: ((Int) -> SamplerSettings)? = nil
@@ -214,11 +214,13 @@ enum ExplorerApp {
                 trainOut = trainOut ?? ExplorerApp.defaultTrainOut
                 sampleEngine?.send(.pause)
                 startTrainEngine(tr)
-                state.message = "training a new Tiny model (\(recipe == .demo ? "lecture demo" : "full run"), \(tr.options.totalSteps) steps); w saves to \(trainOut!)" + kept
+                state.message = "training a new Tiny model (\(recipe.title), \(tr.options.totalSteps) steps); w saves to \(trainOut!)" + kept
             } catch { state.message = "cannot start training: \(error)" }
         }
     }
 
+    /// Steps between the training view's own checkpoints when no --checkpoint-every was given.
+    static let trainCheckpointEvery = 500
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
     /// The first k from `from` on for which `path(k)` names no file (outputs never replace earlier ones).

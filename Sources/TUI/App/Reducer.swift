@@ -274,8 +274,8 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.choosingRecipe = false
     switch k {
-    case .char("d"), .char("g"), .enter: s.message = "starting the lecture demo..."; return [.startTraining(.demo)]
-    case .char("f"): s.message = "starting the full run..."; return [.startTraining(.full)]
+    case .char("d"), .char("g"), .enter: s.message = "starting the \(TrainRecipe.demo.title)..."; return [.startTraining(.demo)]
+    case .char("f"): s.message = "starting the \(TrainRecipe.full.title)..."; return [.startTraining(.full)]
     case .char("q"): s.quitting = true; return [.quit]
     default: s.message = "no training started"; return []
     }

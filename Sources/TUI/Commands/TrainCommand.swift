@@ -49,20 +49,17 @@ struct TrainCommand: ParsableCommand {
 
     /// The recipe's options for `images` images with the flags given over them (a new run).
     func newRunOptions(images: Int, config cfg: UNetConfig) throws -> TrainOptions {
-        var o = chosenRecipe.options(images: images)
+        var o = chosenRecipe.options(images: images, batch: batch)
         var c = cfg; c.dropout = o.config.dropout
         o.config = c
         o.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
-        if let batch { o.batch = batch }
         if let warmup { o.warmup = warmup }
         o.loss = LossKind(rawValue: loss)!
         if let weighting { o.weighting = Weighting(rawValue: weighting)! }
         o.seed = seed
-        // --epochs counts passes over the set at the batch in use; the full recipe's length is in epochs too.
-        let perEpoch = max(1, images / max(1, min(o.batch, images)))
+        // --epochs counts passes over the set at the batch in use.
         if let steps { o.totalSteps = steps }
-        else if let epochs { o.totalSteps = Int((epochs * Double(perEpoch)).rounded(.up)) }
-        else if chosenRecipe == .full { o.totalSteps = TrainRecipe.fullEpochs * perEpoch }
+        else if let epochs { o.totalSteps = Int((epochs * Double(o.stepsPerEpoch(images: images))).rounded(.up)) }
         Trainer.ResumeChanges(totalSteps: nil, lr: lr, dropout: dropout.map { Float($0) }, emaDecay: ema).apply(to: &o)
         return o
     }

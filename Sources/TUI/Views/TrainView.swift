@@ -17,14 +17,14 @@ enum TrainView {
         let W = s.width, H = s.height
         let demo = TrainRecipe.demo.options(images: MNIST.trainCount), full = TrainRecipe.full.options(images: MNIST.trainCount)
         let rows: [(String, Bool)] = [
-            ("d  lecture demo: batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR loss, \(demo.totalSteps) steps", true),
+            ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR loss, \(demo.totalSteps) steps", true),
             ("   about 4 minutes on 2 cores; the preview turns into digits as it runs", false),
             ("", false),
-            ("f  full run: batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
+            ("f  \(TrainRecipe.full.title): batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
             ("   the bundled model's recipe; about an hour on 2 cores", false),
             ("", false),
             ("Enter also starts the demo; any other key cancels.", false),
-            ("Saves every 500 steps, at the end, on w and q: ddpm-train*.safetensors", false),
+            ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: ddpm-train*.safetensors", false),
         ]
         let w = min(W - 4, max(60, rows.map { $0.0.count }.max()! + 4)), h = rows.count + 4
         let x = (W - w) / 2, y = max(1, (H - h) / 2)
