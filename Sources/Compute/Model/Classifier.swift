@@ -1,22 +1,60 @@
-// Classifier.swift: the small MNIST CNN whose features the quality metrics use.
+// Classifier.swift: the small MNIST CNN that reads digits in the explorer and
+// whose features the quality metrics use.
 import Foundation
 
-/// The small MNIST CNN whose features the quality metrics use:
+/// The small MNIST CNN that reads digits in the explorer and whose features
+/// the quality metrics use:
 ///
-///     conv3x3(1->16) GN SiLU -> conv3x3/2(16->32) GN SiLU -> conv3x3/2(32->32) GN SiLU
-///     -> flatten (32*7*7) -> Linear(1568->128) SiLU [features] -> Linear(128->10)
+///     conv3x3(1->c1) act -> conv3x3/2(c1->c2) act -> conv3x3/2(c2->c3) act
+///     -> flatten (c3*7*7) -> Linear(c3*49 -> hidden) act [features] -> Linear(hidden -> 10)
 ///
+/// where act is ReLU, or GroupNorm + SiLU in the first bundled classifier.
 /// Built from the same layers as the U-Net, trained by the engine.
 public final class Classifier {
-    public static let featureDim = 128
+    /// Widths and normalisation; written into the weights file's metadata.
+    public struct Architecture: Equatable, Sendable, CustomStringConvertible {
+        public var c1: Int, c2: Int, c3: Int, hidden: Int
+        /// GroupNorm (8 groups) after each convolution: it normalises away how
+        /// strongly each image is inked.
+        public var groupNorm: Bool
+        /// ReLU instead of SiLU after each layer.
+        public var relu: Bool
+        public init(c1: Int, c2: Int, c3: Int, hidden: Int, groupNorm: Bool, relu: Bool = false) {
+            self.c1 = c1; self.c2 = c2; self.c3 = c3; self.hidden = hidden; self.groupNorm = groupNorm; self.relu = relu
+        }
+        /// The first bundled classifier (files without an "architecture" entry).
+        public static let v1 = Architecture(c1: 16, c2: 32, c3: 32, hidden: 128, groupNorm: true)
+        /// The current one (`ddpm eval --train-classifier` trains it): wider, ReLU,
+        /// no normalisation, trained with dropout on its features. Of the variants
+        /// measured (issue #21's note) its features see generated digits' flaws best.
+        public static let v2 = Architecture(c1: 32, c2: 64, c3: 64, hidden: 256, groupNorm: false, relu: true)
+        /// "32,64,64,256,relu" or "16,32,32,128,gn": the metadata form.
+        public var description: String { "\(c1),\(c2),\(c3),\(hidden)" + (groupNorm ? ",gn" : "") + (relu ? ",relu" : "") }
+        public init?(_ text: String) {
+            var parts = text.split(separator: ",").map(String.init)
+            let relu = parts.last == "relu"
+            if relu { parts.removeLast() }
+            let gn = parts.last == "gn"
+            if gn { parts.removeLast() }
+            let v = parts.compactMap { Int($0) }
+            guard parts.count == 4, v.count == 4, v.allSatisfy({ (1...512).contains($0) }),
+                  !gn || (v[0] % 8 == 0 && v[1] % 8 == 0 && v[2] % 8 == 0) else { return nil }
+            if gn && relu { return nil }
+            self.init(c1: v[0], c2: v[1], c3: v[2], hidden: v[3], groupNorm: gn, relu: relu)
+        }
+    }
+
     /// Sides after the two stride-2 convolutions (28 -> 14 -> 7).
     let h2 = MNIST.side / 2, h4 = MNIST.side / 4
     /// Label of outlier-exposure images (uniform noise trained towards a uniform
     /// prediction, so that noise is not classified confidently).
     public static let outlierLabel = 255
     public static let outliersPerBatch = 16
+    public let arch: Architecture
+    public var featureDim: Int { arch.hidden }
     public let layout: ParameterLayout
-    let conv1: Conv2d, norm1: GroupNorm, conv2: Conv2d, norm2: GroupNorm, conv3: Conv2d, norm3: GroupNorm
+    let conv1: Conv2d, conv2: Conv2d, conv3: Conv2d
+    let norm1: GroupNorm?, norm2: GroupNorm?, norm3: GroupNorm?
     let fc1: Linear, fc2: Linear
     let ws: Workspace
     let a1 = FloatBuffer(count: 1), s1 = FloatBuffer(count: 1), a2 = FloatBuffer(count: 1), s2 = FloatBuffer(count: 1)
@@ -28,37 +66,70 @@ public final class Classifier {
     let da2 = FloatBuffer(count: 1), ds1 = FloatBuffer(count: 1), da1 = FloatBuffer(count: 1)
     private var lastN = 0
     private var lastX: UnsafePointer<Float>?
+    /// Dropout on the features while training (0 otherwise): it keeps them from
+    /// collapsing onto ten class centroids, so that the Fréchet distance in
+    /// them sees damage within a class (measured: issue #21's note).
+    public var featureDropout: Float = 0
+    public var dropoutRNG = RNG(seed: 0, stream: 17)
+    let mask = FloatBuffer(count: 1), dropped = FloatBuffer(count: 1)
 
-    public init(backend: Backend = .detected) {
+    public init(_ arch: Architecture = .v2, backend: Backend = .detected) {
+        self.arch = arch
         ws = Workspace(backend: backend)
         var L = ParameterLayout()
-        conv1 = Conv2d(&L, "conv1", cin: 1, cout: 16, k: 3, pad: 1)
-        norm1 = GroupNorm(&L, "norm1", groups: 8, channels: 16)
-        conv2 = Conv2d(&L, "conv2", cin: 16, cout: 32, k: 3, stride: 2, pad: 1)
-        norm2 = GroupNorm(&L, "norm2", groups: 8, channels: 32)
-        conv3 = Conv2d(&L, "conv3", cin: 32, cout: 32, k: 3, stride: 2, pad: 1)
-        norm3 = GroupNorm(&L, "norm3", groups: 8, channels: 32)
-        fc1 = Linear(&L, "fc1", 32 * h4 * h4, Classifier.featureDim)
-        fc2 = Linear(&L, "fc2", Classifier.featureDim, 10)
+        let (c1, c2, c3) = (arch.c1, arch.c2, arch.c3)
+        conv1 = Conv2d(&L, "conv1", cin: 1, cout: c1, k: 3, pad: 1)
+        norm1 = arch.groupNorm ? GroupNorm(&L, "norm1", groups: 8, channels: c1) : nil
+        conv2 = Conv2d(&L, "conv2", cin: c1, cout: c2, k: 3, stride: 2, pad: 1)
+        norm2 = arch.groupNorm ? GroupNorm(&L, "norm2", groups: 8, channels: c2) : nil
+        conv3 = Conv2d(&L, "conv3", cin: c2, cout: c3, k: 3, stride: 2, pad: 1)
+        norm3 = arch.groupNorm ? GroupNorm(&L, "norm3", groups: 8, channels: c3) : nil
+        fc1 = Linear(&L, "fc1", c3 * h4 * h4, arch.hidden)
+        fc2 = Linear(&L, "fc2", arch.hidden, 10)
         layout = L
     }
 
-    /// x [N, 28*28] in [-1, 1] -> logits [N, 10]; `features` holds [N, Classifier.featureDim].
+    /// The activation after each layer (without GroupNorm), and its backward (dx += dy * f'(x)).
+    func act(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        if arch.relu { for i in 0..<count { y[i] = max(0, x[i]) } } else { Kernels.siluForward(x, y, count) }
+    }
+    func actBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int) {
+        if arch.relu { for i in 0..<count where x[i] > 0 { dx[i] += dy[i] } } else { Kernels.siluBackward(x, dy, dx, count) }
+    }
+
+    /// x [N, 28*28] in [-1, 1] -> logits [N, 10]; `features` holds [N, featureDim].
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int) {
         lastN = n; lastX = x
-        for (b, c) in [(a1, 16 * MNIST.pixels), (s1, 16 * MNIST.pixels), (a2, 32 * h2 * h2), (s2, 32 * h2 * h2), (a3, 32 * h4 * h4), (s3, 32 * h4 * h4), (flat, 32 * h4 * h4)] { b.reserve(c * n) }
-        h.reserve(n * Classifier.featureDim); features.reserve(n * Classifier.featureDim); logits.reserve(n * 10); stats.reserve(6 * n * 8)
+        let (c1, c2, c3, fd) = (arch.c1, arch.c2, arch.c3, featureDim)
+        for (b, c) in [(a1, c1 * MNIST.pixels), (s1, c1 * MNIST.pixels), (a2, c2 * h2 * h2), (s2, c2 * h2 * h2), (a3, c3 * h4 * h4), (s3, c3 * h4 * h4), (flat, c3 * h4 * h4)] { b.reserve(c * n) }
+        h.reserve(n * fd); features.reserve(n * fd); logits.reserve(n * 10); stats.reserve(6 * n * 8)
         let st = stats.ptr
+        /// Normalisation (if any) and SiLU.
+        func activate(_ norm: GroupNorm?, _ a: FloatBuffer, _ s: FloatBuffer, channels: Int, hw: Int, stats k: Int) {
+            if let norm {
+                norm.forward(p, x: a.ptr, y: s.ptr, n: n, hw: hw, mean: st + 2 * k * n * 8, rstd: st + (2 * k + 1) * n * 8, silu: true, backend: ws.backend)
+            } else {
+                act(a.ptr, s.ptr, n * channels * hw)
+            }
+        }
         conv1.forward(p, x: x, y: a1.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
-        norm1.forward(p, x: a1.ptr, y: s1.ptr, n: n, hw: MNIST.pixels, mean: st, rstd: st + n * 8, silu: true, backend: ws.backend)
+        activate(norm1, a1, s1, channels: c1, hw: MNIST.pixels, stats: 0)
         conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
-        norm2.forward(p, x: a2.ptr, y: s2.ptr, n: n, hw: h2 * h2, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true, backend: ws.backend)
+        activate(norm2, a2, s2, channels: c2, hw: h2 * h2, stats: 1)
         conv3.forward(p, x: s2.ptr, y: a3.ptr, n: n, h: h2, w: h2, ws: ws)
-        norm3.forward(p, x: a3.ptr, y: s3.ptr, n: n, hw: h4 * h4, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, backend: ws.backend)
-        for c in 0..<32 { for i in 0..<n { for j in 0..<(h4 * h4) { flat.ptr[i * 32 * h4 * h4 + c * h4 * h4 + j] = s3.ptr[(c * n + i) * h4 * h4 + j] } } }
+        activate(norm3, a3, s3, channels: c3, hw: h4 * h4, stats: 2)
+        let hw4 = h4 * h4
+        for c in 0..<c3 { for i in 0..<n { for j in 0..<hw4 { flat.ptr[i * c3 * hw4 + c * hw4 + j] = s3.ptr[(c * n + i) * hw4 + j] } } }
         fc1.forward(p, x: flat.ptr, y: h.ptr, n: n)
-        Kernels.siluForward(h.ptr, features.ptr, n * Classifier.featureDim)
-        fc2.forward(p, x: features.ptr, y: logits.ptr, n: n)
+        act(h.ptr, features.ptr, n * fd)
+        var top = features.ptr
+        if featureDropout > 0 {
+            mask.reserve(n * fd); dropped.reserve(n * fd)
+            Dropout.makeMask(mask.ptr, count: n * fd, p: featureDropout, rng: &dropoutRNG)
+            for i in 0..<(n * fd) { dropped.ptr[i] = features.ptr[i] * mask.ptr[i] }
+            top = dropped.ptr
+        }
+        fc2.forward(p, x: top, y: logits.ptr, n: n)
     }
 
     /// Mean softmax cross-entropy of the last forward; adds gradients into g.
@@ -82,22 +153,32 @@ public final class Classifier {
             loss += Double(-(row[y] - m - logf(z)))
             for k in 0..<10 { d1.ptr[i * 10 + k] = (expf(row[k] - m) / z - (k == y ? 1 : 0)) / Float(n) }
         }
-        d2.reserve(n * Classifier.featureDim); d2.zero(n * Classifier.featureDim)
-        fc2.backward(p, g, x: features.ptr, dy: d1.ptr, dx: d2.ptr, n: n)
-        d3.reserve(n * Classifier.featureDim); d3.zero(n * Classifier.featureDim)
-        Kernels.siluBackward(h.ptr, d2.ptr, d3.ptr, n * Classifier.featureDim)
-        d4.reserve(n * 1568); d4.zero(n * 1568)
+        let (c1, c2, c3, fd) = (arch.c1, arch.c2, arch.c3, featureDim), hw4 = h4 * h4
+        d2.reserve(n * fd); d2.zero(n * fd)
+        fc2.backward(p, g, x: featureDropout > 0 ? dropped.ptr : features.ptr, dy: d1.ptr, dx: d2.ptr, n: n)
+        if featureDropout > 0 { for i in 0..<(n * fd) { d2.ptr[i] *= mask.ptr[i] } }
+        d3.reserve(n * fd); d3.zero(n * fd)
+        actBackward(h.ptr, d2.ptr, d3.ptr, n * fd)
+        d4.reserve(n * c3 * hw4); d4.zero(n * c3 * hw4)
         fc1.backward(p, g, x: flat.ptr, dy: d3.ptr, dx: d4.ptr, n: n)
         let st = stats.ptr
-        for (b, c) in [(ds3, 32 * h4 * h4), (da3, 32 * h4 * h4), (ds2, 32 * h2 * h2), (da2, 32 * h2 * h2), (ds1, 16 * MNIST.pixels), (da1, 16 * MNIST.pixels), (gn, 16 * MNIST.pixels)] {
+        for (b, c) in [(ds3, c3 * hw4), (da3, c3 * hw4), (ds2, c2 * h2 * h2), (da2, c2 * h2 * h2), (ds1, c1 * MNIST.pixels), (da1, c1 * MNIST.pixels), (gn, c1 * MNIST.pixels)] {
             b.reserve(c * n); b.zero(c * n)
         }
-        for c in 0..<32 { for i in 0..<n { for j in 0..<(h4 * h4) { ds3.ptr[(c * n + i) * h4 * h4 + j] = d4.ptr[i * 32 * h4 * h4 + c * h4 * h4 + j] } } }
-        norm3.backward(p, g, x: a3.ptr, dy: ds3.ptr, dx: da3.ptr, n: n, hw: h4 * h4, mean: st + 4 * n * 8, rstd: st + 5 * n * 8, silu: true, scratch: gn.ptr)
+        for c in 0..<c3 { for i in 0..<n { for j in 0..<hw4 { ds3.ptr[(c * n + i) * hw4 + j] = d4.ptr[i * c3 * hw4 + c * hw4 + j] } } }
+        /// Back through SiLU and the normalisation (if any): ds -> da.
+        func deactivate(_ norm: GroupNorm?, _ a: FloatBuffer, _ ds: FloatBuffer, _ da: FloatBuffer, channels: Int, hw: Int, stats k: Int) {
+            if let norm {
+                norm.backward(p, g, x: a.ptr, dy: ds.ptr, dx: da.ptr, n: n, hw: hw, mean: st + 2 * k * n * 8, rstd: st + (2 * k + 1) * n * 8, silu: true, scratch: gn.ptr)
+            } else {
+                actBackward(a.ptr, ds.ptr, da.ptr, n * channels * hw)
+            }
+        }
+        deactivate(norm3, a3, ds3, da3, channels: c3, hw: hw4, stats: 2)
         conv3.backward(p, g, x: s2.ptr, dy: da3.ptr, dx: ds2.ptr, n: n, h: h2, w: h2, ws: ws)
-        norm2.backward(p, g, x: a2.ptr, dy: ds2.ptr, dx: da2.ptr, n: n, hw: h2 * h2, mean: st + 2 * n * 8, rstd: st + 3 * n * 8, silu: true, scratch: gn.ptr)
+        deactivate(norm2, a2, ds2, da2, channels: c2, hw: h2 * h2, stats: 1)
         conv2.backward(p, g, x: s1.ptr, dy: da2.ptr, dx: ds1.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
-        norm1.backward(p, g, x: a1.ptr, dy: ds1.ptr, dx: da1.ptr, n: n, hw: MNIST.pixels, mean: st, rstd: st + n * 8, silu: true, scratch: gn.ptr)
+        deactivate(norm1, a1, ds1, da1, channels: c1, hw: MNIST.pixels, stats: 0)
         conv1.backward(p, g, x: lastX!, dy: da1.ptr, dx: nil, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
         return loss / Double(n)
     }

@@ -53,6 +53,18 @@ public enum BLAS {
         }
     }
 
+    /// Row-major double-precision GEMM on the calling thread (the metrics' covariances
+    /// and matrix square roots: d x d with d of a few hundred).
+    public static func dgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double = 1,
+                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                             beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        configure()
+        precondition(k > 0, "dgemm: k = 0")
+        if m == 0 || n == 0 { return }
+        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
     @inline(__always)
     /// C = alpha op(A) op(B) + beta C on the calling thread (row-major; op = transpose when asked).
     static func raw(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,

@@ -1,47 +1,118 @@
 // Evaluation.swift: the metrics pipeline of `ddpm eval` — classifier features
-// of a set against the test set: Frechet distance, IS analogue, k-NN
-// precision/recall, confident rate, diversity, Sobel energy, class shares.
+// of a set against the test set: Fréchet distance with a bootstrap interval,
+// IS analogue, k-NN precision/recall, confident rate with a binomial interval,
+// diversity, Sobel energy, class shares; and the damage check of the features.
 import Foundation
 
-/// A set of images scored against a reference set through the classifier.
+/// Image sets scored against a reference set through the classifier.
 public struct Evaluation {
     /// k-NN precision/recall and pairwise diversity cost n^2: they see at most this many of each set.
     public static let knnSamples = 1000, diversitySamples = 500
+    /// Bootstrap resamplings behind each Fréchet distance's interval.
+    public static let bootstrapReplicates = 200
+    /// MNIST training digits the classifier never sees: `ddpm eval`'s real
+    /// digits, and the digits the damage check damages.
+    public static let heldOut = 50_000..<60_000
 
     let classifier: Classifier
     let params: FloatBuffer
     let refFeats: [Float], refCount: Int
-    let refMean: [Double], refCov: [Double]
+    public let reference: Metrics.FrechetReference
+
+    /// One set's scores.
+    public struct Scores: Sendable {
+        /// Keyed as `ddpm eval --json` prints them.
+        public var values: [String: Double]
+        public var n: Int
+        /// Images read with p >= 0.9 and inked like a real digit.
+        public var confident: Int
+        /// The bootstrap values of the Fréchet distance.
+        public var frechetReplicates: [Double]
+        public subscript(_ key: String) -> Double { values[key]! }
+    }
 
     /// Scores against `reference` (the 10k test digits) with the classifier's weights `params`.
     public init(classifier: Classifier, params: FloatBuffer, reference: Dataset) {
         self.classifier = classifier; self.params = params
         let ref = classifier.evaluate(params.ptr, images: reference.images, n: reference.count)
         refFeats = ref.feats; refCount = reference.count
-        (refMean, refCov) = Metrics.meanCov(ref.feats, n: reference.count, d: Classifier.featureDim)
+        let (m, c) = Metrics.meanCov(ref.feats, n: reference.count, d: classifier.featureDim)
+        self.reference = Metrics.FrechetReference(mean: m, cov: c, d: classifier.featureDim)
     }
 
-    /// The metrics of the first `n` images of `images` (each MNIST.pixels values in [-1, 1]),
-    /// keyed as `ddpm eval --json` prints them.
-    public func report(_ images: [Float], n: Int) -> [String: Double] {
-        let d = Classifier.featureDim
+    /// The Fréchet distance of the first `n` images to the reference, without the rest.
+    public func frechet(_ images: [Float], n: Int) -> Double {
         let e = classifier.evaluate(params.ptr, images: images, n: n)
-        let (mu, cv) = Metrics.meanCov(e.feats, n: n, d: d)
+        let (mu, cv) = Metrics.meanCov(e.feats, n: n, d: classifier.featureDim)
+        return reference.distance(mean: mu, cov: cv)
+    }
+
+    /// The scores of the first `n` images of `images` (each MNIST.pixels values in [-1, 1]).
+    /// `seed` drives the bootstrap.
+    public func scores(_ images: [Float], n: Int, seed: UInt64 = 0) -> Scores {
+        let d = classifier.featureDim
+        let e = classifier.evaluate(params.ptr, images: images, n: n)
+        let fd = Metrics.bootstrapFrechet(e.feats, n: n, d: d, reference: reference, replicates: Self.bootstrapReplicates, seed: seed)
+        let se = Metrics.standardError(fd.replicates)
         let k = min(n, Self.knnSamples, refCount), dv = min(n, Self.diversitySamples)
         let pr = Metrics.precisionRecall(real: Array(refFeats[0..<(k * d)]), nr: k, fake: Array(e.feats[0..<(k * d)]), nf: k, d: d)
         let hist = Metrics.classHistogram(e.probs, n: n)
+        let confident = Self.confidentDigits(e.probs, images: images, n: n)
+        let ci = Metrics.wilson(confident, n)
         var r: [String: Double] = [
-            "frechet": Metrics.frechet(mu, cv, refMean, refCov, d: d),
+            "frechet": fd.value, "frechet_se": se, "frechet_lo": fd.value - 1.96 * se, "frechet_hi": fd.value + 1.96 * se,
             "inception_score": Metrics.inceptionScore(e.probs, n: n),
             "precision": pr.precision, "recall": pr.recall,
-            "confident_rate": Metrics.confidentRate(e.probs, n: n),
+            "confident_rate": Double(confident) / Double(n), "confident_lo": ci.lowerBound, "confident_hi": ci.upperBound,
             "diversity": Metrics.diversity(Array(images[0..<(dv * MNIST.pixels)]), n: dv, d: MNIST.pixels),
             "sobel_energy": Metrics.sobelEnergy(images, n: n, side: MNIST.side),
             "class_min": hist.min()!, "class_max": hist.max()!,
             "knn_n": Double(k), "diversity_n": Double(dv),
         ]
         for (i, h) in hist.enumerated() { r["class_\(i)"] = h }
-        return r
+        return Scores(values: r, n: n, confident: confident, frechetReplicates: fd.replicates)
+    }
+
+    /// How many of the images the classifier reads with p >= 0.9 and that carry
+    /// as much ink as a real digit (the explorer's `DigitReader` rule).
+    static func confidentDigits(_ probs: [Float], images: [Float], n: Int) -> Int {
+        var c = 0
+        for i in 0..<n {
+            let p = (0..<10).map { probs[i * 10 + $0] }.max()!
+            var inked = 0
+            for j in 0..<MNIST.pixels where images[i * MNIST.pixels + j] > 0 { inked += 1 }
+            if p >= DigitReader.confident && DigitReader.inkRange.contains(Float(inked) / Float(MNIST.pixels)) { c += 1 }
+        }
+        return c
+    }
+
+    /// A difference between two sets' numbers, with its 95% interval.
+    public struct Difference: Sendable {
+        public var value: Double, interval: ClosedRange<Double>
+        /// The interval holds 0: the two sets cannot be told apart by this number at this n.
+        public var withinNoise: Bool { interval.contains(0) }
+    }
+
+    /// FD(a) - FD(b), its interval from the paired bootstrap values (the sets are independent).
+    public static func frechetDifference(_ a: Scores, _ b: Scores) -> Difference {
+        let diffs = zip(a.frechetReplicates, b.frechetReplicates).map { $0 - $1 }
+        let v = a["frechet"] - b["frechet"], se = Metrics.standardError(diffs)
+        return Difference(value: v, interval: (v - 1.96 * se)...(v + 1.96 * se))
+    }
+
+    /// rate(a) - rate(b) of confident digits, with the normal interval of a difference of two proportions.
+    public static func confidentDifference(_ a: Scores, _ b: Scores) -> Difference {
+        let pa = Double(a.confident) / Double(a.n), pb = Double(b.confident) / Double(b.n)
+        let se = (pa * (1 - pa) / Double(a.n) + pb * (1 - pb) / Double(b.n)).squareRoot()
+        return Difference(value: pa - pb, interval: (pa - pb - 1.96 * se)...(pa - pb + 1.96 * se))
+    }
+
+    /// The damage check: the Fréchet distance of `n` images of `pool` at every
+    /// level of every kind of damage (the rows in `Damage.allCases` order).
+    public func damageTable(pool: Dataset, n: Int, seed: UInt64 = 1) -> [(damage: Damage, frechet: [Double])] {
+        Damage.allCases.map { kind in
+            (kind, kind.levels.map { frechet(kind.apply(level: $0, to: pool, n: n, seed: seed), n: n) })
+        }
     }
 
     /// `n` samples of `model` cropped to 28x28, in batches of 50; batch b uses

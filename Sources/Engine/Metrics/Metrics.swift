@@ -6,18 +6,30 @@ import Foundation
 public enum Metrics {
     /// Mean and covariance (unbiased) of n rows of d features.
     public static func meanCov(_ x: [Float], n: Int, d: Int) -> ([Double], [Double]) {
+        precondition(n >= 1 && x.count >= n * d)
         var mu = [Double](repeating: 0, count: d)
         for i in 0..<n { for j in 0..<d { mu[j] += Double(x[i * d + j]) } }
         for j in 0..<d { mu[j] /= Double(n) }
+        var centred = [Double](repeating: 0, count: n * d)
+        for i in 0..<n { for j in 0..<d { centred[i * d + j] = Double(x[i * d + j]) - mu[j] } }
         var cov = [Double](repeating: 0, count: d * d)
-        var row = [Double](repeating: 0, count: d)
-        for i in 0..<n {
-            for j in 0..<d { row[j] = Double(x[i * d + j]) - mu[j] }
-            for a in 0..<d { let ra = row[a]; if ra == 0 { continue }; for b in a..<d { cov[a * d + b] += ra * row[b] } }
+        centred.withUnsafeBufferPointer { c in
+            cov.withUnsafeMutableBufferPointer { out in
+                BLAS.dgemm(transA: true, transB: false, m: d, n: d, k: n, alpha: 1 / Double(max(1, n - 1)),
+                           a: c.baseAddress!, lda: d, b: c.baseAddress!, ldb: d, beta: 0, c: out.baseAddress!, ldc: d)
+            }
         }
-        let denom = Double(max(1, n - 1))
-        for a in 0..<d { for b in a..<d { cov[a * d + b] /= denom; cov[b * d + a] = cov[a * d + b] } }
         return (mu, cov)
+    }
+
+    /// A * B for d x d row-major matrices.
+    static func matmul(_ A: [Double], _ B: [Double], _ d: Int) -> [Double] {
+        var C = [Double](repeating: 0, count: d * d)
+        A.withUnsafeBufferPointer { a in B.withUnsafeBufferPointer { b in C.withUnsafeMutableBufferPointer { c in
+            BLAS.dgemm(transA: false, transB: false, m: d, n: d, k: d, a: a.baseAddress!, lda: d, b: b.baseAddress!, ldb: d,
+                       beta: 0, c: c.baseAddress!, ldc: d)
+        } } }
+        return C
     }
 
     /// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations.
@@ -54,30 +66,179 @@ public enum Metrics {
         return ((0..<n).map { a[$0 * n + $0] }, v)
     }
 
+    /// Eigenvalues of a symmetric matrix (unordered): Householder reduction to
+    /// tridiagonal form, then the implicit QL method (Numerical Recipes' tred2 and
+    /// tqli, values only). O(n^3) with a small constant, unlike the Jacobi sweeps.
+    public static func symmetricEigenvalues(_ a0: [Double], _ n: Int) -> [Double] {
+        precondition(a0.count == n * n)
+        if n == 0 { return [] }
+        var store = a0
+        var d = [Double](repeating: 0, count: n), e = [Double](repeating: 0, count: n)
+        // Unsafe pointers: the O(n^3) loops run without bounds checks (all indices < n * n).
+        store.withUnsafeMutableBufferPointer { ab in e.withUnsafeMutableBufferPointer { eb in d.withUnsafeMutableBufferPointer { db in
+        let a = ab.baseAddress!, e = eb.baseAddress!, d = db.baseAddress!
+        for i in stride(from: n - 1, to: 0, by: -1) {
+            let l = i - 1
+            var h = 0.0
+            if l > 0 {
+                var scale = 0.0
+                for k in 0...l { scale += abs(a[i * n + k]) }
+                if scale == 0 {
+                    e[i] = a[i * n + l]
+                } else {
+                    for k in 0...l { a[i * n + k] /= scale; h += a[i * n + k] * a[i * n + k] }
+                    var f = a[i * n + l]
+                    var g = f >= 0 ? -h.squareRoot() : h.squareRoot()
+                    e[i] = scale * g
+                    h -= f * g
+                    a[i * n + l] = f - g
+                    f = 0
+                    for j in 0...l {
+                        g = 0
+                        for k in 0...j { g += a[j * n + k] * a[i * n + k] }
+                        if j < l { for k in (j + 1)...l { g += a[k * n + j] * a[i * n + k] } }
+                        e[j] = g / h
+                        f += e[j] * a[i * n + j]
+                    }
+                    let hh = f / (h + h)
+                    for j in 0...l {
+                        let fj = a[i * n + j]
+                        let gj = e[j] - hh * fj
+                        e[j] = gj
+                        for k in 0...j { a[j * n + k] -= fj * e[k] + gj * a[i * n + k] }
+                    }
+                }
+            } else {
+                e[i] = a[i * n + l]
+            }
+            d[i] = h
+        }
+        for i in 0..<n { d[i] = a[i * n + i] }
+        } } }
+        // Implicit QL on the tridiagonal matrix (diagonal d, off-diagonal e).
+        for i in 1..<max(1, n) { e[i - 1] = e[i] }
+        e[n - 1] = 0
+        for l in 0..<n {
+            var iterations = 0
+            while true {
+                var m = l
+                while m < n - 1 {
+                    let dd = abs(d[m]) + abs(d[m + 1])
+                    if abs(e[m]) <= Double.ulpOfOne * dd { break }
+                    m += 1
+                }
+                if m == l { break }
+                iterations += 1
+                if iterations > 60 { break }
+                var g = (d[l + 1] - d[l]) / (2 * e[l])
+                var r = (g * g + 1).squareRoot()
+                g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r))
+                var s = 1.0, c = 1.0, p = 0.0
+                var i = m - 1
+                var underflow = false
+                while i >= l {
+                    let f = s * e[i], b = c * e[i]
+                    r = (f * f + g * g).squareRoot()
+                    e[i + 1] = r
+                    if r == 0 { d[i + 1] -= p; e[m] = 0; underflow = true; break }
+                    s = f / r; c = g / r
+                    g = d[i + 1] - p
+                    r = (d[i] - g) * s + 2 * c * b
+                    p = s * r
+                    d[i + 1] = g + p
+                    g = c * r - b
+                    i -= 1
+                }
+                if underflow { continue }
+                d[l] -= p; e[l] = g; e[m] = 0
+            }
+        }
+        return d
+    }
+
+    /// A reference set's statistics for Fréchet distances to it, with the
+    /// square root of its covariance computed once.
+    public struct FrechetReference: Sendable {
+        public let mean: [Double], cov: [Double], d: Int
+        /// C^{1/2} (symmetric) and tr C.
+        let sqrtCov: [Double], trace: Double
+
+        public init(mean: [Double], cov: [Double], d: Int) {
+            precondition(mean.count == d && cov.count == d * d)
+            self.mean = mean; self.cov = cov; self.d = d
+            let (w, V) = Metrics.symmetricEigen(cov, d)
+            var S = [Double](repeating: 0, count: d * d)
+            for i in 0..<d { for j in i..<d {
+                var s = 0.0
+                for k in 0..<d { s += V[i * d + k] * max(0, w[k]).squareRoot() * V[j * d + k] }
+                S[i * d + j] = s; S[j * d + i] = s
+            } }
+            sqrtCov = S
+            trace = (0..<d).reduce(0) { $0 + cov[$1 * d + $1] }
+        }
+
+        /// |mu - mu_ref|^2 + tr(C + C_ref - 2 (C_ref^{1/2} C C_ref^{1/2})^{1/2}).
+        public func distance(mean m: [Double], cov c: [Double]) -> Double {
+            precondition(m.count == d && c.count == d * d)
+            var dm = 0.0
+            for j in 0..<d { dm += (m[j] - mean[j]) * (m[j] - mean[j]) }
+            var M = Metrics.matmul(Metrics.matmul(sqrtCov, c, d), sqrtCov, d)
+            for i in 0..<d { for j in (i + 1)..<max(i + 1, d) { let s = (M[i * d + j] + M[j * d + i]) / 2; M[i * d + j] = s; M[j * d + i] = s } }
+            let trSqrt = Metrics.symmetricEigenvalues(M, d).reduce(0) { $0 + max(0, $1).squareRoot() }
+            var tr = trace
+            for i in 0..<d { tr += c[i * d + i] }
+            return dm + tr - 2 * trSqrt
+        }
+    }
+
     /// Fréchet distance |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^{1/2}), with
     /// tr (C1 C2)^{1/2} = sum sqrt(eig(C1^{1/2} C2 C1^{1/2})).
     public static func frechet(_ m1: [Double], _ c1: [Double], _ m2: [Double], _ c2: [Double], d: Int) -> Double {
-        var dm = 0.0
-        for j in 0..<d { dm += (m1[j] - m2[j]) * (m1[j] - m2[j]) }
-        let (w, V) = symmetricEigen(c1, d)
-        // S = V diag(sqrt(max(w,0))) V^T
-        var S = [Double](repeating: 0, count: d * d)
-        for i in 0..<d { for j in 0..<d {
-            var s = 0.0
-            for k in 0..<d { s += V[i * d + k] * max(0, w[k]).squareRoot() * V[j * d + k] }
-            S[i * d + j] = s
-        } }
-        func mul(_ A: [Double], _ B: [Double]) -> [Double] {
-            var C = [Double](repeating: 0, count: d * d)
-            for i in 0..<d { for k in 0..<d { let a = A[i * d + k]; if a == 0 { continue }; for j in 0..<d { C[i * d + j] += a * B[k * d + j] } } }
-            return C
+        FrechetReference(mean: m1, cov: c1, d: d).distance(mean: m2, cov: c2)
+    }
+
+    /// The Fréchet distance of n feature rows to `reference`, and `replicates`
+    /// bootstrap values: the distance of n rows drawn with replacement, each time.
+    public static func bootstrapFrechet(_ x: [Float], n: Int, d: Int, reference: FrechetReference,
+                                        replicates: Int, seed: UInt64) -> (value: Double, replicates: [Double]) {
+        let (m, c) = meanCov(x, n: n, d: d)
+        let value = reference.distance(mean: m, cov: c)
+        var rng = RNG(seed: seed, stream: 0xB007)
+        var resample = [Float](repeating: 0, count: n * d)
+        var out: [Double] = []
+        for _ in 0..<replicates {
+            for i in 0..<n {
+                let src = rng.int(n)
+                for j in 0..<d { resample[i * d + j] = x[src * d + j] }
+            }
+            let (mb, cb) = meanCov(resample, n: n, d: d)
+            out.append(reference.distance(mean: mb, cov: cb))
         }
-        var M = mul(mul(S, c2), S)
-        for i in 0..<d { for j in (i + 1)..<max(i + 1, d) { let s = (M[i * d + j] + M[j * d + i]) / 2; M[i * d + j] = s; M[j * d + i] = s } }
-        let trSqrt = symmetricEigen(M, d).values.reduce(0) { $0 + max(0, $1).squareRoot() }
-        var tr = 0.0
-        for i in 0..<d { tr += c1[i * d + i] + c2[i * d + i] }
-        return dm + tr - 2 * trSqrt
+        return (value, out)
+    }
+
+    /// Standard deviation of bootstrap values (the standard error they estimate).
+    public static func standardError(_ v: [Double]) -> Double {
+        guard v.count > 1 else { return 0 }
+        let mu = v.reduce(0, +) / Double(v.count)
+        return (v.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / Double(v.count - 1)).squareRoot()
+    }
+
+    /// The Wilson score interval (95% for z = 1.96) of a rate k/n.
+    public static func wilson(_ k: Int, _ n: Int, z: Double = 1.96) -> ClosedRange<Double> {
+        guard n > 0 else { return 0...1 }
+        let p = Double(k) / Double(n), nn = Double(n), z2 = z * z
+        let centre = (p + z2 / (2 * nn)) / (1 + z2 / nn)
+        let half = z * (p * (1 - p) / nn + z2 / (4 * nn * nn)).squareRoot() / (1 + z2 / nn)
+        return max(0, centre - half)...min(1, centre + half)
+    }
+
+    /// Whether two rates k1/n1 and k2/n2 differ by less than 1.96 standard errors of their difference.
+    public static func ratesWithinNoise(_ k1: Int, _ n1: Int, _ k2: Int, _ n2: Int) -> Bool {
+        let p1 = Double(k1) / Double(n1), p2 = Double(k2) / Double(n2)
+        let pooled = Double(k1 + k2) / Double(n1 + n2)
+        let se = (pooled * (1 - pooled) * (1 / Double(n1) + 1 / Double(n2))).squareRoot()
+        return abs(p1 - p2) <= 1.96 * se
     }
 
     /// exp(E_x KL(p(y|x) || p(y))): the Inception-Score analogue.
@@ -90,12 +251,6 @@ public enum Metrics {
             if p > 1e-12 { kl += p * (log(p) - log(max(py[k], 1e-12))) }
         } }
         return exp(kl / Double(n))
-    }
-
-    public static func confidentRate(_ probs: [Float], n: Int, threshold: Float = 0.9) -> Double {
-        var c = 0
-        for i in 0..<n where (0..<10).map({ probs[i * 10 + $0] }).max()! >= threshold { c += 1 }
-        return Double(c) / Double(n)
     }
 
     public static func classHistogram(_ probs: [Float], n: Int) -> [Double] {

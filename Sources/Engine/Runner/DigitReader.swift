@@ -44,7 +44,7 @@ public final class DigitReader: @unchecked Sendable {
     public init(net: Classifier, params: FloatBuffer) { self.net = net; self.params = params }
 
     /// A reader for another thread: its own network buffers, the same (read-only) weights.
-    public func copy() -> DigitReader { DigitReader(net: Classifier(), params: params) }
+    public func copy() -> DigitReader { DigitReader(net: Classifier(net.arch), params: params) }
 
     /// Readings of `n` images of side `side` (28, or larger and cropped to the centre 28x28).
     public func read(_ images: UnsafePointer<Float>, n: Int, side: Int) -> [Reading] {

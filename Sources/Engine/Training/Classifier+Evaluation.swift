@@ -3,11 +3,27 @@
 import Foundation
 
 extension Classifier {
+    /// A classifier and its weights from a safetensors file; the architecture
+    /// comes from the file's metadata (files without it are the first, `.v1`).
+    public static func read(_ path: String) throws -> (Classifier, FloatBuffer) {
+        let file = try SafeTensors.read(path)
+        var arch = Architecture.v1
+        if let text = file.metadata["architecture"] {
+            guard let a = Architecture(text) else {
+                throw EngineError.badFile(path: path, reason: "unknown classifier architecture '\(EngineError.quoted(text))'")
+            }
+            arch = a
+        }
+        let cls = Classifier(arch), params = FloatBuffer(count: cls.layout.count)
+        try file.load(into: params.ptr, layout: cls.layout)
+        return (cls, params)
+    }
+
     /// Class probabilities and features for a set of images, in batches.
     public func evaluate(_ p: UnsafePointer<Float>, images: [Float], n: Int) -> (probs: [Float], feats: [Float]) {
         // The images may come from a file: never read past them.
         precondition(n >= 0 && images.count >= n * MNIST.pixels, "evaluate: \(n) images need \(n * MNIST.pixels) pixels, got \(images.count)")
-        var probs = [Float](repeating: 0, count: n * 10), feats = [Float](repeating: 0, count: n * Classifier.featureDim)
+        var probs = [Float](repeating: 0, count: n * 10), feats = [Float](repeating: 0, count: n * featureDim)
         var i = 0
         images.withUnsafeBufferPointer { imgs in
             while i < n {
@@ -19,7 +35,7 @@ extension Classifier {
                     var z: Float = 0
                     for k in 0..<10 { z += expf(row[k] - m) }
                     for k in 0..<10 { probs[(i + r) * 10 + k] = expf(row[k] - m) / z }
-                    for k in 0..<Classifier.featureDim { feats[(i + r) * Classifier.featureDim + k] = features.ptr[r * Classifier.featureDim + k] }
+                    for k in 0..<featureDim { feats[(i + r) * featureDim + k] = features.ptr[r * featureDim + k] }
                 }
                 i += b
             }
@@ -27,11 +43,16 @@ extension Classifier {
         return (probs, feats)
     }
 
-    /// Trains on `train`, reports accuracy on `test` after each epoch.
-    public func train(params: FloatBuffer, train: Dataset, test: Dataset, epochs: Int, batch: Int = Classifier.featureDim, lr: Double = 2e-3,
-                      seed: UInt64 = 0, log: (String) -> Void) -> Double {
+    /// Trains on `train` with outlier exposure (uniform noise and blank images
+    /// trained toward a uniform prediction) and `dropout` on the features;
+    /// reports accuracy on `test` after each epoch.
+    public func train(params: FloatBuffer, train: Dataset, test: Dataset, epochs: Int, batch: Int = 128, lr: Double = 2e-3,
+                      dropout: Float = 0.5, seed: UInt64 = 0, log: (String) -> Void) -> Double {
         var rng = RNG(seed: seed, stream: 7)
         layout.initialize(params.ptr, rng: &rng)
+        featureDropout = dropout
+        dropoutRNG = RNG(seed: seed, stream: 17)
+        defer { featureDropout = 0 }
         let count = layout.count
         let g = FloatBuffer(count: count), m = FloatBuffer(count: count), v = FloatBuffer(count: count)
         let steps = epochs * (train.count / batch)
@@ -52,9 +73,10 @@ extension Classifier {
                     labels[j] = train.labels[i]
                 }
                 for j in batch..<nb {
-                    // Uniform noise, or noise blurred toward blobs, as outliers.
+                    // Outliers: uniform noise, and (one in eight) a blank image.
                     let o = xb.ptr + j * MNIST.pixels
-                    for q in 0..<MNIST.pixels { o[q] = Float(r.uniform() * 2 - 1) }
+                    let blank = j % 8 == 0
+                    for q in 0..<MNIST.pixels { o[q] = blank ? -1 : Float(r.uniform() * 2 - 1) }
                 }
                 forward(params.ptr, x: xb.ptr, n: nb)
                 g.zero(count)
@@ -62,7 +84,9 @@ extension Classifier {
                 Adam().step(params: params.ptr, grads: g.ptr, m: m.ptr, v: v.ptr, count: count, lr: sched.rate(step), t: step + 1)
                 step += 1
             }
+            featureDropout = 0
             acc = accuracy(params.ptr, test)
+            featureDropout = dropout
             log(String(format: "epoch %d: train loss %.4f, test accuracy %.2f%%", e + 1, lossSum / Double(train.count / batch), acc * 100))
         }
         return acc

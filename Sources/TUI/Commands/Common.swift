@@ -116,11 +116,11 @@ func loadModel(_ path: String, backend: Backend = .detected) throws -> (UNet, Fl
 /// Loads the evaluation classifier; a failure says how to rebuild it (the
 /// bundled file, or the user's own --classifier path with the same flag).
 func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
-    let cls = Classifier(), params = FloatBuffer(count: cls.layout.count)
-    do { try SafeTensors.read(path).load(into: params.ptr, layout: cls.layout) } catch {
+    do {
+        return try Classifier.read(path)
+    } catch {
         throw CLIError("\(error). " + (Assets.restoreHint(path) ?? "Rebuild it with: ddpm eval --train-classifier --classifier \(path)"))
     }
-    return (cls, params)
 }
 
 /// The bundled classifier as a reader of generated digits.

@@ -15,12 +15,21 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Evaluate these images (an IDX file of [N, 28, 28], raw or gzip) instead of sampling.") var images: String?
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
     @Flag(help: "Train the classifier anew and write it (to --classifier or the bundled path).") var trainClassifier = false
-    @Option(parsing: .unconditional, help: "Classifier training epochs.") var epochs: Int = 4
+    @Option(parsing: .unconditional, help: "Classifier training epochs.") var epochs: Int = 8
+    @Option(help: ArgumentHelp("Classifier widths for --train-classifier: conv1,conv2,conv3,features[,gn].", valueName: "widths"))
+    var architecture: String = Classifier.Architecture.v2.description
+    @Option(help: ArgumentHelp("A second set to compare with: weights (.safetensors, sampled like the first) or an IDX file of images.", valueName: "path"))
+    var versus: String?
+    @Flag(help: "Check the classifier's features instead: the Frechet distance of held-out digits under increasing blur, noise, salt-and-pepper, erasing, swirl, dropped classes and repeats.")
+    var damage = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
+        if damage && (versus != nil || images != nil || trainClassifier) {
+            throw ValidationError("--damage checks the classifier on real digits; it takes no --versus, --images or --train-classifier")
+        }
     }
 
     func run() throws {
@@ -28,35 +37,95 @@ struct EvalCommand: ParsableCommand {
             BLAS.configure()
             let test = try Assets.loadMNIST(train: false)
             if trainClassifier { return try trainNewClassifier(test: test) }
-            let (cls, cp) = try loadClassifier(classifier ?? Assets.classifier)
-            let (fake, label) = try setUnderTest()
-            let nf = fake.count / MNIST.pixels
-            let train = try Assets.loadMNIST(train: true, limit: nf)
+            let clsPath = classifier ?? Assets.classifier
+            let (cls, cp) = try loadClassifier(clsPath)
+            let held = try heldOutDigits()
+            if damage { return try damageCheck(Evaluation(classifier: cls, params: cp, reference: test), held: held, classifierPath: clsPath) }
+            let (fake, label) = try setUnderTest(weights: weights, images: images)
+            var sets: [(images: [Float], label: String)] = [(fake, label)]
+            if let versus {
+                let isImages = !versus.lowercased().hasSuffix(".safetensors")
+                sets.append(try setUnderTest(weights: isImages ? nil : versus, images: isImages ? versus : nil, name: versus))
+            }
+            let nf = sets.map { $0.images.count / MNIST.pixels }.min()!
             let evaluation = Evaluation(classifier: cls, params: cp, reference: test)
-            var gen = evaluation.report(fake, n: nf)
-            let real = evaluation.report(train.images, n: nf)
-            gen["sobel_ratio"] = gen["sobel_energy"]! / real["sobel_energy"]!
-            try printReport(n: nf, label: label, generated: gen, real: real)
+            var scores = sets.enumerated().map { evaluation.scores($0.element.images, n: nf, seed: seed &+ UInt64($0.offset)) }
+            let real = evaluation.scores(held.images, n: nf, seed: seed &+ 7)
+            for i in scores.indices { scores[i].values["sobel_ratio"] = scores[i]["sobel_energy"] / real["sobel_energy"] }
+            scores[0].values["frechet_ratio"] = scores[0]["frechet"] / real["frechet"]
+            try printReport(n: nf, labels: sets.map(\.label), scores: scores, real: real, classifierPath: clsPath)
         }
+    }
+
+    /// The training digits the classifier never saw (`Evaluation.heldOut`).
+    func heldOutDigits() throws -> Dataset {
+        let train = try Assets.loadMNIST(train: true)
+        let r = Evaluation.heldOut, P = MNIST.pixels
+        guard train.count >= r.upperBound else {
+            throw CLIError("the MNIST training set has \(train.count) digits; the evaluation holds out digits \(r.lowerBound)..<\(r.upperBound)")
+        }
+        return Dataset(images: Array(train.images[(r.lowerBound * P)..<(r.upperBound * P)]), labels: Array(train.labels[r]), side: MNIST.side)
     }
 
     /// `--train-classifier`: trains the classifier anew and writes it with its recipe.
     func trainNewClassifier(test: Dataset) throws {
         let clsPath = classifier ?? Assets.classifier
-        let cls = Classifier(), cp = FloatBuffer(count: cls.layout.count)
-        let train = try Assets.loadMNIST(train: true)
+        guard let arch = Classifier.Architecture(architecture) else {
+            throw ValidationError("--architecture takes four widths and an optional gn, like 32,64,64,256 or 16,32,32,128,gn (got '\(architecture)')")
+        }
+        let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
+        let train = try Assets.loadMNIST(train: true, limit: Evaluation.heldOut.lowerBound)
         let t0 = Benchmark.now()
-        let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, log: { print($0); fflush(stdout) })
+        let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, seed: seed, log: { print($0); fflush(stdout) })
         try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
-            "format": "ddpm-explorer classifier 1", "test_accuracy": String(format: "%.4f", acc),
-            "epochs": String(epochs), "command": CommandLine.arguments.joined(separator: " "),
+            "format": "ddpm-explorer classifier 2", "architecture": arch.description, "test_accuracy": String(format: "%.4f", acc),
+            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)",
+            "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
         print(String(format: "wrote %@ (test accuracy %.2f%%)", clsPath, acc * 100))
     }
 
+    /// `--damage`: the Fréchet distance of n held-out digits under each kind and
+    /// level of damage, next to undamaged held-out digits; says whether it rises.
+    func damageCheck(_ evaluation: Evaluation, held: Dataset, classifierPath: String) throws {
+        let m = min(n, held.count)
+        let real = evaluation.frechet(held.images, n: m)
+        let table = evaluation.damageTable(pool: held, n: m, seed: seed &+ 1)
+        let rises = table.allSatisfy { row in zip(row.frechet, row.frechet.dropFirst()).allSatisfy { $0 < $1 } }
+        let mildest = table.map { $0.frechet[0] }.min()!
+        if json {
+            var rows: [String: [Double]] = [:], levels: [String: [Double]] = [:]
+            for (d, f) in table { rows[d.rawValue] = f; levels[d.rawValue] = d.levels }
+            struct Out: Codable { var n: Int; var real: Double; var damaged: [String: [Double]]; var levels: [String: [Double]]; var rises: Bool }
+            let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+            print(String(decoding: try enc.encode(Out(n: m, real: real, damaged: rows, levels: levels, rises: rises)), as: UTF8.self))
+            return
+        }
+        print("Frechet distance to the 10k test digits of \(m) held-out training digits, damaged; classifier \(classifierPath)")
+        print(String(format: "undamaged: %.2f", real))
+        for (d, f) in table {
+            let cells = zip(d.levels, f).map { Self.levelText(d, $0).leftPadding(8) + String(format: " %7.1f", $1) }
+            print(d.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0) + cells.joined(separator: "  "))
+        }
+        print("levels: blur sigma (pixels), noise sd, pixels flipped, share erased, swirl angle at the centre, classes removed, distinct images")
+        print(rises ? "every kind rises with its level" : "NOT every kind rises with its level: these features miss some damage")
+        print(String(format: "mildest damage scores %.1fx the undamaged digits", mildest / real))
+    }
+
+    static func levelText(_ d: Damage, _ level: Double) -> String {
+        switch d {
+        case .blur: String(format: "s=%.2g", level)
+        case .noise: String(format: "sd=%.2g", level)
+        case .saltPepper, .erasing: String(format: "%2.0f%%", level * 100)
+        case .swirl: String(format: "%.2g rad", level)
+        case .dropClasses: String(format: "%.0f gone", level)
+        case .repeats: String(format: "%.0f%%", level * 100)
+        }
+    }
+
     /// The images under test ([N, 784] in [-1, 1]) and how the report names them:
     /// --images, or samples of the model.
-    func setUnderTest() throws -> ([Float], String) {
+    func setUnderTest(weights: String?, images: String?, name: String? = nil) throws -> ([Float], String) {
         if let images {
             let f = try IDXFile.read(images) { dims in
                 try Dataset.usableImages(dims, path: images)
@@ -75,29 +144,62 @@ struct EvalCommand: ParsableCommand {
             if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
         }
         if !json { print("") }
-        return (fake, sampling.label(settings, T: schedule.T))
+        let label = sampling.label(settings, T: schedule.T)
+        return (fake, name.map { "\($0), \(label)" } ?? label)
     }
 
-    func printReport(n nf: Int, label: String, generated gen: [String: Double], real: [String: Double]) throws {
+    func printReport(n nf: Int, labels: [String], scores: [Evaluation.Scores], real: Evaluation.Scores, classifierPath: String) throws {
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-            struct Out: Codable { var n: Int; var source: String; var generated: [String: Double]; var real: [String: Double] }
-            print(String(decoding: try enc.encode(Out(n: nf, source: label, generated: gen, real: real)), as: UTF8.self))
+            struct Out: Codable { var n: Int; var source: String; var generated: [String: Double]; var versus: [String: Double]?
+                                  var versusSource: String?; var real: [String: Double]; var classifier: String }
+            let out = Out(n: nf, source: labels[0], generated: scores[0].values, versus: scores.count > 1 ? scores[1].values : nil,
+                          versusSource: labels.count > 1 ? labels[1] : nil, real: real.values, classifier: classifierPath)
+            print(String(decoding: try enc.encode(out), as: UTF8.self))
             return
         }
-        print("n = \(nf); generated: \(label); real: \(nf) MNIST training digits; reference: the 10k test set")
-        print("metric                          generated        real")
-        for (name, key) in [("Frechet distance (features)", "frechet"), ("Inception-Score analogue", "inception_score"),
-                            ("precision (k=3)", "precision"), ("recall (k=3)", "recall"), ("confident rate (p>=0.9)", "confident_rate"),
+        let r = Evaluation.heldOut.lowerBound
+        print("n = \(nf); generated: \(labels[0])" + (labels.count > 1 ? "; versus: \(labels[1])" : ""))
+        print("real: \(nf) held-out MNIST training digits (\(r)..<\(r + nf), never seen by the classifier); reference: the 10k test set")
+        print("classifier: \(classifierPath)")
+        let heads = ["generated"] + (scores.count > 1 ? ["versus"] : []) + ["real"]
+        print("metric".padding(toLength: 30, withPad: " ", startingAt: 0) + heads.map { $0.leftPadding(22) }.joined())
+        let all = scores + [real]
+        func row(_ name: String, _ cell: (Evaluation.Scores) -> String) {
+            print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + all.map { cell($0).leftPadding(22) }.joined())
+        }
+        row("Frechet distance (features)") { String(format: "%.2f [%.1f, %.1f]", $0["frechet"], $0["frechet_lo"], $0["frechet_hi"]) }
+        row("confident (p>=0.9, inked)") { String(format: "%.3f [%.3f, %.3f]", $0["confident_rate"], $0["confident_lo"], $0["confident_hi"]) }
+        for (name, key) in [("Inception-Score analogue", "inception_score"), ("precision (k=3)", "precision"), ("recall (k=3)", "recall"),
                             ("diversity (mean pairwise L2)", "diversity"), ("Sobel energy", "sobel_energy"),
                             ("rarest class share", "class_min"), ("commonest class share", "class_max")] {
-            print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %10.4f  %10.4f", gen[key]!, real[key]!))
+            row(name) { String(format: "%.4f", $0[key]) }
         }
+        print("[a, b]: 95% intervals (FD: bootstrap over the samples, \(Evaluation.bootstrapReplicates) resamplings; rates: Wilson)")
         if nf > Evaluation.diversitySamples {
             // Both grow as n^2: say which part of the sets they saw, so a larger --n does not look broken.
             print("precision/recall use the first \(min(nf, Evaluation.knnSamples)) of each set, diversity the first \(Evaluation.diversitySamples)")
         }
-        print(String(format: "Sobel energy ratio generated/real: %.3f", gen["sobel_ratio"]!))
-        print("class histogram (generated): " + (0..<10).map { String(format: "%d:%.1f%%", $0, gen["class_\($0)"]! * 100) }.joined(separator: " "))
+        print(String(format: "FD ratio generated/real: %.2f; Sobel energy ratio generated/real: %.3f", scores[0]["frechet_ratio"], scores[0]["sobel_ratio"]))
+        for (i, s) in scores.enumerated() {
+            print("class histogram (\(heads[i])): " + (0..<10).map { String(format: "%d:%.1f%%", $0, s["class_\($0)"] * 100) }.joined(separator: " "))
+        }
+        for (i, s) in scores.enumerated() { print(Self.verdict(heads[i], s, "real", real)) }
+        if scores.count > 1 { print(Self.verdict("generated", scores[0], "versus", scores[1])) }
     }
+
+    /// One line: whether two sets' FD and confident rate differ beyond noise.
+    static func verdict(_ a: String, _ sa: Evaluation.Scores, _ b: String, _ sb: Evaluation.Scores) -> String {
+        let fd = Evaluation.frechetDifference(sa, sb), cr = Evaluation.confidentDifference(sa, sb)
+        func say(_ d: Evaluation.Difference, _ what: String, _ format: String, lowerIsBetter: Bool) -> String {
+            let text = String(format: "%@ %+\(format) [%+\(format), %+\(format)]", what, d.value, d.interval.lowerBound, d.interval.upperBound)
+            if d.withinNoise { return text + " within noise" }
+            return text + ((d.value < 0) == lowerIsBetter ? " (\(a) better)" : " (\(b) better)")
+        }
+        return "\(a) - \(b): " + say(fd, "FD", ".2f", lowerIsBetter: true) + "; " + say(cr, "confident", ".3f", lowerIsBetter: false)
+    }
+}
+
+extension String {
+    func leftPadding(_ width: Int) -> String { count >= width ? " " + self : String(repeating: " ", count: width - count) + self }
 }
