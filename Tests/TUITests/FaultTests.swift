@@ -164,6 +164,59 @@ final class FaultTests: XCTestCase {
         XCTAssertFalse(small.contains("use the first"), small)
     }
 
+    /// `eval --versus`: a set against itself is within noise on every verdict;
+    /// against uniform noise it is better beyond noise. Every rate and FD has
+    /// its interval in the JSON, and the held-out digits are the real column.
+    func testEvalVersusSaysWhatIsWithinNoise() throws {
+        let test = "\(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz"
+        var g = SystemRandomNumberGenerator()
+        var idx = Data([0, 0, 8, 3])
+        for d in [300, 28, 28] as [UInt32] { withUnsafeBytes(of: d.bigEndian) { idx.append(contentsOf: $0) } }
+        idx.append(contentsOf: (0..<(300 * 784)).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let noise = "\(dir!)/noise-idx3-ubyte"
+        try idx.write(to: URL(fileURLWithPath: noise))
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(test) --n 300")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("real: 300 held-out MNIST training digits (50000..<50300, never seen by the classifier)"), out)
+        let same = out.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
+        XCTAssertTrue(same.contains("FD +0.00") && same.components(separatedBy: "within noise").count == 3, out)
+        let (ncode, nout) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 300")
+        XCTAssertEqual(ncode, 0, nout)
+        let vsNoise = nout.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
+        XCTAssertTrue(vsNoise.contains("(generated better)") && !vsNoise.contains("within noise"), nout)
+        let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 300 --json")
+        XCTAssertEqual(jcode, 0, json)
+        let d = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
+        for key in ["generated", "versus", "real"] {
+            let s = try XCTUnwrap(d[key] as? [String: Double], json)
+            for m in ["frechet", "confident_rate"] {
+                let prefix = m == "frechet" ? "frechet" : "confident"
+                let v = try XCTUnwrap(s[m]), lo = try XCTUnwrap(s[prefix + "_lo"]), hi = try XCTUnwrap(s[prefix + "_hi"])
+                XCTAssertTrue(lo <= v && v <= hi && lo < hi, "\(key) \(m): \(lo) \(v) \(hi)")
+            }
+        }
+        XCTAssertLessThan((d["versus"] as? [String: Double])?["confident_rate"] ?? 1, 0.05, "noise read as digits")
+        let (bad, badOut) = Shell.sh("\(Shell.binary) eval --damage --versus \(test)")
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(badOut.contains("--damage checks the classifier on real digits"), badOut)
+    }
+
+    /// `eval --damage`: every kind of damage rises with its level, in text and JSON.
+    func testEvalDamageCheck() throws {
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --damage --n 500")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("every kind rises with its level"), out)
+        for kind in ["blur", "noise", "salt-pepper", "erasing", "swirl", "drop-classes", "repeats"] {
+            XCTAssertTrue(out.contains("\n" + kind), "no row for \(kind): \(out)")
+        }
+        let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --damage --n 500 --json")
+        XCTAssertEqual(jcode, 0, json)
+        let d = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
+        XCTAssertEqual(d["rises"] as? Bool, true)
+        XCTAssertEqual((d["damaged"] as? [String: [Double]])?.count, 7)
+        XCTAssertEqual((d["levels"] as? [String: [Double]])?["blur"], [0.75, 1.0, 1.5, 2.0])
+    }
+
     /// Each bundled asset missing or damaged: the command fails with one line
     /// that names the file and says how to get it back.
     func testMissingOrCorruptBundledAssetsSayHowToRestore() throws {
