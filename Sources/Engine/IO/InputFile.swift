@@ -7,18 +7,19 @@ public enum InputFile {
     /// The size of the regular file at `path` (following symlinks), or a
     /// one-line error naming it. `what` names the expected kind ("IDX file").
     public static func size(_ path: String, what: String, limit: Int) throws -> Int {
+        let a = "AEIOUaeiou".contains(what.first ?? "x") ? "an" : "a"
         var st = stat()
         guard stat(path, &st) == 0 else { throw EngineError.badFile(path: shortened(path), reason: reason(errno)) }
         switch st.st_mode & S_IFMT {
         case S_IFREG: break
-        case S_IFDIR: throw EngineError.badFile(path: path, reason: "is a folder, not a \(what)")
+        case S_IFDIR: throw EngineError.badFile(path: path, reason: "is a folder, not \(a) \(what)")
         case S_IFIFO, S_IFSOCK:
             throw EngineError.badFile(path: path, reason: "is a pipe or socket; give a regular \(what) (e.g. save the stream to a file first)")
-        default: throw EngineError.badFile(path: path, reason: "is a device, not a \(what)")
+        default: throw EngineError.badFile(path: path, reason: "is a device, not \(a) \(what)")
         }
         let size = Int(st.st_size)
         guard size <= limit else {
-            throw EngineError.badFile(path: path, reason: "file of \(size >> 20) MiB is larger than the \(limit >> 20) MiB a \(what) may have")
+            throw EngineError.badFile(path: path, reason: "file of \(size >> 20) MiB is larger than the \(limit >> 20) MiB \(a) \(what) may have")
         }
         return size
     }

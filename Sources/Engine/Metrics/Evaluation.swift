@@ -70,6 +70,11 @@ public struct Evaluation {
             "knn_n": Double(k), "diversity_n": Double(dv),
         ]
         for (i, h) in hist.enumerated() { r["class_\(i)"] = h }
+        // Every rate gets its binomial interval: precision and recall over the k-NN sets, class shares over n.
+        for (key, count) in [("precision", k), ("recall", k), ("class_min", n), ("class_max", n)] {
+            let w = Metrics.wilson(Int((r[key]! * Double(count)).rounded()), count)
+            r[key + "_lo"] = w.lowerBound; r[key + "_hi"] = w.upperBound
+        }
         return Scores(values: r, n: n, confident: confident, frechetReplicates: fd.replicates)
     }
 

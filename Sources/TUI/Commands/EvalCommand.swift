@@ -6,7 +6,7 @@ import Foundation
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Measure sample quality with the engine-trained MNIST classifier, next to real digits.")
+        abstract: "Measure sample quality with the engine-trained MNIST classifier, with 95% intervals, next to held-out real digits.")
 
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
     @Option(parsing: .unconditional, help: "Samples to evaluate (2...10000).") var n: Int = 1000
@@ -16,7 +16,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
     @Flag(help: "Train the classifier anew and write it (to --classifier or the bundled path).") var trainClassifier = false
     @Option(parsing: .unconditional, help: "Classifier training epochs.") var epochs: Int = 8
-    @Option(help: ArgumentHelp("Classifier widths for --train-classifier: conv1,conv2,conv3,features[,gn].", valueName: "widths"))
+    @Option(help: ArgumentHelp("Classifier for --train-classifier: conv1,conv2,conv3,features widths, then relu (ReLU) or gn (GroupNorm + SiLU) or neither (SiLU).", valueName: "widths"))
     var architecture: String = Classifier.Architecture.v2.description
     @Option(help: ArgumentHelp("A second set to compare with: weights (.safetensors, sampled like the first) or an IDX file of images.", valueName: "path"))
     var versus: String?
@@ -30,6 +30,12 @@ struct EvalCommand: ParsableCommand {
         if damage && (versus != nil || images != nil || trainClassifier) {
             throw ValidationError("--damage checks the classifier on real digits; it takes no --versus, --images or --train-classifier")
         }
+        if damage && n < 500 {
+            throw ValidationError("--damage needs --n of at least 500 (got \(n)): the Frechet distance of fewer images is mostly noise")
+        }
+        guard Classifier.Architecture(architecture) != nil else {
+            throw ValidationError("--architecture takes four widths from 1 to 512 and then gn or relu, like 32,64,64,256,relu or 16,32,32,128,gn (got '\(architecture)')")
+        }
     }
 
     func run() throws {
@@ -41,18 +47,22 @@ struct EvalCommand: ParsableCommand {
             let (cls, cp) = try loadClassifier(clsPath)
             let held = try heldOutDigits()
             if damage { return try damageCheck(Evaluation(classifier: cls, params: cp, reference: test), held: held, classifierPath: clsPath) }
-            let (fake, label) = try setUnderTest(weights: weights, images: images)
-            var sets: [(images: [Float], label: String)] = [(fake, label)]
-            if let versus {
-                let isImages = !versus.lowercased().hasSuffix(".safetensors")
-                sets.append(try setUnderTest(weights: isImages ? nil : versus, images: isImages ? versus : nil, name: versus))
-            }
+            // A bad --versus file fails before minutes of sampling: images are read first, weights loaded once to check.
+            let versusIsImages = versus.map { !$0.lowercased().hasSuffix(".safetensors") } ?? false
+            var versusSet: (images: [Float], label: String)?
+            if let versus, versusIsImages { versusSet = try setUnderTest(weights: nil, images: versus, name: versus) }
+            if let versus, !versusIsImages { _ = try Assets.reading(versus) { try loadModel(versus) } }
+            var sets: [(images: [Float], label: String)] = [try setUnderTest(weights: weights, images: images)]
+            if let versus, !versusIsImages { versusSet = try setUnderTest(weights: versus, images: nil, name: versus) }
+            if let versusSet { sets.append(versusSet) }
             let nf = sets.map { $0.images.count / MNIST.pixels }.min()!
             let evaluation = Evaluation(classifier: cls, params: cp, reference: test)
             var scores = sets.enumerated().map { evaluation.scores($0.element.images, n: nf, seed: seed &+ UInt64($0.offset)) }
             let real = evaluation.scores(held.images, n: nf, seed: seed &+ 7)
-            for i in scores.indices { scores[i].values["sobel_ratio"] = scores[i]["sobel_energy"] / real["sobel_energy"] }
-            scores[0].values["frechet_ratio"] = scores[0]["frechet"] / real["frechet"]
+            for i in scores.indices {
+                scores[i].values["sobel_ratio"] = scores[i]["sobel_energy"] / real["sobel_energy"]
+                scores[i].values["frechet_ratio"] = scores[i]["frechet"] / real["frechet"]
+            }
             try printReport(n: nf, labels: sets.map(\.label), scores: scores, real: real, classifierPath: clsPath)
         }
     }
@@ -70,9 +80,7 @@ struct EvalCommand: ParsableCommand {
     /// `--train-classifier`: trains the classifier anew and writes it with its recipe.
     func trainNewClassifier(test: Dataset) throws {
         let clsPath = classifier ?? Assets.classifier
-        guard let arch = Classifier.Architecture(architecture) else {
-            throw ValidationError("--architecture takes four widths and an optional gn, like 32,64,64,256 or 16,32,32,128,gn (got '\(architecture)')")
-        }
+        let arch = Classifier.Architecture(architecture)!
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
         let train = try Assets.loadMNIST(train: true, limit: Evaluation.heldOut.lowerBound)
         let t0 = Benchmark.now()
@@ -152,9 +160,9 @@ struct EvalCommand: ParsableCommand {
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
             struct Out: Codable { var n: Int; var source: String; var generated: [String: Double]; var versus: [String: Double]?
-                                  var versusSource: String?; var real: [String: Double]; var classifier: String }
+                                  var versus_source: String?; var real: [String: Double]; var classifier: String }
             let out = Out(n: nf, source: labels[0], generated: scores[0].values, versus: scores.count > 1 ? scores[1].values : nil,
-                          versusSource: labels.count > 1 ? labels[1] : nil, real: real.values, classifier: classifierPath)
+                          versus_source: labels.count > 1 ? labels[1] : nil, real: real.values, classifier: classifierPath)
             print(String(decoding: try enc.encode(out), as: UTF8.self))
             return
         }
@@ -170,9 +178,12 @@ struct EvalCommand: ParsableCommand {
         }
         row("Frechet distance (features)") { String(format: "%.2f [%.1f, %.1f]", $0["frechet"], $0["frechet_lo"], $0["frechet_hi"]) }
         row("confident (p>=0.9, inked)") { String(format: "%.3f [%.3f, %.3f]", $0["confident_rate"], $0["confident_lo"], $0["confident_hi"]) }
-        for (name, key) in [("Inception-Score analogue", "inception_score"), ("precision (k=3)", "precision"), ("recall (k=3)", "recall"),
-                            ("diversity (mean pairwise L2)", "diversity"), ("Sobel energy", "sobel_energy"),
+        for (name, key) in [("precision (k=3)", "precision"), ("recall (k=3)", "recall"),
                             ("rarest class share", "class_min"), ("commonest class share", "class_max")] {
+            row(name) { String(format: "%.3f [%.3f, %.3f]", $0[key], $0[key + "_lo"], $0[key + "_hi"]) }
+        }
+        for (name, key) in [("Inception-Score analogue", "inception_score"), ("diversity (mean pairwise L2)", "diversity"),
+                            ("Sobel energy", "sobel_energy")] {
             row(name) { String(format: "%.4f", $0[key]) }
         }
         print("[a, b]: 95% intervals (FD: bootstrap over the samples, \(Evaluation.bootstrapReplicates) resamplings; rates: Wilson)")
@@ -180,7 +191,9 @@ struct EvalCommand: ParsableCommand {
             // Both grow as n^2: say which part of the sets they saw, so a larger --n does not look broken.
             print("precision/recall use the first \(min(nf, Evaluation.knnSamples)) of each set, diversity the first \(Evaluation.diversitySamples)")
         }
-        print(String(format: "FD ratio generated/real: %.2f; Sobel energy ratio generated/real: %.3f", scores[0]["frechet_ratio"], scores[0]["sobel_ratio"]))
+        for (i, s) in scores.enumerated() {
+            print(String(format: "FD ratio %@/real: %.2f; Sobel energy ratio %@/real: %.3f", heads[i], s["frechet_ratio"], heads[i], s["sobel_ratio"]))
+        }
         for (i, s) in scores.enumerated() {
             print("class histogram (\(heads[i])): " + (0..<10).map { String(format: "%d:%.1f%%", $0, s["class_\($0)"] * 100) }.joined(separator: " "))
         }
