@@ -99,8 +99,7 @@ final class DamageTests: XCTestCase {
         XCTAssertEqual(cls.arch, .v2, "the bundled classifier is the current architecture")
         let test = try Dataset.load(dir: DataTests.mnistDir, train: false)
         let train = try Dataset.load(dir: DataTests.mnistDir, train: true)
-        let r = Evaluation.heldOut
-        let held = Dataset(images: Array(train.images[(r.lowerBound * P)..<(r.upperBound * P)]), labels: Array(train.labels[r]), side: MNIST.side)
+        let held = Evaluation.heldOutDigits(of: train)
         let evaluation = Evaluation(classifier: cls, params: p, reference: test)
         let n = 1000
         let real = evaluation.frechet(held.images, n: n)

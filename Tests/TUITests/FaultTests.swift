@@ -12,6 +12,17 @@ final class FaultTests: XCTestCase {
     }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
+    /// An IDX file of `count` 28x28 images of uniform noise in the test's folder; its path.
+    func writeNoiseIDX(count: Int) throws -> String {
+        var g = SystemRandomNumberGenerator()
+        var idx = Data([0, 0, 8, 3])
+        for d in [UInt32(count), 28, 28] { withUnsafeBytes(of: d.bigEndian) { idx.append(contentsOf: $0) } }
+        idx.append(contentsOf: (0..<(count * 784)).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let path = "\(dir!)/noise-idx3-ubyte"
+        try idx.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
     /// A small, fast training command (512 images, batch 8).
     func train(_ args: String) -> String {
         "env DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --limit 512 --batch 8 \(args)"
@@ -169,12 +180,7 @@ final class FaultTests: XCTestCase {
     /// its interval in the JSON, and the held-out digits are the real column.
     func testEvalVersusSaysWhatIsWithinNoise() throws {
         let test = "\(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz"
-        var g = SystemRandomNumberGenerator()
-        var idx = Data([0, 0, 8, 3])
-        for d in [300, 28, 28] as [UInt32] { withUnsafeBytes(of: d.bigEndian) { idx.append(contentsOf: $0) } }
-        idx.append(contentsOf: (0..<(300 * 784)).map { _ in UInt8.random(in: 0...255, using: &g) })
-        let noise = "\(dir!)/noise-idx3-ubyte"
-        try idx.write(to: URL(fileURLWithPath: noise))
+        let noise = try writeNoiseIDX(count: 300)
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(test) --n 300")
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("real: 300 held-out MNIST training digits (50000..<50300, never seen by the classifier)"), out)
@@ -258,12 +264,7 @@ final class FaultTests: XCTestCase {
 
     /// The metric's other sanity check: uniform noise is almost never a confident digit.
     func testEvalOnUniformNoiseIsNotConfident() throws {
-        var g = SystemRandomNumberGenerator()
-        var idx = Data([0, 0, 8, 3])
-        for d in [1000, 28, 28] as [UInt32] { withUnsafeBytes(of: d.bigEndian) { idx.append(contentsOf: $0) } }
-        idx.append(contentsOf: (0..<(1000 * 784)).map { _ in UInt8.random(in: 0...255, using: &g) })
-        let path = "\(dir!)/noise-idx3-ubyte"
-        try idx.write(to: URL(fileURLWithPath: path))
+        let path = try writeNoiseIDX(count: 1000)
         let (code, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(path) --n 1000 --json")
         XCTAssertEqual(code, 0, json)
         guard let d = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],

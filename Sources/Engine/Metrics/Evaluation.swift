@@ -14,6 +14,14 @@ public struct Evaluation {
     /// digits, and the digits the damage check damages.
     public static let heldOut = 50_000..<60_000
 
+    /// The `heldOut` digits of the MNIST training set (which must hold them).
+    public static func heldOutDigits(of train: Dataset) -> Dataset {
+        precondition(train.count >= heldOut.upperBound && train.side == MNIST.side)
+        let P = MNIST.pixels
+        return Dataset(images: Array(train.images[(heldOut.lowerBound * P)..<(heldOut.upperBound * P)]),
+                       labels: Array(train.labels[heldOut]), side: MNIST.side)
+    }
+
     let classifier: Classifier
     let params: FloatBuffer
     let refFeats: [Float], refCount: Int
@@ -81,14 +89,13 @@ public struct Evaluation {
     /// How many of the images the classifier reads with p >= 0.9 and that carry
     /// as much ink as a real digit (the explorer's `DigitReader` rule).
     static func confidentDigits(_ probs: [Float], images: [Float], n: Int) -> Int {
-        var c = 0
-        for i in 0..<n {
-            let p = (0..<10).map { probs[i * 10 + $0] }.max()!
-            var inked = 0
-            for j in 0..<MNIST.pixels where images[i * MNIST.pixels + j] > 0 { inked += 1 }
-            if p >= DigitReader.confident && DigitReader.inkRange.contains(Float(inked) / Float(MNIST.pixels)) { c += 1 }
+        precondition(images.count >= n * MNIST.pixels)
+        return images.withUnsafeBufferPointer { img in
+            (0..<n).filter { i in
+                let p = (0..<10).map { probs[i * 10 + $0] }.max()!
+                return DigitReader.isConfidentDigit(p: p, ink: DigitReader.inkShare(img.baseAddress! + i * MNIST.pixels, count: MNIST.pixels))
+            }.count
         }
-        return c
     }
 
     /// A difference between two sets' numbers, with its 95% interval.

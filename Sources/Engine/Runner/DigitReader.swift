@@ -19,7 +19,7 @@ public final class DigitReader: @unchecked Sendable {
         public var hasInk: Bool { DigitReader.inkRange.contains(ink) }
         /// Read with p >= `confident` and inked like a real digit: what every
         /// "confident" count in the explorer and `ddpm train --report-every` counts.
-        public var isConfidentDigit: Bool { p >= DigitReader.confident && hasInk }
+        public var isConfidentDigit: Bool { DigitReader.isConfidentDigit(p: p, ink: ink) }
         /// What to write under the image: the class and p, or why it is no digit.
         public var label: String {
             if ink < DigitReader.inkRange.lowerBound { return "no ink" }
@@ -36,6 +36,16 @@ public final class DigitReader: @unchecked Sendable {
     /// as a 1 with p = 1.00, so a young model's empty previews would count
     /// as confident digits.
     public static let inkRange: ClosedRange<Float> = 0.015...0.45
+
+    /// The confident-digit rule on its own, for readings made elsewhere (`ddpm eval`).
+    public static func isConfidentDigit(p: Float, ink: Float) -> Bool { p >= confident && inkRange.contains(ink) }
+
+    /// Share of the `count` pixels above mid-grey (0 in [-1, 1]).
+    public static func inkShare(_ img: UnsafePointer<Float>, count: Int) -> Float {
+        var inked = 0
+        for j in 0..<count where img[j] > 0 { inked += 1 }
+        return Float(inked) / Float(count)
+    }
 
     let net: Classifier
     let params: FloatBuffer
@@ -73,10 +83,7 @@ public final class DigitReader: @unchecked Sendable {
                 if probs[k] > probs[best] { best = k }
                 if probs[k] > 0 { h -= probs[k] * log2f(probs[k]) }
             }
-            var inked = 0
-            let img = input.ptr + i * px
-            for j in 0..<px where img[j] > 0 { inked += 1 }
-            out.append(Reading(digit: best, p: probs[best], entropy: h, probs: probs, ink: Float(inked) / Float(px)))
+            out.append(Reading(digit: best, p: probs[best], entropy: h, probs: probs, ink: Self.inkShare(input.ptr + i * px, count: px)))
         }
         return out
     }

@@ -70,11 +70,11 @@ struct EvalCommand: ParsableCommand {
     /// The training digits the classifier never saw (`Evaluation.heldOut`).
     func heldOutDigits() throws -> Dataset {
         let train = try Assets.loadMNIST(train: true)
-        let r = Evaluation.heldOut, P = MNIST.pixels
+        let r = Evaluation.heldOut
         guard train.count >= r.upperBound else {
             throw CLIError("the MNIST training set has \(train.count) digits; the evaluation holds out digits \(r.lowerBound)..<\(r.upperBound)")
         }
-        return Dataset(images: Array(train.images[(r.lowerBound * P)..<(r.upperBound * P)]), labels: Array(train.labels[r]), side: MNIST.side)
+        return Evaluation.heldOutDigits(of: train)
     }
 
     /// `--train-classifier`: trains the classifier anew and writes it with its recipe.
