@@ -53,6 +53,31 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(straight.adamV.array(n), resumed.adamV.array(n))
     }
 
+    /// --init: a new run starts from a model file's weights (raw and EMA),
+    /// with fresh Adam moments at step 0, and its first step's loss is that of
+    /// the trained weights, not of random ones.
+    func testStartFromWeights() throws {
+        var o = smallOptions(); o.totalSteps = 12
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let trained = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<8 { try trained.trainStep() }
+        try trained.saveWeights(dir + "/w.safetensors")
+        var other = o; other.seed = 99
+        let tuned = try Trainer(options: other, data: Self.digits)
+        let n = tuned.count
+        XCTAssertNotEqual(tuned.params.array(n), trained.ema.array(n))
+        try tuned.startFrom(weights: dir + "/w.safetensors")
+        XCTAssertEqual(tuned.params.array(n), trained.ema.array(n))
+        XCTAssertEqual(tuned.ema.array(n), trained.ema.array(n))
+        XCTAssertEqual(tuned.step, 0)
+        XCTAssertTrue(tuned.adamM.array(n).allSatisfy { $0 == 0 })
+        // A file of another model is refused.
+        var small = o; small.config = .small
+        let wrong = try Trainer(options: small, data: try Self.digits.padded(to: 32))
+        XCTAssertThrowsError(try wrong.startFrom(weights: dir + "/w.safetensors"))
+    }
+
     /// Resuming with changes keeps weights, moments, step and RNG and trains on
     /// under the new options; the same changes give the same run, and dropping
     /// dropout changes the steps that follow.

@@ -201,6 +201,15 @@ public final class Trainer {
         }
     }
 
+    /// Starts this (new) run from the weights in `path` instead of random ones:
+    /// a fine-tune. The file's tensors must match this run's model; the Adam
+    /// moments start at zero and the EMA starts at the loaded weights.
+    public func startFrom(weights path: String) throws {
+        let f = try SafeTensors.read(path)
+        try f.load(into: params.ptr, layout: net.layout)
+        ema.ptr.update(from: params.ptr, count: net.parameterCount)
+    }
+
     /// Restores a checkpoint written by `saveCheckpoint`. Options come from the
     /// file, except what `changes` sets.
     public static func resume(_ path: String, data: Dataset, changes: ResumeChanges = ResumeChanges(),

@@ -40,6 +40,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Stop after this many minutes of wall-clock time (saving, as Ctrl-C does); not with --tui.") var minutes: Double?
     @Option(parsing: .unconditional, help: "Every this many seconds, sample 64 digits from the EMA weights (DDIM 20 steps, x0 clipped, fixed seed) and print the share the bundled classifier reads with p >= 0.9 among those inked like a digit (the time counts toward --minutes); not with --tui.") var reportEvery: Double?
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
+    @Option(name: .customLong("init"), help: "Start a new run from these weights (a model file of the same config) instead of random ones: a fine-tune. Adam starts afresh; the EMA starts at these weights.") var initWeights: String?
     @Flag(help: "Open the live training view (ncurses).") var tui = false
 
     private static var full: TrainOptions { TrainRecipe.full.options(images: MNIST.trainCount) }
@@ -70,6 +71,7 @@ struct TrainCommand: ParsableCommand {
         }
         if let minutes { guard minutes > 0, minutes.isFinite else { throw ValidationError("--minutes must be > 0, got \(minutes)") } }
         if let reportEvery { guard reportEvery >= 1, reportEvery.isFinite else { throw ValidationError("--report-every must be >= 1 (seconds), got \(reportEvery)") } }
+        if resume && initWeights != nil { throw ValidationError("--init starts a new run; --resume continues one: give one of them") }
         if tui && (minutes != nil || reportEvery != nil) { throw ValidationError("--minutes and --report-every are for the plain loop, not --tui") }
         _ = try backendOption(backend)
         _ = try modelConfig(config, attention: attention)
@@ -90,13 +92,22 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try wrap {
             // A resumed run takes its model from the checkpoint (so Small pads to 32 without --config small).
-            let cfg = resume && FileManager.default.fileExists(atPath: out)
+            // --init takes its model from the weights file (its dropout from the recipe or flag).
+            var cfg = resume && FileManager.default.fileExists(atPath: out)
                 ? try Checkpoint.trainState(try SafeTensors.read(out).metadata, path: out).options.config
                 : try modelConfig(config, attention: attention)
+            var initSchedule: NoiseSchedule.Spec?
+            if let initWeights {
+                (cfg, initSchedule) = try Assets.reading(initWeights) {
+                    try Checkpoint.modelSpec(try SafeTensors.read(initWeights).metadata, path: initWeights)
+                }
+            }
             let dir = data ?? Assets.mnist
             var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
             do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError { throw CLIError("\(dir): \(e)") }
-            let opts = try newRunOptions(images: ds.count, config: cfg)
+            var opts = try newRunOptions(images: ds.count, config: cfg)
+            // A fine-tune keeps the noise schedule its weights were trained for.
+            if let initSchedule { opts.schedule = initSchedule }
             // The flags given over the checkpoint's options for --resume.
             let changes = Trainer.ResumeChanges(totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil), lr: lr,
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)
@@ -117,6 +128,10 @@ struct TrainCommand: ParsableCommand {
                 print("resumed \(out) at step \(trainer.step) of \(o.totalSteps) (lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay))")
             } else {
                 trainer = try Trainer(options: opts, backend: try backendOption(backend), data: ds)
+                if let initWeights {
+                    try Assets.reading(initWeights) { try trainer.startFrom(weights: initWeights) }
+                    print("starting from the weights in \(initWeights)")
+                }
             }
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
             if tui {
