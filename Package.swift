@@ -23,6 +23,9 @@ let package = Package(
         .systemLibrary(name: "CBLIS", path: "Sources/CBLIS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
+        // giflib (animated GIFs of trajectories) and OpenSSL's libcrypto (SHA-256 of model files).
+        .systemLibrary(name: "CGif", path: "Sources/CGif"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         // exp and sigmoid on SIMD vectors, inlined into Compute and Kernels512.
         .target(name: "SIMDMath", path: "Sources/SIMDMath", swiftSettings: fast),
         // The AVX-512 convolution tiles and element-wise loops, compiled for that
@@ -43,7 +46,7 @@ let package = Package(
         // Diffusion, training, data, files, metrics, the engine thread (checked).
         .target(
             name: "Engine",
-            dependencies: ["Compute", "CZlib"],
+            dependencies: ["Compute", "CZlib", "CGif", "COpenSSL"],
             path: "Sources/Engine"
         ),
         .target(
@@ -59,7 +62,7 @@ let package = Package(
         .target(name: "MallocCounter", path: "Tests/MallocCounter"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Compute", "SIMDMath", "MallocCounter"], path: "Tests/EngineTests",
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TUITests", dependencies: ["TUI", "Engine"], path: "Tests/TUITests", exclude: ["Snapshots"]),
+        .testTarget(name: "TUITests", dependencies: ["TUI", "Engine", "CGif"], path: "Tests/TUITests", exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -3,15 +3,23 @@ import Foundation
 
 /// Reader and writer for the safetensors format: an 8-byte little-endian header
 /// length, a JSON header `{name: {dtype, shape, data_offsets}, "__metadata__": {..}}`,
-/// then the raw little-endian tensor bytes. Only F32 tensors are used here.
+/// then the raw little-endian tensor bytes. Tensors are F32 (weights) or F16
+/// (recorded trajectories); both read as Float.
 ///
 /// Reading parses and checks the header only; the file is memory-mapped and a
 /// tensor's bytes are read when it is used (`load(into:)` copies just the
 /// layout's tensors), so an unused tensor costs no memory, however large.
 public struct SafeTensors {
+    /// The element types read and written here.
+    public enum DType: String, Sendable {
+        case f32 = "F32", f16 = "F16"
+        public var bytes: Int { self == .f32 ? 4 : 2 }
+    }
+
     public struct Tensor {
         public let name: String
         public let shape: [Int]
+        public let dtype: DType
         /// The file's bytes (mapped) and where this tensor's start in them.
         let storage: Data
         let offset: Int
@@ -27,9 +35,24 @@ public struct SafeTensors {
         /// Decodes the little-endian values into `dst` (count floats).
         func copy(into dst: UnsafeMutablePointer<Float>) {
             storage.withUnsafeBytes { raw in
-                for i in 0..<count {
-                    dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
+                switch dtype {
+                case .f32:
+                    for i in 0..<count {
+                        dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
+                    }
+                case .f16:
+                    for i in 0..<count {
+                        dst[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 2 * i, as: UInt16.self))))
+                    }
                 }
+            }
+        }
+
+        /// The values of an F16 tensor as stored (nil for another dtype).
+        public var halves: [Float16]? {
+            guard dtype == .f16 else { return nil }
+            return storage.withUnsafeBytes { raw in
+                (0..<count).map { Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 2 * $0, as: UInt16.self))) }
             }
         }
     }
@@ -88,7 +111,7 @@ public struct SafeTensors {
             func badT(_ r: String) -> EngineError { .badTensor(path: path, tensor: shownName, reason: r) }
             guard let info = value as? [String: Any] else { throw badT("entry is not an object") }
             guard let dtype = info["dtype"] as? String else { throw badT("missing dtype") }
-            guard dtype == "F32" else { throw badT("dtype \(dtype) is not supported (F32 only)") }
+            guard let dt = DType(rawValue: dtype) else { throw badT("dtype \(EngineError.quoted(dtype, limit: 20)) is not supported (F32 or F16)") }
             guard let shapeAny = info["shape"] as? [Any] else { throw badT("missing shape") }
             var shape: [Int] = []
             var count = 1
@@ -104,11 +127,11 @@ public struct SafeTensors {
                 throw badT("bad data_offsets")
             }
             guard e <= dataLen else { throw badT("data_offsets [\(b), \(e)] run past the end of the file (truncated?)") }
-            guard e - b == count * 4 else {
-                throw badT("shape \(Self.shown(shape)) needs \(count * 4) bytes, offsets give \(e - b)")
+            guard e - b == count * dt.bytes else {
+                throw badT("shape \(Self.shown(shape)) needs \(count * dt.bytes) bytes, offsets give \(e - b)")
             }
             spans.append((b, e, name))
-            out.tensors[name] = Tensor(name: name, shape: shape, storage: data, offset: base + b)
+            out.tensors[name] = Tensor(name: name, shape: shape, dtype: dt, storage: data, offset: base + b)
         }
         // As the reference library: the tensors cover the data exactly, in some order, without overlaps or gaps.
         spans.sort { $0.0 < $1.0 }
@@ -187,8 +210,17 @@ public struct SafeTensors {
         }
     }
 
-    /// Writes named tensors (in the given order) atomically (`pauseMidwayMs`: see AtomicFile.write).
+    /// Writes named F32 tensors (in the given order) atomically (`pauseMidwayMs`: see AtomicFile.write).
     public static func write(_ path: String, tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)],
+                             metadata: [String: String], pauseMidwayMs: Int = 0) throws {
+        try write(path, raw: tensors.map { t in
+            (t.name, t.shape, DType.f32, UnsafeRawBufferPointer(start: t.data, count: t.shape.reduce(1, *) * 4))
+        }, metadata: metadata, pauseMidwayMs: pauseMidwayMs)
+    }
+
+    /// Writes named tensors of any supported dtype, their little-endian bytes
+    /// given (`bytes.count` must be the shape's element count times the dtype's size).
+    public static func write(_ path: String, raw tensors: [(name: String, shape: [Int], dtype: DType, bytes: UnsafeRawBufferPointer)],
                              metadata: [String: String], pauseMidwayMs: Int = 0) throws {
         var header = "{"
         var first = true
@@ -199,8 +231,9 @@ public struct SafeTensors {
         }
         var offset = 0
         for t in tensors {
-            let bytes = t.shape.reduce(1, *) * 4
-            emit("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            let bytes = t.shape.reduce(1, *) * t.dtype.bytes
+            precondition(bytes == t.bytes.count, "tensor \(t.name): \(t.bytes.count) bytes for shape \(t.shape)")
+            emit("\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         header += "}"
@@ -209,11 +242,7 @@ public struct SafeTensors {
         let headerBytes = Array(header.utf8)
         try withUnsafeBytes(of: &lenLE) { lenRaw in
             try headerBytes.withUnsafeBytes { hRaw in
-                var chunks = [lenRaw, hRaw]
-                for t in tensors {
-                    chunks.append(UnsafeRawBufferPointer(start: t.data, count: t.shape.reduce(1, *) * 4))
-                }
-                try AtomicFile.write(path, chunks: chunks, pauseMidwayMs: pauseMidwayMs)
+                try AtomicFile.write(path, chunks: [lenRaw, hRaw] + tensors.map { $0.bytes }, pauseMidwayMs: pauseMidwayMs)
             }
         }
     }

@@ -21,6 +21,12 @@ public struct RecordedFrame: Sendable {
         x0 = f.x0[0..<len].map { Float16($0) }
         eps = f.eps; x0Outside = f.x0Outside
     }
+    /// A frame as read back from a recording.
+    public init(step: Int, t: Int, tNext: Int, n: Int, size: Int, settings: SamplerSettings, xt: [Float16], x0: [Float16],
+                eps: Stats, x0Outside: Double, readings: [DigitReader.Reading]) {
+        self.step = step; self.t = t; self.tNext = tNext; self.n = n; self.size = size; self.settings = settings
+        self.xt = xt; self.x0 = x0; self.eps = eps; self.x0Outside = x0Outside; self.readings = readings
+    }
     public func xtFloats() -> [Float] { xt.map { Float($0) } }
     public func x0Floats() -> [Float] { x0.map { Float($0) } }
 }

@@ -19,6 +19,10 @@ public enum Effect: Equatable, Sendable {
     case exportPNG
     /// The compare view's grid as one labelled PNG.
     case exportComparePNG
+    /// The trajectory so far as a recording (.ddpmtraj) in the export folder.
+    case record
+    /// The trajectory as an animated GIF in the export folder.
+    case exportGIF
     /// A new training run with this recipe (the choice `g` offers).
     case startTraining(TrainRecipe)
     case quit
@@ -52,6 +56,8 @@ public struct AppState: Sendable {
     public var scrub: Int? = nil
     public var message: String? = nil
     public var hasModel = true
+    /// Replaying a recording (its file name): no model, playback keys only.
+    public var replay: String? = nil
     /// The classifier loaded: digit labels under x̂0 and the compare view's confident counts.
     public var hasClassifier = false
     public var modelNote = ""
@@ -109,8 +115,19 @@ public enum KeyHelp {
         ("h / l", "select the previous / next digit"), ("k / j", "select a digit a row up / down"),
         ("z", "zoom the selected digit: 28x28, 10 stages, p(class)"),
         ("f", "fork here or at the scrubbed step (again: close)"), ("tab", "keys act on the fork / the original"),
-        ("p", "export the grids as PNG"), ("1 2 3 4", "sample / train / forward / compare view"),
+        ("p", "export the grids as PNG"), ("R", "record the trajectory to a file (ddpm replay plays it)"),
+        ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
+    ]
+    /// The sample view while replaying a recording.
+    public static let replay: [(String, String)] = [
+        ("space", "play / pause (at the end: play again)"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
+        ("r", "play again from the start"), ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
+        ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
+        ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to the playhead"),
+        ("h j k l", "select a digit"), ("z", "zoom the selected digit"), ("tab", "keys act on the fork / the original"),
+        ("p", "export the grids as PNG"), ("G", "export the recording as an animated GIF"),
+        ("3", "forward view"), ("?", "this help"), ("q", "quit"),
     ]
     public static let train: [(String, String)] = [
         ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run"),

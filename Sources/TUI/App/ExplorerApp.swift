@@ -17,6 +17,8 @@ enum ExplorerApp {
         /// Steps between the training view's own checkpoints (it also saves at the end).
         var checkpointEvery = ExplorerApp.trainCheckpointEvery
         var crashAfterFrames: Int? = nil
+        /// A recording to replay (and its path) instead of a model.
+        var replay: (recording: Recording, path: String)? = nil
         /// The sampler settings to start with, for a model of T steps (the launch flags).
         var settings: ((Int) -> SamplerSettings)? = nil
         /// Where `p` writes PNGs: DDPM_EXPORT_DIR, else the current folder.
@@ -30,6 +32,9 @@ enum ExplorerApp {
         var note = ""
         /// The model's file name and training step, for the header.
         var label = ""
+        /// The model file and its metadata (what a recording names it by).
+        var path = ""
+        var metadata: [String: String] = [:]
         var settings: SamplerSettings?
         var digits: Dataset?
         var trainable = false
@@ -39,9 +44,18 @@ enum ExplorerApp {
 
     static func load(_ o: Options) throws -> Loaded {
         var l = Loaded()
+        if let (rec, path) = o.replay {
+            // A replay loads no model and no classifier: the recording holds the frames and their readings.
+            let file = URL(fileURLWithPath: path).lastPathComponent
+            l.label = "replay \(file) · \(rec.model.file)" + (rec.model.step.map { " · step \($0)" } ?? "")
+            l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
+            return l
+        }
         let path = o.weights ?? Assets.model
+        l.path = path
         do {
             let m = try loadModel(path); l.model = (m.0, m.1, m.2)
+            l.metadata = m.3.metadata
             let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
             let file = URL(fileURLWithPath: path).lastPathComponent
             l.label = (file.hasSuffix(".safetensors") ? String(file.dropLast(12)) : file) + step
@@ -80,6 +94,12 @@ enum ExplorerApp {
         let term: Terminal
         var state: AppState
         var sampleEngine: RunnerThread?, trainEngine: RunnerThread?
+        /// Plays a recording on this thread (no engine thread, no model).
+        var replay: ReplayPlayer?
+        /// The model file on screen and its metadata (for recordings).
+        let modelPath: String, modelMetadata: [String: String]
+        /// Messages from background writes (recordings, GIFs), shown when they finish.
+        let finishedWrites = Locked<[String]>([])
         /// Where the training view saves (`w`, quitting): --out, or a default once training starts here.
         var trainOut: String?
         var startedTrainer: Trainer?
@@ -89,6 +109,7 @@ enum ExplorerApp {
 
         init(_ o: Options, _ l: Loaded, term: Terminal) {
             options = o; self.term = term; trainOut = o.trainOut
+            modelPath = l.path; modelMetadata = l.metadata
             trainReader = l.reader?.copy()
             let (w, h) = term.size
             state = AppState(caps: term.caps, width: w, height: h, schedule: l.model?.2 ?? (try! NoiseSchedule()))
@@ -112,6 +133,19 @@ enum ExplorerApp {
                 sampleEngine = e
             }
             if let tr = o.trainer { startTrainEngine(tr) }
+            if let (rec, path) = o.replay {
+                let player = ReplayPlayer(rec)
+                replay = player
+                state.replay = URL(fileURLWithPath: path).lastPathComponent
+                state.hasModel = true
+                state.hasClassifier = !(rec.main.frames.first?.readings.isEmpty ?? true)
+                state.trainingAvailable = false
+                if let sched = try? NoiseSchedule(rec.schedule) { state.schedule = sched }
+                state.settings = rec.main.frames[0].settings
+                state.n = rec.n; state.seed = rec.seed
+                state.message = "replaying \(state.replay!): \(rec.main.frames.count) steps of \(rec.n) digits" +
+                    (rec.fork.map { ", forked at step \($0.from + 1)" } ?? "") + " (space pauses, ←/→ scrub, r plays again)"
+            }
         }
 
         func startTrainEngine(_ tr: Trainer) {
@@ -171,6 +205,12 @@ enum ExplorerApp {
             var changed = false
             let (nw, nh) = term.size
             if nw != state.width || nh != state.height { _ = reduce(&state, .resize(width: nw, height: nh)); changed = true }
+            if let r = replay {
+                r.poll(now: Benchmark.now())
+                if r.snapshot.version != lastVersion { lastVersion = r.snapshot.version; _ = reduce(&state, .engine(r.snapshot)); changed = true }
+            }
+            let said = finishedWrites.withLock { m -> [String] in let x = m; m.removeAll(); return x }
+            if let last = said.last { state.message = last; changed = true }
             if let snap = sampleEngine?.snapshot, snap.version != lastVersion {
                 lastVersion = snap.version; _ = reduce(&state, .engine(snap)); changed = true
             }
@@ -183,6 +223,8 @@ enum ExplorerApp {
         /// Carries out what the reducer asked for.
         func perform(_ effect: Effect) {
             switch effect {
+            case .command(let c) where replay != nil && state.screen != .train:
+                if !replay!.handle(c) { state.message = replayRefusal("that") }
             case .command(var c):
                 if case .saveCheckpoint = c { c = .saveCheckpoint(trainOut ?? ExplorerApp.defaultTrainOut) }
                 switch c {
@@ -193,6 +235,62 @@ enum ExplorerApp {
             case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir)
             case .quit: state.quitting = true
             case .startTraining(let recipe): startTraining(recipe)
+            case .record: record()
+            case .exportGIF: exportGIF()
+            }
+        }
+
+        /// The trajectory on screen as a recording: the replayed one, or the live run's so far.
+        func currentRecording() throws -> Recording? {
+            if let r = replay { return r.recording }
+            let model = try Recording.Model.of(file: modelPath, metadata: modelMetadata)
+            return Recording(state.snapshot, model: model, schedule: state.schedule.spec)
+        }
+
+        /// A file name in the export folder for the run on screen, never over an earlier one.
+        func exportName(_ ext: String) -> String {
+            let snap = state.snapshot, set = snap.history.first?.settings ?? state.settings
+            let sampler = set.kind == .ddpm ? "ddpm" : "ddim\(set.steps)"
+            let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))"
+            let k = ExplorerApp.firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + ext }
+            return (k == 1 ? stem : "\(stem)-\(k)") + ext
+        }
+
+        /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).
+        func record() {
+            let snap = state.snapshot
+            let name = exportName(".ddpmtraj")
+            let steps = snap.history.count, total = max(snap.timesteps.count, steps)
+            state.message = "recording \(steps) steps to \(name)..."
+            let path = modelPath, meta = modelMetadata, spec = state.schedule.spec, box = finishedWrites
+            Thread.detachNewThread {
+                let said: String
+                do {
+                    guard let rec = Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) else { return }
+                    try rec.write(name)
+                    let mb = Double((try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0) / 1e6
+                    said = String(format: "recorded %d steps to %@ (%.1f MB)%@; ddpm replay plays it", steps, name, mb,
+                                  snap.finished ? "" : " (the run had done \(steps) of \(total))")
+                } catch { said = "recording failed: \(error)" }
+                box.withLock { $0.append(said) }
+            }
+        }
+
+        /// `G`: the trajectory as an animated GIF (default options; ddpm export-gif has them all).
+        func exportGIF() {
+            let name = exportName(".gif")
+            let rec: Recording?
+            do { rec = try currentRecording() } catch { state.message = "GIF export failed: \(error)"; return }
+            guard let rec else { state.message = "nothing to export yet"; return }
+            state.message = "writing \(name)..."
+            let box = finishedWrites
+            Thread.detachNewThread {
+                let said: String
+                do {
+                    let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
+                    said = String(format: "exported %@ (%d frames, %.1f MB)", name, r.frames, Double(r.bytes) / 1e6)
+                } catch { said = "GIF export failed: \(error)" }
+                box.withLock { $0.append(said) }
             }
         }
 

@@ -17,6 +17,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         return []
     case .engine(let snap):
         s.snapshot = snap
+        // A replay's settings are the recording's, step by step.
+        if s.replay != nil { s.settings = snap.settings }
         let h = s.focusHistory.count
         if let i = s.scrub, i >= h { s.scrub = h == 0 ? nil : h - 1 }
         return []
@@ -50,6 +52,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return was == .compare ? [.command(.showCompare(false))] : []
     case .char("4"):
         guard s.hasModel else { s.message = "no model loaded: \(s.modelNote)"; return [] }
+        if s.replay != nil { s.message = replayRefusal("the compare view"); return [] }
         let was = s.screen
         s.screen = .compare
         if was == .compare { return [] }
@@ -79,6 +82,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     let before = set
     var changed = true
     let h = s.focusHistory.count
+    if s.replay != nil, let refused = replayKey(&s, k) { return refused }
     switch k {
     case .tab:
         guard s.forking else { s.message = "tab switches between original and fork while forking (f forks)"; return [] }
@@ -156,6 +160,12 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "forked at t=\(t): keys now change the fork (right); tab switches to the original"
         return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]
+    case .char("R"):
+        guard !s.snapshot.history.isEmpty else { s.message = "nothing to record yet: the run has not started"; return [] }
+        return [.record]
+    case .char("G"):
+        guard !s.snapshot.history.isEmpty else { s.message = "nothing to export yet: the run has not started"; return [] }
+        return [.exportGIF]
     case .char("h"), .char("l"), .char("j"), .char("k"):
         // Select a digit: h / l previous / next, k / j a row up / down (the grid's columns).
         let n = SampleView.shownDigits(s), cols = SampleView.columns(s)
@@ -184,6 +194,31 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return [.command(.setSettings(set))]
     }
     return []
+}
+
+/// What a key does differently while replaying: the keys that need a model
+/// say so, `r` and space at the end play again; nil for keys that act as live.
+private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
+    switch k {
+    case .char("r"):
+        s.scrub = nil; s.message = "playing again from the start"
+        return [.command(.restart(seed: s.seed))]
+    case .char(" ") where s.snapshot.finished:
+        s.scrub = nil; s.message = "playing again from the start"
+        return [.command(.restart(seed: s.seed))]
+    case .char("t"), .char("T"): s.message = replayRefusal("a new temperature")
+    case .char("n"), .char("N"), .char("e"), .char("E"), .char("d"), .char("s"), .char("S"), .char("v"), .char("c"):
+        s.message = replayRefusal("changing the sampler")
+    case .char("f"): s.message = replayRefusal("a new fork")
+    case .char("R"): s.message = "this is a recording already (\(s.replay ?? ""))"
+    default: return nil
+    }
+    return []
+}
+
+/// Why a key does nothing in a replay.
+func replayRefusal(_ what: String) -> String {
+    "replay: \(what) needs the model; this recording holds only its frames (ddpm --weights MODEL samples live)"
 }
 
 private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
@@ -261,6 +296,7 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard s.trainSnapshot != nil else { s.message = "no training running"; return [] }
         return [.command(.saveCheckpoint(""))]
     case .char("g"):
+        if s.replay != nil { s.message = "replay: training needs the explorer without a recording (ddpm, then 2 and g)"; return [] }
         // A finished (or stopped) run leaves room for another.
         if let t = s.trainSnapshot, !t.finished, t.train?.error == nil { s.message = "training is already running"; return [] }
         guard s.trainingAvailable else { s.message = "no MNIST data found to train on"; return [] }

@@ -12,6 +12,7 @@ struct ExploreCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Digits sampled at once (1...64).") var n: Int = 16
     @Option(parsing: .unconditional, help: "First random seed (r adds 1).") var seed: UInt64 = 0
     @Option(help: "View to open: sample, train, forward or compare.") var view: String = "sample"
+    @Option(help: "Write the session's terminal output as an asciicast v2 file (asciinema play replays it, colours included).") var cast: String?
     @OptionGroup(title: "Sampler (as ddpm sample; all can be changed live)") var sampling: SamplerOptions
 
     func validate() throws {
@@ -20,6 +21,7 @@ struct ExploreCommand: ParsableCommand {
     }
 
     func run() throws {
+        if try wrap({ try CastRecorder.recordIfAsked(cast) }) { return }
         var o = ExplorerApp.Options()
         o.weights = weights; o.n = n; o.seed = seed
         let sampling = self.sampling

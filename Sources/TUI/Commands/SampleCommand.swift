@@ -14,13 +14,19 @@ struct SampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output: .png (grid), .pgm (grid) or .idx.") var out: String
     @Option(help: "Kernels: avx512, avx2 or reference (im2col + BLIS); default: the fastest this CPU runs.") var backend: String?
-    @Flag(help: "Also write OUT-trajectory.png: x_t and predicted x0 at 10 evenly spaced steps.") var trajectory = false
+    @Flag(help: "Also write OUT-trajectory.png: a contact sheet of x_t and predicted x0 at 10 evenly spaced steps (columns labelled with t, then the final samples), two rows per digit.") var trajectory = false
+    @Option(parsing: .unconditional, help: "Digits in the --trajectory sheet (1...64; default: all, at most 64).") var rows: Int?
+    @Option(parsing: .unconditional, help: "Scale factor of the --trajectory sheet (1...8).") var scale: Int = 2
+    @Option(help: "Also record the whole trajectory here (.ddpmtraj): every step's x_t and predicted x0 of the first \(Recording.maxDigits) images, the settings and the classifier's readings. ddpm replay plays it; ddpm export-gif animates it.") var record: String?
 
     func validate() throws {
         _ = try backendOption(backend)
         try validating { try EngineError.require((1...Sampler.maxImages).contains(n), "n", "1...\(Sampler.maxImages)", n) }
         let ext = (out as NSString).pathExtension.lowercased()
         guard ["png", "pgm", "idx"].contains(ext) else { throw ValidationError("--out must end in .png, .pgm or .idx") }
+        if let rows { guard (1...64).contains(rows) else { throw ValidationError("--rows must be in 1...64, got \(rows)") } }
+        guard (1...8).contains(scale) else { throw ValidationError("--scale must be in 1...8, got \(scale)") }
+        if (rows != nil || scale != 2) && !trajectory { throw ValidationError("--rows and --scale shape the --trajectory sheet: add --trajectory") }
     }
 
     var trajectoryPath: String { (out as NSString).deletingPathExtension + "-trajectory.png" }
@@ -31,7 +37,13 @@ struct SampleCommand: ParsableCommand {
             try InputFile.refuseSameFile(output: out, input: weights ?? Assets.model)
             if trajectory { try AtomicFile.checkWritable(trajectoryPath) }
             let path = weights ?? Assets.model
-            let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path, backend: try backendOption(backend)) }
+            if let record {
+                try AtomicFile.checkWritable(record)
+                try InputFile.refuseSameFile(output: record, input: path)
+                if record == out { throw CLIError("--record \(record) is --out itself; choose another file") }
+            }
+            let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, backend: try backendOption(backend)) }
+            let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata) }
             let settings = sampling.settings(T: schedule.T)
             let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed)
             let model = UNetPredictor(net: net, params: params)
@@ -39,28 +51,59 @@ struct SampleCommand: ParsableCommand {
             let marks = Set((0..<10).map { total <= 10 ? $0 : Int((Double($0) * Double(total - 1) / 9).rounded()) })
             var traj: [[Float]] = []
             var trajX0: [[Float]] = []
+            var trajT: [Int] = []
+            var recorded: [RecordedFrame] = []
+            var recordSeconds = 0.0
             let t0 = Benchmark.now()
             let side = net.config.imageSize
-            let showN = min(n, 8)
+            let showN = min(n, rows ?? 64)
             let img = showN * side * side
             let result = s.run(model) { f in
-                if trajectory && marks.contains(f.step) { traj.append(Array(f.xt[0..<img])); trajX0.append(Array(f.x0[0..<img])) }
+                if trajectory && marks.contains(f.step) {
+                    let r = schedule.xtDisplayRange(t: f.t, temperature: settings.temperature)
+                    traj.append(f.xt[0..<img].map { $0 / r }); trajX0.append(Array(f.x0[0..<img])); trajT.append(f.t)
+                }
+                if record != nil {
+                    let r0 = Benchmark.now()
+                    recorded.append(RecordedFrame(f, keep: Recording.maxDigits))
+                    recordSeconds += Benchmark.now() - r0
+                }
                 if isTTY {
                     print(String(format: "\rstep %d/%d  t=%d  %.1f steps/s ", f.step + 1, total, f.t, Double(f.step + 1) / (Benchmark.now() - t0)), terminator: "")
                     fflush(stdout)
                 }
             }
             if isTTY { print("") }
+            let sampling = Benchmark.now() - t0
             let cropped = crop(result, n: n, from: side)
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
             print("wrote \(n) samples to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed), \(String(format: "%.1f", Benchmark.now() - t0)) s)")
             if trajectory {
-                // Rows: one per recorded step, x_t of the first images then their x0.
-                var sheet: [Float] = []
-                for (a, b) in zip(traj, trajX0) { sheet += crop(a, n: showN, from: side) + crop(b, n: showN, from: side) }
+                var cols = zip(trajT, zip(traj, trajX0)).map { t, p in
+                    TrajectorySheet.Column(label: "T=\(t)", xt: crop(p.0, n: showN, from: side), x0: crop(p.1, n: showN, from: side))
+                }
+                let fin = crop(Array(result.prefix(img)), n: showN, from: side)
+                cols.append(TrajectorySheet.Column(label: "FINAL", xt: fin, x0: fin))
+                let sheet = TrajectorySheet.image(cols, rows: showN, side: MNIST.side).scaled(by: scale)
                 let tpath = trajectoryPath
-                try ImageWriter.write(tpath, images: sheet, n: traj.count * showN * 2, side: MNIST.side, cols: showN * 2)
-                print("wrote trajectory sheet to \(tpath) (rows: 10 steps; left x_t, right predicted x0)")
+                try AtomicFile.write(tpath, data: Data(ImageWriter.png(width: sheet.width, height: sheet.height, grey: sheet.pixels)))
+                print("wrote trajectory sheet to \(tpath) (\(showN) digits x \(traj.count) steps and the final samples; rows x_t then predicted x0)")
+            }
+            if let record, let identity {
+                let keep = min(n, Recording.maxDigits)
+                var rec = Recording(model: identity, schedule: schedule.spec, seed: seed, temperature: settings.temperature,
+                                    n: keep, size: side, timesteps: s.timesteps,
+                                    main: .init(frames: recorded, final: Array(result.prefix(keep * side * side))))
+                // The classifier's readings (labels under x0 in the replay), after sampling so no step waits for them.
+                let r0 = Benchmark.now()
+                let reader = try? digitReader()
+                if let reader { rec = rec.withReadings(reader) }
+                let readSeconds = Benchmark.now() - r0
+                try rec.write(record)
+                let mb = Double((try? FileManager.default.attributesOfItem(atPath: record)[.size] as? Int) ?? 0) / 1e6
+                print(String(format: "recorded %d steps of %d digits to %@ (%.1f MB); keeping the frames took %.1f%% of the sampling time, ",
+                             recorded.count, keep, record, mb, 100 * recordSeconds / max(1e-9, sampling - recordSeconds))
+                      + (reader != nil ? String(format: "reading them with the classifier %.1f s more", readSeconds) : "no classifier: no readings"))
             }
         }
     }

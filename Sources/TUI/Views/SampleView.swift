@@ -9,8 +9,7 @@ enum SampleView {
     /// at full contrast) and ±2.5 at t = T; it depends on t, not on the frame,
     /// so nothing flickers. A temperature above 1 widens it in proportion.
     static func xtRange(_ sch: NoiseSchedule, t: Int, temperature: Double = 1) -> Float {
-        let ab = sch.alphasCumprod[max(0, min(sch.T - 1, t))]
-        return Float(ab.squareRoot() + 2.5 * max(1, temperature) * (1 - ab).squareRoot())
+        sch.xtDisplayRange(t: t, temperature: temperature)
     }
 
     /// Columns and rows of digits per grid at the state's window size (what `renderGrids` draws).
@@ -85,8 +84,10 @@ enum SampleView {
         let W = s.width, H = s.height
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, statusLine(s), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
-        let hint = s.message ?? fitHints(["space pause", ". step", "t/T temperature", "d DDPM/DDIM", "= equation", "←/→ scrub",
-                                          "f fork", "m renderer", "p export"], width: W)
+        let hint = s.message ?? fitHints(s.replay != nil
+            ? ["replay", "space play/pause", ". step", "r again", "←/→ scrub", "= equation", "z zoom", "G gif", "p export"]
+            : ["space pause", ". step", "t/T temperature", "d DDPM/DDIM", "= equation", "←/→ scrub",
+               "f fork", "m renderer", "p export", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
         let l = Layout(width: W, height: H, equation: s.showEquation)

@@ -3,7 +3,7 @@
 enum HelpOverlay {
     static func keys(_ s: AppState) -> [(String, String)] {
         switch s.screen {
-        case .sample: return KeyHelp.sample
+        case .sample: return s.replay != nil ? KeyHelp.replay : KeyHelp.sample
         case .train: return KeyHelp.train
         case .forward: return KeyHelp.forward
         case .compare: return KeyHelp.compare

@@ -1,0 +1,347 @@
+// Recording.swift: a trajectory on disk (.ddpmtraj), replayed without a model.
+import COpenSSL
+import Foundation
+
+/// A recorded trajectory: every step's x_t and x̂0 (Float16), the step's t and
+/// sampler settings, the classifier's readings, the final samples, a fork with
+/// its branch point, and the model it came from. `ddpm replay` shows it with
+/// no model; `ddpm export-gif` animates it.
+///
+/// On disk it is a safetensors file (one reader for weights and recordings,
+/// already fuzzed), version 1:
+/// - tensors `x_t`, `x0_hat`: F16 [frames, n, size, size]; `readings`: F32
+///   [frames, n, 12] (the ten class probabilities, the entropy in bits, the
+///   ink share; absent when no classifier read them); `final`: F32 [n, size,
+///   size] and `final_readings` [n, 12] once the run finished; the same under
+///   `fork.` for a fork's own steps (its shared past is the main run's first
+///   `fork_from` frames, not stored twice).
+/// - `__metadata__`: `format` = "ddpm-trajectory", `version` = "1", `model_file`,
+///   `model_sha256`, `model_step`, `schedule` (JSON), `seed`, `temperature` (of
+///   x_T), `n`, `image_size`, `timesteps` (JSON), `frames` (JSON: per frame
+///   step, t, t_next, settings, eps statistics, share of x̂0 outside [-1, 1]),
+///   and for a fork `fork_from`, `fork_settings`, `fork_frames`.
+///
+/// Size: 2 bytes x 2 images x size² per digit and frame, plus ~200 bytes of
+/// JSON per frame: 1000 DDPM steps of 16 digits take 50.3 MB, 50 DDIM steps 2.5 MB.
+public struct Recording: Sendable {
+    public static let format = "ddpm-trajectory"
+    public static let version = 1
+    /// Most digits a recording keeps per frame (the explorer's most).
+    public static let maxDigits = 64
+    /// Largest recording opened or written: 64 digits x 1000 steps x 32x32 is 262 MB.
+    public static let maxBytes = 1 << 30
+
+    /// The model a recording came from.
+    public struct Model: Equatable, Sendable {
+        public var file: String
+        public var sha256: String
+        public var step: Int?
+        public init(file: String, sha256: String, step: Int?) { self.file = file; self.sha256 = sha256; self.step = step }
+
+        /// The identity of the model file at `path`: its name, SHA-256 and training step.
+        public static func of(file path: String, metadata: [String: String]) throws -> Model {
+            Model(file: URL(fileURLWithPath: path).lastPathComponent, sha256: try Engine.sha256(ofFile: path),
+                  step: metadata["step"].flatMap { Int($0) })
+        }
+    }
+
+    /// One side of a recording: the main run, or a fork's own steps.
+    public struct Side: Sendable {
+        public var frames: [RecordedFrame]
+        public var final: [Float]?
+        public var finalReadings: [DigitReader.Reading]
+        public init(frames: [RecordedFrame], final: [Float]? = nil, finalReadings: [DigitReader.Reading] = []) {
+            self.frames = frames; self.final = final; self.finalReadings = finalReadings
+        }
+    }
+
+    /// A fork: the recorded step of the main run it started from, the
+    /// settings it started with and its own steps after the shared past.
+    public struct Fork: Sendable {
+        public var from: Int
+        public var settings: SamplerSettings
+        public var side: Side
+        public init(from: Int, settings: SamplerSettings, side: Side) { self.from = from; self.settings = settings; self.side = side }
+    }
+
+    public var model: Model
+    public var schedule: NoiseSchedule.Spec
+    public var seed: UInt64
+    /// The temperature x_T was drawn with.
+    public var temperature: Double
+    /// Digits recorded per frame, and their side in pixels.
+    public var n: Int, size: Int
+    /// The timesteps the main run planned (its length, for "step k of S").
+    public var timesteps: [Int]
+    public var main: Side
+    public var fork: Fork?
+
+    public init(model: Model, schedule: NoiseSchedule.Spec, seed: UInt64, temperature: Double, n: Int, size: Int,
+                timesteps: [Int], main: Side, fork: Fork? = nil) {
+        self.model = model; self.schedule = schedule; self.seed = seed; self.temperature = temperature
+        self.n = n; self.size = size; self.timesteps = timesteps; self.main = main; self.fork = fork
+    }
+
+    /// The recording of a runner's snapshot (nil when nothing has been recorded yet).
+    public init?(_ snap: RunnerSnapshot, model: Model, schedule: NoiseSchedule.Spec) {
+        guard let first = snap.history.first else { return nil }
+        let keep = first.n
+        func cut(_ f: [Float]?) -> [Float]? { f.map { Array($0.prefix(keep * first.size * first.size)) } }
+        self.init(model: model, schedule: schedule, seed: snap.seed, temperature: snap.runTemperature, n: keep, size: first.size,
+                  timesteps: snap.timesteps,
+                  main: Side(frames: snap.history, final: cut(snap.final), finalReadings: snap.finalReadings))
+        if let fs = snap.forkSettings {
+            let own = Array(snap.forkHistory.dropFirst(snap.forkFrom))
+            fork = Fork(from: snap.forkFrom, settings: fs,
+                        side: Side(frames: own, final: cut(snap.forkFinal), finalReadings: snap.forkFinalReadings))
+        }
+    }
+
+    /// Bytes the file takes (tensors; the JSON header adds ~200 bytes a frame).
+    public var tensorBytes: Int {
+        let img = n * size * size
+        func side(_ s: Side) -> Int {
+            s.frames.count * (2 * img * 2 + (s.frames.first?.readings.isEmpty ?? true ? 0 : n * 12 * 4))
+                + (s.final == nil ? 0 : img * 4 + (s.finalReadings.isEmpty ? 0 : n * 12 * 4))
+        }
+        return side(main) + (fork.map { side($0.side) } ?? 0)
+    }
+
+    // MARK: writing
+
+    /// Writes the recording atomically.
+    public func write(_ path: String) throws {
+        guard tensorBytes <= Self.maxBytes else {
+            throw EngineError.invalidArgument("the recording would take \(tensorBytes >> 20) MiB, over the \(Self.maxBytes >> 20) MiB limit: record fewer digits or steps")
+        }
+        var meta: [String: String] = [
+            "format": Self.format, "version": "\(Self.version)",
+            "model_file": model.file, "model_sha256": model.sha256,
+            "schedule": Self.json(schedule), "seed": "\(seed)", "temperature": "\(temperature)",
+            "n": "\(n)", "image_size": "\(size)", "timesteps": Self.json(timesteps),
+            "frames": Self.json(main.frames.map(FrameInfo.init)),
+        ]
+        if let s = model.step { meta["model_step"] = "\(s)" }
+        var blobs: [(String, [Int], SafeTensors.DType, [UInt8])] = []
+        func add(_ prefix: String, _ side: Side) {
+            let shape = [side.frames.count, n, size, size]
+            blobs.append((prefix + "x_t", shape, .f16, Self.bytes(side.frames.flatMap { $0.xt.prefix(n * size * size) })))
+            blobs.append((prefix + "x0_hat", shape, .f16, Self.bytes(side.frames.flatMap { $0.x0.prefix(n * size * size) })))
+            if let f = side.frames.first, !f.readings.isEmpty {
+                blobs.append((prefix + "readings", [side.frames.count, n, 12], .f32,
+                              Self.bytes(side.frames.flatMap { Self.pack($0.readings, n: n) })))
+            }
+            if let fin = side.final {
+                blobs.append((prefix + "final", [n, size, size], .f32, Self.bytes(fin)))
+                if !side.finalReadings.isEmpty {
+                    blobs.append((prefix + "final_readings", [n, 12], .f32, Self.bytes(Self.pack(side.finalReadings, n: n))))
+                }
+            }
+        }
+        add("", main)
+        if let fork {
+            meta["fork_from"] = "\(fork.from)"
+            meta["fork_settings"] = Self.json(fork.settings)
+            meta["fork_frames"] = Self.json(fork.side.frames.map(FrameInfo.init))
+            add("fork.", fork.side)
+        }
+        try Self.withRaw(blobs) { raw in try SafeTensors.write(path, raw: raw, metadata: meta) }
+    }
+
+    // MARK: reading
+
+    /// Reads a recording; every problem is one error naming the file.
+    public static func read(_ path: String) throws -> Recording {
+        _ = try InputFile.size(path, what: "recording", limit: maxBytes + (64 << 20))
+        let f = try SafeTensors.read(path)
+        func bad(_ r: String) -> EngineError { .badFile(path: path, reason: "not a usable recording: " + r) }
+        let m = f.metadata
+        guard m["format"] == format else {
+            throw bad(m["format"].map { "format is '\(EngineError.quoted($0, limit: 40))', not \(format)" }
+                      ?? "no 'format' in its metadata (a weights file? recordings are written by ddpm sample --record or R in the explorer)")
+        }
+        guard let v = m["version"].flatMap({ Int($0) }), v == version else {
+            throw bad("version \(EngineError.quoted(m["version"] ?? "(none)", limit: 20)) is not supported (this ddpm reads version \(version))")
+        }
+        func field(_ k: String) throws -> String {
+            guard let s = m[k] else { throw bad("metadata '\(k)' is missing") }
+            return s
+        }
+        func decode<T: Decodable>(_ k: String, _ type: T.Type) throws -> T {
+            guard let d = try field(k).data(using: .utf8), let v = try? JSONDecoder().decode(T.self, from: d) else {
+                throw bad("metadata '\(k)' is not valid")
+            }
+            return v
+        }
+        guard let n = Int(try field("n")), (1...maxDigits).contains(n) else { throw bad("n is not in 1...\(maxDigits)") }
+        guard let size = Int(try field("image_size")), [28, 32].contains(size) else { throw bad("image_size is not 28 or 32") }
+        guard let seed = UInt64(try field("seed")) else { throw bad("seed is not a number") }
+        guard let temp = Double(try field("temperature")), temp.isFinite, (0...10).contains(temp) else { throw bad("temperature is not in [0, 10]") }
+        let schedule = try decode("schedule", NoiseSchedule.Spec.self)
+        do { _ = try NoiseSchedule(schedule) } catch { throw bad("schedule: \(error)") }
+        let timesteps = try decode("timesteps", [Int].self)
+        guard timesteps.allSatisfy({ (0..<schedule.T).contains($0) }) else { throw bad("a timestep is outside 0..<T") }
+        func side(_ prefix: String, _ infos: [FrameInfo]) throws -> Side {
+            let count = infos.count
+            let img = n * size * size
+            func tensor(_ name: String, _ shape: [Int], _ dtype: SafeTensors.DType) throws -> SafeTensors.Tensor {
+                guard let t = f.tensors[prefix + name] else { throw bad("tensor '\(prefix + name)' is missing") }
+                guard t.shape == shape, t.dtype == dtype else {
+                    throw bad("tensor '\(prefix + name)' is \(t.dtype.rawValue) \(SafeTensors.shown(t.shape)), expected \(dtype.rawValue) \(shape)")
+                }
+                return t
+            }
+            let xt = try tensor("x_t", [count, n, size, size], .f16).halves!
+            let x0 = try tensor("x0_hat", [count, n, size, size], .f16).halves!
+            var readings: [Float]? = nil
+            if f.tensors[prefix + "readings"] != nil { readings = try tensor("readings", [count, n, 12], .f32).data }
+            var frames: [RecordedFrame] = []
+            frames.reserveCapacity(count)
+            for (i, info) in infos.enumerated() {
+                let r = try readings.map { try unpack(Array($0[(i * n * 12)..<((i + 1) * n * 12)]), n: n, bad: bad) } ?? []
+                frames.append(try info.frame(n: n, size: size, T: schedule.T, xt: Array(xt[(i * img)..<((i + 1) * img)]),
+                                             x0: Array(x0[(i * img)..<((i + 1) * img)]), readings: r, bad: bad))
+            }
+            var out = Side(frames: frames)
+            if f.tensors[prefix + "final"] != nil {
+                let fin = try tensor("final", [n, size, size], .f32).data
+                guard fin.allSatisfy({ $0.isFinite }) else { throw bad("tensor '\(prefix)final' holds a value that is not finite") }
+                out.final = fin
+                if f.tensors[prefix + "final_readings"] != nil {
+                    out.finalReadings = try unpack(try tensor("final_readings", [n, 12], .f32).data, n: n, bad: bad)
+                }
+            }
+            return out
+        }
+        let main = try side("", try decode("frames", [FrameInfo].self))
+        guard !main.frames.isEmpty else { throw bad("it holds no frames") }
+        var rec = Recording(model: Model(file: try field("model_file"), sha256: try field("model_sha256"),
+                                         step: m["model_step"].flatMap { Int($0) }),
+                            schedule: schedule, seed: seed, temperature: temp, n: n, size: size, timesteps: timesteps, main: main)
+        if m["fork_from"] != nil {
+            guard let from = Int(try field("fork_from")), (0...main.frames.count).contains(from) else {
+                throw bad("fork_from is not a step of the recording")
+            }
+            let settings = try decode("fork_settings", SamplerSettings.self)
+            do { try settings.validate(T: schedule.T) } catch { throw bad("fork_settings: \(error)") }
+            rec.fork = Fork(from: from, settings: settings, side: try side("fork.", try decode("fork_frames", [FrameInfo].self)))
+        }
+        return rec
+    }
+
+    /// The frames with the classifier's readings of their x̂0 added (and of
+    /// the final samples), read in batches of about 256 images.
+    public func withReadings(_ reader: DigitReader) -> Recording {
+        var r = self
+        func read(_ side: Side) -> Side {
+            var out = side
+            let per = max(1, 256 / n)
+            var i = 0
+            while i < side.frames.count {
+                let group = Array(side.frames[i..<min(side.frames.count, i + per)])
+                let images = group.flatMap { $0.x0Floats() }
+                let readings = reader.read(images, n: group.count * n, side: size)
+                for (j, f) in group.enumerated() {
+                    out.frames[i + j] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: f.settings,
+                                                      xt: f.xt, x0: f.x0, eps: f.eps, x0Outside: f.x0Outside,
+                                                      readings: Array(readings[(j * n)..<((j + 1) * n)]))
+                }
+                i += per
+            }
+            if let fin = side.final { out.finalReadings = reader.read(fin, n: n, side: size) }
+            return out
+        }
+        r.main = read(main)
+        if let f = fork { r.fork?.side = read(f.side) }
+        return r
+    }
+
+    // MARK: per-frame data
+
+    /// What the metadata keeps of a frame (its images are tensors).
+    struct FrameInfo: Codable {
+        var step: Int, t: Int, t_next: Int
+        var settings: SamplerSettings
+        var eps: [Double]
+        var x0_outside: Double
+
+        init(_ f: RecordedFrame) {
+            step = f.step; t = f.t; t_next = f.tNext; settings = f.settings
+            eps = [f.eps.mean, f.eps.std, f.eps.min, f.eps.max]; x0_outside = f.x0Outside
+        }
+
+        func frame(n: Int, size: Int, T: Int, xt: [Float16], x0: [Float16], readings: [DigitReader.Reading],
+                   bad: (String) -> EngineError) throws -> RecordedFrame {
+            guard step >= 0, (0..<T).contains(t), (-1..<T).contains(t_next), eps.count == 4, eps.allSatisfy({ $0.isFinite }),
+                  x0_outside.isFinite else { throw bad("frame \(step) has a value out of range") }
+            do { try settings.validate(T: T) } catch { throw bad("frame \(step): \(error)") }
+            var st = Stats(); st.mean = eps[0]; st.std = eps[1]; st.min = eps[2]; st.max = eps[3]
+            return RecordedFrame(step: step, t: t, tNext: t_next, n: n, size: size, settings: settings, xt: xt, x0: x0,
+                                 eps: st, x0Outside: x0_outside, readings: readings)
+        }
+    }
+
+    /// Readings as 12 floats each: the ten probabilities, entropy, ink.
+    static func pack(_ r: [DigitReader.Reading], n: Int) -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(n * 12)
+        for i in 0..<n {
+            let x = r[i]
+            out += x.probs + [x.entropy, x.ink]
+        }
+        return out
+    }
+
+    /// The readings back; digit and p are the largest probability and its class, as the reader picks them.
+    static func unpack(_ v: [Float], n: Int, bad: (String) -> EngineError) throws -> [DigitReader.Reading] {
+        guard v.allSatisfy({ $0.isFinite }) else { throw bad("a reading is not finite") }
+        return (0..<n).map { i in
+            let probs = Array(v[(i * 12)..<(i * 12 + 10)])
+            var best = 0
+            for k in 1..<10 where probs[k] > probs[best] { best = k }
+            return DigitReader.Reading(digit: best, p: probs[best], entropy: v[i * 12 + 10], probs: probs, ink: v[i * 12 + 11])
+        }
+    }
+
+    static func json<T: Encodable>(_ v: T) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return String(decoding: try! e.encode(v), as: UTF8.self)
+    }
+
+    static func bytes(_ v: [Float16]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }
+    static func bytes(_ v: [Float]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }
+
+    private static func withRaw<R>(_ blobs: [(String, [Int], SafeTensors.DType, [UInt8])],
+                                   _ body: ([(name: String, shape: [Int], dtype: SafeTensors.DType, bytes: UnsafeRawBufferPointer)]) throws -> R) throws -> R {
+        // The arrays outlive the pointers: they are held by `blobs` until body returns.
+        var raws: [(name: String, shape: [Int], dtype: SafeTensors.DType, bytes: UnsafeRawBufferPointer)] = []
+        var pinned: [UnsafeMutableRawBufferPointer] = []
+        defer { for p in pinned { p.deallocate() } }
+        for b in blobs {
+            let p = UnsafeMutableRawBufferPointer.allocate(byteCount: b.3.count, alignment: 16)
+            p.copyBytes(from: b.3)
+            pinned.append(p)
+            raws.append((b.0, b.1, b.2, UnsafeRawBufferPointer(p)))
+        }
+        return try body(raws)
+    }
+}
+
+/// SHA-256 of a file, in lower-case hex (OpenSSL's libcrypto EVP digest, read in 1 MiB pieces).
+public func sha256(ofFile path: String) throws -> String {
+    guard let h = FileHandle(forReadingAtPath: path) else { throw EngineError.badFile(path: path, reason: "cannot read the file") }
+    defer { try? h.close() }
+    guard let ctx = EVP_MD_CTX_new() else { throw EngineError.invalidArgument("SHA-256: out of memory") }
+    defer { EVP_MD_CTX_free(ctx) }
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+    while true {
+        let chunk = h.readData(ofLength: 1 << 20)
+        if chunk.isEmpty { break }
+        chunk.withUnsafeBytes { _ = EVP_DigestUpdate(ctx, $0.baseAddress, $0.count) }
+    }
+    var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+    var len: UInt32 = 0
+    EVP_DigestFinal_ex(ctx, &digest, &len)
+    return digest.prefix(Int(len)).map { String(format: "%02x", $0) }.joined()
+}

@@ -1,0 +1,194 @@
+// TrajectoryGIF.swift: a recorded trajectory as an animated GIF (giflib).
+import CGif
+import Foundation
+
+/// An animated GIF of a recording's main run: for each digit x_t and x̂0 side
+/// by side, a t label and a progress bar in every frame. Frames are picked
+/// with an ease-in, denser near t = 0 where the digits form; the last frame
+/// shows the final samples (both panels) and is held longer. Encoded by
+/// giflib with a 256-grey palette (x̂0's grey levels are the PNG export's).
+public enum TrajectoryGIF {
+    public struct Options: Sendable {
+        /// Frames before the final one (at most the recording's steps).
+        public var frames = 60
+        /// Delay between frames, and how long the final samples stay (milliseconds; GIF counts hundredths).
+        public var delayMs = 80, holdMs = 2000
+        /// Nearest-neighbour scale factor (projectors want 3 or 4).
+        public var scale = 2
+        /// Digits shown (the first ones; nil: all recorded, at most 64).
+        public var digits: Int? = nil
+        public init() {}
+        public func validate() throws {
+            try EngineError.require((2...1000).contains(frames), "frames", "2...1000", frames)
+            try EngineError.require((10...10_000).contains(delayMs), "delay", "10...10000 ms", delayMs)
+            try EngineError.require((0...60_000).contains(holdMs), "hold", "0...60000 ms", holdMs)
+            try EngineError.require((1...8).contains(scale), "scale", "1...8", scale)
+            if let d = digits { try EngineError.require((1...64).contains(d), "digits", "1...64", d) }
+        }
+    }
+
+    /// Which recorded frames to show, `count` of `total`, increasing, denser
+    /// toward the end: index = (1 - (1 - u)²) · (total - 1) for u evenly in [0, 1],
+    /// duplicates dropped (so short recordings give every frame once).
+    public static func frameIndices(total: Int, count: Int) -> [Int] {
+        guard total > 0 else { return [] }
+        guard count > 1, total > 1 else { return [total - 1] }
+        if total <= count { return Array(0..<total) }
+        var out: [Int] = []
+        for i in 0..<count {
+            let u = Double(i) / Double(count - 1)
+            let idx = Int(((1 - (1 - u) * (1 - u)) * Double(total - 1)).rounded())
+            if out.last != idx { out.append(idx) }
+        }
+        return out
+    }
+
+    public typealias Picture = GreyImage
+
+    /// The geometry of a frame for `k` digits of side `side`.
+    struct Geometry {
+        let k: Int, side: Int, cols: Int, rows: Int
+        static let margin = 4, gap = 2, colGap = 8, rowGap = 4, title = 12, heads = 10, bar = 4
+        init(k: Int, side: Int) {
+            self.k = k; self.side = side
+            cols = min(k, max(1, Int(Double(k).squareRoot().rounded(.up))))
+            rows = (k + cols - 1) / cols
+        }
+        var pairW: Int { 2 * side + Self.gap }
+        var width: Int { 2 * Self.margin + cols * pairW + (cols - 1) * Self.colGap }
+        var gridTop: Int { Self.margin + Self.title + Self.heads }
+        var height: Int { gridTop + rows * side + (rows - 1) * Self.rowGap + Self.rowGap + Self.bar + Self.margin }
+        /// Top-left of digit i's x_t panel; its x̂0 panel is `side + gap` to the right.
+        func origin(_ i: Int) -> (x: Int, y: Int) {
+            (Self.margin + (i % cols) * (pairW + Self.colGap), gridTop + (i / cols) * (side + Self.rowGap))
+        }
+    }
+
+    /// The picture of one frame: `xt` (already scaled to [-1, 1] for display)
+    /// and `x0` for `k` digits, the label on top, progress in [0, 1].
+    public static func picture(xt: [Float], x0: [Float], k: Int, side: Int, label: String, progress: Double) -> Picture {
+        let g = Geometry(k: k, side: side)
+        var px = [UInt8](repeating: 0, count: g.width * g.height)
+        BitmapFont.draw(label, into: &px, imageWidth: g.width, x: Geometry.margin, y: Geometry.margin)
+        for c in 0..<min(g.cols, k) {
+            let (x, _) = g.origin(c)
+            let y = Geometry.margin + Geometry.title
+            BitmapFont.draw("X_T", into: &px, imageWidth: g.width, x: x + (side - BitmapFont.width(of: "X_T")) / 2, y: y, ink: 160)
+            BitmapFont.draw("X0", into: &px, imageWidth: g.width, x: x + side + Geometry.gap + (side - BitmapFont.width(of: "X0")) / 2, y: y, ink: 160)
+        }
+        for i in 0..<k {
+            let (ox, oy) = g.origin(i)
+            for y in 0..<side {
+                for x in 0..<side {
+                    px[(oy + y) * g.width + ox + x] = ImageWriter.byte(xt[i * side * side + y * side + x])
+                    px[(oy + y) * g.width + ox + side + Geometry.gap + x] = ImageWriter.byte(x0[i * side * side + y * side + x])
+                }
+            }
+        }
+        // The progress bar: dark grey track, white share done.
+        let barY = g.height - Geometry.margin - Geometry.bar, barW = g.width - 2 * Geometry.margin
+        let done = Int((Double(barW) * min(1, max(0, progress))).rounded())
+        for y in barY..<(barY + Geometry.bar) {
+            for x in 0..<barW { px[y * g.width + Geometry.margin + x] = x < done ? 255 : 60 }
+        }
+        return Picture(width: g.width, height: g.height, pixels: px)
+    }
+
+    /// The GIF's pictures and delays (hundredths of a second) for a recording.
+    public static func pictures(_ r: Recording, _ o: Options) -> [(Picture, Int)] {
+        let sched = try? NoiseSchedule(r.schedule)
+        let k = min(o.digits ?? r.n, r.n), side = r.size, px = k * side * side
+        let frames = r.main.frames
+        let total = max(r.timesteps.count, frames.count)
+        var out: [(Picture, Int)] = []
+        let kind = frames[0].settings.kind == .ddpm ? "DDPM" : "DDIM \(frames[0].settings.steps)"
+        for i in frameIndices(total: frames.count, count: min(o.frames, frames.count)) {
+            let f = frames[i]
+            let range = sched?.xtDisplayRange(t: f.t, temperature: r.temperature) ?? 1
+            let xt = f.xt.prefix(px).map { Float($0) / range }
+            let x0 = f.x0.prefix(px).map { Float($0) }
+            let p = picture(xt: xt, x0: x0, k: k, side: side, label: "T=\(f.t)  STEP \(f.step + 1)/\(total)  \(kind)",
+                            progress: Double(f.step + 1) / Double(total))
+            out.append((p, (o.delayMs + 5) / 10))
+        }
+        if let fin = r.main.final {
+            let x = Array(fin.prefix(px))
+            out.append((picture(xt: x, x0: x, k: k, side: side, label: "T=0  DONE  SEED \(r.seed)", progress: 1), (o.holdMs + 5) / 10))
+        }
+        return out
+    }
+
+    /// Encodes pictures (all the same size) with their delays as a looping GIF.
+    public static func encode(_ frames: [(Picture, Int)]) throws -> [UInt8] {
+        guard let first = frames.first?.0 else { throw EngineError.invalidArgument("no frames to write") }
+        final class Sink { var bytes: [UInt8] = [] }
+        let sink = Sink()
+        var err: Int32 = 0
+        let box = Unmanaged.passRetained(sink)
+        defer { box.release() }
+        guard let gif = EGifOpen(box.toOpaque(), { g, data, len in
+            guard let g, let data, len > 0 else { return 0 }
+            let s = Unmanaged<Sink>.fromOpaque(g.pointee.UserData).takeUnretainedValue()
+            s.bytes.append(contentsOf: UnsafeBufferPointer(start: data, count: Int(len)))
+            return len
+        }, &err) else { throw gifError("cannot start the GIF", err) }
+        var closed = false
+        defer { if !closed { EGifCloseFile(gif, &err) } }
+        EGifSetGifVersion(gif, true)
+        var colours = (0..<256).map { GifColorType(Red: GifByteType($0), Green: GifByteType($0), Blue: GifByteType($0)) }
+        guard let map = GifMakeMapObject(256, &colours) else { throw gifError("cannot make the palette", 0) }
+        defer { GifFreeMapObject(map) }
+        guard EGifPutScreenDesc(gif, Int32(first.width), Int32(first.height), 8, 0, map) == GIF_OK else {
+            throw gifError("cannot write the screen descriptor", gif.pointee.Error)
+        }
+        // Loop forever (the NETSCAPE2.0 application extension).
+        var app = Array("NETSCAPE2.0".utf8), loop: [UInt8] = [1, 0, 0]
+        guard EGifPutExtensionLeader(gif, APPLICATION_EXT_FUNC_CODE) == GIF_OK,
+              EGifPutExtensionBlock(gif, 11, &app) == GIF_OK,
+              EGifPutExtensionBlock(gif, 3, &loop) == GIF_OK,
+              EGifPutExtensionTrailer(gif) == GIF_OK else { throw gifError("cannot write the loop extension", gif.pointee.Error) }
+        for (pic, delay) in frames {
+            precondition(pic.width == first.width && pic.height == first.height)
+            var gcb = GraphicsControlBlock(DisposalMode: DISPOSE_DO_NOT, UserInputFlag: false, DelayTime: Int32(delay), TransparentColor: -1)
+            var ext = [GifByteType](repeating: 0, count: 4)
+            let n = EGifGCBToExtension(&gcb, &ext)
+            guard EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, Int32(n), ext) == GIF_OK,
+                  EGifPutImageDesc(gif, 0, 0, Int32(pic.width), Int32(pic.height), false, nil) == GIF_OK else {
+                throw gifError("cannot write a frame", gif.pointee.Error)
+            }
+            var row = [GifPixelType](repeating: 0, count: pic.width)
+            for y in 0..<pic.height {
+                for x in 0..<pic.width { row[x] = pic.pixels[y * pic.width + x] }
+                guard EGifPutLine(gif, &row, Int32(pic.width)) == GIF_OK else { throw gifError("cannot write a frame", gif.pointee.Error) }
+            }
+        }
+        closed = true
+        guard EGifCloseFile(gif, &err) == GIF_OK else { throw gifError("cannot finish the GIF", err) }
+        return sink.bytes
+    }
+
+    /// Renders and writes a recording's GIF atomically; returns the frame count and the file size.
+    @discardableResult
+    public static func write(_ path: String, recording r: Recording, options o: Options) throws -> (frames: Int, bytes: Int) {
+        try o.validate()
+        let pics = pictures(r, o).map { ($0.0.scaled(by: o.scale), $0.1) }
+        let bytes = try encode(pics)
+        try AtomicFile.write(path, data: Data(bytes))
+        return (pics.count, bytes.count)
+    }
+
+    static func gifError(_ what: String, _ code: Int32) -> EngineError {
+        let why = GifErrorString(code).map { String(cString: $0) } ?? "giflib error \(code)"
+        return .invalidArgument("\(what): \(why)")
+    }
+}
+
+extension NoiseSchedule {
+    /// The range x_t is shown in: x_t divided by it fits [-1, 1] nearly always
+    /// (sqrt(ᾱ_t) for the signal plus 2.5 standard deviations of the noise,
+    /// scaled by the temperature x_T was drawn with when above 1).
+    public func xtDisplayRange(t: Int, temperature: Double = 1) -> Float {
+        let ab = alphasCumprod[max(0, min(T - 1, t))]
+        return Float(ab.squareRoot() + 2.5 * max(1, temperature) * (1 - ab).squareRoot())
+    }
+}

@@ -1,0 +1,41 @@
+// ExportGIFCommand.swift: `ddpm export-gif`: a recording as an animated GIF.
+import ArgumentParser
+import Engine
+import Foundation
+
+struct ExportGIFCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export-gif",
+        abstract: "Write a recorded trajectory (.ddpmtraj) as an animated GIF: x_t and predicted x0 side by side for each digit, a t label and a progress bar in every frame, frames denser near t = 0, the final samples held at the end.")
+
+    @Argument(help: "The recording (.ddpmtraj), from 'ddpm sample --record' or R in the explorer.") var file: String
+    @Option(help: "The GIF to write.") var out: String
+    @Option(parsing: .unconditional, help: "Frames before the final one (2...1000; at most the recording's steps).") var frames: Int = 60
+    @Option(parsing: .unconditional, help: "Milliseconds between frames (10...10000).") var delay: Int = 80
+    @Option(parsing: .unconditional, help: "Milliseconds the final samples stay (0...60000).") var hold: Int = 2000
+    @Option(parsing: .unconditional, help: "Scale factor (1...8; 3 or 4 for a projector).") var scale: Int = 2
+    @Option(parsing: .unconditional, help: "Digits shown, the first ones (1...64; default: all recorded).") var digits: Int?
+
+    var options: TrajectoryGIF.Options {
+        var o = TrajectoryGIF.Options()
+        o.frames = frames; o.delayMs = delay; o.holdMs = hold; o.scale = scale; o.digits = digits
+        return o
+    }
+
+    func validate() throws {
+        try validating { try options.validate() }
+        guard (out as NSString).pathExtension.lowercased() == "gif" else { throw ValidationError("--out must end in .gif") }
+    }
+
+    func run() throws {
+        try wrap {
+            try AtomicFile.checkWritable(out)
+            try InputFile.refuseSameFile(output: out, input: file)
+            let rec = try Recording.read(file)
+            let t0 = Benchmark.now()
+            let r = try TrajectoryGIF.write(out, recording: rec, options: options)
+            let s = Benchmark.now() - t0
+            print(String(format: "wrote %@: %d frames, %.1f MB, %.1f ms a frame", out, r.frames, Double(r.bytes) / 1e6, 1000 * s / Double(r.frames)))
+        }
+    }
+}

@@ -1,0 +1,169 @@
+// CastRecorder.swift: `--cast FILE`: the session's terminal output as an asciicast v2 file.
+import ArgumentParser
+import Engine
+import Foundation
+import Glibc
+
+/// Records a terminal session as asciicast v2 (what `asciinema rec` writes):
+/// the explorer runs as a child on a pseudo-terminal of the same size; this
+/// process copies keys to it and its output to the real terminal, writing
+/// every piece of output as a `[time, "o", text]` line and every resize as
+/// `[time, "r", "COLSxROWS"]`. So the file holds exactly the bytes the
+/// terminal drew, colours included, and `asciinema play` replays them.
+enum CastRecorder {
+    /// Set by SIGWINCH; the relay loop passes the new size on.
+    nonisolated(unsafe) static var resized: Int32 = 0
+
+    /// Runs this program again with `arguments` (without --cast) on a
+    /// pseudo-terminal, recording to `path`; returns the child's exit status.
+    static func run(path: String, arguments: [String]) throws -> Int32 {
+        guard isatty(STDIN_FILENO) != 0, isatty(STDOUT_FILENO) != 0 else {
+            throw CLIError("--cast records a terminal session: stdin/stdout is not a TTY")
+        }
+        try AtomicFile.checkWritable(path)
+        guard let out = FileHandle(forWritingAtPath: path) ?? {
+            FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil
+        }() else { throw CLIError("cannot write \(path)") }
+        try out.truncate(atOffset: 0)
+        defer { try? out.close() }
+
+        var ws = winsize()
+        _ = ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws)
+        if ws.ws_col == 0 { ws.ws_col = 80; ws.ws_row = 24 }
+        let env = ProcessInfo.processInfo.environment
+        let header: [String: Any] = [
+            "version": 2, "width": Int(ws.ws_col), "height": Int(ws.ws_row), "timestamp": Int(Date().timeIntervalSince1970),
+            "title": (["ddpm"] + arguments).joined(separator: " "),
+            "env": ["TERM": env["TERM"] ?? "", "SHELL": env["SHELL"] ?? ""],
+        ]
+        let headerLine = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        out.write(headerLine + Data("\n".utf8))
+
+        // The child's argv, made before fork (after it, only exec).
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let argv = ([exe] + arguments).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+
+        var master: Int32 = -1
+        let pid = forkpty(&master, nil, nil, &ws)
+        if pid < 0 { throw CLIError("--cast: cannot open a pseudo-terminal (\(String(cString: strerror(errno))))") }
+        if pid == 0 {
+            execv(exe, argv)
+            _exit(127)
+        }
+
+        // The real terminal in raw mode while the child owns the screen; restored after.
+        var saved = termios()
+        tcgetattr(STDIN_FILENO, &saved)
+        var raw = saved
+        cfmakeraw(&raw)
+        tcsetattr(STDIN_FILENO, TCSANOW, &raw)
+        defer { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
+        signal(SIGWINCH) { _ in CastRecorder.resized = 1 }
+        // Ctrl-C and friends reach the child as keys (raw mode); a signal sent to this process is passed on.
+        for s in [SIGTERM, SIGHUP] { signal(s) { sig in uiStop = sig } }
+
+        let start = Benchmark.now()
+        var pending = [UInt8]()   // an incomplete UTF-8 sequence held for the next read
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
+        func event(_ code: String, _ text: String) {
+            out.write(Data(String(format: "[%.6f, \"%@\", ", Benchmark.now() - start, code).utf8) + Data(jsonString(text).utf8) + Data("]\n".utf8))
+        }
+        loop: while true {
+            if uiStop != 0 { kill(pid, uiStop); uiStop = 0 }
+            if resized != 0 {
+                resized = 0
+                _ = ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws)
+                _ = ioctl(master, UInt(TIOCSWINSZ), &ws)
+                event("r", "\(ws.ws_col)x\(ws.ws_row)")
+            }
+            fds[0].revents = 0; fds[1].revents = 0
+            let r = poll(&fds, 2, 100)
+            if r < 0 { if errno == EINTR { continue }; break }
+            if fds[0].revents & Int16(POLLIN) != 0 {
+                let n = read(STDIN_FILENO, &buf, buf.count)
+                if n > 0 { writeAll(master, buf, n) }
+            }
+            if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                let n = read(master, &buf, buf.count)
+                if n <= 0 { break loop }   // EIO: the child closed the terminal
+                writeAll(STDOUT_FILENO, buf, n)
+                pending += buf[0..<n]
+                let cut = completeUTF8Prefix(pending)
+                if cut > 0 {
+                    event("o", String(decoding: pending[0..<cut], as: UTF8.self))
+                    pending.removeFirst(cut)
+                }
+            }
+        }
+        if !pending.isEmpty { event("o", String(decoding: pending, as: UTF8.self)) }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        // Exit status as a shell gives it: the code, or 128 + the signal.
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return code
+    }
+
+    /// This program's arguments (after its name) without `--cast FILE` / `--cast=FILE`.
+    static func argumentsWithoutCast() -> [String] {
+        var out: [String] = [], skip = false
+        for a in CommandLine.arguments.dropFirst() {
+            if skip { skip = false; continue }
+            if a == "--cast" { skip = true; continue }
+            if a.hasPrefix("--cast=") { continue }
+            out.append(a)
+        }
+        return out
+    }
+
+    /// Records the session when `cast` is given (returning true once it has
+    /// ended, with the child's failure thrown as its exit code).
+    static func recordIfAsked(_ cast: String?) throws -> Bool {
+        guard let cast else { return false }
+        let code = try CastRecorder.run(path: cast, arguments: argumentsWithoutCast())
+        if code != 0 { throw ExitCode(code) }
+        return true
+    }
+
+    static func writeAll(_ fd: Int32, _ buf: [UInt8], _ n: Int) {
+        var done = 0
+        while done < n {
+            let w = buf.withUnsafeBytes { write(fd, $0.baseAddress! + done, n - done) }
+            if w < 0 { if errno == EINTR { continue }; return }
+            done += w
+        }
+    }
+
+    /// The length of the longest prefix of `b` that does not end inside a UTF-8
+    /// sequence (invalid bytes count as complete: they decode to U+FFFD).
+    static func completeUTF8Prefix(_ b: [UInt8]) -> Int {
+        var i = b.count
+        // Look back at most 3 bytes for the lead byte of an unfinished sequence.
+        var back = 0
+        while back < 3 && i - back - 1 >= 0 && b[i - back - 1] & 0xC0 == 0x80 { back += 1 }
+        let lead = i - back - 1
+        guard lead >= 0 else { return i }
+        let c = b[lead]
+        let need = c >= 0xF0 ? 4 : (c >= 0xE0 ? 3 : (c >= 0xC0 ? 2 : 1))
+        if need > back + 1 { i = lead }
+        return i
+    }
+
+    /// A JSON string literal (RFC 8259): quotes, backslash and control characters escaped.
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}
