@@ -11,6 +11,7 @@ let package = Package(
         .target(name: "FuzzSupport"),
         .executableTarget(name: "FuzzIDX", dependencies: ["FuzzSupport", .product(name: "Engine", package: "DDPMExplorer")]),
         .executableTarget(name: "FuzzSafeTensors", dependencies: ["FuzzSupport", .product(name: "Engine", package: "DDPMExplorer")]),
+        .executableTarget(name: "FuzzRecording", dependencies: ["FuzzSupport", .product(name: "Engine", package: "DDPMExplorer")]),
         .executableTarget(name: "FuzzCheckpoint", dependencies: ["FuzzSupport", .product(name: "Engine", package: "DDPMExplorer")]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every parser we own with libFuzzer (issue #6): IDX (raw and gzip),
 # safetensors (header and data, then loading into the Tiny layout), and the
-# checkpoint / weights metadata (config, schedule, trainer options, step, RNG).
+# checkpoint / weights metadata (config, schedule, trainer options, step, RNG),
+# and recordings (.ddpmtraj: parsed, replayed to the end, drawn as GIF frames).
 #
 #   scripts/fuzz.sh [seconds per target, default 60] [target ...]
 #
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"; shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(FuzzIDX FuzzSafeTensors FuzzCheckpoint)
+[ ${#targets[@]} -eq 0 ] && targets=(FuzzIDX FuzzSafeTensors FuzzCheckpoint FuzzRecording)
 swift build --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
     -Xswiftc -use-ld=lld 2>&1 | grep -v "Cannot export local symbol" | tail -n 3
 bin=Fuzz/.build/debug

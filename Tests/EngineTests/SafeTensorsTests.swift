@@ -35,6 +35,29 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual((hlen + 8) % 8, 0)
     }
 
+    /// F16 tensors (recordings) beside F32 ones: written, read back exactly
+    /// (as halves, and as floats); another dtype is refused by name.
+    func testHalfPrecisionTensors() throws {
+        let path = dir + "/h.safetensors"
+        let halves: [Float16] = [0, 1, -2.5, 65504, 0.000061035156, -0.33325195]
+        let floats: [Float] = [1.5, -7]
+        try halves.withUnsafeBytes { h in
+            try floats.withUnsafeBytes { f in
+                try SafeTensors.write(path, raw: [("h", [2, 3], .f16, h), ("f", [2], .f32, f)], metadata: ["k": "v"])
+            }
+        }
+        let r = try SafeTensors.read(path)
+        XCTAssertEqual(r.tensors["h"]?.dtype, .f16)
+        XCTAssertEqual(r.tensors["h"]?.halves, halves)
+        XCTAssertEqual(r.tensors["h"]?.data, halves.map { Float($0) })
+        XCTAssertEqual(r.tensors["f"]?.data, floats)
+        XCTAssertNil(r.tensors["f"]?.halves)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let at = try XCTUnwrap(bytes.range(of: Data("\"F16\"".utf8)))
+        bytes[at.lowerBound + 1] = UInt8(ascii: "I")
+        assertBad(bytes, contains: "dtype I16 is not supported (F32 or F16)")
+    }
+
     func assertBad(_ bytes: Data, contains needle: String, file: StaticString = #filePath, line: UInt = #line) {
         let path = dir + "/bad.safetensors"
         try! bytes.write(to: URL(fileURLWithPath: path))

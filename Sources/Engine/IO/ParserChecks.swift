@@ -89,4 +89,28 @@ public enum ParserChecks {
             _ = try UNet(s.options.config)
         }
     }
+
+    /// A recording (.ddpmtraj): parsed, then played to the end as `ddpm replay`
+    /// does and drawn as `ddpm export-gif` does, all without a model.
+    public static func recording(_ data: Data) throws {
+        try expectingEngineErrors("recording parse") {
+            let r = try Recording.parse(data, path: "input.ddpmtraj")
+            let px = r.n * r.size * r.size
+            for side in [r.main] + (r.fork.map { [$0.side] } ?? []) {
+                for f in side.frames {
+                    try check(f.xt.count == px && f.x0.count == px, "frame \(f.step) holds \(f.xt.count) pixels, not \(px)")
+                    try check(f.readings.isEmpty || f.readings.count == r.n, "frame \(f.step) has \(f.readings.count) readings")
+                }
+                try check(side.final.map { $0.count == px } ?? true, "final samples of the wrong size")
+            }
+            let player = ReplayPlayer(r)
+            var steps = 0
+            while !player.isFinished && steps <= r.main.frames.count + (r.fork?.side.frames.count ?? 0) { player.step(); steps += 1 }
+            try check(player.isFinished, "the replay did not finish in \(steps) steps")
+            try check(player.snapshot.history.count == r.main.frames.count, "the replay showed \(player.snapshot.history.count) of \(r.main.frames.count) frames")
+            var o = TrajectoryGIF.Options(); o.frames = 4; o.scale = 1
+            let pics = TrajectoryGIF.pictures(r, o)
+            try check(!pics.isEmpty && pics.allSatisfy { $0.0.pixels.count == $0.0.width * $0.0.height }, "GIF pictures")
+        }
+    }
 }

@@ -153,12 +153,24 @@ public struct Recording: Sendable {
     /// Reads a recording; every problem is one error naming the file.
     public static func read(_ path: String) throws -> Recording {
         _ = try InputFile.size(path, what: "recording", limit: maxBytes + (64 << 20))
-        let f = try SafeTensors.read(path)
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
+            throw EngineError.badFile(path: path, reason: "cannot read the file")
+        }
+        return try parse(data, path: path)
+    }
+
+    /// Parses a recording's bytes (`path` names it in errors).
+    public static func parse(_ data: Data, path: String) throws -> Recording {
+        let f = try SafeTensors.parse(data, path: path)
         func bad(_ r: String) -> EngineError { .badFile(path: path, reason: "not a usable recording: " + r) }
         let m = f.metadata
         guard m["format"] == format else {
-            throw bad(m["format"].map { "format is '\(EngineError.quoted($0, limit: 40))', not \(format)" }
-                      ?? "no 'format' in its metadata (a weights file? recordings are written by ddpm sample --record or R in the explorer)")
+            let made = "recordings are written by ddpm sample --record or R in the explorer"
+            if m["format"]?.hasPrefix("ddpm-explorer weights") == true || m["config"] != nil {
+                throw bad("this is a model's weights file (\(made))")
+            }
+            throw bad(m["format"].map { "format is '\(EngineError.quoted($0, limit: 40))', not \(format) (\(made))" }
+                      ?? "no 'format' in its metadata (\(made))")
         }
         guard let v = m["version"].flatMap({ Int($0) }), v == version else {
             throw bad("version \(EngineError.quoted(m["version"] ?? "(none)", limit: 20)) is not supported (this ddpm reads version \(version))")

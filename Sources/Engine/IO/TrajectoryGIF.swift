@@ -27,9 +27,10 @@ public enum TrajectoryGIF {
         }
     }
 
-    /// Which recorded frames to show, `count` of `total`, increasing, denser
-    /// toward the end: index = (1 - (1 - u)²) · (total - 1) for u evenly in [0, 1],
-    /// duplicates dropped (so short recordings give every frame once).
+    /// Which recorded frames to show: `count` of `total` (all of them when
+    /// there are no more), strictly increasing from the first to the last,
+    /// denser toward the end: index ≈ (1 - (1 - u)²) · (total - 1) for u evenly
+    /// in [0, 1], nudged apart where two would round to the same frame.
     public static func frameIndices(total: Int, count: Int) -> [Int] {
         guard total > 0 else { return [] }
         guard count > 1, total > 1 else { return [total - 1] }
@@ -37,8 +38,9 @@ public enum TrajectoryGIF {
         var out: [Int] = []
         for i in 0..<count {
             let u = Double(i) / Double(count - 1)
-            let idx = Int(((1 - (1 - u) * (1 - u)) * Double(total - 1)).rounded())
-            if out.last != idx { out.append(idx) }
+            var idx = Int(((1 - (1 - u) * (1 - u)) * Double(total - 1)).rounded())
+            idx = min(max(idx, (out.last ?? -1) + 1), total - count + i)
+            out.append(idx)
         }
         return out
     }

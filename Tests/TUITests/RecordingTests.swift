@@ -1,0 +1,323 @@
+// RecordingTests.swift: recordings (issue #23): the replay draws what the live
+// run drew, forks and readings survive the file, bad files say one line, the
+// GIF decodes with giflib, the cast is asciicast v2, the sheet is labelled.
+import CGif
+import Foundation
+import XCTest
+@testable import Engine
+@testable import TUI
+
+final class RecordingTests: XCTestCase {
+    /// The bundled model and classifier, loaded as the explorer loads them.
+    static func bundledRunner() throws -> Runner {
+        let (net, params, sched, _) = try loadModel(Shell.assets + "/models/mnist-tiny.safetensors")
+        let r = Runner(model: UNetPredictor(net: net, params: params), schedule: sched)
+        let (cls, cp) = try Classifier.read(Shell.assets + "/models/mnist-classifier.safetensors")
+        r.reader = DigitReader(net: cls, params: cp)
+        return r
+    }
+
+    static let model = Recording.Model(file: "mnist-tiny.safetensors", sha256: String(repeating: "ab", count: 32), step: 72000)
+
+    /// Cells of rows 1...H-2 (everything but the tab bar, which says "replay",
+    /// and the key hints, which list the replay's keys): must be identical.
+    func assertSameBody(_ a: CellBuffer, _ b: CellBuffer, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.width, b.width); XCTAssertEqual(a.height, b.height)
+        for y in 1..<(a.height - 1) {
+            let ra = (0..<a.width).map { a[$0, y] }, rb = (0..<b.width).map { b[$0, y] }
+            if ra != rb {
+                XCTFail("\(what): row \(y) differs:\n live  \(a.lines()[y])\n replay \(b.lines()[y])", file: file, line: line)
+                return
+            }
+        }
+    }
+
+    /// 200 DDIM steps of 16 digits with the bundled model (eta changed
+    /// mid-run), recorded, written, read back and replayed: every step's
+    /// screen is the live run's, cell for cell (grids, labels, panels, status);
+    /// then the same keys (scrub, equation, zoom) give the same screens, and
+    /// the final screen matches at 80x24 too.
+    func testReplayDrawsWhatTheLiveRunDrew() throws {
+        let r = try Self.bundledRunner()
+        var set = SamplerSettings(kind: .ddim, steps: 200)
+        var live = AppState(caps: .full, width: 120, height: 40, schedule: r.schedule)
+        live.hasClassifier = true; live.n = 16; live.seed = 3
+        live.speedIndex = 2   // "5 st/s (limit)": the measured rate differs between the runs, a limit does not
+        live.settings = set
+        r.handle(.startSampling(set, n: 16, seed: 3))
+        var screens: [CellBuffer] = []
+        while r.isRunning {
+            if r.snapshot.history.count == 100 {
+                set.eta = 0.5; live.settings = set
+                r.handle(.setSettings(set))
+            }
+            r.tick()
+            _ = reduce(&live, .engine(r.snapshot))
+            screens.append(render(live))
+        }
+        XCTAssertEqual(screens.count, 200)
+        XCTAssertNotEqual(screens[0].cells, screens[199].cells, "the screens change as the run goes")
+        XCTAssertNotNil(r.snapshot.final)
+
+        let dir = Shell.temporaryDirectory("recording")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/run.ddpmtraj"
+        try XCTUnwrap(Recording(r.snapshot, model: Self.model, schedule: r.schedule.spec)).write(path)
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        XCTAssertLessThan(size, 200 * 16 * 784 * 4 + 200 * 16 * 48 + 200_000, "F16 frames, F32 readings, JSON per frame")
+        let rec = try Recording.read(path)
+        XCTAssertEqual(rec.model, Self.model)
+
+        let player = ReplayPlayer(rec)
+        var replay = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(rec.schedule))
+        replay.replay = "run.ddpmtraj"; replay.hasClassifier = true; replay.n = rec.n; replay.seed = rec.seed
+        replay.speedIndex = 2
+        replay.settings = rec.main.frames[0].settings
+        for i in 0..<200 {
+            player.step()
+            _ = reduce(&replay, .engine(player.snapshot))
+            assertSameBody(screens[i], render(replay), "step \(i + 1)")
+        }
+        XCTAssertTrue(player.isFinished)
+        XCTAssertEqual(render(replay).lines()[38].contains("finished"), true)
+        for k: Key in [.home, .right, .right, .char("="), .pageDown, .char("z"), .char("l"), .end] {
+            _ = reduce(&live, .key(k)); _ = reduce(&replay, .key(k))
+            assertSameBody(render(live), render(replay), "after key \(k)")
+        }
+        _ = reduce(&live, .resize(width: 80, height: 24)); _ = reduce(&replay, .resize(width: 80, height: 24))
+        assertSameBody(render(live), render(replay), "at 80x24")
+        // The keys that need a model say so and change nothing.
+        let before = replay.settings
+        for k: Key in [.char("t"), .char("d"), .char("e"), .char("f"), .char("4")] {
+            XCTAssertEqual(reduce(&replay, .key(k)), [])
+            XCTAssertTrue(replay.message?.hasPrefix("replay:") ?? false, "\(k): \(replay.message ?? "no message")")
+        }
+        XCTAssertEqual(replay.settings, before)
+        // r plays again from the start.
+        XCTAssertEqual(reduce(&replay, .key(.char("r"))), [.command(.restart(seed: rec.seed))])
+        XCTAssertTrue(player.handle(.restart(seed: 0)))
+        XCTAssertEqual(player.snapshot.history.count, 0)
+        XCTAssertTrue(player.snapshot.running)
+    }
+
+    /// A run with a fork from a scrubbed step: the file keeps both sides (the
+    /// fork's shared past once), the readings, the final samples and the
+    /// settings of every step; the replay ends with the live run's recordings.
+    func testForkSurvivesTheFile() throws {
+        let r = try AppTests.smallRunner(T: 40)
+        var set = SamplerSettings(); set.noiseTemperature = 0.8
+        r.handle(.startSampling(set, n: 3, seed: 5))
+        for _ in 0..<12 { r.tick() }
+        var other = set; other.kind = .ddim; other.steps = 10; other.eta = 0.3
+        r.handle(.fork(other, at: 6))
+        r.handle(.resume)
+        while r.isRunning { r.tick() }
+        let snap = r.snapshot
+        XCTAssertNotNil(snap.forkFinal)
+        let dir = Shell.temporaryDirectory("recording-fork")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/fork.ddpmtraj"
+        let written = try XCTUnwrap(Recording(snap, model: Self.model, schedule: r.schedule.spec))
+        try written.write(path)
+        let rec = try Recording.read(path)
+        XCTAssertEqual(rec.fork?.from, 6)
+        XCTAssertEqual(rec.fork?.settings, other)
+        XCTAssertEqual(rec.main.frames.count, snap.history.count)
+        XCTAssertEqual(rec.fork?.side.frames.count, snap.forkHistory.count - 6)
+        XCTAssertEqual(rec.main.final, snap.final)
+        XCTAssertEqual(rec.fork?.side.final, snap.forkFinal)
+        for (a, b) in zip(rec.main.frames + rec.fork!.side.frames, snap.history + snap.forkHistory.dropFirst(6)) {
+            XCTAssertEqual(a.xt, b.xt); XCTAssertEqual(a.x0, b.x0)
+            XCTAssertEqual(a.t, b.t); XCTAssertEqual(a.tNext, b.tNext); XCTAssertEqual(a.step, b.step)
+            XCTAssertEqual(a.settings, b.settings); XCTAssertEqual(a.eps, b.eps); XCTAssertEqual(a.x0Outside, b.x0Outside)
+        }
+        let player = ReplayPlayer(rec)
+        while !player.isFinished { player.step() }
+        XCTAssertEqual(player.snapshot.history.map(\.t), snap.history.map(\.t))
+        XCTAssertEqual(player.snapshot.forkHistory.map(\.t), snap.forkHistory.map(\.t))
+        XCTAssertEqual(player.snapshot.forkHistory.map(\.x0), snap.forkHistory.map(\.x0))
+        XCTAssertEqual(player.snapshot.forkFinal, snap.forkFinal)
+        XCTAssertTrue(player.snapshot.finished)
+        // The fork appears at its branch point and then steps beside the original in t.
+        let fresh = ReplayPlayer(rec)
+        for _ in 0..<6 { fresh.step() }
+        XCTAssertNil(fresh.snapshot.forkSettings)
+        fresh.step()
+        XCTAssertEqual(fresh.snapshot.forkHistory.count, 6 + 1)
+        XCTAssertEqual(fresh.snapshot.forkFrom, 6)
+    }
+
+    /// Readings go through the file exactly (digit and p rebuilt from the probabilities).
+    func testReadingsRoundTrip() throws {
+        let snap = AppTests.fakeSnapshot(steps: 5)
+        let dir = Shell.temporaryDirectory("recording-readings")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try XCTUnwrap(Recording(snap, model: Self.model, schedule: try NoiseSchedule().spec)).write(dir + "/r.ddpmtraj")
+        let rec = try Recording.read(dir + "/r.ddpmtraj")
+        XCTAssertEqual(rec.main.frames.map(\.readings), snap.history.map(\.readings))
+    }
+
+    /// The binary: sample --record, then export-gif; the GIF decoded by giflib
+    /// has the frames chosen, the size, the delays, and its last frame's x̂0
+    /// panels are the final samples quantised as PNG exports quantise them.
+    func testGIFDecodesWithGiflib() throws {
+        let dir = Shell.temporaryDirectory("gif")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --sampler ddim --steps 30 --n 5 --seed 2 --out \(dir)/s.png --record \(dir)/r.ddpmtraj")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("recorded 30 steps of 5 digits"), out)
+        (code, out) = Shell.sh("\(Shell.binary) export-gif \(dir)/r.ddpmtraj --out \(dir)/a.gif --frames 12 --delay 50 --hold 1500 --scale 1")
+        XCTAssertEqual(code, 0, out)
+        let rec = try Recording.read(dir + "/r.ddpmtraj")
+        let chosen = TrajectoryGIF.frameIndices(total: 30, count: 12)
+        XCTAssertEqual(chosen.count, 12)
+        XCTAssertEqual(chosen.last, 29)
+        XCTAssertTrue(zip(chosen, chosen.dropFirst()).allSatisfy { $0 < $1 })
+        XCTAssertGreaterThan(chosen[11] - chosen[10], 0)
+        XCTAssertLessThan(chosen[11] - chosen[10], chosen[1] - chosen[0], "denser near t = 0")
+
+        var err: Int32 = 0
+        let gif = try XCTUnwrap(DGifOpenFileName(dir + "/a.gif", &err))
+        defer { DGifCloseFile(gif, &err) }
+        XCTAssertEqual(DGifSlurp(gif), GIF_OK)
+        XCTAssertEqual(Int(gif.pointee.ImageCount), 13, "12 frames and the final samples")
+        let g = TrajectoryGIF.Geometry(k: 5, side: 28)
+        XCTAssertEqual(Int(gif.pointee.SWidth), g.width)
+        XCTAssertEqual(Int(gif.pointee.SHeight), g.height)
+        var gcb = GraphicsControlBlock()
+        XCTAssertEqual(DGifSavedExtensionToGCB(gif, 0, &gcb), GIF_OK)
+        XCTAssertEqual(gcb.DelayTime, 5)
+        XCTAssertEqual(DGifSavedExtensionToGCB(gif, 12, &gcb), GIF_OK)
+        XCTAssertEqual(gcb.DelayTime, 150)
+        let last = gif.pointee.SavedImages[12]
+        let raster = UnsafeBufferPointer(start: last.RasterBits, count: g.width * g.height)
+        let fin = try XCTUnwrap(rec.main.final)
+        var mismatched = 0
+        for i in 0..<5 {
+            let (ox, oy) = g.origin(i)
+            for y in 0..<28 {
+                for x in 0..<28 {
+                    let v = raster[(oy + y) * g.width + ox + 28 + TrajectoryGIF.Geometry.gap + x]
+                    if v != ImageWriter.byte(fin[i * 784 + y * 28 + x]) { mismatched += 1 }
+                }
+            }
+        }
+        XCTAssertEqual(mismatched, 0, "last frame's x̂0 panels against the final samples")
+        // The palette is grey: index i is (i, i, i).
+        let map = try XCTUnwrap(gif.pointee.SColorMap)
+        XCTAssertEqual(Int(map.pointee.ColorCount), 256)
+        XCTAssertEqual(map.pointee.Colors[200].Green, 200)
+        // A recording that is not one: one line, nothing written.
+        (code, out) = Shell.sh("\(Shell.binary) export-gif \(Shell.assets)/models/mnist-tiny.safetensors --out \(dir)/b.gif")
+        XCTAssertNotEqual(code, 0)
+        XCTAssertTrue(out.contains("not a usable recording: this is a model's weights file"), out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/b.gif"))
+    }
+
+    /// Truncated, corrupted and foreign files: one clear line from replay and
+    /// export-gif (and from the parser the fuzz target runs), never a crash.
+    func testBadRecordingsSayOneLine() throws {
+        let dir = Shell.temporaryDirectory("bad-recording")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let snap = AppTests.fakeSnapshot(steps: 4)
+        try XCTUnwrap(Recording(snap, model: Self.model, schedule: try NoiseSchedule().spec)).write(dir + "/good.ddpmtraj")
+        let good = try Data(contentsOf: URL(fileURLWithPath: dir + "/good.ddpmtraj"))
+        XCTAssertNoThrow(try ParserChecks.recording(good))
+        var cases: [(String, Data)] = [("truncated", good.prefix(good.count / 2)), ("empty", Data())]
+        var wrongVersion = good
+        let at = try XCTUnwrap(good.range(of: Data("\"version\":\"1\"".utf8)))
+        wrongVersion[at.upperBound - 2] = UInt8(ascii: "9")
+        cases.append(("version 9", wrongVersion))
+        var flipped = good
+        flipped[flipped.count - 3] ^= 0xFF   // data bytes may change: an F16 value, still a recording
+        cases.append(("flipped data", flipped))
+        for (name, data) in cases {
+            XCTAssertNoThrow(try ParserChecks.recording(data), name)
+            let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"
+            try data.write(to: URL(fileURLWithPath: path))
+            if name == "flipped data" { continue }
+            for cmd in ["replay \(path)", "export-gif \(path) --out \(dir)/x.gif"] {
+                let (code, out) = Shell.sh("\(Shell.binary) \(cmd)")
+                XCTAssertEqual(code, 1, "\(name): \(cmd): \(out)")
+                let lines = out.split(separator: "\n")
+                XCTAssertEqual(lines.count, 1, "\(name): \(cmd): \(out)")
+                XCTAssertTrue(out.hasPrefix("Error: \(path)"), "\(name): names the file: \(out)")
+            }
+        }
+        XCTAssertTrue(Shell.sh("\(Shell.binary) replay \(dir)/version-9.ddpmtraj").1.contains("version 9 is not supported"))
+    }
+
+    /// The contact sheet: one labelled column per step plus the final samples, two rows per digit, scaled.
+    func testTrajectorySheetSize() throws {
+        let dir = Shell.temporaryDirectory("sheet")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --sampler ddim --steps 20 --n 12 --out \(dir)/s.png --trajectory --rows 3 --scale 2")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("3 digits x 10 steps"), out)
+        let png = try PNGDecoder.decodeGrey([UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/s-trajectory.png"))))
+        let cols = (0..<11).map { _ in TrajectorySheet.Column(label: "", xt: [], x0: []) }
+        let w = 2 * TrajectorySheet.margin + TrajectorySheet.labelW + cols.count * (28 + TrajectorySheet.colGap) - TrajectorySheet.colGap
+        let h = 2 * TrajectorySheet.margin + TrajectorySheet.head + 3 * (2 * 28 + TrajectorySheet.pairGap + TrajectorySheet.rowGap) - TrajectorySheet.rowGap
+        XCTAssertEqual(png.width, 2 * w); XCTAssertEqual(png.height, 2 * h)
+        // The t labels are drawn above the first column ("T=999").
+        let headInk = (0..<(2 * TrajectorySheet.head)).reduce(0) { acc, y in acc + (0..<png.width).filter { png.pixels[y * png.width + $0] > 100 }.count }
+        XCTAssertGreaterThan(headInk, 11 * 40, "labels above every column")
+    }
+
+    /// The real binary in tmux at 80x24: a recording replays (message, digits,
+    /// finished), model keys are refused, r plays again, scrubbing works; the
+    /// --cast file is asciicast v2: a header, then [time, code, text] lines
+    /// with times that never go back, the resize as an "r" event.
+    func testReplayAndCastInTmux() throws {
+        guard Shell.sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        let dir = Shell.temporaryDirectory("replay-tmux")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --sampler ddim --steps 100 --n 16 --out \(dir)/s.png --record \(dir)/r.ddpmtraj")
+        XCTAssertEqual(code, 0, out)
+        let session = "ddpm-replay-\(getpid())"
+        func pane() -> String { Shell.sh("tmux capture-pane -p -t \(session)").1 }
+        func wait(_ what: String, _ pred: (String) -> Bool) {
+            var last = ""
+            XCTAssertTrue(Shell.poll(timeout: 20) { last = pane(); return pred(last) }, "waiting for \(what); pane:\n\(last)")
+        }
+        let cmd = "cd \(dir) && DDPM_ASSETS=\(Shell.assets) \(Shell.binary) replay r.ddpmtraj --cast s.cast; echo EXIT=$? > done.txt; sleep 30"
+        Shell.sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(Shell.sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)'").0, 0)
+        defer { Shell.sh("tmux kill-session -t \(session) 2>/dev/null") }
+        wait("the replay to finish") { $0.contains("finished") && EndToEndTests.showsDigits($0, unicode: true) }
+        XCTAssertTrue(pane().contains("100 steps"), pane())
+        Shell.sh("tmux send-keys -t \(session) t")
+        wait("the refusal") { $0.contains("replay: a new temperature needs the model") }
+        Shell.sh("tmux send-keys -t \(session) -- -")   // slower: 5 st/s after four presses, so that it is still playing below
+        Shell.sh("tmux send-keys -t \(session) -- - - -")
+        Shell.sh("tmux send-keys -t \(session) r")
+        wait("playing again") { $0.contains("playing again") || $0.contains("running") }
+        Shell.sh("tmux send-keys -t \(session) Left")
+        wait("scrubbing") { $0.contains("SCRUB") }
+        Shell.sh("tmux resize-window -t \(session) -x 120 -y 40")
+        wait("the wider layout") { $0.split(separator: "\n").count >= 39 && $0.contains("DDPM Explorer") }
+        Shell.sh("tmux send-keys -t \(session) q")
+        XCTAssertTrue(Shell.poll(timeout: 10) { FileManager.default.fileExists(atPath: dir + "/done.txt") })
+        XCTAssertEqual(Shell.read(dir + "/done.txt").trimmingCharacters(in: .whitespacesAndNewlines), "EXIT=0")
+
+        let lines = Shell.read(dir + "/s.cast").split(separator: "\n").map(String.init)
+        XCTAssertGreaterThan(lines.count, 10)
+        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        XCTAssertEqual(header["version"] as? Int, 2)
+        XCTAssertEqual(header["width"] as? Int, 80)
+        XCTAssertEqual(header["height"] as? Int, 24)
+        var last = 0.0, output = "", resizes: [String] = []
+        for l in lines.dropFirst() {
+            let e = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(l.utf8)) as? [Any], l)
+            XCTAssertEqual(e.count, 3, l)
+            let t = try XCTUnwrap(e[0] as? Double, l), kind = try XCTUnwrap(e[1] as? String, l), text = try XCTUnwrap(e[2] as? String, l)
+            XCTAssertGreaterThanOrEqual(t, last, "times never go back")
+            last = t
+            if kind == "o" { output += text } else if kind == "r" { resizes.append(text) } else { XCTFail("event \(kind)") }
+        }
+        XCTAssertEqual(resizes, ["120x40"])
+        XCTAssertTrue(output.contains("replay"), "the session's text is in the cast")
+        XCTAssertTrue(output.contains("\u{1b}["), "escape sequences (colours, cursor moves) are kept")
+        XCTAssertTrue(output.contains("▀") || output.contains("▄"), "the half-block digits are in it")
+    }
+}
