@@ -1,7 +1,7 @@
 // OutputTests.swift: what the commands write, read back by independent
 // readers: PNG, PGM and IDX of the same samples agree; trajectory sheets;
 // exported weights; schedule tables; info; progress lines off a terminal.
-import Engine
+@testable import Engine
 import Foundation
 import XCTest
 
@@ -48,20 +48,39 @@ final class OutputTests: XCTestCase {
         }
     }
 
-    /// --trajectory: 10 rows (steps) of x_t and x0^ for up to 8 images; with
-    /// DDIM the last row's x0^ is the final sample, byte for byte.
+    /// --trajectory: a labelled contact sheet, 10 step columns and the final
+    /// samples, two rows (x_t, x̂0) per digit; with DDIM the last step's x̂0 is
+    /// the final sample, byte for byte, and the first x_t is far from it.
     func testTrajectorySheet() throws {
-        _ = ddpm("sample --n 3 --sampler ddim --steps 12 --seed 4 --out \(dir)/t.idx --trajectory")
+        _ = ddpm("sample --n 3 --sampler ddim --steps 12 --seed 4 --out \(dir)/t.idx --trajectory --scale 1")
         let sheet = try PNGDecoder.decodeGrey(try bytes(dir + "/t-trajectory.png"))
-        XCTAssertEqual(sheet.width, 6 * 28 + 7); XCTAssertEqual(sheet.height, 10 * 28 + 11)
+        typealias S = TrajectorySheet
+        let pairH = 2 * 28 + S.pairGap
+        XCTAssertEqual(sheet.width, 2 * S.margin + S.labelW + 11 * (28 + S.colGap) - S.colGap)
+        XCTAssertEqual(sheet.height, 2 * S.margin + S.head + 3 * (pairH + S.rowGap) - S.rowGap)
+        /// The 28x28 tile of column c, digit r, x_t (row 0) or x̂0 (row 1).
+        func tile(_ c: Int, _ r: Int, _ row: Int) -> [UInt8] {
+            let x0 = S.margin + S.labelW + c * (28 + S.colGap), y0 = S.margin + S.head + r * (pairH + S.rowGap) + row * (28 + S.pairGap)
+            return (0..<28).flatMap { y in (0..<28).map { x in sheet.pixels[(y0 + y) * sheet.width + x0 + x] } }
+        }
         let final = try IDXFile.read(dir + "/t.idx")
         for i in 0..<3 {
-            XCTAssertEqual(tile(sheet.pixels, width: sheet.width, cols: 6, 9 * 6 + 3 + i),
-                           Array(final.bytes[(i * 784)..<((i + 1) * 784)]), "last row, x0^ of image \(i)")
+            let want = Array(final.bytes[(i * 784)..<((i + 1) * 784)])
+            XCTAssertEqual(tile(9, i, 1), want, "last step, x0^ of image \(i)")
+            XCTAssertEqual(tile(10, i, 1), want, "final column of image \(i)")
+            XCTAssertGreaterThan(zip(tile(0, i, 0), want).filter { abs(Int($0) - Int($1)) > 64 }.count, 100, "x_t at the first step is noise")
         }
-        // The first row's x_t is noise: far from the final digit.
-        let first = tile(sheet.pixels, width: sheet.width, cols: 6, 0)
-        XCTAssertGreaterThan(zip(first, final.bytes.prefix(784)).filter { abs(Int($0) - Int($1)) > 64 }.count, 100)
+        // The t labels are drawn above every column.
+        for c in 0..<11 {
+            let x0 = S.margin + S.labelW + c * (28 + S.colGap)
+            let ink = (S.margin..<(S.margin + 7)).reduce(0) { a, y in a + (x0..<(x0 + 28)).filter { sheet.pixels[y * sheet.width + $0] > 100 }.count }
+            XCTAssertGreaterThan(ink, 15, "label of column \(c)")
+        }
+        // --rows picks the digits shown; --scale scales the whole sheet.
+        _ = ddpm("sample --n 5 --sampler ddim --steps 12 --seed 4 --out \(dir)/u.png --trajectory --rows 2 --scale 3")
+        let big = try PNGDecoder.decodeGrey(try bytes(dir + "/u-trajectory.png"))
+        XCTAssertEqual(big.width, 3 * sheet.width)
+        XCTAssertEqual(big.height, 3 * (2 * S.margin + S.head + 2 * (pairH + S.rowGap) - S.rowGap))
     }
 
     /// export: the weights file holds exactly the model's tensors, equal to

@@ -247,23 +247,6 @@ final class RecordingTests: XCTestCase {
         XCTAssertTrue(Shell.sh("\(Shell.binary) replay \(dir)/version-9.ddpmtraj").1.contains("version 9 is not supported"))
     }
 
-    /// The contact sheet: one labelled column per step plus the final samples, two rows per digit, scaled.
-    func testTrajectorySheetSize() throws {
-        let dir = Shell.temporaryDirectory("sheet")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --sampler ddim --steps 20 --n 12 --out \(dir)/s.png --trajectory --rows 3 --scale 2")
-        XCTAssertEqual(code, 0, out)
-        XCTAssertTrue(out.contains("3 digits x 10 steps"), out)
-        let png = try PNGDecoder.decodeGrey([UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/s-trajectory.png"))))
-        let cols = (0..<11).map { _ in TrajectorySheet.Column(label: "", xt: [], x0: []) }
-        let w = 2 * TrajectorySheet.margin + TrajectorySheet.labelW + cols.count * (28 + TrajectorySheet.colGap) - TrajectorySheet.colGap
-        let h = 2 * TrajectorySheet.margin + TrajectorySheet.head + 3 * (2 * 28 + TrajectorySheet.pairGap + TrajectorySheet.rowGap) - TrajectorySheet.rowGap
-        XCTAssertEqual(png.width, 2 * w); XCTAssertEqual(png.height, 2 * h)
-        // The t labels are drawn above the first column ("T=999").
-        let headInk = (0..<(2 * TrajectorySheet.head)).reduce(0) { acc, y in acc + (0..<png.width).filter { png.pixels[y * png.width + $0] > 100 }.count }
-        XCTAssertGreaterThan(headInk, 11 * 40, "labels above every column")
-    }
-
     /// The real binary in tmux at 80x24: a recording replays (message, digits,
     /// finished), model keys are refused, r plays again, scrubbing works; the
     /// --cast file is asciicast v2: a header, then [time, code, text] lines

@@ -115,7 +115,7 @@ public enum KeyHelp {
         ("h / l", "select the previous / next digit"), ("k / j", "select a digit a row up / down"),
         ("z", "zoom the selected digit: 28x28, 10 stages, p(class)"),
         ("f", "fork here or at the scrubbed step (again: close)"), ("tab", "keys act on the fork / the original"),
-        ("p", "export the grids as PNG"), ("R", "record the trajectory to a file (ddpm replay plays it)"),
+        ("p", "export the grids as PNG"), ("R", "record the trajectory to a file: ddpm replay"),
         ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
     ]
