@@ -75,9 +75,18 @@ final class ForkTests: XCTestCase {
         // Fork from a scrubbed step.
         _ = reduce(&st, .key(.left)); _ = reduce(&st, .key(.left))
         XCTAssertEqual(st.scrub, 3)
+        var quick = st
         XCTAssertEqual(reduce(&st, .key(.char("f"))), [.command(.fork(st.settings, at: 3))])
         XCTAssertTrue(st.forkFocus)
         XCTAssertNil(st.scrub)
+        // Before the engine answers, the next key already acts on the fork (keys typed fast after f).
+        quick.settings.kind = .ddim; quick.settings.steps = 40
+        _ = reduce(&quick, .key(.char("f")))
+        var fewer = quick.settings; fewer.steps = 20
+        XCTAssertEqual(reduce(&quick, .key(.char("s"))), [.command(.setForkSettings(fewer))], "40 steps: s gives 20, the next below")
+        XCTAssertEqual(quick.settings.steps, 40, "the original keeps its 40")
+        var more = fewer; more.steps = 50
+        XCTAssertEqual(reduce(&quick, .key(.char("S"))), [.command(.setForkSettings(more))])
         // The engine answers with a fork: 3 shared steps and 2 of its own, in DDIM.
         st.snapshot.forkSettings = SamplerSettings()
         st.snapshot.forkHistory = Array(st.snapshot.history.prefix(5))

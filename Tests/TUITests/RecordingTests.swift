@@ -303,4 +303,48 @@ final class RecordingTests: XCTestCase {
         XCTAssertTrue(output.contains("\u{1b}["), "escape sequences (colours, cursor moves) are kept")
         XCTAssertTrue(output.contains("▀") || output.contains("▄"), "the half-block digits are in it")
     }
+
+    /// The explorer in tmux: a finished DDIM run, scrubbed back and forked
+    /// with fewer steps; R records both sides to the export folder, G writes
+    /// a GIF, and the recording holds the fork from the scrubbed step.
+    func testRecordAndGIFKeysInTheExplorer() throws {
+        guard Shell.sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        let dir = Shell.temporaryDirectory("record-keys")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let session = "ddpm-record-\(getpid())"
+        func pane() -> String { Shell.sh("tmux capture-pane -p -t \(session)").1 }
+        func wait(_ what: String, _ pred: (String) -> Bool) {
+            var last = ""
+            XCTAssertTrue(Shell.poll(timeout: 30) { last = pane(); return pred(last) }, "waiting for \(what); pane:\n\(last)")
+        }
+        func keys(_ k: String) { Shell.sh("tmux send-keys -t \(session) \(k)") }
+        let cmd = "DDPM_ASSETS=\(Shell.assets) DDPM_EXPORT_DIR=\(dir) \(Shell.binary) --sampler ddim --steps 40 --seed 2 --n 8; sleep 30"
+        Shell.sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(Shell.sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)'").0, 0)
+        defer { Shell.sh("tmux kill-session -t \(session) 2>/dev/null") }
+        wait("the run to finish") { $0.contains("finished") && $0.contains("done, 40 steps") }
+        keys("Home")
+        for _ in 0..<2 { keys("S-Right") }   // scrubbed to step 21
+        wait("scrubbing") { $0.contains("SCRUB 21/40") }
+        keys("f")
+        keys("s")                             // at once, before the engine's next snapshot: the fork gets DDIM 20
+        wait("both sides final") { $0.contains("original: final") && $0.contains("fork: final") }
+        keys("R")
+        wait("the recording") { $0.contains("recorded 40 steps to") }
+        keys("G")
+        wait("the GIF") { $0.contains("exported") && $0.contains(".gif") }
+        keys("q")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+        let traj = try XCTUnwrap(files.first { $0.hasSuffix(".ddpmtraj") }, "\(files)")
+        XCTAssertTrue(files.contains { $0.hasSuffix(".gif") }, "\(files)")
+        let rec = try Recording.read(dir + "/" + traj)
+        XCTAssertEqual(rec.main.frames.count, 40)
+        XCTAssertEqual(rec.n, 8)
+        XCTAssertEqual(rec.fork?.from, 20)
+        XCTAssertEqual(rec.fork?.settings.steps, 20)
+        XCTAssertNotNil(rec.fork?.side.final)
+        XCTAssertEqual(rec.model.file, "mnist-tiny.safetensors")
+        XCTAssertEqual(rec.model.sha256, try Engine.sha256(ofFile: Shell.assets + "/models/mnist-tiny.safetensors"))
+        XCTAssertFalse(rec.main.frames[0].readings.isEmpty, "the classifier's readings are kept")
+    }
 }

@@ -120,9 +120,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if set.kind == .ddpm { s.message = String(format: "DDIM eta %.1f (n/a in DDPM: press d to switch to DDIM)", set.eta) }
     case .char("d"): set.kind = set.kind == .ddpm ? .ddim : .ddpm
     case .char("s"), .char("S"):
+        // The next value of the list below / above the current one (which need not be in the list: --steps 40).
         let l = AppState.ddimSteps
-        let i = l.lastIndex { $0 <= set.steps } ?? 0
-        set.steps = k == .char("s") ? l[max(0, i - 1)] : l[min(l.count - 1, i + 1)]
+        set.steps = k == .char("s") ? (l.last { $0 < set.steps } ?? l[0]) : (l.first { $0 > set.steps } ?? l[l.count - 1])
         if set.kind == .ddpm { s.message = "DDIM steps \(set.steps) (press d to switch to DDIM)" }
     case .char("v"):
         set.variance = set.variance == .beta ? .posterior : .beta
@@ -157,6 +157,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let at = s.scrub
         let t = at.map { s.snapshot.history[$0].t } ?? s.snapshot.history.last!.t
         s.forkFocus = true; s.scrub = nil
+        // The fork as the engine will report it, so that keys pressed before its next snapshot act on the fork.
+        let from = at ?? s.snapshot.history.count
+        s.snapshot.forkSettings = s.settings; s.snapshot.forkFrom = from
+        s.snapshot.forkHistory = Array(s.snapshot.history.prefix(from))
+        s.snapshot.forkFinal = nil; s.snapshot.forkFinalReadings = []
         s.message = "forked at t=\(t): keys now change the fork (right); tab switches to the original"
         return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]
