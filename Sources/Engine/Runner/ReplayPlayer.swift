@@ -15,8 +15,10 @@ public final class ReplayPlayer {
     /// Steps owed to the playback clock (fractions carry over between polls).
     private var owed = 0.0, lastPoll: Double? = nil
     private var playedTimes: [Double] = []
-    /// Steps per second when no limit is set.
-    public static let fullSpeed = 100.0
+    /// Steps per second when no limit is set: the whole run in about ten
+    /// seconds (DDPM's 1000 steps at 100/s), but never faster than the eye
+    /// can follow a short DDIM run (at least 20/s, so 50 steps take 2.5 s).
+    public var fullSpeed: Double { max(20, Double(recording.main.frames.count) / 10) }
 
     public init(_ r: Recording) {
         recording = r
@@ -62,7 +64,7 @@ public final class ReplayPlayer {
     @discardableResult
     public func poll(now: Double) -> Bool {
         guard snapshot.running else { lastPoll = nil; return false }
-        let rate = snapshot.speedLimit ?? Self.fullSpeed
+        let rate = snapshot.speedLimit ?? fullSpeed
         guard let last = lastPoll else { lastPoll = now; owed = 1; return advance(now) }
         owed += (now - last) * rate
         lastPoll = now
@@ -72,7 +74,7 @@ public final class ReplayPlayer {
     private func advance(_ now: Double) -> Bool {
         var changed = false
         // At most a second's worth at once (a stalled terminal does not fast-forward the rest).
-        owed = min(owed, max(1, snapshot.speedLimit ?? Self.fullSpeed))
+        owed = min(owed, max(1, snapshot.speedLimit ?? fullSpeed))
         while owed >= 1 && snapshot.running {
             owed -= 1
             step()
