@@ -53,7 +53,9 @@ public enum TrajectoryGIF {
         static let margin = 4, gap = 2, colGap = 8, rowGap = 4, title = 12, heads = 10, bar = 4
         init(k: Int, side: Int) {
             self.k = k; self.side = side
-            cols = min(k, max(1, Int(Double(k).squareRoot().rounded(.up))))
+            // Square-ish, but filled when a wider grid divides k (8 digits: 4x2, not 3x3 with a hole).
+            let square = max(1, Int(Double(k).squareRoot().rounded(.up)))
+            cols = min(k, (square...(2 * square)).first { k % $0 == 0 } ?? square)
             rows = (k + cols - 1) / cols
         }
         var pairW: Int { 2 * side + Self.gap }
