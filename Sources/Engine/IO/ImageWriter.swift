@@ -49,21 +49,3 @@ public enum ImageWriter {
         try AtomicFile.write(path, data: Data(bytes))
     }
 }
-
-/// A grey picture (row-major bytes), for figures drawn here: GIF frames, trajectory sheets.
-public struct GreyImage: Sendable {
-    public var width: Int, height: Int, pixels: [UInt8]
-    public init(width: Int, height: Int, pixels: [UInt8]) { self.width = width; self.height = height; self.pixels = pixels }
-
-    /// Scaled by an integer factor (nearest neighbour: pixels stay sharp on a projector).
-    public func scaled(by s: Int) -> GreyImage {
-        guard s > 1 else { return self }
-        let w = width * s, h = height * s
-        var out = [UInt8](repeating: 0, count: w * h)
-        for y in 0..<h {
-            let src = (y / s) * width
-            for x in 0..<w { out[y * w + x] = pixels[src + x / s] }
-        }
-        return GreyImage(width: w, height: h, pixels: out)
-    }
-}

@@ -1,5 +1,4 @@
 // Recording.swift: a trajectory on disk (.ddpmtraj), replayed without a model.
-import COpenSSL
 import Foundation
 
 /// A recorded trajectory: every step's x_t and x̂0 (Float16), the step's t and
@@ -338,22 +337,4 @@ public struct Recording: Sendable {
         }
         return try body(raws)
     }
-}
-
-/// SHA-256 of a file, in lower-case hex (OpenSSL's libcrypto EVP digest, read in 1 MiB pieces).
-public func sha256(ofFile path: String) throws -> String {
-    guard let h = FileHandle(forReadingAtPath: path) else { throw EngineError.badFile(path: path, reason: "cannot read the file") }
-    defer { try? h.close() }
-    guard let ctx = EVP_MD_CTX_new() else { throw EngineError.invalidArgument("SHA-256: out of memory") }
-    defer { EVP_MD_CTX_free(ctx) }
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
-    while true {
-        let chunk = h.readData(ofLength: 1 << 20)
-        if chunk.isEmpty { break }
-        chunk.withUnsafeBytes { _ = EVP_DigestUpdate(ctx, $0.baseAddress, $0.count) }
-    }
-    var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-    var len: UInt32 = 0
-    EVP_DigestFinal_ex(ctx, &digest, &len)
-    return digest.prefix(Int(len)).map { String(format: "%02x", $0) }.joined()
 }

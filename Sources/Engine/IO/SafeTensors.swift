@@ -252,7 +252,8 @@ public struct SafeTensors {
         shape.count <= 8 ? "\(shape)" : "\(Array(shape.prefix(8)))… (\(shape.count) dimensions)"
     }
 
-    static func jsonString(_ s: String) -> String {
+    /// A JSON string literal (RFC 8259): quotes, backslash and control characters escaped.
+    public static func jsonString(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

@@ -186,13 +186,3 @@ public enum TrajectoryGIF {
         return .invalidArgument("\(what): \(why)")
     }
 }
-
-extension NoiseSchedule {
-    /// The range x_t is shown in: x_t divided by it fits [-1, 1] nearly always
-    /// (sqrt(ᾱ_t) for the signal plus 2.5 standard deviations of the noise,
-    /// scaled by the temperature x_T was drawn with when above 1).
-    public func xtDisplayRange(t: Int, temperature: Double = 1) -> Float {
-        let ab = alphasCumprod[max(0, min(T - 1, t))]
-        return Float(ab.squareRoot() + 2.5 * max(1, temperature) * (1 - ab).squareRoot())
-    }
-}

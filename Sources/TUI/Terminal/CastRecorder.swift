@@ -68,7 +68,7 @@ enum CastRecorder {
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
         func event(_ code: String, _ text: String) {
-            out.write(Data(String(format: "[%.6f, \"%@\", ", Benchmark.now() - start, code).utf8) + Data(jsonString(text).utf8) + Data("]\n".utf8))
+            out.write(Data(String(format: "[%.6f, \"%@\", ", Benchmark.now() - start, code).utf8) + Data(SafeTensors.jsonString(text).utf8) + Data("]\n".utf8))
         }
         loop: while true {
             if uiStop != 0 { kill(pid, uiStop); uiStop = 0 }
@@ -148,22 +148,5 @@ enum CastRecorder {
         let need = c >= 0xF0 ? 4 : (c >= 0xE0 ? 3 : (c >= 0xC0 ? 2 : 1))
         if need > back + 1 { i = lead }
         return i
-    }
-
-    /// A JSON string literal (RFC 8259): quotes, backslash and control characters escaped.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }
