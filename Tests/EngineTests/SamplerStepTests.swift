@@ -128,4 +128,88 @@ final class SamplerStepTests: XCTestCase {
         XCTAssertEqual(last?.tNext, -1)
         XCTAssertEqual(last?.xNext, last?.x0, "DDIM's last step returns x0^ (abar_prev = 1, sigma = 0)")
     }
+
+    /// DPM-Solver++(2M), three steps written out by hand (Lu et al. 2022,
+    /// Algorithm 2, with α = √ᾱ, σ = √(1-ᾱ), λ = log(α/σ)): the first step is
+    /// first order, the second uses the first's x̂0, the last (to σ = 0)
+    /// returns x̂0. One pixel, eps = 0.3 x - 0.1.
+    func testDPMSolverThreeStepsByHand() throws {
+        let sch = try NoiseSchedule()
+        let set = SamplerSettings(kind: .dpmpp, steps: 3)
+        let sampler = try Sampler(schedule: sch, settings: set, n: 1, size: 1, seed: seed)
+        XCTAssertEqual(sampler.timesteps, [999, 666, 332])
+        var x = Double(sampler.x.ptr[0])
+        func alpha(_ t: Int) -> Double { t < 0 ? 1 : sch.alphasCumprod[t].squareRoot() }
+        func sigma(_ t: Int) -> Double { t < 0 ? 0 : (1 - sch.alphasCumprod[t]).squareRoot() }
+        func lambda(_ t: Int) -> Double { log(alpha(t) / sigma(t)) }
+        func x0hat(_ x: Double, _ t: Int) -> Double { (x - sigma(t) * (0.3 * x - 0.1)) / alpha(t) }
+        let model = LinearPredictor(size: 1, a: 0.3, b: -0.1)
+        // Step 1: 999 -> 666, first order: x = σ1/σ0 x - α1 (e^{-h} - 1) D0.
+        let d0 = x0hat(x, 999)
+        var h = lambda(666) - lambda(999)
+        x = sigma(666) / sigma(999) * x - alpha(666) * (exp(-h) - 1) * d0
+        sampler.step(model)
+        XCTAssertEqual(Double(sampler.x.ptr[0]), x, accuracy: 1e-5 * max(1, abs(x)), "step 1")
+        // Step 2: 666 -> 332, second order: D1 = (D0 - D_prev)/r, r = (λ_666 - λ_999)/h.
+        let d1 = x0hat(x, 666)
+        h = lambda(332) - lambda(666)
+        let r = (lambda(666) - lambda(999)) / h
+        let dd = (d1 - d0) / r
+        x = sigma(332) / sigma(666) * x - alpha(332) * (exp(-h) - 1) * d1 - 0.5 * alpha(332) * (exp(-h) - 1) * dd
+        let f2 = sampler.step(model)
+        XCTAssertEqual(Double(sampler.x.ptr[0]), x, accuracy: 1e-5 * max(1, abs(x)), "step 2")
+        XCTAssertEqual(f2.tNext, 332)
+        // Step 3: 332 -> final (σ = 0): x = x̂0.
+        let last = x0hat(x, 332)
+        sampler.step(model)
+        XCTAssertEqual(Double(sampler.x.ptr[0]), last, accuracy: 1e-5 * max(1, abs(last)), "last step returns x0^")
+        XCTAssertTrue(sampler.isFinished)
+        // The coefficients the equation panel shows are these numbers.
+        let c = DPMSolverStep.coefficients(sch, t: 666, tNext: 332, tPrev: 999)
+        XCTAssertEqual(c.r!, r, accuracy: 1e-12)
+        XCTAssertEqual(c.h, h, accuracy: 1e-12)
+        XCTAssertNil(DPMSolverStep.coefficients(sch, t: 999, tNext: 666, tPrev: nil).r)
+        XCTAssertNil(DPMSolverStep.coefficients(sch, t: 332, tNext: -1, tPrev: 666).r)
+    }
+
+    /// Trajectories against diffusers' DPMSolverMultistepScheduler (dpmsolver++,
+    /// order 2, midpoint, final sigma zero, trailing), made by
+    /// scripts/make_dpmpp_fixture.py in float64: every step's x at 10 and 25 steps.
+    func testDPMSolverMatchesDiffusers() throws {
+        let url = Bundle.module.url(forResource: "Fixtures/dpmpp", withExtension: "json")!
+        let j = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let xT = (j["x_T"] as! [Double]).map(Float.init)
+        let model = LinearPredictor(size: 4, a: Float(j["a"] as! Double), b: Float(j["b"] as! Double))
+        for run in j["runs"] as! [[String: Any]] {
+            let steps = run["steps"] as! Int
+            let sampler = try Sampler(schedule: try NoiseSchedule(), settings: SamplerSettings(kind: .dpmpp, steps: steps), n: 2, size: 4, seed: 1)
+            XCTAssertEqual(sampler.timesteps, run["timesteps"] as! [Int], "\(steps) steps: the same timesteps")
+            xT.withUnsafeBufferPointer { sampler.x.ptr.update(from: $0.baseAddress!, count: 32) }
+            for (k, want) in (run["trajectory"] as! [[Double]]).enumerated() {
+                sampler.step(model)
+                for i in 0..<32 {
+                    XCTAssertEqual(Double(sampler.x.ptr[i]), want[i], accuracy: 2e-4 * max(1, abs(want[i])), "\(steps) steps, step \(k), x[\(i)]")
+                }
+            }
+            XCTAssertTrue(sampler.isFinished)
+        }
+    }
+
+    /// A DPM-Solver++ run restored from a mid-run state (as a fork from a
+    /// scrubbed step is) continues bit for bit: the state keeps the previous x̂0.
+    func testDPMSolverStateKeepsItsHistory() throws {
+        let sch = try NoiseSchedule()
+        let model = LinearPredictor(size: 2, a: 0.3, b: -0.1)
+        let a = try Sampler(schedule: sch, settings: SamplerSettings(kind: .dpmpp, steps: 8), n: 2, size: 2, seed: 5)
+        for _ in 0..<3 { a.step(model) }
+        let mid = a.state
+        let straight = a.run(model)
+        let b = try Sampler(schedule: sch, settings: SamplerSettings(kind: .dpmpp, steps: 8), n: 2, size: 2, seed: 5)
+        b.restore(mid)
+        XCTAssertEqual(b.run(model), straight)
+        // Without the history the fourth step would be first order, and differ.
+        let c = try Sampler(schedule: sch, settings: SamplerSettings(kind: .dpmpp, steps: 8), n: 2, size: 2, seed: 5)
+        c.restore(mid); c.prevT = -1
+        XCTAssertNotEqual(c.run(model), straight)
+    }
 }

@@ -2,10 +2,13 @@
 
 /// The buffers one reverse step works on, `count` floats each: `x` holds x_t
 /// on entry and x_{t_next} on return; `eps` and `x0` hold the model's
-/// prediction (x0 already clipped when the settings ask for it).
+/// prediction (x0 already clipped when the settings ask for it); `previous`
+/// the step before's x̂0 where there was one.
 public struct StepBuffers {
     public let x: UnsafeMutablePointer<Float>, eps: UnsafeMutablePointer<Float>, x0: UnsafeMutablePointer<Float>
     public let count: Int
+    /// The previous step's x̂0 and timestep (nil on the first step), for multistep rules (DPM-Solver++).
+    public var previous: (x0: UnsafePointer<Float>, t: Int)? = nil
 }
 
 /// A sampler's update rule, as diffusers' schedulers' `step`: which timesteps

@@ -2,7 +2,7 @@
 // streams, the timesteps still to visit (re-planned live), one Frame per step.
 import Foundation
 
-/// Ancestral DDPM and DDIM sampling as a sequence of steps.
+/// Ancestral DDPM, DDIM and DPM-Solver++ sampling as a sequence of steps.
 ///
 /// Each image has its own random stream (`RNG(seed:stream: image)`), drawn first
 /// for x_T and then for every z, so a given seed gives the same image whatever
@@ -17,6 +17,9 @@ public final class Sampler {
     public private(set) var index = 0
     public let x: FloatBuffer
     let eps: FloatBuffer, x0: FloatBuffer, z: FloatBuffer
+    /// The previous step's x̂0 and timestep (-1: none yet), for multistep rules.
+    let prevX0: FloatBuffer
+    var prevT = -1
     var rngs: [RNG]
     /// The current timestep once per image (the model's input; reused every step).
     private var batchT: [Int]
@@ -33,6 +36,7 @@ public final class Sampler {
         timesteps = settings.timesteps(T: schedule.T)
         let len = n * size * size
         x = FloatBuffer(count: len); eps = FloatBuffer(count: len); x0 = FloatBuffer(count: len); z = FloatBuffer(count: len)
+        prevX0 = FloatBuffer(count: len)
         rngs = (0..<n).map { RNG(seed: seed, stream: UInt64($0)) }
         batchT = [Int](repeating: 0, count: n)
         let hw = size * size
@@ -45,6 +49,7 @@ public final class Sampler {
         try newSettings.validate(T: schedule.T)
         let s = try Sampler(schedule: schedule, settings: self.settings, n: n, size: size, seed: seed)
         s.x.ptr.update(from: x.ptr, count: pixels)
+        s.prevX0.ptr.update(from: prevX0.ptr, count: pixels); s.prevT = prevT
         s.rngs = rngs
         s.timesteps = timesteps; s.index = index
         s.update(newSettings)
@@ -60,15 +65,22 @@ public final class Sampler {
         public let timesteps: [Int]
         public let index: Int
         public let settings: SamplerSettings
+        /// The previous step's x̂0 and timestep (a multistep rule's history).
+        let prevX0: [Float], prevT: Int
     }
 
-    public var state: State { State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings) }
+    public var state: State {
+        State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings,
+              prevX0: prevT >= 0 ? prevX0.array(pixels) : [], prevT: prevT)
+    }
 
     /// Continues from `s` (a state of a sampler of the same shape).
     public func restore(_ s: State) {
         precondition(s.x.count == pixels && s.rngs.count == n, "restore: a state of another shape")
         s.x.withUnsafeBufferPointer { x.ptr.update(from: $0.baseAddress!, count: pixels) }
         rngs = s.rngs; timesteps = s.timesteps; index = s.index; settings = s.settings
+        prevT = s.prevT
+        if s.prevT >= 0 { s.prevX0.withUnsafeBufferPointer { prevX0.ptr.update(from: $0.baseAddress!, count: pixels) } }
     }
 
     /// Applies new settings from the next step. A change of sampler kind, DDIM
@@ -122,13 +134,16 @@ public final class Sampler {
             if v < -1 || v > 1 { outside += 1; if clip { x0p[i] = Swift.min(1, Swift.max(-1, v)) } }
         }
         let epsStats = Stats(eps.ptr, len)
-        // 3. x_{t_next} by the sampler's rule (DDPM eq. 11, DDIM eq. 12)
+        // 3. x_{t_next} by the sampler's rule (DDPM eq. 11, DDIM eq. 12, DPM-Solver++ eq. 9)
         let rngCount = n
-        settings.kind.rule.update(StepBuffers(x: x.ptr, eps: eps.ptr, x0: x0.ptr, count: len), t: t, tNext: tNext,
-                                  schedule: schedule, settings: settings) { scale in
+        var buffers = StepBuffers(x: x.ptr, eps: eps.ptr, x0: x0.ptr, count: len)
+        if prevT >= 0 { buffers.previous = (UnsafePointer(prevX0.ptr), prevT) }
+        settings.kind.rule.update(buffers, t: t, tNext: tNext, schedule: schedule, settings: settings) { scale in
             for i in 0..<rngCount { self.rngs[i].fillNormal(self.z.ptr + i * hw, count: hw, scale: scale) }
             return UnsafePointer(self.z.ptr)
         }
+        // 4. Keep this step's x̂0 for a multistep rule's next step.
+        prevX0.ptr.update(from: x0.ptr, count: len); prevT = t
         index += 1
         return (outside, epsStats)
     }

@@ -4,13 +4,23 @@
 /// The samplers; each has its update rule in a file of its own.
 public enum SamplerKind: String, CaseIterable, Codable, Sendable {
     case ddpm, ddim
+    /// DPM-Solver++(2M), diffusers' default multistep solver.
+    case dpmpp
     /// The update rule behind the name.
     public var rule: any ReverseStep {
         switch self {
         case .ddpm: return DDPMStep()
         case .ddim: return DDIMStep()
+        case .dpmpp: return DPMSolverStep()
         }
     }
+    /// The next sampler in the explorer's `d` cycle: DDPM, DDIM, DPM-Solver++.
+    public var next: SamplerKind {
+        let all = SamplerKind.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+    /// Whether `steps` applies (DDPM always walks all T).
+    public var hasSteps: Bool { self != .ddpm }
 }
 /// sigma_t^2 = beta_t (the DDPM paper's choice) or the posterior variance beta~_t.
 public enum VarianceKind: String, CaseIterable, Codable, Sendable { case beta, posterior }
@@ -20,7 +30,7 @@ public enum Spacing: String, CaseIterable, Codable, Sendable { case linspace, le
 /// Sampler controls. temperature, noiseTemperature and eta may change between steps.
 public struct SamplerSettings: Equatable, Codable, Sendable {
     public var kind: SamplerKind = .ddpm
-    /// DDIM steps S (1...T); DDPM always walks all T steps.
+    /// DDIM and DPM-Solver++ steps S (1...T); DDPM always walks all T steps.
     public var steps: Int = 50
     public var eta: Double = 0
     /// x_T = temperature * N(0, I)
@@ -52,7 +62,7 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     /// (DDPM walks all T whatever `steps` says).
     public func validate(T: Int) throws {
         try validateControls()
-        if kind == .ddim { try EngineError.require(steps <= T, "steps", "1...\(T)", steps) }
+        if kind != .ddpm { try EngineError.require(steps <= T, "steps", "1...\(T)", steps) }
     }
 
     /// The decreasing timesteps visited, for T steps in total.

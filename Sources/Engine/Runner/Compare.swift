@@ -14,11 +14,12 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .noiseTemperature: return [0, 0.5, 1.0, 1.5]
         case .eta: return [0, 0.5, 1]
         case .steps: return [10, 20, 50, 100, 1000]
-        case .variance, .clip, .sampler: return [0, 1]
+        case .variance, .clip: return [0, 1]
+        case .sampler: return [0, 1, 2]
         }
     }
 
-    /// Whether the values can be typed (the two-valued settings always show both).
+    /// Whether the values can be typed (the settings with two or three values always show them all).
     public var editable: Bool { ![.variance, .clip, .sampler].contains(self) }
 
     public var next: CompareParameter {
@@ -37,7 +38,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .steps: s.kind = .ddim; s.steps = Int(v)
         case .variance: s.kind = .ddpm; s.variance = v == 0 ? .beta : .posterior
         case .clip: s.clip = v != 0
-        case .sampler: s.kind = v == 0 ? .ddpm : .ddim
+        case .sampler: s.kind = SamplerKind.allCases[min(SamplerKind.allCases.count - 1, max(0, Int(v)))]
         }
         return s
     }
@@ -51,7 +52,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .steps: return "\(Int(v)) steps"
         case .variance: return v == 0 ? "σ²=β" : "σ²=β̃"
         case .clip: return v == 0 ? "clip off" : "clip on"
-        case .sampler: return v == 0 ? "DDPM" : "DDIM \(base.steps)"
+        case .sampler: return v == 0 ? "DDPM" : (v == 1 ? "DDIM \(base.steps)" : "DPM++ \(base.steps)")
         }
     }
 
@@ -154,7 +155,7 @@ public enum CompareFigure {
         let labelW = (lines.flatMap { $0 }.map(BitmapFont.width(of:)).max() ?? 0) + 3 * margin
         let rowH = max(side, 4 * line) + 2 * gap
         let title = ascii("\(c.spec.parameter.rawValue): \(n) digits per row, seed \(c.spec.seed), base \(c.spec.base.kind.rawValue)"
-                          + (c.spec.base.kind == .ddim ? " \(c.spec.base.steps) steps" : "") + (c.finished ? "" : " (unfinished)"))
+                          + (c.spec.base.kind.hasSteps ? " \(c.spec.base.steps) steps" : "") + (c.finished ? "" : " (unfinished)"))
         let width = max(labelW + n * (side + gap) + margin, BitmapFont.width(of: title) + 2 * margin)
         let top = margin + line + gap
         let height = top + c.rows.count * rowH + margin

@@ -107,7 +107,7 @@ public enum KeyHelp {
         ("space", "pause / resume"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
         ("r", "restart with a new seed"), ("t / T", "temperature of x_T -/+: restarts now, same seed, old beside"),
         ("n / N", "noise temperature (each step's z) -/+, from the next step"), ("e / E", "DDIM eta down / up"),
-        ("d", "sampler DDPM / DDIM"), ("s / S", "DDIM steps fewer / more"),
+        ("d", "sampler DDPM / DDIM / DPM-Solver++"), ("s / S", "DDIM / DPM++ steps fewer / more"),
         ("v", "variance beta / posterior (DDPM)"), ("c", "clip predicted x0 to [-1, 1]"),
         ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),

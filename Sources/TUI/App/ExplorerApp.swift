@@ -250,7 +250,7 @@ enum ExplorerApp {
         /// A file name in the export folder for the run on screen, never over an earlier one.
         func exportName(_ ext: String) -> String {
             let snap = state.snapshot, set = snap.history.first?.settings ?? state.settings
-            let sampler = set.kind == .ddpm ? "ddpm" : "ddim\(set.steps)"
+            let sampler = set.kind.hasSteps ? "\(set.kind.rawValue)\(set.steps)" : "ddpm"
             let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))"
             let k = ExplorerApp.firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + ext }
             return (k == 1 ? stem : "\(stem)-\(k)") + ext
@@ -338,7 +338,7 @@ enum ExplorerApp {
     static func exportCompare(_ s: AppState, dir: String) -> String {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
         let b = c.spec.base
-        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.kind == .ddpm ? "ddpm" : "ddim\(b.steps)")-seed\(c.spec.seed)"
+        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.kind.hasSteps ? "\(b.kind.rawValue)\(b.steps)" : "ddpm")-seed\(c.spec.seed)"
         let k = firstFree(from: 1) { $0 == 1 ? stem + ".png" : "\(stem)-\($0).png" }
         let name = k == 1 ? stem + ".png" : "\(stem)-\(k).png"
         let img = CompareFigure.image(c)
@@ -356,7 +356,12 @@ enum ExplorerApp {
         let f = snap.history[idx]
         // Named by everything that made them, and never over an earlier export.
         let set = f.settings
-        let sampler = set.kind == .ddpm ? "ddpm-\(set.variance == .beta ? "beta" : "post")" : String(format: "ddim%d-eta%.1f", set.steps, set.eta)
+        let sampler: String
+        switch set.kind {
+        case .ddpm: sampler = "ddpm-\(set.variance == .beta ? "beta" : "post")"
+        case .ddim: sampler = String(format: "ddim%d-eta%.1f", set.steps, set.eta)
+        case .dpmpp: sampler = "dpmpp\(set.steps)"
+        }
         let stem = "\(dir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))-t\(f.t)"
         let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-x0.png" }
         let base = k == 1 ? stem : "\(stem)-\(k)"

@@ -117,16 +117,16 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("N"): set.noiseTemperature = clampTemp(set.noiseTemperature + 0.1)
     case .char("e"), .char("E"):
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
-        if set.kind == .ddpm { s.message = String(format: "DDIM eta %.1f (n/a in DDPM: press d to switch to DDIM)", set.eta) }
-    case .char("d"): set.kind = set.kind == .ddpm ? .ddim : .ddpm
+        if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (n/a in %@: press d for DDIM)", set.eta, set.kind == .ddpm ? "DDPM" : "DPM++") }
+    case .char("d"): set.kind = set.kind.next
     case .char("s"), .char("S"):
         // The next value of the list below / above the current one (which need not be in the list: --steps 40).
         let l = AppState.ddimSteps
         set.steps = k == .char("s") ? (l.last { $0 < set.steps } ?? l[0]) : (l.first { $0 > set.steps } ?? l[l.count - 1])
-        if set.kind == .ddpm { s.message = "DDIM steps \(set.steps) (press d to switch to DDIM)" }
+        if set.kind == .ddpm { s.message = "steps \(set.steps) (DDPM walks all T: press d for DDIM or DPM++)" }
     case .char("v"):
         set.variance = set.variance == .beta ? .posterior : .beta
-        if set.kind == .ddim { s.message = "DDPM variance \(set.variance == .beta ? "β" : "β̃") (n/a in DDIM: press d to switch to DDPM)" }
+        if set.kind != .ddpm { s.message = "DDPM variance \(set.variance == .beta ? "β" : "β̃") (n/a in \(set.kind == .ddim ? "DDIM" : "DPM++"): press d for DDPM)" }
     case .char("c"): set.clip.toggle()
     case .left, .shiftLeft:
         guard h > 0 else { return [] }
@@ -242,7 +242,7 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.editing = s.compareSpec.values.map { s.compareParameter.format($0) }.joined(separator: ", ")
         return []
     case .char("d"):
-        s.settings.kind = s.settings.kind == .ddpm ? .ddim : .ddpm
+        s.settings.kind = s.settings.kind.next
         s.message = "base sampler \(describe(s.settings, unicode: s.caps.unicode)) (also in the sample view)"
         return [.command(.setSettings(s.settings)), .command(.compare(s.compareSpec))]
     case .char("r"): s.seed = s.seed &+ 1; s.message = "new seed \(s.seed)"
@@ -326,5 +326,6 @@ func describe(_ s: SamplerSettings, unicode: Bool = true) -> String {
     switch s.kind {
     case .ddpm: return unicode ? "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")" : "DDPM var=\(s.variance == .beta ? "beta" : "post")"
     case .ddim: return "DDIM \(s.steps) " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", s.eta)
+    case .dpmpp: return "DPM++ 2M \(s.steps)"
     }
 }

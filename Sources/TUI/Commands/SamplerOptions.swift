@@ -4,8 +4,8 @@ import ArgumentParser
 import Engine
 
 struct SamplerOptions: ParsableArguments {
-    @Option(help: "ddpm or ddim.") var sampler: String = "ddpm"
-    @Option(parsing: .unconditional, help: "DDIM steps S (1...T; default min(50, T)).") var steps: Int?
+    @Option(help: "ddpm, ddim or dpmpp (DPM-Solver++ 2M).") var sampler: String = "ddpm"
+    @Option(parsing: .unconditional, help: "DDIM or DPM-Solver++ steps S (1...T; default min(50, T)).") var steps: Int?
     @Option(parsing: .unconditional, help: "DDIM eta in [0, 1].") var eta: Double = 0
     @Option(help: "DDIM timestep spacing: linspace, leading, trailing.") var spacing: String = "trailing"
     @Option(parsing: .unconditional, help: "x_T = temperature * N(0, I), in [0, 10].") var temperature: Double = 1
@@ -18,7 +18,7 @@ struct SamplerOptions: ParsableArguments {
     static let defaultSteps = 50
 
     func validate() throws {
-        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)' (ddpm or ddim)") }
+        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)' (ddpm, ddim or dpmpp)") }
         guard VarianceKind(rawValue: variance) != nil else { throw ValidationError("unknown --variance '\(variance)' (beta or posterior)") }
         guard Spacing(rawValue: spacing) != nil else {
             throw ValidationError("unknown --spacing '\(spacing)' (\(Spacing.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -37,8 +37,13 @@ struct SamplerOptions: ParsableArguments {
 
     /// How reports name the sampler: "ddpm 1000 steps", "ddim 50 steps eta 0.0, x0 clipped".
     func label(_ s: SamplerSettings, T: Int) -> String {
-        var l = s.kind == .ddim ? "ddim \(s.steps) steps eta \(s.eta)" + (s.spacing == .trailing ? "" : ", \(s.spacing.rawValue) spacing")
-                                : "ddpm \(T) steps" + (s.variance == .beta ? "" : ", posterior variance")
+        var l: String
+        switch s.kind {
+        case .ddim: l = "ddim \(s.steps) steps eta \(s.eta)"
+        case .dpmpp: l = "dpm-solver++ 2m \(s.steps) steps"
+        case .ddpm: l = "ddpm \(T) steps" + (s.variance == .beta ? "" : ", posterior variance")
+        }
+        if s.kind.hasSteps && s.spacing != .trailing { l += ", \(s.spacing.rawValue) spacing" }
         if s.temperature != 1 { l += ", temperature \(s.temperature)" }
         if s.noiseTemperature != 1 { l += ", noise temperature \(s.noiseTemperature)" }
         if s.clip { l += ", x0 clipped" }

@@ -4,12 +4,13 @@ import Foundation
 
 /// The update the sampler applied at the shown step, written out with this
 /// step's numbers from the same functions the sampler uses
-/// (`DDPMStep.coefficients`, `DDIMStep.coefficients`): chapter 3's Algorithm 2
-/// and the DDIM update of 3.7. Each line has a Unicode and an ASCII spelling.
+/// (`DDPMStep.coefficients`, `DDIMStep.coefficients`, `DPMSolverStep.coefficients`):
+/// chapter 3's Algorithm 2, the DDIM update of 3.7 and DPM-Solver++ (3.7.3). Each line has a Unicode and an ASCII spelling.
 enum EquationPanel {
     struct Line: Equatable { var text: String; var color: Int16 = -1; var bold = false }
 
-    static func lines(_ f: RecordedFrame, schedule sch: NoiseSchedule, unicode u: Bool) -> [Line] {
+    /// `previousT`: the timestep of the step before (DPM-Solver++ uses that step's x̂0), nil on the first.
+    static func lines(_ f: RecordedFrame, schedule sch: NoiseSchedule, unicode u: Bool, previousT: Int? = nil) -> [Line] {
         func n(_ v: Double) -> String { String(format: v != 0 && abs(v) < 1e-3 ? "%.3e" : "%.5f", v) }
         func sp(_ uni: String, _ ascii: String) -> String { u ? uni : ascii }
         let set = f.settings
@@ -46,6 +47,21 @@ enum EquationPanel {
             out.append(Line(text: sp("d = √(1-ᾱ_prev-σ²)", "d = sqrt(1-abar_prev-s^2)") + " = " + n(c.dirCoef)))
             out.append(Line(text: sp("σ = η√((1-ᾱ_prev)/(1-ᾱ_t))", "s = eta*sqrt((1-abar_prev)/(1-abar_t))")))
             out.append(Line(text: sp("    ·√(1-ᾱ_t/ᾱ_prev)", "    *sqrt(1-abar_t/abar_prev)") + " = " + n(c.sigma)))
+        case .dpmpp:
+            // The previous visited timestep (the one before t in the plan); none on the first step.
+            let c = DPMSolverStep.coefficients(sch, t: f.t, tNext: f.tNext, tPrev: previousT)
+            out.append(Line(text: "DPM-Solver++ 2M t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)"), bold: true))
+            out.append(Line(text: sp("λ=log(α/σ): ", "lambda=log(a/s): ") + n(c.lambda) + sp(" → ", " -> ")
+                            + (c.lambdaNext.isFinite ? n(c.lambdaNext) : sp("∞", "inf")), color: 245))
+            out.append(Line(text: sp("x_next=c·x_t+d·(D0+D1/2)", "x_next=c*x_t+d*(D0+D1/2)"), color: 226))
+            out.append(Line(text: sp("c = σ_next/σ_t", "c = s_next/s_t") + " = " + n(c.xtCoef)))
+            out.append(Line(text: sp("d = α_next(1-e^{-h})", "d = a_next(1-e^-h)") + " = " + n(c.dCoef)))
+            out.append(Line(text: sp("D0 = x̂0 of this step", "D0 = x0^ of this step")))
+            if let r = c.r {
+                out.append(Line(text: sp("D1 = (D0 - x̂0_prev)/r", "D1 = (D0 - x0^_prev)/r") + ", r = " + n(r)))
+            } else {
+                out.append(Line(text: "D1 = 0 (" + (f.tNext < 0 ? sp("last step: x = x̂0", "last step: x = x0^") : "first step: no history") + ")"))
+            }
         }
         out.append(Line(text: sp("x̂0 = (x_t - √(1-ᾱ_t)·ε̂)/√ᾱ_t", "x0^ = (x_t - sqrt(1-abar_t)eps^)/sqrt(abar_t)"), color: 245))
         if (set.kind == .ddpm && f.t > 0) || (set.kind == .ddim && set.eta > 0 && f.tNext >= 0) {
@@ -62,7 +78,8 @@ enum EquationPanel {
             buf.text(x, y, "update equation: no step yet", fg: 245, maxWidth: w); return 1
         }
         var row = 0
-        for l in lines(snap.history[idx], schedule: s.schedule, unicode: s.caps.unicode) where row < h {
+        for l in lines(snap.history[idx], schedule: s.schedule, unicode: s.caps.unicode,
+                       previousT: idx > 0 ? snap.history[idx - 1].t : nil) where row < h {
             // Long (ASCII) lines wrap with an indent rather than being cut.
             var rest = l.text
             while !rest.isEmpty && row < h {

@@ -227,7 +227,7 @@ enum SampleView {
         let frame = idx >= 0 && idx < snap.history.count ? snap.history[idx] : nil
         let statsH = frame == nil ? 0 : (l.narrow ? 4 : 7)
         let cursor = frame?.t
-        let ticks = s.settings.kind == .ddim || snap.settings.kind == .ddim ? snap.timesteps : []
+        let ticks = s.settings.kind.hasSteps || snap.settings.kind.hasSteps ? snap.timesteps : []
         let sch = s.schedule
         let plots = [
             PlotWidget(series: [.init(sch.betas, color: 75)], title: "β_t  (\(sch.kind.rawValue))", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
