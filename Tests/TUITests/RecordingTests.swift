@@ -93,6 +93,11 @@ final class RecordingTests: XCTestCase {
             XCTAssertTrue(replay.message?.hasPrefix("replay:") ?? false, "\(k): \(replay.message ?? "no message")")
         }
         XCTAssertEqual(replay.settings, before)
+        // At the playhead, → steps the replay on (the recording holds the frames ahead).
+        var paused = replay
+        paused.scrub = nil
+        XCTAssertEqual(reduce(&paused, .key(.right)), [.command(.singleStep)])
+        XCTAssertEqual(reduce(&paused, .key(.shiftRight)).count, 10)
         // r plays again from the start.
         XCTAssertEqual(reduce(&replay, .key(.char("r"))), [.command(.restart(seed: rec.seed))])
         XCTAssertTrue(player.handle(.restart(seed: 0)))
@@ -346,5 +351,19 @@ final class RecordingTests: XCTestCase {
         XCTAssertEqual(rec.model.file, "mnist-tiny.safetensors")
         XCTAssertEqual(rec.model.sha256, try Engine.sha256(ofFile: Shell.assets + "/models/mnist-tiny.safetensors"))
         XCTAssertFalse(rec.main.frames[0].readings.isEmpty, "the classifier's readings are kept")
+    }
+
+    /// A recording made mid-run ends paused where it stopped, not "finished";
+    /// space then plays it again from the start.
+    func testPartialRecordingEndsPaused() throws {
+        let snap = AppTests.fakeSnapshot(steps: 5)   // 5 of 1000 steps, no final samples
+        let rec = try XCTUnwrap(Recording(snap, model: Self.model, schedule: try NoiseSchedule().spec))
+        let player = ReplayPlayer(rec)
+        while !player.isFinished { player.step() }
+        XCTAssertFalse(player.snapshot.finished)
+        XCTAssertFalse(player.snapshot.running)
+        XCTAssertTrue(player.handle(.togglePause))
+        XCTAssertEqual(player.snapshot.history.count, 0, "played again from the start")
+        XCTAssertTrue(player.snapshot.running)
     }
 }

@@ -21,7 +21,7 @@ public enum TrajectoryGIF {
         public func validate() throws {
             try EngineError.require((2...1000).contains(frames), "frames", "2...1000", frames)
             try EngineError.require((10...10_000).contains(delayMs), "delay", "10...10000 ms", delayMs)
-            try EngineError.require((0...60_000).contains(holdMs), "hold", "0...60000 ms", holdMs)
+            try EngineError.require((10...60_000).contains(holdMs), "hold", "10...60000 ms", holdMs)
             try EngineError.require((1...8).contains(scale), "scale", "1...8", scale)
             if let d = digits { try EngineError.require((1...64).contains(d), "digits", "1...64", d) }
         }
@@ -73,7 +73,12 @@ public enum TrajectoryGIF {
     public static func picture(xt: [Float], x0: [Float], k: Int, side: Int, label: String, progress: Double) -> Picture {
         let g = Geometry(k: k, side: side)
         var px = [UInt8](repeating: 0, count: g.width * g.height)
-        BitmapFont.draw(label, into: &px, imageWidth: g.width, x: Geometry.margin, y: Geometry.margin)
+        // The label, or as much of it as fits: its parts are separated by two spaces, the first (t) always kept.
+        var shown = label
+        while BitmapFont.width(of: shown) > g.width - 2 * Geometry.margin, let cut = shown.range(of: "  ", options: .backwards) {
+            shown = String(shown[..<cut.lowerBound])
+        }
+        BitmapFont.draw(shown, into: &px, imageWidth: g.width, x: Geometry.margin, y: Geometry.margin)
         for c in 0..<min(g.cols, k) {
             let (x, _) = g.origin(c)
             let y = Geometry.margin + Geometry.title

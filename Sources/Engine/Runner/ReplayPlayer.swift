@@ -35,7 +35,9 @@ public final class ReplayPlayer {
         switch cmd {
         case .pause: snapshot.running = false
         case .resume: snapshot.running = !isFinished
-        case .togglePause: snapshot.running = !snapshot.running && !isFinished
+        case .togglePause:
+            // At the end of a recording (one made mid-run does not finish): play again.
+            if isFinished && !snapshot.running { rewind() } else { snapshot.running = !snapshot.running && !isFinished }
         case .singleStep: snapshot.running = false; step()
         case .setSpeed(let v): snapshot.speedLimit = v
         case .restart: rewind()
@@ -122,7 +124,8 @@ public final class ReplayPlayer {
         }
         if isFinished {
             snapshot.running = false
-            snapshot.finished = true
+            // A recording made mid-run ends without final samples: paused where it stopped, not finished.
+            snapshot.finished = r.main.final != nil
         }
         bump()
     }

@@ -123,7 +123,7 @@ public enum KeyHelp {
     public static let replay: [(String, String)] = [
         ("space", "play / pause (at the end: play again)"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
         ("r", "play again from the start"), ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
-        ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
+        ("← / →", "scrub back / forward a step (pauses; → at the end plays one more)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to the playhead"),
         ("h j k l", "select a digit"), ("z", "zoom the selected digit"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG"), ("G", "export the recording as an animated GIF"),

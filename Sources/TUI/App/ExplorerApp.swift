@@ -259,9 +259,11 @@ enum ExplorerApp {
         /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).
         func record() {
             let snap = state.snapshot
-            let name = exportName(".ddpmtraj")
             let steps = snap.history.count, total = max(snap.timesteps.count, steps)
-            state.message = "recording \(steps) steps to \(name)..."
+            // A run recorded before its end says so in its name.
+            let name = exportName(snap.final == nil ? "-step\(steps)of\(total).ddpmtraj" : ".ddpmtraj")
+            let file = URL(fileURLWithPath: name).lastPathComponent
+            state.message = "recording \(steps) steps to \(file)..."
             let path = modelPath, meta = modelMetadata, spec = state.schedule.spec, box = finishedWrites
             Thread.detachNewThread {
                 let said: String
@@ -269,8 +271,7 @@ enum ExplorerApp {
                     guard let rec = Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) else { return }
                     try rec.write(name)
                     let mb = Double((try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0) / 1e6
-                    said = String(format: "recorded %d steps to %@ (%.1f MB)%@; ddpm replay plays it", steps, name, mb,
-                                  snap.finished ? "" : " (the run had done \(steps) of \(total))")
+                    said = String(format: "recorded %d%@ steps to %@ (%.1f MB)", steps, snap.final == nil ? " of \(total)" : "", file, mb)
                 } catch { said = "recording failed: \(error)" }
                 box.withLock { $0.append(said) }
             }
@@ -282,13 +283,13 @@ enum ExplorerApp {
             let rec: Recording?
             do { rec = try currentRecording() } catch { state.message = "GIF export failed: \(error)"; return }
             guard let rec else { state.message = "nothing to export yet"; return }
-            state.message = "writing \(name)..."
+            state.message = "writing \(URL(fileURLWithPath: name).lastPathComponent)..."
             let box = finishedWrites
             Thread.detachNewThread {
                 let said: String
                 do {
                     let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
-                    said = String(format: "exported %@ (%d frames, %.1f MB)", name, r.frames, Double(r.bytes) / 1e6)
+                    said = String(format: "exported %@ (%d frames, %.1f MB)", URL(fileURLWithPath: name).lastPathComponent, r.frames, Double(r.bytes) / 1e6)
                 } catch { said = "GIF export failed: \(error)" }
                 box.withLock { $0.append(said) }
             }

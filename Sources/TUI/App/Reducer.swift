@@ -192,7 +192,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // On a finished side a new setting changes nothing on screen: say how to use it.
         let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
         if done && s.message == nil {
-            s.message = "\(onFork ? "the fork" : "the run") has finished: r runs again with \(describe(set, unicode: s.caps.unicode)), or scrub back and f forks with it"
+            s.message = onFork
+                ? "the fork has finished: f closes it; then scrub back and f forks again (with the original's settings)"
+                : "the run has finished: r runs again with \(describe(set, unicode: s.caps.unicode)), or scrub back and f forks with it"
         }
         if onFork { return [.command(.setForkSettings(set))] }
         s.settings = set
@@ -216,6 +218,10 @@ private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
         s.message = replayRefusal("changing the sampler")
     case .char("f"): s.message = replayRefusal("a new fork")
     case .char("R"): s.message = "this is a recording already (\(s.replay ?? ""))"
+    case .right where s.scrub == nil, .shiftRight where s.scrub == nil, .pageDown where s.scrub == nil:
+        // At the playhead: the recording holds the frames ahead, so step forward (paused).
+        let n = k == .right ? 1 : (k == .shiftRight ? 10 : max(10, s.snapshot.timesteps.count / 10))
+        return Array(repeating: .command(.singleStep), count: n)
     default: return nil
     }
     return []
@@ -223,7 +229,7 @@ private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
 
 /// Why a key does nothing in a replay.
 func replayRefusal(_ what: String) -> String {
-    "replay: \(what) needs the model; this recording holds only its frames (ddpm --weights MODEL samples live)"
+    "replay: \(what) needs the model (the recording holds only frames)"
 }
 
 private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {

@@ -21,7 +21,7 @@ struct ExploreCommand: ParsableCommand {
     }
 
     func run() throws {
-        if try wrap({ try CastRecorder.recordIfAsked(cast) }) { return }
+        if try wrap({ try CastRecorder.recordIfAsked(cast, inputs: [weights ?? Assets.model]) }) { return }
         var o = ExplorerApp.Options()
         o.weights = weights; o.n = n; o.seed = seed
         let sampling = self.sampling

@@ -12,7 +12,7 @@ struct ExportGIFCommand: ParsableCommand {
     @Option(help: "The GIF to write.") var out: String
     @Option(parsing: .unconditional, help: "Frames before the final one (2...1000; at most the recording's steps).") var frames: Int = 60
     @Option(parsing: .unconditional, help: "Milliseconds between frames (10...10000).") var delay: Int = 80
-    @Option(parsing: .unconditional, help: "Milliseconds the final samples stay (0...60000).") var hold: Int = 2000
+    @Option(parsing: .unconditional, help: "Milliseconds the final samples stay (10...60000).") var hold: Int = 2000
     @Option(parsing: .unconditional, help: "Scale factor (1...8; 3 or 4 for a projector).") var scale: Int = 2
     @Option(parsing: .unconditional, help: "Digits shown, the first ones (1...64; default: all recorded).") var digits: Int?
 
@@ -32,6 +32,10 @@ struct ExportGIFCommand: ParsableCommand {
             try AtomicFile.checkWritable(out)
             try InputFile.refuseSameFile(output: out, input: file)
             let rec = try Recording.read(file)
+            // Say where the recording has less than asked for.
+            if frames > rec.main.frames.count { print("note: the recording has \(rec.main.frames.count) steps: all of them are shown") }
+            if let d = digits, d > rec.n { print("note: the recording has \(rec.n) digits: all of them are shown") }
+            if rec.main.final == nil { print("note: the recording was made before the run finished: no final frame") }
             let t0 = Benchmark.now()
             let r = try TrajectoryGIF.write(out, recording: rec, options: options)
             let s = Benchmark.now() - t0

@@ -41,6 +41,7 @@ struct SampleCommand: ParsableCommand {
                 try AtomicFile.checkWritable(record)
                 try InputFile.refuseSameFile(output: record, input: path)
                 if record == out { throw CLIError("--record \(record) is --out itself; choose another file") }
+                if trajectory && record == trajectoryPath { throw CLIError("--record \(record) is the --trajectory sheet's file; choose another name") }
             }
             let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, backend: try backendOption(backend)) }
             let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata) }

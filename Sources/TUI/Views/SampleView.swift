@@ -67,7 +67,7 @@ enum SampleView {
         fields.append((s.mode.rawValue, s.mode.rawValue, 8))
         fields.append((snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
         func ascii(_ line: String) -> String {
-            s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "σ²=β̃", with: "var=post")
+            s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "▶", with: ">").replacingOccurrences(of: "σ²=β̃", with: "var=post")
                 .replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "β̃", with: "post").replacingOccurrences(of: "β", with: "beta")
                 .replacingOccurrences(of: "η=", with: "eta ").replacingOccurrences(of: "η", with: "eta")
         }

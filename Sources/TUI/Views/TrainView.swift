@@ -36,10 +36,15 @@ enum TrainView {
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
         let said = s.message
-        let hint = said ?? SampleView.fitHints(["space pause", "w save checkpoint", "g start training"], width: W)
+        let hint = said ?? (s.replay != nil ? "replay: no training here (ddpm, then 2 and g, trains live)"
+            : SampleView.fitHints(["space pause", "w save checkpoint", "g start training"], width: W))
         buf.text(0, H - 1, hint, fg: said == nil ? 245 : 226, maxWidth: W)
         guard let snap = s.trainSnapshot, let m = snap.train else {
             buf.text(2, 3, "No training running.", bold: true)
+            if s.replay != nil {
+                buf.wrappedText(2, 5, "This is a replay of a recording: no model, nothing to train. Training runs in the explorer itself: ddpm, then 2 and g.", maxWidth: W - 4)
+                return
+            }
             var y = 5 + buf.wrappedText(2, 5, "Press g to train a fresh Tiny model on the bundled MNIST here: a lecture demo that makes digits in minutes, or the full run (checkpoint: ./ddpm-train.safetensors).", maxWidth: W - 4)
             y += buf.wrappedText(2, y + 1, "Or from the shell:  ddpm train --tui --out model.safetensors  (the demo; add --recipe full for the full run)", maxWidth: W - 4)
             return
