@@ -221,4 +221,33 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(th.snapshot.history.count, 30)
         th.stop()
     }
+
+    /// `b` in the forward view: the engine computes the shown digit's bound
+    /// (T terms, positive, summing with the prior to the total) and the view
+    /// plots it under the SNR curves; a replay says it needs the model.
+    func testForwardViewBound() throws {
+        let r = try Self.smallRunner(T: 30)
+        var st = try makeState()
+        st.schedule = r.schedule
+        st.screen = .forward
+        st.forwardDigit = 1
+        let effects = reduce(&st, .key(.char("b")))
+        guard case .command(let cmd)? = effects.first, case .bound(_, let size, let digit, _, let draws) = cmd else {
+            return XCTFail("b sends no bound command: \(effects)")
+        }
+        XCTAssertEqual(size, 28); XCTAssertEqual(digit, 1); XCTAssertEqual(draws, ForwardView.boundDraws)
+        r.handle(cmd)
+        let b = try XCTUnwrap(r.snapshot.bound)
+        XCTAssertEqual(b.result.perT.count, 30)
+        XCTAssertTrue(b.result.perT.allSatisfy { $0 >= 0 && $0.isFinite })
+        XCTAssertEqual(b.result.perT.reduce(0, +) + b.result.prior, b.result.total, accuracy: 1e-9)
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertTrue(st.message?.hasPrefix("bound of digit #1:") ?? false, st.message ?? "")
+        XCTAssertTrue(render(st).text.contains("the model's bound for this digit"))
+        st.forwardDigit = 0
+        XCTAssertFalse(render(st).text.contains("the model's bound"), "another digit's bound is not shown")
+        st.replay = "x.ddpmtraj"
+        XCTAssertEqual(reduce(&st, .key(.char("b"))), [])
+        XCTAssertTrue(st.message?.hasPrefix("replay:") ?? false)
+    }
 }

@@ -123,6 +123,14 @@ public final class Runner {
                 fs.update(s)
                 snapshot.forkSettings = s
             case .setSpeed(let v): snapshot.speedLimit = v
+            case .bound(let image, let size, let digit, let variance, let draws):
+                var ds = Dataset(images: image, labels: [0], side: size)
+                ds = try ds.padded(to: model.imageSize)
+                let t0 = Benchmark.now()
+                let copies = Array(repeating: ds.images, count: draws).flatMap { $0 }
+                let r = VariationalBound.compute(model: model, schedule: schedule, images: copies, n: draws, size: ds.side,
+                                                 variance: variance, clip: false, seed: UInt64(digit), batch: draws)
+                snapshot.bound = .init(digit: digit, variance: variance, result: r, seconds: Benchmark.now() - t0)
             case .startTraining:
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()

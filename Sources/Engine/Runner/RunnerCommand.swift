@@ -26,6 +26,9 @@ public enum RunnerCommand: Sendable {
     case showCompare(Bool)
     /// Maximum steps per second (nil: as fast as possible).
     case setSpeed(Double?)
+    /// The variational bound of one real digit (`size`² pixels), term by term,
+    /// averaged over `draws` draws of each x_t (the forward view's curve; T model calls).
+    case bound(image: [Float], size: Int, digit: Int, variance: VarianceKind, draws: Int)
     case startTraining
     case saveCheckpoint(String)
     case quit

@@ -41,6 +41,14 @@ public struct RunnerSnapshot: Sendable {
         public var settings = SamplerSettings()
         public var readings: [DigitReader.Reading] = []
     }
+    /// The last bound computed for a forward-view digit.
+    public var bound: BoundCurve? = nil
+    public struct BoundCurve: Sendable {
+        public var digit: Int
+        public var variance: VarianceKind
+        public var result: VariationalBound.Result
+        public var seconds: Double
+    }
     public var message: String? = nil
     public var version = 0
     public init() {}

@@ -144,7 +144,7 @@ public enum KeyHelp {
     public static let forward: [(String, String)] = [
         ("← / →", "t down / up by 1"), ("shift ← / →", "t down / up by 10"), ("↓ / ↑", "t down / up by 100"),
         ("PgUp / PgDn", "t up / down by 100"), ("Home / End", "t = 0 / T-1"),
-        ("j / k", "next / previous digit"), ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
+        ("j / k", "next / previous digit"), ("b", "the model's bound for this digit, term by term (bits/dim by t)"), ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
     ]
 }

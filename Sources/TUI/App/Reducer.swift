@@ -16,6 +16,11 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         s.width = w; s.height = h
         return []
     case .engine(let snap):
+        // A bound just computed (forward view, `b`): say what it came to.
+        if let b = snap.bound, s.snapshot.bound.map({ $0.digit != b.digit || $0.seconds != b.seconds }) ?? true {
+            s.message = String(format: "bound of digit #%d: %.3f bits/dim (L_0 %.3f, prior %.1e), %.1f s", b.digit, b.result.total,
+                               b.result.decoder, b.result.prior, b.seconds)
+        }
         s.snapshot = snap
         // A replay's settings are the recording's, step by step.
         if s.replay != nil { s.settings = snap.settings }
@@ -67,7 +72,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     switch s.screen {
     case .compare: return compareKey(&s, k)
     case .sample: return sampleKey(&s, k)
-    case .forward: forwardKey(&s, k); return []
+    case .forward: return forwardKey(&s, k)
     case .train: return trainKey(&s, k)
     }
 }
@@ -280,7 +285,7 @@ private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     return []
 }
 
-private func forwardKey(_ s: inout AppState, _ k: Key) {
+private func forwardKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     let T = s.schedule.T
     switch k {
     case .left: s.forwardT = max(0, s.forwardT - 1)
@@ -293,9 +298,19 @@ private func forwardKey(_ s: inout AppState, _ k: Key) {
     case .end: s.forwardT = T - 1
     case .char("j"): s.forwardDigit += 1
     case .char("k"): s.forwardDigit = max(0, s.forwardDigit - 1)
+    case .char("b"):
+        guard s.hasModel, s.replay == nil else {
+            s.message = s.replay != nil ? replayRefusal("the bound") : "no model loaded: \(s.modelNote)"; return []
+        }
+        guard let data = s.forwardDigits, data.count > 0 else { s.message = "no MNIST test digits to bound"; return [] }
+        let d = min(s.forwardDigit, data.count - 1), px = data.side * data.side
+        s.message = "the bound of digit #\(d): \(s.schedule.T) model calls of \(ForwardView.boundDraws) draws each..."
+        return [.command(.bound(image: Array(data.images[(d * px)..<((d + 1) * px)]), size: data.side, digit: d,
+                                variance: s.settings.variance, draws: ForwardView.boundDraws))]
     default: break
     }
     if let d = s.forwardDigits { s.forwardDigit = min(s.forwardDigit, d.count - 1) }
+    return []
 }
 
 private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {

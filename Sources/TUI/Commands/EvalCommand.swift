@@ -22,6 +22,8 @@ struct EvalCommand: ParsableCommand {
     var versus: String?
     @Flag(help: "Check the classifier's features instead: the Frechet distance of held-out digits under increasing blur, noise, salt-and-pepper, erasing, swirl, dropped classes and repeats.")
     var damage = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Instead of sampling: the variational bound (L_T + the KLs + L_0, as improved-diffusion's calc_bpd_loop) of this many test digits, in bits/dim, with the per-t terms; T model calls per digit (100 digits: about a minute). Takes --variance and --clip as the sampler does; --seed draws the x_t.", valueName: "n"))
+    var bpd: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -33,6 +35,12 @@ struct EvalCommand: ParsableCommand {
         if damage && n < 500 {
             throw ValidationError("--damage needs --n of at least 500 (got \(n)): the Frechet distance of fewer images is mostly noise")
         }
+        if let bpd {
+            guard (1...10_000).contains(bpd) else { throw ValidationError("--bpd must be in 1...10000 test digits, got \(bpd)") }
+            if damage || versus != nil || images != nil || trainClassifier {
+                throw ValidationError("--bpd measures the model on test digits; it takes no --damage, --versus, --images or --train-classifier")
+            }
+        }
         guard Classifier.Architecture(architecture) != nil else {
             throw ValidationError("--architecture takes four widths from 1 to 512 and then gn or relu, like 32,64,64,256,relu or 16,32,32,128,gn (got '\(architecture)')")
         }
@@ -43,6 +51,7 @@ struct EvalCommand: ParsableCommand {
             BLAS.configure()
             let test = try Assets.loadMNIST(train: false)
             if trainClassifier { return try trainNewClassifier(test: test) }
+            if let bpd { return try bound(test: test, n: bpd) }
             let clsPath = classifier ?? Assets.classifier
             let (cls, cp) = try loadClassifier(clsPath)
             let held = try heldOutDigits()
@@ -64,6 +73,47 @@ struct EvalCommand: ParsableCommand {
                 scores[i].values["frechet_ratio"] = scores[i]["frechet"] / real["frechet"]
             }
             try printReport(n: nf, labels: sets.map(\.label), scores: scores, real: real, classifierPath: clsPath)
+        }
+    }
+
+    /// `--bpd N`: the variational bound of the first N test digits, in bits/dim.
+    func bound(test: Dataset, n: Int) throws {
+        let path = weights ?? Assets.model
+        let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path) }
+        let count = min(n, test.count)
+        let digits = try test.padded(to: net.config.imageSize)
+        let set = sampling.settings(T: schedule.T)
+        let t0 = Benchmark.now()
+        let r = VariationalBound.compute(model: UNetPredictor(net: net, params: params), schedule: schedule,
+                                         images: Array(digits.images.prefix(count * digits.side * digits.side)), n: count,
+                                         size: digits.side, variance: set.variance, clip: set.clip, seed: seed) { done, total in
+            if isTTY && !json && done % 50 == 0 {
+                print(String(format: "\rbound: %d/%d model calls of %d digits", done, total, count), terminator: ""); fflush(stdout)
+            }
+        }
+        if isTTY && !json { print("") }
+        let seconds = Benchmark.now() - t0
+        // The terms summed over t-ranges, where the bits are.
+        let T = schedule.T, edges = [0, 1, 2, 6, 11, 51, 101, 251, 501, T].filter { $0 <= T }
+        var ranges: [(String, Double)] = []
+        for (a, b) in zip(edges, edges.dropFirst()) where a < b {
+            ranges.append((a == 0 ? "L_0 (t = 0, decoder)" : (b - a == 1 ? "t = \(a)" : "t = \(a)...\(b - 1)"), r.perT[a..<b].reduce(0, +)))
+        }
+        ranges.append(("L_T (prior)", r.prior))
+        if json {
+            let obj: [String: Any] = [
+                "bpd": r.total, "bpd_se": r.standardError, "n": r.n, "prior": r.prior, "decoder": r.decoder,
+                "per_t": r.perT, "variance": set.variance.rawValue, "clip": set.clip, "seconds": seconds, "weights": path,
+            ]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
+        print("variational bound of \(r.n) test digits (\(URL(fileURLWithPath: path).lastPathComponent), p variance \(set.variance == .beta ? "beta" : "posterior"), x0 \(set.clip ? "clipped" : "not clipped"), seed \(seed)):")
+        print(String(format: "  %.4f bits/dim ± %.4f (standard error over digits), %.0f s", r.total, r.standardError, seconds))
+        print("  where the bits are (bits/dim):")
+        for (name, v) in ranges {
+            print("    " + name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: v < 1e-3 ? " %9.2e" : " %9.4f", v) + String(format: "  %5.1f%%", 100 * v / r.total))
         }
     }
 

@@ -6,6 +6,8 @@ import Foundation
 /// schedules, and the SNR of every schedule on one log plot (chapter 3.2).
 enum ForwardView {
     static let colors: [Int16] = [75, 114, 209, 177]
+    /// Draws of x_t per timestep averaged in the bound's curve (`b`).
+    static let boundDraws = 4
 
     static func schedules(_ T: Int) -> [NoiseSchedule] {
         ScheduleKind.allCases.compactMap { try? NoiseSchedule(kind: $0, T: T) }
@@ -29,7 +31,7 @@ enum ForwardView {
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
-        let hint = s.message ?? "←/→ t ±1 · shift ←/→ ±10 · ↓/↑ ±100 · j/k digit · m renderer · ? help"
+        let hint = s.message ?? "←/→ t ±1 · shift ←/→ ±10 · ↓/↑ ±100 · j/k digit · b bound · m renderer · ? help"
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard let data = s.forwardDigits, data.count > 0 else {
             buf.text(2, 3, "No MNIST test digits found (assets/mnist).", bold: true); return
@@ -37,7 +39,8 @@ enum ForwardView {
         let d = min(s.forwardDigit, data.count - 1)
         let side = data.side
         let x0 = Array(data.images[(d * side * side)..<((d + 1) * side * side)])
-        let t = s.forwardT
+        // Clamped: a model of T <= 250 steps opens the view at t = 250 otherwise.
+        let t = min(s.forwardT, s.schedule.T - 1)
         let all = schedules(s.schedule.T)
         buf.text(0, H - 2, "digit #\(d) (label \(data.labels[d]))  t = \(t) of \(s.schedule.T - 1)   x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε, same ε for all four",
                  bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
@@ -60,11 +63,25 @@ enum ForwardView {
         }
         let py = 4 + cell.h
         let ph = H - 2 - py
-        if ph >= 4 {
+        // The model's bound of the shown digit, once `b` has computed it: it shares the space with the SNR plot.
+        let bound = s.snapshot.bound.flatMap { $0.digit == d ? $0 : nil }
+        let snrH = bound != nil && ph >= 9 ? ph / 2 : ph
+        if snrH >= 4 {
             PlotWidget(series: all.enumerated().map { .init($1.snr, color: colors[$0]) },
                        title: "SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
                        logScale: true, cursor: t, xName: "t", caps: s.caps)
-                .render(into: &buf, x: 1, y: py, w: W - 2, h: ph)
+                .render(into: &buf, x: 1, y: py, w: W - 2, h: snrH)
+        }
+        if let b = bound, ph - snrH >= 4 {
+            let r = b.result
+            let here = t == 0 ? "L_0" : "L_\(t - 1)"
+            let title = "the model's bound for this digit, bits/dim of each term by t (log): "
+                + String(format: "%.3f in all, L_0 %.3f, ", r.total, r.decoder) + here + String(format: " %.2e", r.perT[t])
+                + "; \(b.result.n) draws of x_t, σ²=" + (b.variance == .beta ? "β" : "β̃")
+            // Terms are positive; the log plot floors zeros to the smallest positive one.
+            let floor = r.perT.filter { $0 > 0 }.min() ?? 1e-9
+            PlotWidget(series: [.init(r.perT.map { max($0, floor) }, color: 222)], title: title, logScale: true, cursor: t, xName: "t", caps: s.caps)
+                .render(into: &buf, x: 1, y: py + snrH, w: W - 2, h: ph - snrH)
         }
     }
 }
