@@ -70,6 +70,27 @@ final class DiffusionTests: XCTestCase {
             // predict-x0 and predict-eps invert q_sample (x0 loses precision as abar_t -> 0).
             assertClose(x0.array(n), x0Hat.array(n), rtol: t < 900 ? 1e-3 : 5e-2, "x0 from eps at t=\(t)")
             assertClose(eps.array(n), epsHat.array(n), rtol: t < 10 ? 5e-2 : 1e-3, "eps from x0 at t=\(t)")
+            // v = sqrt(abar) eps - sqrt(1 - abar) x0 by hand; the eps an x0 or v output stands for
+            // (`Objective.epsilon`, as UNetPredictor converts) gives the same reverse mean as eps itself.
+            let v = FloatBuffer(count: n), fromV = FloatBuffer(count: n), fromX0 = FloatBuffer(count: n), mean = FloatBuffer(count: n)
+            Objective.v.target(x0: x0.ptr, eps: eps.ptr, t: t, count: n, schedule: s, into: v.ptr)
+            for i in 0..<n {
+                let want = s.sqrtAlphasCumprod[t] * Double(eps.ptr[i]) - s.sqrtOneMinusAlphasCumprod[t] * Double(x0.ptr[i])
+                XCTAssertEqual(Double(v.ptr[i]), want, accuracy: 1e-5 * max(1, abs(want)), "v target at t=\(t)")
+            }
+            Objective.v.epsilon(output: v.ptr, xt: xt.ptr, t: t, count: n, schedule: s, into: fromV.ptr)
+            Objective.x0.epsilon(output: x0.ptr, xt: xt.ptr, t: t, count: n, schedule: s, into: fromX0.ptr)
+            assertClose(eps.array(n), fromV.array(n), rtol: 1e-4, "eps from v at t=\(t)")
+            s.pMean(xt: xt.ptr, eps: fromV.ptr, t: t, count: n, into: mean.ptr)
+            assertClose(want, mean.array(n), rtol: 1e-4, "p mean from v at t=\(t)")
+            s.pMean(xt: xt.ptr, eps: fromX0.ptr, t: t, count: n, into: mean.ptr)
+            assertClose(want, mean.array(n), rtol: t < 10 ? 5e-2 : 1e-3, "p mean from x0 at t=\(t)")
+            // In place, as the predictor converts its output buffer.
+            Objective.v.epsilon(output: v.ptr, xt: xt.ptr, t: t, count: n, schedule: s, into: v.ptr)
+            XCTAssertEqual(v.array(n), fromV.array(n))
+            // Errors in each target cost this much in eps (the weighting conversion).
+            XCTAssertEqual(Objective.x0.epsScale(s, t: t), s.snr[t], accuracy: 1e-12)
+            XCTAssertEqual(Objective.v.epsScale(s, t: t), s.snr[t] / (1 + s.snr[t]), accuracy: 1e-9)
         }
     }
 

@@ -53,6 +53,51 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(straight.adamV.array(n), resumed.adamV.array(n))
     }
 
+    /// x0- and v-prediction train (loss falls on their own targets), write
+    /// their objective into the file, and come back as predictors that give ε:
+    /// the weights file of a v run, loaded, predicts what the trainer's
+    /// network outputs, turned into ε.
+    func testObjectivesTrainAndRoundTrip() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for objective in [Objective.x0, .v] {
+            var o = smallOptions(); o.objective = objective; o.totalSteps = 60; o.weighting = .minSnr
+            let tr = try Trainer(options: o, data: Self.digits)
+            var first: [Double] = [], last: [Double] = []
+            for i in 0..<60 {
+                let s = try tr.trainStep()
+                if i < 10 { first.append(s.loss) }
+                if i >= 50 { last.append(s.loss) }
+            }
+            XCTAssertLessThan(last.reduce(0, +), first.reduce(0, +), "\(objective): the loss falls")
+            let path = dir + "/\(objective).safetensors"
+            try tr.saveWeights(path)
+            let f = try SafeTensors.read(path)
+            XCTAssertEqual(try Checkpoint.objective(f.metadata, path: path), objective)
+            try tr.saveCheckpoint(dir + "/c.safetensors")
+            XCTAssertEqual(try Trainer.resume(dir + "/c.safetensors", data: Self.digits).options.objective, objective)
+            // The predictor's ε is the network's output converted.
+            let net = try UNet(o.config)
+            let raw = UNetPredictor(net: net, params: tr.ema)
+            let asEps = UNetPredictor(net: try UNet(o.config), params: tr.ema, objective: objective, schedule: tr.schedule)
+            let x = Array(Self.digits.images.prefix(2 * 784))
+            let out = FloatBuffer(count: 2 * 784), eps = FloatBuffer(count: 2 * 784), want = FloatBuffer(count: 2 * 784)
+            x.withUnsafeBufferPointer { xp in
+                raw.predictNoise(xp.baseAddress!, t: [10, 700], out: out.ptr)
+                asEps.predictNoise(xp.baseAddress!, t: [10, 700], out: eps.ptr)
+                for (i, t) in [10, 700].enumerated() {
+                    objective.epsilon(output: out.ptr + i * 784, xt: xp.baseAddress! + i * 784, t: t, count: 784, schedule: tr.schedule,
+                                      into: want.ptr + i * 784)
+                }
+            }
+            XCTAssertEqual(eps.array(2 * 784), want.array(2 * 784))
+            XCTAssertNotEqual(eps.array(2 * 784), out.array(2 * 784))
+        }
+        // A file that names no objective is an eps model; a bad one is refused.
+        XCTAssertEqual(try Checkpoint.objective([:], path: "f"), .eps)
+        XCTAssertThrowsError(try Checkpoint.objective(["objective": "score"], path: "f"))
+    }
+
     /// --init: a new run starts from a model file's weights (raw and EMA),
     /// with fresh Adam moments at step 0, and its first step's loss is that of
     /// the trained weights, not of random ones.

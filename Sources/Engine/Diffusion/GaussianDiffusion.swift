@@ -43,6 +43,20 @@ extension NoiseSchedule {
         for i in 0..<count { eps[i] = (xt[i] - sab * x0[i]) / s1m }
     }
 
+    /// v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0   (Salimans & Ho 2022, the v-prediction target).
+    public func vFromEpsX0(eps: UnsafePointer<Float>, x0: UnsafePointer<Float>, t: Int, count: Int,
+                           into v: UnsafeMutablePointer<Float>) {
+        let sab = Float(sqrtAlphasCumprod[t]), s1m = Float(sqrtOneMinusAlphasCumprod[t])
+        for i in 0..<count { v[i] = sab * eps[i] - s1m * x0[i] }
+    }
+
+    /// eps from v: eps = sqrt(1 - abar_t) x_t + sqrt(abar_t) v (in place: `eps` may be `v`).
+    public func epsFromV(xt: UnsafePointer<Float>, v: UnsafePointer<Float>, t: Int, count: Int,
+                         into eps: UnsafeMutablePointer<Float>) {
+        let sab = Float(sqrtAlphasCumprod[t]), s1m = Float(sqrtOneMinusAlphasCumprod[t])
+        for i in 0..<count { eps[i] = s1m * xt[i] + sab * v[i] }
+    }
+
     // MARK: p, the learned reverse process
 
     /// Mean of p(x_{t-1} | x_t) from the predicted noise:

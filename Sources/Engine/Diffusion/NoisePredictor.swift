@@ -24,7 +24,13 @@ public final class UNetPredictor: NoisePredictor {
     public let net: UNet
     public let params: FloatBuffer
     public var imageSize: Int { net.config.imageSize }
-    public init(net: UNet, params: FloatBuffer) { self.net = net; self.params = params }
+    /// What the network outputs and the schedule to turn it into ε (nil: ε itself).
+    public let output: (objective: Objective, schedule: NoiseSchedule)?
+    public init(net: UNet, params: FloatBuffer, objective: Objective = .eps, schedule: NoiseSchedule? = nil) {
+        self.net = net; self.params = params
+        precondition(objective == .eps || schedule != nil, "an x0 or v model needs its schedule to give eps")
+        output = objective == .eps ? nil : (objective, schedule!)
+    }
 
     /// One core's network copy and its one-element timestep array (reused, so
     /// a step allocates nothing once the lanes exist).
@@ -55,9 +61,15 @@ public final class UNetPredictor: NoisePredictor {
                 (out + i * hw).update(from: Self.forward(lane.net, p, x: x + i * hw, t: lane.t, generation: generation),
                                       count: hw)
             }
-            return
+        } else {
+            out.update(from: Self.forward(net, params.ptr, x: x, t: t, generation: generation), count: n * hw)
         }
-        out.update(from: Self.forward(net, params.ptr, x: x, t: t, generation: generation), count: n * hw)
+        // An x0 or v model's output, as the ε it stands for (in place).
+        if let (objective, schedule) = output {
+            for i in 0..<n {
+                objective.epsilon(output: out + i * hw, xt: x + i * hw, t: t[i], count: hw, schedule: schedule, into: out + i * hw)
+            }
+        }
     }
 
     private static func forward(_ net: UNet, _ p: UnsafePointer<Float>, x: UnsafePointer<Float>,

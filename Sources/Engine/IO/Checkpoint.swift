@@ -68,7 +68,8 @@ public enum Checkpoint {
         guard metadata["format"] == Trainer.checkpointFormat else {
             throw EngineError.badFile(path: path, reason: "not a training checkpoint (no optimiser state); use a file written by 'ddpm train --out'")
         }
-        let opts = try decode(TrainOptions.self, metadata["options"], path: path, key: "options")
+        var opts = try decode(TrainOptions.self, metadata["options"], path: path, key: "options")
+        opts.objective = try objective(metadata, path: path)
         do {
             try opts.validate()
             _ = try NoiseSchedule(opts.schedule)
@@ -90,6 +91,15 @@ public enum Checkpoint {
         }
         return TrainState(options: opts, step: step, rng: words, bucketLoss: buckets,
                           loss: metadata["loss"].flatMap { Double($0) } ?? .nan)
+    }
+
+    /// What a file's network predicts (`objective`: eps, x0 or v; eps when absent, as every file before it).
+    public static func objective(_ metadata: [String: String], path: String) throws -> Objective {
+        guard let s = metadata["objective"] else { return .eps }
+        guard let o = Objective(rawValue: s) else {
+            throw EngineError.badFile(path: path, reason: "metadata 'objective' is '\(EngineError.quoted(s, limit: 20))', not eps, x0 or v")
+        }
+        return o
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, _ s: String?, path: String, key: String) throws -> T {

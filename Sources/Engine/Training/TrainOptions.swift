@@ -14,7 +14,14 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     public var seed: UInt64 = 0
     public var gradClip = 1.0
     public var minSnrGamma = 5.0
+    /// What the network predicts; stored as the file's own `objective` key
+    /// (not in the options JSON, so files from before it read as ε).
+    public var objective: Objective = .eps
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case config, schedule, batch, lr, totalSteps, warmup, loss, weighting, emaDecay, seed, gradClip, minSnrGamma
+    }
 
     /// Optimisation steps in one pass over `images` images (a batch larger than the set takes all of it).
     public func stepsPerEpoch(images: Int) -> Int { max(1, images / max(1, min(batch, images))) }

@@ -24,7 +24,7 @@ public final class Trainer {
     public private(set) var lastLoss = Double.nan
     public let lrSchedule: LRSchedule
     let adam = Adam()
-    let x0b: FloatBuffer, epsb: FloatBuffer, xtb: FloatBuffer, dout: FloatBuffer
+    let x0b: FloatBuffer, epsb: FloatBuffer, xtb: FloatBuffer, dout: FloatBuffer, targetb: FloatBuffer
     private var perm: [Int] = []
     private var permEpoch = -1
     /// The timesteps of the last step's batch.
@@ -59,6 +59,8 @@ public final class Trainer {
         lrSchedule = LRSchedule(base: options.lr, warmup: min(options.warmup, options.totalSteps / 10), totalSteps: options.totalSteps)
         let b = min(options.batch, data.count), len = b * data.side * data.side
         x0b = FloatBuffer(count: len); epsb = FloatBuffer(count: len); xtb = FloatBuffer(count: len); dout = FloatBuffer(count: len)
+        // The x0 or v target has a buffer of its own; ε's target is the noise itself.
+        targetb = options.objective == .eps ? epsb : FloatBuffer(count: len)
         ts = [Int](repeating: 0, count: b)
     }
 
@@ -92,16 +94,24 @@ public final class Trainer {
         for j in 0..<b {
             schedule.qSample(x0: x0b.ptr + j * hw, eps: epsb.ptr + j * hw, t: ts[j], count: hw, into: xtb.ptr + j * hw)
         }
+        if options.objective != .eps {
+            for j in 0..<b {
+                options.objective.target(x0: x0b.ptr + j * hw, eps: epsb.ptr + j * hw, t: ts[j], count: hw, schedule: schedule,
+                                         into: targetb.ptr + j * hw)
+            }
+        }
         let y = net.forward(params.ptr, x: xtb.ptr, t: ts, mode: .training, rng: &rng)
         var total = 0.0
         let norm = Float(1.0 / Double(len))
         for j in 0..<b {
-            let w = options.weighting.weight(schedule, t: ts[j], gamma: options.minSnrGamma)
+            // Weightings are defined on the ε scale (`Objective.epsScale`); simple is plain MSE on the target.
+            var w = options.weighting.weight(schedule, t: ts[j], gamma: options.minSnrGamma)
+            if options.weighting != .simple { w *= options.objective.epsScale(schedule, t: ts[j]) }
             let wf = Float(w)
             var per = 0.0
             let o = j * hw
             for k in 0..<hw {
-                let d = y[o + k] - epsb.ptr[o + k]
+                let d = y[o + k] - targetb.ptr[o + k]
                 switch options.loss {
                 case .mse: per += Double(d * d); dout.ptr[o + k] = 2 * wf * d * norm
                 case .l1: per += Double(abs(d)); dout.ptr[o + k] = (d > 0 ? wf : (d < 0 ? -wf : 0)) * norm
@@ -136,6 +146,7 @@ public final class Trainer {
             "config": Checkpoint.encode(options.config),
             "schedule": Checkpoint.encode(options.schedule),
             "options": Checkpoint.encode(options),
+            "objective": options.objective.rawValue,
             "step": String(step),
             "epochs": String(format: "%.3f", epoch),
             "rng": rng.words.map { String($0, radix: 16) }.joined(separator: ","),
@@ -162,7 +173,8 @@ public final class Trainer {
 
     /// The EMA weights as a noise predictor with a network of its own (built
     /// once: its per-core copies and buffers serve every preview).
-    private lazy var previewModel = UNetPredictor(net: try! UNet(options.config, backend: net.ws.backend), params: ema)
+    private lazy var previewModel = UNetPredictor(net: try! UNet(options.config, backend: net.ws.backend), params: ema,
+                                                  objective: options.objective, schedule: schedule)
 
     /// Writes EMA weights (plain names), raw weights, Adam moments and state,
     /// atomically (`pauseMidwayMs`: see AtomicFile.write).

@@ -32,6 +32,8 @@ enum ExplorerApp {
         var note = ""
         /// The model's file name and training step, for the header.
         var label = ""
+        /// What the model predicts (its output is turned into ε for the samplers).
+        var objective: Objective = .eps
         /// The model file and its metadata (what a recording names it by).
         var path = ""
         var metadata: [String: String] = [:]
@@ -55,6 +57,7 @@ enum ExplorerApp {
         l.path = path
         do {
             let m = try loadModel(path); l.model = (m.0, m.1, m.2)
+            l.objective = try Checkpoint.objective(m.3.metadata, path: path)
             l.metadata = m.3.metadata
             let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
             let file = URL(fileURLWithPath: path).lastPathComponent
@@ -122,7 +125,7 @@ enum ExplorerApp {
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
             if let (net, params, sched) = l.model {
-                let runner = Runner(model: UNetPredictor(net: net, params: params), schedule: sched)
+                let runner = Runner(model: UNetPredictor(net: net, params: params, objective: l.objective, schedule: sched), schedule: sched)
                 runner.reader = l.reader
                 state.hasClassifier = l.reader != nil
                 let e = RunnerThread(runner)
@@ -149,7 +152,8 @@ enum ExplorerApp {
         }
 
         func startTrainEngine(_ tr: Trainer) {
-            let pred = UNetPredictor(net: try! UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema)
+            let pred = UNetPredictor(net: try! UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema,
+                                     objective: tr.options.objective, schedule: tr.schedule)
             let runner = Runner(model: pred, schedule: tr.schedule, trainer: tr)
             // A live preview: 16 digits every 10 s, with the classifier's confident rate over time.
             runner.previewSeconds = 10; runner.previewCount = 16

@@ -110,7 +110,13 @@ func loadModel(_ path: String, backend: Backend = .detected) throws -> (UNet, Fl
     let net = try UNet(cfg, backend: backend)
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)
+    _ = try Checkpoint.objective(f.metadata, path: path)
     return (net, params, try NoiseSchedule(sspec), f)
+}
+
+/// A loaded model as a noise predictor: an x0 or v model's output is turned into ε (`Objective`).
+func predictor(_ net: UNet, _ params: FloatBuffer, _ schedule: NoiseSchedule, _ file: SafeTensors) throws -> UNetPredictor {
+    UNetPredictor(net: net, params: params, objective: try Checkpoint.objective(file.metadata, path: file.path), schedule: schedule)
 }
 
 /// Loads the evaluation classifier; a failure says how to rebuild it (the

@@ -79,12 +79,12 @@ struct EvalCommand: ParsableCommand {
     /// `--bpd N`: the variational bound of the first N test digits, in bits/dim.
     func bound(test: Dataset, n: Int) throws {
         let path = weights ?? Assets.model
-        let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path) }
         let count = min(n, test.count)
         let digits = try test.padded(to: net.config.imageSize)
         let set = sampling.settings(T: schedule.T)
         let t0 = Benchmark.now()
-        let r = VariationalBound.compute(model: UNetPredictor(net: net, params: params), schedule: schedule,
+        let r = VariationalBound.compute(model: try predictor(net, params, schedule, file), schedule: schedule,
                                          images: Array(digits.images.prefix(count * digits.side * digits.side)), n: count,
                                          size: digits.side, variance: set.variance, clip: set.clip, seed: seed) { done, total in
             if isTTY && !json && done % 50 == 0 {
@@ -194,10 +194,10 @@ struct EvalCommand: ParsableCommand {
             return ((0..<(m * MNIST.pixels)).map { Float(f.bytes[$0]) / 127.5 - 1 }, images)
         }
         let path = weights ?? Assets.model
-        let (net, params, schedule, _) = try Assets.reading(path) { try loadModel(path) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path) }
         let settings = sampling.settings(T: schedule.T)
         let t0 = Benchmark.now()
-        let fake = try Evaluation.samples(UNetPredictor(net: net, params: params), schedule: schedule, settings: settings,
+        let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,
                                           n: n, seed: seed, size: net.config.imageSize) { done in
             if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
         }

@@ -47,7 +47,7 @@ struct SampleCommand: ParsableCommand {
             let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata) }
             let settings = sampling.settings(T: schedule.T)
             let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed)
-            let model = UNetPredictor(net: net, params: params)
+            let model = try predictor(net, params, schedule, file)
             let total = s.timesteps.count
             let marks = Set((0..<10).map { total <= 10 ? $0 : Int((Double($0) * Double(total - 1) / 9).rounded()) })
             var traj: [[Float]] = []

@@ -28,6 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid.") var schedule: String = "linear"
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000).") var T: Int = 1000
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
+    @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0). Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String = "eps"
     @Option(help: "Loss weighting: simple, snr, min-snr, importance (full recipe \(Self.full.weighting.rawValue), demo \(Self.demo.weighting.rawValue)).") var weighting: String?
     @Option(parsing: .unconditional, help: "EMA decay of the weights used for sampling (full recipe \(Self.full.emaDecay), demo \(Self.demo.emaDecay)).") var ema: Double?
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
@@ -56,6 +57,7 @@ struct TrainCommand: ParsableCommand {
         o.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
         if let warmup { o.warmup = warmup }
         o.loss = LossKind(rawValue: loss)!
+        o.objective = Objective(rawValue: objective)!
         if let weighting { o.weighting = Weighting(rawValue: weighting)! }
         o.seed = seed
         // --epochs counts passes over the set at the batch in use.
@@ -77,6 +79,7 @@ struct TrainCommand: ParsableCommand {
         _ = try modelConfig(config, attention: attention)
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
+        guard Objective(rawValue: objective) != nil else { throw ValidationError("unknown --objective '\(objective)' (eps, x0 or v)") }
         if let weighting, Weighting(rawValue: weighting) == nil { throw ValidationError("unknown --weighting '\(weighting)'") }
         // The engine's own checks of every option it takes (ranges written once, in Engine).
         try validating {
