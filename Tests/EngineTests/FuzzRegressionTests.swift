@@ -30,7 +30,7 @@ final class FuzzRegressionTests: XCTestCase {
 
     func testIDXInputs() throws { try run("FuzzIDX", seeds: 6, regressions: 3, ParserChecks.idx) }
     func testSafeTensorsInputs() throws { try run("FuzzSafeTensors", seeds: 5, regressions: 3, ParserChecks.safetensors) }
-    func testRecordingInputs() throws { try run("FuzzRecording", seeds: 3, regressions: 2, ParserChecks.recording) }
+    func testRecordingInputs() throws { try run("FuzzRecording", seeds: 3, regressions: 3, ParserChecks.recording) }
     func testMetadataInputs() throws { try run("FuzzCheckpoint", seeds: 2, regressions: 6, ParserChecks.metadata) }
 
     /// The checks are not vacuous: a broken invariant or a foreign error is reported.

@@ -76,10 +76,13 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual(try Checkpoint.objective(f.metadata, path: path), objective)
             try tr.saveCheckpoint(dir + "/c.safetensors")
             XCTAssertEqual(try Trainer.resume(dir + "/c.safetensors", data: Self.digits).options.objective, objective)
-            // The predictor's ε is the network's output converted.
+            // The predictor built from the written file gives the network's output converted to ε.
             let net = try UNet(o.config)
             let raw = UNetPredictor(net: net, params: tr.ema)
-            let asEps = UNetPredictor(net: try UNet(o.config), params: tr.ema, objective: objective, schedule: tr.schedule)
+            let loaded = FloatBuffer(count: net.parameterCount)
+            try f.load(into: loaded.ptr, layout: net.layout)
+            let asEps = UNetPredictor(net: try UNet(o.config), params: loaded, objective: try Checkpoint.objective(f.metadata, path: path),
+                                      schedule: tr.schedule)
             let x = Array(Self.digits.images.prefix(2 * 784))
             let out = FloatBuffer(count: 2 * 784), eps = FloatBuffer(count: 2 * 784), want = FloatBuffer(count: 2 * 784)
             x.withUnsafeBufferPointer { xp in
@@ -93,6 +96,13 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual(eps.array(2 * 784), want.array(2 * 784))
             XCTAssertNotEqual(eps.array(2 * 784), out.array(2 * 784))
         }
+        // The objective is what is trained on: from the same seed, the first step's loss differs with it.
+        var losses: [Double] = []
+        for objective in Objective.allCases {
+            var o = smallOptions(); o.objective = objective
+            losses.append(try Trainer(options: o, data: Self.digits).trainStep().loss)
+        }
+        XCTAssertEqual(Set(losses).count, 3, "eps, x0 and v targets give three losses: \(losses)")
         // A file that names no objective is an eps model; a bad one is refused.
         XCTAssertEqual(try Checkpoint.objective([:], path: "f"), .eps)
         XCTAssertThrowsError(try Checkpoint.objective(["objective": "score"], path: "f"))

@@ -87,6 +87,23 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(quick.settings.steps, 40, "the original keeps its 40")
         var more = fewer; more.steps = 50
         XCTAssertEqual(reduce(&quick, .key(.char("S"))), [.command(.setForkSettings(more))])
+        // A snapshot the engine published before it read f (no fork yet) keeps the fork drawn and keyed;
+        // the engine's own fork replaces it; a fork that never comes lapses.
+        var early = quick.snapshot; early.forkSettings = nil; early.forkHistory = []; early.version += 1
+        _ = reduce(&quick, .engine(early))
+        XCTAssertTrue(quick.forking, "still forking after an older snapshot")
+        var confirmed = early; confirmed.forkSettings = more; confirmed.version += 1
+        _ = reduce(&quick, .engine(confirmed))
+        XCTAssertNil(quick.pendingFork)
+        XCTAssertEqual(quick.snapshot.forkSettings, more)
+        var lapsed = quick
+        _ = reduce(&lapsed, .key(.char("f")))   // closes it
+        XCTAssertFalse(lapsed.forking)
+        _ = reduce(&lapsed, .key(.left)); _ = reduce(&lapsed, .key(.char("f")))
+        XCTAssertTrue(lapsed.forking)
+        var never = lapsed.snapshot; never.forkSettings = nil; never.forkHistory = []; never.version += 10
+        _ = reduce(&lapsed, .engine(never))
+        XCTAssertFalse(lapsed.forking, "a refused fork does not stay on screen")
         // The engine answers with a fork: 3 shared steps and 2 of its own, in DDIM.
         st.snapshot.forkSettings = SamplerSettings()
         st.snapshot.forkHistory = Array(st.snapshot.history.prefix(5))

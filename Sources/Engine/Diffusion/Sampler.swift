@@ -71,7 +71,8 @@ public final class Sampler {
 
     public var state: State {
         State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings,
-              prevX0: prevT >= 0 ? prevX0.array(pixels) : [], prevT: prevT)
+              // Only a multistep rule's states need the history (forks keep up to 250 states).
+              prevX0: prevT >= 0 && settings.kind == .dpmpp ? prevX0.array(pixels) : [], prevT: settings.kind == .dpmpp ? prevT : -1)
     }
 
     /// Continues from `s` (a state of a sampler of the same shape).

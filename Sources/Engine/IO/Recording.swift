@@ -121,6 +121,12 @@ public struct Recording: Sendable {
             "frames": Self.json(main.frames.map(FrameInfo.init)),
         ]
         if let s = model.step { meta["model_step"] = "\(s)" }
+        // The JSON header must stay readable (SafeTensors.maxHeaderBytes; ~200 bytes a frame: T ≲ 60,000).
+        let headerBytes = meta.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 8 }
+            + (fork.map { Self.json($0.side.frames.map(FrameInfo.init)).utf8.count } ?? 0)
+        guard headerBytes < SafeTensors.maxHeaderBytes - (64 << 10) else {
+            throw EngineError.invalidArgument("the recording's \(main.frames.count) frames need a header of \(headerBytes >> 20) MiB, over the \(SafeTensors.maxHeaderBytes >> 20) MiB a recording may have: record fewer steps")
+        }
         var blobs: [(String, [Int], SafeTensors.DType, [UInt8])] = []
         func add(_ prefix: String, _ side: Side) {
             let shape = [side.frames.count, n, size, size]
@@ -192,7 +198,8 @@ public struct Recording: Sendable {
         do { _ = try NoiseSchedule(schedule) } catch { throw bad("schedule: \(error)") }
         let timesteps = try decode("timesteps", [Int].self)
         guard timesteps.allSatisfy({ (0..<schedule.T).contains($0) }) else { throw bad("a timestep is outside 0..<T") }
-        func side(_ prefix: String, _ infos: [FrameInfo]) throws -> Side {
+        /// One side's frames; its steps are numbered from `firstStep` on, one by one, with t falling.
+        func side(_ prefix: String, _ infos: [FrameInfo], firstStep: Int) throws -> Side {
             let count = infos.count
             let img = n * size * size
             func tensor(_ name: String, _ shape: [Int], _ dtype: SafeTensors.DType) throws -> SafeTensors.Tensor {
@@ -209,6 +216,8 @@ public struct Recording: Sendable {
             var frames: [RecordedFrame] = []
             frames.reserveCapacity(count)
             for (i, info) in infos.enumerated() {
+                guard info.step == firstStep + i else { throw bad("frame \(i) of '\(prefix)frames' is numbered \(info.step), not \(firstStep + i)") }
+                guard info.t_next < info.t else { throw bad("frame \(info.step) goes from t=\(info.t) to t=\(info.t_next), not down") }
                 let r = try readings.map { try unpack(Array($0[(i * n * 12)..<((i + 1) * n * 12)]), n: n, bad: bad) } ?? []
                 frames.append(try info.frame(n: n, size: size, T: schedule.T, xt: Array(xt[(i * img)..<((i + 1) * img)]),
                                              x0: Array(x0[(i * img)..<((i + 1) * img)]), readings: r, bad: bad))
@@ -224,7 +233,7 @@ public struct Recording: Sendable {
             }
             return out
         }
-        let main = try side("", try decode("frames", [FrameInfo].self))
+        let main = try side("", try decode("frames", [FrameInfo].self), firstStep: 0)
         guard !main.frames.isEmpty else { throw bad("it holds no frames") }
         var rec = Recording(model: Model(file: try field("model_file"), sha256: try field("model_sha256"),
                                          step: m["model_step"].flatMap { Int($0) }),
@@ -235,7 +244,7 @@ public struct Recording: Sendable {
             }
             let settings = try decode("fork_settings", SamplerSettings.self)
             do { try settings.validate(T: schedule.T) } catch { throw bad("fork_settings: \(error)") }
-            rec.fork = Fork(from: from, settings: settings, side: try side("fork.", try decode("fork_frames", [FrameInfo].self)))
+            rec.fork = Fork(from: from, settings: settings, side: try side("fork.", try decode("fork_frames", [FrameInfo].self), firstStep: from))
         }
         return rec
     }
@@ -323,18 +332,15 @@ public struct Recording: Sendable {
     static func bytes(_ v: [Float16]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }
     static func bytes(_ v: [Float]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }
 
-    private static func withRaw<R>(_ blobs: [(String, [Int], SafeTensors.DType, [UInt8])],
-                                   _ body: ([(name: String, shape: [Int], dtype: SafeTensors.DType, bytes: UnsafeRawBufferPointer)]) throws -> R) throws -> R {
-        // The arrays outlive the pointers: they are held by `blobs` until body returns.
-        var raws: [(name: String, shape: [Int], dtype: SafeTensors.DType, bytes: UnsafeRawBufferPointer)] = []
-        var pinned: [UnsafeMutableRawBufferPointer] = []
-        defer { for p in pinned { p.deallocate() } }
-        for b in blobs {
-            let p = UnsafeMutableRawBufferPointer.allocate(byteCount: b.3.count, alignment: 16)
-            p.copyBytes(from: b.3)
-            pinned.append(p)
-            raws.append((b.0, b.1, b.2, UnsafeRawBufferPointer(p)))
+    typealias RawTensor = (name: String, shape: [Int], dtype: SafeTensors.DType, bytes: UnsafeRawBufferPointer)
+
+    /// `body` with every blob's bytes in place (no copies: each array is borrowed
+    /// for the whole call, one `withUnsafeBytes` inside the next).
+    private static func withRaw<R>(_ blobs: [(String, [Int], SafeTensors.DType, [UInt8])], done: [RawTensor] = [],
+                                   _ body: ([RawTensor]) throws -> R) throws -> R {
+        guard let first = blobs.first else { return try body(done) }
+        return try first.3.withUnsafeBytes { raw in
+            try withRaw(Array(blobs.dropFirst()), done: done + [(first.0, first.1, first.2, raw)], body)
         }
-        return try body(raws)
     }
 }

@@ -57,9 +57,13 @@ public enum VariationalBound {
     /// is called after each timestep of each batch.
     public static func compute(model: NoisePredictor, schedule s: NoiseSchedule, images: [Float], n: Int, size: Int,
                                variance: VarianceKind = .beta, clip: Bool = true, seed: UInt64 = 0, batch: Int = 100,
-                               progress: ((Int, Int) -> Void)? = nil) -> Result {
+                               measuredSide: Int? = nil, progress: ((Int, Int) -> Void)? = nil) -> Result {
         precondition(images.count >= n * size * size && n > 0, "VariationalBound: \(n) images of \(size)x\(size)")
         let hw = size * size, T = s.T
+        // Bits per dimension of the image itself: a padded model's border (32x32 around a 28x28 digit) is not counted.
+        let m = min(measuredSide ?? size, size), off = (size - m) / 2
+        let pix = (0..<(m * m)).map { (off + $0 / m) * size + off + $0 % m }
+        let dims = Double(pix.count)
         var perImage = [Double](repeating: 0, count: n)
         var perT = [Double](repeating: 0, count: T)
         var prior = 0.0
@@ -76,8 +80,8 @@ public enum VariationalBound {
             let aT = s.sqrtAlphasCumprod[T - 1], lvT = log(1 - s.alphasCumprod[T - 1])
             for i in 0..<b {
                 var kl = 0.0
-                for j in 0..<hw { kl += normalKL(mean1: aT * Double(x0.ptr[i * hw + j]), logVar1: lvT, mean2: 0, logVar2: 0) }
-                let bits = kl / Double(hw) * bitsPerNat
+                for j in pix { kl += normalKL(mean1: aT * Double(x0.ptr[i * hw + j]), logVar1: lvT, mean2: 0, logVar2: 0) }
+                let bits = kl / dims * bitsPerNat
                 perImage[start + i] += bits; prior += bits
             }
             var ts = [Int](repeating: 0, count: b)
@@ -97,22 +101,22 @@ public enum VariationalBound {
                     let qLV = log(s.posteriorVariance[t])
                     for i in 0..<b {
                         var kl = 0.0
-                        for j in 0..<hw {
+                        for j in pix {
                             let k = i * hw + j
                             kl += normalKL(mean1: Double(qMean.ptr[k]), logVar1: qLV, mean2: Double(pMean.ptr[k]), logVar2: pLV)
                         }
-                        let bits = kl / Double(hw) * bitsPerNat
+                        let bits = kl / dims * bitsPerNat
                         perImage[start + i] += bits; perT[t] += bits
                     }
                 } else {
                     // L_0: the decoder's negative log-likelihood of the pixel levels.
                     for i in 0..<b {
                         var nll = 0.0
-                        for j in 0..<hw {
+                        for j in pix {
                             let k = i * hw + j
                             nll -= discretizedGaussianLogLikelihood(Double(x0.ptr[k]), mean: Double(pMean.ptr[k]), logScale: 0.5 * pLV)
                         }
-                        let bits = nll / Double(hw) * bitsPerNat
+                        let bits = nll / dims * bitsPerNat
                         perImage[start + i] += bits; perT[0] += bits
                     }
                 }

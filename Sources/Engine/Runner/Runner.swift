@@ -129,7 +129,7 @@ public final class Runner {
                 let t0 = Benchmark.now()
                 let copies = Array(repeating: ds.images, count: draws).flatMap { $0 }
                 let r = VariationalBound.compute(model: model, schedule: schedule, images: copies, n: draws, size: ds.side,
-                                                 variance: variance, clip: false, seed: UInt64(digit), batch: draws)
+                                                 variance: variance, clip: false, seed: UInt64(digit), batch: draws, measuredSide: size)
                 snapshot.bound = .init(digit: digit, variance: variance, result: r, seconds: Benchmark.now() - t0)
             case .startTraining:
                 guard trainer != nil else { return [.error("no trainer")] }

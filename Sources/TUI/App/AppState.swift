@@ -44,6 +44,10 @@ public struct AppState: Sendable {
     public var selected = 0
     /// While forking: keys act on the fork (true, right) or the original (false, left); tab switches.
     public var forkFocus = false
+    /// `f` was pressed and the engine has not yet published the fork: the
+    /// snapshot version then, so that snapshots in between keep the fork
+    /// drawn (and keys on it) until the engine's own arrives.
+    public var pendingFork: Int? = nil
     public var zoom = false
     /// Sampler settings as the user set them (sent to the engine at once).
     public var settings = SamplerSettings()

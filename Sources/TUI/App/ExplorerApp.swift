@@ -103,6 +103,10 @@ enum ExplorerApp {
         let modelPath: String, modelMetadata: [String: String]
         /// Messages from background writes (recordings, GIFs), shown when they finish.
         let finishedWrites = Locked<[String]>([])
+        /// File names given to writes not yet finished (two quick R presses get two files),
+        /// and how many writes are running (quitting waits for them).
+        let reservedNames = Locked<Set<String>>([])
+        let writesRunning = Locked<Int>(0)
         /// Where the training view saves (`w`, quitting): --out, or a default once training starts here.
         var trainOut: String?
         var startedTrainer: Trainer?
@@ -168,6 +172,9 @@ enum ExplorerApp {
         /// Stops the engines; returns what to tell the user afterwards (where the training was saved, or why not).
         @discardableResult
         func shutdown() -> String? {
+            // A recording or GIF still being written is finished, not lost (up to a minute).
+            let end = Date().addingTimeInterval(60)
+            while writesRunning.withLock({ $0 }) > 0 && Date() < end { usleep(20_000) }
             sampleEngine?.stop()
             guard let te = trainEngine else { return nil }
             te.stop()
@@ -244,20 +251,30 @@ enum ExplorerApp {
             }
         }
 
-        /// The trajectory on screen as a recording: the replayed one, or the live run's so far.
-        func currentRecording() throws -> Recording? {
-            if let r = replay { return r.recording }
-            let model = try Recording.Model.of(file: modelPath, metadata: modelMetadata)
-            return Recording(state.snapshot, model: model, schedule: state.schedule.spec)
-        }
-
         /// A file name in the export folder for the run on screen, never over an earlier one.
         func exportName(_ ext: String) -> String {
             let snap = state.snapshot, set = snap.history.first?.settings ?? state.settings
             let sampler = set.kind.hasSteps ? "\(set.kind.rawValue)\(set.steps)" : "ddpm"
             let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))"
-            let k = ExplorerApp.firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + ext }
-            return (k == 1 ? stem : "\(stem)-\(k)") + ext
+            func name(_ k: Int) -> String { (k == 1 ? stem : "\(stem)-\(k)") + ext }
+            return reservedNames.withLock { taken in
+                var k = 1
+                while taken.contains(name(k)) || FileManager.default.fileExists(atPath: name(k)) { k += 1 }
+                taken.insert(name(k))
+                return name(k)
+            }
+        }
+
+        /// Runs `write` on a thread of its own; its message shows when it ends, and quitting waits for it.
+        func inBackground(_ name: String, _ write: @escaping @Sendable () -> String) {
+            let box = finishedWrites, running = writesRunning, names = reservedNames
+            running.withLock { $0 += 1 }
+            Thread.detachNewThread {
+                let said = write()
+                box.withLock { $0.append(said) }
+                names.withLock { _ = $0.remove(name) }
+                running.withLock { $0 -= 1 }
+            }
         }
 
         /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).
@@ -268,34 +285,33 @@ enum ExplorerApp {
             let name = exportName(snap.final == nil ? "-step\(steps)of\(total).ddpmtraj" : ".ddpmtraj")
             let file = URL(fileURLWithPath: name).lastPathComponent
             state.message = "recording \(steps) steps to \(file)..."
-            let path = modelPath, meta = modelMetadata, spec = state.schedule.spec, box = finishedWrites
-            Thread.detachNewThread {
-                let said: String
+            let path = modelPath, meta = modelMetadata, spec = state.schedule.spec
+            inBackground(name) {
                 do {
-                    guard let rec = Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) else { return }
+                    guard let rec = Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) else {
+                        return "nothing to record yet"
+                    }
                     try rec.write(name)
                     let mb = Double((try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0) / 1e6
-                    said = String(format: "recorded %d%@ steps to %@ (%.1f MB)", steps, snap.final == nil ? " of \(total)" : "", file, mb)
-                } catch { said = "recording failed: \(error)" }
-                box.withLock { $0.append(said) }
+                    return String(format: "recorded %d%@ steps to %@ (%.1f MB)", steps, snap.final == nil ? " of \(total)" : "", file, mb)
+                } catch { return "recording failed: \(error)" }
             }
         }
 
         /// `G`: the trajectory as an animated GIF (default options; ddpm export-gif has them all).
         func exportGIF() {
             let name = exportName(".gif")
-            let rec: Recording?
-            do { rec = try currentRecording() } catch { state.message = "GIF export failed: \(error)"; return }
-            guard let rec else { state.message = "nothing to export yet"; return }
             state.message = "writing \(URL(fileURLWithPath: name).lastPathComponent)..."
-            let box = finishedWrites
-            Thread.detachNewThread {
-                let said: String
+            // The recording (and the model file's SHA-256 it names) is made on the writing thread.
+            let replayed = replay?.recording, snap = state.snapshot, path = modelPath, meta = modelMetadata, spec = state.schedule.spec
+            inBackground(name) {
                 do {
+                    guard let rec = try replayed ?? Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) else {
+                        return "nothing to export yet"
+                    }
                     let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
-                    said = String(format: "exported %@ (%d frames, %.1f MB)", URL(fileURLWithPath: name).lastPathComponent, r.frames, Double(r.bytes) / 1e6)
-                } catch { said = "GIF export failed: \(error)" }
-                box.withLock { $0.append(said) }
+                    return String(format: "exported %@ (%d frames, %.1f MB)", URL(fileURLWithPath: name).lastPathComponent, r.frames, Double(r.bytes) / 1e6)
+                } catch { return "GIF export failed: \(error)" }
             }
         }
 

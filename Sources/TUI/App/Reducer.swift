@@ -15,7 +15,16 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     case .resize(let w, let h):
         s.width = w; s.height = h
         return []
-    case .engine(let snap):
+    case .engine(var snap):
+        // A fork just asked for: snapshots the engine published before it read `f` keep the fork as
+        // the reducer drew it; the engine's own replaces it (or, if it never comes, the request lapses).
+        if let asked = s.pendingFork {
+            if snap.forkSettings != nil || snap.version > asked + 3 { s.pendingFork = nil }
+            else {
+                snap.forkSettings = s.snapshot.forkSettings; snap.forkFrom = s.snapshot.forkFrom
+                snap.forkHistory = s.snapshot.forkHistory
+            }
+        }
         // A bound just computed (forward view, `b`): say what it came to.
         if let b = snap.bound, s.snapshot.bound.map({ $0.digit != b.digit || $0.seconds != b.seconds }) ?? true {
             s.message = String(format: "bound of digit #%d: %.3f bits/dim (L_0 %.3f, prior %.1e), %.1f s", b.digit, b.result.total,
@@ -153,7 +162,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.scrub = k == .end || i + max(10, h / 10) >= h ? nil : i + max(10, h / 10)
         return []
     case .char("f"):
-        if s.forking { s.message = "fork closed"; s.forkFocus = false; s.scrub = nil; return [.command(.fork(nil))] }
+        if s.forking {
+            s.message = "fork closed"; s.forkFocus = false; s.scrub = nil; s.pendingFork = nil
+            s.snapshot.forkSettings = nil; s.snapshot.forkHistory = []
+            return [.command(.fork(nil))]
+        }
         guard !s.snapshot.history.isEmpty else { s.message = "nothing to fork yet: the run has not started"; return [] }
         // From the scrubbed step (the run's own recording), else from where the run is now.
         if s.scrub == nil && s.snapshot.finished {
@@ -167,6 +180,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.snapshot.forkSettings = s.settings; s.snapshot.forkFrom = from
         s.snapshot.forkHistory = Array(s.snapshot.history.prefix(from))
         s.snapshot.forkFinal = nil; s.snapshot.forkFinalReadings = []
+        s.pendingFork = s.snapshot.version
         s.message = "forked at t=\(t): keys now change the fork (right); tab switches to the original"
         return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]

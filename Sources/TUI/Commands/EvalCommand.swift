@@ -86,7 +86,8 @@ struct EvalCommand: ParsableCommand {
         let t0 = Benchmark.now()
         let r = VariationalBound.compute(model: try predictor(net, params, schedule, file), schedule: schedule,
                                          images: Array(digits.images.prefix(count * digits.side * digits.side)), n: count,
-                                         size: digits.side, variance: set.variance, clip: set.clip, seed: seed) { done, total in
+                                         size: digits.side, variance: set.variance, clip: set.clip, seed: seed,
+                                         measuredSide: MNIST.side) { done, total in
             if isTTY && !json && done % 50 == 0 {
                 print(String(format: "\rbound: %d/%d model calls of %d digits", done, total, count), terminator: ""); fflush(stdout)
             }

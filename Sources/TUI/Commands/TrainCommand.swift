@@ -28,7 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid.") var schedule: String = "linear"
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000).") var T: Int = 1000
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
-    @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0). Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String = "eps"
+    @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0). Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String?
     @Option(help: "Loss weighting: simple, snr, min-snr, importance (full recipe \(Self.full.weighting.rawValue), demo \(Self.demo.weighting.rawValue)).") var weighting: String?
     @Option(parsing: .unconditional, help: "EMA decay of the weights used for sampling (full recipe \(Self.full.emaDecay), demo \(Self.demo.emaDecay)).") var ema: Double?
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
@@ -57,7 +57,7 @@ struct TrainCommand: ParsableCommand {
         o.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
         if let warmup { o.warmup = warmup }
         o.loss = LossKind(rawValue: loss)!
-        o.objective = Objective(rawValue: objective)!
+        if let objective { o.objective = Objective(rawValue: objective)! }
         if let weighting { o.weighting = Weighting(rawValue: weighting)! }
         o.seed = seed
         // --epochs counts passes over the set at the batch in use.
@@ -79,7 +79,7 @@ struct TrainCommand: ParsableCommand {
         _ = try modelConfig(config, attention: attention)
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
-        guard Objective(rawValue: objective) != nil else { throw ValidationError("unknown --objective '\(objective)' (eps, x0 or v)") }
+        if let objective, Objective(rawValue: objective) == nil { throw ValidationError("unknown --objective '\(objective)' (eps, x0 or v)") }
         if let weighting, Weighting(rawValue: weighting) == nil { throw ValidationError("unknown --weighting '\(weighting)'") }
         // The engine's own checks of every option it takes (ranges written once, in Engine).
         try validating {
@@ -99,11 +99,11 @@ struct TrainCommand: ParsableCommand {
             var cfg = resume && FileManager.default.fileExists(atPath: out)
                 ? try Checkpoint.trainState(try SafeTensors.read(out).metadata, path: out).options.config
                 : try modelConfig(config, attention: attention)
-            var initSchedule: NoiseSchedule.Spec?
+            var initSchedule: NoiseSchedule.Spec?, initObjective: Objective?
             if let initWeights {
-                (cfg, initSchedule) = try Assets.reading(initWeights) {
-                    try Checkpoint.modelSpec(try SafeTensors.read(initWeights).metadata, path: initWeights)
-                }
+                let meta = try Assets.reading(initWeights) { try SafeTensors.read(initWeights).metadata }
+                (cfg, initSchedule) = try wrap { try Checkpoint.modelSpec(meta, path: initWeights) }
+                initObjective = try wrap { try Checkpoint.objective(meta, path: initWeights) }
             }
             let dir = data ?? Assets.mnist
             var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
@@ -111,6 +111,8 @@ struct TrainCommand: ParsableCommand {
             var opts = try newRunOptions(images: ds.count, config: cfg)
             // A fine-tune keeps the noise schedule its weights were trained for.
             if let initSchedule { opts.schedule = initSchedule }
+            // ... and what it predicts, unless --objective says otherwise.
+            if let initObjective, objective == nil { opts.objective = initObjective }
             // The flags given over the checkpoint's options for --resume.
             let changes = Trainer.ResumeChanges(totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil), lr: lr,
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)

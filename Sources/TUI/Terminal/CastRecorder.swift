@@ -37,7 +37,7 @@ enum CastRecorder {
             "env": ["TERM": env["TERM"] ?? "", "SHELL": env["SHELL"] ?? ""],
         ]
         let headerLine = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        out.write(headerLine + Data("\n".utf8))
+        try out.write(contentsOf: headerLine + Data("\n".utf8))
 
         // The child's argv, made before fork (after it, only exec).
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -61,14 +61,18 @@ enum CastRecorder {
         defer { tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
         signal(SIGWINCH) { _ in CastRecorder.resized = 1 }
         // Ctrl-C and friends reach the child as keys (raw mode); a signal sent to this process is passed on.
-        for s in [SIGTERM, SIGHUP] { signal(s) { sig in uiStop = sig } }
+        for s in [SIGTERM, SIGHUP, SIGINT, SIGQUIT] { signal(s) { sig in uiStop = sig } }
 
         let start = Benchmark.now()
         var pending = [UInt8]()   // an incomplete UTF-8 sequence held for the next read
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
+        // A cast that cannot be written (disk full) stops recording; the session goes on and says so at the end.
+        var castError: Error?
         func event(_ code: String, _ text: String) {
-            out.write(Data(String(format: "[%.6f, \"%@\", ", Benchmark.now() - start, code).utf8) + Data(SafeTensors.jsonString(text).utf8) + Data("]\n".utf8))
+            guard castError == nil else { return }
+            let line = "[" + String(format: "%.6f", Benchmark.now() - start) + ", \"" + code + "\", " + SafeTensors.jsonString(text) + "]\n"
+            do { try out.write(contentsOf: Data(line.utf8)) } catch { castError = error }
         }
         loop: while true {
             if uiStop != 0 { kill(pid, uiStop); uiStop = 0 }
@@ -83,7 +87,7 @@ enum CastRecorder {
             if r < 0 { if errno == EINTR { continue }; break }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 let n = read(STDIN_FILENO, &buf, buf.count)
-                if n > 0 { writeAll(master, buf, n) }
+                if n > 0 { writeAll(master, buf, n) } else { fds[0].fd = -1 }   // keys closed: stop polling them
             }
             if fds[1].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
                 let n = read(master, &buf, buf.count)
@@ -102,6 +106,7 @@ enum CastRecorder {
         waitpid(pid, &status, 0)
         // Exit status as a shell gives it: the code, or 128 + the signal.
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        if let castError { fputs("the cast \(path) stopped early: \(castError)\n", stderr) }
         return code
     }
 
