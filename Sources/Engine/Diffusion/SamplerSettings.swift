@@ -65,6 +65,18 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
         if kind != .ddpm { try EngineError.require(steps <= T, "steps", "1...\(T)", steps) }
     }
 
+    /// The sampler as figures and rows name it: "DDPM", "DDIM 50", "DPM++ 20".
+    public var shortName: String {
+        switch kind {
+        case .ddpm: return "DDPM"
+        case .ddim: return "DDIM \(steps)"
+        case .dpmpp: return "DPM++ \(steps)"
+        }
+    }
+
+    /// The sampler in file names: "ddpm", "ddim50", "dpmpp20".
+    public var fileTag: String { kind.hasSteps ? "\(kind.rawValue)\(steps)" : "ddpm" }
+
     /// The decreasing timesteps visited, for T steps in total.
     public func timesteps(T: Int) -> [Int] { kind.rule.timesteps(self, T: T) }
 }

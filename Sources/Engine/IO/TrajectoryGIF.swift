@@ -110,8 +110,7 @@ public enum TrajectoryGIF {
         let frames = r.main.frames
         let total = max(r.timesteps.count, frames.count)
         var out: [(Picture, Int)] = []
-        let first = frames[0].settings
-        let kind = ["DDPM", "DDIM \(first.steps)", "DPM++ \(first.steps)"][SamplerKind.allCases.firstIndex(of: first.kind)!]
+        let kind = frames[0].settings.shortName
         for i in frameIndices(total: frames.count, count: min(o.frames, frames.count)) {
             let f = frames[i]
             let range = sched?.xtDisplayRange(t: f.t, temperature: r.temperature) ?? 1

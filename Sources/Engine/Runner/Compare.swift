@@ -52,7 +52,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .steps: return "\(Int(v)) steps"
         case .variance: return v == 0 ? "σ²=β" : "σ²=β̃"
         case .clip: return v == 0 ? "clip off" : "clip on"
-        case .sampler: return v == 0 ? "DDPM" : (v == 1 ? "DDIM \(base.steps)" : "DPM++ \(base.steps)")
+        case .sampler: return apply(v, to: base).shortName
         }
     }
 

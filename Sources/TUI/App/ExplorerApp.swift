@@ -254,7 +254,7 @@ enum ExplorerApp {
         /// A file name in the export folder for the run on screen, never over an earlier one.
         func exportName(_ ext: String) -> String {
             let snap = state.snapshot, set = snap.history.first?.settings ?? state.settings
-            let sampler = set.kind.hasSteps ? "\(set.kind.rawValue)\(set.steps)" : "ddpm"
+            let sampler = set.fileTag
             let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))"
             func name(_ k: Int) -> String { (k == 1 ? stem : "\(stem)-\(k)") + ext }
             return reservedNames.withLock { taken in
@@ -359,7 +359,7 @@ enum ExplorerApp {
     static func exportCompare(_ s: AppState, dir: String) -> String {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
         let b = c.spec.base
-        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.kind.hasSteps ? "\(b.kind.rawValue)\(b.steps)" : "ddpm")-seed\(c.spec.seed)"
+        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.fileTag)-seed\(c.spec.seed)"
         let k = firstFree(from: 1) { $0 == 1 ? stem + ".png" : "\(stem)-\($0).png" }
         let name = k == 1 ? stem + ".png" : "\(stem)-\(k).png"
         let img = CompareFigure.image(c)
