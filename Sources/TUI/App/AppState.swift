@@ -141,7 +141,7 @@ public enum KeyHelp {
     ]
     public static let compare: [(String, String)] = [
         ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels)"),
-        ("d", "base sampler DDPM / DDIM"), ("r", "run again with a new seed"), ("space", "pause / resume"),
+        ("d", "base sampler DDPM / DDIM / DPM++"), ("r", "run again with a new seed"), ("space", "pause / resume"),
         (".", "single step (pauses)"), ("p", "export the grid as one labelled PNG"),
         ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),
     ]

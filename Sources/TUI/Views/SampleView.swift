@@ -86,7 +86,7 @@ enum SampleView {
         buf.text(0, H - 2, statusLine(s), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         let hint = s.message ?? fitHints(s.replay != nil
             ? ["replay", "space play/pause", ". step", "r again", "←/→ scrub", "= equation", "z zoom", "G gif", "p export"]
-            : ["space pause", ". step", "t/T temperature", "d DDPM/DDIM", "= equation", "←/→ scrub",
+            : ["space pause", ". step", "t/T temperature", "d sampler", "= equation", "←/→ scrub",
                "f fork", "m renderer", "p export", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
