@@ -4,6 +4,7 @@ extension CellBuffer {
     static let asciiMap: [Character: Character] = [
         "β": "b", "ᾱ": "a", "ε": "e", "ε̂": "e", "x̂": "x", "·": "-", "…": ".", "—": "-", "σ": "s", "η": "n", "²": "2",
         "∞": "~", "←": "<", "→": ">", "↑": "^", "↓": "v", "≤": "<", "≥": ">", "β̃": "b", "│": "|", "─": "-", "▲": "^",
+        "±": "+", "▶": ">", "λ": "l", "α": "a", "√": "r",
     ]
     /// Replaces what a non-UTF-8 terminal cannot show.
     mutating func asciify() {
