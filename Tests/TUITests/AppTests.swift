@@ -243,9 +243,9 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(b.result.perT.reduce(0, +) + b.result.prior, b.result.total, accuracy: 1e-9)
         _ = reduce(&st, .engine(r.snapshot))
         XCTAssertTrue(st.message?.hasPrefix("bound of digit #1:") ?? false, st.message ?? "")
-        XCTAssertTrue(render(st).text.contains("the model's bound for this digit"))
+        XCTAssertTrue(render(st).text.contains("bound of this digit by t"), render(st).text)
         st.forwardDigit = 0
-        XCTAssertFalse(render(st).text.contains("the model's bound"), "another digit's bound is not shown")
+        XCTAssertFalse(render(st).text.contains("bound of this digit"), "another digit's bound is not shown")
         st.replay = "x.ddpmtraj"
         XCTAssertEqual(reduce(&st, .key(.char("b"))), [])
         XCTAssertTrue(st.message?.hasPrefix("replay:") ?? false)

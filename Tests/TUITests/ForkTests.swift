@@ -127,6 +127,27 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("f"))), [])
         XCTAssertTrue(st.message?.contains("scrub back") ?? false)
     }
+    /// A fork with more steps than the original (DDPM from a DPM++ run) is
+    /// scrubbed through its own recording: grids, status and the equation
+    /// panel show the fork's step, not "starting…".
+    func testScrubbingALongerFork() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 4)
+        let longer = AppTests.fakeSnapshot(steps: 12)
+        st.snapshot.forkSettings = SamplerSettings()
+        st.snapshot.forkHistory = longer.history
+        st.snapshot.forkFrom = 2
+        st.forkFocus = true
+        st.showEquation = true
+        st.scrub = 10
+        XCTAssertNotNil(SampleView.grids(st))
+        XCTAssertTrue(SampleView.statusLine(st).contains("SCRUB 11/12"), SampleView.statusLine(st))
+        let text = render(st).text
+        XCTAssertFalse(text.contains("starting…"), text)
+        XCTAssertTrue(text.contains("fork t=\(longer.history[10].t)"), text)
+        XCTAssertFalse(text.contains("no step yet"))
+    }
+
     /// `p` names files by seed, sampler, temperature and t, never overwrites an
     /// earlier export, writes the final samples once finished and both sides of a fork.
     func testExportNamesAndForkSides() throws {

@@ -19,7 +19,8 @@ public enum VariationalBound {
         public var total: Double, standardError: Double
         /// The prior term L_T and the decoder term L_0 (bits/dim, mean over images).
         public var prior: Double, decoder: Double
-        /// Mean bits/dim of each timestep's term: perT[0] is L_0, perT[t] is L_{t-1}'s KL at t.
+        /// Mean bits/dim of each timestep's term: perT[0] is the decoder L_0, perT[t] the KL at t
+        /// (the paper's L_t: its timesteps count from 1, ours from 0).
         public var perT: [Double]
     }
 

@@ -41,7 +41,7 @@ public struct RunnerSnapshot: Sendable {
         public var settings = SamplerSettings()
         public var readings: [DigitReader.Reading] = []
     }
-    /// The last bound computed for a forward-view digit.
+    /// The last bound computed for a forward-view digit (perT[0] is the decoder L_0, perT[t] the KL L_t).
     public var bound: BoundCurve? = nil
     public struct BoundCurve: Sendable {
         public var digit: Int

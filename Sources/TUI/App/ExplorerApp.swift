@@ -62,6 +62,8 @@ enum ExplorerApp {
             let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
             let file = URL(fileURLWithPath: path).lastPathComponent
             l.label = (file.hasSuffix(".safetensors") ? String(file.dropLast(12)) : file) + step
+            // The header says what the network predicts when it is not the noise (samplers still show its ε).
+            if l.objective != .eps { l.label += " · predicts \(l.objective.rawValue)" }
         } catch {
             l.note = Assets.explain(error, reading: path, training: false)
             if o.weights != nil && o.trainer == nil { throw CLIError("\(error)") }

@@ -103,14 +103,15 @@ struct EvalCommand: ParsableCommand {
         ranges.append(("L_T (prior)", r.prior))
         if json {
             let obj: [String: Any] = [
-                "bpd": r.total, "bpd_se": r.standardError, "n": r.n, "prior": r.prior, "decoder": r.decoder,
+                "bpd": r.total, "bpd_se": r.n > 1 ? r.standardError : NSNull(), "n": r.n, "prior": r.prior, "decoder": r.decoder,
                 "per_t": r.perT, "variance": set.variance.rawValue, "clip": set.clip, "seconds": seconds, "weights": path,
             ]
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
             return
         }
-        print("variational bound of \(r.n) test digits (\(URL(fileURLWithPath: path).lastPathComponent), p variance \(set.variance == .beta ? "beta" : "posterior"), x0 \(set.clip ? "clipped" : "not clipped"), seed \(seed)):")
-        print(String(format: "  %.4f bits/dim ± %.4f (standard error over digits), %.0f s", r.total, r.standardError, seconds))
+        print("variational bound of \(r.n) test digit\(r.n == 1 ? "" : "s") (\(URL(fileURLWithPath: path).lastPathComponent), p variance \(set.variance == .beta ? "beta" : "posterior"), x0 \(set.clip ? "clipped" : "not clipped"), seed \(seed)):")
+        print(r.n > 1 ? String(format: "  %.4f bits/dim ± %.4f (standard error over digits), %.0f s", r.total, r.standardError, seconds)
+                      : String(format: "  %.4f bits/dim (one digit: no standard error), %.0f s", r.total, seconds))
         print("  where the bits are (bits/dim):")
         for (name, v) in ranges {
             print("    " + name.padding(toLength: 22, withPad: " ", startingAt: 0)

@@ -101,7 +101,7 @@ struct TrainCommand: ParsableCommand {
                 : try modelConfig(config, attention: attention)
             var initSchedule: NoiseSchedule.Spec?, initObjective: Objective?
             if let initWeights {
-                let meta = try Assets.reading(initWeights) { try SafeTensors.read(initWeights).metadata }
+                let meta = try wrap { try SafeTensors.read(initWeights).metadata }
                 (cfg, initSchedule) = try wrap { try Checkpoint.modelSpec(meta, path: initWeights) }
                 initObjective = try wrap { try Checkpoint.objective(meta, path: initWeights) }
             }
@@ -134,8 +134,11 @@ struct TrainCommand: ParsableCommand {
             } else {
                 trainer = try Trainer(options: opts, backend: try backendOption(backend), data: ds)
                 if let initWeights {
-                    try Assets.reading(initWeights) { try trainer.startFrom(weights: initWeights) }
-                    print("starting from the weights in \(initWeights)")
+                    do { try trainer.startFrom(weights: initWeights) } catch let e as EngineError {
+                        throw CLIError("--init \(initWeights): \(e) — --init takes a U-Net weights file or checkpoint written by ddpm train")
+                    }
+                    let c = trainer.options.config
+                    print("starting from the weights in \(initWeights) (its model: \(c.nChannels) channels x \(c.chMults), \(c.imageSize)x\(c.imageSize), predicts \(trainer.options.objective.rawValue); --config and --attention do not apply)")
                 }
             }
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }

@@ -73,13 +73,14 @@ enum EquationPanel {
     /// Draws the panel at (x, y), at most h rows; returns the rows used.
     static func render(_ s: AppState, _ buf: inout CellBuffer, x: Int, y: Int, w: Int, h: Int) -> Int {
         let snap = s.snapshot
-        let idx = s.scrub ?? (snap.history.count - 1)
-        guard idx >= 0, idx < snap.history.count, h > 0 else {
+        let shown = s.focusHistory   // the focused side's steps (the fork's, while it has the keys)
+        let idx = s.scrub ?? (shown.count - 1)
+        guard idx >= 0, idx < shown.count, h > 0 else {
             buf.text(x, y, "update equation: no step yet", fg: 245, maxWidth: w); return 1
         }
         var row = 0
-        for l in lines(snap.history[idx], schedule: s.schedule, unicode: s.caps.unicode,
-                       previousT: idx > 0 ? snap.history[idx - 1].t : nil) where row < h {
+        for l in lines(shown[idx], schedule: s.schedule, unicode: s.caps.unicode,
+                       previousT: idx > 0 ? shown[idx - 1].t : nil) where row < h {
             // Long (ASCII) lines wrap with an indent rather than being cut.
             var rest = l.text
             while !rest.isEmpty && row < h {

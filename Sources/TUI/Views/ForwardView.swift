@@ -74,10 +74,9 @@ enum ForwardView {
         }
         if let b = bound, ph - snrH >= 4 {
             let r = b.result
-            let here = t == 0 ? "L_0" : "L_\(t - 1)"
-            let title = "the model's bound for this digit, bits/dim of each term by t (log): "
-                + String(format: "%.3f in all, L_0 %.3f, ", r.total, r.decoder) + here + String(format: " %.2e", r.perT[t])
-                + "; \(b.result.n) draws of x_t, σ²=" + (b.variance == .beta ? "β" : "β̃")
+            // Our t = 0 is the paper's t = 1: its term is the decoder L_0, and t's KL is the paper's L_t.
+            let title = "bound of this digit by t, bits/dim (log): L_\(t) " + String(format: "%.2e", r.perT[t])
+                + String(format: " · total %.3f · L_0 %.3f · ", r.total, r.decoder) + "\(b.result.n) draws, σ²=" + (b.variance == .beta ? "β" : "β̃")
             // Terms are positive; the log plot floors zeros to the smallest positive one.
             let floor = r.perT.filter { $0 > 0 }.min() ?? 1e-9
             PlotWidget(series: [.init(r.perT.map { max($0, floor) }, color: 222)], title: title, logScale: true, cursor: t, xName: "t", caps: s.caps)

@@ -44,8 +44,10 @@ enum SampleView {
         let W = width ?? s.width
         // (full, short, priority: lower is kept longer)
         var fields: [(String, String, Int)] = []
-        if let i = s.scrub, i < snap.history.count {
-            fields.append(("SCRUB \(i + 1)/\(snap.history.count) t=\(snap.history[i].t)", "SCRUB t=\(snap.history[i].t)", 0))
+        // Scrubbing moves through the focused side's recording (the fork's, while it has the keys).
+        let scrubbed = s.focusHistory
+        if let i = s.scrub, i < scrubbed.count {
+            fields.append(("SCRUB \(i + 1)/\(scrubbed.count) t=\(scrubbed[i].t)", "SCRUB t=\(scrubbed[i].t)", 0))
         } else if let f = snap.history.last {
             let pos = snap.finished ? "done, \(snap.history.count) steps" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))"
             fields.append((pos, snap.finished ? "done" : "t=\(f.t)", 0))
@@ -135,8 +137,9 @@ enum SampleView {
     /// once finished, and the original beside the fork while forking.
     static func grids(_ s: AppState) -> Grids? {
         let snap = s.snapshot
-        let idx = s.scrub ?? (snap.history.count - 1)
-        guard idx >= 0 && idx < snap.history.count else { return nil }
+        // The original's frame (a scrub of a longer fork is past its end: its last frame; the fork part below uses the scrub).
+        let idx = min(s.scrub ?? (snap.history.count - 1), snap.history.count - 1)
+        guard idx >= 0 else { return nil }
         var g = Grids()
         let f = snap.history[idx]
         g.left = f.xtFloats(); g.right = f.x0Floats()
@@ -171,18 +174,19 @@ enum SampleView {
         let (mf, ff) = s.forkFocus ? (other[oIdx], focus[fIdx]) : (focus[fIdx], other[oIdx])
         let mark = { (focused: Bool) in focused ? (s.caps.unicode ? "▶ " : "> ") : "" }
         g.left = mf.x0Floats(); g.leftLo = -1; g.leftHi = 1; g.leftReadings = mf.readings
-        g.leftTitle = mark(!s.forkFocus) + "original t=\(mf.t): x̂0  \(describe(snap.settings, unicode: s.caps.unicode))"
+        // Each side named by the settings its shown step ran with (a change after the end runs nothing).
+        g.leftTitle = mark(!s.forkFocus) + "original t=\(mf.t): x̂0  \(describe(mf.settings, unicode: s.caps.unicode))"
         g.right = ff.x0Floats(); g.rightReadings = ff.readings
-        g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0  \(describe(snap.forkSettings!, unicode: s.caps.unicode))"
+        g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0  \(describe(ff.settings, unicode: s.caps.unicode))"
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
-                g.rightTitle = mark(s.forkFocus) + "fork: final  \(describe(snap.forkSettings!, unicode: s.caps.unicode))"
+                g.rightTitle = mark(s.forkFocus) + "fork: final  \(describe(fork.last!.settings, unicode: s.caps.unicode))"
             }
             if let fin = snap.final {
                 g.left = fin; g.leftReadings = snap.finalReadings
-                g.leftTitle = mark(!s.forkFocus) + "original: final  \(describe(snap.settings, unicode: s.caps.unicode))"
+                g.leftTitle = mark(!s.forkFocus) + "original: final  \(describe(main.last?.settings ?? snap.settings, unicode: s.caps.unicode))"
             }
         }
         return g
@@ -215,7 +219,8 @@ enum SampleView {
     /// cursor at the shown t, and the ε̂ statistics with a legend, as many as fit.
     static func renderPanel(_ s: AppState, _ buf: inout CellBuffer, _ l: Layout) {
         let snap = s.snapshot
-        let idx = s.scrub ?? (snap.history.count - 1)
+        let shown = s.focusHistory
+        let idx = s.scrub ?? (shown.count - 1)
         let px = l.leftW + 1, bottom = l.top + l.contentH
         var y = l.top
         if s.showEquation {
@@ -224,7 +229,7 @@ enum SampleView {
         if s.zoom, bottom - y >= 10 {
             y += ZoomView.renderCurve(s, &buf, x: px, y: y, w: l.panelW, h: min(12, (bottom - y) / 2))
         }
-        let frame = idx >= 0 && idx < snap.history.count ? snap.history[idx] : nil
+        let frame = idx >= 0 && idx < shown.count ? shown[idx] : nil
         let statsH = frame == nil ? 0 : (l.narrow ? 4 : 7)
         let cursor = frame?.t
         let ticks = s.settings.kind.hasSteps || snap.settings.kind.hasSteps ? snap.timesteps : []

@@ -23,8 +23,8 @@ enum ZoomView {
 
     static func render(_ s: AppState, _ buf: inout CellBuffer, _ l: SampleView.Layout) {
         let snap = s.snapshot
-        let idx = s.scrub ?? (snap.history.count - 1)
-        guard idx >= 0, idx < snap.history.count else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
+        let idx = min(s.scrub ?? (snap.history.count - 1), snap.history.count - 1)
+        guard idx >= 0 else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
         let f = snap.history[idx], k = min(s.selected, f.n - 1), side = f.size
         let W = l.leftW - 1
         buf.text(1, l.top, "digit \(k + 1) of \(f.n) at t=\(f.t)  (h/l other digit · z grid)", bold: true, maxWidth: W)
