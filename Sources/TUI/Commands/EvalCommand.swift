@@ -22,7 +22,7 @@ struct EvalCommand: ParsableCommand {
     var versus: String?
     @Flag(help: "Check the classifier's features instead: the Frechet distance of held-out digits under increasing blur, noise, salt-and-pepper, erasing, swirl, dropped classes and repeats.")
     var damage = false
-    @Option(parsing: .unconditional, help: ArgumentHelp("Instead of sampling: the variational bound (L_T + the KLs + L_0, as improved-diffusion's calc_bpd_loop) of this many test digits, in bits/dim, with the per-t terms; T model calls per digit (100 digits: about a minute). Takes --variance and --clip as the sampler does and --seed for the x_t draws; --n and the other sampler options do not apply.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Instead of sampling: the variational bound (L_T + the KLs + L_0, as improved-diffusion's calc_bpd_loop) of this many test digits, in bits/dim, with the per-t terms; T model calls per digit (100 digits: about two minutes here). Takes --variance and --clip as the sampler does and --seed for the x_t draws; --n and the other sampler options do not apply.", valueName: "n"))
     var bpd: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
