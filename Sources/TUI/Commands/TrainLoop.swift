@@ -101,6 +101,7 @@ struct TrainLoop {
         if isTTY { print("") }
         if report != nil && lastReportStep != trainer.step { try reportLine() }
         if let export { try trainer.saveWeights(export, extra: extra()) }
-        print(String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, out))
+        print(String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, out)
+              + (export.map { "; EMA weights \($0)" } ?? ""))
     }
 }
