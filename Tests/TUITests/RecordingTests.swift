@@ -366,4 +366,34 @@ final class RecordingTests: XCTestCase {
         XCTAssertEqual(player.snapshot.history.count, 0, "played again from the start")
         XCTAssertTrue(player.snapshot.running)
     }
+
+    /// Hostile per-frame fields are refused with one line: frames numbered out
+    /// of order (a huge step once trapped in the status line), t that does not fall.
+    func testFramesMustBeNumberedAndFall() throws {
+        let dir = Shell.temporaryDirectory("recording-fields")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let good = try XCTUnwrap(Recording(AppTests.fakeSnapshot(steps: 3), model: Self.model, schedule: try NoiseSchedule().spec))
+        func with(_ change: (RecordedFrame) -> (step: Int, t: Int, tNext: Int)) -> Recording {
+            var r = good
+            r.main.frames = r.main.frames.map { f in
+                let c = change(f)
+                return RecordedFrame(step: c.step, t: c.t, tNext: c.tNext, n: f.n, size: f.size, settings: f.settings, xt: f.xt, x0: f.x0,
+                                     eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+            }
+            return r
+        }
+        let cases: [(String, Recording, String)] = [
+            ("huge step", with { ($0.step == 1 ? Int.max : $0.step, $0.t, $0.tNext) }, "numbered"),
+            ("t rising", with { ($0.step, $0.t, $0.step == 2 ? $0.t + 1 : $0.tNext) }, "not down"),
+        ]
+        for (name, rec, needle) in cases {
+            let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"
+            try rec.write(path)
+            XCTAssertThrowsError(try Recording.read(path), name) { e in
+                XCTAssertTrue("\(e)".contains(needle), "\(name): \(e)")
+                XCTAssertFalse("\(e)".contains("\n"))
+            }
+            XCTAssertNoThrow(try ParserChecks.recording(try Data(contentsOf: URL(fileURLWithPath: path))), name)
+        }
+    }
 }
