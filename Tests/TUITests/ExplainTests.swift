@@ -119,10 +119,10 @@ final class ExplainTests: XCTestCase {
     /// x_t is drawn on ±(sqrt(abar_t) + 2.5 sqrt(1 - abar_t)): ±1 at t = 0, about ±2.5 at t = T-1.
     func testXtRangeDependsOnT() throws {
         let s = try NoiseSchedule()
-        XCTAssertEqual(SampleView.xtRange(s, t: 0), Float(s.alphasCumprod[0].squareRoot() + 2.5 * (1 - s.alphasCumprod[0]).squareRoot()))
-        XCTAssertLessThan(abs(SampleView.xtRange(s, t: 0) - 1), 0.03)
-        XCTAssertLessThan(abs(SampleView.xtRange(s, t: 999) - 2.5), 0.01)
-        XCTAssertLessThan(abs(SampleView.xtRange(s, t: 999, temperature: 1.5) - 3.75), 0.02)
+        XCTAssertEqual(s.xtDisplayRange(t: 0), Float(s.alphasCumprod[0].squareRoot() + 2.5 * (1 - s.alphasCumprod[0]).squareRoot()))
+        XCTAssertLessThan(abs(s.xtDisplayRange(t: 0) - 1), 0.03)
+        XCTAssertLessThan(abs(s.xtDisplayRange(t: 999) - 2.5), 0.01)
+        XCTAssertLessThan(abs(s.xtDisplayRange(t: 999, temperature: 1.5) - 3.75), 0.02)
     }
 
     /// 8 colours: the four schedules' curves stay four colours, and axes are not black.

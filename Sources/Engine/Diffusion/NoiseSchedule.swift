@@ -99,9 +99,11 @@ public struct NoiseSchedule: Sendable, Equatable {
         }
     }
 
-    /// The range x_t is shown in: x_t divided by it fits [-1, 1] nearly always
-    /// (sqrt(ᾱ_t) for the signal plus 2.5 standard deviations of the noise,
-    /// scaled by the temperature x_T was drawn with when above 1).
+    /// The range x_t is drawn on at step t (explorer, GIFs, sheets): x_t =
+    /// sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε spans about ±(sqrt(ᾱ_t) + 2.5 sqrt(1-ᾱ_t)),
+    /// ±1 at t = 0 (a clean digit at full contrast) and ±2.5 at t = T; it depends
+    /// on t, not on the frame, so nothing flickers. A temperature of x_T above 1
+    /// widens it in proportion.
     public func xtDisplayRange(t: Int, temperature: Double = 1) -> Float {
         let ab = alphasCumprod[max(0, min(T - 1, t))]
         return Float(ab.squareRoot() + 2.5 * max(1, temperature) * (1 - ab).squareRoot())

@@ -87,12 +87,8 @@ public enum TrajectoryGIF {
         }
         for i in 0..<k {
             let (ox, oy) = g.origin(i)
-            for y in 0..<side {
-                for x in 0..<side {
-                    px[(oy + y) * g.width + ox + x] = ImageWriter.byte(xt[i * side * side + y * side + x])
-                    px[(oy + y) * g.width + ox + side + Geometry.gap + x] = ImageWriter.byte(x0[i * side * side + y * side + x])
-                }
-            }
+            GreyImage.blit(xt, index: i, side: side, into: &px, width: g.width, x: ox, y: oy)
+            GreyImage.blit(x0, index: i, side: side, into: &px, width: g.width, x: ox + side + Geometry.gap, y: oy)
         }
         // The progress bar: dark grey track, white share done.
         let barY = g.height - Geometry.margin - Geometry.bar, barW = g.width - 2 * Geometry.margin

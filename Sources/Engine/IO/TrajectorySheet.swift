@@ -26,12 +26,8 @@ public enum TrajectorySheet {
             BitmapFont.draw(col.label, into: &px, imageWidth: w, x: x0 + (side - lw) / 2, y: margin, ink: 200)
             for r in 0..<rows {
                 let y0 = margin + head + r * (pairH + rowGap)
-                for y in 0..<side {
-                    for x in 0..<side {
-                        px[(y0 + y) * w + x0 + x] = ImageWriter.byte(col.xt[r * side * side + y * side + x])
-                        px[(y0 + side + pairGap + y) * w + x0 + x] = ImageWriter.byte(col.x0[r * side * side + y * side + x])
-                    }
-                }
+                GreyImage.blit(col.xt, index: r, side: side, into: &px, width: w, x: x0, y: y0)
+                GreyImage.blit(col.x0, index: r, side: side, into: &px, width: w, x: x0, y: y0 + side + pairGap)
             }
         }
         for r in 0..<rows {

@@ -279,6 +279,14 @@ enum ExplorerApp {
             }
         }
 
+        /// Makes the recording of the trajectory on screen, on a writing thread (the model
+        /// file's SHA-256 is read there): the replayed one, or the live run's so far.
+        func recordingMaker() -> @Sendable () throws -> Recording? {
+            if let r = replay?.recording { return { r } }
+            let snap = state.snapshot, path = modelPath, meta = modelMetadata, spec = state.schedule.spec
+            return { Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) }
+        }
+
         /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).
         func record() {
             let snap = state.snapshot
@@ -287,10 +295,10 @@ enum ExplorerApp {
             let name = exportName(snap.final == nil ? "-step\(steps)of\(total).ddpmtraj" : ".ddpmtraj")
             let file = URL(fileURLWithPath: name).lastPathComponent
             state.message = "recording \(steps) steps to \(file)..."
-            let path = modelPath, meta = modelMetadata, spec = state.schedule.spec
+            let make = recordingMaker()
             inBackground(name) {
                 do {
-                    guard let rec = Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) else {
+                    guard let rec = try make() else {
                         return "nothing to record yet"
                     }
                     try rec.write(name)
@@ -304,11 +312,10 @@ enum ExplorerApp {
         func exportGIF() {
             let name = exportName(".gif")
             state.message = "writing \(URL(fileURLWithPath: name).lastPathComponent)..."
-            // The recording (and the model file's SHA-256 it names) is made on the writing thread.
-            let replayed = replay?.recording, snap = state.snapshot, path = modelPath, meta = modelMetadata, spec = state.schedule.spec
+            let make = recordingMaker()
             inBackground(name) {
                 do {
-                    guard let rec = try replayed ?? Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) else {
+                    guard let rec = try make() else {
                         return "nothing to export yet"
                     }
                     let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
@@ -394,7 +401,7 @@ enum ExplorerApp {
             written.append(suffix)
         }
         do {
-            let r = SampleView.xtRange(s.schedule, t: f.t, temperature: snap.runTemperature)
+            let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
             try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)
             try write("-x0.png", f.x0Floats(), n: f.n, side: f.size)
             if s.scrub == nil, let fin = snap.final { try write("-final.png", fin, n: f.n, side: f.size) }

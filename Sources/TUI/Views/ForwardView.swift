@@ -58,7 +58,7 @@ enum ForwardView {
             let f = colW >= 24 ? "x_t=%.3f%@x_0+%.3f%@ε" : "x_t=%.2f%@x_0+%.2f%@ε"
             buf.text(x, 2, String(format: f, ab.squareRoot(), dot, (1 - ab).squareRoot(), dot), fg: 245, maxWidth: colW - 1)
             let img = noised(x0, sch, t: t, seed: UInt64(d))
-            let r = SampleView.xtRange(sch, t: t)
+            let r = sch.xtDisplayRange(t: t)
             ImageWidget(pixels: img, side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x, y: 3)
         }
         let py = 4 + cell.h

@@ -4,13 +4,6 @@ import Foundation
 
 /// The sample view: x_t and predicted x0 grids, schedule panels, eps statistics, status line.
 enum SampleView {
-    /// The range x_t is drawn on at step t: x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε
-    /// spans about ±(sqrt(ᾱ_t) + 2.5 sqrt(1-ᾱ_t)), ±1 at t = 0 (a clean digit
-    /// at full contrast) and ±2.5 at t = T; it depends on t, not on the frame,
-    /// so nothing flickers. A temperature above 1 widens it in proportion.
-    static func xtRange(_ sch: NoiseSchedule, t: Int, temperature: Double = 1) -> Float {
-        sch.xtDisplayRange(t: t, temperature: temperature)
-    }
 
     /// Columns and rows of digits per grid at the state's window size (what `renderGrids` draws).
     static func gridShape(_ s: AppState) -> (cols: Int, rows: Int) {
@@ -143,7 +136,7 @@ enum SampleView {
         var g = Grids()
         let f = snap.history[idx]
         g.left = f.xtFloats(); g.right = f.x0Floats()
-        let r = xtRange(s.schedule, t: f.t, temperature: snap.runTemperature)
+        let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
         g.leftLo = -r; g.leftHi = r
         g.leftTitle = "x_t  t=\(f.t)"; g.rightTitle = "predicted x̂0  (t=\(f.t))"
         g.rightReadings = f.readings

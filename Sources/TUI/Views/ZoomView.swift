@@ -33,7 +33,7 @@ enum ZoomView {
         let scale = 2 * big1.w + 3 <= W && l.contentH >= big1.h + 10 ? 1 : 2
         let big = ImageWidget.size(side: side, mode: s.mode, scale: scale)
         let y0 = l.top + 2
-        let r = SampleView.xtRange(s.schedule, t: f.t, temperature: snap.runTemperature)
+        let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
         buf.text(1, y0 - 1, "x_t", fg: 245)
         ImageWidget(pixels: digit(f, k, xt: true), side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps)
             .render(into: &buf, x: 1, y: y0)
