@@ -19,8 +19,13 @@ public final class Classifier {
         public var groupNorm: Bool
         /// ReLU instead of SiLU after each layer.
         public var relu: Bool
-        public init(c1: Int, c2: Int, c3: Int, hidden: Int, groupNorm: Bool, relu: Bool = false) {
+        /// Width of the sinusoidal timestep embedding of a classifier of noisy
+        /// images x_t (0: a classifier of clean digits). A linear map of it
+        /// adds a per-channel bias after each convolution.
+        public var timeDim: Int
+        public init(c1: Int, c2: Int, c3: Int, hidden: Int, groupNorm: Bool, relu: Bool = false, timeDim: Int = 0) {
             self.c1 = c1; self.c2 = c2; self.c3 = c3; self.hidden = hidden; self.groupNorm = groupNorm; self.relu = relu
+            self.timeDim = timeDim
         }
         /// The first bundled classifier (files without an "architecture" entry).
         public static let v1 = Architecture(c1: 16, c2: 32, c3: 32, hidden: 128, groupNorm: true)
@@ -28,19 +33,30 @@ public final class Classifier {
         /// no normalisation, trained with dropout on its features. Of the variants
         /// measured (issue #21's note) its features see generated digits' flaws best.
         public static let v2 = Architecture(c1: 32, c2: 64, c3: 64, hidden: 256, groupNorm: false, relu: true)
-        /// "32,64,64,256,relu" or "16,32,32,128,gn": the metadata form.
-        public var description: String { "\(c1),\(c2),\(c3),\(hidden)" + (groupNorm ? ",gn" : "") + (relu ? ",relu" : "") }
+        /// The classifier of noisy digits that guides sampling (`ddpm eval
+        /// --train-noisy-classifier` trains it): v2's widths, conditioned on t.
+        public static let noisy = Architecture(c1: 32, c2: 64, c3: 64, hidden: 256, groupNorm: false, relu: true, timeDim: 64)
+        /// "32,64,64,256,relu", "16,32,32,128,gn" or "32,64,64,256,t64,relu": the metadata form.
+        public var description: String {
+            "\(c1),\(c2),\(c3),\(hidden)" + (timeDim > 0 ? ",t\(timeDim)" : "") + (groupNorm ? ",gn" : "") + (relu ? ",relu" : "")
+        }
         public init?(_ text: String) {
-            var parts = text.split(separator: ",").map(String.init)
+            var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             let relu = parts.last == "relu"
             if relu { parts.removeLast() }
             let gn = parts.last == "gn"
             if gn { parts.removeLast() }
+            var timeDim = 0
+            if let last = parts.last, last.hasPrefix("t") {
+                guard let d = Int(last.dropFirst()), (2...256).contains(d), d % 2 == 0 else { return nil }
+                timeDim = d
+                parts.removeLast()
+            }
             let v = parts.compactMap { Int($0) }
             guard parts.count == 4, v.count == 4, v.allSatisfy({ (1...512).contains($0) }),
                   !gn || (v[0] % 8 == 0 && v[1] % 8 == 0 && v[2] % 8 == 0) else { return nil }
             if gn && relu { return nil }
-            self.init(c1: v[0], c2: v[1], c3: v[2], hidden: v[3], groupNorm: gn, relu: relu)
+            self.init(c1: v[0], c2: v[1], c3: v[2], hidden: v[3], groupNorm: gn, relu: relu, timeDim: timeDim)
         }
     }
 
@@ -56,6 +72,8 @@ public final class Classifier {
     let conv1: Conv2d, conv2: Conv2d, conv3: Conv2d
     let norm1: GroupNorm?, norm2: GroupNorm?, norm3: GroupNorm?
     let fc1: Linear, fc2: Linear
+    /// The timestep embedding's map to the three convolutions' biases (time-conditioned only).
+    let temb: Linear?
     let ws: Workspace
     let a1 = FloatBuffer(count: 1), s1 = FloatBuffer(count: 1), a2 = FloatBuffer(count: 1), s2 = FloatBuffer(count: 1)
     let a3 = FloatBuffer(count: 1), s3 = FloatBuffer(count: 1), flat = FloatBuffer(count: 1), h = FloatBuffer(count: 1)
@@ -64,6 +82,8 @@ public final class Classifier {
     let d1 = FloatBuffer(count: 1), d2 = FloatBuffer(count: 1), d3 = FloatBuffer(count: 1), d4 = FloatBuffer(count: 1)
     let ds3 = FloatBuffer(count: 1), gn = FloatBuffer(count: 1), da3 = FloatBuffer(count: 1), ds2 = FloatBuffer(count: 1)
     let da2 = FloatBuffer(count: 1), ds1 = FloatBuffer(count: 1), da1 = FloatBuffer(count: 1)
+    /// The timestep embedding [N, timeDim], the biases it gives [N, c1+c2+c3] and their gradient.
+    let emb = FloatBuffer(count: 1), tbias = FloatBuffer(count: 1), dtbias = FloatBuffer(count: 1)
     private var lastN = 0
     private var lastX: UnsafePointer<Float>?
     /// Dropout on the features while training (0 otherwise): it keeps them from
@@ -86,6 +106,7 @@ public final class Classifier {
         norm3 = arch.groupNorm ? GroupNorm(&L, "norm3", groups: 8, channels: c3) : nil
         fc1 = Linear(&L, "fc1", c3 * h4 * h4, arch.hidden)
         fc2 = Linear(&L, "fc2", arch.hidden, 10)
+        temb = arch.timeDim > 0 ? Linear(&L, "temb", arch.timeDim, c1 + c2 + c3) : nil
         layout = L
     }
 
@@ -98,7 +119,9 @@ public final class Classifier {
     }
 
     /// x [N, 28*28] in [-1, 1] -> logits [N, 10]; `features` holds [N, featureDim].
-    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int) {
+    /// A time-conditioned classifier also takes each image's timestep t [N].
+    public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, t: UnsafePointer<Float>? = nil) {
+        precondition((t != nil) == (temb != nil), "forward: a classifier of noisy digits takes t, one of clean digits does not")
         lastN = n; lastX = x
         let (c1, c2, c3, fd) = (arch.c1, arch.c2, arch.c3, featureDim)
         for (b, c) in [(a1, c1 * MNIST.pixels), (s1, c1 * MNIST.pixels), (a2, c2 * h2 * h2), (s2, c2 * h2 * h2), (a3, c3 * h4 * h4), (s3, c3 * h4 * h4), (flat, c3 * h4 * h4)] { b.reserve(c * n) }
@@ -112,11 +135,28 @@ public final class Classifier {
                 act(a.ptr, s.ptr, n * channels * hw)
             }
         }
+        if let temb, let t {
+            emb.reserve(n * arch.timeDim); tbias.reserve(n * (c1 + c2 + c3))
+            SinusoidalEmbedding.forward(t: t, n: n, dim: arch.timeDim, out: emb.ptr)
+            temb.forward(p, x: emb.ptr, y: tbias.ptr, n: n)
+        }
+        /// + the timestep's bias for each channel (a conv output is [C, N, HW]).
+        func addTimeBias(_ a: FloatBuffer, channels: Int, hw: Int, offset: Int) {
+            guard temb != nil else { return }
+            let cs = c1 + c2 + c3
+            for c in 0..<channels { for i in 0..<n {
+                let v = tbias.ptr[i * cs + offset + c], row = a.ptr + (c * n + i) * hw
+                for j in 0..<hw { row[j] += v }
+            } }
+        }
         conv1.forward(p, x: x, y: a1.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
+        addTimeBias(a1, channels: c1, hw: MNIST.pixels, offset: 0)
         activate(norm1, a1, s1, channels: c1, hw: MNIST.pixels, stats: 0)
         conv2.forward(p, x: s1.ptr, y: a2.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
+        addTimeBias(a2, channels: c2, hw: h2 * h2, offset: c1)
         activate(norm2, a2, s2, channels: c2, hw: h2 * h2, stats: 1)
         conv3.forward(p, x: s2.ptr, y: a3.ptr, n: n, h: h2, w: h2, ws: ws)
+        addTimeBias(a3, channels: c3, hw: h4 * h4, offset: c1 + c2)
         activate(norm3, a3, s3, channels: c3, hw: h4 * h4, stats: 2)
         let hw4 = h4 * h4
         for c in 0..<c3 { for i in 0..<n { for j in 0..<hw4 { flat.ptr[i * c3 * hw4 + c * hw4 + j] = s3.ptr[(c * n + i) * hw4 + j] } } }
@@ -153,6 +193,35 @@ public final class Classifier {
             loss += Double(-(row[y] - m - logf(z)))
             for k in 0..<10 { d1.ptr[i * 10 + k] = (expf(row[k] - m) / z - (k == y ? 1 : 0)) / Float(n) }
         }
+        propagate(p, g, dx: nil)
+        return loss / Double(n)
+    }
+
+    /// The gradient of log p(label | x) with respect to each image of the last
+    /// forward, into dx [N, 28*28] (overwritten); the weights' gradients go to
+    /// `scratch` (layout.count floats, overwritten).
+    public func logProbGradient(_ p: UnsafePointer<Float>, labels: [Int], into dx: UnsafeMutablePointer<Float>,
+                                scratch: UnsafeMutablePointer<Float>) {
+        let n = lastN
+        precondition(labels.count == n, "logProbGradient: \(labels.count) labels for \(n) images")
+        d1.reserve(n * 10)
+        for i in 0..<n {
+            let row = logits.ptr + i * 10
+            let m = (0..<10).map { row[$0] }.max()!
+            var z: Float = 0
+            for k in 0..<10 { z += expf(row[k] - m) }
+            // d log softmax_y / d logits = onehot(y) - softmax
+            for k in 0..<10 { d1.ptr[i * 10 + k] = (k == labels[i] ? 1 : 0) - expf(row[k] - m) / z }
+        }
+        scratch.update(repeating: 0, count: layout.count)
+        dx.update(repeating: 0, count: n * MNIST.pixels)
+        propagate(p, scratch, dx: dx)
+    }
+
+    /// Backpropagates d1 (the logits' gradient) through the last forward:
+    /// the weights' gradients are added to g, the input's to dx (if given).
+    private func propagate(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
+        let n = lastN
         let (c1, c2, c3, fd) = (arch.c1, arch.c2, arch.c3, featureDim), hw4 = h4 * h4
         d2.reserve(n * fd); d2.zero(n * fd)
         fc2.backward(p, g, x: featureDropout > 0 ? dropped.ptr : features.ptr, dy: d1.ptr, dx: d2.ptr, n: n)
@@ -174,12 +243,27 @@ public final class Classifier {
                 actBackward(a.ptr, ds.ptr, da.ptr, n * channels * hw)
             }
         }
+        let cs = c1 + c2 + c3
+        if temb != nil { dtbias.reserve(n * cs); dtbias.zero(n * cs) }
+        /// The time biases' gradient: the sum of each channel's pre-activation gradient.
+        func timeBiasGradient(_ da: FloatBuffer, channels: Int, hw: Int, offset: Int) {
+            guard temb != nil else { return }
+            for c in 0..<channels { for i in 0..<n {
+                let row = da.ptr + (c * n + i) * hw
+                var sum: Float = 0
+                for j in 0..<hw { sum += row[j] }
+                dtbias.ptr[i * cs + offset + c] += sum
+            } }
+        }
         deactivate(norm3, a3, ds3, da3, channels: c3, hw: hw4, stats: 2)
+        timeBiasGradient(da3, channels: c3, hw: hw4, offset: c1 + c2)
         conv3.backward(p, g, x: s2.ptr, dy: da3.ptr, dx: ds2.ptr, n: n, h: h2, w: h2, ws: ws)
         deactivate(norm2, a2, ds2, da2, channels: c2, hw: h2 * h2, stats: 1)
+        timeBiasGradient(da2, channels: c2, hw: h2 * h2, offset: c1)
         conv2.backward(p, g, x: s1.ptr, dy: da2.ptr, dx: ds1.ptr, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
         deactivate(norm1, a1, ds1, da1, channels: c1, hw: MNIST.pixels, stats: 0)
-        conv1.backward(p, g, x: lastX!, dy: da1.ptr, dx: nil, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
-        return loss / Double(n)
+        timeBiasGradient(da1, channels: c1, hw: MNIST.pixels, offset: 0)
+        conv1.backward(p, g, x: lastX!, dy: da1.ptr, dx: dx, n: n, h: MNIST.side, w: MNIST.side, ws: ws)
+        if let temb { temb.backward(p, g, x: emb.ptr, dy: dtbias.ptr, dx: nil, n: n) }
     }
 }

@@ -34,7 +34,13 @@ public struct DDPMStep: ReverseStep {
         } else {
             schedule.pMean(xt: b.x, eps: b.eps, t: t, count: b.count, into: b.x)
         }
-        // 2. + sigma_t z, z = noiseTemperature * N(0, I); none at t = 0.
+        // 2. Classifier guidance: + s sigma_t^2 grad log p(y | x_t) (Dhariwal & Nichol, Algorithm 1;
+        //    sigma_t^2 as at t > 0 also on the last step, as their code does).
+        if let g = b.guidance {
+            let v = Float(schedule.pVariance(t: t, settings.variance)), x = b.x
+            for i in 0..<b.count { x[i] += v * g[i] }
+        }
+        // 3. + sigma_t z, z = noiseTemperature * N(0, I); none at t = 0.
         guard t > 0 else { return }
         let sigma = Float(DDPMStep.coefficients(schedule, t: t, variance: settings.variance).sigma)
         let z = noise(Float(settings.noiseTemperature)), x = b.x

@@ -9,6 +9,9 @@ public struct StepBuffers {
     public let count: Int
     /// The previous step's x̂0 and timestep (nil on the first step), for multistep rules (DPM-Solver++).
     public var previous: (x0: UnsafePointer<Float>, t: Int)? = nil
+    /// Classifier guidance's s·∇ log p(y | x_t) (nil: unguided), which DDPM
+    /// adds to its mean times σ_t² (the other rules see it already in `eps`).
+    public var guidance: UnsafePointer<Float>? = nil
 }
 
 /// A sampler's update rule, as diffusers' schedulers' `step`: which timesteps

@@ -21,6 +21,11 @@ public final class Sampler {
     let prevX0: FloatBuffer
     var prevT = -1
     var rngs: [RNG]
+    /// The noisy-digit classifier that `settings.guide` steers with (nil: none;
+    /// then a guide in the settings is refused at init and ignored after).
+    public let guidance: ClassifierGuidance?
+    /// s·∇ log p(y | x_t) of the current step (guided steps only).
+    private let guideGrad: FloatBuffer
     /// The current timestep once per image (the model's input; reused every step).
     private var batchT: [Int]
 
@@ -29,9 +34,16 @@ public final class Sampler {
     public var currentT: Int { isFinished ? -1 : timesteps[index] }
     public var pixels: Int { n * size * size }
 
-    public init(schedule: NoiseSchedule, settings: SamplerSettings, n: Int, size: Int, seed: UInt64) throws {
+    public init(schedule: NoiseSchedule, settings: SamplerSettings, n: Int, size: Int, seed: UInt64,
+                guidance: ClassifierGuidance? = nil) throws {
         try settings.validate(T: schedule.T)
         try EngineError.require((1...Sampler.maxImages).contains(n), "n", "1...\(Sampler.maxImages)", n)
+        if settings.guide != nil && guidance == nil {
+            throw EngineError.invalidConfig("guidance toward a digit needs the classifier of noisy digits (ddpm eval --train-noisy-classifier)")
+        }
+        try guidance?.check(schedule: schedule)
+        self.guidance = guidance
+        guideGrad = FloatBuffer(count: guidance == nil ? 1 : n * size * size)
         self.schedule = schedule; self.settings = settings; self.n = n; self.size = size; self.seed = seed
         timesteps = settings.timesteps(T: schedule.T)
         let len = n * size * size
@@ -47,7 +59,7 @@ public final class Sampler {
     /// with other settings (the explorer's fork).
     public func fork(with newSettings: SamplerSettings) throws -> Sampler {
         try newSettings.validate(T: schedule.T)
-        let s = try Sampler(schedule: schedule, settings: self.settings, n: n, size: size, seed: seed)
+        let s = try Sampler(schedule: schedule, settings: self.settings, n: n, size: size, seed: seed, guidance: guidance)
         s.x.ptr.update(from: x.ptr, count: pixels)
         s.prevX0.ptr.update(from: prevX0.ptr, count: pixels); s.prevT = prevT
         s.rngs = rngs
@@ -126,6 +138,20 @@ public final class Sampler {
         // 1. eps^ = eps_theta(x_t, t)
         for i in 0..<n { batchT[i] = t }
         model.predictNoise(x.ptr, t: batchT, out: eps.ptr)
+        // 1b. Classifier guidance: g = s grad log p(y | x_t, t); DDIM and DPM-Solver++ use the score
+        //     form eps^ - sqrt(1 - abar_t) g (Dhariwal & Nichol, Algorithm 2), DDPM shifts its mean.
+        var guided: UnsafePointer<Float>? = nil
+        if let digit = settings.guide, let guidance, settings.guideScale > 0 {
+            guidance.gradient(x: x.ptr, n: n, size: size, t: t, digit: digit, into: guideGrad.ptr)
+            let s = Float(settings.guideScale), g = guideGrad.ptr
+            for i in 0..<len { g[i] *= s }
+            if settings.kind == .ddpm {
+                guided = UnsafePointer(g)
+            } else {
+                let k = Float(schedule.sqrtOneMinusAlphasCumprod[t]), e = eps.ptr
+                for i in 0..<len { e[i] -= k * g[i] }
+            }
+        }
         // 2. x0^ = (x_t - sqrt(1 - abar_t) eps^) / sqrt(abar_t)   (eq. 15 rearranged), clipped if asked
         schedule.predictX0(xt: x.ptr, eps: eps.ptr, t: t, count: len, into: x0.ptr)
         var outside = 0
@@ -139,6 +165,7 @@ public final class Sampler {
         let rngCount = n
         var buffers = StepBuffers(x: x.ptr, eps: eps.ptr, x0: x0.ptr, count: len)
         if prevT >= 0 { buffers.previous = (UnsafePointer(prevX0.ptr), prevT) }
+        buffers.guidance = guided
         settings.kind.rule.update(buffers, t: t, tNext: tNext, schedule: schedule, settings: settings) { scale in
             for i in 0..<rngCount { self.rngs[i].fillNormal(self.z.ptr + i * hw, count: hw, scale: scale) }
             return UnsafePointer(self.z.ptr)

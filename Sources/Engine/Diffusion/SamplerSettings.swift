@@ -41,12 +41,38 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     /// Clip x0^ to [-1, 1] before forming the next x.
     public var clip: Bool = false
     public var spacing: Spacing = .trailing
+    /// Classifier guidance toward this digit (nil: none), with strength
+    /// `guideScale` (`ClassifierGuidance`); may change between steps.
+    public var guide: Int? = nil
+    public var guideScale: Double = SamplerSettings.defaultGuideScale
+    /// The guidance scale `--guide` uses unless told (issue #22's table in the README).
+    public static let defaultGuideScale = 4.0
+    public static let guideScales: ClosedRange<Double> = 0...100
 
     public init(kind: SamplerKind = .ddpm, steps: Int = 50, eta: Double = 0, temperature: Double = 1,
                 noiseTemperature: Double = 1, variance: VarianceKind = .beta, clip: Bool = false,
-                spacing: Spacing = .trailing) {
+                spacing: Spacing = .trailing, guide: Int? = nil, guideScale: Double = SamplerSettings.defaultGuideScale) {
         self.kind = kind; self.steps = steps; self.eta = eta; self.temperature = temperature
         self.noiseTemperature = noiseTemperature; self.variance = variance; self.clip = clip; self.spacing = spacing
+        self.guide = guide; self.guideScale = guideScale
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, steps, eta, temperature, noiseTemperature, variance, clip, spacing, guide, guideScale
+    }
+    /// Recordings made before guidance existed have no guide keys: unguided.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(SamplerKind.self, forKey: .kind)
+        steps = try c.decode(Int.self, forKey: .steps)
+        eta = try c.decode(Double.self, forKey: .eta)
+        temperature = try c.decode(Double.self, forKey: .temperature)
+        noiseTemperature = try c.decode(Double.self, forKey: .noiseTemperature)
+        variance = try c.decode(VarianceKind.self, forKey: .variance)
+        clip = try c.decode(Bool.self, forKey: .clip)
+        spacing = try c.decode(Spacing.self, forKey: .spacing)
+        guide = try c.decodeIfPresent(Int.self, forKey: .guide)
+        guideScale = try c.decodeIfPresent(Double.self, forKey: .guideScale) ?? SamplerSettings.defaultGuideScale
     }
 
     /// The checks that do not depend on the model: eta, temperatures, steps >= 1.
@@ -56,6 +82,8 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
         try EngineError.require(temperature >= 0 && temperature <= 10, "temperature", "[0, 10]", temperature)
         try EngineError.require(noiseTemperature >= 0 && noiseTemperature <= 10, "noise-temperature", "[0, 10]",
                                 noiseTemperature)
+        if let guide { try EngineError.require((0...9).contains(guide), "guide", "0...9", guide) }
+        try EngineError.require(SamplerSettings.guideScales.contains(guideScale), "guide-scale", "[0, 100]", guideScale)
     }
 
     /// All checks for a model of T steps: DDIM's S steps must be in 1...T

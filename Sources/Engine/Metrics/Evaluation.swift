@@ -131,13 +131,15 @@ public struct Evaluation {
     /// seed + b * 50 * 1,000,003, so image i does not depend on n or the batching.
     /// `progress(done)` after each batch.
     public static func samples(_ model: NoisePredictor, schedule: NoiseSchedule, settings: SamplerSettings, n: Int,
-                               seed: UInt64, size: Int, progress: (Int) -> Void = { _ in }) throws -> [Float] {
+                               seed: UInt64, size: Int, guidance: ClassifierGuidance? = nil,
+                               progress: (Int) -> Void = { _ in }) throws -> [Float] {
         var out: [Float] = []
         out.reserveCapacity(n * MNIST.pixels)
         var done = 0
         while done < n {
             let b = min(50, n - done)
-            let s = try Sampler(schedule: schedule, settings: settings, n: b, size: size, seed: seed &+ UInt64(done) &* 1_000_003)
+            let s = try Sampler(schedule: schedule, settings: settings, n: b, size: size, seed: seed &+ UInt64(done) &* 1_000_003,
+                                guidance: guidance)
             out += crop(s.run(model), n: b, from: size)
             done += b
             progress(done)

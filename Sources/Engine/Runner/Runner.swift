@@ -24,6 +24,8 @@ public final class Runner {
     public var recordLimit = 64
     /// Reads which digit each x̂0 is becoming (the explorer sets it when the classifier loads).
     public var reader: DigitReader?
+    /// The classifier of noisy digits that guided settings steer with (the explorer sets it when it loads).
+    public var guidance: ClassifierGuidance?
     /// The comparison's samplers, one per row (while the compare view has one).
     private var compareSamplers: [Sampler] = []
     /// The main run's state before every `stateStride`-th step, so a fork can
@@ -82,6 +84,7 @@ public final class Runner {
                 snapshot.comparing = on && snapshot.compare != nil
             case .setSettings(let s):
                 try s.validate(T: schedule.T)
+                try checkGuidance(s)
                 snapshot.settings = s
                 sampler?.update(s)
                 snapshot.timesteps = sampler?.timesteps ?? []
@@ -119,6 +122,7 @@ public final class Runner {
                 }
             case .setForkSettings(let s):
                 try s.validate(T: schedule.T)
+                try checkGuidance(s)
                 guard let fs = forkSampler else { break }
                 fs.update(s)
                 snapshot.forkSettings = s
@@ -156,9 +160,16 @@ public final class Runner {
         return []
     }
 
+    /// Refuses a guide without the classifier of noisy digits (the samplers would ignore it).
+    private func checkGuidance(_ s: SamplerSettings) throws {
+        if s.guide != nil && guidance == nil {
+            throw EngineError.invalidConfig("guidance toward a digit needs the classifier of noisy digits (ddpm eval --train-noisy-classifier)")
+        }
+    }
+
     /// A new trajectory from x_T (start, restart with a new seed, or a new temperature), without a fork.
     private func startRun(_ s: SamplerSettings, n: Int, seed: UInt64) throws {
-        sampler = try Sampler(schedule: schedule, settings: s, n: n, size: model.imageSize, seed: seed)
+        sampler = try Sampler(schedule: schedule, settings: s, n: n, size: model.imageSize, seed: seed, guidance: guidance)
         forkSampler = nil
         snapshot.settings = s; snapshot.seed = seed; snapshot.n = n
         snapshot.runTemperature = s.temperature
@@ -175,7 +186,7 @@ public final class Runner {
         guard let base = sampler, let key = states.keys.filter({ $0 <= step }).max(), let st = states[key] else {
             throw EngineError.invalidArgument("no recorded state to fork from at step \(step)")
         }
-        let s = try Sampler(schedule: schedule, settings: st.settings, n: base.n, size: base.size, seed: base.seed)
+        let s = try Sampler(schedule: schedule, settings: st.settings, n: base.n, size: base.size, seed: base.seed, guidance: guidance)
         s.restore(st)
         while s.index < step {
             let used = snapshot.history[s.index].settings
@@ -190,7 +201,7 @@ public final class Runner {
         var samplers: [Sampler] = [], rows: [CompareRow] = []
         for v in spec.values {
             let set = spec.parameter.apply(v, to: spec.base)
-            let s = try Sampler(schedule: schedule, settings: set, n: spec.n, size: model.imageSize, seed: spec.seed)
+            let s = try Sampler(schedule: schedule, settings: set, n: spec.n, size: model.imageSize, seed: spec.seed, guidance: guidance)
             samplers.append(s)
             rows.append(CompareRow(label: spec.parameter.label(v, base: spec.base), settings: set,
                                    images: s.x.array(s.pixels),

@@ -103,3 +103,84 @@ extension Classifier {
         return Double(right) / Double(d.count)
     }
 }
+
+extension Classifier {
+    /// Noises a batch as the forward process does: x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε for each image's t.
+    static func noise(_ x: UnsafeMutablePointer<Float>, t: [Float], schedule: NoiseSchedule, rng: inout RNG) {
+        let px = MNIST.pixels
+        for (i, tf) in t.enumerated() {
+            let ti = Int(tf), a = Float(schedule.sqrtAlphasCumprod[ti]), b = Float(schedule.sqrtOneMinusAlphasCumprod[ti])
+            let row = x + i * px
+            for q in 0..<px { row[q] = a * row[q] + b * Float(rng.normal()) }
+        }
+    }
+
+    /// Trains a time-conditioned classifier of noisy digits p(y | x_t, t)
+    /// (classifier guidance's): each training digit is noised to a uniformly
+    /// drawn t of `schedule`. Reports test accuracy at a few t after each
+    /// epoch; returns the last epoch's (t, accuracy) pairs.
+    public func trainNoisy(params: FloatBuffer, train: Dataset, test: Dataset, schedule: NoiseSchedule, epochs: Int,
+                           batch: Int = 128, lr: Double = 2e-3, seed: UInt64 = 0, log: (String) -> Void) -> [(t: Int, accuracy: Double)] {
+        precondition(arch.timeDim > 0, "trainNoisy: a classifier conditioned on t")
+        var rng = RNG(seed: seed, stream: 7)
+        layout.initialize(params.ptr, rng: &rng)
+        let count = layout.count
+        let g = FloatBuffer(count: count), m = FloatBuffer(count: count), v = FloatBuffer(count: count)
+        let steps = epochs * (train.count / batch)
+        let sched = LRSchedule(base: lr, warmup: 100, totalSteps: steps)
+        let xb = FloatBuffer(count: batch * MNIST.pixels)
+        var labels = [UInt8](repeating: 0, count: batch), times = [Float](repeating: 0, count: batch)
+        var step = 0
+        var report: [(t: Int, accuracy: Double)] = []
+        for e in 0..<epochs {
+            var r = RNG(seed: seed, stream: 100 + UInt64(e))
+            let perm = r.permutation(train.count)
+            var lossSum = 0.0
+            for b in 0..<(train.count / batch) {
+                for j in 0..<batch {
+                    let i = perm[b * batch + j]
+                    train.images.withUnsafeBufferPointer { (xb.ptr + j * MNIST.pixels).update(from: $0.baseAddress! + i * MNIST.pixels, count: MNIST.pixels) }
+                    labels[j] = train.labels[i]
+                    times[j] = Float(r.int(schedule.T))
+                }
+                Classifier.noise(xb.ptr, t: times, schedule: schedule, rng: &r)
+                times.withUnsafeBufferPointer { forward(params.ptr, x: xb.ptr, n: batch, t: $0.baseAddress!) }
+                g.zero(count)
+                lossSum += backward(params.ptr, g.ptr, labels: labels[...])
+                Adam().step(params: params.ptr, grads: g.ptr, m: m.ptr, v: v.ptr, count: count, lr: sched.rate(step), t: step + 1)
+                step += 1
+            }
+            report = Classifier.noisyReportTimes(T: schedule.T).map { ($0, noisyAccuracy(params.ptr, test, schedule: schedule, t: $0, seed: seed)) }
+            log(String(format: "epoch %d: train loss %.4f, test accuracy ", e + 1, lossSum / Double(train.count / batch))
+                + report.map { String(format: "t=%d %.1f%%", $0.t, $0.accuracy * 100) }.joined(separator: ", "))
+        }
+        return report
+    }
+
+    /// The timesteps a noisy classifier's accuracy is reported at.
+    public static func noisyReportTimes(T: Int) -> [Int] {
+        Array(Set([0, T / 10, T / 4, T / 2, 3 * T / 4, T - 1])).sorted()
+    }
+
+    /// Accuracy on `d` noised to timestep t (one fixed noise draw per seed).
+    public func noisyAccuracy(_ p: UnsafePointer<Float>, _ d: Dataset, schedule: NoiseSchedule, t: Int, seed: UInt64 = 0) -> Double {
+        var rng = RNG(seed: seed, stream: 900)
+        let xb = FloatBuffer(count: 256 * MNIST.pixels)
+        var right = 0, i = 0
+        while i < d.count {
+            let b = min(256, d.count - i)
+            d.images.withUnsafeBufferPointer { xb.ptr.update(from: $0.baseAddress! + i * MNIST.pixels, count: b * MNIST.pixels) }
+            let times = [Float](repeating: Float(t), count: b)
+            Classifier.noise(xb.ptr, t: times, schedule: schedule, rng: &rng)
+            times.withUnsafeBufferPointer { forward(p, x: xb.ptr, n: b, t: $0.baseAddress!) }
+            for r in 0..<b {
+                let row = logits.ptr + r * 10
+                var best = 0
+                for k in 1..<10 where row[k] > row[best] { best = k }
+                if best == Int(d.labels[i + r]) { right += 1 }
+            }
+            i += b
+        }
+        return Double(right) / Double(d.count)
+    }
+}

@@ -21,6 +21,8 @@ enum ExplorerApp {
         var replay: (recording: Recording, path: String)? = nil
         /// The sampler settings to start with, for a model of T steps (the launch flags).
         var settings: ((Int) -> SamplerSettings)? = nil
+        /// The classifier of noisy digits that `g` guides with (--guide-classifier; default: the bundled one).
+        var guideClassifier: String? = nil
         /// Where `p` writes PNGs: DDPM_EXPORT_DIR, else the current folder.
         var exportDir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"] ?? FileManager.default.currentDirectoryPath
     }
@@ -42,6 +44,9 @@ enum ExplorerApp {
         var trainable = false
         /// The bundled classifier, which reads the digits on screen (nil: labels are not shown).
         var reader: DigitReader?
+        /// The classifier of noisy digits for `g` (nil: guidance unavailable, `guideNote` says why).
+        var guidance: ClassifierGuidance?
+        var guideNote = ""
     }
 
     static func load(_ o: Options) throws -> Loaded {
@@ -75,6 +80,17 @@ enum ExplorerApp {
         }
         l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
         if let (cls, params) = try? loadClassifier(Assets.classifier) { l.reader = DigitReader(net: cls, params: params) }
+        if let sched = l.model?.2 {
+            // Guidance is optional: without its classifier `g` says why, unless the launch flags asked to guide.
+            do {
+                let g = try loadGuidance(o.guideClassifier ?? Assets.noisyClassifier)
+                try g.check(schedule: sched)
+                l.guidance = g
+            } catch {
+                l.guideNote = "\(error)"
+                if l.settings?.guide != nil || o.guideClassifier != nil { throw CLIError("\(error)") }
+            }
+        }
         l.trainable = FileManager.default.fileExists(atPath: Assets.mnist + "/train-images-idx3-ubyte.gz")
         return l
     }
@@ -133,7 +149,9 @@ enum ExplorerApp {
             if let (net, params, sched) = l.model {
                 let runner = Runner(model: UNetPredictor(net: net, params: params, objective: l.objective, schedule: sched), schedule: sched)
                 runner.reader = l.reader
+                runner.guidance = l.guidance
                 state.hasClassifier = l.reader != nil
+                state.guideUnavailable = l.guidance == nil ? l.guideNote : nil
                 let e = RunnerThread(runner)
                 e.start()
                 e.send(.startSampling(state.settings, n: o.n, seed: o.seed))

@@ -57,6 +57,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     }
     if s.editing != nil { return editKey(&s, k) }
     if s.choosingRecipe { return recipeKey(&s, k) }
+    if s.choosingGuide { return guideKey(&s, k) }
     switch k {
     case .char("q"): s.quitting = true; return [.quit]
     case .char("?"): s.showHelp = true; s.helpPage = 0; return []
@@ -142,6 +143,18 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         set.variance = set.variance == .beta ? .posterior : .beta
         if set.kind != .ddpm { s.message = "DDPM variance \(set.variance == .beta ? "β" : "β̃") (n/a in \(set.kind == .ddim ? "DDIM" : "DPM++"): press d for DDPM)" }
     case .char("c"): set.clip.toggle()
+    case .char("g"):
+        if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
+        s.choosingGuide = true
+        s.message = "guide toward which digit? 0-9 (x: no guidance, Esc: keep " + (set.guide.map { "\($0)" } ?? "none") + ")"
+        return []
+    case .char("<"), .char(">"):
+        if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
+        let l = AppState.guideScales
+        set.guideScale = k == .char("<") ? (l.last { $0 < set.guideScale } ?? l[0]) : (l.first { $0 > set.guideScale } ?? l[l.count - 1])
+        let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
+        if set.guide == nil { s.message = String(format: "guidance scale %g (no digit chosen: g then 0-9 guides)", set.guideScale) }
+        else if !done { s.message = String(format: "guidance scale %g toward %d, from the next step", set.guideScale, set.guide!) }
     case .left, .shiftLeft:
         guard h > 0 else { return [] }
         let step = k == .shiftLeft ? 10 : 1
@@ -207,7 +220,13 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     default: changed = false
     }
-    if changed && set != before {
+    return changed ? applySettings(&s, set, before: before, onFork: onFork) : []
+}
+
+/// Sends settings changed by a key to the side that has the keys (the
+/// original or the fork); on a finished side says how to use them.
+private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: SamplerSettings, onFork: Bool) -> [Effect] {
+    if set != before {
         // On a finished side a new setting changes nothing on screen: say how to use it.
         let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
         if done && s.message == nil {
@@ -222,6 +241,28 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     return []
 }
 
+/// The key after `g`: a digit to guide toward, x for none, anything else keeps the guide.
+private func guideKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+    s.choosingGuide = false
+    let onFork = s.forking && s.forkFocus
+    let before = onFork ? (s.snapshot.forkSettings ?? s.settings) : s.settings
+    var set = before
+    // A finished side: applySettings says how to use the new guide.
+    let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
+    switch k {
+    case .char(let c) where c.isASCII && c.isNumber:
+        set.guide = Int(String(c))
+        if !done { s.message = String(format: "guiding toward %d at scale %g from the next step (< > change the scale)", set.guide!, set.guideScale) }
+    case .char("x"), .char("X"), .char("g"):
+        set.guide = nil
+        if before.guide == nil { s.message = "no guidance (it was off)" } else if !done { s.message = "guidance off from the next step" }
+    default:
+        s.message = "guidance unchanged" + (before.guide.map { ": toward \($0)" } ?? ": none")
+        return []
+    }
+    return applySettings(&s, set, before: before, onFork: onFork)
+}
+
 /// What a key does differently while replaying: the keys that need a model
 /// say so, `r` and space at the end play again; nil for keys that act as live.
 private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
@@ -233,7 +274,7 @@ private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
         s.scrub = nil; s.message = "playing again from the start"
         return [.command(.restart(seed: s.seed))]
     case .char("t"), .char("T"): s.message = replayRefusal("a new temperature")
-    case .char("n"), .char("N"), .char("e"), .char("E"), .char("d"), .char("s"), .char("S"), .char("v"), .char("c"):
+    case .char("n"), .char("N"), .char("e"), .char("E"), .char("d"), .char("s"), .char("S"), .char("v"), .char("c"), .char("g"), .char("<"), .char(">"):
         s.message = replayRefusal("changing the sampler")
     case .char("f"): s.message = replayRefusal("a new fork")
     case .char("R"): s.message = "this is a recording already (\(s.replay ?? ""))"
@@ -358,9 +399,10 @@ private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 }
 
 func describe(_ s: SamplerSettings, unicode: Bool = true) -> String {
+    let guide = s.guide.map { String(format: unicode ? " →%d ×%g" : " guide %d x%g", $0, s.guideScale) } ?? ""
     switch s.kind {
-    case .ddpm: return unicode ? "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")" : "DDPM var=\(s.variance == .beta ? "beta" : "post")"
-    case .ddim: return "DDIM \(s.steps) " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", s.eta)
-    case .dpmpp: return "DPM++ 2M \(s.steps)"
+    case .ddpm: return (unicode ? "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")" : "DDPM var=\(s.variance == .beta ? "beta" : "post")") + guide
+    case .ddim: return "DDIM \(s.steps) " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", s.eta) + guide
+    case .dpmpp: return "DPM++ 2M \(s.steps)" + guide
     }
 }

@@ -19,6 +19,7 @@ enum Assets {
     static var mnist: String { root + "/mnist" }
     static var model: String { root + "/models/mnist-tiny.safetensors" }
     static var classifier: String { root + "/models/mnist-classifier.safetensors" }
+    static var noisyClassifier: String { root + "/models/mnist-noisy-classifier.safetensors" }
 
     /// How to get a bundled asset back when it is missing or damaged; nil for
     /// a path that is not one of them (the user's own file).
@@ -31,6 +32,8 @@ enum Assets {
                 + (training ? " (or train one: ddpm train --epochs 10 --out tiny.ckpt.safetensors --export \(model))" : "")
         case classifier:
             return "Rebuild the classifier with: ddpm eval --train-classifier (or: \(git)assets/models/mnist-classifier.safetensors)"
+        case noisyClassifier:
+            return "Rebuild the classifier of noisy digits with: ddpm eval --train-noisy-classifier (or: \(git)assets/models/mnist-noisy-classifier.safetensors)"
         case mnist:
             return "Restore the bundled MNIST with: \(git)assets/mnist (or copy the four MNIST IDX files there)"
         default:
@@ -126,6 +129,15 @@ func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
         return try Classifier.read(path)
     } catch {
         throw CLIError("\(error). " + (Assets.restoreHint(path) ?? "Rebuild it with: ddpm eval --train-classifier --classifier \(path)"))
+    }
+}
+
+/// Loads the classifier of noisy digits that guides sampling; a failure says how to rebuild it.
+func loadGuidance(_ path: String) throws -> ClassifierGuidance {
+    do {
+        return try ClassifierGuidance.read(path)
+    } catch {
+        throw CLIError("\(error). " + (Assets.restoreHint(path) ?? "Rebuild it with: ddpm eval --train-noisy-classifier --classifier \(path)"))
     }
 }
 

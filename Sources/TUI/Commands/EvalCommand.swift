@@ -24,6 +24,10 @@ struct EvalCommand: ParsableCommand {
     var damage = false
     @Option(parsing: .unconditional, help: ArgumentHelp("Instead of sampling: the variational bound (L_T + the KLs + L_0, as improved-diffusion's calc_bpd_loop) of this many test digits, in bits/dim, with the per-t terms; T model calls per digit (100 digits: about two minutes here). Takes --variance and --clip as the sampler does and --seed for the x_t draws; --n and the other sampler options do not apply.", valueName: "n"))
     var bpd: Int?
+    @Flag(help: "Train the classifier of noisy digits p(y | x_t, t) that --guide steers with, on the model's noise schedule (--weights or the bundled model), and write it (to --classifier or the bundled path).")
+    var trainNoisyClassifier = false
+    @Flag(help: "Classifier guidance toward each digit in turn: --n guided samples per digit (--guide-scale, sampler options as given), and the share the bundled (clean) classifier reads as the digit asked for.")
+    var guideTable = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -41,6 +45,13 @@ struct EvalCommand: ParsableCommand {
                 throw ValidationError("--bpd measures the model on test digits; it takes no --damage, --versus, --images or --train-classifier")
             }
         }
+        if trainClassifier && trainNoisyClassifier { throw ValidationError("--train-classifier and --train-noisy-classifier train different classifiers: one at a time") }
+        if guideTable && (damage || versus != nil || images != nil || trainClassifier || trainNoisyClassifier || bpd != nil || sampling.guide != nil) {
+            throw ValidationError("--guide-table samples guided digits of every class itself; it takes no --guide, --damage, --versus, --images, --bpd or training flags")
+        }
+        if (damage || images != nil || bpd != nil) && sampling.guide != nil {
+            throw ValidationError("--guide steers sampling; --damage, --images and --bpd do not sample")
+        }
         guard Classifier.Architecture(architecture) != nil else {
             throw ValidationError("--architecture takes four widths from 1 to 512 and then gn or relu, like 32,64,64,256,relu or 16,32,32,128,gn (got '\(architecture)')")
         }
@@ -51,6 +62,8 @@ struct EvalCommand: ParsableCommand {
             BLAS.configure()
             let test = try Assets.loadMNIST(train: false)
             if trainClassifier { return try trainNewClassifier(test: test) }
+            if trainNoisyClassifier { return try trainNewNoisyClassifier(test: test) }
+            if guideTable { return try guideTableReport() }
             if let bpd { return try bound(test: test, n: bpd) }
             let clsPath = classifier ?? Assets.classifier
             let (cls, cp) = try loadClassifier(clsPath)
@@ -145,6 +158,83 @@ struct EvalCommand: ParsableCommand {
         print(String(format: "wrote %@ (test accuracy %.2f%%)", clsPath, acc * 100))
     }
 
+    /// `--train-noisy-classifier`: trains the classifier of noisy digits on the
+    /// model's schedule and writes it with its recipe.
+    func trainNewNoisyClassifier(test: Dataset) throws {
+        let clsPath = classifier ?? Assets.noisyClassifier
+        try AtomicFile.checkWritable(clsPath)
+        var arch = Classifier.Architecture(architecture)!
+        if arch.timeDim == 0 { arch.timeDim = Classifier.Architecture.noisy.timeDim }
+        let path = weights ?? Assets.model
+        let file = try Assets.reading(path) { try SafeTensors.read(path) }
+        let schedule = try NoiseSchedule(try Checkpoint.modelSpec(file.metadata, path: path).1)
+        let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
+        let train = try Assets.loadMNIST(train: true, limit: Evaluation.heldOut.lowerBound)
+        let t0 = Benchmark.now()
+        let report = cls.trainNoisy(params: cp, train: train, test: test, schedule: schedule, epochs: epochs, seed: seed,
+                                    log: { print($0); fflush(stdout) })
+        let accuracy = report.map { String(format: "t=%d: %.4f", $0.t, $0.accuracy) }.joined(separator: ", ")
+        try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
+            "format": "ddpm-explorer noisy classifier 1", "architecture": arch.description,
+            "schedule": Checkpoint.encode(schedule.spec), "test_accuracy": accuracy,
+            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)",
+            "command": CommandLine.arguments.joined(separator: " "),
+            "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
+        print("wrote \(clsPath) (test accuracy \(accuracy))")
+    }
+
+    /// `--guide-table`: n samples guided toward each digit; how many the clean
+    /// classifier reads as that digit (argmax, and with p >= 0.9).
+    func guideTableReport() throws {
+        let path = weights ?? Assets.model
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path) }
+        let clsPath = classifier ?? Assets.classifier
+        let (cls, cp) = try loadClassifier(clsPath)
+        var settings = sampling.settings(T: schedule.T)
+        settings.guide = 0
+        let guidance = try sampling.guidance(for: settings, schedule: schedule)
+        let model = try predictor(net, params, schedule, file)
+        let t0 = Benchmark.now()
+        var rows: [[String: Any]] = []
+        if !json {
+            print("classifier guidance, \(n) samples per digit, \(sampling.label(settings, T: schedule.T).replacingOccurrences(of: "guided to 0 ", with: "guided "))")
+            print("read by \(clsPath); [a, b]: 95% Wilson intervals")
+            print("digit   read as asked            confident (p>=0.9) as asked   seconds")
+        }
+        for d in 0...9 {
+            settings.guide = d
+            let t1 = Benchmark.now()
+            let fake = try Evaluation.samples(model, schedule: schedule, settings: settings, n: n, seed: seed &+ UInt64(d) &* 7_919,
+                                              size: net.config.imageSize, guidance: guidance) { done in
+                if isTTY && !json { print(String(format: "\rdigit %d: sampled %d/%d", d, done, n), terminator: ""); fflush(stdout) }
+            }
+            let (probs, _) = cls.evaluate(cp.ptr, images: fake, n: n)
+            var asked = 0, confident = 0
+            for i in 0..<n {
+                let row = probs[(i * 10)..<(i * 10 + 10)]
+                let best = row.indices.max { row[$0] < row[$1] }! - i * 10
+                if best == d { asked += 1; if row[i * 10 + d] >= 0.9 { confident += 1 } }
+            }
+            let a = Metrics.wilson(asked, n), c = Metrics.wilson(confident, n), secs = Benchmark.now() - t1
+            rows.append(["digit": d, "asked": Double(asked) / Double(n), "asked_lo": a.lowerBound, "asked_hi": a.upperBound,
+                         "confident": Double(confident) / Double(n), "confident_lo": c.lowerBound, "confident_hi": c.upperBound, "seconds": secs])
+            if !json {
+                if isTTY { print("\r", terminator: "") }
+                print(String(format: "%5d   %.3f [%.3f, %.3f]      %.3f [%.3f, %.3f]            %5.0f", d, Double(asked) / Double(n), a.lowerBound, a.upperBound,
+                             Double(confident) / Double(n), c.lowerBound, c.upperBound, secs))
+                fflush(stdout)
+            }
+        }
+        let worst = rows.map { $0["asked"] as! Double }.min()!
+        if json {
+            let obj: [String: Any] = ["n_per_digit": n, "scale": settings.guideScale, "sampler": sampling.label(settings, T: schedule.T),
+                                      "rows": rows, "worst": worst, "seconds": Benchmark.now() - t0, "classifier": clsPath]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            return
+        }
+        print(String(format: "worst digit: %.1f%% read as asked; %.0f s in all", worst * 100, Benchmark.now() - t0))
+    }
+
     /// `--damage`: the Fréchet distance of n held-out digits under each kind and
     /// level of damage, next to undamaged held-out digits; says whether it rises.
     func damageCheck(_ evaluation: Evaluation, held: Dataset, classifierPath: String) throws {
@@ -200,7 +290,8 @@ struct EvalCommand: ParsableCommand {
         let settings = sampling.settings(T: schedule.T)
         let t0 = Benchmark.now()
         let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,
-                                          n: n, seed: seed, size: net.config.imageSize) { done in
+                                          n: n, seed: seed, size: net.config.imageSize,
+                                          guidance: try sampling.guidance(for: settings, schedule: schedule)) { done in
             if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
         }
         if !json { print("") }

@@ -26,6 +26,7 @@ struct ExploreCommand: ParsableCommand {
         o.weights = weights; o.n = n; o.seed = seed
         let sampling = self.sampling
         o.settings = { T in sampling.settings(T: T) }
+        o.guideClassifier = sampling.guideClassifier
         o.screen = ["train": .train, "forward": .forward, "compare": .compare][view] ?? .sample
         o.crashAfterFrames = TestHooks.internalErrorAfterFrames
         try ExplorerApp.run(o)

@@ -46,7 +46,8 @@ struct SampleCommand: ParsableCommand {
             let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, backend: try backendOption(backend)) }
             let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata) }
             let settings = sampling.settings(T: schedule.T)
-            let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed)
+            let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed,
+                                guidance: try sampling.guidance(for: settings, schedule: schedule))
             let model = try predictor(net, params, schedule, file)
             let total = s.timesteps.count
             let marks = Set((0..<10).map { total <= 10 ? $0 : Int((Double($0) * Double(total - 1) / 9).rounded()) })
@@ -78,7 +79,9 @@ struct SampleCommand: ParsableCommand {
             let sampling = Benchmark.now() - t0
             let cropped = crop(result, n: n, from: side)
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
-            print("wrote \(n) samples to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed), \(String(format: "%.1f", Benchmark.now() - t0)) s)")
+            print("wrote \(n) samples to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"
+                  + (settings.guide.map { ", guided to \($0) at scale \(settings.guideScale)" } ?? "")
+                  + ", \(String(format: "%.1f", Benchmark.now() - t0)) s)")
             if trajectory {
                 var cols = zip(trajT, zip(traj, trajX0)).map { t, p in
                     TrajectorySheet.Column(label: "T=\(t)", xt: crop(p.0, n: showN, from: side), x0: crop(p.1, n: showN, from: side))

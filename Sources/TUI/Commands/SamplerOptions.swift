@@ -13,6 +13,11 @@ struct SamplerOptions: ParsableArguments {
     var noiseTemperature: Double = 1
     @Option(help: "DDPM variance: beta or posterior.") var variance: String = "beta"
     @Flag(help: "Clip the predicted x0 to [-1, 1] at every step.") var clip = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Classifier guidance toward this digit (0...9): every step adds scale * grad log p(digit | x_t) from the classifier of noisy digits (DDPM: times sigma_t^2 to the mean; DDIM, DPM++: to the noise prediction).", valueName: "digit"))
+    var guide: Int?
+    @Option(parsing: .unconditional, help: "Guidance strength s in [0, 100] (0: none).") var guideScale: Double = SamplerSettings.defaultGuideScale
+    @Option(help: ArgumentHelp("The classifier of noisy digits for --guide (default: the bundled one).", valueName: "path"))
+    var guideClassifier: String?
 
     /// DDIM steps when --steps is not given.
     static let defaultSteps = 50
@@ -32,7 +37,16 @@ struct SamplerOptions: ParsableArguments {
                         steps: steps ?? min(Self.defaultSteps, T ?? Self.defaultSteps), eta: eta,
                         temperature: temperature, noiseTemperature: noiseTemperature,
                         variance: VarianceKind(rawValue: variance) ?? .beta, clip: clip,
-                        spacing: Spacing(rawValue: spacing) ?? .trailing)
+                        spacing: Spacing(rawValue: spacing) ?? .trailing, guide: guide, guideScale: guideScale)
+    }
+
+    /// The classifier of noisy digits when the settings guide (nil otherwise),
+    /// checked against the model's schedule.
+    func guidance(for settings: SamplerSettings, schedule: NoiseSchedule) throws -> ClassifierGuidance? {
+        guard settings.guide != nil else { return nil }
+        let g = try loadGuidance(guideClassifier ?? Assets.noisyClassifier)
+        try g.check(schedule: schedule)
+        return g
     }
 
     /// How reports name the sampler: "ddpm 1000 steps", "ddim 50 steps eta 0.0, x0 clipped".
@@ -47,6 +61,7 @@ struct SamplerOptions: ParsableArguments {
         if s.temperature != 1 { l += ", temperature \(s.temperature)" }
         if s.noiseTemperature != 1 { l += ", noise temperature \(s.noiseTemperature)" }
         if s.clip { l += ", x0 clipped" }
+        if let g = s.guide { l += ", guided to \(g) at scale \(s.guideScale)" }
         return l
     }
 }

@@ -63,6 +63,19 @@ enum EquationPanel {
                 out.append(Line(text: "D1 = 0 (" + (f.tNext < 0 ? sp("last step: x = x̂0", "last step: x = x0^") : "first step: no history") + ")"))
             }
         }
+        if let y = set.guide, set.guideScale > 0 {
+            // Classifier guidance (Dhariwal & Nichol): DDPM shifts the mean, the others the noise prediction.
+            let g = sp("∇log p(\(y)|x_t)", "grad log p(\(y)|x_t)")
+            if set.kind == .ddpm {
+                out.append(Line(text: sp("guided: mean += s·σ_t²·", "guided: mean += s*s_t^2*") + g, color: 226))
+                out.append(Line(text: sp("s·σ_t² = ", "s*s_t^2 = ") + n(set.guideScale * sch.pVariance(t: f.t, set.variance))
+                                + String(format: ", s = %g", set.guideScale)))
+            } else {
+                out.append(Line(text: sp("guided: ε̂ = ε_θ - s√(1-ᾱ_t)·", "guided: eps^ = eps - s*sqrt(1-abar_t)*") + g, color: 226))
+                out.append(Line(text: sp("s√(1-ᾱ_t) = ", "s*sqrt(1-abar_t) = ") + n(set.guideScale * sch.sqrtOneMinusAlphasCumprod[f.t])
+                                + String(format: ", s = %g", set.guideScale)))
+            }
+        }
         out.append(Line(text: sp("x̂0 = (x_t - √(1-ᾱ_t)·ε̂)/√ᾱ_t", "x0^ = (x_t - sqrt(1-abar_t)eps^)/sqrt(abar_t)"), color: 245))
         if (set.kind == .ddpm && f.t > 0) || (set.kind == .ddim && set.eta > 0 && f.tNext >= 0) {
             out.append(Line(text: noise, color: 245))

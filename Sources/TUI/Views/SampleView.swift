@@ -50,7 +50,8 @@ enum SampleView {
         if s.forking {
             fields.append((s.forkFocus ? "keys: fork" : "keys: original", s.forkFocus ? "▶fork" : "▶orig", 1))
         }
-        let kind = describe(s.forking && s.forkFocus ? (snap.forkSettings ?? set) : set)
+        let focused = s.forking && s.forkFocus ? (snap.forkSettings ?? set) : set
+        let kind = describe(focused)
         fields.append((kind, set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"), 2))
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
         let speed = s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond)
@@ -65,6 +66,7 @@ enum SampleView {
             s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "▶", with: ">").replacingOccurrences(of: "σ²=β̃", with: "var=post")
                 .replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "β̃", with: "post").replacingOccurrences(of: "β", with: "beta")
                 .replacingOccurrences(of: "η=", with: "eta ").replacingOccurrences(of: "η", with: "eta")
+                .replacingOccurrences(of: "×", with: "x").replacingOccurrences(of: "→", with: "->")
         }
         let bar = s.caps.unicode ? " │ " : " | "
         // First the full fields, dropping the least important; then short spellings, dropping more.
@@ -82,7 +84,7 @@ enum SampleView {
         let hint = s.message ?? fitHints(s.replay != nil
             ? ["replay", "space play/pause", ". step", "r again", "←/→ scrub", "= equation", "z zoom", "G gif", "p export"]
             : ["space pause", ". step", "t/T temperature", "d sampler", "= equation", "←/→ scrub",
-               "f fork", "m renderer", "p export", "R record"], width: W)
+               "g guide", "f fork", "m renderer", "p export", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
         let l = Layout(width: W, height: H, equation: s.showEquation)
