@@ -236,6 +236,35 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual((try? String(contentsOfFile: exitFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
 
+    /// "Make it a 7": g then 7 guides the run (r starts it over guided); the
+    /// classifier's labels under the final digits are then mostly 7s, and the
+    /// status line and the equation panel say so.
+    func testGuidanceInTmux() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-guide-\(getpid())"
+        let cmd = "env TERM=xterm-256color LANG=C.UTF-8 DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --seed 3 --sampler ddim --steps 50; sleep 30"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        waitFor("the first run") { Self.status($0).contains("DDIM 50") }
+        keys("g")
+        waitFor("the digit prompt", timeout: 5) { $0.contains("guide toward which digit? 0-9") }
+        keys("7"); keys("r"); keys("=")
+        waitFor("the guided run finished", timeout: 60) { p in
+            let st = Self.status(p)
+            return st.contains("DDIM 50 η=0.0 →7 ×4") && st.contains("seed 4") && st.contains("finished")
+        }
+        let p = pane()
+        XCTAssertTrue(p.contains("∇log p(7|x_t)"), "the equation panel shows the guidance:\n\(p)")
+        let label = try NSRegularExpression(pattern: "\\b([0-9]) [ 0-9][0-9]%")
+        let digits = label.matches(in: p, range: NSRange(p.startIndex..., in: p)).map { (p as NSString).substring(with: $0.range(at: 1)) }
+        XCTAssertGreaterThanOrEqual(digits.count, 8, p)
+        XCTAssertGreaterThanOrEqual(digits.filter { $0 == "7" }.count * 10, digits.count * 8, "mostly 7s: \(digits)")
+        // Off again: on a finished run the hint says how to use the new settings.
+        keys("g"); keys("x")
+        waitFor("guidance off", timeout: 5) { !Self.status($0).contains("→") && $0.contains("r runs again with DDIM 50 η=0.0,") }
+    }
+
     /// SIGTERM, SIGINT, SIGHUP and an internal error each restore the terminal:
     /// the shell in the pane works again, with echo and icanon.
     func testSignalsAndInternalErrorRestoreTerminal() throws {

@@ -6,6 +6,11 @@ import Foundation
 public enum CompareParameter: String, CaseIterable, Sendable {
     case temperature, noiseTemperature = "noise temperature", eta = "DDIM eta", steps = "DDIM steps"
     case variance, clip = "clipping", sampler
+    /// Classifier guidance's strength, toward the base's digit (7 when it has none).
+    case guideScale = "guidance scale"
+
+    /// The digit a guidance-scale comparison guides toward when the base guides toward none.
+    public static let defaultGuideDigit = 7
 
     /// The chapter's values.
     public var defaults: [Double] {
@@ -16,6 +21,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .steps: return [10, 20, 50, 100, 1000]
         case .variance, .clip: return [0, 1]
         case .sampler: return [0, 1, 2]
+        case .guideScale: return [0, 1, 2, 4, 8]
         }
     }
 
@@ -39,6 +45,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .variance: s.kind = .ddpm; s.variance = v == 0 ? .beta : .posterior
         case .clip: s.clip = v != 0
         case .sampler: s.kind = SamplerKind.allCases[min(SamplerKind.allCases.count - 1, max(0, Int(v)))]
+        case .guideScale: s.guide = s.guide ?? Self.defaultGuideDigit; s.guideScale = v
         }
         return s
     }
@@ -53,6 +60,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .variance: return v == 0 ? "σ²=β" : "σ²=β̃"
         case .clip: return v == 0 ? "clip off" : "clip on"
         case .sampler: return apply(v, to: base).shortName
+        case .guideScale: return "→\(apply(v, to: base).guide!) ×" + String(format: "%g", v)
         }
     }
 
@@ -77,6 +85,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
             case .noiseTemperature: try EngineError.require(v >= 0 && v <= 10, "noise temperature", "[0, 10]", v)
             case .eta: try EngineError.require(v >= 0 && v <= 1, "eta", "[0, 1]", v)
             case .steps: try EngineError.require(v == v.rounded() && v >= 1 && v <= Double(T), "steps", "1...\(T), whole", v)
+            case .guideScale: try EngineError.require(SamplerSettings.guideScales.contains(v), "guidance scale", "[0, 100]", v)
             case .variance, .clip, .sampler: break
             }
             return v

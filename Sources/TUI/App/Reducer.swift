@@ -300,6 +300,8 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("."): return [.command(.singleStep)]
     case .char("a"):
         s.compareParameter = s.compareParameter.next
+        // Guidance needs its classifier: without it the cycle skips the guidance scale.
+        if s.compareParameter == .guideScale && s.guideUnavailable != nil { s.compareParameter = s.compareParameter.next }
         s.message = "comparing \(s.compareParameter.rawValue)"
     case .char("e"):
         guard s.compareParameter.editable else {

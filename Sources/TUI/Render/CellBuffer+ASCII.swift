@@ -4,7 +4,7 @@ extension CellBuffer {
     static let asciiMap: [Character: Character] = [
         "β": "b", "ᾱ": "a", "ε": "e", "ε̂": "e", "x̂": "x", "·": "-", "…": ".", "—": "-", "σ": "s", "η": "n", "²": "2",
         "∞": "~", "←": "<", "→": ">", "↑": "^", "↓": "v", "≤": "<", "≥": ">", "β̃": "b", "│": "|", "─": "-", "▲": "^",
-        "±": "+", "▶": ">", "λ": "l", "α": "a", "√": "r",
+        "±": "+", "▶": ">", "λ": "l", "α": "a", "√": "r", "×": "x", "∇": "D", "θ": "t",
     ]
     /// Replaces what a non-UTF-8 terminal cannot show.
     mutating func asciify() {

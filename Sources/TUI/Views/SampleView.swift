@@ -66,7 +66,7 @@ enum SampleView {
             s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "▶", with: ">").replacingOccurrences(of: "σ²=β̃", with: "var=post")
                 .replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "β̃", with: "post").replacingOccurrences(of: "β", with: "beta")
                 .replacingOccurrences(of: "η=", with: "eta ").replacingOccurrences(of: "η", with: "eta")
-                .replacingOccurrences(of: "×", with: "x").replacingOccurrences(of: "→", with: "->")
+                .replacingOccurrences(of: " →", with: " guide ").replacingOccurrences(of: "×", with: "x")
         }
         let bar = s.caps.unicode ? " │ " : " | "
         // First the full fields, dropping the least important; then short spellings, dropping more.
