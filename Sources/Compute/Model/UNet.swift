@@ -129,7 +129,7 @@ public final class UNet: @unchecked Sendable {
             }
         }
         outNorm = GroupNorm(&L, "conv_out.0", groups: G, channels: now)
-        outConv = Conv2d(&L, "conv_out.2", cin: now, cout: config.imageChannels, k: 3, pad: 1)
+        outConv = Conv2d(&L, "conv_out.2", cin: now, cout: config.outputChannels, k: 3, pad: 1)
         self.downs = downs; self.middle = mids; self.ups = ups; self.upSkip = upSkip
         self.catBufs = cats
         self.skips = Array(repeating: nil, count: downs.count + 1)
@@ -138,7 +138,8 @@ public final class UNet: @unchecked Sendable {
     }
 
     /// Predicts eps for x [N, C, S, S] (== [C, N, S, S] for one channel) at timesteps t.
-    /// Returns a pointer to the output [N, C, S, S], valid until the next call.
+    /// Returns a pointer to the output [N, C, S, S], valid until the next call;
+    /// with a learned variance the output is [2, N, S, S]: ε for all images, then v.
     /// `mode` says how the pass runs (training, evaluation, inference);
     /// `rng` draws dropout masks in training.
     @discardableResult
@@ -186,7 +187,7 @@ public final class UNet: @unchecked Sendable {
         let G = outNorm.groups
         outAct.reserve(curC * n * hw); outStats.reserve(2 * n * G)
         outNorm.forward(p, x: cur, y: outAct.ptr, n: n, hw: hw, mean: outStats.ptr, rstd: outStats.ptr + n * G, silu: true, backend: ws.backend)
-        output.reserve(config.imageChannels * n * hw)
+        output.reserve(config.outputChannels * n * hw)
         outConv.forward(p, x: outAct.ptr, y: output.ptr, n: n, h: S, w: S, ws: ws)
         return output.ptr
     }

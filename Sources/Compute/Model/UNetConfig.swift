@@ -20,18 +20,35 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     /// deepest level. Empty in Tiny and Small (the chapter's U-Net has none).
     public var attention: [Int] = []
     public static let attentionHeads = 4
+    /// The network also outputs v per pixel, the learned variance's
+    /// interpolation Σ = exp(frac log β_t + (1 − frac) log β̃_t), frac = (v + 1)/2
+    /// (improved DDPM): conv_out then has 2 · imageChannels outputs, ε first.
+    public var learnSigma = false
+    /// Channels conv_out writes: ε's, then v's when the variance is learned.
+    public var outputChannels: Int { imageChannels * (learnSigma ? 2 : 1) }
 
     public init(nChannels: Int, chMults: [Int], nBlocks: Int = 2, nMidBlocks: Int = 2,
                 imageChannels: Int = 1, imageSize: Int, dropout: Float = 0.1, groups: Int = 8,
-                attention: [Int] = []) {
+                attention: [Int] = [], learnSigma: Bool = false) {
         self.nChannels = nChannels; self.chMults = chMults; self.nBlocks = nBlocks
         self.nMidBlocks = nMidBlocks; self.imageChannels = imageChannels
         self.imageSize = imageSize; self.dropout = dropout; self.groups = groups
-        self.attention = attention
+        self.attention = attention; self.learnSigma = learnSigma
     }
 
     enum CodingKeys: String, CodingKey {
-        case nChannels, chMults, nBlocks, nMidBlocks, imageChannels, imageSize, dropout, groups, attention
+        case nChannels, chMults, nBlocks, nMidBlocks, imageChannels, imageSize, dropout, groups, attention, learnSigma
+    }
+
+    /// learnSigma is written only when set, so other models' metadata reads as before.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(nChannels, forKey: .nChannels); try c.encode(chMults, forKey: .chMults)
+        try c.encode(nBlocks, forKey: .nBlocks); try c.encode(nMidBlocks, forKey: .nMidBlocks)
+        try c.encode(imageChannels, forKey: .imageChannels); try c.encode(imageSize, forKey: .imageSize)
+        try c.encode(dropout, forKey: .dropout); try c.encode(groups, forKey: .groups)
+        try c.encode(attention, forKey: .attention)
+        if learnSigma { try c.encode(true, forKey: .learnSigma) }
     }
 
     /// Fields after the first three default when absent (files written before they existed).
@@ -46,6 +63,7 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0.1
         groups = try c.decodeIfPresent(Int.self, forKey: .groups) ?? 8
         attention = try c.decodeIfPresent([Int].self, forKey: .attention) ?? []
+        learnSigma = try c.decodeIfPresent(Bool.self, forKey: .learnSigma) ?? false
     }
 
     public func hasAttention(level: Int) -> Bool { attention.contains(level) }
@@ -61,8 +79,9 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         }
     }
 
-    /// "tiny", "small" or a description.
+    /// "tiny", "small" or a description; "+ learned variance" when it learns one.
     public var name: String {
+        if learnSigma { var a = self; a.learnSigma = false; return a.name + " + learned variance" }
         var a = self; a.dropout = UNetConfig.tiny.dropout
         if a == .tiny { return "tiny" }
         if a == .small { return "small" }

@@ -1,4 +1,5 @@
 // DDPMStep.swift: ancestral DDPM sampling (Ho et al. 2020, Algorithm 2).
+import Foundation
 
 /// x_{t-1} = mu_theta(x_t, t) + sigma_t z, visiting every t = T-1 ... 0;
 /// no noise at t = 0.
@@ -14,7 +15,7 @@ public struct DDPMStep: ReverseStep {
         public var meanScale: Double, epsCoef: Double
         /// The posterior mean mu~ = x0Coef x0^ + xtCoef x_t (used with x0^ clipped).
         public var x0Coef: Double, xtCoef: Double
-        /// sigma_t: sqrt(beta_t) or sqrt(beta~_t); 0 at t = 0 (no noise on the last step).
+        /// sigma_t: sqrt(beta_t) or sqrt(beta~_t); 0 at t = 0 (no noise on the last step); NaN when learned (per pixel).
         public var sigma: Double
     }
 
@@ -22,7 +23,7 @@ public struct DDPMStep: ReverseStep {
         Coefficients(beta: s.betas[t], alpha: s.alphas[t], alphaBar: s.alphasCumprod[t], alphaBarPrev: s.alphasCumprodPrev[t],
                      meanScale: 1 / s.alphas[t].squareRoot(), epsCoef: s.betas[t] / s.sqrtOneMinusAlphasCumprod[t],
                      x0Coef: s.posteriorMeanCoef1[t], xtCoef: s.posteriorMeanCoef2[t],
-                     sigma: t > 0 ? s.pVariance(t: t, variance).squareRoot() : 0)
+                     sigma: t == 0 ? 0 : (variance == .learned ? .nan : s.pVariance(t: t, variance).squareRoot()))
     }
 
     public func update(_ b: StepBuffers, t: Int, tNext: Int, schedule: NoiseSchedule, settings: SamplerSettings,
@@ -36,6 +37,16 @@ public struct DDPMStep: ReverseStep {
         }
         // 2. Classifier guidance: + s sigma_t^2 grad log p(y | x_t) (Dhariwal & Nichol, Algorithm 1;
         //    sigma_t^2 as at t > 0 also on the last step, as their code does).
+        //    A learned variance is the network's, per pixel: Sigma = exp(frac log beta_t + (1 - frac) log beta~_t).
+        if settings.variance == .learned {
+            guard let v = b.learnedV else { preconditionFailure("--variance learned with a model that does not learn it") }
+            let r = schedule.learnedLogVarianceRange(t: t), lo = Float(r.min), hi = Float(r.max), x = b.x
+            if let g = b.guidance { for i in 0..<b.count { let f = (v[i] + 1) / 2; x[i] += expf(f * hi + (1 - f) * lo) * g[i] } }
+            guard t > 0 else { return }
+            let z = noise(Float(settings.noiseTemperature))
+            for i in 0..<b.count { let f = (v[i] + 1) / 2; x[i] += expf(0.5 * (f * hi + (1 - f) * lo)) * z[i] }
+            return
+        }
         if let g = b.guidance {
             let v = Float(schedule.pVariance(t: t, settings.variance)), x = b.x
             for i in 0..<b.count { x[i] += v * g[i] }

@@ -6,6 +6,7 @@
 // Every function works on `count` floats at one timestep t, with the
 // schedule's Double tables rounded once to Float, so the sampler's and the
 // trainer's results are the same bit for bit wherever they are called from.
+import Foundation
 
 extension NoiseSchedule {
     // MARK: q, the forward process
@@ -70,7 +71,26 @@ extension NoiseSchedule {
 
     /// Variance sigma_t^2 of p(x_{t-1} | x_t): beta_t (the DDPM paper's
     /// choice, the upper bound) or beta~_t (the posterior's, the lower bound)   (section 3.2 of Ho et al.).
+    /// A learned variance is per pixel: `learnedLogVariance` gives it.
     public func pVariance(t: Int, _ kind: VarianceKind) -> Double {
-        kind == .beta ? betas[t] : posteriorVariance[t]
+        switch kind {
+        case .beta: return betas[t]
+        case .posterior: return posteriorVariance[t]
+        case .learned: preconditionFailure("a learned variance is per pixel: learnedLogVariance(v:t:)")
+        }
+    }
+
+    /// The two ends a learned variance interpolates between at t, as logs:
+    /// log β̃_t (β̃_0 = 0 replaced by β̃_1, improved-diffusion's
+    /// posterior_log_variance_clipped) and log β_t.
+    public func learnedLogVarianceRange(t: Int) -> (min: Double, max: Double) {
+        let clipped = t == 0 && T > 1 ? posteriorVariance[1] : posteriorVariance[t]
+        return (log(clipped > 0 ? clipped : betas[t]), log(betas[t]))
+    }
+
+    /// log Σ for the network's v: frac log β_t + (1 − frac) log β̃_t, frac = (v + 1)/2 (improved DDPM eq. 15).
+    public func learnedLogVariance(v: Float, t: Int) -> Float {
+        let r = learnedLogVarianceRange(t: t), frac = (Double(v) + 1) / 2
+        return Float(frac * r.max + (1 - frac) * r.min)
     }
 }

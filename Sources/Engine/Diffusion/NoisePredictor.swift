@@ -8,6 +8,13 @@ public protocol NoisePredictor: AnyObject {
     var imageSize: Int { get }
     /// eps^ for x [N, S*S] at per-image timesteps t, written to `out` [N, S*S].
     func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>)
+    /// A model that learns its variance: the v of the last `predictNoise` call
+    /// [N, S*S] (its interpolation between log β_t and log β̃_t); nil otherwise.
+    var varianceOutput: UnsafePointer<Float>? { get }
+}
+
+extension NoisePredictor {
+    public var varianceOutput: UnsafePointer<Float>? { nil }
 }
 
 /// A U-Net with a set of weights, as a noise predictor (eval mode).
@@ -26,6 +33,9 @@ public final class UNetPredictor: NoisePredictor {
     public var imageSize: Int { net.config.imageSize }
     /// What the network outputs and the schedule to turn it into ε (nil: ε itself).
     public let output: (objective: Objective, schedule: NoiseSchedule)?
+    /// The v output of the last call (learned-variance models).
+    private let variance = FloatBuffer(count: 1)
+    public var varianceOutput: UnsafePointer<Float>? { net.config.learnSigma ? UnsafePointer(variance.ptr) : nil }
     public init(net: UNet, params: FloatBuffer, objective: Objective = .eps, schedule: NoiseSchedule? = nil) {
         self.net = net; self.params = params
         precondition(objective == .eps || schedule != nil, "an x0 or v model needs its schedule to give eps")
@@ -49,6 +59,10 @@ public final class UNetPredictor: NoisePredictor {
         let n = t.count, hw = imageSize * imageSize
         calls += 1
         let generation = calls
+        // A learned variance's v follows ε in the output ([2, N, hw]; one image: [2, hw]).
+        let learned = net.config.learnSigma
+        if learned { variance.reserve(n * hw) }
+        let v = variance.ptr
         if n >= 2 && Parallel.cores >= 2 {
             if lanes.isEmpty {
                 // The config was validated when `net` was built.
@@ -58,11 +72,14 @@ public final class UNetPredictor: NoisePredictor {
             Parallel.runBalanced(n) { th, i in
                 let lane = lanes[th]
                 lane.t[0] = t[i]
-                (out + i * hw).update(from: Self.forward(lane.net, p, x: x + i * hw, t: lane.t, generation: generation),
-                                      count: hw)
+                let y = Self.forward(lane.net, p, x: x + i * hw, t: lane.t, generation: generation)
+                (out + i * hw).update(from: y, count: hw)
+                if learned { (v + i * hw).update(from: y + hw, count: hw) }
             }
         } else {
-            out.update(from: Self.forward(net, params.ptr, x: x, t: t, generation: generation), count: n * hw)
+            let y = Self.forward(net, params.ptr, x: x, t: t, generation: generation)
+            out.update(from: y, count: n * hw)
+            if learned { v.update(from: y + n * hw, count: n * hw) }
         }
         // An x0 or v model's output, as the ε it stands for (in place).
         if let (objective, schedule) = output {

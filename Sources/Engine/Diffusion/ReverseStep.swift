@@ -12,6 +12,8 @@ public struct StepBuffers {
     /// Classifier guidance's s·∇ log p(y | x_t) (nil: unguided), which DDPM
     /// adds to its mean times σ_t² (the other rules see it already in `eps`).
     public var guidance: UnsafePointer<Float>? = nil
+    /// A learned variance's v per pixel (the model's second output), for `--variance learned`.
+    public var learnedV: UnsafePointer<Float>? = nil
 }
 
 /// A sampler's update rule, as diffusers' schedulers' `step`: which timesteps

@@ -166,6 +166,10 @@ public final class Sampler {
         var buffers = StepBuffers(x: x.ptr, eps: eps.ptr, x0: x0.ptr, count: len)
         if prevT >= 0 { buffers.previous = (UnsafePointer(prevX0.ptr), prevT) }
         buffers.guidance = guided
+        if settings.variance == .learned && settings.kind == .ddpm {
+            guard let v = model.varianceOutput else { preconditionFailure("--variance learned needs a model that learns its variance") }
+            buffers.learnedV = v
+        }
         settings.kind.rule.update(buffers, t: t, tNext: tNext, schedule: schedule, settings: settings) { scale in
             for i in 0..<rngCount { self.rngs[i].fillNormal(self.z.ptr + i * hw, count: hw, scale: scale) }
             return UnsafePointer(self.z.ptr)

@@ -22,8 +22,9 @@ public enum SamplerKind: String, CaseIterable, Codable, Sendable {
     /// Whether `steps` applies (DDPM always walks all T).
     public var hasSteps: Bool { self != .ddpm }
 }
-/// sigma_t^2 = beta_t (the DDPM paper's choice) or the posterior variance beta~_t.
-public enum VarianceKind: String, CaseIterable, Codable, Sendable { case beta, posterior }
+/// sigma_t^2 = beta_t (the DDPM paper's choice), the posterior variance beta~_t,
+/// or learned by the network per pixel between them (improved DDPM; models trained with --learn-sigma).
+public enum VarianceKind: String, CaseIterable, Codable, Sendable { case beta, posterior, learned }
 /// How DDIM picks its S timesteps out of T.
 public enum Spacing: String, CaseIterable, Codable, Sendable { case linspace, leading, trailing }
 
@@ -91,6 +92,13 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     public func validate(T: Int) throws {
         try validateControls()
         if kind != .ddpm { try EngineError.require(steps <= T, "steps", "1...\(T)", steps) }
+    }
+
+    /// Refuses `--variance learned` for a model without the variance output.
+    public func check(learnsVariance: Bool) throws {
+        if variance == .learned && !learnsVariance {
+            throw EngineError.invalidConfig("--variance learned needs a model trained with --learn-sigma (this one predicts only the noise; use beta or posterior)")
+        }
     }
 
     /// The sampler as figures and rows name it: "DDPM", "DDIM 50", "DPM++ 20".

@@ -48,6 +48,7 @@ public enum VariationalBound {
 
     /// The log variance of p(x_{t-1} | x_t) the bound uses (β̃_1 at t = 0).
     public static func pLogVariance(_ s: NoiseSchedule, t: Int, _ kind: VarianceKind) -> Double {
+        precondition(kind != .learned, "a learned variance is per pixel (NoiseSchedule.learnedLogVariance)")
         let clipped = t == 0 ? s.posteriorVariance[min(1, s.T - 1)] : (kind == .beta ? s.betas[t] : s.posteriorVariance[t])
         return log(clipped)
     }
@@ -60,6 +61,7 @@ public enum VariationalBound {
                                variance: VarianceKind = .beta, clip: Bool = true, seed: UInt64 = 0, batch: Int = 100,
                                measuredSide: Int? = nil, progress: ((Int, Int) -> Void)? = nil) -> Result {
         precondition(images.count >= n * size * size && n > 0, "VariationalBound: \(n) images of \(size)x\(size)")
+        precondition(variance != .learned || model.varianceOutput != nil, "VariationalBound: a learned variance needs a model that learns it")
         let hw = size * size, T = s.T
         // Bits per dimension of the image itself: a padded model's border (32x32 around a 28x28 digit) is not counted.
         let m = min(measuredSide ?? size, size), off = (size - m) / 2
@@ -96,7 +98,15 @@ public enum VariationalBound {
                 if clip { for j in 0..<len { xhat.ptr[j] = Swift.min(1, Swift.max(-1, xhat.ptr[j])) } }
                 // p's mean: the posterior mean at x̂0 (eq. 7 with x̂0 for x0).
                 s.qPosteriorMean(x0: xhat.ptr, xt: xt.ptr, t: t, count: len, into: pMean.ptr)
-                let pLV = pLogVariance(s, t: t, variance)
+                // p's log variance: the schedule's, or the network's per pixel.
+                let learned = variance == .learned ? model.varianceOutput : nil
+                let fixedLV = learned == nil ? pLogVariance(s, t: t, variance) : 0
+                let lvRange = s.learnedLogVarianceRange(t: t)
+                func pLV(_ k: Int) -> Double {
+                    guard let v = learned else { return fixedLV }
+                    let f = (Double(v[k]) + 1) / 2
+                    return f * lvRange.max + (1 - f) * lvRange.min
+                }
                 if t > 0 {
                     s.qPosteriorMean(x0: x0.ptr, xt: xt.ptr, t: t, count: len, into: qMean.ptr)
                     let qLV = log(s.posteriorVariance[t])
@@ -104,7 +114,7 @@ public enum VariationalBound {
                         var kl = 0.0
                         for j in pix {
                             let k = i * hw + j
-                            kl += normalKL(mean1: Double(qMean.ptr[k]), logVar1: qLV, mean2: Double(pMean.ptr[k]), logVar2: pLV)
+                            kl += normalKL(mean1: Double(qMean.ptr[k]), logVar1: qLV, mean2: Double(pMean.ptr[k]), logVar2: pLV(k))
                         }
                         let bits = kl / dims * bitsPerNat
                         perImage[start + i] += bits; perT[t] += bits
@@ -115,7 +125,7 @@ public enum VariationalBound {
                         var nll = 0.0
                         for j in pix {
                             let k = i * hw + j
-                            nll -= discretizedGaussianLogLikelihood(Double(x0.ptr[k]), mean: Double(pMean.ptr[k]), logScale: 0.5 * pLV)
+                            nll -= discretizedGaussianLogLikelihood(Double(x0.ptr[k]), mean: Double(pMean.ptr[k]), logScale: 0.5 * pLV(k))
                         }
                         let bits = nll / dims * bitsPerNat
                         perImage[start + i] += bits; perT[0] += bits

@@ -162,6 +162,7 @@ public final class Runner {
 
     /// Refuses a guide without the classifier of noisy digits (the samplers would ignore it).
     private func checkGuidance(_ s: SamplerSettings) throws {
+        try s.check(learnsVariance: model.varianceOutput != nil)
         if s.guide != nil && guidance == nil {
             throw EngineError.invalidConfig("guidance toward a digit needs the classifier of noisy digits (ddpm eval --train-noisy-classifier)")
         }
@@ -169,6 +170,7 @@ public final class Runner {
 
     /// A new trajectory from x_T (start, restart with a new seed, or a new temperature), without a fork.
     private func startRun(_ s: SamplerSettings, n: Int, seed: UInt64) throws {
+        try checkGuidance(s)
         sampler = try Sampler(schedule: schedule, settings: s, n: n, size: model.imageSize, seed: seed, guidance: guidance)
         forkSampler = nil
         snapshot.settings = s; snapshot.seed = seed; snapshot.n = n

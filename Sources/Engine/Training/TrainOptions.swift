@@ -35,5 +35,8 @@ public struct TrainOptions: Codable, Equatable, Sendable {
         try EngineError.require(minSnrGamma > 0 && minSnrGamma.isFinite, "min-SNR gamma", "(0, inf)", minSnrGamma)
         try EngineError.require(emaDecay >= 0 && emaDecay < 1, "ema", "[0, 1)", emaDecay)
         try config.validate()
+        if config.learnSigma && objective != .eps {
+            throw EngineError.invalidConfig("a learned variance (--learn-sigma) trains with the eps objective (its bound term needs the mean from eps^); got \(objective.rawValue)")
+        }
     }
 }

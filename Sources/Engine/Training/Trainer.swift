@@ -58,7 +58,8 @@ public final class Trainer {
         rng = RNG(seed: options.seed, stream: 1)
         lrSchedule = LRSchedule(base: options.lr, warmup: min(options.warmup, options.totalSteps / 10), totalSteps: options.totalSteps)
         let b = min(options.batch, data.count), len = b * data.side * data.side
-        x0b = FloatBuffer(count: len); epsb = FloatBuffer(count: len); xtb = FloatBuffer(count: len); dout = FloatBuffer(count: len)
+        x0b = FloatBuffer(count: len); epsb = FloatBuffer(count: len); xtb = FloatBuffer(count: len)
+        dout = FloatBuffer(count: len * options.config.outputChannels)
         // The x0 or v target has a buffer of its own; ε's target is the noise itself.
         targetb = options.objective == .eps ? epsb : FloatBuffer(count: len)
         ts = [Int](repeating: 0, count: b)
@@ -119,6 +120,12 @@ public final class Trainer {
             }
             per /= Double(hw)
             total += w * per
+            if options.config.learnSigma {
+                // The hybrid objective's λ T L_t, through v only (ε̂ frozen: y's first channel, read not written).
+                let k = LearnedVarianceLoss.lambda * Double(T)
+                total += k * LearnedVarianceLoss.term(x0: x0b.ptr + o, xt: xtb.ptr + o, eps: y + o, v: y + len + o, t: ts[j], count: hw,
+                                                      schedule: schedule, scale: k / Double(b), dv: dout.ptr + len + o)
+            }
             let bucket = min(9, ts[j] * 10 / T)
             bucketLoss[bucket] = bucketLoss[bucket].isNaN ? per : 0.98 * bucketLoss[bucket] + 0.02 * per
         }
@@ -218,7 +225,21 @@ public final class Trainer {
     /// moments start at zero and the EMA starts at the loaded weights.
     public func startFrom(weights path: String) throws {
         let f = try SafeTensors.read(path)
-        try f.load(into: params.ptr, layout: net.layout)
+        let out = "conv_out.2.weight"
+        if net.config.learnSigma, f.tensors[out]?.shape.first == 1 {
+            // A noise-only model grows the variance output: its ε channel as it was, v's weights 0
+            // (v = 0: Σ halfway between β̃_t and β_t in log), so training starts from the model's samples.
+            var narrow = net.config; narrow.learnSigma = false
+            let small = try UNet(narrow, backend: net.ws.backend), tmp = FloatBuffer(count: small.parameterCount)
+            try f.load(into: tmp.ptr, layout: small.layout)
+            params.zero(net.parameterCount)
+            for s in small.layout.entries {
+                // conv_out.2's [1, C, 3, 3] and [1] fill the first rows of [2, C, 3, 3] and [2].
+                (params.ptr + net.layout[s.name]!.offset).update(from: tmp.ptr + s.offset, count: s.count)
+            }
+        } else {
+            try f.load(into: params.ptr, layout: net.layout)
+        }
         ema.ptr.update(from: params.ptr, count: net.parameterCount)
     }
 

@@ -64,6 +64,8 @@ public struct AppState: Sendable {
     public var replay: String? = nil
     /// The classifier loaded: digit labels under x̂0 and the compare view's confident counts.
     public var hasClassifier = false
+    /// The model learns its variance (`v` then also offers σ² = learned).
+    public var learnsVariance = false
     public var modelNote = ""
     /// The model on screen: its file name and training step (from the weights' metadata), for the header.
     public var modelLabel = ""
@@ -118,7 +120,7 @@ public enum KeyHelp {
         ("r", "restart with a new seed"), ("t / T", "temperature of x_T -/+: restarts now, same seed, old beside"),
         ("n / N", "noise temperature (each step's z) -/+, from the next step"), ("e / E", "DDIM eta down / up"),
         ("d", "sampler DDPM / DDIM / DPM-Solver++"), ("s / S", "DDIM / DPM++ steps fewer / more"),
-        ("v", "variance beta / posterior (DDPM)"), ("c", "clip predicted x0 to [-1, 1]"),
+        ("v", "variance beta / posterior / learned (DDPM)"), ("c", "clip predicted x0 to [-1, 1]"),
         ("g then 0-9", "guide toward that digit from the next step (g x: off)"), ("< / >", "guidance scale down / up"),
         ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),

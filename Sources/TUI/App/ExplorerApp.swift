@@ -75,7 +75,7 @@ enum ExplorerApp {
         }
         if let f = o.settings, let sched = l.model?.2 {
             let settings = f(sched.T)
-            try wrap { try settings.validate(T: sched.T) }
+            try wrap { try settings.validate(T: sched.T); try settings.check(learnsVariance: l.model?.0.config.learnSigma ?? false) }
             l.settings = settings
         }
         l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
@@ -150,6 +150,7 @@ enum ExplorerApp {
                 let runner = Runner(model: UNetPredictor(net: net, params: params, objective: l.objective, schedule: sched), schedule: sched)
                 runner.reader = l.reader
                 runner.guidance = l.guidance
+                state.learnsVariance = net.config.learnSigma
                 state.hasClassifier = l.reader != nil
                 state.guideUnavailable = l.guidance == nil ? l.guideNote : nil
                 let e = RunnerThread(runner)

@@ -140,8 +140,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         set.steps = k == .char("s") ? (l.last { $0 < set.steps } ?? l[0]) : (l.first { $0 > set.steps } ?? l[l.count - 1])
         if set.kind == .ddpm { s.message = "steps \(set.steps) (DDPM walks all T: press d for DDIM or DPM++)" }
     case .char("v"):
-        set.variance = set.variance == .beta ? .posterior : .beta
-        if set.kind != .ddpm { s.message = "DDPM variance \(set.variance == .beta ? "β" : "β̃") (n/a in \(set.kind == .ddim ? "DDIM" : "DPM++"): press d for DDPM)" }
+        // β, β̃, then the network's own when it learns one.
+        set.variance = set.variance == .beta ? .posterior : (set.variance == .posterior && s.learnsVariance ? .learned : .beta)
+        if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance)) (n/a in \(set.kind == .ddim ? "DDIM" : "DPM++"): press d for DDPM)" }
     case .char("c"): set.clip.toggle()
     case .char("g"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
@@ -400,10 +401,13 @@ private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     }
 }
 
+/// σ² as the panels write it: β, β̃ or "learned".
+func varianceSymbol(_ v: VarianceKind) -> String { ["β", "β̃", "learned"][VarianceKind.allCases.firstIndex(of: v)!] }
+
 func describe(_ s: SamplerSettings, unicode: Bool = true) -> String {
     let guide = s.guide.map { String(format: unicode ? " →%d ×%g" : " guide %d x%g", $0, s.guideScale) } ?? ""
     switch s.kind {
-    case .ddpm: return (unicode ? "DDPM σ²=\(s.variance == .beta ? "β" : "β̃")" : "DDPM var=\(s.variance == .beta ? "beta" : "post")") + guide
+    case .ddpm: return (unicode ? "DDPM σ²=" + varianceSymbol(s.variance) : "DDPM var=" + ["beta", "post", "learned"][VarianceKind.allCases.firstIndex(of: s.variance)!]) + guide
     case .ddim: return "DDIM \(s.steps) " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", s.eta) + guide
     case .dpmpp: return "DPM++ 2M \(s.steps)" + guide
     }

@@ -96,6 +96,7 @@ struct EvalCommand: ParsableCommand {
         let count = min(n, test.count)
         let digits = try test.padded(to: net.config.imageSize)
         let set = sampling.settings(T: schedule.T)
+        try set.check(learnsVariance: net.config.learnSigma)
         let t0 = Benchmark.now()
         let r = VariationalBound.compute(model: try predictor(net, params, schedule, file), schedule: schedule,
                                          images: Array(digits.images.prefix(count * digits.side * digits.side)), n: count,
@@ -122,7 +123,7 @@ struct EvalCommand: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
             return
         }
-        print("variational bound of \(r.n) test digit\(r.n == 1 ? "" : "s") (\(URL(fileURLWithPath: path).lastPathComponent), p variance \(set.variance == .beta ? "beta" : "posterior"), x0 \(set.clip ? "clipped" : "not clipped"), seed \(seed)):")
+        print("variational bound of \(r.n) test digit\(r.n == 1 ? "" : "s") (\(URL(fileURLWithPath: path).lastPathComponent), p variance \(set.variance.rawValue), x0 \(set.clip ? "clipped" : "not clipped"), seed \(seed)):")
         print(r.n > 1 ? String(format: "  %.4f bits/dim ± %.4f (standard error over digits), %.0f s", r.total, r.standardError, seconds)
                       : String(format: "  %.4f bits/dim (one digit: no standard error), %.0f s", r.total, seconds))
         print("  where the bits are (bits/dim):")
@@ -191,6 +192,7 @@ struct EvalCommand: ParsableCommand {
         let clsPath = classifier ?? Assets.classifier
         let (cls, cp) = try loadClassifier(clsPath)
         var settings = sampling.settings(T: schedule.T)
+        try settings.check(learnsVariance: net.config.learnSigma)
         settings.guide = 0
         let guidance = try sampling.guidance(for: settings, schedule: schedule)
         let model = try predictor(net, params, schedule, file)
@@ -288,6 +290,7 @@ struct EvalCommand: ParsableCommand {
         let path = weights ?? Assets.model
         let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path) }
         let settings = sampling.settings(T: schedule.T)
+        try settings.check(learnsVariance: net.config.learnSigma)
         let t0 = Benchmark.now()
         let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,
                                           n: n, seed: seed, size: net.config.imageSize,

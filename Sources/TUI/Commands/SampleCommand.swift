@@ -46,6 +46,7 @@ struct SampleCommand: ParsableCommand {
             let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, backend: try backendOption(backend)) }
             let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata) }
             let settings = sampling.settings(T: schedule.T)
+            try settings.check(learnsVariance: net.config.learnSigma)
             let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed,
                                 guidance: try sampling.guidance(for: settings, schedule: schedule))
             let model = try predictor(net, params, schedule, file)

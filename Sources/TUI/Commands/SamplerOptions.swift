@@ -11,7 +11,7 @@ struct SamplerOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "x_T = temperature * N(0, I), in [0, 10].") var temperature: Double = 1
     @Option(parsing: .unconditional, help: "z = noise-temperature * N(0, I) in each step, in [0, 10].")
     var noiseTemperature: Double = 1
-    @Option(help: "DDPM variance: beta or posterior.") var variance: String = "beta"
+    @Option(help: "DDPM variance: beta, posterior, or learned (models trained with --learn-sigma).") var variance: String = "beta"
     @Flag(help: "Clip the predicted x0 to [-1, 1] at every step.") var clip = false
     @Option(parsing: .unconditional, help: ArgumentHelp("Classifier guidance toward this digit (0...9): every step adds scale * grad log p(digit | x_t) from the classifier of noisy digits (DDPM: times sigma_t^2 to the mean; DDIM, DPM++: to the noise prediction).", valueName: "digit"))
     var guide: Int?
@@ -24,7 +24,7 @@ struct SamplerOptions: ParsableArguments {
 
     func validate() throws {
         guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("unknown --sampler '\(sampler)' (ddpm, ddim or dpmpp)") }
-        guard VarianceKind(rawValue: variance) != nil else { throw ValidationError("unknown --variance '\(variance)' (beta or posterior)") }
+        guard VarianceKind(rawValue: variance) != nil else { throw ValidationError("unknown --variance '\(variance)' (beta, posterior or learned)") }
         guard Spacing(rawValue: spacing) != nil else {
             throw ValidationError("unknown --spacing '\(spacing)' (\(Spacing.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -55,7 +55,7 @@ struct SamplerOptions: ParsableArguments {
         switch s.kind {
         case .ddim: l = "ddim \(s.steps) steps eta \(s.eta)"
         case .dpmpp: l = "dpm-solver++ 2m \(s.steps) steps"
-        case .ddpm: l = "ddpm \(T) steps" + (s.variance == .beta ? "" : ", posterior variance")
+        case .ddpm: l = "ddpm \(T) steps" + (s.variance == .beta ? "" : ", \(s.variance.rawValue) variance")
         }
         if s.kind.hasSteps && s.spacing != .trailing { l += ", \(s.spacing.rawValue) spacing" }
         if s.temperature != 1 { l += ", temperature \(s.temperature)" }

@@ -43,6 +43,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
     @Option(name: .customLong("init"), help: "Start a new run from these weights (a model file of the same config) instead of random ones: a fine-tune. Adam starts afresh; the EMA starts at these weights.") var initWeights: String?
     @Flag(help: "Open the live training view (ncurses).") var tui = false
+    @Flag(help: "Also learn the reverse variance (improved DDPM): conv_out gets a second output v, Sigma = exp(f log beta_t + (1-f) log beta~_t) with f = (v+1)/2, trained with L_simple + 0.001 L_vlb (the mean frozen in L_vlb); sample it with --variance learned. With --init from a noise-only model, its weights start the eps output and v starts at 0.")
+    var learnSigma = false
 
     private static var full: TrainOptions { TrainRecipe.full.options(images: MNIST.trainCount) }
     private static var demo: TrainOptions { TrainRecipe.demo.options(images: MNIST.trainCount) }
@@ -83,7 +85,9 @@ struct TrainCommand: ParsableCommand {
         if let weighting, Weighting(rawValue: weighting) == nil { throw ValidationError("unknown --weighting '\(weighting)'") }
         // The engine's own checks of every option it takes (ranges written once, in Engine).
         try validating {
-            try newRunOptions(images: MNIST.trainCount, config: try modelConfig(config, attention: attention)).validate()
+            var c = try modelConfig(config, attention: attention)
+            c.learnSigma = learnSigma
+            try newRunOptions(images: MNIST.trainCount, config: c).validate()
             _ = try NoiseSchedule(kind: ScheduleKind(rawValue: schedule)!, T: T)
         }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
@@ -104,6 +108,10 @@ struct TrainCommand: ParsableCommand {
                 let meta = try wrap { try SafeTensors.read(initWeights).metadata }
                 (cfg, initSchedule) = try wrap { try Checkpoint.modelSpec(meta, path: initWeights) }
                 initObjective = try wrap { try Checkpoint.objective(meta, path: initWeights) }
+            }
+            if learnSigma {
+                if resume && !cfg.learnSigma { throw CLIError("--learn-sigma changes the model; --resume continues \(out) as it was (start a new run with --init)") }
+                cfg.learnSigma = true
             }
             let dir = data ?? Assets.mnist
             var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }

@@ -34,8 +34,16 @@ enum EquationPanel {
                 out.append(Line(text: sp("a = 1/√α_t", "a = 1/sqrt(alpha_t)") + " = " + n(c.meanScale)))
                 out.append(Line(text: sp("b = β_t/√(1-ᾱ_t)", "b = beta_t/sqrt(1-abar_t)") + " = " + n(c.epsCoef)))
             }
-            let v = set.variance == .beta ? sp("√β_t", "sqrt(beta_t)") : sp("√β̃_t", "sqrt(beta~_t)")
-            out.append(Line(text: sp("σ_t = ", "s_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " = " + n(c.sigma)))
+            if set.variance == .learned {
+                // The network's v per pixel: Σ between β̃_t and β_t (improved DDPM).
+                let r = sch.learnedLogVarianceRange(t: f.t)
+                out.append(Line(text: sp("σ_t² = exp(f·log β_t+(1-f)·log β̃_t)", "s_t^2 = exp(f log beta_t + (1-f) log beta~_t)")))
+                out.append(Line(text: sp("  f=(v+1)/2 learned per pixel, in ", "  f=(v+1)/2 learned per pixel, in ") + "[" + n(exp(r.min)) + ", " + n(exp(r.max)) + "]"
+                                + (f.t > 0 ? "" : sp("; no noise (last step)", "; no noise (last step)"))))
+            } else {
+                let v = set.variance == .beta ? sp("√β_t", "sqrt(beta_t)") : sp("√β̃_t", "sqrt(beta~_t)")
+                out.append(Line(text: sp("σ_t = ", "s_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " = " + n(c.sigma)))
+            }
         case .ddim:
             let c = DDIMStep.coefficients(sch, t: f.t, tNext: f.tNext, eta: set.eta)
             out.append(Line(text: "DDIM step t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)") + "  "
@@ -68,8 +76,10 @@ enum EquationPanel {
             let g = sp("∇log p(\(y)|x_t)", "grad log p(\(y)|x_t)")
             if set.kind == .ddpm {
                 out.append(Line(text: sp("guided: mean += s·σ_t²·", "guided: mean += s*s_t^2*") + g, color: 226))
-                out.append(Line(text: sp("s·σ_t² = ", "s*s_t^2 = ") + n(set.guideScale * sch.pVariance(t: f.t, set.variance))
-                                + String(format: ", s = %g", set.guideScale)))
+                out.append(Line(text: set.variance == .learned
+                                ? String(format: sp("σ_t² learned per pixel, s = %g", "s_t^2 learned per pixel, s = %g"), set.guideScale)
+                                : sp("s·σ_t² = ", "s*s_t^2 = ") + n(set.guideScale * sch.pVariance(t: f.t, set.variance))
+                                    + String(format: ", s = %g", set.guideScale)))
             } else {
                 out.append(Line(text: sp("guided: ε̂ = ε_θ - s√(1-ᾱ_t)·", "guided: eps^ = eps - s*sqrt(1-abar_t)*") + g, color: 226))
                 out.append(Line(text: sp("s√(1-ᾱ_t) = ", "s*sqrt(1-abar_t) = ") + n(set.guideScale * sch.sqrtOneMinusAlphasCumprod[f.t])

@@ -76,7 +76,7 @@ enum ForwardView {
             let r = b.result
             // Our t = 0 is the paper's t = 1: its term is the decoder L_0, and t's KL is the paper's L_t.
             let title = "bound of this digit by t, bits/dim (log): L_\(t) " + String(format: "%.2e", r.perT[t])
-                + String(format: " · total %.3f · L_0 %.3f · ", r.total, r.decoder) + "\(b.result.n) draws, σ²=" + (b.variance == .beta ? "β" : "β̃")
+                + String(format: " · total %.3f · L_0 %.3f · ", r.total, r.decoder) + "\(b.result.n) draws, σ²=" + varianceSymbol(b.variance)
             // Terms are positive; the log plot floors zeros to the smallest positive one.
             let floor = r.perT.filter { $0 > 0 }.min() ?? 1e-9
             PlotWidget(series: [.init(r.perT.map { max($0, floor) }, color: 222)], title: title, logScale: true, cursor: t, xName: "t", caps: s.caps)
