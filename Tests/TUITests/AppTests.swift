@@ -108,6 +108,20 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(SampleView.statusLine(st).contains("braille"))
     }
 
+    /// v cycles β → β̃ → (learned, when the model learns its variance) → β, and the status line says which.
+    func testVarianceKeyOffersLearnedOnlyWhenTheModelLearnsIt() throws {
+        var st = try makeState()
+        _ = reduce(&st, .key(.char("v"))); XCTAssertEqual(st.settings.variance, .posterior)
+        _ = reduce(&st, .key(.char("v"))); XCTAssertEqual(st.settings.variance, .beta, "no learned variance to offer")
+        st.learnsVariance = true
+        _ = reduce(&st, .key(.char("v"))); _ = reduce(&st, .key(.char("v")))
+        XCTAssertEqual(st.settings.variance, .learned)
+        XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=learned"), SampleView.statusLine(st))
+        st.caps = .ascii
+        XCTAssertTrue(SampleView.statusLine(st).contains("learned"), SampleView.statusLine(st))
+        _ = reduce(&st, .key(.char("v"))); XCTAssertEqual(st.settings.variance, .beta)
+    }
+
     func testScrubbingAndHelpOverlay() throws {
         var st = try makeState()
         XCTAssertEqual(reduce(&st, .key(.left)), [.command(.pause)])
