@@ -197,5 +197,26 @@ final class GuidanceTests: XCTestCase {
     func testReadRefusesACleanClassifier() throws {
         let path = (DataTests.mnistDir as NSString).deletingLastPathComponent + "/models/mnist-classifier.safetensors"
         XCTAssertThrowsError(try ClassifierGuidance.read(path)) { e in XCTAssertTrue("\(e)".contains("not a classifier of noisy digits"), "\(e)") }
+        // ... and the other way round: the noisy one is not a reader of clean digits (it needs t).
+        let noisy = (DataTests.mnistDir as NSString).deletingLastPathComponent + "/models/mnist-noisy-classifier.safetensors"
+        XCTAssertNoThrow(try ClassifierGuidance.read(noisy))
+        XCTAssertThrowsError(try Classifier.read(noisy)) { e in XCTAssertTrue("\(e)".contains("a classifier of noisy digits"), "\(e)") }
+    }
+}
+
+extension ClassifierGuidance {
+    /// p(digit | x_t, t) for each of n 28x28 images (the finite differences' function).
+    public func probabilities(x: UnsafePointer<Float>, n: Int, t: Int) -> [Float] {
+        let ts = [Float](repeating: Float(t), count: n)
+        ts.withUnsafeBufferPointer { classifier.forward(params.ptr, x: x, n: n, t: $0.baseAddress!) }
+        var out = [Float](repeating: 0, count: n * 10)
+        for i in 0..<n {
+            let row = classifier.logits.ptr + i * 10
+            let m = (0..<10).map { row[$0] }.max()!
+            var z: Float = 0
+            for k in 0..<10 { z += expf(row[k] - m) }
+            for k in 0..<10 { out[i * 10 + k] = expf(row[k] - m) / z }
+        }
+        return out
     }
 }

@@ -142,6 +142,28 @@ final class LearnedVarianceTests: XCTestCase {
         for t in 0..<50 { XCTAssertEqual(learned.perT[t], posterior.perT[t], accuracy: 1e-9 + 1e-6 * posterior.perT[t], "t=\(t)") }
     }
 
+    /// The predictor's v is the same whether the images go through one network
+    /// copy per core (a batch) or one at a time.
+    func testPredictorKeepsVInBothPaths() throws {
+        let cfg = UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 8, dropout: 0, learnSigma: true)
+        let net = try UNet(cfg), p = FloatBuffer(count: net.parameterCount)
+        var rng = RNG(seed: 8)
+        net.layout.initialize(p.ptr, rng: &rng)
+        for e in net.layout.entries where e.name.hasPrefix("conv_out.2") { for i in 0..<e.count { p.ptr[e.offset + i] = Float(rng.normal()) * 0.1 } }
+        let model = UNetPredictor(net: net, params: p)
+        let x = randomBuffer(3 * 64, seed: 2), out = FloatBuffer(count: 3 * 64)
+        model.predictNoise(x.ptr, t: [5, 300, 900], out: out.ptr)
+        let batchEps = out.array(192), batchV = Array(UnsafeBufferPointer(start: model.varianceOutput!, count: 192))
+        XCTAssertGreaterThan(batchV.map(abs).max()!, 1e-3, "v is not all zero")
+        for (i, t) in [5, 300, 900].enumerated() {
+            model.predictNoise(x.ptr + i * 64, t: [t], out: out.ptr)
+            for k in 0..<64 {
+                XCTAssertEqual(out.ptr[k], batchEps[i * 64 + k], accuracy: 1e-5)
+                XCTAssertEqual(model.varianceOutput![k], batchV[i * 64 + k], accuracy: 1e-5, "image \(i) v[\(k)]")
+            }
+        }
+    }
+
     /// --init from a noise-only model: ε is the model's, v starts at 0, and the file round-trips with its config.
     func testInitWidensANoiseOnlyModel() throws {
         let dir = NSTemporaryDirectory() + "lv-\(getpid())"

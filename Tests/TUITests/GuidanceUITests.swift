@@ -35,6 +35,9 @@ final class GuidanceUITests: XCTestCase {
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.escape)), [])
         XCTAssertEqual(st.settings.guide, 1)
+        var quitting = st
+        _ = reduce(&quitting, .key(.char("g")))
+        XCTAssertEqual(reduce(&quitting, .key(.char("q"))), [.quit], "q still quits at the prompt")
         _ = reduce(&st, .key(.char("g")))
         want = st.settings; want.guide = nil
         XCTAssertEqual(reduce(&st, .key(.char("x"))), [.command(.setSettings(want))])

@@ -121,7 +121,8 @@ public final class Classifier {
     /// x [N, 28*28] in [-1, 1] -> logits [N, 10]; `features` holds [N, featureDim].
     /// A time-conditioned classifier also takes each image's timestep t [N].
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, t: UnsafePointer<Float>? = nil) {
-        precondition((t != nil) == (temb != nil), "forward: a classifier of noisy digits takes t, one of clean digits does not")
+        // Compute is built -Ounchecked (preconditions vanish): a missing t would read past tbias.
+        if (t != nil) != (temb != nil) { fatalError("forward: a classifier of noisy digits takes t, one of clean digits does not") }
         lastN = n; lastX = x
         let (c1, c2, c3, fd) = (arch.c1, arch.c2, arch.c3, featureDim)
         for (b, c) in [(a1, c1 * MNIST.pixels), (s1, c1 * MNIST.pixels), (a2, c2 * h2 * h2), (s2, c2 * h2 * h2), (a3, c3 * h4 * h4), (s3, c3 * h4 * h4), (flat, c3 * h4 * h4)] { b.reserve(c * n) }

@@ -35,8 +35,8 @@ public struct DDPMStep: ReverseStep {
         } else {
             schedule.pMean(xt: b.x, eps: b.eps, t: t, count: b.count, into: b.x)
         }
-        // 2. Classifier guidance: + s sigma_t^2 grad log p(y | x_t) (Dhariwal & Nichol, Algorithm 1;
-        //    sigma_t^2 as at t > 0 also on the last step, as their code does).
+        // 2. Classifier guidance: + s sigma_t^2 grad log p(y | x_t) (Dhariwal & Nichol, Algorithm 1),
+        //    with the step's own variance table also at t = 0 (beta_0, or beta~_0 = 0: no shift on the last step).
         //    A learned variance is the network's, per pixel: Sigma = exp(frac log beta_t + (1 - frac) log beta~_t).
         if settings.variance == .learned {
             guard let v = b.learnedV else { preconditionFailure("--variance learned with a model that does not learn it") }

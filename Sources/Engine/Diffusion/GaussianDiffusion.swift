@@ -76,7 +76,7 @@ extension NoiseSchedule {
         switch kind {
         case .beta: return betas[t]
         case .posterior: return posteriorVariance[t]
-        case .learned: preconditionFailure("a learned variance is per pixel: learnedLogVariance(v:t:)")
+        case .learned: preconditionFailure("a learned variance is per pixel, between the ends of learnedLogVarianceRange(t:)")
         }
     }
 
@@ -86,11 +86,5 @@ extension NoiseSchedule {
     public func learnedLogVarianceRange(t: Int) -> (min: Double, max: Double) {
         let clipped = t == 0 && T > 1 ? posteriorVariance[1] : posteriorVariance[t]
         return (log(clipped > 0 ? clipped : betas[t]), log(betas[t]))
-    }
-
-    /// log Σ for the network's v: frac log β_t + (1 − frac) log β̃_t, frac = (v + 1)/2 (improved DDPM eq. 15).
-    public func learnedLogVariance(v: Float, t: Int) -> Float {
-        let r = learnedLogVarianceRange(t: t), frac = (Double(v) + 1) / 2
-        return Float(frac * r.max + (1 - frac) * r.min)
     }
 }

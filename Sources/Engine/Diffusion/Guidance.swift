@@ -69,19 +69,4 @@ public final class ClassifierGuidance {
             for i in 0..<n { for r in 0..<side { (out + i * hw + (r + off) * size + off).update(from: grad.ptr + i * px + r * side, count: side) } }
         }
     }
-
-    /// p(digit | x_t, t) for each of n images (for tests and the explorer's reading).
-    public func probabilities(x: UnsafePointer<Float>, n: Int, t: Int) -> [Float] {
-        let ts = [Float](repeating: Float(t), count: n)
-        ts.withUnsafeBufferPointer { classifier.forward(params.ptr, x: x, n: n, t: $0.baseAddress!) }
-        var out = [Float](repeating: 0, count: n * 10)
-        for i in 0..<n {
-            let row = classifier.logits.ptr + i * 10
-            let m = (0..<10).map { row[$0] }.max()!
-            var z: Float = 0
-            for k in 0..<10 { z += expf(row[k] - m) }
-            for k in 0..<10 { out[i * 10 + k] = expf(row[k] - m) / z }
-        }
-        return out
-    }
 }

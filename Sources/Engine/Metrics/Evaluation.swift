@@ -133,6 +133,7 @@ public struct Evaluation {
     public static func samples(_ model: NoisePredictor, schedule: NoiseSchedule, settings: SamplerSettings, n: Int,
                                seed: UInt64, size: Int, guidance: ClassifierGuidance? = nil,
                                progress: (Int) -> Void = { _ in }) throws -> [Float] {
+        try settings.check(learnsVariance: model.varianceOutput != nil)
         var out: [Float] = []
         out.reserveCapacity(n * MNIST.pixels)
         var done = 0

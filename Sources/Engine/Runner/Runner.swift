@@ -104,6 +104,7 @@ public final class Runner {
                 snapshot.comparison = nil
                 try startRun(snapshot.settings, n: max(1, snapshot.n), seed: seed)
             case .fork(let s, let at):
+                if let s { try checkGuidance(s) }
                 if let s, let base = sampler {
                     let from = at ?? snapshot.history.count
                     guard from < snapshot.history.count || !base.isFinished else {
@@ -203,6 +204,7 @@ public final class Runner {
         var samplers: [Sampler] = [], rows: [CompareRow] = []
         for v in spec.values {
             let set = spec.parameter.apply(v, to: spec.base)
+            try checkGuidance(set)
             let s = try Sampler(schedule: schedule, settings: set, n: spec.n, size: model.imageSize, seed: spec.seed, guidance: guidance)
             samplers.append(s)
             rows.append(CompareRow(label: spec.parameter.label(v, base: spec.base), settings: set,

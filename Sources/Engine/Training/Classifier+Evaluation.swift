@@ -14,6 +14,9 @@ extension Classifier {
             }
             arch = a
         }
+        guard arch.timeDim == 0 else {
+            throw EngineError.badFile(path: path, reason: "a classifier of noisy digits (it reads x_t at a timestep: --guide-classifier takes it), not one of clean digits")
+        }
         let cls = Classifier(arch), params = FloatBuffer(count: cls.layout.count)
         try file.load(into: params.ptr, layout: cls.layout)
         return (cls, params)
@@ -105,13 +108,12 @@ extension Classifier {
 }
 
 extension Classifier {
-    /// Noises a batch as the forward process does: x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε for each image's t.
+    /// Noises a batch in place as the forward process does (q_sample at each image's t).
     static func noise(_ x: UnsafeMutablePointer<Float>, t: [Float], schedule: NoiseSchedule, rng: inout RNG) {
-        let px = MNIST.pixels
+        let px = MNIST.pixels, eps = FloatBuffer(count: px)
         for (i, tf) in t.enumerated() {
-            let ti = Int(tf), a = Float(schedule.sqrtAlphasCumprod[ti]), b = Float(schedule.sqrtOneMinusAlphasCumprod[ti])
-            let row = x + i * px
-            for q in 0..<px { row[q] = a * row[q] + b * Float(rng.normal()) }
+            rng.fillNormal(eps.ptr, count: px)
+            schedule.qSample(x0: x + i * px, eps: eps.ptr, t: Int(tf), count: px, into: x + i * px)
         }
     }
 

@@ -407,11 +407,12 @@ enum ExplorerApp {
         let set = f.settings
         let sampler: String
         switch set.kind {
-        case .ddpm: sampler = "ddpm-\(set.variance == .beta ? "beta" : "post")"
+        case .ddpm: sampler = "ddpm-\(set.variance == .posterior ? "post" : set.variance.rawValue)"
         case .ddim: sampler = String(format: "ddim%d-eta%.1f", set.steps, set.eta)
         case .dpmpp: sampler = "dpmpp\(set.steps)"
         }
-        let stem = "\(dir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))-t\(f.t)"
+        let guide = set.guide.map { String(format: "-guide%dx%g", $0, set.guideScale) } ?? ""
+        let stem = "\(dir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))\(guide)-t\(f.t)"
         let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-x0.png" }
         let base = k == 1 ? stem : "\(stem)-\(k)"
         var written: [String] = []

@@ -152,7 +152,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("<"), .char(">"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
         let l = AppState.guideScales
-        set.guideScale = k == .char("<") ? (l.last { $0 < set.guideScale } ?? l[0]) : (l.first { $0 > set.guideScale } ?? l[l.count - 1])
+        // Past either end of the list (a --guide-scale of 100 or 0) the key leaves the scale as it is.
+        set.guideScale = k == .char("<") ? (l.last { $0 < set.guideScale } ?? set.guideScale) : (l.first { $0 > set.guideScale } ?? set.guideScale)
         let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
         if set.guide == nil { s.message = String(format: "guidance scale %g (no digit chosen: g then 0-9 guides)", set.guideScale) }
         else if !done { s.message = String(format: "guidance scale %g toward %d, from the next step", set.guideScale, set.guide!) }
@@ -254,6 +255,7 @@ private func guideKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char(let c) where c.isASCII && c.isNumber:
         set.guide = Int(String(c))
         if !done { s.message = String(format: "guiding toward %d at scale %g from the next step (< > change the scale)", set.guide!, set.guideScale) }
+    case .char("q"): s.quitting = true; return [.quit]
     case .char("x"), .char("X"), .char("g"):
         set.guide = nil
         if before.guide == nil { s.message = "no guidance (it was off)" } else if !done { s.message = "guidance off from the next step" }

@@ -26,7 +26,7 @@ struct EvalCommand: ParsableCommand {
     var bpd: Int?
     @Flag(help: "Train the classifier of noisy digits p(y | x_t, t) that --guide steers with, on the model's noise schedule (--weights or the bundled model), and write it (to --classifier or the bundled path).")
     var trainNoisyClassifier = false
-    @Flag(help: "Classifier guidance toward each digit in turn: --n guided samples per digit (--guide-scale, sampler options as given), and the share the bundled (clean) classifier reads as the digit asked for.")
+    @Flag(help: "Classifier guidance toward each digit in turn: --n guided samples per digit (--guide-scale, sampler options as given), and the share the bundled (clean) classifier reads as the digit asked for. Ten times --n samples: with DDPM's 1000 steps, --n 100 takes about 20 minutes here.")
     var guideTable = false
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -51,6 +51,9 @@ struct EvalCommand: ParsableCommand {
         }
         if (damage || images != nil || bpd != nil) && sampling.guide != nil {
             throw ValidationError("--guide steers sampling; --damage, --images and --bpd do not sample")
+        }
+        if let a = Classifier.Architecture(architecture), a.timeDim > 0, !trainNoisyClassifier {
+            throw ValidationError("--architecture \(architecture) conditions on t: that is the classifier of noisy digits (--train-noisy-classifier)")
         }
         guard Classifier.Architecture(architecture) != nil else {
             throw ValidationError("--architecture takes four widths from 1 to 512 and then gn or relu, like 32,64,64,256,relu or 16,32,32,128,gn (got '\(architecture)')")
@@ -164,6 +167,7 @@ struct EvalCommand: ParsableCommand {
     func trainNewNoisyClassifier(test: Dataset) throws {
         let clsPath = classifier ?? Assets.noisyClassifier
         try AtomicFile.checkWritable(clsPath)
+        try InputFile.refuseSameFile(output: clsPath, input: weights ?? Assets.model)
         var arch = Classifier.Architecture(architecture)!
         if arch.timeDim == 0 { arch.timeDim = Classifier.Architecture.noisy.timeDim }
         let path = weights ?? Assets.model

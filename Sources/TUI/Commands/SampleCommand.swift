@@ -35,6 +35,7 @@ struct SampleCommand: ParsableCommand {
         try wrap {
             try AtomicFile.checkWritable(out)    // fail before sampling
             try InputFile.refuseSameFile(output: out, input: weights ?? Assets.model)
+            if sampling.guide != nil { try InputFile.refuseSameFile(output: out, input: sampling.guideClassifier ?? Assets.noisyClassifier) }
             if trajectory { try AtomicFile.checkWritable(trajectoryPath) }
             let path = weights ?? Assets.model
             if let record {
