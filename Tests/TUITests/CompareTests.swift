@@ -77,6 +77,8 @@ final class CompareTests: XCTestCase {
         XCTAssertThrowsError(try CompareParameter.temperature.parse("1..2", T: 1000)) { XCTAssertTrue("\($0)".contains("not a number")) }
         XCTAssertEqual(CompareParameter.variance.apply(1, to: SamplerSettings(kind: .ddim)).kind, .ddpm)
         XCTAssertEqual(CompareParameter.variance.apply(1, to: SamplerSettings()).variance, .posterior)
+        XCTAssertEqual(CompareParameter.variance.apply(2, to: SamplerSettings()).variance, .learned)
+        XCTAssertEqual(CompareParameter.variance.label(2, base: SamplerSettings()), "σ²=learned")
         XCTAssertEqual(CompareParameter.eta.apply(0.5, to: SamplerSettings()).kind, .ddim)
     }
 

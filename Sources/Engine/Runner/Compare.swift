@@ -42,7 +42,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .noiseTemperature: s.noiseTemperature = v
         case .eta: s.kind = .ddim; s.eta = v
         case .steps: s.kind = .ddim; s.steps = Int(v)
-        case .variance: s.kind = .ddpm; s.variance = v == 0 ? .beta : .posterior
+        case .variance: s.kind = .ddpm; s.variance = v == 0 ? .beta : (v == 1 ? .posterior : .learned)
         case .clip: s.clip = v != 0
         case .sampler: s.kind = SamplerKind.allCases[min(SamplerKind.allCases.count - 1, max(0, Int(v)))]
         case .guideScale: s.guide = s.guide ?? Self.defaultGuideDigit; s.guideScale = v
@@ -57,7 +57,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .noiseTemperature: return "noise " + Self.number(v)
         case .eta: return "η " + Self.number(v)
         case .steps: return "\(Int(v)) steps"
-        case .variance: return v == 0 ? "σ²=β" : "σ²=β̃"
+        case .variance: return v == 0 ? "σ²=β" : (v == 1 ? "σ²=β̃" : "σ²=learned")
         case .clip: return v == 0 ? "clip off" : "clip on"
         case .sampler: return apply(v, to: base).shortName
         case .guideScale: return "→\(apply(v, to: base).guide!) ×" + String(format: "%g", v)

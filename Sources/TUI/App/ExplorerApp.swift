@@ -151,6 +151,8 @@ enum ExplorerApp {
                 runner.reader = l.reader
                 runner.guidance = l.guidance
                 state.learnsVariance = net.config.learnSigma
+                // A model that learns its variance compares it with the two fixed ones.
+                if net.config.learnSigma { state.compareValues[.variance] = [0, 1, 2] }
                 state.hasClassifier = l.reader != nil
                 state.guideUnavailable = l.guidance == nil ? l.guideNote : nil
                 let e = RunnerThread(runner)
