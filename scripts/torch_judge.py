@@ -100,6 +100,8 @@ def main():
         h, p = score(idx(path)[:a.n])
         fd = frechet(h, ref)
         print(f"{path}: n {len(h)}, FD {fd:.2f} ({fd / real:.2f}x held-out), confident {(p.max(1) >= 0.9).mean():.3f}")
+        shares = np.bincount(p.argmax(1), minlength=10) / len(p)
+        print("  read as: " + " ".join(f"{k}:{100 * v:.1f}%" for k, v in enumerate(shares)))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ final class GuidanceUITests: XCTestCase {
         XCTAssertEqual(st.settings.guideScale, 3)
         for _ in 0..<20 { _ = reduce(&st, .key(.char(">"))) }
         XCTAssertEqual(st.settings.guideScale, AppState.guideScales.last)
+        XCTAssertEqual(reduce(&st, .key(.char(">"))), [], "past the end: nothing sent")
+        XCTAssertTrue(st.message?.contains("is the largest") ?? false, st.message ?? "")
         // Esc keeps the guide; g x turns it off.
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.escape)), [])
@@ -45,7 +47,7 @@ final class GuidanceUITests: XCTestCase {
         // Without a terminal that speaks UTF-8 the status line says "guide".
         _ = reduce(&st, .key(.char("g"))); _ = reduce(&st, .key(.char("7")))
         st.caps = .ascii
-        XCTAssertTrue(SampleView.statusLine(st).contains("guide 7 x32"), SampleView.statusLine(st))
+        XCTAssertTrue(SampleView.statusLine(st).contains("guide 7 x100"), SampleView.statusLine(st))
     }
 
     func testGuideActsOnTheForkAndIsRefusedWithoutItsClassifier() throws {
@@ -86,8 +88,8 @@ final class GuidanceUITests: XCTestCase {
         XCTAssertTrue(text.contains(String(format: "s·σ_t² = %.5f, s = 2", 2 * sch.betas[f.t])), "\(text)")
         f = frame(SamplerSettings(kind: .ddim, steps: 50, guide: 3, guideScale: 4))
         text = EquationPanel.lines(f, schedule: sch, unicode: false).map(\.text)
-        XCTAssertTrue(text.contains("guided: eps^ = eps - s*sqrt(1-abar_t)*grad log p(3|x_t)"), "\(text)")
-        XCTAssertTrue(text.contains(String(format: "s*sqrt(1-abar_t) = %.5f, s = 4", 4 * sch.sqrtOneMinusAlphasCumprod[f.t])), "\(text)")
+        XCTAssertTrue(text.contains("guided: eps^ = eps - scale*sqrt(1-abar_t)*grad log p(3|x_t)"), "\(text)")
+        XCTAssertTrue(text.contains(String(format: "scale*sqrt(1-abar_t) = %.5f, scale = 4", 4 * sch.sqrtOneMinusAlphasCumprod[f.t])), "\(text)")
         f = frame(SamplerSettings(kind: .ddim, steps: 50))
         XCTAssertFalse(EquationPanel.lines(f, schedule: sch, unicode: true).contains { $0.text.contains("guided") })
     }

@@ -152,7 +152,9 @@ public func meanPixelVariance(_ images: [Float], n: Int, pixels: Int) -> Double 
 public enum CompareFigure {
     static func ascii(_ s: String) -> String {
         s.replacingOccurrences(of: "σ²=β̃", with: "var post").replacingOccurrences(of: "σ²=β", with: "var beta")
+            .replacingOccurrences(of: "σ²=learned", with: "var learned")
             .replacingOccurrences(of: "η", with: "eta").replacingOccurrences(of: "x̂0", with: "x0")
+            .replacingOccurrences(of: "→", with: "to ").replacingOccurrences(of: "×", with: "scale ")
     }
 
     public static func image(_ c: CompareSnapshot) -> (width: Int, height: Int, pixels: [UInt8]) {

@@ -91,7 +91,7 @@ public struct AppState: Sendable {
     public static let speeds: [Double?] = [1, 2, 5, 10, 20, 50, nil]
     public static let ddimSteps = [5, 10, 20, 50, 100, 250, 500, 1000]
     /// The guidance scales `<` and `>` step through.
-    public static let guideScales: [Double] = [0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+    public static let guideScales: [Double] = [0, 0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100]
     public static let minWidth = 80, minHeight = 24
 
     public init(caps: TermCaps, width: Int, height: Int, schedule: NoiseSchedule) {
@@ -121,7 +121,7 @@ public enum KeyHelp {
         ("n / N", "noise temperature (each step's z) -/+, from the next step"), ("e / E", "DDIM eta down / up"),
         ("d", "sampler DDPM / DDIM / DPM-Solver++"), ("s / S", "DDIM / DPM++ steps fewer / more"),
         ("v", "variance beta / posterior / learned (DDPM)"), ("c", "clip predicted x0 to [-1, 1]"),
-        ("g then 0-9", "guide toward that digit from the next step (g x: off)"), ("< / >", "guidance scale down / up"),
+        ("g then 0-9", "guide toward a digit (g x: off)"), ("< / >", "guidance scale down / up"),
         ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to live"),

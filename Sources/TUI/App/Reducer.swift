@@ -142,6 +142,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("v"):
         // β, β̃, then the network's own when it learns one.
         set.variance = set.variance == .beta ? .posterior : (set.variance == .posterior && s.learnsVariance ? .learned : .beta)
+        if set.kind == .ddpm && before.variance == .posterior && !s.learnsVariance {
+            s.message = "DDPM variance β (σ² = learned needs a model trained with --learn-sigma)"
+        }
         if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance)) (n/a in \(set.kind == .ddim ? "DDIM" : "DPM++"): press d for DDPM)" }
     case .char("c"): set.clip.toggle()
     case .char("g"):
@@ -152,8 +155,12 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("<"), .char(">"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
         let l = AppState.guideScales
-        // Past either end of the list (a --guide-scale of 100 or 0) the key leaves the scale as it is.
-        set.guideScale = k == .char("<") ? (l.last { $0 < set.guideScale } ?? set.guideScale) : (l.first { $0 > set.guideScale } ?? set.guideScale)
+        let next = k == .char("<") ? l.last { $0 < set.guideScale } : l.first { $0 > set.guideScale }
+        guard let next else {
+            s.message = String(format: "guidance scale %g is the %@ (%g...%g)", set.guideScale, k == .char("<") ? "smallest" : "largest", l[0], l[l.count - 1])
+            return []
+        }
+        set.guideScale = next
         let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
         if set.guide == nil { s.message = String(format: "guidance scale %g (no digit chosen: g then 0-9 guides)", set.guideScale) }
         else if !done { s.message = String(format: "guidance scale %g toward %d, from the next step", set.guideScale, set.guide!) }
@@ -277,8 +284,9 @@ private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
         s.scrub = nil; s.message = "playing again from the start"
         return [.command(.restart(seed: s.seed))]
     case .char("t"), .char("T"): s.message = replayRefusal("a new temperature")
-    case .char("n"), .char("N"), .char("e"), .char("E"), .char("d"), .char("s"), .char("S"), .char("v"), .char("c"), .char("g"), .char("<"), .char(">"):
+    case .char("n"), .char("N"), .char("e"), .char("E"), .char("d"), .char("s"), .char("S"), .char("v"), .char("c"):
         s.message = replayRefusal("changing the sampler")
+    case .char("g"), .char("<"), .char(">"): s.message = replayRefusal("guidance")
     case .char("f"): s.message = replayRefusal("a new fork")
     case .char("R"): s.message = "this is a recording already (\(s.replay ?? ""))"
     case .right where s.scrub == nil, .shiftRight where s.scrub == nil, .pageDown where s.scrub == nil:

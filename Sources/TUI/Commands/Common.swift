@@ -137,7 +137,8 @@ func loadGuidance(_ path: String) throws -> ClassifierGuidance {
     do {
         return try ClassifierGuidance.read(path)
     } catch {
-        throw CLIError("\(error). " + (Assets.restoreHint(path) ?? "Rebuild it with: ddpm eval --train-noisy-classifier --classifier \(path)"))
+        // Only the bundled file is worth restoring; another path is the user's to fix (or a file of another kind).
+        throw CLIError("\(error)" + (path == Assets.noisyClassifier ? ". " + Assets.restoreHint(path)! : ""))
     }
 }
 

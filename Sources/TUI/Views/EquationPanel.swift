@@ -38,8 +38,9 @@ enum EquationPanel {
                 // The network's v per pixel: Σ between β̃_t and β_t (improved DDPM).
                 let r = sch.learnedLogVarianceRange(t: f.t)
                 out.append(Line(text: sp("σ_t² = exp(f·log β_t+(1-f)·log β̃_t)", "s_t^2 = exp(f log beta_t + (1-f) log beta~_t)")))
-                out.append(Line(text: sp("  f=(v+1)/2 learned per pixel, in ", "  f=(v+1)/2 learned per pixel, in ") + "[" + n(exp(r.min)) + ", " + n(exp(r.max)) + "]"
-                                + (f.t > 0 ? "" : sp("; no noise (last step)", "; no noise (last step)"))))
+                out.append(Line(text: sp("f = (v+1)/2, v the network's, per pixel", "f = (v+1)/2, v the network's, per pixel")))
+                out.append(Line(text: sp("β̃_t = ", "beta~_t = ") + n(exp(r.min)) + sp("  β_t = ", "  beta_t = ") + n(exp(r.max))
+                                + (f.t > 0 ? "" : "; no noise (last step)")))
             } else {
                 let v = set.variance == .beta ? sp("√β_t", "sqrt(beta_t)") : sp("√β̃_t", "sqrt(beta~_t)")
                 out.append(Line(text: sp("σ_t = ", "s_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " = " + n(c.sigma)))
@@ -74,16 +75,17 @@ enum EquationPanel {
         if let y = set.guide, set.guideScale > 0 {
             // Classifier guidance (Dhariwal & Nichol): DDPM shifts the mean, the others the noise prediction.
             let g = sp("∇log p(\(y)|x_t)", "grad log p(\(y)|x_t)")
+            // ASCII spells σ as s_t, so the guidance scale is "scale" there.
             if set.kind == .ddpm {
-                out.append(Line(text: sp("guided: mean += s·σ_t²·", "guided: mean += s*s_t^2*") + g, color: 226))
+                out.append(Line(text: sp("guided: mean += s·σ_t²·", "guided: mean += scale*s_t^2*") + g, color: 226))
                 out.append(Line(text: set.variance == .learned
-                                ? String(format: sp("σ_t² learned per pixel, s = %g", "s_t^2 learned per pixel, s = %g"), set.guideScale)
-                                : sp("s·σ_t² = ", "s*s_t^2 = ") + n(set.guideScale * sch.pVariance(t: f.t, set.variance))
-                                    + String(format: ", s = %g", set.guideScale)))
+                                ? String(format: sp("s = %g times the learned σ_t²", "scale = %g times the learned s_t^2"), set.guideScale)
+                                : sp("s·σ_t² = ", "scale*s_t^2 = ") + n(set.guideScale * sch.pVariance(t: f.t, set.variance))
+                                    + String(format: sp(", s = %g", ", scale = %g"), set.guideScale)))
             } else {
-                out.append(Line(text: sp("guided: ε̂ = ε_θ - s√(1-ᾱ_t)·", "guided: eps^ = eps - s*sqrt(1-abar_t)*") + g, color: 226))
-                out.append(Line(text: sp("s√(1-ᾱ_t) = ", "s*sqrt(1-abar_t) = ") + n(set.guideScale * sch.sqrtOneMinusAlphasCumprod[f.t])
-                                + String(format: ", s = %g", set.guideScale)))
+                out.append(Line(text: sp("guided: ε̂ = ε_θ - s√(1-ᾱ_t)·", "guided: eps^ = eps - scale*sqrt(1-abar_t)*") + g, color: 226))
+                out.append(Line(text: sp("s√(1-ᾱ_t) = ", "scale*sqrt(1-abar_t) = ") + n(set.guideScale * sch.sqrtOneMinusAlphasCumprod[f.t])
+                                + String(format: sp(", s = %g", ", scale = %g"), set.guideScale)))
             }
         }
         out.append(Line(text: sp("x̂0 = (x_t - √(1-ᾱ_t)·ε̂)/√ᾱ_t", "x0^ = (x_t - sqrt(1-abar_t)eps^)/sqrt(abar_t)"), color: 245))

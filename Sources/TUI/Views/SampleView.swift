@@ -84,7 +84,7 @@ enum SampleView {
         let hint = s.message ?? fitHints(s.replay != nil
             ? ["replay", "space play/pause", ". step", "r again", "←/→ scrub", "= equation", "z zoom", "G gif", "p export"]
             : ["space pause", ". step", "t/T temperature", "d sampler", "= equation", "←/→ scrub",
-               "g guide", "f fork", "m renderer", "p export", "R record"], width: W)
+               "f fork", "g guide", "p export", "m renderer", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
         let l = Layout(width: W, height: H, equation: s.showEquation)
