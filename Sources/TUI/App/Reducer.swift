@@ -412,12 +412,18 @@ private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 }
 
 /// σ² as the panels write it: β, β̃ or "learned".
-func varianceSymbol(_ v: VarianceKind) -> String { ["β", "β̃", "learned"][VarianceKind.allCases.firstIndex(of: v)!] }
+func varianceSymbol(_ v: VarianceKind, unicode: Bool = true) -> String {
+    switch v {
+    case .beta: return unicode ? "β" : "beta"
+    case .posterior: return unicode ? "β̃" : "post"
+    case .learned: return "learned"
+    }
+}
 
 func describe(_ s: SamplerSettings, unicode: Bool = true) -> String {
     let guide = s.guide.map { String(format: unicode ? " →%d ×%g" : " guide %d x%g", $0, s.guideScale) } ?? ""
     switch s.kind {
-    case .ddpm: return (unicode ? "DDPM σ²=" + varianceSymbol(s.variance) : "DDPM var=" + ["beta", "post", "learned"][VarianceKind.allCases.firstIndex(of: s.variance)!]) + guide
+    case .ddpm: return (unicode ? "DDPM σ²=" : "DDPM var=") + varianceSymbol(s.variance, unicode: unicode) + guide
     case .ddim: return "DDIM \(s.steps) " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", s.eta) + guide
     case .dpmpp: return "DPM++ 2M \(s.steps)" + guide
     }
