@@ -204,15 +204,14 @@ public final class Classifier {
     public func logProbGradient(_ p: UnsafePointer<Float>, labels: [Int], into dx: UnsafeMutablePointer<Float>,
                                 scratch: UnsafeMutablePointer<Float>) {
         let n = lastN
-        precondition(labels.count == n, "logProbGradient: \(labels.count) labels for \(n) images")
+        if labels.count != n { fatalError("logProbGradient: \(labels.count) labels for \(n) images") }
         d1.reserve(n * 10)
         for i in 0..<n {
-            let row = logits.ptr + i * 10
-            let m = (0..<10).map { row[$0] }.max()!
-            var z: Float = 0
-            for k in 0..<10 { z += expf(row[k] - m) }
             // d log softmax_y / d logits = onehot(y) - softmax
-            for k in 0..<10 { d1.ptr[i * 10 + k] = (k == labels[i] ? 1 : 0) - expf(row[k] - m) / z }
+            let row = d1.ptr + i * 10
+            row.update(from: logits.ptr + i * 10, count: 10)
+            Kernels.softmaxRow(row, 10)
+            for k in 0..<10 { row[k] = (k == labels[i] ? 1 : 0) - row[k] }
         }
         scratch.update(repeating: 0, count: layout.count)
         dx.update(repeating: 0, count: n * MNIST.pixels)
