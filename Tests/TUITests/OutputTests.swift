@@ -124,6 +124,13 @@ final class OutputTests: XCTestCase {
     func testInfo() {
         XCTAssertTrue(ddpm("info").contains("parameters:           396,801"))
         XCTAssertTrue(ddpm("info --config small").contains("4,333,505"))
+        // --weights: what a file holds, from its metadata.
+        let lv = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-learned-variance.safetensors")
+        for want in ["tiny + learned variance", "parameters:           396,946", "linear, T 1000", "predicts:             eps and v",
+                     "training step:        6000", "--learn-sigma"] {
+            XCTAssertTrue(lv.contains(want), "\(want) in:\n\(lv)")
+        }
+        XCTAssertTrue(ddpm("info --weights \(Shell.assets)/models/mnist-noisy-classifier.safetensors").contains("not a U-Net"))
     }
 
     /// On a terminal (a pty from script(1)) sample and train redraw one
