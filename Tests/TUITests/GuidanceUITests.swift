@@ -120,8 +120,8 @@ final class GuidanceUITests: XCTestCase {
     /// read as that digit by the clean classifier at least 14 times (measured:
     /// the README's table); the same seeds unguided give it at most 6 times.
     func testBundledGuidanceMakesTheDigitAskedFor() throws {
-        let (net, params, sched, file) = try loadModelForTests()
-        let model = UNetPredictor(net: net, params: params, objective: try Checkpoint.objective(file.metadata, path: file.path), schedule: sched)
+        let (net, params, sched, file) = try loadModel(Shell.assets + "/models/mnist-tiny.safetensors")
+        let model = try predictor(net, params, sched, file)
         let guidance = try ClassifierGuidance.read(Shell.assets + "/models/mnist-noisy-classifier.safetensors")
         let (cls, cp) = try Classifier.read(Shell.assets + "/models/mnist-classifier.safetensors")
         func count(_ digit: Int, guided: Bool) throws -> Int {
@@ -135,14 +135,5 @@ final class GuidanceUITests: XCTestCase {
             XCTAssertGreaterThanOrEqual(guided, 14, "digit \(d): \(guided) of 16 guided samples read as \(d)")
             XCTAssertLessThanOrEqual(plain, 6, "digit \(d): \(plain) of 16 unguided samples read as \(d)")
         }
-    }
-
-    func loadModelForTests() throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
-        let f = try SafeTensors.read(Shell.assets + "/models/mnist-tiny.safetensors")
-        let (cfg, spec) = try Checkpoint.modelSpec(f.metadata, path: f.path)
-        let net = try UNet(cfg)
-        let params = FloatBuffer(count: net.parameterCount)
-        try f.load(into: params.ptr, layout: net.layout)
-        return (net, params, try NoiseSchedule(spec), f)
     }
 }

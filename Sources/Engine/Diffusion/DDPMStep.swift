@@ -41,10 +41,12 @@ public struct DDPMStep: ReverseStep {
         if settings.variance == .learned {
             guard let v = b.learnedV else { preconditionFailure("--variance learned with a model that does not learn it") }
             let r = schedule.learnedLogVarianceRange(t: t), lo = Float(r.min), hi = Float(r.max), x = b.x
-            if let g = b.guidance { for i in 0..<b.count { let f = (v[i] + 1) / 2; x[i] += expf(f * hi + (1 - f) * lo) * g[i] } }
-            guard t > 0 else { return }
-            let z = noise(Float(settings.noiseTemperature))
-            for i in 0..<b.count { let f = (v[i] + 1) / 2; x[i] += expf(0.5 * (f * hi + (1 - f) * lo)) * z[i] }
+            let g = b.guidance, z = t > 0 ? noise(Float(settings.noiseTemperature)) : nil
+            for i in 0..<b.count {
+                let lv = NoiseSchedule.learnedLogVariance(v: v[i], min: lo, max: hi)
+                if let g { x[i] += expf(lv) * g[i] }
+                if let z { x[i] += expf(0.5 * lv) * z[i] }
+            }
             return
         }
         if let g = b.guidance {

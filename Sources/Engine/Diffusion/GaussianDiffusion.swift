@@ -87,4 +87,12 @@ extension NoiseSchedule {
         let clipped = t == 0 && T > 1 ? posteriorVariance[1] : posteriorVariance[t]
         return (log(clipped > 0 ? clipped : betas[t]), log(betas[t]))
     }
+
+    /// The learned log variance for the network's v between those ends:
+    /// f max + (1 − f) min with f = (v + 1)/2 (improved DDPM eq. 15; v is not clamped).
+    @inline(__always)
+    public static func learnedLogVariance<F: BinaryFloatingPoint>(v: F, min: F, max: F) -> F {
+        let f = (v + 1) / 2
+        return f * max + (1 - f) * min
+    }
 }

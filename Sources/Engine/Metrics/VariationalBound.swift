@@ -104,8 +104,7 @@ public enum VariationalBound {
                 let lvRange = s.learnedLogVarianceRange(t: t)
                 func pLV(_ k: Int) -> Double {
                     guard let v = learned else { return fixedLV }
-                    let f = (Double(v[k]) + 1) / 2
-                    return f * lvRange.max + (1 - f) * lvRange.min
+                    return NoiseSchedule.learnedLogVariance(v: Double(v[k]), min: lvRange.min, max: lvRange.max)
                 }
                 if t > 0 {
                     s.qPosteriorMean(x0: x0.ptr, xt: xt.ptr, t: t, count: len, into: qMean.ptr)

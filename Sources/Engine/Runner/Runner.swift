@@ -84,7 +84,7 @@ public final class Runner {
                 snapshot.comparing = on && snapshot.compare != nil
             case .setSettings(let s):
                 try s.validate(T: schedule.T)
-                try checkGuidance(s)
+                try checkSupported(s)
                 snapshot.settings = s
                 sampler?.update(s)
                 snapshot.timesteps = sampler?.timesteps ?? []
@@ -104,7 +104,7 @@ public final class Runner {
                 snapshot.comparison = nil
                 try startRun(snapshot.settings, n: max(1, snapshot.n), seed: seed)
             case .fork(let s, let at):
-                if let s { try checkGuidance(s) }
+                if let s { try checkSupported(s) }
                 if let s, let base = sampler {
                     let from = at ?? snapshot.history.count
                     guard from < snapshot.history.count || !base.isFinished else {
@@ -123,7 +123,7 @@ public final class Runner {
                 }
             case .setForkSettings(let s):
                 try s.validate(T: schedule.T)
-                try checkGuidance(s)
+                try checkSupported(s)
                 guard let fs = forkSampler else { break }
                 fs.update(s)
                 snapshot.forkSettings = s
@@ -161,8 +161,9 @@ public final class Runner {
         return []
     }
 
-    /// Refuses a guide without the classifier of noisy digits (the samplers would ignore it).
-    private func checkGuidance(_ s: SamplerSettings) throws {
+    /// Refuses settings this model and classifier cannot run: a learned variance
+    /// without the v output, a guide without the classifier of noisy digits.
+    private func checkSupported(_ s: SamplerSettings) throws {
         try s.check(learnsVariance: model.varianceOutput != nil)
         if s.guide != nil && guidance == nil {
             throw EngineError.invalidConfig("guidance toward a digit needs the classifier of noisy digits (ddpm eval --train-noisy-classifier)")
@@ -171,7 +172,7 @@ public final class Runner {
 
     /// A new trajectory from x_T (start, restart with a new seed, or a new temperature), without a fork.
     private func startRun(_ s: SamplerSettings, n: Int, seed: UInt64) throws {
-        try checkGuidance(s)
+        try checkSupported(s)
         sampler = try Sampler(schedule: schedule, settings: s, n: n, size: model.imageSize, seed: seed, guidance: guidance)
         forkSampler = nil
         snapshot.settings = s; snapshot.seed = seed; snapshot.n = n
@@ -204,7 +205,7 @@ public final class Runner {
         var samplers: [Sampler] = [], rows: [CompareRow] = []
         for v in spec.values {
             let set = spec.parameter.apply(v, to: spec.base)
-            try checkGuidance(set)
+            try checkSupported(set)
             let s = try Sampler(schedule: schedule, settings: set, n: spec.n, size: model.imageSize, seed: spec.seed, guidance: guidance)
             samplers.append(s)
             rows.append(CompareRow(label: spec.parameter.label(v, base: spec.base), settings: set,

@@ -70,11 +70,7 @@ extension Classifier {
             let perm = r.permutation(train.count)
             var lossSum = 0.0
             for b in 0..<(train.count / batch) {
-                for j in 0..<batch {
-                    let i = perm[b * batch + j]
-                    train.images.withUnsafeBufferPointer { (xb.ptr + j * MNIST.pixels).update(from: $0.baseAddress! + i * MNIST.pixels, count: MNIST.pixels) }
-                    labels[j] = train.labels[i]
-                }
+                Classifier.gather(train, perm[(b * batch)..<((b + 1) * batch)], into: xb.ptr, labels: &labels)
                 for j in batch..<nb {
                     // Outliers: uniform noise, and (one in eight) a blank image.
                     let o = xb.ptr + j * MNIST.pixels
@@ -108,12 +104,24 @@ extension Classifier {
 }
 
 extension Classifier {
-    /// Noises a batch in place as the forward process does (q_sample at each image's t).
-    static func noise(_ x: UnsafeMutablePointer<Float>, t: [Float], schedule: NoiseSchedule, rng: inout RNG) {
-        let px = MNIST.pixels, eps = FloatBuffer(count: px)
+    /// Copies the digits `idx` of `d` (and their labels) to the front of a batch.
+    static func gather(_ d: Dataset, _ idx: ArraySlice<Int>, into xb: UnsafeMutablePointer<Float>, labels: inout [UInt8]) {
+        d.images.withUnsafeBufferPointer { imgs in
+            for (j, i) in idx.enumerated() {
+                (xb + j * MNIST.pixels).update(from: imgs.baseAddress! + i * MNIST.pixels, count: MNIST.pixels)
+                labels[j] = d.labels[i]
+            }
+        }
+    }
+
+    /// Noises a batch in place as the forward process does (q_sample at each
+    /// image's t); `eps` holds one image's noise at a time (MNIST.pixels floats).
+    static func noise(_ x: UnsafeMutablePointer<Float>, t: [Float], schedule: NoiseSchedule, rng: inout RNG,
+                      eps: UnsafeMutablePointer<Float>) {
+        let px = MNIST.pixels
         for (i, tf) in t.enumerated() {
-            rng.fillNormal(eps.ptr, count: px)
-            schedule.qSample(x0: x + i * px, eps: eps.ptr, t: Int(tf), count: px, into: x + i * px)
+            rng.fillNormal(eps, count: px)
+            schedule.qSample(x0: x + i * px, eps: eps, t: Int(tf), count: px, into: x + i * px)
         }
     }
 
@@ -130,7 +138,7 @@ extension Classifier {
         let g = FloatBuffer(count: count), m = FloatBuffer(count: count), v = FloatBuffer(count: count)
         let steps = epochs * (train.count / batch)
         let sched = LRSchedule(base: lr, warmup: 100, totalSteps: steps)
-        let xb = FloatBuffer(count: batch * MNIST.pixels)
+        let xb = FloatBuffer(count: batch * MNIST.pixels), eps = FloatBuffer(count: MNIST.pixels)
         var labels = [UInt8](repeating: 0, count: batch), times = [Float](repeating: 0, count: batch)
         var step = 0
         var report: [(t: Int, accuracy: Double)] = []
@@ -139,13 +147,9 @@ extension Classifier {
             let perm = r.permutation(train.count)
             var lossSum = 0.0
             for b in 0..<(train.count / batch) {
-                for j in 0..<batch {
-                    let i = perm[b * batch + j]
-                    train.images.withUnsafeBufferPointer { (xb.ptr + j * MNIST.pixels).update(from: $0.baseAddress! + i * MNIST.pixels, count: MNIST.pixels) }
-                    labels[j] = train.labels[i]
-                    times[j] = Float(r.int(schedule.T))
-                }
-                Classifier.noise(xb.ptr, t: times, schedule: schedule, rng: &r)
+                Classifier.gather(train, perm[(b * batch)..<((b + 1) * batch)], into: xb.ptr, labels: &labels)
+                for j in 0..<batch { times[j] = Float(r.int(schedule.T)) }
+                Classifier.noise(xb.ptr, t: times, schedule: schedule, rng: &r, eps: eps.ptr)
                 times.withUnsafeBufferPointer { forward(params.ptr, x: xb.ptr, n: batch, t: $0.baseAddress!) }
                 g.zero(count)
                 lossSum += backward(params.ptr, g.ptr, labels: labels[...])
@@ -167,13 +171,13 @@ extension Classifier {
     /// Accuracy on `d` noised to timestep t (one fixed noise draw per seed).
     public func noisyAccuracy(_ p: UnsafePointer<Float>, _ d: Dataset, schedule: NoiseSchedule, t: Int, seed: UInt64 = 0) -> Double {
         var rng = RNG(seed: seed, stream: 900)
-        let xb = FloatBuffer(count: 256 * MNIST.pixels)
+        let xb = FloatBuffer(count: 256 * MNIST.pixels), eps = FloatBuffer(count: MNIST.pixels)
         var right = 0, i = 0
         while i < d.count {
             let b = min(256, d.count - i)
             d.images.withUnsafeBufferPointer { xb.ptr.update(from: $0.baseAddress! + i * MNIST.pixels, count: b * MNIST.pixels) }
             let times = [Float](repeating: Float(t), count: b)
-            Classifier.noise(xb.ptr, t: times, schedule: schedule, rng: &rng)
+            Classifier.noise(xb.ptr, t: times, schedule: schedule, rng: &rng, eps: eps.ptr)
             times.withUnsafeBufferPointer { forward(p, x: xb.ptr, n: b, t: $0.baseAddress!) }
             for r in 0..<b {
                 let row = logits.ptr + r * 10

@@ -45,7 +45,7 @@ public enum LearnedVarianceLoss {
             let x = Double(xt[k]), x0k = Double(x0[k])
             let xhat = (x - s1ab * Double(eps[k])) / sab   // not clipped, as improved-diffusion's training
             let muP = c1 * xhat + c2 * x
-            let f = (Double(v[k]) + 1) / 2, lv = f * r.max + (1 - f) * r.min
+            let lv = NoiseSchedule.learnedLogVariance(v: Double(v[k]), min: r.min, max: r.max)
             var value: Double, dlv: Double
             if t > 0 {
                 let muQ = c1 * x0k + c2 * x, d2 = (muQ - muP) * (muQ - muP)

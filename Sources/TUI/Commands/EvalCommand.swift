@@ -196,7 +196,7 @@ struct EvalCommand: ParsableCommand {
         let clsPath = classifier ?? Assets.classifier
         let (cls, cp) = try loadClassifier(clsPath)
         var settings = sampling.settings(T: schedule.T)
-        try settings.check(learnsVariance: net.config.learnSigma)
+        try settings.check(learnsVariance: net.config.learnSigma)   // before the table's heading is printed
         settings.guide = 0
         let guidance = try sampling.guidance(for: settings, schedule: schedule)
         let model = try predictor(net, params, schedule, file)
@@ -294,7 +294,6 @@ struct EvalCommand: ParsableCommand {
         let path = weights ?? Assets.model
         let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path) }
         let settings = sampling.settings(T: schedule.T)
-        try settings.check(learnsVariance: net.config.learnSigma)
         let t0 = Benchmark.now()
         let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,
                                           n: n, seed: seed, size: net.config.imageSize,
