@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "MallocCounter", path: "Tests/MallocCounter"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Compute", "SIMDMath", "MallocCounter"], path: "Tests/EngineTests",
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TUITests", dependencies: ["TUI", "Engine", "CGif"], path: "Tests/TUITests", exclude: ["Snapshots"]),
+        .testTarget(name: "TUITests", dependencies: ["TUI", "Engine", "CGif"], path: "Tests/TUITests", exclude: ["Snapshots", "Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

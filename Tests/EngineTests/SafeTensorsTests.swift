@@ -155,7 +155,26 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertTrue(spec(Checkpoint.encode(big))!.contains("parameters"))
         XCTAssertNotNil(spec("{not json"))
         XCTAssertThrowsError(try Checkpoint.modelSpec(["schedule": #"{"T":1000000000,"betaEnd":0.02,"betaStart":0.0001,"kind":"linear"}"#],
-                                                      path: "w.safetensors"))
+                                                      path: "w.safetensors", config: .tiny)) { e in
+            XCTAssertTrue("\(e)".contains("T must be in"), "\(e)")
+        }
+
+        // A file without a config is refused unless the caller says what it holds; given options must agree with metadata.
+        XCTAssertThrowsError(try Checkpoint.modelSpec([:], path: "w.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("--config tiny, small or the config JSON"), "\(e)")
+        }
+        let cos = NoiseSchedule.Spec(kind: .cosine, T: 500)
+        let given = try Checkpoint.modelSpec([:], path: "w.safetensors", config: .small, schedule: cos)
+        XCTAssertEqual(given.0, .small); XCTAssertEqual(given.1, cos)
+        XCTAssertEqual(try Checkpoint.modelSpec([:], path: "w.safetensors", config: .tiny).1, NoiseSchedule.Spec())
+        let tinyMeta = ["config": Checkpoint.encode(UNetConfig.tiny), "schedule": Checkpoint.encode(NoiseSchedule.Spec())]
+        XCTAssertEqual(try Checkpoint.modelSpec(tinyMeta, path: "w.safetensors", config: .tiny, schedule: .init()).0, .tiny)
+        XCTAssertThrowsError(try Checkpoint.modelSpec(tinyMeta, path: "w.safetensors", config: .small)) { e in
+            XCTAssertTrue("\(e)".contains("not the --config small"), "\(e)")
+        }
+        XCTAssertThrowsError(try Checkpoint.modelSpec(tinyMeta, path: "w.safetensors", schedule: cos)) { e in
+            XCTAssertTrue("\(e)".contains("not the --schedule cosine --T 500"), "\(e)")
+        }
 
         // Trainer state.
         var meta = ["format": Trainer.checkpointFormat, "options": Checkpoint.encode(TrainOptions()),

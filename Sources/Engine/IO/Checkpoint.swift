@@ -30,12 +30,33 @@ public enum Checkpoint {
     public static let maxParameters = 64 << 20
 
     /// The model a weights file or checkpoint describes: config and noise
-    /// schedule from `__metadata__` (Tiny and the default linear schedule when
-    /// absent, as in a file written by PyTorch), both validated and bounded.
-    public static func modelSpec(_ metadata: [String: String], path: String) throws -> (UNetConfig, NoiseSchedule.Spec) {
-        let cfg = metadata["config"] != nil ? try decode(UNetConfig.self, metadata["config"], path: path, key: "config") : .tiny
-        let spec = metadata["schedule"] != nil
-            ? try decode(NoiseSchedule.Spec.self, metadata["schedule"], path: path, key: "schedule") : .init()
+    /// schedule from `__metadata__`, both validated and bounded. A file without
+    /// them (a state_dict PyTorch saved) takes `config` and `schedule` from the
+    /// caller (`--config`, `--schedule`, `--T`): without a config it is refused,
+    /// not guessed; without a schedule it gets the chapter's linear T = 1000.
+    /// Given for a file whose metadata says otherwise, they are refused.
+    public static func modelSpec(_ metadata: [String: String], path: String,
+                                 config given: UNetConfig? = nil, schedule givenSchedule: NoiseSchedule.Spec? = nil) throws -> (UNetConfig, NoiseSchedule.Spec) {
+        let cfg: UNetConfig
+        if metadata["config"] != nil {
+            cfg = try decode(UNetConfig.self, metadata["config"], path: path, key: "config")
+            if let given, given != cfg {
+                throw EngineError.invalidArgument("\(path): its metadata says the model is \(cfg.name), not the --config \(given.name) given (--config is for files without ddpm's metadata)")
+            }
+        } else if let given {
+            cfg = given
+        } else {
+            throw EngineError.badFile(path: path, reason: "its metadata does not say which model it holds (a state_dict saved without ddpm's metadata?); say it with --config tiny, small or the config JSON, and --schedule and --T if not linear 1000")
+        }
+        let spec: NoiseSchedule.Spec
+        if metadata["schedule"] != nil {
+            spec = try decode(NoiseSchedule.Spec.self, metadata["schedule"], path: path, key: "schedule")
+            if let givenSchedule, givenSchedule != spec {
+                throw EngineError.invalidArgument("\(path): its metadata says the schedule is \(spec.kind.rawValue) with T \(spec.T), not the --schedule \(givenSchedule.kind.rawValue) --T \(givenSchedule.T) given (they are for files without ddpm's metadata)")
+            }
+        } else {
+            spec = givenSchedule ?? .init()
+        }
         do {
             try cfg.validate()
             // The images are MNIST's 28x28, padded evenly for deeper models (32x32).

@@ -9,6 +9,12 @@ nonisolated(unsafe) var uiStop: Int32 = 0
 enum ExplorerApp {
     struct Options {
         var weights: String?
+        /// What a weights file without metadata holds (--config, --schedule, --T).
+        var modelFile: ModelFileOptions? = nil
+        /// An IDX folder instead of the bundled MNIST (--data): the forward view's images and what `g` trains on.
+        var data: String? = nil
+        /// The classifier that reads the images on screen (--classifier; default: the bundled one for MNIST, none for --data).
+        var classifier: String? = nil
         var n = 16
         var seed: UInt64 = 0
         var screen: Screen = .sample
@@ -61,7 +67,7 @@ enum ExplorerApp {
         let path = o.weights ?? Assets.model
         l.path = path
         do {
-            let m = try loadModel(path); l.model = (m.0, m.1, m.2)
+            let m = try loadModel(path, given: o.modelFile); l.model = (m.0, m.1, m.2)
             l.objective = try Checkpoint.objective(m.3.metadata, path: path)
             l.metadata = m.3.metadata
             let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
@@ -78,9 +84,25 @@ enum ExplorerApp {
             try wrap { try settings.validate(T: sched.T); try settings.check(learnsVariance: l.model?.0.config.learnSigma ?? false) }
             l.settings = settings
         }
-        l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
-        if let (cls, params) = try? loadClassifier(Assets.classifier) { l.reader = DigitReader(net: cls, params: params) }
-        if let sched = l.model?.2 {
+        if let dir = o.data {
+            // The user's own set: a bad folder is an error now, not an empty view later.
+            do { l.digits = try Dataset.load(dir: dir, train: false, limit: 200) } catch {
+                do { l.digits = try Dataset.load(dir: dir, train: true, limit: 200) } catch { throw CLIError("--data: \(error)") }
+            }
+        } else {
+            l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
+        }
+        if let c = o.classifier {
+            let (cls, params) = try loadClassifier(c)
+            l.reader = DigitReader(net: cls, params: params)
+        } else if o.data == nil, let (cls, params) = try? loadClassifier(Assets.classifier) {
+            // The bundled classifier reads MNIST digits; another set's images get no labels without --classifier.
+            l.reader = DigitReader(net: cls, params: params)
+        }
+        if o.data != nil && o.guideClassifier == nil {
+            l.guideNote = "guidance's bundled classifier knows MNIST digits, not \(o.data!) (give --guide-classifier)"
+            if l.settings?.guide != nil { throw CLIError("--guide with --data needs --guide-classifier, a classifier of that set's noisy images") }
+        } else if let sched = l.model?.2 {
             // Guidance is optional: without its classifier `g` says why, unless the launch flags asked to guide.
             do {
                 let g = try loadGuidance(o.guideClassifier ?? Assets.noisyClassifier)
@@ -91,7 +113,9 @@ enum ExplorerApp {
                 if l.settings?.guide != nil || o.guideClassifier != nil { throw CLIError("\(error)") }
             }
         }
-        l.trainable = FileManager.default.fileExists(atPath: Assets.mnist + "/train-images-idx3-ubyte.gz")
+        l.trainable = ["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"].contains {
+            FileManager.default.fileExists(atPath: (o.data ?? Assets.mnist) + "/" + $0)
+        }
         return l
     }
 
@@ -348,7 +372,7 @@ enum ExplorerApp {
         /// `g` in the training view: a new Tiny model on the bundled MNIST with the recipe chosen.
         func startTraining(_ recipe: TrainRecipe) {
             do {
-                let ds = try Assets.loadMNIST(train: true)
+                let ds = try options.data.map { try Dataset.load(dir: $0, train: true) } ?? Assets.loadMNIST(train: true)
                 let tr = try Trainer(options: recipe.options(images: ds.count), data: ds)
                 // After a finished run: keep it (saved where it was going) and give the new run a file of its own.
                 var kept = ""

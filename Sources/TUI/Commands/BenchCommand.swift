@@ -9,7 +9,8 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure training and sampling speed (medians after warm-up) and peak memory.",
         discussion: "Training: a full DDPM step (random t, q_sample, forward, MSE, backward, Adam, EMA) on synthetic data. Sampling: one DDPM reverse step (forward + update). Compare with PyTorch: see README.")
 
-    @Option(help: "Model config: tiny or small.") var config: String = "tiny"
+    @Option(help: "Benchmark the model this weights file describes (its metadata, or --config for a file without it).") var weights: String?
+    @OptionGroup(title: "The model (default tiny; tiny, small or a config JSON)") var model: ModelFileOptions
     @Option(parsing: .unconditional, help: "Timed steps per measurement.") var steps: Int = 20
     @Option(help: "Training batch sizes, comma separated.") var trainBatches: String = "64,128"
     @Option(help: "Sampling batch sizes, comma separated.") var sampleBatches: String = "1,16,64"
@@ -17,7 +18,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        guard let cfg = UNetConfig.named(config) else { throw ValidationError("unknown config '\(config)' (use tiny or small)") }
+        var cfg = try model.resolved().config ?? .tiny
+        if let weights { cfg = try wrap { try loadModel(weights, given: model) }.0.config }
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
         func parse(_ s: String) throws -> [Int] {
             let v = s.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

@@ -50,6 +50,8 @@ enum Assets {
     /// asset, the error says how to get it back.
     static func reading<T>(_ path: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch {
+            // A flag that disagrees with the file is the flag's fault, not the file's.
+            if case EngineError.invalidArgument = error { throw error }
             guard restoreHint(path) != nil else { throw error }
             throw CLIError(explain(error, reading: path))
         }
@@ -105,11 +107,63 @@ func formatDuration(_ s: Double) -> String {
     return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }
 
-/// Loads a weights file or checkpoint: config from metadata (or Tiny), EMA
-/// weights, into a model running on `backend`.
-func loadModel(_ path: String, backend: Backend = .detected) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
+/// What a weights file without ddpm's metadata holds (a state_dict PyTorch
+/// saved): `--config`, `--attention`, `--schedule`, `--T`. A file with metadata
+/// needs none of them and refuses ones that disagree with it.
+struct ModelFileOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: its model, tiny, small, or a config JSON as ddpm writes it ({\"nChannels\":32,\"chMults\":[1,2,2,4],\"nBlocks\":2,\"imageSize\":32,\"attention\":[2]}).", valueName: "config"))
+    var config: String?
+    @Option(help: ArgumentHelp("With --config tiny or small: the chapter's AttentionBlock at these levels (e.g. 1 or 1,2).", valueName: "levels"))
+    var attention: String?
+    @Option(help: "For a weights file without ddpm's metadata: its noise schedule, linear, cosine, quadratic or sigmoid (default linear).")
+    var schedule: String?
+    @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "For a weights file without ddpm's metadata: its diffusion steps T (default 1000).")
+    var T: Int?
+
+    var isEmpty: Bool { config == nil && attention == nil && schedule == nil && T == nil }
+
+    func validate() throws { _ = try resolved() }
+
+    /// The config and schedule the options give (nil where they say nothing).
+    func resolved() throws -> (config: UNetConfig?, schedule: NoiseSchedule.Spec?) {
+        var cfg: UNetConfig?
+        if let config {
+            if config.trimmingCharacters(in: .whitespaces).hasPrefix("{") {
+                guard var c = try? JSONDecoder().decode(UNetConfig.self, from: Data(config.utf8)) else {
+                    throw ValidationError("--config is not a config JSON: nChannels, chMults, nBlocks and imageSize are needed (as in the metadata ddpm writes)")
+                }
+                if let attention { c.attention = try attentionLevels(attention) }
+                do { try c.validate() } catch let e as EngineError { throw ValidationError("--config: \(e.description)") }
+                cfg = c
+            } else {
+                cfg = try modelConfig(config, attention: attention)
+            }
+        } else if attention != nil {
+            throw ValidationError("--attention describes a model with --config (a file with ddpm's metadata says its own)")
+        }
+        var spec: NoiseSchedule.Spec?
+        if schedule != nil || T != nil {
+            var s = NoiseSchedule.Spec()
+            if let schedule {
+                guard let k = ScheduleKind(rawValue: schedule.lowercased()) else {
+                    throw ValidationError("unknown --schedule '\(schedule)' (\(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                s.kind = k
+            }
+            if let T { s.T = T }
+            do { _ = try NoiseSchedule(s) } catch let e as EngineError { throw ValidationError(flagMessage(e)) }
+            spec = s
+        }
+        return (cfg, spec)
+    }
+}
+
+/// Loads a weights file or checkpoint: config and schedule from its metadata
+/// (or `given`, for a file without it), EMA weights, into a model running on `backend`.
+func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend = .detected) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
     let f = try SafeTensors.read(path)
-    let (cfg, sspec) = try Checkpoint.modelSpec(f.metadata, path: path)
+    let g = try given?.resolved()
+    let (cfg, sspec) = try Checkpoint.modelSpec(f.metadata, path: path, config: g?.config, schedule: g?.schedule)
     let net = try UNet(cfg, backend: backend)
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)
@@ -151,15 +205,19 @@ func digitReader() throws -> DigitReader {
 /// A named config with optional attention levels ("1" or "1,2": indices into ch_mults).
 func modelConfig(_ name: String, attention: String?) throws -> UNetConfig {
     guard var cfg = UNetConfig.named(name) else { throw ValidationError("unknown --config '\(name)' (use tiny or small)") }
-    if let attention, !attention.isEmpty {
-        let parts = attention.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.allSatisfy({ $0 != nil }) else {
-            throw ValidationError("--attention takes level numbers like 1 or 1,2 (got '\(attention)')")
-        }
-        cfg.attention = parts.map { $0! }
-    }
+    if let attention { cfg.attention = try attentionLevels(attention) }
     do { try cfg.validate() } catch let e as EngineError { throw ValidationError(e.description) }
     return cfg
+}
+
+/// `--attention`'s level numbers ("1" or "1,2"; empty: none).
+func attentionLevels(_ attention: String) throws -> [Int] {
+    if attention.isEmpty { return [] }
+    let parts = attention.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.allSatisfy({ $0 != nil }) else {
+        throw ValidationError("--attention takes level numbers like 1 or 1,2 (got '\(attention)')")
+    }
+    return parts.map { $0! }
 }
 
 /// The `--backend` option of `sample`, `train` and `bench`: the kernels to run,

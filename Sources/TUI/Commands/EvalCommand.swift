@@ -11,6 +11,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
     @Option(parsing: .unconditional, help: "Samples to evaluate (2...10000).") var n: Int = 1000
     @OptionGroup var sampling: SamplerOptions
+    @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Evaluate these images (an IDX file of [N, 28, 28], raw or gzip) instead of sampling.") var images: String?
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
@@ -28,6 +29,10 @@ struct EvalCommand: ParsableCommand {
     var trainNoisyClassifier = false
     @Flag(help: "Classifier guidance toward each digit in turn: --n guided samples per digit (--guide-scale, sampler options as given), and the share the bundled (clean) classifier reads as the digit asked for. Ten times --n samples: with DDPM's 1000 steps, --n 100 takes about 20 minutes here.")
     var guideTable = false
+    @Option(help: ArgumentHelp("An IDX folder (train- and t10k- images and labels, 28x28 or 32x32 grey; 32x32 is read through its central 28x28) instead of the bundled MNIST: the reference and held-out sets, and what --train-classifier trains on. Give the classifier trained on it with --classifier (train one with --train-classifier --data DIR --out FILE).", valueName: "dir"))
+    var data: String?
+    @Option(help: ArgumentHelp("With --train-classifier or --train-noisy-classifier: where to write it (as --classifier does).", valueName: "path"))
+    var out: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -52,6 +57,18 @@ struct EvalCommand: ParsableCommand {
         if (damage || images != nil || bpd != nil) && sampling.guide != nil {
             throw ValidationError("--guide steers sampling; --damage, --images and --bpd do not sample")
         }
+        let training = trainClassifier || trainNoisyClassifier
+        if out != nil && !training { throw ValidationError("--out is where --train-classifier or --train-noisy-classifier writes; evaluating reads --classifier") }
+        if out != nil && classifier != nil { throw ValidationError("--out and --classifier both name the classifier to write: give one") }
+        if data != nil && training && out == nil && classifier == nil {
+            throw ValidationError("--data trains a classifier of another set: give --out FILE (the bundled MNIST classifier stays as it is)")
+        }
+        if data != nil && !training && bpd == nil && classifier == nil {
+            throw ValidationError("--data evaluates against another set: give --classifier, one trained on it (ddpm eval --train-classifier --data DIR --out FILE); the bundled one reads MNIST digits")
+        }
+        if data != nil && (guideTable || sampling.guide != nil) && sampling.guideClassifier == nil {
+            throw ValidationError("--data is another set: guidance needs --guide-classifier, a classifier of its noisy images (the bundled one knows MNIST digits)")
+        }
         if let a = Classifier.Architecture(architecture), a.timeDim > 0, !trainNoisyClassifier {
             throw ValidationError("--architecture \(architecture) conditions on t: that is the classifier of noisy digits (--train-noisy-classifier)")
         }
@@ -63,7 +80,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try wrap {
             BLAS.configure()
-            let test = try Assets.loadMNIST(train: false)
+            let test = try dataset(train: false)
             if trainClassifier { return try trainNewClassifier(test: test) }
             if trainNoisyClassifier { return try trainNewNoisyClassifier(test: test) }
             if guideTable { return try guideTableReport() }
@@ -76,7 +93,7 @@ struct EvalCommand: ParsableCommand {
             let versusIsImages = versus.map { !$0.lowercased().hasSuffix(".safetensors") } ?? false
             var versusSet: (images: [Float], label: String)?
             if let versus, versusIsImages { versusSet = try setUnderTest(weights: nil, images: versus, name: versus) }
-            if let versus, !versusIsImages { _ = try Assets.reading(versus) { try loadModel(versus) } }
+            if let versus, !versusIsImages { _ = try Assets.reading(versus) { try loadModel(versus, given: modelFile) } }
             var sets: [(images: [Float], label: String)] = [try setUnderTest(weights: weights, images: images)]
             if let versus, !versusIsImages { versusSet = try setUnderTest(weights: versus, images: nil, name: versus) }
             if let versusSet { sets.append(versusSet) }
@@ -95,9 +112,10 @@ struct EvalCommand: ParsableCommand {
     /// `--bpd N`: the variational bound of the first N test digits, in bits/dim.
     func bound(test: Dataset, n: Int) throws {
         let path = weights ?? Assets.model
-        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile) }
         let count = min(n, test.count)
-        let digits = try test.padded(to: net.config.imageSize)
+        // --data's own images (a 32x32 set keeps its border); MNIST padded as the model was trained.
+        let digits = try (data.map { try Dataset.load(dir: $0, train: false) } ?? test).padded(to: net.config.imageSize)
         let set = sampling.settings(T: schedule.T)
         try set.check(learnsVariance: net.config.learnSigma)
         let t0 = Benchmark.now()
@@ -136,27 +154,33 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
+    /// The bundled MNIST or --data's set, at the classifier's 28x28 (`Dataset.centre28`).
+    func dataset(train: Bool, limit: Int? = nil) throws -> Dataset {
+        guard let data else { return try Assets.loadMNIST(train: train, limit: limit) }
+        return try Dataset.load(dir: data, train: train, limit: limit).centre28()
+    }
+
     /// The training digits the classifier never saw (`Evaluation.heldOut`).
     func heldOutDigits() throws -> Dataset {
-        let train = try Assets.loadMNIST(train: true)
+        let train = try dataset(train: true)
         let r = Evaluation.heldOut
         guard train.count >= r.upperBound else {
-            throw CLIError("the MNIST training set has \(train.count) digits; the evaluation holds out digits \(r.lowerBound)..<\(r.upperBound)")
+            throw CLIError("the training set (\(data ?? Assets.mnist)) has \(train.count) images; the evaluation holds out images \(r.lowerBound)..<\(r.upperBound)")
         }
         return Evaluation.heldOutDigits(of: train)
     }
 
     /// `--train-classifier`: trains the classifier anew and writes it with its recipe.
     func trainNewClassifier(test: Dataset) throws {
-        let clsPath = classifier ?? Assets.classifier
+        let clsPath = out ?? classifier ?? Assets.classifier
         let arch = Classifier.Architecture(architecture)!
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
-        let train = try Assets.loadMNIST(train: true, limit: Evaluation.heldOut.lowerBound)
+        let train = try dataset(train: true, limit: Evaluation.heldOut.lowerBound)
         let t0 = Benchmark.now()
         let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, seed: seed, log: { print($0); fflush(stdout) })
         try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
             "format": "ddpm-explorer classifier 2", "architecture": arch.description, "test_accuracy": String(format: "%.4f", acc),
-            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)",
+            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)", "data": data ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
         print(String(format: "wrote %@ (test accuracy %.2f%%)", clsPath, acc * 100))
@@ -165,16 +189,17 @@ struct EvalCommand: ParsableCommand {
     /// `--train-noisy-classifier`: trains the classifier of noisy digits on the
     /// model's schedule and writes it with its recipe.
     func trainNewNoisyClassifier(test: Dataset) throws {
-        let clsPath = classifier ?? Assets.noisyClassifier
+        let clsPath = out ?? classifier ?? Assets.noisyClassifier
         try AtomicFile.checkWritable(clsPath)
         try InputFile.refuseSameFile(output: clsPath, input: weights ?? Assets.model)
         var arch = Classifier.Architecture(architecture)!
         if arch.timeDim == 0 { arch.timeDim = Classifier.Architecture.noisy.timeDim }
         let path = weights ?? Assets.model
         let file = try Assets.reading(path) { try SafeTensors.read(path) }
-        let schedule = try NoiseSchedule(try Checkpoint.modelSpec(file.metadata, path: path).1)
+        let given = try modelFile.resolved()
+        let schedule = try NoiseSchedule(try Checkpoint.modelSpec(file.metadata, path: path, config: given.config, schedule: given.schedule).1)
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
-        let train = try Assets.loadMNIST(train: true, limit: Evaluation.heldOut.lowerBound)
+        let train = try dataset(train: true, limit: Evaluation.heldOut.lowerBound)
         let t0 = Benchmark.now()
         let report = cls.trainNoisy(params: cp, train: train, test: test, schedule: schedule, epochs: epochs, seed: seed,
                                     log: { print($0); fflush(stdout) })
@@ -182,7 +207,7 @@ struct EvalCommand: ParsableCommand {
         try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
             "format": "ddpm-explorer noisy classifier 1", "architecture": arch.description,
             "schedule": Checkpoint.encode(schedule.spec), "test_accuracy": accuracy,
-            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)",
+            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)", "data": data ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
         print("wrote \(clsPath) (test accuracy \(accuracy))")
@@ -192,7 +217,7 @@ struct EvalCommand: ParsableCommand {
     /// classifier reads as that digit (argmax, and with p >= 0.9).
     func guideTableReport() throws {
         let path = weights ?? Assets.model
-        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile) }
         let clsPath = classifier ?? Assets.classifier
         let (cls, cp) = try loadClassifier(clsPath)
         var settings = sampling.settings(T: schedule.T)
@@ -292,7 +317,7 @@ struct EvalCommand: ParsableCommand {
             return ((0..<(m * MNIST.pixels)).map { Float(f.bytes[$0]) / 127.5 - 1 }, images)
         }
         let path = weights ?? Assets.model
-        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile) }
         let settings = sampling.settings(T: schedule.T)
         let t0 = Benchmark.now()
         let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,

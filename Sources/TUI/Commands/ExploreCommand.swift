@@ -14,6 +14,11 @@ struct ExploreCommand: ParsableCommand {
     @Option(help: "View to open: sample, train, forward or compare.") var view: String = "sample"
     @Option(help: "Write the session's terminal output as an asciicast v2 file (asciinema play replays it, colours included).") var cast: String?
     @OptionGroup(title: "Sampler (as ddpm sample; all can be changed live)") var sampling: SamplerOptions
+    @Option(help: ArgumentHelp("An IDX folder (28x28 or 32x32 grey images) instead of the bundled MNIST: the forward view's images and what g in the training view trains on.", valueName: "dir"))
+    var data: String?
+    @Option(help: ArgumentHelp("The classifier that labels the images on screen (default: the bundled MNIST one; none with --data). Train one with: ddpm eval --train-classifier --data DIR --out FILE.", valueName: "path"))
+    var classifier: String?
+    @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
 
     func validate() throws {
         guard (1...64).contains(n) else { throw ValidationError("--n must be in 1...64, got \(n)") }
@@ -23,7 +28,8 @@ struct ExploreCommand: ParsableCommand {
     func run() throws {
         if try wrap({ try CastRecorder.recordIfAsked(cast, inputs: [weights ?? Assets.model]) }) { return }
         var o = ExplorerApp.Options()
-        o.weights = weights; o.n = n; o.seed = seed
+        o.weights = weights; o.n = n; o.seed = seed; o.modelFile = modelFile
+        o.data = data; o.classifier = classifier
         let sampling = self.sampling
         o.settings = { T in sampling.settings(T: T) }
         o.guideClassifier = sampling.guideClassifier

@@ -7,18 +7,11 @@ struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info", abstract: "Parameter count, forward MFLOP and activation memory per image; with --weights, what a weights file holds.")
 
-    @Option(help: "Model config: tiny or small.") var config: String?
-    @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Describe this weights file or checkpoint instead: its model (from the metadata), schedule, objective, training step and the command that made it.") var weights: String?
-
-    func validate() throws {
-        if weights != nil && (config != nil || attention != nil) {
-            throw ValidationError("--weights describes the file's own model; it takes no --config or --attention")
-        }
-    }
+    @OptionGroup(title: "The model (tiny, small or a config JSON; with --weights, for a file without ddpm's metadata)") var model: ModelFileOptions
 
     func run() throws {
-        var cfg = try modelConfig(config ?? "tiny", attention: attention)
+        var cfg = try model.resolved().config ?? .tiny
         if let weights {
             let meta = try wrap { try SafeTensors.read(weights).metadata }
             if let format = meta["format"], format.contains("classifier") {
@@ -27,11 +20,13 @@ struct InfoCommand: ParsableCommand {
                 for k in ["schedule", "test_accuracy", "command"] where meta[k] != nil { print("\(k):".padding(toLength: 22, withPad: " ", startingAt: 0) + meta[k]!) }
                 return
             }
-            let (c, spec) = try wrap { try Checkpoint.modelSpec(meta, path: weights) }
+            let given = try model.resolved()
+            let (c, spec) = try wrap { try Checkpoint.modelSpec(meta, path: weights, config: given.config, schedule: given.schedule) }
             let objective = try wrap { try Checkpoint.objective(meta, path: weights) }
             cfg = c
-            print("file:                 \(weights)" + (meta["config"] == nil ? " (no config in its metadata: Tiny, as PyTorch writes it)" : ""))
-            print("schedule:             \(spec.kind.rawValue), T \(spec.T), beta \(spec.betaStart)...\(spec.betaEnd)")
+            print("file:                 \(weights)" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))
+            print("schedule:             \(spec.kind.rawValue), T \(spec.T), beta \(spec.betaStart)...\(spec.betaEnd)"
+                  + (meta["schedule"] == nil ? (given.schedule == nil ? " (not in its metadata: the chapter's, as no --schedule or --T said otherwise)" : " (from --schedule/--T)") : ""))
             print("predicts:             \(objective.rawValue)" + (cfg.learnSigma ? " and v (a learned variance: --variance learned)" : ""))
             if let step = meta["step"] { print("training step:        \(step)" + (meta["epochs"].map { " (\($0) epochs)" } ?? "")) }
             if let command = meta["command"] { print("made by:              \(command)") }

@@ -11,6 +11,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Weights or checkpoint (safetensors). Default: the bundled model.") var weights: String?
     @Option(parsing: .unconditional, help: "Number of images (1...4096).") var n: Int = 16
     @OptionGroup var sampling: SamplerOptions
+    @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output: .png (grid), .pgm (grid) or .idx.") var out: String
     @Option(help: "Kernels: avx512, avx2 or reference (im2col + BLIS); default: the fastest this CPU runs.") var backend: String?
@@ -44,7 +45,7 @@ struct SampleCommand: ParsableCommand {
                 if record == out { throw CLIError("--record \(record) is --out itself; choose another file") }
                 if trajectory && record == trajectoryPath { throw CLIError("--record \(record) is the --trajectory sheet's file; choose another name") }
             }
-            let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, backend: try backendOption(backend)) }
+            let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
             let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata) }
             let settings = sampling.settings(T: schedule.T)
             try settings.check(learnsVariance: net.config.learnSigma)

@@ -106,7 +106,11 @@ struct TrainCommand: ParsableCommand {
             var initSchedule: NoiseSchedule.Spec?, initObjective: Objective?
             if let initWeights {
                 let meta = try wrap { try SafeTensors.read(initWeights).metadata }
-                (cfg, initSchedule) = try wrap { try Checkpoint.modelSpec(meta, path: initWeights) }
+                // A file without ddpm's metadata holds the model --config (and --schedule, -T) describe.
+                (cfg, initSchedule) = try wrap {
+                    try Checkpoint.modelSpec(meta, path: initWeights, config: meta["config"] == nil ? cfg : nil,
+                                             schedule: meta["schedule"] == nil ? .init(kind: ScheduleKind(rawValue: schedule)!, T: T) : nil)
+                }
                 initObjective = try wrap { try Checkpoint.objective(meta, path: initWeights) }
             }
             if learnSigma {

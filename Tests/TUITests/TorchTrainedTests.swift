@@ -1,0 +1,105 @@
+// TorchTrainedTests.swift: models trained by PyTorch (scripts/train_torch.py,
+// under torchrun) open in `ddpm` and predict what PyTorch predicts.
+import Compute
+import Engine
+import Foundation
+@testable import TUI
+import XCTest
+
+final class TorchTrainedTests: XCTestCase {
+    static var fixtures: String { Shell.root.path + "/Tests/TUITests/Fixtures" }
+
+    /// The largest difference between our U-Net's output and PyTorch's on the
+    /// probe batch train_torch.py wrote, relative to the largest output.
+    func relativeError(weights: String, probe: String, file: StaticString = #filePath, line: UInt = #line) throws -> Double {
+        let (net, params, _, _) = try loadModel(weights)
+        let p = try SafeTensors.read(probe)
+        let x = FloatBuffer(p.tensors["x"]!.data), ref = p.tensors["out"]!.data
+        let t = p.tensors["t"]!.data.map { Int($0) }
+        XCTAssertEqual(ref.count, t.count * net.config.imageSize * net.config.imageSize, file: file, line: line)
+        var rng = RNG(seed: 0)
+        let y = net.forward(params.ptr, x: x.ptr, t: t, mode: .evaluation, rng: &rng)
+        var diff = 0.0, scale = 0.0
+        for i in 0..<ref.count {
+            diff = max(diff, Double(abs(y[i] - ref[i]))); scale = max(scale, Double(abs(ref[i])))
+        }
+        XCTAssertGreaterThan(scale, 0.1, "the probe's output is not trivial", file: file, line: line)
+        return diff / scale
+    }
+
+    /// The committed fixture: a 4-level model at 32x32 with attention at level 2,
+    /// on the cosine schedule, trained 100 steps by `torchrun --nproc_per_node 2
+    /// scripts/train_torch.py` (command in its metadata). ddpm builds it from the
+    /// metadata alone and predicts PyTorch's ε.
+    func testTorchTrainedFixtureOpensAndMatchesPyTorch() throws {
+        let path = Self.fixtures + "/torch-ddp-32.safetensors"
+        let (net, _, schedule, file) = try loadModel(path)
+        XCTAssertEqual(net.config.imageSize, 32)
+        XCTAssertEqual(net.config.chMults, [1, 2, 2, 2])
+        XCTAssertEqual(net.config.attention, [2])
+        XCTAssertEqual(net.config.nMidBlocks, 1)
+        XCTAssertEqual(schedule.kind, .cosine)
+        XCTAssertEqual(schedule.T, 1000)
+        XCTAssertEqual(file.metadata["step"], "100")
+        XCTAssertTrue(file.metadata["trainer"]?.contains("2 process(es)") == true, file.metadata["trainer"] ?? "no trainer")
+        let rel = try relativeError(weights: path, probe: Self.fixtures + "/torch-ddp-32-probe.safetensors")
+        XCTAssertLessThan(rel, 1e-4, "relative difference \(rel)")
+    }
+
+    /// `ddpm info --weights` and `ddpm sample` on the fixture: what the file holds, and 32x32 samples.
+    func testCommandsOpenTheFixture() throws {
+        let path = Self.fixtures + "/torch-ddp-32.safetensors"
+        let (code, out) = Shell.sh("\(Shell.binary) info --weights \(path)")
+        XCTAssertEqual(code, 0, out)
+        for s in ["cosine, T 1000", "attention at levels [2]", "32x32", "train_torch.py", "training step:        100"] {
+            XCTAssertTrue(out.contains(s), "info lacks '\(s)':\n\(out)")
+        }
+        let dir = Shell.temporaryDirectory("torch-sample")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (c2, o2) = Shell.sh("\(Shell.binary) sample --weights \(path) --n 3 --sampler ddim --steps 5 --out \(dir)/s.idx")
+        XCTAssertEqual(c2, 0, o2)
+        let idx = try IDXFile.read(dir + "/s.idx")
+        XCTAssertEqual(idx.dims, [3, 28, 28], "32x32 samples are cropped to the 28x28 of the data they were padded from")
+    }
+
+    /// The python with torch and safetensors: $DDPM_TORCH_PYTHON, else python3; nil without torch.
+    static func torchPython() -> String? {
+        let py = ProcessInfo.processInfo.environment["DDPM_TORCH_PYTHON"] ?? "python3"
+        return Shell.sh("\(py) -c 'import torch, safetensors'").0 == 0 ? py : nil
+    }
+
+    /// torchrun with 2 CPU processes (gloo) trains a reduced config for 20 of
+    /// 30 steps; ddpm opens the file and predicts PyTorch's ε to 1e-4 relative;
+    /// resuming for the last 10 steps gives the weights of an uninterrupted 30-step run, bit for bit.
+    func testTorchrunTrainsWhatDdpmOpensAndResumesExactly() throws {
+        guard let py = Self.torchPython() else {
+            throw XCTSkip("torch is not installed (set DDPM_TORCH_PYTHON to a python with torch and safetensors); the torchrun test is skipped")
+        }
+        let dir = Shell.temporaryDirectory("torchrun")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = Shell.root.path + "/scripts/train_torch.py"
+        let run = "OMP_NUM_THREADS=1 \(py) -m torch.distributed.run --standalone --nproc_per_node 2 \(script)"
+            + " --channels 8 --mults 1,2 --blocks 1 --mid-blocks 1 --attention 1 --schedule cosine --T 500"
+            + " --batch 8 --steps 30 --limit 256 --data \(Shell.assets)/mnist --seed 3"
+        let (c1, o1) = Shell.sh("\(run) --stop-at 20 --out \(dir)/a.safetensors --probe \(dir)/probe.safetensors")
+        XCTAssertEqual(c1, 0, o1)
+        XCTAssertTrue(o1.contains("2 process(es) on cpu"), o1)
+        let rel = try relativeError(weights: dir + "/a.safetensors", probe: dir + "/probe.safetensors")
+        XCTAssertLessThan(rel, 1e-4, "relative difference \(rel)")
+        let (_, _, schedule, a20) = try loadModel(dir + "/a.safetensors")
+        XCTAssertEqual(schedule.kind, .cosine); XCTAssertEqual(schedule.T, 500)
+        XCTAssertEqual(a20.metadata["step"], "20")
+
+        let (c2, o2) = Shell.sh("\(run) --resume --out \(dir)/a.safetensors")
+        XCTAssertEqual(c2, 0, o2)
+        let (c3, o3) = Shell.sh("\(run) --out \(dir)/b.safetensors")
+        XCTAssertEqual(c3, 0, o3)
+        let a = try SafeTensors.read(dir + "/a.safetensors"), b = try SafeTensors.read(dir + "/b.safetensors")
+        XCTAssertEqual(a.metadata["step"], "30"); XCTAssertEqual(b.metadata["step"], "30")
+        XCTAssertEqual(Set(a.tensors.keys), Set(b.tensors.keys))
+        XCTAssertGreaterThan(a.tensors.count, 50)
+        for (k, ta) in a.tensors { XCTAssertEqual(ta.data, b.tensors[k]?.data, "\(k) differs after resuming") }
+        // And the 20-step weights are not the 30-step ones (the resumed run trained).
+        XCTAssertNotEqual(a20.tensors["conv_in.weight"]?.data, a.tensors["conv_in.weight"]?.data)
+    }
+}
