@@ -62,6 +62,50 @@ final class TorchTrainedTests: XCTestCase {
         XCTAssertEqual(idx.dims, [3, 28, 28], "32x32 samples are cropped to the 28x28 of the data they were padded from")
     }
 
+    /// A folder of IDX files holding 20 28x28 grey images (squares of growing
+    /// size) labelled 7, 3, 7, 3, ...: another data set than MNIST.
+    static func syntheticIDX(_ dir: String) throws {
+        var images: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 28, 0, 0, 0, 28]
+        var labels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 20]
+        for i in 0..<20 {
+            let r = 3 + i / 2
+            for y in 0..<28 { for x in 0..<28 { images.append(abs(y - 14) < r && abs(x - 14) < r ? 255 : 0) } }
+            labels.append(i % 2 == 0 ? 7 : 3)
+        }
+        try Data(images).write(to: URL(fileURLWithPath: dir + "/t10k-images-idx3-ubyte"))
+        try Data(labels).write(to: URL(fileURLWithPath: dir + "/t10k-labels-idx1-ubyte"))
+    }
+
+    /// The explorer in tmux at 80x24 on the torch-trained 32x32 fixture with
+    /// another data set (--data): it samples to the end with the model named in
+    /// the header, the forward view shows that set's images, and q exits 0.
+    func testExplorerOpensTheFixtureWithAnotherDataSet() throws {
+        guard Shell.sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        let dir = Shell.temporaryDirectory("torch-explore")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.syntheticIDX(dir)
+        let session = "ddpm-torch-\(getpid())"
+        let exitFile = dir + "/exit"
+        func pane() -> String { Shell.sh("tmux capture-pane -p -t \(session)").1 }
+        func waitFor(_ what: String, _ pred: (String) -> Bool, line: UInt = #line) {
+            var last = ""
+            if !Shell.poll(timeout: 30, { last = pane(); return pred(last) }) { XCTFail("timed out waiting for \(what); pane:\n\(last)", line: line) }
+        }
+        let cmd = "env LANG=C.UTF-8 DDPM_ASSETS=\(Shell.assets) \(Shell.binary) --weights \(Self.fixtures)/torch-ddp-32.safetensors"
+            + " --data \(dir) --sampler ddim --steps 20 --seed 1; echo $? > \(exitFile); sleep 60"
+        Shell.sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(Shell.sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)'").0, 0)
+        defer { Shell.sh("tmux kill-session -t \(session) 2>/dev/null") }
+        waitFor("the fixture sampled to the end") { $0.contains("torch-ddp-32 · step 100") && EndToEndTests.status($0).contains("finished") }
+        Shell.sh("tmux send-keys -t \(session) 3")
+        waitFor("the forward view on --data's images") { $0.contains("digit #0 (label 7)") && $0.contains("cosine") }
+        Shell.sh("tmux send-keys -t \(session) j")
+        waitFor("the next image") { $0.contains("digit #1 (label 3)") }
+        Shell.sh("tmux send-keys -t \(session) q")
+        XCTAssertTrue(Shell.poll(timeout: 10) { (try? String(contentsOfFile: exitFile, encoding: .utf8)) != nil }, pane())
+        XCTAssertEqual((try? String(contentsOfFile: exitFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
+
     /// The python with torch and safetensors: $DDPM_TORCH_PYTHON, else python3; nil without torch.
     static func torchPython() -> String? {
         let py = ProcessInfo.processInfo.environment["DDPM_TORCH_PYTHON"] ?? "python3"
