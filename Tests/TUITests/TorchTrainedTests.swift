@@ -112,6 +112,49 @@ final class TorchTrainedTests: XCTestCase {
         return Shell.sh("\(py) -c 'import torch, safetensors'").0 == 0 ? py : nil
     }
 
+    /// train_torch.py's schedules, loss weightings (with the x0 and v
+    /// conversions) and learning-rate curve are ours, to 1e-12 relative.
+    func testTorchScriptsScheduleWeightsAndRateAreOurs() throws {
+        guard let py = Self.torchPython() else {
+            throw XCTSkip("torch is not installed (set DDPM_TORCH_PYTHON to a python with torch and safetensors); the train_torch.py check is skipped")
+        }
+        let code = """
+        import json, sys; sys.path.insert(0, '\(Shell.root.path)/scripts'); import train_torch as tt, numpy as np
+        out = {}
+        for k in ('linear', 'cosine', 'quadratic', 'sigmoid'):
+            s = tt.schedule_tables(dict(kind=k, T=300, betaStart=1e-4, betaEnd=0.02))
+            out[k] = list(s['betas'])
+            for w in ('simple', 'snr', 'min-snr', 'importance'):
+                for o in ('eps', 'x0', 'v'):
+                    out[k + '/' + w + '/' + o] = list(tt.loss_weights(s, np.arange(300), w, o, 5.0))
+        out['lr'] = [tt.lr_at(i, 5e-4, 30, 400) for i in range(400)]
+        print(json.dumps(out))
+        """
+        let dir = Shell.temporaryDirectory("torch-tables")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try code.write(toFile: dir + "/t.py", atomically: true, encoding: .utf8)
+        let (c, o) = Shell.sh("\(py) \(dir)/t.py")
+        XCTAssertEqual(c, 0, o)
+        let got = try JSONDecoder().decode([String: [Double]].self, from: Data(o.utf8))
+        func close(_ a: [Double]?, _ b: [Double], _ what: String) {
+            guard let a, a.count == b.count else { return XCTFail("\(what): \(a?.count ?? -1) values, want \(b.count)") }
+            for i in b.indices where abs(a[i] - b[i]) > 1e-12 * max(1e-30, abs(b[i])) { return XCTFail("\(what)[\(i)]: \(a[i]) vs ours \(b[i])") }
+        }
+        for kind in ScheduleKind.allCases {
+            let s = try NoiseSchedule(kind: kind, T: 300)
+            close(got[kind.rawValue], s.betas, "\(kind) betas")
+            for w in Weighting.allCases {
+                for obj in [Objective.eps, .x0, .v] {
+                    // As Trainer.trainStep weighs an image at t.
+                    let ours = (0..<300).map { t in w.weight(s, t: t, gamma: 5) * (w == .simple ? 1 : obj.epsScale(s, t: t)) }
+                    close(got["\(kind.rawValue)/\(w.rawValue)/\(obj.rawValue)"], ours, "\(kind) \(w) \(obj)")
+                }
+            }
+        }
+        let lr = LRSchedule(base: 5e-4, warmup: 30, totalSteps: 400)
+        close(got["lr"], (0..<400).map { lr.rate($0) }, "learning rate")
+    }
+
     /// torchrun with 2 CPU processes (gloo) trains a reduced config for 20 of
     /// 30 steps; ddpm opens the file and predicts PyTorch's ε to 1e-4 relative;
     /// resuming for the last 10 steps gives the weights of an uninterrupted 30-step run, bit for bit.
