@@ -99,6 +99,55 @@ def build_model(cfg):
 
 # ---------------------------------------------------------------- schedules (NoiseSchedule.swift)
 
+def check_config(cfg):
+    """UNetConfig.validate's rules plus what ddpm opens (28...32 pixels, evenly padded):
+    a run that ends in a file ddpm refuses is stopped before it starts."""
+    c, mults, size, groups = cfg["nChannels"], cfg["chMults"], cfg["imageSize"], cfg["groups"]
+    problems = []
+    if not 1 <= groups <= 64:
+        problems.append(f"--groups must be in 1...64, got {groups}")
+    elif c < 1 or c % groups or c > 4096:
+        problems.append(f"--channels must be a positive multiple of {groups} (the GroupNorm groups) up to 4096, got {c}")
+    if not 1 <= len(mults) <= 6 or any(m < 1 for m in mults):
+        problems.append(f"--mults needs 1...6 levels, each >= 1, got {mults}")
+    if not 1 <= cfg["nBlocks"] <= 16 or not 0 <= cfg["nMidBlocks"] <= 16:
+        problems.append(f"--blocks must be in 1...16 and --mid-blocks in 0...16, got {cfg['nBlocks']}, {cfg['nMidBlocks']}")
+    if size not in (28, 30, 32):
+        problems.append(f"--size must be 28 or 32 (ddpm draws 28x28 images, padded evenly), got {size}")
+    elif size % (1 << (len(mults) - 1)) and not problems:
+        problems.append(f"{size}x{size} cannot be halved {len(mults) - 1} times: a {len(mults)}-level model needs --size 32")
+    if len(set(cfg["attention"])) != len(cfg["attention"]) or any(not 0 <= a < len(mults) for a in cfg["attention"]):
+        problems.append(f"--attention levels {cfg['attention']} must be distinct indices into --mults (0..{len(mults) - 1})")
+    elif any((c * mults[a]) % 4 for a in cfg["attention"]):
+        problems.append("attention needs a level's channels to split into 4 heads")
+    if not 0 <= cfg["dropout"] < 1:
+        problems.append(f"--dropout must be in [0, 1), got {cfg['dropout']}")
+    return problems
+
+
+def check_options(opts):
+    """TrainOptions.validate's ranges."""
+    problems = []
+    if not 1 <= opts["batch"] <= 4096:
+        problems.append(f"--batch must be in 1...4096, got {opts['batch']}")
+    if not 0 < opts["lr"] < 1:
+        problems.append(f"--lr must be in (0, 1), got {opts['lr']}")
+    if not 0 <= opts["warmup"] <= 1_000_000:
+        problems.append(f"--warmup must be in 0...1000000, got {opts['warmup']}")
+    if not 0 <= opts["emaDecay"] < 1:
+        problems.append(f"--ema must be in [0, 1), got {opts['emaDecay']}")
+    if not (opts["gradClip"] > 0 and math.isfinite(opts["gradClip"])):
+        problems.append(f"--grad-clip must be positive, got {opts['gradClip']}")
+    if not (opts["minSnrGamma"] > 0 and math.isfinite(opts["minSnrGamma"])):
+        problems.append(f"--min-snr-gamma must be positive, got {opts['minSnrGamma']}")
+    spec = opts["schedule"]
+    if not 2 <= spec["T"] <= 100_000:
+        problems.append(f"--T must be in 2...100000, got {spec['T']}")
+    if not 0 < spec["betaStart"] <= spec["betaEnd"] < 1:
+        problems.append(f"need 0 < --beta-start <= --beta-end < 1, got {spec['betaStart']}, {spec['betaEnd']}")
+    return problems
+
+
 def make_betas(kind, T, beta_start, beta_end):
     if kind == "linear":
         return np.linspace(beta_start, beta_end, T, dtype=np.float64)
@@ -193,7 +242,7 @@ def write_weights(path, model, opts, step, epochs, loss, command, extra):
     public = {k: v for k, v in opts.items() if not k.startswith("_")}  # TrainOptions' JSON
     meta = {"format": "ddpm-explorer weights 1", "config": encode(opts["config"]), "schedule": encode(opts["schedule"]),
             "options": encode(public), "objective": opts["_objective"], "step": str(step),
-            "epochs": f"{epochs:.3f}", "loss": repr(float(loss)), "command": command}
+            "epochs": f"{epochs:.3f}", "loss": repr(float(loss)), "command": command, "data": opts["_data"]}
     meta.update(extra)
     tmp = path + ".tmp"
     save_file(tensors, tmp, metadata=meta)
@@ -201,6 +250,54 @@ def write_weights(path, model, opts, step, epochs, loss, command, extra):
 
 
 # ---------------------------------------------------------------- main
+
+# What --resume may change (as ddpm train --resume); anything else comes from the checkpoint.
+RESUME_MAY_CHANGE = {"steps", "epochs", "lr", "ema", "stop_at", "out", "checkpoint", "checkpoint_every", "resume",
+                     "device", "probe", "log_every"}
+
+
+def options_from_args(args):
+    """A new run's options (TrainOptions' fields; _objective, _data and _limit besides)."""
+    base = CONFIGS.get(args.config.lower())
+    if base is None:
+        raise SystemExit(f"unknown --config {args.config!r} (tiny or small; widths with --channels/--mults)")
+    try:
+        mults = [int(v) for v in args.mults.split(",")] if args.mults else base["chMults"]
+        attention = [int(v) for v in args.attention.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(f"--mults and --attention take numbers like 1,2,2 (got {args.mults!r}, {args.attention!r})")
+    cfg = dict(nChannels=args.channels or base["nChannels"], chMults=mults, nBlocks=args.blocks,
+               nMidBlocks=args.mid_blocks, imageChannels=1, imageSize=args.size or base["imageSize"],
+               dropout=args.dropout, groups=args.groups, attention=attention)
+    if args.learn_sigma:
+        if args.objective != "eps":
+            raise SystemExit("--learn-sigma trains with the eps objective")
+        cfg["learnSigma"] = True
+    spec = dict(kind=args.schedule, T=args.T, betaStart=args.beta_start, betaEnd=args.beta_end)
+    return dict(config=cfg, schedule=spec, batch=args.batch, lr=args.lr, warmup=args.warmup, loss=args.loss,
+                weighting=args.weighting, emaDecay=args.ema, seed=args.seed, gradClip=args.grad_clip,
+                minSnrGamma=args.min_snr_gamma, _objective=args.objective,
+                _data=os.path.abspath(args.data), _limit=args.limit)
+
+
+def _cfg(key):
+    return lambda o: o["config"].get(key, False if key == "learnSigma" else None)
+
+
+# Where each flag lands in the options (what --resume compares).
+ARG_PATHS = {
+    "config": [_cfg("nChannels"), _cfg("chMults"), _cfg("imageSize")], "channels": [_cfg("nChannels")],
+    "mults": [_cfg("chMults")], "blocks": [_cfg("nBlocks")], "mid_blocks": [_cfg("nMidBlocks")],
+    "attention": [_cfg("attention")], "size": [_cfg("imageSize")], "groups": [_cfg("groups")],
+    "dropout": [_cfg("dropout")], "learn_sigma": [_cfg("learnSigma")],
+    "schedule": [lambda o: o["schedule"]["kind"]], "T": [lambda o: o["schedule"]["T"]],
+    "beta_start": [lambda o: o["schedule"]["betaStart"]], "beta_end": [lambda o: o["schedule"]["betaEnd"]],
+    "objective": [lambda o: o["_objective"]], "weighting": [lambda o: o["weighting"]],
+    "min_snr_gamma": [lambda o: o["minSnrGamma"]], "loss": [lambda o: o["loss"]], "batch": [lambda o: o["batch"]],
+    "warmup": [lambda o: o["warmup"]], "grad_clip": [lambda o: o["gradClip"]], "seed": [lambda o: o["seed"]],
+    "data": [lambda o: o["_data"]], "limit": [lambda o: o["_limit"]],
+}
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -241,7 +338,9 @@ def parse_args(argv=None):
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--probe", help="after the last step, write the EMA model's output on a fixed batch here")
     p.add_argument("--log-every", type=int, default=100)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.given = {k for k, v in vars(args).items() if v != p.get_default(k)}
+    return args
 
 
 def main():
@@ -258,38 +357,49 @@ def main():
     log = (lambda *a: print(*a, flush=True)) if rank == 0 else (lambda *a: None)
     ckpt_path = args.checkpoint or args.out + ".pt"
 
+    fresh = options_from_args(args)
     if args.resume:
+        if not os.path.exists(ckpt_path):
+            raise SystemExit(f"--resume: no checkpoint {ckpt_path} (the state a run keeps beside --out; --checkpoint names another)")
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         opts = state["options"]
         cfg, spec = opts["config"], opts["schedule"]
+        # Flags given that contradict the run (repeating them unchanged is fine).
+        changed = [f for f in sorted(args.given - RESUME_MAY_CHANGE)
+                   if any(get(fresh) != get(opts) for get in ARG_PATHS.get(f, []))]
+        if changed:
+            raise SystemExit("--resume continues the checkpoint's run with its model, data and options; "
+                             f"these differ from it: {', '.join('--' + f.replace('_', '-') for f in changed)} "
+                             "(--steps, --epochs, --lr and --ema may change)")
+        if state.get("world", world) != world:
+            log(f"warning: the run had {state['world']} processes and continues with {world}: "
+                "the random draws of each step differ from an uninterrupted run")
+        if "lr" in args.given:
+            opts["lr"] = args.lr
+        if "ema" in args.given:
+            opts["emaDecay"] = args.ema
     else:
-        base = CONFIGS.get(args.config.lower())
-        if base is None:
-            raise SystemExit(f"unknown --config {args.config!r} (tiny or small; widths with --channels/--mults)")
-        cfg = dict(nChannels=args.channels or base["nChannels"],
-                   chMults=[int(v) for v in args.mults.split(",")] if args.mults else base["chMults"],
-                   nBlocks=args.blocks, nMidBlocks=args.mid_blocks, imageChannels=1,
-                   imageSize=args.size or base["imageSize"], dropout=args.dropout, groups=args.groups,
-                   attention=[int(v) for v in args.attention.split(",") if v.strip()])
-        if args.learn_sigma:
-            if args.objective != "eps":
-                raise SystemExit("--learn-sigma trains with the eps objective")
-            cfg["learnSigma"] = True
-        spec = dict(kind=args.schedule, T=args.T, betaStart=args.beta_start, betaEnd=args.beta_end)
-        opts = dict(config=cfg, schedule=spec, batch=args.batch, lr=args.lr, warmup=args.warmup, loss=args.loss,
-                    weighting=args.weighting, emaDecay=args.ema, seed=args.seed, gradClip=args.grad_clip,
-                    minSnrGamma=args.min_snr_gamma, _objective=args.objective)
+        opts = fresh
+        cfg, spec = opts["config"], opts["schedule"]
+    problems = check_config(cfg) + check_options(opts)
+    if problems:
+        raise SystemExit("\n".join(problems))
+    if args.steps is not None and args.steps < 1:
+        raise SystemExit(f"--steps must be >= 1, got {args.steps}")
+    if args.epochs is not None and not args.epochs > 0:
+        raise SystemExit(f"--epochs must be > 0, got {args.epochs}")
 
-    data = load_images(args.data, args.limit, cfg["imageSize"]).to(device)
+    data = load_images(opts["_data"], opts["_limit"], cfg["imageSize"]).to(device)
     n = data.shape[0]
     batch = min(opts["batch"], n)
     if batch % world:
         raise SystemExit(f"--batch {batch} does not split evenly across {world} processes")
     per_epoch = max(1, n // batch)
     if not args.resume:
-        opts["totalSteps"] = args.steps or round((args.epochs or FULL_EPOCHS) * per_epoch)
-    elif args.steps:
-        opts["totalSteps"] = args.steps  # a longer (or shorter) cosine from here, as ddpm train --resume --steps
+        opts["totalSteps"] = args.steps or max(1, round((args.epochs or FULL_EPOCHS) * per_epoch))
+    elif args.steps or args.epochs:
+        # a longer (or shorter) cosine from here, as ddpm train --resume --steps
+        opts["totalSteps"] = args.steps or max(1, round(args.epochs * per_epoch))
     total = opts["totalSteps"]
     warmup = min(opts["warmup"], total // 10)  # Trainer.swift
     s = schedule_tables(spec)
@@ -332,10 +442,13 @@ def main():
         write_weights(args.out, ema, opts, step, epochs, loss, command, extra)
         tmp = ckpt_path + ".tmp"
         torch.save(dict(model=model.state_dict(), ema=ema.state_dict(), optimizer=opt.state_dict(), step=step,
-                        options=opts), tmp)
+                        options=opts, world=world), tmp)
         os.replace(tmp, ckpt_path)
 
-    end = min(total, args.stop_at) if args.stop_at else total
+    end = total if args.stop_at is None else min(total, args.stop_at)
+    if end <= step:
+        raise SystemExit(f"nothing to train: the run is at step {step} and would stop at {end} "
+                         f"(--steps {total}{'' if args.stop_at is None else f', --stop-at {args.stop_at}'})")
     b_local = batch // world
     loss_val = float("nan")
     model.train()

@@ -179,6 +179,7 @@ final class TorchTrainedTests: XCTestCase {
 
         let (c2, o2) = Shell.sh("\(run) --resume --out \(dir)/a.safetensors")
         XCTAssertEqual(c2, 0, o2)
+        XCTAssertTrue(o2.contains("resumed \(dir)/a.safetensors.pt at step 20") && o2.contains("steps 20..30"), o2)
         let (c3, o3) = Shell.sh("\(run) --out \(dir)/b.safetensors")
         XCTAssertEqual(c3, 0, o3)
         let a = try SafeTensors.read(dir + "/a.safetensors"), b = try SafeTensors.read(dir + "/b.safetensors")

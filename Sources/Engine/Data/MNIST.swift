@@ -80,6 +80,14 @@ public struct Dataset: Sendable {
         self.init(images: images, labels: Array(labs.bytes[0..<n]), side: side)
     }
 
+    /// Whether this program draws and reads these images: 28x28, or up to 32x32
+    /// around a central 28x28 (what a 32x32 model is padded from).
+    public func checkDrawable(_ dir: String) throws {
+        guard side >= MNIST.side, side <= Dataset.maxSide, (side - MNIST.side) % 2 == 0 else {
+            throw EngineError.badFile(path: dir, reason: "its images are \(side)x\(side); this program takes 28x28 images, or 32x32 around a central 28x28")
+        }
+    }
+
     /// The central 28x28 of every image (a 32x32 set as the 28x28 classifier
     /// reads it, as generated 32x32 samples are read); a 28x28 set as it is.
     public func centre28() -> Dataset {

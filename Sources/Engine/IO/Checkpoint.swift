@@ -40,7 +40,8 @@ public enum Checkpoint {
         let cfg: UNetConfig
         if metadata["config"] != nil {
             cfg = try decode(UNetConfig.self, metadata["config"], path: path, key: "config")
-            if let given, given != cfg {
+            // Dropout only shapes training: a file's 0 and tiny's 0.1 are the same model.
+            if var given, { given.dropout = cfg.dropout; return given != cfg }() {
                 throw EngineError.invalidArgument("\(path): its metadata says the model is \(cfg.name), not the --config \(given.name) given (--config is for files without ddpm's metadata)")
             }
         } else if let given {
@@ -58,20 +59,25 @@ public enum Checkpoint {
             spec = givenSchedule ?? .init()
         }
         do {
-            try cfg.validate()
-            // The images are MNIST's 28x28, padded evenly for deeper models (32x32).
-            guard cfg.imageSize >= MNIST.side, cfg.imageSize <= Dataset.maxSide, (cfg.imageSize - MNIST.side) % 2 == 0 else {
-                throw EngineError.invalidConfig("image size \(cfg.imageSize); this program draws 28x28 digits, padded evenly up to \(Dataset.maxSide)x\(Dataset.maxSide)")
-            }
+            try checkUsable(cfg)
             _ = try NoiseSchedule(spec)
-            let n = try UNet(cfg).parameterCount
-            guard n <= maxParameters else {
-                throw EngineError.invalidConfig("\(n) parameters, more than the \(maxParameters >> 20)M this program loads")
-            }
         } catch let e as EngineError {
             throw EngineError.badFile(path: path, reason: "metadata describes an unusable model: \(e.description)")
         }
         return (cfg, spec)
+    }
+
+    /// A config this program runs, from a file or a flag: valid, 28x28 images
+    /// padded evenly up to 32x32, at most `maxParameters`.
+    public static func checkUsable(_ cfg: UNetConfig) throws {
+        try cfg.validate()
+        guard cfg.imageSize >= MNIST.side, cfg.imageSize <= Dataset.maxSide, (cfg.imageSize - MNIST.side) % 2 == 0 else {
+            throw EngineError.invalidConfig("image size \(cfg.imageSize); this program draws 28x28 digits, padded evenly up to \(Dataset.maxSide)x\(Dataset.maxSide)")
+        }
+        let n = try UNet(cfg).parameterCount
+        guard n <= maxParameters else {
+            throw EngineError.invalidConfig("\(n) parameters, more than the \(maxParameters >> 20)M this program loads")
+        }
     }
 
     /// Trainer state stored in a checkpoint's `__metadata__` besides the tensors.

@@ -89,6 +89,7 @@ enum ExplorerApp {
             do { l.digits = try Dataset.load(dir: dir, train: false, limit: 200) } catch {
                 do { l.digits = try Dataset.load(dir: dir, train: true, limit: 200) } catch { throw CLIError("--data: \(error)") }
             }
+            do { try l.digits?.checkDrawable(dir) } catch { throw CLIError("--data: \(error)") }
         } else {
             l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
         }

@@ -120,26 +120,32 @@ struct ModelFileOptions: ParsableArguments {
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "For a weights file without ddpm's metadata: its diffusion steps T (default 1000).")
     var T: Int?
 
-    var isEmpty: Bool { config == nil && attention == nil && schedule == nil && T == nil }
+    var describesSchedule: Bool { schedule != nil || T != nil }
 
-    func validate() throws { _ = try resolved() }
+    func validate() throws { _ = try resolved(defaultConfig: .tiny) }
 
     /// The config and schedule the options give (nil where they say nothing).
-    func resolved() throws -> (config: UNetConfig?, schedule: NoiseSchedule.Spec?) {
+    /// `defaultConfig` is the model `--attention` alone adds to (`info` and
+    /// `bench` describe Tiny by default; a file's loader has none).
+    func resolved(defaultConfig: UNetConfig? = nil) throws -> (config: UNetConfig?, schedule: NoiseSchedule.Spec?) {
         var cfg: UNetConfig?
         if let config {
             if config.trimmingCharacters(in: .whitespaces).hasPrefix("{") {
-                guard var c = try? JSONDecoder().decode(UNetConfig.self, from: Data(config.utf8)) else {
-                    throw ValidationError("--config is not a config JSON: nChannels, chMults, nBlocks and imageSize are needed (as in the metadata ddpm writes)")
-                }
+                var c = try Self.decodeConfig(config)
                 if let attention { c.attention = try attentionLevels(attention) }
-                do { try c.validate() } catch let e as EngineError { throw ValidationError("--config: \(e.description)") }
                 cfg = c
             } else {
                 cfg = try modelConfig(config, attention: attention)
             }
-        } else if attention != nil {
-            throw ValidationError("--attention describes a model with --config (a file with ddpm's metadata says its own)")
+        } else if let attention {
+            guard var c = defaultConfig else {
+                throw ValidationError("--attention describes a model with --config (a file with ddpm's metadata says its own)")
+            }
+            c.attention = try attentionLevels(attention)
+            cfg = c
+        }
+        if let c = cfg {
+            do { try Checkpoint.checkUsable(c) } catch let e as EngineError { throw ValidationError("--config: \(e.description)") }
         }
         var spec: NoiseSchedule.Spec?
         if schedule != nil || T != nil {
@@ -155,6 +161,28 @@ struct ModelFileOptions: ParsableArguments {
             spec = s
         }
         return (cfg, spec)
+    }
+
+    /// A config JSON as the metadata holds it; a missing, mistyped or unknown key is named.
+    static func decodeConfig(_ json: String) throws -> UNetConfig {
+        let keys = Set(["nChannels", "chMults", "nBlocks", "nMidBlocks", "imageChannels", "imageSize", "dropout", "groups", "attention", "learnSigma"])
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))")
+        }
+        if let unknown = obj.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw ValidationError("--config has an unknown key '\(EngineError.quoted(unknown, limit: 30))' (keys: \(keys.sorted().joined(separator: ", ")))")
+        }
+        do {
+            return try JSONDecoder().decode(UNetConfig.self, from: Data(json.utf8))
+        } catch let DecodingError.keyNotFound(k, _) {
+            throw ValidationError("--config needs '\(k.stringValue)' (nChannels, chMults, nBlocks and imageSize are required)")
+        } catch let DecodingError.typeMismatch(_, c) {
+            throw ValidationError("--config: '\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type (\(c.debugDescription))")
+        } catch let DecodingError.valueNotFound(_, c) {
+            throw ValidationError("--config: '\(c.codingPath.map(\.stringValue).joined(separator: "."))' is null")
+        } catch {
+            throw ValidationError("--config: \(error)")
+        }
     }
 }
 
@@ -182,7 +210,8 @@ func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
     do {
         return try Classifier.read(path)
     } catch {
-        throw CLIError("\(error). " + (Assets.restoreHint(path) ?? "Rebuild it with: ddpm eval --train-classifier --classifier \(path)"))
+        // The user's own path may be anything (a diffusion model's weights): say how a classifier is made, not to overwrite it.
+        throw CLIError("\(error). " + (Assets.restoreHint(path) ?? "A classifier is written by: ddpm eval --train-classifier [--data DIR] --out FILE"))
     }
 }
 

@@ -157,7 +157,9 @@ struct EvalCommand: ParsableCommand {
     /// The bundled MNIST or --data's set, at the classifier's 28x28 (`Dataset.centre28`).
     func dataset(train: Bool, limit: Int? = nil) throws -> Dataset {
         guard let data else { return try Assets.loadMNIST(train: train, limit: limit) }
-        return try Dataset.load(dir: data, train: train, limit: limit).centre28()
+        let d = try Dataset.load(dir: data, train: train, limit: limit)
+        try d.checkDrawable(data)
+        return d.centre28()
     }
 
     /// The training digits the classifier never saw (`Evaluation.heldOut`).

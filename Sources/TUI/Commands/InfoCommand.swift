@@ -11,7 +11,10 @@ struct InfoCommand: ParsableCommand {
     @OptionGroup(title: "The model (tiny, small or a config JSON; with --weights, for a file without ddpm's metadata)") var model: ModelFileOptions
 
     func run() throws {
-        var cfg = try model.resolved().config ?? .tiny
+        var cfg = try model.resolved(defaultConfig: .tiny).config ?? .tiny
+        if weights == nil && model.describesSchedule {
+            throw ValidationError("--schedule and --T describe a weights file without ddpm's metadata (--weights); ddpm schedule shows schedules")
+        }
         if let weights {
             let meta = try wrap { try SafeTensors.read(weights).metadata }
             if let format = meta["format"], format.contains("classifier") {
@@ -22,6 +25,8 @@ struct InfoCommand: ParsableCommand {
             }
             let given = try model.resolved()
             let (c, spec) = try wrap { try Checkpoint.modelSpec(meta, path: weights, config: given.config, schedule: given.schedule) }
+            // The tensors must be that model's (a --config that does not fit the file is refused here, as loading would).
+            _ = try wrap { try loadModel(weights, given: model) }
             let objective = try wrap { try Checkpoint.objective(meta, path: weights) }
             cfg = c
             print("file:                 \(weights)" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))

@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
         """)
 
     @Option(help: "Starting options: demo (a lecture's live run, a few minutes) or full (the bundled model's recipe); flags below change them (default: demo with --tui, full otherwise).") var recipe: String?
-    @Option(help: "Model config: tiny or small.") var config: String = "tiny"
+    @Option(help: "Model config: tiny or small (default tiny).") var config: String?
     @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
     @Option(parsing: .unconditional, help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
@@ -78,14 +78,14 @@ struct TrainCommand: ParsableCommand {
         if resume && initWeights != nil { throw ValidationError("--init starts a new run; --resume continues one: give one of them") }
         if tui && (minutes != nil || reportEvery != nil) { throw ValidationError("--minutes and --report-every are for the plain loop, not --tui") }
         _ = try backendOption(backend)
-        _ = try modelConfig(config, attention: attention)
+        _ = try modelConfig(config ?? "tiny", attention: attention)
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         if let objective, Objective(rawValue: objective) == nil { throw ValidationError("unknown --objective '\(objective)' (eps, x0 or v)") }
         if let weighting, Weighting(rawValue: weighting) == nil { throw ValidationError("unknown --weighting '\(weighting)'") }
         // The engine's own checks of every option it takes (ranges written once, in Engine).
         try validating {
-            var c = try modelConfig(config, attention: attention)
+            var c = try modelConfig(config ?? "tiny", attention: attention)
             c.learnSigma = learnSigma
             try newRunOptions(images: MNIST.trainCount, config: c).validate()
             _ = try NoiseSchedule(kind: ScheduleKind(rawValue: schedule)!, T: T)
@@ -102,11 +102,14 @@ struct TrainCommand: ParsableCommand {
             // --init takes its model from the weights file (its dropout from the recipe or flag).
             var cfg = resume && FileManager.default.fileExists(atPath: out)
                 ? try Checkpoint.trainState(try SafeTensors.read(out).metadata, path: out).options.config
-                : try modelConfig(config, attention: attention)
+                : try modelConfig(config ?? "tiny", attention: attention)
             var initSchedule: NoiseSchedule.Spec?, initObjective: Objective?
             if let initWeights {
                 let meta = try wrap { try SafeTensors.read(initWeights).metadata }
                 // A file without ddpm's metadata holds the model --config (and --schedule, -T) describe.
+                if meta["config"] == nil && config == nil {
+                    throw CLIError("\(initWeights): its metadata does not say which model it holds; say it with --config tiny or small (and --attention, --schedule, -T)")
+                }
                 (cfg, initSchedule) = try wrap {
                     try Checkpoint.modelSpec(meta, path: initWeights, config: meta["config"] == nil ? cfg : nil,
                                              schedule: meta["schedule"] == nil ? .init(kind: ScheduleKind(rawValue: schedule)!, T: T) : nil)
