@@ -117,6 +117,35 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(Evaluation.confidentDigits(uni, images: inked, n: 4), 0)
     }
 
+    /// A classifier of another set carries that set's band of real ink: a
+    /// flooded image (600 of 784 pixels) is "all ink" for MNIST's classifier
+    /// and a confident reading for one whose training images were inked so.
+    func testInkBandComesFromTheClassifiersSet() throws {
+        var probs = [Float](repeating: 0, count: 20)
+        probs[3] = 1; probs[10 + 3] = 1
+        let flooded = (0..<(2 * 784)).map { Float($0 % 784 < 600 ? 1 : -1) }
+        XCTAssertEqual(Evaluation.confidentDigits(probs, images: flooded, n: 2), 0)
+        // A set whose images hold 20%...80% ink: the band is widened as MNIST's was (x0.8 below, x1.13 above, at most 1).
+        let set = (0..<(3 * 784)).map { i -> Float in let k = i / 784, j = i % 784; return Float(j < [157, 400, 627][k] ? 1 : -1) }
+        let band = DigitReader.inkRange(of: set, n: 3, side: 28)
+        XCTAssertEqual(band.lowerBound, 0.8 * 157 / 784, accuracy: 1e-6)
+        XCTAssertEqual(band.upperBound, min(1, 1.13 * 627 / 784), accuracy: 1e-6)
+        XCTAssertEqual(Evaluation.confidentDigits(probs, images: flooded, n: 2, inkRange: band), 2)
+        // The band travels in the classifier's file, and into its readings.
+        let path = NSTemporaryDirectory() + "ink-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let c = Classifier(.v2), params = FloatBuffer(count: c.layout.count)
+        try Checkpoint.writeWeights(path, layout: c.layout, params: params.ptr, metadata: ["architecture": Classifier.Architecture.v2.description,
+                                                                                            "ink_range": "\(band.lowerBound),\(band.upperBound)"])
+        let (read, rp) = try Classifier.read(path)
+        XCTAssertEqual(read.inkRange, band)
+        let readings = DigitReader(net: read, params: rp).copy().read(flooded, n: 2, side: 28)
+        XCTAssertTrue(readings.allSatisfy { $0.hasInk && $0.inkRange == band && $0.label != "all ink" })
+        XCTAssertFalse(DigitReader(net: Classifier(.v2), params: rp).read(flooded, n: 1, side: 28)[0].hasInk)
+        try Checkpoint.writeWeights(path, layout: c.layout, params: params.ptr, metadata: ["architecture": Classifier.Architecture.v2.description, "ink_range": "0.5,0.2"])
+        XCTAssertThrowsError(try Classifier.read(path)) { XCTAssertTrue("\($0)".contains("ink_range"), "\($0)") }
+    }
+
     func testPrecisionRecallAndDiversity() {
         let a = gaussian(200, 2, mean: [0, 0], std: [1, 1], seed: 5)
         let pr = Metrics.precisionRecall(real: a, nr: 200, fake: a, nf: 200, d: 2)

@@ -183,7 +183,7 @@ final class FaultTests: XCTestCase {
         let noise = try writeNoiseIDX(count: 300)
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(test) --n 300")
         XCTAssertEqual(code, 0, out)
-        XCTAssertTrue(out.contains("real: 300 held-out MNIST training digits (50000..<50300, never seen by the classifier)"), out)
+        XCTAssertTrue(out.contains("real: 300 held-out MNIST training digits (50000..<50300 of its training set, never seen by the classifier)"), out)
         let same = out.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
         XCTAssertTrue(same.contains("FD +0.00") && same.components(separatedBy: "within noise").count == 3, out)
         let (ncode, nout) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 300")

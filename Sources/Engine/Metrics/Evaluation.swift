@@ -65,7 +65,7 @@ public struct Evaluation {
         let k = min(n, Self.knnSamples, refCount), dv = min(n, Self.diversitySamples)
         let pr = Metrics.precisionRecall(real: Array(refFeats[0..<(k * d)]), nr: k, fake: Array(e.feats[0..<(k * d)]), nf: k, d: d)
         let hist = Metrics.classHistogram(e.probs, n: n)
-        let confident = Self.confidentDigits(e.probs, images: images, n: n)
+        let confident = Self.confidentDigits(e.probs, images: images, n: n, inkRange: classifier.inkRange)
         let ci = Metrics.wilson(confident, n)
         var r: [String: Double] = [
             "frechet": fd.value, "frechet_se": se, "frechet_lo": fd.value - 1.96 * se, "frechet_hi": fd.value + 1.96 * se,
@@ -88,12 +88,13 @@ public struct Evaluation {
 
     /// How many of the images the classifier reads with p >= 0.9 and that carry
     /// as much ink as a real digit (the explorer's `DigitReader` rule).
-    static func confidentDigits(_ probs: [Float], images: [Float], n: Int) -> Int {
+    static func confidentDigits(_ probs: [Float], images: [Float], n: Int, inkRange: ClosedRange<Float> = DigitReader.inkRange) -> Int {
         precondition(images.count >= n * MNIST.pixels)
         return images.withUnsafeBufferPointer { img in
             (0..<n).filter { i in
                 let p = (0..<10).map { probs[i * 10 + $0] }.max()!
-                return DigitReader.isConfidentDigit(p: p, ink: DigitReader.inkShare(img.baseAddress! + i * MNIST.pixels, count: MNIST.pixels))
+                return DigitReader.isConfidentDigit(p: p, ink: DigitReader.inkShare(img.baseAddress! + i * MNIST.pixels, count: MNIST.pixels),
+                                                    inkRange: inkRange)
             }.count
         }
     }

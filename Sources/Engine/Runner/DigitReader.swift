@@ -15,30 +15,43 @@ public final class DigitReader: @unchecked Sendable {
         public var probs: [Float]
         /// Share of the (cropped) pixels above mid-grey: the digit's ink.
         public var ink: Float = 0
-        /// Whether the image has as much ink as a real digit (`inkRange`).
-        public var hasInk: Bool { DigitReader.inkRange.contains(ink) }
-        /// Read with p >= `confident` and inked like a real digit: what every
+        /// The reading classifier's band of real ink (`Classifier.inkRange`).
+        public var inkRange: ClosedRange<Float> = DigitReader.inkRange
+        /// Whether the image has as much ink as a real image (`inkRange`).
+        public var hasInk: Bool { inkRange.contains(ink) }
+        /// Read with p >= `confident` and inked like a real image: what every
         /// "confident" count in the explorer and `ddpm train --report-every` counts.
-        public var isConfidentDigit: Bool { DigitReader.isConfidentDigit(p: p, ink: ink) }
+        public var isConfidentDigit: Bool { p >= DigitReader.confident && hasInk }
         /// What to write under the image: the class and p, or why it is no digit.
         public var label: String {
-            if ink < DigitReader.inkRange.lowerBound { return "no ink" }
-            if ink > DigitReader.inkRange.upperBound { return "all ink" }
+            if ink < inkRange.lowerBound { return "no ink" }
+            if ink > inkRange.upperBound { return "all ink" }
             return String(format: "%d %2.0f%%", digit, min(99, p * 100))
         }
     }
 
     /// A reading at least this probable counts as confident.
     public static let confident: Float = 0.9
-    /// The ink share of every one of MNIST's 60,000 training digits lies in
-    /// 1.9%...39.8% (test set: 2.4%...32.9%). Outside this band an image is
-    /// blank or flooded whatever the classifier says: it reads a blank image
-    /// as a 1 with p = 1.00, so a young model's empty previews would count
-    /// as confident digits.
+    /// MNIST's band of real ink (`Classifier.inkRange`'s default). Outside it
+    /// an image is blank or flooded whatever the classifier says: the bundled
+    /// one reads a blank image as a 1 with p = 1.00, so a young model's empty
+    /// previews would count as confident digits.
     public static let inkRange: ClosedRange<Float> = 0.015...0.45
 
+    /// The band of ink a set's real images span, widened as MNIST's measured
+    /// 1.9%...39.8% was to 1.5%...45% (what `--train-classifier --data` stores).
+    public static func inkRange(of images: [Float], n: Int, side: Int) -> ClosedRange<Float> {
+        var lo: Float = 1, hi: Float = 0
+        images.withUnsafeBufferPointer { p in
+            for i in 0..<n { let s = inkShare(p.baseAddress! + i * side * side, count: side * side); lo = min(lo, s); hi = max(hi, s) }
+        }
+        return (lo * 0.8)...min(1, max(lo * 0.8 + 1e-3, hi * 1.13))
+    }
+
     /// The confident-digit rule on its own, for readings made elsewhere (`ddpm eval`).
-    public static func isConfidentDigit(p: Float, ink: Float) -> Bool { p >= confident && inkRange.contains(ink) }
+    public static func isConfidentDigit(p: Float, ink: Float, inkRange: ClosedRange<Float> = inkRange) -> Bool {
+        p >= confident && inkRange.contains(ink)
+    }
 
     /// Share of the `count` pixels above mid-grey (0 in [-1, 1]).
     public static func inkShare(_ img: UnsafePointer<Float>, count: Int) -> Float {
@@ -54,7 +67,11 @@ public final class DigitReader: @unchecked Sendable {
     public init(net: Classifier, params: FloatBuffer) { self.net = net; self.params = params }
 
     /// A reader for another thread: its own network buffers, the same (read-only) weights.
-    public func copy() -> DigitReader { DigitReader(net: Classifier(net.arch), params: params) }
+    public func copy() -> DigitReader {
+        let c = Classifier(net.arch)
+        c.inkRange = net.inkRange
+        return DigitReader(net: c, params: params)
+    }
 
     /// Readings of `n` images of side `side` (28, or larger and cropped to the centre 28x28).
     public func read(_ images: UnsafePointer<Float>, n: Int, side: Int) -> [Reading] {
@@ -83,7 +100,8 @@ public final class DigitReader: @unchecked Sendable {
                 if probs[k] > probs[best] { best = k }
                 if probs[k] > 0 { h -= probs[k] * log2f(probs[k]) }
             }
-            out.append(Reading(digit: best, p: probs[best], entropy: h, probs: probs, ink: Self.inkShare(input.ptr + i * px, count: px)))
+            out.append(Reading(digit: best, p: probs[best], entropy: h, probs: probs, ink: Self.inkShare(input.ptr + i * px, count: px),
+                               inkRange: net.inkRange))
         }
         return out
     }

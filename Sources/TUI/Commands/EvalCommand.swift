@@ -180,11 +180,18 @@ struct EvalCommand: ParsableCommand {
         let train = try dataset(train: true, limit: Evaluation.heldOut.lowerBound)
         let t0 = Benchmark.now()
         let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, seed: seed, log: { print($0); fflush(stdout) })
-        try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
+        var meta = [
             "format": "ddpm-explorer classifier 2", "architecture": arch.description, "test_accuracy": String(format: "%.4f", acc),
             "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)", "data": data ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
-            "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
+            "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)]
+        if data != nil {
+            // Another set's real images are inked otherwise than MNIST's digits (Fashion-MNIST's coats fill up to 85%).
+            let ink = DigitReader.inkRange(of: train.images, n: train.count, side: train.side)
+            meta["ink_range"] = "\(ink.lowerBound),\(ink.upperBound)"
+            print(String(format: "ink band of its training images (widened): %.1f%%...%.1f%%", ink.lowerBound * 100, ink.upperBound * 100))
+        }
+        try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: meta)
         print(String(format: "wrote %@ (test accuracy %.2f%%)", clsPath, acc * 100))
     }
 
@@ -344,7 +351,8 @@ struct EvalCommand: ParsableCommand {
         }
         let r = Evaluation.heldOut.lowerBound
         print("n = \(nf); generated: \(labels[0])" + (labels.count > 1 ? "; versus: \(labels[1])" : ""))
-        print("real: \(nf) held-out MNIST training digits (\(r)..<\(r + nf), never seen by the classifier); reference: the 10k test set")
+        let set = data.map { "images of \($0)" } ?? "MNIST training digits"
+        print("real: \(nf) held-out \(set) (\(r)..<\(r + nf) of its training set, never seen by the classifier); reference: its test set")
         print("classifier: \(classifierPath)")
         let heads = ["generated"] + (scores.count > 1 ? ["versus"] : []) + ["real"]
         print("metric".padding(toLength: 30, withPad: " ", startingAt: 0) + heads.map { $0.leftPadding(22) }.joined())

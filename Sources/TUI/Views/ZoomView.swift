@@ -45,7 +45,7 @@ enum ZoomView {
             let rd = f.readings[k]
             let text = rd.hasInk ? String(format: "reads as %d (%.0f%%), entropy %.2f bits", rd.digit, rd.p * 100, rd.entropy)
                 : String(format: "%@ (%.1f%% of pixels; real digits %.1f%%-%.0f%%): no digit, whatever the classifier says", rd.label,
-                         rd.ink * 100, DigitReader.inkRange.lowerBound * 100, DigitReader.inkRange.upperBound * 100)
+                         rd.ink * 100, rd.inkRange.lowerBound * 100, rd.inkRange.upperBound * 100)
             let tx = 2 * big.w + 5
             if W - tx >= 20 { buf.wrappedText(tx, y0, text, maxWidth: W - tx, fg: rd.isConfidentDigit ? 114 : 226) }
             else { buf.text(1, y0 + big.h, text, fg: rd.isConfidentDigit ? 114 : 226, maxWidth: W) }
