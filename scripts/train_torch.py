@@ -230,6 +230,39 @@ def step_seed(seed, step, rank):
     return ((seed * 1_000_003 + step) * 4099 + rank) % (1 << 62)
 
 
+# ---------------------------------------------------------------- one step (Trainer.trainStep)
+
+def loss_and_gradients(net, model, x0, t, noise, opts, s):
+    """q_sample, the weighted loss on the objective's target (plus the hybrid term of a
+    learned variance), its gradients, clipped to --grad-clip. `net` is `model` or its DDP wrapper."""
+    dev = x0.device
+    ab = torch.from_numpy(s["ab"][t.numpy()]).float().view(-1, 1, 1, 1).to(dev)
+    xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    target = {"eps": noise, "x0": x0, "v": ab.sqrt() * noise - (1 - ab).sqrt() * x0}[opts["_objective"]]
+    w = torch.from_numpy(loss_weights(s, t.numpy(), opts["weighting"], opts["_objective"],
+                                      opts["minSnrGamma"])).float().to(dev)
+    out = net(xt, t.to(dev))
+    cfg = opts["config"]
+    d = out[:, :cfg["imageChannels"]] - target
+    per = (d * d if opts["loss"] == "mse" else d.abs()).mean(dim=(1, 2, 3))
+    loss = (w * per).mean()
+    if cfg.get("learnSigma"):
+        _, vb, _ = hybrid_loss(out, x0, xt, noise, t.to(dev), s)
+        loss = loss + (vb * s["T"] / 1000.0).mean()
+    for p in model.parameters():
+        p.grad = None
+    loss.backward()
+    return loss, torch.nn.utils.clip_grad_norm_(model.parameters(), opts["gradClip"])
+
+
+def update(model, ema, opt, decay):
+    """Adam at the rate set on `opt`, then the EMA."""
+    opt.step()
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), model.parameters()):
+            pe.lerp_(p, 1 - decay)
+
+
 # ---------------------------------------------------------------- files
 
 def encode(obj):
@@ -459,24 +492,9 @@ def main():
         x0 = data[torch.from_numpy(idx).to(device)]
         t = torch.randint(0, T, (b_local,), generator=g)
         noise = torch.randn(x0.shape, generator=g).to(device)
-        ab = torch.from_numpy(s["ab"][t.numpy()]).float().view(-1, 1, 1, 1).to(device)
-        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        target = {"eps": noise, "x0": x0, "v": ab.sqrt() * noise - (1 - ab).sqrt() * x0}[opts["_objective"]]
-        w = torch.from_numpy(loss_weights(s, t.numpy(), opts["weighting"], opts["_objective"],
-                                          opts["minSnrGamma"])).float().to(device)
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step, opts["lr"], warmup, total)
-        out = net(xt, t.to(device))
-        c = cfg["imageChannels"]
-        d = out[:, :c] - target
-        per = (d * d if opts["loss"] == "mse" else d.abs()).mean(dim=(1, 2, 3))
-        loss = (w * per).mean()
-        if cfg.get("learnSigma"):
-            _, vb, _ = hybrid_loss(out, x0, xt, noise, t.to(device), s)
-            loss = loss + (vb * T / 1000.0).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts["gradClip"])
+        loss, gnorm = loss_and_gradients(net, model, x0, t, noise, opts, s)
         loss_all = loss.detach().clone()
         flag = torch.tensor([float(stop["flag"])], device=device)
         if world > 1:
@@ -486,10 +504,7 @@ def main():
         loss_val = loss_all.item()
         if not (math.isfinite(loss_val) and torch.isfinite(gnorm)):
             raise SystemExit(f"step {step + 1}: loss {loss_val} is not finite; the last checkpoint is kept")
-        opt.step()
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(p, 1 - opts["emaDecay"])
+        update(model, ema, opt, opts["emaDecay"])
         step += 1
         if step % args.log_every == 0 or step == end:
             rate = (step - first) / max(1e-9, time.time() - started)

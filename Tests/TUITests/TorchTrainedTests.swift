@@ -1,7 +1,7 @@
 // TorchTrainedTests.swift: models trained by PyTorch (scripts/train_torch.py,
 // under torchrun) open in `ddpm` and predict what PyTorch predicts.
 import Compute
-import Engine
+@testable import Engine
 import Foundation
 @testable import TUI
 import XCTest
@@ -153,6 +153,83 @@ final class TorchTrainedTests: XCTestCase {
         }
         let lr = LRSchedule(base: 5e-4, warmup: 30, totalSteps: 400)
         close(got["lr"], (0..<400).map { lr.rate($0) }, "learning rate")
+    }
+
+    /// One training step of train_torch.py (loss_and_gradients, update) and
+    /// of Trainer (optimise) from the same weights on the same batch, t and
+    /// noise: the same loss, gradient norm, clipped gradients, weights after
+    /// Adam and EMA, for each objective, weighting, loss and a learned variance.
+    func testOneTrainingStepMatchesTrainTorch() throws {
+        guard let py = Self.torchPython() else {
+            throw XCTSkip("torch is not installed (set DDPM_TORCH_PYTHON to a python with torch and safetensors); the one-step check is skipped")
+        }
+        let cases: [(objective: Objective, weighting: Weighting, loss: LossKind, learnSigma: Bool, clip: Double)] = [
+            (.eps, .simple, .mse, false, 0.05), (.v, .minSnr, .l1, false, 1), (.x0, .snr, .mse, false, 100), (.eps, .importance, .mse, true, 1),
+        ]
+        let dir = Shell.temporaryDirectory("torch-step")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (k, c) in cases.enumerated() {
+            let cfgJSON = #"{"nChannels":8,"chMults":[1,2],"nBlocks":1,"nMidBlocks":1,"imageChannels":1,"imageSize":28,"dropout":0.0,"groups":8,"attention":[1]\#(c.learnSigma ? #","learnSigma":true"# : "")}"#
+            let code = """
+            import json, sys, torch; sys.path.insert(0, '\(Shell.root.path)/scripts'); import train_torch as tt
+            from safetensors.torch import save_file
+            cfg = json.loads('\(cfgJSON)'); spec = dict(kind='cosine', T=400, betaStart=1e-4, betaEnd=0.02)
+            opts = dict(config=cfg, schedule=spec, batch=4, lr=1e-3, warmup=10, loss='\(c.loss.rawValue)', weighting='\(c.weighting.rawValue)',
+                        emaDecay=0.9, seed=0, gradClip=\(c.clip), minSnrGamma=5.0, _objective='\(c.objective.rawValue)')
+            torch.manual_seed(\(k)); model = tt.build_model(cfg); ema = tt.build_model(cfg); ema.load_state_dict(model.state_dict())
+            init = {k: v.clone() for k, v in model.state_dict().items()}
+            x0 = torch.rand(4, 1, 28, 28) * 2 - 1; t = torch.tensor([0, 37, 200, 399]); noise = torch.randn(4, 1, 28, 28)
+            opt = torch.optim.Adam(model.parameters(), lr=tt.lr_at(0, 1e-3, 10, 100), betas=(0.9, 0.999), eps=1e-8)
+            loss, gnorm = tt.loss_and_gradients(model, model, x0, t, noise, opts, tt.schedule_tables(spec))
+            out = {'x0': x0, 't': t.float(), 'noise': noise}
+            for n, p in model.named_parameters(): out['grad.' + n] = p.grad.clone()
+            tt.update(model, ema, opt, 0.9)
+            for n, v in init.items(): out['init.' + n] = v
+            for n, v in model.state_dict().items(): out['after.' + n] = v.clone()
+            for n, v in ema.state_dict().items(): out['ema.' + n] = v.clone()
+            save_file(out, '\(dir)/step.safetensors', metadata={'loss': repr(loss.item()), 'gnorm': repr(gnorm.item())})
+            """
+            try code.write(toFile: dir + "/step.py", atomically: true, encoding: .utf8)
+            let (rc, o) = Shell.sh("OMP_NUM_THREADS=1 \(py) \(dir)/step.py")
+            XCTAssertEqual(rc, 0, o)
+            let f = try SafeTensors.read(dir + "/step.safetensors")
+            var opts = TrainOptions()
+            opts.config = try JSONDecoder().decode(UNetConfig.self, from: Data(cfgJSON.utf8))
+            opts.schedule = .init(kind: .cosine, T: 400)
+            opts.batch = 4; opts.lr = 1e-3; opts.warmup = 10; opts.totalSteps = 100; opts.loss = c.loss
+            opts.weighting = c.weighting; opts.emaDecay = 0.9; opts.gradClip = c.clip; opts.objective = c.objective
+            let x0 = f.tensors["x0"]!.data
+            let tr = try Trainer(options: opts, data: Dataset(images: x0, labels: [0, 0, 0, 0], side: 28))
+            let L = tr.net.layout, n = tr.net.parameterCount
+            try f.load(into: tr.params.ptr, layout: L, prefix: "init.")
+            try f.load(into: tr.ema.ptr, layout: L, prefix: "init.")
+            tr.x0b.ptr.update(from: x0, count: x0.count)
+            tr.epsb.ptr.update(from: f.tensors["noise"]!.data, count: x0.count)
+            tr.ts = f.tensors["t"]!.data.map { Int($0) }
+            let lr = tr.lrSchedule.rate(0)
+            let stats = try tr.optimise(lr: lr)
+            let what = "case \(k) (\(c))"
+            let loss = Double(f.metadata["loss"]!)!, gnorm = Double(f.metadata["gnorm"]!)!
+            XCTAssertEqual(stats.loss, loss, accuracy: 2e-5 * loss, what)
+            XCTAssertEqual(stats.gradNorm, gnorm, accuracy: 2e-5 * gnorm, what)
+            if k == 0 { XCTAssertGreaterThan(gnorm, c.clip, "the first case clips") }
+            func compare(_ prefix: String, _ ours: UnsafeMutablePointer<Float>, tolerance: (Float) -> Float, maxMismatch: Int) throws {
+                let ref = FloatBuffer(count: n)
+                try f.load(into: ref.ptr, layout: L, prefix: prefix)
+                var bad = 0, worst = ""
+                for i in 0..<n where abs(ours[i] - ref.ptr[i]) > tolerance(ref.ptr[i]) {
+                    bad += 1; worst = "[\(i)] \(ours[i]) vs torch \(ref.ptr[i])"
+                }
+                XCTAssertLessThanOrEqual(bad, maxMismatch, "\(what) \(prefix): \(bad) of \(n) differ, e.g. \(worst)")
+            }
+            // Gradients after clipping: to 1e-4 of the largest.
+            let g = f.tensors.filter { $0.key.hasPrefix("grad.") }.values.flatMap { $0.data }.map(abs).max()!
+            try compare("grad.", tr.grads.ptr, tolerance: { _ in 1e-4 * g + 1e-8 }, maxMismatch: 0)
+            // Adam's first step moves each weight by lr·g/(|g| + 1e-8): where g is near 1e-8 the float noise of g matters, so a few (measured 0.1%) differ, by at most 2 lr.
+            try compare("after.", tr.params.ptr, tolerance: { 1e-6 * max(1, abs($0)) }, maxMismatch: n / 200)
+            try compare("after.", tr.params.ptr, tolerance: { _ in Float(2 * lr) + 1e-6 }, maxMismatch: 0)
+            try compare("ema.", tr.ema.ptr, tolerance: { 1e-6 * max(1, abs($0)) }, maxMismatch: n / 200)
+        }
     }
 
     /// torchrun with 2 CPU processes (gloo) trains a reduced config for 20 of

@@ -28,7 +28,7 @@ public final class Trainer {
     private var perm: [Int] = []
     private var permEpoch = -1
     /// The timesteps of the last step's batch.
-    private(set) var ts: [Int]
+    var ts: [Int]
 
     public var count: Int { net.parameterCount }
     public var stepsPerEpoch: Int { options.stepsPerEpoch(images: data.count) }
@@ -91,6 +91,16 @@ public final class Trainer {
         }
         for j in 0..<b { ts[j] = rng.int(T) }
         rng.fillNormal(epsb.ptr, count: len)
+        return try optimise(lr: lr)
+    }
+
+    /// The rest of a step, on the batch in `x0b`, `ts` and `epsb`: q_sample,
+    /// the weighted loss, backward, clipping, Adam at `lr` and the EMA (what
+    /// scripts/train_torch.py's loss_and_gradients and update do; the tests
+    /// give both the same batch).
+    func optimise(lr: Double) throws -> StepStats {
+        let b = ts.count, hw = data.side * data.side, len = b * hw
+        let T = schedule.T
         // q_sample: x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
         for j in 0..<b {
             schedule.qSample(x0: x0b.ptr + j * hw, eps: epsb.ptr + j * hw, t: ts[j], count: hw, into: xtb.ptr + j * hw)
