@@ -203,14 +203,19 @@ def read_idx(path):
 
 
 def load_images(folder, limit, size):
+    if not os.path.isdir(folder):
+        raise SystemExit(f"--data {folder}: " + ("is a file; give the folder that holds train-images-idx3-ubyte[.gz]"
+                                                  if os.path.exists(folder) else "no such folder"))
     for name in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte", "train-images-idx3.idx"):
         if os.path.exists(os.path.join(folder, name)):
             imgs = read_idx(os.path.join(folder, name))
             break
     else:
         raise SystemExit(f"{folder}: no train-images-idx3-ubyte[.gz] here (an MNIST-style IDX folder is needed)")
-    if imgs.ndim != 3 or imgs.shape[1] != imgs.shape[2] or imgs.shape[1] > size or (size - imgs.shape[1]) % 2:
-        raise SystemExit(f"{folder}: images of shape {imgs.shape[1:]} do not fit a {size}x{size} model")
+    if imgs.ndim != 3 or imgs.shape[1] != imgs.shape[2] or imgs.shape[1] not in (28, 30, 32):
+        raise SystemExit(f"{folder}: images of shape {imgs.shape[1:]}; ddpm takes 28x28 images, or 32x32 around a central 28x28")
+    if imgs.shape[1] > size:
+        raise SystemExit(f"{folder}: {imgs.shape[1]}x{imgs.shape[1]} images do not fit a {size}x{size} model (--size 32)")
     if limit:
         imgs = imgs[:limit]
     x = torch.from_numpy(imgs.astype(np.float32) / 127.5 - 1).unsqueeze(1)  # Dataset: [-1, 1]
@@ -417,6 +422,8 @@ def main():
     problems = check_config(cfg) + check_options(opts)
     if problems:
         raise SystemExit("\n".join(problems))
+    if args.steps is not None and args.epochs is not None:
+        raise SystemExit("give --steps or --epochs, not both")
     if args.steps is not None and args.steps < 1:
         raise SystemExit(f"--steps must be >= 1, got {args.steps}")
     if args.epochs is not None and not args.epochs > 0:

@@ -14,12 +14,18 @@ public struct Evaluation {
     /// digits, and the digits the damage check damages.
     public static let heldOut = 50_000..<60_000
 
-    /// The `heldOut` digits of the MNIST training set (which must hold them).
-    public static func heldOutDigits(of train: Dataset) -> Dataset {
-        precondition(train.count >= heldOut.upperBound && train.side == MNIST.side)
+    /// The held-out part of a training set of `count` images: `heldOut` for
+    /// MNIST and any set as large; the last sixth of a smaller one.
+    public static func heldOut(count: Int) -> Range<Int> {
+        count >= heldOut.upperBound ? heldOut : (count - max(1, count / 6))..<count
+    }
+
+    /// The `range` (default `heldOut`) of a training set (which must hold them).
+    public static func heldOutDigits(of train: Dataset, range: Range<Int> = heldOut) -> Dataset {
+        precondition(range.lowerBound >= 0 && train.count >= range.upperBound && train.side == MNIST.side)
         let P = MNIST.pixels
-        return Dataset(images: Array(train.images[(heldOut.lowerBound * P)..<(heldOut.upperBound * P)]),
-                       labels: Array(train.labels[heldOut]), side: MNIST.side)
+        return Dataset(images: Array(train.images[(range.lowerBound * P)..<(range.upperBound * P)]),
+                       labels: Array(train.labels[range]), side: MNIST.side)
     }
 
     let classifier: Classifier

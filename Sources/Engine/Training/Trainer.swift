@@ -23,6 +23,9 @@ public final class Trainer {
     public private(set) var bucketLoss = [Double](repeating: .nan, count: 10)
     public private(set) var lastLoss = Double.nan
     public let lrSchedule: LRSchedule
+    /// The folder of the training images when not the bundled MNIST: saved as
+    /// `data` in every file, so `--resume` trains on the same set.
+    public var dataSource: String?
     let adam = Adam()
     let x0b: FloatBuffer, epsb: FloatBuffer, xtb: FloatBuffer, dout: FloatBuffer, targetb: FloatBuffer
     private var perm: [Int] = []
@@ -170,6 +173,7 @@ public final class Trainer {
             "bucket_loss": Checkpoint.encode(bucketLoss.map { $0.isNaN ? -1 : $0 }),
             "loss": String(lastLoss),
         ]
+        if let dataSource { m["data"] = dataSource }
         for (k, v) in extra { m[k] = v }
         return m
     }

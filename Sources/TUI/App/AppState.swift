@@ -74,6 +74,8 @@ public struct AppState: Sendable {
     public var forwardDigit = 0
     public var forwardDigits: Dataset? = nil
     public var trainingAvailable = false
+    /// What `g` in the training view trains on (--data names another set).
+    public var trainDataName = "the bundled MNIST"
     /// `g` asked which recipe to train with (d demo, f full, Esc cancels).
     public var choosingRecipe = false
     /// The sample view's `g` asked which digit to guide toward (0-9, x off, Esc keeps).

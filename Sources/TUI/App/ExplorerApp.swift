@@ -101,7 +101,7 @@ enum ExplorerApp {
             l.reader = DigitReader(net: cls, params: params)
         }
         if o.data != nil && o.guideClassifier == nil {
-            l.guideNote = "guidance's bundled classifier knows MNIST digits, not \(o.data!) (give --guide-classifier)"
+            l.guideNote = "with --data it needs --guide-classifier (the bundled one knows MNIST digits)"
             if l.settings?.guide != nil { throw CLIError("--guide with --data needs --guide-classifier, a classifier of that set's noisy images") }
         } else if let sched = l.model?.2 {
             // Guidance is optional: without its classifier `g` says why, unless the launch flags asked to guide.
@@ -171,6 +171,7 @@ enum ExplorerApp {
             state.modelLabel = l.label
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
+            if let d = o.data { state.trainDataName = URL(fileURLWithPath: d).lastPathComponent + " (--data)" }
             if let (net, params, sched) = l.model {
                 let runner = Runner(model: UNetPredictor(net: net, params: params, objective: l.objective, schedule: sched), schedule: sched)
                 runner.reader = l.reader
@@ -374,7 +375,11 @@ enum ExplorerApp {
         func startTraining(_ recipe: TrainRecipe) {
             do {
                 let ds = try options.data.map { try Dataset.load(dir: $0, train: true) } ?? Assets.loadMNIST(train: true)
+                guard ds.side == MNIST.side else {
+                    throw CLIError("g trains Tiny on 28x28 images; --data holds \(ds.side)x\(ds.side) (train it with: ddpm train --config small --data DIR)")
+                }
                 let tr = try Trainer(options: recipe.options(images: ds.count), data: ds)
+                tr.dataSource = options.data.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
                 // After a finished run: keep it (saved where it was going) and give the new run a file of its own.
                 var kept = ""
                 if let te = trainEngine, let old = startedTrainer ?? options.trainer, let out = trainOut {
@@ -385,7 +390,10 @@ enum ExplorerApp {
                                                     ExplorerApp.firstFree(from: 2) { ExplorerApp.numbered(ExplorerApp.defaultTrainOut, $0) })
                 }
                 startedTrainer = tr
-                trainOut = trainOut ?? ExplorerApp.defaultTrainOut
+                // A file an earlier session left is kept: this run gets the next free name.
+                trainOut = trainOut ?? (FileManager.default.fileExists(atPath: ExplorerApp.defaultTrainOut)
+                    ? ExplorerApp.numbered(ExplorerApp.defaultTrainOut, ExplorerApp.firstFree(from: 2) { ExplorerApp.numbered(ExplorerApp.defaultTrainOut, $0) })
+                    : ExplorerApp.defaultTrainOut)
                 sampleEngine?.send(.pause)
                 startTrainEngine(tr)
                 state.message = "training a new Tiny model (\(recipe.title), \(tr.options.totalSteps) steps); w saves to \(trainOut!)" + kept

@@ -52,6 +52,7 @@ enum Assets {
         do { return try body() } catch {
             // A flag that disagrees with the file is the flag's fault, not the file's.
             if case EngineError.invalidArgument = error { throw error }
+            if error is ValidationError { throw error }
             guard restoreHint(path) != nil else { throw error }
             throw CLIError(explain(error, reading: path))
         }
@@ -111,7 +112,7 @@ func formatDuration(_ s: Double) -> String {
 /// saved): `--config`, `--attention`, `--schedule`, `--T`. A file with metadata
 /// needs none of them and refuses ones that disagree with it.
 struct ModelFileOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: its model, tiny, small, or a config JSON as ddpm writes it ({\"nChannels\":32,\"chMults\":[1,2,2,4],\"nBlocks\":2,\"imageSize\":32,\"attention\":[2]}).", valueName: "config"))
+    @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: its model, tiny, small, or a config JSON as ddpm writes it ({\"nChannels\":32,\"chMults\":[1,2,2,4],\"nBlocks\":2,\"imageSize\":32,\"attention\":[2]}; nChannels, chMults, nBlocks and imageSize are needed, the rest defaults to nMidBlocks 2, groups 8, attention [], learnSigma false).", valueName: "config"))
     var config: String?
     @Option(help: ArgumentHelp("With --config tiny or small: the chapter's AttentionBlock at these levels (e.g. 1 or 1,2).", valueName: "levels"))
     var attention: String?
@@ -211,7 +212,7 @@ func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
         return try Classifier.read(path)
     } catch {
         // The user's own path may be anything (a diffusion model's weights): say how a classifier is made, not to overwrite it.
-        throw CLIError("\(error). " + (Assets.restoreHint(path) ?? "A classifier is written by: ddpm eval --train-classifier [--data DIR] --out FILE"))
+        throw CLIError("\(error). " + (path == Assets.classifier ? Assets.restoreHint(path)! : "A classifier is written by: ddpm eval --train-classifier [--data DIR] --out FILE"))
     }
 }
 

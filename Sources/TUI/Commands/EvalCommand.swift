@@ -87,7 +87,8 @@ struct EvalCommand: ParsableCommand {
             if let bpd { return try bound(test: test, n: bpd) }
             let clsPath = classifier ?? Assets.classifier
             let (cls, cp) = try loadClassifier(clsPath)
-            let held = try heldOutDigits()
+            let (held, heldRange) = try heldOutDigits()
+            try warnIfClassifierIsOfAnotherSet(clsPath)
             if damage { return try damageCheck(Evaluation(classifier: cls, params: cp, reference: test), held: held, classifierPath: clsPath) }
             // A bad --versus file fails before minutes of sampling: images are read first, weights loaded once to check.
             let versusIsImages = versus.map { !$0.lowercased().hasSuffix(".safetensors") } ?? false
@@ -97,7 +98,8 @@ struct EvalCommand: ParsableCommand {
             var sets: [(images: [Float], label: String)] = [try setUnderTest(weights: weights, images: images)]
             if let versus, !versusIsImages { versusSet = try setUnderTest(weights: versus, images: nil, name: versus) }
             if let versusSet { sets.append(versusSet) }
-            let nf = sets.map { $0.images.count / MNIST.pixels }.min()!
+            // A small --data set holds out fewer real images than were sampled: compare that many.
+            let nf = min(held.count, sets.map { $0.images.count / MNIST.pixels }.min()!)
             let evaluation = Evaluation(classifier: cls, params: cp, reference: test)
             var scores = sets.enumerated().map { evaluation.scores($0.element.images, n: nf, seed: seed &+ UInt64($0.offset)) }
             let real = evaluation.scores(held.images, n: nf, seed: seed &+ 7)
@@ -105,7 +107,7 @@ struct EvalCommand: ParsableCommand {
                 scores[i].values["sobel_ratio"] = scores[i]["sobel_energy"] / real["sobel_energy"]
                 scores[i].values["frechet_ratio"] = scores[i]["frechet"] / real["frechet"]
             }
-            try printReport(n: nf, labels: sets.map(\.label), scores: scores, real: real, classifierPath: clsPath)
+            try printReport(n: nf, labels: sets.map(\.label), scores: scores, real: real, classifierPath: clsPath, heldOut: heldRange)
         }
     }
 
@@ -162,14 +164,43 @@ struct EvalCommand: ParsableCommand {
         return d.centre28()
     }
 
-    /// The training digits the classifier never saw (`Evaluation.heldOut`).
-    func heldOutDigits() throws -> Dataset {
+    /// The training images the classifier never saw (`Evaluation.heldOut(count:)`) and their range.
+    func heldOutDigits() throws -> (Dataset, Range<Int>) {
         let train = try dataset(train: true)
-        let r = Evaluation.heldOut
-        guard train.count >= r.upperBound else {
-            throw CLIError("the training set (\(data ?? Assets.mnist)) has \(train.count) images; the evaluation holds out images \(r.lowerBound)..<\(r.upperBound)")
+        let r = try heldOutRange(count: train.count)
+        return (Evaluation.heldOutDigits(of: train, range: r), r)
+    }
+
+    /// MNIST's held-out digits (it must hold them); a --data set's own split.
+    func heldOutRange(count: Int) throws -> Range<Int> {
+        guard data != nil else {
+            let r = Evaluation.heldOut
+            guard count >= r.upperBound else {
+                throw CLIError("the MNIST training set has \(count) digits; the evaluation holds out digits \(r.lowerBound)..<\(r.upperBound)")
+            }
+            return r
         }
-        return Evaluation.heldOutDigits(of: train)
+        guard count >= 12 else { throw CLIError("\(data!): \(count) training images are too few to train a classifier and hold some out") }
+        return Evaluation.heldOut(count: count)
+    }
+
+    /// The images a classifier trains on: those before the held-out range.
+    func classifierTrainingSet() throws -> (Dataset, Range<Int>) {
+        let all = try dataset(train: true)
+        let r = try heldOutRange(count: all.count)
+        let P = MNIST.pixels
+        return (Dataset(images: Array(all.images[0..<(r.lowerBound * P)]), labels: Array(all.labels[0..<r.lowerBound]), side: MNIST.side), r)
+    }
+
+    /// Says so when the classifier was trained on another set than the one evaluated against
+    /// (its file's `data`; none: the bundled MNIST).
+    func warnIfClassifierIsOfAnotherSet(_ path: String) throws {
+        let trained = (try? SafeTensors.read(path).metadata["data"]) ?? nil
+        let norm = { (p: String) in p == "bundled MNIST" ? p : URL(fileURLWithPath: p).standardizedFileURL.path }
+        let trainedOn = norm(trained ?? "bundled MNIST"), against = norm(data ?? "bundled MNIST")
+        if trainedOn != against {
+            fputs("warning: \(path) was trained on \(trainedOn), not on \(against): its readings and held-out claims do not apply\n", stderr)
+        }
     }
 
     /// `--train-classifier`: trains the classifier anew and writes it with its recipe.
@@ -177,12 +208,12 @@ struct EvalCommand: ParsableCommand {
         let clsPath = out ?? classifier ?? Assets.classifier
         let arch = Classifier.Architecture(architecture)!
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
-        let train = try dataset(train: true, limit: Evaluation.heldOut.lowerBound)
+        let (train, held) = try classifierTrainingSet()
         let t0 = Benchmark.now()
         let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, seed: seed, log: { print($0); fflush(stdout) })
         var meta = [
             "format": "ddpm-explorer classifier 2", "architecture": arch.description, "test_accuracy": String(format: "%.4f", acc),
-            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)", "data": data ?? "bundled MNIST",
+            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)]
         if data != nil {
@@ -208,7 +239,7 @@ struct EvalCommand: ParsableCommand {
         let given = try modelFile.resolved()
         let schedule = try NoiseSchedule(try Checkpoint.modelSpec(file.metadata, path: path, config: given.config, schedule: given.schedule).1)
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
-        let train = try dataset(train: true, limit: Evaluation.heldOut.lowerBound)
+        let (train, held) = try classifierTrainingSet()
         let t0 = Benchmark.now()
         let report = cls.trainNoisy(params: cp, train: train, test: test, schedule: schedule, epochs: epochs, seed: seed,
                                     log: { print($0); fflush(stdout) })
@@ -216,7 +247,7 @@ struct EvalCommand: ParsableCommand {
         try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
             "format": "ddpm-explorer noisy classifier 1", "architecture": arch.description,
             "schedule": Checkpoint.encode(schedule.spec), "test_accuracy": accuracy,
-            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(Evaluation.heldOut.lowerBound)", "data": data ?? "bundled MNIST",
+            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
         print("wrote \(clsPath) (test accuracy \(accuracy))")
@@ -339,7 +370,8 @@ struct EvalCommand: ParsableCommand {
         return (fake, name.map { "\($0), \(label)" } ?? label)
     }
 
-    func printReport(n nf: Int, labels: [String], scores: [Evaluation.Scores], real: Evaluation.Scores, classifierPath: String) throws {
+    func printReport(n nf: Int, labels: [String], scores: [Evaluation.Scores], real: Evaluation.Scores, classifierPath: String,
+                     heldOut: Range<Int>) throws {
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
             struct Out: Codable { var n: Int; var source: String; var generated: [String: Double]; var versus: [String: Double]?
@@ -349,7 +381,7 @@ struct EvalCommand: ParsableCommand {
             print(String(decoding: try enc.encode(out), as: UTF8.self))
             return
         }
-        let r = Evaluation.heldOut.lowerBound
+        let r = heldOut.lowerBound
         print("n = \(nf); generated: \(labels[0])" + (labels.count > 1 ? "; versus: \(labels[1])" : ""))
         let set = data.map { "images of \($0)" } ?? "MNIST training digits"
         print("real: \(nf) held-out \(set) (\(r)..<\(r + nf) of its training set, never seen by the classifier); reference: its test set")

@@ -96,13 +96,15 @@ struct TrainCommand: ParsableCommand {
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1, got \(limit)") } }
     }
 
+    static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
     func run() throws {
         try wrap {
             // A resumed run takes its model from the checkpoint (so Small pads to 32 without --config small).
             // --init takes its model from the weights file (its dropout from the recipe or flag).
-            var cfg = resume && FileManager.default.fileExists(atPath: out)
-                ? try Checkpoint.trainState(try SafeTensors.read(out).metadata, path: out).options.config
-                : try modelConfig(config ?? "tiny", attention: attention)
+            let resumed = resume && FileManager.default.fileExists(atPath: out) ? try SafeTensors.read(out).metadata : nil
+            var cfg = try resumed.map { try Checkpoint.trainState($0, path: out).options.config }
+                ?? modelConfig(config ?? "tiny", attention: attention)
             var initSchedule: NoiseSchedule.Spec?, initObjective: Objective?
             if let initWeights {
                 let meta = try wrap { try SafeTensors.read(initWeights).metadata }
@@ -120,9 +122,17 @@ struct TrainCommand: ParsableCommand {
                 if resume && !cfg.learnSigma { throw CLIError("--learn-sigma changes the model; --resume continues \(out) as it was (start a new run with --init)") }
                 cfg.learnSigma = true
             }
-            let dir = data ?? Assets.mnist
+            // A resumed run trains on the set it started on (`data` in its file; none: the bundled MNIST).
+            let recorded = resumed?["data"]
+            if let data, resumed != nil, Self.absolute(data) != (recorded ?? Self.absolute(Assets.mnist)) {
+                throw CLIError("\(out) trained on \(recorded ?? "the bundled MNIST"); --resume continues on it (leave out --data)")
+            }
+            let dir = data ?? recorded ?? Assets.mnist
             var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
-            do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError { throw CLIError("\(dir): \(e)") }
+            do { try ds.checkDrawable(dir) } catch { throw CLIError("\(error)") }
+            do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError {
+                throw CLIError("\(dir): \(e)" + (ds.side > cfg.imageSize ? " (a 32x32 set trains with --config small, or --init from a 32x32 model)" : ""))
+            }
             var opts = try newRunOptions(images: ds.count, config: cfg)
             // A fine-tune keeps the noise schedule its weights were trained for.
             if let initSchedule { opts.schedule = initSchedule }
@@ -156,6 +166,7 @@ struct TrainCommand: ParsableCommand {
                     print("starting from the weights in \(initWeights) (its model: \(c.nChannels) channels x \(c.chMults), \(c.imageSize)x\(c.imageSize), predicts \(trainer.options.objective.rawValue); --config and --attention do not apply)")
                 }
             }
+            if dir != Assets.mnist { trainer.dataSource = Self.absolute(dir) }
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
             if tui {
                 try TrainViewRunner.run(trainer: trainer, out: out, checkpointEvery: checkpointEvery)

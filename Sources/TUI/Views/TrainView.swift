@@ -29,7 +29,7 @@ enum TrainView {
         let w = min(W - 4, max(60, rows.map { $0.0.count }.max()! + 4)), h = rows.count + 4
         let x = (W - w) / 2, y = max(1, (H - h) / 2)
         buf.fill(x, y, w, h)
-        buf.box(x, y, w, h, title: "train a new Tiny model on the bundled MNIST", unicode: s.caps.unicode)
+        buf.box(x, y, w, h, title: "train a new Tiny model on \(s.trainDataName)", unicode: s.caps.unicode)
         for (i, r) in rows.enumerated() { buf.text(x + 2, y + 2 + i, r.0, bold: r.1, maxWidth: w - 4) }
     }
 
@@ -45,7 +45,7 @@ enum TrainView {
                 buf.wrappedText(2, 5, "This is a replay of a recording: no model, nothing to train. Training runs in the explorer itself: ddpm, then 2 and g.", maxWidth: W - 4)
                 return
             }
-            var y = 5 + buf.wrappedText(2, 5, "Press g to train a fresh Tiny model on the bundled MNIST here: a lecture demo that makes digits in minutes, or the full run (checkpoint: ./ddpm-train.safetensors).", maxWidth: W - 4)
+            var y = 5 + buf.wrappedText(2, 5, "Press g to train a fresh Tiny model on \(s.trainDataName) here: a lecture demo that makes digits in minutes, or the full run (checkpoint: ./ddpm-train*.safetensors).", maxWidth: W - 4)
             y += buf.wrappedText(2, y + 1, "Or from the shell:  ddpm train --tui --out model.safetensors  (the demo; add --recipe full for the full run)", maxWidth: W - 4)
             return
         }
