@@ -212,10 +212,10 @@ def load_images(folder, limit, size):
             break
     else:
         raise SystemExit(f"{folder}: no train-images-idx3-ubyte[.gz] here (an MNIST-style IDX folder is needed)")
-    if imgs.ndim != 3 or imgs.shape[1] != imgs.shape[2] or imgs.shape[1] not in (28, 30, 32):
-        raise SystemExit(f"{folder}: images of shape {imgs.shape[1:]}; ddpm takes 28x28 images, or 32x32 around a central 28x28")
-    if imgs.shape[1] > size:
-        raise SystemExit(f"{folder}: {imgs.shape[1]}x{imgs.shape[1]} images do not fit a {size}x{size} model (--size 32)")
+    # As ddpm train: a smaller set is padded evenly with background, a larger one refused.
+    if imgs.ndim != 3 or imgs.shape[1] != imgs.shape[2] or imgs.shape[1] > size or (size - imgs.shape[1]) % 2:
+        raise SystemExit(f"{folder}: images of shape {imgs.shape[1:]} do not fit a {size}x{size} model"
+                         + (" (--size 32)" if imgs.ndim == 3 and imgs.shape[1] == 32 else ""))
     if limit:
         imgs = imgs[:limit]
     x = torch.from_numpy(imgs.astype(np.float32) / 127.5 - 1).unsqueeze(1)  # Dataset: [-1, 1]

@@ -38,7 +38,7 @@ final class BundledModelTests: XCTestCase {
         let env = "DDPM_ASSETS=\(Shell.assets) \(Shell.binary)"
         var (code, out) = Shell.sh("\(env) sample --weights \(Shell.assets)/models/fashion-mnist-tiny.safetensors --n 64 --sampler ddim --steps 20 --seed 1 --out \(dir)/f.idx")
         XCTAssertEqual(code, 0, out)
-        (code, out) = Shell.sh("\(env) eval --images \(dir)/f.idx --classifier \(Shell.assets)/models/fashion-mnist-classifier.safetensors --n 64 --json")
+        (code, out) = Shell.sh("\(env) eval --images \(dir)/f.idx --classifier \(Shell.assets)/models/fashion-mnist-classifier.safetensors --n 64 --json 2>/dev/null")
         XCTAssertEqual(code, 0, out)
         let j = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
         let rate = (j["generated"] as! [String: Double])["confident_rate"]!

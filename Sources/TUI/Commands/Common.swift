@@ -212,7 +212,10 @@ func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
         return try Classifier.read(path)
     } catch {
         // The user's own path may be anything (a diffusion model's weights): say how a classifier is made, not to overwrite it.
-        throw CLIError("\(error). " + (path == Assets.classifier ? Assets.restoreHint(path)! : "A classifier is written by: ddpm eval --train-classifier [--data DIR] --out FILE"))
+        let hint = path == Assets.classifier ? Assets.restoreHint(path)!
+            : FileManager.default.fileExists(atPath: path) ? "A classifier is written by: ddpm eval --train-classifier [--data DIR] --out FILE"
+            : "Rebuild it with: ddpm eval --train-classifier --classifier \(path)"
+        throw CLIError("\(error). " + hint)
     }
 }
 

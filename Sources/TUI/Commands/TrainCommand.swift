@@ -129,7 +129,6 @@ struct TrainCommand: ParsableCommand {
             }
             let dir = data ?? recorded ?? Assets.mnist
             var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
-            do { try ds.checkDrawable(dir) } catch { throw CLIError("\(error)") }
             do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError {
                 throw CLIError("\(dir): \(e)" + (ds.side > cfg.imageSize ? " (a 32x32 set trains with --config small, or --init from a 32x32 model)" : ""))
             }
