@@ -106,12 +106,12 @@ def check_config(cfg):
     problems = []
     if not 1 <= groups <= 64:
         problems.append(f"--groups must be in 1...64, got {groups}")
-    elif c < 1 or c % groups or c > 4096:
-        problems.append(f"--channels must be a positive multiple of {groups} (the GroupNorm groups) up to 4096, got {c}")
-    if not 1 <= len(mults) <= 6 or any(m < 1 for m in mults):
-        problems.append(f"--mults needs 1...6 levels, each >= 1, got {mults}")
-    if not 1 <= cfg["nBlocks"] <= 16 or not 0 <= cfg["nMidBlocks"] <= 16:
-        problems.append(f"--blocks must be in 1...16 and --mid-blocks in 0...16, got {cfg['nBlocks']}, {cfg['nMidBlocks']}")
+    elif c < 1 or c % groups or c > 1024:
+        problems.append(f"--channels must be a positive multiple of {groups} (the GroupNorm groups) up to 1024, got {c}")
+    if not 1 <= len(mults) <= 6 or any(m < 1 or c * m > 1024 for m in mults):
+        problems.append(f"--mults needs 1...6 levels, each >= 1 with channels x mult <= 1024, got {mults}")
+    if not 1 <= cfg["nBlocks"] <= 8 or not 0 <= cfg["nMidBlocks"] <= 8:
+        problems.append(f"--blocks must be in 1...8 and --mid-blocks in 0...8, got {cfg['nBlocks']}, {cfg['nMidBlocks']}")
     if size not in (28, 30, 32):
         problems.append(f"--size must be 28 or 32 (ddpm draws 28x28 images, padded evenly), got {size}")
     elif size % (1 << (len(mults) - 1)) and not problems:
@@ -466,6 +466,8 @@ def main():
     command = " ".join(["train_torch.py"] + sys.argv[1:])
     started, first = time.time(), step
     nparams = sum(p.numel() for p in model.parameters())
+    if nparams > 64 << 20:
+        raise SystemExit(f"{nparams:,} parameters: more than the 64M ddpm loads (Checkpoint.maxParameters)")
     log(f"training {encode(cfg)} ({nparams:,} parameters) on {n} images, global batch {batch} "
         f"over {world} process(es) on {device.type}, steps {step}..{total}")
 

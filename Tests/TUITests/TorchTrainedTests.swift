@@ -106,6 +106,33 @@ final class TorchTrainedTests: XCTestCase {
         XCTAssertEqual((try? String(contentsOfFile: exitFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
 
+    /// A state_dict saved without ddpm's metadata (as safetensors.torch.save_file
+    /// writes one), through the binary: refused without --config, opened with
+    /// it, refused with the wrong one; the samples equal the original file's.
+    func testWeightsWithoutMetadataOpenWithConfig() throws {
+        let dir = Shell.temporaryDirectory("nometa")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bundled = Shell.assets + "/models/mnist-tiny.safetensors"
+        let (net, params, _, _) = try loadModel(bundled)
+        try Checkpoint.writeWeights(dir + "/w.safetensors", layout: net.layout, params: params.ptr, metadata: [:])
+        XCTAssertNil(try SafeTensors.read(dir + "/w.safetensors").metadata["config"])
+        let env = "DDPM_ASSETS=\(Shell.assets) \(Shell.binary)"
+        var (code, out) = Shell.sh("\(env) sample --weights \(dir)/w.safetensors --n 4 --sampler ddim --steps 5 --out \(dir)/a.idx")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("its metadata does not say which model it holds") && out.contains("--config tiny"), out)
+        (code, out) = Shell.sh("\(env) sample --weights \(dir)/w.safetensors --config small --n 4 --sampler ddim --steps 5 --out \(dir)/a.idx")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("expected"), out)
+        (code, out) = Shell.sh("\(env) sample --weights \(dir)/w.safetensors --config tiny --schedule linear --T 1000 --n 4 --sampler ddim --steps 5 --out \(dir)/a.idx")
+        XCTAssertEqual(code, 0, out)
+        (code, out) = Shell.sh("\(env) sample --weights \(bundled) --n 4 --sampler ddim --steps 5 --out \(dir)/b.idx")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertEqual(try IDXFile.read(dir + "/a.idx").bytes, try IDXFile.read(dir + "/b.idx").bytes, "the same weights sample the same digits")
+        (code, out) = Shell.sh("\(env) info --weights \(dir)/w.safetensors --config tiny --schedule cosine")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("(no config in its metadata: the model --config gave)") && out.contains("cosine, T 1000") && out.contains("396,801"), out)
+    }
+
     /// The python with torch and safetensors: $DDPM_TORCH_PYTHON, else python3; nil without torch.
     static func torchPython() -> String? {
         let py = ProcessInfo.processInfo.environment["DDPM_TORCH_PYTHON"] ?? "python3"

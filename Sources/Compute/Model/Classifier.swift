@@ -93,10 +93,14 @@ public final class Classifier {
     public var dropoutRNG = RNG(seed: 0, stream: 17)
     /// The share of pixels above mid-grey a real image of its training set has
     /// (widened a little); outside it an image is blank or flooded whatever the
-    /// classifier says. MNIST's digits (the default): every one of the 60,000
-    /// training digits lies in 1.9%...39.8%, test 2.4%...32.9%. A classifier of
-    /// another set (`--train-classifier --data`) stores its own in its file.
-    public var inkRange: ClosedRange<Float> = 0.015...0.45
+    /// classifier says. MNIST's (the default) or, for a classifier of another
+    /// set (`--train-classifier --data`), the band stored in its file.
+    public var inkRange = Classifier.mnistInkRange
+    /// Every one of MNIST's 60,000 training digits lies in 1.9%...39.8% of ink,
+    /// test 2.4%...32.9%: widened, 1.5%...45%. The bundled classifier reads a
+    /// blank image as a 1 with p = 1.00, so without the band a young model's
+    /// empty previews would count as confident digits.
+    public static let mnistInkRange: ClosedRange<Float> = 0.015...0.45
     let mask = FloatBuffer(count: 1), dropped = FloatBuffer(count: 1)
 
     public init(_ arch: Architecture = .v2, backend: Backend = .detected) {

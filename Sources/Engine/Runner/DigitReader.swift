@@ -32,20 +32,21 @@ public final class DigitReader: @unchecked Sendable {
 
     /// A reading at least this probable counts as confident.
     public static let confident: Float = 0.9
-    /// MNIST's band of real ink (`Classifier.inkRange`'s default). Outside it
-    /// an image is blank or flooded whatever the classifier says: the bundled
-    /// one reads a blank image as a 1 with p = 1.00, so a young model's empty
-    /// previews would count as confident digits.
-    public static let inkRange: ClosedRange<Float> = 0.015...0.45
+    /// MNIST's band of real ink (`Classifier.mnistInkRange`).
+    public static let inkRange = Classifier.mnistInkRange
 
-    /// The band of ink a set's real images span, widened as MNIST's measured
-    /// 1.9%...39.8% was to 1.5%...45% (what `--train-classifier --data` stores).
+    /// The band of ink a set's real images span (what `--train-classifier
+    /// --data` stores): its 0.1% and 99.9% quantiles, so that one nearly blank
+    /// image does not open the band, widened by 0.8 and 1.13 as MNIST's
+    /// 1.9%...39.8% became 1.5%...45%.
     public static func inkRange(of images: [Float], n: Int, side: Int) -> ClosedRange<Float> {
-        var lo: Float = 1, hi: Float = 0
-        images.withUnsafeBufferPointer { p in
-            for i in 0..<n { let s = inkShare(p.baseAddress! + i * side * side, count: side * side); lo = min(lo, s); hi = max(hi, s) }
-        }
-        return (lo * 0.8)...min(1, max(lo * 0.8 + 1e-3, hi * 1.13))
+        precondition(n >= 1 && images.count >= n * side * side)
+        let shares = images.withUnsafeBufferPointer { p in
+            (0..<n).map { inkShare(p.baseAddress! + $0 * side * side, count: side * side) }
+        }.sorted()
+        let q = { (f: Double) in shares[Int((Double(n - 1) * f).rounded())] }
+        let lo = q(0.001) * 0.8
+        return lo...min(1, max(lo + 1e-3, q(0.999) * 1.13))
     }
 
     /// The confident-digit rule on its own, for readings made elsewhere (`ddpm eval`).

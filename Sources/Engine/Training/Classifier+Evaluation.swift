@@ -20,11 +20,11 @@ extension Classifier {
         let cls = Classifier(arch), params = FloatBuffer(count: cls.layout.count)
         try file.load(into: params.ptr, layout: cls.layout)
         if let text = file.metadata["ink_range"] {
-            let v = text.split(separator: ",").compactMap { Float($0) }
-            guard v.count == 2, v[0] >= 0, v[0] < v[1], v[1] <= 1 else {
+            let v = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+            guard v.count == 2, let lo = v[0], let hi = v[1], lo >= 0, lo < hi, hi <= 1 else {
                 throw EngineError.badFile(path: path, reason: "ink_range '\(EngineError.quoted(text, limit: 40))' is not two shares lo,hi with 0 <= lo < hi <= 1")
             }
-            cls.inkRange = v[0]...v[1]
+            cls.inkRange = lo...hi
         }
         return (cls, params)
     }

@@ -77,7 +77,8 @@ enum ExplorerApp {
             if l.objective != .eps { l.label += " · predicts \(l.objective.rawValue)" }
         } catch {
             l.note = Assets.explain(error, reading: path, training: false)
-            if o.weights != nil && o.trainer == nil { throw CLIError("\(error)") }
+            // A file the user named (or described with --config and the like) that cannot be opened is an error, not an empty view.
+            if (o.weights != nil || o.modelFile?.isEmpty == false) && o.trainer == nil { throw CLIError("\(error)") }
         }
         if let f = o.settings, let sched = l.model?.2 {
             let settings = f(sched.T)
@@ -379,7 +380,7 @@ enum ExplorerApp {
                     throw CLIError("g trains Tiny on 28x28 images; --data holds \(ds.side)x\(ds.side) (train it with: ddpm train --config small --data DIR)")
                 }
                 let tr = try Trainer(options: recipe.options(images: ds.count), data: ds)
-                tr.dataSource = options.data.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+                tr.dataSource = options.data.map(absolutePath)
                 // After a finished run: keep it (saved where it was going) and give the new run a file of its own.
                 var kept = ""
                 if let te = trainEngine, let old = startedTrainer ?? options.trainer, let out = trainOut {

@@ -89,6 +89,9 @@ struct EvalCommand: ParsableCommand {
             let (cls, cp) = try loadClassifier(clsPath)
             let (held, heldRange) = try heldOutDigits()
             try warnIfClassifierIsOfAnotherSet(clsPath)
+            if damage && Set(held.labels).count < 10 {
+                throw CLIError("--damage drops classes among the held-out images, which hold \(Set(held.labels).count) of the 10 labels; it needs all ten")
+            }
             if damage { return try damageCheck(Evaluation(classifier: cls, params: cp, reference: test), held: held, classifierPath: clsPath) }
             // A bad --versus file fails before minutes of sampling: images are read first, weights loaded once to check.
             let versusIsImages = versus.map { !$0.lowercased().hasSuffix(".safetensors") } ?? false
@@ -180,8 +183,10 @@ struct EvalCommand: ParsableCommand {
             }
             return r
         }
-        guard count >= 12 else { throw CLIError("\(data!): \(count) training images are too few to train a classifier and hold some out") }
-        return Evaluation.heldOut(count: count)
+        let r = Evaluation.heldOut(count: count)
+        // The classifier trains in batches of 128 with 16 outliers: fewer images would train nothing.
+        guard r.lowerBound >= 256 else { throw CLIError("\(data ?? ""): \(count) training images are too few (at least 310: 256 to train a classifier on, a sixth held out)") }
+        return r
     }
 
     /// The images a classifier trains on: those before the held-out range.
@@ -196,7 +201,7 @@ struct EvalCommand: ParsableCommand {
     /// (its file's `data`; none: the bundled MNIST).
     func warnIfClassifierIsOfAnotherSet(_ path: String) throws {
         let trained = (try? SafeTensors.read(path).metadata["data"]) ?? nil
-        let norm = { (p: String) in p == "bundled MNIST" ? p : URL(fileURLWithPath: p).standardizedFileURL.path }
+        let norm = { (p: String) in p == "bundled MNIST" ? p : absolutePath(p) }
         let trainedOn = norm(trained ?? "bundled MNIST"), against = norm(data ?? "bundled MNIST")
         if trainedOn != against {
             fputs("warning: \(path) was trained on \(trainedOn), not on \(against): its readings and held-out claims do not apply\n", stderr)
@@ -213,7 +218,7 @@ struct EvalCommand: ParsableCommand {
         let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, seed: seed, log: { print($0); fflush(stdout) })
         var meta = [
             "format": "ddpm-explorer classifier 2", "architecture": arch.description, "test_accuracy": String(format: "%.4f", acc),
-            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data ?? "bundled MNIST",
+            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data.map(absolutePath) ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)]
         if data != nil {
@@ -247,7 +252,7 @@ struct EvalCommand: ParsableCommand {
         try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
             "format": "ddpm-explorer noisy classifier 1", "architecture": arch.description,
             "schedule": Checkpoint.encode(schedule.spec), "test_accuracy": accuracy,
-            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data ?? "bundled MNIST",
+            "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data.map(absolutePath) ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
         print("wrote \(clsPath) (test accuracy \(accuracy))")

@@ -76,6 +76,9 @@ struct TrainCommand: ParsableCommand {
         if let minutes { guard minutes > 0, minutes.isFinite else { throw ValidationError("--minutes must be > 0, got \(minutes)") } }
         if let reportEvery { guard reportEvery >= 1, reportEvery.isFinite else { throw ValidationError("--report-every must be >= 1 (seconds), got \(reportEvery)") } }
         if resume && initWeights != nil { throw ValidationError("--init starts a new run; --resume continues one: give one of them") }
+        if reportEvery != nil && data != nil {
+            throw ValidationError("--report-every reads the preview with the bundled MNIST classifier; with --data it would read another set's images as digits")
+        }
         if tui && (minutes != nil || reportEvery != nil) { throw ValidationError("--minutes and --report-every are for the plain loop, not --tui") }
         _ = try backendOption(backend)
         _ = try modelConfig(config ?? "tiny", attention: attention)
@@ -95,8 +98,6 @@ struct TrainCommand: ParsableCommand {
         if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1, got \(limit)") } }
     }
-
-    static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
     func run() throws {
         try wrap {
@@ -124,7 +125,8 @@ struct TrainCommand: ParsableCommand {
             }
             // A resumed run trains on the set it started on (`data` in its file; none: the bundled MNIST).
             let recorded = resumed?["data"]
-            if let data, resumed != nil, Self.absolute(data) != (recorded ?? Self.absolute(Assets.mnist)) {
+            // (A checkpoint from before `data` was recorded takes --data as given.)
+            if let data, let recorded, absolutePath(data) != recorded {
                 throw CLIError("\(out) trained on \(recorded ?? "the bundled MNIST"); --resume continues on it (leave out --data)")
             }
             let dir = data ?? recorded ?? Assets.mnist
@@ -165,7 +167,7 @@ struct TrainCommand: ParsableCommand {
                     print("starting from the weights in \(initWeights) (its model: \(c.nChannels) channels x \(c.chMults), \(c.imageSize)x\(c.imageSize), predicts \(trainer.options.objective.rawValue); --config and --attention do not apply)")
                 }
             }
-            if dir != Assets.mnist { trainer.dataSource = Self.absolute(dir) }
+            if dir != Assets.mnist { trainer.dataSource = absolutePath(dir) }
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
             if tui {
                 try TrainViewRunner.run(trainer: trainer, out: out, checkpointEvery: checkpointEvery)

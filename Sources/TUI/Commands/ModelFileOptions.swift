@@ -1,0 +1,84 @@
+// ModelFileOptions.swift: --config, --attention, --schedule, --T: what a weights file without metadata holds.
+import ArgumentParser
+import Engine
+import Foundation
+
+/// What a weights file without ddpm's metadata holds (a state_dict PyTorch
+/// saved): `--config`, `--attention`, `--schedule`, `--T`. A file with metadata
+/// needs none of them and refuses ones that disagree with it.
+struct ModelFileOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: its model, tiny, small, or a config JSON as ddpm writes it ({\"nChannels\":32,\"chMults\":[1,2,2,4],\"nBlocks\":2,\"imageSize\":32,\"attention\":[2]}; nChannels, chMults, nBlocks and imageSize are needed, the rest defaults to nMidBlocks 2, groups 8, attention [], learnSigma false).", valueName: "config"))
+    var config: String?
+    @Option(help: ArgumentHelp("With --config tiny or small: the chapter's AttentionBlock at these levels (e.g. 1 or 1,2).", valueName: "levels"))
+    var attention: String?
+    @Option(help: "For a weights file without ddpm's metadata: its noise schedule, linear, cosine, quadratic or sigmoid (default linear).")
+    var schedule: String?
+    @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "For a weights file without ddpm's metadata: its diffusion steps T (default 1000).")
+    var T: Int?
+
+    var describesSchedule: Bool { schedule != nil || T != nil }
+    var isEmpty: Bool { config == nil && attention == nil && !describesSchedule }
+
+    func validate() throws { _ = try resolved(defaultConfig: .tiny) }
+
+    /// The config and schedule the options give (nil where they say nothing).
+    /// `defaultConfig` is the model `--attention` alone adds to (`info` and
+    /// `bench` describe Tiny by default; a file's loader has none).
+    func resolved(defaultConfig: UNetConfig? = nil) throws -> (config: UNetConfig?, schedule: NoiseSchedule.Spec?) {
+        var cfg: UNetConfig?
+        if let config {
+            if config.trimmingCharacters(in: .whitespaces).hasPrefix("{") {
+                var c = try Self.decodeConfig(config)
+                if let attention { c.attention = try attentionLevels(attention) }
+                cfg = c
+            } else {
+                cfg = try modelConfig(config, attention: attention)
+            }
+        } else if let attention {
+            guard var c = defaultConfig else {
+                throw ValidationError("--attention describes a model with --config (a file with ddpm's metadata says its own)")
+            }
+            c.attention = try attentionLevels(attention)
+            cfg = c
+        }
+        if let c = cfg {
+            do { try Checkpoint.checkUsable(c) } catch let e as EngineError { throw ValidationError("--config: \(e.description)") }
+        }
+        var spec: NoiseSchedule.Spec?
+        if schedule != nil || T != nil {
+            var s = NoiseSchedule.Spec()
+            if let schedule {
+                guard let k = ScheduleKind(rawValue: schedule.lowercased()) else {
+                    throw ValidationError("unknown --schedule '\(schedule)' (\(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                s.kind = k
+            }
+            if let T { s.T = T }
+            do { _ = try NoiseSchedule(s) } catch let e as EngineError { throw ValidationError(flagMessage(e)) }
+            spec = s
+        }
+        return (cfg, spec)
+    }
+
+    /// A config JSON as the metadata holds it; a missing, mistyped or unknown key is named.
+    static func decodeConfig(_ json: String) throws -> UNetConfig {
+        let keys = Set(["nChannels", "chMults", "nBlocks", "nMidBlocks", "imageChannels", "imageSize", "dropout", "groups", "attention", "learnSigma"])
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))")
+        }
+        if let unknown = obj.keys.sorted().first(where: { !keys.contains($0) }) {
+            throw ValidationError("--config has an unknown key '\(EngineError.quoted(unknown, limit: 30))' (keys: \(keys.sorted().joined(separator: ", ")))")
+        }
+        do {
+            return try JSONDecoder().decode(UNetConfig.self, from: Data(json.utf8))
+        } catch let DecodingError.keyNotFound(k, _) {
+            throw ValidationError("--config needs '\(k.stringValue)' (nChannels, chMults, nBlocks and imageSize are required)")
+        } catch let DecodingError.typeMismatch(_, c) {
+            throw ValidationError("--config: '\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type (\(c.debugDescription))")
+        } catch let DecodingError.valueNotFound(_, c) {
+            throw ValidationError("--config: '\(c.codingPath.map(\.stringValue).joined(separator: "."))' is null")
+        } catch {
+            throw ValidationError("--config: \(error)")
+        }
+    }
+}
