@@ -80,6 +80,12 @@ public struct Dataset: Sendable {
         self.init(images: images, labels: Array(labs.bytes[0..<n]), side: side)
     }
 
+    /// The images `range` and their labels.
+    public func subset(_ range: Range<Int>) -> Dataset {
+        let P = side * side
+        return Dataset(images: Array(images[(range.lowerBound * P)..<(range.upperBound * P)]), labels: Array(labels[range]), side: side)
+    }
+
     /// Whether this program draws and reads these images: 28x28, or up to 32x32
     /// around a central 28x28 (what a 32x32 model is padded from).
     public func checkDrawable(_ dir: String) throws {

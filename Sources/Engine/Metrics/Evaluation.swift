@@ -23,9 +23,7 @@ public struct Evaluation {
     /// The `range` (default `heldOut`) of a training set (which must hold them).
     public static func heldOutDigits(of train: Dataset, range: Range<Int> = heldOut) -> Dataset {
         precondition(range.lowerBound >= 0 && train.count >= range.upperBound && train.side == MNIST.side)
-        let P = MNIST.pixels
-        return Dataset(images: Array(train.images[(range.lowerBound * P)..<(range.upperBound * P)]),
-                       labels: Array(train.labels[range]), side: MNIST.side)
+        return train.subset(range)
     }
 
     let classifier: Classifier

@@ -21,7 +21,7 @@ public final class DigitReader: @unchecked Sendable {
         public var hasInk: Bool { inkRange.contains(ink) }
         /// Read with p >= `confident` and inked like a real image: what every
         /// "confident" count in the explorer and `ddpm train --report-every` counts.
-        public var isConfidentDigit: Bool { p >= DigitReader.confident && hasInk }
+        public var isConfidentDigit: Bool { DigitReader.isConfidentDigit(p: p, ink: ink, inkRange: inkRange) }
         /// What to write under the image: the class and p, or why it is no digit.
         public var label: String {
             if ink < inkRange.lowerBound { return "no ink" }

@@ -387,14 +387,11 @@ enum ExplorerApp {
                     te.stop()
                     try old.saveCheckpoint(out)
                     kept = "; the finished run is saved in \(out)"
-                    trainOut = ExplorerApp.numbered(ExplorerApp.defaultTrainOut,
-                                                    ExplorerApp.firstFree(from: 2) { ExplorerApp.numbered(ExplorerApp.defaultTrainOut, $0) })
+                    trainOut = ExplorerApp.freeTrainOut()
                 }
                 startedTrainer = tr
                 // A file an earlier session left is kept: this run gets the next free name.
-                trainOut = trainOut ?? (FileManager.default.fileExists(atPath: ExplorerApp.defaultTrainOut)
-                    ? ExplorerApp.numbered(ExplorerApp.defaultTrainOut, ExplorerApp.firstFree(from: 2) { ExplorerApp.numbered(ExplorerApp.defaultTrainOut, $0) })
-                    : ExplorerApp.defaultTrainOut)
+                trainOut = trainOut ?? ExplorerApp.freeTrainOut()
                 sampleEngine?.send(.pause)
                 startTrainEngine(tr)
                 state.message = "training a new Tiny model (\(recipe.title), \(tr.options.totalSteps) steps); w saves to \(trainOut!)" + kept
@@ -411,6 +408,12 @@ enum ExplorerApp {
         var k = from
         while FileManager.default.fileExists(atPath: path(k)) { k += 1 }
         return k
+    }
+
+    /// The first of ddpm-train.safetensors, ddpm-train-2.safetensors, ... that is not there yet.
+    static func freeTrainOut() -> String {
+        let name = { (k: Int) in k == 1 ? defaultTrainOut : numbered(defaultTrainOut, k) }
+        return name(firstFree(from: 1, name))
     }
 
     /// "name-k.ext" for the k-th run of a session.

@@ -88,7 +88,7 @@ struct EvalCommand: ParsableCommand {
             let clsPath = classifier ?? Assets.classifier
             let (cls, cp) = try loadClassifier(clsPath)
             let (held, heldRange) = try heldOutDigits()
-            try warnIfClassifierIsOfAnotherSet(clsPath)
+            warnIfClassifierIsOfAnotherSet(clsPath)
             if damage && Set(held.labels).count < 10 {
                 throw CLIError("--damage drops classes among the held-out images, which hold \(Set(held.labels).count) of the 10 labels; it needs all ten")
             }
@@ -176,7 +176,7 @@ struct EvalCommand: ParsableCommand {
 
     /// MNIST's held-out digits (it must hold them); a --data set's own split.
     func heldOutRange(count: Int) throws -> Range<Int> {
-        guard data != nil else {
+        guard let data else {
             let r = Evaluation.heldOut
             guard count >= r.upperBound else {
                 throw CLIError("the MNIST training set has \(count) digits; the evaluation holds out digits \(r.lowerBound)..<\(r.upperBound)")
@@ -185,7 +185,7 @@ struct EvalCommand: ParsableCommand {
         }
         let r = Evaluation.heldOut(count: count)
         // The classifier trains in batches of 128 with 16 outliers: fewer images would train nothing.
-        guard r.lowerBound >= 256 else { throw CLIError("\(data ?? ""): \(count) training images are too few (at least 310: 256 to train a classifier on, a sixth held out)") }
+        guard r.lowerBound >= 256 else { throw CLIError("\(data): \(count) training images are too few (at least 310: 256 to train a classifier on, a sixth held out)") }
         return r
     }
 
@@ -193,13 +193,12 @@ struct EvalCommand: ParsableCommand {
     func classifierTrainingSet() throws -> (Dataset, Range<Int>) {
         let all = try dataset(train: true)
         let r = try heldOutRange(count: all.count)
-        let P = MNIST.pixels
-        return (Dataset(images: Array(all.images[0..<(r.lowerBound * P)]), labels: Array(all.labels[0..<r.lowerBound]), side: MNIST.side), r)
+        return (all.subset(0..<r.lowerBound), r)
     }
 
     /// Says so when the classifier was trained on another set than the one evaluated against
     /// (its file's `data`; none: the bundled MNIST).
-    func warnIfClassifierIsOfAnotherSet(_ path: String) throws {
+    func warnIfClassifierIsOfAnotherSet(_ path: String) {
         let trained = (try? SafeTensors.read(path).metadata["data"]) ?? nil
         let norm = { (p: String) in p == "bundled MNIST" ? p : absolutePath(p) }
         let trainedOn = norm(trained ?? "bundled MNIST"), against = norm(data ?? "bundled MNIST")

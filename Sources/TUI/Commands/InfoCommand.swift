@@ -24,11 +24,11 @@ struct InfoCommand: ParsableCommand {
                 return
             }
             let given = try model.resolved()
-            let (c, spec) = try wrap { try Checkpoint.modelSpec(meta, path: weights, config: given.config, schedule: given.schedule) }
-            // The tensors must be that model's (a --config that does not fit the file is refused here, as loading would).
-            _ = try wrap { try loadModel(weights, given: model) }
+            // Loaded, not only described: a --config that does not fit the file's tensors is refused here too.
+            let (net, _, schedule, _) = try wrap { try loadModel(weights, given: model) }
             let objective = try wrap { try Checkpoint.objective(meta, path: weights) }
-            cfg = c
+            cfg = net.config
+            let spec = schedule.spec
             print("file:                 \(weights)" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))
             print("schedule:             \(spec.kind.rawValue), T \(spec.T), beta \(spec.betaStart)...\(spec.betaEnd)"
                   + (meta["schedule"] == nil ? (given.schedule == nil ? " (not in its metadata: the chapter's, as no --schedule or --T said otherwise)" : " (from --schedule/--T)") : ""))
