@@ -55,30 +55,71 @@ extension Elementwise512 {
     }
 
     /// dst[r * w + c] (= or +=) src[r * wp + c] + bias for h rows of w floats:
-    /// the direct convolution's output copy. Without `accumulate`, whole
-    /// vectors are written as long as they stay inside the h x w plane (the
-    /// overhang is rewritten by the next row); the rest one float at a time.
+    /// the direct convolution's output copy. Each row is covered by whole
+    /// vectors (16 floats, or 8 or 4 for narrower rows), the last one ending
+    /// at the row's end and overlapping the one before it; a row's vectors are
+    /// all computed before any is stored, so the overlap is written twice with
+    /// the same value (with `accumulate` too). Rows narrower than 4 go one
+    /// float at a time.
     public static func storeRows(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                  h: Int, w: Int, wp: Int, bias: Float, accumulate: Bool) {
-        let hw = h * w, vb = V(repeating: bias)
-        if accumulate {
-            let full = w / 16 * 16
+        if w >= 16 {
+            if w <= 32 {
+                storeRows2(src, dst, h: h, w: w, wp: wp, bias: bias, accumulate: accumulate, as: SIMD16<Float>.self)
+            } else {
+                storeRowsWide(src, dst, h: h, w: w, wp: wp, bias: bias, accumulate: accumulate)
+            }
+        } else if w >= 8 {
+            storeRows2(src, dst, h: h, w: w, wp: wp, bias: bias, accumulate: accumulate, as: SIMD8<Float>.self)
+        } else if w >= 4 {
+            storeRows2(src, dst, h: h, w: w, wp: wp, bias: bias, accumulate: accumulate, as: SIMD4<Float>.self)
+        } else {
             for r in 0..<h {
                 let s = src + r * wp, d = dst + r * w
-                var c = 0
-                while c < full { FastMath.store(FastMath.load(d, c) + (FastMath.load(s, c) + vb), d, c); c += 16 }
-                while c < w { d[c] += s[c] + bias; c += 1 }
+                for c in 0..<w { if accumulate { d[c] += s[c] + bias } else { d[c] = s[c] + bias } }
             }
-            return
         }
-        let vecs = (w + 15) / 16
+    }
+
+    /// Rows of S.scalarCount <= w <= 2 S.scalarCount floats: two vectors a row, at 0 and w - width.
+    @inline(__always)
+    static func storeRows2<S: SIMD>(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                    h: Int, w: Int, wp: Int, bias: Float, accumulate: Bool, as: S.Type)
+    where S.Scalar == Float {
+        let vb = S(repeating: bias), last = w - S.scalarCount
+        for r in 0..<h {
+            let s = UnsafeRawPointer(src + r * wp), d = UnsafeMutableRawPointer(dst + r * w)
+            var v0 = s.loadUnaligned(as: S.self) + vb
+            var v1 = s.loadUnaligned(fromByteOffset: 4 * last, as: S.self) + vb
+            if accumulate {
+                v0 = d.loadUnaligned(as: S.self) + v0
+                v1 = d.loadUnaligned(fromByteOffset: 4 * last, as: S.self) + v1
+            }
+            d.storeBytes(of: v0, as: S.self)
+            d.storeBytes(of: v1, toByteOffset: 4 * last, as: S.self)
+        }
+    }
+
+    /// Rows wider than 32: 16-float vectors, the last one ending at the row's end.
+    static func storeRowsWide(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                              h: Int, w: Int, wp: Int, bias: Float, accumulate: Bool) {
+        let vb = V(repeating: bias), last = w - 16
         for r in 0..<h {
             let s = src + r * wp, d = dst + r * w
-            if r * w + vecs * 16 <= hw {
-                for v in 0..<vecs { FastMath.store(FastMath.load(s, v * 16) + vb, d, v * 16) }
-            } else {
-                for c in 0..<w { d[c] = s[c] + bias }
+            // The last vector first, from the row as it was.
+            var tail = FastMath.load(s, last) + vb
+            if accumulate { tail = FastMath.load(d, last) + tail }
+            var c = 0
+            while c + 16 <= last {
+                let v = FastMath.load(s, c) + vb
+                FastMath.store(accumulate ? FastMath.load(d, c) + v : v, d, c)
+                c += 16
             }
+            if c < last {
+                let v = FastMath.load(s, c) + vb
+                FastMath.store(accumulate ? FastMath.load(d, c) + v : v, d, c)
+            }
+            FastMath.store(tail, d, last)
         }
     }
 }

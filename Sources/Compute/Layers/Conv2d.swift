@@ -110,7 +110,7 @@ public struct Conv2d: Sendable {
     /// dx of a 3x3 stride-1 pad-1 conv is the same conv of dy with the weights
     /// flipped and in/out swapped: Wf[ci][co][2-ky][2-kx] = W[co][ci][ky][kx].
     private func backwardDataDirect(_ p: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                    n: Int, h: Int, w wid: Int, ws: Workspace) {
+                                    n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool) {
         ws.flip.reserve(cout * cin * 9 + cin)
         let wf = ws.flip.ptr, weight = p + w
         for co in 0..<cout {
@@ -121,20 +121,25 @@ public struct Conv2d: Sendable {
         let zeroBias = wf + cout * cin * 9
         zeroBias.update(repeating: 0, count: cin)
         Conv2d.direct(weight: wf, bias: zeroBias, cin: cout, cout: cin, x: dy, y: dx, n: n, h: h, w: wid,
-                      ws: ws, accumulate: true)
+                      ws: ws, accumulate: accumulate)
     }
 
-    /// dW += dy col^T, db += rowsum(dy), dx += col2im(W^T dy) (dx optional).
+    /// dW += dy col^T, db += rowsum(dy), dx += col2im(W^T dy) (dx optional;
+    /// with `overwriteDx`, dx = instead of +=).
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                         n: Int, h: Int, w wid: Int, ws: Workspace) {
+                         n: Int, h: Int, w wid: Int, ws: Workspace, overwriteDx: Bool = false) {
         let ho = outSize(h), wo = outSize(wid), hwo = ho * wo, hwi = h * wid, cols = n * hwo, kk = cin * k * k
         let weight = p + w
         Kernels.addRowSums(dy, rows: cout, len: cols, into: g + b)
         let pointwise = isPointwise
         // dx through the direct kernel when it applies (then the GEMM below computes dW only).
         let directDx = usesDirect(ws.backend) && cin % 4 == 0 && dx != nil
-        if directDx { backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws) }
+        if directDx {
+            backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws, accumulate: !overwriteDx)
+        } else if overwriteDx, let dx {
+            Parallel.zero(dx, count: cin * n * hwi)
+        }
         let dx = directDx ? nil : dx
         if usesDirect(ws.backend) && dx == nil && DirectConv.weightGradApplies(cin: cin, cout: cout, backend: ws.backend) {
             return DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)

@@ -93,13 +93,13 @@ public struct GroupNorm: Sendable {
         }
     }
 
-    /// Accumulates dgamma, dbeta, dx (+=) and, if given, dtbias[n, c] (+=).
-    /// `scratch` holds C*N*HW floats.
+    /// Accumulates dgamma, dbeta, dx (+=, or = with `overwrite`) and, if
+    /// given, dtbias[n, c] (+=). `scratch` holds C*N*HW floats.
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                          n: Int, hw: Int, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                          silu: Bool, mask: UnsafePointer<Float>? = nil, dtbias: UnsafeMutablePointer<Float>? = nil,
-                         scratch: UnsafeMutablePointer<Float>) {
+                         scratch: UnsafeMutablePointer<Float>, overwrite: Bool = false) {
         let cpg = channels / groups, count = Float(cpg * hw)
         let G = groups, C = channels
         Parallel.forEach(groups) { gr in
@@ -164,12 +164,14 @@ public struct GroupNorm: Sendable {
                         var i = 0
                         while i + 16 <= hw {
                             let xh = (FastMath.load(xp, i) - m) * r
-                            FastMath.store(FastMath.load(dxp, i) + r * (FastMath.load(dh, i) - m1 - xh * m2), dxp, i)
+                            let v = r * (FastMath.load(dh, i) - m1 - xh * m2)
+                            FastMath.store(overwrite ? v : FastMath.load(dxp, i) + v, dxp, i)
                             i += 16
                         }
                         while i < hw {
                             let xh = (xp[i] - m) * r
-                            dxp[i] += r * (dh[i] - m1 - xh * m2)
+                            let v = r * (dh[i] - m1 - xh * m2)
+                            dxp[i] = overwrite ? v : dxp[i] + v
                             i += 1
                         }
                     }
