@@ -13,6 +13,26 @@ public enum Elementwise512 {
                                   a: Float, b: Float, tb: Float) {
         FastMath.affineSiLU(x, y, count: count, a: a, b: b, tb: tb)
     }
+
+    /// FastMath.groupNormBackwardPlane compiled for AVX-512.
+    public static func groupNormBackwardPlane(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+        dh: UnsafeMutablePointer<Float>, count: Int, mean: Float, rstd: Float, gamma: Float, beta: Float,
+        silu: Bool, dgam: inout Float, dbet: inout Float, dtb: inout Float, s1: inout Float, s2: inout Float
+    ) {
+        FastMath.groupNormBackwardPlane(x: x, dy: dy, mask: mask, dh: dh, count: count, mean: mean, rstd: rstd,
+                                        gamma: gamma, beta: beta, silu: silu, dgam: &dgam, dbet: &dbet, dtb: &dtb,
+                                        s1: &s1, s2: &s2)
+    }
+
+    /// FastMath.groupNormBackwardApply compiled for AVX-512.
+    public static func groupNormBackwardApply(
+        x: UnsafePointer<Float>, dh: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int,
+        mean: Float, rstd: Float, m1: Float, m2: Float, overwrite: Bool
+    ) {
+        FastMath.groupNormBackwardApply(x: x, dh: dh, dx: dx, count: count, mean: mean, rstd: rstd, m1: m1, m2: m2,
+                                        overwrite: overwrite)
+    }
 }
 
 extension Elementwise512 {

@@ -68,6 +68,82 @@ public enum FastMath {
         while i < count { y[i] = affineSiLU(x[i], a: a, b: b, tb: tb); i += 1 }
     }
 
+    /// GroupNorm's backward over one channel plane of `count` floats (see
+    /// GroupNorm.backward): with xh = (x - mean) rstd and d = dy (times the
+    /// dropout mask, then times SiLU's derivative at xh gamma + beta when
+    /// `silu`), adds d xh to dgam, d to dbet, dy mask to dtb, d gamma to s1
+    /// and d gamma xh to s2, and writes d gamma to dh. 16-float vectors, then
+    /// a float at a time (vector partial sums are added before the tail).
+    @_transparent
+    public static func groupNormBackwardPlane(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+        dh: UnsafeMutablePointer<Float>, count: Int, mean m: Float, rstd r: Float, gamma: Float, beta: Float,
+        silu: Bool, dgam: inout Float, dbet: inout Float, dtb: inout Float, s1: inout Float, s2: inout Float
+    ) {
+        var vgam = V(), vbet = V(), vtb = V(), vs1 = V(), vs2 = V()
+        var i = 0
+        while i + 16 <= count {
+            let xh = (load(x, i) - m) * r
+            var d = load(dy, i)
+            if let mask { d *= load(mask, i) }
+            vtb += d
+            if silu {
+                let gv = xh * gamma + beta
+                let sg = sigmoid(gv)
+                d *= sg * (1 + gv * (1 - sg))
+            }
+            vgam += d * xh
+            vbet += d
+            let dxh = d * gamma
+            vs1 += dxh
+            vs2 += dxh * xh
+            store(dxh, dh, i)
+            i += 16
+        }
+        dgam = vgam.sum(); dbet = vbet.sum(); dtb = vtb.sum()
+        s1 += vs1.sum(); s2 += vs2.sum()
+        while i < count {
+            let xh = (x[i] - m) * r
+            var d = dy[i]
+            if let mask { d *= mask[i] }
+            dtb += d
+            if silu {
+                let gv = xh * gamma + beta
+                let sg = sigmoid(gv)
+                d *= sg * (1 + gv * (1 - sg))
+            }
+            dgam += d * xh
+            dbet += d
+            let dxh = d * gamma
+            s1 += dxh
+            s2 += dxh * xh
+            dh[i] = dxh
+            i += 1
+        }
+    }
+
+    /// GroupNorm's backward, second pass over one plane: dx (= or +=)
+    /// rstd (dh - m1 - xh m2).
+    @_transparent
+    public static func groupNormBackwardApply(
+        x: UnsafePointer<Float>, dh: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int,
+        mean m: Float, rstd r: Float, m1: Float, m2: Float, overwrite: Bool
+    ) {
+        var i = 0
+        while i + 16 <= count {
+            let xh = (load(x, i) - m) * r
+            let v = r * (load(dh, i) - m1 - xh * m2)
+            store(overwrite ? v : load(dx, i) + v, dx, i)
+            i += 16
+        }
+        while i < count {
+            let xh = (x[i] - m) * r
+            let v = r * (dh[i] - m1 - xh * m2)
+            dx[i] = overwrite ? v : dx[i] + v
+            i += 1
+        }
+    }
+
     @_transparent
     public static func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {
         UnsafeRawPointer(p + i).loadUnaligned(as: V.self)

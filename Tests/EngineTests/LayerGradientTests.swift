@@ -223,9 +223,43 @@ final class LayerGradientTests: XCTestCase {
                 },
                 backward: { pp, xx, dy, gp, gx in
                     gn.backward(pp, gp, x: xx, dy: dy, dx: gx, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G,
-                                silu: silu, mask: useMask ? mask.ptr : nil, dtbias: useBias ? dtb.ptr : nil, scratch: scratch.ptr)
+                                silu: silu, mask: useMask ? mask.ptr : nil, dtbias: useBias ? dtb.ptr : nil, scratch: scratch.ptr,
+                                backend: backend)
                 })
         }
+        }
+    }
+
+    /// GroupNorm's backward writes dx with `overwrite` exactly as it adds
+    /// into zeros, and its AVX-512 and AVX2 plane loops give the same bits
+    /// (planes of 37: two vectors and a tail).
+    func testGroupNormBackwardOverwriteAndBackendsAgree() {
+        let C = 8, G = 4, n = 3, hw = 37, len = C * n * hw
+        var L = ParameterLayout()
+        let gn = GroupNorm(&L, "g", groups: G, channels: C)
+        let params = randomBuffer(L.count, seed: 5, scale: 0.7)
+        let x = randomBuffer(len, seed: 6, scale: 2), dy = randomBuffer(len, seed: 7)
+        let mask = FloatBuffer(count: len)
+        var r = RNG(seed: 9)
+        Dropout.makeMask(mask.ptr, count: len, p: 0.3, rng: &r)
+        let y = FloatBuffer(count: len), stats = FloatBuffer(count: 2 * n * G), scratch = FloatBuffer(count: len)
+        gn.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G,
+                   silu: true, backend: .reference, mask: mask.ptr)
+        func run(_ backend: Backend, overwrite: Bool) -> [Float] {
+            let dx = FloatBuffer(count: len), g = FloatBuffer(count: L.count), dtb = FloatBuffer(count: n * C)
+            dx.zero(len); g.zero(L.count); dtb.zero(n * C)
+            if overwrite { dx.ptr.update(repeating: .nan, count: len) }
+            gn.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, hw: hw, mean: stats.ptr,
+                        rstd: stats.ptr + n * G, silu: true, mask: mask.ptr, dtbias: dtb.ptr, scratch: scratch.ptr,
+                        overwrite: overwrite, backend: backend)
+            return dx.array(len) + g.array(L.count) + dtb.array(n * C)
+        }
+        let reference = run(.avx2, overwrite: false)
+        XCTAssertTrue(reference.allSatisfy { $0.isFinite })
+        XCTAssertEqual(run(.avx2, overwrite: true).map(\.bitPattern), reference.map(\.bitPattern))
+        forEachBackend([.avx512]) { b in
+            XCTAssertEqual(run(b, overwrite: false).map(\.bitPattern), reference.map(\.bitPattern))
+            XCTAssertEqual(run(b, overwrite: true).map(\.bitPattern), reference.map(\.bitPattern))
         }
     }
 

@@ -1,4 +1,5 @@
 // GroupNorm.swift: GroupNorm with optional fused SiLU, time bias and dropout mask, forward and backward.
+import Kernels512
 import SIMDMath
 import Foundation
 
@@ -94,14 +95,16 @@ public struct GroupNorm: Sendable {
     }
 
     /// Accumulates dgamma, dbeta, dx (+=, or = with `overwrite`) and, if
-    /// given, dtbias[n, c] (+=). `scratch` holds C*N*HW floats.
+    /// given, dtbias[n, c] (+=). `scratch` holds C*N*HW floats. The plane
+    /// loops are FastMath's, compiled for AVX-512 with the avx512 backend
+    /// (same operations in the same order, so the same result).
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                          n: Int, hw: Int, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                          silu: Bool, mask: UnsafePointer<Float>? = nil, dtbias: UnsafeMutablePointer<Float>? = nil,
-                         scratch: UnsafeMutablePointer<Float>, overwrite: Bool = false) {
+                         scratch: UnsafeMutablePointer<Float>, overwrite: Bool = false, backend: Backend) {
         let cpg = channels / groups, count = Float(cpg * hw)
-        let G = groups, C = channels
+        let G = groups, C = channels, wide = backend.wide
         Parallel.forEach(groups) { gr in
             for gi in gr {
                 for ni in 0..<n {
@@ -109,49 +112,18 @@ public struct GroupNorm: Sendable {
                     var s1: Float = 0, s2: Float = 0
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
                         let off = (c * n + ni) * hw
-                        let xp = x + off, dyp = dy + off, dh = scratch + off
-                        let gamma = p[w + c], beta = p[b + c]
-                        typealias V = FastMath.V
-                        var vgam = V(), vbet = V(), vtb = V(), vs1 = V(), vs2 = V()
-                        var i = 0
-                        let mp = mask.map { $0 + off }
-                        while i + 16 <= hw {
-                            let xh = (FastMath.load(xp, i) - m) * r
-                            var d = FastMath.load(dyp, i)
-                            if let mp { d *= FastMath.load(mp, i) }
-                            vtb += d
-                            if silu {
-                                let gv = xh * gamma + beta
-                                let sg = FastMath.sigmoid(gv)
-                                d *= sg * (1 + gv * (1 - sg))
-                            }
-                            vgam += d * xh
-                            vbet += d
-                            let dxh = d * gamma
-                            vs1 += dxh
-                            vs2 += dxh * xh
-                            FastMath.store(dxh, dh, i)
-                            i += 16
-                        }
-                        var dgam = vgam.sum(), dbet = vbet.sum(), dtb = vtb.sum()
-                        s1 += vs1.sum(); s2 += vs2.sum()
-                        while i < hw {
-                            let xh = (xp[i] - m) * r
-                            var d = dyp[i]
-                            if let mp { d *= mp[i] }
-                            dtb += d
-                            if silu {
-                                let gv = xh * gamma + beta
-                                let sg = Kernels.sigmoid(gv)
-                                d *= sg * (1 + gv * (1 - sg))
-                            }
-                            dgam += d * xh
-                            dbet += d
-                            let dxh = d * gamma
-                            s1 += dxh
-                            s2 += dxh * xh
-                            dh[i] = dxh
-                            i += 1
+                        let gamma = p[w + c], beta = p[b + c], mp = mask.map { $0 + off }
+                        var dgam: Float = 0, dbet: Float = 0, dtb: Float = 0
+                        if wide {
+                            Elementwise512.groupNormBackwardPlane(
+                                x: x + off, dy: dy + off, mask: mp, dh: scratch + off, count: hw, mean: m, rstd: r,
+                                gamma: gamma, beta: beta, silu: silu, dgam: &dgam, dbet: &dbet, dtb: &dtb,
+                                s1: &s1, s2: &s2)
+                        } else {
+                            FastMath.groupNormBackwardPlane(
+                                x: x + off, dy: dy + off, mask: mp, dh: scratch + off, count: hw, mean: m, rstd: r,
+                                gamma: gamma, beta: beta, silu: silu, dgam: &dgam, dbet: &dbet, dtb: &dtb,
+                                s1: &s1, s2: &s2)
                         }
                         g[w + c] += dgam
                         g[b + c] += dbet
@@ -160,19 +132,12 @@ public struct GroupNorm: Sendable {
                     let m1 = s1 / count, m2 = s2 / count
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
                         let off = (c * n + ni) * hw
-                        let xp = x + off, dh = scratch + off, dxp = dx + off
-                        var i = 0
-                        while i + 16 <= hw {
-                            let xh = (FastMath.load(xp, i) - m) * r
-                            let v = r * (FastMath.load(dh, i) - m1 - xh * m2)
-                            FastMath.store(overwrite ? v : FastMath.load(dxp, i) + v, dxp, i)
-                            i += 16
-                        }
-                        while i < hw {
-                            let xh = (xp[i] - m) * r
-                            let v = r * (dh[i] - m1 - xh * m2)
-                            dxp[i] = overwrite ? v : dxp[i] + v
-                            i += 1
+                        if wide {
+                            Elementwise512.groupNormBackwardApply(x: x + off, dh: scratch + off, dx: dx + off, count: hw,
+                                                                  mean: m, rstd: r, m1: m1, m2: m2, overwrite: overwrite)
+                        } else {
+                            FastMath.groupNormBackwardApply(x: x + off, dh: scratch + off, dx: dx + off, count: hw,
+                                                            mean: m, rstd: r, m1: m1, m2: m2, overwrite: overwrite)
                         }
                     }
                 }

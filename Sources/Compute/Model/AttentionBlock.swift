@@ -115,6 +115,6 @@ public final class AttentionBlock: @unchecked Sendable {
         qkv.backward(p, g, x: hn.ptr, dy: dQKV.ptr, dx: dHn.ptr, n: n, h: size, w: size, ws: ws)
         ws.gn.reserve(len)
         norm.backward(p, g, x: x, dy: dHn.ptr, dx: dx, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G,
-                      silu: false, scratch: ws.gn.ptr)
+                      silu: false, scratch: ws.gn.ptr, backend: ws.backend)
     }
 }

@@ -248,7 +248,7 @@ public final class Classifier {
         /// Back through SiLU and the normalisation (if any): ds -> da.
         func deactivate(_ norm: GroupNorm?, _ a: FloatBuffer, _ ds: FloatBuffer, _ da: FloatBuffer, channels: Int, hw: Int, stats k: Int) {
             if let norm {
-                norm.backward(p, g, x: a.ptr, dy: ds.ptr, dx: da.ptr, n: n, hw: hw, mean: st + 2 * k * n * 8, rstd: st + (2 * k + 1) * n * 8, silu: true, scratch: gn.ptr)
+                norm.backward(p, g, x: a.ptr, dy: ds.ptr, dx: da.ptr, n: n, hw: hw, mean: st + 2 * k * n * 8, rstd: st + (2 * k + 1) * n * 8, silu: true, scratch: gn.ptr, backend: ws.backend)
             } else {
                 actBackward(a.ptr, ds.ptr, da.ptr, n * channels * hw)
             }

@@ -88,11 +88,11 @@ public final class ResidualBlock: @unchecked Sendable {
         }
         // t1 and t2 are written, not added to (no zeroing passes).
         norm2.backward(p, g, x: a2.ptr, dy: dout, dx: t1, n: n, hw: hw, mean: m2, rstd: r2, silu: true,
-                       mask: masked ? mask.ptr : nil, scratch: ws.gn.ptr, overwrite: true)
+                       mask: masked ? mask.ptr : nil, scratch: ws.gn.ptr, overwrite: true, backend: ws.backend)
         conv2.backward(p, g, x: s1.ptr, dy: t1, dx: t2, n: n, h: size, w: size, ws: ws, overwriteDx: true)
         dtb.ptr.update(repeating: 0, count: n * cout)
         norm1.backward(p, g, x: a1.ptr, dy: t2, dx: t1, n: n, hw: hw, mean: m1, rstd: r1, silu: true,
-                       dtbias: dtb.ptr, scratch: ws.gn.ptr, overwrite: true)
+                       dtbias: dtb.ptr, scratch: ws.gn.ptr, overwrite: true, backend: ws.backend)
         timeEmb.backward(p, g, x: stemb, dy: dtb.ptr, dx: dstemb, n: n)
         conv1.backward(p, g, x: x, dy: t1, dx: dx, n: n, h: size, w: size, ws: ws)
     }

@@ -248,14 +248,15 @@ public final class UNet: @unchecked Sendable {
         // Output head: conv_out.2 then GN + SiLU.
         let lastC = ups.last!.outChannels
         let len0 = lastC * n * hw
-        dOutAct.reserve(len0); dOutAct.zero(len0)
-        outConv.backward(p, g, x: outAct.ptr, dy: dout, dx: dOutAct.ptr, n: n, h: S, w: S, ws: ws)
+        dOutAct.reserve(len0)
+        outConv.backward(p, g, x: outAct.ptr, dy: dout, dx: dOutAct.ptr, n: n, h: S, w: S, ws: ws, overwriteDx: true)
         let lastOut = ups.last!.out.ptr
-        dh.reserve(len0); dh.zero(len0)
+        dh.reserve(len0)
         ws.gn.reserve(len0)
         let G = outNorm.groups
         outNorm.backward(p, g, x: lastOut, dy: dOutAct.ptr, dx: dh.ptr, n: n, hw: hw, mean: outStats.ptr,
-                         rstd: outStats.ptr + n * G, silu: true, scratch: ws.gn.ptr)
+                         rstd: outStats.ptr + n * G, silu: true, scratch: ws.gn.ptr, overwrite: true,
+                         backend: ws.backend)
         // Up path, reversed. `cur` holds dL/d(output of the stage being undone).
         var cur = dh, other = dh2
         for i in stride(from: ups.count - 1, through: 0, by: -1) {
