@@ -184,3 +184,60 @@ extension DirectConv512 {
         b.addTo(out + 9 * ldo, ldo)
     }
 }
+
+/// Weight gradient of a 3x3 stride-1 convolution for three output channels
+/// and one input channel (27 accumulators, 16 positions each):
+///
+///     out[j ldo + tap] += sum over p < 16 vecs of dy[j ldd + p] * xp[p + ky wp + kx]
+///
+/// for j < 3, tap = 3 ky + kx. dy holds one image's output gradient in the
+/// wide layout (rows of wp, zero past each row's w and past h wp), xp its
+/// zero-bordered input plane: a position past a row's end then adds 0. Per
+/// 16 positions: 9 input loads shared by 27 FMAs with 3 gradient vectors.
+/// Each accumulator adds its terms in position order (lane p mod 16), then
+/// its 16 lanes are summed (`SIMD.sum`).
+extension DirectConv512 {
+    /// Nine accumulators, one per tap.
+    struct Acc9 {
+        var a0 = V(), a1 = V(), a2 = V(), a3 = V(), a4 = V(), a5 = V(), a6 = V(), a7 = V(), a8 = V()
+
+        /// o[tap] += the sum of accumulator tap's lanes.
+        @inline(__always)
+        func addSums(_ o: UnsafeMutablePointer<Float>) {
+            o[0] += a0.sum(); o[1] += a1.sum(); o[2] += a2.sum(); o[3] += a3.sum(); o[4] += a4.sum()
+            o[5] += a5.sum(); o[6] += a6.sum(); o[7] += a7.sum(); o[8] += a8.sum()
+        }
+    }
+
+    public static func weightGrad3(xp: UnsafePointer<Float>, wp: Int, dy: UnsafePointer<Float>, ldd: Int, vecs: Int,
+                                   out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var a = Acc9(), b = Acc9(), c = Acc9()
+        let x = UnsafeRawPointer(xp), d = UnsafeRawPointer(dy), rb = wp * 4, db = ldd * 4
+        for v in 0..<vecs {
+            let o = v * 64
+            let d0 = d.loadUnaligned(fromByteOffset: o, as: V.self)
+            let d1 = d.loadUnaligned(fromByteOffset: o + db, as: V.self)
+            let d2 = d.loadUnaligned(fromByteOffset: o + 2 * db, as: V.self)
+            // Each input vector is used by its three FMAs at once (31 live registers).
+            var xv = x.loadUnaligned(fromByteOffset: o, as: V.self)
+            a.a0 = a.a0.addingProduct(d0, xv); b.a0 = b.a0.addingProduct(d1, xv); c.a0 = c.a0.addingProduct(d2, xv)
+            xv = x.loadUnaligned(fromByteOffset: o + 4, as: V.self)
+            a.a1 = a.a1.addingProduct(d0, xv); b.a1 = b.a1.addingProduct(d1, xv); c.a1 = c.a1.addingProduct(d2, xv)
+            xv = x.loadUnaligned(fromByteOffset: o + 8, as: V.self)
+            a.a2 = a.a2.addingProduct(d0, xv); b.a2 = b.a2.addingProduct(d1, xv); c.a2 = c.a2.addingProduct(d2, xv)
+            xv = x.loadUnaligned(fromByteOffset: o + rb, as: V.self)
+            a.a3 = a.a3.addingProduct(d0, xv); b.a3 = b.a3.addingProduct(d1, xv); c.a3 = c.a3.addingProduct(d2, xv)
+            xv = x.loadUnaligned(fromByteOffset: o + rb + 4, as: V.self)
+            a.a4 = a.a4.addingProduct(d0, xv); b.a4 = b.a4.addingProduct(d1, xv); c.a4 = c.a4.addingProduct(d2, xv)
+            xv = x.loadUnaligned(fromByteOffset: o + rb + 8, as: V.self)
+            a.a5 = a.a5.addingProduct(d0, xv); b.a5 = b.a5.addingProduct(d1, xv); c.a5 = c.a5.addingProduct(d2, xv)
+            xv = x.loadUnaligned(fromByteOffset: o + 2 * rb, as: V.self)
+            a.a6 = a.a6.addingProduct(d0, xv); b.a6 = b.a6.addingProduct(d1, xv); c.a6 = c.a6.addingProduct(d2, xv)
+            xv = x.loadUnaligned(fromByteOffset: o + 2 * rb + 4, as: V.self)
+            a.a7 = a.a7.addingProduct(d0, xv); b.a7 = b.a7.addingProduct(d1, xv); c.a7 = c.a7.addingProduct(d2, xv)
+            xv = x.loadUnaligned(fromByteOffset: o + 2 * rb + 8, as: V.self)
+            a.a8 = a.a8.addingProduct(d0, xv); b.a8 = b.a8.addingProduct(d1, xv); c.a8 = c.a8.addingProduct(d2, xv)
+        }
+        a.addSums(out); b.addSums(out + ldo); c.addSums(out + 2 * ldo)
+    }
+}

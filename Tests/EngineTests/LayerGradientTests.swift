@@ -36,21 +36,21 @@ final class LayerGradientTests: XCTestCase {
     /// Each direct backend's 3x3 kernel agrees with the reference backend's
     /// im2col + GEMM (forward, input and weight gradients, accumulate mode),
     /// for batch 1 (channel tiles split across threads) and batch 3 (images
-    /// across threads). cout 32, cin 16: on AVX-512 the weight gradient takes
-    /// the direct path too. Sizes 14, 7 and 5: whole-vector row copies, and
+    /// across threads). On AVX-512 the weight gradient takes the direct path
+    /// too, for any channel counts (1 -> 16, 16 -> 1, 8 -> 20, 4 -> 5 as well). Sizes 14, 7 and 5: whole-vector row copies, and
     /// rows near a plane's end copied one by one.
     func testDirectConvMatchesIm2col() {
-        func run(_ backend: Backend, n: Int, hw: Int) -> [Float] {
+        func run(_ backend: Backend, n: Int, hw: Int, cin: Int = 16, cout: Int = 32, withDx: Bool = true) -> [Float] {
             var L = ParameterLayout()
-            let conv = Conv2d(&L, "c", cin: 16, cout: 32, k: 3, pad: 1)
-            let inLen = 16 * n * hw * hw, outLen = 32 * n * hw * hw
+            let conv = Conv2d(&L, "c", cin: cin, cout: cout, k: 3, pad: 1)
+            let inLen = cin * n * hw * hw, outLen = cout * n * hw * hw
             let params = randomBuffer(L.count, seed: 31, scale: 0.3)
             let x = randomBuffer(inLen, seed: 32), dy = randomBuffer(outLen, seed: 33)
             let ws = Workspace(backend: backend)
             let y = randomBuffer(outLen, seed: 34)     // accumulate onto something
             conv.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
             let g = FloatBuffer(count: L.count), dx = FloatBuffer(count: inLen)
-            conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: hw, w: hw, ws: ws)
+            conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: withDx ? dx.ptr : nil, n: n, h: hw, w: hw, ws: ws)
             return y.array(outLen) + dx.array(inLen) + g.array(L.count)
         }
         forEachBackend([.avx2, .avx512]) { backend in
@@ -60,6 +60,19 @@ final class LayerGradientTests: XCTestCase {
                 let outLen = 32 * n * hw * hw, inLen = 16 * n * hw * hw
                 for (name, r) in [("y", 0..<outLen), ("dx", outLen..<(outLen + inLen)), ("dW", (outLen + inLen)..<want.count)] {
                     assertClose(Array(want[r]), Array(got[r]), rtol: 2e-6, "\(backend.rawValue) n=\(n) \(hw)x\(hw) \(name) against the reference")
+                }
+            }
+            // The U-Net's input (1 -> 16, no dx) and output (16 -> 1) convolutions,
+            // and channel counts that fill neither a 3-channel weight-gradient
+            // block nor a 4-channel tile, at 28x28 and 7x7.
+            for (cin, cout, withDx, hw, n) in [(1, 16, false, 28, 3), (16, 1, true, 28, 2), (8, 20, true, 7, 3),
+                                               (4, 5, false, 14, 1), (16, 16, false, 28, 2)] {
+                let want = run(.reference, n: n, hw: hw, cin: cin, cout: cout, withDx: withDx)
+                let got = run(backend, n: n, hw: hw, cin: cin, cout: cout, withDx: withDx)
+                let outLen = cout * n * hw * hw, inLen = cin * n * hw * hw
+                for (name, r) in [("y", 0..<outLen), ("dx", outLen..<(outLen + inLen)), ("dW", (outLen + inLen)..<want.count)] {
+                    assertClose(Array(want[r]), Array(got[r]), rtol: 2e-6,
+                                "\(backend.rawValue) \(cin)->\(cout) n=\(n) \(hw)x\(hw) \(name) against the reference")
                 }
             }
         }

@@ -134,14 +134,15 @@ public struct Conv2d: Sendable {
         Kernels.addRowSums(dy, rows: cout, len: cols, into: g + b)
         let pointwise = isPointwise
         // dx through the direct kernel when it applies (then the GEMM below computes dW only).
-        let directDx = usesDirect(ws.backend) && cin % 4 == 0 && dx != nil
+        let direct3x3 = ws.backend.direct && k == 3 && stride == 1 && pad == 1
+        let directDx = direct3x3 && cin % 4 == 0 && dx != nil
         if directDx {
             backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws, accumulate: !overwriteDx)
         } else if overwriteDx, let dx {
             Parallel.zero(dx, count: cin * n * hwi)
         }
         let dx = directDx ? nil : dx
-        if usesDirect(ws.backend) && dx == nil && DirectConv.weightGradApplies(cin: cin, cout: cout, backend: ws.backend) {
+        if direct3x3 && dx == nil && DirectConv.weightGradApplies(backend: ws.backend) {
             return DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)
         }
         ws.zeroParts(cout * kk)

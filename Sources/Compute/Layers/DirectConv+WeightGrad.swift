@@ -1,4 +1,4 @@
-// DirectConv+WeightGrad.swift: the direct weight gradient of 3x3 stride-1 convolutions (AVX-512).
+// DirectConv+WeightGrad.swift: the direct weight gradients of 3x3 stride-1 convolutions (AVX-512).
 import CBLIS
 import Dispatch
 import Foundation
@@ -6,22 +6,23 @@ import Kernels512
 import SIMDMath
 
 extension DirectConv {
-    /// Whether `weightGrad` handles a 3x3 stride-1 convolution with these
-    /// channels (AVX-512 only: 16 output channels per vector, input channels
-    /// in pairs).
-    static func weightGradApplies(cin: Int, cout: Int, backend: Backend) -> Bool {
-        backend.wide && cout % 16 == 0 && cin % 2 == 0
-    }
+    /// Whether `weightGrad` runs for a 3x3 stride-1 pad-1 convolution on this
+    /// backend (AVX-512, any channel counts).
+    static func weightGradApplies(backend: Backend) -> Bool { backend.wide }
 
     /// dW [cout, cin, 3, 3] += the weight gradient of a 3x3 stride-1 pad-1
     /// convolution, without im2col: per image, the input in zero-bordered
     /// planes and dy transposed to [position][cout], then
     /// DirectConv512.weightGrad for each (16 output channels, 2 input
-    /// channels). Images are dealt to the cores; each core sums its images
+    /// channels); other channel counts go to `weightGradBlocks`. Images are
+    /// dealt to the cores; each core sums its images
     /// in order into its own partial, and the partials are added in thread
     /// order (as the GEMM path does with its chunks).
     static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
                            cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+        if !(cout % 16 == 0 && cin % 2 == 0) {
+            return weightGradBlocks(x: x, dy: dy, n: n, h: h, w: w, cin: cin, cout: cout, ws: ws, into: dW)
+        }
         let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide), hw = h * w, partLen = cin * 9 * cout
         let threads = min(Parallel.cores, n)
         for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + hw * cout) }
@@ -56,6 +57,50 @@ extension DirectConv {
                 let d = dW + co * cin * 9
                 for k in 0..<(cin * 9) { d[k] += p[k * cout + co] }
             }
+        }
+    }
+
+    /// `weightGrad` for other channel counts (the U-Net's 1 -> 16 input and
+    /// 16 -> 1 output convolutions): per image, the input in zero-bordered
+    /// planes and dy in the same wide rows (zero past each row), then
+    /// DirectConv512.weightGrad3 for each input channel and three output
+    /// channels (the last block padded with zero planes, its sums dropped).
+    /// Images are dealt to the cores; each core sums its images in order
+    /// into its own partial, and the partials are added in thread order (as
+    /// the GEMM path does with its chunks).
+    static func weightGradBlocks(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
+                           cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+        let g = Geometry(h: h, w: w, pad: 1, wide: true), hw = h * w
+        let vecs = (h * g.wp + 15) / 16, len = vecs * 16
+        let blocks = (cout + 2) / 3, rows = 3 * blocks
+        let threads = min(Parallel.cores, n)
+        for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + rows * len) }
+        ws.zeroParts(rows * cin * 9)
+        func body(_ th: Int) {
+            let xp = ws.cols[th].ptr, dyW = xp + cin * g.planeLen, part = ws.dwParts[th].ptr
+            (dyW + cout * len).update(repeating: 0, count: (rows - cout) * len)
+            var b = th
+            while b < n {
+                loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
+                for co in 0..<cout {
+                    let dst = dyW + co * len
+                    Elementwise512.loadRows(dy + (co * n + b) * hw, dst, h: h, w: w, wp: g.wp)
+                    (dst + h * g.wp).update(repeating: 0, count: len - h * g.wp)
+                }
+                for blk in 0..<blocks {
+                    for ci in 0..<cin {
+                        DirectConv512.weightGrad3(xp: xp + ci * g.planeLen, wp: g.wp, dy: dyW + 3 * blk * len, ldd: len,
+                                                  vecs: vecs, out: part + (3 * blk * cin + ci) * 9, ldo: cin * 9)
+                    }
+                }
+                b += threads
+            }
+        }
+        Parallel.run(threads, body)
+        // parts are [co][ci][tap], as dW (rows past cout dropped).
+        for t in 0..<threads {
+            let p = ws.dwParts[t].ptr
+            for k in 0..<(cout * cin * 9) { dW[k] += p[k] }
         }
     }
 }
