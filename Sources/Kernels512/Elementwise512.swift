@@ -77,10 +77,10 @@ extension Elementwise512 {
     /// dst[r * w + c] (= or +=) src[r * wp + c] + bias for h rows of w floats:
     /// the direct convolution's output copy. Each row is covered by whole
     /// vectors (16 floats, or 8 or 4 for narrower rows), the last one ending
-    /// at the row's end and overlapping the one before it; a row's vectors are
-    /// all computed before any is stored, so the overlap is written twice with
-    /// the same value (with `accumulate` too). Rows narrower than 4 go one
-    /// float at a time.
+    /// at the row's end and overlapping the one before it; the last vector is
+    /// computed before any store that touches it, so the overlap is written
+    /// twice with the same value (with `accumulate` too). Rows narrower than
+    /// 4 go one float at a time.
     public static func storeRows(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                  h: Int, w: Int, wp: Int, bias: Float, accumulate: Bool) {
         if w >= 16 {

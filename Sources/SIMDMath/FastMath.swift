@@ -100,7 +100,7 @@ public enum FastMath {
             store(dxh, dh, i)
             i += 16
         }
-        dgam = vgam.sum(); dbet = vbet.sum(); dtb = vtb.sum()
+        dgam += vgam.sum(); dbet += vbet.sum(); dtb += vtb.sum()
         s1 += vs1.sum(); s2 += vs2.sum()
         while i < count {
             let xh = (x[i] - m) * r

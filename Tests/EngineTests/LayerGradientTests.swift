@@ -34,46 +34,69 @@ final class LayerGradientTests: XCTestCase {
     }
 
     /// Each direct backend's 3x3 kernel agrees with the reference backend's
-    /// im2col + GEMM (forward, input and weight gradients, accumulate mode),
-    /// for batch 1 (channel tiles split across threads) and batch 3 (images
-    /// across threads). On AVX-512 the weight gradient takes the direct path
-    /// too, for any channel counts (1 -> 16, 16 -> 1, 8 -> 20, 4 -> 5 as well). Sizes 14, 7 and 5: whole-vector row copies, and
-    /// rows near a plane's end copied one by one.
+    /// im2col + GEMM (forward, input and weight gradients, all three adding
+    /// onto what the buffers held), for batch 1 (channel tiles split across
+    /// threads) and batch 3 (images across threads). On AVX-512 the weight
+    /// gradient takes the direct path too, for any channel counts (1 -> 16,
+    /// 16 -> 1, 8 -> 20, 4 -> 5 as well). Widths 2 to 40: output rows copied
+    /// one float at a time, in 4-, 8- and 16-float vectors, and past 32 wide.
     func testDirectConvMatchesIm2col() {
-        func run(_ backend: Backend, n: Int, hw: Int, cin: Int = 16, cout: Int = 32, withDx: Bool = true) -> [Float] {
+        func run(_ backend: Backend, n: Int, h: Int, w: Int, cin: Int = 16, cout: Int = 32, withDx: Bool = true) -> [Float] {
             var L = ParameterLayout()
             let conv = Conv2d(&L, "c", cin: cin, cout: cout, k: 3, pad: 1)
-            let inLen = cin * n * hw * hw, outLen = cout * n * hw * hw
+            let inLen = cin * n * h * w, outLen = cout * n * h * w
             let params = randomBuffer(L.count, seed: 31, scale: 0.3)
             let x = randomBuffer(inLen, seed: 32), dy = randomBuffer(outLen, seed: 33)
             let ws = Workspace(backend: backend)
             let y = randomBuffer(outLen, seed: 34)     // accumulate onto something
-            conv.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, h: hw, w: hw, ws: ws, accumulate: true)
-            let g = FloatBuffer(count: L.count), dx = FloatBuffer(count: inLen)
-            conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: withDx ? dx.ptr : nil, n: n, h: hw, w: hw, ws: ws)
+            conv.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, h: h, w: w, ws: ws, accumulate: true)
+            let g = randomBuffer(L.count, seed: 35), dx = randomBuffer(inLen, seed: 36)
+            conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: withDx ? dx.ptr : nil, n: n, h: h, w: w, ws: ws)
             return y.array(outLen) + dx.array(inLen) + g.array(L.count)
         }
         forEachBackend([.avx2, .avx512]) { backend in
-            for (n, hw) in [(1, 14), (3, 7), (2, 5)] {
-                let want = run(.reference, n: n, hw: hw), got = run(backend, n: n, hw: hw)
+            // (batch, height, width, in, out, dx): the U-Net's input (1 -> 16,
+            // no dx) and output (16 -> 1) convolutions, and channel counts that
+            // fill neither a 3-channel weight-gradient block nor a 4-channel tile.
+            let cases = [(1, 14, 14, 16, 32, true), (3, 7, 7, 16, 32, true), (2, 5, 5, 16, 32, true),
+                         (3, 28, 28, 1, 16, false), (2, 28, 28, 16, 1, true), (3, 7, 7, 8, 20, true),
+                         (1, 14, 14, 4, 5, false), (2, 28, 28, 16, 16, false),
+                         (2, 3, 40, 8, 16, true), (1, 5, 33, 16, 16, true), (3, 6, 2, 4, 8, true), (2, 4, 9, 8, 4, true)]
+            for (n, h, w, cin, cout, withDx) in cases {
+                let want = run(.reference, n: n, h: h, w: w, cin: cin, cout: cout, withDx: withDx)
+                let got = run(backend, n: n, h: h, w: w, cin: cin, cout: cout, withDx: withDx)
                 // y, dx and the weight gradient each against its own scale.
-                let outLen = 32 * n * hw * hw, inLen = 16 * n * hw * hw
-                for (name, r) in [("y", 0..<outLen), ("dx", outLen..<(outLen + inLen)), ("dW", (outLen + inLen)..<want.count)] {
-                    assertClose(Array(want[r]), Array(got[r]), rtol: 2e-6, "\(backend.rawValue) n=\(n) \(hw)x\(hw) \(name) against the reference")
-                }
-            }
-            // The U-Net's input (1 -> 16, no dx) and output (16 -> 1) convolutions,
-            // and channel counts that fill neither a 3-channel weight-gradient
-            // block nor a 4-channel tile, at 28x28 and 7x7.
-            for (cin, cout, withDx, hw, n) in [(1, 16, false, 28, 3), (16, 1, true, 28, 2), (8, 20, true, 7, 3),
-                                               (4, 5, false, 14, 1), (16, 16, false, 28, 2)] {
-                let want = run(.reference, n: n, hw: hw, cin: cin, cout: cout, withDx: withDx)
-                let got = run(backend, n: n, hw: hw, cin: cin, cout: cout, withDx: withDx)
-                let outLen = cout * n * hw * hw, inLen = cin * n * hw * hw
+                let outLen = cout * n * h * w, inLen = cin * n * h * w
                 for (name, r) in [("y", 0..<outLen), ("dx", outLen..<(outLen + inLen)), ("dW", (outLen + inLen)..<want.count)] {
                     assertClose(Array(want[r]), Array(got[r]), rtol: 2e-6,
-                                "\(backend.rawValue) \(cin)->\(cout) n=\(n) \(hw)x\(hw) \(name) against the reference")
+                                "\(backend.rawValue) \(cin)->\(cout) n=\(n) \(h)x\(w) \(name) against the reference")
                 }
+            }
+        }
+    }
+
+    /// `overwriteDx` writes dx as adding into zeros would, on every backend,
+    /// with the direct input gradient (4 input channels) and without it (3:
+    /// zeroed, then the GEMM path); dx starts as NaN.
+    func testConvBackwardOverwritesDx() {
+        forEachBackend { backend in
+            for cin in [4, 3] {
+                var L = ParameterLayout()
+                let conv = Conv2d(&L, "c", cin: cin, cout: 8, k: 3, pad: 1)
+                let n = 2, h = 6, w = 7, inLen = cin * n * h * w
+                let params = randomBuffer(L.count, seed: 41, scale: 0.3)
+                let x = randomBuffer(inLen, seed: 42), dy = randomBuffer(8 * n * h * w, seed: 43)
+                func dx(overwrite: Bool) -> [Float] {
+                    let ws = Workspace(backend: backend), g = FloatBuffer(count: L.count), d = FloatBuffer(count: inLen)
+                    g.zero(L.count)
+                    d.ptr.update(repeating: overwrite ? .nan : 0, count: inLen)
+                    conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: d.ptr, n: n, h: h, w: w, ws: ws,
+                                  overwriteDx: overwrite)
+                    return d.array(inLen)
+                }
+                let added = dx(overwrite: false)
+                XCTAssertTrue(added.allSatisfy { $0.isFinite } && added.contains { $0 != 0 })
+                XCTAssertEqual(dx(overwrite: true), added, "\(backend.rawValue) cin=\(cin)")
             }
         }
     }
@@ -214,7 +237,9 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testGroupNormPlainSiluBiasMask() {
-        let C = 8, G = 4, n = 3, hw = 5
+        let C = 8, G = 4, n = 3
+        // Planes of 5 (a float at a time) and 37 (two 16-float vectors and a tail).
+        for hw in [5, 37] {
         forEachBackend { backend in
         for (silu, useBias, useMask) in [(false, false, false), (true, false, false), (true, true, false), (true, false, true)] {
             var L = ParameterLayout()
@@ -239,6 +264,7 @@ final class LayerGradientTests: XCTestCase {
                                 silu: silu, mask: useMask ? mask.ptr : nil, dtbias: useBias ? dtb.ptr : nil, scratch: scratch.ptr,
                                 backend: backend)
                 })
+        }
         }
         }
     }

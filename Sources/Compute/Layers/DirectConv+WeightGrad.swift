@@ -20,6 +20,7 @@ extension DirectConv {
     /// order (as the GEMM path does with its chunks).
     static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
                            cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+        if !ws.backend.wide { fatalError("DirectConv.weightGrad needs the AVX-512 backend") }
         if !(cout % 16 == 0 && cin % 2 == 0) {
             return weightGradBlocks(x: x, dy: dy, n: n, h: h, w: w, cin: cin, cout: cout, ws: ws, into: dW)
         }
@@ -69,7 +70,7 @@ extension DirectConv {
     /// into its own partial, and the partials are added in thread order (as
     /// the GEMM path does with its chunks).
     static func weightGradBlocks(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
-                           cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+                                 cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
         let g = Geometry(h: h, w: w, pad: 1, wide: true), hw = h * w
         let vecs = (h * g.wp + 15) / 16, len = vecs * 16
         let blocks = (cout + 2) / 3, rows = 3 * blocks
@@ -98,9 +99,6 @@ extension DirectConv {
         }
         Parallel.run(threads, body)
         // parts are [co][ci][tap], as dW (rows past cout dropped).
-        for t in 0..<threads {
-            let p = ws.dwParts[t].ptr
-            for k in 0..<(cout * cin * 9) { dW[k] += p[k] }
-        }
+        ws.reduceParts(into: dW, count: cout * cin * 9, threads: threads)
     }
 }

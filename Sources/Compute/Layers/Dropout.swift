@@ -1,5 +1,8 @@
 // Dropout.swift: the inverted-dropout mask (seeded, the same on any number of cores).
 
+/// Inverted dropout's mask: 0 with probability p, else 1 / (1 - p), so the
+/// masked activations keep their expected value. Made once per forward and
+/// kept for the backward.
 public enum Dropout {
     /// Elements per random stream: the mask is made in fixed chunks, each from
     /// its own generators seeded by one draw from `rng`, so it is the same for

@@ -86,7 +86,7 @@ public final class ResidualBlock: @unchecked Sendable {
         } else {
             Parallel.add(dx, dout, count: len)
         }
-        // t1 and t2 are written, not added to (no zeroing passes).
+        // t1 and t2 are written, not added to (no zeroing passes on the direct backends).
         norm2.backward(p, g, x: a2.ptr, dy: dout, dx: t1, n: n, hw: hw, mean: m2, rstd: r2, silu: true,
                        mask: masked ? mask.ptr : nil, scratch: ws.gn.ptr, overwrite: true, backend: ws.backend)
         conv2.backward(p, g, x: s1.ptr, dy: t1, dx: t2, n: n, h: size, w: size, ws: ws, overwriteDx: true)
