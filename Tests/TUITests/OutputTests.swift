@@ -160,6 +160,23 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(opts["totalSteps"] as? Int, 8)
     }
 
+    /// --resume trains on as many images as the run started with (`images` in
+    /// the file) without --limit; another --limit is refused.
+    func testResumeKeepsTheRunsLimit() throws {
+        let a = dir + "/a.safetensors"
+        _ = ddpm("train --steps 2 --batch 8 --limit 40 --checkpoint-every 10 --out \(a)")
+        XCTAssertEqual(try SafeTensors.read(a).metadata["images"], "40")
+        let out = ddpm("train --steps 5 --checkpoint-every 10 --out \(a) --resume")
+        XCTAssertTrue(out.contains("resumed \(a) at step 2 of 5"), out)
+        // 5 steps of 8 images: one epoch of the 40 (of all 60,000 it would be 0.001).
+        let meta = try SafeTensors.read(a).metadata
+        XCTAssertEqual(meta["epochs"], "1.000")
+        XCTAssertEqual(meta["images"], "40")
+        let (code, bad) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 6 --limit 32 --checkpoint-every 10 --out \(a) --resume")
+        XCTAssertEqual(code, 1, bad)
+        XCTAssertTrue(bad.contains("trained on 40 images") && bad.contains("--limit 40"), bad)
+    }
+
     /// A Small checkpoint resumes without --config small (the model comes from
     /// the checkpoint, so the data is padded to 32); export refuses --meta that
     /// would make an unloadable file.

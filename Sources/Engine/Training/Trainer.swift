@@ -172,6 +172,7 @@ public final class Trainer {
             "rng": rng.words.map { String($0, radix: 16) }.joined(separator: ","),
             "bucket_loss": Checkpoint.encode(bucketLoss.map { $0.isNaN ? -1 : $0 }),
             "loss": String(lastLoss),
+            "images": String(data.count),
         ]
         if let dataSource { m["data"] = dataSource }
         for (k, v) in extra { m[k] = v }
@@ -263,6 +264,11 @@ public final class Trainer {
                               backend: Backend = .detected) throws -> Trainer {
         let f = try SafeTensors.read(path)
         let state = try Checkpoint.trainState(f.metadata, path: path)
+        // The data order is a function of the seed, the step and the set's size:
+        // a resume on another number of images would not continue the run.
+        if let recorded = f.metadata["images"].flatMap({ Int($0) }), recorded != data.count {
+            throw EngineError.invalidArgument("\(path) trained on \(recorded) images; this set has \(data.count)")
+        }
         var opts = state.options
         changes.apply(to: &opts)
         let tr = try Trainer(options: opts, backend: backend, data: data)

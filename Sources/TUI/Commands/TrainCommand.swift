@@ -130,7 +130,12 @@ struct TrainCommand: ParsableCommand {
                 throw CLIError("\(out) trained on \(recorded ?? "the bundled MNIST"); --resume continues on it (leave out --data)")
             }
             let dir = data ?? recorded ?? Assets.mnist
-            var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit) }
+            // ... and on as many of its images as it started with (`images`: --limit, or the whole set).
+            let recordedImages = resumed?["images"].flatMap { Int($0) }
+            if let limit, let recordedImages, limit != recordedImages {
+                throw CLIError("\(out) trained on \(recordedImages) images; --resume continues on them (leave out --limit, or give --limit \(recordedImages))")
+            }
+            var ds = try Assets.reading(dir) { try Dataset.load(dir: dir, train: true, limit: limit ?? recordedImages) }
             do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError {
                 throw CLIError("\(dir): \(e)" + (ds.side > cfg.imageSize ? " (a 32x32 set trains with --config small, or --init from a 32x32 model)" : ""))
             }
