@@ -157,8 +157,8 @@ final class LayerGradientTests: XCTestCase {
 
     /// Each direct backend's 1x1, 3x3 stride-2 and transposed 4x4 stride-2
     /// kernels agree with the reference backend's GEMM paths (forward;
-    /// accumulate mode for the 1x1), images across threads (n = 3) and channel
-    /// tiles across threads (n = 1).
+    /// accumulate mode for the 1x1; the transposed one's backward too),
+    /// images across threads (n = 3) and channel tiles across threads (n = 1).
     func testDirectPointwiseAndTransposedMatchGEMM() {
         func run(_ backend: Backend, n: Int) -> [Float] {
             var L = ParameterLayout()
@@ -175,7 +175,11 @@ final class LayerGradientTests: XCTestCase {
             ct.forward(params.ptr, x: x.ptr, y: y2.ptr, n: n, h: hw, w: hw, ws: ws)
             let y3 = FloatBuffer(count: sLen)
             sc.forward(params.ptr, x: x.ptr, y: y3.ptr, n: n, h: hw, w: hw, ws: ws)
-            return y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen)
+            // The transposed convolution's backward (direct dx: 12 input channels),
+            // adding onto what dx and the gradients held.
+            let dy = randomBuffer(ctLen, seed: 45), dx = randomBuffer(inLen, seed: 46), g = randomBuffer(L.count, seed: 47)
+            ct.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: hw, w: hw, ws: ws)
+            return y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen) + dx.array(inLen) + g.array(L.count)
         }
         forEachBackend([.avx2, .avx512]) { backend in
             for n in [1, 3] {

@@ -43,13 +43,25 @@ public struct ConvTranspose2d: Sendable {
         Kernels.col2im(col, c: cout, n: n, h: ho, w: wo, k: k, stride: stride, pad: pad, x: y)
     }
 
-    /// dcol = im2col(dy); dW += x dcol^T; db += rowsum(dy); dx += W dcol.
+    /// dcol = im2col(dy); dW += x dcol^T; db += rowsum(dy); dx += W dcol. In
+    /// the 4x4 stride-2 pad-1 case on the direct backends, dx is the 4x4
+    /// stride-2 convolution of dy with these weights (DirectConv.strided) and
+    /// the GEMMs compute dW only.
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                          n: Int, h: Int, w wid: Int, ws: Workspace) {
         let ho = outSize(h), wo = outSize(wid), hwi = h * wid, hwo = ho * wo, ck = cout * k * k
         let weight = p + w
         Kernels.addRowSums(dy, rows: cout, len: n * hwo, into: g + b)
+        var dx = dx
+        if let d = dx, ws.backend.direct && k == 4 && stride == 2 && pad == 1 && cin % 4 == 0 {
+            ws.flip.reserve(cin)
+            let zeroBias = ws.flip.ptr
+            zeroBias.update(repeating: 0, count: cin)
+            DirectConv.strided(weight: weight, bias: zeroBias, cin: cout, cout: cin, x: dy, y: d, n: n, h: ho, w: wo,
+                               ws: ws, k: 4, accumulate: true)
+            dx = nil
+        }
         ws.zeroParts(cin * ck)
         let used = ws.chunked(n: n, floatsPerImage: ck * hwi) { th, i0, i1 in
             let nb = i1 - i0, col = ws.cols[th].ptr

@@ -6,21 +6,24 @@ import Kernels512
 import SIMDMath
 
 extension DirectConv {
-    /// 3x3 stride-2 pad-1 convolution y[cout, N, Ho, Wo] = conv(x) + bias. Each
-    /// input channel is split into its four phases (even/odd padded rows x
-    /// even/odd padded columns), planes of (Ho + 1) x (Wo + 1); tap (ky, kx)
-    /// is then a stride-1 read of phase (ky % 2, kx % 2) shifted by
-    /// (ky / 2, kx / 2), so the tap kernel runs with 9 taps over the phases.
+    /// k x k (3 or 4) stride-2 pad-1 convolution y[cout, N, Ho, Wo] (=, or +=
+    /// with `accumulate`) conv(x) + bias. Each input channel is split into its
+    /// four phases (even/odd padded rows x even/odd padded columns), planes of
+    /// (Ho + 1) x (Wo + 1); tap (ky, kx) is then a stride-1 read of phase
+    /// (ky % 2, kx % 2) shifted by (ky / 2, kx / 2), so the tap kernel runs
+    /// with k k taps over the phases. (k = 4 is the input gradient of the
+    /// 4x4 stride-2 transposed convolution.)
     static func strided(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
-                        ws: Workspace) {
-        let ho = (h - 1) / 2 + 1, wo = (w - 1) / 2 + 1, hq = ho + 1, wq = wo + 1, hw = h * w
+                        ws: Workspace, k: Int = 3, accumulate: Bool = false) {
+        let ho = (h + 2 - k) / 2 + 1, wo = (w + 2 - k) / 2 + 1, hq = ho + 1, wq = wo + 1, hw = h * w
         let wide = ws.backend.wide
         let phaseLen = roundUp(ho * wq, granule(wide)) + wq + 1 + tile(wide)     // every over-read stays inside
         let g = Geometry(h: ho, w: wo, wp: wq, planeLen: 4 * phaseLen, wide: ws.backend.wide), tiles = cout / 4
-        let wpk = ws.packed(weight, count: cout * cin * 9) { pack(weight, cin: cin, cout: cout, into: $0) }
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { offs in
-            for ky in 0..<3 { for kx in 0..<3 { offs[ky * 3 + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
+        let taps = k * k
+        let wpk = ws.packed(weight, count: cout * cin * taps) { pack(weight, cin: cin, cout: cout, taps: taps, into: $0) }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offs in
+            for ky in 0..<k { for kx in 0..<k { offs[ky * k + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
             parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
                 for b in images {
@@ -38,9 +41,9 @@ extension DirectConv {
                         }
                     }
                     for t in coTiles {
-                        taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: 9, cin: cin,
-                             wideLen: g.wideLen, wpk: wpk + t * cin * 36, out: wideOut, wide: g.wide)
-                        store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: false)
+                        self.taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: taps, cin: cin,
+                                  wideLen: g.wideLen, wpk: wpk + t * cin * taps * 4, out: wideOut, wide: g.wide)
+                        store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
                     }
                 }
             }

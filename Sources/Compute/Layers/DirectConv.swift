@@ -119,14 +119,15 @@ enum DirectConv {
         }
     }
 
-    /// Packs weights [cout, cin, 3, 3] as [cout/4][cin][tap][4] for broadcasting
-    /// (once per convolution call, shared by all images and threads).
-    static func pack(_ weight: UnsafePointer<Float>, cin: Int, cout: Int, into wpk: UnsafeMutablePointer<Float>) {
+    /// Packs weights [cout, cin, k, k] (taps = k k) as [cout/4][cin][tap][4]
+    /// for broadcasting (once per convolution call, shared by all images and threads).
+    static func pack(_ weight: UnsafePointer<Float>, cin: Int, cout: Int, taps: Int = 9,
+                     into wpk: UnsafeMutablePointer<Float>) {
         for t in 0..<(cout / 4) {
             for ci in 0..<cin {
-                for tap in 0..<9 {
+                for tap in 0..<taps {
                     for j in 0..<4 {
-                        wpk[((t * cin + ci) * 9 + tap) * 4 + j] = weight[((t * 4 + j) * cin + ci) * 9 + tap]
+                        wpk[((t * cin + ci) * taps + tap) * 4 + j] = weight[((t * 4 + j) * cin + ci) * taps + tap]
                     }
                 }
             }
