@@ -34,8 +34,11 @@ extension DirectConv {
                             for u in 0..<hq {
                                 let r = 2 * u + py - 1, d = dst + u * wq
                                 if r < 0 || r >= h { for v in 0..<wq { d[v] = 0 }; continue }
-                                let row = src + r * w
-                                for v in 0..<wq { let c = 2 * v + px - 1; d[v] = c >= 0 && c < w ? row[c] : 0 }
+                                // d[v] = row[2 v + px - 1] where that column exists, else 0.
+                                let v0 = 1 - px, v1 = min(wq, (w - px) / 2 + 1), base = src + r * w + px - 1
+                                for v in 0..<v0 { d[v] = 0 }
+                                for v in v0..<v1 { d[v] = base[2 * v] }
+                                for v in v1..<wq { d[v] = 0 }
                             }
                             for i in (hq * wq)..<phaseLen { dst[i] = 0 }
                         }
