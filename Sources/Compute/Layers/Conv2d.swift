@@ -28,7 +28,10 @@ public struct Conv2d: Sendable {
     /// y [cout, N, Ho, Wo] = conv(x) + b; with `accumulate` y += conv(x) + b instead.
     /// The direct kernels (DirectConv) run 3x3 (stride 1 and 2) and 1x1
     /// convolutions on the direct backends; the reference backend takes im2col + GEMM.
-    func usesDirect(_ b: Backend) -> Bool { b.direct && k == 3 && stride == 1 && pad == 1 && cout % 4 == 0 }
+    /// A 3x3 stride-1 pad-1 convolution on a direct backend (its input and
+    /// weight gradients run direct kernels; the forward needs cout % 4 == 0).
+    func isDirect3x3(_ b: Backend) -> Bool { b.direct && k == 3 && stride == 1 && pad == 1 }
+    func usesDirect(_ b: Backend) -> Bool { isDirect3x3(b) && cout % 4 == 0 }
     func usesDirectStrided(_ b: Backend) -> Bool { b.direct && k == 3 && stride == 2 && pad == 1 && cout % 4 == 0 }
     func usesDirectPointwise(_ b: Backend) -> Bool { b.direct && isPointwise && cout % 4 == 0 }
 
@@ -111,16 +114,14 @@ public struct Conv2d: Sendable {
     /// flipped and in/out swapped: Wf[ci][co][2-ky][2-kx] = W[co][ci][ky][kx].
     private func backwardDataDirect(_ p: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                     n: Int, h: Int, w wid: Int, ws: Workspace, accumulate: Bool) {
-        ws.flip.reserve(cout * cin * 9 + cin)
+        ws.flip.reserve(cout * cin * 9)
         let wf = ws.flip.ptr, weight = p + w
         for co in 0..<cout {
             for ci in 0..<cin {
                 for t in 0..<9 { wf[(ci * cout + co) * 9 + 8 - t] = weight[(co * cin + ci) * 9 + t] }
             }
         }
-        let zeroBias = wf + cout * cin * 9
-        zeroBias.update(repeating: 0, count: cin)
-        Conv2d.direct(weight: wf, bias: zeroBias, cin: cout, cout: cin, x: dy, y: dx, n: n, h: h, w: wid,
+        Conv2d.direct(weight: wf, bias: ws.zeros(cin), cin: cout, cout: cin, x: dy, y: dx, n: n, h: h, w: wid,
                       ws: ws, accumulate: accumulate)
     }
 
@@ -134,7 +135,7 @@ public struct Conv2d: Sendable {
         Kernels.addRowSums(dy, rows: cout, len: cols, into: g + b)
         let pointwise = isPointwise
         // dx through the direct kernel when it applies (then the GEMM below computes dW only).
-        let direct3x3 = ws.backend.direct && k == 3 && stride == 1 && pad == 1
+        let direct3x3 = isDirect3x3(ws.backend)
         let directDx = direct3x3 && cin % 4 == 0 && dx != nil
         if directDx {
             backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws, accumulate: !overwriteDx)

@@ -14,13 +14,16 @@ public struct ConvTranspose2d: Sendable {
     }
 
     public func outSize(_ s: Int) -> Int { (s - 1) * stride - 2 * pad + k }
+    /// The U-Net's 4x4 stride-2 pad-1 shape on a direct backend: the forward
+    /// (cout % 4 == 0) and the input gradient (cin % 4 == 0) run direct kernels.
+    func isDirect4x4(_ b: Backend) -> Bool { b.direct && k == 4 && stride == 2 && pad == 1 }
     public func colSize(n: Int, h: Int, w: Int) -> Int { cout * k * k * n * h * w }
 
     /// y [cout, N, Ho, Wo] = col2im(W^T x) + b, x [cin, N, H, W]; the 4x4
     /// stride-2 pad-1 case (the U-Net's) through DirectConv.transposed.
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         n: Int, h: Int, w wid: Int, ws: Workspace) {
-        if ws.backend.direct && k == 4 && stride == 2 && pad == 1 && cout % 4 == 0 {
+        if isDirect4x4(ws.backend) && cout % 4 == 0 {
             return DirectConv.transposed(weight: p + w, bias: p + b, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
                                          w: wid, ws: ws)
         }
@@ -54,11 +57,8 @@ public struct ConvTranspose2d: Sendable {
         let weight = p + w
         Kernels.addRowSums(dy, rows: cout, len: n * hwo, into: g + b)
         var dx = dx
-        if let d = dx, ws.backend.direct && k == 4 && stride == 2 && pad == 1 && cin % 4 == 0 {
-            ws.flip.reserve(cin)
-            let zeroBias = ws.flip.ptr
-            zeroBias.update(repeating: 0, count: cin)
-            DirectConv.strided(weight: weight, bias: zeroBias, cin: cout, cout: cin, x: dy, y: d, n: n, h: ho, w: wo,
+        if let d = dx, isDirect4x4(ws.backend) && cin % 4 == 0 {
+            DirectConv.strided(weight: weight, bias: ws.zeros(cin), cin: cout, cout: cin, x: dy, y: d, n: n, h: ho, w: wo,
                                ws: ws, k: 4, accumulate: true)
             dx = nil
         }

@@ -20,9 +20,9 @@ extension DirectConv {
         let wide = ws.backend.wide
         let phaseLen = roundUp(ho * wq, granule(wide)) + wq + 1 + tile(wide)     // every over-read stays inside
         let g = Geometry(h: ho, w: wo, wp: wq, planeLen: 4 * phaseLen, wide: ws.backend.wide), tiles = cout / 4
-        let taps = k * k
-        let wpk = ws.packed(weight, count: cout * cin * taps) { pack(weight, cin: cin, cout: cout, taps: taps, into: $0) }
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: taps) { offs in
+        let tapCount = k * k
+        let wpk = ws.packed(weight, count: cout * cin * tapCount) { pack(weight, cin: cin, cout: cout, taps: tapCount, into: $0) }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: tapCount) { offs in
             for ky in 0..<k { for kx in 0..<k { offs[ky * k + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
             parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
@@ -44,8 +44,8 @@ extension DirectConv {
                         }
                     }
                     for t in coTiles {
-                        self.taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: taps, cin: cin,
-                                  wideLen: g.wideLen, wpk: wpk + t * cin * taps * 4, out: wideOut, wide: g.wide)
+                        taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: tapCount, cin: cin,
+                             wideLen: g.wideLen, wpk: wpk + t * cin * tapCount * 4, out: wideOut, wide: g.wide)
                         store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
                     }
                 }

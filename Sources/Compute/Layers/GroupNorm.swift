@@ -1,5 +1,4 @@
 // GroupNorm.swift: GroupNorm with optional fused SiLU, time bias and dropout mask, forward and backward.
-import Kernels512
 import SIMDMath
 import Foundation
 
@@ -114,17 +113,10 @@ public struct GroupNorm: Sendable {
                         let off = (c * n + ni) * hw
                         let gamma = p[w + c], beta = p[b + c], mp = mask.map { $0 + off }
                         var dgam: Float = 0, dbet: Float = 0, dtb: Float = 0
-                        if wide {
-                            Elementwise512.groupNormBackwardPlane(
-                                x: x + off, dy: dy + off, mask: mp, dh: scratch + off, count: hw, mean: m, rstd: r,
-                                gamma: gamma, beta: beta, silu: silu, dgam: &dgam, dbet: &dbet, dtb: &dtb,
-                                s1: &s1, s2: &s2)
-                        } else {
-                            FastMath.groupNormBackwardPlane(
-                                x: x + off, dy: dy + off, mask: mp, dh: scratch + off, count: hw, mean: m, rstd: r,
-                                gamma: gamma, beta: beta, silu: silu, dgam: &dgam, dbet: &dbet, dtb: &dtb,
-                                s1: &s1, s2: &s2)
-                        }
+                        Kernels.groupNormBackwardPlane(
+                            x: x + off, dy: dy + off, mask: mp, dh: scratch + off, count: hw, mean: m, rstd: r,
+                            gamma: gamma, beta: beta, silu: silu, dgam: &dgam, dbet: &dbet, dtb: &dtb,
+                            s1: &s1, s2: &s2, wide: wide)
                         g[w + c] += dgam
                         g[b + c] += dbet
                         if let dtbias { dtbias[ni * C + c] += dtb }
@@ -132,13 +124,8 @@ public struct GroupNorm: Sendable {
                     let m1 = s1 / count, m2 = s2 / count
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
                         let off = (c * n + ni) * hw
-                        if wide {
-                            Elementwise512.groupNormBackwardApply(x: x + off, dh: scratch + off, dx: dx + off, count: hw,
-                                                                  mean: m, rstd: r, m1: m1, m2: m2, overwrite: overwrite)
-                        } else {
-                            FastMath.groupNormBackwardApply(x: x + off, dh: scratch + off, dx: dx + off, count: hw,
-                                                            mean: m, rstd: r, m1: m1, m2: m2, overwrite: overwrite)
-                        }
+                        Kernels.groupNormBackwardApply(x: x + off, dh: scratch + off, dx: dx + off, count: hw,
+                                                       mean: m, rstd: r, m1: m1, m2: m2, overwrite: overwrite, wide: wide)
                     }
                 }
             }

@@ -14,6 +14,13 @@ public final class Workspace: @unchecked Sendable {
     /// Flipped weights for the direct convolution's data gradient, and the
     /// direct kernel's packed weights.
     public let flip = FloatBuffer(count: 1), packed = FloatBuffer(count: 1)
+    private let zeroBuffer = FloatBuffer(count: 1)
+
+    /// `count` zeros: the bias of a convolution run for an input gradient.
+    func zeros(_ count: Int) -> UnsafePointer<Float> {
+        zeroBuffer.reserve(count); zeroBuffer.zero(count)
+        return UnsafePointer(zeroBuffer.ptr)
+    }
     /// Gradient of a concatenated (h, skip) input.
     public let dcat = FloatBuffer(count: 1)
 
