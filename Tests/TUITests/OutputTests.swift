@@ -175,6 +175,21 @@ final class OutputTests: XCTestCase {
         let (code, bad) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 6 --limit 32 --checkpoint-every 10 --out \(a) --resume")
         XCTAssertEqual(code, 1, bad)
         XCTAssertTrue(bad.contains("trained on 40 images") && bad.contains("--limit 40"), bad)
+        // Resuming the finished run trains nothing and says so (no "nan" loss).
+        let again = ddpm("train --steps 5 --checkpoint-every 10 --out \(a) --resume")
+        XCTAssertTrue(again.contains("already at step 5 of 5, nothing to train") && !again.contains("nan"), again)
+        // A malformed count is refused, not ignored (the header edited in place, same length).
+        var file = try bytes(a)
+        let key = Array(#""images":"40""#.utf8), bad4x = Array(#""images":"4x""#.utf8)
+        guard let at = (0...(min(file.count, 1 << 16) - key.count)).first(where: { Array(file[$0..<($0 + key.count)]) == key }) else {
+            return XCTFail("no images field in \(a)")
+        }
+        file.replaceSubrange(at..<(at + key.count), with: bad4x)
+        let broken = dir + "/broken.safetensors"
+        try Data(file).write(to: URL(fileURLWithPath: broken))
+        let (code2, out2) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 6 --checkpoint-every 10 --out \(broken) --resume")
+        XCTAssertEqual(code2, 1, out2)
+        XCTAssertTrue(out2.contains("images (4x) is not a count"), out2)
     }
 
     /// A Small checkpoint resumes without --config small (the model comes from

@@ -266,8 +266,13 @@ public final class Trainer {
         let state = try Checkpoint.trainState(f.metadata, path: path)
         // The data order is a function of the seed, the step and the set's size:
         // a resume on another number of images would not continue the run.
-        if let recorded = f.metadata["images"].flatMap({ Int($0) }), recorded != data.count {
-            throw EngineError.invalidArgument("\(path) trained on \(recorded) images; this set has \(data.count)")
+        if let s = f.metadata["images"] {
+            guard let recorded = Int(s), recorded >= 1 else {
+                throw EngineError.badFile(path: path, reason: "its metadata's images (\(s)) is not a count of training images")
+            }
+            if recorded != data.count {
+                throw EngineError.invalidArgument("\(path) trained on \(recorded) images; this set has \(data.count)")
+            }
         }
         var opts = state.options
         changes.apply(to: &opts)

@@ -101,7 +101,10 @@ struct TrainLoop {
         if isTTY { print("") }
         if report != nil && lastReportStep != trainer.step { try reportLine() }
         if let export { try trainer.saveWeights(export, extra: extra()) }
-        print(String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, out)
-              + (export.map { "; EMA weights \($0)" } ?? ""))
+        // A resume of a finished run trains nothing (and has no loss of its own to show).
+        let summary = trainer.step == startStep
+            ? String(format: "done: already at step %d of %d, nothing to train; checkpoint %@", trainer.step, total, out)
+            : String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, out)
+        print(summary + (export.map { "; EMA weights \($0)" } ?? ""))
     }
 }
