@@ -25,6 +25,8 @@ public final class AttentionBlock: @unchecked Sendable {
     // Backward scratch (owned: the residual block before it uses the workspace's).
     let dAttn = FloatBuffer(count: 1), dQKV = FloatBuffer(count: 1), dHn = FloatBuffer(count: 1)
     let dP: [FloatBuffer] = (0..<Parallel.cores).map { _ in FloatBuffer(count: 1) }
+    /// Per-thread scratch of the forward's heads (`Kernels.attentionScratch`).
+    let headScratch: [FloatBuffer] = (0..<Parallel.cores).map { _ in FloatBuffer(count: 1) }
     /// dL/d(input) of the last backward when the caller asks for it here.
     public let dIn = FloatBuffer(count: 1)
     private var lastN = 0
@@ -68,15 +70,13 @@ public final class AttentionBlock: @unchecked Sendable {
         probs.reserve(n * heads * hw * hw); attn.reserve(len); out.reserve(len)
         norm.forward(p, x: x, y: hn.ptr, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G, silu: false, backend: ws.backend)
         qkv.forward(p, x: hn.ptr, y: qkvOut.ptr, n: n, h: size, w: size, ws: ws)
-        let q0 = qkvOut.ptr, P0 = probs.ptr, o0 = attn.ptr, sc = scale
-        eachHead(n) { _, b, h in
-            let q = q0 + h * d * ld + b * hw, k = q + C * ld, v = q + 2 * C * ld
-            let P = P0 + (b * heads + h) * hw * hw
-            // S = Q K^T * scale: Q^T and K^T are the stored d x HW slices.
-            BLAS.raw(transA: true, transB: false, m: hw, n: hw, k: d, alpha: sc, a: q, lda: ld, b: k, ldb: ld, beta: 0, c: P, ldc: hw)
-            for i in 0..<hw { Kernels.softmaxRow(P + i * hw, hw) }
-            // O^T = V^T P^T, written straight into channel-major layout.
-            BLAS.raw(transA: false, transB: true, m: d, n: hw, k: hw, alpha: 1, a: v, lda: ld, b: P, ldb: hw, beta: 0, c: o0 + h * d * ld + b * hw, ldc: ld)
+        for b in headScratch { b.reserve(Kernels.attentionScratch(d: d, hw: hw)) }
+        let q0 = qkvOut.ptr, P0 = probs.ptr, o0 = attn.ptr, sc = scale, scratch = headScratch
+        eachHead(n) { th, b, h in
+            // Q, K, V and O are d x HW slices of the channel-major buffers.
+            let off = h * d * ld + b * hw, q = q0 + off
+            Kernels.attentionHead(q: q, k: q + C * ld, v: q + 2 * C * ld, ld: ld, d: d, hw: hw, scale: sc,
+                                  probs: P0 + (b * heads + h) * hw * hw, o: o0 + off, scratch: scratch[th].ptr)
         }
         out.ptr.update(from: x, count: len)
         proj.forward(p, x: attn.ptr, y: out.ptr, n: n, h: size, w: size, ws: ws, accumulate: true)
