@@ -51,14 +51,15 @@ final class AllocationTests: XCTestCase {
     /// allocates inside each of its calls; the test prints how often.
     func testTrainingStepsAllocateNothing() throws {
         try forEachBackend { backend in
-            for dropout: Float in [0.1, 0] {
+            for (dropout, attention): (Float, [Int]) in [(0.1, []), (0, []), (0, [2])] {
                 var o = TrainOptions()
                 o.config.dropout = dropout
+                o.config.attention = attention
                 o.batch = 16; o.lr = 1e-3; o.warmup = 2; o.totalSteps = 100; o.seed = 5
                 let tr = try Trainer(options: o, backend: backend, data: TrainerTests.digits)
                 for _ in 0..<3 { try tr.trainStep() }
                 let n = try allocations { for _ in 0..<5 { try tr.trainStep() } }
-                XCTAssertEqual(n, 0, "\(backend) dropout \(dropout): allocations in 5 training steps")
+                XCTAssertEqual(n, 0, "\(backend) dropout \(dropout) attention \(attention): allocations in 5 training steps")
                 print("\(backend) dropout \(dropout): BLIS and its OpenMP runtime allocated \(blis / 5) times and the pool's regions \(regions / 5) times per training step")
             }
         }
@@ -67,7 +68,15 @@ final class AllocationTests: XCTestCase {
     /// Sampling steps (the network on the whole batch and the sampler's
     /// update) after warm-up: none, for DDPM and DDIM, at batch 1 and 16.
     func testSamplingStepsAllocateNothing() throws {
-        let net = try UNet(.tiny)
+        var withAttention = UNetConfig.tiny
+        withAttention.attention = [2]
+        for config in [UNetConfig.tiny, withAttention] {
+            try samplingStepsAllocateNothing(config)
+        }
+    }
+
+    private func samplingStepsAllocateNothing(_ config: UNetConfig) throws {
+        let net = try UNet(config)
         let params = FloatBuffer(count: net.parameterCount)
         var rng = RNG(seed: 9, stream: 0)
         net.layout.initialize(params.ptr, rng: &rng)
@@ -78,7 +87,7 @@ final class AllocationTests: XCTestCase {
                 let s = try Sampler(schedule: schedule, settings: settings, n: n, size: MNIST.side, seed: 3)
                 for _ in 0..<2 { s.advance(model) }
                 let count = allocations { for _ in 0..<5 { s.advance(model) } }
-                XCTAssertEqual(count, 0, "\(settings.kind) batch \(n): allocations in 5 sampling steps")
+                XCTAssertEqual(count, 0, "\(settings.kind) batch \(n) attention \(config.attention): allocations in 5 sampling steps")
                 XCTAssertEqual(blis, 0, "sampling calls no BLIS")
                 print("\(settings.kind) batch \(n): the pool's regions allocated \(regions / 5) times per sampling step")
             }

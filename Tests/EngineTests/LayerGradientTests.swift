@@ -409,32 +409,3 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 }
-
-extension LayerGradientTests {
-    /// One attention head against softmax(scale QᵀK) Vᵀ in Double, for row
-    /// lengths below, at and between whole vectors (the padded tail).
-    func testAttentionHeadMatchesDouble() {
-        for (d, hw) in [(2, 9), (4, 25), (8, 49), (8, 64), (4, 1)] {
-            let ld = 3 * hw + 5
-            let q = randomBuffer(3 * d * ld, seed: UInt64(hw), scale: 2)
-            let k = q.ptr + d * ld, v = q.ptr + 2 * d * ld
-            let probs = FloatBuffer(count: hw * hw), o = FloatBuffer(count: d * ld)
-            let scratch = FloatBuffer(count: Kernels.attentionScratch(d: d, hw: hw))
-            scratch.ptr.update(repeating: .nan, count: Kernels.attentionScratch(d: d, hw: hw))
-            let scale = 1 / Float(d).squareRoot()
-            Kernels.attentionHead(q: q.ptr, k: k, v: v, ld: ld, d: d, hw: hw, scale: scale,
-                                  probs: probs.ptr, o: o.ptr, scratch: scratch.ptr)
-            for i in 0..<hw {
-                let s = (0..<hw).map { j in (0..<d).reduce(0.0) { $0 + Double(q.ptr[$1 * ld + i]) * Double(k[$1 * ld + j]) } * Double(scale) }
-                let m = s.max()!, e = s.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
-                for j in 0..<hw {
-                    XCTAssertEqual(Double(probs.ptr[i * hw + j]), e[j] / z, accuracy: 1e-6, "d \(d) hw \(hw) P[\(i)][\(j)]")
-                }
-                for c in 0..<d {
-                    let want = (0..<hw).reduce(0.0) { $0 + e[$1] / z * Double(v[c * ld + $1]) }
-                    XCTAssertEqual(Double(o.ptr[c * ld + i]), want, accuracy: 1e-5, "d \(d) hw \(hw) O[\(c)][\(i)]")
-                }
-            }
-        }
-    }
-}

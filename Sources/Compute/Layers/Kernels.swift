@@ -73,70 +73,6 @@ public enum Kernels {
         return s
     }
 
-    /// One attention head over `hw` positions with `d` channels per head:
-    /// P = softmax(scale · QᵀK) and O = V Pᵀ. q, k, v and o are d planes of
-    /// hw floats, plane c at +c·ld (the block's channel-major layout); row i of
-    /// P is written to probs + i·hw (the backward pass reads it). K and V are
-    /// first copied into zero-padded rows of `attentionPad(hw)` floats so that
-    /// every loop runs whole vectors; `scratch` holds
-    /// `attentionScratch(d:hw:)` floats. The softmax is `softmaxRow`'s: max
-    /// subtracted, FastMath.exp, one reciprocal of the sum.
-    @inline(__always)
-    public static func attentionHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                     ld: Int, d: Int, hw: Int, scale: Float,
-                                     probs: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>,
-                                     scratch: UnsafeMutablePointer<Float>) {
-        typealias V = FastMath.V
-        let hp = attentionPad(hw)
-        let kp = scratch, vp = scratch + d * hp, row = scratch + 2 * d * hp
-        for c in 0..<d {
-            (kp + c * hp).update(from: k + c * ld, count: hw)
-            (kp + c * hp + hw).update(repeating: 0, count: hp - hw)
-            (vp + c * hp).update(from: v + c * ld, count: hw)
-            (vp + c * hp + hw).update(repeating: 0, count: hp - hw)
-        }
-        let sv = V(repeating: scale)
-        for i in 0..<hw {
-            var m = -Float.infinity
-            var jb = 0
-            while jb < hp {
-                var s = V(repeating: 0)
-                for c in 0..<d { s = s.addingProduct(V(repeating: q[c * ld + i]), FastMath.load(kp, c * hp + jb)) }
-                s *= sv
-                FastMath.store(s, row, jb)
-                jb += 16
-            }
-            for j in 0..<hw { m = max(m, row[j]) }
-            let vm = V(repeating: m)
-            var acc = V(repeating: 0)
-            jb = 0
-            while jb < hp {
-                let e = FastMath.exp(FastMath.load(row, jb) - vm)
-                FastMath.store(e, row, jb); jb += 16
-            }
-            (row + hw).update(repeating: 0, count: hp - hw)
-            jb = 0
-            while jb < hp { acc += FastMath.load(row, jb); jb += 16 }
-            let inv = V(repeating: 1 / acc.sum())
-            jb = 0
-            while jb < hp { FastMath.store(FastMath.load(row, jb) * inv, row, jb); jb += 16 }
-            (probs + i * hw).update(from: row, count: hw)
-            for c in 0..<d {
-                var a = V(repeating: 0)
-                jb = 0
-                while jb < hp { a = a.addingProduct(FastMath.load(row, jb), FastMath.load(vp, c * hp + jb)); jb += 16 }
-                o[c * ld + i] = a.sum()
-            }
-        }
-    }
-
-    /// `hw` rounded up to whole 16-float vectors.
-    @inline(__always)
-    public static func attentionPad(_ hw: Int) -> Int { (hw + 15) & ~15 }
-
-    /// Floats of scratch `attentionHead` needs.
-    public static func attentionScratch(d: Int, hw: Int) -> Int { (2 * d + 1) * attentionPad(hw) }
-
     /// In-place softmax of one row: exp(x - max) / sum (vectorised exp; the
     /// tail goes through the same exp, so a value's result does not depend on
     /// where it sits in the row).
@@ -155,6 +91,13 @@ public enum Kernels {
         while i < n { let e = FastMath.exp(V(repeating: p[i] - m))[0]; p[i] = e; s += e; i += 1 }
         let inv = 1 / s
         for j in 0..<n { p[j] *= inv }
+    }
+
+    /// v[0] + ... + v[15] as a tree of halves (SIMD's `sum()` goes lane by lane through memory).
+    @inline(__always)
+    public static func horizontalSum(_ v: FastMath.V) -> Float {
+        let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
     }
 
 }

@@ -12,9 +12,9 @@ import Foundation
 ///
 /// Head `h` owns channels h*d ..< (h+1)*d of q, k and v, as PyTorch's
 /// `view(B, heads, C / heads, HW)` does. In the [C, N, HW] layout the d x HW
-/// slice of one image and head is a strided matrix (row stride N*HW), which
-/// BLAS reads in place: no transposes are materialised. Forward keeps h, qkv,
-/// P and O for backward.
+/// slice of one image and head is d planes of HW floats, plane stride N*HW;
+/// `Kernels.attentionHead` and `attentionHeadBackward` work on those slices
+/// row by row, in one pass each. Forward keeps h, qkv, P and O for backward.
 public final class AttentionBlock: @unchecked Sendable {
     public let norm: GroupNorm, qkv: Conv2d, proj: Conv2d
     public let channels: Int, heads: Int, size: Int
@@ -24,8 +24,7 @@ public final class AttentionBlock: @unchecked Sendable {
     public let out = FloatBuffer(count: 1)
     // Backward scratch (owned: the residual block before it uses the workspace's).
     let dAttn = FloatBuffer(count: 1), dQKV = FloatBuffer(count: 1), dHn = FloatBuffer(count: 1)
-    let dP: [FloatBuffer] = (0..<Parallel.cores).map { _ in FloatBuffer(count: 1) }
-    /// Per-thread scratch of the forward's heads (`Kernels.attentionScratch`).
+    /// Per-thread scratch of the heads, forward (`Kernels.attentionScratchCount`) and backward.
     let headScratch: [FloatBuffer] = (0..<Parallel.cores).map { _ in FloatBuffer(count: 1) }
     /// dL/d(input) of the last backward when the caller asks for it here.
     public let dIn = FloatBuffer(count: 1)
@@ -70,7 +69,7 @@ public final class AttentionBlock: @unchecked Sendable {
         probs.reserve(n * heads * hw * hw); attn.reserve(len); out.reserve(len)
         norm.forward(p, x: x, y: hn.ptr, n: n, hw: hw, mean: stats.ptr, rstd: stats.ptr + n * G, silu: false, backend: ws.backend)
         qkv.forward(p, x: hn.ptr, y: qkvOut.ptr, n: n, h: size, w: size, ws: ws)
-        for b in headScratch { b.reserve(Kernels.attentionScratch(d: d, hw: hw)) }
+        for b in headScratch { b.reserve(Kernels.attentionScratchCount(d: d, hw: hw)) }
         let q0 = qkvOut.ptr, P0 = probs.ptr, o0 = attn.ptr, sc = scale, scratch = headScratch
         eachHead(n) { th, b, h in
             // Q, K, V and O are d x HW slices of the channel-major buffers.
@@ -90,26 +89,14 @@ public final class AttentionBlock: @unchecked Sendable {
         dAttn.reserve(len); dAttn.zero(len)
         proj.backward(p, g, x: attn.ptr, dy: dout, dx: dAttn.ptr, n: n, h: size, w: size, ws: ws)
         dQKV.reserve(3 * len)
-        for b in dP { b.reserve(hw * hw) }
-        let q0 = qkvOut.ptr, dq0 = dQKV.ptr, P0 = probs.ptr, dO0 = dAttn.ptr, sc = scale
+        for b in headScratch { b.reserve(Kernels.attentionBackwardScratchCount(d: d, hw: hw)) }
+        let q0 = qkvOut.ptr, dq0 = dQKV.ptr, P0 = probs.ptr, dO0 = dAttn.ptr, sc = scale, scratch = headScratch
         eachHead(n) { th, b, h in
             let off = h * d * ld + b * hw
-            let q = q0 + off, k = q + C * ld, v = q + 2 * C * ld
-            let dq = dq0 + off, dk = dq + C * ld, dv = dq + 2 * C * ld
-            let P = P0 + (b * heads + h) * hw * hw, dO = dO0 + off, dS = self.dP[th].ptr
-            // dP = dO V^T;  dV^T = dO^T P  (each slice written whole: beta 0)
-            BLAS.raw(transA: true, transB: false, m: hw, n: hw, k: d, alpha: 1, a: dO, lda: ld, b: v, ldb: ld, beta: 0, c: dS, ldc: hw)
-            BLAS.raw(transA: false, transB: false, m: d, n: hw, k: hw, alpha: 1, a: dO, lda: ld, b: P, ldb: hw, beta: 0, c: dv, ldc: ld)
-            // Softmax backward, with the scale of S folded in.
-            for i in 0..<hw {
-                let pr = P + i * hw, dr = dS + i * hw
-                var dot: Float = 0
-                for j in 0..<hw { dot += pr[j] * dr[j] }
-                for j in 0..<hw { dr[j] = pr[j] * (dr[j] - dot) * sc }
-            }
-            // dQ^T = K^T dS^T;  dK^T = Q^T dS
-            BLAS.raw(transA: false, transB: true, m: d, n: hw, k: hw, alpha: 1, a: k, lda: ld, b: dS, ldb: hw, beta: 0, c: dq, ldc: ld)
-            BLAS.raw(transA: false, transB: false, m: d, n: hw, k: hw, alpha: 1, a: q, lda: ld, b: dS, ldb: hw, beta: 0, c: dk, ldc: ld)
+            let q = q0 + off, dq = dq0 + off
+            Kernels.attentionHeadBackward(q: q, k: q + C * ld, v: q + 2 * C * ld, dO: dO0 + off,
+                                          probs: P0 + (b * heads + h) * hw * hw, ld: ld, d: d, hw: hw, scale: sc,
+                                          dq: dq, dk: dq + C * ld, dv: dq + 2 * C * ld, scratch: scratch[th].ptr)
         }
         dHn.reserve(len); dHn.zero(len)
         qkv.backward(p, g, x: hn.ptr, dy: dQKV.ptr, dx: dHn.ptr, n: n, h: size, w: size, ws: ws)

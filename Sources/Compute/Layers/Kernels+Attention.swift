@@ -1,0 +1,134 @@
+// Kernels+Attention.swift: one attention head, forward and backward, over padded rows.
+import SIMDMath
+
+extension Kernels {
+    /// One attention head over `hw` positions with `d` channels per head:
+    /// P = softmax(scale · QᵀK) over each row, and O = V Pᵀ. q, k, v and o
+    /// are d planes of hw floats, plane c at +c·ld (the block's channel-major
+    /// layout).
+    ///
+    /// Computed transposed, with vectors running over the queries i: Sᵀ[j][i]
+    /// = Σ_c K[c][j]·Q[c][i], so each row's max, exp and sum of the softmax,
+    /// and O[c][i] = Σ_j V[c][j]·Pᵀ[j][i], are lane-wise operations over j
+    /// with no sums across a vector. Pᵀ is written to probs: probs[j·hw + i]
+    /// = P[i][j] (the backward pass reads it). The exp is FastMath.exp, the
+    /// sum over j in order. `scratch` holds `attentionScratchCount(d:hw:)` floats.
+    @inline(__always)
+    public static func attentionHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                     ld: Int, d: Int, hw: Int, scale: Float,
+                                     probs: UnsafeMutablePointer<Float>, o: UnsafeMutablePointer<Float>,
+                                     scratch: UnsafeMutablePointer<Float>) {
+        typealias V = FastMath.V
+        let hp = attentionPad(hw)
+        // Q padded with zeros to whole vectors, then Sᵀ (becoming Pᵀ), then one output row.
+        let qp = scratch, st = qp + d * hp, orow = st + hw * hp
+        for c in 0..<d {
+            (qp + c * hp).update(from: q + c * ld, count: hw)
+            (qp + c * hp + hw).update(repeating: 0, count: hp - hw)
+        }
+        let sv = V(repeating: scale)
+        var ib = 0
+        while ib < hp {
+            var m = V(repeating: -.infinity)
+            for j in 0..<hw {
+                var s = V(repeating: 0)
+                for c in 0..<d { s = s.addingProduct(V(repeating: k[c * ld + j]), FastMath.load(qp, c * hp + ib)) }
+                s *= sv
+                m.replace(with: s, where: s .> m)
+                FastMath.store(s, st, j * hp + ib)
+            }
+            var z = V(repeating: 0)
+            for j in 0..<hw {
+                let e = FastMath.exp(FastMath.load(st, j * hp + ib) - m)
+                z += e
+                FastMath.store(e, st, j * hp + ib)
+            }
+            let inv = 1 / z
+            for j in 0..<hw { FastMath.store(FastMath.load(st, j * hp + ib) * inv, st, j * hp + ib) }
+            for c in 0..<d {
+                var a = V(repeating: 0)
+                for j in 0..<hw { a = a.addingProduct(V(repeating: v[c * ld + j]), FastMath.load(st, j * hp + ib)) }
+                FastMath.store(a, orow, c * hp + ib)
+            }
+            ib += 16
+        }
+        for c in 0..<d { (o + c * ld).update(from: orow + c * hp, count: hw) }
+        for j in 0..<hw { (probs + j * hw).update(from: st + j * hp, count: hw) }
+    }
+
+    /// The gradient of one `attentionHead`: from dO (d planes, like o) and the
+    /// forward's Pᵀ (probs), writes dQ, dK and dV (d planes each, stride ld):
+    ///
+    ///     dP = dO Vᵀ,  dV = dO P,  dS = P ⊙ (dP - rowsum(P ⊙ dP)) · scale,
+    ///     dQ = K dSᵀ,  dK = Q dS
+    ///
+    /// row by row, so no hw x hw matrix besides P is kept. `scratch` holds
+    /// `attentionBackwardScratchCount(d:hw:)` floats.
+    @inline(__always)
+    public static func attentionHeadBackward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                             dO: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+                                             ld: Int, d: Int, hw: Int, scale: Float,
+                                             dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+                                             dv: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        typealias V = FastMath.V
+        let hp = attentionPad(hw)
+        let kp = scratch, vp = kp + d * hp, dkAcc = vp + d * hp, dvAcc = dkAcc + d * hp
+        let pr = dvAcc + d * hp, ds = pr + hp
+        for c in 0..<d {
+            (kp + c * hp).update(from: k + c * ld, count: hw)
+            (kp + c * hp + hw).update(repeating: 0, count: hp - hw)
+            (vp + c * hp).update(from: v + c * ld, count: hw)
+            (vp + c * hp + hw).update(repeating: 0, count: hp - hw)
+        }
+        dkAcc.update(repeating: 0, count: 2 * d * hp)
+        (pr + hw).update(repeating: 0, count: hp - hw)
+        let sv = V(repeating: scale)
+        for i in 0..<hw {
+            for j in 0..<hw { pr[j] = probs[j * hw + i] }
+            // dP row, and dot = Σ_j P[i][j] dP[i][j].
+            var acc = V(repeating: 0)
+            var jb = 0
+            while jb < hp {
+                var g = V(repeating: 0)
+                for c in 0..<d { g = g.addingProduct(V(repeating: dO[c * ld + i]), FastMath.load(vp, c * hp + jb)) }
+                FastMath.store(g, ds, jb)
+                acc = acc.addingProduct(FastMath.load(pr, jb), g)
+                jb += 16
+            }
+            let dot = V(repeating: horizontalSum(acc))
+            jb = 0
+            while jb < hp {
+                let p = FastMath.load(pr, jb)
+                FastMath.store(p * (FastMath.load(ds, jb) - dot) * sv, ds, jb)
+                jb += 16
+            }
+            for c in 0..<d {
+                let qi = V(repeating: q[c * ld + i]), gi = V(repeating: dO[c * ld + i])
+                var a = V(repeating: 0)
+                jb = 0
+                while jb < hp {
+                    let g = FastMath.load(ds, jb)
+                    a = a.addingProduct(FastMath.load(kp, c * hp + jb), g)
+                    FastMath.store(FastMath.load(dkAcc, c * hp + jb).addingProduct(qi, g), dkAcc, c * hp + jb)
+                    FastMath.store(FastMath.load(dvAcc, c * hp + jb).addingProduct(gi, FastMath.load(pr, jb)), dvAcc, c * hp + jb)
+                    jb += 16
+                }
+                dq[c * ld + i] = horizontalSum(a)
+            }
+        }
+        for c in 0..<d {
+            (dk + c * ld).update(from: dkAcc + c * hp, count: hw)
+            (dv + c * ld).update(from: dvAcc + c * hp, count: hw)
+        }
+    }
+
+    /// Floats of scratch `attentionHeadBackward` needs.
+    public static func attentionBackwardScratchCount(d: Int, hw: Int) -> Int { (4 * d + 2) * attentionPad(hw) }
+
+    /// `hw` rounded up to whole 16-float vectors.
+    @inline(__always)
+    public static func attentionPad(_ hw: Int) -> Int { (hw + 15) & ~15 }
+
+    /// Floats of scratch `attentionHead` needs.
+    public static func attentionScratchCount(d: Int, hw: Int) -> Int { (2 * d + hw) * attentionPad(hw) }
+}
