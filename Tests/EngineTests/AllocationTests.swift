@@ -60,7 +60,7 @@ final class AllocationTests: XCTestCase {
                 for _ in 0..<3 { try tr.trainStep() }
                 let n = try allocations { for _ in 0..<5 { try tr.trainStep() } }
                 XCTAssertEqual(n, 0, "\(backend) dropout \(dropout) attention \(attention): allocations in 5 training steps")
-                print("\(backend) dropout \(dropout): BLIS and its OpenMP runtime allocated \(blis / 5) times and the pool's regions \(regions / 5) times per training step")
+                print("\(backend) dropout \(dropout) attention \(attention): BLIS and its OpenMP runtime allocated \(blis / 5) times and the pool's regions \(regions / 5) times per training step")
             }
         }
     }

@@ -33,8 +33,9 @@ final class AttentionKernelTests: XCTestCase {
             probs.ptr.update(repeating: sentinel, count: hw * hw + 16)
             o.ptr.update(repeating: sentinel, count: d * ld)
             let count = Kernels.attentionScratchCount(d: d, hw: hw)
-            let scratch = FloatBuffer(count: count)
+            let scratch = FloatBuffer(count: count + 16)
             scratch.ptr.update(repeating: .nan, count: count)
+            (scratch.ptr + count).update(repeating: sentinel, count: 16)
             Kernels.attentionHead(q: q.ptr, k: k, v: v, ld: ld, d: d, hw: hw, scale: scale,
                                   probs: probs.ptr, o: o.ptr, scratch: scratch.ptr)
             var lowest = Double.infinity
@@ -54,6 +55,7 @@ final class AttentionKernelTests: XCTestCase {
                 }
             }
             if negative { XCTAssertLessThan(lowest, -90, "the negative case's scores") }
+            XCTAssertTrue((count..<(count + 16)).allSatisfy { scratch.ptr[$0] == sentinel }, "d \(d) hw \(hw): scratch written past its count")
             XCTAssertTrue((hw * hw..<(hw * hw + 16)).allSatisfy { probs.ptr[$0] == sentinel }, "d \(d) hw \(hw): P written past hw²")
             for c in 0..<d {
                 XCTAssertTrue((hw..<ld).allSatisfy { o.ptr[c * ld + $0] == sentinel }, "d \(d) hw \(hw): O written past plane \(c)'s hw")
@@ -67,16 +69,19 @@ final class AttentionKernelTests: XCTestCase {
             let q = inputs(d: d, hw: hw, ld: ld, negative: negative), k = q.ptr + d * ld, v = q.ptr + 2 * d * ld
             let dO = randomBuffer(d * ld, seed: UInt64(hw) + 100)
             let probs = FloatBuffer(count: hw * hw), o = FloatBuffer(count: d * ld)
-            let count = max(Kernels.attentionScratchCount(d: d, hw: hw), Kernels.attentionBackwardScratchCount(d: d, hw: hw))
-            let scratch = FloatBuffer(count: count)
+            let forwardScratch = FloatBuffer(count: Kernels.attentionScratchCount(d: d, hw: hw))
             Kernels.attentionHead(q: q.ptr, k: k, v: v, ld: ld, d: d, hw: hw, scale: scale, probs: probs.ptr, o: o.ptr,
-                                  scratch: scratch.ptr)
+                                  scratch: forwardScratch.ptr)
             let grads = FloatBuffer(count: 3 * d * ld)
             grads.ptr.update(repeating: sentinel, count: 3 * d * ld)
+            let count = Kernels.attentionBackwardScratchCount(d: d, hw: hw)
+            let scratch = FloatBuffer(count: count + 16)
             scratch.ptr.update(repeating: .nan, count: count)
+            (scratch.ptr + count).update(repeating: sentinel, count: 16)
             Kernels.attentionHeadBackward(q: q.ptr, k: k, v: v, dO: dO.ptr, probs: probs.ptr, ld: ld, d: d, hw: hw,
                                           scale: scale, dq: grads.ptr, dk: grads.ptr + d * ld, dv: grads.ptr + 2 * d * ld,
                                           scratch: scratch.ptr)
+            XCTAssertTrue((count..<(count + 16)).allSatisfy { scratch.ptr[$0] == sentinel }, "d \(d) hw \(hw): backward scratch written past its count")
             func P(_ i: Int, _ j: Int) -> Double { Double(probs.ptr[j * hw + i]) }
             func G(_ c: Int, _ i: Int) -> Double { Double(dO.ptr[c * ld + i]) }
             // dS[i][j] = P (dP - Σ P dP) scale, dP[i][j] = Σ_c dO[c][i] V[c][j].

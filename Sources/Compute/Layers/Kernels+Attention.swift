@@ -8,9 +8,9 @@ extension Kernels {
     /// layout).
     ///
     /// Computed transposed, with vectors running over the queries i: Sᵀ[j][i]
-    /// = Σ_c K[c][j]·Q[c][i], so each row's max, exp and sum of the softmax,
-    /// and O[c][i] = Σ_j V[c][j]·Pᵀ[j][i], are lane-wise operations over j
-    /// with no sums across a vector. Pᵀ is written to probs: probs[j·hw + i]
+    /// = Σ_c K[c][j]·Q[c][i], 16 queries to a vector and a loop over the keys
+    /// j, so each row's max, exp and sum of the softmax, and O[c][i] =
+    /// Σ_j V[c][j]·Pᵀ[j][i], are lane-wise with no sums across a vector. Pᵀ is written to probs: probs[j·hw + i]
     /// = P[i][j] (the backward pass reads it). The exp is FastMath.exp, the
     /// sum over j in order. `scratch` holds `attentionScratchCount(d:hw:)` floats.
     @inline(__always)
@@ -59,8 +59,8 @@ extension Kernels {
     /// The gradient of one `attentionHead`: from dO (d planes, like o) and the
     /// forward's Pᵀ (probs), writes dQ, dK and dV (d planes each, stride ld):
     ///
-    ///     dP = dO Vᵀ,  dV = dO P,  dS = P ⊙ (dP - rowsum(P ⊙ dP)) · scale,
-    ///     dQ = K dSᵀ,  dK = Q dS
+    ///     dP = dOᵀ V,  dV = dO P,  dS = P ⊙ (dP - rowsum(P ⊙ dP)) · scale,
+    ///     dQ = K dSᵀ,  dK = Q dS      (Q, K, V, dO as d x hw planes)
     ///
     /// row by row, so no hw x hw matrix besides P is kept. `scratch` holds
     /// `attentionBackwardScratchCount(d:hw:)` floats.

@@ -1,5 +1,4 @@
 // AttentionBlock.swift: the chapter's multi-head self-attention block, forward and backward.
-import Dispatch
 import Foundation
 
 /// The chapter's multi-head self-attention block (`AttentionBlock` in
@@ -13,12 +12,14 @@ import Foundation
 /// Head `h` owns channels h*d ..< (h+1)*d of q, k and v, as PyTorch's
 /// `view(B, heads, C / heads, HW)` does. In the [C, N, HW] layout the d x HW
 /// slice of one image and head is d planes of HW floats, plane stride N*HW;
-/// `Kernels.attentionHead` and `attentionHeadBackward` work on those slices
-/// row by row, in one pass each. Forward keeps h, qkv, P and O for backward.
+/// `Kernels.attentionHead` (16 queries at a time) and `attentionHeadBackward`
+/// (a query at a time) work on those slices in place. Forward keeps h, qkv,
+/// Pᵀ and O for backward.
 public final class AttentionBlock: @unchecked Sendable {
     public let norm: GroupNorm, qkv: Conv2d, proj: Conv2d
     public let channels: Int, heads: Int, size: Int
 
+    /// probs: Pᵀ of every image and head, [N][heads][HW (key j)][HW (query i)].
     let hn = FloatBuffer(count: 1), qkvOut = FloatBuffer(count: 1), probs = FloatBuffer(count: 1)
     let attn = FloatBuffer(count: 1), stats = FloatBuffer(count: 1)
     public let out = FloatBuffer(count: 1)
