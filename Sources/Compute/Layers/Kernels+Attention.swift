@@ -10,9 +10,10 @@ extension Kernels {
     /// Computed transposed, with vectors running over the queries i: Sᵀ[j][i]
     /// = Σ_c K[c][j]·Q[c][i], 16 queries to a vector and a loop over the keys
     /// j, so each row's max, exp and sum of the softmax, and O[c][i] =
-    /// Σ_j V[c][j]·Pᵀ[j][i], are lane-wise with no sums across a vector. Pᵀ is written to probs: probs[j·hw + i]
-    /// = P[i][j] (the backward pass reads it). The exp is FastMath.exp, the
-    /// sum over j in order. `scratch` holds `attentionScratchCount(d:hw:)` floats.
+    /// Σ_j V[c][j]·Pᵀ[j][i], are lane-wise with no sums across a vector. Pᵀ
+    /// is written to probs: probs[j·hw + i] = P[i][j] (the backward pass reads
+    /// it). The exp is FastMath.exp, the sum over j in order. `scratch` holds
+    /// `attentionScratchCount(d:hw:)` floats.
     @inline(__always)
     public static func attentionHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                      ld: Int, d: Int, hw: Int, scale: Float,
@@ -22,10 +23,7 @@ extension Kernels {
         let hp = attentionPad(hw)
         // Q padded with zeros to whole vectors, then Sᵀ (becoming Pᵀ), then one output row.
         let qp = scratch, st = qp + d * hp, orow = st + hw * hp
-        for c in 0..<d {
-            (qp + c * hp).update(from: q + c * ld, count: hw)
-            (qp + c * hp + hw).update(repeating: 0, count: hp - hw)
-        }
+        copyPadded(q, ld: ld, d: d, hw: hw, into: qp)
         let sv = V(repeating: scale)
         var ib = 0
         while ib < hp {
@@ -74,12 +72,8 @@ extension Kernels {
         let hp = attentionPad(hw)
         let kp = scratch, vp = kp + d * hp, dkAcc = vp + d * hp, dvAcc = dkAcc + d * hp
         let pr = dvAcc + d * hp, ds = pr + hp
-        for c in 0..<d {
-            (kp + c * hp).update(from: k + c * ld, count: hw)
-            (kp + c * hp + hw).update(repeating: 0, count: hp - hw)
-            (vp + c * hp).update(from: v + c * ld, count: hw)
-            (vp + c * hp + hw).update(repeating: 0, count: hp - hw)
-        }
+        copyPadded(k, ld: ld, d: d, hw: hw, into: kp)
+        copyPadded(v, ld: ld, d: d, hw: hw, into: vp)
         dkAcc.update(repeating: 0, count: 2 * d * hp)
         (pr + hw).update(repeating: 0, count: hp - hw)
         let sv = V(repeating: scale)
@@ -124,6 +118,16 @@ extension Kernels {
 
     /// Floats of scratch `attentionHeadBackward` needs.
     public static func attentionBackwardScratchCount(d: Int, hw: Int) -> Int { (4 * d + 2) * attentionPad(hw) }
+
+    /// d planes of hw floats (stride ld) into rows of `attentionPad(hw)`, zero past hw.
+    @inline(__always)
+    static func copyPadded(_ src: UnsafePointer<Float>, ld: Int, d: Int, hw: Int, into dst: UnsafeMutablePointer<Float>) {
+        let hp = attentionPad(hw)
+        for c in 0..<d {
+            (dst + c * hp).update(from: src + c * ld, count: hw)
+            (dst + c * hp + hw).update(repeating: 0, count: hp - hw)
+        }
+    }
 
     /// `hw` rounded up to whole 16-float vectors.
     @inline(__always)
