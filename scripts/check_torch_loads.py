@@ -4,9 +4,12 @@
 
 Loads with safetensors.torch.load_file, keeps the plain state_dict names (a
 checkpoint's train./adam_m./adam_v. entries are ignored), load_state_dict(strict),
-and runs one forward pass. A model trained with --learn-sigma ("learnSigma" in the
-file's config metadata) loads into the reference variant with two outputs
-(scripts/learned_sigma_unet.py).
+and runs one forward pass. The model is the one the file's config metadata
+describes (widths, levels, attention, GroupNorm groups; a model trained with
+--learn-sigma gets the reference's two-output conv_out, as
+scripts/learned_sigma_unet.py does), built by scripts/train_torch.py's
+build_model; a file without that metadata is read as the config named on the
+command line (default tiny).
 """
 import json
 import os
@@ -18,17 +21,21 @@ from safetensors.torch import load_file
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "reference"))
 from seed_unet import CONFIGS, SimpleDDPMUNet  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from learned_sigma_unet import LearnedSigmaUNet  # noqa: E402
+from train_torch import build_model  # noqa: E402
 
 path = sys.argv[1]
 name = (sys.argv[2] if len(sys.argv) > 2 else "tiny").capitalize()
 sd = {k: v for k, v in load_file(path).items() if "." in k and k.split(".")[0] not in ("train", "adam_m", "adam_v")}
 with open(path, "rb") as f:
     meta = json.loads(f.read(int.from_bytes(f.read(8), "little"))).get("__metadata__", {})
-learned = json.loads(meta.get("config", "{}")).get("learnSigma", False)
-m = (LearnedSigmaUNet if learned else SimpleDDPMUNet)(**CONFIGS[name]).eval()
+if "config" in meta:
+    cfg = json.loads(meta["config"])
+    m = build_model(dict(dict(nMidBlocks=2, groups=8, attention=[], dropout=0, imageChannels=1), **cfg)).eval()
+    learned, hw = cfg.get("learnSigma", False), cfg["imageSize"]
+    name = f"the file's config ({cfg['nChannels']} channels, {len(cfg['chMults'])} levels, attention {cfg.get('attention', [])})"
+else:
+    m, learned, hw = SimpleDDPMUNet(**CONFIGS[name]).eval(), False, 28 if name == "Tiny" else 32
 m.load_state_dict(sd, strict=True)
-hw = 28 if name == "Tiny" else 32
 with torch.no_grad():
-    y = m(torch.randn(2, 1, hw, hw), torch.tensor([10, 900]))
+    y = m(torch.randn(2, m.conv_in.in_channels, hw, hw), torch.tensor([10, 900]))
 print(f"ok: {len(sd)} tensors loaded into {name}{' (learned variance: eps and v)' if learned else ''}, output {tuple(y.shape)}, finite={bool(torch.isfinite(y).all())}")
