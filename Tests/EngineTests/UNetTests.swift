@@ -24,6 +24,17 @@ final class UNetTests: XCTestCase {
         XCTAssertEqual(tiny.layout["ups.3.weight"]?.shape, [32, 32, 4, 4])
         XCTAssertEqual(tiny.layout.entries.last?.name, "conv_out.2.bias")
         XCTAssertThrowsError(try UNet(UNetConfig(nChannels: 32, chMults: [1, 2, 2, 4], imageSize: 28)))
+        // The names commands print: the bundled model is Tiny with attention at 7x7.
+        var attn = UNetConfig.tiny; attn.attention = [2]
+        XCTAssertEqual(try UNet(attn).parameterCount, 426_817)
+        XCTAssertEqual(attn.name, "tiny + attention at 7x7")
+        attn.learnSigma = true
+        XCTAssertEqual(attn.name, "tiny + attention at 7x7 + learned variance")
+        var small = UNetConfig.small; small.attention = [1, 2]
+        XCTAssertEqual(small.name, "small + attention at 16x16, 8x8")
+        small.nBlocks = 1
+        XCTAssertEqual(small.name, "custom(c32,1-2-2-4,b1,s32,attn1-2)")
+        XCTAssertEqual(UNetConfig.tiny.name, "tiny")
     }
 
     /// A model and everything it owns is freed when the last reference goes

@@ -79,12 +79,20 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         }
     }
 
-    /// "tiny", "small" or a description; "+ learned variance" when it learns one.
+    /// "tiny", "small" or a description; "+ learned variance" when it learns one,
+    /// "+ attention at 7x7" when Tiny or Small has attention blocks.
     public var name: String {
         if learnSigma { var a = self; a.learnSigma = false; return a.name + " + learned variance" }
         var a = self; a.dropout = UNetConfig.tiny.dropout
         if a == .tiny { return "tiny" }
         if a == .small { return "small" }
+        if !attention.isEmpty {
+            a.attention = []
+            if a == .tiny || a == .small {
+                let sides = attention.sorted().map { "\(imageSize >> $0)x\(imageSize >> $0)" }
+                return a.name + " + attention at " + sides.joined(separator: ", ")
+            }
+        }
         let attn = attention.isEmpty ? "" : ",attn" + attention.map(String.init).joined(separator: "-")
         return "custom(c\(nChannels),\(chMults.map(String.init).joined(separator: "-")),b\(nBlocks),s\(imageSize)\(attn))"
     }
