@@ -35,6 +35,8 @@ struct InfoCommand: ParsableCommand {
             print("predicts:             \(objective.rawValue)" + (cfg.learnSigma ? " and v (a learned variance: --variance learned)" : ""))
             if let step = meta["step"] { print("training step:        \(step)" + (meta["epochs"].map { " (\($0) epochs)" } ?? "")) }
             if let command = meta["command"] { print("made by:              \(command)") }
+            // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).
+            if let note = meta["note"] { print("note:                 \(note)") }
         }
         let net = try UNet(cfg)
         let attn = cfg.attention.isEmpty ? "" : ", attention at levels \(cfg.attention)"
