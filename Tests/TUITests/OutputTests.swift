@@ -130,6 +130,12 @@ final class OutputTests: XCTestCase {
                      "training step:        6000", "--learn-sigma"] {
             XCTAssertTrue(lv.contains(want), "\(want) in:\n\(lv)")
         }
+        // The bundled model: what it is and its whole recipe (resumed runs included).
+        let bundled = ddpm("info --weights \(Shell.assets)/models/mnist-tiny.safetensors")
+        for want in ["tiny + attention at 7x7", "parameters:           426,817", "predicts:             v", "training step:        38000",
+                     "note:", "--attention 2 --objective v --weighting min-snr", "--resume --steps 38000"] {
+            XCTAssertTrue(bundled.contains(want), "\(want) in:\n\(bundled)")
+        }
         XCTAssertTrue(ddpm("info --weights \(Shell.assets)/models/mnist-noisy-classifier.safetensors").contains("not a U-Net"))
     }
 
