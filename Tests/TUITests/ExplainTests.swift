@@ -24,6 +24,20 @@ final class ExplainTests: XCTestCase {
         EquationPanel.lines(f, schedule: try NoiseSchedule(), unicode: unicode).map(\.text).joined(separator: "\n")
     }
 
+    /// A model that predicts v or x0: the panel says how ε̂ comes from its output
+    /// (the bundled model predicts v); an ε model's panel has no such line.
+    func testEquationSaysWhatTheNetworkPredicts() throws {
+        let f = frame(t: 500, tNext: 499, SamplerSettings()), sch = try NoiseSchedule()
+        func text(_ o: Objective, _ u: Bool) -> String {
+            EquationPanel.lines(f, schedule: sch, unicode: u, objective: o).map(\.text).joined(separator: "\n")
+        }
+        XCTAssertTrue(text(.v, true).contains("the net predicts v̂; ε̂ = √ᾱ_t·v̂ + √(1-ᾱ_t)·x_t"), text(.v, true))
+        XCTAssertTrue(text(.v, false).contains("the net predicts v^; eps^ = sqrt(abar_t)v^ + sqrt(1-abar_t)x_t"), text(.v, false))
+        XCTAssertTrue(text(.x0, true).contains("the net predicts x̂0"), text(.x0, true))
+        XCTAssertFalse(text(.eps, true).contains("the net predicts"), text(.eps, true))
+        XCTAssertEqual(text(.eps, true), try texts(f))
+    }
+
     func testDDPMEquationHasThisStepsNumbers() throws {
         let t = 500, (beta, abar) = hand(t)
         let text = try texts(frame(t: t, tNext: t - 1, SamplerSettings()))

@@ -69,6 +69,8 @@ public struct AppState: Sendable {
     public var modelNote = ""
     /// The model on screen: its file name and training step (from the weights' metadata), for the header.
     public var modelLabel = ""
+    /// What the network predicts; the samplers and panels use the ε̂ converted from it.
+    public var objective: Objective = .eps
     public var schedule: NoiseSchedule
     public var forwardT = 250
     public var forwardDigit = 0

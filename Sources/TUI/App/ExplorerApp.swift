@@ -170,6 +170,7 @@ enum ExplorerApp {
             state.hasModel = l.model != nil
             state.modelNote = l.note
             state.modelLabel = l.label
+            state.objective = l.objective
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
             if let d = o.data { state.trainDataName = URL(fileURLWithPath: d).lastPathComponent + " (--data)" }

@@ -10,7 +10,9 @@ enum EquationPanel {
     struct Line: Equatable { var text: String; var color: Int16 = -1; var bold = false }
 
     /// `previousT`: the timestep of the step before (DPM-Solver++ uses that step's x̂0), nil on the first.
-    static func lines(_ f: RecordedFrame, schedule sch: NoiseSchedule, unicode u: Bool, previousT: Int? = nil) -> [Line] {
+    /// `objective`: what the network predicts; a v or x0 model's output is turned into ε̂ first (a line says how).
+    static func lines(_ f: RecordedFrame, schedule sch: NoiseSchedule, unicode u: Bool, previousT: Int? = nil,
+                      objective: Objective = .eps) -> [Line] {
         func n(_ v: Double) -> String { String(format: v != 0 && abs(v) < 1e-3 ? "%.3e" : "%.5f", v) }
         func sp(_ uni: String, _ ascii: String) -> String { u ? uni : ascii }
         let set = f.settings
@@ -89,6 +91,15 @@ enum EquationPanel {
             }
         }
         out.append(Line(text: sp("x̂0 = (x_t - √(1-ᾱ_t)·ε̂)/√ᾱ_t", "x0^ = (x_t - sqrt(1-abar_t)eps^)/sqrt(abar_t)"), color: 245))
+        switch objective {
+        case .eps: break
+        case .v:
+            out.append(Line(text: sp("the net predicts v̂; ε̂ = √ᾱ_t·v̂ + √(1-ᾱ_t)·x_t",
+                                     "the net predicts v^; eps^ = sqrt(abar_t)v^ + sqrt(1-abar_t)x_t"), color: 245))
+        case .x0:
+            out.append(Line(text: sp("the net predicts x̂0; ε̂ from it by the line above",
+                                     "the net predicts x0^; eps^ from it by the line above"), color: 245))
+        }
         if (set.kind == .ddpm && f.t > 0) || (set.kind == .ddim && set.eta > 0 && f.tNext >= 0) {
             out.append(Line(text: noise, color: 245))
         }
@@ -105,7 +116,7 @@ enum EquationPanel {
         }
         var row = 0
         for l in lines(shown[idx], schedule: s.schedule, unicode: s.caps.unicode,
-                       previousT: idx > 0 ? shown[idx - 1].t : nil) where row < h {
+                       previousT: idx > 0 ? shown[idx - 1].t : nil, objective: s.objective) where row < h {
             // Long (ASCII) lines wrap with an indent rather than being cut.
             var rest = l.text
             while !rest.isEmpty && row < h {
