@@ -131,6 +131,7 @@ final class TorchTrainedTests: XCTestCase {
         (code, out) = Shell.sh("\(env) info --weights \(dir)/w.safetensors --config tiny --schedule cosine")
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("(no config in its metadata: the model --config gave)") && out.contains("cosine, T 1000") && out.contains("396,801"), out)
+        XCTAssertTrue(out.contains("predicts:             eps (not in its metadata: assumed"), out)
     }
 
     /// The python with torch and safetensors: $DDPM_TORCH_PYTHON, else python3; nil without torch.
