@@ -132,6 +132,23 @@ final class TorchTrainedTests: XCTestCase {
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("(no config in its metadata: the model --config gave)") && out.contains("cosine, T 1000") && out.contains("396,801"), out)
         XCTAssertTrue(out.contains("predicts:             eps (not in its metadata: assumed"), out)
+
+        // The bundled model predicts v: without its metadata it needs --objective v to sample its digits.
+        let v2 = Shell.assets + "/models/mnist-tiny.safetensors"
+        let (vnet, vparams, _, _) = try loadModel(v2)
+        try Checkpoint.writeWeights(dir + "/v.safetensors", layout: vnet.layout, params: vparams.ptr, metadata: [:])
+        (code, out) = Shell.sh("\(env) sample --weights \(dir)/v.safetensors --config tiny --attention 2 --objective v --n 4 --sampler ddim --steps 5 --out \(dir)/c.idx")
+        XCTAssertEqual(code, 0, out)
+        (code, out) = Shell.sh("\(env) sample --weights \(v2) --n 4 --sampler ddim --steps 5 --out \(dir)/d.idx")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertEqual(try IDXFile.read(dir + "/c.idx").bytes, try IDXFile.read(dir + "/d.idx").bytes, "--objective v samples as the metadata does")
+        (code, out) = Shell.sh("\(env) info --weights \(dir)/v.safetensors --config tiny --attention 2 --objective v")
+        XCTAssertTrue(code == 0 && out.contains("predicts:             v (from --objective)"), out)
+        (code, out) = Shell.sh("\(env) sample --weights \(v2) --objective x0 --n 4 --out \(dir)/e.idx")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("its metadata says the model predicts v, not the --objective x0 given"), out)
+        (code, out) = Shell.sh("\(env) sample --weights \(v2) --objective y --n 4 --out \(dir)/e.idx")
+        XCTAssertTrue(code != 0 && out.contains("--objective must be eps, x0 or v, got 'y'"), out)
     }
 
     /// The python with torch and safetensors: $DDPM_TORCH_PYTHON, else python3; nil without torch.

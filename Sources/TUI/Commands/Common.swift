@@ -111,13 +111,14 @@ func formatDuration(_ s: Double) -> String {
 /// Loads a weights file or checkpoint: config and schedule from its metadata
 /// (or `given`, for a file without it), EMA weights, into a model running on `backend`.
 func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend = .detected) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
-    let f = try SafeTensors.read(path)
+    var f = try SafeTensors.read(path)
     let g = try given?.resolved()
     let (cfg, sspec) = try Checkpoint.modelSpec(f.metadata, path: path, config: g?.config, schedule: g?.schedule)
     let net = try UNet(cfg, backend: backend)
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)
-    _ = try Checkpoint.objective(f.metadata, path: path)
+    // --objective for a file without metadata: recorded in the returned metadata, so every reader of it agrees.
+    if let given { f.metadata["objective"] = try given.objective(of: f).rawValue } else { _ = try Checkpoint.objective(f.metadata, path: path) }
     return (net, params, try NoiseSchedule(sspec), f)
 }
 

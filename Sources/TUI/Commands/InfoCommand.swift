@@ -25,15 +25,16 @@ struct InfoCommand: ParsableCommand {
             }
             let given = try model.resolved()
             // Loaded, not only described: a --config that does not fit the file's tensors is refused here too.
-            let (net, _, schedule, _) = try wrap { try loadModel(weights, given: model) }
-            let objective = try wrap { try Checkpoint.objective(meta, path: weights) }
+            let (net, _, schedule, file) = try wrap { try loadModel(weights, given: model) }
+            let objective = try wrap { try Checkpoint.objective(file.metadata, path: weights) }
             cfg = net.config
             let spec = schedule.spec
             print("file:                 \(weights)" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))
             print("schedule:             \(spec.kind.rawValue), T \(spec.T), beta \(spec.betaStart)...\(spec.betaEnd)"
                   + (meta["schedule"] == nil ? (given.schedule == nil ? " (not in its metadata: the chapter's, as no --schedule or --T said otherwise)" : " (from --schedule/--T)") : ""))
             print("predicts:             \(objective.rawValue)" + (cfg.learnSigma ? " and v (a learned variance: --variance learned)" : "")
-                  + (meta["objective"] == nil && meta["config"] == nil ? " (not in its metadata: assumed; a v or x0 model samples as noise without it)" : ""))
+                  + (meta["objective"] == nil && meta["config"] == nil
+                     ? (model.objective == nil ? " (not in its metadata: assumed; a v or x0 model needs --objective)" : " (from --objective)") : ""))
             if let step = meta["step"] { print("training step:        \(step)" + (meta["epochs"].map { " (\($0) epochs)" } ?? "")) }
             if let command = meta["command"] { print("made by:              \(command)") }
             // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).

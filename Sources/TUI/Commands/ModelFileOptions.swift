@@ -15,11 +15,35 @@ struct ModelFileOptions: ParsableArguments {
     var schedule: String?
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "For a weights file without ddpm's metadata: its diffusion steps T (default 1000).")
     var T: Int?
+    @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: what the network predicts, eps, x0 or v (default eps; the bundled model predicts v).", valueName: "objective"))
+    var objective: String?
 
     var describesSchedule: Bool { schedule != nil || T != nil }
-    var isEmpty: Bool { config == nil && attention == nil && !describesSchedule }
+    var isEmpty: Bool { config == nil && attention == nil && !describesSchedule && objective == nil }
 
-    func validate() throws { _ = try resolved(defaultConfig: .tiny) }
+    func validate() throws {
+        _ = try resolved(defaultConfig: .tiny)
+        _ = try objectiveGiven()
+    }
+
+    func objectiveGiven() throws -> Objective? {
+        guard let objective else { return nil }
+        guard let o = Objective(rawValue: objective.lowercased()) else {
+            throw ValidationError("--objective must be eps, x0 or v, got '\(objective)'")
+        }
+        return o
+    }
+
+    /// The file's objective: its metadata's, or --objective's for a file without
+    /// ddpm's metadata; --objective that contradicts the metadata is an error.
+    func objective(of file: SafeTensors) throws -> Objective {
+        let recorded = try Checkpoint.objective(file.metadata, path: file.path)
+        guard let given = try objectiveGiven() else { return recorded }
+        if file.metadata["config"] != nil && given != recorded {
+            throw CLIError("\(file.path): its metadata says the model predicts \(recorded.rawValue), not the --objective \(given.rawValue) given (--objective is for files without ddpm's metadata)")
+        }
+        return given
+    }
 
     /// The config and schedule the options give (nil where they say nothing).
     /// `defaultConfig` is the model `--attention` alone adds to (`info` and
