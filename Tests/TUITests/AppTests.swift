@@ -189,6 +189,12 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("v")))
         XCTAssertTrue(st.message?.contains("n/a in DDIM") == true, st.message ?? "")
         XCTAssertTrue(render(st).lines()[0].contains("mnist-tiny.safetensors · step 72000"))
+        // At 80 columns a v model keeps "predicts v" and drops the step first.
+        var narrow = try makeState()
+        narrow.width = 80; narrow.height = 24
+        narrow.modelLabel = "mnist-tiny · step 38000 · predicts v"
+        let top = render(narrow).lines()[0]
+        XCTAssertTrue(top.contains("mnist-tiny · predicts v") && !top.contains("step"), top)
         XCTAssertFalse(SampleView.statusLine(st).contains("eta 0"), "eta is in the DDIM description, not repeated")
         _ = reduce(&st, .key(.char("-")))
         XCTAssertTrue(SampleView.statusLine(st).contains("st/s (limit)"), SampleView.statusLine(st))
