@@ -23,7 +23,7 @@ final class CommandLineTests: XCTestCase {
             ("info --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"atention\\\":[0]}", "--config has an unknown key 'atention'"),
             ("info --config {\\\"nChannels\\\":\\\"8\\\"}", "--config: 'nChannels' has the wrong type"),
             ("bench --config {\\\"nChannels\\\":1024,\\\"chMults\\\":[1,1,1,1,1,1],\\\"nBlocks\\\":8,\\\"imageSize\\\":32}", "parameters, more than the 64M this program loads"),
-            ("info --schedule cosine", "--schedule and --T describe a weights file without ddpm's metadata"),
+            ("info --schedule cosine", "--schedule, --T and --objective describe a weights file without ddpm's metadata"),
             ("info --schedule cubic", "unknown --schedule 'cubic' (linear, cosine, quadratic, sigmoid)"),
             ("sample --out \(png) --T 1", "--T must be in 2...100000, got 1"),
             ("sample --out \(png) --attention 1", "--attention describes a model with --config"),

@@ -146,7 +146,9 @@ final class TorchTrainedTests: XCTestCase {
         XCTAssertTrue(code == 0 && out.contains("predicts:             v (from --objective)"), out)
         (code, out) = Shell.sh("\(env) sample --weights \(v2) --objective x0 --n 4 --out \(dir)/e.idx")
         XCTAssertEqual(code, 1, out)
-        XCTAssertTrue(out.contains("its metadata says the model predicts v, not the --objective x0 given"), out)
+        XCTAssertTrue(out.contains("its metadata says the model predicts v, not the --objective x0 given") && !out.contains("Restore"), out)
+        (code, out) = Shell.sh("\(env) info --objective v")
+        XCTAssertTrue(code != 0 && out.contains("--objective describe a weights file without ddpm's metadata"), out)
         (code, out) = Shell.sh("\(env) sample --weights \(v2) --objective y --n 4 --out \(dir)/e.idx")
         XCTAssertTrue(code != 0 && out.contains("--objective must be eps, x0 or v, got 'y'"), out)
     }

@@ -19,8 +19,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         var cfg = try model.resolved(defaultConfig: .tiny).config ?? .tiny
-        if weights == nil && model.describesSchedule {
-            throw ValidationError("--schedule and --T describe a weights file without ddpm's metadata (--weights); the benchmark's model is --config")
+        if weights == nil && (model.describesSchedule || model.objective != nil) {
+            throw ValidationError("--schedule, --T and --objective describe a weights file without ddpm's metadata (--weights); the benchmark's model is --config")
         }
         if let weights { cfg = try wrap { try loadModel(weights, given: model) }.0.config }
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }

@@ -117,7 +117,8 @@ func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend 
     let net = try UNet(cfg, backend: backend)
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)
-    // --objective for a file without metadata: recorded in the returned metadata, so every reader of it agrees.
+    // The objective (the metadata's, or --objective's for a file without it) goes into the returned metadata,
+    // so every reader of it (the predictor, the explorer, info) agrees.
     if let given { f.metadata["objective"] = try given.objective(of: f).rawValue } else { _ = try Checkpoint.objective(f.metadata, path: path) }
     return (net, params, try NoiseSchedule(sspec), f)
 }

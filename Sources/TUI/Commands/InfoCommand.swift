@@ -12,8 +12,8 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         var cfg = try model.resolved(defaultConfig: .tiny).config ?? .tiny
-        if weights == nil && model.describesSchedule {
-            throw ValidationError("--schedule and --T describe a weights file without ddpm's metadata (--weights); ddpm schedule shows schedules")
+        if weights == nil && (model.describesSchedule || model.objective != nil) {
+            throw ValidationError("--schedule, --T and --objective describe a weights file without ddpm's metadata (--weights); ddpm schedule shows schedules")
         }
         if let weights {
             let meta = try wrap { try SafeTensors.read(weights).metadata }

@@ -1,10 +1,10 @@
-// ModelFileOptions.swift: --config, --attention, --schedule, --T: what a weights file without metadata holds.
+// ModelFileOptions.swift: --config, --attention, --schedule, --T, --objective: what a weights file without metadata holds.
 import ArgumentParser
 import Engine
 import Foundation
 
 /// What a weights file without ddpm's metadata holds (a state_dict PyTorch
-/// saved): `--config`, `--attention`, `--schedule`, `--T`. A file with metadata
+/// saved): `--config`, `--attention`, `--schedule`, `--T`, `--objective`. A file with metadata
 /// needs none of them and refuses ones that disagree with it.
 struct ModelFileOptions: ParsableArguments {
     @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: its model, tiny, small, or a config JSON as ddpm writes it ({\"nChannels\":32,\"chMults\":[1,2,2,4],\"nBlocks\":2,\"imageSize\":32,\"attention\":[2]}; nChannels, chMults, nBlocks and imageSize are needed, the rest defaults to nMidBlocks 2, groups 8, attention [], learnSigma false).", valueName: "config"))
@@ -39,8 +39,10 @@ struct ModelFileOptions: ParsableArguments {
     func objective(of file: SafeTensors) throws -> Objective {
         let recorded = try Checkpoint.objective(file.metadata, path: file.path)
         guard let given = try objectiveGiven() else { return recorded }
-        if file.metadata["config"] != nil && given != recorded {
-            throw CLIError("\(file.path): its metadata says the model predicts \(recorded.rawValue), not the --objective \(given.rawValue) given (--objective is for files without ddpm's metadata)")
+        // A file ddpm wrote records its objective (one without the key predates objectives: ε).
+        if (file.metadata["objective"] != nil || file.metadata["config"] != nil) && given != recorded {
+            let says = file.metadata["objective"] != nil ? "says the model predicts \(recorded.rawValue)" : "records no objective (ε)"
+            throw EngineError.invalidArgument("\(file.path): its metadata \(says), not the --objective \(given.rawValue) given (--objective is for files without ddpm's metadata)")
         }
         return given
     }

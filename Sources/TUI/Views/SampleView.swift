@@ -253,7 +253,8 @@ enum SampleView {
         buf.text(px, y, "ε̂ statistics (t=\(f.t))", bold: true, maxWidth: l.panelW)
         buf.text(px, y + 1, String(format: "mean %+.3f  std %.3f", f.eps.mean, f.eps.std), maxWidth: l.panelW)
         buf.text(px, y + 2, String(format: "min %+.2f  max %+.2f", f.eps.min, f.eps.max), maxWidth: l.panelW)
-        // A v or x0 model's ε̂ is derived; at small t it shrinks toward 0 where the net cannot tell noise from ink.
+        // A v or x0 model's ε̂ is derived from its output; a v model's shrinks toward 0 at small t,
+        // where the net cannot tell noise from ink.
         buf.text(px, y + 3, s.objective == .eps ? "(a good ε̂ looks like N(0,1))"
                     : s.objective == .v ? "(ε̂ from v̂; std < 1 near t=0)" : "(ε̂ derived from the net's x̂0)",
                  fg: 245, maxWidth: l.panelW)
