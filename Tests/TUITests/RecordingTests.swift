@@ -10,8 +10,8 @@ import XCTest
 final class RecordingTests: XCTestCase {
     /// The bundled model and classifier, loaded as the explorer loads them.
     static func bundledRunner() throws -> Runner {
-        let (net, params, sched, _) = try loadModel(Shell.assets + "/models/mnist-tiny.safetensors")
-        let r = Runner(model: UNetPredictor(net: net, params: params), schedule: sched)
+        let (net, params, sched, file) = try loadModel(Shell.assets + "/models/mnist-tiny.safetensors")
+        let r = Runner(model: try predictor(net, params, sched, file), schedule: sched)
         let (cls, cp) = try Classifier.read(Shell.assets + "/models/mnist-classifier.safetensors")
         r.reader = DigitReader(net: cls, params: cp)
         return r
@@ -160,6 +160,19 @@ final class RecordingTests: XCTestCase {
         try XCTUnwrap(Recording(snap, model: Self.model, schedule: try NoiseSchedule().spec)).write(dir + "/r.ddpmtraj")
         let rec = try Recording.read(dir + "/r.ddpmtraj")
         XCTAssertEqual(rec.main.frames.map(\.readings), snap.history.map(\.readings))
+        XCTAssertEqual(rec.model.objective, .eps)
+        // What the network predicts goes through the file (a replay of the v model explains v̂ as the live run does).
+        var v = Self.model; v.objective = .v
+        try XCTUnwrap(Recording(snap, model: v, schedule: try NoiseSchedule().spec)).write(dir + "/v.ddpmtraj")
+        XCTAssertEqual(try Recording.read(dir + "/v.ddpmtraj").model, v)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
+        let key = Data("\"model_objective\":\"v\"".utf8)
+        let at = try XCTUnwrap(bytes.range(of: key))
+        bytes[at.upperBound - 2] = UInt8(ascii: "q")
+        try bytes.write(to: URL(fileURLWithPath: dir + "/q.ddpmtraj"))
+        XCTAssertThrowsError(try Recording.read(dir + "/q.ddpmtraj")) { e in
+            XCTAssertTrue("\(e)".contains("model_objective is not eps, x0 or v"), "\(e)")
+        }
     }
 
     /// The binary: sample --record, then export-gif; the GIF decoded by giflib

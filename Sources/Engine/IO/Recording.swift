@@ -15,7 +15,8 @@ import Foundation
 ///   `fork.` for a fork's own steps (its shared past is the main run's first
 ///   `fork_from` frames, not stored twice).
 /// - `__metadata__`: `format` = "ddpm-trajectory", `version` = "1", `model_file`,
-///   `model_sha256`, `model_step`, `schedule` (JSON), `seed`, `temperature` (of
+///   `model_sha256`, `model_step`, `model_objective` (what the network predicts;
+///   absent in older files: eps), `schedule` (JSON), `seed`, `temperature` (of
 ///   x_T), `n`, `image_size`, `timesteps` (JSON), `frames` (JSON: per frame
 ///   step, t, t_next, settings, eps statistics, share of x̂0 outside [-1, 1]),
 ///   and for a fork `fork_from`, `fork_settings`, `fork_frames`.
@@ -35,12 +36,16 @@ public struct Recording: Sendable {
         public var file: String
         public var sha256: String
         public var step: Int?
-        public init(file: String, sha256: String, step: Int?) { self.file = file; self.sha256 = sha256; self.step = step }
+        /// What the network predicts (the panels of a replay say so, as the live explorer does).
+        public var objective: Objective
+        public init(file: String, sha256: String, step: Int?, objective: Objective = .eps) {
+            self.file = file; self.sha256 = sha256; self.step = step; self.objective = objective
+        }
 
-        /// The identity of the model file at `path`: its name, SHA-256 and training step.
+        /// The identity of the model file at `path`: its name, SHA-256, training step and objective.
         public static func of(file path: String, metadata: [String: String]) throws -> Model {
             Model(file: URL(fileURLWithPath: path).lastPathComponent, sha256: try Engine.sha256(ofFile: path),
-                  step: metadata["step"].flatMap { Int($0) })
+                  step: metadata["step"].flatMap { Int($0) }, objective: try Checkpoint.objective(metadata, path: path))
         }
     }
 
@@ -121,6 +126,7 @@ public struct Recording: Sendable {
             "frames": Self.json(main.frames.map(FrameInfo.init)),
         ]
         if let s = model.step { meta["model_step"] = "\(s)" }
+        if model.objective != .eps { meta["model_objective"] = model.objective.rawValue }
         // The JSON header must stay readable (SafeTensors.maxHeaderBytes; ~200 bytes a frame: T ≲ 60,000).
         let headerBytes = meta.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 8 }
             + (fork.map { Self.json($0.side.frames.map(FrameInfo.init)).utf8.count } ?? 0)
@@ -235,8 +241,13 @@ public struct Recording: Sendable {
         }
         let main = try side("", try decode("frames", [FrameInfo].self), firstStep: 0)
         guard !main.frames.isEmpty else { throw bad("it holds no frames") }
+        var objective = Objective.eps
+        if let o = m["model_objective"] {
+            guard let known = Objective(rawValue: o) else { throw bad("model_objective is not eps, x0 or v") }
+            objective = known
+        }
         var rec = Recording(model: Model(file: try field("model_file"), sha256: try field("model_sha256"),
-                                         step: m["model_step"].flatMap { Int($0) }),
+                                         step: m["model_step"].flatMap { Int($0) }, objective: objective),
                             schedule: schedule, seed: seed, temperature: temp, n: n, size: size, timesteps: timesteps, main: main)
         if m["fork_from"] != nil {
             guard let from = Int(try field("fork_from")), (0...main.frames.count).contains(from) else {

@@ -61,6 +61,8 @@ enum ExplorerApp {
             // A replay loads no model and no classifier: the recording holds the frames and their readings.
             let file = URL(fileURLWithPath: path).lastPathComponent
             l.label = "replay \(file) · \(rec.model.file)" + (rec.model.step.map { " · step \($0)" } ?? "")
+                + (rec.model.objective != .eps ? " · predicts \(rec.model.objective.rawValue)" : "")
+            l.objective = rec.model.objective
             l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
             return l
         }
