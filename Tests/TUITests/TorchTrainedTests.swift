@@ -112,22 +112,31 @@ final class TorchTrainedTests: XCTestCase {
     func testWeightsWithoutMetadataOpenWithConfig() throws {
         let dir = Shell.temporaryDirectory("nometa")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let bundled = Shell.assets + "/models/mnist-tiny-v1.safetensors"  // plain Tiny, predicting ε
-        let (net, params, _, _) = try loadModel(bundled)
-        try Checkpoint.writeWeights(dir + "/w.safetensors", layout: net.layout, params: params.ptr, metadata: [:])
-        XCTAssertNil(try SafeTensors.read(dir + "/w.safetensors").metadata["config"])
         let env = "DDPM_ASSETS=\(Shell.assets) \(Shell.binary)"
+        /// `source`'s weights written to `copy` without any metadata, as safetensors.torch.save_file writes them.
+        func stripped(_ source: String, to copy: String) throws {
+            let (net, params, _, _) = try loadModel(source)
+            try Checkpoint.writeWeights(copy, layout: net.layout, params: params.ptr, metadata: [:])
+        }
+        /// The digits `sample` makes from `weights` (4, DDIM 5 steps) with `flags`, and its exit code and output.
+        func digits(_ weights: String, _ flags: String, _ out: String) throws -> (Int32, String, [UInt8]?) {
+            let (code, text) = Shell.sh("\(env) sample --weights \(weights) \(flags) --n 4 --sampler ddim --steps 5 --out \(dir)/\(out)")
+            return (code, text, code == 0 ? try IDXFile.read(dir + "/" + out).bytes : nil)
+        }
+        let bundled = Shell.assets + "/models/mnist-tiny-v1.safetensors"  // plain Tiny, predicting ε
+        try stripped(bundled, to: dir + "/w.safetensors")
+        XCTAssertNil(try SafeTensors.read(dir + "/w.safetensors").metadata["config"])
         var (code, out) = Shell.sh("\(env) sample --weights \(dir)/w.safetensors --n 4 --sampler ddim --steps 5 --out \(dir)/a.idx")
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("its metadata does not say which model it holds") && out.contains("--config tiny"), out)
         (code, out) = Shell.sh("\(env) sample --weights \(dir)/w.safetensors --config small --n 4 --sampler ddim --steps 5 --out \(dir)/a.idx")
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("expected"), out)
-        (code, out) = Shell.sh("\(env) sample --weights \(dir)/w.safetensors --config tiny --schedule linear --T 1000 --n 4 --sampler ddim --steps 5 --out \(dir)/a.idx")
-        XCTAssertEqual(code, 0, out)
-        (code, out) = Shell.sh("\(env) sample --weights \(bundled) --n 4 --sampler ddim --steps 5 --out \(dir)/b.idx")
-        XCTAssertEqual(code, 0, out)
-        XCTAssertEqual(try IDXFile.read(dir + "/a.idx").bytes, try IDXFile.read(dir + "/b.idx").bytes, "the same weights sample the same digits")
+        let a = try digits(dir + "/w.safetensors", "--config tiny --schedule linear --T 1000", "a.idx")
+        XCTAssertEqual(a.0, 0, a.1)
+        let b = try digits(bundled, "", "b.idx")
+        XCTAssertEqual(b.0, 0, b.1)
+        XCTAssertEqual(a.2, b.2, "the same weights sample the same digits")
         (code, out) = Shell.sh("\(env) info --weights \(dir)/w.safetensors --config tiny --schedule cosine")
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("(no config in its metadata: the model --config gave)") && out.contains("cosine, T 1000") && out.contains("396,801"), out)
@@ -135,13 +144,12 @@ final class TorchTrainedTests: XCTestCase {
 
         // The bundled model predicts v: without its metadata it needs --objective v to sample its digits.
         let v2 = Shell.assets + "/models/mnist-tiny.safetensors"
-        let (vnet, vparams, _, _) = try loadModel(v2)
-        try Checkpoint.writeWeights(dir + "/v.safetensors", layout: vnet.layout, params: vparams.ptr, metadata: [:])
-        (code, out) = Shell.sh("\(env) sample --weights \(dir)/v.safetensors --config tiny --attention 2 --objective v --n 4 --sampler ddim --steps 5 --out \(dir)/c.idx")
-        XCTAssertEqual(code, 0, out)
-        (code, out) = Shell.sh("\(env) sample --weights \(v2) --n 4 --sampler ddim --steps 5 --out \(dir)/d.idx")
-        XCTAssertEqual(code, 0, out)
-        XCTAssertEqual(try IDXFile.read(dir + "/c.idx").bytes, try IDXFile.read(dir + "/d.idx").bytes, "--objective v samples as the metadata does")
+        try stripped(v2, to: dir + "/v.safetensors")
+        let c = try digits(dir + "/v.safetensors", "--config tiny --attention 2 --objective v", "c.idx")
+        XCTAssertEqual(c.0, 0, c.1)
+        let d = try digits(v2, "", "d.idx")
+        XCTAssertEqual(d.0, 0, d.1)
+        XCTAssertEqual(c.2, d.2, "--objective v samples as the metadata does")
         (code, out) = Shell.sh("\(env) info --weights \(dir)/v.safetensors --config tiny --attention 2 --objective v")
         XCTAssertTrue(code == 0 && out.contains("predicts:             v (from --objective)"), out)
         (code, out) = Shell.sh("\(env) sample --weights \(v2) --objective x0 --n 4 --out \(dir)/e.idx")
