@@ -53,6 +53,8 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --dropout 1", "--dropout must be in [0, 1), got 1.0"),
             ("train --out \(ckpt) --batch 0", "--batch must be in 1...4096, got 0"),
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
+            ("train --out \(ckpt) --config {\\\"nChannels\\\":8}", "--config needs 'chMults'"),
+            ("train --out \(ckpt) --config tinyy", "unknown --config 'tinyy' (tiny, small or a config JSON)"),
             ("schedule --steps 1", "must be in 2...100000, got 1"),
             ("schedule --steps -5", "must be in 2...100000, got -5"),
             ("schedule --kind zigzag", "unknown --kind 'zigzag'"),

@@ -153,6 +153,22 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(plain.contains("step 3/3"), plain)
     }
 
+    /// `train --config` takes a config JSON as the other commands do: the run
+    /// trains that model and its files say so (`info` reads the custom config).
+    func testTrainsAConfigJSON() throws {
+        let ck = dir + "/j.safetensors", w = dir + "/j-ema.safetensors"
+        let json = #"'{"nChannels":8,"chMults":[1,2,4],"nBlocks":1,"imageSize":28}'"#
+        let out = ddpm("train --config \(json) --attention 2 --steps 2 --batch 4 --limit 16 --checkpoint-every 10 --out \(ck) --export \(w)")
+        XCTAssertTrue(out.contains("training custom(c8,1-2-4,b1,s28,attn2)"), out)
+        let cfg = try JSONDecoder().decode(UNetConfig.self, from: Data(try SafeTensors.read(w).metadata["config"]!.utf8))
+        XCTAssertEqual(cfg.chMults, [1, 2, 4])
+        XCTAssertEqual(cfg.nBlocks, 1)
+        XCTAssertEqual(cfg.attention, [2])
+        XCTAssertTrue(ddpm("info --weights \(w)").contains("custom(c8,1-2-4,b1,s28,attn2)"))
+        let resumed = ddpm("train --resume --steps 3 --out \(ck)")
+        XCTAssertTrue(resumed.contains("resumed \(ck) at step 2 of 3"), resumed)
+    }
+
     /// --resume with --epochs and --ema: the run's length and EMA decay change from there on.
     func testResumeWithEpochsAndEMA() throws {
         let ck = dir + "/r.safetensors"

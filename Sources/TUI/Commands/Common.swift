@@ -160,7 +160,10 @@ func digitReader() throws -> DigitReader {
 
 /// A named config with optional attention levels ("1" or "1,2": indices into ch_mults).
 func modelConfig(_ name: String, attention: String?) throws -> UNetConfig {
-    guard var cfg = UNetConfig.named(name) else { throw ValidationError("unknown --config '\(name)' (use tiny or small)") }
+    let json = name.trimmingCharacters(in: .whitespaces).hasPrefix("{")
+    guard var cfg = try json ? ModelFileOptions.decodeConfig(name) : UNetConfig.named(name) else {
+        throw ValidationError("unknown --config '\(name)' (tiny, small or a config JSON)")
+    }
     if let attention { cfg.attention = try attentionLevels(attention) }
     do { try cfg.validate() } catch let e as EngineError { throw ValidationError(e.description) }
     return cfg

@@ -9,7 +9,7 @@ import Foundation
 struct ModelFileOptions: ParsableArguments {
     @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: its model, tiny, small, or a config JSON as ddpm writes it ({\"nChannels\":32,\"chMults\":[1,2,2,4],\"nBlocks\":2,\"imageSize\":32,\"attention\":[2]}; nChannels, chMults, nBlocks and imageSize are needed, the rest defaults to nMidBlocks 2, groups 8, attention [], learnSigma false).", valueName: "config"))
     var config: String?
-    @Option(help: ArgumentHelp("With --config tiny or small: the chapter's AttentionBlock at these levels (e.g. 1 or 1,2).", valueName: "levels"))
+    @Option(help: ArgumentHelp("With --config: the chapter's AttentionBlock at these levels (e.g. 1 or 1,2).", valueName: "levels"))
     var attention: String?
     @Option(help: "For a weights file without ddpm's metadata: its noise schedule, linear, cosine, quadratic or sigmoid (default linear).")
     var schedule: String?
@@ -53,13 +53,7 @@ struct ModelFileOptions: ParsableArguments {
     func resolved(defaultConfig: UNetConfig? = nil) throws -> (config: UNetConfig?, schedule: NoiseSchedule.Spec?) {
         var cfg: UNetConfig?
         if let config {
-            if config.trimmingCharacters(in: .whitespaces).hasPrefix("{") {
-                var c = try Self.decodeConfig(config)
-                if let attention { c.attention = try attentionLevels(attention) }
-                cfg = c
-            } else {
-                cfg = try modelConfig(config, attention: attention)
-            }
+            cfg = try modelConfig(config, attention: attention)
         } else if let attention {
             guard var c = defaultConfig else {
                 throw ValidationError("--attention describes a model with --config (a file with ddpm's metadata says its own)")

@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
         """)
 
     @Option(help: "Starting options: demo (a lecture's live run, a few minutes) or full (the bundled model's recipe); flags below change them (default: demo with --tui, full otherwise).") var recipe: String?
-    @Option(help: "Model config: tiny or small (default tiny).") var config: String?
+    @Option(help: ArgumentHelp("Model config: tiny, small or a config JSON (default tiny), e.g. {\"nChannels\":16,\"chMults\":[1,2,4],\"nBlocks\":1,\"imageSize\":28,\"attention\":[2]}.", valueName: "config")) var config: String?
     @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
     @Option(parsing: .unconditional, help: "Total optimisation steps (the cosine schedule ends here).") var steps: Int?
@@ -111,7 +111,7 @@ struct TrainCommand: ParsableCommand {
                 let meta = try wrap { try SafeTensors.read(initWeights).metadata }
                 // A file without ddpm's metadata holds the model --config (and --schedule, -T) describe.
                 if meta["config"] == nil && config == nil {
-                    throw CLIError("\(initWeights): its metadata does not say which model it holds; say it with --config tiny or small (and --attention, --schedule, -T)")
+                    throw CLIError("\(initWeights): its metadata does not say which model it holds; say it with --config (tiny, small or a config JSON; and --attention, --schedule, -T)")
                 }
                 (cfg, initSchedule) = try wrap {
                     try Checkpoint.modelSpec(meta, path: initWeights, config: meta["config"] == nil ? cfg : nil,
