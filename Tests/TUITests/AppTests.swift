@@ -195,6 +195,16 @@ final class AppTests: XCTestCase {
         narrow.modelLabel = "mnist-tiny · step 38000 · predicts v"
         let top = render(narrow).lines()[0]
         XCTAssertTrue(top.contains("mnist-tiny · predicts v") && !top.contains("step"), top)
+        // A replay at 120 columns: the recording and what the model predicted, when the model's name does not fit.
+        var replay = try makeState()
+        replay.width = 120; replay.height = 40
+        replay.modelLabel = "replay run-3.ddpmtraj · mnist-tiny · step 38000 · predicts v"
+        let replayTop = render(replay).lines()[0]
+        XCTAssertTrue(replayTop.contains("replay run-3.ddpmtraj · predicts v"), replayTop)
+        // A file whose name starts with "step " keeps it (only the step part goes).
+        narrow.modelLabel = "step 5.safetensors · step 38000 · predicts v"
+        let stepFile = render(narrow).lines()[0]
+        XCTAssertTrue(stepFile.contains("step 5.safetensors") && !stepFile.contains("38000"), stepFile)
         XCTAssertFalse(SampleView.statusLine(st).contains("eta 0"), "eta is in the DDIM description, not repeated")
         _ = reduce(&st, .key(.char("-")))
         XCTAssertTrue(SampleView.statusLine(st).contains("st/s (limit)"), SampleView.statusLine(st))

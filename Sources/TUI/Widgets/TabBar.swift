@@ -13,12 +13,15 @@ enum TabBar {
         buf.text(s.width - hint.count, 0, hint, fg: 245)
         // The model, where there is room between the tabs and the hint.
         let room = s.width - hint.count - x - 2
-        // Whole or not at all (a cut "step 7200" would be a wrong number): without the step when it does not fit
-        // (what the network predicts goes last, since it changes what the panels mean), then the file alone.
+        // Whole or not at all (a cut "step 7200" would be a wrong number): without the step when it does not fit,
+        // then the first part (the file, or the replayed recording) with what the network predicts (it changes
+        // what the panels mean), then the first part alone.
         let parts = s.modelLabel.components(separatedBy: " · ")
-        let file = parts.first ?? s.modelLabel
-        let withoutStep = parts.filter { !$0.hasPrefix("step ") }.joined(separator: " · ")
-        if let label = [s.modelLabel, withoutStep, file].first(where: { !$0.isEmpty && $0.count <= room }) {
+        let first = parts.first ?? s.modelLabel
+        let rest = parts.dropFirst()
+        let withoutStep = ([first] + rest.filter { !$0.hasPrefix("step ") }).joined(separator: " · ")
+        let predicts = ([first] + rest.filter { $0.hasPrefix("predicts ") }).joined(separator: " · ")
+        if let label = [s.modelLabel, withoutStep, predicts, first].first(where: { !$0.isEmpty && $0.count <= room }) {
             buf.text(x + 1, 0, label, fg: 245)
         }
     }
