@@ -42,7 +42,8 @@ enum ForwardView {
         // Clamped: a model of T <= 250 steps opens the view at t = 250 otherwise.
         let t = min(s.forwardT, s.schedule.T - 1)
         let all = schedules(s.schedule.T)
-        buf.text(0, H - 2, "digit #\(d) (label \(data.labels[d]))  t = \(t) of \(s.schedule.T - 1)   x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε, same ε for all four",
+        buf.text(0, H - 2, "digit #\(d) (label \(data.labels[d]))  t = \(t) of \(s.schedule.T - 1)   "
+                    + (s.caps.unicode ? "x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε, same ε for all four" : "x_t = sqrt(abar_t) x_0 + sqrt(1-abar_t) eps, same eps for all four"),
                  bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         // Large digits when they fit (28 cells wide each), else half size.
         let big = W >= 4 * (side + 2)

@@ -231,7 +231,7 @@ enum SampleView {
         let sch = s.schedule
         let plots = [
             PlotWidget(series: [.init(sch.betas, color: 75)], title: "β_t  (\(sch.kind.rawValue))", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
-            PlotWidget(series: [.init(sch.alphasCumprod, color: 114)], title: "ᾱ_t", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
+            PlotWidget(series: [.init(sch.alphasCumprod, color: 114)], title: s.caps.unicode ? "ᾱ_t" : "abar_t", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
             PlotWidget(series: [.init(sch.snr, color: 209)], title: "SNR_t (log)", logScale: true, cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
         ]
         // As many plots as get 4 rows each, leaving room for the statistics.
@@ -263,7 +263,7 @@ enum SampleView {
         buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : "(beyond ink/paper; c clips)",
                  fg: 245, maxWidth: l.panelW)
         if bottom - y >= 7 {
-            buf.text(px, y + 6, String(format: "ᾱ=%.4f  SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)
+            buf.text(px, y + 6, String(format: s.caps.unicode ? "ᾱ=%.4f  SNR=%.3g" : "abar=%.4f SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)
         }
     }
 }
