@@ -210,6 +210,29 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(SampleView.statusLine(st).contains("st/s (limit)"), SampleView.statusLine(st))
     }
 
+    /// After a run has finished, a changed setting does not relabel the digits
+    /// on screen: the status line keeps the settings they were made with and
+    /// says what r runs next.
+    func testFinishedRunKeepsItsSettingsInTheStatusLine() throws {
+        var st = try makeState()
+        st.snapshot.running = false; st.snapshot.finished = true
+        let made = SampleView.statusLine(st)
+        XCTAssertTrue(made.contains("DDPM σ²=β │") && !made.contains("r runs"), made)
+        _ = reduce(&st, .key(.char("v")))
+        XCTAssertTrue(st.message?.contains("r runs again with DDPM σ²=β̃") == true, st.message ?? "")
+        let line = SampleView.statusLine(st)
+        XCTAssertTrue(line.contains("DDPM σ²=β │") && line.contains("r runs DDPM σ²=β̃"), line)
+        _ = reduce(&st, .key(.char("c")))
+        XCTAssertTrue(SampleView.statusLine(st).contains("r runs DDPM σ²=β̃, clip on"), SampleView.statusLine(st))
+        XCTAssertTrue(SampleView.statusLine(st).contains("clip off"), "the shown run's clip")
+        // At 80 columns the short form keeps the run's state.
+        XCTAssertTrue(SampleView.statusLine(st, width: 80).contains("fin"), SampleView.statusLine(st, width: 80))
+        // While running, the settings are the live ones (they apply from the next step).
+        st.snapshot.finished = false; st.snapshot.running = true
+        XCTAssertFalse(SampleView.statusLine(st).contains("r runs"), SampleView.statusLine(st))
+        XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=β̃"), SampleView.statusLine(st))
+    }
+
     /// A temperature change restarts at once from x_T = temperature * N(0, I)
     /// with the same seed (x_T scales exactly), keeps the previous result
     /// beside it, and a new seed (r) drops that comparison.

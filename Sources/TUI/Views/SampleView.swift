@@ -33,7 +33,10 @@ enum SampleView {
     /// in the run and its state (running / paused / finished) always stay.
     static func statusLine(_ s: AppState, width: Int? = nil) -> String {
         let snap = s.snapshot
-        let set = s.settings
+        // A finished run's fields describe the digits on screen (the settings its last step used);
+        // a setting changed since then is shown as what r runs next.
+        let pending = snap.finished && !s.forking ? snap.history.last.map(\.settings).flatMap { $0 == s.settings ? nil : s.settings } : nil
+        let set = pending == nil ? s.settings : snap.history.last!.settings
         let W = width ?? s.width
         // (full, short, priority: lower is kept longer)
         var fields: [(String, String, Int)] = []
@@ -53,6 +56,13 @@ enum SampleView {
         let focused = s.forking && s.forkFocus ? (snap.forkSettings ?? set) : set
         let kind = describe(focused)
         fields.append((kind, set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"), 2))
+        if let next = pending {
+            var changed = [describe(next)]
+            if next.noiseTemperature != set.noiseTemperature { changed.append(String(format: "noise %.1f", next.noiseTemperature)) }
+            if next.clip != set.clip { changed.append("clip \(next.clip ? "on" : "off")") }
+            if changed[0] == kind { changed.removeFirst() }
+            if !changed.isEmpty { fields.append(("r runs " + changed.joined(separator: ", "), "r: " + changed.joined(separator: ","), 2)) }
+        }
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
         let speed = s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond)
         fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
