@@ -201,6 +201,8 @@ final class AppTests: XCTestCase {
         replay.modelLabel = "replay run-3.ddpmtraj · mnist-tiny · step 38000 · predicts v"
         let replayTop = render(replay).lines()[0]
         XCTAssertTrue(replayTop.contains("replay run-3.ddpmtraj · predicts v"), replayTop)
+        replay.width = 80; replay.height = 24
+        XCTAssertTrue(render(replay).lines()[0].contains("replay · predicts v"), render(replay).lines()[0])
         // A file whose name starts with "step " keeps it (only the step part goes).
         narrow.modelLabel = "step 5.safetensors · step 38000 · predicts v"
         let stepFile = render(narrow).lines()[0]
@@ -225,8 +227,16 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("c")))
         XCTAssertTrue(SampleView.statusLine(st).contains("r runs DDPM σ²=β̃, clip on"), SampleView.statusLine(st))
         XCTAssertTrue(SampleView.statusLine(st).contains("clip off"), "the shown run's clip")
-        // At 80 columns the short form keeps the run's state.
-        XCTAssertTrue(SampleView.statusLine(st, width: 80).contains("fin"), SampleView.statusLine(st, width: 80))
+        // At 80 columns the short form brackets what r runs.
+        let short = SampleView.statusLine(st, width: 80)
+        XCTAssertTrue(short.contains("(r: DDPM β̃ clip)") && short.hasSuffix("fin") && short.count <= 80, short)
+        // The hint line offers r once the run has finished.
+        st.message = nil
+        XCTAssertTrue(render(st).lines()[39].hasPrefix("r run again"), render(st).lines()[39])
+        // Scrubbed back, the fields are the scrubbed step's.
+        st.scrub = 0
+        XCTAssertTrue(SampleView.statusLine(st).contains("SCRUB 1/3") && SampleView.statusLine(st).contains("clip off"), SampleView.statusLine(st))
+        st.scrub = nil
         // While running, the settings are the live ones (they apply from the next step).
         st.snapshot.finished = false; st.snapshot.running = true
         XCTAssertFalse(SampleView.statusLine(st).contains("r runs"), SampleView.statusLine(st))

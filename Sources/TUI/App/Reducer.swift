@@ -192,7 +192,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard !s.snapshot.history.isEmpty else { s.message = "nothing to fork yet: the run has not started"; return [] }
         // From the scrubbed step (the run's own recording), else from where the run is now.
         if s.scrub == nil && s.snapshot.finished {
-            s.message = "the run has finished: scrub back (← or Home) to the step to fork from, then f"; return []
+            s.message = "the run has finished: scrub back (" + (s.caps.unicode ? "←" : "left") + " or Home) to the step to fork from, then f"; return []
         }
         let at = s.scrub
         let t = at.map { s.snapshot.history[$0].t } ?? s.snapshot.history.last!.t
@@ -241,7 +241,8 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
         if done && s.message == nil {
             s.message = onFork
                 ? "the fork has finished: f closes it; then scrub back and f forks again (with the original's settings)"
-                : "the run has finished: r runs again with \(describe(set, unicode: s.caps.unicode)), or scrub back and f forks with it"
+                : "run finished: r runs again with " + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
+                    + "; or scrub back and f forks"
         }
         if onFork { return [.command(.setForkSettings(set))] }
         s.settings = set

@@ -33,15 +33,16 @@ enum SampleView {
     /// in the run and its state (running / paused / finished) always stay.
     static func statusLine(_ s: AppState, width: Int? = nil) -> String {
         let snap = s.snapshot
-        // A finished run's fields describe the digits on screen (the settings its last step used);
-        // a setting changed since then is shown as what r runs next.
-        let pending = snap.finished && !s.forking ? snap.history.last.map(\.settings).flatMap { $0 == s.settings ? nil : s.settings } : nil
-        let set = pending == nil ? s.settings : snap.history.last!.settings
+        // The fields describe the digits on screen: a scrubbed step's settings, or those a finished run's
+        // last step used, with a setting changed since then shown as what r runs next.
+        let scrubbed = s.focusHistory
+        let shownFrame = s.scrub.flatMap { $0 < scrubbed.count ? scrubbed[$0] : nil } ?? (snap.finished && !s.forking ? snap.history.last : nil)
+        let set = shownFrame?.settings ?? s.settings
+        let pending = snap.finished && !s.forking && s.settings != set ? s.settings : nil
         let W = width ?? s.width
         // (full, short, priority: lower is kept longer)
         var fields: [(String, String, Int)] = []
         // Scrubbing moves through the focused side's recording (the fork's, while it has the keys).
-        let scrubbed = s.focusHistory
         if let i = s.scrub, i < scrubbed.count {
             fields.append(("SCRUB \(i + 1)/\(scrubbed.count) t=\(scrubbed[i].t)", "SCRUB t=\(scrubbed[i].t)", 0))
         } else if let f = snap.history.last {
@@ -56,12 +57,8 @@ enum SampleView {
         let focused = s.forking && s.forkFocus ? (snap.forkSettings ?? set) : set
         let kind = describe(focused)
         fields.append((kind, set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"), 2))
-        if let next = pending {
-            var changed = [describe(next)]
-            if next.noiseTemperature != set.noiseTemperature { changed.append(String(format: "noise %.1f", next.noiseTemperature)) }
-            if next.clip != set.clip { changed.append("clip \(next.clip ? "on" : "off")") }
-            if changed[0] == kind { changed.removeFirst() }
-            if !changed.isEmpty { fields.append(("r runs " + changed.joined(separator: ", "), "r: " + changed.joined(separator: ","), 2)) }
+        if let next = pending, let change = pendingChange(next, from: set) {
+            fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
         }
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
         let speed = s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond)
@@ -87,13 +84,31 @@ enum SampleView {
         return lines.first { $0.count <= W } ?? lines.last!
     }
 
+    /// What a finished run's changed settings change, in the status line's full and short spellings
+    /// (nil when nothing it shows differs).
+    static func pendingChange(_ next: SamplerSettings, from used: SamplerSettings, unicode: Bool = true) -> (full: String, short: String)? {
+        var full: [String] = [], short: [String] = []
+        let kind = describe(next, unicode: unicode)
+        if kind != describe(used, unicode: unicode) {
+            full.append(kind)
+            short.append(next.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"))
+        }
+        if next.noiseTemperature != used.noiseTemperature {
+            full.append(String(format: "noise %.1f", next.noiseTemperature)); short.append(String(format: "n%.1f", next.noiseTemperature))
+        }
+        if next.clip != used.clip { full.append("clip \(next.clip ? "on" : "off")"); short.append(next.clip ? "clip" : "noclip") }
+        return full.isEmpty ? nil : (full.joined(separator: ", "), short.joined(separator: " "))
+    }
+
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, statusLine(s), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
+        // Under ASCII the arrows are spelled out: '<' and '>' are keys of their own (the guidance scale).
+        let scrub = s.caps.unicode ? "←/→ scrub" : "left/right scrub"
         let hint = s.message ?? fitHints(s.replay != nil
-            ? ["replay", "space play/pause", ". step", "r again", "←/→ scrub", "= equation", "z zoom", "G gif", "p export"]
-            : ["space pause", ". step", "t/T temperature", "d sampler", "= equation", "←/→ scrub",
+            ? ["replay", "space play/pause", ". step", "r again", scrub, "= equation", "z zoom", "G gif", "p export"]
+            : [s.snapshot.finished ? "r run again" : "space pause", ". step", "t/T temperature", "d sampler", "= equation", scrub,
                "f fork", "g guide", "p export", "m renderer", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }

@@ -21,7 +21,9 @@ enum TabBar {
         let rest = parts.dropFirst()
         let withoutStep = ([first] + rest.filter { !$0.hasPrefix("step ") }).joined(separator: " · ")
         let predicts = ([first] + rest.filter { $0.hasPrefix("predicts ") }).joined(separator: " · ")
-        if let label = [s.modelLabel, withoutStep, predicts, first].first(where: { !$0.isEmpty && $0.count <= room }) {
+        // A replay's file was named on the command line: "replay · predicts v" when the name does not fit with it.
+        let replay = first.hasPrefix("replay ") && predicts != first ? "replay · " + predicts.components(separatedBy: " · ").last! : first
+        if let label = [s.modelLabel, withoutStep, predicts, replay, first].first(where: { !$0.isEmpty && $0.count <= room }) {
             buf.text(x + 1, 0, label, fg: 245)
         }
     }
