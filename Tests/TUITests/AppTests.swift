@@ -237,6 +237,16 @@ final class AppTests: XCTestCase {
         st.scrub = 0
         XCTAssertTrue(SampleView.statusLine(st).contains("SCRUB 1/3") && SampleView.statusLine(st).contains("clip off"), SampleView.statusLine(st))
         st.scrub = nil
+        // Forked: each side's fields are its own, the original's from the frames it was made with.
+        var forked = try makeState()
+        forked.snapshot.final = [0]; forked.settings.clip = true; forked.settings.noiseTemperature = 1.1
+        forked.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20, noiseTemperature: 0.5)
+        forked.snapshot.forkHistory = Array(forked.snapshot.history.prefix(2))
+        let original = SampleView.statusLine(forked)
+        XCTAssertTrue(original.contains("keys: original │ DDPM σ²=β │") && original.contains("noise 1.0") && original.contains("clip off"), original)
+        forked.forkFocus = true
+        let fork = SampleView.statusLine(forked)
+        XCTAssertTrue(fork.contains("keys: fork │ DDIM 20 η=0.0") && fork.contains("noise 0.5"), fork)
         // While running, the settings are the live ones (they apply from the next step).
         st.snapshot.finished = false; st.snapshot.running = true
         XCTAssertFalse(SampleView.statusLine(st).contains("r runs"), SampleView.statusLine(st))

@@ -33,11 +33,14 @@ enum SampleView {
     /// in the run and its state (running / paused / finished) always stay.
     static func statusLine(_ s: AppState, width: Int? = nil) -> String {
         let snap = s.snapshot
-        // The fields describe the digits on screen: a scrubbed step's settings, or those a finished run's
-        // last step used, with a setting changed since then shown as what r runs next.
+        // The fields describe the focused side's digits on screen: a scrubbed step's settings, or those a
+        // finished side's last step used (a setting changed since then shows as what r runs next); while a
+        // side runs, the settings its next step uses.
+        let onFork = s.forking && s.forkFocus
         let scrubbed = s.focusHistory
-        let shownFrame = s.scrub.flatMap { $0 < scrubbed.count ? scrubbed[$0] : nil } ?? (snap.finished && !s.forking ? snap.history.last : nil)
-        let set = shownFrame?.settings ?? s.settings
+        let sideDone = onFork ? snap.forkFinal != nil : (s.forking ? snap.final != nil : snap.finished)
+        let shownFrame = s.scrub.flatMap { $0 < scrubbed.count ? scrubbed[$0] : nil } ?? (sideDone ? scrubbed.last : nil)
+        let set = shownFrame?.settings ?? (onFork ? snap.forkSettings ?? s.settings : s.settings)
         let pending = snap.finished && !s.forking && s.settings != set ? s.settings : nil
         let W = width ?? s.width
         // (full, short, priority: lower is kept longer)
@@ -54,8 +57,7 @@ enum SampleView {
         if s.forking {
             fields.append((s.forkFocus ? "keys: fork" : "keys: original", s.forkFocus ? "▶fork" : "▶orig", 1))
         }
-        let focused = s.forking && s.forkFocus ? (snap.forkSettings ?? set) : set
-        let kind = describe(focused)
+        let kind = describe(set)
         fields.append((kind, set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"), 2))
         if let next = pending, let change = pendingChange(next, from: set) {
             fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
