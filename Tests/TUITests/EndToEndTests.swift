@@ -260,9 +260,13 @@ final class EndToEndTests: XCTestCase {
         let digits = label.matches(in: p, range: NSRange(p.startIndex..., in: p)).map { (p as NSString).substring(with: $0.range(at: 1)) }
         XCTAssertGreaterThanOrEqual(digits.count, 8, p)
         XCTAssertGreaterThanOrEqual(digits.filter { $0 == "7" }.count * 10, digits.count * 8, "mostly 7s: \(digits)")
-        // Off again: on a finished run the hint says how to use the new settings.
+        // Off again: on a finished run the status line keeps the guided run's settings and, like the
+        // hint, says what r runs next.
         keys("g"); keys("x")
-        waitFor("guidance off", timeout: 5) { !Self.status($0).contains("→") && $0.contains("r runs again with DDIM 50 η=0.0,") }
+        waitFor("guidance off", timeout: 5) {
+            Self.status($0).contains("DDIM 50 η=0.0 →7 ×4 │ r runs DDIM 50 η=0.0, no guidance │")
+                && $0.contains("r runs again with DDIM 50 η=0.0, no guidance;")
+        }
     }
 
     /// SIGTERM, SIGINT, SIGHUP and an internal error each restore the terminal:

@@ -95,6 +95,7 @@ enum SampleView {
             full.append(kind)
             short.append(next.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"))
         }
+        if next.guide == nil && used.guide != nil { full.append("no guidance"); short.append("noguide") }
         if next.noiseTemperature != used.noiseTemperature {
             full.append(String(format: "noise %.1f", next.noiseTemperature)); short.append(String(format: "n%.1f", next.noiseTemperature))
         }
