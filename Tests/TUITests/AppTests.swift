@@ -233,20 +233,36 @@ final class AppTests: XCTestCase {
         // The hint line offers r once the run has finished.
         st.message = nil
         XCTAssertTrue(render(st).lines()[39].hasPrefix("r run again"), render(st).lines()[39])
-        // Scrubbed back, the fields are the scrubbed step's.
+        // Scrubbed back to a step taken with other settings, the fields are that step's; what r runs
+        // is still measured from the run's last step.
+        var first = Frame(step: 0, totalSteps: 1000, t: 999, tNext: 998, n: 4, size: 28, xt: st.snapshot.history[0].xtFloats(),
+                          x0: st.snapshot.history[0].x0Floats(), xNext: [], eps: Stats(), x0Outside: 0)
+        first.settings.noiseTemperature = 0.7
+        st.snapshot.history[0] = RecordedFrame(first, keep: 4, readings: [])
         st.scrub = 0
-        XCTAssertTrue(SampleView.statusLine(st).contains("SCRUB 1/3") && SampleView.statusLine(st).contains("clip off"), SampleView.statusLine(st))
+        let scrubbedLine = SampleView.statusLine(st)
+        XCTAssertTrue(scrubbedLine.contains("SCRUB 1/3") && scrubbedLine.contains("noise 0.7") && scrubbedLine.contains("r runs DDPM σ²=β̃, clip on │"),
+                      scrubbedLine)
         st.scrub = nil
+        // In a replay r plays the recording again: no "r runs".
+        st.replay = "r.ddpmtraj"
+        XCTAssertFalse(SampleView.statusLine(st).contains("r runs"), SampleView.statusLine(st))
+        st.replay = nil
         // Forked: each side's fields are its own, the original's from the frames it was made with.
         var forked = try makeState()
         forked.snapshot.final = [0]; forked.settings.clip = true; forked.settings.noiseTemperature = 1.1
         forked.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20, noiseTemperature: 0.5)
         forked.snapshot.forkHistory = Array(forked.snapshot.history.prefix(2))
         let original = SampleView.statusLine(forked)
-        XCTAssertTrue(original.contains("keys: original │ DDPM σ²=β │") && original.contains("noise 1.0") && original.contains("clip off"), original)
+        XCTAssertTrue(original.contains("keys: original │ DDPM σ²=β │") && original.contains("noise 1.0") && original.contains("r runs noise 1.1, clip on"), original)
         forked.forkFocus = true
         let fork = SampleView.statusLine(forked)
         XCTAssertTrue(fork.contains("keys: fork │ DDIM 20 η=0.0") && fork.contains("noise 0.5"), fork)
+        // The original finished, the fork running: a key on the original says what r runs, on both lines.
+        forked.forkFocus = false; forked.message = nil
+        _ = reduce(&forked, .key(.char("c")))
+        XCTAssertTrue(forked.message?.contains("r runs again with noise 1.1;") == true, forked.message ?? "")
+        XCTAssertTrue(SampleView.statusLine(forked).contains("r runs noise 1.1 │"), SampleView.statusLine(forked))
         // While running, the settings are the live ones (they apply from the next step).
         st.snapshot.finished = false; st.snapshot.running = true
         XCTAssertFalse(SampleView.statusLine(st).contains("r runs"), SampleView.statusLine(st))

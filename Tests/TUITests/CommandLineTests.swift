@@ -55,6 +55,7 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
             ("train --out \(ckpt) --config {\\\"nChannels\\\":8}", "--config needs 'chMults'"),
             ("train --out \(ckpt) --config tinyy", "unknown --config 'tinyy' (tiny, small or a config JSON)"),
+            ("train --out \(ckpt) --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"dropout\\\":0.1}", "set 'dropout' with --dropout, not in the JSON"),
             ("schedule --steps 1", "must be in 2...100000, got 1"),
             ("schedule --steps -5", "must be in 2...100000, got -5"),
             ("schedule --kind zigzag", "unknown --kind 'zigzag'"),

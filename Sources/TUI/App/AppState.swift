@@ -107,6 +107,10 @@ public struct AppState: Sendable {
     public var forking: Bool { snapshot.forkSettings != nil }
     /// The recording scrubbing moves through: the focused side's while forking.
     public var focusHistory: [RecordedFrame] { forking && forkFocus ? snapshot.forkHistory : snapshot.history }
+    /// Whether the side the keys act on has taken its last step (a setting changed now changes nothing on screen).
+    public var focusedSideFinished: Bool {
+        forking ? (forkFocus ? snapshot.forkFinal != nil : snapshot.final != nil) : snapshot.finished
+    }
 
     /// The comparison the compare view runs now: the chosen parameter's values
     /// over the sample view's settings, from the sample view's seed.

@@ -161,7 +161,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             return []
         }
         set.guideScale = next
-        let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
+        let done = s.focusedSideFinished
         if set.guide == nil { s.message = String(format: "guidance scale %g (no digit chosen: g then 0-9 guides)", set.guideScale) }
         else if !done { s.message = String(format: "guidance scale %g toward %d, from the next step", set.guideScale, set.guide!) }
     case .left, .shiftLeft:
@@ -237,7 +237,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: SamplerSettings, onFork: Bool) -> [Effect] {
     if set != before {
         // On a finished side a new setting changes nothing on screen: say how to use it.
-        let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
+        let done = s.focusedSideFinished
         if done && s.message == nil {
             s.message = onFork
                 ? "the fork has finished: f closes it; then scrub back and f forks again (with the original's settings)"
@@ -258,7 +258,7 @@ private func guideKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     let before = onFork ? (s.snapshot.forkSettings ?? s.settings) : s.settings
     var set = before
     // A finished side: applySettings says how to use the new guide.
-    let done = onFork ? s.snapshot.forkFinal != nil : s.snapshot.finished
+    let done = s.focusedSideFinished
     switch k {
     case .char(let c) where c.isASCII && c.isNumber:
         set.guide = Int(String(c))

@@ -82,6 +82,10 @@ struct TrainCommand: ParsableCommand {
         if tui && (minutes != nil || reportEvery != nil) { throw ValidationError("--minutes and --report-every are for the plain loop, not --tui") }
         _ = try backendOption(backend)
         _ = try modelConfig(config ?? "tiny", attention: attention)
+        // Training options have their own flags: a config JSON's would be overridden (dropout) or disagree (learnSigma).
+        if let config, let key = ["dropout", "learnSigma"].first(where: { config.contains("\"\($0)\"") }) {
+            throw ValidationError("train --config: set '\(key)' with \(key == "dropout" ? "--dropout" : "--learn-sigma"), not in the JSON")
+        }
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         if let objective, Objective(rawValue: objective) == nil { throw ValidationError("unknown --objective '\(objective)' (eps, x0 or v)") }

@@ -31,8 +31,9 @@ enum ForwardView {
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
-        let hint = s.message ?? (s.caps.unicode ? "←/→ t ±1 · shift ←/→ ±10 · ↓/↑ ±100 · j/k digit · b bound · m renderer · ? help"
-                                                  : "left/right t +-1 - shift+left/right +-10 - down/up +-100 - j/k digit - b bound - m renderer - ? help")
+        let hint = s.message ?? SampleView.fitHints(s.caps.unicode
+            ? ["←/→ t ±1", "shift ←/→ ±10", "↓/↑ ±100", "j/k digit", "b bound", "m renderer"]
+            : ["left/right t +-1", "shift+left/right +-10", "down/up +-100", "j/k digit", "b bound", "m renderer"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard let data = s.forwardDigits, data.count > 0 else {
             buf.text(2, 3, "No MNIST test digits found (assets/mnist).", bold: true); return

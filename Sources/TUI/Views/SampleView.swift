@@ -34,14 +34,14 @@ enum SampleView {
     static func statusLine(_ s: AppState, width: Int? = nil) -> String {
         let snap = s.snapshot
         // The fields describe the focused side's digits on screen: a scrubbed step's settings, or those a
-        // finished side's last step used (a setting changed since then shows as what r runs next); while a
-        // side runs, the settings its next step uses.
+        // finished side's last step used; while a side runs, the settings its next step uses. On a finished
+        // original (not a replay) a setting changed since its last step shows as what r runs next.
         let onFork = s.forking && s.forkFocus
         let scrubbed = s.focusHistory
-        let sideDone = onFork ? snap.forkFinal != nil : (s.forking ? snap.final != nil : snap.finished)
-        let shownFrame = s.scrub.flatMap { $0 < scrubbed.count ? scrubbed[$0] : nil } ?? (sideDone ? scrubbed.last : nil)
+        let shownFrame = s.scrub.flatMap { $0 < scrubbed.count ? scrubbed[$0] : nil } ?? (s.focusedSideFinished ? scrubbed.last : nil)
         let set = shownFrame?.settings ?? (onFork ? snap.forkSettings ?? s.settings : s.settings)
-        let pending = snap.finished && !s.forking && s.settings != set ? s.settings : nil
+        let ranWith = s.focusedSideFinished && !onFork && s.replay == nil ? snap.history.last?.settings : nil
+        let pending = ranWith.flatMap { s.settings != $0 ? (next: s.settings, from: $0) : nil }
         let W = width ?? s.width
         // (full, short, priority: lower is kept longer)
         var fields: [(String, String, Int)] = []
@@ -59,7 +59,7 @@ enum SampleView {
         }
         let kind = describe(set)
         fields.append((kind, set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"), 2))
-        if let next = pending, let change = pendingChange(next, from: set) {
+        if let pending, let change = pendingChange(pending.next, from: pending.from) {
             fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
         }
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
