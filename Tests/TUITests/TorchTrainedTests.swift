@@ -118,10 +118,15 @@ final class TorchTrainedTests: XCTestCase {
             let (net, params, _, _) = try loadModel(source)
             try Checkpoint.writeWeights(copy, layout: net.layout, params: params.ptr, metadata: [:])
         }
-        /// The digits `sample` makes from `weights` (4, DDIM 5 steps) with `flags`, and its exit code and output.
-        func digits(_ weights: String, _ flags: String, _ out: String) throws -> (Int32, String, [UInt8]?) {
-            let (code, text) = Shell.sh("\(env) sample --weights \(weights) \(flags) --n 4 --sampler ddim --steps 5 --out \(dir)/\(out)")
-            return (code, text, code == 0 ? try IDXFile.read(dir + "/" + out).bytes : nil)
+        /// `sample` (4 digits, DDIM 5 steps) makes the same digits from `weights` with `flags` as from `original` alone.
+        func sameDigits(_ weights: String, _ flags: String, as original: String, _ why: String) throws {
+            var got: [[UInt8]] = []
+            for (w, f, out) in [(weights, flags, "a.idx"), (original, "", "b.idx")] {
+                let (code, text) = Shell.sh("\(env) sample --weights \(w) \(f) --n 4 --sampler ddim --steps 5 --out \(dir)/\(out)")
+                XCTAssertEqual(code, 0, text)
+                if code == 0 { got.append(try IDXFile.read(dir + "/" + out).bytes) }
+            }
+            XCTAssertTrue(got.count == 2 && got[0] == got[1], why)
         }
         let bundled = Shell.assets + "/models/mnist-tiny-v1.safetensors"  // plain Tiny, predicting ε
         try stripped(bundled, to: dir + "/w.safetensors")
@@ -132,11 +137,7 @@ final class TorchTrainedTests: XCTestCase {
         (code, out) = Shell.sh("\(env) sample --weights \(dir)/w.safetensors --config small --n 4 --sampler ddim --steps 5 --out \(dir)/a.idx")
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("expected"), out)
-        let a = try digits(dir + "/w.safetensors", "--config tiny --schedule linear --T 1000", "a.idx")
-        XCTAssertEqual(a.0, 0, a.1)
-        let b = try digits(bundled, "", "b.idx")
-        XCTAssertEqual(b.0, 0, b.1)
-        XCTAssertEqual(a.2, b.2, "the same weights sample the same digits")
+        try sameDigits(dir + "/w.safetensors", "--config tiny --schedule linear --T 1000", as: bundled, "the same weights sample the same digits")
         (code, out) = Shell.sh("\(env) info --weights \(dir)/w.safetensors --config tiny --schedule cosine")
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("(no config in its metadata: the model --config gave)") && out.contains("cosine, T 1000") && out.contains("396,801"), out)
@@ -145,11 +146,7 @@ final class TorchTrainedTests: XCTestCase {
         // The bundled model predicts v: without its metadata it needs --objective v to sample its digits.
         let v2 = Shell.assets + "/models/mnist-tiny.safetensors"
         try stripped(v2, to: dir + "/v.safetensors")
-        let c = try digits(dir + "/v.safetensors", "--config tiny --attention 2 --objective v", "c.idx")
-        XCTAssertEqual(c.0, 0, c.1)
-        let d = try digits(v2, "", "d.idx")
-        XCTAssertEqual(d.0, 0, d.1)
-        XCTAssertEqual(c.2, d.2, "--objective v samples as the metadata does")
+        try sameDigits(dir + "/v.safetensors", "--config tiny --attention 2 --objective v", as: v2, "--objective v samples as the metadata does")
         (code, out) = Shell.sh("\(env) info --weights \(dir)/v.safetensors --config tiny --attention 2 --objective v")
         XCTAssertTrue(code == 0 && out.contains("predicts:             v (from --objective)"), out)
         (code, out) = Shell.sh("\(env) sample --weights \(v2) --objective x0 --n 4 --out \(dir)/e.idx")

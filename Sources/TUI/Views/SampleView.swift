@@ -58,7 +58,7 @@ enum SampleView {
             fields.append((s.forkFocus ? "keys: fork" : "keys: original", s.forkFocus ? "▶fork" : "▶orig", 1))
         }
         let kind = describe(set)
-        fields.append((kind, set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"), 2))
+        fields.append((kind, shortKind(set, kind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
             fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
         }
@@ -86,6 +86,11 @@ enum SampleView {
         return lines.first { $0.count <= W } ?? lines.last!
     }
 
+    /// The status line's short spelling of `describe(set)`: "DDPM β̃", "DDIM 50 η0.0".
+    static func shortKind(_ set: SamplerSettings, _ kind: String) -> String {
+        set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η")
+    }
+
     /// What a finished run's changed settings change, in the status line's full and short spellings
     /// (nil when nothing it shows differs).
     static func pendingChange(_ next: SamplerSettings, from used: SamplerSettings, unicode: Bool = true) -> (full: String, short: String)? {
@@ -93,7 +98,7 @@ enum SampleView {
         let kind = describe(next, unicode: unicode)
         if kind != describe(used, unicode: unicode) {
             full.append(kind)
-            short.append(next.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η"))
+            short.append(shortKind(next, kind))
         }
         if next.guide == nil && used.guide != nil { full.append("no guidance"); short.append("noguide") }
         if next.noiseTemperature != used.noiseTemperature {

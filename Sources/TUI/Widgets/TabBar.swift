@@ -20,9 +20,10 @@ enum TabBar {
         let first = parts.first ?? s.modelLabel
         let rest = parts.dropFirst()
         let withoutStep = ([first] + rest.filter { !$0.hasPrefix("step ") }).joined(separator: " · ")
-        let predicts = ([first] + rest.filter { $0.hasPrefix("predicts ") }).joined(separator: " · ")
+        let objective = rest.first { $0.hasPrefix("predicts ") }
+        let predicts = ([first] + (objective.map { [$0] } ?? [])).joined(separator: " · ")
         // A replay's file was named on the command line: "replay · predicts v" when the name does not fit with it.
-        let replay = first.hasPrefix("replay ") && predicts != first ? "replay · " + predicts.components(separatedBy: " · ").last! : first
+        let replay = first.hasPrefix("replay ") ? objective.map { "replay · " + $0 } ?? first : first
         if let label = [s.modelLabel, withoutStep, predicts, replay, first].first(where: { !$0.isEmpty && $0.count <= room }) {
             buf.text(x + 1, 0, label, fg: 245)
         }
