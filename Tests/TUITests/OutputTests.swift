@@ -120,9 +120,13 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(table.contains("alpha_bar") && table.split(separator: "\n").count >= 11, table)
     }
 
-    /// info: the parameter counts of SPEC (Tiny 396,801; Small 4,333,505).
+    /// info: the parameter counts of SPEC (Tiny 396,801; Small 4,333,505);
+    /// alone, the bundled model that sample and the explorer run.
     func testInfo() {
-        XCTAssertTrue(ddpm("info").contains("parameters:           396,801"))
+        XCTAssertTrue(ddpm("info --config tiny").contains("parameters:           396,801"))
+        let alone = ddpm("info")
+        XCTAssertTrue(alone.contains("file:                 \(Shell.assets)/models/mnist-tiny.safetensors")
+                      && alone.contains("parameters:           426,817"), alone)
         XCTAssertTrue(ddpm("info --config small").contains("4,333,505"))
         // --weights: what a file holds, from its metadata.
         let lv = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-learned-variance.safetensors")

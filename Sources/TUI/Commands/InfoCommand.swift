@@ -5,9 +5,9 @@ import Foundation
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info", abstract: "Parameter count, forward MFLOP and activation memory per image; with --weights, what a weights file holds.")
+        commandName: "info", abstract: "What the bundled model (or --weights) holds: its recipe, parameter count, forward MFLOP and activation memory per image; with --config, those of a config.")
 
-    @Option(help: "Describe this weights file or checkpoint instead: its model (from the metadata), schedule, objective, training step and the command that made it.") var weights: String?
+    @Option(help: "Describe this weights file or checkpoint (default: the bundled model, unless --config names a config): its model (from the metadata), schedule, objective, training step and the command that made it.") var weights: String?
     @OptionGroup(title: "The model (tiny, small or a config JSON; with --weights, for a file without ddpm's metadata)") var model: ModelFileOptions
 
     func run() throws {
@@ -15,8 +15,9 @@ struct InfoCommand: ParsableCommand {
         if weights == nil && (model.describesSchedule || model.objective != nil) {
             throw ValidationError("--schedule, --T and --objective describe a weights file without ddpm's metadata (--weights); ddpm schedule shows schedules")
         }
-        if let weights {
-            let meta = try wrap { try SafeTensors.read(weights).metadata }
+        // Alone, `ddpm info` describes what `ddpm sample` and the explorer run: the bundled model.
+        if let weights = weights ?? (model.isEmpty ? Assets.model : nil) {
+            let meta = try Assets.reading(weights) { try wrap { try SafeTensors.read(weights).metadata } }
             if let format = meta["format"], format.contains("classifier") {
                 print("file:                 \(weights)")
                 print("holds:                \(format) (architecture \(meta["architecture"] ?? "16,32,32,128,gn")), not a U-Net")
