@@ -221,7 +221,11 @@ final class AppTests: XCTestCase {
         let made = SampleView.statusLine(st)
         XCTAssertTrue(made.contains("DDPM σ²=β │") && !made.contains("r runs"), made)
         _ = reduce(&st, .key(.char("v")))
-        XCTAssertTrue(st.message?.contains("r runs again with DDPM σ²=β̃") == true, st.message ?? "")
+        // The message names the seed r runs, and r runs it.
+        XCTAssertTrue(st.message?.contains("r runs seed 1 with DDPM σ²=β̃") == true, st.message ?? "")
+        var pressed = st
+        _ = reduce(&pressed, .key(.char("r")))
+        XCTAssertEqual(pressed.seed, 1)
         let line = SampleView.statusLine(st)
         XCTAssertTrue(line.contains("DDPM σ²=β │") && line.contains("r runs DDPM σ²=β̃"), line)
         _ = reduce(&st, .key(.char("c")))
@@ -232,7 +236,7 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(short.contains("(r: DDPM β̃ clip)") && short.hasSuffix("fin") && short.count <= 80, short)
         // The hint line offers r once the run has finished.
         st.message = nil
-        XCTAssertTrue(render(st).lines()[39].hasPrefix("r run again"), render(st).lines()[39])
+        XCTAssertTrue(render(st).lines()[39].hasPrefix("r new seed"), render(st).lines()[39])
         // Scrubbed back to a step taken with other settings, the fields are that step's; what r runs
         // is still measured from the run's last step.
         var first = Frame(step: 0, totalSteps: 1000, t: 999, tNext: 998, n: 4, size: 28, xt: st.snapshot.history[0].xtFloats(),
@@ -261,8 +265,13 @@ final class AppTests: XCTestCase {
         // The original finished, the fork running: a key on the original says what r runs, on both lines.
         forked.forkFocus = false; forked.message = nil
         _ = reduce(&forked, .key(.char("c")))
-        XCTAssertTrue(forked.message?.contains("r runs again with noise 1.1;") == true, forked.message ?? "")
+        XCTAssertTrue(forked.message?.contains("r runs seed 1 with noise 1.1;") == true, forked.message ?? "")
         XCTAssertTrue(SampleView.statusLine(forked).contains("r runs noise 1.1 │"), SampleView.statusLine(forked))
+        // A deterministic sampler draws no noise z: its noise temperature is not a change r would show.
+        let quiet = SamplerSettings(kind: .ddim, steps: 50, noiseTemperature: 0.5)
+        XCTAssertNil(SampleView.pendingChange(quiet, from: SamplerSettings(kind: .ddim, steps: 50)))
+        XCTAssertEqual(SampleView.pendingChange(SamplerSettings(kind: .ddim, steps: 50, eta: 1, noiseTemperature: 0.5),
+                                                from: SamplerSettings(kind: .ddim, steps: 50, eta: 1))?.full, "noise 0.5")
         // While running, the settings are the live ones (they apply from the next step).
         st.snapshot.finished = false; st.snapshot.running = true
         XCTAssertFalse(SampleView.statusLine(st).contains("r runs"), SampleView.statusLine(st))

@@ -265,7 +265,7 @@ final class EndToEndTests: XCTestCase {
         keys("g"); keys("x")
         waitFor("guidance off", timeout: 5) {
             Self.status($0).contains("DDIM 50 η=0.0 →7 ×4 │ r runs DDIM 50 η=0.0, no guidance │")
-                && $0.contains("r runs again with DDIM 50 η=0.0, no guidance;")
+                && $0.contains("r runs seed 5 with DDIM 50 η=0.0, no guidance;")
         }
     }
 

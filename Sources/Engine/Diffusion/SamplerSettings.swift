@@ -46,6 +46,9 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     /// `guideScale` (`ClassifierGuidance`); may change between steps.
     public var guide: Int? = nil
     public var guideScale: Double = SamplerSettings.defaultGuideScale
+    /// Whether the steps draw fresh noise z, so that `noiseTemperature` acts
+    /// (DDPM, and DDIM with η > 0; DPM-Solver++ and DDIM η = 0 are deterministic).
+    public var drawsNoise: Bool { kind == .ddpm || (kind == .ddim && eta > 0) }
     /// The guidance scale `--guide` uses unless told (issue #22's table in the README).
     public static let defaultGuideScale = 4.0
     public static let guideScales: ClosedRange<Double> = 0...100
@@ -112,6 +115,18 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
 
     /// The sampler in file names: "ddpm", "ddim50", "dpmpp20".
     public var fileTag: String { kind.hasSteps ? "\(kind.rawValue)\(steps)" : "ddpm" }
+
+    /// The sampler and what else shapes its digits, in the names of exports
+    /// and recordings: "ddpm-beta", "ddim50-eta0.0-guide7x4", "dpmpp20".
+    public var fileDescription: String {
+        let sampler: String
+        switch kind {
+        case .ddpm: sampler = "ddpm-\(variance == .posterior ? "post" : variance.rawValue)"
+        case .ddim: sampler = String(format: "ddim%d-eta%.1f", steps, eta)
+        case .dpmpp: sampler = "dpmpp\(steps)"
+        }
+        return sampler + (guide.map { String(format: "-guide%dx%g", $0, guideScale) } ?? "")
+    }
 
     /// The decreasing timesteps visited, for T steps in total.
     public func timesteps(T: Int) -> [Int] { kind.rule.timesteps(self, T: T) }

@@ -105,7 +105,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "keys now act on the " + (s.forkFocus ? "fork (right)" : "original (left)")
         return []
     case .char(" "):
-        if s.snapshot.finished { s.message = "finished: press r for a new run"; return [] }
+        if s.snapshot.finished { s.message = "finished: press r for a new run (seed \(s.seed &+ 1))"; return [] }
         s.scrub = nil
         return [.command(.togglePause)]
     case .char("."):
@@ -241,7 +241,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
         if done && s.message == nil {
             s.message = onFork
                 ? "the fork has finished: f closes it; then scrub back and f forks again (with the original's settings)"
-                : "run finished: r runs again with " + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
+                : "run finished: r runs seed \(s.seed &+ 1) with " + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
                     + "; or scrub back and f forks"
         }
         if onFork { return [.command(.setForkSettings(set))] }

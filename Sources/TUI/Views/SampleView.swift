@@ -101,7 +101,7 @@ enum SampleView {
             short.append(shortKind(next, kind))
         }
         if next.guide == nil && used.guide != nil { full.append("no guidance"); short.append("noguide") }
-        if next.noiseTemperature != used.noiseTemperature {
+        if next.noiseTemperature != used.noiseTemperature && next.drawsNoise {
             full.append(String(format: "noise %.1f", next.noiseTemperature)); short.append(String(format: "n%.1f", next.noiseTemperature))
         }
         if next.clip != used.clip { full.append("clip \(next.clip ? "on" : "off")"); short.append(next.clip ? "clip" : "noclip") }
@@ -116,7 +116,7 @@ enum SampleView {
         let scrub = s.caps.unicode ? "←/→ scrub" : "left/right scrub"
         let hint = s.message ?? fitHints(s.replay != nil
             ? ["replay", "space play/pause", ". step", "r again", scrub, "= equation", "z zoom", "G gif", "p export"]
-            : [s.snapshot.finished ? "r run again" : "space pause", ". step", "t/T temperature", "d sampler", "= equation", scrub,
+            : [s.snapshot.finished ? "r new seed" : "space pause", ". step", "t/T temperature", "d sampler", "= equation", scrub,
                "f fork", "g guide", "p export", "m renderer", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
