@@ -155,9 +155,12 @@ final class ForkTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
         st.snapshot = AppTests.fakeSnapshot(steps: 3)
-        XCTAssertTrue(ExplorerApp.export(st, dir: dir).contains("ddpm-seed0-ddpm-beta-temp1.0-t997"))
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).contains("ddpm-seed0-temp1.0-ddpm-beta-t997"))
         let second = ExplorerApp.export(st, dir: dir)
         XCTAssertTrue(second.contains("t997-2"), second)
+        // Guidance and the sampler's own setting are in the name (recordings share it).
+        XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 50, eta: 0.5, guide: 7).fileDescription, "ddim50-eta0.5-guide7x4")
+        XCTAssertEqual(SamplerSettings(variance: .posterior).fileDescription, "ddpm-post")
         st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
         st.snapshot.forkHistory = st.snapshot.history
         st.snapshot.final = Array(repeating: 0.5, count: 4 * 784)

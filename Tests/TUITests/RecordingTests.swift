@@ -354,6 +354,7 @@ final class RecordingTests: XCTestCase {
         keys("q")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
         let traj = try XCTUnwrap(files.first { $0.hasSuffix(".ddpmtraj") }, "\(files)")
+        XCTAssertEqual(traj, "ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj", "named by what made the digits")
         XCTAssertTrue(files.contains { $0.hasSuffix(".gif") }, "\(files)")
         let rec = try Recording.read(dir + "/" + traj)
         XCTAssertEqual(rec.main.frames.count, 40)

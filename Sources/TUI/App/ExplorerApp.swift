@@ -307,8 +307,7 @@ enum ExplorerApp {
         /// A file name in the export folder for the run on screen, never over an earlier one.
         func exportName(_ ext: String) -> String {
             let snap = state.snapshot, set = snap.history.first?.settings ?? state.settings
-            let sampler = set.fileTag
-            let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))"
+            let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(set.fileDescription)"
             func name(_ k: Int) -> String { (k == 1 ? stem : "\(stem)-\(k)") + ext }
             return reservedNames.withLock { taken in
                 var k = 1
@@ -446,15 +445,7 @@ enum ExplorerApp {
         guard idx >= 0, idx < snap.history.count else { return "nothing to export yet" }
         let f = snap.history[idx]
         // Named by everything that made them, and never over an earlier export.
-        let set = f.settings
-        let sampler: String
-        switch set.kind {
-        case .ddpm: sampler = "ddpm-\(set.variance == .posterior ? "post" : set.variance.rawValue)"
-        case .ddim: sampler = String(format: "ddim%d-eta%.1f", set.steps, set.eta)
-        case .dpmpp: sampler = "dpmpp\(set.steps)"
-        }
-        let guide = set.guide.map { String(format: "-guide%dx%g", $0, set.guideScale) } ?? ""
-        let stem = "\(dir)/ddpm-seed\(snap.seed)-\(sampler)-temp\(String(format: "%.1f", snap.runTemperature))\(guide)-t\(f.t)"
+        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)-t\(f.t)"
         let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-x0.png" }
         let base = k == 1 ? stem : "\(stem)-\(k)"
         var written: [String] = []
