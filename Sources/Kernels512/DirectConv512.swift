@@ -241,3 +241,104 @@ extension DirectConv512 {
         a.addSums(out); b.addSums(out + ldo); c.addSums(out + 2 * ldo)
     }
 }
+
+/// The weight gradient of a 1x1 convolution for four output and four input
+/// channels: 16 dot products of long rows (one channel over a run of
+/// positions),
+///
+///     out[i ldo + j] += sum over p < len of a[i lda + p] * b[j ldb + p]
+///
+/// for i, j < 4. Per 16 positions: 8 loads shared by 16 FMAs. Each sum adds
+/// its terms in position order within each of 16 lanes (p mod 16), then the
+/// lanes (`SIMD.sum`), then the last len % 16 positions in order.
+extension DirectConv512 {
+    public static func dot4x4(a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, len: Int,
+                              out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var c00 = V(), c01 = V(), c02 = V(), c03 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
+        var c20 = V(), c21 = V(), c22 = V(), c23 = V(), c30 = V(), c31 = V(), c32 = V(), c33 = V()
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b), sa = lda * 4, sb = ldb * 4
+        let whole = len / 16 * 16
+        var off = 0
+        while off < whole * 4 {
+            let a0 = ra.loadUnaligned(fromByteOffset: off, as: V.self)
+            let a1 = ra.loadUnaligned(fromByteOffset: off + sa, as: V.self)
+            let a2 = ra.loadUnaligned(fromByteOffset: off + 2 * sa, as: V.self)
+            let a3 = ra.loadUnaligned(fromByteOffset: off + 3 * sa, as: V.self)
+            var v = rb.loadUnaligned(fromByteOffset: off, as: V.self)
+            c00 = c00.addingProduct(a0, v); c10 = c10.addingProduct(a1, v); c20 = c20.addingProduct(a2, v); c30 = c30.addingProduct(a3, v)
+            v = rb.loadUnaligned(fromByteOffset: off + sb, as: V.self)
+            c01 = c01.addingProduct(a0, v); c11 = c11.addingProduct(a1, v); c21 = c21.addingProduct(a2, v); c31 = c31.addingProduct(a3, v)
+            v = rb.loadUnaligned(fromByteOffset: off + 2 * sb, as: V.self)
+            c02 = c02.addingProduct(a0, v); c12 = c12.addingProduct(a1, v); c22 = c22.addingProduct(a2, v); c32 = c32.addingProduct(a3, v)
+            v = rb.loadUnaligned(fromByteOffset: off + 3 * sb, as: V.self)
+            c03 = c03.addingProduct(a0, v); c13 = c13.addingProduct(a1, v); c23 = c23.addingProduct(a2, v); c33 = c33.addingProduct(a3, v)
+            off += 64
+        }
+        @inline(__always)
+        func put(_ i: Int, _ j: Int, _ c: V) {
+            var s = c.sum()
+            for p in whole..<len { s += a[i * lda + p] * b[j * ldb + p] }
+            out[i * ldo + j] += s
+        }
+        put(0, 0, c00); put(0, 1, c01); put(0, 2, c02); put(0, 3, c03)
+        put(1, 0, c10); put(1, 1, c11); put(1, 2, c12); put(1, 3, c13)
+        put(2, 0, c20); put(2, 1, c21); put(2, 2, c22); put(2, 3, c23)
+        put(3, 0, c30); put(3, 1, c31); put(3, 2, c32); put(3, 3, c33)
+    }
+}
+
+/// The weight gradient of a 4x4 stride-2 pad-1 transposed convolution for
+/// 16 input channels (the lanes) and one output channel:
+///
+///     out[tap ldo + 0..<16] += sum over (iy, ix) of xT[(iy w + ix) ldx + 0..<16] * yp[(2 iy + ky) wp + 2 ix + kx]
+///
+/// for tap = 4 ky + kx, where xT is the input transposed to [position][channel]
+/// and yp the output gradient's zero-bordered plane (rows of wp = 2 w + 2).
+/// Per input position: one vector load, 16 broadcasts, 16 FMAs; each sum adds
+/// its terms in position order.
+extension DirectConv512 {
+    struct Taps16 {
+        var t0 = V(), t1 = V(), t2 = V(), t3 = V(), t4 = V(), t5 = V(), t6 = V(), t7 = V()
+        var t8 = V(), t9 = V(), t10 = V(), t11 = V(), t12 = V(), t13 = V(), t14 = V(), t15 = V()
+
+        @inline(__always)
+        mutating func add(_ v: V, _ p: UnsafePointer<Float>, _ wp: Int) {
+            t0 = t0.addingProduct(v, V(repeating: p[0])); t1 = t1.addingProduct(v, V(repeating: p[1]))
+            t2 = t2.addingProduct(v, V(repeating: p[2])); t3 = t3.addingProduct(v, V(repeating: p[3]))
+            let q = p + wp
+            t4 = t4.addingProduct(v, V(repeating: q[0])); t5 = t5.addingProduct(v, V(repeating: q[1]))
+            t6 = t6.addingProduct(v, V(repeating: q[2])); t7 = t7.addingProduct(v, V(repeating: q[3]))
+            let r = q + wp
+            t8 = t8.addingProduct(v, V(repeating: r[0])); t9 = t9.addingProduct(v, V(repeating: r[1]))
+            t10 = t10.addingProduct(v, V(repeating: r[2])); t11 = t11.addingProduct(v, V(repeating: r[3]))
+            let s = r + wp
+            t12 = t12.addingProduct(v, V(repeating: s[0])); t13 = t13.addingProduct(v, V(repeating: s[1]))
+            t14 = t14.addingProduct(v, V(repeating: s[2])); t15 = t15.addingProduct(v, V(repeating: s[3]))
+        }
+
+        /// out[tap * ldo + 0..<16] += t_tap.
+        @inline(__always)
+        func addTo(_ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
+            let r = UnsafeMutableRawPointer(out)
+            func put(_ k: Int, _ v: V) {
+                let s = k * ldo * 4
+                r.storeBytes(of: r.loadUnaligned(fromByteOffset: s, as: V.self) + v, toByteOffset: s, as: V.self)
+            }
+            put(0, t0); put(1, t1); put(2, t2); put(3, t3); put(4, t4); put(5, t5); put(6, t6); put(7, t7)
+            put(8, t8); put(9, t9); put(10, t10); put(11, t11); put(12, t12); put(13, t13); put(14, t14); put(15, t15)
+        }
+    }
+
+    public static func transposedWeightGrad(xT: UnsafePointer<Float>, ldx: Int, yp: UnsafePointer<Float>, wp: Int,
+                                            h: Int, w: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var a = Taps16()
+        let xr = UnsafeRawPointer(xT)
+        for iy in 0..<h {
+            let row = yp + 2 * iy * wp
+            for ix in 0..<w {
+                a.add(xr.loadUnaligned(fromByteOffset: (iy * w + ix) * ldx * 4, as: V.self), row + 2 * ix, wp)
+            }
+        }
+        a.addTo(out, ldo)
+    }
+}

@@ -76,13 +76,13 @@ final class LayerGradientTests: XCTestCase {
     }
 
     /// `overwriteDx` writes dx as adding into zeros would, on every backend,
-    /// with the direct input gradient (4 input channels) and without it (3:
-    /// zeroed, then the GEMM path); dx starts as NaN.
+    /// 3x3 and 1x1, with the direct input gradient (4 input channels) and
+    /// without it (3: zeroed, then the GEMM path); dx starts as NaN.
     func testConvBackwardOverwritesDx() {
         forEachBackend { backend in
-            for cin in [4, 3] {
+            for (cin, k) in [(4, 3), (3, 3), (4, 1), (3, 1)] {
                 var L = ParameterLayout()
-                let conv = Conv2d(&L, "c", cin: cin, cout: 8, k: 3, pad: 1)
+                let conv = Conv2d(&L, "c", cin: cin, cout: 8, k: k, pad: k / 2)
                 let n = 2, h = 6, w = 7, inLen = cin * n * h * w
                 let params = randomBuffer(L.count, seed: 41, scale: 0.3)
                 let x = randomBuffer(inLen, seed: 42), dy = randomBuffer(8 * n * h * w, seed: 43)
@@ -96,7 +96,7 @@ final class LayerGradientTests: XCTestCase {
                 }
                 let added = dx(overwrite: false)
                 XCTAssertTrue(added.allSatisfy { $0.isFinite } && added.contains { $0 != 0 })
-                XCTAssertEqual(dx(overwrite: true), added, "\(backend.rawValue) cin=\(cin)")
+                XCTAssertEqual(dx(overwrite: true), added, "\(backend.rawValue) cin=\(cin) k=\(k)")
             }
         }
     }
@@ -179,7 +179,10 @@ final class LayerGradientTests: XCTestCase {
             // adding onto what dx and the gradients held.
             let dy = randomBuffer(ctLen, seed: 45), dx = randomBuffer(inLen, seed: 46), g = randomBuffer(L.count, seed: 47)
             ct.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: hw, w: hw, ws: ws)
-            return y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen) + dx.array(inLen) + g.array(L.count)
+            // The 1x1 backward (direct dx; on AVX-512 the direct weight gradient, 49 n positions: a tail).
+            let dyp = randomBuffer(pwLen, seed: 48), dxp = randomBuffer(inLen, seed: 49)
+            pw.backward(params.ptr, g.ptr, x: x.ptr, dy: dyp.ptr, dx: dxp.ptr, n: n, h: hw, w: hw, ws: ws)
+            return y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen) + dx.array(inLen) + dxp.array(inLen) + g.array(L.count)
         }
         forEachBackend([.avx2, .avx512]) { backend in
             for n in [1, 3] {
@@ -189,11 +192,66 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// The 1x1 weight gradient over more positions than one run of the
+    /// direct kernel (7 x 27 x 27 = 5103: two whole runs, then 15 past the
+    /// last 16), against the reference GEMM and a Double sum by hand.
+    func testPointwiseWeightGradientOverLongRows() {
+        let cin = 8, cout = 12, n = 7, hw = 27, P = n * hw * hw
+        var L = ParameterLayout()
+        let pw = Conv2d(&L, "p", cin: cin, cout: cout, k: 1)
+        let params = randomBuffer(L.count, seed: 61, scale: 0.3)
+        let x = randomBuffer(cin * P, seed: 62), dy = randomBuffer(cout * P, seed: 63)
+        func grad(_ backend: Backend) -> [Float] {
+            let g = FloatBuffer(count: L.count); g.zero(L.count)
+            pw.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: nil, n: n, h: hw, w: hw, ws: Workspace(backend: backend))
+            return g.array(L.count)
+        }
+        var byHand = [Float](repeating: 0, count: cout * cin)
+        for co in 0..<cout {
+            for ci in 0..<cin {
+                var s = 0.0
+                for p in 0..<P { s += Double(dy.ptr[co * P + p]) * Double(x.ptr[ci * P + p]) }
+                byHand[co * cin + ci] = Float(s)
+            }
+        }
+        let reference = grad(.reference)
+        assertClose(byHand, Array(reference[pw.w..<(pw.w + cout * cin)]), rtol: 2e-5, "reference against Double")
+        forEachBackend([.avx2, .avx512]) { backend in
+            let got = grad(backend)
+            assertClose(byHand, Array(got[pw.w..<(pw.w + cout * cin)]), rtol: 2e-5, "\(backend.rawValue) against Double")
+            assertClose(reference, got, rtol: 2e-6, "\(backend.rawValue) against the reference GEMM")
+        }
+    }
+
+    /// The transposed convolution's backward at the U-Net's shapes (32 -> 32
+    /// at 7x7 and 14x14; on AVX-512 the direct weight gradient) and with 16
+    /// input channels of an odd width, against the reference backend's GEMMs
+    /// (dx and dW adding onto what they held), images dealt to the cores (n = 3).
+    func testTransposedBackwardMatchesGEMM() {
+        for (cin, cout, h, w) in [(32, 32, 7, 7), (32, 32, 14, 14), (16, 4, 5, 3)] {
+            func run(_ backend: Backend) -> [Float] {
+                var L = ParameterLayout()
+                let ct = ConvTranspose2d(&L, "t", cin: cin, cout: cout, k: 4, stride: 2, pad: 1)
+                let n = 3, inLen = cin * n * h * w, outLen = cout * n * 4 * h * w
+                let params = randomBuffer(L.count, seed: 71, scale: 0.3)
+                let x = randomBuffer(inLen, seed: 72), dy = randomBuffer(outLen, seed: 73)
+                let dx = randomBuffer(inLen, seed: 74), g = randomBuffer(L.count, seed: 75)
+                ct.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: h, w: w, ws: Workspace(backend: backend))
+                return dx.array(inLen) + g.array(L.count)
+            }
+            let want = run(.reference)
+            forEachBackend([.avx2, .avx512]) { backend in
+                assertClose(want, run(backend), rtol: 2e-6, "\(backend.rawValue) \(cin)->\(cout) \(h)x\(w)")
+            }
+        }
+    }
+
     /// Transposed convolution on every backend: cout 2 takes the GEMM path,
-    /// cout 4 and 8 the direct 4x4 stride-2 kernel (one tile, two tiles).
+    /// cout 4 and 8 the direct 4x4 stride-2 kernel (one tile, two tiles); 16
+    /// input channels the direct weight gradient on AVX-512.
     func testConvTranspose2d() {
         forEachBackend { backend in
-            for (cin, cout, hw, n) in [(3, 2, 4, 2), (3, 4, 4, 2), (4, 8, 5, 1)] {
+            for (cin, cout, hw, n) in [(3, 2, 4, 2), (3, 4, 4, 2), (4, 8, 5, 1), (16, 4, 3, 2)] {
                 var L = ParameterLayout()
                 let ct = ConvTranspose2d(&L, "t", cin: cin, cout: cout, k: 4, stride: 2, pad: 1)
                 let ho = ct.outSize(hw)

@@ -135,9 +135,12 @@ public struct Conv2d: Sendable {
         Kernels.addRowSums(dy, rows: cout, len: cols, into: g + b)
         let pointwise = isPointwise
         // dx through the direct kernel when it applies (then the GEMM below computes dW only).
-        let direct3x3 = isDirect3x3(ws.backend)
-        let directDx = direct3x3 && cin % 4 == 0 && dx != nil
-        if directDx {
+        let direct3x3 = isDirect3x3(ws.backend), directPointwise = pointwise && ws.backend.direct
+        let directDx = (direct3x3 || directPointwise) && cin % 4 == 0 && dx != nil
+        if directDx && pointwise {
+            DirectConv.pointwiseData(weight: weight, cin: cin, cout: cout, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws,
+                                     overwrite: overwriteDx)
+        } else if directDx {
             backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws, accumulate: !overwriteDx)
         } else if overwriteDx, let dx {
             Parallel.zero(dx, count: cin * n * hwi)
@@ -145,6 +148,9 @@ public struct Conv2d: Sendable {
         let dx = directDx ? nil : dx
         if direct3x3 && dx == nil && DirectConv.weightGradApplies(backend: ws.backend) {
             return DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)
+        }
+        if pointwise && dx == nil && DirectConv.pointwiseWeightGradApplies(backend: ws.backend, cin: cin, cout: cout) {
+            return DirectConv.pointwiseWeightGrad(x: x, dy: dy, positions: cols, cin: cin, cout: cout, into: g + w)
         }
         ws.zeroParts(cout * kk)
         let used = ws.chunked(n: n, floatsPerImage: kk * hwo) { th, i0, i1 in

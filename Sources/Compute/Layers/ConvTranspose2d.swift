@@ -49,7 +49,8 @@ public struct ConvTranspose2d: Sendable {
     /// dcol = im2col(dy); dW += x dcol^T; db += rowsum(dy); dx += W dcol. In
     /// the 4x4 stride-2 pad-1 case on the direct backends, dx is the 4x4
     /// stride-2 convolution of dy with these weights (DirectConv.strided) and
-    /// the GEMMs compute dW only.
+    /// the GEMMs compute dW only; on AVX-512 with input channels in whole
+    /// vectors of 16, dW is direct too (DirectConv.transposedWeightGrad).
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                          n: Int, h: Int, w wid: Int, ws: Workspace) {
@@ -61,6 +62,9 @@ public struct ConvTranspose2d: Sendable {
             DirectConv.strided(weight: weight, bias: ws.zeros(cin), cin: cout, cout: cin, x: dy, y: d, n: n, h: ho, w: wo,
                                ws: ws, k: 4, accumulate: true)
             dx = nil
+        }
+        if dx == nil && isDirect4x4(ws.backend) && DirectConv.transposedWeightGradApplies(backend: ws.backend, cin: cin) {
+            return DirectConv.transposedWeightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)
         }
         ws.zeroParts(cin * ck)
         let used = ws.chunked(n: n, floatsPerImage: ck * hwi) { th, i0, i1 in

@@ -36,3 +36,49 @@ extension DirectConv {
         }
     }
 }
+
+extension DirectConv {
+    /// Whether `pointwiseWeightGrad` runs for a 1x1 convolution: AVX-512, and
+    /// both channel counts multiples of 4.
+    static func pointwiseWeightGradApplies(backend: Backend, cin: Int, cout: Int) -> Bool {
+        backend.wide && cin % 4 == 0 && cout % 4 == 0
+    }
+
+    /// dW [cout, cin] += dy [cout, P] x [cin, P]^T for a 1x1 convolution, P =
+    /// n h w (each channel's batch is one contiguous row in the [C, N, H, W]
+    /// layout): DirectConv512.dot4x4 on 4 x 4 blocks of dW, the blocks dealt to
+    /// the cores, the positions in runs of `run` so that a block's 8 rows stay
+    /// in cache. Each dW entry adds its runs in order on one core, so the
+    /// result does not depend on the number of cores.
+    static func pointwiseWeightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, positions: Int,
+                                    cin: Int, cout: Int, into dW: UnsafeMutablePointer<Float>) {
+        let run = 2048, inBlocks = cin / 4, blocks = (cout / 4) * inBlocks
+        let threads = min(Parallel.cores, blocks)
+        Parallel.run(threads) { th in
+            var p0 = 0
+            while p0 < positions {
+                let len = min(run, positions - p0)
+                var blk = th
+                while blk < blocks {
+                    let cb = blk / inBlocks, ib = blk % inBlocks
+                    DirectConv512.dot4x4(a: dy + 4 * cb * positions + p0, lda: positions, b: x + 4 * ib * positions + p0,
+                                         ldb: positions, len: len, out: dW + 4 * cb * cin + 4 * ib, ldo: cin)
+                    blk += threads
+                }
+                p0 += run
+            }
+        }
+    }
+
+    /// dx [cin, N, H, W] (+= or, with `overwrite`, =) W^T dy for a 1x1
+    /// convolution: the direct 1x1 kernel with the weights transposed and in
+    /// and out swapped (cin a multiple of 4).
+    static func pointwiseData(weight: UnsafePointer<Float>, cin: Int, cout: Int, dy: UnsafePointer<Float>,
+                              dx: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int, ws: Workspace, overwrite: Bool) {
+        ws.flip.reserve(cout * cin)
+        let wt = ws.flip.ptr
+        for co in 0..<cout { for ci in 0..<cin { wt[ci * cout + co] = weight[co * cin + ci] } }
+        pointwise(weight: wt, bias: ws.zeros(cin), cin: cout, cout: cin, x: dy, y: dx, n: n, h: h, w: w,
+                  ws: ws, accumulate: !overwrite)
+    }
+}

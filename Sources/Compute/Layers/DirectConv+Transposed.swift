@@ -66,3 +66,56 @@ extension DirectConv {
         }
     }
 }
+
+extension DirectConv {
+    /// Whether `transposedWeightGrad` runs: AVX-512 and input channels in
+    /// whole vectors of 16.
+    static func transposedWeightGradApplies(backend: Backend, cin: Int) -> Bool { backend.wide && cin % 16 == 0 }
+
+    /// dW [cin, cout, 4, 4] += the weight gradient of the 4x4 stride-2 pad-1
+    /// transposed convolution, without im2col: per image, dy in zero-bordered
+    /// planes (2H x 2W, rows of 2W + 2) and x transposed to
+    /// [position][channel], then DirectConv512.transposedWeightGrad for each
+    /// output channel and 16 input channels. Images are dealt to the cores;
+    /// each core sums its images in order into its own partial, and the
+    /// partials are added in thread order (as the GEMM path does with its chunks).
+    static func transposedWeightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
+                                     cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+        let g = Geometry(h: 2 * h, w: 2 * w, pad: 1, wide: true), hw = h * w, partLen = cout * 16 * cin
+        let threads = min(Parallel.cores, n)
+        for t in 0..<threads { ws.cols[t].reserve(cout * g.planeLen + hw * cin) }
+        ws.zeroParts(partLen)
+        func body(_ th: Int) {
+            let yp = ws.cols[th].ptr, xT = yp + cout * g.planeLen, part = ws.dwParts[th].ptr
+            var b = th
+            while b < n {
+                loadPlanes(dy, n: n, b: b, cin: cout, g, into: yp)
+                for i0 in stride(from: 0, to: hw, by: 32) {
+                    let i1 = min(hw, i0 + 32)
+                    for ci in 0..<cin {
+                        let src = x + (ci * n + b) * hw
+                        for i in i0..<i1 { xT[i * cin + ci] = src[i] }
+                    }
+                }
+                for co in 0..<cout {
+                    for cb in stride(from: 0, to: cin, by: 16) {
+                        DirectConv512.transposedWeightGrad(xT: xT + cb, ldx: cin, yp: yp + co * g.planeLen, wp: g.wp,
+                                                           h: h, w: w, out: part + co * 16 * cin + cb, ldo: cin)
+                    }
+                }
+                b += threads
+            }
+        }
+        Parallel.run(threads, body)
+        // parts are [co][tap][ci]; dW is [ci][co][tap].
+        for t in 0..<threads {
+            let p = ws.dwParts[t].ptr
+            for ci in 0..<cin {
+                for co in 0..<cout {
+                    let d = dW + (ci * cout + co) * 16, s = p + co * 16 * cin + ci
+                    for tap in 0..<16 { d[tap] += s[tap * cin] }
+                }
+            }
+        }
+    }
+}
