@@ -130,15 +130,15 @@ public enum DirectConv512 {
     }
 }
 
-/// Weight gradient of a 3x3 stride-1 convolution for 16 output channels and
-/// two input channels (18 accumulators: one 16-channel vector per input
-/// channel and tap):
+/// Weight gradient of a 3x3 convolution (stride 1 or 2) for 16 output
+/// channels and two input channels (18 accumulators: one 16-channel vector
+/// per input channel and tap):
 ///
-///     out[c][tap][0..<16] += sum over y < h, x < w of
-///         dyT[(y w + x) ldy + 0..<16] * xp[c][(y + ky) wp + x + kx]
+///     out[c][tap][0..<16] += sum over y < h, x < w (the output's size) of
+///         dyT[(y w + x) ldy + 0..<16] * xp[c][(s y + ky) wp + s x + kx]
 ///
 /// dyT holds one image's output gradient transposed to [position][channel];
-/// xp its zero-bordered input planes (width wp = w + 2). Each term is one FMA
+/// xp its zero-bordered input planes (width wp = the input width + 2). Each term is one FMA
 /// with the input broadcast, added in position order.
 extension DirectConv512 {
     struct Taps9 {
@@ -169,15 +169,16 @@ extension DirectConv512 {
     }
 
     public static func weightGrad(xp: UnsafePointer<Float>, planeLen: Int, wp: Int, h: Int, w: Int,
-                                  dyT: UnsafePointer<Float>, ldy: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+                                  dyT: UnsafePointer<Float>, ldy: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                  stride: Int = 1) {
         var a = Taps9(), b = Taps9()
         let x1 = xp + planeLen, d = UnsafeRawPointer(dyT)
         for y in 0..<h {
-            let row = y * wp, drow = y * w
+            let row = stride * y * wp, drow = y * w
             for x in 0..<w {
                 let dv = d.loadUnaligned(fromByteOffset: (drow + x) * ldy * 4, as: V.self)
-                a.add(dv, xp + row + x, wp)
-                b.add(dv, x1 + row + x, wp)
+                a.add(dv, xp + row + stride * x, wp)
+                b.add(dv, x1 + row + stride * x, wp)
             }
         }
         a.addTo(out, ldo)

@@ -10,7 +10,8 @@ final class LayerGradientTests: XCTestCase {
     func testConv2dVariants() {
         let cases = [(3, 1, 1, 3, 4, 6, 2), (3, 1, 1, 4, 8, 5, 2), (3, 1, 1, 4, 8, 5, 1), (3, 1, 1, 4, 16, 5, 3),
                      (3, 1, 1, 3, 3, 6, 2), (3, 2, 1, 2, 3, 7, 2), (1, 1, 0, 5, 3, 4, 2), (3, 2, 1, 2, 2, 8, 2),
-                     (3, 2, 1, 2, 4, 7, 2), (3, 2, 1, 4, 8, 8, 1), (1, 1, 0, 5, 8, 4, 2), (1, 1, 0, 4, 4, 5, 1)]
+                     (3, 2, 1, 2, 4, 7, 2), (3, 2, 1, 4, 8, 8, 1), (1, 1, 0, 5, 8, 4, 2), (1, 1, 0, 4, 4, 5, 1),
+                     (3, 2, 1, 2, 16, 7, 2), (3, 2, 1, 4, 16, 6, 1)]
         forEachBackend { backend in
             for (k, s, p, cin, cout, hw, n) in cases {
                 var L = ParameterLayout()
@@ -220,6 +221,32 @@ final class LayerGradientTests: XCTestCase {
             let got = grad(backend)
             assertClose(byHand, Array(got[pw.w..<(pw.w + cout * cin)]), rtol: 2e-5, "\(backend.rawValue) against Double")
             assertClose(reference, got, rtol: 2e-6, "\(backend.rawValue) against the reference GEMM")
+        }
+    }
+
+    /// The 3x3 stride-2 convolution's backward at the U-Net's shapes (16 ->
+    /// 16 at 28x28, 32 -> 32 at 14x14; on AVX-512 the direct weight gradient),
+    /// an odd size (7x7 -> 4x4), without dx, and one image (the whole-batch
+    /// path), against the reference backend's GEMMs (dx and dW adding onto
+    /// what they held).
+    func testStridedBackwardMatchesGEMM() {
+        for (cin, cout, h, n, withDx) in [(16, 16, 28, 3, true), (32, 32, 14, 3, true), (4, 16, 7, 2, true),
+                                          (16, 16, 14, 3, false), (2, 16, 7, 1, true)] {
+            func run(_ backend: Backend) -> [Float] {
+                var L = ParameterLayout()
+                let conv = Conv2d(&L, "s", cin: cin, cout: cout, k: 3, stride: 2, pad: 1)
+                let ho = conv.outSize(h), inLen = cin * n * h * h, outLen = cout * n * ho * ho
+                let params = randomBuffer(L.count, seed: 81, scale: 0.3)
+                let x = randomBuffer(inLen, seed: 82), dy = randomBuffer(outLen, seed: 83)
+                let dx = randomBuffer(inLen, seed: 84), g = randomBuffer(L.count, seed: 85)
+                conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: withDx ? dx.ptr : nil, n: n, h: h, w: h,
+                              ws: Workspace(backend: backend))
+                return dx.array(inLen) + g.array(L.count)
+            }
+            let want = run(.reference)
+            forEachBackend([.avx2, .avx512]) { backend in
+                assertClose(want, run(backend), rtol: 2e-6, "\(backend.rawValue) \(cin)->\(cout) \(h)x\(h) n=\(n) dx=\(withDx)")
+            }
         }
     }
 

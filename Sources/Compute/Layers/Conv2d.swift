@@ -152,7 +152,14 @@ public struct Conv2d: Sendable {
         if pointwise && dx == nil && DirectConv.pointwiseWeightGradApplies(backend: ws.backend, cin: cin, cout: cout) {
             return DirectConv.pointwiseWeightGrad(x: x, dy: dy, positions: cols, cin: cin, cout: cout, into: g + w)
         }
-        ws.zeroParts(cout * kk)
+        // 3x3 stride 2: dW direct; dx (if asked) through the GEMM below, which then skips dW.
+        let directDW = k == 3 && stride == 2 && pad == 1 && ws.backend.direct
+            && DirectConv.stridedWeightGradApplies(backend: ws.backend, cin: cin, cout: cout)
+        if directDW {
+            DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w, stride: 2)
+            if dx == nil { return }
+        }
+        ws.zeroParts(directDW ? 0 : cout * kk)
         let used = ws.chunked(n: n, floatsPerImage: kk * hwo) { th, i0, i1 in
             let nb = i1 - i0
             let dyc = dy + i0 * hwo, part = ws.dwParts[th].ptr
@@ -162,16 +169,18 @@ public struct Conv2d: Sendable {
                 return
             }
             let col = ws.cols[th].ptr
-            Kernels.im2col(x + i0 * hwi, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, col: col,
-                           channelStride: n * hwi, parallel: false)
-            BLAS.raw(transA: false, transB: true, m: cout, n: kk, k: nb * hwo, alpha: 1, a: dyc, lda: cols, b: col, ldb: nb * hwo, beta: 1, c: part, ldc: kk)
+            if !directDW {
+                Kernels.im2col(x + i0 * hwi, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, col: col,
+                               channelStride: n * hwi, parallel: false)
+                BLAS.raw(transA: false, transB: true, m: cout, n: kk, k: nb * hwo, alpha: 1, a: dyc, lda: cols, b: col, ldb: nb * hwo, beta: 1, c: part, ldc: kk)
+            }
             if let dx {
                 BLAS.raw(transA: true, transB: false, m: kk, n: nb * hwo, k: cout, alpha: 1, a: weight, lda: kk, b: dyc, ldb: cols, beta: 0, c: col, ldc: nb * hwo)
                 Kernels.col2im(col, c: cin, n: nb, h: h, w: wid, k: k, stride: stride, pad: pad, x: dx + i0 * hwi,
                                channelStride: n * hwi, parallel: false)
             }
         }
-        if used > 0 { ws.reduceParts(into: g + w, count: cout * kk, threads: used); return }
+        if used > 0 { if !directDW { ws.reduceParts(into: g + w, count: cout * kk, threads: used) }; return }
         if pointwise {
             BLAS.sgemm(transA: false, transB: true, m: cout, n: kk, k: cols,
                        a: dy, lda: cols, b: x, ldb: cols, beta: 1, c: g + w, ldc: kk)
@@ -183,9 +192,11 @@ public struct Conv2d: Sendable {
         }
         ws.col.reserve(colSize(n: n, h: h, w: wid))
         let col = ws.col.ptr
-        Kernels.im2col(x, c: cin, n: n, h: h, w: wid, k: k, stride: stride, pad: pad, col: col)
-        BLAS.sgemm(transA: false, transB: true, m: cout, n: kk, k: cols,
-                   a: dy, lda: cols, b: col, ldb: cols, beta: 1, c: g + w, ldc: kk)
+        if !directDW {
+            Kernels.im2col(x, c: cin, n: n, h: h, w: wid, k: k, stride: stride, pad: pad, col: col)
+            BLAS.sgemm(transA: false, transB: true, m: cout, n: kk, k: cols,
+                       a: dy, lda: cols, b: col, ldb: cols, beta: 1, c: g + w, ldc: kk)
+        }
         guard let dx else { return }
         BLAS.sgemm(transA: true, transB: false, m: kk, n: cols, k: cout,
                    a: weight, lda: kk, b: dy, ldb: cols, beta: 0, c: col, ldc: cols)

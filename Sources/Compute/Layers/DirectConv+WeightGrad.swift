@@ -1,4 +1,4 @@
-// DirectConv+WeightGrad.swift: the direct weight gradients of 3x3 stride-1 convolutions (AVX-512).
+// DirectConv+WeightGrad.swift: the direct weight gradients of 3x3 convolutions, stride 1 and 2 (AVX-512).
 import CBLIS
 import Dispatch
 import Foundation
@@ -10,23 +10,33 @@ extension DirectConv {
     /// backend (AVX-512, any channel counts).
     static func weightGradApplies(backend: Backend) -> Bool { backend.wide }
 
-    /// dW [cout, cin, 3, 3] += the weight gradient of a 3x3 stride-1 pad-1
-    /// convolution, without im2col: per image, the input in zero-bordered
+    /// Whether `weightGrad` runs for a 3x3 stride-2 pad-1 convolution (AVX-512,
+    /// output channels in vectors of 16, input channels in pairs).
+    static func stridedWeightGradApplies(backend: Backend, cin: Int, cout: Int) -> Bool {
+        backend.wide && cout % 16 == 0 && cin % 2 == 0
+    }
+
+    /// dW [cout, cin, 3, 3] += the weight gradient of a 3x3 pad-1 convolution
+    /// of stride 1 or 2 (x is h x w, dy the output's size), without im2col:
+    /// per image, the input in zero-bordered
     /// planes and dy transposed to [position][cout], then
     /// DirectConv512.weightGrad for each (16 output channels, 2 input
-    /// channels); other channel counts go to `weightGradBlocks`. Images are
+    /// channels); at stride 1 other channel counts go to `weightGradBlocks`. Images are
     /// dealt to the cores; each core sums its images
     /// in order into its own partial, and the partials are added in thread
     /// order (as the GEMM path does with its chunks).
     static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
-                           cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+                           cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>, stride: Int = 1) {
         if !ws.backend.wide { fatalError("DirectConv.weightGrad needs the AVX-512 backend") }
         if !(cout % 16 == 0 && cin % 2 == 0) {
+            precondition(stride == 1, "DirectConv.weightGrad: stride 2 needs 16k output and 2k input channels")
             return weightGradBlocks(x: x, dy: dy, n: n, h: h, w: w, cin: cin, cout: cout, ws: ws, into: dW)
         }
-        let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide), hw = h * w, partLen = cin * 9 * cout
+        // x's planes are h x w; dy's positions the output's ho x wo.
+        let ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, hwo = ho * wo
+        let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide), partLen = cin * 9 * cout
         let threads = min(Parallel.cores, n)
-        for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + hw * cout) }
+        for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + hwo * cout) }
         ws.zeroParts(partLen)
         func body(_ th: Int) {
             let xp = ws.cols[th].ptr, dyT = xp + cin * g.planeLen, part = ws.dwParts[th].ptr
@@ -34,17 +44,18 @@ extension DirectConv {
             while b < n {
                 loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
                 // Transposed in blocks of 32 positions, so the written rows stay in L1.
-                for i0 in stride(from: 0, to: hw, by: 32) {
-                    let i1 = min(hw, i0 + 32)
+                for i0 in Swift.stride(from: 0, to: hwo, by: 32) {
+                    let i1 = min(hwo, i0 + 32)
                     for co in 0..<cout {
-                        let src = dy + (co * n + b) * hw
+                        let src = dy + (co * n + b) * hwo
                         for i in i0..<i1 { dyT[i * cout + co] = src[i] }
                     }
                 }
-                for cb in stride(from: 0, to: cout, by: 16) {
-                    for ci in stride(from: 0, to: cin, by: 2) {
-                        DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: h, w: w,
-                                                 dyT: dyT + cb, ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout)
+                for cb in Swift.stride(from: 0, to: cout, by: 16) {
+                    for ci in Swift.stride(from: 0, to: cin, by: 2) {
+                        DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: ho, w: wo,
+                                                 dyT: dyT + cb, ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout,
+                                                 stride: stride)
                     }
                 }
                 b += threads
