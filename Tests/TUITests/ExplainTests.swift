@@ -32,7 +32,7 @@ final class ExplainTests: XCTestCase {
             EquationPanel.lines(f, schedule: sch, unicode: u, objective: o).map(\.text).joined(separator: "\n")
         }
         XCTAssertTrue(text(.v, true).contains("the net predicts v̂; ε̂ = √ᾱ_t·v̂ + √(1-ᾱ_t)·x_t"), text(.v, true))
-        XCTAssertTrue(text(.v, false).contains("the net predicts v^; eps^ = sqrt(abar_t)v^ + sqrt(1-abar_t)x_t"), text(.v, false))
+        XCTAssertTrue(text(.v, false).contains("the net predicts v^; eps^ = sqrt(abar_t)*v^ + sqrt(1-abar_t)*x_t"), text(.v, false))
         XCTAssertTrue(text(.x0, true).contains("the net predicts x̂0"), text(.x0, true))
         XCTAssertFalse(text(.eps, true).contains("the net predicts"), text(.eps, true))
         XCTAssertEqual(text(.eps, true), try texts(f))

@@ -90,12 +90,12 @@ enum EquationPanel {
                                 + String(format: sp(", s = %g", ", scale = %g"), set.guideScale)))
             }
         }
-        out.append(Line(text: sp("x̂0 = (x_t - √(1-ᾱ_t)·ε̂)/√ᾱ_t", "x0^ = (x_t - sqrt(1-abar_t)eps^)/sqrt(abar_t)"), color: 245))
+        out.append(Line(text: sp("x̂0 = (x_t - √(1-ᾱ_t)·ε̂)/√ᾱ_t", "x0^ = (x_t - sqrt(1-abar_t)*eps^) / sqrt(abar_t)"), color: 245))
         switch objective {
         case .eps: break
         case .v:
             out.append(Line(text: sp("the net predicts v̂; ε̂ = √ᾱ_t·v̂ + √(1-ᾱ_t)·x_t",
-                                     "the net predicts v^; eps^ = sqrt(abar_t)v^ + sqrt(1-abar_t)x_t"), color: 245))
+                                     "the net predicts v^; eps^ = sqrt(abar_t)*v^ + sqrt(1-abar_t)*x_t"), color: 245))
         case .x0:
             out.append(Line(text: sp("the net predicts x̂0; ε̂ from it by the line above",
                                      "the net predicts x0^; eps^ from it by the line above"), color: 245))

@@ -18,17 +18,18 @@ enum HelpOverlay {
         let keys = keys(s), per = perPage(s), pages = pages(s)
         let page = min(s.helpPage, pages - 1)
         let shown = keys[(page * per)..<min(keys.count, (page + 1) * per)]
-        let w = min(s.width - 4, 76), h = min(s.height - 2, shown.count + 4)
-        let x = (s.width - w) / 2, y = max(1, (s.height - h) / 2)
-        buf.fill(x, y, w, h)
-        let title = "Keys — \(["", "Sample", "Train", "Forward", "Compare"][s.screen.rawValue]) view" + (pages > 1 ? " (\(page + 1)/\(pages))" : "")
-        buf.box(x, y, w, h, title: title, unicode: s.caps.unicode)
         // Without UTF-8 the arrows are spelled out (a "<" key would not scrub).
         func spell(_ k: String) -> String {
             s.caps.unicode ? k : k.replacingOccurrences(of: "←", with: "left").replacingOccurrences(of: "→", with: "right")
                 .replacingOccurrences(of: "↑", with: "up").replacingOccurrences(of: "↓", with: "down")
         }
         let keyW = (keys.map { spell($0.0).count }.max() ?? 8) + 2
+        // 76 wide, or wider (as the window allows) when spelled-out keys push a description past the edge.
+        let w = min(s.width - 4, max(76, keyW + (keys.map { $0.1.count }.max() ?? 0) + 4)), h = min(s.height - 2, shown.count + 4)
+        let x = (s.width - w) / 2, y = max(1, (s.height - h) / 2)
+        buf.fill(x, y, w, h)
+        let title = "Keys — \(["", "Sample", "Train", "Forward", "Compare"][s.screen.rawValue]) view" + (pages > 1 ? " (\(page + 1)/\(pages))" : "")
+        buf.box(x, y, w, h, title: title, unicode: s.caps.unicode)
         for (i, (k0, d)) in shown.enumerated() {
             let k = spell(k0)
             buf.text(x + 2, y + 1 + i, k, fg: 226, bold: true, maxWidth: keyW)
