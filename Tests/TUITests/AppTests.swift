@@ -212,6 +212,26 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(SampleView.statusLine(st).contains("st/s (limit)"), SampleView.statusLine(st))
     }
 
+    /// At 80 columns a message longer than the window shows whole on the last
+    /// two rows (over the status line while it shows); longer than two rows, it
+    /// ends in "…". The status line is back on the next key.
+    func testLongMessagesWrapOverTheStatusLine() throws {
+        var st = try makeState()
+        st.width = 80; st.height = 24
+        st.snapshot.running = false; st.snapshot.finished = true
+        for k in ["v", "c", "N"] { _ = reduce(&st, .key(.char(Character(k)))) }
+        let m = try XCTUnwrap(st.message)
+        XCTAssertGreaterThan(m.count, 80, m)
+        let rows = render(st).lines()
+        XCTAssertEqual(rows[22] + " " + rows[23], m)
+        st.message = String(repeating: "word ", count: 60)
+        let cut = render(st).lines()
+        XCTAssertTrue(cut[23].hasSuffix("…") && cut[23].count <= 80 && cut[22].hasPrefix("word"), cut[23])
+        _ = reduce(&st, .key(.char("?"))); _ = reduce(&st, .key(.char("?")))
+        XCTAssertNil(st.message)
+        XCTAssertTrue(render(st).lines()[22].contains("DDPM"), render(st).lines()[22])
+    }
+
     /// After a run has finished, a changed setting does not relabel the digits
     /// on screen: the status line keeps the settings they were made with and
     /// says what r runs next.

@@ -59,6 +59,9 @@ public struct AppState: Sendable {
     /// Index into the recorded trajectory while scrubbing (nil: live).
     public var scrub: Int? = nil
     public var message: String? = nil
+    /// The message is a notice shown at start (a replay's), not the answer to a
+    /// key: it stays on the hint row even when longer than the window.
+    public var messageIsNotice = false
     public var hasModel = true
     /// Replaying a recording (its file name): no model, playback keys only.
     public var replay: String? = nil

@@ -205,6 +205,7 @@ enum ExplorerApp {
                 state.n = rec.n; state.seed = rec.seed
                 state.message = "replaying \(state.replay!): \(rec.main.frames.count) steps of \(rec.n) digits" +
                     (rec.fork.map { ", forked at step \($0.from + 1)" } ?? "") + (state.caps.unicode ? " (space pauses, ←/→ scrub, r plays again)" : " (space pauses, left/right scrub, r plays again)")
+                state.messageIsNotice = true
             }
         }
 
