@@ -228,10 +228,12 @@ final class LayerGradientTests: XCTestCase {
     /// 16 at 28x28, 32 -> 32 at 14x14; on AVX-512 the direct weight gradient),
     /// an odd size (7x7 -> 4x4), without dx, and one image (the whole-batch
     /// path), against the reference backend's GEMMs (dx and dW adding onto
-    /// what they held).
+    /// what they held); in training mode and in evaluation mode (one image
+    /// per GEMM, as guidance's backward runs).
     func testStridedBackwardMatchesGEMM() {
         for (cin, cout, h, n, withDx) in [(16, 16, 28, 3, true), (32, 32, 14, 3, true), (4, 16, 7, 2, true),
                                           (16, 16, 14, 3, false), (2, 16, 7, 1, true)] {
+          for mode in [ForwardMode.training, .evaluation] {
             func run(_ backend: Backend) -> [Float] {
                 var L = ParameterLayout()
                 let conv = Conv2d(&L, "s", cin: cin, cout: cout, k: 3, stride: 2, pad: 1)
@@ -239,14 +241,16 @@ final class LayerGradientTests: XCTestCase {
                 let params = randomBuffer(L.count, seed: 81, scale: 0.3)
                 let x = randomBuffer(inLen, seed: 82), dy = randomBuffer(outLen, seed: 83)
                 let dx = randomBuffer(inLen, seed: 84), g = randomBuffer(L.count, seed: 85)
-                conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: withDx ? dx.ptr : nil, n: n, h: h, w: h,
-                              ws: Workspace(backend: backend))
+                let ws = Workspace(backend: backend)
+                ws.mode = mode
+                conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: withDx ? dx.ptr : nil, n: n, h: h, w: h, ws: ws)
                 return dx.array(inLen) + g.array(L.count)
             }
             let want = run(.reference)
             forEachBackend([.avx2, .avx512]) { backend in
-                assertClose(want, run(backend), rtol: 2e-6, "\(backend.rawValue) \(cin)->\(cout) \(h)x\(h) n=\(n) dx=\(withDx)")
+                assertClose(want, run(backend), rtol: 2e-6, "\(backend.rawValue) \(cin)->\(cout) \(h)x\(h) n=\(n) dx=\(withDx) \(mode)")
             }
+          }
         }
     }
 

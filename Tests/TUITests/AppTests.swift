@@ -227,6 +227,10 @@ final class AppTests: XCTestCase {
         st.message = String(repeating: "word ", count: 60)
         let cut = render(st).lines()
         XCTAssertTrue(cut[23].hasSuffix("…") && cut[23].count <= 80 && cut[22].hasPrefix("word"), cut[23])
+        // A path longer than the window is split, and still ends in … on the second row.
+        st.message = "exported /tmp/" + String(repeating: "long-directory-name/", count: 10) + "ddpm-seed0-temp1.0-ddpm-beta-t997-x0.png"
+        let path = render(st).lines()
+        XCTAssertTrue(path[22].hasPrefix("exported") && path[23].hasSuffix("…") && path[23].count == 80, path[23])
         _ = reduce(&st, .key(.char("?"))); _ = reduce(&st, .key(.char("?")))
         XCTAssertNil(st.message)
         XCTAssertTrue(render(st).lines()[22].contains("DDPM"), render(st).lines()[22])

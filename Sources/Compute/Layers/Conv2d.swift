@@ -32,7 +32,8 @@ public struct Conv2d: Sendable {
     /// weight gradients run direct kernels; the forward needs cout % 4 == 0).
     func isDirect3x3(_ b: Backend) -> Bool { b.direct && k == 3 && stride == 1 && pad == 1 }
     func usesDirect(_ b: Backend) -> Bool { isDirect3x3(b) && cout % 4 == 0 }
-    func usesDirectStrided(_ b: Backend) -> Bool { b.direct && k == 3 && stride == 2 && pad == 1 && cout % 4 == 0 }
+    func isDirectStrided3x3(_ b: Backend) -> Bool { b.direct && k == 3 && stride == 2 && pad == 1 }
+    func usesDirectStrided(_ b: Backend) -> Bool { isDirectStrided3x3(b) && cout % 4 == 0 }
     func usesDirectPointwise(_ b: Backend) -> Bool { b.direct && isPointwise && cout % 4 == 0 }
 
     public func forward(_ p: UnsafePointer<Float>, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
@@ -153,8 +154,7 @@ public struct Conv2d: Sendable {
             return DirectConv.pointwiseWeightGrad(x: x, dy: dy, positions: cols, cin: cin, cout: cout, into: g + w)
         }
         // 3x3 stride 2: dW direct; dx (if asked) through the GEMM below, which then skips dW.
-        let directDW = k == 3 && stride == 2 && pad == 1 && ws.backend.direct
-            && DirectConv.stridedWeightGradApplies(backend: ws.backend, cin: cin, cout: cout)
+        let directDW = isDirectStrided3x3(ws.backend) && DirectConv.stridedWeightGradApplies(backend: ws.backend, cin: cin, cout: cout)
         if directDW {
             DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w, stride: 2)
             if dx == nil { return }

@@ -15,7 +15,8 @@ public struct ConvTranspose2d: Sendable {
 
     public func outSize(_ s: Int) -> Int { (s - 1) * stride - 2 * pad + k }
     /// The U-Net's 4x4 stride-2 pad-1 shape on a direct backend: the forward
-    /// (cout % 4 == 0) and the input gradient (cin % 4 == 0) run direct kernels.
+    /// (cout % 4 == 0) and the input gradient (cin % 4 == 0) run direct
+    /// kernels, and on AVX-512 the weight gradient (cin % 16 == 0).
     func isDirect4x4(_ b: Backend) -> Bool { b.direct && k == 4 && stride == 2 && pad == 1 }
     public func colSize(n: Int, h: Int, w: Int) -> Int { cout * k * k * n * h * w }
 

@@ -47,7 +47,8 @@ extension DirectConv {
     /// dW [cout, cin] += dy [cout, P] x [cin, P]^T for a 1x1 convolution, P =
     /// n h w (each channel's batch is one contiguous row in the [C, N, H, W]
     /// layout): DirectConv512.dot4x4 on 4 x 4 blocks of dW, the blocks dealt to
-    /// the cores, the positions in runs of `run` so that a block's 8 rows stay
+    /// the cores, the positions in runs of `run` so that the rows of one run
+    /// (read again by every block of the same input or output channels) stay
     /// in cache. Each dW entry adds its runs in order on one core, so the
     /// result does not depend on the number of cores.
     static func pointwiseWeightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, positions: Int,

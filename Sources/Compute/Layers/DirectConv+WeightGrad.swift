@@ -29,7 +29,8 @@ extension DirectConv {
                            cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>, stride: Int = 1) {
         if !ws.backend.wide { fatalError("DirectConv.weightGrad needs the AVX-512 backend") }
         if !(cout % 16 == 0 && cin % 2 == 0) {
-            precondition(stride == 1, "DirectConv.weightGrad: stride 2 needs 16k output and 2k input channels")
+            // weightGradBlocks reads dy as h x w: never at stride 2 (a fatalError stays under -Ounchecked).
+            if stride != 1 { fatalError("DirectConv.weightGrad: stride 2 needs 16k output and 2k input channels") }
             return weightGradBlocks(x: x, dy: dy, n: n, h: h, w: w, cin: cin, cout: cout, ws: ws, into: dW)
         }
         // x's planes are h x w; dy's positions the output's ho x wo.

@@ -60,7 +60,11 @@ public struct CellBuffer: Sendable {
     /// each, breaking at spaces (a word longer than a line is cut); returns
     /// the lines used.
     @discardableResult
-    public mutating func wrappedText(_ x: Int, _ y: Int, _ s: String, maxWidth: Int, fg: Int16 = -1, bold: Bool = false) -> Int {
+    /// `s` word-wrapped to `maxWidth` (a word longer than that split) from
+    /// (x, y); past `maxLines` lines the last one shown ends in "…". Returns
+    /// the lines drawn.
+    public mutating func wrappedText(_ x: Int, _ y: Int, _ s: String, maxWidth: Int, fg: Int16 = -1, bold: Bool = false,
+                                     maxLines: Int = .max) -> Int {
         let w = max(1, maxWidth)
         var lines: [String] = [], line = ""
         for word in s.split(separator: " ", omittingEmptySubsequences: true) {
@@ -70,6 +74,10 @@ public struct CellBuffer: Sendable {
             line += (line.isEmpty ? "" : " ") + word
         }
         if !line.isEmpty || lines.isEmpty { lines.append(line) }
+        if lines.count > max(1, maxLines) {
+            lines = Array(lines.prefix(max(1, maxLines)))
+            lines[lines.count - 1] = String(lines[lines.count - 1].prefix(w - 1)) + "…"
+        }
         for (i, l) in lines.enumerated() { text(x, y + i, l, fg: fg, bold: bold, maxWidth: w) }
         return lines.count
     }

@@ -36,8 +36,8 @@ enum CompareView {
         switch spec.parameter {
         case .temperature where b.kind == .ddpm:
             return "DDPM adds fresh noise z at every step, which washes out x_T's scale: rows differ little (d: DDIM keeps it)"
-        case .noiseTemperature where b.kind == .ddim && b.eta == 0:
-            return "DDIM with eta 0 adds no noise z, so noise temperature changes nothing (d: DDPM, or raise eta)"
+        case .noiseTemperature where !b.drawsNoise:
+            return (b.kind == .ddim ? "DDIM with eta 0" : "DPM-Solver++") + " adds no noise z, so noise temperature changes nothing (d: DDPM, or DDIM with eta > 0)"
         default: return nil
         }
     }

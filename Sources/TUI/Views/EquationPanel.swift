@@ -27,9 +27,9 @@ enum EquationPanel {
             if set.clip {
                 out.append(Line(text: sp("x̂0 clipped to [-1,1], then", "x0^ clipped to [-1,1], then")))
                 out.append(Line(text: sp("x_{t-1}=a·x̂0+b·x_t+σ_t·z", "x_{t-1}=a*x0^+b*x_t+s_t*z"), color: 226))
-                out.append(Line(text: sp("a = √ᾱ_{t-1}·β_t/(1-ᾱ_t)", "a = sqrt(abar_{t-1})beta_t/(1-abar_t)")))
+                out.append(Line(text: sp("a = √ᾱ_{t-1}·β_t/(1-ᾱ_t)", "a = sqrt(abar_{t-1})*beta_t / (1-abar_t)")))
                 out.append(Line(text: "  = " + n(c.x0Coef)))
-                out.append(Line(text: sp("b = √α_t·(1-ᾱ_{t-1})/(1-ᾱ_t)", "b = sqrt(alpha_t)(1-abar_{t-1})/(1-abar_t)")))
+                out.append(Line(text: sp("b = √α_t·(1-ᾱ_{t-1})/(1-ᾱ_t)", "b = sqrt(alpha_t)*(1-abar_{t-1}) / (1-abar_t)")))
                 out.append(Line(text: "  = " + n(c.xtCoef)))
             } else {
                 out.append(Line(text: sp("x_{t-1}=a·(x_t-b·ε̂)+σ_t·z", "x_{t-1}=a*(x_t-b*eps^)+s_t*z"), color: 226))

@@ -26,22 +26,10 @@ public func render(_ s: AppState) -> CellBuffer {
     // A key's answer longer than the window takes the status line's row too, until the next key.
     if let m = s.message, m.count > s.width, s.editing == nil, !s.messageIsNotice {
         buf.fill(0, s.height - 2, s.width, 2)
-        _ = buf.wrappedText(0, s.height - 2, wrapLast(m, width: s.width), maxWidth: s.width, fg: 226)
+        _ = buf.wrappedText(0, s.height - 2, m, maxWidth: s.width, fg: 226, maxLines: 2)
     }
     if s.choosingRecipe && s.screen == .train { TrainView.renderRecipeMenu(s, &buf) }
     if s.showHelp { HelpOverlay.render(s, &buf) }
     if !s.caps.unicode { buf.asciify() }
     return buf
-}
-
-/// `message` cut to what word-wraps into two lines of `width`, ending in "…" when cut.
-func wrapLast(_ message: String, width: Int) -> String {
-    var lines: [String] = [], line = ""
-    for word in message.split(separator: " ") {
-        if !line.isEmpty && line.count + 1 + word.count > width { lines.append(line); line = "" }
-        line += (line.isEmpty ? "" : " ") + word
-    }
-    lines.append(line)
-    if lines.count <= 2 { return message }
-    return lines[0] + " " + String(lines[1].prefix(width - 1)) + "…"
 }

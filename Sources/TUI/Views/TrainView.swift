@@ -37,10 +37,12 @@ enum TrainView {
         let W = s.width, H = s.height
         let said = s.message
         // The keys that act now: before a run only g; while one runs pause and save; after it g again.
-        let run = s.trainSnapshot
-        let keys = run == nil ? ["g start training", "1 sample view"]
-            : run!.finished || run!.train?.error != nil ? ["g train another", "w save checkpoint", "1 sample view"]
-            : [run!.running ? "space pause" : "space resume", "w save checkpoint", "1 sample view"]
+        let keys: [String]
+        switch s.trainSnapshot {
+        case nil: keys = ["g start training", "1 sample view"]
+        case let run? where run.finished || run.train?.error != nil: keys = ["g train another", "w save checkpoint", "1 sample view"]
+        case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "1 sample view"]
+        }
         let hint = said ?? (s.replay != nil ? "replay: no training here (ddpm, then 2 and g, trains live)"
             : SampleView.fitHints(keys, width: W))
         buf.text(0, H - 1, hint, fg: said == nil ? 245 : 226, maxWidth: W)
