@@ -77,16 +77,16 @@ final class LayerGradientTests: XCTestCase {
     }
 
     /// `overwriteDx` writes dx as adding into zeros would, on every backend,
-    /// 3x3 and 1x1, with the direct input gradient (4 input channels) and
+    /// 3x3 (stride 1 and 2) and 1x1, with the direct input gradient (4 input channels) and
     /// without it (3: zeroed, then the GEMM path); dx starts as NaN.
     func testConvBackwardOverwritesDx() {
         forEachBackend { backend in
-            for (cin, k) in [(4, 3), (3, 3), (4, 1), (3, 1)] {
+            for (cin, k, stride) in [(4, 3, 1), (3, 3, 1), (4, 1, 1), (3, 1, 1), (4, 3, 2), (3, 3, 2)] {
                 var L = ParameterLayout()
-                let conv = Conv2d(&L, "c", cin: cin, cout: 8, k: k, pad: k / 2)
-                let n = 2, h = 6, w = 7, inLen = cin * n * h * w
+                let conv = Conv2d(&L, "c", cin: cin, cout: 8, k: k, stride: stride, pad: k / 2)
+                let n = 2, h = 6, w = 7, inLen = cin * n * h * w, ho = conv.outSize(h), wo = conv.outSize(w)
                 let params = randomBuffer(L.count, seed: 41, scale: 0.3)
-                let x = randomBuffer(inLen, seed: 42), dy = randomBuffer(8 * n * h * w, seed: 43)
+                let x = randomBuffer(inLen, seed: 42), dy = randomBuffer(8 * n * ho * wo, seed: 43)
                 func dx(overwrite: Bool) -> [Float] {
                     let ws = Workspace(backend: backend), g = FloatBuffer(count: L.count), d = FloatBuffer(count: inLen)
                     g.zero(L.count)
@@ -97,7 +97,7 @@ final class LayerGradientTests: XCTestCase {
                 }
                 let added = dx(overwrite: false)
                 XCTAssertTrue(added.allSatisfy { $0.isFinite } && added.contains { $0 != 0 })
-                XCTAssertEqual(dx(overwrite: true), added, "\(backend.rawValue) cin=\(cin) k=\(k)")
+                XCTAssertEqual(dx(overwrite: true), added, "\(backend.rawValue) cin=\(cin) k=\(k) stride=\(stride)")
             }
         }
     }

@@ -137,10 +137,14 @@ public struct Conv2d: Sendable {
         let pointwise = isPointwise
         // dx through the direct kernel when it applies (then the GEMM below computes dW only).
         let direct3x3 = isDirect3x3(ws.backend), directPointwise = pointwise && ws.backend.direct
-        let directDx = (direct3x3 || directPointwise) && cin % 4 == 0 && dx != nil
+        let directStrided = isDirectStrided3x3(ws.backend)
+        let directDx = (direct3x3 || directPointwise || directStrided) && cin % 4 == 0 && dx != nil
         if directDx && pointwise {
             DirectConv.pointwiseData(weight: weight, cin: cin, cout: cout, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws,
                                      overwrite: overwriteDx)
+        } else if directDx && directStrided {
+            DirectConv.stridedData(weight: weight, cin: cin, cout: cout, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws,
+                                   overwrite: overwriteDx)
         } else if directDx {
             backwardDataDirect(p, dy: dy, dx: dx!, n: n, h: h, w: wid, ws: ws, accumulate: !overwriteDx)
         } else if overwriteDx, let dx {
@@ -154,7 +158,7 @@ public struct Conv2d: Sendable {
             return DirectConv.pointwiseWeightGrad(x: x, dy: dy, positions: cols, cin: cin, cout: cout, into: g + w)
         }
         // 3x3 stride 2: dW direct; dx (if asked) through the GEMM below, which then skips dW.
-        let directDW = isDirectStrided3x3(ws.backend) && DirectConv.stridedWeightGradApplies(backend: ws.backend, cin: cin, cout: cout)
+        let directDW = directStrided && DirectConv.stridedWeightGradApplies(backend: ws.backend, cin: cin, cout: cout)
         if directDW {
             DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w, stride: 2)
             if dx == nil { return }

@@ -53,3 +53,71 @@ extension DirectConv {
         }
     }
 }
+
+extension DirectConv {
+    /// dx [cin, N, H, W] (+=, or = with `overwrite`) the input gradient of a
+    /// 3x3 stride-2 pad-1 convolution (weight [cout, cin, 3, 3], dy [cout, N,
+    /// Ho, Wo]; cin a multiple of 4): a transposed convolution, computed as
+    /// four small convolutions of dy's zero-bordered planes, one per parity
+    /// of the input position. Input row 2i sees only tap row 1 (output row
+    /// i); row 2i + 1 sees tap rows 0 (output row i + 1) and 2 (row i); the
+    /// columns alike, so the four parities take 1, 2, 2 and 4 taps (9 in
+    /// all, the forward's work). Their results are interleaved into dx.
+    static func stridedData(weight: UnsafePointer<Float>, cin: Int, cout: Int, dy: UnsafePointer<Float>,
+                            dx: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int, ws: Workspace, overwrite: Bool) {
+        let ho = (h + 1) / 2, wo = (w + 1) / 2, hw = h * w
+        let g = Geometry(h: ho, w: wo, pad: 1, wide: ws.backend.wide), tiles = cin / 4
+        // (tap row or column, offset in the zero-bordered plane) for parity 0 and 1.
+        let along: [[(k: Int, off: Int)]] = [[(1, 1)], [(0, 2), (2, 1)]]
+        let counts = [1, 2, 2, 4], starts = [0, 1, 3, 5]
+        let wpk = ws.packed(weight, count: 9 * cin * cout) { wpk in
+            for par in 0..<4 {
+                var tap = 0
+                for (ky, _) in along[par / 2] {
+                    for (kx, _) in along[par % 2] {
+                        for t in 0..<tiles {
+                            for co in 0..<cout {
+                                for j in 0..<4 {
+                                    wpk[starts[par] * cin * cout + ((t * cout + co) * counts[par] + tap) * 4 + j] =
+                                        weight[((co * cin + t * 4 + j) * 3 + ky) * 3 + kx]
+                                }
+                            }
+                        }
+                        tap += 1
+                    }
+                }
+            }
+        }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { offs in
+            for par in 0..<4 {
+                var tap = 0
+                for (_, ro) in along[par / 2] { for (_, c) in along[par % 2] { offs[starts[par] + tap] = ro * g.wp + c; tap += 1 } }
+            }
+            parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cout, outs: 16), ws: ws) { th, images, ciTiles in
+                let dp = ws.cols[th].ptr, wideOut = dp + cout * g.planeLen
+                for b in images {
+                    loadPlanes(dy, n: n, b: b, cin: cout, g, into: dp)
+                    for t in ciTiles {
+                        for par in 0..<4 {
+                            taps(xp: dp, planeLen: g.planeLen, offs: offs.baseAddress! + starts[par], taps: counts[par], cin: cout,
+                                 wideLen: g.wideLen, wpk: wpk + starts[par] * cin * cout + t * cout * counts[par] * 4,
+                                 out: wideOut + par * 4 * g.wideLen, wide: g.wide)
+                        }
+                        for j in 0..<4 {
+                            let dst = dx + ((t * 4 + j) * n + b) * hw
+                            for par in 0..<4 {
+                                let a = par / 2, c = par % 2, src = wideOut + (par * 4 + j) * g.wideLen
+                                for i in 0..<((h - a + 1) / 2) {
+                                    let d = dst + (2 * i + a) * w + c, s = src + i * g.wp
+                                    let cols = (w - c + 1) / 2
+                                    if overwrite { for jj in 0..<cols { d[2 * jj] = s[jj] } }
+                                    else { for jj in 0..<cols { d[2 * jj] += s[jj] } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
