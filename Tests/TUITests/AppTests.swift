@@ -134,6 +134,14 @@ final class AppTests: XCTestCase {
         for (k, d) in KeyHelp.sample { XCTAssertTrue(text.contains(k) && text.contains(String(d.prefix(20))), "help lists \(k)") }
         _ = reduce(&st, .key(.char("x")))
         XCTAssertFalse(st.showHelp)
+        // q closes the help, as in less; it does not quit.
+        _ = reduce(&st, .key(.char("?")))
+        XCTAssertTrue(reduce(&st, .key(.char("q"))).isEmpty)
+        XCTAssertFalse(st.showHelp || st.quitting)
+        // At eta's ends a key says so rather than nothing.
+        st.settings = SamplerSettings(kind: .ddim, steps: 50)
+        _ = reduce(&st, .key(.char("e")))
+        XCTAssertEqual(st.message, "eta is at 0.0, deterministic DDIM (E raises it)")
     }
 
     func testResizeRelayoutsAndAsciiFallback() throws {

@@ -11,8 +11,8 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
     /// ends after `demoSteps`. Still the chapter's DDPM (Tiny U-Net, linear
     /// schedule, T = 1000, MSE on eps) on the real training set.
     case demo
-    /// The bundled model's recipe (batch 64, lr 5e-4, warm-up 300, EMA 0.999,
-    /// no dropout) for `fullEpochs` epochs.
+    /// The first bundled model's (v1) recipe (batch 64, lr 5e-4, warm-up 300,
+    /// EMA 0.999, no dropout) for `fullEpochs` epochs.
     case full
 
     public static let demoSteps = 2400, fullEpochs = 20

@@ -49,10 +49,9 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
 private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.message = nil; s.messageIsNotice = false
     if s.showHelp {
-        // Space turns the page while there are more; any other key closes the help; q still quits.
+        // Space turns the page while there are more; any other key, q included (as in less), closes the help.
         if k == .char(" ") && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }
         s.showHelp = false
-        if k == .char("q") { s.quitting = true; return [.quit] }
         return []
     }
     if s.editing != nil { return editKey(&s, k) }
@@ -133,6 +132,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("e"), .char("E"):
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
         if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (n/a in %@: press d for DDIM)", set.eta, set.kind == .ddpm ? "DDPM" : "DPM++") }
+        else if set.eta == before.eta { s.message = k == .char("E") ? "eta is at its largest, 1.0 (e lowers it)" : "eta is at 0.0, deterministic DDIM (E raises it)" }
     case .char("d"): set.kind = set.kind.next
     case .char("s"), .char("S"):
         // The next value of the list below / above the current one (which need not be in the list: --steps 40).

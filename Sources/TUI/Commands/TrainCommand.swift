@@ -16,7 +16,7 @@ struct TrainCommand: ParsableCommand {
         --resume --dropout 0 --steps N). A NaN/Inf loss stops training, names the step and keeps the last checkpoint.
         """)
 
-    @Option(help: "Starting options: demo (a lecture's live run, a few minutes) or full (the bundled model's recipe); flags below change them (default: demo with --tui, full otherwise).") var recipe: String?
+    @Option(help: "Starting options: demo (a lecture's live run, a few minutes) or full (the first bundled model's, v1); flags below change them (default: demo with --tui, full otherwise).") var recipe: String?
     @Option(help: ArgumentHelp("Model config: tiny, small or a config JSON (default tiny), e.g. {\"nChannels\":16,\"chMults\":[1,2,4],\"nBlocks\":1,\"imageSize\":28,\"attention\":[2]}.", valueName: "config")) var config: String?
     @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?

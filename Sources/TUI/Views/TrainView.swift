@@ -21,7 +21,7 @@ enum TrainView {
             ("   about 4 minutes on 2 cores; the preview turns into digits as it runs", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
-            ("   the bundled model's recipe; about an hour on 2 cores", false),
+            ("   the first bundled model's recipe (v1); about an hour on 2 cores", false),
             ("", false),
             ("Enter also starts the demo; any other key cancels.", false),
             ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: ddpm-train*.safetensors", false),
