@@ -10,32 +10,55 @@ enum HelpOverlay {
         }
     }
 
-    /// Keys per page at this window size.
+    /// Rows per page at this window size.
     static func perPage(_ s: AppState) -> Int { max(1, min(s.height - 2, 60) - 4) }
-    static func pages(_ s: AppState) -> Int { (keys(s).count + perPage(s) - 1) / perPage(s) }
+    static func pages(_ s: AppState) -> Int { layout(s).pages.count }
+
+    /// Without UTF-8 the arrows are spelled out (a "<" key would not scrub).
+    static func spell(_ k: String, unicode: Bool) -> String {
+        unicode ? k : k.replacingOccurrences(of: "←", with: "left").replacingOccurrences(of: "→", with: "right")
+            .replacingOccurrences(of: "↑", with: "up").replacingOccurrences(of: "↓", with: "down")
+    }
+
+    /// The box's key column and width, and its pages: each key with its
+    /// description word-wrapped to the box (continuation rows indented under
+    /// the description), as many keys per page as their rows fit.
+    static func layout(_ s: AppState) -> (keyW: Int, w: Int, pages: [[(key: String, rows: [String])]]) {
+        let keys = keys(s)
+        let keyW = (keys.map { spell($0.0, unicode: s.caps.unicode).count }.max() ?? 8) + 2
+        // 76 wide, or wider (as the window allows) when spelled-out keys push a description past the edge.
+        let w = min(s.width - 4, max(76, keyW + (keys.map { $0.1.count }.max() ?? 0) + 4))
+        let descW = max(8, w - keyW - 4), per = perPage(s)
+        var pages: [[(key: String, rows: [String])]] = [[]], used = 0
+        for (k, d) in keys {
+            var rows: [String] = [], line = ""
+            for word in d.split(separator: " ") {
+                if !line.isEmpty && line.count + 1 + word.count > descW { rows.append(line); line = "" }
+                line += (line.isEmpty ? "" : " ") + word
+            }
+            rows.append(line)
+            rows = Array(rows.prefix(per))
+            if used + rows.count > per && !pages[pages.count - 1].isEmpty { pages.append([]); used = 0 }
+            pages[pages.count - 1].append((spell(k, unicode: s.caps.unicode), rows))
+            used += rows.count
+        }
+        return (keyW, w, pages)
+    }
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
-        let keys = keys(s), per = perPage(s), pages = pages(s)
-        let page = min(s.helpPage, pages - 1)
-        let shown = keys[(page * per)..<min(keys.count, (page + 1) * per)]
-        // Without UTF-8 the arrows are spelled out (a "<" key would not scrub).
-        func spell(_ k: String) -> String {
-            s.caps.unicode ? k : k.replacingOccurrences(of: "←", with: "left").replacingOccurrences(of: "→", with: "right")
-                .replacingOccurrences(of: "↑", with: "up").replacingOccurrences(of: "↓", with: "down")
-        }
-        let keyW = (keys.map { spell($0.0).count }.max() ?? 8) + 2
-        // 76 wide, or wider (as the window allows) when spelled-out keys push a description past the edge.
-        let w = min(s.width - 4, max(76, keyW + (keys.map { $0.1.count }.max() ?? 0) + 4)), h = min(s.height - 2, shown.count + 4)
+        let (keyW, w, pages) = layout(s)
+        let page = min(s.helpPage, pages.count - 1), shown = pages[page]
+        let h = min(s.height - 2, shown.reduce(0) { $0 + $1.rows.count } + 4)
         let x = (s.width - w) / 2, y = max(1, (s.height - h) / 2)
         buf.fill(x, y, w, h)
-        let title = "Keys — \(["", "Sample", "Train", "Forward", "Compare"][s.screen.rawValue]) view" + (pages > 1 ? " (\(page + 1)/\(pages))" : "")
+        let title = "Keys — \(["", "Sample", "Train", "Forward", "Compare"][s.screen.rawValue]) view" + (pages.count > 1 ? " (\(page + 1)/\(pages.count))" : "")
         buf.box(x, y, w, h, title: title, unicode: s.caps.unicode)
-        for (i, (k0, d)) in shown.enumerated() {
-            let k = spell(k0)
-            buf.text(x + 2, y + 1 + i, k, fg: 226, bold: true, maxWidth: keyW)
-            buf.text(x + 2 + keyW, y + 1 + i, d, maxWidth: w - keyW - 4)
+        var row = y + 1
+        for (k, rows) in shown {
+            buf.text(x + 2, row, k, fg: 226, bold: true, maxWidth: keyW)
+            for r in rows { buf.text(x + 2 + keyW, row, r, maxWidth: w - keyW - 4); row += 1 }
         }
-        let foot = page + 1 < pages ? "space: more keys · any other key closes this help" : "any key closes this help"
+        let foot = page + 1 < pages.count ? "space: more keys · any other key closes this help" : "any key closes this help"
         buf.text(x + 2, y + h - 2, foot, fg: 245, maxWidth: w - 4)
     }
 }
