@@ -141,6 +141,13 @@ public enum DirectConv512 {
 /// xp its zero-bordered input planes (width wp = the input width + 2). Each term is one FMA
 /// with the input broadcast, added in position order.
 extension DirectConv512 {
+    /// out[row * ldo + 0..<16] += v (the tap accumulators' write-back).
+    @inline(__always)
+    static func addVector(_ out: UnsafeMutablePointer<Float>, row: Int, _ ldo: Int, _ v: V) {
+        let r = UnsafeMutableRawPointer(out), s = row * ldo * 4
+        r.storeBytes(of: r.loadUnaligned(fromByteOffset: s, as: V.self) + v, toByteOffset: s, as: V.self)
+    }
+
     struct Taps9 {
         var t0 = V(), t1 = V(), t2 = V(), t3 = V(), t4 = V(), t5 = V(), t6 = V(), t7 = V(), t8 = V()
 
@@ -159,11 +166,7 @@ extension DirectConv512 {
         /// out[tap * ldo + 0..<16] += t_tap.
         @inline(__always)
         func addTo(_ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
-            let r = UnsafeMutableRawPointer(out)
-            func put(_ k: Int, _ v: V) {
-                let s = k * ldo * 4
-                r.storeBytes(of: r.loadUnaligned(fromByteOffset: s, as: V.self) + v, toByteOffset: s, as: V.self)
-            }
+            func put(_ k: Int, _ v: V) { DirectConv512.addVector(out, row: k, ldo, v) }
             put(0, t0); put(1, t1); put(2, t2); put(3, t3); put(4, t4); put(5, t5); put(6, t6); put(7, t7); put(8, t8)
         }
     }
@@ -320,11 +323,7 @@ extension DirectConv512 {
         /// out[tap * ldo + 0..<16] += t_tap.
         @inline(__always)
         func addTo(_ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
-            let r = UnsafeMutableRawPointer(out)
-            func put(_ k: Int, _ v: V) {
-                let s = k * ldo * 4
-                r.storeBytes(of: r.loadUnaligned(fromByteOffset: s, as: V.self) + v, toByteOffset: s, as: V.self)
-            }
+            func put(_ k: Int, _ v: V) { DirectConv512.addVector(out, row: k, ldo, v) }
             put(0, t0); put(1, t1); put(2, t2); put(3, t3); put(4, t4); put(5, t5); put(6, t6); put(7, t7)
             put(8, t8); put(9, t9); put(10, t10); put(11, t11); put(12, t12); put(13, t13); put(14, t14); put(15, t15)
         }

@@ -90,13 +90,7 @@ extension DirectConv {
             var b = th
             while b < n {
                 loadPlanes(dy, n: n, b: b, cin: cout, g, into: yp)
-                for i0 in stride(from: 0, to: hw, by: 32) {
-                    let i1 = min(hw, i0 + 32)
-                    for ci in 0..<cin {
-                        let src = x + (ci * n + b) * hw
-                        for i in i0..<i1 { xT[i * cin + ci] = src[i] }
-                    }
-                }
+                transposeImage(x, n: n, b: b, channels: cin, positions: hw, into: xT)
                 for co in 0..<cout {
                     for cb in stride(from: 0, to: cin, by: 16) {
                         DirectConv512.transposedWeightGrad(xT: xT + cb, ldx: cin, yp: yp + co * g.planeLen, wp: g.wp,

@@ -44,14 +44,7 @@ extension DirectConv {
             var b = th
             while b < n {
                 loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
-                // Transposed in blocks of 32 positions, so the written rows stay in L1.
-                for i0 in Swift.stride(from: 0, to: hwo, by: 32) {
-                    let i1 = min(hwo, i0 + 32)
-                    for co in 0..<cout {
-                        let src = dy + (co * n + b) * hwo
-                        for i in i0..<i1 { dyT[i * cout + co] = src[i] }
-                    }
-                }
+                transposeImage(dy, n: n, b: b, channels: cout, positions: hwo, into: dyT)
                 for cb in Swift.stride(from: 0, to: cout, by: 16) {
                     for ci in Swift.stride(from: 0, to: cin, by: 2) {
                         DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: ho, w: wo,

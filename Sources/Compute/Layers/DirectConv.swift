@@ -89,6 +89,20 @@ enum DirectConv {
         }
     }
 
+    /// Copies image b's `channels` planes of src [channels, N, positions] into
+    /// dst [position][channel] (the weight gradients' vector operand), in
+    /// blocks of 32 positions so that the written rows stay in L1.
+    static func transposeImage(_ src: UnsafePointer<Float>, n: Int, b: Int, channels: Int, positions: Int,
+                               into dst: UnsafeMutablePointer<Float>) {
+        for i0 in Swift.stride(from: 0, to: positions, by: 32) {
+            let i1 = min(positions, i0 + 32)
+            for c in 0..<channels {
+                let s = src + (c * n + b) * positions
+                for i in i0..<i1 { dst[i * channels + c] = s[i] }
+            }
+        }
+    }
+
     /// GroupNorm + SiLU + bias applied to a convolution's input as its planes
     /// are built: plane = g sigmoid(g) + tb[k] with g = x a[k] + b[k], for
     /// k = channel * N + image (GroupNorm.coefficients).
