@@ -21,3 +21,8 @@ static inline int ddpm_cpu_has_avx512(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 }
+
+// Asks for the cache line at p ahead of its use (prefetcht0).
+static inline void ddpm_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+// The same for a line about to be written (prefetchw).
+static inline void ddpm_prefetch_write(void *p) { __builtin_prefetch(p, 1, 3); }

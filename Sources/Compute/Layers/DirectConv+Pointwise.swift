@@ -28,6 +28,7 @@ extension DirectConv {
                     src = UnsafePointer(xp); planeLen = g.planeLen
                 }
                 for t in coTiles {
+                    prefetchOutput(y, g, tile: t, n: n, b: b)
                     taps(xp: src, planeLen: planeLen, offs: &zero, taps: 1, cin: cin, wideLen: g.wideLen,
                          wpk: wpk + t * cin * 4, out: wideOut, wide: g.wide)
                     store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
