@@ -62,10 +62,10 @@ enum DirectConv {
     static func loadPlanes(_ x: UnsafePointer<Float>, n: Int, b: Int, cin: Int, _ g: Geometry,
                            into xp: UnsafeMutablePointer<Float>, affineSiLU f: AffineSiLU? = nil) {
         let hw = g.h * g.w, w = g.w, wp = g.wp, pad = g.pad
-        for ci in 0..<min(cin, prefetchChannels) { prefetch(x + (ci * n + b) * hw, count: hw) }
+        for ci in 0..<min(cin, prefetchChannels) { Kernels.prefetch(x + (ci * n + b) * hw, count: hw) }
         for ci in 0..<cin {
             let dst = xp + ci * g.planeLen, src = x + (ci * n + b) * hw
-            if ci + prefetchChannels < cin { prefetch(x + ((ci + prefetchChannels) * n + b) * hw, count: hw) }
+            if ci + prefetchChannels < cin { Kernels.prefetch(x + ((ci + prefetchChannels) * n + b) * hw, count: hw) }
             for i in 0..<(pad * (wp + 1)) { dst[i] = 0 }
             if let f {
                 let k = ci * n + b, a = f.a[k], bb = f.b[k], tb = f.tb[k]
@@ -94,28 +94,12 @@ enum DirectConv {
     /// How many channels ahead `loadPlanes` asks for its source's cache lines.
     static let prefetchChannels = 4
 
-    /// Asks for the cache lines of count floats at p.
-    @inline(__always)
-    static func prefetch(_ p: UnsafePointer<Float>, count: Int) {
-        var i = 0
-        while i < count { ddpm_prefetch(p + i); i += 16 }
-        ddpm_prefetch(p + count - 1)
-    }
-
-    /// The same for lines about to be written.
-    @inline(__always)
-    static func prefetchWrite(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i < count { ddpm_prefetch_write(p + i); i += 16 }
-        ddpm_prefetch_write(p + count - 1)
-    }
-
     /// Asks for the lines `store` will write for tile t of image b (called
     /// before the tile's kernel, which then runs while they arrive).
     @inline(__always)
     static func prefetchOutput(_ y: UnsafeMutablePointer<Float>, _ g: Geometry, tile t: Int, n: Int, b: Int) {
         let hw = g.h * g.w
-        for j in 0..<4 { prefetchWrite(y + ((t * 4 + j) * n + b) * hw, count: hw) }
+        for j in 0..<4 { Kernels.prefetchWrite(y + ((t * 4 + j) * n + b) * hw, count: hw) }
     }
 
     /// Copies image b's `channels` planes of src [channels, N, positions] into
@@ -127,7 +111,7 @@ enum DirectConv {
             let i1 = min(positions, i0 + 32)
             for c in 0..<channels {
                 let s = src + (c * n + b) * positions
-                if i1 < positions { prefetch(s + i1, count: min(32, positions - i1)) }
+                if i1 < positions { Kernels.prefetch(s + i1, count: min(32, positions - i1)) }
                 for i in i0..<i1 { dst[i * channels + c] = s[i] }
             }
         }

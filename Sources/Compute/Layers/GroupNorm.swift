@@ -80,10 +80,13 @@ public struct GroupNorm: Sendable {
     @inline(__always)
     func forEachGroup(_ x: UnsafePointer<Float>, n: Int, hw: Int, mean: UnsafeMutablePointer<Float>,
                       rstd: UnsafeMutablePointer<Float>, _ body: (Int, Int, Float, Float) -> Void) {
-        let G = groups
+        let G = groups, cpg = channels / groups
         Parallel.forEach(groups) { gr in
             for gi in gr {
                 for ni in 0..<n {
+                    if ni + 1 < n {
+                        for c in (gi * cpg)..<((gi + 1) * cpg) { Kernels.prefetch(x + (c * n + ni + 1) * hw, count: hw) }
+                    }
                     let (m, r) = statistics(x, group: gi, image: ni, n: n, hw: hw)
                     mean[ni * G + gi] = m
                     rstd[ni * G + gi] = r
@@ -109,6 +112,15 @@ public struct GroupNorm: Sendable {
                 for ni in 0..<n {
                     let m = mean[ni * G + gi], r = rstd[ni * G + gi]
                     var s1: Float = 0, s2: Float = 0
+                    // The next image's planes arrive while this one's are worked on.
+                    for c in (gi * cpg)..<((gi + 1) * cpg) {
+                        if !overwrite { Kernels.prefetchWrite(dx + (c * n + ni) * hw, count: hw) }
+                        if ni + 1 < n {
+                            let next = (c * n + ni + 1) * hw
+                            Kernels.prefetch(x + next, count: hw); Kernels.prefetch(dy + next, count: hw)
+                            if let mask { Kernels.prefetch(mask + next, count: hw) }
+                        }
+                    }
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
                         let off = (c * n + ni) * hw
                         let gamma = p[w + c], beta = p[b + c], mp = mask.map { $0 + off }

@@ -10,6 +10,24 @@ import Foundation
 /// convolution over a whole batch is one GEMM, channel concatenation is
 /// contiguous memory, and a 1-channel image batch is the same bytes as NCHW.
 public enum Kernels {
+    /// Asks for the cache lines of count floats at p (prefetcht0), so that a
+    /// loop about to read planes the hardware prefetcher has not seen yet
+    /// does not wait for each line in turn.
+    @inline(__always)
+    public static func prefetch(_ p: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i < count { ddpm_prefetch(p + i); i += 16 }
+        ddpm_prefetch(p + count - 1)
+    }
+
+    /// The same for lines about to be written (prefetchw).
+    @inline(__always)
+    public static func prefetchWrite(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i < count { ddpm_prefetch_write(p + i); i += 16 }
+        ddpm_prefetch_write(p + count - 1)
+    }
+
     /// `y[c, :] = bias[c]` for every channel row of length `len`.
     @inline(__always)
     public static func fillRows(_ y: UnsafeMutablePointer<Float>, rows: Int, len: Int, bias: UnsafePointer<Float>) {
