@@ -244,6 +244,16 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(render(st).lines()[22].contains("DDPM"), render(st).lines()[22])
     }
 
+    /// Messages name a written file by its name when it is in the current
+    /// folder (the default export folder), else by its whole path.
+    func testMessagesNameFilesInTheCurrentFolderByName() {
+        let here = FileManager.default.currentDirectoryPath
+        XCTAssertEqual(ExplorerApp.shownPath(here + "/ddpm-seed0-temp1.0-ddpm-beta-t997"), "ddpm-seed0-temp1.0-ddpm-beta-t997")
+        XCTAssertEqual(ExplorerApp.shownPath(here + "/./run.gif"), "run.gif")
+        XCTAssertEqual(ExplorerApp.shownPath("/nonexistent-dir/run.gif"), "/nonexistent-dir/run.gif")
+        XCTAssertEqual(ExplorerApp.shownPath(here + "/sub/run.gif"), here + "/sub/run.gif")
+    }
+
     /// After a run has finished, a changed setting does not relabel the digits
     /// on screen: the status line keeps the settings they were made with and
     /// says what r runs next.
@@ -263,9 +273,11 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("c")))
         XCTAssertTrue(SampleView.statusLine(st).contains("r runs DDPM σ²=β̃, clip on"), SampleView.statusLine(st))
         XCTAssertTrue(SampleView.statusLine(st).contains("clip off"), "the shown run's clip")
-        // At 80 columns the short form brackets what r runs.
-        let short = SampleView.statusLine(st, width: 80)
-        XCTAssertTrue(short.contains("(r: DDPM β̃ clip)") && short.hasSuffix("fin") && short.count <= 80, short)
+        // At 80 columns it is still spelled out; narrower, the short form brackets what r runs.
+        let at80 = SampleView.statusLine(st, width: 80)
+        XCTAssertTrue(at80.contains("r runs DDPM σ²=β̃, clip on │") && at80.hasSuffix("finished") && at80.count <= 80, at80)
+        let short = SampleView.statusLine(st, width: 60)
+        XCTAssertTrue(short.contains("(r: DDPM β̃ clip on)") && short.hasSuffix("fin") && short.count <= 60, short)
         // The hint line offers r once the run has finished.
         st.message = nil
         XCTAssertTrue(render(st).lines()[39].hasPrefix("r new seed"), render(st).lines()[39])

@@ -111,6 +111,21 @@ final class ExplainTests: XCTestCase {
         }
     }
 
+    /// A narrow status line keeps a noise temperature or clipping the user
+    /// changed longer than the same fields at their defaults, and spells the
+    /// fields out in full as long as it can.
+    func testStatusLineKeepsChangedSettingsLonger() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot()
+        st.speedIndex = 0
+        XCTAssertFalse(SampleView.statusLine(st, width: 62).contains("noise"), SampleView.statusLine(st, width: 62))
+        st.settings.noiseTemperature = 0.5; st.settings.clip = true
+        let line = SampleView.statusLine(st, width: 80)
+        XCTAssertTrue(line.contains("noise 0.5 │") && line.contains("clip on") && line.contains("temp 1.0"), line)
+        let narrow = SampleView.statusLine(st, width: 62)
+        XCTAssertTrue(narrow.contains("noise 0.5") && narrow.count <= 62, narrow)
+    }
+
     /// 80x24 shows 4 of 16 digits per grid (2 columns, 2 rows); 120x40 more.
     func testDigitsPerGrid() throws {
         for (w, h, want) in [(80, 24, 4), (120, 40, 12), (200, 60, 16)] {

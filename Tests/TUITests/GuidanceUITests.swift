@@ -82,16 +82,32 @@ final class GuidanceUITests: XCTestCase {
             RecordedFrame(step: h.step, t: h.t, tNext: h.tNext, n: h.n, size: h.size, settings: set, xt: h.xt, x0: h.x0,
                           eps: h.eps, x0Outside: h.x0Outside, readings: h.readings)
         }
+        // The panel draws its non-breaking spaces as spaces.
+        func texts(_ f: RecordedFrame, unicode: Bool) -> [String] {
+            EquationPanel.lines(f, schedule: sch, unicode: unicode).map { $0.text.replacingOccurrences(of: EquationPanel.nbsp, with: " ") }
+        }
         var f = frame(SamplerSettings(kind: .ddpm, guide: 7, guideScale: 2))
-        var text = EquationPanel.lines(f, schedule: sch, unicode: true).map(\.text)
+        var text = texts(f, unicode: true)
         XCTAssertTrue(text.contains("guided: mean += s·σ_t²·∇log p(7|x_t)"), "\(text)")
         XCTAssertTrue(text.contains(String(format: "s·σ_t² = %.5f, s = 2", 2 * sch.betas[f.t])), "\(text)")
         f = frame(SamplerSettings(kind: .ddim, steps: 50, guide: 3, guideScale: 4))
-        text = EquationPanel.lines(f, schedule: sch, unicode: false).map(\.text)
-        XCTAssertTrue(text.contains("guided: eps^ = eps - scale*sqrt(1-abar_t)*grad log p(3|x_t)"), "\(text)")
+        text = texts(f, unicode: false)
+        XCTAssertTrue(text.contains("guided: eps^ = eps - scale*sqrt(1-abar_t) * grad log p(3|x_t)"), "\(text)")
         XCTAssertTrue(text.contains(String(format: "scale*sqrt(1-abar_t) = %.5f, scale = 4", 4 * sch.sqrtOneMinusAlphasCumprod[f.t])), "\(text)")
         f = frame(SamplerSettings(kind: .ddim, steps: 50))
         XCTAssertFalse(EquationPanel.lines(f, schedule: sch, unicode: true).contains { $0.text.contains("guided") })
+        // In the narrowest panel (26 columns) a wrapped line keeps the gradient whole.
+        for (caps, g) in [(TermCaps.full, "∇log p(7|x_t)"), (.ascii, "grad log p(7|x_t)")] {
+            for kind in [SamplerKind.ddpm, .ddim] {
+                var st = AppState(caps: caps, width: 80, height: 40, schedule: sch)
+                st.snapshot.history = [frame(SamplerSettings(kind: kind, steps: 50, guide: 7, guideScale: 2))]
+                var buf = CellBuffer(width: 26, height: 30)
+                _ = EquationPanel.render(st, &buf, x: 0, y: 0, w: 26, h: 30)
+                let rows = buf.lines()
+                XCTAssertTrue(rows.contains { $0.contains(g) }, rows.joined(separator: "\n"))
+                XCTAssertFalse(rows.joined().contains(EquationPanel.nbsp))
+            }
+        }
     }
 
     func testCompareRowsByGuidanceScale() throws {

@@ -344,7 +344,7 @@ enum ExplorerApp {
             let steps = snap.history.count, total = max(snap.timesteps.count, steps)
             // A run recorded before its end says so in its name.
             let name = exportName(snap.final == nil ? "-step\(steps)of\(total).ddpmtraj" : ".ddpmtraj")
-            let file = URL(fileURLWithPath: name).lastPathComponent
+            let file = ExplorerApp.shownPath(name)
             state.message = "recording \(steps) steps to \(file)..."
             let make = recordingMaker()
             inBackground(name) {
@@ -362,7 +362,7 @@ enum ExplorerApp {
         /// `G`: the trajectory as an animated GIF (default options; ddpm export-gif has them all).
         func exportGIF() {
             let name = exportName(".gif")
-            state.message = "writing \(URL(fileURLWithPath: name).lastPathComponent)..."
+            state.message = "writing \(ExplorerApp.shownPath(name))..."
             let make = recordingMaker()
             inBackground(name) {
                 do {
@@ -370,7 +370,7 @@ enum ExplorerApp {
                         return "nothing to export yet"
                     }
                     let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
-                    return String(format: "exported %@ (%d frames, %.1f MB)", URL(fileURLWithPath: name).lastPathComponent, r.frames, Double(r.bytes) / 1e6)
+                    return String(format: "exported %@ (%d frames, %.1f MB)", ExplorerApp.shownPath(name), r.frames, Double(r.bytes) / 1e6)
                 } catch { return "GIF export failed: \(error)" }
             }
         }
@@ -406,6 +406,14 @@ enum ExplorerApp {
     static let trainCheckpointEvery = 500
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
+    /// How a message names a file the explorer wrote: by its name when it is in
+    /// the current folder (the default export folder), else by its whole path.
+    static func shownPath(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
+        return url.deletingLastPathComponent().standardizedFileURL.path == here ? url.lastPathComponent : path
+    }
+
     /// The first k from `from` on for which `path(k)` names no file (outputs never replace earlier ones).
     static func firstFree(from: Int, _ path: (Int) -> String) -> Int {
         var k = from
@@ -435,7 +443,7 @@ enum ExplorerApp {
         let img = CompareFigure.image(c)
         do {
             try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
-            return "exported \(name)" + (c.finished ? "" : " (not finished yet)")
+            return "exported \(shownPath(name))" + (c.finished ? "" : " (not finished yet)")
         } catch { return "export failed: \(error)" }
     }
 
@@ -464,7 +472,7 @@ enum ExplorerApp {
                 try write("-original.png", g.left, n: f.n, side: f.size)
                 try write("-fork.png", g.right, n: f.n, side: f.size)
             }
-            return "exported \(base)" + written.joined(separator: ", ")
+            return "exported \(shownPath(base))" + written.joined(separator: ", ")
         } catch { return "export failed: \(error)" }
     }
 }

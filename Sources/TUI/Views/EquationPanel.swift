@@ -8,6 +8,8 @@ import Foundation
 /// chapter 3's Algorithm 2, the DDIM update of 3.7 and DPM-Solver++ (3.7.3). Each line has a Unicode and an ASCII spelling.
 enum EquationPanel {
     struct Line: Equatable { var text: String; var color: Int16 = -1; var bold = false }
+    /// Joins words that a wrapped line keeps together (drawn as a space).
+    static let nbsp = "\u{00A0}"
 
     /// `previousT`: the timestep of the step before (DPM-Solver++ uses that step's x̂0), nil on the first.
     /// `objective`: what the network predicts; a v or x0 model's output is turned into ε̂ first (a line says how).
@@ -62,7 +64,7 @@ enum EquationPanel {
             // The previous visited timestep (the one before t in the plan); none on the first step.
             let c = DPMSolverStep.coefficients(sch, t: f.t, tNext: f.tNext, tPrev: previousT)
             out.append(Line(text: "DPM-Solver++ 2M t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)"), bold: true))
-            out.append(Line(text: sp("λ=log(α/σ): ", "lambda=log(a/s): ") + n(c.lambda) + sp(" → ", " -> ")
+            out.append(Line(text: sp("λ=log(α/σ): ", "lambda=log(a/s): ") + n(c.lambda) + sp(" →", " ->") + nbsp
                             + (c.lambdaNext.isFinite ? n(c.lambdaNext) : sp("∞", "inf")), color: 245))
             out.append(Line(text: sp("x_next=c·x_t+d·(D0+D1/2)", "x_next=c*x_t+d*(D0+D1/2)"), color: 226))
             out.append(Line(text: sp("c = σ_next/σ_t", "c = s_next/s_t") + " = " + n(c.xtCoef)))
@@ -76,16 +78,16 @@ enum EquationPanel {
         }
         if let y = set.guide, set.guideScale > 0 {
             // Classifier guidance (Dhariwal & Nichol): DDPM shifts the mean, the others the noise prediction.
-            let g = sp("∇log p(\(y)|x_t)", "grad log p(\(y)|x_t)")
+            let g = sp("∇log\(nbsp)p(\(y)|x_t)", "grad\(nbsp)log\(nbsp)p(\(y)|x_t)")
             // ASCII spells σ as s_t, so the guidance scale is "scale" there.
             if set.kind == .ddpm {
-                out.append(Line(text: sp("guided: mean += s·σ_t²·", "guided: mean += scale*s_t^2*") + g, color: 226))
+                out.append(Line(text: sp("guided: mean += s·σ_t²·", "guided: mean += scale*s_t^2 * ") + g, color: 226))
                 out.append(Line(text: set.variance == .learned
                                 ? String(format: sp("s = %g times the learned σ_t²", "scale = %g times the learned s_t^2"), set.guideScale)
                                 : sp("s·σ_t² = ", "scale*s_t^2 = ") + n(set.guideScale * sch.pVariance(t: f.t, set.variance))
                                     + String(format: sp(", s = %g", ", scale = %g"), set.guideScale)))
             } else {
-                out.append(Line(text: sp("guided: ε̂ = ε_θ - s√(1-ᾱ_t)·", "guided: eps^ = eps - scale*sqrt(1-abar_t)*") + g, color: 226))
+                out.append(Line(text: sp("guided: ε̂ = ε_θ - s√(1-ᾱ_t)·", "guided: eps^ = eps - scale*sqrt(1-abar_t) * ") + g, color: 226))
                 out.append(Line(text: sp("s√(1-ᾱ_t) = ", "scale*sqrt(1-abar_t) = ") + n(set.guideScale * sch.sqrtOneMinusAlphasCumprod[f.t])
                                 + String(format: sp(", s = %g", ", scale = %g"), set.guideScale)))
             }
@@ -120,12 +122,12 @@ enum EquationPanel {
             // Long (ASCII) lines wrap with an indent rather than being cut.
             var rest = l.text
             while !rest.isEmpty && row < h {
-                // Break at the last space that fits, so a number is never split.
+                // Break at the last space that fits, so a number is never split (nor words joined by nbsp).
                 var piece = String(rest.prefix(max(8, w)))
                 if piece.count < rest.count, let sp = piece.lastIndex(of: " "), piece.distance(from: piece.startIndex, to: sp) >= 4 {
                     piece = String(piece[..<sp]) + " "
                 }
-                buf.text(x, y + row, piece, fg: l.color, bold: l.bold, maxWidth: w)
+                buf.text(x, y + row, piece.replacingOccurrences(of: nbsp, with: " "), fg: l.color, bold: l.bold, maxWidth: w)
                 rest = String(rest.dropFirst(piece.count))
                 if !rest.isEmpty { rest = "  " + rest.drop { $0 == " " } }
                 row += 1

@@ -67,8 +67,10 @@ enum SampleView {
         fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
         fields.append(("seed \(snap.seed)", "s\(snap.seed)", 4))
         fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "T%.1f", snap.runTemperature), 3))
-        fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "n%.1f", set.noiseTemperature), 5))
-        fields.append(("clip \(set.clip ? "on" : "off")", set.clip ? "clip" : "noclip", 6))
+        // A setting away from its default is kept longer than one at it.
+        fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "n%.1f", set.noiseTemperature),
+                       set.noiseTemperature != 1 ? 3 : 5))
+        fields.append(("clip \(set.clip ? "on" : "off")", set.clip ? "clip" : "noclip", set.clip ? 4 : 6))
         fields.append((s.mode.rawValue, s.mode.rawValue, 8))
         fields.append((snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
         func ascii(_ line: String) -> String {
@@ -80,7 +82,7 @@ enum SampleView {
         let bar = s.caps.unicode ? " │ " : " | "
         // First the full fields, dropping the least important; then short spellings, dropping more.
         var tries: [String] = []
-        for keepBelow in [9, 8, 7, 6] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.0 }.joined(separator: bar)) }
+        for keepBelow in [9, 8, 7, 6, 5, 4] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.0 }.joined(separator: bar)) }
         for keepBelow in [9, 8, 7, 6, 5, 4, 3, 2] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.1 }.joined(separator: " ")) }
         let lines = tries.map(ascii)
         return lines.first { $0.count <= W } ?? lines.last!
@@ -104,7 +106,7 @@ enum SampleView {
         if next.noiseTemperature != used.noiseTemperature && next.drawsNoise {
             full.append(String(format: "noise %.1f", next.noiseTemperature)); short.append(String(format: "n%.1f", next.noiseTemperature))
         }
-        if next.clip != used.clip { full.append("clip \(next.clip ? "on" : "off")"); short.append(next.clip ? "clip" : "noclip") }
+        if next.clip != used.clip { full.append("clip \(next.clip ? "on" : "off")"); short.append("clip \(next.clip ? "on" : "off")") }
         return full.isEmpty ? nil : (full.joined(separator: ", "), short.joined(separator: " "))
     }
 
