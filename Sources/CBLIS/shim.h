@@ -1,5 +1,6 @@
 // BLIS (Debian's libblis-dev, OpenMP build: libblis.so -> blis-openmp) with its
 // CBLAS layer. Declared here rather than through <blis.h>, which needs <omp.h>.
+// Also the two CPU helpers Compute needs from C: the AVX-512 check and prefetch.
 #include <stdint.h>
 
 enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };
@@ -24,5 +25,3 @@ static inline int ddpm_cpu_has_avx512(void) {
 
 // Asks for the cache line at p ahead of its use (prefetcht0).
 static inline void ddpm_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
-// The same for a line about to be written (prefetchw).
-static inline void ddpm_prefetch_write(void *p) { __builtin_prefetch(p, 1, 3); }

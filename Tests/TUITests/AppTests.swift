@@ -235,6 +235,11 @@ final class AppTests: XCTestCase {
         st.message = String(repeating: "word ", count: 60)
         let cut = render(st).lines()
         XCTAssertTrue(cut[23].hasSuffix("…") && cut[23].count <= 80 && cut[22].hasPrefix("word"), cut[23])
+        // After a few seconds it folds: the status line is back, the message cut on the hint row.
+        st.messageFolded = true
+        let folded = render(st).lines()
+        XCTAssertTrue(folded[22].contains("DDPM") && folded[23].hasPrefix("word") && folded[23].hasSuffix("…"), folded[22] + "\n" + folded[23])
+        st.messageFolded = false
         // A path longer than the window is split, and still ends in … on the second row.
         st.message = "exported /tmp/" + String(repeating: "long-directory-name/", count: 10) + "ddpm-seed0-temp1.0-ddpm-beta-t997-x0.png"
         let path = render(st).lines()
@@ -273,11 +278,12 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("c")))
         XCTAssertTrue(SampleView.statusLine(st).contains("r runs DDPM σ²=β̃, clip on"), SampleView.statusLine(st))
         XCTAssertTrue(SampleView.statusLine(st).contains("clip off"), "the shown run's clip")
-        // At 80 columns it is still spelled out; narrower, the short form brackets what r runs.
+        // At 80 columns it is still spelled out (without the seed, which the message names);
+        // narrower, the short form brackets what r runs.
         let at80 = SampleView.statusLine(st, width: 80)
         XCTAssertTrue(at80.contains("r runs DDPM σ²=β̃, clip on │") && at80.hasSuffix("finished") && at80.count <= 80, at80)
         let short = SampleView.statusLine(st, width: 60)
-        XCTAssertTrue(short.contains("(r: DDPM β̃ clip on)") && short.hasSuffix("fin") && short.count <= 60, short)
+        XCTAssertTrue(short.contains("(r: DDPM β̃ clip)") && short.hasSuffix("fin") && short.count <= 60, short)
         // The hint line offers r once the run has finished.
         st.message = nil
         XCTAssertTrue(render(st).lines()[39].hasPrefix("r new seed"), render(st).lines()[39])

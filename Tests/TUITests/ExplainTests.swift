@@ -20,8 +20,13 @@ final class ExplainTests: XCTestCase {
         return (beta(t), (0...t).reduce(1.0) { $0 * (1 - beta($1)) })
     }
 
+    /// The panel's lines as drawn (its non-breaking spaces as spaces).
     func texts(_ f: RecordedFrame, unicode: Bool = true) throws -> String {
-        EquationPanel.lines(f, schedule: try NoiseSchedule(), unicode: unicode).map(\.text).joined(separator: "\n")
+        shown(EquationPanel.lines(f, schedule: try NoiseSchedule(), unicode: unicode))
+    }
+
+    func shown(_ lines: [EquationPanel.Line]) -> String {
+        lines.map { $0.text.replacingOccurrences(of: EquationPanel.nbsp, with: " ") }.joined(separator: "\n")
     }
 
     /// A model that predicts v or x0: the panel says how ε̂ comes from its output
@@ -29,7 +34,7 @@ final class ExplainTests: XCTestCase {
     func testEquationSaysWhatTheNetworkPredicts() throws {
         let f = frame(t: 500, tNext: 499, SamplerSettings()), sch = try NoiseSchedule()
         func text(_ o: Objective, _ u: Bool) -> String {
-            EquationPanel.lines(f, schedule: sch, unicode: u, objective: o).map(\.text).joined(separator: "\n")
+            shown(EquationPanel.lines(f, schedule: sch, unicode: u, objective: o))
         }
         XCTAssertTrue(text(.v, true).contains("the net predicts v̂; ε̂ = √ᾱ_t·v̂ + √(1-ᾱ_t)·x_t"), text(.v, true))
         XCTAssertTrue(text(.v, false).contains("the net predicts v^; eps^ = sqrt(abar_t)*v^ + sqrt(1-abar_t)*x_t"), text(.v, false))
@@ -111,19 +116,48 @@ final class ExplainTests: XCTestCase {
         }
     }
 
-    /// A narrow status line keeps a noise temperature or clipping the user
-    /// changed longer than the same fields at their defaults, and spells the
-    /// fields out in full as long as it can.
+    /// DPM-Solver++'s last step goes to lambda = infinity: in the narrowest
+    /// panel the arrow stays with it when the line wraps.
+    func testEquationPanelKeepsTheArrowWithInfinity() throws {
+        for (caps, want) in [(TermCaps.full, "→ ∞"), (.ascii, "-> inf")] {
+            var st = AppState(caps: caps, width: 80, height: 40, schedule: try NoiseSchedule())
+            st.snapshot.history = [frame(t: 20, tNext: -1, SamplerSettings(kind: .dpmpp, steps: 20))]
+            for w in 20...34 {
+                var buf = CellBuffer(width: w, height: 30)
+                _ = EquationPanel.render(st, &buf, x: 0, y: 0, w: w, h: 30)
+                let rows = buf.lines()
+                XCTAssertTrue(rows.contains { $0.contains(want) }, "width \(w):\n" + rows.joined(separator: "\n"))
+            }
+        }
+    }
+
+    /// A narrow status line keeps a noise temperature the sampler uses, or
+    /// clipping, that the user changed longer than the same fields at their
+    /// defaults, and spells the fields out in full at 80 columns.
     func testStatusLineKeepsChangedSettingsLonger() throws {
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
         st.snapshot = AppTests.fakeSnapshot()
         st.speedIndex = 0
-        XCTAssertFalse(SampleView.statusLine(st, width: 62).contains("noise"), SampleView.statusLine(st, width: 62))
-        st.settings.noiseTemperature = 0.5; st.settings.clip = true
-        let line = SampleView.statusLine(st, width: 80)
-        XCTAssertTrue(line.contains("noise 0.5 │") && line.contains("clip on") && line.contains("temp 1.0"), line)
-        let narrow = SampleView.statusLine(st, width: 62)
-        XCTAssertTrue(narrow.contains("noise 0.5") && narrow.count <= 62, narrow)
+        var changed = st
+        changed.settings.noiseTemperature = 0.5; changed.settings.clip = true
+        let line = SampleView.statusLine(changed, width: 80)
+        XCTAssertTrue(line.contains("noise 0.5 │") && line.contains("clip on") && line.contains("temp 1.0") && line.contains("seed 0"), line)
+        // The first width (going down) at which the default noise is dropped still shows the changed one, and the clip.
+        let w = try XCTUnwrap((30...80).reversed().first { w in
+            let d = SampleView.statusLine(st, width: w)
+            return !d.contains("noise") && !d.contains("n1.0")
+        })
+        let narrow = SampleView.statusLine(changed, width: w)
+        XCTAssertTrue((narrow.contains("noise 0.5") || narrow.contains("n0.5")) && narrow.contains("clip"), "width \(w): \(narrow)")
+        // DDIM with eta 0 draws no noise: its noise temperature is not promoted.
+        var ddim = changed
+        ddim.settings = SamplerSettings(kind: .ddim, steps: 50, noiseTemperature: 0.5)
+        let plain = st
+        var ddimDefault = plain; ddimDefault.settings = SamplerSettings(kind: .ddim, steps: 50)
+        for w in 30...80 {
+            let a = SampleView.statusLine(ddimDefault, width: w), b = SampleView.statusLine(ddim, width: w)
+            XCTAssertEqual(a.contains("noise") || a.contains("n1.0"), b.contains("noise") || b.contains("n0.5"), "width \(w): \(a) / \(b)")
+        }
     }
 
     /// 80x24 shows 4 of 16 digits per grid (2 columns, 2 rows); 120x40 more.

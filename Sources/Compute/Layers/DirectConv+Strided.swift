@@ -27,10 +27,9 @@ extension DirectConv {
             parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
                 for b in images {
-                    for ci in 0..<min(cin, prefetchChannels) { Kernels.prefetch(x + (ci * n + b) * hw, count: hw) }
                     for ci in 0..<cin {
                         let src = x + (ci * n + b) * hw
-                        if ci + prefetchChannels < cin { Kernels.prefetch(x + ((ci + prefetchChannels) * n + b) * hw, count: hw) }
+                        prefetchAhead(x, n: n, b: b, hw: hw, channels: cin, at: ci)
                         for ph in 0..<4 {
                             let py = ph / 2, px = ph % 2, dst = xp + ci * g.planeLen + ph * phaseLen
                             for u in 0..<hq {

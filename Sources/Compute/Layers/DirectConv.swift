@@ -62,10 +62,9 @@ enum DirectConv {
     static func loadPlanes(_ x: UnsafePointer<Float>, n: Int, b: Int, cin: Int, _ g: Geometry,
                            into xp: UnsafeMutablePointer<Float>, affineSiLU f: AffineSiLU? = nil) {
         let hw = g.h * g.w, w = g.w, wp = g.wp, pad = g.pad
-        for ci in 0..<min(cin, prefetchChannels) { Kernels.prefetch(x + (ci * n + b) * hw, count: hw) }
         for ci in 0..<cin {
             let dst = xp + ci * g.planeLen, src = x + (ci * n + b) * hw
-            if ci + prefetchChannels < cin { Kernels.prefetch(x + ((ci + prefetchChannels) * n + b) * hw, count: hw) }
+            prefetchAhead(x, n: n, b: b, hw: hw, channels: cin, at: ci)
             for i in 0..<(pad * (wp + 1)) { dst[i] = 0 }
             if let f {
                 let k = ci * n + b, a = f.a[k], bb = f.b[k], tb = f.tb[k]
@@ -91,15 +90,24 @@ enum DirectConv {
         }
     }
 
-    /// How many channels ahead `loadPlanes` asks for its source's cache lines.
+    /// How many channels ahead the plane loaders ask for their source's cache lines.
     static let prefetchChannels = 4
+
+    /// Called by a loop over image b's channel planes of x [channels, N, hw]
+    /// at channel ci: asks for the plane `prefetchChannels` ahead (and, at
+    /// the first, for the planes before it).
+    @inline(__always)
+    static func prefetchAhead(_ x: UnsafePointer<Float>, n: Int, b: Int, hw: Int, channels: Int, at ci: Int) {
+        if ci == 0 { for c in 0..<min(channels, prefetchChannels) { Kernels.prefetch(x + (c * n + b) * hw, count: hw) } }
+        if ci + prefetchChannels < channels { Kernels.prefetch(x + ((ci + prefetchChannels) * n + b) * hw, count: hw) }
+    }
 
     /// Asks for the lines `store` will write for tile t of image b (called
     /// before the tile's kernel, which then runs while they arrive).
     @inline(__always)
     static func prefetchOutput(_ y: UnsafeMutablePointer<Float>, _ g: Geometry, tile t: Int, n: Int, b: Int) {
         let hw = g.h * g.w
-        for j in 0..<4 { Kernels.prefetchWrite(y + ((t * 4 + j) * n + b) * hw, count: hw) }
+        for j in 0..<4 { Kernels.prefetch(y + ((t * 4 + j) * n + b) * hw, count: hw) }
     }
 
     /// Copies image b's `channels` planes of src [channels, N, positions] into

@@ -112,9 +112,9 @@ public struct GroupNorm: Sendable {
                 for ni in 0..<n {
                     let m = mean[ni * G + gi], r = rstd[ni * G + gi]
                     var s1: Float = 0, s2: Float = 0
-                    // The next image's planes arrive while this one's are worked on.
+                    // dx's planes (added to) and the next image's input planes arrive while this one's are worked on.
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
-                        if !overwrite { Kernels.prefetchWrite(dx + (c * n + ni) * hw, count: hw) }
+                        if !overwrite { Kernels.prefetch(dx + (c * n + ni) * hw, count: hw) }
                         if ni + 1 < n {
                             let next = (c * n + ni + 1) * hw
                             Kernels.prefetch(x + next, count: hw); Kernels.prefetch(dy + next, count: hw)

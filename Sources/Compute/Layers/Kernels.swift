@@ -1,4 +1,4 @@
-// Kernels.swift: row fills and sums, reductions and softmax over raw buffers.
+// Kernels.swift: prefetch, row fills and sums, reductions and softmax over raw buffers.
 import Kernels512
 import SIMDMath
 import CBLIS
@@ -11,21 +11,13 @@ import Foundation
 /// contiguous memory, and a 1-channel image batch is the same bytes as NCHW.
 public enum Kernels {
     /// Asks for the cache lines of count floats at p (prefetcht0), so that a
-    /// loop about to read planes the hardware prefetcher has not seen yet
-    /// does not wait for each line in turn.
+    /// loop about to read or write planes the hardware prefetcher has not
+    /// seen yet does not wait for each line in turn.
     @inline(__always)
     public static func prefetch(_ p: UnsafePointer<Float>, count: Int) {
         var i = 0
         while i < count { ddpm_prefetch(p + i); i += 16 }
         ddpm_prefetch(p + count - 1)
-    }
-
-    /// The same for lines about to be written (prefetchw).
-    @inline(__always)
-    public static func prefetchWrite(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        var i = 0
-        while i < count { ddpm_prefetch_write(p + i); i += 16 }
-        ddpm_prefetch_write(p + count - 1)
     }
 
     /// `y[c, :] = bias[c]` for every channel row of length `len`.

@@ -62,6 +62,10 @@ public struct AppState: Sendable {
     /// The message is a notice shown at start (a replay's), not the answer to a
     /// key: it stays on the hint row even when longer than the window.
     public var messageIsNotice = false
+    /// A message longer than the window has been up for `messageFoldSeconds`:
+    /// it gives the status line's row back and stays, cut, on the hint row.
+    public var messageFolded = false
+    public static let messageFoldSeconds = 5.0
     public var hasModel = true
     /// Replaying a recording (its file name): no model, playback keys only.
     public var replay: String? = nil

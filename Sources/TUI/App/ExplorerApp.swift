@@ -244,11 +244,19 @@ enum ExplorerApp {
         /// so a paused explorer costs just the key poll.
         func loop() throws {
             var dirty = true
+            // The message on screen and since when (a long one folds after a few seconds).
+            var shownMessage: String? = nil, shownSince = 0.0
             while !state.quitting && uiStop == 0 {
+                if state.message != shownMessage {
+                    shownMessage = state.message; shownSince = Benchmark.now(); state.messageFolded = false
+                } else if state.message != nil && !state.messageFolded && Benchmark.now() - shownSince > AppState.messageFoldSeconds {
+                    state.messageFolded = true; dirty = true
+                }
                 var k = term.readKey(timeoutMs: 33)
                 while let key = k {
                     if let key {
                         dirty = true
+                        shownMessage = nil   // a key's message starts its few seconds, even if the text is the same
                         for effect in reduce(&state, .key(key)) { perform(effect) }
                     }
                     if state.quitting { break }
@@ -407,7 +415,8 @@ enum ExplorerApp {
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
     /// How a message names a file the explorer wrote: by its name when it is in
-    /// the current folder (the default export folder), else by its whole path.
+    /// the current folder (the default export folder), else by the path it
+    /// was written to (DDPM_EXPORT_DIR's).
     static func shownPath(_ path: String) -> String {
         let url = URL(fileURLWithPath: path)
         let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path

@@ -47,7 +47,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
 }
 
 private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
-    s.message = nil; s.messageIsNotice = false
+    s.message = nil; s.messageIsNotice = false; s.messageFolded = false
     if s.showHelp {
         // Space turns the page while there are more; any other key, q included (as in less), closes the help.
         if k == .char(" ") && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }

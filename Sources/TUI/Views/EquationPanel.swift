@@ -7,6 +7,8 @@ import Foundation
 /// (`DDPMStep.coefficients`, `DDIMStep.coefficients`, `DPMSolverStep.coefficients`):
 /// chapter 3's Algorithm 2, the DDIM update of 3.7 and DPM-Solver++ (3.7.3). Each line has a Unicode and an ASCII spelling.
 enum EquationPanel {
+    /// `text` may hold `nbsp` (in the ASCII spelling too) where the panel's
+    /// wrapping must not break; `render` draws it as a space.
     struct Line: Equatable { var text: String; var color: Int16 = -1; var bold = false }
     /// Joins words that a wrapped line keeps together (drawn as a space).
     static let nbsp = "\u{00A0}"
@@ -35,8 +37,8 @@ enum EquationPanel {
                 out.append(Line(text: "  = " + n(c.xtCoef)))
             } else {
                 out.append(Line(text: sp("x_{t-1}=a·(x_t-b·ε̂)+σ_t·z", "x_{t-1}=a*(x_t-b*eps^)+s_t*z"), color: 226))
-                out.append(Line(text: sp("a = 1/√α_t", "a = 1/sqrt(alpha_t)") + " = " + n(c.meanScale)))
-                out.append(Line(text: sp("b = β_t/√(1-ᾱ_t)", "b = beta_t/sqrt(1-abar_t)") + " = " + n(c.epsCoef)))
+                out.append(Line(text: sp("a = 1/√α_t", "a = 1/sqrt(alpha_t)") + " =" + nbsp + n(c.meanScale)))
+                out.append(Line(text: sp("b = β_t/√(1-ᾱ_t)", "b = beta_t/sqrt(1-abar_t)") + " =" + nbsp + n(c.epsCoef)))
             }
             if set.variance == .learned {
                 // The network's v per pixel: Σ between β̃_t and β_t (improved DDPM).
@@ -47,7 +49,7 @@ enum EquationPanel {
                                 + (f.t > 0 ? "" : "; no noise (last step)")))
             } else {
                 let v = set.variance == .beta ? sp("√β_t", "sqrt(beta_t)") : sp("√β̃_t", "sqrt(beta~_t)")
-                out.append(Line(text: sp("σ_t = ", "s_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " = " + n(c.sigma)))
+                out.append(Line(text: sp("σ_t = ", "s_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " =" + nbsp + n(c.sigma)))
             }
         case .ddim:
             let c = DDIMStep.coefficients(sch, t: f.t, tNext: f.tNext, eta: set.eta)
@@ -56,10 +58,10 @@ enum EquationPanel {
             out.append(Line(text: sp("ᾱ_t=", "abar_t=") + n(c.alphaBar) + sp("  ᾱ_prev=", " abar_prev=") + n(c.alphaBarPrev), color: 245))
             if set.clip { out.append(Line(text: sp("x̂0 clipped, ε̂ recomputed from it", "x0^ clipped, eps^ recomputed from it"))) }
             out.append(Line(text: sp("x_prev=a·x̂0+d·ε̂+σ·z", "x_prev=a*x0^+d*eps^+s*z"), color: 226))
-            out.append(Line(text: sp("a = √ᾱ_prev", "a = sqrt(abar_prev)") + " = " + n(c.x0Coef)))
-            out.append(Line(text: sp("d = √(1-ᾱ_prev-σ²)", "d = sqrt(1-abar_prev-s^2)") + " = " + n(c.dirCoef)))
+            out.append(Line(text: sp("a = √ᾱ_prev", "a = sqrt(abar_prev)") + " =" + nbsp + n(c.x0Coef)))
+            out.append(Line(text: sp("d = √(1-ᾱ_prev-σ²)", "d = sqrt(1-abar_prev-s^2)") + " =" + nbsp + n(c.dirCoef)))
             out.append(Line(text: sp("σ = η√((1-ᾱ_prev)/(1-ᾱ_t))", "s = eta*sqrt((1-abar_prev)/(1-abar_t))")))
-            out.append(Line(text: sp("    ·√(1-ᾱ_t/ᾱ_prev)", "    *sqrt(1-abar_t/abar_prev)") + " = " + n(c.sigma)))
+            out.append(Line(text: sp("    ·√(1-ᾱ_t/ᾱ_prev)", "    *sqrt(1-abar_t/abar_prev)") + " =" + nbsp + n(c.sigma)))
         case .dpmpp:
             // The previous visited timestep (the one before t in the plan); none on the first step.
             let c = DPMSolverStep.coefficients(sch, t: f.t, tNext: f.tNext, tPrev: previousT)
@@ -67,11 +69,11 @@ enum EquationPanel {
             out.append(Line(text: sp("λ=log(α/σ): ", "lambda=log(a/s): ") + n(c.lambda) + sp(" →", " ->") + nbsp
                             + (c.lambdaNext.isFinite ? n(c.lambdaNext) : sp("∞", "inf")), color: 245))
             out.append(Line(text: sp("x_next=c·x_t+d·(D0+D1/2)", "x_next=c*x_t+d*(D0+D1/2)"), color: 226))
-            out.append(Line(text: sp("c = σ_next/σ_t", "c = s_next/s_t") + " = " + n(c.xtCoef)))
-            out.append(Line(text: sp("d = α_next(1-e^{-h})", "d = a_next(1-e^-h)") + " = " + n(c.dCoef)))
+            out.append(Line(text: sp("c = σ_next/σ_t", "c = s_next/s_t") + " =" + nbsp + n(c.xtCoef)))
+            out.append(Line(text: sp("d = α_next(1-e^{-h})", "d = a_next(1-e^-h)") + " =" + nbsp + n(c.dCoef)))
             out.append(Line(text: sp("D0 = x̂0 of this step", "D0 = x0^ of this step")))
             if let r = c.r {
-                out.append(Line(text: sp("D1 = (D0 - x̂0_prev)/r", "D1 = (D0 - x0^_prev)/r") + ", r = " + n(r)))
+                out.append(Line(text: sp("D1 = (D0 - x̂0_prev)/r", "D1 = (D0 - x0^_prev)/r") + ", r =" + nbsp + n(r)))
             } else {
                 out.append(Line(text: "D1 = 0 (" + (f.tNext < 0 ? sp("last step: x = x̂0", "last step: x = x0^") : "first step: no history") + ")"))
             }
@@ -122,7 +124,8 @@ enum EquationPanel {
             // Long (ASCII) lines wrap with an indent rather than being cut.
             var rest = l.text
             while !rest.isEmpty && row < h {
-                // Break at the last space that fits, so a number is never split (nor words joined by nbsp).
+                // Break at the last space that fits, so a number is never split (nor words joined by nbsp,
+                // such as "= 0.01998": a value wraps with its "=").
                 var piece = String(rest.prefix(max(8, w)))
                 if piece.count < rest.count, let sp = piece.lastIndex(of: " "), piece.distance(from: piece.startIndex, to: sp) >= 4 {
                     piece = String(piece[..<sp]) + " "

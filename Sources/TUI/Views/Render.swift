@@ -23,10 +23,12 @@ public func render(_ s: AppState) -> CellBuffer {
     case .forward: ForwardView.render(s, &buf)
     case .compare: CompareView.render(s, &buf)
     }
-    // A key's answer longer than the window takes the status line's row too, until the next key.
+    // A key's answer longer than the window takes the status line's row too for a few
+    // seconds (or until the next key), then only the hint row, cut.
     if let m = s.message, m.count > s.width, s.editing == nil, !s.messageIsNotice {
-        buf.fill(0, s.height - 2, s.width, 2)
-        _ = buf.wrappedText(0, s.height - 2, m, maxWidth: s.width, fg: 226, maxLines: 2)
+        let rows = s.messageFolded ? 1 : 2
+        buf.fill(0, s.height - rows, s.width, rows)
+        _ = buf.wrappedText(0, s.height - rows, m, maxWidth: s.width, fg: 226, maxLines: rows)
     }
     if s.choosingRecipe && s.screen == .train { TrainView.renderRecipeMenu(s, &buf) }
     if s.showHelp { HelpOverlay.render(s, &buf) }

@@ -28,9 +28,12 @@ enum SampleView {
     }
 
     /// The status line for a window `width` wide (default: the state's): the
-    /// full fields when they fit, else short spellings, else fields dropped
-    /// from the least important (renderer, speed, clip, ...) — the position
-    /// in the run and its state (running / paused / finished) always stay.
+    /// full fields when they fit, else fewer full fields (renderer, speed,
+    /// noise temperature and clipping at their defaults, seed dropped), else
+    /// short spellings with fields dropped from the least important — the
+    /// position in the run and its state (running / paused / finished)
+    /// always stay. A noise temperature the sampler uses and that is not 1,
+    /// or clipping on, is kept as long as the temperature.
     static func statusLine(_ s: AppState, width: Int? = nil) -> String {
         let snap = s.snapshot
         // The fields describe the focused side's digits on screen: a scrubbed step's settings, or those a
@@ -69,8 +72,8 @@ enum SampleView {
         fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "T%.1f", snap.runTemperature), 3))
         // A setting away from its default is kept longer than one at it.
         fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "n%.1f", set.noiseTemperature),
-                       set.noiseTemperature != 1 ? 3 : 5))
-        fields.append(("clip \(set.clip ? "on" : "off")", set.clip ? "clip" : "noclip", set.clip ? 4 : 6))
+                       set.noiseTemperature != 1 && set.drawsNoise ? 3 : 5))
+        fields.append(("clip \(set.clip ? "on" : "off")", set.clip ? "clip" : "noclip", set.clip ? 3 : 6))
         fields.append((s.mode.rawValue, s.mode.rawValue, 8))
         fields.append((snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
         func ascii(_ line: String) -> String {
@@ -106,7 +109,7 @@ enum SampleView {
         if next.noiseTemperature != used.noiseTemperature && next.drawsNoise {
             full.append(String(format: "noise %.1f", next.noiseTemperature)); short.append(String(format: "n%.1f", next.noiseTemperature))
         }
-        if next.clip != used.clip { full.append("clip \(next.clip ? "on" : "off")"); short.append("clip \(next.clip ? "on" : "off")") }
+        if next.clip != used.clip { full.append("clip \(next.clip ? "on" : "off")"); short.append(next.clip ? "clip" : "noclip") }
         return full.isEmpty ? nil : (full.joined(separator: ", "), short.joined(separator: " "))
     }
 
@@ -130,12 +133,12 @@ enum SampleView {
 
     /// Where the parts go: each grid gets whole 15-cell digit columns, the
     /// panel what is left (at most 34 cells; at least 18, so that an 80-column
-    /// window shows 2 columns of digits per grid, or 26 from 100 columns or
-    /// with the equation panel on).
+    /// window shows 2 columns of digits per grid, or 26 from 100 columns, or
+    /// 34 with the equation panel on, so that its lines fit).
     struct Layout {
         let panelW: Int, leftW: Int, gridW: Int, top = 1, contentH: Int
         init(width W: Int, height H: Int, equation: Bool = false) {
-            let minPanel = W >= 100 || equation ? 26 : 18
+            let minPanel = equation ? 34 : W >= 100 ? 26 : 18
             let cols = max(1, (W - 2 - minPanel) / 30)
             panelW = min(34, W - 2 - 30 * cols)
             leftW = W - panelW - 1
