@@ -362,7 +362,8 @@ enum ExplorerApp {
                     }
                     try rec.write(name)
                     let mb = Double((try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0) / 1e6
-                    return String(format: "recorded %d%@ steps to %@ (%.1f MB)", steps, snap.final == nil ? " of \(total)" : "", file, mb)
+                    return String(format: "recorded %d%@ steps to %@ (%.1f MB); ddpm replay %@ plays it", steps,
+                                  snap.final == nil ? " of \(total)" : "", file, mb, file)
                 } catch { return "recording failed: \(error)" }
             }
         }
@@ -370,6 +371,8 @@ enum ExplorerApp {
         /// `G`: the trajectory as an animated GIF (default options; ddpm export-gif has them all).
         func exportGIF() {
             let name = exportName(".gif")
+            // A replay's GIF is the whole recording; a live run's, the steps taken so far.
+            let finished = replay != nil || state.snapshot.final != nil, steps = state.snapshot.history.count
             state.message = "writing \(ExplorerApp.shownPath(name))..."
             let make = recordingMaker()
             inBackground(name) {
@@ -378,7 +381,8 @@ enum ExplorerApp {
                         return "nothing to export yet"
                     }
                     let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
-                    return String(format: "exported %@ (%d frames, %.1f MB)", ExplorerApp.shownPath(name), r.frames, Double(r.bytes) / 1e6)
+                    return String(format: "exported %@ (%d frames%@, %.1f MB)", ExplorerApp.shownPath(name), r.frames,
+                                  finished ? "" : " of the \(steps) steps so far", Double(r.bytes) / 1e6)
                 } catch { return "GIF export failed: \(error)" }
             }
         }

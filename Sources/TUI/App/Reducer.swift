@@ -150,7 +150,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("g"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
         s.choosingGuide = true
-        s.message = "guide toward which digit? 0-9 (x: no guidance, Esc: keep " + (set.guide.map { "\($0)" } ?? "none") + ")"
+        s.message = "guide toward which digit? 0-9 (x: no guidance, Esc: " + (set.guide.map { "keep \($0)" } ?? "cancel") + ")"
         return []
     case .char("<"), .char(">"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }

@@ -71,8 +71,11 @@ enum SampleView {
         fields.append(("seed \(snap.seed)", "s\(snap.seed)", 4))
         fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "T%.1f", snap.runTemperature), 3))
         // A setting away from its default is kept longer than one at it.
-        fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "n%.1f", set.noiseTemperature),
-                       set.noiseTemperature != 1 && set.drawsNoise ? 3 : 5))
+        // A sampler that draws no fresh noise (DDIM with eta 0, DPM-Solver++) has no noise temperature to show.
+        if set.drawsNoise {
+            fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "n%.1f", set.noiseTemperature),
+                           set.noiseTemperature != 1 ? 3 : 5))
+        }
         fields.append(("clip \(set.clip ? "on" : "off")", set.clip ? "clip" : "noclip", set.clip ? 3 : 6))
         fields.append((s.mode.rawValue, s.mode.rawValue, 8))
         fields.append((snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
@@ -121,7 +124,7 @@ enum SampleView {
         let scrub = s.caps.unicode ? "←/→ scrub" : "left/right scrub"
         let hint = s.message ?? fitHints(s.replay != nil
             ? ["replay", "space play/pause", ". step", "r again", scrub, "= equation", "z zoom", "G gif", "p export"]
-            : [s.snapshot.finished ? "r new seed" : "space pause", ". step", "t/T temperature", "d sampler", "= equation", scrub,
+            : (s.snapshot.finished ? ["r new seed"] : ["space pause", ". step"]) + ["t/T temperature", "d sampler", "= equation", scrub,
                "f fork", "g guide", "p export", "m renderer", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
