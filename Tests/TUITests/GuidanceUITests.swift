@@ -92,7 +92,7 @@ final class GuidanceUITests: XCTestCase {
         XCTAssertTrue(text.contains(String(format: "s·σ_t² = %.5f, s = 2", 2 * sch.betas[f.t])), "\(text)")
         f = frame(SamplerSettings(kind: .ddim, steps: 50, guide: 3, guideScale: 4))
         text = texts(f, unicode: false)
-        XCTAssertTrue(text.contains("guided: eps^ = eps - scale*sqrt(1-abar_t) * grad log p(3|x_t)"), "\(text)")
+        XCTAssertTrue(text.contains("guided: eps^ = eps_theta - scale*sqrt(1-abar_t) * grad log p(3|x_t)"), "\(text)")
         XCTAssertTrue(text.contains(String(format: "scale*sqrt(1-abar_t) = %.5f, scale = 4", 4 * sch.sqrtOneMinusAlphasCumprod[f.t])), "\(text)")
         f = frame(SamplerSettings(kind: .ddim, steps: 50))
         XCTAssertFalse(EquationPanel.lines(f, schedule: sch, unicode: true).contains { $0.text.contains("guided") })

@@ -30,26 +30,26 @@ enum EquationPanel {
             out.append(Line(text: sp("β_t=", "beta_t=") + n(c.beta) + sp("  ᾱ_t=", " abar_t=") + n(c.alphaBar), color: 245))
             if set.clip {
                 out.append(Line(text: sp("x̂0 clipped to [-1,1], then", "x0^ clipped to [-1,1], then")))
-                out.append(Line(text: sp("x_{t-1}=a·x̂0+b·x_t+σ_t·z", "x_{t-1}=a*x0^+b*x_t+s_t*z"), color: 226))
+                out.append(Line(text: sp("x_{t-1}=a·x̂0+b·x_t+σ_t·z", "x_{t-1}=a*x0^+b*x_t+sigma_t*z"), color: 226))
                 out.append(Line(text: sp("a = √ᾱ_{t-1}·β_t/(1-ᾱ_t)", "a = sqrt(abar_{t-1})*beta_t / (1-abar_t)")))
                 out.append(Line(text: "  = " + n(c.x0Coef)))
                 out.append(Line(text: sp("b = √α_t·(1-ᾱ_{t-1})/(1-ᾱ_t)", "b = sqrt(alpha_t)*(1-abar_{t-1}) / (1-abar_t)")))
                 out.append(Line(text: "  = " + n(c.xtCoef)))
             } else {
-                out.append(Line(text: sp("x_{t-1}=a·(x_t-b·ε̂)+σ_t·z", "x_{t-1}=a*(x_t-b*eps^)+s_t*z"), color: 226))
+                out.append(Line(text: sp("x_{t-1}=a·(x_t-b·ε̂)+σ_t·z", "x_{t-1}=a*(x_t-b*eps^)+sigma_t*z"), color: 226))
                 out.append(Line(text: sp("a = 1/√α_t", "a = 1/sqrt(alpha_t)") + " =" + nbsp + n(c.meanScale)))
                 out.append(Line(text: sp("b = β_t/√(1-ᾱ_t)", "b = beta_t/sqrt(1-abar_t)") + " =" + nbsp + n(c.epsCoef)))
             }
             if set.variance == .learned {
                 // The network's v per pixel: Σ between β̃_t and β_t (improved DDPM).
                 let r = sch.learnedLogVarianceRange(t: f.t)
-                out.append(Line(text: sp("σ_t² = exp(f·log β_t+(1-f)·log β̃_t)", "s_t^2 = exp(f log beta_t + (1-f) log beta~_t)")))
+                out.append(Line(text: sp("σ_t² = exp(f·log β_t+(1-f)·log β̃_t)", "sigma_t^2 = exp(f log beta_t + (1-f) log beta~_t)")))
                 out.append(Line(text: sp("f = (v+1)/2, v the network's, per pixel", "f = (v+1)/2, v the network's, per pixel")))
                 out.append(Line(text: sp("β̃_t = ", "beta~_t = ") + n(exp(r.min)) + sp("  β_t = ", "  beta_t = ") + n(exp(r.max))
                                 + (f.t > 0 ? "" : "; no noise (last step)")))
             } else {
                 let v = set.variance == .beta ? sp("√β_t", "sqrt(beta_t)") : sp("√β̃_t", "sqrt(beta~_t)")
-                out.append(Line(text: sp("σ_t = ", "s_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " =" + nbsp + n(c.sigma)))
+                out.append(Line(text: sp("σ_t = ", "sigma_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " =" + nbsp + n(c.sigma)))
             }
         case .ddim:
             let c = DDIMStep.coefficients(sch, t: f.t, tNext: f.tNext, eta: set.eta)
@@ -57,20 +57,20 @@ enum EquationPanel {
                             + String(format: sp("η=%.1f", "eta=%.1f"), set.eta), bold: true))
             out.append(Line(text: sp("ᾱ_t=", "abar_t=") + n(c.alphaBar) + sp("  ᾱ_prev=", " abar_prev=") + n(c.alphaBarPrev), color: 245))
             if set.clip { out.append(Line(text: sp("x̂0 clipped, ε̂ recomputed from it", "x0^ clipped, eps^ recomputed from it"))) }
-            out.append(Line(text: sp("x_prev=a·x̂0+d·ε̂+σ·z", "x_prev=a*x0^+d*eps^+s*z"), color: 226))
+            out.append(Line(text: sp("x_prev=a·x̂0+d·ε̂+σ·z", "x_prev=a*x0^+d*eps^+sigma*z"), color: 226))
             out.append(Line(text: sp("a = √ᾱ_prev", "a = sqrt(abar_prev)") + " =" + nbsp + n(c.x0Coef)))
-            out.append(Line(text: sp("d = √(1-ᾱ_prev-σ²)", "d = sqrt(1-abar_prev-s^2)") + " =" + nbsp + n(c.dirCoef)))
-            out.append(Line(text: sp("σ = η√((1-ᾱ_prev)/(1-ᾱ_t))", "s = eta*sqrt((1-abar_prev)/(1-abar_t))")))
+            out.append(Line(text: sp("d = √(1-ᾱ_prev-σ²)", "d = sqrt(1-abar_prev-sigma^2)") + " =" + nbsp + n(c.dirCoef)))
+            out.append(Line(text: sp("σ = η√((1-ᾱ_prev)/(1-ᾱ_t))", "sigma = eta*sqrt((1-abar_prev)/(1-abar_t))")))
             out.append(Line(text: sp("    ·√(1-ᾱ_t/ᾱ_prev)", "    *sqrt(1-abar_t/abar_prev)") + " =" + nbsp + n(c.sigma)))
         case .dpmpp:
             // The previous visited timestep (the one before t in the plan); none on the first step.
             let c = DPMSolverStep.coefficients(sch, t: f.t, tNext: f.tNext, tPrev: previousT)
             out.append(Line(text: "DPM-Solver++ 2M t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)"), bold: true))
-            out.append(Line(text: sp("λ=log(α/σ): ", "lambda=log(a/s): ") + n(c.lambda) + sp(" →", " ->") + nbsp
+            out.append(Line(text: sp("λ=log(α/σ): ", "lambda=log(alpha/sigma): ") + n(c.lambda) + sp(" →", " ->") + nbsp
                             + (c.lambdaNext.isFinite ? n(c.lambdaNext) : sp("∞", "inf")), color: 245))
             out.append(Line(text: sp("x_next=c·x_t+d·(D0+D1/2)", "x_next=c*x_t+d*(D0+D1/2)"), color: 226))
-            out.append(Line(text: sp("c = σ_next/σ_t", "c = s_next/s_t") + " =" + nbsp + n(c.xtCoef)))
-            out.append(Line(text: sp("d = α_next(1-e^{-h})", "d = a_next(1-e^-h)") + " =" + nbsp + n(c.dCoef)))
+            out.append(Line(text: sp("c = σ_next/σ_t", "c = sigma_next/sigma_t") + " =" + nbsp + n(c.xtCoef)))
+            out.append(Line(text: sp("d = α_next(1-e^{-h})", "d = alpha_next(1-e^-h)") + " =" + nbsp + n(c.dCoef)))
             out.append(Line(text: sp("D0 = x̂0 of this step", "D0 = x0^ of this step")))
             if let r = c.r {
                 out.append(Line(text: sp("D1 = (D0 - x̂0_prev)/r", "D1 = (D0 - x0^_prev)/r") + ", r =" + nbsp + n(r)))
@@ -81,15 +81,15 @@ enum EquationPanel {
         if let y = set.guide, set.guideScale > 0 {
             // Classifier guidance (Dhariwal & Nichol): DDPM shifts the mean, the others the noise prediction.
             let g = sp("∇log\(nbsp)p(\(y)|x_t)", "grad\(nbsp)log\(nbsp)p(\(y)|x_t)")
-            // ASCII spells σ as s_t, so the guidance scale is "scale" there.
+            // ASCII spells the guidance scale s as "scale" and σ as "sigma".
             if set.kind == .ddpm {
-                out.append(Line(text: sp("guided: mean += s·σ_t²·", "guided: mean += scale*s_t^2 * ") + g, color: 226))
+                out.append(Line(text: sp("guided: mean += s·σ_t²·", "guided: mean += scale*sigma_t^2 * ") + g, color: 226))
                 out.append(Line(text: set.variance == .learned
-                                ? String(format: sp("s = %g times the learned σ_t²", "scale = %g times the learned s_t^2"), set.guideScale)
-                                : sp("s·σ_t² = ", "scale*s_t^2 = ") + n(set.guideScale * sch.pVariance(t: f.t, set.variance))
+                                ? String(format: sp("s = %g times the learned σ_t²", "scale = %g times the learned sigma_t^2"), set.guideScale)
+                                : sp("s·σ_t² = ", "scale*sigma_t^2 = ") + n(set.guideScale * sch.pVariance(t: f.t, set.variance))
                                     + String(format: sp(", s = %g", ", scale = %g"), set.guideScale)))
             } else {
-                out.append(Line(text: sp("guided: ε̂ = ε_θ - s√(1-ᾱ_t)·", "guided: eps^ = eps - scale*sqrt(1-abar_t) * ") + g, color: 226))
+                out.append(Line(text: sp("guided: ε̂ = ε_θ - s√(1-ᾱ_t)·", "guided: eps^ = eps_theta - scale*sqrt(1-abar_t) * ") + g, color: 226))
                 out.append(Line(text: sp("s√(1-ᾱ_t) = ", "scale*sqrt(1-abar_t) = ") + n(set.guideScale * sch.sqrtOneMinusAlphasCumprod[f.t])
                                 + String(format: sp(", s = %g", ", scale = %g"), set.guideScale)))
             }

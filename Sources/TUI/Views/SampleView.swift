@@ -258,6 +258,8 @@ enum SampleView {
         let shown = s.focusHistory
         let idx = s.scrub ?? (shown.count - 1)
         let px = l.leftW + 1, bottom = l.top + l.contentH
+        // The ASCII spellings the equation panel uses (cell by cell, ε̂ would become a bare e).
+        func sp(_ uni: String, _ ascii: String) -> String { s.caps.unicode ? uni : ascii }
         var y = l.top
         if s.showEquation {
             y += EquationPanel.render(s, &buf, x: px, y: y, w: l.panelW, h: l.contentH - 4) + 1
@@ -285,22 +287,24 @@ enum SampleView {
         guard let f = frame, bottom - y >= 4 else { return }
         if l.narrow {
             // 18 columns: the numbers without their legends.
-            buf.text(px, y, "ε̂ at t=\(f.t)", bold: true, maxWidth: l.panelW)
+            buf.text(px, y, sp("ε̂ at t=", "eps^ at t=") + "\(f.t)", bold: true, maxWidth: l.panelW)
             buf.text(px, y + 1, String(format: "mean %+.3f", f.eps.mean), maxWidth: l.panelW)
             buf.text(px, y + 2, String(format: "std  %.3f", f.eps.std), maxWidth: l.panelW)
-            buf.text(px, y + 3, String(format: "x̂0 out %.1f%%", f.x0Outside * 100), maxWidth: l.panelW)
+            buf.text(px, y + 3, String(format: sp("x̂0 out %.1f%%", "x0^ out %.1f%%"), f.x0Outside * 100), maxWidth: l.panelW)
             return
         }
-        buf.text(px, y, "ε̂ statistics (t=\(f.t))", bold: true, maxWidth: l.panelW)
+        buf.text(px, y, sp("ε̂", "eps^") + " statistics (t=\(f.t))", bold: true, maxWidth: l.panelW)
         buf.text(px, y + 1, String(format: "mean %+.3f  std %.3f", f.eps.mean, f.eps.std), maxWidth: l.panelW)
         buf.text(px, y + 2, String(format: "min %+.2f  max %+.2f", f.eps.min, f.eps.max), maxWidth: l.panelW)
         // A v or x0 model's ε̂ is derived from its output; a v model's shrinks toward 0 at small t,
         // where the net cannot tell noise from ink.
-        buf.text(px, y + 3, s.objective == .eps ? "(a good ε̂ looks like N(0,1))"
-                    : s.objective == .v ? "(ε̂ from v̂; std < 1 near t=0)" : "(ε̂ derived from the net's x̂0)",
+        buf.text(px, y + 3, s.objective == .eps ? sp("(a good ε̂ looks like N(0,1))", "(a good eps^ is ~N(0,1))")
+                    : s.objective == .v ? sp("(ε̂ from v̂; std < 1 near t=0)", "(eps^ from v^: std<1, t~0)")
+                    : sp("(ε̂ derived from the net's x̂0)", "(eps^ from the net's x0^)"),
                  fg: 245, maxWidth: l.panelW)
         guard bottom - y >= 6 else { return }
-        buf.text(px, y + 4, String(format: "x̂0 outside [-1,1]: %.1f%%", f.x0Outside * 100), maxWidth: l.panelW)
+        buf.text(px, y + 4, String(format: sp("x̂0 outside [-1,1]: %.1f%%", "x0^ outside [-1,1]: %.1f%%"), f.x0Outside * 100),
+                 maxWidth: l.panelW)
         buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : "(beyond ink/paper; c clips)",
                  fg: 245, maxWidth: l.panelW)
         if bottom - y >= 7 {
