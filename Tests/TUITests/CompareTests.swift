@@ -12,6 +12,21 @@ final class ZeroPredictor: NoisePredictor {
     }
 }
 
+    /// The note on why a comparison shows little difference fits an 80-column
+    /// window whole (a shorter sentence there), never cut mid-word.
+    func testCompareNoteFitsEightyColumns() {
+        for spec in [CompareSpec(parameter: .temperature, base: SamplerSettings(kind: .ddpm)),
+                     CompareSpec(parameter: .noiseTemperature, base: SamplerSettings(kind: .ddim, steps: 50)),
+                     CompareSpec(parameter: .noiseTemperature, base: SamplerSettings(kind: .dpmpp, steps: 20))] {
+            let long = CompareView.note(spec), short = CompareView.note(spec, width: 78)
+            XCTAssertNotNil(long)
+            XCTAssertGreaterThan(long?.count ?? 0, 78, long ?? "")
+            XCTAssertTrue((short?.count ?? 99) <= 78 && short?.hasSuffix(")") == true, short ?? "")
+            XCTAssertEqual(CompareView.note(spec, width: 200), long)
+        }
+        XCTAssertNil(CompareView.note(CompareSpec(parameter: .temperature, base: SamplerSettings(kind: .ddim, steps: 50))))
+    }
+
 final class CompareTests: XCTestCase {
     /// Mean over pixels of the population variance across images, by hand.
     func testMeanPixelVarianceByHand() {

@@ -30,16 +30,22 @@ enum CompareView {
         }
     }
 
-    /// Why a comparison may show little difference, where the chapter explains it.
-    static func note(_ spec: CompareSpec) -> String? {
+    /// Why a comparison may show little difference, where the chapter explains
+    /// it: the whole sentence if it fits in `width`, else a shorter one.
+    static func note(_ spec: CompareSpec, width: Int = .max) -> String? {
         let b = spec.base
+        let (long, short): (String, String)
         switch spec.parameter {
         case .temperature where b.kind == .ddpm:
-            return "DDPM adds fresh noise z at every step, which washes out x_T's scale: rows differ little (d: DDIM keeps it)"
+            long = "DDPM adds fresh noise z at every step, which washes out x_T's scale: rows differ little (d: DDIM keeps it)"
+            short = "DDPM's fresh noise z washes out x_T's scale: rows differ little (d: DDIM)"
         case .noiseTemperature where !b.drawsNoise:
-            return (b.kind == .ddim ? "DDIM with eta 0" : "DPM-Solver++") + " adds no noise z, so noise temperature changes nothing (d: DDPM, or DDIM with eta > 0)"
+            let who = b.kind == .ddim ? "DDIM with eta 0" : "DPM-Solver++"
+            long = who + " adds no noise z, so noise temperature changes nothing (d: DDPM, or DDIM with eta > 0)"
+            short = who + " adds no noise z: noise temperature does nothing (d: DDPM)"
         default: return nil
         }
+        return long.count <= width ? long : short
     }
 
     static func statusLine(_ s: AppState) -> String {
@@ -99,7 +105,7 @@ enum CompareView {
         if l.rowsShown < c.rows.count { notes.append("showing \(l.rowsShown) of \(c.rows.count) rows") }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
         let legend = "div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row"
-        if let n = note(c.spec) {
+        if let n = note(c.spec, width: W - 2) {
             buf.text(1, H - 3, n, fg: 226, maxWidth: W - 2)
         } else {
             buf.text(1, H - 3, notes.isEmpty ? legend : notes.joined(separator: ", ") + " (enlarge the window) · " + legend,

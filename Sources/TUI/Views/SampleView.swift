@@ -247,7 +247,9 @@ enum SampleView {
         _ = drawGrid(&buf, images: g.right, n: snap.n, side: side, x: l.gridW + 2, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,
                      lo: -1, hi: 1, mode: s.mode, caps: s.caps, readings: g.rightReadings, selected: s.selected)
         if shown < snap.n {
-            buf.text(1, l.top + l.contentH - 1, "showing \(shown) of \(snap.n) (enlarge the window for more)", fg: 245, maxWidth: l.leftW)
+            let full = "showing \(shown) of \(snap.n) (enlarge the window for more)"
+            buf.text(1, l.top + l.contentH - 1, full.count < l.leftW ? full : "showing \(shown) of \(snap.n) (wider: more)",
+                     fg: 245, maxWidth: l.leftW)
         }
     }
 

@@ -27,7 +27,8 @@ enum ZoomView {
         guard idx >= 0 else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
         let f = snap.history[idx], k = min(s.selected, f.n - 1), side = f.size
         let W = l.leftW - 1
-        buf.text(1, l.top, "digit \(k + 1) of \(f.n) at t=\(f.t)  (h/l other digit · z grid)", bold: true, maxWidth: W)
+        let title = "digit \(k + 1) of \(f.n) at t=\(f.t)"
+        buf.text(1, l.top, title + (title.count + 28 <= W ? "  (h/l other digit · z grid)" : "  (h/l · z grid)"), bold: true, maxWidth: W)
         // Full size (1:1) when two digits and the strip fit, else half size.
         let big1 = ImageWidget.size(side: side, mode: s.mode, scale: 1)
         let scale = 2 * big1.w + 3 <= W && l.contentH >= big1.h + 10 ? 1 : 2
