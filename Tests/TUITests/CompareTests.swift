@@ -12,6 +12,7 @@ final class ZeroPredictor: NoisePredictor {
     }
 }
 
+final class CompareTests: XCTestCase {
     /// The note on why a comparison shows little difference fits an 80-column
     /// window whole (a shorter sentence there), never cut mid-word.
     func testCompareNoteFitsEightyColumns() {
@@ -27,7 +28,6 @@ final class ZeroPredictor: NoisePredictor {
         XCTAssertNil(CompareView.note(CompareSpec(parameter: .temperature, base: SamplerSettings(kind: .ddim, steps: 50))))
     }
 
-final class CompareTests: XCTestCase {
     /// Mean over pixels of the population variance across images, by hand.
     func testMeanPixelVarianceByHand() {
         // Two pixels, three images: pixel 0 = (0, 0.5, 1) -> var 1/6; pixel 1 = (-1, -1, -1) -> 0.
