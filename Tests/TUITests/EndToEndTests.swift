@@ -360,5 +360,8 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
         let opts = try JSONSerialization.jsonObject(with: Data(try SafeTensors.read(dir + "/ddpm-train.safetensors").metadata["options"]!.utf8)) as! [String: Any]
         XCTAssertEqual(opts["batch"] as? Int, 32); XCTAssertEqual(opts["weighting"] as? String, "min-snr")
+        // The exit message says the checkpoint opens as it is; it does (its EMA weights).
+        XCTAssertEqual(sh("DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) sample --weights \(dir)/ddpm-train.safetensors "
+                          + "--n 1 --sampler ddim --steps 2 --out \(dir)/one.png").0, 0)
     }
 }

@@ -235,7 +235,9 @@ enum ExplorerApp {
             guard let out = trainOut, let tr = startedTrainer ?? options.trainer else { return nil }
             do {
                 try tr.saveCheckpoint(out)
-                return "training checkpoint saved to \(out) (step \(tr.step)); continue with: ddpm train --out \(out) --resume"
+                // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
+                return "training checkpoint saved to \(out) (step \(tr.step)); explore it: ddpm --weights \(out); "
+                    + "train on: ddpm train --out \(out) --resume"
             } catch { return "could not save the training checkpoint to \(out): \(error)" }
         }
 
