@@ -81,26 +81,18 @@ extension DirectConv {
     /// partials are added in thread order (as the GEMM path does with its chunks).
     static func transposedWeightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
                                      cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
-        let g = Geometry(h: 2 * h, w: 2 * w, pad: 1, wide: true), hw = h * w, partLen = cout * 16 * cin
-        let threads = min(Parallel.cores, n)
-        for t in 0..<threads { ws.cols[t].reserve(cout * g.planeLen + hw * cin) }
-        ws.zeroParts(partLen)
-        func body(_ th: Int) {
-            let yp = ws.cols[th].ptr, xT = yp + cout * g.planeLen, part = ws.dwParts[th].ptr
-            var b = th
-            while b < n {
-                loadPlanes(dy, n: n, b: b, cin: cout, g, into: yp)
-                transposeImage(x, n: n, b: b, channels: cin, positions: hw, into: xT)
-                for co in 0..<cout {
-                    for cb in stride(from: 0, to: cin, by: 16) {
-                        DirectConv512.transposedWeightGrad(xT: xT + cb, ldx: cin, yp: yp + co * g.planeLen, wp: g.wp,
-                                                           h: h, w: w, out: part + co * 16 * cin + cb, ldo: cin)
-                    }
+        let g = Geometry(h: 2 * h, w: 2 * w, pad: 1, wide: true), hw = h * w
+        let threads = dealImages(n: n, scratch: cout * g.planeLen + hw * cin, partLen: cout * 16 * cin, ws: ws) { b, yp, part in
+            let xT = yp + cout * g.planeLen
+            loadPlanes(dy, n: n, b: b, cin: cout, g, into: yp)
+            transposeImage(x, n: n, b: b, channels: cin, positions: hw, into: xT)
+            for co in 0..<cout {
+                for cb in stride(from: 0, to: cin, by: 16) {
+                    DirectConv512.transposedWeightGrad(xT: xT + cb, ldx: cin, yp: yp + co * g.planeLen, wp: g.wp,
+                                                       h: h, w: w, out: part + co * 16 * cin + cb, ldo: cin)
                 }
-                b += threads
             }
         }
-        Parallel.run(threads, body)
         // parts are [co][tap][ci]; dW is [ci][co][tap].
         for t in 0..<threads {
             let p = ws.dwParts[t].ptr

@@ -16,6 +16,23 @@ extension DirectConv {
         backend.wide && cout % 16 == 0 && cin % 2 == 0
     }
 
+    /// Deals the n images of a weight gradient to the cores (image b to core
+    /// b mod threads, each core's in order): `body(image, scratch, partial)`
+    /// with ws.cols[core] (`scratch` floats) and the core's partial
+    /// ws.dwParts[core] (`partLen` floats, zeroed first). Returns the cores
+    /// used, whose partials the caller adds in core order.
+    static func dealImages(n: Int, scratch: Int, partLen: Int, ws: Workspace,
+                           _ body: (Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> Int {
+        let threads = min(Parallel.cores, n)
+        for t in 0..<threads { ws.cols[t].reserve(scratch) }
+        ws.zeroParts(partLen)
+        Parallel.run(threads) { th in
+            var b = th
+            while b < n { body(b, ws.cols[th].ptr, ws.dwParts[th].ptr); b += threads }
+        }
+        return threads
+    }
+
     /// dW [cout, cin, 3, 3] += the weight gradient of a 3x3 pad-1 convolution
     /// of stride 1 or 2 (x is h x w, dy the output's size), without im2col:
     /// per image, the input in zero-bordered
@@ -35,27 +52,19 @@ extension DirectConv {
         }
         // x's planes are h x w; dy's positions the output's ho x wo.
         let ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, hwo = ho * wo
-        let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide), partLen = cin * 9 * cout
-        let threads = min(Parallel.cores, n)
-        for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + hwo * cout) }
-        ws.zeroParts(partLen)
-        func body(_ th: Int) {
-            let xp = ws.cols[th].ptr, dyT = xp + cin * g.planeLen, part = ws.dwParts[th].ptr
-            var b = th
-            while b < n {
-                loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
-                transposeImage(dy, n: n, b: b, channels: cout, positions: hwo, into: dyT)
-                for cb in Swift.stride(from: 0, to: cout, by: 16) {
-                    for ci in Swift.stride(from: 0, to: cin, by: 2) {
-                        DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: ho, w: wo,
-                                                 dyT: dyT + cb, ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout,
-                                                 stride: stride)
-                    }
+        let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide)
+        let threads = dealImages(n: n, scratch: cin * g.planeLen + hwo * cout, partLen: cin * 9 * cout, ws: ws) { b, xp, part in
+            let dyT = xp + cin * g.planeLen
+            loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
+            transposeImage(dy, n: n, b: b, channels: cout, positions: hwo, into: dyT)
+            for cb in Swift.stride(from: 0, to: cout, by: 16) {
+                for ci in Swift.stride(from: 0, to: cin, by: 2) {
+                    DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: ho, w: wo,
+                                             dyT: dyT + cb, ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout,
+                                             stride: stride)
                 }
-                b += threads
             }
         }
-        Parallel.run(threads, body)
         // parts are [ci][tap][co]; dW is [co][ci][tap].
         for t in 0..<threads {
             let p = ws.dwParts[t].ptr
@@ -79,30 +88,23 @@ extension DirectConv {
         let g = Geometry(h: h, w: w, pad: 1, wide: true), hw = h * w
         let vecs = (h * g.wp + 15) / 16, len = vecs * 16
         let blocks = (cout + 2) / 3, rows = 3 * blocks
-        let threads = min(Parallel.cores, n)
-        for t in 0..<threads { ws.cols[t].reserve(cin * g.planeLen + rows * len) }
-        ws.zeroParts(rows * cin * 9)
-        func body(_ th: Int) {
-            let xp = ws.cols[th].ptr, dyW = xp + cin * g.planeLen, part = ws.dwParts[th].ptr
-            (dyW + cout * len).update(repeating: 0, count: (rows - cout) * len)
-            var b = th
-            while b < n {
-                loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
-                for co in 0..<cout {
-                    let dst = dyW + co * len
-                    Elementwise512.loadRows(dy + (co * n + b) * hw, dst, h: h, w: w, wp: g.wp)
-                    (dst + h * g.wp).update(repeating: 0, count: len - h * g.wp)
+        let threads = dealImages(n: n, scratch: cin * g.planeLen + rows * len, partLen: rows * cin * 9, ws: ws) { b, xp, part in
+            let dyW = xp + cin * g.planeLen
+            // The padding rows of the last block stay zero: written at each core's first image.
+            if b < Parallel.cores { (dyW + cout * len).update(repeating: 0, count: (rows - cout) * len) }
+            loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
+            for co in 0..<cout {
+                let dst = dyW + co * len
+                Elementwise512.loadRows(dy + (co * n + b) * hw, dst, h: h, w: w, wp: g.wp)
+                (dst + h * g.wp).update(repeating: 0, count: len - h * g.wp)
+            }
+            for blk in 0..<blocks {
+                for ci in 0..<cin {
+                    DirectConv512.weightGrad3(xp: xp + ci * g.planeLen, wp: g.wp, dy: dyW + 3 * blk * len, ldd: len,
+                                              vecs: vecs, out: part + (3 * blk * cin + ci) * 9, ldo: cin * 9)
                 }
-                for blk in 0..<blocks {
-                    for ci in 0..<cin {
-                        DirectConv512.weightGrad3(xp: xp + ci * g.planeLen, wp: g.wp, dy: dyW + 3 * blk * len, ldd: len,
-                                                  vecs: vecs, out: part + (3 * blk * cin + ci) * 9, ldo: cin * 9)
-                    }
-                }
-                b += threads
             }
         }
-        Parallel.run(threads, body)
         // parts are [co][ci][tap], as dW (rows past cout dropped).
         ws.reduceParts(into: dW, count: cout * cin * 9, threads: threads)
     }

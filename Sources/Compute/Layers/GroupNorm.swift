@@ -75,18 +75,23 @@ public struct GroupNorm: Sendable {
         }
     }
 
+    /// Asks for the cache lines of group gi's planes of image ni in p [C, N, hw].
+    @inline(__always)
+    func prefetch(_ p: UnsafePointer<Float>, group gi: Int, image ni: Int, n: Int, hw: Int) {
+        let cpg = channels / groups
+        for c in (gi * cpg)..<((gi + 1) * cpg) { Kernels.prefetch(p + (c * n + ni) * hw, count: hw) }
+    }
+
     /// The statistics of every (image, group), stored to mean/rstd [N, G] and
     /// handed to `body(group, image, mean, rstd)` (groups split over the cores).
     @inline(__always)
     func forEachGroup(_ x: UnsafePointer<Float>, n: Int, hw: Int, mean: UnsafeMutablePointer<Float>,
                       rstd: UnsafeMutablePointer<Float>, _ body: (Int, Int, Float, Float) -> Void) {
-        let G = groups, cpg = channels / groups
+        let G = groups
         Parallel.forEach(groups) { gr in
             for gi in gr {
                 for ni in 0..<n {
-                    if ni + 1 < n {
-                        for c in (gi * cpg)..<((gi + 1) * cpg) { Kernels.prefetch(x + (c * n + ni + 1) * hw, count: hw) }
-                    }
+                    if ni + 1 < n { prefetch(x, group: gi, image: ni + 1, n: n, hw: hw) }
                     let (m, r) = statistics(x, group: gi, image: ni, n: n, hw: hw)
                     mean[ni * G + gi] = m
                     rstd[ni * G + gi] = r
@@ -113,13 +118,10 @@ public struct GroupNorm: Sendable {
                     let m = mean[ni * G + gi], r = rstd[ni * G + gi]
                     var s1: Float = 0, s2: Float = 0
                     // dx's planes (added to) and the next image's input planes arrive while this one's are worked on.
-                    for c in (gi * cpg)..<((gi + 1) * cpg) {
-                        if !overwrite { Kernels.prefetch(dx + (c * n + ni) * hw, count: hw) }
-                        if ni + 1 < n {
-                            let next = (c * n + ni + 1) * hw
-                            Kernels.prefetch(x + next, count: hw); Kernels.prefetch(dy + next, count: hw)
-                            if let mask { Kernels.prefetch(mask + next, count: hw) }
-                        }
+                    if !overwrite { prefetch(dx, group: gi, image: ni, n: n, hw: hw) }
+                    if ni + 1 < n {
+                        prefetch(x, group: gi, image: ni + 1, n: n, hw: hw); prefetch(dy, group: gi, image: ni + 1, n: n, hw: hw)
+                        if let mask { prefetch(mask, group: gi, image: ni + 1, n: n, hw: hw) }
                     }
                     for c in (gi * cpg)..<((gi + 1) * cpg) {
                         let off = (c * n + ni) * hw

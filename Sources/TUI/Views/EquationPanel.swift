@@ -112,7 +112,6 @@ enum EquationPanel {
 
     /// Draws the panel at (x, y), at most h rows; returns the rows used.
     static func render(_ s: AppState, _ buf: inout CellBuffer, x: Int, y: Int, w: Int, h: Int) -> Int {
-        let snap = s.snapshot
         let shown = s.focusHistory   // the focused side's steps (the fork's, while it has the keys)
         let idx = s.scrub ?? (shown.count - 1)
         guard idx >= 0, idx < shown.count, h > 0 else {
