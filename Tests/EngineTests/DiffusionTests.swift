@@ -171,7 +171,8 @@ final class DiffusionTests: XCTestCase {
     }
 
     /// The predictor deals a batch's images to the cores, one network copy per
-    /// core; that gives the batched forward's numbers bit for bit.
+    /// core; that gives the batched forward's numbers bit for bit, with packed
+    /// weights reused across calls or (weightsChange) packed on each.
     func testPredictorLanesMatchBatchedForward() throws {
         let net = try UNet(.tiny)
         let params = FloatBuffer(count: net.parameterCount)
@@ -185,16 +186,23 @@ final class DiffusionTests: XCTestCase {
                                                          rng: &rng), count: n * 784))
         }
         let model = UNetPredictor(net: try UNet(.tiny), params: params)
+        let live = UNetPredictor(net: try UNet(.tiny), params: params, weightsChange: true)
         var out = [Float](repeating: .nan, count: n * 784), one = [Float](repeating: .nan, count: 784)
         let before = batched()
+        // Fixed weights are packed on the first call and reused after it.
         for _ in 0..<2 { model.predictNoise(x, t: t, out: &out); XCTAssertTrue(out == before) }
-        // New weights between calls (the training view's EMA): the per-call
-        // packed weights must not be stale, on the lanes or on batch 1.
+        model.predictNoise(x, t: [t[0]], out: &one); XCTAssertTrue(one == Array(before[0..<784]))
+        for _ in 0..<2 { live.predictNoise(x, t: t, out: &out); XCTAssertTrue(out == before) }
+        // New weights between calls (the training view's EMA): a predictor told
+        // they change packs them on every call, on the lanes and on batch 1.
         for i in 0..<net.parameterCount { params.ptr[i] *= 0.9 }
         let after = batched()
         XCTAssertFalse(after == before)
-        model.predictNoise(x, t: t, out: &out); XCTAssertTrue(out == after)
-        model.predictNoise(x, t: [t[0]], out: &one); XCTAssertTrue(one == Array(after[0..<784]))
+        live.predictNoise(x, t: t, out: &out); XCTAssertTrue(out == after)
+        live.predictNoise(x, t: [t[0]], out: &one); XCTAssertTrue(one == Array(after[0..<784]))
+        // A new predictor of the new weights agrees.
+        UNetPredictor(net: try UNet(.tiny), params: params).predictNoise(x, t: t, out: &out)
+        XCTAssertTrue(out == after)
     }
 
     func testLiveSettingsAndFork() throws {

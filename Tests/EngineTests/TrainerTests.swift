@@ -279,7 +279,7 @@ final class TrainerTests: XCTestCase {
     func testPreviewByTimeWithConfidentRate() throws {
         var o = smallOptions(); o.batch = 4; o.totalSteps = 10
         let tr = try Trainer(options: o, data: Self.digits)
-        let pred = UNetPredictor(net: try UNet(o.config), params: tr.ema)
+        let pred = UNetPredictor(net: try UNet(o.config), params: tr.ema, weightsChange: true)
         let r = Runner(model: pred, schedule: tr.schedule, trainer: tr)
         let cls = Classifier(), p = FloatBuffer(count: cls.layout.count)
         var rng = RNG(seed: 2); cls.layout.initialize(p.ptr, rng: &rng)
@@ -325,7 +325,7 @@ final class TrainerTests: XCTestCase {
     func testTrainingRunnerSavesPeriodicallyAndAtTheEnd() throws {
         var o = smallOptions(); o.batch = 4; o.totalSteps = 5
         let tr = try Trainer(options: o, data: Self.digits)
-        let r = Runner(model: UNetPredictor(net: try UNet(o.config), params: tr.ema), schedule: tr.schedule, trainer: tr)
+        let r = Runner(model: UNetPredictor(net: try UNet(o.config), params: tr.ema, weightsChange: true), schedule: tr.schedule, trainer: tr)
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/run.safetensors"

@@ -36,8 +36,14 @@ public final class UNetPredictor: NoisePredictor {
     /// The v output of the last call (learned-variance models).
     private let variance = FloatBuffer(count: 1)
     public var varianceOutput: UnsafePointer<Float>? { net.config.learnSigma ? UnsafePointer(variance.ptr) : nil }
-    public init(net: UNet, params: FloatBuffer, objective: Objective = .eps, schedule: NoiseSchedule? = nil) {
-        self.net = net; self.params = params
+    /// Whether `params` change between calls (a trainer's EMA weights, which
+    /// the live preview samples): then each network copy packs its convolution
+    /// weights anew on every call. Otherwise it packs them on the first call
+    /// only (about 5% of a sampling step at batch 16).
+    public let weightsChange: Bool
+    public init(net: UNet, params: FloatBuffer, objective: Objective = .eps, schedule: NoiseSchedule? = nil,
+                weightsChange: Bool = false) {
+        self.net = net; self.params = params; self.weightsChange = weightsChange
         precondition(objective == .eps || schedule != nil, "an x0 or v model needs its schedule to give eps")
         output = objective == .eps ? nil : (objective, schedule!)
     }
@@ -50,15 +56,15 @@ public final class UNetPredictor: NoisePredictor {
         init(_ net: UNet) { self.net = net }
     }
     private var lanes: [Lane] = []
-    /// Numbers the calls: the weights may change between calls (the training
-    /// view's EMA), not during one, so each network copy packs its
-    /// convolution weights once per call (`ForwardMode.inference(packGeneration:)`).
+    /// Numbers the calls: weights that change between calls (`weightsChange`)
+    /// do not change during one, so each network copy packs its convolution
+    /// weights once per call (`ForwardMode.inference(packGeneration:)`).
     private var calls = 0
 
     public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
         let n = t.count, hw = imageSize * imageSize
         calls += 1
-        let generation = calls
+        let generation = weightsChange ? calls : 1
         // A learned variance's v follows ε in the output ([2, N, hw]; one image: [2, hw]).
         let learned = net.config.learnSigma
         if learned { variance.reserve(n * hw) }

@@ -196,7 +196,8 @@ public final class Trainer {
     /// The EMA weights as a noise predictor with a network of its own (built
     /// once: its per-core copies and buffers serve every preview).
     private lazy var previewModel = UNetPredictor(net: try! UNet(options.config, backend: net.ws.backend), params: ema,
-                                                  objective: options.objective, schedule: schedule)
+                                                  objective: options.objective, schedule: schedule,
+                                                  weightsChange: true)
 
     /// Writes EMA weights (plain names), raw weights, Adam moments and state,
     /// atomically (`pauseMidwayMs`: see AtomicFile.write).

@@ -211,7 +211,7 @@ enum ExplorerApp {
 
         func startTrainEngine(_ tr: Trainer) {
             let pred = UNetPredictor(net: try! UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema,
-                                     objective: tr.options.objective, schedule: tr.schedule)
+                                     objective: tr.options.objective, schedule: tr.schedule, weightsChange: true)
             let runner = Runner(model: pred, schedule: tr.schedule, trainer: tr)
             // A live preview: 16 digits every 10 s, with the classifier's confident rate over time.
             runner.previewSeconds = 10; runner.previewCount = 16
