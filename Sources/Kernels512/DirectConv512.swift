@@ -117,10 +117,16 @@ public enum DirectConv512 {
         @inline(__always)
         func block<A: Accumulators>(_: A.Type, _ o: Int) {
             var acc = A()
-            for ci in 0..<cin {
-                let plane = UnsafeRawPointer(xp + ci * planeLen + o)
-                let wc = wpk + ci * taps * 4
-                for t in 0..<taps { acc.add(plane + offs[t] * 4, wc + t * 4) }
+            // The cin x taps terms in one flat loop (ci, then t), as in
+            // weightGrad: nested loops copied the accumulators between
+            // registers after every tap.
+            var plane = UnsafeRawPointer(xp + o), wc = wpk, t = 0
+            for _ in 0..<(cin * taps) {
+                acc.add(plane + offs[t] * 4, wc)
+                wc += 4; t += 1
+                let end = t == taps
+                plane += end ? planeLen * 4 : 0
+                t = end ? 0 : t
             }
             acc.store(out + o, wideLen: wideLen)
         }
@@ -175,14 +181,19 @@ extension DirectConv512 {
                                   dyT: UnsafePointer<Float>, ldy: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
                                   stride: Int = 1) {
         var a = Taps9(), b = Taps9()
-        let x1 = xp + planeLen, d = UnsafeRawPointer(dyT)
-        for y in 0..<h {
-            let row = stride * y * wp, drow = y * w
-            for x in 0..<w {
-                let dv = d.loadUnaligned(fromByteOffset: (drow + x) * ldy * 4, as: V.self)
-                a.add(dv, xp + row + stride * x, wp)
-                b.add(dv, x1 + row + stride * x, wp)
-            }
+        // One loop over the h w positions in order, the input pointer jumping
+        // to the next row after each w: the nested loops compiled to register
+        // copies and spills of the accumulators in every iteration.
+        var p = xp, d = UnsafeRawPointer(dyT), x = 0
+        let next = stride * wp - stride * w, dStep = ldy * 4
+        for _ in 0..<(h * w) {
+            let dv = d.loadUnaligned(as: V.self)
+            a.add(dv, p, wp)
+            b.add(dv, p + planeLen, wp)
+            d += dStep; p += stride; x += 1
+            let end = x == w
+            p += end ? next : 0
+            x = end ? 0 : x
         }
         a.addTo(out, ldo)
         b.addTo(out + 9 * ldo, ldo)
@@ -332,12 +343,16 @@ extension DirectConv512 {
     public static func transposedWeightGrad(xT: UnsafePointer<Float>, ldx: Int, yp: UnsafePointer<Float>, wp: Int,
                                             h: Int, w: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
         var a = Taps16()
-        let xr = UnsafeRawPointer(xT)
-        for iy in 0..<h {
-            let row = yp + 2 * iy * wp
-            for ix in 0..<w {
-                a.add(xr.loadUnaligned(fromByteOffset: (iy * w + ix) * ldx * 4, as: V.self), row + 2 * ix, wp)
-            }
+        // One flat loop, as in weightGrad (nested loops copied the
+        // accumulators between registers in every iteration).
+        var p = yp, xr = UnsafeRawPointer(xT), ix = 0
+        let next = 2 * wp - 2 * w, xStep = ldx * 4
+        for _ in 0..<(h * w) {
+            a.add(xr.loadUnaligned(as: V.self), p, wp)
+            xr += xStep; p += 2; ix += 1
+            let end = ix == w
+            p += end ? next : 0
+            ix = end ? 0 : ix
         }
         a.addTo(out, ldo)
     }
