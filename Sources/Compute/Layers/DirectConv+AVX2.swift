@@ -62,10 +62,15 @@ extension DirectConv {
         var o = 0
         while o < wideLen {
             var acc = Tile()
-            for ci in 0..<cin {
-                let plane = UnsafeRawPointer(xp + ci * planeLen + o)
-                let wc = wpk + ci * taps * 4
-                for t in 0..<taps { acc.add(plane + offs[t] * 4, wc + t * 4) }
+            // One flat loop over ci, then t (nested loops copied the
+            // accumulators between registers after every tap).
+            var plane = UnsafeRawPointer(xp + o), wc = wpk, t = 0
+            for _ in 0..<(cin * taps) {
+                acc.add(plane + offs[t] * 4, wc)
+                wc += 4; t += 1
+                let end = t == taps
+                plane += end ? planeLen * 4 : 0
+                t = end ? 0 : t
             }
             acc.store(out + o, wideLen: wideLen)
             o += tile(false)

@@ -28,12 +28,29 @@ extension Kernels {
         var ib = 0
         while ib < hp {
             var m = V(repeating: -.infinity)
-            for j in 0..<hw {
-                var s = V(repeating: 0)
-                for c in 0..<d { s = s.addingProduct(V(repeating: k[c * ld + j]), FastMath.load(qp, c * hp + ib)) }
-                s *= sv
+            @inline(__always) func put(_ s: V, _ j: Int) {
+                let s = s * sv
                 m.replace(with: s, where: s .> m)
                 FastMath.store(s, st, j * hp + ib)
+            }
+            // Four keys at a time: four independent sums (each over c in
+            // order), where one sum at a time waited on every FMA's latency.
+            var j = 0
+            while j + 4 <= hw {
+                var s0 = V(repeating: 0), s1 = s0, s2 = s0, s3 = s0
+                for c in 0..<d {
+                    let qv = FastMath.load(qp, c * hp + ib), kc = k + c * ld + j
+                    s0 = s0.addingProduct(V(repeating: kc[0]), qv); s1 = s1.addingProduct(V(repeating: kc[1]), qv)
+                    s2 = s2.addingProduct(V(repeating: kc[2]), qv); s3 = s3.addingProduct(V(repeating: kc[3]), qv)
+                }
+                put(s0, j); put(s1, j + 1); put(s2, j + 2); put(s3, j + 3)
+                j += 4
+            }
+            while j < hw {
+                var s = V(repeating: 0)
+                for c in 0..<d { s = s.addingProduct(V(repeating: k[c * ld + j]), FastMath.load(qp, c * hp + ib)) }
+                put(s, j)
+                j += 1
             }
             var z = V(repeating: 0)
             for j in 0..<hw {
@@ -43,10 +60,25 @@ extension Kernels {
             }
             let inv = 1 / z
             for j in 0..<hw { FastMath.store(FastMath.load(st, j * hp + ib) * inv, st, j * hp + ib) }
-            for c in 0..<d {
+            // Four channels at a time, each summing over j in order.
+            var c = 0
+            while c + 4 <= d {
+                var a0 = V(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+                let v0 = v + c * ld, v1 = v0 + ld, v2 = v1 + ld, v3 = v2 + ld
+                for j in 0..<hw {
+                    let p = FastMath.load(st, j * hp + ib)
+                    a0 = a0.addingProduct(V(repeating: v0[j]), p); a1 = a1.addingProduct(V(repeating: v1[j]), p)
+                    a2 = a2.addingProduct(V(repeating: v2[j]), p); a3 = a3.addingProduct(V(repeating: v3[j]), p)
+                }
+                FastMath.store(a0, orow, c * hp + ib); FastMath.store(a1, orow, (c + 1) * hp + ib)
+                FastMath.store(a2, orow, (c + 2) * hp + ib); FastMath.store(a3, orow, (c + 3) * hp + ib)
+                c += 4
+            }
+            while c < d {
                 var a = V(repeating: 0)
                 for j in 0..<hw { a = a.addingProduct(V(repeating: v[c * ld + j]), FastMath.load(st, j * hp + ib)) }
                 FastMath.store(a, orow, c * hp + ib)
+                c += 1
             }
             ib += 16
         }
