@@ -37,8 +37,9 @@ extension DirectConv {
     /// of stride 1 or 2 (x is h x w, dy the output's size), without im2col:
     /// per image, the input in zero-bordered
     /// planes and dy transposed to [position][cout], then
-    /// DirectConv512.weightGrad for each (16 output channels, 2 input
-    /// channels); at stride 1 other channel counts go to `weightGradBlocks`. Images are
+    /// DirectConv512.weightGrad32 for each 32 output channels and input
+    /// channel, or DirectConv512.weightGrad for each 16 output and 2 input
+    /// channels; at stride 1 other channel counts go to `weightGradBlocks`. Images are
     /// dealt to the cores; each core sums its images
     /// in order into its own partial, and the partials are added in thread
     /// order (as the GEMM path does with its chunks).
@@ -57,7 +58,17 @@ extension DirectConv {
             let dyT = xp + cin * g.planeLen
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
             transposeImage(dy, n: n, b: b, channels: cout, positions: hwo, into: dyT)
-            for cb in Swift.stride(from: 0, to: cout, by: 16) {
+            // 32 output channels at a time where they come in 32s (each
+            // input broadcast serves two FMAs), else 16 and two input channels.
+            let wide = cout % 32 == 0
+            for cb in Swift.stride(from: 0, to: cout, by: wide ? 32 : 16) {
+                if wide {
+                    for ci in 0..<cin {
+                        DirectConv512.weightGrad32(xp: xp + ci * g.planeLen, wp: g.wp, h: ho, w: wo, dyT: dyT + cb,
+                                                   ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout, stride: stride)
+                    }
+                    continue
+                }
                 for ci in Swift.stride(from: 0, to: cin, by: 2) {
                     DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: ho, w: wo,
                                              dyT: dyT + cb, ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout,
