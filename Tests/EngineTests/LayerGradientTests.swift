@@ -57,12 +57,14 @@ final class LayerGradientTests: XCTestCase {
         }
         forEachBackend([.avx2, .avx512]) { backend in
             // (batch, height, width, in, out, dx): the U-Net's input (1 -> 16,
-            // no dx) and output (16 -> 1) convolutions, and channel counts that
-            // fill neither a 3-channel weight-gradient block nor a 4-channel tile.
+            // no dx) and output (16 -> 1) convolutions, channel counts that
+            // fill neither a 3-channel weight-gradient block nor a 4-channel
+            // tile, and output channels in 32s (weightGrad32: 16 -> 32, 6 -> 64).
             let cases = [(1, 14, 14, 16, 32, true), (3, 7, 7, 16, 32, true), (2, 5, 5, 16, 32, true),
                          (3, 28, 28, 1, 16, false), (2, 28, 28, 16, 1, true), (3, 7, 7, 8, 20, true),
                          (1, 14, 14, 4, 5, false), (2, 28, 28, 16, 16, false),
-                         (2, 3, 40, 8, 16, true), (1, 5, 33, 16, 16, true), (3, 6, 2, 4, 8, true), (2, 4, 9, 8, 4, true)]
+                         (2, 3, 40, 8, 16, true), (1, 5, 33, 16, 16, true), (3, 6, 2, 4, 8, true), (2, 4, 9, 8, 4, true),
+                         (3, 7, 7, 6, 64, true)]
             for (n, h, w, cin, cout, withDx) in cases {
                 let want = run(.reference, n: n, h: h, w: w, cin: cin, cout: cout, withDx: withDx)
                 let got = run(backend, n: n, h: h, w: w, cin: cin, cout: cout, withDx: withDx)
