@@ -204,7 +204,7 @@ extension DirectConv512 {
 /// (18 accumulators: two 16-channel vectors per tap), each broadcast input
 /// shared by two FMAs:
 ///
-///     out[tap][0..<32] += sum over y < h, x < w of
+///     out[tap ldo + 0..<32] += sum over y < h, x < w of
 ///         dyT[(y w + x) ldy + 0..<32] * xp[(s y + ky) wp + s x + kx]
 ///
 /// Each sum adds its terms in position order, as `weightGrad` does (the

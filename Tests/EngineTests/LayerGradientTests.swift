@@ -228,13 +228,13 @@ final class LayerGradientTests: XCTestCase {
 
     /// The 3x3 stride-2 convolution's backward at the U-Net's shapes (16 ->
     /// 16 at 28x28, 32 -> 32 at 14x14; on AVX-512 the direct weight gradient),
-    /// an odd size (7x7 -> 4x4), without dx, and one image (the whole-batch
+    /// an odd size (7x7 -> 4x4, 16 and 32 output channels), without dx, and one image (the whole-batch
     /// path), against the reference backend's GEMMs (dx and dW adding onto
     /// what they held); in training mode and in evaluation mode (one image
     /// per GEMM, as guidance's backward runs).
     func testStridedBackwardMatchesGEMM() {
         for (cin, cout, h, n, withDx) in [(16, 16, 28, 3, true), (32, 32, 14, 3, true), (4, 16, 7, 2, true),
-                                          (16, 16, 14, 3, false), (2, 16, 7, 1, true)] {
+                                          (16, 16, 14, 3, false), (2, 16, 7, 1, true), (4, 32, 7, 2, true)] {
           for mode in [ForwardMode.training, .evaluation] {
             func run(_ backend: Backend) -> [Float] {
                 var L = ParameterLayout()

@@ -39,7 +39,8 @@ public final class UNetPredictor: NoisePredictor {
     /// Whether `params` change between calls (a trainer's EMA weights, which
     /// the live preview samples): then each network copy packs its convolution
     /// weights anew on every call. Otherwise it packs them on the first call
-    /// only (about 5% of a sampling step at batch 16).
+    /// only, and `params` must not change after it (a batch-1 sampling step
+    /// went from 1.3 to 1.0 ms).
     public let weightsChange: Bool
     public init(net: UNet, params: FloatBuffer, objective: Objective = .eps, schedule: NoiseSchedule? = nil,
                 weightsChange: Bool = false) {
@@ -56,9 +57,10 @@ public final class UNetPredictor: NoisePredictor {
         init(_ net: UNet) { self.net = net }
     }
     private var lanes: [Lane] = []
-    /// Numbers the calls: weights that change between calls (`weightsChange`)
-    /// do not change during one, so each network copy packs its convolution
-    /// weights once per call (`ForwardMode.inference(packGeneration:)`).
+    /// Numbers the calls when `weightsChange`: weights that change between
+    /// calls do not change during one, so each network copy then packs its
+    /// convolution weights once per call (`ForwardMode.inference(packGeneration:)`);
+    /// otherwise every call is generation 1.
     private var calls = 0
 
     public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
