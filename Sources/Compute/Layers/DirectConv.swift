@@ -96,16 +96,21 @@ enum DirectConv {
     /// Called by a loop over image b's channel planes of x [channels, N, hw]
     /// at channel ci: asks for the plane `prefetchChannels` ahead (and, at
     /// the first, for the planes before it).
+    /// Nothing for one image (sampling's per-core forward): its planes are
+    /// one contiguous run that the hardware prefetcher follows.
     @inline(__always)
     static func prefetchAhead(_ x: UnsafePointer<Float>, n: Int, b: Int, hw: Int, channels: Int, at ci: Int) {
+        if n == 1 { return }
         if ci == 0 { for c in 0..<min(channels, prefetchChannels) { Kernels.prefetch(x + (c * n + b) * hw, count: hw) } }
         if ci + prefetchChannels < channels { Kernels.prefetch(x + ((ci + prefetchChannels) * n + b) * hw, count: hw) }
     }
 
     /// Asks for the lines `store` will write for tile t of image b (called
-    /// before the tile's kernel, which then runs while they arrive).
+    /// before the tile's kernel, which then runs while they arrive); nothing
+    /// for one image, as in prefetchAhead.
     @inline(__always)
     static func prefetchOutput(_ y: UnsafeMutablePointer<Float>, _ g: Geometry, tile t: Int, n: Int, b: Int) {
+        if n == 1 { return }
         let hw = g.h * g.w
         for j in 0..<4 { Kernels.prefetch(y + ((t * 4 + j) * n + b) * hw, count: hw) }
     }
