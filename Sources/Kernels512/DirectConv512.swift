@@ -1,4 +1,6 @@
 // DirectConv512.swift: the direct convolutions' inner kernels for AVX-512.
+import SIMDMath
+
 /// The inner kernels of the direct convolutions (Compute's DirectConv) for
 /// AVX-512: 16-float vectors and a 4 output channels x 64 positions register
 /// tile (16 accumulators of the 32 zmm registers). This module is compiled for
@@ -117,16 +119,11 @@ public enum DirectConv512 {
         @inline(__always)
         func block<A: Accumulators>(_: A.Type, _ o: Int) {
             var acc = A()
-            // The cin x taps terms in one flat loop (ci, then t), as in
-            // weightGrad: nested loops copied the accumulators between
-            // registers after every tap.
-            var plane = UnsafeRawPointer(xp + o), wc = wpk, t = 0
-            for _ in 0..<(cin * taps) {
+            var plane = UnsafeRawPointer(xp + o), wc = wpk
+            flatLoop(outer: cin, inner: taps) { t, last in
                 acc.add(plane + offs[t] * 4, wc)
-                wc += 4; t += 1
-                let end = t == taps
-                plane += end ? planeLen * 4 : 0
-                t = end ? 0 : t
+                wc += 4
+                plane += last ? planeLen * 4 : 0
             }
             acc.store(out + o, wideLen: wideLen)
         }
@@ -181,19 +178,13 @@ extension DirectConv512 {
                                   dyT: UnsafePointer<Float>, ldy: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
                                   stride: Int = 1) {
         var a = Taps9(), b = Taps9()
-        // One loop over the h w positions in order, the input pointer jumping
-        // to the next row after each w: the nested loops compiled to register
-        // copies and spills of the accumulators in every iteration.
-        var p = xp, d = UnsafeRawPointer(dyT), x = 0
-        let next = stride * wp - stride * w, dStep = ldy * 4
-        for _ in 0..<(h * w) {
+        var p = xp, d = UnsafeRawPointer(dyT)
+        let next = stride * wp - stride * (w - 1)
+        flatLoop(outer: h, inner: w) { _, last in
             let dv = d.loadUnaligned(as: V.self)
             a.add(dv, p, wp)
             b.add(dv, p + planeLen, wp)
-            d += dStep; p += stride; x += 1
-            let end = x == w
-            p += end ? next : 0
-            x = end ? 0 : x
+            d += ldy * 4; p += last ? next : stride
         }
         a.addTo(out, ldo)
         b.addTo(out + 9 * ldo, ldo)
@@ -214,16 +205,13 @@ extension DirectConv512 {
                                     dyT: UnsafePointer<Float>, ldy: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
                                     stride: Int = 1) {
         var a = Taps9(), b = Taps9()
-        var p = xp, d = UnsafeRawPointer(dyT), x = 0
-        let next = stride * wp - stride * w, dStep = ldy * 4
-        for _ in 0..<(h * w) {
+        var p = xp, d = UnsafeRawPointer(dyT)
+        let next = stride * wp - stride * (w - 1)
+        flatLoop(outer: h, inner: w) { _, last in
             let d0 = d.loadUnaligned(as: V.self), d1 = d.loadUnaligned(fromByteOffset: 64, as: V.self)
             a.add(d0, p, wp)
             b.add(d1, p, wp)
-            d += dStep; p += stride; x += 1
-            let end = x == w
-            p += end ? next : 0
-            x = end ? 0 : x
+            d += ldy * 4; p += last ? next : stride
         }
         a.addTo(out, ldo)
         b.addTo(out + 16, ldo)
@@ -373,16 +361,11 @@ extension DirectConv512 {
     public static func transposedWeightGrad(xT: UnsafePointer<Float>, ldx: Int, yp: UnsafePointer<Float>, wp: Int,
                                             h: Int, w: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
         var a = Taps16()
-        // One flat loop, as in weightGrad (nested loops copied the
-        // accumulators between registers in every iteration).
-        var p = yp, xr = UnsafeRawPointer(xT), ix = 0
-        let next = 2 * wp - 2 * w, xStep = ldx * 4
-        for _ in 0..<(h * w) {
+        var p = yp, xr = UnsafeRawPointer(xT)
+        let next = 2 * wp - 2 * (w - 1)
+        flatLoop(outer: h, inner: w) { _, last in
             a.add(xr.loadUnaligned(as: V.self), p, wp)
-            xr += xStep; p += 2; ix += 1
-            let end = ix == w
-            p += end ? next : 0
-            ix = end ? 0 : ix
+            xr += ldx * 4; p += last ? next : 2
         }
         a.addTo(out, ldo)
     }

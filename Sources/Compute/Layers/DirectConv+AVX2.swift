@@ -62,15 +62,11 @@ extension DirectConv {
         var o = 0
         while o < wideLen {
             var acc = Tile()
-            // One flat loop over ci, then t (nested loops copied the
-            // accumulators between registers after every tap).
-            var plane = UnsafeRawPointer(xp + o), wc = wpk, t = 0
-            for _ in 0..<(cin * taps) {
+            var plane = UnsafeRawPointer(xp + o), wc = wpk
+            flatLoop(outer: cin, inner: taps) { t, last in
                 acc.add(plane + offs[t] * 4, wc)
-                wc += 4; t += 1
-                let end = t == taps
-                plane += end ? planeLen * 4 : 0
-                t = end ? 0 : t
+                wc += 4
+                plane += last ? planeLen * 4 : 0
             }
             acc.store(out + o, wideLen: wideLen)
             o += tile(false)

@@ -58,21 +58,22 @@ extension DirectConv {
             let dyT = xp + cin * g.planeLen
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
             transposeImage(dy, n: n, b: b, channels: cout, positions: hwo, into: dyT)
-            // 32 output channels at a time where they come in 32s (each
-            // input broadcast serves two FMAs), else 16 and two input channels.
-            let wide = cout % 32 == 0
-            for cb in Swift.stride(from: 0, to: cout, by: wide ? 32 : 16) {
-                if wide {
+            // 32 output channels at a time where they come in 32s (each input
+            // broadcast serves two FMAs), else 16 and two input channels.
+            if cout % 32 == 0 {
+                for cb in Swift.stride(from: 0, to: cout, by: 32) {
                     for ci in 0..<cin {
                         DirectConv512.weightGrad32(xp: xp + ci * g.planeLen, wp: g.wp, h: ho, w: wo, dyT: dyT + cb,
                                                    ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout, stride: stride)
                     }
-                    continue
                 }
-                for ci in Swift.stride(from: 0, to: cin, by: 2) {
-                    DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: ho, w: wo,
-                                             dyT: dyT + cb, ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout,
-                                             stride: stride)
+            } else {
+                for cb in Swift.stride(from: 0, to: cout, by: 16) {
+                    for ci in Swift.stride(from: 0, to: cin, by: 2) {
+                        DirectConv512.weightGrad(xp: xp + ci * g.planeLen, planeLen: g.planeLen, wp: g.wp, h: ho, w: wo,
+                                                 dyT: dyT + cb, ldy: cout, out: part + ci * 9 * cout + cb, ldo: cout,
+                                                 stride: stride)
+                    }
                 }
             }
         }

@@ -95,9 +95,9 @@ enum DirectConv {
 
     /// Called by a loop over image b's channel planes of x [channels, N, hw]
     /// at channel ci: asks for the plane `prefetchChannels` ahead (and, at
-    /// the first, for the planes before it).
-    /// Nothing for one image (sampling's per-core forward): its planes are
-    /// one contiguous run that the hardware prefetcher follows.
+    /// the first, for the planes before it); nothing for one image (sampling's
+    /// per-core forward), whose planes are one contiguous run that the
+    /// hardware prefetcher follows.
     @inline(__always)
     static func prefetchAhead(_ x: UnsafePointer<Float>, n: Int, b: Int, hw: Int, channels: Int, at ci: Int) {
         if n == 1 { return }
