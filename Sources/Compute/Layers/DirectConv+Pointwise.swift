@@ -21,9 +21,15 @@ extension DirectConv {
             for b in images {
                 // The kernel reads wideLen (a tile multiple) floats from each plane's
                 // start: in place where that stays inside x (the last channel's
-                // reads end the buffer), else from a copy.
+                // reads end the buffer). Else, with AVX-512, in place up to the
+                // last whole granule and the rest from a copy; with AVX2 all from a copy.
                 var src = x + b * hw, planeLen = n * hw
                 if b * hw + g.wideLen > n * hw {
+                    if g.wide {
+                        pointwiseSplit(wpk: wpk, bias: bias, cin: cin, x: src, planeLen: planeLen, hw: hw,
+                                       coTiles: coTiles, scratch: xp, y: y + b * hw, n: n, accumulate: accumulate)
+                        continue
+                    }
                     loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
                     src = UnsafePointer(xp); planeLen = g.planeLen
                 }
@@ -39,6 +45,49 @@ extension DirectConv {
 }
 
 extension DirectConv {
+    /// One image of `pointwise` (AVX-512) whose planes, `planeLen` apart from
+    /// x, end within a granule of x's end: positions 0..<main (the whole
+    /// granules of hw) are read in place, the last hw - main from a copy of
+    /// each plane's tail. Each output adds the same terms in the same order
+    /// as from a full copy; y points at the image's first channel.
+    static func pointwiseSplit(wpk: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int,
+                               x: UnsafePointer<Float>, planeLen: Int, hw: Int, coTiles: Range<Int>,
+                               scratch: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int,
+                               accumulate: Bool) {
+        let gran = DirectConv512.granule, main = hw / gran * gran, rest = hw - main
+        // Scratch: the tails' planes (cin x gran), then the outputs (4 x main, 4 x gran).
+        let tails = scratch, mainOut = tails + cin * gran, tailOut = mainOut + 4 * main
+        if rest > 0 {
+            for ci in 0..<cin {
+                let s = x + ci * planeLen + main, d = tails + ci * gran
+                for i in 0..<rest { d[i] = s[i] }
+                for i in rest..<gran { d[i] = 0 }
+            }
+        }
+        var zero = 0
+        for t in coTiles {
+            if main > 0 {
+                DirectConv512.kernelTaps(xp: x, planeLen: planeLen, offs: &zero, taps: 1, cin: cin, wideLen: main,
+                                         wpk: wpk + t * cin * 4, out: mainOut)
+            }
+            if rest > 0 {
+                DirectConv512.kernelTaps(xp: tails, planeLen: gran, offs: &zero, taps: 1, cin: cin, wideLen: gran,
+                                         wpk: wpk + t * cin * 4, out: tailOut)
+            }
+            for j in 0..<4 {
+                let co = t * 4 + j, dst = y + co * n * hw
+                if main > 0 {
+                    Elementwise512.storeRows(mainOut + j * main, dst, h: 1, w: main, wp: main, bias: bias[co],
+                                             accumulate: accumulate)
+                }
+                if rest > 0 {
+                    Elementwise512.storeRows(tailOut + j * gran, dst + main, h: 1, w: rest, wp: gran, bias: bias[co],
+                                             accumulate: accumulate)
+                }
+            }
+        }
+    }
+
     /// Whether `pointwiseWeightGrad` runs for a 1x1 convolution: AVX-512, and
     /// both channel counts multiples of 4.
     static func pointwiseWeightGradApplies(backend: Backend, cin: Int, cout: Int) -> Bool {
