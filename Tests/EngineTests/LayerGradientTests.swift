@@ -163,13 +163,15 @@ final class LayerGradientTests: XCTestCase {
     /// accumulate mode for the 1x1; the transposed one's backward too),
     /// images across threads (n = 3) and channel tiles across threads (n = 1).
     func testDirectPointwiseAndTransposedMatchGEMM() {
-        func run(_ backend: Backend, n: Int) -> [Float] {
+        // hw = 7: 49 positions, the last image's 1x1 in place for 32 and 17 from
+        // a copy; hw = 4: 16 positions, all from a copy.
+        func run(_ backend: Backend, n: Int, hw: Int) -> [Float] {
             var L = ParameterLayout()
             let pw = Conv2d(&L, "p", cin: 12, cout: 8, k: 1)
             let sc = Conv2d(&L, "s", cin: 12, cout: 8, k: 3, stride: 2, pad: 1)
             let ct = ConvTranspose2d(&L, "t", cin: 12, cout: 8, k: 4, stride: 2, pad: 1)
-            let hw = 7, inLen = 12 * n * hw * hw, pwLen = 8 * n * hw * hw, ctLen = 8 * n * 4 * hw * hw
-            let sLen = 8 * n * 4 * 4
+            let inLen = 12 * n * hw * hw, pwLen = 8 * n * hw * hw, ctLen = 8 * n * 4 * hw * hw
+            let sLen = 8 * n * ((hw + 1) / 2) * ((hw + 1) / 2)
             let params = randomBuffer(L.count, seed: 41, scale: 0.3)
             let x = randomBuffer(inLen, seed: 42)
             let ws = Workspace(backend: backend)
@@ -189,8 +191,10 @@ final class LayerGradientTests: XCTestCase {
         }
         forEachBackend([.avx2, .avx512]) { backend in
             for n in [1, 3] {
-                assertClose(run(.reference, n: n), run(backend, n: n), rtol: 2e-6,
-                            "\(backend.rawValue) n=\(n) against the reference GEMM paths")
+                for hw in [4, 7] {
+                    assertClose(run(.reference, n: n, hw: hw), run(backend, n: n, hw: hw), rtol: 2e-6,
+                                "\(backend.rawValue) n=\(n) \(hw)x\(hw) against the reference GEMM paths")
+                }
             }
         }
     }
