@@ -100,7 +100,7 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     /// Refuses `--variance learned` for a model without the variance output.
     public func check(learnsVariance: Bool) throws {
         if variance == .learned && !learnsVariance {
-            throw EngineError.invalidArgument("--variance learned needs a model trained with --learn-sigma (this one predicts only the noise; use beta or posterior)")
+            throw EngineError.invalidArgument("--variance learned needs a model trained with --learn-sigma (this model has no variance output; use beta or posterior)")
         }
     }
 

@@ -8,6 +8,7 @@ public enum InputFile {
     /// one-line error naming it. `what` names the expected kind ("IDX file").
     public static func size(_ path: String, what: String, limit: Int) throws -> Int {
         let a = "AEIOUaeiou".contains(what.first ?? "x") ? "an" : "a"
+        guard !path.isEmpty else { throw EngineError.invalidArgument("an empty path was given where \(a) \(what) was expected") }
         var st = stat()
         guard stat(path, &st) == 0 else { throw EngineError.badFile(path: shortened(path), reason: reason(errno)) }
         switch st.st_mode & S_IFMT {

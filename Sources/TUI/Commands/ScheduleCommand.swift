@@ -9,17 +9,22 @@ struct ScheduleCommand: ParsableCommand {
         abstract: "Print a noise schedule's tables: t, beta, alpha, alpha_bar, alpha_bar_prev, snr, posterior_variance.")
 
     @Option(help: "linear, cosine, quadratic or sigmoid.") var kind: String = "linear"
-    @Option(parsing: .unconditional, help: "Diffusion steps T (>= 2).") var steps: Int = 1000
+    @Option(name: [.customShort("T"), .customLong("T"), .customLong("steps")], parsing: .unconditional,
+            help: "Diffusion steps T (>= 2; --steps is the old name).") var steps: Int = 1000
     @Option(parsing: .unconditional, help: "beta at t = 0 (not used by cosine).") var betaStart: Double = 1e-4
     @Option(parsing: .unconditional, help: "beta at t = T-1 (not used by cosine).") var betaEnd: Double = 0.02
     @Flag(help: "CSV output.") var csv = false
     @Flag(help: "JSON output (one object of arrays).") var json = false
 
-    func run() throws {
-        guard let k = ScheduleKind(rawValue: kind) else {
+    func validate() throws {
+        guard ScheduleKind(rawValue: kind) != nil else {
             throw ValidationError("unknown --kind '\(kind)' (use linear, cosine, quadratic or sigmoid)")
         }
-        let s = try wrap(flags: ["T": "--steps"]) { try NoiseSchedule(kind: k, T: steps, betaStart: betaStart, betaEnd: betaEnd) }
+    }
+
+    func run() throws {
+        let k = ScheduleKind(rawValue: kind)!
+        let s = try wrap(flags: ["T": "--T"]) { try NoiseSchedule(kind: k, T: steps, betaStart: betaStart, betaEnd: betaEnd) }
         let cols: [(String, [Double])] = [("beta", s.betas), ("alpha", s.alphas), ("alpha_bar", s.alphasCumprod),
                                           ("alpha_bar_prev", s.alphasCumprodPrev), ("snr", s.snr),
                                           ("posterior_variance", s.posteriorVariance)]

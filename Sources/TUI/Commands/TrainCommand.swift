@@ -90,6 +90,9 @@ struct TrainCommand: ParsableCommand {
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         if let objective, Objective(rawValue: objective) == nil { throw ValidationError("unknown --objective '\(objective)' (eps, x0 or v)") }
         if let weighting, Weighting(rawValue: weighting) == nil { throw ValidationError("unknown --weighting '\(weighting)'") }
+        // --epochs first: the engine would see only the steps it makes.
+        if let epochs { guard epochs > 0, epochs <= 10_000 else { throw ValidationError("--epochs must be in (0, 10000], got \(epochs)") } }
+        if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         // The engine's own checks of every option it takes (ranges written once, in Engine).
         try validating {
             var c = try modelConfig(config ?? "tiny", attention: attention)
@@ -98,8 +101,6 @@ struct TrainCommand: ParsableCommand {
             _ = try NoiseSchedule(kind: ScheduleKind(rawValue: schedule)!, T: T)
         }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
-        if let epochs { guard epochs > 0, epochs <= 10_000 else { throw ValidationError("--epochs must be in (0, 10000], got \(epochs)") } }
-        if steps != nil && epochs != nil { throw ValidationError("give --steps or --epochs, not both") }
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1, got \(limit)") } }
     }
 
