@@ -35,6 +35,44 @@ final class AppTests: XCTestCase {
         return st
     }
 
+    /// A key's answer longer than the window takes two rows for a while, and
+    /// the status line moves up a row above it rather than being hidden;
+    /// folded, the status is back on its row and the answer on the hint row.
+    func testLongMessageKeepsTheStatusLine() throws {
+        var st = try makeState()
+        st = AppState(caps: .full, width: 80, height: 24, schedule: st.schedule)
+        st.snapshot = Self.fakeSnapshot(steps: 30)
+        st.message = String(repeating: "a long answer to a key ", count: 5)
+        let rows = render(st).lines()
+        XCTAssertTrue(rows[21].hasPrefix("t=970 30/1000 │ DDPM σ²=β"), rows[21])
+        XCTAssertTrue(rows[22].hasPrefix("a long answer") && rows[23].hasPrefix("answer to a key"), rows.suffix(3).joined(separator: "\n"))
+        st.messageFolded = true
+        let folded = render(st).lines()
+        XCTAssertTrue(folded[22].hasPrefix("t=970 30/1000 │ DDPM σ²=β") && folded[23].hasPrefix("a long answer"),
+                      folded.suffix(3).joined(separator: "\n"))
+    }
+
+    /// PgUp / PgDn move a tenth of the whole run (100 of 1000 steps), not of
+    /// the steps taken so far; `d` mid-run says the new sampler takes over from
+    /// the next step, and the status names both samplers of the run.
+    func testPagingIsATenthOfTheRunAndSamplerChangeMidRunIsNamed() throws {
+        var st = try makeState()
+        st.snapshot = Self.fakeSnapshot(steps: 300)
+        _ = reduce(&st, .key(.pageUp))
+        XCTAssertEqual(st.scrub, 199)
+        _ = reduce(&st, .key(.pageDown))
+        XCTAssertEqual(st.scrub, 299)
+        _ = reduce(&st, .key(.pageDown))
+        XCTAssertNil(st.scrub, "back to live")
+        _ = reduce(&st, .key(.char("d")))
+        XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step, on from this x_t (r starts a new run with it)")
+        // The engine's next frame ran with DDIM.
+        let l = st.snapshot.history.removeLast()
+        st.snapshot.history.append(RecordedFrame(step: l.step, t: l.t, tNext: l.tNext, n: l.n, size: l.size, settings: st.settings,
+                                                 xt: l.xt, x0: l.x0, eps: l.eps, x0Outside: l.x0Outside, readings: l.readings))
+        XCTAssertTrue(SampleView.statusLine(st).contains("│ DDPM then DDIM 50 η=0.0 │"), SampleView.statusLine(st))
+    }
+
     func keys(_ help: [(String, String)]) -> [Key] {
         var out: [Key] = []
         for (k, _) in help {
@@ -307,12 +345,14 @@ final class AppTests: XCTestCase {
         forked.snapshot.final = [0]; forked.settings.clip = true; forked.settings.noiseTemperature = 1.1
         forked.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20, noiseTemperature: 0.5)
         forked.snapshot.forkHistory = Array(forked.snapshot.history.prefix(2))
-        let original = SampleView.statusLine(forked)
-        XCTAssertTrue(original.contains("keys: original │ DDPM σ²=β │") && original.contains("noise 1.0") && original.contains("r runs noise 1.1, clip on"), original)
+        // (Wide enough for every field: at 120 columns the noise temperature at its default drops out.)
+        let original = SampleView.statusLine(forked, width: 200)
+        XCTAssertTrue(original.hasPrefix("original done, fork t=998 │ keys: original │ DDPM σ²=β │") && original.contains("noise 1.0")
+                      && original.contains("r runs noise 1.1, clip on"), original)
         forked.forkFocus = true
-        let fork = SampleView.statusLine(forked)
+        let fork = SampleView.statusLine(forked, width: 200)
         // DDIM with eta 0 draws no fresh noise: no noise temperature to show.
-        XCTAssertTrue(fork.contains("keys: fork │ DDIM 20 η=0.0") && !fork.contains("noise"), fork)
+        XCTAssertTrue(fork.hasPrefix("fork t=998, original done │ keys: fork │ DDIM 20 η=0.0") && !fork.contains("noise"), fork)
         // The original finished, the fork running: a key on the original says what r runs, on both lines.
         forked.forkFocus = false; forked.message = nil
         _ = reduce(&forked, .key(.char("c")))

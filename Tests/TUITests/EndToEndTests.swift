@@ -207,7 +207,10 @@ final class EndToEndTests: XCTestCase {
         let (old, new) = Self.halves(pane(), width: 120)
         XCTAssertNotEqual(old, new, "the new final digits differ from the old")
         // The compare view: five temperature rows of the sample view's sampler, diversity rising.
-        keys("4")
+        // Reached from the help with Esc and 4 arriving together: Esc closes the help, 4 still acts.
+        keys("'?'")
+        waitFor("help") { $0.contains("this help") }
+        keys("Escape 4")
         waitFor("comparison finished", timeout: 90) { $0.contains("compare temperature") && Self.status($0).contains("finished") }
         let p = pane()
         let divs = p.split(separator: "\n").compactMap { line -> Double? in

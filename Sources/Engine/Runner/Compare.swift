@@ -84,7 +84,8 @@ public enum CompareParameter: String, CaseIterable, Sendable {
             case .temperature: try EngineError.require(v >= 0 && v <= 10, "temperature", "[0, 10]", v)
             case .noiseTemperature: try EngineError.require(v >= 0 && v <= 10, "noise temperature", "[0, 10]", v)
             case .eta: try EngineError.require(v >= 0 && v <= 1, "eta", "[0, 1]", v)
-            case .steps: try EngineError.require(v == v.rounded() && v >= 1 && v <= Double(T), "steps", "1...\(T), whole", v)
+            case .steps: try EngineError.require(v == v.rounded() && v >= 1 && v <= Double(T), "steps", "1...\(T), whole",
+                                                   v == v.rounded() && abs(v) < 1e15 ? "\(Int(v))" : "\(v)")
             case .guideScale: try EngineError.require(SamplerSettings.guideScales.contains(v), "guidance scale", "[0, 100]", v)
             case .variance, .clip, .sampler: break
             }
@@ -150,11 +151,13 @@ public func meanPixelVariance(_ images: [Float], n: Int, pixels: Int) -> Double 
 /// then per row its label, diversity, confident count and wall time beside
 /// its digits at full size.
 public enum CompareFigure {
-    static func ascii(_ s: String) -> String {
+    /// A label's ASCII spelling (the figure's bitmap font, an ASCII terminal): words for the Greek.
+    public static func ascii(_ s: String) -> String {
         s.replacingOccurrences(of: "σ²=β̃", with: "var post").replacingOccurrences(of: "σ²=β", with: "var beta")
             .replacingOccurrences(of: "σ²=learned", with: "var learned")
             .replacingOccurrences(of: "η", with: "eta").replacingOccurrences(of: "x̂0", with: "x0")
             .replacingOccurrences(of: "→", with: "to ").replacingOccurrences(of: "×", with: "scale ")
+            .replacingOccurrences(of: "≥", with: ">=")
     }
 
     public static func image(_ c: CompareSnapshot) -> (width: Int, height: Int, pixels: [UInt8]) {

@@ -141,7 +141,7 @@ public enum KeyHelp {
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to live"),
         ("h / l", "select the previous / next digit"), ("k / j", "select a digit a row up / down"),
-        ("z", "zoom the selected digit: 28x28, 10 stages, p(class)"),
+        ("z", "zoom the selected digit: large, 10 stages, p(class)"),
         ("f", "fork here or at the scrubbed step (again: close)"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG"), ("R", "record the trajectory to a file: ddpm replay"),
         ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
@@ -161,7 +161,7 @@ public enum KeyHelp {
         ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run"),
         ("w", "write a checkpoint now (it also saves every \(ExplorerApp.trainCheckpointEvery) steps and at the end)"),
         ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
-        ("?", "this help"), ("q", "quit"),
+        ("?", "this help"), ("q", "quit (a run in progress is saved first, and where is said)"),
     ]
     public static let compare: [(String, String)] = [
         ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels)"),

@@ -96,6 +96,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     let before = set
     var changed = true
     let h = s.focusHistory.count
+    // PgUp / PgDn: a tenth of the whole run (its timesteps), at least 10 steps.
+    let page = max(10, max(h, s.snapshot.timesteps.count) / 10)
     if s.replay != nil, let refused = replayKey(&s, k) { return refused }
     switch k {
     case .tab:
@@ -120,7 +122,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // previous result stays beside it (SPEC: temperature only acts on x_T).
         set = s.settings
         set.temperature = clampTemp(set.temperature + (k == .char("T") ? 0.1 : -0.1))
-        guard set.temperature != s.settings.temperature else { return [] }
+        guard set.temperature != s.settings.temperature else {
+            s.message = k == .char("T") ? "temperature is at its largest, 10.0 (t lowers it)" : "temperature is at 0.0, its smallest: x_T = 0 (T raises it)"
+            return []
+        }
         s.settings = set; s.scrub = nil; s.forkFocus = false
         if s.forking { s.message = "temperature \(set.temperature): restarted without the fork (x_T is shared)" }
         else if set.kind == .ddpm {
@@ -133,7 +138,12 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
         if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (n/a in %@: press d for DDIM)", set.eta, set.kind == .ddpm ? "DDPM" : "DPM++") }
         else if set.eta == before.eta { s.message = k == .char("E") ? "eta is at its largest, 1.0 (e lowers it)" : "eta is at 0.0, deterministic DDIM (E raises it)" }
-    case .char("d"): set.kind = set.kind.next
+    case .char("d"):
+        set.kind = set.kind.next
+        if !s.focusedSideFinished && !s.focusHistory.isEmpty {
+            // Mid-run the new sampler takes over from the next step, from the x_t on screen.
+            s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step, on from this x_t (r starts a new run with it)"
+        }
     case .char("s"), .char("S"):
         // The next value of the list below / above the current one (which need not be in the list: --steps 40).
         let l = AppState.ddimSteps
@@ -158,6 +168,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let next = k == .char("<") ? l.last { $0 < set.guideScale } : l.first { $0 > set.guideScale }
         guard let next else {
             s.message = String(format: "guidance scale %g is the %@ (%g...%g)", set.guideScale, k == .char("<") ? "smallest" : "largest", l[0], l[l.count - 1])
+                + (set.guide == nil ? "; guidance is off: g then 0-9 guides" : "")
             return []
         }
         set.guideScale = next
@@ -177,11 +188,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .home, .pageUp:
         // To the start of the recording, or back a page (a tenth of it, at least 10 steps).
         guard h > 0 else { return [] }
-        s.scrub = k == .home ? 0 : max(0, (s.scrub ?? h - 1) - max(10, h / 10))
+        s.scrub = k == .home ? 0 : max(0, (s.scrub ?? h - 1) - page)
         return s.snapshot.running ? [.command(.pause)] : []
     case .end, .pageDown:
         guard let i = s.scrub else { return [] }
-        s.scrub = k == .end || i + max(10, h / 10) >= h ? nil : i + max(10, h / 10)
+        s.scrub = k == .end || i + page >= h ? nil : i + page
         return []
     case .char("f"):
         if s.forking {
@@ -221,7 +232,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char("z"):
         s.zoom.toggle()
-        s.message = s.zoom ? "zoom: digit \(s.selected + 1) at full size, its 10 stages and the classifier's reading over t (z: back)" : nil
+        s.message = s.zoom ? "zoom: digit \(s.selected + 1) large, its 10 stages and the classifier's reading over t (z: back)" : nil
         return []
     case .char("="):
         s.showEquation.toggle()
@@ -347,7 +358,9 @@ private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         } catch { s.message = "\(error) (Esc cancels)"; return [] }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && text.count < 60:
         text.append(c); s.message = nil
-    case .char(let c): s.message = "'\(c)' is not part of a number: type numbers separated by commas"
+    case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)):
+        s.message = "the field is full (60 characters): Enter applies, Backspace deletes"
+    case .char(let c): s.message = "'\(c)' is not part of a number: type numbers, commas between"
     default: s.message = "type numbers separated by commas; Enter applies, Esc cancels"
     }
     s.editing = text

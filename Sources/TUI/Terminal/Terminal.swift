@@ -87,8 +87,12 @@ final class Terminal {
                 wtimeout(cn_stdscr(), 15)
                 var next: wint_t = 0
                 guard wget_wch(cn_stdscr(), &next) != cn_err(), let c = Unicode.Scalar(UInt32(next)) else { break }
+                if seq.isEmpty && c != "[" && c != "O" {
+                    // Esc and a key pressed together (or Alt+key, which means nothing here): Esc now, the key next.
+                    _ = unget_wch(wchar_t(bitPattern: next))
+                    break
+                }
                 seq.unicodeScalars.append(c)
-                if seq.count == 1 && c != "[" && c != "O" { break }            // Alt+key: dropped
                 if seq.count >= 2 && (0x40...0x7E).contains(c.value) && !(seq.count == 2 && c == "[") { break }
             }
             return seq.isEmpty ? .some(.escape) : .some(Terminal.escapeSequence(seq))

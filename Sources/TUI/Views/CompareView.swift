@@ -84,7 +84,7 @@ enum CompareView {
         if l.top > 1 { buf.text(1, 1, heading, bold: true, maxWidth: W - 2) }
         for (r, row) in c.rows.prefix(l.rowsShown).enumerated() {
             let y = l.top + r * l.rowH
-            buf.text(1, y, row.label, fg: 226, bold: true, maxWidth: l.labelW - 2)
+            buf.text(1, y, s.caps.unicode ? row.label : CompareFigure.ascii(row.label), fg: 226, bold: true, maxWidth: l.labelW - 2)
             buf.text(1, y + 1, String(format: "div %.3f", row.diversity), maxWidth: l.labelW - 2)
             if let conf = row.confident {
                 buf.text(1, y + 2, "sure \(conf)/\(c.spec.n)", fg: conf * 2 >= c.spec.n ? 114 : 245, maxWidth: l.labelW - 2)
@@ -104,7 +104,8 @@ enum CompareView {
         var notes: [String] = []
         if l.rowsShown < c.rows.count { notes.append("showing \(l.rowsShown) of \(c.rows.count) rows") }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
-        let legend = "div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row"
+        let legend = s.caps.unicode ? "div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row"
+            : "div: mean per-pixel variance of the row (Ex. 3.5.2) - sure: read with p >= 0.9 - s: time spent on the row"
         if let n = note(c.spec, width: W - 2) {
             buf.text(1, H - 3, n, fg: 226, maxWidth: W - 2)
         } else {

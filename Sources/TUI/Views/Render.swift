@@ -23,10 +23,14 @@ public func render(_ s: AppState) -> CellBuffer {
     case .forward: ForwardView.render(s, &buf)
     case .compare: CompareView.render(s, &buf)
     }
-    // A key's answer longer than the window takes the status line's row too for a few
-    // seconds (or until the next key), then only the hint row, cut.
+    // A key's answer longer than the window takes two rows for a few seconds (or until the
+    // next key), the status line moved up a row above it (it is never hidden), then only the
+    // hint row, cut.
     if let m = s.message, m.count > s.width, s.editing == nil, !s.messageIsNotice {
         let rows = s.messageFolded ? 1 : 2
+        if rows == 2 && s.height >= 3 {
+            for x in 0..<s.width { buf[x, s.height - 3] = buf[x, s.height - 2] }
+        }
         buf.fill(0, s.height - rows, s.width, rows)
         _ = buf.wrappedText(0, s.height - rows, m, maxWidth: s.width, fg: 226, maxLines: rows)
     }

@@ -51,6 +51,17 @@ enum SampleView {
         // Scrubbing moves through the focused side's recording (the fork's, while it has the keys).
         if let i = s.scrub, i < scrubbed.count {
             fields.append(("SCRUB \(i + 1)/\(scrubbed.count) t=\(scrubbed[i].t)", "SCRUB t=\(scrubbed[i].t)", 0))
+        } else if s.forking, !snap.history.isEmpty {
+            // Each side's own progress, the focused side first (the grids show both at the focused side's t;
+            // the side nearer x_0 waits there while the other catches up).
+            func side(_ name: String, _ frames: [RecordedFrame], done: Bool) -> (String, String) {
+                guard let last = frames.last else { return ("\(name) t=--", "\(name) t=--") }
+                return done ? ("\(name) done", "\(name) done") : ("\(name) t=\(last.t)", "\(name) t=\(last.t)")
+            }
+            let orig = side("original", snap.history, done: snap.final != nil)
+            let fork = side("fork", snap.forkHistory, done: snap.forkFinal != nil)
+            let (first, second) = s.forkFocus ? (fork, orig) : (orig, fork)
+            fields.append((first.0 + ", " + second.0, (first.1 + " " + second.1).replacingOccurrences(of: "original", with: "orig"), 0))
         } else if let f = snap.history.last {
             let pos = snap.finished ? "done, \(snap.history.count) steps" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))"
             fields.append((pos, snap.finished ? "done" : "t=\(f.t)", 0))
@@ -60,14 +71,21 @@ enum SampleView {
         if s.forking {
             fields.append((s.forkFocus ? "keys: fork" : "keys: original", s.forkFocus ? "▶fork" : "▶orig", 1))
         }
-        let kind = describe(set)
+        // A run whose sampler changed on the way (d mid-run) names both: "DDPM then DDIM 50 η=0.0".
+        // (Not on a fork, whose recording begins with the original's steps it was forked from.)
+        let firstKind = s.scrub == nil && !onFork ? scrubbed.first?.settings.kind : nil
+        let names: [SamplerKind: String] = [.ddpm: "DDPM", .ddim: "DDIM", .dpmpp: "DPM++"]
+        let kind = (firstKind.map { $0 != set.kind ? "\(names[$0]!) then " : "" } ?? "") + describe(set)
         fields.append((kind, shortKind(set, kind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
             fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
         }
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
         let speed = s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond)
-        fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
+        // Paused, the last steps' rate says nothing about now (finished, it says how fast the run went).
+        if snap.running || snap.finished {
+            fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
+        }
         fields.append(("seed \(snap.seed)", "s\(snap.seed)", 4))
         fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "T%.1f", snap.runTemperature), 3))
         // A setting away from its default is kept longer than one at it.
@@ -163,6 +181,8 @@ enum SampleView {
     /// What the two grids show: titles, images and the left grid's range.
     struct Grids {
         var leftTitle = "x_t", rightTitle = "predicted x̂0"
+        /// Shorter spellings of the titles, tried in order when the full one does not fit the grid.
+        var leftShort: [String] = [], rightShort: [String] = []
         var left: [Float] = [], right: [Float] = []
         var leftLo: Float = -2.5, leftHi: Float = 2.5
         /// The classifier's readings of the images shown (empty: no labels under that grid).
@@ -191,11 +211,14 @@ enum SampleView {
             // A temperature change: the previous run's result beside the new run.
             g.leftTitle = String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0 (t=\(c.t))")
                 + "  " + describe(c.settings, unicode: s.caps.unicode)
+            g.leftShort = [String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0 (t=\(c.t))"),
+                           String(format: "before T%.1f ", c.temperature) + (c.finished ? "final" : "x̂0 t=\(c.t)")]
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()
             g.leftReadings = c.readings; g.rightReadings = done != nil ? snap.finalReadings : f.readings
             g.rightTitle = String(format: "now: temp %.1f  ", snap.runTemperature) + (done != nil ? "final" : "x̂0 (t=\(f.t))")
+            g.rightShort = [String(format: "now T%.1f ", snap.runTemperature) + (done != nil ? "final" : "x̂0 t=\(f.t)")]
             return g
         }
         guard s.forking else { return g }
@@ -206,23 +229,31 @@ enum SampleView {
         let (focus, other) = s.forkFocus ? (fork, main) : (main, fork)
         let fIdx = min(s.scrub ?? (focus.count - 1), focus.count - 1)
         let t = focus[fIdx].t
-        let oIdx = nearest(t, in: other)
+        // Once the focused side has finished, the other side shows its newest step (it runs on alone).
+        let focusDone = s.forkFocus ? snap.forkFinal != nil : snap.final != nil
+        let oIdx = s.scrub == nil && focusDone ? other.count - 1 : nearest(t, in: other)
         let (mf, ff) = s.forkFocus ? (other[oIdx], focus[fIdx]) : (focus[fIdx], other[oIdx])
         let mark = { (focused: Bool) in focused ? (s.caps.unicode ? "▶ " : "> ") : "" }
         g.left = mf.x0Floats(); g.leftLo = -1; g.leftHi = 1; g.leftReadings = mf.readings
         // Each side named by the settings its shown step ran with (a change after the end runs nothing).
+        let short = { (set: SamplerSettings) in SampleView.shortKind(set, describe(set, unicode: s.caps.unicode)) }
         g.leftTitle = mark(!s.forkFocus) + "original t=\(mf.t): x̂0  \(describe(mf.settings, unicode: s.caps.unicode))"
+        g.leftShort = [mark(!s.forkFocus) + "orig t=\(mf.t) \(short(mf.settings))", mark(!s.forkFocus) + "orig t=\(mf.t)"]
         g.right = ff.x0Floats(); g.rightReadings = ff.readings
         g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0  \(describe(ff.settings, unicode: s.caps.unicode))"
+        g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t) \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t)"]
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
                 g.rightTitle = mark(s.forkFocus) + "fork: final  \(describe(fork.last!.settings, unicode: s.caps.unicode))"
+                g.rightShort = [mark(s.forkFocus) + "fork: final \(short(fork.last!.settings))", mark(s.forkFocus) + "fork: final"]
             }
             if let fin = snap.final {
                 g.left = fin; g.leftReadings = snap.finalReadings
                 g.leftTitle = mark(!s.forkFocus) + "original: final  \(describe(main.last?.settings ?? snap.settings, unicode: s.caps.unicode))"
+                g.leftShort = [mark(!s.forkFocus) + "orig: final \(short(main.last?.settings ?? snap.settings))",
+                               mark(!s.forkFocus) + "orig: final"]
             }
         }
         return g
@@ -240,8 +271,10 @@ enum SampleView {
         guard let g = grids(s) else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
         guard !g.left.isEmpty else { return }
         let side = snap.history.first?.size ?? MNIST.side
-        buf.text(1, l.top, g.leftTitle, bold: true, maxWidth: l.gridW)
-        buf.text(l.gridW + 2, l.top, g.rightTitle, bold: true, maxWidth: l.gridW)
+        // The longest spelling of each title that fits its grid (the shortest, cut, when none does).
+        let fit = { (all: [String]) in all.first { $0.count <= l.gridW - 1 } ?? all.last! }
+        buf.text(1, l.top, fit([g.leftTitle] + g.leftShort), bold: true, maxWidth: l.gridW)
+        buf.text(l.gridW + 2, l.top, fit([g.rightTitle] + g.rightShort), bold: true, maxWidth: l.gridW)
         let shown = drawGrid(&buf, images: g.left, n: snap.n, side: side, x: 1, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,
                              lo: g.leftLo, hi: g.leftHi, mode: s.mode, caps: s.caps, readings: g.leftReadings, selected: s.selected)
         _ = drawGrid(&buf, images: g.right, n: snap.n, side: side, x: l.gridW + 2, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,
