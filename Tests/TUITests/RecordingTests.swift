@@ -376,6 +376,10 @@ final class RecordingTests: XCTestCase {
         while !player.isFinished { player.step() }
         XCTAssertFalse(player.snapshot.finished)
         XCTAssertFalse(player.snapshot.running)
+        // The status line says why it stopped there.
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = player.snapshot; st.replay = "partial.ddpmtraj"
+        XCTAssertTrue(SampleView.statusLine(st).hasSuffix("│ end of recording (made mid-run)"), SampleView.statusLine(st))
         XCTAssertTrue(player.handle(.togglePause))
         XCTAssertEqual(player.snapshot.history.count, 0, "played again from the start")
         XCTAssertTrue(player.snapshot.running)

@@ -56,6 +56,7 @@ public final class ReplayPlayer {
         snapshot.settings = recording.main.frames[0].settings
         snapshot.seed = recording.seed; snapshot.runTemperature = recording.temperature
         snapshot.n = recording.n; snapshot.timesteps = recording.timesteps
+        snapshot.recordedSteps = recording.main.frames.count
         snapshot.speedLimit = limit; snapshot.version = version
         snapshot.running = true
         mainShown = 0; forkShown = 0; owed = 0; lastPoll = nil; playedTimes = []

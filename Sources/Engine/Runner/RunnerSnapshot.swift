@@ -26,6 +26,8 @@ public struct RunnerSnapshot: Sendable {
     public var stepsPerSecond = 0.0
     public var speedLimit: Double? = nil
     public var timesteps: [Int] = []
+    /// In a replay: the steps the recording holds (fewer than `timesteps` for one made mid-run).
+    public var recordedSteps: Int? = nil
     public var train: TrainMetrics? = nil
     /// After a temperature change: the previous run's result (its final
     /// samples, or its x̂0 where it had got to) and its temperature, shown

@@ -96,7 +96,11 @@ enum SampleView {
         }
         fields.append(("clip \(set.clip ? "on" : "off")", set.clip ? "clip" : "noclip", set.clip ? 3 : 6))
         fields.append((s.mode.rawValue, s.mode.rawValue, 8))
-        fields.append((snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
+        // A replay of a recording made mid-run stops short of the end: say so, not just "paused".
+        let recordingEnd = s.replay != nil && !snap.running && !snap.finished && s.scrub == nil
+            && snap.recordedSteps.map { snap.history.count >= $0 && $0 < snap.timesteps.count } == true
+        fields.append(recordingEnd ? ("end of recording (made mid-run)", "rec end", 1)
+                      : (snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
         func ascii(_ line: String) -> String {
             s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "▶", with: ">").replacingOccurrences(of: "σ²=β̃", with: "var=post")
                 .replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "β̃", with: "post").replacingOccurrences(of: "β", with: "beta")
