@@ -184,7 +184,7 @@ final class LayerGradientTests: XCTestCase {
             // adding onto what dx and the gradients held.
             let dy = randomBuffer(ctLen, seed: 45), dx = randomBuffer(inLen, seed: 46), g = randomBuffer(L.count, seed: 47)
             ct.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: hw, w: hw, ws: ws)
-            // The 1x1 backward (direct dx; on AVX-512 the direct weight gradient, 49 n positions: a tail).
+            // The 1x1 backward (direct dx; on AVX-512 the direct weight gradient, hw n positions: a tail).
             let dyp = randomBuffer(pwLen, seed: 48), dxp = randomBuffer(inLen, seed: 49)
             pw.backward(params.ptr, g.ptr, x: x.ptr, dy: dyp.ptr, dx: dxp.ptr, n: n, h: hw, w: hw, ws: ws)
             return y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen) + dx.array(inLen) + dxp.array(inLen) + g.array(L.count)

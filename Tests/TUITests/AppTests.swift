@@ -66,10 +66,6 @@ final class AppTests: XCTestCase {
         XCTAssertNil(st.scrub, "back to live")
         _ = reduce(&st, .key(.char("d")))
         XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step, on from this x_t (r starts a new run with it)")
-        // The engine's next frame ran with DDIM.
-        let l = st.snapshot.history.removeLast()
-        st.snapshot.history.append(RecordedFrame(step: l.step, t: l.t, tNext: l.tNext, n: l.n, size: l.size, settings: st.settings,
-                                                 xt: l.xt, x0: l.x0, eps: l.eps, x0Outside: l.x0Outside, readings: l.readings))
         XCTAssertTrue(SampleView.statusLine(st).contains("│ DDPM then DDIM 50 η=0.0 │"), SampleView.statusLine(st))
     }
 

@@ -19,7 +19,7 @@ extension DirectConv {
         parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
             let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
             for b in images {
-                // The kernel reads wideLen (a tile multiple) floats from each plane's
+                // The kernel reads wideLen (a granule multiple) floats from each plane's
                 // start: in place where that stays inside x (the last channel's
                 // reads end the buffer). Else, with AVX-512, in place up to the
                 // last whole granule and the rest from a copy; with AVX2 all from a copy.
@@ -45,8 +45,8 @@ extension DirectConv {
 }
 
 extension DirectConv {
-    /// One image of `pointwise` (AVX-512) whose planes, `planeLen` apart from
-    /// x, end within a granule of x's end: positions 0..<main (the whole
+    /// One image of `pointwise` (AVX-512) whose wideLen reads would pass x's
+    /// end (planes `planeLen` apart from x): positions 0..<main (the whole
     /// granules of hw) are read in place, the last hw - main from a copy of
     /// each plane's tail. Each output adds the same terms in the same order
     /// as from a full copy; y points at the image's first channel.

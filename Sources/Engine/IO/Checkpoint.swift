@@ -45,7 +45,7 @@ public enum Checkpoint {
                 throw EngineError.invalidArgument("\(path): its metadata says the model is \(cfg.name), not the --config \(given.name) given (--config is for files without ddpm's metadata)")
             }
         } else if let format = metadata["format"], format.contains("classifier") {
-            throw EngineError.invalidArgument("\(path) is a classifier (\(format)), not a diffusion model: give a U-Net's weights, e.g. the bundled assets/models/mnist-tiny.safetensors")
+            throw EngineError.invalidArgument("\(path) is a classifier (\(EngineError.quoted(format, limit: 40))), not a diffusion model: give a U-Net's weights, e.g. the bundled assets/models/mnist-tiny.safetensors")
         } else if let given {
             cfg = given
         } else {

@@ -125,7 +125,8 @@ public final class ReplayPlayer {
         }
         if isFinished {
             snapshot.running = false
-            // A recording made mid-run ends without final samples: paused where it stopped, not finished.
+            // A recording made mid-run ends without final samples: stopped where it ends (the status line
+            // says "end of recording"), not finished.
             snapshot.finished = r.main.final != nil
         }
         bump()

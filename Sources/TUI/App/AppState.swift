@@ -161,7 +161,7 @@ public enum KeyHelp {
         ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run"),
         ("w", "write a checkpoint now (it also saves every \(ExplorerApp.trainCheckpointEvery) steps and at the end)"),
         ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
-        ("?", "this help"), ("q", "quit (a run in progress is saved first, and where is said)"),
+        ("?", "this help"), ("q", "quit (a run in progress is saved first, then says where)"),
     ]
     public static let compare: [(String, String)] = [
         ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels)"),

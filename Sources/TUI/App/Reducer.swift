@@ -96,8 +96,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     let before = set
     var changed = true
     let h = s.focusHistory.count
-    // PgUp / PgDn: a tenth of the whole run (its timesteps), at least 10 steps.
-    let page = max(10, max(h, s.snapshot.timesteps.count) / 10)
+    // PgUp / PgDn: a tenth of the whole run (its timesteps; a fork's own steps so far), at least 10 steps.
+    let page = max(10, (onFork ? h : max(h, s.snapshot.timesteps.count)) / 10)
     if s.replay != nil, let refused = replayKey(&s, k) { return refused }
     switch k {
     case .tab:
@@ -360,7 +360,7 @@ private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         text.append(c); s.message = nil
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)):
         s.message = "the field is full (60 characters): Enter applies, Backspace deletes"
-    case .char(let c): s.message = "'\(c)' is not part of a number: type numbers, commas between"
+    case .char(let c): s.message = "'\(c)' is not part of a number: type numbers separated by commas"
     default: s.message = "type numbers separated by commas; Enter applies, Esc cancels"
     }
     s.editing = text

@@ -86,9 +86,17 @@ final class Terminal {
             while seq.count < 8 {
                 wtimeout(cn_stdscr(), 15)
                 var next: wint_t = 0
-                guard wget_wch(cn_stdscr(), &next) != cn_err(), let c = Unicode.Scalar(UInt32(next)) else { break }
+                let got = wget_wch(cn_stdscr(), &next)
+                if got == cn_err() { break }
+                if got == cn_key_code_yes() {
+                    // A key ncurses decoded (an arrow, a resize) right after Esc: Esc now, that key next.
+                    if seq.isEmpty { _ = ungetch(Int32(next)) }
+                    break
+                }
+                guard let c = Unicode.Scalar(UInt32(next)) else { break }
                 if seq.isEmpty && c != "[" && c != "O" {
-                    // Esc and a key pressed together (or Alt+key, which means nothing here): Esc now, the key next.
+                    // Esc and a key pressed together: Esc now, the key next. (Alt+key, sent as
+                    // the same two bytes, therefore acts as Esc then the key.)
                     _ = unget_wch(wchar_t(bitPattern: next))
                     break
                 }

@@ -104,8 +104,8 @@ enum CompareView {
         var notes: [String] = []
         if l.rowsShown < c.rows.count { notes.append("showing \(l.rowsShown) of \(c.rows.count) rows") }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
-        let legend = s.caps.unicode ? "div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row"
-            : "div: mean per-pixel variance of the row (Ex. 3.5.2) - sure: read with p >= 0.9 - s: time spent on the row"
+        let legend = { s.caps.unicode ? $0 : CompareFigure.ascii($0) }(
+            "div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row")
         if let n = note(c.spec, width: W - 2) {
             buf.text(1, H - 3, n, fg: 226, maxWidth: W - 2)
         } else {

@@ -73,9 +73,8 @@ enum SampleView {
         }
         // A run whose sampler changed on the way (d mid-run) names both: "DDPM then DDIM 50 η=0.0".
         // (Not on a fork, whose recording begins with the original's steps it was forked from.)
-        let firstKind = s.scrub == nil && !onFork ? scrubbed.first?.settings.kind : nil
-        let names: [SamplerKind: String] = [.ddpm: "DDPM", .ddim: "DDIM", .dpmpp: "DPM++"]
-        let kind = (firstKind.map { $0 != set.kind ? "\(names[$0]!) then " : "" } ?? "") + describe(set)
+        let first = s.scrub == nil && !onFork ? scrubbed.first?.settings : nil
+        let kind = (first.map { $0.kind != set.kind ? "\($0.shortName) then " : "" } ?? "") + describe(set)
         fields.append((kind, shortKind(set, kind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
             fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
@@ -98,7 +97,7 @@ enum SampleView {
         fields.append((s.mode.rawValue, s.mode.rawValue, 8))
         // A replay of a recording made mid-run stops short of the end: say so, not just "paused".
         let recordingEnd = s.replay != nil && !snap.running && !snap.finished && s.scrub == nil
-            && snap.recordedSteps.map { snap.history.count >= $0 && $0 < snap.timesteps.count } == true
+            && snap.final == nil && snap.recordedSteps.map { snap.history.count >= $0 } == true
         fields.append(recordingEnd ? ("end of recording (made mid-run)", "rec end", 1)
                       : (snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
         func ascii(_ line: String) -> String {
