@@ -27,11 +27,11 @@ public enum InputFile {
 
     /// Throws when `output` names the same file as `input` (same device and
     /// inode, through any symlink or path spelling): writing it would destroy the input.
-    public static func refuseSameFile(output: String, input: String) throws {
+    public static func refuseSameFile(output: String, input: String, flag: String = "--out") throws {
         var a = stat(), b = stat()
         guard stat(output, &a) == 0, stat(input, &b) == 0 else { return }
         if a.st_dev == b.st_dev && a.st_ino == b.st_ino {
-            throw EngineError.io("\(output) is the same file as \(input); writing it would destroy it (choose another --out)")
+            throw EngineError.io("\(output) is the same file as \(input); writing it would destroy it (choose another \(flag))")
         }
     }
 

@@ -172,7 +172,11 @@ public struct Recording: Sendable {
 
     /// Parses a recording's bytes (`path` names it in errors).
     public static func parse(_ data: Data, path: String) throws -> Recording {
-        let f = try SafeTensors.parse(data, path: path)
+        let f: SafeTensors
+        do { f = try SafeTensors.parse(data, path: path) } catch EngineError.badFile(let p, let reason) {
+            // What the safetensors layer found, and what to do about it.
+            throw EngineError.badFile(path: p, reason: reason + " (a cut-short or damaged recording, or not one: record it again with ddpm sample --record or R in the explorer)")
+        }
         func bad(_ r: String) -> EngineError { .badFile(path: path, reason: "not a usable recording: " + r) }
         let m = f.metadata
         guard m["format"] == format else {

@@ -323,8 +323,9 @@ public final class Runner {
                 }
             }
             let now = Benchmark.now()
+            // Also at the last step: the finished run's preview is of its final EMA weights.
             let due = previewSeconds.map { now - lastPreview >= $0 } ?? (tr.step % previewEvery == 0)
-            if due || m.preview.isEmpty {
+            if due || m.preview.isEmpty || tr.step == tr.options.totalSteps {
                 lastPreview = now
                 m.preview = try tr.previewSamples(n: previewCount)
                 m.previewStep = tr.step; m.previewN = previewCount; m.previewSize = tr.net.config.imageSize

@@ -236,8 +236,8 @@ enum ExplorerApp {
             do {
                 try tr.saveCheckpoint(out)
                 // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
-                return "training checkpoint saved to \(out) (step \(tr.step)); explore it: ddpm --weights \(out); "
-                    + "train on: ddpm train --out \(out) --resume"
+                return "training checkpoint saved to \(out) (step \(tr.step)); explore it: ddpm --weights \(out)"
+                    + (tr.step < tr.options.totalSteps ? "; train on: ddpm train --out \(out) --resume" : "")
             } catch { return "could not save the training checkpoint to \(out): \(error)" }
         }
 
@@ -383,8 +383,11 @@ enum ExplorerApp {
                         return "nothing to export yet"
                     }
                     let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
-                    return String(format: "exported %@ (%d frames%@, %.1f MB)", ExplorerApp.shownPath(name), r.frames,
-                                  finished ? "" : " of the \(steps) steps so far", Double(r.bytes) / 1e6)
+                    // A GIF holds the original's trajectory only: say so when there is a fork.
+                    return String(format: "exported %@ (%d frames%@, %@)", ExplorerApp.shownPath(name), r.frames,
+                                  finished ? "" : " of the \(steps) steps so far",
+                                  r.bytes < 100_000 ? "\(r.bytes / 1000) kB" : String(format: "%.1f MB", Double(r.bytes) / 1e6))
+                        + (rec.fork != nil ? "; the original side only (a GIF does not hold the fork)" : "")
                 } catch { return "GIF export failed: \(error)" }
             }
         }
@@ -403,15 +406,18 @@ enum ExplorerApp {
                 if let te = trainEngine, let old = startedTrainer ?? options.trainer, let out = trainOut {
                     te.stop()
                     try old.saveCheckpoint(out)
-                    kept = "; the finished run is saved in \(out)"
-                    trainOut = ExplorerApp.freeTrainOut()
+                    kept = "the finished run is saved in \(out); "
+                    trainOut = absolutePath(ExplorerApp.freeTrainOut())
                 }
                 startedTrainer = tr
                 // A file an earlier session left is kept: this run gets the next free name.
-                trainOut = trainOut ?? ExplorerApp.freeTrainOut()
+                trainOut = trainOut ?? absolutePath(ExplorerApp.freeTrainOut())
+                // Sampling pauses: the two share the cores (space in the sample view resumes it, and training slows).
+                let sampling = state.snapshot.running
                 sampleEngine?.send(.pause)
                 startTrainEngine(tr)
-                state.message = "training a new Tiny model (\(recipe.title), \(tr.options.totalSteps) steps); w saves to \(trainOut!)" + kept
+                state.message = kept + "training a new Tiny model (\(recipe.title), \(tr.options.totalSteps) steps); w saves to \(trainOut!)"
+                    + (sampling ? "; sampling paused meanwhile" : "")
             } catch { state.message = "cannot start training: \(error)" }
         }
     }

@@ -108,6 +108,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char(" "):
         if s.snapshot.finished { s.message = "finished: press r for a new run (seed \(s.seed &+ 1))"; return [] }
         s.scrub = nil
+        if !s.snapshot.running && s.trainSnapshot?.running == true {
+            s.message = "sampling resumed beside the training run: they share the cores, so training slows meanwhile"
+        }
         return [.command(.togglePause)]
     case .char("."):
         s.scrub = nil
@@ -319,6 +322,9 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     switch k {
     case .char(" "):
         if s.snapshot.compare?.finished ?? false { s.message = "finished: r runs again with a new seed"; return [] }
+        if s.snapshot.compare?.running == false && s.trainSnapshot?.running == true {
+            s.message = "comparison resumed beside the training run: they share the cores, so training slows meanwhile"
+        }
         return [.command(.togglePause)]
     case .char("."): return [.command(.singleStep)]
     case .char("a"):

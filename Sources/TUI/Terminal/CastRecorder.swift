@@ -126,7 +126,7 @@ enum CastRecorder {
     /// ended, with the child's failure thrown as its exit code).
     static func recordIfAsked(_ cast: String?, inputs: [String]) throws -> Bool {
         guard let cast else { return false }
-        for input in inputs { try InputFile.refuseSameFile(output: cast, input: input) }
+        for input in inputs { try InputFile.refuseSameFile(output: cast, input: input, flag: "--cast") }
         let code = try CastRecorder.run(path: cast, arguments: argumentsWithoutCast())
         if code != 0 { throw ExitCode(code) }
         return true

@@ -72,7 +72,7 @@ enum CompareView {
             let why = s.message.map { "  — \($0)" } ?? "   (Enter applies, Esc cancels)"
             buf.text(0, H - 1, "\(s.compareParameter.rawValue) values: \(text)_" + why, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
         } else {
-            let hint = s.message ?? SampleView.fitHints(["a setting", "e values", "d sampler", "r new seed", "space pause", "p export PNG"], width: W)
+            let hint = s.message ?? SampleView.fitHints(["a setting", "e values", "d sampler", "r new seed", s.snapshot.compare?.running == false ? "space resume" : "space pause", "p export PNG"], width: W)
             buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         }
         guard s.hasModel else { SampleView.renderNoModel(s, &buf); return }

@@ -145,7 +145,7 @@ enum SampleView {
         let scrub = s.caps.unicode ? "←/→ scrub" : "left/right scrub"
         let hint = s.message ?? fitHints(s.replay != nil
             ? ["replay", "space play/pause", ". step", "r again", scrub, "= equation", "z zoom", "G gif", "p export"]
-            : (s.snapshot.finished ? ["r new seed"] : ["space pause", ". step"]) + ["t/T temperature", "d sampler", "= equation", scrub,
+            : (s.snapshot.finished ? ["r new seed"] : [s.snapshot.running ? "space pause" : "space resume", ". step"]) + ["t/T temperature", "d sampler", "= equation", scrub,
                "f fork", "g guide", "p export", "m renderer", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         guard s.hasModel else { return renderNoModel(s, &buf) }
