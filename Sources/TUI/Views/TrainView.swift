@@ -67,7 +67,11 @@ enum TrainView {
         }
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
-        let previewH = 9
+        // The preview gets the rows its digits need (all of them when the plots keep 14 rows), else one row of digits.
+        let previewH = [9, 17, 25].first { h in
+            let g = gridFit(width: W - 1, height: h - 1, side: max(1, m.previewSize), mode: s.mode)
+            return g.cols * g.rows >= max(1, m.previewN) || H - 3 - (h + 8) < 14
+        } ?? 9
         let topH = H - 3 - previewH
         let leftW = W * 3 / 5
         // "Digit-ness" over wall-clock time goes under the bars when there is room (from 40 rows),
@@ -96,7 +100,7 @@ enum TrainView {
         let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
         var shown = 0
         if !m.preview.isEmpty {
-            shown = drawGrid(&buf, images: m.preview, n: m.previewN, side: m.previewSize, x: 1, y: py + 1, w: W - 2, h: previewH - 1,
+            shown = drawGrid(&buf, images: m.preview, n: m.previewN, side: m.previewSize, x: 0, y: py + 1, w: W - 1, h: previewH - 1,
                              lo: -1, hi: 1, mode: s.mode, caps: s.caps, readings: m.previewReadings)
         }
         let reading = m.previewReadings.isEmpty ? "" : ": \(sure)/\(m.previewReadings.count) digits at p ≥ 0.9"
