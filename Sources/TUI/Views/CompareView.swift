@@ -52,7 +52,9 @@ enum CompareView {
         guard let c = s.snapshot.compare else { return "compare: starting…" }
         let state = c.finished ? "finished" : (c.running ? "running" : "paused")
         let steps = c.rows.map { "\($0.step)/\($0.totalSteps)" }
-        let slowest = c.rows.max { $0.totalSteps - $0.step < $1.totalSteps - $1.step }
+        // Running: the row with the most steps left; finished: the longest row (every row is done).
+        let slowest = c.finished ? c.rows.max { $0.totalSteps < $1.totalSteps }
+            : c.rows.max { $0.totalSteps - $0.step < $1.totalSteps - $1.step }
         let bar = s.caps.unicode ? " │ " : " | "
         var parts = ["compare \(c.spec.parameter.rawValue)", slowest.map { "step \($0.step)/\($0.totalSteps)" } ?? "", state,
                      "base \(describe(c.spec.base, unicode: s.caps.unicode))", "seed \(c.spec.seed)", "\(c.spec.n) per row"]
@@ -92,7 +94,7 @@ enum CompareView {
                 buf.text(1, y + 2, "sure n/a", fg: 245, maxWidth: l.labelW - 2)
             }
             let where_ = row.finished ? "done" : "t=\(row.t)"
-            buf.text(1, y + 3, String(format: "%.1fs %@", row.wallTime, where_), fg: 245, maxWidth: l.labelW - 2)
+            buf.text(1, y + 3, String(format: row.wallTime < 1 ? "%.2fs %@" : "%.1fs %@", row.wallTime, where_), fg: 245, maxWidth: l.labelW - 2)
             let px = side * side
             for i in 0..<min(l.perRow, row.images.count / px) {
                 let img = Array(row.images[(i * px)..<((i + 1) * px)])

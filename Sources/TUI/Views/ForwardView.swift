@@ -44,9 +44,12 @@ enum ForwardView {
         // Clamped: a model of T <= 250 steps opens the view at t = 250 otherwise.
         let t = min(s.forwardT, s.schedule.T - 1)
         let all = schedules(s.schedule.T)
-        buf.text(0, H - 2, "digit #\(d) (label \(data.labels[d]))  t = \(t) of \(s.schedule.T - 1)   "
-                    + (s.caps.unicode ? "x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε, same ε for all four" : "x_t = sqrt(abar_t) x_0 + sqrt(1-abar_t) eps, same eps for all four"),
-                 bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
+        let head = "digit #\(d) (label \(data.labels[d]))  t = \(t) of \(s.schedule.T - 1)   "
+        let eq = s.caps.unicode ? "x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε" : "x_t = sqrt(abar_t) x_0 + sqrt(1-abar_t) eps"
+        let same = s.caps.unicode ? ", same ε for all four" : ", same eps for all four"
+        // The longest spelling that fits, not one cut mid-word.
+        let status = [head + eq + same, head + eq, head].first { $0.count <= W } ?? head
+        buf.text(0, H - 2, status, bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         // Large digits when they fit (28 cells wide each), else half size.
         let big = W >= 4 * (side + 2)
         let scale = s.mode == .braille ? 1 : (big ? 1 : 2)
@@ -71,15 +74,21 @@ enum ForwardView {
         let snrH = bound != nil && ph >= 9 ? ph / 2 : ph
         if snrH >= 4 {
             PlotWidget(series: all.enumerated().map { .init($1.snr, color: colors[$0]) },
-                       title: "SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
+                       title: ["SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
+                               "SNR_t of the four schedules (log scale, colours as above)", "SNR_t (log scale)"].first { $0.count <= W - 2 }
+                           ?? "SNR_t (log)",
                        logScale: true, cursor: t, xName: "t", caps: s.caps)
                 .render(into: &buf, x: 1, y: py, w: W - 2, h: snrH)
         }
         if let b = bound, ph - snrH >= 4 {
             let r = b.result
             // Our t = 0 is the paper's t = 1: its term is the decoder L_0, and t's KL is the paper's L_t.
-            let title = "bound of this digit by t, bits/dim (log): L_\(t) " + String(format: "%.2e", r.perT[t])
-                + String(format: " · total %.3f · L_0 %.3f · ", r.total, r.decoder) + "\(b.result.n) draws, σ²=" + varianceSymbol(b.variance)
+            let term = "L_\(t) " + String(format: "%.2e", r.perT[t]), total = String(format: "total %.3f", r.total)
+            let decoder = t == 0 ? "" : String(format: " · L_0 %.3f", r.decoder)
+            let draws = " · \(b.result.n) draws, σ²=" + varianceSymbol(b.variance)
+            let title = ["bound of this digit by t, bits/dim (log): \(term) · \(total)\(decoder)\(draws)",
+                         "bound by t, bits/dim (log): \(term) · \(total)\(decoder)",
+                         "bound, bits/dim: \(term) · \(total)"].first { $0.count <= W - 2 } ?? "bound: \(term)"
             // Terms are positive; the log plot floors zeros to the smallest positive one.
             let floor = r.perT.filter { $0 > 0 }.min() ?? 1e-9
             PlotWidget(series: [.init(r.perT.map { max($0, floor) }, color: 222)], title: title, logScale: true, cursor: t, xName: "t", caps: s.caps)
