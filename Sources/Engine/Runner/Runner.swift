@@ -311,8 +311,10 @@ public final class Runner {
             m.losses.append(s.loss)
             if m.losses.count > 5000 { m.losses.removeFirst(m.losses.count - 5000) }
             m.bucketLoss = tr.bucketLoss; m.T = tr.schedule.T; m.lr = s.lr; m.epoch = tr.epoch
+            // The rate since the first preview (a one-off: packing, first samples), once it covers 2 s;
+            // until then the rate since the start.
             let el = Benchmark.now() - rateStart
-            m.stepsPerSecond = Double(tr.step - rateStartStep) / max(1e-9, el)
+            if el >= 2 || m.stepsPerSecond == 0 { m.stepsPerSecond = Double(tr.step - rateStartStep) / max(1e-9, el) }
             m.imagesPerSecond = m.stepsPerSecond * Double(min(tr.options.batch, tr.data.count))
             var events: [RunnerEvent] = [.trainStep(tr.step)]
             if let c = checkpoint, tr.step % max(1, c.every) == 0 || tr.step == tr.options.totalSteps {
@@ -326,6 +328,7 @@ public final class Runner {
             // Also at the last step: the finished run's preview is of its final EMA weights.
             let due = previewSeconds.map { now - lastPreview >= $0 } ?? (tr.step % previewEvery == 0)
             if due || m.preview.isEmpty || tr.step == tr.options.totalSteps {
+                let first = m.preview.isEmpty
                 lastPreview = now
                 m.preview = try tr.previewSamples(n: previewCount)
                 m.previewStep = tr.step; m.previewN = previewCount; m.previewSize = tr.net.config.imageSize
@@ -337,6 +340,7 @@ public final class Runner {
                     m.confidentRates.append(Double(sure) / Double(previewCount))
                 }
                 events.append(.preview(step: tr.step))
+                if first { rateStart = Benchmark.now(); rateStartStep = tr.step }
             }
             snapshot.train = m
             bump()

@@ -18,10 +18,10 @@ enum TrainView {
         let demo = TrainRecipe.demo.options(images: MNIST.trainCount), full = TrainRecipe.full.options(images: MNIST.trainCount)
         let rows: [(String, Bool)] = [
             ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR loss, \(demo.totalSteps) steps", true),
-            ("   about 3 minutes on 2 cores; the preview turns into digits as it runs", false),
+            ("   2 to 3 minutes on 2 cores; the preview turns into digits as it runs", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
-            ("   the first bundled model's recipe (v1); about an hour on 2 cores", false),
+            ("   the first bundled model's recipe (v1); 35-40 minutes on 2 cores", false),
             ("", false),
             ("Enter also starts the demo; any other key cancels.", false),
             ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: ddpm-train*.safetensors", false),
