@@ -356,9 +356,10 @@ final class EndToEndTests: XCTestCase {
         }
         waitFor("the preview read by the classifier", timeout: 60) { $0.contains("/16 digits at p") }
         keys("w")
-        waitFor("saved, said twice") { $0.contains("checkpoint saved to ddpm-train.safetensors (step") && $0.contains("saved: ddpm-train.safetensors") }
+        // The message gives the whole path; the side panel, narrow at 80 columns, the file's name.
+        waitFor("saved, said twice") { $0.contains("checkpoint saved to \(dir)/ddpm-train.safetensors (step") && $0.contains("saved: ddpm-train.safetensors") }
         keys("q")
-        waitFor("the exit", timeout: 30) { $0.contains("training checkpoint saved to ddpm-train.safetensors") }
+        waitFor("the exit", timeout: 30) { $0.contains("training checkpoint saved to /") && $0.contains("ddpm-train.safetensors") }
         XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
         let opts = try JSONSerialization.jsonObject(with: Data(try SafeTensors.read(dir + "/ddpm-train.safetensors").metadata["options"]!.utf8)) as! [String: Any]

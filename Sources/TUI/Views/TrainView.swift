@@ -97,7 +97,14 @@ enum TrainView {
         BarChart(labels: labels, values: m.bucketLoss, caps: s.caps).render(into: &buf, x: leftW + 2, y: 2, w: W - leftW - 3, h: barH)
         var iy = 2 + barH + (py - 2 - barH > 2 ? 1 : 0)
         if let e = m.error, iy < py { buf.text(leftW + 2, iy, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3); iy += 1 }
-        if let sv = m.lastSaved, iy < py { buf.text(leftW + 2, iy, "saved: \(sv)", fg: 114, maxWidth: W - leftW - 3) }
+        if let sv = m.lastSaved, iy < py {
+            // The whole path when it fits, else the file's name (the messages give the path).
+            var shown = "saved: \(sv)"
+            if shown.count > W - leftW - 3, let cut = sv.range(of: " (step") {
+                shown = "saved: " + URL(fileURLWithPath: String(sv[..<cut.lowerBound])).lastPathComponent + sv[cut.lowerBound...]
+            }
+            buf.text(leftW + 2, iy, shown, fg: 114, maxWidth: W - leftW - 3)
+        }
         let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
         var shown = 0
         if !m.preview.isEmpty {
