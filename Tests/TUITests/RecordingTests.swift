@@ -348,7 +348,7 @@ final class RecordingTests: XCTestCase {
         keys("s")                             // at once, before the engine's next snapshot: the fork gets DDIM 20
         wait("both sides final") { $0.contains("original: final") && $0.contains("fork: final") }
         keys("R")
-        wait("the recording") { $0.contains("recorded 40 steps to") }
+        wait("the recording") { $0.contains("recorded /") && $0.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj") }
         keys("G")
         wait("the GIF") { $0.contains("exported") && $0.contains(".gif") }
         keys("q")

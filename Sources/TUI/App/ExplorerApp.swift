@@ -203,8 +203,10 @@ enum ExplorerApp {
                 if let sched = try? NoiseSchedule(rec.schedule) { state.schedule = sched }
                 state.settings = rec.main.frames[0].settings
                 state.n = rec.n; state.seed = rec.seed
-                state.message = "replaying \(state.replay!): \(rec.main.frames.count) steps of \(rec.n) digits" +
-                    (rec.fork.map { ", forked at step \($0.from + 1)" } ?? "") + (state.caps.unicode ? " (space pauses, ←/→ scrub, r plays again)" : " (space pauses, left/right scrub, r plays again)")
+                // The keys first: in a narrow window the notice is cut at its end.
+                state.message = (state.caps.unicode ? "replay (space pauses, ←/→ scrub, r plays again): " : "replay (space pauses, left/right scrub, r plays again): ")
+                    + "\(rec.main.frames.count) steps of \(rec.n) digits" + (rec.fork.map { ", forked at step \($0.from + 1)" } ?? "")
+                    + " from \(state.replay!)"
                 state.messageIsNotice = true
             }
         }
@@ -364,8 +366,9 @@ enum ExplorerApp {
                     }
                     try rec.write(name)
                     let mb = Double((try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0) / 1e6
-                    return String(format: "recorded %d%@ steps to %@ (%.1f MB); ddpm replay %@ plays it", steps,
-                                  snap.final == nil ? " of \(total)" : "", file, mb, file)
+                    // The file's name first: a folded message keeps it.
+                    return String(format: "recorded %@ (%d%@ steps, %.1f MB); ddpm replay %@ plays it", file, steps,
+                                  snap.final == nil ? " of \(total)" : "", mb, file)
                 } catch { return "recording failed: \(error)" }
             }
         }

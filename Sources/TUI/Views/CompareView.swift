@@ -106,13 +106,17 @@ enum CompareView {
         var notes: [String] = []
         if l.rowsShown < c.rows.count { notes.append("showing \(l.rowsShown) of \(c.rows.count) rows") }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
-        let legend = { s.caps.unicode ? $0 : CompareFigure.ascii($0) }(
-            "div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row")
+        let legends = ["div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row",
+                       "div: per-pixel variance of the row · sure: p ≥ 0.9 · s: time on the row",
+                       "div: row variance · sure: p ≥ 0.9 · s: time"].map { s.caps.unicode ? $0 : CompareFigure.ascii($0) }
         if let n = note(c.spec, width: W - 2) {
             buf.text(1, H - 3, n, fg: 226, maxWidth: W - 2)
         } else {
-            buf.text(1, H - 3, notes.isEmpty ? legend : notes.joined(separator: ", ") + " (enlarge the window) · " + legend,
-                     fg: 245, maxWidth: W - 2)
+            // The longest legend that fits beside the notes (then without "enlarge the window"), not one cut mid-word.
+            let head = notes.joined(separator: ", ")
+            let lines = notes.isEmpty ? legends
+                : legends.map { head + " (enlarge the window) · " + $0 } + legends.map { head + " · " + $0 }
+            buf.text(1, H - 3, lines.first { $0.count <= W - 2 } ?? lines.last!, fg: 245, maxWidth: W - 2)
         }
     }
 }
