@@ -108,3 +108,10 @@ public struct CellBuffer: Sendable {
 
     public var text: String { lines().joined(separator: "\n") }
 }
+
+/// The first of `spellings` (longest first) that fits `width` columns, else
+/// the last (shortest), which the drawing then cuts: text that takes a
+/// shorter form rather than being cut mid-word.
+func fitting(_ spellings: [String], width: Int) -> String {
+    spellings.first { $0.count <= width } ?? spellings.last ?? ""
+}

@@ -116,7 +116,7 @@ enum CompareView {
             let head = notes.joined(separator: ", ")
             let lines = notes.isEmpty ? legends
                 : legends.map { head + " (enlarge the window) · " + $0 } + legends.map { head + " · " + $0 }
-            buf.text(1, H - 3, lines.first { $0.count <= W - 2 } ?? lines.last!, fg: 245, maxWidth: W - 2)
+            buf.text(1, H - 3, fitting(lines, width: W - 2), fg: 245, maxWidth: W - 2)
         }
     }
 }

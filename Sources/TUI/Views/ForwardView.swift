@@ -48,7 +48,7 @@ enum ForwardView {
         let eq = s.caps.unicode ? "x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε" : "x_t = sqrt(abar_t) x_0 + sqrt(1-abar_t) eps"
         let same = s.caps.unicode ? ", same ε for all four" : ", same eps for all four"
         // The longest spelling that fits, not one cut mid-word.
-        let status = [head + eq + same, head + eq, head].first { $0.count <= W } ?? head
+        let status = fitting([head + eq + same, head + eq, head], width: W)
         buf.text(0, H - 2, status, bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         // Large digits when they fit (28 cells wide each), else half size.
         let big = W >= 4 * (side + 2)
@@ -74,9 +74,9 @@ enum ForwardView {
         let snrH = bound != nil && ph >= 9 ? ph / 2 : ph
         if snrH >= 4 {
             PlotWidget(series: all.enumerated().map { .init($1.snr, color: colors[$0]) },
-                       title: ["SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
-                               "SNR_t of the four schedules (log scale, colours as above)", "SNR_t (log scale)"].first { $0.count <= W - 2 }
-                           ?? "SNR_t (log)",
+                       title: fitting(["SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
+                                       "SNR_t of the four schedules (log scale, colours as above)", "SNR_t (log scale)", "SNR_t (log)"],
+                                      width: W - 2),
                        logScale: true, cursor: t, xName: "t", caps: s.caps)
                 .render(into: &buf, x: 1, y: py, w: W - 2, h: snrH)
         }
@@ -86,9 +86,9 @@ enum ForwardView {
             let term = "L_\(t) " + String(format: "%.2e", r.perT[t]), total = String(format: "total %.3f", r.total)
             let decoder = t == 0 ? "" : String(format: " · L_0 %.3f", r.decoder)
             let draws = " · \(b.result.n) draws, σ²=" + varianceSymbol(b.variance)
-            let title = ["bound of this digit by t, bits/dim (log): \(term) · \(total)\(decoder)\(draws)",
-                         "bound by t, bits/dim (log): \(term) · \(total)\(decoder)",
-                         "bound, bits/dim: \(term) · \(total)"].first { $0.count <= W - 2 } ?? "bound: \(term)"
+            let title = fitting(["bound of this digit by t, bits/dim (log): \(term) · \(total)\(decoder)\(draws)",
+                                 "bound by t, bits/dim (log): \(term) · \(total)\(decoder)",
+                                 "bound, bits/dim: \(term) · \(total)", "bound: \(term)"], width: W - 2)
             // Terms are positive; the log plot floors zeros to the smallest positive one.
             let floor = r.perT.filter { $0 > 0 }.min() ?? 1e-9
             PlotWidget(series: [.init(r.perT.map { max($0, floor) }, color: 222)], title: title, logScale: true, cursor: t, xName: "t", caps: s.caps)

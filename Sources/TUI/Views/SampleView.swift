@@ -54,14 +54,13 @@ enum SampleView {
         } else if s.forking, !snap.history.isEmpty {
             // Each side's own progress, the focused side first (the grids show both at the focused side's t;
             // the side nearer x_0 waits there while the other catches up).
-            func side(_ name: String, _ frames: [RecordedFrame], done: Bool) -> (String, String) {
-                guard let last = frames.last else { return ("\(name) t=--", "\(name) t=--") }
-                return done ? ("\(name) done", "\(name) done") : ("\(name) t=\(last.t)", "\(name) t=\(last.t)")
+            func side(_ name: String, _ frames: [RecordedFrame], done: Bool) -> String {
+                done ? "\(name) done" : "\(name) t=" + (frames.last.map { "\($0.t)" } ?? "--")
             }
             let orig = side("original", snap.history, done: snap.final != nil)
             let fork = side("fork", snap.forkHistory, done: snap.forkFinal != nil)
             let (first, second) = s.forkFocus ? (fork, orig) : (orig, fork)
-            fields.append((first.0 + ", " + second.0, (first.1 + " " + second.1).replacingOccurrences(of: "original", with: "orig"), 0))
+            fields.append((first + ", " + second, (first + " " + second).replacingOccurrences(of: "original", with: "orig"), 0))
         } else if let f = snap.history.last {
             let pos = snap.finished ? "done, \(snap.history.count) steps" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))"
             fields.append((pos, snap.finished ? "done" : "t=\(f.t)", 0))
@@ -112,7 +111,7 @@ enum SampleView {
         for keepBelow in [9, 8, 7, 6, 5, 4] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.0 }.joined(separator: bar)) }
         for keepBelow in [9, 8, 7, 6, 5, 4, 3, 2] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.1 }.joined(separator: " ")) }
         let lines = tries.map(ascii)
-        return lines.first { $0.count <= W } ?? lines.last!
+        return fitting(lines, width: W)
     }
 
     /// The status line's short spelling of `describe(set)`: "DDPM β̃", "DDIM 50 η0.0".
@@ -275,9 +274,8 @@ enum SampleView {
         guard !g.left.isEmpty else { return }
         let side = snap.history.first?.size ?? MNIST.side
         // The longest spelling of each title that fits its grid (the shortest, cut, when none does).
-        let fit = { (all: [String]) in all.first { $0.count <= l.gridW - 1 } ?? all.last! }
-        buf.text(1, l.top, fit([g.leftTitle] + g.leftShort), bold: true, maxWidth: l.gridW)
-        buf.text(l.gridW + 2, l.top, fit([g.rightTitle] + g.rightShort), bold: true, maxWidth: l.gridW)
+        buf.text(1, l.top, fitting([g.leftTitle] + g.leftShort, width: l.gridW - 1), bold: true, maxWidth: l.gridW)
+        buf.text(l.gridW + 2, l.top, fitting([g.rightTitle] + g.rightShort, width: l.gridW - 1), bold: true, maxWidth: l.gridW)
         let shown = drawGrid(&buf, images: g.left, n: snap.n, side: side, x: 1, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,
                              lo: g.leftLo, hi: g.leftHi, mode: s.mode, caps: s.caps, readings: g.leftReadings, selected: s.selected)
         _ = drawGrid(&buf, images: g.right, n: snap.n, side: side, x: l.gridW + 2, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,

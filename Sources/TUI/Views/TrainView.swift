@@ -81,8 +81,9 @@ enum TrainView {
         let lossH = rateOnLeft ? topH / 2 : topH
         if m.losses.count >= 2 {
             var plot = PlotWidget(series: [.init(m.losses, color: 244), .init(smooth(m.losses), color: 226)],
-                                  title: ["loss per step (grey) and smoothed (yellow), log scale", "loss (grey), smoothed (yellow), log"]
-                                    .first { $0.count <= leftW } ?? "loss, log scale", logScale: true, xName: "step", caps: s.caps)
+                                  title: fitting(["loss per step (grey) and smoothed (yellow), log scale",
+                                                  "loss (grey), smoothed (yellow), log", "loss, log scale"], width: leftW),
+                                  logScale: true, xName: "step", caps: s.caps)
             plot.xFirst = m.step - m.losses.count + 1
             plot.render(into: &buf, x: 0, y: 1, w: leftW, h: lossH)
         } else {
