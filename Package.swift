@@ -28,11 +28,13 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         // exp and sigmoid on SIMD vectors, inlined into Compute and Kernels512.
         .target(name: "SIMDMath", path: "Sources/SIMDMath", swiftSettings: fast),
+        // AVX-512 lane permutations (interleave, even/odd) as inline C intrinsics.
+        .target(name: "CSIMD", path: "Sources/CSIMD"),
         // The AVX-512 convolution tiles and element-wise loops, compiled for that
         // instruction set and called only by the avx512 backend (Compute).
         .target(
             name: "Kernels512",
-            dependencies: ["SIMDMath"],
+            dependencies: ["SIMDMath", "CSIMD"],
             path: "Sources/Kernels512",
             swiftSettings: [.unsafeFlags(["-Ounchecked", "-target-cpu", "skylake-avx512"], .when(configuration: .release))]
         ),

@@ -101,6 +101,19 @@ public struct Conv2d: Sendable {
     static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
                        ws: Workspace, accumulate: Bool, affineSiLU: DirectConv.AffineSiLU? = nil) {
+        if DirectConv.winogradApplies(ws, h: h, w: wid) {
+            let u = ws.packed(weight, count: 16 * cout * cin) {
+                DirectConv.packWinograd(weight, cin: cin, cout: cout, into: $0)
+            }
+            let g = DirectConv.Geometry(h: h, w: wid, pad: 1, wide: true)
+            let scratch = cin * g.planeLen + DirectConv.WinogradShape(h: h, w: wid).scratchFloats(cin: cin)
+            DirectConv.parallel(n: n, tiles: cout / 4, scratch: scratch, ws: ws) { th, images, coTiles in
+                DirectConv.winograd(packed: u, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
+                                    images: images, coTiles: coTiles, accumulate: accumulate,
+                                    scratch: ws.cols[th].ptr, affineSiLU: affineSiLU)
+            }
+            return
+        }
         let packed = ws.packed(weight, count: cout * cin * 9) { DirectConv.pack(weight, cin: cin, cout: cout, into: $0) }
         let wide = ws.backend.wide
         DirectConv.parallel(n: n, tiles: cout / 4, scratch: DirectConv.scratchFloats(cin: cin, h: h, w: wid, wide: wide), ws: ws) {

@@ -1,0 +1,27 @@
+// csimd.h: AVX-512 lane permutations that Swift's SIMD types cannot spell,
+// for Kernels512 (compiled for skylake-avx512, where these inline to one
+// vpermt2ps each). Callers check the CPU first, as for all of Kernels512.
+#ifndef DDPM_CSIMD_H
+#define DDPM_CSIMD_H
+#include <immintrin.h>
+
+/// The first 16 floats of a and b interleaved: a0 b0 a1 b1 ... a7 b7.
+static inline __attribute__((target("avx512f"))) __m512 ddpm_interleave_lo(__m512 a, __m512 b) {
+    return _mm512_permutex2var_ps(a, _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0), b);
+}
+
+/// The last 16: a8 b8 a9 b9 ... a15 b15.
+static inline __attribute__((target("avx512f"))) __m512 ddpm_interleave_hi(__m512 a, __m512 b) {
+    return _mm512_permutex2var_ps(a, _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8), b);
+}
+
+/// The even floats of the 32 in (lo, hi): lo0 lo2 ... lo14 hi0 hi2 ... hi14.
+static inline __attribute__((target("avx512f"))) __m512 ddpm_even(__m512 lo, __m512 hi) {
+    return _mm512_permutex2var_ps(lo, _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0), hi);
+}
+
+/// The odd floats: lo1 lo3 ... lo15 hi1 hi3 ... hi15.
+static inline __attribute__((target("avx512f"))) __m512 ddpm_odd(__m512 lo, __m512 hi) {
+    return _mm512_permutex2var_ps(lo, _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1), hi);
+}
+#endif

@@ -1,0 +1,104 @@
+// DirectConv+Winograd.swift: the 3x3 stride-1 convolution through Winograd F(2x2, 3x3), for training on AVX-512.
+import Kernels512
+import SIMDMath
+
+/// Training's 3x3 stride-1 convolutions (forward, and the data gradient, which
+/// is the same convolution of dy with flipped weights) on AVX-512, for images
+/// of even height and width between 8 and 32 wide: Winograd F(2x2, 3x3)
+/// (Winograd512) does 16 multiply-adds per 2x2 output tile and channel pair
+/// where the direct kernel does 36 (and computes the planes' two border columns
+/// as well). Per image: the direct kernel's zero-bordered planes, their 16
+/// transformed planes V[ξ][ci][tiles], for each 4 output channels the 16
+/// products M[ξ] = U[ξ] V[ξ] through the direct tap kernel with one tap (the
+/// 1x1 convolution's), then the output transform, which adds the bias and
+/// stores into y.
+///
+/// Its rounding differs from the direct kernel's (the transforms add and
+/// subtract before the products), so sampling, which promises byte-identical
+/// images, keeps the direct kernel; training gets the speed. An image's result
+/// depends only on the image and the weights, as with the direct kernel (the
+/// order of every sum is fixed), so a batch's gradient does not depend on the
+/// thread count.
+extension DirectConv {
+    struct WinogradShape {
+        /// Two tile rows per vector (images up to 16 wide), else one.
+        let pair: Bool
+        /// Vectors of 16 tiles per image and channel; floats per transformed
+        /// plane (a multiple of the kernel's granule, 32).
+        let vectors: Int, ld: Int
+
+        init(h: Int, w: Int) {
+            pair = w <= 16
+            vectors = pair ? (h / 2 + 1) / 2 : h / 2
+            ld = DirectConv.roundUp(vectors * 16, DirectConv512.granule)
+        }
+
+        /// Per-thread scratch after the planes: V (16 cin planes), M (16 x 4), the last output rows.
+        func scratchFloats(cin: Int) -> Int { 16 * cin * ld + 64 * ld + 64 }
+    }
+
+    /// Whether a 3x3 stride-1 pad-1 convolution over h x w images runs Winograd.
+    static func winogradApplies(_ ws: Workspace, h: Int, w: Int) -> Bool {
+        ws.backend.wide && ws.mode.isTraining && h % 2 == 0 && w % 2 == 0 && w >= 8 && w <= 32 && h >= 2
+    }
+
+    /// Packs weights [cout, cin, 3, 3] as U = G g G^T in [ξ][cout/4][cin][4].
+    static func packWinograd(_ weight: UnsafePointer<Float>, cin: Int, cout: Int, into u: UnsafeMutablePointer<Float>) {
+        typealias C = SIMD4<Float>
+        let tiles = cout / 4
+        // G applied to a column (g0, g1, g2): (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2).
+        @inline(__always) func gcol(_ a: C, _ b: C, _ c: C) -> (C, C, C, C) { (a, (a + b + c) * 0.5, (a - b + c) * 0.5, c) }
+        for co in 0..<cout {
+            for ci in 0..<cin {
+                let g = weight + (co * cin + ci) * 9
+                // G g: a column of 4 (the SIMD4 over i) for each kx.
+                let (t0, t1, t2) = (C(g[0], 0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[0] - g[3] + g[6]), g[6]),
+                                    C(g[1], 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[1] - g[4] + g[7]), g[7]),
+                                    C(g[2], 0.5 * (g[2] + g[5] + g[8]), 0.5 * (g[2] - g[5] + g[8]), g[8]))
+                // (G g) G^T: column j of U over i.
+                let cols = gcol(t0, t1, t2)
+                let base = ((co / 4) * cin + ci) * 4 + co % 4
+                for i in 0..<4 {
+                    let xi0 = 4 * i
+                    u[((xi0 + 0) * tiles) * cin * 4 + base] = cols.0[i]
+                    u[((xi0 + 1) * tiles) * cin * 4 + base] = cols.1[i]
+                    u[((xi0 + 2) * tiles) * cin * 4 + base] = cols.2[i]
+                    u[((xi0 + 3) * tiles) * cin * 4 + base] = cols.3[i]
+                }
+            }
+        }
+    }
+
+    /// y[cout, N, H, W] (=, or += with `accumulate`) conv(x) + bias for the
+    /// given images and output-channel tiles; `u` from `packWinograd`.
+    static func winograd(packed u: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
+                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
+                         images: Range<Int>, coTiles: Range<Int>, accumulate: Bool,
+                         scratch: UnsafeMutablePointer<Float>, affineSiLU: AffineSiLU? = nil) {
+        let g = Geometry(h: h, w: w, pad: 1, wide: true), s = WinogradShape(h: h, w: w)
+        precondition(Winograd512.reach(wp: g.wp, vectors: s.vectors, pair: s.pair) <= g.planeLen)
+        let tiles = cout / 4, hw = h * w, filled = s.vectors * 16
+        let xp = scratch, v = xp + cin * g.planeLen, m = v + 16 * cin * s.ld, rows = m + 64 * s.ld
+        // Lanes the transform does not write but the kernel reads (a granule's rounding).
+        if filled < s.ld { for r in 0..<(16 * cin) { (v + r * s.ld + filled).update(repeating: 0, count: s.ld - filled) } }
+        var zero = 0
+        for b in images {
+            loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
+            Winograd512.inputTransform(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, vectors: s.vectors,
+                                       pair: s.pair, out: v, ld: s.ld)
+            for t in coTiles {
+                prefetchOutput(y, g, tile: t, n: n, b: b)
+                for xi in 0..<16 {
+                    DirectConv512.kernelTaps(xp: v + xi * cin * s.ld, planeLen: s.ld, offs: &zero, taps: 1, cin: cin,
+                                             wideLen: s.ld, wpk: u + (xi * tiles + t) * cin * 4, out: m + xi * 4 * s.ld)
+                }
+                for j in 0..<4 {
+                    let co = t * 4 + j
+                    Winograd512.outputTransform(m: m + j * s.ld, xs: 4 * s.ld, vectors: s.vectors, pair: s.pair,
+                                                y: y + (co * n + b) * hw, h: h, w: w, bias: bias[co],
+                                                accumulate: accumulate, tmp: rows)
+                }
+            }
+        }
+    }
+}
