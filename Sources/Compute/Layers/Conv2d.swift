@@ -106,7 +106,7 @@ public struct Conv2d: Sendable {
                 DirectConv.packWinograd(weight, cin: cin, cout: cout, into: $0)
             }
             let g = DirectConv.Geometry(h: h, w: wid, pad: 1, wide: true)
-            let scratch = cin * g.planeLen + DirectConv.WinogradShape(h: h, w: wid).scratchFloats(cin: cin)
+            let scratch = cin * g.planeLen + DirectConv.WinogradShape(h: h, w: wid).scratchFloats(cin: cin, cout: cout)
             DirectConv.parallel(n: n, tiles: cout / 4, scratch: scratch, ws: ws) { th, images, coTiles in
                 DirectConv.winograd(packed: u, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
                                     images: images, coTiles: coTiles, accumulate: accumulate,

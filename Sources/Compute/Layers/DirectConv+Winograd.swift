@@ -8,10 +8,10 @@ import SIMDMath
 /// (Winograd512) does 16 multiply-adds per 2x2 output tile and channel pair
 /// where the direct kernel does 36 (and computes the planes' two border columns
 /// as well). Per image: the direct kernel's zero-bordered planes, their 16
-/// transformed planes V[ξ][ci][tiles], for each 4 output channels the 16
-/// products M[ξ] = U[ξ] V[ξ] through the direct tap kernel with one tap (the
-/// 1x1 convolution's), then the output transform, which adds the bias and
-/// stores into y.
+/// transformed planes V[ξ][ci][tiles], the 16 products M[ξ] = U[ξ] V[ξ]
+/// ([cout][tiles] each) through the direct tap kernel with one tap (the 1x1
+/// convolution's), then the output transform, which adds the bias and stores
+/// into y.
 ///
 /// Its rounding differs from the direct kernel's (the transforms add and
 /// subtract before the products), so sampling, which promises byte-identical
@@ -33,8 +33,8 @@ extension DirectConv {
             ld = DirectConv.roundUp(vectors * 16, DirectConv512.granule)
         }
 
-        /// Per-thread scratch after the planes: V (16 cin planes), M (16 x 4), the last output rows.
-        func scratchFloats(cin: Int) -> Int { 16 * cin * ld + 64 * ld + 64 }
+        /// Per-thread scratch after the planes: V (16 cin planes), M (16 cout), the last output rows.
+        func scratchFloats(cin: Int, cout: Int) -> Int { 16 * (cin + cout) * ld + 64 }
     }
 
     /// Whether a 3x3 stride-1 pad-1 convolution over h x w images runs Winograd.
@@ -78,7 +78,8 @@ extension DirectConv {
         let g = Geometry(h: h, w: w, pad: 1, wide: true), s = WinogradShape(h: h, w: w)
         precondition(Winograd512.reach(wp: g.wp, vectors: s.vectors, pair: s.pair) <= g.planeLen)
         let tiles = cout / 4, hw = h * w, filled = s.vectors * 16
-        let xp = scratch, v = xp + cin * g.planeLen, m = v + 16 * cin * s.ld, rows = m + 64 * s.ld
+        let t0 = coTiles.lowerBound, couts = 4 * coTiles.count
+        let xp = scratch, v = xp + cin * g.planeLen, m = v + 16 * cin * s.ld, rows = m + 16 * couts * s.ld
         // Lanes the transform does not write but the kernel reads (a granule's rounding).
         if filled < s.ld { for r in 0..<(16 * cin) { (v + r * s.ld + filled).update(repeating: 0, count: s.ld - filled) } }
         var zero = 0
@@ -86,16 +87,20 @@ extension DirectConv {
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
             Winograd512.inputTransform(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, vectors: s.vectors,
                                        pair: s.pair, out: v, ld: s.ld)
+            // ξ outer: V[ξ] (cin x ld floats) stays in L1 for every channel tile.
+            for xi in 0..<16 {
+                for t in coTiles {
+                    DirectConv512.kernelTaps(xp: v + xi * cin * s.ld, planeLen: s.ld, offs: &zero, taps: 1, cin: cin,
+                                             wideLen: s.ld, wpk: u + (xi * tiles + t) * cin * 4,
+                                             out: m + (xi * couts + (t - t0) * 4) * s.ld)
+                }
+            }
             for t in coTiles {
                 prefetchOutput(y, g, tile: t, n: n, b: b)
-                for xi in 0..<16 {
-                    DirectConv512.kernelTaps(xp: v + xi * cin * s.ld, planeLen: s.ld, offs: &zero, taps: 1, cin: cin,
-                                             wideLen: s.ld, wpk: u + (xi * tiles + t) * cin * 4, out: m + xi * 4 * s.ld)
-                }
                 for j in 0..<4 {
                     let co = t * 4 + j
-                    Winograd512.outputTransform(m: m + j * s.ld, xs: 4 * s.ld, vectors: s.vectors, pair: s.pair,
-                                                y: y + (co * n + b) * hw, h: h, w: w, bias: bias[co],
+                    Winograd512.outputTransform(m: m + ((t - t0) * 4 + j) * s.ld, xs: couts * s.ld, vectors: s.vectors,
+                                                pair: s.pair, y: y + (co * n + b) * hw, h: h, w: w, bias: bias[co],
                                                 accumulate: accumulate, tmp: rows)
                 }
             }
