@@ -15,6 +15,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var threads: Int = 0
     /// The backend measured (AVX-512 or AVX2 direct kernels, or the im2col + BLIS reference).
     public var conv_kernel = ""
+    /// What training runs on top of it ("" when nothing differs).
+    public var train_conv_kernel = ""
     /// Median milliseconds to read and load each bundled file (filled in by `ddpm bench`).
     public var load_ms: [String: Double] = [:]
     /// The explorer's classifier reading 16 images (what it adds to each 16-digit step), median ms.
@@ -45,6 +47,7 @@ public enum Benchmark {
         report.forward_mflop_per_image = fwd / 1e6
         report.threads = Parallel.cores
         report.conv_kernel = backend.description
+        report.train_conv_kernel = backend.trainingKernels ?? ""
         let hw = config.imageSize * config.imageSize
         // Synthetic data uniform in [-1, 1], as the PyTorch baseline uses.
         var rng = RNG(seed: 42)

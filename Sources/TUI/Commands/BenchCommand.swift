@@ -76,6 +76,7 @@ struct BenchCommand: ParsableCommand {
                       + (step.map { String(format: " (%.1f%% of a 16-digit sampling step, %.1f ms)", 100 * c / $0, $0) } ?? ""))
             }
             print("backend: \(r.conv_kernel) (--backend avx512, avx2 or reference to compare)")
+            if !r.train_conv_kernel.isEmpty { print("training: \(r.train_conv_kernel)") }
         }
     }
 }
