@@ -82,8 +82,9 @@ final class LayerGradientTests: XCTestCase {
     /// Training's Winograd F(2x2, 3x3) path (AVX-512, even sizes 8 to 32
     /// wide) against the reference backend's im2col + GEMM and against the
     /// direct kernel that every other mode runs: forward adding onto y, the
-    /// data gradient adding onto dx, and (through the direct kernels, from
-    /// dy and x) the weight and bias gradients. Shapes: the U-Net's 28x28 and 14x14
+    /// data gradient adding onto dx, both again writing over NaN, and
+    /// (through the direct kernels, from dy and x) the weight and bias
+    /// gradients. Shapes: the U-Net's 28x28 and 14x14
     /// (one and two tile rows per vector), 32 and 16 wide (every lane a tile),
     /// 18 wide (9 tiles a row), 8 wide and 2 high (one tile row), odd tile
     /// rows with two per vector (10 high), a batch of 1 (channel tiles split
@@ -103,7 +104,14 @@ final class LayerGradientTests: XCTestCase {
             g.zero(L.count)
             conv.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, h: h, w: w, ws: ws, accumulate: true)
             conv.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: h, w: w, ws: ws)
-            return y.array(outLen) + dx.array(inLen) + g.array(L.count)
+            // And writing (=) over NaN: no output float may keep a NaN or depend on one.
+            let y2 = FloatBuffer(count: outLen), dx2 = FloatBuffer(count: inLen), g2 = FloatBuffer(count: L.count)
+            y2.ptr.update(repeating: .nan, count: outLen); dx2.ptr.update(repeating: .nan, count: inLen)
+            g2.zero(L.count)
+            conv.forward(params.ptr, x: x.ptr, y: y2.ptr, n: n, h: h, w: w, ws: ws)
+            conv.backward(params.ptr, g2.ptr, x: x.ptr, dy: dy.ptr, dx: dx2.ptr, n: n, h: h, w: w, ws: ws,
+                          overwriteDx: true)
+            return y.array(outLen) + dx.array(inLen) + g.array(L.count) + y2.array(outLen) + dx2.array(inLen)
         }
         let cases = [(2, 28, 28, 16, 16), (1, 14, 14, 32, 32), (3, 14, 14, 32, 16), (2, 6, 32, 8, 8), (1, 16, 16, 8, 12),
                      (2, 18, 18, 4, 8), (3, 2, 8, 4, 4), (2, 10, 12, 8, 4), (1, 28, 28, 48, 16),
@@ -114,7 +122,9 @@ final class LayerGradientTests: XCTestCase {
             let winograd = run(.avx512, .training, n: n, h: h, w: w, cin: cin, cout: cout)
             let direct = run(.avx512, .evaluation, n: n, h: h, w: w, cin: cin, cout: cout)
             let outLen = cout * n * h * w, inLen = cin * n * h * w
-            for (name, r) in [("y", 0..<outLen), ("dx", outLen..<(outLen + inLen)), ("dW", (outLen + inLen)..<want.count)] {
+            let gEnd = want.count - outLen - inLen
+            for (name, r) in [("y", 0..<outLen), ("dx", outLen..<(outLen + inLen)), ("dW", (outLen + inLen)..<gEnd),
+                              ("y (=)", gEnd..<(gEnd + outLen)), ("dx (=)", (gEnd + outLen)..<want.count)] {
                 assertClose(Array(want[r]), Array(winograd[r]), rtol: 2e-6, "Winograd \(what) \(name) against the reference")
                 assertClose(Array(direct[r]), Array(winograd[r]), rtol: 2e-6, "Winograd \(what) \(name) against the direct kernel")
             }
