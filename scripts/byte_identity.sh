@@ -8,7 +8,8 @@
 # --backend (they chose kernels with DDPM_AVX512=0 / DDPM_CONV=im2col).
 # Samples: DDPM b1 and b16 (posterior variance), DDIM-50 eta 0.5 b16, DDIM-20
 # clip and temperature 0.8 b1, on the AVX-512 and AVX2 backends; the reference
-# backend; a trajectory sheet; 50- and 20-step checkpoints (written also as
+# backend; a trajectory sheet; DDIM-20 guided toward 7 (the classifier of noisy
+# digits, forward and input gradient); 50- and 20-step checkpoints (written also as
 # *.data without the `command` and `wall_time_s` metadata, which differ by run).
 set -e
 BD=$(cd "$1" && pwd); O=$2; OLD=${3:-}
@@ -29,6 +30,7 @@ for b in avx512 avx2; do
 done
 run avx512 sample --n 5 --sampler ddim --steps 30 --seed 9 --out ddim-b5-trajectory.png --trajectory
 run reference sample --n 4 --sampler ddim --steps 10 --seed 2 --out ddim-b4-reference.idx
+run avx512 sample --n 4 --sampler ddim --steps 20 --guide 7 --seed 8 --out ddim-b4-guided.idx
 run avx512 train --steps 50 --batch 16 --seed 1 --limit 2000 --checkpoint-every 1000 --out train50.safetensors > /dev/null 2>&1
 run avx2 train --steps 20 --batch 8 --seed 2 --limit 500 --checkpoint-every 1000 --out train20-avx2.safetensors > /dev/null 2>&1
 python3 - <<'PY'

@@ -21,8 +21,8 @@ import SIMDMath
 /// wide) two tile rows of up to 8 tiles, row v in lanes 0..<8 and row
 /// v + vectors in lanes 8..<16, so that consecutive vectors share two input
 /// rows in both halves. Lanes past a row's tiles hold what the transforms
-/// make of the plane's next floats; their results are never stored into the
-/// output.
+/// make of the plane's next floats; no output takes their results (a store
+/// that covers them multiplies them by 0).
 public enum Winograd512 {
     public typealias V = SIMD16<Float>
 
@@ -48,7 +48,7 @@ public enum Winograd512 {
     /// checks that its planes hold them.
     public static func inputTransform(xp: UnsafePointer<Float>, planeLen: Int, wp: Int, cin: Int, vectors: Int,
                                       pair: Bool, out: UnsafeMutablePointer<Float>, ld: Int) {
-        let rb = wp * 4, second = 2 * vectors * rb, xs = cin * ld * 4
+        let rb = wp * 4, second = 2 * vectors * rb, xsBytes = cin * ld * 4
         for ci in 0..<cin {
             let plane = UnsafeRawPointer(xp + ci * planeLen)
             let o = UnsafeMutableRawPointer(out + ci * ld)
@@ -65,7 +65,7 @@ public enum Winograd512 {
                 let r2 = row(2 * v + 2), r3 = row(2 * v + 3)
                 let ov = o + v * 64
                 @inline(__always)
-                func put(_ k: Int, _ x: V) { ov.storeBytes(of: x, toByteOffset: k * xs, as: V.self) }
+                func put(_ k: Int, _ x: V) { ov.storeBytes(of: x, toByteOffset: k * xsBytes, as: V.self) }
                 // Then down the columns.
                 put(0, r0.0 - r2.0); put(1, r0.1 - r2.1); put(2, r0.2 - r2.2); put(3, r0.3 - r2.3)
                 put(4, r1.0 + r2.0); put(5, r1.1 + r2.1); put(6, r1.2 + r2.2); put(7, r1.3 + r2.3)
@@ -81,7 +81,8 @@ public enum Winograd512 {
     /// and along the rows, the tiles' two columns interleaved. Output rows are
     /// stored whole (32 floats, or 16 with pair) in an order where each
     /// store's floats past its row fall on a row whose own store comes later;
-    /// those floats are stored as they were (with accumulate, + 0). The
+    /// those floats are stored as 0 + 0 (with accumulate, as they were + 0),
+    /// then that store writes them. The
     /// plane's last row, and with pair the last row before the second half's
     /// first, go through `tmp` (32 floats) and Elementwise512.storeRows, so
     /// nothing past them is touched; rows past h are dropped. Each output is

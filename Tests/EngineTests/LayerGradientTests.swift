@@ -20,7 +20,7 @@ final class LayerGradientTests: XCTestCase {
                 let params = randomBuffer(L.count, seed: 1, scale: 0.5)
                 let x = randomBuffer(cin * n * hw * hw, seed: 2)
                 let ho = conv.outSize(hw)
-                let ws = Workspace(backend: backend)
+                let ws = Workspace(backend: backend, winograd: true)
                 let y = FloatBuffer(count: cout * n * ho * ho)
                 GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
                     "\(backend.rawValue) k\(k) s\(s) \(cin)->\(cout) \(hw)x\(hw) n\(n)",
@@ -97,7 +97,7 @@ final class LayerGradientTests: XCTestCase {
             let inLen = cin * n * h * w, outLen = cout * n * h * w
             let params = randomBuffer(L.count, seed: 51, scale: 0.3)
             let x = randomBuffer(inLen, seed: 52), dy = randomBuffer(outLen, seed: 53)
-            let ws = Workspace(backend: backend)
+            let ws = Workspace(backend: backend, winograd: true)
             ws.mode = mode
             XCTAssertEqual(DirectConv.winogradApplies(ws, h: h, w: w), backend == .avx512 && mode == .training)
             let y = randomBuffer(outLen, seed: 54), dx = randomBuffer(inLen, seed: 55), g = FloatBuffer(count: L.count)
@@ -116,6 +116,8 @@ final class LayerGradientTests: XCTestCase {
         let cases = [(2, 28, 28, 16, 16), (1, 14, 14, 32, 32), (3, 14, 14, 32, 16), (2, 6, 32, 8, 8), (1, 16, 16, 8, 12),
                      (2, 18, 18, 4, 8), (3, 2, 8, 4, 4), (2, 10, 12, 8, 4), (1, 28, 28, 48, 16),
                      (2, 12, 12, 6, 8), (2, 8, 8, 8, 1)]
+        // The last two: 6 input channels send dx through the GEMM path; 1 output
+        // channel sends the forward through it, and dx (8 <- 1) through Winograd.
         for (n, h, w, cin, cout) in cases {
             let what = "\(cin)->\(cout) n=\(n) \(h)x\(w)"
             let want = run(.reference, .training, n: n, h: h, w: w, cin: cin, cout: cout)
@@ -131,6 +133,12 @@ final class LayerGradientTests: XCTestCase {
             // Its rounding is its own: proof that this path ran, not the direct kernel.
             XCTAssertNotEqual(winograd, direct, what)
         }
+        // Only the U-Net asks for it: a classifier's readings, guidance and
+        // training stay on the direct kernel (and so does a plain workspace).
+        let unet = try UNet(.tiny, backend: .avx512), classifier = Classifier(backend: .avx512)
+        XCTAssertTrue(DirectConv.winogradApplies(unet.ws, h: 28, w: 28))
+        XCTAssertFalse(DirectConv.winogradApplies(classifier.ws, h: 28, w: 28))
+        XCTAssertFalse(DirectConv.winogradApplies(Workspace(backend: .avx512), h: 28, w: 28))
     }
 
     /// `overwriteDx` writes dx as adding into zeros would, on every backend,
@@ -350,7 +358,7 @@ final class LayerGradientTests: XCTestCase {
                 XCTAssertEqual(ho, 2 * hw)
                 let params = randomBuffer(L.count, seed: 3, scale: 0.5)
                 let x = randomBuffer(cin * n * hw * hw, seed: 4)
-                let ws = Workspace(backend: backend)
+                let ws = Workspace(backend: backend, winograd: true)
                 let y = FloatBuffer(count: cout * n * ho * ho)
                 GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
                     "\(backend.rawValue) \(cin)->\(cout) \(hw)x\(hw) n\(n)",

@@ -101,7 +101,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(bad, 0, "speeds are measured without the bundled files: \(msg)")
         XCTAssertTrue(msg.contains("cannot time loading") && msg.contains("git checkout -- assets/models/mnist-tiny.safetensors"), msg)
         XCTAssertTrue(msg.contains("peak resident memory") && !msg.contains("loading the"), msg)
-        XCTAssertEqual(msg.contains("training: the 3x3 stride-1 convolutions 8 to 32 wide through Winograd"), avx512, msg)
+        XCTAssertEqual(msg.contains("training: the U-Net's 3x3 stride-1 convolutions 8 to 32 wide through Winograd"), avx512, msg)
     }
 
     /// Images of another size than the model's (issue #18's heap overflow:

@@ -97,11 +97,14 @@ public struct Conv2d: Sendable {
                       accumulate: false, affineSiLU: f)
     }
 
-    /// DirectConv over the batch (DirectConv.parallel splits it over the cores).
+    /// DirectConv over the batch (DirectConv.parallel splits it over the
+    /// cores): the direct 3x3 kernel, or in a U-Net's training pass on
+    /// AVX-512 Winograd F(2x2, 3x3) (DirectConv.winogradApplies).
     static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
                        ws: Workspace, accumulate: Bool, affineSiLU: DirectConv.AffineSiLU? = nil) {
         if DirectConv.winogradApplies(ws, h: h, w: wid) {
+            if !DirectConv.winogradReadsFit(h: h, w: wid) { fatalError("Winograd: planes too short for \(h)x\(wid)") }
             let u = ws.packed(weight, count: 16 * cout * cin) {
                 DirectConv.packWinograd(weight, cin: cin, cout: cout, into: $0)
             }

@@ -15,7 +15,9 @@ import SIMDMath
 ///
 /// Its rounding differs from the direct kernel's (the transforms add and
 /// subtract before the products), so sampling, which promises byte-identical
-/// images, keeps the direct kernel; training gets the speed. An image's result
+/// images, keeps the direct kernel, and so do the classifiers (their readings,
+/// guidance and training command stay as they were): only the U-Net's
+/// workspace asks for Winograd, and only its training passes run it. An image's result
 /// depends only on the image and the weights, as with the direct kernel (the
 /// order of every sum is fixed), so a batch's gradient does not depend on the
 /// thread count.
@@ -33,13 +35,27 @@ extension DirectConv {
             ld = DirectConv.roundUp(vectors * 16, DirectConv512.granule)
         }
 
-        /// Per-thread scratch after the planes: V (16 cin planes), M (16 cout), the last output rows.
-        func scratchFloats(cin: Int, cout: Int) -> Int { 16 * (cin + cout) * ld + 64 }
+        /// Per-thread scratch after the planes: V (16 cin planes), M (16 cout), one output row (32).
+        func scratchFloats(cin: Int, cout: Int) -> Int { 16 * (cin + cout) * ld + 32 }
     }
 
-    /// Whether a 3x3 stride-1 pad-1 convolution over h x w images runs Winograd.
+    /// Whether a 3x3 stride-1 pad-1 convolution over h x w images runs
+    /// Winograd: a workspace that asks for it (the U-Net's), in training, on
+    /// AVX-512, even sizes 8 to 32 wide.
     static func winogradApplies(_ ws: Workspace, h: Int, w: Int) -> Bool {
-        ws.backend.wide && ws.mode.isTraining && h % 2 == 0 && w % 2 == 0 && w >= 8 && w <= 32 && h >= 2
+        ws.winograd && ws.backend.wide && ws.mode.isTraining && h % 2 == 0 && w % 2 == 0 && w >= 8 && w <= 32 && h >= 2
+    }
+
+    /// What `winogradApplies` says, for `ddpm bench`.
+    static let winogradSummary = "the U-Net's 3x3 stride-1 convolutions 8 to 32 wide through Winograd F(2x2,3x3)"
+
+    /// Whether inputTransform's reads stay inside the direct planes (they do
+    /// for every size winogradApplies admits: the planes' slack after h wp is
+    /// 2 wp + 66 floats or more, the reads' at most wp + 34, or with pair
+    /// 3 wp + 18; checked once per call, as -Ounchecked drops preconditions).
+    static func winogradReadsFit(h: Int, w: Int) -> Bool {
+        let g = Geometry(h: h, w: w, pad: 1, wide: true), s = WinogradShape(h: h, w: w)
+        return Winograd512.reach(wp: g.wp, vectors: s.vectors, pair: s.pair) <= g.planeLen
     }
 
     /// Packs weights [cout, cin, 3, 3] as U = G g G^T in [ξ][cout/4][cin][4].
@@ -76,7 +92,6 @@ extension DirectConv {
                          images: Range<Int>, coTiles: Range<Int>, accumulate: Bool,
                          scratch: UnsafeMutablePointer<Float>, affineSiLU: AffineSiLU? = nil) {
         let g = Geometry(h: h, w: w, pad: 1, wide: true), s = WinogradShape(h: h, w: w)
-        precondition(Winograd512.reach(wp: g.wp, vectors: s.vectors, pair: s.pair) <= g.planeLen)
         let tiles = cout / 4, hw = h * w, filled = s.vectors * 16
         let t0 = coTiles.lowerBound, couts = 4 * coTiles.count
         let xp = scratch, v = xp + cin * g.planeLen, m = v + 16 * cin * s.ld, rows = m + 16 * couts * s.ld
@@ -87,7 +102,8 @@ extension DirectConv {
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
             Winograd512.inputTransform(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, vectors: s.vectors,
                                        pair: s.pair, out: v, ld: s.ld)
-            // ξ outer: V[ξ] (cin x ld floats) stays in L1 for every channel tile.
+            // ξ outer: each channel tile reads V[ξ] (cin x ld floats, 43 KB at most
+            // in Tiny) where the one before left it, in L1.
             for xi in 0..<16 {
                 for t in coTiles {
                     DirectConv512.kernelTaps(xp: v + xi * cin * s.ld, planeLen: s.ld, offs: &zero, taps: 1, cin: cin,

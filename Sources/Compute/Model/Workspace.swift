@@ -30,9 +30,16 @@ public final class Workspace: @unchecked Sendable {
     /// `forward` from its `mode` argument, read by its layers.
     public internal(set) var mode: ForwardMode = .training
 
-    public init(backend: Backend = .detected) {
+    /// Training forward passes (and their data gradients) run the 3x3
+    /// convolutions through Winograd where it applies (DirectConv.winogradApplies):
+    /// the U-Net's choice. A classifier's workspace keeps the direct kernel, so
+    /// its readings, guidance and its training command's weights stay as they were.
+    public let winograd: Bool
+
+    public init(backend: Backend = .detected, winograd: Bool = false) {
         if !backend.isAvailable { fatalError("backend \(backend) needs a CPU with AVX-512") }
         self.backend = backend
+        self.winograd = winograd
     }
 
     /// Convolutions run one image per GEMM and linear layers one row per GEMM

@@ -25,10 +25,8 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
     /// The AVX-512 copies of the tiles and element-wise loops run.
     public var wide: Bool { self == .avx512 }
 
-    /// What a training step's convolutions run, where it differs from sampling's.
-    public var trainingKernels: String? {
-        self == .avx512 ? "the 3x3 stride-1 convolutions 8 to 32 wide through Winograd F(2x2,3x3)" : nil
-    }
+    /// What a U-Net's training step runs besides these kernels (nil: nothing).
+    public var trainingKernels: String? { self == .avx512 ? DirectConv.winogradSummary : nil }
 
     public var description: String {
         switch self {
