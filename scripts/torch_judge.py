@@ -11,11 +11,12 @@ Frechet distance of its 128 penultimate features to the 10k test set, next to
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch numpy
     ddpm sample --n 1000 --sampler ddim --steps 50 --seed 123 --out /tmp/ddim.idx
     /tmp/venv/bin/python scripts/torch_judge.py --model /tmp/judge.pt /tmp/ddim.idx
+    /tmp/venv/bin/python scripts/torch_judge.py --model /tmp/judge.pt --doubts /tmp/ddim.idx  # and a sheet of the doubted
 
 The first run trains (4 epochs, about 6 minutes on 2 cores) and saves the
 weights to --model; later runs load them. PyTorch is not needed by ddpm itself.
 """
-import argparse, gzip, os
+import argparse, gzip, os, struct, zlib
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 
@@ -43,6 +44,28 @@ class Net(nn.Module):
         return self.f2(F.dropout(h, 0.5, self.training)), h
 
 
+def write_png(path, grey):
+    """An 8-bit greyscale PNG of a 2-D uint8 array (zlib only)."""
+    h, w = grey.shape
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + grey[i].tobytes() for i in range(h))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def doubt_sheet(path, x, p):
+    """The first 64 images read with p < 0.9, 8 to a row, 3x: what the judge doubts."""
+    doubted = np.flatnonzero(p.max(1) < 0.9)[:64]
+    sheet = np.zeros((8 * 30, 8 * 30), np.uint8)
+    for k, i in enumerate(doubted):
+        r, c = divmod(k, 8)
+        sheet[r * 30 + 1:r * 30 + 29, c * 30 + 1:c * 30 + 29] = x[i]
+    write_png(path, np.kron(sheet, np.ones((3, 3), np.uint8)))
+    return doubted
+
+
 def frechet(a, b):
     m1, m2 = a.mean(0), b.mean(0)
     c1, c2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
@@ -57,6 +80,8 @@ def main():
     ap.add_argument("--mnist", default=os.path.join(os.path.dirname(__file__), "..", "assets", "mnist"))
     ap.add_argument("--model", required=True, help="weights file: trained and written if missing")
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--doubts", action="store_true",
+                    help="also write FILE.doubts.png: the first 64 images read with p < 0.9, and their readings")
     ap.add_argument("images", nargs="*", help="IDX files of 28x28 digits to score")
     a = ap.parse_args()
     torch.manual_seed(0); np.random.seed(0); torch.set_num_threads(os.cpu_count() or 1)
@@ -97,11 +122,16 @@ def main():
     real = frechet(held, ref)
     print(f"held-out training digits 50000..<{50000 + a.n}: FD {real:.2f}, confident {(hp.max(1) >= 0.9).mean():.3f}")
     for path in a.images:
-        h, p = score(idx(path)[:a.n])
+        x = idx(path)[:a.n]
+        h, p = score(x)
         fd = frechet(h, ref)
         print(f"{path}: n {len(h)}, FD {fd:.2f} ({fd / real:.2f}x held-out), confident {(p.max(1) >= 0.9).mean():.3f}")
         shares = np.bincount(p.argmax(1), minlength=10) / len(p)
         print("  read as: " + " ".join(f"{k}:{100 * v:.1f}%" for k, v in enumerate(shares)))
+        if a.doubts:
+            d = doubt_sheet(path + ".doubts.png", x, p)
+            print(f"  {path}.doubts.png: the first {len(d)} read with p < 0.9, row by row: "
+                  + " ".join(f"{p[i].argmax()}:{p[i].max():.2f}" for i in d))
 
 
 if __name__ == "__main__":
