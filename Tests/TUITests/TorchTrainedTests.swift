@@ -102,7 +102,8 @@ final class TorchTrainedTests: XCTestCase {
         Shell.sh("tmux send-keys -t \(session) j")
         waitFor("the next image") { $0.contains("digit #1 (label 3)") }
         Shell.sh("tmux send-keys -t \(session) q")
-        XCTAssertTrue(Shell.poll(timeout: 10) { (try? String(contentsOfFile: exitFile, encoding: .utf8)) != nil }, pane())
+        // Written, not just created: the shell's `>` makes the file before echo writes the status.
+        XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(exitFile).isEmpty }, pane())
         XCTAssertEqual((try? String(contentsOfFile: exitFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
 
