@@ -75,6 +75,29 @@ def frechet(a, b):
     return float(((m1 - m2) ** 2).sum() + np.trace(c1 + c2) - 2 * np.sqrt(np.maximum(ev, 0)).sum())
 
 
+def kid(x, y, boot=200, seed=0):
+    """The kernel distance as `ddpm eval` computes it: features scaled so the
+    reference's mean |y|^2 / d is 1, k(a, b) = (a.b / d + 1)^3, the unbiased
+    MMD^2; and its bootstrap standard error over x's rows (pairs of draws of
+    one row left out of the within-set mean)."""
+    d = x.shape[1]
+    scale = 1 / np.sqrt((y ** 2).mean())
+    xs, ys = x * scale, y * scale
+    ky = (ys @ ys.T / d + 1) ** 3
+    n, m = len(ys), len(xs)
+    within_y = (ky.sum() - np.trace(ky)) / (n * (n - 1))
+    kx = (xs @ xs.T / d + 1) ** 3
+    np.fill_diagonal(kx, 0)
+    cross = ((xs @ ys.T / d + 1) ** 3).mean(1)
+    def est(c):
+        pairs = c.sum() ** 2 - (c ** 2).sum()
+        return c @ kx @ c / pairs + within_y - 2 * (c @ cross) / c.sum()
+    value = est(np.ones(m))
+    rng = np.random.default_rng(seed)
+    reps = [est(np.bincount(rng.integers(0, m, m), minlength=m).astype(float)) for _ in range(boot)]
+    return float(value), float(np.std(reps, ddof=1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mnist", default=os.path.join(os.path.dirname(__file__), "..", "assets", "mnist"))
@@ -120,12 +143,16 @@ def main():
     ref, _ = score(xte)
     held, hp = score(xtr[50000:50000 + a.n])
     real = frechet(held, ref)
-    print(f"held-out training digits 50000..<{50000 + a.n}: FD {real:.2f}, confident {(hp.max(1) >= 0.9).mean():.3f}")
+    rk, rse = kid(held, ref)
+    print(f"held-out training digits 50000..<{50000 + a.n}: FD {real:.2f}, KID x1000 {1000 * rk:.2f} +- {1960 * rse:.2f}, "
+          f"confident {(hp.max(1) >= 0.9).mean():.3f}")
     for path in a.images:
         x = idx(path)[:a.n]
         h, p = score(x)
         fd = frechet(h, ref)
-        print(f"{path}: n {len(h)}, FD {fd:.2f} ({fd / real:.2f}x held-out), confident {(p.max(1) >= 0.9).mean():.3f}")
+        k, kse = kid(h, ref)
+        print(f"{path}: n {len(h)}, FD {fd:.2f} ({fd / real:.2f}x held-out), KID x1000 {1000 * k:.2f} +- {1960 * kse:.2f}, "
+              f"confident {(p.max(1) >= 0.9).mean():.3f}")
         shares = np.bincount(p.argmax(1), minlength=10) / len(p)
         print("  read as: " + " ".join(f"{k}:{100 * v:.1f}%" for k, v in enumerate(shares)))
         if a.doubts:

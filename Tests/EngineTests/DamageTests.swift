@@ -102,14 +102,21 @@ final class DamageTests: XCTestCase {
         let held = Evaluation.heldOutDigits(of: train)
         let evaluation = Evaluation(classifier: cls, params: p, reference: test)
         let n = 1000
-        let real = evaluation.frechet(held.images, n: n)
+        let real = evaluation.distances(held.images, n: n)
         let table = evaluation.damageTable(pool: held, n: n)
-        var report = String(format: "undamaged %.1f\n", real)
-        for (d, f) in table { report += d.rawValue + ": " + f.map { String(format: "%.1f", $0) }.joined(separator: " ") + "\n" }
-        for (d, f) in table {
-            for (a, b) in zip(f, f.dropFirst()) { XCTAssertLessThan(a, b, "\(d.rawValue) does not rise with its level\n\(report)") }
-            XCTAssertGreaterThan(f[0], 1.5 * real, "\(d.rawValue) at its mildest is not well above undamaged digits\n\(report)")
+        var report = String(format: "undamaged FD %.1f, KID x1000 %.1f\n", real.frechet, 1000 * real.kid)
+        for (d, f, k) in table {
+            report += d.rawValue + ": FD " + f.map { String(format: "%.1f", $0) }.joined(separator: " ")
+                + "; KID x1000 " + k.map { String(format: "%.1f", 1000 * $0) }.joined(separator: " ") + "\n"
         }
+        for (d, f, k) in table {
+            for (a, b) in zip(f, f.dropFirst()) { XCTAssertLessThan(a, b, "\(d.rawValue): FD does not rise with its level\n\(report)") }
+            for (a, b) in zip(k, k.dropFirst()) { XCTAssertLessThan(a, b, "\(d.rawValue): KID does not rise with its level\n\(report)") }
+            XCTAssertGreaterThan(f[0], 1.5 * real.frechet, "\(d.rawValue) at its mildest is not well above undamaged digits\n\(report)")
+            // KID's undamaged value is about 0 (it is unbiased), so a ratio says little: a margin instead.
+            XCTAssertGreaterThan(k[0], real.kid + 0.015, "\(d.rawValue) at its mildest: KID not well above undamaged digits\n\(report)")
+        }
+        XCTAssertLessThan(abs(real.kid), 0.012, "held-out digits against the test set: KID should be about 0\n\(report)")
         print(report)
     }
 }

@@ -101,6 +101,57 @@ final class MetricsTests: XCTestCase {
         XCTAssertGreaterThan(Evaluation.frechetDifference(far, same1).value, 0)
     }
 
+    /// The kernel distance against a hand-computed case, and its promise:
+    /// sets drawn from the reference's distribution score 0 on average at any
+    /// n (the unbiased estimate; the Fréchet distance of the same sets is
+    /// biased well above its true 0), while a narrower set scores above 0.
+    func testKernelDistance() {
+        // Y = (1, 1), (1, -1), (-1, 1): mean y^2 = 1, so the scale is 1. With
+        // k(a, b) = (a.b / 2 + 1)^3: within Y, k = 1, 1, 0 (mean 2/3); X = (1, 0),
+        // (0, 1): within 1; across, each x has k = 3.375, 3.375, 0.125 (mean 55/24).
+        // KID = 1 + 2/3 - 2 * 55/24 = -35/12.
+        let ref = Metrics.KernelReference([1, 1, 1, -1, -1, 1], n: 3, d: 2)
+        XCTAssertEqual(ref.within, 2.0 / 3, accuracy: 1e-12)
+        let hand = Metrics.bootstrapKernelDistance([1, 0, 0, 1], n: 2, d: 2, reference: ref, replicates: 0, seed: 0)
+        XCTAssertEqual(hand.value, -35.0 / 12, accuracy: 1e-12)
+        // The scale is the reference's: doubling every feature of both sets changes nothing.
+        let ref2 = Metrics.KernelReference([2, 2, 2, -2, -2, 2], n: 3, d: 2)
+        XCTAssertEqual(Metrics.bootstrapKernelDistance([2, 0, 0, 2], n: 2, d: 2, reference: ref2, replicates: 0, seed: 0).value,
+                       -35.0 / 12, accuracy: 1e-12)
+
+        let d = 16, n = 100, sets = 12
+        let reference = gaussian(6000, d, mean: [Double](repeating: 0.5, count: d), std: [Double](repeating: 1, count: d), seed: 31)
+        let kref = Metrics.KernelReference(reference, n: 6000, d: d)
+        let (rm, rc) = Metrics.meanCov(reference, n: 6000, d: d)
+        let fref = Metrics.FrechetReference(mean: rm, cov: rc, d: d)
+        func mean(_ std: Double, seed: UInt64) -> (kid: Double, se: Double, fd: Double) {
+            var k = [Double](), f = [Double]()
+            for i in 0..<sets {
+                let x = gaussian(n, d, mean: [Double](repeating: 0.5, count: d), std: [Double](repeating: std, count: d),
+                                 seed: seed + UInt64(i))
+                k.append(Metrics.bootstrapKernelDistance(x, n: n, d: d, reference: kref, replicates: 0, seed: 0).value)
+                let (m, c) = Metrics.meanCov(x, n: n, d: d)
+                f.append(fref.distance(mean: m, cov: c))
+            }
+            let mk = k.reduce(0, +) / Double(sets)
+            return (mk, Metrics.standardError(k) / Double(sets).squareRoot(), f.reduce(0, +) / Double(sets))
+        }
+        let same = mean(1, seed: 200), narrow = mean(0.7, seed: 300)
+        XCTAssertEqual(same.kid, 0, accuracy: 3 * same.se, "sets of the reference's distribution: KID \(same)")
+        XCTAssertLessThan(same.se, 0.01, "\(same)")
+        XCTAssertGreaterThan(same.fd, 0.5, "the Frechet distance of n = \(n) rows is biased above its true 0: \(same)")
+        XCTAssertGreaterThan(narrow.kid, same.kid + 3 * max(narrow.se, same.se), "a narrower set is further: \(narrow) \(same)")
+
+        // The bootstrap: its interval covers the full-set value's neighbourhood and shrinks with n.
+        let shifted = gaussian(1600, d, mean: [Double](repeating: 0.8, count: d), std: [Double](repeating: 1, count: d), seed: 41)
+        let small = Metrics.bootstrapKernelDistance(shifted, n: 400, d: d, reference: kref, replicates: 100, seed: 1)
+        let large = Metrics.bootstrapKernelDistance(shifted, n: 1600, d: d, reference: kref, replicates: 100, seed: 1)
+        let seSmall = Metrics.standardError(small.replicates), seLarge = Metrics.standardError(large.replicates)
+        XCTAssertGreaterThan(small.value - 1.96 * seSmall, 0, "a mean shift of 0.3 in every feature is beyond noise: \(small.value) +- \(seSmall)")
+        XCTAssertEqual(small.value, large.value, accuracy: 3 * seSmall)
+        XCTAssertLessThan(seLarge, 0.75 * seSmall, "4x the rows should about halve the standard error")
+    }
+
     func testClassMetrics() {
         // Two confident classes, equally often: IS = 2, confident rate 1, histogram 50/50.
         var probs = [Float](repeating: 0, count: 40)

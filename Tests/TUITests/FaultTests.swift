@@ -185,7 +185,7 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("real: 300 held-out MNIST training digits (50000..<50300 of its training set, never seen by the classifier)"), out)
         let same = out.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
-        XCTAssertTrue(same.contains("FD +0.00") && same.components(separatedBy: "within noise").count == 3, out)
+        XCTAssertTrue(same.contains("FD +0.00") && same.contains("KID x1000 +0.00") && same.components(separatedBy: "within noise").count == 4, out)
         let (ncode, nout) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 300")
         XCTAssertEqual(ncode, 0, nout)
         let vsNoise = nout.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
@@ -195,8 +195,8 @@ final class FaultTests: XCTestCase {
         let d = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
         for key in ["generated", "versus", "real"] {
             let s = try XCTUnwrap(d[key] as? [String: Double], json)
-            for m in ["frechet", "confident_rate"] {
-                let prefix = m == "frechet" ? "frechet" : "confident"
+            for m in ["frechet", "kid", "confident_rate"] {
+                let prefix = m == "confident_rate" ? "confident" : m
                 let v = try XCTUnwrap(s[m]), lo = try XCTUnwrap(s[prefix + "_lo"]), hi = try XCTUnwrap(s[prefix + "_hi"])
                 XCTAssertTrue(lo <= v && v <= hi && lo < hi, "\(key) \(m): \(lo) \(v) \(hi)")
             }
@@ -207,11 +207,11 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(badOut.contains("--damage checks the classifier on real digits"), badOut)
     }
 
-    /// `eval --damage`: every kind of damage rises with its level, in text and JSON.
+    /// `eval --damage`: every kind of damage rises with its level (FD and KID), in text and JSON.
     func testEvalDamageCheck() throws {
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --damage --n 500")
         XCTAssertEqual(code, 0, out)
-        XCTAssertTrue(out.contains("every kind rises with its level"), out)
+        XCTAssertTrue(out.contains("FD: every kind rises with its level") && out.contains("KID: every kind rises with its level"), out)
         for kind in ["blur", "noise", "salt-pepper", "erasing", "swirl", "drop-classes", "repeats"] {
             XCTAssertTrue(out.contains("\n" + kind), "no row for \(kind): \(out)")
         }
@@ -220,6 +220,8 @@ final class FaultTests: XCTestCase {
         let d = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
         XCTAssertEqual(d["rises"] as? Bool, true)
         XCTAssertEqual((d["damaged"] as? [String: [Double]])?.count, 7)
+        XCTAssertEqual(d["kid_rises"] as? Bool, true)
+        XCTAssertEqual((d["damaged_kid"] as? [String: [Double]])?.count, 7)
         XCTAssertEqual((d["levels"] as? [String: [Double]])?["blur"], [0.75, 1.0, 1.5, 2.0])
     }
 

@@ -1,5 +1,5 @@
 // Evaluation.swift: the metrics pipeline of `ddpm eval` — classifier features
-// of a set against the test set: Fréchet distance with a bootstrap interval,
+// of a set against the test set: Fréchet and kernel (KID) distances with bootstrap intervals,
 // IS analogue, k-NN precision/recall, confident rate with a binomial interval,
 // diversity, Sobel energy, class shares; and the damage check of the features.
 import Foundation
@@ -30,6 +30,8 @@ public struct Evaluation {
     let params: FloatBuffer
     let refFeats: [Float], refCount: Int
     public let reference: Metrics.FrechetReference
+    /// The reference's part of the kernel distance (KID).
+    public let kernelReference: Metrics.KernelReference
 
     /// One set's scores.
     public struct Scores: Sendable {
@@ -40,6 +42,8 @@ public struct Evaluation {
         public var confident: Int
         /// The bootstrap values of the Fréchet distance.
         public var frechetReplicates: [Double]
+        /// The bootstrap values of the kernel distance (empty when not computed).
+        public var kernelReplicates: [Double] = []
         public subscript(_ key: String) -> Double { values[key]! }
     }
 
@@ -50,13 +54,19 @@ public struct Evaluation {
         refFeats = ref.feats; refCount = reference.count
         let (m, c) = Metrics.meanCov(ref.feats, n: reference.count, d: classifier.featureDim)
         self.reference = Metrics.FrechetReference(mean: m, cov: c, d: classifier.featureDim)
+        kernelReference = Metrics.KernelReference(ref.feats, n: reference.count, d: classifier.featureDim)
     }
 
     /// The Fréchet distance of the first `n` images to the reference, without the rest.
-    public func frechet(_ images: [Float], n: Int) -> Double {
+    public func frechet(_ images: [Float], n: Int) -> Double { distances(images, n: n).frechet }
+
+    /// The Fréchet and kernel distances of the first `n` images to the reference, without intervals.
+    public func distances(_ images: [Float], n: Int) -> (frechet: Double, kid: Double) {
         let e = classifier.evaluate(params.ptr, images: images, n: n)
         let (mu, cv) = Metrics.meanCov(e.feats, n: n, d: classifier.featureDim)
-        return reference.distance(mean: mu, cov: cv)
+        let kid = Metrics.bootstrapKernelDistance(e.feats, n: n, d: classifier.featureDim, reference: kernelReference,
+                                                  replicates: 0, seed: 0).value
+        return (reference.distance(mean: mu, cov: cv), kid)
     }
 
     /// The scores of the first `n` images of `images` (each MNIST.pixels values in [-1, 1]).
@@ -66,6 +76,9 @@ public struct Evaluation {
         let e = classifier.evaluate(params.ptr, images: images, n: n)
         let fd = Metrics.bootstrapFrechet(e.feats, n: n, d: d, reference: reference, replicates: Self.bootstrapReplicates, seed: seed)
         let se = Metrics.standardError(fd.replicates)
+        let kid = Metrics.bootstrapKernelDistance(e.feats, n: n, d: d, reference: kernelReference,
+                                                  replicates: Self.bootstrapReplicates, seed: seed)
+        let kse = Metrics.standardError(kid.replicates)
         let k = min(n, Self.knnSamples, refCount), dv = min(n, Self.diversitySamples)
         let pr = Metrics.precisionRecall(real: Array(refFeats[0..<(k * d)]), nr: k, fake: Array(e.feats[0..<(k * d)]), nf: k, d: d)
         let hist = Metrics.classHistogram(e.probs, n: n)
@@ -73,6 +86,7 @@ public struct Evaluation {
         let ci = Metrics.wilson(confident, n)
         var r: [String: Double] = [
             "frechet": fd.value, "frechet_se": se, "frechet_lo": fd.value - 1.96 * se, "frechet_hi": fd.value + 1.96 * se,
+            "kid": kid.value, "kid_se": kse, "kid_lo": kid.value - 1.96 * kse, "kid_hi": kid.value + 1.96 * kse,
             "inception_score": Metrics.inceptionScore(e.probs, n: n),
             "precision": pr.precision, "recall": pr.recall,
             "confident_rate": Double(confident) / Double(n), "confident_lo": ci.lowerBound, "confident_hi": ci.upperBound,
@@ -87,7 +101,7 @@ public struct Evaluation {
             let w = Metrics.wilson(Int((r[key]! * Double(count)).rounded()), count)
             r[key + "_lo"] = w.lowerBound; r[key + "_hi"] = w.upperBound
         }
-        return Scores(values: r, n: n, confident: confident, frechetReplicates: fd.replicates)
+        return Scores(values: r, n: n, confident: confident, frechetReplicates: fd.replicates, kernelReplicates: kid.replicates)
     }
 
     /// How many of the images the classifier reads with p >= 0.9 and that carry
@@ -117,6 +131,13 @@ public struct Evaluation {
         return Difference(value: v, interval: (v - 1.96 * se)...(v + 1.96 * se))
     }
 
+    /// KID(a) - KID(b), its interval from the paired bootstrap values (the sets are independent).
+    public static func kernelDifference(_ a: Scores, _ b: Scores) -> Difference {
+        let diffs = zip(a.kernelReplicates, b.kernelReplicates).map { $0 - $1 }
+        let v = a["kid"] - b["kid"], se = Metrics.standardError(diffs)
+        return Difference(value: v, interval: (v - 1.96 * se)...(v + 1.96 * se))
+    }
+
     /// rate(a) - rate(b) of confident digits, with the normal interval of a difference of two proportions.
     public static func confidentDifference(_ a: Scores, _ b: Scores) -> Difference {
         let pa = Double(a.confident) / Double(a.n), pb = Double(b.confident) / Double(b.n)
@@ -124,11 +145,13 @@ public struct Evaluation {
         return Difference(value: pa - pb, interval: (pa - pb - 1.96 * se)...(pa - pb + 1.96 * se))
     }
 
-    /// The damage check: the Fréchet distance of `n` images of `pool` at every
-    /// level of every kind of damage (the rows in `Damage.allCases` order).
-    public func damageTable(pool: Dataset, n: Int, seed: UInt64 = 1) -> [(damage: Damage, frechet: [Double])] {
+    /// The damage check: the Fréchet and kernel distances of `n` images of
+    /// `pool` at every level of every kind of damage (the rows in
+    /// `Damage.allCases` order).
+    public func damageTable(pool: Dataset, n: Int, seed: UInt64 = 1) -> [(damage: Damage, frechet: [Double], kid: [Double])] {
         Damage.allCases.map { kind in
-            (kind, kind.levels.map { frechet(kind.apply(level: $0, to: pool, n: n, seed: seed), n: n) })
+            let d = kind.levels.map { distances(kind.apply(level: $0, to: pool, n: n, seed: seed), n: n) }
+            return (kind, d.map(\.frechet), d.map(\.kid))
         }
     }
 

@@ -314,27 +314,37 @@ struct EvalCommand: ParsableCommand {
     /// level of damage, next to undamaged held-out digits; says whether it rises.
     func damageCheck(_ evaluation: Evaluation, held: Dataset, classifierPath: String) throws {
         let m = min(n, held.count)
-        let real = evaluation.frechet(held.images, n: m)
+        let real = evaluation.distances(held.images, n: m)
         let table = evaluation.damageTable(pool: held, n: m, seed: seed &+ 1)
-        let rises = table.allSatisfy { row in zip(row.frechet, row.frechet.dropFirst()).allSatisfy { $0 < $1 } }
-        let mildest = table.map { $0.frechet[0] }.min()!
+        func risesWithLevel(_ v: [Double]) -> Bool { zip(v, v.dropFirst()).allSatisfy { $0 < $1 } }
+        let rises = table.allSatisfy { risesWithLevel($0.frechet) }, kidRises = table.allSatisfy { risesWithLevel($0.kid) }
+        let mildest = table.map { $0.frechet[0] }.min()!, mildestKID = table.map { $0.kid[0] }.min()!
         if json {
-            var rows: [String: [Double]] = [:], levels: [String: [Double]] = [:]
-            for (d, f) in table { rows[d.rawValue] = f; levels[d.rawValue] = d.levels }
-            struct Out: Codable { var n: Int; var real: Double; var damaged: [String: [Double]]; var levels: [String: [Double]]; var rises: Bool }
+            var rows: [String: [Double]] = [:], kids: [String: [Double]] = [:], levels: [String: [Double]] = [:]
+            for (d, f, k) in table { rows[d.rawValue] = f; kids[d.rawValue] = k; levels[d.rawValue] = d.levels }
+            struct Out: Codable {
+                var n: Int; var real: Double; var damaged: [String: [Double]]; var levels: [String: [Double]]; var rises: Bool
+                var real_kid: Double; var damaged_kid: [String: [Double]]; var kid_rises: Bool
+            }
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(Out(n: m, real: real, damaged: rows, levels: levels, rises: rises)), as: UTF8.self))
+            let out = Out(n: m, real: real.frechet, damaged: rows, levels: levels, rises: rises,
+                          real_kid: real.kid, damaged_kid: kids, kid_rises: kidRises)
+            print(String(decoding: try enc.encode(out), as: UTF8.self))
             return
         }
-        print("Frechet distance to the 10k test digits of \(m) held-out training digits, damaged; classifier \(classifierPath)")
-        print(String(format: "undamaged: %.2f", real))
-        for (d, f) in table {
+        print("Frechet distance (FD) and kernel distance (KID x1000) to the 10k test digits of \(m) held-out training digits, damaged; classifier \(classifierPath)")
+        print(String(format: "undamaged: FD %.2f, KID x1000 %.2f", real.frechet, 1000 * real.kid))
+        for (d, f, k) in table {
             let cells = zip(d.levels, f).map { Self.levelText(d, $0).leftPadding(8) + String(format: " %7.1f", $1) }
-            print(d.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0) + cells.joined(separator: "  "))
+            print((d.rawValue + " FD").padding(toLength: 17, withPad: " ", startingAt: 0) + cells.joined(separator: "  "))
+            let kcells = zip(d.levels, k).map { Self.levelText(d, $0).leftPadding(8) + String(format: " %7.1f", 1000 * $1) }
+            print("  KID x1000".padding(toLength: 17, withPad: " ", startingAt: 0) + kcells.joined(separator: "  "))
         }
         print("levels: blur sigma (pixels), noise sd, pixels flipped, share erased, swirl angle at the centre, classes removed, distinct images")
-        print(rises ? "every kind rises with its level" : "NOT every kind rises with its level: these features miss some damage")
-        print(String(format: "mildest damage scores %.1fx the undamaged digits", mildest / real))
+        print(rises ? "FD: every kind rises with its level" : "FD: NOT every kind rises with its level: these features miss some damage")
+        print(kidRises ? "KID: every kind rises with its level" : "KID: NOT every kind rises with its level")
+        print(String(format: "mildest damage scores %.1fx the undamaged digits' FD; KID x1000 %.2f against %.2f", mildest / real.frechet,
+                     1000 * mildestKID, 1000 * real.kid))
     }
 
     static func levelText(_ d: Damage, _ level: Double) -> String {
@@ -397,6 +407,7 @@ struct EvalCommand: ParsableCommand {
             print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + all.map { cell($0).leftPadding(22) }.joined())
         }
         row("Frechet distance (features)") { String(format: "%.2f [%.1f, %.1f]", $0["frechet"], $0["frechet_lo"], $0["frechet_hi"]) }
+        row("kernel distance (KID) x1000") { String(format: "%.2f [%.2f, %.2f]", 1000 * $0["kid"], 1000 * $0["kid_lo"], 1000 * $0["kid_hi"]) }
         row("confident (p>=0.9, inked)") { String(format: "%.3f [%.3f, %.3f]", $0["confident_rate"], $0["confident_lo"], $0["confident_hi"]) }
         for (name, key) in [("precision (k=3)", "precision"), ("recall (k=3)", "recall"),
                             ("rarest class share", "class_min"), ("commonest class share", "class_max")] {
@@ -424,12 +435,15 @@ struct EvalCommand: ParsableCommand {
     /// One line: whether two sets' FD and confident rate differ beyond noise.
     static func verdict(_ a: String, _ sa: Evaluation.Scores, _ b: String, _ sb: Evaluation.Scores) -> String {
         let fd = Evaluation.frechetDifference(sa, sb), cr = Evaluation.confidentDifference(sa, sb)
+        var kid = Evaluation.kernelDifference(sa, sb)
+        kid.value *= 1000; kid.interval = (1000 * kid.interval.lowerBound)...(1000 * kid.interval.upperBound)
         func say(_ d: Evaluation.Difference, _ what: String, _ format: String, lowerIsBetter: Bool) -> String {
             let text = String(format: "%@ %+\(format) [%+\(format), %+\(format)]", what, d.value, d.interval.lowerBound, d.interval.upperBound)
             if d.withinNoise { return text + " within noise" }
             return text + ((d.value < 0) == lowerIsBetter ? " (\(a) better)" : " (\(b) better)")
         }
-        return "\(a) - \(b): " + say(fd, "FD", ".2f", lowerIsBetter: true) + "; " + say(cr, "confident", ".3f", lowerIsBetter: false)
+        return "\(a) - \(b): " + say(fd, "FD", ".2f", lowerIsBetter: true) + "; " + say(kid, "KID x1000", ".2f", lowerIsBetter: true)
+            + "; " + say(cr, "confident", ".3f", lowerIsBetter: false)
     }
 }
 
