@@ -119,6 +119,28 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(Metrics.bootstrapKernelDistance([2, 0, 0, 2], n: 2, d: 2, reference: ref2, replicates: 0, seed: 0).value,
                        -35.0 / 12, accuracy: 1e-12)
 
+        // The blocked sums (reference rows in blocks of 512, cross terms in
+        // blocks of 1024) against the plain double loops, past both block sizes.
+        let big = gaussian(1100, 3, mean: [0.2, 0, -0.1], std: [1, 0.5, 2], seed: 51)
+        let xs = gaussian(7, 3, mean: [0, 0.3, 0], std: [1, 1, 1], seed: 52)
+        let bigRef = Metrics.KernelReference(big, n: 1100, d: 3)
+        let y = bigRef.scaled(big, n: 1100), x = bigRef.scaled(xs, n: 7)
+        func k(_ a: [Double], _ i: Int, _ b: [Double], _ j: Int) -> Double {
+            Metrics.cubicKernel((0..<3).reduce(0) { $0 + a[i * 3 + $1] * b[j * 3 + $1] }, d: 3)
+        }
+        var naive = 0.0
+        for i in 0..<1100 { for j in 0..<1100 where j != i { naive += k(y, i, y, j) } }
+        XCTAssertEqual(bigRef.within, naive / (1100 * 1099), accuracy: 1e-12 * abs(naive / (1100 * 1099)))
+        for (i, c) in bigRef.crossMeans(x, m: 7).enumerated() {
+            let plain = (0..<1100).reduce(0.0) { $0 + k(x, i, y, $1) } / 1100
+            XCTAssertEqual(c, plain, accuracy: 1e-12 * abs(plain))
+        }
+        // Two or three rows: the bootstrap redraws a resample of one row (no pair), so no value is NaN.
+        for m in [2, 3] {
+            let b = Metrics.bootstrapKernelDistance(xs, n: m, d: 3, reference: bigRef, replicates: 50, seed: 3)
+            XCTAssertTrue(b.value.isFinite && b.replicates.allSatisfy(\.isFinite), "n = \(m): \(b)")
+        }
+
         let d = 16, n = 100, sets = 12
         let reference = gaussian(6000, d, mean: [Double](repeating: 0.5, count: d), std: [Double](repeating: 1, count: d), seed: 31)
         let kref = Metrics.KernelReference(reference, n: 6000, d: d)

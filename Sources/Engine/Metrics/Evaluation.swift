@@ -8,6 +8,8 @@ import Foundation
 public struct Evaluation {
     /// k-NN precision/recall and pairwise diversity cost n^2: they see at most this many of each set.
     public static let knnSamples = 1000, diversitySamples = 500
+    /// The kernel distance holds an n x n kernel matrix: it sees at most this many of each set (32 MB).
+    public static let kernelSamples = 2000
     /// Bootstrap resamplings behind each Fréchet distance's interval.
     public static let bootstrapReplicates = 200
     /// MNIST training digits the classifier never sees: `ddpm eval`'s real
@@ -64,8 +66,8 @@ public struct Evaluation {
     public func distances(_ images: [Float], n: Int) -> (frechet: Double, kid: Double) {
         let e = classifier.evaluate(params.ptr, images: images, n: n)
         let (mu, cv) = Metrics.meanCov(e.feats, n: n, d: classifier.featureDim)
-        let kid = Metrics.bootstrapKernelDistance(e.feats, n: n, d: classifier.featureDim, reference: kernelReference,
-                                                  replicates: 0, seed: 0).value
+        let kid = Metrics.bootstrapKernelDistance(e.feats, n: min(n, Self.kernelSamples), d: classifier.featureDim,
+                                                  reference: kernelReference, replicates: 0, seed: 0).value
         return (reference.distance(mean: mu, cov: cv), kid)
     }
 
@@ -76,7 +78,7 @@ public struct Evaluation {
         let e = classifier.evaluate(params.ptr, images: images, n: n)
         let fd = Metrics.bootstrapFrechet(e.feats, n: n, d: d, reference: reference, replicates: Self.bootstrapReplicates, seed: seed)
         let se = Metrics.standardError(fd.replicates)
-        let kid = Metrics.bootstrapKernelDistance(e.feats, n: n, d: d, reference: kernelReference,
+        let kid = Metrics.bootstrapKernelDistance(e.feats, n: min(n, Self.kernelSamples), d: d, reference: kernelReference,
                                                   replicates: Self.bootstrapReplicates, seed: seed)
         let kse = Metrics.standardError(kid.replicates)
         let k = min(n, Self.knnSamples, refCount), dv = min(n, Self.diversitySamples)
@@ -93,7 +95,7 @@ public struct Evaluation {
             "diversity": Metrics.diversity(Array(images[0..<(dv * MNIST.pixels)]), n: dv, d: MNIST.pixels),
             "sobel_energy": Metrics.sobelEnergy(images, n: n, side: MNIST.side),
             "class_min": hist.min()!, "class_max": hist.max()!,
-            "knn_n": Double(k), "diversity_n": Double(dv),
+            "knn_n": Double(k), "diversity_n": Double(dv), "kid_n": Double(min(n, Self.kernelSamples)),
         ]
         for (i, h) in hist.enumerated() { r["class_\(i)"] = h }
         // Every rate gets its binomial interval: precision and recall over the k-NN sets, class shares over n.
@@ -122,6 +124,10 @@ public struct Evaluation {
         public var value: Double, interval: ClosedRange<Double>
         /// The interval holds 0: the two sets cannot be told apart by this number at this n.
         public var withinNoise: Bool { interval.contains(0) }
+        /// The difference and its interval times `factor` (> 0), for printing in other units.
+        public func scaled(by factor: Double) -> Difference {
+            Difference(value: value * factor, interval: (interval.lowerBound * factor)...(interval.upperBound * factor))
+        }
     }
 
     /// FD(a) - FD(b), its interval from the paired bootstrap values (the sets are independent).

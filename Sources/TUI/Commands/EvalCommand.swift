@@ -417,10 +417,11 @@ struct EvalCommand: ParsableCommand {
                             ("Sobel energy", "sobel_energy")] {
             row(name) { String(format: "%.4f", $0[key]) }
         }
-        print("[a, b]: 95% intervals (FD: bootstrap over the samples, \(Evaluation.bootstrapReplicates) resamplings; rates: Wilson)")
+        print("[a, b]: 95% intervals (FD, KID: bootstrap over the samples, \(Evaluation.bootstrapReplicates) resamplings; rates: Wilson)")
         if nf > Evaluation.diversitySamples {
-            // Both grow as n^2: say which part of the sets they saw, so a larger --n does not look broken.
-            print("precision/recall use the first \(min(nf, Evaluation.knnSamples)) of each set, diversity the first \(Evaluation.diversitySamples)")
+            // These grow as n^2: say which part of the sets they saw, so a larger --n does not look broken.
+            print("precision/recall use the first \(min(nf, Evaluation.knnSamples)) of each set, diversity the first \(Evaluation.diversitySamples)"
+                  + (nf > Evaluation.kernelSamples ? ", KID the first \(Evaluation.kernelSamples)" : ""))
         }
         for (i, s) in scores.enumerated() {
             print(String(format: "FD ratio %@/real: %.2f; Sobel energy ratio %@/real: %.3f", heads[i], s["frechet_ratio"], heads[i], s["sobel_ratio"]))
@@ -435,8 +436,7 @@ struct EvalCommand: ParsableCommand {
     /// One line: whether two sets' FD and confident rate differ beyond noise.
     static func verdict(_ a: String, _ sa: Evaluation.Scores, _ b: String, _ sb: Evaluation.Scores) -> String {
         let fd = Evaluation.frechetDifference(sa, sb), cr = Evaluation.confidentDifference(sa, sb)
-        var kid = Evaluation.kernelDifference(sa, sb)
-        kid.value *= 1000; kid.interval = (1000 * kid.interval.lowerBound)...(1000 * kid.interval.upperBound)
+        let kid = Evaluation.kernelDifference(sa, sb).scaled(by: 1000)
         func say(_ d: Evaluation.Difference, _ what: String, _ format: String, lowerIsBetter: Bool) -> String {
             let text = String(format: "%@ %+\(format) [%+\(format), %+\(format)]", what, d.value, d.interval.lowerBound, d.interval.upperBound)
             if d.withinNoise { return text + " within noise" }

@@ -1,6 +1,7 @@
-// KernelDistance.swift: the kernel distance (KID, Bińkowski et al. 2018) in the
-// classifier's feature space: an unbiased MMD², so that a set's own size and
-// spread do not lower it the way they lower the Fréchet distance at n = 1000.
+// Metrics+KernelDistance.swift: the kernel distance (KID, Bińkowski et al.
+// 2018) in the classifier's feature space: an unbiased MMD² (Gretton et al.
+// 2012, MMD²_u), so that a set's own size and spread do not lower it the way
+// they lower the Fréchet distance at n = 1000.
 import Compute
 
 extension Metrics {
@@ -11,14 +12,16 @@ extension Metrics {
     }
 
     /// A reference set's part of the kernel distance, computed once: its rows
-    /// standardised (each feature less the reference's mean, over its standard
-    /// deviation, so that a·b / d is a correlation-like number, as the kernel
-    /// assumes; raw classifier features put (a·b / d + 1)³ in the thousands,
-    /// led by a few rows of large norm) and the mean kernel between two
-    /// different reference rows.
+    /// times one scale, the same for every feature, that makes the reference's
+    /// mean |y|² / d equal to 1, so that a·b / d is of order 1 as the kernel
+    /// assumes (raw classifier features put (a·b / d + 1)³ in the thousands,
+    /// led by a few rows of large norm; scaling each feature by its own
+    /// standard deviation blew up the features the reference rarely turns on);
+    /// and the mean kernel between two different reference rows.
     public struct KernelReference: Sendable {
+        /// rows: [n, d], scaled.
         let rows: [Double], n: Int, d: Int
-        let mean: [Double], invStd: [Double]
+        let scale: Double
         /// mean over i != j of k(y_i, y_j).
         public let within: Double
 
@@ -26,16 +29,15 @@ extension Metrics {
         public init(_ feats: [Float], n: Int, d: Int) {
             precondition(n >= 2 && feats.count >= n * d)
             self.n = n; self.d = d
-            // One scale for every feature: the reference's mean |y|² / d becomes 1.
             var sq = 0.0
             for i in 0..<(n * d) { sq += Double(feats[i]) * Double(feats[i]) }
             let scale = sq > 0 ? 1 / (sq / Double(n * d)).squareRoot() : 1
-            let mu = [Double](repeating: 0, count: d), inv = [Double](repeating: scale, count: d)
-            mean = mu; invStd = inv
-            let y = Self.standardised(feats, n: n, d: d, mean: mu, invStd: inv)
+            self.scale = scale
+            let y = (0..<(n * d)).map { Double(feats[$0]) * scale }
             rows = y
-            // Upper triangle of Y Y^T in blocks of rows (a 10k x 10k Gram
-            // matrix would be 800 MB); the diagonal is left out.
+            // The upper triangle of Y Y^T in blocks of rows (a 10k x 10k Gram
+            // matrix would be 800 MB): g [rowsHere, n - i0] holds rows
+            // i0 + r against rows i0 + c, and only c > r is summed.
             var sum = 0.0
             let block = 512
             var g = [Double](repeating: 0, count: block * n)
@@ -54,16 +56,11 @@ extension Metrics {
             within = 2 * sum / (Double(n) * Double(n - 1))
         }
 
-        static func standardised(_ x: [Float], n: Int, d: Int, mean: [Double], invStd: [Double]) -> [Double] {
-            (0..<(n * d)).map { (Double(x[$0]) - mean[$0 % d]) * invStd[$0 % d] }
-        }
+        /// n rows of features [n, d], scaled as the reference's.
+        func scaled(_ x: [Float], n: Int) -> [Double] { (0..<(n * d)).map { Double(x[$0]) * scale } }
 
-        /// n rows of features, standardised as the reference's.
-        func standardised(_ x: [Float], n: Int) -> [Double] {
-            Self.standardised(x, n: n, d: d, mean: mean, invStd: invStd)
-        }
-
-        /// For each of the m standardised rows of x: the mean kernel against every reference row.
+        /// For each of the m scaled rows of x [m, d]: the mean kernel against
+        /// every reference row (h [m, block] at a time).
         func crossMeans(_ x: [Double], m: Int) -> [Double] {
             var out = [Double](repeating: 0, count: m)
             let block = 1024
@@ -86,47 +83,49 @@ extension Metrics {
         }
     }
 
-    /// The kernel distance of n feature rows to `reference` (standardised as
-    /// its rows are; the unbiased
-    /// estimate of MMD² with the cubic kernel: its expectation is 0 when the
-    /// rows come from the reference's distribution, whatever n), and
-    /// `replicates` bootstrap values: n rows drawn with replacement, pairs of
-    /// draws of one row left out of the within-set mean (so a resample is
-    /// not pulled up by k(x, x)).
+    /// The kernel distance of n feature rows to `reference`: MMD²_u =
+    /// mean_{i≠j} k(x_i, x_j) + mean_{i≠j} k(y_i, y_j) - 2 mean k(x_i, y_j),
+    /// whose expectation is 0 when the rows come from the reference's
+    /// distribution, whatever n. And `replicates` bootstrap values: n rows
+    /// drawn with replacement, each pair of rows weighted by how often both
+    /// were drawn, pairs of draws of one row left out (so a resample is not
+    /// pulled up by k(x, x)); a draw of a single row, which leaves no pair,
+    /// is drawn again.
     public static func bootstrapKernelDistance(_ x: [Float], n: Int, d: Int, reference: KernelReference,
                                                replicates: Int, seed: UInt64) -> (value: Double, replicates: [Double]) {
         precondition(n >= 2 && x.count >= n * d && reference.d == d)
-        let xd = reference.standardised(x, n: n)
+        let xd = reference.scaled(x, n: n)
+        // k [n, n]: the kernel between rows, 0 on the diagonal.
         var k = [Double](repeating: 0, count: n * n)
         xd.withUnsafeBufferPointer { xp in k.withUnsafeMutableBufferPointer { kp in
             BLAS.dgemm(transA: false, transB: true, m: n, n: n, k: d, a: xp.baseAddress!, lda: d,
                        b: xp.baseAddress!, ldb: d, beta: 0, c: kp.baseAddress!, ldc: n)
         } }
         for i in 0..<(n * n) { k[i] = cubicKernel(k[i], d: d) }
+        for i in 0..<n { k[i * n + i] = 0 }
         let cross = reference.crossMeans(xd, m: n)
-        // The estimate from row counts c (how often each row was drawn): the
-        // within-set mean over pairs of different rows, weighted c_u c_v.
-        var count = [Double](repeating: 0, count: n)
+        // The estimate from row counts c: sum_{u≠v} c_u c_v k_uv / sum_{u≠v} c_u c_v for the within-set mean.
+        var count = [Double](repeating: 1, count: n), kc = [Double](repeating: 0, count: n)
         func estimate() -> Double {
-            var pairs = 0.0, within = 0.0, crossSum = 0.0, drawn = 0.0
-            for u in 0..<n where count[u] > 0 {
-                var s = 0.0
-                let row = u * n
-                for v in 0..<n where v != u { s += count[v] * k[row + v] }
-                within += count[u] * s
-                drawn += count[u]; crossSum += count[u] * cross[u]
+            k.withUnsafeBufferPointer { kp in count.withUnsafeBufferPointer { cp in kc.withUnsafeMutableBufferPointer { op in
+                BLAS.dgemm(transA: false, transB: false, m: n, n: 1, k: n, a: kp.baseAddress!, lda: n,
+                           b: cp.baseAddress!, ldb: 1, beta: 0, c: op.baseAddress!, ldc: 1)
+            } } }
+            var within = 0.0, drawn = 0.0, squares = 0.0, crossSum = 0.0
+            for u in 0..<n {
+                within += count[u] * kc[u]; drawn += count[u]; squares += count[u] * count[u]; crossSum += count[u] * cross[u]
             }
-            for u in 0..<n { pairs += count[u] * (drawn - count[u]) }
-            return within / pairs + reference.within - 2 * crossSum / drawn
+            return within / (drawn * drawn - squares) + reference.within - 2 * crossSum / drawn
         }
-        for u in 0..<n { count[u] = 1 }
         let value = estimate()
         var rng = RNG(seed: seed, stream: 0x41D)
         var out: [Double] = []
         out.reserveCapacity(replicates)
         for _ in 0..<replicates {
-            for u in 0..<n { count[u] = 0 }
-            for _ in 0..<n { count[rng.int(n)] += 1 }
+            repeat {
+                for u in 0..<n { count[u] = 0 }
+                for _ in 0..<n { count[rng.int(n)] += 1 }
+            } while count.contains(Double(n))
             out.append(estimate())
         }
         return (value, out)
