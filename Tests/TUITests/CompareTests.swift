@@ -126,6 +126,20 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.enter)), [])
         XCTAssertEqual(st.editing, "50")
         XCTAssertTrue(st.message?.contains("noise temperature must be in [0, 10]") ?? false, st.message ?? "")
+        // At 80 columns the reason does not fit beside a long entry: it takes the status row, whole.
+        var narrow = st
+        narrow.width = 80; narrow.height = 24
+        narrow.editing = "0.5, 0.7, 0, 100, 1e30, 2.5, 3.5"
+        var buf = CellBuffer(width: 80, height: 24)
+        CompareView.render(narrow, &buf)
+        let rows = buf.lines()
+        XCTAssertTrue(rows[22].contains(st.message!), rows[22])
+        XCTAssertTrue(rows[23].hasPrefix("noise temperature values: 0.5, 0.7, 0, 100, 1e30, 2.5, 3.5_"), rows[23])
+        // Ctrl-U clears the field.
+        _ = reduce(&st, .key(.char("\u{15}")))
+        XCTAssertEqual(st.editing, "")
+        _ = reduce(&st, .key(.char("5")))
+        _ = reduce(&st, .key(.char("0")))
         _ = reduce(&st, .key(.escape))
         XCTAssertNil(st.editing)
         XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])

@@ -91,9 +91,24 @@ final class ExplainTests: XCTestCase {
         _ = reduce(&st, .key(.char("=")))
         XCTAssertTrue(st.showEquation)
         XCTAssertTrue(render(st).text.contains("DDPM step t=995 → 994"), render(st).text)
+        XCTAssertFalse(render(st).text.contains("changed:"), render(st).text)
+        // A setting changed after the shown step (paused, say): the panel keeps
+        // the step taken and says what the next one uses, as the status line does.
+        _ = reduce(&st, .key(.char("v")))
+        XCTAssertNotEqual(st.settings.variance, st.snapshot.history.last!.settings.variance)
+        func next() -> String? { EquationPanel.nextStepChange(st, shown: st.snapshot.history.last!, isLast: true)?.text }
+        let changed = "changed: the next step uses " + describe(st.settings)
+        XCTAssertEqual(next(), changed)
+        XCTAssertTrue(render(st).text.contains("changed:") && render(st).text.contains("DDPM step t=995 → 994"), render(st).text)
+        _ = reduce(&st, .key(.char("c")))
+        XCTAssertEqual(next(), changed + ", x0 clipped")
+        st.snapshot.running = false; st.snapshot.finished = true
+        XCTAssertNil(next(), "a finished run takes no next step")
+        st.snapshot.running = true; st.snapshot.finished = false
         _ = reduce(&st, .key(.home))
         XCTAssertEqual(st.scrub, 0)
         XCTAssertTrue(render(st).text.contains("DDPM step t=999 → 998"))
+        XCTAssertFalse(render(st).text.contains("changed:"), "a scrubbed-back step is not followed by the next one")
         _ = reduce(&st, .key(.char("=")))
         XCTAssertFalse(render(st).text.contains("DDPM step"))
     }

@@ -195,6 +195,23 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(st.choosingRecipe)
         XCTAssertEqual(reduce(&st, .key(.escape)), [])
         XCTAssertFalse(st.choosingRecipe); XCTAssertEqual(st.message, "no training started")
+        // A periodic save after w's replaces w's message, which would otherwise name an older step.
+        var saving = RunnerSnapshot(); saving.train = TrainMetrics(); saving.running = true
+        saving.train?.lastSaved = "/tmp/t.safetensors (step 318)"; saving.message = "checkpoint saved to /tmp/t.safetensors (step 318)"
+        _ = reduce(&st, .trainEngine(saving))
+        XCTAssertEqual(st.message, "checkpoint saved to /tmp/t.safetensors (step 318)")
+        saving.train?.lastSaved = "/tmp/t.safetensors (step 500)"
+        _ = reduce(&st, .trainEngine(saving))
+        XCTAssertEqual(st.message, "checkpoint saved to /tmp/t.safetensors (step 500)")
+        st.message = "an answer to a key"
+        saving.train?.lastSaved = "/tmp/t.safetensors (step 1000)"
+        _ = reduce(&st, .trainEngine(saving))
+        XCTAssertEqual(st.message, "an answer to a key", "other messages stay")
+        st.trainSnapshot?.running = false; st.trainSnapshot?.finished = true
+        // q in the menu cancels it rather than quitting the explorer (a lecture's run would go with it).
+        _ = reduce(&st, .key(.char("g")))
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
+        XCTAssertFalse(st.choosingRecipe || st.quitting); XCTAssertEqual(st.message, "no training started (q again quits)")
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.char("f"))), [.startTraining(.full)])
         _ = reduce(&st, .key(.char("g")))

@@ -24,6 +24,11 @@ final class GuidanceUITests: XCTestCase {
         XCTAssertEqual(st.screen, .sample)
         XCTAssertFalse(st.choosingGuide)
         XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=β →1 ×4"), SampleView.statusLine(st))
+        // q at the prompt keeps the guide and the explorer.
+        _ = reduce(&st, .key(.char("g")))
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
+        XCTAssertFalse(st.choosingGuide || st.quitting)
+        XCTAssertEqual(st.message, "guidance unchanged: toward 1 (q again quits)")
         // > and < step through the scales; the engine gets each.
         want.guideScale = 6
         XCTAssertEqual(reduce(&st, .key(.char(">"))), [.command(.setSettings(want))])
@@ -39,7 +44,8 @@ final class GuidanceUITests: XCTestCase {
         XCTAssertEqual(st.settings.guide, 1)
         var quitting = st
         _ = reduce(&quitting, .key(.char("g")))
-        XCTAssertEqual(reduce(&quitting, .key(.char("q"))), [.quit], "q still quits at the prompt")
+        XCTAssertEqual(reduce(&quitting, .key(.char("q"))), [], "q at the prompt closes the prompt")
+        XCTAssertEqual(reduce(&quitting, .key(.char("q"))), [.quit], "and q again quits")
         _ = reduce(&st, .key(.char("g")))
         want = st.settings; want.guide = nil
         XCTAssertEqual(reduce(&st, .key(.char("x"))), [.command(.setSettings(want))])

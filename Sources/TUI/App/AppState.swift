@@ -164,7 +164,7 @@ public enum KeyHelp {
         ("?", "this help"), ("q", "quit (a run in progress is saved first, then says where)"),
     ]
     public static let compare: [(String, String)] = [
-        ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels)"),
+        ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels, Ctrl-U clears)"),
         ("d", "base sampler DDPM / DDIM / DPM++"), ("r", "run again with a new seed"), ("space", "pause / resume"),
         (".", "single step (pauses)"), ("p", "export the grid as one labelled PNG"),
         ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),

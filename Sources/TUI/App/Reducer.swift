@@ -39,6 +39,9 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     case .trainEngine(let snap):
         // A new word from the engine ("checkpoint saved to ...") shows once, like a key's message.
         if let m = snap.message, m != s.trainSnapshot?.message { s.message = m }
+        // A later periodic save replaces a save message still shown (the side panel already says it).
+        else if let saved = snap.train?.lastSaved, saved != s.trainSnapshot?.train?.lastSaved,
+                s.message?.hasPrefix("checkpoint saved to ") == true { s.message = "checkpoint saved to \(saved)" }
         s.trainSnapshot = snap
         return []
     case .key(let k):
@@ -265,7 +268,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
     return []
 }
 
-/// The key after `g`: a digit to guide toward, x for none, anything else keeps the guide.
+/// The key after `g`: a digit to guide toward, x for none, anything else (q too) keeps the guide.
 private func guideKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.choosingGuide = false
     let onFork = s.forking && s.forkFocus
@@ -277,7 +280,10 @@ private func guideKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char(let c) where c.isASCII && c.isNumber:
         set.guide = Int(String(c))
         if !done { s.message = String(format: "guiding toward %d at scale %g from the next step (< > change the scale)", set.guide!, set.guideScale) }
-    case .char("q"): s.quitting = true; return [.quit]
+    case .char("q"):
+        // Leaving a prompt with q must not end the lecture: it cancels, as Esc does.
+        s.message = "guidance unchanged" + (before.guide.map { ": toward \($0)" } ?? ": none") + " (q again quits)"
+        return []
     case .char("x"), .char("X"), .char("g"):
         set.guide = nil
         if before.guide == nil { s.message = "no guidance (it was off)" } else if !done { s.message = "guidance off from the next step" }
@@ -349,12 +355,13 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     return [.command(.compare(s.compareSpec))]
 }
 
-/// Typing the compare view's values: digits, '.', ',' and spaces; Enter applies, Esc cancels.
+/// Typing the compare view's values: digits, '.', ',' and spaces; Enter applies, Esc cancels, Ctrl-U clears.
 private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     guard var text = s.editing else { return [] }
     switch k {
     case .escape: s.editing = nil; s.message = "values unchanged"; return []
     case .backspace: text = String(text.dropLast())
+    case .char("\u{15}"): text = ""; s.message = nil   // Ctrl-U, as in a shell: the whole field
     case .enter:
         do {
             let v = try s.compareParameter.parse(text, T: s.schedule.T)
@@ -365,9 +372,9 @@ private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && text.count < 60:
         text.append(c); s.message = nil
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)):
-        s.message = "the field is full (60 characters): Enter applies, Backspace deletes"
+        s.message = "the field is full (60 characters): Enter applies, Backspace deletes, Ctrl-U clears"
     case .char(let c): s.message = "'\(c)' is not part of a number: type numbers separated by commas"
-    default: s.message = "type numbers separated by commas; Enter applies, Esc cancels"
+    default: s.message = "type numbers separated by commas; Enter applies, Esc cancels, Ctrl-U clears"
     }
     s.editing = text
     return []
@@ -420,13 +427,13 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     }
 }
 
-/// The recipe menu `g` opens: d or Enter (demo), f (full); anything else cancels.
+/// The recipe menu `g` opens: d or Enter (demo), f (full); anything else (q too) cancels.
 private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.choosingRecipe = false
     switch k {
     case .char("d"), .char("g"), .enter: s.message = "starting the \(TrainRecipe.demo.title)..."; return [.startTraining(.demo)]
     case .char("f"): s.message = "starting the \(TrainRecipe.full.title)..."; return [.startTraining(.full)]
-    case .char("q"): s.quitting = true; return [.quit]
+    case .char("q"): s.message = "no training started (q again quits)"; return []
     default: s.message = "no training started"; return []
     }
 }

@@ -70,9 +70,19 @@ enum CompareView {
         buf.fill(0, H - 2, W, 1, bg: bg)
         buf.text(0, H - 2, statusLine(s), bg: bg, maxWidth: W)
         if let text = s.editing {
-            // The prompt, and why the last Enter was refused.
-            let why = s.message.map { "  — \($0)" } ?? "   (Enter applies, Esc cancels)"
-            buf.text(0, H - 1, "\(s.compareParameter.rawValue) values: \(text)_" + why, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
+            // The prompt, and why the last Enter was refused: on the prompt's
+            // row when both fit, else on the status row above it, whole.
+            let prompt = "\(s.compareParameter.rawValue) values: \(text)_"
+            let why = s.message.map { "  — \($0)" } ?? "   (Enter applies, Esc cancels, Ctrl-U clears)"
+            if (prompt + why).count <= W {
+                buf.text(0, H - 1, prompt + why, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
+            } else {
+                if let m = s.message {
+                    buf.fill(0, H - 2, W, 1, bg: bg)
+                    buf.text(0, H - 2, m, fg: 203, bg: bg, bold: true, maxWidth: W)
+                }
+                buf.text(0, H - 1, prompt, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
+            }
         } else {
             let hint = s.message ?? SampleView.fitHints(["a setting", "e values", "d sampler", "r new seed", s.snapshot.compare?.running == false ? "space resume" : "space pause", "p export PNG"], width: W)
             buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)

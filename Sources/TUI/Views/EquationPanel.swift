@@ -110,6 +110,24 @@ enum EquationPanel {
         return out
     }
 
+    /// The panel shows the step taken; a setting changed since (paused, say)
+    /// applies from the next step. On the latest step of a side still
+    /// running, a line under the heading says what the next step will use,
+    /// so the panel and the status line never seem to disagree.
+    static func nextStepChange(_ s: AppState, shown f: RecordedFrame, isLast: Bool) -> Line? {
+        guard isLast, !s.focusedSideFinished else { return nil }
+        let next = s.forking && s.forkFocus ? (s.snapshot.forkSettings ?? s.settings) : s.settings
+        let used = f.settings, u = s.caps.unicode
+        var what: [String] = []
+        if describe(next, unicode: u) != describe(used, unicode: u) { what.append(describe(next, unicode: u)) }
+        if next.clip != used.clip { what.append(next.clip ? "x0 clipped" : "no clipping") }
+        if next.noiseTemperature != used.noiseTemperature && next.drawsNoise {
+            what.append(String(format: "noise temp %.1f", next.noiseTemperature))
+        }
+        guard !what.isEmpty else { return nil }
+        return Line(text: (u ? "changed: the next step uses " : "changed: next step uses ") + what.joined(separator: ", "), color: 208)
+    }
+
     /// Draws the panel at (x, y), at most h rows; returns the rows used.
     static func render(_ s: AppState, _ buf: inout CellBuffer, x: Int, y: Int, w: Int, h: Int) -> Int {
         let shown = s.focusHistory   // the focused side's steps (the fork's, while it has the keys)
@@ -118,8 +136,10 @@ enum EquationPanel {
             buf.text(x, y, "update equation: no step yet", fg: 245, maxWidth: w); return 1
         }
         var row = 0
-        for l in lines(shown[idx], schedule: s.schedule, unicode: s.caps.unicode,
-                       previousT: idx > 0 ? shown[idx - 1].t : nil, objective: s.objective) where row < h {
+        var all = lines(shown[idx], schedule: s.schedule, unicode: s.caps.unicode,
+                        previousT: idx > 0 ? shown[idx - 1].t : nil, objective: s.objective)
+        if let next = nextStepChange(s, shown: shown[idx], isLast: idx == shown.count - 1) { all.insert(next, at: 1) }
+        for l in all where row < h {
             // Long (ASCII) lines wrap with an indent rather than being cut.
             var rest = l.text
             while !rest.isEmpty && row < h {
