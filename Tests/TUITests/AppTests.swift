@@ -146,6 +146,7 @@ final class AppTests: XCTestCase {
     func testVarianceKeyOffersLearnedOnlyWhenTheModelLearnsIt() throws {
         var st = try makeState()
         _ = reduce(&st, .key(.char("v"))); XCTAssertEqual(st.settings.variance, .posterior)
+        XCTAssertEqual(st.message, "DDPM variance σ² = β̃ from the next step", "both ways are acknowledged")
         _ = reduce(&st, .key(.char("v"))); XCTAssertEqual(st.settings.variance, .beta, "no learned variance to offer")
         st.learnsVariance = true
         _ = reduce(&st, .key(.char("v"))); _ = reduce(&st, .key(.char("v")))

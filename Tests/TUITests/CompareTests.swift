@@ -153,6 +153,24 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(st.screen, .sample)
     }
 
+    /// The hint row offers space only while the comparison has rows left to run.
+    func testFinishedComparisonOffersNoPause() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.screen = .compare
+        let row = CompareRow(label: "temp 1.0", settings: SamplerSettings(), images: [Float](repeating: -1, count: 8 * 784),
+                             size: 28, finished: true, diversity: 0.25)
+        var c = CompareSnapshot(spec: CompareSpec(parameter: .temperature, base: SamplerSettings(), n: 8), rows: [row, row])
+        st.snapshot.compare = c
+        var buf = CellBuffer(width: 120, height: 40)
+        CompareView.render(st, &buf)
+        XCTAssertFalse(buf.lines()[39].contains("space"), buf.lines()[39])
+        c.rows[1].finished = false
+        st.snapshot.compare = c
+        buf = CellBuffer(width: 120, height: 40)
+        CompareView.render(st, &buf)
+        XCTAssertTrue(buf.lines()[39].contains("space"), buf.lines()[39])
+    }
+
     /// The exported figure: a title, and per row the label and numbers beside full-size digits.
     func testFigureLayout() {
         let rows = (0..<3).map { r in

@@ -160,6 +160,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         set.variance = set.variance == .beta ? .posterior : (set.variance == .posterior && s.learnsVariance ? .learned : .beta)
         if set.kind == .ddpm && before.variance == .posterior && !s.learnsVariance {
             s.message = "DDPM variance β (σ² = learned needs a model trained with --learn-sigma)"
+        } else if set.kind == .ddpm && !s.focusedSideFinished {
+            // Both ways say it (a finished run's message says how to use it instead).
+            s.message = "DDPM variance σ² = \(varianceSymbol(set.variance)) from the next step"
         }
         if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance)) (n/a in \(set.kind == .ddim ? "DDIM" : "DPM++"): press d for DDPM)" }
     case .char("c"): set.clip.toggle()

@@ -84,7 +84,9 @@ enum CompareView {
                 buf.text(0, H - 1, prompt, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
             }
         } else {
-            let hint = s.message ?? SampleView.fitHints(["a setting", "e values", "d sampler", "r new seed", s.snapshot.compare?.running == false ? "space resume" : "space pause", "p export PNG"], width: W)
+            // A finished comparison has nothing to pause or resume.
+            let space: [String] = s.snapshot.compare.map { !$0.rows.isEmpty && $0.finished } == true ? [] : [s.snapshot.compare?.running == false ? "space resume" : "space pause"]
+            let hint = s.message ?? SampleView.fitHints(["a setting", "e values", "d sampler", "r new seed"] + space + ["p export PNG"], width: W)
             buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
         }
         guard s.hasModel else { SampleView.renderNoModel(s, &buf); return }
