@@ -391,6 +391,20 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(text.contains("before: temp 1.0  final") && text.contains("now: temp 0.5"), text)
         r.handle(.restart(seed: 4))
         XCTAssertNil(r.snapshot.comparison)
+        // Changes in quick succession keep the furthest earlier result, not the
+        // x̂0 of a run just begun: run 8 steps, change, run 2, change again.
+        for _ in 0..<8 { r.tick() }
+        let t8 = r.snapshot.history.last!.t
+        r.handle(.retemper(SamplerSettings(temperature: 0.7)))
+        XCTAssertEqual(r.snapshot.comparison?.t, t8)
+        for _ in 0..<2 { r.tick() }
+        r.handle(.retemper(SamplerSettings(temperature: 0.9)))
+        XCTAssertEqual(r.snapshot.comparison?.t, t8, "the 8-step result stays")
+        XCTAssertEqual(r.snapshot.comparison?.temperature, 0.5)
+        for _ in 0..<12 { r.tick() }
+        r.handle(.retemper(SamplerSettings(temperature: 1.1)))
+        XCTAssertLessThan(r.snapshot.comparison!.t, t8, "a run that got further replaces it")
+        XCTAssertEqual(r.snapshot.comparison?.temperature, 0.9)
     }
 
     /// The thread wrapper: commands never block and the newest snapshot appears.

@@ -90,9 +90,12 @@ public final class Runner {
                 snapshot.timesteps = sampler?.timesteps ?? []
             case .retemper(let s):
                 try s.validate(T: schedule.T)
-                // The result to compare with: this run's, unless it has barely started
-                // after an earlier change (t t in quick succession keeps the finished one).
-                let keepOld = snapshot.final == nil && snapshot.comparison?.finished == true
+                // The result to compare with: this run's, unless the one kept from an
+                // earlier change got further (t t in quick succession keeps the finished
+                // one, or the furthest x̂0, rather than the noise of a run just begun).
+                let thisT = snapshot.history.last?.t ?? Int.max
+                let keepOld = snapshot.final == nil
+                    && snapshot.comparison.map { $0.finished || $0.t <= thisT } == true
                 if !keepOld, let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
                     snapshot.comparison = .init(temperature: snapshot.runTemperature, images: fin,
                                                 finished: snapshot.final != nil, t: snapshot.history.last?.t ?? 0,
