@@ -104,10 +104,16 @@ final class WidgetTests: XCTestCase {
         var st = AppState(caps: .full, width: 80, height: 24, schedule: try NoiseSchedule())
         st.hasModel = false
         st.modelNote = "/home/user/ddpm/assets/models/mnist-tiny.safetensors: no such file. Restore the bundled model with: git checkout -- assets/models/mnist-tiny.safetensors"
+        st.forwardDigits = Dataset(images: [Float](repeating: -1, count: 784), labels: [0], side: 28)
         let buf = render(st)
         let flat = buf.lines().map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
         XCTAssertTrue(flat.contains("git checkout -- assets/models/mnist-tiny.safetensors"), buf.text)
         assertSnapshot(buf, "no-model")
+        // Without the digits too, the forward view is not offered (it would say they are missing).
+        st.forwardDigits = nil
+        let none = render(st).text
+        XCTAssertFalse(none.contains("Press 3"), none)
+        XCTAssertTrue(none.contains("set DDPM_ASSETS"), none)
     }
 
     func testStatusLine() throws {

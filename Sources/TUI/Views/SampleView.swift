@@ -177,7 +177,12 @@ enum SampleView {
         let y = 5 + buf.wrappedText(2, 5, s.modelNote, maxWidth: W - 4) + 1
         buf.text(2, y, "Train one:  ddpm train --epochs 10 --out model.safetensors", maxWidth: W - 4)
         buf.text(2, y + 1, "then run:   ddpm --weights model.safetensors", maxWidth: W - 4)
-        buf.text(2, y + 3, "Press 3 for the forward (noising) view, which needs no model.", maxWidth: W - 4)
+        // The forward view needs the bundled digits: offer it only when they were found.
+        if s.forwardDigits != nil {
+            buf.text(2, y + 3, "Press 3 for the forward (noising) view, which needs no model.", maxWidth: W - 4)
+        } else {
+            buf.text(2, y + 3, "The MNIST digits were not found either: set DDPM_ASSETS to the assets folder.", maxWidth: W - 4)
+        }
     }
 
     /// What the two grids show: titles, images and the left grid's range.
