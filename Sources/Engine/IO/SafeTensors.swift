@@ -83,7 +83,9 @@ public struct SafeTensors {
         func bad(_ r: String) -> EngineError { .badFile(path: path, reason: "not a valid safetensors file: " + r) }
         guard data.count >= 8 else { throw bad("only \(data.count) bytes") }
         let hlen = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard hlen <= UInt64(maxHeaderBytes) else { throw bad("header length \(hlen) is over the \(maxHeaderBytes >> 20) MiB limit") }
+        guard hlen <= UInt64(maxHeaderBytes) else {
+            throw bad("its first 8 bytes give a header length of \(hlen), over the \(maxHeaderBytes >> 20) MiB limit (is it a safetensors file?)")
+        }
         guard hlen >= 2, hlen <= UInt64(data.count - 8) else {
             throw bad("header length \(hlen) does not fit a file of \(data.count) bytes")
         }
