@@ -74,6 +74,20 @@ final class SafeTensorsTests: XCTestCase {
         }
     }
 
+    /// An empty tensor at the offset where another's data starts: accepted
+    /// whatever order the header's names come in (as the reference library does),
+    /// and the order of the tensors is the same every time.
+    func testEmptyTensorBesideAnother() throws {
+        for names in [("a", "b"), ("b", "a"), ("z", "a"), ("a", "z")] {
+            let header = "{\"\(names.0)\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"\(names.1)\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]}}"
+            var d = Data(withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) })
+            d.append(Data(header.utf8)); d.append(Data(repeating: 0, count: 8))
+            let f = try SafeTensors.parse(d, path: "mem")
+            XCTAssertEqual(f.order, [names.1, names.0], "the empty one first")
+        }
+    }
+
     func testCorruptFilesGiveClearErrors() throws {
         let path = dir + "/w.safetensors"
         _ = try writeTiny(path)

@@ -22,6 +22,8 @@ final class CommandLineTests: XCTestCase {
             ("info --config {\\\"nChannels\\\":8}", "--config needs 'chMults' (nChannels, chMults, nBlocks and imageSize are required)"),
             ("info --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"atention\\\":[0]}", "--config has an unknown key 'atention'"),
             ("info --config {\\\"nChannels\\\":\\\"8\\\"}", "--config: 'nChannels' has the wrong type"),
+            ("bench --config {\\\"nChannels\\\":16,\\\"chMults\\\":[1,2],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"nMidBlocks\\\":0}",
+             "mid blocks in 1...8; got 1, 0"),
             ("bench --config {\\\"nChannels\\\":1024,\\\"chMults\\\":[1,1,1,1,1,1],\\\"nBlocks\\\":8,\\\"imageSize\\\":32}", "parameters, more than the 64M this program loads"),
             ("info --schedule cosine", "--schedule, --T and --objective describe a weights file without ddpm's metadata"),
             ("info --schedule cubic", "unknown --schedule 'cubic' (linear, cosine, quadratic, sigmoid)"),

@@ -25,7 +25,10 @@ final class DataLossTests: XCTestCase {
         for args in ["export --checkpoint ck.safetensors --out ck.safetensors",
                      "export --checkpoint ck.safetensors --out link.safetensors",
                      "export --checkpoint link.safetensors --out ./ck.safetensors",
-                     "train --steps 3 --batch 4 --limit 32 --out ck.safetensors --resume --export link.safetensors"] {
+                     "train --steps 3 --batch 4 --limit 32 --out ck.safetensors --resume --export link.safetensors",
+                     // A fine-tune's checkpoints would overwrite the weights it starts from.
+                     "train --steps 3 --batch 4 --limit 32 --init ck.safetensors --out link.safetensors",
+                     "train --steps 3 --batch 4 --limit 32 --init link.safetensors --out other.safetensors --export ck.safetensors"] {
             let (code, out) = ddpm(args)
             XCTAssertEqual(code, 1, "\(args): \(out)")
             XCTAssertTrue(out.contains("is the same file as") || out.contains("is the checkpoint --out itself"), "\(args): \(out)")

@@ -115,8 +115,9 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         for m in chMults where m < 1 || m > Self.maxChannels / nChannels {
             throw bad("ch_mults \(chMults): each must be >= 1 and n_channels x mult <= \(Self.maxChannels)")
         }
-        guard nBlocks >= 1, nBlocks <= Self.maxBlocks, nMidBlocks >= 0, nMidBlocks <= Self.maxBlocks else {
-            throw bad("n_blocks must be in 1...\(Self.maxBlocks) and mid blocks in 0...\(Self.maxBlocks); got \(nBlocks), \(nMidBlocks)")
+        // At least one middle block: the backward pass takes the middle's channels from its last block.
+        guard nBlocks >= 1, nBlocks <= Self.maxBlocks, nMidBlocks >= 1, nMidBlocks <= Self.maxBlocks else {
+            throw bad("n_blocks must be in 1...\(Self.maxBlocks) and mid blocks in 1...\(Self.maxBlocks); got \(nBlocks), \(nMidBlocks)")
         }
         guard imageChannels == 1 else { throw bad("only 1-channel (grey) images are supported; got \(imageChannels) channels") }
         guard imageSize >= 4, imageSize <= Self.maxImageSize else {

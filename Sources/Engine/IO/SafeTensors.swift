@@ -136,7 +136,8 @@ public struct SafeTensors {
             out.tensors[name] = Tensor(name: name, shape: shape, dtype: dt, storage: data, offset: base + b)
         }
         // As the reference library: the tensors cover the data exactly, in some order, without overlaps or gaps.
-        spans.sort { $0.0 < $1.0 }
+        // By start, then end (an empty tensor before a tensor at its offset), then name: one order every run.
+        spans.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
         var end = 0
         for (b, e, name) in spans {
             let shownName = EngineError.quoted(name, limit: 100)

@@ -154,6 +154,11 @@ struct TrainCommand: ParsableCommand {
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)
             // Fail before any work if the output cannot be written.
             try AtomicFile.checkWritable(out)
+            // The checkpoints would overwrite the weights the run starts from (symlinks too).
+            if let initWeights {
+                try InputFile.refuseSameFile(output: out, input: initWeights)
+                if let export { try InputFile.refuseSameFile(output: export, input: initWeights, flag: "--export") }
+            }
             if let export {
                 try AtomicFile.checkWritable(export)
                 try InputFile.refuseSameFile(output: export, input: out)
