@@ -88,6 +88,20 @@ final class SafeTensorsTests: XCTestCase {
         }
     }
 
+    /// More tensors than `maxTensors` are refused from the header's bytes, before parsing it.
+    func testTooManyTensorsAreRefusedEarly() throws {
+        let n = SafeTensors.maxTensors + 1
+        var header = "{"
+        for i in 0..<n { header += "\"\(i)\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}," }
+        header.removeLast(); header += "}"
+        var d = Data(withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) })
+        d.append(Data(header.utf8))
+        XCTAssertThrowsError(try SafeTensors.parse(d, path: "mem")) {
+            XCTAssertTrue("\($0)".contains("lists \(n) tensors, more than the 65536"), "\($0)")
+        }
+        XCTAssertEqual(SafeTensors.occurrences(of: Array("ab".utf8), in: Data("xabab a b ab".utf8)), 3)
+    }
+
     func testCorruptFilesGiveClearErrors() throws {
         let path = dir + "/w.safetensors"
         _ = try writeTiny(path)
