@@ -22,6 +22,7 @@ final class CommandLineTests: XCTestCase {
             ("info --config {\\\"nChannels\\\":8}", "--config needs 'chMults' (nChannels, chMults, nBlocks and imageSize are required)"),
             ("info --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"atention\\\":[0]}", "--config has an unknown key 'atention'"),
             ("info --config {\\\"nChannels\\\":\\\"8\\\"}", "--config: 'nChannels' has the wrong type"),
+            ("info --config {\\\"nChannels\\\":16.5,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28}", "does not fit its type (sizes and counts are whole numbers"),
             ("bench --config {\\\"nChannels\\\":16,\\\"chMults\\\":[1,2],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"nMidBlocks\\\":0}",
              "mid blocks in 1...8; got 1, 0"),
             ("bench --config {\\\"nChannels\\\":1024,\\\"chMults\\\":[1,1,1,1,1,1],\\\"nBlocks\\\":8,\\\"imageSize\\\":32}", "parameters, more than the 64M this program loads"),
