@@ -59,9 +59,6 @@ public struct Evaluation {
         kernelReference = Metrics.KernelReference(ref.feats, n: reference.count, d: classifier.featureDim)
     }
 
-    /// The Fréchet distance of the first `n` images to the reference, without the rest.
-    public func frechet(_ images: [Float], n: Int) -> Double { distances(images, n: n).frechet }
-
     /// The Fréchet and kernel distances of the first `n` images to the reference, without intervals.
     public func distances(_ images: [Float], n: Int) -> (frechet: Double, kid: Double) {
         let e = classifier.evaluate(params.ptr, images: images, n: n)
@@ -132,15 +129,18 @@ public struct Evaluation {
 
     /// FD(a) - FD(b), its interval from the paired bootstrap values (the sets are independent).
     public static func frechetDifference(_ a: Scores, _ b: Scores) -> Difference {
-        let diffs = zip(a.frechetReplicates, b.frechetReplicates).map { $0 - $1 }
-        let v = a["frechet"] - b["frechet"], se = Metrics.standardError(diffs)
-        return Difference(value: v, interval: (v - 1.96 * se)...(v + 1.96 * se))
+        pairedDifference(a["frechet"] - b["frechet"], a.frechetReplicates, b.frechetReplicates)
     }
 
     /// KID(a) - KID(b), its interval from the paired bootstrap values (the sets are independent).
     public static func kernelDifference(_ a: Scores, _ b: Scores) -> Difference {
-        let diffs = zip(a.kernelReplicates, b.kernelReplicates).map { $0 - $1 }
-        let v = a["kid"] - b["kid"], se = Metrics.standardError(diffs)
+        pairedDifference(a["kid"] - b["kid"], a.kernelReplicates, b.kernelReplicates)
+    }
+
+    /// A difference v of two independent sets' numbers, with the normal interval
+    /// from their bootstrap values taken in pairs.
+    static func pairedDifference(_ v: Double, _ a: [Double], _ b: [Double]) -> Difference {
+        let se = Metrics.standardError(zip(a, b).map { $0 - $1 })
         return Difference(value: v, interval: (v - 1.96 * se)...(v + 1.96 * se))
     }
 

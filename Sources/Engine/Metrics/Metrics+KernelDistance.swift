@@ -33,7 +33,7 @@ extension Metrics {
             for i in 0..<(n * d) { sq += Double(feats[i]) * Double(feats[i]) }
             let scale = sq > 0 ? 1 / (sq / Double(n * d)).squareRoot() : 1
             self.scale = scale
-            let y = (0..<(n * d)).map { Double(feats[$0]) * scale }
+            let y = Self.scaled(feats, count: n * d, by: scale)
             rows = y
             // The upper triangle of Y Y^T in blocks of rows (a 10k x 10k Gram
             // matrix would be 800 MB): g [rowsHere, n - i0] holds rows
@@ -57,7 +57,9 @@ extension Metrics {
         }
 
         /// n rows of features [n, d], scaled as the reference's.
-        func scaled(_ x: [Float], n: Int) -> [Double] { (0..<(n * d)).map { Double(x[$0]) * scale } }
+        func scaled(_ x: [Float], n: Int) -> [Double] { Self.scaled(x, count: n * d, by: scale) }
+
+        static func scaled(_ x: [Float], count: Int, by scale: Double) -> [Double] { (0..<count).map { Double(x[$0]) * scale } }
 
         /// For each of the m scaled rows of x [m, d]: the mean kernel against
         /// every reference row (h [m, block] at a time).
