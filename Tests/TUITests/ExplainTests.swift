@@ -101,7 +101,7 @@ final class ExplainTests: XCTestCase {
         XCTAssertEqual(next(), changed)
         XCTAssertTrue(render(st).text.contains("changed:") && render(st).text.contains("DDPM step t=995 → 994"), render(st).text)
         _ = reduce(&st, .key(.char("c")))
-        XCTAssertEqual(next(), changed + ", x0 clipped")
+        XCTAssertEqual(next(), changed + ", clip on")
         st.snapshot.running = false; st.snapshot.finished = true
         XCTAssertNil(next(), "a finished run takes no next step")
         st.snapshot.running = true; st.snapshot.finished = false

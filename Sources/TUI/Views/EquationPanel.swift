@@ -117,15 +117,10 @@ enum EquationPanel {
     static func nextStepChange(_ s: AppState, shown f: RecordedFrame, isLast: Bool) -> Line? {
         guard isLast, !s.focusedSideFinished else { return nil }
         let next = s.forking && s.forkFocus ? (s.snapshot.forkSettings ?? s.settings) : s.settings
-        let used = f.settings, u = s.caps.unicode
-        var what: [String] = []
-        if describe(next, unicode: u) != describe(used, unicode: u) { what.append(describe(next, unicode: u)) }
-        if next.clip != used.clip { what.append(next.clip ? "x0 clipped" : "no clipping") }
-        if next.noiseTemperature != used.noiseTemperature && next.drawsNoise {
-            what.append(String(format: "noise temp %.1f", next.noiseTemperature))
-        }
-        guard !what.isEmpty else { return nil }
-        return Line(text: (u ? "changed: the next step uses " : "changed: next step uses ") + what.joined(separator: ", "), color: 208)
+        let u = s.caps.unicode
+        // The status line's words for the same change (`SampleView.pendingChange`).
+        guard let what = SampleView.pendingChange(next, from: f.settings, unicode: u)?.full else { return nil }
+        return Line(text: (u ? "changed: the next step uses " : "changed: next step uses ") + what, color: 208)
     }
 
     /// Draws the panel at (x, y), at most h rows; returns the rows used.

@@ -119,7 +119,7 @@ enum SampleView {
         set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η")
     }
 
-    /// What a finished run's changed settings change, in the status line's full and short spellings
+    /// What settings changed since a run or step change, in the status line's full and short spellings
     /// (nil when nothing it shows differs).
     static func pendingChange(_ next: SamplerSettings, from used: SamplerSettings, unicode: Bool = true) -> (full: String, short: String)? {
         var full: [String] = [], short: [String] = []
