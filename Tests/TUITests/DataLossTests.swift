@@ -31,9 +31,66 @@ final class DataLossTests: XCTestCase {
                      "train --steps 3 --batch 4 --limit 32 --init link.safetensors --out other.safetensors --export ck.safetensors"] {
             let (code, out) = ddpm(args)
             XCTAssertEqual(code, 1, "\(args): \(out)")
-            XCTAssertTrue(out.contains("is the same file as") || out.contains("is the checkpoint --out itself"), "\(args): \(out)")
+            XCTAssertTrue(out.contains("(the same file); choose another") || out.contains("are the same file"), "\(args): \(out)")
         }
         XCTAssertEqual(checksum("ck.safetensors"), before, "the checkpoint is untouched")
+    }
+
+    /// Every input a command reads is protected from every output, and two
+    /// outputs from each other, through any spelling, before any work: the
+    /// guiding classifier from `--record`, a data folder's digits from `train
+    /// --out` and `--cast`, a fresh run's `--export` from its `--out`.
+    func testNoOutputOverwritesAnyInput() throws {
+        Shell.sh("mkdir -p \(dir)/d && cp \(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz \(dir)/d/train-images-idx3-ubyte.gz"
+                 + " && cp \(Shell.assets)/mnist/t10k-labels-idx1-ubyte.gz \(dir)/d/train-labels-idx1-ubyte.gz"
+                 + " && cp \(Shell.assets)/models/mnist-noisy-classifier.safetensors \(dir)/nc.safetensors"
+                 + " && cp \(Shell.assets)/models/mnist-classifier.safetensors \(dir)/cls.safetensors")
+        let files = ["d/train-images-idx3-ubyte.gz", "d/train-labels-idx1-ubyte.gz", "nc.safetensors", "cls.safetensors"]
+        let before = files.map(checksum)
+        let s = "--n 2 --sampler ddim --steps 3"
+        for (args, says) in [
+            ("sample \(s) --guide 3 --guide-classifier nc.safetensors --record ./nc.safetensors --out s.png", "would overwrite --guide-classifier's"),
+            ("sample \(s) --record ./s.png --out s.png", "are the same file"),
+            ("sample \(s) --trajectory --out s.png --record s-trajectory.png", "are the same file"),
+            ("train --data d --limit 32 --batch 4 --steps 1 --out d/train-images-idx3-ubyte.gz", "would overwrite --data's"),
+            ("train --data d --limit 32 --batch 4 --steps 1 --out new.safetensors --export d/train-labels-idx1-ubyte.gz", "would overwrite --data's"),
+            ("train --limit 32 --batch 4 --steps 1 --out fresh.safetensors --export ./fresh.safetensors", "are the same file"),
+            ("--classifier cls.safetensors --cast cls.safetensors", "would overwrite --classifier's"),
+            ("--data d --cast d/train-images-idx3-ubyte.gz", "would overwrite --data's"),
+        ] {
+            let (code, out) = ddpm(args)
+            XCTAssertEqual(code, 1, "\(args): \(out)")
+            XCTAssertTrue(out.contains(says), "\(args): \(out)")
+            XCTAssertEqual(out.components(separatedBy: "Error:").count, 2, "one error line: \(out)")
+        }
+        XCTAssertEqual(files.map(checksum), before, "every input is untouched")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/fresh.safetensors"), "refused before training")
+    }
+
+    /// Temporary, probe and lock files are created new, never through a
+    /// symlink planted at their names; a dangling symlink or a FIFO as the
+    /// output is refused at once (a FIFO would block the write forever).
+    func testPlantedSymlinksAndFifosAreNotFollowed() throws {
+        try "victim\n".write(toFile: dir + "/victim.txt", atomically: true, encoding: .utf8)
+        // The names hold the pid: the shell plants links for its own, then `exec`s the binary, which keeps it.
+        let (code, out) = Shell.sh("cd \(dir) && exec sh -c 'ln -s victim.txt .s.png.tmp-$$ && ln -s victim.txt .s.png.probe-$$"
+                                   + " && DDPM_ASSETS=\(Shell.assets) exec \(Shell.binary) sample --n 1 --sampler ddim --steps 2 --out s.png'")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertEqual(Shell.read(dir + "/victim.txt"), "victim\n", "the symlinks' target is untouched")
+        var st = stat()
+        XCTAssertEqual(lstat(dir + "/s.png", &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFREG, "s.png is the PNG itself, not a link")
+        Shell.sh("cd \(dir) && ln -s victim.txt .lk.safetensors.lock && ln -s nowhere.png dangling.png && mkfifo fifo.png")
+        let (lcode, lout) = train("lk.safetensors", steps: 1)
+        XCTAssertEqual(lcode, 1, lout)
+        XCTAssertTrue(lout.contains("is a symbolic link; remove it"), lout)
+        XCTAssertEqual(Shell.read(dir + "/victim.txt"), "victim\n")
+        let (dcode, dout) = ddpm("sample --n 1 --sampler ddim --steps 2 --out dangling.png")
+        XCTAssertEqual(dcode, 1, dout)
+        XCTAssertTrue(dout.contains("symbolic link to a file that does not exist"), dout)
+        let (fcode, fout) = ddpm("sample --n 1 --sampler ddim --steps 2 --out fifo.png")
+        XCTAssertEqual(fcode, 1, fout)
+        XCTAssertTrue(fout.contains("it is a pipe or socket"), fout)
     }
 
     /// A second `ddpm train` writing the same checkpoint is refused, naming the first one's pid.

@@ -213,3 +213,27 @@ final class ExplainTests: XCTestCase {
         XCTAssertEqual(Set(ForwardView.colors.map { Terminal.reduce($0, 16) }).count, 4)
     }
 }
+
+/// `ddpm eval`'s verdict lines: below `verdictMinimum` samples a bootstrap
+/// interval says more than the set can (two images resample to one FD), so
+/// no "better" is claimed; from it on, the paired intervals decide.
+final class EvalVerdictTests: XCTestCase {
+    func scores(fd: Double, spread: Double, confident: Int, n: Int) -> Evaluation.Scores {
+        Evaluation.Scores(values: ["frechet": fd, "kid": fd / 1000], n: n, confident: confident,
+                          frechetReplicates: (0..<200).map { fd + spread * sin(Double($0)) },
+                          kernelReplicates: (0..<200).map { (fd + spread * sin(Double($0))) / 1000 })
+    }
+
+    func testNoVerdictFromTooFewSamples() {
+        let n = EvalCommand.verdictMinimum
+        // Two sets whose FDs differ by far more than their (degenerate) spread.
+        let a = scores(fd: 2597.8, spread: 0, confident: 2, n: 2), b = scores(fd: 3986, spread: 0, confident: 0, n: 2)
+        let few = EvalCommand.verdict("generated", a, "real", b, n: 2)
+        XCTAssertTrue(few.contains("too few samples to tell (n = 2"), few)
+        XCTAssertFalse(few.contains("better"), few)
+        let many = EvalCommand.verdict("generated", scores(fd: 40, spread: 2, confident: 30, n: n), "real",
+                                       scores(fd: 80, spread: 2, confident: 49, n: n), n: n)
+        XCTAssertTrue(many.hasPrefix("generated - real: FD -40.00"), many)
+        XCTAssertTrue(many.contains("(generated better)") && many.contains("(real better)"), many)
+    }
+}

@@ -25,10 +25,7 @@ public struct Dataset: Sendable {
             throw EngineError.badFile(path: dir, reason: "is a file; give the folder that holds \(prefix)-images-idx3-ubyte[.gz] and \(prefix)-labels-idx1-ubyte[.gz]")
         }
         func find(_ kind: String) throws -> String {
-            for name in ["\(prefix)-\(kind)-ubyte.gz", "\(prefix)-\(kind)-ubyte", "\(prefix)-\(kind).idx"] {
-                let p = dir + "/" + name
-                if FileManager.default.fileExists(atPath: p) { return p }
-            }
+            for p in spellings(dir, prefix, kind) where FileManager.default.fileExists(atPath: p) { return p }
             throw EngineError.badFile(path: dir, reason: "no \(prefix)-\(kind)-ubyte[.gz] here (an MNIST-style IDX folder is needed)")
         }
         let ip = try find("images-idx3"), lp = try find("labels-idx1")
@@ -39,6 +36,18 @@ public struct Dataset: Sendable {
             }
         }
         return try Dataset(images: images, labels: labels, imagesPath: ip, labelsPath: lp, limit: limit)
+    }
+
+    /// The IDX files in `dir` that `load` may read (both sets, every spelling
+    /// it accepts), those that exist: what an output must not overwrite.
+    public static func files(in dir: String) -> [String] {
+        ["train", "t10k"].flatMap { prefix in ["images-idx3", "labels-idx1"].flatMap { spellings(dir, prefix, $0) } }
+            .filter { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// The names `load` looks for, in its order: gzip, raw, `.idx`.
+    static func spellings(_ dir: String, _ prefix: String, _ kind: String) -> [String] {
+        ["\(prefix)-\(kind)-ubyte.gz", "\(prefix)-\(kind)-ubyte", "\(prefix)-\(kind).idx"].map { dir + "/" + $0 }
     }
 
     /// Largest image set loaded (bytes; as floats it takes 4x). MNIST's

@@ -12,8 +12,11 @@ import Glibc
 /// name removes once its process is gone.
 ///
 /// A target that exists and is not a regular file (a device such as /dev/full
-/// or /dev/stdout, a FIFO) cannot be replaced atomically; it is written in
-/// place and every write error is reported.
+/// or /dev/stdout) cannot be replaced atomically; it is written in place and
+/// every write error is reported. A FIFO is written only if a process reads
+/// it (the open never blocks). The temporary and probe files are created
+/// new (`O_EXCL | O_NOFOLLOW`), so a symlink planted at their names is never
+/// followed; a dangling symlink as the target is refused.
 public enum AtomicFile {
 
     /// Where a write to a path goes: written in place (an existing device or
@@ -25,7 +28,12 @@ public enum AtomicFile {
         var st = stat()
         var mode: mode_t? = nil
         var path = path
-        if stat(path, &st) == 0 {
+        if stat(path, &st) != 0 {
+            var link = stat()
+            if lstat(path, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK {
+                throw EngineError.io("cannot write \(path): it is a symbolic link to a file that does not exist (or a link loop); remove it or give another path")
+            }
+        } else {
             if st.st_mode & S_IFMT == S_IFDIR { throw EngineError.io("cannot write \(path): it is a folder") }
             if st.st_mode & S_IFMT != S_IFREG { return .inPlace }
             // An existing file: replace it only if the user may write it, keep its mode,
@@ -51,7 +59,7 @@ public enum AtomicFile {
         let prefix = "." + name + ".tmp-"
         removeStaleTemporaries(dir: dir, prefix: prefix)
         let tmp = dir + "/" + prefix + "\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode == nil ? 0o644 : 0o600)
+        let fd = createNew(tmp, mode: mode == nil ? 0o644 : 0o600)
         guard fd >= 0 else {
             throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))")
         }
@@ -103,9 +111,25 @@ public enum AtomicFile {
         return true
     }
 
+    /// Creates `path` as a new file, never through a symlink: a file or link
+    /// already there (a stale temporary of this pid, a planted link) is
+    /// removed (the link itself, not what it points to) and the create retried once.
+    private static func createNew(_ path: String, mode: mode_t) -> Int32 {
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
+        let fd = open(path, flags, mode)
+        guard fd < 0 && errno == EEXIST else { return fd }
+        unlink(path)
+        return open(path, flags, mode)
+    }
+
     private static func writeInPlace(_ path: String, chunks: [UnsafeRawBufferPointer]) throws {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+        // Non-blocking open: a FIFO nobody reads fails with ENXIO instead of hanging.
+        let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            throw EngineError.io("cannot write \(path): " + (e == ENXIO ? "it is a pipe that no process reads" : String(cString: strerror(e))))
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         if !writeAll(fd, chunks) {
             let msg = String(cString: strerror(errno)); close(fd)
             throw EngineError.io("cannot write \(path): write failed: \(msg)")
@@ -124,10 +148,17 @@ public enum AtomicFile {
 
     /// Fails early (before hours of work) if `path` could not be written:
     /// creates and removes a probe file in its folder.
+    /// A FIFO is refused here: the work would be lost if nobody reads it when it is done.
     public static func checkWritable(_ path: String) throws {
-        guard case .file(let dir, let name, _) = try target(path) else { return }
+        guard case .file(let dir, let name, _) = try target(path) else {
+            var st = stat()
+            if stat(path, &st) == 0 && (st.st_mode & S_IFMT == S_IFIFO || st.st_mode & S_IFMT == S_IFSOCK) {
+                throw EngineError.io("cannot write \(path): it is a pipe or socket; give a regular file")
+            }
+            return
+        }
         let probe = dir + "/." + name + ".probe-\(getpid())"
-        let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = createNew(probe, mode: 0o644)
         guard fd >= 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
         close(fd); unlink(probe)
     }

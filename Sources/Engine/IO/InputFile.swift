@@ -25,13 +25,31 @@ public enum InputFile {
         return size
     }
 
-    /// Throws when `output` names the same file as `input` (same device and
-    /// inode, through any symlink or path spelling): writing it would destroy the input.
-    public static func refuseSameFile(output: String, input: String, flag: String = "--out") throws {
-        var a = stat(), b = stat()
-        guard stat(output, &a) == 0, stat(input, &b) == 0 else { return }
-        if a.st_dev == b.st_dev && a.st_ino == b.st_ino {
-            throw EngineError.io("\(output) is the same file as \(input); writing it would destroy it (choose another \(flag))")
+    /// Where a path leads: device and inode when the file exists (through any
+    /// symlink), else the real folder it would be created in plus its name.
+    static func identity(_ path: String) -> String {
+        var st = stat()
+        if stat(path, &st) == 0 { return "inode \(st.st_dev):\(st.st_ino)" }
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        guard let real = realpath(dir, nil) else { return "path " + url.standardized.path }
+        defer { free(real) }
+        return "path " + String(cString: real) + "/" + url.lastPathComponent
+    }
+
+    /// Throws when an output would overwrite one of the inputs or another
+    /// output: the same file through any spelling or symlink ("./a" and "a",
+    /// a link to it), whether or not the output exists yet. Inputs that do not
+    /// exist are skipped (their own check names them).
+    public static func refuseClashes(outputs: [(flag: String, path: String)], inputs: [(flag: String, path: String)]) throws {
+        for (i, o) in outputs.enumerated() {
+            let id = identity(o.path)
+            for input in inputs where identity(input.path) == id && id.hasPrefix("inode") {
+                throw EngineError.io("\(o.flag) \(shortened(o.path)) would overwrite \(input.flag)'s \(shortened(input.path)) (the same file); choose another \(o.flag)")
+            }
+            for other in outputs[..<i] where identity(other.path) == id {
+                throw EngineError.io("\(o.flag) \(shortened(o.path)) and \(other.flag) \(shortened(other.path)) are the same file; choose two different files")
+            }
         }
     }
 

@@ -111,6 +111,17 @@ public struct Recording: Sendable {
         return side(main) + (fork.map { side($0.side) } ?? 0)
     }
 
+    /// Refuses, before any sampling, a recording of `steps` steps of `n`
+    /// digits (at most `maxDigits` kept) that would be over `maxBytes`
+    /// (each step's x_t and x̂0 as F16, the classifier's readings).
+    public static func checkSize(steps: Int, n: Int, size: Int) throws {
+        let k = min(n, maxDigits)
+        let bytes = steps * (2 * k * size * size * 2 + k * 12 * 4) + k * size * size * 4
+        guard bytes <= maxBytes else {
+            throw EngineError.invalidArgument("the recording would take \(bytes >> 20) MiB (\(steps) steps of \(k) digits), over the \(maxBytes >> 20) MiB limit: record fewer digits (--n) or steps (--sampler ddim --steps S)")
+        }
+    }
+
     // MARK: writing
 
     /// Writes the recording atomically.

@@ -99,33 +99,53 @@ public enum TrajectoryGIF {
         return Picture(width: g.width, height: g.height, pixels: px)
     }
 
-    /// The GIF's pictures and delays (hundredths of a second) for a recording.
-    public static func pictures(_ r: Recording, _ o: Options) -> [(Picture, Int)] {
+    /// The GIF's frames for a recording, drawn one at a time when asked for
+    /// (`picture(i)`: the i-th picture and its delay in hundredths of a
+    /// second), so a long GIF never holds all its pictures at once.
+    public struct Frames {
+        public let count: Int
+        /// Width and height of every picture, before scaling.
+        public let width: Int, height: Int
+        public let picture: (Int) -> (Picture, Int)
+    }
+
+    public static func frames(_ r: Recording, _ o: Options) -> Frames {
         let sched = try? NoiseSchedule(r.schedule)
         let k = min(o.digits ?? r.n, r.n), side = r.size, px = k * side * side
         let frames = r.main.frames
         let total = max(r.timesteps.count, frames.count)
-        var out: [(Picture, Int)] = []
         let kind = frames[0].settings.shortName
-        for i in frameIndices(total: frames.count, count: min(o.frames, frames.count)) {
-            let f = frames[i]
+        let shown = frameIndices(total: frames.count, count: min(o.frames, frames.count))
+        let g = Geometry(k: k, side: side)
+        return Frames(count: shown.count + (r.main.final == nil ? 0 : 1), width: g.width, height: g.height) { j in
+            if j == shown.count, let fin = r.main.final {
+                let x = Array(fin.prefix(px))
+                return (picture(xt: x, x0: x, k: k, side: side, label: "T=0  DONE  SEED \(r.seed)", progress: 1), (o.holdMs + 5) / 10)
+            }
+            let f = frames[shown[j]]
             let range = sched?.xtDisplayRange(t: f.t, temperature: r.temperature) ?? 1
             let xt = f.xt.prefix(px).map { Float($0) / range }
             let x0 = f.x0.prefix(px).map { Float($0) }
-            let p = picture(xt: xt, x0: x0, k: k, side: side, label: "T=\(f.t)  STEP \(f.step + 1)/\(total)  \(kind)",
-                            progress: Double(f.step + 1) / Double(total))
-            out.append((p, (o.delayMs + 5) / 10))
+            return (picture(xt: xt, x0: x0, k: k, side: side, label: "T=\(f.t)  STEP \(f.step + 1)/\(total)  \(kind)",
+                             progress: Double(f.step + 1) / Double(total)), (o.delayMs + 5) / 10)
         }
-        if let fin = r.main.final {
-            let x = Array(fin.prefix(px))
-            out.append((picture(xt: x, x0: x, k: k, side: side, label: "T=0  DONE  SEED \(r.seed)", progress: 1), (o.holdMs + 5) / 10))
-        }
-        return out
+    }
+
+    /// The GIF's pictures and delays (hundredths of a second) for a recording, all at once.
+    public static func pictures(_ r: Recording, _ o: Options) -> [(Picture, Int)] {
+        let f = frames(r, o)
+        return (0..<f.count).map(f.picture)
     }
 
     /// Encodes pictures (all the same size) with their delays as a looping GIF.
     public static func encode(_ frames: [(Picture, Int)]) throws -> [UInt8] {
-        guard let first = frames.first?.0 else { throw EngineError.invalidArgument("no frames to write") }
+        try encode(count: frames.count) { frames[$0] }
+    }
+
+    /// Encodes `count` pictures (all the same size), each drawn when it is written.
+    public static func encode(count: Int, _ frame: (Int) -> (Picture, Int)) throws -> [UInt8] {
+        guard count > 0 else { throw EngineError.invalidArgument("no frames to write") }
+        let opening = frame(0), first = opening.0
         final class Sink { var bytes: [UInt8] = [] }
         let sink = Sink()
         var err: Int32 = 0
@@ -152,7 +172,8 @@ public enum TrajectoryGIF {
               EGifPutExtensionBlock(gif, 11, &app) == GIF_OK,
               EGifPutExtensionBlock(gif, 3, &loop) == GIF_OK,
               EGifPutExtensionTrailer(gif) == GIF_OK else { throw gifError("cannot write the loop extension", gif.pointee.Error) }
-        for (pic, delay) in frames {
+        for i in 0..<count {
+            let (pic, delay) = i == 0 ? opening : frame(i)
             precondition(pic.width == first.width && pic.height == first.height)
             var gcb = GraphicsControlBlock(DisposalMode: DISPOSE_DO_NOT, UserInputFlag: false, DelayTime: Int32(delay), TransparentColor: -1)
             var ext = [GifByteType](repeating: 0, count: 4)
@@ -176,11 +197,20 @@ public enum TrajectoryGIF {
     @discardableResult
     public static func write(_ path: String, recording r: Recording, options o: Options) throws -> (frames: Int, bytes: Int) {
         try o.validate()
-        let pics = pictures(r, o).map { ($0.0.scaled(by: o.scale), $0.1) }
-        let bytes = try encode(pics)
+        let f = frames(r, o)
+        // Noise compresses badly: the file is about as large as its pixels.
+        let pixels = f.count * f.width * f.height * o.scale * o.scale
+        guard pixels <= maxPixels else {
+            throw EngineError.invalidArgument(String(format: "this GIF would hold %d MiB of pixels (%d frames of %dx%d), over the %d MiB a GIF may have: give fewer --frames, a smaller --scale or fewer --digits",
+                                                     pixels >> 20, f.count, f.width * o.scale, f.height * o.scale, maxPixels >> 20))
+        }
+        let bytes = try encode(count: f.count) { let (p, d) = f.picture($0); return (p.scaled(by: o.scale), d) }
         try AtomicFile.write(path, data: Data(bytes))
-        return (pics.count, bytes.count)
+        return (f.count, bytes.count)
     }
+
+    /// Most pixels a GIF may have, all frames together (its bytes are about as many).
+    public static let maxPixels = 1 << 30
 
     static func gifError(_ what: String, _ code: Int32) -> EngineError {
         let why = GifErrorString(code).map { String(cString: $0) } ?? "giflib error \(code)"

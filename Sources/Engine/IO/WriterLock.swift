@@ -10,12 +10,22 @@ public final class WriterLock {
     let lockPath: String
 
     /// Takes the lock for `path`, or throws naming the process that holds it.
+    /// The lock sits beside the file the path leads to (through symlinks and
+    /// `./` spellings), so two spellings of one checkpoint share one lock; it
+    /// is never opened through a symlink.
     public init(for path: String) throws {
-        let url = URL(fileURLWithPath: path)
+        var url = URL(fileURLWithPath: path)
+        if let real = realpath(path, nil) { url = URL(fileURLWithPath: String(cString: real)); free(real) }
+        else if let real = realpath(url.deletingLastPathComponent().path, nil) {
+            url = URL(fileURLWithPath: String(cString: real)).appendingPathComponent(url.lastPathComponent); free(real)
+        }
         let dir = url.deletingLastPathComponent().path
         lockPath = dir + "/." + url.lastPathComponent + ".lock"
-        fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw EngineError.io("cannot lock \(path): \(String(cString: strerror(errno)))") }
+        fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let e = errno
+            throw EngineError.io("cannot lock \(path): " + (e == ELOOP ? "\(lockPath) is a symbolic link; remove it" : String(cString: strerror(e))))
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             var buf = [UInt8](repeating: 0, count: 32)
             let n = pread(fd, &buf, 31, 0)

@@ -29,8 +29,9 @@ enum ExplorerApp {
         var settings: ((Int) -> SamplerSettings)? = nil
         /// The classifier of noisy digits that `g` guides with (--guide-classifier; default: the bundled one).
         var guideClassifier: String? = nil
-        /// Where `p` writes PNGs: DDPM_EXPORT_DIR, else the current folder.
-        var exportDir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"] ?? FileManager.default.currentDirectoryPath
+        /// Where `p` writes PNGs: DDPM_EXPORT_DIR (unless empty), else the current folder.
+        var exportDir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.currentDirectoryPath
     }
 
     /// What the explorer loads before it takes the terminal over (anything that can fail).

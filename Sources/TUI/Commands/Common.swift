@@ -21,6 +21,14 @@ enum Assets {
     static var classifier: String { root + "/models/mnist-classifier.safetensors" }
     static var noisyClassifier: String { root + "/models/mnist-noisy-classifier.safetensors" }
 
+    /// The model files a sampling session may read, given or bundled: what an
+    /// output must not overwrite (`InputFile.refuseClashes`).
+    static func modelInputs(weights: String?, guideClassifier: String?, classifier given: String? = nil) -> [(flag: String, path: String)] {
+        [(weights == nil ? "the bundled model" : "--weights", weights ?? model),
+         (guideClassifier == nil ? "the bundled noisy classifier" : "--guide-classifier", guideClassifier ?? noisyClassifier),
+         (given == nil ? "the bundled classifier" : "--classifier", given ?? classifier)]
+    }
+
     /// How to get a bundled asset back when it is missing or damaged; nil for
     /// a path that is not one of them (the user's own file).
     /// (The explorer shows how to train a model itself: `training: false`.)

@@ -210,6 +210,9 @@ struct EvalCommand: ParsableCommand {
     /// `--train-classifier`: trains the classifier anew and writes it with its recipe.
     func trainNewClassifier(test: Dataset) throws {
         let clsPath = out ?? classifier ?? Assets.classifier
+        // Before training: the file must be writable and not one of the digits it learns from.
+        try AtomicFile.checkWritable(clsPath)
+        try InputFile.refuseClashes(outputs: [("--out", clsPath)], inputs: Dataset.files(in: data ?? Assets.mnist).map { ("--data", $0) })
         let arch = Classifier.Architecture(architecture)!
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
         let (train, held) = try classifierTrainingSet()
@@ -235,7 +238,9 @@ struct EvalCommand: ParsableCommand {
     func trainNewNoisyClassifier(test: Dataset) throws {
         let clsPath = out ?? classifier ?? Assets.noisyClassifier
         try AtomicFile.checkWritable(clsPath)
-        try InputFile.refuseSameFile(output: clsPath, input: weights ?? Assets.model)
+        try InputFile.refuseClashes(outputs: [("--out", clsPath)],
+                                    inputs: [(weights == nil ? "the bundled model" : "--weights", weights ?? Assets.model)]
+                                        + Dataset.files(in: data ?? Assets.mnist).map { ("--data", $0) })
         var arch = Classifier.Architecture(architecture)!
         if arch.timeDim == 0 { arch.timeDim = Classifier.Architecture.noisy.timeDim }
         let path = weights ?? Assets.model
@@ -429,12 +434,19 @@ struct EvalCommand: ParsableCommand {
         for (i, s) in scores.enumerated() {
             print("class histogram (\(heads[i])): " + (0..<10).map { String(format: "%d:%.1f%%", $0, s["class_\($0)"] * 100) }.joined(separator: " "))
         }
-        for (i, s) in scores.enumerated() { print(Self.verdict(heads[i], s, "real", real)) }
-        if scores.count > 1 { print(Self.verdict("generated", scores[0], "versus", scores[1])) }
+        for (i, s) in scores.enumerated() { print(Self.verdict(heads[i], s, "real", real, n: nf)) }
+        if scores.count > 1 { print(Self.verdict("generated", scores[0], "versus", scores[1], n: nf)) }
     }
 
+    /// Fewer samples than this and a bootstrap interval says more than the
+    /// set can (two images resample to one FD): no verdict is given.
+    static let verdictMinimum = 50
+
     /// One line: whether two sets' FD and confident rate differ beyond noise.
-    static func verdict(_ a: String, _ sa: Evaluation.Scores, _ b: String, _ sb: Evaluation.Scores) -> String {
+    static func verdict(_ a: String, _ sa: Evaluation.Scores, _ b: String, _ sb: Evaluation.Scores, n: Int) -> String {
+        guard n >= verdictMinimum else {
+            return "\(a) - \(b): too few samples to tell (n = \(n); give --n \(verdictMinimum) or more for intervals that mean something)"
+        }
         let fd = Evaluation.frechetDifference(sa, sb), cr = Evaluation.confidentDifference(sa, sb)
         let kid = Evaluation.kernelDifference(sa, sb).scaled(by: 1000)
         func say(_ d: Evaluation.Difference, _ what: String, _ format: String, lowerIsBetter: Bool) -> String {

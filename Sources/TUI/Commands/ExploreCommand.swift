@@ -26,7 +26,9 @@ struct ExploreCommand: ParsableCommand {
     }
 
     func run() throws {
-        if try wrap({ try CastRecorder.recordIfAsked(cast, inputs: [weights ?? Assets.model]) }) { return }
+        let inputs = Assets.modelInputs(weights: weights, guideClassifier: sampling.guideClassifier, classifier: classifier)
+            + Dataset.files(in: data ?? Assets.mnist).map { ("--data", $0) }
+        if try wrap({ try CastRecorder.recordIfAsked(cast, inputs: inputs) }) { return }
         var o = ExplorerApp.Options()
         o.weights = weights; o.n = n; o.seed = seed; o.modelFile = modelFile
         o.data = data; o.classifier = classifier

@@ -14,7 +14,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
-            try InputFile.refuseSameFile(output: out, input: checkpoint)
+            try InputFile.refuseClashes(outputs: [("--out", out)], inputs: [("--checkpoint", checkpoint)])
             let f = try SafeTensors.read(checkpoint)
             _ = try Checkpoint.trainState(f.metadata, path: checkpoint)
             let (cfg, _) = try Checkpoint.modelSpec(f.metadata, path: checkpoint)
@@ -26,11 +26,17 @@ struct ExportCommand: ParsableCommand {
             for kv in meta {
                 let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else { throw CLIError("--meta takes key=value, got '\(kv)'") }
+                // The format says what the file is; every command reads it to decide how to load it.
+                guard parts[0] != "format" else { throw CLIError("--meta cannot change 'format': it says the file holds U-Net weights") }
                 m[parts[0]] = parts[1]
             }
             // The metadata must still describe this model (--meta config=junk would make an unloadable file).
             let (written, _) = try Checkpoint.modelSpec(m, path: "--meta")
             guard written == cfg else { throw CLIError("--meta changes the model config; the weights are of \(cfg.name)") }
+            let trained = try Checkpoint.objective(f.metadata, path: checkpoint)
+            guard try Checkpoint.objective(m, path: "--meta") == trained else {
+                throw CLIError("--meta changes what the network predicts; it was trained to predict \(trained.rawValue)")
+            }
             try Checkpoint.writeWeights(out, layout: net.layout, params: p.ptr, metadata: m)
             print("wrote EMA weights of step \(m["step"] ?? "?") to \(out)")
         }

@@ -30,7 +30,7 @@ struct ExportGIFCommand: ParsableCommand {
     func run() throws {
         try wrap {
             try AtomicFile.checkWritable(out)
-            try InputFile.refuseSameFile(output: out, input: file)
+            try InputFile.refuseClashes(outputs: [("--out", out)], inputs: [("the recording", file)])
             let rec = try Recording.read(file)
             // Say where the recording has less than asked for.
             if frames > rec.main.frames.count { print("note: the recording has \(rec.main.frames.count) steps: all of them are shown") }

@@ -34,17 +34,15 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
-            try AtomicFile.checkWritable(out)    // fail before sampling
-            try InputFile.refuseSameFile(output: out, input: weights ?? Assets.model)
-            if sampling.guide != nil { try InputFile.refuseSameFile(output: out, input: sampling.guideClassifier ?? Assets.noisyClassifier) }
+            // Fail before sampling: every output writable, none of them an input or another output.
+            try AtomicFile.checkWritable(out)
             if trajectory { try AtomicFile.checkWritable(trajectoryPath) }
+            if let record { try AtomicFile.checkWritable(record) }
             let path = weights ?? Assets.model
-            if let record {
-                try AtomicFile.checkWritable(record)
-                try InputFile.refuseSameFile(output: record, input: path)
-                if record == out { throw CLIError("--record \(record) is --out itself; choose another file") }
-                if trajectory && record == trajectoryPath { throw CLIError("--record \(record) is the --trajectory sheet's file; choose another name") }
-            }
+            var outputs = [(flag: "--out", path: out)]
+            if trajectory { outputs.append(("the --trajectory sheet", trajectoryPath)) }
+            if let record { outputs.append(("--record", record)) }
+            try InputFile.refuseClashes(outputs: outputs, inputs: Assets.modelInputs(weights: weights, guideClassifier: sampling.guideClassifier))
             let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
             let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata) }
             let settings = sampling.settings(T: schedule.T)
@@ -53,6 +51,7 @@ struct SampleCommand: ParsableCommand {
                                 guidance: try sampling.guidance(for: settings, schedule: schedule))
             let model = try predictor(net, params, schedule, file)
             let total = s.timesteps.count
+            if record != nil { try Recording.checkSize(steps: total, n: n, size: net.config.imageSize) }
             let marks = Set((0..<10).map { total <= 10 ? $0 : Int((Double($0) * Double(total - 1) / 9).rounded()) })
             var traj: [[Float]] = []
             var trajX0: [[Float]] = []
@@ -82,7 +81,7 @@ struct SampleCommand: ParsableCommand {
             let sampling = Benchmark.now() - t0
             let cropped = crop(result, n: n, from: side)
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
-            print("wrote \(n) samples to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"
+            print("wrote \(n) sample\(n == 1 ? "" : "s") to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"
                   + (settings.guide.map { ", guided to \($0) at scale \(settings.guideScale)" } ?? "")
                   + ", \(String(format: "%.1f", Benchmark.now() - t0)) s)")
             if trajectory {

@@ -152,18 +152,12 @@ struct TrainCommand: ParsableCommand {
             // The flags given over the checkpoint's options for --resume.
             let changes = Trainer.ResumeChanges(totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil), lr: lr,
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)
-            // Fail before any work if the output cannot be written.
+            // Fail before any work if an output cannot be written, or would overwrite
+            // the weights the run starts from, its digits or the other output (symlinks too).
             try AtomicFile.checkWritable(out)
-            // The checkpoints would overwrite the weights the run starts from (symlinks too).
-            if let initWeights {
-                try InputFile.refuseSameFile(output: out, input: initWeights)
-                if let export { try InputFile.refuseSameFile(output: export, input: initWeights, flag: "--export") }
-            }
-            if let export {
-                try AtomicFile.checkWritable(export)
-                try InputFile.refuseSameFile(output: export, input: out)
-                if export == out { throw CLIError("--export \(export) is the checkpoint --out itself; choose another file") }
-            }
+            if let export { try AtomicFile.checkWritable(export) }
+            try InputFile.refuseClashes(outputs: [("--out", out)] + (export.map { [("--export", $0)] } ?? []),
+                                        inputs: (initWeights.map { [("--init", $0)] } ?? []) + Dataset.files(in: dir).map { ("--data", $0) })
             // One writer per checkpoint: a second `ddpm train --out` of the same file is refused.
             let lock = try WriterLock(for: out)
             defer { withExtendedLifetime(lock) {} }

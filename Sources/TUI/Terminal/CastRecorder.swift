@@ -124,9 +124,9 @@ enum CastRecorder {
 
     /// Records the session when `cast` is given (returning true once it has
     /// ended, with the child's failure thrown as its exit code).
-    static func recordIfAsked(_ cast: String?, inputs: [String]) throws -> Bool {
+    static func recordIfAsked(_ cast: String?, inputs: [(flag: String, path: String)]) throws -> Bool {
         guard let cast else { return false }
-        for input in inputs { try InputFile.refuseSameFile(output: cast, input: input, flag: "--cast") }
+        try InputFile.refuseClashes(outputs: [("--cast", cast)], inputs: inputs)
         let code = try CastRecorder.run(path: cast, arguments: argumentsWithoutCast())
         if code != 0 { throw ExitCode(code) }
         return true
