@@ -46,6 +46,8 @@ public enum Checkpoint {
             }
         } else if let format = metadata["format"], format.contains("classifier") {
             throw EngineError.invalidArgument("\(path) is a classifier (\(EngineError.quoted(format, limit: 40))), not a diffusion model: give a U-Net's weights, e.g. the bundled assets/models/mnist-tiny.safetensors")
+        } else if metadata["format"] == Recording.format {
+            throw EngineError.invalidArgument("\(path) is a recording of a sampling run, not a model: play it with ddpm replay \(path)")
         } else if let given {
             cfg = given
         } else {

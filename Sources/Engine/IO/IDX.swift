@@ -85,6 +85,13 @@ public struct IDXFile: Equatable {
     static func header(_ b: [UInt8], path: String) throws -> (dims: [Int], total: Int, length: Int) {
         guard b.count >= 4 else { throw EngineError.badFile(path: path, reason: "too short for an IDX header (\(b.count) bytes)") }
         guard b[0] == 0, b[1] == 0, b[2] == 0x08, b[3] >= 1, b[3] <= 4 else {
+            // Files this program writes that are not IDX: say what they are.
+            if b.count >= 9 && b[8] == UInt8(ascii: "{") {
+                throw EngineError.badFile(path: path, reason: "is a safetensors file (a model or a recording), not IDX images (ddpm sample --out FILE.idx writes those)")
+            }
+            if b.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
+                throw EngineError.badFile(path: path, reason: "is a PNG, not IDX images (ddpm sample --out FILE.idx writes those)")
+            }
             throw EngineError.badFile(path: path, reason: String(format: "wrong IDX magic %02x%02x%02x%02x (want 000008xx, unsigned bytes)", b[0], b[1], b[2], b[3]))
         }
         let nd = Int(b[3])

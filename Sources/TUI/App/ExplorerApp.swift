@@ -127,7 +127,9 @@ enum ExplorerApp {
     static func run(_ o: Options) throws {
         BLAS.configure()
         let loaded = try load(o)
-        let term = try Terminal()
+        let term = try Terminal(instead: o.replay.map { "to show the recording without one: ddpm export-gif \($0.path) --out run.gif" }
+                                ?? (o.trainer != nil ? "without --tui, ddpm train prints its progress as lines"
+                                    : "to write samples to a file use: ddpm sample --out digits.png"))
         var farewell: String?
         // After the terminal is restored: where a training run was saved (a quit never saves silently).
         defer { if let f = farewell { fputs(f + "\n", stderr) } }

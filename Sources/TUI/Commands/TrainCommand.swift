@@ -115,7 +115,8 @@ struct TrainCommand: ParsableCommand {
             if let initWeights {
                 let meta = try wrap { try SafeTensors.read(initWeights).metadata }
                 // A file without ddpm's metadata holds the model --config (and --schedule, -T) describe.
-                if meta["config"] == nil && config == nil {
+                // (A classifier or a recording says what it is: `modelSpec` names it.)
+                if meta["config"] == nil && config == nil && meta["format"] == nil {
                     throw CLIError("\(initWeights): its metadata does not say which model it holds; say it with --config (tiny, small or a config JSON; and --attention, --schedule, -T)")
                 }
                 (cfg, initSchedule) = try wrap {

@@ -14,14 +14,15 @@ final class Terminal {
     private var active = false
     private var screen: OpaquePointer?
 
-    init() throws {
+    /// `instead` is what to do without a terminal ("to write samples to a file use: ddpm sample --out digits.png").
+    init(instead: String) throws {
         setlocale(LC_ALL, "")
         guard isatty(STDOUT_FILENO) != 0, isatty(STDIN_FILENO) != 0 else {
-            throw CLIError("the explorer needs a terminal (stdin/stdout is not a TTY); to write samples to a file use: ddpm sample --out digits.png")
+            throw CLIError("the explorer needs a terminal (stdin/stdout is not a TTY); \(instead)")
         }
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
         if term.isEmpty || term == "dumb" {
-            throw CLIError("TERM is '\(term)': the explorer needs a terminal with cursor movement (try TERM=xterm-256color), or use 'ddpm sample --out digits.png'")
+            throw CLIError("TERM is '\(term)': the explorer needs a terminal with cursor movement (try TERM=xterm-256color); \(instead)")
         }
         guard let scr = newterm(nil, stdout, stdin) else {
             throw CLIError("unknown terminal type TERM=\(term) (no terminfo entry); try TERM=xterm-256color or TERM=xterm")
