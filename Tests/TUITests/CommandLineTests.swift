@@ -39,7 +39,7 @@ final class CommandLineTests: XCTestCase {
             ("sample --out \(png) --weights \(Shell.assets)/models/mnist-classifier.safetensors", "is a classifier"),
             ("train --steps 1 --out \(ckpt) --init \(Shell.assets)/models/mnist-classifier.safetensors", "is a classifier"),
             ("eval --images \(Shell.assets)/models/mnist-tiny.safetensors", "is a safetensors file (a model or a recording), not IDX images"),
-            ("replay \(Shell.assets)/models/mnist-tiny.safetensors", "not a recording"),
+            ("replay \(Shell.assets)/models/mnist-tiny.safetensors", "not a usable recording: this is a model's weights file"),
             ("sample --out \(png) --n 5000", "--n must be in 1...4096, got 5000"),
             ("sample --out \(png) --temperature -1", "--temperature must be in [0, 10], got -1.0"),
             ("sample --out \(png) --noise-temperature 11", "--noise-temperature must be in [0, 10], got 11.0"),
