@@ -31,7 +31,7 @@ final class DataLossTests: XCTestCase {
                      "train --steps 3 --batch 4 --limit 32 --init link.safetensors --out other.safetensors --export ck.safetensors"] {
             let (code, out) = ddpm(args)
             XCTAssertEqual(code, 1, "\(args): \(out)")
-            XCTAssertTrue(out.contains("(the same file); choose another") || out.contains("are the same file"), "\(args): \(out)")
+            XCTAssertTrue(out.contains("would overwrite") || out.contains("are the same file"), "\(args): \(out)")
         }
         XCTAssertEqual(checksum("ck.safetensors"), before, "the checkpoint is untouched")
     }
@@ -49,14 +49,14 @@ final class DataLossTests: XCTestCase {
         let before = files.map(checksum)
         let s = "--n 2 --sampler ddim --steps 3"
         for (args, says) in [
-            ("sample \(s) --guide 3 --guide-classifier nc.safetensors --record ./nc.safetensors --out s.png", "would overwrite --guide-classifier's"),
+            ("sample \(s) --guide 3 --guide-classifier nc.safetensors --record ./nc.safetensors --out s.png", "(the --guide-classifier file)"),
             ("sample \(s) --record ./s.png --out s.png", "are the same file"),
             ("sample \(s) --trajectory --out s.png --record s-trajectory.png", "are the same file"),
-            ("train --data d --limit 32 --batch 4 --steps 1 --out d/train-images-idx3-ubyte.gz", "would overwrite --data's"),
-            ("train --data d --limit 32 --batch 4 --steps 1 --out new.safetensors --export d/train-labels-idx1-ubyte.gz", "would overwrite --data's"),
+            ("train --data d --limit 32 --batch 4 --steps 1 --out d/train-images-idx3-ubyte.gz", "(the --data digits)"),
+            ("train --data d --limit 32 --batch 4 --steps 1 --out new.safetensors --export d/train-labels-idx1-ubyte.gz", "(the --data digits)"),
             ("train --limit 32 --batch 4 --steps 1 --out fresh.safetensors --export ./fresh.safetensors", "are the same file"),
-            ("--classifier cls.safetensors --cast cls.safetensors", "would overwrite --classifier's"),
-            ("--data d --cast d/train-images-idx3-ubyte.gz", "would overwrite --data's"),
+            ("--classifier cls.safetensors --cast cls.safetensors", "(the --classifier file)"),
+            ("--data d --cast d/train-images-idx3-ubyte.gz", "(the --data digits)"),
         ] {
             let (code, out) = ddpm(args)
             XCTAssertEqual(code, 1, "\(args): \(out)")
@@ -88,9 +88,33 @@ final class DataLossTests: XCTestCase {
         let (dcode, dout) = ddpm("sample --n 1 --sampler ddim --steps 2 --out dangling.png")
         XCTAssertEqual(dcode, 1, dout)
         XCTAssertTrue(dout.contains("symbolic link to a file that does not exist"), dout)
-        let (fcode, fout) = ddpm("sample --n 1 --sampler ddim --steps 2 --out fifo.png")
+        // A FIFO nobody reads: an error at once, not a hang; one that is read gets the file.
+        let (fcode, fout) = Shell.sh("cd \(dir) && DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) sample --n 1 --sampler ddim --steps 2 --out fifo.png")
         XCTAssertEqual(fcode, 1, fout)
-        XCTAssertTrue(fout.contains("it is a pipe or socket"), fout)
+        XCTAssertTrue(fout.contains("it is a pipe that no process reads"), fout)
+        let (rcode, rout) = Shell.sh("cd \(dir) && (cat fifo.png > read.png &) && sleep 0.2 && DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) sample --n 1 --sampler ddim --steps 2 --out fifo.png && sleep 0.2")
+        XCTAssertEqual(rcode, 0, rout)
+        XCTAssertEqual((try? Data(contentsOf: URL(fileURLWithPath: dir + "/read.png")))?.prefix(4), Data([0x89, 0x50, 0x4E, 0x47]), "the reader got the PNG")
+        // Through a symlink and "..": the kernel's folder, not the text's. With deep -> sub/inner,
+        // deep/../x.png is sub/x.png, which --out names too.
+        Shell.sh("cd \(dir) && mkdir -p sub/inner && ln -s sub/inner deep")
+        let (ccode, cout) = ddpm("sample --n 1 --sampler ddim --steps 2 --out sub/x.png --record deep/../x.png")
+        XCTAssertEqual(ccode, 1, cout)
+        XCTAssertTrue(cout.contains("are the same file"), cout)
+    }
+
+    /// A refused second writer leaves the first one's lock in place: a third is refused too.
+    func testRefusedWriterKeepsTheLock() throws {
+        let first = Shell.sh("cd \(dir) && (flock .held.safetensors.lock sleep 20 > /dev/null 2>&1 & echo $!)").1
+        defer { Shell.sh("kill \(first.trimmingCharacters(in: .whitespacesAndNewlines)) 2>/dev/null") }
+        XCTAssertTrue(Shell.poll(timeout: 5) { FileManager.default.fileExists(atPath: self.dir + "/.held.safetensors.lock") })
+        usleep(200_000)
+        for attempt in 1...2 {
+            let (code, out) = train("./held.safetensors", steps: 1)
+            XCTAssertEqual(code, 1, "attempt \(attempt): \(out)")
+            XCTAssertTrue(out.contains("is being written by another process"), "attempt \(attempt): \(out)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/held.safetensors"), "no writer got past the lock")
     }
 
     /// A second `ddpm train` writing the same checkpoint is refused, naming the first one's pid.

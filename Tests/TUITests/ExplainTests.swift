@@ -228,11 +228,11 @@ final class EvalVerdictTests: XCTestCase {
         let n = EvalCommand.verdictMinimum
         // Two sets whose FDs differ by far more than their (degenerate) spread.
         let a = scores(fd: 2597.8, spread: 0, confident: 2, n: 2), b = scores(fd: 3986, spread: 0, confident: 0, n: 2)
-        let few = EvalCommand.verdict("generated", a, "real", b, n: 2)
+        let few = EvalCommand.verdict("generated", a, "real", b)
         XCTAssertTrue(few.contains("too few samples to tell (n = 2"), few)
         XCTAssertFalse(few.contains("better"), few)
         let many = EvalCommand.verdict("generated", scores(fd: 40, spread: 2, confident: 30, n: n), "real",
-                                       scores(fd: 80, spread: 2, confident: 49, n: n), n: n)
+                                       scores(fd: 80, spread: 2, confident: 49, n: n))
         XCTAssertTrue(many.hasPrefix("generated - real: FD -40.00"), many)
         XCTAssertTrue(many.contains("(generated better)") && many.contains("(real better)"), many)
     }

@@ -14,7 +14,7 @@ import Glibc
 /// A target that exists and is not a regular file (a device such as /dev/full
 /// or /dev/stdout) cannot be replaced atomically; it is written in place and
 /// every write error is reported. A FIFO is written only if a process reads
-/// it (the open never blocks). The temporary and probe files are created
+/// it (the open never blocks: no reader is an error at once). The temporary and probe files are created
 /// new (`O_EXCL | O_NOFOLLOW`), so a symlink planted at their names is never
 /// followed; a dangling symlink as the target is refused.
 public enum AtomicFile {
@@ -27,7 +27,6 @@ public enum AtomicFile {
     private static func target(_ path: String) throws -> Target {
         var st = stat()
         var mode: mode_t? = nil
-        var path = path
         if stat(path, &st) != 0 {
             var link = stat()
             if lstat(path, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK {
@@ -40,15 +39,14 @@ public enum AtomicFile {
             // and through a symlink replace the file it points to (not the link).
             guard access(path, W_OK) == 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
             mode = st.st_mode & 0o7777
-            if let real = realpath(path, nil) { path = String(cString: real); free(real) }
         }
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw EngineError.io("cannot write \(path): folder \(dir) does not exist")
+        // Where the kernel puts it: through symlinks, "link/.." included.
+        guard let real = InputFile.resolvedLocation(path) else {
+            let dir = (path as NSString).deletingLastPathComponent
+            throw EngineError.io("cannot write \(path): folder \(dir.isEmpty ? "." : dir) does not exist")
         }
-        return .file(dir: dir, name: url.lastPathComponent, mode: mode)
+        let url = URL(fileURLWithPath: real)
+        return .file(dir: url.deletingLastPathComponent().path, name: url.lastPathComponent, mode: mode)
     }
 
     /// Writes `chunks` to `path` atomically. `pauseMidwayMs` pauses that long
@@ -59,10 +57,7 @@ public enum AtomicFile {
         let prefix = "." + name + ".tmp-"
         removeStaleTemporaries(dir: dir, prefix: prefix)
         let tmp = dir + "/" + prefix + "\(getpid())"
-        let fd = createNew(tmp, mode: mode == nil ? 0o644 : 0o600)
-        guard fd >= 0 else {
-            throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
+        let fd = try createNew(tmp, mode: mode == nil ? 0o644 : 0o600, for: path)
         func fail(_ what: String) -> EngineError {
             let msg = String(cString: strerror(errno))
             close(fd); unlink(tmp)
@@ -114,12 +109,15 @@ public enum AtomicFile {
     /// Creates `path` as a new file, never through a symlink: a file or link
     /// already there (a stale temporary of this pid, a planted link) is
     /// removed (the link itself, not what it points to) and the create retried once.
-    private static func createNew(_ path: String, mode: mode_t) -> Int32 {
+    private static func createNew(_ path: String, mode: mode_t, for target: String) throws -> Int32 {
         let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
-        let fd = open(path, flags, mode)
-        guard fd < 0 && errno == EEXIST else { return fd }
-        unlink(path)
-        return open(path, flags, mode)
+        var fd = open(path, flags, mode)
+        if fd < 0 && errno == EEXIST { unlink(path); fd = open(path, flags, mode) }
+        guard fd >= 0 else {
+            let e = errno
+            throw EngineError.io("cannot write \(target): " + (e == EEXIST ? "\(path) is in the way and cannot be removed" : String(cString: strerror(e))))
+        }
+        return fd
     }
 
     private static func writeInPlace(_ path: String, chunks: [UnsafeRawBufferPointer]) throws {
@@ -148,18 +146,14 @@ public enum AtomicFile {
 
     /// Fails early (before hours of work) if `path` could not be written:
     /// creates and removes a probe file in its folder.
-    /// A FIFO is refused here: the work would be lost if nobody reads it when it is done.
+    /// (A device or FIFO is written in place, and only its write can tell:
+    /// opening a FIFO here would end its reader's stream.)
     public static func checkWritable(_ path: String) throws {
-        guard case .file(let dir, let name, _) = try target(path) else {
-            var st = stat()
-            if stat(path, &st) == 0 && (st.st_mode & S_IFMT == S_IFIFO || st.st_mode & S_IFMT == S_IFSOCK) {
-                throw EngineError.io("cannot write \(path): it is a pipe or socket; give a regular file")
-            }
-            return
-        }
-        let probe = dir + "/." + name + ".probe-\(getpid())"
-        let fd = createNew(probe, mode: 0o644)
-        guard fd >= 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard case .file(let dir, let name, _) = try target(path) else { return }
+        let prefix = "." + name + ".probe-"
+        removeStaleTemporaries(dir: dir, prefix: prefix)
+        let probe = dir + "/" + prefix + "\(getpid())"
+        let fd = try createNew(probe, mode: 0o644, for: path)
         close(fd); unlink(probe)
     }
 }

@@ -25,29 +25,44 @@ public enum InputFile {
         return size
     }
 
-    /// Where a path leads: device and inode when the file exists (through any
-    /// symlink), else the real folder it would be created in plus its name.
-    static func identity(_ path: String) -> String {
-        var st = stat()
-        if stat(path, &st) == 0 { return "inode \(st.st_dev):\(st.st_ino)" }
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        guard let real = realpath(dir, nil) else { return "path " + url.standardized.path }
+    /// Where a file at `path` is or would be created, as the kernel resolves
+    /// it: the real path of an existing file (through symlinks), else the real
+    /// path of its folder (the text before the last "/", so "link/.." goes
+    /// where the link leads) plus its name; nil when that folder does not exist.
+    public static func resolvedLocation(_ path: String) -> String? {
+        if let real = realpath(path, nil) { defer { free(real) }; return String(cString: real) }
+        let cut = path.lastIndex(of: "/")
+        let dir = cut.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = cut.map { String(path[path.index(after: $0)...]) } ?? path
+        guard !name.isEmpty, name != ".", name != "..", let real = realpath(dir, nil) else { return nil }
         defer { free(real) }
-        return "path " + String(cString: real) + "/" + url.lastPathComponent
+        let folder = String(cString: real)
+        return (folder == "/" ? "" : folder) + "/" + name
+    }
+
+    /// What a path names, for telling two paths apart: an existing regular
+    /// file by device and inode (hard links and symlinks included), a file
+    /// yet to be made by where it would be made; nil for a device, FIFO or
+    /// folder, which writing does not replace.
+    enum Identity: Equatable { case inode(dev_t, ino_t), location(String) }
+
+    static func identity(_ path: String) -> Identity? {
+        var st = stat()
+        if stat(path, &st) == 0 { return st.st_mode & S_IFMT == S_IFREG ? .inode(st.st_dev, st.st_ino) : nil }
+        return resolvedLocation(path).map { .location($0) }
     }
 
     /// Throws when an output would overwrite one of the inputs or another
-    /// output: the same file through any spelling or symlink ("./a" and "a",
-    /// a link to it), whether or not the output exists yet. Inputs that do not
-    /// exist are skipped (their own check names them).
+    /// output: the same file through any spelling or link ("./a" and "a",
+    /// "link/../a", a symlink or hard link to it), whether or not the output
+    /// exists yet. Inputs that do not exist are skipped (their own check names them).
     public static func refuseClashes(outputs: [(flag: String, path: String)], inputs: [(flag: String, path: String)]) throws {
         for (i, o) in outputs.enumerated() {
-            let id = identity(o.path)
-            for input in inputs where identity(input.path) == id && id.hasPrefix("inode") {
-                throw EngineError.io("\(o.flag) \(shortened(o.path)) would overwrite \(input.flag)'s \(shortened(input.path)) (the same file); choose another \(o.flag)")
+            guard let id = identity(o.path) else { continue }
+            if case .inode = id, let input = inputs.first(where: { identity($0.path) == id }) {
+                throw EngineError.io("\(o.flag) \(shortened(o.path)) would overwrite \(shortened(input.path)) (\(input.flag)); choose another \(o.flag)")
             }
-            for other in outputs[..<i] where identity(other.path) == id {
+            if let other = outputs[..<i].first(where: { identity($0.path) == id }) {
                 throw EngineError.io("\(o.flag) \(shortened(o.path)) and \(other.flag) \(shortened(other.path)) are the same file; choose two different files")
             }
         }

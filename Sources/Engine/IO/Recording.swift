@@ -103,12 +103,24 @@ public struct Recording: Sendable {
 
     /// Bytes the file takes (tensors; the JSON header adds ~200 bytes a frame).
     public var tensorBytes: Int {
-        let img = n * size * size
         func side(_ s: Side) -> Int {
-            s.frames.count * (2 * img * 2 + (s.frames.first?.readings.isEmpty ?? true ? 0 : n * 12 * 4))
-                + (s.final == nil ? 0 : img * 4 + (s.finalReadings.isEmpty ? 0 : n * 12 * 4))
+            Self.tensorBytes(steps: s.frames.count, n: n, size: size, readings: !(s.frames.first?.readings.isEmpty ?? true),
+                             final: s.final != nil, finalReadings: !s.finalReadings.isEmpty)
         }
         return side(main) + (fork.map { side($0.side) } ?? 0)
+    }
+
+    /// The tensor bytes of one side: each step's x_t and x̂0 as F16 and its
+    /// readings (12 floats a digit), the final samples as F32 and theirs.
+    static func tensorBytes(steps: Int, n: Int, size: Int, readings: Bool, final: Bool, finalReadings: Bool) -> Int {
+        let img = n * size * size, read = n * 12 * 4
+        return steps * (2 * img * 2 + (readings ? read : 0)) + (final ? img * 4 + (finalReadings ? read : 0) : 0)
+    }
+
+    static func refuseOverLimit(_ bytes: Int, _ what: String) throws {
+        guard bytes <= maxBytes else {
+            throw EngineError.invalidArgument("the recording would take \(bytes >> 20) MiB\(what), over the \(maxBytes >> 20) MiB limit: record fewer digits (--n) or steps (--sampler ddim --steps S)")
+        }
     }
 
     /// Refuses, before any sampling, a recording of `steps` steps of `n`
@@ -116,19 +128,15 @@ public struct Recording: Sendable {
     /// (each step's x_t and x̂0 as F16, the classifier's readings).
     public static func checkSize(steps: Int, n: Int, size: Int) throws {
         let k = min(n, maxDigits)
-        let bytes = steps * (2 * k * size * size * 2 + k * 12 * 4) + k * size * size * 4
-        guard bytes <= maxBytes else {
-            throw EngineError.invalidArgument("the recording would take \(bytes >> 20) MiB (\(steps) steps of \(k) digits), over the \(maxBytes >> 20) MiB limit: record fewer digits (--n) or steps (--sampler ddim --steps S)")
-        }
+        try refuseOverLimit(tensorBytes(steps: steps, n: k, size: size, readings: true, final: true, finalReadings: true),
+                            " (\(steps) steps of \(k) digits)")
     }
 
     // MARK: writing
 
     /// Writes the recording atomically.
     public func write(_ path: String) throws {
-        guard tensorBytes <= Self.maxBytes else {
-            throw EngineError.invalidArgument("the recording would take \(tensorBytes >> 20) MiB, over the \(Self.maxBytes >> 20) MiB limit: record fewer digits or steps")
-        }
+        try Self.refuseOverLimit(tensorBytes, "")
         var meta: [String: String] = [
             "format": Self.format, "version": "\(Self.version)",
             "model_file": model.file, "model_sha256": model.sha256,

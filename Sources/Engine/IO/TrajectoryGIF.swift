@@ -209,8 +209,9 @@ public enum TrajectoryGIF {
         return (f.count, bytes.count)
     }
 
-    /// Most pixels a GIF may have, all frames together (its bytes are about as many).
-    public static let maxPixels = 1 << 30
+    /// Most pixels a GIF may have, all frames together (its bytes are about
+    /// as many, and are held twice while written).
+    public static let maxPixels = 256 << 20
 
     static func gifError(_ what: String, _ code: Int32) -> EngineError {
         let why = GifErrorString(code).map { String(cString: $0) } ?? "giflib error \(code)"

@@ -14,14 +14,11 @@ public final class WriterLock {
     /// `./` spellings), so two spellings of one checkpoint share one lock; it
     /// is never opened through a symlink.
     public init(for path: String) throws {
-        var url = URL(fileURLWithPath: path)
-        if let real = realpath(path, nil) { url = URL(fileURLWithPath: String(cString: real)); free(real) }
-        else if let real = realpath(url.deletingLastPathComponent().path, nil) {
-            url = URL(fileURLWithPath: String(cString: real)).appendingPathComponent(url.lastPathComponent); free(real)
-        }
-        let dir = url.deletingLastPathComponent().path
-        lockPath = dir + "/." + url.lastPathComponent + ".lock"
-        fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        // Stored only once the lock is held: a refused init must not let
+        // deinit unlink the holder's lock file.
+        let url = URL(fileURLWithPath: InputFile.resolvedLocation(path) ?? path)
+        let lockPath = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let e = errno
             throw EngineError.io("cannot lock \(path): " + (e == ELOOP ? "\(lockPath) is a symbolic link; remove it" : String(cString: strerror(e))))
@@ -36,6 +33,8 @@ public final class WriterLock {
         let me = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
         _ = pwrite(fd, me, me.count, 0)
+        self.fd = fd
+        self.lockPath = lockPath
     }
 
     deinit {

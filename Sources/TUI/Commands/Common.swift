@@ -21,12 +21,22 @@ enum Assets {
     static var classifier: String { root + "/models/mnist-classifier.safetensors" }
     static var noisyClassifier: String { root + "/models/mnist-noisy-classifier.safetensors" }
 
-    /// The model files a sampling session may read, given or bundled: what an
-    /// output must not overwrite (`InputFile.refuseClashes`).
+    /// The files a command reads, given or bundled, named for messages: what
+    /// an output must not overwrite (`InputFile.refuseClashes`).
+    static func weightsInput(_ weights: String?) -> (flag: String, path: String) {
+        (weights == nil ? "the bundled model" : "the --weights file", weights ?? model)
+    }
+
+    /// The model files a sampling session may read (see `weightsInput`).
     static func modelInputs(weights: String?, guideClassifier: String?, classifier given: String? = nil) -> [(flag: String, path: String)] {
-        [(weights == nil ? "the bundled model" : "--weights", weights ?? model),
-         (guideClassifier == nil ? "the bundled noisy classifier" : "--guide-classifier", guideClassifier ?? noisyClassifier),
-         (given == nil ? "the bundled classifier" : "--classifier", given ?? classifier)]
+        [weightsInput(weights),
+         (guideClassifier == nil ? "the bundled noisy classifier" : "the --guide-classifier file", guideClassifier ?? noisyClassifier),
+         (given == nil ? "the bundled classifier" : "the --classifier file", given ?? classifier)]
+    }
+
+    /// The IDX files of `--data DIR`, or of the bundled MNIST (see `weightsInput`).
+    static func dataInputs(_ data: String?) -> [(flag: String, path: String)] {
+        Dataset.files(in: data ?? mnist).map { (data == nil ? "the bundled MNIST" : "the --data digits", $0) }
     }
 
     /// How to get a bundled asset back when it is missing or damaged; nil for

@@ -212,7 +212,7 @@ struct EvalCommand: ParsableCommand {
         let clsPath = out ?? classifier ?? Assets.classifier
         // Before training: the file must be writable and not one of the digits it learns from.
         try AtomicFile.checkWritable(clsPath)
-        try InputFile.refuseClashes(outputs: [("--out", clsPath)], inputs: Dataset.files(in: data ?? Assets.mnist).map { ("--data", $0) })
+        try InputFile.refuseClashes(outputs: [("--out", clsPath)], inputs: Assets.dataInputs(data))
         let arch = Classifier.Architecture(architecture)!
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
         let (train, held) = try classifierTrainingSet()
@@ -238,9 +238,7 @@ struct EvalCommand: ParsableCommand {
     func trainNewNoisyClassifier(test: Dataset) throws {
         let clsPath = out ?? classifier ?? Assets.noisyClassifier
         try AtomicFile.checkWritable(clsPath)
-        try InputFile.refuseClashes(outputs: [("--out", clsPath)],
-                                    inputs: [(weights == nil ? "the bundled model" : "--weights", weights ?? Assets.model)]
-                                        + Dataset.files(in: data ?? Assets.mnist).map { ("--data", $0) })
+        try InputFile.refuseClashes(outputs: [("--out", clsPath)], inputs: [Assets.weightsInput(weights)] + Assets.dataInputs(data))
         var arch = Classifier.Architecture(architecture)!
         if arch.timeDim == 0 { arch.timeDim = Classifier.Architecture.noisy.timeDim }
         let path = weights ?? Assets.model
@@ -434,8 +432,8 @@ struct EvalCommand: ParsableCommand {
         for (i, s) in scores.enumerated() {
             print("class histogram (\(heads[i])): " + (0..<10).map { String(format: "%d:%.1f%%", $0, s["class_\($0)"] * 100) }.joined(separator: " "))
         }
-        for (i, s) in scores.enumerated() { print(Self.verdict(heads[i], s, "real", real, n: nf)) }
-        if scores.count > 1 { print(Self.verdict("generated", scores[0], "versus", scores[1], n: nf)) }
+        for (i, s) in scores.enumerated() { print(Self.verdict(heads[i], s, "real", real)) }
+        if scores.count > 1 { print(Self.verdict("generated", scores[0], "versus", scores[1])) }
     }
 
     /// Fewer samples than this and a bootstrap interval says more than the
@@ -443,7 +441,8 @@ struct EvalCommand: ParsableCommand {
     static let verdictMinimum = 50
 
     /// One line: whether two sets' FD and confident rate differ beyond noise.
-    static func verdict(_ a: String, _ sa: Evaluation.Scores, _ b: String, _ sb: Evaluation.Scores, n: Int) -> String {
+    static func verdict(_ a: String, _ sa: Evaluation.Scores, _ b: String, _ sb: Evaluation.Scores) -> String {
+        let n = min(sa.n, sb.n)
         guard n >= verdictMinimum else {
             return "\(a) - \(b): too few samples to tell (n = \(n); give --n \(verdictMinimum) or more for intervals that mean something)"
         }

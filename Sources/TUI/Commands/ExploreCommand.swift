@@ -27,7 +27,7 @@ struct ExploreCommand: ParsableCommand {
 
     func run() throws {
         let inputs = Assets.modelInputs(weights: weights, guideClassifier: sampling.guideClassifier, classifier: classifier)
-            + Dataset.files(in: data ?? Assets.mnist).map { ("--data", $0) }
+            + Assets.dataInputs(data)
         if try wrap({ try CastRecorder.recordIfAsked(cast, inputs: inputs) }) { return }
         var o = ExplorerApp.Options()
         o.weights = weights; o.n = n; o.seed = seed; o.modelFile = modelFile

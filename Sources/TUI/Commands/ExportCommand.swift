@@ -14,7 +14,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
-            try InputFile.refuseClashes(outputs: [("--out", out)], inputs: [("--checkpoint", checkpoint)])
+            try InputFile.refuseClashes(outputs: [("--out", out)], inputs: [("the --checkpoint", checkpoint)])
             let f = try SafeTensors.read(checkpoint)
             _ = try Checkpoint.trainState(f.metadata, path: checkpoint)
             let (cfg, _) = try Checkpoint.modelSpec(f.metadata, path: checkpoint)
@@ -27,7 +27,7 @@ struct ExportCommand: ParsableCommand {
                 let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else { throw CLIError("--meta takes key=value, got '\(kv)'") }
                 // The format says what the file is; every command reads it to decide how to load it.
-                guard parts[0] != "format" else { throw CLIError("--meta cannot change 'format': it says the file holds U-Net weights") }
+                guard parts[0] != "format" || parts[1] == m["format"] else { throw CLIError("--meta cannot change 'format': it says the file holds U-Net weights") }
                 m[parts[0]] = parts[1]
             }
             // The metadata must still describe this model (--meta config=junk would make an unloadable file).

@@ -158,7 +158,7 @@ struct TrainCommand: ParsableCommand {
             try AtomicFile.checkWritable(out)
             if let export { try AtomicFile.checkWritable(export) }
             try InputFile.refuseClashes(outputs: [("--out", out)] + (export.map { [("--export", $0)] } ?? []),
-                                        inputs: (initWeights.map { [("--init", $0)] } ?? []) + Dataset.files(in: dir).map { ("--data", $0) })
+                                        inputs: (initWeights.map { [("the --init weights", $0)] } ?? []) + Assets.dataInputs(dir == Assets.mnist ? nil : dir))
             // One writer per checkpoint: a second `ddpm train --out` of the same file is refused.
             let lock = try WriterLock(for: out)
             defer { withExtendedLifetime(lock) {} }
