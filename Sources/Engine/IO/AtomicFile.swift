@@ -14,9 +14,10 @@ import Glibc
 /// A target that exists and is not a regular file (a device such as /dev/full
 /// or /dev/stdout) cannot be replaced atomically; it is written in place and
 /// every write error is reported. A FIFO is written only if a process reads
-/// it (the open never blocks: no reader is an error at once). The temporary and probe files are created
-/// new (`O_EXCL | O_NOFOLLOW`), so a symlink planted at their names is never
-/// followed; a dangling symlink as the target is refused.
+/// it (the open never blocks: no reader is an error at once). The temporary
+/// and probe files are created new (`O_EXCL | O_NOFOLLOW`), so a symlink
+/// planted at their names is never followed; a dangling symlink as the
+/// target is refused.
 public enum AtomicFile {
 
     /// Where a write to a path goes: written in place (an existing device or
