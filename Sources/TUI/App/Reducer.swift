@@ -309,7 +309,7 @@ private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
         return [.command(.restart(seed: s.seed))]
     case .char("t"), .char("T"): s.message = replayRefusal("a new temperature")
     case .char("n"), .char("N"), .char("e"), .char("E"), .char("d"), .char("s"), .char("S"), .char("v"), .char("c"):
-        s.message = replayRefusal("changing the sampler")
+        s.message = replayRefusal("changing a sampler setting (noise, eta, sampler, steps, variance, clipping)")
     case .char("g"), .char("<"), .char(">"): s.message = replayRefusal("guidance")
     case .char("f"): s.message = replayRefusal("a new fork")
     case .char("R"): s.message = "this is a recording already (\(s.replay ?? ""))"
