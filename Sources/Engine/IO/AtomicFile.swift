@@ -145,6 +145,14 @@ public enum AtomicFile {
         }
     }
 
+    /// Fails early, before any work: every output must be writable
+    /// (`checkWritable`) and none may be an input or another output
+    /// (`InputFile.refuseClashes`). `flag` names each path in the messages.
+    public static func checkOutputs(_ outputs: [(flag: String, path: String)], notOverwriting inputs: [(flag: String, path: String)]) throws {
+        for o in outputs { try checkWritable(o.path) }
+        try InputFile.refuseClashes(outputs: outputs, inputs: inputs)
+    }
+
     /// Fails early (before hours of work) if `path` could not be written:
     /// creates and removes a probe file in its folder.
     /// (A device or FIFO is written in place, and only its write can tell:

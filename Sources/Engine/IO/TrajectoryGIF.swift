@@ -137,12 +137,8 @@ public enum TrajectoryGIF {
         return (0..<f.count).map(f.picture)
     }
 
-    /// Encodes pictures (all the same size) with their delays as a looping GIF.
-    public static func encode(_ frames: [(Picture, Int)]) throws -> [UInt8] {
-        try encode(count: frames.count) { frames[$0] }
-    }
-
-    /// Encodes `count` pictures (all the same size), each drawn when it is written.
+    /// Encodes `count` pictures (all the same size) with their delays as a
+    /// looping GIF, each drawn when it is written.
     public static func encode(count: Int, _ frame: (Int) -> (Picture, Int)) throws -> [UInt8] {
         guard count > 0 else { throw EngineError.invalidArgument("no frames to write") }
         let opening = frame(0), first = opening.0

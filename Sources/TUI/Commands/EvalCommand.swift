@@ -211,8 +211,7 @@ struct EvalCommand: ParsableCommand {
     func trainNewClassifier(test: Dataset) throws {
         let clsPath = out ?? classifier ?? Assets.classifier
         // Before training: the file must be writable and not one of the digits it learns from.
-        try AtomicFile.checkWritable(clsPath)
-        try InputFile.refuseClashes(outputs: [("--out", clsPath)], inputs: Assets.dataInputs(data))
+        try AtomicFile.checkOutputs([("--out", clsPath)], notOverwriting: Assets.dataInputs(data))
         let arch = Classifier.Architecture(architecture)!
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
         let (train, held) = try classifierTrainingSet()
@@ -237,8 +236,7 @@ struct EvalCommand: ParsableCommand {
     /// model's schedule and writes it with its recipe.
     func trainNewNoisyClassifier(test: Dataset) throws {
         let clsPath = out ?? classifier ?? Assets.noisyClassifier
-        try AtomicFile.checkWritable(clsPath)
-        try InputFile.refuseClashes(outputs: [("--out", clsPath)], inputs: [Assets.weightsInput(weights)] + Assets.dataInputs(data))
+        try AtomicFile.checkOutputs([("--out", clsPath)], notOverwriting: [Assets.weightsInput(weights)] + Assets.dataInputs(data))
         var arch = Classifier.Architecture(architecture)!
         if arch.timeDim == 0 { arch.timeDim = Classifier.Architecture.noisy.timeDim }
         let path = weights ?? Assets.model

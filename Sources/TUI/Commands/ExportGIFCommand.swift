@@ -29,8 +29,7 @@ struct ExportGIFCommand: ParsableCommand {
 
     func run() throws {
         try wrap {
-            try AtomicFile.checkWritable(out)
-            try InputFile.refuseClashes(outputs: [("--out", out)], inputs: [("the recording", file)])
+            try AtomicFile.checkOutputs([("--out", out)], notOverwriting: [("the recording", file)])
             let rec = try Recording.read(file)
             // Say where the recording has less than asked for.
             if frames > rec.main.frames.count { print("note: the recording has \(rec.main.frames.count) steps: all of them are shown") }

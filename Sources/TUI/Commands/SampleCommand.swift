@@ -35,14 +35,11 @@ struct SampleCommand: ParsableCommand {
     func run() throws {
         try wrap {
             // Fail before sampling: every output writable, none of them an input or another output.
-            try AtomicFile.checkWritable(out)
-            if trajectory { try AtomicFile.checkWritable(trajectoryPath) }
-            if let record { try AtomicFile.checkWritable(record) }
             let path = weights ?? Assets.model
             var outputs = [(flag: "--out", path: out)]
             if trajectory { outputs.append(("the --trajectory sheet", trajectoryPath)) }
             if let record { outputs.append(("--record", record)) }
-            try InputFile.refuseClashes(outputs: outputs, inputs: Assets.modelInputs(weights: weights, guideClassifier: sampling.guideClassifier))
+            try AtomicFile.checkOutputs(outputs, notOverwriting: Assets.modelInputs(weights: weights, guideClassifier: sampling.guideClassifier))
             let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
             let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata) }
             let settings = sampling.settings(T: schedule.T)

@@ -155,10 +155,8 @@ struct TrainCommand: ParsableCommand {
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)
             // Fail before any work if an output cannot be written, or would overwrite
             // the weights the run starts from, its digits or the other output (symlinks too).
-            try AtomicFile.checkWritable(out)
-            if let export { try AtomicFile.checkWritable(export) }
-            try InputFile.refuseClashes(outputs: [("--out", out)] + (export.map { [("--export", $0)] } ?? []),
-                                        inputs: (initWeights.map { [("the --init weights", $0)] } ?? []) + Assets.dataInputs(dir == Assets.mnist ? nil : dir))
+            try AtomicFile.checkOutputs([("--out", out)] + (export.map { [("--export", $0)] } ?? []),
+                                        notOverwriting: (initWeights.map { [("the --init weights", $0)] } ?? []) + Assets.dataInputs(dir == Assets.mnist ? nil : dir))
             // One writer per checkpoint: a second `ddpm train --out` of the same file is refused.
             let lock = try WriterLock(for: out)
             defer { withExtendedLifetime(lock) {} }
