@@ -67,6 +67,38 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("d")))
         XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step, on from this x_t (r starts a new run with it)")
         XCTAssertTrue(SampleView.statusLine(st).contains("│ DDPM then DDIM 50 η=0.0 │"), SampleView.statusLine(st))
+        // A 20-step run pages by 2 steps, not by 10 (half of it).
+        st = try makeState()
+        st.snapshot = Self.fakeSnapshot(steps: 20)
+        st.snapshot.timesteps = Array(stride(from: 950, through: 0, by: -50))
+        st.snapshot.running = false; st.snapshot.finished = true
+        _ = reduce(&st, .key(.pageUp))
+        XCTAssertEqual(st.scrub, 17)
+        _ = reduce(&st, .key(.pageUp))
+        XCTAssertEqual(st.scrub, 15)
+        _ = reduce(&st, .key(.pageDown))
+        XCTAssertEqual(st.scrub, 17)
+    }
+
+    /// A replay's help lists tab only for a recording with a fork, and fits one
+    /// page at 80x24; its opening notice is cut between words, not inside one;
+    /// tab in a replay without a fork says why it does nothing.
+    func testReplayHelpAndNotice() throws {
+        var st = try makeState()
+        st.width = 80; st.height = 24
+        st.replay = "run.ddpmtraj"
+        XCTAssertFalse(HelpOverlay.keys(st).contains { $0.0 == "tab" })
+        XCTAssertEqual(HelpOverlay.pages(st), 1)
+        st.replayForks = true
+        XCTAssertTrue(HelpOverlay.keys(st).contains { $0.0 == "tab" })
+        XCTAssertEqual(HelpOverlay.pages(st), 1)
+        st.replayForks = false
+        _ = reduce(&st, .key(.tab))
+        XCTAssertEqual(st.message, "this recording has no fork: tab has no other side to switch to")
+        st.message = "replay (space pauses, ←/→ scrub, r plays again): 1000 steps of 16 digits from trajectory-ddpm-seed0.ddpmtraj"
+        st.messageIsNotice = true
+        let last = render(st).lines()[23]
+        XCTAssertEqual(last, "replay (space pauses, ←/→ scrub, r plays again): 1000 steps of 16 digits from…")
     }
 
     func keys(_ help: [(String, String)]) -> [Key] {
@@ -231,6 +263,13 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("d")))
         _ = reduce(&st, .key(.char("v")))
         XCTAssertTrue(st.message?.contains("n/a in DDIM") == true, st.message ?? "")
+        // A finished DDPM run on screen, DDIM chosen for the next: the message says which run it means.
+        var done = try makeState()
+        done.snapshot = Self.fakeSnapshot(steps: 3)
+        done.snapshot.running = false; done.snapshot.finished = true
+        _ = reduce(&done, .key(.char("d")))
+        _ = reduce(&done, .key(.char("v")))
+        XCTAssertTrue(done.message?.contains("n/a in DDIM, the next run's sampler") == true, done.message ?? "")
         XCTAssertTrue(render(st).lines()[0].contains("mnist-tiny.safetensors · step 72000"))
         // At 80 columns a v model keeps "predicts v" and drops the step first.
         var narrow = try makeState()

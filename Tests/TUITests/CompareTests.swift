@@ -135,6 +135,12 @@ final class CompareTests: XCTestCase {
         let rows = buf.lines()
         XCTAssertTrue(rows[22].contains(st.message!), rows[22])
         XCTAssertTrue(rows[23].hasPrefix("noise temperature values: 0.5, 0.7, 0, 100, 1e30, 2.5, 3.5_"), rows[23])
+        // A reason wider than the window is wrapped between words over two rows, not cut.
+        narrow.message = "the field is full (60 characters): Enter applies, Ctrl-U clears; " + String(repeating: "word ", count: 6)
+        buf = CellBuffer(width: 80, height: 24)
+        CompareView.render(narrow, &buf)
+        let wrapped = buf.lines()
+        XCTAssertEqual(wrapped[21] + " " + wrapped[22], narrow.message!.trimmingCharacters(in: .whitespaces), wrapped.suffix(3).joined(separator: "\n"))
         // Ctrl-U clears the field.
         _ = reduce(&st, .key(.char("\u{15}")))
         XCTAssertEqual(st.editing, "")
@@ -149,6 +155,11 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("r"))), [.command(.compare(st.compareSpec))])
         XCTAssertEqual(st.seed, seed + 1)
         XCTAssertEqual(reduce(&st, .key(.char("p"))), [.exportComparePNG])
+        // d changes the comparison's sampler only: a paused run in the sample view keeps its own.
+        XCTAssertEqual(reduce(&st, .key(.char("d"))), [.command(.compare(st.compareSpec))])
+        XCTAssertEqual(st.compareSpec.base.kind, .dpmpp)
+        XCTAssertEqual(st.settings.kind, .ddim)
+        XCTAssertTrue(st.message?.hasPrefix("base sampler DPM") ?? false, st.message ?? "")
         XCTAssertEqual(reduce(&st, .key(.char("1"))), [.command(.showCompare(false))])
         XCTAssertEqual(st.screen, .sample)
     }

@@ -69,6 +69,8 @@ public struct AppState: Sendable {
     public var hasModel = true
     /// Replaying a recording (its file name): no model, playback keys only.
     public var replay: String? = nil
+    /// The recording being replayed holds a fork (tab then switches sides).
+    public var replayForks = false
     /// The classifier loaded: digit labels under x̂0 and the compare view's confident counts.
     public var hasClassifier = false
     /// The model learns its variance (`v` then also offers σ² = learned).
@@ -119,11 +121,16 @@ public struct AppState: Sendable {
         forking ? (forkFocus ? snapshot.forkFinal != nil : snapshot.final != nil) : snapshot.finished
     }
 
+    /// The compare view's own base sampler once `d` is pressed there (nil: the sample view's).
+    public var compareKind: SamplerKind? = nil
     /// The comparison the compare view runs now: the chosen parameter's values
-    /// over the sample view's settings, from the sample view's seed.
+    /// over the sample view's settings (with the compare view's own sampler,
+    /// if chosen), from the sample view's seed.
     public var compareSpec: CompareSpec {
-        CompareSpec(parameter: compareParameter, values: compareValues[compareParameter] ?? compareParameter.defaults,
-                    base: settings, n: compareN, seed: seed)
+        var base = settings
+        if let compareKind { base.kind = compareKind }
+        return CompareSpec(parameter: compareParameter, values: compareValues[compareParameter] ?? compareParameter.defaults,
+                           base: base, n: compareN, seed: seed)
     }
     public var tooSmall: Bool { width < AppState.minWidth || height < AppState.minHeight }
 }
@@ -141,7 +148,7 @@ public enum KeyHelp {
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to live"),
         ("h / l", "select the previous / next digit"), ("k / j", "select a digit a row up / down"),
-        ("z", "zoom the selected digit: large, 10 stages, p(class)"),
+        ("z", "zoom the selected digit: x_t and x̂0, 10 stages, p(class)"),
         ("f", "fork here or at the scrubbed step (again: close)"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG"), ("R", "record the trajectory to a file: ddpm replay"),
         ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
@@ -151,7 +158,7 @@ public enum KeyHelp {
     public static let replay: [(String, String)] = [
         ("space", "play / pause (at the end: play again)"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
         ("r", "play again from the start"), ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
-        ("← / →", "scrub back / forward a step (pauses; → at the end plays one more)"), ("shift ← / →", "scrub 10 steps"),
+        ("← / →", "scrub a step (pauses; → at the end plays one more)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to the playhead"),
         ("h j k l", "select a digit"), ("z", "zoom the selected digit"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG"), ("G", "export the recording as an animated GIF"),

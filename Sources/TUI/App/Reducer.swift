@@ -99,8 +99,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     let before = set
     var changed = true
     let h = s.focusHistory.count
-    // PgUp / PgDn: a tenth of the whole run (its timesteps; a fork's own steps so far), at least 10 steps.
-    let page = max(10, (onFork ? h : max(h, s.snapshot.timesteps.count)) / 10)
+    // PgUp / PgDn: a tenth of the whole run (its steps; a fork's own steps so far), at least one step:
+    // 100 of DDPM's 1000, 2 of a 20-step DDIM run.
+    let page = max(1, (onFork ? h : max(h, s.snapshot.timesteps.count)) / 10)
     if s.replay != nil, let refused = replayKey(&s, k) { return refused }
     switch k {
     case .tab:
@@ -142,7 +143,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("N"): set.noiseTemperature = clampTemp(set.noiseTemperature + 0.1)
     case .char("e"), .char("E"):
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
-        if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (n/a in %@: press d for DDIM)", set.eta, set.kind == .ddpm ? "DDPM" : "DPM++") }
+        if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (%@: press d for DDIM)", set.eta, notApplicable(s, set)) }
         else if set.eta == before.eta { s.message = k == .char("E") ? "eta is at its largest, 1.0 (e lowers it)" : "eta is at 0.0, deterministic DDIM (E raises it)" }
     case .char("d"):
         set.kind = set.kind.next
@@ -164,7 +165,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             // Both ways say it (a finished run's message says how to use it instead).
             s.message = "DDPM variance σ² = \(varianceSymbol(set.variance)) from the next step"
         }
-        if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance)) (n/a in \(set.kind == .ddim ? "DDIM" : "DPM++"): press d for DDPM)" }
+        if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance)) (\(notApplicable(s, set)): press d for DDPM)" }
     case .char("c"): set.clip.toggle()
     case .char("g"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
@@ -195,7 +196,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.scrub = i + step >= h ? nil : i + step
         return []
     case .home, .pageUp:
-        // To the start of the recording, or back a page (a tenth of it, at least 10 steps).
+        // To the start of the recording, or back a page (a tenth of the run).
         guard h > 0 else { return [] }
         s.scrub = k == .home ? 0 : max(0, (s.scrub ?? h - 1) - page)
         return s.snapshot.running ? [.command(.pause)] : []
@@ -271,6 +272,14 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
     return []
 }
 
+/// Why a setting of another sampler does nothing now: "n/a in DDIM", or, when the
+/// run on screen has finished with another sampler than the next run's, which run.
+private func notApplicable(_ s: AppState, _ set: SamplerSettings) -> String {
+    let name = set.kind == .ddpm ? "DDPM" : (set.kind == .ddim ? "DDIM" : "DPM++")
+    let shown = (s.forking && s.forkFocus ? s.snapshot.forkHistory : s.snapshot.history).last?.settings.kind
+    return s.focusedSideFinished && shown != nil && shown != set.kind ? "n/a in \(name), the next run's sampler" : "n/a in \(name)"
+}
+
 /// The key after `g`: a digit to guide toward, x for none, anything else (q too) keeps the guide.
 private func guideKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.choosingGuide = false
@@ -315,8 +324,12 @@ private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
     case .char("R"): s.message = "this is a recording already (\(s.replay ?? ""))"
     case .right where s.scrub == nil, .shiftRight where s.scrub == nil, .pageDown where s.scrub == nil:
         // At the playhead: the recording holds the frames ahead, so step forward (paused).
-        let n = k == .right ? 1 : (k == .shiftRight ? 10 : max(10, s.snapshot.timesteps.count / 10))
+        let n = k == .right ? 1 : (k == .shiftRight ? 10 : max(1, s.snapshot.timesteps.count / 10))
         return Array(repeating: .command(.singleStep), count: n)
+    case .tab where !s.forking:
+        s.message = s.replayForks ? "the fork has not started yet: tab switches sides once the replay reaches it"
+                                  : "this recording has no fork: tab has no other side to switch to"
+
     default: return nil
     }
     return []
@@ -348,9 +361,9 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.editing = s.compareSpec.values.map { s.compareParameter.format($0) }.joined(separator: ", ")
         return []
     case .char("d"):
-        s.settings.kind = s.settings.kind.next
-        s.message = "base sampler \(describe(s.settings, unicode: s.caps.unicode)) (also in the sample view)"
-        return [.command(.setSettings(s.settings)), .command(.compare(s.compareSpec))]
+        // The comparison's own: a paused run in the sample view keeps its sampler.
+        s.compareKind = s.compareSpec.base.kind.next
+        s.message = "base sampler \(describe(s.compareSpec.base, unicode: s.caps.unicode)) for the comparison (the sample view keeps its own)"
     case .char("r"): s.seed = s.seed &+ 1; s.message = "new seed \(s.seed)"
     case .char("p"): return [.exportComparePNG]
     default: return []
@@ -375,7 +388,7 @@ private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && text.count < 60:
         text.append(c); s.message = nil
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)):
-        s.message = "the field is full (60 characters): Enter applies, Backspace deletes, Ctrl-U clears"
+        s.message = "the field is full (60 characters): Enter applies, Ctrl-U clears"
     case .char(let c): s.message = "'\(c)' is not part of a number: type numbers separated by commas"
     default: s.message = "type numbers separated by commas; Enter applies, Esc cancels, Ctrl-U clears"
     }

@@ -56,14 +56,11 @@ public struct CellBuffer: Sendable {
         return cx - x
     }
 
-    /// Writes a string over as many lines as it needs, `maxWidth` columns
-    /// each, breaking at spaces (a word longer than a line is cut); returns
-    /// the lines used.
-    @discardableResult
     /// `s` word-wrapped to `maxWidth` (a word longer than that split) from
     /// (x, y); past `maxLines` lines the last one shown ends in "…". Returns
     /// the lines drawn.
-    public mutating func wrappedText(_ x: Int, _ y: Int, _ s: String, maxWidth: Int, fg: Int16 = -1, bold: Bool = false,
+    @discardableResult
+    public mutating func wrappedText(_ x: Int, _ y: Int, _ s: String, maxWidth: Int, fg: Int16 = -1, bg: Int16 = -1, bold: Bool = false,
                                      maxLines: Int = .max) -> Int {
         let w = max(1, maxWidth)
         var lines: [String] = [], line = ""
@@ -78,7 +75,7 @@ public struct CellBuffer: Sendable {
             lines = Array(lines.prefix(max(1, maxLines)))
             lines[lines.count - 1] = String(lines[lines.count - 1].prefix(w - 1)) + "…"
         }
-        for (i, l) in lines.enumerated() { text(x, y + i, l, fg: fg, bold: bold, maxWidth: w) }
+        for (i, l) in lines.enumerated() { text(x, y + i, l, fg: fg, bg: bg, bold: bold, maxWidth: w) }
         return lines.count
     }
 

@@ -78,8 +78,10 @@ enum CompareView {
                 buf.text(0, H - 1, prompt + why, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
             } else {
                 if let m = s.message {
-                    buf.fill(0, H - 2, W, 1, bg: bg)
-                    buf.text(0, H - 2, m, fg: 203, bg: bg, bold: true, maxWidth: W)
+                    // Whole words: a reason wider than the window takes the row above as well.
+                    let rows = m.count > W && H >= 3 ? 2 : 1
+                    buf.fill(0, H - 1 - rows, W, rows, bg: bg)
+                    buf.wrappedText(0, H - 1 - rows, m, maxWidth: W, fg: 203, bg: bg, bold: true, maxLines: rows)
                 }
                 buf.text(0, H - 1, prompt, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
             }

@@ -61,7 +61,8 @@ enum ForwardView {
             // q(x_t | x_0) with this t's numbers: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps.
             let ab = sch.alphasCumprod[t]
             let dot = s.caps.unicode ? "·" : "*"
-            let f = colW >= 24 ? "x_t=%.3f%@x_0+%.3f%@ε" : "x_t=%.2f%@x_0+%.2f%@ε"
+            // Narrow columns drop "x_t=" (the line under the plot spells the formula) to keep a gap between them.
+            let f = colW >= 24 ? "x_t=%.3f%@x_0+%.3f%@ε" : "%.2f%@x_0 + %.2f%@ε"
             buf.text(x, 2, String(format: f, ab.squareRoot(), dot, (1 - ab).squareRoot(), dot), fg: 245, maxWidth: colW - 1)
             let img = noised(x0, sch, t: t, seed: UInt64(d))
             let r = sch.xtDisplayRange(t: t)

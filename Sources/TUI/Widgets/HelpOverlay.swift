@@ -3,7 +3,9 @@
 enum HelpOverlay {
     static func keys(_ s: AppState) -> [(String, String)] {
         switch s.screen {
-        case .sample: return s.replay != nil ? KeyHelp.replay : KeyHelp.sample
+        case .sample:
+            // A recording without a fork has no other side for tab to switch to.
+            return s.replay == nil ? KeyHelp.sample : KeyHelp.replay.filter { $0.0 != "tab" || s.replayForks }
         case .train: return KeyHelp.train
         case .forward: return KeyHelp.forward
         case .compare: return KeyHelp.compare
