@@ -276,7 +276,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
 /// run on screen has finished with another sampler than the next run's, which run.
 private func notApplicable(_ s: AppState, _ set: SamplerSettings) -> String {
     let name = set.kind == .ddpm ? "DDPM" : (set.kind == .ddim ? "DDIM" : "DPM++")
-    let shown = (s.forking && s.forkFocus ? s.snapshot.forkHistory : s.snapshot.history).last?.settings.kind
+    let shown = s.focusHistory.last?.settings.kind
     return s.focusedSideFinished && shown != nil && shown != set.kind ? "n/a in \(name), the next run's sampler" : "n/a in \(name)"
 }
 
