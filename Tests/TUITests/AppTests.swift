@@ -96,9 +96,17 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.tab))
         XCTAssertEqual(st.message, "this recording has no fork: tab has no other side to switch to")
         st.message = "replay (space pauses, ←/→ scrub, r plays again): 1000 steps of 16 digits from trajectory-ddpm-seed0.ddpmtraj"
-        st.messageIsNotice = true
-        let last = render(st).lines()[23]
-        XCTAssertEqual(last, "replay (space pauses, ←/→ scrub, r plays again): 1000 steps of 16 digits from…")
+        // First whole on two rows (the status line a row up), then folded to one, cut between words.
+        let rows = render(st).lines()
+        XCTAssertEqual(rows[22] + " " + rows[23], st.message!)
+        st.messageFolded = true
+        XCTAssertEqual(render(st).lines()[23], "replay (space pauses, ←/→ scrub, r plays again): 1000 steps of 16 digits from…")
+        // → and . on a finished run say why nothing moves.
+        st.snapshot.running = false; st.snapshot.finished = true; st.message = nil
+        XCTAssertEqual(reduce(&st, .key(.right)), [])
+        XCTAssertEqual(st.message, "at the end of the run: ← or Home scrubs back")
+        XCTAssertEqual(reduce(&st, .key(.char("."))), [])
+        XCTAssertEqual(st.message, "the run has finished: r plays it again")
     }
 
     func keys(_ help: [(String, String)]) -> [Key] {
@@ -269,7 +277,7 @@ final class AppTests: XCTestCase {
         done.snapshot.running = false; done.snapshot.finished = true
         _ = reduce(&done, .key(.char("d")))
         _ = reduce(&done, .key(.char("v")))
-        XCTAssertTrue(done.message?.contains("n/a in DDIM, the next run's sampler") == true, done.message ?? "")
+        XCTAssertEqual(done.message, "DDPM variance β̃ (n/a in DDIM, the next run's sampler: press d twice for DDPM)")
         XCTAssertTrue(render(st).lines()[0].contains("mnist-tiny.safetensors · step 72000"))
         // At 80 columns a v model keeps "predicts v" and drops the step first.
         var narrow = try makeState()

@@ -160,6 +160,9 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(st.compareSpec.base.kind, .dpmpp)
         XCTAssertEqual(st.settings.kind, .ddim)
         XCTAssertTrue(st.message?.hasPrefix("base sampler DPM") ?? false, st.message ?? "")
+        // A sample-view key says it does not act here, rather than nothing.
+        XCTAssertEqual(reduce(&st, .key(.char("s"))), [])
+        XCTAssertTrue(st.message?.hasPrefix("not a key of the compare view") ?? false, st.message ?? "")
         XCTAssertEqual(reduce(&st, .key(.char("1"))), [.command(.showCompare(false))])
         XCTAssertEqual(st.screen, .sample)
     }

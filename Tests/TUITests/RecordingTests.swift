@@ -96,6 +96,9 @@ final class RecordingTests: XCTestCase {
         // At the playhead, → steps the replay on (the recording holds the frames ahead).
         var paused = replay
         paused.scrub = nil
+        XCTAssertEqual(reduce(&paused, .key(.right)), [], "at the end of the recording nothing is ahead")
+        XCTAssertTrue(paused.message?.hasPrefix("at the end of the run") ?? false, paused.message ?? "")
+        paused.snapshot.finished = false
         XCTAssertEqual(reduce(&paused, .key(.right)), [.command(.singleStep)])
         XCTAssertEqual(reduce(&paused, .key(.shiftRight)).count, 10)
         // r plays again from the start.

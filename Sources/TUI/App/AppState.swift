@@ -59,9 +59,6 @@ public struct AppState: Sendable {
     /// Index into the recorded trajectory while scrubbing (nil: live).
     public var scrub: Int? = nil
     public var message: String? = nil
-    /// The message is a notice shown at start (a replay's), not the answer to a
-    /// key: it stays on the hint row even when longer than the window.
-    public var messageIsNotice = false
     /// A message longer than the window has been up for `messageFoldSeconds`:
     /// it gives the status line's row back and stays, cut, on the hint row.
     public var messageFolded = false
@@ -158,7 +155,7 @@ public enum KeyHelp {
     public static let replay: [(String, String)] = [
         ("space", "play / pause (at the end: play again)"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
         ("r", "play again from the start"), ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
-        ("← / →", "scrub a step (pauses; → at the end plays one more)"), ("shift ← / →", "scrub 10 steps"),
+        ("← / →", "scrub a step (pauses; → at the playhead plays one more)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to the playhead"),
         ("h j k l", "select a digit"), ("z", "zoom the selected digit"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG"), ("G", "export the recording as an animated GIF"),
@@ -173,7 +170,7 @@ public enum KeyHelp {
     public static let compare: [(String, String)] = [
         ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels, Ctrl-U clears)"),
         ("d", "base sampler DDPM / DDIM / DPM++"), ("r", "run again with a new seed"), ("space", "pause / resume"),
-        (".", "single step (pauses)"), ("p", "export the grid as one labelled PNG"),
+        (".", "single step (pauses)"), ("p", "export the grid as one labelled PNG"), ("m", "renderer (in every view)"),
         ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),
     ]
     public static let forward: [(String, String)] = [

@@ -206,11 +206,10 @@ enum ExplorerApp {
                 if let sched = try? NoiseSchedule(rec.schedule) { state.schedule = sched }
                 state.settings = rec.main.frames[0].settings
                 state.n = rec.n; state.seed = rec.seed; state.replayForks = rec.fork != nil
-                // The keys first: in a narrow window the notice is cut at its end.
+                // The keys first: after a few seconds a notice wider than the window folds to one row, cut at its end.
                 state.message = (state.caps.unicode ? "replay (space pauses, ←/→ scrub, r plays again): " : "replay (space pauses, left/right scrub, r plays again): ")
                     + "\(rec.main.frames.count) steps of \(rec.n) digits" + (rec.fork.map { ", forked at step \($0.from + 1)" } ?? "")
                     + " from \(state.replay!)"
-                state.messageIsNotice = true
             }
         }
 

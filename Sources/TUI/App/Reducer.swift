@@ -50,7 +50,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
 }
 
 private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
-    s.message = nil; s.messageIsNotice = false; s.messageFolded = false
+    s.message = nil; s.messageFolded = false
     if s.showHelp {
         // Space turns the page while there are more; any other key, q included (as in less), closes the help.
         if k == .char(" ") && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }
@@ -77,7 +77,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let current = s.snapshot.compare.map { $0.spec == s.compareSpec } ?? false
         return current ? [.command(.showCompare(true))] : [.command(.compare(s.compareSpec))]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
-        if !s.caps.unicode { s.message = "ASCII renderer only: the terminal has no UTF-8" }
+        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue) (every view)" : "ASCII renderer only: the terminal has no UTF-8"
         return []
     default: break
     }
@@ -118,6 +118,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return [.command(.togglePause)]
     case .char("."):
         s.scrub = nil
+        if s.focusedSideFinished { s.message = "the run has finished: r " + (s.replay != nil ? "plays it again" : "runs a new seed"); return [] }
         return [.command(.singleStep)]
     case .char("+"): s.speedIndex = min(AppState.speeds.count - 1, s.speedIndex + 1); return [.command(.setSpeed(s.speedLimit))]
     case .char("-"): s.speedIndex = max(0, s.speedIndex - 1); return [.command(.setSpeed(s.speedLimit))]
@@ -143,7 +144,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("N"): set.noiseTemperature = clampTemp(set.noiseTemperature + 0.1)
     case .char("e"), .char("E"):
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
-        if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (%@: press d for DDIM)", set.eta, notApplicable(s, set)) }
+        if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (%@: %@ for DDIM)", set.eta, notApplicable(s, set), pressD(from: set.kind, to: .ddim)) }
         else if set.eta == before.eta { s.message = k == .char("E") ? "eta is at its largest, 1.0 (e lowers it)" : "eta is at 0.0, deterministic DDIM (E raises it)" }
     case .char("d"):
         set.kind = set.kind.next
@@ -165,7 +166,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             // Both ways say it (a finished run's message says how to use it instead).
             s.message = "DDPM variance σ² = \(varianceSymbol(set.variance)) from the next step"
         }
-        if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance)) (\(notApplicable(s, set)): press d for DDPM)" }
+        if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance)) (\(notApplicable(s, set)): \(pressD(from: set.kind, to: .ddpm)) for DDPM)" }
     case .char("c"): set.clip.toggle()
     case .char("g"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
@@ -191,7 +192,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.scrub = max(0, (s.scrub ?? h - 1) - step)
         return s.snapshot.running ? [.command(.pause)] : []
     case .right, .shiftRight:
-        guard let i = s.scrub else { return [] }
+        guard let i = s.scrub else {
+            if s.focusedSideFinished { s.message = "at the end of the run: " + (s.caps.unicode ? "←" : "left") + " or Home scrubs back" }
+            return []
+        }
         let step = k == .shiftRight ? 10 : 1
         s.scrub = i + step >= h ? nil : i + step
         return []
@@ -280,6 +284,13 @@ private func notApplicable(_ s: AppState, _ set: SamplerSettings) -> String {
     return s.focusedSideFinished && shown != nil && shown != set.kind ? "n/a in \(name), the next run's sampler" : "n/a in \(name)"
 }
 
+/// How many presses of `d` (its cycle: DDPM, DDIM, DPM++) lead from one sampler to another.
+private func pressD(from: SamplerKind, to: SamplerKind) -> String {
+    var k = from, n = 0
+    while k != to { k = k.next; n += 1 }
+    return n == 1 ? "press d" : "press d \(n == 2 ? "twice" : "\(n) times")"
+}
+
 /// The key after `g`: a digit to guide toward, x for none, anything else (q too) keeps the guide.
 private func guideKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.choosingGuide = false
@@ -322,7 +333,8 @@ private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
     case .char("g"), .char("<"), .char(">"): s.message = replayRefusal("guidance")
     case .char("f"): s.message = replayRefusal("a new fork")
     case .char("R"): s.message = "this is a recording already (\(s.replay ?? ""))"
-    case .right where s.scrub == nil, .shiftRight where s.scrub == nil, .pageDown where s.scrub == nil:
+    case .right where s.scrub == nil && !s.snapshot.finished, .shiftRight where s.scrub == nil && !s.snapshot.finished,
+         .pageDown where s.scrub == nil && !s.snapshot.finished:
         // At the playhead: the recording holds the frames ahead, so step forward (paused).
         let n = k == .right ? 1 : (k == .shiftRight ? 10 : max(1, s.snapshot.timesteps.count / 10))
         return Array(repeating: .command(.singleStep), count: n)
@@ -356,7 +368,7 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "comparing \(s.compareParameter.rawValue)"
     case .char("e"):
         guard s.compareParameter.editable else {
-            s.message = "\(s.compareParameter.rawValue) has two values, both shown (a: next setting)"; return []
+            s.message = "\(s.compareParameter.rawValue): all \(s.compareParameter.defaults.count) values are shown (a: next setting)"; return []
         }
         s.editing = s.compareSpec.values.map { s.compareParameter.format($0) }.joined(separator: ", ")
         return []
@@ -366,6 +378,10 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "base sampler \(describe(s.compareSpec.base, unicode: s.caps.unicode)) for the comparison (the sample view keeps its own)"
     case .char("r"): s.seed = s.seed &+ 1; s.message = "new seed \(s.seed)"
     case .char("p"): return [.exportComparePNG]
+    case .char, .left, .right, .shiftLeft, .shiftRight, .up, .down, .pageUp, .pageDown, .home, .end, .tab:
+        // Say so rather than ignore it: the sample view's keys do not act here.
+        s.message = "not a key of the compare view (? lists them); the rows' other settings are the sample view's (1)"
+        return []
     default: return []
     }
     return [.command(.compare(s.compareSpec))]

@@ -26,7 +26,7 @@ public func render(_ s: AppState) -> CellBuffer {
     // A key's answer longer than the window takes two rows for a few seconds (or until the
     // next key), the status line moved up a row above it (it is never hidden), then only the
     // hint row, cut.
-    if let m = s.message, m.count > s.width, s.editing == nil, !s.messageIsNotice {
+    if let m = s.message, m.count > s.width, s.editing == nil {
         let rows = s.messageFolded ? 1 : 2
         if rows == 2 && s.height >= 3 {
             for x in 0..<s.width { buf[x, s.height - 3] = buf[x, s.height - 2] }
