@@ -251,6 +251,8 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(r.handle(.singleStep), [.frame(step: 1, t: 18)])
         var set = SamplerSettings(); set.kind = .ddim; set.steps = 5; set.spacing = .leading
         r.handle(.fork(set))
+        XCTAssertFalse(r.isRunning, "a fork of a paused run stays paused")
+        XCTAssertEqual(r.tick(), [])
         r.handle(.resume)
         var events: [RunnerEvent] = []
         while r.isRunning { events += r.tick() }

@@ -119,7 +119,9 @@ public final class Runner {
                     snapshot.forkHistory = Array(snapshot.history.prefix(from))
                     snapshot.forkFinal = nil; snapshot.forkFinalReadings = []
                     snapshot.forkFrom = from
-                    if !(forkSampler?.isFinished ?? true) { snapshot.running = true; snapshot.finished = false }
+                    // A paused run stays paused (a lecture paused to explain keeps its moment); a finished one plays the fork.
+                    let paused = !snapshot.running && !snapshot.finished
+                    if !(forkSampler?.isFinished ?? true) { snapshot.running = !paused; snapshot.finished = false }
                 } else {
                     forkSampler = nil; snapshot.forkSettings = nil; snapshot.forkHistory = []; snapshot.forkFinal = nil
                     snapshot.forkFinalReadings = []

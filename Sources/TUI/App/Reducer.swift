@@ -228,7 +228,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.snapshot.forkHistory = Array(s.snapshot.history.prefix(from))
         s.snapshot.forkFinal = nil; s.snapshot.forkFinalReadings = []
         s.pendingFork = s.snapshot.version
-        s.message = "forked at t=\(t): keys now change the fork (right); tab switches to the original"
+        let paused = !s.snapshot.running && !s.snapshot.finished
+        s.message = "forked at t=\(t): keys now change the fork (right); tab switches to the original" + (paused ? "; space plays both" : "")
         return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]
     case .char("R"):
