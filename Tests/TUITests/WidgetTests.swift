@@ -78,6 +78,12 @@ final class WidgetTests: XCTestCase {
         PlotWidget(series: [.init(s.snr, color: 1)], title: "snr", logScale: true, cursor: 100, caps: .ascii)
             .render(into: &ascii, x: 0, y: 0, w: 40, h: 8)
         assertSnapshot(ascii, "plot-snr-log-ascii")
+        // Too narrow for both ends and the name: the name stays (what x counts), the last value goes.
+        var narrow = CellBuffer(width: 18, height: 6)
+        var p = PlotWidget(series: [.init((0..<20).map { Double($0) }, color: 114)], title: "p", cursor: 16, caps: .full)
+        p.xName = "step"
+        p.render(into: &narrow, x: 0, y: 0, w: 18, h: 6)
+        XCTAssertTrue(narrow.lines().last { $0.contains("└") }?.contains("0 step → ") ?? false, narrow.text)
     }
 
     func testTooSmallMessage() throws {
@@ -152,10 +158,14 @@ final class WidgetTests: XCTestCase {
         m.lr = 1.5e-4; m.stepsPerSecond = 2.5; m.imagesPerSecond = 160; m.epoch = 0.36
         m.preview = (0..<4).flatMap { _ in ringDigit() }; m.previewN = 4; m.previewStep = 300
         m.lastSaved = "/tmp/run.safetensors at step 300"
-        snap.train = m
+        snap.train = m; snap.running = true
         st.trainSnapshot = snap
         let buf = render(st)
         let text = buf.text
+        XCTAssertTrue(text.contains("running │") && text.contains("ETA 4m24s"), text)
+        var paused = st
+        paused.trainSnapshot?.running = false
+        XCTAssertTrue(render(paused).text.contains("paused │") && render(paused).text.contains("ETA -- "), "no estimate while paused")
         XCTAssertTrue(text.contains("t 180-199"), "buckets follow the trainer's T:\n\(text)")
         XCTAssertFalse(text.contains("t 900-999"))
         XCTAssertTrue(text.contains("/tmp/run.safetensors at step 300"))

@@ -247,7 +247,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char("z"):
         s.zoom.toggle()
-        s.message = s.zoom ? "zoom: digit \(s.selected + 1) large, its 10 stages and the classifier's reading over t (z: back)" : nil
+        s.message = s.zoom ? "zoom: digit \(s.selected + 1), its 10 stages and the classifier's reading over t (z: back)" : nil
         return []
     case .char("="):
         s.showEquation.toggle()

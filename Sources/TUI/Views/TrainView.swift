@@ -56,7 +56,8 @@ enum TrainView {
             y += buf.wrappedText(2, y + 1, "Or from the shell:  ddpm train --tui --out model.safetensors  (the demo; add --recipe full for the full run)", maxWidth: W - 4)
             return
         }
-        let eta = m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
+        // Paused or finished, there is no time left to estimate ("--").
+        let eta = snap.running && m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
         let state = snap.running ? "running" : (snap.finished ? "finished" : "paused")
         let last = m.losses.last ?? .nan
         // The state right after the step, so a narrow window never loses it.

@@ -97,9 +97,16 @@ public struct PlotWidget {
             let first = xLabels?.0 ?? "\(xFirst)", last = xLabels?.1 ?? "\(xFirst + count - 1)", mid = caps.unicode ? " \(name) → " : " \(name) > "
             func free(_ at: Int, _ len: Int) -> Bool { cursorCol.map { $0 < at || $0 >= at + len } ?? true }
             if free(0, first.count) { buf.text(px, ay, first, fg: 250) }
-            if free(pw - last.count, last.count) { buf.text(px + pw - last.count, ay, last, fg: 250) }
             let m = (pw - mid.count) / 2
-            if pw >= first.count + last.count + mid.count + 2, free(m, mid.count) { buf.text(px + m, ay, mid, fg: 250) }
+            if pw >= first.count + last.count + mid.count + 2 {
+                if free(pw - last.count, last.count) { buf.text(px + pw - last.count, ay, last, fg: 250) }
+                if free(m, mid.count) { buf.text(px + m, ay, mid, fg: 250) }
+            } else if pw >= first.count + mid.count, free(first.count, mid.count) {
+                // Too narrow for both ends and the name: the name (what x counts) before the last value.
+                buf.text(px + first.count, ay, mid, fg: 250)
+            } else if free(pw - last.count, last.count) {
+                buf.text(px + pw - last.count, ay, last, fg: 250)
+            }
         }
         if let c = cursorCol { buf.put(px + c, ay, caps.unicode ? "▲" : "^", fg: 226, bold: true) }
         buf.put(px - 1, ay, caps.unicode ? "└" : "+", fg: 244)
