@@ -75,8 +75,11 @@ enum ForwardView {
         let snrH = bound != nil && ph >= 9 ? ph / 2 : ph
         if snrH >= 4 {
             PlotWidget(series: all.enumerated().map { .init($1.snr, color: colors[$0]) },
-                       title: fitting(["SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
-                                       "SNR_t of the four schedules (log scale, colours as above)", "SNR_t (log scale)", "SNR_t (log)"],
+                       title: fitting(s.caps.unicode
+                                        ? ["SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
+                                           "SNR_t of the four schedules (log scale, colours as above)", "SNR_t (log scale)", "SNR_t (log)"]
+                                        : ["SNR_t, log scale: * linear, o cosine, + quadratic, x sigmoid",
+                                           "SNR_t (log): * linear o cosine + quadratic x sigmoid", "SNR_t (log)"],
                                       width: W - 2),
                        logScale: true, cursor: t, xName: "t", caps: s.caps)
                 .render(into: &buf, x: 1, y: py, w: W - 2, h: snrH)

@@ -82,8 +82,10 @@ enum TrainView {
         let lossH = rateOnLeft ? topH / 2 : topH
         if m.losses.count >= 2 {
             var plot = PlotWidget(series: [.init(m.losses, color: 244), .init(smooth(m.losses), color: 226)],
-                                  title: fitting(["loss per step (grey) and smoothed (yellow), log scale",
-                                                  "loss (grey), smoothed (yellow), log", "loss, log scale"], width: leftW),
+                                  title: fitting(s.caps.unicode ? ["loss per step (grey) and smoothed (yellow), log scale",
+                                                                   "loss (grey), smoothed (yellow), log", "loss, log scale"]
+                                                                : ["loss per step (*) and smoothed (o), log scale",
+                                                                   "loss (*), smoothed (o), log", "loss, log scale"], width: leftW),
                                   logScale: true, xName: "step", caps: s.caps)
             plot.xFirst = m.step - m.losses.count + 1
             plot.render(into: &buf, x: 0, y: 1, w: leftW, h: lossH)

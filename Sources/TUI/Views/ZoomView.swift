@@ -92,7 +92,7 @@ enum ZoomView {
         let p = frames.map { Double($0.readings[k].probs[final.digit]) }
         let e = frames.map { Double($0.readings[k].entropy) / log2(10) }
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
-                              title: "p(\(final.digit)) & entropy/3.32" + (w >= 34 ? " (green, red)" : ""), caps: s.caps)
+                              title: "p(\(final.digit)) & entropy/3.32" + (w >= 34 ? (s.caps.unicode ? " (green, red)" : " (*, o)") : ""), caps: s.caps)
         plot.yRange = (0, 1)
         plot.xName = "step"
         plot.cursor = (s.scrub ?? (snap.history.count - 1)).clamped(0, max(0, p.count - 1))

@@ -53,9 +53,10 @@ public struct PlotWidget {
         let dotsW = pw * 2, dotsH = ph * 4
         var grid = [UInt32](repeating: 0, count: pw * ph)
         var gridColor = [Int16](repeating: -1, count: pw * ph)
+        var gridSeries = [Int](repeating: 0, count: pw * ph)   // which series drew the cell last (ASCII: its marker)
         let count = series.map { $0.values.count }.max() ?? 1
         func xDot(_ i: Int) -> Int { count <= 1 ? 0 : Int((Double(i) / Double(count - 1) * Double(dotsW - 1)).rounded()) }
-        for s in series {
+        for (k, s) in series.enumerated() {
             var prev: (Int, Int)? = nil
             // Sample each dot column (averaging is wrong for log plots; take the point).
             for dxp in 0..<dotsW {
@@ -70,7 +71,7 @@ public struct PlotWidget {
                 for yy in y0...y1 {
                     let cell = (yy / 4) * pw + dxp / 2
                     grid[cell] |= ImageWidget.brailleBit(dxp % 2, yy % 4)
-                    gridColor[cell] = s.color
+                    gridColor[cell] = s.color; gridSeries[cell] = k
                 }
                 prev = (dxp, dy)
             }
@@ -83,7 +84,9 @@ public struct PlotWidget {
                     if bits != 0 { buf.put(px + cx, py + cy, Character(Unicode.Scalar(0x2800 + bits)!), fg: gridColor[cy * pw + cx]) }
                     else if cx == cursorCol { buf.put(px + cx, py + cy, "│", fg: 226) }
                 } else {
-                    if bits != 0 { buf.put(px + cx, py + cy, "*") } else if cx == cursorCol { buf.put(px + cx, py + cy, "|") }
+                    // Without braille or colour each series has a marker of its own.
+                    if bits != 0 { buf.put(px + cx, py + cy, ["*", "o", "+", "x"][gridSeries[cy * pw + cx] % 4], fg: gridColor[cy * pw + cx]) }
+                    else if cx == cursorCol { buf.put(px + cx, py + cy, "|") }
                 }
             }
             if caps.unicode { buf.put(px - 1, py + cy, "┤", fg: 244) } else { buf.put(px - 1, py + cy, "|") }
