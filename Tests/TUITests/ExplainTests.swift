@@ -153,6 +153,15 @@ final class ExplainTests: XCTestCase {
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
         st.snapshot = AppTests.fakeSnapshot()
         st.speedIndex = 0
+        // Too long in full at 80 columns (a finished run, another sampler next): the short spelling
+        // keeps what matters and leaves out the speed and the renderer.
+        var pending = st
+        pending.snapshot.running = false; pending.snapshot.finished = true
+        pending.settings = SamplerSettings(kind: .ddim, steps: 20); pending.mode = .braille
+        let short = SampleView.statusLine(pending, width: 80)
+        XCTAssertTrue(short.contains("DDIM 20 η") && !short.contains("braille") && !short.contains("/s"), short)
+        let narrower = SampleView.statusLine(pending, width: 60)
+        XCTAssertTrue(narrower.contains("(r: DDIM 20 η0.0)") && !narrower.contains("braille") && !narrower.contains("/s"), narrower)
         var changed = st
         changed.settings.noiseTemperature = 0.5; changed.settings.clip = true
         let line = SampleView.statusLine(changed, width: 80)

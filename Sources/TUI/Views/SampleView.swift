@@ -106,10 +106,11 @@ enum SampleView {
                 .replacingOccurrences(of: " →", with: " guide ").replacingOccurrences(of: "×", with: "x")
         }
         let bar = s.caps.unicode ? " │ " : " | "
-        // First the full fields, dropping the least important; then short spellings, dropping more.
+        // First the full fields, dropping the least important; then short spellings of the important
+        // ones only (speed, renderer and settings at their defaults are not worth a cryptic line), dropping more.
         var tries: [String] = []
         for keepBelow in [9, 8, 7, 6, 5, 4] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.0 }.joined(separator: bar)) }
-        for keepBelow in [9, 8, 7, 6, 5, 4, 3, 2] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.1 }.joined(separator: " ")) }
+        for keepBelow in [5, 4, 3, 2] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.1 }.joined(separator: " ")) }
         let lines = tries.map(ascii)
         return fitting(lines, width: W)
     }
