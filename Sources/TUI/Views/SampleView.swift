@@ -147,11 +147,7 @@ enum SampleView {
             ? ["replay", "space play/pause", ". step", "r again", scrub, "= equation", "z zoom", "G gif", "p export"]
             : (s.snapshot.finished ? ["r new seed"] : [s.snapshot.running ? "space pause" : "space resume", ". step"]) + ["t/T temperature", "d sampler", "= equation", scrub,
                "f fork", "g guide", "p export", "m renderer", "R record"], width: W)
-        if s.message != nil && hint.count > W {
-            buf.wrappedText(0, H - 1, hint, maxWidth: W, fg: 226, maxLines: 1)   // a notice: cut between words, with "…"
-        } else {
-            buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)
-        }
+        buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)   // a longer message: render() wraps it
         guard s.hasModel else { return renderNoModel(s, &buf) }
         let l = Layout(width: W, height: H, equation: s.showEquation)
         if s.zoom { ZoomView.render(s, &buf, l) } else { renderGrids(s, &buf, l) }
