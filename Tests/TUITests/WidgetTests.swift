@@ -92,6 +92,9 @@ final class WidgetTests: XCTestCase {
         XCTAssertTrue(buf.text.contains("Terminal too small"))
         XCTAssertTrue(buf.text.contains("20x5"))
         assertSnapshot(buf, "too-small")
+        // What to do stays on a line of its own ("q." alone on a row at 60x20 before).
+        let mid = render(AppState(caps: .full, width: 60, height: 20, schedule: try NoiseSchedule())).lines()
+        XCTAssertEqual(Array(mid.prefix(2)), ["Terminal too small: 60x20, need 80x24.", "Enlarge it or press q."])
     }
 
     /// Text over several lines breaks at spaces; a word longer than a line is cut.

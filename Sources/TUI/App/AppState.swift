@@ -139,7 +139,7 @@ public enum KeyHelp {
         ("r", "restart with a new seed"), ("t / T", "temperature of x_T -/+: restarts now, same seed, old beside"),
         ("n / N", "noise temperature (each step's z) -/+, from the next step"), ("e / E", "DDIM eta down / up"),
         ("d", "sampler DDPM / DDIM / DPM-Solver++"), ("s / S", "DDIM / DPM++ steps fewer / more"),
-        ("v", "variance beta / posterior / learned (DDPM)"), ("c", "clip predicted x0 to [-1, 1]"),
+        ("v", "variance beta / posterior / learned (DDPM)"), ("c", "clip predicted x̂0 to [-1, 1]"),
         ("g then 0-9", "guide toward a digit (g x: off)"), ("< / >", "guidance scale down / up"),
         ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),

@@ -6,14 +6,10 @@ import Foundation
 public func render(_ s: AppState) -> CellBuffer {
     var buf = CellBuffer(width: s.width, height: s.height)
     if s.tooSmall {
-        let msg = "Terminal too small: \(s.width)x\(s.height), need \(AppState.minWidth)x\(AppState.minHeight). Enlarge it or press q."
-        // Word-wrapped so that even a 20x5 window shows all of it.
-        var line = "", y = 0
-        for word in msg.split(separator: " ") {
-            if !line.isEmpty && line.count + 1 + word.count > s.width { buf.text(0, y, line, bold: true); y += 1; line = "" }
-            line += (line.isEmpty ? "" : " ") + word
-        }
-        buf.text(0, y, line, bold: true)
+        // Word-wrapped so that even a 20x5 window shows all of it; what to do on a line of its own.
+        let y = buf.wrappedText(0, 0, "Terminal too small: \(s.width)x\(s.height), need \(AppState.minWidth)x\(AppState.minHeight).",
+                                maxWidth: s.width, bold: true)
+        buf.wrappedText(0, y, "Enlarge it or press q.", maxWidth: s.width, bold: true)
         return buf
     }
     TabBar.render(s, &buf)
