@@ -185,7 +185,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         set.guideScale = next
         let done = s.focusedSideFinished
         if set.guide == nil { s.message = String(format: "guidance scale %g (no digit chosen: g then 0-9 guides)", set.guideScale) }
-        else if !done { s.message = String(format: "guidance scale %g toward %d, from the next step", set.guideScale, set.guide!) }
+        else if !done { s.message = String(format: "guidance scale %g, toward digit %d, from the next step", set.guideScale, set.guide!) }
     case .left, .shiftLeft:
         guard h > 0 else { return [] }
         let step = k == .shiftLeft ? 10 : 1
@@ -425,7 +425,9 @@ private func forwardKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .home: s.forwardT = 0
     case .end: s.forwardT = T - 1
     case .char("j"): s.forwardDigit += 1
-    case .char("k"): s.forwardDigit = max(0, s.forwardDigit - 1)
+    case .char("k"):
+        if s.forwardDigit == 0 { s.message = "this is the first digit (j: next)"; return [] }
+        s.forwardDigit -= 1
     case .char("b"):
         guard s.hasModel, s.replay == nil else {
             s.message = s.replay != nil ? replayRefusal("the bound") : "no model loaded: \(s.modelNote)"; return []
