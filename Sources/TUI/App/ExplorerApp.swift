@@ -411,7 +411,7 @@ enum ExplorerApp {
                 if let te = trainEngine, let old = startedTrainer ?? options.trainer, let out = trainOut {
                     te.stop()
                     try old.saveCheckpoint(out)
-                    kept = "the finished run is saved in \(out); "
+                    kept = "; the finished run is saved in \(ExplorerApp.shownPath(out))"
                     trainOut = absolutePath(ExplorerApp.freeTrainOut())
                 }
                 startedTrainer = tr
@@ -421,8 +421,9 @@ enum ExplorerApp {
                 let sampling = state.snapshot.running
                 sampleEngine?.send(.pause)
                 startTrainEngine(tr)
-                state.message = kept + "training a new Tiny model (\(recipe.title), \(tr.options.totalSteps) steps); w saves to \(trainOut!)"
-                    + (sampling ? "; sampling paused meanwhile" : "")
+                // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
+                state.message = "training Tiny (\(recipe.title), \(tr.options.totalSteps) steps); w saves to \(ExplorerApp.shownPath(trainOut!))"
+                    + (sampling ? "; sampling paused meanwhile" : "") + kept
             } catch { state.message = "cannot start training: \(error)" }
         }
     }
