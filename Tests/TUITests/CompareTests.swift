@@ -90,6 +90,10 @@ final class CompareTests: XCTestCase {
         XCTAssertThrowsError(try CompareParameter.temperature.parse("", T: 1000))
         XCTAssertThrowsError(try CompareParameter.temperature.parse("1,2,3,4,5,6,7,8,9", T: 1000))
         XCTAssertThrowsError(try CompareParameter.temperature.parse("1..2", T: 1000)) { XCTAssertTrue("\($0)".contains("not a number")) }
+        // -0 is 0; a value spelled twice differently is still twice.
+        XCTAssertEqual(try CompareParameter.temperature.parse("-0, 1", T: 1000).map { $0.sign }, [.plus, .plus])
+        XCTAssertThrowsError(try CompareParameter.temperature.parse("0.5, .5", T: 1000)) { XCTAssertTrue("\($0)".contains("twice"), "\($0)") }
+        XCTAssertThrowsError(try CompareParameter.temperature.parse("0, -0", T: 1000))
         XCTAssertEqual(CompareParameter.variance.apply(1, to: SamplerSettings(kind: .ddim)).kind, .ddpm)
         XCTAssertEqual(CompareParameter.variance.apply(1, to: SamplerSettings()).variance, .posterior)
         XCTAssertEqual(CompareParameter.variance.apply(2, to: SamplerSettings()).variance, .learned)

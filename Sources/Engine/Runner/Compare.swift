@@ -77,8 +77,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         guard !parts.isEmpty, parts.count <= 8 else {
             throw EngineError.invalidArgument("give 1 to 8 values separated by commas, got \(parts.count)")
         }
-        guard Set(parts).count == parts.count else { throw EngineError.invalidArgument("a value is given twice") }
-        return try parts.map { p in
+        let values = try parts.map { p in
             guard let v = Double(p), v.isFinite else { throw EngineError.invalidArgument("'\(EngineError.quoted(p, limit: 20))' is not a number") }
             switch self {
             case .temperature: try EngineError.require(v >= 0 && v <= 10, "temperature", "[0, 10]", v)
@@ -89,8 +88,11 @@ public enum CompareParameter: String, CaseIterable, Sendable {
             case .guideScale: try EngineError.require(SamplerSettings.guideScales.contains(v), "guidance scale", "[0, 100]", v)
             case .variance, .clip, .sampler: break
             }
-            return v
+            return v == 0 ? 0 : v   // "-0" is 0, not a row labelled -0.0
         }
+        // By value: "0.5, .5" and "0, -0" are one value twice.
+        guard Set(values).count == values.count else { throw EngineError.invalidArgument("a value is given twice") }
+        return values
     }
 }
 
