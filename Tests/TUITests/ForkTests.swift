@@ -33,6 +33,26 @@ final class ForkTests: XCTestCase {
         }
     }
 
+    /// The t the fork message names is the t of the fork's first own step: the
+    /// scrubbed frame's, or, from the live end, where the last step went.
+    func testForkMessageNamesTheForksFirstT() throws {
+        for scrubbed in [false, true] {
+            let r = try AppTests.smallRunner(T: 20)
+            r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
+            for _ in 0..<4 { r.tick() }
+            r.handle(.pause)
+            var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 20))
+            st.snapshot = r.snapshot
+            if scrubbed { st.scrub = 2 }
+            let fx = reduce(&st, .key(.char("f")))
+            guard case .command(let cmd)? = fx.first else { return XCTFail("no fork command") }
+            r.handle(cmd); r.handle(.resume)
+            while r.snapshot.forkHistory.count <= (scrubbed ? 2 : 4) { r.tick() }
+            let first = r.snapshot.forkHistory[scrubbed ? 2 : 4]
+            XCTAssertTrue(st.message?.hasPrefix("forked at t=\(first.t):") ?? false, "\(st.message ?? "") / first fork step t=\(first.t)")
+        }
+    }
+
     /// A finished run forks only from a scrubbed step; both sides then reach t = 0, lined up by t.
     func testForkAFinishedRunAndStepInT() throws {
         let r = try AppTests.smallRunner(T: 30)

@@ -208,7 +208,7 @@ enum ExplorerApp {
                 state.n = rec.n; state.seed = rec.seed; state.replayForks = rec.fork != nil
                 // The keys first: after a few seconds a notice wider than the window folds to one row, cut at its end.
                 state.message = (state.caps.unicode ? "replay (space pauses, ←/→ scrub, r plays again): " : "replay (space pauses, left/right scrub, r plays again): ")
-                    + "\(rec.main.frames.count) steps of \(rec.n) digits" + (rec.fork.map { ", forked at step \($0.from + 1)" } ?? "")
+                    + "\(rec.main.frames.count) steps of \(rec.n) digits" + (rec.fork.map { f in f.side.frames.first.map { ", forked at t=\($0.t)" } ?? ", forked at step \(f.from + 1)" } ?? "")
                     + " from \(state.replay!)"
             }
         }

@@ -220,7 +220,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             s.message = "the run has finished: scrub back (" + (s.caps.unicode ? "←" : "left") + " or Home) to the step to fork from, then f"; return []
         }
         let at = s.scrub
-        let t = at.map { s.snapshot.history[$0].t } ?? s.snapshot.history.last!.t
+        // The t of the fork's first own step: the scrubbed frame's, or where the last step went.
+        let t = at.map { s.snapshot.history[$0].t } ?? s.snapshot.history.last!.tNext
         s.forkFocus = true; s.scrub = nil
         // The fork as the engine will report it, so that keys pressed before its next snapshot act on the fork.
         let from = at ?? s.snapshot.history.count
