@@ -19,6 +19,14 @@ public enum SamplerKind: String, CaseIterable, Codable, Sendable {
         let all = SamplerKind.allCases
         return all[(all.firstIndex(of: self)! + 1) % all.count]
     }
+    /// How figures, rows and messages name it: "DDPM", "DDIM", "DPM++".
+    public var name: String {
+        switch self {
+        case .ddpm: return "DDPM"
+        case .ddim: return "DDIM"
+        case .dpmpp: return "DPM++"
+        }
+    }
     /// Whether `steps` applies (DDPM always walks all T).
     public var hasSteps: Bool { self != .ddpm }
 }
@@ -105,13 +113,7 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     }
 
     /// The sampler as figures and rows name it: "DDPM", "DDIM 50", "DPM++ 20".
-    public var shortName: String {
-        switch kind {
-        case .ddpm: return "DDPM"
-        case .ddim: return "DDIM \(steps)"
-        case .dpmpp: return "DPM++ \(steps)"
-        }
-    }
+    public var shortName: String { kind.hasSteps ? "\(kind.name) \(steps)" : kind.name }
 
     /// The sampler in file names: "ddpm", "ddim50", "dpmpp20".
     public var fileTag: String { kind.hasSteps ? "\(kind.rawValue)\(steps)" : "ddpm" }

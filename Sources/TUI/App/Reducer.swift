@@ -281,9 +281,8 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
 /// Why a setting of another sampler does nothing now: "n/a in DDIM", or, when the
 /// run on screen has finished with another sampler than the next run's, which run.
 private func notApplicable(_ s: AppState, _ set: SamplerSettings) -> String {
-    let name = set.kind == .ddpm ? "DDPM" : (set.kind == .ddim ? "DDIM" : "DPM++")
     let shown = s.focusHistory.last?.settings.kind
-    return s.focusedSideFinished && shown != nil && shown != set.kind ? "n/a in \(name), the next run's sampler" : "n/a in \(name)"
+    return "n/a in \(set.kind.name)" + (s.focusedSideFinished && shown != nil && shown != set.kind ? ", the next run's sampler" : "")
 }
 
 /// How many presses of `d` (its cycle: DDPM, DDIM, DPM++) lead from one sampler to another.
@@ -343,7 +342,6 @@ private func replayKey(_ s: inout AppState, _ k: Key) -> [Effect]? {
     case .tab where !s.forking:
         s.message = s.replayForks ? "the fork has not started yet: tab switches sides once the replay reaches it"
                                   : "this recording has no fork: tab has no other side to switch to"
-
     default: return nil
     }
     return []
