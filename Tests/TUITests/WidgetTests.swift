@@ -169,6 +169,9 @@ final class WidgetTests: XCTestCase {
         var paused = st
         paused.trainSnapshot?.running = false
         XCTAssertTrue(render(paused).text.contains("paused │") && render(paused).text.contains("ETA -- "), "no estimate while paused")
+        XCTAssertTrue(text.contains("2.50 steps/s (160 img/s)"), text)
+        XCTAssertTrue(render(paused).text.contains("│ -- steps/s │") && !render(paused).text.contains("2.50 steps/s"),
+                      "no speed while paused:\n\(render(paused).text)")
         XCTAssertTrue(text.contains("t 180-199"), "buckets follow the trainer's T:\n\(text)")
         XCTAssertFalse(text.contains("t 900-999"))
         XCTAssertTrue(text.contains("/tmp/run.safetensors at step 300"))

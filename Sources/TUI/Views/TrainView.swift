@@ -56,15 +56,17 @@ enum TrainView {
             y += buf.wrappedText(2, y + 1, "Or from the shell:  ddpm train --tui --out model.safetensors  (the demo; add --recipe full for the full run)", maxWidth: W - 4)
             return
         }
-        // Paused or finished, there is no time left to estimate ("--").
+        // Paused or finished, there is no speed and no time left to estimate ("--").
         let eta = snap.running && m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
         let state = snap.running ? "running" : (snap.finished ? "finished" : "paused")
         let last = m.losses.last ?? .nan
+        let speed = snap.running ? String(format: "%.2f steps/s (%.0f img/s)", m.stepsPerSecond, m.imagesPerSecond) : "-- steps/s"
+        let shortSpeed = snap.running ? String(format: "%.1f st/s", m.stepsPerSecond) : "-- st/s"
         // The state right after the step, so a narrow window never loses it.
-        var line = String(format: "step %d/%d │ %@ │ epoch %.2f │ loss %.4f │ %.2f steps/s (%.0f img/s) │ lr %.2e │ ETA %@ │ %@",
-                          m.step, m.totalSteps, state, m.epoch, last, m.stepsPerSecond, m.imagesPerSecond, m.lr, formatDuration(eta), s.mode.rawValue)
+        var line = String(format: "step %d/%d │ %@ │ epoch %.2f │ loss %.4f │ %@ │ lr %.2e │ ETA %@ │ %@",
+                          m.step, m.totalSteps, state, m.epoch, last, speed, m.lr, formatDuration(eta), s.mode.rawValue)
         if line.count > W {
-            line = String(format: "step %d/%d │ %@ │ loss %.4f │ %.1f st/s │ ETA %@", m.step, m.totalSteps, state, last, m.stepsPerSecond, formatDuration(eta))
+            line = String(format: "step %d/%d │ %@ │ loss %.4f │ %@ │ ETA %@", m.step, m.totalSteps, state, last, shortSpeed, formatDuration(eta))
         }
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
