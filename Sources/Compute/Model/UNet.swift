@@ -79,7 +79,7 @@ public final class UNet: @unchecked Sendable {
         // time_emb = Sequential(Sinusoidal, Linear, GELU, Linear): indices 1 and 3 carry weights.
         timeLin1 = Linear(&L, "time_emb.1", c, tdim)
         timeLin2 = Linear(&L, "time_emb.3", tdim, tdim)
-        convIn = Conv2d(&L, "conv_in", cin: config.imageChannels, cout: c, k: 3, pad: 1)
+        convIn = Conv2d(&L, "conv_in", cin: config.inputChannels, cout: c, k: 3, pad: 1)
 
         var downs: [Stage] = []
         func attn(_ prefix: String, _ level: Int, _ ch: Int, _ size: Int) -> AttentionBlock? {
@@ -137,7 +137,8 @@ public final class UNet: @unchecked Sendable {
         self.layout = L
     }
 
-    /// Predicts eps for x [N, C, S, S] (== [C, N, S, S] for one channel) at timesteps t.
+    /// Predicts eps for x [N, C, S, S] (== [C, N, S, S] for one channel) at timesteps t;
+    /// a self-conditioned model reads [2, N, S, S]: x_t of every image, then the x0 estimates.
     /// Returns a pointer to the output [N, C, S, S], valid until the next call;
     /// with a learned variance the output is [2, N, S, S]: ε for all images, then v.
     /// `mode` says how the pass runs (training, evaluation, inference);

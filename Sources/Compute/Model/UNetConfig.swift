@@ -26,21 +26,29 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     public var learnSigma = false
     /// Channels conv_out writes: ε's, then v's when the variance is learned.
     public var outputChannels: Int { imageChannels * (learnSigma ? 2 : 1) }
+    /// Self-conditioning (Chen et al. 2022, "Analog Bits"): the network also
+    /// reads an estimate of x0 (the previous sampling step's x̂0, or its own
+    /// first guess in training; zeros when there is none), so conv_in reads
+    /// 2 · imageChannels planes, x_t first.
+    public var selfCondition = false
+    /// Channels conv_in reads: x_t's, then the x0 estimate's when self-conditioned.
+    public var inputChannels: Int { imageChannels * (selfCondition ? 2 : 1) }
 
     public init(nChannels: Int, chMults: [Int], nBlocks: Int = 2, nMidBlocks: Int = 2,
                 imageChannels: Int = 1, imageSize: Int, dropout: Float = 0.1, groups: Int = 8,
-                attention: [Int] = [], learnSigma: Bool = false) {
+                attention: [Int] = [], learnSigma: Bool = false, selfCondition: Bool = false) {
         self.nChannels = nChannels; self.chMults = chMults; self.nBlocks = nBlocks
         self.nMidBlocks = nMidBlocks; self.imageChannels = imageChannels
         self.imageSize = imageSize; self.dropout = dropout; self.groups = groups
         self.attention = attention; self.learnSigma = learnSigma
+        self.selfCondition = selfCondition
     }
 
     enum CodingKeys: String, CodingKey {
-        case nChannels, chMults, nBlocks, nMidBlocks, imageChannels, imageSize, dropout, groups, attention, learnSigma
+        case nChannels, chMults, nBlocks, nMidBlocks, imageChannels, imageSize, dropout, groups, attention, learnSigma, selfCondition
     }
 
-    /// learnSigma is written only when set, so other models' metadata reads as before.
+    /// learnSigma and selfCondition are written only when set, so other models' metadata reads as before.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(nChannels, forKey: .nChannels); try c.encode(chMults, forKey: .chMults)
@@ -49,6 +57,7 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         try c.encode(dropout, forKey: .dropout); try c.encode(groups, forKey: .groups)
         try c.encode(attention, forKey: .attention)
         if learnSigma { try c.encode(true, forKey: .learnSigma) }
+        if selfCondition { try c.encode(true, forKey: .selfCondition) }
     }
 
     /// Fields after the first three default when absent (files written before they existed).
@@ -64,6 +73,7 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         groups = try c.decodeIfPresent(Int.self, forKey: .groups) ?? 8
         attention = try c.decodeIfPresent([Int].self, forKey: .attention) ?? []
         learnSigma = try c.decodeIfPresent(Bool.self, forKey: .learnSigma) ?? false
+        selfCondition = try c.decodeIfPresent(Bool.self, forKey: .selfCondition) ?? false
     }
 
     public func hasAttention(level: Int) -> Bool { attention.contains(level) }
@@ -83,6 +93,7 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     /// "+ attention at 7x7" when Tiny or Small has attention blocks.
     public var name: String {
         if learnSigma { var a = self; a.learnSigma = false; return a.name + " + learned variance" }
+        if selfCondition { var a = self; a.selfCondition = false; return a.name + " + self-conditioning" }
         var a = self; a.dropout = UNetConfig.tiny.dropout
         if a == .tiny { return "tiny" }
         if a == .small { return "small" }

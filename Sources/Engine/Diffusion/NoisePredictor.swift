@@ -8,6 +8,10 @@ public protocol NoisePredictor: AnyObject {
     var imageSize: Int { get }
     /// eps^ for x [N, S*S] at per-image timesteps t, written to `out` [N, S*S].
     func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>)
+    /// The same for a self-conditioned model, which also reads an estimate of
+    /// x0 [N, S*S] (the previous step's x̂0; nil: none yet, read as zeros).
+    /// Other models ignore it.
+    func predictNoise(_ x: UnsafePointer<Float>, t: [Int], x0Estimate: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>)
     /// A model that learns its variance: the v of the last `predictNoise` call
     /// [N, S*S] (its interpolation between log β_t and log β̃_t); nil otherwise.
     var varianceOutput: UnsafePointer<Float>? { get }
@@ -15,6 +19,9 @@ public protocol NoisePredictor: AnyObject {
 
 extension NoisePredictor {
     public var varianceOutput: UnsafePointer<Float>? { nil }
+    public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], x0Estimate: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+        predictNoise(x, t: t, out: out)
+    }
 }
 
 /// A U-Net with a set of weights, as a noise predictor (eval mode).
@@ -54,8 +61,12 @@ public final class UNetPredictor: NoisePredictor {
     final class Lane: @unchecked Sendable {
         let net: UNet
         var t = [0]
+        /// A self-conditioned model's input, x_t then the x0 estimate.
+        let input = FloatBuffer(count: 1)
         init(_ net: UNet) { self.net = net }
     }
+    /// A self-conditioned model's input for a batch on one core, [2, N, S*S].
+    private let input = FloatBuffer(count: 1)
     private var lanes: [Lane] = []
     /// Numbers the calls when `weightsChange`: weights that change between
     /// calls do not change during one, so each network copy then packs its
@@ -64,7 +75,21 @@ public final class UNetPredictor: NoisePredictor {
     private var calls = 0
 
     public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
+        predictNoise(x, t: t, x0Estimate: nil, out: out)
+    }
+
+    public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], x0Estimate: UnsafePointer<Float>?,
+                             out: UnsafeMutablePointer<Float>) {
         let n = t.count, hw = imageSize * imageSize
+        let conditioned = net.config.selfCondition
+        /// x_t of `count` images from `from`, then their x0 estimates (zeros without one), into `buf`.
+        func stack(_ buf: FloatBuffer, from i: Int, count: Int) -> UnsafePointer<Float> {
+            buf.reserve(2 * count * hw)
+            buf.ptr.update(from: x + i * hw, count: count * hw)
+            if let x0Estimate { (buf.ptr + count * hw).update(from: x0Estimate + i * hw, count: count * hw) }
+            else { (buf.ptr + count * hw).update(repeating: 0, count: count * hw) }
+            return UnsafePointer(buf.ptr)
+        }
         calls += 1
         let generation = weightsChange ? calls : 1
         // A learned variance's v follows ε in the output ([2, N, hw]; one image: [2, hw]).
@@ -80,12 +105,13 @@ public final class UNetPredictor: NoisePredictor {
             Parallel.runBalanced(n) { th, i in
                 let lane = lanes[th]
                 lane.t[0] = t[i]
-                let y = Self.forward(lane.net, p, x: x + i * hw, t: lane.t, generation: generation)
+                let input = conditioned ? stack(lane.input, from: i, count: 1) : x + i * hw
+                let y = Self.forward(lane.net, p, x: input, t: lane.t, generation: generation)
                 (out + i * hw).update(from: y, count: hw)
                 if learned { (v + i * hw).update(from: y + hw, count: hw) }
             }
         } else {
-            let y = Self.forward(net, params.ptr, x: x, t: t, generation: generation)
+            let y = Self.forward(net, params.ptr, x: conditioned ? stack(input, from: 0, count: n) : x, t: t, generation: generation)
             out.update(from: y, count: n * hw)
             if learned { v.update(from: y + n * hw, count: n * hw) }
         }

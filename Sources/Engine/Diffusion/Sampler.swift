@@ -137,7 +137,8 @@ public final class Sampler {
         let len = pixels, hw = size * size
         // 1. eps^ = eps_theta(x_t, t)
         for i in 0..<n { batchT[i] = t }
-        model.predictNoise(x.ptr, t: batchT, out: eps.ptr)
+        //    (a self-conditioned model also reads the previous step's x̂0)
+        model.predictNoise(x.ptr, t: batchT, x0Estimate: prevT >= 0 ? UnsafePointer(prevX0.ptr) : nil, out: eps.ptr)
         // 1b. Classifier guidance: g = s grad log p(y | x_t, t); DDIM and DPM-Solver++ use the score
         //     form eps^ - sqrt(1 - abar_t) g (Dhariwal & Nichol, Algorithm 2), DDPM shifts its mean.
         var guided: UnsafePointer<Float>? = nil

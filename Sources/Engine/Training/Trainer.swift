@@ -61,7 +61,9 @@ public final class Trainer {
         rng = RNG(seed: options.seed, stream: 1)
         lrSchedule = LRSchedule(base: options.lr, warmup: min(options.warmup, options.totalSteps / 10), totalSteps: options.totalSteps)
         let b = min(options.batch, data.count), len = b * data.side * data.side
-        x0b = FloatBuffer(count: len); epsb = FloatBuffer(count: len); xtb = FloatBuffer(count: len)
+        // A self-conditioned model's input holds the x0 estimates after x_t.
+        x0b = FloatBuffer(count: len); epsb = FloatBuffer(count: len)
+        xtb = FloatBuffer(count: len * options.config.inputChannels)
         dout = FloatBuffer(count: len * options.config.outputChannels)
         // The x0 or v target has a buffer of its own; ε's target is the noise itself.
         targetb = options.objective == .eps ? epsb : FloatBuffer(count: len)
@@ -112,6 +114,23 @@ public final class Trainer {
             for j in 0..<b {
                 options.objective.target(x0: x0b.ptr + j * hw, eps: epsb.ptr + j * hw, t: ts[j], count: hw, schedule: schedule,
                                          into: targetb.ptr + j * hw)
+            }
+        }
+        if options.config.selfCondition {
+            // Self-conditioning (Chen et al. 2022): on half of the steps the network first guesses x0
+            // from x_t with no estimate (zeros), and that guess, held constant (no gradient through it),
+            // is the estimate it is trained with; on the others the estimate is zeros. Sampling feeds the
+            // previous step's x̂0 (Sampler.advance).
+            let est = xtb.ptr + len
+            est.update(repeating: 0, count: len)
+            if rng.int(2) == 0 {
+                let guess = net.forward(params.ptr, x: xtb.ptr, t: ts, mode: .training, rng: &rng)
+                for j in 0..<b {
+                    let o = j * hw
+                    // ε from the network's output, then x̂0 from ε (dout is free until the loss).
+                    options.objective.epsilon(output: guess + o, xt: xtb.ptr + o, t: ts[j], count: hw, schedule: schedule, into: dout.ptr + o)
+                    schedule.predictX0(xt: xtb.ptr + o, eps: dout.ptr + o, t: ts[j], count: hw, into: est + o)
+                }
             }
         }
         let y = net.forward(params.ptr, x: xtb.ptr, t: ts, mode: .training, rng: &rng)

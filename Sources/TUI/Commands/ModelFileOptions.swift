@@ -82,7 +82,7 @@ struct ModelFileOptions: ParsableArguments {
 
     /// A config JSON as the metadata holds it; a missing, mistyped or unknown key is named.
     static func decodeConfig(_ json: String) throws -> UNetConfig {
-        let keys = Set(["nChannels", "chMults", "nBlocks", "nMidBlocks", "imageChannels", "imageSize", "dropout", "groups", "attention", "learnSigma"])
+        let keys = Set(["nChannels", "chMults", "nBlocks", "nMidBlocks", "imageChannels", "imageSize", "dropout", "groups", "attention", "learnSigma", "selfCondition"])
         guard let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
             throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))")
         }
@@ -99,7 +99,7 @@ struct ModelFileOptions: ParsableArguments {
             // What Foundation says of 16.5 or 1e300 where a whole number goes ("not valid JSON", though it is).
             let path = c.codingPath.map(\.stringValue).joined(separator: ".")
             throw ValidationError("--config: " + (path.isEmpty ? "a value" : "'\(path)'")
-                                  + " does not fit its type (sizes and counts are whole numbers, dropout a number, learnSigma true or false)")
+                                  + " does not fit its type (sizes and counts are whole numbers, dropout a number, learnSigma and selfCondition true or false)")
         } catch let DecodingError.valueNotFound(_, c) {
             throw ValidationError("--config: '\(c.codingPath.map(\.stringValue).joined(separator: "."))' is null")
         } catch {
