@@ -15,10 +15,14 @@ public protocol NoisePredictor: AnyObject {
     /// A model that learns its variance: the v of the last `predictNoise` call
     /// [N, S*S] (its interpolation between log β_t and log β̃_t); nil otherwise.
     var varianceOutput: UnsafePointer<Float>? { get }
+    /// Whether the network reads an x0 estimate (self-conditioning): then a
+    /// sampler's state keeps the previous step's x̂0 for a fork to continue from.
+    var readsX0Estimate: Bool { get }
 }
 
 extension NoisePredictor {
     public var varianceOutput: UnsafePointer<Float>? { nil }
+    public var readsX0Estimate: Bool { false }
     public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], x0Estimate: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
         predictNoise(x, t: t, out: out)
     }
@@ -43,6 +47,7 @@ public final class UNetPredictor: NoisePredictor {
     /// The v output of the last call (learned-variance models).
     private let variance = FloatBuffer(count: 1)
     public var varianceOutput: UnsafePointer<Float>? { net.config.learnSigma ? UnsafePointer(variance.ptr) : nil }
+    public var readsX0Estimate: Bool { net.config.selfCondition }
     /// Whether `params` change between calls (a trainer's EMA weights, which
     /// the live preview samples): then each network copy packs its convolution
     /// weights anew on every call. Otherwise it packs them on the first call

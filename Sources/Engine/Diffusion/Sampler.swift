@@ -20,6 +20,11 @@ public final class Sampler {
     /// The previous step's x̂0 and timestep (-1: none yet), for multistep rules.
     let prevX0: FloatBuffer
     var prevT = -1
+    /// Whether the model reads the previous step's x̂0 (self-conditioning; set by
+    /// the first step): then every state keeps it, not only a multistep rule's.
+    private var modelReadsX0 = false
+    /// Whether a state must keep the previous step's x̂0.
+    private var keepsX0: Bool { modelReadsX0 || settings.kind == .dpmpp }
     var rngs: [RNG]
     /// The noisy-digit classifier that `settings.guide` steers with (nil: none;
     /// then a guide in the settings is refused at init and ignored after).
@@ -61,7 +66,7 @@ public final class Sampler {
         try newSettings.validate(T: schedule.T)
         let s = try Sampler(schedule: schedule, settings: self.settings, n: n, size: size, seed: seed, guidance: guidance)
         s.x.ptr.update(from: x.ptr, count: pixels)
-        s.prevX0.ptr.update(from: prevX0.ptr, count: pixels); s.prevT = prevT
+        s.prevX0.ptr.update(from: prevX0.ptr, count: pixels); s.prevT = prevT; s.modelReadsX0 = modelReadsX0
         s.rngs = rngs
         s.timesteps = timesteps; s.index = index
         s.update(newSettings)
@@ -83,8 +88,8 @@ public final class Sampler {
 
     public var state: State {
         State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings,
-              // Only a multistep rule's states need the history (forks keep up to 250 states).
-              prevX0: prevT >= 0 && settings.kind == .dpmpp ? prevX0.array(pixels) : [], prevT: settings.kind == .dpmpp ? prevT : -1)
+              // Only a multistep rule's or a self-conditioned model's states need the history (forks keep up to 250 states).
+              prevX0: prevT >= 0 && keepsX0 ? prevX0.array(pixels) : [], prevT: keepsX0 ? prevT : -1)
     }
 
     /// Continues from `s` (a state of a sampler of the same shape).
@@ -137,6 +142,7 @@ public final class Sampler {
         let len = pixels, hw = size * size
         // 1. eps^ = eps_theta(x_t, t)
         for i in 0..<n { batchT[i] = t }
+        modelReadsX0 = model.readsX0Estimate
         //    (a self-conditioned model also reads the previous step's x̂0)
         model.predictNoise(x.ptr, t: batchT, x0Estimate: prevT >= 0 ? UnsafePointer(prevX0.ptr) : nil, out: eps.ptr)
         // 1b. Classifier guidance: g = s grad log p(y | x_t, t); DDIM and DPM-Solver++ use the score

@@ -256,24 +256,38 @@ public final class Trainer {
     }
 
     /// Starts this (new) run from the weights in `path` instead of random ones:
-    /// a fine-tune. The file's tensors must match this run's model; the Adam
-    /// moments start at zero and the EMA starts at the loaded weights.
+    /// a fine-tune. The file's tensors must match this run's model, or be the
+    /// same model without a learned variance or self-conditioning, which this
+    /// run adds; the Adam moments start at zero and the EMA starts at the
+    /// loaded weights.
     public func startFrom(weights path: String) throws {
         let f = try SafeTensors.read(path)
-        let out = "conv_out.2.weight"
-        if net.config.learnSigma, f.tensors[out]?.shape.first == 1 {
-            // A noise-only model grows the variance output: its ε channel as it was, v's weights 0
-            // (v = 0: Σ halfway between β̃_t and β_t in log), so training starts from the model's samples.
-            var narrow = net.config; narrow.learnSigma = false
-            let small = try UNet(narrow, backend: net.ws.backend), tmp = FloatBuffer(count: small.parameterCount)
-            try f.load(into: tmp.ptr, layout: small.layout)
-            params.zero(net.parameterCount)
-            for s in small.layout.entries {
-                // conv_out.2's [1, C, 3, 3] and [1] fill the first rows of [2, C, 3, 3] and [2].
-                (params.ptr + net.layout[s.name]!.offset).update(from: tmp.ptr + s.offset, count: s.count)
-            }
-        } else {
+        // The model the file holds: a noise-only model grows the variance output, a model of x_t alone
+        // the x0 estimate's input; every new weight starts at 0, so training starts from the model's samples
+        // (v = 0: Σ halfway between β̃_t and β_t in log; the estimate is not read until training teaches it).
+        var narrow = net.config
+        if net.config.learnSigma, f.tensors["conv_out.2.weight"]?.shape.first == 1 { narrow.learnSigma = false }
+        if net.config.selfCondition, let shape = f.tensors["conv_in.weight"]?.shape, shape.count == 4, shape[1] == 1 {
+            narrow.selfCondition = false
+        }
+        guard narrow != net.config else {
             try f.load(into: params.ptr, layout: net.layout)
+            ema.ptr.update(from: params.ptr, count: net.parameterCount)
+            return
+        }
+        let small = try UNet(narrow, backend: net.ws.backend), tmp = FloatBuffer(count: small.parameterCount)
+        try f.load(into: tmp.ptr, layout: small.layout)
+        params.zero(net.parameterCount)
+        for e in small.layout.entries {
+            let src = tmp.ptr + e.offset, dst = params.ptr + net.layout[e.name]!.offset
+            if e.name == "conv_in.weight" && narrow.inputChannels != net.config.inputChannels {
+                // [cout, 1, 3, 3] into the x_t plane of [cout, 2, 3, 3].
+                let k = 9 * narrow.inputChannels, wide = 9 * net.config.inputChannels
+                for o in 0..<(e.count / k) { (dst + o * wide).update(from: src + o * k, count: k) }
+            } else {
+                // conv_out.2's [1, C, 3, 3] and [1] fill the first rows of [2, C, 3, 3] and [2]; the rest as they are.
+                dst.update(from: src, count: e.count)
+            }
         }
         ema.ptr.update(from: params.ptr, count: net.parameterCount)
     }

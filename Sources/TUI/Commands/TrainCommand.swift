@@ -45,6 +45,8 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Open the live training view (ncurses).") var tui = false
     @Flag(help: "Also learn the reverse variance (improved DDPM): conv_out gets a second output v, Sigma = exp(f log beta_t + (1-f) log beta~_t) with f = (v+1)/2, trained with L_simple + 0.001 L_vlb (the mean frozen in L_vlb); sample it with --variance learned. With --init from a noise-only model, its weights start the eps output and v starts at 0.")
     var learnSigma = false
+    @Flag(help: "Self-conditioning (Chen et al. 2022): the network also reads an estimate of x0, in sampling the previous step's x-hat-0; in training, on half of the steps, its own first guess (a second forward pass, held constant). With --init from a model without it, the estimate's weights start at 0.")
+    var selfCondition = false
 
     private static var full: TrainOptions { TrainRecipe.full.options(images: MNIST.trainCount) }
     private static var demo: TrainOptions { TrainRecipe.demo.options(images: MNIST.trainCount) }
@@ -83,8 +85,9 @@ struct TrainCommand: ParsableCommand {
         _ = try backendOption(backend)
         _ = try modelConfig(config ?? "tiny", attention: attention)
         // Training options have their own flags: a config JSON's would be overridden (dropout) or disagree (learnSigma).
-        if let config, let key = ["dropout", "learnSigma"].first(where: { config.contains("\"\($0)\"") }) {
-            throw ValidationError("train --config: set '\(key)' with \(key == "dropout" ? "--dropout" : "--learn-sigma"), not in the JSON")
+        let flags = ["dropout": "--dropout", "learnSigma": "--learn-sigma", "selfCondition": "--self-condition"]
+        if let config, let key = flags.keys.sorted().first(where: { config.contains("\"\($0)\"") }) {
+            throw ValidationError("train --config: set '\(key)' with \(flags[key]!), not in the JSON")
         }
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
@@ -96,7 +99,7 @@ struct TrainCommand: ParsableCommand {
         // The engine's own checks of every option it takes (ranges written once, in Engine).
         try validating {
             var c = try modelConfig(config ?? "tiny", attention: attention)
-            c.learnSigma = learnSigma
+            c.learnSigma = learnSigma; c.selfCondition = selfCondition
             try newRunOptions(images: MNIST.trainCount, config: c).validate()
             _ = try NoiseSchedule(kind: ScheduleKind(rawValue: schedule)!, T: T)
         }
@@ -128,6 +131,10 @@ struct TrainCommand: ParsableCommand {
             if learnSigma {
                 if resume && !cfg.learnSigma { throw CLIError("--learn-sigma changes the model; --resume continues \(out) as it was (start a new run with --init)") }
                 cfg.learnSigma = true
+            }
+            if selfCondition {
+                if resume && !cfg.selfCondition { throw CLIError("--self-condition changes the model; --resume continues \(out) as it was (start a new run with --init)") }
+                cfg.selfCondition = true
             }
             // A resumed run trains on the set it started on (`data` in its file; none: the bundled MNIST).
             let recorded = resumed?["data"]
