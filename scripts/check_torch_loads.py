@@ -7,7 +7,8 @@ checkpoint's train./adam_m./adam_v. entries are ignored), load_state_dict(strict
 and runs one forward pass. The model is the one the file's config metadata
 describes (widths, levels, attention, GroupNorm groups; a model trained with
 --learn-sigma gets the reference's two-output conv_out, as
-scripts/learned_sigma_unet.py does), built by scripts/train_torch.py's
+scripts/learned_sigma_unet.py does; one trained with --self-condition a conv_in
+that reads x_t and the x0 estimate, torch.cat([x_t, x0_est], dim=1)), built by scripts/train_torch.py's
 build_model; a file without that metadata is read as the config named on the
 command line (default tiny).
 """
@@ -32,10 +33,11 @@ if "config" in meta:
     cfg = json.loads(meta["config"])
     m = build_model(dict(dict(nMidBlocks=2, groups=8, attention=[], dropout=0, imageChannels=1), **cfg)).eval()
     learned, hw = cfg.get("learnSigma", False), cfg["imageSize"]
+    conditioned = cfg.get("selfCondition", False)
     name = f"the file's config ({cfg['nChannels']} channels, {len(cfg['chMults'])} levels, attention {cfg.get('attention', [])})"
 else:
-    m, learned, hw = SimpleDDPMUNet(**CONFIGS[name]).eval(), False, 28 if name == "Tiny" else 32
+    m, learned, conditioned, hw = SimpleDDPMUNet(**CONFIGS[name]).eval(), False, False, 28 if name == "Tiny" else 32
 m.load_state_dict(sd, strict=True)
 with torch.no_grad():
     y = m(torch.randn(2, m.conv_in.in_channels, hw, hw), torch.tensor([10, 900]))
-print(f"ok: {len(sd)} tensors loaded into {name}{' (learned variance: eps and v)' if learned else ''}, output {tuple(y.shape)}, finite={bool(torch.isfinite(y).all())}")
+print(f"ok: {len(sd)} tensors loaded into {name}{' (learned variance: eps and v)' if learned else ''}{' (self-conditioned: reads x_t and an x0 estimate)' if conditioned else ''}, output {tuple(y.shape)}, finite={bool(torch.isfinite(y).all())}")

@@ -94,6 +94,10 @@ def build_model(cfg):
     if cfg.get("learnSigma"):
         conv = m.conv_out[2]
         m.conv_out[2] = nn.Conv2d(conv.in_channels, 2 * cfg["imageChannels"], 3, padding=1)
+    if cfg.get("selfCondition"):
+        # Self-conditioning: conv_in reads x_t and an x0 estimate, torch.cat([x_t, x0_est], dim=1)
+        # (zeros for none; in sampling the previous step's x0-hat).
+        m.conv_in = nn.Conv2d(2 * cfg["imageChannels"], m.conv_in.out_channels, 3, padding=1)
     return m
 
 

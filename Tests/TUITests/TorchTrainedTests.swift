@@ -208,6 +208,50 @@ final class TorchTrainedTests: XCTestCase {
         close(got["lr"], (0..<400).map { lr.rate($0) }, "learning rate")
     }
 
+    /// A self-conditioned model as PyTorch builds it (train_torch.py's
+    /// build_model: conv_in reads torch.cat([x_t, x0_est], dim=1)) predicts
+    /// what ours predicts from the same weights, x_t and estimate.
+    func testSelfConditionedModelMatchesPyTorch() throws {
+        guard let py = Self.torchPython() else {
+            throw XCTSkip("torch is not installed (set DDPM_TORCH_PYTHON to a python with torch and safetensors); the self-conditioning check is skipped")
+        }
+        let dir = Shell.temporaryDirectory("torch-selfcond")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cfgJSON = #"{"nChannels":8,"chMults":[1,2],"nBlocks":1,"nMidBlocks":1,"imageChannels":1,"imageSize":28,"dropout":0.0,"groups":8,"attention":[1],"selfCondition":true}"#
+        let code = """
+        import json, sys, torch; sys.path.insert(0, '\(Shell.root.path)/scripts'); import train_torch as tt
+        from safetensors.torch import save_file
+        torch.manual_seed(7); m = tt.build_model(json.loads('\(cfgJSON)')).eval()
+        with torch.no_grad():
+            for p in m.parameters(): p.add_(torch.randn_like(p) * 0.05)
+            x = torch.randn(3, 1, 28, 28); est = torch.rand(3, 1, 28, 28) * 2 - 1; t = torch.tensor([3, 480, 999])
+            out = m(torch.cat([x, est], dim=1), t)
+        w = {k: v.contiguous() for k, v in m.state_dict().items()}
+        save_file(w, '\(dir)/w.safetensors')
+        save_file({'x': x, 'est': est, 't': t.float(), 'out': out}, '\(dir)/probe.safetensors')
+        """
+        try code.write(toFile: dir + "/sc.py", atomically: true, encoding: .utf8)
+        let (rc, o) = Shell.sh("OMP_NUM_THREADS=1 \(py) \(dir)/sc.py")
+        XCTAssertEqual(rc, 0, o)
+        let cfg = try JSONDecoder().decode(UNetConfig.self, from: Data(cfgJSON.utf8))
+        let net = try UNet(cfg), params = FloatBuffer(count: net.parameterCount)
+        XCTAssertEqual(try SafeTensors.read(dir + "/w.safetensors").tensors["conv_in.weight"]?.shape, [8, 2, 3, 3])
+        try SafeTensors.read(dir + "/w.safetensors").load(into: params.ptr, layout: net.layout)
+        let p = try SafeTensors.read(dir + "/probe.safetensors")
+        let x = p.tensors["x"]!.data, est = p.tensors["est"]!.data, ref = p.tensors["out"]!.data
+        let t = p.tensors["t"]!.data.map { Int($0) }
+        // Ours: every image's x_t, then every image's estimate (CNHW; PyTorch's is NCHW).
+        let predictor = UNetPredictor(net: net, params: params)
+        let y = FloatBuffer(count: ref.count)
+        x.withUnsafeBufferPointer { xp in est.withUnsafeBufferPointer { ep in
+            predictor.predictNoise(xp.baseAddress!, t: t, x0Estimate: ep.baseAddress!, out: y.ptr)
+        } }
+        let scale = ref.map { abs($0) }.max()!
+        let diff = (0..<ref.count).map { abs(y.ptr[$0] - ref[$0]) }.max()!
+        XCTAssertGreaterThan(scale, 0.1, "the probe's output is not trivial")
+        XCTAssertLessThan(diff / scale, 1e-4, "relative difference \(diff / scale)")
+    }
+
     /// One training step of train_torch.py (loss_and_gradients, update) and
     /// of Trainer (optimise) from the same weights on the same batch, t and
     /// noise: the same loss, gradient norm, clipped gradients, weights after
