@@ -93,6 +93,8 @@ public enum VariationalBound {
                 for i in 0..<b { rngs[i].fillNormal(eps.ptr + i * hw, count: hw, scale: 1) }
                 s.qSample(x0: x0.ptr, eps: eps.ptr, t: t, count: len, into: xt.ptr)
                 for i in 0..<b { ts[i] = t }
+                // A self-conditioned model reads no estimate here (zeros, as on half of its training
+                // steps): each term is p(x_{t-1} | x_t) alone, where its sampler also has the last x̂0.
                 model.predictNoise(xt.ptr, t: ts, out: eps.ptr)
                 s.predictX0(xt: xt.ptr, eps: eps.ptr, t: t, count: len, into: xhat.ptr)
                 if clip { for j in 0..<len { xhat.ptr[j] = Swift.min(1, Swift.max(-1, xhat.ptr[j])) } }

@@ -77,6 +77,8 @@ public struct AppState: Sendable {
     public var modelLabel = ""
     /// What the network predicts; the samplers and panels use the ε̂ converted from it.
     public var objective: Objective = .eps
+    /// Whether the network also reads the previous step's x̂0 (self-conditioning; the equation panel says so).
+    public var selfConditioned = false
     public var schedule: NoiseSchedule
     public var forwardT = 250
     public var forwardDigit = 0

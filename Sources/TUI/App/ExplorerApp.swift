@@ -176,6 +176,7 @@ enum ExplorerApp {
             state.modelNote = l.note
             state.modelLabel = l.label
             state.objective = l.objective
+            state.selfConditioned = l.model?.0.config.selfCondition ?? false
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
             if let d = o.data { state.trainDataName = URL(fileURLWithPath: d).lastPathComponent + " (--data)" }

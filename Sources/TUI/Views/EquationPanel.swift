@@ -15,8 +15,9 @@ enum EquationPanel {
 
     /// `previousT`: the timestep of the step before (DPM-Solver++ uses that step's x̂0), nil on the first.
     /// `objective`: what the network predicts; a v or x0 model's output is turned into ε̂ first (a line says how).
+    /// `selfConditioned`: the network also reads the previous step's x̂0 (a line says so).
     static func lines(_ f: RecordedFrame, schedule sch: NoiseSchedule, unicode u: Bool, previousT: Int? = nil,
-                      objective: Objective = .eps) -> [Line] {
+                      objective: Objective = .eps, selfConditioned: Bool = false) -> [Line] {
         func n(_ v: Double) -> String { String(format: v != 0 && abs(v) < 1e-3 ? "%.3e" : "%.5f", v) }
         func sp(_ uni: String, _ ascii: String) -> String { u ? uni : ascii }
         let set = f.settings
@@ -104,6 +105,12 @@ enum EquationPanel {
             out.append(Line(text: sp("the net predicts x̂0; ε̂ from it by the line above",
                                      "the net predicts x0^; eps^ from it by the line above"), color: 245))
         }
+        if selfConditioned {
+            out.append(Line(text: previousT == nil
+                            ? sp("the net also reads the last x̂0: none yet (zeros)", "the net also reads the last x0^: none yet (zeros)")
+                            : sp("the net also reads x̂0 of the step before (t=\(previousT!))", "the net also reads x0^ of the step before (t=\(previousT!))"),
+                            color: 245))
+        }
         if (set.kind == .ddpm && f.t > 0) || (set.kind == .ddim && set.eta > 0 && f.tNext >= 0) {
             out.append(Line(text: noise, color: 245))
         }
@@ -132,7 +139,7 @@ enum EquationPanel {
         }
         var row = 0
         var all = lines(shown[idx], schedule: s.schedule, unicode: s.caps.unicode,
-                        previousT: idx > 0 ? shown[idx - 1].t : nil, objective: s.objective)
+                        previousT: idx > 0 ? shown[idx - 1].t : nil, objective: s.objective, selfConditioned: s.selfConditioned)
         if let next = nextStepChange(s, shown: shown[idx], isLast: idx == shown.count - 1) { all.insert(next, at: 1) }
         for l in all where row < h {
             // Long (ASCII) lines wrap with an indent rather than being cut.
