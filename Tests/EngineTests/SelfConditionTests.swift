@@ -108,6 +108,7 @@ final class SelfConditionTests: XCTestCase {
             XCTAssertTrue(straight.allSatisfy { $0.isFinite })
             let b = try Sampler(schedule: sch, settings: SamplerSettings(kind: kind, steps: 10), n: 2, size: 2, seed: 5)
             b.restore(mid)
+            XCTAssertEqual(b.state.prevX0, mid.prevX0, "\(kind): a restored sampler's state keeps it before its first step")
             XCTAssertEqual(b.run(model), straight, "\(kind): restored from a mid-run state")
             // Without the estimate the continuation differs.
             let c = try Sampler(schedule: sch, settings: SamplerSettings(kind: kind, steps: 10), n: 2, size: 2, seed: 5)

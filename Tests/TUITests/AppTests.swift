@@ -234,8 +234,8 @@ final class AppTests: XCTestCase {
     }
 
     /// A Runner on a small U-Net with random weights and a T-step schedule.
-    static func smallRunner(T: Int) throws -> Runner {
-        let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28))
+    static func smallRunner(T: Int, selfCondition: Bool = false) throws -> Runner {
+        let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28, selfCondition: selfCondition))
         let p = FloatBuffer(count: net.parameterCount)
         var rng = RNG(seed: 1); net.layout.initialize(p.ptr, rng: &rng)
         return Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: T))

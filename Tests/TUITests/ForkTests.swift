@@ -33,6 +33,25 @@ final class ForkTests: XCTestCase {
         }
     }
 
+    /// A self-conditioned model reads the previous step's x̂0: a fork from a
+    /// scrubbed step of a DDIM run (whose kept states would otherwise hold no
+    /// x̂0) and of a DDPM run retraces the original bit for bit.
+    func testForkOfASelfConditionedModelIsExact() throws {
+        for set in [SamplerSettings(kind: .ddim, steps: 30), SamplerSettings()] {
+            let r = try AppTests.smallRunner(T: 40, selfCondition: true)
+            r.handle(.startSampling(set, n: 2, seed: 4))
+            for _ in 0..<14 { r.tick() }
+            r.handle(.pause)
+            let original = r.snapshot.history
+            r.handle(.fork(set, at: 11))
+            r.handle(.resume)
+            for _ in 0..<3 { r.tick() }
+            let fork = r.snapshot.forkHistory
+            XCTAssertEqual(fork.count, 14, "\(set.kind)")
+            for i in 11..<14 { XCTAssertEqual(fork[i].x0, original[i].x0, "\(set.kind): step \(i) retraced bit for bit") }
+        }
+    }
+
     /// The t the fork message names is the t of the fork's first own step: the
     /// scrubbed frame's, or, from the live end, where the last step went.
     func testForkMessageNamesTheForksFirstT() throws {

@@ -17,7 +17,8 @@ public final class Sampler {
     public private(set) var index = 0
     public let x: FloatBuffer
     let eps: FloatBuffer, x0: FloatBuffer, z: FloatBuffer
-    /// The previous step's x̂0 and timestep (-1: none yet), for multistep rules.
+    /// The previous step's x̂0 and timestep (-1: none yet), for multistep rules
+    /// and self-conditioned models.
     let prevX0: FloatBuffer
     var prevT = -1
     /// Whether the model reads the previous step's x̂0 (self-conditioning; set by
@@ -82,14 +83,16 @@ public final class Sampler {
         public let timesteps: [Int]
         public let index: Int
         public let settings: SamplerSettings
-        /// The previous step's x̂0 and timestep (a multistep rule's history).
+        /// The previous step's x̂0 and timestep (a multistep rule's history, or
+        /// a self-conditioned model's estimate), and whether the model reads it.
         let prevX0: [Float], prevT: Int
+        let modelReadsX0: Bool
     }
 
     public var state: State {
         State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings,
               // Only a multistep rule's or a self-conditioned model's states need the history (forks keep up to 250 states).
-              prevX0: prevT >= 0 && keepsX0 ? prevX0.array(pixels) : [], prevT: keepsX0 ? prevT : -1)
+              prevX0: prevT >= 0 && keepsX0 ? prevX0.array(pixels) : [], prevT: keepsX0 ? prevT : -1, modelReadsX0: modelReadsX0)
     }
 
     /// Continues from `s` (a state of a sampler of the same shape).
@@ -97,7 +100,7 @@ public final class Sampler {
         precondition(s.x.count == pixels && s.rngs.count == n, "restore: a state of another shape")
         s.x.withUnsafeBufferPointer { x.ptr.update(from: $0.baseAddress!, count: pixels) }
         rngs = s.rngs; timesteps = s.timesteps; index = s.index; settings = s.settings
-        prevT = s.prevT
+        prevT = s.prevT; modelReadsX0 = s.modelReadsX0
         if s.prevT >= 0 { s.prevX0.withUnsafeBufferPointer { prevX0.ptr.update(from: $0.baseAddress!, count: pixels) } }
     }
 
@@ -181,7 +184,7 @@ public final class Sampler {
             for i in 0..<rngCount { self.rngs[i].fillNormal(self.z.ptr + i * hw, count: hw, scale: scale) }
             return UnsafePointer(self.z.ptr)
         }
-        // 4. Keep this step's x̂0 for a multistep rule's next step.
+        // 4. Keep this step's x̂0 for a multistep rule's or a self-conditioned model's next step.
         prevX0.ptr.update(from: x0.ptr, count: len); prevT = t
         index += 1
         return (outside, epsStats)

@@ -62,7 +62,9 @@ public enum Benchmark {
             for _ in 0..<steps { let t0 = now(); try tr.trainStep(); times.append(now() - t0) }
             let med = median(times)
             report.train.append(.init(batch: b, images_per_second: Double(b) / med, ms_per_step: med * 1e3))
-            if b == trainBatches.first { report.gflops_train = 3 * fwd * Double(b) / med / 1e9 }
+            // Forward and backward (2x the forward); a self-conditioned model's first guess adds a forward on half of the steps.
+            let passes = 3 + (config.selfCondition ? 0.5 : 0)
+            if b == trainBatches.first { report.gflops_train = passes * fwd * Double(b) / med / 1e9 }
             log(String(format: "train  batch %4d: %8.1f ms/step  %7.1f img/s", b, med * 1e3, Double(b) / med))
         }
         let sched = try NoiseSchedule()

@@ -102,7 +102,7 @@ public final class Trainer {
     /// The rest of a step, on the batch in `x0b`, `ts` and `epsb`: q_sample,
     /// the weighted loss, backward, clipping, Adam at `lr` and the EMA (what
     /// scripts/train_torch.py's loss_and_gradients and update do; the tests
-    /// give both the same batch).
+    /// give both the same batch; its loss has no self-conditioning pass).
     func optimise(lr: Double) throws -> StepStats {
         let b = ts.count, hw = data.side * data.side, len = b * hw
         let T = schedule.T
@@ -120,7 +120,8 @@ public final class Trainer {
             // Self-conditioning (Chen et al. 2022): on half of the steps the network first guesses x0
             // from x_t with no estimate (zeros), and that guess, held constant (no gradient through it),
             // is the estimate it is trained with; on the others the estimate is zeros. Sampling feeds the
-            // previous step's x̂0 (Sampler.advance).
+            // previous step's x̂0 (Sampler.advance), clipped when the sampler clips; the guess here is not
+            // clipped, as DDIM's default does not clip (lucidrains' denoising-diffusion-pytorch does the same).
             let est = xtb.ptr + len
             est.update(repeating: 0, count: len)
             if rng.int(2) == 0 {

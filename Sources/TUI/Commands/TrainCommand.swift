@@ -85,9 +85,9 @@ struct TrainCommand: ParsableCommand {
         _ = try backendOption(backend)
         _ = try modelConfig(config ?? "tiny", attention: attention)
         // Training options have their own flags: a config JSON's would be overridden (dropout) or disagree (learnSigma).
-        let flags = ["dropout": "--dropout", "learnSigma": "--learn-sigma", "selfCondition": "--self-condition"]
-        if let config, let key = flags.keys.sorted().first(where: { config.contains("\"\($0)\"") }) {
-            throw ValidationError("train --config: set '\(key)' with \(flags[key]!), not in the JSON")
+        let flags = [("dropout", "--dropout"), ("learnSigma", "--learn-sigma"), ("selfCondition", "--self-condition")]
+        if let config, let (key, flag) = flags.first(where: { config.contains("\"\($0.0)\"") }) {
+            throw ValidationError("train --config: set '\(key)' with \(flag), not in the JSON")
         }
         guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }

@@ -106,10 +106,9 @@ enum EquationPanel {
                                      "the net predicts x0^; eps^ from it by the line above"), color: 245))
         }
         if selfConditioned {
-            out.append(Line(text: previousT == nil
-                            ? sp("the net also reads the last x̂0: none yet (zeros)", "the net also reads the last x0^: none yet (zeros)")
-                            : sp("the net also reads x̂0 of the step before (t=\(previousT!))", "the net also reads x0^ of the step before (t=\(previousT!))"),
-                            color: 245))
+            let read = previousT.map { sp("the net also reads x̂0 of the step before (t=\($0))", "the net also reads x0^ of the step before (t=\($0))") }
+                ?? sp("the net also reads the last x̂0: none yet (zeros)", "the net also reads the last x0^: none yet (zeros)")
+            out.append(Line(text: read, color: 245))
         }
         if (set.kind == .ddpm && f.t > 0) || (set.kind == .ddim && set.eta > 0 && f.tNext >= 0) {
             out.append(Line(text: noise, color: 245))
