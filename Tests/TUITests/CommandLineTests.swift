@@ -30,7 +30,7 @@ final class CommandLineTests: XCTestCase {
             ("info --schedule cubic", "unknown --schedule 'cubic' (linear, cosine, quadratic, sigmoid)"),
             ("sample --out \(png) --T 1", "--T must be in 2...100000, got 1"),
             ("sample --out \(png) --attention 1", "--attention describes a model with --config"),
-            ("sample --out \(png) --config small", "its metadata says the model is tiny + attention at 7x7, not the --config small given"),
+            ("sample --out \(png) --config small", "its metadata says the model is tiny + attention at 7x7 + self-conditioning, not the --config small given"),
             ("eval --out \(ckpt)", "--out is where --train-classifier or --train-noisy-classifier writes"),
             ("eval --data /tmp", "--data evaluates against another set: give --classifier"),
             ("eval --train-classifier --data /tmp", "--data trains a classifier of another set: give --out FILE"),

@@ -126,7 +126,7 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(ddpm("info --config tiny").contains("parameters:           396,801"))
         let alone = ddpm("info")
         XCTAssertTrue(alone.contains("file:                 \(Shell.assets)/models/mnist-tiny.safetensors")
-                      && alone.contains("parameters:           426,817"), alone)
+                      && alone.contains("parameters:           426,961"), alone)
         XCTAssertTrue(ddpm("info --config small").contains("4,333,505"))
         // --weights: what a file holds, from its metadata.
         let lv = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-learned-variance.safetensors")
@@ -134,11 +134,18 @@ final class OutputTests: XCTestCase {
                      "training step:        6000", "--learn-sigma"] {
             XCTAssertTrue(lv.contains(want), "\(want) in:\n\(lv)")
         }
-        // The bundled model: what it is and its whole recipe (resumed runs included).
+        // The bundled model: what it is and its whole recipe (the model it was grown from, resumed runs included).
         let bundled = ddpm("info --weights \(Shell.assets)/models/mnist-tiny.safetensors")
-        for want in ["tiny + attention at 7x7", "parameters:           426,817", "predicts:             v", "training step:        38000",
-                     "note:", "--attention 2 --objective v --weighting min-snr", "--resume --steps 38000"] {
+        for want in ["tiny + attention at 7x7 + self-conditioning", "parameters:           426,961", "predicts:             v",
+                     "training step:        5000", "note:", "--init assets/models/mnist-tiny-v2.safetensors --self-condition",
+                     "--resume --steps 5000"] {
             XCTAssertTrue(bundled.contains(want), "\(want) in:\n\(bundled)")
+        }
+        // The model it was grown from, kept for comparison.
+        let v2 = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-v2.safetensors")
+        for want in ["tiny + attention at 7x7 (", "parameters:           426,817", "training step:        38000",
+                     "--attention 2 --objective v --weighting min-snr", "--resume --steps 38000"] {
+            XCTAssertTrue(v2.contains(want), "\(want) in:\n\(v2)")
         }
         XCTAssertTrue(ddpm("info --weights \(Shell.assets)/models/mnist-noisy-classifier.safetensors").contains("not a U-Net"))
     }

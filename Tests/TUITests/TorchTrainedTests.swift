@@ -144,18 +144,22 @@ final class TorchTrainedTests: XCTestCase {
         XCTAssertTrue(out.contains("(no config in its metadata: the model --config gave)") && out.contains("cosine, T 1000") && out.contains("396,801"), out)
         XCTAssertTrue(out.contains("predicts:             eps (not in its metadata: assumed"), out)
 
-        // The bundled model predicts v: without its metadata it needs --objective v to sample its digits.
-        let v2 = Shell.assets + "/models/mnist-tiny.safetensors"
-        try stripped(v2, to: dir + "/v.safetensors")
-        try sameDigits(dir + "/v.safetensors", "--config tiny --attention 2 --objective v", as: v2, "--objective v samples as the metadata does")
-        (code, out) = Shell.sh("\(env) info --weights \(dir)/v.safetensors --config tiny --attention 2 --objective v")
-        XCTAssertTrue(code == 0 && out.contains("predicts:             v (from --objective)"), out)
-        (code, out) = Shell.sh("\(env) sample --weights \(v2) --objective x0 --n 4 --out \(dir)/e.idx")
+        // The bundled model predicts v and reads an x0 estimate: without its metadata it needs --objective v
+        // and a config JSON with selfCondition to sample its digits.
+        let bundledV = Shell.assets + "/models/mnist-tiny.safetensors"
+        try stripped(bundledV, to: dir + "/v.safetensors")
+        let json = #"'{"nChannels":16,"chMults":[1,2,2],"nBlocks":2,"imageSize":28,"attention":[2],"selfCondition":true}'"#
+        try sameDigits(dir + "/v.safetensors", "--config \(json) --objective v", as: bundledV, "--objective v samples as the metadata does")
+        (code, out) = Shell.sh("\(env) info --weights \(dir)/v.safetensors --config \(json) --objective v")
+        XCTAssertTrue(code == 0 && out.contains("predicts:             v (from --objective)") && out.contains("self-conditioning"), out)
+        (code, out) = Shell.sh("\(env) sample --weights \(dir)/v.safetensors --config tiny --attention 2 --objective v --n 4 --out \(dir)/e.idx")
+        XCTAssertTrue(code == 1 && out.contains("'conv_in.weight': shape [16, 2, 3, 3], expected [16, 1, 3, 3]"), out)
+        (code, out) = Shell.sh("\(env) sample --weights \(bundledV) --objective x0 --n 4 --out \(dir)/e.idx")
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("its metadata says the model predicts v, not the --objective x0 given") && !out.contains("Restore"), out)
         (code, out) = Shell.sh("\(env) info --objective v")
         XCTAssertTrue(code != 0 && out.contains("--objective describe a weights file without ddpm's metadata"), out)
-        (code, out) = Shell.sh("\(env) sample --weights \(v2) --objective y --n 4 --out \(dir)/e.idx")
+        (code, out) = Shell.sh("\(env) sample --weights \(bundledV) --objective y --n 4 --out \(dir)/e.idx")
         XCTAssertTrue(code != 0 && out.contains("--objective must be eps, x0 or v, got 'y'"), out)
     }
 
