@@ -43,9 +43,9 @@ final class ExplainTests: XCTestCase {
         XCTAssertEqual(text(.eps, true), try texts(f))
         // A self-conditioned model also reads the step before's x̂0 (none on the first step).
         let later = shown(EquationPanel.lines(f, schedule: sch, unicode: true, previousT: 501, objective: .v, selfConditioned: true))
-        XCTAssertTrue(later.contains("the net also reads x̂0 of the step before (t=501)"), later)
+        XCTAssertTrue(later.contains("the net also reads x̂0 from t=501"), later)
         let first = shown(EquationPanel.lines(f, schedule: sch, unicode: false, objective: .v, selfConditioned: true))
-        XCTAssertTrue(first.contains("the net also reads the last x0^: none yet (zeros)"), first)
+        XCTAssertTrue(first.contains("the net also reads x0^: none yet"), first)
         XCTAssertFalse(text(.v, true).contains("also reads"))
     }
 

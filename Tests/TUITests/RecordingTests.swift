@@ -164,8 +164,10 @@ final class RecordingTests: XCTestCase {
         let rec = try Recording.read(dir + "/r.ddpmtraj")
         XCTAssertEqual(rec.main.frames.map(\.readings), snap.history.map(\.readings))
         XCTAssertEqual(rec.model.objective, .eps)
-        // What the network predicts goes through the file (a replay of the v model explains v̂ as the live run does).
-        var v = Self.model; v.objective = .v
+        XCTAssertFalse(rec.model.selfConditioned)
+        // What the network predicts and whether it read the last x̂0 go through the file
+        // (a replay's equation panel explains them as the live run's does).
+        var v = Self.model; v.objective = .v; v.selfConditioned = true
         try XCTUnwrap(Recording(snap, model: v, schedule: try NoiseSchedule().spec)).write(dir + "/v.ddpmtraj")
         XCTAssertEqual(try Recording.read(dir + "/v.ddpmtraj").model, v)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
@@ -175,6 +177,13 @@ final class RecordingTests: XCTestCase {
         try bytes.write(to: URL(fileURLWithPath: dir + "/q.ddpmtraj"))
         XCTAssertThrowsError(try Recording.read(dir + "/q.ddpmtraj")) { e in
             XCTAssertTrue("\(e)".contains("model_objective is not eps, x0 or v"), "\(e)")
+        }
+        bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
+        let sc = try XCTUnwrap(bytes.range(of: Data("\"model_self_conditioned\":\"true\"".utf8)))
+        bytes.replaceSubrange(sc, with: Data("\"model_self_conditioned\":\"yess\"".utf8))
+        try bytes.write(to: URL(fileURLWithPath: dir + "/s.ddpmtraj"))
+        XCTAssertThrowsError(try Recording.read(dir + "/s.ddpmtraj")) { e in
+            XCTAssertTrue("\(e)".contains("model_self_conditioned is not true or false"), "\(e)")
         }
     }
 

@@ -16,7 +16,8 @@ import Foundation
 ///   `fork_from` frames, not stored twice).
 /// - `__metadata__`: `format` = "ddpm-trajectory", `version` = "1", `model_file`,
 ///   `model_sha256`, `model_step`, `model_objective` (what the network predicts;
-///   absent in older files: eps), `schedule` (JSON), `seed`, `temperature` (of
+///   absent in older files: eps), `model_self_conditioned` ("true" when the network
+///   also read the previous step's x̂0; absent otherwise), `schedule` (JSON), `seed`, `temperature` (of
 ///   x_T), `n`, `image_size`, `timesteps` (JSON), `frames` (JSON: per frame
 ///   step, t, t_next, settings, eps statistics, share of x̂0 outside [-1, 1]),
 ///   and for a fork `fork_from`, `fork_settings`, `fork_frames`.
@@ -38,14 +39,19 @@ public struct Recording: Sendable {
         public var step: Int?
         /// What the network predicts (the panels of a replay say so, as the live explorer does).
         public var objective: Objective
-        public init(file: String, sha256: String, step: Int?, objective: Objective = .eps) {
+        /// Whether the network also read the previous step's x̂0 (self-conditioning).
+        public var selfConditioned: Bool
+        public init(file: String, sha256: String, step: Int?, objective: Objective = .eps, selfConditioned: Bool = false) {
             self.file = file; self.sha256 = sha256; self.step = step; self.objective = objective
+            self.selfConditioned = selfConditioned
         }
 
-        /// The identity of the model file at `path`: its name, SHA-256, training step and objective.
-        public static func of(file path: String, metadata: [String: String]) throws -> Model {
+        /// The identity of the model file at `path`: its name, SHA-256, training step, objective and
+        /// whether it is self-conditioned (`config`: the model it holds).
+        public static func of(file path: String, metadata: [String: String], config: UNetConfig) throws -> Model {
             Model(file: URL(fileURLWithPath: path).lastPathComponent, sha256: try Engine.sha256(ofFile: path),
-                  step: metadata["step"].flatMap { Int($0) }, objective: try Checkpoint.objective(metadata, path: path))
+                  step: metadata["step"].flatMap { Int($0) }, objective: try Checkpoint.objective(metadata, path: path),
+                  selfConditioned: config.selfCondition)
         }
     }
 
@@ -146,6 +152,7 @@ public struct Recording: Sendable {
         ]
         if let s = model.step { meta["model_step"] = "\(s)" }
         if model.objective != .eps { meta["model_objective"] = model.objective.rawValue }
+        if model.selfConditioned { meta["model_self_conditioned"] = "true" }
         // The JSON header must stay readable (SafeTensors.maxHeaderBytes; ~200 bytes a frame: T ≲ 60,000).
         let headerBytes = meta.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 8 }
             + (fork.map { Self.json($0.side.frames.map(FrameInfo.init)).utf8.count } ?? 0)
@@ -269,8 +276,14 @@ public struct Recording: Sendable {
             guard let known = Objective(rawValue: o) else { throw bad("model_objective is not eps, x0 or v") }
             objective = known
         }
+        var selfConditioned = false
+        if let c = m["model_self_conditioned"] {
+            guard c == "true" || c == "false" else { throw bad("model_self_conditioned is not true or false") }
+            selfConditioned = c == "true"
+        }
         var rec = Recording(model: Model(file: try field("model_file"), sha256: try field("model_sha256"),
-                                         step: m["model_step"].flatMap { Int($0) }, objective: objective),
+                                         step: m["model_step"].flatMap { Int($0) }, objective: objective,
+                                         selfConditioned: selfConditioned),
                             schedule: schedule, seed: seed, temperature: temp, n: n, size: size, timesteps: timesteps, main: main)
         if m["fork_from"] != nil {
             guard let from = Int(try field("fork_from")), (0...main.frames.count).contains(from) else {

@@ -43,6 +43,8 @@ enum ExplorerApp {
         var label = ""
         /// What the model predicts (its output is turned into ε for the samplers).
         var objective: Objective = .eps
+        /// Whether the network also reads the previous step's x̂0 (the equation panel says so).
+        var selfConditioned = false
         /// The model file and its metadata (what a recording names it by).
         var path = ""
         var metadata: [String: String] = [:]
@@ -64,6 +66,7 @@ enum ExplorerApp {
             l.label = "replay \(file) · \(rec.model.file)" + (rec.model.step.map { " · step \($0)" } ?? "")
                 + (rec.model.objective != .eps ? " · predicts \(rec.model.objective.rawValue)" : "")
             l.objective = rec.model.objective
+            l.selfConditioned = rec.model.selfConditioned
             l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
             return l
         }
@@ -72,6 +75,7 @@ enum ExplorerApp {
         do {
             let m = try loadModel(path, given: o.modelFile); l.model = (m.0, m.1, m.2)
             l.objective = try Checkpoint.objective(m.3.metadata, path: path)
+            l.selfConditioned = m.0.config.selfCondition
             l.metadata = m.3.metadata
             let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
             let file = URL(fileURLWithPath: path).lastPathComponent
@@ -150,6 +154,8 @@ enum ExplorerApp {
         var replay: ReplayPlayer?
         /// The model file on screen and its metadata (for recordings).
         let modelPath: String, modelMetadata: [String: String]
+        /// The model's config (a recording says whether it was self-conditioned).
+        let modelConfig: UNetConfig
         /// Messages from background writes (recordings, GIFs), shown when they finish.
         let finishedWrites = Locked<[String]>([])
         /// File names given to writes not yet finished (two quick R presses get two files),
@@ -166,6 +172,7 @@ enum ExplorerApp {
         init(_ o: Options, _ l: Loaded, term: Terminal) {
             options = o; self.term = term; trainOut = o.trainOut
             modelPath = l.path; modelMetadata = l.metadata
+            modelConfig = l.model?.0.config ?? .tiny
             trainReader = l.reader?.copy()
             let (w, h) = term.size
             state = AppState(caps: term.caps, width: w, height: h, schedule: l.model?.2 ?? (try! NoiseSchedule()))
@@ -176,7 +183,7 @@ enum ExplorerApp {
             state.modelNote = l.note
             state.modelLabel = l.label
             state.objective = l.objective
-            state.selfConditioned = l.model?.0.config.selfCondition ?? false
+            state.selfConditioned = l.selfConditioned
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
             if let d = o.data { state.trainDataName = URL(fileURLWithPath: d).lastPathComponent + " (--data)" }
@@ -350,7 +357,8 @@ enum ExplorerApp {
         func recordingMaker() -> @Sendable () throws -> Recording? {
             if let r = replay?.recording { return { r } }
             let snap = state.snapshot, path = modelPath, meta = modelMetadata, spec = state.schedule.spec
-            return { Recording(snap, model: try Recording.Model.of(file: path, metadata: meta), schedule: spec) }
+            let config = modelConfig
+            return { Recording(snap, model: try Recording.Model.of(file: path, metadata: meta, config: config), schedule: spec) }
         }
 
         /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).

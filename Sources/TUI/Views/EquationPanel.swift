@@ -106,8 +106,9 @@ enum EquationPanel {
                                      "the net predicts x0^; eps^ from it by the line above"), color: 245))
         }
         if selfConditioned {
-            let read = previousT.map { sp("the net also reads x̂0 of the step before (t=\($0))", "the net also reads x0^ of the step before (t=\($0))") }
-                ?? sp("the net also reads the last x̂0: none yet (zeros)", "the net also reads the last x0^: none yet (zeros)")
+            // Short: at 80 columns the panel is about 34 wide and its last lines are cut first.
+            let read = previousT.map { sp("the net also reads x̂0 from t=\($0)", "the net also reads x0^ from t=\($0)") }
+                ?? sp("the net also reads x̂0: none yet", "the net also reads x0^: none yet")
             out.append(Line(text: read, color: 245))
         }
         if (set.kind == .ddpm && f.t > 0) || (set.kind == .ddim && set.eta > 0 && f.tNext >= 0) {
