@@ -52,6 +52,24 @@ final class ForkTests: XCTestCase {
         }
     }
 
+    /// `z` zooms the side the keys act on: with the keys on the fork, the
+    /// fork's digit at the fork's t (it showed the original's).
+    func testZoomShowsTheSideTheKeysActOn() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 6)             // the original at t = 999 ... 994
+        st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
+        st.snapshot.forkFrom = 2
+        st.snapshot.forkHistory = Array(st.snapshot.history.prefix(4))   // the fork at t = 999 ... 996
+        st.zoom = true
+        var text = render(st).text
+        XCTAssertTrue(text.contains("digit 1 of 4 at t=994"), text)
+        st.forkFocus = true
+        text = render(st).text
+        XCTAssertTrue(text.contains("digit 1 of 4 at t=996") && !text.contains("at t=994"), text)
+        st.scrub = 1
+        XCTAssertTrue(render(st).text.contains("digit 1 of 4 at t=998"))
+    }
+
     /// The t the fork message names is the t of the fork's first own step: the
     /// scrubbed frame's, or, from the live end, where the last step went.
     func testForkMessageNamesTheForksFirstT() throws {

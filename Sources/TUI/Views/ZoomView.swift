@@ -23,9 +23,11 @@ enum ZoomView {
 
     static func render(_ s: AppState, _ buf: inout CellBuffer, _ l: SampleView.Layout) {
         let snap = s.snapshot
-        let idx = min(s.scrub ?? (snap.history.count - 1), snap.history.count - 1)
+        // The side the keys act on (a fork's own steps while it has them), as the status line and panel show.
+        let history = s.focusHistory
+        let idx = min(s.scrub ?? (history.count - 1), history.count - 1)
         guard idx >= 0 else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
-        let f = snap.history[idx], k = min(s.selected, f.n - 1), side = f.size
+        let f = history[idx], k = min(s.selected, f.n - 1), side = f.size
         let W = l.leftW - 1
         let title = "digit \(k + 1) of \(f.n) at t=\(f.t)"
         buf.text(1, l.top, title + (title.count + 28 <= W ? "  (h/l other digit · z grid)" : "  (h/l · z grid)"), bold: true, maxWidth: W)
@@ -70,7 +72,7 @@ enum ZoomView {
         }
         guard let p = pick else { return }
         for (i, fi) in idxs.enumerated() {
-            let fr = snap.history[fi]
+            let fr = history[fi]
             let cx = 1 + (i % p.perRow) * (p.cell.w + 1), cy = sy + (i / p.perRow) * (p.cell.h + 1)
             ImageWidget(pixels: digit(fr, k), side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: p.scale, caps: s.caps)
                 .render(into: &buf, x: cx, y: cy)
@@ -83,19 +85,22 @@ enum ZoomView {
     static func renderCurve(_ s: AppState, _ buf: inout CellBuffer, x: Int, y: Int, w: Int, h: Int) -> Int {
         let snap = s.snapshot
         let k = s.selected
-        let frames = snap.history.filter { k < $0.readings.count }
+        let onFork = s.forking && s.forkFocus
+        let history = s.focusHistory
+        let frames = history.filter { k < $0.readings.count }
         guard let last = frames.last else {
             buf.text(x, y, s.hasClassifier ? "classifier: no reading yet" : "no classifier loaded", fg: 245, maxWidth: w)
             return 2
         }
-        let final = k < snap.finalReadings.count ? snap.finalReadings[k] : last.readings[k]
+        let finals = onFork ? snap.forkFinalReadings : snap.finalReadings
+        let final = k < finals.count ? finals[k] : last.readings[k]
         let p = frames.map { Double($0.readings[k].probs[final.digit]) }
         let e = frames.map { Double($0.readings[k].entropy) / log2(10) }
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
                               title: "p(\(final.digit)) & entropy/3.32" + (w >= 34 ? (s.caps.unicode ? " (green, red)" : " (*, o)") : ""), caps: s.caps)
         plot.yRange = (0, 1)
         plot.xName = "step"
-        plot.cursor = (s.scrub ?? (snap.history.count - 1)).clamped(0, max(0, p.count - 1))
+        plot.cursor = (s.scrub ?? (history.count - 1)).clamped(0, max(0, p.count - 1))
         plot.render(into: &buf, x: x, y: y, w: w, h: h)
         return h
     }
