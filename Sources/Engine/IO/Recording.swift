@@ -47,11 +47,11 @@ public struct Recording: Sendable {
         }
 
         /// The identity of the model file at `path`: its name, SHA-256, training step, objective and
-        /// whether it is self-conditioned (`config`: the model it holds).
-        public static func of(file path: String, metadata: [String: String], config: UNetConfig) throws -> Model {
+        /// whether it is self-conditioned (its config's `selfCondition`).
+        public static func of(file path: String, metadata: [String: String], selfConditioned: Bool) throws -> Model {
             Model(file: URL(fileURLWithPath: path).lastPathComponent, sha256: try Engine.sha256(ofFile: path),
                   step: metadata["step"].flatMap { Int($0) }, objective: try Checkpoint.objective(metadata, path: path),
-                  selfConditioned: config.selfCondition)
+                  selfConditioned: selfConditioned)
         }
     }
 

@@ -154,8 +154,6 @@ enum ExplorerApp {
         var replay: ReplayPlayer?
         /// The model file on screen and its metadata (for recordings).
         let modelPath: String, modelMetadata: [String: String]
-        /// The model's config (a recording says whether it was self-conditioned).
-        let modelConfig: UNetConfig
         /// Messages from background writes (recordings, GIFs), shown when they finish.
         let finishedWrites = Locked<[String]>([])
         /// File names given to writes not yet finished (two quick R presses get two files),
@@ -172,7 +170,6 @@ enum ExplorerApp {
         init(_ o: Options, _ l: Loaded, term: Terminal) {
             options = o; self.term = term; trainOut = o.trainOut
             modelPath = l.path; modelMetadata = l.metadata
-            modelConfig = l.model?.0.config ?? .tiny
             trainReader = l.reader?.copy()
             let (w, h) = term.size
             state = AppState(caps: term.caps, width: w, height: h, schedule: l.model?.2 ?? (try! NoiseSchedule()))
@@ -357,8 +354,8 @@ enum ExplorerApp {
         func recordingMaker() -> @Sendable () throws -> Recording? {
             if let r = replay?.recording { return { r } }
             let snap = state.snapshot, path = modelPath, meta = modelMetadata, spec = state.schedule.spec
-            let config = modelConfig
-            return { Recording(snap, model: try Recording.Model.of(file: path, metadata: meta, config: config), schedule: spec) }
+            let conditioned = state.selfConditioned
+            return { Recording(snap, model: try Recording.Model.of(file: path, metadata: meta, selfConditioned: conditioned), schedule: spec) }
         }
 
         /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).
