@@ -52,6 +52,23 @@ final class AppTests: XCTestCase {
                       folded.suffix(3).joined(separator: "\n"))
     }
 
+    /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.
+    func testFromTheNextStepMessageGoesWhenTheRunEnds() throws {
+        let r = try Self.smallRunner(T: 10)
+        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
+        r.tick(); r.tick()
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 10))
+        _ = reduce(&st, .engine(r.snapshot))
+        guard case .command(let cmd)? = reduce(&st, .key(.char("d"))).first else { return XCTFail("no command") }
+        XCTAssertTrue(st.message?.contains("from the next step") ?? false, st.message ?? "")
+        r.handle(cmd); r.tick()
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertTrue(st.message?.contains("from the next step") ?? false, "steps are left: the message stays")
+        while r.isRunning { r.tick() }
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertNil(st.message, "the run has finished: nothing is left to apply it to")
+    }
+
     /// PgUp / PgDn move a tenth of the whole run (100 of 1000 steps), not of
     /// the steps taken so far; `d` mid-run says the new sampler takes over from
     /// the next step, and the status names both samplers of the run.
@@ -67,6 +84,17 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("d")))
         XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step, on from this x_t (r starts a new run with it)")
         XCTAssertTrue(SampleView.statusLine(st).contains("│ DDPM then DDIM 50 η=0.0 │"), SampleView.statusLine(st))
+        // Three samplers in one run: each named in turn, not the first and the last.
+        var ran = st.snapshot.history
+        for i in 200..<ran.count { var set = ran[i].settings; set.kind = i < 250 ? .ddim : .dpmpp; set.steps = i < 250 ? 50 : 20; let f = ran[i]
+            ran[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                   eps: f.eps, x0Outside: f.x0Outside, readings: f.readings) }
+        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then DDIM 50 then DPM++ 20 then ")
+        XCTAssertEqual(SampleView.samplersBefore(Array(ran.prefix(250)), st.settings), "DDPM then ")
+        // Exports and recordings of that run are named by all three.
+        XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20")
+        XCTAssertEqual(ExplorerApp.samplersInName(Array(ran.prefix(200)), else: st.settings), "ddpm-beta")
+        XCTAssertEqual(ExplorerApp.samplersInName([], else: st.settings), "ddim50-eta0.0")
         // A 20-step run pages by 2 steps, not by 10 (half of it).
         st = try makeState()
         st.snapshot = Self.fakeSnapshot(steps: 20)

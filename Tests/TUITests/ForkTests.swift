@@ -70,24 +70,48 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(render(st).text.contains("digit 1 of 4 at t=998"))
     }
 
-    /// The t the fork message names is the t of the fork's first own step: the
-    /// scrubbed frame's, or, from the live end, where the last step went.
-    func testForkMessageNamesTheForksFirstT() throws {
-        for scrubbed in [false, true] {
+    /// A fork shares the shown step (scrubbed or newest) and goes on from the
+    /// step after it: the message names the shown t, both panes keep showing
+    /// it until the fork's first own step, which starts where the shown one went.
+    /// Home then f forks after the first step (not "fork t=--"); the last step
+    /// of a finished run has nothing after it to fork.
+    func testForkSharesTheShownStep() throws {
+        for scrub in [nil, 2, 0] as [Int?] {
             let r = try AppTests.smallRunner(T: 20)
             r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
             for _ in 0..<4 { r.tick() }
             r.handle(.pause)
             var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 20))
             st.snapshot = r.snapshot
-            if scrubbed { st.scrub = 2 }
+            st.scrub = scrub
+            let shown = r.snapshot.history[scrub ?? 3]
+            XCTAssertTrue(render(st).text.contains("t=\(shown.t)"))
             let fx = reduce(&st, .key(.char("f")))
             guard case .command(let cmd)? = fx.first else { return XCTFail("no fork command") }
-            r.handle(cmd); r.handle(.resume)
-            while r.snapshot.forkHistory.count <= (scrubbed ? 2 : 4) { r.tick() }
-            let first = r.snapshot.forkHistory[scrubbed ? 2 : 4]
-            XCTAssertTrue(st.message?.hasPrefix("forked at t=\(first.t):") ?? false, "\(st.message ?? "") / first fork step t=\(first.t)")
+            XCTAssertTrue(st.message?.hasPrefix("forked after t=\(shown.t):") ?? false, "\(st.message ?? "") / shown t=\(shown.t)")
+            // Before the engine answers and after: the fork pane shows the step the key was pressed on.
+            XCTAssertTrue(render(st).text.contains("▶ fork t=\(shown.t): x̂0"), render(st).text)
+            r.handle(cmd)
+            _ = reduce(&st, .engine(r.snapshot))
+            XCTAssertTrue(st.forking)
+            XCTAssertEqual(r.snapshot.forkHistory.last?.t, shown.t)
+            XCTAssertTrue(render(st).text.contains("▶ fork t=\(shown.t): x̂0"), render(st).text)
+            r.handle(.resume)
+            let shared = r.snapshot.forkHistory.count
+            while r.snapshot.forkHistory.count <= shared { r.tick() }
+            XCTAssertEqual(r.snapshot.forkHistory[shared].t, shown.tNext, "the fork's first own step starts where the shown one went")
         }
+        let r = try AppTests.smallRunner(T: 10)
+        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
+        while r.isRunning { r.tick() }
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 10))
+        st.snapshot = r.snapshot
+        st.scrub = r.snapshot.history.count - 1
+        XCTAssertEqual(reduce(&st, .key(.char("f"))), [])
+        XCTAssertTrue(st.message?.contains("nothing after it to fork") ?? false, st.message ?? "")
+        XCTAssertFalse(st.forking)
+        st.scrub = r.snapshot.history.count - 2
+        XCTAssertEqual(reduce(&st, .key(.char("f"))), [.command(.fork(st.settings, at: r.snapshot.history.count - 1))])
     }
 
     /// A finished run forks only from a scrubbed step; both sides then reach t = 0, lined up by t.
@@ -133,7 +157,7 @@ final class ForkTests: XCTestCase {
         _ = reduce(&st, .key(.left)); _ = reduce(&st, .key(.left))
         XCTAssertEqual(st.scrub, 3)
         var quick = st
-        XCTAssertEqual(reduce(&st, .key(.char("f"))), [.command(.fork(st.settings, at: 3))])
+        XCTAssertEqual(reduce(&st, .key(.char("f"))), [.command(.fork(st.settings, at: 4))], "the scrubbed step is shared")
         XCTAssertTrue(st.forkFocus)
         XCTAssertNil(st.scrub)
         // Before the engine answers, the next key already acts on the fork (keys typed fast after f).

@@ -116,6 +116,50 @@ final class GuidanceUITests: XCTestCase {
         }
     }
 
+    /// A guided DDIM step in ASCII at 80x24 (a panel about 34 wide, 19 rows for the equation): the
+    /// panel ends on whole lines: every formula it starts it finishes, σ's fraction is never broken
+    /// inside its brackets, and the grey notes that do not fit give way (the self-conditioning line,
+    /// one row, stays when the rows for the longer note are not there).
+    func testGuidedEquationPanelEndsOnWholeLines() throws {
+        let sch = try NoiseSchedule()
+        let h = AppTests.fakeSnapshot().history[1]
+        let set = SamplerSettings(kind: .ddim, steps: 50, guide: 7, guideScale: 4)
+        let f = RecordedFrame(step: h.step, t: h.t, tNext: h.tNext, n: h.n, size: h.size, settings: set, xt: h.xt, x0: h.x0,
+                              eps: h.eps, x0Outside: h.x0Outside, readings: h.readings)
+        var st = AppState(caps: .ascii, width: 80, height: 24, schedule: sch)
+        st.snapshot.history = [h, f]; st.settings = set; st.objective = .v; st.selfConditioned = true
+        for rowsFree in 8...24 {
+            var buf = CellBuffer(width: 34, height: rowsFree)
+            let used = EquationPanel.render(st, &buf, x: 0, y: 0, w: 34, h: rowsFree)
+            let rows = Array(buf.lines().prefix(used))
+            let all = rows.joined(separator: "\n")
+            XCTAssertTrue(rows[0].hasPrefix("DDIM step t="), all)
+            // Rows joined back into lines (a continuation row starts with two spaces, then the text) are whole lines.
+            var merged: [String] = []
+            for r in rows {
+                let cont = r.hasPrefix("  ") && !merged.isEmpty
+                if cont { merged[merged.count - 1] += " " + r.trimmingCharacters(in: .whitespaces) } else { merged.append(r) }
+            }
+            let whole = EquationPanel.lines(f, schedule: sch, unicode: false, previousT: h.t, objective: .v, selfConditioned: true)
+                .map { $0.text.replacingOccurrences(of: EquationPanel.nbsp, with: " ").split(whereSeparator: { $0 == " " || $0 == "\n" })
+                    .joined(separator: " ") }
+            for m in merged {
+                XCTAssertTrue(whole.contains(m.split(separator: " ").joined(separator: " ")), "not a whole line: \(m)\n\(all)")
+            }
+            for (i, r) in rows.enumerated() where r.hasPrefix("sigma = ") {
+                XCTAssertTrue(r == "sigma = eta*sqrt(1-abar_prev)" && i + 2 < rows.count && rows[i + 1] == "    / sqrt(1-abar_t)"
+                              && rows[i + 2].hasPrefix("    *sqrt(1-abar_t/abar_prev)"), all)
+            }
+            if let g = rows.firstIndex(where: { $0.hasPrefix("guided: eps^") }) {
+                XCTAssertTrue(rows[g...].contains { $0.contains("grad log p(7|x_t)") }, "a guided formula cut: \(all)")
+            }
+            XCTAssertFalse(rows.contains { $0.contains("((1-abar_prev)") }, all)
+            if rowsFree == 19 {
+                XCTAssertTrue(rows.contains { $0.contains("grad log p(7|x_t)") } && rows.contains { $0.contains("reads x0^ from t=") }, all)
+            }
+        }
+    }
+
     func testCompareRowsByGuidanceScale() throws {
         let p = CompareParameter.guideScale
         XCTAssertEqual(p.defaults, [0, 1, 2, 4, 8])

@@ -371,7 +371,7 @@ final class RecordingTests: XCTestCase {
         let rec = try Recording.read(dir + "/" + traj)
         XCTAssertEqual(rec.main.frames.count, 40)
         XCTAssertEqual(rec.n, 8)
-        XCTAssertEqual(rec.fork?.from, 20)
+        XCTAssertEqual(rec.fork?.from, 21, "the scrubbed step (21 of 40) is shared")
         XCTAssertEqual(rec.fork?.settings.steps, 20)
         XCTAssertNotNil(rec.fork?.side.final)
         XCTAssertEqual(rec.model.file, "mnist-tiny.safetensors")

@@ -213,7 +213,8 @@ enum ExplorerApp {
                 state.n = rec.n; state.seed = rec.seed; state.replayForks = rec.fork != nil
                 // The keys first: after a few seconds a notice wider than the window folds to one row, cut at its end.
                 state.message = (state.caps.unicode ? "replay (space pauses, ←/→ scrub, r plays again): " : "replay (space pauses, left/right scrub, r plays again): ")
-                    + "\(rec.main.frames.count) steps of \(rec.n) digits" + (rec.fork.map { f in f.side.frames.first.map { ", forked at t=\($0.t)" } ?? ", forked at step \(f.from + 1)" } ?? "")
+                    + "\(rec.main.frames.count) steps of \(rec.n) digits" + (rec.fork.map { f in
+                        f.from > 0 && f.from <= rec.main.frames.count ? ", forked after t=\(rec.main.frames[f.from - 1].t)" : ", forked at the start" } ?? "")
                     + " from \(state.replay!)"
             }
         }
@@ -240,6 +241,11 @@ enum ExplorerApp {
             while writesRunning.withLock({ $0 }) > 0 && Date() < end { usleep(20_000) }
             sampleEngine?.stop()
             guard let te = trainEngine else { return nil }
+            // q with a run going: say on screen what happens before the window closes (the shell then says where it went).
+            if state.quitting, let out = trainOut, !(state.trainSnapshot?.finished ?? false) {
+                state.message = "saving the training checkpoint to \(ExplorerApp.shownPath(out)), then quitting..."
+                term.draw(render(state))
+            }
             te.stop()
             guard let out = trainOut, let tr = startedTrainer ?? options.trainer else { return nil }
             do {
@@ -324,10 +330,12 @@ enum ExplorerApp {
             }
         }
 
-        /// A file name in the export folder for the run on screen, never over an earlier one.
+        /// A file name in the export folder for the run on screen, never over an earlier one
+        /// (named by every sampler the run used, in turn: "ddpm-beta-then-ddim50-eta0.0").
         func exportName(_ ext: String) -> String {
-            let snap = state.snapshot, set = snap.history.first?.settings ?? state.settings
-            let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(set.fileDescription)"
+            let snap = state.snapshot
+            let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-"
+                + ExplorerApp.samplersInName(snap.history, else: state.settings)
             func name(_ k: Int) -> String { (k == 1 ? stem : "\(stem)-\(k)") + ext }
             return reservedNames.withLock { taken in
                 var k = 1
@@ -438,6 +446,15 @@ enum ExplorerApp {
     static let trainCheckpointEvery = 500
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
+
+    /// The samplers a trajectory ran, in file names: each kind's settings as its first step used them,
+    /// joined by "-then-" ("ddpm-beta", "ddpm-beta-then-ddim50-eta0.0"); `settings` when nothing ran yet.
+    static func samplersInName(_ frames: [RecordedFrame], else settings: SamplerSettings) -> String {
+        var runs: [SamplerSettings] = []
+        for f in frames where runs.last?.kind != f.settings.kind { runs.append(f.settings) }
+        return (runs.isEmpty ? [settings] : runs).map(\.fileDescription).joined(separator: "-then-")
+    }
+
     /// How a message names a file the explorer wrote: by its name when it is in
     /// the current folder (the default export folder), else by the path it
     /// was written to (DDPM_EXPORT_DIR's).

@@ -35,6 +35,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         if s.replay != nil { s.settings = snap.settings }
         let h = s.focusHistory.count
         if let i = s.scrub, i >= h { s.scrub = h == 0 ? nil : h - 1 }
+        // A change said to apply "from the next step" is stale once the side it was made on has no step left.
+        if s.focusedSideFinished, s.message?.contains("from the next step") == true { s.message = nil; s.messageFolded = false }
         return []
     case .trainEngine(let snap):
         // A new word from the engine ("checkpoint saved to ...") shows once, like a key's message.
@@ -219,9 +221,13 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if s.scrub == nil && s.snapshot.finished {
             s.message = "the run has finished: scrub back (" + (s.caps.unicode ? "←" : "left") + " or Home) to the step to fork from, then f"; return []
         }
-        let at = s.scrub
-        // The t of the fork's first own step: the scrubbed frame's, or where the last step went.
-        let t = at.map { s.snapshot.history[$0].t } ?? s.snapshot.history.last!.tNext
+        // The fork shares the shown step (the scrubbed one, or the newest) and takes the steps after it
+        // on its own, so both panes go on showing the step the key was pressed on.
+        if let i = s.scrub, i == s.snapshot.history.count - 1, s.snapshot.finished {
+            s.message = "that is the run's last step: nothing after it to fork; scrub further back"; return []
+        }
+        let at = s.scrub.map { $0 + 1 }
+        let t = s.snapshot.history[(at ?? s.snapshot.history.count) - 1].t
         s.forkFocus = true; s.scrub = nil
         // The fork as the engine will report it, so that keys pressed before its next snapshot act on the fork.
         let from = at ?? s.snapshot.history.count
@@ -230,7 +236,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.snapshot.forkFinal = nil; s.snapshot.forkFinalReadings = []
         s.pendingFork = s.snapshot.version
         let paused = !s.snapshot.running && !s.snapshot.finished
-        s.message = "forked at t=\(t): keys now change the fork (right); tab switches to the original" + (paused ? "; space plays both" : "")
+        s.message = "forked after t=\(t): keys now change the fork (right); tab switches to the original" + (paused ? "; space plays both" : "")
         return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]
     case .char("R"):

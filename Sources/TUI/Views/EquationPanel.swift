@@ -61,8 +61,10 @@ enum EquationPanel {
             out.append(Line(text: sp("x_prev=a·x̂0+d·ε̂+σ·z", "x_prev=a*x0^+d*eps^+sigma*z"), color: 226))
             out.append(Line(text: sp("a = √ᾱ_prev", "a = sqrt(abar_prev)") + " =" + nbsp + n(c.x0Coef)))
             out.append(Line(text: sp("d = √(1-ᾱ_prev-σ²)", "d = sqrt(1-abar_prev-sigma^2)") + " =" + nbsp + n(c.dirCoef)))
-            out.append(Line(text: sp("σ = η√((1-ᾱ_prev)/(1-ᾱ_t))", "sigma = eta*sqrt((1-abar_prev)/(1-abar_t))")))
-            out.append(Line(text: sp("    ·√(1-ᾱ_t/ᾱ_prev)", "    *sqrt(1-abar_t/abar_prev)") + " =" + nbsp + n(c.sigma)))
+            // One line in rows that fit the 80-column panel (about 34 wide), not wrapped inside a bracket.
+            out.append(Line(text: sp("σ = η√((1-ᾱ_prev)/(1-ᾱ_t))\n    ·√(1-ᾱ_t/ᾱ_prev)",
+                                     "sigma = eta*sqrt(1-abar_prev)\n    / sqrt(1-abar_t)\n    *sqrt(1-abar_t/abar_prev)")
+                            + " =" + nbsp + n(c.sigma)))
         case .dpmpp:
             // The previous visited timestep (the one before t in the plan); none on the first step.
             let c = DPMSolverStep.coefficients(sch, t: f.t, tNext: f.tNext, tPrev: previousT)
@@ -137,26 +139,46 @@ enum EquationPanel {
         guard idx >= 0, idx < shown.count, h > 0 else {
             buf.text(x, y, "update equation: no step yet", fg: 245, maxWidth: w); return 1
         }
-        var row = 0
         var all = lines(shown[idx], schedule: s.schedule, unicode: s.caps.unicode,
                         previousT: idx > 0 ? shown[idx - 1].t : nil, objective: s.objective, selfConditioned: s.selfConditioned)
         if let next = nextStepChange(s, shown: shown[idx], isLast: idx == shown.count - 1) { all.insert(next, at: 1) }
-        for l in all where row < h {
-            // Long (ASCII) lines wrap with an indent rather than being cut.
-            var rest = l.text
-            while !rest.isEmpty && row < h {
-                // Break at the last space that fits, so a number is never split (nor words joined by nbsp,
-                // such as "= 0.01998": a value wraps with its "=").
-                var piece = String(rest.prefix(max(8, w)))
-                if piece.count < rest.count, let sp = piece.lastIndex(of: " "), piece.distance(from: piece.startIndex, to: sp) >= 4 {
-                    piece = String(piece[..<sp]) + " "
-                }
+        // Whole lines only: the heading and the formulas first, then the grey notes (numbers and remarks),
+        // top down, each that still fits; the panel ends at the last line that fits whole, never partway
+        // through a formula.
+        let rows = all.map { wrapped($0.text, width: w) }
+        var keep = all.indices.map { $0 == 0 || all[$0].color != 245 }
+        var used = all.indices.filter { keep[$0] }.reduce(0) { $0 + rows[$1].count }
+        for i in all.indices where !keep[i] && used + rows[i].count <= h { keep[i] = true; used += rows[i].count }
+        var row = 0
+        for (i, pieces) in rows.enumerated() where keep[i] {
+            let l = all[i]
+            guard row + pieces.count <= h || row == 0 else { break }
+            for piece in pieces where row < h {
                 buf.text(x, y + row, piece.replacingOccurrences(of: nbsp, with: " "), fg: l.color, bold: l.bold, maxWidth: w)
-                rest = String(rest.dropFirst(piece.count))
-                if !rest.isEmpty { rest = "  " + rest.drop { $0 == " " } }
                 row += 1
             }
         }
         return row
+    }
+
+    /// A line's rows at width `w`: a new row at each "\n", and long (ASCII) rows wrap with an indent, at the
+    /// last space that fits, so a number is never split (nor words joined by nbsp, such as "= 0.01998": a
+    /// value wraps with its "=").
+    static func wrapped(_ text: String, width w: Int) -> [String] {
+        text.split(separator: "\n").flatMap { wrappedRow(String($0), width: w) }
+    }
+
+    private static func wrappedRow(_ text: String, width w: Int) -> [String] {
+        var out: [String] = [], rest = text
+        while !rest.isEmpty {
+            var piece = String(rest.prefix(max(8, w)))
+            if piece.count < rest.count, let sp = piece.lastIndex(of: " "), piece.distance(from: piece.startIndex, to: sp) >= 4 {
+                piece = String(piece[..<sp]) + " "
+            }
+            out.append(piece)
+            rest = String(rest.dropFirst(piece.count))
+            if !rest.isEmpty { rest = "  " + rest.drop { $0 == " " } }
+        }
+        return out
     }
 }

@@ -70,10 +70,9 @@ enum SampleView {
         if s.forking {
             fields.append((s.forkFocus ? "keys: fork" : "keys: original", s.forkFocus ? "▶fork" : "▶orig", 1))
         }
-        // A run whose sampler changed on the way (d mid-run) names both: "DDPM then DDIM 50 η=0.0".
+        // A run whose sampler changed on the way (d mid-run) names each in turn: "DDPM then DDIM 50 then DPM++ 2M 20".
         // (Not on a fork, whose recording begins with the original's steps it was forked from.)
-        let first = s.scrub == nil && !onFork ? scrubbed.first?.settings : nil
-        let kind = (first.map { $0.kind != set.kind ? "\($0.shortName) then " : "" } ?? "") + describe(set)
+        let kind = (s.scrub == nil && !onFork ? samplersBefore(scrubbed, set) : "") + describe(set)
         fields.append((kind, shortKind(set, kind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
             fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
@@ -116,6 +115,15 @@ enum SampleView {
     }
 
     /// The status line's short spelling of `describe(set)`: "DDPM β̃", "DDIM 50 η0.0".
+    /// The samplers a recording ran before the one `set` names, each as "DDIM 50 then ", in order
+    /// ("" when it ran only that kind).
+    static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings) -> String {
+        var runs: [SamplerSettings] = []
+        for f in frames where runs.last?.kind != f.settings.kind { runs.append(f.settings) }
+        if runs.last?.kind == set.kind { runs.removeLast() }
+        return runs.map { $0.shortName + " then " }.joined()
+    }
+
     static func shortKind(_ set: SamplerSettings, _ kind: String) -> String {
         set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η")
     }
@@ -246,22 +254,25 @@ enum SampleView {
         // Each side named by the settings its shown step ran with (a change after the end runs nothing).
         let short = { (set: SamplerSettings) in SampleView.shortKind(set, describe(set, unicode: s.caps.unicode)) }
         g.leftTitle = mark(!s.forkFocus) + "original t=\(mf.t): x̂0  \(describe(mf.settings, unicode: s.caps.unicode))"
-        g.leftShort = [mark(!s.forkFocus) + "orig t=\(mf.t) \(short(mf.settings))", mark(!s.forkFocus) + "orig t=\(mf.t)"]
+        g.leftShort = [mark(!s.forkFocus) + "orig t=\(mf.t) \(short(mf.settings))", mark(!s.forkFocus) + "orig t=\(mf.t) \(mf.settings.shortName)",
+                       mark(!s.forkFocus) + "orig t=\(mf.t)"]
         g.right = ff.x0Floats(); g.rightReadings = ff.readings
         g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0  \(describe(ff.settings, unicode: s.caps.unicode))"
-        g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t) \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t)"]
+        g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t) \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t) \(ff.settings.shortName)",
+                        mark(s.forkFocus) + "fork t=\(ff.t)"]
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
                 g.rightTitle = mark(s.forkFocus) + "fork: final  \(describe(fork.last!.settings, unicode: s.caps.unicode))"
-                g.rightShort = [mark(s.forkFocus) + "fork: final \(short(fork.last!.settings))", mark(s.forkFocus) + "fork: final"]
+                g.rightShort = [mark(s.forkFocus) + "fork: final \(short(fork.last!.settings))",
+                                mark(s.forkFocus) + "fork: final \(fork.last!.settings.shortName)", mark(s.forkFocus) + "fork: final"]
             }
             if let fin = snap.final {
                 g.left = fin; g.leftReadings = snap.finalReadings
                 g.leftTitle = mark(!s.forkFocus) + "original: final  \(describe(main.last?.settings ?? snap.settings, unicode: s.caps.unicode))"
                 g.leftShort = [mark(!s.forkFocus) + "orig: final \(short(main.last?.settings ?? snap.settings))",
-                               mark(!s.forkFocus) + "orig: final"]
+                               mark(!s.forkFocus) + "orig: final \((main.last?.settings ?? snap.settings).shortName)", mark(!s.forkFocus) + "orig: final"]
             }
         }
         return g
