@@ -67,6 +67,9 @@ final class AppTests: XCTestCase {
         while r.isRunning { r.tick() }
         _ = reduce(&st, .engine(r.snapshot))
         XCTAssertNil(st.message, "the run has finished: nothing is left to apply it to")
+        // r then space at once (one batch of keys, before the engine's next snapshot): space pauses the new run.
+        XCTAssertEqual(reduce(&st, .key(.char("r"))), [.command(.restart(seed: st.seed))])
+        XCTAssertEqual(reduce(&st, .key(.char(" "))), [.command(.togglePause)], st.message ?? "")
     }
 
     /// PgUp / PgDn move a tenth of the whole run (100 of 1000 steps), not of
@@ -95,6 +98,17 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20")
         XCTAssertEqual(ExplorerApp.samplersInName(Array(ran.prefix(200)), else: st.settings), "ddpm-beta")
         XCTAssertEqual(ExplorerApp.samplersInName([], else: st.settings), "ddim50-eta0.0")
+        // Guidance on for a stretch, then off, and a change of steps: each a stretch of its own, in both.
+        for i in 250..<260 {
+            var set = ran[i].settings; set.guide = 7; set.guideScale = 4; let f = ran[i]
+            ran[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                   eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        }
+        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then DDIM 50 then DPM++ 20 →7 ×4 then DPM++ 20 then ")
+        XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings),
+                       "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20-guide7x4-then-dpmpp20")
+        var fewer = st.settings; fewer.steps = 20
+        XCTAssertEqual(SampleView.samplersBefore(Array(ran.prefix(250)), fewer), "DDPM then DDIM 50 then ", "50 steps, then 20")
         // A 20-step run pages by 2 steps, not by 10 (half of it).
         st = try makeState()
         st.snapshot = Self.fakeSnapshot(steps: 20)
@@ -356,6 +370,12 @@ final class AppTests: XCTestCase {
         st.message = "exported /tmp/" + String(repeating: "long-directory-name/", count: 10) + "ddpm-seed0-temp1.0-ddpm-beta-t997-x0.png"
         let path = render(st).lines()
         XCTAssertTrue(path[22].hasPrefix("exported") && path[23].hasSuffix("…") && path[23].count == 80, path[23])
+        // A long file name fills the first row and goes on in the second, so what follows it shows too.
+        let file = "ddpm-seed2-temp1.0-ddim50-eta0.0-guide7x4-then-dpmpp50-guide7x4.ddpmtraj"
+        st.message = "recorded \(file) (50 steps, 5.2 MB); ddpm replay plays it"
+        let named = render(st).lines()
+        XCTAssertEqual(named[22].count, 80, named[22])
+        XCTAssertEqual(named[22] + named[23], st.message!, named[22] + "\n" + named[23])
         _ = reduce(&st, .key(.char("?"))); _ = reduce(&st, .key(.char("?")))
         XCTAssertNil(st.message)
         XCTAssertTrue(render(st).lines()[22].contains("DDPM"), render(st).lines()[22])

@@ -112,6 +112,9 @@ final class ForkTests: XCTestCase {
         XCTAssertFalse(st.forking)
         st.scrub = r.snapshot.history.count - 2
         XCTAssertEqual(reduce(&st, .key(.char("f"))), [.command(.fork(st.settings, at: r.snapshot.history.count - 1))])
+        // The fork of a finished run waits: space plays it (it said "finished: press r" before).
+        XCTAssertTrue(st.message?.hasSuffix("; space plays the fork") ?? false, st.message ?? "")
+        XCTAssertEqual(reduce(&st, .key(.char(" "))), [.command(.togglePause)])
     }
 
     /// A finished run forks only from a scrubbed step; both sides then reach t = 0, lined up by t.
@@ -123,7 +126,11 @@ final class ForkTests: XCTestCase {
         XCTAssertFalse(r.handle(.fork(SamplerSettings(kind: .ddim, steps: 5))).isEmpty, "nothing to fork from the end")
         XCTAssertNil(r.snapshot.forkSettings)
         r.handle(.fork(SamplerSettings(kind: .ddim, steps: 5), at: 4))
-        XCTAssertTrue(r.isRunning, "the fork runs")
+        XCTAssertFalse(r.isRunning, "the fork waits for space, as a paused run's does")
+        XCTAssertFalse(r.snapshot.finished)
+        XCTAssertEqual(r.snapshot.forkHistory.count, 4)
+        r.handle(.togglePause)
+        XCTAssertTrue(r.isRunning, "space plays the fork")
         var gaps: [Int] = []
         while r.isRunning {
             r.tick()

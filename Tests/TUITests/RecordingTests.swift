@@ -358,6 +358,7 @@ final class RecordingTests: XCTestCase {
         wait("scrubbing") { $0.contains("SCRUB 21/40") }
         keys("f")
         keys("s")                             // at once, before the engine's next snapshot: the fork gets DDIM 20
+        keys("Space")                         // the fork of a finished run waits for space
         wait("both sides final") { $0.contains("original: final") && $0.contains("fork: final") }
         keys("R")
         wait("the recording") { $0.contains("recorded /") && $0.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj") }

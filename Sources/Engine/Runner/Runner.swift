@@ -69,7 +69,8 @@ public final class Runner {
                 try startRun(s, n: n, seed: seed)
             case .pause: snapshot.running = false
             case .resume:
-                if !(sampler?.isFinished ?? false) || trainer != nil {
+                // (A fork of a finished run plays on its own.)
+                if !(sampler?.isFinished ?? false) || !(forkSampler?.isFinished ?? true) || trainer != nil {
                     if let trainer, !snapshot.running { rateStart = Benchmark.now(); rateStartStep = trainer.step }
                     snapshot.running = true
                 }
@@ -119,9 +120,10 @@ public final class Runner {
                     snapshot.forkHistory = Array(snapshot.history.prefix(from))
                     snapshot.forkFinal = nil; snapshot.forkFinalReadings = []
                     snapshot.forkFrom = from
-                    // A paused run stays paused (a lecture paused to explain keeps its moment); a finished one plays the fork.
-                    let paused = !snapshot.running && !snapshot.finished
-                    if !(forkSampler?.isFinished ?? true) { snapshot.running = !paused; snapshot.finished = false }
+                    // A running run runs on with its fork; a paused one stays paused (a lecture paused to explain
+                    // keeps its moment), and so does the fork of a finished one: its settings can change before
+                    // its first own step, and space plays it.
+                    if !(forkSampler?.isFinished ?? true) { snapshot.finished = false }
                 } else {
                     forkSampler = nil; snapshot.forkSettings = nil; snapshot.forkHistory = []; snapshot.forkFinal = nil
                     snapshot.forkFinalReadings = []

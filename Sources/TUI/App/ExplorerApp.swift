@@ -374,7 +374,7 @@ enum ExplorerApp {
             let name = exportName(snap.final == nil ? "-step\(steps)of\(total).ddpmtraj" : ".ddpmtraj")
             let file = ExplorerApp.shownPath(name)
             state.message = "recording \(steps) steps to \(file)..."
-            let make = recordingMaker()
+            let make = recordingMaker(), width = state.width
             inBackground(name) {
                 do {
                     guard let rec = try make() else {
@@ -382,9 +382,9 @@ enum ExplorerApp {
                     }
                     try rec.write(name)
                     let mb = Double((try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0) / 1e6
-                    // The file's name first: a folded message keeps it.
-                    return String(format: "recorded %@ (%d%@ steps, %.1f MB); ddpm replay %@ plays it", file, steps,
-                                  snap.final == nil ? " of \(total)" : "", mb, file)
+                    // The file's name first: a folded message keeps it. The name once when twice does not fit two rows.
+                    let said = String(format: "recorded %@ (%d%@ steps, %.1f MB); ddpm replay ", file, steps, snap.final == nil ? " of \(total)" : "", mb)
+                    return said + (said.count + file.count + 9 <= 2 * width ? file + " plays it" : "plays it")
                 } catch { return "recording failed: \(error)" }
             }
         }
@@ -447,12 +447,13 @@ enum ExplorerApp {
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
 
-    /// The samplers a trajectory ran, in file names: each kind's settings as its first step used them,
-    /// joined by "-then-" ("ddpm-beta", "ddpm-beta-then-ddim50-eta0.0"); `settings` when nothing ran yet.
+    /// The samplers a trajectory ran, in file names: each stretch of steps with the same sampler,
+    /// steps, eta, variance and guidance, in order, joined by "-then-" ("ddpm-beta",
+    /// "ddpm-beta-then-ddim50-eta0.0-guide7x4-then-ddim50-eta0.0"); `settings` when nothing ran yet.
     static func samplersInName(_ frames: [RecordedFrame], else settings: SamplerSettings) -> String {
-        var runs: [SamplerSettings] = []
-        for f in frames where runs.last?.kind != f.settings.kind { runs.append(f.settings) }
-        return (runs.isEmpty ? [settings] : runs).map(\.fileDescription).joined(separator: "-then-")
+        var runs: [String] = []
+        for f in frames { let d = f.settings.fileDescription; if runs.last != d { runs.append(d) } }
+        return (runs.isEmpty ? [settings.fileDescription] : runs).joined(separator: "-then-")
     }
 
     /// How a message names a file the explorer wrote: by its name when it is in

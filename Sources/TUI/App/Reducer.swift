@@ -126,6 +126,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("-"): s.speedIndex = max(0, s.speedIndex - 1); return [.command(.setSpeed(s.speedLimit))]
     case .char("r"):
         s.seed = s.seed &+ 1; s.scrub = nil
+        // The new run runs: keys typed before the engine's next snapshot (r then space) act on it, not on the finished one.
+        s.snapshot.finished = false; s.snapshot.running = true
         return [.command(.restart(seed: s.seed))]
     case .char("t"), .char("T"):
         // Live: the run starts over at once from x_T with the same seed; the
@@ -152,13 +154,16 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         set.kind = set.kind.next
         if !s.focusedSideFinished && !s.focusHistory.isEmpty {
             // Mid-run the new sampler takes over from the next step, from the x_t on screen.
-            s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step, on from this x_t (r starts a new run with it)"
+            s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step, on from this x_t" + (onFork ? "" : " (r starts a new run with it)")
         }
     case .char("s"), .char("S"):
         // The next value of the list below / above the current one (which need not be in the list: --steps 40).
         let l = AppState.ddimSteps
         set.steps = k == .char("s") ? (l.last { $0 < set.steps } ?? l[0]) : (l.first { $0 > set.steps } ?? l[l.count - 1])
         if set.kind == .ddpm { s.message = "steps \(set.steps) (DDPM walks all T: press d for DDIM or DPM++)" }
+        else if set.steps != before.steps && !s.focusedSideFinished && !s.focusHistory.isEmpty {
+            s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step"
+        }
     case .char("v"):
         // β, β̃, then the network's own when it learns one.
         set.variance = set.variance == .beta ? .posterior : (set.variance == .posterior && s.learnsVariance ? .learned : .beta)
@@ -235,8 +240,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.snapshot.forkHistory = Array(s.snapshot.history.prefix(from))
         s.snapshot.forkFinal = nil; s.snapshot.forkFinalReadings = []
         s.pendingFork = s.snapshot.version
-        let paused = !s.snapshot.running && !s.snapshot.finished
-        s.message = "forked after t=\(t): keys now change the fork (right); tab switches to the original" + (paused ? "; space plays both" : "")
+        let paused = !s.snapshot.running && !s.snapshot.finished, finished = s.snapshot.finished
+        // The fork of a finished run waits, as a paused one does (the engine says the same in its next snapshot).
+        s.snapshot.finished = false
+        s.message = "forked after t=\(t): keys now change the fork (right); tab switches to the original"
+            + (paused ? "; space plays both" : finished ? "; space plays the fork" : "")
         return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]
     case .char("R"):

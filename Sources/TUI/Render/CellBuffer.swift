@@ -61,11 +61,17 @@ public struct CellBuffer: Sendable {
     /// the lines drawn.
     @discardableResult
     public mutating func wrappedText(_ x: Int, _ y: Int, _ s: String, maxWidth: Int, fg: Int16 = -1, bg: Int16 = -1, bold: Bool = false,
-                                     maxLines: Int = .max) -> Int {
+                                     maxLines: Int = .max, breakLongWords: Bool = false) -> Int {
         let w = max(1, maxWidth)
         var lines: [String] = [], line = ""
         for word in s.split(separator: " ", omittingEmptySubsequences: true) {
             var word = Substring(word)
+            // breakLongWords: a word longer than half the width (a file name) fills the rest of the line
+            // and goes on in the next, rather than leaving the line short.
+            if breakLongWords && word.count > w / 2 && !line.isEmpty && line.count + 1 + word.count > w && w - line.count - 1 >= 8 {
+                let room = w - line.count - 1
+                lines.append(line + " " + word.prefix(room)); line = ""; word = word.dropFirst(room)
+            }
             if !line.isEmpty && line.count + 1 + word.count > w { lines.append(line); line = "" }
             while line.isEmpty && word.count > w { lines.append(String(word.prefix(w))); word = word.dropFirst(w) }
             line += (line.isEmpty ? "" : " ") + word

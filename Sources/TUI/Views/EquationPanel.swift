@@ -76,7 +76,8 @@ enum EquationPanel {
             out.append(Line(text: sp("d = α_next(1-e^{-h})", "d = alpha_next(1-e^-h)") + " =" + nbsp + n(c.dCoef)))
             out.append(Line(text: sp("D0 = x̂0 of this step", "D0 = x0^ of this step")))
             if let r = c.r {
-                out.append(Line(text: sp("D1 = (D0 - x̂0_prev)/r", "D1 = (D0 - x0^_prev)/r") + ", r =" + nbsp + n(r)))
+                // r on a row of its own, so that a narrow panel never parts "r" from its value.
+                out.append(Line(text: sp("D1 = (D0 - x̂0_prev)/r", "D1 = (D0 - x0^_prev)/r") + "\n  r = h_prev/h =" + nbsp + n(r)))
             } else {
                 out.append(Line(text: "D1 = 0 (" + (f.tNext < 0 ? sp("last step: x = x̂0", "last step: x = x0^") : "first step: no history") + ")"))
             }

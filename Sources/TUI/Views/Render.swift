@@ -28,7 +28,7 @@ public func render(_ s: AppState) -> CellBuffer {
             for x in 0..<s.width { buf[x, s.height - 3] = buf[x, s.height - 2] }
         }
         buf.fill(0, s.height - rows, s.width, rows)
-        _ = buf.wrappedText(0, s.height - rows, m, maxWidth: s.width, fg: 226, maxLines: rows)
+        _ = buf.wrappedText(0, s.height - rows, m, maxWidth: s.width, fg: 226, maxLines: rows, breakLongWords: true)
     }
     if s.choosingRecipe && s.screen == .train { TrainView.renderRecipeMenu(s, &buf) }
     if s.showHelp { HelpOverlay.render(s, &buf) }

@@ -115,13 +115,17 @@ enum SampleView {
     }
 
     /// The status line's short spelling of `describe(set)`: "DDPM β̃", "DDIM 50 η0.0".
-    /// The samplers a recording ran before the one `set` names, each as "DDIM 50 then ", in order
-    /// ("" when it ran only that kind).
+    /// The samplers a recording ran before the one `set` names, each as "DDIM 50 then " (with its
+    /// guidance: "DDIM 50 →7 ×4 then "), in order; "" when it ran only what `set` names. A change of
+    /// steps or guidance mid-run starts a new one, as a change of sampler does.
     static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings) -> String {
-        var runs: [SamplerSettings] = []
-        for f in frames where runs.last?.kind != f.settings.kind { runs.append(f.settings) }
-        if runs.last?.kind == set.kind { runs.removeLast() }
-        return runs.map { $0.shortName + " then " }.joined()
+        func brief(_ x: SamplerSettings) -> String {
+            x.shortName + (x.guide.map { String(format: " →%d ×%g", $0, x.guideScale) } ?? "")
+        }
+        var runs: [String] = []
+        for f in frames { let b = brief(f.settings); if runs.last != b { runs.append(b) } }
+        if runs.last == brief(set) { runs.removeLast() }
+        return runs.map { $0 + " then " }.joined()
     }
 
     static func shortKind(_ set: SamplerSettings, _ kind: String) -> String {
@@ -315,7 +319,10 @@ enum SampleView {
         func sp(_ uni: String, _ ascii: String) -> String { s.caps.unicode ? uni : ascii }
         var y = l.top
         if s.showEquation {
-            y += EquationPanel.render(s, &buf, x: px, y: y, w: l.panelW, h: l.contentH - 4) + 1
+            // The equation may take every row; the ε̂ statistics (4 rows) and the plots take what it leaves,
+            // with a blank row between when there is one to spare.
+            y += EquationPanel.render(s, &buf, x: px, y: y, w: l.panelW, h: l.contentH)
+            if l.top + l.contentH - y > 4 { y += 1 }
         }
         if s.zoom, bottom - y >= 10 {
             y += ZoomView.renderCurve(s, &buf, x: px, y: y, w: l.panelW, h: min(12, (bottom - y) / 2))
