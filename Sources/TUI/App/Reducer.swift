@@ -283,7 +283,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
             s.message = onFork
                 ? "the fork has finished: f closes it; then scrub back and f forks again (with the original's settings)"
                 : "run finished: r runs seed \(s.seed &+ 1) with " + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
-                    + "; or scrub back and f forks"
+                    + (s.scrub == nil ? "; or scrub back and f forks" : "; or f forks after this step")
         }
         if onFork { return [.command(.setForkSettings(set))] }
         s.settings = set

@@ -81,7 +81,7 @@ enum ZoomView {
     }
 
     /// The probability of the class the digit ends as (or reads as now) and the
-    /// entropy (divided by log2 10, so both lie in [0, 1]) at every recorded step; returns rows used.
+    /// entropy (divided by its largest, log2 10 bits, so both lie in [0, 1]: "entropy/max") at every recorded step; returns rows used.
     static func renderCurve(_ s: AppState, _ buf: inout CellBuffer, x: Int, y: Int, w: Int, h: Int) -> Int {
         let snap = s.snapshot
         let k = s.selected
@@ -97,7 +97,7 @@ enum ZoomView {
         let p = frames.map { Double($0.readings[k].probs[final.digit]) }
         let e = frames.map { Double($0.readings[k].entropy) / log2(10) }
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
-                              title: "p(\(final.digit)) & entropy/3.32" + (w >= 34 ? (s.caps.unicode ? " (green, red)" : " (*, o)") : ""), caps: s.caps)
+                              title: "p(\(final.digit)) & entropy/max" + (w >= 34 ? (s.caps.unicode ? " (green, red)" : " (*, o)") : ""), caps: s.caps)
         plot.yRange = (0, 1)
         plot.xName = "step"
         plot.cursor = (s.scrub ?? (history.count - 1)).clamped(0, max(0, p.count - 1))
