@@ -112,6 +112,9 @@ final class ForkTests: XCTestCase {
         XCTAssertFalse(st.forking)
         st.scrub = r.snapshot.history.count - 2
         XCTAssertEqual(reduce(&st, .key(.char("f"))), [.command(.fork(st.settings, at: r.snapshot.history.count - 1))])
+        // Both panes at the step forked after (the original's final only once the fork has one too).
+        let at = r.snapshot.history[r.snapshot.history.count - 2].t
+        XCTAssertTrue(render(st).text.contains("original t=\(at): x̂0") && render(st).text.contains("▶ fork t=\(at): x̂0"), render(st).text)
         // The fork of a finished run waits: space plays it (it said "finished: press r" before).
         XCTAssertTrue(st.message?.hasSuffix("; space plays the fork") ?? false, st.message ?? "")
         XCTAssertEqual(reduce(&st, .key(.char(" "))), [.command(.togglePause)])

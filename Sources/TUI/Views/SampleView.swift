@@ -272,7 +272,8 @@ enum SampleView {
                 g.rightShort = [mark(s.forkFocus) + "fork: final \(short(fork.last!.settings))",
                                 mark(s.forkFocus) + "fork: final \(fork.last!.settings.shortName)", mark(s.forkFocus) + "fork: final"]
             }
-            if let fin = snap.final {
+            // (The fork of a finished run, still on its way, is shown beside the original's step at its t.)
+            if let fin = snap.final, !s.forkFocus || snap.forkFinal != nil {
                 g.left = fin; g.leftReadings = snap.finalReadings
                 g.leftTitle = mark(!s.forkFocus) + "original: final  \(describe(main.last?.settings ?? snap.settings, unicode: s.caps.unicode))"
                 g.leftShort = [mark(!s.forkFocus) + "orig: final \(short(main.last?.settings ?? snap.settings))",
