@@ -70,6 +70,15 @@ final class AppTests: XCTestCase {
         // r then space at once (one batch of keys, before the engine's next snapshot): space pauses the new run.
         XCTAssertEqual(reduce(&st, .key(.char("r"))), [.command(.restart(seed: st.seed))])
         XCTAssertEqual(reduce(&st, .key(.char(" "))), [.command(.togglePause)], st.message ?? "")
+        // A snapshot of the finished run published before the engine read r does not bring "finished" back.
+        var old = r.snapshot; old.version += 1
+        st.snapshot = r.snapshot
+        _ = reduce(&st, .key(.char("r")))
+        _ = reduce(&st, .engine(old))
+        XCTAssertEqual(reduce(&st, .key(.char(" "))), [.command(.togglePause)], st.message ?? "")
+        r.handle(.restart(seed: st.seed))
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertNil(st.pendingRestart, "the new run's snapshot ends the wait")
     }
 
     /// PgUp / PgDn move a tenth of the whole run (100 of 1000 steps), not of
@@ -109,6 +118,14 @@ final class AppTests: XCTestCase {
                        "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20-guide7x4-then-dpmpp20")
         var fewer = st.settings; fewer.steps = 20
         XCTAssertEqual(SampleView.samplersBefore(Array(ran.prefix(250)), fewer), "DDPM then DDIM 50 then ", "50 steps, then 20")
+        // Twenty stretches (guidance toggled every ten steps): the first, a count, the last, in both.
+        for i in 0..<200 {
+            var set = ran[i].settings; set.guide = (i / 10) % 2 == 0 ? nil : 3; let f = ran[i]
+            ran[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                   eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        }
+        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then 21 more then DPM++ 20 then ")
+        XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-21-more-then-dpmpp20")
         // A 20-step run pages by 2 steps, not by 10 (half of it).
         st = try makeState()
         st.snapshot = Self.fakeSnapshot(steps: 20)

@@ -116,10 +116,11 @@ final class GuidanceUITests: XCTestCase {
         }
     }
 
-    /// A guided DDIM step in ASCII at 80x24 (a panel about 34 wide, 19 rows for the equation): the
-    /// panel ends on whole lines: every formula it starts it finishes, σ's fraction is never broken
-    /// inside its brackets, and the grey notes that do not fit give way (the self-conditioning line,
-    /// one row, stays when the rows for the longer note are not there).
+    /// A guided DDIM step in ASCII in a panel 34 wide (80 columns), at heights
+    /// 8 to 24 (80x24 gives it 21 rows): the panel ends on whole lines: every
+    /// formula it starts it finishes, σ's fraction is never broken inside its
+    /// brackets, and the grey notes give way top down: at 19 rows the v note
+    /// (3 rows) is left out while the one-row self-conditioning note after it stays.
     func testGuidedEquationPanelEndsOnWholeLines() throws {
         let sch = try NoiseSchedule()
         let h = AppTests.fakeSnapshot().history[1]
@@ -156,7 +157,9 @@ final class GuidanceUITests: XCTestCase {
             XCTAssertFalse(rows.contains { $0.contains("((1-abar_prev)") }, all)
             if rowsFree == 19 {
                 XCTAssertTrue(rows.contains { $0.contains("grad log p(7|x_t)") } && rows.contains { $0.contains("reads x0^ from t=") }, all)
+                XCTAssertFalse(rows.contains { $0.contains("the net predicts v^") }, all)
             }
+            if rowsFree == 21 { XCTAssertTrue(rows.contains { $0.contains("the net predicts v^") }, "all fit: \(all)") }
         }
     }
 

@@ -48,6 +48,8 @@ public struct AppState: Sendable {
     /// snapshot version then, so that snapshots in between keep the fork
     /// drawn (and keys on it) until the engine's own arrives.
     public var pendingFork: Int? = nil
+    /// The snapshot version when r asked for a new run, until the engine's snapshot of it (its seed) arrives.
+    public var pendingRestart: Int? = nil
     public var zoom = false
     /// Sampler settings as the user set them (sent to the engine at once).
     public var settings = SamplerSettings()

@@ -214,7 +214,7 @@ enum ExplorerApp {
                 // The keys first: after a few seconds a notice wider than the window folds to one row, cut at its end.
                 state.message = (state.caps.unicode ? "replay (space pauses, ←/→ scrub, r plays again): " : "replay (space pauses, left/right scrub, r plays again): ")
                     + "\(rec.main.frames.count) steps of \(rec.n) digits" + (rec.fork.map { f in
-                        f.from > 0 && f.from <= rec.main.frames.count ? ", forked after t=\(rec.main.frames[f.from - 1].t)" : ", forked at the start" } ?? "")
+                        f.from > 0 ? ", forked after t=\(rec.main.frames[f.from - 1].t)" : ", forked at the start" } ?? "")   // from <= frames.count: Recording.read checks it
                     + " from \(state.replay!)"
             }
         }
@@ -449,11 +449,13 @@ enum ExplorerApp {
 
     /// The samplers a trajectory ran, in file names: each stretch of steps with the same sampler,
     /// steps, eta, variance and guidance, in order, joined by "-then-" ("ddpm-beta",
-    /// "ddpm-beta-then-ddim50-eta0.0-guide7x4-then-ddim50-eta0.0"); `settings` when nothing ran yet.
+    /// "ddpm-beta-then-ddim50-eta0.0-guide7x4-then-ddim50-eta0.0"); past four, the first and the
+    /// last with a count between ("ddpm-beta-then-5-more-then-dpmpp20"), so that a name stays far
+    /// under the file system's 255 bytes; `settings` when nothing ran yet.
     static func samplersInName(_ frames: [RecordedFrame], else settings: SamplerSettings) -> String {
-        var runs: [String] = []
-        for f in frames { let d = f.settings.fileDescription; if runs.last != d { runs.append(d) } }
-        return (runs.isEmpty ? [settings.fileDescription] : runs).joined(separator: "-then-")
+        let runs = SampleView.stretches(frames, \.fileDescription)
+        return SampleView.firstAndLast(runs.isEmpty ? [settings.fileDescription] : runs, more: { "\($0)-more" })
+            .joined(separator: "-then-")
     }
 
     /// How a message names a file the explorer wrote: by its name when it is in

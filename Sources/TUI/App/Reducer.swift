@@ -23,7 +23,13 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
             else {
                 snap.forkSettings = s.snapshot.forkSettings; snap.forkFrom = s.snapshot.forkFrom
                 snap.forkHistory = s.snapshot.forkHistory
+                snap.finished = snap.finished && s.snapshot.finished   // a finished run's fork is not finished
             }
+        }
+        // A new run just asked for (r): older snapshots of the finished one do not make space answer "finished".
+        if let asked = s.pendingRestart {
+            if snap.seed == s.seed || snap.version > asked + 3 { s.pendingRestart = nil }
+            else { snap.finished = false; snap.running = true }
         }
         // A bound just computed (forward view, `b`): say what it came to.
         if let b = snap.bound, s.snapshot.bound.map({ $0.digit != b.digit || $0.seconds != b.seconds }) ?? true {
@@ -127,7 +133,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("r"):
         s.seed = s.seed &+ 1; s.scrub = nil
         // The new run runs: keys typed before the engine's next snapshot (r then space) act on it, not on the finished one.
-        s.snapshot.finished = false; s.snapshot.running = true
+        s.snapshot.finished = false; s.snapshot.running = true; s.pendingRestart = s.snapshot.version
         return [.command(.restart(seed: s.seed))]
     case .char("t"), .char("T"):
         // Live: the run starts over at once from x_T with the same seed; the
@@ -222,7 +228,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             return [.command(.fork(nil))]
         }
         guard !s.snapshot.history.isEmpty else { s.message = "nothing to fork yet: the run has not started"; return [] }
-        // From the scrubbed step (the run's own recording), else from where the run is now.
+        // After the scrubbed step (the run's own recording), else after where the run is now.
         if s.scrub == nil && s.snapshot.finished {
             s.message = "the run has finished: scrub back (" + (s.caps.unicode ? "←" : "left") + " or Home) to the step to fork from, then f"; return []
         }

@@ -8,7 +8,8 @@ import Foundation
 /// chapter 3's Algorithm 2, the DDIM update of 3.7 and DPM-Solver++ (3.7.3). Each line has a Unicode and an ASCII spelling.
 enum EquationPanel {
     /// `text` may hold `nbsp` (in the ASCII spelling too) where the panel's
-    /// wrapping must not break; `render` draws it as a space.
+    /// wrapping must not break, which `render` draws as a space, and "\n" where
+    /// a row of its own starts; `render` draws a line whole or not at all.
     struct Line: Equatable { var text: String; var color: Int16 = -1; var bold = false }
     /// Joins words that a wrapped line keeps together (drawn as a space).
     static let nbsp = "\u{00A0}"
@@ -137,7 +138,8 @@ enum EquationPanel {
     static func render(_ s: AppState, _ buf: inout CellBuffer, x: Int, y: Int, w: Int, h: Int) -> Int {
         let shown = s.focusHistory   // the focused side's steps (the fork's, while it has the keys)
         let idx = s.scrub ?? (shown.count - 1)
-        guard idx >= 0, idx < shown.count, h > 0 else {
+        guard h > 0 else { return 0 }
+        guard idx >= 0, idx < shown.count else {
             buf.text(x, y, "update equation: no step yet", fg: 245, maxWidth: w); return 1
         }
         var all = lines(shown[idx], schedule: s.schedule, unicode: s.caps.unicode,

@@ -114,20 +114,32 @@ enum SampleView {
         return fitting(lines, width: W)
     }
 
-    /// The status line's short spelling of `describe(set)`: "DDPM β̃", "DDIM 50 η0.0".
     /// The samplers a recording ran before the one `set` names, each as "DDIM 50 then " (with its
     /// guidance: "DDIM 50 →7 ×4 then "), in order; "" when it ran only what `set` names. A change of
-    /// steps or guidance mid-run starts a new one, as a change of sampler does.
+    /// steps or guidance mid-run starts a new one, as a change of sampler does; past four, the
+    /// first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
     static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings) -> String {
         func brief(_ x: SamplerSettings) -> String {
             x.shortName + (x.guide.map { String(format: " →%d ×%g", $0, x.guideScale) } ?? "")
         }
-        var runs: [String] = []
-        for f in frames { let b = brief(f.settings); if runs.last != b { runs.append(b) } }
+        var runs = stretches(frames, brief)
         if runs.last == brief(set) { runs.removeLast() }
-        return runs.map { $0 + " then " }.joined()
+        return firstAndLast(runs, more: { "\($0) more" }).map { $0 + " then " }.joined()
     }
 
+    /// What `key` says of each stretch of frames that it says alike, in order.
+    static func stretches(_ frames: [RecordedFrame], _ key: (SamplerSettings) -> String) -> [String] {
+        var out: [String] = []
+        for f in frames { let k = key(f.settings); if out.last != k { out.append(k) } }
+        return out
+    }
+
+    /// More than four: the first, a count of those between (`more`), the last.
+    static func firstAndLast(_ runs: [String], more: (Int) -> String) -> [String] {
+        runs.count > 4 ? [runs[0], more(runs.count - 2), runs[runs.count - 1]] : runs
+    }
+
+    /// The status line's short spelling of `describe(set)`: "DDPM β̃", "DDIM 50 η0.0".
     static func shortKind(_ set: SamplerSettings, _ kind: String) -> String {
         set.kind == .ddpm ? kind.replacingOccurrences(of: "σ²=", with: "") : kind.replacingOccurrences(of: "η=", with: "η")
     }
@@ -320,7 +332,7 @@ enum SampleView {
         func sp(_ uni: String, _ ascii: String) -> String { s.caps.unicode ? uni : ascii }
         var y = l.top
         if s.showEquation {
-            // The equation may take every row; the ε̂ statistics (4 rows) and the plots take what it leaves,
+            // The equation may take every row; the ε̂ statistics (4 to 7 rows) and the plots take what it leaves,
             // with a blank row between when there is one to spare.
             y += EquationPanel.render(s, &buf, x: px, y: y, w: l.panelW, h: l.contentH)
             if l.top + l.contentH - y > 4 { y += 1 }
