@@ -96,6 +96,9 @@ final class ForkTests: XCTestCase {
             XCTAssertTrue(st.forking)
             XCTAssertEqual(r.snapshot.forkHistory.last?.t, shown.t)
             XCTAssertTrue(render(st).text.contains("▶ fork t=\(shown.t): x̂0"), render(st).text)
+            // The status line: the original's own t, marked when it ran further than the step shown beside the fork.
+            let newest = r.snapshot.history.last!.t, status = SampleView.statusLine(st)
+            XCTAssertTrue(status.hasPrefix("fork t=\(shown.t), original t=\(newest)" + (scrub == nil ? " │" : " (ahead) │")), status)
             r.handle(.resume)
             let shared = r.snapshot.forkHistory.count
             while r.snapshot.forkHistory.count <= shared { r.tick() }
@@ -118,6 +121,42 @@ final class ForkTests: XCTestCase {
         // The fork of a finished run waits: space plays it (it said "finished: press r" before).
         XCTAssertTrue(st.message?.hasSuffix("; space plays the fork") ?? false, st.message ?? "")
         XCTAssertEqual(reduce(&st, .key(.char(" "))), [.command(.togglePause)])
+    }
+
+    /// A live fork is pinned to the step shown (the engine may step on before it reads f); tab keeps a
+    /// scrubbed view at its t on the other side; a temperature change, which would end both sides, is refused.
+    func testLiveForkIsPinnedTabKeepsTheScrubTemperatureRefused() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 6)
+        XCTAssertEqual(reduce(&st, .key(.char("f"))), [.command(.fork(st.settings, at: 6))])
+        st.snapshot.forkSettings = st.settings; st.snapshot.forkHistory = st.snapshot.history
+        _ = reduce(&st, .key(.left)); _ = reduce(&st, .key(.left))
+        let t = st.focusHistory[st.scrub!].t
+        _ = reduce(&st, .key(.tab))
+        XCTAssertFalse(st.forkFocus)
+        XCTAssertEqual(st.scrub.map { st.focusHistory[$0].t }, t, "the original at the same t")
+        let temp = st.settings.temperature
+        XCTAssertEqual(reduce(&st, .key(.char("T"))), [])
+        XCTAssertEqual(st.settings.temperature, temp)
+        XCTAssertTrue(st.forking && (st.message?.contains("f closes the fork first") ?? false), st.message ?? "")
+    }
+
+    /// The final samples' titles name every sampler the side's own steps ran, as the status line names a run's.
+    func testFinalTitlesNameEverySamplerASideRan() throws {
+        let r = try AppTests.smallRunner(T: 30)
+        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
+        while r.isRunning { r.tick() }
+        r.handle(.fork(SamplerSettings(kind: .ddim, steps: 10), at: 4))
+        r.handle(.togglePause)
+        r.tick(); r.tick()
+        r.handle(.setForkSettings(SamplerSettings(kind: .dpmpp, steps: 10)))
+        while r.isRunning { r.tick() }
+        XCTAssertNotNil(r.snapshot.forkFinal)
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 30))
+        _ = reduce(&st, .engine(r.snapshot)); st.forkFocus = true
+        let text = render(st).text
+        XCTAssertTrue(text.contains("▶ fork: final  DDIM 10 then DPM++ 2M 10"), text)
+        XCTAssertTrue(text.contains("original: final  DDPM σ²=β"), text)
     }
 
     /// A finished run forks only from a scrubbed step; both sides then reach t = 0, lined up by t.

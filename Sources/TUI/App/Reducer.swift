@@ -114,7 +114,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     switch k {
     case .tab:
         guard s.forking else { s.message = "tab switches between original and fork while forking (f forks)"; return [] }
-        s.forkFocus.toggle(); s.scrub = nil
+        // A scrubbed view stays at its t: the other side's step nearest it.
+        let t = s.scrub.flatMap { $0 < s.focusHistory.count ? s.focusHistory[$0].t : nil }
+        s.forkFocus.toggle()
+        s.scrub = t.flatMap { t in s.focusHistory.isEmpty ? nil : SampleView.nearest(t, in: s.focusHistory) }
         s.message = "keys now act on the " + (s.forkFocus ? "fork (right)" : "original (left)")
         return []
     case .char(" "):
@@ -144,9 +147,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             s.message = k == .char("T") ? "temperature is at its largest, 10.0 (t lowers it)" : "temperature is at 0.0, its smallest: x_T = 0 (T raises it)"
             return []
         }
+        // A fork shares x_T with the original: a new temperature would end both; say how instead.
+        if s.forking { s.message = "temperature starts the run over from x_T: f closes the fork first"; return [] }
         s.settings = set; s.scrub = nil; s.forkFocus = false
-        if s.forking { s.message = "temperature \(set.temperature): restarted without the fork (x_T is shared)" }
-        else if set.kind == .ddpm {
+        if set.kind == .ddpm {
             s.message = "temperature \(set.temperature): same seed; DDPM's fresh noise z mostly washes out x_T's scale (d: DDIM keeps it)"
         }
         return [.command(.retemper(set))]
@@ -174,12 +178,12 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // β, β̃, then the network's own when it learns one.
         set.variance = set.variance == .beta ? .posterior : (set.variance == .posterior && s.learnsVariance ? .learned : .beta)
         if set.kind == .ddpm && before.variance == .posterior && !s.learnsVariance {
-            s.message = "DDPM variance β (σ² = learned needs a model trained with --learn-sigma)"
+            s.message = "DDPM variance " + varianceSymbol(.beta, unicode: s.caps.unicode) + " (σ² = learned needs a model trained with --learn-sigma)"
         } else if set.kind == .ddpm && !s.focusedSideFinished {
             // Both ways say it (a finished run's message says how to use it instead).
-            s.message = "DDPM variance σ² = \(varianceSymbol(set.variance)) from the next step"
+            s.message = "DDPM variance σ² = \(varianceSymbol(set.variance, unicode: s.caps.unicode)) from the next step"
         }
-        if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance)) (\(notApplicable(s, set)): \(pressD(from: set.kind, to: .ddpm)) for DDPM)" }
+        if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance, unicode: s.caps.unicode)) (\(notApplicable(s, set)): \(pressD(from: set.kind, to: .ddpm)) for DDPM)" }
     case .char("c"): set.clip.toggle()
     case .char("g"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
@@ -237,11 +241,12 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if let i = s.scrub, i == s.snapshot.history.count - 1, s.snapshot.finished {
             s.message = "that is the run's last step: nothing after it to fork; scrub further back"; return []
         }
-        let at = s.scrub.map { $0 + 1 }
-        let t = s.snapshot.history[(at ?? s.snapshot.history.count) - 1].t
+        // Pinned to the step shown, also live: the engine may have stepped on before it reads the command.
+        let at = s.scrub.map { $0 + 1 } ?? s.snapshot.history.count
+        let t = s.snapshot.history[at - 1].t
         s.forkFocus = true; s.scrub = nil
         // The fork as the engine will report it, so that keys pressed before its next snapshot act on the fork.
-        let from = at ?? s.snapshot.history.count
+        let from = at
         s.snapshot.forkSettings = s.settings; s.snapshot.forkFrom = from
         s.snapshot.forkHistory = Array(s.snapshot.history.prefix(from))
         s.snapshot.forkFinal = nil; s.snapshot.forkFinalReadings = []

@@ -54,11 +54,17 @@ enum SampleView {
         } else if s.forking, !snap.history.isEmpty {
             // Each side's own progress, the focused side first (the grids show both at the focused side's t;
             // the side nearer x_0 waits there while the other catches up).
-            func side(_ name: String, _ frames: [RecordedFrame], done: Bool) -> String {
-                done ? "\(name) done" : "\(name) t=" + (frames.last.map { "\($0.t)" } ?? "--")
+            // A paused side that ran further than the step shown beside the other (a fork from a step
+            // scrubbed back to) says so: its pane shows the step at the focused side's t.
+            let focusT = (s.forkFocus ? snap.forkHistory : snap.history).last?.t
+            func side(_ name: String, _ frames: [RecordedFrame], done: Bool, other: Bool) -> String {
+                guard !done else { return "\(name) done" }
+                guard let last = frames.last else { return "\(name) t=--" }
+                let ahead = other && !snap.running && focusT.map { last.t < $0 } == true
+                return "\(name) t=\(last.t)" + (ahead ? " (ahead)" : "")
             }
-            let orig = side("original", snap.history, done: snap.final != nil)
-            let fork = side("fork", snap.forkHistory, done: snap.forkFinal != nil)
+            let orig = side("original", snap.history, done: snap.final != nil, other: s.forkFocus)
+            let fork = side("fork", snap.forkHistory, done: snap.forkFinal != nil, other: !s.forkFocus)
             let (first, second) = s.forkFocus ? (fork, orig) : (orig, fork)
             fields.append((first + ", " + second, (first + " " + second).replacingOccurrences(of: "original", with: "orig"), 0))
         } else if let f = snap.history.last {
@@ -118,9 +124,9 @@ enum SampleView {
     /// guidance: "DDIM 50 →7 ×4 then "), in order; "" when it ran only what `set` names. A change of
     /// steps or guidance mid-run starts a new one, as a change of sampler does; past four, the
     /// first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
-    static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings) -> String {
+    static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings, unicode: Bool = true) -> String {
         func brief(_ x: SamplerSettings) -> String {
-            x.shortName + (x.guide.map { String(format: " →%d ×%g", $0, x.guideScale) } ?? "")
+            x.shortName + (x.guide.map { String(format: unicode ? " →%d ×%g" : " guide %d x%g", $0, x.guideScale) } ?? "")
         }
         var runs = stretches(frames, brief)
         if runs.last == brief(set) { runs.removeLast() }
@@ -280,14 +286,18 @@ enum SampleView {
         if s.scrub == nil {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
-                g.rightTitle = mark(s.forkFocus) + "fork: final  \(describe(fork.last!.settings, unicode: s.caps.unicode))"
+                // Every sampler the side's own steps ran, as the status line names a run's ("DDIM 50 then DPM++ 2M 20").
+                let own = Array(fork.dropFirst(min(snap.forkFrom, fork.count)))
+                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(own, fork.last!.settings, unicode: s.caps.unicode)
+                    + describe(fork.last!.settings, unicode: s.caps.unicode)
                 g.rightShort = [mark(s.forkFocus) + "fork: final \(short(fork.last!.settings))",
                                 mark(s.forkFocus) + "fork: final \(fork.last!.settings.shortName)", mark(s.forkFocus) + "fork: final"]
             }
             // (The fork of a finished run, still on its way, is shown beside the original's step at its t.)
             if let fin = snap.final, !s.forkFocus || snap.forkFinal != nil {
                 g.left = fin; g.leftReadings = snap.finalReadings
-                g.leftTitle = mark(!s.forkFocus) + "original: final  \(describe(main.last?.settings ?? snap.settings, unicode: s.caps.unicode))"
+                let ran = main.last?.settings ?? snap.settings
+                g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran, unicode: s.caps.unicode) + describe(ran, unicode: s.caps.unicode)
                 g.leftShort = [mark(!s.forkFocus) + "orig: final \(short(main.last?.settings ?? snap.settings))",
                                mark(!s.forkFocus) + "orig: final \((main.last?.settings ?? snap.settings).shortName)", mark(!s.forkFocus) + "orig: final"]
             }
