@@ -246,9 +246,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let t = s.snapshot.history[at - 1].t
         s.forkFocus = true; s.scrub = nil
         // The fork as the engine will report it, so that keys pressed before its next snapshot act on the fork.
-        let from = at
-        s.snapshot.forkSettings = s.settings; s.snapshot.forkFrom = from
-        s.snapshot.forkHistory = Array(s.snapshot.history.prefix(from))
+        s.snapshot.forkSettings = s.settings; s.snapshot.forkFrom = at
+        s.snapshot.forkHistory = Array(s.snapshot.history.prefix(at))
         s.snapshot.forkFinal = nil; s.snapshot.forkFinalReadings = []
         s.pendingFork = s.snapshot.version
         let paused = !s.snapshot.running && !s.snapshot.finished, finished = s.snapshot.finished
@@ -506,8 +505,13 @@ func varianceSymbol(_ v: VarianceKind, unicode: Bool = true) -> String {
     }
 }
 
+/// Guidance as the panels write it after a sampler: " →7 ×4" (" guide 7 x4" in ASCII), "" without.
+func guideSuffix(_ s: SamplerSettings, unicode: Bool = true) -> String {
+    s.guide.map { String(format: unicode ? " →%d ×%g" : " guide %d x%g", $0, s.guideScale) } ?? ""
+}
+
 func describe(_ s: SamplerSettings, unicode: Bool = true) -> String {
-    let guide = s.guide.map { String(format: unicode ? " →%d ×%g" : " guide %d x%g", $0, s.guideScale) } ?? ""
+    let guide = guideSuffix(s, unicode: unicode)
     switch s.kind {
     case .ddpm: return (unicode ? "DDPM σ²=" : "DDPM var=") + varianceSymbol(s.variance, unicode: unicode) + guide
     case .ddim: return "DDIM \(s.steps) " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", s.eta) + guide

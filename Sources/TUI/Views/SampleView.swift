@@ -125,18 +125,21 @@ enum SampleView {
     /// steps or guidance mid-run starts a new one, as a change of sampler does; past four, the
     /// first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
     static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings, unicode: Bool = true) -> String {
-        func brief(_ x: SamplerSettings) -> String {
-            x.shortName + (x.guide.map { String(format: unicode ? " →%d ×%g" : " guide %d x%g", $0, x.guideScale) } ?? "")
-        }
+        func brief(_ x: SamplerSettings) -> String { x.shortName + guideSuffix(x, unicode: unicode) }
         var runs = stretches(frames, brief)
         if runs.last == brief(set) { runs.removeLast() }
         return firstAndLast(runs, more: { "\($0) more" }).map { $0 + " then " }.joined()
     }
 
-    /// What `key` says of each stretch of frames that it says alike, in order.
+    /// What `key` says of each stretch of frames that it says alike, in order (asked only where the
+    /// settings change: the status line runs this over the whole recording at every redraw).
     static func stretches(_ frames: [RecordedFrame], _ key: (SamplerSettings) -> String) -> [String] {
-        var out: [String] = []
-        for f in frames { let k = key(f.settings); if out.last != k { out.append(k) } }
+        var out: [String] = [], previous: SamplerSettings? = nil
+        for f in frames where f.settings != previous {
+            previous = f.settings
+            let k = key(f.settings)
+            if out.last != k { out.append(k) }
+        }
         return out
     }
 
@@ -287,19 +290,19 @@ enum SampleView {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
                 // Every sampler the side's own steps ran, as the status line names a run's ("DDIM 50 then DPM++ 2M 20").
-                let own = Array(fork.dropFirst(min(snap.forkFrom, fork.count)))
-                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(own, fork.last!.settings, unicode: s.caps.unicode)
-                    + describe(fork.last!.settings, unicode: s.caps.unicode)
-                g.rightShort = [mark(s.forkFocus) + "fork: final \(short(fork.last!.settings))",
-                                mark(s.forkFocus) + "fork: final \(fork.last!.settings.shortName)", mark(s.forkFocus) + "fork: final"]
+                let own = Array(fork.dropFirst(min(snap.forkFrom, fork.count))), ran = fork.last!.settings
+                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(own, ran, unicode: s.caps.unicode)
+                    + describe(ran, unicode: s.caps.unicode)
+                g.rightShort = [mark(s.forkFocus) + "fork: final \(short(ran))",
+                                mark(s.forkFocus) + "fork: final \(ran.shortName)", mark(s.forkFocus) + "fork: final"]
             }
             // (The fork of a finished run, still on its way, is shown beside the original's step at its t.)
             if let fin = snap.final, !s.forkFocus || snap.forkFinal != nil {
                 g.left = fin; g.leftReadings = snap.finalReadings
                 let ran = main.last?.settings ?? snap.settings
                 g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran, unicode: s.caps.unicode) + describe(ran, unicode: s.caps.unicode)
-                g.leftShort = [mark(!s.forkFocus) + "orig: final \(short(main.last?.settings ?? snap.settings))",
-                               mark(!s.forkFocus) + "orig: final \((main.last?.settings ?? snap.settings).shortName)", mark(!s.forkFocus) + "orig: final"]
+                g.leftShort = [mark(!s.forkFocus) + "orig: final \(short(ran))",
+                               mark(!s.forkFocus) + "orig: final \(ran.shortName)", mark(!s.forkFocus) + "orig: final"]
             }
         }
         return g
