@@ -52,6 +52,40 @@ final class AppTests: XCTestCase {
                       folded.suffix(3).joined(separator: "\n"))
     }
 
+    /// A message folds after a few seconds; on a moving screen it goes after a while
+    /// longer, and on a still one (paused, the forward view, the help) it stays.
+    func testMessagesGoWhileTheScreenMovesAndStayWhileItIsStill() throws {
+        var st = try makeState()
+        st.message = "forked after t=500: tab switches sides"
+        _ = reduce(&st, .tick(messageAge: 1))
+        XCTAssertEqual(st.message, "forked after t=500: tab switches sides")
+        XCTAssertFalse(st.messageFolded)
+        _ = reduce(&st, .tick(messageAge: AppState.messageFoldSeconds + 1))
+        XCTAssertTrue(st.messageFolded)
+        XCTAssertNotNil(st.message)
+        _ = reduce(&st, .tick(messageAge: AppState.messageClearSeconds + 1))
+        XCTAssertNil(st.message, "a running sample view drops old news")
+        XCTAssertFalse(st.messageFolded)
+        for still in ["paused", "forward", "help", "train idle"] {
+            var s2 = try makeState()
+            switch still {
+            case "paused": s2.snapshot.running = false
+            case "forward": s2.screen = .forward
+            case "help": s2.showHelp = true
+            default: s2.screen = .train
+            }
+            s2.message = "exported ddpm-seed0.png"
+            _ = reduce(&s2, .tick(messageAge: 600))
+            XCTAssertEqual(s2.message, "exported ddpm-seed0.png", still)
+        }
+        var tr = try makeState()
+        tr.screen = .train
+        tr.trainSnapshot = RunnerSnapshot(); tr.trainSnapshot!.running = true
+        tr.message = "training Tiny (lecture demo, 2400 steps)"
+        _ = reduce(&tr, .tick(messageAge: AppState.messageClearSeconds + 1))
+        XCTAssertNil(tr.message, "a training run moves the train view")
+    }
+
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.
     func testFromTheNextStepMessageGoesWhenTheRunEnds() throws {
         let r = try Self.smallRunner(T: 10)
@@ -113,7 +147,7 @@ final class AppTests: XCTestCase {
             ran[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
                                    eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
         }
-        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then DDIM 50 then DPM++ 20 →7 ×4 then DPM++ 20 then ")
+        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then DDIM 50 then DPM++ 20 guide 7 ×4 then DPM++ 20 then ")
         XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings),
                        "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20-guide7x4-then-dpmpp20")
         var fewer = st.settings; fewer.steps = 20

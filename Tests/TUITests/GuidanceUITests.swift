@@ -23,7 +23,7 @@ final class GuidanceUITests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("1"))), [.command(.setSettings(want))])
         XCTAssertEqual(st.screen, .sample)
         XCTAssertFalse(st.choosingGuide)
-        XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=β →1 ×4"), SampleView.statusLine(st))
+        XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=β guide 1 ×4"), SampleView.statusLine(st))
         // q at the prompt keeps the guide and the explorer.
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])

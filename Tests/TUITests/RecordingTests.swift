@@ -364,8 +364,15 @@ final class RecordingTests: XCTestCase {
         wait("the recording") { $0.contains("recorded /") && $0.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj") }
         keys("G")
         wait("the GIF") { $0.contains("exported") && $0.contains(".gif") }
+        // Again, with no step since: no second 50 MB copy, the answer names the first.
+        keys("R")
+        wait("no second recording") { $0.contains("already recorded: ") && $0.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj") }
+        keys("G")
+        wait("no second GIF") { $0.contains("already exported: ") && $0.contains(".gif") }
         keys("q")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+        XCTAssertEqual(files.filter { $0.hasSuffix(".ddpmtraj") }.count, 1, "\(files)")
+        XCTAssertEqual(files.filter { $0.hasSuffix(".gif") }.count, 1, "\(files)")
         let traj = try XCTUnwrap(files.first { $0.hasSuffix(".ddpmtraj") }, "\(files)")
         XCTAssertEqual(traj, "ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj", "named by what made the digits")
         XCTAssertTrue(files.contains { $0.hasSuffix(".gif") }, "\(files)")

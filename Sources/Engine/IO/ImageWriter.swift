@@ -35,14 +35,19 @@ public enum ImageWriter {
         Array("P5\n\(width) \(height)\n255\n".utf8) + grey
     }
 
-    /// Writes images by the file's extension: .png (grid), .pgm (grid) or .idx (stack).
-    public static func write(_ path: String, images: [Float], n: Int, side: Int, cols: Int? = nil) throws {
+    /// Writes images by the file's extension: .png (grid), .pgm (grid) or .idx (stack);
+    /// a grid `scale` times as large (nearest neighbour, for slides) when scale > 1.
+    public static func write(_ path: String, images: [Float], n: Int, side: Int, cols: Int? = nil, scale: Int = 1) throws {
         let ext = (path as NSString).pathExtension.lowercased()
         let c = cols ?? Int(Double(n).squareRoot().rounded(.up))
+        func scaledGrid() -> GreyImage {
+            let g = grid(images, n: n, side: side, cols: c)
+            return GreyImage(width: g.w, height: g.h, pixels: g.pixels).scaled(by: scale)
+        }
         let bytes: [UInt8]
         switch ext {
-        case "png": let g = grid(images, n: n, side: side, cols: c); bytes = png(width: g.w, height: g.h, grey: g.pixels)
-        case "pgm": let g = grid(images, n: n, side: side, cols: c); bytes = pgm(width: g.w, height: g.h, grey: g.pixels)
+        case "png": let g = scaledGrid(); bytes = png(width: g.width, height: g.height, grey: g.pixels)
+        case "pgm": let g = scaledGrid(); bytes = pgm(width: g.width, height: g.height, grey: g.pixels)
         case "idx": bytes = IDXFile(dims: [n, side, side], bytes: images.map(byte)).encoded()
         default: throw EngineError.invalidArgument("output \(path) must end in .png, .pgm or .idx")
         }

@@ -65,6 +65,8 @@ public struct AppState: Sendable {
     /// it gives the status line's row back and stays, cut, on the hint row.
     public var messageFolded = false
     public static let messageFoldSeconds = 5.0
+    /// A message goes after this long while the screen moves under it (`screenMoving`).
+    public static let messageClearSeconds = 12.0
     public var hasModel = true
     /// Replaying a recording (its file name): no model, playback keys only.
     public var replay: String? = nil
@@ -132,6 +134,15 @@ public struct AppState: Sendable {
         if let compareKind { base.kind = compareKind }
         return CompareSpec(parameter: compareParameter, values: compareValues[compareParameter] ?? compareParameter.defaults,
                            base: base, n: compareN, seed: seed)
+    }
+    /// Whether the view on screen is changing by itself: a run playing (sample or compare view) or training.
+    public var screenMoving: Bool {
+        if showHelp { return false }
+        switch screen {
+        case .sample, .compare: return snapshot.running
+        case .train: return trainSnapshot?.running == true
+        case .forward: return false
+        }
     }
     public var tooSmall: Bool { width < AppState.minWidth || height < AppState.minHeight }
 }

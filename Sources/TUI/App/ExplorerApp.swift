@@ -160,6 +160,9 @@ enum ExplorerApp {
         /// and how many writes are running (quitting waits for them).
         let reservedNames = Locked<Set<String>>([])
         let writesRunning = Locked<Int>(0)
+        /// The last recording (R) and GIF (G) written and what they hold: the key again
+        /// before a new step says where that file is instead of writing a second copy.
+        var lastWritten: [String: (holds: String, name: String)] = [:]
         /// Where the training view saves (`w`, quitting): --out, or a default once training starts here.
         var trainOut: String?
         var startedTrainer: Trainer?
@@ -266,8 +269,10 @@ enum ExplorerApp {
             while !state.quitting && uiStop == 0 {
                 if state.message != shownMessage {
                     shownMessage = state.message; shownSince = Benchmark.now(); state.messageFolded = false
-                } else if state.message != nil && !state.messageFolded && Benchmark.now() - shownSince > AppState.messageFoldSeconds {
-                    state.messageFolded = true; dirty = true
+                } else if state.message != nil {
+                    let folded = state.messageFolded
+                    _ = reduce(&state, .tick(messageAge: Benchmark.now() - shownSince))
+                    if state.message == nil || state.messageFolded != folded { dirty = true }
                 }
                 var k = term.readKey(timeoutMs: 33)
                 while let key = k {
@@ -366,12 +371,31 @@ enum ExplorerApp {
             return { Recording(snap, model: try Recording.Model.of(file: path, metadata: meta, selfConditioned: conditioned), schedule: spec) }
         }
 
+        /// What a recording or GIF of the screen now would hold: the run and how far each side got.
+        var trajectoryOnScreen: String {
+            let s = state.snapshot
+            return "\(state.replay ?? "") \(s.seed) \(s.runTemperature) \(s.history.count) \(s.final != nil) "
+                + "\(s.forkSettings != nil) \(s.forkFrom) \(s.forkHistory.count) \(s.forkFinal != nil)"
+        }
+
+        /// The file `key` (R or G) wrote of this very trajectory, if it is there or still being written.
+        func alreadyWritten(_ key: String) -> String? {
+            guard let w = lastWritten[key], w.holds == trajectoryOnScreen else { return nil }
+            let writing = reservedNames.withLock { $0.contains(w.name) }
+            return writing || FileManager.default.fileExists(atPath: w.name) ? ExplorerApp.shownPath(w.name) : nil
+        }
+
         /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).
         func record() {
             let snap = state.snapshot
             let steps = snap.history.count, total = max(snap.timesteps.count, steps)
+            if let file = alreadyWritten("R") {
+                state.message = "already recorded: \(file) holds these \(steps) steps (R again after a step records anew)"
+                return
+            }
             // A run recorded before its end says so in its name.
             let name = exportName(snap.final == nil ? "-step\(steps)of\(total).ddpmtraj" : ".ddpmtraj")
+            lastWritten["R"] = (trajectoryOnScreen, name)
             let file = ExplorerApp.shownPath(name)
             state.message = "recording \(steps) steps to \(file)..."
             let make = recordingMaker(), width = state.width
@@ -391,7 +415,12 @@ enum ExplorerApp {
 
         /// `G`: the trajectory as an animated GIF (default options; ddpm export-gif has them all).
         func exportGIF() {
+            if let file = alreadyWritten("G") {
+                state.message = "already exported: \(file) holds these steps (G again after a step writes anew)"
+                return
+            }
             let name = exportName(".gif")
+            lastWritten["G"] = (trajectoryOnScreen, name)
             // A replay's GIF is the whole recording; a live run's, the steps taken so far.
             let finished = replay != nil || state.snapshot.final != nil, steps = state.snapshot.history.count
             state.message = "writing \(ExplorerApp.shownPath(name))..."
@@ -500,6 +529,10 @@ enum ExplorerApp {
         } catch { return "export failed: \(error)" }
     }
 
+    /// How many screen pixels a digit's pixel takes in `p`'s PNGs: 16 digits come out
+    /// 468x468, a size for a slide (nearest neighbour: the pixels stay sharp).
+    static let exportScale = 4
+
     /// Writes the displayed x_t and x0 grids as PNG files; returns the message shown.
     static func export(_ s: AppState, dir: String) -> String {
         let snap = s.snapshot
@@ -512,7 +545,7 @@ enum ExplorerApp {
         let base = k == 1 ? stem : "\(stem)-\(k)"
         var written: [String] = []
         func write(_ suffix: String, _ images: [Float], n: Int, side: Int) throws {
-            try ImageWriter.write(base + suffix, images: crop(images, n: n, from: side), n: n, side: MNIST.side)
+            try ImageWriter.write(base + suffix, images: crop(images, n: n, from: side), n: n, side: MNIST.side, scale: exportScale)
             written.append(suffix)
         }
         do {

@@ -7,6 +7,8 @@ public enum Action: Sendable {
     case resize(width: Int, height: Int)
     case engine(RunnerSnapshot)
     case trainEngine(RunnerSnapshot)
+    /// The message on screen has been up this many seconds (the loop says so as time passes).
+    case tick(messageAge: Double)
 }
 
 /// The one place UI state changes. Returns what the loop must do.
@@ -51,6 +53,13 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         else if let saved = snap.train?.lastSaved, saved != s.trainSnapshot?.train?.lastSaved,
                 s.message?.hasPrefix("checkpoint saved to ") == true { s.message = "checkpoint saved to \(saved)" }
         s.trainSnapshot = snap
+        return []
+    case .tick(let age):
+        guard s.message != nil else { return [] }
+        // News on a moving screen goes after a while ("forked after t=500" is stale a hundred steps on);
+        // on a still one it stays for the user to read. A long one first folds to one row.
+        if age > AppState.messageClearSeconds && s.screenMoving { s.message = nil; s.messageFolded = false }
+        else if age > AppState.messageFoldSeconds { s.messageFolded = true }
         return []
     case .key(let k):
         return reduceKey(&s, k)
@@ -505,9 +514,9 @@ func varianceSymbol(_ v: VarianceKind, unicode: Bool = true) -> String {
     }
 }
 
-/// Guidance as the panels write it after a sampler: " →7 ×4" (" guide 7 x4" in ASCII), "" without.
+/// Guidance as the panels write it after a sampler: " guide 7 ×4" (" guide 7 x4" in ASCII), "" without.
 func guideSuffix(_ s: SamplerSettings, unicode: Bool = true) -> String {
-    s.guide.map { String(format: unicode ? " →%d ×%g" : " guide %d x%g", $0, s.guideScale) } ?? ""
+    s.guide.map { String(format: unicode ? " guide %d ×%g" : " guide %d x%g", $0, s.guideScale) } ?? ""
 }
 
 func describe(_ s: SamplerSettings, unicode: Bool = true) -> String {

@@ -90,7 +90,7 @@ enum SampleView {
             fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
         }
         fields.append(("seed \(snap.seed)", "s\(snap.seed)", 4))
-        fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "T%.1f", snap.runTemperature), 3))
+        fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "temp%.1f", snap.runTemperature), 3))
         // A setting away from its default is kept longer than one at it.
         // A sampler that draws no fresh noise (DDIM with eta 0, DPM-Solver++) has no noise temperature to show.
         if set.drawsNoise {
@@ -121,7 +121,7 @@ enum SampleView {
     }
 
     /// The samplers a recording ran before the one `set` names, each as "DDIM 50 then " (with its
-    /// guidance: "DDIM 50 →7 ×4 then "), in order; "" when it ran only what `set` names. A change of
+    /// guidance: "DDIM 50 guide 7 ×4 then "), in order; "" when it ran only what `set` names. A change of
     /// steps or guidance mid-run starts a new one, as a change of sampler does; past four, the
     /// first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
     static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings, unicode: Bool = true) -> String {
