@@ -199,6 +199,13 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(fig.pixels.count, fig.width * fig.height)
         XCTAssertGreaterThanOrEqual(fig.width, 4 * 30)
         XCTAssertEqual(CompareFigure.ascii("σ²=β̃"), "var post")
+        // The title names the base's settings but the one compared.
+        XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .temperature, base: SamplerSettings(kind: .ddim, steps: 20, eta: 0.1), n: 4)),
+                       "ddim 20 steps, eta 0.1")
+        XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .eta, base: SamplerSettings(kind: .ddim, steps: 20, eta: 0.1), n: 4)), "ddim 20 steps")
+        XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .variance, base: SamplerSettings(), n: 4)), "ddpm")
+        XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .steps, base: SamplerSettings(variance: .posterior, guide: 7), n: 4)),
+                       "ddpm, var post, guide 7 x4")
         // Row 0's first digit is white (all pixels 1), row 1's black: find the digit block of row 0.
         let white = fig.pixels.filter { $0 == 255 }.count
         XCTAssertGreaterThanOrEqual(white, 4 * 784, "row 0's four white digits plus white text")

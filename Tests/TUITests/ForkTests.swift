@@ -285,8 +285,8 @@ final class ForkTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
         st.snapshot = AppTests.fakeSnapshot(steps: 3)
-        XCTAssertTrue(ExplorerApp.export(st, dir: dir).contains("ddpm-seed0-temp1.0-ddpm-beta-t997"))
-        let second = ExplorerApp.export(st, dir: dir)
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("ddpm-seed0-temp1.0-ddpm-beta-t997"))
+        let second = ExplorerApp.export(st, dir: dir).said
         XCTAssertTrue(second.contains("t997-2"), second)
         // Guidance and the sampler's own setting are in the name (recordings share it).
         XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 50, eta: 0.5, guide: 7).fileDescription, "ddim50-eta0.5-guide7x4")
@@ -294,10 +294,20 @@ final class ForkTests: XCTestCase {
         st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
         st.snapshot.forkHistory = st.snapshot.history
         st.snapshot.final = Array(repeating: 0.5, count: 4 * 784)
-        let third = ExplorerApp.export(st, dir: dir)
-        for suffix in ["-xt.png", "-x0.png", "-final.png", "-original.png", "-fork.png"] { XCTAssertTrue(third.contains(suffix), third) }
+        let third = ExplorerApp.export(st, dir: dir).said
+        // Both sides as shown, so no -final (the original's pane shows it once finished).
+        for suffix in ["-xt.png", "-x0.png", "-original.png", "-fork.png"] { XCTAssertTrue(third.contains(suffix), third) }
+        XCTAssertFalse(third.contains("-final.png"), third)
+        // The focused side's step names the files: the fork's, with its sampler.
+        st.forkFocus = true
+        st.snapshot.forkHistory = st.snapshot.history.map {
+            RecordedFrame(step: $0.step, t: $0.t, tNext: $0.tNext, n: $0.n, size: $0.size, settings: SamplerSettings(kind: .ddim, steps: 20),
+                          xt: $0.xt, x0: $0.x0, eps: $0.eps, x0Outside: $0.x0Outside, readings: $0.readings)
+        }
+        let fourth = ExplorerApp.export(st, dir: dir).said
+        XCTAssertTrue(fourth.contains("ddpm-seed0-temp1.0-ddim20-eta0.0-t997"), fourth)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
-        XCTAssertEqual(files.count, 2 + 2 + 5, files.sorted().joined(separator: " "))
+        XCTAssertEqual(files.count, 2 + 2 + 4 + 4, files.sorted().joined(separator: " "))
     }
 
     /// Escape sequences ncurses does not decode for the TERM at hand are read

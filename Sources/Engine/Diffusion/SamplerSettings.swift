@@ -120,15 +120,19 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
 
     /// The sampler and what else shapes its digits, in the names of exports
     /// and recordings: "ddpm-beta", "ddim50-eta0.0-guide7x4", "dpmpp20".
-    public var fileDescription: String {
-        let sampler: String
+    public var fileDescription: String { fileSampler + fileGuide }
+
+    /// The sampler alone in file names: "ddpm-beta", "ddim50-eta0.0", "dpmpp20".
+    public var fileSampler: String {
         switch kind {
-        case .ddpm: sampler = "ddpm-\(variance == .posterior ? "post" : variance.rawValue)"
-        case .ddim: sampler = String(format: "ddim%d-eta%.1f", steps, eta)
-        case .dpmpp: sampler = "dpmpp\(steps)"
+        case .ddpm: return "ddpm-\(variance == .posterior ? "post" : variance.rawValue)"
+        case .ddim: return String(format: "ddim%d-eta%.1f", steps, eta)
+        case .dpmpp: return "dpmpp\(steps)"
         }
-        return sampler + (guide.map { String(format: "-guide%dx%g", $0, guideScale) } ?? "")
     }
+
+    /// Guidance in file names: "-guide7x4", "" without.
+    public var fileGuide: String { guide.map { String(format: "-guide%dx%g", $0, guideScale) } ?? "" }
 
     /// The decreasing timesteps visited, for T steps in total.
     public func timesteps(T: Int) -> [Int] { kind.rule.timesteps(self, T: T) }

@@ -162,6 +162,21 @@ public enum CompareFigure {
             .replacingOccurrences(of: "≥", with: ">=")
     }
 
+    /// The base settings the rows share, in the title: all but the one compared
+    /// ("ddim 20 steps, eta 0.1", "ddpm, var post, guide 7 x4").
+    public static func base(_ spec: CompareSpec) -> String {
+        let b = spec.base, p = spec.parameter
+        var parts: [String] = []
+        if p != .sampler {
+            parts.append(b.kind.rawValue + (b.kind.hasSteps && p != .steps ? " \(b.steps) steps" : ""))
+            if b.kind == .ddim && p != .eta { parts.append(String(format: "eta %.1f", b.eta)) }
+            if b.kind == .ddpm && p != .variance { parts.append("var " + (b.variance == .posterior ? "post" : b.variance.rawValue)) }
+        }
+        if let g = b.guide, p != .guideScale { parts.append(String(format: "guide %d x%g", g, b.guideScale)) }
+        if b.clip && p != .clip { parts.append("clip") }
+        return parts.isEmpty ? "as each row says" : parts.joined(separator: ", ")
+    }
+
     public static func image(_ c: CompareSnapshot) -> (width: Int, height: Int, pixels: [UInt8]) {
         let side = c.rows.first?.size ?? MNIST.side, n = c.spec.n, gap = 2, margin = 6, line = BitmapFont.height + 3
         let lines: [[String]] = c.rows.map { r in
@@ -170,8 +185,8 @@ public enum CompareFigure {
         }
         let labelW = (lines.flatMap { $0 }.map(BitmapFont.width(of:)).max() ?? 0) + 3 * margin
         let rowH = max(side, 4 * line) + 2 * gap
-        let title = ascii("\(c.spec.parameter.rawValue): \(n) digits per row, seed \(c.spec.seed), base \(c.spec.base.kind.rawValue)"
-                          + (c.spec.base.kind.hasSteps ? " \(c.spec.base.steps) steps" : "") + (c.finished ? "" : " (unfinished)"))
+        let title = ascii("\(c.spec.parameter.rawValue): \(n) digits per row, seed \(c.spec.seed), base \(base(c.spec))"
+                          + (c.finished ? "" : " (unfinished)"))
         let width = max(labelW + n * (side + gap) + margin, BitmapFont.width(of: title) + 2 * margin)
         let top = margin + line + gap
         let height = top + c.rows.count * rowH + margin

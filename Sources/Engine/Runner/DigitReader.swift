@@ -22,11 +22,14 @@ public final class DigitReader: @unchecked Sendable {
         /// Read with p >= `confident` and inked like a real image: what every
         /// "confident" count in the explorer and `ddpm train --report-every` counts.
         public var isConfidentDigit: Bool { DigitReader.isConfidentDigit(p: p, ink: ink, inkRange: inkRange) }
+        /// p in whole percent, rounded down (0.895 is 89%, not 90%: a label of 90% or more
+        /// means confident) and at most 99.
+        public var percent: Int32 { Int32(min(99, (p * 100).rounded(.down))) }
         /// What to write under the image: the class and p, or why it is no digit.
         public var label: String {
             if ink < inkRange.lowerBound { return "no ink" }
             if ink > inkRange.upperBound { return "all ink" }
-            return String(format: "%d %2.0f%%", digit, min(99, p * 100))
+            return String(format: "%d %2d%%", digit, percent)
         }
     }
 

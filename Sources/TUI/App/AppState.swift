@@ -64,6 +64,8 @@ public struct AppState: Sendable {
     /// A message longer than the window has been up for `messageFoldSeconds`:
     /// it gives the status line's row back and stays, cut, on the hint row.
     public var messageFolded = false
+    /// A message that names a file just written: it stays until the next key even while the screen moves.
+    public var keptMessage: String? = nil
     public static let messageFoldSeconds = 5.0
     /// A message goes after this long while the screen moves under it (`screenMoving`).
     public static let messageClearSeconds = 12.0
@@ -139,7 +141,8 @@ public struct AppState: Sendable {
     public var screenMoving: Bool {
         if showHelp { return false }
         switch screen {
-        case .sample, .compare: return snapshot.running
+        case .sample: return snapshot.running
+        case .compare: return snapshot.compare.map { $0.running && !$0.finished } ?? false
         case .train: return trainSnapshot?.running == true
         case .forward: return false
         }
@@ -150,7 +153,7 @@ public struct AppState: Sendable {
 /// What the help overlay lists, per view: keys and what they do.
 public enum KeyHelp {
     public static let sample: [(String, String)] = [
-        ("space", "pause / resume"), (".", "single step (pauses)"), ("+ / -", "faster / slower"),
+        ("space", "pause / resume"), (".", "single step (pauses; scrubbed: the next step)"), ("+ / -", "faster / slower"),
         ("r", "restart with a new seed"), ("t / T", "temperature of x_T -/+: restarts now, same seed, old beside"),
         ("n / N", "noise temperature (each step's z) -/+, from the next step"), ("e / E", "DDIM eta down / up"),
         ("d", "sampler DDPM / DDIM / DPM-Solver++"), ("s / S", "DDIM / DPM++ steps fewer / more"),

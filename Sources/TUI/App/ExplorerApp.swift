@@ -305,7 +305,7 @@ enum ExplorerApp {
                 if r.snapshot.version != lastVersion { lastVersion = r.snapshot.version; _ = reduce(&state, .engine(r.snapshot)); changed = true }
             }
             let said = finishedWrites.withLock { m -> [String] in let x = m; m.removeAll(); return x }
-            if let last = said.last { state.message = last; changed = true }
+            if let last = said.last { state.message = last; state.keptMessage = last; changed = true }
             if let snap = sampleEngine?.snapshot, snap.version != lastVersion {
                 lastVersion = snap.version; _ = reduce(&state, .engine(snap)); changed = true
             }
@@ -326,8 +326,8 @@ enum ExplorerApp {
                 case .compare, .showCompare: sampleEngine?.send(c)   // whichever view the key left for
                 default: (state.screen == .train ? trainEngine : sampleEngine)?.send(c)
                 }
-            case .exportPNG: state.message = export(state, dir: options.exportDir)
-            case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir)
+            case .exportPNG: state.message = exportPNG(); state.keptMessage = state.message
+            case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir); state.keptMessage = state.message
             case .quit: state.quitting = true
             case .startTraining(let recipe): startTraining(recipe)
             case .record: record()
@@ -383,6 +383,17 @@ enum ExplorerApp {
             guard let w = lastWritten[key], w.holds == trajectoryOnScreen else { return nil }
             let writing = reservedNames.withLock { $0.contains(w.name) }
             return writing || FileManager.default.fileExists(atPath: w.name) ? ExplorerApp.shownPath(w.name) : nil
+        }
+
+        /// `p`: the grids on screen as PNGs; again with nothing new on screen, where they are.
+        func exportPNG() -> String {
+            let shown = trajectoryOnScreen + " \(state.scrub ?? -1) \(state.forkFocus)"
+            if let w = lastWritten["p"], w.holds == shown, FileManager.default.fileExists(atPath: w.name) {
+                return "already exported: \(ExplorerApp.shownPath(w.name)) (p again after a step writes anew)"
+            }
+            let r = ExplorerApp.export(state, dir: options.exportDir)
+            if let file = r.file { lastWritten["p"] = (shown, file) }
+            return r.said
         }
 
         /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).
@@ -477,14 +488,15 @@ enum ExplorerApp {
     static let defaultTrainOut = "ddpm-train.safetensors"
 
     /// The samplers a trajectory ran, in file names: each stretch of steps with the same sampler,
-    /// steps, eta, variance and guidance, in order, joined by "-then-" ("ddpm-beta",
-    /// "ddpm-beta-then-ddim50-eta0.0-guide7x4-then-ddim50-eta0.0"); past four, the first and the
-    /// last with a count between ("ddpm-beta-then-5-more-then-dpmpp20"), so that a name stays far
-    /// under the file system's 255 bytes; `settings` when nothing ran yet.
+    /// steps, eta and variance, in order, joined by "-then-", and the guidance its last guided
+    /// step used ("ddpm-beta", "ddpm-beta-then-ddim50-eta0.0-guide7x4"); past four, the first and
+    /// the last with a count between ("ddpm-beta-then-5-more-then-dpmpp20"), so that a name stays
+    /// far under the file system's 255 bytes; `settings` when nothing ran yet.
     static func samplersInName(_ frames: [RecordedFrame], else settings: SamplerSettings) -> String {
-        let runs = SampleView.stretches(frames, \.fileDescription)
-        return SampleView.firstAndLast(runs.isEmpty ? [settings.fileDescription] : runs, more: { "\($0)-more" })
-            .joined(separator: "-then-")
+        guard !frames.isEmpty else { return settings.fileDescription }
+        let runs = SampleView.stretches(frames, \.fileSampler)
+        return SampleView.firstAndLast(runs, more: { "\($0)-more" }).joined(separator: "-then-")
+            + (frames.last { $0.settings.guide != nil }?.settings.fileGuide ?? "")
     }
 
     /// How a message names a file the explorer wrote: by its name when it is in
@@ -522,7 +534,8 @@ enum ExplorerApp {
         let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.fileTag)-seed\(c.spec.seed)"
         let k = firstFree(from: 1) { $0 == 1 ? stem + ".png" : "\(stem)-\($0).png" }
         let name = k == 1 ? stem + ".png" : "\(stem)-\(k).png"
-        let img = CompareFigure.image(c)
+        let fig = CompareFigure.image(c)
+        let img = GreyImage(width: fig.width, height: fig.height, pixels: fig.pixels).scaled(by: exportScale)
         do {
             try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
             return "exported \(shownPath(name))" + (c.finished ? "" : " (not finished yet)")
@@ -533,12 +546,14 @@ enum ExplorerApp {
     /// 468x468, a size for a slide (nearest neighbour: the pixels stay sharp).
     static let exportScale = 4
 
-    /// Writes the displayed x_t and x0 grids as PNG files; returns the message shown.
-    static func export(_ s: AppState, dir: String) -> String {
+    /// Writes the displayed x_t and x0 grids as PNG files (the focused side's step, named by its
+    /// settings); returns the message shown and the x̂0 file's path (nil: nothing written).
+    static func export(_ s: AppState, dir: String) -> (said: String, file: String?) {
         let snap = s.snapshot
-        let idx = s.scrub ?? (snap.history.count - 1)
-        guard idx >= 0, idx < snap.history.count else { return "nothing to export yet" }
-        let f = snap.history[idx]
+        let history = s.focusHistory
+        let idx = s.scrub ?? (history.count - 1)
+        guard idx >= 0, idx < history.count else { return ("nothing to export yet", nil) }
+        let f = history[idx]
         // Named by everything that made them, and never over an earlier export.
         let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)-t\(f.t)"
         let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-x0.png" }
@@ -552,13 +567,14 @@ enum ExplorerApp {
             let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
             try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)
             try write("-x0.png", f.x0Floats(), n: f.n, side: f.size)
-            if s.scrub == nil, let fin = snap.final { try write("-final.png", fin, n: f.n, side: f.size) }
-            // While forking: both sides as the grids show them (x̂0 at the same t, or their final samples).
             if s.forking, let g = SampleView.grids(s) {
+                // While forking: both sides as the grids show them (x̂0 at the same t, or their final samples).
                 try write("-original.png", g.left, n: f.n, side: f.size)
                 try write("-fork.png", g.right, n: f.n, side: f.size)
+            } else if s.scrub == nil, let fin = snap.final {
+                try write("-final.png", fin, n: f.n, side: f.size)
             }
-            return "exported \(shownPath(base))" + written.joined(separator: ", ")
-        } catch { return "export failed: \(error)" }
+            return ("exported \(shownPath(base))" + written.joined(separator: ", "), base + "-x0.png")
+        } catch { return ("export failed: \(error)", nil) }
     }
 }

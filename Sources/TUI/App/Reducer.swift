@@ -58,8 +58,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         guard s.message != nil else { return [] }
         // News on a moving screen goes after a while ("forked after t=500" is stale a hundred steps on);
         // on a still one it stays for the user to read. A long one first folds to one row.
-        if age > AppState.messageClearSeconds && s.screenMoving { s.message = nil; s.messageFolded = false }
-        else if age > AppState.messageFoldSeconds { s.messageFolded = true }
+        if age > AppState.messageClearSeconds && s.screenMoving && s.message != s.keptMessage { s.message = nil; s.messageFolded = false }
+        else if age > AppState.messageFoldSeconds && s.message != s.keptMessage { s.messageFolded = true }
         return []
     case .key(let k):
         return reduceKey(&s, k)
@@ -137,6 +137,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
         return [.command(.togglePause)]
     case .char("."):
+        // Scrubbed back: the next recorded step (as →); from the newest, one step more.
+        if let i = s.scrub, i + 1 < h { s.scrub = i + 1; return [] }
         s.scrub = nil
         if s.focusedSideFinished { s.message = "the run has finished: r " + (s.replay != nil ? "plays it again" : "runs a new seed"); return [] }
         return [.command(.singleStep)]
@@ -163,8 +165,18 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             s.message = "temperature \(set.temperature): same seed; DDPM's fresh noise z mostly washes out x_T's scale (d: DDIM keeps it)"
         }
         return [.command(.retemper(set))]
-    case .char("n"): set.noiseTemperature = clampTemp(set.noiseTemperature - 0.1)
-    case .char("N"): set.noiseTemperature = clampTemp(set.noiseTemperature + 0.1)
+    case .char("n"), .char("N"):
+        set.noiseTemperature = clampTemp(set.noiseTemperature + (k == .char("N") ? 0.1 : -0.1))
+        let v = set.noiseTemperature
+        if v == before.noiseTemperature {
+            s.message = k == .char("N") ? "noise temperature is at its largest, 10.0 (n lowers it)"
+                : "noise temperature is at 0.0: the steps add no fresh noise (N raises it)"
+        } else if !set.drawsNoise {
+            s.message = String(format: "noise temperature %.1f (%@ draws no fresh noise z: %@)", v, set.kind == .ddim ? "DDIM with eta 0" : set.kind.name,
+                               set.kind == .ddim ? "E raises eta" : pressD(from: set.kind, to: .ddpm) + " for DDPM")
+        } else if !s.focusedSideFinished && !s.focusHistory.isEmpty {
+            s.message = String(format: "noise temperature %.1f: each step's z is %.1f%@N(0, I), from the next step", v, v, s.caps.unicode ? "·" : " x ")
+        }
     case .char("e"), .char("E"):
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
         if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (%@: %@ for DDIM)", set.eta, notApplicable(s, set), pressD(from: set.kind, to: .ddim)) }
@@ -190,10 +202,14 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             s.message = "DDPM variance " + varianceSymbol(.beta, unicode: s.caps.unicode) + " (σ² = learned needs a model trained with --learn-sigma)"
         } else if set.kind == .ddpm && !s.focusedSideFinished {
             // Both ways say it (a finished run's message says how to use it instead).
-            s.message = "DDPM variance σ² = \(varianceSymbol(set.variance, unicode: s.caps.unicode)) from the next step"
+            s.message = "DDPM variance " + (s.caps.unicode ? "σ²" : "var") + " = \(varianceSymbol(set.variance, unicode: s.caps.unicode)) from the next step"
         }
         if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance, unicode: s.caps.unicode)) (\(notApplicable(s, set)): \(pressD(from: set.kind, to: .ddpm)) for DDPM)" }
-    case .char("c"): set.clip.toggle()
+    case .char("c"):
+        set.clip.toggle()
+        if !s.focusedSideFinished && !s.focusHistory.isEmpty {
+            s.message = set.clip ? "clip on: x̂0 clipped to [-1, 1] before the step, from the next step" : "clip off: x̂0 as the network predicts it, from the next step"
+        }
     case .char("g"):
         if let why = s.guideUnavailable { s.message = "guidance: \(why)"; return [] }
         s.choosingGuide = true
@@ -516,7 +532,7 @@ func varianceSymbol(_ v: VarianceKind, unicode: Bool = true) -> String {
 
 /// Guidance as the panels write it after a sampler: " guide 7 ×4" (" guide 7 x4" in ASCII), "" without.
 func guideSuffix(_ s: SamplerSettings, unicode: Bool = true) -> String {
-    s.guide.map { String(format: unicode ? " guide %d ×%g" : " guide %d x%g", $0, s.guideScale) } ?? ""
+    s.guide.map { String(format: unicode ? " guide %d ×%g" : " guide %d x%g", $0, s.guideScale) + (s.guideScale == 0 ? " (off)" : "") } ?? ""
 }
 
 func describe(_ s: SamplerSettings, unicode: Bool = true) -> String {

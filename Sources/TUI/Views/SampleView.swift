@@ -89,7 +89,7 @@ enum SampleView {
         if snap.running || snap.finished {
             fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
         }
-        fields.append(("seed \(snap.seed)", "s\(snap.seed)", 4))
+        fields.append(("seed \(snap.seed)", "seed\(snap.seed)", 4))
         fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "temp%.1f", snap.runTemperature), 3))
         // A setting away from its default is kept longer than one at it.
         // A sampler that draws no fresh noise (DDIM with eta 0, DPM-Solver++) has no noise temperature to show.
@@ -120,15 +120,14 @@ enum SampleView {
         return fitting(lines, width: W)
     }
 
-    /// The samplers a recording ran before the one `set` names, each as "DDIM 50 then " (with its
-    /// guidance: "DDIM 50 guide 7 ×4 then "), in order; "" when it ran only what `set` names. A change of
-    /// steps or guidance mid-run starts a new one, as a change of sampler does; past four, the
-    /// first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
-    static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings, unicode: Bool = true) -> String {
-        func brief(_ x: SamplerSettings) -> String { x.shortName + guideSuffix(x, unicode: unicode) }
-        var runs = stretches(frames, brief)
-        if runs.last == brief(set) { runs.removeLast() }
-        return firstAndLast(runs, more: { "\($0) more" }).map { $0 + " then " }.joined()
+    /// The samplers a recording ran before the one `set` names, each as "DDIM 50 then ", in order;
+    /// "" when it ran only what `set` names. A change of steps mid-run starts a new one, as a change
+    /// of sampler does (guidance, variance and the like do not: `describe(set)` after it says them);
+    /// past four, the first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
+    static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings, separator: String = " then ") -> String {
+        var runs = stretches(frames, \.shortName)
+        if runs.last == set.shortName { runs.removeLast() }
+        return firstAndLast(runs, more: { "\($0) more" }).map { $0 + separator }.joined()
     }
 
     /// What `key` says of each stretch of frames that it says alike, in order (asked only where the
@@ -291,17 +290,19 @@ enum SampleView {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
                 // Every sampler the side's own steps ran, as the status line names a run's ("DDIM 50 then DPM++ 2M 20").
                 let own = Array(fork.dropFirst(min(snap.forkFrom, fork.count))), ran = fork.last!.settings
-                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(own, ran, unicode: s.caps.unicode)
+                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(own, ran)
                     + describe(ran, unicode: s.caps.unicode)
-                g.rightShort = [mark(s.forkFocus) + "fork: final \(short(ran))",
+                g.rightShort = [mark(s.forkFocus) + "fork: final " + samplersBefore(own, ran, separator: "→") + short(ran),
+                                mark(s.forkFocus) + "fork: final \(short(ran))",
                                 mark(s.forkFocus) + "fork: final \(ran.shortName)", mark(s.forkFocus) + "fork: final"]
             }
             // (The fork of a finished run, still on its way, is shown beside the original's step at its t.)
             if let fin = snap.final, !s.forkFocus || snap.forkFinal != nil {
                 g.left = fin; g.leftReadings = snap.finalReadings
                 let ran = main.last?.settings ?? snap.settings
-                g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran, unicode: s.caps.unicode) + describe(ran, unicode: s.caps.unicode)
-                g.leftShort = [mark(!s.forkFocus) + "orig: final \(short(ran))",
+                g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran) + describe(ran, unicode: s.caps.unicode)
+                g.leftShort = [mark(!s.forkFocus) + "orig: final " + samplersBefore(main, ran, separator: "→") + short(ran),
+                               mark(!s.forkFocus) + "orig: final \(short(ran))",
                                mark(!s.forkFocus) + "orig: final \(ran.shortName)", mark(!s.forkFocus) + "orig: final"]
             }
         }

@@ -47,7 +47,7 @@ enum ZoomView {
         // The reading beside (or under) the big digits.
         if k < f.readings.count {
             let rd = f.readings[k]
-            let text = rd.hasInk ? String(format: "reads as %d (%.0f%%), entropy %.2f bits", rd.digit, rd.p * 100, rd.entropy)
+            let text = rd.hasInk ? String(format: "reads as %d (%d%%), entropy %.2f bits", rd.digit, rd.percent, rd.entropy)
                 : String(format: "%@ (%.1f%% of pixels; real digits %.1f%%-%.0f%%): no digit, whatever the classifier says", rd.label,
                          rd.ink * 100, rd.inkRange.lowerBound * 100, rd.inkRange.upperBound * 100)
             let tx = 2 * big.w + 5
