@@ -141,25 +141,26 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20")
         XCTAssertEqual(ExplorerApp.samplersInName(Array(ran.prefix(200)), else: st.settings), "ddpm-beta")
         XCTAssertEqual(ExplorerApp.samplersInName([], else: st.settings), "ddim50-eta0.0")
-        // Guidance on for a stretch, then off, and a change of steps: each a stretch of its own, in both.
+        // Guidance on for a stretch, then off: no stretch of its own (the status line's settings say it);
+        // file names add the last guidance used. A change of steps is a stretch of its own.
         for i in 250..<260 {
             var set = ran[i].settings; set.guide = 7; set.guideScale = 4; let f = ran[i]
             ran[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
                                    eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
         }
-        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then DDIM 50 then DPM++ 20 guide 7 ×4 then DPM++ 20 then ")
-        XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings),
-                       "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20-guide7x4-then-dpmpp20")
+        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then DDIM 50 then DPM++ 20 then ")
+        XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20-guide7x4")
         var fewer = st.settings; fewer.steps = 20
         XCTAssertEqual(SampleView.samplersBefore(Array(ran.prefix(250)), fewer), "DDPM then DDIM 50 then ", "50 steps, then 20")
-        // Twenty stretches (guidance toggled every ten steps): the first, a count, the last, in both.
+        // Twenty-one stretches (DDPM and DDIM 50 in turn every ten steps, DDIM 50 on to 250, then DPM++ 20):
+        // the first, a count, the last, in both.
         for i in 0..<200 {
-            var set = ran[i].settings; set.guide = (i / 10) % 2 == 0 ? nil : 3; let f = ran[i]
+            var set = ran[i].settings; set.kind = (i / 10) % 2 == 0 ? .ddpm : .ddim; set.steps = 50; let f = ran[i]
             ran[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
                                    eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
         }
-        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then 21 more then DPM++ 20 then ")
-        XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-21-more-then-dpmpp20")
+        XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then 19 more then DPM++ 20 then ")
+        XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-19-more-then-dpmpp20-guide7x4")
         // A 20-step run pages by 2 steps, not by 10 (half of it).
         st = try makeState()
         st.snapshot = Self.fakeSnapshot(steps: 20)
@@ -332,6 +333,36 @@ final class AppTests: XCTestCase {
         let p = FloatBuffer(count: net.parameterCount)
         var rng = RNG(seed: 1); net.layout.initialize(p.ptr, rng: &rng)
         return Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: T))
+    }
+
+    /// Weights whose output overflows: the run stops at the first step that is not numbers,
+    /// keeps no such step (so R has nothing of NaN to record), will not resume, and says why.
+    func testRunStopsWhereTheOutputStopsBeingNumbers() throws {
+        let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28))
+        let p = FloatBuffer(count: net.parameterCount)
+        var rng = RNG(seed: 1); net.layout.initialize(p.ptr, rng: &rng)
+        let w = try XCTUnwrap(net.layout["conv_in.weight"])
+        for i in 0..<w.count { p.ptr[w.offset + i] = 3e38 }
+        let r = Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: 20))
+        r.handle(.startSampling(SamplerSettings(kind: .ddim, steps: 5), n: 2, seed: 3))
+        XCTAssertEqual(r.tick(), [.error(RunnerSnapshot.nonFiniteMessage(19))])
+        XCTAssertEqual(r.snapshot.nonFinite, 19)
+        XCTAssertFalse(r.snapshot.running)
+        XCTAssertTrue(r.snapshot.history.isEmpty)
+        r.handle(.resume)
+        XCTAssertFalse(r.snapshot.running, "no resuming past it")
+        XCTAssertEqual(r.handle(.singleStep), [])
+        XCTAssertTrue(r.snapshot.history.isEmpty)
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 20))
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertEqual(st.message, RunnerSnapshot.nonFiniteMessage(19))
+        XCTAssertTrue(SampleView.statusLine(st).contains("stopped: output not finite"), SampleView.statusLine(st))
+        XCTAssertEqual(reduce(&st, .key(.char(" "))), [])
+        XCTAssertTrue(st.message?.hasSuffix("(r tries a new seed)") == true, st.message ?? "")
+        XCTAssertEqual(reduce(&st, .key(.char("R"))), [], "nothing to record")
+        // A new seed starts over (and says it again, if it overflows again).
+        r.handle(.restart(seed: 4))
+        XCTAssertNil(r.snapshot.nonFinite)
     }
 
     /// The synchronous engine core, driven by hand with a real (random) model.

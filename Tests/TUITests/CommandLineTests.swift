@@ -28,6 +28,7 @@ final class CommandLineTests: XCTestCase {
             ("bench --config {\\\"nChannels\\\":1024,\\\"chMults\\\":[1,1,1,1,1,1],\\\"nBlocks\\\":8,\\\"imageSize\\\":32}", "parameters, more than the 64M this program loads"),
             ("info --schedule cosine", "--schedule, --T and --objective describe a weights file without ddpm's metadata"),
             ("info --schedule cubic", "unknown --schedule 'cubic' (linear, cosine, quadratic, sigmoid)"),
+            ("bench --train-batches 64,abc", "batch sizes must be whole numbers in 1...1024, comma separated: '64,abc'"),
             ("sample --out \(png) --T 1", "--T must be in 2...100000, got 1"),
             ("sample --out \(png) --attention 1", "--attention describes a model with --config"),
             ("sample --out \(png) --config small", "its metadata says the model is tiny + attention at 7x7 + self-conditioning, not the --config small given"),
@@ -140,5 +141,48 @@ final class CommandLineTests: XCTestCase {
                 XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing written for \(side)x\(side)")
             }
         }
+    }
+
+    /// Weights that are finite but huge pass every load check and make the network's output
+    /// overflow: sampling and evaluation then stop with one line and write nothing (a
+    /// recording once crashed on the NaN, a PNG of NaN was written as white and exit 0).
+    func testWeightsThatOverflowStopWithOneLine() throws {
+        let dir = Shell.temporaryDirectory("overflow")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let st = try SafeTensors.read(Shell.assets + "/models/mnist-tiny.safetensors")
+        var flat: [Float] = [], shapes: [(String, [Int], Int)] = []
+        for name in st.order {
+            let t = st.tensors[name]!
+            shapes.append((name, t.shape, flat.count))
+            flat += name == "conv_in.weight" ? [Float](repeating: 3e38, count: t.count) : t.data
+        }
+        let big = dir + "/big.safetensors"
+        try flat.withUnsafeBufferPointer { p in
+            try SafeTensors.write(big, tensors: shapes.map { ($0.0, $0.1, p.baseAddress! + $0.2) }, metadata: st.metadata)
+        }
+        let env = "DDPM_ASSETS=\(Shell.assets) SWIFT_BACKTRACE=enable=no"
+        for cmd in ["sample --weights \(big) --n 2 --sampler ddim --steps 3 --out \(dir)/a.png --record \(dir)/a.ddpmtraj",
+                    "sample --weights \(big) --n 2 --sampler ddpm --out \(dir)/b.idx",
+                    "eval --weights \(big) --n 2 --sampler ddim --steps 2 --json"] {
+            let (code, out) = Shell.sh("\(env) \(Shell.binary) \(cmd)")
+            XCTAssertEqual(code, 1, "\(cmd): \(out)")
+            let lines = out.split(separator: "\n").filter { !$0.hasPrefix("step ") && !$0.contains("\r") }
+            XCTAssertEqual(lines.count, 1, "\(cmd): one line: \(out)")
+            XCTAssertTrue(out.contains("the samples are not finite numbers (NaN or infinity)"), "\(cmd): \(out)")
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["big.safetensors"], "nothing written")
+        // `info` prints a file's metadata: its control characters escaped, so it cannot drive the terminal.
+        var meta = st.metadata
+        meta["note"] = "\u{1b}[2J\u{1b}]0;pwned\u{07}"; meta["command"] = "\u{1b}[?1049h made it"
+        let crafted = dir + "/crafted\u{1b}[2J.safetensors"
+        try flat.withUnsafeBufferPointer { p in
+            try SafeTensors.write(crafted, tensors: shapes.map { ($0.0, $0.1, p.baseAddress! + $0.2) }, metadata: meta)
+        }
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) info --weights '\(crafted)'")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertFalse(out.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x07 }, out)
+        XCTAssertTrue(out.contains("note:                 \\u001b[2J\\u001b]0;pwned\\u0007"), out)
+        XCTAssertTrue(out.contains("made by:              \\u001b[?1049h made it"), out)
+        XCTAssertTrue(out.contains("crafted\\u001b[2J.safetensors"), out)
     }
 }

@@ -53,6 +53,7 @@ final class DataLossTests: XCTestCase {
             ("sample \(s) --record ./s.png --out s.png", "are the same file"),
             ("sample \(s) --trajectory --out s.png --record s-trajectory.png", "are the same file"),
             ("train --data d --limit 32 --batch 4 --steps 1 --out d/train-images-idx3-ubyte.gz", "(the --data digits)"),
+            ("train --limit 32 --batch 4 --steps 1 --out keep.png", "--out must end in .safetensors (a checkpoint), got 'keep.png'"),
             ("train --data d --limit 32 --batch 4 --steps 1 --out new.safetensors --export d/train-labels-idx1-ubyte.gz", "(the --data digits)"),
             ("train --limit 32 --batch 4 --steps 1 --out fresh.safetensors --export ./fresh.safetensors", "are the same file"),
             ("--classifier cls.safetensors --cast cls.safetensors", "(the --classifier file)"),
@@ -130,8 +131,11 @@ final class DataLossTests: XCTestCase {
         Shell.sh("kill -TERM \(pid)")
         XCTAssertTrue(Shell.poll(timeout: 20) { Shell.read(self.dir + "/first.log").contains("checkpoint saved") })
         XCTAssertTrue(Shell.poll(timeout: 10) { Shell.sh("kill -0 \(pid) 2>/dev/null").0 != 0 })
+        // (Now its checkpoint is there: a new run is refused for that, not for a lock.)
         let (again, text) = ddpm("train --steps 1 --batch 4 --limit 32 --out two.safetensors")
-        XCTAssertEqual(again, 0, text)
+        XCTAssertEqual(again, 1, text)
+        XCTAssertTrue(text.contains("two.safetensors exists (an earlier run's checkpoint?): --resume continues it"), text)
+        XCTAssertFalse(text.contains("another process"), text)
     }
 
     /// A closed stdout (`| head -1`) and a hangup stop training the way Ctrl-C

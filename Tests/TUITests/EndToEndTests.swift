@@ -287,12 +287,18 @@ final class EndToEndTests: XCTestCase {
         sh("tmux kill-session -t \(session) 2>/dev/null")
         sh("tmux new-session -d -s \(session) -x 120 -y 40 'sh' >/dev/null 2>&1")
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
-        for fault in ["TERM", "INT", "HUP", "internal error"] {
+        for fault in ["TERM", "INT", "HUP", "internal error", "crash"] {
             keys("'clear' Enter")
-            let simulated = fault == "internal error"
-            let env = simulated ? "DDPM_TEST_INTERNAL_ERROR=20 " : ""
-            keys("'\(env)TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary); echo EXIT=$?' Enter")
-            if simulated {
+            let simulated = fault == "internal error" || fault == "crash"
+            let env = fault == "crash" ? "SWIFT_BACKTRACE=interactive=no DDPM_TEST_CRASH=20 " : simulated ? "DDPM_TEST_INTERNAL_ERROR=20 " : ""
+            // (The crash report of a trap goes to stderr: away, so that the pane shows the exit status.)
+            keys("'\(env)TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary)\(fault == "crash" ? " 2>/dev/null" : ""); echo EXIT=$?' Enter")
+            if fault == "crash" {
+                // A trap on another thread: the process dies of SIGILL or SIGTRAP, the terminal given back first.
+                waitFor("exit status after the crash") { $0.contains("EXIT=132") || $0.contains("EXIT=133") }
+                XCTAssertEqual(sh("tmux display -p -t \(session) '#{alternate_on} #{cursor_flag}'").1.trimmingCharacters(in: .whitespacesAndNewlines), "0 1",
+                               "back on the main screen with the cursor shown")
+            } else if simulated {
                 waitFor("error message after the internal error") { $0.contains("internal error (simulated") && $0.contains("EXIT=1") }
             } else {
                 waitFor("explorer") { $0.contains("DDPM Explorer") && $0.contains("x_t") }

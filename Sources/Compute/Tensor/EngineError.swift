@@ -10,6 +10,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
     /// A setting outside its range. `key` names the setting neutrally ("batch",
     /// "noise-temperature"); the command line maps it to its flag (`--batch`).
     case outOfRange(key: String, allowed: String, value: String)
+    /// Sampling made NaN or infinity: the weights are finite but so large that the network's output overflows.
+    case nonFiniteSamples
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         case .io(let s): return s
         case .diverged(let step, let loss): return "training diverged at step \(step) (loss \(loss))"
         case .outOfRange(let key, let allowed, let value): return "\(key) must be in \(allowed), got \(value)"
+        case .nonFiniteSamples: return "the samples are not finite numbers (NaN or infinity): the network's output overflows, so its weights (or the guidance classifier's) are broken; nothing was written"
         }
     }
 }

@@ -29,4 +29,8 @@ public struct Frame: Sendable {
     public var x0Outside: Double
     /// The settings this step was taken with (they can change from one step to the next).
     public var settings = SamplerSettings()
+
+    /// Whether x̂0 and the new x are finite numbers: not so when the network's output
+    /// overflows (weights that are finite but huge pass every load check).
+    public var isFinite: Bool { x0.allSatisfy(\.isFinite) && xNext.allSatisfy(\.isFinite) }
 }

@@ -221,7 +221,9 @@ public struct Recording: Sendable {
             return s
         }
         func decode<T: Decodable>(_ k: String, _ type: T.Type) throws -> T {
-            guard let d = try field(k).data(using: .utf8), let v = try? JSONDecoder().decode(T.self, from: d) else {
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: nonFinite.inf, negativeInfinity: nonFinite.negInf, nan: nonFinite.nan)
+            guard let d = try field(k).data(using: .utf8), let v = try? decoder.decode(T.self, from: d) else {
                 throw bad("metadata '\(k)' is not valid")
             }
             return v
@@ -370,9 +372,15 @@ public struct Recording: Sendable {
         }
     }
 
+    /// A run whose model produced NaN or infinity (broken weights) still records: JSON has no
+    /// such numbers, so they are written as these strings and read back as numbers.
+    static let nonFinite = (inf: "inf", negInf: "-inf", nan: "nan")
+
     static func json<T: Encodable>(_ v: T) -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: nonFinite.inf, negativeInfinity: nonFinite.negInf, nan: nonFinite.nan)
+        // Plain structs of numbers and strings, every float spelled: encoding cannot fail.
         return String(decoding: try! e.encode(v), as: UTF8.self)
     }
 

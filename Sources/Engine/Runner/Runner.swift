@@ -69,7 +69,8 @@ public final class Runner {
                 try startRun(s, n: n, seed: seed)
             case .pause: snapshot.running = false
             case .resume:
-                // (A fork of a finished run plays on its own.)
+                // (A fork of a finished run plays on its own.) Not past a step whose output was not finite.
+                if snapshot.nonFinite != nil && trainer == nil { break }
                 if !(sampler?.isFinished ?? false) || !(forkSampler?.isFinished ?? true) || trainer != nil {
                     if let trainer, !snapshot.running { rateStart = Benchmark.now(); rateStartStep = trainer.step }
                     snapshot.running = true
@@ -78,6 +79,7 @@ public final class Runner {
                 if snapshot.running { snapshot.running = false } else { return handle(.resume) }
             case .singleStep:
                 snapshot.running = false
+                if snapshot.nonFinite != nil && trainer == nil { break }
                 return tick(force: true)
             case .compare(let spec):
                 try startCompare(spec)
@@ -186,6 +188,7 @@ public final class Runner {
         snapshot.runTemperature = s.temperature
         states = [:]
         stateStride = max(1, (sampler!.timesteps.count + 249) / 250)
+        snapshot.nonFinite = nil
         resetRecording()
         snapshot.running = true
     }
@@ -230,6 +233,11 @@ public final class Runner {
         for (i, s) in compareSamplers.enumerated() where !s.isFinished {
             let t0 = Benchmark.now()
             let f = s.step(model)
+            guard f.isFinite else {
+                // Broken weights: the comparison stops where its output stopped being numbers.
+                c.running = false; snapshot.compare = c; snapshot.nonFinite = f.t; bump()
+                return [.error(RunnerSnapshot.nonFiniteMessage(f.t))]
+            }
             var row = c.rows[i]
             row.wallTime += Benchmark.now() - t0
             row.t = f.t; row.step = f.step + 1
@@ -250,9 +258,14 @@ public final class Runner {
     }
 
     /// One step of `s` as recorded (x̂0 read by the classifier), and its final
-    /// samples with their reading when that was the last step.
-    private func record(_ s: Sampler) -> (RecordedFrame, ([Float], [DigitReader.Reading])?) {
+    /// samples with their reading when that was the last step; nil when the
+    /// step's output is not finite (then `snapshot.nonFinite` says where, and the run stops).
+    private func record(_ s: Sampler) -> (RecordedFrame, ([Float], [DigitReader.Reading])?)? {
         let f = s.step(model)
+        guard f.isFinite else {
+            snapshot.nonFinite = f.t; snapshot.running = false
+            return nil
+        }
         let keep = min(f.n, recordLimit)
         let readings = reader?.read(f.x0, n: keep, side: f.size) ?? []
         let frame = RecordedFrame(f, keep: recordLimit, readings: readings)
@@ -287,13 +300,13 @@ public final class Runner {
         let stepFork = forkSampler != nil && forkT >= mainT
         if stepMain, let s = sampler, !s.isFinished {
             if s.index % stateStride == 0 { states[s.index] = s.state }
-            let (f, fin) = record(s)
+            guard let (f, fin) = record(s) else { bump(); return [.error(RunnerSnapshot.nonFiniteMessage(snapshot.nonFinite!))] }
             snapshot.history.append(f)
             events.append(.frame(step: f.step, t: f.t))
             if let fin { (snapshot.final, snapshot.finalReadings) = fin }
         }
         if stepFork, let fs = forkSampler, !fs.isFinished {
-            let (f, fin) = record(fs)
+            guard let (f, fin) = record(fs) else { bump(); return [.error(RunnerSnapshot.nonFiniteMessage(snapshot.nonFinite!))] }
             snapshot.forkHistory.append(f)
             if let fin { (snapshot.forkFinal, snapshot.forkFinalReadings) = fin }
         }

@@ -52,6 +52,13 @@ public struct RunnerSnapshot: Sendable {
         public var seconds: Double
     }
     public var message: String? = nil
+    /// The t at which the network's output stopped being finite numbers (NaN or infinity:
+    /// broken weights); sampling stops there and does not resume. nil: all is well.
+    public var nonFinite: Int? = nil
+    /// What the explorer says of `nonFinite`.
+    public static func nonFiniteMessage(_ t: Int) -> String {
+        "the network's output at t=\(t) is not a finite number (NaN or infinity): its weights are broken, so sampling stops here"
+    }
     public var version = 0
     public init() {}
 }

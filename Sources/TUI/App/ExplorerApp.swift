@@ -23,6 +23,8 @@ enum ExplorerApp {
         /// Steps between the training view's own checkpoints (it also saves at the end).
         var checkpointEvery = ExplorerApp.trainCheckpointEvery
         var crashAfterFrames: Int? = nil
+        /// After this many frames a thread traps (DDPM_TEST_CRASH): the crash handler must give the terminal back.
+        var trapAfterFrames: Int? = nil
         /// A recording to replay (and its path) instead of a model.
         var replay: (recording: Recording, path: String)? = nil
         /// The sampler settings to start with, for a model of T steps (the launch flags).
@@ -289,6 +291,9 @@ enum ExplorerApp {
                 dirty = false
                 term.draw(render(state))
                 frames += 1
+                if let c = options.trapAfterFrames, frames == c {
+                    Thread.detachNewThread { fatalError("simulated crash (DDPM_TEST_CRASH)") }
+                }
                 if let c = options.crashAfterFrames, frames >= c {
                     throw CLIError("internal error (simulated by DDPM_TEST_INTERNAL_ERROR)")
                 }

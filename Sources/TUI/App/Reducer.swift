@@ -38,6 +38,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
             s.message = String(format: "bound of digit #%d: %.3f bits/dim (L_0 %.3f, prior %.1e), %.1f s", b.digit, b.result.total,
                                b.result.decoder, b.result.prior, b.seconds)
         }
+        // Broken weights: say once where the output stopped being numbers.
+        if let t = snap.nonFinite, s.snapshot.nonFinite == nil { s.message = RunnerSnapshot.nonFiniteMessage(t); s.keptMessage = s.message }
         s.snapshot = snap
         // A replay's settings are the recording's, step by step.
         if s.replay != nil { s.settings = snap.settings }
@@ -128,6 +130,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.forkFocus.toggle()
         s.scrub = t.flatMap { t in s.focusHistory.isEmpty ? nil : SampleView.nearest(t, in: s.focusHistory) }
         s.message = "keys now act on the " + (s.forkFocus ? "fork (right)" : "original (left)")
+        return []
+    case .char(" ") where s.snapshot.nonFinite != nil, .char(".") where s.snapshot.nonFinite != nil && s.scrub == nil:
+        // Broken weights: the run does not go on past a step whose output was not numbers.
+        s.message = RunnerSnapshot.nonFiniteMessage(s.snapshot.nonFinite!) + " (r tries a new seed)"
         return []
     case .char(" "):
         if s.snapshot.finished { s.message = "finished: press r for a new run (seed \(s.seed &+ 1))"; return [] }

@@ -25,9 +25,12 @@ struct BenchCommand: ParsableCommand {
         if let weights { cfg = try wrap { try loadModel(weights, given: model) }.0.config }
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
         func parse(_ s: String) throws -> [Int] {
-            let v = s.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !v.isEmpty, v.allSatisfy({ (1...1024).contains($0) }) else { throw ValidationError("batch sizes must be 1...1024: '\(s)'") }
-            return v
+            // Every entry a batch size: "64,abc" is a typo, not "64".
+            let v = s.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !v.isEmpty, v.allSatisfy({ $0.map { (1...1024).contains($0) } ?? false }) else {
+                throw ValidationError("batch sizes must be whole numbers in 1...1024, comma separated: '\(EngineError.quoted(s))'")
+            }
+            return v.map { $0! }
         }
         BLAS.configure()
         // Loading the bundled files (issue #5: under a second each): median of 5.

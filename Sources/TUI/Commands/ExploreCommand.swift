@@ -37,6 +37,7 @@ struct ExploreCommand: ParsableCommand {
         o.guideClassifier = sampling.guideClassifier
         o.screen = ["train": .train, "forward": .forward, "compare": .compare][view] ?? .sample
         o.crashAfterFrames = TestHooks.internalErrorAfterFrames
+        o.trapAfterFrames = TestHooks.crashAfterFrames
         try ExplorerApp.run(o)
         // Ended by a signal (the terminal is restored by now): say so in the exit status, as shells do.
         if uiStop != 0 { throw ExitCode(128 + uiStop) }

@@ -76,6 +76,7 @@ struct SampleCommand: ParsableCommand {
             }
             if isTTY { print("") }
             let sampling = Benchmark.now() - t0
+            guard result.allSatisfy(\.isFinite) else { throw EngineError.nonFiniteSamples }
             let cropped = crop(result, n: n, from: side)
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
             print("wrote \(n) sample\(n == 1 ? "" : "s") to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"

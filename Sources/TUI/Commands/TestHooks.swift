@@ -20,6 +20,10 @@ enum TestHooks {
     /// terminal must be restored).
     static let internalErrorAfterFrames = Int(env["DDPM_TEST_INTERNAL_ERROR"] ?? "")
 
+    /// `DDPM_TEST_CRASH=N`: after N frames a thread of the explorer traps (a Swift runtime
+    /// error, as a failed `try!` would): the terminal must still be given back.
+    static let crashAfterFrames = Int(env["DDPM_TEST_CRASH"] ?? "")
+
     /// The training loop's before-step hook, or nil when no fault is asked for.
     static var beforeTrainStep: ((Trainer) -> Void)? {
         guard let at = divergeAt else { return nil }

@@ -164,9 +164,17 @@ struct TrainCommand: ParsableCommand {
             // the weights the run starts from, its digits or the other output (symlinks too).
             try AtomicFile.checkOutputs([("--out", out)] + (export.map { [("--export", $0)] } ?? []),
                                         notOverwriting: (initWeights.map { [("the --init weights", $0)] } ?? []) + Assets.dataInputs(dir == Assets.mnist ? nil : dir))
+            // A checkpoint is a safetensors file: `--out digits.png` is a slip, not a wish.
+            guard (out as NSString).pathExtension.lowercased() == "safetensors" else {
+                throw CLIError("--out must end in .safetensors (a checkpoint), got '\(EngineError.quoted(out))'")
+            }
             // One writer per checkpoint: a second `ddpm train --out` of the same file is refused.
             let lock = try WriterLock(for: out)
             defer { withExtendedLifetime(lock) {} }
+            // An earlier run's checkpoint (its optimiser state, its steps) is not replaced silently.
+            if !resume && FileManager.default.fileExists(atPath: out) {
+                throw CLIError("\(out) exists (an earlier run's checkpoint?): --resume continues it; to start a new run, remove it or give another --out")
+            }
             let trainer: Trainer
             if resume {
                 trainer = try Trainer.resume(out, data: ds, changes: changes, backend: try backendOption(backend))

@@ -24,8 +24,13 @@ enum CastRecorder {
         guard let out = FileHandle(forWritingAtPath: path) ?? {
             FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil
         }() else { throw CLIError("cannot write \(path)") }
-        try out.truncate(atOffset: 0)
         defer { try? out.close() }
+        // A device or a full disk: one line with the system's reason, not Foundation's error dump.
+        func cannotWrite(_ e: Error) -> CLIError {
+            let code = ((e as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
+            return CLIError("--cast: cannot write \(path)" + (code.map { ": " + String(cString: strerror(Int32($0))) } ?? ""))
+        }
+        do { try out.truncate(atOffset: 0) } catch { throw cannotWrite(error) }
 
         var ws = winsize()
         _ = ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws)
@@ -37,7 +42,7 @@ enum CastRecorder {
             "env": ["TERM": env["TERM"] ?? "", "SHELL": env["SHELL"] ?? ""],
         ]
         let headerLine = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        try out.write(contentsOf: headerLine + Data("\n".utf8))
+        do { try out.write(contentsOf: headerLine + Data("\n".utf8)) } catch { throw cannotWrite(error) }
 
         // The child's argv, made before fork (after it, only exec).
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

@@ -102,7 +102,7 @@ enum SampleView {
         // A replay of a recording made mid-run stops short of the end: say so, not just "paused".
         let recordingEnd = s.replay != nil && !snap.running && !snap.finished && s.scrub == nil
             && snap.final == nil && snap.recordedSteps.map { snap.history.count >= $0 } == true
-        fields.append(recordingEnd ? ("end of recording (made mid-run)", "rec end", 1)
+        fields.append(snap.nonFinite != nil ? ("stopped: output not finite", "NaN", 1) : recordingEnd ? ("end of recording (made mid-run)", "rec end", 1)
                       : (snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "fin" : "paused"), 1))
         func ascii(_ line: String) -> String {
             s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "▶", with: ">").replacingOccurrences(of: "σ²=β̃", with: "var=post")
