@@ -29,7 +29,8 @@ enum ZoomView {
         guard idx >= 0 else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
         let f = history[idx], k = min(s.selected, f.n - 1), side = f.size
         let W = l.leftW - 1
-        let title = "digit \(k + 1) of \(f.n) at t=\(f.t)"
+        // While forking, which side's digit this is (the focused one's).
+        let title = (s.forking ? (s.forkFocus ? "fork: " : "original: ") : "") + "digit \(k + 1) of \(f.n) at t=\(f.t)"
         buf.text(1, l.top, title + (title.count + 28 <= W ? "  (h/l other digit · z grid)" : "  (h/l · z grid)"), bold: true, maxWidth: W)
         // Full size (1:1) when two digits and the strip fit, else half size.
         let big1 = ImageWidget.size(side: side, mode: s.mode, scale: 1)
@@ -97,13 +98,19 @@ enum ZoomView {
         let p = frames.map { Double($0.readings[k].probs[final.digit]) }
         let e = frames.map { Double($0.readings[k].entropy) / log2(10) }
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
-                              title: "p(\(final.digit)) & entropy/max" + (w >= 34 ? (s.caps.unicode ? " (green, red)" : " (*, o)") : ""), caps: s.caps)
+                              title: "p(\(final.digit)) & entropy/max" + legend(w, unicode: s.caps.unicode), caps: s.caps)
         plot.yRange = (0, 1)
         plot.xName = "step"
         plot.cursor = (s.scrub ?? (history.count - 1)).clamped(0, max(0, p.count - 1))
         plot.render(into: &buf, x: x, y: y, w: w, h: h)
         return h
     }
+}
+
+/// Which curve is which, as far as the width allows: colours, or the ASCII markers.
+private func legend(_ w: Int, unicode: Bool) -> String {
+    if unicode { return w >= 46 ? " (p green, entropy red)" : w >= 34 ? " (green, red)" : "" }
+    return w >= 40 ? " (p *, entropy o)" : w >= 34 ? " (*, o)" : ""
 }
 
 extension Int {
