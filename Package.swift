@@ -30,6 +30,7 @@ let package = Package(
         .target(name: "SIMDMath", path: "Sources/SIMDMath", swiftSettings: fast),
         // AVX-512 lane permutations (interleave, even/odd) as inline C intrinsics.
         .target(name: "CSIMD", path: "Sources/CSIMD"),
+        .target(name: "CCrashRestore", path: "Sources/CCrashRestore"),
         // The AVX-512 convolution tiles and element-wise loops, compiled for that
         // instruction set and called only by the avx512 backend (Compute).
         .target(
@@ -54,7 +55,7 @@ let package = Package(
         .target(
             name: "TUI",
             dependencies: [
-                "Engine", "CNcursesw",
+                "Engine", "CNcursesw", "CCrashRestore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TUI"

@@ -31,6 +31,8 @@ done
 run avx512 sample --n 5 --sampler ddim --steps 30 --seed 9 --out ddim-b5-trajectory.png --trajectory
 run reference sample --n 4 --sampler ddim --steps 10 --seed 2 --out ddim-b4-reference.idx
 run avx512 sample --n 4 --sampler ddim --steps 20 --guide 7 --seed 8 --out ddim-b4-guided.idx
+# (ddpm train keeps an earlier run's checkpoint: a rerun into the same folder starts these anew.)
+rm -f train50.safetensors train20-avx2.safetensors
 run avx512 train --steps 50 --batch 16 --seed 1 --limit 2000 --checkpoint-every 1000 --out train50.safetensors > /dev/null 2>&1
 run avx2 train --steps 20 --batch 8 --seed 2 --limit 500 --checkpoint-every 1000 --out train20-avx2.safetensors > /dev/null 2>&1
 python3 - <<'PY'

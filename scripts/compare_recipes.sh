@@ -31,6 +31,7 @@ while IFS='|' read -r name flags; do
     echo "== $name: ddpm train $flags"
     start=$(date +%s)
     # shellcheck disable=SC2086
+    rm -f "$out/$name.safetensors"   # a rerun into the same folder trains anew (train keeps an existing checkpoint)
     "$bin" train $flags --out "$out/$name.safetensors" > "$out/$name.train.log" 2>&1
     echo "trained in $(( $(date +%s) - start )) s"
     "$bin" sample --weights "$out/$name.safetensors" --sampler ddim --steps 50 --n "$n" --seed 0 --out "$out/$name.idx" > /dev/null

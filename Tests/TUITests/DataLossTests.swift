@@ -127,7 +127,8 @@ final class DataLossTests: XCTestCase {
         let (code, out) = train("two.safetensors")
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("is being written by another process (pid \(pid))"), out)
-        // Stopped (SIGTERM), the first saves and its lock goes with it: a new writer is welcome.
+        // Stopped (SIGTERM), the first saves and its lock goes with it: a new writer is no longer refused for
+        // the lock, only because the checkpoint is there now (--resume would continue it).
         Shell.sh("kill -TERM \(pid)")
         XCTAssertTrue(Shell.poll(timeout: 20) { Shell.read(self.dir + "/first.log").contains("checkpoint saved") })
         XCTAssertTrue(Shell.poll(timeout: 10) { Shell.sh("kill -0 \(pid) 2>/dev/null").0 != 0 })

@@ -287,15 +287,22 @@ final class EndToEndTests: XCTestCase {
         sh("tmux kill-session -t \(session) 2>/dev/null")
         sh("tmux new-session -d -s \(session) -x 120 -y 40 'sh' >/dev/null 2>&1")
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
-        for fault in ["TERM", "INT", "HUP", "internal error", "crash"] {
+        for fault in ["TERM", "INT", "HUP", "internal error", "crash", "abort"] {
             keys("'clear' Enter")
-            let simulated = fault == "internal error" || fault == "crash"
-            let env = fault == "crash" ? "SWIFT_BACKTRACE=interactive=no DDPM_TEST_CRASH=20 " : simulated ? "DDPM_TEST_INTERNAL_ERROR=20 " : ""
+            let crash = fault == "crash" || fault == "abort"
+            let simulated = fault == "internal error" || crash
+            let env = fault == "crash" ? "SWIFT_BACKTRACE=interactive=no DDPM_TEST_CRASH=20 "
+                : fault == "abort" ? "SWIFT_BACKTRACE=interactive=no DDPM_TEST_ABORT=20 " : simulated ? "DDPM_TEST_INTERNAL_ERROR=20 " : ""
             // (The crash report of a trap goes to stderr: away, so that the pane shows the exit status.)
-            keys("'\(env)TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary)\(fault == "crash" ? " 2>/dev/null" : ""); echo EXIT=$?' Enter")
-            if fault == "crash" {
-                // A trap on another thread: the process dies of SIGILL or SIGTRAP, the terminal given back first.
-                waitFor("exit status after the crash") { $0.contains("EXIT=132") || $0.contains("EXIT=133") }
+            let report = NSTemporaryDirectory() + "\(session)-\(fault).err"
+            keys("'\(env)TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary)\(crash ? " 2>\(report)" : ""); echo EXIT=$?' Enter")
+            if crash {
+                // A trap (SIGILL or SIGTRAP) or abort() (SIGABRT) on another thread: the terminal is given back
+                // first, then Swift's crash report still runs (it names the fatal signal).
+                waitFor("exit status after the \(fault)") { fault == "abort" ? $0.contains("EXIT=134") : ($0.contains("EXIT=132") || $0.contains("EXIT=133")) }
+                let said = Shell.read(report)
+                XCTAssertTrue(said.contains(fault == "abort" ? "Program crashed: Aborted" : "simulated crash (DDPM_TEST_CRASH)"), "the crash report: \(said.prefix(500))")
+                try? FileManager.default.removeItem(atPath: report)
                 XCTAssertEqual(sh("tmux display -p -t \(session) '#{alternate_on} #{cursor_flag}'").1.trimmingCharacters(in: .whitespacesAndNewlines), "0 1",
                                "back on the main screen with the cursor shown")
             } else if simulated {

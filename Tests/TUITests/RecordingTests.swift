@@ -375,7 +375,7 @@ final class RecordingTests: XCTestCase {
         XCTAssertEqual(files.filter { $0.hasSuffix(".gif") }.count, 1, "\(files)")
         let traj = try XCTUnwrap(files.first { $0.hasSuffix(".ddpmtraj") }, "\(files)")
         XCTAssertEqual(traj, "ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj", "named by what made the digits")
-        XCTAssertTrue(files.contains { $0.hasSuffix(".gif") }, "\(files)")
+        XCTAssertTrue(files.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.gif"), "named as the recording, the run being finished: \(files)")
         let rec = try Recording.read(dir + "/" + traj)
         XCTAssertEqual(rec.main.frames.count, 40)
         XCTAssertEqual(rec.n, 8)

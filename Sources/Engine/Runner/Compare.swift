@@ -133,6 +133,8 @@ public struct CompareSnapshot: Sendable {
     public var spec: CompareSpec
     public var rows: [CompareRow]
     public var running = true
+    /// The t at which a row's output stopped being finite numbers (the comparison ended there), or nil.
+    public var nonFinite: Int? = nil
     public var finished: Bool { rows.allSatisfy(\.finished) }
 }
 
@@ -162,8 +164,8 @@ public enum CompareFigure {
             .replacingOccurrences(of: "≥", with: ">=")
     }
 
-    /// The base settings the rows share, in the title: all but the one compared
-    /// ("ddim 20 steps, eta 0.1", "ddpm, var post, guide 7 x4").
+    /// The base settings the rows share, in the title: all but the one compared, the
+    /// temperatures when not 1 ("ddim 20 steps, eta 0.1", "ddpm, var post, guide 7 x4, temp 0.5").
     public static func base(_ spec: CompareSpec) -> String {
         let b = spec.base, p = spec.parameter
         var parts: [String] = []
@@ -174,6 +176,8 @@ public enum CompareFigure {
         }
         if let g = b.guide, p != .guideScale { parts.append(String(format: "guide %d x%g", g, b.guideScale)) }
         if b.clip && p != .clip { parts.append("clip") }
+        if b.temperature != 1 && p != .temperature { parts.append(String(format: "temp %.1f", b.temperature)) }
+        if b.noiseTemperature != 1 && b.drawsNoise && p != .noiseTemperature { parts.append(String(format: "noise %.1f", b.noiseTemperature)) }
         return parts.isEmpty ? "as each row says" : parts.joined(separator: ", ")
     }
 

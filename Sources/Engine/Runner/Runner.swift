@@ -26,6 +26,8 @@ public final class Runner {
     public var reader: DigitReader?
     /// The classifier of noisy digits that guided settings steer with (the explorer sets it when it loads).
     public var guidance: ClassifierGuidance?
+    /// `snapshot.nonFinite` came from the fork's step (closing the fork lets the original go on).
+    private var nonFiniteOnFork = false
     /// The comparison's samplers, one per row (while the compare view has one).
     private var compareSamplers: [Sampler] = []
     /// The main run's state before every `stateStride`-th step, so a fork can
@@ -111,6 +113,11 @@ public final class Runner {
                 try startRun(snapshot.settings, n: max(1, snapshot.n), seed: seed)
             case .fork(let s, let at):
                 if let s { try checkSupported(s) }
+                if s != nil, let t = snapshot.nonFinite, !nonFiniteOnFork {
+                    throw EngineError.invalidArgument("the run stopped at t=\(t) (its output was not finite numbers): nothing to fork; r tries a new seed")
+                }
+                // Closing a fork whose output overflowed lets the original go on.
+                if s == nil && nonFiniteOnFork { snapshot.nonFinite = nil; nonFiniteOnFork = false }
                 if let s, let base = sampler {
                     let from = at ?? snapshot.history.count
                     guard from < snapshot.history.count || !base.isFinished else {
@@ -188,7 +195,7 @@ public final class Runner {
         snapshot.runTemperature = s.temperature
         states = [:]
         stateStride = max(1, (sampler!.timesteps.count + 249) / 250)
-        snapshot.nonFinite = nil
+        snapshot.nonFinite = nil; nonFiniteOnFork = false
         resetRecording()
         snapshot.running = true
     }
@@ -234,8 +241,11 @@ public final class Runner {
             let t0 = Benchmark.now()
             let f = s.step(model)
             guard f.isFinite else {
-                // Broken weights: the comparison stops where its output stopped being numbers.
-                c.running = false; snapshot.compare = c; snapshot.nonFinite = f.t; bump()
+                // Broken weights (or settings that overflow them): the comparison ends where a row's
+                // output stopped being numbers; the sample view's run is not touched.
+                for k in c.rows.indices { c.rows[k].finished = true }
+                c.running = false; c.nonFinite = f.t
+                snapshot.compare = c; bump()
                 return [.error(RunnerSnapshot.nonFiniteMessage(f.t))]
             }
             var row = c.rows[i]
@@ -264,6 +274,7 @@ public final class Runner {
         let f = s.step(model)
         guard f.isFinite else {
             snapshot.nonFinite = f.t; snapshot.running = false
+            nonFiniteOnFork = s === forkSampler
             return nil
         }
         let keep = min(f.n, recordLimit)

@@ -22,9 +22,10 @@ enum ExplorerApp {
         var trainOut: String? = nil
         /// Steps between the training view's own checkpoints (it also saves at the end).
         var checkpointEvery = ExplorerApp.trainCheckpointEvery
-        var crashAfterFrames: Int? = nil
-        /// After this many frames a thread traps (DDPM_TEST_CRASH): the crash handler must give the terminal back.
-        var trapAfterFrames: Int? = nil
+        var internalErrorAfterFrames: Int? = nil
+        /// After this many frames a thread traps, or aborts (DDPM_TEST_CRASH, DDPM_TEST_ABORT): the crash
+        /// handler must give the terminal back.
+        var crashAfterFrames: (frames: Int, abort: Bool)? = nil
         /// A recording to replay (and its path) instead of a model.
         var replay: (recording: Recording, path: String)? = nil
         /// The sampler settings to start with, for a model of T steps (the launch flags).
@@ -291,10 +292,10 @@ enum ExplorerApp {
                 dirty = false
                 term.draw(render(state))
                 frames += 1
-                if let c = options.trapAfterFrames, frames == c {
-                    Thread.detachNewThread { fatalError("simulated crash (DDPM_TEST_CRASH)") }
+                if let c = options.crashAfterFrames, frames == c.frames {
+                    Thread.detachNewThread { if c.abort { abort() } else { fatalError("simulated crash (DDPM_TEST_CRASH)") } }
                 }
-                if let c = options.crashAfterFrames, frames >= c {
+                if let c = options.internalErrorAfterFrames, frames >= c {
                     throw CLIError("internal error (simulated by DDPM_TEST_INTERNAL_ERROR)")
                 }
             }
@@ -379,8 +380,11 @@ enum ExplorerApp {
         /// What a recording or GIF of the screen now would hold: the run and how far each side got.
         var trajectoryOnScreen: String {
             let s = state.snapshot
+            // (With the samplers each side ran: the same seed, temperature and count of steps with another eta is another run.)
             return "\(state.replay ?? "") \(s.seed) \(s.runTemperature) \(s.history.count) \(s.final != nil) "
-                + "\(s.forkSettings != nil) \(s.forkFrom) \(s.forkHistory.count) \(s.forkFinal != nil)"
+                + ExplorerApp.samplersInName(s.history, else: state.settings)
+                + " \(s.forkSettings != nil) \(s.forkFrom) \(s.forkHistory.count) \(s.forkFinal != nil) "
+                + ExplorerApp.samplersInName(s.forkHistory, else: state.settings)
         }
 
         /// The file `key` (R or G) wrote of this very trajectory, if it is there or still being written.
@@ -435,10 +439,12 @@ enum ExplorerApp {
                 state.message = "already exported: \(file) holds these steps (G again after a step writes anew)"
                 return
             }
-            let name = exportName(".gif")
+            // A GIF made before the run's end says so in its name, as a recording does.
+            let snap = state.snapshot, steps = snap.history.count, total = max(snap.timesteps.count, steps)
+            let name = exportName(replay == nil && snap.final == nil ? "-step\(steps)of\(total).gif" : ".gif")
             lastWritten["G"] = (trajectoryOnScreen, name)
             // A replay's GIF is the whole recording; a live run's, the steps taken so far.
-            let finished = replay != nil || state.snapshot.final != nil, steps = state.snapshot.history.count
+            let finished = replay != nil || snap.final != nil
             state.message = "writing \(ExplorerApp.shownPath(name))..."
             let make = recordingMaker()
             inBackground(name) {

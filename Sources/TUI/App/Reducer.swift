@@ -40,6 +40,10 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         }
         // Broken weights: say once where the output stopped being numbers.
         if let t = snap.nonFinite, s.snapshot.nonFinite == nil { s.message = RunnerSnapshot.nonFiniteMessage(t); s.keptMessage = s.message }
+        if let t = snap.compare?.nonFinite, s.snapshot.compare?.nonFinite == nil {
+            s.message = "the comparison ended: " + RunnerSnapshot.nonFiniteMessage(t).replacingOccurrences(of: "sampling stops here", with: "no row goes on")
+            s.keptMessage = s.message
+        }
         s.snapshot = snap
         // A replay's settings are the recording's, step by step.
         if s.replay != nil { s.settings = snap.settings }
@@ -131,9 +135,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.scrub = t.flatMap { t in s.focusHistory.isEmpty ? nil : SampleView.nearest(t, in: s.focusHistory) }
         s.message = "keys now act on the " + (s.forkFocus ? "fork (right)" : "original (left)")
         return []
-    case .char(" ") where s.snapshot.nonFinite != nil, .char(".") where s.snapshot.nonFinite != nil && s.scrub == nil:
+    case .char(" ") where s.snapshot.nonFinite != nil, .char(".") where s.snapshot.nonFinite != nil && (s.scrub.map { $0 + 1 >= h } ?? true):
         // Broken weights: the run does not go on past a step whose output was not numbers.
-        s.message = RunnerSnapshot.nonFiniteMessage(s.snapshot.nonFinite!) + " (r tries a new seed)"
+        s.message = RunnerSnapshot.nonFiniteMessage(s.snapshot.nonFinite!) + " (r tries a new seed" + (s.forking ? "; f closes the fork)" : ")")
         return []
     case .char(" "):
         if s.snapshot.finished { s.message = "finished: press r for a new run (seed \(s.seed &+ 1))"; return [] }
@@ -154,6 +158,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.seed = s.seed &+ 1; s.scrub = nil
         // The new run runs: keys typed before the engine's next snapshot (r then space) act on it, not on the finished one.
         s.snapshot.finished = false; s.snapshot.running = true; s.pendingRestart = s.snapshot.version
+        s.snapshot.nonFinite = nil   // so that a new run that overflows again says so again
         return [.command(.restart(seed: s.seed))]
     case .char("t"), .char("T"):
         // Live: the run starts over at once from x_T with the same seed; the
@@ -233,7 +238,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         set.guideScale = next
         let done = s.focusedSideFinished
         if set.guide == nil { s.message = String(format: "guidance scale %g (no digit chosen: g then 0-9 guides)", set.guideScale) }
-        else if !done { s.message = String(format: "guidance scale %g, toward digit %d, from the next step", set.guideScale, set.guide!) }
+        else if !done {
+            s.message = String(format: "guidance scale %g, toward digit %d, from the next step", set.guideScale, set.guide!)
+                + (set.guideScale == 0 ? " (0: off)" : "")
+        }
     case .left, .shiftLeft:
         guard h > 0 else { return [] }
         let step = k == .shiftLeft ? 10 : 1
@@ -263,6 +271,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             return [.command(.fork(nil))]
         }
         guard !s.snapshot.history.isEmpty else { s.message = "nothing to fork yet: the run has not started"; return [] }
+        if let t = s.snapshot.nonFinite {
+            s.message = "the run stopped at t=\(t) (its output was not finite numbers): nothing to fork; r tries a new seed"; return []
+        }
         // After the scrubbed step (the run's own recording), else after where the run is now.
         if s.scrub == nil && s.snapshot.finished {
             s.message = "the run has finished: scrub back (" + (s.caps.unicode ? "←" : "left") + " or Home) to the step to fork from, then f"; return []

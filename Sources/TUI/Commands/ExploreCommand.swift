@@ -36,8 +36,8 @@ struct ExploreCommand: ParsableCommand {
         o.settings = { T in sampling.settings(T: T) }
         o.guideClassifier = sampling.guideClassifier
         o.screen = ["train": .train, "forward": .forward, "compare": .compare][view] ?? .sample
-        o.crashAfterFrames = TestHooks.internalErrorAfterFrames
-        o.trapAfterFrames = TestHooks.crashAfterFrames
+        o.internalErrorAfterFrames = TestHooks.internalErrorAfterFrames
+        o.crashAfterFrames = TestHooks.crashAfterFrames
         try ExplorerApp.run(o)
         // Ended by a signal (the terminal is restored by now): say so in the exit status, as shells do.
         if uiStop != 0 { throw ExitCode(128 + uiStop) }

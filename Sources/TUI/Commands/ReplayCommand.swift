@@ -17,7 +17,7 @@ struct ReplayCommand: ParsableCommand {
         let rec = try wrap { try Recording.read(file) }
         o.replay = (rec, file)
         if try wrap({ try CastRecorder.recordIfAsked(cast, inputs: [("the recording", file)]) }) { return }
-        o.crashAfterFrames = TestHooks.internalErrorAfterFrames
+        o.internalErrorAfterFrames = TestHooks.internalErrorAfterFrames
         try ExplorerApp.run(o)
         if uiStop != 0 { throw ExitCode(128 + uiStop) }
     }

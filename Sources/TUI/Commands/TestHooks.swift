@@ -21,8 +21,10 @@ enum TestHooks {
     static let internalErrorAfterFrames = Int(env["DDPM_TEST_INTERNAL_ERROR"] ?? "")
 
     /// `DDPM_TEST_CRASH=N`: after N frames a thread of the explorer traps (a Swift runtime
-    /// error, as a failed `try!` would): the terminal must still be given back.
-    static let crashAfterFrames = Int(env["DDPM_TEST_CRASH"] ?? "")
+    /// error, as a failed `try!` would); `DDPM_TEST_ABORT=N`: it calls abort() (as the runtime's
+    /// C++ errors do). Either way the terminal must still be given back.
+    static let crashAfterFrames: (frames: Int, abort: Bool)? = Int(env["DDPM_TEST_CRASH"] ?? "").map { ($0, false) }
+        ?? Int(env["DDPM_TEST_ABORT"] ?? "").map { ($0, true) }
 
     /// The training loop's before-step hook, or nil when no fault is asked for.
     static var beforeTrainStep: ((Trainer) -> Void)? {

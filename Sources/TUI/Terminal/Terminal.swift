@@ -1,4 +1,5 @@
 // Terminal.swift: the ncurses backend: keys in, cell buffers out.
+import CCrashRestore
 import CNcursesw
 import Foundation
 
@@ -24,8 +25,11 @@ final class Terminal {
         if term.isEmpty || term == "dumb" {
             throw CLIError("TERM is '\(term)': the explorer needs a terminal with cursor movement (try TERM=xterm-256color); \(instead)")
         }
-        CrashRestore.install()
+        // A crash while the explorer holds the terminal gives it back first (crash_restore.c):
+        // the modes saved are the shell's, read before ncurses changes any (newterm does).
+        _ = ddpm_crash_restore_install()
         guard let scr = newterm(nil, stdout, stdin) else {
+            ddpm_crash_restore_uninstall()
             throw CLIError("unknown terminal type TERM=\(term) (no terminfo entry); try TERM=xterm-256color or TERM=xterm")
         }
         screen = scr
@@ -186,6 +190,7 @@ final class Terminal {
         guard active else { return }
         active = false
         endwin()
+        ddpm_crash_restore_uninstall()
         if let s = screen { delscreen(s); screen = nil }
     }
 
@@ -193,32 +198,3 @@ final class Terminal {
 }
 
 
-/// A crash (a trap, an abort, a bad access) while the explorer holds the terminal: before the
-/// process dies, put the terminal back as the shell had it (its modes, the main screen, a
-/// visible cursor), then let the handler that was there before (Swift's crash report, or
-/// the default) go on. Only async-signal-safe calls: tcsetattr and write.
-enum CrashRestore {
-    static let signals: [Int32] = [SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE]
-    nonisolated(unsafe) static var shellModes = termios()
-    nonisolated(unsafe) static var previous = UnsafeMutablePointer<sigaction>.allocate(capacity: 32)
-    /// Leave the alternate screen, show the cursor, reset colours, start a fresh line.
-    static let reset: UnsafeMutablePointer<CChar> = strdup("\u{1b}[?1049l\u{1b}[?25h\u{1b}[0m\r\n")!
-    nonisolated(unsafe) static var installed = false
-
-    static func install() {
-        guard !installed, tcgetattr(STDIN_FILENO, &shellModes) == 0 else { return }
-        installed = true
-        for sig in signals {
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = { sig in
-                _ = tcsetattr(STDIN_FILENO, TCSANOW, &CrashRestore.shellModes)
-                _ = write(STDOUT_FILENO, CrashRestore.reset, strlen(CrashRestore.reset))
-                // The handler before takes over: a trap or bad access happens again on return, an abort re-raises.
-                _ = sigaction(sig, CrashRestore.previous + Int(sig), nil)
-            }
-            sigemptyset(&action.sa_mask)
-            action.sa_flags = 0
-            _ = sigaction(sig, &action, previous + Int(sig))
-        }
-    }
-}

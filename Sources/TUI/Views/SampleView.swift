@@ -292,7 +292,7 @@ enum SampleView {
                 let own = Array(fork.dropFirst(min(snap.forkFrom, fork.count))), ran = fork.last!.settings
                 g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(own, ran)
                     + describe(ran, unicode: s.caps.unicode)
-                g.rightShort = [mark(s.forkFocus) + "fork: final " + samplersBefore(own, ran, separator: "→") + short(ran),
+                g.rightShort = [mark(s.forkFocus) + "fork: final " + samplersBefore(own, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
                                 mark(s.forkFocus) + "fork: final \(short(ran))",
                                 mark(s.forkFocus) + "fork: final \(ran.shortName)", mark(s.forkFocus) + "fork: final"]
             }
@@ -301,7 +301,7 @@ enum SampleView {
                 g.left = fin; g.leftReadings = snap.finalReadings
                 let ran = main.last?.settings ?? snap.settings
                 g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran) + describe(ran, unicode: s.caps.unicode)
-                g.leftShort = [mark(!s.forkFocus) + "orig: final " + samplersBefore(main, ran, separator: "→") + short(ran),
+                g.leftShort = [mark(!s.forkFocus) + "orig: final " + samplersBefore(main, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
                                mark(!s.forkFocus) + "orig: final \(short(ran))",
                                mark(!s.forkFocus) + "orig: final \(ran.shortName)", mark(!s.forkFocus) + "orig: final"]
             }

@@ -98,7 +98,7 @@ enum ZoomView {
         let p = frames.map { Double($0.readings[k].probs[final.digit]) }
         let e = frames.map { Double($0.readings[k].entropy) / log2(10) }
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
-                              title: "p(\(final.digit)) & entropy/max" + legend(w, unicode: s.caps.unicode), caps: s.caps)
+                              title: title(final.digit, w, caps: s.caps), caps: s.caps)
         plot.yRange = (0, 1)
         plot.xName = "step"
         plot.cursor = (s.scrub ?? (history.count - 1)).clamped(0, max(0, p.count - 1))
@@ -107,10 +107,13 @@ enum ZoomView {
     }
 }
 
-/// Which curve is which, as far as the width allows: colours, or the ASCII markers.
-private func legend(_ w: Int, unicode: Bool) -> String {
-    if unicode { return w >= 46 ? " (p green, entropy red)" : w >= 34 ? " (green, red)" : "" }
-    return w >= 40 ? " (p *, entropy o)" : w >= 34 ? " (*, o)" : ""
+/// The plot's title, saying which curve is which where the width allows: by colour, or in
+/// ASCII by marker (braille without colours has neither: then the names only).
+private func title(_ digit: Int, _ w: Int, caps: TermCaps) -> String {
+    let plain = "p(\(digit)) & entropy/max"
+    if !caps.unicode { return w >= 21 ? "p(\(digit)) *, entropy/max o" : plain }
+    guard caps.colors >= 8 else { return plain }
+    return w >= 27 ? "p(\(digit)) green, entropy/max red" : plain
 }
 
 extension Int {

@@ -1,0 +1,62 @@
+// crash_restore.c: the explorer's crash handler. In C, with static storage only,
+// because it runs inside a signal handler: tcsetattr, write, sigaction and raise
+// are async-signal-safe; nothing here allocates or takes a lock.
+#include "crash_restore.h"
+#include <signal.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+static const int signals[] = { SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE };
+enum { count = sizeof signals / sizeof signals[0] };
+static struct termios shell_modes;
+static struct sigaction previous[count];
+static volatile sig_atomic_t installed = 0;
+/// Leave the alternate screen, show the cursor, reset colours, start a fresh line.
+static const char reset[] = "\033[?1049l\033[?25h\033[0m\r\n";
+
+static int slot(int sig) {
+    for (int i = 0; i < count; i++) if (signals[i] == sig) return i;
+    return -1;
+}
+
+static void handler(int sig, siginfo_t *info, void *context) {
+    int i = slot(sig);
+    if (installed) {
+        (void)tcsetattr(STDIN_FILENO, TCSANOW, &shell_modes);
+        (void)!write(STDOUT_FILENO, reset, sizeof reset - 1);
+    }
+    if (i < 0) return;
+    struct sigaction before = previous[i];
+    (void)sigaction(sig, &before, NULL);
+    // The handler before runs now, as it would have (Swift's backtracer reads info and context).
+    if ((before.sa_flags & SA_SIGINFO) && before.sa_sigaction) { before.sa_sigaction(sig, info, context); return; }
+    if (!(before.sa_flags & SA_SIGINFO) && before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
+        before.sa_handler(sig);
+        return;
+    }
+    // The default action: a fault (si_code > 0) happens again on return; a signal that was
+    // sent (kill, raise, abort: si_code <= 0) is sent again, and arrives on return.
+    if (info == NULL || info->si_code <= 0) (void)raise(sig);
+}
+
+int ddpm_crash_restore_install(void) {
+    if (installed) return 0;
+    if (tcgetattr(STDIN_FILENO, &shell_modes) != 0) return -1;
+    for (int i = 0; i < count; i++) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_sigaction = handler;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        (void)sigaction(signals[i], &action, &previous[i]);
+    }
+    installed = 1;
+    return 0;
+}
+
+void ddpm_crash_restore_uninstall(void) {
+    if (!installed) return;
+    installed = 0;
+    for (int i = 0; i < count; i++) (void)sigaction(signals[i], &previous[i], NULL);
+}
