@@ -84,6 +84,15 @@ final class AppTests: XCTestCase {
         tr.message = "training Tiny (lecture demo, 2400 steps)"
         _ = reduce(&tr, .tick(messageAge: AppState.messageClearSeconds + 1))
         XCTAssertNil(tr.message, "a training run moves the train view")
+        // A message that names a file just written stays, whole, while the run plays; the next key clears it.
+        var kept = try makeState()
+        kept.message = "recorded ddpm-seed0-temp1.0-ddpm-beta-step3of1000.ddpmtraj (3 of 1000 steps, 0.2 MB); ddpm replay plays it"
+        kept.keptMessage = kept.message
+        _ = reduce(&kept, .tick(messageAge: 600))
+        XCTAssertEqual(kept.message, kept.keptMessage)
+        XCTAssertFalse(kept.messageFolded, "not cut to one row")
+        _ = reduce(&kept, .key(.char("+")))
+        XCTAssertNotEqual(kept.message, kept.keptMessage)
     }
 
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.

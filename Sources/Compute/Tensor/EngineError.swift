@@ -34,10 +34,23 @@ extension EngineError {
         var out = ""
         for u in s.unicodeScalars {
             if out.count >= limit { return out + "…" }
-            if u.value < 0x20 || u.value == 0x7f { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            if isControl(u) { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
         }
         return out
     }
+
+    /// Text from a file printed whole (`ddpm info`'s metadata): its lines and tabs kept, every
+    /// other control character escaped as in `quoted`, so a crafted file cannot drive the terminal.
+    public static func printable(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if isControl(u) && u != "\n" && u != "\t" { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        }
+        return out
+    }
+
+    /// C0, DEL and C1 (0x80-0x9f: 0x9b starts an escape sequence on some terminals too).
+    static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7f...0x9f).contains(u.value) }
     public static func quoted(_ s: String, limit: Int = 80) -> String { quoted(s[...], limit: limit) }
 
     /// Throws `.outOfRange` unless `ok`.

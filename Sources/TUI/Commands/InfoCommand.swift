@@ -3,18 +3,6 @@ import ArgumentParser
 import Engine
 import Foundation
 
-/// Text from a file (its name, its metadata) as `info` prints it: control characters (C0 but
-/// newline and tab, DEL, C1) escaped, so a crafted file cannot drive the terminal.
-func printableText(_ s: String) -> String {
-    var out = ""
-    for u in s.unicodeScalars {
-        let v = u.value
-        if (v < 0x20 && v != 0x0a && v != 0x09) || (0x7f...0x9f).contains(v) { out += String(format: "\\u%04x", v) }
-        else { out.unicodeScalars.append(u) }
-    }
-    return out
-}
-
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info", abstract: "What the bundled model (or --weights) holds: its recipe, parameter count, forward MFLOP and activation memory per image; with --config, those of a config.")
@@ -31,9 +19,9 @@ struct InfoCommand: ParsableCommand {
         if let weights = weights ?? (model.isEmpty ? Assets.model : nil) {
             let meta = try Assets.reading(weights) { try wrap { try SafeTensors.read(weights).metadata } }
             if let format = meta["format"], format.contains("classifier") {
-                print("file:                 \(printableText(weights))")
-                print("holds:                \(printableText(format)) (architecture \(printableText(meta["architecture"] ?? "16,32,32,128,gn"))), not a U-Net")
-                for k in ["schedule", "test_accuracy", "command"] where meta[k] != nil { print("\(k):".padding(toLength: 22, withPad: " ", startingAt: 0) + printableText(meta[k]!)) }
+                print("file:                 \(EngineError.printable(weights))")
+                print("holds:                \(EngineError.printable(format)) (architecture \(EngineError.printable(meta["architecture"] ?? "16,32,32,128,gn"))), not a U-Net")
+                for k in ["schedule", "test_accuracy", "command"] where meta[k] != nil { print("\(k):".padding(toLength: 22, withPad: " ", startingAt: 0) + EngineError.printable(meta[k]!)) }
                 return
             }
             let given = try model.resolved()
@@ -42,20 +30,20 @@ struct InfoCommand: ParsableCommand {
             let objective = try wrap { try Checkpoint.objective(file.metadata, path: weights) }
             cfg = net.config
             let spec = schedule.spec
-            print("file:                 \(printableText(weights))" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))
+            print("file:                 \(EngineError.printable(weights))" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))
             print("schedule:             \(spec.kind.rawValue), T \(spec.T), beta \(spec.betaStart)...\(spec.betaEnd)"
                   + (meta["schedule"] == nil ? (given.schedule == nil ? " (not in its metadata: the chapter's, as no --schedule or --T said otherwise)" : " (from --schedule/--T)") : ""))
             print("predicts:             \(objective.rawValue)" + (cfg.learnSigma ? " and v (a learned variance: --variance learned)" : "")
                   + (meta["objective"] == nil && meta["config"] == nil
                      ? (model.objective == nil ? " (not in its metadata: assumed; a v or x0 model needs --objective)" : " (from --objective)") : ""))
-            if let step = meta["step"] { print("training step:        \(printableText(step))" + (meta["epochs"].map { " (\(printableText($0)) epochs)" } ?? "")) }
-            if let command = meta["command"] { print("made by:              \(printableText(command))") }
+            if let step = meta["step"] { print("training step:        \(EngineError.printable(step))" + (meta["epochs"].map { " (\(EngineError.printable($0)) epochs)" } ?? "")) }
+            if let command = meta["command"] { print("made by:              \(EngineError.printable(command))") }
             // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).
-            if let note = meta["note"] { print("note:                 \(printableText(note))") }
+            if let note = meta["note"] { print("note:                 \(EngineError.printable(note))") }
         }
         let net = try UNet(cfg)
         let attn = cfg.attention.isEmpty ? "" : ", attention at levels \(cfg.attention)"
-        print("config:               \(printableText(cfg.name)) (n_channels \(cfg.nChannels), ch_mults \(cfg.chMults), n_blocks \(cfg.nBlocks), \(cfg.imageSize)x\(cfg.imageSize)\(attn))")
+        print("config:               \(EngineError.printable(cfg.name)) (n_channels \(cfg.nChannels), ch_mults \(cfg.chMults), n_blocks \(cfg.nBlocks), \(cfg.imageSize)x\(cfg.imageSize)\(attn))")
         print("parameters:           \(net.parameterCount.formatted())")
         print(String(format: "forward MFLOP/image:  %.1f  (1 MAC = 2 FLOP)", Double(net.forwardFLOPsPerImage) / 1e6))
         print(String(format: "activations/image:    %.2f MiB kept for backward (float32)",
