@@ -157,6 +157,11 @@ final class ForkTests: XCTestCase {
         let text = render(st).text
         XCTAssertTrue(text.contains("▶ fork: final  DDIM 10 then DPM++ 2M 10"), text)
         XCTAssertTrue(text.contains("original: final  DDPM σ²=β"), text)
+        // At 80 columns the fork's title is shortened, and the original's with it (the same spelling level:
+        // "original: final  DDPM σ²=β" alone would fit).
+        st.width = 80; st.height = 24
+        let top = render(st).lines().first { $0.contains("fork: final") } ?? ""
+        XCTAssertTrue(top.contains("▶ fork: final DPM++ 2M 10") && top.contains("orig: final DDPM β ") && !top.contains("original"), top)
     }
 
     /// A finished run forks only from a scrubbed step; both sides then reach t = 0, lined up by t.

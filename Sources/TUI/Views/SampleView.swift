@@ -321,9 +321,14 @@ enum SampleView {
         guard let g = grids(s) else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
         guard !g.left.isEmpty else { return }
         let side = snap.history.first?.size ?? MNIST.side
-        // The longest spelling of each title that fits its grid (the shortest, cut, when none does).
-        buf.text(1, l.top, fitting([g.leftTitle] + g.leftShort, width: l.gridW - 1), bold: true, maxWidth: l.gridW)
-        buf.text(l.gridW + 2, l.top, fitting([g.rightTitle] + g.rightShort, width: l.gridW - 1), bold: true, maxWidth: l.gridW)
+        // The longest spelling of each title that fits its grid (the shortest, cut, when none does); two
+        // titles spelled alike (a fork's sides) take the same one, so that one does not say "η=0.0" and the other "η0.0".
+        let left = [g.leftTitle] + g.leftShort, right = [g.rightTitle] + g.rightShort
+        func level(_ spellings: [String]) -> Int { spellings.firstIndex { $0.count <= l.gridW - 1 } ?? spellings.count - 1 }
+        var (li, ri) = (level(left), level(right))
+        if left.count == right.count { li = max(li, ri); ri = li }
+        buf.text(1, l.top, left[li], bold: true, maxWidth: l.gridW)
+        buf.text(l.gridW + 2, l.top, right[ri], bold: true, maxWidth: l.gridW)
         let shown = drawGrid(&buf, images: g.left, n: snap.n, side: side, x: 1, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,
                              lo: g.leftLo, hi: g.leftHi, mode: s.mode, caps: s.caps, readings: g.leftReadings, selected: s.selected)
         _ = drawGrid(&buf, images: g.right, n: snap.n, side: side, x: l.gridW + 2, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,
