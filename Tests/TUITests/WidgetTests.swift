@@ -102,7 +102,11 @@ final class WidgetTests: XCTestCase {
         var buf = CellBuffer(width: 12, height: 5)
         XCTAssertEqual(buf.wrappedText(1, 0, "the model at /a/very/long/path is gone", maxWidth: 10), 5)
         XCTAssertEqual(buf.lines().map { $0.trimmingCharacters(in: .whitespaces) },
-                       ["the model", "at", "/a/very/lo", "ng/path is", "gone"])
+                       ["the model", "at", "/a/very/", "long/path", "is gone"], "a path breaks between folders")
+        var noSlash = CellBuffer(width: 12, height: 5)
+        XCTAssertEqual(noSlash.wrappedText(1, 0, "see abcdefghijklmnopq now", maxWidth: 10), 4)
+        XCTAssertEqual(noSlash.lines().prefix(4).map { $0.trimmingCharacters(in: .whitespaces) }, ["see", "abcdefghij", "klmnopq", "now"],
+                       "without a slash, a long word is cut at the width")
         var one = CellBuffer(width: 12, height: 2)
         XCTAssertEqual(one.wrappedText(0, 0, "", maxWidth: 10), 1)
     }

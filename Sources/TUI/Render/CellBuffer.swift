@@ -64,16 +64,23 @@ public struct CellBuffer: Sendable {
                                      maxLines: Int = .max, breakLongWords: Bool = false) -> Int {
         let w = max(1, maxWidth)
         var lines: [String] = [], line = ""
+        // Where a word too long for `room` columns is cut: after its last "/" there (a path breaks
+        // between folders), unless that would leave more than half the room empty.
+        func cut(_ word: Substring, _ room: Int) -> Int {
+            guard let slash = word.prefix(room).lastIndex(of: "/") else { return room }
+            let k = word.distance(from: word.startIndex, to: slash) + 1
+            return k >= room / 2 ? k : room
+        }
         for word in s.split(separator: " ", omittingEmptySubsequences: true) {
             var word = Substring(word)
             // breakLongWords: a word longer than half the width (a file name) fills the rest of the line
             // and goes on in the next, rather than leaving the line short.
             if breakLongWords && word.count > w / 2 && !line.isEmpty && line.count + 1 + word.count > w && w - line.count - 1 >= 8 {
-                let room = w - line.count - 1
-                lines.append(line + " " + word.prefix(room)); line = ""; word = word.dropFirst(room)
+                let k = cut(word, w - line.count - 1)
+                lines.append(line + " " + word.prefix(k)); line = ""; word = word.dropFirst(k)
             }
             if !line.isEmpty && line.count + 1 + word.count > w { lines.append(line); line = "" }
-            while line.isEmpty && word.count > w { lines.append(String(word.prefix(w))); word = word.dropFirst(w) }
+            while line.isEmpty && word.count > w { let k = cut(word, w); lines.append(String(word.prefix(k))); word = word.dropFirst(k) }
             line += (line.isEmpty ? "" : " ") + word
         }
         if !line.isEmpty || lines.isEmpty { lines.append(line) }
