@@ -197,4 +197,12 @@ public final class Sampler {
         }
         return x.array(pixels)
     }
+
+    /// `run`, for samples that leave the program: an error when they are not finite numbers
+    /// (weights that are finite but huge make the network's output overflow).
+    public func finiteSamples(_ model: NoisePredictor, onStep: ((Frame) -> Void)? = nil) throws -> [Float] {
+        let images = run(model, onStep: onStep)
+        guard images.allSatisfy(\.isFinite) else { throw EngineError.nonFiniteSamples }
+        return images
+    }
 }

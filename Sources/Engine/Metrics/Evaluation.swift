@@ -175,9 +175,7 @@ public struct Evaluation {
             let b = min(50, n - done)
             let s = try Sampler(schedule: schedule, settings: settings, n: b, size: size, seed: seed &+ UInt64(done) &* 1_000_003,
                                 guidance: guidance)
-            let images = s.run(model)
-            guard images.allSatisfy(\.isFinite) else { throw EngineError.nonFiniteSamples }
-            out += crop(images, n: b, from: size)
+            out += crop(try s.finiteSamples(model), n: b, from: size)
             done += b
             progress(done)
         }

@@ -181,7 +181,7 @@ public enum CompareFigure {
         return parts.isEmpty ? "as each row says" : parts.joined(separator: ", ")
     }
 
-    public static func image(_ c: CompareSnapshot) -> (width: Int, height: Int, pixels: [UInt8]) {
+    public static func image(_ c: CompareSnapshot) -> GreyImage {
         let side = c.rows.first?.size ?? MNIST.side, n = c.spec.n, gap = 2, margin = 6, line = BitmapFont.height + 3
         let lines: [[String]] = c.rows.map { r in
             [ascii(r.label), String(format: "div %.3f", r.diversity), r.confident.map { "sure \($0)/\(n)" } ?? "sure n/a",
@@ -208,6 +208,6 @@ public enum CompareFigure {
                 } }
             }
         }
-        return (width, height, px)
+        return GreyImage(width: width, height: height, pixels: px)
     }
 }

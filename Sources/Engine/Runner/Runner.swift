@@ -28,6 +28,8 @@ public final class Runner {
     public var guidance: ClassifierGuidance?
     /// `snapshot.nonFinite` came from the fork's step (closing the fork lets the original go on).
     private var nonFiniteOnFork = false
+    /// Sampling stopped where its output stopped being numbers: it does not resume or step.
+    private var stoppedNonFinite: Bool { snapshot.nonFinite != nil && trainer == nil }
     /// The comparison's samplers, one per row (while the compare view has one).
     private var compareSamplers: [Sampler] = []
     /// The main run's state before every `stateStride`-th step, so a fork can
@@ -72,7 +74,7 @@ public final class Runner {
             case .pause: snapshot.running = false
             case .resume:
                 // (A fork of a finished run plays on its own.) Not past a step whose output was not finite.
-                if snapshot.nonFinite != nil && trainer == nil { break }
+                if stoppedNonFinite { break }
                 if !(sampler?.isFinished ?? false) || !(forkSampler?.isFinished ?? true) || trainer != nil {
                     if let trainer, !snapshot.running { rateStart = Benchmark.now(); rateStartStep = trainer.step }
                     snapshot.running = true
@@ -81,7 +83,7 @@ public final class Runner {
                 if snapshot.running { snapshot.running = false } else { return handle(.resume) }
             case .singleStep:
                 snapshot.running = false
-                if snapshot.nonFinite != nil && trainer == nil { break }
+                if stoppedNonFinite { break }
                 return tick(force: true)
             case .compare(let spec):
                 try startCompare(spec)
@@ -114,7 +116,7 @@ public final class Runner {
             case .fork(let s, let at):
                 if let s { try checkSupported(s) }
                 if s != nil, let t = snapshot.nonFinite, !nonFiniteOnFork {
-                    throw EngineError.invalidArgument("the run stopped at t=\(t) (its output was not finite numbers): nothing to fork; r tries a new seed")
+                    throw EngineError.invalidArgument(RunnerSnapshot.nothingToFork(t))
                 }
                 // Closing a fork whose output overflowed lets the original go on.
                 if s == nil && nonFiniteOnFork { snapshot.nonFinite = nil; nonFiniteOnFork = false }
@@ -285,6 +287,12 @@ public final class Runner {
         return (frame, (fin, reader?.read(fin, n: keep, side: f.size) ?? []))
     }
 
+    /// A step of either side came out not finite (`record` set `snapshot.nonFinite`): publish the stop.
+    private func stopNonFinite() -> [RunnerEvent] {
+        bump()
+        return [.error(RunnerSnapshot.nonFiniteMessage(snapshot.nonFinite!))]
+    }
+
     private func resetRecording() {
         snapshot.history = []; snapshot.forkHistory = []; snapshot.final = nil; snapshot.forkFinal = nil
         snapshot.finalReadings = []
@@ -311,13 +319,13 @@ public final class Runner {
         let stepFork = forkSampler != nil && forkT >= mainT
         if stepMain, let s = sampler, !s.isFinished {
             if s.index % stateStride == 0 { states[s.index] = s.state }
-            guard let (f, fin) = record(s) else { bump(); return [.error(RunnerSnapshot.nonFiniteMessage(snapshot.nonFinite!))] }
+            guard let (f, fin) = record(s) else { return stopNonFinite() }
             snapshot.history.append(f)
             events.append(.frame(step: f.step, t: f.t))
             if let fin { (snapshot.final, snapshot.finalReadings) = fin }
         }
         if stepFork, let fs = forkSampler, !fs.isFinished {
-            guard let (f, fin) = record(fs) else { bump(); return [.error(RunnerSnapshot.nonFiniteMessage(snapshot.nonFinite!))] }
+            guard let (f, fin) = record(fs) else { return stopNonFinite() }
             snapshot.forkHistory.append(f)
             if let fin { (snapshot.forkFinal, snapshot.forkFinalReadings) = fin }
         }

@@ -55,9 +55,13 @@ public struct RunnerSnapshot: Sendable {
     /// The t at which the network's output stopped being finite numbers (NaN or infinity:
     /// broken weights); sampling stops there and does not resume. nil: all is well.
     public var nonFinite: Int? = nil
-    /// What the explorer says of `nonFinite`.
-    public static func nonFiniteMessage(_ t: Int) -> String {
-        "the network's output at t=\(t) is not a finite number (NaN or infinity): its weights are broken, so sampling stops here"
+    /// What the explorer says of `nonFinite` (`then`: what follows from it).
+    public static func nonFiniteMessage(_ t: Int, then: String = "sampling stops here") -> String {
+        "the network's output at t=\(t) is not a finite number (NaN or infinity): its weights are broken, so \(then)"
+    }
+    /// What `f` on a run stopped there answers.
+    public static func nothingToFork(_ t: Int) -> String {
+        "the run stopped at t=\(t) (its output was not finite numbers): nothing to fork; r tries a new seed"
     }
     public var version = 0
     public init() {}

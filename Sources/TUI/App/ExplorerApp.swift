@@ -387,19 +387,24 @@ enum ExplorerApp {
                 + ExplorerApp.samplersInName(s.forkHistory, else: state.settings)
         }
 
-        /// The file `key` (R or G) wrote of this very trajectory, if it is there or still being written.
-        func alreadyWritten(_ key: String) -> String? {
-            guard let w = lastWritten[key], w.holds == trajectoryOnScreen else { return nil }
+        /// The file `key` (R, G or p) wrote of what `holds` says, if it is there or still being written.
+        func alreadyWritten(_ key: String, holds: String) -> String? {
+            guard let w = lastWritten[key], w.holds == holds else { return nil }
             let writing = reservedNames.withLock { $0.contains(w.name) }
             return writing || FileManager.default.fileExists(atPath: w.name) ? ExplorerApp.shownPath(w.name) : nil
+        }
+
+        /// The name of a recording or GIF of the trajectory on screen (`ext` with its dot): one made
+        /// before the live run's end says so ("-step300of1000.gif"); a replay's is whole.
+        func trajectoryName(_ ext: String) -> String {
+            let snap = state.snapshot, steps = snap.history.count, total = max(snap.timesteps.count, steps)
+            return exportName(replay == nil && snap.final == nil ? "-step\(steps)of\(total)\(ext)" : ext)
         }
 
         /// `p`: the grids on screen as PNGs; again with nothing new on screen, where they are.
         func exportPNG() -> String {
             let shown = trajectoryOnScreen + " \(state.scrub ?? -1) \(state.forkFocus)"
-            if let w = lastWritten["p"], w.holds == shown, FileManager.default.fileExists(atPath: w.name) {
-                return "already exported: \(ExplorerApp.shownPath(w.name)) (p again after a step writes anew)"
-            }
+            if let file = alreadyWritten("p", holds: shown) { return "already exported: \(file) (p again after a step writes anew)" }
             let r = ExplorerApp.export(state, dir: options.exportDir)
             if let file = r.file { lastWritten["p"] = (shown, file) }
             return r.said
@@ -409,12 +414,11 @@ enum ExplorerApp {
         func record() {
             let snap = state.snapshot
             let steps = snap.history.count, total = max(snap.timesteps.count, steps)
-            if let file = alreadyWritten("R") {
+            if let file = alreadyWritten("R", holds: trajectoryOnScreen) {
                 state.message = "already recorded: \(file) holds these \(steps) steps (R again after a step records anew)"
                 return
             }
-            // A run recorded before its end says so in its name.
-            let name = exportName(snap.final == nil ? "-step\(steps)of\(total).ddpmtraj" : ".ddpmtraj")
+            let name = trajectoryName(".ddpmtraj")
             lastWritten["R"] = (trajectoryOnScreen, name)
             let file = ExplorerApp.shownPath(name)
             state.message = "recording \(steps) steps to \(file)..."
@@ -435,13 +439,12 @@ enum ExplorerApp {
 
         /// `G`: the trajectory as an animated GIF (default options; ddpm export-gif has them all).
         func exportGIF() {
-            if let file = alreadyWritten("G") {
+            if let file = alreadyWritten("G", holds: trajectoryOnScreen) {
                 state.message = "already exported: \(file) holds these steps (G again after a step writes anew)"
                 return
             }
-            // A GIF made before the run's end says so in its name, as a recording does.
-            let snap = state.snapshot, steps = snap.history.count, total = max(snap.timesteps.count, steps)
-            let name = exportName(replay == nil && snap.final == nil ? "-step\(steps)of\(total).gif" : ".gif")
+            let snap = state.snapshot, steps = snap.history.count
+            let name = trajectoryName(".gif")
             lastWritten["G"] = (trajectoryOnScreen, name)
             // A replay's GIF is the whole recording; a live run's, the steps taken so far.
             let finished = replay != nil || snap.final != nil
@@ -545,8 +548,7 @@ enum ExplorerApp {
         let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.fileTag)-seed\(c.spec.seed)"
         let k = firstFree(from: 1) { $0 == 1 ? stem + ".png" : "\(stem)-\($0).png" }
         let name = k == 1 ? stem + ".png" : "\(stem)-\(k).png"
-        let fig = CompareFigure.image(c)
-        let img = GreyImage(width: fig.width, height: fig.height, pixels: fig.pixels).scaled(by: exportScale)
+        let img = CompareFigure.image(c).scaled(by: exportScale)
         do {
             try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
             return "exported \(shownPath(name))" + (c.finished ? "" : " (not finished yet)")

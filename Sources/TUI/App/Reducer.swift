@@ -41,7 +41,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         // Broken weights: say once where the output stopped being numbers.
         if let t = snap.nonFinite, s.snapshot.nonFinite == nil { s.message = RunnerSnapshot.nonFiniteMessage(t); s.keptMessage = s.message }
         if let t = snap.compare?.nonFinite, s.snapshot.compare?.nonFinite == nil {
-            s.message = "the comparison ended: " + RunnerSnapshot.nonFiniteMessage(t).replacingOccurrences(of: "sampling stops here", with: "no row goes on")
+            s.message = "the comparison ended: " + RunnerSnapshot.nonFiniteMessage(t, then: "no row goes on")
             s.keptMessage = s.message
         }
         s.snapshot = snap
@@ -272,7 +272,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
         guard !s.snapshot.history.isEmpty else { s.message = "nothing to fork yet: the run has not started"; return [] }
         if let t = s.snapshot.nonFinite {
-            s.message = "the run stopped at t=\(t) (its output was not finite numbers): nothing to fork; r tries a new seed"; return []
+            s.message = RunnerSnapshot.nothingToFork(t); return []
         }
         // After the scrubbed step (the run's own recording), else after where the run is now.
         if s.scrub == nil && s.snapshot.finished {

@@ -59,7 +59,7 @@ struct SampleCommand: ParsableCommand {
             let side = net.config.imageSize
             let showN = min(n, rows ?? 64)
             let img = showN * side * side
-            let result = s.run(model) { f in
+            let result = try s.finiteSamples(model) { f in
                 if trajectory && marks.contains(f.step) {
                     let r = schedule.xtDisplayRange(t: f.t, temperature: settings.temperature)
                     traj.append(f.xt[0..<img].map { $0 / r }); trajX0.append(Array(f.x0[0..<img])); trajT.append(f.t)
@@ -76,7 +76,6 @@ struct SampleCommand: ParsableCommand {
             }
             if isTTY { print("") }
             let sampling = Benchmark.now() - t0
-            guard result.allSatisfy(\.isFinite) else { throw EngineError.nonFiniteSamples }
             let cropped = crop(result, n: n, from: side)
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
             print("wrote \(n) sample\(n == 1 ? "" : "s") to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"
