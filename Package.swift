@@ -28,8 +28,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         // exp and sigmoid on SIMD vectors, inlined into Compute and Kernels512.
         .target(name: "SIMDMath", path: "Sources/SIMDMath", swiftSettings: fast),
-        // AVX-512 lane permutations (interleave, even/odd) as inline C intrinsics.
-        .target(name: "CSIMD", path: "Sources/CSIMD"),
+        // AVX-512 lane permutations (interleave, even/odd) as inline C intrinsics,
+        // and the bfloat16 convolution tile (the bf16 backend's sampling).
+        .target(name: "CSIMD", path: "Sources/CSIMD", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "CCrashRestore", path: "Sources/CCrashRestore"),
         // The AVX-512 convolution tiles and element-wise loops, compiled for that
         // instruction set and called only by the avx512 backend (Compute).
@@ -42,7 +43,7 @@ let package = Package(
         // Tensors, layers and models: the hot loops, over unsafe pointers.
         .target(
             name: "Compute",
-            dependencies: ["CBLIS", "Kernels512", "SIMDMath"],
+            dependencies: ["CBLIS", "CSIMD", "Kernels512", "SIMDMath"],
             path: "Sources/Compute",
             swiftSettings: fast
         ),

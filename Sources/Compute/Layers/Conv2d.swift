@@ -99,7 +99,8 @@ public struct Conv2d: Sendable {
 
     /// DirectConv over the batch (DirectConv.parallel splits it over the
     /// cores): the direct 3x3 kernel, or in a U-Net's training pass on
-    /// AVX-512 Winograd F(2x2, 3x3) (DirectConv.winogradApplies).
+    /// AVX-512 Winograd F(2x2, 3x3) (DirectConv.winogradApplies), or in its
+    /// sampling passes on the bf16 backend the bfloat16 tile (DirectConv.bf16Applies).
     static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
                        ws: Workspace, accumulate: Bool, affineSiLU: DirectConv.AffineSiLU? = nil) {
@@ -116,6 +117,10 @@ public struct Conv2d: Sendable {
                                     scratch: ws.cols[th].ptr, affineSiLU: affineSiLU)
             }
             return
+        }
+        if DirectConv.bf16Applies(ws) {
+            return DirectConv.forwardBF16(weight: weight, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h,
+                                          w: wid, ws: ws, accumulate: accumulate, affineSiLU: affineSiLU)
         }
         let packed = ws.packed(weight, count: cout * cin * 9) { DirectConv.pack(weight, cin: cin, cout: cout, into: $0) }
         let wide = ws.backend.wide

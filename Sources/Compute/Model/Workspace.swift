@@ -36,10 +36,17 @@ public final class Workspace: @unchecked Sendable {
     /// its readings, guidance and its training command's weights stay as they were.
     public let winograd: Bool
 
-    public init(backend: Backend = .detected, winograd: Bool = false) {
-        if !backend.isAvailable { fatalError("backend \(backend) needs a CPU with AVX-512") }
+    /// Sampling passes (`.inference`) run the 3x3 stride-1 convolutions with
+    /// bfloat16 products (DirectConv.forwardBF16): the U-Net's choice on the
+    /// bf16 backend. A classifier's workspace keeps float, as for `winograd`.
+    public let bf16: Bool
+
+    public init(backend: Backend = .detected, winograd: Bool = false, bf16: Bool = false) {
+        if !backend.isAvailable { fatalError("backend \(backend) needs a CPU with \(backend.requirement)") }
+        if bf16 && backend != .bf16 { fatalError("bfloat16 convolutions need the bf16 backend") }
         self.backend = backend
         self.winograd = winograd
+        self.bf16 = bf16
     }
 
     /// Convolutions run one image per GEMM and linear layers one row per GEMM

@@ -1,6 +1,7 @@
 // Backend.swift: which kernels run the network, and how a forward pass runs —
 // chosen once (from the CPU, or explicitly for comparisons) and passed as values.
 import CBLIS
+import CSIMD
 
 /// The kernels a model runs on. A model is built for one backend
 /// (`UNet(config, backend:)`); two models with different backends can run side
@@ -12,27 +13,45 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
     case avx2
     /// The reference: every convolution through im2col + BLIS GEMM, AVX2 element-wise loops.
     case reference
+    /// `avx512`, but a U-Net's sampling passes run the 3x3 stride-1
+    /// convolutions with bfloat16 products (AVX512_BF16's vdpbf16ps: two
+    /// multiply-adds per float lane, float sums). Faster, and no longer exact:
+    /// each product has 8 significant bits. Training, gradients and the
+    /// classifiers stay in float.
+    case bf16
 
     /// Whether this CPU has the AVX-512 subsets the kernels use (F, BW, DQ, VL).
     public static let cpuHasAVX512 = ddpm_cpu_has_avx512() != 0
     /// The fastest backend this CPU runs: AVX-512 where it has it, else AVX2.
     public static let detected: Backend = cpuHasAVX512 ? .avx512 : .avx2
 
+    /// Whether this CPU has AVX512_BF16 as well.
+    public static let cpuHasAVX512BF16 = ddpm_cpu_has_avx512_bf16() != 0
+
     /// Whether this CPU can run the backend.
-    public var isAvailable: Bool { self != .avx512 || Backend.cpuHasAVX512 }
+    public var isAvailable: Bool {
+        switch self {
+        case .avx512: return Backend.cpuHasAVX512
+        case .bf16: return Backend.cpuHasAVX512BF16
+        case .avx2, .reference: return true
+        }
+    }
+    /// What the CPU lacks when it cannot run the backend.
+    public var requirement: String { self == .bf16 ? "AVX-512 with BF16" : "AVX-512" }
     /// Convolutions run the direct kernels (else im2col + GEMM).
     public var direct: Bool { self != .reference }
     /// The AVX-512 copies of the tiles and element-wise loops run.
-    public var wide: Bool { self == .avx512 }
+    public var wide: Bool { self == .avx512 || self == .bf16 }
 
     /// What a U-Net's training step runs besides these kernels (nil: nothing).
-    public var trainingKernels: String? { self == .avx512 ? DirectConv.winogradSummary : nil }
+    public var trainingKernels: String? { wide ? DirectConv.winogradSummary : nil }
 
     public var description: String {
         switch self {
         case .avx512: return "direct AVX-512 (4x64 tile)"
         case .avx2: return "direct AVX2 (4x24 tile)"
         case .reference: return "im2col + BLIS (reference)"
+        case .bf16: return "direct AVX-512 (4x64 tile), sampling's 3x3 convolutions in bfloat16"
         }
     }
 }

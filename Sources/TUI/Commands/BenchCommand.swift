@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed steps per measurement.") var steps: Int = 20
     @Option(help: "Training batch sizes, comma separated.") var trainBatches: String = "64,128"
     @Option(help: "Sampling batch sizes, comma separated.") var sampleBatches: String = "1,16,64"
-    @Option(help: "Kernels: avx512, avx2 or reference (im2col + BLIS); default: the fastest this CPU runs.") var backend: String?
+    @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (avx512 with sampling's 3x3 convolutions in bfloat16: faster, not exact); default: the fastest exact kernels this CPU runs.") var backend: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -78,7 +78,7 @@ struct BenchCommand: ParsableCommand {
                 print(String(format: "explorer digit labels: the classifier reads 16 x̂0 in %.2f ms", c)
                       + (step.map { String(format: " (%.1f%% of a 16-digit sampling step, %.1f ms)", 100 * c / $0, $0) } ?? ""))
             }
-            print("backend: \(r.conv_kernel) (--backend avx512, avx2 or reference to compare)")
+            print("backend: \(r.conv_kernel) (--backend avx512, avx2, reference or bf16 to compare)")
             if !r.train_conv_kernel.isEmpty { print("training: \(r.train_conv_kernel)") }
         }
     }

@@ -204,7 +204,10 @@ func backendOption(_ name: String?) throws -> Backend {
     guard let b = Backend(rawValue: name) else {
         throw ValidationError("unknown --backend '\(name)' (\(Backend.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
-    guard b.isAvailable else { throw ValidationError("--backend \(name) needs a CPU with AVX-512; this one runs avx2 and reference") }
+    guard b.isAvailable else {
+        let runs = Backend.allCases.filter(\.isAvailable).map(\.rawValue).joined(separator: ", ")
+        throw ValidationError("--backend \(name) needs a CPU with \(b.requirement); this one runs \(runs)")
+    }
     return b
 }
 

@@ -1,2 +1,0 @@
-// csimd.c: csimd.h is header-only; SwiftPM builds a C target from at least one source.
-#include "csimd.h"
