@@ -71,12 +71,12 @@ final class AllocationTests: XCTestCase {
         var withAttention = UNetConfig.tiny
         withAttention.attention = [2]
         for config in [UNetConfig.tiny, withAttention] {
-            try samplingStepsAllocateNothing(config)
+            try forEachBackend([.detected, .bf16]) { try samplingStepsAllocateNothing(config, $0) }
         }
     }
 
-    private func samplingStepsAllocateNothing(_ config: UNetConfig) throws {
-        let net = try UNet(config)
+    private func samplingStepsAllocateNothing(_ config: UNetConfig, _ backend: Backend) throws {
+        let net = try UNet(config, backend: backend)
         let params = FloatBuffer(count: net.parameterCount)
         var rng = RNG(seed: 9, stream: 0)
         net.layout.initialize(params.ptr, rng: &rng)
@@ -87,7 +87,7 @@ final class AllocationTests: XCTestCase {
                 let s = try Sampler(schedule: schedule, settings: settings, n: n, size: MNIST.side, seed: 3)
                 for _ in 0..<2 { s.advance(model) }
                 let count = allocations { for _ in 0..<5 { s.advance(model) } }
-                XCTAssertEqual(count, 0, "\(settings.kind) batch \(n) attention \(config.attention): allocations in 5 sampling steps")
+                XCTAssertEqual(count, 0, "\(backend) \(settings.kind) batch \(n) attention \(config.attention): allocations in 5 sampling steps")
                 XCTAssertEqual(blis, 0, "sampling calls no BLIS")
                 print("\(settings.kind) batch \(n): the pool's regions allocated \(regions / 5) times per sampling step")
             }

@@ -9,7 +9,7 @@ import XCTest
 func forEachBackend(_ backends: [Backend] = Backend.allCases, _ body: (Backend) throws -> Void) rethrows {
     for b in backends {
         guard b.isAvailable else {
-            print("skipped: backend \(b.rawValue) (\(b)) - this CPU lacks AVX-512")
+            print("skipped: backend \(b.rawValue) (\(b)) - this CPU lacks \(b.requirement)")
             continue
         }
         try body(b)

@@ -1,0 +1,120 @@
+import CSIMD
+import XCTest
+@testable import Compute
+@testable import Engine
+
+/// The bf16 backend: bfloat16 rounding, the bfloat16 tile against a float64
+/// reference of the same rounded operands, and a U-Net's sampling pass
+/// against the float kernels.
+final class BF16Tests: XCTestCase {
+    override func setUpWithError() throws {
+        guard Backend.bf16.isAvailable else { throw XCTSkip("this CPU lacks AVX-512 with BF16") }
+    }
+
+    /// Round to nearest, ties to even, on hand-made bit patterns.
+    func testRoundingIsToNearestEven() {
+        func bits(_ u: UInt32) -> UInt32 { ddpm_bf16_bits(Float(bitPattern: u)) }
+        XCTAssertEqual(bits(0x3f80_0000), 0x3f80)             // 1
+        XCTAssertEqual(bits(0x3f80_7fff), 0x3f80)             // just under half an ulp above 1: down
+        XCTAssertEqual(bits(0x3f80_8000), 0x3f80)             // exactly half, 1 is even: down
+        XCTAssertEqual(bits(0x3f81_8000), 0x3f82)             // exactly half, 0x3f81 is odd: up
+        XCTAssertEqual(bits(0x3f80_8001), 0x3f81)             // just over half: up
+        XCTAssertEqual(bits(0xbf80_8001), 0xbf81)             // the same, negative
+        XCTAssertEqual(bits(0x8000_0000), 0x8000)             // -0
+        XCTAssertEqual(bits(0x7f80_0000), 0x7f80)             // +inf
+        XCTAssertEqual(bits(0x7f7f_ffff), 0x7f80)             // the largest float rounds to inf
+        XCTAssertEqual(bits(0x0000_0001), 0x0000)             // the smallest subnormal rounds to 0
+        let nan = bits(0x7fa0_0001)                            // a signalling NaN stays a NaN
+        XCTAssertTrue(Float(bitPattern: nan << 16).isNaN)
+        XCTAssertTrue(Float(bitPattern: ddpm_bf16_bits(.nan) << 16).isNaN)
+    }
+
+    private func rounded(_ v: Float) -> Double { Double(Float(bitPattern: ddpm_bf16_bits(v) << 16)) }
+
+    /// A 3x3 convolution's sampling pass on the bf16 backend equals, to
+    /// float rounding, the float64 convolution of the bfloat16-rounded input
+    /// and weights plus the float bias; it differs from the float kernel by
+    /// no more than bfloat16's rounding allows. Odd and even channel counts,
+    /// whole and half tiles, with and without GroupNorm + SiLU on the input.
+    func testConvolutionIsTheRoundedOperandsConvolution() throws {
+        for (cin, cout, side, n) in [(1, 16, 28, 3), (3, 8, 7, 2), (16, 16, 28, 2), (48, 16, 28, 1), (64, 32, 14, 3)] {
+            var L = ParameterLayout()
+            let conv = Conv2d(&L, "c", cin: cin, cout: cout, k: 3, pad: 1)
+            let p = FloatBuffer(count: L.count)
+            var rng = RNG(seed: UInt64(cin * 100 + side))
+            for i in 0..<L.count { p.ptr[i] = Float(rng.normal()) * 0.3 }
+            let hw = side * side, inLen = cin * n * hw, outLen = cout * n * hw
+            let x = FloatBuffer(count: inLen)
+            for i in 0..<inLen { x.ptr[i] = Float(rng.normal()) }
+            let yb = FloatBuffer(count: outLen), yf = FloatBuffer(count: outLen)
+            let bf = Workspace(backend: .bf16, winograd: true, bf16: true)
+            bf.mode = .inference(packGeneration: 0)
+            let fl = Workspace(backend: .avx512, winograd: true)
+            fl.mode = .inference(packGeneration: 0)
+            conv.forward(p.ptr, x: x.ptr, y: yb.ptr, n: n, h: side, w: side, ws: bf)
+            conv.forward(p.ptr, x: x.ptr, y: yf.ptr, n: n, h: side, w: side, ws: fl)
+            var worstRounded = 0.0, worstFloat = 0.0, differs = 0
+            let w = p.ptr + conv.w, bias = p.ptr + conv.b
+            for co in 0..<cout {
+                for b in 0..<n {
+                    for oy in 0..<side {
+                        for ox in 0..<side {
+                            var sum = 0.0, mag = 0.0
+                            for ci in 0..<cin {
+                                for ky in 0..<3 {
+                                    for kx in 0..<3 {
+                                        let iy = oy + ky - 1, ix = ox + kx - 1
+                                        if iy < 0 || iy >= side || ix < 0 || ix >= side { continue }
+                                        let xv = x.ptr[(ci * n + b) * hw + iy * side + ix]
+                                        let wv = w[((co * cin + ci) * 3 + ky) * 3 + kx]
+                                        sum += rounded(xv) * rounded(wv)
+                                        mag += abs(Double(xv) * Double(wv))
+                                    }
+                                }
+                            }
+                            let i = (co * n + b) * hw + oy * side + ox
+                            let want = sum + Double(bias[co])
+                            // float sums of 9 cin terms: a few float ulps of the magnitude
+                            worstRounded = max(worstRounded, abs(Double(yb.ptr[i]) - want) / (mag + abs(Double(bias[co]))))
+                            // each operand off by at most 2^-9 relative: the product by about 2^-8
+                            worstFloat = max(worstFloat, abs(Double(yb.ptr[i]) - Double(yf.ptr[i])) / mag)
+                            if yb.ptr[i] != yf.ptr[i] { differs += 1 }
+                        }
+                    }
+                }
+            }
+            XCTAssertLessThan(worstRounded, 1e-6, "\(cin)->\(cout) \(side)x\(side): against the rounded operands")
+            XCTAssertLessThan(worstFloat, 1.0 / 128, "\(cin)->\(cout) \(side)x\(side): against the float kernel")
+            XCTAssertGreaterThan(differs, outLen / 2, "\(cin)->\(cout) \(side)x\(side): the bfloat16 tile ran")
+        }
+    }
+
+    /// A U-Net of the bundled model's shape (attention at 7x7, self-conditioning),
+    /// from random weights: its sampling pass on the bf16 backend stays within
+    /// 1% of the float kernels' output (relative to its largest value), and
+    /// its evaluation pass is the float backend's bit for bit.
+    func testUNetSamplingPassIsCloseAndOtherPassesExact() throws {
+        var config = UNetConfig.tiny
+        config.attention = [2]
+        config.selfCondition = true
+        let fl = try UNet(config, backend: .avx512), bf = try UNet(config, backend: .bf16)
+        let params = FloatBuffer(count: fl.parameterCount)
+        var init_ = RNG(seed: 4)
+        fl.layout.initialize(params.ptr, rng: &init_)
+        let n = 4, len = n * fl.config.inputChannels * 28 * 28
+        var rng = RNG(seed: 5)
+        let x = FloatBuffer(count: len)
+        for i in 0..<len { x.ptr[i] = Float(rng.normal()) }
+        let t = [999, 600, 250, 10], outLen = n * 28 * 28
+        func run(_ net: UNet, _ mode: ForwardMode) -> [Float] {
+            var r = RNG(seed: 1)
+            return Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x.ptr, t: t, mode: mode, rng: &r), count: outLen))
+        }
+        let a = run(fl, .inference(packGeneration: 1)), b = run(bf, .inference(packGeneration: 1))
+        let m = mismatch(a, b)
+        XCTAssertLessThan(m, 0.01, "sampling pass, bf16 against float")
+        XCTAssertGreaterThan(m, 0, "the bf16 pass rounds (else it did not run)")
+        XCTAssertEqual(run(fl, .evaluation), run(bf, .evaluation), "evaluation passes are float on both")
+        print("bf16 sampling pass: largest difference \(m) of the output's largest value")
+    }
+}
