@@ -15,8 +15,7 @@ uint32_t ddpm_bf16_bits(float f) {
     return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;                   // round to nearest even
 }
 
-/// Weights [cout, cin, taps] as [cout/4][ceil(cin/2)][tap][4] pairs: low half
-/// input channel 2p, high half 2p+1 (0 past cin).
+/// Declared and described in csimd.h.
 void ddpm_bf16_pack_weights(const float *w, long cin, long cout, long taps, uint32_t *out) {
     long pairs = (cin + 1) / 2;
     for (long t = 0; t < cout / 4; t++)
@@ -30,27 +29,42 @@ void ddpm_bf16_pack_weights(const float *w, long cin, long cout, long taps, uint
                 }
 }
 
-/// Planes [cin][planeLen] of floats as [ceil(cin/2)][planeLen] pairs (channel 2p low, 2p+1 high).
-BF void ddpm_bf16_pack_planes(const float *x, long planeLen, long cin, uint32_t *out) {
+/// Declared and described in csimd.h.
+BF void ddpm_bf16_pack_planes(const float *x, long stride, long valid, long cin, uint32_t *out, long outStride) {
     for (long p = 0; p < (cin + 1) / 2; p++) {
-        const float *a = x + 2 * p * planeLen, *b = x + (2 * p + 1) * planeLen;
+        const float *a = x + 2 * p * stride, *b = x + (2 * p + 1) * stride;
         int hasB = 2 * p + 1 < cin;
-        uint32_t *o = out + p * planeLen;
-        for (long i = 0; i < planeLen; i += 16) {
-            __mmask16 m = planeLen - i >= 16 ? 0xffff : (__mmask16)((1u << (planeLen - i)) - 1);
+        uint32_t *o = out + p * outStride;
+        for (long i = 0; i < outStride; i += 16) {
+            long left = valid - i, room = outStride - i;
+            __mmask16 m = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            __mmask16 st = room >= 16 ? 0xffff : (__mmask16)((1u << room) - 1);
             __m512 va = _mm512_maskz_loadu_ps(m, a + i);
             __m512 vb = hasB ? _mm512_maskz_loadu_ps(m, b + i) : _mm512_setzero_ps();
             __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(va));
             __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(vb));
-            _mm512_mask_storeu_epi32(o + i, m, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            _mm512_mask_storeu_epi32(o + i, st, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
         }
     }
 }
 
+/// Declared and described in csimd.h.
+void ddpm_bf16_pair_packed(const float *wpk, long blocks, long cin, long taps, uint32_t *out) {
+    long pairs = (cin + 1) / 2;
+    for (long t = 0; t < blocks; t++)
+        for (long p = 0; p < pairs; p++)
+            for (long k = 0; k < taps; k++)
+                for (long j = 0; j < 4; j++) {
+                    long c0 = 2 * p, c1 = 2 * p + 1;
+                    uint32_t lo = ddpm_bf16_bits(wpk[((t * cin + c0) * taps + k) * 4 + j]);
+                    uint32_t hi = c1 < cin ? ddpm_bf16_bits(wpk[((t * cin + c1) * taps + k) * 4 + j]) : 0;
+                    out[((t * pairs + p) * taps + k) * 4 + j] = lo | (hi << 16);
+                }
+}
+
 #define DP(acc, x, w) acc = _mm512_dpbf16_ps(acc, (__m512bh)(x), (__m512bh)(w))
 
-/// out[j][o] = sum over pairs p, taps of the pair products, for o in 0..<wideLen
-/// (whole 64-position tiles, then at most one 32-position half), j in 0..<4.
+/// Declared and described in csimd.h.
 BF void ddpm_bf16_conv_taps(const uint32_t *xp, long planeLen, const long *offs, long taps, long pairs,
                             long wideLen, const uint32_t *wpk, float *out) {
     long o = 0;

@@ -89,6 +89,50 @@ final class BF16Tests: XCTestCase {
         }
     }
 
+    /// The tap convolutions' sampling passes on the bf16 backend (1x1,
+    /// 3x3 stride 2, the 4x4 stride-2 transposed one; odd and even channel
+    /// counts, whole and half tiles, the last image's 1x1 reads at the
+    /// buffer's end): within 1% of the float kernels' largest output (the
+    /// rounding of 2^-9 per operand adds up to about 0.3% here; a wrong tap
+    /// or pair is off by the output's own size), and not equal to them (the
+    /// bfloat16 tile ran).
+    func testTapConvolutionsAreWithinTheirRounding() throws {
+        typealias Run = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Workspace) -> Void
+        var cases: [(String, ParameterLayout, Int, Int, Run)] = []
+        for (cin, cout, side, n) in [(16, 32, 28, 3), (3, 8, 7, 2), (32, 16, 14, 1)] {
+            var L = ParameterLayout()
+            let c = Conv2d(&L, "c", cin: cin, cout: cout, k: 1)
+            cases.append(("1x1 \(cin)->\(cout) \(side)", L, cin * n * side * side, cout * n * side * side,
+                          { p, x, y, ws in c.forward(p, x: x, y: y, n: n, h: side, w: side, ws: ws) }))
+            var L2 = ParameterLayout()
+            let s = Conv2d(&L2, "s", cin: cin, cout: cout, k: 3, stride: 2, pad: 1)
+            let so = s.outSize(side)
+            cases.append(("3x3/2 \(cin)->\(cout) \(side)", L2, cin * n * side * side, cout * n * so * so,
+                          { p, x, y, ws in s.forward(p, x: x, y: y, n: n, h: side, w: side, ws: ws) }))
+            var L3 = ParameterLayout()
+            let t = ConvTranspose2d(&L3, "t", cin: cin, cout: cout, k: 4, stride: 2, pad: 1)
+            cases.append(("4x4T \(cin)->\(cout) \(side)", L3, cin * n * side * side, cout * n * 4 * side * side,
+                          { p, x, y, ws in t.forward(p, x: x, y: y, n: n, h: side, w: side, ws: ws) }))
+        }
+        for (name, L, inLen, outLen, run) in cases {
+            var rng = RNG(seed: UInt64(inLen))
+            let p = FloatBuffer(count: L.count), x = FloatBuffer(count: inLen)
+            for i in 0..<L.count { p.ptr[i] = Float(rng.normal()) * 0.3 }
+            for i in 0..<inLen { x.ptr[i] = Float(rng.normal()) }
+            let yb = FloatBuffer(count: outLen), yf = FloatBuffer(count: outLen)
+            let bf = Workspace(backend: .bf16, winograd: true, bf16: true), fl = Workspace(backend: .avx512, winograd: true)
+            bf.mode = .inference(packGeneration: 1); fl.mode = .inference(packGeneration: 1)
+            run(p.ptr, x.ptr, yb.ptr, bf); run(p.ptr, x.ptr, yf.ptr, fl)
+            let a = yb.array(outLen), b = yf.array(outLen)
+            let m = mismatch(b, a)
+            XCTAssertLessThan(m, 0.01, name)
+            XCTAssertGreaterThan(zip(a, b).filter { $0 != $1 }.count, outLen / 2, "\(name): the bfloat16 tile ran")
+            // A second call reuses the cached packings and gives the same result.
+            run(p.ptr, x.ptr, yf.ptr, bf)
+            XCTAssertEqual(a, yf.array(outLen), "\(name): cached packings")
+        }
+    }
+
     /// A U-Net of the bundled model's shape (attention at 7x7, self-conditioning),
     /// from random weights: its sampling pass on the bf16 backend stays within
     /// 1% of the float kernels' output (relative to its largest value), and

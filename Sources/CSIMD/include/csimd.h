@@ -46,9 +46,15 @@ uint32_t ddpm_bf16_bits(float f);
 /// high half (0 past cin).
 void ddpm_bf16_pack_weights(const float *w, long cin, long cout, long taps, uint32_t *out);
 
-/// Float planes [cin][planeLen] as [pairs][planeLen] bfloat16 pairs (channel 2p
-/// low, 2p + 1 high, 0 past cin), rounded to nearest even.
-void ddpm_bf16_pack_planes(const float *x, long planeLen, long cin, uint32_t *out);
+/// Float planes (cin of them, `stride` floats apart) as bfloat16 pairs
+/// (channel 2p low, 2p + 1 high, 0 past cin), rounded to nearest even: pair
+/// p's outStride elements at out + p outStride, from each plane's first
+/// `valid` floats (no float past them is read) and zeros after.
+void ddpm_bf16_pack_planes(const float *x, long stride, long valid, long cin, uint32_t *out, long outStride);
+
+/// Weights packed for the float tap kernel, [blocks][cin][taps][4], as
+/// bfloat16 pairs [blocks][pairs][taps][4], paired as by ddpm_bf16_pack_weights.
+void ddpm_bf16_pair_packed(const float *wpk, long blocks, long cin, long taps, uint32_t *out);
 
 /// The direct kernels' register tile (4 output channels x 64 positions, then
 /// at most one half tile of 32) with bfloat16 products and float sums:

@@ -1,4 +1,4 @@
-// DirectConv+BF16.swift: the bf16 backend's 3x3 stride-1 convolution for sampling passes.
+// DirectConv+BF16.swift: the bf16 backend's convolutions for sampling passes (the bfloat16 tile of CSIMD).
 import CSIMD
 
 extension DirectConv {
@@ -23,7 +23,7 @@ extension DirectConv {
                             x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
                             ws: Workspace, accumulate: Bool, affineSiLU: AffineSiLU?) {
         let np = pairs(cin), g = Geometry(h: h, w: w, pad: 1, wide: true)
-        let packed = ws.packed(weight, count: cout * np * 9) {
+        let packed = ws.packed(weight, count: cout * np * 9, slot: 1) {
             ddpm_bf16_pack_weights(weight, cin, cout, 9, UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt32.self))
         }
         let wpk = UnsafeRawPointer(packed).assumingMemoryBound(to: UInt32.self)
@@ -33,7 +33,7 @@ extension DirectConv {
             let wideOut = xp + (cin + np) * g.planeLen
             for b in images {
                 loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
-                ddpm_bf16_pack_planes(xp, g.planeLen, cin, xb)
+                ddpm_bf16_pack_planes(xp, g.planeLen, g.planeLen, cin, xb, g.planeLen)
                 for t in coTiles {
                     prefetchOutput(y, g, tile: t, n: n, b: b)
                     ddpm_bf16_conv3x3(xb, g.planeLen, g.wp, np, g.wideLen, wpk + t * np * 36, wideOut)
@@ -41,5 +41,22 @@ extension DirectConv {
                 }
             }
         }
+    }
+
+    /// The tap kernel's float packing `wpk` ([blocks][cin][taps][4], as the
+    /// strided, transposed and 1x1 convolutions pack their weights) as
+    /// bfloat16 pairs, cached with it.
+    static func pairPacked(_ wpk: UnsafePointer<Float>, blocks: Int, cin: Int, taps: Int,
+                           ws: Workspace) -> UnsafePointer<UInt32> {
+        let p = ws.packed(wpk, count: blocks * pairs(cin) * taps * 4, slot: 1) {
+            ddpm_bf16_pair_packed(wpk, blocks, cin, taps, UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt32.self))
+        }
+        return UnsafeRawPointer(p).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// Where a tap convolution's bfloat16 pairs go in a thread's scratch:
+    /// after `floats` floats, `pairs(cin)` planes of `planeLen`.
+    static func pairPlanes(_ scratch: UnsafeMutablePointer<Float>, after floats: Int) -> UnsafeMutablePointer<UInt32> {
+        UnsafeMutableRawPointer(scratch + floats).assumingMemoryBound(to: UInt32.self)
     }
 }

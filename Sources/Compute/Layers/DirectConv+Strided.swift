@@ -1,5 +1,6 @@
 // DirectConv+Strided.swift: the direct 3x3 stride-2 convolution over the input's four phases.
 import CBLIS
+import CSIMD
 import Dispatch
 import Foundation
 import Kernels512
@@ -22,10 +23,15 @@ extension DirectConv {
         let g = Geometry(h: ho, w: wo, wp: wq, planeLen: 4 * phaseLen, wide: ws.backend.wide), tiles = cout / 4
         let tapCount = k * k
         let wpk = ws.packed(weight, count: cout * cin * tapCount) { pack(weight, cin: cin, cout: cout, taps: tapCount, into: $0) }
+        // Sampling on the bf16 backend: the phases as bfloat16 pairs, after the outputs.
+        let bf16 = bf16Applies(ws), np = pairs(cin)
+        let wpb = bf16 ? pairPacked(wpk, blocks: tiles, cin: cin, taps: tapCount, ws: ws) : nil
         withUnsafeTemporaryAllocation(of: Int.self, capacity: tapCount) { offs in
             for ky in 0..<k { for kx in 0..<k { offs[ky * k + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
-            parallel(n: n, tiles: tiles, scratch: g.scratchFloats(cin: cin, outs: 4), ws: ws) { th, images, coTiles in
+            let scratch = g.scratchFloats(cin: cin, outs: 4) + (bf16 ? np * g.planeLen : 0)
+            parallel(n: n, tiles: tiles, scratch: scratch, ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
+                let xb = pairPlanes(xp, after: g.scratchFloats(cin: cin, outs: 4))
                 for b in images {
                     for ci in 0..<cin {
                         let src = x + (ci * n + b) * hw
@@ -44,10 +50,16 @@ extension DirectConv {
                             for i in (hq * wq)..<phaseLen { dst[i] = 0 }
                         }
                     }
+                    if bf16 { ddpm_bf16_pack_planes(xp, g.planeLen, g.planeLen, cin, xb, g.planeLen) }
                     for t in coTiles {
                         prefetchOutput(y, g, tile: t, n: n, b: b)
-                        taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: tapCount, cin: cin,
-                             wideLen: g.wideLen, wpk: wpk + t * cin * tapCount * 4, out: wideOut, wide: g.wide)
+                        if let wpb {
+                            ddpm_bf16_conv_taps(xb, g.planeLen, offs.baseAddress!, tapCount, np, g.wideLen,
+                                                wpb + t * np * tapCount * 4, wideOut)
+                        } else {
+                            taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: tapCount, cin: cin,
+                                 wideLen: g.wideLen, wpk: wpk + t * cin * tapCount * 4, out: wideOut, wide: g.wide)
+                        }
                         store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
                     }
                 }

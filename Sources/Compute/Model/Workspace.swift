@@ -57,18 +57,26 @@ public final class Workspace: @unchecked Sendable {
     /// While this is non-zero and unchanged, weights packed for the direct
     /// kernels are kept and reused.
     var packGeneration: Int { mode.packGeneration }
-    private var packCache: [UnsafeRawPointer: (generation: Int, buffer: FloatBuffer)] = [:]
+    private var packCache: [PackKey: (generation: Int, buffer: FloatBuffer)] = [:]
+    /// A packing's cache key: the weights it was made from, and which of the
+    /// packings of those weights it is (float, or bfloat16 pairs).
+    private struct PackKey: Hashable { let weight: UnsafeRawPointer, slot: Int }
+    /// Where an uncached bfloat16 packing goes (slot 1), so that one made
+    /// from a float packing in `packed` does not overwrite it.
+    private let pairsPacked = FloatBuffer(count: 1)
 
     /// `weight` packed by `fill` into `count` floats: the cached packing when
     /// it is from the current `packGeneration`, else packed now (into
-    /// `packed`, or into the cache when packGeneration is set).
-    func packed(_ weight: UnsafePointer<Float>, count: Int,
+    /// `packed` or `pairsPacked`, or into the cache when packGeneration is set). `slot` 0 is
+    /// the float kernels' packing, 1 their bfloat16 pairs (DirectConv+BF16).
+    func packed(_ weight: UnsafePointer<Float>, count: Int, slot: Int = 0,
                 _ fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
         if packGeneration == 0 {
-            packed.reserve(count); fill(packed.ptr)
-            return UnsafePointer(packed.ptr)
+            let buffer = slot == 0 ? packed : pairsPacked
+            buffer.reserve(count); fill(buffer.ptr)
+            return UnsafePointer(buffer.ptr)
         }
-        let key = UnsafeRawPointer(weight)
+        let key = PackKey(weight: UnsafeRawPointer(weight), slot: slot)
         if let e = packCache[key], e.generation == packGeneration { return UnsafePointer(e.buffer.ptr) }
         let buffer = packCache[key]?.buffer ?? FloatBuffer(count: count)
         buffer.reserve(count); fill(buffer.ptr)
