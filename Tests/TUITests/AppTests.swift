@@ -420,6 +420,13 @@ final class AppTests: XCTestCase {
         narrow.modelLabel = "mnist-tiny · step 38000 · predicts v"
         let top = render(narrow).lines()[0]
         XCTAssertTrue(top.contains("mnist-tiny · predicts v") && !top.contains("step"), top)
+        // bfloat16 sampling (--backend bf16) is named where it fits, and goes before "predicts v" does.
+        narrow.modelLabel = "mnist-tiny · step 38000 · predicts v · bf16"
+        let bf = render(narrow).lines()[0]
+        XCTAssertTrue(bf.contains("mnist-tiny · predicts v") && !bf.contains("step"), bf)
+        narrow.width = 120; narrow.height = 40
+        XCTAssertTrue(render(narrow).lines()[0].contains("predicts v · bf16"), render(narrow).lines()[0])
+        narrow.width = 80; narrow.height = 24
         // A replay at 120 columns: the recording and what the model predicted, when the model's name does not fit.
         var replay = try makeState()
         replay.width = 120; replay.height = 40

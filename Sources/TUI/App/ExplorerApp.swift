@@ -17,6 +17,8 @@ enum ExplorerApp {
         var classifier: String? = nil
         var n = 16
         var seed: UInt64 = 0
+        /// The kernels the model samples with (--backend; bf16 says so in the header).
+        var backend: Backend = .detected
         var screen: Screen = .sample
         var trainer: Trainer? = nil
         var trainOut: String? = nil
@@ -76,7 +78,7 @@ enum ExplorerApp {
         let path = o.weights ?? Assets.model
         l.path = path
         do {
-            let m = try loadModel(path, given: o.modelFile); l.model = (m.0, m.1, m.2)
+            let m = try loadModel(path, given: o.modelFile, backend: o.backend); l.model = (m.0, m.1, m.2)
             l.objective = try Checkpoint.objective(m.3.metadata, path: path)
             l.selfConditioned = m.0.config.selfCondition
             l.metadata = m.3.metadata
@@ -85,6 +87,8 @@ enum ExplorerApp {
             l.label = (file.hasSuffix(".safetensors") ? String(file.dropLast(12)) : file) + step
             // The header says what the network predicts when it is not the noise (samplers still show its ε).
             if l.objective != .eps { l.label += " · predicts \(l.objective.rawValue)" }
+            // Samples in bfloat16 are close to, not the same as, the float kernels' (ddpm sample's default).
+            if o.backend == .bf16 { l.label += " · bf16" }
         } catch {
             l.note = Assets.explain(error, reading: path, training: false)
             // A file the user named (or described with --config and the like) that cannot be opened is an error, not an empty view.
