@@ -2,9 +2,10 @@
 import PackageDescription
 
 // Only the numeric kernels (Compute, Kernels512, SIMDMath) are compiled with
-// -Ounchecked and a target CPU. Everything that reads outside input (Engine's
-// IO, Data, Training, Metrics; the TUI and its commands) keeps Swift's bounds
-// and overflow checks in release builds.
+// -Ounchecked and a target CPU, and CSIMD's C tile with -O3 and per-function
+// targets. Everything that reads outside input (Engine's IO, Data, Training,
+// Metrics; the TUI and its commands) keeps Swift's bounds and overflow checks
+// in release builds.
 let fast: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
 ]
@@ -30,7 +31,7 @@ let package = Package(
         .target(name: "SIMDMath", path: "Sources/SIMDMath", swiftSettings: fast),
         // AVX-512 lane permutations (interleave, even/odd) as inline C intrinsics,
         // and the bfloat16 convolution tile (the bf16 backend's sampling).
-        .target(name: "CSIMD", path: "Sources/CSIMD", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CSIMD", path: "Sources/CSIMD", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
         .target(name: "CCrashRestore", path: "Sources/CCrashRestore"),
         // The AVX-512 convolution tiles and element-wise loops, compiled for that
         // instruction set and called only by the avx512 backend (Compute).

@@ -1,6 +1,5 @@
 // DirectConv+Pointwise.swift: the direct 1x1 convolution (the tap kernel with one tap).
 import CBLIS
-import CSIMD
 import Dispatch
 import Foundation
 import Kernels512
@@ -17,20 +16,21 @@ extension DirectConv {
             for t in 0..<tiles { for ci in 0..<cin { for j in 0..<4 { wpk[(t * cin + ci) * 4 + j] = weight[(t * 4 + j) * cin + ci] } } }
         }
         var zero = 0
-        // Sampling on the bf16 backend: each image's channels as bfloat16 pairs
-        // (wideLen each, zeros past hw), after the outputs.
-        let bf16 = bf16Applies(ws), np = pairs(cin)
-        let wpb = bf16 ? pairPacked(wpk, blocks: tiles, cin: cin, taps: 1, ws: ws) : nil
-        let scratch = g.scratchFloats(cin: cin, outs: 4) + (bf16 ? np * g.wideLen : 0)
-        parallel(n: n, tiles: tiles, scratch: scratch, ws: ws) { th, images, coTiles in
+        // On the bf16 backend's sampling pass, each image's channels are paired
+        // straight from x (wideLen each, zeros past hw).
+        let floats = g.scratchFloats(cin: cin, outs: 4)
+        let pt = withUnsafeMutablePointer(to: &zero) {
+            pairTaps(ws, packed: wpk, blocks: tiles, cin: cin, taps: 1, offs: UnsafeMutableBufferPointer(start: $0, count: 1),
+                     wideLen: g.wideLen, planeLen: g.wideLen, after: floats)
+        }
+        parallel(n: n, tiles: tiles, scratch: floats + (pt?.scratch ?? 0), ws: ws) { th, images, coTiles in
             let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
-            let xb = pairPlanes(xp, after: g.scratchFloats(cin: cin, outs: 4))
             for b in images {
-                if let wpb {
-                    ddpm_bf16_pack_planes(x + b * hw, n * hw, hw, cin, xb, g.wideLen)
+                if let pt {
+                    pt.pack(x + b * hw, stride: n * hw, valid: hw, scratch: xp)
                     for t in coTiles {
                         prefetchOutput(y, g, tile: t, n: n, b: b)
-                        ddpm_bf16_conv_taps(xb, g.wideLen, &zero, 1, np, g.wideLen, wpb + t * np * 4, wideOut)
+                        pt.run(xp, offs: &zero, wideLen: g.wideLen, block: t, out: wideOut)
                         store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
                     }
                     continue

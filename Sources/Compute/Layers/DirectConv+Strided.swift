@@ -1,6 +1,5 @@
 // DirectConv+Strided.swift: the direct 3x3 stride-2 convolution over the input's four phases.
 import CBLIS
-import CSIMD
 import Dispatch
 import Foundation
 import Kernels512
@@ -23,15 +22,13 @@ extension DirectConv {
         let g = Geometry(h: ho, w: wo, wp: wq, planeLen: 4 * phaseLen, wide: ws.backend.wide), tiles = cout / 4
         let tapCount = k * k
         let wpk = ws.packed(weight, count: cout * cin * tapCount) { pack(weight, cin: cin, cout: cout, taps: tapCount, into: $0) }
-        // Sampling on the bf16 backend: the phases as bfloat16 pairs, after the outputs.
-        let bf16 = bf16Applies(ws), np = pairs(cin)
-        let wpb = bf16 ? pairPacked(wpk, blocks: tiles, cin: cin, taps: tapCount, ws: ws) : nil
         withUnsafeTemporaryAllocation(of: Int.self, capacity: tapCount) { offs in
             for ky in 0..<k { for kx in 0..<k { offs[ky * k + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
-            let scratch = g.scratchFloats(cin: cin, outs: 4) + (bf16 ? np * g.planeLen : 0)
-            parallel(n: n, tiles: tiles, scratch: scratch, ws: ws) { th, images, coTiles in
+            let floats = g.scratchFloats(cin: cin, outs: 4)
+            let pt = pairTaps(ws, packed: wpk, blocks: tiles, cin: cin, taps: tapCount, offs: offs,
+                              wideLen: g.wideLen, planeLen: g.planeLen, after: floats)
+            parallel(n: n, tiles: tiles, scratch: floats + (pt?.scratch ?? 0), ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
-                let xb = pairPlanes(xp, after: g.scratchFloats(cin: cin, outs: 4))
                 for b in images {
                     for ci in 0..<cin {
                         let src = x + (ci * n + b) * hw
@@ -50,12 +47,11 @@ extension DirectConv {
                             for i in (hq * wq)..<phaseLen { dst[i] = 0 }
                         }
                     }
-                    if bf16 { ddpm_bf16_pack_planes(xp, g.planeLen, g.planeLen, cin, xb, g.planeLen) }
+                    pt?.pack(xp, stride: g.planeLen, valid: g.planeLen, scratch: xp)
                     for t in coTiles {
                         prefetchOutput(y, g, tile: t, n: n, b: b)
-                        if let wpb {
-                            ddpm_bf16_conv_taps(xb, g.planeLen, offs.baseAddress!, tapCount, np, g.wideLen,
-                                                wpb + t * np * tapCount * 4, wideOut)
+                        if let pt {
+                            pt.run(xp, offs: offs.baseAddress!, wideLen: g.wideLen, block: t, out: wideOut)
                         } else {
                             taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: tapCount, cin: cin,
                                  wideLen: g.wideLen, wpk: wpk + t * cin * tapCount * 4, out: wideOut, wide: g.wide)

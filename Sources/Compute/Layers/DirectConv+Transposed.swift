@@ -1,6 +1,5 @@
 // DirectConv+Transposed.swift: the 4x4 stride-2 transposed convolution as four 2x2 convolutions.
 import CBLIS
-import CSIMD
 import Dispatch
 import Foundation
 import Kernels512
@@ -35,26 +34,25 @@ extension DirectConv {
                 }
             }
         }
-        // Sampling on the bf16 backend: the planes as bfloat16 pairs, after the outputs.
-        let bf16 = bf16Applies(ws), np = pairs(cin)
-        let wpb = bf16 ? pairPacked(wpk, blocks: 4 * tiles, cin: cin, taps: 4, ws: ws) : nil
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 16) { offs in
             for par in 0..<4 {
                 let a = par / 2, c = par % 2
                 for tap in 0..<4 { offs[par * 4 + tap] = (a + tap / 2) * g.wp + (c + tap % 2) }
             }
-            let scratch = g.scratchFloats(cin: cin, outs: 16) + (bf16 ? np * g.planeLen : 0)
-            parallel(n: n, tiles: tiles, scratch: scratch, ws: ws) { th, images, coTiles in
+            // On the bf16 backend's sampling pass the four parities' weights are blocks par * tiles + t.
+            let floats = g.scratchFloats(cin: cin, outs: 16)
+            let pt = pairTaps(ws, packed: wpk, blocks: 4 * tiles, cin: cin, taps: 4, offs: offs,
+                              wideLen: g.wideLen, planeLen: g.planeLen, after: floats)
+            parallel(n: n, tiles: tiles, scratch: floats + (pt?.scratch ?? 0), ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
-                let xb = pairPlanes(xp, after: g.scratchFloats(cin: cin, outs: 16))
                 for b in images {
                     loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
-                    if bf16 { ddpm_bf16_pack_planes(xp, g.planeLen, g.planeLen, cin, xb, g.planeLen) }
+                    pt?.pack(xp, stride: g.planeLen, valid: g.planeLen, scratch: xp)
                     for t in coTiles {
                         for par in 0..<4 {
-                            if let wpb {
-                                ddpm_bf16_conv_taps(xb, g.planeLen, offs.baseAddress! + par * 4, 4, np, g.wideLen,
-                                                    wpb + (par * tiles + t) * np * 16, wideOut + par * 4 * g.wideLen)
+                            if let pt {
+                                pt.run(xp, offs: offs.baseAddress! + par * 4, wideLen: g.wideLen, block: par * tiles + t,
+                                       out: wideOut + par * 4 * g.wideLen)
                             } else {
                                 taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress! + par * 4, taps: 4, cin: cin,
                                      wideLen: g.wideLen, wpk: wpk + par * perParity + t * cin * 16,

@@ -36,9 +36,10 @@ public final class Workspace: @unchecked Sendable {
     /// its readings, guidance and its training command's weights stay as they were.
     public let winograd: Bool
 
-    /// Sampling passes (`.inference`) run the 3x3 stride-1 convolutions with
-    /// bfloat16 products (DirectConv.forwardBF16): the U-Net's choice on the
-    /// bf16 backend. A classifier's workspace keeps float, as for `winograd`.
+    /// Sampling passes (`.inference`) run the direct convolutions with
+    /// bfloat16 products (DirectConv+BF16): the U-Net's choice on the bf16
+    /// backend. A classifier's workspace keeps float on any backend, as for
+    /// `winograd`, so its readings do not depend on the backend.
     public let bf16: Bool
 
     public init(backend: Backend = .detected, winograd: Bool = false, bf16: Bool = false) {

@@ -13,11 +13,13 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
     case avx2
     /// The reference: every convolution through im2col + BLIS GEMM, AVX2 element-wise loops.
     case reference
-    /// `avx512`, but a U-Net's sampling passes run the 3x3 stride-1
-    /// convolutions with bfloat16 products (AVX512_BF16's vdpbf16ps: two
-    /// multiply-adds per float lane, float sums). Faster, and no longer exact:
-    /// each product has 8 significant bits. Training, gradients and the
-    /// classifiers stay in float.
+    /// `avx512`, but a U-Net's sampling passes run its convolutions (all with
+    /// 4n output channels: every one but the output convolution) with
+    /// bfloat16 products (AVX512_BF16's vdpbf16ps: two multiply-adds per
+    /// float lane, float sums). Faster, and no longer exact: each operand
+    /// keeps 8 significant bits. Training, gradients and the classifiers
+    /// stay in float, and so do attention's softmax and weighted sum,
+    /// GroupNorm and the time embedding.
     case bf16
 
     /// Whether this CPU has the AVX-512 subsets the kernels use (F, BW, DQ, VL).
@@ -51,7 +53,7 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
         case .avx512: return "direct AVX-512 (4x64 tile)"
         case .avx2: return "direct AVX2 (4x24 tile)"
         case .reference: return "im2col + BLIS (reference)"
-        case .bf16: return "direct AVX-512 (4x64 tile), sampling's 3x3 convolutions in bfloat16"
+        case .bf16: return "direct AVX-512 (4x64 tile), sampling's convolutions in bfloat16"
         }
     }
 }

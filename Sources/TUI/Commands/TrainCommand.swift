@@ -34,7 +34,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
-    @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (avx512 with sampling's 3x3 convolutions in bfloat16: faster, not exact); default: the fastest exact kernels this CPU runs.") var backend: String?
+    @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (training as avx512; the preview samples with bfloat16 convolutions); default: the fastest float kernels this CPU runs.") var backend: String?
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
     @Option(parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int = 500
