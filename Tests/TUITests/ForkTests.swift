@@ -293,6 +293,9 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("ddpm-seed0-temp1.0-ddpm-beta-t997"))
         let second = ExplorerApp.export(st, dir: dir).said
         XCTAssertTrue(second.contains("t997-2"), second)
+        // The bf16 explorer's files say so (its samples are not the float kernels').
+        let tagged = ExplorerApp.export(st, dir: dir, tag: "-bf16").said
+        XCTAssertTrue(tagged.contains("ddpm-seed0-temp1.0-ddpm-beta-t997-bf16-xt.png"), tagged)
         // Guidance and the sampler's own setting are in the name (recordings share it).
         XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 50, eta: 0.5, guide: 7).fileDescription, "ddim50-eta0.5-guide7x4")
         XCTAssertEqual(SamplerSettings(variance: .posterior).fileDescription, "ddpm-post")
@@ -312,7 +315,7 @@ final class ForkTests: XCTestCase {
         let fourth = ExplorerApp.export(st, dir: dir).said
         XCTAssertTrue(fourth.contains("ddpm-seed0-temp1.0-ddim20-eta0.0-t997"), fourth)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
-        XCTAssertEqual(files.count, 2 + 2 + 4 + 4, files.sorted().joined(separator: " "))
+        XCTAssertEqual(files.count, 2 + 2 + 2 + 4 + 4, files.sorted().joined(separator: " "))
     }
 
     /// Escape sequences ncurses does not decode for the TERM at hand are read

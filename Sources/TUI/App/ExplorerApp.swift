@@ -337,7 +337,7 @@ enum ExplorerApp {
                 default: (state.screen == .train ? trainEngine : sampleEngine)?.send(c)
                 }
             case .exportPNG: state.message = exportPNG(); state.keptMessage = state.message
-            case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir); state.keptMessage = state.message
+            case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir, tag: backendTag); state.keptMessage = state.message
             case .quit: state.quitting = true
             case .startTraining(let recipe): startTraining(recipe)
             case .record: record()
@@ -345,12 +345,15 @@ enum ExplorerApp {
             }
         }
 
+        /// What the files written name after their settings when samples are not the float kernels' ("-bf16").
+        var backendTag: String { options.backend == .bf16 && replay == nil ? "-bf16" : "" }
+
         /// A file name in the export folder for the run on screen, never over an earlier one
         /// (named by every sampler the run used, in turn: "ddpm-beta-then-ddim50-eta0.0").
         func exportName(_ ext: String) -> String {
             let snap = state.snapshot
             let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-"
-                + ExplorerApp.samplersInName(snap.history, else: state.settings)
+                + ExplorerApp.samplersInName(snap.history, else: state.settings) + backendTag
             func name(_ k: Int) -> String { (k == 1 ? stem : "\(stem)-\(k)") + ext }
             return reservedNames.withLock { taken in
                 var k = 1
@@ -409,7 +412,7 @@ enum ExplorerApp {
         func exportPNG() -> String {
             let shown = trajectoryOnScreen + " \(state.scrub ?? -1) \(state.forkFocus)"
             if let file = alreadyWritten("p", holds: shown) { return "already exported: \(file) (p again after a step writes anew)" }
-            let r = ExplorerApp.export(state, dir: options.exportDir)
+            let r = ExplorerApp.export(state, dir: options.exportDir, tag: backendTag)
             if let file = r.file { lastWritten["p"] = (shown, file) }
             return r.said
         }
@@ -545,11 +548,11 @@ enum ExplorerApp {
         return ((path as NSString).deletingPathExtension) + "-\(k)" + (ext.isEmpty ? "" : "." + ext)
     }
 
-    /// Writes the compare view as one labelled PNG; returns the message shown.
-    static func exportCompare(_ s: AppState, dir: String) -> String {
+    /// Writes the compare view as one labelled PNG (`tag` ends its name); returns the message shown.
+    static func exportCompare(_ s: AppState, dir: String, tag: String = "") -> String {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
         let b = c.spec.base
-        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.fileTag)-seed\(c.spec.seed)"
+        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.fileTag)-seed\(c.spec.seed)" + tag
         let k = firstFree(from: 1) { $0 == 1 ? stem + ".png" : "\(stem)-\($0).png" }
         let name = k == 1 ? stem + ".png" : "\(stem)-\(k).png"
         let img = CompareFigure.image(c).scaled(by: exportScale)
@@ -564,15 +567,15 @@ enum ExplorerApp {
     static let exportScale = 4
 
     /// Writes the displayed x_t and x0 grids as PNG files (the focused side's step, named by its
-    /// settings); returns the message shown and the x̂0 file's path (nil: nothing written).
-    static func export(_ s: AppState, dir: String) -> (said: String, file: String?) {
+    /// settings and `tag`); returns the message shown and the x̂0 file's path (nil: nothing written).
+    static func export(_ s: AppState, dir: String, tag: String = "") -> (said: String, file: String?) {
         let snap = s.snapshot
         let history = s.focusHistory
         let idx = s.scrub ?? (history.count - 1)
         guard idx >= 0, idx < history.count else { return ("nothing to export yet", nil) }
         let f = history[idx]
         // Named by everything that made them, and never over an earlier export.
-        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)-t\(f.t)"
+        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)-t\(f.t)" + tag
         let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-x0.png" }
         let base = k == 1 ? stem : "\(stem)-\(k)"
         var written: [String] = []

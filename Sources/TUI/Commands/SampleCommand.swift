@@ -80,6 +80,7 @@ struct SampleCommand: ParsableCommand {
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
             print("wrote \(n) sample\(n == 1 ? "" : "s") to \(out) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"
                   + (settings.guide.map { ", guided to \($0) at scale \(settings.guideScale)" } ?? "")
+                  + (net.ws.bf16 ? ", bfloat16" : "")
                   + ", \(String(format: "%.1f", Benchmark.now() - t0)) s)")
             if trajectory {
                 var cols = zip(trajT, zip(traj, trajX0)).map { t, p in
