@@ -279,6 +279,27 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
+    /// `--backend bf16` at 80x24, where the header has no room for it: the
+    /// start says so, the run finishes with digits read as such, and `p`'s
+    /// files end in -bf16.
+    func testBF16ExplorerSaysSoInTmux() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        guard Backend.bf16.isAvailable else { throw XCTSkip("this CPU lacks AVX-512 with BF16") }
+        session = "ddpm-e2e-bf16-\(getpid())"
+        let dir = Shell.temporaryDirectory("bf16-export")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cmd = "env TERM=xterm-256color LANG=C.UTF-8 DDPM_ASSETS=\(Self.root.path)/assets DDPM_EXPORT_DIR=\(dir) \(Self.binary) --backend bf16 --sampler ddim --steps 50; sleep 30"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        waitFor("the bf16 note") { $0.contains("sampling in bfloat16 (--backend bf16)") }
+        waitFor("the run finished", timeout: 60) { Self.status($0).contains("finished") }
+        keys("p")
+        waitFor("the export", timeout: 5) { $0.contains("-bf16-xt.png") }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        XCTAssertEqual(files.filter { $0.hasSuffix("-bf16-x0.png") }.count, 1, files.joined(separator: " "))
+    }
+
     /// SIGTERM, SIGINT, SIGHUP and an internal error each restore the terminal:
     /// the shell in the pane works again, with echo and icanon.
     func testSignalsAndInternalErrorRestoreTerminal() throws {

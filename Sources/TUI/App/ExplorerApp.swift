@@ -209,6 +209,8 @@ enum ExplorerApp {
                 if o.screen == .compare { e.send(.compare(state.compareSpec)) }
                 if o.trainer != nil { e.send(.pause) }
                 sampleEngine = e
+                // The header may have no room for "bf16" (80 columns): say it once at the start.
+                if net.ws.bf16 { state.message = "sampling in bfloat16 (--backend bf16): close to, not bit for bit, the default float samples" }
             }
             if let tr = o.trainer { startTrainEngine(tr) }
             if let (rec, path) = o.replay {
