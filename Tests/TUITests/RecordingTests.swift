@@ -165,9 +165,10 @@ final class RecordingTests: XCTestCase {
         XCTAssertEqual(rec.main.frames.map(\.readings), snap.history.map(\.readings))
         XCTAssertEqual(rec.model.objective, .eps)
         XCTAssertFalse(rec.model.selfConditioned)
-        // What the network predicts and whether it read the last x̂0 go through the file
-        // (a replay's equation panel explains them as the live run's does).
-        var v = Self.model; v.objective = .v; v.selfConditioned = true
+        XCTAssertFalse(rec.model.bfloat16)
+        // What the network predicts, whether it read the last x̂0 and whether it sampled in
+        // bfloat16 go through the file (a replay's panels and header say so as the live run's do).
+        var v = Self.model; v.objective = .v; v.selfConditioned = true; v.bfloat16 = true
         try XCTUnwrap(Recording(snap, model: v, schedule: try NoiseSchedule().spec)).write(dir + "/v.ddpmtraj")
         XCTAssertEqual(try Recording.read(dir + "/v.ddpmtraj").model, v)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
@@ -184,6 +185,13 @@ final class RecordingTests: XCTestCase {
         try bytes.write(to: URL(fileURLWithPath: dir + "/s.ddpmtraj"))
         XCTAssertThrowsError(try Recording.read(dir + "/s.ddpmtraj")) { e in
             XCTAssertTrue("\(e)".contains("model_self_conditioned is not true or false"), "\(e)")
+        }
+        bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
+        let bf = try XCTUnwrap(bytes.range(of: Data("\"model_bfloat16\":\"true\"".utf8)))
+        bytes.replaceSubrange(bf, with: Data("\"model_bfloat16\":\"sure\"".utf8))
+        try bytes.write(to: URL(fileURLWithPath: dir + "/b.ddpmtraj"))
+        XCTAssertThrowsError(try Recording.read(dir + "/b.ddpmtraj")) { e in
+            XCTAssertTrue("\(e)".contains("model_bfloat16 is not true or false"), "\(e)")
         }
     }
 

@@ -41,17 +41,21 @@ public struct Recording: Sendable {
         public var objective: Objective
         /// Whether the network also read the previous step's x̂0 (self-conditioning).
         public var selfConditioned: Bool
-        public init(file: String, sha256: String, step: Int?, objective: Objective = .eps, selfConditioned: Bool = false) {
+        /// Whether it ran its convolutions in bfloat16 (--backend bf16): close to, not the same as, the float samples.
+        public var bfloat16: Bool
+        public init(file: String, sha256: String, step: Int?, objective: Objective = .eps, selfConditioned: Bool = false,
+                    bfloat16: Bool = false) {
             self.file = file; self.sha256 = sha256; self.step = step; self.objective = objective
-            self.selfConditioned = selfConditioned
+            self.selfConditioned = selfConditioned; self.bfloat16 = bfloat16
         }
 
-        /// The identity of the model file at `path`: its name, SHA-256, training step, objective and
-        /// whether it is self-conditioned (its config's `selfCondition`).
-        public static func of(file path: String, metadata: [String: String], selfConditioned: Bool) throws -> Model {
+        /// The identity of the model file at `path`: its name, SHA-256, training step, objective,
+        /// whether it is self-conditioned (its config's `selfCondition`) and whether it sampled in bfloat16.
+        public static func of(file path: String, metadata: [String: String], selfConditioned: Bool,
+                              bfloat16: Bool = false) throws -> Model {
             Model(file: URL(fileURLWithPath: path).lastPathComponent, sha256: try Engine.sha256(ofFile: path),
                   step: metadata["step"].flatMap { Int($0) }, objective: try Checkpoint.objective(metadata, path: path),
-                  selfConditioned: selfConditioned)
+                  selfConditioned: selfConditioned, bfloat16: bfloat16)
         }
     }
 
@@ -153,6 +157,7 @@ public struct Recording: Sendable {
         if let s = model.step { meta["model_step"] = "\(s)" }
         if model.objective != .eps { meta["model_objective"] = model.objective.rawValue }
         if model.selfConditioned { meta["model_self_conditioned"] = "true" }
+        if model.bfloat16 { meta["model_bfloat16"] = "true" }
         // The JSON header must stay readable (SafeTensors.maxHeaderBytes; ~200 bytes a frame: T ≲ 60,000).
         let headerBytes = meta.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 8 }
             + (fork.map { Self.json($0.side.frames.map(FrameInfo.init)).utf8.count } ?? 0)
@@ -283,9 +288,14 @@ public struct Recording: Sendable {
             guard c == "true" || c == "false" else { throw bad("model_self_conditioned is not true or false") }
             selfConditioned = c == "true"
         }
+        var bfloat16 = false
+        if let b = m["model_bfloat16"] {
+            guard b == "true" || b == "false" else { throw bad("model_bfloat16 is not true or false") }
+            bfloat16 = b == "true"
+        }
         var rec = Recording(model: Model(file: try field("model_file"), sha256: try field("model_sha256"),
                                          step: m["model_step"].flatMap { Int($0) }, objective: objective,
-                                         selfConditioned: selfConditioned),
+                                         selfConditioned: selfConditioned, bfloat16: bfloat16),
                             schedule: schedule, seed: seed, temperature: temp, n: n, size: size, timesteps: timesteps, main: main)
         if m["fork_from"] != nil {
             guard let from = Int(try field("fork_from")), (0...main.frames.count).contains(from) else {

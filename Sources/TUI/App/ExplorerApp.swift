@@ -70,6 +70,7 @@ enum ExplorerApp {
             let file = URL(fileURLWithPath: path).lastPathComponent
             l.label = "replay \(file) · \(rec.model.file)" + (rec.model.step.map { " · step \($0)" } ?? "")
                 + (rec.model.objective != .eps ? " · predicts \(rec.model.objective.rawValue)" : "")
+                + (rec.model.bfloat16 ? " · bf16" : "")
             l.objective = rec.model.objective
             l.selfConditioned = rec.model.selfConditioned
             l.digits = try? Dataset.load(dir: Assets.mnist, train: false, limit: 200)
@@ -382,8 +383,11 @@ enum ExplorerApp {
         func recordingMaker() -> @Sendable () throws -> Recording? {
             if let r = replay?.recording { return { r } }
             let snap = state.snapshot, path = modelPath, meta = modelMetadata, spec = state.schedule.spec
-            let conditioned = state.selfConditioned
-            return { Recording(snap, model: try Recording.Model.of(file: path, metadata: meta, selfConditioned: conditioned), schedule: spec) }
+            let conditioned = state.selfConditioned, bfloat16 = options.backend == .bf16
+            return {
+                Recording(snap, model: try Recording.Model.of(file: path, metadata: meta, selfConditioned: conditioned, bfloat16: bfloat16),
+                          schedule: spec)
+            }
         }
 
         /// What a recording or GIF of the screen now would hold: the run and how far each side got.

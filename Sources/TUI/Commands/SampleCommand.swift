@@ -41,7 +41,8 @@ struct SampleCommand: ParsableCommand {
             if let record { outputs.append(("--record", record)) }
             try AtomicFile.checkOutputs(outputs, notOverwriting: Assets.modelInputs(weights: weights, guideClassifier: sampling.guideClassifier))
             let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
-            let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata, selfConditioned: net.config.selfCondition) }
+            let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata, selfConditioned: net.config.selfCondition,
+                                                                                bfloat16: net.ws.bf16) }
             let settings = sampling.settings(T: schedule.T)
             try settings.check(learnsVariance: net.config.learnSigma)
             let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed,

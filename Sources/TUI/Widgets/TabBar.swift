@@ -15,16 +15,18 @@ enum TabBar {
         let room = s.width - hint.count - x - 2
         // Whole or not at all (a cut "step 7200" would be a wrong number): without the step when it does not fit,
         // then the first part (the file, or the replayed recording) with what the network predicts (it changes
-        // what the panels mean), then the first part alone.
+        // what the panels mean) and bf16, then without bf16, then the first part alone.
         let parts = s.modelLabel.components(separatedBy: " · ")
         let first = parts.first ?? s.modelLabel
         let rest = parts.dropFirst()
         let withoutStep = ([first] + rest.filter { !$0.hasPrefix("step ") }).joined(separator: " · ")
         let objective = rest.first { $0.hasPrefix("predicts ") }
         let predicts = ([first] + (objective.map { [$0] } ?? [])).joined(separator: " · ")
+        // "bf16" (sampled with --backend bf16) stays with it where there is room.
+        let tagged = rest.contains("bf16") ? predicts + " · bf16" : predicts
         // A replay's file was named on the command line: "replay · predicts v" when the name does not fit with it.
         let replay = first.hasPrefix("replay ") ? objective.map { "replay · " + $0 } ?? first : first
-        if let label = [s.modelLabel, withoutStep, predicts, replay, first].first(where: { !$0.isEmpty && $0.count <= room }) {
+        if let label = [s.modelLabel, withoutStep, tagged, predicts, replay, first].first(where: { !$0.isEmpty && $0.count <= room }) {
             buf.text(x + 1, 0, label, fg: 245)
         }
     }
