@@ -13,6 +13,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var sampling: SamplerOptions
     @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "Kernels the samples are drawn with: avx512, avx2, reference or bf16 (convolutions in bfloat16: faster, close to but not the same samples; the report's label says bf16); default: the fastest float kernels this CPU runs.") var backend: String?
     @Option(help: "Evaluate these images (an IDX file of [N, 28, 28], raw or gzip) instead of sampling.") var images: String?
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
     @Flag(help: "Train the classifier anew and write it (to --classifier or the bundled path).") var trainClassifier = false
@@ -38,6 +39,7 @@ struct EvalCommand: ParsableCommand {
     func validate() throws {
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
+        _ = try backendOption(backend)
         if damage && (versus != nil || images != nil || trainClassifier) {
             throw ValidationError("--damage checks the classifier on real digits; it takes no --versus, --images or --train-classifier")
         }
@@ -97,7 +99,7 @@ struct EvalCommand: ParsableCommand {
             let versusIsImages = versus.map { !$0.lowercased().hasSuffix(".safetensors") } ?? false
             var versusSet: (images: [Float], label: String)?
             if let versus, versusIsImages { versusSet = try setUnderTest(weights: nil, images: versus, name: versus) }
-            if let versus, !versusIsImages { _ = try Assets.reading(versus) { try loadModel(versus, given: modelFile) } }
+            if let versus, !versusIsImages { _ = try Assets.reading(versus) { try loadModel(versus, given: modelFile, backend: try backendOption(backend)) } }
             var sets: [(images: [Float], label: String)] = [try setUnderTest(weights: weights, images: images)]
             if let versus, !versusIsImages { versusSet = try setUnderTest(weights: versus, images: nil, name: versus) }
             if let versusSet { sets.append(versusSet) }
@@ -117,7 +119,7 @@ struct EvalCommand: ParsableCommand {
     /// `--bpd N`: the variational bound of the first N test digits, in bits/dim.
     func bound(test: Dataset, n: Int) throws {
         let path = weights ?? Assets.model
-        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
         let count = min(n, test.count)
         // --data's own images (a 32x32 set keeps its border); MNIST padded as the model was trained.
         let digits = try (data.map { try Dataset.load(dir: $0, train: false) } ?? test).padded(to: net.config.imageSize)
@@ -262,7 +264,7 @@ struct EvalCommand: ParsableCommand {
     /// classifier reads as that digit (argmax, and with p >= 0.9).
     func guideTableReport() throws {
         let path = weights ?? Assets.model
-        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
         let clsPath = classifier ?? Assets.classifier
         let (cls, cp) = try loadClassifier(clsPath)
         var settings = sampling.settings(T: schedule.T)
@@ -372,7 +374,7 @@ struct EvalCommand: ParsableCommand {
             return ((0..<(m * MNIST.pixels)).map { Float(f.bytes[$0]) / 127.5 - 1 }, images)
         }
         let path = weights ?? Assets.model
-        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
         let settings = sampling.settings(T: schedule.T)
         let t0 = Benchmark.now()
         let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,
@@ -381,7 +383,7 @@ struct EvalCommand: ParsableCommand {
             if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
         }
         if !json { print("") }
-        let label = sampling.label(settings, T: schedule.T)
+        let label = sampling.label(settings, T: schedule.T) + (net.ws.bf16 ? ", bf16" : "")
         return (fake, name.map { "\($0), \(label)" } ?? label)
     }
 
