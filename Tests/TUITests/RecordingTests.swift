@@ -171,28 +171,17 @@ final class RecordingTests: XCTestCase {
         var v = Self.model; v.objective = .v; v.selfConditioned = true; v.bfloat16 = true
         try XCTUnwrap(Recording(snap, model: v, schedule: try NoiseSchedule().spec)).write(dir + "/v.ddpmtraj")
         XCTAssertEqual(try Recording.read(dir + "/v.ddpmtraj").model, v)
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
-        let key = Data("\"model_objective\":\"v\"".utf8)
-        let at = try XCTUnwrap(bytes.range(of: key))
-        bytes[at.upperBound - 2] = UInt8(ascii: "q")
-        try bytes.write(to: URL(fileURLWithPath: dir + "/q.ddpmtraj"))
-        XCTAssertThrowsError(try Recording.read(dir + "/q.ddpmtraj")) { e in
-            XCTAssertTrue("\(e)".contains("model_objective is not eps, x0 or v"), "\(e)")
+        // Each field with a value it cannot hold is refused by name.
+        func refused(_ field: String, _ good: String, _ bad: String, _ says: String) throws {
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
+            let at = try XCTUnwrap(bytes.range(of: Data("\"\(field)\":\"\(good)\"".utf8)), field)
+            bytes.replaceSubrange(at, with: Data("\"\(field)\":\"\(bad)\"".utf8))
+            try bytes.write(to: URL(fileURLWithPath: dir + "/bad.ddpmtraj"))
+            XCTAssertThrowsError(try Recording.read(dir + "/bad.ddpmtraj")) { e in XCTAssertTrue("\(e)".contains(says), "\(e)") }
         }
-        bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
-        let sc = try XCTUnwrap(bytes.range(of: Data("\"model_self_conditioned\":\"true\"".utf8)))
-        bytes.replaceSubrange(sc, with: Data("\"model_self_conditioned\":\"yess\"".utf8))
-        try bytes.write(to: URL(fileURLWithPath: dir + "/s.ddpmtraj"))
-        XCTAssertThrowsError(try Recording.read(dir + "/s.ddpmtraj")) { e in
-            XCTAssertTrue("\(e)".contains("model_self_conditioned is not true or false"), "\(e)")
-        }
-        bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/v.ddpmtraj"))
-        let bf = try XCTUnwrap(bytes.range(of: Data("\"model_bfloat16\":\"true\"".utf8)))
-        bytes.replaceSubrange(bf, with: Data("\"model_bfloat16\":\"sure\"".utf8))
-        try bytes.write(to: URL(fileURLWithPath: dir + "/b.ddpmtraj"))
-        XCTAssertThrowsError(try Recording.read(dir + "/b.ddpmtraj")) { e in
-            XCTAssertTrue("\(e)".contains("model_bfloat16 is not true or false"), "\(e)")
-        }
+        try refused("model_objective", "v", "q", "model_objective is not eps, x0 or v")
+        try refused("model_self_conditioned", "true", "yess", "model_self_conditioned is not true or false")
+        try refused("model_bfloat16", "true", "sure", "model_bfloat16 is not true or false")
     }
 
     /// The binary: sample --record, then export-gif; the GIF decoded by giflib
