@@ -348,8 +348,11 @@ enum ExplorerApp {
             }
         }
 
-        /// What the files written name after their settings when samples are not the float kernels' ("-bf16").
-        var backendTag: String { options.backend == .bf16 && replay == nil ? "-bf16" : "" }
+        /// What the files written name after their settings when samples are not the float kernels' ("-bf16"):
+        /// this run's, or the replayed recording's.
+        var backendTag: String {
+            (replay.map { $0.recording.model.bfloat16 } ?? (options.backend == .bf16)) ? "-bf16" : ""
+        }
 
         /// A file name in the export folder for the run on screen, never over an earlier one
         /// (named by every sampler the run used, in turn: "ddpm-beta-then-ddim50-eta0.0").
