@@ -436,6 +436,8 @@ final class AppTests: XCTestCase {
         replay.modelLabel += " · bf16"
         XCTAssertTrue(render(replay).lines()[0].contains("replay run-3.ddpmtraj · predicts v · bf16"), render(replay).lines()[0])
         replay.width = 80; replay.height = 24
+        XCTAssertTrue(render(replay).lines()[0].contains("replay · predicts v · bf16"), render(replay).lines()[0])
+        replay.modelLabel = "replay run-3.ddpmtraj · mnist-tiny · step 38000 · predicts v"
         XCTAssertTrue(render(replay).lines()[0].contains("replay · predicts v"), render(replay).lines()[0])
         // A file whose name starts with "step " keeps it (only the step part goes).
         narrow.modelLabel = "step 5.safetensors · step 38000 · predicts v"

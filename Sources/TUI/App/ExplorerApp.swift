@@ -488,7 +488,8 @@ enum ExplorerApp {
                 guard ds.side == MNIST.side else {
                     throw CLIError("g trains Tiny on 28x28 images; --data holds \(ds.side)x\(ds.side) (train it with: ddpm train --config small --data DIR)")
                 }
-                let tr = try Trainer(options: recipe.options(images: ds.count), data: ds)
+                // --backend bf16: training in float as always, the preview sampled in bfloat16 like the sample view.
+                let tr = try Trainer(options: recipe.options(images: ds.count), backend: options.backend, data: ds)
                 tr.dataSource = options.data.map(absolutePath)
                 // After a finished run: keep it (saved where it was going) and give the new run a file of its own.
                 var kept = ""

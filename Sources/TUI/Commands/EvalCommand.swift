@@ -40,6 +40,9 @@ struct EvalCommand: ParsableCommand {
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
         _ = try backendOption(backend)
+        if backend != nil && (images != nil || damage || trainClassifier || trainNoisyClassifier) {
+            throw ValidationError("--backend chooses the kernels the samples are drawn with; --images, --damage and the training flags draw none")
+        }
         if damage && (versus != nil || images != nil || trainClassifier) {
             throw ValidationError("--damage checks the classifier on real digits; it takes no --versus, --images or --train-classifier")
         }
@@ -120,6 +123,7 @@ struct EvalCommand: ParsableCommand {
     func bound(test: Dataset, n: Int) throws {
         let path = weights ?? Assets.model
         let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
+        if net.ws.bf16 && !json { print("the network's convolutions in bfloat16 (--backend bf16)") }
         let count = min(n, test.count)
         // --data's own images (a 32x32 set keeps its border); MNIST padded as the model was trained.
         let digits = try (data.map { try Dataset.load(dir: $0, train: false) } ?? test).padded(to: net.config.imageSize)
@@ -265,6 +269,7 @@ struct EvalCommand: ParsableCommand {
     func guideTableReport() throws {
         let path = weights ?? Assets.model
         let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
+        if net.ws.bf16 && !json { print("sampling in bfloat16 (--backend bf16)") }
         let clsPath = classifier ?? Assets.classifier
         let (cls, cp) = try loadClassifier(clsPath)
         var settings = sampling.settings(T: schedule.T)

@@ -26,7 +26,8 @@ enum TabBar {
         let tagged = rest.contains("bf16") ? predicts + " · bf16" : predicts
         // A replay's file was named on the command line: "replay · predicts v" when the name does not fit with it.
         let replay = first.hasPrefix("replay ") ? objective.map { "replay · " + $0 } ?? first : first
-        if let label = [s.modelLabel, withoutStep, tagged, predicts, replay, first].first(where: { !$0.isEmpty && $0.count <= room }) {
+        let replayTagged = rest.contains("bf16") && replay != first ? replay + " · bf16" : replay
+        if let label = [s.modelLabel, withoutStep, tagged, predicts, replayTagged, replay, first].first(where: { !$0.isEmpty && $0.count <= room }) {
             buf.text(x + 1, 0, label, fg: 245)
         }
     }
