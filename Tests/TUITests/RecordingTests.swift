@@ -184,6 +184,20 @@ final class RecordingTests: XCTestCase {
         try refused("model_bfloat16", "true", "sure", "model_bfloat16 is not true or false")
     }
 
+    /// The binary: a recording says whether it was sampled in bfloat16, and
+    /// sample's summary line does too.
+    func testRecordingNamesBF16Sampling() throws {
+        guard Shell.sh("grep -q avx512_bf16 /proc/cpuinfo").0 == 0 else { throw XCTSkip("this CPU lacks AVX512_BF16") }
+        let dir = Shell.temporaryDirectory("bf16-record")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for backend in ["avx512", "bf16"] {
+            let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --backend \(backend) --sampler ddim --steps 3 --n 2 --out \(dir)/\(backend).png --record \(dir)/\(backend).ddpmtraj")
+            XCTAssertEqual(code, 0, out)
+            XCTAssertEqual(out.contains(", bfloat16,"), backend == "bf16", out)
+            XCTAssertEqual(try Recording.read(dir + "/\(backend).ddpmtraj").model.bfloat16, backend == "bf16")
+        }
+    }
+
     /// The binary: sample --record, then export-gif; the GIF decoded by giflib
     /// has the frames chosen, the size, the delays, and its last frame's x̂0
     /// panels are the final samples quantised as PNG exports quantise them.
