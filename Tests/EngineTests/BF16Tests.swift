@@ -47,9 +47,9 @@ final class BF16Tests: XCTestCase {
             let x = FloatBuffer(count: inLen)
             for i in 0..<inLen { x.ptr[i] = Float(rng.normal()) }
             let yb = FloatBuffer(count: outLen), yf = FloatBuffer(count: outLen)
-            let bf = Workspace(backend: .bf16, winograd: true, bf16: true)
+            let bf = Workspace(backend: .bf16, unet: true)
             bf.mode = .inference(packGeneration: 0)
-            let fl = Workspace(backend: .avx512, winograd: true)
+            let fl = Workspace(backend: .avx512, unet: true)
             fl.mode = .inference(packGeneration: 0)
             conv.forward(p.ptr, x: x.ptr, y: yb.ptr, n: n, h: side, w: side, ws: bf)
             conv.forward(p.ptr, x: x.ptr, y: yf.ptr, n: n, h: side, w: side, ws: fl)
@@ -128,7 +128,7 @@ final class BF16Tests: XCTestCase {
             let p = FloatBuffer(count: L.count), x = FloatBuffer(count: inLen)
             fillRounded(p.ptr, L.count, scale: 0.3, &rng)
             fillRounded(x.ptr, inLen, scale: 1, &rng)
-            let bf = Workspace(backend: .bf16, winograd: true, bf16: true), fl = Workspace(backend: .avx512, winograd: true)
+            let bf = Workspace(backend: .bf16, unet: true), fl = Workspace(backend: .avx512, unet: true)
             func outputs(_ generation: Int) -> (bf16: [Float], float: [Float]) {
                 let yb = FloatBuffer(count: outLen), yf = FloatBuffer(count: outLen)
                 bf.mode = .inference(packGeneration: generation); fl.mode = .inference(packGeneration: generation)
@@ -166,7 +166,7 @@ final class BF16Tests: XCTestCase {
         for i in 0..<L.count { p.ptr[i] = Float(rng.normal()) * 0.3 }
         for i in 0..<(cin * n * hw) { x.ptr[i] = Float(rng.normal()) }
         for i in 0..<(3 * cin * n) { coef.ptr[i] = Float(rng.normal()) }
-        let bf = Workspace(backend: .bf16, winograd: true, bf16: true), fl = Workspace(backend: .avx512, winograd: true)
+        let bf = Workspace(backend: .bf16, unet: true), fl = Workspace(backend: .avx512, unet: true)
         bf.mode = .inference(packGeneration: 0); fl.mode = .inference(packGeneration: 0)
         let yb = FloatBuffer(count: cout * n * hw), yf = FloatBuffer(count: cout * n * hw)
         conv.forwardAffineSiLU(p.ptr, x: x.ptr, coef: coef.ptr, y: yb.ptr, n: n, h: side, w: side, ws: bf)

@@ -20,7 +20,7 @@ final class LayerGradientTests: XCTestCase {
                 let params = randomBuffer(L.count, seed: 1, scale: 0.5)
                 let x = randomBuffer(cin * n * hw * hw, seed: 2)
                 let ho = conv.outSize(hw)
-                let ws = Workspace(backend: backend, winograd: true)
+                let ws = Workspace(backend: backend, unet: true)
                 let y = FloatBuffer(count: cout * n * ho * ho)
                 GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
                     "\(backend.rawValue) k\(k) s\(s) \(cin)->\(cout) \(hw)x\(hw) n\(n)",
@@ -97,7 +97,7 @@ final class LayerGradientTests: XCTestCase {
             let inLen = cin * n * h * w, outLen = cout * n * h * w
             let params = randomBuffer(L.count, seed: 51, scale: 0.3)
             let x = randomBuffer(inLen, seed: 52), dy = randomBuffer(outLen, seed: 53)
-            let ws = Workspace(backend: backend, winograd: true)
+            let ws = Workspace(backend: backend, unet: true)
             ws.mode = mode
             XCTAssertEqual(DirectConv.winogradApplies(ws, h: h, w: w), backend == .avx512 && mode == .training)
             let y = randomBuffer(outLen, seed: 54), dx = randomBuffer(inLen, seed: 55), g = FloatBuffer(count: L.count)
@@ -358,7 +358,7 @@ final class LayerGradientTests: XCTestCase {
                 XCTAssertEqual(ho, 2 * hw)
                 let params = randomBuffer(L.count, seed: 3, scale: 0.5)
                 let x = randomBuffer(cin * n * hw * hw, seed: 4)
-                let ws = Workspace(backend: backend, winograd: true)
+                let ws = Workspace(backend: backend, unet: true)
                 let y = FloatBuffer(count: cout * n * ho * ho)
                 GradCheck().check(params: params, paramCount: L.count, input: x, inputCount: cin * n * hw * hw,
                     "\(backend.rawValue) \(cin)->\(cout) \(hw)x\(hw) n\(n)",

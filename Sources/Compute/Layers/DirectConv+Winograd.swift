@@ -43,7 +43,7 @@ extension DirectConv {
     /// Winograd: a workspace that asks for it (the U-Net's), in training, on
     /// AVX-512, even sizes 8 to 32 wide.
     static func winogradApplies(_ ws: Workspace, h: Int, w: Int) -> Bool {
-        ws.winograd && ws.backend.wide && ws.mode.isTraining && h % 2 == 0 && w % 2 == 0 && w >= 8 && w <= 32 && h >= 2
+        ws.unet && ws.backend.wide && ws.mode.isTraining && h % 2 == 0 && w % 2 == 0 && w >= 8 && w <= 32 && h >= 2
     }
 
     /// What `winogradApplies` says, for `ddpm bench`.

@@ -72,7 +72,7 @@ public final class UNet: @unchecked Sendable {
     public init(_ config: UNetConfig, backend: Backend = .detected) throws {
         try config.validate()
         self.config = config
-        ws = Workspace(backend: backend, winograd: true, bf16: backend == .bf16)
+        ws = Workspace(backend: backend, unet: true)
         var L = ParameterLayout()
         let c = config.nChannels, tdim = c * 4, G = config.groups
         self.tdim = tdim

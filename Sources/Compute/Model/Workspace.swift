@@ -30,24 +30,23 @@ public final class Workspace: @unchecked Sendable {
     /// `forward` from its `mode` argument, read by its layers.
     public internal(set) var mode: ForwardMode = .training
 
-    /// Training forward passes (and their data gradients) run the 3x3
-    /// convolutions through Winograd where it applies (DirectConv.winogradApplies):
-    /// the U-Net's choice. A classifier's workspace keeps the direct kernel, so
+    /// The U-Net's workspace, whose layers run the faster kernels that round
+    /// differently from the direct float one: in training passes (and their
+    /// data gradients) the 3x3 convolutions through Winograd where it applies
+    /// (DirectConv.winogradApplies), and in sampling passes on the bf16
+    /// backend every direct convolution with bfloat16 products (`bf16`). A
+    /// classifier's workspace keeps the direct float kernels on any backend, so
     /// its readings, guidance and its training command's weights stay as they were.
-    public let winograd: Bool
+    public let unet: Bool
 
     /// Sampling passes (`.inference`) run the direct convolutions with
-    /// bfloat16 products (DirectConv+BF16): the U-Net's choice on the bf16
-    /// backend. A classifier's workspace keeps float on any backend, as for
-    /// `winograd`, so its readings do not depend on the backend.
-    public let bf16: Bool
+    /// bfloat16 products (DirectConv+BF16): a U-Net's workspace on the bf16 backend.
+    public var bf16: Bool { unet && backend == .bf16 }
 
-    public init(backend: Backend = .detected, winograd: Bool = false, bf16: Bool = false) {
+    public init(backend: Backend = .detected, unet: Bool = false) {
         if !backend.isAvailable { fatalError("backend \(backend) needs a CPU with \(backend.requirement)") }
-        if bf16 && backend != .bf16 { fatalError("bfloat16 convolutions need the bf16 backend") }
         self.backend = backend
-        self.winograd = winograd
-        self.bf16 = bf16
+        self.unet = unet
     }
 
     /// Convolutions run one image per GEMM and linear layers one row per GEMM

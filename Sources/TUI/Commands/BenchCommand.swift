@@ -14,7 +14,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed steps per measurement.") var steps: Int = 20
     @Option(help: "Training batch sizes, comma separated.") var trainBatches: String = "64,128"
     @Option(help: "Sampling batch sizes, comma separated.") var sampleBatches: String = "1,16,64"
-    @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (avx512 with sampling's convolutions in bfloat16 on a CPU with AVX512_BF16: faster, close to but not the same samples); default: the fastest float kernels this CPU runs.") var backend: String?
+    @Option(help: backendHelp) var backend: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {

@@ -197,6 +197,9 @@ func attentionLevels(_ attention: String) throws -> [Int] {
     return parts.map { $0! }
 }
 
+/// `--backend`'s help on `sample` and `bench` (train, eval and the explorer say what it changes there).
+let backendHelp = ArgumentHelp("Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (avx512 with sampling's convolutions in bfloat16 on a CPU with AVX512_BF16: faster, close to but not the same samples); default: the fastest float kernels this CPU runs.")
+
 /// The `--backend` option of `sample`, `train` and `bench`: the kernels to run,
 /// for comparing them (default: the fastest this CPU has).
 func backendOption(_ name: String?) throws -> Backend {

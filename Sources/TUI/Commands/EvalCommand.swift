@@ -269,7 +269,7 @@ struct EvalCommand: ParsableCommand {
     func guideTableReport() throws {
         let path = weights ?? Assets.model
         let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
-        if net.ws.bf16 && !json { print("sampling in bfloat16 (--backend bf16)") }
+        if net.ws.bf16 && !json { print("the network's convolutions in bfloat16 (--backend bf16)") }
         let clsPath = classifier ?? Assets.classifier
         let (cls, cp) = try loadClassifier(clsPath)
         var settings = sampling.settings(T: schedule.T)

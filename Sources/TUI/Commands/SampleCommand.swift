@@ -14,7 +14,7 @@ struct SampleCommand: ParsableCommand {
     @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output: .png (grid), .pgm (grid) or .idx.") var out: String
-    @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (avx512 with sampling's convolutions in bfloat16 on a CPU with AVX512_BF16: faster, close to but not the same samples); default: the fastest float kernels this CPU runs.") var backend: String?
+    @Option(help: backendHelp) var backend: String?
     @Flag(help: "Also write OUT-trajectory.png: a contact sheet of x_t and predicted x0 at 10 evenly spaced steps (columns labelled with t, then the final samples), two rows per digit.") var trajectory = false
     @Option(parsing: .unconditional, help: "Digits in the --trajectory sheet (1...64; default: all, at most 64).") var rows: Int?
     @Option(parsing: .unconditional, help: "Scale factor of the --trajectory sheet (1...8).") var scale: Int = 2
