@@ -341,4 +341,83 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(r.snapshot.message, "finished: checkpoint saved to \(path) (step 5); g trains another")
         XCTAssertTrue(r.snapshot.finished)
     }
+
+    /// Class weights draw labels in proportion to weight x count, never a label
+    /// of weight 0, and with replacement.
+    func testClassWeightsDrawByLabel() throws {
+        let labels = Self.digits.labels
+        var counts = [Int](repeating: 0, count: 10)
+        for l in labels { counts[Int(l)] += 1 }
+        var w = [Double](repeating: 1, count: 10); w[0] = 0; w[1] = 3
+        var rng = RNG(seed: 5, stream: 9)
+        let n = 200_000
+        let draws = Trainer.weightedDraws(labels: labels, weights: w, count: n, rng: &rng)
+        XCTAssertEqual(draws.count, n)
+        var got = [Int](repeating: 0, count: 10)
+        for i in draws { got[Int(labels[i])] += 1 }
+        XCTAssertEqual(got[0], 0, "a label of weight 0 is never drawn")
+        let mass = (0..<10).map { w[$0] * Double(counts[$0]) }, total = mass.reduce(0, +)
+        for c in 1..<10 {
+            let expected = Double(n) * mass[c] / total
+            // Binomial: 5 standard deviations.
+            XCTAssertEqual(Double(got[c]), expected, accuracy: 5 * expected.squareRoot(), "label \(c)")
+        }
+        // Every image of label 1 comes up (uniform within its label), some more than once.
+        let ones = Set(draws.filter { labels[$0] == 1 })
+        XCTAssertEqual(ones.count, counts[1])
+    }
+
+    /// With all weight on one label every batch holds only its images; a
+    /// weighted run resumes bit for bit, keeps its weights in the checkpoint,
+    /// and trains differently from an unweighted one.
+    func testClassWeightsTrainAndResumeExactly() throws {
+        var only7 = smallOptions(); only7.totalSteps = 3
+        only7.classWeights = (0..<10).map { $0 == 7 ? 1 : 0 }
+        let tr = try Trainer(options: only7, data: Self.digits)
+        let hw = 28 * 28
+        let sevens = Set((0..<Self.digits.count).filter { Self.digits.labels[$0] == 7 }.map {
+            Array(Self.digits.images[($0 * hw)..<($0 * hw + hw)])
+        })
+        for _ in 0..<3 {
+            try tr.trainStep()
+            let batch = tr.x0b.array(only7.batch * hw)
+            for j in 0..<only7.batch { XCTAssertTrue(sevens.contains(Array(batch[(j * hw)..<(j * hw + hw)])), "image \(j) of the batch is a 7") }
+        }
+
+        var o = smallOptions(); o.totalSteps = 12
+        o.classWeights = [1, 0.5, 1, 1, 2, 2, 1, 1, 1.5, 1]
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let straight = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<12 { try straight.trainStep() }
+        let first = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<6 { try first.trainStep() }
+        try first.saveCheckpoint(dir + "/c.safetensors")
+        let resumed = try Trainer.resume(dir + "/c.safetensors", data: Self.digits)
+        XCTAssertEqual(resumed.options.classWeights, o.classWeights)
+        for _ in 0..<6 { try resumed.trainStep() }
+        let n = straight.count
+        XCTAssertEqual(straight.params.array(n), resumed.params.array(n))
+        XCTAssertEqual(straight.ema.array(n), resumed.ema.array(n))
+        var plain = o; plain.classWeights = nil
+        let unweighted = try Trainer(options: plain, data: Self.digits)
+        for _ in 0..<12 { try unweighted.trainStep() }
+        XCTAssertNotEqual(straight.params.array(n), unweighted.params.array(n))
+    }
+
+    /// Weights that cannot draw from this set are refused before training.
+    func testClassWeightsAreChecked() throws {
+        var o = smallOptions()
+        o.classWeights = [1, 1, 1]                       // the set has labels up to 9
+        XCTAssertThrowsError(try Trainer(options: o, data: Self.digits))
+        o.classWeights = [Double](repeating: 0, count: 10)
+        XCTAssertThrowsError(try o.validate())
+        o.classWeights = [1, -1, 1, 1, 1, 1, 1, 1, 1, 1]
+        XCTAssertThrowsError(try o.validate())
+        o.classWeights = [1, .nan, 1, 1, 1, 1, 1, 1, 1, 1]
+        XCTAssertThrowsError(try o.validate())
+        // Labels present only with weight 0 leave nothing to draw.
+        o.classWeights = [Double](repeating: 0, count: 11); o.classWeights![10] = 1
+        XCTAssertThrowsError(try Trainer(options: o, data: Self.digits))
+    }
 }

@@ -17,10 +17,15 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     /// What the network predicts; stored as the file's own `objective` key
     /// (not in the options JSON, so files from before it read as ε).
     public var objective: Objective = .eps
+    /// Relative weights of the labels 0, 1, ... when drawing training images:
+    /// an image of label c is drawn with probability proportional to
+    /// `classWeights[c]` (with replacement, `images` draws per epoch). Nil:
+    /// every image once per epoch, in a random order.
+    public var classWeights: [Double]?
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case config, schedule, batch, lr, totalSteps, warmup, loss, weighting, emaDecay, seed, gradClip, minSnrGamma
+        case config, schedule, batch, lr, totalSteps, warmup, loss, weighting, emaDecay, seed, gradClip, minSnrGamma, classWeights
     }
 
     /// Optimisation steps in one pass over `images` images (a batch larger than the set takes all of it).
@@ -34,6 +39,11 @@ public struct TrainOptions: Codable, Equatable, Sendable {
         try EngineError.require(gradClip > 0 && gradClip.isFinite, "gradient clip", "(0, inf)", gradClip)
         try EngineError.require(minSnrGamma > 0 && minSnrGamma.isFinite, "min-SNR gamma", "(0, inf)", minSnrGamma)
         try EngineError.require(emaDecay >= 0 && emaDecay < 1, "ema", "[0, 1)", emaDecay)
+        if let classWeights {
+            try EngineError.require((1...256).contains(classWeights.count), "class-weights (how many)", "1...256", classWeights.count)
+            for w in classWeights { try EngineError.require(w >= 0 && w.isFinite, "class-weights", "[0, inf)", w) }
+            guard classWeights.contains(where: { $0 > 0 }) else { throw EngineError.invalidArgument("every class weight is 0: no image could be drawn") }
+        }
         try config.validate()
         if config.learnSigma && objective != .eps {
             throw EngineError.invalidConfig("a learned variance (--learn-sigma) trains with the eps objective (its bound term needs the mean from eps^); got \(objective.rawValue)")

@@ -48,6 +48,15 @@ public final class Trainer {
         guard data.images.count == data.count * data.side * data.side else {
             throw EngineError.invalidArgument("the training set holds \(data.images.count) pixels for \(data.count) images of \(data.side)x\(data.side)")
         }
+        if let w = options.classWeights {
+            let top = Int(data.labels.max() ?? 0)
+            guard top < w.count else {
+                throw EngineError.invalidArgument("the training set has labels 0...\(top) but \(w.count) class weights were given (one per label)")
+            }
+            guard data.labels.contains(where: { w[Int($0)] > 0 }) else {
+                throw EngineError.invalidArgument("no image of the training set has a label with a class weight above 0")
+            }
+        }
         self.options = options
         net = try UNet(options.config, backend: backend)
         schedule = try NoiseSchedule(options.schedule)
@@ -72,16 +81,44 @@ public final class Trainer {
 
     /// Examples of the 0-based step s: epoch e = s / stepsPerEpoch walks a
     /// permutation drawn from a stream of its own, so the order is a function of
-    /// (seed, step) and resuming needs no extra state.
+    /// (seed, step) and resuming needs no extra state. With class weights the
+    /// epoch's images are drawn with replacement instead: a label by its weight
+    /// times its count of images, then one of its images uniformly.
     private func batchIndices(_ s: Int) -> ArraySlice<Int> {
         let b = min(options.batch, data.count)
         let e = s / stepsPerEpoch, pos = s % stepsPerEpoch
         if e != permEpoch {
             var r = RNG(seed: options.seed ^ 0xDA7A, stream: UInt64(e))
-            perm = r.permutation(data.count)
+            if let w = options.classWeights {
+                perm = Trainer.weightedDraws(labels: data.labels, weights: w, count: data.count, rng: &r)
+            } else {
+                perm = r.permutation(data.count)
+            }
             permEpoch = e
         }
         return perm[(pos * b)..<(pos * b + b)]
+    }
+
+    /// `count` image indices drawn with replacement, an image of label c with
+    /// probability proportional to `weights[c]`.
+    static func weightedDraws(labels: [UInt8], weights: [Double], count: Int, rng: inout RNG) -> [Int] {
+        var members = [[Int]](repeating: [], count: weights.count)
+        for (i, l) in labels.enumerated() { members[Int(l)].append(i) }
+        // Cumulative mass of the labels: weight x images of that label.
+        var cumulative = [Double](), total = 0.0
+        for c in 0..<weights.count {
+            total += members[c].isEmpty ? 0 : weights[c] * Double(members[c].count)
+            cumulative.append(total)
+        }
+        var out = [Int](); out.reserveCapacity(count)
+        for _ in 0..<count {
+            let u = rng.uniform() * total
+            // The first label whose cumulative mass exceeds u (one with mass 0 is never it).
+            var c = cumulative.firstIndex(where: { u < $0 }) ?? weights.count - 1
+            while members[c].isEmpty || weights[c] == 0 { c -= 1 }
+            out.append(members[c][rng.int(members[c].count)])
+        }
+        return out
     }
 
     /// One optimisation step; throws `.diverged` (weights untouched) on a NaN/Inf loss or gradient.

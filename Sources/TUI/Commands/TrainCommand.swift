@@ -34,6 +34,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
+    @Option(help: ArgumentHelp("Draw training images by label with these relative weights, one per label 0, 1, ... (e.g. ten for MNIST): an image of label c is drawn with probability proportional to its weight, with replacement; default: every image once per epoch.", valueName: "w0,w1,...")) var classWeights: String?
     @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (training as avx512; the preview samples with bfloat16 convolutions); default: the fastest float kernels this CPU runs.") var backend: String?
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
@@ -63,6 +64,7 @@ struct TrainCommand: ParsableCommand {
         o.loss = LossKind(rawValue: loss)!
         if let objective { o.objective = Objective(rawValue: objective)! }
         if let weighting { o.weighting = Weighting(rawValue: weighting)! }
+        if let classWeights { o.classWeights = try Self.parseClassWeights(classWeights) }
         o.seed = seed
         // --epochs counts passes over the set at the batch in use.
         if let steps { o.totalSteps = steps }
@@ -71,7 +73,20 @@ struct TrainCommand: ParsableCommand {
         return o
     }
 
+    /// "w0,w1,...": numbers, each finite and >= 0 (the engine checks the ranges).
+    static func parseClassWeights(_ text: String) throws -> [Double] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        return try parts.map { part in
+            let t = part.trimmingCharacters(in: .whitespaces)
+            guard let w = Double(t), w.isFinite else {
+                throw ValidationError("--class-weights takes numbers separated by commas (one per label), got '\(EngineError.quoted(String(part)))'")
+            }
+            return w
+        }
+    }
+
     func validate() throws {
+        if resume && classWeights != nil { throw ValidationError("--class-weights applies to a new run; --resume continues with the checkpoint's own") }
         if let recipe, TrainRecipe(rawValue: recipe) == nil {
             throw ValidationError("unknown --recipe '\(recipe)' (demo or full)")
         }
