@@ -63,6 +63,11 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --lr -0.1", "--lr must be in (0, 1), got -0.1"),
             ("train --out \(ckpt) --dropout 1", "--dropout must be in [0, 1), got 1.0"),
             ("train --out \(ckpt) --batch 0", "--batch must be in 1...4096, got 0"),
+            ("train --out \(ckpt) --class-weights 1,x", "--class-weights takes numbers separated by commas (one per label), got 'x'"),
+            ("train --out \(ckpt) --class-weights=-1,1", "--class-weights must be in [0, inf), got -1.0"),
+            ("train --out \(ckpt) --class-weights 0,0,0", "every class weight is 0: no image could be drawn"),
+            ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but 2 class weights were given (one per label)"),
+            ("train --out \(ckpt) --resume --class-weights 1", "--class-weights applies to a new run; --resume continues with the checkpoint's own"),
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
             // --epochs is named, not the steps it would make.
             ("train --out \(ckpt) --epochs -1", "--epochs must be in (0, 10000], got -1.0"),
