@@ -180,6 +180,11 @@ final class WidgetTests: XCTestCase {
         XCTAssertFalse(text.contains("t 900-999"))
         XCTAssertTrue(text.contains("/tmp/run.safetensors at step 300"))
         assertSnapshot(buf, "train-view-metrics")
+        XCTAssertFalse(text.contains("bf16"))
+        // A preview sampled with --backend bf16 says so.
+        var bf16 = st
+        bf16.trainSnapshot?.train?.previewBF16 = true
+        XCTAssertTrue(render(bf16).text.contains("EMA preview, step 300 (DDIM 20, x̂0 clipped, bf16)"), render(bf16).text)
     }
 
     /// Every view at 80x24 and 120x40, on a 256-colour terminal, an 8-colour

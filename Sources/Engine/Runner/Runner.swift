@@ -371,6 +371,7 @@ public final class Runner {
                 lastPreview = now
                 m.preview = try tr.previewSamples(n: previewCount)
                 m.previewStep = tr.step; m.previewN = previewCount; m.previewSize = tr.net.config.imageSize
+                m.previewBF16 = tr.net.ws.backend == .bf16
                 // How many preview digits the classifier reads with p >= 0.9, over wall-clock time: "digit-ness" rising.
                 if let reader {
                     m.previewReadings = reader.read(m.preview, n: previewCount, side: m.previewSize)

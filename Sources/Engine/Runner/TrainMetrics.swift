@@ -11,6 +11,8 @@ public struct TrainMetrics: Sendable {
     public var T = NoiseSchedule.Spec().T
     public var lr = 0.0, stepsPerSecond = 0.0, imagesPerSecond = 0.0, epoch = 0.0
     public var preview: [Float] = [], previewStep = 0, previewN = 0, previewSize = MNIST.side
+    /// The preview samples with bfloat16 convolutions (`--backend bf16`; training itself is float).
+    public var previewBF16 = false
     /// The classifier's reading of the preview, and the share it reads with p >= 0.9 at each preview (minutes since the start).
     public var previewReadings: [DigitReader.Reading] = []
     public var confidentMinutes: [Double] = [], confidentRates: [Double] = []

@@ -120,7 +120,7 @@ enum TrainView {
         let reading = m.previewReadings.isEmpty ? "" : ": \(sure)/\(m.previewReadings.count) digits at p ≥ 0.9"
         let showing = shown > 0 && shown < m.previewN ? " (showing \(shown))" : ""
         // The sampler's description gives way first on a narrow screen.
-        let full = "EMA preview, step \(m.previewStep) (DDIM 20, x̂0 clipped)" + reading + showing
+        let full = "EMA preview, step \(m.previewStep) (DDIM 20, x̂0 clipped\(m.previewBF16 ? ", bf16" : ""))" + reading + showing
         let title = full.count <= W - 2 ? full : "EMA preview, step \(m.previewStep)" + reading + showing
         buf.text(1, py, title, bold: true, maxWidth: W - 2)
         // "Digit-ness" over wall-clock time: the preview's confident share at each refresh.
