@@ -16,7 +16,7 @@ final class CommandLineTests: XCTestCase {
             ("sample --out \(png) --steps -3", "--steps must be in 1...T, got -3"),
             ("sample --out \(png) --backend sse2", "unknown --backend 'sse2' (avx512, avx2, reference, bf16)"),
             ("explore --backend BF16", "unknown --backend 'BF16' (avx512, avx2, reference, bf16)"),
-            ("eval --images \(png) --backend bf16", "--backend chooses the kernels the samples are drawn with; --images, --damage and the training flags draw none"),
+            ("eval --images \(png) --backend avx2", "--backend chooses the kernels the samples are drawn with; --images, --damage and the training flags draw none"),
             ("sample --out \(png) --n -2", "--n must be in 1...4096, got -2"),
             ("sample --out \(png) --guide 12", "--guide must be in 0...9, got 12"),
             ("sample --out \(png) --guide 3 --guide-scale -1", "--guide-scale must be in [0, 100], got -1.0"),

@@ -209,7 +209,7 @@ final class EndToEndTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(t0), 1.0, "T shows within a second")
         XCTAssertTrue(Self.status(pane()).contains("seed 5"))
         for _ in 0..<4 { keys("+") }
-        waitFor("new run finished") { Self.status($0).contains("finished") && $0.contains("now: temp 1.1  final") }
+        waitFor("new run finished", timeout: 120) { Self.status($0).contains("finished") && $0.contains("now: temp 1.1  final") }
         let (old, new) = Self.halves(pane(), width: 120)
         XCTAssertNotEqual(old, new, "the new final digits differ from the old")
         // The compare view: five temperature rows of the sample view's sampler, diversity rising.
