@@ -1,5 +1,6 @@
 // DirectConv+AVX2.swift: the AVX2 register tile (4 channels x 24 positions) and its two kernels.
 import CBLIS
+import CSIMD
 import Dispatch
 import Foundation
 import Kernels512
@@ -14,9 +15,7 @@ extension DirectConv {
         /// One tap: 24 inputs from `base` times the 4 channels' weights w[0..<4].
         @inline(__always)
         mutating func add(_ base: UnsafeRawPointer, _ w: UnsafePointer<Float>) {
-            let x0 = base.loadUnaligned(as: V.self)
-            let x1 = base.loadUnaligned(fromByteOffset: 32, as: V.self)
-            let x2 = base.loadUnaligned(fromByteOffset: 64, as: V.self)
+            let x0 = ddpm_load8(base, 0), x1 = ddpm_load8(base, 32), x2 = ddpm_load8(base, 64)
             let w0 = V(repeating: w[0]), w1 = V(repeating: w[1]), w2 = V(repeating: w[2]), w3 = V(repeating: w[3])
             a00 = a00.addingProduct(x0, w0); a01 = a01.addingProduct(x1, w0); a02 = a02.addingProduct(x2, w0)
             a10 = a10.addingProduct(x0, w1); a11 = a11.addingProduct(x1, w1); a12 = a12.addingProduct(x2, w1)
