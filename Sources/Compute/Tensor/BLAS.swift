@@ -11,9 +11,14 @@ public enum BLAS {
     /// cores itself. (BLIS's OpenMP workers spin after each call and fought the
     /// element-wise kernels for the 2 cores: 27% of a training step was libgomp
     /// spinning.)
-    public static func configure() { _ = singleThreaded }
+    /// Also turns off BLIS 0.9's small-matrix kernels, which read past their
+    /// operands (see `ddpm_blis_disable_sup` in Sources/CBLIS/shim.h).
+    public static func configure() { _ = configured }
     /// Set once, on first use (a lazily initialised constant, so thread-safe).
-    private static let singleThreaded: Void = bli_thread_set_num_threads(1)
+    private static let configured: Void = {
+        bli_thread_set_num_threads(1)
+        _ = ddpm_blis_disable_sup()
+    }()
 
     /// Products smaller than this many multiply-adds run on one thread.
     public static let splitThreshold = 1 << 19
@@ -70,6 +75,7 @@ public enum BLAS {
     static func raw(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        configure()
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
