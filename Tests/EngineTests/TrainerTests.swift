@@ -37,6 +37,15 @@ final class TrainerTests: XCTestCase {
     /// N steps + save + resume + N steps == 2N steps, bit for bit.
     func testResumeIsExact() throws {
         var o = smallOptions(); o.totalSteps = 12; o.batch = 16
+        let (straight, resumed) = try straightAndResumed(o)
+        let n = straight.count
+        XCTAssertEqual(straight.params.array(n), resumed.params.array(n))
+        XCTAssertEqual(straight.ema.array(n), resumed.ema.array(n))
+        XCTAssertEqual(straight.adamV.array(n), resumed.adamV.array(n))
+    }
+
+    /// 12 steps straight, and 6 steps + save + resume + 6 steps, of the same options.
+    func straightAndResumed(_ o: TrainOptions) throws -> (straight: Trainer, resumed: Trainer) {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let straight = try Trainer(options: o, data: Self.digits)
@@ -46,11 +55,9 @@ final class TrainerTests: XCTestCase {
         try first.saveCheckpoint(dir + "/c.safetensors")
         let resumed = try Trainer.resume(dir + "/c.safetensors", data: Self.digits)
         XCTAssertEqual(resumed.step, 6)
+        XCTAssertEqual(resumed.options, o)
         for _ in 0..<6 { try resumed.trainStep() }
-        let n = straight.count
-        XCTAssertEqual(straight.params.array(n), resumed.params.array(n))
-        XCTAssertEqual(straight.ema.array(n), resumed.ema.array(n))
-        XCTAssertEqual(straight.adamV.array(n), resumed.adamV.array(n))
+        return (straight, resumed)
     }
 
     /// x0- and v-prediction train (loss falls on their own targets), write
@@ -386,16 +393,8 @@ final class TrainerTests: XCTestCase {
 
         var o = smallOptions(); o.totalSteps = 12
         o.classWeights = [1, 0.5, 1, 1, 2, 2, 1, 1, 1.5, 1]
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let straight = try Trainer(options: o, data: Self.digits)
-        for _ in 0..<12 { try straight.trainStep() }
-        let first = try Trainer(options: o, data: Self.digits)
-        for _ in 0..<6 { try first.trainStep() }
-        try first.saveCheckpoint(dir + "/c.safetensors")
-        let resumed = try Trainer.resume(dir + "/c.safetensors", data: Self.digits)
+        let (straight, resumed) = try straightAndResumed(o)
         XCTAssertEqual(resumed.options.classWeights, o.classWeights)
-        for _ in 0..<6 { try resumed.trainStep() }
         let n = straight.count
         XCTAssertEqual(straight.params.array(n), resumed.params.array(n))
         XCTAssertEqual(straight.ema.array(n), resumed.ema.array(n))
