@@ -1,4 +1,5 @@
 // Metrics.swift: sample-quality metrics in the classifier's feature space.
+import Compute
 import Foundation
 
 /// Sample-quality metrics in the classifier's feature space (chapter 3.6.3,
@@ -203,16 +204,26 @@ public enum Metrics {
                                         replicates: Int, seed: UInt64) -> (value: Double, replicates: [Double]) {
         let (m, c) = meanCov(x, n: n, d: d)
         let value = reference.distance(mean: m, cov: c)
+        // Every draw first, in one sequence, then the replicates dealt to the
+        // cores (replicate r to core r mod cores): each value depends only on
+        // its draws, so the values do not depend on the core count.
         var rng = RNG(seed: seed, stream: 0xB007)
-        var resample = [Float](repeating: 0, count: n * d)
-        var out: [Double] = []
-        for _ in 0..<replicates {
-            for i in 0..<n {
-                let src = rng.int(n)
-                for j in 0..<d { resample[i * d + j] = x[src * d + j] }
+        let draws = (0..<(replicates * n)).map { _ in rng.int(n) }
+        var out = [Double](repeating: 0, count: replicates)
+        let cores = max(1, min(Parallel.cores, replicates))
+        out.withUnsafeMutableBufferPointer { ob in
+            let o = ob.baseAddress!
+            Parallel.run(cores) { core in
+                var resample = [Float](repeating: 0, count: n * d)
+                for r in stride(from: core, to: replicates, by: cores) {
+                    for i in 0..<n {
+                        let src = draws[r * n + i]
+                        for j in 0..<d { resample[i * d + j] = x[src * d + j] }
+                    }
+                    let (mb, cb) = meanCov(resample, n: n, d: d)
+                    o[r] = reference.distance(mean: mb, cov: cb)
+                }
             }
-            let (mb, cb) = meanCov(resample, n: n, d: d)
-            out.append(reference.distance(mean: mb, cov: cb))
         }
         return (value, out)
     }
