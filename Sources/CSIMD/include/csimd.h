@@ -28,8 +28,8 @@ static inline __attribute__((target("avx512f"))) __m512 ddpm_odd(__m512 lo, __m5
 
 /// 8 floats from p + offset bytes, any alignment (one vmovups), for the AVX2
 /// tile in Compute: there Swift's generic loadUnaligned(fromByteOffset:as:)
-/// was left as a call inside Conv2d's large inlined kernels (19% of a
-/// 16-digit sampling step's time).
+/// was left as a call inside Conv2d's large inlined kernels (19% of `perf
+/// record ddpm bench --train-batches 8 --sample-batches 16` on an AVX2 CPU).
 static inline __attribute__((always_inline, target("avx"))) __m256 ddpm_load8(const void *_Nonnull p, long offset) {
     return _mm256_loadu_ps((const float *)((const char *)p + offset));
 }
