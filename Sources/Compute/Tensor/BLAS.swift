@@ -17,7 +17,7 @@ public enum BLAS {
     /// Set once, on first use (a lazily initialised constant, so thread-safe).
     private static let configured: Void = {
         bli_thread_set_num_threads(1)
-        _ = ddpm_blis_disable_sup()
+        ddpm_blis_disable_sup()
     }()
 
     /// Products smaller than this many multiply-adds run on one thread.
@@ -29,7 +29,6 @@ public enum BLAS {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        configure()
         if m == 0 || n == 0 { return }
         if k == 0 {
             for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] *= beta } }
@@ -71,7 +70,8 @@ public enum BLAS {
     }
 
     @inline(__always)
-    /// C = alpha op(A) op(B) + beta C on the calling thread (row-major; op = transpose when asked).
+    /// C = alpha op(A) op(B) + beta C on the calling thread (row-major; op = transpose when asked),
+    /// BLIS configured first (sgemm's every path to BLIS goes through here).
     static func raw(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {

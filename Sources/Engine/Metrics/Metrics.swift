@@ -1,5 +1,4 @@
 // Metrics.swift: sample-quality metrics in the classifier's feature space.
-import Compute
 import Foundation
 
 /// Sample-quality metrics in the classifier's feature space (chapter 3.6.3,
