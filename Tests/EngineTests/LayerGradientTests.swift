@@ -38,9 +38,10 @@ final class LayerGradientTests: XCTestCase {
     /// Each direct backend's 3x3 kernel agrees with the reference backend's
     /// im2col + GEMM (forward, input and weight gradients, all three adding
     /// onto what the buffers held), for batch 1 (channel tiles split across
-    /// threads) and batch 3 (images across threads). On AVX-512 the weight
-    /// gradient takes the direct path too, for any channel counts (1 -> 16,
-    /// 16 -> 1, 8 -> 20, 4 -> 5 as well). Widths 2 to 40: output rows copied
+    /// threads) and batch 3 (images across threads). The weight gradient
+    /// takes the direct path too: on AVX-512 for any channel counts (1 -> 16,
+    /// 16 -> 1, 8 -> 20, 4 -> 5 as well), on AVX2 for output channels in 8s
+    /// (odd widths end each row with a single position). Widths 2 to 40: output rows copied
     /// one float at a time, in 4-, 8- and 16-float vectors, and past 32 wide.
     func testDirectConvMatchesIm2col() {
         func run(_ backend: Backend, n: Int, h: Int, w: Int, cin: Int = 16, cout: Int = 32, withDx: Bool = true) -> [Float] {
@@ -247,7 +248,7 @@ final class LayerGradientTests: XCTestCase {
             // adding onto what dx and the gradients held.
             let dy = randomBuffer(ctLen, seed: 45), dx = randomBuffer(inLen, seed: 46), g = randomBuffer(L.count, seed: 47)
             ct.backward(params.ptr, g.ptr, x: x.ptr, dy: dy.ptr, dx: dx.ptr, n: n, h: hw, w: hw, ws: ws)
-            // The 1x1 backward (direct dx; on AVX-512 the direct weight gradient, hw n positions: a tail).
+            // The 1x1 backward (direct dx and weight gradient, hw n positions: a tail).
             let dyp = randomBuffer(pwLen, seed: 48), dxp = randomBuffer(inLen, seed: 49)
             pw.backward(params.ptr, g.ptr, x: x.ptr, dy: dyp.ptr, dx: dxp.ptr, n: n, h: hw, w: hw, ws: ws)
             return y1.array(pwLen) + y2.array(ctLen) + y3.array(sLen) + dx.array(inLen) + dxp.array(inLen) + g.array(L.count)
@@ -294,14 +295,16 @@ final class LayerGradientTests: XCTestCase {
     }
 
     /// The 3x3 stride-2 convolution's backward at the U-Net's shapes (16 ->
-    /// 16 at 28x28, 32 -> 32 at 14x14; on AVX-512 the direct weight gradient),
-    /// an odd size (7x7 -> 4x4, 16 and 32 output channels), without dx, and one image (the whole-batch
+    /// 16 at 28x28, 32 -> 32 at 14x14; the direct weight gradient on AVX-512,
+    /// and on AVX2 for output channels in 8s), odd sizes (7x7 -> 4x4, 16 and
+    /// 32 output channels; 9x9 -> 5x5, 8), without dx, and one image (the whole-batch
     /// path), against the reference backend's GEMMs (dx and dW adding onto
     /// what they held); in training mode and in evaluation mode (one image
     /// per GEMM, as guidance's backward runs).
     func testStridedBackwardMatchesGEMM() {
         for (cin, cout, h, n, withDx) in [(16, 16, 28, 3, true), (32, 32, 14, 3, true), (4, 16, 7, 2, true),
-                                          (16, 16, 14, 3, false), (2, 16, 7, 1, true), (4, 32, 7, 2, true)] {
+                                          (16, 16, 14, 3, false), (2, 16, 7, 1, true), (4, 32, 7, 2, true),
+                                          (8, 8, 9, 2, true)] {
           for mode in [ForwardMode.training, .evaluation] {
             func run(_ backend: Backend) -> [Float] {
                 var L = ParameterLayout()
@@ -324,9 +327,10 @@ final class LayerGradientTests: XCTestCase {
     }
 
     /// The transposed convolution's backward at the U-Net's shapes (32 -> 32
-    /// at 7x7 and 14x14; on AVX-512 the direct weight gradient) and with 16
+    /// at 7x7 and 14x14) and with 16
     /// input channels of an odd width, against the reference backend's GEMMs
-    /// (dx and dW adding onto what they held), images dealt to the cores (n = 3).
+    /// (dx and dW adding onto what they held), images dealt to the cores (n = 3);
+    /// the direct weight gradient on AVX-512 and AVX2.
     func testTransposedBackwardMatchesGEMM() {
         for (cin, cout, h, w) in [(32, 32, 7, 7), (32, 32, 14, 14), (16, 4, 5, 3)] {
             func run(_ backend: Backend) -> [Float] {

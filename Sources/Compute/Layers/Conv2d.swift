@@ -172,11 +172,12 @@ public struct Conv2d: Sendable {
             Parallel.zero(dx, count: cin * n * hwi)
         }
         let dx = directDx ? nil : dx
-        if direct3x3 && dx == nil && DirectConv.weightGradApplies(backend: ws.backend) {
+        if direct3x3 && dx == nil && DirectConv.weightGradApplies(backend: ws.backend, cout: cout) {
             return DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)
         }
         if pointwise && dx == nil && DirectConv.pointwiseWeightGradApplies(backend: ws.backend, cin: cin, cout: cout) {
-            return DirectConv.pointwiseWeightGrad(x: x, dy: dy, positions: cols, cin: cin, cout: cout, into: g + w)
+            return DirectConv.pointwiseWeightGrad(x: x, dy: dy, positions: cols, cin: cin, cout: cout,
+                                                  wide: ws.backend.wide, into: g + w)
         }
         // 3x3 stride 2: dW direct; dx (if asked) through the GEMM below, which then skips dW.
         let directDW = directStrided && DirectConv.stridedWeightGradApplies(backend: ws.backend, cin: cin, cout: cout)

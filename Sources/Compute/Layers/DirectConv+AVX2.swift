@@ -72,3 +72,165 @@ extension DirectConv {
         }
     }
 }
+
+/// The AVX2 weight gradient of a 3x3 convolution (stride 1 or 2) for 8
+/// output channels and one input channel (9 accumulators, one 8-channel
+/// vector per tap), as DirectConv512.weightGrad with half the vector:
+///
+///     out[tap ldo + 0..<8] += sum over y < h, x < w (the output's size) of
+///         dyT[(y w + x) ldy + 0..<8] * xp[(s y + ky) wp + s x + kx]
+///
+/// Per two positions of a row: two gradient loads, 12 broadcasts (15 at
+/// stride 2), 18 FMAs; each sum adds its terms in position order.
+extension DirectConv {
+    struct Taps9 {
+        var t0 = V(), t1 = V(), t2 = V(), t3 = V(), t4 = V(), t5 = V(), t6 = V(), t7 = V(), t8 = V()
+
+        @inline(__always)
+        mutating func add(_ d: V, _ p: UnsafePointer<Float>, _ wp: Int) {
+            t0 = t0.addingProduct(d, V(repeating: p[0])); t1 = t1.addingProduct(d, V(repeating: p[1]))
+            t2 = t2.addingProduct(d, V(repeating: p[2]))
+            let q = p + wp
+            t3 = t3.addingProduct(d, V(repeating: q[0])); t4 = t4.addingProduct(d, V(repeating: q[1]))
+            t5 = t5.addingProduct(d, V(repeating: q[2]))
+            let r = q + wp
+            t6 = t6.addingProduct(d, V(repeating: r[0])); t7 = t7.addingProduct(d, V(repeating: r[1]))
+            t8 = t8.addingProduct(d, V(repeating: r[2]))
+        }
+
+        /// out[tap * ldo + 0..<8] += t_tap.
+        @inline(__always)
+        func addTo(_ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
+            let r = UnsafeMutableRawPointer(out), s = ldo * 4
+            @inline(__always)
+            func put(_ k: Int, _ v: V) { r.storeBytes(of: ddpm_load8(r, k * s) + v, toByteOffset: k * s, as: V.self) }
+            put(0, t0); put(1, t1); put(2, t2); put(3, t3); put(4, t4); put(5, t5); put(6, t6); put(7, t7); put(8, t8)
+        }
+    }
+
+    /// Two neighbouring positions of one row, x and x + 1 (input columns s x
+    /// and s x + s): the broadcast of an input column serves both where they
+    /// share it, and each sum still adds position x, then x + 1.
+    @inline(__always)
+    static func addPair(_ a: inout Taps9, _ d0: V, _ d1: V, _ p: UnsafePointer<Float>, _ wp: Int, stride: Int) {
+        var row = p
+        @inline(__always)
+        func taps(_ t0: inout V, _ t1: inout V, _ t2: inout V) {
+            let b0 = V(repeating: row[0]), b1 = V(repeating: row[1]), b2 = V(repeating: row[2])
+            t0 = t0.addingProduct(d0, b0); t1 = t1.addingProduct(d0, b1); t2 = t2.addingProduct(d0, b2)
+            if stride == 1 {
+                let b3 = V(repeating: row[3])
+                t0 = t0.addingProduct(d1, b1); t1 = t1.addingProduct(d1, b2); t2 = t2.addingProduct(d1, b3)
+            } else {
+                let b3 = V(repeating: row[3]), b4 = V(repeating: row[4])
+                t0 = t0.addingProduct(d1, b2); t1 = t1.addingProduct(d1, b3); t2 = t2.addingProduct(d1, b4)
+            }
+            row += wp
+        }
+        taps(&a.t0, &a.t1, &a.t2); taps(&a.t3, &a.t4, &a.t5); taps(&a.t6, &a.t7, &a.t8)
+    }
+
+    static func weightGrad8(xp: UnsafePointer<Float>, wp: Int, h: Int, w: Int, dyT: UnsafePointer<Float>, ldy: Int,
+                            out: UnsafeMutablePointer<Float>, ldo: Int, stride: Int) {
+        @inline(__always)
+        func rows(_ s: Int) {
+            var a = Taps9()
+            let dStep = ldy * 4
+            for y in 0..<h {
+                var p = xp + s * y * wp, d = UnsafeRawPointer(dyT) + y * w * dStep
+                var x = 0
+                while x + 2 <= w {
+                    addPair(&a, ddpm_load8(d, 0), ddpm_load8(d, dStep), p, wp, stride: s)
+                    d += 2 * dStep; p += 2 * s; x += 2
+                }
+                if x < w { a.add(ddpm_load8(d, 0), p, wp) }
+            }
+            a.addTo(out, ldo)
+        }
+        // The stride as a constant in each copy: the pair's broadcasts are fixed.
+        if stride == 1 { rows(1) } else { rows(2) }
+    }
+}
+
+/// The AVX2 weight gradient of the 4x4 stride-2 pad-1 transposed convolution
+/// for 8 input channels (the lanes) and one output channel, as
+/// DirectConv512.transposedWeightGrad with half the vector: its 16 taps in
+/// two passes over the positions (rows ky 0-1, then 2-3), 8 accumulators each.
+/// Per input position and pass: one vector load, 8 broadcasts, 8 FMAs; each
+/// sum adds its terms in position order.
+extension DirectConv {
+    struct Taps8 {
+        var t0 = V(), t1 = V(), t2 = V(), t3 = V(), t4 = V(), t5 = V(), t6 = V(), t7 = V()
+
+        @inline(__always)
+        mutating func add(_ v: V, _ p: UnsafePointer<Float>, _ wp: Int) {
+            t0 = t0.addingProduct(v, V(repeating: p[0])); t1 = t1.addingProduct(v, V(repeating: p[1]))
+            t2 = t2.addingProduct(v, V(repeating: p[2])); t3 = t3.addingProduct(v, V(repeating: p[3]))
+            let q = p + wp
+            t4 = t4.addingProduct(v, V(repeating: q[0])); t5 = t5.addingProduct(v, V(repeating: q[1]))
+            t6 = t6.addingProduct(v, V(repeating: q[2])); t7 = t7.addingProduct(v, V(repeating: q[3]))
+        }
+
+        /// out[tap * ldo + 0..<8] += t_tap.
+        @inline(__always)
+        func addTo(_ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
+            let r = UnsafeMutableRawPointer(out), s = ldo * 4
+            @inline(__always)
+            func put(_ k: Int, _ v: V) { r.storeBytes(of: ddpm_load8(r, k * s) + v, toByteOffset: k * s, as: V.self) }
+            put(0, t0); put(1, t1); put(2, t2); put(3, t3); put(4, t4); put(5, t5); put(6, t6); put(7, t7)
+        }
+    }
+
+    static func transposedWeightGrad8(xT: UnsafePointer<Float>, ldx: Int, yp: UnsafePointer<Float>, wp: Int,
+                                      h: Int, w: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let next = 2 * wp - 2 * (w - 1)
+        for half in 0..<2 {
+            var a = Taps8()
+            var p = yp + 2 * half * wp, xr = UnsafeRawPointer(xT)
+            flatLoop(outer: h, inner: w) { _, last in
+                a.add(ddpm_load8(xr, 0), p, wp)
+                xr += ldx * 4; p += last ? next : 2
+            }
+            a.addTo(out + 8 * half * ldo, ldo)
+        }
+    }
+}
+
+/// The AVX2 weight gradient of a 1x1 convolution for four output and two
+/// input channels: 8 dot products of long rows,
+///
+///     out[i ldo + j] += sum over p < len of a[i lda + p] * b[j ldb + p]
+///
+/// for i < 4, j < 2 (DirectConv512.dot4x4's 4 x 4 block is two of these).
+/// Per 8 positions: 6 loads shared by 8 FMAs. Each sum adds its terms in
+/// position order within each of 8 lanes (p mod 8), then the lanes
+/// (`SIMD.sum`), then the last len % 8 positions in order.
+extension DirectConv {
+    static func dot4x2(a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, len: Int,
+                       out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b), sa = lda * 4, sb = ldb * 4
+        let whole = len / 8 * 8
+        var off = 0
+        while off < whole * 4 {
+            let b0 = ddpm_load8(rb, off), b1 = ddpm_load8(rb, off + sb)
+            var v = ddpm_load8(ra, off)
+            c00 = c00.addingProduct(v, b0); c01 = c01.addingProduct(v, b1)
+            v = ddpm_load8(ra, off + sa)
+            c10 = c10.addingProduct(v, b0); c11 = c11.addingProduct(v, b1)
+            v = ddpm_load8(ra, off + 2 * sa)
+            c20 = c20.addingProduct(v, b0); c21 = c21.addingProduct(v, b1)
+            v = ddpm_load8(ra, off + 3 * sa)
+            c30 = c30.addingProduct(v, b0); c31 = c31.addingProduct(v, b1)
+            off += 32
+        }
+        @inline(__always)
+        func put(_ i: Int, _ j: Int, _ c: V) {
+            var s = c.sum()
+            for p in whole..<len { s += a[i * lda + p] * b[j * ldb + p] }
+            out[i * ldo + j] += s
+        }
+        put(0, 0, c00); put(0, 1, c01); put(1, 0, c10); put(1, 1, c11)
+        put(2, 0, c20); put(2, 1, c21); put(3, 0, c30); put(3, 1, c31)
+    }
+}

@@ -104,21 +104,21 @@ extension DirectConv {
         }
     }
 
-    /// Whether `pointwiseWeightGrad` runs for a 1x1 convolution: AVX-512, and
-    /// both channel counts multiples of 4.
+    /// Whether `pointwiseWeightGrad` runs for a 1x1 convolution: a direct
+    /// backend, and both channel counts multiples of 4.
     static func pointwiseWeightGradApplies(backend: Backend, cin: Int, cout: Int) -> Bool {
-        backend.wide && cin % 4 == 0 && cout % 4 == 0
+        backend.direct && cin % 4 == 0 && cout % 4 == 0
     }
 
     /// dW [cout, cin] += dy [cout, P] x [cin, P]^T for a 1x1 convolution, P =
     /// n h w (each channel's batch is one contiguous row in the [C, N, H, W]
-    /// layout): DirectConv512.dot4x4 on 4 x 4 blocks of dW, the blocks dealt to
+    /// layout): DirectConv512.dot4x4 (AVX2: two `dot4x2`) on 4 x 4 blocks of dW, the blocks dealt to
     /// the cores, the positions in runs of `run` so that the rows of one run
     /// (read again by every block of the same input or output channels) stay
     /// in cache. Each dW entry adds its runs in order on one core, so the
     /// result does not depend on the number of cores.
     static func pointwiseWeightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, positions: Int,
-                                    cin: Int, cout: Int, into dW: UnsafeMutablePointer<Float>) {
+                                    cin: Int, cout: Int, wide: Bool, into dW: UnsafeMutablePointer<Float>) {
         let run = 2048, inBlocks = cin / 4, blocks = (cout / 4) * inBlocks
         let threads = min(Parallel.cores, blocks)
         Parallel.run(threads) { th in
@@ -128,8 +128,13 @@ extension DirectConv {
                 var blk = th
                 while blk < blocks {
                     let cb = blk / inBlocks, ib = blk % inBlocks
-                    DirectConv512.dot4x4(a: dy + 4 * cb * positions + p0, lda: positions, b: x + 4 * ib * positions + p0,
-                                         ldb: positions, len: len, out: dW + 4 * cb * cin + 4 * ib, ldo: cin)
+                    let a = dy + 4 * cb * positions + p0, b = x + 4 * ib * positions + p0, o = dW + 4 * cb * cin + 4 * ib
+                    if wide {
+                        DirectConv512.dot4x4(a: a, lda: positions, b: b, ldb: positions, len: len, out: o, ldo: cin)
+                    } else {
+                        dot4x2(a: a, lda: positions, b: b, ldb: positions, len: len, out: o, ldo: cin)
+                        dot4x2(a: a, lda: positions, b: b + 2 * positions, ldb: positions, len: len, out: o + 2, ldo: cin)
+                    }
                     blk += threads
                 }
                 p0 += run

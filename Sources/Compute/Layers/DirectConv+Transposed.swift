@@ -78,28 +78,37 @@ extension DirectConv {
 }
 
 extension DirectConv {
-    /// Whether `transposedWeightGrad` runs: AVX-512 and input channels in
-    /// whole vectors of 16.
-    static func transposedWeightGradApplies(backend: Backend, cin: Int) -> Bool { backend.wide && cin % 16 == 0 }
+    /// Whether `transposedWeightGrad` runs: input channels in whole vectors
+    /// (16 on AVX-512, 8 on AVX2).
+    static func transposedWeightGradApplies(backend: Backend, cin: Int) -> Bool {
+        backend.direct && cin % (backend.wide ? 16 : 8) == 0
+    }
 
     /// dW [cin, cout, 4, 4] += the weight gradient of the 4x4 stride-2 pad-1
     /// transposed convolution, without im2col: per image, dy in zero-bordered
     /// planes (2H x 2W, rows of 2W + 2) and x transposed to
     /// [position][channel], then DirectConv512.transposedWeightGrad for each
-    /// output channel and 16 input channels. Images are dealt to the cores;
+    /// output channel and 16 input channels (AVX2: `transposedWeightGrad8`
+    /// and 8). Images are dealt to the cores;
     /// each core sums its images in order into its own partial, and the
     /// partials are added in thread order (as the GEMM path does with its chunks).
     static func transposedWeightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
                                      cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
-        let g = Geometry(h: 2 * h, w: 2 * w, pad: 1, wide: true), hw = h * w
+        let wide = ws.backend.wide, lanes = wide ? 16 : 8
+        let g = Geometry(h: 2 * h, w: 2 * w, pad: 1, wide: wide), hw = h * w
         let threads = dealImages(n: n, scratch: cout * g.planeLen + hw * cin, partLen: cout * 16 * cin, ws: ws) { b, yp, part in
             let xT = yp + cout * g.planeLen
             loadPlanes(dy, n: n, b: b, cin: cout, g, into: yp)
             transposeImage(x, n: n, b: b, channels: cin, positions: hw, into: xT)
             for co in 0..<cout {
-                for cb in stride(from: 0, to: cin, by: 16) {
-                    DirectConv512.transposedWeightGrad(xT: xT + cb, ldx: cin, yp: yp + co * g.planeLen, wp: g.wp,
-                                                       h: h, w: w, out: part + co * 16 * cin + cb, ldo: cin)
+                for cb in stride(from: 0, to: cin, by: lanes) {
+                    if wide {
+                        DirectConv512.transposedWeightGrad(xT: xT + cb, ldx: cin, yp: yp + co * g.planeLen, wp: g.wp,
+                                                           h: h, w: w, out: part + co * 16 * cin + cb, ldo: cin)
+                    } else {
+                        transposedWeightGrad8(xT: xT + cb, ldx: cin, yp: yp + co * g.planeLen, wp: g.wp,
+                                              h: h, w: w, out: part + co * 16 * cin + cb, ldo: cin)
+                    }
                 }
             }
         }

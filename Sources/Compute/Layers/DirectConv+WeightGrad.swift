@@ -1,4 +1,4 @@
-// DirectConv+WeightGrad.swift: the direct weight gradients of 3x3 convolutions, stride 1 and 2 (AVX-512).
+// DirectConv+WeightGrad.swift: the direct weight gradients of 3x3 convolutions, stride 1 and 2.
 import CBLIS
 import Dispatch
 import Foundation
@@ -7,13 +7,16 @@ import SIMDMath
 
 extension DirectConv {
     /// Whether `weightGrad` runs for a 3x3 stride-1 pad-1 convolution on this
-    /// backend (AVX-512, any channel counts).
-    static func weightGradApplies(backend: Backend) -> Bool { backend.wide }
+    /// backend (AVX-512: any channel counts; AVX2: output channels in vectors of 8).
+    static func weightGradApplies(backend: Backend, cout: Int) -> Bool {
+        backend.wide || (backend.direct && cout % 8 == 0)
+    }
 
-    /// Whether `weightGrad` runs for a 3x3 stride-2 pad-1 convolution (AVX-512,
-    /// output channels in vectors of 16, input channels in pairs).
+    /// Whether `weightGrad` runs for a 3x3 stride-2 pad-1 convolution (AVX-512:
+    /// output channels in vectors of 16, input channels in pairs; AVX2: output
+    /// channels in vectors of 8).
     static func stridedWeightGradApplies(backend: Backend, cin: Int, cout: Int) -> Bool {
-        backend.wide && cout % 16 == 0 && cin % 2 == 0
+        backend.wide ? cout % 16 == 0 && cin % 2 == 0 : backend.direct && cout % 8 == 0
     }
 
     /// Deals the n images of a weight gradient to the cores (image b to core
@@ -36,31 +39,42 @@ extension DirectConv {
     /// dW [cout, cin, 3, 3] += the weight gradient of a 3x3 pad-1 convolution
     /// of stride 1 or 2 (x is h x w, dy the output's size), without im2col:
     /// per image, the input in zero-bordered
-    /// planes and dy transposed to [position][cout], then
+    /// planes and dy transposed to [position][cout], then on AVX-512
     /// DirectConv512.weightGrad32 for each 32 output channels and input
     /// channel, or DirectConv512.weightGrad for each 16 output and 2 input
-    /// channels; at stride 1 other channel counts go to `weightGradBlocks`. Images are
+    /// channels (at stride 1 other channel counts go to `weightGradBlocks`),
+    /// on AVX2 `weightGrad8` for each 8 output channels and input channel. Images are
     /// dealt to the cores; each core sums its images
     /// in order into its own partial, and the partials are added in thread
     /// order (as the GEMM path does with its chunks).
     static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
                            cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>, stride: Int = 1) {
-        if !ws.backend.wide { fatalError("DirectConv.weightGrad needs the AVX-512 backend") }
-        if !(cout % 16 == 0 && cin % 2 == 0) {
+        let wide = ws.backend.wide
+        if !ws.backend.direct || (!wide && cout % 8 != 0) {
+            fatalError("DirectConv.weightGrad needs AVX-512, or AVX2 and 8k output channels")
+        }
+        if wide && !(cout % 16 == 0 && cin % 2 == 0) {
             // weightGradBlocks reads dy as h x w: never at stride 2 (a fatalError stays under -Ounchecked).
             if stride != 1 { fatalError("DirectConv.weightGrad: stride 2 needs 16k output and 2k input channels") }
             return weightGradBlocks(x: x, dy: dy, n: n, h: h, w: w, cin: cin, cout: cout, ws: ws, into: dW)
         }
         // x's planes are h x w; dy's positions the output's ho x wo.
         let ho = (h - 1) / stride + 1, wo = (w - 1) / stride + 1, hwo = ho * wo
-        let g = Geometry(h: h, w: w, pad: 1, wide: ws.backend.wide)
+        let g = Geometry(h: h, w: w, pad: 1, wide: wide)
         let threads = dealImages(n: n, scratch: cin * g.planeLen + hwo * cout, partLen: cin * 9 * cout, ws: ws) { b, xp, part in
             let dyT = xp + cin * g.planeLen
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
             transposeImage(dy, n: n, b: b, channels: cout, positions: hwo, into: dyT)
             // 32 output channels at a time where they come in 32s (each input
             // broadcast serves two FMAs), else 16 and two input channels.
-            if cout % 32 == 0 {
+            if !wide {
+                for cb in Swift.stride(from: 0, to: cout, by: 8) {
+                    for ci in 0..<cin {
+                        weightGrad8(xp: xp + ci * g.planeLen, wp: g.wp, h: ho, w: wo, dyT: dyT + cb, ldy: cout,
+                                    out: part + ci * 9 * cout + cb, ldo: cout, stride: stride)
+                    }
+                }
+            } else if cout % 32 == 0 {
                 for cb in Swift.stride(from: 0, to: cout, by: 32) {
                     for ci in 0..<cin {
                         DirectConv512.weightGrad32(xp: xp + ci * g.planeLen, wp: g.wp, h: ho, w: wo, dyT: dyT + cb,
