@@ -80,8 +80,8 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
-    /// Training's Winograd F(2x2, 3x3) path (AVX-512, even sizes 8 to 32
-    /// wide) against the reference backend's im2col + GEMM and against the
+    /// Training's Winograd F(2x2, 3x3) path (on each direct backend: AVX-512
+    /// and AVX2; even sizes 8 to 32 wide) against the reference backend's im2col + GEMM and against the
     /// direct kernel that every other mode runs: forward adding onto y, the
     /// data gradient adding onto dx, both again writing over NaN, and
     /// (through the direct kernels, from dy and x) the weight and bias
@@ -91,7 +91,6 @@ final class LayerGradientTests: XCTestCase {
     /// rows with two per vector (10 high), a batch of 1 (channel tiles split
     /// over the cores) and of 3.
     func testWinogradMatchesDirectAndReference() throws {
-        guard Backend.avx512.isAvailable else { throw XCTSkip("this CPU lacks AVX-512") }
         func run(_ backend: Backend, _ mode: ForwardMode, n: Int, h: Int, w: Int, cin: Int, cout: Int) -> [Float] {
             var L = ParameterLayout()
             let conv = Conv2d(&L, "c", cin: cin, cout: cout, k: 3, pad: 1)
@@ -100,7 +99,7 @@ final class LayerGradientTests: XCTestCase {
             let x = randomBuffer(inLen, seed: 52), dy = randomBuffer(outLen, seed: 53)
             let ws = Workspace(backend: backend, unet: true)
             ws.mode = mode
-            XCTAssertEqual(DirectConv.winogradApplies(ws, h: h, w: w), backend == .avx512 && mode == .training)
+            XCTAssertEqual(DirectConv.winogradApplies(ws, h: h, w: w), backend != .reference && mode == .training)
             let y = randomBuffer(outLen, seed: 54), dx = randomBuffer(inLen, seed: 55), g = FloatBuffer(count: L.count)
             g.zero(L.count)
             conv.forward(params.ptr, x: x.ptr, y: y.ptr, n: n, h: h, w: w, ws: ws, accumulate: true)
@@ -119,27 +118,29 @@ final class LayerGradientTests: XCTestCase {
                      (2, 12, 12, 6, 8), (2, 8, 8, 8, 1)]
         // The last two: 6 input channels send dx through the GEMM path; 1 output
         // channel sends the forward through it, and dx (8 <- 1) through Winograd.
-        for (n, h, w, cin, cout) in cases {
-            let what = "\(cin)->\(cout) n=\(n) \(h)x\(w)"
-            let want = run(.reference, .training, n: n, h: h, w: w, cin: cin, cout: cout)
-            let winograd = run(.avx512, .training, n: n, h: h, w: w, cin: cin, cout: cout)
-            let direct = run(.avx512, .evaluation, n: n, h: h, w: w, cin: cin, cout: cout)
-            let outLen = cout * n * h * w, inLen = cin * n * h * w
-            let gEnd = want.count - outLen - inLen
-            for (name, r) in [("y", 0..<outLen), ("dx", outLen..<(outLen + inLen)), ("dW", (outLen + inLen)..<gEnd),
-                              ("y (=)", gEnd..<(gEnd + outLen)), ("dx (=)", (gEnd + outLen)..<want.count)] {
-                assertClose(Array(want[r]), Array(winograd[r]), rtol: 2e-6, "Winograd \(what) \(name) against the reference")
-                assertClose(Array(direct[r]), Array(winograd[r]), rtol: 2e-6, "Winograd \(what) \(name) against the direct kernel")
+        try forEachBackend([.avx2, .avx512]) { backend in
+            for (n, h, w, cin, cout) in cases {
+                let what = "\(backend.rawValue) \(cin)->\(cout) n=\(n) \(h)x\(w)"
+                let want = run(.reference, .training, n: n, h: h, w: w, cin: cin, cout: cout)
+                let winograd = run(backend, .training, n: n, h: h, w: w, cin: cin, cout: cout)
+                let direct = run(backend, .evaluation, n: n, h: h, w: w, cin: cin, cout: cout)
+                let outLen = cout * n * h * w, inLen = cin * n * h * w
+                let gEnd = want.count - outLen - inLen
+                for (name, r) in [("y", 0..<outLen), ("dx", outLen..<(outLen + inLen)), ("dW", (outLen + inLen)..<gEnd),
+                                  ("y (=)", gEnd..<(gEnd + outLen)), ("dx (=)", (gEnd + outLen)..<want.count)] {
+                    assertClose(Array(want[r]), Array(winograd[r]), rtol: 2e-6, "Winograd \(what) \(name) against the reference")
+                    assertClose(Array(direct[r]), Array(winograd[r]), rtol: 2e-6, "Winograd \(what) \(name) against the direct kernel")
+                }
+                // Its rounding is its own: proof that this path ran, not the direct kernel.
+                XCTAssertNotEqual(winograd, direct, what)
             }
-            // Its rounding is its own: proof that this path ran, not the direct kernel.
-            XCTAssertNotEqual(winograd, direct, what)
+            // Only the U-Net asks for it: a classifier's readings, guidance and
+            // training stay on the direct kernel (and so does a plain workspace).
+            let unet = try UNet(.tiny, backend: backend), classifier = Classifier(backend: backend)
+            XCTAssertTrue(DirectConv.winogradApplies(unet.ws, h: 28, w: 28))
+            XCTAssertFalse(DirectConv.winogradApplies(classifier.ws, h: 28, w: 28))
+            XCTAssertFalse(DirectConv.winogradApplies(Workspace(backend: backend), h: 28, w: 28))
         }
-        // Only the U-Net asks for it: a classifier's readings, guidance and
-        // training stay on the direct kernel (and so does a plain workspace).
-        let unet = try UNet(.tiny, backend: .avx512), classifier = Classifier(backend: .avx512)
-        XCTAssertTrue(DirectConv.winogradApplies(unet.ws, h: 28, w: 28))
-        XCTAssertFalse(DirectConv.winogradApplies(classifier.ws, h: 28, w: 28))
-        XCTAssertFalse(DirectConv.winogradApplies(Workspace(backend: .avx512), h: 28, w: 28))
     }
 
     /// `overwriteDx` writes dx as adding into zeros would, on every backend,

@@ -1,7 +1,8 @@
 // csimd.h: AVX-512 lane permutations that Swift's SIMD types cannot spell,
 // for Kernels512 (compiled for skylake-avx512, where these inline to one
 // vpermt2ps each; callers check the CPU first, as for all of Kernels512), and
-// an unaligned AVX load that always inlines, for the AVX2 tile.
+// an unaligned AVX load and store that always inline, for the AVX2 tile, and
+// the AVX2 Winograd transforms' 8-float permutations.
 #ifndef DDPM_CSIMD_H
 #define DDPM_CSIMD_H
 #include <immintrin.h>
@@ -32,5 +33,32 @@ static inline __attribute__((target("avx512f"))) __m512 ddpm_odd(__m512 lo, __m5
 /// record ddpm bench --train-batches 8 --sample-batches 16` on an AVX2 CPU).
 static inline __attribute__((always_inline, target("avx"))) __m256 ddpm_load8(const void *_Nonnull p, long offset) {
     return _mm256_loadu_ps((const float *)((const char *)p + offset));
+}
+/// 8 floats to p + offset bytes, any alignment (one vmovups).
+static inline __attribute__((always_inline, target("avx"))) void ddpm_store8(void *_Nonnull p, long offset, __m256 v) {
+    _mm256_storeu_ps((float *)((char *)p + offset), v);
+}
+
+/// The AVX2 Winograd transforms' permutations (Compute's WinogradAVX2), on
+/// 8-float vectors: the even floats of x and y, x0 x2 x4 x6 y0 y2 y4 y6 ...
+static inline __attribute__((always_inline, target("avx2"))) __m256 ddpm_even8(__m256 x, __m256 y) {
+    __m256 t = _mm256_shuffle_ps(x, y, 0x88);   // x0 x2 y0 y2 | x4 x6 y4 y6
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
+}
+
+/// ... the odd floats, x1 x3 x5 x7 y1 y3 y5 y7 ...
+static inline __attribute__((always_inline, target("avx2"))) __m256 ddpm_odd8(__m256 x, __m256 y) {
+    __m256 t = _mm256_shuffle_ps(x, y, 0xDD);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
+}
+
+/// ... the first halves interleaved, x0 y0 x1 y1 x2 y2 x3 y3 ...
+static inline __attribute__((always_inline, target("avx2"))) __m256 ddpm_zip_lo8(__m256 x, __m256 y) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(x, y), _mm256_unpackhi_ps(x, y), 0x20);
+}
+
+/// ... and the second halves, x4 y4 x5 y5 x6 y6 x7 y7.
+static inline __attribute__((always_inline, target("avx2"))) __m256 ddpm_zip_hi8(__m256 x, __m256 y) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(x, y), _mm256_unpackhi_ps(x, y), 0x31);
 }
 #endif

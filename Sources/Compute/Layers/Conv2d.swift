@@ -98,22 +98,23 @@ public struct Conv2d: Sendable {
     }
 
     /// DirectConv over the batch (DirectConv.parallel splits it over the
-    /// cores): the direct 3x3 kernel, or in a U-Net's training pass on
-    /// AVX-512 Winograd F(2x2, 3x3) (DirectConv.winogradApplies), or in its
+    /// cores): the direct 3x3 kernel, or in a U-Net's training pass
+    /// Winograd F(2x2, 3x3) (DirectConv.winogradApplies), or in its
     /// sampling passes on the bf16 backend the bfloat16 tile (DirectConv.bf16Applies).
     static func direct(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w wid: Int,
                        ws: Workspace, accumulate: Bool, affineSiLU: DirectConv.AffineSiLU? = nil) {
         if DirectConv.winogradApplies(ws, h: h, w: wid) {
-            if !DirectConv.winogradReadsFit(h: h, w: wid) { fatalError("Winograd: planes too short for \(h)x\(wid)") }
+            let wide = ws.backend.wide
+            if !DirectConv.winogradReadsFit(h: h, w: wid, wide: wide) { fatalError("Winograd: planes too short for \(h)x\(wid)") }
             let u = ws.packed(weight, count: 16 * cout * cin) {
                 DirectConv.packWinograd(weight, cin: cin, cout: cout, into: $0)
             }
-            let g = DirectConv.Geometry(h: h, w: wid, pad: 1, wide: true)
-            let scratch = cin * g.planeLen + DirectConv.WinogradShape(h: h, w: wid).scratchFloats(cin: cin, cout: cout)
+            let g = DirectConv.Geometry(h: h, w: wid, pad: 1, wide: wide)
+            let scratch = cin * g.planeLen + DirectConv.WinogradShape(h: h, w: wid, wide: wide).scratchFloats(cin: cin, cout: cout)
             DirectConv.parallel(n: n, tiles: cout / 4, scratch: scratch, ws: ws) { th, images, coTiles in
                 DirectConv.winograd(packed: u, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
-                                    images: images, coTiles: coTiles, accumulate: accumulate,
+                                    images: images, coTiles: coTiles, accumulate: accumulate, wide: wide,
                                     scratch: ws.cols[th].ptr, affineSiLU: affineSiLU)
             }
             return

@@ -1,11 +1,12 @@
-// DirectConv+Winograd.swift: the 3x3 stride-1 convolution through Winograd F(2x2, 3x3), for training on AVX-512.
+// DirectConv+Winograd.swift: the 3x3 stride-1 convolution through Winograd F(2x2, 3x3), for training.
 import Kernels512
 import SIMDMath
 
 /// Training's 3x3 stride-1 convolutions (forward, and the data gradient, which
-/// is the same convolution of dy with flipped weights) on AVX-512, for images
-/// of even height and width between 8 and 32 wide: Winograd F(2x2, 3x3)
-/// (Winograd512) does 16 multiply-adds per 2x2 output tile and channel pair
+/// is the same convolution of dy with flipped weights) on both direct
+/// backends, for images of even height and width between 8 and 32 wide:
+/// Winograd F(2x2, 3x3) (Winograd512, or on AVX2 WinogradAVX2 with the same
+/// sums) does 16 multiply-adds per 2x2 output tile and channel pair
 /// where the direct kernel does 36 (and computes the planes' two border columns
 /// as well). Per image: the direct kernel's zero-bordered planes, their 16
 /// transformed planes V[ξ][ci][tiles], the 16 products M[ξ] = U[ξ] V[ξ]
@@ -26,13 +27,13 @@ extension DirectConv {
         /// Two tile rows per vector (images up to 16 wide), else one.
         let pair: Bool
         /// Vectors of 16 tiles per image and channel; floats per transformed
-        /// plane (a multiple of the kernel's granule, 32).
+        /// plane (a multiple of the kernel's granule: 32, AVX2 24).
         let vectors: Int, ld: Int
 
-        init(h: Int, w: Int) {
+        init(h: Int, w: Int, wide: Bool) {
             pair = w <= 16
             vectors = pair ? (h / 2 + 1) / 2 : h / 2
-            ld = DirectConv.roundUp(vectors * 16, DirectConv512.granule)
+            ld = DirectConv.roundUp(vectors * 16, DirectConv.granule(wide))
         }
 
         /// Per-thread scratch after the planes: V (16 cin planes), M (16 cout), one output row (32).
@@ -41,9 +42,9 @@ extension DirectConv {
 
     /// Whether a 3x3 stride-1 pad-1 convolution over h x w images runs
     /// Winograd: a workspace that asks for it (the U-Net's), in training, on
-    /// AVX-512, even sizes 8 to 32 wide.
+    /// a direct backend, even sizes 8 to 32 wide.
     static func winogradApplies(_ ws: Workspace, h: Int, w: Int) -> Bool {
-        ws.unet && ws.backend.wide && ws.mode.isTraining && h % 2 == 0 && w % 2 == 0 && w >= 8 && w <= 32 && h >= 2
+        ws.unet && ws.backend.direct && ws.mode.isTraining && h % 2 == 0 && w % 2 == 0 && w >= 8 && w <= 32 && h >= 2
     }
 
     /// What `winogradApplies` says, for `ddpm bench`.
@@ -52,9 +53,10 @@ extension DirectConv {
     /// Whether inputTransform's reads stay inside the direct planes (they do
     /// for every size winogradApplies admits: the planes' slack after h wp is
     /// 2 wp + 66 floats or more, the reads' at most wp + 34, or with pair
-    /// 3 wp + 18; checked once per call, as -Ounchecked drops preconditions).
-    static func winogradReadsFit(h: Int, w: Int) -> Bool {
-        let g = Geometry(h: h, w: w, pad: 1, wide: true), s = WinogradShape(h: h, w: w)
+    /// 3 wp + 18; on AVX2 the slack is 3 wp + 26 or more; checked once per call, as
+    /// -Ounchecked drops preconditions).
+    static func winogradReadsFit(h: Int, w: Int, wide: Bool) -> Bool {
+        let g = Geometry(h: h, w: w, pad: 1, wide: wide), s = WinogradShape(h: h, w: w, wide: wide)
         return Winograd512.reach(wp: g.wp, vectors: s.vectors, pair: s.pair) <= g.planeLen
     }
 
@@ -89,9 +91,9 @@ extension DirectConv {
     /// given images and output-channel tiles; `u` from `packWinograd`.
     static func winograd(packed u: UnsafePointer<Float>, bias: UnsafePointer<Float>, cin: Int, cout: Int,
                          x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, n: Int, h: Int, w: Int,
-                         images: Range<Int>, coTiles: Range<Int>, accumulate: Bool,
+                         images: Range<Int>, coTiles: Range<Int>, accumulate: Bool, wide: Bool,
                          scratch: UnsafeMutablePointer<Float>, affineSiLU: AffineSiLU? = nil) {
-        let g = Geometry(h: h, w: w, pad: 1, wide: true), s = WinogradShape(h: h, w: w)
+        let g = Geometry(h: h, w: w, pad: 1, wide: wide), s = WinogradShape(h: h, w: w, wide: wide)
         let tiles = cout / 4, hw = h * w, filled = s.vectors * 16
         let t0 = coTiles.lowerBound, couts = 4 * coTiles.count
         let xp = scratch, v = xp + cin * g.planeLen, m = v + 16 * cin * s.ld, rows = m + 16 * couts * s.ld
@@ -100,24 +102,33 @@ extension DirectConv {
         var zero = 0
         for b in images {
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
-            Winograd512.inputTransform(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, vectors: s.vectors,
-                                       pair: s.pair, out: v, ld: s.ld)
+            if wide {
+                Winograd512.inputTransform(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, vectors: s.vectors,
+                                           pair: s.pair, out: v, ld: s.ld)
+            } else {
+                WinogradAVX2.inputTransform(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, vectors: s.vectors,
+                                            pair: s.pair, out: v, ld: s.ld)
+            }
             // ξ outer: each channel tile reads V[ξ] (cin x ld floats, 43 KB at most
             // in Tiny) where the one before left it, in L1.
             for xi in 0..<16 {
                 for t in coTiles {
-                    DirectConv512.kernelTaps(xp: v + xi * cin * s.ld, planeLen: s.ld, offs: &zero, taps: 1, cin: cin,
-                                             wideLen: s.ld, wpk: u + (xi * tiles + t) * cin * 4,
-                                             out: m + (xi * couts + (t - t0) * 4) * s.ld)
+                    taps(xp: v + xi * cin * s.ld, planeLen: s.ld, offs: &zero, taps: 1, cin: cin, wideLen: s.ld,
+                         wpk: u + (xi * tiles + t) * cin * 4, out: m + (xi * couts + (t - t0) * 4) * s.ld, wide: wide)
                 }
             }
             for t in coTiles {
                 prefetchOutput(y, g, tile: t, n: n, b: b)
                 for j in 0..<4 {
                     let co = t * 4 + j
-                    Winograd512.outputTransform(m: m + ((t - t0) * 4 + j) * s.ld, xs: couts * s.ld, vectors: s.vectors,
-                                                pair: s.pair, y: y + (co * n + b) * hw, h: h, w: w, bias: bias[co],
-                                                accumulate: accumulate, tmp: rows)
+                    let mj = m + ((t - t0) * 4 + j) * s.ld, yc = y + (co * n + b) * hw
+                    if wide {
+                        Winograd512.outputTransform(m: mj, xs: couts * s.ld, vectors: s.vectors, pair: s.pair, y: yc,
+                                                    h: h, w: w, bias: bias[co], accumulate: accumulate, tmp: rows)
+                    } else {
+                        WinogradAVX2.outputTransform(m: mj, xs: couts * s.ld, vectors: s.vectors, pair: s.pair, y: yc,
+                                                     h: h, w: w, bias: bias[co], accumulate: accumulate, tmp: rows)
+                    }
                 }
             }
         }

@@ -43,7 +43,10 @@ enum DirectConv {
             self.h = h; self.w = w; self.pad = pad; self.wide = wide
             wp = w + 2 * pad
             wideLen = DirectConv.roundUp(h * wp, DirectConv.granule(wide))
-            planeLen = wideLen + 2 * wp + 2 + DirectConv.tile(wide)   // every over-read stays inside
+            // Every over-read stays inside; on AVX2 one row more, which the
+            // Winograd transform's second tile rows read (its 8 extra floats
+            // past the tile do not cover it, AVX-512's 64 do).
+            planeLen = wideLen + 2 * wp + 2 + DirectConv.tile(wide) + (wide ? 0 : wp)
         }
         /// Floats of scratch for `cin` planes and `outs` output rows of wideLen.
         func scratchFloats(cin: Int, outs: Int) -> Int { cin * planeLen + outs * wideLen }
