@@ -16,7 +16,7 @@ public struct ConvTranspose2d: Sendable {
     public func outSize(_ s: Int) -> Int { (s - 1) * stride - 2 * pad + k }
     /// The U-Net's 4x4 stride-2 pad-1 shape on a direct backend: the forward
     /// (cout % 4 == 0) and the input gradient (cin % 4 == 0) run direct
-    /// kernels, and on AVX-512 the weight gradient (cin % 16 == 0).
+    /// kernels, and so does the weight gradient (cin % 16 == 0 on AVX-512, % 8 on AVX2).
     func isDirect4x4(_ b: Backend) -> Bool { b.direct && k == 4 && stride == 2 && pad == 1 }
     public func colSize(n: Int, h: Int, w: Int) -> Int { cout * k * k * n * h * w }
 
@@ -50,8 +50,8 @@ public struct ConvTranspose2d: Sendable {
     /// dcol = im2col(dy); dW += x dcol^T; db += rowsum(dy); dx += W dcol. In
     /// the 4x4 stride-2 pad-1 case on the direct backends, dx is the 4x4
     /// stride-2 convolution of dy with these weights (DirectConv.strided) and
-    /// the GEMMs compute dW only; on AVX-512 with input channels in whole
-    /// vectors of 16, dW is direct too (DirectConv.transposedWeightGrad).
+    /// the GEMMs compute dW only; with input channels in whole vectors (16 on
+    /// AVX-512, 8 on AVX2), dW is direct too (DirectConv.transposedWeightGrad).
     public func backward(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
                          x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                          n: Int, h: Int, w wid: Int, ws: Workspace) {
