@@ -83,6 +83,14 @@ extension DirectConv {
 /// Per two positions of a row: two gradient loads, 12 broadcasts (15 at
 /// stride 2), 18 FMAs; each sum adds its terms in position order.
 extension DirectConv {
+    /// out[row * ldo + 0..<8] += v (the tap accumulators' write-back, as
+    /// DirectConv512.addVector).
+    @inline(__always)
+    static func addVector(_ out: UnsafeMutablePointer<Float>, row: Int, _ ldo: Int, _ v: V) {
+        let r = UnsafeMutableRawPointer(out), s = row * ldo * 4
+        ddpm_store8(r, s, ddpm_load8(r, s) + v)
+    }
+
     struct Taps9 {
         var t0 = V(), t1 = V(), t2 = V(), t3 = V(), t4 = V(), t5 = V(), t6 = V(), t7 = V(), t8 = V()
 
@@ -101,9 +109,7 @@ extension DirectConv {
         /// out[tap * ldo + 0..<8] += t_tap.
         @inline(__always)
         func addTo(_ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
-            let r = UnsafeMutableRawPointer(out), s = ldo * 4
-            @inline(__always)
-            func put(_ k: Int, _ v: V) { r.storeBytes(of: ddpm_load8(r, k * s) + v, toByteOffset: k * s, as: V.self) }
+            func put(_ k: Int, _ v: V) { DirectConv.addVector(out, row: k, ldo, v) }
             put(0, t0); put(1, t1); put(2, t2); put(3, t3); put(4, t4); put(5, t5); put(6, t6); put(7, t7); put(8, t8)
         }
     }
@@ -174,9 +180,7 @@ extension DirectConv {
         /// out[tap * ldo + 0..<8] += t_tap.
         @inline(__always)
         func addTo(_ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
-            let r = UnsafeMutableRawPointer(out), s = ldo * 4
-            @inline(__always)
-            func put(_ k: Int, _ v: V) { r.storeBytes(of: ddpm_load8(r, k * s) + v, toByteOffset: k * s, as: V.self) }
+            func put(_ k: Int, _ v: V) { DirectConv.addVector(out, row: k, ldo, v) }
             put(0, t0); put(1, t1); put(2, t2); put(3, t3); put(4, t4); put(5, t5); put(6, t6); put(7, t7)
         }
     }
