@@ -349,6 +349,69 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(r.snapshot.finished)
     }
 
+    /// The demo's length for a pace: the steps that end the run at `seconds`,
+    /// rounded down to 50 and kept within the range.
+    func testLengthFitArithmetic() {
+        let f = LengthFit(seconds: 240, atStep: 50, steps: 1000...4800)
+        XCTAssertEqual(f.length(done: 50, elapsed: 10), 1200, "5 steps/s for 240 s")
+        XCTAssertEqual(f.length(done: 50, elapsed: 9), 1300, "1333.3 steps, rounded down to 50")
+        XCTAssertEqual(f.length(done: 50, elapsed: 2), 4800, "6000 steps fit: the most")
+        XCTAssertEqual(f.length(done: 50, elapsed: 20), 1000, "600 steps fit: the fewest")
+        XCTAssertEqual(f.length(done: 50, elapsed: 0), 4800)
+        XCTAssertEqual(f.length(done: 0, elapsed: 3), 4800)
+        XCTAssertEqual(f.length(done: 50, elapsed: .infinity), 4800)
+        XCTAssertEqual(TrainRecipe.demoFit.steps.upperBound, TrainRecipe.demoSteps)
+        XCTAssertEqual(TrainRecipe.demo.options(images: 60_000).totalSteps, TrainRecipe.demoSteps)
+        // The fewest keeps the demo's warm-up: a fitted run is the run of its length from the start.
+        let o = TrainRecipe.demo.options(images: 60_000)
+        XCTAssertLessThan(TrainRecipe.demoFit.atStep, o.warmup)
+        XCTAssertGreaterThanOrEqual(TrainRecipe.demoFit.steps.lowerBound / 10, o.warmup)
+    }
+
+    /// A run shortened during its warm-up is, bit for bit, the run of that
+    /// length from the start; after the warm-up, or to a length with another
+    /// warm-up, the length does not change.
+    func testSetLengthDuringWarmUpIsTheShorterRun() throws {
+        var o = smallOptions(); o.batch = 4; o.warmup = 10; o.totalSteps = 4000
+        let fitted = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<5 { try fitted.trainStep() }
+        try fitted.setLength(120)
+        XCTAssertEqual(fitted.options.totalSteps, 120); XCTAssertEqual(fitted.lrSchedule.totalSteps, 120)
+        for _ in 0..<20 { try fitted.trainStep() }
+        var short = o; short.totalSteps = 120
+        let straight = try Trainer(options: short, data: Self.digits)
+        for _ in 0..<25 { try straight.trainStep() }
+        let n = straight.count
+        XCTAssertEqual(fitted.params.array(n), straight.params.array(n))
+        XCTAssertEqual(fitted.ema.array(n), straight.ema.array(n))
+        XCTAssertEqual(fitted.options, straight.options)
+        XCTAssertThrowsError(try fitted.setLength(200), "after the warm-up")
+        let early = try Trainer(options: o, data: Self.digits)
+        try early.trainStep()
+        XCTAssertThrowsError(try early.setLength(50), "50 steps would warm up for 5")
+        XCTAssertThrowsError(try early.setLength(0))
+        XCTAssertEqual(early.options.totalSteps, 4000)
+    }
+
+    /// The training view's demo sizes itself once, at `fit.atStep`, and says so.
+    func testRunnerFitsTheLengthOnce() throws {
+        var o = smallOptions(); o.batch = 4; o.warmup = 10; o.totalSteps = 4000
+        let tr = try Trainer(options: o, data: Self.digits)
+        let r = Runner(model: UNetPredictor(net: try UNet(o.config), params: tr.ema, weightsChange: true), schedule: tr.schedule, trainer: tr)
+        r.fit = LengthFit(seconds: 1e-6, atStep: 3, steps: 100...4000)
+        r.handle(.startTraining)
+        r.tick(); r.tick()
+        XCTAssertEqual(tr.options.totalSteps, 4000)
+        r.tick()
+        XCTAssertEqual(tr.options.totalSteps, 100, "any pace fits fewer than 100 steps in a microsecond")
+        XCTAssertEqual(r.snapshot.train?.totalSteps, 100)
+        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 100 steps at its pace, about ") ?? false, r.snapshot.message ?? "")
+        XCTAssertTrue(r.snapshot.message?.hasSuffix("(the demo's shortest: slower than it is made for)") ?? false)
+        XCTAssertNil(r.fit)
+        r.tick()
+        XCTAssertEqual(tr.options.totalSteps, 100)
+    }
+
     /// Class weights draw labels in proportion to weight x count, never a label
     /// of weight 0, and with replacement.
     func testClassWeightsDrawByLabel() throws {

@@ -388,12 +388,12 @@ final class EndToEndTests: XCTestCase {
         keys("2")
         waitFor("the empty training view") { $0.contains("No training running") }
         keys("g")
-        waitFor("the recipe menu") { $0.contains("d  lecture demo: batch 32") && $0.contains("f  full run: batch 64") }
+        waitFor("the recipe menu") { $0.contains("d  lecture demo: batch 16") && $0.contains("f  full run: batch 64") }
         keys("Escape")
         waitFor("cancelled") { $0.contains("no training started") && !$0.contains("lecture demo: batch") }
         keys("g"); keys("d")
         waitFor("the demo running", timeout: 60) { p in
-            p.contains("lecture demo, \(TrainRecipe.demoSteps) steps") || (Self.status(p).contains("/\(TrainRecipe.demoSteps)") && Self.status(p).contains("running"))
+            p.contains("lecture demo, up to \(TrainRecipe.demoSteps) steps, sized to this machine after") || (Self.status(p).contains("/\(TrainRecipe.demoSteps)") && Self.status(p).contains("running"))
         }
         waitFor("the preview read by the classifier", timeout: 60) { $0.contains("/16 digits at p") }
         keys("w")
@@ -404,7 +404,7 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
         let opts = try JSONSerialization.jsonObject(with: Data(try SafeTensors.read(dir + "/ddpm-train.safetensors").metadata["options"]!.utf8)) as! [String: Any]
-        XCTAssertEqual(opts["batch"] as? Int, 32); XCTAssertEqual(opts["weighting"] as? String, "min-snr")
+        XCTAssertEqual(opts["batch"] as? Int, 16); XCTAssertEqual(opts["weighting"] as? String, "min-snr")
         // The exit message says the checkpoint opens as it is; it does (its EMA weights).
         XCTAssertEqual(sh("DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) sample --weights \(dir)/ddpm-train.safetensors "
                           + "--n 1 --sampler ddim --steps 2 --out \(dir)/one.png").0, 0)

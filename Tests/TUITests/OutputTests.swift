@@ -263,6 +263,7 @@ final class OutputTests: XCTestCase {
         let took = Date().timeIntervalSince(t0)
         XCTAssertTrue(out.contains("stopped after") && out.contains("(--minutes)") && out.contains("checkpoint saved to \(timed)"), out)
         XCTAssertGreaterThan(took, 12); XCTAssertLessThan(took, 45, out)
+        XCTAssertFalse(out.contains("sized to this machine"), "--steps gives the length")
         let reports = out.split(separator: "\n").filter { $0.hasPrefix("report ") }
         XCTAssertGreaterThanOrEqual(reports.count, 2, out)
         // "report 0:02 step 41 confident 0/64 (0.000) classes 0,0,0,0,0,0,0,0,0,0 loss 0.4213"
@@ -270,5 +271,14 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(r[2], "step"); XCTAssertEqual(r[4], "confident"); XCTAssertTrue(r[5].hasSuffix("/64"), String(reports.last!))
         XCTAssertEqual(try Checkpoint.trainState(try SafeTensors.read(timed).metadata, path: timed).step, Int(r[3]),
                        "the last report is at the step the checkpoint holds")
+
+        // Without --steps the demo sizes itself to the machine's pace after its first 50 steps.
+        let fitted = dir + "/fitted.safetensors"
+        let said = ddpm("train --recipe demo --limit 256 --minutes 0.4 --out \(fitted)")
+        XCTAssertTrue(said.contains("\(TrainRecipe.demoSteps) steps (") && said.contains("; at most: sized to this machine's pace after 50 steps"), said)
+        let sized = try XCTUnwrap(said.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, said).split(separator: " ")
+        let n = try XCTUnwrap(Int(sized[4]), sized.joined(separator: " "))
+        XCTAssertTrue(TrainRecipe.demoFit.steps.contains(n) && n % 50 == 0, "\(n)")
+        XCTAssertEqual(try options(fitted).totalSteps, n, "the checkpoint keeps the length chosen")
     }
 }

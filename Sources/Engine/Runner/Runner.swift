@@ -17,6 +17,10 @@ public final class Runner {
     public var previewSeconds: Double? = nil
     /// Digits in the EMA preview (the classifier's confident rate is over all of them).
     public var previewCount = 8
+    /// Sizes the training run to the machine's pace (the lecture demo), once, at `fit.atStep`.
+    public var fit: LengthFit?
+    /// Seconds spent in training ticks (steps and previews; pauses are not counted): `fit`'s clock.
+    private var trainingSeconds = 0.0
     /// Where and how often (steps) a training run saves on its own; it also saves when it finishes.
     public var checkpoint: (path: String, every: Int)? = nil
     private var lastPreview = -Double.infinity
@@ -158,6 +162,7 @@ public final class Runner {
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()
                 snapshot.train?.T = trainer!.schedule.T
+                trainingSeconds = 0
                 trainStart = Benchmark.now()
                 rateStart = trainStart; rateStartStep = trainer!.step
                 snapshot.running = true
@@ -344,8 +349,17 @@ public final class Runner {
     private func trainTick(_ tr: Trainer) -> [RunnerEvent] {
         var m = snapshot.train ?? TrainMetrics()
         if tr.step >= tr.options.totalSteps { snapshot.running = false; snapshot.finished = true; bump(); return [.finished] }
+        let tickStart = Benchmark.now()
+        defer { trainingSeconds += Benchmark.now() - tickStart }
         do {
             let s = try tr.trainStep()
+            if let f = fit, tr.step >= f.atStep {
+                fit = nil
+                let el = trainingSeconds + Benchmark.now() - tickStart, n = f.length(done: tr.step, elapsed: el)
+                try tr.setLength(n)
+                snapshot.message = "sized to this machine: \(n) steps at its pace, " + String(format: "about %.1f minutes in all", el / Double(tr.step) * Double(n) / 60)
+                    + (n == f.steps.lowerBound ? " (the demo's shortest: slower than it is made for)" : "")
+            }
             m.step = tr.step; m.totalSteps = tr.options.totalSteps
             m.losses.append(s.loss)
             if m.losses.count > 5000 { m.losses.removeFirst(m.losses.count - 5000) }

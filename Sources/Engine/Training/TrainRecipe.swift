@@ -7,15 +7,23 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
     /// Digits in front of a class within minutes: small batches (many updates
     /// per second), a high learning rate with a short warm-up, a short EMA, no
     /// dropout, min-SNR-5 loss weighting (the low-noise steps, which teach
-    /// little about a digit's shape, weigh less) and a cosine schedule that
-    /// ends after `demoSteps`. Still the chapter's DDPM (Tiny U-Net, linear
-    /// schedule, T = 1000, MSE on eps) on the real training set.
+    /// little about a digit's shape, weigh less) and a cosine schedule whose
+    /// length is sized to the machine (`demoFit`): at most `demoSteps`, fewer
+    /// where that would take more than a few minutes. Still the chapter's DDPM
+    /// (Tiny U-Net, linear schedule, T = 1000, MSE on eps) on the real
+    /// training set.
     case demo
     /// The first bundled model's (v1) recipe (batch 64, lr 5e-4, warm-up 300,
     /// EMA 0.999, no dropout) for `fullEpochs` epochs.
     case full
 
-    public static let demoSteps = 2400, fullEpochs = 20
+    public static let demoSteps = 4800, fullEpochs = 20
+
+    /// The demo's length on this machine: measured over its first 50 steps
+    /// (warm-up, previews included), as many steps as end the run 4 minutes
+    /// after it started, between 1,000 and `demoSteps`. A class watching for
+    /// 5 minutes sees the finished run's digits even when the pace sags.
+    public static let demoFit = LengthFit(seconds: 240, atStep: 50, steps: 1000...demoSteps)
 
     /// What menus and messages call it.
     public var title: String { self == .demo ? "lecture demo" : "full run" }
@@ -27,12 +35,33 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
         o.config.dropout = 0
         switch self {
         case .demo:
-            o.batch = 32; o.lr = 1e-3; o.warmup = 100; o.emaDecay = 0.99; o.weighting = .minSnr
+            o.batch = 16; o.lr = 6e-3; o.warmup = 100; o.emaDecay = 0.99; o.weighting = .minSnr
         case .full:
             o.batch = 64; o.lr = 5e-4; o.warmup = 300; o.emaDecay = 0.999
         }
         if let batch { o.batch = batch }
         o.totalSteps = self == .demo ? TrainRecipe.demoSteps : TrainRecipe.fullEpochs * o.stepsPerEpoch(images: images)
         return o
+    }
+}
+
+/// A run sized to the machine's pace: after `atStep` steps (within the
+/// warm-up, so the rates so far do not depend on the length), the run's
+/// length becomes the number of steps that ends it `seconds` after its start
+/// at the pace measured so far, rounded down to 50 and kept within `steps`
+/// (`Trainer.setLength`). The checkpoint records the length chosen, so the
+/// run can be resumed, or trained again with `--steps`, bit for bit.
+public struct LengthFit: Equatable, Sendable {
+    public var seconds: Double, atStep: Int, steps: ClosedRange<Int>
+    public init(seconds: Double, atStep: Int, steps: ClosedRange<Int>) {
+        self.seconds = seconds; self.atStep = atStep; self.steps = steps
+    }
+
+    /// The length for a run that took `elapsed` seconds for its first `done` steps.
+    public func length(done: Int, elapsed: Double) -> Int {
+        guard done > 0, elapsed > 0, elapsed.isFinite else { return steps.upperBound }
+        let fit = Double(done) * seconds / elapsed
+        guard fit < Double(steps.upperBound) else { return steps.upperBound }
+        return min(max(Int(fit) / 50 * 50, steps.lowerBound), steps.upperBound)
     }
 }

@@ -12,7 +12,7 @@ public struct StepStats: Sendable {
 /// The DDPM trainer (chapter 3.4 / 3.6): random t, q_sample, weighted MSE or L1
 /// on eps, Adam with clipping, warm-up + cosine rate, EMA of the weights.
 public final class Trainer {
-    public let options: TrainOptions
+    public private(set) var options: TrainOptions
     public let net: UNet
     public let schedule: NoiseSchedule
     public let data: Dataset
@@ -22,7 +22,7 @@ public final class Trainer {
     /// Running mean of the unweighted loss per t-bucket (10 buckets over 0..<T).
     public private(set) var bucketLoss = [Double](repeating: .nan, count: 10)
     public private(set) var lastLoss = Double.nan
-    public let lrSchedule: LRSchedule
+    public private(set) var lrSchedule: LRSchedule
     /// The folder of the training images when not the bundled MNIST: saved as
     /// `data` in every file, so `--resume` trains on the same set.
     public var dataSource: String?
@@ -270,6 +270,23 @@ public final class Trainer {
         var m = metadata(extra: extra)
         m["format"] = Trainer.weightsFormat
         try Checkpoint.writeWeights(path, layout: net.layout, params: ema.ptr, metadata: m)
+    }
+
+    /// Sets this run's length to `steps` while it is still warming up (the
+    /// lecture demo sized to the machine's pace, `LengthFit`). The warm-up
+    /// must stay what it was, so the steps taken so far had the rates they
+    /// would have had: the run is the one `steps` total steps from the start
+    /// would train, bit for bit.
+    public func setLength(_ steps: Int) throws {
+        var o = options
+        o.totalSteps = steps
+        try o.validate()
+        let fitted = LRSchedule(base: o.lr, warmup: min(o.warmup, steps / 10), totalSteps: steps)
+        guard step < lrSchedule.warmup, fitted.warmup == lrSchedule.warmup else {
+            throw EngineError.invalidArgument("a run's length changes only during its warm-up and keeps the warm-up (step \(step), warm-up \(lrSchedule.warmup) steps, \(steps) steps would warm up for \(fitted.warmup))")
+        }
+        options = o
+        lrSchedule = fitted
     }
 
     /// What a resumed run may change; nil keeps the checkpoint's value. Without

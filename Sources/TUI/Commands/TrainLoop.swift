@@ -13,6 +13,8 @@ struct TrainLoop {
     var minutes: Double? = nil
     /// Every `seconds`, the classifier's confident share of a 64-digit EMA preview (the demo's timing).
     var report: (seconds: Double, reader: DigitReader)? = nil
+    /// Sizes the run to the machine's pace (the lecture demo without --steps), once, at `fit.atStep`.
+    var fit: LengthFit? = nil
 
     /// Runs before every step (the fault tests' injections; nil in normal use).
     var beforeStep: ((Trainer) -> Void)? = nil
@@ -21,7 +23,7 @@ struct TrainLoop {
 
     func run() throws {
         installStopHandlers()
-        let total = trainer.options.totalSteps
+        var total = trainer.options.totalSteps, fit = fit
         let t0 = Benchmark.now()
         let startStep = trainer.step
         var smoothed = Double.nan
@@ -48,7 +50,8 @@ struct TrainLoop {
             fflush(stdout)
             lastReportStep = trainer.step
         }
-        print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)")
+        print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)"
+              + (fit.map { "; at most: sized to this machine's pace after \($0.atStep) steps" } ?? ""))
         while trainer.step < total {
             if stopSignal == 0 && stdoutFailed() { stopSignal = SIGPIPE }   // `| head`, a dying tee
             if stopSignal != 0 {
@@ -75,6 +78,15 @@ struct TrainLoop {
             }
             smoothed = smoothed.isNaN ? s.loss : 0.98 * smoothed + 0.02 * s.loss
             wall = Benchmark.now() - t0
+            if let f = fit, trainer.step >= f.atStep {
+                fit = nil
+                let n = f.length(done: trainer.step - startStep, elapsed: wall)
+                try trainer.setLength(n)
+                total = n
+                if isTTY { print("") }
+                print("sized to this machine: \(n) steps at its pace, about \(formatDuration(wall / Double(trainer.step - startStep) * Double(n))) in all"
+                      + (n == f.steps.lowerBound ? " (the demo's shortest: slower than it is made for)" : ""))
+            }
             let done = trainer.step - startStep
             let ips = Double(done * min(trainer.options.batch, trainer.data.count)) / wall
             let eta = wall / Double(done) * Double(total - trainer.step)

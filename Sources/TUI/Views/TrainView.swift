@@ -16,9 +16,11 @@ enum TrainView {
     static func renderRecipeMenu(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
         let demo = TrainRecipe.demo.options(images: MNIST.trainCount), full = TrainRecipe.full.options(images: MNIST.trainCount)
+        let fit = TrainRecipe.demoFit
         let rows: [(String, Bool)] = [
-            ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR loss, \(demo.totalSteps) steps", true),
-            ("   2 to 3 minutes on 2 cores; the preview turns into digits as it runs", false),
+            ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR, \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps", true),
+            ("   as many steps as this machine trains in \(Int(fit.seconds / 60)) minutes; the preview turns", false),
+            ("   into digits as it runs", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
             ("   the first bundled model's recipe (v1); 35-40 minutes on 2 cores", false),
