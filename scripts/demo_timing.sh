@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The live-training demo's timing (issue #20): for each seed, trains the demo
-# recipe (`ddpm train --recipe demo`) from random weights for MINUTES (default 5)
+# recipe (`ddpm train --recipe demo`, its length fitted to this machine's pace
+# after 50 steps) from random weights for MINUTES (default 5)
 # of wall-clock time and, every 30 s, samples 64 digits from the EMA weights
 # (DDIM 20 steps, x0 clipped, fixed sampling seed: the training view's preview)
 # and prints the share the bundled classifier reads with p >= 0.9 among the
@@ -25,7 +26,7 @@ seeds=("$@"); [ ${#seeds[@]} -eq 0 ] && seeds=(0)
 for s in "${seeds[@]}"; do
     echo "== seed $s"
     "$bin" train --recipe demo --seed "$s" --minutes "$minutes" --report-every 30 \
-        --out "$work/demo-$s.safetensors" | tee "$work/log-$s" | grep -E '^(report|training|stopped|done)'
+        --out "$work/demo-$s.safetensors" | tee "$work/log-$s" | grep -E '^(report|training|sized|stopped|done)'
 done
 python3 - "$work" "$minutes" "${seeds[@]}" <<'EOF'
 import re, sys
@@ -46,4 +47,11 @@ for s in seeds:
         p = [q for q in pts if q[0] <= 60 * k + 5]
         cells.append(f"{p[-1][1]:.3f} [{p[-1][2]:2d}; {p[-1][3]:.2f}]" if p else "-")
     print(f"{s:>4}  " + "  ".join(c.ljust(18) for c in cells))
+# The length each run chose for itself, and when it finished (if within the minutes).
+for s in seeds:
+    log = open(f"{work}/log-{s}").read()
+    sized = re.search(r"^sized to this machine: (\d+) steps", log, re.M)
+    done = re.search(r"^done: (\d+) steps in (\S+),", log, re.M)
+    print(f"seed {s}: " + (f"{sized[1]} steps chosen" if sized else "length not fitted")
+          + (f", finished in {done[2]}" if done else ", not finished within the minutes"))
 EOF
