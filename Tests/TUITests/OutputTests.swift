@@ -274,7 +274,7 @@ final class OutputTests: XCTestCase {
 
         // Without --steps the demo sizes itself to the machine's pace after its first 50 steps.
         let fitted = dir + "/fitted.safetensors"
-        let said = ddpm("train --recipe demo --limit 256 --minutes 0.4 --out \(fitted)")
+        let said = ddpm("train --recipe demo --limit 256 --minutes 0.5 --out \(fitted)")
         XCTAssertTrue(said.contains("\(TrainRecipe.demoSteps) steps (") && said.contains("; at most: sized to this machine's pace after 50 steps"), said)
         let sized = try XCTUnwrap(said.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, said).split(separator: " ")
         let n = try XCTUnwrap(Int(sized[4]), sized.joined(separator: " "))

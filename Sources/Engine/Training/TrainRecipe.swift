@@ -49,8 +49,9 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
 /// warm-up, so the rates so far do not depend on the length), the run's
 /// length becomes the number of steps that ends it `seconds` after its start
 /// at the pace measured so far, rounded down to 50 and kept within `steps`
-/// (`Trainer.setLength`). The checkpoint records the length chosen, so the
-/// run can be resumed, or trained again with `--steps`, bit for bit.
+/// (`Trainer.setLength`). Checkpoints from then on record the length chosen,
+/// so the run can be resumed, or trained again with `--steps`, bit for bit
+/// (one saved before `atStep` holds the longest length, and a resume does not fit).
 public struct LengthFit: Equatable, Sendable {
     public var seconds: Double, atStep: Int, steps: ClosedRange<Int>
     public init(seconds: Double, atStep: Int, steps: ClosedRange<Int>) {

@@ -508,9 +508,11 @@ enum ExplorerApp {
                 // Sampling pauses: the two share the cores (space in the sample view resumes it, and training slows).
                 let sampling = state.snapshot.running
                 sampleEngine?.send(.pause)
+                // (Read before the engine thread starts: the demo's length changes on it.)
+                let steps = tr.options.totalSteps
                 startTrainEngine(tr, fit: recipe == .demo ? TrainRecipe.demoFit : nil)
                 // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
-                let length = recipe == .demo ? "up to \(tr.options.totalSteps) steps, sized to this machine after \(TrainRecipe.demoFit.atStep) steps" : "\(tr.options.totalSteps) steps"
+                let length = recipe == .demo ? "up to \(steps) steps, sized to this machine after \(TrainRecipe.demoFit.atStep) steps" : "\(steps) steps"
                 state.message = "training Tiny (\(recipe.title), \(length)); w saves to \(ExplorerApp.shownPath(trainOut!))"
                     + (sampling ? "; sampling paused meanwhile" : "") + kept
             } catch { state.message = "cannot start training: \(error)" }
