@@ -355,10 +355,7 @@ public final class Runner {
             let s = try tr.trainStep()
             if let f = fit, tr.step >= f.atStep {
                 fit = nil
-                let el = trainingSeconds + Benchmark.now() - tickStart, n = f.length(done: tr.step, elapsed: el)
-                try tr.setLength(n)
-                snapshot.message = "sized to this machine: \(n) steps at its pace, " + String(format: "about %.1f minutes in all", el / Double(tr.step) * Double(n) / 60)
-                    + (n == f.steps.lowerBound ? " (the demo's shortest: slower than it is made for)" : "")
+                snapshot.message = try tr.fitLength(f, done: tr.step, elapsed: trainingSeconds + Benchmark.now() - tickStart)
             }
             m.step = tr.step; m.totalSteps = tr.options.totalSteps
             m.losses.append(s.loss)

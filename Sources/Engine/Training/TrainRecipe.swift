@@ -63,6 +63,6 @@ public struct LengthFit: Equatable, Sendable {
         guard done > 0, elapsed > 0, elapsed.isFinite else { return steps.upperBound }
         let fit = Double(done) * seconds / elapsed
         guard fit < Double(steps.upperBound) else { return steps.upperBound }
-        return min(max(Int(fit) / 50 * 50, steps.lowerBound), steps.upperBound)
+        return max(Int(fit) / 50 * 50, steps.lowerBound)
     }
 }

@@ -68,7 +68,7 @@ public final class Trainer {
         net.layout.initialize(params.ptr, rng: &initRNG)
         ema.ptr.update(from: params.ptr, count: n)
         rng = RNG(seed: options.seed, stream: 1)
-        lrSchedule = LRSchedule(base: options.lr, warmup: min(options.warmup, options.totalSteps / 10), totalSteps: options.totalSteps)
+        lrSchedule = Trainer.lrSchedule(options)
         let b = min(options.batch, data.count), len = b * data.side * data.side
         // A self-conditioned model's input holds the x0 estimates after x_t.
         x0b = FloatBuffer(count: len); epsb = FloatBuffer(count: len)
@@ -281,12 +281,26 @@ public final class Trainer {
         var o = options
         o.totalSteps = steps
         try o.validate()
-        let fitted = LRSchedule(base: o.lr, warmup: min(o.warmup, steps / 10), totalSteps: steps)
+        let fitted = Trainer.lrSchedule(o)
         guard step < lrSchedule.warmup, fitted.warmup == lrSchedule.warmup else {
             throw EngineError.invalidArgument("a run's length changes only during its warm-up and keeps the warm-up (step \(step), warm-up \(lrSchedule.warmup) steps, \(steps) steps would warm up for \(fitted.warmup))")
         }
         options = o
         lrSchedule = fitted
+    }
+
+    /// `fit`'s length for a run that took `elapsed` seconds for its first `done`
+    /// steps, set (`setLength`); returns what to tell the user.
+    public func fitLength(_ fit: LengthFit, done: Int, elapsed: Double) throws -> String {
+        let n = fit.length(done: done, elapsed: elapsed)
+        try setLength(n)
+        return "sized to this machine: \(n) steps at its pace, " + String(format: "about %.1f minutes in all", elapsed / Double(done) * Double(n) / 60)
+            + (n == fit.steps.lowerBound ? " (the demo's shortest: slower than it is made for)" : "")
+    }
+
+    /// Linear warm-up (at most a tenth of the run), then cosine decay over `o.totalSteps`.
+    static func lrSchedule(_ o: TrainOptions) -> LRSchedule {
+        LRSchedule(base: o.lr, warmup: min(o.warmup, o.totalSteps / 10), totalSteps: o.totalSteps)
     }
 
     /// What a resumed run may change; nil keeps the checkpoint's value. Without

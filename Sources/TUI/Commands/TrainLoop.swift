@@ -80,12 +80,10 @@ struct TrainLoop {
             wall = Benchmark.now() - t0
             if let f = fit, trainer.step >= f.atStep {
                 fit = nil
-                let n = f.length(done: trainer.step - startStep, elapsed: wall)
-                try trainer.setLength(n)
-                total = n
+                let said = try trainer.fitLength(f, done: trainer.step - startStep, elapsed: wall)
+                total = trainer.options.totalSteps
                 if isTTY { print("") }
-                print("sized to this machine: \(n) steps at its pace, about \(formatDuration(wall / Double(trainer.step - startStep) * Double(n))) in all"
-                      + (n == f.steps.lowerBound ? " (the demo's shortest: slower than it is made for)" : ""))
+                print(said)
             }
             let done = trainer.step - startStep
             let ips = Double(done * min(trainer.options.batch, trainer.data.count)) / wall
