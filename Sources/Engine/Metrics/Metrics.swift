@@ -66,54 +66,19 @@ public enum Metrics {
         return ((0..<n).map { a[$0 * n + $0] }, v)
     }
 
-    /// Eigenvalues of a symmetric matrix (unordered): Householder reduction to
-    /// tridiagonal form, then the implicit QL method (Numerical Recipes' tred2 and
-    /// tqli, values only). O(n^3) with a small constant, unlike the Jacobi sweeps.
+    /// Eigenvalues of a symmetric matrix (unordered; only its lower triangle is
+    /// read): Householder reduction to tridiagonal form (`Tridiagonal.reduce`),
+    /// then the implicit QL method (Numerical Recipes' tred2 and tqli, values
+    /// only). O(n^3) with a small constant, unlike the Jacobi sweeps.
     public static func symmetricEigenvalues(_ a0: [Double], _ n: Int) -> [Double] {
         precondition(a0.count == n * n)
         if n == 0 { return [] }
         var store = a0
-        var d = [Double](repeating: 0, count: n), e = [Double](repeating: 0, count: n)
-        // Unsafe pointers: the O(n^3) loops run without bounds checks (all indices < n * n).
-        store.withUnsafeMutableBufferPointer { ab in e.withUnsafeMutableBufferPointer { eb in d.withUnsafeMutableBufferPointer { db in
-        let a = ab.baseAddress!, e = eb.baseAddress!, d = db.baseAddress!
-        for i in stride(from: n - 1, to: 0, by: -1) {
-            let l = i - 1
-            var h = 0.0
-            if l > 0 {
-                var scale = 0.0
-                for k in 0...l { scale += abs(a[i * n + k]) }
-                if scale == 0 {
-                    e[i] = a[i * n + l]
-                } else {
-                    for k in 0...l { a[i * n + k] /= scale; h += a[i * n + k] * a[i * n + k] }
-                    var f = a[i * n + l]
-                    var g = f >= 0 ? -h.squareRoot() : h.squareRoot()
-                    e[i] = scale * g
-                    h -= f * g
-                    a[i * n + l] = f - g
-                    f = 0
-                    for j in 0...l {
-                        g = 0
-                        for k in 0...j { g += a[j * n + k] * a[i * n + k] }
-                        if j < l { for k in (j + 1)...l { g += a[k * n + j] * a[i * n + k] } }
-                        e[j] = g / h
-                        f += e[j] * a[i * n + j]
-                    }
-                    let hh = f / (h + h)
-                    for j in 0...l {
-                        let fj = a[i * n + j]
-                        let gj = e[j] - hh * fj
-                        e[j] = gj
-                        for k in 0...j { a[j * n + k] -= fj * e[k] + gj * a[i * n + k] }
-                    }
-                }
-            } else {
-                e[i] = a[i * n + l]
+        var d = [Double](repeating: 0, count: n), e = [Double](repeating: 0, count: n), scratch = d
+        store.withUnsafeMutableBufferPointer { a in e.withUnsafeMutableBufferPointer { eb in d.withUnsafeMutableBufferPointer { db in
+            scratch.withUnsafeMutableBufferPointer { p in
+                Tridiagonal.reduce(a.baseAddress!, n: n, diagonal: db.baseAddress!, offDiagonal: eb.baseAddress!, scratch: p.baseAddress!)
             }
-            d[i] = h
-        }
-        for i in 0..<n { d[i] = a[i * n + i] }
         } } }
         // Implicit QL on the tridiagonal matrix (diagonal d, off-diagonal e).
         for i in 1..<max(1, n) { e[i - 1] = e[i] }
