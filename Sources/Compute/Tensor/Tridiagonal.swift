@@ -14,7 +14,7 @@ public enum Tridiagonal {
     /// axpy per row, then the rank-2 update row by row.
     public static func reduce(_ a: UnsafeMutablePointer<Double>, n: Int, diagonal d: UnsafeMutablePointer<Double>,
                               offDiagonal e: UnsafeMutablePointer<Double>, scratch p: UnsafeMutablePointer<Double>) {
-        precondition(n >= 1)
+        guard n > 0 else { return }
         for i in stride(from: n - 1, to: 0, by: -1) {
             let l = i - 1, m = i  // the block 0...l (m rows) and the vector u in row i
             let u = a + i * n
@@ -79,12 +79,57 @@ public enum Tridiagonal {
         while k < count { y[k] += alpha * x[k]; k += 1 }
     }
 
-    /// row[k] -= a q[k] + b u[k] for k < count.
-    @inline(__always) static func rank2(_ row: UnsafeMutablePointer<Double>, _ a: Double, _ q: UnsafePointer<Double>,
-                                        _ b: Double, _ u: UnsafePointer<Double>, _ count: Int) {
-        let av = SIMD4<Double>(repeating: -a), bv = SIMD4<Double>(repeating: -b)
+    /// row[k] -= uj q[k] + qj u[k] for k < count.
+    @inline(__always) static func rank2(_ row: UnsafeMutablePointer<Double>, _ uj: Double, _ q: UnsafePointer<Double>,
+                                        _ qj: Double, _ u: UnsafePointer<Double>, _ count: Int) {
+        let uv = SIMD4<Double>(repeating: -uj), qv = SIMD4<Double>(repeating: -qj)
         var k = 0
-        while k + 4 <= count { store(load(row + k).addingProduct(av, load(q + k)).addingProduct(bv, load(u + k)), row + k); k += 4 }
-        while k < count { row[k] -= a * q[k] + b * u[k]; k += 1 }
+        while k + 4 <= count { store(load(row + k).addingProduct(uv, load(q + k)).addingProduct(qv, load(u + k)), row + k); k += 4 }
+        while k < count { row[k] -= uj * q[k] + qj * u[k]; k += 1 }
+    }
+
+    /// `reduce` as Numerical Recipes writes tred2 (values only), scalar, its
+    /// inner products running down columns: the reference the tests compare
+    /// `reduce` with.
+    public static func reduceReference(_ a: UnsafeMutablePointer<Double>, n: Int, diagonal d: UnsafeMutablePointer<Double>,
+                                       offDiagonal e: UnsafeMutablePointer<Double>) {
+        guard n > 0 else { return }
+        for i in stride(from: n - 1, to: 0, by: -1) {
+            let l = i - 1
+            if l > 0 {
+                var scale = 0.0
+                for k in 0...l { scale += abs(a[i * n + k]) }
+                if scale == 0 {
+                    e[i] = a[i * n + l]
+                } else {
+                    var h = 0.0
+                    for k in 0...l { a[i * n + k] /= scale; h += a[i * n + k] * a[i * n + k] }
+                    var f = a[i * n + l]
+                    var g = f >= 0 ? -h.squareRoot() : h.squareRoot()
+                    e[i] = scale * g
+                    h -= f * g
+                    a[i * n + l] = f - g
+                    f = 0
+                    for j in 0...l {
+                        g = 0
+                        for k in 0...j { g += a[j * n + k] * a[i * n + k] }
+                        if j < l { for k in (j + 1)...l { g += a[k * n + j] * a[i * n + k] } }
+                        e[j] = g / h
+                        f += e[j] * a[i * n + j]
+                    }
+                    let hh = f / (h + h)
+                    for j in 0...l {
+                        let fj = a[i * n + j]
+                        let gj = e[j] - hh * fj
+                        e[j] = gj
+                        for k in 0...j { a[j * n + k] -= fj * e[k] + gj * a[i * n + k] }
+                    }
+                }
+            } else {
+                e[i] = a[i * n + l]
+            }
+        }
+        for i in 0..<n { d[i] = a[i * n + i] }
+        e[0] = 0
     }
 }
