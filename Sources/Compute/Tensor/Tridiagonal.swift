@@ -32,8 +32,8 @@ public enum Tridiagonal {
             p.update(repeating: 0, count: m)
             for j in 0..<m {
                 let row = a + j * n
-                p[j] += dot(row, u, j) + row[j] * u[j]
-                axpy(u[j], row, p, j)
+                p[j] += dot(row, u, j + 1)  // the row up to its diagonal
+                axpy(u[j], row, p, j)       // the column above the diagonal, by symmetry
             }
             let invH = 1 / h
             for j in 0..<m { p[j] *= invH }
