@@ -84,8 +84,8 @@ final class LayerGradientTests: XCTestCase {
     /// and AVX2; even sizes 8 to 32 wide) against the reference backend's im2col + GEMM and against the
     /// direct kernel that every other mode runs: forward adding onto y, the
     /// data gradient adding onto dx, both again writing over NaN, and
-    /// (through the direct kernels, from dy and x) the weight and bias
-    /// gradients. Shapes: the U-Net's 28x28 and 14x14
+    /// the weight and bias gradients from dy and x (the weight gradient on
+    /// AVX2 through Winograd as well, on AVX-512 through the direct kernels). Shapes: the U-Net's 28x28 and 14x14
     /// (one and two tile rows per vector), 32 and 16 wide (every lane a tile),
     /// 18 wide (9 tiles a row), 8 wide and 2 high (one tile row), odd tile
     /// rows with two per vector (10 high), a batch of 1 (channel tiles split
@@ -133,6 +133,15 @@ final class LayerGradientTests: XCTestCase {
                 }
                 // Its rounding is its own: proof that this path ran, not the direct kernel.
                 XCTAssertNotEqual(winograd, direct, what)
+                // On AVX2 the weight gradient runs Winograd as well where its blocks fit
+                // (4k output, 2k input channels), else the direct kernel or the GEMM.
+                let dW = (outLen + inLen)..<gEnd
+                let ws = Workspace(backend: backend, unet: true)
+                ws.mode = .training
+                let winogradDW = DirectConv.winogradWeightGradApplies(ws, h: h, w: w, cin: cin, cout: cout)
+                XCTAssertEqual(winogradDW, backend == .avx2 && cout % 4 == 0 && cin % 2 == 0, what)
+                // (With dx through the GEMM, 2k but not 4k input channels, dW comes from the GEMM.)
+                XCTAssertEqual(Array(winograd[dW]) != Array(direct[dW]), winogradDW && cin % 4 == 0, "\(what): dW from Winograd")
             }
             // Only the U-Net asks for it: a classifier's readings, guidance and
             // training stay on the direct kernel (and so does a plain workspace).

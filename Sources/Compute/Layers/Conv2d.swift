@@ -173,6 +173,9 @@ public struct Conv2d: Sendable {
             Parallel.zero(dx, count: cin * n * hwi)
         }
         let dx = directDx ? nil : dx
+        if direct3x3 && dx == nil && DirectConv.winogradWeightGradApplies(ws, h: h, w: wid, cin: cin, cout: cout) {
+            return DirectConv.winogradWeightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)
+        }
         if direct3x3 && dx == nil && DirectConv.weightGradApplies(backend: ws.backend, cout: cout) {
             return DirectConv.weightGrad(x: x, dy: dy, n: n, h: h, w: wid, cin: cin, cout: cout, ws: ws, into: g + w)
         }

@@ -134,3 +134,84 @@ extension DirectConv {
         }
     }
 }
+
+/// The weight gradient of training's 3x3 stride-1 convolutions on AVX2
+/// through the same F(2x2, 3x3): the forward is y = A^T [U ⊙ V] A per tile
+/// with U = G g G^T, so dg = G^T (sum over tiles of (A dY A^T) ⊙ V) G. Per
+/// image, V as the forward makes it (zero-bordered planes, then
+/// WinogradAVX2.inputTransform), dy's tiles transformed into the same lanes
+/// (WinogradAVX2.gradientTransform, zero where no tile is), and for each of
+/// the 16 ξ the cout x cin dot products of those lanes (`dot4x2`): 16
+/// multiply-adds per 2x2 tile and channel pair where the direct kernel does 36.
+/// Images go in groups (their lanes side by side, so the dot products are
+/// long), the groups are dealt to the cores as `weightGrad` deals images;
+/// each core sums its groups in order into its own partial dU
+/// [ξ][cout][cin], the partials are added in thread order, and G^T dU G is
+/// added to dW once. AVX-512 keeps
+/// its direct kernels (DirectConv512.weightGrad32), not measured against this.
+extension DirectConv {
+    /// Whether a 3x3 stride-1 pad-1 convolution's weight gradient runs
+    /// `winogradWeightGrad`: where the forward runs Winograd, on AVX2, output
+    /// channels in 4s and input channels in 2s (dot4x2's block).
+    static func winogradWeightGradApplies(_ ws: Workspace, h: Int, w: Int, cin: Int, cout: Int) -> Bool {
+        !ws.backend.wide && winogradApplies(ws, h: h, w: w) && cout % 4 == 0 && cin % 2 == 0
+    }
+
+    static func winogradWeightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
+                                   cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+        if !winogradWeightGradApplies(ws, h: h, w: w, cin: cin, cout: cout) || !winogradReadsFit(h: h, w: w, wide: false) {
+            fatalError("DirectConv.winogradWeightGrad: not for \(cin)->\(cout) at \(h)x\(w) on this workspace")
+        }
+        let g = Geometry(h: h, w: w, pad: 1, wide: false), s = WinogradShape(h: h, w: w, wide: false)
+        let filled = s.vectors * 16, hw = h * w, plane = cout * cin, partLen = 16 * plane
+        // Images in groups whose lanes sit side by side (about 512 a row, and
+        // every core a group), so each dot product runs that long before its
+        // lanes are summed.
+        let group = max(1, min(512 / filled, (n + Parallel.cores - 1) / Parallel.cores)), len = group * filled
+        let groups = (n + group - 1) / group
+        let scratch = cin * g.planeLen + 16 * (cin + cout) * len + 64
+        let threads = dealImages(n: groups, scratch: scratch, partLen: partLen, ws: ws) { k, xp, part in
+            let v = xp + cin * g.planeLen, dm = v + 16 * cin * len, tile = dm + 16 * cout * len
+            let first = k * group, count = min(group, n - first)
+            for i in 0..<count {
+                loadPlanes(x, n: n, b: first + i, cin: cin, g, into: xp)
+                WinogradAVX2.inputTransform(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, vectors: s.vectors,
+                                            pair: s.pair, out: v + i * filled, ld: len)
+                for co in 0..<cout {
+                    WinogradAVX2.gradientTransform(dy: dy + (co * n + first + i) * hw, h: h, w: w, vectors: s.vectors,
+                                                   pair: s.pair, out: dm + co * len + i * filled, xs: cout * len, tile: tile)
+                }
+            }
+            for xi in 0..<16 {
+                let a = dm + xi * cout * len, vx = v + xi * cin * len, o = part + xi * plane
+                for co in Swift.stride(from: 0, to: cout, by: 4) {
+                    for ci in Swift.stride(from: 0, to: cin, by: 2) {
+                        dot4x2(a: a + co * len, lda: len, b: vx + ci * len, ldb: len, len: count * filled,
+                               out: o + co * cin + ci, ldo: cin)
+                    }
+                }
+            }
+        }
+        let u = ws.dwParts[0].ptr
+        for t in 1..<threads {
+            let p = ws.dwParts[t].ptr
+            for i in 0..<partLen { u[i] += p[i] }
+        }
+        // dW[co][ci] += G^T dU G, G's rows (1, 0, 0), (1/2, 1/2, 1/2), (1/2, -1/2, 1/2), (0, 0, 1).
+        typealias C = SIMD4<Float>
+        for k in 0..<plane {
+            @inline(__always) func row(_ i: Int) -> C {
+                C(u[(4 * i) * plane + k], u[(4 * i + 1) * plane + k], u[(4 * i + 2) * plane + k], u[(4 * i + 3) * plane + k])
+            }
+            let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+            let t0 = r0 + (r1 + r2) * 0.5, t1 = (r1 - r2) * 0.5, t2 = (r1 + r2) * 0.5 + r3
+            let d = dW + k * 9
+            @inline(__always) func put(_ a: Int, _ t: C) {
+                d[3 * a] += t[0] + (t[1] + t[2]) * 0.5
+                d[3 * a + 1] += (t[1] - t[2]) * 0.5
+                d[3 * a + 2] += (t[1] + t[2]) * 0.5 + t[3]
+            }
+            put(0, t0); put(1, t1); put(2, t2)
+        }
+    }
+}

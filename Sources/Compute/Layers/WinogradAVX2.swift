@@ -121,3 +121,42 @@ enum WinogradAVX2 {
         }
     }
 }
+
+extension WinogradAVX2 {
+    /// The weight gradient's transform of one channel's dy (h x w): per 2x2
+    /// output tile [[p, q], [r, s]], the 16 values A dY A^T (A^T as in
+    /// `outputTransform`: rows (1, 1, 1, 0) and (0, 1, -1, -1)), at
+    /// out[ξ xs + 16 v + lane] in `inputTransform`'s tile layout (ξ = 4 i + j,
+    /// i down the rows), 0 in every lane without a tile, so that a lane's
+    /// product with the transformed input adds nothing there. `tile` is 64
+    /// floats of scratch.
+    static func gradientTransform(dy: UnsafePointer<Float>, h: Int, w: Int, vectors: Int, pair: Bool,
+                                  out: UnsafeMutablePointer<Float>, xs: Int, tile: UnsafeMutablePointer<Float>) {
+        let tileRows = h / 2, tileCols = w / 2
+        let o = UnsafeMutableRawPointer(out), t = UnsafeRawPointer(tile), sb = xs * 4, zero = W(repeating: 0)
+        // The tiles of tile row tr into lanes lane0..., as p, q, r, s (16 floats each).
+        @inline(__always)
+        func gather(_ tr: Int, _ lane0: Int) {
+            if tr >= tileRows { return }
+            let r0 = dy + 2 * tr * w, r1 = r0 + w
+            for tc in 0..<tileCols {
+                let l = lane0 + tc
+                tile[l] = r0[2 * tc]; tile[16 + l] = r0[2 * tc + 1]
+                tile[32 + l] = r1[2 * tc]; tile[48 + l] = r1[2 * tc + 1]
+            }
+        }
+        for v in 0..<vectors {
+            tile.update(repeating: 0, count: 64)
+            gather(v, 0)
+            if pair { gather(v + vectors, 8) }
+            let p = W.load(t, 0), q = W.load(t, 64), r = W.load(t, 128), s = W.load(t, 192)
+            // Row i of A dY is (c0, c1); along it A^T gives c0, c0 + c1, c0 - c1, -c1.
+            @inline(__always)
+            func put(_ i: Int, _ c0: W, _ c1: W) {
+                let at = v * 64 + 4 * i * sb
+                c0.store(o, at); (c0 + c1).store(o, at + sb); (c0 - c1).store(o, at + 2 * sb); (zero - c1).store(o, at + 3 * sb)
+            }
+            put(0, p, q); put(1, p + r, q + s); put(2, p - r, q - s); put(3, zero - r, zero - s)
+        }
+    }
+}

@@ -46,7 +46,9 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
     public var wide: Bool { self == .avx512 || self == .bf16 }
 
     /// What a U-Net's training step runs besides these kernels (nil: nothing).
-    public var trainingKernels: String? { direct ? DirectConv.winogradSummary : nil }
+    public var trainingKernels: String? {
+        direct ? DirectConv.winogradSummary + (wide ? "" : ", their weight gradients as well") : nil
+    }
 
     public var description: String {
         switch self {
