@@ -3,7 +3,8 @@ import Kernels512
 import SIMDMath
 
 /// Training's 3x3 stride-1 convolutions (forward, and the data gradient, which
-/// is the same convolution of dy with flipped weights) on both direct
+/// is the same convolution of dy with flipped weights; on AVX2 the weight
+/// gradient too, `winogradWeightGrad` below) on both direct
 /// backends, for images of even height and width between 8 and 32 wide:
 /// Winograd F(2x2, 3x3) (Winograd512, or on AVX2 WinogradAVX2 with the same
 /// sums) does 16 multiply-adds per 2x2 output tile and channel pair
