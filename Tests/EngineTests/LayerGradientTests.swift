@@ -115,9 +115,13 @@ final class LayerGradientTests: XCTestCase {
         }
         let cases = [(2, 28, 28, 16, 16), (1, 14, 14, 32, 32), (3, 14, 14, 32, 16), (2, 6, 32, 8, 8), (1, 16, 16, 8, 12),
                      (2, 18, 18, 4, 8), (3, 2, 8, 4, 4), (2, 10, 12, 8, 4), (1, 28, 28, 48, 16),
-                     (2, 12, 12, 6, 8), (2, 8, 8, 8, 1)]
-        // The last two: 6 input channels send dx through the GEMM path; 1 output
+                     (2, 12, 12, 6, 8), (2, 8, 8, 8, 1),
+                     (2 * Parallel.cores + 1, 28, 28, 8, 8), (2 * Parallel.cores + 1, 14, 14, 4, 4)]
+        // Then: 6 input channels send dx through the GEMM path; 1 output
         // channel sends the forward through it, and dx (8 <- 1) through Winograd.
+        // The last two, on any core count, give the AVX2 weight gradient groups
+        // of more than one image, one and two tile rows to a vector, and a
+        // last group of fewer images.
         try forEachBackend([.avx2, .avx512]) { backend in
             for (n, h, w, cin, cout) in cases {
                 let what = "\(backend.rawValue) \(cin)->\(cout) n=\(n) \(h)x\(w)"

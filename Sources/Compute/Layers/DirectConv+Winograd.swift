@@ -21,8 +21,9 @@ import SIMDMath
 /// guidance and training command stay as they were): only the U-Net's
 /// workspace asks for Winograd, and only its training passes run it. An image's result
 /// depends only on the image and the weights, as with the direct kernel (the
-/// order of every sum is fixed), so a batch's gradient does not depend on the
-/// thread count.
+/// order of every sum is fixed); the weight gradient's sums over the batch,
+/// here as in `weightGrad`, are split by the machine's core count only
+/// (Parallel.cores), never by which workers happen to be free.
 extension DirectConv {
     struct WinogradShape {
         /// Two tile rows per vector (images up to 16 wide), else one.
@@ -158,8 +159,15 @@ extension DirectConv {
         !ws.backend.wide && winogradApplies(ws, h: h, w: w) && cout % 4 == 0 && cin % 2 == 0
     }
 
+    /// dW [cout, cin, 3, 3] += the weight gradient of a 3x3 stride-1 pad-1
+    /// convolution of x [cin, n, h, w] with output gradient dy [cout, n, h, w].
+    /// Per core's scratch: the zero-bordered planes, V [ξ][cin][len] and
+    /// dA = A dY A^T [ξ][cout][len] (a group's images side by side, `filled`
+    /// lanes each), 64 floats for gradientTransform; per core's partial dU
+    /// [ξ][cout][cin].
     static func winogradWeightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, h: Int, w: Int,
                                    cin: Int, cout: Int, ws: Workspace, into dW: UnsafeMutablePointer<Float>) {
+        if n == 0 { return }
         if !winogradWeightGradApplies(ws, h: h, w: w, cin: cin, cout: cout) || !winogradReadsFit(h: h, w: w, wide: false) {
             fatalError("DirectConv.winogradWeightGrad: not for \(cin)->\(cout) at \(h)x\(w) on this workspace")
         }

@@ -1,7 +1,9 @@
-// WinogradAVX2.swift: Winograd512's transforms for AVX2, each 16-tile vector held as two 8-float halves.
+// WinogradAVX2.swift: Winograd512's transforms for AVX2, each 16-tile vector held as two 8-float halves,
+// and the weight gradient's transform of dy.
 import CSIMD
 
-/// The input and output transforms of Winograd F(2x2, 3x3) for AVX2: the
+/// The input and output transforms of Winograd F(2x2, 3x3) for AVX2 (and,
+/// AVX2's own, `gradientTransform` for the weight gradient): the
 /// algorithm, the layout of 16 tiles a vector (or, with `pair`, two tile rows
 /// of up to 8) and the order of every sum are Winograd512's (see there); here
 /// each 16-float vector is two 8-float halves, lanes 0..<8 and 8..<16, and the

@@ -47,7 +47,7 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
 
     /// What a U-Net's training step runs besides these kernels (nil: nothing).
     public var trainingKernels: String? {
-        direct ? DirectConv.winogradSummary + (wide ? "" : ", their weight gradients as well") : nil
+        direct ? DirectConv.winogradSummary + (wide ? "" : ", their weight gradients as well where output channels come in 4s and input channels in 2s") : nil
     }
 
     public var description: String {
