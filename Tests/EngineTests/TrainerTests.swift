@@ -412,6 +412,46 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(tr.options.totalSteps, 100)
     }
 
+    /// A fit still to come is in the checkpoint: resumed, the run is sized
+    /// `atStep` steps after the resume, counting its pace from there; once
+    /// sized, checkpoints no longer carry it. A hostile "length_fit" is refused.
+    func testPendingFitSurvivesAResume() throws {
+        var o = smallOptions(); o.batch = 4; o.warmup = 10; o.totalSteps = 4000
+        let path = NSTemporaryDirectory() + "pending-fit-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let tr = try Trainer(options: o, data: Self.digits)
+        let fit = LengthFit(seconds: 1e-6, atStep: 3, steps: 100...4000)
+        tr.pendingFit = fit
+        try tr.trainStep(); try tr.trainStep()
+        try tr.saveCheckpoint(path)
+        let resumed = try Trainer.resume(path, data: Self.digits)
+        XCTAssertEqual(resumed.pendingFit, fit)
+        XCTAssertEqual(resumed.step, 2)
+        let r = Runner(model: UNetPredictor(net: try UNet(o.config), params: resumed.ema, weightsChange: true),
+                       schedule: resumed.schedule, trainer: resumed)
+        r.handle(.startTraining)
+        r.tick(); r.tick()
+        XCTAssertEqual(resumed.options.totalSteps, 4000, "two steps after the resume: not yet")
+        r.tick()
+        XCTAssertEqual(resumed.step, 5)
+        XCTAssertEqual(resumed.options.totalSteps, 100, "three steps after the resume")
+        XCTAssertNil(resumed.pendingFit)
+        try resumed.saveCheckpoint(path)
+        XCTAssertNil(try SafeTensors.read(path).metadata["length_fit"])
+        XCTAssertNil(try Trainer.resume(path, data: Self.digits).pendingFit)
+
+        var m = tr.metadata()
+        for bad in ["{}", "{\"seconds\":240,\"atStep\":0,\"steps\":[1000,4800]}", "{\"seconds\":-1,\"atStep\":50,\"steps\":[1000,4800]}",
+                    "{\"seconds\":240,\"atStep\":50,\"steps\":[4800,1000]}", "{\"seconds\":240,\"atStep\":50,\"steps\":[0,4800]}"] {
+            m["length_fit"] = bad
+            XCTAssertThrowsError(try Checkpoint.trainState(m, path: "x"), bad) { e in
+                XCTAssertTrue("\(e)".contains("length_fit"), "\(e)")
+            }
+        }
+        m["length_fit"] = Checkpoint.encode(TrainRecipe.demoFit)
+        XCTAssertEqual(try Checkpoint.trainState(m, path: "x").pendingFit, TrainRecipe.demoFit)
+    }
+
     /// Class weights draw labels in proportion to weight x count, never a label
     /// of weight 0, and with replacement.
     func testClassWeightsDrawByLabel() throws {

@@ -280,5 +280,24 @@ final class OutputTests: XCTestCase {
         let n = try XCTUnwrap(Int(sized[4]), sized.joined(separator: " "))
         XCTAssertTrue(TrainRecipe.demoFit.steps.contains(n) && n % 50 == 0, "\(n)")
         XCTAssertEqual(try options(fitted).totalSteps, n, "the checkpoint keeps the length chosen")
+
+        // Stopped before it was sized (after 0.06 s, a few steps), the demo is
+        // sized after the resume; --steps on the resume gives the length instead.
+        let early = dir + "/early.safetensors"
+        _ = ddpm("train --recipe demo --limit 256 --minutes 0.001 --out \(early)")
+        let meta = try SafeTensors.read(early).metadata
+        XCTAssertLessThan(try Checkpoint.trainState(meta, path: early).step, TrainRecipe.demoFit.atStep)
+        XCTAssertNotNil(meta["length_fit"], "the checkpoint says the fit is still to come")
+        let copy = dir + "/early-steps.safetensors"
+        try FileManager.default.copyItem(atPath: early, toPath: copy)
+        let resumed = ddpm("train --resume --limit 256 --minutes 0.5 --out \(early)")
+        XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
+        let line = try XCTUnwrap(resumed.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, resumed)
+        let m = try XCTUnwrap(Int(line.split(separator: " ")[4]), String(line))
+        XCTAssertEqual(try options(early).totalSteps, m)
+        XCTAssertNil(try SafeTensors.read(early).metadata["length_fit"])
+        let given = ddpm("train --resume --limit 256 --steps 60 --out \(copy)")
+        XCTAssertFalse(given.contains("sized to this machine"), given)
+        XCTAssertEqual(try options(copy).totalSteps, 60)
     }
 }

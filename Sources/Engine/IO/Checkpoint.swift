@@ -91,6 +91,8 @@ public enum Checkpoint {
         public var rng: [UInt64]
         public var bucketLoss: [Double]?
         public var loss: Double
+        /// A length fit still to come (`Trainer.pendingFit`), under "length_fit".
+        public var pendingFit: LengthFit? = nil
     }
 
     /// Parses and validates the trainer state of a checkpoint (format, options,
@@ -120,8 +122,17 @@ public enum Checkpoint {
            arr.count == 10 {
             buckets = arr.map { $0 < 0 || !$0.isFinite ? .nan : $0 }
         }
+        var fit: LengthFit?
+        if let s = metadata["length_fit"] {
+            let f = try decode(LengthFit.self, s, path: path, key: "length_fit")
+            guard f.seconds.isFinite, f.seconds > 0, f.seconds <= 86_400, f.atStep >= 1, f.atStep <= 100_000,
+                  f.steps.lowerBound >= 1, f.steps.upperBound <= 100_000_000 else {
+                throw EngineError.badFile(path: path, reason: "metadata 'length_fit' is out of range: \(EngineError.quoted(s))")
+            }
+            fit = f
+        }
         return TrainState(options: opts, step: step, rng: words, bucketLoss: buckets,
-                          loss: metadata["loss"].flatMap { Double($0) } ?? .nan)
+                          loss: metadata["loss"].flatMap { Double($0) } ?? .nan, pendingFit: fit)
     }
 
     /// What a file's network predicts (`objective`: eps, x0 or v; eps when absent, as every file before it).

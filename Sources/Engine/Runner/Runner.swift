@@ -17,8 +17,14 @@ public final class Runner {
     public var previewSeconds: Double? = nil
     /// Digits in the EMA preview (the classifier's confident rate is over all of them).
     public var previewCount = 8
-    /// Sizes the training run to the machine's pace (the lecture demo), once, at `fit.atStep`.
-    public var fit: LengthFit?
+    /// Sizes the training run to the machine's pace (the lecture demo), once,
+    /// `fit.atStep` steps after training starts: the trainer's `pendingFit`.
+    public var fit: LengthFit? {
+        get { trainer?.pendingFit }
+        set { trainer?.pendingFit = newValue }
+    }
+    /// The trainer's step when training started (`fit` counts from it).
+    private var trainStartStep = 0
     /// Seconds spent in training ticks (steps and previews; pauses are not counted): `fit`'s clock.
     private var trainingSeconds = 0.0
     /// Where and how often (steps) a training run saves on its own; it also saves when it finishes.
@@ -164,7 +170,7 @@ public final class Runner {
                 snapshot.train?.T = trainer!.schedule.T
                 trainingSeconds = 0
                 trainStart = Benchmark.now()
-                rateStart = trainStart; rateStartStep = trainer!.step
+                rateStart = trainStart; rateStartStep = trainer!.step; trainStartStep = trainer!.step
                 snapshot.running = true
             case .saveCheckpoint(let path):
                 guard let trainer else { return [.error("nothing to save: not training")] }
@@ -353,9 +359,9 @@ public final class Runner {
         defer { trainingSeconds += Benchmark.now() - tickStart }
         do {
             let s = try tr.trainStep()
-            if let f = fit, tr.step >= f.atStep {
-                fit = nil
-                snapshot.message = try tr.fitLength(f, done: tr.step, elapsed: trainingSeconds + Benchmark.now() - tickStart)
+            if let f = tr.pendingFit, tr.step - trainStartStep >= f.atStep {
+                snapshot.message = try tr.fitLength(f, done: tr.step - trainStartStep,
+                                                    elapsed: trainingSeconds + Benchmark.now() - tickStart)
             }
             m.step = tr.step; m.totalSteps = tr.options.totalSteps
             m.losses.append(s.loss)

@@ -50,9 +50,11 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
 /// length becomes the number of steps that ends it `seconds` after its start
 /// at the pace measured so far, rounded down to 50 and kept within `steps`
 /// (`Trainer.setLength`). Checkpoints from then on record the length chosen,
-/// so the run can be resumed, or trained again with `--steps`, bit for bit
-/// (one saved before `atStep` holds the longest length, and a resume does not fit).
-public struct LengthFit: Equatable, Sendable {
+/// so the run can be resumed, or trained again with `--steps`, bit for bit.
+/// One saved before then records the fit still to come (`Trainer.pendingFit`):
+/// resumed, the run is sized `atStep` steps after the resume, at the pace
+/// measured since (still inside the warm-up: the demo's 50 before its 100).
+public struct LengthFit: Equatable, Sendable, Codable {
     public var seconds: Double, atStep: Int, steps: ClosedRange<Int>
     public init(seconds: Double, atStep: Int, steps: ClosedRange<Int>) {
         self.seconds = seconds; self.atStep = atStep; self.steps = steps

@@ -232,6 +232,7 @@ public final class Trainer {
             "images": String(data.count),
         ]
         if let dataSource { m["data"] = dataSource }
+        if let pendingFit { m["length_fit"] = Checkpoint.encode(pendingFit) }
         for (k, v) in extra { m[k] = v }
         return m
     }
@@ -289,11 +290,17 @@ public final class Trainer {
         lrSchedule = fitted
     }
 
+    /// The lecture demo's length fit while it is still to come (the training
+    /// loops make it `atStep` steps after they start, `fitLength`); checkpoints
+    /// record it, so a run stopped before it was sized is sized when resumed.
+    public var pendingFit: LengthFit?
+
     /// `fit`'s length for a run that took `elapsed` seconds for its first `done`
-    /// steps, set (`setLength`); returns what to tell the user.
+    /// steps, set (`setLength`), and no fit pending; returns what to tell the user.
     public func fitLength(_ fit: LengthFit, done: Int, elapsed: Double) throws -> String {
         let n = fit.length(done: done, elapsed: elapsed)
         try setLength(n)
+        pendingFit = nil
         return "sized to this machine: \(n) steps at its pace, " + String(format: "about %.1f minutes in all", elapsed / Double(done) * Double(n) / 60)
             + (n == fit.steps.lowerBound ? " (the demo's shortest: slower than it is made for)" : "")
     }
@@ -389,6 +396,7 @@ public final class Trainer {
         tr.rng = RNG(state: state.rng)
         if let b = state.bucketLoss { tr.bucketLoss = b }
         tr.lastLoss = state.loss
+        tr.pendingFit = state.pendingFit
         return tr
     }
 }

@@ -209,15 +209,17 @@ struct TrainCommand: ParsableCommand {
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
             // The demo without --steps, --epochs or --warmup: as long as this machine trains in a few minutes
             // (its length is set during the recipe's warm-up, which a length of its own would change).
-            let fit = !resume && chosenRecipe == .demo && steps == nil && epochs == nil && warmup == nil ? TrainRecipe.demoFit : nil
+            // Resumed, a run stopped before it was sized is sized after the resume, unless a length is given.
+            let lengthGiven = steps != nil || epochs != nil || warmup != nil
+            if lengthGiven { trainer.pendingFit = nil } else if !resume && chosenRecipe == .demo { trainer.pendingFit = TrainRecipe.demoFit }
             if tui {
-                try TrainViewRunner.run(trainer: trainer, out: out, checkpointEvery: checkpointEvery, fit: fit)
+                try TrainViewRunner.run(trainer: trainer, out: out, checkpointEvery: checkpointEvery, fit: trainer.pendingFit)
                 return
             }
             try TrainLoop(trainer: trainer, out: out, export: export, checkpointEvery: checkpointEvery,
                           command: CommandLine.arguments.joined(separator: " "), minutes: minutes,
                           report: try reportEvery.map { (seconds: $0, reader: try digitReader()) },
-                          fit: fit, beforeStep: TestHooks.beforeTrainStep, writePauseMs: TestHooks.writePauseMs).run()
+                          beforeStep: TestHooks.beforeTrainStep, writePauseMs: TestHooks.writePauseMs).run()
         }
     }
 }

@@ -13,8 +13,6 @@ struct TrainLoop {
     var minutes: Double? = nil
     /// Every `seconds`, the classifier's confident share of a 64-digit EMA preview (the demo's timing).
     var report: (seconds: Double, reader: DigitReader)? = nil
-    /// Sizes the run to the machine's pace (the lecture demo without --steps), once, at `fit.atStep`.
-    var fit: LengthFit? = nil
 
     /// Runs before every step (the fault tests' injections; nil in normal use).
     var beforeStep: ((Trainer) -> Void)? = nil
@@ -23,7 +21,9 @@ struct TrainLoop {
 
     func run() throws {
         installStopHandlers()
-        var total = trainer.options.totalSteps, fit = fit
+        // The lecture demo without --steps is sized to the machine's pace
+        // (trainer.pendingFit), once, `atStep` steps after this loop starts.
+        var total = trainer.options.totalSteps
         let t0 = Benchmark.now()
         let startStep = trainer.step
         var smoothed = Double.nan
@@ -51,7 +51,7 @@ struct TrainLoop {
             lastReportStep = trainer.step
         }
         print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)"
-              + (fit.map { "; at most: sized to this machine's pace after \($0.atStep) steps" } ?? ""))
+              + (trainer.pendingFit.map { "; at most: sized to this machine's pace after \($0.atStep) steps" } ?? ""))
         while trainer.step < total {
             if stopSignal == 0 && stdoutFailed() { stopSignal = SIGPIPE }   // `| head`, a dying tee
             if stopSignal != 0 {
@@ -78,8 +78,7 @@ struct TrainLoop {
             }
             smoothed = smoothed.isNaN ? s.loss : 0.98 * smoothed + 0.02 * s.loss
             wall = Benchmark.now() - t0
-            if let f = fit, trainer.step >= f.atStep {
-                fit = nil
+            if let f = trainer.pendingFit, trainer.step - startStep >= f.atStep {
                 let said = try trainer.fitLength(f, done: trainer.step - startStep, elapsed: wall)
                 total = trainer.options.totalSteps
                 if isTTY { print("") }
