@@ -272,32 +272,26 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(try Checkpoint.trainState(try SafeTensors.read(timed).metadata, path: timed).step, Int(r[3]),
                        "the last report is at the step the checkpoint holds")
 
-        // Without --steps the demo sizes itself to the machine's pace after its first 50 steps.
-        let fitted = dir + "/fitted.safetensors"
-        let said = ddpm("train --recipe demo --limit 256 --minutes 0.5 --out \(fitted)")
+        // Without --steps the demo sizes itself to the machine's pace after its
+        // first 50 steps. Stopped before then (after 0.06 s, a few steps), its
+        // checkpoint says the fit is still to come, and the resumed run is sized
+        // 50 steps after the resume; --steps on the resume gives the length instead.
+        let fitted = dir + "/fitted.safetensors", given = dir + "/given.safetensors"
+        let said = ddpm("train --recipe demo --limit 256 --minutes 0.001 --out \(fitted)")
         XCTAssertTrue(said.contains("\(TrainRecipe.demoSteps) steps (") && said.contains("; at most: sized to this machine's pace after 50 steps"), said)
-        let sized = try XCTUnwrap(said.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, said).split(separator: " ")
+        let meta = try SafeTensors.read(fitted).metadata
+        XCTAssertLessThan(try Checkpoint.trainState(meta, path: fitted).step, TrainRecipe.demoFit.atStep, said)
+        XCTAssertNotNil(meta["length_fit"], "the checkpoint says the fit is still to come")
+        try FileManager.default.copyItem(atPath: fitted, toPath: given)
+        let resumed = ddpm("train --resume --limit 256 --minutes 0.5 --out \(fitted)")
+        XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
+        let sized = try XCTUnwrap(resumed.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, resumed).split(separator: " ")
         let n = try XCTUnwrap(Int(sized[4]), sized.joined(separator: " "))
         XCTAssertTrue(TrainRecipe.demoFit.steps.contains(n) && n % 50 == 0, "\(n)")
         XCTAssertEqual(try options(fitted).totalSteps, n, "the checkpoint keeps the length chosen")
-
-        // Stopped before it was sized (after 0.06 s, a few steps), the demo is
-        // sized after the resume; --steps on the resume gives the length instead.
-        let early = dir + "/early.safetensors"
-        _ = ddpm("train --recipe demo --limit 256 --minutes 0.001 --out \(early)")
-        let meta = try SafeTensors.read(early).metadata
-        XCTAssertLessThan(try Checkpoint.trainState(meta, path: early).step, TrainRecipe.demoFit.atStep)
-        XCTAssertNotNil(meta["length_fit"], "the checkpoint says the fit is still to come")
-        let copy = dir + "/early-steps.safetensors"
-        try FileManager.default.copyItem(atPath: early, toPath: copy)
-        let resumed = ddpm("train --resume --limit 256 --minutes 0.5 --out \(early)")
-        XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
-        let line = try XCTUnwrap(resumed.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, resumed)
-        let m = try XCTUnwrap(Int(line.split(separator: " ")[4]), String(line))
-        XCTAssertEqual(try options(early).totalSteps, m)
-        XCTAssertNil(try SafeTensors.read(early).metadata["length_fit"])
-        let given = ddpm("train --resume --limit 256 --steps 60 --out \(copy)")
-        XCTAssertFalse(given.contains("sized to this machine"), given)
-        XCTAssertEqual(try options(copy).totalSteps, 60)
+        XCTAssertNil(try SafeTensors.read(fitted).metadata["length_fit"])
+        let set = ddpm("train --resume --limit 256 --steps 60 --out \(given)")
+        XCTAssertFalse(set.contains("sized to this machine"), set)
+        XCTAssertEqual(try options(given).totalSteps, 60)
     }
 }
