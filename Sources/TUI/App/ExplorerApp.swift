@@ -24,8 +24,6 @@ enum ExplorerApp {
         var trainOut: String? = nil
         /// Steps between the training view's own checkpoints (it also saves at the end).
         var checkpointEvery = ExplorerApp.trainCheckpointEvery
-        /// Sizes `trainer`'s run to the machine's pace (`ddpm train --tui` of the demo without --steps).
-        var trainFit: LengthFit? = nil
         var internalErrorAfterFrames: Int? = nil
         /// After this many frames a thread traps, or aborts (DDPM_TEST_CRASH, DDPM_TEST_ABORT): the crash
         /// handler must give the terminal back.
@@ -215,7 +213,7 @@ enum ExplorerApp {
                 // The header may have no room for "bf16" (80 columns): say it once at the start.
                 if net.ws.bf16 { state.message = "sampling in bfloat16 (--backend bf16): close to, not bit for bit, the default float samples" }
             }
-            if let tr = o.trainer { startTrainEngine(tr, fit: o.trainFit) }
+            if let tr = o.trainer { startTrainEngine(tr) }
             if let (rec, path) = o.replay {
                 let player = ReplayPlayer(rec)
                 replay = player
@@ -234,14 +232,14 @@ enum ExplorerApp {
             }
         }
 
-        func startTrainEngine(_ tr: Trainer, fit: LengthFit?) {
+        /// The trainer's `pendingFit` (the lecture demo) sizes the run.
+        func startTrainEngine(_ tr: Trainer) {
             let pred = UNetPredictor(net: try! UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema,
                                      objective: tr.options.objective, schedule: tr.schedule, weightsChange: true)
             let runner = Runner(model: pred, schedule: tr.schedule, trainer: tr)
             // A live preview: 16 digits every 10 s, with the classifier's confident rate over time.
             runner.previewSeconds = 10; runner.previewCount = 16
             runner.reader = trainReader
-            runner.fit = fit
             runner.checkpoint = (trainOut ?? ExplorerApp.defaultTrainOut, options.checkpointEvery)
             let e = RunnerThread(runner)
             e.start()
@@ -510,7 +508,8 @@ enum ExplorerApp {
                 sampleEngine?.send(.pause)
                 // (Read before the engine thread starts: the demo's length changes on it.)
                 let steps = tr.options.totalSteps
-                startTrainEngine(tr, fit: recipe == .demo ? TrainRecipe.demoFit : nil)
+                tr.pendingFit = recipe == .demo ? TrainRecipe.demoFit : nil
+                startTrainEngine(tr)
                 // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
                 let length = recipe == .demo ? "up to \(steps) steps, sized to this machine after \(TrainRecipe.demoFit.atStep) steps" : "\(steps) steps"
                 state.message = "training Tiny (\(recipe.title), \(length)); w saves to \(ExplorerApp.shownPath(trainOut!))"

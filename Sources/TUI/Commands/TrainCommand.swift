@@ -213,7 +213,7 @@ struct TrainCommand: ParsableCommand {
             let lengthGiven = steps != nil || epochs != nil || warmup != nil
             if lengthGiven { trainer.pendingFit = nil } else if !resume && chosenRecipe == .demo { trainer.pendingFit = TrainRecipe.demoFit }
             if tui {
-                try TrainViewRunner.run(trainer: trainer, out: out, checkpointEvery: checkpointEvery, fit: trainer.pendingFit)
+                try TrainViewRunner.run(trainer: trainer, out: out, checkpointEvery: checkpointEvery)
                 return
             }
             try TrainLoop(trainer: trainer, out: out, export: export, checkpointEvery: checkpointEvery,
