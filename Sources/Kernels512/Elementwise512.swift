@@ -68,7 +68,7 @@ extension Elementwise512 {
             if r * w + vecs * 16 <= hw {
                 for v in 0..<vecs { FastMath.store(FastMath.affineSiLU(FastMath.load(s, v * 16), a: a, b: b, tb: tb), d, v * 16) }
             } else {
-                for c in 0..<w { d[c] = FastMath.affineSiLU(s[c], a: a, b: b, tb: tb) }
+                FastMath.affineSiLU(s, d, count: w, a: a, b: b, tb: tb)
             }
             d[w] = 0; d[w + 1] = 0
         }

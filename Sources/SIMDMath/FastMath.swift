@@ -58,14 +58,16 @@ public enum FastMath {
         return g * sigmoid(g) + tb
     }
 
-    /// y[i] = affineSiLU(x[i]) for i in 0..<count: 16-float vectors, then a
-    /// float at a time.
+    /// y[i] = affineSiLU(x[i]) for i in 0..<count: 16-float vectors, the
+    /// last one partly filled (every lane's result is what the float version
+    /// gives, and one exp for the tail instead of one per float: rows of 7, 14
+    /// or 28 are mostly tail).
     @_transparent
     public static func affineSiLU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
                                   a: Float, b: Float, tb: Float) {
         var i = 0
         while i + 16 <= count { store(affineSiLU(load(x, i), a: a, b: b, tb: tb), y, i); i += 16 }
-        while i < count { y[i] = affineSiLU(x[i], a: a, b: b, tb: tb); i += 1 }
+        if i < count { storePartial(affineSiLU(loadPartial(x + i, count - i), a: a, b: b, tb: tb), y + i, count - i) }
     }
 
     /// GroupNorm's backward over one channel plane of `count` floats (see
@@ -102,24 +104,28 @@ public enum FastMath {
         }
         dgam += vgam.sum(); dbet += vbet.sum(); dtb += vtb.sum()
         s1 += vs1.sum(); s2 += vs2.sum()
-        while i < count {
-            let xh = (x[i] - m) * r
-            var d = dy[i]
-            if let mask { d *= mask[i] }
-            dtb += d
-            if silu {
-                let gv = xh * gamma + beta
-                let sg = sigmoid(gv)
-                d *= sg * (1 + gv * (1 - sg))
-            }
-            dgam += d * xh
-            dbet += d
-            let dxh = d * gamma
-            s1 += dxh
-            s2 += dxh * xh
-            dh[i] = dxh
-            i += 1
+        guard i < count else { return }
+        // The tail: the per-float values in one partly filled vector (one
+        // sigmoid, not one per float), then added a float at a time in order.
+        let k = count - i
+        let xh = (loadPartial(x + i, k) - m) * r
+        var d = loadPartial(dy + i, k)
+        if let mask { d *= loadPartial(mask + i, k) }
+        let dm = d
+        if silu {
+            let gv = xh * gamma + beta
+            let sg = sigmoid(gv)
+            d *= sg * (1 + gv * (1 - sg))
         }
+        let dxh = d * gamma, dgx = d * xh, dxx = dxh * xh
+        for j in 0..<k {
+            dtb += dm[j]
+            dgam += dgx[j]
+            dbet += d[j]
+            s1 += dxh[j]
+            s2 += dxx[j]
+        }
+        storePartial(dxh, dh + i, k)
     }
 
     /// GroupNorm's backward, second pass over one plane: dx (= or +=)
@@ -142,6 +148,21 @@ public enum FastMath {
             dx[i] = overwrite ? v : dx[i] + v
             i += 1
         }
+    }
+
+    /// The first `count` (0...16) floats at p in a vector, the other lanes 0
+    /// (reads only those floats).
+    @_transparent
+    public static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> V {
+        var v = V()
+        withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * 4) }
+        return v
+    }
+
+    /// Writes the first `count` (0...16) lanes of v to p.
+    @_transparent
+    public static func storePartial(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * 4) }
     }
 
     @_transparent

@@ -1,0 +1,109 @@
+// ElementwiseTailTests.swift: the element-wise kernels' last, partly filled
+// vector gives every float the bits the one-float path gives it.
+import XCTest
+import SIMDMath
+@testable import Compute
+
+final class ElementwiseTailTests: XCTestCase {
+    /// Reproducible values in [-6, 6) (SiLU's interesting range) with some exact zeros.
+    func values(_ n: Int, seed: UInt64) -> [Float] {
+        var s = seed
+        return (0..<n).map { i in
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return i % 11 == 3 ? 0 : Float(s >> 40) / Float(1 << 24) * 12 - 6
+        }
+    }
+
+    /// GroupNorm's affine + SiLU over counts with every tail length (and the
+    /// plane sizes the U-Net has): each output equals the one-float version's
+    /// bit for bit, and nothing past `count` is written.
+    func testAffineSiLUTailMatchesOneFloatPath() {
+        let counts = Array(0...40) + [49, 196, 784]
+        for wide in [false, true] where !wide || Backend.avx512.isAvailable {
+            for count in counts {
+                let x = values(count, seed: UInt64(count))
+                var y = [Float](repeating: .nan, count: count + 16)
+                let (a, b, tb): (Float, Float, Float) = (1.37, -0.21, 0.05)
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        Kernels.affineSiLU(xp.baseAddress!, yp.baseAddress!, count: count, a: a, b: b, tb: tb, wide: wide)
+                    }
+                }
+                for i in 0..<count {
+                    let want = FastMath.affineSiLU(x[i], a: a, b: b, tb: tb)
+                    XCTAssertEqual(y[i].bitPattern, want.bitPattern, "wide \(wide), count \(count), float \(i)")
+                }
+                XCTAssertTrue(y[count...].allSatisfy { $0.isNaN }, "wide \(wide), count \(count): wrote past the end")
+            }
+        }
+    }
+
+    /// GroupNorm's backward over a plane: dh and the five sums equal, bit for
+    /// bit, those of the loop that did the tail one float at a time (kept here
+    /// as the reference), with and without SiLU and dropout's mask.
+    func testGroupNormBackwardPlaneTailMatchesOneFloatPath() {
+        typealias V = FastMath.V
+        func reference(x: [Float], dy: [Float], mask: [Float]?, count: Int, m: Float, r: Float, gamma: Float, beta: Float,
+                       silu: Bool, start: [Float]) -> (dh: [Float], sums: [Float]) {
+            var dh = [Float](repeating: .nan, count: count + 16)
+            var dgam = start[0], dbet = start[1], dtb = start[2], s1 = start[3], s2 = start[4]
+            var vgam = V(), vbet = V(), vtb = V(), vs1 = V(), vs2 = V()
+            func ld(_ a: [Float], _ i: Int) -> V { V(a[i..<(i + 16)]) }
+            var i = 0
+            while i + 16 <= count {
+                let xh = (ld(x, i) - m) * r
+                var d = ld(dy, i)
+                if let mask { d *= ld(mask, i) }
+                vtb += d
+                if silu { let gv = xh * gamma + beta, sg = FastMath.sigmoid(gv); d *= sg * (1 + gv * (1 - sg)) }
+                vgam += d * xh; vbet += d
+                let dxh = d * gamma
+                vs1 += dxh; vs2 += dxh * xh
+                for j in 0..<16 { dh[i + j] = dxh[j] }
+                i += 16
+            }
+            dgam += vgam.sum(); dbet += vbet.sum(); dtb += vtb.sum(); s1 += vs1.sum(); s2 += vs2.sum()
+            while i < count {
+                let xh = (x[i] - m) * r
+                var d = dy[i]
+                if let mask { d *= mask[i] }
+                dtb += d
+                if silu { let gv = xh * gamma + beta, sg = FastMath.sigmoid(gv); d *= sg * (1 + gv * (1 - sg)) }
+                dgam += d * xh; dbet += d
+                let dxh = d * gamma
+                s1 += dxh; s2 += dxh * xh
+                dh[i] = dxh
+                i += 1
+            }
+            return (dh, [dgam, dbet, dtb, s1, s2])
+        }
+        let counts = Array(1...40) + [49, 196, 784]
+        for wide in [false, true] where !wide || Backend.avx512.isAvailable {
+            for count in counts {
+                for (silu, masked) in [(true, false), (false, false), (true, true)] {
+                    let x = values(count, seed: 7 &+ UInt64(count)), dy = values(count, seed: 99 &+ UInt64(count))
+                    let mask: [Float]? = masked ? values(count, seed: 5).map { $0 > 0 ? 1.25 : 0 } : nil
+                    let (m, r, gamma, beta): (Float, Float, Float, Float) = (0.3, 0.8, 1.1, -0.4)
+                    var sums: [Float] = [0.5, -0.25, 0.125, 1, -1]   // the kernel adds to what is there
+                    let want = reference(x: x, dy: dy, mask: mask, count: count, m: m, r: r, gamma: gamma, beta: beta,
+                                         silu: silu, start: sums)
+                    var dh = [Float](repeating: .nan, count: count + 16)
+                    var got = (dgam: sums[0], dbet: sums[1], dtb: sums[2], s1: sums[3], s2: sums[4])
+                    let maskCopy = mask ?? []
+                    x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in maskCopy.withUnsafeBufferPointer { mp in
+                        dh.withUnsafeMutableBufferPointer { dhp in
+                            Kernels.groupNormBackwardPlane(x: xp.baseAddress!, dy: dyp.baseAddress!, mask: masked ? mp.baseAddress! : nil,
+                                                           dh: dhp.baseAddress!, count: count, mean: m, rstd: r, gamma: gamma, beta: beta,
+                                                           silu: silu, dgam: &got.dgam, dbet: &got.dbet, dtb: &got.dtb,
+                                                           s1: &got.s1, s2: &got.s2, wide: wide)
+                        }
+                    } } }
+                    sums = [got.dgam, got.dbet, got.dtb, got.s1, got.s2]
+                    let what = "wide \(wide), count \(count), silu \(silu), mask \(masked)"
+                    XCTAssertEqual(sums.map(\.bitPattern), want.sums.map(\.bitPattern), what)
+                    XCTAssertEqual(dh.map(\.bitPattern), want.dh.map(\.bitPattern), what)
+                }
+            }
+        }
+    }
+}
