@@ -59,7 +59,8 @@ extension Elementwise512 {
     /// loadRows with GroupNorm's normalise + affine + SiLU + bias applied on the
     /// way (the same operations per element as `affineSiLU`): the plane of a
     /// convolution whose input is that GroupNorm's output, without writing the
-    /// output out first (inference).
+    /// output out first (inference). The last rows go through `affineSiLU`
+    /// row by row (whole vectors, then one partly filled).
     public static func loadRowsAffineSiLU(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                                           h: Int, w: Int, wp: Int, a: Float, b: Float, tb: Float) {
         let vecs = (w + 15) / 16, hw = h * w

@@ -51,7 +51,7 @@ public enum FastMath {
         return g * sigmoid(g) + tb
     }
 
-    /// The same for one float (tails), through the same sigmoid.
+    /// The same for one float, through the same sigmoid (the tests' reference for the tails).
     @_transparent
     public static func affineSiLU(_ x: Float, a: Float, b: Float, tb: Float) -> Float {
         let g = x * a + b
@@ -75,7 +75,9 @@ public enum FastMath {
     /// dropout mask, then times SiLU's derivative at xh gamma + beta when
     /// `silu`), adds d xh to dgam, d to dbet, dy mask to dtb, d gamma to s1
     /// and d gamma xh to s2, and writes d gamma to dh. 16-float vectors, then
-    /// a float at a time (vector partial sums are added before the tail).
+    /// the tail's values in one partly filled vector, added to the sums a
+    /// float at a time after the vectors' partial sums (the order the
+    /// one-float loop had, so the same bits).
     @_transparent
     public static func groupNormBackwardPlane(
         x: UnsafePointer<Float>, dy: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
@@ -150,19 +152,22 @@ public enum FastMath {
         }
     }
 
-    /// The first `count` (0...16) floats at p in a vector, the other lanes 0
-    /// (reads only those floats).
-    @_transparent
-    public static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> V {
+    /// The first `count` floats at p in a vector, the other lanes 0 (reads
+    /// only those floats; a count past 16 is taken as 16). Internal: the
+    /// callers above pass the 1...15 floats left after whole vectors.
+    @usableFromInline @inline(__always)
+    static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> V {
         var v = V()
-        withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * 4) }
+        let n = min(max(count, 0), 16)
+        withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: n * 4) }
         return v
     }
 
-    /// Writes the first `count` (0...16) lanes of v to p.
-    @_transparent
-    public static func storePartial(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-        withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * 4) }
+    /// Writes the first `count` lanes of v to p (a count past 16 is taken as 16).
+    @usableFromInline @inline(__always)
+    static func storePartial(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        let n = min(max(count, 0), 16)
+        withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: n * 4) }
     }
 
     @_transparent

@@ -2,6 +2,7 @@
 // vector gives every float the bits the one-float path gives it.
 import XCTest
 import SIMDMath
+import Kernels512
 @testable import Compute
 
 final class ElementwiseTailTests: XCTestCase {
@@ -102,6 +103,33 @@ final class ElementwiseTailTests: XCTestCase {
                     let what = "wide \(wide), count \(count), silu \(silu), mask \(masked)"
                     XCTAssertEqual(sums.map(\.bitPattern), want.sums.map(\.bitPattern), what)
                     XCTAssertEqual(dh.map(\.bitPattern), want.dh.map(\.bitPattern), what)
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 plane loader with GroupNorm's affine + SiLU (whole vectors
+    /// running past each row, the last rows through `affineSiLU`): every
+    /// float of every row has the one-float path's bits and the two floats
+    /// after each row are 0, for rows of every width up to 40.
+    func testLoadRowsAffineSiLUMatchesOneFloatPath() throws {
+        guard Backend.avx512.isAvailable else { throw XCTSkip("this CPU lacks AVX-512: Elementwise512 does not run here") }
+        let (a, b, tb): (Float, Float, Float) = (0.9, 0.15, -0.3)
+        for w in 1...40 {
+            for h in [1, 2, 3, 7] {
+                let wp = w + 2, x = values(h * w, seed: UInt64(w * 8 + h))
+                var dst = [Float](repeating: .nan, count: h * wp + 64)
+                x.withUnsafeBufferPointer { xp in
+                    dst.withUnsafeMutableBufferPointer { dp in
+                        Elementwise512.loadRowsAffineSiLU(xp.baseAddress!, dp.baseAddress!, h: h, w: w, wp: wp, a: a, b: b, tb: tb)
+                    }
+                }
+                for r in 0..<h {
+                    for c in 0..<w {
+                        let want = FastMath.affineSiLU(x[r * w + c], a: a, b: b, tb: tb)
+                        XCTAssertEqual(dst[r * wp + c].bitPattern, want.bitPattern, "w \(w), h \(h), row \(r), float \(c)")
+                    }
+                    XCTAssertEqual(dst[r * wp + w], 0, "w \(w), h \(h), row \(r)"); XCTAssertEqual(dst[r * wp + w + 1], 0)
                 }
             }
         }
