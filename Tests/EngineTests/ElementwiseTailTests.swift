@@ -8,11 +8,8 @@ import Kernels512
 final class ElementwiseTailTests: XCTestCase {
     /// Reproducible values in [-6, 6) (SiLU's interesting range) with some exact zeros.
     func values(_ n: Int, seed: UInt64) -> [Float] {
-        var s = seed
-        return (0..<n).map { i in
-            s = s &* 6364136223846793005 &+ 1442695040888963407
-            return i % 11 == 3 ? 0 : Float(s >> 40) / Float(1 << 24) * 12 - 6
-        }
+        var rng = RNG(seed: seed)
+        return (0..<n).map { i in i % 11 == 3 ? 0 : Float(rng.uniform() * 12 - 6) }
     }
 
     /// GroupNorm's affine + SiLU over counts with every tail length (and the
