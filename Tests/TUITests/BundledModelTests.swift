@@ -13,7 +13,7 @@ final class BundledModelTests: XCTestCase {
 
     /// 64 DDIM-20 samples of the bundled model: at least 70% classified with
     /// p >= 0.9 by the bundled classifier (measured 0.89-0.95 over seeds 0-2,
-    /// v2 0.89-0.91, v1 0.83-0.91; 0.7 is five standard errors below 0.89). An
+    /// as for v3; v2 0.89-0.91, v1 0.83-0.91; 0.7 is five standard errors below 0.89). An
     /// untrained model of the same shapes scores near 0 on the same check.
     func testBundledModelMakesDigits() throws {
         let rate = try confidentRate("")

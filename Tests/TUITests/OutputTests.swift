@@ -134,14 +134,19 @@ final class OutputTests: XCTestCase {
                      "training step:        6000", "--learn-sigma"] {
             XCTAssertTrue(lv.contains(want), "\(want) in:\n\(lv)")
         }
-        // The bundled model: what it is and its whole recipe (the model it was grown from, resumed runs included).
+        // The bundled model: what it is and its whole recipe (the model it was fine-tuned from, resumed runs included).
         let bundled = ddpm("info --weights \(Shell.assets)/models/mnist-tiny.safetensors")
         for want in ["tiny + attention at 7x7 + self-conditioning", "parameters:           426,961", "predicts:             v",
-                     "training step:        5000", "note:", "--init assets/models/mnist-tiny-v2.safetensors --self-condition",
-                     "--resume --steps 5000"] {
+                     "training step:        5000", "note:", "--init assets/models/mnist-tiny-v3.safetensors",
+                     "--class-weights 0.97,0.73,0.99,1.03,1.38,1.21,1.0,0.94,1.19,0.87", "the last of three commands"] {
             XCTAssertTrue(bundled.contains(want), "\(want) in:\n\(bundled)")
         }
-        // The model it was grown from, kept for comparison.
+        // The models it was grown from, kept for comparison.
+        let v3 = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-v3.safetensors")
+        for want in ["tiny + attention at 7x7 + self-conditioning", "parameters:           426,961", "training step:        5000",
+                     "--init assets/models/mnist-tiny-v2.safetensors --self-condition", "--resume --steps 5000"] {
+            XCTAssertTrue(v3.contains(want), "\(want) in:\n\(v3)")
+        }
         let v2 = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-v2.safetensors")
         for want in ["tiny + attention at 7x7 (", "parameters:           426,817", "training step:        38000",
                      "--attention 2 --objective v --weighting min-snr", "--resume --steps 38000"] {
