@@ -110,6 +110,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(Set(load.keys), ["model", "classifier"])
         XCTAssertTrue(load.values.allSatisfy { $0 > 0 && $0.isFinite }, "\(load)")
         XCTAssertEqual(train.first?["batch"] as? Int, 2)
+        // The CPU's FMA peak is measured, not a constant (this 2-core AVX2 VM: about 80 GFLOP/s).
+        let peak = d["fma_peak_gflops"] as? Double ?? 0
+        XCTAssertTrue(peak > 1 && peak < 100_000, out)
         // Which kernels ran: on a direct backend (AVX-512 or AVX2, the one the
         // CPU has) training adds Winograd for the 3x3 convolutions.
         let direct = (d["conv_kernel"] as? String)?.hasPrefix("direct") == true
@@ -122,6 +125,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(bad, 0, "speeds are measured without the bundled files: \(msg)")
         XCTAssertTrue(msg.contains("cannot time loading") && msg.contains("git checkout -- assets/models/mnist-tiny.safetensors"), msg)
         XCTAssertTrue(msg.contains("peak resident memory") && !msg.contains("loading the"), msg)
+        XCTAssertTrue(msg.contains("this CPU's FMA peak, measured now on \(Parallel.cores) cores") && !msg.contains("~250"), msg)
         XCTAssertTrue(msg.contains("training: the U-Net's 3x3 stride-1 convolutions 8 to 32 wide through Winograd"), msg)
     }
 

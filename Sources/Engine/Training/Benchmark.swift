@@ -11,6 +11,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var gflops_train: Double = 0
     public var gflops_sample: Double = 0
     public var peak_rss_mib: Double = 0
+    /// This CPU's FMA peak on all cores, measured after the steps (FMAPeak), GFLOP/s.
+    public var fma_peak_gflops: Double = 0
     public var forward_mflop_per_image: Double = 0
     public var threads: Int = 0
     /// The backend measured (AVX-512 or AVX2 direct kernels, or the im2col + BLIS reference).
@@ -84,6 +86,7 @@ public enum Benchmark {
             log(String(format: "sample batch %4d: %8.2f ms/step", b, med * 1e3))
         }
         report.peak_rss_mib = peakRSSMiB()
+        report.fma_peak_gflops = FMAPeak.measure()
         return report
     }
 }

@@ -67,8 +67,11 @@ struct BenchCommand: ParsableCommand {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(r), as: UTF8.self))
         } else {
-            print(String(format: "achieved: %.1f GFLOP/s training (batch %d), %.1f GFLOP/s sampling; GEMM peak here ~250 GFLOP/s",
-                         r.gflops_train, r.train.first?.batch ?? 0, r.gflops_sample))
+            let peak = r.fma_peak_gflops
+            print(String(format: "achieved: %.1f GFLOP/s training (batch %d), %.1f GFLOP/s sampling", r.gflops_train,
+                         r.train.first?.batch ?? 0, r.gflops_sample)
+                  + (peak > 0 ? String(format: "; this CPU's FMA peak, measured now on %d cores: %.0f GFLOP/s (%.0f%% and %.0f%% of it)",
+                                       r.threads, peak, 100 * r.gflops_train / peak, 100 * r.gflops_sample / peak) : ""))
             print(String(format: "peak resident memory: %.0f MiB", r.peak_rss_mib))
             for (name, key) in [("bundled model", "model"), ("classifier", "classifier")] {
                 if let ms = r.load_ms[key] { print(String(format: "loading the %@: %.1f ms (median of 5)", name, ms)) }
