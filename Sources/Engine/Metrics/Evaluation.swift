@@ -95,6 +95,8 @@ public struct Evaluation {
             "knn_n": Double(k), "diversity_n": Double(dv), "kid_n": Double(min(n, Self.kernelSamples)),
         ]
         for (i, h) in hist.enumerated() { r["class_\(i)"] = h }
+        let chi = Metrics.chiSquareEqualClasses(hist, n: n)
+        r["class_chi2"] = chi.statistic; r["class_chi2_p"] = chi.p
         // Every rate gets its binomial interval: precision and recall over the k-NN sets, class shares over n.
         for (key, count) in [("precision", k), ("recall", k), ("class_min", n), ("class_max", n)] {
             let w = Metrics.wilson(Int((r[key]! * Double(count)).rounded()), count)

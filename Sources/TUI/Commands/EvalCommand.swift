@@ -437,6 +437,14 @@ struct EvalCommand: ParsableCommand {
         for (i, s) in scores.enumerated() {
             print("class histogram (\(heads[i])): " + (0..<10).map { String(format: "%d:%.1f%%", $0, s["class_\($0)"] * 100) }.joined(separator: " "))
         }
+        // Whether each mix differs from ten equal classes beyond sampling noise (real digits are not
+        // quite even either: 11.2% of MNIST's training digits are 1s).
+        for (i, s) in all.enumerated() {
+            let p = s["class_chi2_p"], uneven = p < 0.01
+            print(String(format: "class mix (%@): chi-square against ten equal classes %.2f (9 df, p %@)%@", heads[i],
+                         s["class_chi2"], p < 0.001 ? "< 0.001" : String(format: "= %.3f", p),
+                         uneven ? ", uneven beyond noise (p < 0.01)" : ", within noise of even"))
+        }
         for (i, s) in scores.enumerated() { print(Self.verdict(heads[i], s, "real", real)) }
         if scores.count > 1 { print(Self.verdict("generated", scores[0], "versus", scores[1])) }
     }
