@@ -176,7 +176,7 @@ def main():
         counts = np.bincount(p.argmax(1), minlength=10)
         chi = float(((counts - len(p) / 10) ** 2 / (len(p) / 10)).sum())
         pv = float(torch.special.gammaincc(torch.tensor(4.5, dtype=torch.float64), torch.tensor(chi / 2, dtype=torch.float64)))
-        print(f"  counts: {' '.join(str(c) for c in counts)}; chi-square against equal classes {chi:.2f} (9 df, p = {pv:.3f})")
+        print(f"  counts: {' '.join(str(c) for c in counts)}; chi-square against equal classes {chi:.2f} (9 df, p {'< 0.001' if pv < 0.001 else f'= {pv:.3f}'})")
         if a.doubts:
             d = doubt_sheet(path + ".doubts.png", x, p)
             print(f"  {path}.doubts.png: the first {len(d)} read with p < 0.9, row by row: "

@@ -70,7 +70,7 @@ struct BenchCommand: ParsableCommand {
             let peak = r.fma_peak_gflops
             print(String(format: "achieved: %.1f GFLOP/s training (batch %d), %.1f GFLOP/s sampling", r.gflops_train,
                          r.train.first?.batch ?? 0, r.gflops_sample)
-                  + (peak > 0 ? String(format: "; this CPU's FMA peak, measured now on %d cores: %.0f GFLOP/s (%.0f%% and %.0f%% of it)",
+                  + (peak > 0 ? String(format: "; this CPU's FMA peak, measured now on %d cores (lower while other programs run): %.0f GFLOP/s (%.0f%% and %.0f%% of it)",
                                        r.threads, peak, 100 * r.gflops_train / peak, 100 * r.gflops_sample / peak) : ""))
             print(String(format: "peak resident memory: %.0f MiB", r.peak_rss_mib))
             for (name, key) in [("bundled model", "model"), ("classifier", "classifier")] {

@@ -385,9 +385,9 @@ struct EvalCommand: ParsableCommand {
         let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,
                                           n: n, seed: seed, size: net.config.imageSize,
                                           guidance: try sampling.guidance(for: settings, schedule: schedule)) { done in
-            if !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
+            if isTTY && !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
         }
-        if !json { print("") }
+        if isTTY && !json { print("") }
         let label = sampling.label(settings, T: schedule.T) + (net.ws.bf16 ? ", bf16" : "")
         return (fake, name.map { "\($0), \(label)" } ?? label)
     }
@@ -443,7 +443,7 @@ struct EvalCommand: ParsableCommand {
             let p = s["class_chi2_p"], uneven = p < 0.01
             print(String(format: "class mix (%@): chi-square against ten equal classes %.2f (9 df, p %@)%@", heads[i],
                          s["class_chi2"], p < 0.001 ? "< 0.001" : String(format: "= %.3f", p),
-                         uneven ? ", uneven beyond noise (p < 0.01)" : ", within noise of even"))
+                         uneven ? ", uneven beyond noise (at 1%)" : ", within noise of even (at 1%)"))
         }
         for (i, s) in scores.enumerated() { print(Self.verdict(heads[i], s, "real", real)) }
         if scores.count > 1 { print(Self.verdict("generated", scores[0], "versus", scores[1])) }
