@@ -95,6 +95,25 @@ final class AppTests: XCTestCase {
         XCTAssertNotEqual(kept.message, kept.keptMessage)
     }
 
+    /// A key the sample view does not know says so (as the compare view's do),
+    /// changes nothing and sends nothing; `m` says where braille does not show.
+    func testUnknownSampleKeySaysSo() throws {
+        var st = try makeState()
+        let settings = st.settings
+        for c: Character in ["~", "%", "Q", "é"] {
+            XCTAssertEqual(reduce(&st, .key(.char(c))), [])
+            XCTAssertTrue(st.message?.contains("is not a key of the sample view (? lists them)") ?? false, st.message ?? "nil")
+            XCTAssertEqual(st.settings, settings)
+        }
+        XCTAssertEqual(st.message, "that is not a key of the sample view (? lists them)")
+        _ = reduce(&st, .key(.char("~")))
+        XCTAssertEqual(st.message, "'~' is not a key of the sample view (? lists them)")
+        st.mode = .halfBlock
+        _ = reduce(&st, .key(.char("m")))
+        XCTAssertEqual(st.mode, .braille)
+        XCTAssertEqual(st.message, "renderer: braille (the zoom and compare views draw half-block)")
+    }
+
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.
     func testFromTheNextStepMessageGoesWhenTheRunEnds() throws {
         let r = try Self.smallRunner(T: 10)

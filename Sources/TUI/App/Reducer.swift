@@ -100,7 +100,8 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let current = s.snapshot.compare.map { $0.spec == s.compareSpec } ?? false
         return current ? [.command(.showCompare(true))] : [.command(.compare(s.compareSpec))]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
-        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue) (every view)" : "ASCII renderer only: the terminal has no UTF-8"
+        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille ? " (the zoom and compare views draw half-block)" : "")
+            : "ASCII renderer only: the terminal has no UTF-8"
         return []
     default: break
     }
@@ -319,6 +320,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("="):
         s.showEquation.toggle()
         s.message = s.showEquation ? "update equation on: the shown step's numbers (= hides it)" : "update equation hidden"
+        return []
+    case .char(let c) where !c.isWhitespace:
+        // Say so rather than ignore it, as the compare view does.
+        s.message = "\(c.isASCII && !c.isNewline ? "'\(c)'" : "that") is not a key of the sample view (? lists them)"
         return []
     default: changed = false
     }
