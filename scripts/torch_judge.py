@@ -169,11 +169,11 @@ def main():
         k, kse = kid(h, kref)
         print(f"{path}: n {len(h)}, FD {fd:.2f} ({fd / real:.2f}x held-out), KID x1000 {1000 * k:.2f} +- {1960 * kse:.2f}, "
               f"confident {(p.max(1) >= 0.9).mean():.3f}")
-        shares = np.bincount(p.argmax(1), minlength=10) / len(p)
+        counts = np.bincount(p.argmax(1), minlength=10)
+        shares = counts / len(p)
         print("  read as: " + " ".join(f"{k}:{100 * v:.1f}%" for k, v in enumerate(shares)))
         # Whether the mix differs from ten equal classes beyond sampling noise:
         # Pearson's chi-square, 9 degrees of freedom (p < 0.01 past 21.67).
-        counts = np.bincount(p.argmax(1), minlength=10)
         chi = float(((counts - len(p) / 10) ** 2 / (len(p) / 10)).sum())
         pv = float(torch.special.gammaincc(torch.tensor(4.5, dtype=torch.float64), torch.tensor(chi / 2, dtype=torch.float64)))
         print(f"  counts: {' '.join(str(c) for c in counts)}; chi-square against equal classes {chi:.2f} (9 df, p {'< 0.001' if pv < 0.001 else f'= {pv:.3f}'})")

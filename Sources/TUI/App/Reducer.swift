@@ -323,7 +323,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char(let c) where !c.isWhitespace:
         // Say so rather than ignore it, as the compare view does.
-        s.message = "\(c.isASCII && !c.isNewline ? "'\(c)'" : "that") is not a key of the sample view (? lists them)"
+        s.message = "\(c.isASCII ? "'\(c)'" : "that") is not a key of the sample view (? lists them)"
         return []
     default: changed = false
     }
