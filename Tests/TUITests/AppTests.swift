@@ -111,7 +111,7 @@ final class AppTests: XCTestCase {
         st.mode = .halfBlock
         _ = reduce(&st, .key(.char("m")))
         XCTAssertEqual(st.mode, .braille)
-        XCTAssertEqual(st.message, "renderer: braille (the zoom and compare views draw half-block)")
+        XCTAssertEqual(st.message, "renderer: braille (the zoom view draws half-block)")
     }
 
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.

@@ -189,6 +189,38 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(buf.lines()[39].contains("space"), buf.lines()[39])
     }
 
+    /// Braille chosen with `m` is what the compare view draws: every pixel a dot
+    /// where 14x7 cells fit (120x40, two rows with a blank line between them,
+    /// five without), the brightest of every 2x2 pixels a dot at 80x24 with four
+    /// rows (7x4 cells, where half-block draws 7x7 pixels).
+    func testCompareDrawsBraille() throws {
+        // A digit whose left 8 columns are white: full cells there, blank braille after.
+        let digit = (0..<784).map { Float($0 % 28 < 8 ? 1 : -1) }
+        func rows(_ k: Int) -> [CompareRow] {
+            (0..<k).map { _ in CompareRow(label: "temp 1.0", settings: SamplerSettings(), images: Array((0..<8).map { _ in digit }.joined()),
+                                          size: 28, finished: true, diversity: 0) }
+        }
+        for (w, h, k, scale) in [(120, 40, 2, 1), (120, 40, 5, 1), (80, 24, 4, 2)] {
+            var st = AppState(caps: .full, width: w, height: h, schedule: try NoiseSchedule())
+            st.screen = .compare
+            st.mode = .braille
+            st.snapshot.compare = CompareSnapshot(spec: CompareSpec(parameter: .temperature, base: SamplerSettings(), n: 8), rows: rows(k))
+            let l = CompareView.Layout(width: w, height: h, rows: k, n: 8, side: 28, mode: .braille)
+            XCTAssertEqual(l.scale, scale, "\(w)x\(h), \(k) rows")
+            XCTAssertEqual(l.rowsShown, k, "\(w)x\(h), \(k) rows")
+            XCTAssertEqual([l.cell.w, l.cell.h], scale == 1 ? [14, 7] : [7, 4])
+            var buf = CellBuffer(width: w, height: h)
+            CompareView.render(st, &buf)
+            let lines = buf.lines()
+            XCTAssertFalse(lines.joined().contains("▀"), "\(w)x\(h): no half-blocks")
+            // The first digit of the first row: 8 of 28 pixels is 4 of 14 cells, or 2 of 7.
+            let digitRow = Array(lines[l.top])
+            let cells = digitRow[l.labelW..<(l.labelW + l.cell.w)]
+            let full = l.cell.w * 2 / 7
+            XCTAssertEqual(String(cells), String(repeating: "⣿", count: full) + String(repeating: "\u{2800}", count: l.cell.w - full),
+                           "\(w)x\(h): \(String(cells))")
+        }
+    }
     /// The exported figure: a title, and per row the label and numbers beside full-size digits.
     func testFigureLayout() {
         let rows = (0..<3).map { r in

@@ -188,7 +188,7 @@ public enum KeyHelp {
     public static let compare: [(String, String)] = [
         ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels, Ctrl-U clears)"),
         ("d", "base sampler DDPM / DDIM / DPM++"), ("r", "run again with a new seed"), ("space", "pause / resume"),
-        (".", "single step (pauses)"), ("p", "export the grid as one labelled PNG"), ("m", "renderer (this view: half-block or ASCII)"),
+        (".", "single step (pauses)"), ("p", "export the grid as one labelled PNG"), ("m", "renderer half-block / braille / ASCII"),
         ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),
     ]
     public static let forward: [(String, String)] = [

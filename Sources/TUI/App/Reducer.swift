@@ -100,7 +100,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let current = s.snapshot.compare.map { $0.spec == s.compareSpec } ?? false
         return current ? [.command(.showCompare(true))] : [.command(.compare(s.compareSpec))]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
-        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille ? " (the zoom and compare views draw half-block)" : "")
+        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille ? " (the zoom view draws half-block)" : "")
             : "ASCII renderer only: the terminal has no UTF-8"
         return []
     default: break

@@ -7,22 +7,27 @@ import Foundation
 /// row: its diversity (mean per-pixel variance over the row), how many of its
 /// digits the classifier reads confidently, and its wall time.
 enum CompareView {
-    /// The digit size that fits the window: half-block at scale 2 (14x7 cells),
-    /// 3 (9x5) or 4 (7x4), the largest for which every row fits.
+    /// The digit size that fits the window, the largest for which every row
+    /// fits: half-block or ASCII at scale 2 (14x7 cells), 3 (9x5) or 4 (7x4);
+    /// braille at scale 1 (14x7 cells, every pixel a dot) or 2 (7x4, a dot for
+    /// the brightest of 2x2 pixels; a row is at least 4 lines for its labels,
+    /// so nothing smaller would fit more).
     struct Layout {
         let scale: Int, cell: (w: Int, h: Int), rowH: Int, labelW: Int, top: Int, perRow: Int, rowsShown: Int
         /// Below 30 rows the heading gives its row to the digits.
-        init(width W: Int, height H: Int, rows: Int, n: Int, side: Int) {
+        init(width W: Int, height H: Int, rows: Int, n: Int, side: Int, mode: RenderMode = .halfBlock) {
             top = H < 30 ? 1 : 2
             labelW = W < 100 ? 13 : 16   // 8 digits of 7 cells fit beside it at 80 columns
             let avail = H - 3 - top
-            var pick = 4
-            for s in [2, 3, 4] {
-                let c = ImageWidget.size(side: side, mode: .halfBlock, scale: s)
-                if rows * (max(4, c.h) + 1) <= avail + 1 { pick = s; break }
+            let scales = mode == .braille ? [1, 2] : [2, 3, 4]
+            var pick = scales.last!
+            for s in scales {
+                // Braille halved is a few dots a stroke: full size goes first, without the blank line between rows.
+                let c = ImageWidget.size(side: side, mode: mode, scale: s)
+                if rows * (max(4, c.h) + 1) <= avail + 1 || (mode == .braille && s == 1 && rows * c.h <= avail) { pick = s; break }
             }
             scale = pick
-            cell = ImageWidget.size(side: side, mode: .halfBlock, scale: pick)
+            cell = ImageWidget.size(side: side, mode: mode, scale: pick)
             let fullH = max(4, cell.h) + 1
             rowH = rows * fullH <= avail + 1 ? fullH : max(4, cell.h)
             perRow = max(1, min(n, (W - labelW - 1) / (cell.w + 1)))
@@ -94,7 +99,9 @@ enum CompareView {
         guard s.hasModel else { SampleView.renderNoModel(s, &buf); return }
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { buf.text(1, 2, "starting the comparison…", fg: 245); return }
         let side = c.rows[0].size
-        let l = Layout(width: W, height: H, rows: c.rows.count, n: c.spec.n, side: side)
+        // Without Unicode every renderer draws ASCII (ImageWidget), sized as half-block.
+        let mode: RenderMode = s.caps.unicode ? s.mode : .ascii
+        let l = Layout(width: W, height: H, rows: c.rows.count, n: c.spec.n, side: side, mode: mode)
         let heading = "\(c.spec.parameter.rawValue): one row per value, the same \(c.spec.n) seeds in every column"
             + (c.finished ? "; final samples" : "; x̂0 while running, final samples when done")
         if l.top > 1 { buf.text(1, 1, heading, bold: true, maxWidth: W - 2) }
@@ -112,8 +119,7 @@ enum CompareView {
             let px = side * side
             for i in 0..<min(l.perRow, row.images.count / px) {
                 let img = Array(row.images[(i * px)..<((i + 1) * px)])
-                ImageWidget(pixels: img, side: side, lo: -1, hi: 1, mode: s.mode == .ascii ? .ascii : .halfBlock,
-                            scale: l.scale, caps: s.caps)
+                ImageWidget(pixels: img, side: side, lo: -1, hi: 1, mode: mode, scale: l.scale, caps: s.caps)
                     .render(into: &buf, x: l.labelW + i * (l.cell.w + 1), y: y)
             }
         }

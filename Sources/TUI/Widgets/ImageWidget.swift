@@ -19,7 +19,8 @@ public struct ImageWidget {
     /// Values at lo map to black, at hi to white; outside the range is marked.
     public var lo: Float, hi: Float
     public var mode: RenderMode
-    /// 1 = every pixel, 2 = 2x2 averaged (a 28x28 digit in 14x7 half-block cells).
+    /// 1 = every pixel, 2 = 2x2 pixels averaged (a 28x28 digit in 14x7
+    /// half-block cells), or in braille their brightest (7x4 cells).
     public var scale: Int = 1
     public var caps: TermCaps
 
@@ -32,7 +33,7 @@ public struct ImageWidget {
         let s = side / scale
         switch mode {
         case .halfBlock: return (s, (s + 1) / 2)
-        case .braille: return ((side + 1) / 2, (side + 3) / 4)
+        case .braille: return ((s + 1) / 2, (s + 3) / 4)
         case .ascii: return (s, (s + 1) / 2)
         }
     }
@@ -49,6 +50,17 @@ public struct ImageWidget {
             acc += pixels[yy * side + xx]
         } }
         return (acc / Float(s * s) - lo) / (hi - lo)
+    }
+
+    /// The brightest of the scale x scale pixels under (x, y), normalised as
+    /// `value`: a dot for any ink, so a halved stroke stays whole in braille
+    /// (an average turns 1-pixel strokes grey, and the dither thins them out).
+    func brightest(_ x: Int, _ y: Int) -> Float {
+        var m = -Float.infinity
+        for dy in 0..<scale { for dx in 0..<scale {
+            m = max(m, pixels[min(side - 1, y * scale + dy) * side + min(side - 1, x * scale + dx)])
+        } }
+        return (m - lo) / (hi - lo)
     }
 
     /// xterm-256 grey for a normalised value; out-of-range values get a marker colour.
@@ -79,15 +91,16 @@ public struct ImageWidget {
                 }
             }
         case .braille:
-            let cols = (side + 1) / 2, rows = (side + 3) / 4
+            let s = side / scale
+            let cols = (s + 1) / 2, rows = (s + 3) / 4
             for cy in 0..<rows {
                 for cx in 0..<cols {
                     var bits: UInt32 = 0
                     var outside = false
                     for dy in 0..<4 { for dx in 0..<2 {
                         let px = cx * 2 + dx, py = cy * 4 + dy
-                        guard px < side, py < side else { continue }
-                        let v = value(px, py, scale: 1)
+                        guard px < s, py < s else { continue }
+                        let v = scale == 1 ? value(px, py, scale: 1) : brightest(px, py)
                         if v > 1.02 || v < -0.02 { outside = true }
                         if v > ImageWidget.bayer[dy][dx] { bits |= ImageWidget.brailleBit(dx, dy) }
                     } }
