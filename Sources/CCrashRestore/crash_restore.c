@@ -60,3 +60,9 @@ void ddpm_crash_restore_uninstall(void) {
     installed = 0;
     for (int i = 0; i < count; i++) (void)sigaction(signals[i], &previous[i], NULL);
 }
+
+void ddpm_crash_restore_terminal(void) {
+    if (!installed) return;
+    (void)tcsetattr(STDIN_FILENO, TCSANOW, &shell_modes);
+    (void)!write(STDOUT_FILENO, reset, sizeof reset - 1);
+}

@@ -137,6 +137,38 @@ final class FaultTests: XCTestCase {
         }
     }
 
+    /// What `train` could not hold or nothing could load is refused at once with one
+    /// line, before any memory is taken (these once crashed writing through a null
+    /// pointer, or trained a model that sample, info and export refuse); an --epochs
+    /// too long says so in its own terms; a --cast FIFO nobody reads does not hang.
+    func testTrainRefusesWhatItCouldNotHoldOrLoad() throws {
+        let env = "DDPM_ASSETS=\(Shell.assets) SWIFT_BACKTRACE=enable=no"
+        let huge = #"'{"nChannels":512,"chMults":[1,2],"nBlocks":8,"imageSize":28}'"#
+        for (cmd, code, needle) in [
+            ("train --config \(huge) --steps 1 --batch 1 --limit 1", 1, "644054017 parameters, more than the 64M this program loads"),
+            // Under a 4 GB address space the batch's 44 GiB is refused, whatever the machine's memory.
+            ("train --config small --batch 4096 --limit 4096 --steps 1", 1, "batch 4096 with this model needs about 43.9 GiB of memory to train"),
+            ("train --config '{\"nChannels\":16,\"chMults\":[1,2],\"nBlocks\":1,\"imageSize\":16}' --steps 1", 1, "image size 16"),
+            ("train --epochs 2000 --batch 1", 64, "--epochs 2000 is 120000000 steps (60000 a pass over 60000 images at batch 1)"),
+        ] {
+            let t0 = Date()
+            let (got, out) = Shell.sh("ulimit -v 4000000; \(env) \(Shell.binary) \(cmd) --out \(dir!)/c.safetensors")
+            XCTAssertEqual(got, Int32(code), "\(cmd): \(out)")
+            XCTAssertTrue(out.contains(needle), "\(cmd): \(out)")
+            XCTAssertLessThan(Date().timeIntervalSince(t0), 10, "\(cmd) took too long")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir!)/c.safetensors"), "no checkpoint written")
+        // --epochs counts passes over --limit's images, not the whole set's.
+        let (_, limited) = Shell.sh("\(env) \(Shell.binary) train --epochs 10000 --limit 20000 --batch 1 --out \(dir!)/c.safetensors")
+        XCTAssertTrue(limited.contains("200000000 steps (20000 a pass over 20000 images at batch 1)"), limited)
+        // A FIFO with no reader as --cast (in a pseudo-terminal, which --cast needs).
+        Shell.sh("mkfifo \(dir!)/cast.fifo")
+        let t0 = Date()
+        let (_, cast) = Shell.sh("timeout 20 script -qec '\(Shell.binary) --n 1 --cast \(dir!)/cast.fifo' /dev/null")
+        XCTAssertTrue(cast.contains("--cast: cannot write \(dir!)/cast.fifo: it is a pipe that no process reads"), cast)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 15)
+    }
+
     /// `eval --spacing` picks DDIM's timesteps (the samples change, the report
     /// names the spacing); an unknown spacing is refused with the choices' flag.
     func testEvalSpacing() throws {

@@ -12,4 +12,8 @@ int ddpm_crash_restore_install(void);
 /// Puts the handlers from before `ddpm_crash_restore_install` back (the terminal is the shell's again).
 void ddpm_crash_restore_uninstall(void);
 
+/// Puts the terminal back as the handler does (the shell's modes, the main
+/// screen, the cursor), for an exit that is not a signal: out of memory.
+void ddpm_crash_restore_terminal(void);
+
 #endif

@@ -23,10 +23,26 @@ public final class FloatBuffer: @unchecked Sendable {
     deinit { free(ptr) }
 
     private static func allocate(_ n: Int) -> UnsafeMutablePointer<Float> {
-        var raw: UnsafeMutableRawPointer?
-        let rc = posix_memalign(&raw, 64, n * MemoryLayout<Float>.stride)
-        precondition(rc == 0 && raw != nil, "out of memory allocating \(n) floats")
-        return raw!.bindMemory(to: Float.self, capacity: n)
+        var raw: UnsafeMutableRawPointer? = nil
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !overflow, posix_memalign(&raw, 64, bytes) == 0, let raw else { outOfMemory(floats: n) }
+        return raw.bindMemory(to: Float.self, capacity: n)
+    }
+
+    /// Runs before the process ends for want of memory (the explorer puts
+    /// the terminal back); set once at start-up.
+    nonisolated(unsafe) public static var beforeOutOfMemoryExit: (() -> Void)?
+
+    /// Memory ran out (callers check what they can beforehand: a batch's
+    /// size, a model's parameters): a message and exit status 71 (EX_OSERR),
+    /// not a crash.
+    static func outOfMemory(floats n: Int) -> Never {
+        beforeOutOfMemoryExit?()
+        let bytes = Double(n) * Double(MemoryLayout<Float>.stride)
+        let size = bytes >= Double(1 << 30) ? String(format: "%.1f GiB", bytes / Double(1 << 30))
+            : String(format: "%.0f MiB", max(1, (bytes / Double(1 << 20)).rounded(.up)))
+        fputs("ddpm: out of memory: could not allocate \(size) more; a smaller batch or model needs less\n", stderr)
+        exit(71)
     }
 
     /// Makes room for `count` floats; contents are undefined (zero) after a growth.

@@ -64,7 +64,7 @@ struct BenchCommand: ParsableCommand {
             r.classify16_ms = Benchmark.median(t)
         }
         if json {
-            let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+            let enc = jsonEncoder()
             print(String(decoding: try enc.encode(r), as: UTF8.self))
         } else {
             let peak = r.fma_peak_gflops

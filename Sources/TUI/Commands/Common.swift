@@ -219,3 +219,27 @@ func absolutePath(_ path: String) -> String { URL(fileURLWithPath: path).standar
 
 /// Whether writing standard output has failed (a closed pipe, a full disk).
 func stdoutFailed() -> Bool { fflush(stdout) != 0 || ferror(stdout) != 0 }
+
+/// `--json` output. A number that is not finite (a ratio of all-black images'
+/// zero energies, the bound of weights whose outputs overflow) is written as
+/// the string "NaN", "Infinity" or "-Infinity" (Python's names), where JSON has
+/// no number for it, rather than failing the whole report.
+func jsonEncoder() -> JSONEncoder {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+    return e
+}
+
+/// `jsonEncoder`'s rule for JSONSerialization's dictionaries and arrays; sorted keys.
+func jsonText(_ object: Any) throws -> String {
+    func finite(_ v: Any) -> Any {
+        switch v {
+        case let d as Double where !d.isFinite: return d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity")
+        case let a as [Any]: return a.map(finite)
+        case let o as [String: Any]: return o.mapValues(finite)
+        default: return v
+        }
+    }
+    return String(decoding: try JSONSerialization.data(withJSONObject: finite(object), options: [.sortedKeys]), as: UTF8.self)
+}

@@ -147,12 +147,15 @@ struct EvalCommand: ParsableCommand {
             ranges.append((a == 0 ? "L_0 (t = 0, decoder)" : (b - a == 1 ? "t = \(a)" : "t = \(a)...\(b - 1)"), r.perT[a..<b].reduce(0, +)))
         }
         ranges.append(("L_T (prior)", r.prior))
+        if !r.total.isFinite {
+            fputs("warning: the bound is not a finite number: \(path)'s outputs overflow or are not numbers (broken weights?)\n", stderr)
+        }
         if json {
             let obj: [String: Any] = [
                 "bpd": r.total, "bpd_se": r.n > 1 ? r.standardError : NSNull(), "n": r.n, "prior": r.prior, "decoder": r.decoder,
                 "per_t": r.perT, "variance": set.variance.rawValue, "clip": set.clip, "seconds": seconds, "weights": path,
             ]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            print(try jsonText(obj))
             return
         }
         print("variational bound of \(r.n) test digit\(r.n == 1 ? "" : "s") (\(URL(fileURLWithPath: path).lastPathComponent), p variance \(set.variance.rawValue), x0 \(set.clip ? "clipped" : "not clipped"), seed \(seed)):")
@@ -312,7 +315,7 @@ struct EvalCommand: ParsableCommand {
         if json {
             let obj: [String: Any] = ["n_per_digit": n, "scale": settings.guideScale, "sampler": sampling.label(settings, T: schedule.T),
                                       "rows": rows, "worst": worst, "seconds": Benchmark.now() - t0, "classifier": clsPath]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            print(try jsonText(obj))
             return
         }
         print(String(format: "worst digit: %.1f%% read as asked; %.0f s in all", worst * 100, Benchmark.now() - t0))
@@ -334,7 +337,7 @@ struct EvalCommand: ParsableCommand {
                 var n: Int; var real: Double; var damaged: [String: [Double]]; var levels: [String: [Double]]; var rises: Bool
                 var real_kid: Double; var damaged_kid: [String: [Double]]; var kid_rises: Bool
             }
-            let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+            let enc = jsonEncoder()
             let out = Out(n: m, real: real.frechet, damaged: rows, levels: levels, rises: rises,
                           real_kid: real.kid, damaged_kid: kids, kid_rises: kidRises)
             print(String(decoding: try enc.encode(out), as: UTF8.self))
@@ -395,7 +398,7 @@ struct EvalCommand: ParsableCommand {
     func printReport(n nf: Int, labels: [String], scores: [Evaluation.Scores], real: Evaluation.Scores, classifierPath: String,
                      heldOut: Range<Int>) throws {
         if json {
-            let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+            let enc = jsonEncoder()
             struct Out: Codable { var n: Int; var source: String; var generated: [String: Double]; var versus: [String: Double]?
                                   var versus_source: String?; var real: [String: Double]; var classifier: String }
             let out = Out(n: nf, source: labels[0], generated: scores[0].values, versus: scores.count > 1 ? scores[1].values : nil,

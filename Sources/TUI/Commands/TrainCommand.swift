@@ -68,7 +68,14 @@ struct TrainCommand: ParsableCommand {
         o.seed = seed
         // --epochs counts passes over the set at the batch in use.
         if let steps { o.totalSteps = steps }
-        else if let epochs { o.totalSteps = Int((epochs * Double(o.stepsPerEpoch(images: images))).rounded(.up)) }
+        else if let epochs {
+            let perEpoch = o.stepsPerEpoch(images: images), total = (epochs * Double(perEpoch)).rounded(.up)
+            // Said in --epochs' terms: the engine would name the --steps the user never gave.
+            guard total <= 100_000_000 else {
+                throw ValidationError("--epochs \(String(format: "%g", epochs)) is \(Int(total)) steps (\(perEpoch) a pass over \(images) images at batch \(min(o.batch, images))), more than 100000000")
+            }
+            o.totalSteps = Int(total)
+        }
         Trainer.ResumeChanges(totalSteps: nil, lr: lr, dropout: dropout.map { Float($0) }, emaDecay: ema).apply(to: &o)
         return o
     }
@@ -115,7 +122,7 @@ struct TrainCommand: ParsableCommand {
         try validating {
             var c = try modelConfig(config ?? "tiny", attention: attention)
             c.learnSigma = learnSigma; c.selfCondition = selfCondition
-            try newRunOptions(images: MNIST.trainCount, config: c).validate()
+            try newRunOptions(images: min(limit ?? MNIST.trainCount, MNIST.trainCount), config: c).validate()
             _ = try NoiseSchedule(kind: ScheduleKind(rawValue: schedule)!, T: T)
         }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
@@ -150,6 +157,11 @@ struct TrainCommand: ParsableCommand {
             if selfCondition {
                 if resume && !cfg.selfCondition { throw CLIError("--self-condition changes the model; --resume continues \(out) as it was (start a new run with --init)") }
                 cfg.selfCondition = true
+            }
+            // What sample, info and export could not load is not trained (an image size they do not draw,
+            // more than their 64M parameters): said before the data is read or any memory is taken.
+            do { try Checkpoint.checkUsable(cfg) } catch let e as EngineError {
+                throw CLIError((resumed != nil ? "\(out): its model: " : initWeights != nil ? "--init \(initWeights!): its model: " : "--config: ") + e.description)
             }
             // A resumed run trains on the set it started on (`data` in its file; none: the bundled MNIST).
             let recorded = resumed?["data"]

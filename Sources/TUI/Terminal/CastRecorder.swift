@@ -21,16 +21,25 @@ enum CastRecorder {
             throw CLIError("--cast records a terminal session: stdin/stdout is not a TTY")
         }
         try AtomicFile.checkWritable(path)
-        guard let out = FileHandle(forWritingAtPath: path) ?? {
-            FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil
-        }() else { throw CLIError("cannot write \(path)") }
+        // Non-blocking open: a FIFO nobody reads fails with ENXIO instead of hanging before the screen is drawn.
+        let fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let e = errno
+            throw CLIError("--cast: cannot write \(path): " + (e == ENXIO ? "it is a pipe that no process reads" : String(cString: strerror(e))))
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        let out = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         defer { try? out.close() }
         // A device or a full disk: one line with the system's reason, not Foundation's error dump.
         func cannotWrite(_ e: Error) -> CLIError {
             let code = ((e as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
             return CLIError("--cast: cannot write \(path)" + (code.map { ": " + String(cString: strerror(Int32($0))) } ?? ""))
         }
-        do { try out.truncate(atOffset: 0) } catch { throw cannotWrite(error) }
+        // A file is started afresh; a device or pipe is written as it is.
+        var st = stat()
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && ftruncate(fd, 0) != 0 {
+            throw CLIError("--cast: cannot write \(path): " + String(cString: strerror(errno)))
+        }
 
         var ws = winsize()
         _ = ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws)

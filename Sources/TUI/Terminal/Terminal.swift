@@ -1,5 +1,6 @@
 // Terminal.swift: the ncurses backend: keys in, cell buffers out.
 import CCrashRestore
+import Compute
 import CNcursesw
 import Foundation
 
@@ -28,6 +29,7 @@ final class Terminal {
         // A crash while the explorer holds the terminal gives it back first (crash_restore.c):
         // the modes saved are the shell's, read before ncurses changes any (newterm does).
         _ = ddpm_crash_restore_install()
+        FloatBuffer.beforeOutOfMemoryExit = { ddpm_crash_restore_terminal() }
         guard let scr = newterm(nil, stdout, stdin) else {
             ddpm_crash_restore_uninstall()
             throw CLIError("unknown terminal type TERM=\(term) (no terminfo entry); try TERM=xterm-256color or TERM=xterm")
