@@ -11,20 +11,6 @@ public final class UNet: @unchecked Sendable {
     public let layout: ParameterLayout
     public var parameterCount: Int { layout.count }
 
-    /// Floats of the feature maps one image goes through: every stage's input
-    /// and output, and the first convolution's. A training step keeps about
-    /// 2.3 times this per image (norms, activations, their gradients; peak
-    /// resident memory of `ddpm train --batch 32` and `--batch 256`, tiny and
-    /// small), so a batch's memory can be judged before it is allocated.
-    public var featureFloatsPerImage: Int {
-        let S = config.imageSize
-        return (downs + middle + ups).reduce(convIn.cout * S * S) { total, st in
-            switch st {
-            case .res(let b, _): return total + (b.cin + b.cout) * b.size * b.size
-            case .conv(let c): return total + c.cin * c.inSize * c.inSize + c.cout * c.outSize * c.outSize
-            }
-        }
-    }
 
     /// A stride-2 downsampling conv or the transposed conv that undoes it.
     final class ConvStage {
