@@ -191,11 +191,17 @@ final class OutputTests: XCTestCase {
         _ = ddpm("train --steps 2 --batch 16 --limit 64 --checkpoint-every 10 --out \(ck)")
         let out = ddpm("train --resume --epochs 2 --ema 0.9 --batch 16 --limit 64 --checkpoint-every 10 --out \(ck)")
         XCTAssertTrue(out.contains("resumed \(ck) at step 2 of 8") && out.contains("EMA 0.9"), out)   // 2 epochs of 64/16 steps
-        let meta = try SafeTensors.read(ck).metadata
+        XCTAssertFalse(out.contains("note:"), "--batch as the checkpoint's is no change: \(out)")
+        var meta = try SafeTensors.read(ck).metadata
         XCTAssertEqual(try Checkpoint.trainState(meta, path: ck).step, 8)
+        // Without --batch, or with another, epochs count at the checkpoint's batch 16, and the note says --batch is kept.
+        let again = ddpm("train --resume --epochs 3 --batch 32 --limit 64 --checkpoint-every 10 --out \(ck)")
+        XCTAssertTrue(again.contains("resumed \(ck) at step 8 of 12"), again)
+        XCTAssertTrue(again.contains("note: a resumed run keeps its checkpoint's settings; not applied: --batch (it trains at 16)"), again)
+        meta = try SafeTensors.read(ck).metadata
         let opts = try JSONSerialization.jsonObject(with: Data(meta["options"]!.utf8)) as! [String: Any]
         XCTAssertEqual(opts["emaDecay"] as? Double, 0.9)
-        XCTAssertEqual(opts["totalSteps"] as? Int, 8)
+        XCTAssertEqual(opts["totalSteps"] as? Int, 12)
     }
 
     /// --resume trains on as many images as the run started with (`images` in

@@ -185,7 +185,12 @@ struct TrainCommand: ParsableCommand {
             // ... and what it predicts, unless --objective says otherwise.
             if let initObjective, objective == nil { opts.objective = initObjective }
             // The flags given over the checkpoint's options for --resume.
-            let changes = Trainer.ResumeChanges(totalSteps: steps ?? (epochs != nil ? opts.totalSteps : nil), lr: lr,
+            // (--epochs of a resumed run count passes at the checkpoint's batch, which --batch does not change.)
+            let resumedBatch = try resumed.map { try Checkpoint.trainState($0, path: out).options.batch }
+            let epochSteps = epochs.map { e in
+                Int((e * Double(opts.stepsPerEpoch(images: ds.count, batch: resumedBatch ?? opts.batch))).rounded(.up))
+            }
+            let changes = Trainer.ResumeChanges(totalSteps: steps ?? epochSteps, lr: lr,
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)
             // Fail before any work if an output cannot be written, or would overwrite
             // the weights the run starts from, its digits or the other output (symlinks too).
@@ -207,6 +212,16 @@ struct TrainCommand: ParsableCommand {
                 trainer = try Trainer.resume(out, data: ds, changes: changes, backend: try backendOption(backend))
                 let o = trainer.options
                 print("resumed \(out) at step \(trainer.step) of \(o.totalSteps) (lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay))")
+                // What a resumed run keeps from its checkpoint, said rather than dropped silently.
+                let kept = [(batch != nil && batch != o.batch, "--batch (it trains at \(o.batch))"),
+                            (config != nil || attention != nil, "--config and --attention (its model: \(o.config.name))"),
+                            (warmup != nil && warmup != o.warmup, "--warmup (\(o.warmup))"),
+                            (objective != nil && objective != o.objective.rawValue, "--objective (\(o.objective.rawValue))"),
+                            (weighting != nil && weighting != o.weighting.rawValue, "--weighting (\(o.weighting.rawValue))")]
+                    .filter { $0.0 }.map { $0.1 }
+                if !kept.isEmpty {
+                    print("note: a resumed run keeps its checkpoint's settings; not applied: \(kept.joined(separator: ", ")) (--steps, --epochs, --lr, --dropout and --ema do apply)")
+                }
             } else {
                 trainer = try Trainer(options: opts, backend: try backendOption(backend), data: ds)
                 if let initWeights {

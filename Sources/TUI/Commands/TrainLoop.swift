@@ -50,7 +50,7 @@ struct TrainLoop {
             fflush(stdout)
             lastReportStep = trainer.step
         }
-        print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(trainer.options.batch), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)"
+        print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(min(trainer.options.batch, trainer.data.count))\(trainer.options.batch > trainer.data.count ? " (all of them; --batch \(trainer.options.batch))" : ""), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)"
               + (trainer.pendingFit.map { "; at most: sized to this machine's pace after \($0.atStep) steps" } ?? ""))
         while trainer.step < total {
             if stopSignal == 0 && stdoutFailed() { stopSignal = SIGPIPE }   // `| head`, a dying tee
