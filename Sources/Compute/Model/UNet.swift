@@ -11,7 +11,6 @@ public final class UNet: @unchecked Sendable {
     public let layout: ParameterLayout
     public var parameterCount: Int { layout.count }
 
-
     /// A stride-2 downsampling conv or the transposed conv that undoes it.
     final class ConvStage {
         let conv: Conv2d?

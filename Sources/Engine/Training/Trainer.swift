@@ -306,7 +306,6 @@ public final class Trainer {
             + (n == fit.steps.lowerBound ? " (the demo's shortest: slower than it is made for)" : "")
     }
 
-    /// Linear warm-up (at most a tenth of the run), then cosine decay over `o.totalSteps`.
     /// Refuses a run whose memory (the parameters five times over: weights,
     /// gradients, Adam's two moments, EMA; and the batch's activations, 1.5
     /// times `activationFloatsPerImage`, which peak resident memory at batch 32
@@ -326,6 +325,7 @@ public final class Trainer {
         }
     }
 
+    /// Linear warm-up (at most a tenth of the run), then cosine decay over `o.totalSteps`.
     static func lrSchedule(_ o: TrainOptions) -> LRSchedule {
         LRSchedule(base: o.lr, warmup: min(o.warmup, o.totalSteps / 10), totalSteps: o.totalSteps)
     }
