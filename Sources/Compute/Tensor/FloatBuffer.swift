@@ -35,14 +35,14 @@ public final class FloatBuffer: @unchecked Sendable {
 
     /// Memory ran out (callers check what they can beforehand: a batch's
     /// size, a model's parameters): a message and exit status 71 (EX_OSERR),
-    /// not a crash.
+    /// not a crash. Nothing here may allocate (formatting the size did, and
+    /// crashed in the runtime under `ulimit -v 180000`): a static message
+    /// written with write(2), then _exit.
     static func outOfMemory(floats n: Int) -> Never {
         beforeOutOfMemoryExit?()
-        let bytes = Double(n) * Double(MemoryLayout<Float>.stride)
-        let size = bytes >= Double(1 << 30) ? String(format: "%.1f GiB", bytes / Double(1 << 30))
-            : String(format: "%.0f MiB", max(1, (bytes / Double(1 << 20)).rounded(.up)))
-        fputs("ddpm: out of memory: could not allocate \(size) more; a smaller batch or model needs less\n", stderr)
-        exit(71)
+        let message: StaticString = "ddpm: out of memory (a smaller batch, fewer samples or a smaller model needs less)\n"
+        _ = write(STDERR_FILENO, message.utf8Start, message.utf8CodeUnitCount)
+        _exit(71)
     }
 
     /// Makes room for `count` floats; contents are undefined (zero) after a growth.
