@@ -29,8 +29,7 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     }
 
     /// Optimisation steps in one pass over `images` images (a batch larger than the set takes all of it).
-    public func stepsPerEpoch(images: Int) -> Int { stepsPerEpoch(images: images, batch: batch) }
-    public func stepsPerEpoch(images: Int, batch: Int) -> Int { max(1, images / max(1, min(batch, images))) }
+    public func stepsPerEpoch(images: Int) -> Int { max(1, images / max(1, min(batch, images))) }
 
     public func validate() throws {
         try EngineError.require((1...4096).contains(batch), "batch", "1...4096", batch)

@@ -68,16 +68,19 @@ struct TrainCommand: ParsableCommand {
         o.seed = seed
         // --epochs counts passes over the set at the batch in use.
         if let steps { o.totalSteps = steps }
-        else if let epochs {
-            let perEpoch = o.stepsPerEpoch(images: images), total = (epochs * Double(perEpoch)).rounded(.up)
-            // Said in --epochs' terms: the engine would name the --steps the user never gave.
-            guard total <= 100_000_000 else {
-                throw ValidationError("--epochs \(String(format: "%g", epochs)) is \(Int(total)) steps (\(perEpoch) a pass over \(images) images at batch \(min(o.batch, images))), more than 100000000")
-            }
-            o.totalSteps = Int(total)
-        }
+        else if let epochs { o.totalSteps = try Self.steps(epochs: epochs, images: images, batch: o.batch) }
         Trainer.ResumeChanges(totalSteps: nil, lr: lr, dropout: dropout.map { Float($0) }, emaDecay: ema).apply(to: &o)
         return o
+    }
+
+    /// The steps of `epochs` passes over `images` at `batch`, said in --epochs'
+    /// terms when too many (the engine would name the --steps the user never gave).
+    static func steps(epochs: Double, images: Int, batch: Int) throws -> Int {
+        let perEpoch = max(1, images / max(1, min(batch, images))), total = (epochs * Double(perEpoch)).rounded(.up)
+        guard total <= 100_000_000 else {
+            throw ValidationError("--epochs \(String(format: "%g", epochs)) is \(Int(total)) steps (\(perEpoch) a pass over \(images) images at batch \(min(batch, images))), more than 100000000")
+        }
+        return Int(total)
     }
 
     /// "w0,w1,...": numbers, each finite and >= 0 (the engine checks the ranges).
@@ -187,9 +190,7 @@ struct TrainCommand: ParsableCommand {
             // The flags given over the checkpoint's options for --resume.
             // (--epochs of a resumed run count passes at the checkpoint's batch, which --batch does not change.)
             let resumedBatch = try resumed.map { try Checkpoint.trainState($0, path: out).options.batch }
-            let epochSteps = epochs.map { e in
-                Int((e * Double(opts.stepsPerEpoch(images: ds.count, batch: resumedBatch ?? opts.batch))).rounded(.up))
-            }
+            let epochSteps = try epochs.map { try Self.steps(epochs: $0, images: ds.count, batch: resumedBatch ?? opts.batch) }
             let changes = Trainer.ResumeChanges(totalSteps: steps ?? epochSteps, lr: lr,
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)
             // Fail before any work if an output cannot be written, or would overwrite

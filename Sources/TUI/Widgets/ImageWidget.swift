@@ -43,24 +43,16 @@ public struct ImageWidget {
     static let bayer: [[Float]] = [[0, 4], [6, 2], [1, 5], [7, 3]].map { $0.map { ($0 + 0.5) / 8 } }
 
     /// Pixel (x, y) at the widget's scale, normalised so lo -> 0 and hi -> 1 (may leave [0, 1]).
-    func value(_ x: Int, _ y: Int, scale s: Int) -> Float {
-        var acc: Float = 0
+    /// `brightest` takes the block's maximum instead of its mean: in braille a
+    /// dot for any ink, so a halved stroke stays whole (an average turns
+    /// 1-pixel strokes grey, and the dither thins them out).
+    func value(_ x: Int, _ y: Int, scale s: Int, brightest: Bool = false) -> Float {
+        var acc: Float = 0, top = -Float.infinity
         for dy in 0..<s { for dx in 0..<s {
             let yy = min(side - 1, y * s + dy), xx = min(side - 1, x * s + dx)
-            acc += pixels[yy * side + xx]
+            acc += pixels[yy * side + xx]; top = max(top, pixels[yy * side + xx])
         } }
-        return (acc / Float(s * s) - lo) / (hi - lo)
-    }
-
-    /// The brightest of the scale x scale pixels under (x, y), normalised as
-    /// `value`: a dot for any ink, so a halved stroke stays whole in braille
-    /// (an average turns 1-pixel strokes grey, and the dither thins them out).
-    func brightest(_ x: Int, _ y: Int) -> Float {
-        var m = -Float.infinity
-        for dy in 0..<scale { for dx in 0..<scale {
-            m = max(m, pixels[min(side - 1, y * scale + dy) * side + min(side - 1, x * scale + dx)])
-        } }
-        return (m - lo) / (hi - lo)
+        return ((brightest ? top : acc / Float(s * s)) - lo) / (hi - lo)
     }
 
     /// xterm-256 grey for a normalised value; out-of-range values get a marker colour.
@@ -100,7 +92,7 @@ public struct ImageWidget {
                     for dy in 0..<4 { for dx in 0..<2 {
                         let px = cx * 2 + dx, py = cy * 4 + dy
                         guard px < s, py < s else { continue }
-                        let v = scale == 1 ? value(px, py, scale: 1) : brightest(px, py)
+                        let v = value(px, py, scale: scale, brightest: true)
                         if v > 1.02 || v < -0.02 { outside = true }
                         if v > ImageWidget.bayer[dy][dx] { bits |= ImageWidget.brailleBit(dx, dy) }
                     } }
