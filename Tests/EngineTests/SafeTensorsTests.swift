@@ -146,6 +146,12 @@ final class SafeTensorsTests: XCTestCase {
         assertBad(file(#"{"a":\#(entry),"\u0061":\#(other)}"#, data: 8), contains: "the name 'a' appears twice")
         assertBad(file(#"{"__metadata__":{"k":"1","k":"2"},"a":\#(entry)}"#), contains: "the name 'k' appears twice")
         assertBad(file(#"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#), contains: "the name 'dtype' appears twice")
+        // Sizes are whole numbers: JSONSerialization would let `as? Int` read true as 1 and 4.0 as 4.
+        assertBad(file(#"{"a":{"dtype":"F32","shape":[true],"data_offsets":[0,4]}}"#), contains: "bad dimension in shape")
+        assertBad(file(#"{"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}"#), contains: "bad dimension in shape")
+        assertBad(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[false,4]}}"#), contains: "bad data_offsets")
+        assertBad(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}"#), contains: "bad data_offsets")
+        XCTAssertEqual(try SafeTensors.parse(file(#"{"a":\#(entry)}"#), path: "ok").tensors["a"]?.shape, [1])
         // Not duplicates: the same name in two objects, names equal to values, quotes and backslashes escaped.
         let ok = file(#"{"__metadata__":{"a":"a","x\"y":"\\","x\\":"[{,"},"a":\#(entry),"x\"y":\#(other)}"#, data: 8)
         let f = try SafeTensors.parse(ok, path: "ok")

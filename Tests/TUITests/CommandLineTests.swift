@@ -30,7 +30,10 @@ final class CommandLineTests: XCTestCase {
             ("bench --config {\\\"nChannels\\\":1024,\\\"chMults\\\":[1,1,1,1,1,1],\\\"nBlocks\\\":8,\\\"imageSize\\\":32}", "parameters, more than the 64M this program loads"),
             ("info --schedule cosine", "--schedule, --T and --objective describe a weights file without ddpm's metadata"),
             ("info --schedule cubic", "unknown --schedule 'cubic' (linear, cosine, quadratic, sigmoid)"),
-            ("bench --train-batches 64,abc", "batch sizes must be whole numbers in 1...1024, comma separated: '64,abc'"),
+            ("bench --train-batches 64,abc", "--train-batches takes batch sizes in 1...1024, comma separated: '64,abc'"),
+            ("bench --sample-batches 0", "--sample-batches takes batch sizes in 1...1024, comma separated: '0'"),
+            ("bench --steps 0", "--steps must be in 1...10000, got 0"),
+            ("bench --backend sse2", "unknown --backend 'sse2' (avx512, avx2, reference, bf16)"),
             ("sample --out \(png) --T 1", "--T must be in 2...100000, got 1"),
             ("sample --out \(png) --attention 1", "--attention describes a model with --config"),
             ("sample --out \(png) --config small", "its metadata says the model is tiny + attention at 7x7 + self-conditioning, not the --config small given"),
@@ -67,6 +70,7 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --class-weights=-1,1", "--class-weights must be in [0, inf), got -1.0"),
             ("train --out \(ckpt) --class-weights 0,0,0", "every class weight is 0: no image could be drawn"),
             ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but 2 class weights were given (one per label)"),
+            ("train --out \(ckpt) --steps 1 --class-weights 1,1,1,1,1,1,1,1,1,1,0,0,2", "13 class weights were given but the training set's labels are 0...9: label 12 has weight 2.0 and no image"),
             ("train --out \(ckpt) --resume --class-weights 1", "--class-weights applies to a new run; --resume continues with the checkpoint's own"),
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
             // --epochs is named, not the steps it would make.
@@ -95,6 +99,10 @@ final class CommandLineTests: XCTestCase {
             let first = out.split(separator: "\n").first.map(String.init) ?? ""
             XCTAssert(first.hasPrefix("Error: ") && first.contains(expected), "ddpm \(args): first line '\(first)', wanted '\(expected)'")
             XCTAssertFalse(out.contains("Fatal error") || out.contains("Stack dump"), "ddpm \(args) crashed:\n\(out)")
+            // The usage line under the error is the subcommand's own.
+            if let word = args.split(separator: " ").first, !word.hasPrefix("-") {
+                XCTAssertFalse(out.contains("Usage: ddpm <subcommand>"), "ddpm \(args): the top level's usage, not \(word)'s:\n\(out)")
+            }
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: png), "no output is written on a bad setting")
         XCTAssertFalse(FileManager.default.fileExists(atPath: ckpt))

@@ -1,4 +1,5 @@
 import Foundation
+@testable import TUI
 import XCTest
 
 /// Faults around the real `ddpm` binary (issue #6): signals during training,
@@ -234,6 +235,17 @@ final class FaultTests: XCTestCase {
             }
         }
         XCTAssertLessThan((d["versus"] as? [String: Double])?["confident_rate"] ?? 1, 0.05, "noise read as digits")
+        // --versus tells images from weights by the file's first bytes, not its name.
+        let misnamed = NSTemporaryDirectory() + "versus-\(getpid()).safetensors", weights = NSTemporaryDirectory() + "versus-\(getpid()).weights"
+        defer { for p in [misnamed, weights] { try? FileManager.default.removeItem(atPath: p) } }
+        try FileManager.default.copyItem(atPath: noise, toPath: misnamed)
+        try FileManager.default.copyItem(atPath: "\(Shell.assets)/models/mnist-tiny.safetensors", toPath: weights)
+        XCTAssertFalse(EvalCommand.holdsWeights(misnamed))
+        XCTAssertTrue(EvalCommand.holdsWeights(weights))
+        XCTAssertFalse(EvalCommand.holdsWeights("/nonexistent.idx"))
+        let (mcode, mout) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(misnamed) --n 300")
+        XCTAssertEqual(mcode, 0, mout)
+        XCTAssertTrue(mout.contains("(generated better)"), mout)
         let (bad, badOut) = Shell.sh("\(Shell.binary) eval --damage --versus \(test)")
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(badOut.contains("--damage checks the classifier on real digits"), badOut)

@@ -139,14 +139,14 @@ public struct SafeTensors {
             var shape: [Int] = []
             var count = 1
             for d in shapeAny {
-                guard let n = d as? Int, n >= 0, n < (1 << 31) else { throw badT("bad dimension in shape") }
+                guard let n = Self.jsonInteger(d), n >= 0, n < (1 << 31) else { throw badT("bad dimension in shape (whole numbers only)") }
                 shape.append(n)
                 let (c, o) = count.multipliedReportingOverflow(by: n)
                 guard !o, c <= (1 << 34) else { throw badT("shape too large") }
                 count = c
             }
             guard let offs = info["data_offsets"] as? [Any], offs.count == 2,
-                  let b = offs[0] as? Int, let e = offs[1] as? Int, b >= 0, e >= b else {
+                  let b = Self.jsonInteger(offs[0]), let e = Self.jsonInteger(offs[1]), b >= 0, e >= b else {
                 throw badT("bad data_offsets")
             }
             guard e <= dataLen else { throw badT("data_offsets [\(b), \(e)] run past the end of the file (truncated?)") }
@@ -270,6 +270,14 @@ public struct SafeTensors {
             }
         }
     }
+
+    /// A whole number of a JSON header as JSONSerialization gives it, else nil:
+    /// `as? Int` would also read `true`, `false` and `2.0` as 1, 0 and 2.
+    static func jsonInteger(_ v: Any) -> Int? {
+        guard let n = v as? NSNumber, integerTypes.contains(String(cString: n.objCType)) else { return nil }
+        return v as? Int
+    }
+    private static let integerTypes: Set<String> = ["i", "q", "l", "s", "I", "Q", "L", "S"]
 
     /// A shape for a one-line message: at most 8 dimensions written out.
     static func shown(_ shape: [Int]) -> String {

@@ -17,21 +17,29 @@ struct BenchCommand: ParsableCommand {
     @Option(help: backendHelp) var backend: String?
     @Flag(help: "Print one JSON object.") var json = false
 
-    func run() throws {
-        var cfg = try model.resolved(defaultConfig: .tiny).config ?? .tiny
+    /// Option errors before any work, with bench's own usage line.
+    func validate() throws {
+        guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
+        _ = try Self.batches(trainBatches, "--train-batches")
+        _ = try Self.batches(sampleBatches, "--sample-batches")
+        _ = try backendOption(backend)
         if weights == nil && (model.describesSchedule || model.objective != nil) {
             throw ValidationError("--schedule, --T and --objective describe a weights file without ddpm's metadata (--weights); the benchmark's model is --config")
         }
-        if let weights { cfg = try wrap { try loadModel(weights, given: model) }.0.config }
-        guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
-        func parse(_ s: String) throws -> [Int] {
-            // Every entry a batch size: "64,abc" is a typo, not "64".
-            let v = s.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !v.isEmpty, v.allSatisfy({ $0.map { (1...1024).contains($0) } ?? false }) else {
-                throw ValidationError("batch sizes must be whole numbers in 1...1024, comma separated: '\(EngineError.quoted(s))'")
-            }
-            return v.map { $0! }
+    }
+
+    /// Batch sizes from "64,128": every entry a batch size ("64,abc" is a typo, not "64").
+    static func batches(_ s: String, _ option: String = "batch sizes") throws -> [Int] {
+        let v = s.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !v.isEmpty, v.allSatisfy({ $0.map { (1...1024).contains($0) } ?? false }) else {
+            throw ValidationError("\(option) takes batch sizes in 1...1024, comma separated: '\(EngineError.quoted(s))'")
         }
+        return v.map { $0! }
+    }
+
+    func run() throws {
+        var cfg = try model.resolved(defaultConfig: .tiny).config ?? .tiny
+        if let weights { cfg = try wrap { try loadModel(weights, given: model) }.0.config }
         BLAS.configure()
         // Loading the bundled files (issue #5: under a second each): median of 5.
         // A missing or damaged file does not stop the speed measurements.
@@ -49,7 +57,7 @@ struct BenchCommand: ParsableCommand {
             "model": loadTime { _ = try Assets.reading(Assets.model) { try loadModel(Assets.model) } },
             "classifier": loadTime { _ = try loadClassifier(Assets.classifier) },
         ]
-        var r = try Benchmark.run(config: cfg, backend: try backendOption(backend), trainBatches: try parse(trainBatches), sampleBatches: try parse(sampleBatches),
+        var r = try Benchmark.run(config: cfg, backend: try backendOption(backend), trainBatches: try Self.batches(trainBatches), sampleBatches: try Self.batches(sampleBatches),
                                   steps: steps, log: { if !json { print($0); fflush(stdout) } })
         r.load_ms = loads.compactMapValues { $0 }
         // The explorer's digit labels: the classifier reads every shown x̂0 each step (16 by default).

@@ -36,7 +36,23 @@ struct EvalCommand: ParsableCommand {
     var out: String?
     @Flag(help: "Print one JSON object.") var json = false
 
+    /// Whether `path` is a weights file (a safetensors header: 8 bytes of length, then "{"),
+    /// by its first bytes whatever its name; IDX images otherwise. A file that is not
+    /// regular or cannot be read goes by its name, and its loader says what is wrong.
+    static func holdsWeights(_ path: String) -> Bool {
+        let byName = path.lowercased().hasSuffix(".safetensors")
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
+        guard fd >= 0 else { return byName }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return byName }
+        var b = [UInt8](repeating: 0, count: 9)
+        guard read(fd, &b, 9) == 9 else { return byName }
+        return b[8] == UInt8(ascii: "{")
+    }
+
     func validate() throws {
+        try modelFile.validateForFile()
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
         _ = try backendOption(backend)
@@ -99,7 +115,7 @@ struct EvalCommand: ParsableCommand {
             }
             if damage { return try damageCheck(Evaluation(classifier: cls, params: cp, reference: test), held: held, classifierPath: clsPath) }
             // A bad --versus file fails before minutes of sampling: images are read first, weights loaded once to check.
-            let versusIsImages = versus.map { !$0.lowercased().hasSuffix(".safetensors") } ?? false
+            let versusIsImages = versus.map { !Self.holdsWeights($0) } ?? false
             var versusSet: (images: [Float], label: String)?
             if let versus, versusIsImages { versusSet = try setUnderTest(weights: nil, images: versus, name: versus) }
             if let versus, !versusIsImages { _ = try Assets.reading(versus) { try loadModel(versus, given: modelFile, backend: try backendOption(backend)) } }

@@ -22,6 +22,7 @@ struct ExploreCommand: ParsableCommand {
     @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
 
     func validate() throws {
+        try modelFile.validateForFile()
         guard (1...64).contains(n) else { throw ValidationError("--n must be in 1...64, got \(n)") }
         guard ["sample", "train", "forward", "compare"].contains(view) else { throw ValidationError("--view must be sample, train, forward or compare") }
         _ = try backendOption(backend)

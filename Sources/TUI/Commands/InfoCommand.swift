@@ -10,11 +10,14 @@ struct InfoCommand: ParsableCommand {
     @Option(help: "Describe this weights file or checkpoint (default: the bundled model, unless --config names a config): its model (from the metadata), schedule, objective, training step and the command that made it.") var weights: String?
     @OptionGroup(title: "The model (tiny, small or a config JSON; with --weights, for a file without ddpm's metadata)") var model: ModelFileOptions
 
-    func run() throws {
-        var cfg = try model.resolved(defaultConfig: .tiny).config ?? .tiny
+    func validate() throws {
         if weights == nil && (model.describesSchedule || model.objective != nil) {
             throw ValidationError("--schedule, --T and --objective describe a weights file without ddpm's metadata (--weights); ddpm schedule shows schedules")
         }
+    }
+
+    func run() throws {
+        var cfg = try model.resolved(defaultConfig: .tiny).config ?? .tiny
         // Alone, `ddpm info` describes what `ddpm sample` and the explorer run: the bundled model.
         if let weights = weights ?? (model.isEmpty ? Assets.model : nil) {
             let meta = try Assets.reading(weights) { try wrap { try SafeTensors.read(weights).metadata } }

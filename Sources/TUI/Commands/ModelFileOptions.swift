@@ -26,6 +26,13 @@ struct ModelFileOptions: ParsableArguments {
         _ = try objectiveGiven()
     }
 
+    /// What `validate` checks, for a command that reads these options as a
+    /// file's description (no default model for `--attention` to add to):
+    /// called from its own `validate`, so errors come with its usage line.
+    func validateForFile() throws {
+        _ = try resolved()
+    }
+
     func objectiveGiven() throws -> Objective? {
         guard let objective else { return nil }
         guard let o = Objective(rawValue: objective.lowercased()) else {

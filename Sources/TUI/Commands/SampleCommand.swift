@@ -21,6 +21,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Also record the whole trajectory here (.ddpmtraj): every step's x_t and predicted x0 of the first \(Recording.maxDigits) images, the settings and the classifier's readings. ddpm replay plays it; ddpm export-gif animates it.") var record: String?
 
     func validate() throws {
+        try modelFile.validateForFile()
         _ = try backendOption(backend)
         try validating { try EngineError.require((1...Sampler.maxImages).contains(n), "n", "1...\(Sampler.maxImages)", n) }
         let ext = (out as NSString).pathExtension.lowercased()
