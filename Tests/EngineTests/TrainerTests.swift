@@ -393,6 +393,70 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(early.options.totalSteps, 4000)
     }
 
+    /// A run started over with other options (the demo on a fast machine) is,
+    /// from then on, the run a new trainer of those options trains, bit for bit.
+    func testStartOverIsANewRunOfTheOtherOptions() throws {
+        var o = smallOptions(); o.batch = 4; o.warmup = 10; o.totalSteps = 4000; o.lr = 6e-3
+        let restarted = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<5 { try restarted.trainStep() }
+        var other = o; other.batch = 8; other.lr = 1e-3; other.totalSteps = 60
+        try restarted.startOver(other)
+        XCTAssertEqual(restarted.step, 0)
+        for _ in 0..<12 { try restarted.trainStep() }
+        let straight = try Trainer(options: other, data: Self.digits)
+        for _ in 0..<12 { try straight.trainStep() }
+        let n = straight.count
+        XCTAssertEqual(restarted.params.array(n), straight.params.array(n))
+        XCTAssertEqual(restarted.ema.array(n), straight.ema.array(n))
+        XCTAssertEqual(restarted.adamV.array(n), straight.adamV.array(n))
+        XCTAssertEqual(restarted.options, straight.options)
+        XCTAssertEqual(restarted.bucketLoss.map { $0.isNaN ? -1 : $0 }, straight.bucketLoss.map { $0.isNaN ? -1 : $0 })
+        var model = other; model.config.nChannels *= 2
+        XCTAssertThrowsError(try restarted.startOver(model), "another model is another trainer")
+    }
+
+    /// The demo's choice at its fit: the faster setting where the time left
+    /// holds at least its shortest length at the pace measured, else the fit.
+    func testFitChoosesTheFasterSettingByPace() throws {
+        let fit = LengthFit(seconds: 240, atStep: 50, steps: 1000...4800, faster: .init(batch: 32, lr: 1e-3, steps: 1600...2400))
+        // 50 steps of 16 in 3 s: 266.7 img/s; 237 s left hold 1975 steps of 32.
+        XCTAssertEqual(fit.fasterLength(done: 50, batch: 16, elapsed: 3), 1950)
+        XCTAssertEqual(fit.fasterLength(done: 50, batch: 16, elapsed: 1), 2400, "capped")
+        XCTAssertNil(fit.fasterLength(done: 50, batch: 16, elapsed: 4), "1475 steps: below 1600")
+        XCTAssertNil(LengthFit(seconds: 240, atStep: 50, steps: 1000...4800).fasterLength(done: 50, batch: 16, elapsed: 1))
+        XCTAssertNil(fit.fasterLength(done: 50, batch: 16, elapsed: 300), "no time left")
+        // Checkpoints written before the faster setting existed decode without it.
+        let old = try JSONDecoder().decode(LengthFit.self, from: Data(#"{"seconds":240,"atStep":50,"steps":[1000,4800]}"#.utf8))
+        XCTAssertNil(old.faster)
+        XCTAssertEqual(try JSONDecoder().decode(LengthFit.self, from: JSONEncoder().encode(fit)), fit)
+
+        var o = smallOptions(); o.batch = 4; o.warmup = 10; o.totalSteps = 4000
+        let tr = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<3 { try tr.trainStep() }
+        let quick = LengthFit(seconds: 1000, atStep: 3, steps: 100...4000, faster: .init(batch: 8, lr: 1e-3, steps: 50...300))
+        let said = try tr.fitLength(quick, done: 3, elapsed: 0.01)
+        XCTAssertTrue(said.hasPrefix("sized to this machine: fast enough for batch 8 at lr 0.001, so started over with them: 300 steps, about "), said)
+        XCTAssertEqual(tr.step, 0); XCTAssertEqual(tr.options.batch, 8); XCTAssertEqual(tr.options.totalSteps, 300)
+        XCTAssertNil(tr.pendingFit)
+    }
+
+    /// The training view's demo started over: the curves begin again at step 0 and no checkpoint is written for it.
+    func testRunnerStartsOverOnAFastMachine() throws {
+        var o = smallOptions(); o.batch = 4; o.warmup = 10; o.totalSteps = 4000
+        let tr = try Trainer(options: o, data: Self.digits)
+        let r = Runner(model: UNetPredictor(net: try UNet(o.config), params: tr.ema, weightsChange: true), schedule: tr.schedule, trainer: tr)
+        r.fit = LengthFit(seconds: 1e6, atStep: 3, steps: 100...4000, faster: .init(batch: 8, lr: 1e-3, steps: 50...200))
+        r.handle(.startTraining)
+        for _ in 0..<3 { r.tick() }
+        XCTAssertEqual(tr.step, 0); XCTAssertEqual(tr.options.batch, 8); XCTAssertEqual(tr.options.totalSteps, 200)
+        XCTAssertEqual(r.snapshot.train?.losses.count, 0)
+        XCTAssertEqual(r.snapshot.train?.totalSteps, 200)
+        XCTAssertTrue(r.snapshot.message?.contains("started over") ?? false, r.snapshot.message ?? "")
+        r.tick(); r.tick()
+        XCTAssertEqual(tr.step, 2); XCTAssertEqual(r.snapshot.train?.losses.count, 2)
+        XCTAssertEqual(tr.options.batch, 8, "the fit happens once")
+    }
+
     /// The training view's demo sizes itself once, at `fit.atStep`, and says so.
     func testRunnerFitsTheLengthOnce() throws {
         var o = smallOptions(); o.batch = 4; o.warmup = 10; o.totalSteps = 4000

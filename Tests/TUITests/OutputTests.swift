@@ -297,9 +297,18 @@ final class OutputTests: XCTestCase {
         try FileManager.default.copyItem(atPath: fitted, toPath: given)
         let resumed = ddpm("train --resume --limit 256 --minutes 0.5 --out \(fitted)")
         XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
-        let sized = try XCTUnwrap(resumed.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, resumed).split(separator: " ")
-        let n = try XCTUnwrap(Int(sized[4]), sized.joined(separator: " "))
-        XCTAssertTrue(TrainRecipe.demoFit.steps.contains(n) && n % 50 == 0, "\(n)")
+        // "sized to this machine: 1450 steps at its pace, ..." or, fast enough for the
+        // other setting, "sized to this machine: fast enough for batch 32 at lr 0.001, so started over with them: 2400 steps, ...".
+        let sized = String(try XCTUnwrap(resumed.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, resumed))
+        let words = sized.split(separator: " ").map(String.init)
+        let n = try XCTUnwrap(words.indices.dropFirst().first { words[$0].hasPrefix("steps") }.flatMap { Int(words[$0 - 1]) }, sized)
+        let faster = try XCTUnwrap(TrainRecipe.demoFit.faster)
+        if sized.contains("started over") {
+            XCTAssertTrue(faster.steps.contains(n) && n % 50 == 0, sized)
+            XCTAssertEqual(try options(fitted).batch, faster.batch); XCTAssertEqual(try options(fitted).lr, faster.lr)
+        } else {
+            XCTAssertTrue(TrainRecipe.demoFit.steps.contains(n) && n % 50 == 0, sized)
+        }
         XCTAssertEqual(try options(fitted).totalSteps, n, "the checkpoint keeps the length chosen")
         XCTAssertNil(try SafeTensors.read(fitted).metadata["length_fit"])
         let set = ddpm("train --resume --limit 256 --steps \(stoppedAt + 10) --out \(given)")

@@ -362,6 +362,18 @@ public final class Runner {
             if let f = tr.pendingFit, tr.step - trainStartStep >= f.atStep {
                 snapshot.message = try tr.fitLength(f, done: tr.step - trainStartStep,
                                                     elapsed: trainingSeconds + Benchmark.now() - tickStart)
+                if tr.step == 0 {
+                    // Started over (LengthFit.faster): the curves, the rate and the preview begin again.
+                    trainStartStep = 0
+                    var fresh = TrainMetrics()
+                    fresh.totalSteps = tr.options.totalSteps; fresh.T = tr.schedule.T
+                    fresh.confidentMinutes = m.confidentMinutes; fresh.confidentRates = m.confidentRates
+                    fresh.lastSaved = m.lastSaved
+                    snapshot.train = fresh
+                    lastPreview = -Double.infinity
+                    bump()
+                    return [.trainStep(0)]
+                }
             }
             m.step = tr.step; m.totalSteps = tr.options.totalSteps
             m.losses.append(s.loss)

@@ -23,7 +23,8 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
     /// (warm-up, previews included), as many steps as end the run 4 minutes
     /// after it started, between 1,000 and `demoSteps`. A class watching for
     /// 5 minutes sees the finished run's digits even when the pace sags.
-    public static let demoFit = LengthFit(seconds: 240, atStep: 50, steps: 1000...demoSteps)
+    public static let demoFit = LengthFit(seconds: 240, atStep: 50, steps: 1000...demoSteps,
+                                          faster: .init(batch: 32, lr: 1e-3, steps: 1600...2400))
 
     /// What menus and messages call it.
     public var title: String { self == .demo ? "lecture demo" : "full run" }
@@ -54,10 +55,36 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
 /// One saved before then records the fit still to come (`Trainer.pendingFit`):
 /// resumed, the run is sized `atStep` steps after the resume, at the pace
 /// measured since (still inside the warm-up: the demo's 50 before its 100).
+///
+/// `faster`: on a machine whose first steps show it can train at least
+/// `faster.steps.lowerBound` steps of `faster.batch` at `faster.lr` in the
+/// time left, the run starts over with those (`Trainer.startOver`), as long
+/// as fits the time left, at most `faster.steps.upperBound`. The demo's
+/// batch 16 at lr 6e-3 wins on a slow machine (about 20,000 images in 4
+/// minutes); with 70,000 images and more, batch 32 at lr 1e-3 ends higher.
 public struct LengthFit: Equatable, Sendable, Codable {
     public var seconds: Double, atStep: Int, steps: ClosedRange<Int>
-    public init(seconds: Double, atStep: Int, steps: ClosedRange<Int>) {
-        self.seconds = seconds; self.atStep = atStep; self.steps = steps
+    public var faster: Faster?
+    public init(seconds: Double, atStep: Int, steps: ClosedRange<Int>, faster: Faster? = nil) {
+        self.seconds = seconds; self.atStep = atStep; self.steps = steps; self.faster = faster
+    }
+
+    /// The setting a fast machine's run starts over with.
+    public struct Faster: Equatable, Sendable, Codable {
+        public var batch: Int, lr: Double, steps: ClosedRange<Int>
+        public init(batch: Int, lr: Double, steps: ClosedRange<Int>) {
+            self.batch = batch; self.lr = lr; self.steps = steps
+        }
+    }
+
+    /// The faster setting's length when a run that took `elapsed` seconds for
+    /// its first `done` steps of `batch` images leaves time for it (at the
+    /// same images per second), else nil.
+    public func fasterLength(done: Int, batch: Int, elapsed: Double) -> Int? {
+        guard let f = faster, done > 0, elapsed > 0, elapsed.isFinite, seconds > elapsed else { return nil }
+        let fit = (seconds - elapsed) * Double(done * batch) / elapsed / Double(f.batch)
+        guard fit >= Double(f.steps.lowerBound) else { return nil }
+        return min(Int(fit) / 50 * 50, f.steps.upperBound)
     }
 
     /// The length for a run that took `elapsed` seconds for its first `done` steps.

@@ -27,7 +27,7 @@ public final class Trainer {
     /// `data` in every file, so `--resume` trains on the same set.
     public var dataSource: String?
     let adam = Adam()
-    let x0b: FloatBuffer, epsb: FloatBuffer, xtb: FloatBuffer, dout: FloatBuffer, targetb: FloatBuffer
+    private(set) var x0b: FloatBuffer, epsb: FloatBuffer, xtb: FloatBuffer, dout: FloatBuffer, targetb: FloatBuffer
     private var perm: [Int] = []
     private var permEpoch = -1
     /// The timesteps of the last step's batch.
@@ -74,14 +74,50 @@ public final class Trainer {
         ema.ptr.update(from: params.ptr, count: n)
         rng = RNG(seed: options.seed, stream: 1)
         lrSchedule = Trainer.lrSchedule(options)
-        let b = min(options.batch, data.count), len = b * data.side * data.side
+        (x0b, epsb, xtb, dout, targetb, ts) = Trainer.batchBuffers(options, images: data.count, side: data.side)
+    }
+
+    /// A step's inputs and targets for `options`' batch.
+    private static func batchBuffers(_ options: TrainOptions, images: Int, side: Int)
+        -> (FloatBuffer, FloatBuffer, FloatBuffer, FloatBuffer, FloatBuffer, [Int]) {
+        let b = min(options.batch, images), len = b * side * side
+        let x0b = FloatBuffer(count: len), epsb = FloatBuffer(count: len)
         // A self-conditioned model's input holds the x0 estimates after x_t.
-        x0b = FloatBuffer(count: len); epsb = FloatBuffer(count: len)
-        xtb = FloatBuffer(count: len * options.config.inputChannels)
-        dout = FloatBuffer(count: len * options.config.outputChannels)
+        let xtb = FloatBuffer(count: len * options.config.inputChannels)
+        let dout = FloatBuffer(count: len * options.config.outputChannels)
         // The x0 or v target has a buffer of its own; ε's target is the noise itself.
-        targetb = options.objective == .eps ? epsb : FloatBuffer(count: len)
-        ts = [Int](repeating: 0, count: b)
+        let targetb = options.objective == .eps ? epsb : FloatBuffer(count: len)
+        return (x0b, epsb, xtb, dout, targetb, [Int](repeating: 0, count: b))
+    }
+
+    /// Starts the run over from step 0 with `options` (the same model, schedule
+    /// and objective; a batch size, rate or length of their own): the weights,
+    /// Adam's moments, the EMA, the random streams and the loss statistics are
+    /// what `Trainer(options:data:)` would make, so the run from here is the one
+    /// a new trainer of `options` trains, bit for bit. The lecture demo starts
+    /// over this way when its first steps show a machine fast enough for its
+    /// other setting (`LengthFit.faster`).
+    public func startOver(_ options: TrainOptions) throws {
+        try options.validate()
+        guard options.config == self.options.config, options.schedule == self.options.schedule,
+              options.objective == self.options.objective else {
+            throw EngineError.invalidArgument("a run starts over with the same model, schedule and objective")
+        }
+        try Trainer.checkMemory(net: net, batch: min(options.batch, data.count))
+        self.options = options
+        (x0b, epsb, xtb, dout, targetb, ts) = Trainer.batchBuffers(options, images: data.count, side: data.side)
+        let n = net.parameterCount
+        var initRNG = RNG(seed: options.seed, stream: 0x1417)
+        net.layout.initialize(params.ptr, rng: &initRNG)
+        ema.ptr.update(from: params.ptr, count: n)
+        adamM.ptr.update(repeating: 0, count: n); adamV.ptr.update(repeating: 0, count: n)
+        grads.ptr.update(repeating: 0, count: n)
+        rng = RNG(seed: options.seed, stream: 1)
+        lrSchedule = Trainer.lrSchedule(options)
+        step = 0
+        perm = []; permEpoch = -1
+        bucketLoss = [Double](repeating: .nan, count: 10)
+        lastLoss = .nan
     }
 
     /// Examples of the 0-based step s: epoch e = s / stepsPerEpoch walks a
@@ -303,6 +339,16 @@ public final class Trainer {
     /// `fit`'s length for a run that took `elapsed` seconds for its first `done`
     /// steps, set (`setLength`), and no fit pending; returns what to tell the user.
     public func fitLength(_ fit: LengthFit, done: Int, elapsed: Double) throws -> String {
+        let batch = min(options.batch, data.count)
+        if let n = fit.fasterLength(done: done, batch: batch, elapsed: elapsed), let f = fit.faster {
+            var o = options
+            o.batch = f.batch; o.lr = f.lr; o.totalSteps = n
+            try startOver(o)
+            pendingFit = nil
+            let minutes = (elapsed + Double(n * min(f.batch, data.count)) * elapsed / Double(done * batch)) / 60
+            return "sized to this machine: fast enough for batch \(f.batch) at lr \(f.lr), so started over with them: "
+                + "\(n) steps, " + String(format: "about %.1f minutes in all", minutes)
+        }
         let n = fit.length(done: done, elapsed: elapsed)
         try setLength(n)
         pendingFit = nil

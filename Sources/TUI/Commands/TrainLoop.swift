@@ -25,7 +25,9 @@ struct TrainLoop {
         // (trainer.pendingFit), once, `atStep` steps after this loop starts.
         var total = trainer.options.totalSteps
         let t0 = Benchmark.now()
-        let startStep = trainer.step
+        var startStep = trainer.step
+        // Where the rate and ETA count from: the loop's start, or where the demo started over.
+        var rateT0 = t0
         var smoothed = Double.nan
         var lastPrint = 0.0
         var wall = 0.0
@@ -83,10 +85,14 @@ struct TrainLoop {
                 total = trainer.options.totalSteps
                 if isTTY { print("") }
                 print(said)
+                if trainer.step == 0 {   // started over (LengthFit.faster): nothing to save or show yet
+                    startStep = 0; rateT0 = Benchmark.now(); smoothed = .nan
+                    continue
+                }
             }
-            let done = trainer.step - startStep
-            let ips = Double(done * min(trainer.options.batch, trainer.data.count)) / wall
-            let eta = wall / Double(done) * Double(total - trainer.step)
+            let done = trainer.step - startStep, rateWall = Benchmark.now() - rateT0
+            let ips = Double(done * min(trainer.options.batch, trainer.data.count)) / rateWall
+            let eta = rateWall / Double(done) * Double(total - trainer.step)
             if trainer.step % checkpointEvery == 0 || trainer.step == total {
                 try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
             }

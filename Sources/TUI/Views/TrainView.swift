@@ -21,6 +21,7 @@ enum TrainView {
             ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR, \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps", true),
             ("   as many steps as this machine trains in \(Int(fit.seconds / 60)) minutes; the preview turns", false),
             ("   into digits as it runs", false),
+            (fit.faster.map { f in "   (a faster machine: batch \(f.batch), lr \(f.lr), \(f.steps.lowerBound)-\(f.steps.upperBound) steps)" } ?? "", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
             ("   the first bundled model's recipe (v1): 35-40 minutes on 2 cores with", false),
