@@ -311,6 +311,12 @@ final class OutputTests: XCTestCase {
         }
         XCTAssertEqual(try options(fitted).totalSteps, n, "the checkpoint keeps the length chosen")
         XCTAssertNil(try SafeTensors.read(fitted).metadata["length_fit"])
+        // A batch given stays: the fit sizes the length only, never starting over with the faster setting.
+        let kept = dir + "/kept.safetensors"
+        let keptOut = ddpm("train --recipe demo --limit 256 --batch 8 --minutes 0.1 --out \(kept)")
+        XCTAssertFalse(keptOut.contains("started over"), keptOut)
+        XCTAssertEqual(try options(kept).batch, 8)
+        if let fit = try SafeTensors.read(kept).metadata["length_fit"] { XCTAssertFalse(fit.contains("faster"), fit) }
         let set = ddpm("train --resume --limit 256 --steps \(stoppedAt + 10) --out \(given)")
         XCTAssertFalse(set.contains("sized to this machine"), set)
         XCTAssertEqual(try options(given).totalSteps, stoppedAt + 10)

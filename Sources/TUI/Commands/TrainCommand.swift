@@ -239,7 +239,14 @@ struct TrainCommand: ParsableCommand {
             // (its length is set during the recipe's warm-up, which a length of its own would change).
             // Resumed, a run stopped before it was sized is sized after the resume, unless a length is given.
             let lengthGiven = steps != nil || epochs != nil || warmup != nil
-            if lengthGiven { trainer.pendingFit = nil } else if !resume && chosenRecipe == .demo { trainer.pendingFit = TrainRecipe.demoFit }
+            // A batch or rate given is kept: the fit then only sizes the length (no starting over with the faster setting).
+            if lengthGiven { trainer.pendingFit = nil } else if !resume && chosenRecipe == .demo {
+                var fit = TrainRecipe.demoFit
+                if batch != nil || lr != nil { fit.faster = nil }
+                trainer.pendingFit = fit
+            } else if resume && lr != nil {
+                trainer.pendingFit?.faster = nil
+            }
             if tui {
                 try TrainViewRunner.run(trainer: trainer, out: out, checkpointEvery: checkpointEvery)
                 return
