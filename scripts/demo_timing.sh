@@ -50,8 +50,9 @@ for s in seeds:
 # The length each run chose for itself, and when it finished (if within the minutes).
 for s in seeds:
     log = open(f"{work}/log-{s}").read()
-    sized = re.search(r"^sized to this machine: (\d+) steps", log, re.M)
+    sized = re.search(r"^sized to this machine: (?:fast enough for batch (\d+) at lr (\S+), so started over with them: )?(\d+) steps", log, re.M)
     done = re.search(r"^done: (\d+) steps in (\S+),", log, re.M)
-    print(f"seed {s}: " + (f"{sized[1]} steps chosen" if sized else "length not fitted")
+    chosen = (f"{sized[3]} steps chosen" + (f" (started over at batch {sized[1]}, lr {sized[2]})" if sized[1] else "")) if sized else "length not fitted"
+    print(f"seed {s}: " + chosen
           + (f", finished in {done[2]}" if done else ", not finished within the minutes"))
 EOF

@@ -52,6 +52,7 @@ final class CommandLineTests: XCTestCase {
             ("sample --out \(png) --sampler ddim --eta 1.5", "--eta must be in [0, 1], got 1.5"),
             ("sample --out \(png) --eta nan", "--eta must be in [0, 1], got nan"),
             ("sample --out \(png) --sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
+            ("--steps 1001", "--steps must be in 1...1000, got 1001"),
             ("sample --out \(png) --sampler euler", "unknown --sampler 'euler'"),
             ("sample --out \(png) --seed -1", "The value '-1' is invalid for '--seed"),
             ("sample --out \(png) --n", "Missing value for '--n"),

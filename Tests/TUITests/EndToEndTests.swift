@@ -163,6 +163,27 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(code, "0", "ddpm exit status")
     }
 
+    /// Started at 80x24, grown to 120x40, then q: the shell's screen comes back
+    /// clean (tmux kept rows of the frame there until the explorer erased its
+    /// screen on the way out), in a shell as a user runs it.
+    func testNoFrameLeftAfterGrowingAndQuitting() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-grow-\(getpid())"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 'env -i PATH=/usr/bin:/bin TERM=xterm-256color LANG=C.UTF-8 bash --norc --noprofile' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        sh("tmux send-keys -t \(session) 'DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --seed 5' Enter")
+        waitFor("digits at 80x24") { Self.showsDigits($0, unicode: true) }
+        sh("tmux resize-window -t \(session) -x 120 -y 40")
+        waitFor("120x40 layout") { ($0.split(separator: "\n").first.map(String.init) ?? "").count > 100 && Self.showsDigits($0, unicode: true) }
+        keys("q")
+        sh("tmux send-keys -t \(session) 'echo back-in-the-shell' Enter")
+        waitFor("the shell again: the command and its output") { $0.components(separatedBy: "back-in-the-shell").count >= 3 }
+        let after = pane()
+        XCTAssertFalse(after.contains("q quit") || after.contains("▀▀▀▀") || Self.showsDigits(after, unicode: true),
+                       "the explorer's frame is left on the screen after q:\n\(after)")
+    }
+
     func testExplorerInTmux256Colors() throws {
         try runSession(env: "TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8", unicode: true)
     }

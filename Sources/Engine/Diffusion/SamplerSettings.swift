@@ -131,8 +131,8 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
         }
     }
 
-    /// Guidance in file names: "-guide7x4", "" without.
-    public var fileGuide: String { guide.map { String(format: "-guide%dx%g", $0, guideScale) } ?? "" }
+    /// Guidance in file names: "-guide7x4", "" without (a scale of 0 is off).
+    public var fileGuide: String { guide.map { guideScale == 0 ? "" : String(format: "-guide%dx%g", $0, guideScale) } ?? "" }
 
     /// The decreasing timesteps visited, for T steps in total.
     public func timesteps(T: Int) -> [Int] { kind.rule.timesteps(self, T: T) }

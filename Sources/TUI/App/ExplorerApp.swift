@@ -97,7 +97,11 @@ enum ExplorerApp {
         }
         if let f = o.settings, let sched = l.model?.2 {
             let settings = f(sched.T)
-            try wrap { try settings.validate(T: sched.T); try settings.check(learnsVariance: l.model?.0.config.learnSigma ?? false) }
+            try wrap {
+                try settings.validate(T: sched.T); try settings.check(learnsVariance: l.model?.0.config.learnSigma ?? false)
+                // Under DDPM too: d switches the run to DDIM with these steps.
+                try EngineError.require(settings.steps <= sched.T, "steps", "1...\(sched.T)", settings.steps)
+            }
             l.settings = settings
         }
         if let dir = o.data {

@@ -74,6 +74,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
 
 private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.message = nil; s.messageFolded = false
+    // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it.
+    if s.tooSmall && k == .char("q") { s.quitting = true; return [.quit] }
     if s.showHelp {
         // Space turns the page while there are more; any other key, q included (as in less), closes the help.
         if k == .char(" ") && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }
@@ -153,8 +155,13 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.scrub = nil
         if s.focusedSideFinished { s.message = "the run has finished: r " + (s.replay != nil ? "plays it again" : "runs a new seed"); return [] }
         return [.command(.singleStep)]
-    case .char("+"): s.speedIndex = min(AppState.speeds.count - 1, s.speedIndex + 1); return [.command(.setSpeed(s.speedLimit))]
-    case .char("-"): s.speedIndex = max(0, s.speedIndex - 1); return [.command(.setSpeed(s.speedLimit))]
+    case .char("+"), .char("-"):
+        let was = s.speedIndex
+        s.speedIndex = k == .char("+") ? min(AppState.speeds.count - 1, s.speedIndex + 1) : max(0, s.speedIndex - 1)
+        // Said on the bottom row too: a narrow status line drops its speed field.
+        let now = s.speedLimit.map { String(format: "at most %g steps/s", $0) } ?? "as fast as the machine goes"
+        s.message = "speed: " + now + (s.speedIndex == was ? (k == .char("+") ? " (the fastest)" : " (the slowest)") : "")
+        return [.command(.setSpeed(s.speedLimit))]
     case .char("r"):
         s.seed = s.seed &+ 1; s.scrub = nil
         // The new run runs: keys typed before the engine's next snapshot (r then space) act on it, not on the finished one.
@@ -245,12 +252,14 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
     case .left, .shiftLeft:
         guard h > 0 else { return [] }
+        if s.scrub == 0 { s.message = "at the first step of the run: " + (s.caps.unicode ? "→" : "right") + " or End goes forward"; return [] }
         let step = k == .shiftLeft ? 10 : 1
         s.scrub = max(0, (s.scrub ?? h - 1) - step)
         return s.snapshot.running ? [.command(.pause)] : []
     case .right, .shiftRight:
         guard let i = s.scrub else {
             if s.focusedSideFinished { s.message = "at the end of the run: " + (s.caps.unicode ? "←" : "left") + " or Home scrubs back" }
+            else if h > 0 { s.message = "live: the newest step is on screen (" + (s.caps.unicode ? "←" : "left") + " scrubs back)" }
             return []
         }
         let step = k == .shiftRight ? 10 : 1
@@ -485,6 +494,10 @@ private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 
 private func forwardKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     let T = s.schedule.T
+    // At either end of t a key that would go further says so.
+    let lower: [Key] = [.left, .shiftLeft, .down, .pageDown, .home], higher: [Key] = [.right, .shiftRight, .up, .pageUp, .end]
+    if s.forwardT == 0 && lower.contains(k) { s.message = "t = 0 is the first step: the digit with the least noise (→ or ↑ adds noise)"; return [] }
+    if s.forwardT == T - 1 && higher.contains(k) { s.message = "t = \(T - 1) is the last step: nearly pure noise (← or ↓ takes noise away)"; return [] }
     switch k {
     case .left: s.forwardT = max(0, s.forwardT - 1)
     case .right: s.forwardT = min(T - 1, s.forwardT + 1)

@@ -191,6 +191,8 @@ final class Terminal {
     func shutdown() {
         guard active else { return }
         active = false
+        // A blank screen first: a terminal without an alternate screen (vt100) would keep the last frame.
+        werase(cn_stdscr()); wrefresh(cn_stdscr())
         endwin()
         ddpm_crash_restore_uninstall()
         if let s = screen { delscreen(s); screen = nil }

@@ -121,7 +121,7 @@ enum TrainView {
             shown = drawGrid(&buf, images: m.preview, n: m.previewN, side: m.previewSize, x: 0, y: py + 1, w: W - 1, h: previewH - 1,
                              lo: -1, hi: 1, mode: s.mode, caps: s.caps, readings: m.previewReadings)
         }
-        let reading = m.previewReadings.isEmpty ? "" : ": \(sure)/\(m.previewReadings.count) digits at p ≥ 0.9"
+        let reading = m.previewReadings.isEmpty ? "" : ": \(sure)/\(m.previewReadings.count) digits at p \(s.caps.unicode ? "≥" : ">=") 0.9"
         let showing = shown > 0 && shown < m.previewN ? " (showing \(shown))" : ""
         // The sampler's description gives way first on a narrow screen.
         let full = "EMA preview, step \(m.previewStep) (DDIM 20, x̂0 clipped\(m.previewBF16 ? ", bf16" : ""))" + reading + showing
@@ -129,7 +129,7 @@ enum TrainView {
         buf.text(1, py, title, bold: true, maxWidth: W - 2)
         // "Digit-ness" over wall-clock time: the preview's confident share at each refresh.
         if m.confidentRates.count >= 2 && (ch >= 5 || rateOnLeft) {
-            var plot = PlotWidget(series: [.init(m.confidentRates, color: 114)], title: "preview: share read as digits (p ≥ 0.9)", caps: s.caps)
+            var plot = PlotWidget(series: [.init(m.confidentRates, color: 114)], title: "preview: share read as digits (p \(s.caps.unicode ? "≥" : ">=") 0.9)", caps: s.caps)
             plot.yRange = (0, 1)
             plot.xName = "min"
             plot.xLabels = (String(format: "%.1f", m.confidentMinutes.first!), String(format: "%.1f", m.confidentMinutes.last!))
