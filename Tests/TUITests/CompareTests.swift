@@ -189,6 +189,32 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(buf.lines()[39].contains("space"), buf.lines()[39])
     }
 
+    /// More rows than fit at 80x24: ↑/↓ scroll them, the note says which are
+    /// shown, and at either end the key says so.
+    func testRowsThatDoNotFitScroll() throws {
+        var st = AppState(caps: .full, width: 80, height: 24, schedule: try NoiseSchedule())
+        st.screen = .compare
+        let rows = (0..<8).map { i in CompareRow(label: "temp \(i)", settings: SamplerSettings(), images: [Float](repeating: -1, count: 8 * 784),
+                                                 size: 28, finished: true, diversity: 0) }
+        st.snapshot.compare = CompareSnapshot(spec: CompareSpec(parameter: .temperature, base: SamplerSettings(), n: 8), rows: rows)
+        let shown = try XCTUnwrap(CompareView.rowsShown(st))
+        XCTAssertLessThan(shown, 8)
+        func screen() -> String { var buf = CellBuffer(width: 80, height: 24); CompareView.render(st, &buf); return buf.lines().joined(separator: "\n") }
+        // In the status line (the notes' row holds the chapter's note on DDPM and temperature here).
+        XCTAssertTrue(screen().contains("rows 1-\(shown) of 8 ↑↓") && screen().contains("temp 0") && !screen().contains("temp 7"), screen())
+        XCTAssertEqual(reduce(&st, .key(.up)), [])
+        XCTAssertEqual(st.message, "the first row is on screen")
+        for _ in 0..<20 { _ = reduce(&st, .key(.down)) }
+        XCTAssertEqual(st.message, "the last row is on screen")
+        XCTAssertTrue(screen().contains("rows \(8 - shown + 1)-8 of 8 ↑↓") && screen().contains("temp 7") && !screen().contains("temp 0"), screen())
+        _ = reduce(&st, .key(.up))
+        XCTAssertTrue(screen().contains("rows \(8 - shown)-7 of 8 ↑↓"), screen())
+        st.snapshot.compare?.rows = Array(rows.prefix(2))
+        _ = reduce(&st, .key(.down))
+        XCTAssertEqual(st.message, "every row is on screen")
+        XCTAssertTrue(screen().contains("temp 0") && screen().contains("temp 1"), "a smaller comparison starts at its first row")
+    }
+
     /// Braille chosen with `m` is what the compare view draws: every pixel a dot
     /// where 14x7 cells fit (120x40, two rows with a blank line between them,
     /// five without), the brightest of every 2x2 pixels a dot at 80x24 with four

@@ -102,6 +102,8 @@ public struct AppState: Sendable {
     public var compareParameter: CompareParameter = .temperature
     public var compareValues: [CompareParameter: [Double]] = [:]
     public var compareN = 8
+    /// The first of the compare view's rows on screen, when not all fit (↑/↓ scroll them).
+    public var compareFirstRow = 0
     /// The compare view's value entry while `e` edits it (nil: not editing).
     public var editing: String? = nil
     public var quitting = false
@@ -188,8 +190,8 @@ public enum KeyHelp {
     public static let compare: [(String, String)] = [
         ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels, Ctrl-U clears)"),
         ("d", "base sampler DDPM / DDIM / DPM++"), ("r", "run again with a new seed"), ("space", "pause / resume"),
-        (".", "single step (pauses)"), ("p", "export the grid as one labelled PNG"), ("m", "renderer half-block / braille / ASCII"),
-        ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),
+        (".", "single step (pauses)"), ("↑ / ↓", "scroll the rows when not all fit"), ("p", "export the grid as one labelled PNG"),
+        ("m", "renderer half-block / braille / ASCII"), ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),
     ]
     public static let forward: [(String, String)] = [
         ("← / →", "t down / up by 1"), ("shift ← / →", "t down / up by 10"), ("↓ / ↑", "t down / up by 100"),

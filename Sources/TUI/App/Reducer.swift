@@ -458,7 +458,17 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "base sampler \(describe(s.compareSpec.base, unicode: s.caps.unicode)) for the comparison (the sample view keeps its own)"
     case .char("r"): s.seed = s.seed &+ 1; s.message = "new seed \(s.seed)"
     case .char("p"): return [.exportComparePNG]
-    case .char, .left, .right, .shiftLeft, .shiftRight, .up, .down, .pageUp, .pageDown, .home, .end, .tab:
+    case .up, .down:
+        // Rows that do not fit scroll; all of them are in p's PNG.
+        guard let rows = s.snapshot.compare?.rows.count, let shown = CompareView.rowsShown(s), shown < rows else {
+            s.message = "every row is on screen"; return []
+        }
+        let first = CompareView.firstRow(s, rows: rows, shown: shown)
+        let next = k == .down ? min(rows - shown, first + 1) : max(0, first - 1)
+        if next == first { s.message = k == .down ? "the last row is on screen" : "the first row is on screen"; return [] }
+        s.compareFirstRow = next
+        return []
+    case .char, .left, .right, .shiftLeft, .shiftRight, .pageUp, .pageDown, .home, .end, .tab:
         // Say so rather than ignore it: the sample view's keys do not act here.
         s.message = "not a key of the compare view (? lists them); the rows' other settings are the sample view's (1)"
         return []

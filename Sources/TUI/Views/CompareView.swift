@@ -35,6 +35,18 @@ enum CompareView {
         }
     }
 
+    /// The first row on screen: the one ↑/↓ chose, kept so that the last screenful is full.
+    static func firstRow(_ s: AppState, rows: Int, shown: Int) -> Int {
+        max(0, min(s.compareFirstRow, rows - shown))
+    }
+
+    /// The rows that fit in the window now (nil before the comparison has rows).
+    static func rowsShown(_ s: AppState) -> Int? {
+        guard let c = s.snapshot.compare, !c.rows.isEmpty else { return nil }
+        let mode: RenderMode = s.caps.unicode ? s.mode : .ascii
+        return Layout(width: s.width, height: s.height, rows: c.rows.count, n: c.spec.n, side: c.rows[0].size, mode: mode).rowsShown
+    }
+
     /// Why a comparison may show little difference, where the chapter explains
     /// it: the whole sentence if it fits in `width`, else a shorter one.
     static func note(_ spec: CompareSpec, width: Int = .max) -> String? {
@@ -63,6 +75,11 @@ enum CompareView {
         let bar = s.caps.unicode ? " │ " : " | "
         var parts = ["compare \(c.spec.parameter.rawValue)", slowest.map { "step \($0.step)/\($0.totalSteps)" } ?? "", state,
                      "base \(describe(c.spec.base, unicode: s.caps.unicode))", "seed \(c.spec.seed)", "\(c.spec.n) per row"]
+        // Rows that do not fit: which are shown, here when a chapter note takes the notes' row.
+        if let shown = rowsShown(s), shown < c.rows.count, note(c.spec, width: s.width - 2) != nil {
+            let first = firstRow(s, rows: c.rows.count, shown: shown)
+            parts.insert("rows \(first + 1)-\(first + shown) of \(c.rows.count) " + (s.caps.unicode ? "↑↓" : "up/down"), at: 2)
+        }
         if steps.isEmpty { parts.remove(at: 1) }
         var line = parts.joined(separator: bar)
         while line.count > s.width && parts.count > 3 { parts.removeLast(); line = parts.joined(separator: bar) }
@@ -105,7 +122,8 @@ enum CompareView {
         let heading = "\(c.spec.parameter.rawValue): one row per value, the same \(c.spec.n) seeds in every column"
             + (c.finished ? "; final samples" : "; x̂0 while running, final samples when done")
         if l.top > 1 { buf.text(1, 1, heading, bold: true, maxWidth: W - 2) }
-        for (r, row) in c.rows.prefix(l.rowsShown).enumerated() {
+        let first = firstRow(s, rows: c.rows.count, shown: l.rowsShown)
+        for (r, row) in c.rows[first..<(first + l.rowsShown)].enumerated() {
             let y = l.top + r * l.rowH
             buf.text(1, y, s.caps.unicode ? row.label : CompareFigure.ascii(row.label), fg: 226, bold: true, maxWidth: l.labelW - 2)
             buf.text(1, y + 1, String(format: "div %.3f", row.diversity), maxWidth: l.labelW - 2)
@@ -124,7 +142,9 @@ enum CompareView {
             }
         }
         var notes: [String] = []
-        if l.rowsShown < c.rows.count { notes.append("showing \(l.rowsShown) of \(c.rows.count) rows") }
+        if l.rowsShown < c.rows.count {
+            notes.append("rows \(first + 1)-\(first + l.rowsShown) of \(c.rows.count) (" + (s.caps.unicode ? "↑↓" : "up/down") + " scroll)")
+        }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
         let legends = ["div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row",
                        "div: per-pixel variance of the row · sure: p ≥ 0.9 · s: time on the row",
