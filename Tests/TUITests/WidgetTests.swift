@@ -187,6 +187,22 @@ final class WidgetTests: XCTestCase {
         XCTAssertTrue(render(bf16).text.contains("EMA preview, step 300 (DDIM 20, x̂0 clipped, bf16)"), render(bf16).text)
     }
 
+    /// The zoom view's caption is whole beside the equation panel at 80x24
+    /// (it was cut to "(half size; a larger wi"): the longest that fits.
+    func testZoomCaptionIsWholeBesideTheEquation() throws {
+        for (w, h, equation) in [(80, 24, true), (80, 24, false), (120, 40, true)] {
+            var st = AppState(caps: .full, width: w, height: h, schedule: try NoiseSchedule())
+            st.snapshot = AppTests.fakeSnapshot(steps: 6)
+            st.zoom = true; st.selected = 1; st.showEquation = equation
+            let buf = render(st)
+            let text = buf.lines().joined(separator: "\n")
+            XCTAssertTrue(text.contains("x̂0"), text)
+            for line in buf.lines() where line.contains("(half size") {
+                XCTAssertTrue(line.contains("(half size)") || line.contains("x28)"), "\(w)x\(h): \(line)")
+            }
+        }
+    }
+
     /// Every view at 80x24 and 120x40, on a 256-colour terminal, an 8-colour
     /// one (with the colours each cell gets there: fg and bg as 0-7, '.' for
     /// the default) and under LANG=C (ASCII). Re-record with RECORD_SNAPSHOTS=1

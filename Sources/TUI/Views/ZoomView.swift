@@ -43,7 +43,10 @@ enum ZoomView {
             .render(into: &buf, x: 1, y: y0)
         let x2 = big.w + 3
         // Say when the window holds only half size (28x28 needs about 60 columns and 27 rows here).
-        buf.text(x2, y0 - 1, scale == 1 ? "x̂0" : "x̂0  (half size; a larger window: \(side)x\(side))", fg: 245, maxWidth: W - x2)
+        // The longest caption that fits whole (the equation panel beside takes columns).
+        let captions = scale == 1 ? ["x̂0"] : ["x̂0  (half size; a larger window: \(side)x\(side))", "x̂0  (half size)", "x̂0"]
+        let caption = captions.first { $0.count <= W - x2 } ?? "x̂0"
+        buf.text(x2, y0 - 1, caption, fg: 245, maxWidth: W - x2)
         ImageWidget(pixels: digit(f, k), side: side, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x2, y: y0)
         // The reading beside (or under) the big digits.
         if k < f.readings.count {
