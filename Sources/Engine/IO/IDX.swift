@@ -86,7 +86,7 @@ public struct IDXFile: Equatable {
         guard b.count >= 4 else { throw EngineError.badFile(path: path, reason: "too short for an IDX header (\(b.count) bytes)") }
         guard b[0] == 0, b[1] == 0, b[2] == 0x08, b[3] >= 1, b[3] <= 4 else {
             // Files this program writes that are not IDX: say what they are.
-            if b.count >= 9 && b[8] == UInt8(ascii: "{") {
+            if SafeTensors.startsLikeSafeTensors(b) {
                 throw EngineError.badFile(path: path, reason: "is a safetensors file (a model or a recording), not IDX images (ddpm sample --out FILE.idx writes those)")
             }
             if b.starts(with: [0x89, 0x50, 0x4E, 0x47]) {

@@ -271,6 +271,11 @@ public struct SafeTensors {
         }
     }
 
+    /// Whether a file's first bytes start a safetensors file: 8 bytes of header length, then "{".
+    public static func startsLikeSafeTensors(_ first: [UInt8]) -> Bool {
+        first.count >= 9 && first[8] == UInt8(ascii: "{")
+    }
+
     /// A whole number of a JSON header as JSONSerialization gives it, else nil:
     /// `as? Int` would also read `true`, `false` and `2.0` as 1, 0 and 2.
     static func jsonInteger(_ v: Any) -> Int? {

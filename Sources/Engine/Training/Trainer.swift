@@ -69,12 +69,27 @@ public final class Trainer {
         try Trainer.checkMemory(net: net, batch: min(options.batch, data.count))
         params = FloatBuffer(count: n); grads = FloatBuffer(count: n)
         adamM = FloatBuffer(count: n); adamV = FloatBuffer(count: n); ema = FloatBuffer(count: n)
-        var initRNG = RNG(seed: options.seed, stream: 0x1417)
-        net.layout.initialize(params.ptr, rng: &initRNG)
-        ema.ptr.update(from: params.ptr, count: n)
         rng = RNG(seed: options.seed, stream: 1)
         lrSchedule = Trainer.lrSchedule(options)
         (x0b, epsb, xtb, dout, targetb, ts) = Trainer.batchBuffers(options, images: data.count, side: data.side)
+        beginRun()
+    }
+
+    /// Step 0 of `options`' run: weights drawn from the seed, the EMA equal to
+    /// them, Adam's moments zero, the random streams, rate schedule, epoch
+    /// order and loss statistics from the start (what `init` and `startOver` share).
+    private func beginRun() {
+        let n = net.parameterCount
+        var initRNG = RNG(seed: options.seed, stream: 0x1417)
+        net.layout.initialize(params.ptr, rng: &initRNG)
+        ema.ptr.update(from: params.ptr, count: n)
+        adamM.ptr.update(repeating: 0, count: n); adamV.ptr.update(repeating: 0, count: n)
+        rng = RNG(seed: options.seed, stream: 1)
+        lrSchedule = Trainer.lrSchedule(options)
+        step = 0
+        perm = []; permEpoch = -1
+        bucketLoss = [Double](repeating: .nan, count: 10)
+        lastLoss = .nan
     }
 
     /// A step's inputs and targets for `options`' batch.
@@ -106,18 +121,7 @@ public final class Trainer {
         try Trainer.checkMemory(net: net, batch: min(options.batch, data.count))
         self.options = options
         (x0b, epsb, xtb, dout, targetb, ts) = Trainer.batchBuffers(options, images: data.count, side: data.side)
-        let n = net.parameterCount
-        var initRNG = RNG(seed: options.seed, stream: 0x1417)
-        net.layout.initialize(params.ptr, rng: &initRNG)
-        ema.ptr.update(from: params.ptr, count: n)
-        adamM.ptr.update(repeating: 0, count: n); adamV.ptr.update(repeating: 0, count: n)
-        grads.ptr.update(repeating: 0, count: n)
-        rng = RNG(seed: options.seed, stream: 1)
-        lrSchedule = Trainer.lrSchedule(options)
-        step = 0
-        perm = []; permEpoch = -1
-        bucketLoss = [Double](repeating: .nan, count: 10)
-        lastLoss = .nan
+        beginRun()
     }
 
     /// Examples of the 0-based step s: epoch e = s / stepsPerEpoch walks a

@@ -48,7 +48,7 @@ struct EvalCommand: ParsableCommand {
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return byName }
         var b = [UInt8](repeating: 0, count: 9)
         guard read(fd, &b, 9) == 9 else { return byName }
-        return b[8] == UInt8(ascii: "{")
+        return SafeTensors.startsLikeSafeTensors(b)
     }
 
     func validate() throws {

@@ -40,6 +40,9 @@ enum CompareView {
         max(0, min(s.compareFirstRow, rows - shown))
     }
 
+    /// The keys that scroll the rows, as this terminal can show them.
+    static func scrollKeys(_ s: AppState) -> String { s.caps.unicode ? "↑↓" : "up/down" }
+
     /// The rows that fit in the window now (nil before the comparison has rows).
     static func rowsShown(_ s: AppState) -> Int? {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return nil }
@@ -78,7 +81,7 @@ enum CompareView {
         // Rows that do not fit: which are shown, here when a chapter note takes the notes' row.
         if let shown = rowsShown(s), shown < c.rows.count, note(c.spec, width: s.width - 2) != nil {
             let first = firstRow(s, rows: c.rows.count, shown: shown)
-            parts.insert("rows \(first + 1)-\(first + shown) of \(c.rows.count) " + (s.caps.unicode ? "↑↓" : "up/down"), at: 2)
+            parts.insert("rows \(first + 1)-\(first + shown) of \(c.rows.count) \(scrollKeys(s))", at: 2)
         }
         if steps.isEmpty { parts.remove(at: 1) }
         var line = parts.joined(separator: bar)
@@ -143,7 +146,7 @@ enum CompareView {
         }
         var notes: [String] = []
         if l.rowsShown < c.rows.count {
-            notes.append("rows \(first + 1)-\(first + l.rowsShown) of \(c.rows.count) (" + (s.caps.unicode ? "↑↓" : "up/down") + " scroll)")
+            notes.append("rows \(first + 1)-\(first + l.rowsShown) of \(c.rows.count) (\(scrollKeys(s)) scroll)")
         }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
         let legends = ["div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row",
