@@ -304,7 +304,7 @@ final class ForkTests: XCTestCase {
         st.snapshot.final = Array(repeating: 0.5, count: 4 * 784)
         let third = ExplorerApp.export(st, dir: dir).said
         // Both sides as shown, so no -final (the original's pane shows it once finished).
-        for suffix in ["-xt.png", "-x0.png", "-original.png", "-fork.png"] { XCTAssertTrue(third.contains(suffix), third) }
+        for suffix in ["-xt.png", "-x0.png", "-original-ddpm-beta.png", "-fork-ddpm-beta.png"] { XCTAssertTrue(third.contains(suffix), third) }
         XCTAssertFalse(third.contains("-final.png"), third)
         // The focused side's step names the files: the fork's, with its sampler.
         st.forkFocus = true
@@ -314,6 +314,8 @@ final class ForkTests: XCTestCase {
         }
         let fourth = ExplorerApp.export(st, dir: dir).said
         XCTAssertTrue(fourth.contains("ddpm-seed0-temp1.0-ddim20-eta0.0-t997"), fourth)
+        // Each side's image is named by its own sampler, not the focused side's.
+        XCTAssertTrue(fourth.contains("-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), fourth)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
         XCTAssertEqual(files.count, 2 + 2 + 2 + 4 + 4, files.sorted().joined(separator: " "))
     }

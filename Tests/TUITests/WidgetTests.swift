@@ -107,6 +107,10 @@ final class WidgetTests: XCTestCase {
         XCTAssertEqual(noSlash.wrappedText(1, 0, "see abcdefghijklmnopq now", maxWidth: 10), 4)
         XCTAssertEqual(noSlash.lines().prefix(4).map { $0.trimmingCharacters(in: .whitespaces) }, ["see", "abcdefghij", "klmnopq", "now"],
                        "without a slash, a long word is cut at the width")
+        var named = CellBuffer(width: 24, height: 3)
+        XCTAssertEqual(named.wrappedText(0, 0, "exported ddpm-seed0-temp1.0-ddim50-eta0.0-t997-xt.png", maxWidth: 24, breakLongWords: true), 3)
+        XCTAssertEqual(named.lines().map { $0.trimmingCharacters(in: .whitespaces) },
+                       ["exported ddpm-seed0-", "temp1.0-ddim50-eta0.0-", "t997-xt.png"], "a file name breaks between the settings it names")
         var one = CellBuffer(width: 12, height: 2)
         XCTAssertEqual(one.wrappedText(0, 0, "", maxWidth: 10), 1)
     }
@@ -185,6 +189,17 @@ final class WidgetTests: XCTestCase {
         var bf16 = st
         bf16.trainSnapshot?.train?.previewBF16 = true
         XCTAssertTrue(render(bf16).text.contains("EMA preview, step 300 (DDIM 20, x̂0 clipped, bf16)"), render(bf16).text)
+        // A weighted loss (the demo's min-SNR-5) says so, and the bars that they are not weighted.
+        XCTAssertTrue(text.contains("loss per step (grey)") && text.contains("loss by t (running mean)"), text)
+        XCTAssertFalse(text.contains("weighted"), text)
+        for (w, h) in [(120, 40), (80, 24)] {
+            var weighted = st
+            weighted.width = w; weighted.height = h
+            weighted.trainSnapshot?.train?.lossWeighting = "min-SNR-5"
+            let shown = render(weighted).text
+            XCTAssertTrue(shown.contains("min-SNR-5 weighted loss"), shown)
+            XCTAssertTrue(shown.contains("unweighted loss by t"), shown)
+        }
     }
 
     /// The zoom view's caption is whole beside the equation panel at 80x24

@@ -607,9 +607,13 @@ enum ExplorerApp {
             try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)
             try write("-x0.png", f.x0Floats(), n: f.n, side: f.size)
             if s.forking, let g = SampleView.grids(s) {
-                // While forking: both sides as the grids show them (x̂0 at the same t, or their final samples).
-                try write("-original.png", g.left, n: f.n, side: f.size)
-                try write("-fork.png", g.right, n: f.n, side: f.size)
+                // While forking: both sides as the grids show them (x̂0 at the same t, or their final
+                // samples), each named by the samplers its side ran up to the step shown.
+                func ran(_ h: [RecordedFrame], else settings: SamplerSettings) -> String {
+                    samplersInName(Array(h.prefix(min(idx, h.count - 1) + 1)), else: settings)
+                }
+                try write("-original-" + ran(snap.history, else: s.settings) + ".png", g.left, n: f.n, side: f.size)
+                try write("-fork-" + ran(snap.forkHistory, else: snap.forkSettings ?? s.settings) + ".png", g.right, n: f.n, side: f.size)
             } else if s.scrub == nil, let fin = snap.final {
                 try write("-final.png", fin, n: f.n, side: f.size)
             }

@@ -65,11 +65,16 @@ public struct CellBuffer: Sendable {
         let w = max(1, maxWidth)
         var lines: [String] = [], line = ""
         // Where a word too long for `room` columns is cut: after its last "/" there (a path breaks
-        // between folders), unless that would leave more than half the room empty.
+        // between folders), else after its last "-" (a file name between the settings it names),
+        // unless that would leave more than half the room empty.
         func cut(_ word: Substring, _ room: Int) -> Int {
-            guard let slash = word.prefix(room).lastIndex(of: "/") else { return room }
-            let k = word.distance(from: word.startIndex, to: slash) + 1
-            return k >= room / 2 ? k : room
+            for mark: Character in ["/", "-"] {
+                if let i = word.prefix(room).lastIndex(of: mark) {
+                    let k = word.distance(from: word.startIndex, to: i) + 1
+                    if k >= room / 2 { return k }
+                }
+            }
+            return room
         }
         for word in s.split(separator: " ", omittingEmptySubsequences: true) {
             var word = Substring(word)

@@ -87,18 +87,24 @@ enum TrainView {
         let rateOnLeft = ch < 5 && m.confidentRates.count >= 2
         let lossH = rateOnLeft ? topH / 2 : topH
         if m.losses.count >= 2 {
+            // A weighted loss says so: the bars beside it are the unweighted one.
+            let loss = m.lossWeighting.map { "\($0) weighted loss" } ?? "loss"
+            let titles = s.caps.unicode
+                ? ["\(loss) per step (grey) and smoothed (yellow), log scale", "\(loss) (grey), smoothed (yellow), log",
+                   "\(loss), log scale", "loss, log scale"]
+                : ["\(loss) per step (*) and smoothed (o), log scale", "\(loss) (*), smoothed (o), log",
+                   "\(loss), log scale", "loss, log scale"]
             var plot = PlotWidget(series: [.init(m.losses, color: 244), .init(smooth(m.losses), color: 226)],
-                                  title: fitting(s.caps.unicode ? ["loss per step (grey) and smoothed (yellow), log scale",
-                                                                   "loss (grey), smoothed (yellow), log", "loss, log scale"]
-                                                                : ["loss per step (*) and smoothed (o), log scale",
-                                                                   "loss (*), smoothed (o), log", "loss, log scale"], width: leftW),
+                                  title: fitting(titles, width: leftW),
                                   logScale: true, xName: "step", caps: s.caps)
             plot.xFirst = m.step - m.losses.count + 1
             plot.render(into: &buf, x: 0, y: 1, w: leftW, h: lossH)
         } else {
             buf.text(1, 2, "waiting for the first steps…", fg: 245)
         }
-        buf.text(leftW + 2, 1, "loss by t (running mean)", bold: true, maxWidth: W - leftW - 2)
+        let bars = m.lossWeighting == nil ? ["loss by t (running mean)"]
+            : ["unweighted loss by t (running mean)", "unweighted loss by t", "loss by t (unweighted)"]
+        buf.text(leftW + 2, 1, fitting(bars, width: W - leftW - 2), bold: true, maxWidth: W - leftW - 2)
         let T = m.T
         let labels = (0..<10).map { "t \(String(format: "%3d", $0 * T / 10))-\(String(format: "%3d", ($0 + 1) * T / 10 - 1))" }
         let py = 1 + topH
