@@ -91,6 +91,11 @@ final class UNetTests: XCTestCase {
         // 4 attention blocks at 16 channels, 4x4: 3 x (4C^2 HW) + 2 x 4 heads x HW^2 x 4 MACs each.
         XCTAssertEqual(net.forwardFLOPsPerImage - plain.forwardFLOPsPerImage, 4 * 2 * (4 * 16 * 16 * 16 + 2 * 4 * 16 * 16 * 4))
         XCTAssertThrowsError(try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], imageSize: 8, attention: [2])))
+        // A list longer than the levels (a file's config may hold a million) is named by its length.
+        XCTAssertThrowsError(try UNetConfig(nChannels: 8, chMults: [1, 2], imageSize: 8,
+                                            attention: Array(repeating: 0, count: 100_000)).validate()) { e in
+            XCTAssertTrue("\(e)".contains("attention levels (100000 of them)") && "\(e)".count < 300, "\(e)".prefix(300) + "")
+        }
         let n = 2
         let params = perturbedParams(net, seed: 21)
         let x = randomBuffer(n * 64, seed: 22)

@@ -134,8 +134,11 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         guard imageSize >= 4, imageSize <= Self.maxImageSize else {
             throw bad("image size must be in 4...\(Self.maxImageSize); got \(imageSize)")
         }
-        guard Set(attention).count == attention.count, attention.allSatisfy({ (0..<chMults.count).contains($0) }) else {
-            throw bad("attention levels \(attention) must be distinct indices into ch_mults (0..<\(chMults.count))")
+        guard attention.count <= chMults.count, Set(attention).count == attention.count,
+              attention.allSatisfy({ (0..<chMults.count).contains($0) }) else {
+            // (A list longer than the levels is named by its length: a file's could be a million long.)
+            let shown = attention.count <= chMults.count ? "\(attention)" : "(\(attention.count) of them)"
+            throw bad("attention levels \(shown) must be distinct indices into ch_mults (0..<\(chMults.count))")
         }
         for l in attention where (nChannels * chMults[l]) % Self.attentionHeads != 0 {
             throw bad("attention at level \(l): \(nChannels * chMults[l]) channels do not split into \(Self.attentionHeads) heads")

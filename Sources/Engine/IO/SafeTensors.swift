@@ -111,6 +111,15 @@ public struct SafeTensors {
         guard tensorsAtMost <= maxTensors else {
             throw bad("the header lists \(tensorsAtMost) tensors, more than the \(maxTensors) this program reads")
         }
+        // Before JSONSerialization builds an object of every element: a 16 MiB header of small
+        // objects or a shape of millions of dimensions would take gigabytes and seconds.
+        switch Self.structure(ofJSON: headerData) {
+        case .notUTF8Object: throw bad("the header is not a JSON object in UTF-8")
+        case .elements(let k) where k > structureBudget(tensors: tensorsAtMost):
+            throw bad("the header has \(k) objects, arrays and elements, more than \(tensorsAtMost) "
+                      + (tensorsAtMost == 1 ? "tensor" : "tensors") + " can need (at most \(structureBudget(tensors: tensorsAtMost)))")
+        default: break
+        }
         guard let obj = try? JSONSerialization.jsonObject(with: headerData), let header = obj as? [String: Any] else {
             throw bad("the header is not a JSON object")
         }
@@ -169,6 +178,40 @@ public struct SafeTensors {
         guard end == dataLen else { throw bad("\(dataLen - end) bytes after the last tensor's data") }
         out.order = spans.map { $0.2 }
         return out
+    }
+
+    /// The objects, arrays and elements a header may hold for `tensors` tensors:
+    /// 16 a tensor (an entry with a shape of 4 dimensions has 10: its `{`, two
+    /// `[` and seven `,`) and 1,024 for the metadata's entries.
+    static func structureBudget(tensors: Int) -> Int { 16 * tensors + 1024 }
+
+    enum Structure: Equatable { case notUTF8Object, elements(Int) }
+
+    /// A header that is not UTF-8 (the format's encoding: JSONSerialization
+    /// would guess UTF-16 or 32 from the bytes and so pass the byte-level
+    /// checks, which read UTF-8; their ASCII characters' zero bytes are
+    /// control characters, which JSON has only as whitespace) or does not
+    /// start with `{`; else how many `{`, `[` and `,` it has outside strings.
+    static func structure(ofJSON json: Data) -> Structure {
+        guard String(data: json, encoding: .utf8) != nil,
+              !json.contains(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) else { return .notUTF8Object }
+        return json.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Structure in
+            let b = raw.bindMemory(to: UInt8.self)
+            var i = 0, count = 0
+            while i < b.count, [0x20, 0x09, 0x0A, 0x0D].contains(b[i]) { i += 1 }
+            guard i < b.count, b[i] == UInt8(ascii: "{") else { return .notUTF8Object }
+            while i < b.count {
+                switch b[i] {
+                case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: ","): count += 1
+                case UInt8(ascii: "\""):
+                    i += 1
+                    while i < b.count && b[i] != UInt8(ascii: "\"") { i += b[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                default: break
+                }
+                i += 1
+            }
+            return .elements(count)
+        }
     }
 
     /// The first name that appears twice in one object of `json` (already
