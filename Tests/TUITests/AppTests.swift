@@ -156,7 +156,9 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.pageDown))
         XCTAssertNil(st.scrub, "back to live")
         _ = reduce(&st, .key(.char("d")))
-        XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step, on from this x_t (r starts a new run with it)")
+        // The frame on screen shows x_700 and the step from it, already taken: DDIM goes on from x_699.
+        XCTAssertEqual(st.snapshot.history.last?.t, 700)
+        XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step: on from x_699, the result of the last step (r starts a new run with it)")
         XCTAssertTrue(SampleView.statusLine(st).contains("│ DDPM then DDIM 50 η=0.0 │"), SampleView.statusLine(st))
         // Three samplers in one run: each named in turn, not the first and the last.
         var ran = st.snapshot.history
@@ -302,6 +304,10 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(st.settings.eta, 1, "eta stays in [0, 1]")
         _ = reduce(&st, .key(.char("m")))
         XCTAssertTrue(SampleView.statusLine(st).contains("braille"))
+        // Under DDIM too t says what it did; a paused run starts over running, and says so.
+        st.snapshot.running = false
+        _ = reduce(&st, .key(.char("t")))
+        XCTAssertEqual(st.message, "temperature 1.0: the run starts over from x_T, same seed, the last result beside it; running again (space pauses)")
     }
 
     /// v cycles β → β̃ → (learned, when the model learns its variance) → β, and the status line says which.
@@ -491,11 +497,12 @@ final class AppTests: XCTestCase {
         st.message = "exported /tmp/" + String(repeating: "long-directory-name/", count: 10) + "ddpm-seed0-temp1.0-ddpm-beta-t997-x0.png"
         let path = render(st).lines()
         XCTAssertTrue(path[22].hasPrefix("exported") && path[23].hasSuffix("…") && path[23].count == 80, path[23])
-        // A long file name fills the first row and goes on in the second, so what follows it shows too.
+        // A long file name fills the first row up to a "-" between the settings it names and goes on
+        // in the second, so what follows it shows too.
         let file = "ddpm-seed2-temp1.0-ddim50-eta0.0-guide7x4-then-dpmpp50-guide7x4.ddpmtraj"
         st.message = "recorded \(file) (50 steps, 5.2 MB); ddpm replay plays it"
         let named = render(st).lines()
-        XCTAssertEqual(named[22].count, 80, named[22])
+        XCTAssertTrue(named[22].hasSuffix("-then-dpmpp50-") && named[23].hasPrefix("guide7x4.ddpmtraj"), named[22] + "\n" + named[23])
         XCTAssertEqual(named[22] + named[23], st.message!, named[22] + "\n" + named[23])
         _ = reduce(&st, .key(.char("?"))); _ = reduce(&st, .key(.char("?")))
         XCTAssertNil(st.message)

@@ -332,15 +332,26 @@ final class ForkTests: XCTestCase {
         XCTAssertNil(Terminal.escapeSequence("[3~"), "Delete means nothing here and is swallowed")
         XCTAssertNil(Terminal.escapeSequence("[99;9x"))
     }
-    /// In the training view, g starts another run once the last one has finished (not while it runs).
+    /// In the training view, g starts another run once the last one has finished, or during one
+    /// after the menu has said that it stops (and saves) the run in progress.
     func testTrainingCanStartAgainAfterAFinishedRun() throws {
-        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        var st = AppState(caps: .full, width: 80, height: 24, schedule: try NoiseSchedule())
         st.screen = .train; st.trainingAvailable = true
-        var snap = RunnerSnapshot(); snap.train = TrainMetrics(); snap.running = true
+        var snap = RunnerSnapshot(); snap.train = TrainMetrics(); snap.running = false
+        snap.train?.step = 340; snap.train?.totalSteps = 1600
         st.trainSnapshot = snap
+        XCTAssertTrue(render(st).lines()[23].contains("g new run"), render(st).lines()[23])
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [])
-        XCTAssertEqual(st.message, "training is already running")
+        XCTAssertTrue(st.choosingRecipe)
+        let menu = render(st).text
+        XCTAssertTrue(menu.contains("In progress: step 340/1600. d, f or Enter stop and save it first."), menu)
+        XCTAssertEqual(reduce(&st, .key(.escape)), [])
+        XCTAssertFalse(st.choosingRecipe)
+        st.width = 120; st.height = 40
         st.trainSnapshot?.running = false; st.trainSnapshot?.finished = true
+        _ = reduce(&st, .key(.char("g")))
+        XCTAssertFalse(render(st).text.contains("in progress"), "a finished run is not in progress")
+        _ = reduce(&st, .key(.escape))
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [], "g asks which recipe first")
         XCTAssertTrue(st.choosingRecipe)
         XCTAssertEqual(reduce(&st, .key(.escape)), [])

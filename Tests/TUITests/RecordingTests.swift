@@ -377,9 +377,12 @@ final class RecordingTests: XCTestCase {
         wait("the GIF") { $0.contains("exported") && $0.contains(".gif") }
         // Again, with no step since: no second 50 MB copy, the answer names the first.
         keys("R")
-        wait("no second recording") { $0.contains("already recorded: ") && $0.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj") }
+        // Both sides finished: it holds the whole run (not "again after a step", which cannot come).
+        wait("no second recording") {
+            $0.contains("already recorded: ") && $0.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj") && $0.contains("the whole run")
+        }
         keys("G")
-        wait("no second GIF") { $0.contains("already exported: ") && $0.contains(".gif") }
+        wait("no second GIF") { $0.contains("already exported: ") && $0.contains(".gif") && $0.contains("the whole run") }
         keys("q")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
         XCTAssertEqual(files.filter { $0.hasSuffix(".ddpmtraj") }.count, 1, "\(files)")

@@ -189,6 +189,14 @@ final class WidgetTests: XCTestCase {
         var bf16 = st
         bf16.trainSnapshot?.train?.previewBF16 = true
         XCTAssertTrue(render(bf16).text.contains("EMA preview, step 300 (DDIM 20, x̂0 clipped, bf16)"), render(bf16).text)
+        // Before the lecture demo is sized to the machine, its length is a bound and its ETA to come.
+        var sizing = st
+        sizing.trainSnapshot?.train?.sizedAtStep = 50
+        for w in [120, 80] {
+            sizing.width = w
+            let line = render(sizing).lines()[st.height - 2]
+            XCTAssertTrue(line.contains("step 340/≤1000") && line.contains("ETA at step 50") && !line.contains("4m24s"), line)
+        }
         // A weighted loss (the demo's min-SNR-5) says so, and the bars that they are not weighted.
         XCTAssertTrue(text.contains("loss per step (grey)") && text.contains("loss by t (running mean)"), text)
         XCTAssertFalse(text.contains("weighted"), text)

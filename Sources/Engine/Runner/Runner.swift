@@ -380,6 +380,7 @@ public final class Runner {
             if m.losses.count > 5000 { m.losses.removeFirst(m.losses.count - 5000) }
             m.bucketLoss = tr.bucketLoss; m.T = tr.schedule.T; m.lr = s.lr; m.epoch = tr.epoch
             m.lossWeighting = tr.options.weighting.shownName
+            m.sizedAtStep = tr.pendingFit.map { trainStartStep + $0.atStep }
             // The rate since the first preview (a one-off: packing, first samples), once it covers 2 s;
             // until then the rate since the start.
             let el = Benchmark.now() - rateStart

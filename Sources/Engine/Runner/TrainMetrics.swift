@@ -19,6 +19,9 @@ public struct TrainMetrics: Sendable {
     /// The classifier's reading of the preview, and the share it reads with p >= 0.9 at each preview (minutes since the start).
     public var previewReadings: [DigitReader.Reading] = []
     public var confidentMinutes: [Double] = [], confidentRates: [Double] = []
+    /// The step at which the run is sized to this machine (the lecture demo's
+    /// `pendingFit`): until then its length, and so its ETA, is not known.
+    public var sizedAtStep: Int?
     public var lastSaved: String?
     public var error: String?
     public init() {}

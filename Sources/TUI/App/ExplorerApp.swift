@@ -431,12 +431,20 @@ enum ExplorerApp {
             return r.said
         }
 
+        /// Whether the trajectory on screen can take no more steps (a finished run, forks included,
+        /// or a replay): "after a step" would be advice that cannot be followed.
+        var wholeRunShown: Bool {
+            let s = state.snapshot
+            return replay != nil || (s.final != nil && (s.forkSettings == nil || s.forkFinal != nil))
+        }
+
         /// `R`: writes the trajectory so far as a .ddpmtraj file (in the background: 50 MB for 1000 steps).
         func record() {
             let snap = state.snapshot
             let steps = snap.history.count, total = max(snap.timesteps.count, steps)
             if let file = alreadyWritten("R", holds: trajectoryOnScreen) {
-                state.message = "already recorded: \(file) holds these \(steps) steps (R again after a step records anew)"
+                state.message = "already recorded: \(file) holds " + (wholeRunShown ? "the whole run, \(steps) steps"
+                    : "these \(steps) steps (R again after a step records anew)")
                 return
             }
             let name = trajectoryName(".ddpmtraj")
@@ -461,7 +469,7 @@ enum ExplorerApp {
         /// `G`: the trajectory as an animated GIF (default options; ddpm export-gif has them all).
         func exportGIF() {
             if let file = alreadyWritten("G", holds: trajectoryOnScreen) {
-                state.message = "already exported: \(file) holds these steps (G again after a step writes anew)"
+                state.message = "already exported: \(file) holds " + (wholeRunShown ? "the whole run" : "these steps (G again after a step writes anew)")
                 return
             }
             let snap = state.snapshot, steps = snap.history.count
@@ -496,12 +504,15 @@ enum ExplorerApp {
                 // --backend bf16: training in float as always, the preview sampled in bfloat16 like the sample view.
                 let tr = try Trainer(options: recipe.options(images: ds.count), backend: options.backend, data: ds)
                 tr.dataSource = options.data.map(absolutePath)
-                // After a finished run: keep it (saved where it was going) and give the new run a file of its own.
+                // After a run, finished or stopped now: keep it (saved where it was going, a stopped one to
+                // resume) and give the new run a file of its own.
                 var kept = ""
                 if let te = trainEngine, let old = startedTrainer ?? options.trainer, let out = trainOut {
                     te.stop()
                     try old.saveCheckpoint(out)
-                    kept = "; the finished run is saved in \(ExplorerApp.shownPath(out))"
+                    let done = old.step >= old.options.totalSteps
+                    kept = done ? "; the finished run is saved in \(ExplorerApp.shownPath(out))"
+                        : "; the run before stopped at step \(old.step) of \(old.options.totalSteps), saved in \(ExplorerApp.shownPath(out)) (ddpm train --resume it to go on)"
                     trainOut = absolutePath(ExplorerApp.freeTrainOut())
                 }
                 startedTrainer = tr

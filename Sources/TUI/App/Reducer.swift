@@ -179,10 +179,13 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
         // A fork shares x_T with the original: a new temperature would end both; say how instead.
         if s.forking { s.message = "temperature starts the run over from x_T: f closes the fork first"; return [] }
+        // A paused run starts over running (a new x_T has nothing to show until it steps): said so.
+        let paused = !s.snapshot.running && !s.snapshot.finished
         s.settings = set; s.scrub = nil; s.forkFocus = false
-        if set.kind == .ddpm {
-            s.message = "temperature \(set.temperature): same seed; DDPM's fresh noise z mostly washes out x_T's scale (d: DDIM keeps it)"
-        }
+        s.message = set.kind == .ddpm
+            ? "temperature \(set.temperature): same seed; DDPM's fresh noise z mostly washes out x_T's scale (d: DDIM keeps it)"
+            : "temperature \(set.temperature): the run starts over from x_T, same seed, the last result beside it"
+        if paused { s.message! += "; running again (space pauses)" }
         return [.command(.retemper(set))]
     case .char("n"), .char("N"):
         set.noiseTemperature = clampTemp(set.noiseTemperature + (k == .char("N") ? 0.1 : -0.1))
@@ -203,8 +206,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("d"):
         set.kind = set.kind.next
         if !s.focusedSideFinished && !s.focusHistory.isEmpty {
-            // Mid-run the new sampler takes over from the next step, from the x_t on screen.
-            s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step, on from this x_t" + (onFork ? "" : " (r starts a new run with it)")
+            // Mid-run the new sampler takes over from the next step: from the x_t the step on screen
+            // made (a frame shows x_t and the step from it, already taken), not the x_t shown.
+            let from = s.focusHistory.last.map { "x_\($0.tNext)" } ?? "the next x_t"
+            s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step: on from \(from), the result of the last step"
+                + (onFork ? "" : " (r starts a new run with it)")
         }
     case .char("s"), .char("S"):
         // The next value of the list below / above the current one (which need not be in the list: --steps 40).
@@ -546,8 +552,7 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return [.command(.saveCheckpoint(""))]
     case .char("g"):
         if s.replay != nil { s.message = "replay: training needs the explorer without a recording (ddpm, then 2 and g)"; return [] }
-        // A finished (or stopped) run leaves room for another.
-        if let t = s.trainSnapshot, !t.finished, t.train?.error == nil { s.message = "training is already running"; return [] }
+        // During a run the menu says that starting another stops it (saved first, to resume later).
         guard s.trainingAvailable else { s.message = "no MNIST data found to train on"; return [] }
         s.choosingRecipe = true
         return []

@@ -21,13 +21,15 @@ enum TrainView {
             ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR, \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps", true),
             ("   as many steps as this machine trains in \(Int(fit.seconds / 60)) minutes; the preview turns", false),
             ("   into digits as it runs", false),
-            (fit.faster.map { f in "   (a faster machine: batch \(f.batch), lr \(f.lr), \(f.steps.lowerBound)-\(f.steps.upperBound) steps)" } ?? "", false),
+            (fit.faster.map { f in "   (if \(f.steps.lowerBound)-\(f.steps.upperBound) steps of batch \(f.batch) fit: those instead, at lr \(f.lr))" } ?? "", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
             ("   the first bundled model's recipe (v1): 35-40 minutes on 2 cores with", false),
             ("   AVX-512, 3-5 hours with AVX2 only (the status line shows its ETA)", false),
             ("", false),
             ("Enter also starts the demo; any other key cancels.", false),
+        ] + inProgress(s) + [
+
             ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: ddpm-train*.safetensors", false),
         ]
         let w = min(W - 4, max(60, rows.map { $0.0.count }.max()! + 4)), h = rows.count + 4
@@ -35,6 +37,12 @@ enum TrainView {
         buf.fill(x, y, w, h)
         buf.box(x, y, w, h, title: "train a new Tiny model on \(s.trainDataName)", unicode: s.caps.unicode)
         for (i, r) in rows.enumerated() { buf.text(x + 2, y + 2 + i, r.0, bold: r.1, maxWidth: w - 4) }
+    }
+
+    /// The menu's warning when `g` is pressed during a run: starting another stops it (saved first).
+    static func inProgress(_ s: AppState) -> [(String, Bool)] {
+        guard let run = s.trainSnapshot, !run.finished, run.train?.error == nil, let m = run.train else { return [] }
+        return [("In progress: step \(m.step)/\(m.totalSteps). d, f or Enter stop and save it first.", true)]
     }
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
@@ -45,7 +53,8 @@ enum TrainView {
         switch s.trainSnapshot {
         case nil: keys = ["g start training", "1 sample view"]
         case let run? where run.finished || run.train?.error != nil: keys = ["g train another", "w save checkpoint", "1 sample view"]
-        case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "1 sample view", "q save and quit"]
+        case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "q save and quit", "g new run",
+                               "1 sample view"]
         }
         let hint = said ?? (s.replay != nil ? "replay: no training here (ddpm, then 2 and g, trains live)"
             : SampleView.fitHints(keys, width: W))
@@ -67,10 +76,13 @@ enum TrainView {
         let speed = snap.running ? String(format: "%.2f steps/s (%.0f img/s)", m.stepsPerSecond, m.imagesPerSecond) : "-- steps/s"
         let shortSpeed = snap.running ? String(format: "%.1f st/s", m.stepsPerSecond) : "-- st/s"
         // The state right after the step, so a narrow window never loses it.
-        var line = String(format: "step %d/%d │ %@ │ epoch %.2f │ loss %.4f │ %@ │ lr %.2e │ ETA %@ │ %@",
-                          m.step, m.totalSteps, state, m.epoch, last, speed, m.lr, formatDuration(eta), s.mode.rawValue)
+        // Before the lecture demo is sized to the machine its length is at most totalSteps: no ETA yet.
+        let etaShown = m.sizedAtStep.map { "at step \($0)" } ?? formatDuration(eta)
+        let total = m.sizedAtStep == nil ? "\(m.totalSteps)" : "\(s.caps.unicode ? "≤" : "<=")\(m.totalSteps)"
+        var line = String(format: "step %d/%@ │ %@ │ epoch %.2f │ loss %.4f │ %@ │ lr %.2e │ ETA %@ │ %@",
+                          m.step, total, state, m.epoch, last, speed, m.lr, etaShown, s.mode.rawValue)
         if line.count > W {
-            line = String(format: "step %d/%d │ %@ │ loss %.4f │ %@ │ ETA %@", m.step, m.totalSteps, state, last, shortSpeed, formatDuration(eta))
+            line = String(format: "step %d/%@ │ %@ │ loss %.4f │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown)
         }
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
@@ -114,10 +126,13 @@ enum TrainView {
         var iy = 2 + barH + (py - 2 - barH > 2 ? 1 : 0)
         if let e = m.error, iy < py { buf.text(leftW + 2, iy, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3); iy += 1 }
         if let sv = m.lastSaved, iy < py {
-            // The whole path when it fits, else the file's name (the messages give the path).
+            // The whole path when it fits, else the file's name (the messages give the path), then without
+            // "(step N)" rather than cut in it.
             var shown = "saved: \(sv)"
             if shown.count > W - leftW - 3, let cut = sv.range(of: " (step") {
-                shown = "saved: " + URL(fileURLWithPath: String(sv[..<cut.lowerBound])).lastPathComponent + sv[cut.lowerBound...]
+                let name = "saved: " + URL(fileURLWithPath: String(sv[..<cut.lowerBound])).lastPathComponent
+                shown = name + sv[cut.lowerBound...]
+                if shown.count > W - leftW - 3 { shown = name }
             }
             buf.text(leftW + 2, iy, shown, fg: 114, maxWidth: W - leftW - 3)
         }
