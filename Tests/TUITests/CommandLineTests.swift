@@ -23,6 +23,7 @@ final class CommandLineTests: XCTestCase {
             ("sample --out \(png) --variance learned", "--variance learned needs a model trained with --learn-sigma"),
             ("info --config {\\\"nChannels\\\":8}", "--config needs 'chMults' (nChannels, chMults, nBlocks and imageSize are required)"),
             ("info --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"atention\\\":[0]}", "--config has an unknown key 'atention'"),
+            ("info --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"nChannels\\\":16}", "--config gives 'nChannels' twice"),
             ("info --config {\\\"nChannels\\\":\\\"8\\\"}", "--config: 'nChannels' has the wrong type"),
             ("info --config {\\\"nChannels\\\":16.5,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28}", "does not fit its type (sizes and counts are whole numbers"),
             ("bench --config {\\\"nChannels\\\":16,\\\"chMults\\\":[1,2],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"nMidBlocks\\\":0}",

@@ -149,6 +149,12 @@ final class ExplainTests: XCTestCase {
                 let rows = buf.lines()
                 XCTAssertTrue(rows.contains { $0.contains(want) }, "width \(w):\n" + rows.joined(separator: "\n"))
             }
+            // Before the last step the panel gives h, the step in λ, as a number (README says so).
+            st.snapshot.history = [frame(t: 500, tNext: 450, SamplerSettings(kind: .dpmpp, steps: 20))]
+            var buf = CellBuffer(width: 40, height: 30)
+            _ = EquationPanel.render(st, &buf, x: 0, y: 0, w: 40, h: 30)
+            let c = DPMSolverStep.coefficients(try NoiseSchedule(), t: 500, tNext: 450, tPrev: nil)
+            XCTAssertTrue(buf.text.contains("h = " + String(format: "%.5f", c.h)), "h = \(c.h):\n" + buf.text)
         }
     }
 

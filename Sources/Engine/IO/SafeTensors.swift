@@ -148,7 +148,7 @@ public struct SafeTensors {
             var shape: [Int] = []
             var count = 1
             for d in shapeAny {
-                guard let n = Self.jsonInteger(d), n >= 0, n < (1 << 31) else { throw badT("bad dimension in shape (whole numbers only)") }
+                guard let n = Self.jsonInteger(d), n >= 0, n < (1 << 31) else { throw badT("bad dimension in shape (whole numbers from 0 to 2^31 - 1 only)") }
                 shape.append(n)
                 let (c, o) = count.multipliedReportingOverflow(by: n)
                 guard !o, c <= (1 << 34) else { throw badT("shape too large") }
@@ -216,7 +216,7 @@ public struct SafeTensors {
 
     /// The first name that appears twice in one object of `json` (already
     /// known to be valid JSON), compared as the parsed dictionary compares them.
-    static func duplicateName(inJSON json: Data) -> String? {
+    public static func duplicateName(inJSON json: Data) -> String? {
         let bytes = [UInt8](json)
         // One frame per open object or array: the names seen, and whether the next string is a name.
         var frames: [(names: Set<String>?, expectName: Bool)] = []

@@ -391,7 +391,9 @@ public final class Runner {
                 try tr.saveCheckpoint(c.path)
                 m.lastSaved = "\(c.path) (step \(tr.step))"
                 if tr.step == tr.options.totalSteps {
-                    snapshot.message = "finished: checkpoint saved to \(c.path) (step \(tr.step)); g trains another"
+                    // What to do with the model now: it is not what the sample view samples.
+                    snapshot.message = "finished: checkpoint saved to \(c.path) (step \(tr.step)); g trains another; "
+                        + "ddpm --weights \(c.path) samples it"
                 }
             }
             let now = Benchmark.now()

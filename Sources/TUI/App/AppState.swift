@@ -192,6 +192,8 @@ public enum KeyHelp {
         ("d", "base sampler DDPM / DDIM / DPM++"), ("r", "run again with a new seed"), ("space", "pause / resume"),
         (".", "single step (pauses)"), ("↑ / ↓", "scroll the rows when not all fit"), ("p", "export the grid as one labelled PNG"),
         ("m", "renderer half-block / braille / ASCII"), ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),
+        ("div", "beside a row: its diversity, the mean per-pixel variance across its digits"),
+        ("sure", "beside a row: its digits the classifier reads with p ≥ 0.9 (of all shown)"),
     ]
     public static let forward: [(String, String)] = [
         ("← / →", "t down / up by 1"), ("shift ← / →", "t down / up by 10"), ("↓ / ↑", "t down / up by 100"),

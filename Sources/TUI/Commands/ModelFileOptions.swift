@@ -93,6 +93,10 @@ struct ModelFileOptions: ParsableArguments {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
             throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))")
         }
+        // JSONSerialization and JSONDecoder keep one of two equal keys without a word: refused, as in a header.
+        if let dup = SafeTensors.duplicateName(inJSON: Data(json.utf8)) {
+            throw ValidationError("--config gives '\(EngineError.quoted(dup, limit: 30))' twice")
+        }
         if let unknown = obj.keys.sorted().first(where: { !keys.contains($0) }) {
             throw ValidationError("--config has an unknown key '\(EngineError.quoted(unknown, limit: 30))' (keys: \(keys.sorted().joined(separator: ", ")))")
         }

@@ -71,7 +71,8 @@ enum EquationPanel {
             let c = DPMSolverStep.coefficients(sch, t: f.t, tNext: f.tNext, tPrev: previousT)
             out.append(Line(text: "DPM-Solver++ 2M t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)"), bold: true))
             out.append(Line(text: sp("λ=log(α/σ): ", "lambda=log(alpha/sigma): ") + n(c.lambda) + sp(" →", " ->") + nbsp
-                            + (c.lambdaNext.isFinite ? n(c.lambdaNext) : sp("∞", "inf")), color: 245))
+                            + (c.lambdaNext.isFinite ? n(c.lambdaNext) : sp("∞", "inf"))
+                            + (c.h.isFinite ? ", h" + nbsp + "=" + nbsp + n(c.h) : ""), color: 245))
             out.append(Line(text: sp("x_next=c·x_t+d·(D0+D1/2)", "x_next=c*x_t+d*(D0+D1/2)"), color: 226))
             out.append(Line(text: sp("c = σ_next/σ_t", "c = sigma_next/sigma_t") + " =" + nbsp + n(c.xtCoef)))
             out.append(Line(text: sp("d = α_next(1-e^{-h})", "d = alpha_next(1-e^-h)") + " =" + nbsp + n(c.dCoef)))

@@ -101,8 +101,10 @@ enum TrainView {
         if m.losses.count >= 2 {
             // A weighted loss says so: the bars beside it are the unweighted one.
             let loss = m.lossWeighting.map { "\($0) weighted loss" } ?? "loss"
+            // (Grey 244 is drawn white in 8 or 16 colours.)
+            let raw = s.caps.colors >= 256 ? "grey" : "white"
             let titles = s.caps.unicode
-                ? ["\(loss) per step (grey) and smoothed (yellow), log scale", "\(loss) (grey), smoothed (yellow), log",
+                ? ["\(loss) per step (\(raw)) and smoothed (yellow), log scale", "\(loss) (\(raw)), smoothed (yellow), log",
                    "\(loss), log scale", "loss, log scale"]
                 : ["\(loss) per step (*) and smoothed (o), log scale", "\(loss) (*), smoothed (o), log",
                    "\(loss), log scale", "loss, log scale"]
