@@ -414,7 +414,8 @@ final class EndToEndTests: XCTestCase {
         waitFor("cancelled") { $0.contains("no training started") && !$0.contains("lecture demo: batch") }
         keys("g"); keys("d")
         waitFor("the demo running", timeout: 60) { p in
-            p.contains("lecture demo, up to \(TrainRecipe.demoSteps) steps, sized to this machine after") || (Self.status(p).contains("/\(TrainRecipe.demoSteps)") && Self.status(p).contains("running"))
+            p.contains("lecture demo, sized to this machine at step \(TrainRecipe.demoFit.atStep))")
+                || (Self.status(p).contains("/≤\(TrainRecipe.demoSteps)") && Self.status(p).contains("running"))
         }
         waitFor("the preview read by the classifier", timeout: 60) { $0.contains("/16 digits at p") }
         keys("w")

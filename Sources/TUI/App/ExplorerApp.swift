@@ -512,7 +512,7 @@ enum ExplorerApp {
                     try old.saveCheckpoint(out)
                     let done = old.step >= old.options.totalSteps
                     kept = done ? "; the finished run is saved in \(ExplorerApp.shownPath(out))"
-                        : "; the run before stopped at step \(old.step) of \(old.options.totalSteps), saved in \(ExplorerApp.shownPath(out)) (ddpm train --resume it to go on)"
+                        : "; the run before: \(ExplorerApp.shownPath(out)) (step \(old.step))"
                     trainOut = absolutePath(ExplorerApp.freeTrainOut())
                 }
                 startedTrainer = tr
@@ -521,12 +521,12 @@ enum ExplorerApp {
                 // Sampling pauses: the two share the cores (space in the sample view resumes it, and training slows).
                 let sampling = state.snapshot.running
                 sampleEngine?.send(.pause)
-                // (Read before the engine thread starts: the demo's length changes on it.)
+                // (Read before the engine thread starts: the demo's length changes on it; the status line says the bound.)
                 let steps = tr.options.totalSteps
                 tr.pendingFit = recipe == .demo ? TrainRecipe.demoFit : nil
                 startTrainEngine(tr)
                 // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
-                let length = recipe == .demo ? "up to \(steps) steps, sized to this machine after \(TrainRecipe.demoFit.atStep) steps" : "\(steps) steps"
+                let length = recipe == .demo ? "sized to this machine at step \(TrainRecipe.demoFit.atStep)" : "\(steps) steps"
                 state.message = "training Tiny (\(recipe.title), \(length)); w saves to \(ExplorerApp.shownPath(trainOut!))"
                     + (sampling ? "; sampling paused meanwhile" : "") + kept
             } catch { state.message = "cannot start training: \(error)" }
