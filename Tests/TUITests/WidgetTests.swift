@@ -223,6 +223,13 @@ final class WidgetTests: XCTestCase {
             for line in buf.lines() where line.contains("(half size") {
                 XCTAssertTrue(line.contains("(half size)") || line.contains("x28)"), "\(w)x\(h): \(line)")
             }
+            // Forked, the title names the side; its key hint is whole or absent, never cut ("(h/l · z g").
+            var forked = st
+            forked.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
+            forked.snapshot.forkHistory = st.snapshot.history
+            let title = render(forked).lines()[1]
+            XCTAssertTrue(title.contains("original: digit 2 of 4 at t="), "\(w)x\(h): \(title)")
+            XCTAssertTrue(!title.contains("(h/l") || title.contains("z grid)"), "\(w)x\(h): \(title)")
         }
     }
 

@@ -31,7 +31,9 @@ enum ZoomView {
         let W = l.leftW - 1
         // While forking, which side's digit this is (the focused one's).
         let title = (s.forking ? (s.forkFocus ? "fork: " : "original: ") : "") + "digit \(k + 1) of \(f.n) at t=\(f.t)"
-        buf.text(1, l.top, title + (title.count + 28 <= W ? "  (h/l other digit · z grid)" : "  (h/l · z grid)"), bold: true, maxWidth: W)
+        // The key hint that fits whole beside it, or none (not one cut mid-word).
+        let hint = ["  (h/l other digit · z grid)", "  (h/l · z grid)", ""].first { title.count + $0.count <= W } ?? ""
+        buf.text(1, l.top, title + hint, bold: true, maxWidth: W)
         // Full size (1:1) when two digits and the strip fit, else half size.
         let big1 = ImageWidget.size(side: side, mode: s.mode, scale: 1)
         let scale = 2 * big1.w + 3 <= W && l.contentH >= big1.h + 10 ? 1 : 2
