@@ -71,9 +71,19 @@ final class DataTests: XCTestCase {
         XCTAssertThrowsError(try Dataset.load(dir: Self.mnistDir + "/t10k-labels-idx1-ubyte.gz", train: true)) {
             XCTAssertTrue("\($0)".contains("is a file; give the folder"), "\($0)")
         }
+        // One dimension past the bound is named, even with a zero after it (the product would be 0).
+        write("train-images-idx3-ubyte.gz", Gzip.gzip([0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]))
+        assertLoadError("IDX dimension 1 of 3 is 4294967295")
         // Missing files.
         try FileManager.default.removeItem(atPath: dir + "/train-images-idx3-ubyte.gz")
         assertLoadError("no train-images-idx3-ubyte")
+        // A link that leads nowhere (or to itself) is named as such, and an empty folder name too.
+        for target in ["nowhere", "train-images-idx3-ubyte"] {
+            try FileManager.default.createSymbolicLink(atPath: dir + "/train-images-idx3-ubyte", withDestinationPath: target)
+            assertLoadError("train-images-idx3-ubyte: is a link that leads nowhere readable")
+            try FileManager.default.removeItem(atPath: dir + "/train-images-idx3-ubyte")
+        }
+        XCTAssertThrowsError(try Dataset.load(dir: "", train: true)) { XCTAssertTrue("\($0)".contains("an empty folder name"), "\($0)") }
     }
 
     func testImageWritersProduceValidFiles() throws {

@@ -15,6 +15,9 @@ public struct Dataset: Sendable {
     /// Loads `train-*` or `t10k-*` IDX files (gzip or raw) from `dir`.
     public static func load(dir: String, train: Bool, limit: Int? = nil) throws -> Dataset {
         let prefix = train ? "train" : "t10k"
+        guard !dir.isEmpty else {
+            throw EngineError.badFile(path: "\"\"", reason: "an empty folder name (an MNIST-style IDX folder is needed)")
+        }
         var st = stat()
         guard stat(dir, &st) == 0 else {
             let e = errno
@@ -25,7 +28,14 @@ public struct Dataset: Sendable {
             throw EngineError.badFile(path: dir, reason: "is a file; give the folder that holds \(prefix)-images-idx3-ubyte[.gz] and \(prefix)-labels-idx1-ubyte[.gz]")
         }
         func find(_ kind: String) throws -> String {
-            for p in spellings(dir, prefix, kind) where FileManager.default.fileExists(atPath: p) { return p }
+            for p in spellings(dir, prefix, kind) {
+                if FileManager.default.fileExists(atPath: p) { return p }
+                // A link to nothing (or to itself) is there, unreadable: said so, not "no such file here".
+                var ls = stat(), target = stat()
+                if lstat(p, &ls) == 0, stat(p, &target) != 0 {
+                    throw EngineError.badFile(path: p, reason: "is a link that leads nowhere readable (" + InputFile.reason(errno) + ")")
+                }
+            }
             throw EngineError.badFile(path: dir, reason: "no \(prefix)-\(kind)-ubyte[.gz] here (an MNIST-style IDX folder is needed)")
         }
         let ip = try find("images-idx3"), lp = try find("labels-idx1")

@@ -102,6 +102,8 @@ public struct IDXFile: Equatable {
             let o = 4 + 4 * i
             let d = Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
             dims.append(d)
+            // One dimension alone past the bound is named (with a zero after it the product would be 0).
+            if d > maxBytes { throw EngineError.badFile(path: path, reason: "IDX dimension \(i + 1) of \(nd) is \(d), more than the \(maxBytes >> 20) MiB bound holds") }
             total *= d
             if total > maxBytes { throw EngineError.badFile(path: path, reason: "IDX header asks for \(dims) items, more than the \(maxBytes >> 20) MiB bound") }
         }
