@@ -152,19 +152,25 @@ final class SafeTensorsTests: XCTestCase {
         assertBad(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[false,4]}}"#), contains: "bad data_offsets")
         assertBad(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}"#), contains: "bad data_offsets")
         XCTAssertEqual(try SafeTensors.parse(file(#"{"a":\#(entry)}"#), path: "ok").tensors["a"]?.shape, [1])
-        // Refused before JSONSerialization builds them: more objects, arrays and elements than the
+        // Refused before JSONSerialization builds them: more objects, arrays or elements than the
         // tensors need (a 16 MiB header of {"":0} took 7 GB), and a header in UTF-16, which
         // JSONSerialization reads but the duplicate and tensor counts above do not.
         let objects = "[" + Array(repeating: #"{"":0}"#, count: 2000).joined(separator: ",") + "]"
-        assertBad(file(#"{"x":\#(objects),"a":\#(entry)}"#), contains: "objects, arrays and elements, more than 1 tensor can need")
+        assertBad(file(#"{"x":\#(objects),"a":\#(entry)}"#), contains: "the header has 2002 objects, more than 1 tensor can need (3)")
         let dims = Array(repeating: "1", count: 2000).joined(separator: ",")
-        assertBad(file(#"{"a":{"dtype":"F32","shape":[\#(dims)],"data_offsets":[0,4]}}"#), contains: "objects, arrays and elements")
+        assertBad(file(#"{"a":{"dtype":"F32","shape":[\#(dims)],"data_offsets":[0,4]}}"#), contains: "elements, more than 1 tensor can need (1040)")
+        assertBad(file(#"{"a":\#(entry),"b":[[[1]]]}"#), contains: "the header has 5 arrays, more than 1 tensor can need (2)")
         var utf16 = Data(#"{"a":\#(entry)}"#.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
         while utf16.count % 8 != 0 { utf16.append(contentsOf: [0x20, 0]) }
         var len16 = UInt64(utf16.count).littleEndian
         assertBad(withUnsafeBytes(of: &len16) { Data($0) } + utf16 + Data(count: 4), contains: "not a JSON object in UTF-8")
-        // A real model's header is far inside the budget, and the count skips strings' brackets and commas.
-        XCTAssertEqual(SafeTensors.structure(ofJSON: Data(#"{"a,[{":"\",{","b":[1,2]}"#.utf8)), .elements(4))
+        // The count skips strings' brackets and commas, escaped quotes and backslashes included, and
+        // stops where a text ends inside a string; whitespace alone is not an object.
+        XCTAssertEqual(JSONScan.shape(ofObject: Data(#"{"a,[{":"\",{","b":[1,2]}"#.utf8)), JSONScan.Shape(objects: 1, arrays: 1, commas: 2))
+        XCTAssertEqual(JSONScan.shape(ofObject: Data(#"{"a":"x\\","b":[1]}"#.utf8)), JSONScan.Shape(objects: 1, arrays: 1, commas: 1))
+        XCTAssertEqual(JSONScan.shape(ofObject: Data(#"{"a":"x\"#.utf8)), JSONScan.Shape(objects: 1))
+        XCTAssertNil(JSONScan.shape(ofObject: Data("   ".utf8)))
+        XCTAssertNil(JSONScan.shape(ofObject: Data([0xEF, 0xBB, 0xBF] + Array("{}".utf8))), "a BOM is not JSON's start")
         // Not duplicates: the same name in two objects, names equal to values, quotes and backslashes escaped.
         let ok = file(#"{"__metadata__":{"a":"a","x\"y":"\\","x\\":"[{,"},"a":\#(entry),"x\"y":\#(other)}"#, data: 8)
         let f = try SafeTensors.parse(ok, path: "ok")

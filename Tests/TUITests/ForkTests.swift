@@ -347,11 +347,15 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(menu.contains("In progress: step 340/1600. d, f or Enter stop and save it first."), menu)
         XCTAssertEqual(reduce(&st, .key(.escape)), [])
         XCTAssertFalse(st.choosingRecipe)
+        // g twice (a key repeat) does not stop the run in progress; g twice with none starts the demo.
+        _ = reduce(&st, .key(.char("g")))
+        XCTAssertEqual(reduce(&st, .key(.char("g"))), [])
+        XCTAssertEqual(st.message, "no training started: the run in progress goes on")
         st.width = 120; st.height = 40
         st.trainSnapshot?.running = false; st.trainSnapshot?.finished = true
         _ = reduce(&st, .key(.char("g")))
-        XCTAssertFalse(render(st).text.contains("in progress"), "a finished run is not in progress")
-        _ = reduce(&st, .key(.escape))
+        XCTAssertFalse(render(st).text.contains("In progress"), "a finished run is not in progress")
+        XCTAssertEqual(reduce(&st, .key(.char("g"))), [.startTraining(.demo)], "g twice after a finished run: the demo")
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [], "g asks which recipe first")
         XCTAssertTrue(st.choosingRecipe)
         XCTAssertEqual(reduce(&st, .key(.escape)), [])

@@ -290,6 +290,8 @@ final class OutputTests: XCTestCase {
         let fitted = dir + "/fitted.safetensors", given = dir + "/given.safetensors"
         let said = ddpm("train --recipe demo --limit 256 --minutes 0.001 --out \(fitted)")
         XCTAssertTrue(said.contains("\(TrainRecipe.demoSteps) steps (") && said.contains("; at most: sized to this machine's pace after 50 steps"), said)
+        // Its first step's line gives the length as a bound and no ETA yet (not "ETA 16m47s").
+        XCTAssertTrue(said.contains("step 1/<=\(TrainRecipe.demoSteps) ") && said.contains("ETA at step 50"), said)
         let meta = try SafeTensors.read(fitted).metadata
         let stoppedAt = try Checkpoint.trainState(meta, path: fitted).step
         XCTAssertLessThan(stoppedAt, TrainRecipe.demoFit.atStep, said)

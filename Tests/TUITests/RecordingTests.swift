@@ -382,7 +382,7 @@ final class RecordingTests: XCTestCase {
             $0.contains("already recorded: ") && $0.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj") && $0.contains("the whole run")
         }
         keys("G")
-        wait("no second GIF") { $0.contains("already exported: ") && $0.contains(".gif") && $0.contains("the whole run") }
+        wait("no second GIF") { $0.contains("already exported the whole run of the original: ") && $0.contains(".gif") }
         keys("q")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
         XCTAssertEqual(files.filter { $0.hasSuffix(".ddpmtraj") }.count, 1, "\(files)")

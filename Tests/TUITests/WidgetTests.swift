@@ -203,10 +203,12 @@ final class WidgetTests: XCTestCase {
         for (w, h) in [(120, 40), (80, 24)] {
             var weighted = st
             weighted.width = w; weighted.height = h
-            weighted.trainSnapshot?.train?.lossWeighting = "min-SNR-5"
+            weighted.trainSnapshot?.train?.lossWeighting = .minSnr
             let shown = render(weighted).text
             XCTAssertTrue(shown.contains("min-SNR-5 weighted loss"), shown)
             XCTAssertTrue(shown.contains("unweighted loss by t"), shown)
+            weighted.trainSnapshot?.train?.minSnrGamma = 3
+            XCTAssertTrue(render(weighted).text.contains("min-SNR-3 weighted loss"), "the run's own gamma")
         }
     }
 

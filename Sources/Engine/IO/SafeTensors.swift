@@ -111,20 +111,18 @@ public struct SafeTensors {
         guard tensorsAtMost <= maxTensors else {
             throw bad("the header lists \(tensorsAtMost) tensors, more than the \(maxTensors) this program reads")
         }
-        // Before JSONSerialization builds an object of every element: a 16 MiB header of small
-        // objects or a shape of millions of dimensions would take gigabytes and seconds.
-        switch Self.structure(ofJSON: headerData) {
-        case .notUTF8Object: throw bad("the header is not a JSON object in UTF-8")
-        case .elements(let k) where k > structureBudget(tensors: tensorsAtMost):
-            throw bad("the header has \(k) objects, arrays and elements, more than \(tensorsAtMost) "
-                      + (tensorsAtMost == 1 ? "tensor" : "tensors") + " can need (at most \(structureBudget(tensors: tensorsAtMost)))")
-        default: break
+        // Before JSONSerialization builds an object of every element (a 16 MiB header of small objects
+        // or a shape of millions of dimensions would take gigabytes and seconds): UTF-8 text of one
+        // object whose objects, arrays and commas a header of that many tensors can hold.
+        guard let shape = JSONScan.shape(ofObject: headerData) else {
+            throw bad("the header is not a JSON object in UTF-8 (one that starts with '{')")
         }
+        if let over = Self.overBudget(shape, tensors: tensorsAtMost) { throw bad(over) }
         guard let obj = try? JSONSerialization.jsonObject(with: headerData), let header = obj as? [String: Any] else {
             throw bad("the header is not a JSON object")
         }
         // JSONSerialization keeps the last of two equal names; the reference library refuses them.
-        if let dup = duplicateName(inJSON: headerData) {
+        if let dup = JSONScan.duplicateName(in: headerData) {
             throw bad("the name '\(EngineError.quoted(dup, limit: 100))' appears twice in one object of the header")
         }
         let base = 8 + Int(hlen)
@@ -180,76 +178,16 @@ public struct SafeTensors {
         return out
     }
 
-    /// The objects, arrays and elements a header may hold for `tensors` tensors:
-    /// 16 a tensor (an entry with a shape of 4 dimensions has 10: its `{`, two
-    /// `[` and seven `,`) and 1,024 for the metadata's entries.
-    static func structureBudget(tensors: Int) -> Int { 16 * tensors + 1024 }
-
-    enum Structure: Equatable { case notUTF8Object, elements(Int) }
-
-    /// A header that is not UTF-8 (the format's encoding: JSONSerialization
-    /// would guess UTF-16 or 32 from the bytes and so pass the byte-level
-    /// checks, which read UTF-8; their ASCII characters' zero bytes are
-    /// control characters, which JSON has only as whitespace) or does not
-    /// start with `{`; else how many `{`, `[` and `,` it has outside strings.
-    static func structure(ofJSON json: Data) -> Structure {
-        guard String(data: json, encoding: .utf8) != nil,
-              !json.contains(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) else { return .notUTF8Object }
-        return json.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Structure in
-            let b = raw.bindMemory(to: UInt8.self)
-            var i = 0, count = 0
-            while i < b.count, [0x20, 0x09, 0x0A, 0x0D].contains(b[i]) { i += 1 }
-            guard i < b.count, b[i] == UInt8(ascii: "{") else { return .notUTF8Object }
-            while i < b.count {
-                switch b[i] {
-                case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: ","): count += 1
-                case UInt8(ascii: "\""):
-                    i += 1
-                    while i < b.count && b[i] != UInt8(ascii: "\"") { i += b[i] == UInt8(ascii: "\\") ? 2 : 1 }
-                default: break
-                }
-                i += 1
-            }
-            return .elements(count)
-        }
-    }
-
-    /// The first name that appears twice in one object of `json` (already
-    /// known to be valid JSON), compared as the parsed dictionary compares them.
-    public static func duplicateName(inJSON json: Data) -> String? {
-        let bytes = [UInt8](json)
-        // One frame per open object or array: the names seen, and whether the next string is a name.
-        var frames: [(names: Set<String>?, expectName: Bool)] = []
-        var i = 0
-        while i < bytes.count {
-            switch bytes[i] {
-            case UInt8(ascii: "{"): frames.append((names: [], expectName: true))
-            case UInt8(ascii: "["): frames.append((names: nil, expectName: false))
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = frames.popLast()
-            case UInt8(ascii: ","): if frames.last?.names != nil { frames[frames.count - 1].expectName = true }
-            case UInt8(ascii: "\""):
-                let start = i
-                var escaped = false
-                i += 1
-                while i < bytes.count, bytes[i] != UInt8(ascii: "\"") || escaped {
-                    escaped = !escaped && bytes[i] == UInt8(ascii: "\\")
-                    i += 1
-                }
-                if let top = frames.last, top.expectName, top.names != nil {
-                    let raw = bytes[start...min(i, bytes.count - 1)]
-                    let name: String
-                    if raw.contains(UInt8(ascii: "\\")) {
-                        let wrapped = Data("[".utf8) + Data(raw) + Data("]".utf8)
-                        name = ((try? JSONSerialization.jsonObject(with: wrapped)) as? [String])?.first ?? ""
-                    } else {
-                        name = String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
-                    }
-                    if !frames[frames.count - 1].names!.insert(name).inserted { return name }
-                    frames[frames.count - 1].expectName = false
-                }
-            default: break
-            }
-            i += 1
+    /// What a header of `tensors` tensors (at most: "data_offsets" anywhere) may hold, else why not:
+    /// an object for each tensor's entry, the whole and the metadata; two arrays a tensor (shape
+    /// and offsets); 16 commas a tensor (an entry with a 4-dimension shape has 7) and 1,024 more for
+    /// the metadata's entries. Objects cost the most to parse (about 3 KB each).
+    static func overBudget(_ shape: JSONScan.Shape, tensors: Int) -> String? {
+        let t = tensors == 1 ? "1 tensor" : "\(tensors) tensors"
+        if shape.objects > tensors + 2 { return "the header has \(shape.objects) objects, more than \(t) can need (\(tensors + 2))" }
+        if shape.arrays > 2 * tensors { return "the header has \(shape.arrays) arrays, more than \(t) can need (\(2 * tensors))" }
+        if shape.commas > 16 * tensors + 1024 {
+            return "the header has \(shape.commas) elements, more than \(t) can need (\(16 * tensors + 1024))"
         }
         return nil
     }

@@ -379,7 +379,7 @@ public final class Runner {
             m.losses.append(s.loss)
             if m.losses.count > 5000 { m.losses.removeFirst(m.losses.count - 5000) }
             m.bucketLoss = tr.bucketLoss; m.T = tr.schedule.T; m.lr = s.lr; m.epoch = tr.epoch
-            m.lossWeighting = tr.options.weighting.shownName
+            m.lossWeighting = tr.options.weighting; m.minSnrGamma = tr.options.minSnrGamma
             m.sizedAtStep = tr.pendingFit.map { trainStartStep + $0.atStep }
             // The rate since the first preview (a one-off: packing, first samples), once it covers 2 s;
             // until then the rate since the start.
@@ -391,9 +391,8 @@ public final class Runner {
                 try tr.saveCheckpoint(c.path)
                 m.lastSaved = "\(c.path) (step \(tr.step))"
                 if tr.step == tr.options.totalSteps {
-                    // What to do with the model now: it is not what the sample view samples.
-                    snapshot.message = "finished: checkpoint saved to \(c.path) (step \(tr.step)); g trains another; "
-                        + "ddpm --weights \(c.path) samples it"
+                    // What to do with the model now (it is not what the sample view samples), the path once.
+                    snapshot.message = "finished: checkpoint saved to \(c.path) (step \(tr.step)), for ddpm --weights; g trains another"
                 }
             }
             let now = Benchmark.now()

@@ -31,11 +31,15 @@ public final class RunnerThread: @unchecked Sendable {
     /// The newest published state (copy-on-write arrays: cheap).
     public var snapshot: RunnerSnapshot { published.withLock { $0 } }
 
-    /// Asks the loop to end and waits for it (at most `timeout` seconds).
-    public func stop(timeout: Double = 5) {
+    /// Asks the loop to end and waits for it (at most `timeout` seconds): whether it ended (else it
+    /// ends after the step it is in, and a second call waits for that; once ended, calls return at once).
+    @discardableResult
+    public func stop(timeout: Double = 5) -> Bool {
         stopped.store(true, ordering: .sequentiallyConsistent)
         wake.signal()
-        _ = finishedLoop.wait(timeout: .now() + timeout)
+        guard finishedLoop.wait(timeout: .now() + timeout) == .success else { return false }
+        finishedLoop.signal()
+        return true
     }
 
     private func loop() {

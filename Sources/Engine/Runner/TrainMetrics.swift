@@ -7,9 +7,9 @@ public struct TrainMetrics: Sendable {
     public var step = 0, totalSteps = 0
     public var losses: [Double] = []
     public var bucketLoss = [Double](repeating: .nan, count: 10)
-    /// The weighting the loss curve (and the status line's loss) carries ("min-SNR-5"), nil for
-    /// none; `bucketLoss` is always the unweighted loss, so the two differ by it.
-    public var lossWeighting: String?
+    /// The weighting the loss curve (and the status line's loss) carries, and min-SNR's gamma;
+    /// `bucketLoss` is always the unweighted loss, so the two differ by it.
+    public var lossWeighting = Weighting.simple, minSnrGamma = 5.0
     /// T of the schedule being trained: bucket i holds t in [i T / 10, (i + 1) T / 10).
     public var T = NoiseSchedule.Spec().T
     public var lr = 0.0, stepsPerSecond = 0.0, imagesPerSecond = 0.0, epoch = 0.0

@@ -6,16 +6,6 @@ public enum LossKind: String, CaseIterable, Codable, Sendable { case mse, l1 }
 public enum Weighting: String, CaseIterable, Codable, Sendable {
     case simple, snr, minSnr = "min-snr", importance
 
-    /// How the training view names the weighting its loss curve carries (nil: none).
-    public var shownName: String? {
-        switch self {
-        case .simple: return nil
-        case .snr: return "SNR"
-        case .minSnr: return "min-SNR-5"
-        case .importance: return "importance"
-        }
-    }
-
     public func weight(_ s: NoiseSchedule, t: Int, gamma: Double = 5) -> Double {
         switch self {
         case .simple: return 1

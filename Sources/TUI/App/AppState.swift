@@ -121,6 +121,10 @@ public struct AppState: Sendable {
 
     public var speedLimit: Double? { AppState.speeds[speedIndex] }
     public var forking: Bool { snapshot.forkSettings != nil }
+    /// A training run that has neither finished nor stopped on an error (paused counts).
+    public var trainingInProgress: Bool {
+        trainSnapshot.map { !$0.finished && $0.train?.error == nil && $0.train != nil } ?? false
+    }
     /// The recording scrubbing moves through: the focused side's while forking.
     public var focusHistory: [RecordedFrame] { forking && forkFocus ? snapshot.forkHistory : snapshot.history }
     /// Whether the side the keys act on has taken its last step (a setting changed now changes nothing on screen).
@@ -182,7 +186,7 @@ public enum KeyHelp {
         ("3", "forward view"), ("?", "this help"), ("q", "quit"),
     ]
     public static let train: [(String, String)] = [
-        ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run"),
+        ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run (a run in progress is stopped and saved first)"),
         ("w", "write a checkpoint now (it also saves every \(ExplorerApp.trainCheckpointEvery) steps and at the end)"),
         ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit (a run in progress is saved first, then says where)"),

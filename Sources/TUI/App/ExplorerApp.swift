@@ -469,7 +469,11 @@ enum ExplorerApp {
         /// `G`: the trajectory as an animated GIF (default options; ddpm export-gif has them all).
         func exportGIF() {
             if let file = alreadyWritten("G", holds: trajectoryOnScreen) {
-                state.message = "already exported: \(file) holds " + (wholeRunShown ? "the whole run" : "these steps (G again after a step writes anew)")
+                // A GIF holds the original side only: its end is what counts. What it holds first, so
+                // that a long path does not push it off the two rows.
+                let whole = replay != nil || state.snapshot.final != nil
+                state.message = !whole ? "already exported: \(file) holds these steps (G again after a step writes anew)"
+                    : "already exported the whole run" + (state.forking ? " of the original: \(file) (a GIF holds no fork)" : ": \(file)")
                 return
             }
             let snap = state.snapshot, steps = snap.history.count
@@ -508,8 +512,14 @@ enum ExplorerApp {
                 // resume) and give the new run a file of its own.
                 var kept = ""
                 if let te = trainEngine, let old = startedTrainer ?? options.trainer, let out = trainOut {
-                    te.stop()
-                    try old.saveCheckpoint(out)
+                    // Saved only once its engine thread has left the step it was in (the weights are its).
+                    guard te.stop() else {
+                        throw CLIError("the run in progress is still in a step after 5 s: press g again in a moment")
+                    }
+                    state.trainSnapshot?.running = false
+                    do { try old.saveCheckpoint(out) } catch {
+                        throw CLIError("the run in progress stopped at step \(old.step) but could not be saved to \(ExplorerApp.shownPath(out)): \(error)")
+                    }
                     let done = old.step >= old.options.totalSteps
                     kept = done ? "; the finished run is saved in \(ExplorerApp.shownPath(out))"
                         : "; the run before: \(ExplorerApp.shownPath(out)) (step \(old.step))"
@@ -527,8 +537,9 @@ enum ExplorerApp {
                 startTrainEngine(tr)
                 // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
                 let length = recipe == .demo ? "sized to this machine at step \(TrainRecipe.demoFit.atStep)" : "\(steps) steps"
+                // The run before first: at 80 columns two rows hold it, not "sampling paused" too.
                 state.message = "training Tiny (\(recipe.title), \(length)); w saves to \(ExplorerApp.shownPath(trainOut!))"
-                    + (sampling ? "; sampling paused meanwhile" : "") + kept
+                    + kept + (sampling ? "; sampling paused meanwhile" : "")
             } catch { state.message = "cannot start training: \(error)" }
         }
     }
@@ -619,12 +630,11 @@ enum ExplorerApp {
             try write("-x0.png", f.x0Floats(), n: f.n, side: f.size)
             if s.forking, let g = SampleView.grids(s) {
                 // While forking: both sides as the grids show them (x̂0 at the same t, or their final
-                // samples), each named by the samplers its side ran up to the step shown.
-                func ran(_ h: [RecordedFrame], else settings: SamplerSettings) -> String {
-                    samplersInName(Array(h.prefix(min(idx, h.count - 1) + 1)), else: settings)
-                }
-                try write("-original-" + ran(snap.history, else: s.settings) + ".png", g.left, n: f.n, side: f.size)
-                try write("-fork-" + ran(snap.forkHistory, else: snap.forkSettings ?? s.settings) + ".png", g.right, n: f.n, side: f.size)
+                // samples), each named by the samplers its side has run, as R names a recording (the
+                // sides' steps do not line up by index: another sampler takes other steps).
+                try write("-original-" + samplersInName(snap.history, else: s.settings) + ".png", g.left, n: f.n, side: f.size)
+                try write("-fork-" + samplersInName(snap.forkHistory, else: snap.forkSettings ?? s.settings) + ".png",
+                          g.right, n: f.n, side: f.size)
             } else if s.scrub == nil, let fin = snap.final {
                 try write("-final.png", fin, n: f.n, side: f.size)
             }

@@ -560,9 +560,11 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     }
 }
 
-/// The recipe menu `g` opens: d or Enter (demo), f (full); anything else (q too) cancels.
+/// The recipe menu `g` opens: d, Enter or (with no run in progress) g again for the demo, f for the
+/// full run; anything else (q too) cancels. During a run g cancels: a double g must not stop it.
 private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.choosingRecipe = false
+    if k == .char("g") && s.trainingInProgress { s.message = "no training started: the run in progress goes on"; return [] }
     switch k {
     case .char("d"), .char("g"), .enter: s.message = "starting the \(TrainRecipe.demo.title)..."; return [.startTraining(.demo)]
     case .char("f"): s.message = "starting the \(TrainRecipe.full.title)..."; return [.startTraining(.full)]

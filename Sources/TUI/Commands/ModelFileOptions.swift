@@ -94,7 +94,7 @@ struct ModelFileOptions: ParsableArguments {
             throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))")
         }
         // JSONSerialization and JSONDecoder keep one of two equal keys without a word: refused, as in a header.
-        if let dup = SafeTensors.duplicateName(inJSON: Data(json.utf8)) {
+        if let dup = JSONScan.duplicateName(in: Data(json.utf8)) {
             throw ValidationError("--config gives '\(EngineError.quoted(dup, limit: 30))' twice")
         }
         if let unknown = obj.keys.sorted().first(where: { !keys.contains($0) }) {

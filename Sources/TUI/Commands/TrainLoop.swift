@@ -103,15 +103,16 @@ struct TrainLoop {
             let now = Benchmark.now()
             // Before the lecture demo is sized to the machine its length, and so its ETA, is not known.
             let etaShown = trainer.pendingFit.map { "at step \(startStep + $0.atStep)" } ?? formatDuration(eta)
+            let totalShown = (trainer.pendingFit == nil ? "" : "<=") + "\(total)"
             if isTTY {
                 if now - lastPrint > 0.2 || trainer.step == total {
                     let frac = Double(trainer.step) / Double(total)
                     let bar = String(repeating: "█", count: Int(frac * 30)) + String(repeating: "·", count: 30 - Int(frac * 30))
-                    print(String(format: "\r%@ step %d/%d  loss %.4f  %.0f img/s  ETA %@ ", bar, trainer.step, total, smoothed, ips, etaShown), terminator: "")
+                    print(String(format: "\r%@ step %d/%@  loss %.4f  %.0f img/s  ETA %@ ", bar, trainer.step, totalShown, smoothed, ips, etaShown), terminator: "")
                     fflush(stdout); lastPrint = now
                 }
             } else if now - lastPrint > 10 || trainer.step == total || trainer.step == startStep + 1 {
-                print(String(format: "step %d/%d loss %.4f (smoothed %.4f) lr %.2e %.0f img/s ETA %@", trainer.step, total, s.loss, smoothed, s.lr, ips, etaShown))
+                print(String(format: "step %d/%@ loss %.4f (smoothed %.4f) lr %.2e %.0f img/s ETA %@", trainer.step, totalShown, s.loss, smoothed, s.lr, ips, etaShown))
                 fflush(stdout); lastPrint = now
             }
         }

@@ -29,7 +29,6 @@ enum TrainView {
             ("", false),
             ("Enter also starts the demo; any other key cancels.", false),
         ] + inProgress(s) + [
-
             ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: ddpm-train*.safetensors", false),
         ]
         let w = min(W - 4, max(60, rows.map { $0.0.count }.max()! + 4)), h = rows.count + 4
@@ -39,16 +38,28 @@ enum TrainView {
         for (i, r) in rows.enumerated() { buf.text(x + 2, y + 2 + i, r.0, bold: r.1, maxWidth: w - 4) }
     }
 
+    /// How the loss curve's title names its weighting ("min-SNR-5"); nil for none.
+    static func weightingName(_ m: TrainMetrics) -> String? {
+        switch m.lossWeighting {
+        case .simple: return nil
+        case .snr: return "SNR"
+        case .minSnr: return "min-SNR-" + (m.minSnrGamma == m.minSnrGamma.rounded() ? "\(Int(m.minSnrGamma))" : "\(m.minSnrGamma)")
+        case .importance: return "importance"
+        }
+    }
+
     /// The menu's warning when `g` is pressed during a run: starting another stops it (saved first).
     static func inProgress(_ s: AppState) -> [(String, Bool)] {
-        guard let run = s.trainSnapshot, !run.finished, run.train?.error == nil, let m = run.train else { return [] }
-        return [("In progress: step \(m.step)/\(m.totalSteps). d, f or Enter stop and save it first.", true)]
+        guard s.trainingInProgress, let m = s.trainSnapshot?.train else { return [] }
+        let total = (m.sizedAtStep == nil ? "" : (s.caps.unicode ? "≤" : "<=")) + "\(m.totalSteps)"
+        return [("In progress: step \(m.step)/\(total). d, f or Enter stop and save it first.", true)]
     }
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
         let W = s.width, H = s.height
         let said = s.message
-        // The keys that act now: before a run only g; while one runs pause and save; after it g again.
+        // The keys that act now: before a run only g; while one runs pause, save, and g (a new run, this
+        // one stopped and saved first); after it g again.
         let keys: [String]
         switch s.trainSnapshot {
         case nil: keys = ["g start training", "1 sample view"]
@@ -100,7 +111,7 @@ enum TrainView {
         let lossH = rateOnLeft ? topH / 2 : topH
         if m.losses.count >= 2 {
             // A weighted loss says so: the bars beside it are the unweighted one.
-            let loss = m.lossWeighting.map { "\($0) weighted loss" } ?? "loss"
+            let loss = weightingName(m).map { "\($0) weighted loss" } ?? "loss"
             // (Grey 244 is drawn white in 8 or 16 colours.)
             let raw = s.caps.colors >= 256 ? "grey" : "white"
             let titles = s.caps.unicode
@@ -116,8 +127,8 @@ enum TrainView {
         } else {
             buf.text(1, 2, "waiting for the first steps…", fg: 245)
         }
-        let bars = m.lossWeighting == nil ? ["loss by t (running mean)"]
-            : ["unweighted loss by t (running mean)", "unweighted loss by t", "loss by t (unweighted)"]
+        let bars = m.lossWeighting == .simple ? ["loss by t (running mean)"]
+            : ["unweighted loss by t (running mean)", "unweighted loss by t", "unweighted loss"]
         buf.text(leftW + 2, 1, fitting(bars, width: W - leftW - 2), bold: true, maxWidth: W - leftW - 2)
         let T = m.T
         let labels = (0..<10).map { "t \(String(format: "%3d", $0 * T / 10))-\(String(format: "%3d", ($0 + 1) * T / 10 - 1))" }

@@ -1,0 +1,84 @@
+// JSONScan.swift: looks at JSON text byte by byte, before or beside JSONSerialization: its shape, and names given twice.
+import Foundation
+
+/// Byte-level checks of JSON text that JSONSerialization does not make: a
+/// safetensors header's size in objects before parsing builds them, and names
+/// that appear twice in one object (JSONSerialization keeps the last).
+public enum JSONScan {
+    /// How many `{`, `[` and `,` a JSON text has outside its strings.
+    public struct Shape: Equatable, Sendable {
+        public var objects = 0, arrays = 0, commas = 0
+        public init(objects: Int = 0, arrays: Int = 0, commas: Int = 0) {
+            self.objects = objects; self.arrays = arrays; self.commas = commas
+        }
+    }
+
+    /// The shape of a JSON object in UTF-8, or nil for text that is not one: not
+    /// UTF-8 (JSONSerialization would guess UTF-16 or 32 from the bytes, which the
+    /// byte-level checks do not read; their ASCII characters' zero bytes are control
+    /// characters, which JSON has only as whitespace) or not starting with `{`.
+    /// A text that ends inside a string is counted up to there (the parser refuses it).
+    public static func shape(ofObject json: Data) -> Shape? {
+        guard String(data: json, encoding: .utf8) != nil,
+              !json.contains(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) else { return nil }
+        return json.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Shape? in
+            let b = raw.bindMemory(to: UInt8.self)
+            var i = 0, shape = Shape()
+            while i < b.count, [0x20, 0x09, 0x0A, 0x0D].contains(b[i]) { i += 1 }
+            guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
+            while i < b.count {
+                switch b[i] {
+                case UInt8(ascii: "{"): shape.objects += 1
+                case UInt8(ascii: "["): shape.arrays += 1
+                case UInt8(ascii: ","): shape.commas += 1
+                case UInt8(ascii: "\""):
+                    i += 1
+                    while i < b.count && b[i] != UInt8(ascii: "\"") { i += b[i] == UInt8(ascii: "\\") ? 2 : 1 }
+                default: break
+                }
+                i += 1
+            }
+            return shape
+        }
+    }
+
+    /// The first name that appears twice in one object of `json` (already
+    /// known to be valid JSON), compared as the parsed dictionary compares them.
+    public static func duplicateName(in json: Data) -> String? {
+        let bytes = [UInt8](json)
+        // One frame per open object or array: the names seen, and whether the next string is a name.
+        var frames: [(names: Set<String>?, expectName: Bool)] = []
+        var i = 0
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "{"): frames.append((names: [], expectName: true))
+            case UInt8(ascii: "["): frames.append((names: nil, expectName: false))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = frames.popLast()
+            case UInt8(ascii: ","): if frames.last?.names != nil { frames[frames.count - 1].expectName = true }
+            case UInt8(ascii: "\""):
+                let start = i
+                var escaped = false
+                i += 1
+                while i < bytes.count, bytes[i] != UInt8(ascii: "\"") || escaped {
+                    escaped = !escaped && bytes[i] == UInt8(ascii: "\\")
+                    i += 1
+                }
+                if let top = frames.last, top.expectName, top.names != nil {
+                    let raw = bytes[start...min(i, bytes.count - 1)]
+                    let name: String
+                    if raw.contains(UInt8(ascii: "\\")) {
+                        let wrapped = Data("[".utf8) + Data(raw) + Data("]".utf8)
+                        name = ((try? JSONSerialization.jsonObject(with: wrapped)) as? [String])?.first ?? ""
+                    } else {
+                        name = String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
+                    }
+                    if !frames[frames.count - 1].names!.insert(name).inserted { return name }
+                    frames[frames.count - 1].expectName = false
+                }
+            default: break
+            }
+            i += 1
+        }
+        return nil
+    }
+}
