@@ -264,7 +264,10 @@ enum ExplorerApp {
                 state.message = "saving the training checkpoint to \(ExplorerApp.shownPath(out)), then quitting..."
                 term.draw(render(state))
             }
-            te.stop()
+            // Saved only once the engine thread has left its step (the weights are its): a minute more if need be.
+            guard te.stop() || te.stop(timeout: 60) else {
+                return "could not save the training checkpoint: the training thread was still in a step after a minute"
+            }
             guard let out = trainOut, let tr = startedTrainer ?? options.trainer else { return nil }
             do {
                 try tr.saveCheckpoint(out)
