@@ -19,12 +19,13 @@ public enum JSONScan {
     /// characters, which JSON has only as whitespace) or not starting with `{`.
     /// A text that ends inside a string is counted up to there (the parser refuses it).
     public static func shape(ofObject json: Data) -> Shape? {
-        guard String(data: json, encoding: .utf8) != nil,
-              !json.contains(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) else { return nil }
+        // JSON's whitespace: space, tab, line feed, carriage return.
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+        guard String(data: json, encoding: .utf8) != nil, !json.contains(where: { $0 < 0x20 && !isSpace($0) }) else { return nil }
         return json.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Shape? in
             let b = raw.bindMemory(to: UInt8.self)
             var i = 0, shape = Shape()
-            while i < b.count, [0x20, 0x09, 0x0A, 0x0D].contains(b[i]) { i += 1 }
+            while i < b.count, isSpace(b[i]) { i += 1 }
             guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
             while i < b.count {
                 switch b[i] {

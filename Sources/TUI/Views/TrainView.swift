@@ -51,8 +51,12 @@ enum TrainView {
     /// The menu's warning when `g` is pressed during a run: starting another stops it (saved first).
     static func inProgress(_ s: AppState) -> [(String, Bool)] {
         guard s.trainingInProgress, let m = s.trainSnapshot?.train else { return [] }
-        let total = (m.sizedAtStep == nil ? "" : (s.caps.unicode ? "≤" : "<=")) + "\(m.totalSteps)"
-        return [("In progress: step \(m.step)/\(total). d, f or Enter stop and save it first.", true)]
+        return [("In progress: step \(m.step)/\(length(m, s.caps)). d, f or Enter stop and save it first.", true)]
+    }
+
+    /// The run's length: a bound ("≤4800") until the lecture demo is sized to the machine.
+    static func length(_ m: TrainMetrics, _ caps: TermCaps) -> String {
+        (m.sizedAtStep == nil ? "" : (caps.unicode ? "≤" : "<=")) + "\(m.totalSteps)"
     }
 
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
@@ -89,7 +93,7 @@ enum TrainView {
         // The state right after the step, so a narrow window never loses it.
         // Before the lecture demo is sized to the machine its length is at most totalSteps: no ETA yet.
         let etaShown = m.sizedAtStep.map { "at step \($0)" } ?? formatDuration(eta)
-        let total = m.sizedAtStep == nil ? "\(m.totalSteps)" : "\(s.caps.unicode ? "≤" : "<=")\(m.totalSteps)"
+        let total = length(m, s.caps)
         var line = String(format: "step %d/%@ │ %@ │ epoch %.2f │ loss %.4f │ %@ │ lr %.2e │ ETA %@ │ %@",
                           m.step, total, state, m.epoch, last, speed, m.lr, etaShown, s.mode.rawValue)
         if line.count > W {
