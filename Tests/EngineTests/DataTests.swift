@@ -67,6 +67,14 @@ final class DataTests: XCTestCase {
         assertLoadError("larger than the 32x32")
         write("train-images-idx3-ubyte.gz", Gzip.gzip(IDXFile(dims: [300_000, 32, 32], bytes: []).encoded()))
         assertLoadError("more than the 256 MiB")
+        // A gzip file whose data is whole but its CRC-32 or length at the end is not says so.
+        var crc = Gzip.gzip(IDXFile(dims: [1, 28, 28], bytes: [UInt8](repeating: 7, count: 784)).encoded())
+        crc[crc.count - 8] ^= 0xff
+        write("train-images-idx3-ubyte.gz", crc)
+        assertLoadError("corrupt gzip data (its CRC-32 does not match the data: the file is damaged)")
+        crc[crc.count - 8] ^= 0xff; crc[crc.count - 4] ^= 0x01
+        write("train-images-idx3-ubyte.gz", crc)
+        assertLoadError("corrupt gzip data (the length at its end does not match the data: the file is damaged)")
         // A file given where the folder belongs.
         XCTAssertThrowsError(try Dataset.load(dir: Self.mnistDir + "/t10k-labels-idx1-ubyte.gz", train: true)) {
             XCTAssertTrue("\($0)".contains("is a file; give the folder"), "\($0)")

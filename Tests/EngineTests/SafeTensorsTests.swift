@@ -151,6 +151,10 @@ final class SafeTensorsTests: XCTestCase {
         assertBad(file(#"{"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}"#), contains: "bad dimension in shape")
         assertBad(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[false,4]}}"#), contains: "bad data_offsets")
         assertBad(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4.0]}}"#), contains: "bad data_offsets")
+        // Text JSON cannot read is said as such, a number past a Double's range by name.
+        assertBad(file(#"{"a":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}}"#), contains: "the header is not readable: the number 1e999 is out of range")
+        assertBad(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#), contains: "the header is not valid JSON")
+        assertBad(file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}x"#), contains: "the header is not valid JSON")
         XCTAssertEqual(try SafeTensors.parse(file(#"{"a":\#(entry)}"#), path: "ok").tensors["a"]?.shape, [1])
         // Refused before JSONSerialization builds them: more objects, arrays or elements than the
         // tensors need (a 16 MiB header of {"":0} took 7 GB), and a header in UTF-16, which
@@ -238,6 +242,30 @@ final class SafeTensorsTests: XCTestCase {
             var m = meta; m[k] = v
             XCTAssertThrowsError(try Checkpoint.trainState(m, path: "c"), "\(k)=\(v)")
         }
+        // The field at fault is named by its path.
+        func options(_ edit: (inout [String: Any]) -> Void) throws -> String {
+            var d = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(Checkpoint.encode(TrainOptions()).utf8)) as? [String: Any])
+            edit(&d)
+            return String(decoding: try JSONSerialization.data(withJSONObject: d), as: UTF8.self)
+        }
+        let fields: [((inout [String: Any]) -> Void, String)] = [
+            ({ $0["lr"] = "fast" }, "metadata 'options' is not valid ('options.lr' has the wrong type)"),
+            ({ $0["batch"] = nil }, "metadata 'options' is not valid (it has no 'options.batch')"),
+            ({ $0["seed"] = NSNull() }, "metadata 'options' is not valid ('options.seed' is null)"),
+            ({ var c = $0["config"] as? [String: Any] ?? [:]; c["chMults"] = [1, "2"]; $0["config"] = c },
+             "metadata 'options' is not valid ('options.config.chMults.1' has the wrong type)"),
+        ]
+        for (edit, needle) in fields {
+            var m = meta; m["options"] = try options(edit)
+            XCTAssertThrowsError(try Checkpoint.trainState(m, path: "c")) { XCTAssertTrue("\($0)".contains(needle), "\($0)") }
+        }
+        // A model or schedule said one way for weights readers and another in the options is refused.
+        var twice = meta; twice["config"] = Checkpoint.encode(UNetConfig.small)
+        XCTAssertThrowsError(try Checkpoint.trainState(twice, path: "c")) { XCTAssertTrue("\($0)".contains("metadata 'config' and the config in 'options' describe different models"), "\($0)") }
+        twice = meta; twice["schedule"] = Checkpoint.encode(cos)
+        XCTAssertThrowsError(try Checkpoint.trainState(twice, path: "c")) { XCTAssertTrue("\($0)".contains("metadata 'schedule' and the schedule in 'options' differ"), "\($0)") }
+        twice = meta; twice["config"] = Checkpoint.encode(UNetConfig.tiny); twice["schedule"] = Checkpoint.encode(NoiseSchedule.Spec())
+        XCTAssertEqual(try Checkpoint.trainState(twice, path: "c").step, 12)
         var o = TrainOptions(); o.batch = 1 << 40
         meta["options"] = Checkpoint.encode(o)
         XCTAssertThrowsError(try Checkpoint.trainState(meta, path: "c")) { XCTAssertTrue("\($0)".contains("batch must be in 1...4096"), "\($0)") }

@@ -25,6 +25,8 @@ final class CommandLineTests: XCTestCase {
             ("info --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"atention\\\":[0]}", "--config has an unknown key 'atention'"),
             ("info --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"nChannels\\\":16}", "--config gives 'nChannels' twice"),
             ("info --config {\\\"nChannels\\\":\\\"8\\\"}", "--config: 'nChannels' has the wrong type"),
+            ("info --config {\\\"nChannels\\\":1e999,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28}", "--config is not readable: the number 1e999 is out of range"),
+            ("info --config {\\\"nChannels\\\":16,", "--config is not valid JSON ({\"nChannels\":16,)"),
             ("info --config {\\\"nChannels\\\":16.5,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28}", "does not fit its type (sizes and counts are whole numbers"),
             ("bench --config {\\\"nChannels\\\":16,\\\"chMults\\\":[1,2],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"nMidBlocks\\\":0}",
              "mid blocks in 1...8; got 1, 0"),

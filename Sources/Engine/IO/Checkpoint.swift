@@ -103,6 +103,14 @@ public enum Checkpoint {
         }
         var opts = try decode(TrainOptions.self, metadata["options"], path: path, key: "options")
         opts.objective = try objective(metadata, path: path)
+        // The model and schedule are said twice, for readers of weights and in the options; a file
+        // whose two say different things would export or sample one model and resume another.
+        if metadata["config"] != nil, try decode(UNetConfig.self, metadata["config"], path: path, key: "config") != opts.config {
+            throw EngineError.badFile(path: path, reason: "metadata 'config' and the config in 'options' describe different models")
+        }
+        if metadata["schedule"] != nil, try decode(NoiseSchedule.Spec.self, metadata["schedule"], path: path, key: "schedule") != opts.schedule {
+            throw EngineError.badFile(path: path, reason: "metadata 'schedule' and the schedule in 'options' differ")
+        }
         do {
             try opts.validate()
             _ = try NoiseSchedule(opts.schedule)
@@ -146,8 +154,17 @@ public enum Checkpoint {
 
     public static func decode<T: Decodable>(_ type: T.Type, _ s: String?, path: String, key: String) throws -> T {
         guard let s else { throw EngineError.badFile(path: path, reason: "metadata has no '\(key)'") }
-        do { return try JSONDecoder().decode(T.self, from: Data(s.utf8)) } catch {
-            throw EngineError.badFile(path: path, reason: "metadata '\(key)' is not valid: \(EngineError.quoted(s))")
+        func bad(_ why: String) -> EngineError { .badFile(path: path, reason: "metadata '\(key)' is not valid\(why): \(EngineError.quoted(s))") }
+        // The field at fault by its path in the metadata ("options.config.chMults.2").
+        func at(_ c: [CodingKey]) -> String { ([key] + c.map { $0.intValue.map(String.init) ?? $0.stringValue }).joined(separator: ".") }
+        do { return try JSONDecoder().decode(T.self, from: Data(s.utf8)) }
+        catch let DecodingError.keyNotFound(k, c) { throw bad(" (it has no '\(at(c.codingPath + [k]))')") }
+        catch let DecodingError.typeMismatch(_, c) { throw bad(" ('\(at(c.codingPath))' has the wrong type)") }
+        catch let DecodingError.valueNotFound(_, c) { throw bad(" ('\(at(c.codingPath))' is null)") }
+        catch let DecodingError.dataCorrupted(c) where !c.codingPath.isEmpty { throw bad(" ('\(at(c.codingPath))' does not fit its type)") }
+        catch {
+            if case .failure(.numberOutOfRange(let n)) = JSONScan.parse(Data(s.utf8)) { throw bad(" (the number \(n) is out of range)") }
+            throw bad("")
         }
     }
 }

@@ -36,7 +36,7 @@ public enum Gzip {
                     case Z_STREAM_END: ended = true
                     case Z_OK: if stream.avail_in == 0 && stream.avail_out != 0 { throw EngineError.badFile(path: path, reason: "truncated gzip data") }
                     case Z_BUF_ERROR: throw EngineError.badFile(path: path, reason: "truncated gzip data")
-                    default: throw EngineError.badFile(path: path, reason: "corrupt gzip data (zlib error \(status))")
+                    default: throw EngineError.badFile(path: path, reason: "corrupt gzip data (\(Self.why(status, stream.msg)))")
                     }
                 }
                 return done
@@ -47,6 +47,16 @@ public enum Gzip {
                 throw EngineError.badFile(path: path, reason: "\(stream.avail_in) bytes after the end of the gzip data")
             }
             return result
+        }
+    }
+
+    /// zlib's word on a stream it refused, the two checks at a gzip file's end said plainly.
+    static func why(_ status: Int32, _ msg: UnsafePointer<CChar>?) -> String {
+        switch msg.map({ String(cString: $0) }) {
+        case "incorrect data check"?: "its CRC-32 does not match the data: the file is damaged"
+        case "incorrect length check"?: "the length at its end does not match the data: the file is damaged"
+        case let said?: "zlib: \(said)"
+        case nil: "zlib error \(status)"
         }
     }
 

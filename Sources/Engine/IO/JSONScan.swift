@@ -5,6 +5,31 @@ import Foundation
 /// safetensors header's size in objects before parsing builds them, and names
 /// that appear twice in one object (JSONSerialization keeps the last).
 public enum JSONScan {
+    /// JSON text parsed by JSONSerialization, or an error that says why not: a
+    /// number too large for a Double is named as such (Foundation calls it "not in
+    /// the correct format"), anything else is "not valid JSON".
+    public static func parse(_ json: Data) -> Result<Any, ParseError> {
+        do { return .success(try JSONSerialization.jsonObject(with: json)) } catch {
+            let said = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
+            // "Number 1e999 is not representable in Swift."
+            if said.hasPrefix("Number "), let end = said.range(of: " is not representable") {
+                return .failure(.numberOutOfRange(String(said[said.index(said.startIndex, offsetBy: 7)..<end.lowerBound].prefix(40))))
+            }
+            return .failure(.invalid)
+        }
+    }
+
+    /// Why a text is not JSON, in words for a message ("--config is …").
+    public enum ParseError: Error, Sendable, CustomStringConvertible {
+        case invalid, numberOutOfRange(String)
+        public var description: String {
+            switch self {
+            case .invalid: "not valid JSON"
+            case .numberOutOfRange(let n): "not readable: the number \(n) is out of range (at most about 1.8e308)"
+            }
+        }
+    }
+
     /// How many `{`, `[` and `,` a JSON text has outside its strings.
     public struct Shape: Equatable, Sendable {
         public var objects = 0, arrays = 0, commas = 0

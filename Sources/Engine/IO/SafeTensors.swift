@@ -118,8 +118,12 @@ public struct SafeTensors {
             throw bad("the header is not a JSON object in UTF-8 (one that starts with '{')")
         }
         if let over = Self.overBudget(shape, tensors: tensorsAtMost) { throw bad(over) }
-        guard let obj = try? JSONSerialization.jsonObject(with: headerData), let header = obj as? [String: Any] else {
-            throw bad("the header is not a JSON object")
+        let header: [String: Any]
+        switch JSONScan.parse(headerData) {
+        case .failure(let e): throw bad("the header is \(e)")
+        case .success(let obj):
+            guard let h = obj as? [String: Any] else { throw bad("the header is not a JSON object") }
+            header = h
         }
         // JSONSerialization keeps the last of two equal names; the reference library refuses them.
         if let dup = JSONScan.duplicateName(in: headerData) {

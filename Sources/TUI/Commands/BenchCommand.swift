@@ -6,7 +6,7 @@ import Foundation
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure training and sampling speed (medians after warm-up) and peak memory.",
+        abstract: "Measure training and sampling speed (medians after warm-up) and peak memory.", usage: "ddpm bench [<options>]",
         discussion: "Training: a full DDPM step (random t, q_sample, forward, MSE, backward, Adam, EMA) on synthetic data. Sampling: one DDPM reverse step (forward + update). Compare with PyTorch: see README.")
 
     @Option(help: "Benchmark the model this weights file describes (its metadata, or --config for a file without it).") var weights: String?

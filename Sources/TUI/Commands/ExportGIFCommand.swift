@@ -6,7 +6,7 @@ import Foundation
 struct ExportGIFCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export-gif",
-        abstract: "Write a recorded trajectory (.ddpmtraj) as an animated GIF: x_t and predicted x0 side by side for each digit, a t label and a progress bar in every frame, frames denser near t = 0, the final samples held at the end.")
+        abstract: "Write a recorded trajectory (.ddpmtraj) as an animated GIF: x_t and predicted x0 side by side for each digit, a t label and a progress bar in every frame, frames denser near t = 0, the final samples held at the end.", usage: "ddpm export-gif <file> --out <out> [<options>]")
 
     @Argument(help: "The recording (.ddpmtraj), from 'ddpm sample --record' or R in the explorer.") var file: String
     @Option(help: "The GIF to write.") var out: String

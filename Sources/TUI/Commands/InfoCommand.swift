@@ -5,10 +5,10 @@ import Foundation
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info", abstract: "What the bundled model (or --weights) holds: its recipe, parameter count, forward MFLOP and activation memory per image; with --config, those of a config.")
+        commandName: "info", abstract: "What the bundled model (or --weights) holds: its recipe, parameter count, forward MFLOP and activation memory per image; with --config, those of a config.", usage: "ddpm info [<options>]")
 
     @Option(help: "Describe this weights file or checkpoint (default: the bundled model, unless --config names a config): its model (from the metadata), schedule, objective, training step and the command that made it.") var weights: String?
-    @OptionGroup(title: "The model (tiny, small or a config JSON; with --weights, for a file without ddpm's metadata)") var model: ModelFileOptions
+    @OptionGroup(title: "The model (tiny, small or a config JSON; for --weights without metadata)") var model: ModelFileOptions
 
     func validate() throws {
         if weights == nil && (model.describesSchedule || model.objective != nil) {

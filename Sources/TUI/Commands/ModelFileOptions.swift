@@ -7,7 +7,7 @@ import Foundation
 /// saved): `--config`, `--attention`, `--schedule`, `--T`, `--objective`. A file with metadata
 /// needs none of them and refuses ones that disagree with it.
 struct ModelFileOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: its model, tiny, small, or a config JSON as ddpm writes it ({\"nChannels\":32,\"chMults\":[1,2,2,4],\"nBlocks\":2,\"imageSize\":32,\"attention\":[2]}; nChannels, chMults, nBlocks and imageSize are needed, the rest defaults to nMidBlocks 2, groups 8, attention [], learnSigma and selfCondition false).", valueName: "config"))
+    @Option(help: ArgumentHelp("For a weights file without ddpm's metadata: its model, tiny, small, or a config JSON as ddpm writes it ({\"nChannels\": 32, \"chMults\": [1, 2, 2, 4], \"nBlocks\": 2, \"imageSize\": 32, \"attention\": [2]}; nChannels, chMults, nBlocks and imageSize are needed, the rest defaults to nMidBlocks 2, groups 8, attention [], learnSigma and selfCondition false).", valueName: "config"))
     var config: String?
     @Option(help: ArgumentHelp("With --config: the chapter's AttentionBlock at these levels (e.g. 1 or 1,2).", valueName: "levels"))
     var attention: String?
@@ -90,8 +90,12 @@ struct ModelFileOptions: ParsableArguments {
     /// A config JSON as the metadata holds it; a missing, mistyped or unknown key is named.
     static func decodeConfig(_ json: String) throws -> UNetConfig {
         let keys = Set(["nChannels", "chMults", "nBlocks", "nMidBlocks", "imageChannels", "imageSize", "dropout", "groups", "attention", "learnSigma", "selfCondition"])
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
-            throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))")
+        let obj: [String: Any]
+        switch JSONScan.parse(Data(json.utf8)) {
+        case .failure(let e): throw ValidationError("--config is \(e) (\(EngineError.quoted(json, limit: 60)))")
+        case .success(let o):
+            guard let d = o as? [String: Any] else { throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))") }
+            obj = d
         }
         // JSONSerialization and JSONDecoder keep one of two equal keys without a word: refused, as in a header.
         if let dup = JSONScan.duplicateName(in: Data(json.utf8)) {

@@ -6,7 +6,7 @@ import Foundation
 struct ScheduleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schedule",
-        abstract: "Print a noise schedule's tables: t, beta, alpha, alpha_bar, alpha_bar_prev, snr, posterior_variance.")
+        abstract: "Print a noise schedule's tables: t, beta, alpha, alpha_bar, alpha_bar_prev, snr, posterior_variance.", usage: "ddpm schedule [<options>]")
 
     @Option(help: "linear, cosine, quadratic or sigmoid.") var kind: String = "linear"
     @Option(name: [.customShort("T"), .customLong("T"), .customLong("steps")], parsing: .unconditional,

@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
         """)
 
     @Option(help: "Starting options: demo (a lecture's live run, a few minutes) or full (the first bundled model's, v1); flags below change them (default: demo with --tui, full otherwise).") var recipe: String?
-    @Option(help: ArgumentHelp("Model config: tiny, small or a config JSON (default tiny), e.g. {\"nChannels\":16,\"chMults\":[1,2,4],\"nBlocks\":1,\"imageSize\":28,\"attention\":[2]}.", valueName: "config")) var config: String?
+    @Option(help: ArgumentHelp("Model config: tiny, small or a config JSON (default tiny), e.g. {\"nChannels\": 16, \"chMults\": [1, 2, 4], \"nBlocks\": 1, \"imageSize\": 28, \"attention\": [2]}.", valueName: "config")) var config: String?
     @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
     @Option(parsing: .unconditional, help: "Total optimisation steps (the cosine schedule ends here; the demo's default: as many as this machine trains in about \(Int(TrainRecipe.demoFit.seconds / 60)) minutes, \(TrainRecipe.demoFit.steps.lowerBound) to \(TrainRecipe.demoFit.steps.upperBound)).") var steps: Int?
