@@ -259,6 +259,11 @@ final class SafeTensorsTests: XCTestCase {
             var m = meta; m["options"] = try options(edit)
             XCTAssertThrowsError(try Checkpoint.trainState(m, path: "c")) { XCTAssertTrue("\($0)".contains(needle), "\($0)") }
         }
+        var huge = meta; huge["options"] = Checkpoint.encode(TrainOptions()).replacingOccurrences(of: #""batch":128"#, with: #""batch":1e999"#)
+        XCTAssertNotEqual(huge["options"], meta["options"])
+        XCTAssertThrowsError(try Checkpoint.trainState(huge, path: "c")) {
+            XCTAssertTrue("\($0)".contains("metadata 'options' is not valid (the number 1e999 is out of range (at most about 1.8e308))"), "\($0)")
+        }
         // A model or schedule said one way for weights readers and another in the options is refused.
         var twice = meta; twice["config"] = Checkpoint.encode(UNetConfig.small)
         XCTAssertThrowsError(try Checkpoint.trainState(twice, path: "c")) { XCTAssertTrue("\($0)".contains("metadata 'config' and the config in 'options' describe different models"), "\($0)") }

@@ -351,7 +351,7 @@ final class TrainerTests: XCTestCase {
 
     /// The demo's length for a pace: the steps that end the run at `seconds`,
     /// rounded down to 50 and kept within the range.
-    func testLengthFitArithmetic() {
+    func testLengthFitArithmetic() throws {
         let f = LengthFit(seconds: 240, atStep: 50, steps: 1000...4800)
         XCTAssertEqual(f.length(done: 50, elapsed: 10), 1200, "5 steps/s for 240 s")
         XCTAssertEqual(f.length(done: 50, elapsed: 9), 1300, "1333.3 steps, rounded down to 50")
@@ -366,6 +366,10 @@ final class TrainerTests: XCTestCase {
         let o = TrainRecipe.demo.options(images: 60_000)
         XCTAssertLessThan(TrainRecipe.demoFit.atStep, o.warmup)
         XCTAssertGreaterThanOrEqual(TrainRecipe.demoFit.steps.lowerBound / 10, o.warmup)
+        // So does the faster setting's, sized again `atStep` steps after it starts over.
+        let faster = try XCTUnwrap(TrainRecipe.demoFit.faster)
+        XCTAssertGreaterThanOrEqual(faster.steps.lowerBound / 10, o.warmup)
+        XCTAssertEqual(TrainRecipe.demoFit.minutes, "4.5")
     }
 
     /// A run shortened during its warm-up is, bit for bit, the run of that
@@ -420,11 +424,11 @@ final class TrainerTests: XCTestCase {
     func testFitChoosesTheFasterSettingByPace() throws {
         let fit = LengthFit(seconds: 240, atStep: 50, steps: 1000...4800, faster: .init(batch: 32, lr: 1e-3, steps: 1600...2400))
         // 50 steps of 16 in 3 s: 266.7 img/s; 237 s left hold 1975 steps of 32.
-        XCTAssertEqual(fit.fasterLength(done: 50, batch: 16, elapsed: 3), 1950)
-        XCTAssertEqual(fit.fasterLength(done: 50, batch: 16, elapsed: 1), 2400, "capped")
-        XCTAssertNil(fit.fasterLength(done: 50, batch: 16, elapsed: 4), "1475 steps: below 1600")
-        XCTAssertNil(LengthFit(seconds: 240, atStep: 50, steps: 1000...4800).fasterLength(done: 50, batch: 16, elapsed: 1))
-        XCTAssertNil(fit.fasterLength(done: 50, batch: 16, elapsed: 300), "no time left")
+        XCTAssertTrue(fit.fitsFaster(done: 50, batch: 16, elapsed: 3))
+        XCTAssertTrue(fit.fitsFaster(done: 50, batch: 16, elapsed: 3.6), "1,641 steps")
+        XCTAssertFalse(fit.fitsFaster(done: 50, batch: 16, elapsed: 3.7), "1,596 steps: below 1600")
+        XCTAssertFalse(LengthFit(seconds: 240, atStep: 50, steps: 1000...4800).fitsFaster(done: 50, batch: 16, elapsed: 1))
+        XCTAssertFalse(fit.fitsFaster(done: 50, batch: 16, elapsed: 300), "no time left")
         // Checkpoints written before the faster setting existed decode without it.
         let old = try JSONDecoder().decode(LengthFit.self, from: Data(#"{"seconds":240,"atStep":50,"steps":[1000,4800]}"#.utf8))
         XCTAssertNil(old.faster)
@@ -435,8 +439,23 @@ final class TrainerTests: XCTestCase {
         for _ in 0..<3 { try tr.trainStep() }
         let quick = LengthFit(seconds: 1000, atStep: 3, steps: 100...4000, faster: .init(batch: 8, lr: 1e-3, steps: 50...300))
         let said = try tr.fitLength(quick, done: 3, elapsed: 0.01)
-        XCTAssertTrue(said.hasPrefix("sized to this machine: fast enough for batch 8 at lr 0.001, so started over with them: 300 steps, about "), said)
+        XCTAssertEqual(said, "fast enough for batch 8 at lr 0.001: started over with them, sized after 3 steps")
         XCTAssertEqual(tr.step, 0); XCTAssertEqual(tr.options.batch, 8); XCTAssertEqual(tr.options.totalSteps, 300)
+        // The new setting is sized at its own pace, in the time that was left, and only once.
+        let again = try XCTUnwrap(tr.pendingFit)
+        XCTAssertEqual(again, LengthFit(seconds: 1000 - 0.01, atStep: 3, steps: 50...300, before: 0.01))
+        // A checkpoint saved before it is sized again keeps the new setting and the fit still to come.
+        let path = NSTemporaryDirectory() + "faster-fit-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try tr.trainStep()
+        try tr.saveCheckpoint(path)
+        let resumed = try Trainer.resume(path, data: Self.digits)
+        XCTAssertEqual(resumed.pendingFit, again); XCTAssertEqual(resumed.options.batch, 8); XCTAssertEqual(resumed.options.totalSteps, 300)
+        for _ in 0..<2 { try tr.trainStep() }
+        // 3 steps in 20 s: 999.99 s hold 149 steps, rounded down to 100, and the whole run
+        // takes 0.01 s + 100 steps at 20/3 s each, 11.1 minutes.
+        XCTAssertEqual(try tr.fitLength(again, done: 3, elapsed: 20), "sized to this machine: 100 steps of batch 8 at its pace, about 11.1 minutes in all")
+        XCTAssertEqual(tr.options.totalSteps, 100); XCTAssertEqual(tr.options.batch, 8)
         XCTAssertNil(tr.pendingFit)
     }
 
@@ -452,9 +471,18 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(r.snapshot.train?.losses.count, 0)
         XCTAssertEqual(r.snapshot.train?.totalSteps, 200)
         XCTAssertTrue(r.snapshot.message?.contains("started over") ?? false, r.snapshot.message ?? "")
+        XCTAssertEqual(r.snapshot.train?.sizedAtStep, 3, "the new setting is sized 3 steps into it")
+        // ... in the time that was left, its clock starting over: what was spent before is counted once.
+        let again = try XCTUnwrap(r.fit)
+        XCTAssertGreaterThan(try XCTUnwrap(again.before), 0)
+        XCTAssertEqual(try XCTUnwrap(again.before) + again.seconds, 1e6, accuracy: 1e-6)
         r.tick(); r.tick()
         XCTAssertEqual(tr.step, 2); XCTAssertEqual(r.snapshot.train?.losses.count, 2)
-        XCTAssertEqual(tr.options.batch, 8, "the fit happens once")
+        XCTAssertEqual(tr.options.batch, 8, "it starts over once")
+        r.tick()
+        XCTAssertEqual(tr.step, 3); XCTAssertEqual(tr.options.batch, 8)
+        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 200 steps of batch 8 at its pace, about ") ?? false, r.snapshot.message ?? "")
+        XCTAssertNil(r.fit); XCTAssertNil(r.snapshot.train?.sizedAtStep)
     }
 
     /// The training view's demo sizes itself once, at `fit.atStep`, and says so.
@@ -506,7 +534,8 @@ final class TrainerTests: XCTestCase {
 
         var m = tr.metadata()
         for bad in ["{}", "{\"seconds\":240,\"atStep\":0,\"steps\":[1000,4800]}", "{\"seconds\":-1,\"atStep\":50,\"steps\":[1000,4800]}",
-                    "{\"seconds\":240,\"atStep\":50,\"steps\":[4800,1000]}", "{\"seconds\":240,\"atStep\":50,\"steps\":[0,4800]}"] {
+                    "{\"seconds\":240,\"atStep\":50,\"steps\":[4800,1000]}", "{\"seconds\":240,\"atStep\":50,\"steps\":[0,4800]}",
+                    "{\"seconds\":240,\"atStep\":50,\"steps\":[1000,4800],\"before\":-1}"] {
             m["length_fit"] = bad
             XCTAssertThrowsError(try Checkpoint.trainState(m, path: "x"), bad) { e in
                 XCTAssertTrue("\(e)".contains("length_fit"), "\(e)")

@@ -299,13 +299,17 @@ final class OutputTests: XCTestCase {
         try FileManager.default.copyItem(atPath: fitted, toPath: given)
         let resumed = ddpm("train --resume --limit 256 --minutes 0.5 --out \(fitted)")
         XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
-        // "sized to this machine: 1450 steps at its pace, ..." or, fast enough for the
-        // other setting, "sized to this machine: fast enough for batch 32 at lr 0.001, so started over with them: 2400 steps, ...".
-        let sized = String(try XCTUnwrap(resumed.split(separator: "\n").first { $0.hasPrefix("sized to this machine: ") }, resumed))
+        // "sized to this machine: 1450 steps at its pace, ..." or, fast enough for the other setting,
+        // "fast enough for batch 32 at lr 0.001: started over with them, sized after 50 steps"
+        // and, 50 steps into that, "sized to this machine: 2150 steps of batch 32 at its pace, ...".
+        let sizedLines = resumed.split(separator: "\n").filter { $0.hasPrefix("sized to this machine: ") }
+        let sized = String(try XCTUnwrap(sizedLines.first, resumed))
+        XCTAssertEqual(sizedLines.count, 1, resumed)
+        XCTAssertEqual(sized.contains("of batch 32"), resumed.contains("started over"), resumed)
         let words = sized.split(separator: " ").map(String.init)
         let n = try XCTUnwrap(words.indices.dropFirst().first { words[$0].hasPrefix("steps") }.flatMap { Int(words[$0 - 1]) }, sized)
         let faster = try XCTUnwrap(TrainRecipe.demoFit.faster)
-        if sized.contains("started over") {
+        if resumed.contains("started over") {
             XCTAssertTrue(faster.steps.contains(n) && n % 50 == 0, sized)
             XCTAssertEqual(try options(fitted).batch, faster.batch); XCTAssertEqual(try options(fitted).lr, faster.lr)
         } else {

@@ -134,6 +134,7 @@ public enum Checkpoint {
         if let s = metadata["length_fit"] {
             let f = try decode(LengthFit.self, s, path: path, key: "length_fit")
             guard f.seconds.isFinite, f.seconds > 0, f.seconds <= 86_400, f.atStep >= 1, f.atStep <= 100_000,
+                  (f.before ?? 0) >= 0, (f.before ?? 0) <= 86_400,
                   f.steps.lowerBound >= 1, f.steps.upperBound <= 100_000_000 else {
                 throw EngineError.badFile(path: path, reason: "metadata 'length_fit' is out of range: \(EngineError.quoted(s))")
             }
@@ -163,7 +164,7 @@ public enum Checkpoint {
         catch let DecodingError.valueNotFound(_, c) { throw bad(" ('\(at(c.codingPath))' is null)") }
         catch let DecodingError.dataCorrupted(c) where !c.codingPath.isEmpty { throw bad(" ('\(at(c.codingPath))' does not fit its type)") }
         catch {
-            if case .failure(.numberOutOfRange(let n)) = JSONScan.parse(Data(s.utf8)) { throw bad(" (the number \(n) is out of range)") }
+            if case .failure(let e) = JSONScan.parse(Data(s.utf8)) { throw bad(" (\(e.reason))") }
             throw bad("")
         }
     }

@@ -25,7 +25,14 @@ public enum JSONScan {
         public var description: String {
             switch self {
             case .invalid: "not valid JSON"
-            case .numberOutOfRange(let n): "not readable: the number \(n) is out of range (at most about 1.8e308)"
+            case .numberOutOfRange: "not readable: " + reason
+            }
+        }
+        /// What is wrong, without saying what the text is not.
+        public var reason: String {
+            switch self {
+            case .invalid: "not valid JSON"
+            case .numberOutOfRange(let n): "the number \(n) is out of range (at most about 1.8e308)"
             }
         }
     }

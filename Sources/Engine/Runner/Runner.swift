@@ -25,8 +25,9 @@ public final class Runner {
     }
     /// The trainer's step when training started (`fit` counts from it).
     private var trainStartStep = 0
-    /// Seconds spent in training ticks (steps and previews; pauses are not counted): `fit`'s clock.
-    private var trainingSeconds = 0.0
+    /// Seconds spent in training ticks (steps and previews; pauses are not counted): `fit`'s clock,
+    /// which counts from `fitClockFrom` (0, or where the demo started over, to be sized again).
+    private var trainingSeconds = 0.0, fitClockFrom = 0.0
     /// Where and how often (steps) a training run saves on its own; it also saves when it finishes.
     public var checkpoint: (path: String, every: Int)? = nil
     private var lastPreview = -Double.infinity
@@ -168,7 +169,7 @@ public final class Runner {
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()
                 snapshot.train?.T = trainer!.schedule.T
-                trainingSeconds = 0
+                trainingSeconds = 0; fitClockFrom = 0
                 trainStart = Benchmark.now()
                 rateStart = trainStart; rateStartStep = trainer!.step; trainStartStep = trainer!.step
                 snapshot.running = true
@@ -361,12 +362,14 @@ public final class Runner {
             let s = try tr.trainStep()
             if let f = tr.pendingFit, tr.step - trainStartStep >= f.atStep {
                 snapshot.message = try tr.fitLength(f, done: tr.step - trainStartStep,
-                                                    elapsed: trainingSeconds + Benchmark.now() - tickStart)
+                                                    elapsed: trainingSeconds + Benchmark.now() - tickStart - fitClockFrom)
                 if tr.step == 0 {
+                    fitClockFrom = trainingSeconds + Benchmark.now() - tickStart
                     // Started over (LengthFit.faster): the curves, the rate and the preview begin again.
                     trainStartStep = 0
                     var fresh = TrainMetrics()
                     fresh.totalSteps = tr.options.totalSteps; fresh.T = tr.schedule.T
+                    fresh.sizedAtStep = tr.pendingFit.map { trainStartStep + $0.atStep }
                     fresh.confidentMinutes = m.confidentMinutes; fresh.confidentRates = m.confidentRates
                     fresh.lastSaved = m.lastSaved
                     snapshot.train = fresh

@@ -20,10 +20,11 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
     public static let demoSteps = 4800, fullEpochs = 20
 
     /// The demo's length on this machine: measured over its first 50 steps
-    /// (warm-up, previews included), as many steps as end the run 4 minutes
+    /// (warm-up, previews included), as many steps as end the run 4.5 minutes
     /// after it started, between 1,000 and `demoSteps`. A class watching for
-    /// 5 minutes sees the finished run's digits even when the pace sags.
-    public static let demoFit = LengthFit(seconds: 240, atStep: 50, steps: 1000...demoSteps,
+    /// 5 minutes sees the finished run's digits unless the pace sags by more
+    /// than a tenth (and then a run whose rate has all but decayed).
+    public static let demoFit = LengthFit(seconds: 270, atStep: 50, steps: 1000...demoSteps,
                                           faster: .init(batch: 32, lr: 1e-3, steps: 1600...2400))
 
     /// What menus and messages call it.
@@ -58,15 +59,21 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
 ///
 /// `faster`: on a machine whose first steps show it can train at least
 /// `faster.steps.lowerBound` steps of `faster.batch` at `faster.lr` in the
-/// time left, the run starts over with those (`Trainer.startOver`), as long
-/// as fits the time left, at most `faster.steps.upperBound`. The demo's
-/// batch 16 at lr 6e-3 wins on a slow machine (about 20,000 images in 4
-/// minutes); with 70,000 images and more, batch 32 at lr 1e-3 ends higher.
+/// time left, the run starts over with those (`Trainer.startOver`), and is
+/// sized again `atStep` steps into the new run, at its own pace, to end in the
+/// time that was left (`faster.steps`; `before` holds the seconds spent before
+/// it). Its images per second are not the first setting's (a larger batch
+/// uses the cores better), so the length is measured, not carried over. The
+/// demo's batch 16 at lr 6e-3 wins on a slow machine (about 20,000 images in
+/// 4 minutes); with 70,000 images and more, batch 32 at lr 1e-3 ends higher.
 public struct LengthFit: Equatable, Sendable, Codable {
     public var seconds: Double, atStep: Int, steps: ClosedRange<Int>
     public var faster: Faster?
-    public init(seconds: Double, atStep: Int, steps: ClosedRange<Int>, faster: Faster? = nil) {
-        self.seconds = seconds; self.atStep = atStep; self.steps = steps; self.faster = faster
+    /// Seconds the run had trained before the steps this fit measures (a run
+    /// started over); only for saying how long the whole run takes.
+    public var before: Double?
+    public init(seconds: Double, atStep: Int, steps: ClosedRange<Int>, faster: Faster? = nil, before: Double? = nil) {
+        self.seconds = seconds; self.atStep = atStep; self.steps = steps; self.faster = faster; self.before = before
     }
 
     /// The setting a fast machine's run starts over with.
@@ -77,15 +84,17 @@ public struct LengthFit: Equatable, Sendable, Codable {
         }
     }
 
-    /// The faster setting's length when a run that took `elapsed` seconds for
-    /// its first `done` steps of `batch` images leaves time for it (at the
-    /// same images per second), else nil.
-    public func fasterLength(done: Int, batch: Int, elapsed: Double) -> Int? {
-        guard let f = faster, done > 0, elapsed > 0, elapsed.isFinite, seconds > elapsed else { return nil }
-        let fit = (seconds - elapsed) * Double(done * batch) / elapsed / Double(f.batch)
-        guard fit >= Double(f.steps.lowerBound) else { return nil }
-        return min(Int(fit) / 50 * 50, f.steps.upperBound)
+    /// Whether a run that took `elapsed` seconds for its first `done` steps of
+    /// `batch` images leaves time for the faster setting's shortest length, at
+    /// the same images per second (a larger batch trains more, so this errs
+    /// towards the first setting; the length itself is measured after the start-over).
+    public func fitsFaster(done: Int, batch: Int, elapsed: Double) -> Bool {
+        guard let f = faster, done > 0, elapsed > 0, elapsed.isFinite, seconds > elapsed else { return false }
+        return (seconds - elapsed) * Double(done * batch) / elapsed / Double(f.batch) >= Double(f.steps.lowerBound)
     }
+
+    /// `seconds` in minutes as menus and help say it ("4.5").
+    public var minutes: String { String(format: "%g", seconds / 60) }
 
     /// The length for a run that took `elapsed` seconds for its first `done` steps.
     public func length(done: Int, elapsed: Double) -> Int {

@@ -344,20 +344,23 @@ public final class Trainer {
     /// steps, set (`setLength`), and no fit pending; returns what to tell the user.
     public func fitLength(_ fit: LengthFit, done: Int, elapsed: Double) throws -> String {
         let batch = min(options.batch, data.count)
-        if let n = fit.fasterLength(done: done, batch: batch, elapsed: elapsed), let f = fit.faster {
+        if fit.fitsFaster(done: done, batch: batch, elapsed: elapsed), let f = fit.faster {
             var o = options
-            o.batch = f.batch; o.lr = f.lr; o.totalSteps = n
+            o.batch = f.batch; o.lr = f.lr; o.totalSteps = f.steps.upperBound
             try startOver(o)
-            pendingFit = nil
-            let minutes = (elapsed + Double(n * min(f.batch, data.count)) * elapsed / Double(done * batch)) / 60
-            return "sized to this machine: fast enough for batch \(f.batch) at lr \(f.lr), so started over with them: "
-                + "\(n) steps, " + String(format: "about %.1f minutes in all", minutes)
+            // Sized again at the new setting's own pace, to end when this run would have.
+            pendingFit = LengthFit(seconds: fit.seconds - elapsed, atStep: fit.atStep, steps: f.steps, before: (fit.before ?? 0) + elapsed)
+            return "fast enough for batch \(f.batch) at lr \(f.lr): started over with them, sized after \(fit.atStep) steps"
         }
         let n = fit.length(done: done, elapsed: elapsed)
         try setLength(n)
         pendingFit = nil
-        return "sized to this machine: \(n) steps at its pace, " + String(format: "about %.1f minutes in all", elapsed / Double(done) * Double(n) / 60)
-            + (n == fit.steps.lowerBound ? " (the demo's shortest: slower than it is made for)" : "")
+        let minutes = ((fit.before ?? 0) + elapsed / Double(done) * Double(n)) / 60
+        // A run sized after starting over names its batch (the message before it scrolls away).
+        let shortest = fit.before == nil ? "the demo's shortest" : "the shortest at batch \(min(options.batch, data.count))"
+        return "sized to this machine: \(n) steps" + (fit.before == nil ? "" : " of batch \(min(options.batch, data.count))")
+            + " at its pace, " + String(format: "about %.1f minutes in all", minutes)
+            + (n == fit.steps.lowerBound ? " (\(shortest): slower than it is made for)" : "")
     }
 
     /// Refuses a run whose memory (the parameters five times over: weights,

@@ -20,7 +20,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Model config: tiny, small or a config JSON (default tiny), e.g. {\"nChannels\": 16, \"chMults\": [1, 2, 4], \"nBlocks\": 1, \"imageSize\": 28, \"attention\": [2]}.", valueName: "config")) var config: String?
     @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
-    @Option(parsing: .unconditional, help: "Total optimisation steps (the cosine schedule ends here; the demo's default: as many as this machine trains in about \(Int(TrainRecipe.demoFit.seconds / 60)) minutes, \(TrainRecipe.demoFit.steps.lowerBound) to \(TrainRecipe.demoFit.steps.upperBound)).") var steps: Int?
+    @Option(parsing: .unconditional, help: "Total optimisation steps (the cosine schedule ends here; the demo's default: as many as this machine trains in about \(TrainRecipe.demoFit.minutes) minutes, \(TrainRecipe.demoFit.steps.lowerBound) to \(TrainRecipe.demoFit.steps.upperBound)).") var steps: Int?
     @Option(parsing: .unconditional, help: "Train for this many epochs instead of --steps.") var epochs: Double?
     @Option(parsing: .unconditional, help: "Batch size (full recipe \(Self.full.batch), demo \(Self.demo.batch)).") var batch: Int?
     @Option(parsing: .unconditional, help: "Peak learning rate (Adam; full recipe \(Self.full.lr), demo \(Self.demo.lr)).") var lr: Double?

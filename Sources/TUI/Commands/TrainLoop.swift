@@ -28,6 +28,8 @@ struct TrainLoop {
         var startStep = trainer.step
         // Where the rate and ETA count from: the loop's start, or where the demo started over.
         var rateT0 = t0
+        // Where the pace of the demo's fit counts from: the loop's start, or where it started over (sized again).
+        var fitT0 = t0
         var smoothed = Double.nan
         var lastPrint = 0.0
         var wall = 0.0
@@ -81,12 +83,12 @@ struct TrainLoop {
             smoothed = smoothed.isNaN ? s.loss : 0.98 * smoothed + 0.02 * s.loss
             wall = Benchmark.now() - t0
             if let f = trainer.pendingFit, trainer.step - startStep >= f.atStep {
-                let said = try trainer.fitLength(f, done: trainer.step - startStep, elapsed: wall)
+                let said = try trainer.fitLength(f, done: trainer.step - startStep, elapsed: Benchmark.now() - fitT0)
                 total = trainer.options.totalSteps
                 if isTTY { print("") }
                 print(said)
                 if trainer.step == 0 {   // started over (LengthFit.faster): nothing to save or show yet
-                    startStep = 0; rateT0 = Benchmark.now(); smoothed = .nan
+                    startStep = 0; rateT0 = Benchmark.now(); fitT0 = rateT0; smoothed = .nan
                     continue
                 }
             }

@@ -19,8 +19,8 @@ enum TrainView {
         let fit = TrainRecipe.demoFit
         let rows: [(String, Bool)] = [
             ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR, \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps", true),
-            ("   as many steps as this machine trains in \(Int(fit.seconds / 60)) minutes; the preview turns", false),
-            ("   into digits as it runs", false),
+            ("   as many steps as this machine trains in \(fit.minutes) minutes; the preview", false),
+            ("   turns into digits as it runs", false),
             (fit.faster.map { f in "   (if \(f.steps.lowerBound)-\(f.steps.upperBound) steps of batch \(f.batch) fit: those instead, at lr \(f.lr))" } ?? "", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
