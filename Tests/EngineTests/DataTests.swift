@@ -57,7 +57,9 @@ final class DataTests: XCTestCase {
         // A header that asks for a huge allocation is refused before allocating.
         write("train-images-idx3-ubyte", [0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0x10, 0, 0, 0, 0x10, 0])
         assertLoadError("bound")
-        // Truncated gzip.
+        // Truncated gzip (the plain set kept aside, to compare with).
+        try FileManager.default.createDirectory(atPath: dir + "/plain", withIntermediateDirectories: true)
+        write("plain/train-images-idx3-ubyte", imgs); write("plain/train-labels-idx1-ubyte", labs)
         try FileManager.default.removeItem(atPath: dir + "/train-images-idx3-ubyte")
         let gz = try Data(contentsOf: URL(fileURLWithPath: Self.mnistDir + "/t10k-images-idx3-ubyte.gz"))
         write("train-images-idx3-ubyte.gz", Array(gz.prefix(gz.count / 2)))
@@ -75,6 +77,12 @@ final class DataTests: XCTestCase {
         crc[crc.count - 8] ^= 0xff; crc[crc.count - 4] ^= 0x01
         write("train-images-idx3-ubyte.gz", crc)
         assertLoadError("corrupt gzip data (the length at its end does not match the data: the file is damaged)")
+        // Members one after another (`cat a.gz b.gz`) are one file, as to gzip and zcat; bytes after the last are not.
+        let two = Gzip.gzip(Array(imgs.prefix(10))) + Gzip.gzip(Array(imgs.dropFirst(10)))
+        write("train-images-idx3-ubyte.gz", two)
+        XCTAssertEqual(try Dataset.load(dir: dir, train: true).images, try Dataset.load(dir: dir + "/plain", train: true).images)
+        write("train-images-idx3-ubyte.gz", two + [0x1f])
+        assertLoadError("1 bytes after the end of the gzip data")
         // A file given where the folder belongs.
         XCTAssertThrowsError(try Dataset.load(dir: Self.mnistDir + "/t10k-labels-idx1-ubyte.gz", train: true)) {
             XCTAssertTrue("\($0)".contains("is a file; give the folder"), "\($0)")

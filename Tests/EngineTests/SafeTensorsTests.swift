@@ -264,6 +264,12 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.trainState(huge, path: "c")) {
             XCTAssertTrue("\($0)".contains("metadata 'options' is not valid (the number 1e999 is out of range (at most about 1.8e308))"), "\($0)")
         }
+        // Two equal names in a metadata string are refused (JSONDecoder keeps one, Python's json the other);
+        // a number that does not fit its type is said as such (JSONDecoder gives no path for it).
+        var two = meta; two["options"] = Checkpoint.encode(TrainOptions()).replacingOccurrences(of: #""batch":128"#, with: #""batch":128,"batch":64"#)
+        XCTAssertThrowsError(try Checkpoint.trainState(two, path: "c")) { XCTAssertTrue("\($0)".contains("metadata 'options' gives 'batch' twice"), "\($0)") }
+        two["options"] = Checkpoint.encode(TrainOptions()).replacingOccurrences(of: #""batch":128"#, with: #""batch":16.5"#)
+        XCTAssertThrowsError(try Checkpoint.trainState(two, path: "c")) { XCTAssertTrue("\($0)".contains("(a value does not fit its type: counts, sizes, steps and seeds are whole numbers)"), "\($0)") }
         // A model or schedule said one way for weights readers and another in the options is refused.
         var twice = meta; twice["config"] = Checkpoint.encode(UNetConfig.small)
         XCTAssertThrowsError(try Checkpoint.trainState(twice, path: "c")) { XCTAssertTrue("\($0)".contains("metadata 'config' and the config in 'options' describe different models"), "\($0)") }
@@ -271,6 +277,10 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.trainState(twice, path: "c")) { XCTAssertTrue("\($0)".contains("metadata 'schedule' and the schedule in 'options' differ"), "\($0)") }
         twice = meta; twice["config"] = Checkpoint.encode(UNetConfig.tiny); twice["schedule"] = Checkpoint.encode(NoiseSchedule.Spec())
         XCTAssertEqual(try Checkpoint.trainState(twice, path: "c").step, 12)
+        // Dropout only shapes training (as in modelSpec): the options' is the one a resume trains with.
+        var noDropout = UNetConfig.tiny; noDropout.dropout = 0
+        twice["config"] = Checkpoint.encode(noDropout)
+        XCTAssertEqual(try Checkpoint.trainState(twice, path: "c").options.config.dropout, UNetConfig.tiny.dropout)
         var o = TrainOptions(); o.batch = 1 << 40
         meta["options"] = Checkpoint.encode(o)
         XCTAssertThrowsError(try Checkpoint.trainState(meta, path: "c")) { XCTAssertTrue("\($0)".contains("batch must be in 1...4096"), "\($0)") }

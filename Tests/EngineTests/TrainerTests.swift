@@ -535,7 +535,9 @@ final class TrainerTests: XCTestCase {
         var m = tr.metadata()
         for bad in ["{}", "{\"seconds\":240,\"atStep\":0,\"steps\":[1000,4800]}", "{\"seconds\":-1,\"atStep\":50,\"steps\":[1000,4800]}",
                     "{\"seconds\":240,\"atStep\":50,\"steps\":[4800,1000]}", "{\"seconds\":240,\"atStep\":50,\"steps\":[0,4800]}",
-                    "{\"seconds\":240,\"atStep\":50,\"steps\":[1000,4800],\"before\":-1}"] {
+                    "{\"seconds\":240,\"atStep\":50,\"steps\":[1000,4800],\"before\":-1}",
+                    "{\"seconds\":240,\"atStep\":50,\"steps\":[1000,4800],\"faster\":{\"batch\":0,\"lr\":0.001,\"steps\":[1600,2400]}}",
+                    "{\"seconds\":240,\"atStep\":50,\"steps\":[1000,4800],\"faster\":{\"batch\":32,\"lr\":0.001,\"steps\":[-5,-1]}}"] {
             m["length_fit"] = bad
             XCTAssertThrowsError(try Checkpoint.trainState(m, path: "x"), bad) { e in
                 XCTAssertTrue("\(e)".contains("length_fit"), "\(e)")

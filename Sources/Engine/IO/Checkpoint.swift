@@ -105,7 +105,9 @@ public enum Checkpoint {
         opts.objective = try objective(metadata, path: path)
         // The model and schedule are said twice, for readers of weights and in the options; a file
         // whose two say different things would export or sample one model and resume another.
-        if metadata["config"] != nil, try decode(UNetConfig.self, metadata["config"], path: path, key: "config") != opts.config {
+        // (Dropout only shapes training, as in modelSpec: the options' is the one a resume trains with.)
+        if metadata["config"] != nil, try { var c = try decode(UNetConfig.self, metadata["config"], path: path, key: "config")
+                                            c.dropout = opts.config.dropout; return c }() != opts.config {
             throw EngineError.badFile(path: path, reason: "metadata 'config' and the config in 'options' describe different models")
         }
         if metadata["schedule"] != nil, try decode(NoiseSchedule.Spec.self, metadata["schedule"], path: path, key: "schedule") != opts.schedule {
@@ -138,6 +140,11 @@ public enum Checkpoint {
                   f.steps.lowerBound >= 1, f.steps.upperBound <= 100_000_000 else {
                 throw EngineError.badFile(path: path, reason: "metadata 'length_fit' is out of range: \(EngineError.quoted(s))")
             }
+            if let g = f.faster {
+                guard (1...4096).contains(g.batch), g.lr > 0, g.lr < 1, g.steps.lowerBound >= 1, g.steps.upperBound <= 100_000_000 else {
+                    throw EngineError.badFile(path: path, reason: "metadata 'length_fit' has a faster setting out of range: \(EngineError.quoted(s))")
+                }
+            }
             fit = f
         }
         return TrainState(options: opts, step: step, rng: words, bucketLoss: buckets,
@@ -157,7 +164,11 @@ public enum Checkpoint {
         guard let s else { throw EngineError.badFile(path: path, reason: "metadata has no '\(key)'") }
         func bad(_ why: String) -> EngineError { .badFile(path: path, reason: "metadata '\(key)' is not valid\(why): \(EngineError.quoted(s))") }
         // The field at fault by its path in the metadata ("options.config.chMults.2").
-        func at(_ c: [CodingKey]) -> String { ([key] + c.map { $0.intValue.map(String.init) ?? $0.stringValue }).joined(separator: ".") }
+        func at(_ c: [CodingKey]) -> String { key + (c.isEmpty ? "" : "." + JSONScan.path(c)) }
+        // JSONDecoder keeps one of two equal names without a word (and Python's json the other).
+        if let dup = JSONScan.duplicateName(in: Data(s.utf8)) {
+            throw EngineError.badFile(path: path, reason: "metadata '\(key)' gives '\(EngineError.quoted(dup, limit: 30))' twice")
+        }
         do { return try JSONDecoder().decode(T.self, from: Data(s.utf8)) }
         catch let DecodingError.keyNotFound(k, c) { throw bad(" (it has no '\(at(c.codingPath + [k]))')") }
         catch let DecodingError.typeMismatch(_, c) { throw bad(" ('\(at(c.codingPath))' has the wrong type)") }
@@ -165,7 +176,8 @@ public enum Checkpoint {
         catch let DecodingError.dataCorrupted(c) where !c.codingPath.isEmpty { throw bad(" ('\(at(c.codingPath))' does not fit its type)") }
         catch {
             if case .failure(let e) = JSONScan.parse(Data(s.utf8)) { throw bad(" (\(e.reason))") }
-            throw bad("")
+            // What JSONDecoder says, with no path, of 16.5 or 1e300 where a whole number goes.
+            throw bad(" (a value does not fit its type: counts, sizes, steps and seeds are whole numbers)")
         }
     }
 }

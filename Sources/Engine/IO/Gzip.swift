@@ -33,7 +33,13 @@ public enum Gzip {
                     let status = inflate(&stream, Z_NO_FLUSH)
                     done += ask - Int(stream.avail_out)
                     switch status {
-                    case Z_STREAM_END: ended = true
+                    case Z_STREAM_END:
+                        // Members one after another (`cat a.gz b.gz`) are one file to gzip and zcat: read on.
+                        if stream.avail_in >= 2 && stream.next_in[0] == 0x1f && stream.next_in[1] == 0x8b {
+                            guard inflateReset(&stream) == Z_OK else { throw EngineError.badFile(path: path, reason: "cannot restart zlib") }
+                        } else {
+                            ended = true
+                        }
                     case Z_OK: if stream.avail_in == 0 && stream.avail_out != 0 { throw EngineError.badFile(path: path, reason: "truncated gzip data") }
                     case Z_BUF_ERROR: throw EngineError.badFile(path: path, reason: "truncated gzip data")
                     default: throw EngineError.badFile(path: path, reason: "corrupt gzip data (\(Self.why(status, stream.msg)))")
@@ -42,7 +48,7 @@ public enum Gzip {
                 return done
             }
             let result = try body(fill, { ended })
-            // One gzip member: anything after its end is not ours to ignore.
+            // After the last gzip member, anything else is not ours to ignore.
             if ended && stream.avail_in > 0 {
                 throw EngineError.badFile(path: path, reason: "\(stream.avail_in) bytes after the end of the gzip data")
             }

@@ -6,8 +6,9 @@ import Foundation
 /// that appear twice in one object (JSONSerialization keeps the last).
 public enum JSONScan {
     /// JSON text parsed by JSONSerialization, or an error that says why not: a
-    /// number too large for a Double is named as such (Foundation calls it "not in
-    /// the correct format"), anything else is "not valid JSON".
+    /// number too large for a Double, or nesting deeper than the parser goes, is
+    /// named as such (Foundation calls both "not in the correct format"),
+    /// anything else is "not valid JSON".
     public static func parse(_ json: Data) -> Result<Any, ParseError> {
         do { return .success(try JSONSerialization.jsonObject(with: json)) } catch {
             let said = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
@@ -15,17 +16,24 @@ public enum JSONScan {
             if said.hasPrefix("Number "), let end = said.range(of: " is not representable") {
                 return .failure(.numberOutOfRange(String(said[said.index(said.startIndex, offsetBy: 7)..<end.lowerBound].prefix(40))))
             }
+            // "Too many nested arrays or dictionaries around character 513."
+            if said.hasPrefix("Too many nested") { return .failure(.tooDeep) }
             return .failure(.invalid)
         }
     }
 
+    /// A decoding error's place as a message names it: "config.chMults.1" (not "Index 1").
+    public static func path(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+
     /// Why a text is not JSON, in words for a message ("--config is …").
     public enum ParseError: Error, Sendable, CustomStringConvertible {
-        case invalid, numberOutOfRange(String)
+        case invalid, numberOutOfRange(String), tooDeep
         public var description: String {
             switch self {
             case .invalid: "not valid JSON"
-            case .numberOutOfRange: "not readable: " + reason
+            case .numberOutOfRange, .tooDeep: "not readable: " + reason
             }
         }
         /// What is wrong, without saying what the text is not.
@@ -33,6 +41,7 @@ public enum JSONScan {
             switch self {
             case .invalid: "not valid JSON"
             case .numberOutOfRange(let n): "the number \(n) is out of range (at most about 1.8e308)"
+            case .tooDeep: "its arrays and objects are nested deeper than 512 levels"
             }
         }
     }

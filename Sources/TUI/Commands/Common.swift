@@ -178,7 +178,8 @@ func digitReader() throws -> DigitReader {
 
 /// A named config with optional attention levels ("1" or "1,2": indices into ch_mults).
 func modelConfig(_ name: String, attention: String?) throws -> UNetConfig {
-    let json = name.trimmingCharacters(in: .whitespaces).hasPrefix("{")
+    // JSON of any kind goes to the decoder, which says what is wrong with it ("[1]" is not an object).
+    let json = ["{", "["].contains { name.trimmingCharacters(in: .whitespaces).hasPrefix($0) }
     guard var cfg = try json ? ModelFileOptions.decodeConfig(name) : UNetConfig.named(name) else {
         throw ValidationError("unknown --config '\(name)' (tiny, small or a config JSON)")
     }

@@ -109,14 +109,14 @@ struct ModelFileOptions: ParsableArguments {
         } catch let DecodingError.keyNotFound(k, _) {
             throw ValidationError("--config needs '\(k.stringValue)' (nChannels, chMults, nBlocks and imageSize are required)")
         } catch let DecodingError.typeMismatch(_, c) {
-            throw ValidationError("--config: '\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type (\(c.debugDescription))")
+            throw ValidationError("--config: '\(JSONScan.path(c.codingPath))' has the wrong type (\(c.debugDescription))")
         } catch let DecodingError.dataCorrupted(c) {
             // What Foundation says of 16.5 or 1e300 where a whole number goes ("not valid JSON", though it is).
-            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+            let path = JSONScan.path(c.codingPath)
             throw ValidationError("--config: " + (path.isEmpty ? "a value" : "'\(path)'")
                                   + " does not fit its type (sizes and counts are whole numbers, dropout a number, learnSigma and selfCondition true or false)")
         } catch let DecodingError.valueNotFound(_, c) {
-            throw ValidationError("--config: '\(c.codingPath.map(\.stringValue).joined(separator: "."))' is null")
+            throw ValidationError("--config: '\(JSONScan.path(c.codingPath))' is null")
         } catch {
             throw ValidationError("--config: \(error)")
         }
