@@ -360,6 +360,13 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(f.length(done: 50, elapsed: 0), 4800)
         XCTAssertEqual(f.length(done: 0, elapsed: 3), 4800)
         XCTAssertEqual(f.length(done: 50, elapsed: .infinity), 4800)
+        // The first `settle` steps (buffers, the first preview) left out of the pace: 50 steps in 10 s,
+        // the first 10 of them in 4 s, so 40 in 6 s; the 230 s left hold 1533 more: 1583, rounded down.
+        XCTAssertEqual(f.settle, 10)
+        XCTAssertEqual(f.length(done: 50, elapsed: 10, settledAt: 4), 1550)
+        XCTAssertEqual(f.length(done: 50, elapsed: 10, settledAt: 11), 1200, "a clock past the end is not a pace")
+        XCTAssertEqual(LengthFit(seconds: 240, atStep: 3, steps: 1...4800).length(done: 3, elapsed: 1, settledAt: 0.5), 700,
+                       "an atStep under 5 settles nothing: 3 steps/s")
         XCTAssertEqual(TrainRecipe.demoFit.steps.upperBound, TrainRecipe.demoSteps)
         XCTAssertEqual(TrainRecipe.demo.options(images: 60_000).totalSteps, TrainRecipe.demoSteps)
         // The fewest keeps the demo's warm-up: a fitted run is the run of its length from the start.

@@ -28,6 +28,8 @@ public final class Runner {
     /// Seconds spent in training ticks (steps and previews; pauses are not counted): `fit`'s clock,
     /// which counts from `fitClockFrom` (0, or where the demo started over, to be sized again).
     private var trainingSeconds = 0.0, fitClockFrom = 0.0
+    /// The fit's clock when its first `settle` steps ended (left out of its pace).
+    private var fitSettledAt: Double?
     /// Where and how often (steps) a training run saves on its own; it also saves when it finishes.
     public var checkpoint: (path: String, every: Int)? = nil
     private var lastPreview = -Double.infinity
@@ -169,7 +171,7 @@ public final class Runner {
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()
                 snapshot.train?.T = trainer!.schedule.T
-                trainingSeconds = 0; fitClockFrom = 0
+                trainingSeconds = 0; fitClockFrom = 0; fitSettledAt = nil
                 trainStart = Benchmark.now()
                 rateStart = trainStart; rateStartStep = trainer!.step; trainStartStep = trainer!.step
                 snapshot.running = true
@@ -360,11 +362,12 @@ public final class Runner {
         defer { trainingSeconds += Benchmark.now() - tickStart }
         do {
             let s = try tr.trainStep()
+            let fitClock = trainingSeconds + Benchmark.now() - tickStart - fitClockFrom
+            if let f = tr.pendingFit, tr.step - trainStartStep == f.settle { fitSettledAt = fitClock }
             if let f = tr.pendingFit, tr.step - trainStartStep >= f.atStep {
-                snapshot.message = try tr.fitLength(f, done: tr.step - trainStartStep,
-                                                    elapsed: trainingSeconds + Benchmark.now() - tickStart - fitClockFrom)
+                snapshot.message = try tr.fitLength(f, done: tr.step - trainStartStep, elapsed: fitClock, settledAt: fitSettledAt)
                 if tr.step == 0 {
-                    fitClockFrom = trainingSeconds + Benchmark.now() - tickStart
+                    fitClockFrom = trainingSeconds + Benchmark.now() - tickStart; fitSettledAt = nil
                     // Started over (LengthFit.faster): the curves, the rate and the preview begin again.
                     trainStartStep = 0
                     var fresh = TrainMetrics()

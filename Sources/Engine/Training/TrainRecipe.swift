@@ -84,22 +84,37 @@ public struct LengthFit: Equatable, Sendable, Codable {
         }
     }
 
+    /// The first steps of a run, left out of its pace when the loop says when
+    /// they ended (`settledAt`): they allocate the batch's buffers and draw the
+    /// first preview, one-off costs that made the length too short.
+    public var settle: Int { atStep / 5 }
+
+    /// Steps per second for extrapolating: those after the first `settle`
+    /// (which ended `settledAt` seconds in) where given, else all `done`.
+    public func pace(done: Int, elapsed: Double, settledAt: Double? = nil) -> Double {
+        if let s = settledAt, settle >= 1, done > settle, s >= 0, elapsed > s { return Double(done - settle) / (elapsed - s) }
+        return Double(done) / elapsed
+    }
+
     /// Whether a run that took `elapsed` seconds for its first `done` steps of
     /// `batch` images leaves time for the faster setting's shortest length, at
     /// the same images per second (a larger batch trains more, so this errs
     /// towards the first setting; the length itself is measured after the start-over).
-    public func fitsFaster(done: Int, batch: Int, elapsed: Double) -> Bool {
+    public func fitsFaster(done: Int, batch: Int, elapsed: Double, settledAt: Double? = nil) -> Bool {
         guard let f = faster, done > 0, elapsed > 0, elapsed.isFinite, seconds > elapsed else { return false }
-        return (seconds - elapsed) * Double(done * batch) / elapsed / Double(f.batch) >= Double(f.steps.lowerBound)
+        return (seconds - elapsed) * pace(done: done, elapsed: elapsed, settledAt: settledAt) * Double(batch) / Double(f.batch)
+            >= Double(f.steps.lowerBound)
     }
 
     /// `seconds` in minutes as menus and help say it ("4.5").
     public var minutes: String { String(format: "%g", seconds / 60) }
 
-    /// The length for a run that took `elapsed` seconds for its first `done` steps.
-    public func length(done: Int, elapsed: Double) -> Int {
+    /// The length for a run that took `elapsed` seconds for its first `done`
+    /// steps (`settledAt` for its first `settle`): those and as many more as
+    /// the time left holds at its pace.
+    public func length(done: Int, elapsed: Double, settledAt: Double? = nil) -> Int {
         guard done > 0, elapsed > 0, elapsed.isFinite else { return steps.upperBound }
-        let fit = Double(done) * seconds / elapsed
+        let fit = Double(done) + (seconds - elapsed) * pace(done: done, elapsed: elapsed, settledAt: settledAt)
         guard fit < Double(steps.upperBound) else { return steps.upperBound }
         return max(Int(fit) / 50 * 50, steps.lowerBound)
     }

@@ -341,10 +341,11 @@ public final class Trainer {
     public var pendingFit: LengthFit?
 
     /// `fit`'s length for a run that took `elapsed` seconds for its first `done`
-    /// steps, set (`setLength`), and no fit pending; returns what to tell the user.
-    public func fitLength(_ fit: LengthFit, done: Int, elapsed: Double) throws -> String {
+    /// steps (`settledAt` for its first `fit.settle`), set (`setLength`), and no
+    /// fit pending; returns what to tell the user.
+    public func fitLength(_ fit: LengthFit, done: Int, elapsed: Double, settledAt: Double? = nil) throws -> String {
         let batch = min(options.batch, data.count)
-        if fit.fitsFaster(done: done, batch: batch, elapsed: elapsed), let f = fit.faster {
+        if fit.fitsFaster(done: done, batch: batch, elapsed: elapsed, settledAt: settledAt), let f = fit.faster {
             var o = options
             o.batch = f.batch; o.lr = f.lr; o.totalSteps = f.steps.upperBound
             try startOver(o)
@@ -352,10 +353,10 @@ public final class Trainer {
             pendingFit = LengthFit(seconds: fit.seconds - elapsed, atStep: fit.atStep, steps: f.steps, before: (fit.before ?? 0) + elapsed)
             return "fast enough for batch \(f.batch) at lr \(f.lr): started over with them, sized after \(fit.atStep) steps"
         }
-        let n = fit.length(done: done, elapsed: elapsed)
+        let n = fit.length(done: done, elapsed: elapsed, settledAt: settledAt)
         try setLength(n)
         pendingFit = nil
-        let minutes = ((fit.before ?? 0) + elapsed / Double(done) * Double(n)) / 60
+        let minutes = ((fit.before ?? 0) + elapsed + Double(n - done) / fit.pace(done: done, elapsed: elapsed, settledAt: settledAt)) / 60
         // A run sized after starting over names its batch (the message before it scrolls away).
         let shortest = fit.before == nil ? "the demo's shortest" : "the shortest at batch \(min(options.batch, data.count))"
         return "sized to this machine: \(n) steps" + (fit.before == nil ? "" : " of batch \(min(options.batch, data.count))")

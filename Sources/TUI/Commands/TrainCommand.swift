@@ -39,7 +39,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
     @Option(parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int = 500
-    @Option(parsing: .unconditional, help: "Stop after this many minutes of wall-clock time (saving, as Ctrl-C does); not with --tui.") var minutes: Double?
+    @Option(parsing: .unconditional, help: "Stop after this many minutes of wall-clock time (saving, as Ctrl-C does); not with --tui. The demo's length is still sized to about \(TrainRecipe.demoFit.minutes) minutes (--steps sets one).") var minutes: Double?
     @Option(parsing: .unconditional, help: "Every this many seconds, sample 64 digits from the EMA weights (DDIM 20 steps, x0 clipped, fixed seed) and print the share the bundled classifier reads with p >= 0.9 among those inked like a digit (the time counts toward --minutes); not with --tui.") var reportEvery: Double?
     @Flag(help: "Continue from the checkpoint at --out.") var resume = false
     @Option(name: .customLong("init"), help: "Start a new run from these weights (a model file of the same config) instead of random ones: a fine-tune. Adam starts afresh; the EMA starts at these weights.") var initWeights: String?

@@ -30,6 +30,8 @@ struct TrainLoop {
         var rateT0 = t0
         // Where the pace of the demo's fit counts from: the loop's start, or where it started over (sized again).
         var fitT0 = t0
+        // When the fit's first `settle` steps ended (left out of its pace).
+        var settledAt: Double? = nil
         var smoothed = Double.nan
         var lastPrint = 0.0
         var wall = 0.0
@@ -82,13 +84,14 @@ struct TrainLoop {
             }
             smoothed = smoothed.isNaN ? s.loss : 0.98 * smoothed + 0.02 * s.loss
             wall = Benchmark.now() - t0
+            if let f = trainer.pendingFit, trainer.step - startStep == f.settle { settledAt = Benchmark.now() - fitT0 }
             if let f = trainer.pendingFit, trainer.step - startStep >= f.atStep {
-                let said = try trainer.fitLength(f, done: trainer.step - startStep, elapsed: Benchmark.now() - fitT0)
+                let said = try trainer.fitLength(f, done: trainer.step - startStep, elapsed: Benchmark.now() - fitT0, settledAt: settledAt)
                 total = trainer.options.totalSteps
                 if isTTY { print("") }
                 print(said)
                 if trainer.step == 0 {   // started over (LengthFit.faster): nothing to save or show yet
-                    startStep = 0; rateT0 = Benchmark.now(); fitT0 = rateT0; smoothed = .nan
+                    startStep = 0; rateT0 = Benchmark.now(); fitT0 = rateT0; settledAt = nil; smoothed = .nan
                     continue
                 }
             }
@@ -108,9 +111,11 @@ struct TrainLoop {
             let totalShown = (trainer.pendingFit == nil ? "" : "<=") + "\(total)"
             if isTTY {
                 if now - lastPrint > 0.2 || trainer.step == total {
-                    let frac = Double(trainer.step) / Double(total)
-                    let bar = String(repeating: "█", count: Int(frac * 30)) + String(repeating: "·", count: 30 - Int(frac * 30))
-                    print(String(format: "\r%@ step %d/%@  loss %.4f  %.0f img/s  ETA %@ ", bar, trainer.step, totalShown, smoothed, ips, etaShown), terminator: "")
+                    let rest = String(format: " step %d/%@  loss %.4f  %.0f img/s  ETA %@ ", trainer.step, totalShown, smoothed, ips, etaShown)
+                    // The bar takes what an 80-column terminal leaves (a longer line would wrap at every update).
+                    let width = min(30, max(10, 79 - rest.count)), filled = Int(Double(trainer.step) / Double(total) * Double(width))
+                    let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+                    print("\r" + bar + rest, terminator: "")
                     fflush(stdout); lastPrint = now
                 }
             } else if now - lastPrint > 10 || trainer.step == total || trainer.step == startStep + 1 {

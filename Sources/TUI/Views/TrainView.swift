@@ -87,17 +87,18 @@ enum TrainView {
         // Paused or finished, there is no speed and no time left to estimate ("--").
         let eta = snap.running && m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
         let state = snap.running ? "running" : (snap.finished ? "finished" : "paused")
-        let last = m.losses.last ?? .nan
+        // No loss before the first step (and after the demo starts over): "--", not "nan".
+        let last = m.losses.last.map { String(format: "%.4f", $0) } ?? "--"
         let speed = snap.running ? String(format: "%.2f steps/s (%.0f img/s)", m.stepsPerSecond, m.imagesPerSecond) : "-- steps/s"
         let shortSpeed = snap.running ? String(format: "%.1f st/s", m.stepsPerSecond) : "-- st/s"
         // The state right after the step, so a narrow window never loses it.
         // Before the lecture demo is sized to the machine its length is at most totalSteps: no ETA yet.
         let etaShown = m.sizedAtStep.map { "at step \($0)" } ?? formatDuration(eta)
         let total = length(m, s.caps)
-        var line = String(format: "step %d/%@ │ %@ │ epoch %.2f │ loss %.4f │ %@ │ lr %.2e │ ETA %@ │ %@",
+        var line = String(format: "step %d/%@ │ %@ │ epoch %.2f │ loss %@ │ %@ │ lr %.2e │ ETA %@ │ %@",
                           m.step, total, state, m.epoch, last, speed, m.lr, etaShown, s.mode.rawValue)
         if line.count > W {
-            line = String(format: "step %d/%@ │ %@ │ loss %.4f │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown)
+            line = String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown)
         }
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
