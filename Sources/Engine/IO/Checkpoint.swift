@@ -106,9 +106,12 @@ public enum Checkpoint {
         // The model and schedule are said twice, for readers of weights and in the options; a file
         // whose two say different things would export or sample one model and resume another.
         // (Dropout only shapes training, as in modelSpec: the options' is the one a resume trains with.)
-        if metadata["config"] != nil, try { var c = try decode(UNetConfig.self, metadata["config"], path: path, key: "config")
-                                            c.dropout = opts.config.dropout; return c }() != opts.config {
-            throw EngineError.badFile(path: path, reason: "metadata 'config' and the config in 'options' describe different models")
+        if metadata["config"] != nil {
+            var said = try decode(UNetConfig.self, metadata["config"], path: path, key: "config")
+            said.dropout = opts.config.dropout
+            guard said == opts.config else {
+                throw EngineError.badFile(path: path, reason: "metadata 'config' and the config in 'options' describe different models")
+            }
         }
         if metadata["schedule"] != nil, try decode(NoiseSchedule.Spec.self, metadata["schedule"], path: path, key: "schedule") != opts.schedule {
             throw EngineError.badFile(path: path, reason: "metadata 'schedule' and the schedule in 'options' differ")
@@ -140,8 +143,11 @@ public enum Checkpoint {
                   f.steps.lowerBound >= 1, f.steps.upperBound <= 100_000_000 else {
                 throw EngineError.badFile(path: path, reason: "metadata 'length_fit' is out of range: \(EngineError.quoted(s))")
             }
+            // The faster setting is a run's options too: the bounds of any run's (`TrainOptions.validate`).
             if let g = f.faster {
-                guard (1...4096).contains(g.batch), g.lr > 0, g.lr < 1, g.steps.lowerBound >= 1, g.steps.upperBound <= 100_000_000 else {
+                var o = opts
+                o.batch = g.batch; o.lr = g.lr; o.totalSteps = g.steps.upperBound
+                guard g.steps.lowerBound >= 1, (try? o.validate()) != nil else {
                     throw EngineError.badFile(path: path, reason: "metadata 'length_fit' has a faster setting out of range: \(EngineError.quoted(s))")
                 }
             }
@@ -162,20 +168,21 @@ public enum Checkpoint {
 
     public static func decode<T: Decodable>(_ type: T.Type, _ s: String?, path: String, key: String) throws -> T {
         guard let s else { throw EngineError.badFile(path: path, reason: "metadata has no '\(key)'") }
+        let data = Data(s.utf8)
         func bad(_ why: String) -> EngineError { .badFile(path: path, reason: "metadata '\(key)' is not valid\(why): \(EngineError.quoted(s))") }
         // The field at fault by its path in the metadata ("options.config.chMults.2").
         func at(_ c: [CodingKey]) -> String { key + (c.isEmpty ? "" : "." + JSONScan.path(c)) }
         // JSONDecoder keeps one of two equal names without a word (and Python's json the other).
-        if let dup = JSONScan.duplicateName(in: Data(s.utf8)) {
+        if let dup = JSONScan.duplicateName(in: data) {
             throw EngineError.badFile(path: path, reason: "metadata '\(key)' gives '\(EngineError.quoted(dup, limit: 30))' twice")
         }
-        do { return try JSONDecoder().decode(T.self, from: Data(s.utf8)) }
+        do { return try JSONDecoder().decode(T.self, from: data) }
         catch let DecodingError.keyNotFound(k, c) { throw bad(" (it has no '\(at(c.codingPath + [k]))')") }
         catch let DecodingError.typeMismatch(_, c) { throw bad(" ('\(at(c.codingPath))' has the wrong type)") }
         catch let DecodingError.valueNotFound(_, c) { throw bad(" ('\(at(c.codingPath))' is null)") }
         catch let DecodingError.dataCorrupted(c) where !c.codingPath.isEmpty { throw bad(" ('\(at(c.codingPath))' does not fit its type)") }
         catch {
-            if case .failure(let e) = JSONScan.parse(Data(s.utf8)) { throw bad(" (\(e.reason))") }
+            if case .failure(let e) = JSONScan.parse(data) { throw bad(" (\(e.reason))") }
             // What JSONDecoder says, with no path, of 16.5 or 1e300 where a whole number goes.
             throw bad(" (a value does not fit its type: counts, sizes, steps and seeds are whole numbers)")
         }

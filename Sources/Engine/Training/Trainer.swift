@@ -358,8 +358,8 @@ public final class Trainer {
         pendingFit = nil
         let minutes = ((fit.before ?? 0) + elapsed + Double(n - done) / fit.pace(done: done, elapsed: elapsed, settledAt: settledAt)) / 60
         // A run sized after starting over names its batch (the message before it scrolls away).
-        let shortest = fit.before == nil ? "the demo's shortest" : "the shortest at batch \(min(options.batch, data.count))"
-        return "sized to this machine: \(n) steps" + (fit.before == nil ? "" : " of batch \(min(options.batch, data.count))")
+        let shortest = fit.before == nil ? "the demo's shortest" : "the shortest at batch \(batch)"
+        return "sized to this machine: \(n) steps" + (fit.before == nil ? "" : " of batch \(batch)")
             + " at its pace, " + String(format: "about %.1f minutes in all", minutes)
             + (n == fit.steps.lowerBound ? " (\(shortest): slower than it is made for)" : "")
     }
