@@ -26,7 +26,7 @@ seeds=("$@"); [ ${#seeds[@]} -eq 0 ] && seeds=(0)
 for s in "${seeds[@]}"; do
     echo "== seed $s"
     "$bin" train --recipe demo --seed "$s" --minutes "$minutes" --report-every 30 \
-        --out "$work/demo-$s.safetensors" | tee "$work/log-$s" | grep -E '^(report|training|sized|fast enough|stopped|done)'
+        --out "$work/demo-$s.safetensors" | tee "$work/log-$s" | grep -E '^(report|training|sized|fast machine|stopped|done)'
 done
 python3 - "$work" "$minutes" "${seeds[@]}" <<'EOF'
 import re, sys
@@ -51,7 +51,7 @@ for s in seeds:
 for s in seeds:
     log = open(f"{work}/log-{s}").read()
     # A run that started over with the faster setting is sized again 50 steps into it: the last length counts.
-    over = re.search(r"^fast enough for batch (\d+) at lr (\S+): started over", log, re.M)
+    over = re.search(r"^fast machine: started over at batch (\d+), lr ([^;\s]+);", log, re.M)
     sized = re.findall(r"^sized to this machine: (\d+) steps", log, re.M)
     done = re.search(r"^done: (\d+) steps in (\S+),", log, re.M)
     chosen = (f"{sized[-1]} steps chosen" + (f" (started over at batch {over[1]}, lr {over[2]})" if over else "")) if sized else "length not fitted"

@@ -299,9 +299,9 @@ final class OutputTests: XCTestCase {
         try FileManager.default.copyItem(atPath: fitted, toPath: given)
         let resumed = ddpm("train --resume --limit 256 --minutes 0.5 --out \(fitted)")
         XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
-        // "sized to this machine: 1450 steps at its pace, ..." or, fast enough for the other setting,
-        // "fast enough for batch 32 at lr 0.001: started over with them, sized after 50 steps"
-        // and, 50 steps into that, "sized to this machine: 2150 steps of batch 32 at its pace, ...".
+        // "sized to this machine: 1450 steps, about 4.5 min in all" or, fast enough for the other setting,
+        // "fast machine: started over at batch 32, lr 0.001; sized again at step 50"
+        // and, 50 steps into that, "sized to this machine: 2150 steps of batch 32, about 4.5 min in all".
         let sizedLines = resumed.split(separator: "\n").filter { $0.hasPrefix("sized to this machine: ") }
         let sized = String(try XCTUnwrap(sizedLines.first, resumed))
         XCTAssertEqual(sizedLines.count, 1, resumed)

@@ -351,17 +351,18 @@ public final class Trainer {
             try startOver(o)
             // Sized again at the new setting's own pace, to end when this run would have.
             pendingFit = LengthFit(seconds: fit.seconds - elapsed, atStep: fit.atStep, steps: f.steps, before: (fit.before ?? 0) + elapsed)
-            return "fast enough for batch \(f.batch) at lr \(f.lr): started over with them, sized after \(fit.atStep) steps"
+            // Each message fits 80 columns: the explorer shows it on one row.
+            return "fast machine: started over at batch \(f.batch), lr \(f.lr); sized again at step \(fit.atStep)"
         }
         let n = fit.length(done: done, elapsed: elapsed, settledAt: settledAt)
         try setLength(n)
         pendingFit = nil
         let minutes = ((fit.before ?? 0) + elapsed + Double(n - done) / fit.pace(done: done, elapsed: elapsed, settledAt: settledAt)) / 60
-        // A run sized after starting over names its batch (the message before it scrolls away).
-        let shortest = fit.before == nil ? "the demo's shortest" : "the shortest at batch \(batch)"
-        return "sized to this machine: \(n) steps" + (fit.before == nil ? "" : " of batch \(batch)")
-            + " at its pace, " + String(format: "about %.1f minutes in all", minutes)
-            + (n == fit.steps.lowerBound ? " (\(shortest): slower than it is made for)" : "")
+        // A run sized after starting over names its batch (the message before it scrolls away); a run
+        // at a bound says so, since it ends sooner (the most) or later (the fewest) than the target.
+        let bound = n == fit.steps.upperBound ? " (its most)" : n == fit.steps.lowerBound ? " (its fewest: slow here)" : ""
+        return "sized to this machine: \(n) steps" + (fit.before == nil ? "" : " of batch \(batch)") + bound
+            + String(format: ", about %.1f min in all", minutes)
     }
 
     /// Refuses a run whose memory (the parameters five times over: weights,

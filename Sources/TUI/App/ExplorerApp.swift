@@ -272,8 +272,9 @@ enum ExplorerApp {
             do {
                 try tr.saveCheckpoint(out)
                 // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
-                return "training checkpoint saved to \(out) (step \(tr.step)); explore it: ddpm --weights \(out)"
-                    + (tr.step < tr.options.totalSteps ? "; train on: ddpm train --out \(out) --resume" : "")
+                // A command a line, so the terminal never breaks one mid-word.
+                return "training checkpoint saved to \(out) (step \(tr.step))\n  explore it: ddpm --weights \(out)"
+                    + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --out \(out) --resume" : "")
             } catch { return "could not save the training checkpoint to \(out): \(error)" }
         }
 
