@@ -146,6 +146,8 @@ final class SafeTensorsTests: XCTestCase {
         assertBad(file(#"{"a":\#(entry),"\u0061":\#(other)}"#, data: 8), contains: "the name 'a' appears twice")
         assertBad(file(#"{"__metadata__":{"k":"1","k":"2"},"a":\#(entry)}"#), contains: "the name 'k' appears twice")
         assertBad(file(#"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#), contains: "the name 'dtype' appears twice")
+        // Two metadata objects are one more object than a tensor's header holds: said as the name given twice.
+        assertBad(file(#"{"__metadata__":{},"__metadata__":{},"a":\#(entry)}"#), contains: "the name '__metadata__' appears twice")
         // Sizes are whole numbers: JSONSerialization would let `as? Int` read true as 1 and 4.0 as 4.
         assertBad(file(#"{"a":{"dtype":"F32","shape":[true],"data_offsets":[0,4]}}"#), contains: "bad dimension in shape")
         assertBad(file(#"{"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}"#), contains: "bad dimension in shape")
@@ -167,7 +169,11 @@ final class SafeTensorsTests: XCTestCase {
         var utf16 = Data(#"{"a":\#(entry)}"#.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
         while utf16.count % 8 != 0 { utf16.append(contentsOf: [0x20, 0]) }
         var len16 = UInt64(utf16.count).littleEndian
-        assertBad(withUnsafeBytes(of: &len16) { Data($0) } + utf16 + Data(count: 4), contains: "not a JSON object in UTF-8")
+        assertBad(withUnsafeBytes(of: &len16) { Data($0) } + utf16 + Data(count: 4), contains: "the header has a control byte 0x00 at byte 1 (JSON has tab")
+        // A control byte inside a name or value is named with its place; so is text that is not UTF-8 or not an object.
+        assertBad(file("{\"a\u{1}\":\(entry)}"), contains: "the header has a control byte 0x01 at byte 3")
+        assertBad(file("[\(entry)]"), contains: "the header is not a JSON object (it must start with '{')")
+        assertBad(Data([16, 0, 0, 0, 0, 0, 0, 0, 0x7B, 0xFF] + Array(repeating: 0x20, count: 14)), contains: "the header is not UTF-8 text")
         // The count skips strings' brackets and commas, escaped quotes and backslashes included, and
         // stops where a text ends inside a string; whitespace alone is not an object.
         XCTAssertEqual(JSONScan.shape(ofObject: Data(#"{"a,[{":"\",{","b":[1,2]}"#.utf8)), JSONScan.Shape(objects: 1, arrays: 1, commas: 2))
@@ -237,7 +243,7 @@ final class SafeTensorsTests: XCTestCase {
         var meta = ["format": Trainer.checkpointFormat, "options": Checkpoint.encode(TrainOptions()),
                     "step": "12", "rng": "1,2,3,4"]
         XCTAssertEqual(try Checkpoint.trainState(meta, path: "c").step, 12)
-        for (k, v) in [("step", "-1"), ("step", "x"), ("rng", "1,2,3"), ("rng", "0,0,0,0"), ("rng", "1,2,3,zz"),
+        for (k, v) in [("step", "-1"), ("step", "x"), ("rng", "1,2,3"), ("rng", "0,0,0,0"), ("rng", "1,2,3,zz"), ("rng", "+1,2,3,4"), ("rng", "1,-0,3,4"),
                        ("format", "other"), ("options", #"{"batch":0}"#)] {
             var m = meta; m[k] = v
             XCTAssertThrowsError(try Checkpoint.trainState(m, path: "c"), "\(k)=\(v)")
@@ -254,6 +260,9 @@ final class SafeTensorsTests: XCTestCase {
             ({ $0["seed"] = NSNull() }, "metadata 'options' is not valid ('options.seed' is null)"),
             ({ var c = $0["config"] as? [String: Any] ?? [:]; c["chMults"] = [1, "2"]; $0["config"] = c },
              "metadata 'options' is not valid ('options.config.chMults.1' has the wrong type)"),
+            // A config key this program does not know describes a model it cannot build: refused, not ignored.
+            ({ var c = $0["config"] as? [String: Any] ?? [:]; c["heads"] = 8; $0["config"] = c },
+             "metadata 'options' is not valid ('options.config.heads' is not a key of a model's config: a file of a newer ddpm?)"),
         ]
         for (edit, needle) in fields {
             var m = meta; m["options"] = try options(edit)
@@ -270,6 +279,9 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.trainState(two, path: "c")) { XCTAssertTrue("\($0)".contains("metadata 'options' gives 'batch' twice"), "\($0)") }
         two["options"] = Checkpoint.encode(TrainOptions()).replacingOccurrences(of: #""batch":128"#, with: #""batch":16.5"#)
         XCTAssertThrowsError(try Checkpoint.trainState(two, path: "c")) { XCTAssertTrue("\($0)".contains("(a value does not fit its type: counts, sizes, steps and seeds are whole numbers)"), "\($0)") }
+        var unknown = meta; unknown["config"] = Checkpoint.encode(UNetConfig.tiny).replacingOccurrences(of: "{", with: #"{"zz":1,"#)
+        XCTAssertThrowsError(try Checkpoint.trainState(unknown, path: "c")) { XCTAssertTrue("\($0)".contains("('config.zz' is not a key of a model's config"), "\($0)") }
+        XCTAssertThrowsError(try Checkpoint.modelSpec(unknown, path: "c")) { XCTAssertTrue("\($0)".contains("('config.zz' is not a key of a model's config"), "\($0)") }
         // A model or schedule said one way for weights readers and another in the options is refused.
         var twice = meta; twice["config"] = Checkpoint.encode(UNetConfig.small)
         XCTAssertThrowsError(try Checkpoint.trainState(twice, path: "c")) { XCTAssertTrue("\($0)".contains("metadata 'config' and the config in 'options' describe different models"), "\($0)") }

@@ -77,8 +77,8 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --class-weights 1,x", "--class-weights takes numbers separated by commas (one per label), got 'x'"),
             ("train --out \(ckpt) --class-weights=-1,1", "--class-weights must be in [0, inf), got -1.0"),
             ("train --out \(ckpt) --class-weights 0,0,0", "every class weight is 0: no image could be drawn"),
-            ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but 2 class weights were given (one per label)"),
-            ("train --out \(ckpt) --steps 1 --class-weights 1,1,1,1,1,1,1,1,1,1,0,0,2", "13 class weights were given but the training set's labels are 0...9: label 12 has weight 2.0 and no image"),
+            ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but the run has 2 class weights (one per label)"),
+            ("train --out \(ckpt) --steps 1 --class-weights 1,1,1,1,1,1,1,1,1,1,0,0,2", "the run has 13 class weights but the training set's labels are 0...9: label 12 has weight 2.0 and no image"),
             ("train --out \(ckpt) --resume --class-weights 1", "--class-weights applies to a new run; --resume continues with the checkpoint's own"),
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
             // --epochs is named, not the steps it would make.

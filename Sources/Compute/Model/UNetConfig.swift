@@ -44,7 +44,7 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         self.selfCondition = selfCondition
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case nChannels, chMults, nBlocks, nMidBlocks, imageChannels, imageSize, dropout, groups, attention, learnSigma, selfCondition
     }
 
@@ -60,8 +60,26 @@ public struct UNetConfig: Sendable, Equatable, Codable {
         if selfCondition { try c.encode(true, forKey: .selfCondition) }
     }
 
+    /// The names a config's JSON may have.
+    public static let keyNames = CodingKeys.allCases.map(\.rawValue)
+    /// The `debugDescription` of the error for a name that is not one of them.
+    public static let unknownKey = "not a key of a model's config"
+
+    /// Any name in a JSON object.
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
     /// Fields after the first three default when absent (files written before they existed).
+    /// A name it does not know is refused: a file of a model this program cannot build.
     public init(from decoder: Decoder) throws {
+        let names = try decoder.container(keyedBy: AnyKey.self).allKeys.sorted { $0.stringValue < $1.stringValue }
+        if let unknown = names.first(where: { CodingKeys(stringValue: $0.stringValue) == nil }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown], debugDescription: Self.unknownKey))
+        }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         nChannels = try c.decode(Int.self, forKey: .nChannels)
         chMults = try c.decode([Int].self, forKey: .chMults)

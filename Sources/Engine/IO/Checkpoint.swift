@@ -126,7 +126,8 @@ public enum Checkpoint {
             throw EngineError.badFile(path: path, reason: "metadata 'step' missing or invalid")
         }
         let parts = (metadata["rng"] ?? "").split(separator: ",", omittingEmptySubsequences: false)
-        let words = parts.compactMap { UInt64($0, radix: 16) }
+        // Hex digits only: UInt64(_:radix:) also takes a sign ("+1").
+        let words = parts.compactMap { $0.allSatisfy(\.isHexDigit) ? UInt64($0, radix: 16) : nil }
         guard parts.count == 4, words.count == 4, words.contains(where: { $0 != 0 }) else {
             throw EngineError.badFile(path: path, reason: "metadata 'rng' missing or invalid")
         }
@@ -180,6 +181,9 @@ public enum Checkpoint {
         catch let DecodingError.keyNotFound(k, c) { throw bad(" (it has no '\(at(c.codingPath + [k]))')") }
         catch let DecodingError.typeMismatch(_, c) { throw bad(" ('\(at(c.codingPath))' has the wrong type)") }
         catch let DecodingError.valueNotFound(_, c) { throw bad(" ('\(at(c.codingPath))' is null)") }
+        catch let DecodingError.dataCorrupted(c) where c.debugDescription == UNetConfig.unknownKey {
+            throw bad(" ('\(at(c.codingPath))' is \(UNetConfig.unknownKey): a file of a newer ddpm?)")
+        }
         catch let DecodingError.dataCorrupted(c) where !c.codingPath.isEmpty { throw bad(" ('\(at(c.codingPath))' does not fit its type)") }
         catch {
             if case .failure(let e) = JSONScan.parse(data) { throw bad(" (\(e.reason))") }

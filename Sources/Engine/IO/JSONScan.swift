@@ -84,6 +84,16 @@ public enum JSONScan {
         }
     }
 
+    /// Why `shape(ofObject:)` found no JSON object in `json`, in words for a message ("the header …").
+    public static func whyNotAnObject(_ json: Data) -> String {
+        guard String(data: json, encoding: .utf8) != nil else { return "is not UTF-8 text" }
+        let bytes = [UInt8](json)
+        if let i = bytes.firstIndex(where: { $0 < 0x20 && $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) {
+            return String(format: "has a control byte 0x%02x at byte %d (JSON has tab, line feed and carriage return only, outside strings)", bytes[i], i)
+        }
+        return "is not a JSON object (it must start with '{')"
+    }
+
     /// The first name that appears twice in one object of `json` (already
     /// known to be valid JSON), compared as the parsed dictionary compares them.
     public static func duplicateName(in json: Data) -> String? {

@@ -115,9 +115,13 @@ public struct SafeTensors {
         // or a shape of millions of dimensions would take gigabytes and seconds): UTF-8 text of one
         // object whose objects, arrays and commas a header of that many tensors can hold.
         guard let shape = JSONScan.shape(ofObject: headerData) else {
-            throw bad("the header is not a JSON object in UTF-8 (one that starts with '{')")
+            throw bad("the header " + JSONScan.whyNotAnObject(headerData))
         }
-        if let over = Self.overBudget(shape, tensors: tensorsAtMost) { throw bad(over) }
+        if let over = Self.overBudget(shape, tensors: tensorsAtMost) {
+            // A name given twice (two "__metadata__") is the fault, not the object it adds.
+            if let dup = JSONScan.duplicateName(in: headerData) { throw bad(Self.twice(dup)) }
+            throw bad(over)
+        }
         let header: [String: Any]
         switch JSONScan.parse(headerData) {
         case .failure(let e): throw bad("the header is \(e)")
@@ -127,7 +131,7 @@ public struct SafeTensors {
         }
         // JSONSerialization keeps the last of two equal names; the reference library refuses them.
         if let dup = JSONScan.duplicateName(in: headerData) {
-            throw bad("the name '\(EngineError.quoted(dup, limit: 100))' appears twice in one object of the header")
+            throw bad(Self.twice(dup))
         }
         let base = 8 + Int(hlen)
         let dataLen = data.count - base
@@ -180,6 +184,10 @@ public struct SafeTensors {
         guard end == dataLen else { throw bad("\(dataLen - end) bytes after the last tensor's data") }
         out.order = spans.map { $0.2 }
         return out
+    }
+
+    static func twice(_ name: String) -> String {
+        "the name '\(EngineError.quoted(name, limit: 100))' appears twice in one object of the header"
     }
 
     /// What a header of `tensors` tensors (at most: "data_offsets" anywhere) may hold, else why not:

@@ -51,11 +51,11 @@ public final class Trainer {
         if let w = options.classWeights {
             let top = Int(data.labels.max() ?? 0)
             guard top < w.count else {
-                throw EngineError.invalidArgument("the training set has labels 0...\(top) but \(w.count) class weights were given (one per label)")
+                throw EngineError.invalidArgument("the training set has labels 0...\(top) but the run has \(w.count) class weights (one per label)")
             }
             // A weight past the set's largest label would silently draw nothing (13 weights for MNIST's 10 digits).
             if let extra = w[(top + 1)...].firstIndex(where: { $0 > 0 }) {
-                throw EngineError.invalidArgument("\(w.count) class weights were given but the training set's labels are 0...\(top): label \(extra) has weight \(w[extra]) and no image (one weight per label)")
+                throw EngineError.invalidArgument("the run has \(w.count) class weights but the training set's labels are 0...\(top): label \(extra) has weight \(w[extra]) and no image (one weight per label)")
             }
             guard data.labels.contains(where: { w[Int($0)] > 0 }) else {
                 throw EngineError.invalidArgument("no image of the training set has a label with a class weight above 0")

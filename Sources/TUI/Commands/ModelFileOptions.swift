@@ -89,7 +89,7 @@ struct ModelFileOptions: ParsableArguments {
 
     /// A config JSON as the metadata holds it; a missing, mistyped or unknown key is named.
     static func decodeConfig(_ json: String) throws -> UNetConfig {
-        let keys = Set(["nChannels", "chMults", "nBlocks", "nMidBlocks", "imageChannels", "imageSize", "dropout", "groups", "attention", "learnSigma", "selfCondition"])
+        let keys = Set(UNetConfig.keyNames)
         let obj: [String: Any]
         switch JSONScan.parse(Data(json.utf8)) {
         case .failure(let e): throw ValidationError("--config is \(e) (\(EngineError.quoted(json, limit: 60)))")
