@@ -507,6 +507,50 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("?"))); _ = reduce(&st, .key(.char("?")))
         XCTAssertNil(st.message)
         XCTAssertTrue(render(st).lines()[22].contains("DDPM"), render(st).lines()[22])
+        // A message that stays (where an export went) takes the rows it needs, up to four, the
+        // status line above them: at 80x24 a fork's PNGs named 190 characters were cut at two.
+        let pngs = "exported /home/teacher/lecture-3/exports/ddpm-seed7-temp1.0-ddim50-eta0.1-t19-xt.png, -x0.png, -original-ddpm-post-then-ddim50-eta0.0.png, -fork-ddim50-eta0.1-guide3x100.png"
+        st.message = pngs; st.keptMessage = pngs
+        let kept = render(st).lines()
+        XCTAssertTrue(kept[20].contains("DDPM"), kept.suffix(4).joined(separator: "\n"))
+        XCTAssertEqual(kept[21...23].joined(separator: " ").replacingOccurrences(of: "  ", with: " ").hasSuffix("-fork-ddim50-eta0.1-guide3x100.png"), true,
+                       kept.suffix(4).joined(separator: "\n"))
+        XCTAssertFalse(kept.suffix(3).joined().contains("…"), kept.suffix(3).joined(separator: "\n"))
+        // ... at most four, the rest cut; and a message that does not stay keeps to two.
+        st.message = String(repeating: "word ", count: 90); st.keptMessage = st.message
+        let four = render(st).lines()
+        XCTAssertTrue(four[19].contains("DDPM") && four[20].hasPrefix("word") && four[23].hasSuffix("…"), four.suffix(5).joined(separator: "\n"))
+        st.keptMessage = nil
+        let two = render(st).lines()
+        XCTAssertTrue(two[21].contains("DDPM") && two[22].hasPrefix("word") && two[23].hasSuffix("…"), two.suffix(3).joined(separator: "\n"))
+    }
+
+    /// Keys at a limit say so, a change of eta mid-run is named as s and d name theirs, and
+    /// behind "Terminal too small" only q acts.
+    func testLimitsEtaMidRunAndTooSmall() throws {
+        var st = try makeState()
+        st.snapshot = Self.fakeSnapshot(steps: 30)
+        _ = reduce(&st, .key(.char("d")))
+        XCTAssertEqual(st.settings.kind, .ddim)
+        _ = reduce(&st, .key(.char("E")))
+        XCTAssertEqual(st.message, "DDIM 50 η=0.1 from the next step: fresh noise from here")
+        _ = reduce(&st, .key(.char("E")))
+        XCTAssertEqual(st.message, "DDIM 50 η=0.2 from the next step")
+        _ = reduce(&st, .key(.char("e"))); _ = reduce(&st, .key(.char("e")))
+        XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step: deterministic from here")
+        for _ in 0..<9 { _ = reduce(&st, .key(.char("S"))) }
+        XCTAssertEqual(st.settings.steps, 1000)
+        XCTAssertEqual(st.message, "steps at their most, 1000 (s lowers them)")
+        for _ in 0..<9 { _ = reduce(&st, .key(.char("s"))) }
+        XCTAssertEqual(st.message, "steps at their fewest, 5 (S raises them)")
+        for _ in 0..<20 { _ = reduce(&st, .key(.char("-"))) }
+        XCTAssertTrue(st.message?.hasPrefix("speed: at most 1 step/s (the slowest)") ?? false, st.message ?? "")
+        st.width = 50; st.height = 15
+        let before = st
+        for k: Key in [.char("?"), .char("3"), .char("4"), .escape, .char("d"), .char("r")] { XCTAssertTrue(reduce(&st, .key(k)).isEmpty, "\(k)") }
+        XCTAssertEqual(st.screen, before.screen); XCTAssertFalse(st.showHelp); XCTAssertEqual(st.settings, before.settings)
+        XCTAssertEqual(reduce(&st, .key(.char("q"))).count, 1)
+        XCTAssertTrue(st.quitting)
     }
 
     /// Messages name a written file by its name when it is in the current
@@ -543,7 +587,7 @@ final class AppTests: XCTestCase {
         let at80 = SampleView.statusLine(st, width: 80)
         XCTAssertTrue(at80.contains("r runs DDPM σ²=β̃, clip on │") && at80.hasSuffix("finished") && at80.count <= 80, at80)
         let short = SampleView.statusLine(st, width: 60)
-        XCTAssertTrue(short.contains("(r: DDPM β̃ clip)") && short.hasSuffix("fin") && short.count <= 60, short)
+        XCTAssertTrue(short.contains("(r: DDPM β̃ clip)") && short.hasSuffix("done") && short.count <= 60, short)
         // The hint line offers r once the run has finished.
         st.message = nil
         XCTAssertTrue(render(st).lines()[39].hasPrefix("r new seed"), render(st).lines()[39])

@@ -235,6 +235,30 @@ final class WidgetTests: XCTestCase {
         }
     }
 
+    /// The zoom view's strip labels each stage by its t, whole or not at all: at 80x30 and 100x30
+    /// the strip's digits were 4 columns wide and "t=999" showed as "t=99"; now the strip shows
+    /// fewer, larger stages there, and a label is never cut to other digits.
+    func testZoomStripLabelsAreRealTimesteps() throws {
+        for (w, h) in [(80, 24), (80, 30), (85, 30), (90, 26), (100, 30), (110, 35), (120, 30), (120, 40)] {
+            var st = AppState(caps: .full, width: w, height: h, schedule: try NoiseSchedule())
+            st.snapshot = AppTests.fakeSnapshot(steps: 12)
+            st.zoom = true; st.selected = 1
+            let lines = render(st).lines()
+            let top = try XCTUnwrap(lines.firstIndex(where: { $0.contains("along the trajectory") }), "\(w)x\(h): no strip")
+            let ts = Set(st.snapshot.history.map(\.t))
+            var labels = 0
+            // The strip's rows, above the status and key lines; its labels are "t=N" or N (2 digits and more).
+            for line in lines[(top + 1)..<(h - 2)] {
+                for word in line.split(separator: " ") where word.hasPrefix("t=") || (word.count >= 2 && word.allSatisfy(\.isNumber)) {
+                    let t = Int(word.hasPrefix("t=") ? word.dropFirst(2) : word[...])
+                    XCTAssertTrue(t.map(ts.contains) ?? false, "\(w)x\(h): '\(word)' is not a t of the run: \(line)")
+                    labels += 1
+                }
+            }
+            XCTAssertGreaterThanOrEqual(labels, 5, "\(w)x\(h): \(lines.joined(separator: "\n"))")
+        }
+    }
+
     /// Every view at 80x24 and 120x40, on a 256-colour terminal, an 8-colour
     /// one (with the colours each cell gets there: fg and bg as 0-7, '.' for
     /// the default) and under LANG=C (ASCII). Re-record with RECORD_SNAPSHOTS=1

@@ -75,7 +75,11 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
 private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.message = nil; s.messageFolded = false
     // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it.
-    if s.tooSmall && k == .char("q") { s.quitting = true; return [.quit] }
+    // Other keys do nothing there: they would change views and prompts no one can see.
+    if s.tooSmall {
+        if k == .char("q") { s.quitting = true; return [.quit] }
+        return []
+    }
     if s.showHelp {
         // Space turns the page while there are more; any other key, q included (as in less), closes the help.
         if k == .char(" ") && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }
@@ -159,7 +163,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let was = s.speedIndex
         s.speedIndex = k == .char("+") ? min(AppState.speeds.count - 1, s.speedIndex + 1) : max(0, s.speedIndex - 1)
         // Said on the bottom row too: a narrow status line drops its speed field.
-        let now = s.speedLimit.map { String(format: "at most %g steps/s", $0) } ?? "as fast as the machine goes"
+        let now = s.speedLimit.map { String(format: $0 == 1 ? "at most %g step/s" : "at most %g steps/s", $0) } ?? "as fast as the machine goes"
         s.message = "speed: " + now + (s.speedIndex == was ? (k == .char("+") ? " (the fastest)" : " (the slowest)") : "")
         return [.command(.setSpeed(s.speedLimit))]
     case .char("r"):
@@ -203,6 +207,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
         if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (%@: %@ for DDIM)", set.eta, notApplicable(s, set), pressD(from: set.kind, to: .ddim)) }
         else if set.eta == before.eta { s.message = k == .char("E") ? "eta is at its largest, 1.0 (e lowers it)" : "eta is at 0.0, deterministic DDIM (E raises it)" }
+        else if !s.focusedSideFinished && !s.focusHistory.isEmpty {
+            // As s and d say theirs: mid-run the new eta takes over from the next step.
+            s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step"
+                + (set.eta == 0 ? ": deterministic from here" : before.eta == 0 ? ": fresh noise from here" : "")
+        }
     case .char("d"):
         set.kind = set.kind.next
         if !s.focusedSideFinished && !s.focusHistory.isEmpty {
@@ -217,7 +226,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let l = AppState.ddimSteps
         set.steps = k == .char("s") ? (l.last { $0 < set.steps } ?? l[0]) : (l.first { $0 > set.steps } ?? l[l.count - 1])
         if set.kind == .ddpm { s.message = "steps \(set.steps) (DDPM walks all T: press d for DDIM or DPM++)" }
-        else if set.steps != before.steps && !s.focusedSideFinished && !s.focusHistory.isEmpty {
+        else if set.steps == before.steps {
+            s.message = k == .char("S") ? "steps at their most, \(set.steps) (s lowers them)" : "steps at their fewest, \(set.steps) (S raises them)"
+        } else if set.steps != before.steps && !s.focusedSideFinished && !s.focusHistory.isEmpty {
             s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step"
         }
     case .char("v"):

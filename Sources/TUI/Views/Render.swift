@@ -20,12 +20,15 @@ public func render(_ s: AppState) -> CellBuffer {
     case .compare: CompareView.render(s, &buf)
     }
     // A key's answer longer than the window takes two rows for a few seconds (or until the
-    // next key), the status line moved up a row above it (it is never hidden), then only the
-    // hint row, cut.
+    // next key), the status line moved up above it (it is never hidden), then only the
+    // hint row, cut. A message that stays (where a file went) takes the rows it needs, up to
+    // four: a path cut short is no use.
     if let m = s.message, m.count > s.width, s.editing == nil {
-        let rows = s.messageFolded ? 1 : 2
-        if rows == 2 && s.height >= 3 {
-            for x in 0..<s.width { buf[x, s.height - 3] = buf[x, s.height - 2] }
+        var scratch = CellBuffer(width: s.width, height: 5)
+        let need = scratch.wrappedText(0, 0, m, maxWidth: s.width, maxLines: 5, breakLongWords: true)
+        let rows = s.messageFolded ? 1 : min(max(2, need), m == s.keptMessage ? 4 : 2, max(1, s.height - 3))
+        if rows >= 2 {
+            for x in 0..<s.width { buf[x, s.height - 1 - rows] = buf[x, s.height - 2] }
         }
         buf.fill(0, s.height - rows, s.width, rows)
         _ = buf.wrappedText(0, s.height - rows, m, maxWidth: s.width, fg: 226, maxLines: rows, breakLongWords: true)

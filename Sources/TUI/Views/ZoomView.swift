@@ -14,10 +14,10 @@ enum ZoomView {
         return all[(k * px)..<((k + 1) * px)].map { Float($0) }
     }
 
-    /// Indices of up to 10 frames spread evenly over the recording (first and last included).
-    static func stages(_ count: Int) -> [Int] {
+    /// Indices of up to `most` frames spread evenly over the recording (first and last included).
+    static func stages(_ count: Int, most: Int = 10) -> [Int] {
         guard count > 0 else { return [] }
-        let k = min(10, count)
+        let k = min(most, count)
         return (0..<k).map { k == 1 ? count - 1 : Int((Double($0) * Double(count - 1) / Double(k - 1)).rounded()) }
     }
 
@@ -64,25 +64,32 @@ enum ZoomView {
         }
         // The strip: x̂0 at 10 points of the trajectory so far, left (t = T-1) to right.
         let sy = y0 + big.h + 2
-        let idxs = stages(idx + 1)
-        guard sy + 3 < l.top + l.contentH, !idxs.isEmpty else { return }
-        buf.text(1, sy - 1, "x̂0 along the trajectory (\(idxs.count) stages)", fg: 245, maxWidth: W)
-        // The largest strip digits for which all stages fit in one or two rows.
+        guard sy + 3 < l.top + l.contentH, idx >= 0 else { return }
+        // The largest strip digits for which all 10 stages fit in the rows left, else 5 stages; digits
+        // smaller than a quarter size (7x7 pixels) are no longer digits, so then no strip.
         let rowsAvail = l.top + l.contentH - sy
-        var pick: (scale: Int, perRow: Int, cell: (w: Int, h: Int))? = nil
-        for sc in [2, 3, 4, 7] {
-            let c = ImageWidget.size(side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: sc)
-            let perRow = max(1, (W + 1) / (c.w + 1))
-            let rows = (idxs.count + perRow - 1) / perRow
-            if rows * (c.h + 1) <= rowsAvail { pick = (sc, perRow, c); break }
+        var pick: (scale: Int, perRow: Int, cell: (w: Int, h: Int), idxs: [Int])? = nil
+        search: for most in [10, 5] {
+            let idxs = stages(idx + 1, most: most)
+            for sc in [2, 3, 4] {
+                let c = ImageWidget.size(side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: sc)
+                let perRow = max(1, (W + 1) / (c.w + 1))
+                let rows = (idxs.count + perRow - 1) / perRow
+                if rows * (c.h + 1) <= rowsAvail { pick = (sc, perRow, c, idxs); break search }
+            }
         }
         guard let p = pick else { return }
+        let idxs = p.idxs
+        buf.text(1, sy - 1, "x̂0 along the trajectory (\(idxs.count) stages)", fg: 245, maxWidth: W)
         for (i, fi) in idxs.enumerated() {
             let fr = history[fi]
             let cx = 1 + (i % p.perRow) * (p.cell.w + 1), cy = sy + (i / p.perRow) * (p.cell.h + 1)
             ImageWidget(pixels: digit(fr, k), side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: p.scale, caps: s.caps)
                 .render(into: &buf, x: cx, y: cy)
-            buf.text(cx, cy + p.cell.h, "t=\(fr.t)", fg: 245, maxWidth: p.cell.w)
+            // A label that fits whole ("t=999", else "999"), never one cut to other digits.
+            if let label = ["t=\(fr.t)", "\(fr.t)"].first(where: { $0.count <= p.cell.w }) {
+                buf.text(cx, cy + p.cell.h, label, fg: 245)
+            }
         }
     }
 
