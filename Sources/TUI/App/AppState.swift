@@ -174,6 +174,7 @@ public enum KeyHelp {
         ("p", "export the grids as PNG"), ("R", "record the trajectory to a file: ddpm replay"),
         ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
+        ("blue / red", "pixels below / above the range shown (x̂0: past paper / ink; c clips)"),
     ]
     /// The sample view while replaying a recording.
     public static let replay: [(String, String)] = [
