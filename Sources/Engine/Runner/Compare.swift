@@ -71,7 +71,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         v == v.rounded() ? String(format: "%.1f", v) : String(format: "%g", v)
     }
 
-    /// Parses typed values ("0.5, 1, 1.5"): 1 to 8 numbers in the setting's range.
+    /// Parses typed values ("0.5, 1, 1.5"): 1 to 8 numbers in the setting's range, in order.
     public func parse(_ text: String, T: Int) throws -> [Double] {
         let parts = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
         guard !parts.isEmpty, parts.count <= 8 else {
@@ -92,7 +92,8 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         }
         // By value: "0.5, .5" and "0, -0" are one value twice.
         guard Set(values).count == values.count else { throw EngineError.invalidArgument("a value is given twice") }
-        return values
+        // Rows from the smallest value down to the largest, however they were typed.
+        return values.sorted()
     }
 }
 

@@ -487,7 +487,8 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char, .left, .right, .shiftLeft, .shiftRight, .pageUp, .pageDown, .home, .end, .tab:
         // Say so rather than ignore it: the sample view's keys do not act here.
-        s.message = "not a key of the compare view (? lists them); the rows' other settings are the sample view's (1)"
+        // Within 80 columns: a longer message folds to one row, cut before its second half.
+        s.message = "not a key here (? lists them); other settings come from the sample view (1)"
         return []
     default: return []
     }
