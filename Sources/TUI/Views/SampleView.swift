@@ -278,11 +278,12 @@ enum SampleView {
         // Each side named by the settings its shown step ran with (a change after the end runs nothing).
         let short = { (set: SamplerSettings) in SampleView.shortKind(set, describe(set, unicode: s.caps.unicode)) }
         g.leftTitle = mark(!s.forkFocus) + "original t=\(mf.t): x̂0  \(describe(mf.settings, unicode: s.caps.unicode))"
-        g.leftShort = [mark(!s.forkFocus) + "orig t=\(mf.t) \(short(mf.settings))", mark(!s.forkFocus) + "orig t=\(mf.t) \(mf.settings.shortName)",
+        // Both grids show x̂0 (not x_t, as unforked): said while it fits.
+        g.leftShort = [mark(!s.forkFocus) + "orig t=\(mf.t): x̂0 \(short(mf.settings))", mark(!s.forkFocus) + "orig t=\(mf.t) \(short(mf.settings))", mark(!s.forkFocus) + "orig t=\(mf.t) \(mf.settings.shortName)",
                        mark(!s.forkFocus) + "orig t=\(mf.t)"]
         g.right = ff.x0Floats(); g.rightReadings = ff.readings
         g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0  \(describe(ff.settings, unicode: s.caps.unicode))"
-        g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t) \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t) \(ff.settings.shortName)",
+        g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t): x̂0 \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t) \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t) \(ff.settings.shortName)",
                         mark(s.forkFocus) + "fork t=\(ff.t)"]
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
