@@ -173,6 +173,7 @@ final class SafeTensorsTests: XCTestCase {
         // A control byte inside a name or value is named with its place; so is text that is not UTF-8 or not an object.
         assertBad(file("{\"a\u{1}\":\(entry)}"), contains: "the header has a control byte 0x01 at byte 3")
         assertBad(file("[\(entry)]"), contains: "the header is not a JSON object (it must start with '{')")
+        assertBad(Data("hello, this is a note\n".utf8), contains: "it starts with text (\"hello, t\"), where a safetensors file starts with its header's length")
         assertBad(Data([16, 0, 0, 0, 0, 0, 0, 0, 0x7B, 0xFF] + Array(repeating: 0x20, count: 14)), contains: "the header is not UTF-8 text")
         // The count skips strings' brackets and commas, escaped quotes and backslashes included, and
         // stops where a text ends inside a string; whitespace alone is not an object.

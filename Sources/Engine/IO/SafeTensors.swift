@@ -101,6 +101,12 @@ public struct SafeTensors {
         guard data.count >= 8 else { throw bad("only \(data.count) bytes") }
         let hlen = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard hlen <= UInt64(maxHeaderBytes) else {
+            // Text (a JSON file, a note, a CSV) is said as such; other bytes by the length they give.
+            let head = data.prefix(8)
+            if head.allSatisfy({ (0x20...0x7E).contains($0) || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+                let shown = String(decoding: head, as: UTF8.self).replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\t", with: " ")
+                throw bad("it starts with text (\"\(shown)\"), where a safetensors file starts with its header's length")
+            }
             throw bad("its first 8 bytes give a header length of \(hlen), over the \(maxHeaderBytes >> 20) MiB limit (is it a safetensors file?)")
         }
         guard hlen >= 2, hlen <= UInt64(data.count - 8) else {
