@@ -169,11 +169,11 @@ final class SafeTensorsTests: XCTestCase {
         var utf16 = Data(#"{"a":\#(entry)}"#.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
         while utf16.count % 8 != 0 { utf16.append(contentsOf: [0x20, 0]) }
         var len16 = UInt64(utf16.count).littleEndian
-        assertBad(withUnsafeBytes(of: &len16) { Data($0) } + utf16 + Data(count: 4), contains: "the header has a control byte 0x00 at byte 1 (JSON has tab")
+        assertBad(withUnsafeBytes(of: &len16) { Data($0) } + utf16 + Data(count: 4), contains: "the header has a control byte 0x00 at its byte 1 (JSON has tab")
         // A control byte inside a name or value is named with its place; so is text that is not UTF-8 or not an object.
-        assertBad(file("{\"a\u{1}\":\(entry)}"), contains: "the header has a control byte 0x01 at byte 3")
+        assertBad(file("{\"a\u{1}\":\(entry)}"), contains: "the header has a control byte 0x01 at its byte 3")
         assertBad(file("[\(entry)]"), contains: "the header is not a JSON object (it must start with '{')")
-        assertBad(Data("hello, this is a note\n".utf8), contains: "it starts with text (\"hello, t\"), where a safetensors file starts with its header's length")
+        assertBad(Data("hello, this is a note\n".utf8), contains: "it starts with text ('hello, t'), where a safetensors file starts with its header's length")
         assertBad(Data([16, 0, 0, 0, 0, 0, 0, 0, 0x7B, 0xFF] + Array(repeating: 0x20, count: 14)), contains: "the header is not UTF-8 text")
         // The count skips strings' brackets and commas, escaped quotes and backslashes included, and
         // stops where a text ends inside a string; whitespace alone is not an object.

@@ -488,7 +488,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(tr.options.batch, 8, "it starts over once")
         r.tick()
         XCTAssertEqual(tr.step, 3); XCTAssertEqual(tr.options.batch, 8)
-        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 200 steps of batch 8 (its most), about ") ?? false, r.snapshot.message ?? "")
+        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 200 steps of batch 8 (most), about ") ?? false, r.snapshot.message ?? "")
         XCTAssertNil(r.fit); XCTAssertNil(r.snapshot.train?.sizedAtStep)
     }
 
@@ -504,9 +504,20 @@ final class TrainerTests: XCTestCase {
         r.tick()
         XCTAssertEqual(tr.options.totalSteps, 100, "any pace fits fewer than 100 steps in a microsecond")
         XCTAssertEqual(r.snapshot.train?.totalSteps, 100)
-        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 100 steps (its fewest: slow here), about ") ?? false, r.snapshot.message ?? "")
-        // The explorer shows a message of up to 80 characters on one row, at 80x24 too.
+        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 100 steps (fewest: slow here), about ") ?? false, r.snapshot.message ?? "")
+        // The explorer shows a message of up to 80 characters on one row, at 80x24 too: every
+        // variant, at the demo's own step counts and batch, at the most and the fewest, and slow.
         XCTAssertLessThanOrEqual(r.snapshot.message?.count ?? 0, 80)
+        let faster = try XCTUnwrap(TrainRecipe.demoFit.faster)
+        for (fit, batch) in [(TrainRecipe.demoFit, 16), (LengthFit(seconds: 270, atStep: 50, steps: faster.steps, before: 30), faster.batch)] {
+            for elapsed in [0.01, 5, 60, 4000] {
+                var big = o; big.batch = batch; big.totalSteps = 4000
+                let trainer = try Trainer(options: big, data: Self.digits)
+                let said = try trainer.fitLength(LengthFit(seconds: fit.seconds, atStep: fit.atStep, steps: fit.steps, before: fit.before),
+                                                 done: 50, elapsed: elapsed)
+                XCTAssertLessThanOrEqual(said.count, 80, said)
+            }
+        }
         XCTAssertNil(r.fit)
         r.tick()
         XCTAssertEqual(tr.options.totalSteps, 100)

@@ -90,7 +90,9 @@ final class AppTests: XCTestCase {
         kept.keptMessage = kept.message
         _ = reduce(&kept, .tick(messageAge: 600))
         XCTAssertEqual(kept.message, kept.keptMessage)
-        XCTAssertFalse(kept.messageFolded, "not cut to one row")
+        // Folded, it keeps two rows: whole, not cut to one.
+        let shown = render(kept).lines().suffix(2).joined(separator: " ")
+        XCTAssertTrue(shown.contains("ddpm replay plays it") && !shown.contains("…"), shown)
         _ = reduce(&kept, .key(.char("+")))
         XCTAssertNotEqual(kept.message, kept.keptMessage)
     }
@@ -516,6 +518,13 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(kept[21...23].joined(separator: " ").replacingOccurrences(of: "  ", with: " ").hasSuffix("-fork-ddim50-eta0.1-guide3x100.png"), true,
                        kept.suffix(4).joined(separator: "\n"))
         XCTAssertFalse(kept.suffix(3).joined().contains("…"), kept.suffix(3).joined(separator: "\n"))
+        // While a run plays it folds to two rows after a few seconds (not one: it names a file), and a key clears it.
+        st.snapshot.running = true; st.snapshot.finished = false
+        _ = reduce(&st, .tick(messageAge: AppState.messageFoldSeconds + 1))
+        XCTAssertTrue(st.messageFolded); XCTAssertEqual(st.message, pngs)
+        let folded2 = render(st).lines()
+        XCTAssertTrue(folded2[21].contains("DDPM") && folded2[22].hasPrefix("exported") && folded2[23].hasSuffix("…"), folded2.suffix(3).joined(separator: "\n"))
+        st.messageFolded = false
         // ... at most four, the rest cut; and a message that does not stay keeps to two.
         st.message = String(repeating: "word ", count: 90); st.keptMessage = st.message
         let four = render(st).lines()

@@ -296,7 +296,7 @@ final class RecordingTests: XCTestCase {
         guard Shell.sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
         let dir = Shell.temporaryDirectory("replay-tmux")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --sampler ddim --steps 100 --n 16 --out \(dir)/s.png --record \(dir)/r.ddpmtraj")
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --sampler ddim --steps 100 --n 16 --out \(dir)/s.png --record \(dir)/r.ddpmtraj")
         XCTAssertEqual(code, 0, out)
         let session = "ddpm-replay-\(getpid())"
         func pane() -> String { Shell.sh("tmux capture-pane -p -t \(session)").1 }

@@ -62,8 +62,10 @@ public struct UNetConfig: Sendable, Equatable, Codable {
 
     /// The names a config's JSON may have.
     public static let keyNames = CodingKeys.allCases.map(\.rawValue)
-    /// The `debugDescription` of the error for a name that is not one of them.
-    public static let unknownKey = "not a key of a model's config"
+    /// A name in a config's JSON that is not one of `keyNames`, at `path` (its last key).
+    public struct UnknownKey: Error {
+        public var path: [CodingKey]
+    }
 
     /// Any name in a JSON object.
     struct AnyKey: CodingKey {
@@ -78,7 +80,7 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     public init(from decoder: Decoder) throws {
         let names = try decoder.container(keyedBy: AnyKey.self).allKeys.sorted { $0.stringValue < $1.stringValue }
         if let unknown = names.first(where: { CodingKeys(stringValue: $0.stringValue) == nil }) {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown], debugDescription: Self.unknownKey))
+            throw UnknownKey(path: decoder.codingPath + [unknown])
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         nChannels = try c.decode(Int.self, forKey: .nChannels)

@@ -181,9 +181,7 @@ public enum Checkpoint {
         catch let DecodingError.keyNotFound(k, c) { throw bad(" (it has no '\(at(c.codingPath + [k]))')") }
         catch let DecodingError.typeMismatch(_, c) { throw bad(" ('\(at(c.codingPath))' has the wrong type)") }
         catch let DecodingError.valueNotFound(_, c) { throw bad(" ('\(at(c.codingPath))' is null)") }
-        catch let DecodingError.dataCorrupted(c) where c.debugDescription == UNetConfig.unknownKey {
-            throw bad(" ('\(at(c.codingPath))' is \(UNetConfig.unknownKey): a file of a newer ddpm?)")
-        }
+        catch let e as UNetConfig.UnknownKey { throw bad(" ('\(at(e.path))' is not a key of a model's config: a file of a newer ddpm?)") }
         catch let DecodingError.dataCorrupted(c) where !c.codingPath.isEmpty { throw bad(" ('\(at(c.codingPath))' does not fit its type)") }
         catch {
             if case .failure(let e) = JSONScan.parse(data) { throw bad(" (\(e.reason))") }

@@ -88,8 +88,8 @@ public enum JSONScan {
     public static func whyNotAnObject(_ json: Data) -> String {
         guard String(data: json, encoding: .utf8) != nil else { return "is not UTF-8 text" }
         let bytes = [UInt8](json)
-        if let i = bytes.firstIndex(where: { $0 < 0x20 && $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) {
-            return String(format: "has a control byte 0x%02x at byte %d (JSON has tab, line feed and carriage return only, outside strings)", bytes[i], i)
+        if let i = bytes.firstIndex(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) {
+            return String(format: "has a control byte 0x%02x at its byte %d (JSON has tab, line feed and carriage return only, outside strings)", bytes[i], i)
         }
         return "is not a JSON object (it must start with '{')"
     }

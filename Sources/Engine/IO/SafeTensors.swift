@@ -105,7 +105,7 @@ public struct SafeTensors {
             let head = data.prefix(8)
             if head.allSatisfy({ (0x20...0x7E).contains($0) || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
                 let shown = String(decoding: head, as: UTF8.self).replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\t", with: " ")
-                throw bad("it starts with text (\"\(shown)\"), where a safetensors file starts with its header's length")
+                throw bad("it starts with text ('\(EngineError.quoted(shown))'), where a safetensors file starts with its header's length")
             }
             throw bad("its first 8 bytes give a header length of \(hlen), over the \(maxHeaderBytes >> 20) MiB limit (is it a safetensors file?)")
         }
@@ -124,8 +124,9 @@ public struct SafeTensors {
             throw bad("the header " + JSONScan.whyNotAnObject(headerData))
         }
         if let over = Self.overBudget(shape, tensors: tensorsAtMost) {
-            // A name given twice (two "__metadata__") is the fault, not the object it adds.
-            if let dup = JSONScan.duplicateName(in: headerData) { throw bad(Self.twice(dup)) }
+            // Two "__metadata__" are the fault, not the object they add; counted first, so a header
+            // refused for its size is never walked name by name.
+            if Self.occurrences(of: Array("\"__metadata__\"".utf8), in: headerData) >= 2 { throw bad(Self.twice("__metadata__")) }
             throw bad(over)
         }
         let header: [String: Any]

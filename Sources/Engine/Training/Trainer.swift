@@ -360,9 +360,9 @@ public final class Trainer {
         let minutes = ((fit.before ?? 0) + elapsed + Double(n - done) / fit.pace(done: done, elapsed: elapsed, settledAt: settledAt)) / 60
         // A run sized after starting over names its batch (the message before it scrolls away); a run
         // at a bound says so, since it ends sooner (the most) or later (the fewest) than the target.
-        let bound = n == fit.steps.upperBound ? " (its most)" : n == fit.steps.lowerBound ? " (its fewest: slow here)" : ""
+        let bound = n == fit.steps.upperBound ? " (most)" : n == fit.steps.lowerBound ? (fit.before == nil ? " (fewest: slow here)" : " (fewest)") : ""
         return "sized to this machine: \(n) steps" + (fit.before == nil ? "" : " of batch \(batch)") + bound
-            + String(format: ", about %.1f min in all", minutes)
+            + String(format: minutes < 99.5 ? ", about %.1f min in all" : ", about %.0f min in all", minutes)
     }
 
     /// Refuses a run whose memory (the parameters five times over: weights,

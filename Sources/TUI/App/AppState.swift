@@ -169,12 +169,12 @@ public enum KeyHelp {
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to live"),
         ("h / l", "select the previous / next digit"), ("k / j", "select a digit a row up / down"),
-        ("z", "zoom the selected digit: x_t and x̂0, 10 stages, p(class)"),
+        ("z", "zoom the selected digit: x_t and x̂0, its stages, p(class)"),
         ("f", "fork after the step shown (again: close)"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG"), ("R", "record the trajectory to a file: ddpm replay"),
         ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit"),
-        ("blue / red", "pixels below / above the range shown (x̂0: past paper / ink; c clips)"),
+        ("red / blue", "pixels past the range shown (blue: below it, half-block)"),
     ]
     /// The sample view while replaying a recording.
     public static let replay: [(String, String)] = [

@@ -65,7 +65,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         // News on a moving screen goes after a while ("forked after t=500" is stale a hundred steps on);
         // on a still one it stays for the user to read. A long one first folds to one row.
         if age > AppState.messageClearSeconds && s.screenMoving && s.message != s.keptMessage { s.message = nil; s.messageFolded = false }
-        else if age > AppState.messageFoldSeconds && s.message != s.keptMessage { s.messageFolded = true }
+        // A message that stays (where a file went) folds too while the screen moves: to two rows.
+        else if age > AppState.messageFoldSeconds && (s.message != s.keptMessage || s.screenMoving) { s.messageFolded = true }
         return []
     case .key(let k):
         return reduceKey(&s, k)
@@ -73,7 +74,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
 }
 
 private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
-    s.message = nil; s.messageFolded = false
+    s.message = nil; s.messageFolded = false; s.keptMessage = nil
     // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it.
     // Other keys do nothing there: they would change views and prompts no one can see.
     if s.tooSmall {
@@ -228,7 +229,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if set.kind == .ddpm { s.message = "steps \(set.steps) (DDPM walks all T: press d for DDIM or DPM++)" }
         else if set.steps == before.steps {
             s.message = k == .char("S") ? "steps at their most, \(set.steps) (s lowers them)" : "steps at their fewest, \(set.steps) (S raises them)"
-        } else if set.steps != before.steps && !s.focusedSideFinished && !s.focusHistory.isEmpty {
+        } else if !s.focusedSideFinished && !s.focusHistory.isEmpty {
             s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step"
         }
     case .char("v"):
@@ -341,7 +342,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char("z"):
         s.zoom.toggle()
-        s.message = s.zoom ? "zoom: digit \(s.selected + 1), its 10 stages and the classifier's reading over t (z: back)" : nil
+        s.message = s.zoom ? "zoom: digit \(s.selected + 1), its stages and the classifier's reading over t (z: back)" : nil
         return []
     case .char("="):
         s.showEquation.toggle()

@@ -89,23 +89,20 @@ struct ModelFileOptions: ParsableArguments {
 
     /// A config JSON as the metadata holds it; a missing, mistyped or unknown key is named.
     static func decodeConfig(_ json: String) throws -> UNetConfig {
-        let keys = Set(UNetConfig.keyNames)
-        let obj: [String: Any]
         switch JSONScan.parse(Data(json.utf8)) {
         case .failure(let e): throw ValidationError("--config is \(e) (\(EngineError.quoted(json, limit: 60)))")
         case .success(let o):
-            guard let d = o as? [String: Any] else { throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))") }
-            obj = d
+            guard o is [String: Any] else { throw ValidationError("--config is not a JSON object (\(EngineError.quoted(json, limit: 60)))") }
         }
         // JSONSerialization and JSONDecoder keep one of two equal keys without a word: refused, as in a header.
         if let dup = JSONScan.duplicateName(in: Data(json.utf8)) {
             throw ValidationError("--config gives '\(EngineError.quoted(dup, limit: 30))' twice")
         }
-        if let unknown = obj.keys.sorted().first(where: { !keys.contains($0) }) {
-            throw ValidationError("--config has an unknown key '\(EngineError.quoted(unknown, limit: 30))' (keys: \(keys.sorted().joined(separator: ", ")))")
-        }
         do {
             return try JSONDecoder().decode(UNetConfig.self, from: Data(json.utf8))
+        } catch let e as UNetConfig.UnknownKey {
+            // The decoder refuses a name it does not know (a model it cannot build), as in a file's metadata.
+            throw ValidationError("--config has an unknown key '\(EngineError.quoted(JSONScan.path(e.path), limit: 30))' (keys: \(UNetConfig.keyNames.sorted().joined(separator: ", ")))")
         } catch let DecodingError.keyNotFound(k, _) {
             throw ValidationError("--config needs '\(k.stringValue)' (nChannels, chMults, nBlocks and imageSize are required)")
         } catch let DecodingError.typeMismatch(_, c) {

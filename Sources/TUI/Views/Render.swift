@@ -22,11 +22,12 @@ public func render(_ s: AppState) -> CellBuffer {
     // A key's answer longer than the window takes two rows for a few seconds (or until the
     // next key), the status line moved up above it (it is never hidden), then only the
     // hint row, cut. A message that stays (where a file went) takes the rows it needs, up to
-    // four: a path cut short is no use.
+    // four (a path cut short is no use), and folds to two while the screen moves.
     if let m = s.message, m.count > s.width, s.editing == nil {
         var scratch = CellBuffer(width: s.width, height: 5)
         let need = scratch.wrappedText(0, 0, m, maxWidth: s.width, maxLines: 5, breakLongWords: true)
-        let rows = s.messageFolded ? 1 : min(max(2, need), m == s.keptMessage ? 4 : 2, max(1, s.height - 3))
+        let kept = m == s.keptMessage
+        let rows = min(s.messageFolded ? (kept ? min(2, need) : 1) : min(max(2, need), kept ? 4 : 2), max(1, s.height - 3))
         if rows >= 2 {
             for x in 0..<s.width { buf[x, s.height - 1 - rows] = buf[x, s.height - 2] }
         }

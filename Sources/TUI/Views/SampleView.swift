@@ -401,7 +401,7 @@ enum SampleView {
         buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : "(beyond ink/paper; c clips)",
                  fg: 245, maxWidth: l.panelW)
         if bottom - y >= 7 {
-            buf.text(px, y + 6, String(format: s.caps.unicode ? "ᾱ=%.4g  SNR=%.3g" : "abar=%.4g SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)
+            buf.text(px, y + 6, String(format: s.caps.unicode ? "ᾱ=%.4g  SNR=%.3g" : "abar=%.3g SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)
         }
     }
 }
