@@ -13,7 +13,7 @@ do {
     var command = try DDPMCommand.parseAsRoot()
     try command.run()
 } catch {
-    DDPMCommand.exit(withError: error)
+    exitReporting(error)
 }
 // Output that could not be written (a full disk, a closed pipe) is an error, not success.
 let flushFailed = fflush(stdout) != 0

@@ -406,6 +406,29 @@ final class TrainerTests: XCTestCase {
 
     /// A run started over with other options (the demo on a fast machine) is,
     /// from then on, the run a new trainer of those options trains, bit for bit.
+    func testDamagedOptimiserStateAndNonFiniteWeightsAreNeverSaved() throws {
+        var o = smallOptions(); o.batch = 4; o.totalSteps = 10
+        let tr = try Trainer(options: o, data: Self.digits)
+        try tr.trainStep()
+        let path = NSTemporaryDirectory() + "damaged-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // A negative second moment (a forged file) would turn every weight NaN at the next step: refused on resume.
+        tr.adamV.ptr[7] = -1
+        try tr.saveCheckpoint(path)
+        XCTAssertThrowsError(try Trainer.resume(path, data: Self.digits)) {
+            XCTAssertTrue("\($0)".contains("Adam's second moment -1.0 at index 7 of adam_v.* is negative"), "\($0)")
+        }
+        // Weights that are not numbers do not replace the file: it stays as it was.
+        tr.adamV.ptr[7] = 0
+        try tr.saveCheckpoint(path)
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        tr.ema.ptr[3] = .nan
+        XCTAssertThrowsError(try tr.saveCheckpoint(path)) { XCTAssertTrue("\($0)".contains("the EMA weights are not finite numbers"), "\($0)") }
+        XCTAssertThrowsError(try tr.saveWeights(path))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), good)
+        XCTAssertNoThrow(try Trainer.resume(path, data: Self.digits))
+    }
+
     func testStartOverIsANewRunOfTheOtherOptions() throws {
         var o = smallOptions(); o.batch = 4; o.warmup = 10; o.totalSteps = 4000; o.lr = 6e-3
         let restarted = try Trainer(options: o, data: Self.digits)

@@ -13,7 +13,8 @@ final class CommandLineTests: XCTestCase {
         defer { for p in [png, ckpt] { try? FileManager.default.removeItem(atPath: p) } }
         let cases: [(String, String)] = [
             // Negative numbers reach the range check (not "Missing value").
-            ("sample --out \(png) --steps -3", "--steps must be in 1...T, got -3"),
+            ("sample --out \(png) --sampler ddim --steps -3", "--steps must be in 1...T, got -3"),
+            ("sample --out \(png) --steps 5", "--steps is for --sampler ddim or dpmpp: DDPM walks all T steps"),
             ("sample --out \(png) --backend sse2", "unknown --backend 'sse2' (avx512, avx2, reference, bf16)"),
             ("explore --backend BF16", "unknown --backend 'BF16' (avx512, avx2, reference, bf16)"),
             ("eval --images \(png) --backend avx2", "--backend chooses the kernels the samples are drawn with; --images, --damage and the training flags draw none"),
@@ -66,7 +67,9 @@ final class CommandLineTests: XCTestCase {
             ("sample --n --out \(png)", "The value '--out' is invalid for '--n"),
             ("sample --out \(NSTemporaryDirectory())x.gif", "--out must end in .png, .pgm or .idx"),
             ("eval --n -4", "--n must be in 2...10000, got -4"),
-            ("eval --steps 0", "--steps must be in 1...T, got 0"),
+            ("eval --sampler ddim --steps 0", "--steps must be in 1...T, got 0"),
+            ("eval --steps 50", "--steps is for --sampler ddim or dpmpp"),
+            ("info --config '{\"nChannels\":16,\"chMults\":[1,2,2],\"nBlocks\":2,\"imageSize\":28,\"learnSigma\":\"yes\"}'", "'learnSigma' has the wrong type (true or false)"),
             ("eval --temperature 12", "--temperature must be in [0, 10], got 12.0"),
             ("eval --sampler ddim --eta -0.5", "--eta must be in [0, 1], got -0.5"),
             ("train --out \(ckpt) --steps -5", "--steps must be in 1...100000000, got -5"),
@@ -99,6 +102,8 @@ final class CommandLineTests: XCTestCase {
             ("--sampler ddim --eta 3", "--eta must be in [0, 1], got 3.0"),
             ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
             ("frobnicate", "Unexpected argument 'frobnicate'"),
+            // A control character given in a flag is printed escaped: it must not drive the terminal.
+            ("info --weights \"$(printf '\\033[31mnofile\\007')\"", "Error: \\u001b[31mnofile\\u0007: no such file"),
             ("sample --out \(png) --frobnicate", "Unknown option '--frobnicate'"),
         ]
         for (args, expected) in cases {

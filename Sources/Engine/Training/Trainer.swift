@@ -305,14 +305,26 @@ public final class Trainer {
     /// Writes EMA weights (plain names), raw weights, Adam moments and state,
     /// atomically (`pauseMidwayMs`: see AtomicFile.write).
     public func saveCheckpoint(_ path: String, extra: [String: String] = [:], pauseMidwayMs: Int = 0) throws {
+        // Weights that are no longer numbers never replace a checkpoint: the last good one stays.
+        try checkFinite()
         let L = net.layout
         let t = Checkpoint.tensors(L, ema.ptr) + Checkpoint.tensors(L, params.ptr, prefix: "train.")
             + Checkpoint.tensors(L, adamM.ptr, prefix: "adam_m.") + Checkpoint.tensors(L, adamV.ptr, prefix: "adam_v.")
         try SafeTensors.write(path, tensors: t, metadata: metadata(extra: extra), pauseMidwayMs: pauseMidwayMs)
     }
 
+    /// Throws when a weight (raw or EMA) or an Adam moment is NaN or infinite.
+    public func checkFinite() throws {
+        for (name, b) in [("weights", params), ("EMA weights", ema), ("Adam moments", adamM), ("Adam moments", adamV)] {
+            if let i = (0..<count).first(where: { !b.ptr[$0].isFinite }) {
+                throw EngineError.invalidArgument("the \(name) are not finite numbers at step \(step) (index \(i): \(b.ptr[i])): not saved, the last checkpoint stays")
+            }
+        }
+    }
+
     /// Writes only the EMA weights (what sampling and PyTorch need).
     public func saveWeights(_ path: String, extra: [String: String] = [:]) throws {
+        try checkFinite()
         var m = metadata(extra: extra)
         m["format"] = Trainer.weightsFormat
         try Checkpoint.writeWeights(path, layout: net.layout, params: ema.ptr, metadata: m)
@@ -471,6 +483,11 @@ public final class Trainer {
         try f.load(into: tr.params.ptr, layout: L, prefix: "train.")
         try f.load(into: tr.adamM.ptr, layout: L, prefix: "adam_m.")
         try f.load(into: tr.adamV.ptr, layout: L, prefix: "adam_v.")
+        // Adam's second moments are running means of squares: a negative one (a damaged or forged
+        // file) makes the next update's square root NaN, and every weight with it.
+        if let i = (0..<tr.count).first(where: { !(tr.adamV.ptr[$0] >= 0) }) {
+            throw EngineError.badFile(path: path, reason: "Adam's second moment \(tr.adamV.ptr[i]) at index \(i) of adam_v.* is negative: the optimiser state is damaged")
+        }
         tr.step = state.step
         tr.rng = RNG(state: state.rng)
         if let b = state.bucketLoss { tr.bucketLoss = b }

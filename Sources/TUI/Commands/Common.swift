@@ -113,6 +113,17 @@ func flagMessage(_ e: EngineError, flags: [String: String] = [:]) -> String {
     return "\(flags[key] ?? "--" + key) must be in \(allowed), got \(value)"
 }
 
+/// Ends the program on an error as ArgumentParser does (help and --version to standard output,
+/// exit 0), except that an error's text is printed with its control characters escaped: a file
+/// name or flag value given as "\e[31m..." must not drive the terminal.
+public func exitReporting(_ error: Error) -> Never {
+    let code = DDPMCommand.exitCode(for: error)
+    if code == .success { DDPMCommand.exit(withError: error) }
+    let text = DDPMCommand.fullMessage(for: error)
+    if !text.isEmpty { fputs(EngineError.printable(text) + "\n", stderr) }
+    exit(code.rawValue)
+}
+
 /// For `validate()`: the engine's checks, reported as ArgumentParser reports its own.
 func validating(flags: [String: String] = [:], _ body: () throws -> Void) throws {
     do { try body() } catch let e as EngineError { throw ValidationError(flagMessage(e, flags: flags)) }

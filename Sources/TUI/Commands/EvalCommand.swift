@@ -53,6 +53,7 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         try modelFile.validateForFile()
+        try sampling.refuseStepsForDDPM()
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
         _ = try backendOption(backend)
@@ -101,7 +102,9 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try wrap {
             BLAS.configure()
-            let test = try dataset(train: false)
+            // The reference is at most the first 10,000 test images (MNIST's and Fashion-MNIST's whole
+            // test sets): a --data set of 342,000 took minutes of features and gigabytes.
+            let test = try dataset(train: false, limit: trainClassifier || trainNoisyClassifier ? nil : Self.referenceImages)
             if trainClassifier { return try trainNewClassifier(test: test) }
             if trainNoisyClassifier { return try trainNewNoisyClassifier(test: test) }
             if guideTable { return try guideTableReport() }
@@ -127,6 +130,10 @@ struct EvalCommand: ParsableCommand {
             let evaluation = Evaluation(classifier: cls, params: cp, reference: test)
             var scores = sets.enumerated().map { evaluation.scores($0.element.images, n: nf, seed: seed &+ UInt64($0.offset)) }
             let real = evaluation.scores(held.images, n: nf, seed: seed &+ 7)
+            // A classifier whose numbers overflow (weights near Float's largest) gives NaN features: no scores.
+            if !(scores + [real]).allSatisfy({ $0["frechet"].isFinite && $0["inception_score"].isFinite }) {
+                throw CLIError("\(clsPath): the classifier's features of these images are not finite numbers (weights too large?): it cannot score them")
+            }
             for i in scores.indices {
                 scores[i].values["sobel_ratio"] = scores[i]["sobel_energy"] / real["sobel_energy"]
                 scores[i].values["frechet_ratio"] = scores[i]["frechet"] / real["frechet"]
@@ -183,6 +190,9 @@ struct EvalCommand: ParsableCommand {
                   + String(format: v < 1e-3 ? " %9.2e" : " %9.4f", v) + String(format: "  %5.1f%%", 100 * v / r.total))
         }
     }
+
+    /// The most test images the evaluation's reference holds.
+    static let referenceImages = 10_000
 
     /// The bundled MNIST or --data's set, at the classifier's 28x28 (`Dataset.centre28`).
     func dataset(train: Bool, limit: Int? = nil) throws -> Dataset {

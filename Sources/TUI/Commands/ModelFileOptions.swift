@@ -106,7 +106,10 @@ struct ModelFileOptions: ParsableArguments {
         } catch let DecodingError.keyNotFound(k, _) {
             throw ValidationError("--config needs '\(k.stringValue)' (nChannels, chMults, nBlocks and imageSize are required)")
         } catch let DecodingError.typeMismatch(_, c) {
-            throw ValidationError("--config: '\(JSONScan.path(c.codingPath))' has the wrong type (\(c.debugDescription))")
+            // Said in the config's own terms, not Foundation's ("Expected to decode Bool but found a string").
+            let want = ["learnSigma": "true or false", "selfCondition": "true or false", "dropout": "a number",
+                        "chMults": "a list of whole numbers", "attention": "a list of level numbers"][c.codingPath.first?.stringValue ?? ""] ?? "a whole number"
+            throw ValidationError("--config: '\(JSONScan.path(c.codingPath))' has the wrong type (\(want))")
         } catch let DecodingError.dataCorrupted(c) {
             // What Foundation says of 16.5 or 1e300 where a whole number goes ("not valid JSON", though it is).
             let path = JSONScan.path(c.codingPath)

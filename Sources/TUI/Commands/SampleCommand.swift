@@ -22,6 +22,7 @@ struct SampleCommand: ParsableCommand {
 
     func validate() throws {
         try modelFile.validateForFile()
+        try sampling.refuseStepsForDDPM()
         _ = try backendOption(backend)
         try validating { try EngineError.require((1...Sampler.maxImages).contains(n), "n", "1...\(Sampler.maxImages)", n) }
         let ext = (out as NSString).pathExtension.lowercased()

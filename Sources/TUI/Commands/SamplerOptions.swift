@@ -31,6 +31,14 @@ struct SamplerOptions: ParsableArguments {
         try validating { try settings(T: nil).validateControls() }
     }
 
+    /// For a command that samples once (sample, eval): --steps with DDPM would do nothing, so it is
+    /// refused rather than ignored (the explorer keeps it for a later switch to DDIM).
+    func refuseStepsForDDPM() throws {
+        if sampler == SamplerKind.ddpm.rawValue && steps != nil {
+            throw ValidationError("--steps is for --sampler ddim or dpmpp: DDPM walks all T steps of the schedule")
+        }
+    }
+
     /// The settings for a model of T steps (nil: before the model is known).
     func settings(T: Int?) -> SamplerSettings {
         SamplerSettings(kind: SamplerKind(rawValue: sampler) ?? .ddpm,
