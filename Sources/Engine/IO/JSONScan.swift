@@ -60,14 +60,11 @@ public enum JSONScan {
     /// characters, which JSON has only as whitespace) or not starting with `{`.
     /// A text that ends inside a string is counted up to there (the parser refuses it).
     public static func shape(ofObject json: Data) -> Shape? {
-        // JSON's whitespace: space, tab, line feed, carriage return.
-        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
-        guard String(data: json, encoding: .utf8) != nil, !json.contains(where: { $0 < 0x20 && !isSpace($0) }) else { return nil }
+        guard objectProblem(json) == nil else { return nil }
         return json.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Shape? in
             let b = raw.bindMemory(to: UInt8.self)
             var i = 0, shape = Shape()
             while i < b.count, isSpace(b[i]) { i += 1 }
-            guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
             while i < b.count {
                 switch b[i] {
                 case UInt8(ascii: "{"): shape.objects += 1
@@ -84,14 +81,21 @@ public enum JSONScan {
         }
     }
 
-    /// Why `shape(ofObject:)` found no JSON object in `json`, in words for a message ("the header …").
-    public static func whyNotAnObject(_ json: Data) -> String {
+    /// JSON's whitespace: space, tab, line feed, carriage return.
+    static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+
+    /// Why `json` is not the text `shape(ofObject:)` reads, in words for a message ("the header …"),
+    /// or nil when it is: UTF-8, no control byte but JSON's whitespace, and starting with `{`.
+    public static func objectProblem(_ json: Data) -> String? {
         guard String(data: json, encoding: .utf8) != nil else { return "is not UTF-8 text" }
-        let bytes = [UInt8](json)
-        if let i = bytes.firstIndex(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) {
-            return String(format: "has a control byte 0x%02x at its byte %d (JSON has tab, line feed and carriage return only, outside strings)", bytes[i], i)
+        return json.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> String? in
+            let b = raw.bindMemory(to: UInt8.self)
+            if let i = b.firstIndex(where: { $0 < 0x20 && !isSpace($0) }) {
+                return String(format: "has a control byte 0x%02x at its byte %d (JSON has tab, line feed and carriage return only, outside strings)", b[i], i)
+            }
+            guard b.first(where: { !isSpace($0) }) == UInt8(ascii: "{") else { return "is not a JSON object (it must start with '{')" }
+            return nil
         }
-        return "is not a JSON object (it must start with '{')"
     }
 
     /// The first name that appears twice in one object of `json` (already

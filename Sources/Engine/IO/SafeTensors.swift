@@ -104,7 +104,7 @@ public struct SafeTensors {
             // Text (a JSON file, a note, a CSV) is said as such; other bytes by the length they give.
             let head = data.prefix(8)
             if head.allSatisfy({ (0x20...0x7E).contains($0) || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
-                let shown = String(decoding: head, as: UTF8.self).replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\t", with: " ")
+                let shown = String(decoding: head.map { $0 < 0x20 ? 0x20 : $0 }, as: UTF8.self)   // line breaks and tabs as spaces
                 throw bad("it starts with text ('\(EngineError.quoted(shown))'), where a safetensors file starts with its header's length")
             }
             throw bad("its first 8 bytes give a header length of \(hlen), over the \(maxHeaderBytes >> 20) MiB limit (is it a safetensors file?)")
@@ -121,7 +121,7 @@ public struct SafeTensors {
         // or a shape of millions of dimensions would take gigabytes and seconds): UTF-8 text of one
         // object whose objects, arrays and commas a header of that many tensors can hold.
         guard let shape = JSONScan.shape(ofObject: headerData) else {
-            throw bad("the header " + JSONScan.whyNotAnObject(headerData))
+            throw bad("the header " + (JSONScan.objectProblem(headerData) ?? "is not a JSON object"))
         }
         if let over = Self.overBudget(shape, tensors: tensorsAtMost) {
             // Two "__metadata__" are the fault, not the object they add; counted first, so a header
