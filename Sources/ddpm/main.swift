@@ -15,11 +15,4 @@ do {
 } catch {
     exitReporting(error)
 }
-// Output that could not be written (a full disk, a closed pipe) is an error, not success.
-let flushFailed = fflush(stdout) != 0
-let flushErrno = errno
-if flushFailed || ferror(stdout) != 0 {
-    let why = flushFailed ? String(cString: strerror(flushErrno)) : "a write failed (closed pipe or full disk)"
-    fputs("Error: cannot write standard output: \(why)\n", stderr)
-    exit(1)
-}
+exitCheckingStdout()

@@ -2,6 +2,7 @@
 // (issue #18): outputs that are inputs, two writers, closed pipes, hangups,
 // full stdout, symlinks and modes of replaced files — on the real binary.
 import Foundation
+@testable import TUI
 import XCTest
 
 final class DataLossTests: XCTestCase {
@@ -166,6 +167,26 @@ final class DataLossTests: XCTestCase {
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) schedule --csv > /dev/full")
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("Error: cannot write standard output: No space left on device"), out)
+        // Help is output too (argument-parser would exit 0 without looking).
+        for args in ["--help", "sample --help"] {
+            let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) \(args) > /dev/full")
+            XCTAssertEqual(code, 1, "\(args): \(out)")
+            XCTAssertTrue(out.contains("Error: cannot write standard output"), "\(args): \(out)")
+        }
+        XCTAssertTrue(Shell.sh("\(Shell.binary) --help").1.contains("USAGE: ddpm"), "help still reaches a good stdout")
+    }
+
+    /// A file name printed on standard output ("wrote ... to NAME") has its control characters
+    /// escaped: a name given as "\e[31m..." must not drive the terminal.
+    func testNamesOnStandardOutputAreEscaped() throws {
+        let (code, out) = Shell.sh("cd \(dir) && DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --n 1 --sampler ddim --steps 2 "
+                                   + "--out \"$(printf 'red\\033[31m.pgm')\"")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("to red\\u001b[31m.pgm"), out)
+        XCTAssertFalse(out.contains("\u{1b}"), out)
+        XCTAssertEqual(ExplorerApp.shellWord("ck.safetensors"), "ck.safetensors")
+        XCTAssertEqual(ExplorerApp.shellWord("my run's ck"), "'my run'\\''s ck'")
+        XCTAssertEqual(ExplorerApp.shellWord("a\u{1b}b"), "'a\\u001bb'")
     }
 
     /// Replacing --out through a symlink replaces the file it points to (the

@@ -148,7 +148,7 @@ enum ExplorerApp {
                                     : "to write samples to a file use: ddpm sample --out digits.png"))
         var farewell: String?
         // After the terminal is restored: where a training run was saved (a quit never saves silently).
-        defer { if let f = farewell { fputs(f + "\n", stderr) } }
+        defer { if let f = farewell { fputs(EngineError.printable(f) + "\n", stderr) } }
         defer { term.shutdown() }
         for s in [SIGINT, SIGTERM, SIGHUP] { signal(s) { sig in uiStop = sig } }
         let session = Session(o, loaded, term: term)
@@ -273,9 +273,10 @@ enum ExplorerApp {
                 try tr.saveCheckpoint(out)
                 // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
                 // A command a line, so the terminal never breaks one mid-word.
-                return "training checkpoint saved to \(out) (step \(tr.step))\n  explore it: ddpm --weights \(out)"
-                    + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --out \(out) --resume" : "")
-            } catch { return "could not save the training checkpoint to \(out): \(error)" }
+                let word = ExplorerApp.shellWord(out)
+                return "training checkpoint saved to \(EngineError.name(out)) (step \(tr.step))\n  explore it: ddpm --weights \(word)"
+                    + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --out \(word) --resume" : "")
+            } catch { return "could not save the training checkpoint to \(EngineError.name(out)): \(error)" }
         }
 
         /// The UI loop: keys (all that are queued), then the newest engine
@@ -572,6 +573,15 @@ enum ExplorerApp {
         let url = URL(fileURLWithPath: path)
         let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
         return url.deletingLastPathComponent().standardizedFileURL.path == here ? url.lastPathComponent : path
+    }
+
+    /// A path as one word of a shell command to copy: as it is when it needs no quoting, else in
+    /// single quotes; control characters escaped (a name must not drive the terminal).
+    static func shellWord(_ path: String) -> String {
+        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./+-:,=@%")
+        let shown = EngineError.name(path)
+        if !path.isEmpty && path.allSatisfy(plain.contains) { return shown }
+        return "'" + shown.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     /// The first k from `from` on for which `path(k)` names no file (outputs never replace earlier ones).

@@ -113,15 +113,32 @@ func flagMessage(_ e: EngineError, flags: [String: String] = [:]) -> String {
     return "\(flags[key] ?? "--" + key) must be in \(allowed), got \(value)"
 }
 
-/// Ends the program on an error as ArgumentParser does (help and --version to standard output,
-/// exit 0), except that an error's text is printed with its control characters escaped: a file
-/// name or flag value given as "\e[31m..." must not drive the terminal.
+/// Ends the program on an error as ArgumentParser does (help to standard output, exit 0),
+/// except that an error's text is printed with its control characters escaped (a file name or
+/// flag value given as "\e[31m..." must not drive the terminal) and help that could not be
+/// written is an error.
 public func exitReporting(_ error: Error) -> Never {
     let code = DDPMCommand.exitCode(for: error)
-    if code == .success { DDPMCommand.exit(withError: error) }
     let text = DDPMCommand.fullMessage(for: error)
+    if code == .success {
+        if !text.isEmpty { print(text) }
+        exitCheckingStdout()
+    }
     if !text.isEmpty { fputs(EngineError.printable(text) + "\n", stderr) }
     exit(code.rawValue)
+}
+
+/// Ends the program with success, unless output could not be written (a full
+/// disk, a closed pipe): that is an error, not success.
+public func exitCheckingStdout() -> Never {
+    let flushFailed = fflush(stdout) != 0
+    let flushErrno = errno
+    if flushFailed || ferror(stdout) != 0 {
+        let why = flushFailed ? String(cString: strerror(flushErrno)) : "a write failed (closed pipe or full disk)"
+        fputs("Error: cannot write standard output: \(why)\n", stderr)
+        exit(1)
+    }
+    exit(0)
 }
 
 /// For `validate()`: the engine's checks, reported as ArgumentParser reports its own.
