@@ -95,6 +95,8 @@ final class CommandLineTests: XCTestCase {
             ("schedule --steps 1", "must be in 2...100000, got 1"),
             ("schedule --T -5", "--T must be in 2...100000, got -5"),
             ("schedule --kind zigzag", "unknown --kind 'zigzag'"),
+            ("schedule --csv --json", "choose one of --csv and --json"),
+            ("schedule --kind cosine --beta-end 0.03", "cosine has no --beta-start or --beta-end"),
             ("schedule --beta-start 1e-20 --json", "is degenerate"),
             ("bench --steps -1", "--steps must be in 1...10000, got -1"),
             ("--n -3", "--n must be in 1...64, got -3"),

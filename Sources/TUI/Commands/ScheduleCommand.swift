@@ -11,8 +11,8 @@ struct ScheduleCommand: ParsableCommand {
     @Option(help: "linear, cosine, quadratic or sigmoid.") var kind: String = "linear"
     @Option(name: [.customShort("T"), .customLong("T"), .customLong("steps")], parsing: .unconditional,
             help: "Diffusion steps T (>= 2; --steps is the old name).") var steps: Int = 1000
-    @Option(parsing: .unconditional, help: "beta at t = 0 (not used by cosine).") var betaStart: Double = 1e-4
-    @Option(parsing: .unconditional, help: "beta at t = T-1 (not used by cosine).") var betaEnd: Double = 0.02
+    @Option(parsing: .unconditional, help: "beta at t = 0 (default 0.0001; not for cosine).") var betaStart: Double?
+    @Option(parsing: .unconditional, help: "beta at t = T-1 (default 0.02; not for cosine).") var betaEnd: Double?
     @Flag(help: "CSV output.") var csv = false
     @Flag(help: "JSON output (one object of arrays).") var json = false
 
@@ -20,11 +20,15 @@ struct ScheduleCommand: ParsableCommand {
         guard ScheduleKind(rawValue: kind) != nil else {
             throw ValidationError("unknown --kind '\(kind)' (use linear, cosine, quadratic or sigmoid)")
         }
+        if kind == ScheduleKind.cosine.rawValue && (betaStart != nil || betaEnd != nil) {
+            throw ValidationError("cosine has no --beta-start or --beta-end: its betas follow from alpha_bar's cosine")
+        }
+        if csv && json { throw ValidationError("choose one of --csv and --json") }
     }
 
     func run() throws {
         let k = ScheduleKind(rawValue: kind)!
-        let s = try wrap(flags: ["T": "--T"]) { try NoiseSchedule(kind: k, T: steps, betaStart: betaStart, betaEnd: betaEnd) }
+        let s = try wrap(flags: ["T": "--T"]) { try NoiseSchedule(kind: k, T: steps, betaStart: betaStart ?? NoiseSchedule.Spec().betaStart, betaEnd: betaEnd ?? NoiseSchedule.Spec().betaEnd) }
         let cols: [(String, [Double])] = [("beta", s.betas), ("alpha", s.alphas), ("alpha_bar", s.alphasCumprod),
                                           ("alpha_bar_prev", s.alphasCumprodPrev), ("snr", s.snr),
                                           ("posterior_variance", s.posteriorVariance)]
