@@ -420,7 +420,8 @@ final class RecordingTests: XCTestCase {
     }
 
     /// Hostile per-frame fields are refused with one line: frames numbered out
-    /// of order (a huge step once trapped in the status line), t that does not fall.
+    /// of order (a huge step once trapped in the status line), t that does not fall,
+    /// a run's timesteps that do not fall or are not the frames'.
     func testFramesMustBeNumberedAndFall() throws {
         let dir = Shell.temporaryDirectory("recording-fields")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -437,6 +438,9 @@ final class RecordingTests: XCTestCase {
         let cases: [(String, Recording, String)] = [
             ("huge step", with { ($0.step == 1 ? Int.max : $0.step, $0.t, $0.tNext) }, "numbered"),
             ("t rising", with { ($0.step, $0.t, $0.step == 2 ? $0.t + 1 : $0.tNext) }, "not down"),
+            ("timesteps rising", { var r = good; r.timesteps.reverse(); return r }(), "do not fall"),
+            ("timesteps short", { var r = good; r.timesteps = [999, 998]; return r }(), "3 frames of a run of 2 steps"),
+            ("timesteps not the frames'", { var r = good; r.timesteps = [999] + (0..<997).reversed(); return r }(), "the run's timesteps say"),
         ]
         for (name, rec, needle) in cases {
             let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"

@@ -241,6 +241,7 @@ public struct Recording: Sendable {
         do { _ = try NoiseSchedule(schedule) } catch { throw bad("schedule: \(error)") }
         let timesteps = try decode("timesteps", [Int].self)
         guard timesteps.allSatisfy({ (0..<schedule.T).contains($0) }) else { throw bad("a timestep is outside 0..<T") }
+        guard zip(timesteps, timesteps.dropFirst()).allSatisfy({ $0 > $1 }) else { throw bad("its timesteps do not fall step by step") }
         /// One side's frames; its steps are numbered from `firstStep` on, one by one, with t falling.
         func side(_ prefix: String, _ infos: [FrameInfo], firstStep: Int) throws -> Side {
             let count = infos.count
@@ -278,6 +279,16 @@ public struct Recording: Sendable {
         }
         let main = try side("", try decode("frames", [FrameInfo].self), firstStep: 0)
         guard !main.frames.isEmpty else { throw bad("it holds no frames") }
+        // The run's plan is the steps taken and the steps left: frame i went from its i-th t to the next.
+        guard main.frames.count <= timesteps.count else {
+            throw bad("it holds \(main.frames.count) frames of a run of \(timesteps.count) steps")
+        }
+        for (i, fr) in main.frames.enumerated() {
+            let next = i + 1 < timesteps.count ? timesteps[i + 1] : -1
+            guard fr.t == timesteps[i] && fr.tNext == next else {
+                throw bad("frame \(i) goes from t=\(fr.t) to t=\(fr.tNext), where the run's timesteps say t=\(timesteps[i]) to t=\(next)")
+            }
+        }
         var objective = Objective.eps
         if let o = m["model_objective"] {
             guard let known = Objective(rawValue: o) else { throw bad("model_objective is not eps, x0 or v") }
