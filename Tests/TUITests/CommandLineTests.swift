@@ -73,6 +73,7 @@ final class CommandLineTests: XCTestCase {
             ("eval --temperature 12", "--temperature must be in [0, 10], got 12.0"),
             ("eval --sampler ddim --eta -0.5", "--eta must be in [0, 1], got -0.5"),
             ("train --out \(ckpt) --steps -5", "--steps must be in 1...100000000, got -5"),
+            ("train --out '' --steps 1", "cannot write: an empty path was given for the file"),
             ("train --out \(ckpt) -T 1", "--T must be in 2...100000, got 1"),
             ("train --out \(ckpt) --lr -0.1", "--lr must be in (0, 1), got -0.1"),
             ("train --out \(ckpt) --dropout 1", "--dropout must be in [0, 1), got 1.0"),

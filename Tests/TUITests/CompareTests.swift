@@ -110,6 +110,14 @@ final class CompareTests: XCTestCase {
         var fx = reduce(&st, .key(.char("4")))
         XCTAssertEqual(st.screen, .compare)
         XCTAssertEqual(fx, [.command(.compare(CompareSpec(parameter: .temperature, base: st.settings, n: 8, seed: st.seed)))])
+        // Beside a training run the comparison starts paused (the two would share the cores).
+        var training = st
+        training.screen = .train
+        var run = RunnerSnapshot(); run.train = TrainMetrics(); run.running = true
+        training.trainSnapshot = run
+        training.snapshot.compare = nil
+        XCTAssertEqual(reduce(&training, .key(.char("4"))), [.command(.compare(training.compareSpec)), .command(.pause)])
+        XCTAssertEqual(training.message, "comparison paused while training runs: space runs it beside the training (which slows)")
         fx = reduce(&st, .key(.char("a")))
         XCTAssertEqual(st.compareParameter, .noiseTemperature)
         XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])

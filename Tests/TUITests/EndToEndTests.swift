@@ -393,7 +393,7 @@ final class EndToEndTests: XCTestCase {
 
     /// The lecture demo from the explorer at 80x24: 2, g offers the two
     /// recipes, Esc cancels, g d starts the demo (batch 32) with a classifier
-    /// reading of the EMA preview, w saves, q quits saying where it saved.
+    /// reading of the EMA preview, w saves, q asks and q again quits saying where it saved.
     func testLiveTrainingDemoInTmux() throws {
         guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
         session = "ddpm-e2e-demo-\(getpid())"
@@ -421,8 +421,12 @@ final class EndToEndTests: XCTestCase {
         keys("w")
         // The message gives the whole path; the side panel, narrow at 80 columns, the file's name.
         waitFor("saved, said twice") { $0.contains("checkpoint saved to \(dir)/ddpm-train.safetensors (step") && $0.contains("saved: ddpm-train.safetensors") }
+        // A stray q does not end the run: it asks, and any other key goes on.
         keys("q")
-        waitFor("the exit", timeout: 30) { $0.contains("training checkpoint saved to /") && $0.contains("ddpm-train.safetensors") }
+        waitFor("q asks") { $0.contains("a training run is in progress: q again saves it and quits") }
+        keys("q")
+        waitFor("the exit", timeout: 30) { $0.contains("training checkpoint of step ") && $0.contains(" saved to ddpm-train.safetensors")
+            && $0.contains("train on:   ddpm train --tui --out ddpm-train.safetensors --resume") }
         XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
         let opts = try JSONSerialization.jsonObject(with: Data(try SafeTensors.read(dir + "/ddpm-train.safetensors").metadata["options"]!.utf8)) as! [String: Any]

@@ -351,8 +351,17 @@ final class ForkTests: XCTestCase {
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [])
         XCTAssertEqual(st.message, "no training started: the run in progress goes on")
+        // q during a run asks; another key goes on (and acts), q twice quits.
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
+        XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, "a training run is in progress: q again saves it and quits (any other key goes on)")
+        XCTAssertEqual(reduce(&st, .key(.char("1"))), []); XCTAssertEqual(st.screen, .sample)
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [], "the question is asked again after another key")
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [.quit]); XCTAssertTrue(st.quitting)
+        st.quitting = false; st.screen = .train
         st.width = 120; st.height = 40
         st.trainSnapshot?.running = false; st.trainSnapshot?.finished = true
+        var done = st
+        XCTAssertEqual(reduce(&done, .key(.char("q"))), [.quit], "after a finished run q quits at once")
         _ = reduce(&st, .key(.char("g")))
         XCTAssertFalse(render(st).text.contains("In progress"), "a finished run is not in progress")
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [.startTraining(.demo)], "g twice after a finished run: the demo")

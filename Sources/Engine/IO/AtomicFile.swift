@@ -26,6 +26,7 @@ public enum AtomicFile {
     private enum Target { case inPlace, file(dir: String, name: String, mode: mode_t?) }
 
     private static func target(_ path: String) throws -> Target {
+        guard !path.isEmpty else { throw EngineError.io("cannot write: an empty path was given for the file") }
         var st = stat()
         var mode: mode_t? = nil
         if stat(path, &st) != 0 {

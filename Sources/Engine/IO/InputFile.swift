@@ -4,6 +4,13 @@
 import Foundation
 
 public enum InputFile {
+    /// A file named for a message: by its name when it is in the current folder, else by `path`.
+    public static func shown(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
+        return url.deletingLastPathComponent().standardizedFileURL.path == here ? url.lastPathComponent : path
+    }
+
     /// The size of the regular file at `path` (following symlinks), or a
     /// one-line error naming it. `what` names the expected kind ("IDX file").
     public static func size(_ path: String, what: String, limit: Int) throws -> Int {

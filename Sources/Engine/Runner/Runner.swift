@@ -372,6 +372,8 @@ public final class Runner {
                     trainStartStep = 0
                     var fresh = TrainMetrics()
                     fresh.totalSteps = tr.options.totalSteps; fresh.T = tr.schedule.T
+                    // (The panels' titles name the weighting: they stay as they were, not "loss by t" for a moment.)
+                    fresh.lossWeighting = tr.options.weighting; fresh.minSnrGamma = tr.options.minSnrGamma
                     fresh.sizedAtStep = tr.pendingFit.map { trainStartStep + $0.atStep }
                     fresh.confidentMinutes = m.confidentMinutes; fresh.confidentRates = m.confidentRates
                     fresh.lastSaved = m.lastSaved
@@ -398,7 +400,7 @@ public final class Runner {
                 m.lastSaved = "\(c.path) (step \(tr.step))"
                 if tr.step == tr.options.totalSteps {
                     // What to do with the model now (it is not what the sample view samples), the path once.
-                    snapshot.message = "finished: checkpoint saved to \(c.path) (step \(tr.step)), for ddpm --weights; g trains another"
+                    snapshot.message = "finished: step \(tr.step) saved to \(InputFile.shown(c.path)), for ddpm --weights; g trains another"
                 }
             }
             let now = Benchmark.now()

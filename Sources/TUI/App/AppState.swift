@@ -107,6 +107,8 @@ public struct AppState: Sendable {
     /// The compare view's value entry while `e` edits it (nil: not editing).
     public var editing: String? = nil
     public var quitting = false
+    /// q was pressed during a training run: a second q saves it and quits (a stray key must not end a lecture's run).
+    public var quitAsked = false
 
     public static let speeds: [Double?] = [1, 2, 5, 10, 20, 50, nil]
     public static let ddimSteps = [5, 10, 20, 50, 100, 250, 500, 1000]
@@ -190,7 +192,7 @@ public enum KeyHelp {
         ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run (a run in progress is stopped and saved first)"),
         ("w", "write a checkpoint now (it also saves every \(ExplorerApp.trainCheckpointEvery) steps and at the end)"),
         ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
-        ("?", "this help"), ("q", "quit (a run in progress is saved first, then says where)"),
+        ("?", "this help"), ("q", "quit (during a run q twice: it is saved first, then says where)"),
     ]
     public static let compare: [(String, String)] = [
         ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels, Ctrl-U clears)"),

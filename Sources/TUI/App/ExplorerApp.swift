@@ -272,10 +272,11 @@ enum ExplorerApp {
             do {
                 try tr.saveCheckpoint(out)
                 // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
-                // A command a line, so the terminal never breaks one mid-word.
-                let word = ExplorerApp.shellWord(out)
-                return "training checkpoint saved to \(EngineError.name(out)) (step \(tr.step))\n  explore it: ddpm --weights \(word)"
-                    + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --out \(word) --resume" : "")
+                // A command a line, the path last and short (relative in this folder), so that at 80
+                // columns the terminal breaks a line, if at all, inside the path, not in a number.
+                let shown = ExplorerApp.shownPath(out), word = ExplorerApp.shellWord(shown)
+                return "training checkpoint of step \(tr.step) saved to \(EngineError.name(shown))\n  explore it: ddpm --weights \(word)"
+                    + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --tui --out \(word) --resume" : "")
             } catch { return "could not save the training checkpoint to \(EngineError.name(out)): \(error)" }
         }
 
@@ -569,11 +570,7 @@ enum ExplorerApp {
     /// How a message names a file the explorer wrote: by its name when it is in
     /// the current folder (the default export folder), else by the path it
     /// was written to (DDPM_EXPORT_DIR's).
-    static func shownPath(_ path: String) -> String {
-        let url = URL(fileURLWithPath: path)
-        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
-        return url.deletingLastPathComponent().standardizedFileURL.path == here ? url.lastPathComponent : path
-    }
+    static func shownPath(_ path: String) -> String { InputFile.shown(path) }
 
     /// A path as one word of a shell command to copy: as it is when it needs no quoting, else in
     /// single quotes; control characters escaped (a name must not drive the terminal).

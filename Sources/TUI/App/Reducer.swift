@@ -90,7 +90,13 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     if s.editing != nil { return editKey(&s, k) }
     if s.choosingRecipe { return recipeKey(&s, k) }
     if s.choosingGuide { return guideKey(&s, k) }
+    let asked = s.quitAsked
+    s.quitAsked = false
     switch k {
+    case .char("q") where s.trainingInProgress && !asked:
+        s.quitAsked = true
+        s.message = "a training run is in progress: q again saves it and quits (any other key goes on)"
+        return []
     case .char("q"): s.quitting = true; return [.quit]
     case .char("?"): s.showHelp = true; s.helpPage = 0; return []
     case .char(let c) where c == "1" || c == "2" || c == "3":
@@ -105,9 +111,13 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if was == .compare { return [] }
         // A comparison of other settings or another seed than the sample view's now runs again.
         let current = s.snapshot.compare.map { $0.spec == s.compareSpec } ?? false
-        return current ? [.command(.showCompare(true))] : [.command(.compare(s.compareSpec))]
+        if current { return [.command(.showCompare(true))] }
+        // Beside a training run a new comparison starts paused, as sampling pauses when training starts.
+        guard s.trainSnapshot?.running == true else { return [.command(.compare(s.compareSpec))] }
+        s.message = "comparison paused while training runs: space runs it beside the training (which slows)"
+        return [.command(.compare(s.compareSpec)), .command(.pause)]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
-        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille ? " (the zoom view draws half-block)" : "")
+        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille && s.screen == .sample ? " (the zoom view draws half-block)" : "")
             : "ASCII renderer only: the terminal has no UTF-8"
         return []
     default: break

@@ -68,7 +68,7 @@ enum TrainView {
         switch s.trainSnapshot {
         case nil: keys = ["g start training", "1 sample view"]
         case let run? where run.finished || run.train?.error != nil: keys = ["g train another", "w save checkpoint", "1 sample view"]
-        case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "q save and quit", "g new run",
+        case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "q q save and quit", "g new run",
                                "1 sample view"]
         }
         let hint = said ?? (s.replay != nil ? "replay: no training here (ddpm, then 2 and g, trains live)"

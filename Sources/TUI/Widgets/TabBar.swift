@@ -1,4 +1,4 @@
-// TabBar.swift: the top line: the views, the model on screen and the help hint.
+// TabBar.swift: the top line: the views, the model the views sample and the help hint.
 
 enum TabBar {
     static func render(_ s: AppState, _ buf: inout CellBuffer) {
@@ -11,7 +11,9 @@ enum TabBar {
         }
         let hint = narrow ? "? help q quit " : "? help  q quit "
         buf.text(s.width - hint.count, 0, hint, fg: 245)
-        // The model, where there is room between the tabs and the hint.
+        // The model the other views sample, where there is room between the tabs and the hint; not over a
+        // training run, whose step it is not ("step 5000" above a run at step 720).
+        if s.screen == .train && s.trainSnapshot?.train != nil { return }
         let room = s.width - hint.count - x - 2
         // Whole or not at all (a cut "step 7200" would be a wrong number): without the step when it does not fit,
         // then the first part (the file, or the replayed recording) with what the network predicts (it changes
