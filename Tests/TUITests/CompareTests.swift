@@ -117,7 +117,7 @@ final class CompareTests: XCTestCase {
         training.trainSnapshot = run
         training.snapshot.compare = nil
         XCTAssertEqual(reduce(&training, .key(.char("4"))), [.command(.compare(training.compareSpec)), .command(.pause)])
-        XCTAssertEqual(training.message, "comparison paused while training runs: space runs it beside the training (which slows)")
+        XCTAssertEqual(training.message, "comparison paused beside the training run: space runs it (training slows)")
         fx = reduce(&st, .key(.char("a")))
         XCTAssertEqual(st.compareParameter, .noiseTemperature)
         XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])

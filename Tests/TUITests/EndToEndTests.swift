@@ -423,7 +423,7 @@ final class EndToEndTests: XCTestCase {
         waitFor("saved, said twice") { $0.contains("checkpoint saved to \(dir)/ddpm-train.safetensors (step") && $0.contains("saved: ddpm-train.safetensors") }
         // A stray q does not end the run: it asks, and any other key goes on.
         keys("q")
-        waitFor("q asks") { $0.contains("a training run is in progress: q again saves it and quits") }
+        waitFor("q asks") { $0.contains("training in progress: q again saves it and quits") }
         keys("q")
         waitFor("the exit", timeout: 30) { $0.contains("training checkpoint of step ") && $0.contains(" saved to ddpm-train.safetensors")
             && $0.contains("train on:   ddpm train --tui --out ddpm-train.safetensors --resume") }

@@ -353,7 +353,7 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(st.message, "no training started: the run in progress goes on")
         // q during a run asks; another key goes on (and acts), q twice quits.
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
-        XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, "a training run is in progress: q again saves it and quits (any other key goes on)")
+        XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, "training in progress: q again saves it and quits (any other key goes on)")
         XCTAssertEqual(reduce(&st, .key(.char("1"))), []); XCTAssertEqual(st.screen, .sample)
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [], "the question is asked again after another key")
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [.quit]); XCTAssertTrue(st.quitting)

@@ -95,7 +95,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     switch k {
     case .char("q") where s.trainingInProgress && !asked:
         s.quitAsked = true
-        s.message = "a training run is in progress: q again saves it and quits (any other key goes on)"
+        s.message = "training in progress: q again saves it and quits (any other key goes on)"
         return []
     case .char("q"): s.quitting = true; return [.quit]
     case .char("?"): s.showHelp = true; s.helpPage = 0; return []
@@ -114,7 +114,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if current { return [.command(.showCompare(true))] }
         // Beside a training run a new comparison starts paused, as sampling pauses when training starts.
         guard s.trainSnapshot?.running == true else { return [.command(.compare(s.compareSpec))] }
-        s.message = "comparison paused while training runs: space runs it beside the training (which slows)"
+        s.message = "comparison paused beside the training run: space runs it (training slows)"
         return [.command(.compare(s.compareSpec)), .command(.pause)]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
         s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille && s.screen == .sample ? " (the zoom view draws half-block)" : "")
