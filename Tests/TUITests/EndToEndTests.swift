@@ -435,4 +435,33 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(sh("DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) sample --weights \(dir)/ddpm-train.safetensors "
                           + "--n 1 --sampler ddim --steps 2 --out \(dir)/one.png").0, 0)
     }
+
+    /// After a finished run, s in the training view samples the model it trained: the sample view's
+    /// header names its checkpoint and step, and its digits run (`ddpm train --tui` with a short run).
+    func testSampleTheModelJustTrainedInTmux() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-trained-\(getpid())"
+        let dir = NSTemporaryDirectory() + session
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cmd = "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) train --tui --steps 40 --limit 512 --out run.safetensors; echo $? > exit; sleep 60"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 100 -y 30 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        keys("s")
+        waitFor("s refused during the run, or the run already done") { p in
+            p.contains("s samples the model trained here once its run has finished") || p.contains("finished: step 40")
+        }
+        waitFor("the run finished", timeout: 60) { $0.contains("finished: step 40 saved to run.safetensors; s samples it, g trains another") }
+        XCTAssertFalse(sh("tmux capture-pane -p -t \(session)").1.contains("step 5000"), "no other model's step above the run")
+        keys("s")
+        waitFor("the sample view on the trained model") { p in
+            p.contains("run · step 40") && p.contains("sampling the model trained here: run.safetensors")
+        }
+        waitFor("its digits stepping") { Self.status($0).contains("running") || Self.status($0).contains("done") }
+        keys("q")
+        XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
+        XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
 }

@@ -351,6 +351,8 @@ final class ForkTests: XCTestCase {
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [])
         XCTAssertEqual(st.message, "no training started: the run in progress goes on")
+        XCTAssertEqual(reduce(&st, .key(.char("s"))), [])
+        XCTAssertEqual(st.message, "s samples the model trained here once its run has finished")
         // q during a run asks; another key goes on (and acts), q twice quits.
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
         XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, "training in progress: q again saves it and quits (any other key goes on)")
@@ -361,6 +363,7 @@ final class ForkTests: XCTestCase {
         st.width = 120; st.height = 40
         st.trainSnapshot?.running = false; st.trainSnapshot?.finished = true
         var done = st
+        XCTAssertEqual(reduce(&done, .key(.char("s"))), [.sampleTrained], "after a finished run s samples its model")
         XCTAssertEqual(reduce(&done, .key(.char("q"))), [.quit], "after a finished run q quits at once")
         _ = reduce(&st, .key(.char("g")))
         XCTAssertFalse(render(st).text.contains("In progress"), "a finished run is not in progress")

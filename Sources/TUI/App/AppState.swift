@@ -25,6 +25,8 @@ public enum Effect: Equatable, Sendable {
     case exportGIF
     /// A new training run with this recipe (the choice `g` offers).
     case startTraining(TrainRecipe)
+    /// The sample view on the finished training run's checkpoint (`s` in the training view).
+    case sampleTrained
     case quit
 
     public static func == (a: Effect, b: Effect) -> Bool { String(describing: a) == String(describing: b) }
@@ -191,6 +193,7 @@ public enum KeyHelp {
     public static let train: [(String, String)] = [
         ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run (a run in progress is stopped and saved first)"),
         ("w", "write a checkpoint now (it also saves every \(ExplorerApp.trainCheckpointEvery) steps and at the end)"),
+        ("s", "after a finished run: sample the model it trained in the sample view"),
         ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit (during a run q twice: it is saved first, then says where)"),
     ]

@@ -165,7 +165,7 @@ enum ExplorerApp {
         /// Plays a recording on this thread (no engine thread, no model).
         var replay: ReplayPlayer?
         /// The model file on screen and its metadata (for recordings).
-        let modelPath: String, modelMetadata: [String: String]
+        var modelPath: String, modelMetadata: [String: String]
         /// Messages from background writes (recordings, GIFs), shown when they finish.
         let finishedWrites = Locked<[String]>([])
         /// File names given to writes not yet finished (two quick R presses get two files),
@@ -199,23 +199,9 @@ enum ExplorerApp {
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
             if let d = o.data { state.trainDataName = URL(fileURLWithPath: d).lastPathComponent + " (--data)" }
-            if let (net, params, sched) = l.model {
-                let runner = Runner(model: UNetPredictor(net: net, params: params, objective: l.objective, schedule: sched), schedule: sched)
-                runner.reader = l.reader
-                runner.guidance = l.guidance
-                state.learnsVariance = net.config.learnSigma
-                // A model that learns its variance compares it with the two fixed ones.
-                if net.config.learnSigma { state.compareValues[.variance] = [0, 1, 2] }
-                state.hasClassifier = l.reader != nil
-                state.guideUnavailable = l.guidance == nil ? l.guideNote : nil
-                let e = RunnerThread(runner)
-                e.start()
-                e.send(.startSampling(state.settings, n: o.n, seed: o.seed))
-                if o.screen == .compare { e.send(.compare(state.compareSpec)) }
-                if o.trainer != nil { e.send(.pause) }
-                sampleEngine = e
-                // The header may have no room for "bf16" (80 columns): say it once at the start.
-                if net.ws.bf16 { state.message = "sampling in bfloat16 (--backend bf16): close to, not bit for bit, the default float samples" }
+            if l.model != nil {
+                startSampleEngine(l, paused: o.trainer != nil)
+                if o.screen == .compare { sampleEngine?.send(.compare(state.compareSpec)) }
             }
             if let tr = o.trainer { startTrainEngine(tr) }
             if let (rec, path) = o.replay {
@@ -234,6 +220,47 @@ enum ExplorerApp {
                         f.from > 0 ? ", forked after t=\(rec.main.frames[f.from - 1].t)" : ", forked at the start" } ?? "")   // from <= frames.count: Recording.read checks it
                     + " from \(state.replay!)"
             }
+        }
+
+        /// The sampling engine on a loaded model, running the sample view's settings (or paused).
+        func startSampleEngine(_ l: Loaded, paused: Bool) {
+            guard let (net, params, sched) = l.model else { return }
+            let runner = Runner(model: UNetPredictor(net: net, params: params, objective: l.objective, schedule: sched), schedule: sched)
+            runner.reader = l.reader
+            runner.guidance = l.guidance
+            state.learnsVariance = net.config.learnSigma
+            // A model that learns its variance compares it with the two fixed ones.
+            if net.config.learnSigma { state.compareValues[.variance] = [0, 1, 2] }
+            state.hasClassifier = l.reader != nil
+            state.guideUnavailable = l.guidance == nil ? l.guideNote : nil
+            let e = RunnerThread(runner)
+            e.start()
+            e.send(.startSampling(state.settings, n: state.n, seed: state.seed))
+            if paused { e.send(.pause) }
+            sampleEngine = e
+            // The header may have no room for "bf16" (80 columns): say it once at the start.
+            if net.ws.bf16 { state.message = "sampling in bfloat16 (--backend bf16): close to, not bit for bit, the default float samples" }
+        }
+
+        /// `s` after a finished training run: the sample view samples its checkpoint (the EMA weights),
+        /// opened as `ddpm --weights FILE` would, in place of the model it sampled.
+        func sampleTrained() {
+            guard let out = trainOut, state.trainSnapshot?.finished == true else { return }
+            var o = options
+            o.weights = out; o.modelFile = nil; o.trainer = nil; o.replay = nil; o.settings = nil
+            do {
+                let l = try ExplorerApp.load(o)
+                guard l.model != nil else { throw CLIError(l.note) }
+                sampleEngine?.stop()
+                modelPath = l.path; modelMetadata = l.metadata
+                state.modelLabel = l.label; state.objective = l.objective; state.selfConditioned = l.selfConditioned
+                state.schedule = l.model!.2
+                state.snapshot = RunnerSnapshot(); state.scrub = nil; state.forkFocus = false
+                lastVersion = -1; lastWritten = [:]
+                state.screen = .sample
+                startSampleEngine(l, paused: false)
+                state.message = "sampling the model trained here: \(ExplorerApp.shownPath(out))"
+            } catch { state.message = "cannot sample \(ExplorerApp.shownPath(out)): \(error)" }
         }
 
         /// The trainer's `pendingFit` (the lecture demo) sizes the run.
@@ -354,6 +381,7 @@ enum ExplorerApp {
             case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir, tag: backendTag); state.keptMessage = state.message
             case .quit: state.quitting = true
             case .startTraining(let recipe): startTraining(recipe)
+            case .sampleTrained: sampleTrained()
             case .record: record()
             case .exportGIF: exportGIF()
             }

@@ -579,6 +579,10 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard s.trainingAvailable else { s.message = "no MNIST data found to train on"; return [] }
         s.choosingRecipe = true
         return []
+    case .char("s"):
+        guard let run = s.trainSnapshot else { s.message = "no training run to sample: g starts one"; return [] }
+        guard run.finished else { s.message = "s samples the model trained here once its run has finished"; return [] }
+        return [.sampleTrained]
     default: return []
     }
 }

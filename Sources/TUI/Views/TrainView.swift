@@ -63,11 +63,12 @@ enum TrainView {
         let W = s.width, H = s.height
         let said = s.message
         // The keys that act now: before a run only g; while one runs pause, save, and g (a new run, this
-        // one stopped and saved first); after it g again.
+        // one stopped and saved first); after it s (sample it) and g again.
         let keys: [String]
         switch s.trainSnapshot {
         case nil: keys = ["g start training", "1 sample view"]
-        case let run? where run.finished || run.train?.error != nil: keys = ["g train another", "w save checkpoint", "1 sample view"]
+        case let run? where run.finished: keys = ["s sample it", "g train another", "w save checkpoint", "1 sample view"]
+        case let run? where run.train?.error != nil: keys = ["g train another", "w save checkpoint", "1 sample view"]
         case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "q q save and quit", "g new run",
                                "1 sample view"]
         }
