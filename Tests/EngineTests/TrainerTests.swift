@@ -345,7 +345,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(r.snapshot.train?.lastSaved, "\(path) (step 2)")
         for _ in 0..<4 { r.tick() }
         XCTAssertEqual(try Checkpoint.trainState(try SafeTensors.read(path).metadata, path: path).step, 5)
-        XCTAssertEqual(r.snapshot.message, "finished: step 5 saved to \(path); s samples it, g trains another")
+        XCTAssertEqual(r.snapshot.message, "training finished at step 5; saved to \(path)")
         XCTAssertTrue(r.snapshot.finished)
     }
 

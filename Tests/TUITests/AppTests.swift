@@ -566,10 +566,10 @@ final class AppTests: XCTestCase {
     /// folder (the default export folder), else by its whole path.
     func testMessagesNameFilesInTheCurrentFolderByName() {
         let here = FileManager.default.currentDirectoryPath
-        XCTAssertEqual(ExplorerApp.shownPath(here + "/ddpm-seed0-temp1.0-ddpm-beta-t997"), "ddpm-seed0-temp1.0-ddpm-beta-t997")
-        XCTAssertEqual(ExplorerApp.shownPath(here + "/./run.gif"), "run.gif")
-        XCTAssertEqual(ExplorerApp.shownPath("/nonexistent-dir/run.gif"), "/nonexistent-dir/run.gif")
-        XCTAssertEqual(ExplorerApp.shownPath(here + "/sub/run.gif"), here + "/sub/run.gif")
+        XCTAssertEqual(InputFile.shown(here + "/ddpm-seed0-temp1.0-ddpm-beta-t997"), "ddpm-seed0-temp1.0-ddpm-beta-t997")
+        XCTAssertEqual(InputFile.shown(here + "/./run.gif"), "run.gif")
+        XCTAssertEqual(InputFile.shown("/nonexistent-dir/run.gif"), "/nonexistent-dir/run.gif")
+        XCTAssertEqual(InputFile.shown(here + "/sub/run.gif"), here + "/sub/run.gif")
     }
 
     /// After a run has finished, a changed setting does not relabel the digits
@@ -727,5 +727,22 @@ final class AppTests: XCTestCase {
         st.replay = "x.ddpmtraj"
         XCTAssertEqual(reduce(&st, .key(.char("b"))), [])
         XCTAssertTrue(st.message?.hasPrefix("replay:") ?? false)
+    }
+
+    /// A word of a command the explorer prints to copy (the farewell's, info's "trained with:"):
+    /// bash reads it back as the same text, and it holds no raw control character.
+    func testShellWordsReadBackWhole() {
+        for w in ["ck.safetensors", "my run's ck.safetensors", "a b\\c", "-x.safetensors", "dir/\u{1b}[31mred", "tab\there", "ü\u{9b}x", "{\"a\":[1,2]}"] {
+            let word = shellWord(w)
+            XCTAssertFalse(word.unicodeScalars.contains(where: EngineError.isControl), word)
+            let script = NSTemporaryDirectory() + "shellword-\(getpid()).sh"
+            defer { try? FileManager.default.removeItem(atPath: script) }
+            try? ("printf %s " + word + "\n").write(toFile: script, atomically: true, encoding: .utf8)
+            let (code, out) = Shell.sh("bash \(script)")
+            XCTAssertEqual(code, 0, word)
+            XCTAssertEqual(out, w.hasPrefix("-") ? "./" + w : w, word)
+        }
+        XCTAssertEqual(shellWord("ck.safetensors"), "ck.safetensors")
+        XCTAssertEqual(shellWord("my run's ck"), "'my run'\\''s ck'")
     }
 }

@@ -2,7 +2,6 @@
 // (issue #18): outputs that are inputs, two writers, closed pipes, hangups,
 // full stdout, symlinks and modes of replaced files — on the real binary.
 import Foundation
-@testable import TUI
 import XCTest
 
 final class DataLossTests: XCTestCase {
@@ -184,9 +183,6 @@ final class DataLossTests: XCTestCase {
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("to red\\u001b[31m.pgm"), out)
         XCTAssertFalse(out.contains("\u{1b}"), out)
-        XCTAssertEqual(ExplorerApp.shellWord("ck.safetensors"), "ck.safetensors")
-        XCTAssertEqual(ExplorerApp.shellWord("my run's ck"), "'my run'\\''s ck'")
-        XCTAssertEqual(ExplorerApp.shellWord("a\u{1b}b"), "'a\\u001bb'")
     }
 
     /// Replacing --out through a symlink replaces the file it points to (the

@@ -358,6 +358,16 @@ final class ForkTests: XCTestCase {
         XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, "training in progress: q again saves it and quits (any other key goes on)")
         XCTAssertEqual(reduce(&st, .key(.char("1"))), []); XCTAssertEqual(st.screen, .sample)
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [], "the question is asked again after another key")
+        st.message = "checkpoint saved to /tmp/t.safetensors (step 500)"
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [], "and again once another message has replaced it")
+        XCTAssertEqual(st.message, AppState.quitQuestion)
+        // The too-small screen (a lecture hall's big font) asks too, and shows the question.
+        var small = st
+        small.width = 79; small.height = 20; small.quitAsked = false; small.message = nil
+        XCTAssertTrue(render(small).text.contains("Enlarge it or press q twice (the training run is saved first)."), render(small).text)
+        XCTAssertEqual(reduce(&small, .key(.char("q"))), [])
+        XCTAssertTrue(render(small).text.contains("q again saves it and quits"), render(small).text)
+        XCTAssertEqual(reduce(&small, .key(.char("q"))), [.quit])
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [.quit]); XCTAssertTrue(st.quitting)
         st.quitting = false; st.screen = .train
         st.width = 120; st.height = 40

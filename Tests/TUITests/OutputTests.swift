@@ -263,13 +263,19 @@ final class OutputTests: XCTestCase {
         let f = try options(full)
         XCTAssertEqual(f.batch, 64); XCTAssertEqual(f.emaDecay, 0.999); XCTAssertEqual(f.config.dropout, 0)
         XCTAssertEqual(f.lr, 3e-4); XCTAssertEqual(f.weighting, .snr)
-        // info gives the run's flags; they train the same run again.
-        let info = ddpm("info --weights \(full)")
-        let flags = try XCTUnwrap(info.split(separator: "\n").first { $0.hasPrefix("trained with:") }).dropFirst("trained with:".count)
-        XCTAssertTrue(flags.contains("--batch 64 --lr 0.0003 ") && flags.contains("--weighting snr"), info)
-        let again = dir + "/again.safetensors"
-        _ = ddpm("train \(flags) --limit 64 --checkpoint-every 10 --out \(again)")
-        XCTAssertEqual(try options(again), f)
+        // info gives a run's flags (its model, T and images too); they train the same run again.
+        let other = dir + "/other.safetensors"
+        _ = ddpm("train --steps 2 --limit 64 -T 500 --attention 2 --dropout 0.1 --class-weights 1,2,1,1,1,1,1,1,1,1 --checkpoint-every 10 --out \(other)")
+        for (ck, words) in [(full, ["--batch 64 --lr 0.0003 ", "--weighting snr", "--limit 64"]), (other, ["-T 500", "--attention 2", "--dropout 0.1"])] {
+            let info = ddpm("info --weights \(ck)")
+            let flags = try XCTUnwrap(info.split(separator: "\n").first { $0.hasPrefix("trained with:") }).dropFirst("trained with:".count)
+            for w in words { XCTAssertTrue(flags.contains(w), "\(w): \(info)") }
+            let again = dir + "/again.safetensors"
+            try? FileManager.default.removeItem(atPath: again)
+            _ = ddpm("train \(flags) --checkpoint-every 10 --out \(again)")
+            XCTAssertEqual(try options(again), try options(ck))
+            XCTAssertEqual(try SafeTensors.read(again).metadata["images"], "64")
+        }
         XCTAssertEqual(TrainRecipe.full.options(images: 60_000).totalSteps, 20 * 937, "20 epochs of 60,000 at batch 64")
         let (code, bad) = Shell.sh("\(Shell.binary) train --recipe quick --out \(dir)/x.safetensors")
         XCTAssertEqual(code, 64, bad)

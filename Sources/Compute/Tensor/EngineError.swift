@@ -51,10 +51,10 @@ extension EngineError {
 
     /// A file name or flag value for a line of output: every control character escaped,
     /// newlines and tabs too (a name is one line), nothing cut.
-    public static func name(_ s: String) -> String { quoted(s[...], limit: .max) }
+    public static func oneLine(_ s: String) -> String { quoted(s[...], limit: .max) }
 
     /// C0, DEL and C1 (0x80-0x9f: 0x9b starts an escape sequence on some terminals too).
-    static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7f...0x9f).contains(u.value) }
+    public static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7f...0x9f).contains(u.value) }
     public static func quoted(_ s: String, limit: Int = 80) -> String { quoted(s[...], limit: limit) }
 
     /// Throws `.outOfRange` unless `ok`.

@@ -4,7 +4,8 @@
 import Foundation
 
 public enum InputFile {
-    /// A file named for a message: by its name when it is in the current folder, else by `path`.
+    /// A file named for a message: by its name when it is in the current folder (the
+    /// explorer's default export folder), else by `path` (DDPM_EXPORT_DIR's, --out's).
     public static func shown(_ path: String) -> String {
         let url = URL(fileURLWithPath: path)
         let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path

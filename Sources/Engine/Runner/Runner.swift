@@ -400,7 +400,7 @@ public final class Runner {
                 m.lastSaved = "\(c.path) (step \(tr.step))"
                 if tr.step == tr.options.totalSteps {
                     // What to do with the model now (it is not what the sample view samples), the path once.
-                    snapshot.message = "finished: step \(tr.step) saved to \(InputFile.shown(c.path)); s samples it, g trains another"
+                    snapshot.message = "training finished at step \(tr.step); saved to \(InputFile.shown(c.path))"
                 }
             }
             let now = Benchmark.now()

@@ -61,6 +61,22 @@ enum ExplorerApp {
         /// The classifier of noisy digits for `g` (nil: guidance unavailable, `guideNote` says why).
         var guidance: ClassifierGuidance?
         var guideNote = ""
+
+        /// The model at `path` and what the header and recordings say of it.
+        mutating func loadModel(_ path: String, given: ModelFileOptions?, backend: Backend) throws {
+            let m = try TUI.loadModel(path, given: given, backend: backend)
+            let objective = try Checkpoint.objective(m.3.metadata, path: path)
+            model = (m.0, m.1, m.2); self.path = path; self.objective = objective
+            selfConditioned = m.0.config.selfCondition
+            metadata = m.3.metadata
+            let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
+            let file = URL(fileURLWithPath: path).lastPathComponent
+            label = (file.hasSuffix(".safetensors") ? String(file.dropLast(12)) : file) + step
+            // The header says what the network predicts when it is not the noise (samplers still show its ε).
+            if objective != .eps { label += " · predicts \(objective.rawValue)" }
+            // Samples in bfloat16 are close to, not the same as, the float kernels' (ddpm sample's default).
+            if backend == .bf16 { label += " · bf16" }
+        }
     }
 
     static func load(_ o: Options) throws -> Loaded {
@@ -79,17 +95,7 @@ enum ExplorerApp {
         let path = o.weights ?? Assets.model
         l.path = path
         do {
-            let m = try loadModel(path, given: o.modelFile, backend: o.backend); l.model = (m.0, m.1, m.2)
-            l.objective = try Checkpoint.objective(m.3.metadata, path: path)
-            l.selfConditioned = m.0.config.selfCondition
-            l.metadata = m.3.metadata
-            let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
-            let file = URL(fileURLWithPath: path).lastPathComponent
-            l.label = (file.hasSuffix(".safetensors") ? String(file.dropLast(12)) : file) + step
-            // The header says what the network predicts when it is not the noise (samplers still show its ε).
-            if l.objective != .eps { l.label += " · predicts \(l.objective.rawValue)" }
-            // Samples in bfloat16 are close to, not the same as, the float kernels' (ddpm sample's default).
-            if o.backend == .bf16 { l.label += " · bf16" }
+            try l.loadModel(path, given: o.modelFile, backend: o.backend)
         } catch {
             l.note = Assets.explain(error, reading: path, training: false)
             // A file the user named (or described with --config and the like) that cannot be opened is an error, not an empty view.
@@ -181,11 +187,14 @@ enum ExplorerApp {
         var lastVersion = -1, lastTrainVersion = -1, frames = 0
         /// The training engine's own classifier buffers (the sampling engine reads digits on its thread).
         let trainReader: DigitReader?
+        /// The sampling engine's classifiers (its thread's while it runs), for a sampling engine on another model.
+        let sampleReader: DigitReader?, sampleGuidance: ClassifierGuidance?, guideNote: String
 
         init(_ o: Options, _ l: Loaded, term: Terminal) {
             options = o; self.term = term; trainOut = o.trainOut
             modelPath = l.path; modelMetadata = l.metadata
             trainReader = l.reader?.copy()
+            sampleReader = l.reader; sampleGuidance = l.guidance; guideNote = l.guideNote
             let (w, h) = term.size
             state = AppState(caps: term.caps, width: w, height: h, schedule: l.model?.2 ?? (try! NoiseSchedule()))
             state.screen = o.screen
@@ -243,24 +252,40 @@ enum ExplorerApp {
         }
 
         /// `s` after a finished training run: the sample view samples its checkpoint (the EMA weights),
-        /// opened as `ddpm --weights FILE` would, in place of the model it sampled.
+        /// opened as `ddpm --weights FILE` would, in place of the model it sampled. Only the model is read
+        /// here (a few milliseconds); the classifiers are the sampling engine's, once its thread has stopped.
         func sampleTrained() {
             guard let out = trainOut, state.trainSnapshot?.finished == true else { return }
-            var o = options
-            o.weights = out; o.modelFile = nil; o.trainer = nil; o.replay = nil; o.settings = nil
             do {
-                let l = try ExplorerApp.load(o)
-                guard l.model != nil else { throw CLIError(l.note) }
-                sampleEngine?.stop()
+                var l = Loaded()
+                try l.loadModel(out, given: nil, backend: options.backend)
+                let (net, _, sched) = l.model!
+                guard sampleEngine?.stop() ?? true else {
+                    throw CLIError("the sampler is still in a step after 5 s: press s again in a moment")
+                }
+                sampleEngine = nil
+                l.reader = sampleReader; l.guidance = sampleGuidance; l.guideNote = guideNote
                 modelPath = l.path; modelMetadata = l.metadata
+                state.hasModel = true; state.modelNote = ""
                 state.modelLabel = l.label; state.objective = l.objective; state.selfConditioned = l.selfConditioned
-                state.schedule = l.model!.2
+                state.schedule = sched
                 state.snapshot = RunnerSnapshot(); state.scrub = nil; state.forkFocus = false
+                state.pendingFork = nil; state.pendingRestart = nil
+                if !net.config.learnSigma { state.compareValues[.variance] = nil }
+                // The sample view's settings, where the new model allows them; else the defaults for its T.
+                var said = ""
+                do {
+                    try state.settings.validate(T: sched.T); try state.settings.check(learnsVariance: net.config.learnSigma)
+                    try EngineError.require(state.settings.steps <= sched.T, "steps", "1...\(sched.T)", state.settings.steps)
+                } catch {
+                    state.settings = SamplerSettings()
+                    said = " (its sampler: DDPM; the one before does not fit it)"
+                }
                 lastVersion = -1; lastWritten = [:]
                 state.screen = .sample
                 startSampleEngine(l, paused: false)
-                state.message = "sampling the model trained here: \(ExplorerApp.shownPath(out))"
-            } catch { state.message = "cannot sample \(ExplorerApp.shownPath(out)): \(error)" }
+                state.message = "sampling the model trained here: \(InputFile.shown(out))" + said
+            } catch { state.message = "cannot sample \(InputFile.shown(out)): \(error)" }
         }
 
         /// The trainer's `pendingFit` (the lecture demo) sizes the run.
@@ -288,7 +313,7 @@ enum ExplorerApp {
             guard let te = trainEngine else { return nil }
             // q with a run going: say on screen what happens before the window closes (the shell then says where it went).
             if state.quitting, let out = trainOut, !(state.trainSnapshot?.finished ?? false) {
-                state.message = "saving the training checkpoint to \(ExplorerApp.shownPath(out)), then quitting..."
+                state.message = "saving the training checkpoint to \(InputFile.shown(out)), then quitting..."
                 term.draw(render(state))
             }
             // Saved only once the engine thread has left its step (the weights are its): a minute more if need be.
@@ -301,10 +326,10 @@ enum ExplorerApp {
                 // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
                 // A command a line, the path last and short (relative in this folder), so that at 80
                 // columns the terminal breaks a line, if at all, inside the path, not in a number.
-                let shown = ExplorerApp.shownPath(out), word = ExplorerApp.shellWord(shown)
-                return "training checkpoint of step \(tr.step) saved to \(EngineError.name(shown))\n  explore it: ddpm --weights \(word)"
+                let shown = InputFile.shown(out), word = shellWord(shown)
+                return "training checkpoint of step \(tr.step) saved to \(EngineError.oneLine(shown))\n  explore it: ddpm --weights \(word)"
                     + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --tui --out \(word) --resume" : "")
-            } catch { return "could not save the training checkpoint to \(EngineError.name(out)): \(error)" }
+            } catch { return "could not save the training checkpoint to \(EngineError.oneLine(out)): \(error)" }
         }
 
         /// The UI loop: keys (all that are queued), then the newest engine
@@ -446,7 +471,7 @@ enum ExplorerApp {
         func alreadyWritten(_ key: String, holds: String) -> String? {
             guard let w = lastWritten[key], w.holds == holds else { return nil }
             let writing = reservedNames.withLock { $0.contains(w.name) }
-            return writing || FileManager.default.fileExists(atPath: w.name) ? ExplorerApp.shownPath(w.name) : nil
+            return writing || FileManager.default.fileExists(atPath: w.name) ? InputFile.shown(w.name) : nil
         }
 
         /// The name of a recording or GIF of the trajectory on screen (`ext` with its dot): one made
@@ -483,7 +508,7 @@ enum ExplorerApp {
             }
             let name = trajectoryName(".ddpmtraj")
             lastWritten["R"] = (trajectoryOnScreen, name)
-            let file = ExplorerApp.shownPath(name)
+            let file = InputFile.shown(name)
             state.message = "recording \(steps) steps to \(file)..."
             let make = recordingMaker(), width = state.width
             inBackground(name) {
@@ -515,7 +540,7 @@ enum ExplorerApp {
             lastWritten["G"] = (trajectoryOnScreen, name)
             // A replay's GIF is the whole recording; a live run's, the steps taken so far.
             let finished = replay != nil || snap.final != nil
-            state.message = "writing \(ExplorerApp.shownPath(name))..."
+            state.message = "writing \(InputFile.shown(name))..."
             let make = recordingMaker()
             inBackground(name) {
                 do {
@@ -524,7 +549,7 @@ enum ExplorerApp {
                     }
                     let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
                     // A GIF holds the original's trajectory only: say so when there is a fork.
-                    return String(format: "exported %@ (%d frames%@, %@)", ExplorerApp.shownPath(name), r.frames,
+                    return String(format: "exported %@ (%d frames%@, %@)", InputFile.shown(name), r.frames,
                                   finished ? "" : " of the \(steps) steps so far",
                                   r.bytes < 100_000 ? "\(r.bytes / 1000) kB" : String(format: "%.1f MB", Double(r.bytes) / 1e6))
                         + (rec.fork != nil ? "; the original side only (a GIF does not hold the fork)" : "")
@@ -552,11 +577,11 @@ enum ExplorerApp {
                     }
                     state.trainSnapshot?.running = false
                     do { try old.saveCheckpoint(out) } catch {
-                        throw CLIError("the run in progress stopped at step \(old.step) but could not be saved to \(ExplorerApp.shownPath(out)): \(error)")
+                        throw CLIError("the run in progress stopped at step \(old.step) but could not be saved to \(InputFile.shown(out)): \(error)")
                     }
                     let done = old.step >= old.options.totalSteps
-                    kept = done ? "; the finished run is saved in \(ExplorerApp.shownPath(out))"
-                        : "; the run before: \(ExplorerApp.shownPath(out)) (step \(old.step))"
+                    kept = done ? "; the finished run is saved in \(InputFile.shown(out))"
+                        : "; the run before: \(InputFile.shown(out)) (step \(old.step))"
                     trainOut = absolutePath(ExplorerApp.freeTrainOut())
                 }
                 startedTrainer = tr
@@ -569,10 +594,12 @@ enum ExplorerApp {
                 let steps = tr.options.totalSteps
                 tr.pendingFit = recipe == .demo ? TrainRecipe.demoFit : nil
                 startTrainEngine(tr)
+                // Until the new engine reports, the finished run on screen is not the one s would open.
+                state.trainSnapshot?.finished = false
                 // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
                 let length = recipe == .demo ? "sized to this machine at step \(TrainRecipe.demoFit.atStep)" : "\(steps) steps"
                 // The run before first: at 80 columns two rows hold it, not "sampling paused" too.
-                state.message = "training Tiny (\(recipe.title), \(length)); w saves to \(ExplorerApp.shownPath(trainOut!))"
+                state.message = "training Tiny (\(recipe.title), \(length)); w saves to \(InputFile.shown(trainOut!))"
                     + kept + (sampling ? "; sampling paused meanwhile" : "")
             } catch { state.message = "cannot start training: \(error)" }
         }
@@ -595,19 +622,6 @@ enum ExplorerApp {
             + (frames.last { $0.settings.guide != nil }?.settings.fileGuide ?? "")
     }
 
-    /// How a message names a file the explorer wrote: by its name when it is in
-    /// the current folder (the default export folder), else by the path it
-    /// was written to (DDPM_EXPORT_DIR's).
-    static func shownPath(_ path: String) -> String { InputFile.shown(path) }
-
-    /// A path as one word of a shell command to copy: as it is when it needs no quoting, else in
-    /// single quotes; control characters escaped (a name must not drive the terminal).
-    static func shellWord(_ path: String) -> String {
-        let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./+-:,=@%")
-        let shown = EngineError.name(path)
-        if !path.isEmpty && path.allSatisfy(plain.contains) { return shown }
-        return "'" + shown.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
 
     /// The first k from `from` on for which `path(k)` names no file (outputs never replace earlier ones).
     static func firstFree(from: Int, _ path: (Int) -> String) -> Int {
@@ -638,7 +652,7 @@ enum ExplorerApp {
         let img = CompareFigure.image(c).scaled(by: exportScale)
         do {
             try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
-            return "exported \(shownPath(name))" + (c.finished ? "" : " (not finished yet)")
+            return "exported \(InputFile.shown(name))" + (c.finished ? "" : " (not finished yet)")
         } catch { return "export failed: \(error)" }
     }
 
@@ -677,7 +691,7 @@ enum ExplorerApp {
             } else if s.scrub == nil, let fin = snap.final {
                 try write("-final.png", fin, n: f.n, side: f.size)
             }
-            return ("exported \(shownPath(base))" + written.joined(separator: ", "), base + "-x0.png")
+            return ("exported \(InputFile.shown(base))" + written.joined(separator: ", "), base + "-x0.png")
         } catch { return ("export failed: \(error)", nil) }
     }
 }

@@ -74,10 +74,20 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
 }
 
 private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+    // s twice (a key repeat) after s opened the trained model: the second would change the new
+    // run's DDIM steps in the sample view it lands in.
+    let repeated = s.openedTrained && k == .char("s")
+    s.openedTrained = false
+    if repeated { return [] }
+    // A second q quits only while the question of the first is on screen (it goes after a while).
+    let asked = s.quitAsked && s.message == AppState.quitQuestion
+    s.quitAsked = false
     s.message = nil; s.messageFolded = false; s.keptMessage = nil
-    // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it.
-    // Other keys do nothing there: they would change views and prompts no one can see.
+    // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it
+    // (during a training run, q asks first there too). Other keys do nothing there: they would change
+    // views and prompts no one can see.
     if s.tooSmall {
+        if k == .char("q") && s.trainingInProgress && !asked { s.quitAsked = true; s.message = AppState.quitQuestion; return [] }
         if k == .char("q") { s.quitting = true; return [.quit] }
         return []
     }
@@ -90,12 +100,10 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     if s.editing != nil { return editKey(&s, k) }
     if s.choosingRecipe { return recipeKey(&s, k) }
     if s.choosingGuide { return guideKey(&s, k) }
-    let asked = s.quitAsked
-    s.quitAsked = false
     switch k {
     case .char("q") where s.trainingInProgress && !asked:
         s.quitAsked = true
-        s.message = "training in progress: q again saves it and quits (any other key goes on)"
+        s.message = AppState.quitQuestion
         return []
     case .char("q"): s.quitting = true; return [.quit]
     case .char("?"): s.showHelp = true; s.helpPage = 0; return []
@@ -111,11 +119,12 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if was == .compare { return [] }
         // A comparison of other settings or another seed than the sample view's now runs again.
         let current = s.snapshot.compare.map { $0.spec == s.compareSpec } ?? false
-        if current { return [.command(.showCompare(true))] }
-        // Beside a training run a new comparison starts paused, as sampling pauses when training starts.
-        guard s.trainSnapshot?.running == true else { return [.command(.compare(s.compareSpec))] }
+        // Beside a training run a comparison shown again, or a new one, is paused (as sampling pauses
+        // when training starts): the two would share the cores.
+        let show: Effect = current ? .command(.showCompare(true)) : .command(.compare(s.compareSpec))
+        guard s.trainSnapshot?.running == true, !current || s.snapshot.compare?.running == true else { return [show] }
         s.message = "comparison paused beside the training run: space runs it (training slows)"
-        return [.command(.compare(s.compareSpec)), .command(.pause)]
+        return [show, .command(.pause)]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
         s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille && s.screen == .sample ? " (the zoom view draws half-block)" : "")
             : "ASCII renderer only: the terminal has no UTF-8"
@@ -582,6 +591,7 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("s"):
         guard let run = s.trainSnapshot else { s.message = "no training run to sample: g starts one"; return [] }
         guard run.finished else { s.message = "s samples the model trained here once its run has finished"; return [] }
+        s.openedTrained = true
         return [.sampleTrained]
     default: return []
     }

@@ -272,3 +272,23 @@ func jsonText(_ object: Any) throws -> String {
     }
     return String(decoding: try JSONSerialization.data(withJSONObject: finite(object), options: [.sortedKeys]), as: UTF8.self)
 }
+
+/// A path or value as one word of a shell command to copy: as it is when it needs no quoting, else
+/// in single quotes; with control characters, in $'...' with them as \xHH (what the shell reads back
+/// as the same bytes, where the character printed raw would drive the terminal). A word starting
+/// with "-" gets "./" so that it is not read as a flag.
+func shellWord(_ word: String) -> String {
+    let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./+-:,=@%")
+    let w = word.hasPrefix("-") ? "./" + word : word
+    if !w.isEmpty && w.allSatisfy(plain.contains) { return w }
+    guard w.unicodeScalars.contains(where: EngineError.isControl) else {
+        return "'" + w.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+    var out = "$'"
+    for u in w.unicodeScalars {
+        if u == "\\" || u == "'" { out += "\\" + String(u) }
+        else if EngineError.isControl(u) { out += String(u).utf8.map { String(format: "\\x%02x", $0) }.joined() }
+        else { out.unicodeScalars.append(u) }
+    }
+    return out + "'"
+}

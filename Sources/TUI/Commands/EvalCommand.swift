@@ -264,7 +264,7 @@ struct EvalCommand: ParsableCommand {
             print(String(format: "ink band of its training images (widened): %.1f%%...%.1f%%", ink.lowerBound * 100, ink.upperBound * 100))
         }
         try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: meta)
-        print(String(format: "wrote %@ (test accuracy %.2f%%)", EngineError.name(clsPath), acc * 100))
+        print(String(format: "wrote %@ (test accuracy %.2f%%)", EngineError.oneLine(clsPath), acc * 100))
     }
 
     /// `--train-noisy-classifier`: trains the classifier of noisy digits on the
@@ -290,7 +290,7 @@ struct EvalCommand: ParsableCommand {
             "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data.map(absolutePath) ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)])
-        print("wrote \(EngineError.name(clsPath)) (test accuracy \(accuracy))")
+        print("wrote \(EngineError.oneLine(clsPath)) (test accuracy \(accuracy))")
     }
 
     /// `--guide-table`: n samples guided toward each digit; how many the clean
@@ -310,7 +310,7 @@ struct EvalCommand: ParsableCommand {
         var rows: [[String: Any]] = []
         if !json {
             print("classifier guidance, \(n) samples per digit, \(sampling.label(settings, T: schedule.T).replacingOccurrences(of: "guided to 0 ", with: "guided "))")
-            print("read by \(EngineError.name(clsPath)); [a, b]: 95% Wilson intervals")
+            print("read by \(EngineError.oneLine(clsPath)); [a, b]: 95% Wilson intervals")
             print("digit   read as asked            confident (p>=0.9) as asked   seconds")
         }
         for d in 0...9 {
@@ -369,7 +369,7 @@ struct EvalCommand: ParsableCommand {
             print(String(decoding: try enc.encode(out), as: UTF8.self))
             return
         }
-        print("Frechet distance (FD) and kernel distance (KID x1000) to the 10k test digits of \(m) held-out training digits, damaged; classifier \(EngineError.name(classifierPath))")
+        print("Frechet distance (FD) and kernel distance (KID x1000) to the 10k test digits of \(m) held-out training digits, damaged; classifier \(EngineError.oneLine(classifierPath))")
         print(String(format: "undamaged: FD %.2f, KID x1000 %.2f", real.frechet, 1000 * real.kid))
         for (d, f, k) in table {
             let cells = zip(d.levels, f).map { Self.levelText(d, $0).leftPadding(8) + String(format: " %7.1f", $1) }
@@ -436,7 +436,7 @@ struct EvalCommand: ParsableCommand {
         print("n = \(nf); generated: \(labels[0])" + (labels.count > 1 ? "; versus: \(labels[1])" : ""))
         let set = data.map { "images of \($0)" } ?? "MNIST training digits"
         print("real: \(nf) held-out \(set) (\(r)..<\(r + nf) of its training set, never seen by the classifier); reference: its test set")
-        print("classifier: \(EngineError.name(classifierPath))")
+        print("classifier: \(EngineError.oneLine(classifierPath))")
         let heads = ["generated"] + (scores.count > 1 ? ["versus"] : []) + ["real"]
         print("metric".padding(toLength: 30, withPad: " ", startingAt: 0) + heads.map { $0.leftPadding(22) }.joined())
         let all = scores + [real]

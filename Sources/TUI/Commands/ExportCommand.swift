@@ -38,7 +38,7 @@ struct ExportCommand: ParsableCommand {
                 throw CLIError("--meta changes what the network predicts; it was trained to predict \(trained.rawValue)")
             }
             try Checkpoint.writeWeights(out, layout: net.layout, params: p.ptr, metadata: m)
-            print("wrote EMA weights of step \(EngineError.name(m["step"] ?? "?")) to \(EngineError.name(out))")
+            print("wrote EMA weights of step \(EngineError.oneLine(m["step"] ?? "?")) to \(EngineError.oneLine(out))")
         }
     }
 }

@@ -38,7 +38,7 @@ struct ExportGIFCommand: ParsableCommand {
             let t0 = Benchmark.now()
             let r = try TrajectoryGIF.write(out, recording: rec, options: options)
             let s = Benchmark.now() - t0
-            print(String(format: "wrote %@: %d frames, %.1f MB, %.1f ms a frame", EngineError.name(out), r.frames, Double(r.bytes) / 1e6, 1000 * s / Double(r.frames)))
+            print(String(format: "wrote %@: %d frames, %.1f MB, %.1f ms a frame", EngineError.oneLine(out), r.frames, Double(r.bytes) / 1e6, 1000 * s / Double(r.frames)))
         }
     }
 }

@@ -43,7 +43,7 @@ struct InfoCommand: ParsableCommand {
             if let command = meta["command"] { print("made by:              \(EngineError.printable(command))") }
             // A training checkpoint keeps its run's options: the flags that train it again (with its config above).
             if meta["format"] == Trainer.checkpointFormat, let st = try? Checkpoint.trainState(meta, path: weights) {
-                print("trained with:         \(Self.flags(st.options))")
+                print("trained with:         \(TrainCommand.flags(reproducing: st.options, metadata: meta))")
             }
             // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).
             if let note = meta["note"] { print("note:                 \(EngineError.printable(note))") }
@@ -55,19 +55,5 @@ struct InfoCommand: ParsableCommand {
         print(String(format: "forward MFLOP/image:  %.1f  (1 MAC = 2 FLOP)", Double(net.forwardFLOPsPerImage) / 1e6))
         print(String(format: "activations/image:    %.2f MiB kept for backward (float32)",
                      Double(net.activationFloatsPerImage * 4) / 1048576))
-    }
-
-    /// A run's options as `ddpm train` flags (defaults of the model's own flags left out); numbers
-    /// as Swift writes them, which read back to the same values.
-    static func flags(_ o: TrainOptions) -> String {
-        var f = "--batch \(o.batch) --lr \(o.lr) --warmup \(o.warmup) --steps \(o.totalSteps) --ema \(o.emaDecay) --seed \(o.seed)"
-            + " --weighting \(o.weighting.rawValue) --objective \(o.objective.rawValue)"
-        if o.loss != .mse { f += " --loss \(o.loss.rawValue)" }
-        if o.schedule.kind != .linear { f += " --schedule \(o.schedule.kind.rawValue)" }
-        if o.config.dropout > 0 { f += " --dropout \(o.config.dropout)" }
-        if o.config.selfCondition { f += " --self-condition" }
-        if o.config.learnSigma { f += " --learn-sigma" }
-        if let w = o.classWeights { f += " --class-weights " + w.map { "\($0)" }.joined(separator: ",") }
-        return f
     }
 }

@@ -81,7 +81,7 @@ struct SampleCommand: ParsableCommand {
             let sampling = Benchmark.now() - t0
             let cropped = crop(result, n: n, from: side)
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
-            print("wrote \(n) sample\(n == 1 ? "" : "s") to \(EngineError.name(out)) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"
+            print("wrote \(n) sample\(n == 1 ? "" : "s") to \(EngineError.oneLine(out)) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"
                   + (settings.guide.map { ", guided to \($0) at scale \(settings.guideScale)" } ?? "")
                   + (net.ws.bf16 ? ", bfloat16" : "")
                   + ", \(String(format: "%.1f", Benchmark.now() - t0)) s)")
@@ -94,7 +94,7 @@ struct SampleCommand: ParsableCommand {
                 let sheet = TrajectorySheet.image(cols, rows: showN, side: MNIST.side).scaled(by: scale)
                 let tpath = trajectoryPath
                 try AtomicFile.write(tpath, data: Data(ImageWriter.png(width: sheet.width, height: sheet.height, grey: sheet.pixels)))
-                print("wrote trajectory sheet to \(EngineError.name(tpath)) (\(showN) digits x \(traj.count) steps and the final samples; rows x_t then predicted x0)")
+                print("wrote trajectory sheet to \(EngineError.oneLine(tpath)) (\(showN) digits x \(traj.count) steps and the final samples; rows x_t then predicted x0)")
             }
             if let record, let identity {
                 let keep = min(n, Recording.maxDigits)
@@ -109,7 +109,7 @@ struct SampleCommand: ParsableCommand {
                 try rec.write(record)
                 let mb = Double((try? FileManager.default.attributesOfItem(atPath: record)[.size] as? Int) ?? 0) / 1e6
                 print(String(format: "recorded %d steps of %d digits to %@ (%.1f MB); keeping the frames took %.1f%% of the sampling time, ",
-                             recorded.count, keep, EngineError.name(record), mb, 100 * recordSeconds / max(1e-9, sampling - recordSeconds))
+                             recorded.count, keep, EngineError.oneLine(record), mb, 100 * recordSeconds / max(1e-9, sampling - recordSeconds))
                       + (reader != nil ? String(format: "reading them with the classifier %.1f s more", readSeconds) : "no classifier: no readings"))
             }
         }

@@ -11,8 +11,8 @@ struct ScheduleCommand: ParsableCommand {
     @Option(help: "linear, cosine, quadratic or sigmoid.") var kind: String = "linear"
     @Option(name: [.customShort("T"), .customLong("T"), .customLong("steps")], parsing: .unconditional,
             help: "Diffusion steps T (>= 2; --steps is the old name).") var steps: Int = 1000
-    @Option(parsing: .unconditional, help: "beta at t = 0 (default 0.0001; not for cosine).") var betaStart: Double?
-    @Option(parsing: .unconditional, help: "beta at t = T-1 (default 0.02; not for cosine).") var betaEnd: Double?
+    @Option(parsing: .unconditional, help: "beta at t = 0 (default \(NoiseSchedule.Spec().betaStart); not for cosine).") var betaStart: Double?
+    @Option(parsing: .unconditional, help: "beta at t = T-1 (default \(NoiseSchedule.Spec().betaEnd); not for cosine).") var betaEnd: Double?
     @Flag(help: "CSV output.") var csv = false
     @Flag(help: "JSON output (one object of arrays).") var json = false
 

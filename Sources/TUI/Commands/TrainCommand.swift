@@ -212,7 +212,7 @@ struct TrainCommand: ParsableCommand {
             if resume {
                 trainer = try Trainer.resume(out, data: ds, changes: changes, backend: try backendOption(backend))
                 let o = trainer.options
-                print("resumed \(EngineError.name(out)) at step \(trainer.step) of \(o.totalSteps) (lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay))")
+                print("resumed \(EngineError.oneLine(out)) at step \(trainer.step) of \(o.totalSteps) (lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay))")
                 // What a resumed run keeps from its checkpoint, said rather than dropped silently.
                 let kept = [(batch != nil && batch != o.batch, "--batch (it trains at \(o.batch))"),
                             (config != nil || attention != nil, "--config and --attention (its model: \(o.config.name))"),
@@ -256,5 +256,45 @@ struct TrainCommand: ParsableCommand {
                           report: try reportEvery.map { (seconds: $0, reader: try digitReader()) },
                           beforeStep: TestHooks.beforeTrainStep, writePauseMs: TestHooks.writePauseMs).run()
         }
+    }
+}
+
+extension TrainCommand {
+    /// The flags that train a checkpoint's run again (`ddpm info`): its options, model, T and data
+    /// (defaults left out); numbers as Swift writes them, which read back to the same values. A demo
+    /// not sized yet gives --recipe demo and no --steps, which would turn the sizing off.
+    static func flags(reproducing o: TrainOptions, metadata: [String: String]) -> String {
+        var f = metadata["length_fit"] != nil ? ["--recipe demo"] : []
+        f += ["--batch \(o.batch)", "--lr \(o.lr)", "--warmup \(o.warmup)"]
+        if metadata["length_fit"] == nil { f.append("--steps \(o.totalSteps)") }
+        f += ["--ema \(o.emaDecay)", "--seed \(o.seed)", "--weighting \(o.weighting.rawValue)", "--objective \(o.objective.rawValue)"]
+        if o.loss != .mse { f.append("--loss \(o.loss.rawValue)") }
+        if o.schedule.kind != .linear { f.append("--schedule \(o.schedule.kind.rawValue)") }
+        if o.schedule.T != NoiseSchedule.Spec().T { f.append("-T \(o.schedule.T)") }
+        // The network: tiny or small by name (with --attention), else its JSON without what flags say.
+        var c = o.config
+        c.dropout = UNetConfig.tiny.dropout; c.selfCondition = false; c.learnSigma = false
+        let attention = c.attention
+        c.attention = []
+        if c == .small { f.append("--config small") }
+        if c == .tiny || c == .small {
+            if !attention.isEmpty { f.append("--attention " + attention.map(String.init).joined(separator: ",")) }
+        } else {
+            c.attention = attention
+            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+            if let d = try? e.encode(c), var dict = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] {
+                for k in ["dropout", "selfCondition", "learnSigma"] { dict[k] = nil }
+                if let j = try? JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys]) {
+                    f.append("--config " + shellWord(String(decoding: j, as: UTF8.self)))
+                }
+            }
+        }
+        if o.config.dropout > 0 { f.append("--dropout \(o.config.dropout)") }
+        if o.config.selfCondition { f.append("--self-condition") }
+        if o.config.learnSigma { f.append("--learn-sigma") }
+        if let w = o.classWeights { f.append("--class-weights " + w.map { "\($0)" }.joined(separator: ",")) }
+        if let d = metadata["data"] { f.append("--data " + shellWord(d)) }
+        if let n = metadata["images"].flatMap(Int.init), n != MNIST.trainCount || metadata["data"] != nil { f.append("--limit \(n)") }
+        return f.joined(separator: " ")
     }
 }

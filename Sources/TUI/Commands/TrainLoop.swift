@@ -63,7 +63,7 @@ struct TrainLoop {
             if stopSignal != 0 {
                 try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
                 let why = stopSignal == SIGPIPE ? "standard output closed" : "stopped by signal"
-                let line = "\(why) at step \(trainer.step): checkpoint saved to \(EngineError.name(out)); continue with --resume\n"
+                let line = "\(why) at step \(trainer.step): checkpoint saved to \(EngineError.oneLine(out)); continue with --resume\n"
                 if stopSignal == SIGPIPE { fputs(line, stderr) } else { print("\n" + line, terminator: "") }
                 return
             }
@@ -71,7 +71,7 @@ struct TrainLoop {
                 if lastReportStep != trainer.step { try reportLine() }
                 wall = Benchmark.now() - t0
                 try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
-                print("\nstopped after \(formatDuration(wall)) (--minutes) at step \(trainer.step): checkpoint saved to \(EngineError.name(out)); continue with --resume")
+                print("\nstopped after \(formatDuration(wall)) (--minutes) at step \(trainer.step): checkpoint saved to \(EngineError.oneLine(out)); continue with --resume")
                 return
             }
             beforeStep?(trainer)

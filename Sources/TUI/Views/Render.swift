@@ -9,7 +9,9 @@ public func render(_ s: AppState) -> CellBuffer {
         // Word-wrapped so that even a 20x5 window shows all of it; what to do on a line of its own.
         let y = buf.wrappedText(0, 0, "Terminal too small: \(s.width)x\(s.height), need \(AppState.minWidth)x\(AppState.minHeight).",
                                 maxWidth: s.width, bold: true)
-        buf.wrappedText(0, y, "Enlarge it or press q.", maxWidth: s.width, bold: true)
+        let y2 = y + buf.wrappedText(0, y, s.trainingInProgress ? "Enlarge it or press q twice (the training run is saved first)."
+                                 : "Enlarge it or press q.", maxWidth: s.width, bold: true)
+        if s.quitAsked, let m = s.message { buf.wrappedText(0, y2, m, maxWidth: s.width) }
         return buf
     }
     TabBar.render(s, &buf)

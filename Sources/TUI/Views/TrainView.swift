@@ -69,7 +69,7 @@ enum TrainView {
         case nil: keys = ["g start training", "1 sample view"]
         case let run? where run.finished: keys = ["s sample it", "g train another", "w save checkpoint", "1 sample view"]
         case let run? where run.train?.error != nil: keys = ["g train another", "w save checkpoint", "1 sample view"]
-        case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "q q save and quit", "g new run",
+        case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "q twice: save and quit", "g new run",
                                "1 sample view"]
         }
         let hint = said ?? (s.replay != nil ? "replay: no training here (ddpm, then 2 and g, trains live)"
@@ -87,7 +87,8 @@ enum TrainView {
         }
         // Paused or finished, there is no speed and no time left to estimate ("--").
         let eta = snap.running && m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
-        let state = snap.running ? "running" : (snap.finished ? "finished" : "paused")
+        // A finished run names what comes next where it is always seen (a message hides the key hints).
+        let state = snap.running ? "running" : (snap.finished ? "finished: s samples it" : "paused")
         // No loss before the first step (and after the demo starts over): "--", not "nan".
         let last = m.losses.last.map { String(format: "%.4f", $0) } ?? "--"
         let speed = snap.running ? String(format: "%.2f steps/s (%.0f img/s)", m.stepsPerSecond, m.imagesPerSecond) : "-- steps/s"
