@@ -118,6 +118,15 @@ final class CompareTests: XCTestCase {
         training.snapshot.compare = nil
         XCTAssertEqual(reduce(&training, .key(.char("4"))), [.command(.compare(training.compareSpec)), .command(.pause)])
         XCTAssertEqual(training.message, "comparison paused beside the training run: space runs it (training slows)")
+        // The sample view, paused when the run started, says so too; the training view says when a sampler runs beside it.
+        training.hasModel = true; training.snapshot.running = false; training.snapshot.finished = false
+        _ = reduce(&training, .key(.char("1")))
+        XCTAssertEqual(training.message, "sampling paused beside the training run: space runs it (training slows)")
+        training.screen = .train; training.message = nil
+        training.trainSnapshot?.train?.step = 10; training.trainSnapshot?.train?.totalSteps = 100
+        XCTAssertTrue(render(training).lines()[38].contains("│ running │"), render(training).lines()[38])
+        training.snapshot.running = true
+        XCTAssertTrue(render(training).lines()[38].contains("│ running beside sampling │"), render(training).lines()[38])
         fx = reduce(&st, .key(.char("a")))
         XCTAssertEqual(st.compareParameter, .noiseTemperature)
         XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])

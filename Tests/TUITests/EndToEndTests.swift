@@ -421,7 +421,7 @@ final class EndToEndTests: XCTestCase {
         keys("w")
         // The message gives the whole path; the side panel, narrow at 80 columns, the file's name.
         waitFor("saved, said twice") { $0.contains("checkpoint saved to \(dir)/ddpm-train.safetensors (step") && $0.contains("saved: ddpm-train.safetensors") }
-        // A stray q does not end the run: it asks, and any other key goes on.
+        // A stray q does not end the run: it asks (another key cancels).
         keys("q")
         waitFor("q asks") { $0.contains("training in progress: q again saves it and quits") }
         keys("q")

@@ -63,7 +63,7 @@ final class FaultTests: XCTestCase {
             let (code, out) = Shell.sh(train("--steps \(step + 2) --out \(ckpt) --resume" + change))
             XCTAssertEqual(code, 0, out)
             XCTAssertTrue(out.contains("resumed \(ckpt) at step \(step)"), out)
-            XCTAssertTrue(out.contains(sig == "TERM" ? "(lr 0.0001, dropout 0.2," : "(lr 0.0005, dropout 0.0,"), out)
+            XCTAssertTrue(out.contains(sig == "TERM" ? "\n  lr 0.0001, dropout 0.2," : "\n  lr 0.0005, dropout 0.0,"), out)
         }
     }
 

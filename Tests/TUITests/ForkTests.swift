@@ -355,7 +355,7 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(st.message, "s samples the model trained here once its run has finished")
         // q during a run asks; another key goes on (and acts), q twice quits.
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
-        XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, "training in progress: q again saves it and quits (any other key goes on)")
+        XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, "training in progress: q again saves it and quits (another key cancels)")
         XCTAssertEqual(reduce(&st, .key(.char("1"))), []); XCTAssertEqual(st.screen, .sample)
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [], "the question is asked again after another key")
         st.message = "checkpoint saved to /tmp/t.safetensors (step 500)"
@@ -404,5 +404,11 @@ final class ForkTests: XCTestCase {
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.char("d"))), [.startTraining(.demo)])
         XCTAssertEqual(ExplorerApp.numbered("ddpm-train.safetensors", 2), "ddpm-train-2.safetensors")
+        // A second run after `train --tui --out demo.safetensors` is numbered from that name.
+        let dir = NSTemporaryDirectory() + "free-train-out-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/demo.safetensors", contents: Data())
+        XCTAssertEqual(ExplorerApp.freeTrainOut(dir + "/demo.safetensors"), dir + "/demo-2.safetensors")
     }
 }

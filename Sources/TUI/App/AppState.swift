@@ -113,7 +113,7 @@ public struct AppState: Sendable {
     public var quitAsked = false
     /// s in the training view just opened the trained model in the sample view (a second s is dropped).
     public var openedTrained = false
-    public static let quitQuestion = "training in progress: q again saves it and quits (any other key goes on)"
+    public static let quitQuestion = "training in progress: q again saves it and quits (another key cancels)"
 
     public static let speeds: [Double?] = [1, 2, 5, 10, 20, 50, nil]
     public static let ddimSteps = [5, 10, 20, 50, 100, 250, 500, 1000]

@@ -327,7 +327,10 @@ enum ExplorerApp {
                 // A command a line, the path last and short (relative in this folder), so that at 80
                 // columns the terminal breaks a line, if at all, inside the path, not in a number.
                 let shown = InputFile.shown(out), word = shellWord(shown)
-                return "training checkpoint of step \(tr.step) saved to \(EngineError.oneLine(shown))\n  explore it: ddpm --weights \(word)"
+                let saved = "training checkpoint of step \(tr.step) saved to \(EngineError.oneLine(shown))"
+                // A long path on a line of its own, whole where it fits.
+                return (saved.count > 80 ? "training checkpoint of step \(tr.step) saved to\n  \(EngineError.oneLine(shown))" : saved)
+                    + "\n  explore it: ddpm --weights \(word)"
                     + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --tui --out \(word) --resume" : "")
             } catch { return "could not save the training checkpoint to \(EngineError.oneLine(out)): \(error)" }
         }
@@ -582,7 +585,7 @@ enum ExplorerApp {
                     let done = old.step >= old.options.totalSteps
                     kept = done ? "; the finished run is saved in \(InputFile.shown(out))"
                         : "; the run before: \(InputFile.shown(out)) (step \(old.step))"
-                    trainOut = absolutePath(ExplorerApp.freeTrainOut())
+                    trainOut = absolutePath(ExplorerApp.freeTrainOut(options.trainOut ?? ExplorerApp.defaultTrainOut))
                 }
                 startedTrainer = tr
                 // A file an earlier session left is kept: this run gets the next free name.
@@ -630,9 +633,10 @@ enum ExplorerApp {
         return k
     }
 
-    /// The first of ddpm-train.safetensors, ddpm-train-2.safetensors, ... that is not there yet.
-    static func freeTrainOut() -> String {
-        let name = { (k: Int) in k == 1 ? defaultTrainOut : numbered(defaultTrainOut, k) }
+    /// The first of ddpm-train.safetensors, ddpm-train-2.safetensors, ... that is not there yet
+    /// (numbered from `base`: a second run after `train --tui --out demo.safetensors` is demo-2).
+    static func freeTrainOut(_ base: String = defaultTrainOut) -> String {
+        let name = { (k: Int) in k == 1 ? base : numbered(base, k) }
         return name(firstFree(from: 1, name))
     }
 

@@ -110,6 +110,10 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char(let c) where c == "1" || c == "2" || c == "3":
         let was = s.screen
         s.screen = Screen(rawValue: Int(String(c))!)!
+        // The sample view paused for a training run says so (else it looks stuck).
+        if c == "1" && s.trainSnapshot?.running == true && !s.snapshot.running && !s.snapshot.finished && s.hasModel {
+            s.message = "sampling paused beside the training run: space runs it (training slows)"
+        }
         return was == .compare ? [.command(.showCompare(false))] : []
     case .char("4"):
         guard s.hasModel else { s.message = "no model loaded: \(s.modelNote)"; return [] }

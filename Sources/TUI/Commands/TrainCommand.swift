@@ -212,7 +212,8 @@ struct TrainCommand: ParsableCommand {
             if resume {
                 trainer = try Trainer.resume(out, data: ds, changes: changes, backend: try backendOption(backend))
                 let o = trainer.options
-                print("resumed \(EngineError.oneLine(out)) at step \(trainer.step) of \(o.totalSteps) (lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay))")
+                // (Its settings on a line of their own: at 80 columns one line broke "EMA 0" / ".99".)
+                print("resumed \(EngineError.oneLine(out)) at step \(trainer.step) of \(o.totalSteps)\n  lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay)")
                 // What a resumed run keeps from its checkpoint, said rather than dropped silently.
                 let kept = [(batch != nil && batch != o.batch, "--batch (it trains at \(o.batch))"),
                             (config != nil || attention != nil, "--config and --attention (its model: \(o.config.name))"),

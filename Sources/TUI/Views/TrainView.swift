@@ -88,7 +88,9 @@ enum TrainView {
         // Paused or finished, there is no speed and no time left to estimate ("--").
         let eta = snap.running && m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
         // A finished run names what comes next where it is always seen (a message hides the key hints).
-        let state = snap.running ? "running" : (snap.finished ? "finished: s samples it" : "paused")
+        // A sampler running beside the run (space in the sample view) is why training slows.
+        let state = snap.running ? (s.snapshot.running || s.snapshot.compare?.running == true ? "running beside sampling" : "running")
+            : (snap.finished ? "finished: s samples it" : "paused")
         // No loss before the first step (and after the demo starts over): "--", not "nan".
         let last = m.losses.last.map { String(format: "%.4f", $0) } ?? "--"
         let speed = snap.running ? String(format: "%.2f steps/s (%.0f img/s)", m.stepsPerSecond, m.imagesPerSecond) : "-- steps/s"
@@ -153,6 +155,8 @@ enum TrainView {
                 let name = "saved: " + URL(fileURLWithPath: String(sv[..<cut.lowerBound])).lastPathComponent
                 shown = name + sv[cut.lowerBound...]
                 if shown.count > W - leftW - 3 { shown = name }
+                // Then without the extension every checkpoint has, rather than cut inside it.
+                if shown.count > W - leftW - 3 && shown.hasSuffix(".safetensors") { shown = String(shown.dropLast(12)) }
             }
             buf.text(leftW + 2, iy, shown, fg: 114, maxWidth: W - leftW - 3)
         }
