@@ -732,7 +732,7 @@ final class AppTests: XCTestCase {
     /// A word of a command the explorer prints to copy (the farewell's, info's "trained with:"):
     /// bash reads it back as the same text, and it holds no raw control character.
     func testShellWordsReadBackWhole() {
-        for w in ["ck.safetensors", "my run's ck.safetensors", "a b\\c", "-x.safetensors", "dir/\u{1b}[31mred", "tab\there", "ü\u{9b}x", "{\"a\":[1,2]}"] {
+        for w in ["ck.safetensors", "my run's ck.safetensors", "a b\\c", "-x.safetensors", "dir/\u{1b}[31mred", "tab\there", "ü\u{9b}x", "{\"a\":[1,2]}", "rtl\u{202e}txt.safetensors", "$(touch pwned)`id`"] {
             let word = shellWord(w)
             XCTAssertFalse(word.unicodeScalars.contains(where: EngineError.isControl), word)
             let script = NSTemporaryDirectory() + "shellword-\(getpid()).sh"

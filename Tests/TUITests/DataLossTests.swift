@@ -183,6 +183,12 @@ final class DataLossTests: XCTestCase {
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("to red\\u001b[31m.pgm"), out)
         XCTAssertFalse(out.contains("\u{1b}"), out)
+        // train's closing line names the checkpoint and the exported weights.
+        let (tcode, tout) = Shell.sh("cd \(dir) && DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 2 --limit 16 --batch 8 "
+                                     + "--out \"$(printf 't\\033[2J\\r.safetensors')\" --export \"$(printf 'e\\033[2J.safetensors')\"")
+        XCTAssertEqual(tcode, 0, tout)
+        XCTAssertTrue(tout.contains("checkpoint t\\u001b[2J\\u000d.safetensors; EMA weights e\\u001b[2J.safetensors"), tout)
+        XCTAssertFalse(tout.contains("\u{1b}") || tout.contains("\r"), tout)
     }
 
     /// Replacing --out through a symlink replaces the file it points to (the

@@ -265,8 +265,8 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(f.lr, 3e-4); XCTAssertEqual(f.weighting, .snr)
         // info gives a run's flags (its model, T and images too); they train the same run again.
         let other = dir + "/other.safetensors"
-        _ = ddpm("train --steps 2 --limit 64 -T 500 --attention 2 --dropout 0.1 --class-weights 1,2,1,1,1,1,1,1,1,1 --checkpoint-every 10 --out \(other)")
-        for (ck, words) in [(full, ["--batch 64 --lr 0.0003 ", "--weighting snr", "--limit 64"]), (other, ["-T 500", "--attention 2", "--dropout 0.1"])] {
+        _ = ddpm("train --steps 2 --limit 64 -T 500 --attention 2 --dropout 0.1 --class-weights=-0,2,1,1,1,1,1,1,1,1 --checkpoint-every 10 --out \(other)")
+        for (ck, words) in [(full, ["--batch 64 --lr 0.0003 ", "--weighting snr", "--limit 64"]), (other, ["-T 500", "--attention 2", "--dropout 0.1", "--class-weights=-0.0,2.0,"])] {
             let info = ddpm("info --weights \(ck)")
             let flags = try XCTUnwrap(info.split(separator: "\n").first { $0.hasPrefix("trained with:") }).dropFirst("trained with:".count)
             for w in words { XCTAssertTrue(flags.contains(w), "\(w): \(info)") }

@@ -53,8 +53,13 @@ extension EngineError {
     /// newlines and tabs too (a name is one line), nothing cut.
     public static func oneLine(_ s: String) -> String { quoted(s[...], limit: .max) }
 
-    /// C0, DEL and C1 (0x80-0x9f: 0x9b starts an escape sequence on some terminals too).
-    public static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7f...0x9f).contains(u.value) }
+    /// C0, DEL and C1 (0x80-0x9f: 0x9b starts an escape sequence on some terminals too), and the
+    /// invisible characters that make a line look other than it is: bidirectional overrides and
+    /// isolates, line and paragraph separators, the byte-order mark.
+    public static func isControl(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x20 || (0x7f...0x9f).contains(u.value) || (0x202a...0x202e).contains(u.value)
+            || (0x2066...0x2069).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 || u.value == 0xfeff
+    }
     public static func quoted(_ s: String, limit: Int = 80) -> String { quoted(s[...], limit: limit) }
 
     /// Throws `.outOfRange` unless `ok`.

@@ -42,8 +42,11 @@ struct InfoCommand: ParsableCommand {
             if let step = meta["step"] { print("training step:        \(EngineError.printable(step))" + (meta["epochs"].map { " (\(EngineError.printable($0)) epochs)" } ?? "")) }
             if let command = meta["command"] { print("made by:              \(EngineError.printable(command))") }
             // A training checkpoint keeps its run's options: the flags that train it again (with its config above).
-            if meta["format"] == Trainer.checkpointFormat, let st = try? Checkpoint.trainState(meta, path: weights) {
-                print("trained with:         \(TrainCommand.flags(reproducing: st.options, metadata: meta))")
+            if meta["format"] == Trainer.checkpointFormat {
+                do {
+                    let st = try Checkpoint.trainState(meta, path: weights)
+                    print("trained with:         \(TrainCommand.flags(reproducing: st.options, metadata: meta))")
+                } catch { print("trained with:         (its training state does not read: \(EngineError.oneLine("\(error)")); --resume refuses it)") }
             }
             // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).
             if let note = meta["note"] { print("note:                 \(EngineError.printable(note))") }

@@ -293,9 +293,10 @@ extension TrainCommand {
         if o.config.dropout > 0 { f.append("--dropout \(o.config.dropout)") }
         if o.config.selfCondition { f.append("--self-condition") }
         if o.config.learnSigma { f.append("--learn-sigma") }
-        if let w = o.classWeights { f.append("--class-weights " + w.map { "\($0)" }.joined(separator: ",")) }
+        // (With "=": a list starting "-0.0" would be read as a flag.)
+        if let w = o.classWeights { f.append("--class-weights=" + w.map { "\($0)" }.joined(separator: ",")) }
         if let d = metadata["data"] { f.append("--data " + shellWord(d)) }
-        if let n = metadata["images"].flatMap(Int.init), n != MNIST.trainCount || metadata["data"] != nil { f.append("--limit \(n)") }
+        if let n = metadata["images"].flatMap(Int.init), n > 0, n != MNIST.trainCount || metadata["data"] != nil { f.append("--limit \(n)") }
         return f.joined(separator: " ")
     }
 }

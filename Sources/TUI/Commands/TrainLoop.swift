@@ -78,7 +78,7 @@ struct TrainLoop {
             let s: StepStats
             do { s = try trainer.trainStep() } catch let e as EngineError {
                 if case .diverged(let step, let loss) = e {
-                    throw CLIError("training diverged at step \(step) (loss \(loss)); the last good checkpoint \(out) is kept (try a lower --lr)")
+                    throw CLIError("training diverged at step \(step) (loss \(loss)); the last good checkpoint \(EngineError.oneLine(out)) is kept (try a lower --lr)")
                 }
                 throw e
             }
@@ -128,8 +128,8 @@ struct TrainLoop {
         if let export { try trainer.saveWeights(export, extra: extra()) }
         // A resume of a finished run trains nothing (and has no loss of its own to show).
         let summary = trainer.step == startStep
-            ? String(format: "done: already at step %d of %d, nothing to train; checkpoint %@", trainer.step, total, out)
-            : String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, out)
-        print(summary + (export.map { "; EMA weights \($0)" } ?? ""))
+            ? String(format: "done: already at step %d of %d, nothing to train; checkpoint %@", trainer.step, total, EngineError.oneLine(out))
+            : String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, EngineError.oneLine(out))
+        print(summary + (export.map { "; EMA weights \(EngineError.oneLine($0))" } ?? ""))
     }
 }
