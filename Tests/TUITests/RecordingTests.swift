@@ -440,6 +440,8 @@ final class RecordingTests: XCTestCase {
             ("t rising", with { ($0.step, $0.t, $0.step == 2 ? $0.t + 1 : $0.tNext) }, "not down"),
             ("timesteps rising", { var r = good; r.timesteps.reverse(); return r }(), "do not fall"),
             ("timesteps short", { var r = good; r.timesteps = [999, 998]; return r }(), "3 frames of a run of 2 steps"),
+            ("final before the end", { var r = good; r.timesteps = [999, 998, 997, 996]; r.main.final = r.main.frames[2].x0.map(Float.init); return r }(),
+             "final samples after 3 of its run's 4 steps"),
             ("timesteps not the frames'", { var r = good; r.timesteps = [999] + (0..<997).reversed(); return r }(), "the run's timesteps say"),
         ]
         for (name, rec, needle) in cases {

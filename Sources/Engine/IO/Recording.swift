@@ -283,6 +283,10 @@ public struct Recording: Sendable {
         guard main.frames.count <= timesteps.count else {
             throw bad("it holds \(main.frames.count) frames of a run of \(timesteps.count) steps")
         }
+        // Final samples come after the last step: a run that has them has taken every step it planned.
+        if main.final != nil && main.frames.count != timesteps.count {
+            throw bad("it holds final samples after \(main.frames.count) of its run's \(timesteps.count) steps")
+        }
         for (i, fr) in main.frames.enumerated() {
             let next = i + 1 < timesteps.count ? timesteps[i + 1] : -1
             guard fr.t == timesteps[i] && fr.tNext == next else {
