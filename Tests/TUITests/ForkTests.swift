@@ -363,7 +363,7 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(st.message, AppState.quitQuestion)
         // The too-small screen (a lecture hall's big font) asks too, and shows the question.
         var small = st
-        small.width = 79; small.height = 20; small.quitAsked = false; small.message = nil
+        small.width = 79; small.height = 20; small.message = nil
         XCTAssertTrue(render(small).text.contains("Enlarge it or press q twice (the training run is saved first)."), render(small).text)
         XCTAssertEqual(reduce(&small, .key(.char("q"))), [])
         XCTAssertTrue(render(small).text.contains("q again saves it and quits"), render(small).text)

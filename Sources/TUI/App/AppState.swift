@@ -109,10 +109,10 @@ public struct AppState: Sendable {
     /// The compare view's value entry while `e` edits it (nil: not editing).
     public var editing: String? = nil
     public var quitting = false
-    /// q was pressed during a training run: a second q saves it and quits (a stray key must not end a lecture's run).
-    public var quitAsked = false
     /// s in the training view just opened the trained model in the sample view (a second s is dropped).
     public var openedTrained = false
+    /// What q asks during a training run (a stray key must not end a lecture's run): a second q,
+    /// while this shows, saves it and quits.
     public static let quitQuestion = "training in progress: q again saves it and quits (another key cancels)"
 
     public static let speeds: [Double?] = [1, 2, 5, 10, 20, 50, nil]

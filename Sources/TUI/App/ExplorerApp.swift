@@ -79,6 +79,13 @@ enum ExplorerApp {
         }
     }
 
+    /// Whether the sample view's settings suit a model of T steps (and a learned variance or not).
+    static func checkSettings(_ settings: SamplerSettings, T: Int, learnsVariance: Bool) throws {
+        try settings.validate(T: T); try settings.check(learnsVariance: learnsVariance)
+        // Under DDPM too: d switches the run to DDIM with these steps.
+        try EngineError.require(settings.steps <= T, "steps", "1...\(T)", settings.steps)
+    }
+
     static func load(_ o: Options) throws -> Loaded {
         var l = Loaded()
         if let (rec, path) = o.replay {
@@ -101,13 +108,9 @@ enum ExplorerApp {
             // A file the user named (or described with --config and the like) that cannot be opened is an error, not an empty view.
             if (o.weights != nil || o.modelFile?.isEmpty == false) && o.trainer == nil { throw CLIError("\(error)") }
         }
-        if let f = o.settings, let sched = l.model?.2 {
+        if let f = o.settings, let (net, _, sched) = l.model {
             let settings = f(sched.T)
-            try wrap {
-                try settings.validate(T: sched.T); try settings.check(learnsVariance: l.model?.0.config.learnSigma ?? false)
-                // Under DDPM too: d switches the run to DDIM with these steps.
-                try EngineError.require(settings.steps <= sched.T, "steps", "1...\(sched.T)", settings.steps)
-            }
+            try wrap { try checkSettings(settings, T: sched.T, learnsVariance: net.config.learnSigma) }
             l.settings = settings
         }
         if let dir = o.data {
@@ -274,10 +277,7 @@ enum ExplorerApp {
                 if !net.config.learnSigma { state.compareValues[.variance] = nil }
                 // The sample view's settings, where the new model allows them; else the defaults for its T.
                 var said = ""
-                do {
-                    try state.settings.validate(T: sched.T); try state.settings.check(learnsVariance: net.config.learnSigma)
-                    try EngineError.require(state.settings.steps <= sched.T, "steps", "1...\(sched.T)", state.settings.steps)
-                } catch {
+                do { try ExplorerApp.checkSettings(state.settings, T: sched.T, learnsVariance: net.config.learnSigma) } catch {
                     state.settings = SamplerSettings()
                     said = " (its sampler: DDPM; the one before does not fit it)"
                 }

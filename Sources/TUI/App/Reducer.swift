@@ -80,16 +80,13 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.openedTrained = false
     if repeated { return [] }
     // A second q quits only while the question of the first is on screen (it goes after a while).
-    let asked = s.quitAsked && s.message == AppState.quitQuestion
-    s.quitAsked = false
+    let asked = s.message == AppState.quitQuestion
     s.message = nil; s.messageFolded = false; s.keptMessage = nil
     // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it
     // (during a training run, q asks first there too). Other keys do nothing there: they would change
     // views and prompts no one can see.
     if s.tooSmall {
-        if k == .char("q") && s.trainingInProgress && !asked { s.quitAsked = true; s.message = AppState.quitQuestion; return [] }
-        if k == .char("q") { s.quitting = true; return [.quit] }
-        return []
+        return k == .char("q") ? quitKey(&s, asked: asked) : []
     }
     if s.showHelp {
         // Space turns the page while there are more; any other key, q included (as in less), closes the help.
@@ -101,11 +98,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     if s.choosingRecipe { return recipeKey(&s, k) }
     if s.choosingGuide { return guideKey(&s, k) }
     switch k {
-    case .char("q") where s.trainingInProgress && !asked:
-        s.quitAsked = true
-        s.message = AppState.quitQuestion
-        return []
-    case .char("q"): s.quitting = true; return [.quit]
+    case .char("q"): return quitKey(&s, asked: asked)
     case .char("?"): s.showHelp = true; s.helpPage = 0; return []
     case .char(let c) where c == "1" || c == "2" || c == "3":
         let was = s.screen
@@ -141,6 +134,13 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .forward: return forwardKey(&s, k)
     case .train: return trainKey(&s, k)
     }
+}
+
+/// q: quits, or during a training run asks first (`asked`: the question is on screen).
+private func quitKey(_ s: inout AppState, asked: Bool) -> [Effect] {
+    if s.trainingInProgress && !asked { s.message = AppState.quitQuestion; return [] }
+    s.quitting = true
+    return [.quit]
 }
 
 private func clampTemp(_ v: Double) -> Double { (min(10, max(0, v)) * 10).rounded() / 10 }

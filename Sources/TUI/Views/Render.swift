@@ -11,7 +11,7 @@ public func render(_ s: AppState) -> CellBuffer {
                                 maxWidth: s.width, bold: true)
         let y2 = y + buf.wrappedText(0, y, s.trainingInProgress ? "Enlarge it or press q twice (the training run is saved first)."
                                  : "Enlarge it or press q.", maxWidth: s.width, bold: true)
-        if s.quitAsked, let m = s.message { buf.wrappedText(0, y2, m, maxWidth: s.width) }
+        if s.message == AppState.quitQuestion { buf.wrappedText(0, y2, AppState.quitQuestion, maxWidth: s.width) }
         return buf
     }
     TabBar.render(s, &buf)
