@@ -274,6 +274,7 @@ final class AppTests: XCTestCase {
             let effects = reduce(&st, .key(key))
             let after = render(st).text
             XCTAssertTrue(before != after || !effects.isEmpty, "key \(key) did nothing")
+            XCTAssertFalse(isNotAKey(st.message), "key \(key) is listed but not a key: \(st.message ?? "")")
         }
     }
 
@@ -288,7 +289,19 @@ final class AppTests: XCTestCase {
                 let before = render(st).text
                 let effects = reduce(&st, .key(key))
                 XCTAssertTrue(before != render(st).text || !effects.isEmpty, "\(screen) key \(key) did nothing")
+                XCTAssertFalse(isNotAKey(st.message), "\(screen) key \(key) is listed but not a key: \(st.message ?? "")")
             }
+        }
+    }
+
+    /// A printable key without an action in the forward and training views says so, as in the sample view.
+    func testKeysWithoutActionSaySo() throws {
+        for (screen, name) in [(Screen.forward, "the forward view"), (.train, "the training view"), (.sample, "the sample view")] {
+            var st = try makeState()
+            st.screen = screen
+            XCTAssertEqual(reduce(&st, .key(.char("Y"))), [])
+            XCTAssertEqual(st.message, "'Y' is not a key of \(name) (? lists them)")
+            XCTAssertTrue(isNotAKey(st.message))
         }
     }
 

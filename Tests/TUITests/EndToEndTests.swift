@@ -464,4 +464,24 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
+
+    /// Ctrl-C in `ddpm train --tui` saves the run, says where, and exits 130 as the explorer does.
+    func testInterruptedTrainingViewSavesAndExits130() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-trainint-\(getpid())"
+        let dir = NSTemporaryDirectory() + session
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cmd = "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) train --tui --steps 5000 --limit 512 --out run.safetensors; echo $? > exit; sleep 60"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        waitFor("the run going") { Self.status($0).contains("running") }
+        keys("C-c")
+        waitFor("the farewell", timeout: 30) { $0.contains("training checkpoint of step ") && $0.contains(" saved to run.safetensors") }
+        XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
+        XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "130")
+        XCTAssertNotNil(try SafeTensors.read(dir + "/run.safetensors").metadata["options"])
+    }
 }

@@ -361,6 +361,23 @@ final class ForkTests: XCTestCase {
         st.message = "checkpoint saved to /tmp/t.safetensors (step 500)"
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [], "and again once another message has replaced it")
         XCTAssertEqual(st.message, AppState.quitQuestion)
+        // News from the engine while the question shows waits for the answer: q still quits, another key shows it.
+        var news = st.trainSnapshot!; news.message = "lecture demo, sized to this machine at step 50: 2400 steps"
+        var waiting = st
+        XCTAssertEqual(reduce(&waiting, .trainEngine(news)), [])
+        XCTAssertEqual(waiting.message, AppState.quitQuestion, "the question stays")
+        var quits = waiting
+        XCTAssertEqual(reduce(&quits, .key(.char("q"))), [.quit])
+        XCTAssertEqual(reduce(&waiting, .key(.char("x"))), [])
+        XCTAssertEqual(waiting.message, news.message)
+        XCTAssertNil(waiting.heldMessage)
+        // A key without an action answers it by saying that the run goes on.
+        var cancelled = st
+        XCTAssertEqual(reduce(&cancelled, .key(.char("x"))), [])
+        XCTAssertEqual(cancelled.message, "not quitting: the training run goes on")
+        cancelled.screen = .train
+        XCTAssertEqual(reduce(&cancelled, .key(.char("x"))), [])
+        XCTAssertEqual(cancelled.message, "'x' is not a key of the training view (? lists them)")
         // The too-small screen (a lecture hall's big font) asks too, and shows the question.
         var small = st
         small.width = 79; small.height = 20; small.message = nil

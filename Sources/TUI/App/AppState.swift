@@ -114,6 +114,8 @@ public struct AppState: Sendable {
     /// What q asks during a training run (a stray key must not end a lecture's run): a second q,
     /// while this shows, saves it and quits.
     public static let quitQuestion = "training in progress: q again saves it and quits (another key cancels)"
+    /// What the training engine said while the quit question was on screen: shown once it is answered.
+    public var heldMessage: String? = nil
 
     public static let speeds: [Double?] = [1, 2, 5, 10, 20, 50, nil]
     public static let ddimSteps = [5, 10, 20, 50, 100, 250, 500, 1000]

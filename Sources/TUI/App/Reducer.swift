@@ -54,7 +54,10 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         return []
     case .trainEngine(let snap):
         // A new word from the engine ("checkpoint saved to ...") shows once, like a key's message.
-        if let m = snap.message, m != s.trainSnapshot?.message { s.message = m }
+        // (While q's question is on screen it stays, so that a second q still quits; the news waits.)
+        if let m = snap.message, m != s.trainSnapshot?.message {
+            if s.message == AppState.quitQuestion { s.heldMessage = m } else { s.message = m }
+        }
         // A later periodic save replaces a save message still shown (the side panel already says it).
         else if let saved = snap.train?.lastSaved, saved != s.trainSnapshot?.train?.lastSaved,
                 s.message?.hasPrefix("checkpoint saved to ") == true { s.message = "checkpoint saved to \(saved)" }
@@ -64,12 +67,26 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         guard s.message != nil else { return [] }
         // News on a moving screen goes after a while ("forked after t=500" is stale a hundred steps on);
         // on a still one it stays for the user to read. A long one first folds to one row.
-        if age > AppState.messageClearSeconds && s.screenMoving && s.message != s.keptMessage { s.message = nil; s.messageFolded = false }
+        if age > AppState.messageClearSeconds && s.screenMoving && s.message != s.keptMessage {
+            s.message = s.message == AppState.quitQuestion ? s.heldMessage : nil
+            if s.message != nil { s.heldMessage = nil }
+            s.messageFolded = false
+        }
         // A message that stays (where a file went) folds too while the screen moves: to two rows.
         else if age > AppState.messageFoldSeconds && (s.message != s.keptMessage || s.screenMoving) { s.messageFolded = true }
         return []
     case .key(let k):
-        return reduceKey(&s, k)
+        // Another key than q answers q's question: say that the run goes on (or what the engine said meanwhile)
+        // unless the key says something of its own.
+        let asked = s.message == AppState.quitQuestion, held = s.heldMessage
+        if asked { s.heldMessage = nil }
+        let effects = reduceKey(&s, k)
+        if asked && k != .char("q") {
+            let silent = s.message == nil || isNotAKey(s.message)
+            if silent, let held { s.message = held }
+            else if silent && effects.isEmpty { s.message = "not quitting: the training run goes on" }
+        }
+        return effects
     }
 }
 
@@ -373,7 +390,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char(let c) where !c.isWhitespace:
         // Say so rather than ignore it, as the compare view does.
-        s.message = "\(c.isASCII ? "'\(c)'" : "that") is not a key of the sample view (? lists them)"
+        s.message = notAKey(c, of: "the sample view")
         return []
     default: changed = false
     }
@@ -572,6 +589,9 @@ private func forwardKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "the bound of digit #\(d): \(s.schedule.T) model calls of \(ForwardView.boundDraws) draws each..."
         return [.command(.bound(image: Array(data.images[(d * px)..<((d + 1) * px)]), size: data.side, digit: d,
                                 variance: s.settings.variance, draws: ForwardView.boundDraws))]
+    case .char(let c) where !c.isWhitespace:
+        s.message = notAKey(c, of: "the forward view")
+        return []
     default: break
     }
     if let d = s.forwardDigits { s.forwardDigit = min(s.forwardDigit, d.count - 1) }
@@ -597,8 +617,21 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard run.finished else { s.message = "s samples the model trained here once its run has finished"; return [] }
         s.openedTrained = true
         return [.sampleTrained]
+    case .char(let c) where !c.isWhitespace:
+        s.message = notAKey(c, of: "the training view")
+        return []
     default: return []
     }
+}
+
+/// What a printable key without an action in a view says (rather than nothing).
+func notAKey(_ c: Character, of view: String) -> String {
+    "\(c.isASCII ? "'\(c)'" : "that") is not a key of \(view) (? lists them)"
+}
+
+/// Whether a message is `notAKey`'s.
+func isNotAKey(_ message: String?) -> Bool {
+    message.map { $0.contains(" is not a key of ") && $0.hasSuffix(" (? lists them)") } ?? false
 }
 
 /// The recipe menu `g` opens: d, Enter or (with no run in progress) g again for the demo, f for the

@@ -1,4 +1,5 @@
 // TrainViewRunner.swift: `ddpm train --tui`, the explorer opened on the training view.
+import ArgumentParser
 import Engine
 
 /// `ddpm train --tui`: the explorer opened on the training view.
@@ -9,5 +10,7 @@ enum TrainViewRunner {
         o.screen = .train; o.trainer = trainer; o.trainOut = out; o.checkpointEvery = checkpointEvery
         // The explorer says where it saved when it exits.
         try ExplorerApp.run(o)
+        // Ended by a signal (the run saved, the terminal restored): say so in the exit status, as the explorer does.
+        if uiStop != 0 { throw ExitCode(128 + uiStop) }
     }
 }
