@@ -424,8 +424,13 @@ final class EndToEndTests: XCTestCase {
         // A stray q does not end the run: it asks (another key cancels).
         keys("q")
         waitFor("q asks") { $0.contains("training in progress: q again saves it and quits") }
-        keys("q")
-        waitFor("the exit", timeout: 30) { $0.contains("training checkpoint of step ") && $0.contains(" saved to ddpm-train.safetensors")
+        // A new run in its place: the first is saved, and the farewell says how to resume both.
+        keys("g"); keys("d")
+        waitFor("the second run") { $0.contains("ddpm-train-2.safetensors; the run before: ddpm-train.safetensors (step") }
+        keys("q"); keys("q")
+        waitFor("the exit", timeout: 30) { $0.contains("training checkpoint of step ") && $0.contains(" saved to ddpm-train-2.safetensors")
+            && $0.contains("train on:   ddpm train --tui --out ddpm-train-2.safetensors --resume")
+            && $0.contains("an earlier run stopped at step ")
             && $0.contains("train on:   ddpm train --tui --out ddpm-train.safetensors --resume") }
         XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")

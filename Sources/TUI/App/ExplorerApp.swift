@@ -187,6 +187,8 @@ enum ExplorerApp {
         /// Where the training view saves (`w`, quitting): --out, or a default once training starts here.
         var trainOut: String?
         var startedTrainer: Trainer?
+        /// Runs a new one stopped before their end (their files and steps): the farewell says how to resume them.
+        var stoppedRuns: [(out: String, step: Int)] = []
         var lastVersion = -1, lastTrainVersion = -1, frames = 0
         /// The training engine's own classifier buffers (the sampling engine reads digits on its thread).
         let trainReader: DigitReader?
@@ -332,6 +334,9 @@ enum ExplorerApp {
                 return (saved.count > 80 ? "training checkpoint of step \(tr.step) saved to\n  \(EngineError.oneLine(shown))" : saved)
                     + "\n  explore it: ddpm --weights \(word)"
                     + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --tui --out \(word) --resume" : "")
+                    + stoppedRuns.map { run in
+                        "\nan earlier run stopped at step \(run.step):\n  train on:   ddpm train --tui --out \(shellWord(InputFile.shown(run.out))) --resume"
+                    }.joined()
             } catch { return "could not save the training checkpoint to \(EngineError.oneLine(out)): \(error)" }
         }
 
@@ -585,6 +590,7 @@ enum ExplorerApp {
                     let done = old.step >= old.options.totalSteps
                     kept = done ? "; the finished run is saved in \(InputFile.shown(out))"
                         : "; the run before: \(InputFile.shown(out)) (step \(old.step))"
+                    if !done { stoppedRuns.append((out, old.step)) }
                     trainOut = absolutePath(ExplorerApp.freeTrainOut(options.trainOut ?? ExplorerApp.defaultTrainOut))
                 }
                 startedTrainer = tr
