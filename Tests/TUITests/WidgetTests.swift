@@ -50,6 +50,41 @@ final class WidgetTests: XCTestCase {
         assertSnapshot(shade, "halfblock-ring")
     }
 
+    /// Between every pixel and half of them, a digit drawn s pixels a side: s x ceil(s/2) cells,
+    /// each the area-weighted mean of what it covers (a flat image stays flat; a half-inked one
+    /// has a grey column where a cell straddles the edge, whites left and blacks right).
+    func testResampledDigit() {
+        let side = 28
+        for (fill, want) in [(Float(1), Int16(231)), (-1, 16)] {
+            var w = ImageWidget(pixels: [Float](repeating: fill, count: side * side), side: side, mode: .halfBlock, caps: .full)
+            w.fit = 19
+            var buf = CellBuffer(width: 19, height: 10)
+            w.render(into: &buf, x: 0, y: 0)
+            XCTAssertTrue(buf.cells.allSatisfy { $0.ch == "▀" && $0.fg == want && $0.bg == want })
+        }
+        // Left 14 columns ink, right 14 paper: at 19 pixels the edge falls inside pixel 9 (9.5 of 19).
+        let half = (0..<(side * side)).map { Float($0 % side < 14 ? 1 : -1) }
+        var w = ImageWidget(pixels: half, side: side, mode: .halfBlock, caps: .full)
+        w.fit = 19
+        for y in 0..<10 {
+            XCTAssertEqual(w.value(8, y, scale: 1), 1, accuracy: 1e-6)
+            XCTAssertEqual(w.value(9, y, scale: 1), 0.5, accuracy: 1e-5)
+            XCTAssertEqual(w.value(10, y, scale: 1), 0, accuracy: 1e-6)
+        }
+        XCTAssertEqual(ImageWidget.size(pixels: 19, mode: .halfBlock).w, 19)
+        XCTAssertEqual(ImageWidget.size(pixels: 19, mode: .halfBlock).h, 10)
+        // A grid takes the largest size that shows all n digits, else halves them; braille keeps every pixel.
+        XCTAssertEqual(gridFit(width: 81, height: 55, side: 28, mode: .halfBlock, n: 16).pixels, 19)
+        XCTAssertEqual(gridFit(width: 120, height: 60, side: 28, mode: .halfBlock, n: 4).pixels, 28)
+        XCTAssertEqual(gridFit(width: 44, height: 35, side: 28, mode: .halfBlock, n: 16).pixels, 14)
+        XCTAssertEqual(gridFit(width: 44, height: 35, side: 28, mode: .halfBlock).pixels, 14)
+        XCTAssertEqual(gridFit(width: 81, height: 55, side: 28, mode: .braille, n: 16).pixels, 28)
+        // Only sizes whose cells and label rows fit count (8 rows: 14x7 cells and the labels' row, as before).
+        XCTAssertEqual(gridFit(width: 159, height: 8, side: 28, mode: .halfBlock, n: 4).pixels, 14)
+        XCTAssertEqual(gridFit(width: 159, height: 9, side: 28, mode: .halfBlock, n: 4).pixels, 16)
+        XCTAssertEqual(gridFit(width: 50, height: 4, side: 28, mode: .halfBlock, n: 4).pixels, 14)
+    }
+
     func testBrailleDigitAndOutOfRangeMarking() {
         var buf = CellBuffer(width: 14, height: 7)
         ImageWidget(pixels: ringDigit(), side: 28, mode: .braille, caps: .full).render(into: &buf, x: 0, y: 0)

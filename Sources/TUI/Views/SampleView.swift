@@ -8,7 +8,9 @@ enum SampleView {
     /// Columns and rows of digits per grid at the state's window size (what `renderGrids` draws).
     static func gridShape(_ s: AppState) -> (cols: Int, rows: Int) {
         let l = Layout(width: s.width, height: s.height, equation: s.showEquation)
-        return gridFit(width: l.gridW - 1, height: l.contentH - 2, side: s.snapshot.history.first?.size ?? MNIST.side, mode: s.mode)
+        let g = gridFit(width: l.gridW - 1, height: l.contentH - 2, side: s.snapshot.history.first?.size ?? MNIST.side, mode: s.mode,
+                        n: max(1, s.snapshot.n))
+        return (g.cols, g.rows)
     }
 
     /// Columns of digits per grid (for selecting a row up or down).

@@ -22,6 +22,9 @@ public struct ImageWidget {
     /// 1 = every pixel, 2 = 2x2 pixels averaged (a 28x28 digit in 14x7
     /// half-block cells), or in braille their brightest (7x4 cells).
     public var scale: Int = 1
+    /// Pixels per side drawn, when not side / scale: any size up to `side`, each pixel the
+    /// area-weighted mean (in braille the brightest) of the source pixels it covers.
+    public var fit: Int? = nil
     public var caps: TermCaps
 
     public init(pixels: [Float], side: Int, lo: Float = -1, hi: Float = 1, mode: RenderMode, scale: Int = 1, caps: TermCaps) {
@@ -30,7 +33,11 @@ public struct ImageWidget {
 
     /// Cells this image takes: (columns, rows).
     public static func size(side: Int, mode: RenderMode, scale: Int) -> (w: Int, h: Int) {
-        let s = side / scale
+        size(pixels: side / scale, mode: mode)
+    }
+
+    /// Cells an image drawn s pixels a side takes: (columns, rows).
+    public static func size(pixels s: Int, mode: RenderMode) -> (w: Int, h: Int) {
         switch mode {
         case .halfBlock: return (s, (s + 1) / 2)
         case .braille: return ((s + 1) / 2, (s + 3) / 4)
@@ -47,12 +54,36 @@ public struct ImageWidget {
     /// dot for any ink, so a halved stroke stays whole (an average turns
     /// 1-pixel strokes grey, and the dither thins them out).
     func value(_ x: Int, _ y: Int, scale s: Int, brightest: Bool = false) -> Float {
+        if let out = fit, out * s != side { return resampled(x, y, out: out, brightest: brightest) }
         var acc: Float = 0, top = -Float.infinity
         for dy in 0..<s { for dx in 0..<s {
             let yy = min(side - 1, y * s + dy), xx = min(side - 1, x * s + dx)
             acc += pixels[yy * side + xx]; top = max(top, pixels[yy * side + xx])
         } }
         return ((brightest ? top : acc / Float(s * s)) - lo) / (hi - lo)
+    }
+
+    /// Pixel (x, y) of the image drawn `out` pixels a side: the source pixels under it, weighted by
+    /// how much of each it covers.
+    func resampled(_ x: Int, _ y: Int, out: Int, brightest: Bool) -> Float {
+        let step = Double(side) / Double(max(1, out))
+        func span(_ i: Int) -> [(Int, Float)] {
+            let a = Double(i) * step, b = a + step
+            var r: [(Int, Float)] = []
+            var k = Int(a)
+            while Double(k) < b && k < side {
+                let w = min(b, Double(k + 1)) - max(a, Double(k))
+                if w > 1e-9 { r.append((k, Float(w))) }
+                k += 1
+            }
+            return r
+        }
+        var acc: Float = 0, total: Float = 0, top = -Float.infinity
+        for (yy, wy) in span(y) { for (xx, wx) in span(x) {
+            let v = pixels[yy * side + xx]
+            acc += v * wx * wy; total += wx * wy; top = max(top, v)
+        } }
+        return ((brightest ? top : acc / max(total, 1e-9)) - lo) / (hi - lo)
     }
 
     /// xterm-256 grey for a normalised value; out-of-range values get a marker colour.
@@ -74,7 +105,7 @@ public struct ImageWidget {
         let mode = (!caps.unicode || (caps.colors < 8 && self.mode == .halfBlock)) && self.mode != .ascii ? .ascii : self.mode
         switch mode {
         case .halfBlock:
-            let s = side / scale
+            let s = fit ?? side / scale
             for cy in 0..<((s + 1) / 2) {
                 for cx in 0..<s {
                     let top = value(cx, 2 * cy, scale: scale)
@@ -83,7 +114,7 @@ public struct ImageWidget {
                 }
             }
         case .braille:
-            let s = side / scale
+            let s = fit ?? side / scale
             let cols = (s + 1) / 2, rows = (s + 3) / 4
             for cy in 0..<rows {
                 for cx in 0..<cols {
@@ -101,7 +132,7 @@ public struct ImageWidget {
                 }
             }
         case .ascii:
-            let s = side / scale
+            let s = fit ?? side / scale
             let ramp = ImageWidget.asciiRamp
             for cy in 0..<((s + 1) / 2) {
                 for cx in 0..<s {
