@@ -219,6 +219,16 @@ final class WidgetTests: XCTestCase {
         XCTAssertFalse(text.contains("t 900-999"))
         XCTAssertTrue(text.contains("/tmp/run.safetensors at step 300"))
         assertSnapshot(buf, "train-view-metrics")
+        // Before its first save the panel says where the run will save (w, periodically, at the end).
+        for (w, h, want) in [(120, 40, "saves to: /tmp/ddpm-train.safetensors"), (80, 24, "file: ddpm-train.safetensors")] {
+            var fresh = st
+            fresh.width = w; fresh.height = h
+            fresh.trainSnapshot?.train?.lastSaved = nil
+            fresh.trainSnapshot?.train?.savesTo = "/tmp/ddpm-train.safetensors"
+            XCTAssertTrue(render(fresh).text.contains(want), render(fresh).text)
+            fresh.trainSnapshot?.train?.savesTo = nil
+            XCTAssertFalse(render(fresh).text.contains("saves to") || render(fresh).text.contains("file: "))
+        }
         XCTAssertFalse(text.contains("bf16"))
         // A preview sampled with --backend bf16 says so.
         var bf16 = st

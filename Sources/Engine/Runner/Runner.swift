@@ -171,6 +171,7 @@ public final class Runner {
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()
                 snapshot.train?.T = trainer!.schedule.T
+                snapshot.train?.savesTo = checkpoint?.path
                 trainingSeconds = 0; fitClockFrom = 0; fitSettledAt = nil
                 trainStart = Benchmark.now()
                 rateStart = trainStart; rateStartStep = trainer!.step; trainStartStep = trainer!.step
@@ -376,7 +377,7 @@ public final class Runner {
                     fresh.lossWeighting = tr.options.weighting; fresh.minSnrGamma = tr.options.minSnrGamma
                     fresh.sizedAtStep = tr.pendingFit.map { trainStartStep + $0.atStep }
                     fresh.confidentMinutes = m.confidentMinutes; fresh.confidentRates = m.confidentRates
-                    fresh.lastSaved = m.lastSaved
+                    fresh.lastSaved = m.lastSaved; fresh.savesTo = m.savesTo
                     snapshot.train = fresh
                     lastPreview = -Double.infinity
                     bump()

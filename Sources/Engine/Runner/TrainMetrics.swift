@@ -23,6 +23,8 @@ public struct TrainMetrics: Sendable {
     /// `pendingFit`): until then its length, and so its ETA, is not known.
     public var sizedAtStep: Int?
     public var lastSaved: String?
+    /// Where the run's checkpoints go (w, every few hundred steps, the end), shown until the first is saved.
+    public var savesTo: String?
     public var error: String?
     public init() {}
 }

@@ -147,18 +147,23 @@ enum TrainView {
         BarChart(labels: labels, values: m.bucketLoss, caps: s.caps).render(into: &buf, x: leftW + 2, y: 2, w: W - leftW - 3, h: barH)
         var iy = 2 + barH + (py - 2 - barH > 2 ? 1 : 0)
         if let e = m.error, iy < py { buf.text(leftW + 2, iy, "stopped: \(e)", fg: 203, maxWidth: W - leftW - 3); iy += 1 }
-        if let sv = m.lastSaved, iy < py {
+        // Where it saved, or before the first save where it will.
+        if let sv = m.lastSaved ?? m.savesTo.map({ InputFile.shown($0) }), iy < py {
             // The whole path when it fits, else the file's name (the messages give the path), then without
             // "(step N)" rather than cut in it.
-            var shown = "saved: \(sv)"
-            if shown.count > W - leftW - 3, let cut = sv.range(of: " (step") {
-                let name = "saved: " + URL(fileURLWithPath: String(sv[..<cut.lowerBound])).lastPathComponent
-                shown = name + sv[cut.lowerBound...]
+            let label = m.lastSaved == nil ? "saves to: " : "saved: "
+            var shown = label + sv
+            let cut = sv.range(of: " (step")?.lowerBound ?? sv.endIndex
+            if shown.count > W - leftW - 3 {
+                let name = label + URL(fileURLWithPath: String(sv[..<cut])).lastPathComponent
+                shown = name + sv[cut...]
                 if shown.count > W - leftW - 3 { shown = name }
+                // (Before a save, "file:" fits a default name at 80 columns where "saves to:" does not.)
+                if shown.count > W - leftW - 3 && m.lastSaved == nil { shown = "file: " + name.dropFirst(label.count) }
                 // Then without the extension every checkpoint has, rather than cut inside it.
                 if shown.count > W - leftW - 3 && shown.hasSuffix(".safetensors") { shown = String(shown.dropLast(12)) }
             }
-            buf.text(leftW + 2, iy, shown, fg: 114, maxWidth: W - leftW - 3)
+            buf.text(leftW + 2, iy, shown, fg: m.lastSaved == nil ? 245 : 114, maxWidth: W - leftW - 3)
         }
         let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
         var shown = 0
