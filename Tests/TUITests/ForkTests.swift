@@ -141,7 +141,7 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(st.forking && (st.message?.contains("f closes the fork first") ?? false), st.message ?? "")
     }
 
-    /// The final samples' titles name every sampler the side's own steps ran, as the status line names a run's.
+    /// The final samples' titles name every sampler a side ran (the fork's shared steps first), as the status line names a run's.
     func testFinalTitlesNameEverySamplerASideRan() throws {
         let r = try AppTests.smallRunner(T: 30)
         r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
@@ -155,13 +155,17 @@ final class ForkTests: XCTestCase {
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 30))
         _ = reduce(&st, .engine(r.snapshot)); st.forkFocus = true
         let text = render(st).text
-        XCTAssertTrue(text.contains("▶ fork: final  DDIM 10 then DPM++ 2M 10"), text)
-        XCTAssertTrue(text.contains("original: final  DDPM σ²=β"), text)
-        // At 80 columns the fork's title is shortened, and the original's with it (the same spelling level:
+        // The fork's title is shortened to fit, and the original's with it (the same spelling level:
         // "original: final  DDPM σ²=β" alone would fit).
-        st.width = 80; st.height = 24
         let top = render(st).lines().first { $0.contains("fork: final") } ?? ""
-        XCTAssertTrue(top.contains("▶ fork: final DPM++ 2M 10") && top.contains("orig: final DDPM β ") && !top.contains("original"), top)
+        XCTAssertTrue(top.contains("▶ fork: final DDPM→DDIM 10→DPM++ 2M 10") && top.contains("orig: final DDPM β ") && !top.contains("original"), top)
+        st.width = 80; st.height = 24
+        let narrow = render(st).lines().first { $0.contains("fork: final") } ?? ""
+        XCTAssertTrue(narrow.contains("▶ fork: final DPM++ 2M 10") && narrow.contains("orig: final DDPM β ") && !narrow.contains("original"), narrow)
+        st.width = 160; st.height = 40
+        let wide = render(st).text
+        XCTAssertTrue(wide.contains("▶ fork: final  DDPM then DDIM 10 then DPM++ 2M 10"), wide)
+        XCTAssertTrue(wide.contains("original: final  DDPM σ²=β"), wide)
     }
 
     /// A finished run forks only from a scrubbed step; both sides then reach t = 0, lined up by t.

@@ -291,11 +291,12 @@ enum SampleView {
         if s.scrub == nil {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
-                // Every sampler the side's own steps ran, as the status line names a run's ("DDIM 50 then DPM++ 2M 20").
-                let own = Array(fork.dropFirst(min(snap.forkFrom, fork.count))), ran = fork.last!.settings
-                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(own, ran)
+                // Every sampler its steps ran, the steps shared with the original first, as the status line
+                // names a run's ("DDPM σ²=β then DDIM 50 η=0.0").
+                let ran = fork.last!.settings
+                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(fork, ran)
                     + describe(ran, unicode: s.caps.unicode)
-                g.rightShort = [mark(s.forkFocus) + "fork: final " + samplersBefore(own, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
+                g.rightShort = [mark(s.forkFocus) + "fork: final " + samplersBefore(fork, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
                                 mark(s.forkFocus) + "fork: final \(short(ran))",
                                 mark(s.forkFocus) + "fork: final \(ran.shortName)", mark(s.forkFocus) + "fork: final"]
             }
