@@ -281,8 +281,19 @@ final class CompareTests: XCTestCase {
                        "ddim 20 steps, eta 0.1")
         XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .eta, base: SamplerSettings(kind: .ddim, steps: 20, eta: 0.1), n: 4)), "ddim 20 steps")
         XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .variance, base: SamplerSettings(), n: 4)), "ddpm")
+        // ... as the rows run: the steps' rows DDIM, the variance's DDPM, whatever the base sampler.
         XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .steps, base: SamplerSettings(variance: .posterior, guide: 7), n: 4)),
-                       "ddpm, var post, guide 7 x4")
+                       "ddim, eta 0.0, guide 7 x4")
+        XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .variance, base: SamplerSettings(kind: .ddim, steps: 50, eta: 0.1), n: 4)), "ddpm")
+        // The status line says the same, clipping and the temperatures included.
+        var clipped = SamplerSettings(kind: .ddim, steps: 50, eta: 0.1)
+        clipped.clip = true; clipped.noiseTemperature = 0.9
+        for (p, want) in [(CompareParameter.temperature, "DDIM 50 η=0.1 clip noise 0.9"), (.variance, "DDPM clip noise 0.9"),
+                          (.eta, "DDIM 50 clip noise 0.9"), (.steps, "DDIM η=0.1 clip noise 0.9"), (.clip, "DDIM 50 η=0.1 noise 0.9"),
+                          (.noiseTemperature, "DDIM 50 η=0.1 clip"), (.sampler, "clip noise 0.9")] {
+            XCTAssertEqual(CompareView.base(CompareSpec(parameter: p, base: clipped, n: 4), unicode: true), want, p.rawValue)
+        }
+        XCTAssertEqual(CompareView.base(CompareSpec(parameter: .temperature, base: SamplerSettings(), n: 4), unicode: false), "DDPM var=beta")
         // Row 0's first digit is white (all pixels 1), row 1's black: find the digit block of row 0.
         let white = fig.pixels.filter { $0 == 255 }.count
         XCTAssertGreaterThanOrEqual(white, 4 * 784, "row 0's four white digits plus white text")

@@ -168,7 +168,10 @@ public enum CompareFigure {
     /// The base settings the rows share, in the title: all but the one compared, the
     /// temperatures when not 1 ("ddim 20 steps, eta 0.1", "ddpm, var post, guide 7 x4, temp 0.5").
     public static func base(_ spec: CompareSpec) -> String {
-        let b = spec.base, p = spec.parameter
+        let p = spec.parameter
+        // (As the rows run: the variance's DDPM, eta's and steps' DDIM.)
+        var b = spec.base
+        if p == .variance { b.kind = .ddpm } else if p == .eta || p == .steps { b.kind = .ddim }
         var parts: [String] = []
         if p != .sampler {
             parts.append(b.kind.rawValue + (b.kind.hasSteps && p != .steps ? " \(b.steps) steps" : ""))

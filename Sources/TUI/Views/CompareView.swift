@@ -68,6 +68,29 @@ enum CompareView {
         return long.count <= width ? long : short
     }
 
+    /// The settings the rows share, as they run them (the variance's rows DDPM, eta's and steps' DDIM),
+    /// without the one compared, and clipping and the temperatures where they are not the default,
+    /// as the exported PNG's title says them: "DDIM 50 η=0.1 clip noise 0.9", "DDPM" for the variance.
+    static func base(_ spec: CompareSpec, unicode: Bool) -> String {
+        let b = spec.base, p = spec.parameter
+        var set = b
+        if p == .variance { set.kind = .ddpm } else if p == .eta || p == .steps { set.kind = .ddim }
+        if p == .guideScale { set.guide = nil }
+        var parts: [String] = []
+        switch p {
+        case .variance: parts.append("DDPM")
+        case .eta: parts.append("DDIM \(set.steps)")
+        case .steps: parts.append("DDIM " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", set.eta))
+        case .sampler: break
+        default: parts.append(describe(set, unicode: unicode))
+        }
+        if p == .guideScale, let g = b.guide { parts.append("guide \(g)") }
+        if b.clip && p != .clip { parts.append("clip") }
+        if b.temperature != 1 && p != .temperature { parts.append(String(format: "temp %.1f", b.temperature)) }
+        if b.noiseTemperature != 1 && set.drawsNoise && p != .noiseTemperature { parts.append(String(format: "noise %.1f", b.noiseTemperature)) }
+        return parts.isEmpty ? "as each row says" : parts.joined(separator: " ")
+    }
+
     static func statusLine(_ s: AppState) -> String {
         guard let c = s.snapshot.compare else { return "compare: starting…" }
         let state = c.finished ? "finished" : (c.running ? "running" : "paused")
@@ -77,7 +100,7 @@ enum CompareView {
             : c.rows.max { $0.totalSteps - $0.step < $1.totalSteps - $1.step }
         let bar = s.caps.unicode ? " │ " : " | "
         var parts = ["compare \(c.spec.parameter.rawValue)", slowest.map { "step \($0.step)/\($0.totalSteps)" } ?? "", state,
-                     "base \(describe(c.spec.base, unicode: s.caps.unicode))", "seed \(c.spec.seed)", "\(c.spec.n) per row"]
+                     "base " + base(c.spec, unicode: s.caps.unicode), "seed \(c.spec.seed)", "\(c.spec.n) per row"]
         // Rows that do not fit: which are shown, here when a chapter note takes the notes' row.
         if let shown = rowsShown(s), shown < c.rows.count, note(c.spec, width: s.width - 2) != nil {
             let first = firstRow(s, rows: c.rows.count, shown: shown)
