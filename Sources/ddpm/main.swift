@@ -9,6 +9,10 @@ signal(SIGXFSZ, SIG_IGN)
 // A closed pipe on stdout (`ddpm ... | head`) must not kill the process in the
 // middle of a checkpoint: writes fail instead, and are reported below.
 signal(SIGPIPE, SIG_IGN)
+if let said = DDPMCommand.unknownCommand(Array(CommandLine.arguments.dropFirst())) {
+    fputs(said + "\n", stderr)
+    exit(64)
+}
 do {
     var command = try DDPMCommand.parseAsRoot()
     try command.run()

@@ -63,6 +63,7 @@ final class CommandLineTests: XCTestCase {
             ("--steps 1001", "--steps must be in 1...1000, got 1001"),
             ("sample --out \(png) --sampler euler", "unknown --sampler 'euler'"),
             ("sample --out \(png) --seed -1", "The value '-1' is invalid for '--seed"),
+            ("smaple --out \(png)", "unknown command 'smaple'; the commands are explore, train, sample, schedule, info, bench"),
             ("sample --out \(png) --n", "Missing value for '--n"),
             ("sample --n --out \(png)", "The value '--out' is invalid for '--n"),
             ("sample --out \(NSTemporaryDirectory())x.gif", "--out must end in .png, .pgm or .idx"),
@@ -104,7 +105,9 @@ final class CommandLineTests: XCTestCase {
             ("--view sideways", "--view must be sample, train, forward or compare"),
             ("--sampler ddim --eta 3", "--eta must be in [0, 1], got 3.0"),
             ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
-            ("frobnicate", "Unexpected argument 'frobnicate'"),
+            ("frobnicate", "unknown command 'frobnicate'"),
+            // (A positional word after an option is still the explorer's unexpected argument.)
+            ("--seed 3 frobnicate", "Unexpected argument 'frobnicate'"),
             // A control character given in a flag is printed escaped: it must not drive the terminal.
             ("info --weights \"$(printf '\\033[31mnofile\\007')\"", "Error: \\u001b[31mnofile\\u0007: no such file"),
             ("sample --out \(png) --frobnicate", "Unknown option '--frobnicate'"),
