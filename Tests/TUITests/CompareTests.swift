@@ -136,6 +136,8 @@ final class CompareTests: XCTestCase {
         for _ in 0..<18 { _ = reduce(&st, .key(.backspace)) }
         for c in "0.2,x 0.8" { _ = reduce(&st, .key(.char(c))) }
         XCTAssertEqual(st.editing, "0.2, 0.8", "letters are not taken")
+        XCTAssertEqual(st.message, "'x' is not part of a number, left out: type numbers separated by commas",
+                       "and that stays said while the digits after it are typed")
         fx = reduce(&st, .key(.enter))
         XCTAssertNil(st.editing)
         XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])

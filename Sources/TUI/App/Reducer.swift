@@ -97,7 +97,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.openedTrained = false
     if repeated { return [] }
     // A second q quits only while the question of the first is on screen (it goes after a while).
-    let asked = s.message == AppState.quitQuestion
+    let asked = s.message == AppState.quitQuestion, previous = s.message
     s.message = nil; s.messageFolded = false; s.keptMessage = nil
     // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it
     // (during a training run, q asks first there too). Other keys do nothing there: they would change
@@ -111,7 +111,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.showHelp = false
         return []
     }
-    if s.editing != nil { return editKey(&s, k) }
+    if s.editing != nil { return editKey(&s, k, previous: previous) }
     if s.choosingRecipe { return recipeKey(&s, k) }
     if s.choosingGuide { return guideKey(&s, k) }
     switch k {
@@ -537,7 +537,7 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 }
 
 /// Typing the compare view's values: digits, '.', ',' and spaces; Enter applies, Esc cancels, Ctrl-U clears.
-private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effect] {
     guard var text = s.editing else { return [] }
     switch k {
     case .escape: s.editing = nil; s.message = "values unchanged"; return []
@@ -551,10 +551,12 @@ private func editKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             return [.command(.compare(s.compareSpec))]
         } catch { s.message = "\(error) (Esc cancels)"; return [] }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && text.count < 60:
-        text.append(c); s.message = nil
+        // (A character left out stays said until Enter: pasted "0.8 abc 2" must not lose "abc" unseen.)
+        text.append(c)
+        if previous?.contains(" not part of a number") == true { s.message = previous }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)):
         s.message = "the field is full (60 characters): Enter applies, Ctrl-U clears"
-    case .char(let c): s.message = "'\(c)' is not part of a number: type numbers separated by commas"
+    case .char(let c): s.message = "'\(c)' is not part of a number, left out: type numbers separated by commas"
     default: s.message = "type numbers separated by commas; Enter applies, Esc cancels, Ctrl-U clears"
     }
     s.editing = text

@@ -15,7 +15,7 @@ struct SampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Output: .png (grid), .pgm (grid) or .idx.") var out: String
     @Option(help: backendHelp) var backend: String?
-    @Flag(help: "Also write OUT-trajectory.png: a contact sheet of x_t and predicted x0 at 10 evenly spaced steps (columns labelled with t, then the final samples), two rows per digit.") var trajectory = false
+    @Flag(help: "Also write OUT-trajectory.png: a contact sheet of x_t and predicted x0 at 10 steps spread over the run, as evenly as its step count allows (columns labelled with t, then the final samples), two rows per digit.") var trajectory = false
     @Option(parsing: .unconditional, help: "Digits in the --trajectory sheet (1...64; default: all, at most 64).") var rows: Int?
     @Option(parsing: .unconditional, help: "Scale factor of the --trajectory sheet (1...8).") var scale: Int = 2
     @Option(help: "Also record the whole trajectory here (.ddpmtraj): every step's x_t and predicted x0 of the first \(Recording.maxDigits) images, the settings and the classifier's readings. ddpm replay plays it; ddpm export-gif animates it.") var record: String?

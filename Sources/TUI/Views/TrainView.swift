@@ -19,7 +19,7 @@ enum TrainView {
         let fit = TrainRecipe.demoFit
         let rows: [(String, Bool)] = [
             ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR, \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps", true),
-            ("   at most \(fit.minutes) minutes: as many steps as fit in them here; the preview", false),
+            ("   \(fit.minutes) minutes here, unless \(fit.steps.lowerBound) steps take longer; the preview", false),
             ("   turns into digits as it runs", false),
             (fit.faster.map { f in "   (if \(f.steps.lowerBound)-\(f.steps.upperBound) steps of batch \(f.batch) fit: those instead, at lr \(f.lr))" } ?? "", false),
             ("", false),
