@@ -56,6 +56,25 @@ final class GuidanceUITests: XCTestCase {
         XCTAssertTrue(SampleView.statusLine(st).contains("guide 7 x100"), SampleView.statusLine(st))
     }
 
+    /// Guidance turned on mid-run: the status line says from which step (the steps before ran unguided).
+    func testGuidanceTurnedOnMidRunNamesItsStart() throws {
+        var st = try makeState()
+        st.settings.guide = 7
+        func guided(from k: Int) -> [RecordedFrame] {
+            st.snapshot.history.enumerated().map { i, f in
+                var set = f.settings
+                set.guide = i >= k ? 7 : nil
+                return RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                     eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+            }
+        }
+        st.snapshot.history = guided(from: 2)
+        XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=β guide 7 ×4 from t=997"), SampleView.statusLine(st))
+        st.snapshot.history = guided(from: 0)
+        XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=β guide 7 ×4"), SampleView.statusLine(st))
+        XCTAssertFalse(SampleView.statusLine(st).contains("from t="), SampleView.statusLine(st))
+    }
+
     func testGuideActsOnTheForkAndIsRefusedWithoutItsClassifier() throws {
         var st = try makeState()
         _ = reduce(&st, .key(.char("f")))

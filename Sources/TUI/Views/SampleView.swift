@@ -80,7 +80,11 @@ enum SampleView {
         }
         // A run whose sampler changed on the way (d mid-run) names each in turn: "DDPM then DDIM 50 then DPM++ 2M 20".
         // (Not on a fork, whose recording begins with the original's steps it was forked from.)
-        let kind = (s.scrub == nil && !onFork ? samplersBefore(scrubbed, set) : "") + describe(set)
+        var kind = (s.scrub == nil && !onFork ? samplersBefore(scrubbed, set) : "") + describe(set)
+        // Guidance turned on mid-run (g) names the step it began at: the steps before ran unguided.
+        if s.scrub == nil, set.guide != nil, let first = scrubbed.firstIndex(where: { $0.settings.guide != nil }), first > 0 {
+            kind += " from t=\(scrubbed[first].t)"
+        }
         fields.append((kind, shortKind(set, kind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
             fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
