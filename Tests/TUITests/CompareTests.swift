@@ -296,6 +296,14 @@ final class CompareTests: XCTestCase {
             XCTAssertEqual(CompareView.base(CompareSpec(parameter: p, base: clipped, n: 4), unicode: true), want, p.rawValue)
         }
         XCTAssertEqual(CompareView.base(CompareSpec(parameter: .temperature, base: SamplerSettings(), n: 4), unicode: false), "DDPM var=beta")
+        // Guidance is named whatever is compared; a noise temperature wherever a row draws noise
+        // (eta's rows from a base of eta 0 do), in the status line and the PNG's title alike.
+        var guided = SamplerSettings(guide: 7)
+        guided.noiseTemperature = 0.9
+        XCTAssertEqual(CompareView.base(CompareSpec(parameter: .steps, base: guided, n: 4), unicode: true), "DDIM η=0.0 guide 7 ×4")
+        XCTAssertEqual(CompareView.base(CompareSpec(parameter: .eta, base: guided, n: 4), unicode: true), "DDIM 50 guide 7 ×4 noise 0.9")
+        XCTAssertEqual(CompareView.base(CompareSpec(parameter: .guideScale, base: guided, n: 4), unicode: true), "DDPM σ²=β guide 7 noise 0.9")
+        XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .eta, base: guided, n: 4)), "ddim 50 steps, guide 7 x4, noise 0.9")
         // Row 0's first digit is white (all pixels 1), row 1's black: find the digit block of row 0.
         let white = fig.pixels.filter { $0 == 255 }.count
         XCTAssertGreaterThanOrEqual(white, 4 * 784, "row 0's four white digits plus white text")

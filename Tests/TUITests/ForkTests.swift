@@ -375,6 +375,22 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&waiting, .key(.char("x"))), [])
         XCTAssertEqual(waiting.message, news.message)
         XCTAssertNil(waiting.heldMessage)
+        // A key with an answer of its own shows that first; the news follows once it goes (a moving screen).
+        var answered = st
+        answered.screen = .train
+        _ = reduce(&answered, .trainEngine(news))
+        XCTAssertEqual(reduce(&answered, .key(.char("s"))), [])
+        XCTAssertEqual(answered.message, "s samples the model trained here once its run has finished")
+        answered.trainSnapshot?.running = true
+        _ = reduce(&answered, .tick(messageAge: AppState.messageClearSeconds + 1))
+        XCTAssertEqual(answered.message, news.message)
+        // News held behind one question does not come back after a later one.
+        var stale = st
+        _ = reduce(&stale, .trainEngine(news))
+        stale.message = "something else"
+        _ = reduce(&stale, .key(.char("q")))
+        XCTAssertEqual(stale.message, AppState.quitQuestion)
+        XCTAssertNil(stale.heldMessage)
         // A key without an action answers it by saying that the run goes on.
         var cancelled = st
         XCTAssertEqual(reduce(&cancelled, .key(.char("x"))), [])

@@ -70,6 +70,14 @@ final class GuidanceUITests: XCTestCase {
         }
         st.snapshot.history = guided(from: 2)
         XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=β guide 7 ×4 from t=997"), SampleView.statusLine(st))
+        // Another digit later: from the step the present guidance began at.
+        st.snapshot.history = guided(from: 1).enumerated().map { i, f in
+            var set = f.settings
+            if i == 1 { set.guide = 3 }
+            return RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                 eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        }
+        XCTAssertTrue(SampleView.statusLine(st).contains("guide 7 ×4 from t=997"), SampleView.statusLine(st))
         st.snapshot.history = guided(from: 0)
         XCTAssertTrue(SampleView.statusLine(st).contains("DDPM σ²=β guide 7 ×4"), SampleView.statusLine(st))
         XCTAssertFalse(SampleView.statusLine(st).contains("from t="), SampleView.statusLine(st))

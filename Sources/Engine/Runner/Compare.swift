@@ -109,6 +109,16 @@ public struct CompareSpec: Equatable, Sendable {
     public init(parameter: CompareParameter, values: [Double]? = nil, base: SamplerSettings, n: Int = 8, seed: UInt64 = 0) {
         self.parameter = parameter; self.values = values ?? parameter.defaults; self.base = base; self.n = n; self.seed = seed
     }
+
+    /// Each row's settings (`CompareParameter.apply` of its value to the base).
+    public var rowSettings: [SamplerSettings] { values.map { parameter.apply($0, to: base) } }
+
+    /// The settings the rows share, as they run them (the variance's rows DDPM, eta's and steps'
+    /// DDIM: `apply`), for describing them; the compared one's value is the first row's.
+    public var shared: SamplerSettings { rowSettings.first ?? base }
+
+    /// Whether any row draws fresh noise z (so that the noise temperature acts on it).
+    public var drawsNoise: Bool { rowSettings.contains { $0.drawsNoise } }
 }
 
 /// One row of a comparison, as the UI reads it.
@@ -168,10 +178,7 @@ public enum CompareFigure {
     /// The base settings the rows share, in the title: all but the one compared, the
     /// temperatures when not 1 ("ddim 20 steps, eta 0.1", "ddpm, var post, guide 7 x4, temp 0.5").
     public static func base(_ spec: CompareSpec) -> String {
-        let p = spec.parameter
-        // (As the rows run: the variance's DDPM, eta's and steps' DDIM.)
-        var b = spec.base
-        if p == .variance { b.kind = .ddpm } else if p == .eta || p == .steps { b.kind = .ddim }
+        let p = spec.parameter, b = spec.shared
         var parts: [String] = []
         if p != .sampler {
             parts.append(b.kind.rawValue + (b.kind.hasSteps && p != .steps ? " \(b.steps) steps" : ""))
@@ -181,7 +188,7 @@ public enum CompareFigure {
         if let g = b.guide, p != .guideScale { parts.append(String(format: "guide %d x%g", g, b.guideScale)) }
         if b.clip && p != .clip { parts.append("clip") }
         if b.temperature != 1 && p != .temperature { parts.append(String(format: "temp %.1f", b.temperature)) }
-        if b.noiseTemperature != 1 && b.drawsNoise && p != .noiseTemperature { parts.append(String(format: "noise %.1f", b.noiseTemperature)) }
+        if b.noiseTemperature != 1 && spec.drawsNoise && p != .noiseTemperature { parts.append(String(format: "noise %.1f", b.noiseTemperature)) }
         return parts.isEmpty ? "as each row says" : parts.joined(separator: ", ")
     }
 

@@ -319,10 +319,14 @@ enum ExplorerApp {
                 term.draw(render(state))
             }
             // Saved only once the engine thread has left its step (the weights are its): a minute more if need be.
+            // Runs a new one replaced were saved then: how to resume them, whatever happens to this one.
+            let earlier = stoppedRuns.map { run in
+                "\nan earlier run stopped at step \(run.step):\n  train on:   ddpm train --tui --out \(shellWord(InputFile.shown(run.out))) --resume"
+            }.joined()
             guard te.stop() || te.stop(timeout: 60) else {
-                return "could not save the training checkpoint: the training thread was still in a step after a minute"
+                return "could not save the training checkpoint: the training thread was still in a step after a minute" + earlier
             }
-            guard let out = trainOut, let tr = startedTrainer ?? options.trainer else { return nil }
+            guard let out = trainOut, let tr = startedTrainer ?? options.trainer else { return earlier.isEmpty ? nil : String(earlier.dropFirst()) }
             do {
                 try tr.saveCheckpoint(out)
                 // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
@@ -334,10 +338,8 @@ enum ExplorerApp {
                 return (saved.count > 80 ? "training checkpoint of step \(tr.step) saved to\n  \(EngineError.oneLine(shown))" : saved)
                     + "\n  explore it: ddpm --weights \(word)"
                     + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --tui --out \(word) --resume" : "")
-                    + stoppedRuns.map { run in
-                        "\nan earlier run stopped at step \(run.step):\n  train on:   ddpm train --tui --out \(shellWord(InputFile.shown(run.out))) --resume"
-                    }.joined()
-            } catch { return "could not save the training checkpoint to \(EngineError.oneLine(out)): \(error)" }
+                    + earlier
+            } catch { return "could not save the training checkpoint to \(EngineError.oneLine(out)): \(error)" + earlier }
         }
 
         /// The UI loop: keys (all that are queued), then the newest engine

@@ -68,8 +68,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         // News on a moving screen goes after a while ("forked after t=500" is stale a hundred steps on);
         // on a still one it stays for the user to read. A long one first folds to one row.
         if age > AppState.messageClearSeconds && s.screenMoving && s.message != s.keptMessage {
-            s.message = s.message == AppState.quitQuestion ? s.heldMessage : nil
-            if s.message != nil { s.heldMessage = nil }
+            s.message = s.heldMessage; s.heldMessage = nil
             s.messageFolded = false
         }
         // A message that stays (where a file went) folds too while the screen moves: to two rows.
@@ -78,12 +77,12 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     case .key(let k):
         // Another key than q answers q's question: say that the run goes on (or what the engine said meanwhile)
         // unless the key says something of its own.
-        let asked = s.message == AppState.quitQuestion, held = s.heldMessage
-        if asked { s.heldMessage = nil }
+        let asked = s.message == AppState.quitQuestion
         let effects = reduceKey(&s, k)
         if asked && k != .char("q") {
+            // (News held behind the question shows now, or once the key's own answer goes: `.tick`.)
             let silent = s.message == nil || isNotAKey(s.message)
-            if silent, let held { s.message = held }
+            if silent, let held = s.heldMessage { s.message = held; s.heldMessage = nil }
             else if silent && effects.isEmpty { s.message = "not quitting: the training run goes on" }
         }
         return effects
@@ -155,7 +154,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 
 /// q: quits, or during a training run asks first (`asked`: the question is on screen).
 private func quitKey(_ s: inout AppState, asked: Bool) -> [Effect] {
-    if s.trainingInProgress && !asked { s.message = AppState.quitQuestion; return [] }
+    if s.trainingInProgress && !asked { s.message = AppState.quitQuestion; s.heldMessage = nil; return [] }
     s.quitting = true
     return [.quit]
 }
@@ -529,7 +528,7 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char, .left, .right, .shiftLeft, .shiftRight, .pageUp, .pageDown, .home, .end, .tab:
         // Say so rather than ignore it: the sample view's keys do not act here.
         // Within 80 columns: a longer message folds to one row, cut before its second half.
-        s.message = "not a key here (? lists them); other settings come from the sample view (1)"
+        s.message = compareNotAKey + "; other settings come from the sample view (1)"
         return []
     default: return []
     }
@@ -633,8 +632,11 @@ func notAKey(_ c: Character, of view: String) -> String {
 
 /// Whether a message is `notAKey`'s.
 func isNotAKey(_ message: String?) -> Bool {
-    message.map { $0.contains(" is not a key of ") && $0.hasSuffix(" (? lists them)") } ?? false
+    message.map { ($0.contains(" is not a key of ") && $0.hasSuffix(" (? lists them)")) || $0.hasPrefix(compareNotAKey) } ?? false
 }
+
+/// What the compare view says of a key without an action there.
+let compareNotAKey = "not a key here (? lists them)"
 
 /// The recipe menu `g` opens: d, Enter or (with no run in progress) g again for the demo, f for the
 /// full run; anything else (q too) cancels. During a run g cancels: a double g must not stop it.

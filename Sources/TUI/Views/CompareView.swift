@@ -68,26 +68,27 @@ enum CompareView {
         return long.count <= width ? long : short
     }
 
-    /// The settings the rows share, as they run them (the variance's rows DDPM, eta's and steps' DDIM),
-    /// without the one compared, and clipping and the temperatures where they are not the default,
-    /// as the exported PNG's title says them: "DDIM 50 η=0.1 clip noise 0.9", "DDPM" for the variance.
+    /// The settings the rows share, as they run them (`CompareSpec.shared`), without the one
+    /// compared, and clipping and the temperatures where they are not the default, as the exported
+    /// PNG's title says them: "DDIM 50 η=0.1 clip noise 0.9", "DDPM" for the variance.
     static func base(_ spec: CompareSpec, unicode: Bool) -> String {
-        let b = spec.base, p = spec.parameter
-        var set = b
-        if p == .variance { set.kind = .ddpm } else if p == .eta || p == .steps { set.kind = .ddim }
-        if p == .guideScale { set.guide = nil }
+        let p = spec.parameter, set = spec.shared
+        var plain = set
+        plain.guide = nil
         var parts: [String] = []
         switch p {
         case .variance: parts.append("DDPM")
         case .eta: parts.append("DDIM \(set.steps)")
         case .steps: parts.append("DDIM " + (unicode ? "η" : "eta") + "=" + String(format: "%.1f", set.eta))
         case .sampler: break
-        default: parts.append(describe(set, unicode: unicode))
+        default: parts.append(describe(plain, unicode: unicode))
         }
-        if p == .guideScale, let g = b.guide { parts.append("guide \(g)") }
-        if b.clip && p != .clip { parts.append("clip") }
-        if b.temperature != 1 && p != .temperature { parts.append(String(format: "temp %.1f", b.temperature)) }
-        if b.noiseTemperature != 1 && set.drawsNoise && p != .noiseTemperature { parts.append(String(format: "noise %.1f", b.noiseTemperature)) }
+        if let g = set.guide {
+            parts.append(p == .guideScale ? "guide \(g)" : guideSuffix(set, unicode: unicode).trimmingCharacters(in: .whitespaces))
+        }
+        if set.clip && p != .clip { parts.append("clip") }
+        if set.temperature != 1 && p != .temperature { parts.append(String(format: "temp %.1f", set.temperature)) }
+        if set.noiseTemperature != 1 && spec.drawsNoise && p != .noiseTemperature { parts.append(String(format: "noise %.1f", set.noiseTemperature)) }
         return parts.isEmpty ? "as each row says" : parts.joined(separator: " ")
     }
 

@@ -82,8 +82,9 @@ enum SampleView {
         // (Not on a fork, whose recording begins with the original's steps it was forked from.)
         var kind = (s.scrub == nil && !onFork ? samplersBefore(scrubbed, set) : "") + describe(set)
         // Guidance turned on mid-run (g) names the step it began at: the steps before ran unguided.
-        if s.scrub == nil, set.guide != nil, let first = scrubbed.firstIndex(where: { $0.settings.guide != nil }), first > 0 {
-            kind += " from t=\(scrubbed[first].t)"
+        if s.scrub == nil, set.guide != nil, let before = scrubbed.lastIndex(where: { $0.settings.guide != set.guide }),
+           before + 1 < scrubbed.count {
+            kind += " from t=\(scrubbed[before + 1].t)"
         }
         fields.append((kind, shortKind(set, kind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {

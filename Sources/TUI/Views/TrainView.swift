@@ -158,8 +158,8 @@ enum TrainView {
                 let name = label + URL(fileURLWithPath: String(sv[..<cut])).lastPathComponent
                 shown = name + sv[cut...]
                 if shown.count > W - leftW - 3 { shown = name }
-                // (Before a save, "file:" fits a default name at 80 columns where "saves to:" does not.)
-                if shown.count > W - leftW - 3 && m.lastSaved == nil { shown = "file: " + name.dropFirst(label.count) }
+                // (Before a save, "saves:" fits a default name at 80 columns where "saves to:" does not.)
+                if shown.count > W - leftW - 3 && m.lastSaved == nil { shown = "saves: " + name.dropFirst(label.count) }
                 // Then without the extension every checkpoint has, rather than cut inside it.
                 if shown.count > W - leftW - 3 && shown.hasSuffix(".safetensors") { shown = String(shown.dropLast(12)) }
             }

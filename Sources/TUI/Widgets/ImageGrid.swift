@@ -40,7 +40,7 @@ func gridFit(width w: Int, height h: Int, side: Int, mode: RenderMode, n: Int = 
         return ((w + 1) / (cell.w + 1), (h + 1) / (cell.h + 1), px)
     }
     let least = mode == .braille ? side : max(1, side / 2)
-    if mode != .braille && n != .max {
+    if mode != .braille && n != .max && n > 0 {
         for px in Swift.stride(from: side, to: least, by: -1) {
             // (A larger size only where every row keeps the row under it for its labels.)
             let cell = ImageWidget.size(pixels: px, mode: mode)

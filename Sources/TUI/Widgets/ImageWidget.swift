@@ -53,8 +53,12 @@ public struct ImageWidget {
     /// `brightest` takes the block's maximum instead of its mean: in braille a
     /// dot for any ink, so a halved stroke stays whole (an average turns
     /// 1-pixel strokes grey, and the dither thins them out).
-    func value(_ x: Int, _ y: Int, scale s: Int, brightest: Bool = false) -> Float {
-        if let out = fit, out * s != side { return resampled(x, y, out: out, brightest: brightest) }
+    func value(_ x: Int, _ y: Int, scale: Int, brightest: Bool = false, spans: [[(Int, Float)]]? = nil) -> Float {
+        var s = scale
+        if let out = fit {
+            if out == side { s = 1 }
+            else if out * s != side { return resampled(x, y, spans: spans ?? ImageWidget.spans(side: side, out: out), brightest: brightest) }
+        }
         var acc: Float = 0, top = -Float.infinity
         for dy in 0..<s { for dx in 0..<s {
             let yy = min(side - 1, y * s + dy), xx = min(side - 1, x * s + dx)
@@ -63,11 +67,10 @@ public struct ImageWidget {
         return ((brightest ? top : acc / Float(s * s)) - lo) / (hi - lo)
     }
 
-    /// Pixel (x, y) of the image drawn `out` pixels a side: the source pixels under it, weighted by
-    /// how much of each it covers.
-    func resampled(_ x: Int, _ y: Int, out: Int, brightest: Bool) -> Float {
+    /// For each of `out` pixels along a side, the source pixels it covers and how much of each.
+    static func spans(side: Int, out: Int) -> [[(Int, Float)]] {
         let step = Double(side) / Double(max(1, out))
-        func span(_ i: Int) -> [(Int, Float)] {
+        return (0..<out).map { i in
             let a = Double(i) * step, b = a + step
             var r: [(Int, Float)] = []
             var k = Int(a)
@@ -78,8 +81,13 @@ public struct ImageWidget {
             }
             return r
         }
+    }
+
+    /// Pixel (x, y) of the image drawn `spans.count` pixels a side: the source pixels under it,
+    /// weighted by how much of each it covers.
+    func resampled(_ x: Int, _ y: Int, spans: [[(Int, Float)]], brightest: Bool) -> Float {
         var acc: Float = 0, total: Float = 0, top = -Float.infinity
-        for (yy, wy) in span(y) { for (xx, wx) in span(x) {
+        for (yy, wy) in spans[y] { for (xx, wx) in spans[x] {
             let v = pixels[yy * side + xx]
             acc += v * wx * wy; total += wx * wy; top = max(top, v)
         } }
@@ -102,14 +110,16 @@ public struct ImageWidget {
     }
 
     public func render(into buf: inout CellBuffer, x: Int, y: Int) {
+        // (Once per image, not per pixel.)
+        let spans = fit.flatMap { $0 != side && $0 * scale != side ? ImageWidget.spans(side: side, out: $0) : nil }
         let mode = (!caps.unicode || (caps.colors < 8 && self.mode == .halfBlock)) && self.mode != .ascii ? .ascii : self.mode
         switch mode {
         case .halfBlock:
             let s = fit ?? side / scale
             for cy in 0..<((s + 1) / 2) {
                 for cx in 0..<s {
-                    let top = value(cx, 2 * cy, scale: scale)
-                    let bot = 2 * cy + 1 < s ? value(cx, 2 * cy + 1, scale: scale) : top
+                    let top = value(cx, 2 * cy, scale: scale, spans: spans)
+                    let bot = 2 * cy + 1 < s ? value(cx, 2 * cy + 1, scale: scale, spans: spans) : top
                     buf.put(x + cx, y + cy, "▀", fg: grey(top), bg: grey(bot))
                 }
             }
@@ -123,7 +133,7 @@ public struct ImageWidget {
                     for dy in 0..<4 { for dx in 0..<2 {
                         let px = cx * 2 + dx, py = cy * 4 + dy
                         guard px < s, py < s else { continue }
-                        let v = value(px, py, scale: scale, brightest: true)
+                        let v = value(px, py, scale: scale, brightest: true, spans: spans)
                         if v > 1.02 || v < -0.02 { outside = true }
                         if v > ImageWidget.bayer[dy][dx] { bits |= ImageWidget.brailleBit(dx, dy) }
                     } }
@@ -136,8 +146,8 @@ public struct ImageWidget {
             let ramp = ImageWidget.asciiRamp
             for cy in 0..<((s + 1) / 2) {
                 for cx in 0..<s {
-                    let a = value(cx, 2 * cy, scale: scale)
-                    let b = 2 * cy + 1 < s ? value(cx, 2 * cy + 1, scale: scale) : a
+                    let a = value(cx, 2 * cy, scale: scale, spans: spans)
+                    let b = 2 * cy + 1 < s ? value(cx, 2 * cy + 1, scale: scale, spans: spans) : a
                     let v = (a + b) / 2
                     let idx = Int((min(1, max(0, v)) * Float(ramp.count - 1)).rounded())
                     let out = a > 1.02 || b > 1.02 || a < -0.02 || b < -0.02
