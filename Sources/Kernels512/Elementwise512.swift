@@ -7,6 +7,31 @@ import SIMDMath
 public enum Elementwise512 {
     public typealias V = SIMD16<Float>
 
+    /// dst[p * ldd + c] = src[c * ld + p] for c, p in 0..<16: a 16 x 16 block transposed in
+    /// registers (four rounds of taking even and odd lanes of row pairs; each round rotates
+    /// an element's 8-bit (row, column) index right by one bit, so four make the transpose).
+    @inline(__always)
+    public static func transpose16(_ src: UnsafePointer<Float>, ld: Int, into dst: UnsafeMutablePointer<Float>, ldd: Int) {
+        // (Sixteen locals, not an array or a temporary buffer: nothing is allocated.)
+        @inline(__always) func row(_ c: Int) -> V { UnsafeRawPointer(src + c * ld).loadUnaligned(as: V.self) }
+        var r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3), r4 = row(4), r5 = row(5), r6 = row(6), r7 = row(7)
+        var r8 = row(8), r9 = row(9), r10 = row(10), r11 = row(11), r12 = row(12), r13 = row(13), r14 = row(14), r15 = row(15)
+        @inline(__always) func even(_ a: V, _ b: V) -> V { V(lowHalf: a.evenHalf, highHalf: b.evenHalf) }
+        @inline(__always) func odd(_ a: V, _ b: V) -> V { V(lowHalf: a.oddHalf, highHalf: b.oddHalf) }
+        for _ in 0..<4 {
+            // (One assignment: every new row is made from the old ones.)
+            (r0, r1, r2, r3, r4, r5, r6, r7,
+             r8, r9, r10, r11, r12, r13, r14, r15) =
+                (even(r0, r1), even(r2, r3), even(r4, r5), even(r6, r7),
+                 even(r8, r9), even(r10, r11), even(r12, r13), even(r14, r15),
+                 odd(r0, r1), odd(r2, r3), odd(r4, r5), odd(r6, r7),
+                 odd(r8, r9), odd(r10, r11), odd(r12, r13), odd(r14, r15))
+        }
+        @inline(__always) func put(_ p: Int, _ v: V) { UnsafeMutableRawPointer(dst + p * ldd).storeBytes(of: v, as: V.self) }
+        put(0, r0); put(1, r1); put(2, r2); put(3, r3); put(4, r4); put(5, r5); put(6, r6); put(7, r7)
+        put(8, r8); put(9, r9); put(10, r10); put(11, r11); put(12, r12); put(13, r13); put(14, r14); put(15, r15)
+    }
+
     /// FastMath.affineSiLU over count floats, compiled for AVX-512 (GroupNorm's
     /// normalise + affine + SiLU + time-embedding bias).
     public static func affineSiLU(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,

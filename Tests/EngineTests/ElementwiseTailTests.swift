@@ -12,6 +12,32 @@ final class ElementwiseTailTests: XCTestCase {
         return (0..<n).map { i in i % 11 == 3 ? 0 : Float(rng.uniform() * 12 - 6) }
     }
 
+    /// The weight gradients' transpose of one image's planes to [position][channel]: the AVX-512
+    /// 16 x 16 blocks give exactly the scalar copy (the U-Net's plane sizes, whole blocks and tails,
+    /// channels that are not 16k left to the scalar copy), and nothing past the image is written.
+    func testTransposeImageBlocksMatchTheScalarCopy() throws {
+        guard Backend.avx512.isAvailable else { throw XCTSkip("this CPU lacks AVX-512") }
+        for (channels, positions) in [(16, 784), (32, 196), (64, 49), (32, 16), (16, 15), (48, 50), (8, 784), (20, 33)] {
+            let n = 3, b = 1
+            let src = values(channels * n * positions, seed: UInt64(channels * 1000 + positions))
+            let len = channels * positions
+            var scalar = [Float](repeating: .nan, count: len + 16), wide = scalar
+            src.withUnsafeBufferPointer { s in
+                scalar.withUnsafeMutableBufferPointer {
+                    DirectConv.transposeImage(s.baseAddress!, n: n, b: b, channels: channels, positions: positions, into: $0.baseAddress!)
+                }
+                wide.withUnsafeMutableBufferPointer {
+                    DirectConv.transposeImage(s.baseAddress!, n: n, b: b, channels: channels, positions: positions, into: $0.baseAddress!, wide: true)
+                }
+            }
+            for p in 0..<positions { for c in 0..<channels {
+                XCTAssertEqual(scalar[p * channels + c].bitPattern, src[(c * n + b) * positions + p].bitPattern)
+            } }
+            XCTAssertEqual(wide.prefix(len).map(\.bitPattern), scalar.prefix(len).map(\.bitPattern), "\(channels) x \(positions)")
+            XCTAssertTrue(wide.suffix(16).allSatisfy(\.isNaN), "nothing written past the image")
+        }
+    }
+
     /// GroupNorm's affine + SiLU over counts with every tail length (and the
     /// plane sizes the U-Net has): each output equals the one-float version's
     /// bit for bit, and nothing past `count` is written.

@@ -99,7 +99,7 @@ extension DirectConv {
         let threads = dealImages(n: n, scratch: cout * g.planeLen + hw * cin, partLen: cout * 16 * cin, ws: ws) { b, yp, part in
             let xT = yp + cout * g.planeLen
             loadPlanes(dy, n: n, b: b, cin: cout, g, into: yp)
-            transposeImage(x, n: n, b: b, channels: cin, positions: hw, into: xT)
+            transposeImage(x, n: n, b: b, channels: cin, positions: hw, into: xT, wide: wide)
             for co in 0..<cout {
                 for cb in stride(from: 0, to: cin, by: lanes) {
                     if wide {

@@ -64,7 +64,7 @@ extension DirectConv {
         let threads = dealImages(n: n, scratch: cin * g.planeLen + hwo * cout, partLen: cin * 9 * cout, ws: ws) { b, xp, part in
             let dyT = xp + cin * g.planeLen
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp)
-            transposeImage(dy, n: n, b: b, channels: cout, positions: hwo, into: dyT)
+            transposeImage(dy, n: n, b: b, channels: cout, positions: hwo, into: dyT, wide: wide)
             // 32 output channels at a time where they come in 32s (each input
             // broadcast serves two FMAs), else 16 and two input channels.
             if !wide {

@@ -122,8 +122,19 @@ enum DirectConv {
     /// dst [position][channel] (the weight gradients' vector operand), in
     /// blocks of 32 positions so that the written rows stay in L1.
     static func transposeImage(_ src: UnsafePointer<Float>, n: Int, b: Int, channels: Int, positions: Int,
-                               into dst: UnsafeMutablePointer<Float>) {
-        for i0 in Swift.stride(from: 0, to: positions, by: 32) {
+                               into dst: UnsafeMutablePointer<Float>, wide: Bool = false) {
+        // On AVX-512, 16 x 16 blocks transposed in registers; the positions past the last whole block below.
+        var first = 0
+        if wide && channels % 16 == 0 {
+            first = positions / 16 * 16
+            for p0 in Swift.stride(from: 0, to: first, by: 16) {
+                for c0 in Swift.stride(from: 0, to: channels, by: 16) {
+                    Elementwise512.transpose16(src + (c0 * n + b) * positions + p0, ld: n * positions,
+                                               into: dst + p0 * channels + c0, ldd: channels)
+                }
+            }
+        }
+        for i0 in Swift.stride(from: first, to: positions, by: 32) {
             let i1 = min(positions, i0 + 32)
             for c in 0..<channels {
                 let s = src + (c * n + b) * positions
