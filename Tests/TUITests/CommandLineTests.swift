@@ -106,6 +106,7 @@ final class CommandLineTests: XCTestCase {
             ("--sampler ddim --eta 3", "--eta must be in [0, 1], got 3.0"),
             ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
             ("frobnicate", "unknown command 'frobnicate'"),
+            ("help frobnicate", "unknown command 'frobnicate'"),
             // (A positional word after an option is still the explorer's unexpected argument.)
             ("--seed 3 frobnicate", "Unexpected argument 'frobnicate'"),
             // A control character given in a flag is printed escaped: it must not drive the terminal.

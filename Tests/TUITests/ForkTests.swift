@@ -162,6 +162,9 @@ final class ForkTests: XCTestCase {
         st.width = 80; st.height = 24
         let narrow = render(st).lines().first { $0.contains("fork: final") } ?? ""
         XCTAssertTrue(narrow.contains("▶ fork: final DPM++ 2M 10") && narrow.contains("orig: final DDPM β ") && !narrow.contains("original"), narrow)
+        // Narrower than the samplers with their settings: the samplers alone (they fit 80 columns with two).
+        XCTAssertEqual(SampleView.kindsRan(r.snapshot.forkHistory, unicode: true), "DDPM→DDIM→DPM++")
+        XCTAssertEqual(SampleView.kindsRan(r.snapshot.history, unicode: false), "DDPM")
         st.width = 160; st.height = 40
         let wide = render(st).text
         XCTAssertTrue(wide.contains("▶ fork: final  DDPM then DDIM 10 then DPM++ 2M 10"), wide)

@@ -235,6 +235,15 @@ final class WidgetTests: XCTestCase {
             fresh.trainSnapshot?.train?.savesTo = nil
             XCTAssertFalse(render(fresh).text.contains("saves"))
         }
+        // A longer name at 80 columns: the label, then the whole name on the row under it where there is one.
+        var numbered = st
+        numbered.width = 80; numbered.height = 30
+        numbered.trainSnapshot?.train?.lastSaved = nil
+        numbered.trainSnapshot?.train?.savesTo = "/tmp/ddpm-train-5.safetensors"
+        let lines = render(numbered).lines()
+        let at = lines.firstIndex { $0.hasSuffix("saves to:") || $0.contains("saves to: ") }
+        XCTAssertNotNil(at, render(numbered).text)
+        if let at { XCTAssertTrue(lines[at + 1].contains("ddpm-train-5.safetensors"), render(numbered).text) }
         XCTAssertFalse(text.contains("bf16"))
         // A preview sampled with --backend bf16 says so.
         var bf16 = st

@@ -321,7 +321,8 @@ enum ExplorerApp {
             // Saved only once the engine thread has left its step (the weights are its): a minute more if need be.
             // Runs a new one replaced were saved then: how to resume them, whatever happens to this one.
             let earlier = stoppedRuns.map { run in
-                "\nan earlier run stopped at step \(run.step):\n  train on:   ddpm train --tui --out \(shellWord(InputFile.shown(run.out))) --resume"
+                let word = shellWord(InputFile.shown(run.out))
+                return "\nan earlier run stopped at step \(run.step):\n  explore it: ddpm --weights \(word)\n  train on:   ddpm train --tui --out \(word) --resume"
             }.joined()
             guard te.stop() || te.stop(timeout: 60) else {
                 return "could not save the training checkpoint: the training thread was still in a step after a minute" + earlier

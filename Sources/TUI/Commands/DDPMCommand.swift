@@ -16,9 +16,14 @@ public struct DDPMCommand: ParsableCommand {
     /// What to say when the first argument is neither an option nor a command (`ddpm smaple`): the
     /// explorer, the default command, would call it an unexpected argument of `ddpm explore`.
     public static func unknownCommand(_ arguments: [String]) -> String? {
-        guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+        guard var first = arguments.first, !first.hasPrefix("-") else { return nil }
         let names = configuration.subcommands.map { $0._commandName }
-        if names.contains(first) || first == "help" { return nil }
+        // (`ddpm help smaple` would print the top level's help and exit 0.)
+        if first == "help" {
+            guard arguments.count > 1, !arguments[1].hasPrefix("-") else { return nil }
+            first = arguments[1]
+        }
+        if names.contains(first) { return nil }
         return "Error: unknown command '\(EngineError.oneLine(first))'; the commands are " + names.joined(separator: ", ")
             + " (ddpm alone opens the explorer; ddpm --help says more)"
     }

@@ -10,7 +10,7 @@ struct TrainCommand: ParsableCommand {
         discussion: """
         Checkpoints (EMA weights under the PyTorch names, plus raw weights, Adam moments, step and RNG state) \
         are written atomically to --out every --checkpoint-every steps and at the end. Ctrl-C or SIGTERM saves \
-        a checkpoint and exits 0; --resume continues exactly where it stopped (same --steps gives the same \
+        a checkpoint and exits 0 (with --tui, as the explorer, 128 + the signal: 130 for Ctrl-C); --resume continues exactly where it stopped (same --steps gives the same \
         learning-rate schedule). A resumed run takes its options from the checkpoint; --steps/--epochs, --lr, \
         --dropout and --ema given with --resume change them from there on (e.g. a fine-tune without dropout: \
         --resume --dropout 0 --steps N). A NaN/Inf loss stops training, names the step and keeps the last checkpoint.

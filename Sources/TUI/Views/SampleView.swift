@@ -82,7 +82,8 @@ enum SampleView {
         // (Not on a fork, whose recording begins with the original's steps it was forked from.)
         var kind = (s.scrub == nil && !onFork ? samplersBefore(scrubbed, set) : "") + describe(set)
         // Guidance turned on mid-run (g) names the step it began at: the steps before ran unguided.
-        if s.scrub == nil, set.guide != nil, let before = scrubbed.lastIndex(where: { $0.settings.guide != set.guide }),
+        if s.scrub == nil, set.guide != nil,
+           let before = scrubbed.lastIndex(where: { $0.settings.guide != set.guide || $0.settings.guideScale != set.guideScale }),
            before + 1 < scrubbed.count {
             kind += " from t=\(scrubbed[before + 1].t)"
         }
@@ -135,6 +136,11 @@ enum SampleView {
         var runs = stretches(frames, \.shortName)
         if runs.last == set.shortName { runs.removeLast() }
         return firstAndLast(runs, more: { "\($0) more" }).map { $0 + separator }.joined()
+    }
+
+    /// The samplers a side's frames ran, by kind alone, for a narrow title: "DDPM→DDIM→DPM++".
+    static func kindsRan(_ frames: [RecordedFrame], unicode: Bool) -> String {
+        firstAndLast(stretches(frames, \.kind.name), more: { "\($0) more" }).joined(separator: unicode ? "→" : ">")
     }
 
     /// What `key` says of each stretch of frames that it says alike, in order (asked only where the
@@ -302,6 +308,7 @@ enum SampleView {
                 g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(fork, ran)
                     + describe(ran, unicode: s.caps.unicode)
                 g.rightShort = [mark(s.forkFocus) + "fork: final " + samplersBefore(fork, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
+                                mark(s.forkFocus) + "fork: final " + kindsRan(fork, unicode: s.caps.unicode),
                                 mark(s.forkFocus) + "fork: final \(short(ran))",
                                 mark(s.forkFocus) + "fork: final \(ran.shortName)", mark(s.forkFocus) + "fork: final"]
             }
@@ -311,6 +318,7 @@ enum SampleView {
                 let ran = main.last?.settings ?? snap.settings
                 g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran) + describe(ran, unicode: s.caps.unicode)
                 g.leftShort = [mark(!s.forkFocus) + "orig: final " + samplersBefore(main, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
+                               mark(!s.forkFocus) + "orig: final " + kindsRan(main, unicode: s.caps.unicode),
                                mark(!s.forkFocus) + "orig: final \(short(ran))",
                                mark(!s.forkFocus) + "orig: final \(ran.shortName)", mark(!s.forkFocus) + "orig: final"]
             }
@@ -333,8 +341,9 @@ enum SampleView {
         // The longest spelling of each title that fits its grid (the shortest, cut, when none does); two
         // titles spelled alike (a fork's sides) take the same one, so that one does not say "η=0.0" and the other "η0.0".
         let left = [g.leftTitle] + g.leftShort, right = [g.rightTitle] + g.rightShort
-        func level(_ spellings: [String]) -> Int { spellings.firstIndex { $0.count <= l.gridW - 1 } ?? spellings.count - 1 }
-        var (li, ri) = (level(left), level(right))
+        // (The right title keeps a column free before the side panel's border.)
+        func level(_ spellings: [String], _ room: Int) -> Int { spellings.firstIndex { $0.count <= room } ?? spellings.count - 1 }
+        var (li, ri) = (level(left, l.gridW - 1), level(right, l.gridW - 2))
         if left.count == right.count { li = max(li, ri); ri = li }
         buf.text(1, l.top, left[li], bold: true, maxWidth: l.gridW)
         buf.text(l.gridW + 2, l.top, right[ri], bold: true, maxWidth: l.gridW)

@@ -160,6 +160,13 @@ enum TrainView {
                 if shown.count > W - leftW - 3 { shown = name }
                 // (Before a save, "saves:" fits a default name at 80 columns where "saves to:" does not.)
                 if shown.count > W - leftW - 3 && m.lastSaved == nil { shown = "saves: " + name.dropFirst(label.count) }
+                // With a row to spare, the label over the whole name ("ddpm-train-5.safetensors" at 80 columns).
+                let file = String(name.dropFirst(label.count))
+                if shown.count > W - leftW - 3 && iy + 1 < py && file.count <= W - leftW - 3 {
+                    buf.text(leftW + 2, iy, String(label.dropLast()), fg: m.lastSaved == nil ? 245 : 114)
+                    iy += 1
+                    shown = file
+                }
                 // Then without the extension every checkpoint has, rather than cut inside it.
                 if shown.count > W - leftW - 3 && shown.hasSuffix(".safetensors") { shown = String(shown.dropLast(12)) }
             }
