@@ -107,10 +107,23 @@ enum TrainView {
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         // The preview gets the rows its digits need (all of them when the plots keep 14 rows), else one row of digits.
-        let previewH = [9, 17, 25].first { h in
+        var previewH = [9, 17, 25].first { h in
             let g = gridFit(width: W - 1, height: h - 1, side: max(1, m.previewSize), mode: s.mode)
             return g.cols * g.rows >= max(1, m.previewN) || H - 3 - (h + 8) < 14
         } ?? 9
+        // A big window (a projector): the rows that draw all the digits largest, the plots keeping 22.
+        let n = max(1, m.previewN), side = max(1, m.previewSize)
+        func fit(_ h: Int) -> (all: Bool, pixels: Int) {
+            let g = gridFit(width: W - 1, height: h - 1, side: side, mode: s.mode, n: n)
+            return (g.cols * g.rows >= n, g.pixels)
+        }
+        if fit(previewH).all {
+            var best = fit(previewH).pixels
+            for h in Swift.stride(from: previewH + 1, through: H - 3 - 22, by: 1) {
+                let f = fit(h)
+                if f.all && f.pixels > best { best = f.pixels; previewH = h }
+            }
+        }
         let topH = H - 3 - previewH
         let leftW = W * 3 / 5
         // "Digit-ness" over wall-clock time goes under the bars when there is room (from 40 rows),
