@@ -269,6 +269,24 @@ final class CompareTests: XCTestCase {
         }
     }
     /// The exported figure: a title, and per row the label and numbers beside full-size digits.
+    /// On a big window (a projector) half-block rows draw their digits larger, where every row and all
+    /// n digits a row still fit; 80x24 and 120x40 keep their sizes, braille its dots.
+    func testRowsGrowOnABigWindow() {
+        let big = CompareView.Layout(width: 200, height: 60, rows: 3, n: 8, side: 28, mode: .halfBlock)
+        XCTAssertEqual(big.fit, 21)
+        XCTAssertEqual(big.perRow, 8); XCTAssertEqual(big.rowsShown, 3)
+        XCTAssertEqual([big.cell.w, big.cell.h], [21, 11])
+        XCTAssertLessThanOrEqual(big.labelW + 8 * (big.cell.w + 1) - 1, 200)
+        let five = CompareView.Layout(width: 200, height: 60, rows: 5, n: 8, side: 28, mode: .halfBlock)
+        XCTAssertEqual(five.rowsShown, 5); XCTAssertEqual(five.perRow, 8)
+        XCTAssertGreaterThan(five.fit ?? 0, 14)
+        XCTAssertLessThanOrEqual(five.top + 5 * five.rowH, 60 - 3 + 1)
+        for (w, h) in [(80, 24), (120, 40)] {
+            XCTAssertNil(CompareView.Layout(width: w, height: h, rows: 3, n: 8, side: 28, mode: .halfBlock).fit, "\(w)x\(h)")
+        }
+        XCTAssertNil(CompareView.Layout(width: 200, height: 60, rows: 3, n: 8, side: 28, mode: .braille).fit)
+    }
+
     func testFigureLayout() {
         let rows = (0..<3).map { r in
             CompareRow(label: ["σ²=β", "σ²=β̃", "η 0.5"][r], settings: SamplerSettings(),

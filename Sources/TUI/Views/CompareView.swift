@@ -14,6 +14,8 @@ enum CompareView {
     /// so nothing smaller would fit more).
     struct Layout {
         let scale: Int, cell: (w: Int, h: Int), rowH: Int, labelW: Int, top: Int, perRow: Int, rowsShown: Int
+        /// Pixels a side when larger than half (a big window where every row and digit fits larger; nil: side / scale).
+        let fit: Int?
         /// Below 30 rows the heading gives its row to the digits.
         init(width W: Int, height H: Int, rows: Int, n: Int, side: Int, mode: RenderMode = .halfBlock) {
             top = H < 30 ? 1 : 2
@@ -27,7 +29,16 @@ enum CompareView {
                 if rows * (max(4, c.h) + 1) <= avail + 1 || (mode == .braille && s == 1 && rows * c.h <= avail) { pick = s; break }
             }
             scale = pick
-            cell = ImageWidget.size(side: side, mode: mode, scale: pick)
+            // Larger than half, up to every pixel, where all the rows and all n digits a row still fit.
+            var larger: Int? = nil
+            if mode != .braille && pick == 2 {
+                for px in Swift.stride(from: side, to: side / 2, by: -1) {
+                    let c = ImageWidget.size(pixels: px, mode: mode)
+                    if rows * (max(4, c.h) + 1) <= avail + 1 && (W - labelW - 1) / (c.w + 1) >= n { larger = px; break }
+                }
+            }
+            fit = larger
+            cell = larger.map { ImageWidget.size(pixels: $0, mode: mode) } ?? ImageWidget.size(side: side, mode: mode, scale: pick)
             let fullH = max(4, cell.h) + 1
             rowH = rows * fullH <= avail + 1 ? fullH : max(4, cell.h)
             perRow = max(1, min(n, (W - labelW - 1) / (cell.w + 1)))
@@ -164,8 +175,9 @@ enum CompareView {
             let px = side * side
             for i in 0..<min(l.perRow, row.images.count / px) {
                 let img = Array(row.images[(i * px)..<((i + 1) * px)])
-                ImageWidget(pixels: img, side: side, lo: -1, hi: 1, mode: mode, scale: l.scale, caps: s.caps)
-                    .render(into: &buf, x: l.labelW + i * (l.cell.w + 1), y: y)
+                var widget = ImageWidget(pixels: img, side: side, lo: -1, hi: 1, mode: mode, scale: l.scale, caps: s.caps)
+                widget.fit = l.fit
+                widget.render(into: &buf, x: l.labelW + i * (l.cell.w + 1), y: y)
             }
         }
         var notes: [String] = []
