@@ -138,6 +138,9 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(st.editing, "0.2, 0.8", "letters are not taken")
         XCTAssertEqual(st.message, "'x' is not part of a number, left out: type numbers separated by commas",
                        "and that stays said while the digits after it are typed")
+        for c in "ab" { _ = reduce(&st, .key(.char(c))) }
+        XCTAssertEqual(st.message, "'x', 'a', 'b' are not part of a number, left out: type numbers separated by commas")
+        XCTAssertEqual(st.editing, "0.2, 0.8")
         fx = reduce(&st, .key(.enter))
         XCTAssertNil(st.editing)
         XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])

@@ -555,7 +555,11 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
         if previous?.contains(" not part of a number") == true { s.message = previous }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)):
         s.message = "the field is full (60 characters): Enter applies, Ctrl-U clears"
-    case .char(let c): s.message = "'\(c)' is not part of a number, left out: type numbers separated by commas"
+    case .char(let c):
+        // Each character left out since the last one taken is named ("'a', 'b', 'c' are not part of a number").
+        var left = leftOut(previous)
+        if left.count < 8 { left.append(c.isASCII && !c.isWhitespace && c.asciiValue! >= 32 ? "'\(c)'" : "that key") }
+        s.message = left.joined(separator: ", ") + (left.count == 1 ? " is" : " are") + " not part of a number, left out: type numbers separated by commas"
     default: s.message = "type numbers separated by commas; Enter applies, Esc cancels, Ctrl-U clears"
     }
     s.editing = text
@@ -623,6 +627,12 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     default: return []
     }
+}
+
+/// The characters a left-out message names (empty for any other message).
+private func leftOut(_ message: String?) -> [String] {
+    guard let m = message, let end = m.range(of: m.contains(" are not part of") ? " are not part of a number" : " is not part of a number") else { return [] }
+    return m[..<end.lowerBound].components(separatedBy: ", ")
 }
 
 /// What a printable key without an action in a view says (rather than nothing).
