@@ -107,6 +107,7 @@ final class CommandLineTests: XCTestCase {
             ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
             ("frobnicate", "unknown command 'frobnicate'"),
             ("help frobnicate", "unknown command 'frobnicate'"),
+            (String(repeating: "x", count: 5000), "unknown command '" + String(repeating: "x", count: 60) + "…'; the commands are"),
             // (A positional word after an option is still the explorer's unexpected argument.)
             ("--seed 3 frobnicate", "Unexpected argument 'frobnicate'"),
             // A control character given in a flag is printed escaped: it must not drive the terminal.

@@ -24,7 +24,9 @@ public struct DDPMCommand: ParsableCommand {
             first = arguments[1]
         }
         if names.contains(first) { return nil }
-        return "Error: unknown command '\(EngineError.oneLine(first))'; the commands are " + names.joined(separator: ", ")
+        // (A word pasted by mistake can be long: its start says which.)
+        let shown = first.count > 60 ? String(first.prefix(60)) + "…" : first
+        return "Error: unknown command '\(EngineError.oneLine(shown))'; the commands are " + names.joined(separator: ", ")
             + " (ddpm alone opens the explorer; ddpm --help says more)"
     }
 }
