@@ -320,10 +320,13 @@ enum ExplorerApp {
             }
             // Saved only once the engine thread has left its step (the weights are its): a minute more if need be.
             // Runs a new one replaced were saved then: how to resume them, whatever happens to this one.
-            let earlier = stoppedRuns.map { run in
-                let word = shellWord(InputFile.shown(run.out))
-                return "\nan earlier run stopped at step \(run.step):\n  explore it: ddpm --weights \(word)\n  train on:   ddpm train --tui --out \(word) --resume"
-            }.joined()
+            // A command a line, the path last and short (relative in this folder), so that at 80
+            // columns the terminal breaks a line, if at all, inside the path, not in a number.
+            func commands(_ out: String, resumable: Bool) -> String {
+                let word = shellWord(InputFile.shown(out))
+                return "\n  explore it: ddpm --weights \(word)" + (resumable ? "\n  train on:   ddpm train --tui --out \(word) --resume" : "")
+            }
+            let earlier = stoppedRuns.map { "\nan earlier run stopped at step \($0.step):" + commands($0.out, resumable: true) }.joined()
             guard te.stop() || te.stop(timeout: 60) else {
                 return "could not save the training checkpoint: the training thread was still in a step after a minute" + earlier
             }
@@ -331,15 +334,11 @@ enum ExplorerApp {
             do {
                 try tr.saveCheckpoint(out)
                 // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
-                // A command a line, the path last and short (relative in this folder), so that at 80
-                // columns the terminal breaks a line, if at all, inside the path, not in a number.
-                let shown = InputFile.shown(out), word = shellWord(shown)
+                let shown = InputFile.shown(out)
                 let saved = "training checkpoint of step \(tr.step) saved to \(EngineError.oneLine(shown))"
                 // A long path on a line of its own, whole where it fits.
                 return (saved.count > 80 ? "training checkpoint of step \(tr.step) saved to\n  \(EngineError.oneLine(shown))" : saved)
-                    + "\n  explore it: ddpm --weights \(word)"
-                    + (tr.step < tr.options.totalSteps ? "\n  train on:   ddpm train --tui --out \(word) --resume" : "")
-                    + earlier
+                    + commands(out, resumable: tr.step < tr.options.totalSteps) + earlier
             } catch { return "could not save the training checkpoint to \(EngineError.oneLine(out)): \(error)" + earlier }
         }
 

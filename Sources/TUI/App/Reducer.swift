@@ -77,8 +77,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     case .key(let k):
         // Another key than q answers q's question: say that the run goes on (or what the engine said meanwhile)
         // unless the key says something of its own.
-        let asked = s.message == AppState.quitQuestion
-        let effects = reduceKey(&s, k)
+        let previous = s.message, asked = previous == AppState.quitQuestion
+        let effects = reduceKey(&s, k, previous: previous)
         if asked && k != .char("q") {
             // (News held behind the question shows now, or once the key's own answer goes: `.tick`.)
             let silent = s.message == nil || isNotAKey(s.message)
@@ -89,14 +89,15 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     }
 }
 
-private func reduceKey(_ s: inout AppState, _ k: Key) -> [Effect] {
+/// A key; `previous` is the message on screen when it came (q's question, a left-out character).
+private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effect] {
     // s twice (a key repeat) after s opened the trained model: the second would change the new
     // run's DDIM steps in the sample view it lands in.
     let repeated = s.openedTrained && k == .char("s")
     s.openedTrained = false
     if repeated { return [] }
     // A second q quits only while the question of the first is on screen (it goes after a while).
-    let asked = s.message == AppState.quitQuestion, previous = s.message
+    let asked = previous == AppState.quitQuestion
     s.message = nil; s.messageFolded = false; s.keptMessage = nil
     // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it
     // (during a training run, q asks first there too). Other keys do nothing there: they would change

@@ -117,8 +117,9 @@ enum TrainView {
             let g = gridFit(width: W - 1, height: h - 1, side: side, mode: s.mode, n: n)
             return (g.cols * g.rows >= n, g.pixels)
         }
-        if fit(previewH).all {
-            var best = fit(previewH).pixels
+        let start = fit(previewH)
+        if start.all {
+            var best = start.pixels
             for h in Swift.stride(from: previewH + 1, through: H - 3 - 22, by: 1) {
                 let f = fit(h)
                 if f.all && f.pixels > best { best = f.pixels; previewH = h }

@@ -54,11 +54,8 @@ public struct ImageWidget {
     /// dot for any ink, so a halved stroke stays whole (an average turns
     /// 1-pixel strokes grey, and the dither thins them out).
     func value(_ x: Int, _ y: Int, scale: Int, brightest: Bool = false, spans: [[(Int, Float)]]? = nil) -> Float {
-        var s = scale
-        if let out = fit {
-            if out == side { s = 1 }
-            else if out * s != side { return resampled(x, y, spans: spans ?? ImageWidget.spans(side: side, out: out), brightest: brightest) }
-        }
+        if let out = resampledSide { return resampled(x, y, spans: spans ?? ImageWidget.spans(side: side, out: out), brightest: brightest) }
+        let s = fit == side ? 1 : scale
         var acc: Float = 0, top = -Float.infinity
         for dy in 0..<s { for dx in 0..<s {
             let yy = min(side - 1, y * s + dy), xx = min(side - 1, x * s + dx)
@@ -66,6 +63,9 @@ public struct ImageWidget {
         } }
         return ((brightest ? top : acc / Float(s * s)) - lo) / (hi - lo)
     }
+
+    /// `fit` where neither every pixel nor side / scale draws it (the box filter's sizes).
+    var resampledSide: Int? { fit.flatMap { $0 != side && $0 * scale != side ? $0 : nil } }
 
     /// For each of `out` pixels along a side, the source pixels it covers and how much of each.
     static func spans(side: Int, out: Int) -> [[(Int, Float)]] {
@@ -111,7 +111,7 @@ public struct ImageWidget {
 
     public func render(into buf: inout CellBuffer, x: Int, y: Int) {
         // (Once per image, not per pixel.)
-        let spans = fit.flatMap { $0 != side && $0 * scale != side ? ImageWidget.spans(side: side, out: $0) : nil }
+        let spans = resampledSide.map { ImageWidget.spans(side: side, out: $0) }
         let mode = (!caps.unicode || (caps.colors < 8 && self.mode == .halfBlock)) && self.mode != .ascii ? .ascii : self.mode
         switch mode {
         case .halfBlock:
