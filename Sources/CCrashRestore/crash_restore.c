@@ -1,7 +1,8 @@
 // crash_restore.c: the explorer's crash handler. In C, with static storage only,
-// because it runs inside a signal handler: tcsetattr, write, sigaction and raise
-// are async-signal-safe; nothing here allocates or takes a lock.
+// because it runs inside a signal handler: tcsetattr, write, dup2, sigaction and
+// raise are async-signal-safe; nothing here allocates or takes a lock.
 #include "crash_restore.h"
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
@@ -12,8 +13,19 @@ enum { count = sizeof signals / sizeof signals[0] };
 static struct termios shell_modes;
 static struct sigaction previous[count];
 static volatile sig_atomic_t installed = 0;
+/// /dev/null, opened at install: once the terminal is given back, stdout points here, so
+/// a frame another thread is still drawing (the crash report takes a while) does not land
+/// on the shell's screen.
+static int quiet = -1;
 /// Leave the alternate screen, show the cursor, reset colours, start a fresh line.
 static const char reset[] = "\033[?1049l\033[?25h\033[0m\r\n";
+
+/// The shell's modes, the main screen and the cursor back; later writes to stdout go nowhere.
+static void give_back(void) {
+    (void)tcsetattr(STDIN_FILENO, TCSANOW, &shell_modes);
+    (void)!write(STDOUT_FILENO, reset, sizeof reset - 1);
+    if (quiet >= 0) (void)dup2(quiet, STDOUT_FILENO);
+}
 
 static int slot(int sig) {
     for (int i = 0; i < count; i++) if (signals[i] == sig) return i;
@@ -22,10 +34,7 @@ static int slot(int sig) {
 
 static void handler(int sig, siginfo_t *info, void *context) {
     int i = slot(sig);
-    if (installed) {
-        (void)tcsetattr(STDIN_FILENO, TCSANOW, &shell_modes);
-        (void)!write(STDOUT_FILENO, reset, sizeof reset - 1);
-    }
+    if (installed) give_back();
     if (i < 0) return;
     struct sigaction before = previous[i];
     (void)sigaction(sig, &before, NULL);
@@ -43,6 +52,7 @@ static void handler(int sig, siginfo_t *info, void *context) {
 int ddpm_crash_restore_install(void) {
     if (installed) return 0;
     if (tcgetattr(STDIN_FILENO, &shell_modes) != 0) return -1;
+    if (quiet < 0) quiet = open("/dev/null", O_WRONLY | O_CLOEXEC);
     for (int i = 0; i < count; i++) {
         struct sigaction action;
         memset(&action, 0, sizeof action);
@@ -63,6 +73,5 @@ void ddpm_crash_restore_uninstall(void) {
 
 void ddpm_crash_restore_terminal(void) {
     if (!installed) return;
-    (void)tcsetattr(STDIN_FILENO, TCSANOW, &shell_modes);
-    (void)!write(STDOUT_FILENO, reset, sizeof reset - 1);
+    give_back();
 }

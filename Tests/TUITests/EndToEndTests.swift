@@ -23,6 +23,8 @@ final class EndToEndTests: XCTestCase {
             if pred(last) { return }
             usleep(200_000)
         }
+        // Also on stderr: XCTest's own report of a failure can be lost when stdout is not a terminal.
+        fputs("\(file):\(line): timed out waiting for \(what); pane:\n\(last)\n", stderr)
         XCTFail("timed out waiting for \(what); pane:\n\(last)", file: file, line: line)
     }
 
@@ -343,6 +345,10 @@ final class EndToEndTests: XCTestCase {
                 // A trap (SIGILL or SIGTRAP) or abort() (SIGABRT) on another thread: the terminal is given back
                 // first, then Swift's crash report still runs (it names the fatal signal).
                 waitFor("exit status after the \(fault)") { fault == "abort" ? $0.contains("EXIT=134") : ($0.contains("EXIT=132") || $0.contains("EXIT=133")) }
+                // The UI thread draws on while the crash report is written: none of it on the shell's screen
+                // (before stdout went to /dev/null, a loaded machine showed a frame's digits there).
+                let shell = pane()
+                XCTAssertFalse(shell.contains("▀") || shell.contains("▄") || shell.contains("x_t"), "a frame drawn after the crash:\n\(shell)")
                 let said = Shell.read(report)
                 XCTAssertTrue(said.contains(fault == "abort" ? "Program crashed: Aborted" : "simulated crash (DDPM_TEST_CRASH)"), "the crash report: \(said.prefix(500))")
                 try? FileManager.default.removeItem(atPath: report)
