@@ -1,4 +1,5 @@
 import Engine
+@testable import TUI
 import Foundation
 import XCTest
 
@@ -63,7 +64,9 @@ final class CommandLineTests: XCTestCase {
             ("--steps 1001", "--steps must be in 1...1000, got 1001"),
             ("sample --out \(png) --sampler euler", "unknown --sampler 'euler'"),
             ("sample --out \(png) --seed -1", "The value '-1' is invalid for '--seed"),
-            ("smaple --out \(png)", "unknown command 'smaple'; the commands are explore, train, sample, schedule, info, bench"),
+            ("smaple --out \(png)", "unknown command 'smaple'; did you mean 'sample'? the commands are explore, train, sample, schedule, info, bench"),
+            ("tain --steps 1", "unknown command 'tain'; did you mean 'train'? the commands are"),
+            ("export-giff x.ddpmtraj", "unknown command 'export-giff'; did you mean 'export-gif'? the commands are"),
             ("sample --out \(png) --n", "Missing value for '--n"),
             ("sample --n --out \(png)", "The value '--out' is invalid for '--n"),
             ("sample --out \(NSTemporaryDirectory())x.gif", "--out must end in .png, .pgm or .idx"),
@@ -105,7 +108,7 @@ final class CommandLineTests: XCTestCase {
             ("--view sideways", "--view must be sample, train, forward or compare"),
             ("--sampler ddim --eta 3", "--eta must be in [0, 1], got 3.0"),
             ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
-            ("frobnicate", "unknown command 'frobnicate'"),
+            ("frobnicate", "unknown command 'frobnicate'; the commands are"),
             ("help frobnicate", "unknown command 'frobnicate'"),
             (String(repeating: "x", count: 5000), "unknown command '" + String(repeating: "x", count: 60) + "…'; the commands are"),
             // (A positional word after an option is still the explorer's unexpected argument.)
@@ -131,6 +134,29 @@ final class CommandLineTests: XCTestCase {
 
     /// `ddpm bench --json` reports what it measured, including how long the
     /// bundled files take to load (the number, not a threshold: machines vary).
+    /// A mistyped command gets the one it most likely meant; a word far from every command gets no guess.
+    func testUnknownCommandGuessesTheNearestCommand() {
+        let names = DDPMCommand.configuration.subcommands.map { $0._commandName }
+        for (typed, meant) in [("smaple", "sample"), ("trian", "train"), ("exprot", "export"), ("Eval", "eval"), ("infoo", "info"),
+                               ("replya", "replay"), ("export_gif", "export-gif"), ("shedule", "schedule"), ("bnech", "bench")] {
+            XCTAssertEqual(DDPMCommand.closest(to: typed, among: names), meant, typed)
+        }
+        for typed in ["frobnicate", "x", "ev", "samplesample", String(repeating: "s", count: 100)] {
+            XCTAssertNil(DDPMCommand.closest(to: typed, among: names), typed)
+        }
+        XCTAssertEqual(DDPMCommand.editDistance(Array("ab"), Array("ba")), 1)
+        XCTAssertEqual(DDPMCommand.editDistance(Array("kitten"), Array("sitting")), 3)
+        XCTAssertEqual(DDPMCommand.editDistance(Array(""), Array("abc")), 3)
+    }
+
+    /// `ddpm --version` prints the version on stdout and exits 0 (also before a command's options).
+    func testVersion() {
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) --version 2>/dev/null")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertEqual(out.trimmingCharacters(in: .whitespacesAndNewlines), DDPMCommand.version)
+        XCTAssertTrue(out.hasPrefix("ddpm 1."), out)
+    }
+
     func testBenchJSONReportsSpeedsAndLoadTimes() throws {
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) bench --steps 1 --train-batches 2 --sample-batches 1 --json")
         XCTAssertEqual(code, 0, out)
