@@ -48,6 +48,17 @@ final class OutputTests: XCTestCase {
         }
     }
 
+    /// The exports' font has both cases, every letter and digit its own glyph (none drawn as the box).
+    func testFontHasBothCases() {
+        let chars = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        let glyphs = chars.map { BitmapFont.glyphs[$0] }
+        XCTAssertFalse(glyphs.contains { $0 == nil }, "a letter or digit without a glyph")
+        XCTAssertEqual(Set(glyphs.compactMap { $0 }).count, chars.count, "two characters share a glyph")
+        XCTAssertFalse(glyphs.contains { $0 == BitmapFont.box })
+        // Every row of a glyph fits its 5 columns.
+        XCTAssertFalse(BitmapFont.glyphs.values.contains { $0.count != BitmapFont.height || $0.contains { $0 > 0x1F } })
+    }
+
     /// --trajectory: a labelled contact sheet, 10 step columns and the final
     /// samples, two rows (x_t, x̂0) per digit; with DDIM the last step's x̂0 is
     /// the final sample, byte for byte, and the first x_t is far from it.
@@ -76,6 +87,12 @@ final class OutputTests: XCTestCase {
             let ink = (S.margin..<(S.margin + 7)).reduce(0) { a, y in a + (x0..<(x0 + 28)).filter { sheet.pixels[y * sheet.width + $0] > 100 }.count }
             XCTAssertGreaterThan(ink, 15, "label of column \(c)")
         }
+        // Each digit's row label in the explorer's spelling, lowercase: "1 x_t" (it was drawn "1 X_T").
+        var want = [UInt8](repeating: 0, count: sheet.width * sheet.height)
+        let labelY = S.margin + S.head + (28 - BitmapFont.height) / 2
+        BitmapFont.draw("1 x_t", into: &want, imageWidth: sheet.width, x: S.margin, y: labelY, ink: 160)
+        let region = (labelY..<(labelY + BitmapFont.height)).flatMap { y in (S.margin..<(S.margin + BitmapFont.width(of: "1 x_t"))).map { y * sheet.width + $0 } }
+        XCTAssertEqual(region.map { sheet.pixels[$0] }, region.map { want[$0] }, "the label of the first digit's x_t row")
         // --rows picks the digits shown; --scale scales the whole sheet.
         _ = ddpm("sample --n 5 --sampler ddim --steps 12 --seed 4 --out \(dir)/u.png --trajectory --rows 2 --scale 3")
         let big = try PNGDecoder.decodeGrey(try bytes(dir + "/u-trajectory.png"))

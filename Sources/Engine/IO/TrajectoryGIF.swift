@@ -82,8 +82,8 @@ public enum TrajectoryGIF {
         for c in 0..<min(g.cols, k) {
             let (x, _) = g.origin(c)
             let y = Geometry.margin + Geometry.title
-            BitmapFont.draw("X_T", into: &px, imageWidth: g.width, x: x + (side - BitmapFont.width(of: "X_T")) / 2, y: y, ink: 160)
-            BitmapFont.draw("X0", into: &px, imageWidth: g.width, x: x + side + Geometry.gap + (side - BitmapFont.width(of: "X0")) / 2, y: y, ink: 160)
+            BitmapFont.draw("x_t", into: &px, imageWidth: g.width, x: x + (side - BitmapFont.width(of: "x_t")) / 2, y: y, ink: 160)
+            BitmapFont.draw("x0", into: &px, imageWidth: g.width, x: x + side + Geometry.gap + (side - BitmapFont.width(of: "x0")) / 2, y: y, ink: 160)
         }
         for i in 0..<k {
             let (ox, oy) = g.origin(i)
@@ -120,13 +120,13 @@ public enum TrajectoryGIF {
         return Frames(count: shown.count + (r.main.final == nil ? 0 : 1), width: g.width, height: g.height) { j in
             if j == shown.count, let fin = r.main.final {
                 let x = Array(fin.prefix(px))
-                return (picture(xt: x, x0: x, k: k, side: side, label: "T=0  DONE  SEED \(r.seed)", progress: 1), (o.holdMs + 5) / 10)
+                return (picture(xt: x, x0: x, k: k, side: side, label: "t=0  done  seed \(r.seed)", progress: 1), (o.holdMs + 5) / 10)
             }
             let f = frames[shown[j]]
             let range = sched?.xtDisplayRange(t: f.t, temperature: r.temperature) ?? 1
             let xt = f.xt.prefix(px).map { Float($0) / range }
             let x0 = f.x0.prefix(px).map { Float($0) }
-            return (picture(xt: xt, x0: x0, k: k, side: side, label: "T=\(f.t)  STEP \(f.step + 1)/\(total)  \(kind)",
+            return (picture(xt: xt, x0: x0, k: k, side: side, label: "t=\(f.t)  step \(f.step + 1)/\(total)  \(kind)",
                              progress: Double(f.step + 1) / Double(total)), (o.delayMs + 5) / 10)
         }
     }

@@ -32,8 +32,8 @@ public enum TrajectorySheet {
         }
         for r in 0..<rows {
             let y0 = margin + head + r * (pairH + rowGap)
-            BitmapFont.draw("\(r + 1) X_T", into: &px, imageWidth: w, x: margin, y: y0 + (side - BitmapFont.height) / 2, ink: 160)
-            BitmapFont.draw("X0", into: &px, imageWidth: w, x: margin + 6 * ("\(r + 1) ".count), y: y0 + side + pairGap + (side - BitmapFont.height) / 2, ink: 160)
+            BitmapFont.draw("\(r + 1) x_t", into: &px, imageWidth: w, x: margin, y: y0 + (side - BitmapFont.height) / 2, ink: 160)
+            BitmapFont.draw("x0", into: &px, imageWidth: w, x: margin + 6 * ("\(r + 1) ".count), y: y0 + side + pairGap + (side - BitmapFont.height) / 2, ink: 160)
         }
         return GreyImage(width: w, height: h, pixels: px)
     }

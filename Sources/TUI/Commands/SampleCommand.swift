@@ -87,10 +87,10 @@ struct SampleCommand: ParsableCommand {
                   + ", \(String(format: "%.1f", Benchmark.now() - t0)) s)")
             if trajectory {
                 var cols = zip(trajT, zip(traj, trajX0)).map { t, p in
-                    TrajectorySheet.Column(label: "T=\(t)", xt: crop(p.0, n: showN, from: side), x0: crop(p.1, n: showN, from: side))
+                    TrajectorySheet.Column(label: "t=\(t)", xt: crop(p.0, n: showN, from: side), x0: crop(p.1, n: showN, from: side))
                 }
                 let fin = crop(Array(result.prefix(img)), n: showN, from: side)
-                cols.append(TrajectorySheet.Column(label: "FINAL", xt: fin, x0: fin))
+                cols.append(TrajectorySheet.Column(label: "final", xt: fin, x0: fin))
                 let sheet = TrajectorySheet.image(cols, rows: showN, side: MNIST.side).scaled(by: scale)
                 let tpath = trajectoryPath
                 try AtomicFile.write(tpath, data: Data(ImageWriter.png(width: sheet.width, height: sheet.height, grey: sheet.pixels)))
