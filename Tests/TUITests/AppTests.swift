@@ -352,7 +352,8 @@ final class AppTests: XCTestCase {
         for (k, d) in KeyHelp.sample { XCTAssertTrue(text.contains(k) && text.contains(String(d.prefix(20))), "help lists \(k)") }
         _ = reduce(&st, .key(.char("x")))
         XCTAssertFalse(st.showHelp)
-        // q closes the help, as in less; it does not quit.
+        // q closes the help, as in less; it does not quit (nor plays a run that was paused).
+        st.snapshot.running = false
         _ = reduce(&st, .key(.char("?")))
         XCTAssertTrue(reduce(&st, .key(.char("q"))).isEmpty)
         XCTAssertFalse(st.showHelp || st.quitting)
@@ -360,6 +361,45 @@ final class AppTests: XCTestCase {
         st.settings = SamplerSettings(kind: .ddim, steps: 50)
         _ = reduce(&st, .key(.char("e")))
         XCTAssertEqual(st.message, "eta is at 0.0, deterministic DDIM (E raises it)")
+    }
+
+    /// The help pauses a playing trajectory or comparison (it would go on unseen behind the box) and
+    /// closing it plays on; a paused run stays paused, and training goes on behind it.
+    func testHelpPausesAPlayingRun() throws {
+        var st = try makeState()
+        st.snapshot.running = true
+        XCTAssertEqual(reduce(&st, .key(.char("?"))), [.command(.pause)])
+        XCTAssertTrue(st.showHelp && st.helpPaused)
+        XCTAssertTrue(render(st).text.contains("any key closes this help and the run plays on"))
+        st.snapshot.running = false   // the engine's answer
+        XCTAssertEqual(reduce(&st, .key(.char("x"))), [.command(.resume)])
+        XCTAssertFalse(st.showHelp || st.helpPaused)
+        // Paused before: the help leaves it paused.
+        XCTAssertEqual(reduce(&st, .key(.char("?"))), [])
+        XCTAssertFalse(render(st).text.contains("plays on"))
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
+        // Turning a page does not play it; the last key does.
+        st = AppState(caps: .full, width: 80, height: 24, schedule: st.schedule)
+        st.snapshot = Self.fakeSnapshot(steps: 30); st.snapshot.running = true
+        XCTAssertEqual(reduce(&st, .key(.char("?"))), [.command(.pause)])
+        XCTAssertGreaterThan(HelpOverlay.pages(st), 1)
+        XCTAssertTrue(render(st).text.contains("space: more keys · any other key closes this help and the run plays on"))
+        XCTAssertEqual(reduce(&st, .key(.char(" "))), [])
+        XCTAssertEqual(reduce(&st, .key(.escape)), [.command(.resume)])
+        // The compare view's rows wait as well.
+        st = try makeState()
+        st.screen = .compare
+        let row = CompareRow(label: "temp 1.0", settings: SamplerSettings(), images: [Float](repeating: -1, count: 8 * 784), size: 28)
+        st.snapshot.compare = CompareSnapshot(spec: st.compareSpec, rows: [row, row])
+        XCTAssertEqual(reduce(&st, .key(.char("?"))), [.command(.pause)])
+        XCTAssertEqual(reduce(&st, .key(.char("?"))), [.command(.resume)])
+        // A training run does not wait for the help.
+        st = try makeState()
+        st.screen = .train
+        st.trainSnapshot = Self.fakeSnapshot(); st.trainSnapshot?.running = true
+        XCTAssertEqual(reduce(&st, .key(.char("?"))), [])
+        XCTAssertFalse(st.helpPaused)
+        XCTAssertEqual(reduce(&st, .key(.char("x"))), [])
     }
 
     func testResizeRelayoutsAndAsciiFallback() throws {

@@ -40,6 +40,8 @@ public struct AppState: Sendable {
     public var width: Int, height: Int
     public var showHelp = false
     public var helpPage = 0
+    /// The help paused a playing run (sample or compare view) when it opened: closing it plays on.
+    public var helpPaused = false
     /// The update equation with this step's numbers, in the sample view's panel (`=`).
     public var showEquation = false
     /// The digit selected with h j k l (marked under the grids), and whether `z` zooms it.
@@ -153,8 +155,10 @@ public struct AppState: Sendable {
                            base: base, n: compareN, seed: seed)
     }
     /// Whether the view on screen is changing by itself: a run playing (sample or compare view) or training.
-    public var screenMoving: Bool {
-        if showHelp { return false }
+    public var screenMoving: Bool { screenMoving(helpShown: showHelp) }
+    /// Whether it would be changing by itself behind the help, if the help is not shown.
+    func screenMoving(helpShown: Bool) -> Bool {
+        if helpShown { return false }
         switch screen {
         case .sample: return snapshot.running
         case .compare: return snapshot.compare.map { $0.running && !$0.finished } ?? false

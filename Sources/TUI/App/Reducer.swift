@@ -109,6 +109,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
         // Space turns the page while there are more; any other key, q included (as in less), closes the help.
         if k == .char(" ") && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }
         s.showHelp = false
+        if s.helpPaused { s.helpPaused = false; return [.command(.resume)] }
         return []
     }
     if s.editing != nil { return editKey(&s, k, previous: previous) }
@@ -116,7 +117,11 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     if s.choosingGuide { return guideKey(&s, k) }
     switch k {
     case .char("q"): return quitKey(&s, asked: asked)
-    case .char("?"): s.showHelp = true; s.helpPage = 0; return []
+    case .char("?"):
+        s.showHelp = true; s.helpPage = 0
+        // A trajectory or comparison playing behind the help would go on unseen: it waits (training does not).
+        s.helpPaused = s.screen != .train && s.screen != .forward && s.screenMoving(helpShown: false)
+        return s.helpPaused ? [.command(.pause)] : []
     case .char(let c) where c == "1" || c == "2" || c == "3":
         let was = s.screen
         s.screen = Screen(rawValue: Int(String(c))!)!

@@ -60,7 +60,9 @@ enum HelpOverlay {
             buf.text(x + 2, row, k, fg: 226, bold: true, maxWidth: keyW)
             for r in rows { buf.text(x + 2 + keyW, row, r, maxWidth: w - keyW - 4); row += 1 }
         }
-        let foot = page + 1 < pages.count ? "space: more keys · any other key closes this help" : "any key closes this help"
+        // (A run the help paused plays on when it closes.)
+        let close = s.helpPaused ? "closes this help and the run plays on" : "closes this help"
+        let foot = page + 1 < pages.count ? "space: more keys · any other key \(close)" : "any key \(close)"
         buf.text(x + 2, y + h - 2, foot, fg: 245, maxWidth: w - 4)
     }
 }
