@@ -295,6 +295,29 @@ final class WidgetTests: XCTestCase {
         }
     }
 
+    /// The zoomed digit grows with the window (it stayed 28 cells wide at 200x60) while the strip's
+    /// 10 stages still fit under it; from 2x up in whole multiples, so every pixel is an equal block.
+    func testZoomGrowsOnALargeWindow() throws {
+        XCTAssertNil(ZoomView.grown(side: 28, mode: .halfBlock, width: 50, height: 40), "1:1 does not fit: half size")
+        XCTAssertEqual(ZoomView.grown(side: 28, mode: .halfBlock, width: 61, height: 30), 28)
+        XCTAssertEqual(ZoomView.grown(side: 28, mode: .halfBlock, width: 200, height: 90), 84)
+        XCTAssertEqual(ZoomView.grown(side: 28, mode: .halfBlock, width: 150, height: 70), 56, "71 fits; whole multiples from 2x")
+        for (w, h, cells) in [(80, 24, 14), (120, 40, 30), (200, 60, 56)] {
+            var st = AppState(caps: .full, width: w, height: h, schedule: try NoiseSchedule())
+            st.snapshot = AppTests.fakeSnapshot(steps: 12)
+            st.zoom = true; st.selected = 1
+            let lines = render(st).lines()
+            // The x_t image's first row: half-blocks from column 1.
+            let row = try XCTUnwrap(lines.first { $0.hasPrefix(" ▀") }, "\(w)x\(h)")
+            XCTAssertEqual(row.dropFirst().prefix { $0 == "▀" }.count, cells, "\(w)x\(h): \(row)")
+            if w >= 120 {
+                // All the run's (up to) 10 stages, each labelled.
+                XCTAssertTrue(lines.contains { $0.contains("x̂0 along the trajectory (10 stages)") }, "\(w)x\(h)")
+                XCTAssertTrue(lines.contains { $0.contains("t=999") } && lines.contains { $0.contains("t=988") }, "\(w)x\(h): the first and last stages")
+            }
+        }
+    }
+
     /// The zoom view's strip labels each stage by its t, whole or not at all: at 80x30 and 100x30
     /// the strip's digits were 4 columns wide and "t=999" showed as "t=99"; now the strip shows
     /// fewer, larger stages there, and a label is never cut to other digits.

@@ -21,6 +21,20 @@ enum ZoomView {
         return (0..<k).map { k == 1 ? count - 1 : Int((Double($0) * Double(count - 1) / Double(k - 1)).rounded()) }
     }
 
+    /// Pixels a side of the two big digits: 1:1 when both fit side by side in `width` columns with 10
+    /// rows under them (nil when not: half size); larger, up to 3x, while the strip's 10 stages at half
+    /// size still fit whole under them, in whole multiples of `side` from 2x up (every pixel an equal block).
+    static func grown(side: Int, mode: RenderMode, width: Int, height: Int) -> Int? {
+        let cells = { (p: Int) in ImageWidget.size(pixels: p, mode: mode) }
+        guard 2 * cells(side).w + 3 <= width && height >= cells(side).h + 10 else { return nil }
+        // The strip: its caption, rows of half-size stages with a label row each, the reading's row, the gaps.
+        let stage = ImageWidget.size(pixels: side / 2, mode: mode == .braille ? .halfBlock : mode)
+        let perRow = max(1, (width + 1) / (stage.w + 1))
+        let strip = 6 + (10 + perRow - 1) / perRow * (stage.h + 1)
+        let best = (side...(3 * side)).last { 2 * cells($0).w + 3 <= width && height >= cells($0).h + strip } ?? side
+        return best >= 2 * side ? best / side * side : best
+    }
+
     static func render(_ s: AppState, _ buf: inout CellBuffer, _ l: SampleView.Layout) {
         let snap = s.snapshot
         // The side the keys act on (a fork's own steps while it has them), as the status line and panel show.
@@ -34,22 +48,25 @@ enum ZoomView {
         // The key hint that fits whole beside it, or none (not one cut mid-word).
         let hint = ["  (h/l other digit · z grid)", "  (h/l · z grid)", ""].first { title.count + $0.count <= W } ?? ""
         buf.text(1, l.top, title + hint, bold: true, maxWidth: W)
-        // Full size (1:1) when two digits and the strip fit, else half size.
-        let big1 = ImageWidget.size(side: side, mode: s.mode, scale: 1)
-        let scale = 2 * big1.w + 3 <= W && l.contentH >= big1.h + 10 ? 1 : 2
-        let big = ImageWidget.size(side: side, mode: s.mode, scale: scale)
+        // Full size (1:1) when two digits and the strip fit, larger on a larger window, else half size.
+        let drawn = grown(side: side, mode: s.mode, width: W, height: l.contentH) ?? side / 2
+        let scale = drawn >= side ? 1 : 2
+        let big = ImageWidget.size(pixels: drawn, mode: s.mode)
         let y0 = l.top + 2
         let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
         buf.text(1, y0 - 1, "x_t", fg: 245)
-        ImageWidget(pixels: digit(f, k, xt: true), side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps)
-            .render(into: &buf, x: 1, y: y0)
+        var xt = ImageWidget(pixels: digit(f, k, xt: true), side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps)
+        xt.fit = drawn
+        xt.render(into: &buf, x: 1, y: y0)
         let x2 = big.w + 3
         // Say when the window holds only half size (28x28 needs about 60 columns and 27 rows here).
         // The longest caption that fits whole (the equation panel beside takes columns).
         let captions = scale == 1 ? ["x̂0"] : ["x̂0  (half size; a larger window: \(side)x\(side))", "x̂0  (half size)", "x̂0"]
         let caption = captions.first { $0.count <= W - x2 } ?? "x̂0"
         buf.text(x2, y0 - 1, caption, fg: 245, maxWidth: W - x2)
-        ImageWidget(pixels: digit(f, k), side: side, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x2, y: y0)
+        var x0 = ImageWidget(pixels: digit(f, k), side: side, mode: s.mode, scale: scale, caps: s.caps)
+        x0.fit = drawn
+        x0.render(into: &buf, x: x2, y: y0)
         // The reading beside (or under) the big digits.
         if k < f.readings.count {
             let rd = f.readings[k]
