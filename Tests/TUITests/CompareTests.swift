@@ -273,7 +273,8 @@ final class CompareTests: XCTestCase {
     }
     /// The exported figure: a title, and per row the label and numbers beside full-size digits.
     /// On a big window (a projector) half-block rows draw their digits larger, where every row and all
-    /// n digits a row still fit; 80x24 and 120x40 keep their sizes, braille its dots.
+    /// n digits a row still fit; 80x24 keeps its sizes, braille its dots; where half size would cut
+    /// a row short, smaller digits hold all n.
     func testRowsGrowOnABigWindow() {
         let big = CompareView.Layout(width: 200, height: 60, rows: 3, n: 8, side: 28, mode: .halfBlock)
         XCTAssertEqual(big.fit, 21)
@@ -284,9 +285,15 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(five.rowsShown, 5); XCTAssertEqual(five.perRow, 8)
         XCTAssertGreaterThan(five.fit ?? 0, 14)
         XCTAssertLessThanOrEqual(five.top + 5 * five.rowH, 60 - 3 + 1)
-        for (w, h) in [(80, 24), (120, 40)] {
-            XCTAssertNil(CompareView.Layout(width: w, height: h, rows: 3, n: 8, side: 28, mode: .halfBlock).fit, "\(w)x\(h)")
-        }
+        XCTAssertNil(CompareView.Layout(width: 80, height: 24, rows: 3, n: 8, side: 28, mode: .halfBlock).fit)
+        // At 120x40 three rows at half size showed 6 of 8 digits: now all 8, at 11 pixels (five rows: 8 at 18).
+        let wide = CompareView.Layout(width: 120, height: 40, rows: 3, n: 8, side: 28, mode: .halfBlock)
+        XCTAssertEqual(wide.fit, 11); XCTAssertEqual(wide.perRow, 8)
+        XCTAssertLessThanOrEqual(wide.labelW + 8 * (wide.cell.w + 1) - 1, 120)
+        XCTAssertEqual(CompareView.Layout(width: 120, height: 40, rows: 5, n: 8, side: 28, mode: .halfBlock).perRow, 8)
+        // Where even a quarter size would not hold n across, half size shows what fits.
+        let many = CompareView.Layout(width: 120, height: 40, rows: 3, n: 16, side: 28, mode: .halfBlock)
+        XCTAssertNil(many.fit); XCTAssertEqual(many.perRow, 6)
         XCTAssertNil(CompareView.Layout(width: 200, height: 60, rows: 3, n: 8, side: 28, mode: .braille).fit)
     }
 

@@ -14,7 +14,8 @@ enum CompareView {
     /// so nothing smaller would fit more).
     struct Layout {
         let scale: Int, cell: (w: Int, h: Int), rowH: Int, labelW: Int, top: Int, perRow: Int, rowsShown: Int
-        /// Pixels a side when larger than half (a big window where every row and digit fits larger; nil: side / scale).
+        /// Pixels a side when not side / scale: larger than half on a big window where every row and digit
+        /// fits larger, or smaller than half where only that fits all n digits across (nil: side / scale).
         let fit: Int?
         /// Below 30 rows the heading gives its row to the digits.
         init(width W: Int, height H: Int, rows: Int, n: Int, side: Int, mode: RenderMode = .halfBlock) {
@@ -35,6 +36,15 @@ enum CompareView {
                 for px in Swift.stride(from: side, to: side / 2, by: -1) {
                     let c = ImageWidget.size(pixels: px, mode: mode)
                     if rows * (max(4, c.h) + 1) <= avail + 1 && (W - labelW - 1) / (c.w + 1) >= n { larger = px; break }
+                }
+            }
+            // Fewer than n digits a row at half size (few rows on a wide-but-short window: 6 of 8 at 120x40):
+            // smaller, down to a quarter, where all n fit across.
+            let across = W - labelW - 1
+            if larger == nil && mode != .braille && pick == 2 && across / (ImageWidget.size(side: side, mode: mode, scale: 2).w + 1) < n {
+                larger = Swift.stride(from: side / 2 - 1, through: side / 4, by: -1).first { px in
+                    let c = ImageWidget.size(pixels: px, mode: mode)
+                    return rows * (max(4, c.h) + 1) <= avail + 1 && across / (c.w + 1) >= n
                 }
             }
             fit = larger
