@@ -295,6 +295,25 @@ final class WidgetTests: XCTestCase {
         }
     }
 
+    /// Near the end of a run most of x̂0 lies a hair past -1 (paper), which read as "45% outside";
+    /// the panel says how much lies well past it.
+    func testPanelSaysHowFarX0IsOutside() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 1)
+        // 4 digits: 90% of pixels at -1.001, 5% at 1.5, the rest 0.
+        let one = (0..<784).map { i -> Float in i < 706 ? -1.001 : (i < 745 ? 1.5 : 0) }
+        let f = Frame(step: 0, totalSteps: 1000, t: 0, tNext: -1, n: 4, size: 28, xt: [Float](repeating: 0, count: 4 * 784),
+                      x0: Array(repeating: one, count: 4).flatMap { $0 }, xNext: [], eps: Stats(), x0Outside: 745.0 / 784)
+        st.snapshot.history = [RecordedFrame(f, keep: 4, readings: [])]
+        let text = render(st).text
+        XCTAssertTrue(text.contains("x̂0 outside [-1,1]: 95.0%"), text)
+        XCTAssertTrue(text.contains("(by over 0.1: 5.0%; c clips)"), text)
+        st.settings.clip = true
+        st.snapshot.history = [RecordedFrame(Frame(step: 0, totalSteps: 1000, t: 0, tNext: -1, n: 4, size: 28, xt: f.xt, x0: f.x0, xNext: [],
+                                                   eps: Stats(), x0Outside: f.x0Outside, settings: st.settings), keep: 4, readings: [])]
+        XCTAssertTrue(render(st).text.contains("(before clip; drawn clipped)"))
+    }
+
     /// The zoomed digit grows with the window (it stayed 28 cells wide at 200x60) while the strip's
     /// 10 stages still fit under it; from 2x up in whole multiples, so every pixel is an equal block.
     func testZoomGrowsOnALargeWindow() throws {

@@ -415,7 +415,9 @@ enum SampleView {
         guard bottom - y >= 6 else { return }
         buf.text(px, y + 4, String(format: sp("x̂0 outside [-1,1]: %.1f%%", "x0^ outside [-1,1]: %.1f%%"), f.x0Outside * 100),
                  maxWidth: l.panelW)
-        buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : "(beyond ink/paper; c clips)",
+        // Near t=0 most of it is paper a hair below -1 (45% at the end of a run): how much is well past.
+        let far = f.x0.isEmpty ? 0 : Double(f.x0.reduce(0) { $0 + (abs(Float($1)) > 1.1 ? 1 : 0) }) / Double(f.x0.count)
+        buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : String(format: "(by over 0.1: %.1f%%; c clips)", far * 100),
                  fg: 245, maxWidth: l.panelW)
         if bottom - y >= 7 {
             buf.text(px, y + 6, String(format: s.caps.unicode ? "ᾱ=%.4g  SNR=%.3g" : "abar=%.3g SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)
