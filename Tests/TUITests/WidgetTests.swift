@@ -456,6 +456,13 @@ final class WidgetTests: XCTestCase {
             let keys = ramp.map { order[$0] ?? Int($0 == 16 ? 0 : ($0 == 231 ? 999 : Int($0))) }
             XCTAssertEqual(keys, keys.sorted(), "ramp of \(colors) colours not monotonic: \(ramp)")
             XCTAssertEqual(w.grey(1.5), 203); XCTAssertEqual(w.grey(-0.5), 69)
+            if colors == 8 {
+                // Black and white only: a grey is the share of white pixels in a 4x4 tile (it was one threshold at 0.5).
+                for (v, whites) in [(Float(0), 0), (0.25, 4), (0.5, 8), (0.75, 12), (1, 16)] {
+                    let n = (0..<4).flatMap { y in (0..<4).map { x in w.grey(v, x, y) } }.filter { $0 == 7 }.count
+                    XCTAssertEqual(n, whites, "grey \(v)")
+                }
+            }
         }
     }
 

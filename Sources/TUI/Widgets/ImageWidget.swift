@@ -94,8 +94,13 @@ public struct ImageWidget {
         return ((brightest ? top : acc / max(total, 1e-9)) - lo) / (hi - lo)
     }
 
-    /// xterm-256 grey for a normalised value; out-of-range values get a marker colour.
-    func grey(_ v: Float) -> Int16 {
+    /// 4x4 ordered-dither thresholds (Bayer), in (0, 1): an 8-colour terminal's black and white make greys.
+    static let bayer4: [[Float]] = [[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]].map { $0.map { ($0 + 0.5) / 16 } }
+
+    /// xterm-256 grey for a normalised value at pixel (px, py); out-of-range values get a marker colour.
+    /// With 8 colours (black and white only) a pixel is white where its value passes the pixel's
+    /// dither threshold, so a blurry x̂0 stays a soft blob rather than a hard-edged one.
+    func grey(_ v: Float, _ px: Int = 0, _ py: Int = 0) -> Int16 {
         if v > 1.02 { return 203 }   // salmon: above the range
         if v < -0.02 { return 69 }   // blue: below the range
         let c = min(1, max(0, v))
@@ -106,7 +111,7 @@ public struct ImageWidget {
             return Int16(231 + level)
         }
         if caps.colors >= 16 { return [0, 8, 7, 15][min(3, Int(c * 4))] }
-        return c >= 0.5 ? 7 : 0
+        return c > ImageWidget.bayer4[py & 3][px & 3] ? 7 : 0
     }
 
     public func render(into buf: inout CellBuffer, x: Int, y: Int) {
@@ -120,7 +125,7 @@ public struct ImageWidget {
                 for cx in 0..<s {
                     let top = value(cx, 2 * cy, scale: scale, spans: spans)
                     let bot = 2 * cy + 1 < s ? value(cx, 2 * cy + 1, scale: scale, spans: spans) : top
-                    buf.put(x + cx, y + cy, "▀", fg: grey(top), bg: grey(bot))
+                    buf.put(x + cx, y + cy, "▀", fg: grey(top, cx, 2 * cy), bg: grey(bot, cx, 2 * cy + 1))
                 }
             }
         case .braille:
