@@ -325,6 +325,21 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(fourth.contains("-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), fourth)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
         XCTAssertEqual(files.count, 2 + 2 + 2 + 4 + 4, files.sorted().joined(separator: " "))
+        // Finished, not forked: the grids show the final samples and the last step's x̂0, so those are
+        // written, not the last step's input x_t (which is not on screen; it was, named -xt).
+        st.snapshot.forkSettings = nil; st.snapshot.forkHistory = []; st.forkFocus = false
+        st.snapshot.finished = true; st.snapshot.running = false
+        let done = ExplorerApp.export(st, dir: dir).said
+        XCTAssertTrue(done.contains("ddpm-beta-t997-") && done.hasSuffix("-x0.png, -final.png") && !done.contains("-xt.png"), done)
+        // Scrubbed back, x_t is on screen again.
+        st.scrub = 1
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t998-xt.png, -x0.png"))
+        st.scrub = nil
+        // After a temperature change the left grid is the run before it: exported under its temperature.
+        st.snapshot.finished = false; st.snapshot.final = nil
+        st.snapshot.comparison = RunnerSnapshot.Comparison(temperature: 0.5, images: Array(repeating: 0, count: 4 * 784), finished: false, t: 556)
+        let before = ExplorerApp.export(st, dir: dir).said
+        XCTAssertTrue(before.hasSuffix("-before-temp0.5-t556.png, -x0.png"), before)
     }
 
     /// Escape sequences ncurses does not decode for the TERM at hand are read

@@ -690,8 +690,16 @@ enum ExplorerApp {
             written.append(suffix)
         }
         do {
-            let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
-            try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)
+            // The left grid as shown: x_t, or once the run has finished the final samples (written
+            // below; the last step's input x_t is not on screen), or after a temperature change the
+            // run before it.
+            let finishedShown = s.scrub == nil && snap.final != nil && !s.forking
+            if !s.forking, let c = snap.comparison {
+                try write(String(format: "-before-temp%.1f", c.temperature) + (c.finished ? "" : "-t\(c.t)") + ".png", c.images, n: f.n, side: f.size)
+            } else if !finishedShown {
+                let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
+                try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)
+            }
             try write("-x0.png", f.x0Floats(), n: f.n, side: f.size)
             if s.forking, let g = SampleView.grids(s) {
                 // While forking: both sides as the grids show them (x̂0 at the same t, or their final

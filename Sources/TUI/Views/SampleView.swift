@@ -262,10 +262,13 @@ enum SampleView {
         }
         if !s.forking, let c = snap.comparison {
             // A temperature change: the previous run's result beside the new run.
-            g.leftTitle = String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0 (t=\(c.t))")
+            // An unfinished run before says where it stopped: its blurry x̂0 beside a final sample is not
+            // what the temperature did.
+            g.leftTitle = String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0, stopped at t=\(c.t)")
                 + "  " + describe(c.settings, unicode: s.caps.unicode)
-            g.leftShort = [String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0 (t=\(c.t))"),
-                           String(format: "before T%.1f ", c.temperature) + (c.finished ? "final" : "x̂0 t=\(c.t)")]
+            g.leftShort = [String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0, stopped at t=\(c.t)"),
+                           String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)"),
+                           String(format: "before T%.1f ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)")]
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()
