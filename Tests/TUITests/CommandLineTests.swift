@@ -73,6 +73,12 @@ final class CommandLineTests: XCTestCase {
             ("eval --n -4", "--n must be in 2...10000, got -4"),
             ("eval --sampler ddim --steps 0", "--steps must be in 1...T, got 0"),
             ("eval --steps 50", "--steps is for --sampler ddim or dpmpp"),
+            // A setting the sampler does not use is refused, as --steps is, not silently ignored.
+            ("sample --out \(png) --eta 0.5", "--eta is for --sampler ddim (ddpm does not use it)"),
+            ("sample --out \(png) --sampler dpmpp --eta 0.5", "--eta is for --sampler ddim (dpmpp does not use it)"),
+            ("sample --out \(png) --sampler ddim --variance posterior", "--variance is for --sampler ddpm (ddim does not use it)"),
+            ("sample --out \(png) --spacing leading", "--spacing is for --sampler ddim or dpmpp"),
+            ("eval --eta 1", "--eta is for --sampler ddim (ddpm does not use it)"),
             ("info --config '{\"nChannels\":16,\"chMults\":[1,2,2],\"nBlocks\":2,\"imageSize\":28,\"learnSigma\":\"yes\"}'", "'learnSigma' has the wrong type (true or false)"),
             ("eval --temperature 12", "--temperature must be in [0, 10], got 12.0"),
             ("eval --sampler ddim --eta -0.5", "--eta must be in [0, 1], got -0.5"),
@@ -149,6 +155,21 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(DDPMCommand.editDistance(Array(""), Array("abc")), 3)
     }
 
+    /// Without its assets folder (DDPM_ASSETS wrong, or a binary copied elsewhere) the error says where
+    /// the assets are looked for, not how to restore one file of them with git.
+    func testMissingAssetsFolderNamesDDPMAssets() throws {
+        let dir = Shell.temporaryDirectory("no-assets")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var (code, out) = Shell.sh("DDPM_ASSETS=\(dir)/nowhere timeout 30 \(Shell.binary) sample --n 1 --out \(dir)/s.png")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("DDPM_ASSETS is \(dir)/nowhere, which is not a folder: set it to the project's assets folder"), out)
+        XCTAssertFalse(out.contains("git checkout"), out)
+        try FileManager.default.copyItem(atPath: Shell.binary, toPath: dir + "/ddpm")
+        (code, out) = Shell.sh("cd \(dir) && env -u DDPM_ASSETS timeout 30 ./ddpm sample --n 1 --out s.png")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("The assets folder was not found beside the ddpm binary's package or in the current folder: set DDPM_ASSETS"), out)
+    }
+
     /// `ddpm --version` prints the version on stdout and exits 0 (also before a command's options).
     func testVersion() {
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) --version 2>/dev/null")
@@ -178,7 +199,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual((d["train_conv_kernel"] as? String)?.contains("their weight gradients as well"), avx2, out)
         let (bad, msg) = Shell.sh("DDPM_ASSETS=\(NSTemporaryDirectory())no-assets-\(getpid()) \(Shell.binary) bench --steps 1 --train-batches 2 --sample-batches 1")
         XCTAssertEqual(bad, 0, "speeds are measured without the bundled files: \(msg)")
-        XCTAssertTrue(msg.contains("cannot time loading") && msg.contains("git checkout -- assets/models/mnist-tiny.safetensors"), msg)
+        XCTAssertTrue(msg.contains("cannot time loading") && msg.contains("DDPM_ASSETS is \(NSTemporaryDirectory())no-assets-\(getpid()), which is not a folder"), msg)
         XCTAssertTrue(msg.contains("peak resident memory") && !msg.contains("loading the"), msg)
         XCTAssertTrue(msg.contains("this CPU's FMA peak, measured now on \(Parallel.cores) cores") && !msg.contains("~250"), msg)
         XCTAssertTrue(msg.contains("training: the U-Net's 3x3 stride-1 convolutions 8 to 32 wide through Winograd"), msg)

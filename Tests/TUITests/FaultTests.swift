@@ -125,7 +125,8 @@ final class FaultTests: XCTestCase {
     /// A 1 GiB file of random bytes as --data or --weights is refused at once.
     func testHugeRandomFilesAreRefused() throws {
         let big = "\(dir!)/random.bin"
-        Shell.sh("head -c 65536 /dev/urandom > \(big) && truncate -s 1G \(big)")
+        // (First byte fixed: random bytes starting like a PNG or gzip are named as one.)
+        Shell.sh("printf Z > \(big) && head -c 65535 /dev/urandom >> \(big) && truncate -s 1G \(big)")
         for (cmd, needle) in [("train --data \(big) --out \(dir!)/c.safetensors", "is a file"),
                               ("sample --weights \(big) --n 1 --out \(dir!)/s.png", "not a valid safetensors file"),
                               ("eval --weights \(big) --n 10", "not a valid safetensors file"),

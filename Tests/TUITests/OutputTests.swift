@@ -30,6 +30,10 @@ final class OutputTests: XCTestCase {
         let out = ddpm("\(common) --out \(dir)/s.png")
         XCTAssertFalse(out.contains("\r"), "progress redraws off a terminal: \(out)")
         XCTAssertEqual(out.split(separator: "\n").count, 1, out)
+        // The line names every setting that shaped the samples.
+        XCTAssertTrue(out.contains("wrote 5 samples to \(dir)/s.png (ddim 20 steps eta 0.0, seed 7, "), out)
+        let warm = ddpm("sample --n 1 --temperature 1.5 --clip --out \(dir)/warm.png")
+        XCTAssertTrue(warm.contains("(ddpm 1000 steps, temperature 1.5, x0 clipped, seed 0, "), warm)
         _ = ddpm("\(common) --out \(dir)/s.pgm")
         _ = ddpm("\(common) --out \(dir)/s.idx")
         let png = try PNGDecoder.decodeGrey(try bytes(dir + "/s.png"))

@@ -209,6 +209,8 @@ final class RecordingTests: XCTestCase {
         XCTAssertTrue(out.contains("recorded 30 steps of 5 digits"), out)
         (code, out) = Shell.sh("\(Shell.binary) export-gif \(dir)/r.ddpmtraj --out \(dir)/a.gif --frames 12 --delay 50 --hold 1500 --scale 1")
         XCTAssertEqual(code, 0, out)
+        // How long it plays (12 frames 50 ms apart, the final held 1.5 s), not only the encoding time.
+        XCTAssertTrue(out.contains("13 frames, 50 ms apart, plays 2.1 s;"), out)
         let rec = try Recording.read(dir + "/r.ddpmtraj")
         let chosen = TrajectoryGIF.frameIndices(total: 30, count: 12)
         XCTAssertEqual(chosen.count, 12)
@@ -286,6 +288,11 @@ final class RecordingTests: XCTestCase {
             }
         }
         XCTAssertTrue(Shell.sh("\(Shell.binary) replay \(dir)/version-9.ddpmtraj").1.contains("version 9 is not supported"))
+        // A PNG (the sample's picture) given where the recording was meant says what it is.
+        try Data(ImageWriter.png(width: 2, height: 2, grey: [0, 1, 2, 3])).write(to: URL(fileURLWithPath: dir + "/s.png"))
+        let png = Shell.sh("\(Shell.binary) export-gif \(dir)/s.png --out \(dir)/x.gif")
+        XCTAssertEqual(png.0, 1, png.1)
+        XCTAssertTrue(png.1.hasPrefix("Error: \(dir)/s.png: is a PNG image, not a safetensors file"), png.1)
     }
 
     /// The real binary in tmux at 80x24: a recording replays (message, digits,

@@ -96,8 +96,21 @@ public struct SafeTensors {
         }
     }
 
+    /// What a file that is not safetensors is, from its first bytes, for the files this program writes
+    /// or reads beside them (a PNG given where a recording was meant), or nil.
+    static func otherKind(_ data: Data) -> String? {
+        let b = [UInt8](data.prefix(4))
+        if b.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return "a PNG image" }
+        if b.starts(with: Array("GIF8".utf8)) { return "a GIF image" }
+        if b.starts(with: Array("P5".utf8)) || b.starts(with: Array("P2".utf8)) { return "a PGM image" }
+        if b.starts(with: [0x1F, 0x8B]) { return "gzip-compressed" }
+        if b.count == 4, b[0] == 0, b[1] == 0, b[2] == 0x08, (1...4).contains(b[3]) { return "IDX data (images or labels)" }
+        return nil
+    }
+
     public static func parse(_ data: Data, path: String) throws -> SafeTensors {
         func bad(_ r: String) -> EngineError { .badFile(path: path, reason: "not a valid safetensors file: " + r) }
+        if let kind = otherKind(data) { throw EngineError.badFile(path: path, reason: "is \(kind), not a safetensors file") }
         guard data.count >= 8 else { throw bad("only \(data.count) bytes") }
         let hlen = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard hlen <= UInt64(maxHeaderBytes) else {

@@ -44,6 +44,13 @@ enum Assets {
     /// (The explorer shows how to train a model itself: `training: false`.)
     static func restoreHint(_ path: String, training: Bool = true) -> String? {
         let git = "git checkout -- "
+        // No assets folder at all (a binary copied elsewhere): where they are looked for, not how to restore one file.
+        if [model, classifier, noisyClassifier, mnist].contains(path), !FileManager.default.fileExists(atPath: root) {
+            let env = ProcessInfo.processInfo.environment["DDPM_ASSETS"] ?? ""
+            return env.isEmpty
+                ? "The assets folder was not found beside the ddpm binary's package or in the current folder: set DDPM_ASSETS to the project's assets folder"
+                : "DDPM_ASSETS is \(EngineError.oneLine(env)), which is not a folder: set it to the project's assets folder"
+        }
         switch path {
         case model:
             return "Restore the bundled model with: \(git)assets/models/mnist-tiny.safetensors"

@@ -38,7 +38,11 @@ struct ExportGIFCommand: ParsableCommand {
             let t0 = Benchmark.now()
             let r = try TrajectoryGIF.write(out, recording: rec, options: options)
             let s = Benchmark.now() - t0
-            print(String(format: "wrote %@: %d frames, %.1f MB, %.1f ms a frame", EngineError.oneLine(out), r.frames, Double(r.bytes) / 1e6, 1000 * s / Double(r.frames)))
+            // How long it plays (the frames' delays and the final hold), then how long encoding took
+            // ("1.4 ms a frame" alone read as the playback speed).
+            let plays = Double(rec.main.final == nil ? r.frames * delay : (r.frames - 1) * delay + hold) / 1000
+            print(String(format: "wrote %@: %d frames, %d ms apart, plays %.1f s; %.1f MB, encoded in %.2f s (%.1f ms a frame)",
+                         EngineError.oneLine(out), r.frames, delay, plays, Double(r.bytes) / 1e6, s, 1000 * s / Double(r.frames)))
         }
     }
 }

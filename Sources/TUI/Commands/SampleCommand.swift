@@ -22,7 +22,7 @@ struct SampleCommand: ParsableCommand {
 
     func validate() throws {
         try modelFile.validateForFile()
-        try sampling.refuseStepsForDDPM()
+        try sampling.refuseUnusedSettings()
         _ = try backendOption(backend)
         try validating { try EngineError.require((1...Sampler.maxImages).contains(n), "n", "1...\(Sampler.maxImages)", n) }
         let ext = (out as NSString).pathExtension.lowercased()
@@ -81,8 +81,8 @@ struct SampleCommand: ParsableCommand {
             let sampling = Benchmark.now() - t0
             let cropped = crop(result, n: n, from: side)
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
-            print("wrote \(n) sample\(n == 1 ? "" : "s") to \(EngineError.oneLine(out)) (\(settings.kind.rawValue), \(total) steps, seed \(seed)"
-                  + (settings.guide.map { ", guided to \($0) at scale \(settings.guideScale)" } ?? "")
+            // Every setting that shaped them (eta, variance, temperatures, clipping, guidance).
+            print("wrote \(n) sample\(n == 1 ? "" : "s") to \(EngineError.oneLine(out)) (\(self.sampling.label(settings, T: schedule.T)), seed \(seed)"
                   + (net.ws.bf16 ? ", bfloat16" : "")
                   + ", \(String(format: "%.1f", Benchmark.now() - t0)) s)")
             if trajectory {

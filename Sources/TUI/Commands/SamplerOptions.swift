@@ -31,11 +31,22 @@ struct SamplerOptions: ParsableArguments {
         try validating { try settings(T: nil).validateControls() }
     }
 
-    /// For a command that samples once (sample, eval): --steps with DDPM would do nothing, so it is
-    /// refused rather than ignored (the explorer keeps it for a later switch to DDIM).
-    func refuseStepsForDDPM() throws {
-        if sampler == SamplerKind.ddpm.rawValue && steps != nil {
+    /// For a command that samples once (sample, eval): a setting its sampler does not use would do
+    /// nothing, so it is refused rather than ignored (the explorer keeps it for a later switch):
+    /// --steps and --spacing with DDPM, --eta but with DDIM, --variance but with DDPM.
+    func refuseUnusedSettings() throws {
+        let kind = SamplerKind(rawValue: sampler) ?? .ddpm
+        if kind == .ddpm && steps != nil {
             throw ValidationError("--steps is for --sampler ddim or dpmpp: DDPM walks all T steps of the schedule")
+        }
+        if kind == .ddpm && spacing != "trailing" {
+            throw ValidationError("--spacing is for --sampler ddim or dpmpp: DDPM walks all T steps of the schedule")
+        }
+        if kind != .ddim && eta != 0 {
+            throw ValidationError("--eta is for --sampler ddim (\(sampler) does not use it)")
+        }
+        if kind != .ddpm && variance != VarianceKind.beta.rawValue {
+            throw ValidationError("--variance is for --sampler ddpm (\(sampler) does not use it)")
         }
     }
 
