@@ -295,6 +295,21 @@ final class RecordingTests: XCTestCase {
         XCTAssertTrue(png.1.hasPrefix("Error: \(dir)/s.png: is a PNG image, not a safetensors file"), png.1)
     }
 
+    /// Unlimited, a replay plays the whole recording in about ten seconds, short or long (a 20-step
+    /// recording was over in a second), and the status line says the rate is the replay's.
+    func testReplayPaceFitsTheRecording() throws {
+        for (steps, rate) in [(20, 2.0), (50, 5.0), (5, 2.0), (300, 30.0)] {
+            var snap = AppTests.fakeSnapshot(steps: steps)
+            snap.final = Array(repeating: 0, count: 4 * 784)
+            let rec = try XCTUnwrap(Recording(snap, model: Self.model, schedule: try NoiseSchedule().spec))
+            XCTAssertEqual(ReplayPlayer(rec).fullSpeed, rate, "\(steps) steps")
+        }
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 3)
+        st.replay = "r.ddpmtraj"
+        XCTAssertTrue(SampleView.statusLine(st).contains("replay 12.5 st/s"), SampleView.statusLine(st))
+    }
+
     /// The real binary in tmux at 80x24: a recording replays (message, digits,
     /// finished), model keys are refused, r plays again, scrubbing works; the
     /// --cast file is asciicast v2: a header, then [time, code, text] lines

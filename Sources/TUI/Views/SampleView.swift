@@ -92,7 +92,9 @@ enum SampleView {
             fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
         }
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
-        let speed = s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) } ?? String(format: "%.1f st/s", snap.stepsPerSecond)
+        // (A replay's measured rate is the playback's, not the machine's: it says so.)
+        let speed = s.speedLimit.map { String(format: "%.0f st/s (limit)", $0) }
+            ?? (s.replay != nil ? "replay " : "") + String(format: "%.1f st/s", snap.stepsPerSecond)
         // Paused, the last steps' rate says nothing about now (finished, it says how fast the run went).
         if snap.running || snap.finished {
             fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
