@@ -82,18 +82,17 @@ enum ZoomView {
         // The strip: x̂0 at 10 points of the trajectory so far, left (t = T-1) to right.
         let sy = y0 + big.h + 2
         guard sy + 3 < l.top + l.contentH, idx >= 0 else { return }
-        // The largest strip digits for which all 10 stages fit in the rows left, else 5 stages; digits
-        // smaller than a quarter size (7x7 pixels) are no longer digits, so then no strip.
+        // The largest strip digits for which all 10 stages fit in the rows left, else 5 stages; 5 larger
+        // stages before 10 at a quarter size (7 columns: at 80x24 they were too small to read), which
+        // comes last; anything smaller is no longer a digit, so then no strip.
         let rowsAvail = l.top + l.contentH - sy
         var pick: (scale: Int, perRow: Int, cell: (w: Int, h: Int), idxs: [Int])? = nil
-        search: for most in [10, 5] {
+        for (most, sc) in [(10, 2), (10, 3), (5, 2), (5, 3), (10, 4), (5, 4)] {
             let idxs = stages(idx + 1, most: most)
-            for sc in [2, 3, 4] {
-                let c = ImageWidget.size(side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: sc)
-                let perRow = max(1, (W + 1) / (c.w + 1))
-                let rows = (idxs.count + perRow - 1) / perRow
-                if rows * (c.h + 1) <= rowsAvail { pick = (sc, perRow, c, idxs); break search }
-            }
+            let c = ImageWidget.size(side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: sc)
+            let perRow = max(1, (W + 1) / (c.w + 1))
+            let rows = (idxs.count + perRow - 1) / perRow
+            if rows * (c.h + 1) <= rowsAvail { pick = (sc, perRow, c, idxs); break }
         }
         guard let p = pick else { return }
         let idxs = p.idxs
