@@ -139,6 +139,28 @@ final class FaultTests: XCTestCase {
         }
     }
 
+    /// Under an address-space limit (ulimit -v) too small for the training or test set, train and
+    /// eval say "out of memory" in one line (exit 1 or 71); the float copy of the 60,000 training
+    /// images, then the evaluation's statistics, ended them with "failed to allocate" (exit 134).
+    func testMemoryLimitsEndInOneLineNotACrash() throws {
+        let env = "DDPM_ASSETS=\(Shell.assets) SWIFT_BACKTRACE=enable=no"
+        var refused = 0
+        for (cmd, limits) in [("train --steps 1 --batch 2 --out \(dir!)/oom.safetensors", [100_000, 150_000, 250_000, 300_000]),
+                              ("eval --n 2 --sampler ddim --steps 1", [150_000, 250_000, 340_000, 370_000, 390_000])] {
+            for kb in limits {
+                try? FileManager.default.removeItem(atPath: "\(dir!)/oom.safetensors")
+                let (code, out) = Shell.sh("ulimit -v \(kb); \(env) timeout 120 \(Shell.binary) \(cmd)")
+                XCTAssertTrue(code == 0 || code == 1 || code == 71, "\(cmd) under ulimit -v \(kb): exit \(code)\n\(out.prefix(400))")
+                XCTAssertFalse(out.contains("Fatal error") || out.contains("git checkout"), "\(cmd) under ulimit -v \(kb):\n\(out.prefix(400))")
+                if code != 0 {
+                    XCTAssertTrue(out.hasPrefix("Error: out of memory") || out.contains("ddpm: out of memory"), "\(cmd) under ulimit -v \(kb):\n\(out.prefix(400))")
+                    refused += 1
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(refused, 5, "the limits are low enough to refuse")
+    }
+
     /// What `train` could not hold or nothing could load is refused at once with one
     /// line, before any memory is taken (these once crashed writing through a null
     /// pointer, or trained a model that sample, info and export refuse); an --epochs

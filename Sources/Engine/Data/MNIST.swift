@@ -95,6 +95,7 @@ public struct Dataset: Sendable {
             throw EngineError.badFile(path: lp, reason: "label \(labs.bytes[bad]) at index \(bad) is not a digit 0...9")
         }
         let n = min(max(limit ?? imgs.dims[0], 1), imgs.dims[0]), side = imgs.dims[1]
+        try InputFile.checkMemory(n * side * side * MemoryLayout<Float>.size, for: "\(n) images of \(ip) as floats (--limit takes fewer)")
         let images = imgs.bytes[0..<(n * side * side)].map { Float($0) / 127.5 - 1 }
         self.init(images: images, labels: Array(labs.bytes[0..<n]), side: side)
     }
@@ -131,6 +132,7 @@ public struct Dataset: Sendable {
                 + (newSide > side ? " (padding must be even on both sides)" : " (images larger than the model's are not cropped)"))
         }
         let off = (newSide - side) / 2
+        try InputFile.checkMemory(count * newSide * newSide * MemoryLayout<Float>.size, for: "\(count) images padded to \(newSide)x\(newSide) (--limit takes fewer)")
         var out = [Float](repeating: -1, count: count * newSide * newSide)
         images.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in

@@ -29,15 +29,13 @@ public struct IDXFile: Equatable {
         if Gzip.isGzip(head) {
             // Mapped, not read: only the pages the inflater reaches are loaded,
             // so a header that asks too much is refused after a few bytes.
-            guard let mapped = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
-                throw EngineError.badFile(path: path, reason: "cannot read the file")
-            }
-            return try inflate(mapped, path: path, usable: usable)
+            return try inflate(try InputFile.mapped(path, size: size), path: path, usable: usable)
         }
         let h = try header([UInt8](head), path: path)
         try checkPayload(h, payload: size - h.length, path: path)
         try usable?(h.dims)
         // The payload read straight into its buffer.
+        try InputFile.checkMemory(h.total, for: "the \(h.dims) bytes of \(path)")
         var bytes = [UInt8](head.dropFirst(h.length))
         bytes.reserveCapacity(h.total)
         while bytes.count < h.total {
@@ -71,6 +69,7 @@ public struct IDXFile: Equatable {
             if (1...4).contains(nd) { got += try head.withUnsafeMutableBytes { try fill($0.baseAddress! + 4, 4 * nd) } }
             let h = try header(Array(head[0..<got]), path: path)
             try usable?(h.dims)
+            try InputFile.checkMemory(h.total, for: "the \(h.dims) bytes of \(path)")
             var bytes = [UInt8](repeating: 0, count: h.total)
             let n = h.total == 0 ? 0 : try bytes.withUnsafeMutableBytes { try fill($0.baseAddress!, h.total) }
             var extra: UInt8 = 0

@@ -33,6 +33,30 @@ public enum InputFile {
         return size
     }
 
+    /// The file's bytes, mapped (only the pages read are loaded). A file that opens but cannot be
+    /// mapped is out of address space (ulimit -v), not missing or damaged: the error says so.
+    public static func mapped(_ path: String, size: Int) throws -> Data {
+        do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            if FileManager.default.isReadableFile(atPath: path) {
+                throw EngineError.invalidArgument("out of memory: cannot map \(path) (\(max(1, size >> 20)) MiB) into memory")
+            }
+            throw EngineError.badFile(path: path, reason: "cannot read the file")
+        }
+    }
+
+    /// Throws when `bytes` cannot be allocated now (an address-space limit such as ulimit -v): an
+    /// array that size would end the process ("failed to allocate"), so callers about to make one
+    /// from a file's contents check first. `what` names it ("the training images as floats").
+    public static func checkMemory(_ bytes: Int, for what: String) throws {
+        guard bytes > 0 else { return }
+        // (mmap, not malloc: the optimiser may drop a malloc whose memory is never used, and the check with it.)
+        let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else {
+            throw EngineError.invalidArgument("out of memory: \(what) need \(max(1, bytes >> 20)) MiB")
+        }
+        munmap(p, bytes)
+    }
+
     /// Where a file at `path` is or would be created, as the kernel resolves
     /// it: the real path of an existing file (through symlinks), else the real
     /// path of its folder (the text before the last "/", so "link/.." goes

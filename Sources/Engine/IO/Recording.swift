@@ -194,11 +194,8 @@ public struct Recording: Sendable {
 
     /// Reads a recording; every problem is one error naming the file.
     public static func read(_ path: String) throws -> Recording {
-        _ = try InputFile.size(path, what: "recording", limit: maxBytes + (64 << 20))
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
-            throw EngineError.badFile(path: path, reason: "cannot read the file")
-        }
-        return try parse(data, path: path)
+        let size = try InputFile.size(path, what: "recording", limit: maxBytes + (64 << 20))
+        return try parse(try InputFile.mapped(path, size: size), path: path)
     }
 
     /// Parses a recording's bytes (`path` names it in errors).

@@ -76,11 +76,8 @@ public struct SafeTensors {
     public static let maxFileBytes = 1 << 33
 
     public static func read(_ path: String) throws -> SafeTensors {
-        _ = try InputFile.size(path, what: "safetensors file", limit: maxFileBytes)
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
-            throw EngineError.badFile(path: path, reason: "cannot read the file")
-        }
-        return try parse(data, path: path)
+        let size = try InputFile.size(path, what: "safetensors file", limit: maxFileBytes)
+        return try parse(try InputFile.mapped(path, size: size), path: path)
     }
 
     /// How many times `needle` occurs in `data` (non-overlapping), by a plain scan.

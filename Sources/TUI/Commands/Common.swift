@@ -68,7 +68,9 @@ enum Assets {
 
     /// The error of reading `path`, followed by how to get it back if it is a bundled asset.
     static func explain(_ error: Error, reading path: String, training: Bool = true) -> String {
-        restoreHint(path, training: training).map { "\(error). \($0)" } ?? "\(error)"
+        // (Not the file's fault, e.g. out of memory: restoring it would not help.)
+        if case EngineError.invalidArgument = error { return "\(error)" }
+        return restoreHint(path, training: training).map { "\(error). \($0)" } ?? "\(error)"
     }
 
     /// Runs `body`, which reads `path`; if that fails and `path` is a bundled

@@ -127,6 +127,11 @@ struct EvalCommand: ParsableCommand {
             if let versusSet { sets.append(versusSet) }
             // A small --data set holds out fewer real images than were sampled: compare that many.
             let nf = min(held.count, sets.map { $0.images.count / MNIST.pixels }.min()!)
+            // The reference's features (floats), their centred copy and kernel rows (doubles), a few d x d
+            // matrices and the bootstraps' copies: under a memory limit, one line rather than a failed
+            // allocation's crash (measured: the evaluation's address space grows by about 75 MiB from here).
+            let d = cls.featureDim
+            try InputFile.checkMemory(test.count * d * 24 + 8 * d * d * 8 + (96 << 20), for: "the features of \(test.count) test digits and their statistics")
             let evaluation = Evaluation(classifier: cls, params: cp, reference: test)
             var scores = sets.enumerated().map { evaluation.scores($0.element.images, n: nf, seed: seed &+ UInt64($0.offset)) }
             let real = evaluation.scores(held.images, n: nf, seed: seed &+ 7)
