@@ -122,6 +122,8 @@ final class CommandLineTests: XCTestCase {
             // A control character given in a flag is printed escaped: it must not drive the terminal.
             ("info --weights \"$(printf '\\033[31mnofile\\007')\"", "Error: \\u001b[31mnofile\\u0007: no such file"),
             ("sample --out \(png) --frobnicate", "Unknown option '--frobnicate'"),
+            // A newline in a value stays on the error's line, escaped (the message was split in two).
+            ("sample --out \(png) --sampler \"$(printf 'a\\nb')\"", "unknown --sampler 'a\\u000ab' (ddpm, ddim or dpmpp)"),
         ]
         for (args, expected) in cases {
             let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) \(args)")

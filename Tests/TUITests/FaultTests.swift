@@ -350,5 +350,11 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("training diverged at step 5") && out.contains("last good checkpoint \(ckpt) is kept"), out)
         XCTAssertEqual(checkpointStep(ckpt), "4")
+        // Before the first checkpoint there is none to keep: it says nothing was saved (it named a file that did not exist).
+        let early = "\(dir!)/early.safetensors"
+        let (code2, out2) = Shell.sh("DDPM_TEST_DIVERGE_AT=1 " + train("--steps 10 --checkpoint-every 5 --out \(early)"))
+        XCTAssertEqual(code2, 1, out2)
+        XCTAssertTrue(out2.contains("training diverged at step 1") && out2.contains("nothing was saved (it diverged before the first checkpoint)"), out2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: early))
     }
 }

@@ -266,8 +266,24 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(ddpm("train --steps 2 --batch 2 --limit 8 --checkpoint-every 10 --out \(ck) --resume").contains("training small"))
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/junk.safetensors --meta config=junk")
         XCTAssertEqual(code, 1, out)
-        XCTAssertTrue(out.contains("'config' is not valid"), out)
+        XCTAssertTrue(out.contains("--meta cannot change 'config': the checkpoint records it for these weights"), out)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/junk.safetensors"))
+        // Nor another recorded fact (a schedule of T 5 made a file that sampled 5 steps); a note is added.
+        for kv in ["step=abc", "schedule='{\"kind\":\"linear\",\"T\":5,\"betaStart\":0.0001,\"betaEnd\":0.02}'"] {
+            let (c, o) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/junk.safetensors --meta \(kv)")
+            XCTAssertEqual(c, 1, o)
+            XCTAssertTrue(o.contains("--meta cannot change '"), o)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/junk.safetensors"))
+        let (c, o) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/noted.safetensors --meta note=lecture")
+        XCTAssertEqual(c, 0, o)
+        XCTAssertEqual(try SafeTensors.read(dir + "/noted.safetensors").metadata["note"], "lecture")
+        // info shows a note on one line, newlines escaped, and cuts a long one saying how long it was.
+        let long = "a" + String(repeating: "x", count: 2999)
+        _ = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/long.safetensors --meta \"note=$(printf 'line1\\nline2')\(long)\"")
+        let info = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) info --weights \(dir)/long.safetensors").1
+        let note = try XCTUnwrap(info.split(separator: "\n").first { $0.hasPrefix("note:") }, info)
+        XCTAssertTrue(note.contains("line1\\u000aline2a") && note.hasSuffix("… (3011 characters)") && note.count < 2100, String(note.prefix(100)))
     }
 
     /// --recipe picks the starting options (flags change them); --minutes stops

@@ -274,6 +274,11 @@ final class RecordingTests: XCTestCase {
         var flipped = good
         flipped[flipped.count - 3] ^= 0xFF   // data bytes may change: an F16 value, still a recording
         cases.append(("flipped data", flipped))
+        // A share of x̂0 outside [-1, 1] above 1 (replay showed "-700.0%") is refused.
+        var share = good
+        let x0o = try XCTUnwrap(good.range(of: Data("x0_outside\\\":0.25".utf8)))   // (JSON inside the header's JSON: quotes escaped)
+        share[x0o.upperBound - 4] = UInt8(ascii: "7")
+        cases.append(("share out of range", share))
         for (name, data) in cases {
             XCTAssertNoThrow(try ParserChecks.recording(data), name)
             let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"

@@ -364,7 +364,7 @@ public struct Recording: Sendable {
         func frame(n: Int, size: Int, T: Int, xt: [Float16], x0: [Float16], readings: [DigitReader.Reading],
                    bad: (String) -> EngineError) throws -> RecordedFrame {
             guard step >= 0, (0..<T).contains(t), (-1..<T).contains(t_next), eps.count == 4, eps.allSatisfy({ $0.isFinite }),
-                  x0_outside.isFinite else { throw bad("frame \(step) has a value out of range") }
+                  (0...1).contains(x0_outside) else { throw bad("frame \(step) has a value out of range") }
             do { try settings.validate(T: T) } catch { throw bad("frame \(step): \(error)") }
             var st = Stats(); st.mean = eps[0]; st.std = eps[1]; st.min = eps[2]; st.max = eps[3]
             return RecordedFrame(step: step, t: t, tNext: t_next, n: n, size: size, settings: settings, xt: xt, x0: x0,
@@ -386,6 +386,13 @@ public struct Recording: Sendable {
     /// The readings back; digit and p are the largest probability and its class, as the reader picks them.
     static func unpack(_ v: [Float], n: Int, bad: (String) -> EngineError) throws -> [DigitReader.Reading] {
         guard v.allSatisfy({ $0.isFinite }) else { throw bad("a reading is not finite") }
+        // Probabilities and the ink share lie in [0, 1], the entropy in [0, log2 10] bits (a little slack for rounding).
+        for i in 0..<n {
+            let r = v[(i * 12)..<(i * 12 + 12)]
+            guard r.prefix(10).allSatisfy({ (0...1.0001).contains($0) }), (0...3.33).contains(r[i * 12 + 10]), (0...1).contains(r[i * 12 + 11]) else {
+                throw bad("a reading is out of range (probabilities and ink in [0, 1], entropy in [0, log2 10])")
+            }
+        }
         return (0..<n).map { i in
             let probs = Array(v[(i * 12)..<(i * 12 + 10)])
             var best = 0

@@ -133,8 +133,16 @@ public func exitReporting(_ error: Error) -> Never {
         if !text.isEmpty { print(text) }
         exitCheckingStdout()
     }
-    if !text.isEmpty { fputs(EngineError.printable(text) + "\n", stderr) }
+    if !text.isEmpty { fputs(oneLineError(text) + "\n", stderr) }
     exit(code.rawValue)
+}
+
+/// An error's text for the terminal: the message on one line (a newline in a value the user gave,
+/// a file name or `--sampler $'a\nb'`, is escaped as any control character is), then the usage
+/// lines ArgumentParser adds under its own errors ("Help:", "Usage:") as they are.
+func oneLineError(_ text: String) -> String {
+    let tail = ["\nHelp:  ", "\nUsage: "].compactMap { text.range(of: $0)?.lowerBound }.min() ?? text.endIndex
+    return EngineError.oneLine(String(text[..<tail])) + EngineError.printable(String(text[tail...]))
 }
 
 /// Ends the program with success, unless output could not be written (a full

@@ -28,6 +28,11 @@ struct ExportCommand: ParsableCommand {
                 guard parts.count == 2 else { throw CLIError("--meta takes key=value, got '\(kv)'") }
                 // The format says what the file is; every command reads it to decide how to load it.
                 guard parts[0] != "format" || parts[1] == m["format"] else { throw CLIError("--meta cannot change 'format': it says the file holds U-Net weights") }
+                // What the run recorded (its schedule, step, data...) describes these weights: --meta adds keys,
+                // or a note, not other facts ('schedule' with T 5 made a file that sampled 5 steps).
+                if let was = f.metadata[parts[0]], was != parts[1], !["note", "command", "format"].contains(parts[0]) {
+                    throw CLIError("--meta cannot change '\(EngineError.oneLine(parts[0]))': the checkpoint records it for these weights (add a note=... instead)")
+                }
                 m[parts[0]] = parts[1]
             }
             // The metadata must still describe this model (--meta config=junk would make an unloadable file).

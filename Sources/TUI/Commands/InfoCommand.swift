@@ -22,9 +22,9 @@ struct InfoCommand: ParsableCommand {
         if let weights = weights ?? (model.isEmpty ? Assets.model : nil) {
             let meta = try Assets.reading(weights) { try wrap { try SafeTensors.read(weights).metadata } }
             if let format = meta["format"], format.contains("classifier") {
-                print("file:                 \(EngineError.printable(weights))")
-                print("holds:                \(EngineError.printable(format)) (architecture \(EngineError.printable(meta["architecture"] ?? "16,32,32,128,gn"))), not a U-Net")
-                for k in ["schedule", "test_accuracy", "command"] where meta[k] != nil { print("\(k):".padding(toLength: 22, withPad: " ", startingAt: 0) + EngineError.printable(meta[k]!)) }
+                print("file:                 \(shown(weights))")
+                print("holds:                \(shown(format)) (architecture \(shown(meta["architecture"] ?? "16,32,32,128,gn"))), not a U-Net")
+                for k in ["schedule", "test_accuracy", "command"] where meta[k] != nil { print("\(k):".padding(toLength: 22, withPad: " ", startingAt: 0) + shown(meta[k]!)) }
                 return
             }
             let given = try model.resolved()
@@ -33,14 +33,14 @@ struct InfoCommand: ParsableCommand {
             let objective = try wrap { try Checkpoint.objective(file.metadata, path: weights) }
             cfg = net.config
             let spec = schedule.spec
-            print("file:                 \(EngineError.printable(weights))" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))
+            print("file:                 \(shown(weights))" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))
             print("schedule:             \(spec.kind.rawValue), T \(spec.T), beta \(spec.betaStart)...\(spec.betaEnd)"
                   + (meta["schedule"] == nil ? (given.schedule == nil ? " (not in its metadata: the chapter's, as no --schedule or --T said otherwise)" : " (from --schedule/--T)") : ""))
             print("predicts:             \(objective.rawValue)" + (cfg.learnSigma ? " and v (a learned variance: --variance learned)" : "")
                   + (meta["objective"] == nil && meta["config"] == nil
                      ? (model.objective == nil ? " (not in its metadata: assumed; a v or x0 model needs --objective)" : " (from --objective)") : ""))
-            if let step = meta["step"] { print("training step:        \(EngineError.printable(step))" + (meta["epochs"].map { " (\(EngineError.printable($0)) epochs)" } ?? "")) }
-            if let command = meta["command"] { print("made by:              \(EngineError.printable(command))") }
+            if let step = meta["step"] { print("training step:        \(shown(step))" + (meta["epochs"].map { " (\(shown($0)) epochs)" } ?? "")) }
+            if let command = meta["command"] { print("made by:              \(shown(command))") }
             // A training checkpoint keeps its run's options: the flags that train it again (with its config above).
             if meta["format"] == Trainer.checkpointFormat {
                 do {
@@ -49,14 +49,21 @@ struct InfoCommand: ParsableCommand {
                 } catch { print("trained with:         (its training state does not read: \(EngineError.oneLine("\(error)")); --resume refuses it)") }
             }
             // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).
-            if let note = meta["note"] { print("note:                 \(EngineError.printable(note))") }
+            if let note = meta["note"] { print("note:                 \(shown(note))") }
         }
         let net = try UNet(cfg)
         let attn = cfg.attention.isEmpty ? "" : ", attention at levels \(cfg.attention)"
-        print("config:               \(EngineError.printable(cfg.name)) (n_channels \(cfg.nChannels), ch_mults \(cfg.chMults), n_blocks \(cfg.nBlocks), \(cfg.imageSize)x\(cfg.imageSize)\(attn))")
+        print("config:               \(shown(cfg.name)) (n_channels \(cfg.nChannels), ch_mults \(cfg.chMults), n_blocks \(cfg.nBlocks), \(cfg.imageSize)x\(cfg.imageSize)\(attn))")
         print("parameters:           \(net.parameterCount.formatted())")
         print(String(format: "forward MFLOP/image:  %.1f  (1 MAC = 2 FLOP)", Double(net.forwardFLOPsPerImage) / 1e6))
         print(String(format: "activations/image:    %.2f MiB kept for backward (float32)",
                      Double(net.activationFloatsPerImage * 4) / 1048576))
     }
+}
+
+/// A metadata value or path on one line of `info`: control characters (newlines too) escaped, and
+/// cut after 2,000 characters, saying how long it was (a file's metadata can hold megabytes).
+private func shown(_ s: String) -> String {
+    let limit = 2000
+    return s.count <= limit ? EngineError.oneLine(s) : EngineError.quoted(s, limit: limit) + " (\(s.count) characters)"
 }

@@ -78,7 +78,10 @@ struct TrainLoop {
             let s: StepStats
             do { s = try trainer.trainStep() } catch let e as EngineError {
                 if case .diverged(let step, let loss) = e {
-                    throw CLIError("training diverged at step \(step) (loss \(loss)); the last good checkpoint \(EngineError.oneLine(out)) is kept (try a lower --lr)")
+                    // (Before the first save there is no checkpoint to keep: not named as if there were.)
+                    throw CLIError("training diverged at step \(step) (loss \(loss)); "
+                        + (FileManager.default.fileExists(atPath: out) ? "the last good checkpoint \(EngineError.oneLine(out)) is kept"
+                           : "nothing was saved (it diverged before the first checkpoint)") + " (try a lower --lr)")
                 }
                 throw e
             }
