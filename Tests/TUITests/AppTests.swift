@@ -482,17 +482,17 @@ final class AppTests: XCTestCase {
         var st = try makeState()
         st.modelLabel = "mnist-tiny.safetensors · step 72000"
         _ = reduce(&st, .key(.char("E")))
-        XCTAssertTrue(st.message?.contains("n/a in DDPM") == true, st.message ?? "")
+        XCTAssertEqual(st.message, "DDIM eta set to 0.1, kept for DDIM (DDPM does not use it: press d for DDIM)")
         _ = reduce(&st, .key(.char("d")))
         _ = reduce(&st, .key(.char("v")))
-        XCTAssertTrue(st.message?.contains("n/a in DDIM") == true, st.message ?? "")
+        XCTAssertEqual(st.message, "DDPM variance set to β̃, kept for DDPM (DDIM does not use it: press d twice for DDPM)")
         // A finished DDPM run on screen, DDIM chosen for the next: the message says which run it means.
         var done = try makeState()
         done.snapshot = Self.fakeSnapshot(steps: 3)
         done.snapshot.running = false; done.snapshot.finished = true
         _ = reduce(&done, .key(.char("d")))
         _ = reduce(&done, .key(.char("v")))
-        XCTAssertEqual(done.message, "DDPM variance β̃ (n/a in DDIM, the next run's sampler: press d twice for DDPM)")
+        XCTAssertEqual(done.message, "DDPM variance set to β̃, kept for DDPM (DDIM, the next run's sampler, does not use it: press d twice for DDPM)")
         XCTAssertTrue(render(st).lines()[0].contains("mnist-tiny.safetensors · step 72000"))
         // At 80 columns a v model keeps "predicts v" and drops the step first.
         var narrow = try makeState()
@@ -649,7 +649,7 @@ final class AppTests: XCTestCase {
         let at80 = SampleView.statusLine(st, width: 80)
         XCTAssertTrue(at80.contains("r runs DDPM σ²=β̃, clip on │") && at80.hasSuffix("finished") && at80.count <= 80, at80)
         let short = SampleView.statusLine(st, width: 60)
-        XCTAssertTrue(short.contains("(r: DDPM β̃ clip)") && short.hasSuffix("done") && short.count <= 60, short)
+        XCTAssertTrue(short.contains("(r: DDPM β̃ clip)") && short.hasPrefix("done") && short.components(separatedBy: "done").count == 2 && short.count <= 60, short)
         // The hint line offers r once the run has finished.
         st.message = nil
         XCTAssertTrue(render(st).lines()[39].hasPrefix("r new seed"), render(st).lines()[39])

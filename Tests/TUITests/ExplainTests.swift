@@ -135,6 +135,14 @@ final class ExplainTests: XCTestCase {
                 if w >= 130 { XCTAssertTrue(line.contains("st/s (limit)") && line.contains("half-block"), "width \(w): \(line)") }
             }
         }
+        // Finished: said once at every width (the short line said "done ... done").
+        st.snapshot.running = false; st.snapshot.finished = true
+        st.snapshot.final = Array(repeating: 0, count: 4 * 784)
+        for w in 50...220 {
+            let line = SampleView.statusLine(st, width: w)
+            XCTAssertTrue(line.contains("done"), "width \(w): \(line)")
+            XCTAssertEqual(line.components(separatedBy: "done").count, 2, "width \(w): \(line)")
+        }
     }
 
     /// DPM-Solver++'s last step goes to lambda = infinity: in the narrowest

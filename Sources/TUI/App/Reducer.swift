@@ -251,7 +251,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
     case .char("e"), .char("E"):
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
-        if set.kind != .ddim { s.message = String(format: "DDIM eta %.1f (%@: %@ for DDIM)", set.eta, notApplicable(s, set), pressD(from: set.kind, to: .ddim)) }
+        if set.kind != .ddim { s.message = String(format: "DDIM eta set to %.1f, kept for DDIM (%@: %@ for DDIM)", set.eta, notApplicable(s, set), pressD(from: set.kind, to: .ddim)) }
         else if set.eta == before.eta { s.message = k == .char("E") ? "eta is at its largest, 1.0 (e lowers it)" : "eta is at 0.0, deterministic DDIM (E raises it)" }
         else if !s.focusedSideFinished && !s.focusHistory.isEmpty {
             // As s and d say theirs: mid-run the new eta takes over from the next step.
@@ -286,7 +286,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             // Both ways say it (a finished run's message says how to use it instead).
             s.message = "DDPM variance " + (s.caps.unicode ? "σ²" : "var") + " = \(varianceSymbol(set.variance, unicode: s.caps.unicode)) from the next step"
         }
-        if set.kind != .ddpm { s.message = "DDPM variance \(varianceSymbol(set.variance, unicode: s.caps.unicode)) (\(notApplicable(s, set)): \(pressD(from: set.kind, to: .ddpm)) for DDPM)" }
+        if set.kind != .ddpm { s.message = "DDPM variance set to \(varianceSymbol(set.variance, unicode: s.caps.unicode)), kept for DDPM (\(notApplicable(s, set)): \(pressD(from: set.kind, to: .ddpm)) for DDPM)" }
     case .char("c"):
         set.clip.toggle()
         if !s.focusedSideFinished && !s.focusHistory.isEmpty {
@@ -421,11 +421,12 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
     return []
 }
 
-/// Why a setting of another sampler does nothing now: "n/a in DDIM", or, when the
+/// Why a setting of another sampler does nothing now: "DDIM does not use it", or, when the
 /// run on screen has finished with another sampler than the next run's, which run.
+/// (It is kept for that sampler: "n/a" alone read as if the key had been refused.)
 private func notApplicable(_ s: AppState, _ set: SamplerSettings) -> String {
     let shown = s.focusHistory.last?.settings.kind
-    return "n/a in \(set.kind.name)" + (s.focusedSideFinished && shown != nil && shown != set.kind ? ", the next run's sampler" : "")
+    return set.kind.name + (s.focusedSideFinished && shown != nil && shown != set.kind ? ", the next run's sampler," : "") + " does not use it"
 }
 
 /// How many presses of `d` (its cycle: DDPM, DDIM, DPM++) lead from one sampler to another.

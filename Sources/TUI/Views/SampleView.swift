@@ -113,7 +113,9 @@ enum SampleView {
         let recordingEnd = s.replay != nil && !snap.running && !snap.finished && s.scrub == nil
             && snap.final == nil && snap.recordedSteps.map { snap.history.count >= $0 } == true
         fields.append(snap.nonFinite != nil ? ("stopped: output not finite", "NaN", 1) : recordingEnd ? ("end of recording (made mid-run)", "rec end", 1)
-                      : (snap.running ? "running" : (snap.finished ? "finished" : "paused"), snap.running ? "run" : (snap.finished ? "done" : "paused"), 1))
+                      : (snap.running ? "running" : (snap.finished ? "finished" : "paused"),
+                         // (Finished, the short line already begins "done" where it is not scrubbed or forked.)
+                         snap.running ? "run" : (snap.finished ? (s.scrub == nil && !s.forking ? "" : "done") : "paused"), 1))
         func ascii(_ line: String) -> String {
             s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "▶", with: ">").replacingOccurrences(of: "σ²=β̃", with: "var=post")
                 .replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "β̃", with: "post").replacingOccurrences(of: "β", with: "beta")
@@ -125,7 +127,7 @@ enum SampleView {
         // ones only (speed, renderer and settings at their defaults are not worth a cryptic line), dropping more.
         var tries: [String] = []
         for keepBelow in [9, 8, 7, 6, 5, 4] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.0 }.joined(separator: bar)) }
-        for keepBelow in [5, 4, 3, 2] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.1 }.joined(separator: " ")) }
+        for keepBelow in [5, 4, 3, 2] { tries.append(fields.filter { $0.2 < keepBelow && !$0.1.isEmpty }.map { $0.1 }.joined(separator: " ")) }
         let lines = tries.map(ascii)
         return fitting(lines, width: W)
     }
