@@ -300,6 +300,18 @@ final class RecordingTests: XCTestCase {
         XCTAssertTrue(png.1.hasPrefix("Error: \(dir)/s.png: is a PNG image, not a safetensors file"), png.1)
     }
 
+    /// A GIF frame's caption names what shaped the digits (it said "DDIM 20" for a guided, warmer
+    /// run), in parts that drop from the end where the frame is narrow.
+    func testGIFCaptionNamesTheSettings() {
+        XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 20, eta: 0.3, clip: true, guide: 7).caption(temperature: 1.1),
+                       "DDIM 20 eta 0.3  guide 7 x4  temp 1.1  clip")
+        XCTAssertEqual(SamplerSettings(noiseTemperature: 0.8, variance: .posterior).caption(temperature: 1), "DDPM var post  noise 0.8")
+        XCTAssertEqual(SamplerSettings(kind: .dpmpp, steps: 20, noiseTemperature: 0.8).caption(temperature: 1), "DPM++ 20", "no noise drawn")
+        // Every character has a glyph in the figures' font.
+        let text = "t=999  step 1/20  " + SamplerSettings(kind: .ddim, steps: 20, eta: 0.3, clip: true, guide: 7).caption(temperature: 1.1)
+        XCTAssertTrue(text.allSatisfy { BitmapFont.glyphs[$0] != nil }, text)
+    }
+
     /// Unlimited, a replay plays the whole recording in about ten seconds, short or long (a 20-step
     /// recording was over in a second), and the status line says the rate is the replay's.
     func testReplayPaceFitsTheRecording() throws {

@@ -115,6 +115,19 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     /// The sampler as figures and rows name it: "DDPM", "DDIM 50", "DPM++ 20".
     public var shortName: String { kind.hasSteps ? "\(kind.name) \(steps)" : kind.name }
 
+    /// What shapes the digits, for an exported figure's caption (ASCII, the figures' font; the parts
+    /// two spaces apart, so a caption too wide drops them from the end): "DDIM 20 eta 0.3  guide 7 x4
+    /// temp 1.1  clip" ("DDIM 20" alone read as the whole recipe).
+    public func caption(temperature: Double) -> String {
+        var parts = [kind == .ddim ? String(format: "%@ eta %.1f", shortName, eta)
+                     : kind == .ddpm && variance != .beta ? shortName + " var " + (variance == .posterior ? "post" : variance.rawValue) : shortName]
+        if let g = guide, guideScale > 0 { parts.append(String(format: "guide %d x%g", g, guideScale)) }
+        if temperature != 1 { parts.append(String(format: "temp %.1f", temperature)) }
+        if noiseTemperature != 1 && drawsNoise { parts.append(String(format: "noise %.1f", noiseTemperature)) }
+        if clip { parts.append("clip") }
+        return parts.joined(separator: "  ")
+    }
+
     /// The sampler in file names: "ddpm", "ddim50", "dpmpp20".
     public var fileTag: String { kind.hasSteps ? "\(kind.rawValue)\(steps)" : "ddpm" }
 

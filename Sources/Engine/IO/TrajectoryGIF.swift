@@ -114,7 +114,6 @@ public enum TrajectoryGIF {
         let k = min(o.digits ?? r.n, r.n), side = r.size, px = k * side * side
         let frames = r.main.frames
         let total = max(r.timesteps.count, frames.count)
-        let kind = frames[0].settings.shortName
         let shown = frameIndices(total: frames.count, count: min(o.frames, frames.count))
         let g = Geometry(k: k, side: side)
         return Frames(count: shown.count + (r.main.final == nil ? 0 : 1), width: g.width, height: g.height) { j in
@@ -126,7 +125,8 @@ public enum TrajectoryGIF {
             let range = sched?.xtDisplayRange(t: f.t, temperature: r.temperature) ?? 1
             let xt = f.xt.prefix(px).map { Float($0) / range }
             let x0 = f.x0.prefix(px).map { Float($0) }
-            return (picture(xt: xt, x0: x0, k: k, side: side, label: "t=\(f.t)  step \(f.step + 1)/\(total)  \(kind)",
+            // Each frame's own settings (they can change mid-run), as far as the width allows.
+            return (picture(xt: xt, x0: x0, k: k, side: side, label: "t=\(f.t)  step \(f.step + 1)/\(total)  " + f.settings.caption(temperature: r.temperature),
                              progress: Double(f.step + 1) / Double(total)), (o.delayMs + 5) / 10)
         }
     }
