@@ -209,6 +209,28 @@ final class GuidanceUITests: XCTestCase {
         st.guideUnavailable = nil; st.compareParameter = .sampler
         _ = reduce(&st, .key(.char("a")))
         XCTAssertEqual(st.compareParameter, .guideScale)
+        // Each row counts the digits read as the guided one (any confident digit counted the misses too):
+        // 3 sure 7s and 2 sure 1s of 8 are "7s 3/8"; unguided rows say "sure 5/8".
+        func reading(_ d: Int, _ p: Float) -> DigitReader.Reading {
+            var probs = [Float](repeating: (1 - p) / 9, count: 10); probs[d] = p
+            return DigitReader.Reading(digit: d, p: p, entropy: 0.5, probs: probs, ink: 0.15)
+        }
+        let readings = [reading(7, 0.99), reading(7, 0.95), reading(7, 0.92), reading(1, 0.99), reading(1, 0.97),
+                        reading(7, 0.6), reading(3, 0.5), reading(9, 0.4)]
+        let spec = CompareSpec(parameter: .guideScale, base: base, n: 8)
+        let rows = spec.values.map { v -> CompareRow in
+            var r = CompareRow(label: p.label(v, base: base), settings: p.apply(v, to: base), images: [Float](repeating: -1, count: 8 * 784), size: 28)
+            r.readings = readings; r.confident = readings.filter(\.isConfidentDigit).count
+            return r
+        }
+        let guided = CompareSnapshot(spec: spec, rows: rows)
+        XCTAssertEqual(guided.guidedDigit, CompareParameter.defaultGuideDigit)
+        XCTAssertEqual(guided.sure(rows[2]).map { "\($0.label) \($0.count)" }, "7s 3")
+        st.snapshot.compare = guided
+        XCTAssertTrue(render(st).text.contains("7s 3/8"), render(st).text)
+        XCTAssertTrue(CompareFigure.image(guided).width > 0)
+        var plain = rows[0]; plain.settings = base
+        XCTAssertEqual(CompareSnapshot(spec: CompareSpec(parameter: .temperature, base: base, n: 8), rows: [plain, plain]).sure(plain).map { "\($0.label) \($0.count)" }, "sure 5")
     }
 
     /// The bundled classifier of noisy digits steers the bundled model: 16

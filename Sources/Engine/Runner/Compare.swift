@@ -147,6 +147,20 @@ public struct CompareSnapshot: Sendable {
     /// The t at which a row's output stopped being finite numbers (the comparison ended there), or nil.
     public var nonFinite: Int? = nil
     public var finished: Bool { rows.allSatisfy(\.finished) }
+
+    /// The digit every row is guided toward (a comparison of guidance scales, or a guided base), or nil.
+    public var guidedDigit: Int? {
+        let digits = Set(rows.map { $0.settings.guide })
+        return digits.count == 1 ? digits.first! : nil
+    }
+
+    /// What a row's confident count says: with guidance toward g, the images read as g with p >= 0.9
+    /// ("7s 5/8"; any confident digit counted the ones guidance missed too), else any ("sure 6/8").
+    public func sure(_ row: CompareRow) -> (label: String, count: Int)? {
+        guard let conf = row.confident else { return nil }
+        guard let g = guidedDigit else { return ("sure", conf) }
+        return ("\(g)s", row.readings.filter { $0.isConfidentDigit && $0.digit == g }.count)
+    }
 }
 
 /// Mean over pixels of the variance across `n` images (population variance).
@@ -195,7 +209,7 @@ public enum CompareFigure {
     public static func image(_ c: CompareSnapshot) -> GreyImage {
         let side = c.rows.first?.size ?? MNIST.side, n = c.spec.n, gap = 2, margin = 6, line = BitmapFont.height + 3
         let lines: [[String]] = c.rows.map { r in
-            [ascii(r.label), String(format: "div %.3f", r.diversity), r.confident.map { "sure \($0)/\(n)" } ?? "sure n/a",
+            [ascii(r.label), String(format: "div %.3f", r.diversity), c.sure(r).map { "\($0.label) \($0.count)/\(n)" } ?? "sure n/a",
              String(format: "%.1f s%@", r.wallTime, r.finished ? "" : " t=\(r.t)")]
         }
         let labelW = (lines.flatMap { $0 }.map(BitmapFont.width(of:)).max() ?? 0) + 3 * margin

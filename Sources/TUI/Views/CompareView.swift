@@ -175,8 +175,8 @@ enum CompareView {
             let y = l.top + r * l.rowH
             buf.text(1, y, s.caps.unicode ? row.label : CompareFigure.ascii(row.label), fg: 226, bold: true, maxWidth: l.labelW - 2)
             buf.text(1, y + 1, String(format: "div %.3f", row.diversity), maxWidth: l.labelW - 2)
-            if let conf = row.confident {
-                buf.text(1, y + 2, "sure \(conf)/\(c.spec.n)", fg: conf * 2 >= c.spec.n ? 114 : 245, maxWidth: l.labelW - 2)
+            if let (what, conf) = c.sure(row) {
+                buf.text(1, y + 2, "\(what) \(conf)/\(c.spec.n)", fg: conf * 2 >= c.spec.n ? 114 : 245, maxWidth: l.labelW - 2)
             } else {
                 buf.text(1, y + 2, "sure n/a", fg: 245, maxWidth: l.labelW - 2)
             }
@@ -195,9 +195,10 @@ enum CompareView {
             notes.append("rows \(first + 1)-\(first + l.rowsShown) of \(c.rows.count) (\(scrollKeys(s)) scroll)")
         }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
-        let legends = ["div: mean per-pixel variance of the row (Ex. 3.5.2) · sure: read with p ≥ 0.9 · s: time spent on the row",
-                       "div: per-pixel variance of the row · sure: p ≥ 0.9 · s: time on the row",
-                       "div: row variance · sure: p ≥ 0.9 · s: time"].map { s.caps.unicode ? $0 : CompareFigure.ascii($0) }
+        let sure = c.guidedDigit.map { "\($0)s" } ?? "sure", what = c.guidedDigit.map { "read as \($0)" } ?? "read"
+        let legends = ["div: mean per-pixel variance of the row (Ex. 3.5.2) · \(sure): \(what) with p ≥ 0.9 · s: time spent on the row",
+                       "div: per-pixel variance of the row · \(sure): " + (c.guidedDigit.map { "read as \($0), " } ?? "") + "p ≥ 0.9 · s: time on the row",
+                       "div: row variance · \(sure): p ≥ 0.9 · s: time"].map { s.caps.unicode ? $0 : CompareFigure.ascii($0) }
         if let n = note(c.spec, width: W - 2) {
             buf.text(1, H - 3, n, fg: 226, maxWidth: W - 2)
         } else {
