@@ -210,7 +210,7 @@ final class GuidanceUITests: XCTestCase {
         _ = reduce(&st, .key(.char("a")))
         XCTAssertEqual(st.compareParameter, .guideScale)
         // Each row counts the digits read as the guided one (any confident digit counted the misses too):
-        // 3 sure 7s and 2 sure 1s of 8 are "7s 3/8"; unguided rows say "sure 5/8".
+        // 3 sure 7s and 2 sure 1s of 8 are "as 7: 3/8" ("7s" read as seconds); unguided rows say "sure 5/8".
         func reading(_ d: Int, _ p: Float) -> DigitReader.Reading {
             var probs = [Float](repeating: (1 - p) / 9, count: 10); probs[d] = p
             return DigitReader.Reading(digit: d, p: p, entropy: 0.5, probs: probs, ink: 0.15)
@@ -225,9 +225,9 @@ final class GuidanceUITests: XCTestCase {
         }
         let guided = CompareSnapshot(spec: spec, rows: rows)
         XCTAssertEqual(guided.guidedDigit, CompareParameter.defaultGuideDigit)
-        XCTAssertEqual(guided.sure(rows[2]).map { "\($0.label) \($0.count)" }, "7s 3")
+        XCTAssertEqual(guided.sure(rows[2]).map { "\($0.label) \($0.count)" }, "as 7: 3")
         st.snapshot.compare = guided
-        XCTAssertTrue(render(st).text.contains("7s 3/8"), render(st).text)
+        XCTAssertTrue(render(st).text.contains("as 7: 3/8"), render(st).text)
         XCTAssertTrue(CompareFigure.image(guided).width > 0)
         var plain = rows[0]; plain.settings = base
         XCTAssertEqual(CompareSnapshot(spec: CompareSpec(parameter: .temperature, base: base, n: 8), rows: [plain, plain]).sure(plain).map { "\($0.label) \($0.count)" }, "sure 5")

@@ -297,7 +297,7 @@ final class RecordingTests: XCTestCase {
         try Data(ImageWriter.png(width: 2, height: 2, grey: [0, 1, 2, 3])).write(to: URL(fileURLWithPath: dir + "/s.png"))
         let png = Shell.sh("\(Shell.binary) export-gif \(dir)/s.png --out \(dir)/x.gif")
         XCTAssertEqual(png.0, 1, png.1)
-        XCTAssertTrue(png.1.hasPrefix("Error: \(dir)/s.png: is a PNG image, not a safetensors file"), png.1)
+        XCTAssertTrue(png.1.hasPrefix("Error: \(dir)/s.png: is a PNG image, not a recording (.ddpmtraj"), png.1)
     }
 
     /// A GIF frame's caption names what shaped the digits (it said "DDIM 20" for a guided, warmer
@@ -312,14 +312,19 @@ final class RecordingTests: XCTestCase {
         XCTAssertTrue(text.allSatisfy { BitmapFont.glyphs[$0] != nil }, text)
     }
 
-    /// Unlimited, a replay plays the whole recording in about ten seconds, short or long (a 20-step
-    /// recording was over in a second), and the status line says the rate is the replay's.
+    /// A replay starts at the speed step nearest its whole run in about ten seconds, short or long
+    /// (a 20-step recording was over in a second); + from there is faster, up to the fastest (faster
+    /// than every limit: it had been 2 steps/s for a short recording, slower than "at most 50");
+    /// unlimited, the status line says the rate is the replay's.
     func testReplayPaceFitsTheRecording() throws {
-        for (steps, rate) in [(20, 2.0), (50, 5.0), (5, 2.0), (300, 30.0)] {
+        for (steps, pace, start) in [(20, 2.0, 2.0), (50, 5.0, 5.0), (5, 2.0, 2.0), (300, 30.0, 20.0), (1000, 100.0, nil)] {
             var snap = AppTests.fakeSnapshot(steps: steps)
             snap.final = Array(repeating: 0, count: 4 * 784)
             let rec = try XCTUnwrap(Recording(snap, model: Self.model, schedule: try NoiseSchedule().spec))
-            XCTAssertEqual(ReplayPlayer(rec).fullSpeed, rate, "\(steps) steps")
+            let player = ReplayPlayer(rec)
+            XCTAssertEqual(player.naturalPace, pace, "\(steps) steps")
+            XCTAssertGreaterThan(player.fullSpeed, 50, "\(steps) steps: the fastest is faster than every limit")
+            XCTAssertEqual(AppState.speeds[AppState.speedIndex(nearest: pace, fastest: player.fullSpeed)], start, "\(steps) steps")
         }
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
         st.snapshot = AppTests.fakeSnapshot(steps: 3)

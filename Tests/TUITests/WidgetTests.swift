@@ -458,7 +458,8 @@ final class WidgetTests: XCTestCase {
             XCTAssertEqual(w.grey(1.5), 203); XCTAssertEqual(w.grey(-0.5), 69)
             if colors == 8 {
                 // Black and white only: a grey is the share of white pixels in a 4x4 tile (it was one threshold at 0.5).
-                for (v, whites) in [(Float(0), 0), (0.25, 4), (0.5, 8), (0.75, 12), (1, 16)] {
+                // (Solid below 0.25 and above 0.75, where a halved stroke or its paper lies.)
+                for (v, whites) in [(Float(0), 0), (0.2, 0), (0.375, 4), (0.5, 8), (0.625, 12), (0.8, 16), (1, 16)] {
                     let n = (0..<4).flatMap { y in (0..<4).map { x in w.grey(v, x, y) } }.filter { $0 == 7 }.count
                     XCTAssertEqual(n, whites, "grey \(v)")
                 }

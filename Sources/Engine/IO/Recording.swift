@@ -200,6 +200,10 @@ public struct Recording: Sendable {
 
     /// Parses a recording's bytes (`path` names it in errors).
     public static func parse(_ data: Data, path: String) throws -> Recording {
+        // A picture or data file given for the recording: what it is (not "a damaged recording").
+        if let kind = SafeTensors.otherKind(data) {
+            throw EngineError.badFile(path: path, reason: "is \(kind), not a recording (.ddpmtraj: ddpm sample --record or R in the explorer writes them)")
+        }
         let f: SafeTensors
         do { f = try SafeTensors.parse(data, path: path) } catch EngineError.badFile(let p, let reason) {
             // What the safetensors layer found, and what to do about it.

@@ -155,11 +155,11 @@ public struct CompareSnapshot: Sendable {
     }
 
     /// What a row's confident count says: with guidance toward g, the images read as g with p >= 0.9
-    /// ("7s 5/8"; any confident digit counted the ones guidance missed too), else any ("sure 6/8").
+    /// ("as 7: 5/8"; any confident digit counted the ones guidance missed too), else any ("sure 6/8").
     public func sure(_ row: CompareRow) -> (label: String, count: Int)? {
         guard let conf = row.confident else { return nil }
         guard let g = guidedDigit else { return ("sure", conf) }
-        return ("\(g)s", row.readings.filter { $0.isConfidentDigit && $0.digit == g }.count)
+        return ("as \(g):", row.readings.filter { $0.isConfidentDigit && $0.digit == g }.count)
     }
 }
 

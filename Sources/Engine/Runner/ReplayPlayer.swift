@@ -15,10 +15,13 @@ public final class ReplayPlayer {
     /// Steps owed to the playback clock (fractions carry over between polls).
     private var owed = 0.0, lastPoll: Double? = nil
     private var playedTimes: [Double] = []
-    /// Steps per second when no limit is set: the whole run in about ten
-    /// seconds, long or short (DDPM's 1000 steps at 100/s, DDIM's 50 at 5/s;
-    /// a 20-step run was over in a second at 20/s), at least 2 a second.
-    public var fullSpeed: Double { max(2, Double(recording.main.frames.count) / 10) }
+    /// Steps per second when no limit is set (`+` to the fastest): faster than the fastest limit
+    /// (50/s), and a long run in about ten seconds (DDPM's 1000 steps at 100/s).
+    public var fullSpeed: Double { max(100, Double(recording.main.frames.count) / 10) }
+
+    /// The pace a replay starts at: the whole run in about ten seconds, long or short (DDIM's 50
+    /// steps at 5/s; a 20-step run at full speed was over in a fraction of a second), at least 2 a second.
+    public var naturalPace: Double { max(2, Double(recording.main.frames.count) / 10) }
 
     public init(_ r: Recording) {
         recording = r

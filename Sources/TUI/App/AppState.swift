@@ -131,6 +131,12 @@ public struct AppState: Sendable {
     }
 
     public var speedLimit: Double? { AppState.speeds[speedIndex] }
+
+    /// The speed step nearest `pace` steps a second (nil, the fastest, stands for `fastest`).
+    public static func speedIndex(nearest pace: Double, fastest: Double) -> Int {
+        let logs = speeds.map { abs(log(($0 ?? fastest) / pace)) }
+        return logs.indices.min { logs[$0] < logs[$1] }!
+    }
     public var forking: Bool { snapshot.forkSettings != nil }
     /// A training run that has neither finished nor stopped on an error (paused counts).
     public var trainingInProgress: Bool {

@@ -221,6 +221,9 @@ enum ExplorerApp {
             if let (rec, path) = o.replay {
                 let player = ReplayPlayer(rec)
                 replay = player
+                // It starts at the run's natural pace (about ten seconds in all); + and - step from there.
+                state.speedIndex = AppState.speedIndex(nearest: player.naturalPace, fastest: player.fullSpeed)
+                player.handle(.setSpeed(state.speedLimit))
                 state.replay = URL(fileURLWithPath: path).lastPathComponent
                 state.hasModel = true
                 state.hasClassifier = !(rec.main.frames.first?.readings.isEmpty ?? true)

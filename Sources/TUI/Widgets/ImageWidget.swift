@@ -111,7 +111,9 @@ public struct ImageWidget {
             return Int16(231 + level)
         }
         if caps.colors >= 16 { return [0, 8, 7, 15][min(3, Int(c * 4))] }
-        return c > ImageWidget.bayer4[py & 3][px & 3] ? 7 : 0
+        // Dithered between 0.25 and 0.75 only: a stroke or paper halved to a near-white or near-black
+        // grey stays solid (dithered all the way, halved digits broke into dots).
+        return min(1, max(0, (c - 0.25) * 2)) > ImageWidget.bayer4[py & 3][px & 3] ? 7 : 0
     }
 
     public func render(into buf: inout CellBuffer, x: Int, y: Int) {
