@@ -384,6 +384,8 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("?"))), [.command(.pause)])
         XCTAssertGreaterThan(HelpOverlay.pages(st), 1)
         XCTAssertTrue(render(st).text.contains("space: more keys · any other key closes this help and the run plays on"))
+        // The hint row under the help says the same (it said "space resume", and space turns the page).
+        XCTAssertEqual(render(st).lines()[23].trimmingCharacters(in: .whitespaces), "space: more keys · any other key closes this help and the run plays on")
         XCTAssertEqual(reduce(&st, .key(.char(" "))), [])
         XCTAssertEqual(reduce(&st, .key(.escape)), [.command(.resume)])
         // The compare view's rows wait as well.

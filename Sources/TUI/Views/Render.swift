@@ -37,7 +37,14 @@ public func render(_ s: AppState) -> CellBuffer {
         _ = buf.wrappedText(0, s.height - rows, m, maxWidth: s.width, fg: 226, maxLines: rows, breakLongWords: true)
     }
     if s.choosingRecipe && s.screen == .train { TrainView.renderRecipeMenu(s, &buf) }
-    if s.showHelp { HelpOverlay.render(s, &buf) }
+    if s.showHelp {
+        HelpOverlay.render(s, &buf)
+        // The view's key hints ("space resume") do not apply under the help: space turns its page.
+        if s.message == nil {
+            buf.fill(0, s.height - 1, s.width, 1)
+            buf.text(0, s.height - 1, HelpOverlay.footer(s), fg: 245, maxWidth: s.width)
+        }
+    }
     if !s.caps.unicode { buf.asciify() }
     return buf
 }

@@ -60,9 +60,14 @@ enum HelpOverlay {
             buf.text(x + 2, row, k, fg: 226, bold: true, maxWidth: keyW)
             for r in rows { buf.text(x + 2 + keyW, row, r, maxWidth: w - keyW - 4); row += 1 }
         }
+        buf.text(x + 2, y + h - 2, footer(s), fg: 245, maxWidth: w - 4)
+    }
+
+    /// What the keys do while the help shows (in its box and on the hint row under it).
+    static func footer(_ s: AppState) -> String {
+        let pages = layout(s).pages.count, page = min(s.helpPage, pages - 1)
         // (A run the help paused plays on when it closes.)
         let close = s.helpPaused ? "closes this help and the run plays on" : "closes this help"
-        let foot = page + 1 < pages.count ? "space: more keys · any other key \(close)" : "any key \(close)"
-        buf.text(x + 2, y + h - 2, foot, fg: 245, maxWidth: w - 4)
+        return page + 1 < pages ? "space: more keys · any other key \(close)" : "any key \(close)"
     }
 }
