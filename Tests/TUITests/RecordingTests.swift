@@ -418,7 +418,8 @@ final class RecordingTests: XCTestCase {
         keys("R")
         wait("the recording") { $0.contains("recorded /") && $0.contains("ddpm-seed2-temp1.0-ddim40-eta0.0.ddpmtraj") }
         keys("G")
-        wait("the GIF") { $0.contains("exported") && $0.contains(".gif") }
+        // (40 frames 80 ms apart, the final samples held 2 s: how long it plays, as export-gif says.)
+        wait("the GIF") { $0.contains("exported") && $0.contains(".gif") && $0.contains("41 frames,") && $0.contains("plays 5.2 s") }
         // Again, with no step since: no second 50 MB copy, the answer names the first.
         keys("R")
         // Both sides finished: it holds the whole run (not "again after a step", which cannot come).

@@ -18,6 +18,11 @@ public enum TrajectoryGIF {
         /// Digits shown (the first ones; nil: all recorded, at most 64).
         public var digits: Int? = nil
         public init() {}
+        /// Seconds a GIF of `frames` pictures plays: the delays, the last one (the final samples, when
+        /// the run finished) held instead.
+        public func playSeconds(frames: Int, final: Bool) -> Double {
+            Double(final ? (frames - 1) * delayMs + holdMs : frames * delayMs) / 1000
+        }
         public func validate() throws {
             try EngineError.require((2...1000).contains(frames), "frames", "2...1000", frames)
             try EngineError.require((10...10_000).contains(delayMs), "delay", "10...10000 ms", delayMs)

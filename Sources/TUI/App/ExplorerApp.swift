@@ -560,10 +560,11 @@ enum ExplorerApp {
                     guard let rec = try make() else {
                         return "nothing to export yet"
                     }
-                    let r = try TrajectoryGIF.write(name, recording: rec, options: TrajectoryGIF.Options())
+                    let o = TrajectoryGIF.Options()
+                    let r = try TrajectoryGIF.write(name, recording: rec, options: o)
                     // A GIF holds the original's trajectory only: say so when there is a fork.
-                    return String(format: "exported %@ (%d frames%@, %@)", InputFile.shown(name), r.frames,
-                                  finished ? "" : " of the \(steps) steps so far",
+                    return String(format: "exported %@ (%d frames%@, plays %.1f s, %@)", InputFile.shown(name), r.frames,
+                                  finished ? "" : " of the \(steps) steps so far", o.playSeconds(frames: r.frames, final: rec.main.final != nil),
                                   r.bytes < 100_000 ? "\(r.bytes / 1000) kB" : String(format: "%.1f MB", Double(r.bytes) / 1e6))
                         + (rec.fork != nil ? "; the original side only (a GIF does not hold the fork)" : "")
                 } catch { return "GIF export failed: \(error)" }

@@ -40,7 +40,7 @@ struct ExportGIFCommand: ParsableCommand {
             let s = Benchmark.now() - t0
             // How long it plays (the frames' delays and the final hold), then how long encoding took
             // ("1.4 ms a frame" alone read as the playback speed).
-            let plays = Double(rec.main.final == nil ? r.frames * delay : (r.frames - 1) * delay + hold) / 1000
+            let plays = options.playSeconds(frames: r.frames, final: rec.main.final != nil)
             print(String(format: "wrote %@: %d frames, %d ms apart, plays %.1f s; %.1f MB, encoded in %.2f s (%.1f ms a frame)",
                          EngineError.oneLine(out), r.frames, delay, plays, Double(r.bytes) / 1e6, s, 1000 * s / Double(r.frames)))
         }
