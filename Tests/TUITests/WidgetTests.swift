@@ -308,6 +308,9 @@ final class WidgetTests: XCTestCase {
         let text = render(st).text
         XCTAssertTrue(text.contains("x̂0 outside [-1,1]: 95.0%"), text)
         XCTAssertTrue(text.contains("(by over 0.1: 5.0%; c clips)"), text)
+        var narrow = st
+        narrow.width = 80; narrow.height = 24
+        XCTAssertTrue(render(narrow).text.contains("x̂0 out 95.0%") && render(narrow).text.contains("(5.0% by >0.1)"), render(narrow).text)
         st.settings.clip = true
         st.snapshot.history = [RecordedFrame(Frame(step: 0, totalSteps: 1000, t: 0, tNext: -1, n: 4, size: 28, xt: f.xt, x0: f.x0, xNext: [],
                                                    eps: Stats(), x0Outside: f.x0Outside, settings: st.settings), keep: 4, readings: [])]

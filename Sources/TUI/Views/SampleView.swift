@@ -246,6 +246,11 @@ enum SampleView {
         var leftReadings: [DigitReader.Reading] = [], rightReadings: [DigitReader.Reading] = []
     }
 
+    /// The share of a frame's x̂0 more than 0.1 outside [-1, 1] (its recorded digits).
+    static func farOutside(_ f: RecordedFrame) -> Double {
+        f.x0.isEmpty ? 0 : Double(f.x0.reduce(0) { $0 + (abs(Float($1)) > 1.1 ? 1 : 0) }) / Double(f.x0.count)
+    }
+
     /// The shown frame (scrubbed or newest): x_t and x̂0, the final sample
     /// once finished, and the original beside the fork while forking.
     static func grids(_ s: AppState) -> Grids? {
@@ -408,6 +413,10 @@ enum SampleView {
             buf.text(px, y + 1, String(format: "mean %+.3f", f.eps.mean), maxWidth: l.panelW)
             buf.text(px, y + 2, String(format: "std  %.3f", f.eps.std), maxWidth: l.panelW)
             buf.text(px, y + 3, String(format: sp("x̂0 out %.1f%%", "x0^ out %.1f%%"), f.x0Outside * 100), maxWidth: l.panelW)
+            // How much is well past (most of it is paper a hair below -1), where a row is free.
+            if bottom - y >= 5 && !f.settings.clip {
+                buf.text(px, y + 4, String(format: "(%.1f%% by >0.1)", farOutside(f) * 100), fg: 245, maxWidth: l.panelW)
+            }
             return
         }
         buf.text(px, y, sp("ε̂", "eps^") + " statistics (t=\(f.t))", bold: true, maxWidth: l.panelW)
@@ -423,8 +432,7 @@ enum SampleView {
         buf.text(px, y + 4, String(format: sp("x̂0 outside [-1,1]: %.1f%%", "x0^ outside [-1,1]: %.1f%%"), f.x0Outside * 100),
                  maxWidth: l.panelW)
         // Near t=0 most of it is paper a hair below -1 (45% at the end of a run): how much is well past.
-        let far = f.x0.isEmpty ? 0 : Double(f.x0.reduce(0) { $0 + (abs(Float($1)) > 1.1 ? 1 : 0) }) / Double(f.x0.count)
-        buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : String(format: "(by over 0.1: %.1f%%; c clips)", far * 100),
+        buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : String(format: "(by over 0.1: %.1f%%; c clips)", farOutside(f) * 100),
                  fg: 245, maxWidth: l.panelW)
         if bottom - y >= 7 {
             buf.text(px, y + 6, String(format: s.caps.unicode ? "ᾱ=%.4g  SNR=%.3g" : "abar=%.3g SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)
