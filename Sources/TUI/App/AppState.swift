@@ -161,10 +161,8 @@ public struct AppState: Sendable {
                            base: base, n: compareN, seed: seed)
     }
     /// Whether the view on screen is changing by itself: a run playing (sample or compare view) or training.
-    public var screenMoving: Bool { screenMoving(helpShown: showHelp) }
-    /// Whether it would be changing by itself behind the help, if the help is not shown.
-    func screenMoving(helpShown: Bool) -> Bool {
-        if helpShown { return false }
+    public var screenMoving: Bool {
+        if showHelp { return false }
         switch screen {
         case .sample: return snapshot.running
         case .compare: return snapshot.compare.map { $0.running && !$0.finished } ?? false

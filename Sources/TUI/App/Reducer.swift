@@ -118,9 +118,9 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     switch k {
     case .char("q"): return quitKey(&s, asked: asked)
     case .char("?"):
-        s.showHelp = true; s.helpPage = 0
         // A trajectory or comparison playing behind the help would go on unseen: it waits (training does not).
-        s.helpPaused = s.screen != .train && s.screen != .forward && s.screenMoving(helpShown: false)
+        s.helpPaused = s.screen != .train && s.screen != .forward && s.screenMoving
+        s.showHelp = true; s.helpPage = 0
         return s.helpPaused ? [.command(.pause)] : []
     case .char(let c) where c == "1" || c == "2" || c == "3":
         let was = s.screen

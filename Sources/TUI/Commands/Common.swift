@@ -44,26 +44,28 @@ enum Assets {
     /// (The explorer shows how to train a model itself: `training: false`.)
     static func restoreHint(_ path: String, training: Bool = true) -> String? {
         let git = "git checkout -- "
+        let hint: String
+        switch path {
+        case model:
+            hint = "Restore the bundled model with: \(git)assets/models/mnist-tiny.safetensors"
+                + (training ? " (or train one: ddpm train --epochs 10 --out tiny.ckpt.safetensors --export \(model))" : "")
+        case classifier:
+            hint = "Rebuild the classifier with: ddpm eval --train-classifier (or: \(git)assets/models/mnist-classifier.safetensors)"
+        case noisyClassifier:
+            hint = "Rebuild the classifier of noisy digits with: ddpm eval --train-noisy-classifier (or: \(git)assets/models/mnist-noisy-classifier.safetensors)"
+        case mnist:
+            hint = "Restore the bundled MNIST with: \(git)assets/mnist (or copy the four MNIST IDX files there)"
+        default:
+            return nil
+        }
         // No assets folder at all (a binary copied elsewhere): where they are looked for, not how to restore one file.
-        if [model, classifier, noisyClassifier, mnist].contains(path), !FileManager.default.fileExists(atPath: root) {
+        guard FileManager.default.fileExists(atPath: root) else {
             let env = ProcessInfo.processInfo.environment["DDPM_ASSETS"] ?? ""
             return env.isEmpty
                 ? "The assets folder was not found beside the ddpm binary's package or in the current folder: set DDPM_ASSETS to the project's assets folder"
                 : "DDPM_ASSETS is \(EngineError.oneLine(env)), which is not a folder: set it to the project's assets folder"
         }
-        switch path {
-        case model:
-            return "Restore the bundled model with: \(git)assets/models/mnist-tiny.safetensors"
-                + (training ? " (or train one: ddpm train --epochs 10 --out tiny.ckpt.safetensors --export \(model))" : "")
-        case classifier:
-            return "Rebuild the classifier with: ddpm eval --train-classifier (or: \(git)assets/models/mnist-classifier.safetensors)"
-        case noisyClassifier:
-            return "Rebuild the classifier of noisy digits with: ddpm eval --train-noisy-classifier (or: \(git)assets/models/mnist-noisy-classifier.safetensors)"
-        case mnist:
-            return "Restore the bundled MNIST with: \(git)assets/mnist (or copy the four MNIST IDX files there)"
-        default:
-            return nil
-        }
+        return hint
     }
 
     /// The error of reading `path`, followed by how to get it back if it is a bundled asset.

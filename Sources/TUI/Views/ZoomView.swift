@@ -27,12 +27,18 @@ enum ZoomView {
     static func grown(side: Int, mode: RenderMode, width: Int, height: Int) -> Int? {
         let cells = { (p: Int) in ImageWidget.size(pixels: p, mode: mode) }
         guard 2 * cells(side).w + 3 <= width && height >= cells(side).h + 10 else { return nil }
-        // The strip: its caption, rows of half-size stages with a label row each, the reading's row, the gaps.
-        let stage = ImageWidget.size(pixels: side / 2, mode: mode == .braille ? .halfBlock : mode)
-        let perRow = max(1, (width + 1) / (stage.w + 1))
-        let strip = 6 + (10 + perRow - 1) / perRow * (stage.h + 1)
+        // The strip: its caption, the reading's row and the gaps, and 10 half-size stages.
+        let strip = 6 + stripLayout(stages: 10, scale: 2, side: side, mode: mode, width: width).height
         let best = (side...(3 * side)).last { 2 * cells($0).w + 3 <= width && height >= cells($0).h + strip } ?? side
         return best >= 2 * side ? best / side * side : best
+    }
+
+    /// The strip of `stages` x̂0 at 1/`scale` size in `width` columns (braille drawn as half-blocks):
+    /// stages a row, a stage's cells, and the rows all take with a label row under each.
+    static func stripLayout(stages: Int, scale: Int, side: Int, mode: RenderMode, width: Int) -> (perRow: Int, cell: (w: Int, h: Int), height: Int) {
+        let c = ImageWidget.size(side: side, mode: mode == .braille ? .halfBlock : mode, scale: scale)
+        let perRow = max(1, (width + 1) / (c.w + 1))
+        return (perRow, c, (stages + perRow - 1) / perRow * (c.h + 1))
     }
 
     static func render(_ s: AppState, _ buf: inout CellBuffer, _ l: SampleView.Layout) {
@@ -89,10 +95,8 @@ enum ZoomView {
         var pick: (scale: Int, perRow: Int, cell: (w: Int, h: Int), idxs: [Int])? = nil
         for (most, sc) in [(10, 2), (10, 3), (5, 2), (5, 3), (10, 4), (5, 4)] {
             let idxs = stages(idx + 1, most: most)
-            let c = ImageWidget.size(side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: sc)
-            let perRow = max(1, (W + 1) / (c.w + 1))
-            let rows = (idxs.count + perRow - 1) / perRow
-            if rows * (c.h + 1) <= rowsAvail { pick = (sc, perRow, c, idxs); break }
+            let strip = stripLayout(stages: idxs.count, scale: sc, side: side, mode: s.mode, width: W)
+            if strip.height <= rowsAvail { pick = (sc, strip.perRow, strip.cell, idxs); break }
         }
         guard let p = pick else { return }
         let idxs = p.idxs
