@@ -206,6 +206,30 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(resumed.contains("resumed \(ck) at step 2 of 3"), resumed)
     }
 
+    /// Autoguidance in `sample`: guided by the model itself at w = 0 it is the
+    /// plain sampler bit for bit (ε_weak + 0·(…) is ε_weak); guided away from v1
+    /// it differs, and the summary says so. Distillation in `train`: a short run
+    /// says what it learns from, `info` gives the flags that made it, and it resumes.
+    func testAutoguideAndDistillation() throws {
+        let m = "\(Shell.assets)/models", common = "sample --n 3 --sampler ddim --steps 4 --seed 7"
+        _ = ddpm("\(common) --out \(dir)/plain.idx")
+        let same = ddpm("\(common) --out \(dir)/same.idx --autoguide \(m)/mnist-tiny.safetensors --autoguide-weight 0")
+        XCTAssertTrue(same.contains("autoguided away from mnist-tiny.safetensors at w = 0.0"), same)
+        XCTAssertEqual(try bytes("\(dir)/plain.idx"), try bytes("\(dir)/same.idx"))
+        let v1 = ddpm("\(common) --out \(dir)/v1.idx --autoguide \(m)/mnist-tiny-v1.safetensors --autoguide-weight 3 --autoguide-max-t 500")
+        XCTAssertTrue(v1.contains("autoguided away from mnist-tiny-v1.safetensors at w = 3.0, t <= 500"), v1)
+        XCTAssertNotEqual(try bytes("\(dir)/plain.idx"), try bytes("\(dir)/v1.idx"))
+
+        let ck = dir + "/d.safetensors"
+        let out = ddpm("train --init \(m)/mnist-tiny.safetensors --teacher \(m)/mnist-tiny.safetensors --weak-teacher \(m)/mnist-tiny-v1.safetensors"
+                       + " --guidance-weight 3 --guidance-max-t 500 --guidance-on-noise --objective v --steps 2 --batch 4 --limit 16 --checkpoint-every 10 --out \(ck)")
+        XCTAssertTrue(out.contains("guided away from \(m)/mnist-tiny-v1.safetensors at w = 3.0, t <= 500, as an offset to the noise"), out)
+        let info = ddpm("info --weights \(ck)")
+        XCTAssertTrue(info.contains("--teacher \(m)/mnist-tiny.safetensors --weak-teacher \(m)/mnist-tiny-v1.safetensors --guidance-weight 3.0 --guidance-max-t 500 --guidance-on-noise"), info)
+        let resumed = ddpm("train --resume --steps 3 --out \(ck)")
+        XCTAssertTrue(resumed.contains("resumed \(ck) at step 2 of 3") && resumed.contains("as an offset to the noise"), resumed)
+    }
+
     /// --resume with --epochs and --ema: the run's length and EMA decay change from there on.
     func testResumeWithEpochsAndEMA() throws {
         let ck = dir + "/r.safetensors"

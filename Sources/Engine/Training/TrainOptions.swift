@@ -22,10 +22,40 @@ public struct TrainOptions: Codable, Equatable, Sendable {
     /// `classWeights[c]` (with replacement, `images` draws per epoch). Nil:
     /// every image once per epoch, in a random order.
     public var classWeights: [Double]?
+    /// Guidance distillation: the network learns an autoguided teacher's
+    /// prediction instead of the noise (nil: plain DDPM training).
+    public var distill: Distillation?
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case config, schedule, batch, lr, totalSteps, warmup, loss, weighting, emaDecay, seed, gradClip, minSnrGamma, classWeights
+        case config, schedule, batch, lr, totalSteps, warmup, loss, weighting, emaDecay, seed, gradClip, minSnrGamma, classWeights, distill
+    }
+
+    /// A teacher guided by a weaker model of the same data (autoguidance,
+    /// Karras et al. 2024): the target is ε_weak + w (ε_teacher − ε_weak) at the
+    /// batch's x_t, written in the objective's terms (a student of the teacher's
+    /// own weights learns to sample, unguided, as the guided pair does).
+    public struct Distillation: Codable, Equatable, Sendable {
+        /// The teacher's and the weak model's weights files (absolute paths; a resumed run reads them again).
+        public var teacher: String, weak: String
+        public var weight: Double
+        /// Guided at timesteps 0...maxT only; above it the target is the teacher alone.
+        public var maxT: Int
+        /// The target is the batch's own noise plus the guidance's offset,
+        /// ε + (w − 1)(ε_teacher − ε_weak), rather than the guided pair's
+        /// prediction: the model still learns the (class-weighted) data, shifted
+        /// as the guidance shifts the teacher.
+        public var onNoise: Bool
+        public init(teacher: String, weak: String, weight: Double, maxT: Int, onNoise: Bool = false) {
+            self.teacher = teacher; self.weak = weak; self.weight = weight; self.maxT = maxT; self.onNoise = onNoise
+        }
+        enum CodingKeys: String, CodingKey { case teacher, weak, weight, maxT, onNoise }
+        public init(from d: Decoder) throws {
+            let c = try d.container(keyedBy: CodingKeys.self)
+            teacher = try c.decode(String.self, forKey: .teacher); weak = try c.decode(String.self, forKey: .weak)
+            weight = try c.decode(Double.self, forKey: .weight); maxT = try c.decode(Int.self, forKey: .maxT)
+            onNoise = try c.decodeIfPresent(Bool.self, forKey: .onNoise) ?? false
+        }
     }
 
     /// Optimisation steps in one pass over `images` images (a batch larger than the set takes all of it).
@@ -43,6 +73,11 @@ public struct TrainOptions: Codable, Equatable, Sendable {
             try EngineError.require((1...256).contains(classWeights.count), "class-weights (how many)", "1...256", classWeights.count)
             for w in classWeights { try EngineError.require(w >= 0 && w.isFinite, "class-weights", "[0, inf)", w) }
             guard classWeights.contains(where: { $0 > 0 }) else { throw EngineError.invalidArgument("every class weight is 0: no image could be drawn") }
+        }
+        if let distill {
+            try EngineError.require(distill.weight >= 0 && distill.weight <= 20, "guidance weight", "[0, 20]", distill.weight)
+            try EngineError.require((0..<schedule.T).contains(distill.maxT), "guidance max t", "0...\(schedule.T - 1)", distill.maxT)
+            guard !config.learnSigma else { throw EngineError.invalidConfig("distillation trains the mean only; a learned variance (--learn-sigma) needs the true x0 and noise") }
         }
         try config.validate()
         if config.learnSigma && objective != .eps {

@@ -32,6 +32,9 @@ public final class Trainer {
     private var permEpoch = -1
     /// The timesteps of the last step's batch.
     var ts: [Int]
+    /// The guided pair a distilling run learns from (`options.distill`; set
+    /// by whoever loads their files before the first step).
+    public var teacher: AutoGuidedPredictor?
 
     public var count: Int { net.parameterCount }
     public var stepsPerEpoch: Int { options.stepsPerEpoch(images: data.count) }
@@ -213,6 +216,33 @@ public final class Trainer {
                     // ε from the network's output, then x̂0 from ε (dout is free until the loss).
                     options.objective.epsilon(output: guess + o, xt: xtb.ptr + o, t: ts[j], count: hw, schedule: schedule, into: dout.ptr + o)
                     schedule.predictX0(xt: xtb.ptr + o, eps: dout.ptr + o, t: ts[j], count: hw, into: est + o)
+                }
+            }
+        }
+        if options.distill != nil {
+            // Guidance distillation: the target is the guided pair's ε at this x_t (the teacher reads
+            // the same x0 estimate as the student), then x0 from it, then the objective's target.
+            guard let teacher else { preconditionFailure("a distilling run needs its teacher (Trainer.teacher)") }
+            let est: UnsafePointer<Float>? = options.config.selfCondition ? UnsafePointer(xtb.ptr + len) : nil
+            if options.distill!.onNoise {
+                // ε + (w − 1)(ε_teacher − ε_weak) where guided; the noise alone elsewhere.
+                if ts.contains(where: teacher.interval.contains) {
+                    teacher.good.predictNoise(xtb.ptr, t: ts, x0Estimate: est, out: dout.ptr)
+                    teacher.bad.predictNoise(xtb.ptr, t: ts, x0Estimate: est, out: x0b.ptr)
+                    let k = teacher.weight - 1
+                    for j in 0..<b where teacher.interval.contains(ts[j]) {
+                        for i in j * hw..<(j + 1) * hw { epsb.ptr[i] += k * (dout.ptr[i] - x0b.ptr[i]) }
+                    }
+                }
+            } else {
+                teacher.predictNoise(xtb.ptr, t: ts, x0Estimate: est, out: epsb.ptr)
+            }
+            if options.objective != .eps {
+                for j in 0..<b {
+                    let o = j * hw
+                    schedule.predictX0(xt: xtb.ptr + o, eps: epsb.ptr + o, t: ts[j], count: hw, into: x0b.ptr + o)
+                    options.objective.target(x0: x0b.ptr + o, eps: epsb.ptr + o, t: ts[j], count: hw, schedule: schedule,
+                                             into: targetb.ptr + o)
                 }
             }
         }

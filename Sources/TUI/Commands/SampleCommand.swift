@@ -18,6 +18,9 @@ struct SampleCommand: ParsableCommand {
     @Flag(help: "Also write OUT-trajectory.png: a contact sheet of x_t and predicted x0 at 10 steps spread over the run, as evenly as its step count allows (columns labelled with t, then the final samples), two rows per digit.") var trajectory = false
     @Option(parsing: .unconditional, help: "Digits in the --trajectory sheet (1...64; default: all, at most 64).") var rows: Int?
     @Option(parsing: .unconditional, help: "Scale factor of the --trajectory sheet (1...8).") var scale: Int = 2
+    @Option(help: ArgumentHelp("Autoguidance (Karras et al. 2024): guide the model away from this weaker model of the same data, eps_weak + w (eps - eps_weak); twice the network evaluations a step.", valueName: "file")) var autoguide: String?
+    @Option(parsing: .unconditional, help: "The weight w of --autoguide (1: the model alone; default 2).") var autoguideWeight: Double?
+    @Option(parsing: .unconditional, help: "Guide at timesteps 0...this only; above it the model alone (default: every timestep).") var autoguideMaxT: Int?
     @Option(help: "Also record the whole trajectory here (.ddpmtraj): every step's x_t and predicted x0 of the first \(Recording.maxDigits) images, the settings and the classifier's readings. ddpm replay plays it; ddpm export-gif animates it.") var record: String?
 
     func validate() throws {
@@ -27,6 +30,13 @@ struct SampleCommand: ParsableCommand {
         try validating { try EngineError.require((1...Sampler.maxImages).contains(n), "n", "1...\(Sampler.maxImages)", n) }
         let ext = (out as NSString).pathExtension.lowercased()
         guard ["png", "pgm", "idx"].contains(ext) else { throw ValidationError("--out must end in .png, .pgm or .idx") }
+        if (autoguideWeight != nil || autoguideMaxT != nil) && autoguide == nil {
+            throw ValidationError("--autoguide-weight and --autoguide-max-t shape --autoguide: add --autoguide FILE")
+        }
+        if let m = autoguideMaxT { guard m >= 0 else { throw ValidationError("--autoguide-max-t must be >= 0, got \(m)") } }
+        if let w = autoguideWeight { guard w >= 0 && w <= 20 else { throw ValidationError("--autoguide-weight must be in [0, 20], got \(w)") } }
+        // A recording names one model: frames of a guided pair would be credited to the model alone.
+        if autoguide != nil && record != nil { throw ValidationError("--record keeps one model's trajectory; --autoguide samples with two") }
         if let rows { guard (1...64).contains(rows) else { throw ValidationError("--rows must be in 1...64, got \(rows)") } }
         guard (1...8).contains(scale) else { throw ValidationError("--scale must be in 1...8, got \(scale)") }
         if (rows != nil || scale != 2) && !trajectory { throw ValidationError("--rows and --scale shape the --trajectory sheet: add --trajectory") }
@@ -41,7 +51,8 @@ struct SampleCommand: ParsableCommand {
             var outputs = [(flag: "--out", path: out)]
             if trajectory { outputs.append(("the --trajectory sheet", trajectoryPath)) }
             if let record { outputs.append(("--record", record)) }
-            try AtomicFile.checkOutputs(outputs, notOverwriting: Assets.modelInputs(weights: weights, guideClassifier: sampling.guideClassifier))
+            try AtomicFile.checkOutputs(outputs, notOverwriting: Assets.modelInputs(weights: weights, guideClassifier: sampling.guideClassifier)
+                                            + (autoguide.map { [("the --autoguide model", $0)] } ?? []))
             let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
             let identity = try record.map { _ in try Recording.Model.of(file: path, metadata: file.metadata, selfConditioned: net.config.selfCondition,
                                                                                 bfloat16: net.ws.bf16) }
@@ -49,7 +60,15 @@ struct SampleCommand: ParsableCommand {
             try settings.check(learnsVariance: net.config.learnSigma)
             let s = try Sampler(schedule: schedule, settings: settings, n: n, size: net.config.imageSize, seed: seed,
                                 guidance: try sampling.guidance(for: settings, schedule: schedule))
-            let model = try predictor(net, params, schedule, file)
+            var model: NoisePredictor = try predictor(net, params, schedule, file)
+            if let autoguide {
+                let (wn, wp, ws, wf) = try Assets.reading(autoguide) { try loadModel(autoguide, backend: try backendOption(backend)) }
+                guard wn.config.imageSize == net.config.imageSize, ws.spec == schedule.spec else {
+                    throw CLIError("--autoguide \(autoguide): a model of another image size or noise schedule than \(path)'s")
+                }
+                model = AutoGuidedPredictor(good: model, bad: try predictor(wn, wp, ws, wf), weight: Float(autoguideWeight ?? 2),
+                                            interval: 0...(autoguideMaxT ?? schedule.T - 1))
+            }
             let total = s.timesteps.count
             if record != nil { try Recording.checkSize(steps: total, n: n, size: net.config.imageSize) }
             let marks = Set((0..<10).map { total <= 10 ? $0 : Int((Double($0) * Double(total - 1) / 9).rounded()) })
@@ -83,6 +102,7 @@ struct SampleCommand: ParsableCommand {
             try ImageWriter.write(out, images: cropped, n: n, side: MNIST.side)
             // Every setting that shaped them (eta, variance, temperatures, clipping, guidance).
             print("wrote \(n) sample\(n == 1 ? "" : "s") to \(EngineError.oneLine(out)) (\(self.sampling.label(settings, T: schedule.T)), seed \(seed)"
+                  + (autoguide.map { ", autoguided away from \(EngineError.oneLine(($0 as NSString).lastPathComponent)) at w = \(autoguideWeight ?? 2)" + (autoguideMaxT.map { ", t <= \($0)" } ?? "") } ?? "")
                   + (net.ws.bf16 ? ", bfloat16" : "")
                   + ", \(String(format: "%.1f", Benchmark.now() - t0)) s)")
             if trajectory {

@@ -48,6 +48,11 @@ struct TrainCommand: ParsableCommand {
     var learnSigma = false
     @Flag(help: "Self-conditioning (Chen et al. 2022): the network also reads an estimate of x0, in sampling the previous step's x-hat-0; in training, on half of the steps, its own first guess (a second forward pass, held constant). With --init from a model without it, the estimate's weights start at 0.")
     var selfCondition = false
+    @Option(help: ArgumentHelp("Guidance distillation: learn what this model predicts when guided by --weak-teacher (autoguidance, Karras et al. 2024: eps_weak + w (eps_teacher - eps_weak)) instead of the noise; with --init from the same file the run sharpens a model so that plain sampling does what guided sampling did.", valueName: "file")) var teacher: String?
+    @Option(help: ArgumentHelp("The weaker model of the same data that --teacher is guided away from (e.g. an earlier bundled model).", valueName: "file")) var weakTeacher: String?
+    @Option(parsing: .unconditional, help: "The guidance weight w of --teacher (1: the teacher itself; default 2).") var guidanceWeight: Double?
+    @Flag(help: "With --teacher: train on the batch's own noise plus the guidance's offset (w - 1)(eps_teacher - eps_weak) rather than on the guided teacher's prediction, so --class-weights still shape which digits the model draws.") var guidanceOnNoise = false
+    @Option(parsing: .unconditional, help: "Guide the teacher at timesteps 0...this only; above it the target is the teacher alone (default: every timestep).") var guidanceMaxT: Int?
 
     private static var full: TrainOptions { TrainRecipe.full.options(images: MNIST.trainCount) }
     private static var demo: TrainOptions { TrainRecipe.demo.options(images: MNIST.trainCount) }
@@ -65,6 +70,9 @@ struct TrainCommand: ParsableCommand {
         if let objective { o.objective = Objective(rawValue: objective)! }
         if let weighting { o.weighting = Weighting(rawValue: weighting)! }
         if let classWeights { o.classWeights = try Self.parseClassWeights(classWeights) }
+        if let teacher, let weakTeacher {
+            o.distill = .init(teacher: absolutePath(teacher), weak: absolutePath(weakTeacher), weight: guidanceWeight ?? 2, maxT: guidanceMaxT ?? T - 1, onNoise: guidanceOnNoise)
+        }
         o.seed = seed
         // --epochs counts passes over the set at the batch in use.
         if let steps { o.totalSteps = steps }
@@ -103,6 +111,10 @@ struct TrainCommand: ParsableCommand {
         if let minutes { guard minutes > 0, minutes.isFinite else { throw ValidationError("--minutes must be > 0, got \(minutes)") } }
         if let reportEvery { guard reportEvery >= 1, reportEvery.isFinite else { throw ValidationError("--report-every must be >= 1 (seconds), got \(reportEvery)") } }
         if resume && initWeights != nil { throw ValidationError("--init starts a new run; --resume continues one: give one of them") }
+        if (teacher == nil) != (weakTeacher == nil) { throw ValidationError("--teacher and --weak-teacher go together (the teacher is guided away from the weak model)") }
+        if (guidanceWeight != nil || guidanceMaxT != nil || guidanceOnNoise) && teacher == nil { throw ValidationError("--guidance-weight, --guidance-max-t and --guidance-on-noise shape --teacher's guidance: add --teacher and --weak-teacher") }
+        if resume && teacher != nil { throw ValidationError("--teacher applies to a new run; --resume continues with the checkpoint's own") }
+        if tui && teacher != nil { throw ValidationError("--teacher is for the plain loop, not --tui") }
         if reportEvery != nil && data != nil {
             throw ValidationError("--report-every reads the preview with the bundled MNIST classifier; with --data it would read another set's images as digits")
         }
@@ -235,6 +247,21 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             if dir != Assets.mnist { trainer.dataSource = absolutePath(dir) }
+            if let d = trainer.options.distill {
+                // The guided pair, each as a noise predictor (its own objective turned into ε).
+                func load(_ path: String, _ role: String) throws -> UNetPredictor {
+                    do {
+                        let (net, params, schedule, file) = try loadModel(path, backend: try backendOption(backend))
+                        guard net.config.imageSize == trainer.net.config.imageSize, schedule.spec == trainer.schedule.spec else {
+                            throw CLIError("\(role) \(path): a model of another image size or noise schedule than the run's")
+                        }
+                        return try predictor(net, params, schedule, file)
+                    } catch let e as EngineError { throw CLIError("\(role) \(path): \(e)") }
+                }
+                trainer.teacher = AutoGuidedPredictor(good: try load(d.teacher, "--teacher"), bad: try load(d.weak, "--weak-teacher"),
+                                                      weight: Float(d.weight), interval: 0...d.maxT)
+                print("distilling \(d.teacher) guided away from \(d.weak) at w = \(d.weight), t <= \(d.maxT)" + (d.onNoise ? ", as an offset to the noise" : ""))
+            }
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
             // The demo without --steps, --epochs or --warmup: as long as this machine trains in a few minutes
             // (its length is set during the recipe's warm-up, which a length of its own would change).
@@ -295,6 +322,9 @@ extension TrainCommand {
         if o.config.learnSigma { f.append("--learn-sigma") }
         // (With "=": a list starting "-0.0" would be read as a flag.)
         if let w = o.classWeights { f.append("--class-weights=" + w.map { "\($0)" }.joined(separator: ",")) }
+        if let d = o.distill {
+            f += ["--teacher " + shellWord(d.teacher), "--weak-teacher " + shellWord(d.weak), "--guidance-weight \(d.weight)", "--guidance-max-t \(d.maxT)"] + (d.onNoise ? ["--guidance-on-noise"] : [])
+        }
         if let d = metadata["data"] { f.append("--data " + shellWord(d)) }
         if let n = metadata["images"].flatMap(Int.init), n > 0, n != MNIST.trainCount || metadata["data"] != nil { f.append("--limit \(n)") }
         return f.joined(separator: " ")

@@ -1,0 +1,33 @@
+// AutoGuidance.swift: guiding a model with a weaker version of itself
+// (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself"):
+// eps = eps_weak + w (eps_good - eps_weak), applied at the timesteps of an
+// interval only (Kynkäänniemi et al. 2024: guidance at high noise narrows
+// which digits are drawn; elsewhere the good model alone).
+import Foundation
+
+public final class AutoGuidedPredictor: NoisePredictor {
+    public let good: NoisePredictor, bad: NoisePredictor
+    public let weight: Float
+    /// The timesteps guided (others: the good model alone).
+    public let interval: ClosedRange<Int>
+    private let badOut: FloatBuffer
+    public var imageSize: Int { good.imageSize }
+    public var readsX0Estimate: Bool { good.readsX0Estimate }
+    public init(good: NoisePredictor, bad: NoisePredictor, weight: Float, interval: ClosedRange<Int> = 0...Int.max) {
+        self.good = good; self.bad = bad; self.weight = weight; self.interval = interval; badOut = FloatBuffer(count: 1)
+    }
+    public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
+        predictNoise(x, t: t, x0Estimate: nil, out: out)
+    }
+    public func predictNoise(_ x: UnsafePointer<Float>, t: [Int], x0Estimate: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+        let hw = imageSize * imageSize, len = t.count * hw
+        good.predictNoise(x, t: t, x0Estimate: x0Estimate, out: out)
+        guard t.contains(where: interval.contains) else { return }
+        badOut.reserve(len)
+        bad.predictNoise(x, t: t, x0Estimate: x0Estimate, out: badOut.ptr)
+        let b = badOut.ptr, w = weight
+        for (j, tj) in t.enumerated() where interval.contains(tj) {
+            for i in j * hw..<(j + 1) * hw { out[i] = b[i] + w * (out[i] - b[i]) }
+        }
+    }
+}
