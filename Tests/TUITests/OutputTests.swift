@@ -158,11 +158,17 @@ final class OutputTests: XCTestCase {
         // The bundled model: what it is and its whole recipe (the model it was fine-tuned from, resumed runs included).
         let bundled = ddpm("info --weights \(Shell.assets)/models/mnist-tiny.safetensors")
         for want in ["tiny + attention at 7x7 + self-conditioning", "parameters:           426,961", "predicts:             v",
-                     "training step:        5000", "note:", "--init assets/models/mnist-tiny-v3.safetensors",
-                     "--class-weights 0.97,0.73,0.99,1.03,1.38,1.21,1.0,0.94,1.19,0.87", "the last of three commands"] {
+                     "training step:        4000", "note:", "--init assets/models/mnist-tiny-v4.safetensors",
+                     "--teacher assets/models/mnist-tiny-v4.safetensors --weak-teacher assets/models/mnist-tiny-v1.safetensors --guidance-weight 3 --guidance-max-t 500 --guidance-on-noise",
+                     "--class-weights 1.01,0.60,1.23,0.91,1.11,1.28,1.09,1.02,0.96,0.79"] {
             XCTAssertTrue(bundled.contains(want), "\(want) in:\n\(bundled)")
         }
         // The models it was grown from, kept for comparison.
+        let v4 = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-v4.safetensors")
+        for want in ["training step:        5000", "--init assets/models/mnist-tiny-v3.safetensors",
+                     "--class-weights 0.97,0.73,0.99,1.03,1.38,1.21,1.0,0.94,1.19,0.87", "the last of three commands"] {
+            XCTAssertTrue(v4.contains(want), "\(want) in:\n\(v4)")
+        }
         let v3 = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-v3.safetensors")
         for want in ["tiny + attention at 7x7 + self-conditioning", "parameters:           426,961", "training step:        5000",
                      "--init assets/models/mnist-tiny-v2.safetensors --self-condition", "--resume --steps 5000"] {
@@ -213,9 +219,12 @@ final class OutputTests: XCTestCase {
     func testAutoguideAndDistillation() throws {
         let m = "\(Shell.assets)/models", common = "sample --n 3 --sampler ddim --steps 4 --seed 7"
         _ = ddpm("\(common) --out \(dir)/plain.idx")
-        let same = ddpm("\(common) --out \(dir)/same.idx --autoguide \(m)/mnist-tiny.safetensors --autoguide-weight 0")
-        XCTAssertTrue(same.contains("autoguided away from mnist-tiny.safetensors at w = 0.0"), same)
-        XCTAssertEqual(try bytes("\(dir)/plain.idx"), try bytes("\(dir)/same.idx"))
+        _ = ddpm("\(common) --out \(dir)/v1plain.idx --weights \(m)/mnist-tiny-v1.safetensors")
+        // At w = 0 the pair is the weak model alone: v1's own samples, bit for bit.
+        let weakOnly = ddpm("\(common) --out \(dir)/w0.idx --autoguide \(m)/mnist-tiny-v1.safetensors --autoguide-weight 0")
+        XCTAssertTrue(weakOnly.contains("autoguided away from mnist-tiny-v1.safetensors at w = 0.0"), weakOnly)
+        XCTAssertEqual(try bytes("\(dir)/v1plain.idx"), try bytes("\(dir)/w0.idx"))
+        XCTAssertNotEqual(try bytes("\(dir)/plain.idx"), try bytes("\(dir)/w0.idx"))
         let v1 = ddpm("\(common) --out \(dir)/v1.idx --autoguide \(m)/mnist-tiny-v1.safetensors --autoguide-weight 3 --autoguide-max-t 500")
         XCTAssertTrue(v1.contains("autoguided away from mnist-tiny-v1.safetensors at w = 3.0, t <= 500"), v1)
         XCTAssertNotEqual(try bytes("\(dir)/plain.idx"), try bytes("\(dir)/v1.idx"))
@@ -228,6 +237,10 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(info.contains("--teacher \(m)/mnist-tiny.safetensors --weak-teacher \(m)/mnist-tiny-v1.safetensors --guidance-weight 3.0 --guidance-max-t 500 --guidance-on-noise"), info)
         let resumed = ddpm("train --resume --steps 3 --out \(ck)")
         XCTAssertTrue(resumed.contains("resumed \(ck) at step 2 of 3") && resumed.contains("as an offset to the noise"), resumed)
+        let (code, tui) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --resume --steps 4 --tui --out \(ck) 2>&1")
+        XCTAssertTrue(code != 0 && tui.contains("distils a teacher: continue it in the plain loop, not --tui"), tui)
+        let (c2, big) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) \(common) --out \(dir)/x.idx --autoguide \(m)/mnist-tiny-v1.safetensors --autoguide-max-t 1000 2>&1")
+        XCTAssertTrue(c2 != 0 && big.contains("--autoguide-max-t must be in 0...999 (the model's timesteps), got 1000"), big)
     }
 
     /// --resume with --epochs and --ema: the run's length and EMA decay change from there on.

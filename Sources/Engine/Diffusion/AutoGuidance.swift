@@ -5,6 +5,8 @@
 // which digits are drawn; elsewhere the good model alone).
 import Foundation
 
+/// A model guided away from a weaker one, as a noise predictor: x [N, S*S] in,
+/// ε̂ [N, S*S] out.
 public final class AutoGuidedPredictor: NoisePredictor {
     public let good: NoisePredictor, bad: NoisePredictor
     public let weight: Float
@@ -13,6 +15,8 @@ public final class AutoGuidedPredictor: NoisePredictor {
     private let badOut: FloatBuffer
     public var imageSize: Int { good.imageSize }
     public var readsX0Estimate: Bool { good.readsX0Estimate }
+    /// A learned variance is the good model's (the weak one's call leaves its buffer alone).
+    public var varianceOutput: UnsafePointer<Float>? { good.varianceOutput }
     public init(good: NoisePredictor, bad: NoisePredictor, weight: Float, interval: ClosedRange<Int> = 0...Int.max) {
         self.good = good; self.bad = bad; self.weight = weight; self.interval = interval; badOut = FloatBuffer(count: 1)
     }

@@ -219,12 +219,12 @@ public final class Trainer {
                 }
             }
         }
-        if options.distill != nil {
+        if let distill = options.distill {
             // Guidance distillation: the target is the guided pair's ε at this x_t (the teacher reads
             // the same x0 estimate as the student), then x0 from it, then the objective's target.
-            guard let teacher else { preconditionFailure("a distilling run needs its teacher (Trainer.teacher)") }
+            guard let teacher else { throw EngineError.invalidConfig("a distilling run needs its teacher and weak model loaded (Trainer.teacher)") }
             let est: UnsafePointer<Float>? = options.config.selfCondition ? UnsafePointer(xtb.ptr + len) : nil
-            if options.distill!.onNoise {
+            if distill.onNoise {
                 // ε + (w − 1)(ε_teacher − ε_weak) where guided; the noise alone elsewhere.
                 if ts.contains(where: teacher.interval.contains) {
                     teacher.good.predictNoise(xtb.ptr, t: ts, x0Estimate: est, out: dout.ptr)

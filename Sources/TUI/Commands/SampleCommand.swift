@@ -66,6 +66,9 @@ struct SampleCommand: ParsableCommand {
                 guard wn.config.imageSize == net.config.imageSize, ws.spec == schedule.spec else {
                     throw CLIError("--autoguide \(autoguide): a model of another image size or noise schedule than \(path)'s")
                 }
+                if let m = autoguideMaxT, m >= schedule.T {
+                    throw CLIError("--autoguide-max-t must be in 0...\(schedule.T - 1) (the model's timesteps), got \(m)")
+                }
                 model = AutoGuidedPredictor(good: model, bad: try predictor(wn, wp, ws, wf), weight: Float(autoguideWeight ?? 2),
                                             interval: 0...(autoguideMaxT ?? schedule.T - 1))
             }

@@ -197,6 +197,8 @@ struct TrainCommand: ParsableCommand {
             var opts = try newRunOptions(images: ds.count, config: cfg)
             // A fine-tune keeps the noise schedule its weights were trained for.
             if let initSchedule { opts.schedule = initSchedule }
+            // ... and guides at every one of its timesteps unless --guidance-max-t says otherwise.
+            if guidanceMaxT == nil, opts.distill != nil { opts.distill!.maxT = opts.schedule.T - 1 }
             // ... and what it predicts, unless --objective says otherwise.
             if let initObjective, objective == nil { opts.objective = initObjective }
             // The flags given over the checkpoint's options for --resume.
@@ -208,7 +210,8 @@ struct TrainCommand: ParsableCommand {
             // Fail before any work if an output cannot be written, or would overwrite
             // the weights the run starts from, its digits or the other output (symlinks too).
             try AtomicFile.checkOutputs([("--out", out)] + (export.map { [("--export", $0)] } ?? []),
-                                        notOverwriting: (initWeights.map { [("the --init weights", $0)] } ?? []) + Assets.dataInputs(dir == Assets.mnist ? nil : dir))
+                                        notOverwriting: (initWeights.map { [("the --init weights", $0)] } ?? []) + Assets.dataInputs(dir == Assets.mnist ? nil : dir)
+                                            + (teacher.map { [("the --teacher", $0)] } ?? []) + (weakTeacher.map { [("the --weak-teacher", $0)] } ?? []))
             // A checkpoint is a safetensors file: `--out digits.png` is a slip, not a wish.
             guard (out as NSString).pathExtension.lowercased() == "safetensors" else {
                 throw CLIError("--out must end in .safetensors (a checkpoint), got '\(EngineError.quoted(out))'")
@@ -248,10 +251,16 @@ struct TrainCommand: ParsableCommand {
             }
             if dir != Assets.mnist { trainer.dataSource = absolutePath(dir) }
             if let d = trainer.options.distill {
-                // The guided pair, each as a noise predictor (its own objective turned into ε).
+                if tui { throw CLIError("\(out) distils a teacher: continue it in the plain loop, not --tui") }
+                // The guided pair, each as a noise predictor (its own objective turned into ε), in float:
+                // bf16 only changes the preview, and a resume on another backend must see the same targets.
+                let b = try backendOption(backend)
                 func load(_ path: String, _ role: String) throws -> UNetPredictor {
                     do {
-                        let (net, params, schedule, file) = try loadModel(path, backend: try backendOption(backend))
+                        let (net, params, schedule, file) = try loadModel(path, backend: b == .bf16 ? .avx512 : b)
+                        if net.config.selfCondition && !trainer.net.config.selfCondition {
+                            throw CLIError("\(role) \(path) reads an x0 estimate (self-conditioning) that this run's model would not give it: add --self-condition")
+                        }
                         guard net.config.imageSize == trainer.net.config.imageSize, schedule.spec == trainer.schedule.spec else {
                             throw CLIError("\(role) \(path): a model of another image size or noise schedule than the run's")
                         }
