@@ -15,7 +15,7 @@ public struct DDPMCommand: ParsableCommand {
     public init() {}
 
     /// `ddpm --version`: the program's version and the bundled model it opens.
-    public static let version = "ddpm 1.0.0 (bundled model: mnist-tiny v4, assets/models/mnist-tiny.safetensors)"
+    public static let version = "ddpm 1.0.0 (bundled model: mnist-tiny v5, assets/models/mnist-tiny.safetensors)"
 
     /// What to say when the first argument is neither an option nor a command (`ddpm smaple`): the
     /// explorer, the default command, would call it an unexpected argument of `ddpm explore`.
