@@ -18,8 +18,8 @@ struct SampleCommand: ParsableCommand {
     @Flag(help: "Also write OUT-trajectory.png: a contact sheet of x_t and predicted x0 at 10 steps spread over the run, as evenly as its step count allows (columns labelled with t, then the final samples), two rows per digit.") var trajectory = false
     @Option(parsing: .unconditional, help: "Digits in the --trajectory sheet (1...64; default: all, at most 64).") var rows: Int?
     @Option(parsing: .unconditional, help: "Scale factor of the --trajectory sheet (1...8).") var scale: Int = 2
-    @Option(help: ArgumentHelp("Autoguidance (Karras et al. 2024): guide the model away from this weaker model of the same data, eps_weak + w (eps - eps_weak); twice the network evaluations a step.", valueName: "file")) var autoguide: String?
-    @Option(parsing: .unconditional, help: "The weight w of --autoguide (1: the model alone; default 2).") var autoguideWeight: Double?
+    @Option(help: ArgumentHelp("Autoguidance (Karras et al. 2024): guide the model away from this weaker model of the same data, eps_weak + w (eps - eps_weak); twice the network evaluations a step; not with --record.", valueName: "file")) var autoguide: String?
+    @Option(parsing: .unconditional, help: "The weight w of --autoguide, in [0, 20] (0: the weak model alone, 1: the model alone; default 2).") var autoguideWeight: Double?
     @Option(parsing: .unconditional, help: "Guide at timesteps 0...this only; above it the model alone (default: every timestep).") var autoguideMaxT: Int?
     @Option(help: "Also record the whole trajectory here (.ddpmtraj): every step's x_t and predicted x0 of the first \(Recording.maxDigits) images, the settings and the classifier's readings. ddpm replay plays it; ddpm export-gif animates it.") var record: String?
 
@@ -69,6 +69,7 @@ struct SampleCommand: ParsableCommand {
                 if let m = autoguideMaxT, m >= schedule.T {
                     throw CLIError("--autoguide-max-t must be in 0...\(schedule.T - 1) (the model's timesteps), got \(m)")
                 }
+                if absolutePath(autoguide) == absolutePath(path) { print("note: --autoguide is the model itself: guidance changes nothing and doubles the cost") }
                 model = AutoGuidedPredictor(good: model, bad: try predictor(wn, wp, ws, wf), weight: Float(autoguideWeight ?? 2),
                                             interval: 0...(autoguideMaxT ?? schedule.T - 1))
             }

@@ -111,9 +111,11 @@ struct TrainCommand: ParsableCommand {
         if let minutes { guard minutes > 0, minutes.isFinite else { throw ValidationError("--minutes must be > 0, got \(minutes)") } }
         if let reportEvery { guard reportEvery >= 1, reportEvery.isFinite else { throw ValidationError("--report-every must be >= 1 (seconds), got \(reportEvery)") } }
         if resume && initWeights != nil { throw ValidationError("--init starts a new run; --resume continues one: give one of them") }
+        if resume && (teacher != nil || weakTeacher != nil || guidanceWeight != nil || guidanceMaxT != nil || guidanceOnNoise) {
+            throw ValidationError("--teacher and its guidance flags apply to a new run; --resume continues with the checkpoint's own")
+        }
         if (teacher == nil) != (weakTeacher == nil) { throw ValidationError("--teacher and --weak-teacher go together (the teacher is guided away from the weak model)") }
         if (guidanceWeight != nil || guidanceMaxT != nil || guidanceOnNoise) && teacher == nil { throw ValidationError("--guidance-weight, --guidance-max-t and --guidance-on-noise shape --teacher's guidance: add --teacher and --weak-teacher") }
-        if resume && teacher != nil { throw ValidationError("--teacher applies to a new run; --resume continues with the checkpoint's own") }
         if tui && teacher != nil { throw ValidationError("--teacher is for the plain loop, not --tui") }
         if reportEvery != nil && data != nil {
             throw ValidationError("--report-every reads the preview with the bundled MNIST classifier; with --data it would read another set's images as digits")
@@ -265,8 +267,9 @@ struct TrainCommand: ParsableCommand {
                             throw CLIError("\(role) \(path): a model of another image size or noise schedule than the run's")
                         }
                         return try predictor(net, params, schedule, file)
-                    } catch let e as EngineError { throw CLIError("\(role) \(path): \(e)") }
+                    } catch let e as EngineError { throw CLIError("\(role) \(e)") }
                 }
+                if d.teacher == d.weak { print("note: --teacher and --weak-teacher are the same file: the guidance offset is 0") }
                 trainer.teacher = AutoGuidedPredictor(good: try load(d.teacher, "--teacher"), bad: try load(d.weak, "--weak-teacher"),
                                                       weight: Float(d.weight), interval: 0...d.maxT)
                 print("distilling \(d.teacher) guided away from \(d.weak) at w = \(d.weight), t <= \(d.maxT)" + (d.onNoise ? ", as an offset to the noise" : ""))
