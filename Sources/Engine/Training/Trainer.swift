@@ -226,14 +226,7 @@ public final class Trainer {
             let est: UnsafePointer<Float>? = options.config.selfCondition ? UnsafePointer(xtb.ptr + len) : nil
             if distill.onNoise {
                 // ε + (w − 1)(ε_teacher − ε_weak) where guided; the noise alone elsewhere.
-                if ts.contains(where: teacher.interval.contains) {
-                    teacher.good.predictNoise(xtb.ptr, t: ts, x0Estimate: est, out: dout.ptr)
-                    teacher.bad.predictNoise(xtb.ptr, t: ts, x0Estimate: est, out: x0b.ptr)
-                    let k = teacher.weight - 1
-                    for j in 0..<b where teacher.interval.contains(ts[j]) {
-                        for i in j * hw..<(j + 1) * hw { epsb.ptr[i] += k * (dout.ptr[i] - x0b.ptr[i]) }
-                    }
-                }
+                teacher.addOffset(xtb.ptr, t: ts, x0Estimate: est, scale: teacher.weight - 1, to: epsb.ptr)
             } else {
                 teacher.predictNoise(xtb.ptr, t: ts, x0Estimate: est, out: epsb.ptr)
             }
