@@ -62,6 +62,10 @@ final class CommandLineTests: XCTestCase {
             ("train --steps 1 --out \(ckpt) --teacher \(Shell.assets)/models/mnist-tiny.safetensors", "--teacher and --weak-teacher go together"),
             ("train --steps 1 --out \(ckpt) --guidance-max-t 500", "--guidance-weight, --guidance-max-t and --guidance-on-noise shape --teacher's guidance"),
             ("train --steps 1 --out \(ckpt) --teacher \(Shell.assets)/models/mnist-tiny.safetensors --weak-teacher \(Shell.assets)/models/mnist-tiny-v1.safetensors --guidance-max-t 1000", "--guidance-max-t must be in 0...999, got 1000"),
+            // A fine-tune keeps its weights' schedule; a guided pair must share the run's (and the error says what differs).
+            ("train --steps 1 --out \(ckpt) --init \(Shell.assets)/models/mnist-tiny-v1.safetensors -T 500", "its model was trained on the linear schedule with T 1000, which a fine-tune keeps: leave out --schedule and -T"),
+            ("train --steps 1 --out \(ckpt) --init \(Shell.assets)/models/mnist-tiny-v1.safetensors --schedule cosine", "which a fine-tune keeps: leave out --schedule and -T"),
+            ("train --steps 1 --limit 64 --batch 8 --out \(ckpt) -T 500 --teacher \(Shell.assets)/models/mnist-tiny-v2.safetensors --weak-teacher \(Shell.assets)/models/mnist-tiny-v1.safetensors", "its noise schedule is linear with T 1000 (beta 0.0001 to 0.02), not the run's linear with T 500"),
             ("train --resume --out \(ckpt) --guidance-weight 5", "--teacher and its guidance flags apply to a new run; --resume continues with the checkpoint's own"),
             ("replay \(Shell.assets)/models/mnist-tiny.safetensors", "not a usable recording: this is a model's weights file"),
             ("sample --out \(png) --n 5000", "--n must be in 1...4096, got 5000"),

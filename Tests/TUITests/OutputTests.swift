@@ -243,6 +243,19 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(c2 != 0 && big.contains("--autoguide-max-t must be in 0...999 (the model's timesteps), got 1000"), big)
     }
 
+    /// A fine-tune says what it keeps from its weights (their schedule) and what it changes (an
+    /// objective other than theirs); a resume says it keeps its schedule over -T and --schedule.
+    func testFineTuneSaysWhatItKeepsAndRetargets() throws {
+        let ck = dir + "/ft.safetensors", m = Shell.assets + "/models"
+        let out = ddpm("train --init \(m)/mnist-tiny-v1.safetensors --objective v --steps 1 --batch 4 --limit 16 --checkpoint-every 10 --out \(ck)")
+        XCTAssertTrue(out.contains("linear schedule with T 1000, predicts v"), out)
+        XCTAssertTrue(out.contains("note: \(m)/mnist-tiny-v1.safetensors predicts eps; the run retrains its output to predict v"), out)
+        let same = ddpm("train --init \(m)/mnist-tiny.safetensors -T 1000 --steps 1 --batch 4 --limit 16 --checkpoint-every 10 --out \(dir)/ft2.safetensors")
+        XCTAssertFalse(same.contains("note:"), "the bundled model's own T and objective are no change: \(same)")
+        let resumed = ddpm("train --resume --steps 2 -T 20 --schedule cosine --out \(ck)")
+        XCTAssertTrue(resumed.contains("not applied: --schedule (linear), -T (1000)"), resumed)
+    }
+
     /// --resume with --epochs and --ema: the run's length and EMA decay change from there on.
     func testResumeWithEpochsAndEMA() throws {
         let ck = dir + "/r.safetensors"

@@ -25,8 +25,8 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Batch size (full recipe \(Self.full.batch), demo \(Self.demo.batch)).") var batch: Int?
     @Option(parsing: .unconditional, help: "Peak learning rate (Adam; full recipe \(Self.full.lr), demo \(Self.demo.lr)).") var lr: Double?
     @Option(parsing: .unconditional, help: "Warm-up steps (full recipe \(Self.full.warmup), demo \(Self.demo.warmup)).") var warmup: Int?
-    @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid.") var schedule: String = "linear"
-    @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000).") var T: Int = 1000
+    @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid (default linear; --init and --resume keep their file's).") var schedule: String?
+    @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000; default 1000; --init and --resume keep their file's).") var T: Int?
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
     @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0). Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String?
     @Option(help: "Loss weighting: simple, snr, min-snr, importance (full recipe \(Self.full.weighting.rawValue), demo \(Self.demo.weighting.rawValue)).") var weighting: String?
@@ -58,20 +58,22 @@ struct TrainCommand: ParsableCommand {
     private static var demo: TrainOptions { TrainRecipe.demo.options(images: MNIST.trainCount) }
     /// The recipe the run starts from.
     var chosenRecipe: TrainRecipe { recipe.flatMap(TrainRecipe.init(rawValue:)) ?? (tui ? .demo : .full) }
+    /// The noise schedule the flags ask for (linear, T = 1000 where they are not given).
+    var scheduleSpec: NoiseSchedule.Spec { .init(kind: ScheduleKind(rawValue: schedule ?? "linear")!, T: T ?? NoiseSchedule.Spec().T) }
 
     /// The recipe's options for `images` images with the flags given over them (a new run).
     func newRunOptions(images: Int, config cfg: UNetConfig) throws -> TrainOptions {
         var o = chosenRecipe.options(images: images, batch: batch)
         var c = cfg; c.dropout = o.config.dropout
         o.config = c
-        o.schedule = NoiseSchedule.Spec(kind: ScheduleKind(rawValue: schedule)!, T: T)
+        o.schedule = scheduleSpec
         if let warmup { o.warmup = warmup }
         o.loss = LossKind(rawValue: loss)!
         if let objective { o.objective = Objective(rawValue: objective)! }
         if let weighting { o.weighting = Weighting(rawValue: weighting)! }
         if let classWeights { o.classWeights = try Self.parseClassWeights(classWeights) }
         if let teacher, let weakTeacher {
-            o.distill = .init(teacher: absolutePath(teacher), weak: absolutePath(weakTeacher), weight: guidanceWeight ?? 2, maxT: guidanceMaxT ?? T - 1, onNoise: guidanceOnNoise)
+            o.distill = .init(teacher: absolutePath(teacher), weak: absolutePath(weakTeacher), weight: guidanceWeight ?? 2, maxT: guidanceMaxT ?? o.schedule.T - 1, onNoise: guidanceOnNoise)
         }
         o.seed = seed
         // --epochs counts passes over the set at the batch in use.
@@ -128,7 +130,7 @@ struct TrainCommand: ParsableCommand {
         if let config, let (key, flag) = flags.first(where: { config.contains("\"\($0.0)\"") }) {
             throw ValidationError("train --config: set '\(key)' with \(flag), not in the JSON")
         }
-        guard ScheduleKind(rawValue: schedule) != nil else { throw ValidationError("unknown --schedule '\(schedule)'") }
+        if let schedule, ScheduleKind(rawValue: schedule) == nil { throw ValidationError("unknown --schedule '\(schedule)'") }
         guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         if let objective, Objective(rawValue: objective) == nil { throw ValidationError("unknown --objective '\(objective)' (eps, x0 or v)") }
         if let weighting, Weighting(rawValue: weighting) == nil { throw ValidationError("unknown --weighting '\(weighting)'") }
@@ -140,7 +142,7 @@ struct TrainCommand: ParsableCommand {
             var c = try modelConfig(config ?? "tiny", attention: attention)
             c.learnSigma = learnSigma; c.selfCondition = selfCondition
             try newRunOptions(images: min(limit ?? MNIST.trainCount, MNIST.trainCount), config: c).validate()
-            _ = try NoiseSchedule(kind: ScheduleKind(rawValue: schedule)!, T: T)
+            _ = try NoiseSchedule(scheduleSpec)
         }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1, got \(limit)") } }
@@ -163,7 +165,12 @@ struct TrainCommand: ParsableCommand {
                 }
                 (cfg, initSchedule) = try wrap {
                     try Checkpoint.modelSpec(meta, path: initWeights, config: meta["config"] == nil ? cfg : nil,
-                                             schedule: meta["schedule"] == nil ? .init(kind: ScheduleKind(rawValue: schedule)!, T: T) : nil)
+                                             schedule: meta["schedule"] == nil ? scheduleSpec : nil)
+                }
+                // A fine-tune keeps its weights' schedule: -T or --schedule for another is refused, not dropped.
+                if meta["schedule"] != nil, let s = initSchedule,
+                   (schedule.map { $0 != s.kind.rawValue } ?? false) || (T.map { $0 != s.T } ?? false) {
+                    throw CLIError("--init \(initWeights): its model was trained on the \(s.kind.rawValue) schedule with T \(s.T), which a fine-tune keeps: leave out --schedule and -T")
                 }
                 initObjective = try wrap { try Checkpoint.objective(meta, path: initWeights) }
             }
@@ -235,6 +242,8 @@ struct TrainCommand: ParsableCommand {
                 let kept = [(batch != nil && batch != o.batch, "--batch (it trains at \(o.batch))"),
                             (config != nil || attention != nil, "--config and --attention (its model: \(o.config.name))"),
                             (warmup != nil && warmup != o.warmup, "--warmup (\(o.warmup))"),
+                            (schedule != nil && schedule != o.schedule.kind.rawValue, "--schedule (\(o.schedule.kind.rawValue))"),
+                            (T != nil && T != o.schedule.T, "-T (\(o.schedule.T))"),
                             (objective != nil && objective != o.objective.rawValue, "--objective (\(o.objective.rawValue))"),
                             (weighting != nil && weighting != o.weighting.rawValue, "--weighting (\(o.weighting.rawValue))")]
                     .filter { $0.0 }.map { $0.1 }
@@ -247,8 +256,12 @@ struct TrainCommand: ParsableCommand {
                     do { try trainer.startFrom(weights: initWeights) } catch let e as EngineError {
                         throw CLIError("--init \(initWeights): \(e) — --init takes a U-Net weights file or checkpoint written by ddpm train")
                     }
-                    let c = trainer.options.config
-                    print("starting from the weights in \(initWeights) (its model: \(c.nChannels) channels x \(c.chMults), \(c.imageSize)x\(c.imageSize), predicts \(trainer.options.objective.rawValue); --config and --attention do not apply)")
+                    let c = trainer.options.config, o = trainer.options, s = o.schedule
+                    print("starting from the weights in \(initWeights) (its model: \(c.nChannels) channels x \(c.chMults), \(c.imageSize)x\(c.imageSize), \(s.kind.rawValue) schedule with T \(s.T), predicts \(o.objective.rawValue); --config and --attention do not apply)")
+                    // --objective over the file's: the network's output is trained toward another target.
+                    if let initObjective, initObjective != o.objective {
+                        print("note: \(initWeights) predicts \(initObjective.rawValue); the run retrains its output to predict \(o.objective.rawValue) (its first steps start from a prediction of another quantity)")
+                    }
                 }
             }
             if dir != Assets.mnist { trainer.dataSource = absolutePath(dir) }
@@ -263,8 +276,12 @@ struct TrainCommand: ParsableCommand {
                         if net.config.selfCondition && !trainer.net.config.selfCondition {
                             throw CLIError("\(role) \(path) reads an x0 estimate (self-conditioning) that this run's model would not give it: add --self-condition")
                         }
-                        guard net.config.imageSize == trainer.net.config.imageSize, schedule.spec == trainer.schedule.spec else {
-                            throw CLIError("\(role) \(path): a model of another image size or noise schedule than the run's")
+                        let (s, r) = (schedule.spec, trainer.schedule.spec), side = trainer.net.config.imageSize
+                        guard net.config.imageSize == side else {
+                            throw CLIError("\(role) \(path): a model of \(net.config.imageSize)x\(net.config.imageSize) images, not the run's \(side)x\(side)")
+                        }
+                        guard s == r else {
+                            throw CLIError("\(role) \(path): its noise schedule is \(s.kind.rawValue) with T \(s.T) (beta \(s.betaStart) to \(s.betaEnd)), not the run's \(r.kind.rawValue) with T \(r.T) (beta \(r.betaStart) to \(r.betaEnd))")
                         }
                         return try predictor(net, params, schedule, file)
                     } catch let e as EngineError { throw CLIError("\(role) \(e)") }
