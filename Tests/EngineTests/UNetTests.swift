@@ -149,6 +149,36 @@ final class UNetTests: XCTestCase {
             backward: { pp, _, dy, gp, gx in net.backward(pp, gp, dout: dy, dx: gx) })
     }
 
+    /// One image on all cores (each builds and computes a band of output rows
+    /// of the 28x28 convolutions) gives the forward of that image on one core
+    /// bit for bit (inside a region, where the layers do not split), on both
+    /// float kernels, with and without GroupNorm + SiLU fused into the planes.
+    func testOneImageOnAllCoresIsTheOneCoreForwardBitForBit() throws {
+        for backend in [Backend.avx512, .avx2] where backend.isAvailable {
+            var attended = UNetConfig.tiny; attended.attention = [2]; attended.selfCondition = true
+            for cfg in [UNetConfig.tiny, attended] {
+                let net = try UNet(cfg, backend: backend), single = try UNet(cfg, backend: backend)
+                let params = FloatBuffer(count: net.parameterCount)
+                var rng = RNG(seed: 3)
+                net.layout.initialize(params.ptr, rng: &rng)
+                let x = randomBuffer(cfg.selfCondition ? 2 * 784 : 784, seed: 11)
+                for t in [0, 377, 999] {
+                    var r = RNG(seed: 0)
+                    let split = Array(UnsafeBufferPointer(start: net.forward(params.ptr, x: x.ptr, t: [t], mode: .inference(packGeneration: 1), rng: &r), count: 784))
+                    var alone = [Float](repeating: .nan, count: 784)
+                    Parallel.runBalanced(Parallel.cores) { _, i in
+                        guard i == 0 else { return }
+                        XCTAssertEqual(Parallel.available, 1)
+                        var r = RNG(seed: 0)
+                        let y = single.forward(params.ptr, x: x.ptr, t: [t], mode: .inference(packGeneration: 1), rng: &r)
+                        for j in 0..<784 { alone[j] = y[j] }
+                    }
+                    XCTAssertEqual(split.map(\.bitPattern), alone.map(\.bitPattern), "\(backend) \(cfg.name) t \(t)")
+                }
+            }
+        }
+    }
+
     /// Batch results do not depend on batch composition (no cross-image leakage).
     func testBatchIndependence() throws {
         let net = try UNet(.tiny)

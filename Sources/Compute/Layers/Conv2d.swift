@@ -125,6 +125,18 @@ public struct Conv2d: Sendable {
         }
         let packed = ws.packed(weight, count: cout * cin * 9) { DirectConv.pack(weight, cin: cin, cout: cout, into: $0) }
         let wide = ws.backend.wide
+        if let threads = DirectConv.bands(n: n, h: h, w: wid, wide: wide) {
+            let scratch = DirectConv.scratchFloats(cin: cin, h: (h + threads - 1) / threads, w: wid, wide: wide)
+            for t in 0..<threads { ws.cols[t].reserve(scratch) }
+            for b in 0..<n {
+                Parallel.run(threads) { th in
+                    DirectConv.forward(packed: packed, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, b: b,
+                                       band: .init(h: h, rows: (h * th / threads)..<(h * (th + 1) / threads)), w: wid,
+                                       accumulate: accumulate, wide: wide, scratch: ws.cols[th].ptr, affineSiLU: affineSiLU)
+                }
+            }
+            return
+        }
         DirectConv.parallel(n: n, tiles: cout / 4, scratch: DirectConv.scratchFloats(cin: cin, h: h, w: wid, wide: wide), ws: ws) {
             th, images, coTiles in
             DirectConv.forward(packed: packed, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, h: h, w: wid,
