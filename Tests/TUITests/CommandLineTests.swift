@@ -98,6 +98,8 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --steps -5", "--steps must be in 1...100000000, got -5"),
             ("train --out '' --steps 1", "cannot write: an empty path was given for the file"),
             ("train --out \(ckpt) -T 1", "--T must be in 2...100000, got 1"),
+            // A model whose alpha_bar underflows trains but cannot be sampled in float: refused before training.
+            ("train --out \(ckpt) -T 20000", "-T 20000 on the linear schedule takes alpha_bar at t = T-1 to 1.3e-88, too small for float arithmetic"),
             ("train --out \(ckpt) --lr -0.1", "--lr must be in (0, 1), got -0.1"),
             ("train --out \(ckpt) --dropout 1", "--dropout must be in [0, 1), got 1.0"),
             ("train --out \(ckpt) --batch 0", "--batch must be in 1...4096, got 0"),

@@ -256,6 +256,30 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(resumed.contains("not applied: --schedule (linear), -T (1000)"), resumed)
     }
 
+    /// A resumed distilling run reads the teachers its checkpoint names: a file replaced since
+    /// (another model at the same path) is refused by its SHA-256, the checkpoint itself as its
+    /// own teacher is refused as an input it would overwrite, and paths are printed escaped.
+    func testResumedDistillationChecksItsTeachers() throws {
+        let m = Shell.assets + "/models", teacher = dir + "/t\u{1b}[2Jx.safetensors", d = dir + "/dist.safetensors"
+        let small = "--steps 2 --batch 4 --limit 16 --checkpoint-every 10"
+        _ = ddpm("train \(small) --out '\(teacher)'")
+        let out = ddpm("train \(small) --teacher '\(teacher)' --weak-teacher \(m)/mnist-tiny-v1.safetensors --out \(d)")
+        XCTAssertTrue(out.contains("distilling \(dir)/t\\u001b[2Jx.safetensors guided away"), out)
+        XCTAssertFalse(out.contains("\u{1b}"), "a path's escape character reached the terminal: \(out)")
+        let opts = try Checkpoint.trainState(try SafeTensors.read(d).metadata, path: d).options
+        XCTAssertEqual(opts.distill?.teacherSHA256, try sha256(ofFile: teacher))
+        // Another model where the teacher was.
+        try FileManager.default.removeItem(atPath: teacher)
+        _ = ddpm("train \(small) --seed 7 --out '\(teacher)'")
+        let (code, replaced) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --resume --steps 3 --out \(d) 2>&1")
+        XCTAssertTrue(code != 0 && replaced.contains("'s --teacher \(dir)/t\\u001b[2Jx.safetensors is not the file this run started distilling from"), replaced)
+        // The checkpoint as its own teacher.
+        try FileManager.default.removeItem(atPath: teacher)
+        try FileManager.default.copyItem(atPath: d, toPath: teacher)
+        let (c2, own) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --resume --steps 3 --out '\(teacher)' 2>&1")
+        XCTAssertTrue(c2 != 0 && own.contains("(its --teacher); choose another path for --out"), own)
+    }
+
     /// --resume with --epochs and --ema: the run's length and EMA decay change from there on.
     func testResumeWithEpochsAndEMA() throws {
         let ck = dir + "/r.safetensors"

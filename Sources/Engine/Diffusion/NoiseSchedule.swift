@@ -110,6 +110,9 @@ public struct NoiseSchedule: Sendable, Equatable {
     }
 
     /// Diagnostics of the chapter's section 3.5.3: problems with the end points.
+    /// Below this ᾱ, 1/sqrt(ᾱ) (the x̂0 of an ε prediction) is past float's range (1e-60: 1e30).
+    public static let smallestSampleableAlphaBar = 1e-60
+
     public var warnings: [String] {
         var w: [String] = []
         if alphasCumprod[T - 1] > 1e-2 {

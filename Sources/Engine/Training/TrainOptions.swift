@@ -46,15 +46,20 @@ public struct TrainOptions: Codable, Equatable, Sendable {
         /// prediction: the model still learns the (class-weighted) data, shifted
         /// as the guidance shifts the teacher.
         public var onNoise: Bool
+        /// The SHA-256 of the two files when the run started (a resume refuses files that changed;
+        /// nil in checkpoints from before they were recorded).
+        public var teacherSHA256: String?, weakSHA256: String?
         public init(teacher: String, weak: String, weight: Double, maxT: Int, onNoise: Bool = false) {
             self.teacher = teacher; self.weak = weak; self.weight = weight; self.maxT = maxT; self.onNoise = onNoise
         }
-        enum CodingKeys: String, CodingKey { case teacher, weak, weight, maxT, onNoise }
+        enum CodingKeys: String, CodingKey { case teacher, weak, weight, maxT, onNoise, teacherSHA256, weakSHA256 }
         public init(from d: Decoder) throws {
             let c = try d.container(keyedBy: CodingKeys.self)
             teacher = try c.decode(String.self, forKey: .teacher); weak = try c.decode(String.self, forKey: .weak)
             weight = try c.decode(Double.self, forKey: .weight); maxT = try c.decode(Int.self, forKey: .maxT)
             onNoise = try c.decodeIfPresent(Bool.self, forKey: .onNoise) ?? false
+            teacherSHA256 = try c.decodeIfPresent(String.self, forKey: .teacherSHA256)
+            weakSHA256 = try c.decodeIfPresent(String.self, forKey: .weakSHA256)
         }
     }
 

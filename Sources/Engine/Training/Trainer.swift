@@ -36,6 +36,12 @@ public final class Trainer {
     /// by whoever loads their files before the first step).
     public var teacher: AutoGuidedPredictor?
 
+    /// A new distilling run records the SHA-256 of its teacher's and weak
+    /// model's files (saved with its options), which a resume checks.
+    public func recordTeacherFiles(teacherSHA256: String, weakSHA256: String) {
+        options.distill?.teacherSHA256 = teacherSHA256; options.distill?.weakSHA256 = weakSHA256
+    }
+
     public var count: Int { net.parameterCount }
     public var stepsPerEpoch: Int { options.stepsPerEpoch(images: data.count) }
     public var epoch: Double { Double(step) / Double(stepsPerEpoch) }

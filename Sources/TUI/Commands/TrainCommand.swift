@@ -142,7 +142,11 @@ struct TrainCommand: ParsableCommand {
             var c = try modelConfig(config ?? "tiny", attention: attention)
             c.learnSigma = learnSigma; c.selfCondition = selfCondition
             try newRunOptions(images: min(limit ?? MNIST.trainCount, MNIST.trainCount), config: c).validate()
-            _ = try NoiseSchedule(scheduleSpec)
+            let s = try NoiseSchedule(scheduleSpec)
+            // x̂0 = (x_t − sqrt(1 − ᾱ) ε̂) / sqrt(ᾱ) overflows float where ᾱ_T is this small: such a model trains but never samples.
+            if s.alphasCumprod[s.T - 1] < NoiseSchedule.smallestSampleableAlphaBar {
+                throw ValidationError(String(format: "-T %d on the %@ schedule takes alpha_bar at t = T-1 to %.2g, too small for float arithmetic to divide by its root when sampling; a smaller -T (or another --schedule) samples", s.T, s.kind.rawValue, s.alphasCumprod[s.T - 1]))
+            }
         }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
         if let limit { guard limit >= 1 else { throw ValidationError("--limit must be >= 1, got \(limit)") } }
@@ -153,6 +157,8 @@ struct TrainCommand: ParsableCommand {
             // A resumed run takes its model from the checkpoint (so Small pads to 32 without --config small).
             // --init takes its model from the weights file (its dropout from the recipe or flag).
             let resumed = resume && FileManager.default.fileExists(atPath: out) ? try SafeTensors.read(out).metadata : nil
+            // A resumed distilling run reads the teachers its checkpoint names: inputs, as a new run's flags are.
+            let resumedDistill = try resumed.flatMap { try Checkpoint.trainState($0, path: out).options.distill }
             var cfg = try resumed.map { try Checkpoint.trainState($0, path: out).options.config }
                 ?? modelConfig(config ?? "tiny", attention: attention)
             var initSchedule: NoiseSchedule.Spec?, initObjective: Objective?
@@ -220,7 +226,8 @@ struct TrainCommand: ParsableCommand {
             // the weights the run starts from, its digits or the other output (symlinks too).
             try AtomicFile.checkOutputs([("--out", out)] + (export.map { [("--export", $0)] } ?? []),
                                         notOverwriting: (initWeights.map { [("the --init weights", $0)] } ?? []) + Assets.dataInputs(dir == Assets.mnist ? nil : dir)
-                                            + (teacher.map { [("the --teacher", $0)] } ?? []) + (weakTeacher.map { [("the --weak-teacher", $0)] } ?? []))
+                                            + (teacher.map { [("the --teacher", $0)] } ?? []) + (weakTeacher.map { [("the --weak-teacher", $0)] } ?? [])
+                                            + (resumedDistill.map { [("its --teacher", $0.teacher), ("its --weak-teacher", $0.weak)] } ?? []))
             // A checkpoint is a safetensors file: `--out digits.png` is a slip, not a wish.
             guard (out as NSString).pathExtension.lowercased() == "safetensors" else {
                 throw CLIError("--out must end in .safetensors (a checkpoint), got '\(EngineError.quoted(out))'")
@@ -257,10 +264,10 @@ struct TrainCommand: ParsableCommand {
                         throw CLIError("--init \(initWeights): \(e) — --init takes a U-Net weights file or checkpoint written by ddpm train")
                     }
                     let c = trainer.options.config, o = trainer.options, s = o.schedule
-                    print("starting from the weights in \(initWeights) (its model: \(c.nChannels) channels x \(c.chMults), \(c.imageSize)x\(c.imageSize), \(s.kind.rawValue) schedule with T \(s.T), predicts \(o.objective.rawValue); --config and --attention do not apply)")
+                    print("starting from the weights in \(EngineError.oneLine(initWeights)) (its model: \(c.nChannels) channels x \(c.chMults), \(c.imageSize)x\(c.imageSize), \(s.kind.rawValue) schedule with T \(s.T), predicts \(o.objective.rawValue); --config and --attention do not apply)")
                     // --objective over the file's: the network's output is trained toward another target.
                     if let initObjective, initObjective != o.objective {
-                        print("note: \(initWeights) predicts \(initObjective.rawValue); the run retrains its output to predict \(o.objective.rawValue) (its first steps start from a prediction of another quantity)")
+                        print("note: \(EngineError.oneLine(initWeights)) predicts \(initObjective.rawValue); the run retrains its output to predict \(o.objective.rawValue) (its first steps start from a prediction of another quantity)")
                     }
                 }
             }
@@ -270,9 +277,18 @@ struct TrainCommand: ParsableCommand {
                 // The guided pair, each as a noise predictor (its own objective turned into ε), in float:
                 // bf16 only changes the preview, and a resume on another backend must see the same targets.
                 let b = try backendOption(backend)
-                func load(_ path: String, _ role: String) throws -> UNetPredictor {
+                // (A resumed run's teachers are named by its checkpoint, not by flags given now.)
+                let roles = resume ? ("\(EngineError.oneLine(out))'s --teacher", "\(EngineError.oneLine(out))'s --weak-teacher") : ("--teacher", "--weak-teacher")
+                var hashes: [String] = []
+                func load(_ path: String, _ role: String, recorded: String?) throws -> UNetPredictor {
                     do {
                         let (net, params, schedule, file) = try loadModel(path, backend: b == .bf16 ? .avx512 : b)
+                        // The file read now is the one the run started from (a file of the same path may have been replaced).
+                        let hash = try sha256(ofFile: path)
+                        if let recorded, recorded != hash {
+                            throw CLIError("\(role) \(path) is not the file this run started distilling from (SHA-256 \(hash.prefix(12))…, recorded \(recorded.prefix(12))…): put that file back, or start a new run")
+                        }
+                        hashes.append(hash)
                         if net.config.selfCondition && !trainer.net.config.selfCondition {
                             throw CLIError("\(role) \(path) reads an x0 estimate (self-conditioning) that this run's model would not give it: add --self-condition")
                         }
@@ -287,9 +303,11 @@ struct TrainCommand: ParsableCommand {
                     } catch let e as EngineError { throw CLIError("\(role) \(e)") }
                 }
                 if d.teacher == d.weak { print("note: --teacher and --weak-teacher are the same file: the guidance offset is 0") }
-                trainer.teacher = AutoGuidedPredictor(good: try load(d.teacher, "--teacher"), bad: try load(d.weak, "--weak-teacher"),
+                trainer.teacher = AutoGuidedPredictor(good: try load(d.teacher, roles.0, recorded: d.teacherSHA256),
+                                                      bad: try load(d.weak, roles.1, recorded: d.weakSHA256),
                                                       weight: Float(d.weight), interval: 0...d.maxT)
-                print("distilling \(d.teacher) guided away from \(d.weak) at w = \(d.weight), t <= \(d.maxT)" + (d.onNoise ? ", as an offset to the noise" : ""))
+                if !resume { trainer.recordTeacherFiles(teacherSHA256: hashes[0], weakSHA256: hashes[1]) }
+                print("distilling \(EngineError.oneLine(d.teacher)) guided away from \(EngineError.oneLine(d.weak)) at w = \(d.weight), t <= \(d.maxT)" + (d.onNoise ? ", as an offset to the noise" : ""))
             }
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
             // The demo without --steps, --epochs or --warmup: as long as this machine trains in a few minutes

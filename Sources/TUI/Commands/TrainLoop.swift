@@ -81,7 +81,8 @@ struct TrainLoop {
                     // (Before the first save there is no checkpoint to keep: not named as if there were.)
                     throw CLIError("training diverged at step \(step) (loss \(loss)); "
                         + (FileManager.default.fileExists(atPath: out) ? "the last good checkpoint \(EngineError.oneLine(out)) is kept"
-                           : "nothing was saved (it diverged before the first checkpoint)") + " (try a lower --lr)")
+                           : "nothing was saved (it diverged before the first checkpoint)")
+                        + (trainer.options.distill != nil ? " (a distilling run also diverges on a broken --teacher or --weak-teacher; else try a lower --lr)" : " (try a lower --lr)"))
                 }
                 throw e
             }
