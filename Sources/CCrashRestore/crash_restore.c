@@ -17,8 +17,9 @@ static volatile sig_atomic_t installed = 0;
 /// a frame another thread is still drawing (the crash report takes a while) does not land
 /// on the shell's screen.
 static int quiet = -1;
-/// Leave the alternate screen, show the cursor, reset colours, start a fresh line.
-static const char reset[] = "\033[?1049l\033[?25h\033[0m\r\n";
+/// Leave the alternate screen, show the cursor, reset colours, cursor keys and keypad to
+/// their normal modes (ncurses' keypad() had set them), start a fresh line.
+static const char reset[] = "\033[?1049l\033[?25h\033[0m\033[?1l\033>\r\n";
 
 /// The shell's modes, the main screen and the cursor back; later writes to stdout go nowhere.
 static void give_back(void) {

@@ -92,7 +92,7 @@ public enum InputFile {
         for (i, o) in outputs.enumerated() {
             guard let id = identity(o.path) else { continue }
             if case .inode = id, let input = inputs.first(where: { identity($0.path) == id }) {
-                throw EngineError.io("\(o.flag) \(shortened(o.path)) would overwrite \(shortened(input.path)) (\(input.flag)); choose another \(o.flag)")
+                throw EngineError.io("\(o.flag) \(shortened(o.path)) would overwrite \(shortened(input.path)) (\(input.flag)); choose another path for \(o.flag)")
             }
             if let other = outputs[..<i].first(where: { identity($0.path) == id }) {
                 throw EngineError.io("\(o.flag) \(shortened(o.path)) and \(other.flag) \(shortened(other.path)) are the same file; choose two different files")

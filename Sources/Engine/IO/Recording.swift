@@ -138,8 +138,11 @@ public struct Recording: Sendable {
     /// (each step's x_t and x̂0 as F16, the classifier's readings).
     public static func checkSize(steps: Int, n: Int, size: Int) throws {
         let k = min(n, maxDigits)
-        try refuseOverLimit(tensorBytes(steps: steps, n: k, size: size, readings: true, final: true, finalReadings: true),
-                            " (\(steps) steps of \(k) digits)")
+        let bytes = tensorBytes(steps: steps, n: k, size: size, readings: true, final: true, finalReadings: true)
+        try refuseOverLimit(bytes, " (\(steps) steps of \(k) digits)")
+        // The frames kept while sampling, then the file's bytes as they are written: checked now,
+        // so a tight memory limit (ulimit -v) is an error before sampling, not a crash after it.
+        try InputFile.checkMemory(3 * bytes + (32 << 20), for: "recording \(steps) steps of \(k) digits")
     }
 
     // MARK: writing

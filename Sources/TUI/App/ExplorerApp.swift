@@ -112,6 +112,13 @@ enum ExplorerApp {
             let settings = f(sched.T)
             try wrap { try checkSettings(settings, T: sched.T, learnsVariance: net.config.learnSigma) }
             l.settings = settings
+            // Scrubbing keeps every step's x_t and x̂0 of every digit (half floats), a fork as many
+            // again: checked now, so a tight memory limit is one line here, not a crash mid-run.
+            let side = net.config.imageSize, bytes = 2 * 2 * sched.T * o.n * side * side * MemoryLayout<Float16>.size
+            do { try InputFile.checkMemory(bytes + (64 << 20), for: "history") } catch {
+                throw CLIError("out of memory: the explorer keeps every step of its \(o.n) digits for scrubbing and forks, "
+                               + "about \((bytes + (64 << 20)) >> 20) MiB with this model, and that much cannot be had now (ulimit -v?); a smaller --n needs less")
+            }
         }
         if let dir = o.data {
             // The user's own set: a bad folder is an error now, not an empty view later.

@@ -85,7 +85,20 @@ struct SampleCommand: ParsableCommand {
             let side = net.config.imageSize
             let showN = min(n, rows ?? 64)
             let img = showN * side * side
-            let result = try s.finiteSamples(model) { f in
+            // Samples that overflow: what is at fault, where it can be told (a schedule whose ᾱ float cannot
+            // invert; two models under --autoguide), else the engine's own words.
+            func overflowed() -> Error {
+                let ab = schedule.alphasCumprod[schedule.T - 1]
+                if ab < NoiseSchedule.smallestSampleableAlphaBar {
+                    return CLIError(String(format: "the samples are not finite numbers: the model's schedule (%@, T %d) takes alpha_bar at t = T-1 to %.2g, too small for float arithmetic to divide by its root; such a model cannot be sampled (train one with a smaller -T); nothing was written", schedule.kind.rawValue, schedule.T, ab))
+                }
+                if let autoguide {
+                    return CLIError("the samples are not finite numbers (NaN or infinity): the output of \(path) or of the --autoguide model \(autoguide) overflows, so one of them is broken (sample each alone to tell which); nothing was written")
+                }
+                return EngineError.nonFiniteSamples
+            }
+            let result: [Float]
+            do { result = try s.finiteSamples(model) { f in
                 if trajectory && marks.contains(f.step) {
                     let r = schedule.xtDisplayRange(t: f.t, temperature: settings.temperature)
                     traj.append(f.xt[0..<img].map { $0 / r }); trajX0.append(Array(f.x0[0..<img])); trajT.append(f.t)
@@ -99,7 +112,7 @@ struct SampleCommand: ParsableCommand {
                     print(String(format: "\rstep %d/%d  t=%d  %.1f steps/s ", f.step + 1, total, f.t, Double(f.step + 1) / (Benchmark.now() - t0)), terminator: "")
                     fflush(stdout)
                 }
-            }
+            } } catch EngineError.nonFiniteSamples { throw overflowed() }
             if isTTY { print("") }
             let sampling = Benchmark.now() - t0
             let cropped = crop(result, n: n, from: side)

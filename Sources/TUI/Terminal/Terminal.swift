@@ -24,7 +24,7 @@ final class Terminal {
         }
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
         if term.isEmpty || term == "dumb" {
-            throw CLIError("TERM is '\(term)': the explorer needs a terminal with cursor movement (try TERM=xterm-256color); \(instead)")
+            throw CLIError((term.isEmpty ? "TERM is not set" : "TERM is '\(term)'") + ": the explorer needs a terminal with cursor movement (try TERM=xterm-256color); \(instead)")
         }
         // A crash while the explorer holds the terminal gives it back first (crash_restore.c):
         // the modes saved are the shell's, read before ncurses changes any (newterm does).
