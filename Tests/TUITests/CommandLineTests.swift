@@ -129,6 +129,8 @@ final class CommandLineTests: XCTestCase {
             ("--view sideways", "--view must be sample, train, forward or compare"),
             ("--sampler ddim --eta 3", "--eta must be in [0, 1], got 3.0"),
             ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
+            // A classifier of other images (or a broken one) is refused, not shown labelling every digit wrong.
+            ("--classifier \(Shell.assets)/models/fashion-mnist-classifier.safetensors", "of the first 100 digits of MNIST's test set right (chance: a tenth): it is not a classifier of these images"),
             ("frobnicate", "unknown command 'frobnicate'; the commands are"),
             ("help frobnicate", "unknown command 'frobnicate'"),
             (String(repeating: "x", count: 5000), "unknown command '" + String(repeating: "x", count: 60) + "…'; the commands are"),

@@ -420,8 +420,12 @@ public final class Trainer {
         if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &rl) == 0, rl.rlim_cur != rlim_t.max { limit = min(limit, Double(rl.rlim_cur)) }
         guard bytes <= limit else {
             let gib = { (b: Double) in String(format: "%.1f GiB", b / Double(1 << 30)) }
+            // The largest batch that would fit, if any does.
+            let fits = Int(((limit - 20.0 * Double(net.parameterCount)) / perImage).rounded(.down))
             throw EngineError.invalidArgument("batch \(batch) with this model needs about \(gib(bytes)) of memory to train; "
-                + "this process may use \(gib(limit)): a smaller batch fits (about \(Int((perImage / Double(1 << 20)).rounded())) MiB an image)")
+                + "this process may use \(gib(limit)): "
+                + (fits >= 1 ? "batch \(fits) or smaller fits (about \(Int((perImage / Double(1 << 20)).rounded())) MiB an image)"
+                             : "not even batch 1 fits, a smaller model does"))
         }
     }
 

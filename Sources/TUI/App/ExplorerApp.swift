@@ -131,6 +131,17 @@ enum ExplorerApp {
         }
         if let c = o.classifier {
             let (cls, params) = try loadClassifier(c)
+            // A classifier of other images, or finite weights whose products overflow, would put wrong
+            // or the same labels under every digit: the set's first test digits read through it say so now.
+            if let d = l.digits, d.count >= 20, d.side == MNIST.side {
+                let k = min(100, d.count)
+                let right = zip(DigitReader(net: cls, params: params).read(d.images, n: k, side: d.side), d.labels)
+                    .filter { $0.0.p.isFinite && $0.0.digit == Int($0.1) }.count
+                if right * 5 < k {
+                    throw CLIError("--classifier \(c) reads \(right) of the first \(k) digits of \(o.data == nil ? "MNIST's test set" : "--data") right "
+                                   + "(chance: a tenth): it is not a classifier of these images (or its weights are broken)")
+                }
+            }
             l.reader = DigitReader(net: cls, params: params)
         } else if o.data == nil, let (cls, params) = try? loadClassifier(Assets.classifier) {
             // The bundled classifier reads MNIST digits; another set's images get no labels without --classifier.

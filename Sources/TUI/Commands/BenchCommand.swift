@@ -34,7 +34,9 @@ struct BenchCommand: ParsableCommand {
         guard !v.isEmpty, v.allSatisfy({ $0.map { (1...1024).contains($0) } ?? false }) else {
             throw ValidationError("\(option) takes batch sizes in 1...1024, comma separated: '\(EngineError.quoted(s))'")
         }
-        return v.map { $0! }
+        // Each size once, in the order given (a repeated size would be measured again for nothing).
+        var seen = Set<Int>()
+        return v.map { $0! }.filter { seen.insert($0).inserted }
     }
 
     func run() throws {

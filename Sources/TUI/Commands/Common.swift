@@ -175,8 +175,14 @@ func formatDuration(_ s: Double) -> String {
 
 /// Loads a weights file or checkpoint: config and schedule from its metadata
 /// (or `given`, for a file without it), EMA weights, into a model running on `backend`.
-func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend = .detected) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
+/// `second`: the flag of a model other than --weights (--autoguide, --teacher), which only
+/// its own metadata describes (--config and its flags are --weights').
+func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend = .detected,
+               second: String? = nil) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
     var f = try SafeTensors.read(path)
+    if let second, f.metadata["config"] == nil, f.metadata["format"] == nil {
+        throw EngineError.badFile(path: path, reason: "its metadata does not say which model it holds; \(second) takes a model written by ddpm train or ddpm export (--config and its flags describe --weights only)")
+    }
     let g = try given?.resolved()
     let (cfg, sspec) = try Checkpoint.modelSpec(f.metadata, path: path, config: g?.config, schedule: g?.schedule)
     let net = try UNet(cfg, backend: backend)

@@ -62,7 +62,7 @@ struct SampleCommand: ParsableCommand {
                                 guidance: try sampling.guidance(for: settings, schedule: schedule))
             var model: NoisePredictor = try predictor(net, params, schedule, file)
             if let autoguide {
-                let (wn, wp, ws, wf) = try Assets.reading(autoguide) { try loadModel(autoguide, backend: try backendOption(backend)) }
+                let (wn, wp, ws, wf) = try Assets.reading(autoguide) { try loadModel(autoguide, backend: try backendOption(backend), second: "--autoguide") }
                 guard wn.config.imageSize == net.config.imageSize, ws.spec == schedule.spec else {
                     throw CLIError("--autoguide \(autoguide): a model of another image size or noise schedule than \(path)'s")
                 }

@@ -282,7 +282,7 @@ struct TrainCommand: ParsableCommand {
                 var hashes: [String] = []
                 func load(_ path: String, _ role: String, recorded: String?) throws -> UNetPredictor {
                     do {
-                        let (net, params, schedule, file) = try loadModel(path, backend: b == .bf16 ? .avx512 : b)
+                        let (net, params, schedule, file) = try loadModel(path, backend: b == .bf16 ? .avx512 : b, second: "--teacher and --weak-teacher")
                         // The file read now is the one the run started from (a file of the same path may have been replaced).
                         let hash = try sha256(ofFile: path)
                         if let recorded, recorded != hash {
