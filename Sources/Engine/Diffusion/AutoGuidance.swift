@@ -17,6 +17,13 @@ public final class AutoGuidedPredictor: NoisePredictor {
     public var readsX0Estimate: Bool { good.readsX0Estimate }
     /// A learned variance is the good model's (the weak one's call leaves its buffer alone).
     public var varianceOutput: UnsafePointer<Float>? { good.varianceOutput }
+    /// The guidance weights taken (sample's --autoguide-weight, train's --guidance-weight; `key`
+    /// names the option): 0 is the weak model alone, 1 the good one, and past 20 the difference
+    /// of two predictions swamps both.
+    public static func checkWeight(_ w: Double, key: String) throws {
+        try EngineError.require(w >= 0 && w <= 20, key, "[0, 20]", w)
+    }
+
     public init(good: NoisePredictor, bad: NoisePredictor, weight: Float, interval: ClosedRange<Int> = 0...Int.max) {
         self.good = good; self.bad = bad; self.weight = weight; self.interval = interval; badOut = FloatBuffer(count: 1); goodOut = FloatBuffer(count: 1)
     }

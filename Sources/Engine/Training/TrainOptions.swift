@@ -80,7 +80,7 @@ public struct TrainOptions: Codable, Equatable, Sendable {
             guard classWeights.contains(where: { $0 > 0 }) else { throw EngineError.invalidArgument("every class weight is 0: no image could be drawn") }
         }
         if let distill {
-            try EngineError.require(distill.weight >= 0 && distill.weight <= 20, "guidance-weight", "[0, 20]", distill.weight)
+            try AutoGuidedPredictor.checkWeight(distill.weight, key: "guidance-weight")
             try EngineError.require((0..<schedule.T).contains(distill.maxT), "guidance-max-t", "0...\(schedule.T - 1)", distill.maxT)
             guard !config.learnSigma else { throw EngineError.invalidArgument("distillation trains the mean only, and this model learns its variance too (--learn-sigma, or an --init model that does), which needs the true x0 and noise") }
         }

@@ -34,7 +34,7 @@ struct SampleCommand: ParsableCommand {
             throw ValidationError("--autoguide-weight and --autoguide-max-t shape --autoguide: add --autoguide FILE")
         }
         if let m = autoguideMaxT { guard m >= 0 else { throw ValidationError("--autoguide-max-t must be >= 0, got \(m)") } }
-        if let w = autoguideWeight { guard w >= 0 && w <= 20 else { throw ValidationError("--autoguide-weight must be in [0, 20], got \(w)") } }
+        if let w = autoguideWeight { try validating { try AutoGuidedPredictor.checkWeight(w, key: "autoguide-weight") } }
         // A recording names one model: frames of a guided pair would be credited to the model alone.
         if autoguide != nil && record != nil { throw ValidationError("--record keeps one model's trajectory; --autoguide samples with two") }
         if let rows { guard (1...64).contains(rows) else { throw ValidationError("--rows must be in 1...64, got \(rows)") } }
