@@ -36,6 +36,10 @@ final class DiffusionTests: XCTestCase {
         for k in ScheduleKind.allCases { XCTAssertTrue(try NoiseSchedule(kind: k).warnings.isEmpty, "\(k)") }
         // Diagnostics catch a schedule that leaves signal at T-1.
         XCTAssertFalse(try NoiseSchedule(kind: .linear, T: 50).warnings.isEmpty)
+        // Sampleable in float down to ᾱ_{T-1} = 1e-72: linear T 16,000 (5e-71) sampled, 16,500 (3e-73) gave NaN.
+        XCTAssertNil(try NoiseSchedule(kind: .linear, T: 16000).cannotSample)
+        XCTAssertNotNil(try NoiseSchedule(kind: .linear, T: 16500).cannotSample)
+        for k in ScheduleKind.allCases { XCTAssertNil(try NoiseSchedule(kind: k).cannotSample, "\(k)") }
         XCTAssertThrowsError(try NoiseSchedule(T: 1))
         XCTAssertThrowsError(try NoiseSchedule(betaStart: 0.03, betaEnd: 0.02))
         // 1 - 1e-20 rounds to 1 in Double: SNR would be infinite (and JSON would print inf).

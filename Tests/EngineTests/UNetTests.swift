@@ -179,6 +179,52 @@ final class UNetTests: XCTestCase {
         }
     }
 
+    /// The band split against the channel split, layer by layer: a 3x3 convolution of one image
+    /// on all cores (in bands of rows wherever `DirectConv.bands` takes them) against the same
+    /// call inside a region (one core, no split), bit for bit, for images 7 to 32 rows high, with
+    /// and without accumulating into y and GroupNorm + SiLU fused into the planes, on both float
+    /// backends; and the bands do run (28x28 everywhere, 14x14 on AVX2).
+    func testBandsAreTheOneCoreConvolutionBitForBit() throws {
+        guard Parallel.cores >= 2 else { throw XCTSkip("one core: nothing is split") }
+        var banded = 0
+        for backend in [Backend.avx512, .avx2] where backend.isAvailable {
+            for side in [7, 8, 14, 16, 28, 32] {
+                for (cin, cout) in [(1, 16), (16, 16), (48, 16)] {
+                    if DirectConv.bands(n: 1, h: side, w: side, wide: backend.wide) != nil { banded += 1 }
+                    for accumulate in [false, true] {
+                        for fused in [false, true] {
+                            var rng = RNG(seed: UInt64(side * 1000 + cin * 10 + (fused ? 1 : 0)))
+                            func random(_ n: Int, _ scale: Float = 1) -> FloatBuffer {
+                                let f = FloatBuffer(count: n)
+                                for i in 0..<n { f.ptr[i] = Float(rng.normal()) * scale }
+                                return f
+                            }
+                            let hw = side * side
+                            let w = random(cout * cin * 9, 0.2), bias = random(cout), x = random(cin * hw)
+                            let a = random(cin), b = random(cin), tb = random(cin), y0 = random(cout * hw)
+                            let f = fused ? DirectConv.AffineSiLU(a: a.ptr, b: b.ptr, tb: tb.ptr) : nil
+                            func run(_ ws: Workspace) -> [Float] {
+                                let y = FloatBuffer(count: cout * hw)
+                                y.ptr.update(from: y0.ptr, count: cout * hw)
+                                Conv2d.direct(weight: w.ptr, bias: bias.ptr, cin: cin, cout: cout, x: x.ptr, y: y.ptr, n: 1, h: side, w: side,
+                                              ws: ws, accumulate: accumulate, affineSiLU: f)
+                                return Array(UnsafeBufferPointer(start: y.ptr, count: cout * hw))
+                            }
+                            let ws = Workspace(backend: backend, unet: true), one = Workspace(backend: backend, unet: true)
+                            ws.mode = .inference(packGeneration: 0); one.mode = .inference(packGeneration: 0)
+                            let split = run(ws)
+                            var alone: [Float] = []
+                            Parallel.runBalanced(Parallel.cores) { _, i in if i == 0 { alone = run(one) } }
+                            XCTAssertEqual(split.map(\.bitPattern), alone.map(\.bitPattern),
+                                           "\(backend) \(side)x\(side) \(cin) -> \(cout) accumulate \(accumulate) fused \(fused)")
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(banded, 3, "28x28 splits into bands on AVX-512, 28x28 and 14x14 on AVX2")
+    }
+
     /// Batch results do not depend on batch composition (no cross-image leakage).
     func testBatchIndependence() throws {
         let net = try UNet(.tiny)

@@ -99,7 +99,7 @@ final class CommandLineTests: XCTestCase {
             ("train --out '' --steps 1", "cannot write: an empty path was given for the file"),
             ("train --out \(ckpt) -T 1", "--T must be in 2...100000, got 1"),
             // A model whose alpha_bar underflows trains but cannot be sampled in float: refused before training.
-            ("train --out \(ckpt) -T 20000", "-T 20000 on the linear schedule takes alpha_bar at t = T-1 to 1.3e-88, too small for float arithmetic"),
+            ("train --out \(ckpt) -T 16500", "the linear schedule with T 16500 takes alpha_bar at t = T-1 to 3.1e-73, under 1e-72: x0-hat"),
             ("train --out \(ckpt) --lr -0.1", "--lr must be in (0, 1), got -0.1"),
             ("train --out \(ckpt) --dropout 1", "--dropout must be in [0, 1), got 1.0"),
             ("train --out \(ckpt) --batch 0", "--batch must be in 1...4096, got 0"),
@@ -130,7 +130,7 @@ final class CommandLineTests: XCTestCase {
             ("--sampler ddim --eta 3", "--eta must be in [0, 1], got 3.0"),
             ("--sampler ddim --steps 5000", "--steps must be in 1...1000, got 5000"),
             // A classifier of other images (or a broken one) is refused, not shown labelling every digit wrong.
-            ("--classifier \(Shell.assets)/models/fashion-mnist-classifier.safetensors", "of the first 100 digits of MNIST's test set right (chance: a tenth): it is not a classifier of these images"),
+            ("--classifier \(Shell.assets)/models/fashion-mnist-classifier.safetensors", "of the first 100 images of MNIST's test set right (chance: a tenth): it is not a classifier of these images"),
             ("frobnicate", "unknown command 'frobnicate'; the commands are"),
             ("help frobnicate", "unknown command 'frobnicate'"),
             (String(repeating: "x", count: 5000), "unknown command '" + String(repeating: "x", count: 60) + "…'; the commands are"),
@@ -281,6 +281,9 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(lines.count, 1, "\(cmd): one line: \(out)")
             XCTAssertTrue(out.contains("the samples are not finite numbers (NaN or infinity)"), "\(cmd): \(out)")
         }
+        // As the --autoguide model, beside the sound bundled one: the message names both.
+        let (gcode, guided) = Shell.sh("\(env) \(Shell.binary) sample --n 2 --sampler ddim --steps 3 --out \(dir)/g.png --autoguide \(big)")
+        XCTAssertTrue(gcode == 1 && guided.contains("or of the --autoguide model \(big) overflows, so one of them is broken"), guided)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["big.safetensors"], "nothing written")
         // The bound of such weights is not a number: said on stderr, and `--json` writes it as "NaN"
         // (JSON has no number for it) rather than failing with Foundation's error.

@@ -131,7 +131,7 @@ public struct Conv2d: Sendable {
             for b in 0..<n {
                 Parallel.run(threads) { th in
                     DirectConv.forward(packed: packed, bias: bias, cin: cin, cout: cout, x: x, y: y, n: n, b: b,
-                                       band: .init(h: h, rows: (h * th / threads)..<(h * (th + 1) / threads)), w: wid,
+                                       band: DirectConv.band(th, of: threads, h: h), w: wid,
                                        accumulate: accumulate, wide: wide, scratch: ws.cols[th].ptr, affineSiLU: affineSiLU)
                 }
             }

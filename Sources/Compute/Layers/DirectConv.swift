@@ -64,7 +64,7 @@ enum DirectConv {
     /// are too short for memmove calls to pay).
     static func loadPlanes(_ x: UnsafePointer<Float>, n: Int, b: Int, cin: Int, _ g: Geometry,
                            into xp: UnsafeMutablePointer<Float>, affineSiLU f: AffineSiLU? = nil) {
-        loadPlanes(x, n: n, b: b, cin: cin, g, band: Band(h: g.h, rows: 0..<g.h), into: xp, affineSiLU: f)
+        loadPlanes(x, n: n, b: b, cin: cin, g, band: Band(imageRows: g.h, rows: 0..<g.h), into: xp, affineSiLU: f)
     }
 
     /// Output rows `rows` of an image `h` rows high: the planes of a band
@@ -72,16 +72,16 @@ enum DirectConv {
     /// read, rows.lowerBound - pad ..< rows.upperBound + pad, zeros outside
     /// the image.
     struct Band {
-        let h: Int, rows: Range<Int>
+        let imageRows: Int, rows: Range<Int>
     }
 
     /// loadPlanes for a band of output rows: plane row k holds input row
     /// band.rows.lowerBound - pad + k (the whole image: the band 0..<h).
     static func loadPlanes(_ x: UnsafePointer<Float>, n: Int, b: Int, cin: Int, _ g: Geometry, band: Band,
                            into xp: UnsafeMutablePointer<Float>, affineSiLU f: AffineSiLU? = nil) {
-        let hw = band.h * g.w, w = g.w, wp = g.wp, pad = g.pad
+        let hw = band.imageRows * g.w, w = g.w, wp = g.wp, pad = g.pad
         // The input rows there are, and the plane row the first goes to.
-        let lo = max(0, band.rows.lowerBound - pad), hi = min(band.h, band.rows.upperBound + pad)
+        let lo = max(0, band.rows.lowerBound - pad), hi = min(band.imageRows, band.rows.upperBound + pad)
         let first = lo - (band.rows.lowerBound - pad), count = hi - lo
         for ci in 0..<cin {
             let dst = xp + ci * g.planeLen, src = x + (ci * n + b) * hw + lo * w
@@ -214,7 +214,7 @@ enum DirectConv {
     @inline(__always)
     static func store(_ wideOut: UnsafePointer<Float>, _ g: Geometry, bias: UnsafePointer<Float>, tile t: Int,
                       y: UnsafeMutablePointer<Float>, n: Int, b: Int, accumulate: Bool, band: Band? = nil) {
-        let hw = (band?.h ?? g.h) * g.w, w = g.w, row0 = band?.rows.lowerBound ?? 0
+        let hw = (band?.imageRows ?? g.h) * g.w, w = g.w, row0 = band?.rows.lowerBound ?? 0
         for j in 0..<4 {
             let co = t * 4 + j, bv = bias[co]
             let dst = y + (co * n + b) * hw + row0 * w, src = wideOut + j * g.wideLen
@@ -256,15 +256,22 @@ enum DirectConv {
     /// core builds only the plane rows its band reads (with GroupNorm + SiLU
     /// applied on the way), where splitting the output channels has every
     /// core build every plane. Worth it where the bands' positions, rounded
-    /// up to the kernel's granule, are not many more than the image's: at
-    /// 28x28 two bands of 14 rows compute 896 positions against 864, at
-    /// 14x14 256 against 224 (nil: split the channels).
+    /// up to the kernel's granule, are at most 5% more than the image's: on
+    /// AVX-512 (granule 32) at 28x28 two bands of 14 rows compute 896
+    /// positions against 864, at 14x14 256 against 224 (not split); on AVX2
+    /// (granule 24) 28x28 and 14x14 (240 against 240) both split. nil: split
+    /// the channels.
     static func bands(n: Int, h: Int, w: Int, wide: Bool) -> Int? {
         let cores = Parallel.available, threads = min(cores, h)
         guard n < cores, threads >= 2 else { return nil }
         let wp = w + 2, gr = granule(wide)
         let whole = roundUp(h * wp, gr), split = roundUp((h + threads - 1) / threads * wp, gr) * threads
         return split * 20 <= whole * 21 ? threads : nil
+    }
+
+    /// Band th of `threads` over an image of h rows.
+    static func band(_ th: Int, of threads: Int, h: Int) -> Band {
+        Band(imageRows: h, rows: (h * th / threads)..<(h * (th + 1) / threads))
     }
 
     /// forward for output rows `band.rows` of image b, every output channel.

@@ -181,7 +181,7 @@ func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend 
                second: String? = nil) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
     var f = try SafeTensors.read(path)
     if let second, f.metadata["config"] == nil, f.metadata["format"] == nil {
-        throw EngineError.badFile(path: path, reason: "its metadata does not say which model it holds; \(second) takes a model written by ddpm train or ddpm export (--config and its flags describe --weights only)")
+        throw EngineError.badFile(path: path, reason: "its metadata does not say which model it holds, and nothing on the command line describes \(second): give a model written by ddpm train or ddpm export")
     }
     let g = try given?.resolved()
     let (cfg, sspec) = try Checkpoint.modelSpec(f.metadata, path: path, config: g?.config, schedule: g?.schedule)

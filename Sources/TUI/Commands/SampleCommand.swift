@@ -88,9 +88,8 @@ struct SampleCommand: ParsableCommand {
             // Samples that overflow: what is at fault, where it can be told (a schedule whose ᾱ float cannot
             // invert; two models under --autoguide), else the engine's own words.
             func overflowed() -> Error {
-                let ab = schedule.alphasCumprod[schedule.T - 1]
-                if ab < NoiseSchedule.smallestSampleableAlphaBar {
-                    return CLIError(String(format: "the samples are not finite numbers: the model's schedule (%@, T %d) takes alpha_bar at t = T-1 to %.2g, too small for float arithmetic to divide by its root; such a model cannot be sampled (train one with a smaller -T); nothing was written", schedule.kind.rawValue, schedule.T, ab))
+                if let why = schedule.cannotSample {
+                    return CLIError("the samples are not finite numbers: \(why); nothing was written")
                 }
                 if let autoguide {
                     return CLIError("the samples are not finite numbers (NaN or infinity): the output of \(path) or of the --autoguide model \(autoguide) overflows, so one of them is broken (sample each alone to tell which); nothing was written")

@@ -142,10 +142,9 @@ struct TrainCommand: ParsableCommand {
             var c = try modelConfig(config ?? "tiny", attention: attention)
             c.learnSigma = learnSigma; c.selfCondition = selfCondition
             try newRunOptions(images: min(limit ?? MNIST.trainCount, MNIST.trainCount), config: c).validate()
-            let s = try NoiseSchedule(scheduleSpec)
-            // x̂0 = (x_t − sqrt(1 − ᾱ) ε̂) / sqrt(ᾱ) overflows float where ᾱ_T is this small: such a model trains but never samples.
-            if s.alphasCumprod[s.T - 1] < NoiseSchedule.smallestSampleableAlphaBar {
-                throw ValidationError(String(format: "-T %d on the %@ schedule takes alpha_bar at t = T-1 to %.2g, too small for float arithmetic to divide by its root when sampling; a smaller -T (or another --schedule) samples", s.T, s.kind.rawValue, s.alphasCumprod[s.T - 1]))
+            // A model that trains but could never be sampled is refused (a resume keeps its own schedule).
+            if !resume, let why = try NoiseSchedule(scheduleSpec).cannotSample {
+                throw ValidationError(why + "; a smaller -T (or another --schedule) samples")
             }
         }
         guard checkpointEvery >= 1 else { throw ValidationError("--checkpoint-every must be >= 1, got \(checkpointEvery)") }
@@ -279,16 +278,16 @@ struct TrainCommand: ParsableCommand {
                 let b = try backendOption(backend)
                 // (A resumed run's teachers are named by its checkpoint, not by flags given now.)
                 let roles = resume ? ("\(EngineError.oneLine(out))'s --teacher", "\(EngineError.oneLine(out))'s --weak-teacher") : ("--teacher", "--weak-teacher")
-                var hashes: [String] = []
-                func load(_ path: String, _ role: String, recorded: String?) throws -> UNetPredictor {
+                /// The model at `path` and the SHA-256 of its file, which must be `recorded` where one was.
+                func load(_ path: String, _ role: String, recorded: String?) throws -> (UNetPredictor, String) {
                     do {
-                        let (net, params, schedule, file) = try loadModel(path, backend: b == .bf16 ? .avx512 : b, second: "--teacher and --weak-teacher")
-                        // The file read now is the one the run started from (a file of the same path may have been replaced).
+                        let (net, params, schedule, file) = try loadModel(path, backend: b == .bf16 ? .avx512 : b, second: role)
+                        // The file read now is the one the run started from (a file of the same path may have been
+                        // replaced). Hashed once loaded: the load has refused what is not a regular file (a FIFO).
                         let hash = try sha256(ofFile: path)
                         if let recorded, recorded != hash {
                             throw CLIError("\(role) \(path) is not the file this run started distilling from (SHA-256 \(hash.prefix(12))…, recorded \(recorded.prefix(12))…): put that file back, or start a new run")
                         }
-                        hashes.append(hash)
                         if net.config.selfCondition && !trainer.net.config.selfCondition {
                             throw CLIError("\(role) \(path) reads an x0 estimate (self-conditioning) that this run's model would not give it: add --self-condition")
                         }
@@ -299,14 +298,18 @@ struct TrainCommand: ParsableCommand {
                         guard s == r else {
                             throw CLIError("\(role) \(path): its noise schedule is \(s.kind.rawValue) with T \(s.T) (beta \(s.betaStart) to \(s.betaEnd)), not the run's \(r.kind.rawValue) with T \(r.T) (beta \(r.betaStart) to \(r.betaEnd))")
                         }
-                        return try predictor(net, params, schedule, file)
+                        return (try predictor(net, params, schedule, file), hash)
                     } catch let e as EngineError { throw CLIError("\(role) \(e)") }
                 }
                 if d.teacher == d.weak { print("note: --teacher and --weak-teacher are the same file: the guidance offset is 0") }
-                trainer.teacher = AutoGuidedPredictor(good: try load(d.teacher, roles.0, recorded: d.teacherSHA256),
-                                                      bad: try load(d.weak, roles.1, recorded: d.weakSHA256),
-                                                      weight: Float(d.weight), interval: 0...d.maxT)
-                if !resume { trainer.recordTeacherFiles(teacherSHA256: hashes[0], weakSHA256: hashes[1]) }
+                let (good, goodHash) = try load(d.teacher, roles.0, recorded: d.teacherSHA256)
+                let (bad, badHash) = try load(d.weak, roles.1, recorded: d.weakSHA256)
+                trainer.teacher = AutoGuidedPredictor(good: good, bad: bad, weight: Float(d.weight), interval: 0...d.maxT)
+                // A new run records the files; so does a resume of a checkpoint from before they were recorded.
+                if d.teacherSHA256 == nil || d.weakSHA256 == nil {
+                    if resume { print("note: \(EngineError.oneLine(out)) did not record its teachers' SHA-256; recorded now, from the files at their paths") }
+                    trainer.recordTeacherFiles(teacherSHA256: goodHash, weakSHA256: badHash)
+                }
                 print("distilling \(EngineError.oneLine(d.teacher)) guided away from \(EngineError.oneLine(d.weak)) at w = \(d.weight), t <= \(d.maxT)" + (d.onNoise ? ", as an offset to the noise" : ""))
             }
             for w in trainer.schedule.warnings { print("warning: schedule: \(w)") }
