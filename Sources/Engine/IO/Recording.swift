@@ -142,7 +142,7 @@ public struct Recording: Sendable {
         try refuseOverLimit(bytes, " (\(steps) steps of \(k) digits)")
         // The frames kept while sampling, then the file's bytes as they are written: checked now,
         // so a tight memory limit (ulimit -v) is an error before sampling, not a crash after it.
-        try InputFile.checkMemory(3 * bytes + (32 << 20), for: "recording \(steps) steps of \(k) digits")
+        try InputFile.checkMemory(3 * bytes + (32 << 20), for: "the frames of a recording of \(steps) steps of \(k) digits (kept, then written)")
     }
 
     // MARK: writing
