@@ -240,13 +240,7 @@ enum DirectConv {
             loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
             for t in coTiles {
                 prefetchOutput(y, g, tile: t, n: n, b: b)
-                if wide {
-                    DirectConv512.kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,
-                                         wpk: wpk + t * cin * 36, out: wideOut)
-                } else {
-                    kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,
-                           wpk: wpk + t * cin * 36, out: wideOut)
-                }
+                kernel3x3(xp: xp, g, cin: cin, wpk: wpk + t * cin * 36, out: wideOut)
                 store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
             }
         }
@@ -282,14 +276,20 @@ enum DirectConv {
         let xp = scratch, wideOut = scratch + cin * g.planeLen
         loadPlanes(x, n: n, b: b, cin: cin, g, band: band, into: xp, affineSiLU: affineSiLU)
         for t in 0..<(cout / 4) {
-            if wide {
-                DirectConv512.kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,
-                                     wpk: wpk + t * cin * 36, out: wideOut)
-            } else {
-                kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen,
-                       wpk: wpk + t * cin * 36, out: wideOut)
-            }
+            kernel3x3(xp: xp, g, cin: cin, wpk: wpk + t * cin * 36, out: wideOut)
             store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate, band: band)
+        }
+    }
+
+    /// The 3x3 tile of 4 output channels (`wpk`: their packed weights) over planes of geometry g,
+    /// through the CPU's kernel.
+    @inline(__always)
+    static func kernel3x3(xp: UnsafePointer<Float>, _ g: Geometry, cin: Int, wpk: UnsafePointer<Float>,
+                          out: UnsafeMutablePointer<Float>) {
+        if g.wide {
+            DirectConv512.kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen, wpk: wpk, out: out)
+        } else {
+            kernel(xp: xp, planeLen: g.planeLen, wp: g.wp, cin: cin, wideLen: g.wideLen, wpk: wpk, out: out)
         }
     }
 
