@@ -203,7 +203,12 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.pageUp))
         XCTAssertEqual(st.scrub, 15)
         _ = reduce(&st, .key(.pageDown))
-        XCTAssertEqual(st.scrub, 17)
+        XCTAssertEqual(st.scrub, 17)        // On a finished run (its final sample on screen), one step back is its last step, t = 0.
+        st.scrub = nil
+        _ = reduce(&st, .key(.left))
+        XCTAssertEqual(st.scrub, 19, "← from the final sample shows the run's last step")
+        _ = reduce(&st, .key(.right))
+        XCTAssertNil(st.scrub, "and → returns to the final sample")
     }
 
     /// A replay's help lists tab only for a recording with a fork, and fits one

@@ -317,7 +317,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard h > 0 else { return [] }
         if s.scrub == 0 { s.message = "at the first step of the run: " + (s.caps.unicode ? "→" : "right") + " or End goes forward"; return [] }
         let step = k == .shiftLeft ? 10 : 1
-        s.scrub = max(0, (s.scrub ?? h - 1) - step)
+        // Live shows the newest step while running, so one back is the step before it; a finished
+        // run shows its final sample, so one back is its last step (it was skipped).
+        let from = s.scrub ?? (s.focusedSideFinished ? h : h - 1)
+        s.scrub = max(0, from - step)
         return s.snapshot.running ? [.command(.pause)] : []
     case .right, .shiftRight:
         guard let i = s.scrub else {
