@@ -122,7 +122,7 @@ public struct Recording: Sendable {
 
     /// The tensor bytes of one side: each step's x_t and x̂0 as F16 and its
     /// readings (12 floats a digit), the final samples as F32 and theirs.
-    static func tensorBytes(steps: Int, n: Int, size: Int, readings: Bool, final: Bool, finalReadings: Bool) -> Int {
+    public static func tensorBytes(steps: Int, n: Int, size: Int, readings: Bool, final: Bool, finalReadings: Bool) -> Int {
         let img = n * size * size, read = n * 12 * 4
         return steps * (2 * img * 2 + (readings ? read : 0)) + (final ? img * 4 + (finalReadings ? read : 0) : 0)
     }

@@ -414,14 +414,14 @@ public final class Trainer {
     /// error now, not an out-of-memory exit or the kernel's OOM killer later.
     static func checkMemory(net: UNet, batch: Int) throws {
         let perImage = 6.0 * Double(net.activationFloatsPerImage)   // bytes: 1.5 x 4
-        let bytes = 20.0 * Double(net.parameterCount) + Double(batch) * perImage
+        let fixed = 20.0 * Double(net.parameterCount), bytes = fixed + Double(batch) * perImage
         var limit = Double(ProcessInfo.processInfo.physicalMemory)
         var rl = rlimit()
         if getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &rl) == 0, rl.rlim_cur != rlim_t.max { limit = min(limit, Double(rl.rlim_cur)) }
         guard bytes <= limit else {
             let gib = { (b: Double) in String(format: "%.1f GiB", b / Double(1 << 30)) }
             // The largest batch that would fit, if any does.
-            let fits = Int(((limit - 20.0 * Double(net.parameterCount)) / perImage).rounded(.down))
+            let fits = Int(((limit - fixed) / perImage).rounded(.down))
             throw EngineError.invalidArgument("batch \(batch) with this model needs about \(gib(bytes)) of memory to train; "
                 + "this process may use \(gib(limit)): "
                 + (fits >= 1 ? "batch \(fits) or smaller fits (about \(Int((perImage / Double(1 << 20)).rounded())) MiB an image)"

@@ -115,8 +115,9 @@ enum ExplorerApp {
             // Scrubbing keeps every step's x_t and x̂0 of every digit (half floats), a fork as many
             // again: checked now for the sampler it starts with, so a tight memory limit is one line
             // here, not a crash mid-run (a switch to more steps later is not checked again).
-            let steps = settings.kind == .ddpm ? sched.T : settings.steps, side = net.config.imageSize
-            let bytes = 2 * 2 * steps * o.n * side * side * MemoryLayout<Float16>.size + (64 << 20)
+            let steps = settings.kind == .ddpm ? sched.T : settings.steps
+            let bytes = 2 * Recording.tensorBytes(steps: steps, n: o.n, size: net.config.imageSize, readings: false, final: false, finalReadings: false)
+                + (64 << 20)
             do { try InputFile.checkMemory(bytes, for: "history") } catch {
                 throw CLIError("out of memory: the explorer keeps every one of the \(steps) steps of its \(o.n) digits for scrubbing and forks, "
                                + "about \(bytes >> 20) MiB, and that much cannot be had now (ulimit -v?); a smaller --n or fewer steps (--sampler ddim) need less")
@@ -135,16 +136,17 @@ enum ExplorerApp {
             let (cls, params) = try loadClassifier(c)
             // A classifier of other images, or finite weights whose products overflow, would put wrong
             // or the same labels under every digit: the set's first test digits read through it say so now.
+            let reader = DigitReader(net: cls, params: params)
             if let d = l.digits, d.count >= 20, d.side >= MNIST.side {
                 let k = min(100, d.count)
-                let right = zip(DigitReader(net: cls, params: params).read(d.images, n: k, side: d.side), d.labels)
+                let right = zip(reader.read(d.images, n: k, side: d.side), d.labels)
                     .filter { $0.0.p.isFinite && $0.0.digit == Int($0.1) }.count
                 if right * 5 < k {
                     throw CLIError("--classifier \(c) reads \(right) of the first \(k) images of \(o.data == nil ? "MNIST's test set" : "--data") right "
                                    + "(chance: a tenth): it is not a classifier of these images (or its weights are broken)")
                 }
             }
-            l.reader = DigitReader(net: cls, params: params)
+            l.reader = reader
         } else if o.data == nil, let (cls, params) = try? loadClassifier(Assets.classifier) {
             // The bundled classifier reads MNIST digits; another set's images get no labels without --classifier.
             l.reader = DigitReader(net: cls, params: params)

@@ -156,10 +156,10 @@ struct TrainCommand: ParsableCommand {
             // A resumed run takes its model from the checkpoint (so Small pads to 32 without --config small).
             // --init takes its model from the weights file (its dropout from the recipe or flag).
             let resumed = resume && FileManager.default.fileExists(atPath: out) ? try SafeTensors.read(out).metadata : nil
+            let resumedOptions = try resumed.map { try Checkpoint.trainState($0, path: out).options }
             // A resumed distilling run reads the teachers its checkpoint names: inputs, as a new run's flags are.
-            let resumedDistill = try resumed.flatMap { try Checkpoint.trainState($0, path: out).options.distill }
-            var cfg = try resumed.map { try Checkpoint.trainState($0, path: out).options.config }
-                ?? modelConfig(config ?? "tiny", attention: attention)
+            let resumedDistill = resumedOptions?.distill
+            var cfg = try resumedOptions?.config ?? modelConfig(config ?? "tiny", attention: attention)
             var initSchedule: NoiseSchedule.Spec?, initObjective: Objective?
             if let initWeights {
                 let meta = try wrap { try SafeTensors.read(initWeights).metadata }
@@ -217,7 +217,7 @@ struct TrainCommand: ParsableCommand {
             if let initObjective, objective == nil { opts.objective = initObjective }
             // The flags given over the checkpoint's options for --resume.
             // (--epochs of a resumed run count passes at the checkpoint's batch, which --batch does not change.)
-            let resumedBatch = try resumed.map { try Checkpoint.trainState($0, path: out).options.batch }
+            let resumedBatch = resumedOptions?.batch
             let epochSteps = try epochs.map { try Self.steps(epochs: $0, images: ds.count, batch: resumedBatch ?? opts.batch) }
             let changes = Trainer.ResumeChanges(totalSteps: steps ?? epochSteps, lr: lr,
                                                 dropout: dropout.map { Float($0) }, emaDecay: ema)
