@@ -570,8 +570,8 @@ final class AppTests: XCTestCase {
         XCTAssertNil(st.message)
         XCTAssertTrue(render(st).lines()[22].contains("DDPM"), render(st).lines()[22])
         // A message that stays (where an export went) takes the rows it needs, up to four, the
-        // status line above them: at 80x24 a fork's PNGs named 190 characters were cut at two.
-        let pngs = "exported /home/teacher/lecture-3/exports/ddpm-seed7-temp1.0-ddim50-eta0.1-t19-xt.png, -x0.png, -original-ddpm-post-then-ddim50-eta0.0.png, -fork-ddim50-eta0.1-guide3x100.png"
+        // status line above them: at 80x24 a fork's PNGs named 170 characters were cut at two.
+        let pngs = "exported /home/teacher/lecture-3/exports/ddpm-seed7-temp1.0-ddim50-eta0.1-guide3x100-t19-original-ddpm-post-then-ddim50-eta0.0.png, -fork-ddim50-eta0.1-guide3x100.png"
         st.message = pngs; st.keptMessage = pngs
         let kept = render(st).lines()
         XCTAssertTrue(kept[20].contains("DDPM"), kept.suffix(4).joined(separator: "\n"))
@@ -779,9 +779,17 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(b.result.perT.count, 30)
         XCTAssertTrue(b.result.perT.allSatisfy { $0 >= 0 && $0.isFinite })
         XCTAssertEqual(b.result.perT.reduce(0, +) + b.result.prior, b.result.total, accuracy: 1e-9)
+        // k while it computed: the result names its digit, its σ², and the way back to its curve.
+        _ = reduce(&st, .key(.char("k")))
         _ = reduce(&st, .engine(r.snapshot))
-        XCTAssertTrue(st.message?.hasPrefix("bound of digit #1:") ?? false, st.message ?? "")
+        let said = st.message ?? ""
+        XCTAssertTrue(said.hasPrefix("bound of digit #1, σ²=\(varianceSymbol(st.settings.variance)):") && said.hasSuffix("; k/j back to #1 shows its curve"), said)
+        XCTAssertFalse(render(st).text.contains("bound of this digit"), "another digit's bound is not shown")
+        _ = reduce(&st, .key(.char("j")))
         XCTAssertTrue(render(st).text.contains("bound of this digit by t"), render(st).text)
+        var again = r.snapshot; again.bound?.seconds += 1
+        _ = reduce(&st, .engine(again))
+        XCTAssertFalse(st.message?.contains("back to") ?? true, st.message ?? "")
         st.forwardDigit = 0
         XCTAssertFalse(render(st).text.contains("bound of this digit"), "another digit's bound is not shown")
         st.replay = "x.ddpmtraj"

@@ -95,7 +95,8 @@ final class ForkTests: XCTestCase {
             _ = reduce(&st, .engine(r.snapshot))
             XCTAssertTrue(st.forking)
             XCTAssertEqual(r.snapshot.forkHistory.last?.t, shown.t)
-            XCTAssertTrue(render(st).text.contains("▶ fork t=\(shown.t): x̂0"), render(st).text)
+            // Made by the original's sampler: shared, with the sampler the fork runs (as the status line says).
+            XCTAssertTrue(render(st).text.contains("▶ fork t=\(shown.t): x̂0 shared; runs \(describe(st.settings, unicode: true))"), render(st).text)
             // The status line: the original's own t, marked when it ran further than the step shown beside the fork.
             let newest = r.snapshot.history.last!.t, status = SampleView.statusLine(st)
             XCTAssertTrue(status.hasPrefix("fork t=\(shown.t), original t=\(newest)" + (scrub == nil ? " │" : " (ahead) │")), status)
@@ -103,6 +104,9 @@ final class ForkTests: XCTestCase {
             let shared = r.snapshot.forkHistory.count
             while r.snapshot.forkHistory.count <= shared { r.tick() }
             XCTAssertEqual(r.snapshot.forkHistory[shared].t, shown.tNext, "the fork's first own step starts where the shown one went")
+            _ = reduce(&st, .engine(r.snapshot))
+            XCTAssertTrue(render(st).text.contains("▶ fork t=\(r.snapshot.forkHistory.last!.t): x̂0  DDPM"), render(st).text)
+            XCTAssertFalse(render(st).text.contains("shared"), render(st).text)
         }
         let r = try AppTests.smallRunner(T: 10)
         r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
@@ -310,9 +314,10 @@ final class ForkTests: XCTestCase {
         st.snapshot.forkHistory = st.snapshot.history
         st.snapshot.final = Array(repeating: 0.5, count: 4 * 784)
         let third = ExplorerApp.export(st, dir: dir).said
-        // Both sides as shown, so no -final (the original's pane shows it once finished).
-        for suffix in ["-xt.png", "-x0.png", "-original-ddpm-beta.png", "-fork-ddpm-beta.png"] { XCTAssertTrue(third.contains(suffix), third) }
-        XCTAssertFalse(third.contains("-final.png"), third)
+        // Both sides as shown, and nothing else: no x_t is on screen while forking. The focused side (the
+        // original) shows its final samples, and the files say so.
+        XCTAssertTrue(third.hasSuffix("ddpm-beta-final-original-ddpm-beta.png, -fork-ddpm-beta.png"), third)
+        for other in ["-xt.png", "-x0.png", "-final.png"] { XCTAssertFalse(third.contains(other), third) }
         // The focused side's step names the files: the fork's, with its sampler.
         st.forkFocus = true
         st.snapshot.forkHistory = st.snapshot.history.map {
@@ -323,8 +328,17 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(fourth.contains("ddpm-seed0-temp1.0-ddim20-eta0.0-t997"), fourth)
         // Each side's image is named by its own sampler, not the focused side's.
         XCTAssertTrue(fourth.contains("-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), fourth)
+        // Both sides finished: the grids show the final samples, and the files say so (not the t of
+        // the focused side's last step, whose input x_t is not the image shown).
+        st.snapshot.forkFinal = Array(repeating: -0.5, count: 4 * 784)
+        let ended = ExplorerApp.export(st, dir: dir).said
+        XCTAssertTrue(ended.hasSuffix("ddim20-eta0.0-final-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), ended)
+        let forkFile = ended.components(separatedBy: "exported ")[1].components(separatedBy: "-original-")[0] + "-fork-ddim20-eta0.0.png"
+        let fork = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: forkFile))))
+        XCTAssertEqual(Set(fork.pixels), [0, ImageWriter.byte(-0.5)], "the fork's final samples (-0.5) and the black gaps, not a step's x̂0")
+        st.snapshot.forkFinal = nil
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
-        XCTAssertEqual(files.count, 2 + 2 + 2 + 4 + 4, files.sorted().joined(separator: " "))
+        XCTAssertEqual(files.count, 2 + 2 + 2 + 2 + 2 + 2, files.sorted().joined(separator: " "))
         // Finished, not forked: the grids show the final samples and the last step's x̂0, so those are
         // written, not the last step's input x_t (which is not on screen; it was, named -xt).
         st.snapshot.forkSettings = nil; st.snapshot.forkHistory = []; st.forkFocus = false

@@ -698,17 +698,20 @@ enum ExplorerApp {
     /// 468x468, a size for a slide (nearest neighbour: the pixels stay sharp).
     static let exportScale = 4
 
-    /// Writes the displayed x_t and x0 grids as PNG files (the focused side's step, named by its
-    /// settings and `tag`); returns the message shown and the x̂0 file's path (nil: nothing written).
+    /// Writes the grids on screen as PNG files (named by the focused side's settings and step, or
+    /// "final", and `tag`); returns the message shown and the first file's path (nil: nothing written).
     static func export(_ s: AppState, dir: String, tag: String = "") -> (said: String, file: String?) {
         let snap = s.snapshot
         let history = s.focusHistory
         let idx = s.scrub ?? (history.count - 1)
         guard idx >= 0, idx < history.count else { return ("nothing to export yet", nil) }
         let f = history[idx]
-        // Named by everything that made them, and never over an earlier export.
-        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)-t\(f.t)" + tag
-        let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-x0.png" }
+        // Named by everything that made them, and never over an earlier export. While forking, the
+        // grids show x̂0 at the focused side's t, or its final samples once it has finished.
+        let when = s.forking && s.scrub == nil && s.focusedSideFinished ? "final" : "t\(f.t)"
+        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)-\(when)" + tag
+        let first = s.forking ? "-original-" + samplersInName(snap.history, else: s.settings) + ".png" : "-x0.png"
+        let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + first }
         let base = k == 1 ? stem : "\(stem)-\(k)"
         var written: [String] = []
         func write(_ suffix: String, _ images: [Float], n: Int, side: Int) throws {
@@ -716,25 +719,28 @@ enum ExplorerApp {
             written.append(suffix)
         }
         do {
+            if s.forking {
+                // Both sides as the grids show them (x̂0 at the same t, or their final samples; no
+                // x_t is on screen), each named by the samplers its side has run, as R names a
+                // recording (the sides' steps do not line up by index: another sampler takes other steps).
+                guard let g = SampleView.grids(s) else { return ("nothing to export yet", nil) }
+                try write(first, g.left, n: f.n, side: f.size)
+                try write("-fork-" + samplersInName(snap.forkHistory, else: snap.forkSettings ?? s.settings) + ".png",
+                          g.right, n: f.n, side: f.size)
+                return ("exported \(InputFile.shown(base))" + written.joined(separator: ", "), base + first)
+            }
             // The left grid as shown: x_t, or once the run has finished the final samples (written
             // below; the last step's input x_t is not on screen), or after a temperature change the
             // run before it.
-            let finishedShown = s.scrub == nil && snap.final != nil && !s.forking
-            if !s.forking, let c = snap.comparison {
+            let finishedShown = s.scrub == nil && snap.final != nil
+            if let c = snap.comparison {
                 try write(String(format: "-before-temp%.1f", c.temperature) + (c.finished ? "" : "-t\(c.t)") + ".png", c.images, n: f.n, side: f.size)
             } else if !finishedShown {
                 let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
                 try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)
             }
             try write("-x0.png", f.x0Floats(), n: f.n, side: f.size)
-            if s.forking, let g = SampleView.grids(s) {
-                // While forking: both sides as the grids show them (x̂0 at the same t, or their final
-                // samples), each named by the samplers its side has run, as R names a recording (the
-                // sides' steps do not line up by index: another sampler takes other steps).
-                try write("-original-" + samplersInName(snap.history, else: s.settings) + ".png", g.left, n: f.n, side: f.size)
-                try write("-fork-" + samplersInName(snap.forkHistory, else: snap.forkSettings ?? s.settings) + ".png",
-                          g.right, n: f.n, side: f.size)
-            } else if s.scrub == nil, let fin = snap.final {
+            if s.scrub == nil, let fin = snap.final {
                 try write("-final.png", fin, n: f.n, side: f.size)
             }
             return ("exported \(InputFile.shown(base))" + written.joined(separator: ", "), base + "-x0.png")

@@ -35,8 +35,12 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         }
         // A bound just computed (forward view, `b`): say what it came to.
         if let b = snap.bound, s.snapshot.bound.map({ $0.digit != b.digit || $0.seconds != b.seconds }) ?? true {
-            s.message = String(format: "bound of digit #%d: %.3f bits/dim (L_0 %.3f, prior %.1e), %.1f s", b.digit, b.result.total,
-                               b.result.decoder, b.result.prior, b.seconds)
+            // With the σ² it used (the sample view's: v there changes it), and, when j or k moved on while
+            // it was computed, the way back to the digit whose curve it is.
+            let away = s.forwardDigit == b.digit ? "" : "; k/j back to #\(b.digit) shows its curve"
+            s.message = String(format: "bound of digit #%d, σ²=%@: %.3f bits/dim (L_0 %.3f, prior %.1e), %.1f s%@", b.digit,
+                               varianceSymbol(b.variance, unicode: s.caps.unicode), b.result.total,
+                               b.result.decoder, b.result.prior, b.seconds, away)
         }
         // Broken weights: say once where the output stopped being numbers.
         if let t = snap.nonFinite, s.snapshot.nonFinite == nil { s.message = RunnerSnapshot.nonFiniteMessage(t); s.keptMessage = s.message }

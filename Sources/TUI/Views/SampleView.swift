@@ -310,6 +310,13 @@ enum SampleView {
         g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0  \(describe(ff.settings, unicode: s.caps.unicode))"
         g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t): x̂0 \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t) \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t) \(ff.settings.shortName)",
                         mark(s.forkFocus) + "fork t=\(ff.t)"]
+        // Before the fork's own first step its pane shows the step it shares with the original, made by the
+        // original's sampler: named as shared, with the sampler the fork will run (the status line's).
+        if (s.forkFocus ? fIdx : oIdx) < snap.forkFrom, let next = snap.forkSettings {
+            g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0 shared; runs \(describe(next, unicode: s.caps.unicode))"
+            g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t) shared; runs \(short(next))", mark(s.forkFocus) + "fork t=\(ff.t) runs \(next.shortName)",
+                            mark(s.forkFocus) + "fork t=\(ff.t) shared", mark(s.forkFocus) + "fork t=\(ff.t)"]
+        }
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
             if let fin = snap.forkFinal {
