@@ -78,7 +78,9 @@ explorer)
     fi
     # Escape ends a value entry; alone (a pause after it), so that it and q are not read as Alt-q.
     tmux send-keys -t "$session" Escape; sleep 1.5
-    tmux send-keys -t "$session" q
+    # With a fork open (or a training run) the first q asks; the second quits.
+    tmux send-keys -t "$session" q; sleep 1.5
+    [ "$(tmux display -p -t "$session" '#{pane_dead}')" = 1 ] || tmux send-keys -t "$session" q
     for _ in $(seq 150); do [ "$(tmux display -p -t "$session" '#{pane_dead}')" = 1 ] && break; sleep 0.1; done
     status=$(tmux display -p -t "$session" '#{pane_dead_status}')
     echo "explorer: ${secs}s of random keys, exit status ${status:-none (still running)}"

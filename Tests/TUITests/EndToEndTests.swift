@@ -264,6 +264,9 @@ final class EndToEndTests: XCTestCase {
         // (The fork's steps, the shared ones first, ran DDIM 100 then DDIM 50: its title names both, here in
         // the short spelling, and the original's takes the same one.)
         waitFor("both sides final", timeout: 60) { $0.contains("orig: final DDIM 100 eta=0.0") && $0.contains("fork: final DDIM 100>DDIM 50 eta=0.0") }
+        // With a fork open the first q asks; the second quits.
+        keys("q")
+        waitFor("q's question") { $0.contains("a fork is open: q again quits") }
         keys("q")
         let end = Date().addingTimeInterval(15)
         while Shell.read(exitFile).isEmpty && Date() < end { usleep(100_000) }   // written, not just created
@@ -416,9 +419,9 @@ final class EndToEndTests: XCTestCase {
         keys("2")
         waitFor("the empty training view") { $0.contains("No training running") }
         keys("g")
-        waitFor("the recipe menu") { $0.contains("d  lecture demo: batch 16") && $0.contains("f  full run: batch 64") }
+        waitFor("the recipe menu") { $0.contains("d  lecture demo: about 4.5 minutes") && $0.contains("f  full run: the first bundled") }
         keys("Escape")
-        waitFor("cancelled") { $0.contains("no training started") && !$0.contains("lecture demo: batch") }
+        waitFor("cancelled") { $0.contains("no training started") && !$0.contains("lecture demo: about") }
         keys("g"); keys("d")
         waitFor("the demo running", timeout: 60) { p in
             p.contains("lecture demo, sized to this machine at step \(TrainRecipe.demoFit.atStep))")

@@ -294,6 +294,38 @@ final class ForkTests: XCTestCase {
         XCTAssertFalse(text.contains("no step yet"))
     }
 
+    /// q with a fork open asks first (one stray key lost a lecture's fork); another key keeps it
+    /// open, q twice quits, and with the fork closed one q quits again. The too-small screen says so.
+    func testQuitWithAForkOpenAsksFirst() throws {
+        let r = try AppTests.smallRunner(T: 20)
+        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
+        for _ in 0..<4 { r.tick() }
+        r.handle(.pause)
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 20))
+        st.snapshot = r.snapshot
+        guard case .command(let fork)? = reduce(&st, .key(.char("f"))).first else { return XCTFail("no fork command") }
+        r.handle(fork)
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
+        XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, AppState.forkQuitQuestion)
+        XCTAssertEqual(reduce(&st, .key(.char("#"))), [])
+        XCTAssertEqual(st.message, "not quitting: the fork stays open")
+        XCTAssertTrue(st.forking)
+        var small = st
+        small.width = 79; small.height = 20; small.message = nil
+        XCTAssertTrue(render(small).text.contains("Enlarge it or press q twice (the fork is lost)."), render(small).text)
+        XCTAssertEqual(reduce(&small, .key(.char("q"))), [])
+        XCTAssertEqual(reduce(&small, .key(.char("q"))), [.quit])
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [.quit]); XCTAssertTrue(st.quitting)
+        // Closed, nothing is lost: one q.
+        var closed = st
+        closed.quitting = false; closed.message = nil
+        _ = reduce(&closed, .key(.char("f")))
+        XCTAssertFalse(closed.forking)
+        XCTAssertEqual(reduce(&closed, .key(.char("q"))), [.quit])
+    }
+
     /// `p` names files by seed, sampler, temperature and t, never overwrites an
     /// earlier export, writes the final samples once finished and both sides of a fork.
     func testExportNamesAndForkSides() throws {

@@ -116,6 +116,10 @@ public struct AppState: Sendable {
     /// What q asks during a training run (a stray key must not end a lecture's run): a second q,
     /// while this shows, saves it and quits.
     public static let quitQuestion = "training in progress: q again saves it and quits (another key cancels)"
+    /// What the first q asks while a fork is open (the sides' steps are not kept anywhere unless recorded).
+    public static let forkQuitQuestion = "a fork is open: q again quits and loses it (R records both sides first; another key cancels)"
+    /// Whether `message` is one of q's questions: a second q then quits.
+    public static func asksToQuit(_ message: String?) -> Bool { message == quitQuestion || message == forkQuitQuestion }
     /// What the training engine said while the quit question was on screen: shown once it is answered.
     public var heldMessage: String? = nil
 
@@ -190,7 +194,9 @@ public enum KeyHelp {
         ("f", "fork after the step shown (again: close)"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG"), ("R", "record the trajectory to a file: ddpm replay"),
         ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
-        ("?", "this help"), ("q", "quit"),
+        ("?", "this help"), ("q", "quit (with a fork open: q twice)"),
+        ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
+        ("no ink", "under a digit: too few inked pixels (all ink: too many)"),
         ("red / blue", "pixels past the range shown (blue: below it, half-block)"),
     ]
     /// The sample view while replaying a recording.
@@ -201,7 +207,8 @@ public enum KeyHelp {
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to the playhead"),
         ("h j k l", "select a digit"), ("z", "zoom the selected digit"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG"), ("G", "export the recording as an animated GIF"),
-        ("3", "forward view"), ("?", "this help"), ("q", "quit"),
+        ("3", "forward view"), ("? / q", "this help / quit"),
+        ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
     ]
     public static let train: [(String, String)] = [
         ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run (a run in progress is stopped and saved first)"),

@@ -60,7 +60,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         // A new word from the engine ("checkpoint saved to ...") shows once, like a key's message.
         // (While q's question is on screen it stays, so that a second q still quits; the news waits.)
         if let m = snap.message, m != s.trainSnapshot?.message {
-            if s.message == AppState.quitQuestion { s.heldMessage = m } else { s.message = m }
+            if AppState.asksToQuit(s.message) { s.heldMessage = m } else { s.message = m }
         }
         // A later periodic save replaces a save message still shown (the side panel already says it).
         else if let saved = snap.train?.lastSaved, saved != s.trainSnapshot?.train?.lastSaved,
@@ -81,13 +81,15 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     case .key(let k):
         // Another key than q answers q's question: say that the run goes on (or what the engine said meanwhile)
         // unless the key says something of its own.
-        let previous = s.message, asked = previous == AppState.quitQuestion
+        let previous = s.message, asked = AppState.asksToQuit(previous)
         let effects = reduceKey(&s, k, previous: previous)
         if asked && k != .char("q") {
             // (News held behind the question shows now, or once the key's own answer goes: `.tick`.)
             let silent = s.message == nil || isNotAKey(s.message)
             if silent, let held = s.heldMessage { s.message = held; s.heldMessage = nil }
-            else if silent && effects.isEmpty { s.message = "not quitting: the training run goes on" }
+            else if silent && effects.isEmpty {
+                s.message = previous == AppState.quitQuestion ? "not quitting: the training run goes on" : "not quitting: the fork stays open"
+            }
         }
         return effects
     }
@@ -101,7 +103,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     s.openedTrained = false
     if repeated { return [] }
     // A second q quits only while the question of the first is on screen (it goes after a while).
-    let asked = previous == AppState.quitQuestion
+    let asked = AppState.asksToQuit(previous)
     s.message = nil; s.messageFolded = false; s.keptMessage = nil
     // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it
     // (during a training run, q asks first there too). Other keys do nothing there: they would change
@@ -162,9 +164,11 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     }
 }
 
-/// q: quits, or during a training run asks first (`asked`: the question is on screen).
+/// q: quits, or during a training run or with a fork open asks first (`asked`: a question is on screen).
+/// A fork is a presenter's work of minutes that one stray key would lose; a run alone is the seed's again.
 private func quitKey(_ s: inout AppState, asked: Bool) -> [Effect] {
     if s.trainingInProgress && !asked { s.message = AppState.quitQuestion; s.heldMessage = nil; return [] }
+    if s.forking && s.replay == nil && !asked { s.message = AppState.forkQuitQuestion; s.heldMessage = nil; return [] }
     s.quitting = true
     return [.quit]
 }

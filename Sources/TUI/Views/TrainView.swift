@@ -17,15 +17,19 @@ enum TrainView {
         let W = s.width, H = s.height
         let demo = TrainRecipe.demo.options(images: MNIST.trainCount), full = TrainRecipe.full.options(images: MNIST.trainCount)
         let fit = TrainRecipe.demoFit
+        // What runs, in the order a class meets it: how long and what it shows first; the settings after.
+        let pick = fit.faster.map { f in
+            ["   Its first \(fit.atStep) steps time this machine: batch \(f.batch) at lr \(f.lr) where",
+             "   \(f.steps.lowerBound) steps of it fit, else batch \(demo.batch) at lr \(demo.lr) (at least \(fit.steps.lowerBound) steps)."]
+        } ?? ["   Batch \(demo.batch) at lr \(demo.lr), \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps as this machine's pace allows."]
         let rows: [(String, Bool)] = [
-            ("d  \(TrainRecipe.demo.title): batch \(demo.batch), lr \(demo.lr), EMA \(demo.emaDecay), min-SNR, \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps", true),
-            ("   \(fit.minutes) minutes here, unless \(fit.steps.lowerBound) steps take longer; the preview", false),
-            ("   turns into digits as it runs", false),
-            (fit.faster.map { f in "   (if \(f.steps.lowerBound)-\(f.steps.upperBound) steps of batch \(f.batch) fit: those instead, at lr \(f.lr))" } ?? "", false),
+            ("d  \(TrainRecipe.demo.title): about \(fit.minutes) minutes; the preview turns into digits", true),
+        ] + pick.map { ($0, false) } + [
+            ("   Both: min-SNR loss weighting, EMA \(demo.emaDecay), warm-up \(demo.warmup) steps.", false),
             ("", false),
-            ("f  \(TrainRecipe.full.title): batch \(full.batch), lr \(full.lr), EMA \(full.emaDecay), \(TrainRecipe.fullEpochs) epochs (\(full.totalSteps) steps)", true),
-            ("   the first bundled model's recipe (v1): 35-40 minutes on 2 cores with", false),
-            ("   AVX-512, 3-5 hours with AVX2 only (the status line shows its ETA)", false),
+            ("f  \(TrainRecipe.full.title): the first bundled model's recipe (v1), \(full.totalSteps) steps", true),
+            ("   \(TrainRecipe.fullEpochs) epochs of batch \(full.batch) at lr \(full.lr), EMA \(full.emaDecay): 35-40 minutes", false),
+            ("   on 2 cores with AVX-512, 3-5 hours with AVX2 only (see the ETA).", false),
             ("", false),
             ("Enter also starts the demo; any other key cancels.", false),
         ] + inProgress(s) + [
