@@ -468,7 +468,7 @@ final class EndToEndTests: XCTestCase {
         keys("s")
         waitFor("s refused during the run") { $0.contains("s samples the model trained here once its run has finished") }
         waitFor("the run finished", timeout: 90) { p in
-            p.contains("training finished at step 150; saved to run.safetensors") && Self.status(p).contains("finished: s samples it")
+            p.contains("training finished at step 150; saved to run.safetensors") && Self.status(p).contains("finished (s: sample it)")
         }
         keys("s")
         waitFor("the sample view on the trained model") { p in

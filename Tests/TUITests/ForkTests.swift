@@ -294,6 +294,45 @@ final class ForkTests: XCTestCase {
         XCTAssertFalse(text.contains("no step yet"))
     }
 
+    /// A side whose sampler changed after the step shown says what it runs next, as the status line
+    /// does; `.` with the keys on a side that waits for the other (the sides go down in t together) says so.
+    func testForkPanesNameTheNextSamplerAndWhoSteps() throws {
+        let r = try AppTests.smallRunner(T: 20)
+        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
+        for _ in 0..<3 { r.tick() }
+        r.handle(.pause)
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 20))
+        st.snapshot = r.snapshot
+        guard case .command(let fork)? = reduce(&st, .key(.char("f"))).first else { return XCTFail("no fork command") }
+        r.handle(fork)
+        r.tick(force: true)   // the fork's own first step, DDPM like the original's
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertFalse(render(st).text.contains("next"), render(st).text)
+        let ddim = SamplerSettings(kind: .ddim, steps: 5)
+        r.handle(.setForkSettings(ddim))
+        _ = reduce(&st, .engine(r.snapshot))
+        let t = r.snapshot.forkHistory.last!.t
+        let pane = render(st).lines()[1]
+        XCTAssertTrue(pane.contains("▶ fork t=\(t): x̂0 DDPM β; next DDIM 5 η0.0") && pane.contains("original t=\(t): x̂0  DDPM σ²=β"), pane)
+        XCTAssertTrue(SampleView.statusLine(st).contains(describe(ddim, unicode: true)), SampleView.statusLine(st))
+        // At 80 columns the pane still says what runs next.
+        var narrow = st; narrow.width = 80; narrow.height = 24
+        XCTAssertTrue(render(narrow).text.contains("▶ fork t=\(t) next DDIM"), render(narrow).text)
+        // Its first DDIM step goes further down in t than the original's next: then the original steps first.
+        XCTAssertEqual(reduce(&st, .key(.char("."))), [.command(.singleStep)])
+        r.tick(force: true)
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertFalse(render(st).text.contains("next"), "the step shown ran the fork's sampler: " + render(st).text)
+        let mainNext = r.snapshot.history.last!.tNext, forkNext = r.snapshot.forkHistory.last!.tNext
+        XCTAssertGreaterThan(mainNext, forkNext)
+        st.message = nil
+        XCTAssertEqual(reduce(&st, .key(.char("."))), [.command(.singleStep)])
+        XCTAssertEqual(st.message, "the original steps first (at t=\(mainNext)): the sides go down in t together, and the fork's next step is at t=\(forkNext)")
+        r.tick(force: true)
+        XCTAssertEqual(r.snapshot.history.last!.t, mainNext, "the original stepped")
+        XCTAssertEqual(r.snapshot.forkHistory.last!.tNext, forkNext, "the fork waited")
+    }
+
     /// q with a fork open asks first (one stray key lost a lecture's fork); another key keeps it
     /// open, q twice quits, and with the fork closed one q quits again. The too-small screen says so.
     func testQuitWithAForkOpenAsksFirst() throws {
@@ -348,23 +387,21 @@ final class ForkTests: XCTestCase {
         let third = ExplorerApp.export(st, dir: dir).said
         // Both sides as shown, and nothing else: no x_t is on screen while forking. The focused side (the
         // original) shows its final samples, and the files say so.
-        XCTAssertTrue(third.hasSuffix("ddpm-beta-final-original-ddpm-beta.png, -fork-ddpm-beta.png"), third)
+        XCTAssertTrue(third.hasSuffix("ddpm-seed0-temp1.0-final-original-ddpm-beta.png, -fork-ddpm-beta.png"), third)
         for other in ["-xt.png", "-x0.png", "-final.png"] { XCTAssertFalse(third.contains(other), third) }
-        // The focused side's step names the files: the fork's, with its sampler.
+        // The focused side's step names the files; each side's image its own samplers, and only those.
         st.forkFocus = true
         st.snapshot.forkHistory = st.snapshot.history.map {
             RecordedFrame(step: $0.step, t: $0.t, tNext: $0.tNext, n: $0.n, size: $0.size, settings: SamplerSettings(kind: .ddim, steps: 20),
                           xt: $0.xt, x0: $0.x0, eps: $0.eps, x0Outside: $0.x0Outside, readings: $0.readings)
         }
         let fourth = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(fourth.contains("ddpm-seed0-temp1.0-ddim20-eta0.0-t997"), fourth)
-        // Each side's image is named by its own sampler, not the focused side's.
-        XCTAssertTrue(fourth.contains("-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), fourth)
+        XCTAssertTrue(fourth.hasSuffix("ddpm-seed0-temp1.0-t997-x0-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), fourth)
         // Both sides finished: the grids show the final samples, and the files say so (not the t of
         // the focused side's last step, whose input x_t is not the image shown).
         st.snapshot.forkFinal = Array(repeating: -0.5, count: 4 * 784)
         let ended = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(ended.hasSuffix("ddim20-eta0.0-final-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), ended)
+        XCTAssertTrue(ended.hasSuffix("ddpm-seed0-temp1.0-final-2-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), ended)
         let forkFile = ended.components(separatedBy: "exported ")[1].components(separatedBy: "-original-")[0] + "-fork-ddim20-eta0.0.png"
         let fork = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: forkFile))))
         XCTAssertEqual(Set(fork.pixels), [0, ImageWriter.byte(-0.5)], "the fork's final samples (-0.5) and the black gaps, not a step's x̂0")
@@ -385,7 +422,7 @@ final class ForkTests: XCTestCase {
         st.snapshot.finished = false; st.snapshot.final = nil
         st.snapshot.comparison = RunnerSnapshot.Comparison(temperature: 0.5, images: Array(repeating: 0, count: 4 * 784), finished: false, t: 556)
         let before = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(before.hasSuffix("-before-temp0.5-t556.png, -x0.png"), before)
+        XCTAssertTrue(before.hasSuffix("-before-temp0.5-ddpm-beta-t556.png, -x0.png"), before)
     }
 
     /// Escape sequences ncurses does not decode for the TERM at hand are read

@@ -708,8 +708,9 @@ enum ExplorerApp {
         let f = history[idx]
         // Named by everything that made them, and never over an earlier export. While forking, the
         // grids show x̂0 at the focused side's t, or its final samples once it has finished.
-        let when = s.forking && s.scrub == nil && s.focusedSideFinished ? "final" : "t\(f.t)"
-        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)-\(when)" + tag
+        // (While forking each side's image is named by its own samplers, below: the stem names none.)
+        let when = s.forking ? (s.scrub == nil && s.focusedSideFinished ? "final" : "t\(f.t)-x0") : "\(f.settings.fileDescription)-t\(f.t)"
+        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(when)" + tag
         let first = s.forking ? "-original-" + samplersInName(snap.history, else: s.settings) + ".png" : "-x0.png"
         let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + first }
         let base = k == 1 ? stem : "\(stem)-\(k)"
@@ -734,7 +735,9 @@ enum ExplorerApp {
             // run before it.
             let finishedShown = s.scrub == nil && snap.final != nil
             if let c = snap.comparison {
-                try write(String(format: "-before-temp%.1f", c.temperature) + (c.finished ? "" : "-t\(c.t)") + ".png", c.images, n: f.n, side: f.size)
+                // Named by its own temperature and sampler (the stem names the run now).
+                try write(String(format: "-before-temp%.1f-", c.temperature) + c.settings.fileDescription + (c.finished ? "" : "-t\(c.t)") + ".png",
+                          c.images, n: f.n, side: f.size)
             } else if !finishedShown {
                 let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
                 try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)

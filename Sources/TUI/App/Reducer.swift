@@ -212,6 +212,16 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if let i = s.scrub, i + 1 < h { s.scrub = i + 1; return [] }
         s.scrub = nil
         if s.focusedSideFinished { s.message = "the run has finished: r " + (s.replay != nil ? "plays it again" : "runs a new seed"); return [] }
+        // Forked, the side further from x_0 steps (Runner.tick): when that is the other side, the one
+        // the keys act on does not move, and this says why.
+        if s.forking, let m = s.snapshot.history.last, let f = s.snapshot.forkHistory.last {
+            let mainT = s.snapshot.final != nil ? -1 : m.tNext, forkT = s.snapshot.forkFinal != nil ? -1 : f.tNext
+            let (mine, other) = s.forkFocus ? (forkT, mainT) : (mainT, forkT)
+            if other > mine {
+                s.message = "the \(s.forkFocus ? "original" : "fork") steps first (at t=\(other)): the sides go down in t together, "
+                    + "and the \(s.forkFocus ? "fork" : "original")'s next step is at t=\(mine)"
+            }
+        }
         return [.command(.singleStep)]
     case .char("+"), .char("-"):
         let was = s.speedIndex
@@ -379,7 +389,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let paused = !s.snapshot.running && !s.snapshot.finished, finished = s.snapshot.finished
         // The fork of a finished run waits, as a paused one does (the engine says the same in its next snapshot).
         s.snapshot.finished = false
-        s.message = "forked after t=\(t): keys now change the fork (right); tab switches to the original"
+        s.message = "forked after t=\(t): keys now change the fork (right), which retraces the original until they do; tab: the original"
             + (paused ? "; space plays both" : finished ? "; space plays the fork" : "")
         return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]

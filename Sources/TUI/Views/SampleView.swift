@@ -240,6 +240,9 @@ enum SampleView {
         var leftTitle = "x_t", rightTitle = "predicted x̂0"
         /// Shorter spellings of the titles, tried in order when the full one does not fit the grid.
         var leftShort: [String] = [], rightShort: [String] = []
+        /// Whether the two titles are spelled alike (a fork's sides, each naming its step's sampler), so
+        /// that they shorten together; not when one says what runs next.
+        var titlesAlike = true
         var left: [Float] = [], right: [Float] = []
         var leftLo: Float = -2.5, leftHi: Float = 2.5
         /// The classifier's readings of the images shown (empty: no labels under that grid).
@@ -301,22 +304,42 @@ enum SampleView {
         let mark = { (focused: Bool) in focused ? (s.caps.unicode ? "▶ " : "> ") : "" }
         g.left = mf.x0Floats(); g.leftLo = -1; g.leftHi = 1; g.leftReadings = mf.readings
         // Each side named by the settings its shown step ran with (a change after the end runs nothing).
-        let short = { (set: SamplerSettings) in SampleView.shortKind(set, describe(set, unicode: s.caps.unicode)) }
-        g.leftTitle = mark(!s.forkFocus) + "original t=\(mf.t): x̂0  \(describe(mf.settings, unicode: s.caps.unicode))"
-        // Both grids show x̂0 (not x_t, as unforked): said while it fits.
-        g.leftShort = [mark(!s.forkFocus) + "orig t=\(mf.t): x̂0 \(short(mf.settings))", mark(!s.forkFocus) + "orig t=\(mf.t) \(short(mf.settings))", mark(!s.forkFocus) + "orig t=\(mf.t) \(mf.settings.shortName)",
-                       mark(!s.forkFocus) + "orig t=\(mf.t)"]
-        g.right = ff.x0Floats(); g.rightReadings = ff.readings
-        g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0  \(describe(ff.settings, unicode: s.caps.unicode))"
-        g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t): x̂0 \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t) \(short(ff.settings))", mark(s.forkFocus) + "fork t=\(ff.t) \(ff.settings.shortName)",
-                        mark(s.forkFocus) + "fork t=\(ff.t)"]
-        // Before the fork's own first step its pane shows the step it shares with the original, made by the
-        // original's sampler: named as shared, with the sampler the fork will run (the status line's).
-        if (s.forkFocus ? fIdx : oIdx) < snap.forkFrom, let next = snap.forkSettings {
-            g.rightTitle = mark(s.forkFocus) + "fork t=\(ff.t): x̂0 shared; runs \(describe(next, unicode: s.caps.unicode))"
-            g.rightShort = [mark(s.forkFocus) + "fork t=\(ff.t) shared; runs \(short(next))", mark(s.forkFocus) + "fork t=\(ff.t) runs \(next.shortName)",
-                            mark(s.forkFocus) + "fork t=\(ff.t) shared", mark(s.forkFocus) + "fork t=\(ff.t)"]
+        let u = s.caps.unicode
+        let short = { (set: SamplerSettings) in SampleView.shortKind(set, describe(set, unicode: u)) }
+        // What a live side runs from its next step when another sampler made the step shown (as the
+        // status line says): a change made since, or the fork's sampler before its own first step.
+        let next = { (shown: SamplerSettings, runs: SamplerSettings?, done: Bool) -> SamplerSettings? in
+            guard s.scrub == nil, !done, let r = runs, describe(r, unicode: u) != describe(shown, unicode: u) else { return nil }
+            return r
         }
+        /// A pane's title and its shorter spellings: the step shown and who made it, or what runs next.
+        func titles(_ name: String, _ short0: String, _ f: RecordedFrame, focused: Bool, shared: SamplerSettings?,
+                    next n: SamplerSettings?) -> (String, [String]) {
+            let m = mark(focused), at = "\(name) t=\(f.t)", at0 = "\(short0) t=\(f.t)"
+            if let r = shared {
+                // Before the fork's own first step its pane shows the step it shares with the original.
+                return (m + "\(at): x̂0 shared; runs \(describe(r, unicode: u))",
+                        [m + "\(at) shared; runs \(short(r))", m + "\(at0) shared; runs \(short(r))",
+                         m + "\(at0) shared; \(r.shortName)", m + "\(at0) shared", m + at0])
+            }
+            if let r = n {
+                return (m + "\(at): x̂0  \(describe(f.settings, unicode: u)); next \(describe(r, unicode: u))",
+                        [m + "\(at): x̂0 \(short(f.settings)); next \(short(r))", m + "\(at) next \(short(r))",
+                         m + "\(at0) next \(short(r))", m + "\(at0) next \(r.shortName)", m + at0])
+            }
+            return (m + "\(at): x̂0  \(describe(f.settings, unicode: u))",
+                    [m + "\(at): x̂0 \(short(f.settings))", m + "\(at0): x̂0 \(short(f.settings))", m + "\(at0) \(short(f.settings))",
+                     m + "\(at0) \(f.settings.shortName)", m + at0])
+        }
+        let forkIdx = s.forkFocus ? fIdx : oIdx, mainIdx = s.forkFocus ? oIdx : fIdx
+        let shared = forkIdx < snap.forkFrom ? (snap.forkSettings ?? s.settings) : nil
+        // (A side shown behind its newest step, the other waiting for it, takes its next step after that one.)
+        let mainNext = next(mf.settings, s.settings, snap.final != nil || mainIdx < main.count - 1)
+        let forkNext = next(ff.settings, snap.forkSettings, snap.forkFinal != nil || forkIdx < fork.count - 1)
+        (g.leftTitle, g.leftShort) = titles("original", "orig", mf, focused: !s.forkFocus, shared: nil, next: mainNext)
+        g.right = ff.x0Floats(); g.rightReadings = ff.readings
+        (g.rightTitle, g.rightShort) = titles("fork", "fork", ff, focused: s.forkFocus, shared: shared, next: forkNext)
+        g.titlesAlike = shared == nil && mainNext == nil && forkNext == nil
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
             if let fin = snap.forkFinal {
@@ -363,7 +386,7 @@ enum SampleView {
         // (The right title keeps a column free before the side panel's border.)
         func level(_ spellings: [String], _ room: Int) -> Int { spellings.firstIndex { $0.count <= room } ?? spellings.count - 1 }
         var (li, ri) = (level(left, l.gridW - 1), level(right, l.gridW - 2))
-        if left.count == right.count { li = max(li, ri); ri = li }
+        if g.titlesAlike && left.count == right.count { li = max(li, ri); ri = li }
         buf.text(1, l.top, left[li], bold: true, maxWidth: l.gridW)
         buf.text(l.gridW + 2, l.top, right[ri], bold: true, maxWidth: l.gridW)
         let shown = drawGrid(&buf, images: g.left, n: snap.n, side: side, x: 1, y: l.top + 1, w: l.gridW - 1, h: l.contentH - 2,

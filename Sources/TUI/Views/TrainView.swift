@@ -94,7 +94,7 @@ enum TrainView {
         // A finished run names what comes next where it is always seen (a message hides the key hints).
         // A sampler running beside the run (space in the sample view) is why training slows.
         let state = snap.running ? (s.snapshot.running || s.snapshot.compare?.running == true ? "running beside sampling" : "running")
-            : (snap.finished ? "finished: s samples it" : "paused")
+            : (snap.finished ? "finished (s: sample it)" : "paused")
         // No loss before the first step (and after the demo starts over): "--", not "nan".
         let last = m.losses.last.map { String(format: "%.4f", $0) } ?? "--"
         let speed = snap.running ? String(format: "%.2f steps/s (%.0f img/s)", m.stepsPerSecond, m.imagesPerSecond) : "-- steps/s"
