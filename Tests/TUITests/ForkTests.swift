@@ -365,6 +365,33 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&closed, .key(.char("q"))), [.quit])
     }
 
+    /// `p` in the zoom writes the zoomed digit (x_t beside x̂0, 8x) and its x̂0 at the strip's stages,
+    /// not the grids; the files name the digit and the step.
+    func testZoomExportWritesTheDigit() throws {
+        let dir = Shell.temporaryDirectory("export-zoom")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 3)
+        st.zoom = true; st.selected = 1
+        let said = ExplorerApp.export(st, dir: dir).said
+        XCTAssertTrue(said.hasSuffix("ddpm-seed0-temp1.0-ddpm-beta-digit2-t997-xt-x0.png, -stages.png (3 stages)"), said)
+        let base = said.components(separatedBy: "exported ")[1].components(separatedBy: "-xt-x0.png")[0]
+        let pair = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-xt-x0.png"))))
+        XCTAssertEqual(pair.width, (2 * 28 + 3) * 8); XCTAssertEqual(pair.height, (28 + 2) * 8)
+        // x̂0 (the ring at ±1) on the right at full contrast; x_t (the ring at ±0.5) on the left, shown in its own range.
+        let ring = ringDigit(), r = Float(st.schedule.xtDisplayRange(t: 997, temperature: 1))
+        for (y, x) in [(14, 14), (14, 5), (3, 14)] {
+            XCTAssertEqual(pair.pixels[((1 + y) * 8) * pair.width + (30 + x) * 8], ImageWriter.byte(ring[y * 28 + x]), "x̂0 at \(y),\(x)")
+            XCTAssertEqual(pair.pixels[((1 + y) * 8) * pair.width + (1 + x) * 8], ImageWriter.byte(ring[y * 28 + x] * 0.5 / r), "x_t at \(y),\(x)")
+        }
+        let strip = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-stages.png"))))
+        XCTAssertEqual(strip.width, (3 * 28 + 4) * 4)
+        // Again with nothing new: a new name, never over the first.
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-2-xt-x0.png"))
+        st.zoom = false
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-xt.png"), "the grids again")
+    }
+
     /// `p` names files by seed, sampler, temperature and t, never overwrites an
     /// earlier export, writes the final samples once finished and both sides of a fork.
     func testExportNamesAndForkSides() throws {

@@ -192,7 +192,7 @@ public enum KeyHelp {
         ("h / l", "select the previous / next digit"), ("k / j", "select a digit a row up / down"),
         ("z", "zoom the selected digit: x_t and x̂0, its stages, p(class)"),
         ("f", "fork after the step shown (again: close)"), ("tab", "keys act on the fork / the original"),
-        ("p", "export the grids as PNG"), ("R", "record the trajectory to a file: ddpm replay"),
+        ("p", "export the grids as PNG (zoomed: the digit and its stages)"), ("R", "record the trajectory to a file: ddpm replay"),
         ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit (with a fork open: q twice)"),
         ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
@@ -206,7 +206,7 @@ public enum KeyHelp {
         ("← / →", "scrub a step (pauses; → at the playhead plays one more)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to the playhead"),
         ("h j k l", "select a digit"), ("z", "zoom the selected digit"), ("tab", "keys act on the fork / the original"),
-        ("p", "export the grids as PNG"), ("G", "export the recording as an animated GIF"),
+        ("p", "export the grids as PNG (zoomed: the digit)"), ("G", "export the recording as an animated GIF"),
         ("3", "forward view"), ("? / q", "this help / quit"),
         ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
     ]

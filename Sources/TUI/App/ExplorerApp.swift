@@ -518,7 +518,7 @@ enum ExplorerApp {
 
         /// `p`: the grids on screen as PNGs; again with nothing new on screen, where they are.
         func exportPNG() -> String {
-            let shown = trajectoryOnScreen + " \(state.scrub ?? -1) \(state.forkFocus)"
+            let shown = trajectoryOnScreen + " \(state.scrub ?? -1) \(state.forkFocus)" + (state.zoom ? " zoom \(state.selected)" : "")
             if let file = alreadyWritten("p", holds: shown) { return "already exported: \(file) (p again after a step writes anew)" }
             let r = ExplorerApp.export(state, dir: options.exportDir, tag: backendTag)
             if let file = r.file { lastWritten["p"] = (shown, file) }
@@ -698,6 +698,26 @@ enum ExplorerApp {
     /// 468x468, a size for a slide (nearest neighbour: the pixels stay sharp).
     static let exportScale = 4
 
+    /// `p` in the zoom: the selected digit as the zoom shows it, x_t beside x̂0 at the step shown, and
+    /// its x̂0 at the strip's stages of the trajectory so far (named by the side's settings and step).
+    static func exportZoom(_ s: AppState, _ f: RecordedFrame, at idx: Int, dir: String, tag: String) -> (said: String, file: String?) {
+        let snap = s.snapshot, history = s.focusHistory, k = min(s.selected, f.n - 1)
+        let side = (s.forking ? (s.forkFocus ? "-fork" : "-original") : "")
+        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)\(side)-digit\(k + 1)-t\(f.t)" + tag
+        let k2 = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-xt-x0.png" }
+        let base = k2 == 1 ? stem : "\(stem)-\(k2)"
+        let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
+        let pair = ZoomView.digit(f, k, xt: true).map { $0 / r } + ZoomView.digit(f, k)
+        let stages = ZoomView.stages(idx + 1).flatMap { ZoomView.digit(history[$0], k) }
+        let count = stages.count / (f.size * f.size)
+        do {
+            try ImageWriter.write(base + "-xt-x0.png", images: crop(pair, n: 2, from: f.size), n: 2, side: MNIST.side, cols: 2, scale: 8)
+            try ImageWriter.write(base + "-stages.png", images: crop(stages, n: count, from: f.size), n: count, side: MNIST.side,
+                                  cols: count, scale: 4)
+            return ("exported \(InputFile.shown(base))-xt-x0.png, -stages.png (\(count) stages)", base + "-xt-x0.png")
+        } catch { return ("export failed: \(error)", nil) }
+    }
+
     /// Writes the grids on screen as PNG files (named by the focused side's settings and step, or
     /// "final", and `tag`); returns the message shown and the first file's path (nil: nothing written).
     static func export(_ s: AppState, dir: String, tag: String = "") -> (said: String, file: String?) {
@@ -706,6 +726,7 @@ enum ExplorerApp {
         let idx = s.scrub ?? (history.count - 1)
         guard idx >= 0, idx < history.count else { return ("nothing to export yet", nil) }
         let f = history[idx]
+        if s.zoom { return exportZoom(s, f, at: idx, dir: dir, tag: tag) }
         // Named by everything that made them, and never over an earlier export. While forking, the
         // grids show x̂0 at the focused side's t, or its final samples once it has finished.
         // (While forking each side's image is named by its own samplers, below: the stem names none.)
