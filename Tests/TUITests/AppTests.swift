@@ -211,6 +211,25 @@ final class AppTests: XCTestCase {
         XCTAssertNil(st.scrub, "and → returns to the final sample")
     }
 
+    /// A key that lengthens the run (d to DDPM's T steps) is refused in one line when the history it
+    /// keeps cannot be had (a tight ulimit -v: under one, d d r crashed the explorer with exit 134);
+    /// the settings stay. Here the digits are too many for any machine.
+    func testALongerSamplerTheHistoryCannotHoldIsRefused() throws {
+        var st = try makeState()
+        st.settings = SamplerSettings(kind: .dpmpp, steps: 50)
+        st.snapshot.n = 1 << 22
+        XCTAssertEqual(reduce(&st, .key(.char("d"))), [])
+        XCTAssertEqual(st.settings.kind, .dpmpp)
+        XCTAssertTrue(st.message?.hasPrefix("out of memory: DDPM σ²=β keeps its 1000 steps of 4194304 digits for scrubbing and forks, about ") ?? false,
+                      st.message ?? "")
+        XCTAssertTrue(st.message?.hasSuffix("which cannot be had now (ulimit -v?); the setting stays") ?? false, st.message ?? "")
+        // Fewer steps always go; with digits that fit, so does DDPM.
+        XCTAssertEqual(reduce(&st, .key(.char("s"))), [.command(.setSettings(SamplerSettings(kind: .dpmpp, steps: 20)))])
+        st.snapshot.n = 4
+        guard case .command(.setSettings(let set))? = reduce(&st, .key(.char("d"))).first else { return XCTFail("d refused: \(st.message ?? "")") }
+        XCTAssertEqual(set.kind, .ddpm)
+    }
+
     /// A replay's help lists tab only for a recording with a fork, and fits one
     /// page at 80x24; its opening notice is cut between words, not inside one;
     /// tab in a replay without a fork says why it does nothing.

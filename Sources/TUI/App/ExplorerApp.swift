@@ -116,8 +116,7 @@ enum ExplorerApp {
             // again: checked now for the sampler it starts with, so a tight memory limit is one line
             // here, not a crash mid-run (a switch to more steps later is not checked again).
             let steps = settings.kind == .ddpm ? sched.T : settings.steps
-            let bytes = 2 * Recording.tensorBytes(steps: steps, n: o.n, size: net.config.imageSize, readings: false, final: false, finalReadings: false)
-                + (64 << 20)
+            let bytes = ExplorerApp.historyBytes(steps: steps, n: o.n, size: net.config.imageSize)
             do { try InputFile.checkMemory(bytes, for: "history") } catch {
                 throw CLIError("out of memory: the explorer keeps every one of the \(steps) steps of its \(o.n) digits for scrubbing and forks, "
                                + "about \(bytes >> 20) MiB, and that much cannot be had now (ulimit -v?); a smaller --n or fewer steps (--sampler ddim) need less")
@@ -640,6 +639,21 @@ enum ExplorerApp {
                     + kept + (sampling ? "; sampling paused meanwhile" : "")
             } catch { state.message = "cannot start training: \(error)" }
         }
+    }
+
+    /// What the history a run keeps for scrubbing and forks takes: every one of `steps` steps' x_t and
+    /// x̂0 of `n` digits (half floats), twice (a fork), and room for the rest.
+    static func historyBytes(steps: Int, n: Int, size: Int) -> Int {
+        2 * Recording.tensorBytes(steps: steps, n: n, size: size, readings: false, final: false, finalReadings: false) + (64 << 20)
+    }
+
+    /// Why a sampler of `steps` steps cannot run now (nil: it can): its history cannot be had (ulimit -v, say).
+    /// Asked when a key lengthens the run (d, S), so that the run that would not fit is refused, not a crash.
+    static func historyRefusal(steps: Int, n: Int, size: Int, sampler: String) -> String? {
+        let bytes = historyBytes(steps: steps, n: n, size: size)
+        guard (try? InputFile.checkMemory(bytes, for: "history")) == nil else { return nil }
+        return "out of memory: \(sampler) keeps its \(steps) steps of \(n) digits for scrubbing and forks, about \(bytes >> 20) MiB, "
+            + "which cannot be had now (ulimit -v?); the setting stays"
     }
 
     /// Steps between the training view's own checkpoints when no --checkpoint-every was given.

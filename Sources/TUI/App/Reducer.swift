@@ -426,6 +426,14 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 /// Sends settings changed by a key to the side that has the keys (the
 /// original or the fork); on a finished side says how to use them.
 private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: SamplerSettings, onFork: Bool) -> [Effect] {
+    // A sampler of more steps keeps a longer history: refused here when it could not be had, not a crash later.
+    let T = s.schedule.T, steps = { (x: SamplerSettings) in x.kind == .ddpm ? T : x.steps }
+    if steps(set) > steps(before), s.replay == nil,
+       let no = ExplorerApp.historyRefusal(steps: steps(set), n: max(1, s.snapshot.n), size: s.snapshot.history.first?.size ?? MNIST.side,
+                                           sampler: describe(set, unicode: s.caps.unicode)) {
+        s.message = no
+        return []
+    }
     if set != before {
         // On a finished side a new setting changes nothing on screen: say how to use it.
         let done = s.focusedSideFinished
