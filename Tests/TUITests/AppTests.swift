@@ -811,6 +811,14 @@ final class AppTests: XCTestCase {
         XCTAssertFalse(st.message?.contains("back to") ?? true, st.message ?? "")
         st.forwardDigit = 0
         XCTAssertFalse(render(st).text.contains("bound of this digit"), "another digit's bound is not shown")
+        // A second digit's bound keeps the first's: each shows with its digit.
+        guard case .command(let second)? = reduce(&st, .key(.char("b"))).first else { return XCTFail("no second bound") }
+        r.handle(second)
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertTrue(st.message?.hasPrefix("bound of digit #0,") ?? false, st.message ?? "")
+        XCTAssertTrue(render(st).text.contains("bound of this digit by t"), render(st).text)
+        _ = reduce(&st, .key(.char("j")))
+        XCTAssertTrue(render(st).text.contains("bound of this digit by t"), "digit #1's bound is still there: " + render(st).text)
         st.replay = "x.ddpmtraj"
         XCTAssertEqual(reduce(&st, .key(.char("b"))), [])
         XCTAssertTrue(st.message?.hasPrefix("replay:") ?? false)

@@ -167,6 +167,7 @@ public final class Runner {
                 let r = VariationalBound.compute(model: model, schedule: schedule, images: copies, n: draws, size: ds.side,
                                                  variance: variance, clip: false, seed: UInt64(digit), batch: draws, measuredSide: size)
                 snapshot.bound = .init(digit: digit, variance: variance, result: r, seconds: Benchmark.now() - t0)
+                snapshot.bounds[digit] = snapshot.bound
             case .startTraining:
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()

@@ -45,6 +45,9 @@ public struct RunnerSnapshot: Sendable {
     }
     /// The last bound computed for a forward-view digit (perT[0] is the decoder L_0, perT[t] the KL L_t).
     public var bound: BoundCurve? = nil
+    /// Every digit's last bound, by digit: a bound asked for while another computed is kept, and shown
+    /// when its digit is (the message names only the newest).
+    public var bounds: [Int: BoundCurve] = [:]
     public struct BoundCurve: Sendable {
         public var digit: Int
         public var variance: VarianceKind

@@ -71,7 +71,7 @@ enum ForwardView {
         let py = 4 + cell.h
         let ph = H - 2 - py
         // The model's bound of the shown digit, once `b` has computed it: it shares the space with the SNR plot.
-        let bound = s.snapshot.bound.flatMap { $0.digit == d ? $0 : nil }
+        let bound = s.snapshot.bounds[d]
         let snrH = bound != nil && ph >= 9 ? ph / 2 : ph
         if snrH >= 4 {
             PlotWidget(series: all.enumerated().map { .init($1.snr, color: colors[$0]) },
