@@ -802,7 +802,11 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.char("k")))
         _ = reduce(&st, .engine(r.snapshot))
         let said = st.message ?? ""
-        XCTAssertTrue(said.hasPrefix("bound of digit #1, σ²=\(varianceSymbol(st.settings.variance)):") && said.hasSuffix("; k/j back to #1 shows its curve"), said)
+        XCTAssertTrue(said.hasPrefix("bound of digit #1, σ²=\(varianceSymbol(st.settings.variance)):") && said.hasSuffix("; j back to #1 shows its curve"), said)
+        // Without UTF-8, the variance is spelled as everywhere else.
+        var plain = st; plain.caps = .ascii; plain.snapshot.bound = nil
+        _ = reduce(&plain, .engine(r.snapshot))
+        XCTAssertTrue(plain.message?.hasPrefix("bound of digit #1, var=\(varianceSymbol(st.settings.variance, unicode: false)):") ?? false, plain.message ?? "")
         XCTAssertFalse(render(st).text.contains("bound of this digit"), "another digit's bound is not shown")
         _ = reduce(&st, .key(.char("j")))
         XCTAssertTrue(render(st).text.contains("bound of this digit by t"), render(st).text)

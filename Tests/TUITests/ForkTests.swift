@@ -319,7 +319,9 @@ final class ForkTests: XCTestCase {
         var narrow = st; narrow.width = 80; narrow.height = 24
         XCTAssertTrue(render(narrow).text.contains("▶ fork t=\(t) next DDIM"), render(narrow).text)
         // Its first DDIM step goes further down in t than the original's next: then the original steps first.
+        // (Level, both step: nothing to say.)
         XCTAssertEqual(reduce(&st, .key(.char("."))), [.command(.singleStep)])
+        XCTAssertNil(st.message)
         r.tick(force: true)
         _ = reduce(&st, .engine(r.snapshot))
         XCTAssertFalse(render(st).text.contains("next"), "the step shown ran the fork's sampler: " + render(st).text)
@@ -357,12 +359,28 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&small, .key(.char("q"))), [.quit])
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [.quit]); XCTAssertTrue(st.quitting)
+        // A replay's fork is in its file: one q.
+        var replayed = st
+        replayed.quitting = false; replayed.message = nil; replayed.replay = "run.ddpmtraj"
+        XCTAssertEqual(reduce(&replayed, .key(.char("q"))), [.quit])
         // Closed, nothing is lost: one q.
         var closed = st
         closed.quitting = false; closed.message = nil
         _ = reduce(&closed, .key(.char("f")))
         XCTAssertFalse(closed.forking)
         XCTAssertEqual(reduce(&closed, .key(.char("q"))), [.quit])
+    }
+
+    /// An export's files go to the first base none of whose files is there: one file of an earlier
+    /// export (the same fork, another original) is never written over.
+    func testFreeBaseChecksEveryFile() throws {
+        let dir = Shell.temporaryDirectory("free-base")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(ExplorerApp.freeBase("\(dir)/x", suffixes: ["-a.png", "-b.png"]), "\(dir)/x")
+        FileManager.default.createFile(atPath: "\(dir)/x-b.png", contents: Data())
+        XCTAssertEqual(ExplorerApp.freeBase("\(dir)/x", suffixes: ["-a.png", "-b.png"]), "\(dir)/x-2")
+        FileManager.default.createFile(atPath: "\(dir)/x-2-a.png", contents: Data())
+        XCTAssertEqual(ExplorerApp.freeBase("\(dir)/x", suffixes: ["-a.png", "-b.png"]), "\(dir)/x-3")
     }
 
     /// `p` in the zoom writes the zoomed digit (x_t beside x̂0, 8x) and its x̂0 at the strip's stages,
@@ -412,9 +430,9 @@ final class ForkTests: XCTestCase {
         st.snapshot.forkHistory = st.snapshot.history
         st.snapshot.final = Array(repeating: 0.5, count: 4 * 784)
         let third = ExplorerApp.export(st, dir: dir).said
-        // Both sides as shown, and nothing else: no x_t is on screen while forking. The focused side (the
-        // original) shows its final samples, and the files say so.
-        XCTAssertTrue(third.hasSuffix("ddpm-seed0-temp1.0-final-original-ddpm-beta.png, -fork-ddpm-beta.png"), third)
+        // Both sides as shown, and nothing else: no x_t is on screen while forking. Each file says what its
+        // side shows: the original (focused) its final samples, the fork, still going, its newest x̂0.
+        XCTAssertTrue(third.hasSuffix("ddpm-seed0-temp1.0-original-final-ddpm-beta.png, -fork-t997-x0-ddpm-beta.png"), third)
         for other in ["-xt.png", "-x0.png", "-final.png"] { XCTAssertFalse(third.contains(other), third) }
         // The focused side's step names the files; each side's image its own samplers, and only those.
         st.forkFocus = true
@@ -423,13 +441,13 @@ final class ForkTests: XCTestCase {
                           xt: $0.xt, x0: $0.x0, eps: $0.eps, x0Outside: $0.x0Outside, readings: $0.readings)
         }
         let fourth = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(fourth.hasSuffix("ddpm-seed0-temp1.0-t997-x0-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), fourth)
+        XCTAssertTrue(fourth.hasSuffix("ddpm-seed0-temp1.0-original-t997-x0-ddpm-beta.png, -fork-t997-x0-ddim20-eta0.0.png"), fourth)
         // Both sides finished: the grids show the final samples, and the files say so (not the t of
         // the focused side's last step, whose input x_t is not the image shown).
         st.snapshot.forkFinal = Array(repeating: -0.5, count: 4 * 784)
         let ended = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(ended.hasSuffix("ddpm-seed0-temp1.0-final-2-original-ddpm-beta.png, -fork-ddim20-eta0.0.png"), ended)
-        let forkFile = ended.components(separatedBy: "exported ")[1].components(separatedBy: "-original-")[0] + "-fork-ddim20-eta0.0.png"
+        XCTAssertTrue(ended.hasSuffix("ddpm-seed0-temp1.0-2-original-final-ddpm-beta.png, -fork-final-ddim20-eta0.0.png"), ended)
+        let forkFile = ended.components(separatedBy: "exported ")[1].components(separatedBy: "-original-")[0] + "-fork-final-ddim20-eta0.0.png"
         let fork = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: forkFile))))
         XCTAssertEqual(Set(fork.pixels), [0, ImageWriter.byte(-0.5)], "the fork's final samples (-0.5) and the black gaps, not a step's x̂0")
         st.snapshot.forkFinal = nil
@@ -477,6 +495,13 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(st.choosingRecipe)
         let menu = render(st).text
         XCTAssertTrue(menu.contains("In progress: step 340/1600. d, f or Enter stop and save it first."), menu)
+        // At 80 columns no row of the menu is cut (each ends whole, as the class reads it).
+        var narrow = st; narrow.width = 80; narrow.height = 24
+        let menu80 = render(narrow).text
+        for end in ["turns into digits", "at lr 0.001 where", "(1000+ steps).", "warm-up 100 steps.", "18740 steps", "35-40 minutes",
+                    "(see the ETA)."] {
+            XCTAssertTrue(menu80.contains(end + " "), "\(end)\n" + menu80)
+        }
         XCTAssertEqual(reduce(&st, .key(.escape)), [])
         XCTAssertFalse(st.choosingRecipe)
         // g twice (a key repeat) does not stop the run in progress; g twice with none starts the demo.

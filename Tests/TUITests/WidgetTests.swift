@@ -385,6 +385,7 @@ final class WidgetTests: XCTestCase {
                     case "fork":
                         st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
                         st.snapshot.forkHistory = Array(st.snapshot.history.prefix(4))
+                        st.snapshot.forkFrom = 4   // forked after step 4, as f does: its frames are shared
                         st.forkFocus = true
                     case "compare":
                         st.screen = .compare

@@ -117,7 +117,7 @@ public struct AppState: Sendable {
     /// while this shows, saves it and quits.
     public static let quitQuestion = "training in progress: q again saves it and quits (another key cancels)"
     /// What the first q asks while a fork is open (the sides' steps are not kept anywhere unless recorded).
-    public static let forkQuitQuestion = "a fork is open: q again quits and loses it (R records both sides first; another key cancels)"
+    public static let forkQuitQuestion = "a fork is open: q again quits and loses it (R in the sample view records it; another key cancels)"
     /// Whether `message` is one of q's questions: a second q then quits.
     public static func asksToQuit(_ message: String?) -> Bool { message == quitQuestion || message == forkQuitQuestion }
     /// What the training engine said while the quit question was on screen: shown once it is answered.
@@ -142,6 +142,8 @@ public struct AppState: Sendable {
         return logs.indices.min { logs[$0] < logs[$1] }!
     }
     public var forking: Bool { snapshot.forkSettings != nil }
+    /// Whether quitting now loses a fork (a replay's is in its file): q asks first.
+    public var quitLosesFork: Bool { forking && replay == nil }
     /// A training run that has neither finished nor stopped on an error (paused counts).
     public var trainingInProgress: Bool {
         trainSnapshot.map { !$0.finished && $0.train?.error == nil && $0.train != nil } ?? false
@@ -206,7 +208,7 @@ public enum KeyHelp {
         ("← / →", "scrub a step (pauses; → at the playhead plays one more)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to the playhead"),
         ("h j k l", "select a digit"), ("z", "zoom the selected digit"), ("tab", "keys act on the fork / the original"),
-        ("p", "export the grids as PNG (zoomed: the digit)"), ("G", "export the recording as an animated GIF"),
+        ("p", "export the grids as PNG (zoomed: the digit and its stages)"), ("G", "export the recording as an animated GIF"),
         ("3", "forward view"), ("? / q", "this help / quit"),
         ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
     ]

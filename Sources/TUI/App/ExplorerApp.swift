@@ -456,7 +456,7 @@ enum ExplorerApp {
         /// (named by every sampler the run used, in turn: "ddpm-beta-then-ddim50-eta0.0").
         func exportName(_ ext: String) -> String {
             let snap = state.snapshot
-            let stem = "\(options.exportDir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-"
+            let stem = ExplorerApp.runStem(snap, dir: options.exportDir) + "-"
                 + ExplorerApp.samplersInName(snap.history, else: state.settings) + backendTag
             func name(_ k: Int) -> String { (k == 1 ? stem : "\(stem)-\(k)") + ext }
             return reservedNames.withLock { taken in
@@ -712,28 +712,54 @@ enum ExplorerApp {
     /// 468x468, a size for a slide (nearest neighbour: the pixels stay sharp).
     static let exportScale = 4
 
-    /// `p` in the zoom: the selected digit as the zoom shows it, x_t beside x̂0 at the step shown, and
-    /// its x̂0 at the strip's stages of the trajectory so far (named by the side's settings and step).
-    static func exportZoom(_ s: AppState, _ f: RecordedFrame, at idx: Int, dir: String, tag: String) -> (said: String, file: String?) {
-        let snap = s.snapshot, history = s.focusHistory, k = min(s.selected, f.n - 1)
-        let side = (s.forking ? (s.forkFocus ? "-fork" : "-original") : "")
-        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(f.settings.fileDescription)\(side)-digit\(k + 1)-t\(f.t)" + tag
-        let k2 = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + "-xt-x0.png" }
-        let base = k2 == 1 ? stem : "\(stem)-\(k2)"
-        let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
-        let pair = ZoomView.digit(f, k, xt: true).map { $0 / r } + ZoomView.digit(f, k)
-        let stages = ZoomView.stages(idx + 1).flatMap { ZoomView.digit(history[$0], k) }
-        let count = stages.count / (f.size * f.size)
-        do {
-            try ImageWriter.write(base + "-xt-x0.png", images: crop(pair, n: 2, from: f.size), n: 2, side: MNIST.side, cols: 2, scale: 8)
-            try ImageWriter.write(base + "-stages.png", images: crop(stages, n: count, from: f.size), n: count, side: MNIST.side,
-                                  cols: count, scale: 4)
-            return ("exported \(InputFile.shown(base))-xt-x0.png, -stages.png (\(count) stages)", base + "-xt-x0.png")
-        } catch { return ("export failed: \(error)", nil) }
+    /// Where a run's files start: the export folder, the seed and the run's temperature ("…/ddpm-seed7-temp1.0").
+    static func runStem(_ snap: RunnerSnapshot, dir: String) -> String {
+        "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))"
     }
 
-    /// Writes the grids on screen as PNG files (named by the focused side's settings and step, or
-    /// "final", and `tag`); returns the message shown and the first file's path (nil: nothing written).
+    /// `stem`, or "stem-2", "stem-3", …: the first for which none of the files `suffixes` would write is there.
+    static func freeBase(_ stem: String, suffixes: [String]) -> String {
+        let name = { (k: Int) in k == 1 ? stem : "\(stem)-\(k)" }
+        var k = 1
+        while suffixes.contains(where: { FileManager.default.fileExists(atPath: name(k) + $0) }) { k += 1 }
+        return name(k)
+    }
+
+    /// Writes `files` (suffix, n images of `side`) at the first free base after `stem` as PNGs at `scale`;
+    /// returns the message and the first file's path.
+    static func writePNGs(_ stem: String, _ files: [(suffix: String, images: [Float], cols: Int?, scale: Int)], side: Int,
+                          note: String = "") -> (said: String, file: String?) {
+        let base = freeBase(stem, suffixes: files.map(\.suffix))
+        do {
+            for f in files {
+                let count = f.images.count / (side * side)
+                try ImageWriter.write(base + f.suffix, images: crop(f.images, n: count, from: side), n: count, side: MNIST.side,
+                                      cols: f.cols, scale: f.scale)
+            }
+        } catch { return ("export failed: \(error)", nil) }
+        return ("exported \(InputFile.shown(base))" + files.map(\.suffix).joined(separator: ", ") + note, base + files[0].suffix)
+    }
+
+    /// `p` in the zoom: the selected digit, x_t beside x̂0 at the step shown (8x), and its x̂0 at up to 10
+    /// stages of the trajectory so far (the strip's, which shows 5 where 10 do not fit), named by the side's settings and step.
+    static func exportZoom(_ s: AppState, _ f: RecordedFrame, at idx: Int, dir: String, tag: String) -> (said: String, file: String?) {
+        let history = s.focusHistory, k = min(s.selected, f.n - 1)
+        let side = (s.forking ? (s.forkFocus ? "-fork" : "-original") : "")
+        let stem = runStem(s.snapshot, dir: dir) + "-\(f.settings.fileDescription)\(side)-digit\(k + 1)-t\(f.t)" + tag
+        let pair = ZoomView.digit(f, k, xt: true).map { $0 / xtRange(s, f) } + ZoomView.digit(f, k)
+        let stages = ZoomView.stages(idx + 1).flatMap { ZoomView.digit(history[$0], k) }
+        let count = stages.count / (f.size * f.size)
+        return writePNGs(stem, [("-xt-x0.png", pair, 2, 8), ("-stages.png", stages, count, 4)], side: f.size,
+                         note: " (\(count) stages)")
+    }
+
+    /// The range x_t is shown in at frame `f` (its pixels are divided by it to fill the grey scale).
+    static func xtRange(_ s: AppState, _ f: RecordedFrame) -> Float {
+        Float(s.schedule.xtDisplayRange(t: f.t, temperature: s.snapshot.runTemperature))
+    }
+
+    /// Writes the grids on screen as PNG files (named by what each shows and `tag`, never over an
+    /// earlier export); returns the message shown and the first file's path (nil: nothing written).
     static func export(_ s: AppState, dir: String, tag: String = "") -> (said: String, file: String?) {
         let snap = s.snapshot
         let history = s.focusHistory
@@ -741,47 +767,28 @@ enum ExplorerApp {
         guard idx >= 0, idx < history.count else { return ("nothing to export yet", nil) }
         let f = history[idx]
         if s.zoom { return exportZoom(s, f, at: idx, dir: dir, tag: tag) }
-        // Named by everything that made them, and never over an earlier export. While forking, the
-        // grids show x̂0 at the focused side's t, or its final samples once it has finished.
-        // (While forking each side's image is named by its own samplers, below: the stem names none.)
-        let when = s.forking ? (s.scrub == nil && s.focusedSideFinished ? "final" : "t\(f.t)-x0") : "\(f.settings.fileDescription)-t\(f.t)"
-        let stem = "\(dir)/ddpm-seed\(snap.seed)-temp\(String(format: "%.1f", snap.runTemperature))-\(when)" + tag
-        let first = s.forking ? "-original-" + samplersInName(snap.history, else: s.settings) + ".png" : "-x0.png"
-        let k = firstFree(from: 1) { ($0 == 1 ? stem : "\(stem)-\($0)") + first }
-        let base = k == 1 ? stem : "\(stem)-\(k)"
-        var written: [String] = []
-        func write(_ suffix: String, _ images: [Float], n: Int, side: Int) throws {
-            try ImageWriter.write(base + suffix, images: crop(images, n: n, from: side), n: n, side: MNIST.side, scale: exportScale)
-            written.append(suffix)
+        let scale = exportScale
+        if s.forking {
+            // Both sides as the grids show them (x̂0, or a side's final samples; no x_t is on screen),
+            // each named by what it shows and the samplers that made it (SampleView.grids says both).
+            guard let g = SampleView.grids(s) else { return ("nothing to export yet", nil) }
+            return writePNGs(runStem(snap, dir: dir) + tag, [("-\(g.leftFile).png", g.left, nil, scale), ("-\(g.rightFile).png", g.right, nil, scale)],
+                             side: f.size)
         }
-        do {
-            if s.forking {
-                // Both sides as the grids show them (x̂0 at the same t, or their final samples; no
-                // x_t is on screen), each named by the samplers its side has run, as R names a
-                // recording (the sides' steps do not line up by index: another sampler takes other steps).
-                guard let g = SampleView.grids(s) else { return ("nothing to export yet", nil) }
-                try write(first, g.left, n: f.n, side: f.size)
-                try write("-fork-" + samplersInName(snap.forkHistory, else: snap.forkSettings ?? s.settings) + ".png",
-                          g.right, n: f.n, side: f.size)
-                return ("exported \(InputFile.shown(base))" + written.joined(separator: ", "), base + first)
-            }
-            // The left grid as shown: x_t, or once the run has finished the final samples (written
-            // below; the last step's input x_t is not on screen), or after a temperature change the
-            // run before it.
-            let finishedShown = s.scrub == nil && snap.final != nil
-            if let c = snap.comparison {
-                // Named by its own temperature and sampler (the stem names the run now).
-                try write(String(format: "-before-temp%.1f-", c.temperature) + c.settings.fileDescription + (c.finished ? "" : "-t\(c.t)") + ".png",
-                          c.images, n: f.n, side: f.size)
-            } else if !finishedShown {
-                let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
-                try write("-xt.png", f.xtFloats().map { $0 / r }, n: f.n, side: f.size)
-            }
-            try write("-x0.png", f.x0Floats(), n: f.n, side: f.size)
-            if s.scrub == nil, let fin = snap.final {
-                try write("-final.png", fin, n: f.n, side: f.size)
-            }
-            return ("exported \(InputFile.shown(base))" + written.joined(separator: ", "), base + "-x0.png")
-        } catch { return ("export failed: \(error)", nil) }
+        // The left grid as shown: x_t, or once the run has finished the final samples (the last
+        // step's input x_t is not on screen), or after a temperature change the run before it,
+        // named by its own temperature and sampler; then x̂0.
+        var files: [(suffix: String, images: [Float], cols: Int?, scale: Int)] = []
+        let finishedShown = s.scrub == nil && snap.final != nil
+        if let c = snap.comparison {
+            files.append((String(format: "-before-temp%.1f-", c.temperature) + c.settings.fileDescription + (c.finished ? "" : "-t\(c.t)") + ".png",
+                          c.images, nil, scale))
+        } else if !finishedShown {
+            let r = xtRange(s, f)
+            files.append(("-xt.png", f.xtFloats().map { $0 / r }, nil, scale))
+        }
+        files.append(("-x0.png", f.x0Floats(), nil, scale))
+        if s.scrub == nil, let fin = snap.final { files.append(("-final.png", fin, nil, scale)) }
+        return writePNGs(runStem(snap, dir: dir) + "-\(f.settings.fileDescription)-t\(f.t)" + tag, files, side: f.size)
     }
 }

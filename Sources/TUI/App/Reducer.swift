@@ -37,9 +37,9 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         if let b = snap.bound, s.snapshot.bound.map({ $0.digit != b.digit || $0.seconds != b.seconds }) ?? true {
             // With the σ² it used (the sample view's: v there changes it), and, when j or k moved on while
             // it was computed, the way back to the digit whose curve it is.
-            let away = s.forwardDigit == b.digit ? "" : "; k/j back to #\(b.digit) shows its curve"
-            s.message = String(format: "bound of digit #%d, σ²=%@: %.3f bits/dim (L_0 %.3f, prior %.1e), %.1f s%@", b.digit,
-                               varianceSymbol(b.variance, unicode: s.caps.unicode), b.result.total,
+            let away = s.forwardDigit == b.digit ? "" : "; \(s.forwardDigit > b.digit ? "k" : "j") back to #\(b.digit) shows its curve"
+            s.message = String(format: "bound of digit #%d, %@%@: %.3f bits/dim (L_0 %.3f, prior %.1e), %.1f s%@", b.digit,
+                               s.caps.unicode ? "σ²=" : "var=", varianceSymbol(b.variance, unicode: s.caps.unicode), b.result.total,
                                b.result.decoder, b.result.prior, b.seconds, away)
         }
         // Broken weights: say once where the output stopped being numbers.
@@ -168,7 +168,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
 /// A fork is a presenter's work of minutes that one stray key would lose; a run alone is the seed's again.
 private func quitKey(_ s: inout AppState, asked: Bool) -> [Effect] {
     if s.trainingInProgress && !asked { s.message = AppState.quitQuestion; s.heldMessage = nil; return [] }
-    if s.forking && s.replay == nil && !asked { s.message = AppState.forkQuitQuestion; s.heldMessage = nil; return [] }
+    if s.quitLosesFork && !asked { s.message = AppState.forkQuitQuestion; s.heldMessage = nil; return [] }
     s.quitting = true
     return [.quit]
 }
@@ -389,7 +389,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let paused = !s.snapshot.running && !s.snapshot.finished, finished = s.snapshot.finished
         // The fork of a finished run waits, as a paused one does (the engine says the same in its next snapshot).
         s.snapshot.finished = false
-        s.message = "forked after t=\(t): keys now change the fork (right), which retraces the original until they do; tab: the original"
+        // An unchanged fork retraces the original (the same noise); one made before a change of sampler runs the new one at once.
+        let retraces = s.snapshot.history[at...].allSatisfy { $0.settings == s.settings }
+        s.message = "forked after t=\(t): keys now change the fork (right), which "
+            + (retraces ? "retraces the original until they do" : "runs \(describe(s.settings, unicode: s.caps.unicode)) from the next step")
+            + "; tab: the original"
             + (paused ? "; space plays both" : finished ? "; space plays the fork" : "")
         return [.command(.fork(s.settings, at: at))]
     case .char("p"): return [.exportPNG]

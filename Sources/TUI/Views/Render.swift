@@ -10,7 +10,7 @@ public func render(_ s: AppState) -> CellBuffer {
         let y = buf.wrappedText(0, 0, "Terminal too small: \(s.width)x\(s.height), need \(AppState.minWidth)x\(AppState.minHeight).",
                                 maxWidth: s.width, bold: true)
         let y2 = y + buf.wrappedText(0, y, s.trainingInProgress ? "Enlarge it or press q twice (the training run is saved first)."
-                                 : s.forking && s.replay == nil ? "Enlarge it or press q twice (the fork is lost)." : "Enlarge it or press q.",
+                                 : s.quitLosesFork ? "Enlarge it or press q twice (the fork is lost)." : "Enlarge it or press q.",
                                  maxWidth: s.width, bold: true)
         if AppState.asksToQuit(s.message), let asked = s.message { buf.wrappedText(0, y2, asked, maxWidth: s.width) }
         return buf

@@ -243,6 +243,9 @@ enum SampleView {
         /// Whether the two titles are spelled alike (a fork's sides, each naming its step's sampler), so
         /// that they shorten together; not when one says what runs next.
         var titlesAlike = true
+        /// While forking, what each side's PNG is called after the run's stem (`p`): which side, what it
+        /// shows (its final samples, or x̂0 at its t) and the samplers that made it.
+        var leftFile = "", rightFile = ""
         var left: [Float] = [], right: [Float] = []
         var leftLo: Float = -2.5, leftHi: Float = 2.5
         /// The classifier's readings of the images shown (empty: no labels under that grid).
@@ -313,13 +316,14 @@ enum SampleView {
             return r
         }
         /// A pane's title and its shorter spellings: the step shown and who made it, or what runs next.
-        func titles(_ name: String, _ short0: String, _ f: RecordedFrame, focused: Bool, shared: SamplerSettings?,
+        func titles(_ name: String, _ short0: String, _ f: RecordedFrame, focused: Bool, shared: (SamplerSettings, String)?,
                     next n: SamplerSettings?) -> (String, [String]) {
             let m = mark(focused), at = "\(name) t=\(f.t)", at0 = "\(short0) t=\(f.t)"
-            if let r = shared {
-                // Before the fork's own first step its pane shows the step it shares with the original.
-                return (m + "\(at): x̂0 shared; runs \(describe(r, unicode: u))",
-                        [m + "\(at) shared; runs \(short(r))", m + "\(at0) shared; runs \(short(r))",
+            if let (r, verb) = shared {
+                // A step the fork shares with the original (made by the original's sampler), with the
+                // sampler the fork runs from it (or, scrubbed back or finished, ran next).
+                return (m + "\(at): x̂0 shared; \(verb) \(describe(r, unicode: u))",
+                        [m + "\(at) shared; \(verb) \(short(r))", m + "\(at0) shared; \(verb) \(short(r))",
                          m + "\(at0) shared; \(r.shortName)", m + "\(at0) shared", m + at0])
             }
             if let r = n {
@@ -332,7 +336,12 @@ enum SampleView {
                      m + "\(at0) \(f.settings.shortName)", m + at0])
         }
         let forkIdx = s.forkFocus ? fIdx : oIdx, mainIdx = s.forkFocus ? oIdx : fIdx
-        let shared = forkIdx < snap.forkFrom ? (snap.forkSettings ?? s.settings) : nil
+        // Live before the fork's own first step: what it runs; scrubbed back into the shared past, or once
+        // it has finished: what its first own step ran.
+        let firstOwn = fork.count > snap.forkFrom ? fork[snap.forkFrom].settings : nil
+        let live = s.scrub == nil && snap.forkFinal == nil
+        let shared: (SamplerSettings, String)? = forkIdx >= snap.forkFrom ? nil
+            : live ? snap.forkSettings.map { ($0, "runs") } : (firstOwn ?? snap.forkSettings).map { ($0, "then") }
         // (A side shown behind its newest step, the other waiting for it, takes its next step after that one.)
         let mainNext = next(mf.settings, s.settings, snap.final != nil || mainIdx < main.count - 1)
         let forkNext = next(ff.settings, snap.forkSettings, snap.forkFinal != nil || forkIdx < fork.count - 1)
@@ -340,10 +349,14 @@ enum SampleView {
         g.right = ff.x0Floats(); g.rightReadings = ff.readings
         (g.rightTitle, g.rightShort) = titles("fork", "fork", ff, focused: s.forkFocus, shared: shared, next: forkNext)
         g.titlesAlike = shared == nil && mainNext == nil && forkNext == nil
+        // Each side's file (p): the x̂0 it shows at its own t, named by the samplers of its steps so far.
+        g.leftFile = "original-t\(mf.t)-x0-" + ExplorerApp.samplersInName(Array(main.prefix(mainIdx + 1)), else: s.settings)
+        g.rightFile = "fork-t\(ff.t)-x0-" + ExplorerApp.samplersInName(Array(fork.prefix(forkIdx + 1)), else: snap.forkSettings ?? s.settings)
         // Live and at the end: the final samples of each side that has finished.
         if s.scrub == nil {
             if let fin = snap.forkFinal {
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
+                g.rightFile = "fork-final-" + ExplorerApp.samplersInName(fork, else: snap.forkSettings ?? s.settings)
                 // Every sampler its steps ran, the steps shared with the original first, as the status line
                 // names a run's ("DDPM σ²=β then DDIM 50 η=0.0").
                 let ran = fork.last!.settings
@@ -357,6 +370,7 @@ enum SampleView {
             // (The fork of a finished run, still on its way, is shown beside the original's step at its t.)
             if let fin = snap.final, !s.forkFocus || snap.forkFinal != nil {
                 g.left = fin; g.leftReadings = snap.finalReadings
+                g.leftFile = "original-final-" + ExplorerApp.samplersInName(main, else: s.settings)
                 let ran = main.last?.settings ?? snap.settings
                 g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran) + describe(ran, unicode: s.caps.unicode)
                 g.leftShort = [mark(!s.forkFocus) + "orig: final " + samplersBefore(main, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
@@ -365,6 +379,8 @@ enum SampleView {
                                mark(!s.forkFocus) + "orig: final \(ran.shortName)", mark(!s.forkFocus) + "orig: final"]
             }
         }
+        // A final title beside a step's is another kind: each shortens on its own.
+        if g.leftFile.hasPrefix("original-final") != g.rightFile.hasPrefix("fork-final") { g.titlesAlike = false }
         return g
     }
 

@@ -20,12 +20,12 @@ enum TrainView {
         // What runs, in the order a class meets it: how long and what it shows first; the settings after.
         let pick = fit.faster.map { f in
             ["   Its first \(fit.atStep) steps time this machine: batch \(f.batch) at lr \(f.lr) where",
-             "   \(f.steps.lowerBound) steps of it fit, else batch \(demo.batch) at lr \(demo.lr) (at least \(fit.steps.lowerBound) steps)."]
+             "   \(f.steps.lowerBound) steps of it fit, else batch \(demo.batch) at lr \(demo.lr) (\(fit.steps.lowerBound)+ steps)."]
         } ?? ["   Batch \(demo.batch) at lr \(demo.lr), \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps as this machine's pace allows."]
         let rows: [(String, Bool)] = [
             ("d  \(TrainRecipe.demo.title): about \(fit.minutes) minutes; the preview turns into digits", true),
         ] + pick.map { ($0, false) } + [
-            ("   Both: min-SNR loss weighting, EMA \(demo.emaDecay), warm-up \(demo.warmup) steps.", false),
+            ("   Either way: min-SNR loss weighting, EMA \(demo.emaDecay), warm-up \(demo.warmup) steps.", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): the first bundled model's recipe (v1), \(full.totalSteps) steps", true),
             ("   \(TrainRecipe.fullEpochs) epochs of batch \(full.batch) at lr \(full.lr), EMA \(full.emaDecay): 35-40 minutes", false),
