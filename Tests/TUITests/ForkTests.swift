@@ -294,17 +294,27 @@ final class ForkTests: XCTestCase {
         XCTAssertFalse(text.contains("no step yet"))
     }
 
-    /// A side whose sampler changed after the step shown says what it runs next, as the status line
-    /// does; `.` with the keys on a side that waits for the other (the sides go down in t together) says so.
-    func testForkPanesNameTheNextSamplerAndWhoSteps() throws {
+    /// A paused T = 20 run of one digit after `steps` steps, forked (f) after its newest step, the
+    /// engine's answer read: the runner and the explorer's state.
+    struct NoFork: Error {}
+    func forkedRun(steps: Int) throws -> (Runner, AppState) {
         let r = try AppTests.smallRunner(T: 20)
         r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
-        for _ in 0..<3 { r.tick() }
+        for _ in 0..<steps { r.tick() }
         r.handle(.pause)
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 20))
         st.snapshot = r.snapshot
-        guard case .command(let fork)? = reduce(&st, .key(.char("f"))).first else { return XCTFail("no fork command") }
+        guard case .command(let fork)? = reduce(&st, .key(.char("f"))).first else { throw NoFork() }
         r.handle(fork)
+        _ = reduce(&st, .engine(r.snapshot))
+        return (r, st)
+    }
+
+    /// A side whose sampler changed after the step shown says what it runs next, as the status line
+    /// does; `.` with the keys on a side that waits for the other (the sides go down in t together) says so.
+    func testForkPanesNameTheNextSamplerAndWhoSteps() throws {
+        let (r, forked) = try forkedRun(steps: 3)
+        var st = forked
         r.tick(force: true)   // the fork's own first step, DDPM like the original's
         _ = reduce(&st, .engine(r.snapshot))
         XCTAssertFalse(render(st).text.contains("next"), render(st).text)
@@ -338,15 +348,7 @@ final class ForkTests: XCTestCase {
     /// q with a fork open asks first (one stray key lost a lecture's fork); another key keeps it
     /// open, q twice quits, and with the fork closed one q quits again. The too-small screen says so.
     func testQuitWithAForkOpenAsksFirst() throws {
-        let r = try AppTests.smallRunner(T: 20)
-        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
-        for _ in 0..<4 { r.tick() }
-        r.handle(.pause)
-        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 20))
-        st.snapshot = r.snapshot
-        guard case .command(let fork)? = reduce(&st, .key(.char("f"))).first else { return XCTFail("no fork command") }
-        r.handle(fork)
-        _ = reduce(&st, .engine(r.snapshot))
+        var st = try forkedRun(steps: 4).1
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
         XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, AppState.forkQuitQuestion)
         XCTAssertEqual(reduce(&st, .key(.char("#"))), [])
