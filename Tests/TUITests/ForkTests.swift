@@ -349,6 +349,10 @@ final class ForkTests: XCTestCase {
     /// open, q twice quits, and with the fork closed one q quits again. The too-small screen says so.
     func testQuitWithAForkOpenAsksFirst() throws {
         var st = try forkedRun(steps: 4).1
+        // r would drop the fork too (a new run from x_T): refused, as t is.
+        XCTAssertEqual(reduce(&st, .key(.char("r"))), [])
+        XCTAssertEqual(st.message, "a new seed starts the run over from x_T: f closes the fork first")
+        XCTAssertTrue(st.forking)
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
         XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, AppState.forkQuitQuestion)
         XCTAssertEqual(reduce(&st, .key(.char("#"))), [])
@@ -394,7 +398,7 @@ final class ForkTests: XCTestCase {
         st.snapshot = AppTests.fakeSnapshot(steps: 3)
         st.zoom = true; st.selected = 1
         let said = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(said.hasSuffix("ddpm-seed0-temp1.0-ddpm-beta-digit2-t997-xt-x0.png, -stages.png (3 stages)"), said)
+        XCTAssertTrue(said.hasSuffix("ddpm-seed0-temp1.0-digit2-t997-ddpm-beta-xt-x0.png, -stages.png (3 stages)"), said)
         let base = said.components(separatedBy: "exported ")[1].components(separatedBy: "-xt-x0.png")[0]
         let pair = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-xt-x0.png"))))
         XCTAssertEqual(pair.width, (2 * 28 + 3) * 8); XCTAssertEqual(pair.height, (28 + 2) * 8)
@@ -407,7 +411,7 @@ final class ForkTests: XCTestCase {
         let strip = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-stages.png"))))
         XCTAssertEqual(strip.width, (3 * 28 + 4) * 4)
         // Again with nothing new: a new name, never over the first.
-        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-2-xt-x0.png"))
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-ddpm-beta-2-xt-x0.png"))
         st.zoom = false
         XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-xt.png"), "the grids again")
     }

@@ -745,7 +745,9 @@ enum ExplorerApp {
     static func exportZoom(_ s: AppState, _ f: RecordedFrame, at idx: Int, dir: String, tag: String) -> (said: String, file: String?) {
         let history = s.focusHistory, k = min(s.selected, f.n - 1)
         let side = (s.forking ? (s.forkFocus ? "-fork" : "-original") : "")
-        let stem = runStem(s.snapshot, dir: dir) + "-\(f.settings.fileDescription)\(side)-digit\(k + 1)-t\(f.t)" + tag
+        // Named as the grids' files are: the side, then what it shows, then the samplers of its steps so far.
+        let stem = runStem(s.snapshot, dir: dir) + "\(side)-digit\(k + 1)-t\(f.t)-"
+            + samplersInName(Array(history.prefix(idx + 1)), else: s.settings) + tag
         let pair = ZoomView.digit(f, k, xt: true).map { $0 / xtRange(s, f) } + ZoomView.digit(f, k)
         let stages = ZoomView.stages(idx + 1).flatMap { ZoomView.digit(history[$0], k) }
         let count = stages.count / (f.size * f.size)

@@ -198,10 +198,13 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char(" ") where s.snapshot.nonFinite != nil, .char(".") where s.snapshot.nonFinite != nil && (s.scrub.map { $0 + 1 >= h } ?? true):
         // Broken weights: the run does not go on past a step whose output was not numbers.
-        s.message = RunnerSnapshot.nonFiniteMessage(s.snapshot.nonFinite!) + " (r tries a new seed" + (s.forking ? "; f closes the fork)" : ")")
+        s.message = RunnerSnapshot.nonFiniteMessage(s.snapshot.nonFinite!) + (s.forking ? " (f closes the fork; then r tries a new seed)" : " (r tries a new seed)")
         return []
     case .char(" "):
-        if s.snapshot.finished { s.message = "finished: press r for a new run (seed \(s.seed &+ 1))"; return [] }
+        if s.snapshot.finished {
+            s.message = s.forking ? "both sides have finished: f closes the fork, then r runs a new seed" : "finished: press r for a new run (seed \(s.seed &+ 1))"
+            return []
+        }
         s.scrub = nil
         if !s.snapshot.running && s.trainSnapshot?.running == true {
             s.message = "sampling resumed beside the training run: they share the cores, so training slows meanwhile"
@@ -211,7 +214,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // Scrubbed back: the next recorded step (as →); from the newest, one step more.
         if let i = s.scrub, i + 1 < h { s.scrub = i + 1; return [] }
         s.scrub = nil
-        if s.focusedSideFinished { s.message = "the run has finished: r " + (s.replay != nil ? "plays it again" : "runs a new seed"); return [] }
+        if s.focusedSideFinished {
+            s.message = s.replay != nil ? "the run has finished: r plays it again"
+                : s.forking ? "this side has finished (tab: the other side; f closes the fork, then r runs a new seed)" : "the run has finished: r runs a new seed"
+            return []
+        }
         // Forked, the side further from x_0 steps (Runner.tick): when that is the other side, the one
         // the keys act on does not move, and this says why.
         if s.forking, let m = s.snapshot.history.last, let f = s.snapshot.forkHistory.last {
@@ -231,6 +238,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "speed: " + now + (s.speedIndex == was ? (k == .char("+") ? " (the fastest)" : " (the slowest)") : "")
         return [.command(.setSpeed(s.speedLimit))]
     case .char("r"):
+        // A new seed starts over from x_T: it would drop the fork, which q and t ask or refuse to.
+        if s.forking { s.message = "a new seed starts the run over from x_T: f closes the fork first"; return [] }
         s.seed = s.seed &+ 1; s.scrub = nil
         // The new run runs: keys typed before the engine's next snapshot (r then space) act on it, not on the finished one.
         s.snapshot.finished = false; s.snapshot.running = true; s.pendingRestart = s.snapshot.version
@@ -444,7 +453,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
         if done && s.message == nil {
             s.message = onFork
                 ? "the fork has finished: f closes it; then scrub back and f forks again (with the original's settings)"
-                : "run finished: r runs seed \(s.seed &+ 1) with " + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
+                : (s.forking ? "run finished: f closes the fork; then r runs seed \(s.seed &+ 1) with " : "run finished: r runs seed \(s.seed &+ 1) with ") + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
                     + (s.scrub == nil ? "; or scrub back and f forks" : "; or f forks after this step")
         }
         if onFork { return [.command(.setForkSettings(set))] }

@@ -89,7 +89,8 @@ enum SampleView {
         }
         fields.append((kind, shortKind(set, kind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
-            fields.append(("r runs " + change.full, "(r: \(change.short))", 2))
+            // (With a fork open, r waits for f to close it.)
+            fields.append(s.forking ? ("f then r runs " + change.full, "(f,r: \(change.short))", 2) : ("r runs " + change.full, "(r: \(change.short))", 2))
         }
         // At a speed limit say the limit (the measured rate is of the last steps and lags).
         // (A replay's measured rate is the playback's, not the machine's: it says so.)
@@ -194,7 +195,7 @@ enum SampleView {
         let scrub = s.caps.unicode ? "←/→ scrub" : "left/right scrub"
         let hint = s.message ?? fitHints(s.replay != nil
             ? ["replay", "space play/pause", ". step", "r again", scrub, "= equation", "z zoom", "G gif", "p export"]
-            : (s.snapshot.finished ? ["r new seed"] : [s.snapshot.running ? "space pause" : "space resume", ". step"]) + ["t/T temperature", "d sampler", "= equation", scrub,
+            : (s.snapshot.finished ? [s.forking ? "f close fork" : "r new seed"] : [s.snapshot.running ? "space pause" : "space resume", ". step"]) + ["t/T temperature", "d sampler", "= equation", scrub,
                "f fork", "g guide", "p export", "m renderer", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)   // a longer message: render() wraps it
         guard s.hasModel else { return renderNoModel(s, &buf) }
@@ -329,7 +330,7 @@ enum SampleView {
             if let r = n {
                 return (m + "\(at): x̂0  \(describe(f.settings, unicode: u)); next \(describe(r, unicode: u))",
                         [m + "\(at): x̂0 \(short(f.settings)); next \(short(r))", m + "\(at) next \(short(r))",
-                         m + "\(at0) next \(short(r))", m + "\(at0) next \(r.shortName)", m + at0])
+                         m + "\(at0) next \(short(r))", m + "\(short0) next \(short(r))", m + "\(at0) next \(r.shortName)", m + at0])
             }
             return (m + "\(at): x̂0  \(describe(f.settings, unicode: u))",
                     [m + "\(at): x̂0 \(short(f.settings))", m + "\(at0): x̂0 \(short(f.settings))", m + "\(at0) \(short(f.settings))",
