@@ -412,6 +412,9 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(strip.width, (3 * 28 + 4) * 4)
         // Again with nothing new: a new name, never over the first.
         XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-ddpm-beta-2-xt-x0.png"))
+        // One step so far: one stage, said so.
+        var first = st; first.scrub = 0
+        XCTAssertTrue(ExplorerApp.export(first, dir: dir).said.hasSuffix("-stages.png (1 stage)"))
         st.zoom = false
         XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-xt.png"), "the grids again")
     }

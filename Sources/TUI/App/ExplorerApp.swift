@@ -752,7 +752,7 @@ enum ExplorerApp {
         let stages = ZoomView.stages(idx + 1).flatMap { ZoomView.digit(history[$0], k) }
         let count = stages.count / (f.size * f.size)
         return writePNGs(stem, [("-xt-x0.png", pair, 2, 8), ("-stages.png", stages, count, 4)], side: f.size,
-                         note: " (\(count) stages)")
+                         note: count == 1 ? " (1 stage)" : " (\(count) stages)")
     }
 
     /// The range x_t is shown in at frame `f` (its pixels are divided by it to fill the grey scale).
