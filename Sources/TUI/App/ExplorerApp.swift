@@ -518,7 +518,10 @@ enum ExplorerApp {
         /// `p`: the grids on screen as PNGs; again with nothing new on screen, where they are.
         func exportPNG() -> String {
             let shown = trajectoryOnScreen + " \(state.scrub ?? -1) \(state.forkFocus)" + (state.zoom ? " zoom \(state.selected)" : "")
-            if let file = alreadyWritten("p", holds: shown) { return "already exported: \(file) (p again after a step writes anew)" }
+            if let file = alreadyWritten("p", holds: shown) {
+                // (Nothing more can step on a finished run: then no advice about a step.)
+                return "already exported: \(file)" + (wholeRunShown ? "" : " (p again after a step writes anew)")
+            }
             let r = ExplorerApp.export(state, dir: options.exportDir, tag: backendTag)
             if let file = r.file { lastWritten["p"] = (shown, file) }
             return r.said
