@@ -244,6 +244,18 @@ final class SafeTensorsTests: XCTestCase {
         var meta = ["format": Trainer.checkpointFormat, "options": Checkpoint.encode(TrainOptions()),
                     "step": "12", "rng": "1,2,3,4"]
         XCTAssertEqual(try Checkpoint.trainState(meta, path: "c").step, 12)
+        // The losses before (shown only): kept when they are at most the step's count of finite numbers,
+        // else left out; a resume never fails on them.
+        for (v, kept) in [("[0.5,0.25,-1]", true), ("[]", true), ("[0.5,\"x\"]", false), ("0.5", false), ("[1e39]", false),
+                          ("[" + Array(repeating: "0.1", count: 13).joined(separator: ",") + "]", false)] {
+            var m = meta; m["recent_losses"] = v
+            let got = try Checkpoint.trainState(m, path: "c").recentLosses
+            XCTAssertEqual(got != nil, kept, v)
+        }
+        meta["recent_losses"] = "[0.5,0.25,-1]"
+        XCTAssertEqual(try Checkpoint.trainState(meta, path: "c").recentLosses?.prefix(2), [0.5, 0.25])
+        XCTAssertTrue(try Checkpoint.trainState(meta, path: "c").recentLosses?.last?.isNaN ?? false, "a loss saved as -1 (not finite) is NaN")
+        meta["recent_losses"] = nil
         for (k, v) in [("step", "-1"), ("step", "x"), ("rng", "1,2,3"), ("rng", "0,0,0,0"), ("rng", "1,2,3,zz"), ("rng", "+1,2,3,4"), ("rng", "1,-0,3,4"),
                        ("format", "other"), ("options", #"{"batch":0}"#)] {
             var m = meta; m[k] = v

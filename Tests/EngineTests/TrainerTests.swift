@@ -42,6 +42,9 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(straight.params.array(n), resumed.params.array(n))
         XCTAssertEqual(straight.ema.array(n), resumed.ema.array(n))
         XCTAssertEqual(straight.adamV.array(n), resumed.adamV.array(n))
+        // The loss curve goes on from the checkpoint's steps: the same 12 losses.
+        XCTAssertEqual(straight.recentLosses.count, 12)
+        XCTAssertEqual(straight.recentLosses, resumed.recentLosses)
     }
 
     /// 12 steps straight, and 6 steps + save + resume + 6 steps, of the same options.
@@ -281,6 +284,25 @@ final class TrainerTests: XCTestCase {
             }
         }
     }
+    /// A resumed run's training view starts with the loss curve of the steps before (the
+    /// checkpoint keeps them), at their steps, and goes on from there.
+    func testResumedRunShowsTheLossesBefore() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = smallOptions(); o.batch = 4; o.totalSteps = 10
+        let first = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<5 { try first.trainStep() }
+        try first.saveCheckpoint(dir + "/c.safetensors")
+        let tr = try Trainer.resume(dir + "/c.safetensors", data: Self.digits)
+        let r = Runner(model: UNetPredictor(net: try UNet(o.config), params: tr.ema, weightsChange: true), schedule: tr.schedule, trainer: tr)
+        r.handle(.startTraining)
+        XCTAssertEqual(r.snapshot.train?.step, 5)
+        XCTAssertEqual(r.snapshot.train?.losses, first.recentLosses.map(Double.init))
+        r.tick()
+        XCTAssertEqual(r.snapshot.train?.losses.count, 6)
+        XCTAssertEqual(r.snapshot.train?.step, 6)
+    }
+
     /// The live-training view's preview: by wall-clock time when asked, read by
     /// the classifier, its confident share recorded against minutes.
     func testPreviewByTimeWithConfidentRate() throws {

@@ -90,6 +90,8 @@ public enum Checkpoint {
         public var step: Int
         public var rng: [UInt64]
         public var bucketLoss: [Double]?
+        /// The losses of the steps before (`Trainer.recentLosses`), for the loss curve; nil when absent or unusable.
+        public var recentLosses: [Float]? = nil
         public var loss: Double
         /// A length fit still to come (`Trainer.pendingFit`), under "length_fit".
         public var pendingFit: LengthFit? = nil
@@ -136,6 +138,14 @@ public enum Checkpoint {
            arr.count == 10 {
             buckets = arr.map { $0 < 0 || !$0.isFinite ? .nan : $0 }
         }
+        // Shown only (like the buckets): a list that is not at most the kept count of numbers, or not
+        // the steps' (more than the step), is left out rather than drawn.
+        var recent: [Float]?
+        if let rl = metadata["recent_losses"], rl.utf8.count <= 40 * Trainer.recentLossCount,
+           let arr = try? JSONDecoder().decode([Float].self, from: Data(rl.utf8)),
+           arr.count <= min(step, Trainer.recentLossCount), arr.allSatisfy({ $0.isFinite }) {
+            recent = arr.map { $0 < 0 ? .nan : $0 }
+        }
         var fit: LengthFit?
         if let s = metadata["length_fit"] {
             let f = try decode(LengthFit.self, s, path: path, key: "length_fit")
@@ -154,7 +164,7 @@ public enum Checkpoint {
             }
             fit = f
         }
-        return TrainState(options: opts, step: step, rng: words, bucketLoss: buckets,
+        return TrainState(options: opts, step: step, rng: words, bucketLoss: buckets, recentLosses: recent,
                           loss: metadata["loss"].flatMap { Double($0) } ?? .nan, pendingFit: fit)
     }
 

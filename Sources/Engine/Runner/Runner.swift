@@ -172,6 +172,9 @@ public final class Runner {
                 guard trainer != nil else { return [.error("no trainer")] }
                 snapshot.train = TrainMetrics()
                 snapshot.train?.T = trainer!.schedule.T
+                // A resumed run's curve goes on from the steps before (the checkpoint keeps them).
+                snapshot.train?.step = trainer!.step
+                snapshot.train?.losses = trainer!.recentLosses.map(Double.init)
                 snapshot.train?.savesTo = checkpoint?.path
                 trainingSeconds = 0; fitClockFrom = 0; fitSettledAt = nil
                 trainStart = Benchmark.now()
@@ -387,7 +390,7 @@ public final class Runner {
             }
             m.step = tr.step; m.totalSteps = tr.options.totalSteps
             m.losses.append(s.loss)
-            if m.losses.count > 5000 { m.losses.removeFirst(m.losses.count - 5000) }
+            if m.losses.count > Trainer.recentLossCount { m.losses.removeFirst(m.losses.count - Trainer.recentLossCount) }
             m.bucketLoss = tr.bucketLoss; m.T = tr.schedule.T; m.lr = s.lr; m.epoch = tr.epoch
             m.lossWeighting = tr.options.weighting; m.minSnrGamma = tr.options.minSnrGamma
             m.sizedAtStep = tr.pendingFit.map { trainStartStep + $0.atStep }

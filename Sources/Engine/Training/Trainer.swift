@@ -22,6 +22,10 @@ public final class Trainer {
     /// Running mean of the unweighted loss per t-bucket (10 buckets over 0..<T).
     public private(set) var bucketLoss = [Double](repeating: .nan, count: 10)
     public private(set) var lastLoss = Double.nan
+    /// The last `recentLossCount` steps' losses, oldest first. Checkpoints keep them, so that a resumed
+    /// run's loss curve (the training view's) goes on from where it was rather than from nothing.
+    public private(set) var recentLosses: [Float] = []
+    public static let recentLossCount = 5000
     public private(set) var lrSchedule: LRSchedule
     /// The folder of the training images when not the bundled MNIST: saved as
     /// `data` in every file, so `--resume` trains on the same set.
@@ -99,6 +103,8 @@ public final class Trainer {
         perm = []; permEpoch = -1
         bucketLoss = [Double](repeating: .nan, count: 10)
         lastLoss = .nan
+        // (Reserved once: a step appends and drops in place, allocating nothing.)
+        recentLosses = []; recentLosses.reserveCapacity(Trainer.recentLossCount + 1)
     }
 
     /// A step's inputs and targets for `options`' batch.
@@ -283,6 +289,8 @@ public final class Trainer {
         GradientTools.emaUpdate(ema.ptr, params.ptr, count, decay: Float(options.emaDecay))
         step += 1
         lastLoss = loss
+        recentLosses.append(Float(loss))
+        if recentLosses.count > Trainer.recentLossCount { recentLosses.removeFirst() }
         return StepStats(step: step, loss: loss, gradNorm: gnorm, lr: lr)
     }
 
@@ -302,6 +310,7 @@ public final class Trainer {
             "epochs": String(format: "%.3f", epoch),
             "rng": rng.words.map { String($0, radix: 16) }.joined(separator: ","),
             "bucket_loss": Checkpoint.encode(bucketLoss.map { $0.isNaN ? -1 : $0 }),
+            "recent_losses": Checkpoint.encode(recentLosses.map { $0.isFinite ? $0 : -1 }),
             "loss": String(lastLoss),
             "images": String(data.count),
         ]
@@ -524,6 +533,7 @@ public final class Trainer {
         tr.step = state.step
         tr.rng = RNG(state: state.rng)
         if let b = state.bucketLoss { tr.bucketLoss = b }
+        if let l = state.recentLosses { tr.recentLosses.append(contentsOf: l) }
         tr.lastLoss = state.loss
         tr.pendingFit = state.pendingFit
         return tr
