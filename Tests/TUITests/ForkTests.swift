@@ -365,6 +365,13 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&small, .key(.char("q"))), [.quit])
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [.quit]); XCTAssertTrue(st.quitting)
+        // With a training run in progress too, the question names both.
+        var both = st
+        both.quitting = false; both.message = nil
+        both.trainSnapshot = RunnerSnapshot(); both.trainSnapshot!.train = TrainMetrics()
+        XCTAssertEqual(reduce(&both, .key(.char("q"))), [])
+        XCTAssertEqual(both.message, AppState.trainingAndForkQuitQuestion)
+        XCTAssertEqual(reduce(&both, .key(.char("q"))), [.quit])
         // A replay's fork is in its file: one q.
         var replayed = st
         replayed.quitting = false; replayed.message = nil; replayed.replay = "run.ddpmtraj"

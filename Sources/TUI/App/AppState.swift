@@ -119,7 +119,11 @@ public struct AppState: Sendable {
     /// What the first q asks while a fork is open (the sides' steps are not kept anywhere unless recorded).
     public static let forkQuitQuestion = "a fork is open: q again quits and loses it (R in the sample view records it; another key cancels)"
     /// Whether `message` is one of q's questions: a second q then quits.
-    public static func asksToQuit(_ message: String?) -> Bool { message == quitQuestion || message == forkQuitQuestion }
+    /// With a training run and a fork both open: the question names both.
+    public static let trainingAndForkQuitQuestion = "training in progress and a fork open: q again saves the run, loses the fork and quits (another key cancels)"
+    public static func asksToQuit(_ message: String?) -> Bool {
+        message == quitQuestion || message == forkQuitQuestion || message == trainingAndForkQuitQuestion
+    }
     /// What the training engine said while the quit question was on screen: shown once it is answered.
     public var heldMessage: String? = nil
 

@@ -88,7 +88,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
             let silent = s.message == nil || isNotAKey(s.message)
             if silent, let held = s.heldMessage { s.message = held; s.heldMessage = nil }
             else if silent && effects.isEmpty {
-                s.message = previous == AppState.quitQuestion ? "not quitting: the training run goes on" : "not quitting: the fork stays open"
+                s.message = previous == AppState.forkQuitQuestion ? "not quitting: the fork stays open" : "not quitting: the training run goes on"
             }
         }
         return effects
@@ -167,7 +167,9 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
 /// q: quits, or during a training run or with a fork open asks first (`asked`: a question is on screen).
 /// A fork is a presenter's work of minutes that one stray key would lose; a run alone is the seed's again.
 private func quitKey(_ s: inout AppState, asked: Bool) -> [Effect] {
-    if s.trainingInProgress && !asked { s.message = AppState.quitQuestion; s.heldMessage = nil; return [] }
+    if s.trainingInProgress && !asked {
+        s.message = s.quitLosesFork ? AppState.trainingAndForkQuitQuestion : AppState.quitQuestion; s.heldMessage = nil; return []
+    }
     if s.quitLosesFork && !asked { s.message = AppState.forkQuitQuestion; s.heldMessage = nil; return [] }
     s.quitting = true
     return [.quit]
