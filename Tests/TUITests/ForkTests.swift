@@ -343,6 +343,10 @@ final class ForkTests: XCTestCase {
         r.tick(force: true)
         XCTAssertEqual(r.snapshot.history.last!.t, mainNext, "the original stepped")
         XCTAssertEqual(r.snapshot.forkHistory.last!.tNext, forkNext, "the fork waited")
+        // The screen shows it stepping: the original's pane its newest step, not its step nearest the fork's t.
+        _ = reduce(&st, .engine(r.snapshot))
+        let panes = render(st).lines()[1]
+        XCTAssertTrue(panes.contains("original t=\(mainNext)") && panes.contains("fork t=\(r.snapshot.forkHistory.last!.t)"), panes)
     }
 
     /// q with a fork open asks first (one stray key lost a lecture's fork); another key keeps it

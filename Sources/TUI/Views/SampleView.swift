@@ -301,9 +301,13 @@ enum SampleView {
         let (focus, other) = s.forkFocus ? (fork, main) : (main, fork)
         let fIdx = min(s.scrub ?? (focus.count - 1), focus.count - 1)
         let t = focus[fIdx].t
-        // Once the focused side has finished, the other side shows its newest step (it runs on alone).
+        // Once the focused side has finished, the other side shows its newest step (it runs on alone), and
+        // so it does while the focused side waits for it (the side further from x_0 steps: Runner.tick),
+        // so that `.` shows it moving rather than its step nearest the focused one's t.
         let focusDone = s.forkFocus ? snap.forkFinal != nil : snap.final != nil
-        let oIdx = s.scrub == nil && focusDone ? other.count - 1 : nearest(t, in: other)
+        let otherDone = s.forkFocus ? snap.final != nil : snap.forkFinal != nil
+        let otherSteps = !focusDone && !otherDone && other.last!.tNext > focus[fIdx].tNext
+        let oIdx = s.scrub == nil && (focusDone || otherSteps) ? other.count - 1 : nearest(t, in: other)
         let (mf, ff) = s.forkFocus ? (other[oIdx], focus[fIdx]) : (focus[fIdx], other[oIdx])
         let mark = { (focused: Bool) in focused ? (s.caps.unicode ? "▶ " : "> ") : "" }
         g.left = mf.x0Floats(); g.leftLo = -1; g.leftHi = 1; g.leftReadings = mf.readings
