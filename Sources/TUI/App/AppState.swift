@@ -118,9 +118,9 @@ public struct AppState: Sendable {
     public static let quitQuestion = "training in progress: q again saves it and quits (another key cancels)"
     /// What the first q asks while a fork is open (the sides' steps are not kept anywhere unless recorded).
     public static let forkQuitQuestion = "a fork is open: q again quits and loses it (R in the sample view records it; another key cancels)"
-    /// Whether `message` is one of q's questions: a second q then quits.
     /// With a training run and a fork both open: the question names both.
     public static let trainingAndForkQuitQuestion = "training in progress and a fork open: q again saves the run, loses the fork and quits (another key cancels)"
+    /// Whether `message` is one of q's questions: a second q then quits.
     public static func asksToQuit(_ message: String?) -> Bool {
         message == quitQuestion || message == forkQuitQuestion || message == trainingAndForkQuitQuestion
     }
@@ -148,6 +148,16 @@ public struct AppState: Sendable {
     public var forking: Bool { snapshot.forkSettings != nil }
     /// Whether quitting now loses a fork (a replay's is in its file): q asks first.
     public var quitLosesFork: Bool { forking && replay == nil }
+    /// While forking, the t of each side's next step (-1: finished), as Runner.tick reads them:
+    /// the side with the larger one steps (both when level).
+    public var forkNextT: (main: Int, fork: Int)? {
+        guard forking, let m = snapshot.history.last, let f = snapshot.forkHistory.last else { return nil }
+        return (snapshot.final != nil ? -1 : m.tNext, snapshot.forkFinal != nil ? -1 : f.tNext)
+    }
+    /// The range a frame's x_t is shown in (its pixels divided by it fill the grey scale): the grids, the zoom, `p`.
+    public func xtRange(_ f: RecordedFrame) -> Float {
+        schedule.xtDisplayRange(t: f.t, temperature: snapshot.runTemperature)
+    }
     /// A training run that has neither finished nor stopped on an error (paused counts).
     public var trainingInProgress: Bool {
         trainSnapshot.map { !$0.finished && $0.train?.error == nil && $0.train != nil } ?? false

@@ -114,7 +114,7 @@ enum ExplorerApp {
             l.settings = settings
             // Scrubbing keeps every step's x_t and x̂0 of every digit (half floats), a fork as many
             // again: checked now for the sampler it starts with, so a tight memory limit is one line
-            // here, not a crash mid-run (a switch to more steps later is not checked again).
+            // here, not a crash mid-run (a key that lengthens the run checks again: historyRefusal).
             let steps = settings.kind == .ddpm ? sched.T : settings.steps
             let bytes = ExplorerApp.historyBytes(steps: steps, n: o.n, size: net.config.imageSize)
             do { try InputFile.checkMemory(bytes, for: "history") } catch {
@@ -677,10 +677,10 @@ enum ExplorerApp {
     }
 
 
-    /// The first k from `from` on for which `path(k)` names no file (outputs never replace earlier ones).
-    static func firstFree(from: Int, _ path: (Int) -> String) -> Int {
+    /// The first k from `from` on that is not `taken` (outputs never replace earlier files).
+    static func firstFree(from: Int, taken: (Int) -> Bool) -> Int {
         var k = from
-        while FileManager.default.fileExists(atPath: path(k)) { k += 1 }
+        while taken(k) { k += 1 }
         return k
     }
 
@@ -688,7 +688,7 @@ enum ExplorerApp {
     /// (numbered from `base`: a second run after `train --tui --out demo.safetensors` is demo-2).
     static func freeTrainOut(_ base: String = defaultTrainOut) -> String {
         let name = { (k: Int) in k == 1 ? base : numbered(base, k) }
-        return name(firstFree(from: 1, name))
+        return name(firstFree(from: 1) { FileManager.default.fileExists(atPath: name($0)) })
     }
 
     /// "name-k.ext" for the k-th run of a session.
@@ -702,8 +702,7 @@ enum ExplorerApp {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
         let b = c.spec.base
         let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.fileTag)-seed\(c.spec.seed)" + tag
-        let k = firstFree(from: 1) { $0 == 1 ? stem + ".png" : "\(stem)-\($0).png" }
-        let name = k == 1 ? stem + ".png" : "\(stem)-\(k).png"
+        let name = freeBase(stem, suffixes: [".png"]) + ".png"
         let img = CompareFigure.image(c).scaled(by: exportScale)
         do {
             try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
@@ -723,9 +722,7 @@ enum ExplorerApp {
     /// `stem`, or "stem-2", "stem-3", …: the first for which none of the files `suffixes` would write is there.
     static func freeBase(_ stem: String, suffixes: [String]) -> String {
         let name = { (k: Int) in k == 1 ? stem : "\(stem)-\(k)" }
-        var k = 1
-        while suffixes.contains(where: { FileManager.default.fileExists(atPath: name(k) + $0) }) { k += 1 }
-        return name(k)
+        return name(firstFree(from: 1) { k in suffixes.contains { FileManager.default.fileExists(atPath: name(k) + $0) } })
     }
 
     /// Writes `files` (suffix, n images of `side`) at the first free base after `stem` as PNGs at `scale`;
@@ -751,16 +748,12 @@ enum ExplorerApp {
         // Named as the grids' files are: the side, then what it shows, then the samplers of its steps so far.
         let stem = runStem(s.snapshot, dir: dir) + "\(side)-digit\(k + 1)-t\(f.t)-"
             + samplersInName(Array(history.prefix(idx + 1)), else: s.settings) + tag
-        let pair = ZoomView.digit(f, k, xt: true).map { $0 / xtRange(s, f) } + ZoomView.digit(f, k)
+        let r = s.xtRange(f)
+        let pair = ZoomView.digit(f, k, xt: true).map { $0 / r } + ZoomView.digit(f, k)
         let stages = ZoomView.stages(idx + 1).flatMap { ZoomView.digit(history[$0], k) }
         let count = stages.count / (f.size * f.size)
         return writePNGs(stem, [("-xt-x0.png", pair, 2, 8), ("-stages.png", stages, count, 4)], side: f.size,
                          note: count == 1 ? " (1 stage)" : " (\(count) stages)")
-    }
-
-    /// The range x_t is shown in at frame `f` (its pixels are divided by it to fill the grey scale).
-    static func xtRange(_ s: AppState, _ f: RecordedFrame) -> Float {
-        Float(s.schedule.xtDisplayRange(t: f.t, temperature: s.snapshot.runTemperature))
     }
 
     /// Writes the grids on screen as PNG files (named by what each shows and `tag`, never over an
@@ -789,7 +782,7 @@ enum ExplorerApp {
             files.append((String(format: "-before-temp%.1f-", c.temperature) + c.settings.fileDescription + (c.finished ? "" : "-t\(c.t)") + ".png",
                           c.images, nil, scale))
         } else if !finishedShown {
-            let r = xtRange(s, f)
+            let r = s.xtRange(f)
             files.append(("-xt.png", f.xtFloats().map { $0 / r }, nil, scale))
         }
         files.append(("-x0.png", f.x0Floats(), nil, scale))

@@ -223,9 +223,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
         // Forked, the side further from x_0 steps (Runner.tick): when that is the other side, the one
         // the keys act on does not move, and this says why.
-        if s.forking, let m = s.snapshot.history.last, let f = s.snapshot.forkHistory.last {
-            let mainT = s.snapshot.final != nil ? -1 : m.tNext, forkT = s.snapshot.forkFinal != nil ? -1 : f.tNext
-            let (mine, other) = s.forkFocus ? (forkT, mainT) : (mainT, forkT)
+        if let next = s.forkNextT {
+            let (mine, other) = s.forkFocus ? (next.fork, next.main) : (next.main, next.fork)
             if other > mine {
                 s.message = "the \(s.forkFocus ? "original" : "fork") steps first (at t=\(other)): the sides go down in t together, "
                     + "and the \(s.forkFocus ? "fork" : "original")'s next step is at t=\(mine)"

@@ -268,7 +268,7 @@ enum SampleView {
         var g = Grids()
         let f = snap.history[idx]
         g.left = f.xtFloats(); g.right = f.x0Floats()
-        let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
+        let r = s.xtRange(f)
         g.leftLo = -r; g.leftHi = r
         g.leftTitle = "x_t  t=\(f.t)"; g.rightTitle = "predicted x̂0  (t=\(f.t))"
         g.rightReadings = f.readings
@@ -305,8 +305,7 @@ enum SampleView {
         // so it does while the focused side waits for it (the side further from x_0 steps: Runner.tick),
         // so that `.` shows it moving rather than its step nearest the focused one's t.
         let focusDone = s.forkFocus ? snap.forkFinal != nil : snap.final != nil
-        let otherDone = s.forkFocus ? snap.final != nil : snap.forkFinal != nil
-        let otherSteps = !focusDone && !otherDone && other.last!.tNext > focus[fIdx].tNext
+        let otherSteps = s.forkNextT.map { s.forkFocus ? $0.main > $0.fork : $0.fork > $0.main } ?? false
         let oIdx = s.scrub == nil && (focusDone || otherSteps) ? other.count - 1 : nearest(t, in: other)
         let (mf, ff) = s.forkFocus ? (other[oIdx], focus[fIdx]) : (focus[fIdx], other[oIdx])
         let mark = { (focused: Bool) in focused ? (s.caps.unicode ? "▶ " : "> ") : "" }
@@ -358,8 +357,10 @@ enum SampleView {
         g.leftFile = "original-t\(mf.t)-x0-" + ExplorerApp.samplersInName(Array(main.prefix(mainIdx + 1)), else: s.settings)
         g.rightFile = "fork-t\(ff.t)-x0-" + ExplorerApp.samplersInName(Array(fork.prefix(forkIdx + 1)), else: snap.forkSettings ?? s.settings)
         // Live and at the end: the final samples of each side that has finished.
+        var leftFinal = false, rightFinal = false
         if s.scrub == nil {
             if let fin = snap.forkFinal {
+                rightFinal = true
                 g.right = fin; g.rightReadings = snap.forkFinalReadings
                 g.rightFile = "fork-final-" + ExplorerApp.samplersInName(fork, else: snap.forkSettings ?? s.settings)
                 // Every sampler its steps ran, the steps shared with the original first, as the status line
@@ -374,6 +375,7 @@ enum SampleView {
             }
             // (The fork of a finished run, still on its way, is shown beside the original's step at its t.)
             if let fin = snap.final, !s.forkFocus || snap.forkFinal != nil {
+                leftFinal = true
                 g.left = fin; g.leftReadings = snap.finalReadings
                 g.leftFile = "original-final-" + ExplorerApp.samplersInName(main, else: s.settings)
                 let ran = main.last?.settings ?? snap.settings
@@ -385,7 +387,7 @@ enum SampleView {
             }
         }
         // A final title beside a step's is another kind: each shortens on its own.
-        if g.leftFile.hasPrefix("original-final") != g.rightFile.hasPrefix("fork-final") { g.titlesAlike = false }
+        if leftFinal != rightFinal { g.titlesAlike = false }
         return g
     }
 

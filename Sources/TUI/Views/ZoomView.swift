@@ -42,7 +42,6 @@ enum ZoomView {
     }
 
     static func render(_ s: AppState, _ buf: inout CellBuffer, _ l: SampleView.Layout) {
-        let snap = s.snapshot
         // The side the keys act on (a fork's own steps while it has them), as the status line and panel show.
         let history = s.focusHistory
         let idx = min(s.scrub ?? (history.count - 1), history.count - 1)
@@ -59,7 +58,7 @@ enum ZoomView {
         let scale = drawn >= side ? 1 : 2
         let big = ImageWidget.size(pixels: drawn, mode: s.mode)
         let y0 = l.top + 2
-        let r = s.schedule.xtDisplayRange(t: f.t, temperature: snap.runTemperature)
+        let r = s.xtRange(f)
         buf.text(1, y0 - 1, "x_t", fg: 245)
         var xt = ImageWidget(pixels: digit(f, k, xt: true), side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps)
         xt.fit = drawn
