@@ -213,3 +213,14 @@ final class SamplerStepTests: XCTestCase {
         XCTAssertNotEqual(c.run(model), straight)
     }
 }
+
+final class BenchmarkTests: XCTestCase {
+    /// `ddpm bench --steps N` takes N up to 10,000, more than a trajectory's
+    /// 1000 steps: sampling goes on from a new x_T where it used to stop on
+    /// "sampler already finished" (exit 132).
+    func testMoreSampleStepsThanATrajectoryHas() throws {
+        let r = try Benchmark.run(config: .tiny, trainBatches: [], sampleBatches: [1], warmup: 3, steps: 1000)
+        XCTAssertEqual(r.sample.count, 1)
+        XCTAssertTrue(r.sample[0].ms_per_step > 0 && r.sample[0].ms_per_step.isFinite, "\(r.sample)")
+    }
+}
