@@ -204,4 +204,57 @@ final class BF16Tests: XCTestCase {
         XCTAssertEqual(run(fl, .evaluation), run(bf, .evaluation), "evaluation passes are float on both")
         print("bf16 sampling pass: largest difference \(m) of the output's largest value")
     }
+
+    /// The AMX tile (amx.c) against the vdpbf16ps tile on the same pair
+    /// planes, on small whole numbers (every product and sum exact in float,
+    /// so the order of the sums does not matter): equal, element for element.
+    /// Pair counts one tile multiply takes whole (1, 8, 16) or in even chunks
+    /// (24 as 2 x 12, 32 as 2 x 16), 1 to 4 blocks of 4 output channels,
+    /// 1, 4 and 9 taps, whole tiles of 64 positions and a last half tile.
+    func testAMXTileIsTheBF16Tile() throws {
+        guard DirectConv.amx else { throw XCTSkip("this CPU or kernel does not run AMX tiles") }
+        XCTAssertEqual(ddpm_amx_chunk(24), 12)
+        XCTAssertEqual(ddpm_amx_chunk(17), 0, "17 pairs do not split evenly: the vdpbf16ps tile runs")
+        for (cin, blocks, taps, wideLen) in [(1, 4, 9, 96), (16, 4, 9, 864), (32, 2, 1, 224), (48, 3, 9, 64), (64, 1, 4, 32)] {
+            let pairs = (cin + 1) / 2, kp = ddpm_amx_chunk(pairs), cout = 4 * blocks
+            XCTAssertGreaterThan(kp, 0)
+            let offs = (0..<taps).map { ($0 / 3) * 30 + $0 % 3 }
+            let planeLen = wideLen + (offs.max() ?? 0) + 64
+            var rng = RNG(seed: UInt64(cin * 31 + taps))
+            let whole = { (r: inout RNG) -> Float in Float(Int(r.uniform() * 9) - 4) }
+            let x = (0..<(cin * planeLen)).map { _ in whole(&rng) }
+            let wpk = (0..<(blocks * cin * taps * 4)).map { _ in whole(&rng) }
+            var planes = [UInt32](repeating: 0, count: pairs * planeLen)
+            ddpm_bf16_pack_planes(x, planeLen, planeLen, cin, &planes, planeLen)
+            var paired = [UInt32](repeating: 0, count: blocks * pairs * taps * 4)
+            ddpm_bf16_pair_packed(wpk, blocks, cin, taps, &paired)
+            var amxW = [UInt32](repeating: 0, count: pairs / kp * taps * cout * 16)
+            ddpm_amx_pack_weights(wpk, blocks, cin, taps, kp, &amxW)
+            var want = [Float](repeating: .nan, count: cout * wideLen)
+            for b in 0..<blocks {
+                paired.withUnsafeBufferPointer { w in
+                    want.withUnsafeMutableBufferPointer {
+                        ddpm_bf16_conv_taps(planes, planeLen, offs, taps, pairs, wideLen, w.baseAddress! + b * pairs * taps * 4,
+                                            $0.baseAddress! + b * 4 * wideLen)
+                    }
+                }
+            }
+            // All blocks at once, then each block alone (a thread's share of them).
+            var got = [Float](repeating: .nan, count: cout * wideLen)
+            ddpm_amx_conv_taps(planes, planeLen, offs, taps, pairs, kp, wideLen, amxW, cout, cout, &got)
+            func differing(_ a: [Float]) -> Int { zip(a, want).filter { $0 != $1 }.count }
+            XCTAssertEqual(differing(got), 0, "cin \(cin), \(blocks) blocks, \(taps) taps, \(wideLen) positions")
+            var one = [Float](repeating: .nan, count: cout * wideLen)
+            for b in 0..<blocks {
+                amxW.withUnsafeBufferPointer { w in
+                    one.withUnsafeMutableBufferPointer {
+                        ddpm_amx_conv_taps(planes, planeLen, offs, taps, pairs, kp, wideLen, w.baseAddress! + b * 4 * 16, cout, 4,
+                                           $0.baseAddress! + b * 4 * wideLen)
+                    }
+                }
+            }
+            XCTAssertEqual(differing(one), 0, "cin \(cin), block by block")
+            XCTAssertTrue(want.contains { $0 != 0 })
+        }
+    }
 }

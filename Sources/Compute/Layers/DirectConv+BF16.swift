@@ -13,11 +13,20 @@ extension DirectConv {
     /// paired and rounded into `pairs` planes of `planeLen` after the
     /// thread's float scratch; and the bfloat16 tile in place of the float one.
     struct PairTaps {
-        /// The weights as pairs, [blocks][pairs][taps][4].
+        /// The weights as pairs: [blocks][pairs][taps][4] for the vdpbf16ps
+        /// tile, or the AMX tile's packing (amx.h) where `amxChunk` > 0.
         let weights: UnsafePointer<UInt32>
         let cin: Int, pairs: Int, taps: Int, planeLen: Int
         /// Floats of the thread's scratch before the pair planes (the float path's).
         let after: Int
+        /// Pairs one AMX tile multiply takes (0: the vdpbf16ps tile runs).
+        let amxChunk: Int
+        /// Output channels of the weights (4 per block).
+        let cout: Int
+
+        /// Blocks of 4 output channels one `run` computes at most: 4 (an AMX
+        /// tile's 16 rows) on AMX, else 1.
+        var group: Int { amxChunk > 0 ? 4 : 1 }
 
         /// Floats of per-thread scratch the pair planes add.
         var scratch: Int { pairs * planeLen }
@@ -33,14 +42,45 @@ extension DirectConv {
             ddpm_bf16_pack_planes(x, stride, valid, cin, planes(scratch), planeLen)
         }
 
-        /// The tile for weight block `block` over `wideLen` positions into out
-        /// (4 rows of wideLen), the taps at offs.
+        /// The tile for weight blocks block..<block + count (count <= group)
+        /// over `wideLen` positions into out (4 count rows of wideLen), the taps at offs.
         func run(_ scratch: UnsafeMutablePointer<Float>, offs: UnsafePointer<Int>, wideLen: Int, block: Int,
-                 out: UnsafeMutablePointer<Float>) {
-            ddpm_bf16_conv_taps(planes(scratch), planeLen, offs, taps, pairs, wideLen,
-                                weights + block * pairs * taps * 4, out)
+                 count: Int = 1, out: UnsafeMutablePointer<Float>) {
+            if amxChunk > 0 {
+                ddpm_amx_conv_taps(planes(scratch), planeLen, offs, taps, pairs, amxChunk, wideLen,
+                                   weights + block * 4 * 16, cout, 4 * count, out)
+                return
+            }
+            for i in 0..<count {
+                ddpm_bf16_conv_taps(planes(scratch), planeLen, offs, taps, pairs, wideLen,
+                                    weights + (block + i) * pairs * taps * 4, out + i * 4 * wideLen)
+            }
+        }
+
+        /// Runs body(first block, count) over `tiles` in runs of at most `group` blocks.
+        func groups(_ tiles: Range<Int>, _ body: (Int, Int) -> Void) {
+            var t = tiles.lowerBound
+            while t < tiles.upperBound {
+                let count = min(group, tiles.upperBound - t)
+                body(t, count)
+                t += count
+            }
         }
     }
+
+    /// Whether this process runs AMX tiles (asked of the CPU and the kernel once).
+    static let amx = ddpm_amx_enable() != 0
+
+    /// Pairs one AMX tile multiply takes for cin input channels on this
+    /// workspace's pass (0: the vdpbf16ps tile, or no bfloat16 at all).
+    static func amxChunk(_ ws: Workspace, cin: Int) -> Int {
+        bf16Applies(ws) && amx ? ddpm_amx_chunk((cin + 1) / 2) : 0
+    }
+
+    /// Output rows of scratch a convolution with cin input channels needs
+    /// for one run of the tile: 16 where the AMX tile computes 16 output
+    /// channels at once, else 4.
+    static func outRows(_ ws: Workspace, cin: Int) -> Int { amxChunk(ws, cin: cin) > 0 ? 16 : 4 }
 
     /// The bf16 sampling pass's additions for a convolution whose float
     /// weights `wpk` are packed [blocks][cin][taps][4], or nil where it does
@@ -57,12 +97,19 @@ extension DirectConv {
         if wideLen % Int(DDPM_BF16_GRANULE) != 0 || DirectConv512.granule != Int(DDPM_BF16_GRANULE) || reach > planeLen {
             fatalError("bfloat16 tile: \(wideLen) positions, reach \(reach) in planes of \(planeLen)")
         }
-        let np = (cin + 1) / 2
-        let p = ws.packed(wpk, count: blocks * np * taps * 4, slot: 1) {
-            ddpm_bf16_pair_packed(wpk, blocks, cin, taps, UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt32.self))
+        let np = (cin + 1) / 2, kp = amxChunk(ws, cin: cin)
+        let p: UnsafePointer<Float>
+        if kp > 0 {
+            p = ws.packed(wpk, count: np / kp * taps * blocks * 4 * 16, slot: 2) {
+                ddpm_amx_pack_weights(wpk, blocks, cin, taps, kp, UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt32.self))
+            }
+        } else {
+            p = ws.packed(wpk, count: blocks * np * taps * 4, slot: 1) {
+                ddpm_bf16_pair_packed(wpk, blocks, cin, taps, UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt32.self))
+            }
         }
         return PairTaps(weights: UnsafeRawPointer(p).assumingMemoryBound(to: UInt32.self), cin: cin, pairs: np,
-                        taps: taps, planeLen: planeLen, after: after)
+                        taps: taps, planeLen: planeLen, after: after, amxChunk: kp, cout: 4 * blocks)
     }
 
     /// The 3x3 stride-1 convolution's sampling pass on the bf16 backend:
@@ -73,7 +120,7 @@ extension DirectConv {
                             ws: Workspace, accumulate: Bool, affineSiLU: AffineSiLU?) {
         let g = Geometry(h: h, w: w, pad: 1, wide: true)
         let wpk = ws.packed(weight, count: cout * cin * 9) { pack(weight, cin: cin, cout: cout, into: $0) }
-        let floats = g.scratchFloats(cin: cin, outs: 4)
+        let floats = g.scratchFloats(cin: cin, outs: outRows(ws, cin: cin))
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { offs in
             for t in 0..<9 { offs[t] = (t / 3) * g.wp + t % 3 }
             let pt = pairTaps(ws, packed: wpk, blocks: cout / 4, cin: cin, taps: 9, offs: offs,
@@ -83,10 +130,12 @@ extension DirectConv {
                 for b in images {
                     loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
                     pt.pack(xp, stride: g.planeLen, valid: g.planeLen, scratch: xp)
-                    for t in coTiles {
-                        prefetchOutput(y, g, tile: t, n: n, b: b)
-                        pt.run(xp, offs: offs.baseAddress!, wideLen: g.wideLen, block: t, out: wideOut)
-                        store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
+                    pt.groups(coTiles) { t0, count in
+                        for t in t0..<(t0 + count) { prefetchOutput(y, g, tile: t, n: n, b: b) }
+                        pt.run(xp, offs: offs.baseAddress!, wideLen: g.wideLen, block: t0, count: count, out: wideOut)
+                        for i in 0..<count {
+                            store(wideOut + i * 4 * g.wideLen, g, bias: bias, tile: t0 + i, y: y, n: n, b: b, accumulate: accumulate)
+                        }
                     }
                 }
             }

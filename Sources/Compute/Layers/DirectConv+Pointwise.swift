@@ -18,7 +18,7 @@ extension DirectConv {
         var zero = 0
         // On the bf16 backend's sampling pass, each image's channels are paired
         // straight from x (wideLen each, zeros past hw).
-        let floats = g.scratchFloats(cin: cin, outs: 4)
+        let floats = g.scratchFloats(cin: cin, outs: outRows(ws, cin: cin))
         let pt = withUnsafeMutablePointer(to: &zero) {
             pairTaps(ws, packed: wpk, blocks: tiles, cin: cin, taps: 1, offs: UnsafeMutableBufferPointer(start: $0, count: 1),
                      wideLen: g.wideLen, planeLen: g.wideLen, after: floats)
@@ -28,10 +28,12 @@ extension DirectConv {
             for b in images {
                 if let pt {
                     pt.pack(x + b * hw, stride: n * hw, valid: hw, scratch: xp)
-                    for t in coTiles {
-                        prefetchOutput(y, g, tile: t, n: n, b: b)
-                        pt.run(xp, offs: &zero, wideLen: g.wideLen, block: t, out: wideOut)
-                        store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
+                    pt.groups(coTiles) { t0, count in
+                        for t in t0..<(t0 + count) { prefetchOutput(y, g, tile: t, n: n, b: b) }
+                        pt.run(xp, offs: &zero, wideLen: g.wideLen, block: t0, count: count, out: wideOut)
+                        for i in 0..<count {
+                            store(wideOut + i * 4 * g.wideLen, g, bias: bias, tile: t0 + i, y: y, n: n, b: b, accumulate: accumulate)
+                        }
                     }
                     continue
                 }

@@ -24,7 +24,7 @@ extension DirectConv {
         let wpk = ws.packed(weight, count: cout * cin * tapCount) { pack(weight, cin: cin, cout: cout, taps: tapCount, into: $0) }
         withUnsafeTemporaryAllocation(of: Int.self, capacity: tapCount) { offs in
             for ky in 0..<k { for kx in 0..<k { offs[ky * k + kx] = ((ky % 2) * 2 + kx % 2) * phaseLen + (ky / 2) * wq + kx / 2 } }
-            let floats = g.scratchFloats(cin: cin, outs: 4)
+            let floats = g.scratchFloats(cin: cin, outs: outRows(ws, cin: cin))
             let pt = pairTaps(ws, packed: wpk, blocks: tiles, cin: cin, taps: tapCount, offs: offs,
                               wideLen: g.wideLen, planeLen: g.planeLen, after: floats)
             parallel(n: n, tiles: tiles, scratch: floats + (pt?.scratch ?? 0), ws: ws) { th, images, coTiles in
@@ -47,15 +47,21 @@ extension DirectConv {
                             for i in (hq * wq)..<phaseLen { dst[i] = 0 }
                         }
                     }
-                    pt?.pack(xp, stride: g.planeLen, valid: g.planeLen, scratch: xp)
+                    if let pt {
+                        pt.pack(xp, stride: g.planeLen, valid: g.planeLen, scratch: xp)
+                        pt.groups(coTiles) { t0, count in
+                            for t in t0..<(t0 + count) { prefetchOutput(y, g, tile: t, n: n, b: b) }
+                            pt.run(xp, offs: offs.baseAddress!, wideLen: g.wideLen, block: t0, count: count, out: wideOut)
+                            for i in 0..<count {
+                                store(wideOut + i * 4 * g.wideLen, g, bias: bias, tile: t0 + i, y: y, n: n, b: b, accumulate: accumulate)
+                            }
+                        }
+                        continue
+                    }
                     for t in coTiles {
                         prefetchOutput(y, g, tile: t, n: n, b: b)
-                        if let pt {
-                            pt.run(xp, offs: offs.baseAddress!, wideLen: g.wideLen, block: t, out: wideOut)
-                        } else {
-                            taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: tapCount, cin: cin,
-                                 wideLen: g.wideLen, wpk: wpk + t * cin * tapCount * 4, out: wideOut, wide: g.wide)
-                        }
+                        taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress!, taps: tapCount, cin: cin,
+                             wideLen: g.wideLen, wpk: wpk + t * cin * tapCount * 4, out: wideOut, wide: g.wide)
                         store(wideOut, g, bias: bias, tile: t, y: y, n: n, b: b, accumulate: accumulate)
                     }
                 }

@@ -55,7 +55,7 @@ public enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
         case .avx512: return "direct AVX-512 (4x64 tile)"
         case .avx2: return "direct AVX2 (4x24 tile)"
         case .reference: return "im2col + BLIS (reference)"
-        case .bf16: return "direct AVX-512 (4x64 tile), sampling's convolutions in bfloat16"
+        case .bf16: return "direct AVX-512 (4x64 tile), sampling's convolutions in bfloat16" + (DirectConv.amx ? " on AMX tiles" : "")
         }
     }
 }
