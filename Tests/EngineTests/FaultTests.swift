@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import Foundation
 import XCTest
 
@@ -85,6 +85,25 @@ final class FaultTests: XCTestCase {
         try AtomicFile.write(dir + "/x.bin", data: Data([7, 8]))
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/x.bin")), Data([7, 8]))
         XCTAssertEqual(try leftovers(), [".x.bin.tmp-\(getppid())"])
+    }
+
+    /// A name of up to the 255 bytes a file name may have is written and
+    /// probed: its hidden temporary and probe (which add a dot, ".tmp-" and
+    /// the pid) take a hash of the name where they would be longer. Before,
+    /// names of about 243-255 bytes failed with "File name too long".
+    func testLongestFileNamesAreWritten() throws {
+        for length in [200, 243, 250, 255] {
+            let name = String(repeating: "a", count: length - 4) + ".png", path = dir + "/" + name
+            XCTAssertNoThrow(try AtomicFile.checkWritable(path), "\(length) bytes")
+            try AtomicFile.write(path, data: Data([UInt8(length & 255)]))
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), Data([UInt8(length & 255)]))
+            XCTAssertEqual(try leftovers(), [], "\(length) bytes")
+            try FileManager.default.removeItem(atPath: path)
+        }
+        XCTAssertEqual(AtomicFile.hiddenPrefix("x.bin", "tmp"), ".x.bin.tmp-")
+        let long = String(repeating: "b", count: 250)
+        XCTAssertNotEqual(AtomicFile.hiddenPrefix(long, "tmp"), AtomicFile.hiddenPrefix(long + "c", "tmp"))
+        XCTAssertLessThanOrEqual(AtomicFile.hiddenPrefix(long, "probe").utf8.count + 10, 255)
     }
 
     /// A big file of random bytes given as data or weights is refused from its

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// Writes a file all-or-nothing: bytes go to a temporary file in the same
-/// folder (`.<name>.tmp-<pid>`), are flushed to disk, and the temporary is
+/// folder (`.<name>.tmp-<pid>`; `hiddenPrefix`), are flushed to disk, and the temporary is
 /// renamed over the target. A failure (full disk, read-only folder) never
 /// leaves a partial file under the final name and removes the temporary; a
 /// kill leaves at most the hidden temporary, which the next write to the same
@@ -56,7 +56,7 @@ public enum AtomicFile {
     /// the process there; 0 in normal use).
     public static func write(_ path: String, chunks: [UnsafeRawBufferPointer], pauseMidwayMs: Int = 0) throws {
         guard case .file(let dir, let name, let mode) = try target(path) else { return try writeInPlace(path, chunks: chunks) }
-        let prefix = "." + name + ".tmp-"
+        let prefix = hiddenPrefix(name, "tmp")
         removeStaleTemporaries(dir: dir, prefix: prefix)
         let tmp = dir + "/" + prefix + "\(getpid())"
         let fd = try createNew(tmp, mode: mode == nil ? 0o644 : 0o600, for: path)
@@ -137,6 +137,18 @@ public enum AtomicFile {
         if close(fd) != 0 { throw EngineError.io("cannot write \(path): close failed: \(String(cString: strerror(errno)))") }
     }
 
+    /// The start of the hidden name of a temporary (`kind` "tmp") or probe
+    /// of the file `name`, to which the pid is added: ".<name>.<kind>-", or
+    /// where that name would pass the 255 bytes a file name may have (a
+    /// target name of about 240 bytes), ".ddpm-<hash of name>.<kind>-".
+    static func hiddenPrefix(_ name: String, _ kind: String) -> String {
+        let plain = "." + name + "." + kind + "-"
+        if plain.utf8.count + 10 <= 255 { return plain }           // a pid has at most 7 digits
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325                       // FNV-1a
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return ".ddpm-" + String(h, radix: 16) + "." + kind + "-"
+    }
+
     /// Removes `<prefix><pid>` files left by processes that no longer exist.
     private static func removeStaleTemporaries(dir: String, prefix: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
@@ -160,7 +172,7 @@ public enum AtomicFile {
     /// opening a FIFO here would end its reader's stream.)
     public static func checkWritable(_ path: String) throws {
         guard case .file(let dir, let name, _) = try target(path) else { return }
-        let prefix = "." + name + ".probe-"
+        let prefix = hiddenPrefix(name, "probe")
         removeStaleTemporaries(dir: dir, prefix: prefix)
         let probe = dir + "/" + prefix + "\(getpid())"
         let fd = try createNew(probe, mode: 0o644, for: path)
