@@ -154,6 +154,14 @@ final class TorchTrainedTests: XCTestCase {
         XCTAssertTrue(code == 0 && out.contains("predicts:             v (from --objective)") && out.contains("self-conditioning"), out)
         (code, out) = Shell.sh("\(env) sample --weights \(dir)/v.safetensors --config tiny --attention 2 --objective v --n 4 --out \(dir)/e.idx")
         XCTAssertTrue(code == 1 && out.contains("'conv_in.weight': shape [16, 2, 3, 3], expected [16, 1, 3, 3]"), out)
+        // A config without the file's attention layers used to load, leave them unread and sample another model.
+        let noAttention = #"'{"nChannels":16,"chMults":[1,2,2],"nBlocks":2,"imageSize":28,"selfCondition":true}'"#
+        for command in ["sample --n 1 --sampler ddim --steps 2 --out \(dir)/e.idx", "info"] {
+            (code, out) = Shell.sh("\(env) \(command) --weights \(dir)/v.safetensors --config \(noAttention) --objective v")
+            XCTAssertTrue(code == 1 && out.contains("tensors this model does not have (downs.") && out.contains("attn")
+                          && out.contains("give the --config (and --attention) it was trained with"), out)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/e.idx"))
         (code, out) = Shell.sh("\(env) sample --weights \(bundledV) --objective x0 --n 4 --out \(dir)/e.idx")
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("its metadata says the model predicts v, not the --objective x0 given") && !out.contains("Restore"), out)

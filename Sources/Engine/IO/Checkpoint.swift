@@ -9,6 +9,9 @@ import Foundation
 /// `train.*` (raw weights), `adam_m.*`, `adam_v.*`, and in `__metadata__` the
 /// config, schedule, step, RNG state and trainer options.
 public enum Checkpoint {
+    /// The prefixes of a checkpoint's training state beside the EMA weights' plain names.
+    public static let statePrefixes = ["train.", "adam_m.", "adam_v."]
+
     public static func tensors(_ layout: ParameterLayout, _ p: UnsafePointer<Float>, prefix: String = "")
         -> [(name: String, shape: [Int], data: UnsafePointer<Float>)] {
         layout.entries.map { (prefix + $0.name, $0.shape, p + $0.offset) }
