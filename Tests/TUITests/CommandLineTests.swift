@@ -285,14 +285,16 @@ final class CommandLineTests: XCTestCase {
         let (gcode, guided) = Shell.sh("\(env) \(Shell.binary) sample --n 2 --sampler ddim --steps 3 --out \(dir)/g.png --autoguide \(big)")
         XCTAssertTrue(gcode == 1 && guided.contains("or of the --autoguide model \(big) overflows, so one of them is broken"), guided)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["big.safetensors"], "nothing written")
-        // The bound of such weights is not a number: said on stderr, and `--json` writes it as "NaN"
-        // (JSON has no number for it) rather than failing with Foundation's error.
-        let (bcode, bpd) = Shell.sh("\(env) \(Shell.binary) eval --weights \(big) --bpd 1 --json 2>\(dir)/err.txt")
-        XCTAssertEqual(bcode, 0, bpd)
-        let obj = try JSONSerialization.jsonObject(with: Data(bpd.utf8)) as? [String: Any]
-        XCTAssertEqual(obj?["bpd"] as? String, "NaN", bpd)
-        XCTAssertTrue(Shell.read("\(dir)/err.txt").contains("warning: the bound is not a finite number"), Shell.read("\(dir)/err.txt"))
-        try FileManager.default.removeItem(atPath: "\(dir)/err.txt")
+        // The bound of such weights is not a number, so not a measurement: one line and exit 1, as
+        // sample and eval give (it used to warn and print NaN with exit 0).
+        for json in ["", " --json"] {
+            let (bcode, bpd) = Shell.sh("\(env) \(Shell.binary) eval --weights \(big) --bpd 1\(json) 2>\(dir)/err.txt")
+            XCTAssertEqual(bcode, 1, bpd)
+            XCTAssertEqual(bpd, "", "nothing on stdout")
+            let err = Shell.read("\(dir)/err.txt")
+            XCTAssertTrue(err.contains("the bound is not a finite number: \(big)'s outputs overflow") && err.split(separator: "\n").count == 1, err)
+            try FileManager.default.removeItem(atPath: "\(dir)/err.txt")
+        }
         // `info` prints a file's metadata: its control characters escaped, so it cannot drive the terminal.
         var meta = st.metadata
         meta["note"] = "\u{1b}[2J\u{1b}]0;pwned\u{07}"; meta["command"] = "\u{1b}[?1049h made it"

@@ -175,8 +175,9 @@ struct EvalCommand: ParsableCommand {
             ranges.append((a == 0 ? "L_0 (t = 0, decoder)" : (b - a == 1 ? "t = \(a)" : "t = \(a)...\(b - 1)"), r.perT[a..<b].reduce(0, +)))
         }
         ranges.append(("L_T (prior)", r.prior))
+        // Not a measurement: fail as sample and eval do on the same weights.
         if !r.total.isFinite {
-            fputs("warning: the bound is not a finite number: \(path)'s outputs overflow or are not numbers (broken weights?)\n", stderr)
+            throw CLIError("the bound is not a finite number: \(path)'s outputs overflow or are not numbers (broken weights?)")
         }
         if json {
             let obj: [String: Any] = [
