@@ -39,6 +39,57 @@ public enum Elementwise512 {
         FastMath.affineSiLU(x, y, count: count, a: a, b: b, tb: tb)
     }
 
+    /// f rounded to the nearest bfloat16 (ties to even), as its 16 bits in
+    /// each lane; a NaN becomes 0x7fc0 (CSIMD's ddpm_bf16_bits, lane by lane).
+    @inline(__always)
+    public static func bf16Bits(_ f: V) -> SIMD16<UInt32> {
+        let u = unsafeBitCast(f, to: SIMD16<UInt32>.self)
+        let r = (u &+ 0x7fff &+ ((u &>> 16) & 1)) &>> 16
+        // NaN: |u| above infinity's bits (a signed compare, which vectorises; the magnitude fits).
+        let nan = unsafeBitCast(u & 0x7fff_ffff, to: SIMD16<Int32>.self) .> SIMD16<Int32>(repeating: 0x7f80_0000)
+        return unsafeBitCast(unsafeBitCast(r, to: SIMD16<Int32>.self).replacing(with: 0x7fc0, where: nan), to: SIMD16<UInt32>.self)
+    }
+
+    /// One pair plane of the bf16 backend's 3x3 convolution, built straight
+    /// from two channels of x (DirectConv+BF16): plane row r + 1 (rows w + 2
+    /// apart, a zero border of 1) holds row r of channel x0 in the low half of
+    /// each element and of x1 (0 without it) in the high half, through
+    /// affineSiLU with (a, b, tb) of each channel where `silu`, rounded to
+    /// nearest even; the border and the rest of the plane's planeLen elements
+    /// are 0. The same bits as building the float planes (loadRowsAffineSiLU
+    /// or loadRows) and pairing them, in one pass; planeLen must leave 16
+    /// elements after the last row, as the float planes do.
+    public static func packPairPlane(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>?, h: Int, w: Int,
+                                     silu: Bool, a0: Float, b0: Float, tb0: Float, a1: Float, b1: Float, tb1: Float,
+                                     into dst: UnsafeMutablePointer<UInt32>, planeLen: Int) {
+        let wp = w + 2, hw = h * w
+        @inline(__always) func load(_ x: UnsafePointer<Float>, _ i: Int) -> V {
+            if i + 16 <= hw { return UnsafeRawPointer(x + i).loadUnaligned(as: V.self) }
+            var v = V()
+            withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: x + i, byteCount: (hw - i) * 4) }
+            return v
+        }
+        for i in 0..<(wp + 1) { dst[i] = 0 }
+        for r in 0..<h {
+            let d = dst + (r + 1) * wp + 1
+            var c = 0
+            while c < w {
+                // 16 elements from column c: those past the row are the borders, set
+                // below, and the next row's first, which it writes after.
+                var lo = load(x0, r * w + c), hi = x1.map { load($0, r * w + c) } ?? V()
+                if silu {
+                    lo = FastMath.affineSiLU(lo, a: a0, b: b0, tb: tb0)
+                    if x1 != nil { hi = FastMath.affineSiLU(hi, a: a1, b: b1, tb: tb1) }
+                }
+                let pair = bf16Bits(lo) | (x1 == nil ? SIMD16<UInt32>() : bf16Bits(hi) &<< 16)
+                UnsafeMutableRawPointer(d + c).storeBytes(of: pair, as: SIMD16<UInt32>.self)
+                c += 16
+            }
+            d[w] = 0; d[w + 1] = 0
+        }
+        for i in ((h + 1) * wp + 1)..<planeLen { dst[i] = 0 }
+    }
+
     /// FastMath.groupNormBackwardPlane compiled for AVX-512.
     public static func groupNormBackwardPlane(
         x: UnsafePointer<Float>, dy: UnsafePointer<Float>, mask: UnsafePointer<Float>?,

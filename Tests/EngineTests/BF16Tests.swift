@@ -1,4 +1,5 @@
 import CSIMD
+import Kernels512
 import XCTest
 @testable import Compute
 @testable import Engine
@@ -255,6 +256,48 @@ final class BF16Tests: XCTestCase {
             }
             XCTAssertEqual(differing(one), 0, "cin \(cin), block by block")
             XCTAssertTrue(want.contains { $0 != 0 })
+        }
+    }
+
+    /// The 3x3 convolution's pair planes built in one pass from x
+    /// (Elementwise512.packPairPlane) hold the bits of the float planes'
+    /// (loadPlanes, with GroupNorm + SiLU or without) paired by CSIMD: for 28,
+    /// 14 and 7 wide images, an odd channel count, the last image of the
+    /// batch (whose rows end the buffer).
+    func testPairPlanesInOnePassAreTheFloatPlanesPaired() throws {
+        for (cin, side, n) in [(4, 28, 2), (3, 14, 3), (32, 7, 2)] {
+            let g = DirectConv.Geometry(h: side, w: side, pad: 1, wide: true), hw = side * side
+            var rng = RNG(seed: UInt64(cin * side))
+            let x = (0..<(cin * n * hw)).map { _ in Float(rng.normal()) * 2 }
+            let coef = (0..<(3 * cin * n)).map { _ in Float(rng.normal()) }
+            let pairs = (cin + 1) / 2
+            for silu in [false, true] {
+                for b in 0..<n {
+                    var floats = [Float](repeating: .nan, count: cin * g.planeLen)
+                    var want = [UInt32](repeating: 1, count: pairs * g.planeLen)
+                    var got = [UInt32](repeating: 1, count: pairs * g.planeLen)
+                    coef.withUnsafeBufferPointer { c in
+                        let f = silu ? DirectConv.AffineSiLU(a: c.baseAddress!, b: c.baseAddress! + cin * n, tb: c.baseAddress! + 2 * cin * n) : nil
+                        DirectConv.loadPlanes(x, n: n, b: b, cin: cin, g, into: &floats, affineSiLU: f)
+                        ddpm_bf16_pack_planes(floats, g.planeLen, g.planeLen, cin, &want, g.planeLen)
+                        for p in 0..<pairs {
+                            let k0 = 2 * p * n + b, k1 = (2 * p + 1) * n + b, odd = 2 * p + 1 >= cin
+                            x.withUnsafeBufferPointer { xp in
+                                got.withUnsafeMutableBufferPointer {
+                                    Elementwise512.packPairPlane(xp.baseAddress! + k0 * hw, odd ? nil : xp.baseAddress! + k1 * hw,
+                                                                 h: side, w: side, silu: silu,
+                                                                 a0: c[k0], b0: c[cin * n + k0], tb0: c[2 * cin * n + k0],
+                                                                 a1: odd ? 0 : c[k1], b1: odd ? 0 : c[cin * n + k1], tb1: odd ? 0 : c[2 * cin * n + k1],
+                                                                 into: $0.baseAddress! + p * g.planeLen, planeLen: g.planeLen)
+                                }
+                            }
+                        }
+                    }
+                    let differing = zip(got, want).filter { $0 != $1 }.count
+                    XCTAssertEqual(differing, 0, "cin \(cin), \(side)x\(side), image \(b), silu \(silu)")
+                    XCTAssertTrue(want.contains { $0 != 0 })
+                }
+            }
         }
     }
 }

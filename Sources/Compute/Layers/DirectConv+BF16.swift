@@ -42,6 +42,21 @@ extension DirectConv {
             ddpm_bf16_pack_planes(x, stride, valid, cin, planes(scratch), planeLen)
         }
 
+        /// Image b's cin channels of x [cin, N, h, w] (through GroupNorm + SiLU
+        /// where `f` is given) straight into the thread's pair planes of a 3x3
+        /// convolution's geometry `g` (padding 1): what loadPlanes and `pack` make, in one pass.
+        func pack(_ x: UnsafePointer<Float>, n: Int, b: Int, _ g: Geometry, affineSiLU f: AffineSiLU?,
+                  scratch: UnsafeMutablePointer<Float>) {
+            let hw = g.h * g.w, out = planes(scratch)
+            for p in 0..<pairs {
+                let k0 = (2 * p) * n + b, k1 = (2 * p + 1) * n + b, odd = 2 * p + 1 >= cin
+                Elementwise512.packPairPlane(x + k0 * hw, odd ? nil : x + k1 * hw, h: g.h, w: g.w, silu: f != nil,
+                                             a0: f?.a[k0] ?? 0, b0: f?.b[k0] ?? 0, tb0: f?.tb[k0] ?? 0,
+                                             a1: odd ? 0 : f?.a[k1] ?? 0, b1: odd ? 0 : f?.b[k1] ?? 0, tb1: odd ? 0 : f?.tb[k1] ?? 0,
+                                             into: out + p * planeLen, planeLen: planeLen)
+            }
+        }
+
         /// The tile for weight blocks block..<block + count (count <= group)
         /// over `wideLen` positions into out (4 count rows of wideLen), the taps at offs.
         func run(_ scratch: UnsafeMutablePointer<Float>, offs: UnsafePointer<Int>, wideLen: Int, block: Int,
@@ -128,8 +143,7 @@ extension DirectConv {
             parallel(n: n, tiles: cout / 4, scratch: floats + pt.scratch, ws: ws) { th, images, coTiles in
                 let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
                 for b in images {
-                    loadPlanes(x, n: n, b: b, cin: cin, g, into: xp, affineSiLU: affineSiLU)
-                    pt.pack(xp, stride: g.planeLen, valid: g.planeLen, scratch: xp)
+                    pt.pack(x, n: n, b: b, g, affineSiLU: affineSiLU, scratch: xp)
                     pt.groups(coTiles) { t0, count in
                         for t in t0..<(t0 + count) { prefetchOutput(y, g, tile: t, n: n, b: b) }
                         pt.run(xp, offs: offs.baseAddress!, wideLen: g.wideLen, block: t0, count: count, out: wideOut)
