@@ -11,24 +11,32 @@
 
 enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 
-int ddpm_amx_enable(void) {
-    static int state = -1;                     // -1: not asked yet (callers ask once, at start)
-    if (state >= 0) return state;
+static int probe(void) {
     unsigned a, b, c, d;
-    state = 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return state;
-    if (!(d & (1u << 22)) || !(d & (1u << 24))) return state;      // AMX-BF16, AMX-TILE
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return state;   // OSXSAVE
-    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return state;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(d & (1u << 22)) || !(d & (1u << 24))) return 0;                  // AMX-BF16, AMX-TILE
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;   // OSXSAVE
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return 0;
     unsigned long mask = 0;
-    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &mask) != 0) return state;
-    state = (mask >> XFEATURE_XTILEDATA) & 1;
-    return state;
+    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &mask) != 0) return 0;
+    return (mask >> XFEATURE_XTILEDATA) & 1;
+}
+
+int ddpm_amx_enable(void) {
+    static int state = -1;                     // -1: not asked yet; two first callers both ask, and agree
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s >= 0) return s;
+    s = probe();
+    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    return s;
 }
 
 long ddpm_amx_chunk(long pairs) {
-    long blocks = (pairs + 15) / 16;
-    return pairs % blocks == 0 ? pairs / blocks : 0;
+    if (pairs <= 0) return 0;
+    if (pairs <= 16) return pairs;
+    for (long kp = 16; kp >= 4; kp--)
+        if (pairs % kp == 0) return kp;
+    return 0;
 }
 
 void ddpm_amx_pack_weights(const float *wpk, long blocks, long cin, long taps, long kp, uint32_t *out) {
@@ -56,11 +64,30 @@ typedef struct __attribute__((packed)) {
     uint8_t rows[16];
 } TileConfig;
 
-// Tiles: 0-3 the sums of `cols` blocks of 16 positions, 4 the weights of one
-// tap and pair block, 5 and 6 the pair planes' positions (alternately).
-#define PRODUCTS(C, B, OFF)                                                   \
-    _tile_loadd(B, s + (OFF), planeBytes);                                    \
-    _tile_dpbf16ps(C, 4, B);
+/// The sums for `cols` (4 or 2) blocks of 16 positions from o: tiles 0..cols-1
+/// hold them, 4 the weights of one tap and pair chunk, 5 and 6 the planes'
+/// positions (alternately). Inlined with a constant cols, as bf16.c's tile.
+static inline __attribute__((always_inline)) AMX void positions(const uint32_t *xp, long planeLen, const long *offs,
+                                                                 long taps, long chunks, long kp, long wideLen,
+                                                                 const uint32_t *w, long cout, float *out, long o,
+                                                                 int cols) {
+    long planeBytes = planeLen * 4, outBytes = wideLen * 4;
+    _tile_zero(0); _tile_zero(1);
+    if (cols == 4) { _tile_zero(2); _tile_zero(3); }
+    for (long pb = 0; pb < chunks; pb++)
+        for (long k = 0; k < taps; k++) {
+            _tile_loadd(4, w + (pb * taps + k) * cout * 16, 64);
+            const uint32_t *s = xp + pb * kp * planeLen + o + offs[k];
+            _tile_loadd(5, s, planeBytes); _tile_dpbf16ps(0, 4, 5);
+            _tile_loadd(6, s + 16, planeBytes); _tile_dpbf16ps(1, 4, 6);
+            if (cols == 4) {
+                _tile_loadd(5, s + 32, planeBytes); _tile_dpbf16ps(2, 4, 5);
+                _tile_loadd(6, s + 48, planeBytes); _tile_dpbf16ps(3, 4, 6);
+            }
+        }
+    _tile_stored(0, out + o, outBytes); _tile_stored(1, out + o + 16, outBytes);
+    if (cols == 4) { _tile_stored(2, out + o + 32, outBytes); _tile_stored(3, out + o + 48, outBytes); }
+}
 
 AMX void ddpm_amx_conv_taps(const uint32_t *xp, long planeLen, const long *offs, long taps, long pairs, long kp,
                             long wideLen, const uint32_t *w, long cout, long rows, float *out) {
@@ -71,28 +98,8 @@ AMX void ddpm_amx_conv_taps(const uint32_t *xp, long planeLen, const long *offs,
     cfg.rows[4] = (uint8_t)rows; cfg.colsb[4] = (uint16_t)(kp * 4);
     cfg.rows[5] = cfg.rows[6] = (uint8_t)kp; cfg.colsb[5] = cfg.colsb[6] = 64;
     _tile_loadconfig(&cfg);
-    long blocks = pairs / kp, planeBytes = planeLen * 4, outBytes = wideLen * 4;
-    long o = 0;
-    for (; o + 64 <= wideLen; o += 64) {
-        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-        for (long pb = 0; pb < blocks; pb++)
-            for (long k = 0; k < taps; k++) {
-                _tile_loadd(4, w + (pb * taps + k) * cout * 16, 64);
-                const uint32_t *s = xp + pb * kp * planeLen + o + offs[k];
-                PRODUCTS(0, 5, 0) PRODUCTS(1, 6, 16) PRODUCTS(2, 5, 32) PRODUCTS(3, 6, 48)
-            }
-        _tile_stored(0, out + o, outBytes); _tile_stored(1, out + o + 16, outBytes);
-        _tile_stored(2, out + o + 32, outBytes); _tile_stored(3, out + o + 48, outBytes);
-    }
-    if (o < wideLen) {                          // the last half tile (wideLen is a multiple of 32)
-        _tile_zero(0); _tile_zero(1);
-        for (long pb = 0; pb < blocks; pb++)
-            for (long k = 0; k < taps; k++) {
-                _tile_loadd(4, w + (pb * taps + k) * cout * 16, 64);
-                const uint32_t *s = xp + pb * kp * planeLen + o + offs[k];
-                PRODUCTS(0, 5, 0) PRODUCTS(1, 6, 16)
-            }
-        _tile_stored(0, out + o, outBytes); _tile_stored(1, out + o + 16, outBytes);
-    }
+    long o = 0, chunks = pairs / kp;
+    for (; o + 64 <= wideLen; o += 64) positions(xp, planeLen, offs, taps, chunks, kp, wideLen, w, cout, out, o, 4);
+    if (o < wideLen) positions(xp, planeLen, offs, taps, chunks, kp, wideLen, w, cout, out, o, 2);   // wideLen: a multiple of 32
     _tile_release();
 }

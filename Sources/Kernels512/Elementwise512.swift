@@ -39,15 +39,21 @@ public enum Elementwise512 {
         FastMath.affineSiLU(x, y, count: count, a: a, b: b, tb: tb)
     }
 
-    /// f rounded to the nearest bfloat16 (ties to even), as its 16 bits in
-    /// each lane; a NaN becomes 0x7fc0 (CSIMD's ddpm_bf16_bits, lane by lane).
+    /// f as vcvtneps2bf16 (AVX512_BF16, which CSIMD's ddpm_bf16_pack_planes
+    /// uses) rounds it, lane by lane, as 16 bits: to the nearest bfloat16,
+    /// ties to even; a subnormal as a zero of its sign; a NaN quiet, its sign
+    /// and top payload kept.
     @inline(__always)
     public static func bf16Bits(_ f: V) -> SIMD16<UInt32> {
         let u = unsafeBitCast(f, to: SIMD16<UInt32>.self)
-        let r = (u &+ 0x7fff &+ ((u &>> 16) & 1)) &>> 16
-        // NaN: |u| above infinity's bits (a signed compare, which vectorises; the magnitude fits).
-        let nan = unsafeBitCast(u & 0x7fff_ffff, to: SIMD16<Int32>.self) .> SIMD16<Int32>(repeating: 0x7f80_0000)
-        return unsafeBitCast(unsafeBitCast(r, to: SIMD16<Int32>.self).replacing(with: 0x7fc0, where: nan), to: SIMD16<UInt32>.self)
+        let rounded = unsafeBitCast((u &+ 0x7fff &+ ((u &>> 16) & 1)) &>> 16, to: SIMD16<Int32>.self)
+        let magnitude = unsafeBitCast(u & 0x7fff_ffff, to: SIMD16<Int32>.self)
+        let high = unsafeBitCast(u &>> 16, to: SIMD16<Int32>.self)
+        // Lane masks by the sign of a difference (all ones where negative): compares and
+        // selects on SIMD masks compile lane by lane here, several times slower.
+        let nan = (0x7f80_0000 &- magnitude) &>> 31, subnormal = (magnitude &- 0x0080_0000) &>> 31
+        let r = (rounded & ~(nan | subnormal)) | ((high | 0x40) & nan) | ((high & 0x8000) & subnormal)
+        return unsafeBitCast(r, to: SIMD16<UInt32>.self)
     }
 
     /// One pair plane of the bf16 backend's 3x3 convolution, built straight

@@ -206,21 +206,28 @@ final class BF16Tests: XCTestCase {
         print("bf16 sampling pass: largest difference \(m) of the output's largest value")
     }
 
+    /// How many pairs one AMX tile multiply takes: all up to 16, else the
+    /// largest count from 16 down to 4 dividing them (pure arithmetic: on any CPU).
+    func testAMXChunks() {
+        XCTAssertEqual([0, 1, 8, 16, 24, 32, 40, 68, 72, 17, 34].map { ddpm_amx_chunk($0) }, [0, 1, 8, 16, 12, 16, 10, 4, 12, 0, 0])
+    }
+
     /// The AMX tile (amx.c) against the vdpbf16ps tile on the same pair
     /// planes, on small whole numbers (every product and sum exact in float,
     /// so the order of the sums does not matter): equal, element for element.
     /// Pair counts one tile multiply takes whole (1, 8, 16) or in even chunks
-    /// (24 as 2 x 12, 32 as 2 x 16), 1 to 4 blocks of 4 output channels,
-    /// 1, 4 and 9 taps, whole tiles of 64 positions and a last half tile.
+    /// (24 as 2 x 12, 40 as 4 x 10), runs of 1 to 4 blocks of 4 output
+    /// channels out of up to 6 (as `runAndStore` makes them: 4, then the 2
+    /// left), 1, 4 and 9 taps, whole tiles of 64 positions and a last half
+    /// tile; planes exactly as long as the reads need, and the output rows
+    /// followed by NaNs that must stay (no write past them).
     func testAMXTileIsTheBF16Tile() throws {
         guard DirectConv.amx else { throw XCTSkip("this CPU or kernel does not run AMX tiles") }
-        XCTAssertEqual(ddpm_amx_chunk(24), 12)
-        XCTAssertEqual(ddpm_amx_chunk(17), 0, "17 pairs do not split evenly: the vdpbf16ps tile runs")
-        for (cin, blocks, taps, wideLen) in [(1, 4, 9, 96), (16, 4, 9, 864), (32, 2, 1, 224), (48, 3, 9, 64), (64, 1, 4, 32)] {
+        for (cin, blocks, taps, wideLen) in [(1, 4, 9, 96), (16, 4, 9, 864), (32, 6, 1, 224), (48, 3, 9, 64), (80, 6, 4, 32)] {
             let pairs = (cin + 1) / 2, kp = ddpm_amx_chunk(pairs), cout = 4 * blocks
             XCTAssertGreaterThan(kp, 0)
             let offs = (0..<taps).map { ($0 / 3) * 30 + $0 % 3 }
-            let planeLen = wideLen + (offs.max() ?? 0) + 64
+            let planeLen = wideLen + (offs.max() ?? 0)
             var rng = RNG(seed: UInt64(cin * 31 + taps))
             let whole = { (r: inout RNG) -> Float in Float(Int(r.uniform() * 9) - 4) }
             let x = (0..<(cin * planeLen)).map { _ in whole(&rng) }
@@ -231,7 +238,8 @@ final class BF16Tests: XCTestCase {
             ddpm_bf16_pair_packed(wpk, blocks, cin, taps, &paired)
             var amxW = [UInt32](repeating: 0, count: pairs / kp * taps * cout * 16)
             ddpm_amx_pack_weights(wpk, blocks, cin, taps, kp, &amxW)
-            var want = [Float](repeating: .nan, count: cout * wideLen)
+            let guardLen = 64, outLen = cout * wideLen
+            var want = [Float](repeating: .nan, count: outLen)
             for b in 0..<blocks {
                 paired.withUnsafeBufferPointer { w in
                     want.withUnsafeMutableBufferPointer {
@@ -240,22 +248,22 @@ final class BF16Tests: XCTestCase {
                     }
                 }
             }
-            // All blocks at once, then each block alone (a thread's share of them).
-            var got = [Float](repeating: .nan, count: cout * wideLen)
-            ddpm_amx_conv_taps(planes, planeLen, offs, taps, pairs, kp, wideLen, amxW, cout, cout, &got)
-            func differing(_ a: [Float]) -> Int { zip(a, want).filter { $0 != $1 }.count }
-            XCTAssertEqual(differing(got), 0, "cin \(cin), \(blocks) blocks, \(taps) taps, \(wideLen) positions")
-            var one = [Float](repeating: .nan, count: cout * wideLen)
-            for b in 0..<blocks {
-                amxW.withUnsafeBufferPointer { w in
-                    one.withUnsafeMutableBufferPointer {
-                        ddpm_amx_conv_taps(planes, planeLen, offs, taps, pairs, kp, wideLen, w.baseAddress! + b * 4 * 16, cout, 4,
-                                           $0.baseAddress! + b * 4 * wideLen)
+            XCTAssertTrue(want.contains { $0 != 0 })
+            // Runs of `group` blocks and what is left, then each block alone (a thread's share of them).
+            for runs in [Array(stride(from: 0, to: blocks, by: 4)).map { ($0, min(4, blocks - $0)) }, (0..<blocks).map { ($0, 1) }] {
+                var got = [Float](repeating: .nan, count: outLen + guardLen)
+                for (b, count) in runs {
+                    amxW.withUnsafeBufferPointer { w in
+                        got.withUnsafeMutableBufferPointer {
+                            ddpm_amx_conv_taps(planes, planeLen, offs, taps, pairs, kp, wideLen, w.baseAddress! + b * 4 * 16, cout,
+                                               4 * count, $0.baseAddress! + b * 4 * wideLen)
+                        }
                     }
                 }
+                let differing = zip(got, want).filter { $0 != $1 }.count
+                XCTAssertEqual(differing, 0, "cin \(cin), runs \(runs), \(taps) taps, \(wideLen) positions")
+                XCTAssertTrue(got[outLen...].allSatisfy(\.isNaN), "cin \(cin), runs \(runs): written past the output rows")
             }
-            XCTAssertEqual(differing(one), 0, "cin \(cin), block by block")
-            XCTAssertTrue(want.contains { $0 != 0 })
         }
     }
 
@@ -268,14 +276,20 @@ final class BF16Tests: XCTestCase {
         for (cin, side, n) in [(4, 28, 2), (3, 14, 3), (32, 7, 2)] {
             let g = DirectConv.Geometry(h: side, w: side, pad: 1, wide: true), hw = side * side
             var rng = RNG(seed: UInt64(cin * side))
-            let x = (0..<(cin * n * hw)).map { _ in Float(rng.normal()) * 2 }
+            var x = (0..<(cin * n * hw)).map { _ in Float(rng.normal()) * 2 }
+            // Values the two roundings could treat differently: subnormals (a zero of
+            // their sign), NaNs (quiet, sign and payload kept), infinities, the largest float.
+            let special: [UInt32] = [0x0000_0001, 0x007f_ffff, 0x807f_8000, 0x007f_8000, 0x7f80_0001, 0xffc1_2345,
+                                     0x7fff_ffff, 0x7f80_0000, 0xff80_0000, 0x7f7f_ffff, 0x3f80_8000, 0x3f81_8000]
+            for (i, bits) in special.enumerated() { x[(i * 37) % x.count] = Float(bitPattern: bits) }
             let coef = (0..<(3 * cin * n)).map { _ in Float(rng.normal()) }
             let pairs = (cin + 1) / 2
             for silu in [false, true] {
                 for b in 0..<n {
                     var floats = [Float](repeating: .nan, count: cin * g.planeLen)
                     var want = [UInt32](repeating: 1, count: pairs * g.planeLen)
-                    var got = [UInt32](repeating: 1, count: pairs * g.planeLen)
+                    // A plane of sentinels after the last: no write past it.
+                    var got = [UInt32](repeating: 1, count: (pairs + 1) * g.planeLen)
                     coef.withUnsafeBufferPointer { c in
                         let f = silu ? DirectConv.AffineSiLU(a: c.baseAddress!, b: c.baseAddress! + cin * n, tb: c.baseAddress! + 2 * cin * n) : nil
                         DirectConv.loadPlanes(x, n: n, b: b, cin: cin, g, into: &floats, affineSiLU: f)
@@ -295,6 +309,7 @@ final class BF16Tests: XCTestCase {
                     }
                     let differing = zip(got, want).filter { $0 != $1 }.count
                     XCTAssertEqual(differing, 0, "cin \(cin), \(side)x\(side), image \(b), silu \(silu)")
+                    XCTAssertTrue(got[(pairs * g.planeLen)...].allSatisfy { $0 == 1 }, "written past the last plane")
                     XCTAssertTrue(want.contains { $0 != 0 })
                 }
             }

@@ -9,9 +9,11 @@ extension DirectConv {
     /// What a direct convolution's sampling pass on the bf16 backend adds to
     /// the float path: the weights, packed as for the float tile, paired and
     /// rounded to bfloat16 (once, cached with the float packing); per image,
-    /// the float planes the float path builds (GroupNorm + SiLU applied)
-    /// paired and rounded into `pairs` planes of `planeLen` after the
-    /// thread's float scratch; and the bfloat16 tile in place of the float one.
+    /// `pairs` pair planes of `planeLen` after the thread's float scratch
+    /// (the 3x3 convolution builds them straight from its input,
+    /// `loadPairPlanes`; the others pair the float planes they build, `pack`);
+    /// and a bfloat16 tile in place of the float one: AMX's where the CPU
+    /// has it (amx.h), else vdpbf16ps' (bf16.h).
     struct PairTaps {
         /// The weights as pairs: [blocks][pairs][taps][4] for the vdpbf16ps
         /// tile, or the AMX tile's packing (amx.h) where `amxChunk` > 0.
@@ -24,9 +26,8 @@ extension DirectConv {
         /// Output channels of the weights (4 per block).
         let cout: Int
 
-        /// Blocks of 4 output channels one `run` computes at most: 4 (an AMX
-        /// tile's 16 rows) on AMX, else 1.
-        var group: Int { amxChunk > 0 ? 4 : 1 }
+        /// Blocks of 4 output channels one `run` computes at most (`pairGroup`).
+        var group: Int { amxChunk > 0 ? DirectConv.amxGroup : 1 }
 
         /// Floats of per-thread scratch the pair planes add.
         var scratch: Int { pairs * planeLen }
@@ -44,9 +45,10 @@ extension DirectConv {
 
         /// Image b's cin channels of x [cin, N, h, w] (through GroupNorm + SiLU
         /// where `f` is given) straight into the thread's pair planes of a 3x3
-        /// convolution's geometry `g` (padding 1): what loadPlanes and `pack` make, in one pass.
-        func pack(_ x: UnsafePointer<Float>, n: Int, b: Int, _ g: Geometry, affineSiLU f: AffineSiLU?,
-                  scratch: UnsafeMutablePointer<Float>) {
+        /// convolution's geometry `g` (padding 1, AVX-512 granules): what
+        /// loadPlanes and `pack` make, in one pass.
+        func loadPairPlanes(_ x: UnsafePointer<Float>, n: Int, b: Int, _ g: Geometry, affineSiLU f: AffineSiLU?,
+                            scratch: UnsafeMutablePointer<Float>) {
             let hw = g.h * g.w, out = planes(scratch)
             for p in 0..<pairs {
                 let k0 = (2 * p) * n + b, k1 = (2 * p + 1) * n + b, odd = 2 * p + 1 >= cin
@@ -57,10 +59,11 @@ extension DirectConv {
             }
         }
 
-        /// The tile for weight blocks block..<block + count (count <= group)
+        /// The tile for weight blocks block..<block + count (1 to `group`)
         /// over `wideLen` positions into out (4 count rows of wideLen), the taps at offs.
         func run(_ scratch: UnsafeMutablePointer<Float>, offs: UnsafePointer<Int>, wideLen: Int, block: Int,
-                 count: Int = 1, out: UnsafeMutablePointer<Float>) {
+                 count: Int, out: UnsafeMutablePointer<Float>) {
+            if count < 1 || count > group { fatalError("bfloat16 tile: \(count) blocks in one run, at most \(group)") }
             if amxChunk > 0 {
                 ddpm_amx_conv_taps(planes(scratch), planeLen, offs, taps, pairs, amxChunk, wideLen,
                                    weights + block * 4 * 16, cout, 4 * count, out)
@@ -72,13 +75,21 @@ extension DirectConv {
             }
         }
 
-        /// Runs body(first block, count) over `tiles` in runs of at most `group` blocks.
-        func groups(_ tiles: Range<Int>, _ body: (Int, Int) -> Void) {
-            var t = tiles.lowerBound
-            while t < tiles.upperBound {
-                let count = min(group, tiles.upperBound - t)
-                body(t, count)
-                t += count
+        /// For the tiles `coTiles` of image b, in runs of at most `group`:
+        /// the tile into wideOut (4 group rows), then y (=, or += with
+        /// `accumulate`) its rows plus the bias (DirectConv.store).
+        func runAndStore(_ scratch: UnsafeMutablePointer<Float>, offs: UnsafePointer<Int>, _ g: Geometry, coTiles: Range<Int>,
+                         wideOut: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                         n: Int, b: Int, accumulate: Bool) {
+            var t0 = coTiles.lowerBound
+            while t0 < coTiles.upperBound {
+                let count = min(group, coTiles.upperBound - t0)
+                for t in t0..<(t0 + count) { prefetchOutput(y, g, tile: t, n: n, b: b) }
+                run(scratch, offs: offs, wideLen: g.wideLen, block: t0, count: count, out: wideOut)
+                for i in 0..<count {
+                    store(wideOut + i * 4 * g.wideLen, g, bias: bias, tile: t0 + i, y: y, n: n, b: b, accumulate: accumulate)
+                }
+                t0 += count
             }
         }
     }
@@ -92,10 +103,12 @@ extension DirectConv {
         bf16Applies(ws) && amx ? ddpm_amx_chunk((cin + 1) / 2) : 0
     }
 
+    /// Blocks of 4 output channels one AMX tile run computes at most (the tiles' 16 rows).
+    static var amxGroup: Int { 4 }
+
     /// Output rows of scratch a convolution with cin input channels needs
-    /// for one run of the tile: 16 where the AMX tile computes 16 output
-    /// channels at once, else 4.
-    static func outRows(_ ws: Workspace, cin: Int) -> Int { amxChunk(ws, cin: cin) > 0 ? 16 : 4 }
+    /// for one run of the tile: a whole group's where the AMX tile runs, else 4.
+    static func outRows(_ ws: Workspace, cin: Int) -> Int { 4 * (amxChunk(ws, cin: cin) > 0 ? amxGroup : 1) }
 
     /// The bf16 sampling pass's additions for a convolution whose float
     /// weights `wpk` are packed [blocks][cin][taps][4], or nil where it does
@@ -135,22 +148,18 @@ extension DirectConv {
                             ws: Workspace, accumulate: Bool, affineSiLU: AffineSiLU?) {
         let g = Geometry(h: h, w: w, pad: 1, wide: true)
         let wpk = ws.packed(weight, count: cout * cin * 9) { pack(weight, cin: cin, cout: cout, into: $0) }
-        let floats = g.scratchFloats(cin: cin, outs: outRows(ws, cin: cin))
+        // The thread's scratch: the tile's output rows, then the pair planes (no float planes).
+        let floats = outRows(ws, cin: cin) * g.wideLen
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 9) { offs in
             for t in 0..<9 { offs[t] = (t / 3) * g.wp + t % 3 }
             let pt = pairTaps(ws, packed: wpk, blocks: cout / 4, cin: cin, taps: 9, offs: offs,
                               wideLen: g.wideLen, planeLen: g.planeLen, after: floats)!
             parallel(n: n, tiles: cout / 4, scratch: floats + pt.scratch, ws: ws) { th, images, coTiles in
-                let xp = ws.cols[th].ptr, wideOut = xp + cin * g.planeLen
+                let wideOut = ws.cols[th].ptr
                 for b in images {
-                    pt.pack(x, n: n, b: b, g, affineSiLU: affineSiLU, scratch: xp)
-                    pt.groups(coTiles) { t0, count in
-                        for t in t0..<(t0 + count) { prefetchOutput(y, g, tile: t, n: n, b: b) }
-                        pt.run(xp, offs: offs.baseAddress!, wideLen: g.wideLen, block: t0, count: count, out: wideOut)
-                        for i in 0..<count {
-                            store(wideOut + i * 4 * g.wideLen, g, bias: bias, tile: t0 + i, y: y, n: n, b: b, accumulate: accumulate)
-                        }
-                    }
+                    pt.loadPairPlanes(x, n: n, b: b, g, affineSiLU: affineSiLU, scratch: wideOut)
+                    pt.runAndStore(wideOut, offs: offs.baseAddress!, g, coTiles: coTiles, wideOut: wideOut, bias: bias, y: y,
+                                   n: n, b: b, accumulate: accumulate)
                 }
             }
         }

@@ -28,13 +28,8 @@ extension DirectConv {
             for b in images {
                 if let pt {
                     pt.pack(x + b * hw, stride: n * hw, valid: hw, scratch: xp)
-                    pt.groups(coTiles) { t0, count in
-                        for t in t0..<(t0 + count) { prefetchOutput(y, g, tile: t, n: n, b: b) }
-                        pt.run(xp, offs: &zero, wideLen: g.wideLen, block: t0, count: count, out: wideOut)
-                        for i in 0..<count {
-                            store(wideOut + i * 4 * g.wideLen, g, bias: bias, tile: t0 + i, y: y, n: n, b: b, accumulate: accumulate)
-                        }
-                    }
+                    pt.runAndStore(xp, offs: &zero, g, coTiles: coTiles, wideOut: wideOut, bias: bias, y: y, n: n, b: b,
+                                   accumulate: accumulate)
                     continue
                 }
                 // The kernel reads wideLen (a granule multiple) floats from each plane's

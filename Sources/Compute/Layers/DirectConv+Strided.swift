@@ -49,13 +49,8 @@ extension DirectConv {
                     }
                     if let pt {
                         pt.pack(xp, stride: g.planeLen, valid: g.planeLen, scratch: xp)
-                        pt.groups(coTiles) { t0, count in
-                            for t in t0..<(t0 + count) { prefetchOutput(y, g, tile: t, n: n, b: b) }
-                            pt.run(xp, offs: offs.baseAddress!, wideLen: g.wideLen, block: t0, count: count, out: wideOut)
-                            for i in 0..<count {
-                                store(wideOut + i * 4 * g.wideLen, g, bias: bias, tile: t0 + i, y: y, n: n, b: b, accumulate: accumulate)
-                            }
-                        }
+                        pt.runAndStore(xp, offs: offs.baseAddress!, g, coTiles: coTiles, wideOut: wideOut, bias: bias, y: y,
+                                       n: n, b: b, accumulate: accumulate)
                         continue
                     }
                     for t in coTiles {

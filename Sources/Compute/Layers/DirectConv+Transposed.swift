@@ -52,7 +52,7 @@ extension DirectConv {
                         for par in 0..<4 {
                             if let pt {
                                 pt.run(xp, offs: offs.baseAddress! + par * 4, wideLen: g.wideLen, block: par * tiles + t,
-                                       out: wideOut + par * 4 * g.wideLen)
+                                       count: 1, out: wideOut + par * 4 * g.wideLen)
                             } else {
                                 taps(xp: xp, planeLen: g.planeLen, offs: offs.baseAddress! + par * 4, taps: 4, cin: cin,
                                      wideLen: g.wideLen, wpk: wpk + par * perParity + t * cin * 16,

@@ -62,17 +62,18 @@ public final class Workspace: @unchecked Sendable {
     /// packings of those weights it is (float, or bfloat16 pairs).
     private struct PackKey: Hashable { let weight: UnsafeRawPointer, slot: Int }
     /// Where an uncached bfloat16 packing goes (slot 1, or 2 for the AMX
-    /// tile's), so that one made from a float packing in `packed` does not overwrite it.
-    private let pairsPacked = FloatBuffer(count: 1), amxPacked = FloatBuffer(count: 1)
+    /// tile's: a layer uses one of them), so that one made from a float
+    /// packing in `packed` does not overwrite it.
+    private let pairsPacked = FloatBuffer(count: 1)
 
     /// `weight` packed by `fill` into `count` floats: the cached packing when
     /// it is from the current `packGeneration`, else packed now (into
-    /// `packed`, `pairsPacked` or `amxPacked`, or into the cache when packGeneration is set). `slot` 0 is
+    /// `packed` or `pairsPacked`, or into the cache when packGeneration is set). `slot` 0 is
     /// the float kernels' packing, 1 their bfloat16 pairs, 2 the AMX tile's (DirectConv+BF16).
     func packed(_ weight: UnsafePointer<Float>, count: Int, slot: Int = 0,
                 _ fill: (UnsafeMutablePointer<Float>) -> Void) -> UnsafePointer<Float> {
         if packGeneration == 0 {
-            let buffer = slot == 0 ? packed : slot == 1 ? pairsPacked : amxPacked
+            let buffer = slot == 0 ? packed : pairsPacked
             buffer.reserve(count); fill(buffer.ptr)
             return UnsafePointer(buffer.ptr)
         }

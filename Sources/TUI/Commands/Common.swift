@@ -188,6 +188,7 @@ func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend 
     let net = try UNet(cfg, backend: backend)
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)
+    // After the load, whose messages for a missing or misshapen tensor are the more precise.
     // A tensor the model lacks (a checkpoint's train., adam_m. and adam_v. copies aside) means the
     // file holds another model: a --config without some of its layers would load and sample without them.
     let known = Set(net.layout.entries.map(\.name))
@@ -264,7 +265,7 @@ func attentionLevels(_ attention: String) throws -> [Int] {
 }
 
 /// `--backend`'s help on `sample` and `bench` (train, eval and the explorer say what it changes there).
-let backendHelp = ArgumentHelp("Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (avx512 with sampling's convolutions in bfloat16 on a CPU with AVX512_BF16: faster, close to but not the same samples); default: the fastest float kernels this CPU runs.")
+let backendHelp = ArgumentHelp("Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (avx512 with sampling's convolutions in bfloat16 on a CPU with AVX512_BF16, on its AMX tiles where it has them: faster, close to but not the same samples); default: the fastest float kernels this CPU runs.")
 
 /// The `--backend` option of `sample`, `train` and `bench`: the kernels to run,
 /// for comparing them (default: the fastest this CPU has).

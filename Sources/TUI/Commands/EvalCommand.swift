@@ -168,6 +168,10 @@ struct EvalCommand: ParsableCommand {
         }
         if isTTY && !json { print("") }
         let seconds = Benchmark.now() - t0
+        // Not a measurement: fail as sample and eval do on the same weights.
+        if !r.total.isFinite {
+            throw CLIError("the bound is not a finite number: \(path)'s outputs overflow or are not numbers (broken weights?)")
+        }
         // The terms summed over t-ranges, where the bits are.
         let T = schedule.T, edges = [0, 1, 2, 6, 11, 51, 101, 251, 501, T].filter { $0 <= T }
         var ranges: [(String, Double)] = []
@@ -175,10 +179,6 @@ struct EvalCommand: ParsableCommand {
             ranges.append((a == 0 ? "L_0 (t = 0, decoder)" : (b - a == 1 ? "t = \(a)" : "t = \(a)...\(b - 1)"), r.perT[a..<b].reduce(0, +)))
         }
         ranges.append(("L_T (prior)", r.prior))
-        // Not a measurement: fail as sample and eval do on the same weights.
-        if !r.total.isFinite {
-            throw CLIError("the bound is not a finite number: \(path)'s outputs overflow or are not numbers (broken weights?)")
-        }
         if json {
             let obj: [String: Any] = [
                 "bpd": r.total, "bpd_se": r.n > 1 ? r.standardError : NSNull(), "n": r.n, "prior": r.prior, "decoder": r.decoder,

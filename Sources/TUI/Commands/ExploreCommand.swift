@@ -18,7 +18,7 @@ struct ExploreCommand: ParsableCommand {
     var data: String?
     @Option(help: ArgumentHelp("The classifier that labels the images on screen (default: the bundled MNIST one; none with --data). Train one with: ddpm eval --train-classifier --data DIR --out FILE.", valueName: "path"))
     var classifier: String?
-    @Option(help: "Kernels: avx512, avx2, reference or bf16 (sampling's convolutions in bfloat16: about 1.5x faster on a CPU with AVX512_BF16, samples close to but not the same as the default's); default: the fastest float kernels this CPU runs.") var backend: String?
+    @Option(help: "Kernels: avx512, avx2, reference or bf16 (sampling's convolutions in bfloat16 on a CPU with AVX512_BF16, on its AMX tiles where it has them: faster, samples close to but not the same as the default's); default: the fastest float kernels this CPU runs.") var backend: String?
     @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
 
     func validate() throws {
