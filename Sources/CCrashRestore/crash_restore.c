@@ -39,6 +39,17 @@ static void handler(int sig, siginfo_t *info, void *context) {
     if (i < 0) return;
     struct sigaction before = previous[i];
     (void)sigaction(sig, &before, NULL);
+    // Sent by another process (`kill -SEGV`): not a fault of ours, so no crash report. Swift's
+    // report is interactive on a terminal and let the other threads run on, 200% CPU, no exit.
+    // Die of the signal: blocked while this handler runs, it arrives on return.
+    if (info != NULL && info->si_code == SI_USER && info->si_pid != getpid()) {
+        struct sigaction plain;
+        memset(&plain, 0, sizeof plain);
+        plain.sa_handler = SIG_DFL;
+        (void)sigaction(sig, &plain, NULL);
+        (void)raise(sig);
+        return;
+    }
     // The handler before runs now, as it would have (Swift's backtracer reads info and context).
     if ((before.sa_flags & SA_SIGINFO) && before.sa_sigaction) { before.sa_sigaction(sig, info, context); return; }
     if (!(before.sa_flags & SA_SIGINFO) && before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
