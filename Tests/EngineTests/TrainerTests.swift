@@ -141,6 +141,12 @@ final class TrainerTests: XCTestCase {
         var small = o; small.config = .small
         let wrong = try Trainer(options: small, data: try Self.digits.padded(to: 32))
         XCTAssertThrowsError(try wrong.startFrom(weights: dir + "/w.safetensors"))
+        // So is a file of the same model with attention: its attention layers would go unread.
+        var attended = o; attended.config.attention = [2]
+        try Trainer(options: attended, data: Self.digits).saveWeights(dir + "/attn.safetensors")
+        XCTAssertThrowsError(try tuned.startFrom(weights: dir + "/attn.safetensors")) {
+            XCTAssertTrue("\($0)".contains("this model does not have (") && "\($0)".contains("attn"), "\($0)")
+        }
     }
 
     /// Resuming with changes keeps weights, moments, step and RNG and trains on

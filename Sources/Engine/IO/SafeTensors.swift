@@ -244,6 +244,25 @@ public struct SafeTensors {
         }
     }
 
+    /// The file's tensors that `layout` lacks, sorted by name; a checkpoint's
+    /// copies of the layout's tensors under `Checkpoint.statePrefixes` are not
+    /// counted. Not empty: the file holds another model than the layout's
+    /// (one with attention, opened as a model without it, say), whose extra
+    /// layers a load would leave unread.
+    public func tensors(notIn layout: ParameterLayout) -> [String] {
+        let known = Set(layout.entries.map(\.name))
+        return tensors.keys.filter { name in
+            !known.contains(name) && !Checkpoint.statePrefixes.contains { name.hasPrefix($0) && known.contains(String(name.dropFirst($0.count))) }
+        }.sorted()
+    }
+
+    /// "a tensor" or "N tensors" the file holds beyond `layout`, and the first of them, for a message; nil if none.
+    public func extraTensorsSaid(_ layout: ParameterLayout) -> String? {
+        let extra = tensors(notIn: layout)
+        guard let first = extra.first else { return nil }
+        return (extra.count == 1 ? "a tensor" : "\(extra.count) tensors") + " this model does not have (\(first)\(extra.count > 1 ? ", …" : ""))"
+    }
+
     /// Writes named F32 tensors (in the given order) atomically (`pauseMidwayMs`: see AtomicFile.write).
     public static func write(_ path: String, tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)],
                              metadata: [String: String], pauseMidwayMs: Int = 0) throws {

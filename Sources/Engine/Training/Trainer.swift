@@ -479,13 +479,21 @@ public final class Trainer {
         if net.config.selfCondition, let shape = f.tensors["conv_in.weight"]?.shape, shape.count == 4, shape[1] == 1 {
             narrow.selfCondition = false
         }
+        // A tensor the model lacks: the file holds another model, whose extra layers would go unread.
+        func refuseExtra(_ layout: ParameterLayout) throws {
+            if let extra = f.extraTensorsSaid(layout) {
+                throw EngineError.badFile(path: path, reason: "it holds \(extra): weights of another model config")
+            }
+        }
         guard narrow != net.config else {
             try f.load(into: params.ptr, layout: net.layout)
+            try refuseExtra(net.layout)
             ema.ptr.update(from: params.ptr, count: net.parameterCount)
             return
         }
         let small = try UNet(narrow, backend: net.ws.backend), tmp = FloatBuffer(count: small.parameterCount)
         try f.load(into: tmp.ptr, layout: small.layout)
+        try refuseExtra(small.layout)
         params.zero(net.parameterCount)
         for e in small.layout.entries {
             let src = tmp.ptr + e.offset, dst = params.ptr + net.layout[e.name]!.offset

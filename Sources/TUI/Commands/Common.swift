@@ -189,17 +189,12 @@ func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend 
     let params = FloatBuffer(count: net.parameterCount)
     try f.load(into: params.ptr, layout: net.layout)
     // After the load, whose messages for a missing or misshapen tensor are the more precise.
-    // A tensor the model lacks (a checkpoint's train., adam_m. and adam_v. copies aside) means the
-    // file holds another model: a --config without some of its layers would load and sample without them.
-    let known = Set(net.layout.entries.map(\.name))
-    let extra = f.tensors.keys.filter { name in
-        !known.contains(name) && !Checkpoint.statePrefixes.contains { name.hasPrefix($0) && known.contains(String(name.dropFirst($0.count))) }
-    }.sorted()
-    if let first = extra.first {
-        let what = extra.count == 1 ? "a tensor" : "\(extra.count) tensors"
+    // A tensor the model lacks means the file holds another model: a --config without some of
+    // its layers would load and sample without them.
+    if let extra = f.extraTensorsSaid(net.layout) {
         let hint = f.metadata["config"] == nil ? "give the --config (and --attention) it was trained with"
                                                : "its metadata describes another model than its tensors"
-        throw EngineError.badFile(path: path, reason: "it holds \(what) this model does not have (\(first)\(extra.count > 1 ? ", …" : "")): \(hint)")
+        throw EngineError.badFile(path: path, reason: "it holds \(extra): \(hint)")
     }
     // The objective (the metadata's, or --objective's for a file without it) goes into the returned metadata,
     // so every reader of it (the predictor, the explorer, info) agrees.
