@@ -70,10 +70,7 @@ public enum Elementwise512 {
                                      into dst: UnsafeMutablePointer<UInt32>, planeLen: Int) {
         let wp = w + 2, hw = h * w
         @inline(__always) func load(_ x: UnsafePointer<Float>, _ i: Int) -> V {
-            if i + 16 <= hw { return UnsafeRawPointer(x + i).loadUnaligned(as: V.self) }
-            var v = V()
-            withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: x + i, byteCount: (hw - i) * 4) }
-            return v
+            i + 16 <= hw ? FastMath.load(x, i) : FastMath.loadPartial(x + i, hw - i)
         }
         for i in 0..<(wp + 1) { dst[i] = 0 }
         for r in 0..<h {

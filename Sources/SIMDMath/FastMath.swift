@@ -153,10 +153,10 @@ public enum FastMath {
     }
 
     /// The first `count` floats at p in a vector, the other lanes 0 (reads
-    /// only those floats; a count past 16 is taken as 16). Internal: the
-    /// callers above pass the 1...15 floats left after whole vectors.
-    @usableFromInline @inline(__always)
-    static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> V {
+    /// only those floats; a count past 16 is taken as 16): the floats left
+    /// after whole vectors.
+    @inlinable @inline(__always)
+    public static func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> V {
         var v = V()
         let n = min(max(count, 0), 16)
         withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: n * 4) }

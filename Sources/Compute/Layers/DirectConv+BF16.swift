@@ -26,8 +26,8 @@ extension DirectConv {
         /// Output channels of the weights (4 per block).
         let cout: Int
 
-        /// Blocks of 4 output channels one `run` computes at most (`pairGroup`).
-        var group: Int { amxChunk > 0 ? DirectConv.amxGroup : 1 }
+        /// Blocks of 4 output channels one `run` computes at most.
+        var group: Int { DirectConv.pairGroup(amxChunk: amxChunk) }
 
         /// Floats of per-thread scratch the pair planes add.
         var scratch: Int { pairs * planeLen }
@@ -103,12 +103,13 @@ extension DirectConv {
         bf16Applies(ws) && amx ? ddpm_amx_chunk((cin + 1) / 2) : 0
     }
 
-    /// Blocks of 4 output channels one AMX tile run computes at most (the tiles' 16 rows).
-    static var amxGroup: Int { 4 }
+    /// Blocks of 4 output channels one run of the bfloat16 tile computes at
+    /// most: 4 on AMX (the tiles' 16 rows, `amxChunk` > 0), else 1.
+    static func pairGroup(amxChunk: Int) -> Int { amxChunk > 0 ? 4 : 1 }
 
     /// Output rows of scratch a convolution with cin input channels needs
-    /// for one run of the tile: a whole group's where the AMX tile runs, else 4.
-    static func outRows(_ ws: Workspace, cin: Int) -> Int { 4 * (amxChunk(ws, cin: cin) > 0 ? amxGroup : 1) }
+    /// for one run of the tile (4 a block).
+    static func outRows(_ ws: Workspace, cin: Int) -> Int { 4 * pairGroup(amxChunk: amxChunk(ws, cin: cin)) }
 
     /// The bf16 sampling pass's additions for a convolution whose float
     /// weights `wpk` are packed [blocks][cin][taps][4], or nil where it does

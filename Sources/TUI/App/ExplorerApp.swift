@@ -725,9 +725,12 @@ enum ExplorerApp {
         return name(firstFree(from: 1) { k in suffixes.contains { FileManager.default.fileExists(atPath: name(k) + $0) } })
     }
 
+    /// One PNG of an export: its name after the base, its images, the grid's columns (nil: square) and scale.
+    typealias PNGFile = (suffix: String, images: [Float], cols: Int?, scale: Int)
+
     /// Writes `files` (suffix, n images of `side`) at the first free base after `stem` as PNGs at `scale`;
     /// returns the message and the first file's path.
-    static func writePNGs(_ stem: String, _ files: [(suffix: String, images: [Float], cols: Int?, scale: Int)], side: Int,
+    static func writePNGs(_ stem: String, _ files: [PNGFile], side: Int,
                           note: String = "") -> (said: String, file: String?) {
         let base = freeBase(stem, suffixes: files.map(\.suffix))
         do {
@@ -776,7 +779,7 @@ enum ExplorerApp {
         // The left grid as shown: x_t, or once the run has finished the final samples (the last
         // step's input x_t is not on screen), or after a temperature change the run before it,
         // named by its own temperature and sampler; then x̂0.
-        var files: [(suffix: String, images: [Float], cols: Int?, scale: Int)] = []
+        var files: [PNGFile] = []
         let finishedShown = s.scrub == nil && snap.final != nil
         if let c = snap.comparison {
             files.append((String(format: "-before-temp%.1f-", c.temperature) + c.settings.fileDescription + (c.finished ? "" : "-t\(c.t)") + ".png",
