@@ -157,4 +157,33 @@ final class ElementwiseTailTests: XCTestCase {
             }
         }
     }
+
+    /// The AVX2 loader's rows (one run through affineSiLU, then each row moved
+    /// to its place): every float the one-float path's bits, both border
+    /// floats zero, nothing written outside the h x wp rows, for every width
+    /// it takes and the U-Net's band heights.
+    func testAVX2LoadRowsAffineSiLUMatchesOneFloatPath() {
+        let (a, b, tb): (Float, Float, Float) = (0.9, 0.15, -0.3)
+        for w in 1...32 {
+            for h in [1, 2, 3, 7, 14, 15, 28] {
+                let wp = w + 2, x = values(h * w, seed: UInt64(w * 64 + h))
+                var dst = [Float](repeating: .nan, count: h * wp + 48)
+                x.withUnsafeBufferPointer { xp in
+                    dst.withUnsafeMutableBufferPointer { dp in
+                        DirectConv.loadRowsAffineSiLU(xp.baseAddress!, dp.baseAddress! + 16, h: h, w: w, wp: wp, a: a, b: b, tb: tb)
+                    }
+                }
+                XCTAssertTrue(dst.prefix(16).allSatisfy(\.isNaN), "w \(w), h \(h): wrote before the rows")
+                XCTAssertTrue(dst.suffix(32).allSatisfy(\.isNaN), "w \(w), h \(h): wrote past the rows")
+                for r in 0..<h {
+                    for c in 0..<w {
+                        let want = FastMath.affineSiLU(x[r * w + c], a: a, b: b, tb: tb)
+                        XCTAssertEqual(dst[16 + r * wp + c].bitPattern, want.bitPattern, "w \(w), h \(h), row \(r), float \(c)")
+                    }
+                    XCTAssertEqual(dst[16 + r * wp + w], 0, "w \(w), h \(h), row \(r)")
+                    XCTAssertEqual(dst[16 + r * wp + w + 1], 0, "w \(w), h \(h), row \(r)")
+                }
+            }
+        }
+    }
 }

@@ -36,6 +36,54 @@ extension DirectConv {
         }
     }
 
+    /// The AVX2 plane loader's h rows of w <= 32 floats (rows w apart in
+    /// `src`, wp = w + 2 apart in `dst`) with GroupNorm's affine + SiLU
+    /// applied (inference). The h w floats go through FastMath.affineSiLU as
+    /// one run of 16-float vectors, written to the end of the rows' region
+    /// (h (wp - w) floats in), then each row moves down to its place and its
+    /// two border floats are zeroed. The same operations per float as row by
+    /// row, so the same bits; but row by row, rows of 7, 14 and 28 floats were
+    /// mostly partly filled vectors, each copied through the stack, where the
+    /// run has at most one (`ElementwiseTailTests`). Row r moves down by
+    /// (h - r)(wp - w) >= 2 floats: it is read whole into registers before
+    /// it is written, and its writes end before row r + 1's floats begin.
+    /// Writes nothing outside dst[0 ..< h wp].
+    static func loadRowsAffineSiLU(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                                   h: Int, w: Int, wp: Int, a: Float, b: Float, tb: Float) {
+        if w > 32 || wp != w + 2 { fatalError("loadRowsAffineSiLU: rows of \(w) in \(wp)") }
+        let run = dst + h * (wp - w)
+        FastMath.affineSiLU(src, run, count: h * w, a: a, b: b, tb: tb)
+        for r in 0..<h {
+            let d = dst + r * wp
+            moveRow(from: UnsafePointer(run + r * w), to: d, w: w)
+            d[w] = 0; d[w + 1] = 0
+        }
+    }
+
+    /// d[0..<w] = s[0..<w] for w <= 32 and d before s: every float is loaded
+    /// before any is stored (8-float vectors, the last ending at the row's end).
+    @inline(__always)
+    static func moveRow(from s: UnsafePointer<Float>, to d: UnsafeMutablePointer<Float>, w: Int) {
+        if w < 8 {
+            for c in 0..<w { d[c] = s[c] }
+            return
+        }
+        let tail = (w - 8) * 4, last = ddpm_load8(s, tail)
+        switch (w - 1) / 8 {
+        case 1:
+            let v0 = ddpm_load8(s, 0)
+            ddpm_store8(d, 0, v0)
+        case 2:
+            let v0 = ddpm_load8(s, 0), v1 = ddpm_load8(s, 32)
+            ddpm_store8(d, 0, v0); ddpm_store8(d, 32, v1)
+        case 3:
+            let v0 = ddpm_load8(s, 0), v1 = ddpm_load8(s, 32), v2 = ddpm_load8(s, 64)
+            ddpm_store8(d, 0, v0); ddpm_store8(d, 32, v1); ddpm_store8(d, 64, v2)
+        default: break
+        }
+        ddpm_store8(d, tail, last)
+    }
+
     /// out[j][o] = sum_ci sum_tap wpk[ci][tap][j] * xp[ci][o + off(tap)] for 4 channels j (AVX2, 3x3 unrolled).
     static func kernel(xp: UnsafePointer<Float>, planeLen: Int, wp: Int, cin: Int, wideLen: Int,
                        wpk: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {

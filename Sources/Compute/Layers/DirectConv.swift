@@ -92,6 +92,8 @@ enum DirectConv {
                 let k = ci * n + b, a = f.a[k], bb = f.b[k], tb = f.tb[k]
                 if pad == 1 && g.wide {
                     Elementwise512.loadRowsAffineSiLU(src, rows, h: count, w: w, wp: wp, a: a, b: bb, tb: tb)
+                } else if pad == 1 && w <= 32 {
+                    loadRowsAffineSiLU(src, rows, h: count, w: w, wp: wp, a: a, b: bb, tb: tb)
                 } else {
                     for r in 0..<count {
                         let d = rows + r * wp
