@@ -1,6 +1,7 @@
-// crash_restore.c: the explorer's crash handler. In C, with static storage only,
-// because it runs inside a signal handler: tcsetattr, write, dup2, sigaction and
-// raise are async-signal-safe; nothing here allocates or takes a lock.
+// crash_restore.c: every command's handler of fatal signals, which also gives the terminal
+// back while the explorer holds it. In C, with static storage only, because it runs inside
+// a signal handler: tcsetattr, write, dup2, sigaction and raise are async-signal-safe;
+// nothing here allocates or takes a lock.
 #include "crash_restore.h"
 #include <fcntl.h>
 #include <signal.h>
@@ -12,6 +13,9 @@ static const int signals[] = { SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE
 enum { count = sizeof signals / sizeof signals[0] };
 static struct termios shell_modes;
 static struct sigaction previous[count];
+/// Whether the handlers are installed (once, by ddpm_fatal_signals_install).
+static volatile sig_atomic_t handling = 0;
+/// Whether the explorer holds the terminal: the handler gives it back first.
 static volatile sig_atomic_t installed = 0;
 /// /dev/null, opened at install: once the terminal is given back, stdout points here, so
 /// a frame another thread is still drawing (the crash report takes a while) does not land
@@ -61,10 +65,8 @@ static void handler(int sig, siginfo_t *info, void *context) {
     if (info == NULL || info->si_code <= 0) (void)raise(sig);
 }
 
-int ddpm_crash_restore_install(void) {
-    if (installed) return 0;
-    if (tcgetattr(STDIN_FILENO, &shell_modes) != 0) return -1;
-    if (quiet < 0) quiet = open("/dev/null", O_WRONLY | O_CLOEXEC);
+void ddpm_fatal_signals_install(void) {
+    if (handling) return;
     for (int i = 0; i < count; i++) {
         struct sigaction action;
         memset(&action, 0, sizeof action);
@@ -73,14 +75,20 @@ int ddpm_crash_restore_install(void) {
         action.sa_flags = SA_SIGINFO | SA_ONSTACK;
         (void)sigaction(signals[i], &action, &previous[i]);
     }
+    handling = 1;
+}
+
+int ddpm_crash_restore_install(void) {
+    if (installed) return 0;
+    if (tcgetattr(STDIN_FILENO, &shell_modes) != 0) return -1;
+    if (quiet < 0) quiet = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    ddpm_fatal_signals_install();
     installed = 1;
     return 0;
 }
 
 void ddpm_crash_restore_uninstall(void) {
-    if (!installed) return;
     installed = 0;
-    for (int i = 0; i < count; i++) (void)sigaction(signals[i], &previous[i], NULL);
 }
 
 void ddpm_crash_restore_terminal(void) {

@@ -9,6 +9,8 @@ signal(SIGXFSZ, SIG_IGN)
 // A closed pipe on stdout (`ddpm ... | head`) must not kill the process in the
 // middle of a checkpoint: writes fail instead, and are reported below.
 signal(SIGPIPE, SIG_IGN)
+// A fatal signal sent by another process (`kill -SEGV`) ends the program by that signal.
+installFatalSignalHandlers()
 if let said = DDPMCommand.unknownCommand(Array(CommandLine.arguments.dropFirst())) {
     fputs(said + "\n", stderr)
     exit(64)

@@ -206,12 +206,6 @@ final class BF16Tests: XCTestCase {
         print("bf16 sampling pass: largest difference \(m) of the output's largest value")
     }
 
-    /// How many pairs one AMX tile multiply takes: all up to 16, else the
-    /// largest count from 16 down to 4 dividing them (pure arithmetic: on any CPU).
-    func testAMXChunks() {
-        XCTAssertEqual([0, 1, 8, 16, 24, 32, 40, 68, 72, 17, 34].map { ddpm_amx_chunk($0) }, [0, 1, 8, 16, 12, 16, 10, 4, 12, 0, 0])
-    }
-
     /// The AMX tile (amx.c) against the vdpbf16ps tile on the same pair
     /// planes, on small whole numbers (every product and sum exact in float,
     /// so the order of the sums does not matter): equal, element for element.
@@ -314,5 +308,15 @@ final class BF16Tests: XCTestCase {
                 }
             }
         }
+    }
+}
+
+/// The AMX chunk arithmetic, outside BF16Tests (which skips on a CPU without
+/// AVX512_BF16) because it is pure arithmetic and runs on any CPU.
+final class AMXChunkTests: XCTestCase {
+    /// How many pairs one AMX tile multiply takes: all up to 16, else the
+    /// largest count from 16 down to 4 dividing them.
+    func testAMXChunks() {
+        XCTAssertEqual([0, 1, 8, 16, 24, 32, 40, 68, 72, 17, 34].map { ddpm_amx_chunk($0) }, [0, 1, 8, 16, 12, 16, 10, 4, 12, 0, 0])
     }
 }

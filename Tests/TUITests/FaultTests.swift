@@ -67,6 +67,26 @@ final class FaultTests: XCTestCase {
         }
     }
 
+    /// A fatal signal another process sends (`kill -SEGV`, `kill -BUS`) to a sampling command ends
+    /// it by that signal within seconds, with no crash report and no file. Before, Swift's report
+    /// took it for a fault ("Bad pointer dereference") and the other thread sampled on at 200% CPU
+    /// without end (still running after 26 s).
+    func testFatalSignalsSentByAnotherProcessEndTheCommand() throws {
+        for (sig, number) in [("SEGV", 11), ("BUS", 7)] {
+            let out = "\(dir!)/\(sig).idx"
+            let job = background("env DDPM_ASSETS=\(Shell.assets) \(Shell.binary) sample --n 64 --sampler ddpm --out \(out)", name: sig)
+            XCTAssertTrue(Shell.poll(timeout: 30) { !Shell.read(job.pid).isEmpty })
+            Thread.sleep(forTimeInterval: 1.5)
+            XCTAssertTrue(Shell.read(job.code).isEmpty, "sample ended before the signal: \(Shell.read(job.log))")
+            Shell.sh("kill -\(sig) $(cat \(job.pid))")
+            XCTAssertTrue(Shell.poll(timeout: 20) { !Shell.read(job.code).isEmpty }, "sample did not end on SIG\(sig)")
+            XCTAssertEqual(Shell.read(job.code).trimmingCharacters(in: .whitespacesAndNewlines), "\(128 + number)", Shell.read(job.log))
+            XCTAssertFalse(Shell.read(job.log).contains("crashed"), Shell.read(job.log))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+            Shell.sh("pkill -9 -f '\(out)' 2>/dev/null")
+        }
+    }
+
     /// SIGKILL while the checkpoint is half written (the test hook pauses the
     /// write in the middle): the previous checkpoint stays whole under the
     /// final name; the hidden temporary is cleaned up by the next save.

@@ -1,5 +1,6 @@
 // Common.swift: bundled asset paths, errors, model loading and option helpers for the commands.
 import ArgumentParser
+import CCrashRestore
 import Engine
 import Foundation
 
@@ -122,6 +123,14 @@ func wrap<T>(flags: [String: String] = [:], _ body: () throws -> T) throws -> T 
 func flagMessage(_ e: EngineError, flags: [String: String] = [:]) -> String {
     guard case .outOfRange(let key, let allowed, let value) = e else { return e.description }
     return "\(flags[key] ?? "--" + key) must be in \(allowed), got \(value)"
+}
+
+/// Installs every command's handlers of fatal signals (crash_restore.c): a SIGSEGV, SIGBUS,
+/// SIGFPE, SIGILL, SIGTRAP or SIGABRT that another process sends ends the program by the
+/// signal, where Swift's crash report took it for a fault and the other threads sampled on
+/// without end; a real fault still gets the crash report.
+public func installFatalSignalHandlers() {
+    ddpm_fatal_signals_install()
 }
 
 /// Ends the program on an error as ArgumentParser does (help to standard output, exit 0),
