@@ -193,6 +193,14 @@ final class AppTests: XCTestCase {
         }
         XCTAssertEqual(SampleView.samplersBefore(ran, st.settings), "DDPM then 19 more then DPM++ 20 then ")
         XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-19-more-then-dpmpp20-guide7x4")
+        // x̂0 clipped for any stretch (c toggles it live): the name says so after the samplers.
+        do {
+            var set = ran[299].settings; set.clip = true; let f = ran[299]
+            ran[299] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                     eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        }
+        XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-19-more-then-dpmpp20-guide7x4-clip")
+        XCTAssertEqual(ExplorerApp.samplersInName(Array(ran.prefix(299)), else: st.settings), "ddpm-beta-then-19-more-then-dpmpp20-guide7x4")
         // A 20-step run pages by 2 steps, not by 10 (half of it).
         st = try makeState()
         st.snapshot = Self.fakeSnapshot(steps: 20)

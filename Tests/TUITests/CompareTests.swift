@@ -136,10 +136,10 @@ final class CompareTests: XCTestCase {
         for _ in 0..<18 { _ = reduce(&st, .key(.backspace)) }
         for c in "0.2,x 0.8" { _ = reduce(&st, .key(.char(c))) }
         XCTAssertEqual(st.editing, "0.2, 0.8", "letters are not taken")
-        XCTAssertEqual(st.message, "'x' is not part of a number, left out: type numbers separated by commas",
+        XCTAssertEqual(st.message, "'x' is not part of a number, left out: type 1 to 8 numbers separated by commas",
                        "and that stays said while the digits after it are typed")
         for c in "ab" { _ = reduce(&st, .key(.char(c))) }
-        XCTAssertEqual(st.message, "'x', 'a', 'b' are not part of a number, left out: type numbers separated by commas")
+        XCTAssertEqual(st.message, "'x', 'a', 'b' are not part of a number, left out: type 1 to 8 numbers separated by commas")
         XCTAssertEqual(st.editing, "0.2, 0.8")
         fx = reduce(&st, .key(.enter))
         XCTAssertNil(st.editing)
@@ -161,7 +161,7 @@ final class CompareTests: XCTestCase {
         CompareView.render(narrow, &buf)
         let rows = buf.lines()
         XCTAssertTrue(rows[22].contains(st.message!), rows[22])
-        XCTAssertTrue(rows[23].hasPrefix("noise temperature values: 0.5, 0.7, 0, 100, 1e30, 2.5, 3.5_"), rows[23])
+        XCTAssertTrue(rows[23].hasPrefix("noise temperature values (1-8): 0.5, 0.7, 0, 100, 1e30, 2.5, 3.5_"), rows[23])
         // A reason wider than the window is wrapped between words over two rows, not cut.
         narrow.message = "the field is full (60 characters): Enter applies, Ctrl-U clears; " + String(repeating: "word ", count: 6)
         buf = CellBuffer(width: 80, height: 24)
@@ -305,6 +305,17 @@ final class CompareTests: XCTestCase {
         let fig = CompareFigure.image(CompareSnapshot(spec: CompareSpec(parameter: .variance, base: SamplerSettings(), n: 4), rows: rows))
         XCTAssertEqual(fig.pixels.count, fig.width * fig.height)
         XCTAssertGreaterThanOrEqual(fig.width, 4 * 30)
+        // A title wider than the rows goes on two lines: the figure is as wide as its rows or its
+        // wider title line, no wider (8 digits of noise temperature, the base with guidance: 2132
+        // pixels wide at export scale before, the rows' 1280 or so).
+        let guidedBase = SamplerSettings(kind: .ddim, steps: 50, eta: 0.5, noiseTemperature: 0.9, clip: true, guide: 7)
+        let long = CompareSnapshot(spec: CompareSpec(parameter: .noiseTemperature, base: guidedBase, n: 8), rows: rows)
+        let wideFig = CompareFigure.image(long)
+        let oneLine = "noise temperature: 8 digits per row, seed 0, base " + CompareFigure.base(long.spec)
+        XCTAssertLessThan(wideFig.width, BitmapFont.width(of: oneLine) + 12, "no wider than its widest title line or its rows")
+        let short8 = CompareFigure.image(CompareSnapshot(spec: CompareSpec(parameter: .variance, base: SamplerSettings(), n: 8), rows: rows))
+        XCTAssertEqual(wideFig.width, max(short8.width, BitmapFont.width(of: "base " + CompareFigure.base(long.spec)) + 12))
+        XCTAssertEqual(wideFig.height, short8.height + BitmapFont.height + 3, "one more title line than a title that fits")
         XCTAssertEqual(CompareFigure.ascii("σ²=β̃"), "var post")
         // The title names the base's settings but the one compared.
         XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .temperature, base: SamplerSettings(kind: .ddim, steps: 20, eta: 0.1), n: 4)),

@@ -446,6 +446,7 @@ final class ForkTests: XCTestCase {
         // Guidance and the sampler's own setting are in the name (recordings share it).
         XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 50, eta: 0.5, guide: 7).fileDescription, "ddim50-eta0.5-guide7x4")
         XCTAssertEqual(SamplerSettings(variance: .posterior).fileDescription, "ddpm-post")
+        XCTAssertEqual(SamplerSettings(clip: true).fileDescription, "ddpm-beta-clip")
         st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
         st.snapshot.forkHistory = st.snapshot.history
         st.snapshot.final = Array(repeating: 0.5, count: 4 * 784)

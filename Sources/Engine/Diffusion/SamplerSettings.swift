@@ -132,8 +132,11 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     public var fileTag: String { kind.hasSteps ? "\(kind.rawValue)\(steps)" : "ddpm" }
 
     /// The sampler and what else shapes its digits, in the names of exports
-    /// and recordings: "ddpm-beta", "ddim50-eta0.0-guide7x4", "dpmpp20".
-    public var fileDescription: String { fileSampler + fileGuide }
+    /// and recordings: "ddpm-beta", "ddim50-eta0.0-guide7x4", "dpmpp20", "ddpm-beta-clip".
+    public var fileDescription: String { fileSampler + fileGuide + fileClip }
+
+    /// "-clip" when x̂0 is clipped to [-1, 1], else "".
+    public var fileClip: String { clip ? "-clip" : "" }
 
     /// The sampler alone in file names: "ddpm-beta", "ddim50-eta0.0", "dpmpp20".
     public var fileSampler: String {

@@ -214,13 +214,18 @@ public enum CompareFigure {
         }
         let labelW = (lines.flatMap { $0 }.map(BitmapFont.width(of:)).max() ?? 0) + 3 * margin
         let rowH = max(side, 4 * line) + 2 * gap
-        let title = ascii("\(c.spec.parameter.rawValue): \(n) digits per row, seed \(c.spec.seed), base \(base(c.spec))"
-                          + (c.finished ? "" : " (unfinished)"))
-        let width = max(labelW + n * (side + gap) + margin, BitmapFont.width(of: title) + 2 * margin)
-        let top = margin + line + gap
+        // The title on one line, or on two (the base settings on the second) where one line would
+        // be wider than the rows and leave the figure's right part empty.
+        let content = labelW + n * (side + gap) + margin
+        let head = "\(c.spec.parameter.rawValue): \(n) digits per row, seed \(c.spec.seed)", rest = "base \(base(c.spec))"
+        let oneLine = ascii(head + ", " + rest + (c.finished ? "" : " (unfinished)"))
+        let title = BitmapFont.width(of: oneLine) + 2 * margin <= content
+            ? [oneLine] : [ascii(head + (c.finished ? "" : " (unfinished)")), ascii(rest)]
+        let width = max(content, title.map { BitmapFont.width(of: $0) + 2 * margin }.max()!)
+        let top = margin + title.count * line + gap
         let height = top + c.rows.count * rowH + margin
         var px = [UInt8](repeating: 0, count: width * height)
-        BitmapFont.draw(title, into: &px, imageWidth: width, x: margin, y: margin)
+        for (i, text) in title.enumerated() { BitmapFont.draw(text, into: &px, imageWidth: width, x: margin, y: margin + i * line) }
         for (r, row) in c.rows.enumerated() {
             let y = top + r * rowH
             for (i, text) in lines[r].enumerated() {

@@ -668,12 +668,14 @@ enum ExplorerApp {
     /// steps, eta and variance, in order, joined by "-then-", and the guidance its last guided
     /// step used ("ddpm-beta", "ddpm-beta-then-ddim50-eta0.0-guide7x4"); past four, the first and
     /// the last with a count between ("ddpm-beta-then-5-more-then-dpmpp20"), so that a name stays
-    /// far under the file system's 255 bytes; `settings` when nothing ran yet.
+    /// far under the file system's 255 bytes; then "-clip" when any of those steps clipped x̂0;
+    /// `settings` when nothing ran yet.
     static func samplersInName(_ frames: [RecordedFrame], else settings: SamplerSettings) -> String {
         guard !frames.isEmpty else { return settings.fileDescription }
         let runs = SampleView.stretches(frames, \.fileSampler)
         return SampleView.firstAndLast(runs, more: { "\($0)-more" }).joined(separator: "-then-")
             + (frames.last { $0.settings.guide != nil }?.settings.fileGuide ?? "")
+            + (frames.contains { $0.settings.clip } ? "-clip" : "")
     }
 
 

@@ -609,8 +609,8 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
         // Each character left out since the last one taken is named ("'a', 'b', 'c' are not part of a number").
         var left = leftOut(previous)
         if left.count < 8 { left.append(c.isASCII && !c.isWhitespace && c.asciiValue! >= 32 ? "'\(c)'" : "that key") }
-        s.message = left.joined(separator: ", ") + (left.count == 1 ? " is" : " are") + " not part of a number, left out: type numbers separated by commas"
-    default: s.message = "type numbers separated by commas; Enter applies, Esc cancels, Ctrl-U clears"
+        s.message = left.joined(separator: ", ") + (left.count == 1 ? " is" : " are") + " not part of a number, left out: type 1 to 8 numbers separated by commas"
+    default: s.message = "type 1 to 8 numbers separated by commas; Enter applies, Esc cancels, Ctrl-U clears"
     }
     s.editing = text
     return []

@@ -142,7 +142,8 @@ enum CompareView {
         if let text = s.editing {
             // The prompt, and why the last Enter was refused: on the prompt's
             // row when both fit, else on the status row above it, whole.
-            let prompt = "\(s.compareParameter.rawValue) values: \(text)_"
+            // (The limit is in the prompt: at 80 columns the hint after it rarely fits.)
+            let prompt = "\(s.compareParameter.rawValue) values (1-8): \(text)_"
             let why = s.message.map { "  — \($0)" } ?? "   (Enter applies, Esc cancels, Ctrl-U clears)"
             if (prompt + why).count <= W {
                 buf.text(0, H - 1, prompt + why, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)

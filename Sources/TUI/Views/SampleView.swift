@@ -284,7 +284,9 @@ enum SampleView {
                 + "  " + describe(c.settings, unicode: s.caps.unicode)
             g.leftShort = [String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0, stopped at t=\(c.t)"),
                            String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)"),
-                           String(format: "before T%.1f ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)")]
+                           String(format: "before T%.1f ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)"),
+                           String(format: "T%.1f ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)"),
+                           String(format: "T%.1f ", c.temperature) + (c.finished ? "final" : "t=\(c.t)")]
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()

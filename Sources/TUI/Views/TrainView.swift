@@ -31,7 +31,9 @@ enum TrainView {
             ("   \(TrainRecipe.fullEpochs) epochs of batch \(full.batch) at lr \(full.lr), EMA \(full.emaDecay): 35-40 minutes", false),
             ("   on 2 cores with AVX-512, 3-5 hours with AVX2 only (see the ETA).", false),
             ("", false),
-            ("Enter also starts the demo; any other key cancels.", false),
+            // recipeKey: during a run a second g cancels (a double g must not stop the run).
+            (s.trainingInProgress ? "Enter also starts the demo; any other key, g too, cancels."
+                                  : "Enter or g again also starts the demo; any other key cancels.", false),
         ] + inProgress(s) + [
             ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: ddpm-train*.safetensors", false),
         ]
