@@ -218,9 +218,9 @@ public enum CompareFigure {
         // be wider than the rows and leave the figure's right part empty.
         let content = labelW + n * (side + gap) + margin
         let head = "\(c.spec.parameter.rawValue): \(n) digits per row, seed \(c.spec.seed)", rest = "base \(base(c.spec))"
-        let oneLine = ascii(head + ", " + rest + (c.finished ? "" : " (unfinished)"))
-        let title = BitmapFont.width(of: oneLine) + 2 * margin <= content
-            ? [oneLine] : [ascii(head + (c.finished ? "" : " (unfinished)")), ascii(rest)]
+        let unfinished = c.finished ? "" : " (unfinished)"
+        let oneLine = ascii(head + ", " + rest + unfinished)
+        let title = BitmapFont.width(of: oneLine) + 2 * margin <= content ? [oneLine] : [ascii(head + unfinished), ascii(rest)]
         let width = max(content, title.map { BitmapFont.width(of: $0) + 2 * margin }.max()!)
         let top = margin + title.count * line + gap
         let height = top + c.rows.count * rowH + margin

@@ -675,7 +675,7 @@ enum ExplorerApp {
         let runs = SampleView.stretches(frames, \.fileSampler)
         return SampleView.firstAndLast(runs, more: { "\($0)-more" }).joined(separator: "-then-")
             + (frames.last { $0.settings.guide != nil }?.settings.fileGuide ?? "")
-            + (frames.contains { $0.settings.clip } ? "-clip" : "")
+            + (frames.first { $0.settings.clip }?.settings.fileClip ?? "")
     }
 
 

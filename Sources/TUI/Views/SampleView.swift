@@ -280,13 +280,12 @@ enum SampleView {
             // A temperature change: the previous run's result beside the new run.
             // An unfinished run before says where it stopped: its blurry x̂0 beside a final sample is not
             // what the temperature did.
-            g.leftTitle = String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0, stopped at t=\(c.t)")
-                + "  " + describe(c.settings, unicode: s.caps.unicode)
-            g.leftShort = [String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "x̂0, stopped at t=\(c.t)"),
-                           String(format: "before: temp %.1f  ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)"),
-                           String(format: "before T%.1f ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)"),
-                           String(format: "T%.1f ", c.temperature) + (c.finished ? "final" : "stopped t=\(c.t)"),
-                           String(format: "T%.1f ", c.temperature) + (c.finished ? "final" : "t=\(c.t)")]
+            // From the longest spelling to the shortest (renderGrids takes the longest that fits).
+            let temp = String(format: "%.1f", c.temperature)
+            func shown(_ stopped: String) -> String { c.finished ? "final" : stopped }
+            g.leftShort = ["before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
+                           "before T\(temp) " + shown("stopped t=\(c.t)"), "T\(temp) " + shown("stopped t=\(c.t)"), "T\(temp) " + shown("t=\(c.t)")]
+            g.leftTitle = g.leftShort[0] + "  " + describe(c.settings, unicode: s.caps.unicode)
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()
