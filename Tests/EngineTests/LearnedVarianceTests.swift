@@ -200,7 +200,7 @@ final class LearnedVarianceTests: XCTestCase {
         let path = dir + "/narrow.safetensors"
         try Checkpoint.writeWeights(path, layout: net.layout, params: p.ptr, metadata: ["config": Checkpoint.encode(narrow)])
         var opts = TrainRecipe.demo.options(images: 4)
-        opts.config = narrow; opts.config.learnSigma = true; opts.batch = 2; opts.totalSteps = 2
+        opts.config = narrow; opts.config.learnSigma = true; opts.objective = .eps; opts.batch = 2; opts.totalSteps = 2
         let data = Dataset(images: (0..<(4 * 64)).map { _ in Float(rng.uniform() * 2 - 1) }, labels: [0, 1, 2, 3], side: 8)
         let tr = try Trainer(options: opts, data: data)
         try tr.startFrom(weights: path)

@@ -370,6 +370,16 @@ final class OutputTests: XCTestCase {
         let demo = dir + "/demo.safetensors", full = dir + "/full.safetensors"
         _ = ddpm("train --recipe demo --steps 2 --limit 64 --checkpoint-every 10 --out \(demo)")
         XCTAssertEqual(try options(demo), { var o = TrainRecipe.demo.options(images: 64); o.totalSteps = 2; return o }())
+        // The demo predicts v, and its file says so (every command converts v̂ to ε̂); a learned variance
+        // trains with ε whatever the recipe predicts, and --objective chooses over both.
+        XCTAssertEqual(try options(demo).objective, .v)
+        XCTAssertEqual(try SafeTensors.read(demo).metadata["objective"], "v")
+        for (flags, objective) in [("--learn-sigma", Objective.eps), ("--learn-sigma --objective eps", .eps), ("--objective x0", .x0)] {
+            let other = dir + "/demo-other.safetensors"
+            try? FileManager.default.removeItem(atPath: other)
+            let said = ddpm("train --recipe demo \(flags) --steps 2 --limit 64 --checkpoint-every 10 --out \(other)")
+            XCTAssertEqual(try options(other).objective, objective, said)
+        }
         _ = ddpm("train --steps 2 --limit 64 --lr 3e-4 --weighting snr --checkpoint-every 10 --out \(full)")
         let f = try options(full)
         XCTAssertEqual(f.batch, 64); XCTAssertEqual(f.emaDecay, 0.999); XCTAssertEqual(f.config.dropout, 0)

@@ -6,11 +6,13 @@
 public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
     /// Digits in front of a class within minutes: small batches (many updates
     /// per second), a high learning rate with a short warm-up, a short EMA, no
-    /// dropout, min-SNR-5 loss weighting (the low-noise steps, which teach
-    /// little about a digit's shape, weigh less) and a cosine schedule whose
-    /// length is sized to the machine (`demoFit`): at most `demoSteps`, fewer
-    /// where that would take more than a few minutes. Still the chapter's DDPM
-    /// (Tiny U-Net, linear schedule, T = 1000, MSE on eps) on the real
+    /// dropout, the network predicting v (Salimans and Ho 2022: at this length
+    /// its digits read as digits far sooner than ε-prediction's), min-SNR-5 loss
+    /// weighting (the low-noise steps, which teach little about a digit's
+    /// shape, weigh less) and a cosine schedule whose length is sized to the
+    /// machine (`demoFit`): at most `demoSteps`, fewer where that would take
+    /// more than a few minutes. Still the chapter's DDPM (Tiny U-Net, linear
+    /// schedule, T = 1000, the same sampler: v̂ is turned into ε̂) on the real
     /// training set.
     case demo
     /// The first bundled model's (v1) recipe (batch 64, lr 5e-4, warm-up 300,
@@ -25,7 +27,7 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
     /// 5 minutes sees the finished run's digits unless the pace sags by more
     /// than a tenth (and then a run whose rate has all but decayed).
     public static let demoFit = LengthFit(seconds: 270, atStep: 50, steps: 1000...demoSteps,
-                                          faster: .init(batch: 32, lr: 1e-3, steps: 1600...2400))
+                                          faster: .init(batch: 32, lr: 1e-3, steps: 1200...2400))
 
     /// What menus and messages call it.
     public var title: String { self == .demo ? "lecture demo" : "full run" }
@@ -37,7 +39,7 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
         o.config.dropout = 0
         switch self {
         case .demo:
-            o.batch = 16; o.lr = 6e-3; o.warmup = 100; o.emaDecay = 0.99; o.weighting = .minSnr
+            o.batch = 16; o.lr = 6e-3; o.warmup = 100; o.emaDecay = 0.99; o.weighting = .minSnr; o.objective = .v
         case .full:
             o.batch = 64; o.lr = 5e-4; o.warmup = 300; o.emaDecay = 0.999
         }
@@ -65,7 +67,8 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
 /// it). Its images per second are not the first setting's (a larger batch
 /// uses the cores better), so the length is measured, not carried over. The
 /// demo's batch 16 at lr 6e-3 wins on a slow machine (about 20,000 images in
-/// 4 minutes); with 70,000 images and more, batch 32 at lr 1e-3 ends higher.
+/// 4 minutes); from some 40,000 images (1,200 steps of 32) batch 32 at lr 1e-3
+/// ends higher (docs/measurements.md, "The lecture demo predicts v").
 public struct LengthFit: Equatable, Sendable, Codable {
     public var seconds: Double, atStep: Int, steps: ClosedRange<Int>
     public var faster: Faster?

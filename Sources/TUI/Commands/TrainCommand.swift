@@ -70,6 +70,8 @@ struct TrainCommand: ParsableCommand {
         if let warmup { o.warmup = warmup }
         o.loss = LossKind(rawValue: loss)!
         if let objective { o.objective = Objective(rawValue: objective)! }
+        // A learned variance trains with the ε objective (its bound term needs the mean from ε̂), whatever the recipe predicts.
+        else if c.learnSigma { o.objective = .eps }
         if let weighting { o.weighting = Weighting(rawValue: weighting)! }
         if let classWeights { o.classWeights = try Self.parseClassWeights(classWeights) }
         if let teacher, let weakTeacher {

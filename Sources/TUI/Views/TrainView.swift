@@ -25,7 +25,7 @@ enum TrainView {
         let rows: [(String, Bool)] = [
             ("d  \(TrainRecipe.demo.title): about \(fit.minutes) minutes; the preview turns into digits", true),
         ] + pick.map { ($0, false) } + [
-            ("   Either way: min-SNR loss weighting, EMA \(demo.emaDecay), warm-up \(demo.warmup) steps.", false),
+            ("   Either way: predicts \(demo.objective.rawValue), min-SNR weighting, EMA \(demo.emaDecay), warm-up \(demo.warmup).", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): the first bundled model's recipe (v1), \(full.totalSteps) steps", true),
             ("   \(TrainRecipe.fullEpochs) epochs of batch \(full.batch) at lr \(full.lr), EMA \(full.emaDecay): 35-40 minutes", false),
