@@ -28,7 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid (default linear; --init and --resume keep their file's).") var schedule: String?
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000; default 1000; --init and --resume keep their file's).") var T: Int?
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
-    @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0). Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String?
+    @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0) (full recipe \(Self.full.objective.rawValue), demo \(Self.demo.objective.rawValue), eps with --learn-sigma). Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String?
     @Option(help: "Loss weighting: simple, snr, min-snr, importance (full recipe \(Self.full.weighting.rawValue), demo \(Self.demo.weighting.rawValue)).") var weighting: String?
     @Option(parsing: .unconditional, help: "EMA decay of the weights used for sampling (full recipe \(Self.full.emaDecay), demo \(Self.demo.emaDecay)).") var ema: Double?
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
