@@ -519,7 +519,7 @@ final class ForkTests: XCTestCase {
         // At 80 columns no row of the menu is cut (each ends whole, as the class reads it).
         var narrow = st; narrow.width = 80; narrow.height = 24
         let menu80 = render(narrow).text
-        for end in ["turns into digits", "at lr 0.001 where", "(1000+ steps).", "warm-up 100 steps.", "18740 steps", "35-40 minutes",
+        for end in ["turns into digits", "at lr 0.001 where", "(1000+ steps).", "warm-up 100.", "18740 steps", "35-40 minutes",
                     "(see the ETA)."] {
             XCTAssertTrue(menu80.contains(end + " "), "\(end)\n" + menu80)
         }

@@ -374,7 +374,9 @@ final class OutputTests: XCTestCase {
         // trains with ε whatever the recipe predicts, and --objective chooses over both.
         XCTAssertEqual(try options(demo).objective, .v)
         XCTAssertEqual(try SafeTensors.read(demo).metadata["objective"], "v")
-        for (flags, objective) in [("--learn-sigma", Objective.eps), ("--learn-sigma --objective eps", .eps), ("--objective x0", .x0)] {
+        // A fine-tune keeps its file's objective, except with --learn-sigma.
+        for (flags, objective) in [("--learn-sigma", Objective.eps), ("--objective x0", .x0), ("--recipe full --init \(demo)", .v),
+                                   ("--init \(demo) --learn-sigma", .eps)] {
             let other = dir + "/demo-other.safetensors"
             try? FileManager.default.removeItem(atPath: other)
             let said = ddpm("train --recipe demo \(flags) --steps 2 --limit 64 --checkpoint-every 10 --out \(other)")
@@ -431,6 +433,11 @@ final class OutputTests: XCTestCase {
         XCTAssertLessThan(stoppedAt, TrainRecipe.demoFit.atStep, said)
         XCTAssertNotNil(meta["length_fit"], "the checkpoint says the fit is still to come")
         try FileManager.default.copyItem(atPath: fitted, toPath: given)
+        // info's flags for it leave the sizing (and the start-over) to come: no length, warm-up, batch or rate.
+        let unsized = ddpm("info --weights \(given)")
+        let unsizedFlags = try XCTUnwrap(unsized.split(separator: "\n").first { $0.hasPrefix("trained with:") }, unsized)
+        XCTAssertTrue(unsizedFlags.contains("--recipe demo") && unsizedFlags.contains("--objective v"), unsized)
+        for w in ["--steps", "--warmup", "--batch", "--lr"] { XCTAssertFalse(unsizedFlags.contains(w), "\(w): \(unsized)") }
         let resumed = ddpm("train --resume --limit 256 --minutes 0.5 --out \(fitted)")
         XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
         // "sized to this machine: 1450 steps, about 4.5 min in all" or, fast enough for the other setting,

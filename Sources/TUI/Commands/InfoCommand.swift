@@ -45,7 +45,7 @@ struct InfoCommand: ParsableCommand {
             if meta["format"] == Trainer.checkpointFormat {
                 do {
                     let st = try Checkpoint.trainState(meta, path: weights)
-                    print("trained with:         \(TrainCommand.flags(reproducing: st.options, metadata: meta))")
+                    print("trained with:         \(TrainCommand.flags(reproducing: st.options, pendingFit: st.pendingFit, metadata: meta))")
                 } catch { print("trained with:         (its training state does not read: \(EngineError.oneLine("\(error)")); --resume refuses it)") }
             }
             // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).

@@ -28,7 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid (default linear; --init and --resume keep their file's).") var schedule: String?
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000; default 1000; --init and --resume keep their file's).") var T: Int?
     @Option(help: "Loss: mse or l1.") var loss: String = "mse"
-    @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0) (full recipe \(Self.full.objective.rawValue), demo \(Self.demo.objective.rawValue), eps with --learn-sigma). Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String?
+    @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0). Default: the recipe's (full \(Self.full.objective.rawValue), demo \(Self.demo.objective.rawValue)); with --init the file's; eps with --learn-sigma. Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String?
     @Option(help: "Loss weighting: simple, snr, min-snr, importance (full recipe \(Self.full.weighting.rawValue), demo \(Self.demo.weighting.rawValue)).") var weighting: String?
     @Option(parsing: .unconditional, help: "EMA decay of the weights used for sampling (full recipe \(Self.full.emaDecay), demo \(Self.demo.emaDecay)).") var ema: Double?
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
@@ -215,8 +215,8 @@ struct TrainCommand: ParsableCommand {
             if let initSchedule { opts.schedule = initSchedule }
             // ... and guides at every one of its timesteps unless --guidance-max-t says otherwise.
             if guidanceMaxT == nil, opts.distill != nil { opts.distill!.maxT = opts.schedule.T - 1 }
-            // ... and what it predicts, unless --objective says otherwise.
-            if let initObjective, objective == nil { opts.objective = initObjective }
+            // ... and what it predicts, unless --objective says otherwise (or --learn-sigma, which trains ε).
+            if let initObjective, objective == nil, !cfg.learnSigma { opts.objective = initObjective }
             // The flags given over the checkpoint's options for --resume.
             // (--epochs of a resumed run count passes at the checkpoint's batch, which --batch does not change.)
             let resumedBatch = resumedOptions?.batch
@@ -342,11 +342,13 @@ struct TrainCommand: ParsableCommand {
 extension TrainCommand {
     /// The flags that train a checkpoint's run again (`ddpm info`): its options, model, T and data
     /// (defaults left out); numbers as Swift writes them, which read back to the same values. A demo
-    /// not sized yet gives --recipe demo and no --steps, which would turn the sizing off.
-    static func flags(reproducing o: TrainOptions, metadata: [String: String]) -> String {
-        var f = metadata["length_fit"] != nil ? ["--recipe demo"] : []
-        f += ["--batch \(o.batch)", "--lr \(o.lr)", "--warmup \(o.warmup)"]
-        if metadata["length_fit"] == nil { f.append("--steps \(o.totalSteps)") }
+    /// not sized yet (`pendingFit`) gives --recipe demo and neither --steps nor --warmup, either of
+    /// which would turn the sizing off, nor --batch and --lr while it may still start over (they would
+    /// keep it from that: the run has the recipe's).
+    static func flags(reproducing o: TrainOptions, pendingFit: LengthFit?, metadata: [String: String]) -> String {
+        var f = pendingFit != nil ? ["--recipe demo"] : []
+        if pendingFit?.faster == nil { f += ["--batch \(o.batch)", "--lr \(o.lr)"] }
+        if pendingFit == nil { f += ["--warmup \(o.warmup)", "--steps \(o.totalSteps)"] }
         f += ["--ema \(o.emaDecay)", "--seed \(o.seed)", "--weighting \(o.weighting.rawValue)", "--objective \(o.objective.rawValue)"]
         if o.loss != .mse { f.append("--loss \(o.loss.rawValue)") }
         if o.schedule.kind != .linear { f.append("--schedule \(o.schedule.kind.rawValue)") }
