@@ -66,9 +66,11 @@ public enum TrainRecipe: String, CaseIterable, Codable, Sendable {
 /// time that was left (`faster.steps`; `before` holds the seconds spent before
 /// it). Its images per second are not the first setting's (a larger batch
 /// uses the cores better), so the length is measured, not carried over. The
-/// demo's batch 16 at lr 6e-3 wins on a slow machine (about 20,000 images in
-/// 4 minutes); from some 40,000 images (1,200 steps of 32) batch 32 at lr 1e-3
-/// ends higher (docs/measurements.md, "The lecture demo predicts v").
+/// demo's batch 16 at lr 6e-3 won on a slow machine (about 20,000 images in
+/// 4 minutes; measured with ε-prediction); on a host that trains some 50,000
+/// (1,450-1,900 steps of 32) batch 32 at lr 1e-3 ended higher, with v. The
+/// threshold, 1,200 steps of 32, lies between the two (docs/measurements.md,
+/// "The lecture demo predicts v").
 public struct LengthFit: Equatable, Sendable, Codable {
     public var seconds: Double, atStep: Int, steps: ClosedRange<Int>
     public var faster: Faster?
