@@ -61,17 +61,20 @@ struct TrainCommand: ParsableCommand {
     /// The noise schedule the flags ask for (linear, T = 1000 where they are not given).
     var scheduleSpec: NoiseSchedule.Spec { .init(kind: ScheduleKind(rawValue: schedule ?? "linear")!, T: T ?? NoiseSchedule.Spec().T) }
 
-    /// The recipe's options for `images` images with the flags given over them (a new run).
-    func newRunOptions(images: Int, config cfg: UNetConfig) throws -> TrainOptions {
+    /// The recipe's options for `images` images with the flags given over them (a new run);
+    /// `initObjective`: what the --init file predicts.
+    func newRunOptions(images: Int, config cfg: UNetConfig, initObjective: Objective? = nil) throws -> TrainOptions {
         var o = chosenRecipe.options(images: images, batch: batch)
         var c = cfg; c.dropout = o.config.dropout
         o.config = c
         o.schedule = scheduleSpec
         if let warmup { o.warmup = warmup }
         o.loss = LossKind(rawValue: loss)!
+        // What the network predicts: --objective; else ε for a learned variance (its bound term needs
+        // the mean from ε̂); else what the --init file predicts; else the recipe's.
         if let objective { o.objective = Objective(rawValue: objective)! }
-        // A learned variance trains with the ε objective (its bound term needs the mean from ε̂), whatever the recipe predicts.
         else if c.learnSigma { o.objective = .eps }
+        else if let initObjective { o.objective = initObjective }
         if let weighting { o.weighting = Weighting(rawValue: weighting)! }
         if let classWeights { o.classWeights = try Self.parseClassWeights(classWeights) }
         if let teacher, let weakTeacher {
@@ -210,13 +213,11 @@ struct TrainCommand: ParsableCommand {
             do { ds = try ds.padded(to: cfg.imageSize) } catch let e as EngineError {
                 throw CLIError("\(dir): \(e)" + (ds.side > cfg.imageSize ? " (a 32x32 set trains with --config small, or --init from a 32x32 model)" : ""))
             }
-            var opts = try newRunOptions(images: ds.count, config: cfg)
+            var opts = try newRunOptions(images: ds.count, config: cfg, initObjective: initObjective)
             // A fine-tune keeps the noise schedule its weights were trained for.
             if let initSchedule { opts.schedule = initSchedule }
             // ... and guides at every one of its timesteps unless --guidance-max-t says otherwise.
             if guidanceMaxT == nil, opts.distill != nil { opts.distill!.maxT = opts.schedule.T - 1 }
-            // ... and what it predicts, unless --objective says otherwise (or --learn-sigma, which trains ε).
-            if let initObjective, objective == nil, !cfg.learnSigma { opts.objective = initObjective }
             // The flags given over the checkpoint's options for --resume.
             // (--epochs of a resumed run count passes at the checkpoint's batch, which --batch does not change.)
             let resumedBatch = resumedOptions?.batch
@@ -266,7 +267,7 @@ struct TrainCommand: ParsableCommand {
                     }
                     let c = trainer.options.config, o = trainer.options, s = o.schedule
                     print("starting from the weights in \(EngineError.oneLine(initWeights)) (its model: \(c.nChannels) channels x \(c.chMults), \(c.imageSize)x\(c.imageSize), \(s.kind.rawValue) schedule with T \(s.T), predicts \(o.objective.rawValue); --config and --attention do not apply)")
-                    // --objective over the file's: the network's output is trained toward another target.
+                    // --objective (or --learn-sigma, which trains ε) over the file's: the output is trained toward another target.
                     if let initObjective, initObjective != o.objective {
                         print("note: \(EngineError.oneLine(initWeights)) predicts \(initObjective.rawValue); the run retrains its output to predict \(o.objective.rawValue) (its first steps start from a prediction of another quantity)")
                     }
