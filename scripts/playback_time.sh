@@ -3,12 +3,14 @@
 # (1000 steps, 16 digits, the default view) in a 120x40 tmux pane: from the
 # first drawn frame to the status line saying "done". Issue #4's target: < 20 s.
 #   scripts/playback_time.sh [path to ddpm, default .build/release/ddpm]
+# ASSETS=DIR plays on another assets folder (say, one without the classifier,
+# to time the digit labels' share).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${1:-.build/release/ddpm}"
 session="ddpm-playback-$$"
 tmux kill-session -t "$session" 2>/dev/null || true
-tmux new-session -d -s "$session" -x 120 -y 40 "TERM=xterm-256color DDPM_ASSETS=$PWD/assets $bin; sleep 5"
+tmux new-session -d -s "$session" -x 120 -y 40 "TERM=xterm-256color DDPM_ASSETS=${ASSETS:-$PWD/assets} $bin; sleep 5"
 trap 'tmux kill-session -t "$session" 2>/dev/null || true' EXIT
 until tmux capture-pane -p -t "$session" | grep -q "running"; do sleep 0.05; done
 start=$(date +%s.%N)
