@@ -184,6 +184,31 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20-guide7x4")
         var fewer = st.settings; fewer.steps = 20
         XCTAssertEqual(SampleView.samplersBefore(Array(ran.prefix(250)), fewer), "DDPM then DDIM 50 then ", "50 steps, then 20")
+        // A change of DDIM's η mid-run, or of DDPM's σ², is a stretch of its own as well (the status line
+        // named only the last η); guidance is not.
+        var etaRun = Array(ran.prefix(250))
+        for i in 220..<250 {
+            var set = etaRun[i].settings; set.eta = 0.3; let f = etaRun[i]
+            etaRun[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                      eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        }
+        var eta3 = st.settings; eta3.eta = 0.3
+        XCTAssertEqual(SampleView.samplersBefore(etaRun, eta3), "DDPM then DDIM 50 η=0.0 then ")
+        XCTAssertEqual(SampleView.samplersBefore(etaRun, eta3, unicode: false), "DDPM then DDIM 50 eta=0.0 then ")
+        XCTAssertEqual(SampleView.samplersBefore(etaRun, eta3, compact: true), "DDPM then ", "a narrow title: the samplers alone")
+        var eta5 = eta3; eta5.eta = 0.5
+        XCTAssertEqual(SampleView.samplersBefore(etaRun, eta5), "DDPM then DDIM 50 η=0.0 then DDIM 50 η=0.3 then ")
+        var steps20 = eta3; steps20.steps = 20
+        XCTAssertEqual(SampleView.samplersBefore(etaRun, steps20), "DDPM then DDIM 50 η=0.0 then DDIM 50 η=0.3 then ",
+                       "each η named beside the other, though the next differs in steps")
+        var posterior = Array(ran.prefix(200))
+        for i in 100..<200 {
+            var set = posterior[i].settings; set.variance = .posterior; let f = posterior[i]
+            posterior[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                         eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        }
+        var ddpm = st.settings; ddpm.kind = .ddpm
+        XCTAssertEqual(SampleView.samplersBefore(posterior, ddpm), "DDPM then DDPM σ²=β̃ then ")
         // Twenty-one stretches (DDPM and DDIM 50 in turn every ten steps, DDIM 50 on to 250, then DPM++ 20):
         // the first, a count, the last, in both.
         for i in 0..<200 {
@@ -334,7 +359,45 @@ final class AppTests: XCTestCase {
             XCTAssertEqual(reduce(&st, .key(.char("Y"))), [])
             XCTAssertEqual(st.message, "'Y' is not a key of \(name) (? lists them)")
             XCTAssertTrue(isNotAKey(st.message))
+            // So do Enter and Backspace (a nervous presenter's keys), rather than nothing.
+            for (key, spelled) in [(Key.enter, "Enter"), (.backspace, "Backspace")] {
+                XCTAssertEqual(reduce(&st, .key(key)), [])
+                XCTAssertEqual(st.message, "\(spelled) is not a key of \(name) (? lists them)")
+            }
+            // Esc clears what is said, silently; with nothing said it says there is nothing to close.
+            XCTAssertEqual(reduce(&st, .key(.escape)), [])
+            XCTAssertNil(st.message)
+            XCTAssertEqual(reduce(&st, .key(.escape)), [])
+            XCTAssertEqual(st.message, "Esc: nothing open to close (? lists the keys, q quits)")
         }
+        var st = try makeState()
+        st.screen = .compare
+        XCTAssertEqual(reduce(&st, .key(.enter)), [])
+        XCTAssertEqual(st.message, "Enter is not a key of the compare view (? lists them)")
+        // End while live (nothing scrubbed) says so.
+        st = try makeState()
+        st.snapshot = Self.fakeSnapshot(steps: 30)
+        XCTAssertEqual(reduce(&st, .key(.end)), [])
+        XCTAssertEqual(st.message, "live: the newest step is on screen (← or Home scrubs back)")
+    }
+
+    /// A new run of the sample view during a training run says that the two share the cores (the
+    /// sample view paused when training started; space says it as well).
+    func testANewRunBesideTrainingSaysItSlowsIt() throws {
+        var st = try makeState()
+        st.snapshot = Self.fakeSnapshot(steps: 30)
+        var train = RunnerSnapshot(); train.train = TrainMetrics(); train.running = true
+        st.trainSnapshot = train
+        XCTAssertEqual(reduce(&st, .key(.char("r"))), [.command(.restart(seed: st.seed))])
+        XCTAssertEqual(st.message, "new run: it runs beside the training run, which slows meanwhile (space pauses it)")
+        let effects = reduce(&st, .key(.char("T")))
+        XCTAssertFalse(effects.isEmpty)
+        XCTAssertTrue(st.message?.hasSuffix("; it runs beside the training run, which slows meanwhile (space pauses it)") ?? false,
+                      st.message ?? "")
+        // Without a training run nothing of the sort is said.
+        st.trainSnapshot = nil
+        _ = reduce(&st, .key(.char("r")))
+        XCTAssertNil(st.message)
     }
 
     func testSettingsShowImmediatelyAndReachTheEngine() throws {

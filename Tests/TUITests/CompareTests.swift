@@ -145,6 +145,12 @@ final class CompareTests: XCTestCase {
         XCTAssertNil(st.editing)
         XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])
         XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])
+        // The same values again (Enter without an edit) do not start the comparison over.
+        st.snapshot.compare = CompareSnapshot(spec: st.compareSpec, rows: [], running: true)
+        _ = reduce(&st, .key(.char("e")))
+        XCTAssertEqual(reduce(&st, .key(.enter)), [])
+        XCTAssertNil(st.editing)
+        XCTAssertEqual(st.message, "values unchanged: the comparison goes on")
         // A bad value keeps the entry open with the reason; Esc leaves the values as they were.
         _ = reduce(&st, .key(.char("e")))
         for _ in 0..<20 { _ = reduce(&st, .key(.backspace)) }

@@ -515,7 +515,7 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [])
         XCTAssertTrue(st.choosingRecipe)
         let menu = render(st).text
-        XCTAssertTrue(menu.contains("In progress: step 340/1600. d, f or Enter stop and save it first."), menu)
+        XCTAssertTrue(menu.contains("In progress: step 340/1600. d or f stop and save it first."), menu)
         // At 80 columns no row of the menu is cut (each ends whole, as the class reads it).
         var narrow = st; narrow.width = 80; narrow.height = 24
         let menu80 = render(narrow).text
@@ -525,10 +525,21 @@ final class ForkTests: XCTestCase {
         }
         XCTAssertEqual(reduce(&st, .key(.escape)), [])
         XCTAssertFalse(st.choosingRecipe)
-        // g twice (a key repeat) does not stop the run in progress; g twice with none starts the demo.
+        // g twice (a key repeat) does not stop the run in progress, nor does a flustered Enter; g twice
+        // with none starts the demo.
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.char("g"))), [])
-        XCTAssertEqual(st.message, "no training started: the run in progress goes on")
+        XCTAssertEqual(st.message, "no training started: the run in progress goes on (g, then d or f, stops it and starts another)")
+        _ = reduce(&st, .key(.char("g")))
+        XCTAssertTrue(render(st).text.contains("Any other key, Enter and g too, cancels: the run goes on."), render(st).text)
+        XCTAssertEqual(reduce(&st, .key(.enter)), [])
+        XCTAssertEqual(st.message, "no training started: the run in progress goes on (g, then d or f, stops it and starts another)")
+        // A view's key cancels the menu and goes to that view.
+        _ = reduce(&st, .key(.char("g")))
+        XCTAssertEqual(reduce(&st, .key(.char("3"))), [])
+        XCTAssertEqual(st.screen, .forward); XCTAssertFalse(st.choosingRecipe)
+        XCTAssertEqual(st.message, "no training started")
+        st.screen = .train
         XCTAssertEqual(reduce(&st, .key(.char("s"))), [])
         XCTAssertEqual(st.message, "s samples the model trained here once its run has finished")
         // q during a run asks; another key goes on (and acts), q twice quits.
@@ -621,5 +632,14 @@ final class ForkTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         FileManager.default.createFile(atPath: dir + "/demo.safetensors", contents: Data())
         XCTAssertEqual(ExplorerApp.freeTrainOut(dir + "/demo.safetensors"), dir + "/demo-2.safetensors")
+        // The run in progress, not written yet, takes its name as well (the menu says where the next saves),
+        // however it is spelled.
+        FileManager.default.createFile(atPath: dir + "/demo-2.safetensors", contents: Data())
+        XCTAssertEqual(ExplorerApp.freeTrainOut(dir + "/demo.safetensors", besides: dir + "/./demo-3.safetensors"),
+                       dir + "/demo-4.safetensors")
+        // The menu names that file.
+        var named = st
+        named.screen = .train; named.choosingRecipe = true; named.nextTrainOut = "demo-4.safetensors"
+        XCTAssertTrue(render(named).text.contains("on w and q: demo-4.safetensors"), render(named).text)
     }
 }

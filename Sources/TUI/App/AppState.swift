@@ -98,6 +98,8 @@ public struct AppState: Sendable {
     public var trainDataName = "the bundled MNIST"
     /// `g` asked which recipe to train with (d demo, f full, Esc cancels).
     public var choosingRecipe = false
+    /// Where the run the recipe menu starts will save (the app fills it in while the menu is open).
+    public var nextTrainOut: String? = nil
     /// The sample view's `g` asked which digit to guide toward (0-9, x off, Esc keeps).
     public var choosingGuide = false
     /// Why classifier guidance is unavailable (nil: the classifier of noisy digits is loaded).
@@ -210,7 +212,7 @@ public enum KeyHelp {
         ("f", "fork after the step shown (again: close)"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG (zoomed: the digit and its stages)"), ("R", "record the trajectory to a file: ddpm replay"),
         ("G", "export the trajectory as an animated GIF"), ("1 2 3 4", "sample / train / forward / compare view"),
-        ("?", "this help"), ("q", "quit (with a fork open: q twice)"),
+        ("?", "this help"), ("q", "quit (asks first with a fork open or during training)"),
         ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
         ("no ink", "under a digit: too few inked pixels (all ink: too many)"),
         ("red / blue", "pixels past the range shown (blue: below it, half-block)"),

@@ -392,6 +392,7 @@ enum ExplorerApp {
                     k = term.readKey(timeoutMs: 0)
                 }
                 if pollResizeAndEngines() { dirty = true }
+                if state.choosingRecipe && dirty { state.nextTrainOut = InputFile.shown(nextTrainOut()) }
                 guard dirty else { continue }
                 dirty = false
                 term.draw(render(state))
@@ -403,6 +404,16 @@ enum ExplorerApp {
                     throw CLIError("internal error (simulated by DDPM_TEST_INTERNAL_ERROR)")
                 }
             }
+        }
+
+        /// Where the next run `g` starts saves: a run of this session keeps its file, so the next takes
+        /// the first free name after it (after `train --tui --out demo.safetensors`, demo-2); a file an
+        /// earlier session left is kept as well.
+        func nextTrainOut() -> String {
+            if trainEngine != nil, (startedTrainer ?? options.trainer) != nil, let current = trainOut {
+                return absolutePath(ExplorerApp.freeTrainOut(options.trainOut ?? ExplorerApp.defaultTrainOut, besides: current))
+            }
+            return trainOut ?? absolutePath(ExplorerApp.freeTrainOut())
         }
 
         /// Feeds a resize and new engine snapshots to the reducer; true if any arrived.
@@ -621,11 +632,9 @@ enum ExplorerApp {
                     kept = done ? "; the finished run is saved in \(InputFile.shown(out))"
                         : "; the run before: \(InputFile.shown(out)) (step \(old.step))"
                     if !done { stoppedRuns.append((out, old.step)) }
-                    trainOut = absolutePath(ExplorerApp.freeTrainOut(options.trainOut ?? ExplorerApp.defaultTrainOut))
                 }
+                trainOut = nextTrainOut()
                 startedTrainer = tr
-                // A file an earlier session left is kept: this run gets the next free name.
-                trainOut = trainOut ?? absolutePath(ExplorerApp.freeTrainOut())
                 // Sampling pauses: the two share the cores (space in the sample view resumes it, and training slows).
                 let sampling = state.snapshot.running
                 sampleEngine?.send(.pause)
@@ -688,9 +697,10 @@ enum ExplorerApp {
 
     /// The first of ddpm-train.safetensors, ddpm-train-2.safetensors, ... that is not there yet
     /// (numbered from `base`: a second run after `train --tui --out demo.safetensors` is demo-2).
-    static func freeTrainOut(_ base: String = defaultTrainOut) -> String {
-        let name = { (k: Int) in k == 1 ? base : numbered(base, k) }
-        return name(firstFree(from: 1) { FileManager.default.fileExists(atPath: name($0)) })
+    /// `besides`: a path taken as well (the run in progress, whose file may not be written yet).
+    static func freeTrainOut(_ base: String = defaultTrainOut, besides: String? = nil) -> String {
+        let name = { (k: Int) in k == 1 ? base : numbered(base, k) }, taken = besides.map(absolutePath)
+        return name(firstFree(from: 1) { FileManager.default.fileExists(atPath: name($0)) || absolutePath(name($0)) == taken })
     }
 
     /// "name-k.ext" for the k-th run of a session.

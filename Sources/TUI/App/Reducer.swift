@@ -123,6 +123,10 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     if s.choosingGuide { return guideKey(&s, k) }
     switch k {
     case .char("q"): return quitKey(&s, asked: asked)
+    case .escape:
+        // Esc clears what is said; with nothing said, it says there is nothing to close.
+        if previous == nil { s.message = "Esc: nothing open to close (? lists the keys, q quits)" }
+        return []
     case .char("?"):
         // A trajectory or comparison playing behind the help would go on unseen: it waits (training does not).
         s.helpPaused = s.screen != .train && s.screen != .forward && s.screenMoving
@@ -158,9 +162,25 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     }
     switch s.screen {
     case .compare: return compareKey(&s, k)
-    case .sample: return sampleKey(&s, k)
+    case .sample:
+        let effects = sampleKey(&s, k)
+        // A run started over beside a training run shares the cores with it: said, as space says it.
+        if s.trainSnapshot?.running == true && effects.contains(where: startsSampling) {
+            let note = "it runs beside the training run, which slows meanwhile (space pauses it)"
+            s.message = s.message.map { $0 + "; " + note } ?? "new run: " + note
+        }
+        return effects
     case .forward: return forwardKey(&s, k)
     case .train: return trainKey(&s, k)
+    }
+}
+
+/// Whether an effect starts the sample view's run over (running).
+private func startsSampling(_ e: Effect) -> Bool {
+    guard case .command(let c) = e else { return false }
+    switch c {
+    case .restart, .retemper: return true
+    default: return false
     }
 }
 
@@ -365,7 +385,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.scrub = k == .home ? 0 : max(0, (s.scrub ?? h - 1) - page)
         return s.snapshot.running ? [.command(.pause)] : []
     case .end, .pageDown:
-        guard let i = s.scrub else { return [] }
+        guard let i = s.scrub else {
+            if h > 0 { s.message = "live: the newest step is on screen (" + (s.caps.unicode ? "←" : "left") + " or Home scrubs back)" }
+            return []
+        }
         s.scrub = k == .end || i + page >= h ? nil : i + page
         return []
     case .char("f"):
@@ -432,7 +455,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // Say so rather than ignore it, as the compare view does.
         s.message = notAKey(c, of: "the sample view")
         return []
-    default: changed = false
+    default:
+        changed = false
+        s.message = notAKey(k, of: "the sample view")
     }
     return changed ? applySettings(&s, set, before: before, onFork: onFork) : []
 }
@@ -580,7 +605,9 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // Within 80 columns: a longer message folds to one row, cut before its second half.
         s.message = compareNotAKey + "; other settings come from the sample view (1)"
         return []
-    default: return []
+    default:
+        s.message = notAKey(k, of: "the compare view")
+        return []
     }
     return [.command(.compare(s.compareSpec))]
 }
@@ -595,6 +622,14 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
     case .enter:
         do {
             let v = try s.compareParameter.parse(text, T: s.schedule.T)
+            // The same values as the comparison on screen: it goes on rather than starting over.
+            if s.snapshot.compare?.spec == s.compareSpec && s.compareSpec.values == v {
+                s.editing = nil
+                let done = s.snapshot.compare.map { !$0.rows.isEmpty && $0.finished } ?? false
+                s.message = done ? "values unchanged (r runs them again with a new seed)"
+                    : "values unchanged: the comparison goes on"
+                return []
+            }
             s.compareValues[s.compareParameter] = v; s.editing = nil
             s.message = "comparing \(s.compareParameter.rawValue): \(v.map { s.compareParameter.format($0) }.joined(separator: ", "))"
             return [.command(.compare(s.compareSpec))]
@@ -647,7 +682,9 @@ private func forwardKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char(let c) where !c.isWhitespace:
         s.message = notAKey(c, of: "the forward view")
         return []
-    default: break
+    default:
+        s.message = notAKey(k, of: "the forward view")
+        return []
     }
     if let d = s.forwardDigits { s.forwardDigit = min(s.forwardDigit, d.count - 1) }
     return []
@@ -675,7 +712,9 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char(let c) where !c.isWhitespace:
         s.message = notAKey(c, of: "the training view")
         return []
-    default: return []
+    default:
+        s.message = notAKey(k, of: "the training view")
+        return []
     }
 }
 
@@ -690,6 +729,27 @@ func notAKey(_ c: Character, of view: String) -> String {
     "\(c.isASCII ? "'\(c)'" : "that") is not a key of \(view) (? lists them)"
 }
 
+/// What a key without a character says where it has no action (nil for a key that has one in every
+/// view, or for Esc, which the caller handles).
+func notAKey(_ k: Key, of view: String) -> String? {
+    let name: String
+    switch k {
+    case .enter: name = "Enter"
+    case .backspace: name = "Backspace"
+    case .tab: name = "Tab"
+    case .up: name = "Up"
+    case .down: name = "Down"
+    case .left, .shiftLeft: name = "Left"
+    case .right, .shiftRight: name = "Right"
+    case .home: name = "Home"
+    case .end: name = "End"
+    case .pageUp: name = "PgUp"
+    case .pageDown: name = "PgDn"
+    case .char, .escape: return nil
+    }
+    return "\(name) is not a key of \(view) (? lists them)"
+}
+
 /// Whether a message is `notAKey`'s.
 func isNotAKey(_ message: String?) -> Bool {
     message.map { ($0.contains(" is not a key of ") && $0.hasSuffix(" (? lists them)")) || $0.hasPrefix(compareNotAKey) } ?? false
@@ -702,11 +762,19 @@ let compareNotAKey = "not a key here (? lists them)"
 /// full run; anything else (q too) cancels. During a run g cancels: a double g must not stop it.
 private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.choosingRecipe = false
-    if k == .char("g") && s.trainingInProgress { s.message = "no training started: the run in progress goes on"; return [] }
+    // During a run only d or f stop it (a flustered Enter or a double g must not).
+    if (k == .char("g") || k == .enter) && s.trainingInProgress {
+        s.message = "no training started: the run in progress goes on (g, then d or f, stops it and starts another)"; return []
+    }
     switch k {
     case .char("d"), .char("g"), .enter: s.message = "starting the \(TrainRecipe.demo.title)..."; return [.startTraining(.demo)]
     case .char("f"): s.message = "starting the \(TrainRecipe.full.title)..."; return [.startTraining(.full)]
     case .char("q"): s.message = "no training started (q again quits)"; return []
+    case .char("1"), .char("3"), .char("4"), .char("?"):
+        // A view's key cancels and goes to that view, as it would without the menu.
+        let effects = reduceKey(&s, k, previous: nil)
+        if s.message == nil { s.message = "no training started" }
+        return effects
     default: s.message = "no training started"; return []
     }
 }

@@ -134,13 +134,46 @@ enum SampleView {
     }
 
     /// The samplers a recording ran before the one `set` names, each as "DDIM 50 then ", in order;
-    /// "" when it ran only what `set` names. A change of steps mid-run starts a new one, as a change
-    /// of sampler does (guidance, variance and the like do not: `describe(set)` after it says them);
-    /// past four, the first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
-    static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings, separator: String = " then ") -> String {
-        var runs = stretches(frames, \.shortName)
-        if runs.last == set.shortName { runs.removeLast() }
-        return firstAndLast(runs, more: { "\($0) more" }).map { $0 + separator }.joined()
+    /// "" when it ran only what `set` names. A change of steps, of DDIM's η or of DDPM's σ² mid-run
+    /// starts a new one, as a change of sampler does (guidance does not: the status line says from
+    /// which t it ran). Each is named by its sampler and steps, and by `runName` where a neighbour
+    /// (`set` after the last) has the same ("DDIM 50 η=0.2 then " before DDIM 50 η=0.3); past four,
+    /// the first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
+    /// `compact` (a narrow title's): the samplers and their steps alone.
+    static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings, separator: String = " then ",
+                               unicode: Bool = true, compact: Bool = false) -> String {
+        if compact {
+            var runs = stretches(frames, \.shortName)
+            if runs.last == set.shortName { runs.removeLast() }
+            return firstAndLast(runs, more: { "\($0) more" }).map { $0 + separator }.joined()
+        }
+        let key = { (x: SamplerSettings) in runName(x, unicode: unicode) }
+        // Each stretch's first settings (settings compared only where they change: the status line
+        // runs this over the whole recording at every redraw).
+        var runs: [SamplerSettings] = [], previous: SamplerSettings? = nil
+        for f in frames where f.settings != previous {
+            previous = f.settings
+            if let last = runs.last, key(last) == key(f.settings) { continue }
+            runs.append(f.settings)
+        }
+        if let last = runs.last, key(last) == key(set) { runs.removeLast() }
+        let all = runs + [set]
+        let names = runs.indices.map { i in
+            let alike = all[i + 1].shortName == all[i].shortName || (i > 0 && all[i - 1].shortName == all[i].shortName)
+            return alike ? key(all[i]) : all[i].shortName
+        }
+        return firstAndLast(names, more: { "\($0) more" }).map { $0 + separator }.joined()
+    }
+
+    /// A stretch of a run as `samplersBefore` names it beside one of the same sampler and steps: DDIM's
+    /// η, and DDPM's σ² where it is not β ("DDPM then DDPM σ²=β̃", "DDIM 50 η=0.2 then DDIM 50 η=0.3").
+    static func runName(_ set: SamplerSettings, unicode: Bool = true) -> String {
+        switch set.kind {
+        case .ddim: return set.shortName + (unicode ? " η=" : " eta=") + String(format: "%.1f", set.eta)
+        case .ddpm where set.variance != .beta:
+            return set.shortName + (unicode ? " σ²=" : " var=") + varianceSymbol(set.variance, unicode: unicode)
+        default: return set.shortName
+        }
     }
 
     /// The samplers a side's frames ran, by kind alone, for a narrow title: "DDPM→DDIM→DPM++".
@@ -195,8 +228,9 @@ enum SampleView {
         let scrub = s.caps.unicode ? "←/→ scrub" : "left/right scrub"
         let hint = s.message ?? fitHints(s.replay != nil
             ? ["replay", "space play/pause", ". step", "r again", scrub, "= equation", "z zoom", "G gif", "p export"]
-            : (s.snapshot.finished ? [s.forking ? "f close fork" : "r new seed"] : [s.snapshot.running ? "space pause" : "space resume", ". step"]) + ["t/T temperature", "d sampler", "= equation", scrub,
-               "f fork", "g guide", "p export", "m renderer", "R record"], width: W)
+            : (s.snapshot.finished ? [s.forking ? "f close fork" : "r new seed"] : [s.snapshot.running ? "space pause" : "space resume", ". step"]) + ["t/T temperature", "d sampler", "= equation", scrub]
+               // With a fork open f closes it (said once: first when the run has finished).
+               + (s.forking ? (s.snapshot.finished ? [] : ["f close fork"]) : ["f fork"]) + ["g guide", "p export", "m renderer", "R record"], width: W)
         buf.text(0, H - 1, hint, fg: s.message == nil ? 245 : 226, maxWidth: W)   // a longer message: render() wraps it
         guard s.hasModel else { return renderNoModel(s, &buf) }
         let l = Layout(width: W, height: H, equation: s.showEquation)
@@ -367,9 +401,9 @@ enum SampleView {
                 // Every sampler its steps ran, the steps shared with the original first, as the status line
                 // names a run's ("DDPM σ²=β then DDIM 50 η=0.0").
                 let ran = fork.last!.settings
-                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(fork, ran)
+                g.rightTitle = mark(s.forkFocus) + "fork: final  " + samplersBefore(fork, ran, unicode: s.caps.unicode)
                     + describe(ran, unicode: s.caps.unicode)
-                g.rightShort = [mark(s.forkFocus) + "fork: final " + samplersBefore(fork, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
+                g.rightShort = [mark(s.forkFocus) + "fork: final " + samplersBefore(fork, ran, separator: s.caps.unicode ? "→" : ">", compact: true) + short(ran),
                                 mark(s.forkFocus) + "fork: final " + kindsRan(fork, unicode: s.caps.unicode),
                                 mark(s.forkFocus) + "fork: final \(short(ran))",
                                 mark(s.forkFocus) + "fork: final \(ran.shortName)", mark(s.forkFocus) + "fork: final"]
@@ -380,8 +414,8 @@ enum SampleView {
                 g.left = fin; g.leftReadings = snap.finalReadings
                 g.leftFile = "original-final-" + ExplorerApp.samplersInName(main, else: s.settings)
                 let ran = main.last?.settings ?? snap.settings
-                g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran) + describe(ran, unicode: s.caps.unicode)
-                g.leftShort = [mark(!s.forkFocus) + "orig: final " + samplersBefore(main, ran, separator: s.caps.unicode ? "→" : ">") + short(ran),
+                g.leftTitle = mark(!s.forkFocus) + "original: final  " + samplersBefore(main, ran, unicode: s.caps.unicode) + describe(ran, unicode: s.caps.unicode)
+                g.leftShort = [mark(!s.forkFocus) + "orig: final " + samplersBefore(main, ran, separator: s.caps.unicode ? "→" : ">", compact: true) + short(ran),
                                mark(!s.forkFocus) + "orig: final " + kindsRan(main, unicode: s.caps.unicode),
                                mark(!s.forkFocus) + "orig: final \(short(ran))",
                                mark(!s.forkFocus) + "orig: final \(ran.shortName)", mark(!s.forkFocus) + "orig: final"]

@@ -31,11 +31,11 @@ enum TrainView {
             ("   \(TrainRecipe.fullEpochs) epochs of batch \(full.batch) at lr \(full.lr), EMA \(full.emaDecay): 35-40 minutes", false),
             ("   on 2 cores with AVX-512, 3-5 hours with AVX2 only (see the ETA).", false),
             ("", false),
-            // recipeKey: during a run a second g cancels (a double g must not stop the run).
-            (s.trainingInProgress ? "Enter also starts the demo; any other key, g too, cancels."
+            // recipeKey: during a run g and Enter cancel (a double g or a flustered Enter must not stop the run).
+            (s.trainingInProgress ? "Any other key, Enter and g too, cancels: the run goes on."
                                   : "Enter or g again also starts the demo; any other key cancels.", false),
         ] + inProgress(s) + [
-            ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: ddpm-train*.safetensors", false),
+            ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: " + (s.nextTrainOut ?? "ddpm-train*.safetensors"), false),
         ]
         let w = min(W - 4, max(60, rows.map { $0.0.count }.max()! + 4)), h = rows.count + 4
         let x = (W - w) / 2, y = max(1, (H - h) / 2)
@@ -57,7 +57,7 @@ enum TrainView {
     /// The menu's warning when `g` is pressed during a run: starting another stops it (saved first).
     static func inProgress(_ s: AppState) -> [(String, Bool)] {
         guard s.trainingInProgress, let m = s.trainSnapshot?.train else { return [] }
-        return [("In progress: step \(m.step)/\(length(m, s.caps)). d, f or Enter stop and save it first.", true)]
+        return [("In progress: step \(m.step)/\(length(m, s.caps)). d or f stop and save it first.", true)]
     }
 
     /// The run's length: a bound ("≤4800") until the lecture demo is sized to the machine.
