@@ -59,8 +59,18 @@ final class OutputTests: XCTestCase {
         XCTAssertFalse(glyphs.contains { $0 == nil }, "a letter or digit without a glyph")
         XCTAssertEqual(Set(glyphs.compactMap { $0 }).count, chars.count, "two characters share a glyph")
         XCTAssertFalse(glyphs.contains { $0 == BitmapFont.box })
-        // Every row of a glyph fits its 5 columns.
-        XCTAssertFalse(BitmapFont.glyphs.values.contains { $0.count != BitmapFont.height || $0.contains { $0 > 0x1F } })
+        // Every row of a glyph fits its 5 columns; g, j, p, q and y reach below the baseline, nothing else does.
+        XCTAssertFalse(BitmapFont.glyphs.values.contains { $0.contains { $0 > 0x1F } })
+        for (c, g) in BitmapFont.glyphs {
+            let descends = "gjpqy".contains(c)
+            XCTAssertEqual(g.count, BitmapFont.height + (descends ? BitmapFont.descent : 0), "\(c)")
+            if descends { XCTAssertNotEqual(g.last, 0, "\(c)'s descender"); XCTAssertEqual(g[BitmapFont.height - 1] & 0x1F != 0, true, "\(c) meets its baseline") }
+        }
+        // Drawn, a descender goes into the rows below the line and no further.
+        var px = [UInt8](repeating: 0, count: 12 * 12)
+        BitmapFont.draw("p", into: &px, imageWidth: 12, x: 0, y: 0)
+        XCTAssertEqual(px[8 * 12], 255, "p's stem at row 8")
+        XCTAssertEqual(px[9 * 12..<12 * 12].allSatisfy { $0 == 0 }, true)
     }
 
     /// --trajectory: a labelled contact sheet, 10 step columns and the final
