@@ -374,11 +374,23 @@ final class AppTests: XCTestCase {
         st.screen = .compare
         XCTAssertEqual(reduce(&st, .key(.enter)), [])
         XCTAssertEqual(st.message, "Enter is not a key of the compare view (? lists them)")
-        // End while live (nothing scrubbed) says so.
+        // End while live (nothing scrubbed) says so; after the run, that it is at the end.
         st = try makeState()
         st.snapshot = Self.fakeSnapshot(steps: 30)
         XCTAssertEqual(reduce(&st, .key(.end)), [])
         XCTAssertEqual(st.message, "live: the newest step is on screen (← or Home scrubs back)")
+        st.snapshot.finished = true; st.snapshot.running = false
+        XCTAssertEqual(reduce(&st, .key(.end)), [])
+        XCTAssertEqual(st.message, "at the end of the run: ← or Home scrubs back")
+        // Esc closes the zoom, then the equation panel; a fork it leaves open, saying which key closes it.
+        st.zoom = true; st.showEquation = true
+        XCTAssertEqual(reduce(&st, .key(.escape)), [])
+        XCTAssertFalse(st.zoom); XCTAssertTrue(st.showEquation); XCTAssertEqual(st.message, "zoom closed")
+        XCTAssertEqual(reduce(&st, .key(.escape)), [])
+        XCTAssertFalse(st.showEquation)
+        st.snapshot.forkSettings = st.settings
+        XCTAssertEqual(reduce(&st, .key(.escape)), [])
+        XCTAssertTrue(st.forking); XCTAssertEqual(st.message, "f closes the fork (Esc does not: it would be lost)")
     }
 
     /// A new run of the sample view during a training run says that the two share the cores (the
@@ -389,11 +401,11 @@ final class AppTests: XCTestCase {
         var train = RunnerSnapshot(); train.train = TrainMetrics(); train.running = true
         st.trainSnapshot = train
         XCTAssertEqual(reduce(&st, .key(.char("r"))), [.command(.restart(seed: st.seed))])
-        XCTAssertEqual(st.message, "new run: it runs beside the training run, which slows meanwhile (space pauses it)")
-        let effects = reduce(&st, .key(.char("T")))
-        XCTAssertFalse(effects.isEmpty)
-        XCTAssertTrue(st.message?.hasSuffix("; it runs beside the training run, which slows meanwhile (space pauses it)") ?? false,
-                      st.message ?? "")
+        XCTAssertEqual(st.message, "new run beside the training run: training slows meanwhile (space pauses)")
+        var warmer = st.settings; warmer.temperature = 1.1
+        XCTAssertEqual(reduce(&st, .key(.char("T"))), [.command(.retemper(warmer))])
+        XCTAssertTrue(st.message?.hasSuffix("; training slows meanwhile") ?? false, st.message ?? "")
+        XCTAssertLessThanOrEqual(st.message?.count ?? 0, 160, "two rows at 80 columns: " + (st.message ?? ""))
         // Without a training run nothing of the sort is said.
         st.trainSnapshot = nil
         _ = reduce(&st, .key(.char("r")))

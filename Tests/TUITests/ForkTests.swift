@@ -639,7 +639,12 @@ final class ForkTests: XCTestCase {
                        dir + "/demo-4.safetensors")
         // The menu names that file.
         var named = st
-        named.screen = .train; named.choosingRecipe = true; named.nextTrainOut = "demo-4.safetensors"
-        XCTAssertTrue(render(named).text.contains("on w and q: demo-4.safetensors"), render(named).text)
+        named.screen = .train; named.choosingRecipe = true
+        _ = reduce(&named, .nextTrainOut("demo-4.safetensors"))
+        XCTAssertTrue(render(named).lines().contains { $0.contains("│    demo-4.safetensors ") }, render(named).text)
+        // At 80 columns a long path keeps its end, the name that tells the runs apart.
+        named.width = 80; named.height = 24
+        _ = reduce(&named, .nextTrainOut("/home/lecturer/courses/generative-models/week-3/live-demo/runs/ddpm-train-12.safetensors"))
+        XCTAssertTrue(render(named).lines().contains { $0.contains("…") && $0.contains("/runs/ddpm-train-12.safetensors │") }, render(named).text)
     }
 }

@@ -392,7 +392,7 @@ enum ExplorerApp {
                     k = term.readKey(timeoutMs: 0)
                 }
                 if pollResizeAndEngines() { dirty = true }
-                if state.choosingRecipe && dirty { state.nextTrainOut = InputFile.shown(nextTrainOut()) }
+                if state.choosingRecipe && dirty { _ = reduce(&state, .nextTrainOut(InputFile.shown(nextTrainOut()))) }
                 guard dirty else { continue }
                 dirty = false
                 term.draw(render(state))
@@ -407,7 +407,8 @@ enum ExplorerApp {
         }
 
         /// Where the next run `g` starts saves: a run of this session keeps its file, so the next takes
-        /// the first free name after it (after `train --tui --out demo.safetensors`, demo-2); a file an
+        /// the first free name numbered from the first run's (after `train --tui --out
+        /// demo.safetensors`, demo-2), skipping that run's file even before it is written; a file an
         /// earlier session left is kept as well.
         func nextTrainOut() -> String {
             if trainEngine != nil, (startedTrainer ?? options.trainer) != nil, let current = trainOut {

@@ -7,6 +7,8 @@ public enum Action: Sendable {
     case resize(width: Int, height: Int)
     case engine(RunnerSnapshot)
     case trainEngine(RunnerSnapshot)
+    /// Where the run the recipe menu starts would save (the loop says so while the menu is open).
+    case nextTrainOut(String)
     /// The message on screen has been up this many seconds (the loop says so as time passes).
     case tick(messageAge: Double)
 }
@@ -67,6 +69,9 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
                 s.message?.hasPrefix("checkpoint saved to ") == true { s.message = "checkpoint saved to \(saved)" }
         s.trainSnapshot = snap
         return []
+    case .nextTrainOut(let path):
+        s.nextTrainOut = path
+        return []
     case .tick(let age):
         guard s.message != nil else { return [] }
         // News on a moving screen goes after a while ("forked after t=500" is stale a hundred steps on);
@@ -124,7 +129,11 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     switch k {
     case .char("q"): return quitKey(&s, asked: asked)
     case .escape:
-        // Esc clears what is said; with nothing said, it says there is nothing to close.
+        // Esc closes the zoom, else the equation panel; a fork it does not (minutes of a presenter's
+        // work): it says which key does. With nothing open it clears what is said, or says so.
+        if s.screen == .sample && s.zoom { s.zoom = false; s.message = "zoom closed"; return [] }
+        if s.screen == .sample && s.showEquation { s.showEquation = false; s.message = "update equation hidden"; return [] }
+        if s.screen == .sample && s.forking { s.message = "f closes the fork (Esc does not: it would be lost)"; return [] }
         if previous == nil { s.message = "Esc: nothing open to close (? lists the keys, q quits)" }
         return []
     case .char("?"):
@@ -164,10 +173,11 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     case .compare: return compareKey(&s, k)
     case .sample:
         let effects = sampleKey(&s, k)
-        // A run started over beside a training run shares the cores with it: said, as space says it.
+        // A run started over beside a training run shares the cores with it: said, as space says it
+        // (briefly after a key's own message, which may already say that space pauses).
         if s.trainSnapshot?.running == true && effects.contains(where: startsSampling) {
-            let note = "it runs beside the training run, which slows meanwhile (space pauses it)"
-            s.message = s.message.map { $0 + "; " + note } ?? "new run: " + note
+            s.message = s.message.map { $0 + "; training slows meanwhile" }
+                ?? "new run beside the training run: training slows meanwhile (space pauses)"
         }
         return effects
     case .forward: return forwardKey(&s, k)
@@ -386,7 +396,9 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return s.snapshot.running ? [.command(.pause)] : []
     case .end, .pageDown:
         guard let i = s.scrub else {
-            if h > 0 { s.message = "live: the newest step is on screen (" + (s.caps.unicode ? "←" : "left") + " or Home scrubs back)" }
+            let back = (s.caps.unicode ? "←" : "left") + " or Home scrubs back"
+            if s.focusedSideFinished { s.message = "at the end of the run: " + back }
+            else if h > 0 { s.message = "live: the newest step is on screen (" + back + ")" }
             return []
         }
         s.scrub = k == .end || i + page >= h ? nil : i + page
@@ -627,7 +639,7 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
                 s.editing = nil
                 let done = s.snapshot.compare.map { !$0.rows.isEmpty && $0.finished } ?? false
                 s.message = done ? "values unchanged (r runs them again with a new seed)"
-                    : "values unchanged: the comparison goes on"
+                    : s.snapshot.compare?.running == true ? "values unchanged: the comparison goes on" : "values unchanged (space runs it)"
                 return []
             }
             s.compareValues[s.compareParameter] = v; s.editing = nil
@@ -729,8 +741,8 @@ func notAKey(_ c: Character, of view: String) -> String {
     "\(c.isASCII ? "'\(c)'" : "that") is not a key of \(view) (? lists them)"
 }
 
-/// What a key without a character says where it has no action (nil for a key that has one in every
-/// view, or for Esc, which the caller handles).
+/// What a key without a character says where it has no action (nil for a character, which
+/// `notAKey(_:of:)` with the character says, and for Esc, which reduceKey handles).
 func notAKey(_ k: Key, of view: String) -> String? {
     let name: String
     switch k {
@@ -758,8 +770,9 @@ func isNotAKey(_ message: String?) -> Bool {
 /// What the compare view says of a key without an action there.
 let compareNotAKey = "not a key here (? lists them)"
 
-/// The recipe menu `g` opens: d, Enter or (with no run in progress) g again for the demo, f for the
-/// full run; anything else (q too) cancels. During a run g cancels: a double g must not stop it.
+/// The recipe menu `g` opens: d, or with no run in progress Enter or g again, for the demo; f for the
+/// full run; anything else (q too) cancels. During a run Enter and g cancel: a double g or a flustered
+/// Enter must not stop it. A view's key (1, 3, 4, ?) cancels and goes there.
 private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     s.choosingRecipe = false
     // During a run only d or f stop it (a flustered Enter or a double g must not).
@@ -773,7 +786,8 @@ private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("1"), .char("3"), .char("4"), .char("?"):
         // A view's key cancels and goes to that view, as it would without the menu.
         let effects = reduceKey(&s, k, previous: nil)
-        if s.message == nil { s.message = "no training started" }
+        // (Not over the help, whose footer says how to page it.)
+        if s.message == nil && !s.showHelp { s.message = "no training started" }
         return effects
     default: s.message = "no training started"; return []
     }

@@ -80,14 +80,18 @@ enum SampleView {
         }
         // A run whose sampler changed on the way (d mid-run) names each in turn: "DDPM then DDIM 50 then DPM++ 2M 20".
         // (Not on a fork, whose recording begins with the original's steps it was forked from.)
-        var kind = (s.scrub == nil && !onFork ? samplersBefore(scrubbed, set) : "") + describe(set)
+        // (The short spelling names the samplers alone: `compact`.)
+        let named = s.scrub == nil && !onFork
+        var kind = (named ? samplersBefore(scrubbed, set) : "") + describe(set)
+        var compactKind = (named ? samplersBefore(scrubbed, set, compact: true) : "") + describe(set)
         // Guidance turned on mid-run (g) names the step it began at: the steps before ran unguided.
         if s.scrub == nil, set.guide != nil,
            let before = scrubbed.lastIndex(where: { $0.settings.guide != set.guide || $0.settings.guideScale != set.guideScale }),
            before + 1 < scrubbed.count {
             kind += " from t=\(scrubbed[before + 1].t)"
+            compactKind += " from t=\(scrubbed[before + 1].t)"
         }
-        fields.append((kind, shortKind(set, kind), 2))
+        fields.append((kind, shortKind(set, compactKind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
             // (With a fork open, r waits for f to close it.)
             fields.append(s.forking ? ("f then r runs " + change.full, "(f,r: \(change.short))", 2) : ("r runs " + change.full, "(r: \(change.short))", 2))

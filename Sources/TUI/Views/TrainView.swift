@@ -35,13 +35,18 @@ enum TrainView {
             (s.trainingInProgress ? "Any other key, Enter and g too, cancels: the run goes on."
                                   : "Enter or g again also starts the demo; any other key cancels.", false),
         ] + inProgress(s) + [
-            ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q: " + (s.nextTrainOut ?? "ddpm-train*.safetensors"), false),
+            ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q, to", false),
+            ("   " + (s.nextTrainOut ?? "ddpm-train*.safetensors"), false),
         ]
         let w = min(W - 4, max(60, rows.map { $0.0.count }.max()! + 4)), h = rows.count + 4
         let x = (W - w) / 2, y = max(1, (H - h) / 2)
         buf.fill(x, y, w, h)
         buf.box(x, y, w, h, title: "train a new Tiny model on \(s.trainDataName)", unicode: s.caps.unicode)
-        for (i, r) in rows.enumerated() { buf.text(x + 2, y + 2 + i, r.0, bold: r.1, maxWidth: w - 4) }
+        for (i, r) in rows.enumerated() {
+            // The file's row keeps its end (the name that tells runs apart) where the box cuts it.
+            let text = i == rows.count - 1 && r.0.count > w - 4 ? (s.caps.unicode ? "…" : "...") + r.0.suffix(w - 4 - (s.caps.unicode ? 1 : 3)) : r.0
+            buf.text(x + 2, y + 2 + i, text, bold: r.1, maxWidth: w - 4)
+        }
     }
 
     /// How the loss curve's title names its weighting ("min-SNR-5"); nil for none.
