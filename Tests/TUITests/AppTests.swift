@@ -208,7 +208,7 @@ final class AppTests: XCTestCase {
                                          eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
         }
         var ddpm = st.settings; ddpm.kind = .ddpm
-        XCTAssertEqual(SampleView.samplersBefore(posterior, ddpm), "DDPM then DDPM σ²=β̃ then ")
+        XCTAssertEqual(SampleView.samplersBefore(posterior, ddpm), "DDPM σ²=β then DDPM σ²=β̃ then ")
         // Twenty-one stretches (DDPM and DDIM 50 in turn every ten steps, DDIM 50 on to 250, then DPM++ 20):
         // the first, a count, the last, in both.
         for i in 0..<200 {

@@ -127,6 +127,14 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(render(training).lines()[38].contains("│ running │"), render(training).lines()[38])
         training.snapshot.running = true
         XCTAssertTrue(render(training).lines()[38].contains("│ running beside sampling │"), render(training).lines()[38])
+        // At 80 columns, before the demo is sized: the ETA keeps its end ("at step 50"), the loss goes first.
+        var narrowRun = training
+        narrowRun.width = 80; narrowRun.height = 24
+        narrowRun.trainSnapshot?.train?.sizedAtStep = 50; narrowRun.trainSnapshot?.train?.losses = [0.1785]
+        narrowRun.trainSnapshot?.train?.stepsPerSecond = 8.4
+        let status = render(narrowRun).lines()[22]
+        XCTAssertTrue(status.hasSuffix("ETA at step 50") || status.contains("ETA at step 50 "), status)
+        XCTAssertTrue(status.contains("sampling"), status)
         fx = reduce(&st, .key(.char("a")))
         XCTAssertEqual(st.compareParameter, .noiseTemperature)
         XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])

@@ -186,6 +186,17 @@ final class ForkTests: XCTestCase {
         r.handle(.fork(SamplerSettings(kind: .ddim, steps: 5), at: 4))
         XCTAssertFalse(r.isRunning, "the fork waits for space, as a paused run's does")
         XCTAssertFalse(r.snapshot.finished)
+        // Keys on the fork side in a burst (before the engine's next snapshot) each count.
+        var burst = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 30))
+        _ = reduce(&burst, .engine(r.snapshot)); burst.forkFocus = true
+        burst.snapshot.forkSettings?.eta = 1.0
+        for _ in 0..<4 { _ = reduce(&burst, .key(.char("e"))) }
+        XCTAssertEqual(burst.snapshot.forkSettings?.eta ?? 0, 0.6, accuracy: 1e-9, burst.message ?? "")
+        // Closed before it stepped, the run is finished again (it showed "paused" at its last step).
+        r.handle(.fork(nil))
+        XCTAssertTrue(r.snapshot.finished); XCTAssertFalse(r.isRunning)
+        r.handle(.fork(SamplerSettings(kind: .ddim, steps: 5), at: 4))
+        XCTAssertFalse(r.snapshot.finished)
         XCTAssertEqual(r.snapshot.forkHistory.count, 4)
         r.handle(.togglePause)
         XCTAssertTrue(r.isRunning, "space plays the fork")

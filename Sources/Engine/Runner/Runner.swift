@@ -151,6 +151,8 @@ public final class Runner {
                 } else {
                     forkSampler = nil; snapshot.forkSettings = nil; snapshot.forkHistory = []; snapshot.forkFinal = nil
                     snapshot.forkFinalReadings = []
+                    // The fork of a finished run took its "finished" away: closed, the run is finished again.
+                    if let base = sampler, base.isFinished, snapshot.final != nil { snapshot.finished = true; snapshot.running = false }
                 }
             case .setForkSettings(let s):
                 try s.validate(T: schedule.T)

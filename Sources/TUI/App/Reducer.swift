@@ -117,8 +117,8 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
         return k == .char("q") ? quitKey(&s, asked: asked) : []
     }
     if s.showHelp {
-        // Space turns the page while there are more; any other key, q included (as in less), closes the help.
-        if k == .char(" ") && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }
+        // Space (or PgDn, Down) turns the page while there are more; any other key, q included (as in less), closes the help.
+        if [.char(" "), .pageDown, .down].contains(k) && s.helpPage + 1 < HelpOverlay.pages(s) { s.helpPage += 1; return [] }
         s.showHelp = false
         if s.helpPaused { s.helpPaused = false; return [.command(.resume)] }
         return []
@@ -133,7 +133,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
         // work): it says which key does. With nothing open it clears what is said, or says so.
         if s.screen == .sample && s.zoom { s.zoom = false; s.message = "zoom closed"; return [] }
         if s.screen == .sample && s.showEquation { s.showEquation = false; s.message = "update equation hidden"; return [] }
-        if s.screen == .sample && s.forking { s.message = "f closes the fork (Esc does not: it would be lost)"; return [] }
+        if s.screen == .sample && s.forking && s.replay == nil { s.message = "f closes the fork (Esc does not: it would be lost)"; return [] }
         if previous == nil { s.message = "Esc: nothing open to close (? lists the keys, q quits)" }
         return []
     case .char("?"):
@@ -494,7 +494,12 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
                 : (s.forking ? "run finished: f closes the fork; then r runs seed \(s.seed &+ 1) with " : "run finished: r runs seed \(s.seed &+ 1) with ") + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
                     + (s.scrub == nil ? "; or scrub back and f forks" : "; or f forks after this step")
         }
-        if onFork { return [.command(.setForkSettings(set))] }
+        if onFork {
+            // Kept here at once, as the original's are: keys pressed before the engine's next snapshot
+            // (e e e e) each build on the one before, not on the fork's settings of that snapshot.
+            s.snapshot.forkSettings = set
+            return [.command(.setForkSettings(set))]
+        }
         s.settings = set
         return [.command(.setSettings(set))]
     }
@@ -782,7 +787,9 @@ private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     switch k {
     case .char("d"), .char("g"), .enter: s.message = "starting the \(TrainRecipe.demo.title)..."; return [.startTraining(.demo)]
     case .char("f"): s.message = "starting the \(TrainRecipe.full.title)..."; return [.startTraining(.full)]
-    case .char("q"): s.message = "no training started (q again quits)"; return []
+    case .char("q"):
+        s.message = "no training started" + (s.trainingInProgress ? " (q twice quits: the run is saved first)" : " (q again quits)")
+        return []
     case .char("1"), .char("3"), .char("4"), .char("?"):
         // A view's key cancels and goes to that view, as it would without the menu.
         let effects = reduceKey(&s, k, previous: nil)

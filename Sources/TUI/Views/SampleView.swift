@@ -170,13 +170,12 @@ enum SampleView {
     }
 
     /// A stretch of a run as `samplersBefore` names it beside one of the same sampler and steps: DDIM's
-    /// η, and DDPM's σ² where it is not β ("DDPM then DDPM σ²=β̃", "DDIM 50 η=0.2 then DDIM 50 η=0.3").
+    /// η, DDPM's σ² ("DDPM σ²=β then DDPM σ²=β̃", "DDIM 50 η=0.2 then DDIM 50 η=0.3").
     static func runName(_ set: SamplerSettings, unicode: Bool = true) -> String {
         switch set.kind {
         case .ddim: return set.shortName + (unicode ? " η=" : " eta=") + String(format: "%.1f", set.eta)
-        case .ddpm where set.variance != .beta:
-            return set.shortName + (unicode ? " σ²=" : " var=") + varianceSymbol(set.variance, unicode: unicode)
-        default: return set.shortName
+        case .ddpm: return set.shortName + (unicode ? " σ²=" : " var=") + varianceSymbol(set.variance, unicode: unicode)
+        case .dpmpp: return set.shortName
         }
     }
 

@@ -115,6 +115,13 @@ enum TrainView {
         if line.count > W {
             line = String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown)
         }
+        // Still too wide ("running beside sampling", "ETA at step 50" at 80 columns): the loss goes (its
+        // curve is on screen), then the state shortens, rather than the ETA losing its end.
+        if line.count > W { line = String(format: "step %d/%@ │ %@ │ %@ │ ETA %@", m.step, total, state, shortSpeed, etaShown) }
+        if line.count > W {
+            line = String(format: "step %d/%@ │ %@ │ %@ │ ETA %@", m.step, total,
+                          state.replacingOccurrences(of: "running beside sampling", with: "+sampling"), shortSpeed, etaShown)
+        }
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         // The preview gets the rows its digits need (all of them when the plots keep 14 rows), else one row of digits.
