@@ -439,6 +439,16 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(ExplorerApp.export(first, dir: dir).said.hasSuffix("-stages.png (1 stage)"))
         st.zoom = false
         XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-xt.png"), "the grids again")
+        // A run whose variance changed on the way: the grids are named by both, as the zoom's export is.
+        var changed = st
+        changed.scrub = nil
+        let f = changed.snapshot.history[changed.snapshot.history.count - 1]
+        var post = f.settings; post.variance = .posterior
+        changed.snapshot.history[changed.snapshot.history.count - 1] = RecordedFrame(
+            step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: post, xt: f.xt, x0: f.x0,
+            eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        let both = ExplorerApp.export(changed, dir: dir).said
+        XCTAssertTrue(both.contains("ddpm-beta-then-ddpm-post-t\(f.t)-xt.png"), both)
     }
 
     /// `p` names files by seed, sampler, temperature and t, never overwrites an
@@ -588,9 +598,14 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(stale.message, AppState.quitQuestion)
         XCTAssertNil(stale.heldMessage)
         // A key without an action answers it by saying that the run goes on.
+        var going = st
+        going.trainSnapshot?.running = true
+        XCTAssertEqual(reduce(&going, .key(.char("x"))), [])
+        XCTAssertEqual(going.message, "not quitting: the training run goes on")
+        // (A paused run does not go on: it is kept.)
         var cancelled = st
         XCTAssertEqual(reduce(&cancelled, .key(.char("x"))), [])
-        XCTAssertEqual(cancelled.message, "not quitting: the training run goes on")
+        XCTAssertEqual(cancelled.message, "not quitting: the training run is kept (paused: space resumes it)")
         cancelled.screen = .train
         XCTAssertEqual(reduce(&cancelled, .key(.char("x"))), [])
         XCTAssertEqual(cancelled.message, "'x' is not a key of the training view (? lists them)")

@@ -803,6 +803,8 @@ enum ExplorerApp {
         }
         files.append(("-x0.png", f.x0Floats(), nil, scale))
         if s.scrub == nil, let fin = snap.final { files.append(("-final.png", fin, nil, scale)) }
-        return writePNGs(runStem(snap, dir: dir) + "-\(f.settings.fileDescription)-t\(f.t)" + tag, files, side: f.size)
+        // Named by every sampler the steps up to the one shown ran, as the zoom's and the fork's exports are.
+        return writePNGs(runStem(snap, dir: dir) + "-" + samplersInName(Array(history.prefix(idx + 1)), else: s.settings) + "-t\(f.t)" + tag,
+                         files, side: f.size)
     }
 }

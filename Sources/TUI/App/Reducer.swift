@@ -93,7 +93,9 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
             let silent = s.message == nil || isNotAKey(s.message)
             if silent, let held = s.heldMessage { s.message = held; s.heldMessage = nil }
             else if silent && effects.isEmpty {
-                s.message = previous == AppState.forkQuitQuestion ? "not quitting: the fork stays open" : "not quitting: the training run goes on"
+                s.message = previous == AppState.forkQuitQuestion ? "not quitting: the fork stays open"
+                    : s.trainSnapshot?.running == false ? "not quitting: the training run is kept (paused: space resumes it)"
+                    : "not quitting: the training run goes on"
             }
         }
         return effects
