@@ -132,9 +132,10 @@ final class CompareTests: XCTestCase {
         narrowRun.width = 80; narrowRun.height = 24
         narrowRun.trainSnapshot?.train?.sizedAtStep = 50; narrowRun.trainSnapshot?.train?.losses = [0.1785]
         narrowRun.trainSnapshot?.train?.stepsPerSecond = 8.4
+        narrowRun.trainSnapshot?.train?.step = 1234; narrowRun.trainSnapshot?.train?.totalSteps = 4800
         let status = render(narrowRun).lines()[22]
         XCTAssertTrue(status.hasSuffix("ETA at step 50") || status.contains("ETA at step 50 "), status)
-        XCTAssertTrue(status.contains("sampling"), status)
+        XCTAssertTrue(status.contains("│ +sampling │ loss 0.1785 │"), status)
         fx = reduce(&st, .key(.char("a")))
         XCTAssertEqual(st.compareParameter, .noiseTemperature)
         XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])

@@ -602,10 +602,14 @@ final class ForkTests: XCTestCase {
         going.trainSnapshot?.running = true
         XCTAssertEqual(reduce(&going, .key(.char("x"))), [])
         XCTAssertEqual(going.message, "not quitting: the training run goes on")
-        // (A paused run does not go on: it is kept.)
+        // (A paused run does not go on: it is kept; space resumes it in the training view only.)
         var cancelled = st
         XCTAssertEqual(reduce(&cancelled, .key(.char("x"))), [])
-        XCTAssertEqual(cancelled.message, "not quitting: the training run is kept (paused: space resumes it)")
+        XCTAssertEqual(cancelled.message, "not quitting: the training run is kept (paused: 2, then space resumes it)")
+        var inTrainView = st
+        inTrainView.screen = .train
+        XCTAssertEqual(reduce(&inTrainView, .key(.char("x"))), [])
+        XCTAssertEqual(inTrainView.message, "not quitting: the training run is kept (paused: space resumes it)")
         cancelled.screen = .train
         XCTAssertEqual(reduce(&cancelled, .key(.char("x"))), [])
         XCTAssertEqual(cancelled.message, "'x' is not a key of the training view (? lists them)")
@@ -671,6 +675,6 @@ final class ForkTests: XCTestCase {
         // At 80 columns a long path keeps its end, the name that tells the runs apart.
         named.width = 80; named.height = 24
         _ = reduce(&named, .nextTrainOut("/home/lecturer/courses/generative-models/week-3/live-demo/runs/ddpm-train-12.safetensors"))
-        XCTAssertTrue(render(named).lines().contains { $0.contains("…") && $0.contains("/runs/ddpm-train-12.safetensors │") }, render(named).text)
+        XCTAssertTrue(render(named).lines().contains { $0.contains("│    …") && $0.contains("/runs/ddpm-train-12.safetensors │") }, render(named).text)
     }
 }

@@ -70,7 +70,11 @@ final class OutputTests: XCTestCase {
         var px = [UInt8](repeating: 0, count: 12 * 12)
         BitmapFont.draw("p", into: &px, imageWidth: 12, x: 0, y: 0)
         XCTAssertEqual(px[8 * 12], 255, "p's stem at row 8")
-        XCTAssertEqual(px[9 * 12..<12 * 12].allSatisfy { $0 == 0 }, true)
+        // and a letter without one leaves the rows below the baseline empty.
+        var flat = [UInt8](repeating: 0, count: 12 * 12)
+        BitmapFont.draw("a", into: &flat, imageWidth: 12, x: 0, y: 0)
+        XCTAssertTrue(flat[BitmapFont.height * 12 ..< 12 * 12].allSatisfy { $0 == 0 })
+        XCTAssertTrue(flat[0 ..< BitmapFont.height * 12].contains(255))
     }
 
     /// --trajectory: a labelled contact sheet, 10 step columns and the final

@@ -94,7 +94,10 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
             if silent, let held = s.heldMessage { s.message = held; s.heldMessage = nil }
             else if silent && effects.isEmpty {
                 s.message = previous == AppState.forkQuitQuestion ? "not quitting: the fork stays open"
-                    : s.trainSnapshot?.running == false ? "not quitting: the training run is kept (paused: space resumes it)"
+                    : s.trainSnapshot?.finished == true ? "not quitting"
+                    // Space resumes training in its own view only; elsewhere it runs sampling.
+                    : s.trainSnapshot?.running == false ? "not quitting: the training run is kept (paused: "
+                        + (s.screen == .train ? "" : "2, then ") + "space resumes it)"
                     : "not quitting: the training run goes on"
             }
         }
@@ -409,6 +412,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if s.forking {
             s.message = "fork closed"; s.forkFocus = false; s.scrub = nil; s.pendingFork = nil
             s.snapshot.forkSettings = nil; s.snapshot.forkHistory = []
+            // A finished original is finished again at once, as the engine's next snapshot will say (Runner).
+            if s.snapshot.final != nil { s.snapshot.finished = true; s.snapshot.running = false }
             return [.command(.fork(nil))]
         }
         guard !s.snapshot.history.isEmpty else { s.message = "nothing to fork yet: the run has not started"; return [] }

@@ -44,7 +44,9 @@ enum TrainView {
         buf.box(x, y, w, h, title: "train a new Tiny model on \(s.trainDataName)", unicode: s.caps.unicode)
         for (i, r) in rows.enumerated() {
             // The file's row keeps its end (the name that tells runs apart) where the box cuts it.
-            let text = i == rows.count - 1 && r.0.count > w - 4 ? (s.caps.unicode ? "…" : "...") + r.0.suffix(w - 4 - (s.caps.unicode ? 1 : 3)) : r.0
+            let cut = s.caps.unicode ? "…" : "...", indent = "   "
+            let text = i == rows.count - 1 && r.0.count > w - 4
+                ? indent + cut + r.0.dropFirst(indent.count).suffix(w - 4 - indent.count - cut.count) : r.0
             buf.text(x + 2, y + 2 + i, text, bold: r.1, maxWidth: w - 4)
         }
     }
@@ -115,13 +117,13 @@ enum TrainView {
         if line.count > W {
             line = String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown)
         }
-        // Still too wide ("running beside sampling", "ETA at step 50" at 80 columns): the loss goes (its
-        // curve is on screen), then the state shortens, rather than the ETA losing its end.
-        if line.count > W { line = String(format: "step %d/%@ │ %@ │ %@ │ ETA %@", m.step, total, state, shortSpeed, etaShown) }
+        // Still too wide ("running beside sampling", "ETA at step 50" at 80 columns): the state shortens,
+        // then the loss goes (its curve is on screen), rather than the ETA losing its end.
+        let shortState = state.replacingOccurrences(of: "running beside sampling", with: "+sampling")
         if line.count > W {
-            line = String(format: "step %d/%@ │ %@ │ %@ │ ETA %@", m.step, total,
-                          state.replacingOccurrences(of: "running beside sampling", with: "+sampling"), shortSpeed, etaShown)
+            line = String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, shortState, last, shortSpeed, etaShown)
         }
+        if line.count > W { line = String(format: "step %d/%@ │ %@ │ %@ │ ETA %@", m.step, total, shortState, shortSpeed, etaShown) }
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         // The preview gets the rows its digits need (all of them when the plots keep 14 rows), else one row of digits.
