@@ -393,6 +393,20 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(st.forking); XCTAssertEqual(st.message, "f closes the fork (Esc does not: it would be lost)")
     }
 
+    /// S stops at the model's T when it has fewer than 1000 steps (the engine would refuse more).
+    func testStepsKeyStopsAtTheModelsT() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 30))
+        st.hasModel = true
+        st.settings.kind = .ddim; st.settings.steps = 20
+        _ = reduce(&st, .key(.char("S")))
+        XCTAssertEqual(st.settings.steps, 30)
+        _ = reduce(&st, .key(.char("S")))
+        XCTAssertEqual(st.settings.steps, 30)
+        XCTAssertEqual(st.message, "steps at their most, 30 (s lowers them)")
+        _ = reduce(&st, .key(.char("s")))
+        XCTAssertEqual(st.settings.steps, 20)
+    }
+
     /// A new run of the sample view during a training run says that the two share the cores (the
     /// sample view paused when training started; space says it as well).
     func testANewRunBesideTrainingSaysItSlowsIt() throws {

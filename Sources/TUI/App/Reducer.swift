@@ -332,7 +332,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
     case .char("s"), .char("S"):
         // The next value of the list below / above the current one (which need not be in the list: --steps 40).
-        let l = AppState.ddimSteps
+        // A model of fewer than 1000 steps ends the list at its T (more would be refused by the engine).
+        let T = s.schedule.T, l = AppState.ddimSteps.filter { $0 < T } + [T]
         set.steps = k == .char("s") ? (l.last { $0 < set.steps } ?? l[0]) : (l.first { $0 > set.steps } ?? l[l.count - 1])
         if set.kind == .ddpm { s.message = "steps \(set.steps) (DDPM walks all T: press d for DDIM or DPM++)" }
         else if set.steps == before.steps {
