@@ -98,7 +98,7 @@ public struct AppState: Sendable {
     public var trainDataName = "the bundled MNIST"
     /// `g` asked which recipe to train with (d demo, f full, Esc cancels).
     public var choosingRecipe = false
-    /// Where the run the recipe menu starts will save (the app fills it in while the menu is open).
+    /// Where the run the recipe menu starts will save (the app fills it in as the menu opens).
     public var nextTrainOut: String? = nil
     /// The sample view's `g` asked which digit to guide toward (0-9, x off, Esc keeps).
     public var choosingGuide = false

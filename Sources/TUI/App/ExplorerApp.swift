@@ -392,7 +392,9 @@ enum ExplorerApp {
                     k = term.readKey(timeoutMs: 0)
                 }
                 if pollResizeAndEngines() { dirty = true }
-                if state.choosingRecipe && dirty { _ = reduce(&state, .nextTrainOut(InputFile.shown(nextTrainOut()))) }
+                // Once as the menu opens (`g` clears the last one): the name stays right while it
+                // is open, the run in progress keeping its own (`besides`).
+                if state.choosingRecipe && state.nextTrainOut == nil { _ = reduce(&state, .nextTrainOut(InputFile.shown(nextTrainOut()))) }
                 guard dirty else { continue }
                 dirty = false
                 term.draw(render(state))

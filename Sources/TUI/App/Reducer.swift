@@ -136,9 +136,11 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     case .escape:
         // Esc closes the zoom, else the equation panel; a fork it does not (minutes of a presenter's
         // work): it says which key does. With nothing open it clears what is said, or says so.
-        if s.screen == .sample && s.zoom { s.zoom = false; s.message = "zoom closed"; return [] }
-        if s.screen == .sample && s.showEquation { s.showEquation = false; s.message = "update equation hidden"; return [] }
-        if s.screen == .sample && s.forking && s.replay == nil { s.message = "f closes the fork (Esc does not: it would be lost)"; return [] }
+        if s.screen == .sample {
+            if s.zoom { s.zoom = false; s.message = "zoom closed"; return [] }
+            if s.showEquation { s.showEquation = false; s.message = "update equation hidden"; return [] }
+            if s.forking && s.replay == nil { s.message = "f closes the fork (Esc does not: it would be lost)"; return [] }
+        }
         if previous == nil { s.message = "Esc: nothing open to close (? lists the keys, q quits)" }
         return []
     case .char("?"):
@@ -728,6 +730,7 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // During a run the menu says that starting another stops it (saved first, to resume later).
         guard s.trainingAvailable else { s.message = "no MNIST data found to train on"; return [] }
         s.choosingRecipe = true
+        s.nextTrainOut = nil   // the app names the file afresh (ExplorerApp's loop)
         return []
     case .char("s"):
         guard let run = s.trainSnapshot else { s.message = "no training run to sample: g starts one"; return [] }

@@ -169,14 +169,13 @@ enum SampleView {
         return firstAndLast(names, more: { "\($0) more" }).map { $0 + separator }.joined()
     }
 
-    /// A stretch of a run as `samplersBefore` names it beside one of the same sampler and steps: DDIM's
-    /// η, DDPM's σ² ("DDPM σ²=β then DDPM σ²=β̃", "DDIM 50 η=0.2 then DDIM 50 η=0.3").
+    /// A stretch of a run as `samplersBefore` names it beside one of the same sampler and steps:
+    /// `describe` without guidance, so DDIM's η and DDPM's σ² ("DDPM σ²=β then DDPM σ²=β̃",
+    /// "DDIM 50 η=0.2 then DDIM 50 η=0.3").
     static func runName(_ set: SamplerSettings, unicode: Bool = true) -> String {
-        switch set.kind {
-        case .ddim: return set.shortName + (unicode ? " η=" : " eta=") + String(format: "%.1f", set.eta)
-        case .ddpm: return set.shortName + (unicode ? " σ²=" : " var=") + varianceSymbol(set.variance, unicode: unicode)
-        case .dpmpp: return set.shortName
-        }
+        var unguided = set
+        unguided.guide = nil
+        return describe(unguided, unicode: unicode)
     }
 
     /// The samplers a side's frames ran, by kind alone, for a narrow title: "DDPM→DDIM→DPM++".

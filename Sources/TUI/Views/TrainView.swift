@@ -112,18 +112,16 @@ enum TrainView {
         // Before the lecture demo is sized to the machine its length is at most totalSteps: no ETA yet.
         let etaShown = m.sizedAtStep.map { "at step \($0)" } ?? formatDuration(eta)
         let total = length(m, s.caps)
-        var line = String(format: "step %d/%@ │ %@ │ epoch %.2f │ loss %@ │ %@ │ lr %.2e │ ETA %@ │ %@",
-                          m.step, total, state, m.epoch, last, speed, m.lr, etaShown, s.mode.rawValue)
-        if line.count > W {
-            line = String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown)
-        }
-        // Still too wide ("running beside sampling", "ETA at step 50" at 80 columns): the state shortens,
-        // then the loss goes (its curve is on screen), rather than the ETA losing its end.
+        // The first spelling that fits. Narrow ("running beside sampling", "ETA at step 50" at 80 columns):
+        // the state shortens, then the loss goes (its curve is on screen), rather than the ETA losing its end.
         let shortState = state.replacingOccurrences(of: "running beside sampling", with: "+sampling")
-        if line.count > W {
-            line = String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, shortState, last, shortSpeed, etaShown)
-        }
-        if line.count > W { line = String(format: "step %d/%@ │ %@ │ %@ │ ETA %@", m.step, total, shortState, shortSpeed, etaShown) }
+        let line = fitting([
+            String(format: "step %d/%@ │ %@ │ epoch %.2f │ loss %@ │ %@ │ lr %.2e │ ETA %@ │ %@",
+                   m.step, total, state, m.epoch, last, speed, m.lr, etaShown, s.mode.rawValue),
+            String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown),
+            String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, shortState, last, shortSpeed, etaShown),
+            String(format: "step %d/%@ │ %@ │ %@ │ ETA %@", m.step, total, shortState, shortSpeed, etaShown),
+        ], width: W)
         buf.fill(0, H - 2, W, 1, bg: s.caps.colors >= 8 ? 236 : -1)
         buf.text(0, H - 2, s.caps.unicode ? line : line.replacingOccurrences(of: "│", with: "|"), bg: s.caps.colors >= 8 ? 236 : -1, maxWidth: W)
         // The preview gets the rows its digits need (all of them when the plots keep 14 rows), else one row of digits.
