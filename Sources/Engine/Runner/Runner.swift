@@ -49,6 +49,8 @@ public final class Runner {
     /// start exactly from any recorded step (restore the nearest, replay the rest).
     private var states: [Int: Sampler.State] = [:]
     private var stateStride = 1
+    /// Each side's state before its newest step (`retakeLast`).
+    private var beforeLast: Sampler.State?, forkBeforeLast: Sampler.State?
     private var stepTimes: [Double] = []
     private var trainStart = 0.0
     /// Speed and ETA count from the last start or resume, so a pause does not read as training getting slower.
@@ -128,6 +130,7 @@ public final class Runner {
                 try startRun(snapshot.settings, n: max(1, snapshot.n), seed: seed)
             case .fork(let s, let at):
                 if let s { try checkSupported(s) }
+                forkBeforeLast = nil
                 if s != nil, let t = snapshot.nonFinite, !nonFiniteOnFork {
                     throw EngineError.invalidArgument(RunnerSnapshot.nothingToFork(t))
                 }
@@ -160,6 +163,8 @@ public final class Runner {
                 guard let fs = forkSampler else { break }
                 fs.update(s)
                 snapshot.forkSettings = s
+            case .retakeLast(let onFork):
+                if let events = retakeLast(onFork: onFork) { return events }
             case .setSpeed(let v): snapshot.speedLimit = v
             case .bound(let image, let size, let digit, let variance, let draws):
                 var ds = Dataset(images: image, labels: [0], side: size)
@@ -314,7 +319,35 @@ public final class Runner {
         return [.error(RunnerSnapshot.nonFiniteMessage(snapshot.nonFinite!))]
     }
 
+    /// See `RunnerCommand.retakeLast`: nil when it was taken again (or had
+    /// nothing to do), else the events of a step that came out not finite.
+    private func retakeLast(onFork: Bool) -> [RunnerEvent]? {
+        let history = onFork ? snapshot.forkHistory : snapshot.history
+        guard !snapshot.running, let s = onFork ? forkSampler : sampler, !s.isFinished,
+              let before = onFork ? forkBeforeLast : beforeLast, let last = history.last,
+              before.index == history.count - 1, last.settings != s.settings,
+              forkSampler == nil || history.count > snapshot.forkFrom else { return nil }
+        let now = s.settings
+        s.restore(before)
+        s.update(now)
+        guard let (f, fin) = record(s) else { return stopNonFinite() }
+        if onFork {
+            snapshot.forkHistory[history.count - 1] = f
+            if let fin { (snapshot.forkFinal, snapshot.forkFinalReadings) = fin }
+        } else {
+            snapshot.history[history.count - 1] = f
+            if let fin { (snapshot.final, snapshot.finalReadings) = fin }
+        }
+        if (sampler?.isFinished ?? true) && (forkSampler?.isFinished ?? true) && !snapshot.finished {
+            snapshot.finished = true
+            bump()
+            return [.finished]
+        }
+        return nil
+    }
+
     private func resetRecording() {
+        beforeLast = nil; forkBeforeLast = nil
         snapshot.history = []; snapshot.forkHistory = []; snapshot.final = nil; snapshot.forkFinal = nil
         snapshot.finalReadings = []
         snapshot.finished = false; snapshot.forkSettings = nil
@@ -340,12 +373,14 @@ public final class Runner {
         let stepFork = forkSampler != nil && forkT >= mainT
         if stepMain, let s = sampler, !s.isFinished {
             if s.index % stateStride == 0 { states[s.index] = s.state }
+            beforeLast = s.state
             guard let (f, fin) = record(s) else { return stopNonFinite() }
             snapshot.history.append(f)
             events.append(.frame(step: f.step, t: f.t))
             if let fin { (snapshot.final, snapshot.finalReadings) = fin }
         }
         if stepFork, let fs = forkSampler, !fs.isFinished {
+            forkBeforeLast = fs.state
             guard let (f, fin) = record(fs) else { return stopNonFinite() }
             snapshot.forkHistory.append(f)
             if let fin { (snapshot.forkFinal, snapshot.forkFinalReadings) = fin }

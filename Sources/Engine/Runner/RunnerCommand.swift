@@ -20,6 +20,13 @@ public enum RunnerCommand: Sendable {
     case fork(SamplerSettings?, at: Int? = nil)
     /// New settings for the fork (from its next step).
     case setForkSettings(SamplerSettings)
+    /// The newest step of a paused side (the fork's or the original's) taken
+    /// again with its settings now: a frame shows x_t and the step from it,
+    /// already taken, so a setting changed while paused on it applies to it.
+    /// Its x_t and x̂0 stay; the x_t it makes is made again. Only a side's own
+    /// step with steps left after it (not the past a fork shares, not a
+    /// finished run's last step).
+    case retakeLast(fork: Bool)
     /// Start (or restart) a comparison and make it the one that steps.
     case compare(CompareSpec)
     /// The compare view shown (its rows step) or left (the main run steps again).

@@ -56,7 +56,9 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         let h = s.focusHistory.count
         if let i = s.scrub, i >= h { s.scrub = h == 0 ? nil : h - 1 }
         // A change said to apply "from the next step" is stale once the side it was made on has no step left.
-        if s.focusedSideFinished, s.message?.contains("from the next step") == true { s.message = nil; s.messageFolded = false }
+        if s.focusedSideFinished, s.message.map({ $0.contains("from the next step") || $0.contains(retakenWords) }) == true {
+            s.message = nil; s.messageFolded = false
+        }
         return []
     case .trainEngine(let snap):
         // A new word from the engine ("checkpoint saved to ...") shows once, like a key's message.
@@ -328,8 +330,10 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         if !s.focusedSideFinished && !s.focusHistory.isEmpty {
             // Mid-run the new sampler takes over from the next step: from the x_t the step on screen
             // made (a frame shows x_t and the step from it, already taken), not the x_t shown.
+            // Paused, the step on screen is taken again with it (applySettings).
             let from = s.focusHistory.last.map { "x_\($0.tNext)" } ?? "the next x_t"
-            s.message = "\(describe(set, unicode: s.caps.unicode)) from the next step: on from \(from), the result of the last step"
+            s.message = "\(describe(set, unicode: s.caps.unicode)) "
+                + (retakesShownStep(s, onFork: onFork) ? "from the next step" : "from the next step: on from \(from), the result of the last step")
                 + (onFork ? "" : " (r starts a new run with it)")
         }
     case .char("s"), .char("S"):
@@ -496,6 +500,12 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
         return []
     }
     if set != before {
+        // Paused on a side's newest step, the change applies to that step (taken again), not the one after it.
+        let retake = retakesShownStep(s, onFork: onFork)
+        if retake, let m = s.message, let t = s.focusHistory.last?.t {
+            s.message = m.replacingOccurrences(of: "from the next step", with: "from the step on screen (t=\(t), \(retakenWords)")
+        }
+        let again: [Effect] = retake ? [.command(.retakeLast(fork: onFork))] : []
         // On a finished side a new setting changes nothing on screen: say how to use it.
         let done = s.focusedSideFinished
         if done && s.message == nil {
@@ -508,12 +518,25 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
             // Kept here at once, as the original's are: keys pressed before the engine's next snapshot
             // (e e e e) each build on the one before, not on the fork's settings of that snapshot.
             s.snapshot.forkSettings = set
-            return [.command(.setForkSettings(set))]
+            return [.command(.setForkSettings(set))] + again
         }
         s.settings = set
-        return [.command(.setSettings(set))]
+        return [.command(.setSettings(set))] + again
     }
     return []
+}
+
+/// The words that end a change's message when the step on screen is taken again.
+private let retakenWords = "taken again)"
+
+/// Whether a setting changed now applies to the step on screen (`RunnerCommand.retakeLast`):
+/// paused, live (not scrubbed back), on the newest step of a side's own, with steps left.
+/// A frame shows x_t and the step from it, already taken; a lecturer who pauses, raises η
+/// and steps means that step.
+func retakesShownStep(_ s: AppState, onFork: Bool) -> Bool {
+    guard s.replay == nil, s.scrub == nil, !s.snapshot.running, !s.focusedSideFinished, !s.focusHistory.isEmpty else { return false }
+    // Not the past a fork shares with the original: the fork started from the x_t it made.
+    return !s.forking || s.focusHistory.count > s.snapshot.forkFrom
 }
 
 /// Why a setting of another sampler does nothing now: "DDIM does not use it", or, when the

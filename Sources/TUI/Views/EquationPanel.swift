@@ -122,8 +122,9 @@ enum EquationPanel {
         return out
     }
 
-    /// The panel shows the step taken; a setting changed since (paused, say)
-    /// applies from the next step. On the latest step of a side still
+    /// The panel shows the step taken; a setting changed while it plays
+    /// applies from the next step (paused, the step is taken again with it,
+    /// `retakesShownStep`, and this line goes once the engine has). On the latest step of a side still
     /// running, a line under the heading says what the next step will use,
     /// so the panel and the status line never seem to disagree.
     static func nextStepChange(_ s: AppState, shown f: RecordedFrame, isLast: Bool) -> Line? {
