@@ -392,6 +392,31 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
+    /// A stale LINES / COLUMNS export does not override the window's own size: with
+    /// LINES=20000 COLUMNS=20000, ncurses allocated gigabytes, then failed as if TERM
+    /// were wrong; LINES=5000 laid the screen out for 5000 rows. The 80x24 pane shows
+    /// the explorer at 80x24 (its tab bar on the first row, its key hint on the last).
+    func testStaleLinesAndColumnsDoNotOverrideTheWindow() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        for env in ["LINES=20000 COLUMNS=20000", "LINES=5000 COLUMNS=40"] {
+            session = "ddpm-e2e-lines-\(getpid())"
+            sh("tmux kill-session -t \(session) 2>/dev/null")
+            let cmd = "ulimit -v 4000000; env \(env) TERM=xterm-256color LANG=C.UTF-8 DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --sampler ddim --steps 20; echo EXIT=$?; sleep 30"
+            sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)' >/dev/null 2>&1")
+            defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+            var screen = ""
+            let shown = Shell.poll(timeout: 20) {
+                screen = sh("tmux capture-pane -p -t \(session)").1
+                // The tab bar's "? help" on the first row, the key hint (" · " between keys) on the last.
+                let rows = screen.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                return rows.first?.contains("? help") == true && rows.count > 2 && rows.last!.contains(" · ")
+            }
+            XCTAssertTrue(shown, "\(env): \(screen)")
+            XCTAssertFalse(screen.contains("EXIT="), "\(env): \(screen)")
+            sh("tmux send-keys -t \(session) q")
+        }
+    }
+
     /// Not a terminal (stdout a file, stdin /dev/null): one line that points to `ddpm sample`, exit 1.
     func testNotATerminalSuggestsSample() {
         let out = NSTemporaryDirectory() + "notty-\(getpid()).txt"

@@ -26,6 +26,18 @@ final class Terminal {
         if term.isEmpty || term == "dumb" {
             throw CLIError((term.isEmpty ? "TERM is not set" : "TERM is '\(term)'") + ": the explorer needs a terminal with cursor movement (try TERM=xterm-256color); \(instead)")
         }
+        // LINES and COLUMNS in the environment override the window's own size in ncurses: a stale
+        // export laid the screen out for another window, and LINES=20000 had ncurses allocate
+        // gigabytes before failing as if TERM were wrong. Where the terminal says its size, that wins;
+        // else a value no window has is dropped.
+        var ws = winsize()
+        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_row > 0, ws.ws_col > 0 {
+            unsetenv("LINES"); unsetenv("COLUMNS")
+        } else {
+            for name in ["LINES", "COLUMNS"] {
+                if let v = ProcessInfo.processInfo.environment[name], !(Int(v).map { (1...2000).contains($0) } ?? false) { unsetenv(name) }
+            }
+        }
         // A crash while the explorer holds the terminal gives it back first (crash_restore.c):
         // the modes saved are the shell's, read before ncurses changes any (newterm does).
         _ = ddpm_crash_restore_install()
