@@ -215,6 +215,12 @@ final class FaultTests: XCTestCase {
         let (_, cast) = Shell.sh("timeout 20 script -qec '\(Shell.binary) --n 1 --cast \(dir!)/cast.fifo' /dev/null")
         XCTAssertTrue(cast.contains("--cast: cannot write \(dir!)/cast.fifo: it is a pipe that no process reads"), cast)
         XCTAssertLessThan(Date().timeIntervalSince(t0), 15)
+        // A file that is not a cast (a model named by mistake) is refused whole; it was truncated in place.
+        let model = "\(dir!)/model.safetensors"
+        try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: model))
+        let (_, refused) = Shell.sh("timeout 20 script -qec '\(Shell.binary) --n 1 --cast \(model)' /dev/null")
+        XCTAssertTrue(refused.contains("exists and is not an asciicast"), refused)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model)), Data(repeating: 7, count: 1000), "the file is untouched")
     }
 
     /// `eval --spacing` picks DDIM's timesteps (the samples change, the report

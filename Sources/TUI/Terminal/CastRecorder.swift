@@ -14,6 +14,18 @@ enum CastRecorder {
     /// Set by SIGWINCH; the relay loop passes the new size on.
     nonisolated(unsafe) static var resized: Int32 = 0
 
+    /// Whether the file at `path` begins with an asciicast v2 header (a JSON object with "version": 2 on its first line).
+    static func isCast(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 4096)
+        let n = read(fd, &head, head.count)
+        guard n > 0, let end = head[0..<n].firstIndex(of: UInt8(ascii: "\n")) else { return false }
+        let header = (try? JSONSerialization.jsonObject(with: Data(head[0..<end]))) as? [String: Any]
+        return header?["version"] as? Int == 2
+    }
+
     /// Runs this program again with `arguments` (without --cast) on a
     /// pseudo-terminal, recording to `path`; returns the child's exit status.
     static func run(path: String, arguments: [String]) throws -> Int32 {
@@ -35,10 +47,14 @@ enum CastRecorder {
             let code = ((e as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
             return CLIError("--cast: cannot write \(path)" + (code.map { ": " + String(cString: strerror(Int32($0))) } ?? ""))
         }
-        // A file is started afresh; a device or pipe is written as it is.
+        // A file is started afresh if it is empty or a cast already; a device or pipe is written as it is.
+        // (Anything else, a model or a data set named by mistake, is refused before a byte is lost.)
         var st = stat()
-        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && ftruncate(fd, 0) != 0 {
-            throw CLIError("--cast: cannot write \(path): " + String(cString: strerror(errno)))
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+            if st.st_size > 0 && !isCast(path) {
+                throw CLIError("--cast: \(InputFile.shown(path)) exists and is not an asciicast; give a new name (an earlier cast is replaced, nothing else)")
+            }
+            if ftruncate(fd, 0) != 0 { throw CLIError("--cast: cannot write \(path): " + String(cString: strerror(errno))) }
         }
 
         var ws = winsize()
