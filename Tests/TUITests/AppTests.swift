@@ -145,6 +145,46 @@ final class AppTests: XCTestCase {
         XCTAssertNil(st.pendingRestart, "the new run's snapshot ends the wait")
     }
 
+    /// The selection's message counts the digits shown; a resize changes that
+    /// count, and the message with it (it said "digit 4 of 4" beside 12 digits).
+    func testSelectionMessageFollowsAResize() throws {
+        var st = try makeState()
+        st.snapshot.n = 16
+        st.width = 80; st.height = 24
+        for _ in 0..<3 { _ = reduce(&st, .key(.char("l"))) }
+        let small = SampleView.shownDigits(st)
+        XCTAssertEqual(st.message, "digit 4 of \(small) shown selected (z zooms it)")
+        _ = reduce(&st, .resize(width: 120, height: 40))
+        let large = SampleView.shownDigits(st)
+        XCTAssertGreaterThan(large, small)
+        XCTAssertEqual(st.message, "digit 4 of \(large) shown selected (z zooms it)")
+    }
+
+    /// At 80 columns a run whose σ² changed twice keeps its position in the run
+    /// and plain words: the samplers before the current one become "… then "
+    /// (it was "t=879 DDPM β seed2 temp1.0 clip run"); narrower, the short line
+    /// still spells its fields out.
+    func testNarrowStatusLineKeepsThePositionAndPlainWords() throws {
+        var st = try makeState()
+        st.width = 80
+        st.snapshot = Self.fakeSnapshot(steps: 120)
+        var ran = st.snapshot.history
+        for i in ran.indices {
+            var set = ran[i].settings; set.variance = (40..<80).contains(i) ? .posterior : .beta; set.clip = true
+            let f = ran[i]
+            ran[i] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                                   eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        }
+        st.snapshot.history = ran
+        st.settings.clip = true
+        let wide = SampleView.statusLine(st, width: 200)
+        XCTAssertTrue(wide.contains("t=880 120/1000 │ DDPM σ²=β then DDPM σ²=β̃ then DDPM σ²=β │"), wide)
+        let line = SampleView.statusLine(st, width: 80)
+        XCTAssertEqual(line, "t=880 120/1000 │ … then DDPM σ²=β │ temp 1.0 │ clip on │ running")
+        let narrow = SampleView.statusLine(st, width: 50)
+        XCTAssertTrue(narrow.hasPrefix("t=880 120/1000 ") && narrow.contains("clip on") && narrow.hasSuffix("running"), narrow)
+    }
+
     /// PgUp / PgDn move a tenth of the whole run (100 of 1000 steps), not of
     /// the steps taken so far; `d` mid-run says the new sampler takes over from
     /// the next step, and the status names both samplers of the run.

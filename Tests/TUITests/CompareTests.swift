@@ -13,6 +13,19 @@ final class ZeroPredictor: NoisePredictor {
 }
 
 final class CompareTests: XCTestCase {
+    /// A typed value too long for the label column keeps its leading digits and
+    /// its exponent (cut, 1.23457e-07 read "temp 1.2345", 0.000123456 "noise 0.000").
+    func testRowLabelsKeepTheValueWithinTheColumn() {
+        let base = SamplerSettings(kind: .ddim, steps: 50)
+        XCTAssertEqual(CompareParameter.temperature.label(0.5, base: base, width: 11), "temp 0.5")
+        XCTAssertEqual(CompareParameter.temperature.label(0.000000123456789, base: base, width: 11), "1.235e-07")
+        XCTAssertEqual(CompareParameter.noiseTemperature.label(0.000123456, base: base, width: 11), "0.0001235")
+        XCTAssertEqual(CompareParameter.noiseTemperature.label(0.000123456, base: base, width: 14), "noise 0.000123")
+        XCTAssertEqual(CompareParameter.eta.label(0.123456, base: base, width: 8), "η 0.1235")
+        XCTAssertEqual(CompareParameter.temperature.label(5e-324, base: base, width: 11), "4.941e-324")
+        XCTAssertEqual(CompareParameter.steps.label(20, base: base, width: 11), "20 steps")
+    }
+
     /// The note on why a comparison shows little difference fits an 80-column
     /// window whole (a shorter sentence there), never cut mid-word.
     func testCompareNoteFitsEightyColumns() {

@@ -64,6 +64,20 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         }
     }
 
+    /// `label` within `width` characters: its number with fewer significant
+    /// digits, then the number alone (the view's heading names the setting).
+    /// Cut at the width, 1.23457e-07 read as "temp 1.2345" and 0.000123456 as "noise 0.000".
+    public func label(_ v: Double, base: SamplerSettings, width: Int) -> String {
+        let full = label(v, base: base)
+        guard full.count > width, [.temperature, .noiseTemperature, .eta].contains(self) else { return full }
+        let name = full.prefix { $0 != " " } + " "
+        for digits in [4, 3, 2] where (name + String(format: "%.\(digits)g", v)).count <= width {
+            return name + String(format: "%.\(digits)g", v)
+        }
+        for digits in [4, 3, 2] where String(format: "%.\(digits)g", v).count <= width { return String(format: "%.\(digits)g", v) }
+        return String(format: "%.1g", v)
+    }
+
     /// A value as typed and shown: steps as whole numbers, the rest with one decimal at least.
     public func format(_ v: Double) -> String { self == .steps ? "\(Int(v))" : Self.number(v) }
 

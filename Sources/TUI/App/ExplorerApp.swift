@@ -570,7 +570,9 @@ enum ExplorerApp {
                     try rec.write(name)
                     let mb = Double((try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0) / 1e6
                     // The file's name first: a folded message keeps it. The name once when twice does not fit two rows.
-                    let said = String(format: "recorded %@ (%d%@ steps, %.1f MB); ddpm replay ", file, steps, snap.final == nil ? " of \(total)" : "", mb)
+                    // (A fork goes into the file too: its name says the original's samplers, so the message says so.)
+                    let said = String(format: "recorded %@ (%d%@ steps%@, %.1f MB); ddpm replay ", file, steps, snap.final == nil ? " of \(total)" : "",
+                                      snap.forkSettings != nil ? " and the fork" : "", mb)
                     return said + (said.count + file.count + 9 <= 2 * width ? file + " plays it" : "plays it")
                 } catch { return "recording failed: \(error)" }
             }

@@ -18,6 +18,12 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     switch a {
     case .resize(let w, let h):
         s.width = w; s.height = h
+        // The selection's message counts the digits shown, which the new size changes.
+        if s.screen == .sample, let m = s.message, m.hasPrefix("digit "), m.contains(" shown selected") {
+            let n = SampleView.shownDigits(s)
+            s.selected = min(s.selected, max(0, n - 1))
+            s.message = "digit \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
+        }
         return []
     case .engine(var snap):
         // A fork just asked for: snapshots the engine published before it read `f` keep the fork as
@@ -318,7 +324,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
     case .char("e"), .char("E"):
         set.eta = k == .char("E") ? min(1, ((set.eta + 0.1) * 10).rounded() / 10) : max(0, ((set.eta - 0.1) * 10).rounded() / 10)
-        if set.kind != .ddim { s.message = String(format: "DDIM eta set to %.1f, kept for DDIM (%@: %@ for DDIM)", set.eta, notApplicable(s, set), pressD(from: set.kind, to: .ddim)) }
+        if set.kind != .ddim {
+            // (At either end it says so, as under DDIM, rather than "set to" a value it already had.)
+            let was = set.eta == before.eta ? (k == .char("E") ? "DDIM eta is at its largest, 1.0" : "DDIM eta is at 0.0, its smallest") : String(format: "DDIM eta set to %.1f", set.eta)
+            s.message = String(format: "%@, kept for DDIM (%@: %@ for DDIM)", was, notApplicable(s, set), pressD(from: set.kind, to: .ddim))
+        }
         else if set.eta == before.eta { s.message = k == .char("E") ? "eta is at its largest, 1.0 (e lowers it)" : "eta is at 0.0, deterministic DDIM (E raises it)" }
         else if !s.focusedSideFinished && !s.focusHistory.isEmpty {
             // As s and d say theirs: mid-run the new eta takes over from the next step.

@@ -174,7 +174,11 @@ enum CompareView {
         let first = firstRow(s, rows: c.rows.count, shown: l.rowsShown)
         for (r, row) in c.rows[first..<(first + l.rowsShown)].enumerated() {
             let y = l.top + r * l.rowH
-            buf.text(1, y, s.caps.unicode ? row.label : CompareFigure.ascii(row.label), fg: 226, bold: true, maxWidth: l.labelW - 2)
+            // (A typed value too long for the column keeps its leading digits and exponent, not a cut.)
+            let i = first + r
+            let label = row.label.count > l.labelW - 2 && i < c.spec.values.count
+                ? c.spec.parameter.label(c.spec.values[i], base: c.spec.base, width: l.labelW - 2) : row.label
+            buf.text(1, y, s.caps.unicode ? label : CompareFigure.ascii(label), fg: 226, bold: true, maxWidth: l.labelW - 2)
             buf.text(1, y + 1, String(format: "div %.3f", row.diversity), maxWidth: l.labelW - 2)
             if let (what, conf) = c.sure(row) {
                 buf.text(1, y + 2, "\(what) \(conf)/\(c.spec.n)", fg: conf * 2 >= c.spec.n ? 114 : 245, maxWidth: l.labelW - 2)

@@ -71,7 +71,8 @@ enum SampleView {
             fields.append((first + ", " + second, (first + " " + second).replacingOccurrences(of: "original", with: "orig"), 0))
         } else if let f = snap.history.last {
             let pos = snap.finished ? "done, \(snap.history.count) steps" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))"
-            fields.append((pos, snap.finished ? "done" : "t=\(f.t)", 0))
+            // (The short line keeps how far the run is: "t=879" alone reads as a countdown to nothing.)
+            fields.append((pos, snap.finished ? "done" : pos, 0))
         } else {
             fields.append(("t=--", "t=--", 0))
         }
@@ -82,7 +83,8 @@ enum SampleView {
         // (Not on a fork, whose recording begins with the original's steps it was forked from.)
         // (The short spelling names the samplers alone: `compact`.)
         let named = s.scrub == nil && !onFork
-        var kind = (named ? samplersBefore(scrubbed, set) : "") + describe(set)
+        let samplersFirst = named ? samplersBefore(scrubbed, set) : ""
+        var kind = samplersFirst + describe(set)
         var compactKind = (named ? samplersBefore(scrubbed, set, compact: true) : "") + describe(set)
         // Guidance turned on mid-run (g) names the step it began at: the steps before ran unguided.
         if s.scrub == nil, set.guide != nil,
@@ -91,6 +93,9 @@ enum SampleView {
             kind += " from t=\(scrubbed[before + 1].t)"
             compactKind += " from t=\(scrubbed[before + 1].t)"
         }
+        // Between the full line and the short one: the samplers before the current one as "… then ".
+        let kindAt = fields.count, earlier = samplersFirst.isEmpty ? "" : (s.caps.unicode ? "… then " : "... then ")
+        let laterKind = earlier + describe(set) + (kind.range(of: " from t=").map { String(kind[$0.lowerBound...]) } ?? "")
         fields.append((kind, shortKind(set, compactKind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
             // (With a fork open, r waits for f to close it.)
@@ -104,15 +109,15 @@ enum SampleView {
         if snap.running || snap.finished {
             fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
         }
-        fields.append(("seed \(snap.seed)", "seed\(snap.seed)", 4))
-        fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "temp%.1f", snap.runTemperature), 3))
+        fields.append(("seed \(snap.seed)", "seed \(snap.seed)", 4))
+        fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "temp %.1f", snap.runTemperature), 3))
         // A setting away from its default is kept longer than one at it.
         // A sampler that draws no fresh noise (DDIM with eta 0, DPM-Solver++) has no noise temperature to show.
         if set.drawsNoise {
-            fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "n%.1f", set.noiseTemperature),
+            fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "noise %.1f", set.noiseTemperature),
                            set.noiseTemperature != 1 ? 3 : 5))
         }
-        fields.append(("clip \(set.clip ? "on" : "off")", set.clip ? "clip" : "noclip", set.clip ? 3 : 6))
+        fields.append(("clip \(set.clip ? "on" : "off")", "clip \(set.clip ? "on" : "off")", set.clip ? 3 : 6))
         fields.append((s.mode.rawValue, s.mode.rawValue, 8))
         // A replay of a recording made mid-run stops short of the end: say so, not just "paused".
         let recordingEnd = s.replay != nil && !snap.running && !snap.finished && s.scrub == nil
@@ -120,7 +125,7 @@ enum SampleView {
         fields.append(snap.nonFinite != nil ? ("stopped: output not finite", "NaN", 1) : recordingEnd ? ("end of recording (made mid-run)", "rec end", 1)
                       : (snap.running ? "running" : (snap.finished ? "finished" : "paused"),
                          // (Finished, the short line already begins "done" where it is not scrubbed or forked.)
-                         snap.running ? "run" : (snap.finished ? (s.scrub == nil && !s.forking ? "" : "done") : "paused"), 1))
+                         snap.running ? "running" : (snap.finished ? (s.scrub == nil && !s.forking ? "" : "done") : "paused"), 1))
         func ascii(_ line: String) -> String {
             s.caps.unicode ? line : line.replacingOccurrences(of: "≤", with: "<=").replacingOccurrences(of: "▶", with: ">").replacingOccurrences(of: "σ²=β̃", with: "var=post")
                 .replacingOccurrences(of: "σ²=β", with: "var=beta").replacingOccurrences(of: "β̃", with: "post").replacingOccurrences(of: "β", with: "beta")
@@ -132,6 +137,10 @@ enum SampleView {
         // ones only (speed, renderer and settings at their defaults are not worth a cryptic line), dropping more.
         var tries: [String] = []
         for keepBelow in [9, 8, 7, 6, 5, 4] { tries.append(fields.filter { $0.2 < keepBelow }.map { $0.0 }.joined(separator: bar)) }
+        if !earlier.isEmpty {
+            var later = fields; later[kindAt].0 = laterKind
+            tries.append(later.filter { $0.2 < 4 }.map { $0.0 }.joined(separator: bar))
+        }
         for keepBelow in [5, 4, 3, 2] { tries.append(fields.filter { $0.2 < keepBelow && !$0.1.isEmpty }.map { $0.1 }.joined(separator: " ")) }
         let lines = tries.map(ascii)
         return fitting(lines, width: W)
@@ -504,8 +513,10 @@ enum SampleView {
             buf.text(px, y + 2, String(format: "std  %.3f", f.eps.std), maxWidth: l.panelW)
             buf.text(px, y + 3, String(format: sp("x̂0 out %.1f%%", "x0^ out %.1f%%"), f.x0Outside * 100), maxWidth: l.panelW)
             // How much is well past (most of it is paper a hair below -1), where a row is free.
-            if bottom - y >= 5 && !f.settings.clip {
-                buf.text(px, y + 4, String(format: "(%.1f%% by >0.1)", farOutside(f) * 100), fg: 245, maxWidth: l.panelW)
+            // (Clipping on, the share is of the network's x̂0 before the clip: the digits are drawn clipped.)
+            if bottom - y >= 5 {
+                buf.text(px, y + 4, f.settings.clip ? "(before clip)" : String(format: "(%.1f%% by >0.1)", farOutside(f) * 100),
+                         fg: 245, maxWidth: l.panelW)
             }
             return
         }
@@ -522,7 +533,9 @@ enum SampleView {
         buf.text(px, y + 4, String(format: sp("x̂0 outside [-1,1]: %.1f%%", "x0^ outside [-1,1]: %.1f%%"), f.x0Outside * 100),
                  maxWidth: l.panelW)
         // Near t=0 most of it is paper a hair below -1 (45% at the end of a run): how much is well past.
-        buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)" : String(format: "(by over 0.1: %.1f%%; c clips)", farOutside(f) * 100),
+        let far = farOutside(f) * 100
+        buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)"
+                    : fitting([String(format: "(by over 0.1: %.1f%%; c clips)", far), String(format: "(by over 0.1: %.1f%%)", far)], width: l.panelW),
                  fg: 245, maxWidth: l.panelW)
         if bottom - y >= 7 {
             buf.text(px, y + 6, String(format: s.caps.unicode ? "ᾱ=%.4g  SNR=%.3g" : "abar=%.3g SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)

@@ -102,7 +102,10 @@ enum TrainView {
         let eta = snap.running && m.stepsPerSecond > 0 ? Double(m.totalSteps - m.step) / m.stepsPerSecond : .nan
         // A finished run names what comes next where it is always seen (a message hides the key hints).
         // A sampler running beside the run (space in the sample view) is why training slows.
-        let state = snap.running ? (s.snapshot.running || s.snapshot.compare?.running == true ? "running beside sampling" : "running")
+        // Sampling steps beside training only on the side the engine steps: the comparison while the compare view
+        // is shown, else the sample view's run (a comparison left mid-run waits, not stepping).
+        let sampling = s.snapshot.comparing ? s.snapshot.compare?.running == true : s.snapshot.running
+        let state = snap.running ? (sampling ? "running beside sampling" : "running")
             : (snap.finished ? "finished (s: sample it)" : "paused")
         // No loss before the first step (and after the demo starts over): "--", not "nan".
         let last = m.losses.last.map { String(format: "%.4f", $0) } ?? "--"
