@@ -195,6 +195,15 @@ final class SafeTensorsTests: XCTestCase {
         }
     }
 
+    /// A file that cannot be opened says the system's reason ("Permission denied"
+    /// for a file of another user's; here, as root, a path through a file).
+    func testUnreadableFileSaysWhy() throws {
+        let plain = dir + "/plain"
+        try Data([1]).write(to: URL(fileURLWithPath: plain))
+        XCTAssertEqual(InputFile.cannotRead(plain + "/inside"), "cannot read the file: Not a directory")
+        XCTAssertEqual(InputFile.cannotRead(plain), "cannot read the file")
+    }
+
     /// Metadata from a file is validated before anything is built or allocated.
     func testHostileMetadataIsRefused() throws {
         func spec(_ config: String) -> String? {

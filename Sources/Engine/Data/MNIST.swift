@@ -25,7 +25,7 @@ public struct Dataset: Sendable {
                 ? "no such folder (an MNIST-style IDX folder is needed)" : InputFile.reason(e))
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw EngineError.badFile(path: dir, reason: "is a file; give the folder that holds \(prefix)-images-idx3-ubyte[.gz] and \(prefix)-labels-idx1-ubyte[.gz]")
+            throw EngineError.badFile(path: dir, reason: (st.st_mode & S_IFMT == S_IFREG ? "is a file" : "is not a folder") + "; give the folder that holds \(prefix)-images-idx3-ubyte[.gz] and \(prefix)-labels-idx1-ubyte[.gz]")
         }
         func find(_ kind: String) throws -> String {
             for p in spellings(dir, prefix, kind) {

@@ -22,7 +22,7 @@ public struct IDXFile: Equatable {
     public static func read(_ path: String, usable: (([Int]) throws -> Void)? = nil) throws -> IDXFile {
         let size = try InputFile.size(path, what: "IDX file", limit: maxFileBytes)
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw EngineError.badFile(path: path, reason: "cannot read the file")
+            throw EngineError.badFile(path: path, reason: InputFile.cannotRead(path))
         }
         defer { try? handle.close() }
         let head = (try? handle.read(upToCount: 20)) ?? Data()

@@ -33,6 +33,13 @@ public enum InputFile {
         return size
     }
 
+    /// "cannot read the file: Permission denied": the system's reason, where opening the file gives one.
+    public static func cannotRead(_ path: String) -> String {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd < 0 else { close(fd); return "cannot read the file" }
+        return "cannot read the file: " + String(cString: strerror(errno))
+    }
+
     /// The file's bytes, mapped (only the pages read are loaded). A file that opens but cannot be
     /// mapped is out of address space (ulimit -v), not missing or damaged: the error says so.
     public static func mapped(_ path: String, size: Int) throws -> Data {
@@ -40,7 +47,7 @@ public enum InputFile {
             if FileManager.default.isReadableFile(atPath: path) {
                 throw EngineError.invalidArgument("out of memory: cannot map \(path) (\(max(1, size >> 20)) MiB) into memory")
             }
-            throw EngineError.badFile(path: path, reason: "cannot read the file")
+            throw EngineError.badFile(path: path, reason: cannotRead(path))
         }
     }
 

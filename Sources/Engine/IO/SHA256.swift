@@ -4,7 +4,7 @@ import Foundation
 
 /// SHA-256 of a file, in lower-case hex (OpenSSL's libcrypto EVP digest, read in 1 MiB pieces).
 public func sha256(ofFile path: String) throws -> String {
-    guard let h = FileHandle(forReadingAtPath: path) else { throw EngineError.badFile(path: path, reason: "cannot read the file") }
+    guard let h = FileHandle(forReadingAtPath: path) else { throw EngineError.badFile(path: path, reason: InputFile.cannotRead(path)) }
     defer { try? h.close() }
     guard let ctx = EVP_MD_CTX_new() else { throw EngineError.invalidArgument("SHA-256: out of memory") }
     defer { EVP_MD_CTX_free(ctx) }
