@@ -16,6 +16,8 @@ final class RetakeTests: XCTestCase {
             ("DDIM eta 0 then 0.5", SamplerSettings(kind: .ddim, steps: 20), eta),
             ("DDPM then DDIM 10 (re-planned)", SamplerSettings(), SamplerSettings(kind: .ddim, steps: 10)),
             ("DDPM clip off then on", SamplerSettings(), clip),
+            // DPM-Solver++'s second-order step reads the x̂0 of the step before, which DDIM's state did not keep.
+            ("DDIM then DPM++ 10 (second order)", SamplerSettings(kind: .ddim, steps: 20), SamplerSettings(kind: .dpmpp, steps: 10)),
         ]
         for selfCondition in [false, true] {
             for (what, set, later) in changes {
@@ -39,6 +41,7 @@ final class RetakeTests: XCTestCase {
                 before.handle(.setSettings(later))
                 for _ in 0..<4 { before.tick() }
                 let a = paused.snapshot.history, b = before.snapshot.history
+                XCTAssertEqual(paused.snapshot.timesteps, before.snapshot.timesteps, "\(what): the run's plan (its length on the status line)")
                 XCTAssertEqual(a.count, b.count, what)
                 for (i, (x, y)) in zip(a, b).enumerated() {
                     XCTAssertEqual(x.t, y.t, "\(what), self-conditioned \(selfCondition): step \(i)")
@@ -101,9 +104,44 @@ final class RetakeTests: XCTestCase {
         XCTAssertEqual(done.snapshot.history.last?.settings.clip, false)
     }
 
-    /// The explorer asks for it exactly when paused live on a side's own newest step,
+    /// A step taken again that comes out not finite stops the run there, as a
+    /// step taken the first time does; the stop is not undone by a later change.
+    func testARetakeDoesNotGoPastANonFiniteStop() throws {
+        final class Poisoned: NoisePredictor {
+            let imageSize = 28
+            var poison = false
+            func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
+                out.update(repeating: poison ? .nan : 0, count: t.count * imageSize * imageSize)
+            }
+        }
+        let model = Poisoned()
+        let r = Runner(model: model, schedule: try NoiseSchedule(T: 40))
+        r.handle(.startSampling(SamplerSettings(kind: .ddim, steps: 10), n: 2, seed: 3))
+        for _ in 0..<3 { r.tick() }
+        r.handle(.pause)
+        var eta = SamplerSettings(kind: .ddim, steps: 10); eta.eta = 0.5
+        model.poison = true
+        r.handle(.setSettings(eta))
+        XCTAssertEqual(r.handle(.retakeLast(fork: false)).count, 1, "the stop is an error event")
+        XCTAssertNotNil(r.snapshot.nonFinite)
+        XCTAssertEqual(r.snapshot.history.count, 3)
+        XCTAssertEqual(r.snapshot.history[2].settings.eta, 0, "the frame on screen stays the one taken")
+        model.poison = false
+        eta.eta = 0.7
+        r.handle(.setSettings(eta))
+        r.handle(.retakeLast(fork: false))
+        XCTAssertNotNil(r.snapshot.nonFinite, "still stopped")
+        XCTAssertEqual(r.snapshot.history[2].settings.eta, 0)
+
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 40))
+        st.settings = eta
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertFalse(reduce(&st, .key(.char("E"))).contains(.command(.retakeLast(fork: false))), "nothing to take again past the stop")
+    }
+
+    /// The explorer asks for it exactly when paused on a side with steps of its own,
     /// and says which step the change applies to.
-    func testTheKeysAskForItOnlyPausedAndLive() throws {
+    func testTheKeysAskForItOnlyWhenPaused() throws {
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
         st.settings = SamplerSettings(kind: .ddim, steps: 50)
         st.snapshot = AppTests.fakeSnapshot(steps: 6)
@@ -114,15 +152,22 @@ final class RetakeTests: XCTestCase {
         st.snapshot.running = false
         eta.eta = 0.2
         XCTAssertEqual(reduce(&st, .key(.char("E"))), [.command(.setSettings(eta)), .command(.retakeLast(fork: false))])
-        XCTAssertTrue(st.message?.contains("from the step on screen (t=994, taken again)") == true, st.message ?? "")
+        XCTAssertTrue(st.message?.contains("from the step on screen, taken again") == true, st.message ?? "")
 
         XCTAssertEqual(reduce(&st, .key(.char("d"))).last, .command(.retakeLast(fork: false)))
-        XCTAssertTrue(st.message?.contains("from the step on screen (t=994") == true, st.message ?? "")
+        XCTAssertTrue(st.message?.contains("from the step on screen, taken again") == true, st.message ?? "")
         XCTAssertFalse(st.message?.contains("the result of the last step") == true, st.message ?? "")
 
-        // Scrubbed back: the live step is not on screen; the change applies from the next step.
+        // Scrubbed back: the newest step is taken again all the same (its result was never shown),
+        // and the message says it is not the one on screen.
         _ = reduce(&st, .key(.left))
         var set = st.settings; set.clip.toggle()
+        XCTAssertEqual(reduce(&st, .key(.char("c"))), [.command(.setSettings(set)), .command(.retakeLast(fork: false))])
+        XCTAssertTrue(st.message?.contains("from the newest step, taken again") == true, st.message ?? "")
+
+        // Playing: from the next step.
+        st.snapshot.running = true
+        set.clip.toggle()
         XCTAssertEqual(reduce(&st, .key(.char("c"))), [.command(.setSettings(set))])
         XCTAssertTrue(st.message?.contains("from the next step") == true, st.message ?? "")
     }

@@ -95,6 +95,14 @@ public final class Sampler {
               prevX0: prevT >= 0 && keepsX0 ? prevX0.array(pixels) : [], prevT: keepsX0 ? prevT : -1, modelReadsX0: modelReadsX0)
     }
 
+    /// `state` with the previous step's x̂0 always kept: a step taken again
+    /// under other settings may need it where this sampler's did not (a
+    /// DDIM step taken again as DPM-Solver++'s second-order one).
+    public var fullState: State {
+        State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings,
+              prevX0: prevT >= 0 ? prevX0.array(pixels) : [], prevT: prevT, modelReadsX0: modelReadsX0)
+    }
+
     /// Continues from `s` (a state of a sampler of the same shape).
     public func restore(_ s: State) {
         precondition(s.x.count == pixels && s.rngs.count == n, "restore: a state of another shape")

@@ -323,7 +323,8 @@ public final class Runner {
     /// nothing to do), else the events of a step that came out not finite.
     private func retakeLast(onFork: Bool) -> [RunnerEvent]? {
         let history = onFork ? snapshot.forkHistory : snapshot.history
-        guard !snapshot.running, let s = onFork ? forkSampler : sampler, !s.isFinished,
+        // (Not past a step whose output was not finite: the run stays stopped there, as resume does.)
+        guard !snapshot.running, !stoppedNonFinite, let s = onFork ? forkSampler : sampler, !s.isFinished,
               let before = onFork ? forkBeforeLast : beforeLast, let last = history.last,
               before.index == history.count - 1, last.settings != s.settings,
               forkSampler == nil || history.count > snapshot.forkFrom else { return nil }
@@ -337,6 +338,8 @@ public final class Runner {
         } else {
             snapshot.history[history.count - 1] = f
             if let fin { (snapshot.final, snapshot.finalReadings) = fin }
+            // (Re-planned from the step taken again: the run's length changes with it.)
+            snapshot.timesteps = s.timesteps
         }
         if (sampler?.isFinished ?? true) && (forkSampler?.isFinished ?? true) && !snapshot.finished {
             snapshot.finished = true
@@ -373,14 +376,14 @@ public final class Runner {
         let stepFork = forkSampler != nil && forkT >= mainT
         if stepMain, let s = sampler, !s.isFinished {
             if s.index % stateStride == 0 { states[s.index] = s.state }
-            beforeLast = s.state
+            beforeLast = s.fullState
             guard let (f, fin) = record(s) else { return stopNonFinite() }
             snapshot.history.append(f)
             events.append(.frame(step: f.step, t: f.t))
             if let fin { (snapshot.final, snapshot.finalReadings) = fin }
         }
         if stepFork, let fs = forkSampler, !fs.isFinished {
-            forkBeforeLast = fs.state
+            forkBeforeLast = fs.fullState
             guard let (f, fin) = record(fs) else { return stopNonFinite() }
             snapshot.forkHistory.append(f)
             if let fin { (snapshot.forkFinal, snapshot.forkFinalReadings) = fin }

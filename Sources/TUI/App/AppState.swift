@@ -200,10 +200,11 @@ public enum KeyHelp {
     public static let sample: [(String, String)] = [
         ("space", "pause / resume"), (".", "single step (pauses; scrubbed: the next step)"), ("+ / -", "faster / slower"),
         ("r", "restart with a new seed"), ("t / T", "temperature of x_T -/+: restarts now, same seed, old beside"),
-        ("n / N", "noise temperature (each step's z) -/+, from the next step"), ("e / E", "DDIM eta down / up"),
+        ("n / N", "noise temperature (each step's z) -/+"), ("e / E", "DDIM eta down / up"),
         ("d", "sampler DDPM / DDIM / DPM-Solver++"), ("s / S", "DDIM / DPM++ steps fewer / more"),
         ("v", "variance beta / posterior / learned (DDPM)"), ("c", "clip predicted x̂0 to [-1, 1]"),
         ("g then 0-9", "guide toward a digit (g x: off)"), ("< / >", "guidance scale down / up"),
+        ("paused", "a setting's key takes the newest step again"),
         ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to live"),

@@ -512,8 +512,11 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
     if set != before {
         // Paused on a side's newest step, the change applies to that step (taken again), not the one after it.
         let retake = retakesShownStep(s, onFork: onFork)
-        if retake, let m = s.message, let t = s.focusHistory.last?.t {
-            s.message = m.replacingOccurrences(of: "from the next step", with: "from the step on screen (t=\(t), \(retakenWords)")
+        if retake, let m = s.message {
+            // Scrubbed back, the step taken again is not the one on screen: the newest, whose result was never shown.
+            // (No t: a step taken just before, not yet in this snapshot, is the one the engine takes again.)
+            let which = s.scrub == nil || s.scrub == s.focusHistory.count - 1 ? "the step on screen" : "the newest step"
+            s.message = m.replacingOccurrences(of: "from the next step", with: "from \(which), \(retakenWords)")
         }
         let again: [Effect] = retake ? [.command(.retakeLast(fork: onFork))] : []
         // On a finished side a new setting changes nothing on screen: say how to use it.
@@ -522,7 +525,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
             s.message = onFork
                 ? "the fork has finished: f closes it; then scrub back and f forks again (with the original's settings)"
                 : (s.forking ? "run finished: f closes the fork; then r runs seed \(s.seed &+ 1) with " : "run finished: r runs seed \(s.seed &+ 1) with ") + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
-                    + (s.scrub == nil ? "; or scrub back and f forks" : "; or f forks after this step")
+                    + (s.scrub == nil || s.scrub == s.focusHistory.count - 1 ? "; or scrub back and f forks" : "; or f forks after this step")
         }
         if onFork {
             // Kept here at once, as the original's are: keys pressed before the engine's next snapshot
@@ -537,14 +540,15 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
 }
 
 /// The words that end a change's message when the step on screen is taken again.
-private let retakenWords = "taken again)"
+private let retakenWords = "taken again"
 
-/// Whether a setting changed now applies to the step on screen (`RunnerCommand.retakeLast`):
-/// paused, live (not scrubbed back), on the newest step of a side's own, with steps left.
-/// A frame shows x_t and the step from it, already taken; a lecturer who pauses, raises η
-/// and steps means that step.
+/// Whether a setting changed now applies to the newest step of the side the keys act on
+/// (`RunnerCommand.retakeLast`): paused, on a step of that side's own, with steps left.
+/// A frame shows x_t and the step from it, already taken, whose result no one has seen
+/// yet; a lecturer who pauses, raises η and steps means that step. Scrubbed back, it is
+/// the same step: the one the run goes on from.
 func retakesShownStep(_ s: AppState, onFork: Bool) -> Bool {
-    guard s.replay == nil, s.scrub == nil, !s.snapshot.running, !s.focusedSideFinished, !s.focusHistory.isEmpty else { return false }
+    guard s.replay == nil, !s.snapshot.running, s.snapshot.nonFinite == nil, !s.focusedSideFinished, !s.focusHistory.isEmpty else { return false }
     // Not the past a fork shares with the original: the fork started from the x_t it made.
     return !s.forking || s.focusHistory.count > s.snapshot.forkFrom
 }

@@ -14,7 +14,8 @@ enum CastRecorder {
     /// Set by SIGWINCH; the relay loop passes the new size on.
     nonisolated(unsafe) static var resized: Int32 = 0
 
-    /// Whether the file at `path` begins with an asciicast v2 header (a JSON object with "version": 2 on its first line).
+    /// Whether the file at `path` begins with an asciicast header (a JSON object with a "version" on its first line:
+    /// 2 is what --cast writes, 3 asciinema's newer format).
     static func isCast(_ path: String) -> Bool {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return false }
@@ -23,7 +24,7 @@ enum CastRecorder {
         let n = read(fd, &head, head.count)
         guard n > 0, let end = head[0..<n].firstIndex(of: UInt8(ascii: "\n")) else { return false }
         let header = (try? JSONSerialization.jsonObject(with: Data(head[0..<end]))) as? [String: Any]
-        return header?["version"] as? Int == 2
+        return header?["version"] is Int
     }
 
     /// Runs this program again with `arguments` (without --cast) on a

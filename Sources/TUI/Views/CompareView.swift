@@ -176,9 +176,12 @@ enum CompareView {
             let y = l.top + r * l.rowH
             // (A typed value too long for the column keeps its leading digits and exponent, not a cut.)
             let i = first + r
-            let label = row.label.count > l.labelW - 2 && i < c.spec.values.count
-                ? c.spec.parameter.label(c.spec.values[i], base: c.spec.base, width: l.labelW - 2) : row.label
-            buf.text(1, y, s.caps.unicode ? label : CompareFigure.ascii(label), fg: 226, bold: true, maxWidth: l.labelW - 2)
+            // (Measured as drawn: without Unicode "η" is "eta".)
+            let drawn = { (t: String) in s.caps.unicode ? t : CompareFigure.ascii(t) }
+            let longer = drawn(row.label).count - row.label.count
+            let label = drawn(row.label).count > l.labelW - 2 && i < c.spec.values.count
+                ? c.spec.parameter.label(c.spec.values[i], base: c.spec.base, width: l.labelW - 2 - longer) : row.label
+            buf.text(1, y, drawn(label), fg: 226, bold: true, maxWidth: l.labelW - 2)
             buf.text(1, y + 1, String(format: "div %.3f", row.diversity), maxWidth: l.labelW - 2)
             if let (what, conf) = c.sure(row) {
                 buf.text(1, y + 2, "\(what) \(conf)/\(c.spec.n)", fg: conf * 2 >= c.spec.n ? 114 : 245, maxWidth: l.labelW - 2)
