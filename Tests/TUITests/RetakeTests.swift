@@ -165,6 +165,14 @@ final class RetakeTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("c"))), [.command(.setSettings(set)), .command(.retakeLast(fork: false))])
         XCTAssertTrue(st.message?.contains("from the newest step, taken again") == true, st.message ?? "")
 
+        // A setting the step does not use (η under DDPM) takes nothing again.
+        var ddpm = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        ddpm.snapshot = AppTests.fakeSnapshot(steps: 6); ddpm.snapshot.running = false
+        var unused = ddpm.settings; unused.eta = 0.1
+        XCTAssertEqual(reduce(&ddpm, .key(.char("E"))), [.command(.setSettings(unused))])
+        var clipped = unused; clipped.clip = true
+        XCTAssertEqual(reduce(&ddpm, .key(.char("c"))), [.command(.setSettings(clipped)), .command(.retakeLast(fork: false))])
+
         // Playing: from the next step.
         st.snapshot.running = true
         set.clip.toggle()

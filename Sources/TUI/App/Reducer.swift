@@ -511,7 +511,9 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
     }
     if set != before {
         // Paused on a side's newest step, the change applies to that step (taken again), not the one after it.
+        // (Not for a setting the step does not use, η under DDPM say: the same step again, a model call for nothing.)
         let retake = retakesShownStep(s, onFork: onFork)
+            && s.focusHistory.last.map { SampleView.pendingChange(set, from: $0.settings) != nil } == true
         if retake, let m = s.message {
             // Scrubbed back, the step taken again is not the one on screen: the newest, whose result was never shown.
             // (No t: a step taken just before, not yet in this snapshot, is the one the engine takes again.)
