@@ -89,18 +89,17 @@ public final class Sampler {
         let modelReadsX0: Bool
     }
 
-    public var state: State {
-        State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings,
-              // Only a multistep rule's or a self-conditioned model's states need the history (forks keep up to 250 states).
-              prevX0: prevT >= 0 && keepsX0 ? prevX0.array(pixels) : [], prevT: keepsX0 ? prevT : -1, modelReadsX0: modelReadsX0)
-    }
+    public var state: State { state(keepingX0: keepsX0) }
 
     /// `state` with the previous step's x̂0 always kept: a step taken again
     /// under other settings may need it where this sampler's did not (a
     /// DDIM step taken again as DPM-Solver++'s second-order one).
-    public var fullState: State {
+    public var fullState: State { state(keepingX0: true) }
+
+    // Only a multistep rule's or a self-conditioned model's states need the history (forks keep up to 250 states).
+    private func state(keepingX0 keep: Bool) -> State {
         State(x: x.array(pixels), rngs: rngs, timesteps: timesteps, index: index, settings: settings,
-              prevX0: prevT >= 0 ? prevX0.array(pixels) : [], prevT: prevT, modelReadsX0: modelReadsX0)
+              prevX0: prevT >= 0 && keep ? prevX0.array(pixels) : [], prevT: keep ? prevT : -1, modelReadsX0: modelReadsX0)
     }
 
     /// Continues from `s` (a state of a sampler of the same shape).

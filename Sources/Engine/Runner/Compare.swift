@@ -70,12 +70,9 @@ public enum CompareParameter: String, CaseIterable, Sendable {
     public func label(_ v: Double, base: SamplerSettings, width: Int) -> String {
         let full = label(v, base: base)
         guard full.count > width, [.temperature, .noiseTemperature, .eta].contains(self) else { return full }
-        let name = full.prefix { $0 != " " } + " "
-        for digits in [4, 3, 2] where (name + String(format: "%.\(digits)g", v)).count <= width {
-            return name + String(format: "%.\(digits)g", v)
-        }
-        for digits in [4, 3, 2] where String(format: "%.\(digits)g", v).count <= width { return String(format: "%.\(digits)g", v) }
-        return String(format: "%.1g", v)
+        let name = full.prefix { $0 != " " } + " ", numbers = [4, 3, 2].map { String(format: "%.\($0)g", v) }
+        if let n = numbers.first(where: { (name + $0).count <= width }) { return name + n }
+        return numbers.first { $0.count <= width } ?? String(format: "%.1g", v)
     }
 
     /// A value as typed and shown: steps as whole numbers, the rest with one decimal at least.

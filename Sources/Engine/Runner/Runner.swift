@@ -164,7 +164,9 @@ public final class Runner {
                 fs.update(s)
                 snapshot.forkSettings = s
             case .retakeLast(let onFork):
-                if let events = retakeLast(onFork: onFork) { return events }
+                let events = retakeLast(onFork: onFork)
+                bump()
+                return events
             case .setSpeed(let v): snapshot.speedLimit = v
             case .bound(let image, let size, let digit, let variance, let draws):
                 var ds = Dataset(images: image, labels: [0], side: size)
@@ -319,15 +321,15 @@ public final class Runner {
         return [.error(RunnerSnapshot.nonFiniteMessage(snapshot.nonFinite!))]
     }
 
-    /// See `RunnerCommand.retakeLast`: nil when it was taken again (or had
-    /// nothing to do), else the events of a step that came out not finite.
-    private func retakeLast(onFork: Bool) -> [RunnerEvent]? {
+    /// See `RunnerCommand.retakeLast`: the events of the step taken again (none, `.finished`,
+    /// or the error of a step that came out not finite).
+    private func retakeLast(onFork: Bool) -> [RunnerEvent] {
         let history = onFork ? snapshot.forkHistory : snapshot.history
         // (Not past a step whose output was not finite: the run stays stopped there, as resume does.)
         guard !snapshot.running, !stoppedNonFinite, let s = onFork ? forkSampler : sampler, !s.isFinished,
               let before = onFork ? forkBeforeLast : beforeLast, let last = history.last,
               before.index == history.count - 1, last.settings != s.settings,
-              forkSampler == nil || history.count > snapshot.forkFrom else { return nil }
+              forkSampler == nil || history.count > snapshot.forkFrom else { return [] }
         let now = s.settings
         s.restore(before)
         s.update(now)
@@ -341,12 +343,16 @@ public final class Runner {
             // (Re-planned from the step taken again: the run's length changes with it.)
             snapshot.timesteps = s.timesteps
         }
-        if (sampler?.isFinished ?? true) && (forkSampler?.isFinished ?? true) && !snapshot.finished {
-            snapshot.finished = true
-            bump()
-            return [.finished]
-        }
-        return nil
+        return finishIfDone()
+    }
+
+    /// Both sides have taken their last step: the run stops, finished (`.finished` the first time).
+    private func finishIfDone() -> [RunnerEvent] {
+        guard (sampler?.isFinished ?? true) && (forkSampler?.isFinished ?? true) else { return [] }
+        snapshot.running = false
+        if snapshot.finished { return [] }
+        snapshot.finished = true
+        return [.finished]
     }
 
     private func resetRecording() {
@@ -388,11 +394,7 @@ public final class Runner {
             snapshot.forkHistory.append(f)
             if let fin { (snapshot.forkFinal, snapshot.forkFinalReadings) = fin }
         }
-        let done = (sampler?.isFinished ?? true) && (forkSampler?.isFinished ?? true)
-        if done {
-            snapshot.running = false
-            if !snapshot.finished { snapshot.finished = true; events.append(.finished) }
-        }
+        events += finishIfDone()
         stepTimes.append(Benchmark.now() - t0)
         if stepTimes.count > 20 { stepTimes.removeFirst() }
         snapshot.stepsPerSecond = Double(stepTimes.count) / max(1e-9, stepTimes.reduce(0, +))

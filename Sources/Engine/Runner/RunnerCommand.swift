@@ -23,7 +23,7 @@ public enum RunnerCommand: Sendable {
     /// The newest step of a paused side (the fork's or the original's) taken
     /// again with its settings now: a frame shows x_t and the step from it,
     /// already taken, so a setting changed while paused on it applies to it.
-    /// Its x_t and x̂0 stay; the x_t it makes is made again. Only a side's own
+    /// Its x_t stays (its x̂0 too, unless clipping or guidance changed); the x_t it makes is made again. Only a side's own
     /// step with steps left after it (not the past a fork shares, not a
     /// finished run's last step).
     case retakeLast(fork: Bool)

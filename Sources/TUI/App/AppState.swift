@@ -166,6 +166,8 @@ public struct AppState: Sendable {
     }
     /// The recording scrubbing moves through: the focused side's while forking.
     public var focusHistory: [RecordedFrame] { forking && forkFocus ? snapshot.forkHistory : snapshot.history }
+    /// Whether the focused side's newest step is on screen (live, or scrubbed to it).
+    public var onNewestStep: Bool { scrub == nil || scrub == focusHistory.count - 1 }
     /// Whether the side the keys act on has taken its last step (a setting changed now changes nothing on screen).
     public var focusedSideFinished: Bool {
         forking ? (forkFocus ? snapshot.forkFinal != nil : snapshot.final != nil) : snapshot.finished

@@ -517,7 +517,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
         if retake, let m = s.message {
             // Scrubbed back, the step taken again is not the one on screen: the newest, whose result was never shown.
             // (No t: a step taken just before, not yet in this snapshot, is the one the engine takes again.)
-            let which = s.scrub == nil || s.scrub == s.focusHistory.count - 1 ? "the step on screen" : "the newest step"
+            let which = s.onNewestStep ? "the step on screen" : "the newest step"
             s.message = m.replacingOccurrences(of: "from the next step", with: "from \(which), \(retakenWords)")
         }
         let again: [Effect] = retake ? [.command(.retakeLast(fork: onFork))] : []
@@ -527,7 +527,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
             s.message = onFork
                 ? "the fork has finished: f closes it; then scrub back and f forks again (with the original's settings)"
                 : (s.forking ? "run finished: f closes the fork; then r runs seed \(s.seed &+ 1) with " : "run finished: r runs seed \(s.seed &+ 1) with ") + (SampleView.pendingChange(set, from: s.snapshot.history.last?.settings ?? before, unicode: s.caps.unicode)?.full ?? "these settings")
-                    + (s.scrub == nil || s.scrub == s.focusHistory.count - 1 ? "; or scrub back and f forks" : "; or f forks after this step")
+                    + (s.onNewestStep ? "; or scrub back and f forks" : "; or f forks after this step")
         }
         if onFork {
             // Kept here at once, as the original's are: keys pressed before the engine's next snapshot

@@ -172,11 +172,10 @@ enum CompareView {
             + (c.finished ? "; final samples" : "; x̂0 while running, final samples when done")
         if l.top > 1 { buf.text(1, 1, heading, bold: true, maxWidth: W - 2) }
         let first = firstRow(s, rows: c.rows.count, shown: l.rowsShown)
-        for (r, row) in c.rows[first..<(first + l.rowsShown)].enumerated() {
-            let y = l.top + r * l.rowH
-            // (A typed value too long for the column keeps its leading digits and exponent, not a cut.)
-            let i = first + r
-            // (Measured as drawn: without Unicode "η" is "eta".)
+        for i in first..<(first + l.rowsShown) {
+            let row = c.rows[i], y = l.top + (i - first) * l.rowH
+            // A typed value too long for the column keeps its leading digits and exponent, not a cut
+            // (measured as drawn: without Unicode "η" is "eta").
             let drawn = { (t: String) in s.caps.unicode ? t : CompareFigure.ascii(t) }
             let longer = drawn(row.label).count - row.label.count
             let label = drawn(row.label).count > l.labelW - 2 && i < c.spec.values.count

@@ -84,18 +84,18 @@ enum SampleView {
         // (The short spelling names the samplers alone: `compact`.)
         let named = s.scrub == nil && !onFork
         let samplersFirst = named ? samplersBefore(scrubbed, set) : ""
-        var kind = samplersFirst + describe(set)
-        var compactKind = (named ? samplersBefore(scrubbed, set, compact: true) : "") + describe(set)
         // Guidance turned on mid-run (g) names the step it began at: the steps before ran unguided.
+        var guidedFrom = ""
         if s.scrub == nil, set.guide != nil,
            let before = scrubbed.lastIndex(where: { $0.settings.guide != set.guide || $0.settings.guideScale != set.guideScale }),
            before + 1 < scrubbed.count {
-            kind += " from t=\(scrubbed[before + 1].t)"
-            compactKind += " from t=\(scrubbed[before + 1].t)"
+            guidedFrom = " from t=\(scrubbed[before + 1].t)"
         }
+        let kind = samplersFirst + describe(set) + guidedFrom
+        let compactKind = (named ? samplersBefore(scrubbed, set, compact: true) : "") + describe(set) + guidedFrom
         // Between the full line and the short one: the samplers before the current one as "… then ".
         let kindAt = fields.count, earlier = samplersFirst.isEmpty ? "" : (s.caps.unicode ? "… then " : "... then ")
-        let laterKind = earlier + describe(set) + (kind.range(of: " from t=").map { String(kind[$0.lowerBound...]) } ?? "")
+        let laterKind = earlier + describe(set) + guidedFrom
         fields.append((kind, shortKind(set, compactKind), 2))
         if let pending, let change = pendingChange(pending.next, from: pending.from) {
             // (With a fork open, r waits for f to close it.)
