@@ -200,7 +200,7 @@ final class SafeTensorsTests: XCTestCase {
     func testUnreadableFileSaysWhy() throws {
         let plain = dir + "/plain"
         try Data([1]).write(to: URL(fileURLWithPath: plain))
-        XCTAssertEqual(InputFile.cannotRead(plain + "/inside"), "cannot read the file: Not a directory")
+        XCTAssertEqual(InputFile.cannotRead(plain + "/inside"), "cannot read the file: a part of the path is not a folder")
         XCTAssertEqual(InputFile.cannotRead(plain), "cannot read the file")
     }
 

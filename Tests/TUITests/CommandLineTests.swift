@@ -22,6 +22,9 @@ final class CommandLineTests: XCTestCase {
             ("sample --out \(png) --n -2", "--n must be in 1...4096, got -2"),
             ("sample --out \(png) --guide 12", "--guide must be in 0...9, got 12"),
             ("sample --out \(png) --guide 3 --guide-scale -1", "--guide-scale must be in [0, 100], got -1.0"),
+            // A setting of guidance without --guide would do nothing: refused, not ignored.
+            ("sample --out \(png) --guide-scale 8", "--guide-scale is the strength of --guide: add --guide DIGIT"),
+            ("eval --sampler ddim --guide-classifier \(png)", "--guide-classifier is the classifier of --guide: add --guide DIGIT"),
             ("sample --out \(png) --variance learned", "--variance learned needs a model trained with --learn-sigma"),
             ("info --config {\\\"nChannels\\\":8}", "--config needs 'chMults' (nChannels, chMults, nBlocks and imageSize are required)"),
             ("info --config {\\\"nChannels\\\":8,\\\"chMults\\\":[1],\\\"nBlocks\\\":1,\\\"imageSize\\\":28,\\\"atention\\\":[0]}", "--config has an unknown key 'atention'"),
@@ -153,6 +156,10 @@ final class CommandLineTests: XCTestCase {
                 XCTAssertFalse(out.contains("Usage: ddpm <subcommand>"), "ddpm \(args): the top level's usage, not \(word)'s:\n\(out)")
             }
         }
+        // An empty --classifier is named as such, with no advice to rebuild "" (the advice named an empty path).
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) eval --n 2 --classifier ''")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertEqual(out.split(separator: "\n").first.map(String.init), "Error: an empty path was given where a safetensors file was expected")
         XCTAssertFalse(FileManager.default.fileExists(atPath: png), "no output is written on a bad setting")
         XCTAssertFalse(FileManager.default.fileExists(atPath: ckpt))
     }

@@ -37,7 +37,7 @@ public enum InputFile {
     public static func cannotRead(_ path: String) -> String {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd < 0 else { close(fd); return "cannot read the file" }
-        return "cannot read the file: " + String(cString: strerror(errno))
+        return "cannot read the file: " + reason(errno)
     }
 
     /// The file's bytes, mapped (only the pages read are loaded). A file that opens but cannot be

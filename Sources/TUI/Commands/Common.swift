@@ -224,9 +224,10 @@ func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
     } catch {
         // The user's own path may be anything (a diffusion model's weights): say how a classifier is made, not to overwrite it.
         let hint = path == Assets.classifier ? Assets.restoreHint(path)!
+            : path.isEmpty ? nil
             : FileManager.default.fileExists(atPath: path) ? "A classifier is written by: ddpm eval --train-classifier [--data DIR] --out FILE"
             : "Rebuild it with: ddpm eval --train-classifier --classifier \(path)"
-        throw CLIError("\(error). " + hint)
+        throw CLIError("\(error)" + (hint.map { ". " + $0 } ?? ""))
     }
 }
 

@@ -53,7 +53,7 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         try modelFile.validateForFile()
-        try sampling.refuseUnusedSettings()
+        try sampling.refuseUnusedSettings(guideTable: guideTable)
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
         _ = try backendOption(backend)

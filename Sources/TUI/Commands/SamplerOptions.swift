@@ -15,7 +15,8 @@ struct SamplerOptions: ParsableArguments {
     @Flag(help: "Clip the predicted x0 to [-1, 1] at every step.") var clip = false
     @Option(parsing: .unconditional, help: ArgumentHelp("Classifier guidance toward this digit (0...9): every step adds scale * grad log p(digit | x_t) from the classifier of noisy digits (DDPM: times sigma_t^2 to the mean; DDIM, DPM++: to the noise prediction).", valueName: "digit"))
     var guide: Int?
-    @Option(parsing: .unconditional, help: "Guidance strength s in [0, 100] (0: none).") var guideScale: Double = SamplerSettings.defaultGuideScale
+    @Option(parsing: .unconditional, help: ArgumentHelp("Guidance strength s of --guide in [0, 100] (0: none; default \(SamplerSettings.defaultGuideScale)).", valueName: "s"))
+    var guideScale: Double?
     @Option(help: ArgumentHelp("The classifier of noisy digits for --guide (default: the bundled one).", valueName: "path"))
     var guideClassifier: String?
 
@@ -33,9 +34,15 @@ struct SamplerOptions: ParsableArguments {
 
     /// For a command that samples once (sample, eval): a setting its sampler does not use would do
     /// nothing, so it is refused rather than ignored (the explorer keeps it for a later switch):
-    /// --steps and --spacing with DDPM, --eta but with DDIM, --variance but with DDPM.
-    func refuseUnusedSettings() throws {
+    /// --steps and --spacing with DDPM, --eta but with DDIM, --variance but with DDPM,
+    /// --guide-scale and --guide-classifier without --guide (or eval's --guide-table: `guideTable`).
+    func refuseUnusedSettings(guideTable: Bool = false) throws {
         let kind = SamplerKind(rawValue: sampler) ?? .ddpm
+        let guiding = guide != nil || guideTable
+        if !guiding && guideScale != nil { throw ValidationError("--guide-scale is the strength of --guide: add --guide DIGIT") }
+        if !guiding && guideClassifier != nil {
+            throw ValidationError("--guide-classifier is the classifier of --guide: add --guide DIGIT")
+        }
         if kind == .ddpm && steps != nil {
             throw ValidationError("--steps is for --sampler ddim or dpmpp: DDPM walks all T steps of the schedule")
         }
@@ -56,7 +63,7 @@ struct SamplerOptions: ParsableArguments {
                         steps: steps ?? min(Self.defaultSteps, T ?? Self.defaultSteps), eta: eta,
                         temperature: temperature, noiseTemperature: noiseTemperature,
                         variance: VarianceKind(rawValue: variance) ?? .beta, clip: clip,
-                        spacing: Spacing(rawValue: spacing) ?? .trailing, guide: guide, guideScale: guideScale)
+                        spacing: Spacing(rawValue: spacing) ?? .trailing, guide: guide, guideScale: guideScale ?? SamplerSettings.defaultGuideScale)
     }
 
     /// The classifier of noisy digits when the settings guide (nil otherwise),
