@@ -57,18 +57,24 @@ final class ExplainTests: XCTestCase {
         XCTAssertTrue(text.contains(String(format: "a = 1/√α_t = %.5f", 1 / (1 - beta).squareRoot())), text)
         XCTAssertTrue(text.contains(String(format: "b = β_t/√(1-ᾱ_t) = %.5f", beta / (1 - abar).squareRoot())), text)
         XCTAssertTrue(text.contains(String(format: "σ_t = √β_t = %.5f", beta.squareRoot())), text)
+        // The other variance's σ_t beside it (at t = 500 they differ in the fourth decimal).
+        let prev = hand(t - 1).abar, tilde = (beta * (1 - prev) / (1 - abar)).squareRoot()
+        XCTAssertTrue(text.contains(String(format: "(√β̃_t = %.5f; v switches)", tilde)), text)
         XCTAssertTrue(text.contains(String(format: "β_t=%.5f", beta)) && text.contains(String(format: "ᾱ_t=%.5f", abar)), text)
         // The posterior variance and the clipped form: mu~ = a x0^ + b x_t.
         var set = SamplerSettings(); set.variance = .posterior; set.clip = true; set.noiseTemperature = 0.5
-        let prev = hand(t - 1).abar
         let clipped = try texts(frame(t: t, tNext: t - 1, set))
         XCTAssertTrue(clipped.contains(String(format: "= %.5f", prev.squareRoot() * beta / (1 - abar))), clipped)
         XCTAssertTrue(clipped.contains(String(format: "= %.5f", (1 - beta).squareRoot() * (1 - prev) / (1 - abar))), clipped)
         XCTAssertTrue(clipped.contains(String(format: "σ_t = √β̃_t = %.5f", (beta * (1 - prev) / (1 - abar)).squareRoot())), clipped)
         XCTAssertTrue(clipped.contains("z ~ 0.5·N(0, I)"), clipped)
+        XCTAssertTrue(clipped.contains(String(format: "(√β_t = %.5f; v switches)", beta.squareRoot())), clipped)
         // The last step adds no noise.
         let last = try texts(frame(t: 0, tNext: -1, SamplerSettings()))
         XCTAssertTrue(last.contains("σ_t = 0 (last step) = 0.00000") && !last.contains("z ~"), last)
+        // There the chapter's equations would read x_{-1}: the panel says how its t counts.
+        XCTAssertTrue(last.contains("(t from 0 as in the chapter's code: its equations' t = 1 → x₀)") && !last.contains("v switches"), last)
+        XCTAssertFalse(text.contains("t from 0"), "only on the last step")
     }
 
     func testDDIMEquationHasThisStepsNumbers() throws {

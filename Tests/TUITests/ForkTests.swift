@@ -373,6 +373,12 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("#"))), [])
         XCTAssertEqual(st.message, "not quitting: the fork stays open")
         XCTAssertTrue(st.forking)
+        // "n" for no answers the question and only that: the noise temperature stays.
+        let noise = st.settings.noiseTemperature
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
+        XCTAssertEqual(reduce(&st, .key(.char("n"))), [])
+        XCTAssertEqual(st.message, "not quitting: the fork stays open")
+        XCTAssertEqual(st.settings.noiseTemperature, noise); XCTAssertEqual(st.snapshot.forkSettings?.noiseTemperature, noise)
         var small = st
         small.width = 79; small.height = 20; small.message = nil
         XCTAssertTrue(render(small).text.contains("Enlarge it or press q twice (the fork is lost)."), render(small).text)
@@ -563,10 +569,13 @@ final class ForkTests: XCTestCase {
         st.screen = .train
         XCTAssertEqual(reduce(&st, .key(.char("s"))), [])
         XCTAssertEqual(st.message, "s samples the model trained here once its run has finished")
-        // q during a run asks; another key goes on (and acts), q twice quits.
+        // q during a run asks; another key answers "no" and does nothing else (a view key does not
+        // switch views, "n" does not change the noise temperature); q twice quits.
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
         XCTAssertFalse(st.quitting); XCTAssertEqual(st.message, "training in progress: q again saves it and quits (another key cancels)")
-        XCTAssertEqual(reduce(&st, .key(.char("1"))), []); XCTAssertEqual(st.screen, .sample)
+        XCTAssertEqual(reduce(&st, .key(.char("1"))), []); XCTAssertEqual(st.screen, .train)
+        XCTAssertEqual(st.message, "not quitting: the training run is kept (paused: space resumes it)")
+        XCTAssertEqual(reduce(&st, .key(.char("1"))), []); XCTAssertEqual(st.screen, .sample, "the key acts once the question is answered")
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [], "the question is asked again after another key")
         st.message = "checkpoint saved to /tmp/t.safetensors (step 500)"
         XCTAssertEqual(reduce(&st, .key(.char("q"))), [], "and again once another message has replaced it")
@@ -581,14 +590,11 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&waiting, .key(.char("x"))), [])
         XCTAssertEqual(waiting.message, news.message)
         XCTAssertNil(waiting.heldMessage)
-        // A key with an answer of its own shows that first; the news follows once it goes (a moving screen).
+        // A key with an answer of its own does not act while it answers: the news shows, not its answer.
         var answered = st
         answered.screen = .train
         _ = reduce(&answered, .trainEngine(news))
         XCTAssertEqual(reduce(&answered, .key(.char("s"))), [])
-        XCTAssertEqual(answered.message, "s samples the model trained here once its run has finished")
-        answered.trainSnapshot?.running = true
-        _ = reduce(&answered, .tick(messageAge: AppState.messageClearSeconds + 1))
         XCTAssertEqual(answered.message, news.message)
         // News held behind one question does not come back after a later one.
         var stale = st

@@ -306,11 +306,12 @@ final class WidgetTests: XCTestCase {
                       x0: Array(repeating: one, count: 4).flatMap { $0 }, xNext: [], eps: Stats(), x0Outside: 745.0 / 784)
         st.snapshot.history = [RecordedFrame(f, keep: 4, readings: [])]
         let text = render(st).text
-        XCTAssertTrue(text.contains("x̂0 outside [-1,1]: 95.0%"), text)
-        XCTAssertTrue(text.contains("(by over 0.1: 5.0%; c clips)"), text)
+        // How far first (a lecturer read "95% outside" on clean digits as a fault), any amount under it.
+        XCTAssertTrue(text.contains("x̂0 past [-1,1] by >0.1: 5.0%"), text)
+        XCTAssertTrue(text.contains("(any amount: 95.0%; c clips)"), text)
         var narrow = st
         narrow.width = 80; narrow.height = 24
-        XCTAssertTrue(render(narrow).text.contains("x̂0 out 95.0%") && render(narrow).text.contains("(5.0% by >0.1)"), render(narrow).text)
+        XCTAssertTrue(render(narrow).text.contains("x̂0 out>0.1 5.0%") && render(narrow).text.contains("(any: 95.0%)"), render(narrow).text)
         st.settings.clip = true
         st.snapshot.history = [RecordedFrame(Frame(step: 0, totalSteps: 1000, t: 0, tNext: -1, n: 4, size: 28, xt: f.xt, x0: f.x0, xNext: [],
                                                    eps: Stats(), x0Outside: f.x0Outside, settings: st.settings), keep: 4, readings: [])]

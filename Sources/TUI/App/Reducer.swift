@@ -92,24 +92,22 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         else if age > AppState.messageFoldSeconds && (s.message != s.keptMessage || s.screenMoving) { s.messageFolded = true }
         return []
     case .key(let k):
-        // Another key than q answers q's question: say that the run goes on (or what the engine said meanwhile)
-        // unless the key says something of its own.
-        let previous = s.message, asked = AppState.asksToQuit(previous)
-        let effects = reduceKey(&s, k, previous: previous)
-        if asked && k != .char("q") {
-            // (News held behind the question shows now, or once the key's own answer goes: `.tick`.)
-            let silent = s.message == nil || isNotAKey(s.message)
-            if silent, let held = s.heldMessage { s.message = held; s.heldMessage = nil }
-            else if silent && effects.isEmpty {
-                s.message = previous == AppState.forkQuitQuestion ? "not quitting: the fork stays open"
-                    : s.trainSnapshot?.finished == true ? "not quitting"
-                    // Space resumes training in its own view only; elsewhere it runs sampling.
-                    : s.trainSnapshot?.running == false ? "not quitting: the training run is kept (paused: "
-                        + (s.screen == .train ? "" : "2, then ") + "space resumes it)"
-                    : "not quitting: the training run goes on"
-            }
+        // Another key than q answers q's question, and only that: it says that the run goes on (or what
+        // the engine said meanwhile) and does nothing else. A lecturer's "n" (for no) changed the noise
+        // temperature as well, and a view key switched views behind the answer.
+        let previous = s.message
+        if AppState.asksToQuit(previous) && k != .char("q") {
+            s.messageFolded = false; s.keptMessage = nil
+            if let held = s.heldMessage { s.message = held; s.heldMessage = nil; return [] }
+            s.message = previous == AppState.forkQuitQuestion ? "not quitting: the fork stays open"
+                : s.trainSnapshot?.finished == true ? "not quitting"
+                // Space resumes training in its own view only; elsewhere it runs sampling.
+                : s.trainSnapshot?.running == false ? "not quitting: the training run is kept (paused: "
+                    + (s.screen == .train ? "" : "2, then ") + "space resumes it)"
+                : "not quitting: the training run goes on"
+            return []
         }
-        return effects
+        return reduceKey(&s, k, previous: previous)
     }
 }
 

@@ -52,7 +52,17 @@ enum EquationPanel {
             } else {
                 let v = set.variance == .beta ? sp("√β_t", "sqrt(beta_t)") : sp("√β̃_t", "sqrt(beta~_t)")
                 out.append(Line(text: sp("σ_t = ", "sigma_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " =" + nbsp + n(c.sigma)))
+                // The other choice's σ_t beside it: `v` changes little at large t, where β̃_t ≈ β_t.
+                if f.t > 0 {
+                    let other = DDPMStep.coefficients(sch, t: f.t, variance: set.variance == .beta ? .posterior : .beta).sigma
+                    out.append(Line(text: "(" + (set.variance == .beta ? sp("√β̃_t", "sqrt(beta~_t)") : sp("√β_t", "sqrt(beta_t)"))
+                                    + " =" + nbsp + n(other) + ";" + nbsp + "v" + nbsp + "switches)", color: 245))
+                }
             }
+            // The timesteps count from 0, as in the chapter's code; its equations count 1...T, so this
+            // last step is their t = 1 (x_1 → x_0), not a step to x_{-1}.
+            if f.t == 0 { out.append(Line(text: sp("(t from 0 as in the chapter's code: its equations' t = 1 → x₀)",
+                                                   "(t from 0 as in the chapter's code: its equations' t = 1 -> x_0)"), color: 245)) }
         case .ddim:
             let c = DDIMStep.coefficients(sch, t: f.t, tNext: f.tNext, eta: set.eta)
             out.append(Line(text: "DDIM step t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)") + "  "

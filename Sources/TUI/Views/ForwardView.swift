@@ -44,7 +44,7 @@ enum ForwardView {
         // Clamped: a model of T <= 250 steps opens the view at t = 250 otherwise.
         let t = min(s.forwardT, s.schedule.T - 1)
         let all = schedules(s.schedule.T)
-        let head = "digit #\(d) (label \(data.labels[d]))  t = \(t) of \(s.schedule.T - 1)   "
+        let head = "digit #\(d) (label \(data.labels[d]))  t = \(t) of 0" + (s.caps.unicode ? "…" : "...") + "\(s.schedule.T - 1)   "
         let eq = s.caps.unicode ? "x_t = sqrt(ᾱ_t) x_0 + sqrt(1-ᾱ_t) ε" : "x_t = sqrt(abar_t) x_0 + sqrt(1-abar_t) eps"
         let same = s.caps.unicode ? ", same ε for all four" : ", same eps for all four"
         // The longest spelling that fits, not one cut mid-word.

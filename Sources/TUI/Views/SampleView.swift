@@ -511,11 +511,13 @@ enum SampleView {
             buf.text(px, y, sp("ε̂ at t=", "eps^ at t=") + "\(f.t)", bold: true, maxWidth: l.panelW)
             buf.text(px, y + 1, String(format: "mean %+.3f", f.eps.mean), maxWidth: l.panelW)
             buf.text(px, y + 2, String(format: "std  %.3f", f.eps.std), maxWidth: l.panelW)
-            buf.text(px, y + 3, String(format: sp("x̂0 out %.1f%%", "x0^ out %.1f%%"), f.x0Outside * 100), maxWidth: l.panelW)
-            // How much is well past (most of it is paper a hair below -1), where a row is free.
-            // (Clipping on, the share is of the network's x̂0 before the clip: the digits are drawn clipped.)
+            // How much is well past [-1,1] first: most of the rest is paper a hair below -1 (45% of a
+            // finished run's pixels), which read as a fault. (Clipping on, the share is of the network's
+            // x̂0 before the clip, from the engine: the digits are drawn clipped.)
+            buf.text(px, y + 3, f.settings.clip ? String(format: sp("x̂0 out %.1f%%", "x0^ out %.1f%%"), f.x0Outside * 100)
+                        : String(format: sp("x̂0 out>0.1 %.1f%%", "x0^ out>0.1 %.1f%%"), farOutside(f) * 100), maxWidth: l.panelW)
             if bottom - y >= 5 {
-                buf.text(px, y + 4, f.settings.clip ? "(before clip)" : String(format: "(%.1f%% by >0.1)", farOutside(f) * 100),
+                buf.text(px, y + 4, f.settings.clip ? "(before clip)" : String(format: "(any: %.1f%%)", f.x0Outside * 100),
                          fg: 245, maxWidth: l.panelW)
             }
             return
@@ -530,13 +532,22 @@ enum SampleView {
                     : sp("(ε̂ derived from the net's x̂0)", "(eps^ from the net's x0^)"),
                  fg: 245, maxWidth: l.panelW)
         guard bottom - y >= 6 else { return }
-        buf.text(px, y + 4, String(format: sp("x̂0 outside [-1,1]: %.1f%%", "x0^ outside [-1,1]: %.1f%%"), f.x0Outside * 100),
-                 maxWidth: l.panelW)
-        // Near t=0 most of it is paper a hair below -1 (45% at the end of a run): how much is well past.
-        let far = farOutside(f) * 100
-        buf.text(px, y + 5, f.settings.clip ? "(before clip; drawn clipped)"
-                    : fitting([String(format: "(by over 0.1: %.1f%%; c clips)", far), String(format: "(by over 0.1: %.1f%%)", far)], width: l.panelW),
-                 fg: 245, maxWidth: l.panelW)
+        // Near t=0 most of what is outside is paper a hair below -1 (45% at the end of a run), which
+        // read as a fault: how much is well past comes first, the share past by any amount under it.
+        if f.settings.clip {
+            buf.text(px, y + 4, String(format: sp("x̂0 outside [-1,1]: %.1f%%", "x0^ outside [-1,1]: %.1f%%"), f.x0Outside * 100),
+                     maxWidth: l.panelW)
+            buf.text(px, y + 5, "(before clip; drawn clipped)", fg: 245, maxWidth: l.panelW)
+        } else {
+            let far = farOutside(f) * 100, any = f.x0Outside * 100
+            buf.text(px, y + 4, fitting([String(format: sp("x̂0 past [-1,1] by >0.1: %.1f%%", "x0^ past [-1,1] by >0.1: %.1f%%"), far),
+                                         String(format: sp("x̂0 >0.1 past ±1: %.1f%%", "x0^ >0.1 past +-1: %.1f%%"), far)], width: l.panelW),
+                     maxWidth: l.panelW)
+            buf.text(px, y + 5, fitting([String(format: "(by any amount: %.1f%%; c clips)", any), String(format: "(any amount: %.1f%%; c clips)", any),
+                                         String(format: "(any amount: %.1f%%)", any)],
+                                        width: l.panelW),
+                     fg: 245, maxWidth: l.panelW)
+        }
         if bottom - y >= 7 {
             buf.text(px, y + 6, String(format: s.caps.unicode ? "ᾱ=%.4g  SNR=%.3g" : "abar=%.3g SNR=%.3g", sch.alphasCumprod[f.t], sch.snr[f.t]), fg: 245, maxWidth: l.panelW)
         }
