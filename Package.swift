@@ -51,7 +51,7 @@ let package = Package(
         // Diffusion, training, data, files, metrics, the engine thread (checked).
         .target(
             name: "Engine",
-            dependencies: ["Compute", "CZlib", "CGif", "COpenSSL"],
+            dependencies: ["Compute", "CZlib", "CGif", "COpenSSL", "CCrashRestore"],
             path: "Sources/Engine"
         ),
         .target(

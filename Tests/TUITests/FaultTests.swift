@@ -87,6 +87,24 @@ final class FaultTests: XCTestCase {
         }
     }
 
+    /// An input that another program shortens while it is mapped (a `cp` over weights being loaded)
+    /// raised SIGBUS in the middle of reading it, a crash report and exit 135. The test hook cuts
+    /// the file right after it is mapped: one line naming it, exit 1, nothing written.
+    func testInputShortenedWhileMappedEndsInOneLine() throws {
+        let weights = "\(dir!)/w.safetensors", out = "\(dir!)/x.png"
+        try FileManager.default.copyItem(atPath: "\(Shell.assets)/models/mnist-tiny.safetensors", toPath: weights)
+        let (code, said) = Shell.sh("DDPM_TEST_TRUNCATE_MAPPED=/w.safetensors \(Shell.binary) sample --weights \(weights) --n 1 --out \(out)")
+        XCTAssertEqual(code, 1, said)
+        XCTAssertEqual(said.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "Error: \(weights): the file changed while it was read (another program shortened or rewrote it); nothing was written")
+        XCTAssertFalse(said.contains("crashed") || said.contains("Fatal") || said.contains("Stack"), said)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: weights)[.size] as? Int, 8192, "the hook did cut it")
+        // Unhooked, the same command reads the bundled file whole (the handler is only for a mapped input).
+        let (ok, fine) = Shell.sh("DDPM_TEST_TRUNCATE_MAPPED=/w.safetensors \(Shell.binary) sample --sampler ddim --steps 2 --n 1 --out \(out)")
+        XCTAssertEqual(ok, 0, fine)
+    }
+
     /// SIGKILL while the checkpoint is half written (the test hook pauses the
     /// write in the middle): the previous checkpoint stays whole under the
     /// final name; the hidden temporary is cleaned up by the next save.

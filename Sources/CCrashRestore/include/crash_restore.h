@@ -24,4 +24,11 @@ void ddpm_crash_restore_uninstall(void);
 /// screen, the cursor, stdout to /dev/null), for an exit that is not a signal: out of memory.
 void ddpm_crash_restore_terminal(void);
 
+#include <stddef.h>
+
+/// Registers an input file mapped at [start, start + length): a SIGBUS inside it (the file was
+/// truncated while mapped) prints `message` and a newline to stderr and exits 1, instead of
+/// a crash report. `message` is copied (up to 478 bytes).
+void ddpm_mapped_input_add(const void *start, size_t length, const char *message);
+
 #endif

@@ -1,9 +1,14 @@
 // InputFile.swift: the checks every file a user hands the program passes
 // before it is opened: it exists, is a regular file (a FIFO or pipe is refused
 // without blocking), and fits a size bound; errno is said in words.
+import CCrashRestore
 import Foundation
 
 public enum InputFile {
+    /// Runs after a file is mapped (`mapped`): the tests' hook that truncates it then
+    /// (TestHooks, DDPM_TEST_TRUNCATE_MAPPED), as another program might.
+    nonisolated(unsafe) public static var afterMapping: ((String) -> Void)? = nil
+
     /// A file named for a message: by its name when it is in the current folder (the
     /// explorer's default export folder), else by `path` (DDPM_EXPORT_DIR's, --out's).
     public static func shown(_ path: String) -> String {
@@ -42,8 +47,22 @@ public enum InputFile {
 
     /// The file's bytes, mapped (only the pages read are loaded). A file that opens but cannot be
     /// mapped is out of address space (ulimit -v), not missing or damaged: the error says so.
+    ///
+    /// A mapped file that another program truncates meanwhile would end the process with SIGBUS
+    /// where a page past its new end is read: each mapping is registered with the fatal-signal
+    /// handler (crash_restore.c), which then says so in one line and exits 1.
     public static func mapped(_ path: String, size: Int) throws -> Data {
-        do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            data.withUnsafeBytes { raw in
+                if let base = raw.baseAddress, raw.count > 0 {
+                    ddpm_mapped_input_add(base, raw.count, "Error: " + EngineError.oneLine(shortened(path))
+                        + ": the file changed while it was read (another program shortened or rewrote it); nothing was written")
+                }
+            }
+            afterMapping?(path)
+            return data
+        } catch {
             if FileManager.default.isReadableFile(atPath: path) {
                 throw EngineError.invalidArgument("out of memory: cannot map \(path) (\(max(1, size >> 20)) MiB) into memory")
             }

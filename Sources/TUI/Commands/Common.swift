@@ -131,6 +131,7 @@ func flagMessage(_ e: EngineError, flags: [String: String] = [:]) -> String {
 /// without end; a real fault still gets the crash report.
 public func installFatalSignalHandlers() {
     ddpm_fatal_signals_install()
+    TestHooks.installTruncateMapped()
 }
 
 /// Ends the program on an error as ArgumentParser does (help to standard output, exit 0),

@@ -26,6 +26,14 @@ enum TestHooks {
     static let crashAfterFrames: (frames: Int, abort: Bool)? = Int(env["DDPM_TEST_CRASH"] ?? "").map { ($0, false) }
         ?? Int(env["DDPM_TEST_ABORT"] ?? "").map { ($0, true) }
 
+    /// `DDPM_TEST_TRUNCATE_MAPPED=NAME`: an input file whose path ends in NAME is cut to 8 KiB
+    /// right after it is mapped, as another program rewriting it might (the SIGBUS that follows
+    /// must end in one line and exit 1, not a crash report). Installed with the signal handlers.
+    static func installTruncateMapped() {
+        guard let name = env["DDPM_TEST_TRUNCATE_MAPPED"], !name.isEmpty else { return }
+        InputFile.afterMapping = { path in if path.hasSuffix(name) { _ = truncate(path, 8192) } }
+    }
+
     /// The training loop's before-step hook, or nil when no fault is asked for.
     static var beforeTrainStep: ((Trainer) -> Void)? {
         guard let at = divergeAt else { return nil }
