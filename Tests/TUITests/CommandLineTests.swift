@@ -52,6 +52,8 @@ final class CommandLineTests: XCTestCase {
             ("eval --out \(ckpt)", "--out is where --train-classifier or --train-noisy-classifier writes"),
             ("eval --data /tmp", "--data evaluates against another set: give --classifier"),
             ("eval --train-classifier --data /tmp", "--data trains a classifier of another set: give --out FILE"),
+            ("eval --train-classifier --weights /nonexistent", "--train-classifier trains on real digits (--data or the bundled MNIST); it takes no --weights, --images or --versus"),
+            ("eval --train-noisy-classifier --weights \(Shell.assets)/models/mnist-tiny-v1.safetensors", "--weights is another model than the bundled one: give --out FILE"),
             ("--data /nonexistent-dir", "--data: /nonexistent-dir: no such folder"),
             // A file of another kind says what it is.
             ("sample --out \(png) --weights \(Shell.assets)/models/mnist-classifier.safetensors", "is a classifier"),
@@ -112,6 +114,8 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but the run has 2 class weights (one per label)"),
             ("train --out \(ckpt) --steps 1 --class-weights 1,1,1,1,1,1,1,1,1,1,0,0,2", "the run has 13 class weights but the training set's labels are 0...9: label 12 has weight 2.0 and no image"),
             ("train --out \(ckpt) --resume --class-weights 1", "--class-weights applies to a new run; --resume continues with the checkpoint's own"),
+            ("train --out \(ckpt) --resume --seed 9", "--seed and --loss apply to a new run; --resume continues with the checkpoint's own"),
+            ("train --out \(ckpt) --resume --loss l1", "--seed and --loss apply to a new run; --resume continues with the checkpoint's own"),
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
             // --epochs is named, not the steps it would make.
             ("train --out \(ckpt) --epochs -1", "--epochs must be in (0, 10000], got -1.0"),
@@ -315,5 +319,27 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(out.contains("note:                 \\u001b[2J\\u001b]0;pwned\\u0007"), out)
         XCTAssertTrue(out.contains("made by:              \\u001b[?1049h made it"), out)
         XCTAssertTrue(out.contains("crafted\\u001b[2J.safetensors"), out)
+        // A file whose metadata claims a schedule float cannot sample (training refuses it) is refused
+        // when it loads, not after 100,000 steps; info still reads it, and schedule warns of it.
+        var longT = st.metadata
+        longT["schedule"] = "{\"T\": 100000, \"betaEnd\": 0.02, \"betaStart\": 0.0001, \"kind\": \"linear\"}"
+        let long = dir + "/long.safetensors"
+        try st.order.map { st.tensors[$0]!.data }.reduce([], +).withUnsafeBufferPointer { p in
+            var at = 0
+            let parts = st.order.map { name -> (String, [Int], UnsafePointer<Float>) in
+                defer { at += st.tensors[name]!.count }
+                return (name, st.tensors[name]!.shape, p.baseAddress! + at)
+            }
+            try SafeTensors.write(long, tensors: parts, metadata: longT)
+        }
+        for cmd in ["sample --weights \(long) --n 1 --out \(dir)/l.png", "eval --weights \(long) --n 2 --sampler ddim --steps 2",
+                    "--weights \(long)"] {
+            let (lcode, said) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 20 \(Shell.binary) \(cmd) </dev/null")
+            XCTAssertEqual(lcode, 1, "\(cmd): \(said)")
+            XCTAssertTrue(said.hasPrefix("Error: \(long): it cannot be sampled: the linear schedule with T 100000 takes alpha_bar"), "\(cmd): \(said)")
+        }
+        XCTAssertEqual(Shell.sh("\(Shell.binary) info --weights \(long)").0, 0)
+        let (_, schedule) = Shell.sh("\(Shell.binary) schedule -T 100000")
+        XCTAssertTrue(schedule.contains("under 1e-72") && !schedule.contains("end points ok"), schedule)
     }
 }

@@ -328,6 +328,16 @@ final class OutputTests: XCTestCase {
         let (code, bad) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 6 --limit 32 --checkpoint-every 10 --out \(a) --resume")
         XCTAssertEqual(code, 1, bad)
         XCTAssertTrue(bad.contains("trained on 40 images") && bad.contains("--limit 40"), bad)
+        // ... and on its set: a run of the bundled MNIST records no data, and another --data is refused
+        // (it switched the resumed run to the other set).
+        let other = dir + "/other-set"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+            try FileManager.default.copyItem(atPath: "\(Shell.assets)/mnist/\(f)", toPath: "\(other)/\(f)")
+        }
+        let (code3, switched) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 6 --data \(other) --checkpoint-every 10 --out \(a) --resume")
+        XCTAssertEqual(code3, 1, switched)
+        XCTAssertTrue(switched.contains("Error: \(a) trained on the bundled MNIST; --resume continues on it (leave out --data)"), switched)
         // Resuming the finished run trains nothing and says so (no "nan" loss).
         let again = ddpm("train --steps 5 --checkpoint-every 10 --out \(a) --resume")
         XCTAssertTrue(again.contains("already at step 5 of 5, nothing to train") && !again.contains("nan"), again)
@@ -420,9 +430,12 @@ final class OutputTests: XCTestCase {
 
         let timed = dir + "/timed.safetensors"
         let t0 = Date()
-        let out = ddpm("train --recipe demo --limit 256 --steps 100000 --minutes 0.2 --report-every 2 --out \(timed)")
+        let exported = dir + "/timed-ema.safetensors"
+        let out = ddpm("train --recipe demo --limit 256 --steps 100000 --minutes 0.2 --report-every 2 --out \(timed) --export \(exported)")
         let took = Date().timeIntervalSince(t0)
-        XCTAssertTrue(out.contains("stopped after") && out.contains("(--minutes)") && out.contains("checkpoint saved to \(timed)"), out)
+        XCTAssertTrue(out.contains("stopped after") && out.contains("(--minutes)") && out.contains("checkpoint saved to \(timed), EMA weights to \(exported);"), out)
+        // --export is written when --minutes stops the run (it was written only at a run's end, so never here).
+        XCTAssertEqual(try SafeTensors.read(exported).metadata["step"], try SafeTensors.read(timed).metadata["step"])
         XCTAssertGreaterThan(took, 12); XCTAssertLessThan(took, 45, out)
         XCTAssertFalse(out.contains("sized to this machine"), "--steps gives the length")
         let reports = out.split(separator: "\n").filter { $0.hasPrefix("report ") }

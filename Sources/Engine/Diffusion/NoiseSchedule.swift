@@ -122,6 +122,7 @@ public struct NoiseSchedule: Sendable, Equatable {
     /// Diagnostics of the chapter's section 3.5.3: problems with the end points.
     public var warnings: [String] {
         var w: [String] = []
+        if let why = cannotSample { w.append(why) }
         if alphasCumprod[T - 1] > 1e-2 {
             w.append(String(format: "alpha_bar at t=T-1 is %.3g: x_T still holds signal (want < 0.01)", alphasCumprod[T - 1]))
         }

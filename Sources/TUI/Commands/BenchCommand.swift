@@ -41,7 +41,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         var cfg = try model.resolved(defaultConfig: .tiny).config ?? .tiny
-        if let weights { cfg = try wrap { try loadModel(weights, given: model) }.0.config }
+        if let weights { cfg = try wrap { try loadModel(weights, given: model, sampling: false) }.0.config }
         BLAS.configure()
         // Loading the bundled files (issue #5: under a second each): median of 5.
         // A missing or damaged file does not stop the speed measurements.

@@ -187,8 +187,11 @@ func formatDuration(_ s: Double) -> String {
 /// (or `given`, for a file without it), EMA weights, into a model running on `backend`.
 /// `second`: the flag of a model other than --weights (--autoguide, --teacher), which only
 /// its own metadata describes (--config and its flags are --weights').
+/// `sampling`: the model is to be sampled, so a schedule that float cannot sample (`cannotSample`:
+/// a file's metadata may claim any T; training refuses such a schedule) is refused now, not after
+/// every step has run.
 func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend = .detected,
-               second: String? = nil) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
+               second: String? = nil, sampling: Bool = true) throws -> (UNet, FloatBuffer, NoiseSchedule, SafeTensors) {
     var f = try SafeTensors.read(path)
     if let second, f.metadata["config"] == nil, f.metadata["format"] == nil {
         throw EngineError.badFile(path: path, reason: "its metadata does not say which model it holds, and nothing on the command line describes \(second): give a model written by ddpm train or ddpm export")
@@ -209,7 +212,9 @@ func loadModel(_ path: String, given: ModelFileOptions? = nil, backend: Backend 
     // The objective (the metadata's, or --objective's for a file without it) goes into the returned metadata,
     // so every reader of it (the predictor, the explorer, info) agrees.
     if let given { f.metadata["objective"] = try given.objective(of: f).rawValue } else { _ = try Checkpoint.objective(f.metadata, path: path) }
-    return (net, params, try NoiseSchedule(sspec), f)
+    let schedule = try NoiseSchedule(sspec)
+    if sampling, let why = schedule.cannotSample { throw EngineError.badFile(path: path, reason: "it cannot be sampled: \(why)") }
+    return (net, params, schedule, f)
 }
 
 /// A loaded model as a noise predictor: an x0 or v model's output is turned into ε (`Objective`).

@@ -73,6 +73,15 @@ struct EvalCommand: ParsableCommand {
             }
         }
         if trainClassifier && trainNoisyClassifier { throw ValidationError("--train-classifier and --train-noisy-classifier train different classifiers: one at a time") }
+        if trainClassifier && (weights != nil || images != nil || versus != nil) {
+            throw ValidationError("--train-classifier trains on real digits (--data or the bundled MNIST); it takes no --weights, --images or --versus")
+        }
+        // Another model's noisy classifier knows its schedule, not the bundled model's: written over the
+        // bundled file, `sample --guide` with the bundled model would fail.
+        if trainNoisyClassifier, let weights, out == nil && classifier == nil,
+           URL(fileURLWithPath: weights).standardizedFileURL.path != URL(fileURLWithPath: Assets.model).standardizedFileURL.path {
+            throw ValidationError("--weights is another model than the bundled one: give --out FILE for its classifier of noisy digits (the bundled one guides the bundled model), then sample with --guide-classifier FILE")
+        }
         if guideTable && (damage || versus != nil || images != nil || trainClassifier || trainNoisyClassifier || bpd != nil || sampling.guide != nil) {
             throw ValidationError("--guide-table samples guided digits of every class itself; it takes no --guide, --damage, --versus, --images, --bpd or training flags")
         }

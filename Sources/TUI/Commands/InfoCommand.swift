@@ -29,7 +29,7 @@ struct InfoCommand: ParsableCommand {
             }
             let given = try model.resolved()
             // Loaded, not only described: a --config that does not fit the file's tensors is refused here too.
-            let (net, _, schedule, file) = try wrap { try loadModel(weights, given: model) }
+            let (net, _, schedule, file) = try wrap { try loadModel(weights, given: model, sampling: false) }
             let objective = try wrap { try Checkpoint.objective(file.metadata, path: weights) }
             cfg = net.config
             let spec = schedule.spec

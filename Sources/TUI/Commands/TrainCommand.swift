@@ -27,12 +27,12 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Warm-up steps (full recipe \(Self.full.warmup), demo \(Self.demo.warmup)).") var warmup: Int?
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid (default linear; --init and --resume keep their file's).") var schedule: String?
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000; default 1000; --init and --resume keep their file's).") var T: Int?
-    @Option(help: "Loss: mse or l1.") var loss: String = "mse"
+    @Option(help: "Loss: mse or l1 (default mse).") var loss: String?
     @Option(help: "What the network predicts: eps (the noise, DDPM's choice), x0 (the clean image) or v (sqrt(abar) eps - sqrt(1-abar) x0). Default: the recipe's (full \(Self.full.objective.rawValue), demo \(Self.demo.objective.rawValue)); with --init the file's; eps with --learn-sigma. Weightings other than simple are defined on the eps scale and converted (min-SNR becomes min(SNR, 5) for x0, min(SNR, 5)/(1+SNR) for v).") var objective: String?
     @Option(help: "Loss weighting: simple, snr, min-snr, importance (full recipe \(Self.full.weighting.rawValue), demo \(Self.demo.weighting.rawValue)).") var weighting: String?
     @Option(parsing: .unconditional, help: "EMA decay of the weights used for sampling (full recipe \(Self.full.emaDecay), demo \(Self.demo.emaDecay)).") var ema: Double?
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
-    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed (default 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
     @Option(help: ArgumentHelp("Draw training images by label with these relative weights, one per label 0, 1, ... (e.g. ten for MNIST): an image of label c is drawn with probability proportional to its weight, with replacement; default: every image once per epoch.", valueName: "w0,w1,...")) var classWeights: String?
     @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (training as avx512; the preview samples with bfloat16 convolutions); default: the fastest float kernels this CPU runs.") var backend: String?
@@ -69,7 +69,7 @@ struct TrainCommand: ParsableCommand {
         o.config = c
         o.schedule = scheduleSpec
         if let warmup { o.warmup = warmup }
-        o.loss = LossKind(rawValue: loss)!
+        o.loss = LossKind(rawValue: loss ?? LossKind.mse.rawValue)!
         // What the network predicts: --objective; else ε for a learned variance (its bound term needs
         // the mean from ε̂); else what the --init file predicts; else the recipe's.
         if let objective { o.objective = Objective(rawValue: objective)! }
@@ -80,7 +80,7 @@ struct TrainCommand: ParsableCommand {
         if let teacher, let weakTeacher {
             o.distill = .init(teacher: absolutePath(teacher), weak: absolutePath(weakTeacher), weight: guidanceWeight ?? 2, maxT: guidanceMaxT ?? o.schedule.T - 1, onNoise: guidanceOnNoise)
         }
-        o.seed = seed
+        o.seed = seed ?? 0
         // --epochs counts passes over the set at the batch in use.
         if let steps { o.totalSteps = steps }
         else if let epochs { o.totalSteps = try Self.steps(epochs: epochs, images: images, batch: o.batch) }
@@ -112,6 +112,8 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if resume && classWeights != nil { throw ValidationError("--class-weights applies to a new run; --resume continues with the checkpoint's own") }
+        // (They were taken and dropped, while the checkpoint's "command" recorded them.)
+        if resume && (seed != nil || loss != nil) { throw ValidationError("--seed and --loss apply to a new run; --resume continues with the checkpoint's own") }
         if let recipe, TrainRecipe(rawValue: recipe) == nil {
             throw ValidationError("unknown --recipe '\(recipe)' (demo or full)")
         }
@@ -136,7 +138,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("train --config: set '\(key)' with \(flag), not in the JSON")
         }
         if let schedule, ScheduleKind(rawValue: schedule) == nil { throw ValidationError("unknown --schedule '\(schedule)'") }
-        guard LossKind(rawValue: loss) != nil else { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
+        if let loss, LossKind(rawValue: loss) == nil { throw ValidationError("unknown --loss '\(loss)' (mse or l1)") }
         if let objective, Objective(rawValue: objective) == nil { throw ValidationError("unknown --objective '\(objective)' (eps, x0 or v)") }
         if let weighting, Weighting(rawValue: weighting) == nil { throw ValidationError("unknown --weighting '\(weighting)'") }
         // --epochs first: the engine would see only the steps it makes.
@@ -199,6 +201,11 @@ struct TrainCommand: ParsableCommand {
             }
             // A resumed run trains on the set it started on (`data` in its file; none: the bundled MNIST).
             let recorded = resumed?["data"]
+            // A checkpoint that records its images but no data trained on the bundled MNIST (both are
+            // recorded since 2026-12-02): another --data would switch a resumed run's set silently.
+            if let data, resumed?["images"] != nil, recorded == nil, absolutePath(data) != absolutePath(Assets.mnist) {
+                throw CLIError("\(out) trained on the bundled MNIST; --resume continues on it (leave out --data)")
+            }
             // (A checkpoint from before `data` was recorded takes --data as given.)
             if let data, let recorded, absolutePath(data) != recorded {
                 throw CLIError("\(out) trained on \(recorded ?? "the bundled MNIST"); --resume continues on it (leave out --data)")
@@ -284,7 +291,7 @@ struct TrainCommand: ParsableCommand {
                 /// The model at `path` and the SHA-256 of its file, which must be `recorded` where one was.
                 func load(_ path: String, _ role: String, recorded: String?) throws -> (UNetPredictor, String) {
                     do {
-                        let (net, params, schedule, file) = try loadModel(path, backend: b == .bf16 ? .avx512 : b, second: role)
+                        let (net, params, schedule, file) = try loadModel(path, backend: b == .bf16 ? .avx512 : b, second: role, sampling: false)
                         // The file read now is the one the run started from (a file of the same path may have been
                         // replaced). Hashed once loaded: the load has refused what is not a regular file (a FIFO).
                         let hash = try sha256(ofFile: path)

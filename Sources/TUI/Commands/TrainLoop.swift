@@ -58,12 +58,16 @@ struct TrainLoop {
         }
         print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(min(trainer.options.batch, trainer.data.count))\(trainer.options.batch > trainer.data.count ? " (all of them; --batch \(trainer.options.batch))" : ""), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)"
               + (trainer.pendingFit.map { "; at most: sized to this machine's pace after \($0.atStep) steps" } ?? ""))
+        let exported = export.map { ", EMA weights to \(EngineError.oneLine($0))" } ?? ""
         while trainer.step < total {
             if stopSignal == 0 && stdoutFailed() { stopSignal = SIGPIPE }   // `| head`, a dying tee
+            // A run stopped early (a signal, --minutes) writes --export too: the weights it has are
+            // the ones a user who asked for them would sample next (it wrote nothing there before).
             if stopSignal != 0 {
                 try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
+                if let export { try trainer.saveWeights(export, extra: extra()) }
                 let why = stopSignal == SIGPIPE ? "standard output closed" : "stopped by signal"
-                let line = "\(why) at step \(trainer.step): checkpoint saved to \(EngineError.oneLine(out)); continue with --resume\n"
+                let line = "\(why) at step \(trainer.step): checkpoint saved to \(EngineError.oneLine(out))\(exported); continue with --resume\n"
                 if stopSignal == SIGPIPE { fputs(line, stderr) } else { print("\n" + line, terminator: "") }
                 return
             }
@@ -71,7 +75,8 @@ struct TrainLoop {
                 if lastReportStep != trainer.step { try reportLine() }
                 wall = Benchmark.now() - t0
                 try trainer.saveCheckpoint(out, extra: extra(), pauseMidwayMs: writePauseMs)
-                print("\nstopped after \(formatDuration(wall)) (--minutes) at step \(trainer.step): checkpoint saved to \(EngineError.oneLine(out)); continue with --resume")
+                if let export { try trainer.saveWeights(export, extra: extra()) }
+                print("\nstopped after \(formatDuration(wall)) (--minutes) at step \(trainer.step): checkpoint saved to \(EngineError.oneLine(out))\(exported); continue with --resume")
                 return
             }
             beforeStep?(trainer)

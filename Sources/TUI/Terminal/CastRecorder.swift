@@ -137,7 +137,13 @@ enum CastRecorder {
         waitpid(pid, &status, 0)
         // Exit status as a shell gives it: the code, or 128 + the signal.
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        if let castError { fputs("the cast \(path) stopped early: \(castError)\n", stderr) }
+        // One line with the system's reason (it was Foundation's error dump) and a failing exit: the
+        // file is cut where writing failed, which a script must not take for a whole recording.
+        if let castError {
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved)   // (raw mode would print it without a carriage return)
+            fputs("Error: \(cannotWrite(castError).description); the recording stops where writing failed, the session went on\n", stderr)
+            return code == 0 ? 1 : code
+        }
         return code
     }
 
