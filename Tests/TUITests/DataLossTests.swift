@@ -173,6 +173,10 @@ final class DataLossTests: XCTestCase {
             XCTAssertTrue(out.contains("Error: cannot write standard output"), "\(args): \(out)")
         }
         XCTAssertTrue(Shell.sh("\(Shell.binary) --help").1.contains("USAGE: ddpm"), "help still reaches a good stdout")
+        // A reader that has gone (`| head -1`) ends it as SIGPIPE ends other tools: 141, nothing said.
+        let (piped, said) = Shell.sh("bash -c '\(Shell.binary) schedule --csv 2>\(dir)/pipe.err | head -1; exit ${PIPESTATUS[0]}'")
+        XCTAssertEqual(piped, 141, said)
+        XCTAssertEqual(Shell.read(dir + "/pipe.err"), "", "no 'Broken pipe' line")
     }
 
     /// A file name printed on standard output ("wrote ... to NAME") has its control characters

@@ -158,11 +158,17 @@ func oneLineError(_ text: String) -> String {
 }
 
 /// Ends the program with success, unless output could not be written (a full
-/// disk, a closed pipe): that is an error, not success.
+/// disk): that is an error, not success. A pipe whose reader has gone (`| head`)
+/// ends it as SIGPIPE ends other tools, 141 and nothing said: the reader had
+/// what it wanted ("Broken pipe" lines were noise under `ddpm schedule --csv | head`).
 public func exitCheckingStdout() -> Never {
     let flushFailed = fflush(stdout) != 0
     let flushErrno = errno
     if flushFailed || ferror(stdout) != 0 {
+        var p = pollfd(fd: STDOUT_FILENO, events: Int16(POLLOUT), revents: 0)
+        if (flushFailed && flushErrno == EPIPE) || (poll(&p, 1, 0) == 1 && p.revents & Int16(POLLERR) != 0) {
+            exit(128 + SIGPIPE)
+        }
         let why = flushFailed ? String(cString: strerror(flushErrno)) : "a write failed (closed pipe or full disk)"
         fputs("Error: cannot write standard output: \(why)\n", stderr)
         exit(1)
