@@ -32,7 +32,10 @@ let package = Package(
         // AVX-512 lane permutations (interleave, even/odd) as inline C intrinsics,
         // and the bfloat16 convolution tile (the bf16 backend's sampling).
         .target(name: "CSIMD", path: "Sources/CSIMD", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
-        .target(name: "CCrashRestore", path: "Sources/CCrashRestore"),
+        // The input files mapped into memory (Engine registers them), which the fatal-signal
+        // handler (CCrashRestore, the terminal's side) names when one shrinks under us.
+        .target(name: "CMapped", path: "Sources/CMapped"),
+        .target(name: "CCrashRestore", dependencies: ["CMapped"], path: "Sources/CCrashRestore"),
         // The AVX-512 convolution tiles and element-wise loops, compiled for that
         // instruction set and called only by the avx512 backend (Compute).
         .target(
@@ -51,7 +54,7 @@ let package = Package(
         // Diffusion, training, data, files, metrics, the engine thread (checked).
         .target(
             name: "Engine",
-            dependencies: ["Compute", "CZlib", "CGif", "COpenSSL", "CCrashRestore"],
+            dependencies: ["Compute", "CZlib", "CGif", "COpenSSL", "CMapped"],
             path: "Sources/Engine"
         ),
         .target(

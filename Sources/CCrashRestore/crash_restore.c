@@ -1,8 +1,9 @@
 // crash_restore.c: every command's handler of fatal signals, which also gives the terminal
 // back while the explorer holds it. In C, with static storage only, because it runs inside
-// a signal handler: tcsetattr, write, dup2, sigaction and raise are async-signal-safe;
+// a signal handler: tcsetattr, write, dup2, sigaction, raise, _exit and strlen are async-signal-safe;
 // nothing here allocates or takes a lock.
 #include "crash_restore.h"
+#include "mapped_inputs.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -37,38 +38,6 @@ static int slot(int sig) {
     return -1;
 }
 
-/// The input files mapped into memory (weights, recordings, IDX), newest last: a file that
-/// another program truncates while it is mapped raises SIGBUS where a page past its new end
-/// is read, which the handler turns into a one-line error naming it. A ring: an old entry
-/// may outlive its mapping, and a SIGBUS there is then still a file that shrank.
-enum { mapped_slots = 32, mapped_path_bytes = 480 };
-static struct { const char *start; size_t length; char message[mapped_path_bytes]; } mapped[mapped_slots];
-static volatile unsigned long mapped_next = 0;
-
-void ddpm_mapped_input_add(const void *start, size_t length, const char *message) {
-    unsigned long k = __atomic_fetch_add(&mapped_next, 1, __ATOMIC_SEQ_CST) % mapped_slots;
-    mapped[k].start = NULL;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    size_t n = strlen(message);
-    if (n > mapped_path_bytes - 2) n = mapped_path_bytes - 2;
-    memcpy(mapped[k].message, message, n);
-    mapped[k].message[n] = '\n';
-    mapped[k].message[n + 1] = 0;
-    mapped[k].length = length;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    mapped[k].start = start;
-}
-
-/// The message of the mapped input holding `address`, or NULL.
-static const char *mapped_input_at(const void *address) {
-    const char *a = address;
-    for (int k = 0; k < mapped_slots; k++) {
-        const char *start = mapped[k].start;
-        if (start != NULL && a >= start && a < start + mapped[k].length) return mapped[k].message;
-    }
-    return NULL;
-}
-
 static void handler(int sig, siginfo_t *info, void *context) {
     int i = slot(sig);
     if (installed) give_back();
@@ -76,7 +45,7 @@ static void handler(int sig, siginfo_t *info, void *context) {
     // A mapped input that shrank under us (another program truncated or rewrote it): not a fault
     // of ours, and no crash report; one line and exit 1, as for any unreadable input.
     if (sig == SIGBUS && info != NULL && info->si_code == BUS_ADRERR) {
-        const char *message = mapped_input_at(info->si_addr);
+        const char *message = ddpm_mapped_input_at(info->si_addr);
         if (message != NULL) {
             (void)!write(STDERR_FILENO, message, strlen(message));
             _exit(1);

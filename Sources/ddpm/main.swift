@@ -7,7 +7,8 @@ import TUI
 // reported, instead of killing the process in the middle of a checkpoint.
 signal(SIGXFSZ, SIG_IGN)
 // A closed pipe on stdout (`ddpm ... | head`) must not kill the process in the
-// middle of a checkpoint: writes fail instead, and are reported below.
+// middle of a checkpoint: writes fail instead (training saves and stops; other
+// commands end as the signal would, 141: exitCheckingStdout).
 signal(SIGPIPE, SIG_IGN)
 // A fatal signal sent by another process (`kill -SEGV`) ends the program by that signal.
 installFatalSignalHandlers()

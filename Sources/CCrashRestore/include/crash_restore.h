@@ -8,6 +8,8 @@
 /// for a fault of ours ("Bad pointer dereference") and the other threads ran on, the process
 /// never exiting. Anything else passes to the handler that was there before (Swift's crash
 /// report, or the default action), after the terminal is given back if the explorer holds it.
+/// A SIGBUS inside a mapped input file (mapped_inputs.h: it was shortened under us) prints that
+/// file's message and exits 1, after the terminal is given back.
 void ddpm_fatal_signals_install(void);
 
 /// Saves the terminal's modes (stdin) as the shell has them, installs the handlers above if
@@ -23,12 +25,5 @@ void ddpm_crash_restore_uninstall(void);
 /// Puts the terminal back as the handler does (the shell's modes, the main
 /// screen, the cursor, stdout to /dev/null), for an exit that is not a signal: out of memory.
 void ddpm_crash_restore_terminal(void);
-
-#include <stddef.h>
-
-/// Registers an input file mapped at [start, start + length): a SIGBUS inside it (the file was
-/// truncated while mapped) prints `message` and a newline to stderr and exits 1, instead of
-/// a crash report. `message` is copied (up to 478 bytes).
-void ddpm_mapped_input_add(const void *start, size_t length, const char *message);
 
 #endif

@@ -1,7 +1,7 @@
 // InputFile.swift: the checks every file a user hands the program passes
 // before it is opened: it exists, is a regular file (a FIFO or pipe is refused
 // without blocking), and fits a size bound; errno is said in words.
-import CCrashRestore
+import CMapped
 import Foundation
 
 public enum InputFile {
@@ -48,26 +48,26 @@ public enum InputFile {
     /// The file's bytes, mapped (only the pages read are loaded). A file that opens but cannot be
     /// mapped is out of address space (ulimit -v), not missing or damaged: the error says so.
     ///
-    /// A mapped file that another program truncates meanwhile would end the process with SIGBUS
-    /// where a page past its new end is read: each mapping is registered with the fatal-signal
-    /// handler (crash_restore.c), which then says so in one line and exits 1.
+    /// A mapped file that another program shortens meanwhile would end the process with SIGBUS
+    /// where a page past its new end is read: the mapping is registered (CMapped) while it lives,
+    /// and the fatal-signal handler (crash_restore.c) then says so in one line and exits 1.
     public static func mapped(_ path: String, size: Int) throws -> Data {
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-            data.withUnsafeBytes { raw in
-                if let base = raw.baseAddress, raw.count > 0 {
-                    ddpm_mapped_input_add(base, raw.count, "Error: " + EngineError.oneLine(shortened(path))
-                        + ": the file changed while it was read (another program shortened or rewrote it); nothing was written")
-                }
-            }
-            afterMapping?(path)
-            return data
-        } catch {
-            if FileManager.default.isReadableFile(atPath: path) {
-                throw EngineError.invalidArgument("out of memory: cannot map \(path) (\(max(1, size >> 20)) MiB) into memory")
-            }
-            throw EngineError.badFile(path: path, reason: cannotRead(path))
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw EngineError.badFile(path: path, reason: cannotRead(path)) }
+        defer { close(fd) }
+        // `size` as checked against its limit (a file that grew since is read no further).
+        let length = size
+        if length == 0 { return Data() }
+        guard let base = mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0), base != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw EngineError.invalidArgument("out of memory: cannot map \(path) (\(max(1, length >> 20)) MiB) into memory")
         }
+        ddpm_mapped_input_add(base, length, "Error: " + EngineError.oneLine(shortened(path))
+            + ": the file could no longer be read while in use (another program shortened or rewrote it, or a read error)")
+        afterMapping?(path)
+        return Data(bytesNoCopy: base, count: length, deallocator: .custom { p, n in
+            ddpm_mapped_input_remove(p)
+            munmap(p, n)
+        })
     }
 
     /// Throws when `bytes` cannot be allocated now (an address-space limit such as ulimit -v): an
