@@ -114,8 +114,7 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but the run has 2 class weights (one per label)"),
             ("train --out \(ckpt) --steps 1 --class-weights 1,1,1,1,1,1,1,1,1,1,0,0,2", "the run has 13 class weights but the training set's labels are 0...9: label 12 has weight 2.0 and no image"),
             ("train --out \(ckpt) --resume --class-weights 1", "--class-weights applies to a new run; --resume continues with the checkpoint's own"),
-            ("train --out \(ckpt) --resume --seed 9", "--seed and --loss apply to a new run; --resume continues with the checkpoint's own"),
-            ("train --out \(ckpt) --resume --loss l1", "--seed and --loss apply to a new run; --resume continues with the checkpoint's own"),
+            ("eval --bpd 2 --guide-scale 3", "--guide-scale and --guide-classifier steer sampling; --damage, --images and --bpd do not sample"),
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
             // --epochs is named, not the steps it would make.
             ("train --out \(ckpt) --epochs -1", "--epochs must be in (0, 10000], got -1.0"),

@@ -461,6 +461,9 @@ final class EndToEndTests: XCTestCase {
         // A stray q does not end the run: it asks (another key cancels).
         keys("q")
         waitFor("q asks") { $0.contains("training in progress: q again saves it and quits") }
+        // Another key answers no, and only that: g does not open the recipe menu behind the answer.
+        keys("g")
+        waitFor("not quitting") { $0.contains("not quitting: the training run goes on") && !$0.contains("lecture demo: about") }
         // A new run in its place: the first is saved, and the farewell says how to resume both.
         keys("g"); keys("d")
         waitFor("the second run") { $0.contains("ddpm-train-2.safetensors; the run before: ddpm-train.safetensors (step") }

@@ -60,6 +60,9 @@ final class ExplainTests: XCTestCase {
         // The other variance's σ_t beside it (at t = 500 they differ in the fourth decimal).
         let prev = hand(t - 1).abar, tilde = (beta * (1 - prev) / (1 - abar)).squareRoot()
         XCTAssertTrue(text.contains(String(format: "(√β̃_t = %.5f; v switches)", tilde)), text)
+        // At large t they agree to the digits shown: said, not two equal numbers (v seemed to do nothing).
+        let early = try texts(frame(t: 994, tNext: 993, SamplerSettings()))
+        XCTAssertTrue(early.contains("(√β̃_t: equal here, not near t=0)"), early)
         XCTAssertTrue(text.contains(String(format: "β_t=%.5f", beta)) && text.contains(String(format: "ᾱ_t=%.5f", abar)), text)
         // The posterior variance and the clipped form: mu~ = a x0^ + b x_t.
         var set = SamplerSettings(); set.variance = .posterior; set.clip = true; set.noiseTemperature = 0.5

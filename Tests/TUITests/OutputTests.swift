@@ -338,6 +338,14 @@ final class OutputTests: XCTestCase {
         let (code3, switched) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 6 --data \(other) --checkpoint-every 10 --out \(a) --resume")
         XCTAssertEqual(code3, 1, switched)
         XCTAssertTrue(switched.contains("Error: \(a) trained on the bundled MNIST; --resume continues on it (leave out --data)"), switched)
+        // --seed and --loss other than the run's are refused (they were dropped), its own pass.
+        for (flag, said) in [("--seed 9", "--seed 9: --resume continues with the checkpoint's own, 0 (leave out --seed)"),
+                             ("--loss l1", "--loss l1: --resume continues with the checkpoint's own, mse (leave out --loss)")] {
+            let (code4, out4) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 5 \(flag) --checkpoint-every 10 --out \(a) --resume")
+            XCTAssertEqual(code4, 1, out4)
+            XCTAssertTrue(out4.contains("Error: " + said), out4)
+        }
+        XCTAssertTrue(ddpm("train --steps 5 --seed 0 --loss mse --checkpoint-every 10 --out \(a) --resume").contains("nothing to train"))
         // Resuming the finished run trains nothing and says so (no "nan" loss).
         let again = ddpm("train --steps 5 --checkpoint-every 10 --out \(a) --resume")
         XCTAssertTrue(again.contains("already at step 5 of 5, nothing to train") && !again.contains("nan"), again)

@@ -341,6 +341,24 @@ final class WidgetTests: XCTestCase {
         }
     }
 
+    /// A finished run's zoom shows the digit's final sample where x_t was, as the grid does, with the
+    /// final sample's reading; scrubbed back, x_t again (it showed the last step's input, "at t=997",
+    /// as if the run had stopped there).
+    func testZoomOfAFinishedRunShowsTheFinalSample() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 3)
+        st.snapshot.running = false; st.snapshot.finished = true
+        st.snapshot.final = [Float](repeating: 1, count: 4 * 784)   // all ink: distinct from x_t and x̂0
+        st.snapshot.finalReadings = (0..<4).map { _ in DigitReader.Reading(digit: 7, p: 0.97, entropy: 0.2, probs: [Float](repeating: 0.01, count: 10), ink: 0.15) }
+        st.zoom = true; st.selected = 1
+        let text = render(st).text
+        XCTAssertTrue(text.contains("digit 2 of 4 final (last step from t=997)") && text.contains("x_0  final sample"), text)
+        XCTAssertTrue(text.contains("x̂0 (t=997)") && text.contains("reads as 7 (97%)"), text)
+        st.scrub = 1
+        let scrubbed = render(st).text
+        XCTAssertTrue(scrubbed.contains("digit 2 of 4 at t=998") && !scrubbed.contains("final sample"), scrubbed)
+    }
+
     /// The zoom view's strip labels each stage by its t, whole or not at all: at 80x30 and 100x30
     /// the strip's digits were 4 columns wide and "t=999" showed as "t=99"; now the strip shows
     /// fewer, larger stages there, and a label is never cut to other digits.

@@ -53,6 +53,10 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         try modelFile.validateForFile()
+        // (Guidance settings where nothing is sampled: said as --guide is, not "add --guide", which is refused next.)
+        if (damage || images != nil || bpd != nil) && (sampling.guideScale != nil || sampling.guideClassifier != nil) {
+            throw ValidationError("--guide-scale and --guide-classifier steer sampling; --damage, --images and --bpd do not sample")
+        }
         try sampling.refuseUnusedSettings(guideTable: guideTable)
         guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
@@ -159,7 +163,7 @@ struct EvalCommand: ParsableCommand {
     /// `--bpd N`: the variational bound of the first N test digits, in bits/dim.
     func bound(test: Dataset, n: Int) throws {
         let path = weights ?? Assets.model
-        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend)) }
+        let (net, params, schedule, file) = try Assets.reading(path) { try loadModel(path, given: modelFile, backend: try backendOption(backend), sampling: false) }
         if net.ws.bf16 && !json { print("the network's convolutions in bfloat16 (--backend bf16)") }
         let count = min(n, test.count)
         // --data's own images (a 32x32 set keeps its border); MNIST padded as the model was trained.

@@ -85,12 +85,9 @@ struct SampleCommand: ParsableCommand {
             let side = net.config.imageSize
             let showN = min(n, rows ?? 64)
             let img = showN * side * side
-            // Samples that overflow: what is at fault, where it can be told (a schedule whose ᾱ float cannot
-            // invert; two models under --autoguide), else the engine's own words.
+            // Samples that overflow: what is at fault, where it can be told (two models under --autoguide),
+            // else the engine's own words. (A schedule whose ᾱ float cannot invert is refused when it loads.)
             func overflowed() -> Error {
-                if let why = schedule.cannotSample {
-                    return CLIError("the samples are not finite numbers: \(why); nothing was written")
-                }
                 if let autoguide {
                     return CLIError("the samples are not finite numbers (NaN or infinity): the output of \(path) or of the --autoguide model \(autoguide) overflows, so one of them is broken (sample each alone to tell which); nothing was written")
                 }

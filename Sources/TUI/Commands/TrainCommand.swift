@@ -112,8 +112,6 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if resume && classWeights != nil { throw ValidationError("--class-weights applies to a new run; --resume continues with the checkpoint's own") }
-        // (They were taken and dropped, while the checkpoint's "command" recorded them.)
-        if resume && (seed != nil || loss != nil) { throw ValidationError("--seed and --loss apply to a new run; --resume continues with the checkpoint's own") }
         if let recipe, TrainRecipe(rawValue: recipe) == nil {
             throw ValidationError("unknown --recipe '\(recipe)' (demo or full)")
         }
@@ -164,6 +162,14 @@ struct TrainCommand: ParsableCommand {
             // --init takes its model from the weights file (its dropout from the recipe or flag).
             let resumed = resume && FileManager.default.fileExists(atPath: out) ? try SafeTensors.read(out).metadata : nil
             let resumedOptions = try resumed.map { try Checkpoint.trainState($0, path: out).options }
+            // --seed and --loss other than the checkpoint's were taken and dropped (its "command" recorded
+            // them); the same values, as info's "trained with" line gives them, pass.
+            if let r = resumedOptions {
+                if let seed, seed != r.seed { throw CLIError("--seed \(seed): --resume continues with the checkpoint's own, \(r.seed) (leave out --seed)") }
+                if let loss, loss != r.loss.rawValue {
+                    throw CLIError("--loss \(EngineError.quoted(loss)): --resume continues with the checkpoint's own, \(r.loss.rawValue) (leave out --loss)")
+                }
+            }
             // A resumed distilling run reads the teachers its checkpoint names: inputs, as a new run's flags are.
             let resumedDistill = resumedOptions?.distill
             var cfg = try resumedOptions?.config ?? modelConfig(config ?? "tiny", attention: attention)

@@ -55,8 +55,10 @@ enum EquationPanel {
                 // The other choice's σ_t beside it: `v` changes little at large t, where β̃_t ≈ β_t.
                 if f.t > 0 {
                     let other = DDPMStep.coefficients(sch, t: f.t, variance: set.variance == .beta ? .posterior : .beta).sigma
-                    out.append(Line(text: "(" + (set.variance == .beta ? sp("√β̃_t", "sqrt(beta~_t)") : sp("√β_t", "sqrt(beta_t)"))
-                                    + " =" + nbsp + n(other) + ";" + nbsp + "v" + nbsp + "switches)", color: 245))
+                    let name = set.variance == .beta ? sp("√β̃_t", "beta~") : sp("√β_t", "beta")
+                    // Equal to the digits shown (most of the run), it says so and where they part.
+                    out.append(Line(text: n(other) == n(c.sigma) ? "(" + name + ": equal here, not near t=0)"
+                                        : "(" + name + " =" + nbsp + n(other) + ";" + nbsp + "v" + nbsp + "switches)", color: 245))
                 }
             }
             // The timesteps count from 0, as in the chapter's code; its equations count 1...T, so this

@@ -49,7 +49,13 @@ enum ZoomView {
         let f = history[idx], k = min(s.selected, f.n - 1), side = f.size
         let W = l.leftW - 1
         // While forking, which side's digit this is (the focused one's).
-        let title = (s.forking ? (s.forkFocus ? "fork: " : "original: ") : "") + "digit \(k + 1) of \(f.n) at t=\(f.t)"
+        // A finished run, not scrubbed, shows its final sample where x_t was, as the grid does (the zoom
+        // showed the last step's input, "at t=19" under DDIM, as if the run had stopped there).
+        let px = side * side
+        let finals = s.scrub == nil ? (s.forking && s.forkFocus ? s.snapshot.forkFinal : s.snapshot.final) : nil
+        let final = finals.flatMap { (k + 1) * px <= $0.count ? Array($0[(k * px)..<((k + 1) * px)]) : nil }
+        let title = (s.forking ? (s.forkFocus ? "fork: " : "original: ") : "") + "digit \(k + 1) of \(f.n) "
+            + (final != nil ? "final (last step from t=\(f.t))" : "at t=\(f.t)")
         // The key hint that fits whole beside it, or none (not one cut mid-word).
         let hint = ["  (h/l other digit · z grid)", "  (h/l · z grid)", ""].first { title.count + $0.count <= W } ?? ""
         buf.text(1, l.top, title + hint, bold: true, maxWidth: W)
@@ -59,22 +65,25 @@ enum ZoomView {
         let big = ImageWidget.size(pixels: drawn, mode: s.mode)
         let y0 = l.top + 2
         let r = s.xtRange(f)
-        buf.text(1, y0 - 1, "x_t", fg: 245)
-        var xt = ImageWidget(pixels: digit(f, k, xt: true), side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps)
+        buf.text(1, y0 - 1, final != nil ? "x_0  final sample" : "x_t", fg: 245, maxWidth: big.w + 2)
+        var xt = final.map { ImageWidget(pixels: $0, side: side, lo: -1, hi: 1, mode: s.mode, scale: scale, caps: s.caps) }
+            ?? ImageWidget(pixels: digit(f, k, xt: true), side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps)
         xt.fit = drawn
         xt.render(into: &buf, x: 1, y: y0)
         let x2 = big.w + 3
         // Say when the window holds only half size (28x28 needs about 60 columns and 27 rows here).
         // The longest caption that fits whole (the equation panel beside takes columns).
-        let captions = scale == 1 ? ["x̂0"] : ["x̂0  (half size; a larger window: \(side)x\(side))", "x̂0  (half size)", "x̂0"]
-        let caption = captions.first { $0.count <= W - x2 } ?? "x̂0"
+        let x0Name = final != nil ? "x̂0 (t=\(f.t))" : "x̂0"
+        let captions = scale == 1 ? [x0Name] : [x0Name + "  (half size; a larger window: \(side)x\(side))", x0Name + "  (half size)", x0Name]
+        let caption = captions.first { $0.count <= W - x2 } ?? x0Name
         buf.text(x2, y0 - 1, caption, fg: 245, maxWidth: W - x2)
         var x0 = ImageWidget(pixels: digit(f, k), side: side, mode: s.mode, scale: scale, caps: s.caps)
         x0.fit = drawn
         x0.render(into: &buf, x: x2, y: y0)
         // The reading beside (or under) the big digits.
         if k < f.readings.count {
-            let rd = f.readings[k]
+            let finalReadings = s.forking && s.forkFocus ? s.snapshot.forkFinalReadings : s.snapshot.finalReadings
+            let rd = final != nil && k < finalReadings.count ? finalReadings[k] : f.readings[k]
             let text = rd.hasInk ? String(format: "reads as %d (%d%%), entropy %.2f bits", rd.digit, rd.percent, rd.entropy)
                 : String(format: "%@ (%.1f%% of pixels; real digits %.1f%%-%.0f%%): no digit, whatever the classifier says", rd.label,
                          rd.ink * 100, rd.inkRange.lowerBound * 100, rd.inkRange.upperBound * 100)
