@@ -440,6 +440,15 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(strip.width, (3 * 28 + 4) * 4)
         // Again with nothing new: a new name, never over the first.
         XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-ddpm-beta-2-xt-x0.png"))
+        // Finished: the final sample where x_t was, as the zoom shows it, and named so.
+        var done = st
+        done.snapshot.finished = true; done.snapshot.running = false
+        done.snapshot.final = [Float](repeating: 1, count: 4 * 784)
+        let doneSaid = ExplorerApp.export(done, dir: dir).said
+        XCTAssertTrue(doneSaid.hasSuffix("-final-x0.png, -stages.png (3 stages)"), doneSaid)
+        let donePair = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath:
+            doneSaid.components(separatedBy: "exported ")[1].components(separatedBy: ", ")[0]))))
+        XCTAssertEqual(donePair.pixels[((1 + 3) * 8) * donePair.width + (1 + 3) * 8], ImageWriter.byte(1), "the final sample (all ink)")
         // One step so far: one stage, said so.
         var first = st; first.scrub = 0
         XCTAssertTrue(ExplorerApp.export(first, dir: dir).said.hasSuffix("-stages.png (1 stage)"))

@@ -760,7 +760,7 @@ enum ExplorerApp {
         return ("exported \(InputFile.shown(base))" + files.map(\.suffix).joined(separator: ", ") + note, base + files[0].suffix)
     }
 
-    /// `p` in the zoom: the selected digit, x_t beside x̂0 at the step shown (8x), and its x̂0 at up to 10
+    /// `p` in the zoom: the selected digit, x_t (a finished run: its final sample) beside x̂0 at the step shown (8x), and its x̂0 at up to 10
     /// stages of the trajectory so far (the strip's, which shows 5 where 10 do not fit), named by the side's settings and step.
     static func exportZoom(_ s: AppState, _ f: RecordedFrame, at idx: Int, dir: String, tag: String) -> (said: String, file: String?) {
         let history = s.focusHistory, k = min(s.selected, f.n - 1)
@@ -769,10 +769,12 @@ enum ExplorerApp {
         let stem = runStem(s.snapshot, dir: dir) + "\(side)-digit\(k + 1)-t\(f.t)-"
             + samplersInName(Array(history.prefix(idx + 1)), else: s.settings) + tag
         let r = s.xtRange(f)
-        let pair = ZoomView.digit(f, k, xt: true).map { $0 / r } + ZoomView.digit(f, k)
+        // As shown: a finished run's final sample where x_t was (ZoomView.finalDigit).
+        let final = ZoomView.finalDigit(s, k, side: f.size)
+        let pair = (final ?? ZoomView.digit(f, k, xt: true).map { $0 / r }) + ZoomView.digit(f, k)
         let stages = ZoomView.stages(idx + 1).flatMap { ZoomView.digit(history[$0], k) }
         let count = stages.count / (f.size * f.size)
-        return writePNGs(stem, [("-xt-x0.png", pair, 2, 8), ("-stages.png", stages, count, 4)], side: f.size,
+        return writePNGs(stem, [(final != nil ? "-final-x0.png" : "-xt-x0.png", pair, 2, 8), ("-stages.png", stages, count, 4)], side: f.size,
                          note: count == 1 ? " (1 stage)" : " (\(count) stages)")
     }
 

@@ -14,6 +14,14 @@ enum ZoomView {
         return all[(k * px)..<((k + 1) * px)].map { Float($0) }
     }
 
+    /// Digit `k`'s final sample on the side the keys act on, when that side has finished and the
+    /// view is not scrubbed back (the zoom and its export show it where x_t was), else nil.
+    static func finalDigit(_ s: AppState, _ k: Int, side: Int) -> [Float]? {
+        guard s.scrub == nil, let all = s.forking && s.forkFocus ? s.snapshot.forkFinal : s.snapshot.final else { return nil }
+        let px = side * side
+        return (k + 1) * px <= all.count ? Array(all[(k * px)..<((k + 1) * px)]) : nil
+    }
+
     /// Indices of up to `most` frames spread evenly over the recording (first and last included).
     static func stages(_ count: Int, most: Int = 10) -> [Int] {
         guard count > 0 else { return [] }
@@ -51,9 +59,7 @@ enum ZoomView {
         // While forking, which side's digit this is (the focused one's).
         // A finished run, not scrubbed, shows its final sample where x_t was, as the grid does (the zoom
         // showed the last step's input, "at t=19" under DDIM, as if the run had stopped there).
-        let px = side * side
-        let finals = s.scrub == nil ? (s.forking && s.forkFocus ? s.snapshot.forkFinal : s.snapshot.final) : nil
-        let final = finals.flatMap { (k + 1) * px <= $0.count ? Array($0[(k * px)..<((k + 1) * px)]) : nil }
+        let final = finalDigit(s, k, side: side)
         let title = (s.forking ? (s.forkFocus ? "fork: " : "original: ") : "") + "digit \(k + 1) of \(f.n) "
             + (final != nil ? "final (last step from t=\(f.t))" : "at t=\(f.t)")
         // The key hint that fits whole beside it, or none (not one cut mid-word).
