@@ -59,7 +59,7 @@ final class ExplainTests: XCTestCase {
         XCTAssertTrue(text.contains(String(format: "σ_t = √β_t = %.5f", beta.squareRoot())), text)
         // The other variance's σ_t beside it (at t = 500 they differ in the fourth decimal).
         let prev = hand(t - 1).abar, tilde = (beta * (1 - prev) / (1 - abar)).squareRoot()
-        XCTAssertTrue(text.contains(String(format: "(√β̃_t = %.5f; v switches)", tilde)), text)
+        XCTAssertTrue(text.contains(String(format: "(√β̃_t = %.5f)", tilde)), text)
         // At large t they agree to the digits shown: said, not two equal numbers (v seemed to do nothing).
         let early = try texts(frame(t: 994, tNext: 993, SamplerSettings()))
         XCTAssertTrue(early.contains("(√β̃_t: equal here, not near t=0)"), early)
@@ -71,13 +71,13 @@ final class ExplainTests: XCTestCase {
         XCTAssertTrue(clipped.contains(String(format: "= %.5f", (1 - beta).squareRoot() * (1 - prev) / (1 - abar))), clipped)
         XCTAssertTrue(clipped.contains(String(format: "σ_t = √β̃_t = %.5f", (beta * (1 - prev) / (1 - abar)).squareRoot())), clipped)
         XCTAssertTrue(clipped.contains("z ~ 0.5·N(0, I)"), clipped)
-        XCTAssertTrue(clipped.contains(String(format: "(√β_t = %.5f; v switches)", beta.squareRoot())), clipped)
+        XCTAssertTrue(clipped.contains(String(format: "(√β_t = %.5f)", beta.squareRoot())), clipped)
         // The last step adds no noise.
         let last = try texts(frame(t: 0, tNext: -1, SamplerSettings()))
         XCTAssertTrue(last.contains("σ_t = 0 (last step) = 0.00000") && !last.contains("z ~"), last)
         // There the chapter's equations would read x_{-1}: the panel says how its t counts.
-        XCTAssertTrue(last.contains("(t from 0 as in the chapter's code: its equations' t = 1 → x₀)") && !last.contains("v switches"), last)
-        XCTAssertFalse(text.contains("t from 0"), "only on the last step")
+        XCTAssertTrue(last.contains("(t counts from 0 as in the chapter's code: this is its equations' step t=1 → x_0)") && !last.contains("(√β̃_t"), last)
+        XCTAssertFalse(text.contains("t counts from 0"), "only on the last step")
     }
 
     func testDDIMEquationHasThisStepsNumbers() throws {

@@ -354,6 +354,11 @@ final class WidgetTests: XCTestCase {
         let text = render(st).text
         XCTAssertTrue(text.contains("digit 2 of 4 final (last step from t=997)") && text.contains("x_0  final sample"), text)
         XCTAssertTrue(text.contains("x̂0 (t=997)") && text.contains("reads as 7 (97%)"), text)
+        // At 80x24 (half-size digits, 14 columns) the label is shorter and does not run into x̂0's caption.
+        var small = st
+        small.width = 80; small.height = 24
+        let row = try XCTUnwrap(render(small).lines().first { $0.contains("x̂0 (t=997)") }, render(small).text)
+        XCTAssertNotNil(row.range(of: "final sample +x̂0 \\(t=997\\)", options: .regularExpression), row)
         st.scrub = 1
         let scrubbed = render(st).text
         XCTAssertTrue(scrubbed.contains("digit 2 of 4 at t=998") && !scrubbed.contains("final sample"), scrubbed)

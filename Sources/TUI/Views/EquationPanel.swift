@@ -58,13 +58,13 @@ enum EquationPanel {
                     let name = set.variance == .beta ? sp("√β̃_t", "beta~") : sp("√β_t", "beta")
                     // Equal to the digits shown (most of the run), it says so and where they part.
                     out.append(Line(text: n(other) == n(c.sigma) ? "(" + name + ": equal here, not near t=0)"
-                                        : "(" + name + " =" + nbsp + n(other) + ";" + nbsp + "v" + nbsp + "switches)", color: 245))
+                                        : "(" + name + " =" + nbsp + n(other) + ")", color: 245))
                 }
             }
             // The timesteps count from 0, as in the chapter's code; its equations count 1...T, so this
             // last step is their t = 1 (x_1 → x_0), not a step to x_{-1}.
-            if f.t == 0 { out.append(Line(text: sp("(t from 0 as in the chapter's code: its equations' t = 1 → x₀)",
-                                                   "(t from 0 as in the chapter's code: its equations' t = 1 -> x_0)"), color: 245)) }
+            if f.t == 0 { out.append(Line(text: sp("(t counts from 0 as in the chapter's code: this is its equations' step t=1 → x_0)",
+                                                   "(t counts from 0 as in the chapter's code: this is its equations' step t=1 -> x_0)"), color: 245)) }
         case .ddim:
             let c = DDIMStep.coefficients(sch, t: f.t, tNext: f.tNext, eta: set.eta)
             out.append(Line(text: "DDIM step t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)") + "  "

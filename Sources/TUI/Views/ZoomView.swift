@@ -71,7 +71,9 @@ enum ZoomView {
         let big = ImageWidget.size(pixels: drawn, mode: s.mode)
         let y0 = l.top + 2
         let r = s.xtRange(f)
-        buf.text(1, y0 - 1, final != nil ? "x_0  final sample" : "x_t", fg: 245, maxWidth: big.w + 2)
+        // (Whole or shorter, with a column before the x̂0 caption: at 80x24 the two ran together.)
+        let left = final == nil ? "x_t" : ["x_0  final sample", "final sample", "final"].first { $0.count <= big.w + 1 } ?? "final"
+        buf.text(1, y0 - 1, left, fg: 245, maxWidth: big.w + 1)
         var xt = final.map { ImageWidget(pixels: $0, side: side, lo: -1, hi: 1, mode: s.mode, scale: scale, caps: s.caps) }
             ?? ImageWidget(pixels: digit(f, k, xt: true), side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps)
         xt.fit = drawn
