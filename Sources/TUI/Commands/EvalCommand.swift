@@ -82,8 +82,7 @@ struct EvalCommand: ParsableCommand {
         }
         // Another model's noisy classifier knows its schedule, not the bundled model's: written over the
         // bundled file, `sample --guide` with the bundled model would fail.
-        if trainNoisyClassifier, let weights, out == nil && classifier == nil,
-           URL(fileURLWithPath: weights).standardizedFileURL.path != URL(fileURLWithPath: Assets.model).standardizedFileURL.path {
+        if trainNoisyClassifier, let weights, out == nil && classifier == nil, absolutePath(weights) != absolutePath(Assets.model) {
             throw ValidationError("--weights is another model than the bundled one: give --out FILE for its classifier of noisy digits (the bundled one guides the bundled model), then sample with --guide-classifier FILE")
         }
         if guideTable && (damage || versus != nil || images != nil || trainClassifier || trainNoisyClassifier || bpd != nil || sampling.guide != nil) {

@@ -109,15 +109,18 @@ enum SampleView {
         if snap.running || snap.finished {
             fields.append((speed, s.speedLimit.map { String(format: "≤%.0f/s", $0) } ?? String(format: "%.0f/s", snap.stepsPerSecond), 7))
         }
-        fields.append(("seed \(snap.seed)", "seed \(snap.seed)", 4))
-        fields.append((String(format: "temp %.1f", snap.runTemperature), String(format: "temp %.1f", snap.runTemperature), 3))
+        // (These read the same in the short line: its plain words, not "seed0 temp1.0".)
+        let seed = "seed \(snap.seed)", temp = String(format: "temp %.1f", snap.runTemperature)
+        fields.append((seed, seed, 4))
+        fields.append((temp, temp, 3))
         // A setting away from its default is kept longer than one at it.
         // A sampler that draws no fresh noise (DDIM with eta 0, DPM-Solver++) has no noise temperature to show.
         if set.drawsNoise {
-            fields.append((String(format: "noise %.1f", set.noiseTemperature), String(format: "noise %.1f", set.noiseTemperature),
-                           set.noiseTemperature != 1 ? 3 : 5))
+            let noise = String(format: "noise %.1f", set.noiseTemperature)
+            fields.append((noise, noise, set.noiseTemperature != 1 ? 3 : 5))
         }
-        fields.append(("clip \(set.clip ? "on" : "off")", "clip \(set.clip ? "on" : "off")", set.clip ? 3 : 6))
+        let clip = "clip \(set.clip ? "on" : "off")"
+        fields.append((clip, clip, set.clip ? 3 : 6))
         fields.append((s.mode.rawValue, s.mode.rawValue, 8))
         // A replay of a recording made mid-run stops short of the end: say so, not just "paused".
         let recordingEnd = s.replay != nil && !snap.running && !snap.finished && s.scrub == nil
