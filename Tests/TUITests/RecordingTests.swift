@@ -488,6 +488,11 @@ final class RecordingTests: XCTestCase {
             ("final before the end", { var r = good; r.timesteps = [999, 998, 997, 996]; r.main.final = r.main.frames[2].x0.map(Float.init); return r }(),
              "final samples after 3 of its run's 4 steps"),
             ("timesteps not the frames'", { var r = good; r.timesteps = [999] + (0..<997).reversed(); return r }(), "the run's timesteps say"),
+            // A run stops before recording a step that is not finite: NaN in a frame is damage.
+            ("NaN in x0", { var r = good; let f = r.main.frames[1]; var x0 = f.x0; x0[5] = .nan
+                r.main.frames[1] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: f.settings,
+                                                 xt: f.xt, x0: x0, eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+                return r }(), "tensor 'x0_hat' holds a value that is not a number (frame 1)"),
         ]
         for (name, rec, needle) in cases {
             let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"

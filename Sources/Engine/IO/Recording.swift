@@ -259,6 +259,13 @@ public struct Recording: Sendable {
             }
             let xt = try tensor("x_t", [count, n, size, size], .f16).halves!
             let x0 = try tensor("x0_hat", [count, n, size, size], .f16).halves!
+            // A run stops at a step that is not finite before recording it: NaN is damage, drawn as nothing real.
+            // (Infinity stays: a finite x̂0 past F16's 65504 is stored as one.)
+            for (name, values) in [("x_t", xt), ("x0_hat", x0)] {
+                if let i = values.firstIndex(where: { $0.isNaN }) {
+                    throw bad("tensor '\(prefix + name)' holds a value that is not a number (frame \(firstStep + i / img))")
+                }
+            }
             var readings: [Float]? = nil
             if f.tensors[prefix + "readings"] != nil { readings = try tensor("readings", [count, n, 12], .f32).data }
             var frames: [RecordedFrame] = []
