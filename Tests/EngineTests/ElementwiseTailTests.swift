@@ -38,6 +38,32 @@ final class ElementwiseTailTests: XCTestCase {
         }
     }
 
+    /// The AVX2 convolution's row store (its output rows wp apart, plus the
+    /// bias, = or +=): every float is the scalar loop's bit for bit, at every
+    /// row width up to 40 and the U-Net's (7, 14, 28; wp = w and w + 2), so
+    /// an accumulated float is added once where the last vector overlaps;
+    /// nothing past the rows is written.
+    func testAVX2RowStoreMatchesTheScalarLoop() {
+        for w in Array(1...40) + [49, 196, 784] {
+            for (h, wp) in [(1, w), (3, w), (3, w + 2), (2, w + 9)] {
+                let src = values(h * wp, seed: UInt64(w * 100 + wp)), old = values(h * w, seed: UInt64(w))
+                let bias: Float = 0.37
+                for accumulate in [false, true] {
+                    var want = old + [Float](repeating: .nan, count: 8), got = want
+                    for r in 0..<h { for c in 0..<w {
+                        if accumulate { want[r * w + c] += src[r * wp + c] + bias } else { want[r * w + c] = src[r * wp + c] + bias }
+                    } }
+                    src.withUnsafeBufferPointer { s in
+                        got.withUnsafeMutableBufferPointer {
+                            DirectConv.storeRows(s.baseAddress!, $0.baseAddress!, h: h, w: w, wp: wp, bias: bias, accumulate: accumulate)
+                        }
+                    }
+                    XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "w \(w), h \(h), wp \(wp), accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+
     /// GroupNorm's affine + SiLU over counts with every tail length (and the
     /// plane sizes the U-Net has): each output equals the one-float version's
     /// bit for bit, and nothing past `count` is written.

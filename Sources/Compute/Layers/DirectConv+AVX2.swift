@@ -60,7 +60,7 @@ extension DirectConv {
         }
     }
 
-    /// d[0..<w] = s[0..<w] for w <= 32 and d before s: every float is loaded
+    /// d[0..<w] = s[0..<w] for w <= 32, and d before s where they overlap: every float is loaded
     /// before any is stored (8-float vectors, the last ending at the row's end).
     @inline(__always)
     static func moveRow(from s: UnsafePointer<Float>, to d: UnsafeMutablePointer<Float>, w: Int) {
@@ -82,6 +82,41 @@ extension DirectConv {
         default: break
         }
         ddpm_store8(d, tail, last)
+    }
+
+    /// The AVX2 `store` of one channel: h rows of w floats to dst (rows w
+    /// apart) from src (rows wp apart), each src + bias, then (with
+    /// `accumulate`) dst + that: the operations of the scalar loop, so the
+    /// same bits. Rows of contiguous runs (wp == w) are one run.
+    static func storeRows(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, h: Int, w: Int, wp: Int,
+                          bias: Float, accumulate: Bool) {
+        if wp == w { return storeRun(src, dst, count: h * w, bias: bias, accumulate: accumulate) }
+        for r in 0..<h { storeRun(src + r * wp, dst + r * w, count: w, bias: bias, accumulate: accumulate) }
+    }
+
+    /// dst[0..<count] (=, or += with `accumulate`) src + bias: 8-float
+    /// vectors, the last one ending at `count` (it overlaps the one before
+    /// and is loaded before any store, so an accumulated float is added
+    /// once); under 8 floats one by one.
+    @inline(__always)
+    static func storeRun(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int,
+                         bias: Float, accumulate: Bool) {
+        if count < 8 {
+            for c in 0..<count { if accumulate { dst[c] += src[c] + bias } else { dst[c] = src[c] + bias } }
+            return
+        }
+        let s = UnsafeRawPointer(src), d = UnsafeMutableRawPointer(dst), vb = V(repeating: bias)
+        let lastAt = (count - 8) * 4
+        var last = ddpm_load8(s, lastAt) + vb
+        if accumulate { last = ddpm_load8(d, lastAt) + last }
+        var at = 0
+        while at < lastAt {
+            var v = ddpm_load8(s, at) + vb
+            if accumulate { v = ddpm_load8(d, at) + v }
+            ddpm_store8(d, at, v)
+            at += 32
+        }
+        ddpm_store8(d, lastAt, last)
     }
 
     /// out[j][o] = sum_ci sum_tap wpk[ci][tap][j] * xp[ci][o + off(tap)] for 4 channels j (AVX2, 3x3 unrolled).

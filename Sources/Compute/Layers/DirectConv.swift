@@ -103,10 +103,13 @@ enum DirectConv {
                 }
             } else if pad == 1 && g.wide {
                 Elementwise512.loadRows(src, rows, h: count, w: w, wp: wp)
+            } else if pad == 0 {
+                // Rows w apart in both: one run (a 1x1 convolution's planes).
+                rows.update(from: src, count: count * w)
             } else {
                 for r in 0..<count {
                     let d = rows + r * wp, s = src + r * w
-                    for c in 0..<w { d[c] = s[c] }
+                    if w <= 32 { moveRow(from: s, to: d, w: w) } else { for c in 0..<w { d[c] = s[c] } }
                     for c in w..<(w + 2 * pad) { d[c] = 0 }
                 }
             }
@@ -222,10 +225,8 @@ enum DirectConv {
             let dst = y + (co * n + b) * hw + row0 * w, src = wideOut + j * g.wideLen
             if g.wide {
                 Elementwise512.storeRows(src, dst, h: g.h, w: w, wp: g.wp, bias: bv, accumulate: accumulate)
-            } else if accumulate {
-                for r in 0..<g.h { let d = dst + r * w, s = src + r * g.wp; for c in 0..<w { d[c] += s[c] + bv } }
             } else {
-                for r in 0..<g.h { let d = dst + r * w, s = src + r * g.wp; for c in 0..<w { d[c] = s[c] + bv } }
+                storeRows(src, dst, h: g.h, w: w, wp: g.wp, bias: bv, accumulate: accumulate)
             }
         }
     }
