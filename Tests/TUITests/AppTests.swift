@@ -212,7 +212,7 @@ final class AppTests: XCTestCase {
         // Exports and recordings of that run are named by all three.
         XCTAssertEqual(ExplorerApp.samplersInName(ran, else: st.settings), "ddpm-beta-then-ddim50-eta0.0-then-dpmpp20")
         XCTAssertEqual(ExplorerApp.samplersInName(Array(ran.prefix(200)), else: st.settings), "ddpm-beta")
-        XCTAssertEqual(ExplorerApp.samplersInName([], else: st.settings), "ddim50-eta0.0")
+        XCTAssertEqual(ExplorerApp.samplersInName([RecordedFrame](), else: st.settings), "ddim50-eta0.0")
         // Guidance on for a stretch, then off: no stretch of its own (the status line's settings say it);
         // file names add the last guidance used. A change of steps is a stretch of its own.
         for i in 250..<260 {
@@ -901,6 +901,45 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(r.snapshot.comparison?.temperature, 0.9)
     }
 
+    /// The result kept beside a temperature change is named by the samplers its steps ran, not by
+    /// settings changed on the finished run since (the new run's: it said "DDPM σ²=β" and exported
+    /// "-before-…-ddpm-beta-clip" for DDIM digits made without clipping), and a run switched
+    /// part-way names both ("DDPM then DDIM").
+    func testTemperatureChangeNamesWhatTheRunBeforeRan() throws {
+        let r = try Self.smallRunner(T: 20)
+        let ddim = SamplerSettings(kind: .ddim, steps: 5)
+        r.handle(.startSampling(ddim, n: 2, seed: 3))
+        while r.isRunning { r.tick() }
+        var changed = SamplerSettings(temperature: 1); changed.clip = true
+        r.handle(.setSettings(changed))
+        r.handle(.retemper(SamplerSettings(temperature: 0.5, clip: true)))
+        XCTAssertEqual(r.snapshot.comparison?.settings, ddim)
+        XCTAssertEqual(r.snapshot.comparison?.ran, [ddim])
+        r.tick()
+        var st = try makeState()
+        st.snapshot = r.snapshot
+        var text = render(st).text
+        XCTAssertTrue(text.contains("before: temp 1.0  final  DDIM 5 η=0.0"), text)
+        XCTAssertFalse(text.contains("before: temp 1.0  final  DDPM"), text)
+        // At 80x24 the short title keeps the sampler.
+        var small = AppState(caps: .full, width: 80, height: 24, schedule: st.schedule)
+        small.snapshot = r.snapshot
+        XCTAssertTrue(render(small).text.contains("before T1.0 final DDIM 5"), render(small).text)
+        XCTAssertEqual(ExplorerApp.samplersInName(r.snapshot.comparison!.ran, else: changed), ddim.fileDescription)
+        // Switched part-way: both, in order.
+        r.handle(.startSampling(SamplerSettings(), n: 2, seed: 3))
+        for _ in 0..<3 { r.tick() }
+        r.handle(.setSettings(ddim))
+        while r.isRunning { r.tick() }
+        r.handle(.retemper(SamplerSettings(kind: .ddim, steps: 5, temperature: 0.5)))
+        XCTAssertEqual(r.snapshot.comparison?.ran, [SamplerSettings(), ddim])
+        r.tick()
+        st.snapshot = r.snapshot
+        text = render(st).text
+        XCTAssertTrue(text.contains("before: temp 1.0  final  DDPM→DDIM 5"), text)
+        XCTAssertTrue(SampleView.grids(st)!.leftTitle.hasSuffix("final  DDPM then DDIM 5 η=0.0"), SampleView.grids(st)!.leftTitle)
+    }
+
     /// The thread wrapper: commands never block and the newest snapshot appears.
     func testRunnerThread() throws {
         let net = try UNet(UNetConfig(nChannels: 8, chMults: [1, 2], nBlocks: 1, nMidBlocks: 1, imageSize: 28))
@@ -914,6 +953,22 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(th.snapshot.finished)
         XCTAssertEqual(th.snapshot.history.count, 30)
         th.stop()
+        // A stopped engine the app lets go is freed with its runner (each training run the explorer
+        // replaced stayed, about 260 MB a run: the thread's closure held it).
+        weak var gone: RunnerThread?
+        weak var goneRunner: Runner?
+        do {
+            let r2 = Runner(model: UNetPredictor(net: net, params: p), schedule: try NoiseSchedule(T: 30))
+            let th2 = RunnerThread(r2)
+            gone = th2; goneRunner = r2
+            th2.start()
+            th2.send(.startSampling(SamplerSettings(steps: 5), n: 1, seed: 0))
+            XCTAssertTrue(th2.stop())
+        }
+        let freed = Date().addingTimeInterval(5)
+        while (gone != nil || goneRunner != nil) && Date() < freed { usleep(10_000) }
+        XCTAssertNil(gone, "the engine thread's object outlives its loop")
+        XCTAssertNil(goneRunner, "the runner outlives its engine")
     }
 
     /// `b` in the forward view: the engine computes the shown digit's bound

@@ -670,6 +670,24 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("f"))), [.startTraining(.full)])
         _ = reduce(&st, .key(.char("g")))
         XCTAssertEqual(reduce(&st, .key(.char("d"))), [.startTraining(.demo)])
+        // A held g (keys of one burst, before the new run's engine reports): the run just started is in
+        // progress, so g g does not stop it and start another (it started one every second g, each
+        // saved a step-1 checkpoint, and the screen said no run); the engine's state from before
+        // it took the start does not replace the run on screen, its first report does.
+        var burst = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        burst.trainingAvailable = true
+        burst.screen = .train
+        XCTAssertEqual(reduce(&burst, .key(.char("g"))), [])
+        XCTAssertEqual(reduce(&burst, .key(.char("g"))), [.startTraining(.demo)])
+        burst.trainStartPending = true   // what ExplorerApp.startTraining sets once the engine runs
+        for _ in 0..<10 { XCTAssertEqual(reduce(&burst, .key(.char("g"))), []) }
+        XCTAssertTrue(burst.trainingInProgress)
+        _ = reduce(&burst, .trainEngine(RunnerSnapshot()))
+        XCTAssertTrue(burst.trainingInProgress && burst.trainSnapshot == nil, "a report from before the start is not the run")
+        var started = RunnerSnapshot(); started.train = TrainMetrics(); started.running = true
+        _ = reduce(&burst, .trainEngine(started))
+        XCTAssertFalse(burst.trainStartPending)
+        XCTAssertTrue(burst.trainingInProgress)
         XCTAssertEqual(ExplorerApp.numbered("ddpm-train.safetensors", 2), "ddpm-train-2.safetensors")
         // A second run after `train --tui --out demo.safetensors` is numbered from that name.
         let dir = NSTemporaryDirectory() + "free-train-out-\(getpid())"

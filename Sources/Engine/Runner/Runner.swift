@@ -119,9 +119,11 @@ public final class Runner {
                 let keepOld = snapshot.final == nil
                     && snapshot.comparison.map { $0.finished || $0.t <= thisT } == true
                 if !keepOld, let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
+                    // Named by what its steps ran: settings changed on a finished run are the new run's.
+                    let ran = snapshot.history.reduce(into: [SamplerSettings]()) { if $0.last != $1.settings { $0.append($1.settings) } }
                     snapshot.comparison = .init(temperature: snapshot.runTemperature, images: fin,
                                                 finished: snapshot.final != nil, t: snapshot.history.last?.t ?? 0,
-                                                settings: snapshot.settings,
+                                                settings: ran.last ?? snapshot.settings, ran: ran,
                                                 readings: snapshot.final != nil ? snapshot.finalReadings : (snapshot.history.last?.readings ?? []))
                 }
                 try startRun(s, n: max(1, snapshot.n), seed: snapshot.seed)

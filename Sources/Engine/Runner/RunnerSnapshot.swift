@@ -39,8 +39,11 @@ public struct RunnerSnapshot: Sendable {
         /// The previous run had finished (else `images` is its latest x̂0, at `t`).
         public var finished: Bool
         public var t: Int
-        /// The sampler it ran with and the classifier's reading of `images`.
+        /// The settings its last step ran with (not the settings changed since, which the new run
+        /// takes), every settings its steps ran in order where they changed ("DDPM then DDIM 50"),
+        /// and the classifier's reading of `images`.
         public var settings = SamplerSettings()
+        public var ran: [SamplerSettings] = []
         public var readings: [DigitReader.Reading] = []
     }
     /// The last bound computed for a forward-view digit (perT[0] is the decoder L_0, perT[t] the KL L_t).

@@ -16,7 +16,10 @@ public final class RunnerThread: @unchecked Sendable {
     public init(_ runner: Runner) { self.runner = runner }
 
     public func start() {
-        let t = Thread { [self] in loop() }
+        // Weakly: the Thread keeps its closure after the loop ends, and `thread` keeps the Thread, so a
+        // strong capture kept every engine the explorer replaced (a training run's trainer and its copy of
+        // MNIST, about 260 MB each) for the whole session. The loop holds self while it runs.
+        let t = Thread { [weak self] in self?.loop() }
         t.stackSize = 8 << 20
         t.name = "ddpm-engine"
         thread = t

@@ -162,8 +162,11 @@ public struct AppState: Sendable {
     }
     /// A training run that has neither finished nor stopped on an error (paused counts).
     public var trainingInProgress: Bool {
-        trainSnapshot.map { !$0.finished && $0.train?.error == nil && $0.train != nil } ?? false
+        trainStartPending || (trainSnapshot.map { !$0.finished && $0.train?.error == nil && $0.train != nil } ?? false)
     }
+    /// A training run was started and its engine has not reported it yet: it is in progress (keys of
+    /// the same burst, a held `g`, must not stop it and start another).
+    public var trainStartPending = false
     /// The recording scrubbing moves through: the focused side's while forking.
     public var focusHistory: [RecordedFrame] { forking && forkFocus ? snapshot.forkHistory : snapshot.history }
     /// Whether the focused side's newest step is on screen (live, or scrubbed to it).

@@ -647,8 +647,10 @@ enum ExplorerApp {
                 let steps = tr.options.totalSteps
                 tr.pendingFit = recipe == .demo ? TrainRecipe.demoFit : nil
                 startTrainEngine(tr)
-                // Until the new engine reports, the finished run on screen is not the one s would open.
+                // Until the new engine reports, the finished run on screen is not the one s would open,
+                // and the new run is in progress.
                 state.trainSnapshot?.finished = false
+                state.trainStartPending = true
                 // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
                 let length = recipe == .demo ? "sized to this machine at step \(TrainRecipe.demoFit.atStep)" : "\(steps) steps"
                 // The run before first: at 80 columns two rows hold it, not "sampling paused" too.
@@ -684,7 +686,7 @@ enum ExplorerApp {
     /// the last with a count between ("ddpm-beta-then-5-more-then-dpmpp20"), so that a name stays
     /// far under the file system's 255 bytes; then "-clip" when any of those steps clipped x̂0;
     /// `settings` when nothing ran yet.
-    static func samplersInName(_ frames: [RecordedFrame], else settings: SamplerSettings) -> String {
+    static func samplersInName<F: RanWithSettings>(_ frames: [F], else settings: SamplerSettings) -> String {
         guard !frames.isEmpty else { return settings.fileDescription }
         let runs = SampleView.stretches(frames, \.fileSampler)
         return SampleView.firstAndLast(runs, more: { "\($0)-more" }).joined(separator: "-then-")
@@ -801,7 +803,7 @@ enum ExplorerApp {
         var files: [PNGFile] = []
         let finishedShown = s.scrub == nil && snap.final != nil
         if let c = snap.comparison {
-            files.append((String(format: "-before-temp%.1f-", c.temperature) + c.settings.fileDescription + (c.finished ? "" : "-t\(c.t)") + ".png",
+            files.append((String(format: "-before-temp%.1f-", c.temperature) + samplersInName(c.ran, else: c.settings) + (c.finished ? "" : "-t\(c.t)") + ".png",
                           c.images, nil, scale))
         } else if !finishedShown {
             let r = s.xtRange(f)

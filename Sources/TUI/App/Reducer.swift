@@ -67,6 +67,12 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         }
         return []
     case .trainEngine(let snap):
+        // A run just started: its engine's state before it took the start command (no training yet)
+        // does not replace the run on screen; its first report does.
+        if s.trainStartPending {
+            guard snap.train != nil else { return [] }
+            s.trainStartPending = false
+        }
         // A new word from the engine ("checkpoint saved to ...") shows once, like a key's message.
         // (While q's question is on screen it stays, so that a second q still quits; the news waits.)
         if let m = snap.message, m != s.trainSnapshot?.message {

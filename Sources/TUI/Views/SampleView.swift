@@ -2,6 +2,12 @@
 import Engine
 import Foundation
 
+/// What names a run by the samplers its steps ran: its recorded frames, or the settings
+/// they ran with where they changed (`RunnerSnapshot.Comparison.ran`).
+protocol RanWithSettings { var settings: SamplerSettings { get } }
+extension RecordedFrame: RanWithSettings {}
+extension SamplerSettings: RanWithSettings { var settings: SamplerSettings { self } }
+
 /// The sample view: x_t and predicted x0 grids, schedule panels, eps statistics, status line.
 enum SampleView {
 
@@ -156,7 +162,7 @@ enum SampleView {
     /// (`set` after the last) has the same ("DDIM 50 η=0.2 then " before DDIM 50 η=0.3); past four,
     /// the first and the last with a count between ("DDPM then 4 more then DDIM 20 then ").
     /// `compact` (a narrow title's): the samplers and their steps alone.
-    static func samplersBefore(_ frames: [RecordedFrame], _ set: SamplerSettings, separator: String = " then ",
+    static func samplersBefore<F: RanWithSettings>(_ frames: [F], _ set: SamplerSettings, separator: String = " then ",
                                unicode: Bool = true, compact: Bool = false) -> String {
         if compact {
             var runs = stretches(frames, \.shortName)
@@ -191,13 +197,13 @@ enum SampleView {
     }
 
     /// The samplers a side's frames ran, by kind alone, for a narrow title: "DDPM→DDIM→DPM++".
-    static func kindsRan(_ frames: [RecordedFrame], unicode: Bool) -> String {
+    static func kindsRan<F: RanWithSettings>(_ frames: [F], unicode: Bool) -> String {
         firstAndLast(stretches(frames, \.kind.name), more: { "\($0) more" }).joined(separator: unicode ? "→" : ">")
     }
 
     /// What `key` says of each stretch of frames that it says alike, in order (asked only where the
     /// settings change: the status line runs this over the whole recording at every redraw).
-    static func stretches(_ frames: [RecordedFrame], _ key: (SamplerSettings) -> String) -> [String] {
+    static func stretches<F: RanWithSettings>(_ frames: [F], _ key: (SamplerSettings) -> String) -> [String] {
         var out: [String] = [], previous: SamplerSettings? = nil
         for f in frames where f.settings != previous {
             previous = f.settings
@@ -331,9 +337,13 @@ enum SampleView {
             // From the longest spelling to the shortest (renderGrids takes the longest that fits).
             let temp = String(format: "%.1f", c.temperature)
             func shown(_ stopped: String) -> String { c.finished ? "final" : stopped }
-            g.leftShort = ["before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
+            // Named by the samplers its steps ran, not by settings changed since (the new run's).
+            let u = s.caps.unicode
+            let ran = samplersBefore(c.ran, c.settings, separator: u ? "→" : ">", compact: true) + c.settings.shortName
+            g.leftShort = ["before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)") + "  " + ran, "before T\(temp) " + shown("stopped t=\(c.t)") + " " + ran,
+                           "before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
                            "before T\(temp) " + shown("stopped t=\(c.t)"), "T\(temp) " + shown("stopped t=\(c.t)"), "T\(temp) " + shown("t=\(c.t)")]
-            g.leftTitle = g.leftShort[0] + "  " + describe(c.settings, unicode: s.caps.unicode)
+            g.leftTitle = g.leftShort[2] + "  " + samplersBefore(c.ran, c.settings, unicode: u) + describe(c.settings, unicode: u)
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()
