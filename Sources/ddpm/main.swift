@@ -16,10 +16,4 @@ if let said = DDPMCommand.unknownCommand(Array(CommandLine.arguments.dropFirst()
     fputs(said + "\n", stderr)
     exit(64)
 }
-do {
-    var command = try DDPMCommand.parseAsRoot()
-    try command.run()
-} catch {
-    exitReporting(error)
-}
-exitCheckingStdout()
+runCommandLine()

@@ -145,6 +145,8 @@ final class CommandLineTests: XCTestCase {
             // A control character given in a flag is printed escaped: it must not drive the terminal.
             ("info --weights \"$(printf '\\033[31mnofile\\007')\"", "Error: \\u001b[31mnofile\\u0007: no such file"),
             ("sample --out \(png) --frobnicate", "Unknown option '--frobnicate'"),
+            // A usage error found while running (not while parsing) points to its command's help.
+            ("info --weights \(Shell.assets)/models/mnist-tiny.safetensors --attention 1", "--attention describes a model with --config"),
             // A newline in a value stays on the error's line, escaped (the message was split in two).
             ("sample --out \(png) --sampler \"$(printf 'a\\nb')\"", "unknown --sampler 'a\\u000ab' (ddpm, ddim or dpmpp)"),
         ]
@@ -159,6 +161,9 @@ final class CommandLineTests: XCTestCase {
                 XCTAssertFalse(out.contains("Usage: ddpm <subcommand>"), "ddpm \(args): the top level's usage, not \(word)'s:\n\(out)")
             }
         }
+        let attention = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) info --weights \(Shell.assets)/models/mnist-tiny.safetensors --attention 1")
+        XCTAssertEqual(attention.0, 64, attention.1)
+        XCTAssertTrue(attention.1.hasSuffix("\n  See 'ddpm info --help' for more information.\n"), attention.1)
         // An empty --classifier is named as such, with no advice to rebuild "" (the advice named an empty path).
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) eval --n 2 --classifier ''")
         XCTAssertEqual(code, 1, out)

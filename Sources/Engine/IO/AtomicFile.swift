@@ -42,6 +42,10 @@ public enum AtomicFile {
             guard access(path, W_OK) == 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
             mode = st.st_mode & 0o7777
         }
+        // "x.png/" names a folder that is not there, not a file in the current one.
+        if path.hasSuffix("/") {
+            throw EngineError.io("cannot write \(path): a path ending in / names a folder, and there is none there; give a file name")
+        }
         // Where the kernel puts it: through symlinks, "link/.." included.
         guard let real = InputFile.resolvedLocation(path) else {
             let dir = (path as NSString).deletingLastPathComponent

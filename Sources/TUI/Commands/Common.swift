@@ -134,13 +134,27 @@ public func installFatalSignalHandlers() {
     TestHooks.installTruncateMapped()
 }
 
+/// Parses the command line and runs the command it names; an error ends the program
+/// (`exitReporting`), naming the help of the command that found it.
+public func runCommandLine() -> Never {
+    var command: ParsableCommand
+    do { command = try DDPMCommand.parseAsRoot() } catch { exitReporting(error) }
+    do { try command.run() } catch { exitReporting(error, from: type(of: command)) }
+    exitCheckingStdout()
+}
+
 /// Ends the program on an error as ArgumentParser does (help to standard output, exit 0),
 /// except that an error's text is printed with its control characters escaped (a file name or
 /// flag value given as "\e[31m..." must not drive the terminal) and help that could not be
-/// written is an error.
-public func exitReporting(_ error: Error) -> Never {
+/// written is an error. A usage error a command's `run` finds (`from`) points to that
+/// command's help, where ArgumentParser would print the top level's usage.
+public func exitReporting(_ error: Error, from command: ParsableCommand.Type? = nil) -> Never {
     let code = DDPMCommand.exitCode(for: error)
-    let text = DDPMCommand.fullMessage(for: error)
+    var text = DDPMCommand.fullMessage(for: error)
+    if let command, command != DDPMCommand.self, let v = error as? ValidationError {
+        text = "Error: \(v.message)\nUsage: \(DDPMCommand.usageString(for: command))\n"
+            + "  See 'ddpm \(command._commandName) --help' for more information."
+    }
     if code == .success {
         if !text.isEmpty { print(text) }
         exitCheckingStdout()
