@@ -481,6 +481,43 @@ final class EndToEndTests: XCTestCase {
                           + "--n 1 --sampler ddim --steps 2 --out \(dir)/one.png").0, 0)
     }
 
+    /// Training where the run cannot be saved: g refuses to start it (a read-only or deleted folder;
+    /// it trained, and was lost at its end), and a run whose folder goes away meanwhile is not
+    /// reported as a success: q q says why and the explorer exits 1 (it exited 0).
+    func testTrainingThatCannotBeSavedInTmux() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-unsaved-\(getpid())"
+        let dir = NSTemporaryDirectory() + session
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        for (i, goneBeforeStart) in [true, false].enumerated() {
+            let work = dir + "/work\(i)"
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            let cmd = "cd \(work) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --view train; echo $? > \(dir)/exit\(i); sleep 60"
+            sh("tmux kill-session -t \(session) 2>/dev/null")
+            XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)' >/dev/null 2>&1").0, 0)
+            waitFor("the empty training view") { $0.contains("No training running") }
+            if goneBeforeStart {
+                try FileManager.default.removeItem(atPath: work)
+                keys("g"); keys("d")
+                waitFor("refused") { $0.contains("cannot start training: the run could not be saved: cannot write") }
+                XCTAssertTrue(sh("tmux capture-pane -p -t \(session)").1.contains("No training running"))
+                keys("q")
+                XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit\(i)").isEmpty })
+                XCTAssertEqual(Shell.read(dir + "/exit\(i)").trimmingCharacters(in: .whitespacesAndNewlines), "0")
+            } else {
+                keys("g"); keys("d")
+                waitFor("the demo running", timeout: 60) { Self.status($0).contains("running") }
+                try FileManager.default.removeItem(atPath: work)
+                keys("q"); keys("q")
+                waitFor("the farewell", timeout: 30) { $0.contains("could not save the training checkpoint to ") }
+                XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit\(i)").isEmpty })
+                XCTAssertEqual(Shell.read(dir + "/exit\(i)").trimmingCharacters(in: .whitespacesAndNewlines), "1")
+            }
+        }
+    }
+
     /// After a finished run, s in the training view samples the model it trained: the sample view's
     /// header names its checkpoint and step, and its digits run (`ddpm train --tui` with a short run).
     func testSampleTheModelJustTrainedInTmux() throws {

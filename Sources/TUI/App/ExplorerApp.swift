@@ -1,4 +1,5 @@
 // ExplorerApp.swift: the explorer: loading, the UI loop, effects and the engine threads.
+import ArgumentParser
 import Engine
 import Foundation
 
@@ -182,8 +183,10 @@ enum ExplorerApp {
         defer { term.shutdown() }
         for s in [SIGINT, SIGTERM, SIGHUP] { signal(s) { sig in uiStop = sig } }
         let session = Session(o, loaded, term: term)
-        defer { farewell = session.shutdown() }
-        try session.loop()
+        do { try session.loop() } catch { farewell = session.shutdown(); throw error }
+        farewell = session.shutdown()
+        // (The farewell says why, after the terminal is restored.)
+        if session.lostTraining && uiStop == 0 { throw ExitCode.failure }
     }
 
     /// One run of the explorer: the app state, the terminal and the engine threads.
@@ -210,6 +213,8 @@ enum ExplorerApp {
         var startedTrainer: Trainer?
         /// Runs a new one stopped before their end (their files and steps): the farewell says how to resume them.
         var stoppedRuns: [(out: String, step: Int)] = []
+        /// The training run could not be saved when the explorer closed: it exits 1, not 0.
+        var lostTraining = false
         var lastVersion = -1, lastTrainVersion = -1, frames = 0
         /// The training engine's own classifier buffers (the sampling engine reads digits on its thread).
         let trainReader: DigitReader?
@@ -352,6 +357,7 @@ enum ExplorerApp {
             }
             let earlier = stoppedRuns.map { "\nan earlier run stopped at step \($0.step):" + commands($0.out, resumable: true) }.joined()
             guard te.stop() || te.stop(timeout: 60) else {
+                lostTraining = true
                 return "could not save the training checkpoint: the training thread was still in a step after a minute" + earlier
             }
             guard let out = trainOut, let tr = startedTrainer ?? options.trainer else { return earlier.isEmpty ? nil : String(earlier.dropFirst()) }
@@ -363,7 +369,10 @@ enum ExplorerApp {
                 // A long path on a line of its own, whole where it fits.
                 return (saved.count > 80 ? "training checkpoint of step \(tr.step) saved to\n  \(EngineError.oneLine(shown))" : saved)
                     + commands(out, resumable: tr.step < tr.options.totalSteps) + earlier
-            } catch { return "could not save the training checkpoint to \(EngineError.oneLine(out)): \(error)" + earlier }
+            } catch {
+                lostTraining = true
+                return "could not save the training checkpoint to \(EngineError.oneLine(out)): \(error)" + earlier
+            }
         }
 
         /// The UI loop: keys (all that are queued), then the newest engine
@@ -614,6 +623,12 @@ enum ExplorerApp {
         /// `g` in the training view: a new Tiny model on the bundled MNIST with the recipe chosen.
         func startTraining(_ recipe: TrainRecipe) {
             do {
+                // A run that could never be saved (a read-only or deleted folder) is refused before it starts,
+                // as `ddpm train` refuses it: a lecture's run was lost at its end.
+                let next = nextTrainOut()
+                do { try AtomicFile.checkWritable(next) } catch {
+                    throw CLIError("the run could not be saved: \(error) (start the explorer in a folder you can write, or give --out)")
+                }
                 let ds = try options.data.map { try Dataset.load(dir: $0, train: true) } ?? Assets.loadMNIST(train: true)
                 guard ds.side == MNIST.side else {
                     throw CLIError("g trains Tiny on 28x28 images; --data holds \(ds.side)x\(ds.side) (train it with: ddpm train --config small --data DIR)")
@@ -638,7 +653,7 @@ enum ExplorerApp {
                         : "; the run before: \(InputFile.shown(out)) (step \(old.step))"
                     if !done { stoppedRuns.append((out, old.step)) }
                 }
-                trainOut = nextTrainOut()
+                trainOut = next
                 startedTrainer = tr
                 // Sampling pauses: the two share the cores (space in the sample view resumes it, and training slows).
                 let sampling = state.snapshot.running
