@@ -109,7 +109,9 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --dropout 1", "--dropout must be in [0, 1), got 1.0"),
             ("train --out \(ckpt) --batch 0", "--batch must be in 1...4096, got 0"),
             ("train --out \(ckpt) --class-weights 1,x", "--class-weights takes numbers separated by commas (one per label), got 'x'"),
-            ("train --out \(ckpt) --class-weights=-1,1", "--class-weights must be in [0, inf), got -1.0"),
+            ("train --out \(ckpt) --class-weights=-1,1", "--class-weights must be in [0, 1e6] (relative weights), got -1.0"),
+            // Weight x images overflowed the draws' total: every image drawn was the last label's.
+            ("train --out \(ckpt) --class-weights 1e308,1e308", "--class-weights must be in [0, 1e6] (relative weights), got 1e+308"),
             ("train --out \(ckpt) --class-weights 0,0,0", "every class weight is 0: no image could be drawn"),
             ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but the run has 2 class weights (one per label)"),
             ("train --out \(ckpt) --steps 1 --class-weights 1,1,1,1,1,1,1,1,1,1,0,0,2", "the run has 13 class weights but the training set's labels are 0...9: label 12 has weight 2.0 and no image"),

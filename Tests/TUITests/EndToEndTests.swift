@@ -518,6 +518,43 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
+    /// A damaged bundled classifier: the digits go without labels, and the start says why (they
+    /// vanished unsaid while the help still explained them).
+    func testDamagedClassifierIsNamedInTmux() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-cls-\(getpid())"
+        let dir = NSTemporaryDirectory() + session, assets = Self.root.path + "/assets"
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // The bundled files linked, the classifier cut short.
+        XCTAssertEqual(sh("mkdir -p \(dir)/assets/models && ln -s \(assets)/mnist \(dir)/assets/mnist && for f in \(assets)/models/*; do ln -s $f \(dir)/assets/models/; done"
+                          + " && rm \(dir)/assets/models/mnist-classifier.safetensors"
+                          + " && head -c 100000 \(assets)/models/mnist-classifier.safetensors > \(dir)/assets/models/mnist-classifier.safetensors").0, 0)
+        let cmd = "env TERM=xterm-256color DDPM_ASSETS=\(dir)/assets \(Self.binary) --sampler ddim --steps 5; sleep 60"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        waitFor("the reason") { $0.contains("no digit labels: ") && $0.contains("mnist-classifier.safetensors") }
+        waitFor("the run, unlabelled") { Self.status($0).contains("done") }
+        keys("q")
+    }
+
+    /// NO_COLOR (no-color.org) draws without colours, as a terminal without them does (ASCII digits).
+    func testNoColorInTmux() throws {
+        // (Terminal.colorsToUse: WidgetTests.testColorsFollowThePairs.)
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-nocolor-\(getpid())"
+        let cmd = "env TERM=xterm-256color NO_COLOR=1 DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --sampler ddim --steps 5; sleep 60"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        waitFor("the run") { Self.status($0).contains("done") }
+        let escaped = sh("tmux capture-pane -e -p -t \(session)").1
+        XCTAssertFalse(escaped.contains("[38;5;") || escaped.contains("[48;5;") || escaped.contains("[3") && escaped.contains("m▀"), escaped)
+        XCTAssertFalse(escaped.contains("▀"), "no half-blocks without colours: \(escaped)")
+        keys("q")
+    }
+
     /// After a finished run, s in the training view samples the model it trained: the sample view's
     /// header names its checkpoint and step, and its digits run (`ddpm train --tui` with a short run).
     func testSampleTheModelJustTrainedInTmux() throws {

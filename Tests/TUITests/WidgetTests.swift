@@ -33,6 +33,17 @@ func ringDigit() -> [Float] {
 }
 
 final class WidgetTests: XCTestCase {
+    /// A terminfo entry with too few colour pairs for half-block greys gets fewer colours, or none
+    /// (ASCII digits): with pairs#4 every digit was a solid block in the default pair.
+    func testColorsFollowThePairs() {
+        XCTAssertEqual(Terminal.colorsToUse(colors: 256, pairs: 32767), 256)
+        XCTAssertEqual(Terminal.colorsToUse(colors: 256, pairs: 256), 16)
+        XCTAssertEqual(Terminal.colorsToUse(colors: 256, pairs: 64), 8)
+        XCTAssertEqual(Terminal.colorsToUse(colors: 256, pairs: 4), 0)
+        XCTAssertEqual(Terminal.colorsToUse(colors: 8, pairs: 64), 8)
+        XCTAssertEqual(Terminal.colorsToUse(colors: 2, pairs: 64), 0)
+    }
+
     func testHalfBlockDigit() {
         var buf = CellBuffer(width: 28, height: 14)
         ImageWidget(pixels: ringDigit(), side: 28, mode: .halfBlock, caps: .full).render(into: &buf, x: 0, y: 0)

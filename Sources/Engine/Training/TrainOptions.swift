@@ -76,7 +76,8 @@ public struct TrainOptions: Codable, Equatable, Sendable {
         try EngineError.require(emaDecay >= 0 && emaDecay < 1, "ema", "[0, 1)", emaDecay)
         if let classWeights {
             try EngineError.require((1...256).contains(classWeights.count), "class-weights (how many)", "1...256", classWeights.count)
-            for w in classWeights { try EngineError.require(w >= 0 && w.isFinite, "class-weights", "[0, inf)", w) }
+            // Relative weights: bounded, so that weight x images cannot overflow the draws' total (1e308 drew only the last label).
+            for w in classWeights { try EngineError.require(w >= 0 && w <= 1e6, "class-weights", "[0, 1e6] (relative weights)", w) }
             guard classWeights.contains(where: { $0 > 0 }) else { throw EngineError.invalidArgument("every class weight is 0: no image could be drawn") }
         }
         if let distill {

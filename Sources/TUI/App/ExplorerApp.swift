@@ -59,6 +59,8 @@ enum ExplorerApp {
         var trainable = false
         /// The bundled classifier, which reads the digits on screen (nil: labels are not shown).
         var reader: DigitReader?
+        /// Why the bundled classifier could not be loaded (the labels are missing; said at the start).
+        var readerNote: String?
         /// The classifier of noisy digits for `g` (nil: guidance unavailable, `guideNote` says why).
         var guidance: ClassifierGuidance?
         var guideNote = ""
@@ -147,9 +149,13 @@ enum ExplorerApp {
                 }
             }
             l.reader = reader
-        } else if o.data == nil, let (cls, params) = try? loadClassifier(Assets.classifier) {
+        } else if o.data == nil {
             // The bundled classifier reads MNIST digits; another set's images get no labels without --classifier.
-            l.reader = DigitReader(net: cls, params: params)
+            // A damaged one leaves the digits without labels, and the start says why (they vanished unsaid).
+            do {
+                let (cls, params) = try loadClassifier(Assets.classifier)
+                l.reader = DigitReader(net: cls, params: params)
+            } catch { l.readerNote = "no digit labels: \(error)" }
         }
         if o.data != nil && o.guideClassifier == nil {
             l.guideNote = "with --data it needs --guide-classifier (the bundled one knows MNIST digits)"
@@ -276,6 +282,7 @@ enum ExplorerApp {
             if net.config.learnSigma { state.compareValues[.variance] = [0, 1, 2] }
             state.hasClassifier = l.reader != nil
             state.guideUnavailable = l.guidance == nil ? l.guideNote : nil
+            if let note = l.readerNote { state.message = note }
             let e = RunnerThread(runner)
             e.start()
             e.send(.startSampling(state.settings, n: state.n, seed: state.seed))

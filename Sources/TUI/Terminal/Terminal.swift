@@ -56,14 +56,27 @@ final class Terminal {
         set_escdelay(25)   // Esc alone (cancel) answers at once, not after the 1 s default
         curs_set(0)
         var colors = 0
-        if has_colors() {
+        // NO_COLOR set (no-color.org): no colours, as on a terminal without them (ASCII digits).
+        if has_colors() && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty {
             start_color()
             use_default_colors()
-            let n = Int(cn_colors())
-            colors = n >= 256 ? 256 : (n >= 16 ? 16 : (n >= 8 ? 8 : 0))
             maxPairs = cn_color_pairs()
+            colors = Terminal.colorsToUse(colors: Int(cn_colors()), pairs: Int(maxPairs))
         }
         caps = TermCaps(unicode: unicode, colors: colors)
+    }
+
+    /// The colours to draw with on a terminal of `colors` colours and `pairs` colour pairs. A half-block
+    /// digit takes a pair for each (top, bottom) grey it shows: 256 colours use up to 28 greys and
+    /// markers (784 pairs with the interface's), 16 colours 6, 8 colours 4. With fewer pairs than that
+    /// (a terminfo entry with pairs#4) every cell past the last pair was drawn in the default pair, the
+    /// digits solid blocks: fewer colours then, or none (ASCII digits).
+    static func colorsToUse(colors n: Int, pairs: Int) -> Int {
+        var c = n >= 256 ? 256 : (n >= 16 ? 16 : (n >= 8 ? 8 : 0))
+        if c == 256 && pairs < 1024 { c = 16 }
+        if c == 16 && pairs < 128 { c = 8 }
+        if c == 8 && pairs < 32 { c = 0 }
+        return c
     }
 
     var size: (w: Int, h: Int) {
