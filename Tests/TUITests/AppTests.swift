@@ -110,6 +110,9 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(st.message, "that is not a key of the sample view (? lists them)")
         _ = reduce(&st, .key(.char("~")))
         XCTAssertEqual(st.message, "'~' is not a key of the sample view (? lists them)")
+        // A control character by its Ctrl name (Ctrl-U outside a field showed as "'^'").
+        _ = reduce(&st, .key(.char("\u{15}")))
+        XCTAssertEqual(st.message, "Ctrl-U is not a key of the sample view (? lists them)")
         st.mode = .halfBlock
         _ = reduce(&st, .key(.char("m")))
         XCTAssertEqual(st.mode, .braille)

@@ -14,7 +14,7 @@ final class CommandLineTests: XCTestCase {
         defer { for p in [png, ckpt] { try? FileManager.default.removeItem(atPath: p) } }
         let cases: [(String, String)] = [
             // Negative numbers reach the range check (not "Missing value").
-            ("sample --out \(png) --sampler ddim --steps -3", "--steps must be in 1...T, got -3"),
+            ("sample --out \(png) --sampler ddim --steps -3", "--steps must be in 1...T (T: the model's timesteps, 1000 for the bundled one), got -3"),
             ("sample --out \(png) --steps 5", "--steps is for --sampler ddim or dpmpp: DDPM walks all T steps"),
             ("sample --out \(png) --backend sse2", "unknown --backend 'sse2' (avx512, avx2, reference, bf16)"),
             ("explore --backend BF16", "unknown --backend 'BF16' (avx512, avx2, reference, bf16)"),
@@ -89,7 +89,7 @@ final class CommandLineTests: XCTestCase {
             ("sample --n --out \(png)", "The value '--out' is invalid for '--n"),
             ("sample --out \(NSTemporaryDirectory())x.gif", "--out must end in .png, .pgm or .idx"),
             ("eval --n -4", "--n must be in 2...10000, got -4"),
-            ("eval --sampler ddim --steps 0", "--steps must be in 1...T, got 0"),
+            ("eval --sampler ddim --steps 0", "--steps must be in 1...T (T: the model's timesteps, 1000 for the bundled one), got 0"),
             ("eval --steps 50", "--steps is for --sampler ddim or dpmpp"),
             // A setting the sampler does not use is refused, as --steps is, not silently ignored.
             ("sample --out \(png) --eta 0.5", "--eta is for --sampler ddim (ddpm does not use it)"),

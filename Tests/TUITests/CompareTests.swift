@@ -155,6 +155,13 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(st.compareSpec.values, [0, 0.5, 1.0, 1.5])
         XCTAssertEqual(reduce(&st, .key(.char("e"))), [])
         XCTAssertEqual(st.editing, "0.0, 0.5, 1.0, 1.5")
+        // A number typed first replaces the values filled in (typing 1 gave "..., 1.51"); Backspace edits them.
+        var replaced = st
+        _ = reduce(&replaced, .key(.char("1")))
+        XCTAssertEqual(replaced.editing, "1")
+        var edited = st
+        _ = reduce(&edited, .key(.backspace)); _ = reduce(&edited, .key(.char("2")))
+        XCTAssertEqual(edited.editing, "0.0, 0.5, 1.0, 1.2")
         for _ in 0..<18 { _ = reduce(&st, .key(.backspace)) }
         for c in "0.2,x 0.8" { _ = reduce(&st, .key(.char(c))) }
         XCTAssertEqual(st.editing, "0.2, 0.8", "letters are not taken")

@@ -112,6 +112,9 @@ public struct AppState: Sendable {
     public var compareFirstRow = 0
     /// The compare view's value entry while `e` edits it (nil: not editing).
     public var editing: String? = nil
+    /// The entry still holds the values `e` filled in, untouched: a number typed first replaces them
+    /// (typing "1" gave "1.51" after "..., 1.5"); Backspace edits them instead.
+    public var editingFresh = false
     public var quitting = false
     /// s in the training view just opened the trained model in the sample view (a second s is dropped).
     public var openedTrained = false

@@ -653,6 +653,7 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             s.message = "\(s.compareParameter.rawValue): all \(s.compareParameter.defaults.count) values are shown (a: next setting)"; return []
         }
         s.editing = s.compareSpec.values.map { s.compareParameter.format($0) }.joined(separator: ", ")
+        s.editingFresh = true
         return []
     case .char("d"):
         // The comparison's own: a paused run in the sample view keeps its sampler.
@@ -685,6 +686,8 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 /// Typing the compare view's values: digits, '.', ',' and spaces; Enter applies, Esc cancels, Ctrl-U clears.
 private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effect] {
     guard var text = s.editing else { return [] }
+    let fresh = s.editingFresh
+    s.editingFresh = false
     switch k {
     case .escape: s.editing = nil; s.message = "values unchanged"; return []
     case .backspace: text = String(text.dropLast())
@@ -704,13 +707,15 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
             s.message = "comparing \(s.compareParameter.rawValue): \(v.map { s.compareParameter.format($0) }.joined(separator: ", "))"
             return [.command(.compare(s.compareSpec))]
         } catch { s.message = "\(error) (Esc cancels)"; return [] }
-    case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && text.count < 60:
+    case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && (fresh || text.count < 60):
         // (A character left out stays said until Enter: pasted "0.8 abc 2" must not lose "abc" unseen.)
+        if fresh { text = "" }
         text.append(c)
         if previous?.contains(" not part of a number") == true { s.message = previous }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)):
         s.message = "the field is full (60 characters): Enter applies, Ctrl-U clears"
     case .char(let c):
+        s.editingFresh = fresh   // a character not taken leaves the values as filled in
         // Each character left out since the last one taken is named ("'a', 'b', 'c' are not part of a number").
         var left = leftOut(previous)
         if left.count < 8 { left.append(c.isASCII && !c.isWhitespace && c.asciiValue! >= 32 ? "'\(c)'" : "that key") }
@@ -797,7 +802,9 @@ private func leftOut(_ message: String?) -> [String] {
 
 /// What a printable key without an action in a view says (rather than nothing).
 func notAKey(_ c: Character, of view: String) -> String {
-    "\(c.isASCII ? "'\(c)'" : "that") is not a key of \(view) (? lists them)"
+    // A control character by its Ctrl name (Ctrl-U showed as "'^'").
+    let name = c.asciiValue.map { $0 < 32 ? "Ctrl-" + String(UnicodeScalar($0 + 64)) : "'\(c)'" } ?? "that"
+    return "\(name) is not a key of \(view) (? lists them)"
 }
 
 /// What a key without a character says where it has no action (nil for a character, which

@@ -144,7 +144,8 @@ enum CompareView {
             // row when both fit, else on the status row above it, whole.
             // (The limit is in the prompt: at 80 columns the hint after it rarely fits.)
             let prompt = "\(s.compareParameter.rawValue) values (1-8): \(text)_"
-            let why = s.message.map { "  — \($0)" } ?? "   (Enter applies, Esc cancels, Ctrl-U clears)"
+            let why = s.message.map { "  — \($0)" }
+                ?? (s.editingFresh ? "   (typing replaces them, Backspace edits; Enter applies, Esc cancels)" : "   (Enter applies, Esc cancels, Ctrl-U clears)")
             if (prompt + why).count <= W {
                 buf.text(0, H - 1, prompt + why, fg: s.message == nil ? 226 : 203, bold: true, maxWidth: W)
             } else {
