@@ -540,10 +540,16 @@ enum SampleView {
         buf.text(px, y + 2, String(format: "min %+.2f  max %+.2f", f.eps.min, f.eps.max), maxWidth: l.panelW)
         // A v or x0 model's ε̂ is derived from its output; a v model's shrinks toward 0 at small t,
         // where the net cannot tell noise from ink.
-        buf.text(px, y + 3, s.objective == .eps ? sp("(a good ε̂ looks like N(0,1))", "(a good eps^ is ~N(0,1))")
-                    : s.objective == .v ? sp("(ε̂ from v̂; std < 1 near t=0)", "(eps^ from v^: std<1, t~0)")
-                    : sp("(ε̂ derived from the net's x̂0)", "(eps^ from the net's x0^)"),
-                 fg: 245, maxWidth: l.panelW)
+        // With clipping, DDIM and DPM++ step with the ε̂ recomputed from the clipped x̂0 (as diffusers
+        // does; the chapter's 3.7 code keeps the net's): these are the net's, not the step's.
+        let note = f.settings.clip && f.settings.kind != .ddpm
+            ? fitting([sp("(the net's ε̂; the step's is from the clipped x̂0)", "(the net's eps^; the step's is from clipped x0^)"),
+                       sp("(net's ε̂; step's from clipped x̂0)", "(net's eps^, not the step's)"),
+                       sp("(net's ε̂, not the step's)", "(net's eps^, not step's)")], width: l.panelW)
+            : s.objective == .eps ? sp("(a good ε̂ looks like N(0,1))", "(a good eps^ is ~N(0,1))")
+            : s.objective == .v ? sp("(ε̂ from v̂; std < 1 near t=0)", "(eps^ from v^: std<1, t~0)")
+            : sp("(ε̂ derived from the net's x̂0)", "(eps^ from the net's x0^)")
+        buf.text(px, y + 3, note, fg: 245, maxWidth: l.panelW)
         guard bottom - y >= 6 else { return }
         // Near t=0 most of what is outside is paper a hair below -1 (45% at the end of a run), which
         // read as a fault: how much is well past comes first, the share past by any amount under it.
