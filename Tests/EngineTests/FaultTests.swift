@@ -78,7 +78,7 @@ final class FaultTests: XCTestCase {
         XCTAssertThrowsError(try AtomicFile.checkWritable(dir + "/nope/x.bin"))
         // "x.png/" is a folder's name, not a file in the current folder (it said "folder . does not exist").
         XCTAssertThrowsError(try AtomicFile.write("x.png/", data: Data([1]))) {
-            XCTAssertTrue("\($0)".hasSuffix("cannot write x.png/: a path ending in / names a folder, and there is none there; give a file name"), "\($0)")
+            XCTAssertTrue("\($0)".hasSuffix("cannot write x.png/: the / at its end makes it a folder's name, and there is no such folder; drop the /"), "\($0)")
         }
         XCTAssertNoThrow(try AtomicFile.checkWritable(dir + "/x.bin"))
         // A temporary left by a killed process (pid 999999999 cannot exist) is

@@ -943,24 +943,30 @@ final class AppTests: XCTestCase {
         XCTAssertTrue(SampleView.grids(st)!.leftTitle.hasSuffix("final  DDPM then DDIM 5 η=0.0"), SampleView.grids(st)!.leftTitle)
     }
 
-    /// With clipping, DDIM steps with ε̂ recomputed from the clipped x̂0: the ε̂ statistics say they
-    /// are the net's (a student comparing with the chapter's 3.7 code, which keeps the net's, was lost).
+    /// Where the clip moved x̂0, the step uses the clipped x̂0 (DDIM recomputes ε̂ from it): the ε̂
+    /// statistics say they are the net's (a student comparing with the chapter's 3.7 code, which
+    /// keeps the net's, was lost); where nothing was clipped they are the step's.
     func testEpsStatisticsSayWhoseUnderClip() throws {
         var st = try makeState()
         var snap = AppTests.fakeSnapshot(steps: 3)
         var set = SamplerSettings(kind: .ddim, steps: 50); set.clip = true
-        snap.history = snap.history.map { f in
-            RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
-                          eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
+        func clipped(_ outside: Double) -> [RecordedFrame] {
+            AppTests.fakeSnapshot(steps: 3).history.map { f in
+                RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: set, xt: f.xt, x0: f.x0,
+                              eps: f.eps, x0Outside: outside, readings: f.readings)
+            }
         }
+        snap.history = clipped(0.2)
         st.snapshot = snap
         let text = render(st).text
-        XCTAssertTrue(text.contains("(net's ε̂, not the step's)"), text)
+        XCTAssertTrue(text.contains("(net's ε̂, before the clip)"), text)
         var wide = AppState(caps: .full, width: 200, height: 60, schedule: st.schedule)
         wide.snapshot = snap
         XCTAssertTrue(render(wide).text.contains("net's ε̂"), render(wide).text)
         st.snapshot = AppTests.fakeSnapshot(steps: 3)
         XCTAssertFalse(render(st).text.contains("net's ε̂"), "without clipping the step uses the net's ε̂")
+        st.snapshot.history = clipped(0)
+        XCTAssertFalse(render(st).text.contains("net's ε̂"), "nothing clipped: the step's ε̂ is the net's")
     }
 
     /// The thread wrapper: commands never block and the newest snapshot appears.

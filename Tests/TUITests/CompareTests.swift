@@ -162,6 +162,12 @@ final class CompareTests: XCTestCase {
         var edited = st
         _ = reduce(&edited, .key(.backspace)); _ = reduce(&edited, .key(.char("2")))
         XCTAssertEqual(edited.editing, "0.0, 0.5, 1.0, 1.2")
+        var added = st
+        for c in ", 2" { _ = reduce(&added, .key(.char(c))) }
+        XCTAssertEqual(added.editing, "0.0, 0.5, 1.0, 1.5, 2", "a comma goes on from the values")
+        var arrowFirst = st
+        _ = reduce(&arrowFirst, .key(.left)); _ = reduce(&arrowFirst, .key(.char("3")))
+        XCTAssertEqual(arrowFirst.editing, "3", "a key that edits nothing leaves the values to be replaced")
         for _ in 0..<18 { _ = reduce(&st, .key(.backspace)) }
         for c in "0.2,x 0.8" { _ = reduce(&st, .key(.char(c))) }
         XCTAssertEqual(st.editing, "0.2, 0.8", "letters are not taken")

@@ -228,7 +228,9 @@ final class EndToEndTests: XCTestCase {
         waitFor("mid-run") { Self.status($0).contains("st/s (limit)") && Self.status($0).contains("running") }
         let t0 = Date()
         keys("T")
-        waitFor("temperature restarted", timeout: 5) { Self.status($0).contains("temp 1.1") && $0.contains("before: temp 1.0") }
+        // (The run before is titled with its sampler, shortened to fit: "before T1.0 stopped t=969 DDIM 100".)
+        waitFor("temperature restarted", timeout: 5) { p in
+            Self.status(p).contains("temp 1.1") && (p.contains("before: temp 1.0") || p.contains("before T1.0 stopped t=")) }
         XCTAssertLessThan(Date().timeIntervalSince(t0), 1.0, "T shows within a second")
         XCTAssertTrue(Self.status(pane()).contains("seed 5"))
         for _ in 0..<4 { keys("+") }
@@ -550,7 +552,9 @@ final class EndToEndTests: XCTestCase {
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
         waitFor("the run") { Self.status($0).contains("done") }
         let escaped = sh("tmux capture-pane -e -p -t \(session)").1
-        XCTAssertFalse(escaped.contains("[38;5;") || escaped.contains("[48;5;") || escaped.contains("[3") && escaped.contains("m▀"), escaped)
+        // No colour set: SGR foregrounds 30-37 and 90-97, backgrounds 40-47 and 100-107, or 256-colour ones.
+        let colour = try NSRegularExpression(pattern: "\u{1b}\\[(?:[0-9]+;)*(?:3[0-7]|4[0-7]|9[0-7]|10[0-7]|38;5;[0-9]+|48;5;[0-9]+)(?:;[0-9]+)*m")
+        XCTAssertEqual(colour.numberOfMatches(in: escaped, range: NSRange(escaped.startIndex..., in: escaped)), 0, escaped)
         XCTAssertFalse(escaped.contains("▀"), "no half-blocks without colours: \(escaped)")
         keys("q")
     }

@@ -679,7 +679,7 @@ final class ForkTests: XCTestCase {
         burst.screen = .train
         XCTAssertEqual(reduce(&burst, .key(.char("g"))), [])
         XCTAssertEqual(reduce(&burst, .key(.char("g"))), [.startTraining(.demo)])
-        burst.trainStartPending = true   // what ExplorerApp.startTraining sets once the engine runs
+        XCTAssertTrue(burst.trainStartPending, "in progress from the start (the app clears it if the start fails)")
         for _ in 0..<10 { XCTAssertEqual(reduce(&burst, .key(.char("g"))), []) }
         XCTAssertTrue(burst.trainingInProgress)
         _ = reduce(&burst, .trainEngine(RunnerSnapshot()))

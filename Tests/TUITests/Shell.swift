@@ -11,6 +11,9 @@ enum Shell {
     /// server started by the command would hold a pipe open forever).
     @discardableResult
     static func sh(_ cmd: String) -> (Int32, String) {
+        // The test runner sets NO_COLOR, which a tmux server started from here would hand to every
+        // session it runs: the explorer honours it (no colours), so the colour tests would see none.
+        unsetenv("NO_COLOR")
         let out = NSTemporaryDirectory() + "e2e-sh-\(getpid())-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }
         // system(3), not Foundation.Process: Process waits on a descriptor that a

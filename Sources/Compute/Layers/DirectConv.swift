@@ -60,8 +60,9 @@ enum DirectConv {
     @inline(__always) static func roundUp(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b * b }
 
     /// Copies image b's cin channels of x [cin, N, H, W] into zero-bordered
-    /// planes. Only the border is zeroed, and rows are copied in a loop (they
-    /// are too short for memmove calls to pay).
+    /// planes. Only the border is zeroed; rows of up to 32 floats are copied in
+    /// vectors (too short for a memmove call each to pay), and the planes of
+    /// a 1x1 convolution (no border: rows w apart in both) as one run.
     static func loadPlanes(_ x: UnsafePointer<Float>, n: Int, b: Int, cin: Int, _ g: Geometry,
                            into xp: UnsafeMutablePointer<Float>, affineSiLU f: AffineSiLU? = nil) {
         loadPlanes(x, n: n, b: b, cin: cin, g, band: Band(imageRows: g.h, rows: 0..<g.h), into: xp, affineSiLU: f)

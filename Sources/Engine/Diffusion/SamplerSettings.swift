@@ -89,7 +89,7 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
 
     /// The checks that do not depend on the model: eta, temperatures, steps >= 1.
     public func validateControls() throws {
-        try EngineError.require(steps >= 1, "steps", "1...T (T: the model's timesteps, 1000 for the bundled one)", steps)
+        try EngineError.require(steps >= 1, "steps", "1...T (T: the model's timesteps)", steps)
         try EngineError.require(eta >= 0 && eta <= 1, "eta", "[0, 1]", eta)
         try EngineError.require(temperature >= 0 && temperature <= 10, "temperature", "[0, 10]", temperature)
         try EngineError.require(noiseTemperature >= 0 && noiseTemperature <= 10, "noise-temperature", "[0, 10]",

@@ -44,7 +44,7 @@ public enum AtomicFile {
         }
         // "x.png/" names a folder that is not there, not a file in the current one.
         if path.hasSuffix("/") {
-            throw EngineError.io("cannot write \(path): a path ending in / names a folder, and there is none there; give a file name")
+            throw EngineError.io("cannot write \(path): the / at its end makes it a folder's name, and there is no such folder; drop the /")
         }
         // Where the kernel puts it: through symlinks, "link/.." included.
         guard let real = InputFile.resolvedLocation(path) else {

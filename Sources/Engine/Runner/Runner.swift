@@ -123,7 +123,7 @@ public final class Runner {
                     let ran = snapshot.history.reduce(into: [SamplerSettings]()) { if $0.last != $1.settings { $0.append($1.settings) } }
                     snapshot.comparison = .init(temperature: snapshot.runTemperature, images: fin,
                                                 finished: snapshot.final != nil, t: snapshot.history.last?.t ?? 0,
-                                                settings: ran.last ?? snapshot.settings, ran: ran,
+                                                ran: ran,
                                                 readings: snapshot.final != nil ? snapshot.finalReadings : (snapshot.history.last?.readings ?? []))
                 }
                 try startRun(s, n: max(1, snapshot.n), seed: snapshot.seed)

@@ -39,12 +39,13 @@ public struct RunnerSnapshot: Sendable {
         /// The previous run had finished (else `images` is its latest x̂0, at `t`).
         public var finished: Bool
         public var t: Int
-        /// The settings its last step ran with (not the settings changed since, which the new run
-        /// takes), every settings its steps ran in order where they changed ("DDPM then DDIM 50"),
-        /// and the classifier's reading of `images`.
-        public var settings = SamplerSettings()
+        /// The settings its steps ran with, in order, where they changed ("DDPM then DDIM 50"):
+        /// not the settings changed since, which the new run takes.
         public var ran: [SamplerSettings] = []
+        /// The classifier's reading of `images`.
         public var readings: [DigitReader.Reading] = []
+        /// The settings its last step ran with.
+        public var settings: SamplerSettings { ran.last ?? SamplerSettings() }
     }
     /// The last bound computed for a forward-view digit (perT[0] is the decoder L_0, perT[t] the KL L_t).
     public var bound: BoundCurve? = nil

@@ -1,5 +1,4 @@
 // ExplorerApp.swift: the explorer: loading, the UI loop, effects and the engine threads.
-import ArgumentParser
 import Engine
 import Foundation
 
@@ -177,7 +176,10 @@ enum ExplorerApp {
         return l
     }
 
-    static func run(_ o: Options) throws {
+    /// Runs the explorer; returns whether a training run could not be saved at the end (the
+    /// farewell says why, after the terminal is restored; the command then exits 1).
+    @discardableResult
+    static func run(_ o: Options) throws -> Bool {
         BLAS.configure()
         let loaded = try load(o)
         let term = try Terminal(instead: o.replay.map { "to show the recording without one: ddpm export-gif \($0.path) --out run.gif" }
@@ -191,8 +193,7 @@ enum ExplorerApp {
         let session = Session(o, loaded, term: term)
         do { try session.loop() } catch { farewell = session.shutdown(); throw error }
         farewell = session.shutdown()
-        // (The farewell says why, after the terminal is restored.)
-        if session.lostTraining && uiStop == 0 { throw ExitCode.failure }
+        return session.lostTraining
     }
 
     /// One run of the explorer: the app state, the terminal and the engine threads.
@@ -250,6 +251,8 @@ enum ExplorerApp {
                 if o.screen == .compare { sampleEngine?.send(.compare(state.compareSpec)) }
             }
             if let tr = o.trainer { startTrainEngine(tr) }
+            // Said once, whatever else the start says (bf16), in every view.
+            if let note = l.readerNote { state.message = state.message.map { $0 + "; " + note } ?? note }
             if let (rec, path) = o.replay {
                 let player = ReplayPlayer(rec)
                 replay = player
@@ -282,7 +285,6 @@ enum ExplorerApp {
             if net.config.learnSigma { state.compareValues[.variance] = [0, 1, 2] }
             state.hasClassifier = l.reader != nil
             state.guideUnavailable = l.guidance == nil ? l.guideNote : nil
-            if let note = l.readerNote { state.message = note }
             let e = RunnerThread(runner)
             e.start()
             e.send(.startSampling(state.settings, n: state.n, seed: state.seed))
@@ -339,6 +341,8 @@ enum ExplorerApp {
             e.start()
             e.send(.startTraining)
             trainEngine = e
+            // In progress until the engine reports it (its state before the start command is not the run).
+            state.trainStartPending = true
         }
 
         /// Stops the engines; returns what to tell the user afterwards (where the training was saved, or why not).
@@ -634,7 +638,7 @@ enum ExplorerApp {
                 // as `ddpm train` refuses it: a lecture's run was lost at its end.
                 let next = nextTrainOut()
                 do { try AtomicFile.checkWritable(next) } catch {
-                    throw CLIError("the run could not be saved: \(error) (start the explorer in a folder you can write, or give --out)")
+                    throw CLIError("the run could not be saved: \(error) (start the explorer in a folder you can write, or train with: ddpm train --tui --out FILE)")
                 }
                 let ds = try options.data.map { try Dataset.load(dir: $0, train: true) } ?? Assets.loadMNIST(train: true)
                 guard ds.side == MNIST.side else {
@@ -669,16 +673,18 @@ enum ExplorerApp {
                 let steps = tr.options.totalSteps
                 tr.pendingFit = recipe == .demo ? TrainRecipe.demoFit : nil
                 startTrainEngine(tr)
-                // Until the new engine reports, the finished run on screen is not the one s would open,
-                // and the new run is in progress.
+                // Until the new engine reports, the finished run on screen is not the one s would open.
                 state.trainSnapshot?.finished = false
-                state.trainStartPending = true
                 // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
                 let length = recipe == .demo ? "sized to this machine at step \(TrainRecipe.demoFit.atStep)" : "\(steps) steps"
                 // The run before first: at 80 columns two rows hold it, not "sampling paused" too.
                 state.message = "training Tiny (\(recipe.title), \(length)); w saves to \(InputFile.shown(trainOut!))"
                     + kept + (sampling ? "; sampling paused meanwhile" : "")
-            } catch { state.message = "cannot start training: \(error)" }
+            } catch {
+                // No new run: none is pending (the old one, if any, was stopped and reported before).
+                state.trainStartPending = false
+                state.message = "cannot start training: \(error)"
+            }
         }
     }
 

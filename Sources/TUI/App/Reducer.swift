@@ -687,11 +687,10 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
 private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effect] {
     guard var text = s.editing else { return [] }
     let fresh = s.editingFresh
-    s.editingFresh = false
     switch k {
     case .escape: s.editing = nil; s.message = "values unchanged"; return []
-    case .backspace: text = String(text.dropLast())
-    case .char("\u{15}"): text = ""; s.message = nil   // Ctrl-U, as in a shell: the whole field
+    case .backspace: text = String(text.dropLast()); s.editingFresh = false
+    case .char("\u{15}"): text = ""; s.message = nil; s.editingFresh = false   // Ctrl-U, as in a shell: the whole field
     case .enter:
         do {
             let v = try s.compareParameter.parse(text, T: s.schedule.T)
@@ -709,16 +708,17 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
         } catch { s.message = "\(error) (Esc cancels)"; return [] }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && (fresh || text.count < 60):
         // (A character left out stays said until Enter: pasted "0.8 abc 2" must not lose "abc" unseen.)
-        if fresh { text = "" }
+        // A number begun replaces the values filled in; a comma or space goes on from them.
+        if fresh && (c.isNumber || c == "." || c == "-") { text = "" }
+        s.editingFresh = false
         text.append(c)
         if previous?.contains(" not part of a number") == true { s.message = previous }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)):
         s.message = "the field is full (60 characters): Enter applies, Ctrl-U clears"
     case .char(let c):
-        s.editingFresh = fresh   // a character not taken leaves the values as filled in
         // Each character left out since the last one taken is named ("'a', 'b', 'c' are not part of a number").
         var left = leftOut(previous)
-        if left.count < 8 { left.append(c.isASCII && !c.isWhitespace && c.asciiValue! >= 32 ? "'\(c)'" : "that key") }
+        if left.count < 8 { left.append(keyName(c)) }
         s.message = left.joined(separator: ", ") + (left.count == 1 ? " is" : " are") + " not part of a number, left out: type 1 to 8 numbers separated by commas"
     default: s.message = "type 1 to 8 numbers separated by commas; Enter applies, Esc cancels, Ctrl-U clears"
     }
@@ -802,9 +802,13 @@ private func leftOut(_ message: String?) -> [String] {
 
 /// What a printable key without an action in a view says (rather than nothing).
 func notAKey(_ c: Character, of view: String) -> String {
-    // A control character by its Ctrl name (Ctrl-U showed as "'^'").
-    let name = c.asciiValue.map { $0 < 32 ? "Ctrl-" + String(UnicodeScalar($0 + 64)) : "'\(c)'" } ?? "that"
-    return "\(name) is not a key of \(view) (? lists them)"
+    "\(keyName(c)) is not a key of \(view) (? lists them)"
+}
+
+/// A typed character as a message names it: 'x', a control character by its Ctrl name (Ctrl-U
+/// showed as "'^'"), anything else "that".
+func keyName(_ c: Character) -> String {
+    c.asciiValue.map { $0 < 32 ? "Ctrl-" + String(UnicodeScalar($0 + 64)) : "'\(c)'" } ?? "that"
 }
 
 /// What a key without a character says where it has no action (nil for a character, which
@@ -846,8 +850,10 @@ private func recipeKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.message = "no training started: the run in progress goes on (g, then d or f, stops it and starts another)"; return []
     }
     switch k {
-    case .char("d"), .char("g"), .enter: s.message = "starting the \(TrainRecipe.demo.title)..."; return [.startTraining(.demo)]
-    case .char("f"): s.message = "starting the \(TrainRecipe.full.title)..."; return [.startTraining(.full)]
+    // The run is in progress from now on (trainStartPending): the app clears it if the start fails.
+    case .char("d"), .char("g"), .enter:
+        s.message = "starting the \(TrainRecipe.demo.title)..."; s.trainStartPending = true; return [.startTraining(.demo)]
+    case .char("f"): s.message = "starting the \(TrainRecipe.full.title)..."; s.trainStartPending = true; return [.startTraining(.full)]
     case .char("q"):
         s.message = "no training started" + (s.trainingInProgress ? " (q twice quits: the run is saved first)" : " (q again quits)")
         return []

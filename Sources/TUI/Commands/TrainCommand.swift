@@ -34,7 +34,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
     @Option(parsing: .unconditional, help: "Random seed (default 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
-    @Option(help: ArgumentHelp("Draw training images by label with these relative weights, one per label 0, 1, ... (e.g. ten for MNIST): an image of label c is drawn with probability proportional to its weight, with replacement; default: every image once per epoch.", valueName: "w0,w1,...")) var classWeights: String?
+    @Option(help: ArgumentHelp("Draw training images by label with these relative weights (each 0...1e6), one per label 0, 1, ... (e.g. ten for MNIST): an image of label c is drawn with probability proportional to its weight, with replacement; default: every image once per epoch.", valueName: "w0,w1,...")) var classWeights: String?
     @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (training as avx512; the preview samples with bfloat16 convolutions); default: the fastest float kernels this CPU runs.") var backend: String?
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?

@@ -68,7 +68,7 @@ final class Terminal {
 
     /// The colours to draw with on a terminal of `colors` colours and `pairs` colour pairs. A half-block
     /// digit takes a pair for each (top, bottom) grey it shows: 256 colours use up to 28 greys and
-    /// markers (784 pairs with the interface's), 16 colours 6, 8 colours 4. With fewer pairs than that
+    /// markers (784 pairs; 1024 leaves room for the interface's), 16 colours 6, 8 colours 4. With fewer pairs than that
     /// (a terminfo entry with pairs#4) every cell past the last pair was drawn in the default pair, the
     /// digits solid blocks: fewer colours then, or none (ASCII digits).
     static func colorsToUse(colors n: Int, pairs: Int) -> Int {

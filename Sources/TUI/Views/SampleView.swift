@@ -2,12 +2,6 @@
 import Engine
 import Foundation
 
-/// What names a run by the samplers its steps ran: its recorded frames, or the settings
-/// they ran with where they changed (`RunnerSnapshot.Comparison.ran`).
-protocol RanWithSettings { var settings: SamplerSettings { get } }
-extension RecordedFrame: RanWithSettings {}
-extension SamplerSettings: RanWithSettings { var settings: SamplerSettings { self } }
-
 /// The sample view: x_t and predicted x0 grids, schedule panels, eps statistics, status line.
 enum SampleView {
 
@@ -340,10 +334,11 @@ enum SampleView {
             // Named by the samplers its steps ran, not by settings changed since (the new run's).
             let u = s.caps.unicode
             let ran = samplersBefore(c.ran, c.settings, separator: u ? "→" : ">", compact: true) + c.settings.shortName
-            g.leftShort = ["before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)") + "  " + ran, "before T\(temp) " + shown("stopped t=\(c.t)") + " " + ran,
-                           "before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
-                           "before T\(temp) " + shown("stopped t=\(c.t)"), "T\(temp) " + shown("stopped t=\(c.t)"), "T\(temp) " + shown("t=\(c.t)")]
-            g.leftTitle = g.leftShort[2] + "  " + samplersBefore(c.ran, c.settings, unicode: u) + describe(c.settings, unicode: u)
+            let before = "before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), brief = "before T\(temp) " + shown("stopped t=\(c.t)")
+            // The samplers in full, then compact, then none.
+            g.leftTitle = before + "  " + samplersBefore(c.ran, c.settings, unicode: u) + describe(c.settings, unicode: u)
+            g.leftShort = [before + "  " + ran, brief + " " + ran, before, "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
+                           brief, "T\(temp) " + shown("stopped t=\(c.t)"), "T\(temp) " + shown("t=\(c.t)")]
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()
@@ -540,12 +535,12 @@ enum SampleView {
         buf.text(px, y + 2, String(format: "min %+.2f  max %+.2f", f.eps.min, f.eps.max), maxWidth: l.panelW)
         // A v or x0 model's ε̂ is derived from its output; a v model's shrinks toward 0 at small t,
         // where the net cannot tell noise from ink.
-        // With clipping, DDIM and DPM++ step with the ε̂ recomputed from the clipped x̂0 (as diffusers
-        // does; the chapter's 3.7 code keeps the net's): these are the net's, not the step's.
-        let note = f.settings.clip && f.settings.kind != .ddpm
-            ? fitting([sp("(the net's ε̂; the step's is from the clipped x̂0)", "(the net's eps^; the step's is from clipped x0^)"),
-                       sp("(net's ε̂; step's from clipped x̂0)", "(net's eps^, not the step's)"),
-                       sp("(net's ε̂, not the step's)", "(net's eps^, not step's)")], width: l.panelW)
+        // Where the clip moved x̂0, every sampler steps from the clipped x̂0 (DDIM's ε̂ recomputed from it,
+        // as diffusers does; the chapter's 3.7 code keeps the net's): these statistics are the net's.
+        let note = f.settings.clip && f.x0Outside > 0
+            ? fitting([sp("(the net's ε̂; the step uses the clipped x̂0)", "(the net's eps^; the step uses clipped x0^)"),
+                       sp("(net's ε̂; step uses clipped x̂0)", "(net's eps^; step: clipped x0^)"),
+                       sp("(net's ε̂, before the clip)", "(net's eps^, before clip)")], width: l.panelW)
             : s.objective == .eps ? sp("(a good ε̂ looks like N(0,1))", "(a good eps^ is ~N(0,1))")
             : s.objective == .v ? sp("(ε̂ from v̂; std < 1 near t=0)", "(eps^ from v^: std<1, t~0)")
             : sp("(ε̂ derived from the net's x̂0)", "(eps^ from the net's x0^)")
