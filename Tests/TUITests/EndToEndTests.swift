@@ -30,6 +30,17 @@ final class EndToEndTests: XCTestCase {
 
     func keys(_ k: String) { sh("tmux send-keys -t \(session) \(k)") }
 
+    /// Runs `cmd` in a new tmux session `name`-pid of `width` x `height` (it becomes `session`;
+    /// killed when the test ends); skips the test without tmux.
+    func openSession(_ name: String, _ cmd: String, width: Int = 120, height: Int = 40) throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-\(name)-\(getpid())"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x \(width) -y \(height) '\(cmd)' >/dev/null 2>&1").0, 0)
+        let opened = session
+        addTeardownBlock { Shell.sh("tmux kill-session -t \(opened) 2>/dev/null") }
+    }
+
     /// Whether a capture shows digits in the grid area (rows 2 to H-4, left
     /// of the plots' border `│`/`|`; not the plots or the status lines): at
     /// least 60 cells of ink. UTF-8: half-block cells or non-blank braille
@@ -487,18 +498,14 @@ final class EndToEndTests: XCTestCase {
     /// it trained, and was lost at its end), and a run whose folder goes away meanwhile is not
     /// reported as a success: q q says why and the explorer exits 1 (it exited 0).
     func testTrainingThatCannotBeSavedInTmux() throws {
-        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
-        session = "ddpm-e2e-unsaved-\(getpid())"
-        let dir = NSTemporaryDirectory() + session
+        let dir = NSTemporaryDirectory() + "ddpm-e2e-unsaved-\(getpid())"
         try? FileManager.default.removeItem(atPath: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
         for (i, goneBeforeStart) in [true, false].enumerated() {
             let work = dir + "/work\(i)"
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            let cmd = "cd \(work) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --view train; echo $? > \(dir)/exit\(i); sleep 60"
-            sh("tmux kill-session -t \(session) 2>/dev/null")
-            XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)' >/dev/null 2>&1").0, 0)
+            try openSession("unsaved\(i)", "cd \(work) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --view train; echo $? > \(dir)/exit\(i); sleep 60",
+                            width: 80, height: 24)
             waitFor("the empty training view") { $0.contains("No training running") }
             if goneBeforeStart {
                 try FileManager.default.removeItem(atPath: work)
@@ -523,19 +530,14 @@ final class EndToEndTests: XCTestCase {
     /// A damaged bundled classifier: the digits go without labels, and the start says why (they
     /// vanished unsaid while the help still explained them).
     func testDamagedClassifierIsNamedInTmux() throws {
-        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
-        session = "ddpm-e2e-cls-\(getpid())"
-        let dir = NSTemporaryDirectory() + session, assets = Self.root.path + "/assets"
+        let dir = NSTemporaryDirectory() + "ddpm-e2e-cls-\(getpid())", assets = Self.root.path + "/assets"
         try? FileManager.default.removeItem(atPath: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // The bundled files linked, the classifier cut short.
         XCTAssertEqual(sh("mkdir -p \(dir)/assets/models && ln -s \(assets)/mnist \(dir)/assets/mnist && for f in \(assets)/models/*; do ln -s $f \(dir)/assets/models/; done"
                           + " && rm \(dir)/assets/models/mnist-classifier.safetensors"
                           + " && head -c 100000 \(assets)/models/mnist-classifier.safetensors > \(dir)/assets/models/mnist-classifier.safetensors").0, 0)
-        let cmd = "env TERM=xterm-256color DDPM_ASSETS=\(dir)/assets \(Self.binary) --sampler ddim --steps 5; sleep 60"
-        sh("tmux kill-session -t \(session) 2>/dev/null")
-        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
-        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        try openSession("cls", "env TERM=xterm-256color DDPM_ASSETS=\(dir)/assets \(Self.binary) --sampler ddim --steps 5; sleep 60")
         waitFor("the reason") { $0.contains("no digit labels: ") && $0.contains("mnist-classifier.safetensors") }
         waitFor("the run, unlabelled") { Self.status($0).contains("done") }
         keys("q")
@@ -544,12 +546,7 @@ final class EndToEndTests: XCTestCase {
     /// NO_COLOR (no-color.org) draws without colours, as a terminal without them does (ASCII digits).
     func testNoColorInTmux() throws {
         // (Terminal.colorsToUse: WidgetTests.testColorsFollowThePairs.)
-        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
-        session = "ddpm-e2e-nocolor-\(getpid())"
-        let cmd = "env TERM=xterm-256color NO_COLOR=1 DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --sampler ddim --steps 5; sleep 60"
-        sh("tmux kill-session -t \(session) 2>/dev/null")
-        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
-        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        try openSession("nocolor", "env TERM=xterm-256color NO_COLOR=1 DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --sampler ddim --steps 5; sleep 60")
         waitFor("the run") { Self.status($0).contains("done") }
         let escaped = sh("tmux capture-pane -e -p -t \(session)").1
         // No colour set: SGR foregrounds 30-37 and 90-97, backgrounds 40-47 and 100-107, or 256-colour ones.
