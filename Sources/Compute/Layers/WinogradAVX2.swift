@@ -65,8 +65,8 @@ enum WinogradAVX2 {
     }
 
     /// Winograd512.outputTransform; the rows that go through `tmp` are stored
-    /// by the AVX2 path's row copy (each output its sum + bias, then + y with
-    /// accumulate), as Elementwise512.storeRows does there.
+    /// by the AVX2 path's row store (DirectConv.storeRun: each output its sum +
+    /// bias, then + y with accumulate), as Elementwise512.storeRows does there.
     static func outputTransform(m: UnsafePointer<Float>, xs: Int, vectors: Int, pair: Bool,
                                 y: UnsafeMutablePointer<Float>, h: Int, w: Int, bias: Float, accumulate: Bool,
                                 tmp: UnsafeMutablePointer<Float>) {
@@ -86,7 +86,7 @@ enum WinogradAVX2 {
                 let t = UnsafeMutableRawPointer(tmp)
                 x0.store(t, 0); x1.store(t, 64)
                 let dst = y + r * w
-                if accumulate { for c in 0..<w { dst[c] += tmp[c] + bias } } else { for c in 0..<w { dst[c] = tmp[c] + bias } }
+                DirectConv.storeRun(tmp, dst, count: w, bias: bias, accumulate: accumulate)
                 return
             }
             @inline(__always)

@@ -172,11 +172,14 @@ public struct AppState: Sendable {
     public var trainStartPending = false
     /// The recording scrubbing moves through: the focused side's while forking.
     public var focusHistory: [RecordedFrame] { forking && forkFocus ? snapshot.forkHistory : snapshot.history }
+    /// The focused side's final samples (nil until it finishes) and their readings.
+    public var focusFinal: [Float]? { forking && forkFocus ? snapshot.forkFinal : snapshot.final }
+    public var focusFinalReadings: [DigitReader.Reading] { forking && forkFocus ? snapshot.forkFinalReadings : snapshot.finalReadings }
     /// Whether the focused side's newest step is on screen (live, or scrubbed to it).
     public var onNewestStep: Bool { scrub == nil || scrub == focusHistory.count - 1 }
     /// Whether the side the keys act on has taken its last step (a setting changed now changes nothing on screen).
     public var focusedSideFinished: Bool {
-        forking ? (forkFocus ? snapshot.forkFinal != nil : snapshot.final != nil) : snapshot.finished
+        forking ? focusFinal != nil : snapshot.finished
     }
 
     /// The compare view's own base sampler once `d` is pressed there (nil: the sample view's).

@@ -17,7 +17,7 @@ enum ZoomView {
     /// Digit `k`'s final sample on the side the keys act on, when that side has finished and the
     /// view is not scrubbed back (the zoom and its export show it where x_t was), else nil.
     static func finalDigit(_ s: AppState, _ k: Int, side: Int) -> [Float]? {
-        guard s.scrub == nil, let all = s.forking && s.forkFocus ? s.snapshot.forkFinal : s.snapshot.final else { return nil }
+        guard s.scrub == nil, let all = s.focusFinal else { return nil }
         let px = side * side
         return (k + 1) * px <= all.count ? Array(all[(k * px)..<((k + 1) * px)]) : nil
     }
@@ -90,7 +90,7 @@ enum ZoomView {
         x0.render(into: &buf, x: x2, y: y0)
         // The reading beside (or under) the big digits.
         if k < f.readings.count {
-            let finalReadings = s.forking && s.forkFocus ? s.snapshot.forkFinalReadings : s.snapshot.finalReadings
+            let finalReadings = s.focusFinalReadings
             let rd = final != nil && k < finalReadings.count ? finalReadings[k] : f.readings[k]
             let text = rd.hasInk ? String(format: "reads as %d (%d%%), entropy %.2f bits", rd.digit, rd.percent, rd.entropy)
                 : String(format: "%@ (%.1f%% of pixels; real digits %.1f%%-%.0f%%): no digit, whatever the classifier says", rd.label,
