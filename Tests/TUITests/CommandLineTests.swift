@@ -201,6 +201,12 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("DDPM_ASSETS is \(dir)/nowhere, which is not a folder: set it to the project's assets folder"), out)
         XCTAssertFalse(out.contains("git checkout"), out)
+        // A file where the folder should be is no folder either (the hint named paths under the file).
+        FileManager.default.createFile(atPath: dir + "/a-file", contents: Data("x".utf8))
+        (code, out) = Shell.sh("DDPM_ASSETS=\(dir)/a-file timeout 30 \(Shell.binary) sample --n 1 --out \(dir)/s.png")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertTrue(out.contains("DDPM_ASSETS is \(dir)/a-file, which is not a folder"), out)
+        XCTAssertFalse(out.contains("git checkout") || out.contains("--export \(dir)/a-file/"), out)
         try FileManager.default.copyItem(atPath: Shell.binary, toPath: dir + "/ddpm")
         (code, out) = Shell.sh("cd \(dir) && env -u DDPM_ASSETS timeout 30 ./ddpm sample --n 1 --out s.png")
         XCTAssertEqual(code, 1, out)

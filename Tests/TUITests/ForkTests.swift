@@ -417,6 +417,20 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(ExplorerApp.freeBase("\(dir)/x", suffixes: ["-a.png", "-b.png"]), "\(dir)/x-3")
     }
 
+    /// An export whose second file cannot be written (here its folder does not exist; on a full disk
+    /// the same) leaves nothing behind, not half of its pair, and says so.
+    func testExportWritesAllItsFilesOrNone() throws {
+        let dir = Shell.temporaryDirectory("export-none")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let digits = [Float](repeating: 0.5, count: 2 * 784)
+        let said = ExplorerApp.writePNGs("\(dir)/x", [("-a.png", digits, nil, 1), ("/missing/-b.png", digits, nil, 1)], side: 28).said
+        XCTAssertTrue(said.hasPrefix("export failed, nothing written: "), said)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [], "the first file was removed")
+        let ok = ExplorerApp.writePNGs("\(dir)/x", [("-a.png", digits, nil, 1), ("-b.png", digits, nil, 1)], side: 28)
+        XCTAssertEqual(ok.said, "exported \(InputFile.shown(dir + "/x"))-a.png, -b.png")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["x-a.png", "x-b.png"])
+    }
+
     /// `p` in the zoom writes the zoomed digit (x_t beside x̂0, 8x) and its x̂0 at the strip's stages,
     /// not the grids; the files name the digit and the step.
     func testZoomExportWritesTheDigit() throws {

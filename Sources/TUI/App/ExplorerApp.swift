@@ -776,17 +776,23 @@ enum ExplorerApp {
     typealias PNGFile = (suffix: String, images: [Float], cols: Int?, scale: Int)
 
     /// Writes `files` (suffix, n images of `side`) at the first free base after `stem` as PNGs at `scale`;
-    /// returns the message and the first file's path.
+    /// returns the message and the first file's path. All or none: when one cannot be written (a full
+    /// disk), those written before it are removed, so no export is left half a pair.
     static func writePNGs(_ stem: String, _ files: [PNGFile], side: Int,
                           note: String = "") -> (said: String, file: String?) {
         let base = freeBase(stem, suffixes: files.map(\.suffix))
+        var written: [String] = []
         do {
             for f in files {
                 let count = f.images.count / (side * side)
                 try ImageWriter.write(base + f.suffix, images: crop(f.images, n: count, from: side), n: count, side: MNIST.side,
                                       cols: f.cols, scale: f.scale)
+                written.append(base + f.suffix)
             }
-        } catch { return ("export failed: \(error)", nil) }
+        } catch {
+            for path in written { try? FileManager.default.removeItem(atPath: path) }
+            return ("export failed, nothing written: \(error)", nil)
+        }
         return ("exported \(InputFile.shown(base))" + files.map(\.suffix).joined(separator: ", ") + note, base + files[0].suffix)
     }
 

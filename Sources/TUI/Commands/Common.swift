@@ -60,7 +60,8 @@ enum Assets {
             return nil
         }
         // No assets folder at all (a binary copied elsewhere): where they are looked for, not how to restore one file.
-        guard FileManager.default.fileExists(atPath: root) else {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue else {
             let env = ProcessInfo.processInfo.environment["DDPM_ASSETS"] ?? ""
             return env.isEmpty
                 ? "The assets folder was not found beside the ddpm binary's package or in the current folder: set DDPM_ASSETS to the project's assets folder"
