@@ -8,6 +8,20 @@ import XCTest
 /// option and the value, and a non-zero exit — never a crash, a hang or work
 /// started on a bad setting.
 final class CommandLineTests: XCTestCase {
+    /// A path of thousands of characters is cut short in every message that names it (they printed it
+    /// whole: a 12 kB line for an output in a missing folder), as input paths already were.
+    func testVeryLongPathsAreShortenedInMessages() throws {
+        let deep = String(repeating: "d/", count: 3000)
+        for (cmd, says) in [("sample --n 1 --sampler ddim --steps 1 --out \(deep)x.png", "cannot write "),
+                            ("eval --n 2 --classifier \(String(repeating: "x", count: 5000))", "--train-classifier --classifier ")] {
+            let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 60 \(Shell.binary) \(cmd)")
+            XCTAssertEqual(code, 1, String(out.prefix(300)))
+            XCTAssertTrue(out.contains(says) && out.contains("…"), String(out.prefix(300)))
+            XCTAssertLessThan(out.count, 1000, String(out.prefix(300)))
+            XCTAssertEqual(out.split(separator: "\n").count, 1, String(out.prefix(300)))
+        }
+    }
+
     func testBadValuesGetOneLineErrorsNamingTheOption() throws {
         let png = NSTemporaryDirectory() + "cli-\(getpid()).png"
         let ckpt = NSTemporaryDirectory() + "cli-\(getpid()).ckpt.safetensors"

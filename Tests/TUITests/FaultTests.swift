@@ -1,4 +1,5 @@
 import Foundation
+import Engine
 @testable import TUI
 import XCTest
 
@@ -201,6 +202,36 @@ final class FaultTests: XCTestCase {
             }
         }
         XCTAssertGreaterThanOrEqual(refused, 8, "the limits are low enough to refuse")
+    }
+
+    /// A recording too large to decode under the memory limit, though it could be mapped, is one
+    /// line (it ended in "failed to allocate", exit 134, while its frames were decoded); with more
+    /// room the same file exports. The limits step up from too little to start the program at all.
+    func testRecordingUnderAMemoryLimitEndsInOneLine() throws {
+        // 1000 frames of 4 digits: 12.5 MB of frames, decoded from the mapped file (every frame with the last one's readings,
+        // which are in range).
+        var snap = AppTests.fakeSnapshot(steps: 1000)
+        let readings = snap.history[999].readings
+        snap.history = snap.history.map {
+            RecordedFrame(step: $0.step, t: $0.t, tNext: $0.tNext, n: $0.n, size: $0.size, settings: $0.settings, xt: $0.xt, x0: $0.x0,
+                          eps: $0.eps, x0Outside: $0.x0Outside, readings: readings)
+        }
+        let rec = try XCTUnwrap(Recording(snap, model: RecordingTests.model, schedule: try NoiseSchedule().spec))
+        try rec.write("\(dir!)/big.ddpmtraj")
+        let env = "DDPM_ASSETS=\(Shell.assets) SWIFT_BACKTRACE=enable=no"
+        var refused = 0, exported = false
+        for kb in stride(from: 90_000, through: 400_000, by: 4_000) {
+            let (code, out) = Shell.sh("ulimit -v \(kb); \(env) timeout 60 \(Shell.binary) export-gif \(dir!)/big.ddpmtraj --out \(dir!)/big.gif")
+            if code == 127 { continue }   // too little to load the program's libraries
+            XCTAssertTrue(code == 0 || code == 1, "export-gif under ulimit -v \(kb): exit \(code)\n\(out.prefix(400))")
+            if code == 1 {
+                XCTAssertTrue(out.hasPrefix("Error: out of memory") && !out.contains("Fatal error"), "under ulimit -v \(kb):\n\(out.prefix(400))")
+                refused += 1
+            }
+            if code == 0 { exported = true; break }
+        }
+        XCTAssertGreaterThan(refused, 0, "no limit was low enough to refuse")
+        XCTAssertTrue(exported, "no limit up to 400 MB let it export")
     }
 
     /// What `train` could not hold or nothing could load is refused at once with one

@@ -32,24 +32,24 @@ public enum AtomicFile {
         if stat(path, &st) != 0 {
             var link = stat()
             if lstat(path, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK {
-                throw EngineError.io("cannot write \(path): it is a symbolic link to a file that does not exist (or a link loop); remove it or give another path")
+                throw EngineError.io("cannot write \(InputFile.shortened(path)): it is a symbolic link to a file that does not exist (or a link loop); remove it or give another path")
             }
         } else {
-            if st.st_mode & S_IFMT == S_IFDIR { throw EngineError.io("cannot write \(path): it is a folder") }
+            if st.st_mode & S_IFMT == S_IFDIR { throw EngineError.io("cannot write \(InputFile.shortened(path)): it is a folder") }
             if st.st_mode & S_IFMT != S_IFREG { return .inPlace }
             // An existing file: replace it only if the user may write it, keep its mode,
             // and through a symlink replace the file it points to (not the link).
-            guard access(path, W_OK) == 0 else { throw EngineError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+            guard access(path, W_OK) == 0 else { throw EngineError.io("cannot write \(InputFile.shortened(path)): \(String(cString: strerror(errno)))") }
             mode = st.st_mode & 0o7777
         }
         // "x.png/" names a folder that is not there, not a file in the current one.
         if path.hasSuffix("/") {
-            throw EngineError.io("cannot write \(path): the / at its end makes it a folder's name, and there is no such folder; drop the /")
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): the / at its end makes it a folder's name, and there is no such folder; drop the /")
         }
         // Where the kernel puts it: through symlinks, "link/.." included.
         guard let real = InputFile.resolvedLocation(path) else {
             let dir = (path as NSString).deletingLastPathComponent
-            throw EngineError.io("cannot write \(path): folder \(dir.isEmpty ? "." : dir) does not exist")
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): folder \(dir.isEmpty ? "." : InputFile.shortened(dir)) does not exist")
         }
         let url = URL(fileURLWithPath: real)
         return .file(dir: url.deletingLastPathComponent().path, name: url.lastPathComponent, mode: mode)
@@ -67,18 +67,18 @@ public enum AtomicFile {
         func fail(_ what: String) -> EngineError {
             let msg = String(cString: strerror(errno))
             close(fd); unlink(tmp)
-            return EngineError.io("cannot write \(path): \(what): \(msg)")
+            return EngineError.io("cannot write \(InputFile.shortened(path)): \(what): \(msg)")
         }
         if let mode, fchmod(fd, mode) != 0 { throw fail("chmod failed") }
         if !writeAll(fd, chunks, pauseMidwayMs: pauseMidwayMs) { throw fail("write failed") }
         if fsync(fd) != 0 { throw fail("fsync failed") }
         if close(fd) != 0 {
             let msg = String(cString: strerror(errno)); unlink(tmp)
-            throw EngineError.io("cannot write \(path): close failed: \(msg)")
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): close failed: \(msg)")
         }
         if rename(tmp, dir + "/" + name) != 0 {
             let msg = String(cString: strerror(errno)); unlink(tmp)
-            throw EngineError.io("cannot write \(path): \(msg)")
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): \(msg)")
         }
         // Make the rename itself durable.
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -121,7 +121,7 @@ public enum AtomicFile {
         if fd < 0 && errno == EEXIST { unlink(path); fd = open(path, flags, mode) }
         guard fd >= 0 else {
             let e = errno
-            throw EngineError.io("cannot write \(target): " + (e == EEXIST ? "\(path) is in the way and cannot be removed" : String(cString: strerror(e))))
+            throw EngineError.io("cannot write \(InputFile.shortened(target)): " + (e == EEXIST ? "\(InputFile.shortened(path)) is in the way and cannot be removed" : String(cString: strerror(e))))
         }
         return fd
     }
@@ -131,14 +131,14 @@ public enum AtomicFile {
         let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
-            throw EngineError.io("cannot write \(path): " + (e == ENXIO ? "it is a pipe that no process reads" : String(cString: strerror(e))))
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): " + (e == ENXIO ? "it is a pipe that no process reads" : String(cString: strerror(e))))
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         if !writeAll(fd, chunks) {
             let msg = String(cString: strerror(errno)); close(fd)
-            throw EngineError.io("cannot write \(path): write failed: \(msg)")
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): write failed: \(msg)")
         }
-        if close(fd) != 0 { throw EngineError.io("cannot write \(path): close failed: \(String(cString: strerror(errno)))") }
+        if close(fd) != 0 { throw EngineError.io("cannot write \(InputFile.shortened(path)): close failed: \(String(cString: strerror(errno)))") }
     }
 
     /// The start of the hidden name of a temporary (`kind` "tmp") or probe

@@ -198,6 +198,9 @@ public struct Recording: Sendable {
     /// Reads a recording; every problem is one error naming the file.
     public static func read(_ path: String) throws -> Recording {
         let size = try InputFile.size(path, what: "recording", limit: maxBytes + (64 << 20))
+        // The mapped file, its frames decoded (about its size again) and room to use them: under a tight
+        // memory limit (ulimit -v) one line now, where an allocation part-way through would end the process.
+        try InputFile.checkMemory(2 * size + (16 << 20), for: "reading \(InputFile.shown(path)) and its frames")
         return try parse(try InputFile.mapped(path, size: size), path: path)
     }
 
@@ -257,14 +260,19 @@ public struct Recording: Sendable {
                 }
                 return t
             }
-            let xt = try tensor("x_t", [count, n, size, size], .f16).halves!
-            let x0 = try tensor("x0_hat", [count, n, size, size], .f16).halves!
-            // A run stops at a step that is not finite before recording it: NaN is damage, drawn as nothing real.
-            // (Infinity stays: a finite x̂0 past F16's 65504 is stored as one.)
-            for (name, values) in [("x_t", xt), ("x0_hat", x0)] {
-                if let i = values.firstIndex(where: { $0.isNaN }) {
-                    throw bad("tensor '\(prefix + name)' holds a value that is not a number (frame \(firstStep + i / img))")
+            let xt = try tensor("x_t", [count, n, size, size], .f16), x0 = try tensor("x0_hat", [count, n, size, size], .f16)
+            // The frames' arrays take the two tensors' size again (each frame is decoded from the mapped file on
+            // its own): under a tight memory limit (ulimit -v) an error now, not an abort part-way.
+            try InputFile.checkMemory(2 * count * img * 2 + (16 << 20),
+                                      for: "the \(count) frames of \(n) digit\(n == 1 ? "" : "s") in \(InputFile.shown(path))")
+            /// Frame i's images of `t`; a run stops at a step that is not finite before recording it, so NaN is
+            /// damage, drawn as nothing real. (Infinity stays: a finite x̂0 past F16's 65504 is stored as one.)
+            func images(_ t: SafeTensors.Tensor, _ name: String, frame i: Int) throws -> [Float16] {
+                let values = t.halves(from: i * img, count: img)
+                if values.contains(where: { $0.isNaN }) {
+                    throw bad("tensor '\(prefix + name)' holds a value that is not a number (frame \(firstStep + i))")
                 }
+                return values
             }
             var readings: [Float]? = nil
             if f.tensors[prefix + "readings"] != nil { readings = try tensor("readings", [count, n, 12], .f32).data }
@@ -274,8 +282,8 @@ public struct Recording: Sendable {
                 guard info.step == firstStep + i else { throw bad("frame \(i) of '\(prefix)frames' is numbered \(info.step), not \(firstStep + i)") }
                 guard info.t_next < info.t else { throw bad("frame \(info.step) goes from t=\(info.t) to t=\(info.t_next), not down") }
                 let r = try readings.map { try unpack(Array($0[(i * n * 12)..<((i + 1) * n * 12)]), n: n, bad: bad) } ?? []
-                frames.append(try info.frame(n: n, size: size, T: schedule.T, xt: Array(xt[(i * img)..<((i + 1) * img)]),
-                                             x0: Array(x0[(i * img)..<((i + 1) * img)]), readings: r, bad: bad))
+                frames.append(try info.frame(n: n, size: size, T: schedule.T, xt: try images(xt, "x_t", frame: i),
+                                             x0: try images(x0, "x0_hat", frame: i), readings: r, bad: bad))
             }
             var out = Side(frames: frames)
             if f.tensors[prefix + "final"] != nil {

@@ -51,8 +51,20 @@ public struct SafeTensors {
         /// The values of an F16 tensor as stored (nil for another dtype).
         public var halves: [Float16]? {
             guard dtype == .f16 else { return nil }
+            return halves(from: 0, count: count)
+        }
+
+        /// `n` values of an F16 tensor as stored, from value `start` on (a recording's frame
+        /// without the whole tensor decoded first).
+        public func halves(from start: Int, count n: Int) -> [Float16] {
+            precondition(dtype == .f16 && start >= 0 && n >= 0 && start + n <= count, "halves: \(start)+\(n) of \(count) \(dtype)")
             return storage.withUnsafeBytes { raw in
-                (0..<count).map { Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 2 * $0, as: UInt16.self))) }
+                [Float16](unsafeUninitializedCapacity: n) { buf, initialized in
+                    for i in 0..<n {
+                        buf[i] = Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 2 * (start + i), as: UInt16.self)))
+                    }
+                    initialized = n
+                }
             }
         }
     }

@@ -253,7 +253,7 @@ func loadClassifier(_ path: String) throws -> (Classifier, FloatBuffer) {
         let hint = path == Assets.classifier ? Assets.restoreHint(path)!
             : path.isEmpty ? nil
             : FileManager.default.fileExists(atPath: path) ? "A classifier is written by: ddpm eval --train-classifier [--data DIR] --out FILE"
-            : "Rebuild it with: ddpm eval --train-classifier --classifier \(path)"
+            : "Rebuild it with: ddpm eval --train-classifier --classifier \(EngineError.oneLine(InputFile.shortened(path)))"
         throw CLIError("\(error)" + (hint.map { ". " + $0 } ?? ""))
     }
 }
