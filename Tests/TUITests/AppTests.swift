@@ -156,11 +156,11 @@ final class AppTests: XCTestCase {
         st.width = 80; st.height = 24
         for _ in 0..<3 { _ = reduce(&st, .key(.char("l"))) }
         let small = SampleView.shownDigits(st)
-        XCTAssertEqual(st.message, "digit 4 of \(small) shown selected (z zooms it)")
+        XCTAssertEqual(st.message, "sample 4 of \(small) shown selected (z zooms it)")
         _ = reduce(&st, .resize(width: 120, height: 40))
         let large = SampleView.shownDigits(st)
         XCTAssertGreaterThan(large, small)
-        XCTAssertEqual(st.message, "digit 4 of \(large) shown selected (z zooms it)")
+        XCTAssertEqual(st.message, "sample 4 of \(large) shown selected (z zooms it)")
     }
 
     /// At 80 columns a run whose σ² changed twice keeps its position in the run
@@ -769,8 +769,12 @@ final class AppTests: XCTestCase {
         for _ in 0..<9 { _ = reduce(&st, .key(.char("S"))) }
         XCTAssertEqual(st.settings.steps, 1000)
         XCTAssertEqual(st.message, "steps at their most, 1000 (s lowers them)")
-        for _ in 0..<9 { _ = reduce(&st, .key(.char("s"))) }
-        XCTAssertEqual(st.message, "steps at their fewest, 5 (S raises them)")
+        for _ in 0..<10 { _ = reduce(&st, .key(.char("s"))) }
+        XCTAssertEqual(st.message, "steps at their fewest, 1 (S raises them)")
+        // s never raises them: DDIM 2 from the command line goes to 1, not back up the list.
+        st.settings.steps = 3
+        _ = reduce(&st, .key(.char("s")))
+        XCTAssertEqual(st.settings.steps, 2)
         for _ in 0..<20 { _ = reduce(&st, .key(.char("-"))) }
         XCTAssertTrue(st.message?.hasPrefix("speed: at most 1 step/s (the slowest)") ?? false, st.message ?? "")
         st.width = 50; st.height = 15

@@ -171,10 +171,10 @@ final class CompareTests: XCTestCase {
         for _ in 0..<18 { _ = reduce(&st, .key(.backspace)) }
         for c in "0.2,x 0.8" { _ = reduce(&st, .key(.char(c))) }
         XCTAssertEqual(st.editing, "0.2, 0.8", "letters are not taken")
-        XCTAssertEqual(st.message, "'x' is not part of a number, left out: type 1 to 8 numbers separated by commas",
+        XCTAssertEqual(st.message, "'x' is not part of a number, left out: type 1 to 8 numbers separated by commas or spaces",
                        "and that stays said while the digits after it are typed")
         for c in "ab" { _ = reduce(&st, .key(.char(c))) }
-        XCTAssertEqual(st.message, "'x', 'a', 'b' are not part of a number, left out: type 1 to 8 numbers separated by commas")
+        XCTAssertEqual(st.message, "'x', 'a', 'b' are not part of a number, left out: type 1 to 8 numbers separated by commas or spaces")
         XCTAssertEqual(st.editing, "0.2, 0.8")
         fx = reduce(&st, .key(.enter))
         XCTAssertNil(st.editing)

@@ -580,6 +580,11 @@ final class EndToEndTests: XCTestCase {
             p.contains("run · step 150") && p.contains("sampling the model trained here: run.safetensors")
         }
         waitFor("its digits stepping") { Self.status($0).contains("running") || Self.status($0).contains("done") }
+        // s again in the training view: back to the model the explorer opened with (the bundled one).
+        keys("2"); keys("s")
+        waitFor("the sample view on the bundled model again") { p in
+            p.contains("mnist-tiny") && p.contains("back to the model the explorer opened with")
+        }
         keys("q")
         XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")

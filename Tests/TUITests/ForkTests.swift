@@ -62,12 +62,12 @@ final class ForkTests: XCTestCase {
         st.snapshot.forkHistory = Array(st.snapshot.history.prefix(4))   // the fork at t = 999 ... 996
         st.zoom = true
         var text = render(st).text
-        XCTAssertTrue(text.contains("original: digit 1 of 4 at t=994"), text)
+        XCTAssertTrue(text.contains("original: sample 1 of 4 at t=994"), text)
         st.forkFocus = true
         text = render(st).text
-        XCTAssertTrue(text.contains("fork: digit 1 of 4 at t=996") && !text.contains("at t=994"), text)
+        XCTAssertTrue(text.contains("fork: sample 1 of 4 at t=996") && !text.contains("at t=994"), text)
         st.scrub = 1
-        XCTAssertTrue(render(st).text.contains("digit 1 of 4 at t=998"))
+        XCTAssertTrue(render(st).text.contains("sample 1 of 4 at t=998"))
     }
 
     /// A fork shares the shown step (scrubbed or newest) and goes on from the

@@ -301,7 +301,7 @@ final class WidgetTests: XCTestCase {
             forked.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
             forked.snapshot.forkHistory = st.snapshot.history
             let title = render(forked).lines()[1]
-            XCTAssertTrue(title.contains("original: digit 2 of 4 at t="), "\(w)x\(h): \(title)")
+            XCTAssertTrue(title.contains("original: sample 2 of 4 at t="), "\(w)x\(h): \(title)")
             XCTAssertTrue(!title.contains("(h/l") || title.contains("z grid)"), "\(w)x\(h): \(title)")
         }
     }
@@ -363,7 +363,7 @@ final class WidgetTests: XCTestCase {
         st.snapshot.finalReadings = (0..<4).map { _ in DigitReader.Reading(digit: 7, p: 0.97, entropy: 0.2, probs: [Float](repeating: 0.01, count: 10), ink: 0.15) }
         st.zoom = true; st.selected = 1
         let text = render(st).text
-        XCTAssertTrue(text.contains("digit 2 of 4 final (last step from t=997)") && text.contains("x_0  final sample"), text)
+        XCTAssertTrue(text.contains("sample 2 of 4 final (last step from t=997)") && text.contains("x_0  final sample"), text)
         XCTAssertTrue(text.contains("x̂0 (t=997)") && text.contains("reads as 7 (97%)"), text)
         // At 80x24 (half-size digits, 14 columns) the label is shorter and does not run into x̂0's caption.
         var small = st
@@ -372,7 +372,7 @@ final class WidgetTests: XCTestCase {
         XCTAssertNotNil(row.range(of: "final sample +x̂0 \\(t=997\\)", options: .regularExpression), row)
         st.scrub = 1
         let scrubbed = render(st).text
-        XCTAssertTrue(scrubbed.contains("digit 2 of 4 at t=998") && !scrubbed.contains("final sample"), scrubbed)
+        XCTAssertTrue(scrubbed.contains("sample 2 of 4 at t=998") && !scrubbed.contains("final sample"), scrubbed)
     }
 
     /// The zoom view's strip labels each stage by its t, whole or not at all: at 80x30 and 100x30

@@ -86,7 +86,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
     public func parse(_ text: String, T: Int) throws -> [Double] {
         let parts = text.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
         guard !parts.isEmpty, parts.count <= 8 else {
-            throw EngineError.invalidArgument("give 1 to 8 values separated by commas, got \(parts.count)")
+            throw EngineError.invalidArgument("give 1 to 8 values separated by commas or spaces, got \(parts.count)")
         }
         let values = try parts.map { p in
             guard let v = Double(p), v.isFinite else { throw EngineError.invalidArgument("'\(EngineError.quoted(p, limit: 20))' is not a number") }

@@ -118,6 +118,8 @@ public struct AppState: Sendable {
     public var quitting = false
     /// s in the training view just opened the trained model in the sample view (a second s is dropped).
     public var openedTrained = false
+    /// The sample view shows the model a run trained here (s in the training view goes back).
+    public var samplingTrained = false
     /// What q asks during a training run (a stray key must not end a lecture's run): a second q,
     /// while this shows, saves it and quits.
     public static let quitQuestion = "training in progress: q again saves it and quits (another key cancels)"
@@ -133,7 +135,7 @@ public struct AppState: Sendable {
     public var heldMessage: String? = nil
 
     public static let speeds: [Double?] = [1, 2, 5, 10, 20, 50, nil]
-    public static let ddimSteps = [5, 10, 20, 50, 100, 250, 500, 1000]
+    public static let ddimSteps = [1, 2, 5, 10, 20, 50, 100, 250, 500, 1000]
     /// The guidance scales `<` and `>` step through.
     public static let guideScales: [Double] = [0, 0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100]
     public static let minWidth = 80, minHeight = 24
@@ -243,7 +245,7 @@ public enum KeyHelp {
     public static let train: [(String, String)] = [
         ("space", "pause / resume training"), ("g", "train a new Tiny model here: d lecture demo / f full run (a run in progress is stopped and saved first)"),
         ("w", "write a checkpoint now (it also saves every \(ExplorerApp.trainCheckpointEvery) steps and at the end)"),
-        ("s", "after a finished run: sample the model it trained in the sample view"),
+        ("s", "after a finished run: sample the model it trained in the sample view (again: back to the model the explorer opened with)"),
         ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit (during a run q twice: it is saved first, then says where)"),
     ]

@@ -228,9 +228,13 @@ enum ExplorerApp {
         /// The sampling engine's classifiers (its thread's while it runs), for a sampling engine on another model.
         let sampleReader: DigitReader?, sampleGuidance: ClassifierGuidance?, guideNote: String
 
+        /// The model the explorer opened with (nil: none could be loaded), for `s` to go back to.
+        let openedModel: String?
+
         init(_ o: Options, _ l: Loaded, term: Terminal) {
             options = o; self.term = term; trainOut = o.trainOut
             modelPath = l.path; modelMetadata = l.metadata
+            openedModel = l.model != nil && o.replay == nil ? l.path : nil
             trainReader = l.reader?.copy()
             sampleReader = l.reader; sampleGuidance = l.guidance; guideNote = l.guideNote
             let (w, h) = term.size
@@ -297,11 +301,22 @@ enum ExplorerApp {
         /// `s` after a finished training run: the sample view samples its checkpoint (the EMA weights),
         /// opened as `ddpm --weights FILE` would, in place of the model it sampled. Only the model is read
         /// here (a few milliseconds); the classifiers are the sampling engine's, once its thread has stopped.
+        /// `s` in the training view: the sample view on the model a finished run trained here; pressed
+        /// while it shows that model, back on the model the explorer opened with.
         func sampleTrained() {
+            if state.samplingTrained {
+                guard let opened = openedModel else { return }
+                return switchModel(to: opened, given: options.modelFile, back: true)
+            }
             guard let out = trainOut, state.trainSnapshot?.finished == true else { return }
+            switchModel(to: out, given: nil, back: false)
+        }
+
+        /// The sample view on the model in `path`: the trained one, or `back` the one the explorer opened with.
+        func switchModel(to out: String, given: ModelFileOptions?, back: Bool) {
             do {
                 var l = Loaded()
-                try l.loadModel(out, given: nil, backend: options.backend)
+                try l.loadModel(out, given: given, backend: options.backend)
                 let (net, _, sched) = l.model!
                 guard sampleEngine?.stop() ?? true else {
                     throw CLIError("the sampler is still in a step after 5 s: press s again in a moment")
@@ -324,7 +339,10 @@ enum ExplorerApp {
                 lastVersion = -1; lastWritten = [:]
                 state.screen = .sample
                 startSampleEngine(l, paused: false)
-                state.message = "sampling the model trained here: \(InputFile.shown(out))" + said
+                state.samplingTrained = !back
+                let backTo = back ? nil : openedModel.map { URL(fileURLWithPath: $0).lastPathComponent }
+                state.message = (back ? "back to the model the explorer opened with: " : "sampling the model trained here: ")
+                    + InputFile.shown(out) + said + (backTo.map { " (2, then s: back to \($0))" } ?? "")
             } catch { state.message = "cannot sample \(InputFile.shown(out)): \(error)" }
         }
 

@@ -19,10 +19,10 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     case .resize(let w, let h):
         s.width = w; s.height = h
         // The selection's message counts the digits shown, which the new size changes.
-        if s.screen == .sample, let m = s.message, m.hasPrefix("digit "), m.contains(" shown selected") {
+        if s.screen == .sample, let m = s.message, m.hasPrefix("sample "), m.contains(" shown selected") {
             let n = SampleView.shownDigits(s)
             s.selected = min(s.selected, max(0, n - 1))
-            s.message = "digit \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
+            s.message = "sample \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
         }
         return []
     case .engine(var snap):
@@ -354,7 +354,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         // The next value of the list below / above the current one (which need not be in the list: --steps 40).
         // A model of fewer than 1000 steps ends the list at its T (more would be refused by the engine).
         let T = s.schedule.T, l = AppState.ddimSteps.filter { $0 < T } + [T]
-        set.steps = k == .char("s") ? (l.last { $0 < set.steps } ?? l[0]) : (l.first { $0 > set.steps } ?? l[l.count - 1])
+        // (Never the other way: beyond the list's ends the steps stay as they are.)
+        set.steps = k == .char("s") ? (l.last { $0 < set.steps } ?? set.steps) : (l.first { $0 > set.steps } ?? set.steps)
         if set.kind == .ddpm { s.message = "steps \(set.steps) (DDPM walks all T: press d for DDIM or DPM++)" }
         else if set.steps == before.steps {
             s.message = k == .char("S") ? "steps at their most, \(set.steps) (s lowers them)" : "steps at their fewest, \(set.steps) (S raises them)"
@@ -481,11 +482,11 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let n = SampleView.shownDigits(s), cols = SampleView.columns(s)
         let d = k == .char("h") ? -1 : (k == .char("l") ? 1 : (k == .char("j") ? cols : -cols))
         s.selected = min(n - 1, max(0, s.selected + d))
-        s.message = "digit \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
+        s.message = "sample \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
         return []
     case .char("z"):
         s.zoom.toggle()
-        s.message = s.zoom ? "zoom: digit \(s.selected + 1), its stages and the classifier's reading over t (z: back)" : nil
+        s.message = s.zoom ? "zoom: sample \(s.selected + 1), its stages and the classifier's reading over t (z: back)" : nil
         return []
     case .char("="):
         s.showEquation.toggle()
@@ -719,8 +720,8 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
         // Each character left out since the last one taken is named ("'a', 'b', 'c' are not part of a number").
         var left = leftOut(previous)
         if left.count < 8 { left.append(keyName(c)) }
-        s.message = left.joined(separator: ", ") + (left.count == 1 ? " is" : " are") + " not part of a number, left out: type 1 to 8 numbers separated by commas"
-    default: s.message = "type 1 to 8 numbers separated by commas; Enter applies, Esc cancels, Ctrl-U clears"
+        s.message = left.joined(separator: ", ") + (left.count == 1 ? " is" : " are") + " not part of a number, left out: type 1 to 8 numbers separated by commas or spaces"
+    default: s.message = "type 1 to 8 numbers separated by commas or spaces; Enter applies, Esc cancels, Ctrl-U clears"
     }
     s.editing = text
     return []
@@ -781,6 +782,8 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.nextTrainOut = nil   // the app names the file afresh (ExplorerApp's loop)
         return []
     case .char("s"):
+        // On the trained model already: back to the one the explorer opened with.
+        if s.samplingTrained { s.openedTrained = true; return [.sampleTrained] }
         guard let run = s.trainSnapshot else { s.message = "no training run to sample: g starts one"; return [] }
         guard run.finished else { s.message = "s samples the model trained here once its run has finished"; return [] }
         s.openedTrained = true

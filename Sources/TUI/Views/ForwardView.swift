@@ -62,8 +62,10 @@ enum ForwardView {
             let ab = sch.alphasCumprod[t]
             let dot = s.caps.unicode ? "·" : "*"
             // Narrow columns drop "x_t=" (the line under the plot spells the formula) to keep a gap between them.
-            let f = colW >= 24 ? "x_t=%.3f%@x_0+%.3f%@ε" : "%.2f%@x_0 + %.2f%@ε"
-            buf.text(x, 2, String(format: f, ab.squareRoot(), dot, (1 - ab).squareRoot(), dot), fg: 245, maxWidth: colW - 1)
+            // (ε is "eps" without UTF-8, as the line under the plot spells it: "e" would read as Euler's number.)
+            let f = colW >= 24 ? "x_t=%.3f%@x_0+%.3f%@%@" : "%.2f%@x_0 + %.2f%@%@"
+            buf.text(x, 2, String(format: f, ab.squareRoot(), dot, (1 - ab).squareRoot(), dot, s.caps.unicode ? "ε" : "eps"),
+                     fg: 245, maxWidth: colW - 1)
             let img = noised(x0, sch, t: t, seed: UInt64(d))
             let r = sch.xtDisplayRange(t: t)
             ImageWidget(pixels: img, side: side, lo: -r, hi: r, mode: s.mode, scale: scale, caps: s.caps).render(into: &buf, x: x, y: 3)

@@ -502,7 +502,7 @@ enum SampleView {
         let ticks = s.settings.kind.hasSteps || snap.settings.kind.hasSteps ? snap.timesteps : []
         let sch = s.schedule
         let plots = [
-            PlotWidget(series: [.init(sch.betas, color: 75)], title: "β_t  (\(sch.kind.rawValue))", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
+            PlotWidget(series: [.init(sch.betas, color: 75)], title: (s.caps.unicode ? "β_t" : "beta_t") + "  (\(sch.kind.rawValue))", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
             PlotWidget(series: [.init(sch.alphasCumprod, color: 114)], title: s.caps.unicode ? "ᾱ_t" : "abar_t", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
             PlotWidget(series: [.init(sch.snr, color: 209)], title: "SNR_t (log)", logScale: true, cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
         ]

@@ -60,10 +60,10 @@ enum ZoomView {
         // A finished run, not scrubbed, shows its final sample where x_t was, as the grid does (the zoom
         // showed the last step's input, "at t=19" under DDIM, as if the run had stopped there).
         let final = finalDigit(s, k, side: side)
-        let title = (s.forking ? (s.forkFocus ? "fork: " : "original: ") : "") + "digit \(k + 1) of \(f.n) "
+        let title = (s.forking ? (s.forkFocus ? "fork: " : "original: ") : "") + "sample \(k + 1) of \(f.n) "
             + (final != nil ? "final (last step from t=\(f.t))" : "at t=\(f.t)")
         // The key hint that fits whole beside it, or none (not one cut mid-word).
-        let hint = ["  (h/l other digit · z grid)", "  (h/l · z grid)", ""].first { title.count + $0.count <= W } ?? ""
+        let hint = ["  (h/l other sample · z grid)", "  (h/l · z grid)", ""].first { title.count + $0.count <= W } ?? ""
         buf.text(1, l.top, title + hint, bold: true, maxWidth: W)
         // Full size (1:1) when two digits and the strip fit, larger on a larger window, else half size.
         let drawn = grown(side: side, mode: s.mode, width: W, height: l.contentH) ?? side / 2

@@ -52,6 +52,8 @@ enum HelpOverlay {
         let page = min(s.helpPage, pages.count - 1), shown = pages[page]
         let h = min(s.height - 2, shown.reduce(0) { $0 + $1.rows.count } + 4)
         let x = (s.width - w) / 2, y = max(1, (s.height - h) / 2)
+        // A box down to the status line's row hides all of that row, not all but its ends.
+        if y + h - 1 >= s.height - 2 { buf.fill(0, s.height - 2, s.width, 1) }
         buf.fill(x, y, w, h)
         let title = "Keys — \(["", "Sample", "Train", "Forward", "Compare"][s.screen.rawValue]) view" + (pages.count > 1 ? " (\(page + 1)/\(pages.count))" : "")
         buf.box(x, y, w, h, title: title, unicode: s.caps.unicode)
