@@ -298,11 +298,9 @@ enum ExplorerApp {
             if net.ws.bf16 { state.message = "sampling in bfloat16 (--backend bf16): close to, not bit for bit, the default float samples" }
         }
 
-        /// `s` after a finished training run: the sample view samples its checkpoint (the EMA weights),
-        /// opened as `ddpm --weights FILE` would, in place of the model it sampled. Only the model is read
-        /// here (a few milliseconds); the classifiers are the sampling engine's, once its thread has stopped.
-        /// `s` in the training view: the sample view on the model a finished run trained here; pressed
-        /// while it shows that model, back on the model the explorer opened with.
+        /// `s` in the training view after a finished run: the sample view samples its checkpoint (the EMA
+        /// weights), opened as `ddpm --weights FILE` would, in place of the model it sampled; pressed while
+        /// it shows that model, back on the model the explorer opened with.
         func sampleTrained() {
             if state.samplingTrained {
                 guard let opened = openedModel else { return }
@@ -312,7 +310,9 @@ enum ExplorerApp {
             switchModel(to: out, given: nil, back: false)
         }
 
-        /// The sample view on the model in `path`: the trained one, or `back` the one the explorer opened with.
+        /// The sample view on the model in `out`: the trained one, or `back` the one the explorer opened with.
+        /// Only the model is read here (a few milliseconds); the classifiers are the sampling engine's, once
+        /// its thread has stopped.
         func switchModel(to out: String, given: ModelFileOptions?, back: Bool) {
             do {
                 var l = Loaded()
