@@ -194,6 +194,13 @@ final class OutputTests: XCTestCase {
             XCTAssertTrue(v2.contains(want), "\(want) in:\n\(v2)")
         }
         XCTAssertTrue(ddpm("info --weights \(Shell.assets)/models/mnist-noisy-classifier.safetensors").contains("not a U-Net"))
+        // A step no run reaches (a negative one here, the header's length kept) is called so, not shown as the training step.
+        var bytes = try! Data(contentsOf: URL(fileURLWithPath: "\(Shell.assets)/models/mnist-tiny.safetensors"))
+        let at = try! XCTUnwrap(bytes.range(of: Data(#""step":"4000""#.utf8)))
+        bytes.replaceSubrange(at, with: Data(#""step":"-500""#.utf8))
+        try! bytes.write(to: URL(fileURLWithPath: dir + "/negative-step.safetensors"))
+        let negative = ddpm("info --weights \(dir)/negative-step.safetensors")
+        XCTAssertTrue(negative.contains("training step:        not a step a run can reach: -500"), negative)
     }
 
     /// On a terminal (a pty from script(1)) sample and train redraw one

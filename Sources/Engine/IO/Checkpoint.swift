@@ -127,7 +127,7 @@ public enum Checkpoint {
         } catch let e as EngineError {
             throw EngineError.badFile(path: path, reason: "metadata 'options' are unusable: \(e.description)")
         }
-        guard let step = metadata["step"].flatMap({ Int($0) }), step >= 0, step <= 100_000_000 else {
+        guard let step = step(metadata) else {
             throw EngineError.badFile(path: path, reason: "metadata 'step' missing or invalid")
         }
         let parts = (metadata["rng"] ?? "").split(separator: ",", omittingEmptySubsequences: false)
@@ -169,6 +169,12 @@ public enum Checkpoint {
         }
         return TrainState(options: opts, step: step, rng: words, bucketLoss: buckets, recentLosses: recent,
                           loss: metadata["loss"].flatMap { Double($0) } ?? .nan, pendingFit: fit)
+    }
+
+    /// The training step a file's metadata gives, where it is one a run can reach (0...100,000,000,
+    /// the most steps `train` takes); nil otherwise (what the header and `info` show of a file's step).
+    public static func step(_ metadata: [String: String]) -> Int? {
+        metadata["step"].flatMap { Int($0) }.flatMap { (0...100_000_000).contains($0) ? $0 : nil }
     }
 
     /// What a file's network predicts (`objective`: eps, x0 or v; eps when absent, as every file before it).

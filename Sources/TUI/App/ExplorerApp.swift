@@ -71,7 +71,7 @@ enum ExplorerApp {
             model = (m.0, m.1, m.2); self.path = path; self.objective = objective
             selfConditioned = m.0.config.selfCondition
             metadata = m.3.metadata
-            let step = m.3.metadata["step"].map { " · step \($0)" } ?? ""
+            let step = Checkpoint.step(m.3.metadata).map { " · step \($0)" } ?? ""
             let file = URL(fileURLWithPath: path).lastPathComponent
             label = (file.hasSuffix(".safetensors") ? String(file.dropLast(12)) : file) + step
             // The header says what the network predicts when it is not the noise (samplers still show its ε).

@@ -39,7 +39,10 @@ struct InfoCommand: ParsableCommand {
             print("predicts:             \(objective.rawValue)" + (cfg.learnSigma ? " and v (a learned variance: --variance learned)" : "")
                   + (meta["objective"] == nil && meta["config"] == nil
                      ? (model.objective == nil ? " (not in its metadata: assumed; a v or x0 model needs --objective)" : " (from --objective)") : ""))
-            if let step = meta["step"] { print("training step:        \(shown(step))" + (meta["epochs"].map { " (\(shown($0)) epochs)" } ?? "")) }
+            if let step = meta["step"] {
+                print("training step:        " + (Checkpoint.step(meta).map { "\($0)" + (meta["epochs"].map { " (\(shown($0)) epochs)" } ?? "") }
+                                                   ?? "not a step a run can reach: \(shown(step))"))
+            }
             if let command = meta["command"] { print("made by:              \(shown(command))") }
             // A training checkpoint keeps its run's options: the flags that train it again (with its config above).
             if meta["format"] == Trainer.checkpointFormat {
