@@ -236,6 +236,22 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(st.screen, .sample)
     }
 
+    /// At 80x24 a refused character's reason takes two rows above the prompt, whole: the legend row
+    /// no longer draws over its first (a playtest saw "…s: time on the rowcommas / or spaces").
+    func testEditReasonOnTwoRowsIsNotDrawnOver() throws {
+        var st = AppState(caps: .full, width: 80, height: 24, schedule: try NoiseSchedule())
+        st.screen = .compare; st.hasModel = true
+        let row = CompareRow(label: "temp 1.0", settings: SamplerSettings(), images: [Float](repeating: -1, count: 8 * 784), size: 28)
+        st.snapshot.compare = CompareSnapshot(spec: CompareSpec(parameter: .temperature, base: SamplerSettings(), n: 8), rows: [row, row])
+        _ = reduce(&st, .key(.char("e")))
+        for c in "0.5 x" { _ = reduce(&st, .key(.char(c))) }
+        let m = try XCTUnwrap(st.message)
+        XCTAssertGreaterThan(m.count, 80)
+        let lines = render(st).lines()
+        XCTAssertEqual((lines[21] + " " + lines[22]).split(separator: " ").joined(separator: " "), m, lines[20...23].joined(separator: "\n"))
+        XCTAssertTrue(lines[23].hasPrefix("temperature values (1-8): 0.5 _"), lines[23])
+    }
+
     /// The hint row offers space only while the comparison has rows left to run.
     func testFinishedComparisonOffersNoPause() throws {
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())

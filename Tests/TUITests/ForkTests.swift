@@ -655,6 +655,16 @@ final class ForkTests: XCTestCase {
         st.trainSnapshot?.running = false; st.trainSnapshot?.finished = true
         var done = st
         XCTAssertEqual(reduce(&done, .key(.char("s"))), [.sampleTrained], "after a finished run s samples its model")
+        // s again (the sample view on run 1's model, the app says): back to the model the explorer opened with,
+        // and the status line and hints say so; a second run, once finished, is sampled; while it trains, back.
+        var back = st
+        back.trainRuns = 1; back.sampledRun = 1
+        XCTAssertTrue(render(back).text.contains("finished (s: back to the opened model)"), render(back).text)
+        XCTAssertEqual(reduce(&back, .key(.char("s"))), [.sampleOpened])
+        back.trainRuns = 2
+        XCTAssertEqual(reduce(&back, .key(.char("x"))), []); XCTAssertEqual(reduce(&back, .key(.char("s"))), [.sampleTrained])
+        back.trainSnapshot?.finished = false; back.trainSnapshot?.running = true
+        XCTAssertEqual(reduce(&back, .key(.char("x"))), []); XCTAssertEqual(reduce(&back, .key(.char("s"))), [.sampleOpened])
         XCTAssertEqual(reduce(&done, .key(.char("q"))), [.quit], "after a finished run q quits at once")
         _ = reduce(&st, .key(.char("g")))
         XCTAssertFalse(render(st).text.contains("In progress"), "a finished run is not in progress")

@@ -27,6 +27,8 @@ public enum Effect: Equatable, Sendable {
     case startTraining(TrainRecipe)
     /// The sample view on the finished training run's checkpoint (`s` in the training view).
     case sampleTrained
+    /// The sample view back on the model the explorer opened with (`s` again).
+    case sampleOpened
     case quit
 
     public static func == (a: Effect, b: Effect) -> Bool { String(describing: a) == String(describing: b) }
@@ -118,8 +120,16 @@ public struct AppState: Sendable {
     public var quitting = false
     /// s in the training view just opened the trained model in the sample view (a second s is dropped).
     public var openedTrained = false
-    /// The sample view shows the model a run trained here (s in the training view goes back).
-    public var samplingTrained = false
+    /// Training runs started here (the latest is number `trainRuns`), and the one whose model the
+    /// sample view shows (nil: the model the explorer opened with).
+    public var trainRuns = 0
+    public var sampledRun: Int? = nil
+    /// What `s` in the training view does now: back to the opened model when the sample view shows
+    /// the latest run's (or an earlier run's while the latest is not finished), else the finished run.
+    public var sGoesBack: Bool {
+        guard let r = sampledRun else { return false }
+        return r == trainRuns || trainSnapshot?.finished != true
+    }
     /// What q asks during a training run (a stray key must not end a lecture's run): a second q,
     /// while this shows, saves it and quits.
     public static let quitQuestion = "training in progress: q again saves it and quits (another key cancels)"

@@ -299,13 +299,8 @@ enum ExplorerApp {
         }
 
         /// `s` in the training view after a finished run: the sample view samples its checkpoint (the EMA
-        /// weights), opened as `ddpm --weights FILE` would, in place of the model it sampled; pressed while
-        /// it shows that model, back on the model the explorer opened with.
+        /// weights), opened as `ddpm --weights FILE` would, in place of the model it sampled.
         func sampleTrained() {
-            if state.samplingTrained {
-                guard let opened = openedModel else { return }
-                return switchModel(to: opened, given: options.modelFile, back: true)
-            }
             guard let out = trainOut, state.trainSnapshot?.finished == true else { return }
             switchModel(to: out, given: nil, back: false)
         }
@@ -338,8 +333,11 @@ enum ExplorerApp {
                 }
                 lastVersion = -1; lastWritten = [:]
                 state.screen = .sample
-                startSampleEngine(l, paused: false)
-                state.samplingTrained = !back
+                // Beside a training run (going back while the next one trains) sampling waits, as it does when a run starts.
+                let training = state.trainStartPending || state.trainSnapshot.map { !$0.finished } ?? false
+                startSampleEngine(l, paused: training)
+                if training { said += "; paused while training runs (space plays it, and training slows)" }
+                state.sampledRun = back ? nil : state.trainRuns
                 let backTo = back ? nil : openedModel.map { URL(fileURLWithPath: $0).lastPathComponent }
                 state.message = (back ? "back to the model the explorer opened with: " : "sampling the model trained here: ")
                     + InputFile.shown(out) + said + (backTo.map { " (2, then s: back to \($0))" } ?? "")
@@ -361,6 +359,7 @@ enum ExplorerApp {
             trainEngine = e
             // In progress until the engine reports it (its state before the start command is not the run).
             state.trainStartPending = true
+            state.trainRuns += 1
         }
 
         /// Stops the engines; returns what to tell the user afterwards (where the training was saved, or why not).
@@ -493,6 +492,9 @@ enum ExplorerApp {
             case .quit: state.quitting = true
             case .startTraining(let recipe): startTraining(recipe)
             case .sampleTrained: sampleTrained()
+            case .sampleOpened:
+                if let opened = openedModel { switchModel(to: opened, given: options.modelFile, back: true) }
+                else { state.message = "the explorer opened without a model: there is none to go back to" }
             case .record: record()
             case .exportGIF: exportGIF()
             }

@@ -783,7 +783,7 @@ private func trainKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char("s"):
         // On the trained model already: back to the one the explorer opened with.
-        if s.samplingTrained { s.openedTrained = true; return [.sampleTrained] }
+        if s.sGoesBack { s.openedTrained = true; return [.sampleOpened] }
         guard let run = s.trainSnapshot else { s.message = "no training run to sample: g starts one"; return [] }
         guard run.finished else { s.message = "s samples the model trained here once its run has finished"; return [] }
         s.openedTrained = true

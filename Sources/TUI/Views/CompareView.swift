@@ -204,6 +204,8 @@ enum CompareView {
         }
         if l.perRow < c.spec.n { notes.append("\(l.perRow) of \(c.spec.n) digits per row") }
         let sure = c.guidedDigit.map { "as \($0)" } ?? "sure", what = c.guidedDigit.map { "read as \($0)" } ?? "read"
+        // The row above the status line is the edit's reason's while it takes two rows (it was drawn over).
+        if let m = s.message, s.editing != nil, m.count > W { return }
         let legends = ["div: mean per-pixel variance of the row (Ex. 3.5.2) · \(sure): \(what) with p ≥ 0.9 · s: time spent on the row",
                        "div: per-pixel variance of the row · \(sure): " + (c.guidedDigit.map { "read as \($0), " } ?? "") + "p ≥ 0.9 · s: time on the row",
                        "div: row variance · \(sure): p ≥ 0.9 · s: time"].map { s.caps.unicode ? $0 : CompareFigure.ascii($0) }

@@ -70,7 +70,7 @@ enum SampleView {
             let (first, second) = s.forkFocus ? (fork, orig) : (orig, fork)
             fields.append((first + ", " + second, (first + " " + second).replacingOccurrences(of: "original", with: "orig"), 0))
         } else if let f = snap.history.last {
-            let pos = snap.finished ? "done, \(snap.history.count) steps" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))"
+            let pos = snap.finished ? "done, \(snap.history.count) step\(snap.history.count == 1 ? "" : "s")" : "t=\(f.t) \(f.step + 1)/\(max(snap.timesteps.count, f.step + 1))"
             // (The short line keeps how far the run is: "t=879" alone reads as a countdown to nothing.)
             fields.append((pos, snap.finished ? "done" : pos, 0))
         } else {

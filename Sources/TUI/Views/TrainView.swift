@@ -80,7 +80,8 @@ enum TrainView {
         let keys: [String]
         switch s.trainSnapshot {
         case nil: keys = ["g start training", "1 sample view"]
-        case let run? where run.finished: keys = ["s sample it", "g train another", "w save checkpoint", "1 sample view"]
+        case let run? where run.finished: keys = [s.sGoesBack ? "s back to the opened model" : "s sample it", "g train another",
+                                                  "w save checkpoint", "1 sample view"]
         case let run? where run.train?.error != nil: keys = ["g train another", "w save checkpoint", "1 sample view"]
         case let run?: keys = [run.running ? "space pause" : "space resume", "w save checkpoint", "q twice: save and quit", "g new run",
                                "1 sample view"]
@@ -106,7 +107,7 @@ enum TrainView {
         // is shown, else the sample view's run (a comparison left mid-run waits, not stepping).
         let sampling = s.snapshot.comparing ? s.snapshot.compare?.running == true : s.snapshot.running
         let state = snap.running ? (sampling ? "running beside sampling" : "running")
-            : (snap.finished ? "finished (s: sample it)" : "paused")
+            : (snap.finished ? (s.sGoesBack ? "finished (s: back to the opened model)" : "finished (s: sample it)") : "paused")
         // No loss before the first step (and after the demo starts over): "--", not "nan".
         let last = m.losses.last.map { String(format: "%.4f", $0) } ?? "--"
         let speed = snap.running ? String(format: "%.2f steps/s (%.0f img/s)", m.stepsPerSecond, m.imagesPerSecond) : "-- steps/s"
