@@ -216,7 +216,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(out.contains("DDPM_ASSETS is \(dir)/nowhere, which is not a folder: set it to the project's assets folder"), out)
         XCTAssertFalse(out.contains("git checkout"), out)
         // A file where the folder should be is no folder either (the hint named paths under the file).
-        FileManager.default.createFile(atPath: dir + "/a-file", contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/a-file", contents: Data("x".utf8))
         (code, out) = Shell.sh("DDPM_ASSETS=\(dir)/a-file timeout 30 \(Shell.binary) sample --n 1 --out \(dir)/s.png")
         XCTAssertEqual(code, 1, out)
         XCTAssertTrue(out.contains("DDPM_ASSETS is \(dir)/a-file, which is not a folder"), out)

@@ -178,7 +178,6 @@ enum ExplorerApp {
 
     /// Runs the explorer; returns whether a training run could not be saved at the end (the
     /// farewell says why, after the terminal is restored; the command then exits 1).
-    @discardableResult
     static func run(_ o: Options) throws -> Bool {
         BLAS.configure()
         let loaded = try load(o)
@@ -334,7 +333,7 @@ enum ExplorerApp {
                 lastVersion = -1; lastWritten = [:]
                 state.screen = .sample
                 // Beside a training run (going back while the next one trains) sampling waits, as it does when a run starts.
-                let training = state.trainStartPending || state.trainSnapshot.map { !$0.finished } ?? false
+                let training = state.trainingInProgress
                 startSampleEngine(l, paused: training)
                 if training { said += "; paused while training runs (space plays it, and training slows)" }
                 state.sampledRun = back ? nil : state.trainRuns

@@ -19,11 +19,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     case .resize(let w, let h):
         s.width = w; s.height = h
         // The selection's message counts the digits shown, which the new size changes.
-        if s.screen == .sample, let m = s.message, m.hasPrefix("sample "), m.contains(" shown selected") {
-            let n = SampleView.shownDigits(s)
-            s.selected = min(s.selected, max(0, n - 1))
-            s.message = "sample \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
-        }
+        if s.screen == .sample, let m = s.message, m.hasPrefix("sample "), m.contains(" shown selected") { saySelected(&s) }
         return []
     case .engine(var snap):
         // A fork just asked for: snapshots the engine published before it read `f` keep the fork as
@@ -482,7 +478,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         let n = SampleView.shownDigits(s), cols = SampleView.columns(s)
         let d = k == .char("h") ? -1 : (k == .char("l") ? 1 : (k == .char("j") ? cols : -cols))
         s.selected = min(n - 1, max(0, s.selected + d))
-        s.message = "sample \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
+        saySelected(&s)
         return []
     case .char("z"):
         s.zoom.toggle()
@@ -720,8 +716,8 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
         // Each character left out since the last one taken is named ("'a', 'b', 'c' are not part of a number").
         var left = leftOut(previous)
         if left.count < 8 { left.append(keyName(c)) }
-        s.message = left.joined(separator: ", ") + (left.count == 1 ? " is" : " are") + " not part of a number, left out: type 1 to 8 numbers separated by commas or spaces"
-    default: s.message = "type 1 to 8 numbers separated by commas or spaces; Enter applies, Esc cancels, Ctrl-U clears"
+        s.message = left.joined(separator: ", ") + (left.count == 1 ? " is" : " are") + " not part of a number, left out: " + howToType
+    default: s.message = howToType + "; Enter applies, Esc cancels, Ctrl-U clears"
     }
     s.editing = text
     return []
@@ -802,6 +798,17 @@ private func leftOut(_ message: String?) -> [String] {
     guard let m = message, let end = m.range(of: m.contains(" are not part of") ? " are not part of a number" : " is not part of a number") else { return [] }
     return m[..<end.lowerBound].components(separatedBy: ", ")
 }
+
+/// "sample 4 of 12 shown selected": the selection among the digits shown, which a resize
+/// changes (the selection kept among them).
+private func saySelected(_ s: inout AppState) {
+    let n = SampleView.shownDigits(s)
+    s.selected = min(s.selected, max(0, n - 1))
+    s.message = "sample \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
+}
+
+/// How the compare view's values are typed (said where a key is left out or not an edit).
+private let howToType = "type 1 to 8 numbers separated by commas or spaces"
 
 /// What a printable key without an action in a view says (rather than nothing).
 func notAKey(_ c: Character, of view: String) -> String {

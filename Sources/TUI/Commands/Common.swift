@@ -135,6 +135,15 @@ public func installFatalSignalHandlers() {
     TestHooks.installTruncateMapped()
 }
 
+/// Runs the explorer for a command, and ends it with the exit status it earned: 128 + n after
+/// signal n (the terminal restored and a training run saved by then), as shells do; 1 when a
+/// training run could not be saved (the farewell said why).
+func runExplorer(_ o: ExplorerApp.Options) throws {
+    let lost = try ExplorerApp.run(o)
+    if uiStop != 0 { throw ExitCode(128 + uiStop) }
+    if lost { throw ExitCode.failure }
+}
+
 /// Parses the command line and runs the command it names; an error ends the program
 /// (`exitReporting`), naming the help of the command that found it.
 public func runCommandLine() -> Never {

@@ -42,10 +42,6 @@ struct ExploreCommand: ParsableCommand {
         o.screen = ["train": .train, "forward": .forward, "compare": .compare][view] ?? .sample
         o.internalErrorAfterFrames = TestHooks.internalErrorAfterFrames
         o.crashAfterFrames = TestHooks.crashAfterFrames
-        let lost = try ExplorerApp.run(o)
-        // Ended by a signal (the terminal is restored by now): say so in the exit status, as shells do.
-        if uiStop != 0 { throw ExitCode(128 + uiStop) }
-        // The training run could not be saved (the farewell said why): not a success.
-        if lost { throw ExitCode.failure }
+        try runExplorer(o)
     }
 }

@@ -18,7 +18,6 @@ struct ReplayCommand: ParsableCommand {
         o.replay = (rec, file)
         if try wrap({ try CastRecorder.recordIfAsked(cast, inputs: [("the recording", file)]) }) { return }
         o.internalErrorAfterFrames = TestHooks.internalErrorAfterFrames
-        try ExplorerApp.run(o)
-        if uiStop != 0 { throw ExitCode(128 + uiStop) }
+        try runExplorer(o)
     }
 }

@@ -9,10 +9,6 @@ enum TrainViewRunner {
         var o = ExplorerApp.Options()
         o.screen = .train; o.trainer = trainer; o.trainOut = out; o.checkpointEvery = checkpointEvery
         // The explorer says where it saved when it exits.
-        let lost = try ExplorerApp.run(o)
-        // Ended by a signal (the run saved, the terminal restored): say so in the exit status, as the explorer does.
-        if uiStop != 0 { throw ExitCode(128 + uiStop) }
-        // The training run could not be saved (the farewell said why): not a success.
-        if lost { throw ExitCode.failure }
+        try runExplorer(o)
     }
 }
