@@ -125,6 +125,13 @@ final class DataTests: XCTestCase {
         XCTAssertThrowsError(try SafeTensors.read(fifo)) { XCTAssertTrue("\($0)".contains("is a pipe or socket"), "\($0)") }
         XCTAssertLessThan(Date().timeIntervalSince(t0), 1)
         XCTAssertThrowsError(try IDXFile.read("/dev/zero")) { XCTAssertTrue("\($0)".contains("is a device"), "\($0)") }
+        // A /proc file reports 0 bytes and has many: said as such (it was "only 0 bytes").
+        XCTAssertThrowsError(try SafeTensors.read("/proc/self/status")) {
+            XCTAssertTrue("\($0)".contains("is a file the system makes as it is read (as under /proc)"), "\($0)")
+        }
+        let empty = dir + "/empty.safetensors"
+        XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
+        XCTAssertThrowsError(try SafeTensors.read(empty)) { XCTAssertTrue("\($0)".contains("only 0 bytes"), "\($0)") }
         let loop = dir + "/loop"
         XCTAssertEqual(symlink(loop, loop), 0)
         XCTAssertThrowsError(try IDXFile.read(loop)) { XCTAssertTrue("\($0)".contains("symlink loop"), "\($0)") }

@@ -32,10 +32,23 @@ public enum InputFile {
         default: throw EngineError.badFile(path: path, reason: "is a device, not \(a) \(what)")
         }
         let size = Int(st.st_size)
+        if size == 0, hasBytes(path) {
+            // (/proc and /sys files report 0 bytes and are made as they are read: mapping one reads nothing.)
+            throw EngineError.badFile(path: shortened(path), reason: "is a file the system makes as it is read (as under /proc), not \(a) \(what); save it to a regular file first")
+        }
         guard size <= limit else {
             throw EngineError.badFile(path: path, reason: "file of \(size >> 20) MiB is larger than the \(limit >> 20) MiB \(a) \(what) may have")
         }
         return size
+    }
+
+    /// Whether reading the file gives at least one byte (without blocking).
+    static func hasBytes(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        return read(fd, &byte, 1) == 1
     }
 
     /// "cannot read the file: Permission denied": the system's reason, where opening the file gives one.
