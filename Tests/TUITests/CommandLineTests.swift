@@ -88,6 +88,9 @@ final class CommandLineTests: XCTestCase {
             ("train --resume --out \(ckpt) --guidance-weight 5", "--teacher and its guidance flags apply to a new run; --resume continues with the checkpoint's own"),
             ("replay \(Shell.assets)/models/mnist-tiny.safetensors", "not a usable recording: this is a model's weights file"),
             ("sample --out \(png) --n 5000", "--n must be in 1...4096, got 5000"),
+            // A list that starts with a minus is the option's value (it was "Missing value").
+            ("bench --train-batches -1", "--train-batches takes batch sizes in 1...1024, comma separated: '-1'"),
+            ("train --steps 1 --out \(ckpt) --class-weights -1,1,1,1,1,1,1,1,1,1", "--class-weights must be in [0, 1e6]"),
             ("sample --out \(png) --temperature -1", "--temperature must be in [0, 10], got -1.0"),
             ("sample --out \(png) --noise-temperature 11", "--noise-temperature must be in [0, 10], got 11.0"),
             ("sample --out \(png) --sampler ddim --eta 1.5", "--eta must be in [0, 1], got 1.5"),
@@ -213,7 +216,7 @@ final class CommandLineTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var (code, out) = Shell.sh("DDPM_ASSETS=\(dir)/nowhere timeout 30 \(Shell.binary) sample --n 1 --out \(dir)/s.png")
         XCTAssertEqual(code, 1, out)
-        XCTAssertTrue(out.contains("DDPM_ASSETS is \(dir)/nowhere, which is not a folder: set it to the project's assets folder"), out)
+        XCTAssertTrue(out.contains("DDPM_ASSETS is \(dir)/nowhere, which does not exist: set it to the project's assets folder"), out)
         XCTAssertFalse(out.contains("git checkout"), out)
         // A file where the folder should be is no folder either (the hint named paths under the file).
         _ = FileManager.default.createFile(atPath: dir + "/a-file", contents: Data("x".utf8))
@@ -256,7 +259,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual((d["train_conv_kernel"] as? String)?.contains("their weight gradients as well"), avx2, out)
         let (bad, msg) = Shell.sh("DDPM_ASSETS=\(NSTemporaryDirectory())no-assets-\(getpid()) \(Shell.binary) bench --steps 1 --train-batches 2 --sample-batches 1")
         XCTAssertEqual(bad, 0, "speeds are measured without the bundled files: \(msg)")
-        XCTAssertTrue(msg.contains("cannot time loading") && msg.contains("DDPM_ASSETS is \(NSTemporaryDirectory())no-assets-\(getpid()), which is not a folder"), msg)
+        XCTAssertTrue(msg.contains("cannot time loading") && msg.contains("DDPM_ASSETS is \(NSTemporaryDirectory())no-assets-\(getpid()), which does not exist"), msg)
         XCTAssertTrue(msg.contains("peak resident memory") && !msg.contains("loading the"), msg)
         XCTAssertTrue(msg.contains("this CPU's FMA peak, measured now on \(Parallel.cores) cores") && !msg.contains("~250"), msg)
         XCTAssertTrue(msg.contains("training: the U-Net's 3x3 stride-1 convolutions 8 to 32 wide through Winograd"), msg)

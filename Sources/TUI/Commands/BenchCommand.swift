@@ -12,8 +12,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Benchmark the model this weights file describes (its metadata, or --config for a file without it).") var weights: String?
     @OptionGroup(title: "The model (default tiny; tiny, small or a config JSON)") var model: ModelFileOptions
     @Option(parsing: .unconditional, help: "Timed steps per measurement.") var steps: Int = 20
-    @Option(help: "Training batch sizes, comma separated.") var trainBatches: String = "64,128"
-    @Option(help: "Sampling batch sizes, comma separated.") var sampleBatches: String = "1,16,64"
+    @Option(parsing: .unconditional, help: "Training batch sizes, comma separated.") var trainBatches: String = "64,128"
+    @Option(parsing: .unconditional, help: "Sampling batch sizes, comma separated.") var sampleBatches: String = "1,16,64"
     @Option(help: backendHelp) var backend: String?
     @Flag(help: "Print one JSON object.") var json = false
 

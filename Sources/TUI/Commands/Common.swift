@@ -61,11 +61,12 @@ enum Assets {
         }
         // No assets folder at all (a binary copied elsewhere): where they are looked for, not how to restore one file.
         var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: root, isDirectory: &isFolder), isFolder.boolValue else {
+        let exists = FileManager.default.fileExists(atPath: root, isDirectory: &isFolder)
+        guard exists, isFolder.boolValue else {
             let env = ProcessInfo.processInfo.environment["DDPM_ASSETS"] ?? ""
             return env.isEmpty
                 ? "The assets folder was not found beside the ddpm binary's package or in the current folder: set DDPM_ASSETS to the project's assets folder"
-                : "DDPM_ASSETS is \(EngineError.oneLine(env)), which is not a folder: set it to the project's assets folder"
+                : "DDPM_ASSETS is \(EngineError.oneLine(env)), which \(exists ? "is not a folder" : "does not exist"): set it to the project's assets folder"
         }
         return hint
     }

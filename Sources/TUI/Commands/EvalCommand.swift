@@ -18,7 +18,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
     @Flag(help: "Train the classifier anew and write it (to --classifier or the bundled path).") var trainClassifier = false
     @Option(parsing: .unconditional, help: "Classifier training epochs.") var epochs: Int = 8
-    @Option(help: ArgumentHelp("Classifier for --train-classifier: conv1,conv2,conv3,features widths, then relu (ReLU) or gn (GroupNorm + SiLU) or neither (SiLU).", valueName: "widths"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Classifier for --train-classifier: conv1,conv2,conv3,features widths, then relu (ReLU) or gn (GroupNorm + SiLU) or neither (SiLU).", valueName: "widths"))
     var architecture: String = Classifier.Architecture.v2.description
     @Option(help: ArgumentHelp("A second set to compare with: weights (.safetensors, sampled like the first) or an IDX file of images.", valueName: "path"))
     var versus: String?

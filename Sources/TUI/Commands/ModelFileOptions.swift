@@ -9,7 +9,7 @@ import Foundation
 struct ModelFileOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The model: tiny, small, or a config JSON as ddpm writes it ({\"nChannels\": 32, \"chMults\": [1, 2, 2, 4], \"nBlocks\": 2, \"imageSize\": 32, \"attention\": [2]}; nChannels, chMults, nBlocks and imageSize are needed, the rest defaults to nMidBlocks 2, groups 8, attention [], learnSigma and selfCondition false). With a weights file: only for one without ddpm's metadata.", valueName: "config"))
     var config: String?
-    @Option(help: ArgumentHelp("With --config: the chapter's AttentionBlock at these levels (e.g. 1 or 1,2).", valueName: "levels"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --config: the chapter's AttentionBlock at these levels (e.g. 1 or 1,2).", valueName: "levels"))
     var attention: String?
     @Option(help: "For a weights file without ddpm's metadata: its noise schedule, linear, cosine, quadratic or sigmoid (default linear).")
     var schedule: String?

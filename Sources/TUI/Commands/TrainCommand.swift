@@ -18,7 +18,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Starting options: demo (a lecture's live run, a few minutes) or full (the first bundled model's, v1); flags below change them (default: demo with --tui, full otherwise).") var recipe: String?
     @Option(help: ArgumentHelp("Model config: tiny, small or a config JSON (default tiny), e.g. {\"nChannels\": 16, \"chMults\": [1, 2, 4], \"nBlocks\": 1, \"imageSize\": 28, \"attention\": [2]}.", valueName: "config")) var config: String?
-    @Option(help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
+    @Option(parsing: .unconditional, help: "Add the chapter's AttentionBlock at these levels (indices into ch_mults, e.g. 1 or 1,2).") var attention: String?
     @Option(help: "Folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (default: bundled MNIST).") var data: String?
     @Option(parsing: .unconditional, help: "Total optimisation steps (the cosine schedule ends here; the demo's default: as many as this machine trains in about \(TrainRecipe.demoFit.minutes) minutes, \(TrainRecipe.demoFit.steps.lowerBound) to \(TrainRecipe.demoFit.steps.upperBound)).") var steps: Int?
     @Option(parsing: .unconditional, help: "Train for this many epochs instead of --steps.") var epochs: Double?
@@ -34,7 +34,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Dropout inside residual blocks (both recipes: \(Self.full.config.dropout)).") var dropout: Double?
     @Option(parsing: .unconditional, help: "Random seed (default 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
-    @Option(help: ArgumentHelp("Draw training images by label with these relative weights (each 0...1e6), one per label 0, 1, ... (e.g. ten for MNIST): an image of label c is drawn with probability proportional to its weight, with replacement; default: every image once per epoch.", valueName: "w0,w1,...")) var classWeights: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Draw training images by label with these relative weights (each 0...1e6), one per label 0, 1, ... (e.g. ten for MNIST): an image of label c is drawn with probability proportional to its weight, with replacement; default: every image once per epoch.", valueName: "w0,w1,...")) var classWeights: String?
     @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (training as avx512; the preview samples with bfloat16 convolutions); default: the fastest float kernels this CPU runs.") var backend: String?
     @Option(help: "Checkpoint path (safetensors).") var out: String
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
