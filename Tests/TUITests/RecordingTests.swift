@@ -494,6 +494,23 @@ final class RecordingTests: XCTestCase {
                                                  xt: f.xt, x0: x0, eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
                 return r }(), "tensor 'x0_hat' holds a value that is not a number (frame 1)"),
         ]
+        // A frame list that does not match the images (an empty one was reported as a tensor's wrong shape).
+        try good.write(dir + "/good.ddpmtraj")
+        let file = try SafeTensors.read(dir + "/good.ddpmtraj")
+        var meta = file.metadata
+        meta["frames"] = "[]"
+        let blobs = file.tensors.values.map { t in (t.name, t.shape, t.dtype, t.storage.subdata(in: t.offset..<(t.offset + t.count * t.dtype.bytes))) }
+        let owned = blobs.map { b -> UnsafeMutableRawBufferPointer in
+            let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, b.3.count), alignment: 8)
+            p.copyBytes(from: b.3)
+            return p
+        }
+        defer { owned.forEach { $0.deallocate() } }
+        let raws = zip(blobs, owned).map { b, p in (name: b.0, shape: b.1, dtype: b.2, bytes: UnsafeRawBufferPointer(rebasing: p[0..<b.3.count])) }
+        try SafeTensors.write(dir + "/no-frames.ddpmtraj", raw: raws, metadata: meta)
+        XCTAssertThrowsError(try Recording.read(dir + "/no-frames.ddpmtraj")) { e in
+            XCTAssertTrue("\(e)".contains("'frames' describes 0 frames while tensor 'x_t' holds 3"), "\(e)")
+        }
         for (name, rec, needle) in cases {
             let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"
             try rec.write(path)

@@ -260,6 +260,10 @@ public struct Recording: Sendable {
                 }
                 return t
             }
+            // (A frame list that does not match the images, e.g. an empty one, said as such: not as a tensor's shape.)
+            if let held = f.tensors[prefix + "x_t"]?.shape, held.count == 4, Array(held.dropFirst()) == [n, size, size], held[0] != count {
+                throw bad("'\(prefix)frames' describes \(count) frame\(count == 1 ? "" : "s") while tensor '\(prefix)x_t' holds \(held[0])")
+            }
             let xt = try tensor("x_t", [count, n, size, size], .f16), x0 = try tensor("x0_hat", [count, n, size, size], .f16)
             // The frames' arrays take the two tensors' size again (each frame is decoded from the mapped file on
             // its own): under a tight memory limit (ulimit -v) an error now, not an abort part-way.
