@@ -22,8 +22,12 @@ struct InfoCommand: ParsableCommand {
         if let weights = weights ?? (model.isEmpty ? Assets.model : nil) {
             let meta = try Assets.reading(weights) { try wrap { try SafeTensors.read(weights).metadata } }
             if let format = meta["format"], format.contains("classifier") {
+                // Read as the classifier it says it is: the architecture printed is one its tensors hold.
+                let arch = try wrap {
+                    format.contains("noisy") ? try ClassifierGuidance.read(weights).classifier.arch : try Classifier.read(weights).0.arch
+                }
                 print("file:                 \(shown(weights))")
-                print("holds:                \(shown(format)) (architecture \(shown(meta["architecture"] ?? "16,32,32,128,gn"))), not a U-Net")
+                print("holds:                \(shown(format)) (architecture \(arch)), not a U-Net")
                 for k in ["schedule", "test_accuracy", "command"] where meta[k] != nil { print("\(k):".padding(toLength: 22, withPad: " ", startingAt: 0) + shown(meta[k]!)) }
                 return
             }
