@@ -237,7 +237,7 @@ final class FaultTests: XCTestCase {
     /// What `train` could not hold or nothing could load is refused at once with one
     /// line, before any memory is taken (these once crashed writing through a null
     /// pointer, or trained a model that sample, info and export refuse); an --epochs
-    /// too long says so in its own terms; a --cast FIFO nobody reads does not hang.
+    /// too long says so in its own terms; a --cast FIFO nobody reads does not hang; a cast stops at its size limit.
     func testTrainRefusesWhatItCouldNotHoldOrLoad() throws {
         let env = "DDPM_ASSETS=\(Shell.assets) SWIFT_BACKTRACE=enable=no"
         let huge = #"'{"nChannels":512,"chMults":[1,2],"nBlocks":8,"imageSize":28}'"#
@@ -270,6 +270,15 @@ final class FaultTests: XCTestCase {
         let (_, refused) = Shell.sh("timeout 20 script -qec '\(Shell.binary) --n 1 --cast \(model)' /dev/null")
         XCTAssertTrue(refused.contains("exists and is not an asciicast"), refused)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: model)), Data(repeating: 7, count: 1000), "the file is untouched")
+        // A cast stops growing at its limit (2 GiB; 30 kB here), at a whole event, and says so; the session goes on.
+        let capped = "\(dir!)/capped.cast"
+        let (code, note) = Shell.sh("(sleep 4; printf q) | timeout 30 script -qec 'stty cols 80 rows 24; DDPM_ASSETS=\(Shell.assets) DDPM_TEST_CAST_LIMIT=30000 \(Shell.binary) --n 1 --cast \(capped)' /dev/null")
+        XCTAssertEqual(code, 0, note)
+        XCTAssertTrue(note.contains("note: --cast stopped recording at 29 KiB") && note.contains("the session went on"), note)
+        let lines = Shell.read(capped).split(separator: "\n")
+        XCTAssertLessThanOrEqual(Shell.read(capped).utf8.count, 30000)
+        XCTAssertGreaterThan(lines.count, 2)
+        for l in lines { XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(l.utf8)), "every line whole: \(l.prefix(80))") }
     }
 
     /// `eval --spacing` picks DDIM's timesteps (the samples change, the report

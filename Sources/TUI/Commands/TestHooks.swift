@@ -26,6 +26,9 @@ enum TestHooks {
     static let crashAfterFrames: (frames: Int, abort: Bool)? = Int(env["DDPM_TEST_CRASH"] ?? "").map { ($0, false) }
         ?? Int(env["DDPM_TEST_ABORT"] ?? "").map { ($0, true) }
 
+    /// `DDPM_TEST_CAST_LIMIT=BYTES`: --cast stops recording at BYTES instead of 1 GiB.
+    static let castLimitBytes = Int(env["DDPM_TEST_CAST_LIMIT"] ?? "")
+
     /// `DDPM_TEST_TRUNCATE_MAPPED=NAME`: an input file whose path ends in NAME is cut to 8 KiB
     /// right after it is mapped, as another program rewriting it might (the SIGBUS that follows
     /// must end in one line and exit 1, not a crash report). Installed with the signal handlers.

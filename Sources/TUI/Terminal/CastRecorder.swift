@@ -14,6 +14,10 @@ enum CastRecorder {
     /// Set by SIGWINCH; the relay loop passes the new size on.
     nonisolated(unsafe) static var resized: Int32 = 0
 
+    /// The most a cast file may take: about half an hour of an explorer playing a trajectory at
+    /// 120x40 (some 1 MB a second); a paused one writes next to nothing.
+    static let limitBytes = TestHooks.castLimitBytes ?? 2 << 30
+
     /// Whether the file at `path` begins with an asciicast header (a JSON object with a "version" on its first line:
     /// 2 is what --cast writes, 3 asciinema's newer format).
     static func isCast(_ path: String) -> Bool {
@@ -100,10 +104,14 @@ enum CastRecorder {
         var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
         // A cast that cannot be written (disk full) stops recording; the session goes on and says so at the end.
         var castError: Error?
+        // So does one that reaches `limitBytes` (a playing explorer writes about 1 MB a second), at a
+        // whole event: the file stays a cast that plays.
+        var written = headerLine.count + 1, full: Double?
         func event(_ code: String, _ text: String) {
-            guard castError == nil else { return }
-            let line = "[" + String(format: "%.6f", Benchmark.now() - start) + ", \"" + code + "\", " + SafeTensors.jsonString(text) + "]\n"
-            do { try out.write(contentsOf: Data(line.utf8)) } catch { castError = error }
+            guard castError == nil, full == nil else { return }
+            let line = Data(("[" + String(format: "%.6f", Benchmark.now() - start) + ", \"" + code + "\", " + SafeTensors.jsonString(text) + "]\n").utf8)
+            guard written + line.count <= limitBytes else { full = Benchmark.now() - start; return }
+            do { try out.write(contentsOf: line); written += line.count } catch { castError = error }
         }
         loop: while true {
             if uiStop != 0 { kill(pid, uiStop); uiStop = 0 }
@@ -139,6 +147,10 @@ enum CastRecorder {
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         // One line with the system's reason (it was Foundation's error dump) and a failing exit: the
         // file is cut where writing failed, which a script must not take for a whole recording.
+        if let full {
+            let minutes = Int(full / 60)
+            fputs("note: --cast stopped recording at \(limitBytes >= 1 << 30 ? "\(limitBytes >> 30) GiB" : "\(limitBytes >> 10) KiB"), \(minutes < 1 ? "\(Int(full)) s" : "\(minutes) min") into the session (the file plays up to there); the session went on\n", stderr)
+        }
         if let castError {
             tcsetattr(STDIN_FILENO, TCSANOW, &saved)   // (raw mode would print it without a carriage return)
             fputs("Error: \(cannotWrite(castError).description); the recording stops where writing failed, the session went on\n", stderr)
