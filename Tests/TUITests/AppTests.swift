@@ -163,6 +163,34 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(st.message, "sample 4 of \(large) shown selected (z zooms it)")
     }
 
+    /// The zoom shows one digit at a time, so h/l reach every digit the run records, those the
+    /// grid has no room for too (13 to 16 at 80x24 could not be zoomed); back on the grid the
+    /// selection is the last digit shown.
+    func testZoomReachesDigitsTheGridDoesNotShow() throws {
+        var st = try makeState()
+        let digits = Array(repeating: ringDigit(), count: 16).flatMap { $0 }
+        let f = Frame(step: 0, totalSteps: 1000, t: 999, tNext: 998, n: 16, size: 28, xt: digits, x0: digits,
+                      xNext: [], eps: Stats(), x0Outside: 0)
+        st.snapshot.n = 16; st.snapshot.history = [RecordedFrame(f, keep: 16)]
+        st.width = 80; st.height = 24
+        let shown = SampleView.shownDigits(st)
+        XCTAssertLessThan(shown, 16)
+        for _ in 0..<20 { _ = reduce(&st, .key(.char("l"))) }
+        XCTAssertEqual(st.selected, shown - 1, "the grid selects among the digits shown")
+        _ = reduce(&st, .key(.char("z")))
+        for _ in 0..<20 { _ = reduce(&st, .key(.char("l"))) }
+        XCTAssertEqual(st.selected, 15)
+        XCTAssertEqual(st.message, "sample 16 of 16 selected")
+        var buf = CellBuffer(width: 80, height: 24)
+        SampleView.render(st, &buf)
+        XCTAssertTrue(buf.lines().contains { $0.contains("sample 16 of 16 at t=999") }, buf.lines().joined(separator: "\n"))
+        _ = reduce(&st, .key(.char("h")))
+        XCTAssertEqual(st.selected, 14)
+        _ = reduce(&st, .key(.char("z")))
+        XCTAssertEqual(st.selected, shown - 1)
+        XCTAssertEqual(st.message, "sample \(shown) of \(shown) shown selected (z zooms it)")
+    }
+
     /// At 80 columns a run whose σ² changed twice keeps its position in the run
     /// and plain words: the samplers before the current one become "… then "
     /// (it was "t=879 DDPM β seed2 temp1.0 clip run"); narrower, the short line

@@ -440,7 +440,7 @@ final class ForkTests: XCTestCase {
         st.snapshot = AppTests.fakeSnapshot(steps: 3)
         st.zoom = true; st.selected = 1
         let said = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(said.hasSuffix("ddpm-seed0-temp1.0-digit2-t997-ddpm-beta-xt-x0.png, -stages.png (3 stages)"), said)
+        XCTAssertTrue(said.hasSuffix("ddpm-seed0-temp1.0-sample2-t997-ddpm-beta-xt-x0.png, -stages.png (3 stages)"), said)
         let base = said.components(separatedBy: "exported ")[1].components(separatedBy: "-xt-x0.png")[0]
         let pair = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-xt-x0.png"))))
         XCTAssertEqual(pair.width, (2 * 28 + 3) * 8); XCTAssertEqual(pair.height, (28 + 2) * 8)

@@ -821,7 +821,7 @@ enum ExplorerApp {
         let history = s.focusHistory, k = min(s.selected, f.n - 1)
         let side = (s.forking ? (s.forkFocus ? "-fork" : "-original") : "")
         // Named as the grids' files are: the side, then what it shows, then the samplers of its steps so far.
-        let stem = runStem(s.snapshot, dir: dir) + "\(side)-digit\(k + 1)-t\(f.t)-"
+        let stem = runStem(s.snapshot, dir: dir) + "\(side)-sample\(k + 1)-t\(f.t)-"
             + samplersInName(Array(history.prefix(idx + 1)), else: s.settings) + tag
         let r = s.xtRange(f)
         // As shown: a finished run's final sample where x_t was (ZoomView.finalDigit).

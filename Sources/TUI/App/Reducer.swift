@@ -475,7 +475,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return [.exportGIF]
     case .char("h"), .char("l"), .char("j"), .char("k"):
         // Select a digit: h / l previous / next, k / j a row up / down (the grid's columns).
-        let n = SampleView.shownDigits(s), cols = SampleView.columns(s)
+        let n = SampleView.selectableDigits(s), cols = SampleView.columns(s)
         let d = k == .char("h") ? -1 : (k == .char("l") ? 1 : (k == .char("j") ? cols : -cols))
         s.selected = min(n - 1, max(0, s.selected + d))
         saySelected(&s)
@@ -483,6 +483,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("z"):
         s.zoom.toggle()
         s.message = s.zoom ? "zoom: sample \(s.selected + 1), its stages and the classifier's reading over t (z: back)" : nil
+        // Back on the grid from a sample the zoom reached but the grid does not show: the last one shown.
+        if !s.zoom, s.selected >= SampleView.shownDigits(s) { saySelected(&s) }
         return []
     case .char("="):
         s.showEquation.toggle()
@@ -802,9 +804,9 @@ private func leftOut(_ message: String?) -> [String] {
 /// "sample 4 of 12 shown selected": the selection among the digits shown, which a resize
 /// changes (the selection kept among them).
 private func saySelected(_ s: inout AppState) {
-    let n = SampleView.shownDigits(s)
+    let n = SampleView.selectableDigits(s)
     s.selected = min(s.selected, max(0, n - 1))
-    s.message = "sample \(s.selected + 1) of \(n) shown selected" + (s.zoom ? "" : " (z zooms it)")
+    s.message = s.zoom ? "sample \(s.selected + 1) of \(n) selected" : "sample \(s.selected + 1) of \(n) shown selected (z zooms it)"
 }
 
 /// How the compare view's values are typed (said where a key is left out or not an edit).

@@ -22,6 +22,13 @@ enum SampleView {
         return min(max(1, s.snapshot.n), g.cols * g.rows)
     }
 
+    /// The digits h/l/j/k select among: those shown, or in the zoom (one digit at a time) every
+    /// digit the run records, those the grid has no room for too.
+    static func selectableDigits(_ s: AppState) -> Int {
+        guard s.zoom, let f = s.focusHistory.last else { return shownDigits(s) }
+        return max(1, f.n)
+    }
+
     /// As many key hints as fit the width, always ending with "? help".
     static func fitHints(_ hints: [String], width: Int) -> String {
         var shown = hints
