@@ -138,6 +138,23 @@ final class WidgetTests: XCTestCase {
         XCTAssertTrue(narrow.lines().last { $0.contains("└") }?.contains("0 step → ") ?? false, narrow.text)
     }
 
+    /// Two curves without colours (NO_COLOR) are told apart by marker, as in ASCII (braille drew
+    /// the train view's raw and smoothed loss alike); one curve, or with colours, stays braille.
+    func testCurvesWithoutColoursHaveMarkers() {
+        let up = (0..<40).map { Double($0) }, down = up.reversed().map { $0 }
+        func drawn(_ caps: TermCaps, _ series: [PlotWidget.Series]) -> String {
+            var buf = CellBuffer(width: 40, height: 8)
+            PlotWidget(series: series, title: "t", caps: caps).render(into: &buf, x: 0, y: 0, w: 40, h: 8)
+            return buf.lines().dropFirst().dropLast().joined()
+        }
+        let mono = TermCaps(unicode: true, colors: 0), braille = { (s: String) in s.unicodeScalars.contains { (0x2801...0x28FF).contains($0.value) } }
+        let two: [PlotWidget.Series] = [.init(up, color: 244), .init(down, color: 226)]
+        let marked = drawn(mono, two)
+        XCTAssertTrue(marked.contains("*") && marked.contains("o") && !braille(marked), marked)
+        XCTAssertTrue(braille(drawn(.full, two)) && !drawn(.full, two).contains("*"))
+        XCTAssertTrue(braille(drawn(mono, [.init(up, color: 244)])), "one curve needs no marker")
+    }
+
     func testTooSmallMessage() throws {
         let st = AppState(caps: .full, width: 20, height: 5, schedule: try NoiseSchedule())
         let buf = render(st)

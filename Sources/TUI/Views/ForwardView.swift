@@ -77,7 +77,7 @@ enum ForwardView {
         let snrH = bound != nil && ph >= 9 ? ph / 2 : ph
         if snrH >= 4 {
             PlotWidget(series: all.enumerated().map { .init($1.snr, color: colors[$0]) },
-                       title: fitting(s.caps.unicode
+                       title: fitting(!PlotWidget.marksCurves(s.caps, curves: all.count)
                                         ? ["SNR_t of linear / cosine / quadratic / sigmoid (log scale, same colours as above)",
                                            "SNR_t of the four schedules (log scale, colours as above)", "SNR_t (log scale)", "SNR_t (log)"]
                                         : ["SNR_t, log scale: * linear, o cosine, + quadratic, x sigmoid",

@@ -159,7 +159,7 @@ enum TrainView {
             let loss = weightingName(m).map { "\($0) weighted loss" } ?? "loss"
             // (Grey 244 is drawn white in 8 or 16 colours.)
             let raw = s.caps.colors >= 256 ? "grey" : "white"
-            let titles = s.caps.unicode
+            let titles = !PlotWidget.marksCurves(s.caps, curves: 2)
                 ? ["\(loss) per step (\(raw)) and smoothed (yellow), log scale", "\(loss) (\(raw)), smoothed (yellow), log",
                    "\(loss), log scale", "loss, log scale"]
                 : ["\(loss) per step (*) and smoothed (o), log scale", "\(loss) (*), smoothed (o), log",

@@ -155,12 +155,11 @@ enum ZoomView {
     }
 }
 
-/// The plot's title, saying which curve is which where the width allows: by colour, or in
-/// ASCII by marker (braille without colours has neither: then the names only).
+/// The plot's title, saying which curve is which where the width allows: by colour, or by marker
+/// (ASCII, or no colours).
 private func title(_ digit: Int, _ w: Int, caps: TermCaps) -> String {
     let plain = "p(\(digit)) & entropy/max"
-    if !caps.unicode { return w >= 21 ? "p(\(digit)) *, entropy/max o" : plain }
-    guard caps.colors >= 8 else { return plain }
+    if PlotWidget.marksCurves(caps, curves: 2) { return w >= 21 ? "p(\(digit)) *, entropy/max o" : plain }
     return w >= 27 ? "p(\(digit)) green, entropy/max red" : plain
 }
 

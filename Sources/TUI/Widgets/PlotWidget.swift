@@ -27,6 +27,10 @@ public struct PlotWidget {
         self.xName = xName; self.caps = caps
     }
 
+    /// Whether curves are told apart by marker (* o + x) rather than by colour: without braille,
+    /// or with several curves and no colours (NO_COLOR), where braille would draw them alike.
+    public static func marksCurves(_ caps: TermCaps, curves: Int) -> Bool { !caps.unicode || (curves > 1 && caps.colors < 8) }
+
     static func label(_ v: Double, log: Bool) -> String {
         if log { return "1e\(Int(v.rounded()))" }
         if v == 0 { return "0" }
@@ -77,16 +81,17 @@ public struct PlotWidget {
             }
         }
         let cursorCol = cursor.map { xDot($0) / 2 }
+        let marks = Self.marksCurves(caps, curves: series.count)
         for cy in 0..<ph {
             for cx in 0..<pw {
                 let bits = grid[cy * pw + cx]
-                if caps.unicode {
+                if !marks {
                     if bits != 0 { buf.put(px + cx, py + cy, Character(Unicode.Scalar(0x2800 + bits)!), fg: gridColor[cy * pw + cx]) }
                     else if cx == cursorCol { buf.put(px + cx, py + cy, "│", fg: 226) }
                 } else {
                     // Without braille or colour each series has a marker of its own.
                     if bits != 0 { buf.put(px + cx, py + cy, ["*", "o", "+", "x"][gridSeries[cy * pw + cx] % 4], fg: gridColor[cy * pw + cx]) }
-                    else if cx == cursorCol { buf.put(px + cx, py + cy, "|") }
+                    else if cx == cursorCol { buf.put(px + cx, py + cy, caps.unicode ? "│" : "|") }
                 }
             }
             if caps.unicode { buf.put(px - 1, py + cy, "┤", fg: 244) } else { buf.put(px - 1, py + cy, "|") }
