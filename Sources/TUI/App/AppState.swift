@@ -231,7 +231,7 @@ public enum KeyHelp {
         ("=", "update equation with this step's numbers"), ("m", "renderer half-block / braille / ASCII"),
         ("← / →", "scrub back / forward a step (pauses)"), ("shift ← / →", "scrub 10 steps"),
         ("PgUp / PgDn", "scrub a tenth of the run"), ("Home / End", "scrub to the start / back to live"),
-        ("h / l", "select the previous / next digit"), ("k / j", "select a digit a row up / down"),
+        ("h l / k j", "select the previous / next digit, a row up / down"),
         ("z", "zoom the selected digit: x_t and x̂0, its stages, p(class)"),
         ("f", "fork after the step shown (again: close)"), ("tab", "keys act on the fork / the original"),
         ("p", "export the grids as PNG (zoomed: the digit and its stages)"), ("R", "record the trajectory to a file: ddpm replay"),
@@ -240,6 +240,7 @@ public enum KeyHelp {
         ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
         ("no ink", "under a digit: too few inked pixels (all ink: too many)"),
         ("red / blue", "pixels past the range shown (blue: below it, half-block)"),
+        ("side panel", "ε̂: predicted noise, about N(0,1); x̂0 past: outside [-1,1]"),
     ]
     /// The sample view while replaying a recording.
     public static let replay: [(String, String)] = [

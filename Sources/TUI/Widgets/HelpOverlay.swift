@@ -16,18 +16,24 @@ enum HelpOverlay {
     static func perPage(_ s: AppState) -> Int { max(1, min(s.height - 2, 60) - 4) }
     static func pages(_ s: AppState) -> Int { layout(s).pages.count }
 
-    /// Without UTF-8 the arrows are spelled out (a "<" key would not scrub).
+    /// Without UTF-8 the arrows are spelled out (a "<" key would not scrub), and ε̂ (not "e", Euler's number).
     static func spell(_ k: String, unicode: Bool) -> String {
         unicode ? k : k.replacingOccurrences(of: "←", with: "left").replacingOccurrences(of: "→", with: "right")
             .replacingOccurrences(of: "↑", with: "up").replacingOccurrences(of: "↓", with: "down")
+            .replacingOccurrences(of: "ε̂", with: "eps")
+    }
+
+    /// The view's keys and descriptions as this terminal writes them.
+    static func spelled(_ s: AppState) -> [(String, String)] {
+        keys(s).map { (spell($0.0, unicode: s.caps.unicode), spell($0.1, unicode: s.caps.unicode)) }
     }
 
     /// The box's key column and width, and its pages: each key with its
     /// description word-wrapped to the box (continuation rows indented under
     /// the description), as many keys per page as their rows fit.
     static func layout(_ s: AppState) -> (keyW: Int, w: Int, pages: [[(key: String, rows: [String])]]) {
-        let keys = keys(s)
-        let keyW = (keys.map { spell($0.0, unicode: s.caps.unicode).count }.max() ?? 8) + 2
+        let keys = spelled(s)
+        let keyW = (keys.map { $0.0.count }.max() ?? 8) + 2
         // 76 wide, or wider (as the window allows) when spelled-out keys push a description past the edge.
         let w = min(s.width - 4, max(76, keyW + (keys.map { $0.1.count }.max() ?? 0) + 4))
         let descW = max(8, w - keyW - 4), per = perPage(s)
@@ -41,7 +47,7 @@ enum HelpOverlay {
             rows.append(line)
             rows = Array(rows.prefix(per))
             if used + rows.count > per && !pages[pages.count - 1].isEmpty { pages.append([]); used = 0 }
-            pages[pages.count - 1].append((spell(k, unicode: s.caps.unicode), rows))
+            pages[pages.count - 1].append((k, rows))
             used += rows.count
         }
         return (keyW, w, pages)
