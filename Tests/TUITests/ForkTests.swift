@@ -427,7 +427,7 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(said.hasPrefix("export failed, nothing written: "), said)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [], "the first file was removed")
         let ok = ExplorerApp.writePNGs("\(dir)/x", [("-a.png", digits, nil, 1), ("-b.png", digits, nil, 1)], side: 28)
-        XCTAssertEqual(ok.said, "exported \(InputFile.shown(dir + "/x"))-a.png, -b.png")
+        XCTAssertEqual(ok.said, "exported 2 PNGs: \(InputFile.shown(dir + "/x")) + -a.png, -b.png")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["x-a.png", "x-b.png"])
     }
 
@@ -440,8 +440,8 @@ final class ForkTests: XCTestCase {
         st.snapshot = AppTests.fakeSnapshot(steps: 3)
         st.zoom = true; st.selected = 1
         let said = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(said.hasSuffix("ddpm-seed0-temp1.0-sample2-t997-ddpm-beta-xt-x0.png, -stages.png (3 stages)"), said)
-        let base = said.components(separatedBy: "exported ")[1].components(separatedBy: "-xt-x0.png")[0]
+        XCTAssertTrue(said.hasSuffix("ddpm-seed0-temp1.0-sample2-t997-ddpm-beta + -xt-x0.png, -stages.png (3 stages)"), said)
+        let base = said.components(separatedBy: "PNGs: ")[1].components(separatedBy: " + ")[0]
         let pair = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-xt-x0.png"))))
         XCTAssertEqual(pair.width, (2 * 28 + 3) * 8); XCTAssertEqual(pair.height, (28 + 2) * 8)
         // x̂0 (the ring at ±1) on the right at full contrast; x_t (the ring at ±0.5) on the left, shown in its own range.
@@ -453,7 +453,7 @@ final class ForkTests: XCTestCase {
         let strip = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-stages.png"))))
         XCTAssertEqual(strip.width, (3 * 28 + 4) * 4)
         // Again with nothing new: a new name, never over the first.
-        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-ddpm-beta-2-xt-x0.png"))
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-ddpm-beta-2 + -xt-x0.png"))
         // Finished: the final sample where x_t was, as the zoom shows it, and named so.
         var done = st
         done.snapshot.finished = true; done.snapshot.running = false
@@ -461,13 +461,13 @@ final class ForkTests: XCTestCase {
         let doneSaid = ExplorerApp.export(done, dir: dir).said
         XCTAssertTrue(doneSaid.hasSuffix("-final-x0.png, -stages.png (3 stages)"), doneSaid)
         let donePair = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath:
-            doneSaid.components(separatedBy: "exported ")[1].components(separatedBy: ", ")[0]))))
+            doneSaid.components(separatedBy: "PNGs: ")[1].components(separatedBy: " + ")[0] + "-final-x0.png"))))
         XCTAssertEqual(donePair.pixels[((1 + 3) * 8) * donePair.width + (1 + 3) * 8], ImageWriter.byte(1), "the final sample (all ink)")
         // One step so far: one stage, said so.
         var first = st; first.scrub = 0
         XCTAssertTrue(ExplorerApp.export(first, dir: dir).said.hasSuffix("-stages.png (1 stage)"))
         st.zoom = false
-        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997-xt.png"), "the grids again")
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t997 + -xt.png"), "the grids again")
         // A run whose variance changed on the way: the grids are named by both, as the zoom's export is.
         var changed = st
         changed.scrub = nil
@@ -477,7 +477,7 @@ final class ForkTests: XCTestCase {
             step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: post, xt: f.xt, x0: f.x0,
             eps: f.eps, x0Outside: f.x0Outside, readings: f.readings)
         let both = ExplorerApp.export(changed, dir: dir).said
-        XCTAssertTrue(both.contains("ddpm-beta-then-ddpm-post-t\(f.t)-xt.png"), both)
+        XCTAssertTrue(both.contains("ddpm-beta-then-ddpm-post-t\(f.t) + -xt.png"), both)
     }
 
     /// `p` names files by seed, sampler, temperature and t, never overwrites an
@@ -492,7 +492,7 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(second.contains("t997-2"), second)
         // The bf16 explorer's files say so (its samples are not the float kernels').
         let tagged = ExplorerApp.export(st, dir: dir, tag: "-bf16").said
-        XCTAssertTrue(tagged.contains("ddpm-seed0-temp1.0-ddpm-beta-t997-bf16-xt.png"), tagged)
+        XCTAssertTrue(tagged.contains("ddpm-seed0-temp1.0-ddpm-beta-t997-bf16 + -xt.png"), tagged)
         // Guidance and the sampler's own setting are in the name (recordings share it).
         XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 50, eta: 0.5, guide: 7).fileDescription, "ddim50-eta0.5-guide7x4")
         XCTAssertEqual(SamplerSettings(variance: .posterior).fileDescription, "ddpm-post")
@@ -503,7 +503,7 @@ final class ForkTests: XCTestCase {
         let third = ExplorerApp.export(st, dir: dir).said
         // Both sides as shown, and nothing else: no x_t is on screen while forking. Each file says what its
         // side shows: the original (focused) its final samples, the fork, still going, its newest x̂0.
-        XCTAssertTrue(third.hasSuffix("ddpm-seed0-temp1.0-original-final-ddpm-beta.png, -fork-t997-x0-ddpm-beta.png"), third)
+        XCTAssertTrue(third.hasSuffix("ddpm-seed0-temp1.0 + -original-final-ddpm-beta.png, -fork-t997-x0-ddpm-beta.png"), third)
         for other in ["-xt.png", "-x0.png", "-final.png"] { XCTAssertFalse(third.contains(other), third) }
         // The focused side's step names the files; each side's image its own samplers, and only those.
         st.forkFocus = true
@@ -512,13 +512,13 @@ final class ForkTests: XCTestCase {
                           xt: $0.xt, x0: $0.x0, eps: $0.eps, x0Outside: $0.x0Outside, readings: $0.readings)
         }
         let fourth = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(fourth.hasSuffix("ddpm-seed0-temp1.0-original-t997-x0-ddpm-beta.png, -fork-t997-x0-ddim20-eta0.0.png"), fourth)
+        XCTAssertTrue(fourth.hasSuffix("ddpm-seed0-temp1.0 + -original-t997-x0-ddpm-beta.png, -fork-t997-x0-ddim20-eta0.0.png"), fourth)
         // Both sides finished: the grids show the final samples, and the files say so (not the t of
         // the focused side's last step, whose input x_t is not the image shown).
         st.snapshot.forkFinal = Array(repeating: -0.5, count: 4 * 784)
         let ended = ExplorerApp.export(st, dir: dir).said
-        XCTAssertTrue(ended.hasSuffix("ddpm-seed0-temp1.0-2-original-final-ddpm-beta.png, -fork-final-ddim20-eta0.0.png"), ended)
-        let forkFile = ended.components(separatedBy: "exported ")[1].components(separatedBy: "-original-")[0] + "-fork-final-ddim20-eta0.0.png"
+        XCTAssertTrue(ended.hasSuffix("ddpm-seed0-temp1.0-2 + -original-final-ddpm-beta.png, -fork-final-ddim20-eta0.0.png"), ended)
+        let forkFile = ended.components(separatedBy: "PNGs: ")[1].components(separatedBy: " + ")[0] + "-fork-final-ddim20-eta0.0.png"
         let fork = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: forkFile))))
         XCTAssertEqual(Set(fork.pixels), [0, ImageWriter.byte(-0.5)], "the fork's final samples (-0.5) and the black gaps, not a step's x̂0")
         st.snapshot.forkFinal = nil
@@ -532,7 +532,7 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(done.contains("ddpm-beta-t997-") && done.hasSuffix("-x0.png, -final.png") && !done.contains("-xt.png"), done)
         // Scrubbed back, x_t is on screen again.
         st.scrub = 1
-        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t998-xt.png, -x0.png"))
+        XCTAssertTrue(ExplorerApp.export(st, dir: dir).said.contains("t998 + -xt.png, -x0.png"))
         st.scrub = nil
         // After a temperature change the left grid is the run before it: exported under its temperature.
         st.snapshot.finished = false; st.snapshot.final = nil

@@ -812,7 +812,10 @@ enum ExplorerApp {
             for path in written { try? FileManager.default.removeItem(atPath: path) }
             return ("export failed, nothing written: \(error)", nil)
         }
-        return ("exported \(InputFile.shown(base))" + files.map(\.suffix).joined(separator: ", ") + note, base + files[0].suffix)
+        // Two or more: the name they share, then each one's end ("A-x0.png, -final.png" read as A-x0-final.png).
+        let said = files.count == 1 ? "exported \(InputFile.shown(base + files[0].suffix))"
+            : "exported \(files.count) PNGs: \(InputFile.shown(base)) + " + files.map(\.suffix).joined(separator: ", ")
+        return (said + note, base + files[0].suffix)
     }
 
     /// `p` in the zoom: the selected digit, x_t (a finished run: its final sample) beside x̂0 at the step shown (8x), and its x̂0 at up to 10
