@@ -116,7 +116,7 @@ final class AppTests: XCTestCase {
         st.mode = .halfBlock
         _ = reduce(&st, .key(.char("m")))
         XCTAssertEqual(st.mode, .braille)
-        XCTAssertEqual(st.message, "renderer: braille (the zoom view draws half-block)")
+        XCTAssertEqual(st.message, "renderer: braille (the zoom's strip of stages stays half-block)")
     }
 
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.

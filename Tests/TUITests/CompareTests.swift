@@ -180,6 +180,7 @@ final class CompareTests: XCTestCase {
         XCTAssertNil(st.editing)
         XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])
         XCTAssertEqual(fx, [.command(.compare(st.compareSpec))])
+        XCTAssertEqual(st.message, "comparing noise temperature: 0.2, 0.8 (left out: 'x', 'a', 'b')", "what was left out is said again")
         // The same values again (Enter without an edit) do not start the comparison over.
         st.snapshot.compare = CompareSnapshot(spec: st.compareSpec, rows: [], running: true)
         _ = reduce(&st, .key(.char("e")))

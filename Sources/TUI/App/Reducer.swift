@@ -179,7 +179,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
         s.message = "comparison paused beside the training run: space runs it (training slows)"
         return [show, .command(.pause)]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
-        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille && s.screen == .sample ? " (the zoom view draws half-block)" : "")
+        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille && s.screen == .sample ? " (the zoom's strip of stages stays half-block)" : "")
             : "ASCII renderer only: the terminal has no UTF-8"
         return []
     default: break
@@ -702,7 +702,10 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
                 return []
             }
             s.compareValues[s.compareParameter] = v; s.editing = nil
+            // The characters left out while typing are said again: "0, 3, abc" compares 0 and 3, not abc.
+            let left = leftOut(previous)
             s.message = "comparing \(s.compareParameter.rawValue): \(v.map { s.compareParameter.format($0) }.joined(separator: ", "))"
+                + (left.isEmpty ? "" : " (left out: \(left.joined(separator: ", ")))")
             return [.command(.compare(s.compareSpec))]
         } catch { s.message = "\(error) (Esc cancels)"; return [] }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && (fresh || text.count < 60):
