@@ -10,7 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-static const int signals[] = { SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE };
+static const int signals[] = { SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGQUIT };
 enum { count = sizeof signals / sizeof signals[0] };
 static struct termios shell_modes;
 static struct sigaction previous[count];
@@ -55,8 +55,10 @@ static void handler(int sig, siginfo_t *info, void *context) {
     (void)sigaction(sig, &before, NULL);
     // Sent by another process (`kill -SEGV`): not a fault of ours, so no crash report. Swift's
     // report is interactive on a terminal and let the other threads run on, 200% CPU, no exit.
+    // Nor is SIGQUIT, however it comes (Ctrl-\ on the terminal, kill -QUIT): a request to quit,
+    // which Swift's report took for a crash and then ran on, writing its output and exiting 0.
     // Die of the signal: blocked while this handler runs, it arrives on return.
-    if (info != NULL && info->si_code == SI_USER && info->si_pid != getpid()) {
+    if (sig == SIGQUIT || (info != NULL && info->si_code == SI_USER && info->si_pid != getpid())) {
         struct sigaction plain;
         memset(&plain, 0, sizeof plain);
         plain.sa_handler = SIG_DFL;

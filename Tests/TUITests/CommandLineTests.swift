@@ -88,6 +88,8 @@ final class CommandLineTests: XCTestCase {
             ("train --resume --out \(ckpt) --guidance-weight 5", "--teacher and its guidance flags apply to a new run; --resume continues with the checkpoint's own"),
             ("replay \(Shell.assets)/models/mnist-tiny.safetensors", "not a usable recording: this is a model's weights file"),
             ("sample --out \(png) --n 5000", "--n must be in 1...4096, got 5000"),
+            ("schedule -T5", "Unknown option '-T5'. Did you mean '--T'? or: Missing value for '-T <T>' in '-T5'"),
+            ("sample --out \(png)" + String(repeating: " --n 1", count: 500), "Error: 1003 arguments; ddpm takes at most 1000"),
             // A list that starts with a minus is the option's value (it was "Missing value").
             ("bench --train-batches -1", "--train-batches takes batch sizes in 1...1024, comma separated: '-1'"),
             ("train --steps 1 --out \(ckpt) --class-weights -1,1,1,1,1,1,1,1,1,1", "--class-weights must be in [0, 1e6]"),

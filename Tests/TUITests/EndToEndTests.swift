@@ -97,10 +97,15 @@ final class EndToEndTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: exportDir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: exportDir) }
         let args = "--seed 5 --sampler ddim --steps 50"
-        let cmd = "env \(env) DDPM_ASSETS=\(Self.root.path)/assets DDPM_EXPORT_DIR=\(exportDir) \(Self.binary) \(args); echo $? > \(exitFile); sleep 60"
+        let cmd = "env \(env) DDPM_ASSETS=\(Self.root.path)/assets DDPM_EXPORT_DIR=\(exportDir) \(Self.binary) \(args) --paused; echo $? > \(exitFile); sleep 60"
         sh("tmux kill-session -t \(session) 2>/dev/null")
         XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        // --paused: x_T and the first step on screen, waiting for space.
+        waitFor("paused after the first step") { Self.status($0).contains("1/50") && Self.status($0).contains("paused") && Self.showsDigits($0, unicode: unicode) }
+        usleep(500_000)
+        XCTAssertTrue(Self.status(pane()).contains("1/50"), "still waiting: \(Self.status(pane()))")
+        keys("Space")
         waitFor("digits, sampling finished") { $0.contains("x_0  final sample") && Self.showsDigits($0, unicode: unicode) && Self.status($0).contains("finished") }
         // The final x̂0 exported, decoded, and compared with `ddpm sample` (DDIM's last step makes x_0 = x̂0 exactly).
         keys("p")
@@ -340,7 +345,7 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(files.filter { $0.hasSuffix("-bf16-x0.png") }.count, 1, files.joined(separator: " "))
     }
 
-    /// SIGTERM, SIGINT, SIGHUP and an internal error each restore the terminal:
+    /// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGXCPU and an internal error each restore the terminal:
     /// the shell in the pane works again, with echo and icanon.
     func testSignalsAndInternalErrorRestoreTerminal() throws {
         guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
@@ -350,7 +355,9 @@ final class EndToEndTests: XCTestCase {
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
         // SEGV: sent by another process (kill), which used to start Swift's interactive crash report
         // while the explorer ran on at 200% CPU and never exited.
-        for fault in ["TERM", "INT", "HUP", "SEGV", "internal error", "crash", "abort"] {
+        // QUIT (Ctrl-\\) gave Swift's crash report over the screen and ran on; XCPU (a CPU-time limit)
+        // ended the program with the terminal raw and the cursor hidden.
+        for fault in ["TERM", "INT", "HUP", "QUIT", "XCPU", "SEGV", "internal error", "crash", "abort"] {
             keys("'clear' Enter")
             let crash = fault == "crash" || fault == "abort"
             let simulated = fault == "internal error" || crash
@@ -377,13 +384,15 @@ final class EndToEndTests: XCTestCase {
             } else {
                 waitFor("explorer") { $0.contains("DDPM Explorer") && $0.contains("x_t") }
                 sh("pkill -\(fault) -f '^\(Self.binary)$'")
-                let expected = ["TERM": 143, "INT": 130, "HUP": 129, "SEGV": 139][fault]!
+                let expected = ["TERM": 143, "INT": 130, "HUP": 129, "QUIT": 131, "XCPU": 152, "SEGV": 139][fault]!
                 waitFor("exit status \(expected) after SIG\(fault)") { $0.contains("EXIT=\(expected)") }
             }
             keys("\"clear; stty -a | grep -o -w -E -- '-?(icanon|echo)' | tr '\\\\n' ' '; echo STTY-DONE\" Enter")
             waitFor("sane tty after \(fault)") {
                 $0.contains("STTY-DONE") && $0.contains("icanon echo") && !$0.contains("-icanon") && !$0.contains("-echo")
             }
+            XCTAssertEqual(sh("tmux display -p -t \(session) '#{alternate_on} #{cursor_flag}'").1.trimmingCharacters(in: .whitespacesAndNewlines), "0 1",
+                           "main screen and cursor back after \(fault)")
         }
     }
 

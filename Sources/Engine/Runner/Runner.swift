@@ -476,6 +476,8 @@ public final class Runner {
             return events
         } catch {
             m.error = "\(error)"
+            // Whole on the message rows (the side panel's line cuts it: "cannot write /work/…/r").
+            snapshot.message = "training stopped at step \(tr.step): \(error)"
             snapshot.train = m
             snapshot.running = false
             bump()

@@ -20,6 +20,8 @@ enum ExplorerApp {
         /// The kernels the model samples with (--backend; bf16 says so in the header).
         var backend: Backend = .detected
         var screen: Screen = .sample
+        /// Open with the run paused before its first step (--paused), until space.
+        var paused = false
         var trainer: Trainer? = nil
         var trainOut: String? = nil
         /// Steps between the training view's own checkpoints (it also saves at the end).
@@ -188,7 +190,7 @@ enum ExplorerApp {
         // After the terminal is restored: where a training run was saved (a quit never saves silently).
         defer { if let f = farewell { fputs(EngineError.printable(f) + "\n", stderr) } }
         defer { term.shutdown() }
-        for s in [SIGINT, SIGTERM, SIGHUP] { signal(s) { sig in uiStop = sig } }
+        for s in stopSignals { signal(s) { sig in uiStop = sig } }
         let session = Session(o, loaded, term: term)
         do { try session.loop() } catch { farewell = session.shutdown(); throw error }
         farewell = session.shutdown()
@@ -250,8 +252,13 @@ enum ExplorerApp {
             state.trainingAvailable = l.trainable
             if let d = o.data { state.trainDataName = URL(fileURLWithPath: d).lastPathComponent + " (--data)" }
             if l.model != nil {
-                startSampleEngine(l, paused: o.trainer != nil)
+                startSampleEngine(l, paused: o.trainer != nil || o.paused)
                 if o.screen == .compare { sampleEngine?.send(.compare(state.compareSpec)) }
+                if o.paused && o.trainer == nil {
+                    // One step, so that x_T (and the first x̂0) are on screen while it waits.
+                    sampleEngine?.send(.singleStep)
+                    state.message = (state.message.map { $0 + "; " } ?? "") + "paused after the first step (--paused): space plays the run"
+                }
             }
             if let tr = o.trainer { startTrainEngine(tr) }
             // Said once, whatever else the start says (bf16), in every view.

@@ -103,10 +103,13 @@ nonisolated(unsafe) var stopSignal: Int32 = 0
 /// (SIGPIPE is ignored for the whole program; a failed write to stdout is
 /// noticed by `stdoutFailed` and stops training the same way.)
 func installStopHandlers() {
-    signal(SIGINT) { s in stopSignal = s }
-    signal(SIGTERM) { s in stopSignal = s }
-    signal(SIGHUP) { s in stopSignal = s }
+    for s in stopSignals { signal(s) { sig in stopSignal = sig } }
 }
+
+/// The signals that end a run cleanly (a training run saved, the terminal given back) and then the
+/// program with 128 + the signal: the usual three, SIGQUIT (Ctrl-\\), and those whose default is to
+/// end the program without a word: SIGUSR1/2, the timers', and SIGXCPU (a CPU-time limit).
+let stopSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU]
 
 /// Errors for the command line: one clear line, non-zero exit.
 struct CLIError: Error, CustomStringConvertible {
@@ -128,9 +131,9 @@ func flagMessage(_ e: EngineError, flags: [String: String] = [:]) -> String {
 }
 
 /// Installs every command's handlers of fatal signals (crash_restore.c): a SIGSEGV, SIGBUS,
-/// SIGFPE, SIGILL, SIGTRAP or SIGABRT that another process sends ends the program by the
-/// signal, where Swift's crash report took it for a fault and the other threads sampled on
-/// without end; a real fault still gets the crash report.
+/// SIGFPE, SIGILL, SIGTRAP or SIGABRT that another process sends, and any SIGQUIT (Ctrl-\\), ends
+/// the program by the signal, where Swift's crash report took it for a fault and the other
+/// threads sampled on without end; a real fault still gets the crash report.
 public func installFatalSignalHandlers() {
     ddpm_fatal_signals_install()
     TestHooks.installTruncateMapped()
@@ -179,7 +182,9 @@ public func exitReporting(_ error: Error, from command: ParsableCommand.Type? = 
 /// lines ArgumentParser adds under its own errors ("Help:", "Usage:") as they are.
 func oneLineError(_ text: String) -> String {
     let tail = ["\nHelp:  ", "\nUsage: "].compactMap { text.range(of: $0)?.lowerBound }.min() ?? text.endIndex
-    return EngineError.oneLine(String(text[..<tail])) + EngineError.printable(String(text[tail...]))
+    // ArgumentParser joins two readings of one argument with "\n   or: " (`-T5`): one line, not an escaped newline.
+    let message = String(text[..<tail]).replacingOccurrences(of: "\n   or: ", with: " or: ")
+    return EngineError.oneLine(message) + EngineError.printable(String(text[tail...]))
 }
 
 /// Ends the program with success, unless output could not be written (a full

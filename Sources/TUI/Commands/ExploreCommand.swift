@@ -13,6 +13,7 @@ struct ExploreCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "First random seed (r adds 1).") var seed: UInt64 = 0
     @Option(help: "View to open: sample, train, forward or compare.") var view: String = "sample"
     @Option(help: "Write the session's terminal output as an asciicast v2 file (asciinema play replays it, colours included).") var cast: String?
+    @Flag(help: "Open with the run paused after its first step (x_T on screen) until space plays it: a lecture's first words are not spent on its first 500 steps.") var paused = false
     @OptionGroup(title: "Sampler (as ddpm sample; all can be changed live)") var sampling: SamplerOptions
     @Option(help: ArgumentHelp("An IDX folder (28x28 or 32x32 grey images) instead of the bundled MNIST: the forward view's images and what g in the training view trains on.", valueName: "dir"))
     var data: String?
@@ -33,7 +34,7 @@ struct ExploreCommand: ParsableCommand {
             + Assets.dataInputs(data)
         if try wrap({ try CastRecorder.recordIfAsked(cast, inputs: inputs) }) { return }
         var o = ExplorerApp.Options()
-        o.weights = weights; o.n = n; o.seed = seed; o.modelFile = modelFile
+        o.weights = weights; o.n = n; o.seed = seed; o.modelFile = modelFile; o.paused = paused
         o.data = data; o.classifier = classifier
         o.backend = try backendOption(backend)
         let sampling = self.sampling
