@@ -88,6 +88,7 @@ final class CommandLineTests: XCTestCase {
             ("train --resume --out \(ckpt) --guidance-weight 5", "--teacher and its guidance flags apply to a new run; --resume continues with the checkpoint's own"),
             ("replay \(Shell.assets)/models/mnist-tiny.safetensors", "not a usable recording: this is a model's weights file"),
             ("sample --out \(png) --n 5000", "--n must be in 1...4096, got 5000"),
+            ("export-gif r.ddpmtraj --out .gif", "--out must be a file name ending in .gif, got '.gif'"),
             ("schedule -T5", "Unknown option '-T5'. Did you mean '--T'? or: Missing value for '-T <T>' in '-T5'"),
             ("sample --out \(png)" + String(repeating: " --n 1", count: 500), "Error: 1003 arguments; ddpm takes at most 1000"),
             // A list that starts with a minus is the option's value (it was "Missing value").
@@ -106,7 +107,7 @@ final class CommandLineTests: XCTestCase {
             ("export-giff x.ddpmtraj", "unknown command 'export-giff'; did you mean 'export-gif'? the commands are"),
             ("sample --out \(png) --n", "Missing value for '--n"),
             ("sample --n --out \(png)", "The value '--out' is invalid for '--n"),
-            ("sample --out \(NSTemporaryDirectory())x.gif", "--out must end in .png, .pgm or .idx"),
+            ("sample --out \(NSTemporaryDirectory())x.gif", "--out must be a file name ending in .png, .pgm or .idx, got '\(NSTemporaryDirectory())x.gif'"),
             ("eval --n -4", "--n must be in 2...10000, got -4"),
             ("eval --sampler ddim --steps 0", "--steps must be in 1...T (T: the model's timesteps), got 0"),
             ("eval --steps 50", "--steps is for --sampler ddim or dpmpp"),

@@ -53,7 +53,7 @@ final class DataLossTests: XCTestCase {
             ("sample \(s) --record ./s.png --out s.png", "are the same file"),
             ("sample \(s) --trajectory --out s.png --record s-trajectory.png", "are the same file"),
             ("train --data d --limit 32 --batch 4 --steps 1 --out d/train-images-idx3-ubyte.gz", "(the --data digits)"),
-            ("train --limit 32 --batch 4 --steps 1 --out keep.png", "--out must end in .safetensors (a checkpoint), got 'keep.png'"),
+            ("train --limit 32 --batch 4 --steps 1 --out keep.png", "--out must be a file name ending in .safetensors (a checkpoint), got 'keep.png'"),
             ("train --data d --limit 32 --batch 4 --steps 1 --out new.safetensors --export d/train-labels-idx1-ubyte.gz", "(the --data digits)"),
             ("train --limit 32 --batch 4 --steps 1 --out fresh.safetensors --export ./fresh.safetensors", "are the same file"),
             ("--classifier cls.safetensors --cast cls.safetensors", "(the --classifier file)"),

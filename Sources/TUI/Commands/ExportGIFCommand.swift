@@ -24,7 +24,7 @@ struct ExportGIFCommand: ParsableCommand {
 
     func validate() throws {
         try validating { try options.validate() }
-        guard (out as NSString).pathExtension.lowercased() == "gif" else { throw ValidationError("--out must end in .gif") }
+        guard (out as NSString).pathExtension.lowercased() == "gif" else { throw ValidationError("--out must be a file name ending in .gif, got '\(EngineError.quoted(out))'") }
     }
 
     func run() throws {

@@ -29,7 +29,7 @@ struct SampleCommand: ParsableCommand {
         _ = try backendOption(backend)
         try validating { try EngineError.require((1...Sampler.maxImages).contains(n), "n", "1...\(Sampler.maxImages)", n) }
         let ext = (out as NSString).pathExtension.lowercased()
-        guard ["png", "pgm", "idx"].contains(ext) else { throw ValidationError("--out must end in .png, .pgm or .idx") }
+        guard ["png", "pgm", "idx"].contains(ext) else { throw ValidationError("--out must be a file name ending in .png, .pgm or .idx, got '\(EngineError.quoted(out))'") }
         if (autoguideWeight != nil || autoguideMaxT != nil) && autoguide == nil {
             throw ValidationError("--autoguide-weight and --autoguide-max-t shape --autoguide: add --autoguide FILE")
         }

@@ -245,7 +245,7 @@ struct TrainCommand: ParsableCommand {
                                             + (resumedDistill.map { [("its --teacher", $0.teacher), ("its --weak-teacher", $0.weak)] } ?? []))
             // A checkpoint is a safetensors file: `--out digits.png` is a slip, not a wish.
             guard (out as NSString).pathExtension.lowercased() == "safetensors" else {
-                throw CLIError("--out must end in .safetensors (a checkpoint), got '\(EngineError.quoted(out))'")
+                throw CLIError("--out must be a file name ending in .safetensors (a checkpoint), got '\(EngineError.quoted(out))'")
             }
             // One writer per checkpoint: a second `ddpm train --out` of the same file is refused.
             let lock = try WriterLock(for: out)
