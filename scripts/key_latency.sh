@@ -14,7 +14,8 @@ session="ddpm-latency-$$"
 tmux new-session -d -s "$session" -x 120 -y 40 "TERM=xterm-256color DDPM_ASSETS=$PWD/assets $bin; sleep 5"
 trap 'tmux kill-session -t "$session" 2>/dev/null || true' EXIT
 until tmux capture-pane -p -t "$session" | grep -q "running"; do sleep 0.05; done
-temp() { tmux capture-pane -p -t "$session" | grep -o "temp [0-9.]*" | head -1; }
+# (The status line's field: the grid titles say "before: temp 1.0" once T has been pressed.)
+temp() { tmux capture-pane -p -t "$session" | grep -o "│ temp [0-9.]*" | head -1; }
 helpShown() { tmux capture-pane -p -t "$session" | grep -c "Keys — Compare view" || true; }
 if [ "${VIEW:-}" = compare ]; then
   tmux send-keys -t "$session" 4
