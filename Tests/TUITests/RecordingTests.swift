@@ -128,6 +128,15 @@ final class RecordingTests: XCTestCase {
         let written = try XCTUnwrap(Recording(snap, model: Self.model, schedule: r.schedule.spec))
         try written.write(path)
         let rec = try Recording.read(path)
+        // A fork whose steps do not go on from each other (edited by hand) is refused, not replayed.
+        var jumped = written
+        let f1 = try XCTUnwrap(jumped.fork?.side.frames[1])
+        jumped.fork!.side.frames[1] = RecordedFrame(step: f1.step, t: 39, tNext: f1.tNext, n: f1.n, size: f1.size, settings: f1.settings,
+                                                    xt: f1.xt, x0: f1.x0, eps: f1.eps, x0Outside: f1.x0Outside, readings: f1.readings)
+        try jumped.write(dir + "/jumped.ddpmtraj")
+        XCTAssertThrowsError(try Recording.read(dir + "/jumped.ddpmtraj")) {
+            XCTAssertTrue("\($0)".contains("fork frame \(f1.step) goes from t=39 to t=\(f1.tNext), where the fork was at t="), "\($0)")
+        }
         XCTAssertEqual(rec.fork?.from, 6)
         XCTAssertEqual(rec.fork?.settings, other)
         XCTAssertEqual(rec.main.frames.count, snap.history.count)
@@ -483,6 +492,7 @@ final class RecordingTests: XCTestCase {
         let cases: [(String, Recording, String)] = [
             ("huge step", with { ($0.step == 1 ? Int.max : $0.step, $0.t, $0.tNext) }, "numbered"),
             ("t rising", with { ($0.step, $0.t, $0.step == 2 ? $0.t + 1 : $0.tNext) }, "not down"),
+            ("DDPM jumping", with { ($0.step, $0.t, $0.step == 2 ? $0.t - 2 : $0.tNext) }, "frame 2 is a DDPM step from t=997 to t=995, not one down"),
             ("timesteps rising", { var r = good; r.timesteps.reverse(); return r }(), "do not fall"),
             ("timesteps short", { var r = good; r.timesteps = [999, 998]; return r }(), "3 frames of a run of 2 steps"),
             ("final before the end", { var r = good; r.timesteps = [999, 998, 997, 996]; r.main.final = r.main.frames[2].x0.map(Float.init); return r }(),

@@ -342,6 +342,14 @@ public struct Recording: Sendable {
             let settings = try decode("fork_settings", SamplerSettings.self)
             do { try settings.validate(T: schedule.T) } catch { throw bad("fork_settings: \(error)") }
             rec.fork = Fork(from: from, settings: settings, side: try side("fork.", try decode("fork_frames", [FrameInfo].self), firstStep: from))
+            // The fork goes on from where the original was at `from`, each step from where the one before ended.
+            var t = from == 0 ? timesteps[0] : main.frames[from - 1].tNext
+            for (i, fr) in rec.fork!.side.frames.enumerated() {
+                guard t >= 0, fr.t == t, fr.tNext >= 0 || i == rec.fork!.side.frames.count - 1 else {
+                    throw bad("fork frame \(fr.step) goes from t=\(fr.t) to t=\(fr.tNext), where the fork was at t=\(t)")
+                }
+                t = fr.tNext
+            }
         }
         return rec
     }
@@ -392,6 +400,8 @@ public struct Recording: Sendable {
             guard step >= 0, (0..<T).contains(t), (-1..<T).contains(t_next), eps.count == 4, eps.allSatisfy({ $0.isFinite }),
                   (0...1).contains(x0_outside) else { throw bad("frame \(step) has a value out of range") }
             do { try settings.validate(T: T) } catch { throw bad("frame \(step): \(error)") }
+            // A DDPM step takes t one down (a frame said DDPM while it went 50 down was replayed as t=799 -> 798).
+            guard settings.kind != .ddpm || t_next == t - 1 else { throw bad("frame \(step) is a DDPM step from t=\(t) to t=\(t_next), not one down") }
             var st = Stats(); st.mean = eps[0]; st.std = eps[1]; st.min = eps[2]; st.max = eps[3]
             return RecordedFrame(step: step, t: t, tNext: t_next, n: n, size: size, settings: settings, xt: xt, x0: x0,
                                  eps: st, x0Outside: x0_outside, readings: readings)

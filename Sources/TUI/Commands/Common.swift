@@ -107,7 +107,7 @@ func installStopHandlers() {
 }
 
 /// The signals that end a run cleanly (a training run saved, the terminal given back) and then the
-/// program with 128 + the signal: the usual three, SIGQUIT (Ctrl-\\), and those whose default is to
+/// program with 128 + the signal: the usual three, SIGQUIT (Ctrl-\), and those whose default is to
 /// end the program without a word: SIGUSR1/2, the timers', and SIGXCPU (a CPU-time limit).
 let stopSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU]
 
@@ -131,7 +131,7 @@ func flagMessage(_ e: EngineError, flags: [String: String] = [:]) -> String {
 }
 
 /// Installs every command's handlers of fatal signals (crash_restore.c): a SIGSEGV, SIGBUS,
-/// SIGFPE, SIGILL, SIGTRAP or SIGABRT that another process sends, and any SIGQUIT (Ctrl-\\), ends
+/// SIGFPE, SIGILL, SIGTRAP or SIGABRT that another process sends, and any SIGQUIT (Ctrl-\), ends
 /// the program by the signal, where Swift's crash report took it for a fault and the other
 /// threads sampled on without end; a real fault still gets the crash report.
 public func installFatalSignalHandlers() {

@@ -26,7 +26,7 @@ enum TestHooks {
     static let crashAfterFrames: (frames: Int, abort: Bool)? = Int(env["DDPM_TEST_CRASH"] ?? "").map { ($0, false) }
         ?? Int(env["DDPM_TEST_ABORT"] ?? "").map { ($0, true) }
 
-    /// `DDPM_TEST_CAST_LIMIT=BYTES`: --cast stops recording at BYTES instead of 1 GiB.
+    /// `DDPM_TEST_CAST_LIMIT=BYTES`: --cast stops recording at BYTES instead of 2 GiB.
     static let castLimitBytes = Int(env["DDPM_TEST_CAST_LIMIT"] ?? "")
 
     /// `DDPM_TEST_TRUNCATE_MAPPED=NAME`: an input file whose path ends in NAME is cut to 8 KiB
