@@ -129,6 +129,8 @@ final class DataTests: XCTestCase {
         XCTAssertThrowsError(try SafeTensors.read("/proc/self/status")) {
             XCTAssertTrue("\($0)".contains("is a file the system makes as it is read (as under /proc)"), "\($0)")
         }
+        // A name that is not UTF-8 arrives with U+FFFD in it: said so (it was "��: no such file").
+        XCTAssertThrowsError(try SafeTensors.read(dir + "/\u{FFFD}\u{FFFD}.safetensors")) { XCTAssertTrue("\($0)".contains("the name given is not UTF-8"), "\($0)") }
         let empty = dir + "/empty.safetensors"
         XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
         XCTAssertThrowsError(try SafeTensors.read(empty)) { XCTAssertTrue("\($0)".contains("only 0 bytes"), "\($0)") }

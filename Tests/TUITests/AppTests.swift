@@ -163,6 +163,21 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(st.message, "sample 4 of \(large) shown selected (z zooms it)")
     }
 
+    /// Why a training run stopped stays whole at 80 columns, on the rows it needs, however long it
+    /// is up (a full disk's reason was cut on one row at "write failed: No…").
+    func testTrainingStopReasonStaysWhole() throws {
+        var st = try makeState()
+        st.width = 80; st.height = 24; st.screen = .train
+        var snap = RunnerSnapshot(), m = TrainMetrics()
+        m.error = "cannot write /home/teacher/lecture/full/t.safetensors: write failed: No space left on device"
+        snap.train = m; snap.message = "training stopped at step 10: " + m.error!
+        _ = reduce(&st, .trainEngine(snap))
+        XCTAssertEqual(st.keptMessage, snap.message)
+        _ = reduce(&st, .tick(messageAge: 30))
+        let bottom = render(st).lines().suffix(3).joined(separator: " ")
+        XCTAssertTrue(bottom.contains("No space left on device"), bottom)
+    }
+
     /// The zoom shows one digit at a time, so h/l reach every digit the run records, those the
     /// grid has no room for too (13 to 16 at 80x24 could not be zoomed); back on the grid the
     /// selection is the last digit shown.
@@ -188,7 +203,7 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(st.selected, 14)
         _ = reduce(&st, .key(.char("z")))
         XCTAssertEqual(st.selected, shown - 1)
-        XCTAssertEqual(st.message, "sample \(shown) of \(shown) shown selected (z zooms it)")
+        XCTAssertEqual(st.message, "sample 15 has no room in the grid at this size: sample \(shown) of \(shown) shown selected (z zooms it)")
     }
 
     /// At 80 columns a run whose σ² changed twice keeps its position in the run

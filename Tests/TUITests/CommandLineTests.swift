@@ -89,7 +89,8 @@ final class CommandLineTests: XCTestCase {
             ("replay \(Shell.assets)/models/mnist-tiny.safetensors", "not a usable recording: this is a model's weights file"),
             ("sample --out \(png) --n 5000", "--n must be in 1...4096, got 5000"),
             ("export-gif r.ddpmtraj --out .gif", "--out must be a file name ending in .gif, got '.gif'"),
-            ("schedule -T5", "Unknown option '-T5'. Did you mean '--T'? or: Missing value for '-T <T>' in '-T5'"),
+            ("--paused --view train", "--paused holds the sample view's run after its first step; --view train opens another view"),
+            ("schedule -T5", "Unknown option '-T5': an option and its value are two words, -T 5"),
             ("sample --out \(png)" + String(repeating: " --n 1", count: 500), "Error: 1003 arguments; ddpm takes at most 1000"),
             // A list that starts with a minus is the option's value (it was "Missing value").
             ("bench --train-batches -1", "--train-batches takes batch sizes in 1...1024, comma separated: '-1'"),

@@ -187,6 +187,11 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.enter)), [])
         XCTAssertNil(st.editing)
         XCTAssertEqual(st.message, "values unchanged: the comparison goes on")
+        // ... and what was left out is said there too.
+        _ = reduce(&st, .key(.char("e")))
+        _ = reduce(&st, .key(.char("x")))
+        XCTAssertEqual(reduce(&st, .key(.enter)), [])
+        XCTAssertEqual(st.message, "values unchanged: the comparison goes on (left out: 'x')")
         // A bad value keeps the entry open with the reason; Esc leaves the values as they were.
         _ = reduce(&st, .key(.char("e")))
         for _ in 0..<20 { _ = reduce(&st, .key(.backspace)) }

@@ -23,7 +23,15 @@ public enum InputFile {
         let a = "AEIOUaeiou".contains(what.first ?? "x") ? "an" : "a"
         guard !path.isEmpty else { throw EngineError.invalidArgument("an empty path was given where \(a) \(what) was expected") }
         var st = stat()
-        guard stat(path, &st) == 0 else { throw EngineError.badFile(path: shortened(path), reason: reason(errno)) }
+        guard stat(path, &st) == 0 else {
+            let e = errno
+            // A name that is not UTF-8 reaches the program with U+FFFD where its bytes were: no such file
+            // by that name, and the message shows the replacement, not the name typed.
+            if e == ENOENT && path.contains("\u{FFFD}") {
+                throw EngineError.badFile(path: shortened(path), reason: "no such file (the name given is not UTF-8, which this program's file names must be: rename the file)")
+            }
+            throw EngineError.badFile(path: shortened(path), reason: reason(e))
+        }
         switch st.st_mode & S_IFMT {
         case S_IFREG: break
         case S_IFDIR: throw EngineError.badFile(path: path, reason: "is a folder, not \(a) \(what)")

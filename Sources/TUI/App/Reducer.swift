@@ -73,6 +73,9 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         // (While q's question is on screen it stays, so that a second q still quits; the news waits.)
         if let m = snap.message, m != s.trainSnapshot?.message {
             if AppState.asksToQuit(s.message) { s.heldMessage = m } else { s.message = m }
+            // Why the run stopped (a checkpoint that cannot be written) stays whole, on as many rows as it
+            // needs, as where a file went does: at 80 columns one row cut it at "write failed: No…".
+            if snap.train?.error != nil, s.message == m { s.keptMessage = m }
         }
         // A later periodic save replaces a save message still shown (the side panel already says it).
         else if let saved = snap.train?.lastSaved, saved != s.trainSnapshot?.train?.lastSaved,
@@ -483,8 +486,12 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
     case .char("z"):
         s.zoom.toggle()
         s.message = s.zoom ? "zoom: sample \(s.selected + 1), its stages and the classifier's reading over t (z: back)" : nil
-        // Back on the grid from a sample the zoom reached but the grid does not show: the last one shown.
-        if !s.zoom, s.selected >= SampleView.shownDigits(s) { saySelected(&s) }
+        // Back on the grid from a sample the zoom reached but the grid does not show: the last one shown, said so.
+        if !s.zoom, s.selected >= SampleView.shownDigits(s) {
+            let was = s.selected
+            saySelected(&s)
+            s.message = "sample \(was + 1) has no room in the grid at this size: " + (s.message ?? "")
+        }
         return []
     case .char("="):
         s.showEquation.toggle()
@@ -693,19 +700,19 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
     case .enter:
         do {
             let v = try s.compareParameter.parse(text, T: s.schedule.T)
+            // The characters left out while typing are said again: "0, 3, abc" compares 0 and 3, not abc.
+            let left = leftOut(previous)
+            let leftSaid = left.isEmpty ? "" : " (left out: \(left.joined(separator: ", ")))"
             // The same values as the comparison on screen: it goes on rather than starting over.
             if s.snapshot.compare?.spec == s.compareSpec && s.compareSpec.values == v {
                 s.editing = nil
                 let done = s.snapshot.compare.map { !$0.rows.isEmpty && $0.finished } ?? false
-                s.message = done ? "values unchanged (r runs them again with a new seed)"
-                    : s.snapshot.compare?.running == true ? "values unchanged: the comparison goes on" : "values unchanged (space runs it)"
+                s.message = (done ? "values unchanged (r runs them again with a new seed)"
+                    : s.snapshot.compare?.running == true ? "values unchanged: the comparison goes on" : "values unchanged (space runs it)") + leftSaid
                 return []
             }
             s.compareValues[s.compareParameter] = v; s.editing = nil
-            // The characters left out while typing are said again: "0, 3, abc" compares 0 and 3, not abc.
-            let left = leftOut(previous)
-            s.message = "comparing \(s.compareParameter.rawValue): \(v.map { s.compareParameter.format($0) }.joined(separator: ", "))"
-                + (left.isEmpty ? "" : " (left out: \(left.joined(separator: ", ")))")
+            s.message = "comparing \(s.compareParameter.rawValue): \(v.map { s.compareParameter.format($0) }.joined(separator: ", "))" + leftSaid
             return [.command(.compare(s.compareSpec))]
         } catch { s.message = "\(error) (Esc cancels)"; return [] }
     case .char(let c) where c.isASCII && (c.isNumber || ".,- e".contains(c)) && (fresh || text.count < 60):

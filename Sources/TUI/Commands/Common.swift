@@ -182,8 +182,13 @@ public func exitReporting(_ error: Error, from command: ParsableCommand.Type? = 
 /// lines ArgumentParser adds under its own errors ("Help:", "Usage:") as they are.
 func oneLineError(_ text: String) -> String {
     let tail = ["\nHelp:  ", "\nUsage: "].compactMap { text.range(of: $0)?.lowerBound }.min() ?? text.endIndex
-    // ArgumentParser joins two readings of one argument with "\n   or: " (`-T5`): one line, not an escaped newline.
-    let message = String(text[..<tail]).replacingOccurrences(of: "\n   or: ", with: " or: ")
+    // ArgumentParser reads `-T5` two ways ("Unknown option '-T5'. Did you mean '--T'?\n   or: Missing value for
+    // '-T <T>' in '-T5'"): say the one meant. Other readings it joins stay, on one line.
+    var message = String(text[..<tail])
+    let glued = #"Unknown option '(-[A-Za-z])([^']+)'\. Did you mean '[^']+'\?\n   or: Missing value for '-[A-Za-z] <[^>]+>' in '[^']+'"#
+    message = message.replacingOccurrences(of: glued, with: "Unknown option '$1$2': an option and its value are two words, $1 $2",
+                                           options: .regularExpression)
+    message = message.replacingOccurrences(of: "\n   or: ", with: " or: ")
     return EngineError.oneLine(message) + EngineError.printable(String(text[tail...]))
 }
 

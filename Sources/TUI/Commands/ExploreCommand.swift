@@ -26,6 +26,7 @@ struct ExploreCommand: ParsableCommand {
         try modelFile.validateForFile()
         guard (1...64).contains(n) else { throw ValidationError("--n must be in 1...64, got \(n)") }
         guard ["sample", "train", "forward", "compare"].contains(view) else { throw ValidationError("--view must be sample, train, forward or compare") }
+        if paused && view != "sample" { throw ValidationError("--paused holds the sample view's run after its first step; --view \(view) opens another view") }
         _ = try backendOption(backend)
     }
 

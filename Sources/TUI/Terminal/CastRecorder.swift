@@ -147,6 +147,9 @@ enum CastRecorder {
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         // One line with the system's reason (it was Foundation's error dump) and a failing exit: the
         // file is cut where writing failed, which a script must not take for a whole recording.
+        if full == nil && castError == nil {
+            fputs("the session's cast: \(InputFile.shown(path)) (asciinema play replays it)\n", stderr)
+        }
         if let full {
             let minutes = Int(full / 60)
             fputs("note: --cast stopped recording at \(limitBytes >= 1 << 30 ? "\(limitBytes >> 30) GiB" : "\(limitBytes >> 10) KiB"), \(minutes < 1 ? "\(Int(full)) s" : "\(minutes) min") into the session (the file plays up to there); the session went on\n", stderr)

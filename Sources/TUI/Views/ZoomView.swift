@@ -159,7 +159,9 @@ enum ZoomView {
 /// (ASCII, or no colours).
 private func title(_ digit: Int, _ w: Int, caps: TermCaps) -> String {
     let plain = "p(\(digit)) & entropy/max"
-    if PlotWidget.marksCurves(caps, curves: 2) { return w >= 21 ? "p(\(digit)) *, entropy/max o" : plain }
+    if PlotWidget.marksCurves(caps, curves: 2) {
+        return ["p(\(digit)) *, entropy/max o", "p(\(digit)) *, entropy o", "*p(\(digit)) o entropy"].first { $0.count <= w } ?? plain
+    }
     return w >= 27 ? "p(\(digit)) green, entropy/max red" : plain
 }
 
