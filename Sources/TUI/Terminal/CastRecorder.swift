@@ -14,8 +14,8 @@ enum CastRecorder {
     /// Set by SIGWINCH; the relay loop passes the new size on.
     nonisolated(unsafe) static var resized: Int32 = 0
 
-    /// The most a cast file may take: about half an hour of an explorer playing a trajectory at
-    /// 120x40 (some 1 MB a second); a paused one writes next to nothing.
+    /// The most a cast file may take: about 40 minutes of an explorer playing trajectories at
+    /// 120x40 (21 MB in its first 25 s); a paused one writes next to nothing.
     static let limitBytes = TestHooks.castLimitBytes ?? 2 << 30
 
     /// Whether the file at `path` begins with an asciicast header (a JSON object with a "version" on its first line:
@@ -104,7 +104,7 @@ enum CastRecorder {
         var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
         // A cast that cannot be written (disk full) stops recording; the session goes on and says so at the end.
         var castError: Error?
-        // So does one that reaches `limitBytes` (a playing explorer writes about 1 MB a second), at a
+        // So does one that reaches `limitBytes` (a playing explorer writes nearly 1 MB a second), at a
         // whole event: the file stays a cast that plays.
         var written = headerLine.count + 1, full: Double?
         func event(_ code: String, _ text: String) {
