@@ -341,15 +341,16 @@ public struct Recording: Sendable {
             }
             let settings = try decode("fork_settings", SamplerSettings.self)
             do { try settings.validate(T: schedule.T) } catch { throw bad("fork_settings: \(error)") }
-            rec.fork = Fork(from: from, settings: settings, side: try side("fork.", try decode("fork_frames", [FrameInfo].self), firstStep: from))
+            let own = try side("fork.", try decode("fork_frames", [FrameInfo].self), firstStep: from)
             // The fork goes on from where the original was at `from`, each step from where the one before ended.
             var t = from == 0 ? timesteps[0] : main.frames[from - 1].tNext
-            for (i, fr) in rec.fork!.side.frames.enumerated() {
-                guard t >= 0, fr.t == t, fr.tNext >= 0 || i == rec.fork!.side.frames.count - 1 else {
+            for (i, fr) in own.frames.enumerated() {
+                guard t >= 0, fr.t == t, fr.tNext >= 0 || i == own.frames.count - 1 else {
                     throw bad("fork frame \(fr.step) goes from t=\(fr.t) to t=\(fr.tNext), where the fork was at t=\(t)")
                 }
                 t = fr.tNext
             }
+            rec.fork = Fork(from: from, settings: settings, side: own)
         }
         return rec
     }
