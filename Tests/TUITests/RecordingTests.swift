@@ -476,6 +476,25 @@ final class RecordingTests: XCTestCase {
     /// Hostile per-frame fields are refused with one line: frames numbered out
     /// of order (a huge step once trapped in the status line), t that does not fall,
     /// a run's timesteps that do not fall or are not the frames'.
+    /// A 30x30 model (28x28 padded by one a side, which train, sample and the explorer run) records
+    /// what replay reads back: recordings took 28 or 32 only.
+    func testThirtyPixelRecordingReadsBack() throws {
+        let dir = Shell.temporaryDirectory("recording-30")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var s = RunnerSnapshot()
+        s.n = 2; s.seed = 0; s.timesteps = Array((0..<1000).reversed())
+        for i in 0..<2 {
+            let f = Frame(step: i, totalSteps: 1000, t: 999 - i, tNext: 998 - i, n: 2, size: 30,
+                          xt: Array(repeating: 0.5, count: 2 * 900), x0: Array(repeating: -0.25, count: 2 * 900),
+                          xNext: [], eps: Stats(), x0Outside: 0)
+            s.history.append(RecordedFrame(f, keep: 2))
+        }
+        try XCTUnwrap(Recording(s, model: Self.model, schedule: try NoiseSchedule().spec)).write(dir + "/r30.ddpmtraj")
+        let back = try Recording.read(dir + "/r30.ddpmtraj")
+        XCTAssertEqual(back.main.frames.map(\.size), [30, 30])
+        XCTAssertEqual(back.main.frames[1].x0.first, -0.25)
+    }
+
     func testFramesMustBeNumberedAndFall() throws {
         let dir = Shell.temporaryDirectory("recording-fields")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -520,6 +539,13 @@ final class RecordingTests: XCTestCase {
         try SafeTensors.write(dir + "/no-frames.ddpmtraj", raw: raws, metadata: meta)
         XCTAssertThrowsError(try Recording.read(dir + "/no-frames.ddpmtraj")) { e in
             XCTAssertTrue("\(e)".contains("'frames' describes 0 frames while tensor 'x_t' holds 3"), "\(e)")
+        }
+        // A negative seed is said as one (it said "seed is not a number").
+        meta = file.metadata
+        meta["seed"] = "-1"
+        try SafeTensors.write(dir + "/negative-seed.ddpmtraj", raw: raws, metadata: meta)
+        XCTAssertThrowsError(try Recording.read(dir + "/negative-seed.ddpmtraj")) { e in
+            XCTAssertTrue("\(e)".contains("seed '-1' is not a whole number from 0 to 18446744073709551615"), "\(e)")
         }
         for (name, rec, needle) in cases {
             let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"

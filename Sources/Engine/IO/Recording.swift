@@ -241,8 +241,14 @@ public struct Recording: Sendable {
             return v
         }
         guard let n = Int(try field("n")), (1...maxDigits).contains(n) else { throw bad("n is not in 1...\(maxDigits)") }
-        guard let size = Int(try field("image_size")), [28, 32].contains(size) else { throw bad("image_size is not 28 or 32") }
-        guard let seed = UInt64(try field("seed")) else { throw bad("seed is not a number") }
+        // The sizes a model here has (Checkpoint.checkUsable): 28x28 digits padded evenly up to 32 (a 30x30 model records too).
+        guard let size = Int(try field("image_size")), (MNIST.side...Dataset.maxSide).contains(size), (size - MNIST.side) % 2 == 0 else {
+            throw bad("image_size is not 28, 30 or 32")
+        }
+        let seedText = try field("seed")
+        guard let seed = UInt64(seedText) else {
+            throw bad("seed '\(EngineError.quoted(seedText, limit: 24))' is not a whole number from 0 to \(UInt64.max)")
+        }
         guard let temp = Double(try field("temperature")), temp.isFinite, (0...10).contains(temp) else { throw bad("temperature is not in [0, 10]") }
         let schedule = try decode("schedule", NoiseSchedule.Spec.self)
         do { _ = try NoiseSchedule(schedule) } catch { throw bad("schedule: \(error)") }
