@@ -55,7 +55,7 @@ final class SafeTensorsTests: XCTestCase {
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         let at = try XCTUnwrap(bytes.range(of: Data("\"F16\"".utf8)))
         bytes[at.lowerBound + 1] = UInt8(ascii: "I")
-        assertBad(bytes, contains: "dtype I16 is not supported (F32 or F16)")
+        assertBad(bytes, contains: "dtype 'I16' is not supported (F32 or F16)")
     }
 
     func assertBad(_ bytes: Data, contains needle: String, file: StaticString = #filePath, line: UInt = #line) {
@@ -165,7 +165,9 @@ final class SafeTensorsTests: XCTestCase {
         assertBad(file(#"{"x":\#(objects),"a":\#(entry)}"#), contains: "the header has 2002 objects, more than 1 tensor can need (3)")
         let dims = Array(repeating: "1", count: 2000).joined(separator: ",")
         assertBad(file(#"{"a":{"dtype":"F32","shape":[\#(dims)],"data_offsets":[0,4]}}"#), contains: "elements, more than 1 tensor can need (1040)")
-        assertBad(file(#"{"a":\#(entry),"b":[[[1]]]}"#), contains: "the header has 5 arrays, more than 1 tensor can need (2)")
+        assertBad(file(#"{"a":\#(entry),"b":[[[1]]]}"#), contains: "the header has 5 arrays, more than 1 tensor can need (3)")
+        // A "__metadata__" that is an array is said to be one (it was counted as an array too many).
+        assertBad(file(#"{"__metadata__":["a","b"],"a":\#(entry)}"#), contains: "__metadata__ is not an object")
         var utf16 = Data(#"{"a":\#(entry)}"#.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
         while utf16.count % 8 != 0 { utf16.append(contentsOf: [0x20, 0]) }
         var len16 = UInt64(utf16.count).littleEndian

@@ -178,7 +178,7 @@ public struct SafeTensors {
             func badT(_ r: String) -> EngineError { .badTensor(path: path, tensor: shownName, reason: r) }
             guard let info = value as? [String: Any] else { throw badT("entry is not an object") }
             guard let dtype = info["dtype"] as? String else { throw badT("missing dtype") }
-            guard let dt = DType(rawValue: dtype) else { throw badT("dtype \(EngineError.quoted(dtype, limit: 20)) is not supported (F32 or F16)") }
+            guard let dt = DType(rawValue: dtype) else { throw badT("dtype '\(EngineError.quoted(dtype, limit: 20))' is not supported (F32 or F16)") }
             guard let shapeAny = info["shape"] as? [Any] else { throw badT("missing shape") }
             var shape: [Int] = []
             var count = 1
@@ -226,7 +226,9 @@ public struct SafeTensors {
     static func overBudget(_ shape: JSONScan.Shape, tensors: Int) -> String? {
         let t = tensors == 1 ? "1 tensor" : "\(tensors) tensors"
         if shape.objects > tensors + 2 { return "the header has \(shape.objects) objects, more than \(t) can need (\(tensors + 2))" }
-        if shape.arrays > 2 * tensors { return "the header has \(shape.arrays) arrays, more than \(t) can need (\(2 * tensors))" }
+        // Each tensor's shape and data_offsets, and one more: a "__metadata__" given as an array is then
+        // said to be no object, not counted as one array too many.
+        if shape.arrays > 2 * tensors + 1 { return "the header has \(shape.arrays) arrays, more than \(t) can need (\(2 * tensors + 1))" }
         if shape.commas > 16 * tensors + 1024 {
             return "the header has \(shape.commas) elements, more than \(t) can need (\(16 * tensors + 1024))"
         }
