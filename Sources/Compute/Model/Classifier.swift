@@ -48,7 +48,8 @@ public final class Classifier {
             if gn { parts.removeLast() }
             var timeDim = 0
             if let last = parts.last, last.hasPrefix("t") {
-                guard let d = Int(last.dropFirst()), (2...256).contains(d), d % 2 == 0 else { return nil }
+                // At least 4: the embedding's frequencies are spaced by 1 / (d / 2 - 1).
+                guard let d = Int(last.dropFirst()), (4...256).contains(d), d % 2 == 0 else { return nil }
                 timeDim = d
                 parts.removeLast()
             }
