@@ -46,6 +46,11 @@ final class DataTests: XCTestCase {
         // Wrong magic.
         var bad = imgs; bad[2] = 0x0D
         write("train-images-idx3-ubyte", bad); assertLoadError("wrong IDX magic")
+        // The magic right and the dimension count not (0 or 5 read as a wrong magic).
+        for nd: UInt8 in [0, 5] {
+            var dims = imgs; dims[3] = nd
+            write("train-images-idx3-ubyte", dims); assertLoadError("IDX header gives \(nd) dimensions; this program reads 1 to 4")
+        }
         // Truncated payload, trailing bytes (both found from the header and the file size).
         write("train-images-idx3-ubyte", Array(imgs.dropLast(3))); assertLoadError("truncated: header says [3, 2, 2] = 12 bytes, file has 9")
         write("train-images-idx3-ubyte", imgs + [1, 2]); assertLoadError("2 trailing bytes")

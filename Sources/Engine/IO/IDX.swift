@@ -91,6 +91,10 @@ public struct IDXFile: Equatable {
             if b.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
                 throw EngineError.badFile(path: path, reason: "is a PNG, not IDX images (ddpm sample --out FILE.idx writes those)")
             }
+            // The magic is right and the dimension count is not: say that (it read as a wrong magic).
+            if b[0] == 0, b[1] == 0, b[2] == 0x08 {
+                throw EngineError.badFile(path: path, reason: "IDX header gives \(b[3]) dimensions; this program reads 1 to 4 (labels 1, images 3)")
+            }
             throw EngineError.badFile(path: path, reason: String(format: "wrong IDX magic %02x%02x%02x%02x (want 000008xx, unsigned bytes)", b[0], b[1], b[2], b[3]))
         }
         let nd = Int(b[3])
