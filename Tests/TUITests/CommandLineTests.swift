@@ -13,7 +13,7 @@ final class CommandLineTests: XCTestCase {
     func testVeryLongPathsAreShortenedInMessages() throws {
         let deep = String(repeating: "d/", count: 3000)
         for (cmd, says) in [("sample --n 1 --sampler ddim --steps 1 --out \(deep)x.png", "cannot write "),
-                            ("eval --n 2 --classifier \(String(repeating: "x", count: 5000))", "--train-classifier --classifier ")] {
+                            ("eval --n 4 --classifier \(String(repeating: "x", count: 5000))", "--train-classifier --classifier ")] {
             let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 60 \(Shell.binary) \(cmd)")
             XCTAssertEqual(code, 1, String(out.prefix(300)))
             XCTAssertTrue(out.contains(says) && out.contains("…"), String(out.prefix(300)))
@@ -25,8 +25,12 @@ final class CommandLineTests: XCTestCase {
     func testBadValuesGetOneLineErrorsNamingTheOption() throws {
         let png = NSTemporaryDirectory() + "cli-\(getpid()).png"
         let ckpt = NSTemporaryDirectory() + "cli-\(getpid()).ckpt.safetensors"
-        defer { for p in [png, ckpt] { try? FileManager.default.removeItem(atPath: p) } }
+        let three = NSTemporaryDirectory() + "cli-\(getpid())-three.idx"
+        try Data(IDXFile(dims: [3, 28, 28], bytes: [UInt8](repeating: 0, count: 3 * 784)).encoded()).write(to: URL(fileURLWithPath: three))
+        defer { for p in [png, ckpt, three] { try? FileManager.default.removeItem(atPath: p) } }
         let cases: [(String, String)] = [
+            // Precision and recall of 3 images were 1.000 whatever they were (each one's 3rd neighbour is the farthest).
+            ("eval --images \(three)", "3 images; the metrics need at least 4 (precision and recall take each one's 3rd nearest neighbour)"),
             // Negative numbers reach the range check (not "Missing value").
             ("sample --out \(png) --sampler ddim --steps -3", "--steps must be in 1...T (T: the model's timesteps), got -3"),
             ("sample --out \(png) --steps 5", "--steps is for --sampler ddim or dpmpp: DDPM walks all T steps"),
@@ -91,6 +95,9 @@ final class CommandLineTests: XCTestCase {
             ("export-gif r.ddpmtraj --out .gif", "--out must be a file name ending in .gif, got '.gif'"),
             ("--paused --view train", "--paused holds the sample view's run after its first step; --view train opens another view"),
             ("schedule -T5", "Unknown option '-T5': an option and its value are two words, -T 5"),
+            // Inside a longer command ArgumentParser took the next word as -T's value.
+            ("sample -T5 --n 1 --out \(png)", "Unknown option '-T5': an option and its value are two words, -T 5"),
+            ("schedule -T-3 --csv", "Unknown option '-T-3': an option and its value are two words, -T -3"),
             ("sample --out \(png)" + String(repeating: " --n 1", count: 500), "Error: 1003 arguments; ddpm takes at most 1000"),
             // A list that starts with a minus is the option's value (it was "Missing value").
             ("bench --train-batches -1", "--train-batches takes batch sizes in 1...1024, comma separated: '-1'"),
@@ -109,7 +116,8 @@ final class CommandLineTests: XCTestCase {
             ("sample --out \(png) --n", "Missing value for '--n"),
             ("sample --n --out \(png)", "The value '--out' is invalid for '--n"),
             ("sample --out \(NSTemporaryDirectory())x.gif", "--out must be a file name ending in .png, .pgm or .idx, got '\(NSTemporaryDirectory())x.gif'"),
-            ("eval --n -4", "--n must be in 2...10000, got -4"),
+            ("eval --n -4", "--n must be in 4...10000, got -4"),
+            ("eval --n 3", "--n must be in 4...10000, got 3"),
             ("eval --sampler ddim --steps 0", "--steps must be in 1...T (T: the model's timesteps), got 0"),
             ("eval --steps 50", "--steps is for --sampler ddim or dpmpp"),
             // A setting the sampler does not use is refused, as --steps is, not silently ignored.
@@ -189,7 +197,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(attention.1.contains("\nUsage: ddpm info ") && !attention.1.contains("ddpm <subcommand>"), attention.1)
         XCTAssertTrue(attention.1.hasSuffix("\n  See 'ddpm info --help' for more information.\n"), attention.1)
         // An empty --classifier is named as such, with no advice to rebuild "" (the advice named an empty path).
-        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) eval --n 2 --classifier ''")
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) eval --n 4 --classifier ''")
         XCTAssertEqual(code, 1, out)
         XCTAssertEqual(out.split(separator: "\n").first.map(String.init), "Error: an empty path was given where a safetensors file was expected")
         XCTAssertFalse(FileManager.default.fileExists(atPath: png), "no output is written on a bad setting")
@@ -319,7 +327,7 @@ final class CommandLineTests: XCTestCase {
         let env = "DDPM_ASSETS=\(Shell.assets) SWIFT_BACKTRACE=enable=no"
         for cmd in ["sample --weights \(big) --n 2 --sampler ddim --steps 3 --out \(dir)/a.png --record \(dir)/a.ddpmtraj",
                     "sample --weights \(big) --n 2 --sampler ddpm --out \(dir)/b.idx",
-                    "eval --weights \(big) --n 2 --sampler ddim --steps 2 --json"] {
+                    "eval --weights \(big) --n 4 --sampler ddim --steps 2 --json"] {
             let (code, out) = Shell.sh("\(env) \(Shell.binary) \(cmd)")
             XCTAssertEqual(code, 1, "\(cmd): \(out)")
             let lines = out.split(separator: "\n").filter { !$0.hasPrefix("step ") && !$0.contains("\r") }
@@ -366,7 +374,7 @@ final class CommandLineTests: XCTestCase {
             }
             try SafeTensors.write(long, tensors: parts, metadata: longT)
         }
-        for cmd in ["sample --weights \(long) --n 1 --out \(dir)/l.png", "eval --weights \(long) --n 2 --sampler ddim --steps 2",
+        for cmd in ["sample --weights \(long) --n 1 --out \(dir)/l.png", "eval --weights \(long) --n 4 --sampler ddim --steps 2",
                     "--weights \(long)"] {
             let (lcode, said) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 20 \(Shell.binary) \(cmd) </dev/null")
             XCTAssertEqual(lcode, 1, "\(cmd): \(said)")

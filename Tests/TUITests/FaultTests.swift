@@ -186,7 +186,7 @@ final class FaultTests: XCTestCase {
         let env = "DDPM_ASSETS=\(Shell.assets) SWIFT_BACKTRACE=enable=no"
         var refused = 0
         for (cmd, limits) in [("train --steps 1 --batch 2 --out \(dir!)/oom.safetensors", [100_000, 150_000, 250_000, 300_000]),
-                              ("eval --n 2 --sampler ddim --steps 1", [150_000, 250_000, 340_000, 370_000, 390_000]),
+                              ("eval --n 4 --sampler ddim --steps 1", [150_000, 250_000, 340_000, 370_000, 390_000]),
                               // The frames a recording keeps (these crashed with "failed to allocate" after sampling),
                               ("sample --n 64 --sampler ddim --steps 50 --record \(dir!)/oom.ddpmtraj --out \(dir!)/oom.png", [120_000, 140_000, 200_000]),
                               // the explorer's scrubbing history of 64 digits (checked before the terminal is taken).
@@ -394,11 +394,11 @@ final class FaultTests: XCTestCase {
             for n in needles { XCTAssertTrue(out.contains(n), "\(args): \(out)", line: line) }
         }
         // No MNIST.
-        expectOneLine("eval --n 3", ["\(a)/mnist", "git checkout -- assets/mnist"])
+        expectOneLine("eval --n 4", ["\(a)/mnist", "git checkout -- assets/mnist"])
         try FileManager.default.createSymbolicLink(atPath: "\(a)/mnist", withDestinationPath: "\(Shell.assets)/mnist")
         // No model; then a truncated one.
         let model = "\(models)/mnist-tiny.safetensors", cls = "\(models)/mnist-classifier.safetensors"
-        for args in ["sample --n 1 --out \(dir!)/s.png", "eval --n 3 --sampler ddim --steps 2"] {
+        for args in ["sample --n 1 --out \(dir!)/s.png", "eval --n 4 --sampler ddim --steps 2"] {
             if args.hasPrefix("eval") { try FileManager.default.copyItem(atPath: "\(Shell.assets)/models/mnist-classifier.safetensors", toPath: cls) }
             expectOneLine(args, [model, "no such file", "git checkout -- assets/models/mnist-tiny.safetensors", "ddpm train"])
         }
@@ -410,11 +410,11 @@ final class FaultTests: XCTestCase {
         try FileManager.default.copyItem(atPath: "\(Shell.assets)/models/mnist-tiny.safetensors", toPath: model)
         let cbytes = try Data(contentsOf: URL(fileURLWithPath: cls))
         try cbytes.prefix(3000).write(to: URL(fileURLWithPath: cls))
-        expectOneLine("eval --n 3 --sampler ddim --steps 2", [cls, "ddpm eval --train-classifier"])
+        expectOneLine("eval --n 4 --sampler ddim --steps 2", [cls, "ddpm eval --train-classifier"])
         try FileManager.default.removeItem(atPath: cls)
-        expectOneLine("eval --images \(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz --n 3", [cls, "no such file", "ddpm eval --train-classifier"])
+        expectOneLine("eval --images \(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz --n 4", [cls, "no such file", "ddpm eval --train-classifier"])
         // The user's own classifier path: rebuilt with the same flag.
-        expectOneLine("eval --n 3 --classifier \(dir!)/mine.safetensors", ["--train-classifier --classifier \(dir!)/mine.safetensors"])
+        expectOneLine("eval --n 4 --classifier \(dir!)/mine.safetensors", ["--train-classifier --classifier \(dir!)/mine.safetensors"])
         // The restored model works again.
         let (code, out) = run("sample --n 1 --sampler ddim --steps 2 --out \(dir!)/s.png")
         XCTAssertEqual(code, 0, out)

@@ -173,15 +173,31 @@ public func exitReporting(_ error: Error, from command: ParsableCommand.Type? = 
         if !text.isEmpty { print(text) }
         exitCheckingStdout()
     }
-    if !text.isEmpty { fputs(oneLineError(text) + "\n", stderr) }
+    if !text.isEmpty { fputs(oneLineError(text, arguments: Array(CommandLine.arguments.dropFirst())) + "\n", stderr) }
     exit(code.rawValue)
+}
+
+/// An argument that is a one-letter option glued to a number (`-T5`, `-T-1`): ddpm has no
+/// one-letter flags to combine, so it is always an option and its value written as one word.
+func gluedOption(_ arg: String) -> (option: String, value: String)? {
+    let chars = Array(arg)
+    guard chars.count >= 3, chars[0] == "-", chars[1].isASCII, chars[1].isLetter, Double(String(chars[2...])) != nil else { return nil }
+    return ("-" + String(chars[1]), String(chars[2...]))
 }
 
 /// An error's text for the terminal: the message on one line (a newline in a value the user gave,
 /// a file name or `--sampler $'a\nb'`, is escaped as any control character is), then the usage
 /// lines ArgumentParser adds under its own errors ("Help:", "Usage:") as they are.
-func oneLineError(_ text: String) -> String {
+func oneLineError(_ text: String, arguments: [String] = []) -> String {
     let tail = ["\nHelp:  ", "\nUsage: "].compactMap { text.range(of: $0)?.lowerBound }.min() ?? text.endIndex
+    // Inside a longer command ArgumentParser takes `-T5` as `-T` and then the next word as its value
+    // ("The value '--n' is invalid for '-T <T>'"), or says the next word is missing: name the glued word.
+    for arg in arguments {
+        if let (option, value) = gluedOption(arg), text[..<tail].contains("'\(option) <") || text[..<tail].contains("'\(arg)'") {
+            return EngineError.oneLine("Error: Unknown option '\(arg)': an option and its value are two words, \(option) \(value)")
+                + EngineError.printable(String(text[tail...]))
+        }
+    }
     // ArgumentParser reads `-T5` two ways ("Unknown option '-T5'. Did you mean '--T'?\n   or: Missing value for
     // '-T <T>' in '-T5'"): say the one meant. Other readings it joins stay, on one line.
     var message = String(text[..<tail])

@@ -9,7 +9,7 @@ struct EvalCommand: ParsableCommand {
         abstract: "Measure sample quality with the engine-trained MNIST classifier, with 95% intervals, next to held-out real digits.")
 
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
-    @Option(parsing: .unconditional, help: "Samples to evaluate (2...10000).") var n: Int = 1000
+    @Option(parsing: .unconditional, help: "Samples to evaluate (4...10000).") var n: Int = 1000
     @OptionGroup var sampling: SamplerOptions
     @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
@@ -58,7 +58,9 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("--guide-scale and --guide-classifier steer sampling; --damage, --images and --bpd do not sample")
         }
         try sampling.refuseUnusedSettings(guideTable: guideTable)
-        guard (2...10_000).contains(n) else { throw ValidationError("--n must be in 2...10000, got \(n)") }
+        // At least 4: precision and recall take each image's 3rd nearest neighbour among the others
+        // (of 2 or 3 images, the farthest, so that every image counted as covered: precision 1.000).
+        guard (4...10_000).contains(n) else { throw ValidationError("--n must be in 4...10000, got \(n)") }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
         _ = try backendOption(backend)
         if backend != nil && (images != nil || damage || trainClassifier || trainNoisyClassifier) {
@@ -420,7 +422,9 @@ struct EvalCommand: ParsableCommand {
             let f = try IDXFile.read(images) { dims in
                 try Dataset.usableImages(dims, path: images)
                 guard dims[1] == MNIST.side else { throw EngineError.badFile(path: images, reason: "expected [N, 28, 28] images, got \(dims)") }
-                guard dims[0] >= 2 else { throw EngineError.badFile(path: images, reason: "\(dims[0]) images; the metrics need at least 2") }
+                guard dims[0] >= 4 else {
+                    throw EngineError.badFile(path: images, reason: "\(dims[0]) image\(dims[0] == 1 ? "" : "s"); the metrics need at least 4 (precision and recall take each one's 3rd nearest neighbour)")
+                }
             }
             let m = min(n, f.dims[0])
             return ((0..<(m * MNIST.pixels)).map { Float(f.bytes[$0]) / 127.5 - 1 }, images)

@@ -56,7 +56,7 @@ struct TrainLoop {
             fflush(stdout)
             lastReportStep = trainer.step
         }
-        print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(min(trainer.options.batch, trainer.data.count))\(trainer.options.batch > trainer.data.count ? " (all of them; --batch \(trainer.options.batch))" : ""), \(total) steps (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)"
+        print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(min(trainer.options.batch, trainer.data.count))\(trainer.options.batch > trainer.data.count ? " (all of them; --batch \(trainer.options.batch))" : ""), \(total) step\(total == 1 ? "" : "s") (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)"
               + (trainer.pendingFit.map { "; at most: sized to this machine's pace after \($0.atStep) steps" } ?? ""))
         let exported = export.map { ", EMA weights to \(EngineError.oneLine($0))" } ?? ""
         while trainer.step < total {
@@ -138,7 +138,8 @@ struct TrainLoop {
         // A resume of a finished run trains nothing (and has no loss of its own to show).
         let summary = trainer.step == startStep
             ? String(format: "done: already at step %d of %d, nothing to train; checkpoint %@", trainer.step, total, EngineError.oneLine(out))
-            : String(format: "done: %d steps in %@, final smoothed loss %.4f; checkpoint %@", total, formatDuration(wall), smoothed, EngineError.oneLine(out))
+            : String(format: "done: %d step%@ in %@, final smoothed loss %.4f; checkpoint %@", total, total == 1 ? "" : "s", formatDuration(wall), smoothed,
+                     EngineError.oneLine(out))
         print(summary + (export.map { "; EMA weights \(EngineError.oneLine($0))" } ?? ""))
     }
 }
