@@ -51,11 +51,13 @@ enum EquationPanel {
                                 + (f.t > 0 ? "" : "; no noise (last step)")))
             } else {
                 let v = set.variance == .beta ? sp("√β_t", "sqrt(beta_t)") : sp("√β̃_t", "sqrt(beta~_t)")
-                out.append(Line(text: sp("σ_t = ", "sigma_t = ") + (f.t > 0 ? v : sp("0 (last step)", "0 (last step)")) + " =" + nbsp + n(c.sigma)))
+                // (The last step's σ_t once: "0 (last step) = 0.00000" said it twice.)
+                out.append(Line(text: sp("σ_t = ", "sigma_t = ") + (f.t > 0 ? v + " =" + nbsp + n(c.sigma) : "0 (last step: no z)")))
                 // The other choice's σ_t beside it: `v` changes little at large t, where β̃_t ≈ β_t.
                 if f.t > 0 {
                     let other = DDPMStep.coefficients(sch, t: f.t, variance: set.variance == .beta ? .posterior : .beta).sigma
-                    let name = set.variance == .beta ? sp("√β̃_t", "beta~") : sp("√β_t", "beta")
+                    // (The other σ_t, a square root in ASCII too: "beta~ = 0.11483" read as β̃ itself.)
+                    let name = set.variance == .beta ? sp("√β̃_t", "sqrt(beta~_t)") : sp("√β_t", "sqrt(beta_t)")
                     // Equal to the digits shown (most of the run), it says so and where they part.
                     out.append(Line(text: n(other) == n(c.sigma) ? "(" + name + ": equal here, not near t=0)"
                                         : "(" + name + " =" + nbsp + n(other) + ")", color: 245))
