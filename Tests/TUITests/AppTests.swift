@@ -176,6 +176,29 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .tick(messageAge: 30))
         let bottom = render(st).lines().suffix(3).joined(separator: " ")
         XCTAssertTrue(bottom.contains("No space left on device"), bottom)
+        // The status line says the run stopped, not "paused" (space goes on, as it would after a pause).
+        st.width = 120; st.height = 40
+        let screen = render(st).lines()
+        let status = screen.first { $0.contains("step 0/") } ?? ""
+        XCTAssertTrue(status.contains("stopped (space goes on)") && !status.contains("paused"), screen.joined(separator: "\n"))
+    }
+
+    /// ← on the run's first step says there is nothing before it: scrubbed there, and live on it
+    /// (`--paused` opens there), where it scrubbed to the same step without a word.
+    func testLeftOnTheFirstStepSaysSo() throws {
+        var st = try makeState()
+        st.snapshot = Self.fakeSnapshot(steps: 1)
+        st.snapshot.running = false
+        _ = reduce(&st, .key(.left))
+        XCTAssertNil(st.scrub)
+        XCTAssertEqual(st.message, "at the first step of the run: → or End goes forward")
+        st.snapshot = Self.fakeSnapshot(steps: 3)
+        st.snapshot.running = false; st.message = nil
+        _ = reduce(&st, .key(.left)); _ = reduce(&st, .key(.left))
+        XCTAssertEqual(st.scrub, 0)
+        XCTAssertNil(st.message)
+        _ = reduce(&st, .key(.left))
+        XCTAssertEqual(st.message, "at the first step of the run: → or End goes forward")
     }
 
     /// The zoom shows one digit at a time, so h/l reach every digit the run records, those the
@@ -974,7 +997,7 @@ final class AppTests: XCTestCase {
         // At 80x24 the short title keeps the sampler.
         var small = AppState(caps: .full, width: 80, height: 24, schedule: st.schedule)
         small.snapshot = r.snapshot
-        XCTAssertTrue(render(small).text.contains("before T1.0 final DDIM 5"), render(small).text)
+        XCTAssertTrue(render(small).text.contains("before temp 1.0 final DDIM 5"), render(small).text)
         XCTAssertEqual(ExplorerApp.samplersInName(r.snapshot.comparison!.ran, else: changed), ddim.fileDescription)
         // Switched part-way: both, in order.
         r.handle(.startSampling(SamplerSettings(), n: 2, seed: 3))

@@ -110,6 +110,9 @@ final class EndToEndTests: XCTestCase {
         // The final x̂0 exported, decoded, and compared with `ddpm sample` (DDIM's last step makes x_0 = x̂0 exactly).
         keys("p")
         waitFor("export message") { $0.contains("exported") }
+        // Again with nothing new on screen: where both files are (it named the first alone).
+        keys("p")
+        waitFor("the second p names both files") { $0.contains("already exported 2 PNGs: ") && $0.contains("-x0.png, -final.png") }
         let x0png = try FileManager.default.contentsOfDirectory(atPath: exportDir).first { $0.hasSuffix("-x0.png") }
         XCTAssertNotNil(x0png, "no -x0.png in \(exportDir)")
         let ref = exportDir + "/ref.png"
@@ -244,9 +247,9 @@ final class EndToEndTests: XCTestCase {
         waitFor("mid-run") { Self.status($0).contains("st/s (limit)") && Self.status($0).contains("running") }
         let t0 = Date()
         keys("T")
-        // (The run before is titled with its sampler, shortened to fit: "before T1.0 stopped t=969 DDIM 100".)
+        // (The run before is titled with its sampler, shortened to fit: "before temp 1.0 stopped t=969 DDIM 100".)
         waitFor("temperature restarted", timeout: 5) { p in
-            Self.status(p).contains("temp 1.1") && (p.contains("before: temp 1.0") || p.contains("before T1.0 stopped t=")) }
+            Self.status(p).contains("temp 1.1") && (p.contains("before: temp 1.0") || p.contains("before temp 1.0 stopped t=")) }
         XCTAssertLessThan(Date().timeIntervalSince(t0), 1.0, "T shows within a second")
         XCTAssertTrue(Self.status(pane()).contains("seed 5"))
         for _ in 0..<4 { keys("+") }

@@ -182,6 +182,10 @@ final class WidgetTests: XCTestCase {
                        ["exported ddpm-seed0-", "temp1.0-ddim50-eta0.0-", "t997-xt.png"], "a file name breaks between the settings it names")
         var one = CellBuffer(width: 12, height: 2)
         XCTAssertEqual(one.wrappedText(0, 0, "", maxWidth: 10), 1)
+        // A count opening a parenthesis stays with the next word ("(10" / "stages)" at 120x40).
+        var count = CellBuffer(width: 16, height: 3)
+        XCTAssertEqual(count.wrappedText(0, 0, "written here (10 stages)", maxWidth: 16), 2)
+        XCTAssertEqual(count.lines().prefix(2).map { $0.trimmingCharacters(in: .whitespaces) }, ["written here", "(10 stages)"])
     }
 
     /// Without a model the sample screen shows the whole error, wrapped, and
@@ -339,7 +343,7 @@ final class WidgetTests: XCTestCase {
         XCTAssertTrue(text.contains("(any amount: 95.0%; c clips)"), text)
         var narrow = st
         narrow.width = 80; narrow.height = 24
-        XCTAssertTrue(render(narrow).text.contains("x̂0 out>0.1 5.0%") && render(narrow).text.contains("(any: 95.0%)"), render(narrow).text)
+        XCTAssertTrue(render(narrow).text.contains("x̂0 past>.1 5.0%") && render(narrow).text.contains("(any: 95.0%)"), render(narrow).text)
         st.settings.clip = true
         st.snapshot.history = [RecordedFrame(Frame(step: 0, totalSteps: 1000, t: 0, tNext: -1, n: 4, size: 28, xt: f.xt, x0: f.x0, xNext: [],
                                                    eps: Stats(), x0Outside: f.x0Outside, settings: st.settings), keep: 4, readings: [])]

@@ -433,6 +433,8 @@ public final class Runner {
                 }
             }
             m.step = tr.step; m.totalSteps = tr.options.totalSteps
+            // Going on after a stop (space): the reason is history (the message row said it whole).
+            m.error = nil
             m.losses.append(s.loss)
             if m.losses.count > Trainer.recentLossCount { m.losses.removeFirst(m.losses.count - Trainer.recentLossCount) }
             m.bucketLoss = tr.bucketLoss; m.T = tr.schedule.T; m.lr = s.lr; m.epoch = tr.epoch

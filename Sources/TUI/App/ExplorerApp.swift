@@ -216,6 +216,8 @@ enum ExplorerApp {
         /// The last recording (R) and GIF (G) written and what they hold: the key again
         /// before a new step says where that file is instead of writing a second copy.
         var lastWritten: [String: (holds: String, name: String)] = [:]
+        /// What the last `p` said it wrote (every file of it: a second `p` names them all, not the first).
+        var lastExportSaid = ""
         /// Where the training view saves (`w`, quitting): --out, or a default once training starts here.
         var trainOut: String?
         var startedTrainer: Trainer?
@@ -578,12 +580,12 @@ enum ExplorerApp {
         /// `p`: the grids on screen as PNGs; again with nothing new on screen, where they are.
         func exportPNG() -> String {
             let shown = trajectoryOnScreen + " \(state.scrub ?? -1) \(state.forkFocus)" + (state.zoom ? " zoom \(state.selected)" : "")
-            if let file = alreadyWritten("p", holds: shown) {
+            if alreadyWritten("p", holds: shown) != nil {
                 // (Nothing more can step on a finished run: then no advice about a step.)
-                return "already exported: \(file)" + (wholeRunShown ? "" : " (p again after a step writes anew)")
+                return "already " + lastExportSaid + (wholeRunShown ? "" : " (p again after a step writes anew)")
             }
             let r = ExplorerApp.export(state, dir: options.exportDir, tag: backendTag)
-            if let file = r.file { lastWritten["p"] = (shown, file) }
+            if let file = r.file { lastWritten["p"] = (shown, file); lastExportSaid = r.said }
             return r.said
         }
 

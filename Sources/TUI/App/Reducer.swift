@@ -182,8 +182,9 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
         s.message = "comparison paused beside the training run: space runs it (training slows)"
         return [show, .command(.pause)]
     case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
-        s.message = s.caps.unicode ? "renderer: \(s.mode.rawValue)" + (s.mode == .braille && s.screen == .sample ? " (the zoom's strip of stages stays half-block)" : "")
-            : "ASCII renderer only: the terminal has no UTF-8"
+        s.message = !s.caps.unicode ? "ASCII renderer only: the terminal has no UTF-8"
+            : s.mode.drawn(on: s.caps) != s.mode ? "renderer: \(s.mode.rawValue), drawn as ASCII shades: the terminal has no colours (NO_COLOR or TERM)"
+            : "renderer: \(s.mode.rawValue)" + (s.mode == .braille && s.screen == .sample ? " (the zoom's strip of stages stays half-block)" : "")
         return []
     default: break
     }
@@ -399,11 +400,13 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
     case .left, .shiftLeft:
         guard h > 0 else { return [] }
-        if s.scrub == 0 { s.message = "at the first step of the run: " + (s.caps.unicode ? "→" : "right") + " or End goes forward"; return [] }
         let step = k == .shiftLeft ? 10 : 1
         // Live shows the newest step while running, so one back is the step before it; a finished
         // run shows its final sample, so one back is its last step (it was skipped).
         let from = s.scrub ?? (s.focusedSideFinished ? h : h - 1)
+        // (Also paused live on the run's first step, as `--paused` opens: nothing before it, said. Running,
+        // ← there still pauses the run on that step.)
+        if from == 0 && (s.scrub != nil || !s.snapshot.running) { s.message = "at the first step of the run: " + (s.caps.unicode ? "→" : "right") + " or End goes forward"; return [] }
         s.scrub = max(0, from - step)
         return s.snapshot.running ? [.command(.pause)] : []
     case .right, .shiftRight:

@@ -76,8 +76,17 @@ public struct CellBuffer: Sendable {
             }
             return room
         }
+        // A count opening a parenthesis stays with the word after it: "(10 stages)" broke as "(10" / "stages)".
+        var words: [Substring] = []
         for word in s.split(separator: " ", omittingEmptySubsequences: true) {
-            var word = Substring(word)
+            if let last = words.last, last.count >= 2, last.first == "(", last.dropFirst().allSatisfy(\.isNumber) {
+                words[words.count - 1] = s[last.startIndex..<word.endIndex]
+            } else {
+                words.append(word)
+            }
+        }
+        for word in words {
+            var word = word
             // breakLongWords: a word longer than half the width (a file name) fills the rest of the line
             // and goes on in the next, rather than leaving the line short.
             if breakLongWords && word.count > w / 2 && !line.isEmpty && line.count + 1 + word.count > w && w - line.count - 1 >= 8 {

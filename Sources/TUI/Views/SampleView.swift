@@ -128,7 +128,9 @@ enum SampleView {
         }
         let clip = "clip \(set.clip ? "on" : "off")"
         fields.append((clip, clip, set.clip ? 3 : 6))
-        fields.append((s.mode.rawValue, s.mode.rawValue, 8))
+        // What is drawn: without colours half-block draws ASCII shades.
+        let drawn = s.mode.drawn(on: s.caps).rawValue
+        fields.append((drawn, drawn, 8))
         // A replay of a recording made mid-run stops short of the end: say so, not just "paused".
         let recordingEnd = s.replay != nil && !snap.running && !snap.finished && s.scrub == nil
             && snap.final == nil && snap.recordedSteps.map { snap.history.count >= $0 } == true
@@ -341,17 +343,18 @@ enum SampleView {
             // Named by the samplers its steps ran, not by settings changed since (the new run's).
             let u = s.caps.unicode
             let ran = samplersBefore(c.ran, c.settings, separator: u ? "→" : ">", compact: true) + c.settings.shortName
-            let before = "before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), brief = "before T\(temp) " + shown("stopped t=\(c.t)")
+            let before = "before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), brief = "before temp \(temp) " + shown("stopped t=\(c.t)")
             // The samplers in full, then compact, then none.
             g.leftTitle = before + "  " + samplersBefore(c.ran, c.settings, unicode: u) + describe(c.settings, unicode: u)
             g.leftShort = [before + "  " + ran, brief + " " + ran, before, "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
-                           brief, "T\(temp) " + shown("stopped t=\(c.t)"), "T\(temp) " + shown("t=\(c.t)")]
+                           // ("temp", not "T": T is the run's count of steps.)
+                           brief, "temp \(temp) " + shown("stopped t=\(c.t)"), "temp \(temp) " + shown("t=\(c.t)")]
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
             let done = s.scrub == nil && snap.finished ? snap.final : nil
             g.right = done ?? f.x0Floats()
             g.leftReadings = c.readings; g.rightReadings = done != nil ? snap.finalReadings : f.readings
             g.rightTitle = String(format: "now: temp %.1f  ", snap.runTemperature) + (done != nil ? "final" : "x̂0 (t=\(f.t))")
-            g.rightShort = [String(format: "now T%.1f ", snap.runTemperature) + (done != nil ? "final" : "x̂0 t=\(f.t)")]
+            g.rightShort = [String(format: "now temp %.1f ", snap.runTemperature) + (done != nil ? "final" : "x̂0 t=\(f.t)")]
             return g
         }
         guard s.forking else { return g }
@@ -529,8 +532,9 @@ enum SampleView {
             // How much is well past [-1,1] first: most of the rest is paper a hair below -1 (45% of a
             // finished run's pixels), which read as a fault. (Clipping on, the share is of the network's
             // x̂0 before the clip, from the engine: the digits are drawn clipped.)
-            buf.text(px, y + 3, f.settings.clip ? String(format: sp("x̂0 out %.1f%%", "x0^ out %.1f%%"), f.x0Outside * 100)
-                        : String(format: sp("x̂0 out>0.1 %.1f%%", "x0^ out>0.1 %.1f%%"), farOutside(f) * 100), maxWidth: l.panelW)
+            // "past", as the wide panel and the help say it.
+            buf.text(px, y + 3, f.settings.clip ? String(format: sp("x̂0 past %.1f%%", "x0^ past %.1f%%"), f.x0Outside * 100)
+                        : String(format: sp("x̂0 past>.1 %.1f%%", "x0^ past>.1 %.1f%%"), farOutside(f) * 100), maxWidth: l.panelW)
             if bottom - y >= 5 {
                 buf.text(px, y + 4, f.settings.clip ? "(before clip)" : String(format: "(any: %.1f%%)", f.x0Outside * 100),
                          fg: 245, maxWidth: l.panelW)

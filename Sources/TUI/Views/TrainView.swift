@@ -107,7 +107,9 @@ enum TrainView {
         // is shown, else the sample view's run (a comparison left mid-run waits, not stepping).
         let sampling = s.snapshot.comparing ? s.snapshot.compare?.running == true : s.snapshot.running
         let state = snap.running ? (sampling ? "running beside sampling" : "running")
-            : (snap.finished ? (s.sGoesBack ? "finished (s: back to the opened model)" : "finished (s: sample it)") : "paused")
+            : (snap.finished ? (s.sGoesBack ? "finished (s: back to the opened model)" : "finished (s: sample it)")
+               // Stopped by an error (a checkpoint that could not be written), not by space.
+               : m.error != nil ? "stopped (space goes on)" : "paused")
         // No loss before the first step (and after the demo starts over): "--", not "nan".
         let last = m.losses.last.map { String(format: "%.4f", $0) } ?? "--"
         let speed = snap.running ? String(format: "%.2f steps/s (%.0f img/s)", m.stepsPerSecond, m.imagesPerSecond) : "-- steps/s"
@@ -121,7 +123,7 @@ enum TrainView {
         let shortState = state.replacingOccurrences(of: "running beside sampling", with: "+sampling")
         let line = fitting([
             String(format: "step %d/%@ │ %@ │ epoch %.2f │ loss %@ │ %@ │ lr %.2e │ ETA %@ │ %@",
-                   m.step, total, state, m.epoch, last, speed, m.lr, etaShown, s.mode.rawValue),
+                   m.step, total, state, m.epoch, last, speed, m.lr, etaShown, s.mode.drawn(on: s.caps).rawValue),
             String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown),
             String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, shortState, last, shortSpeed, etaShown),
             String(format: "step %d/%@ │ %@ │ %@ │ ETA %@", m.step, total, shortState, shortSpeed, etaShown),

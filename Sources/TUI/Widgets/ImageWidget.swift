@@ -8,6 +8,12 @@ public enum RenderMode: String, CaseIterable, Sendable {
         let all = RenderMode.allCases
         return all[(all.firstIndex(of: self)! + 1) % all.count]
     }
+
+    /// What this mode draws on a terminal of `caps`: ASCII without UTF-8, and half-block
+    /// without colours (its cells are two greys) as ASCII shades too.
+    public func drawn(on caps: TermCaps) -> RenderMode {
+        (!caps.unicode || (caps.colors < 8 && self == .halfBlock)) && self != .ascii ? .ascii : self
+    }
 }
 
 /// Draws one square grey image (values mapped from a fixed range, never
@@ -119,7 +125,7 @@ public struct ImageWidget {
     public func render(into buf: inout CellBuffer, x: Int, y: Int) {
         // (Once per image, not per pixel.)
         let spans = resampledSide.map { ImageWidget.spans(side: side, out: $0) }
-        let mode = (!caps.unicode || (caps.colors < 8 && self.mode == .halfBlock)) && self.mode != .ascii ? .ascii : self.mode
+        let mode = self.mode.drawn(on: caps)
         switch mode {
         case .halfBlock:
             let s = fit ?? side / scale
