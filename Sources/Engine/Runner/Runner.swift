@@ -192,8 +192,13 @@ public final class Runner {
                 rateStart = trainStart; rateStartStep = trainer!.step; trainStartStep = trainer!.step
                 snapshot.running = true
             case .saveCheckpoint(let path):
-                guard let trainer else { return [.error("nothing to save: not training")] }
-                try trainer.saveCheckpoint(path)
+                snapshot.saveRequests += 1
+                guard let trainer else {
+                    snapshot.saveError = "nothing to save: not training"
+                    return [.error("nothing to save: not training")]
+                }
+                do { try trainer.saveCheckpoint(path) } catch { snapshot.saveError = "\(error)"; throw error }
+                snapshot.saveError = nil
                 snapshot.train?.lastSaved = "\(path) (step \(trainer.step))"
                 snapshot.message = "checkpoint saved to \(path) (step \(trainer.step))"
                 bump()

@@ -71,5 +71,9 @@ public struct RunnerSnapshot: Sendable {
         "the run stopped at t=\(t) (its output was not finite numbers): nothing to fork; r tries a new seed"
     }
     public var version = 0
+    /// How many `saveCheckpoint` commands the runner has carried out, and the last one's error
+    /// (nil: it saved): quitting with a training run waits for its save and stays if it failed.
+    public var saveRequests = 0
+    public var saveError: String? = nil
     public init() {}
 }

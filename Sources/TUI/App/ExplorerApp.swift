@@ -216,6 +216,10 @@ enum ExplorerApp {
         /// The last recording (R) and GIF (G) written and what they hold: the key again
         /// before a new step says where that file is instead of writing a second copy.
         var lastWritten: [String: (holds: String, name: String)] = [:]
+        /// q q with a training run: the count of saves the engine had carried out when the run's save was
+        /// asked for. The explorer quits once it saved, and stays, saying why, if it could not (it quit,
+        /// and the run was lost).
+        var quitAfterSave: Int?
         /// What the last `p` said it wrote (every file of it: a second `p` names them all, not the first).
         var lastExportSaid = ""
         /// Where the training view saves (`w`, quitting): --out, or a default once training starts here.
@@ -437,6 +441,18 @@ enum ExplorerApp {
                     k = term.readKey(timeoutMs: 0)
                 }
                 if pollResizeAndEngines() { dirty = true }
+                if let before = quitAfterSave, let snap = trainEngine?.snapshot, snap.saveRequests > before {
+                    quitAfterSave = nil
+                    if let e = snap.saveError {
+                        state.message = "not quitting: could not save the training checkpoint: \(e). The run goes on; "
+                            + "q q tries again once it can be written (Ctrl-C quits without it)"
+                        state.keptMessage = state.message
+                        dirty = true
+                    } else {
+                        state.quitting = true
+                        break
+                    }
+                }
                 // Once as the menu opens (`g` clears the last one): the name stays right while it
                 // is open, the run in progress keeping its own (`besides`).
                 if state.choosingRecipe && state.nextTrainOut == nil { _ = reduce(&state, .nextTrainOut(InputFile.shown(nextTrainOut()))) }
@@ -497,7 +513,19 @@ enum ExplorerApp {
                 }
             case .exportPNG: state.message = exportPNG(); state.keptMessage = state.message
             case .exportComparePNG: state.message = exportCompare(state, dir: options.exportDir, tag: backendTag); state.keptMessage = state.message
-            case .quit: state.quitting = true
+            case .quit:
+                // A training run goes first to its file, through the engine, while the explorer still runs:
+                // a save that fails leaves the run going and the explorer open (shutdown saves again, at once).
+                if let te = trainEngine, let out = trainOut, let snap = state.trainSnapshot, snap.train != nil, !snap.finished {
+                    state.quitting = false   // (the reducer's answer to q q: quitting waits for the save)
+                    if quitAfterSave == nil {
+                        quitAfterSave = te.snapshot.saveRequests
+                        te.send(.saveCheckpoint(out))
+                    }
+                    state.message = "saving the training checkpoint to \(InputFile.shown(out)), then quitting..."
+                } else {
+                    state.quitting = true
+                }
             case .startTraining(let recipe): startTraining(recipe)
             case .sampleTrained: sampleTrained()
             case .sampleOpened:
