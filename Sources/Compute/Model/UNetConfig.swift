@@ -141,9 +141,10 @@ public struct UNetConfig: Sendable, Equatable, Codable {
             throw bad("n_channels must be a positive multiple of \(groups) up to \(Self.maxChannels); got \(nChannels)")
         }
         // The sinusoidal time embedding is n_channels wide, sin and cos of n_channels / 2 frequencies spaced
-        // by 1 / (n_channels / 2 - 1): under 4 (or odd) the model could not see t, or saw NaN.
-        guard nChannels >= 4, nChannels % 2 == 0 else {
-            throw bad("n_channels must be even and at least 4 (the time embedding's sin and cos of n_channels / 2 frequencies); got \(nChannels)")
+        // by 1 / (n_channels / 2 - 1): under 4 the model could not see t (1) or saw NaN (2, 3). An odd
+        // width's last entry stays 0, harmless, and files of such widths were written: they still load.
+        guard nChannels >= 4 else {
+            throw bad("n_channels must be at least 4 (the time embedding's sin and cos of n_channels / 2 frequencies); got \(nChannels)")
         }
         guard !chMults.isEmpty, chMults.count <= Self.maxLevels else {
             throw bad("ch_mults must have 1...\(Self.maxLevels) levels; got \(chMults.count)")

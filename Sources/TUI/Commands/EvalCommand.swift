@@ -60,7 +60,9 @@ struct EvalCommand: ParsableCommand {
         try sampling.refuseUnusedSettings(guideTable: guideTable)
         // At least 4: precision and recall take each image's 3rd nearest neighbour among the others
         // (of 2 or 3 images, the farthest, so that every image counted as covered: precision 1.000).
-        guard (4...10_000).contains(n) else { throw ValidationError("--n must be in 4...10000, got \(n)") }
+        guard (4...10_000).contains(n) else {
+            throw ValidationError("--n must be in 4...10000, got \(n) (precision and recall take each sample's 3rd nearest neighbour among the others)")
+        }
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be in 1...100, got \(epochs)") }
         _ = try backendOption(backend)
         if backend != nil && (images != nil || damage || trainClassifier || trainNoisyClassifier) {
