@@ -74,11 +74,16 @@ public enum Checkpoint {
         return (cfg, spec)
     }
 
+    /// The image sides this program runs and records: 28x28 digits padded evenly up to 32x32.
+    public static func isUsableImageSize(_ side: Int) -> Bool {
+        (MNIST.side...Dataset.maxSide).contains(side) && (side - MNIST.side) % 2 == 0
+    }
+
     /// A config this program runs, from a file or a flag: valid, 28x28 images
     /// padded evenly up to 32x32, at most `maxParameters`.
     public static func checkUsable(_ cfg: UNetConfig) throws {
         try cfg.validate()
-        guard cfg.imageSize >= MNIST.side, cfg.imageSize <= Dataset.maxSide, (cfg.imageSize - MNIST.side) % 2 == 0 else {
+        guard isUsableImageSize(cfg.imageSize) else {
             throw EngineError.invalidConfig("image size \(cfg.imageSize); this program draws 28x28 digits, padded evenly up to \(Dataset.maxSide)x\(Dataset.maxSide)")
         }
         let n = try UNet(cfg).parameterCount

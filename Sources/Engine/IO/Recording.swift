@@ -241,8 +241,8 @@ public struct Recording: Sendable {
             return v
         }
         guard let n = Int(try field("n")), (1...maxDigits).contains(n) else { throw bad("n is not in 1...\(maxDigits)") }
-        // The sizes a model here has (Checkpoint.checkUsable): 28x28 digits padded evenly up to 32 (a 30x30 model records too).
-        guard let size = Int(try field("image_size")), (MNIST.side...Dataset.maxSide).contains(size), (size - MNIST.side) % 2 == 0 else {
+        // The sizes a model here has (a 30x30 model records too).
+        guard let size = Int(try field("image_size")), Checkpoint.isUsableImageSize(size) else {
             throw bad("image_size is not 28, 30 or 32")
         }
         let seedText = try field("seed")

@@ -194,8 +194,9 @@ public final class Runner {
             case .saveCheckpoint(let path):
                 snapshot.saveRequests += 1
                 guard let trainer else {
-                    snapshot.saveError = "nothing to save: not training"
-                    return [.error("nothing to save: not training")]
+                    let none = "nothing to save: not training"
+                    snapshot.saveError = none
+                    return [.error(none)]
                 }
                 do { try trainer.saveCheckpoint(path) } catch { snapshot.saveError = "\(error)"; throw error }
                 snapshot.saveError = nil

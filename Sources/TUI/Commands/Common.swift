@@ -177,11 +177,11 @@ public func exitReporting(_ error: Error, from command: ParsableCommand.Type? = 
     exit(code.rawValue)
 }
 
-/// An argument that is a one-letter option glued to a number (`-T5`, `-T-1`): ddpm has no
-/// one-letter flags to combine, so it is always an option and its value written as one word.
+/// An argument that may be a one-letter option glued to its value (`-T5`, `-T-1`): ddpm has no
+/// one-letter flags to combine, so where the error names that option as taking a value, it is one.
 func gluedOption(_ arg: String) -> (option: String, value: String)? {
     let chars = Array(arg)
-    guard chars.count >= 3, chars[0] == "-", chars[1].isASCII, chars[1].isLetter, Double(String(chars[2...])) != nil else { return nil }
+    guard chars.count >= 3, chars[0] == "-", chars[1].isASCII, chars[1].isLetter else { return nil }
     return ("-" + String(chars[1]), String(chars[2...]))
 }
 
@@ -190,21 +190,17 @@ func gluedOption(_ arg: String) -> (option: String, value: String)? {
 /// lines ArgumentParser adds under its own errors ("Help:", "Usage:") as they are.
 func oneLineError(_ text: String, arguments: [String] = []) -> String {
     let tail = ["\nHelp:  ", "\nUsage: "].compactMap { text.range(of: $0)?.lowerBound }.min() ?? text.endIndex
-    // Inside a longer command ArgumentParser takes `-T5` as `-T` and then the next word as its value
-    // ("The value '--n' is invalid for '-T <T>'"), or says the next word is missing: name the glued word.
+    // ArgumentParser reads `-T5` two ways alone ("Unknown option '-T5'. Did you mean '--T'?\n   or: Missing
+    // value for '-T <T>' in '-T5'") and, inside a longer command, as `-T` taking the next word ("The value
+    // '--n' is invalid for '-T <T>'"): each names -T as an option with a value, so say the one meant.
     for arg in arguments {
-        if let (option, value) = gluedOption(arg), text[..<tail].contains("'\(option) <") || text[..<tail].contains("'\(arg)'") {
+        if let (option, value) = gluedOption(arg), text[..<tail].contains("'\(option) <") {
             return EngineError.oneLine("Error: Unknown option '\(arg)': an option and its value are two words, \(option) \(value)")
                 + EngineError.printable(String(text[tail...]))
         }
     }
-    // ArgumentParser reads `-T5` two ways ("Unknown option '-T5'. Did you mean '--T'?\n   or: Missing value for
-    // '-T <T>' in '-T5'"): say the one meant. Other readings it joins stay, on one line.
-    var message = String(text[..<tail])
-    let glued = #"Unknown option '(-[A-Za-z])([^']+)'\. Did you mean '[^']+'\?\n   or: Missing value for '-[A-Za-z] <[^>]+>' in '[^']+'"#
-    message = message.replacingOccurrences(of: glued, with: "Unknown option '$1$2': an option and its value are two words, $1 $2",
-                                           options: .regularExpression)
-    message = message.replacingOccurrences(of: "\n   or: ", with: " or: ")
+    // Other readings ArgumentParser joins stay, on one line.
+    let message = String(text[..<tail]).replacingOccurrences(of: "\n   or: ", with: " or: ")
     return EngineError.oneLine(message) + EngineError.printable(String(text[tail...]))
 }
 
