@@ -248,7 +248,7 @@ final class EndToEndTests: XCTestCase {
         let t0 = Date()
         keys("T")
         // (The run before is titled with its sampler, shortened to fit: "before temp 1.0 stopped t=969 DDIM 100".)
-        waitFor("temperature restarted", timeout: 5) { p in
+        waitFor("temperature restarted", timeout: 15) { p in
             Self.status(p).contains("temp 1.1") && (p.contains("before: temp 1.0") || p.contains("before temp 1.0 stopped t=")) }
         XCTAssertLessThan(Date().timeIntervalSince(t0), 1.0, "T shows within a second")
         XCTAssertTrue(Self.status(pane()).contains("seed 5"))
@@ -306,7 +306,7 @@ final class EndToEndTests: XCTestCase {
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
         waitFor("the first run") { Self.status($0).contains("DDIM 50") }
         keys("g")
-        waitFor("the digit prompt", timeout: 5) { $0.contains("guide toward which digit? 0-9") }
+        waitFor("the digit prompt", timeout: 15) { $0.contains("guide toward which digit? 0-9") }
         keys("7"); keys("r"); keys("=")
         waitFor("the guided run finished", timeout: 60) { p in
             let st = Self.status(p)
@@ -321,7 +321,7 @@ final class EndToEndTests: XCTestCase {
         // Off again: on a finished run the status line keeps the guided run's settings and, like the
         // hint, says what r runs next.
         keys("g"); keys("x")
-        waitFor("guidance off", timeout: 5) {
+        waitFor("guidance off", timeout: 15) {
             Self.status($0).contains("DDIM 50 η=0.0 guide 7 ×4 │ r runs DDIM 50 η=0.0, no guidance │")
                 && $0.contains("r runs seed 5 with DDIM 50 η=0.0, no guidance;")
         }
@@ -343,7 +343,7 @@ final class EndToEndTests: XCTestCase {
         waitFor("the bf16 note") { $0.contains("sampling in bfloat16 (--backend bf16)") }
         waitFor("the run finished", timeout: 60) { Self.status($0).contains("finished") }
         keys("p")
-        waitFor("the export", timeout: 5) { $0.contains("exported") }
+        waitFor("the export", timeout: 15) { $0.contains("exported") }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         XCTAssertEqual(files.filter { $0.hasSuffix("-bf16-x0.png") }.count, 1, files.joined(separator: " "))
     }

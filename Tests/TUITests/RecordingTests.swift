@@ -353,15 +353,17 @@ final class RecordingTests: XCTestCase {
         XCTAssertEqual(code, 0, out)
         let session = "ddpm-replay-\(getpid())"
         func pane() -> String { Shell.sh("tmux capture-pane -p -t \(session)").1 }
-        func wait(_ what: String, _ pred: (String) -> Bool) {
+        // Generous: the replay plays 10 s at its natural pace, and a stalled terminal (a loaded CI host
+        // once drew 76 of its 100 steps in 20 s) plays at most a second's steps per frame.
+        func wait(_ what: String, timeout: Double = 30, _ pred: (String) -> Bool) {
             var last = ""
-            XCTAssertTrue(Shell.poll(timeout: 20) { last = pane(); return pred(last) }, "waiting for \(what); pane:\n\(last)")
+            XCTAssertTrue(Shell.poll(timeout: timeout) { last = pane(); return pred(last) }, "waiting for \(what); pane:\n\(last)")
         }
         let cmd = "cd \(dir) && DDPM_ASSETS=\(Shell.assets) \(Shell.binary) replay r.ddpmtraj --cast s.cast; echo EXIT=$? > done.txt; sleep 30"
         Shell.sh("tmux kill-session -t \(session) 2>/dev/null")
         XCTAssertEqual(Shell.sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)'").0, 0)
         defer { Shell.sh("tmux kill-session -t \(session) 2>/dev/null") }
-        wait("the replay to finish") { $0.contains("finished") && EndToEndTests.showsDigits($0, unicode: true) }
+        wait("the replay to finish", timeout: 90) { $0.contains("finished") && EndToEndTests.showsDigits($0, unicode: true) }
         XCTAssertTrue(pane().contains("100 steps"), pane())
         Shell.sh("tmux send-keys -t \(session) t")
         wait("the refusal") { $0.contains("replay: a new temperature needs the model") }
@@ -374,7 +376,7 @@ final class RecordingTests: XCTestCase {
         Shell.sh("tmux resize-window -t \(session) -x 120 -y 40")
         wait("the wider layout") { $0.split(separator: "\n").count >= 39 && $0.contains("DDPM Explorer") }
         Shell.sh("tmux send-keys -t \(session) q")
-        XCTAssertTrue(Shell.poll(timeout: 10) { FileManager.default.fileExists(atPath: dir + "/done.txt") })
+        XCTAssertTrue(Shell.poll(timeout: 30) { FileManager.default.fileExists(atPath: dir + "/done.txt") })
         XCTAssertEqual(Shell.read(dir + "/done.txt").trimmingCharacters(in: .whitespacesAndNewlines), "EXIT=0")
 
         let lines = Shell.read(dir + "/s.cast").split(separator: "\n").map(String.init)
