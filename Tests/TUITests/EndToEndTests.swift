@@ -250,7 +250,9 @@ final class EndToEndTests: XCTestCase {
         // (The run before is titled with its sampler, shortened to fit: "before temp 1.0 stopped t=969 DDIM 100".)
         waitFor("temperature restarted", timeout: 15) { p in
             Self.status(p).contains("temp 1.1") && (p.contains("before: temp 1.0") || p.contains("before temp 1.0 stopped t=")) }
-        XCTAssertLessThan(Date().timeIntervalSince(t0), 1.0, "T shows within a second")
+        // (Its 100 ms target is scripts/key_latency.sh's; here a frozen or queued restart fails, a
+        // CI host whose terminal stalls for a moment does not.)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 3.0, "T shows at once, not after the run")
         XCTAssertTrue(Self.status(pane()).contains("seed 5"))
         for _ in 0..<4 { keys("+") }
         waitFor("new run finished", timeout: 120) { Self.status($0).contains("finished") && $0.contains("now: temp 1.1  final") }
