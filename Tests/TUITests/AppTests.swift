@@ -119,6 +119,29 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(st.message, "renderer: braille (the zoom's strip of stages stays half-block)")
     }
 
+    /// Without colours every press of m changes what is drawn: half-block would draw the
+    /// same ASCII shades as ascii, so the cycle skips it (a press once did nothing visible).
+    func testRendererKeyWithoutColoursChangesTheDrawingEachTime() throws {
+        var st = try makeState()
+        st.caps = TermCaps(unicode: true, colors: 0)
+        st.mode = .halfBlock
+        var drawn = [st.mode.drawn(on: st.caps)]
+        for _ in 0..<4 {
+            _ = reduce(&st, .key(.char("m")))
+            XCTAssertNotEqual(st.mode.drawn(on: st.caps), drawn.last, "m changed nothing visible: \(st.mode), \(st.message ?? "nil")")
+            drawn.append(st.mode.drawn(on: st.caps))
+        }
+        XCTAssertEqual(drawn, [.ascii, .braille, .ascii, .braille, .ascii])
+        XCTAssertEqual(st.message, "renderer: ascii")
+        _ = reduce(&st, .key(.char("m")))
+        XCTAssertEqual(st.message, "renderer: braille (half-block skipped: without colours it draws these same ASCII shades)")
+        // With colours the cycle is the three modes, as before.
+        st.caps = .full
+        var modes: [RenderMode] = []
+        for _ in 0..<3 { _ = reduce(&st, .key(.char("m"))); modes.append(st.mode) }
+        XCTAssertEqual(modes, [.ascii, .halfBlock, .braille])
+    }
+
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.
     func testFromTheNextStepMessageGoesWhenTheRunEnds() throws {
         let r = try Self.smallRunner(T: 10)

@@ -181,10 +181,18 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
         guard s.trainSnapshot?.running == true, !current || s.snapshot.compare?.running == true else { return [show] }
         s.message = "comparison paused beside the training run: space runs it (training slows)"
         return [show, .command(.pause)]
-    case .char("m"): s.mode = s.caps.unicode ? s.mode.next : .ascii
+    case .char("m"):
+        // Each press changes what is drawn: without colours half-block draws as the ASCII shades, so
+        // from ascii it goes on to braille (a press that changed nothing looked like a dead key).
+        let shown = s.mode.drawn(on: s.caps)
+        var next = s.caps.unicode ? s.mode.next : .ascii
+        var skipped: RenderMode? = nil
+        if s.caps.unicode && next.drawn(on: s.caps) == shown { skipped = next; next = next.next }
+        s.mode = next
         s.message = !s.caps.unicode ? "ASCII renderer only: the terminal has no UTF-8"
             : s.mode.drawn(on: s.caps) != s.mode ? "renderer: \(s.mode.rawValue), drawn as ASCII shades: the terminal has no colours (NO_COLOR or TERM)"
-            : "renderer: \(s.mode.rawValue)" + (s.mode == .braille && s.screen == .sample ? " (the zoom's strip of stages stays half-block)" : "")
+            : "renderer: \(s.mode.rawValue)" + (skipped.map { " (\($0.rawValue) skipped: without colours it draws these same ASCII shades)" }
+                ?? (s.mode == .braille && s.screen == .sample ? " (the zoom's strip of stages stays half-block)" : ""))
         return []
     default: break
     }
