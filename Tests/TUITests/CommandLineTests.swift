@@ -145,6 +145,7 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but the run has 2 class weights (one per label)"),
             ("train --out \(ckpt) --steps 1 --class-weights 1,1,1,1,1,1,1,1,1,1,0,0,2", "the run has 13 class weights but the training set's labels are 0...9: label 12 has weight 2.0 and no image"),
             ("train --out \(ckpt) --resume --class-weights 1", "--class-weights applies to a new run; --resume continues with the checkpoint's own"),
+            ("eval --bpd 3 --n 3", "--bpd 3 is the count of test digits it measures; --n counts sampled digits and does not apply"),
             ("eval --bpd 2 --guide-scale 3", "--guide-scale and --guide-classifier steer sampling; --damage, --images and --bpd do not sample"),
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),
             // --epochs is named, not the steps it would make.
@@ -204,8 +205,16 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: ckpt))
     }
 
-    /// `ddpm bench --json` reports what it measured, including how long the
-    /// bundled files take to load (the number, not a threshold: machines vary).
+    /// "-0" is zero, said as 0.0 (it was echoed "temperature -0.0", "eta -0.0").
+    func testMinusZeroIsSaidAsZero() throws {
+        let dir = Shell.temporaryDirectory("minus-zero")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) timeout 60 \(Shell.binary) sample --n 1 --sampler ddim --steps 2 --eta -0 --temperature -0 --noise-temperature -0 --out \(dir)/z.png")
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("eta 0.0, temperature 0.0, noise temperature 0.0"), out)
+        XCTAssertFalse(out.contains("-0.0"), out)
+    }
+
     /// A mistyped command gets the one it most likely meant; a word far from every command gets no guess.
     func testUnknownCommandGuessesTheNearestCommand() {
         let names = DDPMCommand.configuration.subcommands.map { $0._commandName }
@@ -250,6 +259,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(out.hasPrefix("ddpm 1."), out)
     }
 
+    /// `ddpm bench --json` reports what it measured, including how long the
+    /// bundled files take to load (the number, not a threshold: machines vary).
     func testBenchJSONReportsSpeedsAndLoadTimes() throws {
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) bench --steps 1 --train-batches 2 --sample-batches 1 --json")
         XCTAssertEqual(code, 0, out)

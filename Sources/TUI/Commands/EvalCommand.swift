@@ -58,6 +58,14 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("--guide-scale and --guide-classifier steer sampling; --damage, --images and --bpd do not sample")
         }
         try sampling.refuseUnusedSettings(guideTable: guideTable)
+        if let bpd {
+            guard (1...10_000).contains(bpd) else { throw ValidationError("--bpd must be in 1...10000 test digits, got \(bpd)") }
+            if damage || versus != nil || images != nil || trainClassifier {
+                throw ValidationError("--bpd measures the model on test digits; it takes no --damage, --versus, --images or --train-classifier")
+            }
+            // (Before --n's range: `--bpd 3 --n 3` was told that --n needs 4, for a number it does not use.)
+            if n != 1000 { throw ValidationError("--bpd \(bpd) is the count of test digits it measures; --n counts sampled digits and does not apply") }
+        }
         // At least 4: precision and recall take each image's 3rd nearest neighbour among the others
         // (of 2 or 3 images, the farthest, so that every image counted as covered: precision 1.000).
         guard (4...10_000).contains(n) else {
@@ -73,12 +81,6 @@ struct EvalCommand: ParsableCommand {
         }
         if damage && n < 500 {
             throw ValidationError("--damage needs --n of at least 500 (got \(n)): the Frechet distance of fewer images is mostly noise")
-        }
-        if let bpd {
-            guard (1...10_000).contains(bpd) else { throw ValidationError("--bpd must be in 1...10000 test digits, got \(bpd)") }
-            if damage || versus != nil || images != nil || trainClassifier {
-                throw ValidationError("--bpd measures the model on test digits; it takes no --damage, --versus, --images or --train-classifier")
-            }
         }
         if trainClassifier && trainNoisyClassifier { throw ValidationError("--train-classifier and --train-noisy-classifier train different classifiers: one at a time") }
         if trainClassifier && (weights != nil || images != nil || versus != nil) {

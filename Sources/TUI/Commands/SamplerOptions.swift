@@ -59,11 +59,14 @@ struct SamplerOptions: ParsableArguments {
 
     /// The settings for a model of T steps (nil: before the model is known).
     func settings(T: Int?) -> SamplerSettings {
-        SamplerSettings(kind: SamplerKind(rawValue: sampler) ?? .ddpm,
-                        steps: steps ?? min(Self.defaultSteps, T ?? Self.defaultSteps), eta: eta,
-                        temperature: temperature, noiseTemperature: noiseTemperature,
-                        variance: VarianceKind(rawValue: variance) ?? .beta, clip: clip,
-                        spacing: Spacing(rawValue: spacing) ?? .trailing, guide: guide, guideScale: guideScale ?? SamplerSettings.defaultGuideScale)
+        // "-0" is 0: said and written as 0.0, not "-0.0".
+        func plain(_ x: Double) -> Double { x == 0 ? 0 : x }
+        return SamplerSettings(kind: SamplerKind(rawValue: sampler) ?? .ddpm,
+                               steps: steps ?? min(Self.defaultSteps, T ?? Self.defaultSteps), eta: plain(eta),
+                               temperature: plain(temperature), noiseTemperature: plain(noiseTemperature),
+                               variance: VarianceKind(rawValue: variance) ?? .beta, clip: clip,
+                               spacing: Spacing(rawValue: spacing) ?? .trailing, guide: guide,
+                               guideScale: plain(guideScale ?? SamplerSettings.defaultGuideScale))
     }
 
     /// The classifier of noisy digits when the settings guide (nil otherwise),
