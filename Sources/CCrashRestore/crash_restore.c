@@ -10,7 +10,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-static const int signals[] = { SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGQUIT };
+// (SIGSYS: a seccomp filter's refusal, or `kill -SYS`; it left the terminal on the explorer's screen.)
+static const int signals[] = { SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGQUIT, SIGSYS };
 enum { count = sizeof signals / sizeof signals[0] };
 static struct termios shell_modes;
 static struct sigaction previous[count];
@@ -24,7 +25,7 @@ static volatile sig_atomic_t installed = 0;
 static int quiet = -1;
 /// Leave the alternate screen, show the cursor, reset colours, cursor keys and keypad to
 /// their normal modes (ncurses' keypad() had set them), start a fresh line.
-static const char reset[] = "\033[?1049l\033[?25h\033[0m\033[?1l\033>\r\n";
+static const char reset[] = "\033[?1049l\033[?25h\033[0m\033[?1l\033>\033[?2004l\r\n";
 
 /// The shell's modes, the main screen and the cursor back; later writes to stdout go nowhere.
 static void give_back(void) {
@@ -73,8 +74,9 @@ static void handler(int sig, siginfo_t *info, void *context) {
         return;
     }
     // The default action: a fault (si_code > 0) happens again on return; a signal that was
-    // sent (kill, raise, abort: si_code <= 0) is sent again, and arrives on return.
-    if (info == NULL || info->si_code <= 0) (void)raise(sig);
+    // sent (kill, raise, abort: si_code <= 0) is sent again, and arrives on return. So is a
+    // seccomp filter's SIGSYS, whose system call does not run again on return.
+    if (info == NULL || info->si_code <= 0 || sig == SIGSYS) (void)raise(sig);
 }
 
 void ddpm_fatal_signals_install(void) {

@@ -145,6 +145,10 @@ final class CommandLineTests: XCTestCase {
             ("train --out \(ckpt) --steps 1 --class-weights 1,2", "the training set has labels 0...9 but the run has 2 class weights (one per label)"),
             ("train --out \(ckpt) --steps 1 --class-weights 1,1,1,1,1,1,1,1,1,1,0,0,2", "the run has 13 class weights but the training set's labels are 0...9: label 12 has weight 2.0 and no image"),
             ("train --out \(ckpt) --resume --class-weights 1", "--class-weights applies to a new run; --resume continues with the checkpoint's own"),
+            // Before any work (they failed at the rename, after sampling; or wrote under another name).
+            ("sample --out \(NSTemporaryDirectory())\(String(repeating: "a", count: 300)).png --n 1", "its name is 304 bytes, more than the 255 a file name may have here"),
+            ("sample --n 1 --out \(NSTemporaryDirectory())cli-\(getpid())-$(printf 's\\377').png", "the name given is not UTF-8 (shown with \u{FFFD} where its bytes were)"),
+            ("train --steps 1 --out \(ckpt) --export \(NSTemporaryDirectory())\(String(repeating: "b", count: 260)).safetensors", "its name is 272 bytes"),
             ("eval --bpd 3 --n 3", "--bpd 3 is the count of test digits it measures; --n counts sampled digits and does not apply"),
             ("eval --bpd 2 --guide-scale 3", "--guide-scale and --guide-classifier steer sampling; --damage, --images and --bpd do not sample"),
             ("train --out \(ckpt) --steps 5 --epochs 1", "give --steps or --epochs, not both"),

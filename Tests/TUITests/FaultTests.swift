@@ -48,8 +48,9 @@ final class FaultTests: XCTestCase {
         return ("\(p).pid", "\(p).code", "\(p).log")
     }
 
+    /// (SIGPWR, a UPS daemon's warning before the power goes, ended training unsaved and without a word.)
     func testSigintAndSigtermDuringTrainingSaveAndExitZero() throws {
-        for sig in ["INT", "TERM"] {
+        for sig in ["INT", "TERM", "PWR"] {
             let ckpt = "\(dir!)/\(sig).safetensors"
             let job = background(train("--steps 100000 --checkpoint-every 100000 --out \(ckpt)"), name: sig)
             XCTAssertTrue(Shell.poll(timeout: 60) { Shell.read(job.log).contains("step 1/100000") }, Shell.read(job.log))
@@ -280,6 +281,16 @@ final class FaultTests: XCTestCase {
         XCTAssertLessThanOrEqual(Shell.read(capped).utf8.count, 30000)
         XCTAssertGreaterThan(lines.count, 2)
         for l in lines { XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(l.utf8)), "every line whole: \(l.prefix(80))") }
+        // So does one whose writing fails (a file-size limit here, a full disk alike): it ended with half an event.
+        let sizeLimited = "\(dir!)/limited.cast"
+        let (lcode, said) = Shell.sh("(sleep 4; printf q) | timeout 30 script -qec 'stty cols 80 rows 24; ulimit -f 20; DDPM_ASSETS=\(Shell.assets) \(Shell.binary) --n 1 --cast \(sizeLimited)' /dev/null")
+        XCTAssertEqual(lcode, 1, said)
+        XCTAssertTrue(said.contains("the recording stops where writing failed"), said)
+        let kept = Shell.read(sizeLimited)
+        XCTAssertLessThanOrEqual(kept.utf8.count, 20 * 1024)
+        XCTAssertTrue(kept.hasSuffix("\n"), "ends after a whole event")
+        XCTAssertGreaterThan(kept.split(separator: "\n").count, 2)
+        for l in kept.split(separator: "\n") { XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(l.utf8)), "every line whole: \(l.prefix(80))") }
     }
 
     /// `eval --spacing` picks DDIM's timesteps (the samples change, the report

@@ -27,6 +27,11 @@ public enum AtomicFile {
 
     private static func target(_ path: String) throws -> Target {
         guard !path.isEmpty else { throw EngineError.io("cannot write: an empty path was given for the file") }
+        // A name that is not UTF-8 reaches the program with U+FFFD where its bytes were: written, it
+        // would be another file than the one named (and replace a file of that name).
+        if path.contains("\u{FFFD}") {
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): the name given is not UTF-8 (shown with \u{FFFD} where its bytes were), which this program's file names must be: give a UTF-8 name")
+        }
         var st = stat()
         var mode: mode_t? = nil
         if stat(path, &st) != 0 {
@@ -52,7 +57,14 @@ public enum AtomicFile {
             throw EngineError.io("cannot write \(InputFile.shortened(path)): folder \(dir.isEmpty ? "." : InputFile.shortened(dir)) does not exist")
         }
         let url = URL(fileURLWithPath: real)
-        return .file(dir: url.deletingLastPathComponent().path, name: url.lastPathComponent, mode: mode)
+        let dir = url.deletingLastPathComponent().path, name = url.lastPathComponent
+        // A name longer than the folder's file system takes fails only at the rename, after the work
+        // (the probe's and temporary's names are shortened): said at once.
+        let limit = pathconf(dir, Int32(_PC_NAME_MAX))
+        if name.utf8.count > (limit > 0 ? limit : 255) {
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): its name is \(name.utf8.count) bytes, more than the \(limit > 0 ? limit : 255) a file name may have here")
+        }
+        return .file(dir: dir, name: name, mode: mode)
     }
 
     /// Writes `chunks` to `path` atomically. `pauseMidwayMs` pauses that long

@@ -107,9 +107,12 @@ func installStopHandlers() {
 }
 
 /// The signals that end a run cleanly (a training run saved, the terminal given back) and then the
-/// program with 128 + the signal: the usual three, SIGQUIT (Ctrl-\), and those whose default is to
-/// end the program without a word: SIGUSR1/2, the timers', and SIGXCPU (a CPU-time limit).
-let stopSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU]
+/// program with 128 + the signal: the usual three, SIGQUIT (Ctrl-\), and every one whose default is
+/// to end the program without a word: SIGUSR1/2, the timers', SIGXCPU (a CPU-time limit), SIGPWR (a
+/// UPS daemon's warning before the power goes), SIGSTKFLT, SIGIO and the real-time signals (they
+/// left the terminal on the explorer's screen and a training run unsaved).
+let stopSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU,
+                            SIGPWR, SIGSTKFLT, SIGIO] + Array(__libc_current_sigrtmin()...__libc_current_sigrtmax())
 
 /// Errors for the command line: one clear line, non-zero exit.
 struct CLIError: Error, CustomStringConvertible {

@@ -111,7 +111,12 @@ enum CastRecorder {
             guard castError == nil, full == nil else { return }
             let line = Data(("[" + String(format: "%.6f", Benchmark.now() - start) + ", \"" + code + "\", " + SafeTensors.jsonString(text) + "]\n").utf8)
             guard written + line.count <= limitBytes else { full = Benchmark.now() - start; return }
-            do { try out.write(contentsOf: line); written += line.count } catch { castError = error }
+            do { try out.write(contentsOf: line); written += line.count } catch {
+                castError = error
+                // Cut back to the last whole event (a full disk or a size limit took part of this one):
+                // the file stays a cast that plays, as at `limitBytes`.
+                _ = ftruncate(fd, off_t(written))
+            }
         }
         loop: while true {
             if uiStop != 0 { kill(pid, uiStop); uiStop = 0 }
@@ -141,6 +146,8 @@ enum CastRecorder {
             }
         }
         if !pending.isEmpty { event("o", String(decoding: pending, as: UTF8.self)) }
+        // The shell's modes back before anything is said (in raw mode the next line began mid-row).
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         // Exit status as a shell gives it: the code, or 128 + the signal.
