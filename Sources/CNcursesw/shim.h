@@ -41,3 +41,4 @@ static inline int cn_key_home(void) { return KEY_HOME; }
 static inline int cn_key_backspace(void) { return KEY_BACKSPACE; }
 static inline int cn_key_enter(void) { return KEY_ENTER; }
 static inline int cn_key_end(void) { return KEY_END; }
+static inline int cn_key_mouse(void) { return KEY_MOUSE; }

@@ -140,6 +140,11 @@ final class AppTests: XCTestCase {
         var modes: [RenderMode] = []
         for _ in 0..<3 { _ = reduce(&st, .key(.char("m"))); modes.append(st.mode) }
         XCTAssertEqual(modes, [.ascii, .halfBlock, .braille])
+        // The help names the mark that is drawn: red / blue with colours, "!" in ASCII without them.
+        func mark(_ caps: TermCaps) -> String? { st.caps = caps; return HelpOverlay.spelled(st).first { $0.1.contains("past the range") }?.0 }
+        XCTAssertEqual(mark(.full), "red / blue")
+        XCTAssertEqual(mark(.ascii), "!")
+        XCTAssertEqual(mark(TermCaps(unicode: true, colors: 0)), "past range")
     }
 
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.

@@ -350,7 +350,27 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(files.filter { $0.hasSuffix("-bf16-x0.png") }.count, 1, files.joined(separator: " "))
     }
 
-    /// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGXCPU and an internal error each restore the terminal:
+    /// Pasted text (bracketed, as a terminal sends it once the explorer asks) is read whole and ignored:
+    /// a "q" in it quit the explorer and the rest ran in the shell. A mouse report and an OSC answer
+    /// are not keys either (their digits could switch views).
+    func testPasteAndAltChordsAreNotKeys() throws {
+        let dir = Shell.temporaryDirectory("paste")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try openSession("paste", "cd \(dir) && TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --sampler ddim --steps 10; echo EXIT=$? > exit; sleep 30")
+        waitFor("the run to finish") { $0.contains("finished") }
+        try "x2q\necho LEAKED > leaked.txt\n".write(toFile: dir + "/paste.txt", atomically: true, encoding: .utf8)
+        sh("tmux load-buffer -b \(session) \(dir)/paste.txt && tmux paste-buffer -p -d -b \(session) -t \(session)")
+        waitFor("the paste ignored") { $0.contains("pasted text was ignored: keys act one at a time") }
+        sh("tmux send-keys -t \(session) -l \"$(printf '\\033[<0;12;14M')\" && tmux send-keys -t \(session) -l \"$(printf '\\033]11;rgb:0000/0000/0000\\007')\"")
+        waitFor("the reports ignored") { $0.contains("a terminal report was ignored") }
+        XCTAssertTrue(Self.status(pane()).contains("finished"), "still the sample view's finished run:\n\(pane())")
+        XCTAssertTrue(Shell.read(dir + "/exit").isEmpty, "the explorer still runs")
+        keys("q")
+        XCTAssertTrue(Shell.poll(timeout: 15) { Shell.read(dir + "/exit").contains("EXIT=0") })
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/leaked.txt"), "nothing of the paste ran in the shell")
+    }
+
+    /// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGXCPU, SIGPWR, SIGSYS and an internal error each restore the terminal:
     /// the shell in the pane works again, with echo and icanon.
     func testSignalsAndInternalErrorRestoreTerminal() throws {
         guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
@@ -362,7 +382,8 @@ final class EndToEndTests: XCTestCase {
         // while the explorer ran on at 200% CPU and never exited.
         // QUIT (Ctrl-\\) gave Swift's crash report over the screen and ran on; XCPU (a CPU-time limit)
         // ended the program with the terminal raw and the cursor hidden.
-        for fault in ["TERM", "INT", "HUP", "QUIT", "XCPU", "SEGV", "internal error", "crash", "abort"] {
+        // PWR (a UPS daemon's warning) and SYS (a seccomp filter's) left the alternate screen on and the cursor hidden.
+        for fault in ["TERM", "INT", "HUP", "QUIT", "XCPU", "PWR", "SYS", "SEGV", "internal error", "crash", "abort"] {
             keys("'clear' Enter")
             let crash = fault == "crash" || fault == "abort"
             let simulated = fault == "internal error" || crash
@@ -389,7 +410,7 @@ final class EndToEndTests: XCTestCase {
             } else {
                 waitFor("explorer") { $0.contains("DDPM Explorer") && $0.contains("x_t") }
                 sh("pkill -\(fault) -f '^\(Self.binary)$'")
-                let expected = ["TERM": 143, "INT": 130, "HUP": 129, "QUIT": 131, "XCPU": 152, "SEGV": 139][fault]!
+                let expected = ["TERM": 143, "INT": 130, "HUP": 129, "QUIT": 131, "XCPU": 152, "PWR": 158, "SYS": 159, "SEGV": 139][fault]!
                 waitFor("exit status \(expected) after SIG\(fault)") { $0.contains("EXIT=\(expected)") }
             }
             keys("\"clear; stty -a | grep -o -w -E -- '-?(icanon|echo)' | tr '\\\\n' ' '; echo STTY-DONE\" Enter")

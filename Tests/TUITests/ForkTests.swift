@@ -145,6 +145,35 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(st.forking && (st.message?.contains("f closes the fork first") ?? false), st.message ?? "")
     }
 
+    /// Keys on the fork a few ms apart each count: a snapshot the engine published before it read the
+    /// first E put the fork's η back, and the second E built on that (E E E gave 0.2, not 0.3).
+    func testForkKeysBuildOnEachOtherAcrossOlderSnapshots() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.settings = SamplerSettings(kind: .ddim, steps: 50)
+        st.snapshot = AppTests.fakeSnapshot(steps: 6)
+        st.snapshot.settings = st.settings
+        _ = reduce(&st, .key(.char("f")))
+        var engine = st.snapshot
+        engine.forkSettings = st.settings; engine.forkHistory = engine.history; engine.version += 1
+        _ = reduce(&st, .engine(engine))
+        XCTAssertTrue(st.forkFocus)
+        for k in 1...3 {
+            _ = reduce(&st, .key(.char("E")))
+            XCTAssertEqual(st.snapshot.forkSettings?.eta ?? -1, 0.1 * Double(k), accuracy: 1e-9)
+            // The engine's next snapshot still holds the fork's η before this key.
+            engine.version += 1
+            _ = reduce(&st, .engine(engine))
+            XCTAssertEqual(st.snapshot.forkSettings?.eta ?? -1, 0.1 * Double(k), accuracy: 1e-9, "an older snapshot put η back")
+        }
+        // The engine's own snapshot with the new η ends the wait; a later change of its own shows.
+        engine.forkSettings?.eta = 0.3; engine.version += 1
+        _ = reduce(&st, .engine(engine))
+        XCTAssertNil(st.pendingForkSettings)
+        engine.forkSettings?.eta = 0.5; engine.version += 1
+        _ = reduce(&st, .engine(engine))
+        XCTAssertEqual(st.snapshot.forkSettings?.eta ?? -1, 0.5, accuracy: 1e-9)
+    }
+
     /// The final samples' titles name every sampler a side ran (the fork's shared steps first), as the status line names a run's.
     func testFinalTitlesNameEverySamplerASideRan() throws {
         let r = try AppTests.smallRunner(T: 30)
@@ -569,7 +598,7 @@ final class ForkTests: XCTestCase {
         // At 80 columns no row of the menu is cut (each ends whole, as the class reads it).
         var narrow = st; narrow.width = 80; narrow.height = 24
         let menu80 = render(narrow).text
-        for end in ["turns into digits", "at lr 0.001 where", "(1000+ steps).", "warm-up 100.", "18740 steps", "35-40 minutes",
+        for end in ["turns into digits.", "at lr 0.001 where", "(1000+ steps).", "warm-up 100.", "18740 steps", "35-40 minutes",
                     "(see the ETA)."] {
             XCTAssertTrue(menu80.contains(end + " "), "\(end)\n" + menu80)
         }

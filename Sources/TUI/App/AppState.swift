@@ -11,6 +11,9 @@ public enum Key: Equatable, Sendable {
     case left, right, shiftLeft, shiftRight, up, down
     case pageUp, pageDown, home, end
     case enter, escape, backspace, tab
+    /// Input read whole and not acted on (pasted text, an Alt chord, an unknown escape sequence);
+    /// what to say about it.
+    case ignored(String)
 }
 
 /// Something the app loop must do outside the pure reducer.
@@ -56,6 +59,10 @@ public struct AppState: Sendable {
     public var pendingFork: Int? = nil
     /// The snapshot version when r asked for a new run, until the engine's snapshot of it (its seed) arrives.
     public var pendingRestart: Int? = nil
+    /// Fork settings a key set, and the snapshot version then, until the engine's snapshot shows them:
+    /// snapshots in between keep them (an older one put the fork back, and E E E a few ms apart gave 0.2).
+    public var pendingForkSettings: SamplerSettings? = nil
+    public var pendingForkSettingsAt = 0
     public var zoom = false
     /// Sampler settings as the user set them (sent to the engine at once).
     public var settings = SamplerSettings()

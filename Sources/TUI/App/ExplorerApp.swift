@@ -679,8 +679,8 @@ enum ExplorerApp {
                     let o = TrajectoryGIF.Options()
                     let r = try TrajectoryGIF.write(name, recording: rec, options: o)
                     // A GIF holds the original's trajectory only: say so when there is a fork.
-                    return String(format: "exported %@ (%d frames%@, plays %.1f s, %@)", InputFile.shown(name), r.frames,
-                                  finished ? "" : " of the \(steps) steps so far", o.playSeconds(frames: r.frames, final: rec.main.final != nil),
+                    return String(format: "exported %@ (%d frame%@%@, plays %.1f s, %@)", InputFile.shown(name), r.frames, r.frames == 1 ? "" : "s",
+                                  finished ? "" : steps == 1 ? " of the 1 step so far" : " of the \(steps) steps so far", o.playSeconds(frames: r.frames, final: rec.main.final != nil),
                                   r.bytes < 100_000 ? "\(r.bytes / 1000) kB" : String(format: "%.1f MB", Double(r.bytes) / 1e6))
                         + (rec.fork != nil ? "; the original side only (a GIF does not hold the fork)" : "")
                 } catch { return "GIF export failed: \(error)" }

@@ -32,6 +32,11 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
                 snap.finished = snap.finished && s.snapshot.finished   // a finished run's fork is not finished
             }
         }
+        // Fork settings a key just set: older snapshots keep them, so that the next key builds on them.
+        if let want = s.pendingForkSettings {
+            if snap.forkSettings == nil || snap.forkSettings == want || snap.version > s.pendingForkSettingsAt + 10 { s.pendingForkSettings = nil }
+            else { snap.forkSettings = want }
+        }
         // A new run just asked for (r): older snapshots of the finished one do not make space answer "finished".
         if let asked = s.pendingRestart {
             if snap.seed == s.seed || snap.version > asked + 3 { s.pendingRestart = nil }
@@ -126,6 +131,8 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     // A second q quits only while the question of the first is on screen (it goes after a while).
     let asked = AppState.asksToQuit(previous)
     s.message = nil; s.messageFolded = false; s.keptMessage = nil
+    // Pasted text is not a run of keys (a "q" in it quit, and the rest went to the shell), nor is Alt-q q.
+    if case .ignored(let what) = k { s.message = what; return [] }
     // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it
     // (during a training run, q asks first there too). Other keys do nothing there: they would change
     // views and prompts no one can see.
@@ -442,7 +449,7 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         return []
     case .char("f"):
         if s.forking {
-            s.message = "fork closed"; s.forkFocus = false; s.scrub = nil; s.pendingFork = nil
+            s.message = "fork closed"; s.forkFocus = false; s.scrub = nil; s.pendingFork = nil; s.pendingForkSettings = nil
             s.snapshot.forkSettings = nil; s.snapshot.forkHistory = []
             // A finished original is finished again at once, as the engine's next snapshot will say (Runner).
             if s.snapshot.final != nil { s.snapshot.finished = true; s.snapshot.running = false }
@@ -554,6 +561,7 @@ private func applySettings(_ s: inout AppState, _ set: SamplerSettings, before: 
             // Kept here at once, as the original's are: keys pressed before the engine's next snapshot
             // (e e e e) each build on the one before, not on the fork's settings of that snapshot.
             s.snapshot.forkSettings = set
+            s.pendingForkSettings = set; s.pendingForkSettingsAt = s.snapshot.version
             return [.command(.setForkSettings(set))] + again
         }
         s.settings = set
@@ -861,6 +869,7 @@ func notAKey(_ k: Key, of view: String) -> String? {
     case .pageUp: name = "PgUp"
     case .pageDown: name = "PgDn"
     case .char, .escape: return nil
+    case .ignored(let what): return what
     }
     return "\(name) is not a key of \(view) (? lists them)"
 }

@@ -53,6 +53,8 @@ final class Terminal {
         let unicode = codeset.uppercased() == "UTF-8" || codeset.uppercased() == "UTF8"
         cbreak(); noecho(); nonl()
         keypad(cn_stdscr(), true)
+        // Bracketed paste: the terminal marks pasted text, which is read whole and ignored.
+        fputs("\u{1b}[?2004h", stdout); fflush(stdout)
         set_escdelay(25)   // Esc alone (cancel) answers at once, not after the 1 s default
         curs_set(0)
         var colors = 0
@@ -105,6 +107,16 @@ final class Terminal {
             case cn_key_backspace(): return .some(.backspace)
             case cn_key_enter(): return .some(.enter)
             case cn_key_end(): return .some(.end)
+            case cn_key_mouse():
+                // A mouse report whose start this TERM names (xterm's kmous is ESC [ <): its numbers
+                // follow as characters, and "0;12;14M" switched to the sample, train and compare views.
+                wtimeout(cn_stdscr(), 15)
+                var w: wint_t = 0, read = 0
+                while read < 32, wget_wch(cn_stdscr(), &w) != cn_err() {
+                    read += 1
+                    if w == wint_t(UInt8(ascii: "M")) || w == wint_t(UInt8(ascii: "m")) { break }
+                }
+                return .some(.ignored("a mouse report was ignored"))
             default: return .some(nil)   // resize and others: no key, but wake up
             }
         }
@@ -114,28 +126,37 @@ final class Terminal {
         case "\u{1b}":
             // An escape sequence ncurses did not know for this TERM (tmux sends
             // ESC [ 1 ~ for Home under TERM=xterm-256color): read it whole, so
-            // its characters never arrive as keys ("1" would switch views).
+            // its characters never arrive as keys ("1" would switch views; a
+            // mouse report ESC [ < 0 ; 10 ; 10 M is 11 long).
             var seq = ""
-            while seq.count < 8 {
-                wtimeout(cn_stdscr(), 15)
-                var next: wint_t = 0
-                let got = wget_wch(cn_stdscr(), &next)
-                if got == cn_err() { break }
+            func next(_ ms: Int32) -> Unicode.Scalar?? {
+                wtimeout(cn_stdscr(), ms)
+                var w: wint_t = 0
+                let got = wget_wch(cn_stdscr(), &w)
+                if got == cn_err() { return nil }
                 if got == cn_key_code_yes() {
                     // A key ncurses decoded (an arrow, a resize) right after Esc: Esc now, that key next.
-                    if seq.isEmpty { _ = ungetch(Int32(next)) }
-                    break
+                    if seq.isEmpty { _ = ungetch(Int32(w)) }
+                    return .some(nil)
                 }
-                guard let c = Unicode.Scalar(UInt32(next)) else { break }
-                if seq.isEmpty && c != "[" && c != "O" {
+                return .some(Unicode.Scalar(UInt32(w)))
+            }
+            while seq.count < 64, let got = next(15), let c = got {
+                if seq.isEmpty && c != "[" && c != "O" && c != "]" {
                     // Esc and a key pressed together: Esc now, the key next. (Alt+key, sent as
                     // the same two bytes, therefore acts as Esc then the key.)
-                    _ = unget_wch(wchar_t(bitPattern: next))
+                    _ = unget_wch(wchar_t(bitPattern: UInt32(c.value)))
                     break
                 }
                 seq.unicodeScalars.append(c)
+                if seq.first == "]" {
+                    // An operating-system command (a title, a colour answer): to BEL or ESC \, ignored.
+                    if c == "\u{7}" || (c == "\\" && seq.dropLast().last == "\u{1b}") { return .some(.ignored("a terminal report was ignored")) }
+                    continue
+                }
                 if seq.count >= 2 && (0x40...0x7E).contains(c.value) && !(seq.count == 2 && c == "[") { break }
             }
+            if seq == "[200~" { return .some(.ignored(Terminal.skipPaste(next))) }
             return seq.isEmpty ? .some(.escape) : .some(Terminal.escapeSequence(seq))
         case "\u{7f}", "\u{8}": return .some(.backspace)
         case "\t": return .some(.tab)
@@ -180,6 +201,20 @@ final class Terminal {
 
     /// The key of an escape sequence (the characters after ESC), or nil for one
     /// that means nothing here (it is swallowed whole).
+    /// Reads a bracketed paste to its end marker (ESC [ 201 ~; or a quiet moment, if it never comes)
+    /// and says that it was ignored: pasted text is not a run of keys.
+    static func skipPaste(_ next: (Int32) -> Unicode.Scalar??) -> String {
+        var tail = "", count = 0
+        while count < 1 << 22, let got = next(200) {
+            guard let c = got else { continue }
+            count += 1
+            tail.unicodeScalars.append(c)
+            if tail.unicodeScalars.count > 6 { tail.unicodeScalars.removeFirst() }
+            if tail.hasSuffix("\u{1b}[201~") { break }
+        }
+        return "pasted text was ignored: keys act one at a time"
+    }
+
     static func escapeSequence(_ seq: String) -> Key? {
         switch seq {
         case "[A", "OA": return .up
@@ -219,6 +254,7 @@ final class Terminal {
         // A blank screen first: a terminal without an alternate screen (vt100) would keep the last frame.
         werase(cn_stdscr()); wrefresh(cn_stdscr())
         endwin()
+        fputs("\u{1b}[?2004l", stdout); fflush(stdout)
         ddpm_crash_restore_uninstall()
         if let s = screen { delscreen(s); screen = nil }
     }

@@ -23,7 +23,7 @@ enum TrainView {
              "   \(f.steps.lowerBound) steps of it fit, else batch \(demo.batch) at lr \(demo.lr) (\(fit.steps.lowerBound)+ steps)."]
         } ?? ["   Batch \(demo.batch) at lr \(demo.lr), \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps as this machine's pace allows."]
         let rows: [(String, Bool)] = [
-            ("d  \(TrainRecipe.demo.title): about \(fit.minutes) minutes; the preview turns into digits", true),
+            ("d  \(TrainRecipe.demo.title): about \(fit.minutes) minutes; the preview turns into digits.", true),
         ] + pick.map { ($0, false) } + [
             ("   Either way: predicts \(demo.objective.rawValue), min-SNR weighting, EMA \(demo.emaDecay), warm-up \(demo.warmup).", false),
             ("", false),

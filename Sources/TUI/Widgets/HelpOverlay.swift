@@ -25,7 +25,12 @@ enum HelpOverlay {
 
     /// The view's keys and descriptions as this terminal writes them.
     static func spelled(_ s: AppState) -> [(String, String)] {
-        keys(s).map { (spell($0.0, unicode: s.caps.unicode), spell($0.1, unicode: s.caps.unicode)) }
+        keys(s).map { k in
+            // Without colours there is no red or blue: ASCII marks such a pixel "!" (ImageWidget), the others do not.
+            guard k.0 == "red / blue", s.caps.colors == 0 else { return k }
+            return s.caps.unicode ? ("past range", "pixels past the range shown are not marked without colours (side panel: x̂0 past)")
+                                  : ("!", "a pixel past the range shown")
+        }.map { (spell($0.0, unicode: s.caps.unicode), spell($0.1, unicode: s.caps.unicode)) }
     }
 
     /// The box's key column and width, and its pages: each key with its
