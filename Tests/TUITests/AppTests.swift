@@ -119,6 +119,18 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(st.message, "renderer: braille (the zoom's strip of stages stays half-block)")
     }
 
+    /// The answer to a q q whose save failed stays on screen when the engine has news meanwhile
+    /// (the demo's sizing at step 50 replaced it, and a CI run never saw it); the news waits for a key.
+    func testUnsavedQuitAnswerOutlivesEngineNews() throws {
+        var st = try makeState()
+        st.message = "not quitting: could not save the training checkpoint: cannot write x. The run goes on; q q tries again once it can be written (Ctrl-C quits without it)"
+        st.keptMessage = st.message
+        var snap = RunnerSnapshot(); snap.message = "sized to this machine: 1550 steps, about 4.5 min in all"; snap.version = 1
+        _ = reduce(&st, .trainEngine(snap))
+        XCTAssertTrue(st.message?.hasPrefix("not quitting: could not save") ?? false, st.message ?? "nil")
+        XCTAssertEqual(st.heldMessage, snap.message)
+    }
+
     /// Without colours every press of m changes what is drawn: half-block would draw the
     /// same ASCII shades as ascii, so the cycle skips it (a press once did nothing visible).
     func testRendererKeyWithoutColoursChangesTheDrawingEachTime() throws {

@@ -77,7 +77,9 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         // A new word from the engine ("checkpoint saved to ...") shows once, like a key's message.
         // (While q's question is on screen it stays, so that a second q still quits; the news waits.)
         if let m = snap.message, m != s.trainSnapshot?.message {
-            if AppState.asksToQuit(s.message) { s.heldMessage = m } else { s.message = m }
+            // So does the answer to a q q whose save failed (the demo's sizing news at step 50 replaced it).
+            let unsaved = s.message?.hasPrefix("not quitting: could not save") == true
+            if AppState.asksToQuit(s.message) || unsaved { s.heldMessage = m } else { s.message = m }
             // Why the run stopped (a checkpoint that cannot be written) stays whole, on as many rows as it
             // needs, as where a file went does: at 80 columns one row cut it at "write failed: No…".
             if snap.train?.error != nil, s.message == m { s.keptMessage = m }
