@@ -11,7 +11,7 @@ public enum Key: Equatable, Sendable {
     case left, right, shiftLeft, shiftRight, up, down
     case pageUp, pageDown, home, end
     case enter, escape, backspace, tab
-    /// Input read whole and not acted on (pasted text, an Alt chord, an unknown escape sequence);
+    /// Input read whole and not acted on (pasted text, a mouse report, a terminal's answer);
     /// what to say about it.
     case ignored(String)
 }
@@ -144,6 +144,8 @@ public struct AppState: Sendable {
     public static let forkQuitQuestion = "a fork is open: q again quits and loses it (R in the sample view records it; another key cancels)"
     /// With a training run and a fork both open: the question names both.
     public static let trainingAndForkQuitQuestion = "training in progress and a fork open: q again saves the run, loses the fork and quits (another key cancels)"
+    /// How the explorer answers q q when the training run's save failed (it stays open).
+    public static let unsavedQuitAnswer = "not quitting: could not save the training checkpoint: "
     /// Whether `message` is one of q's questions: a second q then quits.
     public static func asksToQuit(_ message: String?) -> Bool {
         message == quitQuestion || message == forkQuitQuestion || message == trainingAndForkQuitQuestion

@@ -444,7 +444,7 @@ enum ExplorerApp {
                 if let before = quitAfterSave, let snap = trainEngine?.snapshot, snap.saveRequests > before {
                     quitAfterSave = nil
                     if let e = snap.saveError {
-                        state.message = "not quitting: could not save the training checkpoint: \(e). The run goes on; "
+                        state.message = AppState.unsavedQuitAnswer + "\(e). The run goes on; "
                             + "q q tries again once it can be written (Ctrl-C quits without it)"
                         state.keptMessage = state.message
                         dirty = true

@@ -78,7 +78,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         // (While q's question is on screen it stays, so that a second q still quits; the news waits.)
         if let m = snap.message, m != s.trainSnapshot?.message {
             // So does the answer to a q q whose save failed (the demo's sizing news at step 50 replaced it).
-            let unsaved = s.message?.hasPrefix("not quitting: could not save") == true
+            let unsaved = s.message?.hasPrefix(AppState.unsavedQuitAnswer) == true
             if AppState.asksToQuit(s.message) || unsaved { s.heldMessage = m } else { s.message = m }
             // Why the run stopped (a checkpoint that cannot be written) stays whole, on as many rows as it
             // needs, as where a file went does: at 80 columns one row cut it at "write failed: No…".
@@ -133,7 +133,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
     // A second q quits only while the question of the first is on screen (it goes after a while).
     let asked = AppState.asksToQuit(previous)
     s.message = nil; s.messageFolded = false; s.keptMessage = nil
-    // Pasted text is not a run of keys (a "q" in it quit, and the rest went to the shell), nor is Alt-q q.
+    // Pasted text is not a run of keys (a "q" in it quit, and the rest went to the shell).
     if case .ignored(let what) = k { s.message = what; return [] }
     // A window too small shows only "Enlarge it or press q": q quits, whatever prompt is open behind it
     // (during a training run, q asks first there too). Other keys do nothing there: they would change

@@ -199,8 +199,6 @@ final class Terminal {
         refresh()
     }
 
-    /// The key of an escape sequence (the characters after ESC), or nil for one
-    /// that means nothing here (it is swallowed whole).
     /// Reads a bracketed paste to its end marker (ESC [ 201 ~; or a quiet moment, if it never comes)
     /// and says that it was ignored: pasted text is not a run of keys.
     static func skipPaste(_ next: (Int32) -> Unicode.Scalar??) -> String {
@@ -215,6 +213,8 @@ final class Terminal {
         return "pasted text was ignored: keys act one at a time"
     }
 
+    /// The key of an escape sequence (the characters after ESC), or nil for one
+    /// that means nothing here (it is swallowed whole).
     static func escapeSequence(_ seq: String) -> Key? {
         switch seq {
         case "[A", "OA": return .up
