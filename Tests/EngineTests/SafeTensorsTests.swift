@@ -102,6 +102,30 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(SafeTensors.occurrences(of: Array("ab".utf8), in: Data("xabab a b ab".utf8)), 3)
     }
 
+    /// JSON nested in a metadata string is held to caps of its own before anything parses it: a
+    /// config of 300,000 empty arrays, or a list of 2.1 million numbers, is refused by count; a
+    /// 1000-step recording's frames (4,500 arrays and objects, 17,000 commas) are far below them.
+    func testNestedMetadataJSONIsCapped() throws {
+        func file(_ meta: [String: String]) -> Data {
+            let obj: [String: Any] = ["__metadata__": meta, "x": ["dtype": "F32", "shape": [1], "data_offsets": [0, 4]]]
+            let header = try! JSONSerialization.data(withJSONObject: obj)
+            var d = Data(withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) })
+            d.append(header); d.append(Data(count: 4))
+            return d
+        }
+        let arrays = "{\"attention\":[" + Array(repeating: "[]", count: 300_000).joined(separator: ",") + "]}"
+        XCTAssertThrowsError(try SafeTensors.parse(file(["config": arrays, "note": "[1]"]), path: "mem")) {
+            XCTAssertTrue("\($0)".contains("hold 300003 JSON arrays and objects, more than a file of ddpm has (at most 200000) (metadata 'config' holds 300002)"), "\($0)")
+        }
+        let numbers = "[" + Array(repeating: "0", count: 2_100_000).joined(separator: ",") + "]"
+        XCTAssertThrowsError(try SafeTensors.parse(file(["timesteps": numbers]), path: "mem")) {
+            XCTAssertTrue("\($0)".contains("hold 2099999 commas, more than a file of ddpm has (at most 2000000)"), "\($0)")
+        }
+        // At the caps: read.
+        let atCap = "[" + Array(repeating: "[]", count: SafeTensors.maxMetadataContainers - 1).joined(separator: ",") + "]"
+        XCTAssertEqual(try SafeTensors.parse(file(["frames": atCap]), path: "mem").metadata["frames"]?.count, atCap.count)
+    }
+
     func testCorruptFilesGiveClearErrors() throws {
         let path = dir + "/w.safetensors"
         _ = try writeTiny(path)

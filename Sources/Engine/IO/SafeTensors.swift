@@ -83,6 +83,38 @@ public struct SafeTensors {
 
     public init(path: String) { self.path = path }
 
+    /// JSON held inside metadata strings (a config, a recording's frames) is
+    /// parsed later, past the header's caps: at most this many arrays and
+    /// objects in all of them (a 1000-step recording with a fork has 4,500; a
+    /// 16 MiB header of frames about 170,000), and this many commas (17,000;
+    /// about 930,000). A 16 MiB config of 5.5 million empty arrays took 400 MB
+    /// to refuse.
+    public static let maxMetadataContainers = 200_000
+    public static let maxMetadataCommas = 2_000_000
+
+    /// Why metadata strings hold more JSON than any file of ddpm, or nil
+    /// (counted by byte; brackets and commas inside nested strings count too,
+    /// which only errs high).
+    static func metadataOverBudget(_ metadata: [String: String]) -> String? {
+        var containers = 0, commas = 0, most = ("", 0)
+        for (k, v) in metadata {
+            var c = 0
+            for b in v.utf8 {
+                if b == UInt8(ascii: "[") || b == UInt8(ascii: "{") { c += 1 } else if b == UInt8(ascii: ",") { commas += 1 }
+            }
+            containers += c
+            if c > most.1 { most = (k, c) }
+        }
+        let named = most.1 > 0 ? " (metadata '\(EngineError.quoted(most.0, limit: 30))' holds \(most.1))" : ""
+        if containers > maxMetadataContainers {
+            return "its metadata strings hold \(containers) JSON arrays and objects, more than a file of ddpm has (at most \(maxMetadataContainers))" + named
+        }
+        if commas > maxMetadataCommas {
+            return "its metadata strings hold \(commas) commas, more than a file of ddpm has (at most \(maxMetadataCommas))"
+        }
+        return nil
+    }
+
     /// Parses and validates the whole file; every problem is an error naming the file.
     /// Largest weights file opened (the Small config is 17 MB; 64M parameters are 256 MB).
     public static let maxFileBytes = 1 << 33
@@ -171,6 +203,7 @@ public struct SafeTensors {
                 guard let s = v as? String else { throw bad("__metadata__ value for '\(EngineError.quoted(k))' is not a string") }
                 out.metadata[k] = s
             }
+            if let over = Self.metadataOverBudget(out.metadata) { throw bad(over) }
         }
         var spans: [(Int, Int, String)] = []
         for (name, value) in header where name != "__metadata__" {
