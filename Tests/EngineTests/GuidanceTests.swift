@@ -201,6 +201,28 @@ final class GuidanceTests: XCTestCase {
         let noisy = (DataTests.mnistDir as NSString).deletingLastPathComponent + "/models/mnist-noisy-classifier.safetensors"
         XCTAssertNoThrow(try ClassifierGuidance.read(noisy))
         XCTAssertThrowsError(try Classifier.read(noisy)) { e in XCTAssertTrue("\(e)".contains("a classifier of noisy digits"), "\(e)") }
+        // A U-Net or a recording given for either is named as what it is, not blamed on a tensor.
+        let unet = (DataTests.mnistDir as NSString).deletingLastPathComponent + "/models/mnist-tiny.safetensors"
+        XCTAssertThrowsError(try Classifier.read(unet)) { e in XCTAssertTrue("\(e)".contains("is a diffusion model's weights (a U-Net), not a classifier"), "\(e)") }
+        XCTAssertThrowsError(try ClassifierGuidance.read(unet)) { e in XCTAssertTrue("\(e)".contains("is a diffusion model's weights (a U-Net), not a classifier of noisy digits"), "\(e)") }
+        let dir = NSTemporaryDirectory() + "guide-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let one: [Float] = [1]
+        func write(_ name: String, _ meta: [String: String]) throws -> String {
+            let p = dir + "/" + name
+            try one.withUnsafeBufferPointer { try SafeTensors.write(p, tensors: [("x", [1], $0.baseAddress!)], metadata: meta) }
+            return p
+        }
+        let rec = try write("r.ddpmtraj", ["format": Recording.format])
+        XCTAssertThrowsError(try Classifier.read(rec)) { e in XCTAssertTrue("\(e)".contains("is a recording of a sampling run, not a classifier"), "\(e)") }
+        XCTAssertThrowsError(try ClassifierGuidance.read(rec)) { e in XCTAssertTrue("\(e)".contains("is a recording of a sampling run, not a classifier of noisy digits"), "\(e)") }
+        // An architecture with a timestep too small to be one is unknown, not "not time-conditioned".
+        let t2 = try write("t2.safetensors", ["architecture": "32,64,64,256,t2,relu"])
+        XCTAssertThrowsError(try ClassifierGuidance.read(t2)) { e in XCTAssertTrue("\(e)".contains("unknown classifier architecture '32,64,64,256,t2,relu'"), "\(e)") }
+        // A classifier without its architecture is read as the first one, and the error says so.
+        let bare = try write("bare.safetensors", [:])
+        XCTAssertThrowsError(try Classifier.read(bare)) { e in XCTAssertTrue("\(e)".contains("its metadata names no 'architecture', so it was read as the first classifier's (16,32,32,128,gn)"), "\(e)") }
     }
 }
 

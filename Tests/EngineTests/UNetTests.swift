@@ -103,6 +103,13 @@ final class UNetTests: XCTestCase {
                 XCTAssertTrue("\(e)".contains("n_channels must be at least 4"), "\(c): \(e)")
             }
         }
+        // Groups that do not divide the width: the message names both, not n_channels alone.
+        XCTAssertThrowsError(try UNetConfig(nChannels: 16, chMults: [1], imageSize: 8, groups: 3).validate()) { e in
+            XCTAssertEqual("\(e)", "invalid model config: groups 3 does not divide n_channels 16: GroupNorm splits the channels into equal groups")
+        }
+        XCTAssertThrowsError(try UNetConfig(nChannels: 4096, chMults: [1], imageSize: 8).validate()) { e in
+            XCTAssertEqual("\(e)", "invalid model config: n_channels must be in 1...1024; got 4096")
+        }
         XCTAssertNoThrow(try UNetConfig(nChannels: 4, chMults: [1], imageSize: 8, groups: 1).validate())
         XCTAssertNoThrow(try UNetConfig(nChannels: 5, chMults: [1], imageSize: 8, groups: 1).validate())
         XCTAssertNil(Classifier.Architecture("8,8,8,16,t2,relu"), "a t embedding of 2 has one frequency: NaN")

@@ -93,6 +93,20 @@ final class DataLossTests: XCTestCase {
         let (fcode, fout) = Shell.sh("cd \(dir) && DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) sample --n 1 --sampler ddim --steps 2 --out fifo.png")
         XCTAssertEqual(fcode, 1, fout)
         XCTAssertTrue(fout.contains("it is a pipe that no process reads"), fout)
+        // A socket (open(2) fails with ENXIO as for the FIFO) is named as a socket.
+        let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(sock, 0)
+        defer { close(sock) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let sockPath = dir + "/sock.png"
+        XCTAssertLessThan(sockPath.utf8.count, MemoryLayout.size(ofValue: addr.sun_path))
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in _ = sockPath.withCString { strcpy(raw.baseAddress!.assumingMemoryBound(to: CChar.self), $0) } }
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        XCTAssertEqual(bound, 0)
+        let (scode, sout) = ddpm("sample --n 1 --sampler ddim --steps 2 --out sock.png")
+        XCTAssertEqual(scode, 1, sout)
+        XCTAssertTrue(sout.contains("sock.png: it is a socket, which a file cannot be written to"), sout)
         let (rcode, rout) = Shell.sh("cd \(dir) && (cat fifo.png > read.png &) && sleep 0.2 && DDPM_ASSETS=\(Shell.assets) timeout 30 \(Shell.binary) sample --n 1 --sampler ddim --steps 2 --out fifo.png && sleep 0.2")
         XCTAssertEqual(rcode, 0, rout)
         XCTAssertEqual((try? Data(contentsOf: URL(fileURLWithPath: dir + "/read.png")))?.prefix(4), Data([0x89, 0x50, 0x4E, 0x47]), "the reader got the PNG")

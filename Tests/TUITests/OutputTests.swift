@@ -382,6 +382,10 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(out.contains("--meta cannot change 'config': the checkpoint records it for these weights"), out)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/junk.safetensors"))
         // Nor another recorded fact (a schedule of T 5 made a file that sampled 5 steps); a note is added.
+        // One key twice: which was meant is said to be unclear, not the last taken.
+        let twice = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/junk.safetensors --meta note=a --meta note=b")
+        XCTAssertEqual(twice.0, 1, twice.1)
+        XCTAssertTrue(twice.1.contains("--meta gives 'note' twice: give each key once"), twice.1)
         for kv in ["step=abc", "schedule='{\"kind\":\"linear\",\"T\":5,\"betaStart\":0.0001,\"betaEnd\":0.02}'"] {
             let (c, o) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/junk.safetensors --meta \(kv)")
             XCTAssertEqual(c, 1, o)

@@ -137,8 +137,12 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     public func validate() throws {
         func bad(_ s: String) -> EngineError { .invalidConfig(s) }
         guard groups >= 1, groups <= 64 else { throw bad("groups must be in 1...64; got \(groups)") }
-        guard nChannels > 0, nChannels % groups == 0, nChannels <= Self.maxChannels else {
-            throw bad("n_channels must be a positive multiple of \(groups) up to \(Self.maxChannels); got \(nChannels)")
+        guard nChannels > 0, nChannels <= Self.maxChannels else {
+            throw bad("n_channels must be in 1...\(Self.maxChannels); got \(nChannels)")
+        }
+        // Either may be the one at fault: the message names both (groups 3 read as a bad n_channels 16).
+        guard nChannels % groups == 0 else {
+            throw bad("groups \(groups) does not divide n_channels \(nChannels): GroupNorm splits the channels into equal groups")
         }
         // The sinusoidal time embedding is n_channels wide, sin and cos of n_channels / 2 frequencies spaced
         // by 1 / (n_channels / 2 - 1): under 4 the model could not see t (1) or saw NaN (2, 3). An odd

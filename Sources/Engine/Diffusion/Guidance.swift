@@ -28,8 +28,22 @@ public final class ClassifierGuidance {
     /// The noisy classifier in a weights file written by `ddpm eval --train-noisy-classifier`.
     public static func read(_ path: String) throws -> ClassifierGuidance {
         let file = try SafeTensors.read(path)
-        guard let text = file.metadata["architecture"], let arch = Classifier.Architecture(text), arch.timeDim > 0 else {
-            throw EngineError.badFile(path: path, reason: "not a classifier of noisy digits (its metadata has no time-conditioned \"architecture\"; ddpm eval --train-noisy-classifier writes one)")
+        let writes = "ddpm eval --train-noisy-classifier writes one, e.g. the bundled assets/models/mnist-noisy-classifier.safetensors"
+        // Each wrong file by what it is (a t2 architecture was "no time-conditioned architecture").
+        if file.metadata["format"] == Recording.format {
+            throw EngineError.invalidArgument("\(path) is a recording of a sampling run, not a classifier of noisy digits (\(writes))")
+        }
+        if file.metadata["config"] != nil || file.tensors["conv_in.weight"] != nil {
+            throw EngineError.invalidArgument("\(path) is a diffusion model's weights (a U-Net), not a classifier of noisy digits (\(writes))")
+        }
+        guard let text = file.metadata["architecture"] else {
+            throw EngineError.badFile(path: path, reason: "not a classifier of noisy digits (its metadata has no \"architecture\"; \(writes))")
+        }
+        guard let arch = Classifier.Architecture(text) else {
+            throw EngineError.badFile(path: path, reason: "unknown classifier architecture '\(EngineError.quoted(text, limit: 40))' (a noisy one is c1,c2,c3,hidden,tD with an even D from 4 to 256, e.g. 32,64,64,256,t64,relu)")
+        }
+        guard arch.timeDim > 0 else {
+            throw EngineError.badFile(path: path, reason: "not a classifier of noisy digits: its architecture \(arch) reads clean digits, with no timestep (\(writes))")
         }
         let spec = try Checkpoint.decode(NoiseSchedule.Spec.self, file.metadata["schedule"], path: path, key: "schedule")
         do { _ = try NoiseSchedule(spec) } catch let e as EngineError {
@@ -44,7 +58,7 @@ public final class ClassifierGuidance {
     /// would be noised differently from what the classifier learned to read.
     public func check(schedule other: NoiseSchedule) throws {
         guard other.spec == schedule else {
-            throw EngineError.invalidConfig("the guiding classifier \(URL(fileURLWithPath: path).lastPathComponent) was trained on the \(schedule.kind.rawValue) schedule with T=\(schedule.T), beta \(schedule.betaStart)...\(schedule.betaEnd); this model uses \(other.kind.rawValue), T=\(other.T), beta \(other.betaStart)...\(other.betaEnd)")
+            throw EngineError.invalidArgument("the guiding classifier \(URL(fileURLWithPath: path).lastPathComponent) was trained on the \(schedule.kind.rawValue) schedule with T=\(schedule.T), beta \(schedule.betaStart)...\(schedule.betaEnd); this model uses \(other.kind.rawValue), T=\(other.T), beta \(other.betaStart)...\(other.betaEnd)")
         }
     }
 

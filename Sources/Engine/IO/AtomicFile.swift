@@ -143,7 +143,11 @@ public enum AtomicFile {
         let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
-            throw EngineError.io("cannot write \(InputFile.shortened(path)): " + (e == ENXIO ? "it is a pipe that no process reads" : String(cString: strerror(e))))
+            // open(2) gives ENXIO for a socket too: a socket is said to be one, not a pipe.
+            var st = stat()
+            let socket = e == ENXIO && stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): " + (socket ? "it is a socket, which a file cannot be written to (give a file's name)"
+                : e == ENXIO ? "it is a pipe that no process reads" : String(cString: strerror(e))))
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         if !writeAll(fd, chunks) {

@@ -7,6 +7,13 @@ extension Classifier {
     /// comes from the file's metadata (files without it are the first, `.v1`).
     public static func read(_ path: String) throws -> (Classifier, FloatBuffer) {
         let file = try SafeTensors.read(path)
+        // Another kind of ddpm file is named as such (it was "tensor 'conv1.weight': missing").
+        if file.metadata["format"] == Recording.format {
+            throw EngineError.invalidArgument("\(path) is a recording of a sampling run, not a classifier: give the bundled assets/models/mnist-classifier.safetensors, or play it with ddpm replay \(path)")
+        }
+        if file.metadata["config"] != nil || file.tensors["conv_in.weight"] != nil {
+            throw EngineError.invalidArgument("\(path) is a diffusion model's weights (a U-Net), not a classifier: give the bundled assets/models/mnist-classifier.safetensors")
+        }
         var arch = Architecture.v1
         if let text = file.metadata["architecture"] {
             guard let a = Architecture(text) else {
@@ -18,7 +25,11 @@ extension Classifier {
             throw EngineError.badFile(path: path, reason: "a classifier of noisy digits (it reads x_t at a timestep: --guide-classifier takes it), not one of clean digits")
         }
         let cls = Classifier(arch), params = FloatBuffer(count: cls.layout.count)
-        try file.load(into: params.ptr, layout: cls.layout)
+        do { try file.load(into: params.ptr, layout: cls.layout) }
+        catch EngineError.badTensor(let p, let t, let reason) where file.metadata["architecture"] == nil {
+            // The shapes are not the fault a user can mend: the missing architecture is.
+            throw EngineError.badTensor(path: p, tensor: t, reason: reason + "; its metadata names no 'architecture', so it was read as the first classifier's (\(arch)): a classifier ddpm wrote says its own")
+        }
         if let text = file.metadata["ink_range"] {
             let v = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
             guard v.count == 2, let lo = v[0], let hi = v[1], lo >= 0, lo < hi, hi <= 1 else {

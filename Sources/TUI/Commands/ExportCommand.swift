@@ -23,9 +23,14 @@ struct ExportCommand: ParsableCommand {
             try f.load(into: p.ptr, layout: net.layout)
             var m = f.metadata
             m["format"] = Trainer.weightsFormat
+            var given = Set<String>()
             for kv in meta {
                 let parts = kv.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else { throw CLIError("--meta takes key=value, got '\(kv)'") }
+                // Two values for one key: which was meant is not for us to guess (the last one won, unsaid).
+                guard given.insert(parts[0]).inserted else {
+                    throw CLIError("--meta gives '\(EngineError.oneLine(parts[0]))' twice: give each key once")
+                }
                 // The format says what the file is; every command reads it to decide how to load it.
                 guard parts[0] != "format" || parts[1] == m["format"] else { throw CLIError("--meta cannot change 'format': it says the file holds U-Net weights") }
                 // What the run recorded (its schedule, step, data...) describes these weights: --meta adds keys,
