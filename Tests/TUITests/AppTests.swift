@@ -307,9 +307,16 @@ final class AppTests: XCTestCase {
         _ = reduce(&st, .key(.pageDown))
         XCTAssertNil(st.scrub, "back to live")
         _ = reduce(&st, .key(.char("d")))
-        // The frame on screen shows x_700 and the step from it, already taken: DDIM goes on from x_699.
+        // The frame on screen shows x_700 and the step from it, already taken: DDIM goes on from the x_t
+        // that step made. Playing, the engine may take another step before it reads the key: no x_t is named.
         XCTAssertEqual(st.snapshot.history.last?.t, 700)
-        XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step: on from x_699, the result of the last step (r starts a new run with it)")
+        XCTAssertEqual(st.message, "DDIM 50 η=0.0 from the next step: on from the x_t the last step made (r starts a new run with it)")
+        // Paused in the steps a fork shares with the original (nothing is taken again there), it is named: x_699.
+        var shared = st
+        shared.snapshot.running = false; shared.settings.kind = .ddpm
+        shared.snapshot.forkSettings = SamplerSettings(); shared.snapshot.forkFrom = 300
+        _ = reduce(&shared, .key(.char("d")))
+        XCTAssertEqual(shared.message, "DDIM 50 η=0.0 from the next step: on from x_699, the result of the last step (r starts a new run with it)")
         XCTAssertTrue(SampleView.statusLine(st).contains("│ DDPM then DDIM 50 η=0.0 │"), SampleView.statusLine(st))
         // Three samplers in one run: each named in turn, not the first and the last.
         var ran = st.snapshot.history
@@ -672,6 +679,53 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("?"))), [])
         XCTAssertFalse(st.helpPaused)
         XCTAssertEqual(reduce(&st, .key(.char("x"))), [])
+    }
+
+    /// A window made too small pauses a playing run (it went on unseen behind "Terminal too small"),
+    /// says so, and plays on when enlarged; a paused run stays paused, and training goes on.
+    func testRunWaitsWhileTheWindowIsTooSmall() throws {
+        var st = try makeState()
+        st.snapshot.running = true
+        XCTAssertEqual(reduce(&st, .resize(width: 60, height: 20)), [.command(.pause)])
+        XCTAssertTrue(st.smallPaused)
+        st.snapshot.running = false   // the engine's answer
+        XCTAssertTrue(render(st).text.contains("The run waits until then."), render(st).text)
+        // Sizes still too small change nothing; keys other than q do nothing there.
+        XCTAssertEqual(reduce(&st, .resize(width: 70, height: 10)), [])
+        XCTAssertEqual(reduce(&st, .key(.char(" "))), [])
+        XCTAssertEqual(reduce(&st, .resize(width: 80, height: 24)), [.command(.resume)])
+        XCTAssertFalse(st.smallPaused)
+        XCTAssertEqual(st.message, "the window is large enough again: the run plays on")
+        // Paused before: it stays paused, and the too-small screen does not say it waits.
+        XCTAssertEqual(reduce(&st, .resize(width: 60, height: 20)), [])
+        XCTAssertFalse(render(st).text.contains("waits"))
+        XCTAssertEqual(reduce(&st, .resize(width: 120, height: 40)), [])
+        // The compare view's rows wait too.
+        st.screen = .compare
+        let row = CompareRow(label: "temp 1.0", settings: SamplerSettings(), images: [Float](repeating: -1, count: 8 * 784), size: 28)
+        st.snapshot.compare = CompareSnapshot(spec: st.compareSpec, rows: [row, row])
+        XCTAssertEqual(reduce(&st, .resize(width: 40, height: 30)), [.command(.pause)])
+        XCTAssertEqual(reduce(&st, .resize(width: 100, height: 30)), [.command(.resume)])
+        // Training does not wait.
+        st.screen = .train
+        st.trainSnapshot = Self.fakeSnapshot(); st.trainSnapshot?.running = true
+        XCTAssertEqual(reduce(&st, .resize(width: 60, height: 20)), [])
+        XCTAssertEqual(reduce(&st, .resize(width: 80, height: 24)), [])
+    }
+
+    /// Broken weights' huge ε̂ statistics show in powers of ten, whole, in both panel widths.
+    func testHugeEpsStatisticsFitThePanel() throws {
+        var st = try makeState()
+        st.snapshot.running = false
+        let f = st.snapshot.history[st.snapshot.history.count - 1]
+        var e = Stats(); e.max = 1e308; e.mean = -3.5e300
+        st.snapshot.history[st.snapshot.history.count - 1] = RecordedFrame(step: f.step, t: f.t, tNext: f.tNext, n: f.n, size: f.size, settings: f.settings,
+                                                                          xt: f.xt, x0: f.x0, eps: e, x0Outside: f.x0Outside, readings: f.readings)
+        XCTAssertTrue(render(st).text.contains("min +0.00  max +1.00e+308"), render(st).text)
+        XCTAssertTrue(render(st).text.contains("mean -3.50e+300"), render(st).text)
+        XCTAssertEqual(SampleView.statNumber(12.5, "%.3f"), "12.500")
+        XCTAssertEqual(SampleView.statNumber(-12345.0, "%+.3f"), "-1.23e+04")
+        XCTAssertEqual(SampleView.statNumber(Double.infinity, "%.3f"), "inf")
     }
 
     func testResizeRelayoutsAndAsciiFallback() throws {

@@ -223,6 +223,13 @@ final class CompareTests: XCTestCase {
         _ = reduce(&st, .key(.escape))
         XCTAssertNil(st.editing)
         XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])
+        // q closes the field as Esc does (it is no part of a number); the next q is the quit key again.
+        _ = reduce(&st, .key(.char("e")))
+        _ = reduce(&st, .key(.char("7")))
+        XCTAssertEqual(reduce(&st, .key(.char("q"))), [])
+        XCTAssertNil(st.editing)
+        XCTAssertEqual(st.message, "values unchanged (q again quits)")
+        XCTAssertEqual(st.compareSpec.values, [0.2, 0.8])
         // Keys while editing are text, not commands.
         XCTAssertEqual(st.screen, .compare)
         let seed = st.seed
@@ -234,6 +241,17 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(st.compareSpec.base.kind, .dpmpp)
         XCTAssertEqual(st.settings.kind, .ddim)
         XCTAssertTrue(st.message?.hasPrefix("base sampler DPM") ?? false, st.message ?? "")
+        // Where the compared setting fixes the rows' sampler, d says it changes nothing, and nothing restarts.
+        for (p, says) in [(CompareParameter.eta, "the DDIM eta rows all run DDIM"), (.steps, "the DDIM steps rows all run DDIM"),
+                          (.variance, "the variance rows all run DDPM"), (.sampler, "each row runs its own sampler")] {
+            var fixed = st
+            fixed.compareParameter = p
+            let kind = fixed.compareSpec.base.kind
+            XCTAssertEqual(reduce(&fixed, .key(.char("d"))), [], "\(p)")
+            XCTAssertEqual(fixed.compareSpec.base.kind, kind, "\(p)")
+            XCTAssertEqual(fixed.message, says + ", so d changes nothing here (a: next setting)")
+            XCTAssertLessThanOrEqual(fixed.message?.count ?? 0, 80)
+        }
         // A sample-view key says it does not act here, rather than nothing.
         XCTAssertEqual(reduce(&st, .key(.char("s"))), [])
         XCTAssertTrue(st.message?.hasPrefix("not a key here") ?? false, st.message ?? "")
@@ -244,6 +262,21 @@ final class CompareTests: XCTestCase {
 
     /// At 80x24 a refused character's reason takes two rows above the prompt, whole: the legend row
     /// no longer draws over its first (a playtest saw "…s: time on the rowcommas / or spaces").
+    /// With a fork open and its side focused, the comparison's base is the fork's settings, as the keys were.
+    func testCompareBaseIsTheFocusedSide() throws {
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot()
+        st.settings = SamplerSettings(kind: .ddim, steps: 50)
+        st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 50, eta: 0.5); st.snapshot.forkFrom = 1
+        st.forkFocus = true
+        guard case .command(.compare(let spec))? = reduce(&st, .key(.char("4"))).first else { return XCTFail("no comparison") }
+        XCTAssertEqual(spec.base.eta, 0.5)
+        // The original focused: its own.
+        st.screen = .sample; st.forkFocus = false
+        guard case .command(.compare(let own))? = reduce(&st, .key(.char("4"))).first else { return XCTFail("no comparison") }
+        XCTAssertEqual(own.base.eta, 0)
+    }
+
     func testEditReasonOnTwoRowsIsNotDrawnOver() throws {
         var st = AppState(caps: .full, width: 80, height: 24, schedule: try NoiseSchedule())
         st.screen = .compare; st.hasModel = true

@@ -18,6 +18,25 @@ public enum ImageWriter {
         return (w, h, px)
     }
 
+    /// Tiles n images in `cols` columns as `grid` does, each with its label under it
+    /// (the 5x7 font, centred): for a strip of a trajectory's stages ("t=999").
+    /// Cells are as wide as the widest label, with a 3-pixel gap.
+    public static func labelledGrid(_ images: [Float], n: Int, side s: Int, cols: Int, labels: [String]) -> GreyImage {
+        let c = max(1, min(cols, n)), r = (n + c - 1) / c, gap = 3
+        let cellW = max(s, labels.map { BitmapFont.width(of: $0) }.max() ?? 0)
+        let cellH = s + 2 + BitmapFont.height + BitmapFont.descent
+        let w = c * cellW + (c + 1) * gap, h = r * cellH + (r + 1) * gap
+        var px = [UInt8](repeating: 0, count: w * h)
+        for i in 0..<n {
+            let cx = gap + (i % c) * (cellW + gap), cy = gap + (i / c) * (cellH + gap)
+            GreyImage.blit(images, index: i, side: s, into: &px, width: w, x: cx + (cellW - s) / 2, y: cy)
+            if i < labels.count {
+                BitmapFont.draw(labels[i], into: &px, imageWidth: w, x: cx + (cellW - BitmapFont.width(of: labels[i])) / 2, y: cy + s + 2, ink: 200)
+            }
+        }
+        return GreyImage(width: w, height: h, pixels: px)
+    }
+
     public static func png(width: Int, height: Int, grey: [UInt8]) -> [UInt8] {
         func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 255), UInt8(v >> 8 & 255), UInt8(v & 255)] }
         func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
@@ -37,10 +56,13 @@ public enum ImageWriter {
 
     /// Writes images by the file's extension: .png (grid), .pgm (grid) or .idx (stack);
     /// a grid `scale` times as large (nearest neighbour, for slides) when scale > 1.
-    public static func write(_ path: String, images: [Float], n: Int, side: Int, cols: Int? = nil, scale: Int = 1) throws {
+    /// With `labels`, each image has its label under it (`labelledGrid`).
+    public static func write(_ path: String, images: [Float], n: Int, side: Int, cols: Int? = nil, scale: Int = 1,
+                             labels: [String]? = nil) throws {
         let ext = (path as NSString).pathExtension.lowercased()
         let c = cols ?? Int(Double(n).squareRoot().rounded(.up))
         func scaledGrid() -> GreyImage {
+            if let labels { return labelledGrid(images, n: n, side: side, cols: c, labels: labels).scaled(by: scale) }
             let g = grid(images, n: n, side: side, cols: c)
             return GreyImage(width: g.w, height: g.h, pixels: g.pixels).scaled(by: scale)
         }

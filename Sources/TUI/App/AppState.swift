@@ -47,6 +47,8 @@ public struct AppState: Sendable {
     public var helpPage = 0
     /// The help paused a playing run (sample or compare view) when it opened: closing it plays on.
     public var helpPaused = false
+    /// A window made too small paused a playing run (sample or compare view): enlarged again, it plays on.
+    public var smallPaused = false
     /// The update equation with this step's numbers, in the sample view's panel (`=`).
     public var showEquation = false
     /// The digit selected with h j k l (marked under the grids), and whether `z` zooms it.
@@ -209,7 +211,8 @@ public struct AppState: Sendable {
     /// over the sample view's settings (with the compare view's own sampler,
     /// if chosen), from the sample view's seed.
     public var compareSpec: CompareSpec {
-        var base = settings
+        // The side the keys act on: with a fork focused, its settings (the original's were used, unsaid).
+        var base = forking && forkFocus ? snapshot.forkSettings ?? settings : settings
         if let compareKind { base.kind = compareKind }
         return CompareSpec(parameter: compareParameter, values: compareValues[compareParameter] ?? compareParameter.defaults,
                            base: base, n: compareN, seed: seed)

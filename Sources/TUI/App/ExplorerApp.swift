@@ -834,15 +834,16 @@ enum ExplorerApp {
     /// Writes `files` (suffix, n images of `side`) at the first free base after `stem` as PNGs at `scale`;
     /// returns the message and the first file's path. All or none: when one cannot be written (a full
     /// disk), those written before it are removed, so no export is left half a pair.
+    /// `labels`: the labels under each image of the file with that suffix (a zoom's stages, by t).
     static func writePNGs(_ stem: String, _ files: [PNGFile], side: Int,
-                          note: String = "") -> (said: String, file: String?) {
+                          note: String = "", labels: [String: [String]] = [:]) -> (said: String, file: String?) {
         let base = freeBase(stem, suffixes: files.map(\.suffix))
         var written: [String] = []
         do {
             for f in files {
                 let count = f.images.count / (side * side)
                 try ImageWriter.write(base + f.suffix, images: crop(f.images, n: count, from: side), n: count, side: MNIST.side,
-                                      cols: f.cols, scale: f.scale)
+                                      cols: f.cols, scale: f.scale, labels: labels[f.suffix])
                 written.append(base + f.suffix)
             }
         } catch {
@@ -867,10 +868,12 @@ enum ExplorerApp {
         // As shown: a finished run's final sample where x_t was (ZoomView.finalDigit).
         let final = ZoomView.finalDigit(s, k, side: f.size)
         let pair = (final ?? ZoomView.digit(f, k, xt: true).map { $0 / r }) + ZoomView.digit(f, k)
-        let stages = ZoomView.stages(idx + 1).flatMap { ZoomView.digit(history[$0], k) }
+        let at = ZoomView.stages(idx + 1)
+        let stages = at.flatMap { ZoomView.digit(history[$0], k) }
         let count = stages.count / (f.size * f.size)
+        // Each stage labelled with its t, as the strip on screen is (a slide of bare images said nothing of when).
         return writePNGs(stem, [(final != nil ? "-final-x0.png" : "-xt-x0.png", pair, 2, 8), ("-stages.png", stages, count, 4)], side: f.size,
-                         note: count == 1 ? " (1 stage)" : " (\(count) stages)")
+                         note: count == 1 ? " (1 stage)" : " (\(count) stages)", labels: ["-stages.png": at.map { "t=\(history[$0].t)" }])
     }
 
     /// Writes the grids on screen as PNG files (named by what each shows and `tag`, never over an

@@ -17,7 +17,19 @@ public enum Action: Sendable {
 public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
     switch a {
     case .resize(let w, let h):
+        let wasSmall = s.tooSmall
         s.width = w; s.height = h
+        // A run playing behind "Terminal too small" would go on unseen (a presenter resizing the window
+        // lost the trajectory): it waits, as behind the help, and plays on once the window is large enough.
+        if !wasSmall && s.tooSmall && s.screen != .train && s.screen != .forward && s.screenMoving {
+            s.smallPaused = true
+            return [.command(.pause)]
+        }
+        if wasSmall && !s.tooSmall && s.smallPaused {
+            s.smallPaused = false
+            s.message = "the window is large enough again: the run plays on"
+            return [.command(.resume)]
+        }
         // The selection's message counts the digits shown, which the new size changes.
         if s.screen == .sample, let m = s.message, m.hasPrefix("sample "), m.contains(" shown selected") { saySelected(&s) }
         return []
@@ -362,9 +374,12 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             // Mid-run the new sampler takes over from the next step: from the x_t the step on screen
             // made (a frame shows x_t and the step from it, already taken), not the x_t shown.
             // Paused, the step on screen is taken again with it (applySettings).
-            let from = s.focusHistory.last.map { "x_\($0.tNext)" } ?? "the next x_t"
+            // Playing, the engine may take a step or two before it reads the key: the x_t is named only
+            // when paused (a playing run said x_943 and went on from x_942).
+            let from = s.snapshot.running ? "the x_t the last step made"
+                : s.focusHistory.last.map { "x_\($0.tNext), the result of the last step" } ?? "the next x_t"
             s.message = "\(describe(set, unicode: s.caps.unicode)) "
-                + (retakesShownStep(s, onFork: onFork) ? "from the next step" : "from the next step: on from \(from), the result of the last step")
+                + (retakesShownStep(s, onFork: onFork) ? "from the next step" : "from the next step: on from \(from)")
                 + (onFork ? "" : " (r starts a new run with it)")
         }
     case .char("s"), .char("S"):
@@ -683,6 +698,15 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.editingFresh = true
         return []
     case .char("d"):
+        // Rows whose setting fixes their sampler would not change: say so, rather than announce a change and start over.
+        switch s.compareParameter {
+        case .eta, .steps, .variance, .sampler:
+            let rows = s.compareParameter == .sampler ? "each row runs its own sampler"
+                : "the \(s.compareParameter.rawValue) rows all run \(s.compareParameter == .variance ? "DDPM" : "DDIM")"
+            s.message = rows + ", so d changes nothing here (a: next setting)"
+            return []
+        default: break
+        }
         // The comparison's own: a paused run in the sample view keeps its sampler.
         s.compareKind = s.compareSpec.base.kind.next
         s.message = "base sampler \(describe(s.compareSpec.base, unicode: s.caps.unicode)) for the comparison (the sample view keeps its own)"
@@ -716,6 +740,8 @@ private func editKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Effec
     let fresh = s.editingFresh
     switch k {
     case .escape: s.editing = nil; s.message = "values unchanged"; return []
+    // q is no part of a number: it closes the field, as at the g prompt (a nervous presenter's q was "left out" again and again).
+    case .char("q"): s.editing = nil; s.message = "values unchanged (q again quits)"; return []
     case .backspace: text = String(text.dropLast()); s.editingFresh = false
     case .char("\u{15}"): text = ""; s.message = nil; s.editingFresh = false   // Ctrl-U, as in a shell: the whole field
     case .enter:

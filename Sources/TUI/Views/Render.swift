@@ -12,7 +12,9 @@ public func render(_ s: AppState) -> CellBuffer {
         let y2 = y + buf.wrappedText(0, y, s.trainingInProgress ? "Enlarge it or press q twice (the training run is saved first)."
                                  : s.quitLosesFork ? "Enlarge it or press q twice (the fork is lost)." : "Enlarge it or press q.",
                                  maxWidth: s.width, bold: true)
-        if AppState.asksToQuit(s.message), let asked = s.message { buf.wrappedText(0, y2, asked, maxWidth: s.width) }
+        // A run paused by the shrinking says that it waits (else enlarging finds it where it was, unexplained).
+        let y3 = y2 + (s.smallPaused ? buf.wrappedText(0, y2, "The run waits until then.", maxWidth: s.width) : 0)
+        if AppState.asksToQuit(s.message), let asked = s.message { buf.wrappedText(0, y3, asked, maxWidth: s.width) }
         return buf
     }
     TabBar.render(s, &buf)

@@ -43,6 +43,13 @@ enum SampleView {
     /// position in the run and its state (running / paused / finished)
     /// always stay. A noise temperature the sampler uses and that is not 1,
     /// or clipping on, is kept as long as the temperature.
+    /// A statistic in `format`, or in powers of ten from 10,000 on: broken weights' 1e308 was printed
+    /// as a 309-digit number cut at the panel's edge.
+    static func statNumber(_ v: some BinaryFloatingPoint, _ format: String) -> String {
+        let d = Double(v)
+        return d.isFinite && abs(d) >= 1e4 ? String(format: format.hasPrefix("%+") ? "%+.2e" : "%.2e", d) : String(format: format, d)
+    }
+
     static func statusLine(_ s: AppState, width: Int? = nil) -> String {
         let snap = s.snapshot
         // The fields describe the focused side's digits on screen: a scrubbed step's settings, or those a
@@ -511,8 +518,12 @@ enum SampleView {
         let cursor = frame?.t
         let ticks = s.settings.kind.hasSteps || snap.settings.kind.hasSteps ? snap.timesteps : []
         let sch = s.schedule
+        // The axis' tick marks said nothing of what they are: the first title names them where it has room.
+        var betaTitle = (s.caps.unicode ? "β_t" : "beta_t") + "  (\(sch.kind.rawValue))"
+        let tickNote = s.caps.unicode ? "  ┴ steps' t" : "  + steps' t"
+        if !ticks.isEmpty && betaTitle.count + tickNote.count <= l.panelW { betaTitle += tickNote }
         let plots = [
-            PlotWidget(series: [.init(sch.betas, color: 75)], title: (s.caps.unicode ? "β_t" : "beta_t") + "  (\(sch.kind.rawValue))", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
+            PlotWidget(series: [.init(sch.betas, color: 75)], title: betaTitle, cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
             PlotWidget(series: [.init(sch.alphasCumprod, color: 114)], title: s.caps.unicode ? "ᾱ_t" : "abar_t", cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
             PlotWidget(series: [.init(sch.snr, color: 209)], title: "SNR_t (log)", logScale: true, cursor: cursor, ticks: ticks, xName: "t", caps: s.caps),
         ]
@@ -527,8 +538,8 @@ enum SampleView {
         if l.narrow {
             // 18 columns: the numbers without their legends.
             buf.text(px, y, sp("ε̂ at t=", "eps^ at t=") + "\(f.t)", bold: true, maxWidth: l.panelW)
-            buf.text(px, y + 1, String(format: "mean %+.3f", f.eps.mean), maxWidth: l.panelW)
-            buf.text(px, y + 2, String(format: "std  %.3f", f.eps.std), maxWidth: l.panelW)
+            buf.text(px, y + 1, "mean " + statNumber(f.eps.mean, "%+.3f"), maxWidth: l.panelW)
+            buf.text(px, y + 2, "std  " + statNumber(f.eps.std, "%.3f"), maxWidth: l.panelW)
             // How much is well past [-1,1] first: most of the rest is paper a hair below -1 (45% of a
             // finished run's pixels), which read as a fault. (Clipping on, the share is of the network's
             // x̂0 before the clip, from the engine: the digits are drawn clipped.)
@@ -542,8 +553,8 @@ enum SampleView {
             return
         }
         buf.text(px, y, sp("ε̂", "eps^") + " statistics (t=\(f.t))", bold: true, maxWidth: l.panelW)
-        buf.text(px, y + 1, String(format: "mean %+.3f  std %.3f", f.eps.mean, f.eps.std), maxWidth: l.panelW)
-        buf.text(px, y + 2, String(format: "min %+.2f  max %+.2f", f.eps.min, f.eps.max), maxWidth: l.panelW)
+        buf.text(px, y + 1, "mean " + statNumber(f.eps.mean, "%+.3f") + "  std " + statNumber(f.eps.std, "%.3f"), maxWidth: l.panelW)
+        buf.text(px, y + 2, "min " + statNumber(f.eps.min, "%+.2f") + "  max " + statNumber(f.eps.max, "%+.2f"), maxWidth: l.panelW)
         // A v or x0 model's ε̂ is derived from its output; a v model's shrinks toward 0 at small t,
         // where the net cannot tell noise from ink.
         // Where the clip moved x̂0, every sampler steps from the clipped x̂0 (DDIM's ε̂ recomputed from it,

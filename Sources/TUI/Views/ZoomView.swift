@@ -149,6 +149,9 @@ enum ZoomView {
                               title: title(final.digit, w, caps: s.caps), caps: s.caps)
         plot.yRange = (0, 1)
         plot.xName = "step"
+        // Its ends in t: the side panel's t plots run the other way (t = 0 at their left), and a bare
+        // "0" here (the first step, t = 999) read as the same point.
+        plot.xLabels = ("t=\(frames.first!.t)", "t=\(last.t)")
         plot.cursor = (s.scrub ?? (history.count - 1)).clamped(0, max(0, p.count - 1))
         plot.render(into: &buf, x: x, y: y, w: w, h: h)
         return h
