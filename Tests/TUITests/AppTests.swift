@@ -588,6 +588,12 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("T"))), [.command(.retemper(st.settings))])
         XCTAssertEqual(st.settings.temperature, 1.1, accuracy: 1e-12)
         XCTAssertFalse(SampleView.statusLine(st).contains("*"), "no pending marker: nothing waits for a restart")
+        // DDPM's why (its fresh noise washes out x_T's scale) stays while the run plays: the result comes much later.
+        let why = st.message
+        XCTAssertTrue(why?.contains("DDPM's fresh noise z mostly washes out") == true, why ?? "")
+        st.snapshot.running = true
+        _ = reduce(&st, .tick(messageAge: 60))
+        XCTAssertEqual(st.message, why)
         _ = reduce(&st, .key(.char("d")))
         XCTAssertTrue(SampleView.statusLine(st).contains("DDIM 50"))
         _ = reduce(&st, .key(.char("E"))); _ = reduce(&st, .key(.char("E")))

@@ -236,6 +236,12 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(reduce(&st, .key(.char("r"))), [.command(.compare(st.compareSpec))])
         XCTAssertEqual(st.seed, seed + 1)
         XCTAssertEqual(reduce(&st, .key(.char("p"))), [.exportComparePNG])
+        // The PNG's name has the sampler the rows share: none in a sampler comparison, DDIM in eta's.
+        let base = SamplerSettings(kind: .ddpm)
+        XCTAssertEqual(ExplorerApp.compareSamplerTag(CompareSpec(parameter: .sampler, base: base)), "")
+        XCTAssertEqual(ExplorerApp.compareSamplerTag(CompareSpec(parameter: .eta, base: base)), "-ddim50")
+        XCTAssertEqual(ExplorerApp.compareSamplerTag(CompareSpec(parameter: .steps, base: base)), "-ddim")
+        XCTAssertEqual(ExplorerApp.compareSamplerTag(CompareSpec(parameter: .temperature, base: base)), "-ddpm")
         // d changes the comparison's sampler only: a paused run in the sample view keeps its own.
         XCTAssertEqual(reduce(&st, .key(.char("d"))), [.command(.compare(st.compareSpec))])
         XCTAssertEqual(st.compareSpec.base.kind, .dpmpp)

@@ -800,11 +800,20 @@ enum ExplorerApp {
         return ((path as NSString).deletingPathExtension) + "-\(k)" + (ext.isEmpty ? "" : "." + ext)
     }
 
+    /// The sampler the rows share, in the compare PNG's name: none where each row has its own, DDIM's
+    /// without a count where the rows' counts differ ("-compare-sampler-ddpm-" named one the rows did not share).
+    static func compareSamplerTag(_ spec: CompareSpec) -> String {
+        switch spec.parameter {
+        case .sampler: return ""
+        case .steps: return "-ddim"
+        default: return "-" + spec.shared.fileTag
+        }
+    }
+
     /// Writes the compare view as one labelled PNG (`tag` ends its name); returns the message shown.
     static func exportCompare(_ s: AppState, dir: String, tag: String = "") -> String {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
-        let b = c.spec.base
-        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))-\(b.fileTag)-seed\(c.spec.seed)" + tag
+        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))\(compareSamplerTag(c.spec))-seed\(c.spec.seed)" + tag
         let name = freeBase(stem, suffixes: [".png"]) + ".png"
         let img = CompareFigure.image(c).scaled(by: exportScale)
         do {

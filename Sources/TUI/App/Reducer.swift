@@ -342,6 +342,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             ? "temperature \(set.temperature): same seed; DDPM's fresh noise z mostly washes out x_T's scale (d: DDIM keeps it)"
             : "temperature \(set.temperature): the run starts over from x_T, same seed, the last result beside it"
         if paused { s.message! += "; running again (space pauses)" }
+        // DDPM's why stays until the next key: the look-alike result it explains comes 40-80 s later.
+        if set.kind == .ddpm { s.keptMessage = s.message }
         return [.command(.retemper(set))]
     case .char("n"), .char("N"):
         set.noiseTemperature = clampTemp(set.noiseTemperature + (k == .char("N") ? 0.1 : -0.1))

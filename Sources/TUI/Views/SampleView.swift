@@ -350,7 +350,7 @@ enum SampleView {
             // Named by the samplers its steps ran, not by settings changed since (the new run's).
             let u = s.caps.unicode
             let ran = samplersBefore(c.ran, c.settings, separator: u ? "→" : ">", compact: true) + c.settings.shortName
-            let before = "before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), brief = "before temp \(temp) " + shown("stopped t=\(c.t)")
+            let before = "before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), brief = "before temp \(temp) " + shown("x̂0 t=\(c.t)")
             // The samplers in full, then compact, then none.
             g.leftTitle = before + "  " + samplersBefore(c.ran, c.settings, unicode: u) + describe(c.settings, unicode: u)
             g.leftShort = [before + "  " + ran, brief + " " + ran, before, "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
