@@ -184,6 +184,36 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(code, "0", "ddpm exit status")
     }
 
+    /// A window made too small pauses the playing run (it went on unseen, and a presenter resizing
+    /// lost the trajectory), says so, and plays on once enlarged: the real binary's resize path.
+    func testRunWaitsWhileTheWindowIsTooSmallInTmux() throws {
+        guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
+        session = "ddpm-e2e-small-\(getpid())"
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        let cmd = "env TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --seed 5; sleep 60"
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 120 -y 40 '\(cmd)' >/dev/null 2>&1").0, 0)
+        defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
+        // "t=908 92/1000 │ DDPM σ²=β │ 24.6 st/s │ …": the step and the rate.
+        let stepRate = try NSRegularExpression(pattern: "t=[0-9]+ ([0-9]+)/1000 .* ([0-9.]+) st/s")
+        func read(_ p: String) -> (step: Int, rate: Double)? {
+            let st = Self.status(p)
+            guard let m = stepRate.firstMatch(in: st, range: NSRange(st.startIndex..., in: st)),
+                  let a = Range(m.range(at: 1), in: st), let b = Range(m.range(at: 2), in: st) else { return nil }
+            return (Int(st[a])!, Double(st[b])!)
+        }
+        waitFor("a run playing") { p in Self.status(p).contains("running") && (read(p)?.step ?? 0) >= 20 }
+        let before = try XCTUnwrap(read(pane()))
+        sh("tmux resize-window -t \(session) -x 60 -y 20")
+        waitFor("too small, the run waiting") { $0.contains("Terminal too small: 60x20") && $0.contains("The run waits until then.") }
+        sleep(6)
+        sh("tmux resize-window -t \(session) -x 120 -y 40")
+        waitFor("enlarged: plays on") { $0.contains("the window is large enough again: the run plays on") && read($0) != nil }
+        let after = try XCTUnwrap(read(pane()))
+        // Playing on through the 6 s would be 6 s of steps; paused, only those before the pause arrived.
+        XCTAssertLessThan(after.step - before.step, max(10, Int(3 * before.rate)), "steps taken while the window was too small: \(before) -> \(after)")
+        waitFor("running again") { p in (read(p)?.step ?? 0) > after.step + 2 && Self.status(p).contains("running") }
+    }
+
     /// Started at 80x24, grown to 120x40, then q: the shell's screen comes back
     /// clean (tmux kept rows of the frame there until the explorer erased its
     /// screen on the way out), in a shell as a user runs it.

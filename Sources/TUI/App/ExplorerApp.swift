@@ -484,7 +484,8 @@ enum ExplorerApp {
         func pollResizeAndEngines() -> Bool {
             var changed = false
             let (nw, nh) = term.size
-            if nw != state.width || nh != state.height { _ = reduce(&state, .resize(width: nw, height: nh)); changed = true }
+            // (Its effects are carried out: a window made too small pauses a playing run.)
+            if nw != state.width || nh != state.height { reduce(&state, .resize(width: nw, height: nh)).forEach(perform); changed = true }
             if let r = replay {
                 r.poll(now: Benchmark.now())
                 if r.snapshot.version != lastVersion { lastVersion = r.snapshot.version; _ = reduce(&state, .engine(r.snapshot)); changed = true }
