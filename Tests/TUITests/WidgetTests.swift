@@ -369,6 +369,10 @@ final class WidgetTests: XCTestCase {
                 // All the run's (up to) 10 stages, each labelled.
                 XCTAssertTrue(lines.contains { $0.contains("x̂0 along the trajectory (10 stages)") }, "\(w)x\(h)")
                 XCTAssertTrue(lines.contains { $0.contains("t=999") } && lines.contains { $0.contains("t=988") }, "\(w)x\(h): the first and last stages")
+                // The stages grow into the rows left from 3/4 size up: 22 of 28 pixels at 200x60, half size (14) at 120x40.
+                let caption = try XCTUnwrap(lines.firstIndex { $0.contains("x̂0 along the trajectory") })
+                let stage = lines[caption + 1].dropFirst().prefix { $0 == "▀" }.count
+                XCTAssertEqual(stage, w == 200 ? 22 : 14, "\(w)x\(h): \(lines[caption + 1])")
             }
         }
     }

@@ -114,14 +114,26 @@ enum ZoomView {
             let strip = stripLayout(stages: idxs.count, scale: sc, side: side, mode: s.mode, width: W)
             if strip.height <= rowsAvail { pick = (sc, strip.perRow, strip.cell, idxs); break }
         }
-        guard let p = pick else { return }
+        guard var p = pick else { return }
+        // On a big window (a projector) the stages grow, up to full size, while their rows fit:
+        // at 200x60 they were drawn at half size above 16 empty rows.
+        var pixels = side / p.scale
+        if p.scale == 2 {
+            let m: RenderMode = s.mode == .braille ? .halfBlock : s.mode
+            // (From 3/4 size up: a couple of pixels more broke a row of stages in two at 120x40.)
+            for px in stride(from: side, through: side * 3 / 4, by: -1) {
+                let c = ImageWidget.size(pixels: px, mode: m), perRow = max(1, (W + 1) / (c.w + 1))
+                if (p.idxs.count + perRow - 1) / perRow * (c.h + 1) <= rowsAvail { p.perRow = perRow; p.cell = c; pixels = px; break }
+            }
+        }
         let idxs = p.idxs
         buf.text(1, sy - 1, "x̂0 along the trajectory (\(idxs.count) stages)", fg: 245, maxWidth: W)
         for (i, fi) in idxs.enumerated() {
             let fr = history[fi]
             let cx = 1 + (i % p.perRow) * (p.cell.w + 1), cy = sy + (i / p.perRow) * (p.cell.h + 1)
-            ImageWidget(pixels: digit(fr, k), side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: p.scale, caps: s.caps)
-                .render(into: &buf, x: cx, y: cy)
+            var stage = ImageWidget(pixels: digit(fr, k), side: side, mode: s.mode == .braille ? .halfBlock : s.mode, scale: p.scale, caps: s.caps)
+            if pixels != side / p.scale { stage.fit = pixels }
+            stage.render(into: &buf, x: cx, y: cy)
             // A label that fits whole ("t=999", else "999"), never one cut to other digits.
             if let label = ["t=\(fr.t)", "\(fr.t)"].first(where: { $0.count <= p.cell.w }) {
                 buf.text(cx, cy + p.cell.h, label, fg: 245)
