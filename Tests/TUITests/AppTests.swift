@@ -712,6 +712,16 @@ final class AppTests: XCTestCase {
         st.snapshot.compare = CompareSnapshot(spec: st.compareSpec, rows: [row, row])
         XCTAssertEqual(reduce(&st, .resize(width: 40, height: 30)), [.command(.pause)])
         XCTAssertEqual(reduce(&st, .resize(width: 100, height: 30)), [.command(.resume)])
+        // q's question asked while too small (a fork would be lost) is not replaced when the window grows.
+        st.screen = .sample; st.snapshot.running = true; st.snapshot.compare = nil
+        st.snapshot.forkSettings = SamplerSettings(); st.snapshot.forkFrom = 1
+        XCTAssertEqual(reduce(&st, .resize(width: 60, height: 20)), [.command(.pause)])
+        _ = reduce(&st, .key(.char("q")))
+        let asked = st.message
+        XCTAssertTrue(AppState.asksToQuit(asked), asked ?? "")
+        XCTAssertEqual(reduce(&st, .resize(width: 80, height: 24)), [.command(.resume)])
+        XCTAssertEqual(st.message, asked)
+        st.snapshot.forkSettings = nil
         // Training does not wait.
         st.screen = .train
         st.trainSnapshot = Self.fakeSnapshot(); st.trainSnapshot?.running = true

@@ -27,7 +27,8 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         }
         if wasSmall && !s.tooSmall && s.smallPaused {
             s.smallPaused = false
-            s.message = "the window is large enough again: the run plays on"
+            // (Not over q's question, asked while small: a second q must still quit.)
+            if !AppState.asksToQuit(s.message) { s.message = "the window is large enough again: the run plays on" }
             return [.command(.resume)]
         }
         // The selection's message counts the digits shown, which the new size changes.
