@@ -1121,6 +1121,9 @@ final class AppTests: XCTestCase {
         text = render(st).text
         XCTAssertTrue(text.contains("before: temp 1.0  final  DDPM→DDIM 5"), text)
         XCTAssertTrue(SampleView.grids(st)!.leftTitle.hasSuffix("final  DDPM then DDIM 5 η=0.0"), SampleView.grids(st)!.leftTitle)
+        // At 80x24 too: a mixed run keeps its samplers before the word "before" (it read "before: temp 1.0  final").
+        small.snapshot = r.snapshot
+        XCTAssertTrue(render(small).text.contains("final DDPM→DDIM 5"), render(small).text)
     }
 
     /// Where the clip moved x̂0, the step uses the clipped x̂0 (DDIM recomputes ε̂ from it): the ε̂

@@ -96,6 +96,12 @@ final class CompareTests: XCTestCase {
     }
 
     func testParameterValues() throws {
+        XCTAssertEqual(CompareParameter.steps.label(1, base: SamplerSettings()), "1 step")
+        XCTAssertEqual(CompareParameter.steps.label(20, base: SamplerSettings()), "20 steps")
+        // The variance's rows look alike: a note says why, as the temperature's does under DDPM.
+        let note = try XCTUnwrap(CompareView.note(CompareSpec(parameter: .variance, base: SamplerSettings())))
+        XCTAssertTrue(note.contains("differ only in the last steps"), note)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(CompareView.note(CompareSpec(parameter: .variance, base: SamplerSettings()), width: 78)).count, 78)
         XCTAssertEqual(try CompareParameter.temperature.parse("0.5, 1,1.5", T: 1000), [0.5, 1, 1.5])
         XCTAssertEqual(try CompareParameter.steps.parse("50 5 1000, 20", T: 1000), [5, 20, 50, 1000], "rows in order, as typed or not")
         XCTAssertThrowsError(try CompareParameter.eta.parse("0.5, 2", T: 1000)) { XCTAssertTrue("\($0)".contains("eta"), "\($0)") }
@@ -208,7 +214,7 @@ final class CompareTests: XCTestCase {
         CompareView.render(narrow, &buf)
         let rows = buf.lines()
         XCTAssertTrue(rows[22].contains(st.message!), rows[22])
-        XCTAssertTrue(rows[23].hasPrefix("noise temperature values (1-8): 0.5, 0.7, 0, 100, 1e30, 2.5, 3.5_"), rows[23])
+        XCTAssertTrue(rows[23].hasPrefix("noise temperature values (up to 8): 0.5, 0.7, 0, 100, 1e30, 2.5, 3.5_"), rows[23])
         // A reason wider than the window is wrapped between words over two rows, not cut.
         narrow.message = "the field is full (60 characters): Enter applies, Ctrl-U clears; " + String(repeating: "word ", count: 6)
         buf = CellBuffer(width: 80, height: 24)
@@ -294,7 +300,7 @@ final class CompareTests: XCTestCase {
         XCTAssertGreaterThan(m.count, 80)
         let lines = render(st).lines()
         XCTAssertEqual((lines[21] + " " + lines[22]).split(separator: " ").joined(separator: " "), m, lines[20...23].joined(separator: "\n"))
-        XCTAssertTrue(lines[23].hasPrefix("temperature values (1-8): 0.5 _"), lines[23])
+        XCTAssertTrue(lines[23].hasPrefix("temperature values (up to 8): 0.5 _"), lines[23])
     }
 
     /// The hint row offers space only while the comparison has rows left to run.

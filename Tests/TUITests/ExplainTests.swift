@@ -176,6 +176,8 @@ final class ExplainTests: XCTestCase {
             _ = EquationPanel.render(st, &buf, x: 0, y: 0, w: 40, h: 30)
             let c = DPMSolverStep.coefficients(try NoiseSchedule(), t: 500, tNext: 450, tPrev: nil)
             XCTAssertTrue(buf.text.contains("h = " + String(format: "%.5f", c.h)), "h = \(c.h):\n" + buf.text)
+            // Its α is √ᾱ_t, not the DDPM panel's α_t = 1 - β_t: said where it is used.
+            XCTAssertTrue(buf.text.contains(caps.unicode ? "here α = √ᾱ_t, σ = √(1-ᾱ_t)" : "here alpha = sqrt(abar_t),"), buf.text)
         }
     }
 

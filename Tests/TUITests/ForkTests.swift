@@ -480,12 +480,12 @@ final class ForkTests: XCTestCase {
             XCTAssertEqual(pair.pixels[((1 + y) * 8) * pair.width + (1 + x) * 8], ImageWriter.byte(ring[y * 28 + x] * 0.5 / r), "x_t at \(y),\(x)")
         }
         let strip = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-stages.png"))))
-        // Each stage with its t under it ("t=999" is 29 pixels: the cells are that wide, 3 apart), 4x.
-        XCTAssertEqual(strip.width, (3 * 29 + 4 * 3) * 4)
+        // Each stage with its t under it ("t=999" is 29 pixels: the cells are 4 wider, 3 apart), 4x.
+        XCTAssertEqual(strip.width, (3 * 33 + 4 * 3) * 4)
         XCTAssertEqual(strip.height, (3 + 28 + 2 + 9 + 3) * 4)
         let labelRows = ((3 + 28 + 2) * 4)..<((3 + 28 + 2 + 7) * 4)
         for stage in 0..<3 {
-            let cols = ((3 + stage * 32) * 4)..<((3 + stage * 32 + 29) * 4)
+            let cols = ((3 + stage * 36) * 4)..<((3 + stage * 36 + 33) * 4)
             XCTAssertTrue(labelRows.contains { y in cols.contains { strip.pixels[y * strip.width + $0] == 200 } }, "stage \(stage) is labelled")
         }
         // Again with nothing new: a new name, never over the first.

@@ -20,10 +20,11 @@ public enum ImageWriter {
 
     /// Tiles n images in `cols` columns as `grid` does, each with its label under it
     /// (the 5x7 font, centred): for a strip of a trajectory's stages ("t=999").
-    /// Cells are as wide as the widest label, with a 3-pixel gap.
+    /// Cells are as wide as the widest label and 4 pixels, with a 3-pixel gap.
     public static func labelledGrid(_ images: [Float], n: Int, side s: Int, cols: Int, labels: [String]) -> GreyImage {
         let c = max(1, min(cols, n)), r = (n + c - 1) / c, gap = 3
-        let cellW = max(s, labels.map { BitmapFont.width(of: $0) }.max() ?? 0)
+        // (A label's width and 4 pixels: "t=999t=932" ran together with only the gap between.)
+        let cellW = max(s, (labels.map { BitmapFont.width(of: $0) }.max() ?? 0) + 4)
         let cellH = s + 2 + BitmapFont.height + BitmapFont.descent
         let w = c * cellW + (c + 1) * gap, h = r * cellH + (r + 1) * gap
         var px = [UInt8](repeating: 0, count: w * h)

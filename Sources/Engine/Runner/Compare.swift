@@ -56,7 +56,7 @@ public enum CompareParameter: String, CaseIterable, Sendable {
         case .temperature: return "temp " + Self.number(v)
         case .noiseTemperature: return "noise " + Self.number(v)
         case .eta: return "η " + Self.number(v)
-        case .steps: return "\(Int(v)) steps"
+        case .steps: return v == 1 ? "1 step" : "\(Int(v)) steps"
         case .variance: return v == 0 ? "σ²=β" : (v == 1 ? "σ²=β̃" : "σ²=learned")
         case .clip: return v == 0 ? "clip off" : "clip on"
         case .sampler: return apply(v, to: base).shortName

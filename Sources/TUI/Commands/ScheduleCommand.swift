@@ -50,6 +50,8 @@ struct ScheduleCommand: ParsableCommand {
             print(String(format: "%6d %12.6g %12.6g %12.6g %14.6g %12.6g %12.6g", t, s.betas[t], s.alphas[t], s.alphasCumprod[t],
                          s.alphasCumprodPrev[t], s.snr[t], s.posteriorVariance[t]))
         }
+        // (It said nothing of the rows left out.)
+        if rows.count < steps { print("(\(rows.count) of the \(steps) timesteps; --csv or --json prints every one)") }
         for w in s.warnings { print("warning: \(w)") }
         if s.warnings.isEmpty { print("end points ok: alpha_bar[T-1] = \(String(format: "%.3g", s.alphasCumprod[steps - 1])), beta_0 = \(s.betas[0])") }
     }

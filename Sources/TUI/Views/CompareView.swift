@@ -80,6 +80,9 @@ enum CompareView {
         case .temperature where b.kind == .ddpm:
             long = "DDPM adds fresh noise z at every step, which washes out x_T's scale: rows differ little (d: DDIM keeps it)"
             short = "DDPM's fresh noise z washes out x_T's scale: rows differ little (d: DDIM)"
+        case .variance:
+            long = "σ²=β and σ²=β̃ differ only in the last steps (β̃_t < β_t near t=0): the rows look alike (= shows both)"
+            short = "σ²=β and β̃ differ only near t=0: the rows look alike"
         case .noiseTemperature where !b.drawsNoise:
             let who = b.kind == .ddim ? "DDIM with eta 0" : "DPM-Solver++"
             long = who + " adds no noise z, so noise temperature changes nothing (d: DDPM, or DDIM with eta > 0)"
@@ -143,7 +146,7 @@ enum CompareView {
             // The prompt, and why the last Enter was refused: on the prompt's
             // row when both fit, else on the status row above it, whole.
             // (The limit is in the prompt: at 80 columns the hint after it rarely fits.)
-            let prompt = "\(s.compareParameter.rawValue) values (1-8): \(text)_"
+            let prompt = "\(s.compareParameter.rawValue) values (up to 8): \(text)_"
             let why = s.message.map { "  — \($0)" }
                 ?? (s.editingFresh ? "   (typing replaces them, Backspace edits; Enter applies, Esc cancels)" : "   (Enter applies, Esc cancels, Ctrl-U clears)")
             if (prompt + why).count <= W {

@@ -84,6 +84,8 @@ enum EquationPanel {
             // The previous visited timestep (the one before t in the plan); none on the first step.
             let c = DPMSolverStep.coefficients(sch, t: f.t, tNext: f.tNext, tPrev: previousT)
             out.append(Line(text: "DPM-Solver++ 2M t=\(f.t) " + sp("→ ", "-> ") + (f.tNext < 0 ? "final" : "\(f.tNext)"), bold: true))
+            // Its α is not DDPM's α_t = 1 - β_t above: the paper's notation, said once.
+            out.append(Line(text: sp("here α = √ᾱ_t, σ = √(1-ᾱ_t)", "here alpha = sqrt(abar_t), sigma = sqrt(1-abar_t)"), color: 245))
             out.append(Line(text: sp("λ=log(α/σ): ", "lambda=log(alpha/sigma): ") + n(c.lambda) + sp(" →", " ->") + nbsp
                             + (c.lambdaNext.isFinite ? n(c.lambdaNext) : sp("∞", "inf"))
                             + (c.h.isFinite ? ", h" + nbsp + "=" + nbsp + n(c.h) : ""), color: 245))

@@ -353,7 +353,10 @@ enum SampleView {
             let before = "before: temp \(temp)  " + shown("x̂0, stopped at t=\(c.t)"), brief = "before temp \(temp) " + shown("x̂0 t=\(c.t)")
             // The samplers in full, then compact, then none.
             g.leftTitle = before + "  " + samplersBefore(c.ran, c.settings, unicode: u) + describe(c.settings, unicode: u)
-            g.leftShort = [before + "  " + ran, brief + " " + ran, before, "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
+            // A run of two samplers keeps them before "before:" goes: a DDPM→DDIM run beside a DDIM one
+            // read as a clean temperature comparison.
+            let mixed = c.ran.contains { $0.kind != c.settings.kind } ? ["temp \(temp) " + shown("x̂0 t=\(c.t)") + " " + ran] : []
+            g.leftShort = [before + "  " + ran, brief + " " + ran] + mixed + [before, "before: temp \(temp)  " + shown("stopped t=\(c.t)"),
                            // ("temp", not "T": T is the run's count of steps.)
                            brief, "temp \(temp) " + shown("stopped t=\(c.t)"), "temp \(temp) " + shown("t=\(c.t)")]
             g.left = c.images; g.leftLo = -1; g.leftHi = 1
@@ -564,7 +567,7 @@ enum SampleView {
                        sp("(net's ε̂; step uses clipped x̂0)", "(net's eps^; step: clipped x0^)"),
                        sp("(net's ε̂, before the clip)", "(net's eps^, before clip)")], width: l.panelW)
             : s.objective == .eps ? sp("(a good ε̂ looks like N(0,1))", "(a good eps^ is ~N(0,1))")
-            : s.objective == .v ? sp("(ε̂ from v̂; std < 1 near t=0)", "(eps^ from v^: std<1, t~0)")
+            : s.objective == .v ? sp("(ε̂ from v̂: it shrinks near t=0)", "(eps^ from v^, smaller at t~0)")
             : sp("(ε̂ derived from the net's x̂0)", "(eps^ from the net's x0^)")
         buf.text(px, y + 3, note, fg: 245, maxWidth: l.panelW)
         guard bottom - y >= 6 else { return }

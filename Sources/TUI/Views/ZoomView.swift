@@ -155,16 +155,16 @@ enum ZoomView {
         }
         let finals = onFork ? snap.forkFinalReadings : snap.finalReadings
         let final = k < finals.count ? finals[k] : last.readings[k]
-        let p = frames.map { Double($0.readings[k].probs[final.digit]) }
-        let e = frames.map { Double($0.readings[k].entropy) / log2(10) }
+        // Drawn with t rising to the right, as the schedule's plots beside it are (by step, the first
+        // step at the left, it read backwards next to them): the newest step at the left.
+        let p = frames.map { Double($0.readings[k].probs[final.digit]) }.reversed().map { $0 }
+        let e = frames.map { Double($0.readings[k].entropy) / log2(10) }.reversed().map { $0 }
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
                               title: title(final.digit, w, caps: s.caps), caps: s.caps)
         plot.yRange = (0, 1)
-        plot.xName = "step"
-        // Its ends in t: the side panel's t plots run the other way (t = 0 at their left), and a bare
-        // "0" here (the first step, t = 999) read as the same point.
-        plot.xLabels = ("t=\(frames.first!.t)", "t=\(last.t)")
-        plot.cursor = (s.scrub ?? (history.count - 1)).clamped(0, max(0, p.count - 1))
+        plot.xName = "t"
+        plot.xLabels = ("t=\(last.t)", "t=\(frames.first!.t)")
+        plot.cursor = p.count - 1 - (s.scrub ?? (history.count - 1)).clamped(0, max(0, p.count - 1))
         plot.render(into: &buf, x: x, y: y, w: w, h: h)
         return h
     }
