@@ -30,12 +30,7 @@ public final class ClassifierGuidance {
         let file = try SafeTensors.read(path)
         let writes = "ddpm eval --train-noisy-classifier writes one, e.g. the bundled assets/models/mnist-noisy-classifier.safetensors"
         // Each wrong file by what it is (a t2 architecture was "no time-conditioned architecture").
-        if file.metadata["format"] == Recording.format {
-            throw EngineError.invalidArgument("\(path) is a recording of a sampling run, not a classifier of noisy digits (\(writes))")
-        }
-        if file.metadata["config"] != nil || file.tensors["conv_in.weight"] != nil {
-            throw EngineError.invalidArgument("\(path) is a diffusion model's weights (a U-Net), not a classifier of noisy digits (\(writes))")
-        }
+        try Classifier.refuseOtherKinds(file, path: path, wanted: "a classifier of noisy digits", instead: writes)
         guard let text = file.metadata["architecture"] else {
             throw EngineError.badFile(path: path, reason: "not a classifier of noisy digits (its metadata has no \"architecture\"; \(writes))")
         }

@@ -60,9 +60,9 @@ public enum AtomicFile {
         let dir = url.deletingLastPathComponent().path, name = url.lastPathComponent
         // A name longer than the folder's file system takes fails only at the rename, after the work
         // (the probe's and temporary's names are shortened): said at once.
-        let limit = pathconf(dir, Int32(_PC_NAME_MAX))
-        if name.utf8.count > (limit > 0 ? limit : 255) {
-            throw EngineError.io("cannot write \(InputFile.shortened(path)): its name is \(name.utf8.count) bytes, more than the \(limit > 0 ? limit : 255) a file name may have here")
+        let asked = pathconf(dir, Int32(_PC_NAME_MAX)), limit = asked > 0 ? asked : 255
+        if name.utf8.count > limit {
+            throw EngineError.io("cannot write \(InputFile.shortened(path)): its name is \(name.utf8.count) bytes, more than the \(limit) a file name may have here")
         }
         return .file(dir: dir, name: name, mode: mode)
     }

@@ -7,13 +7,7 @@ extension Classifier {
     /// comes from the file's metadata (files without it are the first, `.v1`).
     public static func read(_ path: String) throws -> (Classifier, FloatBuffer) {
         let file = try SafeTensors.read(path)
-        // Another kind of ddpm file is named as such (it was "tensor 'conv1.weight': missing").
-        if file.metadata["format"] == Recording.format {
-            throw EngineError.invalidArgument("\(path) is a recording of a sampling run, not a classifier: give the bundled assets/models/mnist-classifier.safetensors, or play it with ddpm replay \(path)")
-        }
-        if file.metadata["config"] != nil || file.tensors["conv_in.weight"] != nil {
-            throw EngineError.invalidArgument("\(path) is a diffusion model's weights (a U-Net), not a classifier: give the bundled assets/models/mnist-classifier.safetensors")
-        }
+        try refuseOtherKinds(file, path: path, wanted: "a classifier", instead: "give the bundled assets/models/mnist-classifier.safetensors")
         var arch = Architecture.v1
         if let text = file.metadata["architecture"] {
             guard let a = Architecture(text) else {
@@ -38,6 +32,17 @@ extension Classifier {
             cls.inkRange = lo...hi
         }
         return (cls, params)
+    }
+
+    /// Names another kind of ddpm file given where a classifier (`wanted`) goes, a recording or a
+    /// U-Net, as what it is (it was "tensor 'conv1.weight': missing"); `instead` says what to give.
+    static func refuseOtherKinds(_ file: SafeTensors, path: String, wanted: String, instead: String) throws {
+        if file.metadata["format"] == Recording.format {
+            throw EngineError.invalidArgument("\(path) is a recording of a sampling run, not \(wanted): \(instead), or play it with ddpm replay \(path)")
+        }
+        if file.metadata["config"] != nil || file.tensors["conv_in.weight"] != nil {
+            throw EngineError.invalidArgument("\(path) is a diffusion model's weights (a U-Net), not \(wanted): \(instead)")
+        }
     }
 
     /// Class probabilities and features for a set of images, in batches.

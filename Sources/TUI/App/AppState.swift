@@ -228,6 +228,9 @@ public struct AppState: Sendable {
         }
     }
     public var tooSmall: Bool { width < AppState.minWidth || height < AppState.minHeight }
+    /// A trajectory or comparison playing on screen, which the help or a too-small window would
+    /// hide: it waits behind them (training does not).
+    public var runWouldPlayUnseen: Bool { screen != .train && screen != .forward && screenMoving }
 }
 
 /// What the help overlay lists, per view: keys and what they do.

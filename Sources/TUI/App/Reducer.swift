@@ -21,7 +21,7 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         s.width = w; s.height = h
         // A run playing behind "Terminal too small" would go on unseen (a presenter resizing the window
         // lost the trajectory): it waits, as behind the help, and plays on once the window is large enough.
-        if !wasSmall && s.tooSmall && s.screen != .train && s.screen != .forward && s.screenMoving {
+        if !wasSmall && s.tooSmall && s.runWouldPlayUnseen {
             s.smallPaused = true
             return [.command(.pause)]
         }
@@ -178,7 +178,7 @@ private func reduceKey(_ s: inout AppState, _ k: Key, previous: String?) -> [Eff
         return []
     case .char("?"):
         // A trajectory or comparison playing behind the help would go on unseen: it waits (training does not).
-        s.helpPaused = s.screen != .train && s.screen != .forward && s.screenMoving
+        s.helpPaused = s.runWouldPlayUnseen
         s.showHelp = true; s.helpPage = 0
         return s.helpPaused ? [.command(.pause)] : []
     case .char(let c) where c == "1" || c == "2" || c == "3":
@@ -701,14 +701,16 @@ private func compareKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         s.editingFresh = true
         return []
     case .char("d"):
-        // Rows whose setting fixes their sampler would not change: say so, rather than announce a change and start over.
-        switch s.compareParameter {
-        case .eta, .steps, .variance, .sampler:
-            let rows = s.compareParameter == .sampler ? "each row runs its own sampler"
-                : "the \(s.compareParameter.rawValue) rows all run \(s.compareParameter == .variance ? "DDPM" : "DDIM")"
+        // Rows whose setting fixes their sampler (CompareParameter.apply) would not change: say so,
+        // rather than announce a change and start over.
+        let spec = s.compareSpec
+        var other = spec
+        other.base.kind = spec.base.kind.next
+        if other.rowSettings == spec.rowSettings {
+            let kinds = Set(spec.rowSettings.map(\.kind))
+            let rows = kinds.count > 1 ? "each row runs its own sampler" : "the \(spec.parameter.rawValue) rows all run \(spec.shared.kind.name)"
             s.message = rows + ", so d changes nothing here (a: next setting)"
             return []
-        default: break
         }
         // The comparison's own: a paused run in the sample view keeps its sampler.
         s.compareKind = s.compareSpec.base.kind.next

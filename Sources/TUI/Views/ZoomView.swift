@@ -44,7 +44,12 @@ enum ZoomView {
     /// The strip of `stages` x̂0 at 1/`scale` size in `width` columns (braille drawn as half-blocks):
     /// stages a row, a stage's cells, and the rows all take with a label row under each.
     static func stripLayout(stages: Int, scale: Int, side: Int, mode: RenderMode, width: Int) -> (perRow: Int, cell: (w: Int, h: Int), height: Int) {
-        let c = ImageWidget.size(side: side, mode: mode == .braille ? .halfBlock : mode, scale: scale)
+        stripLayout(stages: stages, pixels: side / scale, mode: mode, width: width)
+    }
+
+    /// The strip's layout with its stages drawn `pixels` a side.
+    static func stripLayout(stages: Int, pixels: Int, mode: RenderMode, width: Int) -> (perRow: Int, cell: (w: Int, h: Int), height: Int) {
+        let c = ImageWidget.size(pixels: pixels, mode: mode == .braille ? .halfBlock : mode)
         let perRow = max(1, (width + 1) / (c.w + 1))
         return (perRow, c, (stages + perRow - 1) / perRow * (c.h + 1))
     }
@@ -119,11 +124,10 @@ enum ZoomView {
         // at 200x60 they were drawn at half size above 16 empty rows.
         var pixels = side / p.scale
         if p.scale == 2 {
-            let m: RenderMode = s.mode == .braille ? .halfBlock : s.mode
             // (From 3/4 size up: a couple of pixels more broke a row of stages in two at 120x40.)
             for px in stride(from: side, through: side * 3 / 4, by: -1) {
-                let c = ImageWidget.size(pixels: px, mode: m), perRow = max(1, (W + 1) / (c.w + 1))
-                if (p.idxs.count + perRow - 1) / perRow * (c.h + 1) <= rowsAvail { p.perRow = perRow; p.cell = c; pixels = px; break }
+                let strip = stripLayout(stages: p.idxs.count, pixels: px, mode: s.mode, width: W)
+                if strip.height <= rowsAvail { p.perRow = strip.perRow; p.cell = strip.cell; pixels = px; break }
             }
         }
         let idxs = p.idxs
@@ -157,8 +161,8 @@ enum ZoomView {
         let final = k < finals.count ? finals[k] : last.readings[k]
         // Drawn with t rising to the right, as the schedule's plots beside it are (by step, the first
         // step at the left, it read backwards next to them): the newest step at the left.
-        let p = frames.map { Double($0.readings[k].probs[final.digit]) }.reversed().map { $0 }
-        let e = frames.map { Double($0.readings[k].entropy) / log2(10) }.reversed().map { $0 }
+        let p = Array(frames.map { Double($0.readings[k].probs[final.digit]) }.reversed())
+        let e = Array(frames.map { Double($0.readings[k].entropy) / log2(10) }.reversed())
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
                               title: title(final.digit, w, caps: s.caps), caps: s.caps)
         plot.yRange = (0, 1)
