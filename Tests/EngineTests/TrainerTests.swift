@@ -19,14 +19,15 @@ final class TrainerTests: XCTestCase {
         return dir
     }
 
-    /// A few hundred steps on 512 real digits lower the loss clearly.
+    /// 60 steps on 512 real digits lower the loss clearly: the last 20 below half the first 10
+    /// (with seed 3: 0.71 over the first 10, 0.11 over the last 20).
     func testTrainingLowersLoss() throws {
         let tr = try Trainer(options: smallOptions(), data: Self.digits)
         var first: [Double] = [], last: [Double] = []
-        for i in 0..<150 {
+        for i in 0..<60 {
             let s = try tr.trainStep()
             if i < 10 { first.append(s.loss) }
-            if i >= 130 { last.append(s.loss) }
+            if i >= 40 { last.append(s.loss) }
         }
         let a = first.reduce(0, +) / 10, b = last.reduce(0, +) / 20
         print("loss: first 10 steps \(a), last 20 steps \(b)")

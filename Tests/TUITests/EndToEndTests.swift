@@ -639,7 +639,7 @@ final class EndToEndTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let cmd = "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) train --tui --steps 150 --limit 512 --out run.safetensors; echo $? > exit; sleep 60"
+        let cmd = "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) train --tui --steps 60 --batch 16 --limit 512 --out run.safetensors; echo $? > exit; sleep 60"
         sh("tmux kill-session -t \(session) 2>/dev/null")
         XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)' >/dev/null 2>&1").0, 0)
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
@@ -647,11 +647,11 @@ final class EndToEndTests: XCTestCase {
         keys("s")
         waitFor("s refused during the run") { $0.contains("s samples the model trained here once its run has finished") }
         waitFor("the run finished", timeout: 90) { p in
-            p.contains("training finished at step 150; saved to run.safetensors") && Self.status(p).contains("finished (s: sample it)")
+            p.contains("training finished at step 60; saved to run.safetensors") && Self.status(p).contains("finished (s: sample it)")
         }
         keys("s")
         waitFor("the sample view on the trained model") { p in
-            p.contains("run · step 150") && p.contains("sampling the model trained here: run.safetensors")
+            p.contains("run · step 60") && p.contains("sampling the model trained here: run.safetensors")
         }
         waitFor("its digits stepping") { Self.status($0).contains("running") || Self.status($0).contains("done") }
         // s again in the training view: back to the model the explorer opened with (the bundled one).

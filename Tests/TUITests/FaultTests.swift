@@ -43,9 +43,7 @@ final class FaultTests: XCTestCase {
 
     /// Starts `cmd` in the background; returns (pid file, exit-code file, log).
     func background(_ cmd: String, name: String) -> (pid: String, code: String, log: String) {
-        let p = "\(dir!)/\(name)"
-        Shell.sh("(sh -c 'echo $$ > \(p).pid; exec \(cmd)' > \(p).log 2>&1; echo $? > \(p).code) &")
-        return ("\(p).pid", "\(p).code", "\(p).log")
+        Shell.background(cmd, at: "\(dir!)/\(name)")
     }
 
     /// (SIGPWR, a UPS daemon's warning before the power goes, ended training unsaved and without a word.)
@@ -313,27 +311,22 @@ final class FaultTests: XCTestCase {
     }
 
     /// `eval --images` with more images than the pairwise metrics look at:
-    /// the report says how many they saw (text and JSON); real test digits
-    /// pass the confident-rate sanity check.
+    /// the report says how many they saw (with fewer, it says nothing: the
+    /// --versus test below checks that, text and JSON, at n = 300).
     func testEvalSaysWhichSamplesPairwiseMetricsSee() throws {
         let test = "\(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz"
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --n 1200")
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("precision/recall use the first 1000 of each set, diversity the first 500"), out)
-        let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --n 300 --json")
-        XCTAssertEqual(jcode, 0, json)
-        guard let d = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let g = d["generated"] as? [String: Any] else { return XCTFail(json) }
-        XCTAssertEqual(g["knn_n"] as? Double, 300)
-        XCTAssertEqual(g["diversity_n"] as? Double, 300)
-        XCTAssertGreaterThan(g["confident_rate"] as? Double ?? 0, 0.95)
-        let (_, small) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --n 300")
-        XCTAssertFalse(small.contains("use the first"), small)
     }
 
     /// `eval --versus`: a set against itself is within noise on every verdict;
     /// against uniform noise it is better beyond noise. Every rate and FD has
     /// its interval in the JSON, and the held-out digits are the real column.
+    /// The metric's sanity checks ride along: real test digits are confident
+    /// digits, uniform noise is almost never one and is far from digits in
+    /// feature space; 300 images are fewer than the pairwise metrics' caps, so
+    /// they see all of them and the report does not say it used the first few.
     func testEvalVersusSaysWhatIsWithinNoise() throws {
         let test = "\(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz"
         let noise = try writeNoiseIDX(count: 300)
@@ -342,10 +335,7 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(out.contains("real: 300 held-out MNIST training digits (50000..<50300 of its training set, never seen by the classifier)"), out)
         let same = out.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
         XCTAssertTrue(same.contains("FD +0.00") && same.contains("KID x1000 +0.00") && same.components(separatedBy: "within noise").count == 4, out)
-        let (ncode, nout) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 300")
-        XCTAssertEqual(ncode, 0, nout)
-        let vsNoise = nout.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
-        XCTAssertTrue(vsNoise.contains("(generated better)") && !vsNoise.contains("within noise"), nout)
+        XCTAssertFalse(out.contains("use the first"), out)
         let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 300 --json")
         XCTAssertEqual(jcode, 0, json)
         let d = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
@@ -357,7 +347,11 @@ final class FaultTests: XCTestCase {
                 XCTAssertTrue(lo <= v && v <= hi && lo < hi, "\(key) \(m): \(lo) \(v) \(hi)")
             }
         }
-        XCTAssertLessThan((d["versus"] as? [String: Double])?["confident_rate"] ?? 1, 0.05, "noise read as digits")
+        let generated = try XCTUnwrap(d["generated"] as? [String: Double], json), versus = try XCTUnwrap(d["versus"] as? [String: Double], json)
+        XCTAssertEqual(generated["knn_n"], 300); XCTAssertEqual(generated["diversity_n"], 300)
+        XCTAssertGreaterThan(generated["confident_rate"] ?? 0, 0.95, "real test digits are confident digits")
+        XCTAssertLessThan(versus["confident_rate"] ?? 1, 0.05, "noise read as digits")
+        XCTAssertGreaterThan(versus["frechet"] ?? 0, 100, "noise is far from digits in feature space")
         // --versus tells images from weights by the file's first bytes, not its name.
         let misnamed = NSTemporaryDirectory() + "versus-\(getpid()).safetensors", weights = NSTemporaryDirectory() + "versus-\(getpid()).weights"
         defer { for p in [misnamed, weights] { try? FileManager.default.removeItem(atPath: p) } }
@@ -368,7 +362,8 @@ final class FaultTests: XCTestCase {
         XCTAssertFalse(EvalCommand.holdsWeights("/nonexistent.idx"))
         let (mcode, mout) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(misnamed) --n 300")
         XCTAssertEqual(mcode, 0, mout)
-        XCTAssertTrue(mout.contains("(generated better)"), mout)
+        let vsNoise = mout.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
+        XCTAssertTrue(vsNoise.contains("(generated better)") && !vsNoise.contains("within noise"), mout)
         let (bad, badOut) = Shell.sh("\(Shell.binary) eval --damage --versus \(test)")
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(badOut.contains("--damage checks the classifier on real digits"), badOut)
@@ -429,17 +424,6 @@ final class FaultTests: XCTestCase {
         // The restored model works again.
         let (code, out) = run("sample --n 1 --sampler ddim --steps 2 --out \(dir!)/s.png")
         XCTAssertEqual(code, 0, out)
-    }
-
-    /// The metric's other sanity check: uniform noise is almost never a confident digit.
-    func testEvalOnUniformNoiseIsNotConfident() throws {
-        let path = try writeNoiseIDX(count: 1000)
-        let (code, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(path) --n 1000 --json")
-        XCTAssertEqual(code, 0, json)
-        guard let d = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let gen = d["generated"] as? [String: Any], let rate = gen["confident_rate"] as? Double else { return XCTFail(json) }
-        XCTAssertLessThan(rate, 0.05)
-        XCTAssertGreaterThan(gen["frechet"] as? Double ?? 0, 100, "noise is far from digits in feature space")
     }
 
     /// A learning rate that blows training up: the step is named, the exit is

@@ -450,12 +450,12 @@ final class OutputTests: XCTestCase {
         let timed = dir + "/timed.safetensors"
         let t0 = Date()
         let exported = dir + "/timed-ema.safetensors"
-        let out = ddpm("train --recipe demo --limit 256 --steps 100000 --minutes 0.2 --report-every 2 --out \(timed) --export \(exported)")
+        let out = ddpm("train --recipe demo --limit 256 --steps 100000 --minutes 0.1 --report-every 2 --out \(timed) --export \(exported)")
         let took = Date().timeIntervalSince(t0)
         XCTAssertTrue(out.contains("stopped after") && out.contains("(--minutes)") && out.contains("checkpoint saved to \(timed), EMA weights to \(exported);"), out)
         // --export is written when --minutes stops the run (it was written only at a run's end, so never here).
         XCTAssertEqual(try SafeTensors.read(exported).metadata["step"], try SafeTensors.read(timed).metadata["step"])
-        XCTAssertGreaterThan(took, 12); XCTAssertLessThan(took, 45, out)
+        XCTAssertGreaterThan(took, 6); XCTAssertLessThan(took, 40, out)
         XCTAssertFalse(out.contains("sized to this machine"), "--steps gives the length")
         let reports = out.split(separator: "\n").filter { $0.hasPrefix("report ") }
         XCTAssertGreaterThanOrEqual(reports.count, 2, out)
@@ -484,7 +484,14 @@ final class OutputTests: XCTestCase {
         let unsizedFlags = try XCTUnwrap(unsized.split(separator: "\n").first { $0.hasPrefix("trained with:") }, unsized)
         XCTAssertTrue(unsizedFlags.contains("--recipe demo") && unsizedFlags.contains("--objective v"), unsized)
         for w in ["--steps", "--warmup", "--batch", "--lr"] { XCTAssertFalse(unsizedFlags.contains(w), "\(w): \(unsized)") }
-        let resumed = ddpm("train --resume --limit 256 --minutes 0.5 --out \(fitted)")
+        // Ctrl-C (which saves) once it is sized: the sizing is what this checks, and it comes
+        // 50 steps after the resume, or 100 when the run starts over (14 s here).
+        let job = Shell.background("env DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --resume --limit 256 --minutes 1.5 --out \(fitted)", at: dir + "/resume")
+        XCTAssertTrue(Shell.poll(timeout: 100) { Shell.read(job.log).contains("\nsized to this machine: ") || !Shell.read(job.code).isEmpty }, Shell.read(job.log))
+        Shell.sh("kill -INT $(cat \(job.pid))")
+        XCTAssertTrue(Shell.poll(timeout: 30) { !Shell.read(job.code).isEmpty })
+        XCTAssertEqual(Shell.read(job.code).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        let resumed = Shell.read(job.log)
         XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
         // "sized to this machine: 1450 steps, about 4.5 min in all" or, fast enough for the other setting,
         // "fast machine: started over at batch 32, lr 0.001; sized again at step 50"
@@ -506,7 +513,7 @@ final class OutputTests: XCTestCase {
         XCTAssertNil(try SafeTensors.read(fitted).metadata["length_fit"])
         // A batch given stays: the fit sizes the length only, never starting over with the faster setting.
         let kept = dir + "/kept.safetensors"
-        let keptOut = ddpm("train --recipe demo --limit 256 --batch 8 --minutes 0.1 --out \(kept)")
+        let keptOut = ddpm("train --recipe demo --limit 256 --batch 8 --minutes 0.05 --out \(kept)")
         XCTAssertFalse(keptOut.contains("started over"), keptOut)
         XCTAssertEqual(try options(kept).batch, 8)
         if let fit = try SafeTensors.read(kept).metadata["length_fit"] { XCTAssertFalse(fit.contains("faster"), fit) }

@@ -24,6 +24,13 @@ enum Shell {
     }
 
     /// Polls until `pred` holds (up to `timeout` seconds); the last value for messages.
+    /// Starts `cmd` in the background: its pid, exit code and output go to
+    /// `prefix`.pid, .code and .log.
+    static func background(_ cmd: String, at prefix: String) -> (pid: String, code: String, log: String) {
+        sh("(sh -c 'echo $$ > \(prefix).pid; exec \(cmd)' > \(prefix).log 2>&1; echo $? > \(prefix).code) &")
+        return ("\(prefix).pid", "\(prefix).code", "\(prefix).log")
+    }
+
     static func poll(timeout: Double, _ pred: () -> Bool) -> Bool {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {

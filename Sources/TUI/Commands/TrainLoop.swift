@@ -99,6 +99,7 @@ struct TrainLoop {
                 total = trainer.options.totalSteps
                 if isTTY { print("") }
                 print(said)
+                fflush(stdout)   // a log followed as it is written shows the length when it is chosen
                 if trainer.step == 0 {   // started over (LengthFit.faster): nothing to save or show yet
                     startStep = 0; rateT0 = Benchmark.now(); fitT0 = rateT0; settledAt = nil; smoothed = .nan
                     continue
