@@ -281,7 +281,7 @@ public enum KeyHelp {
         (".", "single step (pauses)"), ("↑ / ↓", "scroll the rows when not all fit"), ("p", "export the grid as one labelled PNG"),
         ("m", "renderer half-block / braille / ASCII"), ("1 2 3 4", "sample / train / forward / compare view"), ("?", "this help"), ("q", "quit"),
         ("div", "beside a row: its diversity, the mean per-pixel variance across its digits"),
-        ("sure", "beside a row: its digits the classifier reads with p ≥ 0.9 (of all shown)"),
+        ("sure", "beside a row: its digits the classifier reads with p ≥ 0.9, of all the row's digits (a narrow window shows fewer)"),
     ]
     public static let forward: [(String, String)] = [
         ("← / →", "t down / up by 1"), ("shift ← / →", "t down / up by 10"), ("↓ / ↑", "t down / up by 100"),
