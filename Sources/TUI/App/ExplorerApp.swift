@@ -819,7 +819,7 @@ enum ExplorerApp {
         let img = CompareFigure.image(c).scaled(by: exportScale)
         do {
             try AtomicFile.write(name, data: Data(ImageWriter.png(width: img.width, height: img.height, grey: img.pixels)))
-            return "exported \(InputFile.shown(name))" + (c.finished ? "" : " (not finished yet)")
+            return "exported \(InputFile.shown(name))" + (c.finished ? "" : " (taken mid-run, before the rows finished)")
         } catch { return "export failed: \(error)" }
     }
 
