@@ -255,7 +255,7 @@ public enum KeyHelp {
         ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
         ("no ink", "under a digit: too few inked pixels (all ink: too many)"),
         ("red / blue", "pixels past the range shown (blue: below it, half-block)"),
-        ("side panel", "ε̂: predicted noise, about N(0,1); x̂0 past: outside [-1,1]"),
+        ("side panel", "ε̂: predicted noise, about N(0,1) (smaller near t=0); x̂0 past: outside [-1,1]"),
     ]
     /// The sample view while replaying a recording.
     public static let replay: [(String, String)] = [

@@ -566,9 +566,17 @@ enum SampleView {
             ? fitting([sp("(the net's ε̂; the step uses the clipped x̂0)", "(the net's eps^; the step uses clipped x0^)"),
                        sp("(net's ε̂; step uses clipped x̂0)", "(net's eps^; step: clipped x0^)"),
                        sp("(net's ε̂, before the clip)", "(net's eps^, before clip)")], width: l.panelW)
-            : s.objective == .eps ? sp("(a good ε̂ looks like N(0,1))", "(a good eps^ is ~N(0,1))")
-            : s.objective == .v ? sp("(ε̂ from v̂: it shrinks near t=0)", "(eps^ from v^, smaller at t~0)")
-            : sp("(ε̂ derived from the net's x̂0)", "(eps^ from the net's x0^)")
+            // Near t=0 the noise in x_t is faint beside the digit's own detail, so the best guess of it
+            // (E[ε | x_t]) is smaller than N(0,1) whatever the net predicts: said for every objective.
+            : fitting((s.objective == .eps ? [] : s.objective == .v
+                        ? [sp("(ε̂ from v̂; about N(0,1), smaller near t=0: faint noise is hard to tell from ink)",
+                              "(eps^ from v^; about N(0,1), smaller near t=0: faint noise is hard to tell from ink)"),
+                           sp("(ε̂ from v̂; smaller near t=0)", "(eps^ from v^; smaller at t~0)")]
+                        : [sp("(ε̂ from the net's x̂0; smaller near t=0)", "(eps^ from the net's x0^; smaller at t~0)")])
+                      + [sp("(a good ε̂ is about N(0,1), smaller near t=0: faint noise is hard to tell from ink)",
+                            "(a good eps^ is about N(0,1), smaller near t=0: faint noise is hard to tell from ink)"),
+                         sp("(about N(0,1); smaller near t=0)", "(about N(0,1); smaller at t~0)"),
+                         sp("(~N(0,1); smaller near t=0)", "(~N(0,1); smaller at t~0)")], width: l.panelW)
         buf.text(px, y + 3, note, fg: 245, maxWidth: l.panelW)
         guard bottom - y >= 6 else { return }
         // Near t=0 most of what is outside is paper a hair below -1 (45% at the end of a run), which
