@@ -102,6 +102,12 @@ final class CompareTests: XCTestCase {
         let note = try XCTUnwrap(CompareView.note(CompareSpec(parameter: .variance, base: SamplerSettings())))
         XCTAssertTrue(note.contains("differ only in the last steps"), note)
         XCTAssertLessThanOrEqual(try XCTUnwrap(CompareView.note(CompareSpec(parameter: .variance, base: SamplerSettings()), width: 78)).count, 78)
+        // DDIM steps with the sample view's η left above 0: the rows' digits differ at every count, and the note says why.
+        let noisy = CompareSpec(parameter: .steps, base: SamplerSettings(kind: .ddim, steps: 50, eta: 0.2))
+        let etaNote = try XCTUnwrap(CompareView.note(noisy))
+        XCTAssertTrue(etaNote.contains("η=0.2 draws fresh noise at every step"), etaNote)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(CompareView.note(noisy, width: 78)).count, 78)
+        XCTAssertNil(CompareView.note(CompareSpec(parameter: .steps, base: SamplerSettings(kind: .ddim, steps: 50))))
         XCTAssertEqual(try CompareParameter.temperature.parse("0.5, 1,1.5", T: 1000), [0.5, 1, 1.5])
         XCTAssertEqual(try CompareParameter.steps.parse("50 5 1000, 20", T: 1000), [5, 20, 50, 1000], "rows in order, as typed or not")
         XCTAssertThrowsError(try CompareParameter.eta.parse("0.5, 2", T: 1000)) { XCTAssertTrue("\($0)".contains("eta"), "\($0)") }

@@ -87,6 +87,12 @@ enum CompareView {
             let who = b.kind == .ddim ? "DDIM with eta 0" : "DPM-Solver++"
             long = who + " adds no noise z, so noise temperature changes nothing (d: DDPM, or DDIM with eta > 0)"
             short = who + " adds no noise z: noise temperature does nothing (d: DDPM)"
+        case .steps where spec.shared.eta > 0:
+            // η is the sample view's (the comparison's base): left at 0.2 there, DDIM's "one digit at
+            // any step count" became eight different digits per column, unexplained.
+            let eta = String(format: "η=%.1f", spec.shared.eta)
+            long = "DDIM with \(eta) draws fresh noise at every step, so the rows' digits differ; with η=0 (e in the sample view) they agree"
+            short = "\(eta) draws fresh noise: the rows' digits differ (η=0 agrees)"
         default: return nil
         }
         return long.count <= width ? long : short
