@@ -472,12 +472,19 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(said.hasSuffix("ddpm-seed0-temp1.0-sample2-t997-ddpm-beta + -xt-x0.png, -stages.png (3 stages)"), said)
         let base = said.components(separatedBy: "PNGs: ")[1].components(separatedBy: " + ")[0]
         let pair = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-xt-x0.png"))))
-        XCTAssertEqual(pair.width, (2 * 28 + 3) * 8); XCTAssertEqual(pair.height, (28 + 2) * 8)
-        // x̂0 (the ring at ±1) on the right at full contrast; x_t (the ring at ±0.5) on the left, shown in its own range.
+        // Each labelled ("x_t t=997", "x0 from it": 10 characters, 59 pixels; cells 4 wider, 3 apart), 8x.
+        XCTAssertEqual(pair.width, (2 * 63 + 3 * 3) * 8); XCTAssertEqual(pair.height, (3 + 28 + 2 + 9 + 3) * 8)
+        // x̂0 (the ring at ±1) on the right at full contrast; x_t (the ring at ±0.5) on the left, shown in its own range
+        // (each centred in its cell: 17 pixels in).
         let ring = ringDigit(), r = Float(st.schedule.xtDisplayRange(t: 997, temperature: 1))
         for (y, x) in [(14, 14), (14, 5), (3, 14)] {
-            XCTAssertEqual(pair.pixels[((1 + y) * 8) * pair.width + (30 + x) * 8], ImageWriter.byte(ring[y * 28 + x]), "x̂0 at \(y),\(x)")
-            XCTAssertEqual(pair.pixels[((1 + y) * 8) * pair.width + (1 + x) * 8], ImageWriter.byte(ring[y * 28 + x] * 0.5 / r), "x_t at \(y),\(x)")
+            XCTAssertEqual(pair.pixels[((3 + y) * 8) * pair.width + (3 + 63 + 3 + 17 + x) * 8], ImageWriter.byte(ring[y * 28 + x]), "x̂0 at \(y),\(x)")
+            XCTAssertEqual(pair.pixels[((3 + y) * 8) * pair.width + (3 + 17 + x) * 8], ImageWriter.byte(ring[y * 28 + x] * 0.5 / r), "x_t at \(y),\(x)")
+        }
+        let pairLabelRows = ((3 + 28 + 2) * 8)..<((3 + 28 + 2 + 7) * 8)
+        for cell in 0..<2 {
+            let cols = ((3 + cell * 66) * 8)..<((3 + cell * 66 + 63) * 8)
+            XCTAssertTrue(pairLabelRows.contains { y in cols.contains { pair.pixels[y * pair.width + $0] == 200 } }, "image \(cell) is labelled")
         }
         let strip = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath: base + "-stages.png"))))
         // Each stage with its t under it ("t=999" is 29 pixels: the cells are 4 wider, 3 apart), 4x.
@@ -498,7 +505,8 @@ final class ForkTests: XCTestCase {
         XCTAssertTrue(doneSaid.hasSuffix("-final-x0.png, -stages.png (3 stages)"), doneSaid)
         let donePair = try PNGDecoder.decodeGrey([UInt8](try Data(contentsOf: URL(fileURLWithPath:
             doneSaid.components(separatedBy: "PNGs: ")[1].components(separatedBy: " + ")[0] + "-final-x0.png"))))
-        XCTAssertEqual(donePair.pixels[((1 + 3) * 8) * donePair.width + (1 + 3) * 8], ImageWriter.byte(1), "the final sample (all ink)")
+        // ("final", "x0 t=997": 8 characters, 47 pixels; cells 51 wide, the image 11 pixels in.)
+        XCTAssertEqual(donePair.pixels[((3 + 3) * 8) * donePair.width + (3 + 11 + 3) * 8], ImageWriter.byte(1), "the final sample (all ink)")
         // One step so far: one stage, said so.
         var first = st; first.scrub = 0
         XCTAssertTrue(ExplorerApp.export(first, dir: dir).said.hasSuffix("-stages.png (1 stage)"))

@@ -881,9 +881,12 @@ enum ExplorerApp {
         let at = ZoomView.stages(idx + 1)
         let stages = at.flatMap { ZoomView.digit(history[$0], k) }
         let count = stages.count / (f.size * f.size)
-        // Each stage labelled with its t, as the strip on screen is (a slide of bare images said nothing of when).
-        return writePNGs(stem, [(final != nil ? "-final-x0.png" : "-xt-x0.png", pair, 2, 8), ("-stages.png", stages, count, 4)], side: f.size,
-                         note: count == 1 ? " (1 stage)" : " (\(count) stages)", labels: ["-stages.png": at.map { "t=\(history[$0].t)" }])
+        // Each stage labelled with its t, as the strip on screen is (a slide of bare images said nothing of when);
+        // the pair by what each image is (a bare noise square beside a digit said nothing either).
+        let pairFile = final != nil ? "-final-x0.png" : "-xt-x0.png"
+        let pairLabels = final != nil ? ["final", "x0 t=\(f.t)"] : ["x_t t=\(f.t)", "x0 from it"]
+        return writePNGs(stem, [(pairFile, pair, 2, 8), ("-stages.png", stages, count, 4)], side: f.size,
+                         note: count == 1 ? " (1 stage)" : " (\(count) stages)", labels: ["-stages.png": at.map { "t=\(history[$0].t)" }, pairFile: pairLabels])
     }
 
     /// Writes the grids on screen as PNG files (named by what each shows and `tag`, never over an
