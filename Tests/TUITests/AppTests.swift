@@ -590,7 +590,8 @@ final class AppTests: XCTestCase {
         XCTAssertFalse(SampleView.statusLine(st).contains("*"), "no pending marker: nothing waits for a restart")
         // DDPM's why (its fresh noise washes out x_T's scale) stays while the run plays: the result comes much later.
         let why = st.message
-        XCTAssertTrue(why?.contains("DDPM's fresh noise z mostly washes out") == true, why ?? "")
+        XCTAssertTrue(why?.contains("DDPM's noise z washes out x_T's scale") == true, why ?? "")
+        XCTAssertLessThanOrEqual(why?.count ?? 99, 80, "one row at 80x24, so the key hints stay in view for the whole run")
         st.snapshot.running = true
         _ = reduce(&st, .tick(messageAge: 60))
         XCTAssertEqual(st.message, why)
@@ -1082,6 +1083,17 @@ final class AppTests: XCTestCase {
         r.handle(.retemper(SamplerSettings(temperature: 1.1)))
         XCTAssertLessThan(r.snapshot.comparison!.t, t8, "a run that got further replaces it")
         XCTAssertEqual(r.snapshot.comparison?.temperature, 0.9)
+        // Back at the kept run's temperature before the new run got as far (T then t): the new run is
+        // that run again, so nothing stays beside it ("before: temp 0.9 … now: temp 0.9"), and the key says so.
+        r.tick()
+        var st2 = try makeState()
+        st2.snapshot = r.snapshot; st2.settings = SamplerSettings(temperature: 1.0)
+        XCTAssertEqual(reduce(&st2, .key(.char("t"))), [.command(.retemper(SamplerSettings(temperature: 0.9)))])
+        XCTAssertTrue(st2.message?.hasPrefix("temperature 0.9 again, as the run kept beside it had") == true, st2.message ?? "")
+        XCTAssertNotEqual(st2.keptMessage, st2.message, "it goes as other news does")
+        r.handle(.retemper(SamplerSettings(temperature: 0.9)))
+        XCTAssertNil(r.snapshot.comparison)
+        XCTAssertFalse(render({ var v = st2; v.snapshot = r.snapshot; return v }()).text.contains("before:"))
     }
 
     /// The result kept beside a temperature change is named by the samplers its steps ran, not by

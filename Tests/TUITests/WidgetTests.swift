@@ -289,6 +289,17 @@ final class WidgetTests: XCTestCase {
             let line = render(sizing).lines()[st.height - 2]
             XCTAssertTrue(line.contains("step 340/≤1000") && line.contains("ETA at step 50") && !line.contains("4m24s"), line)
         }
+        // Once sized, the panel keeps why the run is as long as it is (the message that said it goes after 12 s).
+        var sized = st
+        sized.trainSnapshot?.train?.sized = "sized to this machine: 1550 steps, about 4.4 min in all"
+        XCTAssertTrue(render(sized).text.contains("sized: 1550 steps, about 4.4 min in all"), render(sized).text)
+        sized.width = 80; sized.height = 30
+        XCTAssertTrue(render(sized).text.contains("sized: 1550 steps,"), render(sized).text)
+        // Before its first step the status line has no numbers yet: not "step 0/0 … lr 0.00e+00".
+        var starting = st
+        starting.trainSnapshot?.train = TrainMetrics()
+        let startLine = render(starting).lines()[st.height - 2]
+        XCTAssertTrue(startLine.hasPrefix("starting the run │ running") && !startLine.contains("0/0"), startLine)
         // A weighted loss (the demo's min-SNR-5) says so, and the bars that they are not weighted.
         XCTAssertTrue(text.contains("loss per step (grey)") && text.contains("loss by t (running mean)"), text)
         XCTAssertFalse(text.contains("weighted"), text)

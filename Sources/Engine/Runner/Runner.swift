@@ -118,7 +118,11 @@ public final class Runner {
                 let thisT = snapshot.history.last?.t ?? Int.max
                 let keepOld = snapshot.final == nil
                     && snapshot.comparison.map { $0.finished || $0.t <= thisT } == true
-                if !keepOld, let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
+                if keepOld, snapshot.comparison?.ran == [s] {
+                    // Back at the kept run's temperature (T T t t) with nothing else changed: the new run is
+                    // that run again (same seed), and "before: temp 1.3 … now: temp 1.3" compared it with itself.
+                    snapshot.comparison = nil
+                } else if !keepOld, let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
                     // Named by what its steps ran: settings changed on a finished run are the new run's.
                     let ran = snapshot.history.reduce(into: [SamplerSettings]()) { if $0.last != $1.settings { $0.append($1.settings) } }
                     snapshot.comparison = .init(temperature: snapshot.runTemperature, images: fin,
@@ -420,7 +424,8 @@ public final class Runner {
             let fitClock = trainingSeconds + Benchmark.now() - tickStart - fitClockFrom
             if let f = tr.pendingFit, tr.step - trainStartStep == f.settle { fitSettledAt = fitClock }
             if let f = tr.pendingFit, tr.step - trainStartStep >= f.atStep {
-                snapshot.message = try tr.fitLength(f, done: tr.step - trainStartStep, elapsed: fitClock, settledAt: fitSettledAt)
+                let said = try tr.fitLength(f, done: tr.step - trainStartStep, elapsed: fitClock, settledAt: fitSettledAt)
+                snapshot.message = said
                 if tr.step == 0 {
                     fitClockFrom = trainingSeconds + Benchmark.now() - tickStart; fitSettledAt = nil
                     // Started over (LengthFit.faster): the curves, the rate and the preview begin again.
@@ -437,6 +442,8 @@ public final class Runner {
                     bump()
                     return [.trainStep(0)]
                 }
+                // The message goes after a while; the view keeps why the run is as long as it is.
+                m.sized = said
             }
             m.step = tr.step; m.totalSteps = tr.options.totalSteps
             // Going on after a stop (space): the reason is history (the message row said it whole).

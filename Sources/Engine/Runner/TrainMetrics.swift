@@ -22,6 +22,8 @@ public struct TrainMetrics: Sendable {
     /// The step at which the run is sized to this machine (the lecture demo's
     /// `pendingFit`): until then its length, and so its ETA, is not known.
     public var sizedAtStep: Int?
+    /// What the sizing said ("sized to this machine: 1550 steps, about 4.4 min in all"), once it is done.
+    public var sized: String?
     public var lastSaved: String?
     /// Where the run's checkpoints go (w, every few hundred steps, the end), shown until the first is saved.
     public var savesTo: String?

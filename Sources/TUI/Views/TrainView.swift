@@ -121,7 +121,8 @@ enum TrainView {
         // The first spelling that fits. Narrow ("running beside sampling", "ETA at step 50" at 80 columns):
         // the state shortens, then the loss goes (its curve is on screen), rather than the ETA losing its end.
         let shortState = state.replacingOccurrences(of: "running beside sampling", with: "+sampling")
-        let line = fitting([
+        // Before the first step the run's numbers are not there yet ("step 0/0 … lr 0.00e+00").
+        let line = m.totalSteps == 0 && m.error == nil ? "starting the run │ \(state)" : fitting([
             String(format: "step %d/%@ │ %@ │ epoch %.2f │ loss %@ │ %@ │ lr %.2e │ ETA %@ │ %@",
                    m.step, total, state, m.epoch, last, speed, m.lr, etaShown, s.mode.drawn(on: s.caps).rawValue),
             String(format: "step %d/%@ │ %@ │ loss %@ │ %@ │ ETA %@", m.step, total, state, last, shortSpeed, etaShown),
@@ -209,6 +210,12 @@ enum TrainView {
                 if shown.count > W - leftW - 3 && shown.hasSuffix(".safetensors") { shown = String(shown.dropLast(12)) }
             }
             buf.text(leftW + 2, iy, shown, fg: m.lastSaved == nil ? 245 : 114, maxWidth: W - leftW - 3)
+            iy += 1
+        }
+        // The demo's length, once sized (its message goes after a while, and the length stays unexplained).
+        if let sized = m.sized, iy < py {
+            let short = sized.replacingOccurrences(of: "sized to this machine: ", with: "sized: ")
+            _ = buf.wrappedText(leftW + 2, iy, fitting([sized, short], width: W - leftW - 3), maxWidth: W - leftW - 3, fg: 245, maxLines: py - iy)
         }
         let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
         var shown = 0
