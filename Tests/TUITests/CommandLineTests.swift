@@ -376,6 +376,18 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(out.contains("note:                 \\u001b[2J\\u001b]0;pwned\\u0007"), out)
         XCTAssertTrue(out.contains("made by:              \\u001b[?1049h made it"), out)
         XCTAssertTrue(out.contains("crafted\\u001b[2J.safetensors"), out)
+        // A value that is one character of 60,000 combining marks: refused at once with the value cut short
+        // (counting the quoted value's characters walked the whole string for each scalar: over a minute).
+        var marks = st.metadata
+        marks["objective"] = "a" + String(repeating: "\u{301}", count: 60_000)
+        let marked = dir + "/marks.safetensors"
+        try flat.withUnsafeBufferPointer { p in
+            try SafeTensors.write(marked, tensors: shapes.map { ($0.0, $0.1, p.baseAddress! + $0.2) }, metadata: marks)
+        }
+        let (mcode, mout) = Shell.sh("\(env) timeout 20 \(Shell.binary) info --weights \(marked)")
+        XCTAssertEqual(mcode, 1, String(mout.prefix(300)))
+        XCTAssertTrue(mout.hasSuffix("…', not eps, x0 or v\n") && mout.unicodeScalars.count < 300, String(mout.prefix(300)))
+        XCTAssertEqual(EngineError.quoted(marks["objective"]!).unicodeScalars.count, 81, "80 scalars and the ellipsis")
         // A file whose metadata claims a schedule float cannot sample (training refuses it) is refused
         // when it loads, not after 100,000 steps; info still reads it, and schedule warns of it.
         var longT = st.metadata

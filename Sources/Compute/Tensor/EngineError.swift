@@ -29,12 +29,15 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
 
 extension EngineError {
     /// Text from a file, fit for a one-line message: control characters
-    /// escaped, at most `limit` characters.
+    /// escaped, at most `limit` of its scalars.
     public static func quoted(_ s: Substring, limit: Int = 80) -> String {
-        var out = ""
+        // The limit counts scalars (an escape as one): `out.count` counted characters, which is a walk
+        // over the whole string each time, and one character of 60,000 combining marks took minutes.
+        var out = "", shown = 0
         for u in s.unicodeScalars {
-            if out.count >= limit { return out + "…" }
+            if shown >= limit { return out + "…" }
             if isControl(u) { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            shown += 1
         }
         return out
     }
