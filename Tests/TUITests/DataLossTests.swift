@@ -36,6 +36,31 @@ final class DataLossTests: XCTestCase {
         XCTAssertEqual(checksum("ck.safetensors"), before, "the checkpoint is untouched")
     }
 
+    /// `export --out` and `--train-classifier --out` replace only what they write: another run's
+    /// checkpoint (its optimiser state), a recording, a model or a file of another kind is refused
+    /// and untouched, before any work; an earlier export, or a damaged .safetensors, is replaced.
+    func testExportAndClassifierReplaceOnlyTheirOwnKind() throws {
+        XCTAssertEqual(train("ck.safetensors").0, 0)
+        Shell.sh("cp \(dir)/ck.safetensors \(dir)/other.safetensors && printf junk > \(dir)/digits.idx")
+        XCTAssertEqual(ddpm("sample --n 1 --sampler ddim --steps 2 --record run.ddpmtraj --out s.png").0, 0)
+        let kept = ["other.safetensors", "run.ddpmtraj", "digits.idx"].map { ($0, checksum($0)) }
+        for (out, holds) in [("other.safetensors", "is a training checkpoint (its optimiser state would be lost)"),
+                             ("run.ddpmtraj", "is a recording"), ("digits.idx", "is not a safetensors file")] {
+            let (code, said) = ddpm("export --checkpoint ck.safetensors --out \(out)")
+            XCTAssertEqual(code, 1, said)
+            XCTAssertEqual(said, "Error: --out \(out) exists and \(holds); export replaces only model weights: remove it or give another --out\n")
+        }
+        let (ccode, csaid) = ddpm("eval --train-classifier --epochs 1 --out other.safetensors")
+        XCTAssertEqual(ccode, 1, csaid)
+        XCTAssertTrue(csaid.contains("exists and is a training checkpoint") && !csaid.contains("epoch"), csaid)
+        for (name, sum) in kept { XCTAssertEqual(checksum(name), sum, "\(name) is untouched") }
+        // An earlier export is replaced, and so is a damaged .safetensors (the way back for a truncated file).
+        XCTAssertEqual(ddpm("export --checkpoint ck.safetensors --out w.safetensors").0, 0)
+        XCTAssertEqual(ddpm("export --checkpoint ck.safetensors --out w.safetensors").0, 0)
+        Shell.sh("printf junk > \(dir)/broken.safetensors")
+        XCTAssertEqual(ddpm("export --checkpoint ck.safetensors --out broken.safetensors").0, 0)
+    }
+
     /// Every input a command reads is protected from every output, and two
     /// outputs from each other, through any spelling, before any work: the
     /// guiding classifier from `--record`, a data folder's digits from `train

@@ -53,8 +53,9 @@ extension EngineError {
     }
 
     /// A file name or flag value for a line of output: every control character escaped,
-    /// newlines and tabs too (a name is one line), nothing cut.
-    public static func oneLine(_ s: String) -> String { quoted(s[...], limit: .max) }
+    /// newlines and tabs too (a name is one line), nothing cut up to 4,096 scalars (PATH_MAX: no
+    /// path is longer), the rest of a longer value cut (a 300,000-letter tensor name was echoed whole).
+    public static func oneLine(_ s: String) -> String { quoted(s[...], limit: 4096) }
 
     /// C0, DEL and C1 (0x80-0x9f: 0x9b starts an escape sequence on some terminals too), and the
     /// invisible characters that make a line look other than it is: bidirectional overrides and

@@ -349,6 +349,23 @@ func backendOption(_ name: String?) throws -> Backend {
 }
 
 /// A path as one absolute, standardised string (what files record as `data`, and what is compared with it).
+/// An existing `--out` file is replaced only when it holds what the command writes (its `format`
+/// says so, as `accepts` decides): a training checkpoint (its optimiser state), a recording, a
+/// model, or a file ddpm did not write is not lost to `export` or `--train-classifier` unsaid.
+func refuseReplacing(_ out: String, only what: String, accepts: (String) -> Bool) throws {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: out, isDirectory: &isFolder), !isFolder.boolValue else { return }
+    let file = try? SafeTensors.read(out), format = file?.metadata["format"]
+    if let format, accepts(format) { return }
+    // A damaged .safetensors (the fault messages say to rebuild a truncated classifier this way) is replaced.
+    if file == nil && out.hasSuffix(".safetensors") { return }
+    let holds = format == Trainer.checkpointFormat ? "is a training checkpoint (its optimiser state would be lost)"
+        : format == Recording.format ? "is a recording"
+        : format?.contains("classifier") == true ? "holds a classifier"
+        : format != nil ? "holds a diffusion model's weights" : file != nil ? "holds tensors ddpm did not write" : "is not a safetensors file"
+    throw CLIError("--out \(EngineError.oneLine(out)) exists and \(holds); \(what): remove it or give another --out")
+}
+
 func absolutePath(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
 /// Whether writing standard output has failed (a closed pipe, a full disk).

@@ -271,6 +271,7 @@ struct EvalCommand: ParsableCommand {
         let clsPath = out ?? classifier ?? Assets.classifier
         // Before training: the file must be writable and not one of the digits it learns from.
         try AtomicFile.checkOutputs([("--out", clsPath)], notOverwriting: Assets.dataInputs(data))
+        try refuseReplacing(clsPath, only: "a classifier is written only over a classifier") { $0.contains("classifier") }
         let arch = Classifier.Architecture(architecture)!
         let cls = Classifier(arch), cp = FloatBuffer(count: cls.layout.count)
         let (train, held) = try classifierTrainingSet()
@@ -296,6 +297,7 @@ struct EvalCommand: ParsableCommand {
     func trainNewNoisyClassifier(test: Dataset) throws {
         let clsPath = out ?? classifier ?? Assets.noisyClassifier
         try AtomicFile.checkOutputs([("--out", clsPath)], notOverwriting: [Assets.weightsInput(weights)] + Assets.dataInputs(data))
+        try refuseReplacing(clsPath, only: "a classifier is written only over a classifier") { $0.contains("classifier") }
         var arch = Classifier.Architecture(architecture)!
         if arch.timeDim == 0 { arch.timeDim = Classifier.Architecture.noisy.timeDim }
         let path = weights ?? Assets.model

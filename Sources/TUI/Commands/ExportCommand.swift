@@ -15,6 +15,7 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try wrap {
             try InputFile.refuseClashes(outputs: [("--out", out)], inputs: [("the --checkpoint", checkpoint)])
+            try refuseReplacing(out, only: "export replaces only model weights") { $0 == Trainer.weightsFormat }
             let f = try SafeTensors.read(checkpoint)
             _ = try Checkpoint.trainState(f.metadata, path: checkpoint)
             let (cfg, _) = try Checkpoint.modelSpec(f.metadata, path: checkpoint)
