@@ -369,6 +369,24 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(badOut.contains("--damage checks the classifier on real digits"), badOut)
     }
 
+    /// A classifier whose features do not vary (every weight 0) cannot score images: one line and
+    /// exit 1, where it printed "FD ratio generated/real: -nan" and a class share above its bound.
+    func testEvalRefusesAClassifierWithoutFeatures() throws {
+        let st = try SafeTensors.read("\(Shell.assets)/models/mnist-classifier.safetensors")
+        let zeros = st.order.map { (name: $0, shape: st.tensors[$0]!.shape, data: [Float](repeating: 0, count: st.tensors[$0]!.count)) }
+        let path = "\(dir!)/zero-classifier.safetensors"
+        let flat = zeros.flatMap(\.data)
+        try flat.withUnsafeBufferPointer { p in
+            var at = 0
+            let parts = zeros.map { z -> (String, [Int], UnsafePointer<Float>) in defer { at += z.data.count }; return (z.name, z.shape, p.baseAddress! + at) }
+            try SafeTensors.write(path, tensors: parts, metadata: st.metadata)
+        }
+        let test = "\(Shell.assets)/mnist/t10k-images-idx3-ubyte.gz"
+        let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --n 4 --classifier \(path) --json")
+        XCTAssertEqual(code, 1, out)
+        XCTAssertEqual(out, "Error: \(path): the classifier gives the test digits the same features (zeroed or untrained weights?): it cannot score images\n")
+    }
+
     /// `eval --damage`: every kind of damage rises with its level (FD and KID), in text and JSON.
     func testEvalDamageCheck() throws {
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --damage --n 500")
