@@ -190,6 +190,12 @@ final class SafeTensorsTests: XCTestCase {
         let dims = Array(repeating: "1", count: 2000).joined(separator: ",")
         assertBad(file(#"{"a":{"dtype":"F32","shape":[\#(dims)],"data_offsets":[0,4]}}"#), contains: "elements, more than 1 tensor can need (1040)")
         assertBad(file(#"{"a":\#(entry),"b":[[[1]]]}"#), contains: "the header has 5 arrays, more than 1 tensor can need (3)")
+        // No tensor at all: said so, not "more than 0 tensors can need".
+        assertBad(file(#"{"a":[[[1]]]}"#), contains: "the header has 3 arrays, more than a header without tensors ('data_offsets' appears nowhere) can need (1)")
+        // A length field of 0 or 1 is too short for any header (it was called too long for the file).
+        assertBad(Data(count: 8) + Data("{}".utf8), contains: "header length 0 is too short for a header (the least is '{}', 2 bytes)")
+        // A tensor left out of the header: the gap it leaves before the next one is said to be likely that.
+        assertBad(file(#"{"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8), contains: "4 bytes of gap before its data (a tensor left out of the header?)")
         // A "__metadata__" that is an array is said to be one (it was counted as an array too many).
         assertBad(file(#"{"__metadata__":["a","b"],"a":\#(entry)}"#), contains: "__metadata__ is not an object")
         var utf16 = Data(#"{"a":\#(entry)}"#.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
@@ -261,6 +267,10 @@ final class SafeTensorsTests: XCTestCase {
         // A file without a config is refused unless the caller says what it holds; given options must agree with metadata.
         XCTAssertThrowsError(try Checkpoint.modelSpec([:], path: "w.safetensors")) { e in
             XCTAssertTrue("\(e)".contains("--config tiny, small or the config JSON"), "\(e)")
+        }
+        // A format version this ddpm does not know is refused (it loaded without a word).
+        XCTAssertThrowsError(try Checkpoint.modelSpec(["format": "ddpm-explorer weights 99", "config": Checkpoint.encode(UNetConfig.tiny)], path: "w.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("its format is 'ddpm-explorer weights 99', which this ddpm does not read"), "\(e)")
         }
         let cos = NoiseSchedule.Spec(kind: .cosine, T: 500)
         let given = try Checkpoint.modelSpec([:], path: "w.safetensors", config: .small, schedule: cos)

@@ -40,6 +40,12 @@ public enum Checkpoint {
     /// Given for a file whose metadata says otherwise, they are refused.
     public static func modelSpec(_ metadata: [String: String], path: String,
                                  config given: UNetConfig? = nil, schedule givenSchedule: NoiseSchedule.Spec? = nil) throws -> (UNetConfig, NoiseSchedule.Spec) {
+        // A later version of ddpm's own U-Net formats may mean what this one cannot read: said, not loaded as if
+        // it were the first ("weights 99" loaded without a word).
+        if let format = metadata["format"], format.hasPrefix("ddpm-explorer "), !format.contains("classifier"),
+           format != Trainer.weightsFormat, format != Trainer.checkpointFormat {
+            throw EngineError.badFile(path: path, reason: "its format is '\(EngineError.quoted(format, limit: 60))', which this ddpm does not read ('\(Trainer.weightsFormat)' and '\(Trainer.checkpointFormat)'): made by a newer ddpm?")
+        }
         let cfg: UNetConfig
         if metadata["config"] != nil {
             cfg = try decode(UNetConfig.self, metadata["config"], path: path, key: "config")

@@ -163,7 +163,8 @@ public struct SafeTensors {
             }
             throw bad("its first 8 bytes give a header length of \(hlen), over the \(maxHeaderBytes >> 20) MiB limit (is it a safetensors file?)")
         }
-        guard hlen >= 2, hlen <= UInt64(data.count - 8) else {
+        guard hlen >= 2 else { throw bad("header length \(hlen) is too short for a header (the least is '{}', 2 bytes)") }
+        guard hlen <= UInt64(data.count - 8) else {
             throw bad("header length \(hlen) does not fit a file of \(data.count) bytes")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(hlen)))
@@ -240,7 +241,7 @@ public struct SafeTensors {
         for (b, e, name) in spans {
             let shownName = EngineError.quoted(name, limit: 100)
             if b < end { throw EngineError.badTensor(path: path, tensor: shownName, reason: "data overlaps the tensor before it") }
-            if b > end { throw EngineError.badTensor(path: path, tensor: shownName, reason: "\(b - end) bytes of gap before its data") }
+            if b > end { throw EngineError.badTensor(path: path, tensor: shownName, reason: "\(b - end) bytes of gap before its data (a tensor left out of the header?)") }
             end = e
         }
         guard end == dataLen else { throw bad("\(dataLen - end) bytes after the last tensor's data") }
@@ -257,7 +258,7 @@ public struct SafeTensors {
     /// and offsets); 16 commas a tensor (an entry with a 4-dimension shape has 7) and 1,024 more for
     /// the metadata's entries. Objects cost the most to parse (about 3 KB each).
     static func overBudget(_ shape: JSONScan.Shape, tensors: Int) -> String? {
-        let t = tensors == 1 ? "1 tensor" : "\(tensors) tensors"
+        let t = tensors == 0 ? "a header without tensors ('data_offsets' appears nowhere)" : tensors == 1 ? "1 tensor" : "\(tensors) tensors"
         if shape.objects > tensors + 2 { return "the header has \(shape.objects) objects, more than \(t) can need (\(tensors + 2))" }
         // Each tensor's shape and data_offsets, and one more: a "__metadata__" given as an array is then
         // said to be no object, not counted as one array too many.
