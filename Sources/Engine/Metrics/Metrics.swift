@@ -126,7 +126,8 @@ public enum Metrics {
     public struct FrechetReference: Sendable {
         public let mean: [Double], cov: [Double], d: Int
         /// C^{1/2} (symmetric) and tr C.
-        let sqrtCov: [Double], trace: Double
+        let sqrtCov: [Double]
+        public let trace: Double
 
         public init(mean: [Double], cov: [Double], d: Int) {
             precondition(mean.count == d && cov.count == d * d)

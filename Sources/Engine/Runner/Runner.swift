@@ -113,16 +113,11 @@ public final class Runner {
             case .retemper(let s):
                 try s.validate(T: schedule.T)
                 // The result to compare with: this run's, unless the one kept from an
-                // earlier change got further (t t in quick succession keeps the finished
-                // one, or the furthest x̂0, rather than the noise of a run just begun).
-                let thisT = snapshot.history.last?.t ?? Int.max
-                let keepOld = snapshot.final == nil
-                    && snapshot.comparison.map { $0.finished || $0.t <= thisT } == true
-                if keepOld, snapshot.comparison?.ran == [s] {
-                    // Back at the kept run's temperature (T T t t) with nothing else changed: the new run is
-                    // that run again (same seed), and "before: temp 1.3 … now: temp 1.3" compared it with itself.
+                // earlier change got further (RunnerSnapshot.keepsComparison); none when the
+                // new run is the kept one again (T T t t).
+                if snapshot.rerunsComparison(s) {
                     snapshot.comparison = nil
-                } else if !keepOld, let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
+                } else if !snapshot.keepsComparison, let fin = snapshot.final ?? snapshot.history.last?.x0Floats() {
                     // Named by what its steps ran: settings changed on a finished run are the new run's.
                     let ran = snapshot.history.reduce(into: [SamplerSettings]()) { if $0.last != $1.settings { $0.append($1.settings) } }
                     snapshot.comparison = .init(temperature: snapshot.runTemperature, images: fin,

@@ -33,6 +33,15 @@ public struct RunnerSnapshot: Sendable {
     /// samples, or its x̂0 where it had got to) and its temperature, shown
     /// beside the new run until the next change or a new seed.
     public var comparison: Comparison? = nil
+    /// Whether a temperature change now keeps the comparison beside the new run rather than this run's
+    /// result: the kept one got further (t t in quick succession keeps the finished one, or the
+    /// furthest x̂0, rather than the noise of a run just begun).
+    public var keepsComparison: Bool {
+        final == nil && comparison.map { $0.finished || $0.t <= (history.last?.t ?? Int.max) } == true
+    }
+    /// Whether a temperature change to `s` runs the kept comparison again (same seed, the same settings
+    /// for every step): then nothing stays beside the new run ("temp 1.3" beside "temp 1.3").
+    public func rerunsComparison(_ s: SamplerSettings) -> Bool { keepsComparison && comparison?.ran == [s] }
     public struct Comparison: Sendable {
         public var temperature: Double
         public var images: [Float]

@@ -343,10 +343,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
             // (One row at 80 columns: it stays while the run plays, and the key hints under it stay in view.)
             ? "temp \(set.temperature), same seed: DDPM's noise z washes out x_T's scale (d: DDIM keeps it)"
             : "temperature \(set.temperature): the run starts over from x_T, same seed, the last result beside it"
-        // Back at the temperature of the run kept beside it: that run again, so nothing is beside it (Runner).
-        let kept = s.snapshot.comparison
-        let keptFurther = s.snapshot.final == nil && kept.map { $0.finished || $0.t <= (s.snapshot.history.last?.t ?? Int.max) } == true
-        let again = keptFurther && kept?.ran == [set]
+        // Back at the temperature of the run kept beside it: that run again, so nothing is beside it.
+        let again = s.snapshot.rerunsComparison(set)
         if again { s.message = "temperature \(set.temperature) again, as the run kept beside it had: same seed and settings, same digits, so it goes" }
         if paused { s.message! += "; running again (space pauses)" }
         // DDPM's why stays until the next key: the look-alike result it explains comes 40-80 s later.

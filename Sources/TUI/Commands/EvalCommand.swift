@@ -153,8 +153,7 @@ struct EvalCommand: ParsableCommand {
             let evaluation = Evaluation(classifier: cls, params: cp, reference: test)
             // Features that do not vary over the test digits (zeroed or untrained weights) measure nothing:
             // every distance came out 0 and the FD ratio NaN, printed as if it were a score.
-            let spread = (0..<d).reduce(0.0) { $0 + evaluation.reference.cov[$1 * d + $1] }
-            if !(spread > 1e-9) {
+            if !(evaluation.reference.trace > 1e-9) {
                 throw CLIError("\(EngineError.oneLine(clsPath)): the classifier gives the test digits the same features (zeroed or untrained weights?): it cannot score images")
             }
             var scores = sets.enumerated().map { evaluation.scores($0.element.images, n: nf, seed: seed &+ UInt64($0.offset)) }
