@@ -320,6 +320,74 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(out.contains("precision/recall use the first 1000 of each set, diversity the first 500"), out)
     }
 
+    /// `eval` keeps the reference's features and statistics in $DDPM_CACHE_DIR
+    /// and scores the same, bit for bit, from them; a changed cache file is
+    /// read (so the cache is used), a damaged one is computed again and
+    /// rewritten as it was, and a folder that cannot be written scores the
+    /// same. Against a 400-digit reference (an assets folder whose test
+    /// set is the first 400 test digits), so each run takes a moment.
+    func testEvalCachesTheReferenceAndScoresTheSame() throws {
+        let assets = dir + "/assets", fm = FileManager.default
+        try fm.createDirectory(atPath: assets + "/mnist", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: assets + "/models", withDestinationPath: Shell.assets + "/models")
+        for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+            try fm.createSymbolicLink(atPath: "\(assets)/mnist/\(f)", withDestinationPath: "\(Shell.assets)/mnist/\(f)")
+        }
+        for (f, per) in [("t10k-images-idx3-ubyte", 784), ("t10k-labels-idx1-ubyte", 1)] {
+            let all = try IDXFile.read("\(Shell.assets)/mnist/\(f).gz")
+            let part = IDXFile(dims: [400] + all.dims.dropFirst(), bytes: Array(all.bytes.prefix(400 * per)))
+            try Data(part.encoded()).write(to: URL(fileURLWithPath: "\(assets)/mnist/\(f)"))
+        }
+        let cache = dir + "/cache"
+        func eval(_ cacheDir: String) -> String {
+            let (code, out) = Shell.sh("DDPM_ASSETS=\(assets) DDPM_CACHE_DIR='\(cacheDir)' \(Shell.binary) eval --images \(assets)/mnist/t10k-images-idx3-ubyte --n 100 --json")
+            XCTAssertEqual(code, 0, out)
+            return out
+        }
+        func kid(_ json: String) -> Double? {
+            ((try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any])
+                .flatMap { $0["generated"] as? [String: Any] }.flatMap { $0["kid"] as? Double }
+        }
+        let computed = eval(cache)
+        let files = try fm.contentsOfDirectory(atPath: cache)
+        XCTAssertEqual(files.count, 1, "\(files)")
+        let file = cache + "/" + (files.first ?? "")
+        XCTAssertTrue(file.hasSuffix(".bin") && files.first?.hasPrefix("reference-") == true, file)
+        let written = try Data(contentsOf: URL(fileURLWithPath: file))
+        XCTAssertEqual(eval(cache), computed, "read from the cache, the scores are the same bit for bit")
+        XCTAssertNotNil(kid(computed), computed)
+
+        // The kernel distance's within-reference mean (the last of the numbers before the
+        // 32-byte checksum) raised by 1 and the checksum made good: the run reads it.
+        var changed = [UInt8](written)
+        let at = changed.count - 32 - 8
+        var within = changed[at..<(at + 8)].withUnsafeBytes { $0.loadUnaligned(as: Double.self) }
+        within += 1
+        withUnsafeBytes(of: within) { changed.replaceSubrange(at..<(at + 8), with: $0) }
+        let sum = try SHA256()
+        changed.prefix(changed.count - 32).withUnsafeBytes { sum.update($0) }
+        changed.replaceSubrange((changed.count - 32)..., with: try sum.finish())
+        try Data(changed).write(to: URL(fileURLWithPath: file))
+        let read = eval(cache)
+        XCTAssertEqual(try XCTUnwrap(kid(read)) - (try XCTUnwrap(kid(computed))), 1, accuracy: 1e-9, "a hit reads the file: \(read)")
+
+        // A damaged file (its checksum no longer holds) is computed again and rewritten as it was.
+        changed[changed.count / 2] ^= 0xFF
+        try Data(changed).write(to: URL(fileURLWithPath: file))
+        XCTAssertEqual(eval(cache), computed)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file)), written)
+
+        // A folder that cannot be written: the same scores, nothing said.
+        XCTAssertEqual(eval("/proc/no-such-cache"), computed)
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: cache), files)
+        // DDPM_CACHE_DIR set but empty is no cache; else XDG's cache folder, else the home's.
+        XCTAssertNil(ReferenceCache.folder(environment: ["DDPM_CACHE_DIR": "", "HOME": "/h"]))
+        XCTAssertEqual(ReferenceCache.folder(environment: ["DDPM_CACHE_DIR": "/c", "HOME": "/h"]), "/c")
+        XCTAssertEqual(ReferenceCache.folder(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/h"]), "/x/ddpm-explorer")
+        XCTAssertEqual(ReferenceCache.folder(environment: ["XDG_CACHE_HOME": "rel", "HOME": "/h"]), "/h/.cache/ddpm-explorer")
+        XCTAssertNil(ReferenceCache.folder(environment: [:]))
+    }
+
     /// `eval --versus`: a set against itself is within noise on every verdict;
     /// against uniform noise it is better beyond noise. Every rate and FD has
     /// its interval in the JSON, and the held-out digits are the real column.

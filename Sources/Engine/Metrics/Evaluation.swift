@@ -50,13 +50,38 @@ public struct Evaluation {
     }
 
     /// Scores against `reference` (the 10k test digits) with the classifier's weights `params`.
-    public init(classifier: Classifier, params: FloatBuffer, reference: Dataset) {
+    /// With a `cacheFolder` (`ReferenceCache.folder()`), the reference's part
+    /// is read from there when an earlier run of this program with this
+    /// classifier and reference left it, and left there otherwise; the scores
+    /// are the same bit for bit.
+    public init(classifier: Classifier, params: FloatBuffer, reference: Dataset, cacheFolder: String? = nil) {
         self.classifier = classifier; self.params = params
+        let d = classifier.featureDim
+        let entry = cacheFolder.flatMap { try? ReferenceCache.entry(classifier: classifier, params: params, reference: reference, folder: $0) }
+        if let entry, reference.count >= 2, let part = ReferenceCache.load(entry.path, key: entry.key, n: reference.count, d: d) {
+            refFeats = part.features; refCount = part.count
+            self.reference = Metrics.FrechetReference(mean: part.mean, cov: part.cov, d: d, sqrtCov: part.sqrtCov, trace: part.trace)
+            kernelReference = Metrics.KernelReference(part.features, n: part.count, d: d, scale: part.kernelScale, within: part.kernelWithin)
+            return
+        }
         let ref = classifier.evaluate(params.ptr, images: reference.images, n: reference.count)
         refFeats = ref.feats; refCount = reference.count
-        let (m, c) = Metrics.meanCov(ref.feats, n: reference.count, d: classifier.featureDim)
-        self.reference = Metrics.FrechetReference(mean: m, cov: c, d: classifier.featureDim)
-        kernelReference = Metrics.KernelReference(ref.feats, n: reference.count, d: classifier.featureDim)
+        let (m, c) = Metrics.meanCov(ref.feats, n: reference.count, d: d)
+        self.reference = Metrics.FrechetReference(mean: m, cov: c, d: d)
+        kernelReference = Metrics.KernelReference(ref.feats, n: reference.count, d: d)
+        if let entry { try? ReferenceCache.save(referencePart, to: entry.path, key: entry.key) }
+    }
+
+    /// What `ReferenceCache` keeps of the reference.
+    struct ReferencePart {
+        var features: [Float], count: Int
+        var mean: [Double], cov: [Double], sqrtCov: [Double], trace: Double
+        var kernelScale: Double, kernelWithin: Double
+    }
+
+    var referencePart: ReferencePart {
+        ReferencePart(features: refFeats, count: refCount, mean: reference.mean, cov: reference.cov, sqrtCov: reference.sqrtCov,
+                      trace: reference.trace, kernelScale: kernelReference.scale, kernelWithin: kernelReference.within)
     }
 
     /// The Fréchet and kernel distances of the first `n` images to the reference, without intervals.

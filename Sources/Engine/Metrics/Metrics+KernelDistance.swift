@@ -56,6 +56,13 @@ extension Metrics {
             within = 2 * sum / (Double(n) * Double(n - 1))
         }
 
+        /// A reference computed before (`ReferenceCache`): `feats` scaled by `scale`, and `within` as it was.
+        init(_ feats: [Float], n: Int, d: Int, scale: Double, within: Double) {
+            precondition(n >= 2 && feats.count >= n * d)
+            self.n = n; self.d = d; self.scale = scale; self.within = within
+            rows = Self.scaled(feats, count: n * d, by: scale)
+        }
+
         /// n rows of features [n, d], scaled as the reference's.
         func scaled(_ x: [Float], n: Int) -> [Double] { Self.scaled(x, count: n * d, by: scale) }
 

@@ -143,6 +143,12 @@ public enum Metrics {
             trace = (0..<d).reduce(0) { $0 + cov[$1 * d + $1] }
         }
 
+        /// A reference computed before (`ReferenceCache`): its square root and trace as they were.
+        init(mean: [Double], cov: [Double], d: Int, sqrtCov: [Double], trace: Double) {
+            precondition(mean.count == d && cov.count == d * d && sqrtCov.count == d * d)
+            self.mean = mean; self.cov = cov; self.d = d; self.sqrtCov = sqrtCov; self.trace = trace
+        }
+
         /// |mu - mu_ref|^2 + tr(C + C_ref - 2 (C_ref^{1/2} C C_ref^{1/2})^{1/2}).
         public func distance(mean m: [Double], cov c: [Double]) -> Double {
             precondition(m.count == d && c.count == d * d)
