@@ -288,6 +288,11 @@ final class RecordingTests: XCTestCase {
         let x0o = try XCTUnwrap(good.range(of: Data("x0_outside\\\":0.25".utf8)))   // (JSON inside the header's JSON: quotes escaped)
         share[x0o.upperBound - 4] = UInt8(ascii: "7")
         cases.append(("share out of range", share))
+        // ε̂'s statistics that no set of numbers has (std 9 where min = max = 0; a std of -1e308 was shown as it was).
+        var stats = good
+        let eps = try XCTUnwrap(good.range(of: Data("eps\\\":[0,0,0,0]".utf8)))
+        stats[eps.upperBound - 6] = UInt8(ascii: "9")
+        cases.append(("impossible eps statistics", stats))
         for (name, data) in cases {
             XCTAssertNoThrow(try ParserChecks.recording(data), name)
             let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"

@@ -404,7 +404,11 @@ public struct Recording: Sendable {
 
         func frame(n: Int, size: Int, T: Int, xt: [Float16], x0: [Float16], readings: [DigitReader.Reading],
                    bad: (String) -> EngineError) throws -> RecordedFrame {
-            guard step >= 0, (0..<T).contains(t), (-1..<T).contains(t_next), eps.count == 4, eps.allSatisfy({ $0.isFinite }),
+            // ε̂'s statistics are of float32 values: within Float's range, std >= 0, min <= max and
+            // std at most max - min, give or take rounding (a file's std of -1e308 was shown as it was).
+            let floatRange = -Double(Float.greatestFiniteMagnitude)...Double(Float.greatestFiniteMagnitude)
+            guard step >= 0, (0..<T).contains(t), (-1..<T).contains(t_next), eps.count == 4, eps.allSatisfy({ floatRange.contains($0) }),
+                  eps[1] >= 0, eps[2] <= eps[3], eps[1] <= (eps[3] - eps[2]) + 1e-6 * max(1, abs(eps[2]), abs(eps[3])),
                   (0...1).contains(x0_outside) else { throw bad("frame \(step) has a value out of range") }
             do { try settings.validate(T: T) } catch { throw bad("frame \(step): \(error)") }
             // A DDPM step takes t one down (a frame said DDPM while it went 50 down was replayed as t=799 -> 798).
