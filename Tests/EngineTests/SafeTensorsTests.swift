@@ -272,6 +272,17 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.modelSpec(["format": "ddpm-explorer weights 99", "config": Checkpoint.encode(UNetConfig.tiny)], path: "w.safetensors")) { e in
             XCTAssertTrue("\(e)".contains("its format is 'ddpm-explorer weights 99', which this ddpm does not read"), "\(e)")
         }
+        // So is a classifier's (both kinds), before its tensors are read.
+        let path = NSTemporaryDirectory() + "format-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let one = FloatBuffer([1])
+        for (format, read) in [("ddpm-explorer classifier 9", { _ = try Classifier.read(path) }),
+                               ("ddpm-explorer noisy classifier 2", { _ = try ClassifierGuidance.read(path) })] as [(String, () throws -> Void)] {
+            try SafeTensors.write(path, tensors: [("x", [1], UnsafePointer(one.ptr))], metadata: ["format": format, "architecture": "32,64,64,256,relu"])
+            XCTAssertThrowsError(try read()) { e in
+                XCTAssertTrue("\(e)".contains("its format is '\(format)', which this ddpm does not read ('ddpm-explorer classifier 1', "), "\(e)")
+            }
+        }
         let cos = NoiseSchedule.Spec(kind: .cosine, T: 500)
         let given = try Checkpoint.modelSpec([:], path: "w.safetensors", config: .small, schedule: cos)
         XCTAssertEqual(given.0, .small); XCTAssertEqual(given.1, cos)

@@ -34,9 +34,16 @@ extension Classifier {
         return (cls, params)
     }
 
+    /// The classifier formats this ddpm writes or has written; a file without a format is read by its architecture.
+    static let formats = ["ddpm-explorer classifier 1", "ddpm-explorer classifier 2", "ddpm-explorer noisy classifier 1"]
+
     /// Names another kind of ddpm file given where a classifier (`wanted`) goes, a recording or a
     /// U-Net, as what it is (it was "tensor 'conv1.weight': missing"); `instead` says what to give.
+    /// A classifier format of a later ddpm is refused, not read as if it were this one's.
     static func refuseOtherKinds(_ file: SafeTensors, path: String, wanted: String, instead: String) throws {
+        if let format = file.metadata["format"], format.hasPrefix("ddpm-explorer "), format.contains("classifier"), !formats.contains(format) {
+            throw EngineError.badFile(path: path, reason: "its format is '\(EngineError.quoted(format, limit: 60))', which this ddpm does not read (\(formats.map { "'\($0)'" }.joined(separator: ", "))): made by a newer ddpm?")
+        }
         if file.metadata["format"] == Recording.format {
             throw EngineError.invalidArgument("\(path) is a recording of a sampling run, not \(wanted): \(instead), or play it with ddpm replay \(path)")
         }
