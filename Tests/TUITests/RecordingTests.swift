@@ -293,6 +293,11 @@ final class RecordingTests: XCTestCase {
         let eps = try XCTUnwrap(good.range(of: Data("eps\\\":[0,0,0,0]".utf8)))
         stats[eps.upperBound - 6] = UInt8(ascii: "9")
         cases.append(("impossible eps statistics", stats))
+        // A sampler this ddpm does not know: the message names the field (it said only "'frames' is not valid").
+        var kind = good
+        let k = try XCTUnwrap(good.range(of: Data("kind\\\":\\\"ddpm".utf8)))
+        kind[k.upperBound - 3] = UInt8(ascii: "x")
+        cases.append(("unknown sampler", kind))
         for (name, data) in cases {
             XCTAssertNoThrow(try ParserChecks.recording(data), name)
             let path = dir + "/\(name.replacingOccurrences(of: " ", with: "-")).ddpmtraj"
@@ -307,6 +312,8 @@ final class RecordingTests: XCTestCase {
             }
         }
         XCTAssertTrue(Shell.sh("\(Shell.binary) replay \(dir)/version-9.ddpmtraj").1.contains("version 9 is not supported"))
+        let unknown = Shell.sh("\(Shell.binary) replay \(dir)/unknown-sampler.ddpmtraj").1
+        XCTAssertTrue(unknown.contains("metadata 'frames' is not valid ('frames.0.settings.kind' is not a value it can hold)"), unknown)
         // A PNG (the sample's picture) given where the recording was meant says what it is.
         try Data(ImageWriter.png(width: 2, height: 2, grey: [0, 1, 2, 3])).write(to: URL(fileURLWithPath: dir + "/s.png"))
         let png = Shell.sh("\(Shell.binary) export-gif \(dir)/s.png --out \(dir)/x.gif")

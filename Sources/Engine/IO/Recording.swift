@@ -235,10 +235,17 @@ public struct Recording: Sendable {
         func decode<T: Decodable>(_ k: String, _ type: T.Type) throws -> T {
             let decoder = JSONDecoder()
             decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: nonFinite.inf, negativeInfinity: nonFinite.negInf, nan: nonFinite.nan)
-            guard let d = try field(k).data(using: .utf8), let v = try? decoder.decode(T.self, from: d) else {
-                throw bad("metadata '\(k)' is not valid")
+            let d = Data(try field(k).utf8)
+            // The field at fault by its path ("frames.0.settings.kind"), as a model's metadata says it.
+            func at(_ c: [CodingKey]) -> String { k + (c.isEmpty ? "" : "." + JSONScan.path(c)) }
+            do { return try decoder.decode(T.self, from: d) }
+            catch let DecodingError.keyNotFound(key, c) { throw bad("metadata '\(k)' is not valid (it has no '\(at(c.codingPath + [key]))')") }
+            catch let DecodingError.typeMismatch(_, c) { throw bad("metadata '\(k)' is not valid ('\(at(c.codingPath))' has the wrong type)") }
+            catch let DecodingError.valueNotFound(_, c) { throw bad("metadata '\(k)' is not valid ('\(at(c.codingPath))' is null)") }
+            catch let DecodingError.dataCorrupted(c) where !c.codingPath.isEmpty {
+                throw bad("metadata '\(k)' is not valid ('\(at(c.codingPath))' is not a value it can hold)")
             }
-            return v
+            catch { throw bad("metadata '\(k)' is not valid") }
         }
         guard let n = Int(try field("n")), (1...maxDigits).contains(n) else { throw bad("n is not in 1...\(maxDigits)") }
         // The sizes a model here has (a 30x30 model records too).
