@@ -570,7 +570,8 @@ final class EndToEndTests: XCTestCase {
         for (i, goneBeforeStart) in [true, false].enumerated() {
             let work = dir + "/work\(i)"
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-            try openSession("unsaved\(i)", "cd \(work) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) --view train; echo $? > \(dir)/exit\(i); sleep 60",
+            // The run saves beside the exports (DDPM_EXPORT_DIR), not in the current folder (it did).
+            try openSession("unsaved\(i)", "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets DDPM_EXPORT_DIR=\(work) \(Self.binary) --view train; echo $? > \(dir)/exit\(i); sleep 60",
                             width: 80, height: 24)
             waitFor("the empty training view") { $0.contains("No training running") }
             if goneBeforeStart {
@@ -597,6 +598,7 @@ final class EndToEndTests: XCTestCase {
                 XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit\(i)").isEmpty })
                 XCTAssertEqual(Shell.read(dir + "/exit\(i)").trimmingCharacters(in: .whitespacesAndNewlines), "0")
                 XCTAssertTrue(FileManager.default.fileExists(atPath: work + "/ddpm-train.safetensors"))
+                XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/ddpm-train.safetensors"))
             }
         }
     }

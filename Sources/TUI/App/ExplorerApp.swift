@@ -364,7 +364,7 @@ enum ExplorerApp {
             // A live preview: 16 digits every 10 s, with the classifier's confident rate over time.
             runner.previewSeconds = 10; runner.previewCount = 16
             runner.reader = trainReader
-            runner.checkpoint = (trainOut ?? ExplorerApp.defaultTrainOut, options.checkpointEvery)
+            runner.checkpoint = (trainOut ?? defaultTrainPath, options.checkpointEvery)
             let e = RunnerThread(runner)
             e.start()
             e.send(.startTraining)
@@ -475,10 +475,14 @@ enum ExplorerApp {
         /// earlier session left is kept as well.
         func nextTrainOut() -> String {
             if trainEngine != nil, (startedTrainer ?? options.trainer) != nil, let current = trainOut {
-                return absolutePath(ExplorerApp.freeTrainOut(options.trainOut ?? ExplorerApp.defaultTrainOut, besides: current))
+                return absolutePath(ExplorerApp.freeTrainOut(options.trainOut ?? defaultTrainPath, besides: current))
             }
-            return trainOut ?? absolutePath(ExplorerApp.freeTrainOut())
+            return trainOut ?? absolutePath(ExplorerApp.freeTrainOut(defaultTrainPath))
         }
+
+        /// Where a run `g` starts saves without --out: beside the exports (DDPM_EXPORT_DIR, else the
+        /// current folder; the checkpoint had gone to the current folder whatever DDPM_EXPORT_DIR said).
+        var defaultTrainPath: String { (options.exportDir as NSString).appendingPathComponent(ExplorerApp.defaultTrainOut) }
 
         /// Feeds a resize and new engine snapshots to the reducer; true if any arrived.
         func pollResizeAndEngines() -> Bool {
@@ -507,7 +511,7 @@ enum ExplorerApp {
             case .command(let c) where replay != nil && state.screen != .train:
                 if !replay!.handle(c) { state.message = replayRefusal("that") }
             case .command(var c):
-                if case .saveCheckpoint = c { c = .saveCheckpoint(trainOut ?? ExplorerApp.defaultTrainOut) }
+                if case .saveCheckpoint = c { c = .saveCheckpoint(trainOut ?? defaultTrainPath) }
                 switch c {
                 case .compare, .showCompare: sampleEngine?.send(c)   // whichever view the key left for
                 default: (state.screen == .train ? trainEngine : sampleEngine)?.send(c)
