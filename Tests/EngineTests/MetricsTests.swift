@@ -3,6 +3,30 @@ import XCTest
 @testable import Engine
 
 final class MetricsTests: XCTestCase {
+    /// The reference cache's file and key follow every input: one weight or one pixel changed
+    /// gives another file and key; the same inputs, the same (a key that left the weights out
+    /// would read one classifier's numbers for another's).
+    func testReferenceCacheKeyFollowsWeightsAndImages() throws {
+        let cls = Classifier(.v2), params = FloatBuffer(count: cls.layout.count)
+        var rng = RNG(seed: 4)
+        cls.layout.initialize(params.ptr, rng: &rng)
+        let images = Dataset(images: (0..<(3 * MNIST.pixels)).map { Float($0 % 7) / 7 }, labels: [1, 2, 3], side: MNIST.side)
+        let base = try ReferenceCache.entry(classifier: cls, params: params, reference: images, folder: "/c")
+        XCTAssertTrue(base.path.hasPrefix("/c/reference-") && base.path.hasSuffix(".bin") && base.key.count == 32, base.path)
+        let again = try ReferenceCache.entry(classifier: cls, params: params, reference: images, folder: "/c")
+        XCTAssertEqual(again.path, base.path); XCTAssertEqual(again.key, base.key)
+        params.ptr[cls.layout.count - 1] += 1e-3
+        let weights = try ReferenceCache.entry(classifier: cls, params: params, reference: images, folder: "/c")
+        params.ptr[cls.layout.count - 1] -= 1e-3
+        var changed = images
+        changed.images[5] += 0.5
+        let pixel = try ReferenceCache.entry(classifier: cls, params: params, reference: changed, folder: "/c")
+        for other in [weights, pixel] {
+            XCTAssertNotEqual(other.path, base.path); XCTAssertNotEqual(other.key, base.key)
+        }
+        XCTAssertTrue(try ReferenceCache.computedBy().contains("\(Parallel.cores) cores"))
+    }
+
     func gaussian(_ n: Int, _ d: Int, mean: [Double], std: [Double], seed: UInt64) -> [Float] {
         var r = RNG(seed: seed)
         return (0..<(n * d)).map { Float(mean[$0 % d] + std[$0 % d] * r.normal()) }

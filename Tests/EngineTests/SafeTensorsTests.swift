@@ -276,11 +276,12 @@ final class SafeTensorsTests: XCTestCase {
         let path = NSTemporaryDirectory() + "format-\(getpid()).safetensors"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let one = FloatBuffer([1])
-        for (format, read) in [("ddpm-explorer classifier 9", { _ = try Classifier.read(path) }),
-                               ("ddpm-explorer noisy classifier 2", { _ = try ClassifierGuidance.read(path) })] as [(String, () throws -> Void)] {
+        for (format, reads, read) in [("ddpm-explorer classifier 9", "'ddpm-explorer classifier 1', 'ddpm-explorer classifier 2'", { _ = try Classifier.read(path) }),
+                                      ("ddpm-explorer noisy classifier 2", "'ddpm-explorer noisy classifier 1'", { _ = try ClassifierGuidance.read(path) })]
+                as [(String, String, () throws -> Void)] {
             try SafeTensors.write(path, tensors: [("x", [1], UnsafePointer(one.ptr))], metadata: ["format": format, "architecture": "32,64,64,256,relu"])
             XCTAssertThrowsError(try read()) { e in
-                XCTAssertTrue("\(e)".contains("its format is '\(format)', which this ddpm does not read ('ddpm-explorer classifier 1', "), "\(e)")
+                XCTAssertTrue("\(e)".contains("its format is '\(format)', which this ddpm does not read (\(reads)): made by a newer ddpm?"), "\(e)")
             }
         }
         let cos = NoiseSchedule.Spec(kind: .cosine, T: 500)

@@ -324,7 +324,7 @@ final class FaultTests: XCTestCase {
     /// and scores the same, bit for bit, from them; a changed cache file is
     /// read (so the cache is used), a damaged one is computed again and
     /// rewritten as it was, and a folder that cannot be written scores the
-    /// same. Against a 400-digit reference (an assets folder whose test
+    /// same (with a note on stderr). Against a 400-digit reference (an assets folder whose test
     /// set is the first 400 test digits), so each run takes a moment.
     func testEvalCachesTheReferenceAndScoresTheSame() throws {
         let assets = dir + "/assets", fm = FileManager.default
@@ -339,9 +339,11 @@ final class FaultTests: XCTestCase {
             try Data(part.encoded()).write(to: URL(fileURLWithPath: "\(assets)/mnist/\(f)"))
         }
         let cache = dir + "/cache"
+        let err = dir + "/stderr"
+        /// The report (stdout); stderr is left in `err`.
         func eval(_ cacheDir: String) -> String {
-            let (code, out) = Shell.sh("DDPM_ASSETS=\(assets) DDPM_CACHE_DIR='\(cacheDir)' \(Shell.binary) eval --images \(assets)/mnist/t10k-images-idx3-ubyte --n 100 --json")
-            XCTAssertEqual(code, 0, out)
+            let (code, out) = Shell.sh("DDPM_ASSETS=\(assets) DDPM_CACHE_DIR='\(cacheDir)' \(Shell.binary) eval --images \(assets)/mnist/t10k-images-idx3-ubyte --n 100 --json 2>\(err)")
+            XCTAssertEqual(code, 0, out + Shell.read(err))
             return out
         }
         func kid(_ json: String) -> Double? {
@@ -349,6 +351,7 @@ final class FaultTests: XCTestCase {
                 .flatMap { $0["generated"] as? [String: Any] }.flatMap { $0["kid"] as? Double }
         }
         let computed = eval(cache)
+        XCTAssertEqual(Shell.read(err), "", "nothing said of a cache that works")
         let files = try fm.contentsOfDirectory(atPath: cache)
         XCTAssertEqual(files.count, 1, "\(files)")
         let file = cache + "/" + (files.first ?? "")
@@ -377,15 +380,17 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(eval(cache), computed)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file)), written)
 
-        // A folder that cannot be written: the same scores, nothing said.
+        // A DDPM_CACHE_DIR that cannot be written: the same scores, and a line on stderr saying so.
         XCTAssertEqual(eval("/proc/no-such-cache"), computed)
+        XCTAssertTrue(Shell.read(err).hasPrefix("note: DDPM_CACHE_DIR /proc/no-such-cache cannot keep the reference's statistics ("), Shell.read(err))
+        XCTAssertEqual(Shell.read(err).split(separator: "\n").count, 1, Shell.read(err))
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: cache), files)
         // DDPM_CACHE_DIR set but empty is no cache; else XDG's cache folder, else the home's.
-        XCTAssertNil(ReferenceCache.folder(environment: ["DDPM_CACHE_DIR": "", "HOME": "/h"]))
-        XCTAssertEqual(ReferenceCache.folder(environment: ["DDPM_CACHE_DIR": "/c", "HOME": "/h"]), "/c")
-        XCTAssertEqual(ReferenceCache.folder(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/h"]), "/x/ddpm-explorer")
-        XCTAssertEqual(ReferenceCache.folder(environment: ["XDG_CACHE_HOME": "rel", "HOME": "/h"]), "/h/.cache/ddpm-explorer")
-        XCTAssertNil(ReferenceCache.folder(environment: [:]))
+        XCTAssertNil(Assets.cacheFolder(environment: ["DDPM_CACHE_DIR": "", "HOME": "/h"]))
+        XCTAssertEqual(Assets.cacheFolder(environment: ["DDPM_CACHE_DIR": "/c", "HOME": "/h"]), "/c")
+        XCTAssertEqual(Assets.cacheFolder(environment: ["XDG_CACHE_HOME": "/x", "HOME": "/h"]), "/x/ddpm-explorer")
+        XCTAssertEqual(Assets.cacheFolder(environment: ["XDG_CACHE_HOME": "rel", "HOME": "/h"]), "/h/.cache/ddpm-explorer")
+        XCTAssertNil(Assets.cacheFolder(environment: [:]))
     }
 
     /// `eval --versus`: a set against itself is within noise on every verdict;

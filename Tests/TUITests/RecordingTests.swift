@@ -313,7 +313,7 @@ final class RecordingTests: XCTestCase {
         }
         XCTAssertTrue(Shell.sh("\(Shell.binary) replay \(dir)/version-9.ddpmtraj").1.contains("version 9 is not supported"))
         let unknown = Shell.sh("\(Shell.binary) replay \(dir)/unknown-sampler.ddpmtraj").1
-        XCTAssertTrue(unknown.contains("metadata 'frames' is not valid ('frames.0.settings.kind' is not a value it can hold)"), unknown)
+        XCTAssertTrue(unknown.contains("not a usable recording: metadata 'frames' is not valid ('frames.0.settings.kind' does not fit its type): "), unknown)
         // A PNG (the sample's picture) given where the recording was meant says what it is.
         try Data(ImageWriter.png(width: 2, height: 2, grey: [0, 1, 2, 3])).write(to: URL(fileURLWithPath: dir + "/s.png"))
         let png = Shell.sh("\(Shell.binary) export-gif \(dir)/s.png --out \(dir)/x.gif")

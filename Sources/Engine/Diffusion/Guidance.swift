@@ -30,7 +30,7 @@ public final class ClassifierGuidance {
         let file = try SafeTensors.read(path)
         let writes = "ddpm eval --train-noisy-classifier writes one, e.g. the bundled assets/models/mnist-noisy-classifier.safetensors"
         // Each wrong file by what it is (a t2 architecture was "no time-conditioned architecture").
-        try Classifier.refuseOtherKinds(file, path: path, wanted: "a classifier of noisy digits", instead: writes)
+        try Classifier.refuseOtherKinds(file, path: path, wanted: "a classifier of noisy digits", instead: writes, formats: Classifier.noisyFormats)
         guard let text = file.metadata["architecture"] else {
             throw EngineError.badFile(path: path, reason: "not a classifier of noisy digits (its metadata has no \"architecture\"; \(writes))")
         }

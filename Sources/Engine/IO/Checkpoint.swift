@@ -197,7 +197,9 @@ public enum Checkpoint {
         return o
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, _ s: String?, path: String, key: String) throws -> T {
+    /// `T` from the JSON of metadata `key` (decoded by `decoder`), or one line naming the field at fault.
+    public static func decode<T: Decodable>(_ type: T.Type, _ s: String?, path: String, key: String,
+                                            decoder: JSONDecoder = JSONDecoder()) throws -> T {
         guard let s else { throw EngineError.badFile(path: path, reason: "metadata has no '\(key)'") }
         let data = Data(s.utf8)
         func bad(_ why: String) -> EngineError { .badFile(path: path, reason: "metadata '\(key)' is not valid\(why): \(EngineError.quoted(s))") }
@@ -207,7 +209,7 @@ public enum Checkpoint {
         if let dup = JSONScan.duplicateName(in: data) {
             throw EngineError.badFile(path: path, reason: "metadata '\(key)' gives '\(EngineError.quoted(dup, limit: 30))' twice")
         }
-        do { return try JSONDecoder().decode(T.self, from: data) }
+        do { return try decoder.decode(T.self, from: data) }
         catch let DecodingError.keyNotFound(k, c) { throw bad(" (it has no '\(at(c.codingPath + [k]))')") }
         catch let DecodingError.typeMismatch(_, c) { throw bad(" ('\(at(c.codingPath))' has the wrong type)") }
         catch let DecodingError.valueNotFound(_, c) { throw bad(" ('\(at(c.codingPath))' is null)") }

@@ -49,19 +49,26 @@ public struct Evaluation {
         public subscript(_ key: String) -> Double { values[key]! }
     }
 
+    /// Why the reference's part could not be kept in the cache folder given (nil when it was, or was read from it).
+    public let cacheProblem: String?
+
     /// Scores against `reference` (the 10k test digits) with the classifier's weights `params`.
-    /// With a `cacheFolder` (`ReferenceCache.folder()`), the reference's part
-    /// is read from there when an earlier run of this program with this
-    /// classifier and reference left it, and left there otherwise; the scores
-    /// are the same bit for bit.
+    /// With a `cacheFolder`, the reference's part is read from there when an
+    /// earlier run of this program with this classifier and reference left it
+    /// (`ReferenceCache`), and left there otherwise; the scores are the same bit for bit.
     public init(classifier: Classifier, params: FloatBuffer, reference: Dataset, cacheFolder: String? = nil) {
         self.classifier = classifier; self.params = params
         let d = classifier.featureDim
-        let entry = cacheFolder.flatMap { try? ReferenceCache.entry(classifier: classifier, params: params, reference: reference, folder: $0) }
+        var entry: (path: String, key: [UInt8])?, problem: String?
+        if let cacheFolder {
+            do { entry = try ReferenceCache.entry(classifier: classifier, params: params, reference: reference, folder: cacheFolder) }
+            catch { problem = (error as? EngineError)?.description ?? error.localizedDescription }
+        }
         if let entry, reference.count >= 2, let part = ReferenceCache.load(entry.path, key: entry.key, n: reference.count, d: d) {
             refFeats = part.features; refCount = part.count
             self.reference = Metrics.FrechetReference(mean: part.mean, cov: part.cov, d: d, sqrtCov: part.sqrtCov, trace: part.trace)
             kernelReference = Metrics.KernelReference(part.features, n: part.count, d: d, scale: part.kernelScale, within: part.kernelWithin)
+            cacheProblem = nil
             return
         }
         let ref = classifier.evaluate(params.ptr, images: reference.images, n: reference.count)
@@ -69,7 +76,13 @@ public struct Evaluation {
         let (m, c) = Metrics.meanCov(ref.feats, n: reference.count, d: d)
         self.reference = Metrics.FrechetReference(mean: m, cov: c, d: d)
         kernelReference = Metrics.KernelReference(ref.feats, n: reference.count, d: d)
-        if let entry { try? ReferenceCache.save(referencePart, to: entry.path, key: entry.key) }
+        if let entry {
+            do { try ReferenceCache.save(ReferencePart(features: refFeats, count: refCount, mean: m, cov: c, sqrtCov: self.reference.sqrtCov,
+                                                       trace: self.reference.trace, kernelScale: kernelReference.scale,
+                                                       kernelWithin: kernelReference.within), to: entry.path, key: entry.key) }
+            catch { problem = (error as? EngineError)?.description ?? error.localizedDescription }
+        }
+        cacheProblem = problem
     }
 
     /// What `ReferenceCache` keeps of the reference.
@@ -77,11 +90,6 @@ public struct Evaluation {
         var features: [Float], count: Int
         var mean: [Double], cov: [Double], sqrtCov: [Double], trace: Double
         var kernelScale: Double, kernelWithin: Double
-    }
-
-    var referencePart: ReferencePart {
-        ReferencePart(features: refFeats, count: refCount, mean: reference.mean, cov: reference.cov, sqrtCov: reference.sqrtCov,
-                      trace: reference.trace, kernelScale: kernelReference.scale, kernelWithin: kernelReference.within)
     }
 
     /// The Fréchet and kernel distances of the first `n` images to the reference, without intervals.

@@ -7,27 +7,22 @@ import Compute
 import Foundation
 
 /// Where `Evaluation`'s reference part is kept: one file per classifier and
-/// reference set, `reference-<16 hex digits>.bin`, holding the reference's
+/// reference set, `reference-<16 hex digits>.bin` in a folder the caller
+/// gives (`ddpm eval`: `Assets.cacheFolder`), holding the reference's
 /// features, mean, covariance, the covariance's square root and trace, and
-/// the kernel distance's scale and within-set mean, exactly as computed.
+/// the kernel distance's scale and within-set mean, exactly as computed, in
+/// this machine's byte order.
 ///
 /// The file's key is the SHA-256 of the classifier's architecture and
-/// weights, the reference images, and the ddpm binary itself, so a rebuilt
-/// program never reads numbers an older one computed. A file whose key or
-/// checksum does not match is computed again and replaced; a folder that
-/// cannot be written is passed over without a word. Either way the numbers
-/// are the ones a run without the cache gives, bit for bit.
+/// weights, the reference images, and what computes the numbers: the ddpm
+/// binary, the kernels it chose on this CPU, its core count and the BLIS
+/// library it loaded; so a rebuilt program, another machine sharing the
+/// folder or an upgraded BLIS never reads numbers computed otherwise. A file
+/// whose key or checksum does not match is computed again and replaced.
+/// Either way the numbers are the ones a run without the cache gives, bit
+/// for bit.
 public enum ReferenceCache {
     static let magic = Array("ddpm-explorer reference statistics 1\n".utf8)
-
-    /// `$DDPM_CACHE_DIR` (set but empty: no cache), else
-    /// `$XDG_CACHE_HOME/ddpm-explorer`, else `$HOME/.cache/ddpm-explorer`.
-    public static func folder(environment env: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-        if let dir = env["DDPM_CACHE_DIR"] { return dir.isEmpty ? nil : dir }
-        if let xdg = env["XDG_CACHE_HOME"], xdg.hasPrefix("/") { return xdg + "/ddpm-explorer" }
-        if let home = env["HOME"], home.hasPrefix("/") { return home + "/.cache/ddpm-explorer" }
-        return nil
-    }
 
     /// The file for this classifier and reference set, and the key it must hold.
     static func entry(classifier: Classifier, params: FloatBuffer, reference: Dataset, folder: String) throws -> (path: String, key: [UInt8]) {
@@ -38,12 +33,29 @@ public enum ReferenceCache {
         source.update([Int64(reference.count), Int64(reference.side)])
         source.update(reference.images)
         let name = try source.finish()
-        // The program that computes the numbers is part of what they depend on.
         let key = try SHA256()
         key.update(name)
-        key.update(try sha256(ofFile: "/proc/self/exe"))
+        key.update(try computedBy())
         let hex = name.prefix(8).map { String(format: "%02x", $0) }.joined()
         return (folder + "/reference-" + hex + ".bin", try key.finish())
+    }
+
+    /// What the numbers depend on besides their inputs: the program's SHA-256, the kernels and
+    /// core count it runs with, and each BLIS library mapped into it (path, size, change time).
+    static func computedBy() throws -> String {
+        var parts = [try sha256(ofFile: "/proc/self/exe"), Backend.detected.rawValue, "\(Parallel.cores) cores"]
+        let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+        let libraries = Set(maps.split(separator: "\n").compactMap { line -> String? in
+            guard let at = line.firstIndex(of: "/") else { return nil }
+            let path = String(line[at...])
+            return path.contains("blis") ? path : nil
+        })
+        for path in libraries.sorted() {
+            var st = stat()
+            guard stat(path, &st) == 0 else { throw EngineError.io("cannot stat \(path)") }
+            parts.append("\(path) \(st.st_size) \(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)")
+        }
+        return parts.joined(separator: "\n")
     }
 
     static func byteCount(n: Int, d: Int) -> Int {
@@ -84,8 +96,8 @@ public enum ReferenceCache {
     /// Writes `part` to `path` under `key` (atomically: a reader sees the old file or the whole new one).
     static func save(_ part: Evaluation.ReferencePart, to path: String, key: [UInt8]) throws {
         var head = magic + key
-        withUnsafeBytes(of: Int64(part.count).littleEndian) { head += $0 }
-        withUnsafeBytes(of: Int64(part.mean.count).littleEndian) { head += $0 }
+        withUnsafeBytes(of: Int64(part.count)) { head += $0 }
+        withUnsafeBytes(of: Int64(part.mean.count)) { head += $0 }
         let scalars = [part.trace, part.kernelScale, part.kernelWithin]
         let check = try SHA256()
         check.update(head); check.update(part.features); check.update(part.mean); check.update(part.cov)

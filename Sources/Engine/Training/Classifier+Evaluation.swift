@@ -7,7 +7,7 @@ extension Classifier {
     /// comes from the file's metadata (files without it are the first, `.v1`).
     public static func read(_ path: String) throws -> (Classifier, FloatBuffer) {
         let file = try SafeTensors.read(path)
-        try refuseOtherKinds(file, path: path, wanted: "a classifier", instead: "give the bundled assets/models/mnist-classifier.safetensors")
+        try refuseOtherKinds(file, path: path, wanted: "a classifier", instead: "give the bundled assets/models/mnist-classifier.safetensors", formats: formats)
         var arch = Architecture.v1
         if let text = file.metadata["architecture"] {
             guard let a = Architecture(text) else {
@@ -34,14 +34,20 @@ extension Classifier {
         return (cls, params)
     }
 
-    /// The classifier formats this ddpm writes or has written; a file without a format is read by its architecture.
-    static let formats = ["ddpm-explorer classifier 1", "ddpm-explorer classifier 2", "ddpm-explorer noisy classifier 1"]
+    /// The format `ddpm eval --train-classifier` writes, and the clean classifiers' formats this ddpm
+    /// reads (a file without a format is read by its architecture).
+    public static let format = "ddpm-explorer classifier 2"
+    static let formats = ["ddpm-explorer classifier 1", format]
+    /// The format `ddpm eval --train-noisy-classifier` writes, and the noisy ones' this ddpm reads.
+    public static let noisyFormat = "ddpm-explorer noisy classifier 1"
+    static let noisyFormats = [noisyFormat]
 
     /// Names another kind of ddpm file given where a classifier (`wanted`) goes, a recording or a
     /// U-Net, as what it is (it was "tensor 'conv1.weight': missing"); `instead` says what to give.
     /// A classifier format of a later ddpm is refused, not read as if it were this one's.
-    static func refuseOtherKinds(_ file: SafeTensors, path: String, wanted: String, instead: String) throws {
-        if let format = file.metadata["format"], format.hasPrefix("ddpm-explorer "), format.contains("classifier"), !formats.contains(format) {
+    static func refuseOtherKinds(_ file: SafeTensors, path: String, wanted: String, instead: String, formats: [String]) throws {
+        if let format = file.metadata["format"], format.hasPrefix("ddpm-explorer "), format.contains("classifier"),
+           !(Classifier.formats + Classifier.noisyFormats).contains(format) {
             throw EngineError.badFile(path: path, reason: "its format is '\(EngineError.quoted(format, limit: 60))', which this ddpm does not read (\(formats.map { "'\($0)'" }.joined(separator: ", "))): made by a newer ddpm?")
         }
         if file.metadata["format"] == Recording.format {

@@ -7,6 +7,16 @@ import Foundation
 /// Paths of the bundled assets: `$DDPM_ASSETS`, else `assets/` next to the
 /// executable's package (walking up from the binary), else `./assets`.
 enum Assets {
+    /// Where `ddpm eval` keeps the reference's features and statistics (`ReferenceCache`):
+    /// `$DDPM_CACHE_DIR` (set but empty: nowhere), else `$XDG_CACHE_HOME/ddpm-explorer`,
+    /// else `$HOME/.cache/ddpm-explorer` (each only when absolute).
+    static func cacheFolder(environment env: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let dir = env["DDPM_CACHE_DIR"] { return dir.isEmpty ? nil : dir }
+        if let xdg = env["XDG_CACHE_HOME"], xdg.hasPrefix("/") { return xdg + "/ddpm-explorer" }
+        if let home = env["HOME"], home.hasPrefix("/") { return home + "/.cache/ddpm-explorer" }
+        return nil
+    }
+
     static var root: String {
         if let e = ProcessInfo.processInfo.environment["DDPM_ASSETS"], !e.isEmpty { return e }
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()

@@ -7,7 +7,7 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Measure sample quality with the engine-trained MNIST classifier, with 95% intervals, next to held-out real digits.",
-        discussion: "The reference digits' features and statistics are kept between runs (about 11 MB per classifier; a run that finds them saves about 5 s here) in $DDPM_CACHE_DIR, else $XDG_CACHE_HOME/ddpm-explorer, else ~/.cache/ddpm-explorer; DDPM_CACHE_DIR= (empty) keeps nothing. They are recomputed when the classifier, the reference set or the ddpm binary changes; the numbers are the same either way.")
+        discussion: "The reference digits' features and statistics are kept between runs (about 11 MB per classifier and reference set; a run that finds them saves about 5 s here) in $DDPM_CACHE_DIR, else $XDG_CACHE_HOME/ddpm-explorer, else ~/.cache/ddpm-explorer; DDPM_CACHE_DIR= (empty) keeps nothing. They are computed again when the classifier, the reference set, the ddpm binary, its kernels, core count or BLIS library change; the numbers are the same either way.")
 
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
     @Option(parsing: .unconditional, help: "Samples to evaluate (4...10000).") var n: Int = 1000
@@ -135,7 +135,7 @@ struct EvalCommand: ParsableCommand {
             if damage && Set(held.labels).count < 10 {
                 throw CLIError("--damage drops classes among the held-out images, which hold \(Set(held.labels).count) of the 10 labels; it needs all ten")
             }
-            if damage { return try damageCheck(Evaluation(classifier: cls, params: cp, reference: test, cacheFolder: ReferenceCache.folder()), held: held, classifierPath: clsPath) }
+            if damage { return try damageCheck(makeEvaluation(cls, cp, reference: test), held: held, classifierPath: clsPath) }
             // A bad --versus file fails before minutes of sampling: images are read first, weights loaded once to check.
             let versusIsImages = versus.map { !Self.holdsWeights($0) } ?? false
             var versusSet: (images: [Float], label: String)?
@@ -151,7 +151,7 @@ struct EvalCommand: ParsableCommand {
             // allocation's crash (measured: the evaluation's address space grows by about 75 MiB from here).
             let d = cls.featureDim
             try InputFile.checkMemory(test.count * d * 24 + 8 * d * d * 8 + (96 << 20), for: "the features of \(test.count) test digits and their statistics")
-            let evaluation = Evaluation(classifier: cls, params: cp, reference: test, cacheFolder: ReferenceCache.folder())
+            let evaluation = makeEvaluation(cls, cp, reference: test)
             // Features that do not vary over the test digits (zeroed or untrained weights) measure nothing:
             // every distance came out 0 and the FD ratio NaN, printed as if it were a score.
             if !(evaluation.reference.trace > 1e-9) {
@@ -169,6 +169,17 @@ struct EvalCommand: ParsableCommand {
             }
             try printReport(n: nf, labels: sets.map(\.label), scores: scores, real: real, classifierPath: clsPath, heldOut: heldRange)
         }
+    }
+
+    /// The scorer against `reference`, its reference part kept in `Assets.cacheFolder()`. Where
+    /// DDPM_CACHE_DIR named a folder that cannot hold it, one line on stderr says so (the report
+    /// is the same; the default folders are passed over without a word, as caches are).
+    func makeEvaluation(_ cls: Classifier, _ params: FloatBuffer, reference: Dataset) -> Evaluation {
+        let e = Evaluation(classifier: cls, params: params, reference: reference, cacheFolder: Assets.cacheFolder())
+        if let problem = e.cacheProblem, let dir = ProcessInfo.processInfo.environment["DDPM_CACHE_DIR"], !dir.isEmpty {
+            FileHandle.standardError.write(Data("note: DDPM_CACHE_DIR \(EngineError.oneLine(dir)) cannot keep the reference's statistics (\(EngineError.oneLine(problem))): they are computed again each run\n".utf8))
+        }
+        return e
     }
 
     /// `--bpd N`: the variational bound of the first N test digits, in bits/dim.
@@ -284,7 +295,7 @@ struct EvalCommand: ParsableCommand {
         let t0 = Benchmark.now()
         let acc = cls.train(params: cp, train: train, test: test, epochs: epochs, seed: seed, log: { print($0); fflush(stdout) })
         var meta = [
-            "format": "ddpm-explorer classifier 2", "architecture": arch.description, "test_accuracy": String(format: "%.4f", acc),
+            "format": Classifier.format, "architecture": arch.description, "test_accuracy": String(format: "%.4f", acc),
             "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data.map(absolutePath) ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
             "wall_time_s": String(format: "%.0f", Benchmark.now() - t0)]
@@ -317,7 +328,7 @@ struct EvalCommand: ParsableCommand {
                                     log: { print($0); fflush(stdout) })
         let accuracy = report.map { String(format: "t=%d: %.4f", $0.t, $0.accuracy) }.joined(separator: ", ")
         try Checkpoint.writeWeights(clsPath, layout: cls.layout, params: cp.ptr, metadata: [
-            "format": "ddpm-explorer noisy classifier 1", "architecture": arch.description,
+            "format": Classifier.noisyFormat, "architecture": arch.description,
             "schedule": Checkpoint.encode(schedule.spec), "test_accuracy": accuracy,
             "epochs": String(epochs), "seed": String(seed), "training_digits": "0..<\(held.lowerBound)", "data": data.map(absolutePath) ?? "bundled MNIST",
             "command": CommandLine.arguments.joined(separator: " "),
