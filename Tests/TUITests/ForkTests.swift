@@ -541,6 +541,11 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 50, eta: 0.5, guide: 7).fileDescription, "ddim50-eta0.5-guide7x4")
         XCTAssertEqual(SamplerSettings(variance: .posterior).fileDescription, "ddpm-post")
         XCTAssertEqual(SamplerSettings(clip: true).fileDescription, "ddpm-beta-clip")
+        // The noise temperature where the steps draw noise (exports at 0.8 and 1 differed only by a number).
+        XCTAssertEqual(SamplerSettings(noiseTemperature: 0.8).fileDescription, "ddpm-beta-noise0.8")
+        XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 50, eta: 0.5, noiseTemperature: 1.2).fileDescription, "ddim50-eta0.5-noise1.2")
+        XCTAssertEqual(SamplerSettings(kind: .ddim, steps: 50, eta: 0, noiseTemperature: 1.2).fileDescription, "ddim50-eta0.0", "η = 0 draws none")
+        XCTAssertEqual(SamplerSettings(kind: .dpmpp, steps: 20, noiseTemperature: 0.5).fileDescription, "dpmpp20")
         st.snapshot.forkSettings = SamplerSettings(kind: .ddim, steps: 20)
         st.snapshot.forkHistory = st.snapshot.history
         st.snapshot.final = Array(repeating: 0.5, count: 4 * 784)

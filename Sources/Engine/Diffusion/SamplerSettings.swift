@@ -138,11 +138,14 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     /// "-clip" when x̂0 is clipped to [-1, 1], else "".
     public var fileClip: String { clip ? "-clip" : "" }
 
-    /// The sampler alone in file names: "ddpm-beta", "ddim50-eta0.0", "dpmpp20".
+    /// The sampler alone in file names: "ddpm-beta", "ddim50-eta0.0", "dpmpp20", and the noise
+    /// temperature of steps that draw noise when it is not 1 ("ddpm-beta-noise0.8": two exports at
+    /// different noise temperatures had the same name but for a number).
     public var fileSampler: String {
+        let noise = drawsNoise && noiseTemperature != 1 ? String(format: "-noise%.1f", noiseTemperature) : ""
         switch kind {
-        case .ddpm: return "ddpm-\(variance == .posterior ? "post" : variance.rawValue)"
-        case .ddim: return String(format: "ddim%d-eta%.1f", steps, eta)
+        case .ddpm: return "ddpm-\(variance == .posterior ? "post" : variance.rawValue)" + noise
+        case .ddim: return String(format: "ddim%d-eta%.1f", steps, eta) + noise
         case .dpmpp: return "dpmpp\(steps)"
         }
     }
