@@ -380,11 +380,26 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(eval(cache), computed)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file)), written)
 
+        // A symlink planted at the file's name is replaced, never written through (the file it
+        // named was overwritten with the cache); a FIFO there is left alone (a reader that never
+        // read blocked the run), said on stderr.
+        let victim = dir + "/victim.txt"
+        try "keep me".write(toFile: victim, atomically: true, encoding: .utf8)
+        try fm.removeItem(atPath: file)
+        try fm.createSymbolicLink(atPath: file, withDestinationPath: victim)
+        XCTAssertEqual(eval(cache), computed)
+        XCTAssertEqual(Shell.read(victim), "keep me")
+        XCTAssertEqual(try fm.attributesOfItem(atPath: file)[.type] as? FileAttributeType, .typeRegular)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file)), written)
+        try fm.removeItem(atPath: file)
+        XCTAssertEqual(mkfifo(file, 0o644), 0)
+        XCTAssertEqual(eval(cache), computed)
+        XCTAssertTrue(Shell.read(err).contains("is not a regular file: left as it is"), Shell.read(err))
+        try fm.removeItem(atPath: file)
         // A DDPM_CACHE_DIR that cannot be written: the same scores, and a line on stderr saying so.
         XCTAssertEqual(eval("/proc/no-such-cache"), computed)
         XCTAssertTrue(Shell.read(err).hasPrefix("note: DDPM_CACHE_DIR /proc/no-such-cache cannot keep the reference's statistics ("), Shell.read(err))
         XCTAssertEqual(Shell.read(err).split(separator: "\n").count, 1, Shell.read(err))
-        XCTAssertEqual(try fm.contentsOfDirectory(atPath: cache), files)
         // DDPM_CACHE_DIR set but empty is no cache; else XDG's cache folder, else the home's.
         XCTAssertNil(Assets.cacheFolder(environment: ["DDPM_CACHE_DIR": "", "HOME": "/h"]))
         XCTAssertEqual(Assets.cacheFolder(environment: ["DDPM_CACHE_DIR": "/c", "HOME": "/h"]), "/c")

@@ -15,9 +15,10 @@ import Foundation
 ///
 /// The file's key is the SHA-256 of the classifier's architecture and
 /// weights, the reference images, and what computes the numbers: the ddpm
-/// binary, the kernels it chose on this CPU, its core count and the BLIS
-/// library it loaded; so a rebuilt program, another machine sharing the
-/// folder or an upgraded BLIS never reads numbers computed otherwise. A file
+/// binary, the kernels it chose on this CPU, its core count, the CPU and the
+/// BLIS library it loaded (and BLIS_ARCH_TYPE); so a rebuilt program,
+/// another machine sharing the folder or an upgraded BLIS never reads
+/// numbers computed otherwise. A file
 /// whose key or checksum does not match is computed again and replaced.
 /// Either way the numbers are the ones a run without the cache gives, bit
 /// for bit.
@@ -41,9 +42,18 @@ public enum ReferenceCache {
     }
 
     /// What the numbers depend on besides their inputs: the program's SHA-256, the kernels and
-    /// core count it runs with, and each BLIS library mapped into it (path, size, change time).
+    /// core count it runs with, the CPU and BLIS_ARCH_TYPE (by which BLIS picks its kernels),
+    /// and each BLIS library mapped into it (path, size, change time).
     static func computedBy() throws -> String {
-        var parts = [try sha256(ofFile: "/proc/self/exe"), Backend.detected.rawValue, "\(Parallel.cores) cores"]
+        var parts = [try sha256(ofFile: "/proc/self/exe"), Backend.detected.rawValue, "\(Parallel.cores) cores",
+                     // BLIS picks its kernels by the CPU, or by BLIS_ARCH_TYPE when set.
+                     "BLIS_ARCH_TYPE=" + (ProcessInfo.processInfo.environment["BLIS_ARCH_TYPE"] ?? "")]
+        // The CPU: vendor, family, model and feature flags (of the first processor).
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let block = cpuinfo.components(separatedBy: "\n\n").first ?? ""
+        parts += block.split(separator: "\n").filter { line in
+            ["vendor_id", "cpu family", "model", "model name", "flags"].contains { line.hasPrefix($0 + "\t") || line.hasPrefix($0 + " ") }
+        }.map(String.init)
         let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
         let libraries = Set(maps.split(separator: "\n").compactMap { line -> String? in
             guard let at = line.firstIndex(of: "/") else { return nil }
@@ -88,6 +98,10 @@ public enum ReferenceCache {
             guard shape == [Int64(n), Int64(d)] else { return nil }
             let feats = read(n * d, Float.self), mean = read(d, Double.self), cov = read(d * d, Double.self)
             let sqrtCov = read(d * d, Double.self), scalars = read(3, Double.self)
+            // Anyone who can write the folder can write a file whose checksum holds: numbers the
+            // computation never gives (a NaN square root took 25 s and printed "NaN") are not read.
+            guard feats.allSatisfy(\.isFinite), mean.allSatisfy(\.isFinite), cov.allSatisfy(\.isFinite),
+                  sqrtCov.allSatisfy(\.isFinite), scalars.allSatisfy(\.isFinite), scalars[0] >= 0, scalars[1] > 0 else { return nil }
             return Evaluation.ReferencePart(features: feats, count: n, mean: mean, cov: cov, sqrtCov: sqrtCov,
                                             trace: scalars[0], kernelScale: scalars[1], kernelWithin: scalars[2])
         }
@@ -104,6 +118,18 @@ public enum ReferenceCache {
         check.update(part.sqrtCov); check.update(scalars)
         let sum = try check.finish()
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        // Only a regular file of ours is replaced: AtomicFile writes through a symlink (to another
+        // file, or /dev/stdout) and into a FIFO (where a reader that never reads blocked the run),
+        // as an --out given by the user should. A symlink is removed (the link, not its target).
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFLNK:
+                guard unlink(path) == 0 else { throw EngineError.io("cannot remove the symlink \(InputFile.shortened(path)): \(String(cString: strerror(errno)))") }
+            default: throw EngineError.io("\(InputFile.shortened(path)) is not a regular file: left as it is")
+            }
+        }
         try head.withUnsafeBytes { h in try part.features.withUnsafeBytes { f in try part.mean.withUnsafeBytes { m in
             try part.cov.withUnsafeBytes { c in try part.sqrtCov.withUnsafeBytes { s in try scalars.withUnsafeBytes { v in
                 try sum.withUnsafeBytes { e in try AtomicFile.write(path, chunks: [h, f, m, c, s, v, e]) }

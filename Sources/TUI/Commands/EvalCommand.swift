@@ -7,7 +7,7 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Measure sample quality with the engine-trained MNIST classifier, with 95% intervals, next to held-out real digits.",
-        discussion: "The reference digits' features and statistics are kept between runs (about 11 MB per classifier and reference set; a run that finds them saves about 5 s here) in $DDPM_CACHE_DIR, else $XDG_CACHE_HOME/ddpm-explorer, else ~/.cache/ddpm-explorer; DDPM_CACHE_DIR= (empty) keeps nothing. They are computed again when the classifier, the reference set, the ddpm binary, its kernels, core count or BLIS library change; the numbers are the same either way.")
+        discussion: "The reference digits' features and statistics are kept between runs (about 11 MB per classifier and reference set; a run that finds them saves about 5 s here) in $DDPM_CACHE_DIR (a relative one from the current folder), else $XDG_CACHE_HOME/ddpm-explorer (an absolute one), else ~/.cache/ddpm-explorer; DDPM_CACHE_DIR= (empty) keeps nothing. They are computed again when the classifier, the reference set, the ddpm binary, its kernels, the core count, the CPU or the BLIS library (or BLIS_ARCH_TYPE) change; the numbers are the same either way.")
 
     @Option(help: "Weights to sample from (default: the bundled model).") var weights: String?
     @Option(parsing: .unconditional, help: "Samples to evaluate (4...10000).") var n: Int = 1000
