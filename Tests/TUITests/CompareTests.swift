@@ -254,6 +254,12 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(ExplorerApp.compareSamplerTag(CompareSpec(parameter: .eta, base: base)), "-ddim50")
         XCTAssertEqual(ExplorerApp.compareSamplerTag(CompareSpec(parameter: .steps, base: base)), "-ddim")
         XCTAssertEqual(ExplorerApp.compareSamplerTag(CompareSpec(parameter: .temperature, base: base)), "-ddpm")
+        // And the temperatures the rows share, when not 1 (not the compared one; noise only where a row draws it).
+        let warm = SamplerSettings(kind: .ddim, eta: 0, temperature: 0.9, noiseTemperature: 0.8)
+        XCTAssertEqual(ExplorerApp.compareTemperatureTag(CompareSpec(parameter: .eta, base: warm)), "-temp0.9-noise0.8")
+        XCTAssertEqual(ExplorerApp.compareTemperatureTag(CompareSpec(parameter: .steps, base: warm)), "-temp0.9", "DDIM eta 0 draws no noise")
+        XCTAssertEqual(ExplorerApp.compareTemperatureTag(CompareSpec(parameter: .temperature, base: warm)), "")
+        XCTAssertEqual(ExplorerApp.compareTemperatureTag(CompareSpec(parameter: .eta, base: base)), "")
         // d changes the comparison's sampler only: a paused run in the sample view keeps its own.
         XCTAssertEqual(reduce(&st, .key(.char("d"))), [.command(.compare(st.compareSpec))])
         XCTAssertEqual(st.compareSpec.base.kind, .dpmpp)

@@ -424,6 +424,10 @@ final class FaultTests: XCTestCase {
         let same = out.split(separator: "\n").first { $0.hasPrefix("generated - versus:") }.map(String.init) ?? ""
         XCTAssertTrue(same.contains("FD +0.00") && same.contains("KID x1000 +0.00") && same.components(separatedBy: "within noise").count == 4, out)
         XCTAssertFalse(out.contains("use the first"), out)
+        // The test digits scored as a set are the reference itself: said, for each column (it read as "better than real").
+        for column in ["generated", "versus"] {
+            XCTAssertTrue(out.contains("note: 300 of the 300 \(column) images are the reference's own test digits"), out)
+        }
         let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 300 --json")
         XCTAssertEqual(jcode, 0, json)
         let d = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
@@ -437,6 +441,7 @@ final class FaultTests: XCTestCase {
         }
         let generated = try XCTUnwrap(d["generated"] as? [String: Double], json), versus = try XCTUnwrap(d["versus"] as? [String: Double], json)
         XCTAssertEqual(generated["knn_n"], 300); XCTAssertEqual(generated["diversity_n"], 300)
+        XCTAssertEqual(generated["reference_overlap"], 1); XCTAssertEqual(versus["reference_overlap"], 0, "noise is none of the test digits")
         XCTAssertGreaterThan(generated["confident_rate"] ?? 0, 0.95, "real test digits are confident digits")
         XCTAssertLessThan(versus["confident_rate"] ?? 1, 0.05, "noise read as digits")
         XCTAssertGreaterThan(versus["frechet"] ?? 0, 100, "noise is far from digits in feature space")

@@ -107,6 +107,8 @@ public struct AppState: Sendable {
     public var trainingAvailable = false
     /// What `g` in the training view trains on (--data names another set).
     public var trainDataName = "the bundled MNIST"
+    /// The folder a run `g` starts saves in, as shown: "." or DDPM_EXPORT_DIR.
+    public var trainFolder = "."
     /// `g` asked which recipe to train with (d demo, f full, Esc cancels).
     public var choosingRecipe = false
     /// Where the run the recipe menu starts will save (the app fills it in as the menu opens).

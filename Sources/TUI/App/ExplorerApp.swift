@@ -257,6 +257,9 @@ enum ExplorerApp {
             state.forwardDigits = l.digits
             state.trainingAvailable = l.trainable
             if let d = o.data { state.trainDataName = URL(fileURLWithPath: d).lastPathComponent + " (--data)" }
+            // (The idle training view said ./ddpm-train*.safetensors whatever DDPM_EXPORT_DIR said.)
+            let folder = InputFile.shown(defaultTrainPath)
+            state.trainFolder = folder.contains("/") ? (folder as NSString).deletingLastPathComponent : "."
             if l.model != nil {
                 startSampleEngine(l, paused: o.trainer != nil || o.paused)
                 if o.screen == .compare { sampleEngine?.send(.compare(state.compareSpec)) }
@@ -815,10 +818,22 @@ enum ExplorerApp {
         }
     }
 
+    /// The temperatures every row shares, in the compare PNG's name when not 1 ("-temp0.9-noise0.8";
+    /// the noise's only where a row draws noise): two exports at different temperatures had one name
+    /// but for a number. Not the compared parameter itself, which each row sets.
+    static func compareTemperatureTag(_ spec: CompareSpec) -> String {
+        let b = spec.base
+        let temp = spec.parameter != .temperature && b.temperature != 1 ? String(format: "-temp%.1f", b.temperature) : ""
+        let noise = spec.parameter != .noiseTemperature && spec.drawsNoise && b.noiseTemperature != 1
+            ? String(format: "-noise%.1f", b.noiseTemperature) : ""
+        return temp + noise
+    }
+
     /// Writes the compare view as one labelled PNG (`tag` ends its name); returns the message shown.
     static func exportCompare(_ s: AppState, dir: String, tag: String = "") -> String {
         guard let c = s.snapshot.compare, !c.rows.isEmpty else { return "nothing to export yet" }
-        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))\(compareSamplerTag(c.spec))-seed\(c.spec.seed)" + tag
+        let stem = "\(dir)/ddpm-compare-\(c.spec.parameter.rawValue.replacingOccurrences(of: " ", with: "-"))\(compareSamplerTag(c.spec))"
+            + compareTemperatureTag(c.spec) + "-seed\(c.spec.seed)" + tag
         let name = freeBase(stem, suffixes: [".png"]) + ".png"
         let img = CompareFigure.image(c).scaled(by: exportScale)
         do {

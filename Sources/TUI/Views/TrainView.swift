@@ -95,7 +95,7 @@ enum TrainView {
                 buf.wrappedText(2, 5, "This is a replay of a recording: no model, nothing to train. Training runs in the explorer itself: ddpm, then 2 and g.", maxWidth: W - 4)
                 return
             }
-            var y = 5 + buf.wrappedText(2, 5, "Press g to train a fresh Tiny model on \(s.trainDataName) here: a lecture demo that makes digits in minutes, or the full run (checkpoint: ./ddpm-train*.safetensors).", maxWidth: W - 4)
+            var y = 5 + buf.wrappedText(2, 5, "Press g to train a fresh Tiny model on \(s.trainDataName) here: a lecture demo that makes digits in minutes, or the full run (checkpoint: \(s.trainFolder)/ddpm-train*.safetensors).", maxWidth: W - 4)
             y += buf.wrappedText(2, y + 1, "Or from the shell:  ddpm train --tui --out model.safetensors  (the demo; add --recipe full for the full run)", maxWidth: W - 4)
             return
         }
