@@ -315,6 +315,21 @@ final class CompareTests: XCTestCase {
         XCTAssertTrue(lines[23].hasPrefix("temperature values (up to 8): 0.5 _"), lines[23])
     }
 
+    /// At 80x24 with a note (DDIM steps at η > 0), the digits a row does not show are said
+    /// before it: the note alone stood over rows of 6 digits labelled "sure 8/8".
+    func testNoteKeepsTheDigitsNotShown() throws {
+        var st = AppState(caps: .full, width: 80, height: 24, schedule: try NoiseSchedule())
+        st.screen = .compare
+        let spec = CompareSpec(parameter: .steps, values: [20, 50], base: SamplerSettings(kind: .ddim, steps: 50, eta: 0.5), n: 12)
+        let row = CompareRow(label: "20 steps", settings: SamplerSettings(kind: .ddim, steps: 20, eta: 0.5),
+                             images: [Float](repeating: -1, count: 12 * 784), size: 28, finished: true, diversity: 0.1)
+        st.snapshot.compare = CompareSnapshot(spec: spec, rows: [row, row])
+        var buf = CellBuffer(width: 80, height: 24)
+        CompareView.render(st, &buf)
+        let noteRow = buf.lines()[21]
+        XCTAssertTrue(noteRow.contains(" of 12 digits per row · η=0.5: fresh noise, the rows differ (η=0 agrees)"), buf.lines().joined(separator: "\n"))
+    }
+
     /// The hint row offers space only while the comparison has rows left to run.
     func testFinishedComparisonOffersNoPause() throws {
         var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())

@@ -93,6 +93,8 @@ enum CompareView {
             let eta = String(format: "η=%.1f", spec.shared.eta)
             long = "DDIM with \(eta) draws fresh noise at every step, so the rows' digits differ; with η=0 (e in the sample view) they agree"
             short = "\(eta) draws fresh noise: the rows' digits differ (η=0 agrees)"
+            // Beside "6 of 8 digits per row" at 80 columns.
+            if short.count > width { return "\(eta): fresh noise, the rows differ (η=0 agrees)" }
         default: return nil
         }
         return long.count <= width ? long : short
@@ -218,11 +220,13 @@ enum CompareView {
         let legends = ["div: mean per-pixel variance of the row (Ex. 3.5.2) · \(sure): \(what) with p ≥ 0.9 · s: time spent on the row",
                        "div: per-pixel variance of the row · \(sure): " + (c.guidedDigit.map { "read as \($0), " } ?? "") + "p ≥ 0.9 · s: time on the row",
                        "div: row variance · \(sure): p ≥ 0.9 · s: time"].map { s.caps.unicode ? $0 : CompareFigure.ascii($0) }
+        let head = notes.joined(separator: ", ")
         if let n = note(c.spec, width: W - 2) {
-            buf.text(1, H - 3, n, fg: 226, maxWidth: W - 2)
+            // The rows and digits not shown before the note where both fit ("sure 8/8" under 6 digits read as a miscount).
+            let beside = notes.isEmpty ? nil : note(c.spec, width: W - 2 - head.count - 3).map { head + " · " + $0 }
+            buf.text(1, H - 3, fitting((beside.map { [$0] } ?? []) + [n], width: W - 2), fg: 226, maxWidth: W - 2)
         } else {
             // The longest legend that fits beside the notes (then without "enlarge the window"), not one cut mid-word.
-            let head = notes.joined(separator: ", ")
             let lines = notes.isEmpty ? legends
                 : legends.map { head + " (enlarge the window) · " + $0 } + legends.map { head + " · " + $0 }
             buf.text(1, H - 3, fitting(lines, width: W - 2), fg: 245, maxWidth: W - 2)
