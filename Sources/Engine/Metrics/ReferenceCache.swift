@@ -18,10 +18,10 @@ import Foundation
 /// binary, the kernels it chose on this CPU, its core count, the CPU and the
 /// BLIS library it loaded (and BLIS_ARCH_TYPE); so a rebuilt program,
 /// another machine sharing the folder or an upgraded BLIS never reads
-/// numbers computed otherwise. A file
-/// whose key or checksum does not match is computed again and replaced.
-/// Either way the numbers are the ones a run without the cache gives, bit
-/// for bit.
+/// numbers computed otherwise. A file whose key, checksum or numbers do not
+/// hold is computed again and replaced (only a regular file: a symlink is
+/// removed, anything else left alone). Either way the numbers are the ones a
+/// run without the cache gives, bit for bit.
 public enum ReferenceCache {
     static let magic = Array("ddpm-explorer reference statistics 1\n".utf8)
 
