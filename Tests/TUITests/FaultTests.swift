@@ -357,7 +357,11 @@ final class FaultTests: XCTestCase {
         let file = cache + "/" + (files.first ?? "")
         XCTAssertTrue(file.hasSuffix(".bin") && files.first?.hasPrefix("reference-") == true, file)
         let written = try Data(contentsOf: URL(fileURLWithPath: file))
+        // The temporary of a write killed midway (no such pid) goes at the next read, which writes nothing.
+        let stale = cache + "/." + (file as NSString).lastPathComponent + ".tmp-4194305"
+        try Data(count: 100).write(to: URL(fileURLWithPath: stale))
         XCTAssertEqual(eval(cache), computed, "read from the cache, the scores are the same bit for bit")
+        XCTAssertFalse(fm.fileExists(atPath: stale))
         XCTAssertNotNil(kid(computed), computed)
 
         // The kernel distance's within-reference mean (the last of the numbers before the

@@ -169,6 +169,13 @@ public enum AtomicFile {
         return ".ddpm-" + String(h, radix: 16) + "." + kind + "-"
     }
 
+    /// Removes the temporaries of writes of `path` whose processes no longer exist (a write
+    /// does so itself; a cache read, which writes nothing, calls this).
+    public static func removeStaleTemporaries(of path: String) {
+        let url = URL(fileURLWithPath: path)
+        removeStaleTemporaries(dir: url.deletingLastPathComponent().path, prefix: hiddenPrefix(url.lastPathComponent, "tmp"))
+    }
+
     /// Removes `<prefix><pid>` files left by processes that no longer exist.
     private static func removeStaleTemporaries(dir: String, prefix: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }

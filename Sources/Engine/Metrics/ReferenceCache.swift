@@ -102,6 +102,8 @@ public enum ReferenceCache {
             // computation never gives (a NaN square root took 25 s and printed "NaN") are not read.
             guard feats.allSatisfy(\.isFinite), mean.allSatisfy(\.isFinite), cov.allSatisfy(\.isFinite),
                   sqrtCov.allSatisfy(\.isFinite), scalars.allSatisfy(\.isFinite), scalars[0] >= 0, scalars[1] > 0 else { return nil }
+            // A write killed midway left its temporary (11 MB): a hit writes nothing, so it goes here.
+            AtomicFile.removeStaleTemporaries(of: path)
             return Evaluation.ReferencePart(features: feats, count: n, mean: mean, cov: cov, sqrtCov: sqrtCov,
                                             trace: scalars[0], kernelScale: scalars[1], kernelWithin: scalars[2])
         }
