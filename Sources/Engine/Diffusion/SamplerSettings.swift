@@ -142,13 +142,16 @@ public struct SamplerSettings: Equatable, Codable, Sendable {
     /// temperature of steps that draw noise when it is not 1 ("ddpm-beta-noise0.8": two exports at
     /// different noise temperatures had the same name but for a number).
     public var fileSampler: String {
-        let noise = drawsNoise && noiseTemperature != 1 ? String(format: "-noise%.1f", noiseTemperature) : ""
+        let noise = drawsNoise && noiseTemperature != 1 ? Self.fileNoise(noiseTemperature) : ""
         switch kind {
         case .ddpm: return "ddpm-\(variance == .posterior ? "post" : variance.rawValue)" + noise
         case .ddim: return String(format: "ddim%d-eta%.1f", steps, eta) + noise
         case .dpmpp: return "dpmpp\(steps)"
         }
     }
+
+    /// A noise temperature in file names: "-noise0.8".
+    public static func fileNoise(_ v: Double) -> String { String(format: "-noise%.1f", v) }
 
     /// Guidance in file names: "-guide7x4", "" without (a scale of 0 is off).
     public var fileGuide: String { guide.map { guideScale == 0 ? "" : String(format: "-guide%dx%g", $0, guideScale) } ?? "" }

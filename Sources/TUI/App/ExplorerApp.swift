@@ -825,7 +825,7 @@ enum ExplorerApp {
         let b = spec.base
         let temp = spec.parameter != .temperature && b.temperature != 1 ? String(format: "-temp%.1f", b.temperature) : ""
         let noise = spec.parameter != .noiseTemperature && spec.drawsNoise && b.noiseTemperature != 1
-            ? String(format: "-noise%.1f", b.noiseTemperature) : ""
+            ? SamplerSettings.fileNoise(b.noiseTemperature) : ""
         return temp + noise
     }
 
