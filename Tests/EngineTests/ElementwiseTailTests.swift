@@ -38,6 +38,40 @@ final class ElementwiseTailTests: XCTestCase {
         }
     }
 
+    /// The stride-2 convolution's phase planes, built 16 input floats at a
+    /// time, hold exactly what their definition says: phase (py, px) row u,
+    /// column v is input row 2u + py - 1, column 2v + px - 1, or 0 outside
+    /// the image; each phase ends in zeros to its length. Widths from 1 to
+    /// 40 (whole 16s, tails, odd), for the 3x3 (k = 3) and 4x4 (k = 4) shapes.
+    func testStridedPhaseSplitMatchesItsDefinition() {
+        for k in [3, 4] {
+            for w in 1...40 {
+                let h = w % 5 + 2, ho = (h + 2 - k) / 2 + 1, wo = (w + 2 - k) / 2 + 1
+                guard ho > 0, wo > 0 else { continue }
+                let hq = ho + 1, wq = wo + 1, phaseLen = hq * wq + 9
+                let src = values(h * w, seed: UInt64(100 * k + w)).map { $0 == 0 ? 0.5 : $0 }
+                var got = [Float](repeating: .nan, count: 4 * phaseLen + 8)
+                src.withUnsafeBufferPointer { s in
+                    got.withUnsafeMutableBufferPointer {
+                        DirectConv.splitPhases(s.baseAddress!, h: h, w: w, hq: hq, wq: wq, into: $0.baseAddress!, phaseLen: phaseLen)
+                    }
+                }
+                var want = [Float](repeating: 0, count: 4 * phaseLen)
+                for ph in 0..<4 {
+                    let py = ph / 2, px = ph % 2
+                    for u in 0..<hq {
+                        for v in 0..<wq {
+                            let r = 2 * u + py - 1, c = 2 * v + px - 1
+                            if r >= 0 && r < h && c >= 0 && c < w { want[ph * phaseLen + u * wq + v] = src[r * w + c] }
+                        }
+                    }
+                }
+                XCTAssertEqual(Array(got[..<(4 * phaseLen)]), want, "k=\(k) \(h)x\(w)")
+                XCTAssertTrue(got[(4 * phaseLen)...].allSatisfy { $0.isNaN }, "k=\(k) \(h)x\(w): written past the planes")
+            }
+        }
+    }
+
     /// The AVX2 convolution's row store (its output rows wp apart, plus the
     /// bias, = or +=): every float is the scalar loop's bit for bit, at every
     /// row width up to 40 and the U-Net's (7, 14, 28; wp = w and w + 2), so

@@ -33,19 +33,7 @@ extension DirectConv {
                     for ci in 0..<cin {
                         let src = x + (ci * n + b) * hw
                         prefetchAhead(x, n: n, b: b, hw: hw, channels: cin, at: ci)
-                        for ph in 0..<4 {
-                            let py = ph / 2, px = ph % 2, dst = xp + ci * g.planeLen + ph * phaseLen
-                            for u in 0..<hq {
-                                let r = 2 * u + py - 1, d = dst + u * wq
-                                if r < 0 || r >= h { for v in 0..<wq { d[v] = 0 }; continue }
-                                // d[v] = row[2 v + px - 1] where that column exists, else 0.
-                                let v0 = 1 - px, v1 = min(wq, (w - px) / 2 + 1), base = src + r * w + px - 1
-                                for v in 0..<v0 { d[v] = 0 }
-                                for v in v0..<v1 { d[v] = base[2 * v] }
-                                for v in v1..<wq { d[v] = 0 }
-                            }
-                            for i in (hq * wq)..<phaseLen { dst[i] = 0 }
-                        }
+                        splitPhases(src, h: h, w: w, hq: hq, wq: wq, into: xp + ci * g.planeLen, phaseLen: phaseLen)
                     }
                     if let pt {
                         pt.pack(xp, stride: g.planeLen, valid: g.planeLen, scratch: xp)
@@ -62,6 +50,55 @@ extension DirectConv {
                 }
             }
         }
+    }
+}
+
+extension DirectConv {
+    /// One input channel (h rows of w) split into the four phases of a
+    /// stride-2 pad-1 convolution, each hq rows of wq then zeros to
+    /// phaseLen: phase (py, px) row u, column v holds input row 2u + py - 1,
+    /// column 2v + px - 1, or 0 outside the image. So phase (py, 0) is a zero
+    /// then the row's odd columns, phase (py, 1) its even columns: both come
+    /// from one pass over the row, 16 (then 8) floats at a time into their
+    /// even and odd lanes (copies only, so the same planes as element by element).
+    static func splitPhases(_ src: UnsafePointer<Float>, h: Int, w: Int, hq: Int, wq: Int,
+                            into dst: UnsafeMutablePointer<Float>, phaseLen: Int) {
+        // Odd columns (phase px = 0, from column 1) and even ones (px = 1); both fit a phase row.
+        let odds = w / 2, evens = (w + 1) / 2
+        if odds + 1 > wq || evens > wq { fatalError("splitPhases: rows of \(w) in \(wq)") }
+        for py in 0..<2 {
+            let p0 = dst + (py * 2) * phaseLen, p1 = p0 + phaseLen
+            for u in 0..<hq {
+                let r = 2 * u + py - 1, d0 = p0 + u * wq, d1 = p1 + u * wq
+                if r < 0 || r >= h {
+                    d0.update(repeating: 0, count: wq); d1.update(repeating: 0, count: wq)
+                    continue
+                }
+                let row = src + r * w, o = d0 + 1
+                d0[0] = 0
+                var c = 0
+                while c + 16 <= w {
+                    let v = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(d1 + c / 2).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(o + c / 2).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+                    c += 16
+                }
+                if c + 8 <= w {
+                    let v = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(d1 + c / 2).storeBytes(of: v.evenHalf, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(o + c / 2).storeBytes(of: v.oddHalf, as: SIMD4<Float>.self)
+                    c += 8
+                }
+                while c < w {
+                    d1[c / 2] = row[c]
+                    if c + 1 < w { o[c / 2] = row[c + 1] }
+                    c += 2
+                }
+                for v in (odds + 1)..<wq { d0[v] = 0 }
+                for v in evens..<wq { d1[v] = 0 }
+            }
+        }
+        for ph in 0..<4 { (dst + ph * phaseLen + hq * wq).update(repeating: 0, count: phaseLen - hq * wq) }
     }
 }
 
