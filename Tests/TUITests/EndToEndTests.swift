@@ -382,7 +382,7 @@ final class EndToEndTests: XCTestCase {
 
     /// Pasted text (bracketed, as a terminal sends it once the explorer asks) is read whole and ignored:
     /// a "q" in it quit the explorer and the rest ran in the shell. A mouse report and an OSC answer
-    /// are not keys either (their digits could switch views).
+    /// are not keys either (their digits could switch views), and Ctrl-S does not stop the screen.
     func testPasteAndTerminalReportsAreNotKeys() throws {
         let dir = Shell.temporaryDirectory("paste")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -395,6 +395,12 @@ final class EndToEndTests: XCTestCase {
         waitFor("the reports ignored") { $0.contains("a terminal report was ignored") }
         XCTAssertTrue(Self.status(pane()).contains("finished"), "still the sample view's finished run:\n\(pane())")
         XCTAssertTrue(Shell.read(dir + "/exit").isEmpty, "the explorer still runs")
+        // Ctrl-S is a key, not the terminal's XOFF: with flow control on, the screen froze (q did nothing) until Ctrl-Q.
+        keys("C-s")
+        keys("?")
+        waitFor("the help, after Ctrl-S") { $0.contains("Keys — Sample view") }
+        keys("x")
+        waitFor("the help closed") { !$0.contains("Keys — Sample view") }
         keys("q")
         XCTAssertTrue(Shell.poll(timeout: 15) { Shell.read(dir + "/exit").contains("EXIT=0") })
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/leaked.txt"), "nothing of the paste ran in the shell")

@@ -52,6 +52,15 @@ final class Terminal {
         let codeset = String(cString: nl_langinfo(nl_item(CODESET)))
         let unicode = codeset.uppercased() == "UTF-8" || codeset.uppercased() == "UTF8"
         cbreak(); noecho(); nonl()
+        // Ctrl-S is a key here, not XOFF: with the terminal's flow control on it stopped output, and the
+        // drawing thread blocked in write until Ctrl-Q while the run went on unseen (and q did nothing).
+        // (ncurses keeps this as the program's mode; endwin gives the shell its own back.)
+        var tio = termios()
+        if tcgetattr(STDIN_FILENO, &tio) == 0 {
+            tio.c_iflag &= ~tcflag_t(IXON)
+            _ = tcsetattr(STDIN_FILENO, TCSANOW, &tio)
+            def_prog_mode()
+        }
         keypad(cn_stdscr(), true)
         // Bracketed paste: the terminal marks pasted text, which is read whole and ignored.
         fputs("\u{1b}[?2004h", stdout); fflush(stdout)
