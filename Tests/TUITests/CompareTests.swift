@@ -102,6 +102,11 @@ final class CompareTests: XCTestCase {
         let note = try XCTUnwrap(CompareView.note(CompareSpec(parameter: .variance, base: SamplerSettings())))
         XCTAssertTrue(note.contains("differ only in the last steps"), note)
         XCTAssertLessThanOrEqual(try XCTUnwrap(CompareView.note(CompareSpec(parameter: .variance, base: SamplerSettings()), width: 78)).count, 78)
+        // In ASCII the variances go by the rows' names: β and β̃ both came out "b" ("s2=b and b differ").
+        for width in [200, 78] {
+            let ascii = try XCTUnwrap(CompareView.note(CompareSpec(parameter: .variance, base: SamplerSettings()), width: width, unicode: false))
+            XCTAssertTrue(ascii.hasPrefix("var=beta and var=post differ only") && ascii.allSatisfy(\.isASCII) && ascii.count <= width, ascii)
+        }
         // DDIM steps with the sample view's η left above 0: the rows' digits differ at every count, and the note says why.
         let noisy = CompareSpec(parameter: .steps, base: SamplerSettings(kind: .ddim, steps: 50, eta: 0.2))
         let etaNote = try XCTUnwrap(CompareView.note(noisy))

@@ -73,13 +73,17 @@ enum CompareView {
 
     /// Why a comparison may show little difference, where the chapter explains
     /// it: the whole sentence if it fits in `width`, else a shorter one.
-    static func note(_ spec: CompareSpec, width: Int = .max) -> String? {
+    /// Without `unicode` the variances are named as the rows name them (β and β̃ both come out "b" in ASCII).
+    static func note(_ spec: CompareSpec, width: Int = .max, unicode: Bool = true) -> String? {
         let b = spec.base
         let (long, short): (String, String)
         switch spec.parameter {
         case .temperature where b.kind == .ddpm:
             long = "DDPM adds fresh noise z at every step, which washes out x_T's scale: rows differ little (d: DDIM keeps it)"
             short = "DDPM's fresh noise z washes out x_T's scale: rows differ little (d: DDIM)"
+        case .variance where !unicode:
+            long = "var=beta and var=post differ only in the last steps (post < beta near t=0): the rows look alike (= shows both)"
+            short = "var=beta and var=post differ only near t=0: the rows look alike"
         case .variance:
             long = "σ²=β and σ²=β̃ differ only in the last steps (β̃_t < β_t near t=0): the rows look alike (= shows both)"
             short = "σ²=β and β̃ differ only near t=0: the rows look alike"
@@ -135,7 +139,7 @@ enum CompareView {
         var parts = ["compare \(c.spec.parameter.rawValue)", slowest.map { "step \($0.step)/\($0.totalSteps)" } ?? "", state,
                      "base " + base(c.spec, unicode: s.caps.unicode), "seed \(c.spec.seed)", "\(c.spec.n) per row"]
         // Rows that do not fit: which are shown, here when a chapter note takes the notes' row.
-        if let shown = rowsShown(s), shown < c.rows.count, note(c.spec, width: s.width - 2) != nil {
+        if let shown = rowsShown(s), shown < c.rows.count, note(c.spec, width: s.width - 2, unicode: s.caps.unicode) != nil {
             let first = firstRow(s, rows: c.rows.count, shown: shown)
             parts.insert("rows \(first + 1)-\(first + shown) of \(c.rows.count) \(scrollKeys(s))", at: 2)
         }
@@ -221,9 +225,9 @@ enum CompareView {
                        "div: per-pixel variance of the row · \(sure): " + (c.guidedDigit.map { "read as \($0), " } ?? "") + "p ≥ 0.9 · s: time on the row",
                        "div: row variance · \(sure): p ≥ 0.9 · s: time"].map { s.caps.unicode ? $0 : CompareFigure.ascii($0) }
         let head = notes.joined(separator: ", ")
-        if let n = note(c.spec, width: W - 2) {
+        if let n = note(c.spec, width: W - 2, unicode: s.caps.unicode) {
             // The rows and digits not shown before the note where both fit ("sure 8/8" under 6 digits read as a miscount).
-            let beside = notes.isEmpty ? nil : note(c.spec, width: W - 2 - head.count - 3).map { head + " · " + $0 }
+            let beside = notes.isEmpty ? nil : note(c.spec, width: W - 2 - head.count - 3, unicode: s.caps.unicode).map { head + " · " + $0 }
             buf.text(1, H - 3, fitting((beside.map { [$0] } ?? []) + [n], width: W - 2), fg: 226, maxWidth: W - 2)
         } else {
             // The longest legend that fits beside the notes (then without "enlarge the window"), not one cut mid-word.
