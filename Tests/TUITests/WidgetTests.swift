@@ -436,6 +436,49 @@ final class WidgetTests: XCTestCase {
         }
     }
 
+    /// The zoom's stages and its p(class) curve are spread by t, not by step: a run that went from
+    /// DDPM (steps of one t) to DDIM (steps of 20) midway had four of five stages in its first tenth
+    /// of t and its curve's t's where the schedule's plots beside it do not put them. For steps of
+    /// one t, the same stages as by step, and the values in t order.
+    func testZoomStagesAndCurveAreSpreadByT() throws {
+        func frames(_ ts: [Int]) -> [RecordedFrame] {
+            ts.enumerated().map { i, t in
+                RecordedFrame(Frame(step: i, totalSteps: ts.count, t: t, tNext: max(0, t - 1), n: 1, size: 28,
+                                    xt: [Float](repeating: 0, count: 784), x0: [Float](repeating: 0, count: 784),
+                                    xNext: [], eps: Stats(), x0Outside: 0), keep: 1, readings: [])
+            }
+        }
+        // DDPM: 1000 steps; every 111th frame, as evenly by step.
+        let ddpm = frames(Array((0..<1000).reversed()))
+        XCTAssertEqual(ZoomView.stages(ddpm, count: 1000), (0..<10).map { $0 * 111 })
+        XCTAssertEqual(ZoomView.stages(ddpm, count: 50, most: 10), (0..<10).map { Int((Double($0) * 49 / 9).rounded()) })
+        XCTAssertEqual(ZoomView.stages(ddpm, count: 1), [0])
+        XCTAssertEqual(ZoomView.byT(Array(ddpm[..<5]), [0, 1, 2, 3, 4]), [4, 3, 2, 1, 0], "t = 995...999")
+        // DDPM for 88 steps (t = 999...912), then DDIM by 20 to t = 11 or so.
+        let mixed = frames(Array(stride(from: 999, through: 912, by: -1)) + Array(stride(from: 911, through: 0, by: -20)))
+        let picked = ZoomView.stages(mixed, count: mixed.count).map { mixed[$0].t }
+        XCTAssertEqual(picked.first, 999); XCTAssertEqual(picked.last, mixed.last!.t)
+        XCTAssertEqual(picked.count, 10)
+        for (a, b) in zip(picked, picked.dropFirst()) {
+            XCTAssertEqual(Double(a - b), Double(999 - mixed.last!.t) / 9, accuracy: 11, "stages \(picked) evenly in t")
+        }
+        // The curve: one value a t, linear between the frames' t's (here the value is the t itself).
+        let last3 = Array(mixed.suffix(3))                          // t = 51, 31, 11
+        XCTAssertEqual(ZoomView.byT(last3, last3.map { Double($0.t) }), (11...51).map(Double.init))
+        // Readings the zoom draws: the cursor at the shown step's t, the curve over t = 11 ... 999.
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule())
+        st.snapshot = AppTests.fakeSnapshot(steps: 1)
+        let reading = st.snapshot.history[0].readings
+        st.snapshot.history = mixed.map { RecordedFrame(Frame(step: $0.step, totalSteps: mixed.count, t: $0.t, tNext: $0.tNext, n: 4, size: 28,
+                                                                xt: st.snapshot.history[0].xtFloats(), x0: st.snapshot.history[0].x0Floats(),
+                                                                xNext: [], eps: Stats(), x0Outside: 0), keep: 4, readings: reading) }
+        st.zoom = true
+        let text = render(st).text
+        // The strip labels the stages by t: one near the middle of t, which spread by step it lacked.
+        XCTAssertTrue(text.contains("t=\(picked[4])") || text.contains(" \(picked[4]) "), text)
+        XCTAssertTrue(text.contains("t=999"), text)
+    }
+
     /// Every view at 80x24 and 120x40, on a 256-colour terminal, an 8-colour
     /// one (with the colours each cell gets there: fg and bg as 0-7, '.' for
     /// the default) and under LANG=C (ASCII). Re-record with RECORD_SNAPSHOTS=1

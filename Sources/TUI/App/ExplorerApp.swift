@@ -897,7 +897,7 @@ enum ExplorerApp {
         // As shown: a finished run's final sample where x_t was (ZoomView.finalDigit).
         let final = ZoomView.finalDigit(s, k, side: f.size)
         let pair = (final ?? ZoomView.digit(f, k, xt: true).map { $0 / r }) + ZoomView.digit(f, k)
-        let at = ZoomView.stages(idx + 1)
+        let at = ZoomView.stages(history, count: idx + 1)
         let stages = at.flatMap { ZoomView.digit(history[$0], k) }
         let count = stages.count / (f.size * f.size)
         // Each stage labelled with its t, as the strip on screen is (a slide of bare images said nothing of when);

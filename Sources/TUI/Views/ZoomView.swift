@@ -22,11 +22,38 @@ enum ZoomView {
         return (k + 1) * px <= all.count ? Array(all[(k * px)..<((k + 1) * px)]) : nil
     }
 
-    /// Indices of up to `most` frames spread evenly over the recording (first and last included).
-    static func stages(_ count: Int, most: Int = 10) -> [Int] {
+    /// Indices of up to `most` of the frames `history[..<count]`, spread evenly in t (first and last
+    /// included): the frame nearest each of `most` evenly spaced t's (the later one on a tie), each once.
+    /// Spread by step instead, a run that went from DDPM's steps of 1 to DDIM's of 20 midway had
+    /// four stages in its first tenth of t and none between t=916 and t=49; for steps of one size
+    /// both pick the same frames.
+    static func stages(_ history: [RecordedFrame], count: Int, most: Int = 10) -> [Int] {
         guard count > 0 else { return [] }
-        let k = min(most, count)
-        return (0..<k).map { k == 1 ? count - 1 : Int((Double($0) * Double(count - 1) / Double(k - 1)).rounded()) }
+        let k = min(most, count), first = Double(history[0].t), last = Double(history[count - 1].t)
+        if k == 1 { return [count - 1] }
+        var picked: [Int] = [], i = 0
+        for j in 0..<k {
+            let t = first + (last - first) * Double(j) / Double(k - 1)
+            // t falls along the recording: move on while the next frame is at least as near.
+            while i + 1 < count && abs(Double(history[i + 1].t) - t) <= abs(Double(history[i].t) - t) { i += 1 }
+            if picked.last != i { picked.append(i) }
+        }
+        return picked
+    }
+
+    /// `values` of the frames (t falling) spread over t = frames.last.t ... frames.first.t, one per t,
+    /// rising: linear between the frames' t's, so that a plot of it puts every t where the schedule's
+    /// plots put it (by step, DDIM's steps of 20 t's were as wide as DDPM's of one). For steps of one t,
+    /// the values reversed.
+    static func byT(_ frames: [RecordedFrame], _ values: [Double]) -> [Double] {
+        guard let lo = frames.last?.t, let hi = frames.first?.t, hi > lo else { return Array(values.reversed()) }
+        var out = [Double](repeating: values.last!, count: hi - lo + 1)
+        for i in 0..<(frames.count - 1) {
+            let ta = frames[i].t, tb = frames[i + 1].t, va = values[i], vb = values[i + 1]
+            guard ta > tb else { continue }
+            for u in tb...ta { out[u - lo] = u == ta ? va : u == tb ? vb : vb + (va - vb) * Double(u - tb) / Double(ta - tb) }
+        }
+        return out
     }
 
     /// Pixels a side of the two big digits: 1:1 when both fit side by side in `width` columns with 10
@@ -115,7 +142,7 @@ enum ZoomView {
         let rowsAvail = l.top + l.contentH - sy
         var pick: (scale: Int, perRow: Int, cell: (w: Int, h: Int), idxs: [Int])? = nil
         for (most, sc) in [(10, 2), (10, 3), (5, 2), (5, 3), (10, 4), (5, 4)] {
-            let idxs = stages(idx + 1, most: most)
+            let idxs = stages(history, count: idx + 1, most: most)
             let strip = stripLayout(stages: idxs.count, scale: sc, side: side, mode: s.mode, width: W)
             if strip.height <= rowsAvail { pick = (sc, strip.perRow, strip.cell, idxs); break }
         }
@@ -161,14 +188,16 @@ enum ZoomView {
         let final = k < finals.count ? finals[k] : last.readings[k]
         // Drawn with t rising to the right, as the schedule's plots beside it are (by step, the first
         // step at the left, it read backwards next to them): the newest step at the left.
-        let p = Array(frames.map { Double($0.readings[k].probs[final.digit]) }.reversed())
-        let e = Array(frames.map { Double($0.readings[k].entropy) / log2(10) }.reversed())
+        let p = byT(frames, frames.map { Double($0.readings[k].probs[final.digit]) })
+        let e = byT(frames, frames.map { Double($0.readings[k].entropy) / log2(10) })
         var plot = PlotWidget(series: [.init(p, color: 114), .init(e, color: 209)],
                               title: title(final.digit, w, caps: s.caps), caps: s.caps)
         plot.yRange = (0, 1)
         plot.xName = "t"
         plot.xLabels = ("t=\(last.t)", "t=\(frames.first!.t)")
-        plot.cursor = p.count - 1 - (s.scrub ?? (history.count - 1)).clamped(0, max(0, p.count - 1))
+        // At the t of the step shown (the scrubbed one, else the newest).
+        let shown = history[(s.scrub ?? (history.count - 1)).clamped(0, history.count - 1)]
+        plot.cursor = (shown.t - last.t).clamped(0, max(0, p.count - 1))
         plot.render(into: &buf, x: x, y: y, w: w, h: h)
         return h
     }
