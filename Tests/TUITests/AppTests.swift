@@ -161,10 +161,11 @@ final class AppTests: XCTestCase {
 
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.
     func testFromTheNextStepMessageGoesWhenTheRunEnds() throws {
-        let r = try Self.smallRunner(T: 10)
+        // (T = 100: d's DDIM 50 is a sampler the engine runs; at T = 10 it refused it, and said so.)
+        let r = try Self.smallRunner(T: 100)
         r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
         r.tick(); r.tick()
-        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 10))
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 100))
         _ = reduce(&st, .engine(r.snapshot))
         guard case .command(let cmd)? = reduce(&st, .key(.char("d"))).first else { return XCTFail("no command") }
         XCTAssertTrue(st.message?.contains("from the next step") ?? false, st.message ?? "")

@@ -783,4 +783,36 @@ final class ForkTests: XCTestCase {
         _ = reduce(&named, .nextTrainOut("/home/lecturer/courses/generative-models/week-3/live-demo/runs/ddpm-train-12.safetensors"))
         XCTAssertTrue(render(named).lines().contains { $0.contains("│    …") && $0.contains("/runs/ddpm-train-12.safetensors │") }, render(named).text)
     }
+
+    /// `f` pressed just after t, T or r: the screen still shows the run before the restart, so it asks for
+    /// a step the new run has not reached. The engine refuses it (it read past the new recording and
+    /// the explorer died, SIGILL), says why, and the screen drops the fork it drew ahead of the answer.
+    func testForkOfAStepTheRestartedRunLacksIsRefused() throws {
+        let r = try AppTests.smallRunner(T: 40)
+        r.handle(.startSampling(SamplerSettings(), n: 2, seed: 4))
+        for _ in 0..<12 { r.tick() }
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 40))
+        st.snapshot = r.snapshot
+        var warmer = SamplerSettings(); warmer.temperature = 1.1
+        r.handle(.retemper(warmer))
+        r.tick()
+        XCTAssertEqual(r.snapshot.history.count, 1, "the new run has taken one step")
+        let ask = reduce(&st, .key(.char("f")))
+        XCTAssertEqual(ask, [.command(.fork(st.settings, at: 12))], "f asks for the step the screen shows")
+        XCTAssertTrue(st.forking && st.message?.hasPrefix("forked after") == true)
+        for case .command(let c) in ask { r.handle(c) }
+        XCTAssertNil(r.snapshot.forkSettings)
+        XCTAssertEqual(r.snapshot.refusals, 1)
+        XCTAssertEqual(r.snapshot.message, "not forked: the run started again before f arrived; f forks the new run")
+        _ = reduce(&st, .engine(r.snapshot))
+        XCTAssertFalse(st.forking, "no fork on screen")
+        XCTAssertFalse(st.forkFocus)
+        XCTAssertEqual(st.message, r.snapshot.message)
+        // The run goes on, and f now forks it.
+        r.tick()
+        _ = reduce(&st, .engine(r.snapshot))
+        for case .command(let c) in reduce(&st, .key(.char("f"))) { r.handle(c) }
+        XCTAssertNotNil(r.snapshot.forkSettings)
+        XCTAssertEqual(r.snapshot.refusals, 1)
+    }
 }

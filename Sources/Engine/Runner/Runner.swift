@@ -139,6 +139,11 @@ public final class Runner {
                 if s == nil && nonFiniteOnFork { snapshot.nonFinite = nil; nonFiniteOnFork = false }
                 if let s, let base = sampler {
                     let from = at ?? snapshot.history.count
+                    // (A step past the run's recording: the screen asked for it from the run before a
+                    // restart, t, T or r, that the engine carried out first.)
+                    guard from <= snapshot.history.count else {
+                        throw EngineError.invalidArgument("not forked: the run started again before f arrived; f forks the new run")
+                    }
                     guard from < snapshot.history.count || !base.isFinished else {
                         throw EngineError.invalidArgument("the run has finished: scrub back (←) to the step to fork from")
                     }
@@ -207,6 +212,7 @@ public final class Runner {
             }
         } catch {
             snapshot.message = "\(error)"
+            snapshot.refusals += 1
             bump()
             return [.error("\(error)")]
         }
@@ -241,7 +247,8 @@ public final class Runner {
     /// nearest saved state before it, then the steps between replayed with the
     /// settings each of them used (so the fork starts from exactly that x_t).
     private func samplerAt(step: Int) throws -> Sampler {
-        guard let base = sampler, let key = states.keys.filter({ $0 <= step }).max(), let st = states[key] else {
+        guard let base = sampler, step <= snapshot.history.count,
+              let key = states.keys.filter({ $0 <= step }).max(), let st = states[key] else {
             throw EngineError.invalidArgument("no recorded state to fork from at step \(step)")
         }
         let s = try Sampler(schedule: schedule, settings: st.settings, n: base.n, size: base.size, seed: base.seed, guidance: guidance)

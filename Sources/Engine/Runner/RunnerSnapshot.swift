@@ -67,7 +67,11 @@ public struct RunnerSnapshot: Sendable {
         public var result: VariationalBound.Result
         public var seconds: Double
     }
+    /// The engine's last news, or why it refused the last command it could not carry out.
     public var message: String? = nil
+    /// Commands the engine refused so far (`message` says why the last was): a refusal the
+    /// screen has not shown yet is one past the count it saw.
+    public var refusals = 0
     /// The t at which the network's output stopped being finite numbers (NaN or infinity:
     /// broken weights); sampling stops there and does not resume. nil: all is well.
     public var nonFinite: Int? = nil

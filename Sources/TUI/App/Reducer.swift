@@ -35,6 +35,12 @@ public func reduce(_ s: inout AppState, _ a: Action) -> [Effect] {
         if s.screen == .sample, let m = s.message, m.hasPrefix("sample "), m.contains(" shown selected") { saySelected(&s) }
         return []
     case .engine(var snap):
+        // A command the engine refused (a fork of a step that its run, started again meanwhile, does
+        // not have): say why, and drop the fork the reducer drew before the engine answered.
+        if snap.refusals > s.snapshot.refusals, let m = snap.message {
+            s.message = m
+            if s.pendingFork != nil && snap.forkSettings == nil { s.pendingFork = nil; s.forkFocus = false }
+        }
         // A fork just asked for: snapshots the engine published before it read `f` keep the fork as
         // the reducer drew it; the engine's own replaces it (or, if it never comes, the request lapses).
         if let asked = s.pendingFork {
