@@ -159,6 +159,19 @@ final class AppTests: XCTestCase {
         XCTAssertEqual(mark(TermCaps(unicode: true, colors: 0)), "past range")
     }
 
+    /// d on a model of 10 steps: DDIM at most 10 steps, which the engine runs (it refused DDIM 50).
+    func testDdimOnAModelOfFewStepsFitsItsT() throws {
+        let r = try Self.smallRunner(T: 10)
+        r.handle(.startSampling(SamplerSettings(), n: 1, seed: 1))
+        r.tick()
+        var st = AppState(caps: .full, width: 120, height: 40, schedule: try NoiseSchedule(T: 10))
+        _ = reduce(&st, .engine(r.snapshot))
+        for case .command(let c) in reduce(&st, .key(.char("d"))) { r.handle(c) }
+        XCTAssertEqual(st.settings.kind, .ddim); XCTAssertEqual(st.settings.steps, 10)
+        XCTAssertEqual(r.snapshot.refusals, 0, r.snapshot.message ?? "")
+        XCTAssertEqual(r.snapshot.settings.steps, 10)
+    }
+
     /// "DDIM 50 from the next step" stays while steps are left and goes once the run has finished.
     func testFromTheNextStepMessageGoesWhenTheRunEnds() throws {
         // (T = 100: d's DDIM 50 is a sampler the engine runs; at T = 10 it refused it, and said so.)

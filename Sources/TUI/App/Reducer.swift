@@ -383,6 +383,8 @@ private func sampleKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         }
     case .char("d"):
         set.kind = set.kind.next
+        // A model of fewer steps than DDIM's 50 (ddpm train --T 10): at most its T (the engine refused 50).
+        if set.kind != .ddpm { set.steps = min(set.steps, s.schedule.T) }
         if !s.focusedSideFinished && !s.focusHistory.isEmpty {
             // Mid-run the new sampler takes over from the next step: from the x_t the step on screen
             // made (a frame shows x_t and the step from it, already taken), not the x_t shown.
