@@ -257,7 +257,8 @@ public enum KeyHelp {
         ("8 85%", "under a digit: the classifier's guess, its p (90%+: sure)"),
         ("no ink", "under a digit: too few inked pixels (all ink: too many)"),
         ("red / blue", "pixels past the range shown (blue: below it, half-block)"),
-        ("side panel", "ε̂: predicted noise, about N(0,1) (smaller near t=0); x̂0 past: outside [-1,1]"),
+        ("side panel", "ε̂: predicted noise, about N(0,1) (smaller near t=0); x̂0 past>.1: its pixels outside [-1,1] by over 0.1 (any: at all)"),
+        ("plots", "over t (T-1 at the right): the line and ▲ mark the step shown; ┴ the steps a DDIM or DPM++ run takes"),
     ]
     /// The sample view while replaying a recording.
     public static let replay: [(String, String)] = [
