@@ -1231,7 +1231,18 @@ final class AppTests: XCTestCase {
             return XCTFail("b sends no bound command: \(effects)")
         }
         XCTAssertEqual(size, 28); XCTAssertEqual(digit, 1); XCTAssertEqual(draws, ForwardView.boundDraws)
+        // Until the engine answers, the run waits behind the bound, and the sample view says so, not "running".
+        st.screen = .sample; st.snapshot.running = true
+        XCTAssertTrue(SampleView.statusLine(st).hasSuffix("waits while the engine computes a bound (view 3, b)"), SampleView.statusLine(st))
+        st.screen = .forward
         r.handle(cmd)
+        XCTAssertEqual(r.snapshot.boundsAnswered, 1)
+        var answered = r.snapshot, seen = st; answered.running = true
+        seen.screen = .sample
+        _ = reduce(&seen, .engine(answered))
+        XCTAssertEqual(seen.boundsPending, 0)
+        XCTAssertTrue(SampleView.statusLine(seen).hasSuffix("running"), SampleView.statusLine(seen))
+        st.snapshot.running = false
         let b = try XCTUnwrap(r.snapshot.bound)
         XCTAssertEqual(b.result.perT.count, 30)
         XCTAssertTrue(b.result.perT.allSatisfy { $0 >= 0 && $0.isFinite })

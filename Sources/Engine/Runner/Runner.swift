@@ -175,6 +175,7 @@ public final class Runner {
                 return events
             case .setSpeed(let v): snapshot.speedLimit = v
             case .bound(let image, let size, let digit, let variance, let draws):
+                defer { snapshot.boundsAnswered += 1 }
                 var ds = Dataset(images: image, labels: [0], side: size)
                 ds = try ds.padded(to: model.imageSize)
                 let t0 = Benchmark.now()

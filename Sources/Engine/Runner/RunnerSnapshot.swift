@@ -61,6 +61,8 @@ public struct RunnerSnapshot: Sendable {
     /// Every digit's last bound, by digit: a bound asked for while another computed is kept, and shown
     /// when its digit is (the message names only the newest).
     public var bounds: [Int: BoundCurve] = [:]
+    /// Bound commands carried out (or refused): the run waited while each was computed.
+    public var boundsAnswered = 0
     public struct BoundCurve: Sendable {
         public var digit: Int
         public var variance: VarianceKind

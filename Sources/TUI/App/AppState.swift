@@ -101,6 +101,11 @@ public struct AppState: Sendable {
     /// Whether the network also reads the previous step's x̂0 (self-conditioning; the equation panel says so).
     public var selfConditioned = false
     public var schedule: NoiseSchedule
+    /// Bounds asked for (`b` in the forward view) of this engine. It computes them on its own
+    /// thread, so the run and the comparison wait meanwhile (about 15 s each here).
+    public var boundsAsked = 0
+    /// Bounds asked for that the engine has not answered yet.
+    public var boundsPending: Int { max(0, boundsAsked - snapshot.boundsAnswered) }
     public var forwardT = 250
     public var forwardDigit = 0
     public var forwardDigits: Dataset? = nil

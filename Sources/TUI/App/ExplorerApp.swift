@@ -337,7 +337,7 @@ enum ExplorerApp {
                 state.hasModel = true; state.modelNote = ""
                 state.modelLabel = l.label; state.objective = l.objective; state.selfConditioned = l.selfConditioned
                 state.schedule = sched
-                state.snapshot = RunnerSnapshot(); state.scrub = nil; state.forkFocus = false
+                state.snapshot = RunnerSnapshot(); state.scrub = nil; state.forkFocus = false; state.boundsAsked = 0
                 state.pendingFork = nil; state.pendingRestart = nil
                 if !net.config.learnSigma { state.compareValues[.variance] = nil }
                 // The sample view's settings, where the new model allows them; else the defaults for its T.

@@ -825,6 +825,7 @@ private func forwardKey(_ s: inout AppState, _ k: Key) -> [Effect] {
         guard let data = s.forwardDigits, data.count > 0 else { s.message = "no MNIST test digits to bound"; return [] }
         let d = min(s.forwardDigit, data.count - 1), px = data.side * data.side
         s.message = "the bound of digit #\(d): \(s.schedule.T) model calls of \(ForwardView.boundDraws) draws each..."
+        s.boundsAsked += 1
         return [.command(.bound(image: Array(data.images[(d * px)..<((d + 1) * px)]), size: data.side, digit: d,
                                 variance: s.settings.variance, draws: ForwardView.boundDraws))]
     case .char(let c) where !c.isWhitespace:

@@ -130,7 +130,7 @@ enum CompareView {
 
     static func statusLine(_ s: AppState) -> String {
         guard let c = s.snapshot.compare else { return "compare: starting…" }
-        let state = c.finished ? "finished" : (c.running ? "running" : "paused")
+        let state = c.finished ? "finished" : c.running && s.boundsPending > 0 ? "waits for a bound (view 3, b)" : (c.running ? "running" : "paused")
         let steps = c.rows.map { "\($0.step)/\($0.totalSteps)" }
         // Running: the row with the most steps left; finished: the longest row (every row is done).
         let slowest = c.finished ? c.rows.max { $0.totalSteps < $1.totalSteps }

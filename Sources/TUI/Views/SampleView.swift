@@ -142,6 +142,7 @@ enum SampleView {
         let recordingEnd = s.replay != nil && !snap.running && !snap.finished && s.scrub == nil
             && snap.final == nil && snap.recordedSteps.map { snap.history.count >= $0 } == true
         fields.append(snap.nonFinite != nil ? ("stopped: output not finite", "NaN", 1) : recordingEnd ? ("end of recording (made mid-run)", "rec end", 1)
+                      : snap.running && s.boundsPending > 0 ? ("waits while the engine computes a bound (view 3, b)", "waits for a bound", 1)
                       : (snap.running ? "running" : (snap.finished ? "finished" : "paused"),
                          // (Finished, the short line already begins "done" where it is not scrubbed or forked.)
                          snap.running ? "running" : (snap.finished ? (s.scrub == nil && !s.forking ? "" : "done") : "paused"), 1))
