@@ -138,24 +138,27 @@ public struct Evaluation {
         return Scores(values: r, n: n, confident: confident, frechetReplicates: fd.replicates, kernelReplicates: kid.replicates)
     }
 
-    /// How many of the first `n` images are, pixel for pixel, images of `reference`: a set that is
-    /// the reference itself (`eval --images` of the test digits) scores as close to it as anything
-    /// can (precision and recall 1, FD below the held-out digits'), which no generated set does.
-    public static func referenceOverlap(_ images: [Float], n: Int, reference: Dataset) -> Int {
+    /// For each set, how many of its first `n` images are, pixel for pixel, images of `reference`: a
+    /// set that is the reference itself (`eval --images` of the test digits) scores as close to it as
+    /// anything can (precision and recall 1, FD below the held-out digits'), which no generated set does.
+    /// The reference is indexed once for all the sets.
+    public static func referenceOverlaps(_ sets: [[Float]], n: Int, reference: Dataset) -> [Int] {
         let px = reference.side * reference.side
-        precondition(px == MNIST.pixels && images.count >= n * px)
+        precondition(px == MNIST.pixels && sets.allSatisfy { $0.count >= n * px })
         func hash(_ p: UnsafeBufferPointer<Float>, _ i: Int) -> UInt64 {
             var h: UInt64 = 0xcbf29ce484222325
             for j in 0..<px { h = (h ^ UInt64(p[i * px + j].bitPattern)) &* 0x100000001b3 }
             return h
         }
-        return reference.images.withUnsafeBufferPointer { ref in images.withUnsafeBufferPointer { img in
+        return reference.images.withUnsafeBufferPointer { ref in
             var byHash: [UInt64: [Int]] = [:]
             for r in 0..<reference.count { byHash[hash(ref, r), default: []].append(r) }
-            return (0..<n).filter { i in
-                byHash[hash(img, i)]?.contains { r in (0..<px).allSatisfy { ref[r * px + $0] == img[i * px + $0] } } ?? false
-            }.count
-        } }
+            return sets.map { images in images.withUnsafeBufferPointer { img in
+                (0..<n).filter { i in
+                    byHash[hash(img, i)]?.contains { r in (0..<px).allSatisfy { ref[r * px + $0] == img[i * px + $0] } } ?? false
+                }.count
+            } }
+        }
     }
 
     /// How many of the images the classifier reads with p >= 0.9 and that carry

@@ -163,8 +163,9 @@ struct EvalCommand: ParsableCommand {
             if !(scores + [real]).allSatisfy({ $0["frechet"].isFinite && $0["inception_score"].isFinite }) {
                 throw CLIError("\(clsPath): the classifier's features of these images are not finite numbers (weights too large?): it cannot score them")
             }
+            let overlaps = Evaluation.referenceOverlaps(sets.map(\.images), n: nf, reference: test)
             for i in scores.indices {
-                scores[i].values["reference_overlap"] = Double(Evaluation.referenceOverlap(sets[i].images, n: nf, reference: test)) / Double(nf)
+                scores[i].values["reference_overlap"] = Double(overlaps[i]) / Double(nf)
                 scores[i].values["sobel_ratio"] = scores[i]["sobel_energy"] / real["sobel_energy"]
                 scores[i].values["frechet_ratio"] = scores[i]["frechet"] / real["frechet"]
             }
