@@ -105,4 +105,35 @@ final class VariationalBoundTests: XCTestCase {
         XCTAssertNotEqual(centre.total, a.total)
         XCTAssertEqual(centre.perT.count, 50)
     }
+
+    /// Weights whose output overflows: the bound is not a number, and it says so after the
+    /// first model call whose term is not finite, not after all T of them; likewise the
+    /// sampler's `finiteSamples` throws at the first step whose x is not finite.
+    func testOverflowStopsAtTheFirstTermOrStep() throws {
+        final class Overflowing: NoisePredictor {
+            let imageSize = 4, from: Int
+            var calls = 0
+            init(from t: Int) { from = t }
+            func predictNoise(_ x: UnsafePointer<Float>, t: [Int], out: UnsafeMutablePointer<Float>) {
+                calls += 1
+                for i in 0..<(t.count * 16) { out[i] = t[i / 16] <= from ? .infinity : 0.1 }
+            }
+        }
+        let sch = try NoiseSchedule(T: 50)
+        let images: [Float] = (0..<32).map { Float(($0 * 53) % 256) / 127.5 - 1 }
+        let model = Overflowing(from: 40)
+        let r = VariationalBound.compute(model: model, schedule: sch, images: images, n: 2, size: 4, clip: false, batch: 1)
+        XCTAssertFalse(r.total.isFinite)
+        XCTAssertEqual(model.calls, 10, "t = 49 ... 40, then no more (the second image's batch included)")
+        let sound = Overflowing(from: -1)
+        XCTAssertTrue(VariationalBound.compute(model: sound, schedule: sch, images: images, n: 2, size: 4, clip: false, batch: 1).total.isFinite)
+        XCTAssertEqual(sound.calls, 100)
+
+        let sampling = Overflowing(from: 40)
+        let s = try Sampler(schedule: sch, settings: SamplerSettings(kind: .ddpm), n: 2, size: 4, seed: 1)
+        XCTAssertThrowsError(try s.finiteSamples(sampling)) { XCTAssertEqual($0 as? EngineError, .nonFiniteSamples) }
+        XCTAssertEqual(sampling.calls, 10, "DDPM steps t = 49 ... 40")
+        let fine = try Sampler(schedule: sch, settings: SamplerSettings(kind: .ddpm), n: 2, size: 4, seed: 1)
+        XCTAssertEqual(try fine.finiteSamples(Overflowing(from: -1)).count, 32)
+    }
 }

@@ -75,7 +75,7 @@ public enum VariationalBound {
         let x0 = FloatBuffer(count: lastB), xt = FloatBuffer(count: lastB), eps = FloatBuffer(count: lastB)
         let xhat = FloatBuffer(count: lastB), qMean = FloatBuffer(count: lastB), pMean = FloatBuffer(count: lastB)
         var start = 0, done = 0
-        while start < n {
+        batches: while start < n {
             let b = min(batch, n - start), len = b * hw
             images.withUnsafeBufferPointer { x0.ptr.update(from: $0.baseAddress! + start * hw, count: len) }
             var rngs = (0..<b).map { RNG(seed: seed, stream: UInt64(start + $0)) }
@@ -134,6 +134,9 @@ public enum VariationalBound {
                 }
                 done += 1
                 progress?(done, T * ((n + batch - 1) / batch))
+                // A term that is not a number (weights whose output overflows) makes the
+                // total none: it is known now, not after the model calls left.
+                if !perT[t].isFinite { break batches }
             }
             start += b
         }
