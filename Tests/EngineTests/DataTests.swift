@@ -108,7 +108,7 @@ final class DataTests: XCTestCase {
     }
 
     func testImageWritersProduceValidFiles() throws {
-        let imgs = (0..<(4 * 784)).map { Float($0 % 784) / 392 - 1 }
+        let imgs = (0..<(4 * 784)).map { (i: Int) -> Float in Float(i % 784) / 392 - 1 }
         try ImageWriter.write(dir + "/g.png", images: imgs, n: 4, side: 28)
         let png = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/g.png")))
         XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])

@@ -45,7 +45,7 @@ final class MetricsTests: XCTestCase {
         let s1 = [1.0, 2, 3], s2 = [2.0, 2, 1]
         var c1 = [Double](repeating: 0, count: 9), c2 = c1
         for i in 0..<d { c1[i * d + i] = s1[i] * s1[i]; c2[i * d + i] = s2[i] * s2[i] }
-        let expect = (0..<d).reduce(0.0) { $0 + pow(m1[$1] - m2[$1], 2) + pow(s1[$1] - s2[$1], 2) }
+        let expect = (0..<d).reduce(0.0) { (sum: Double, i: Int) -> Double in sum + pow(m1[i] - m2[i], 2) + pow(s1[i] - s2[i], 2) }
         XCTAssertEqual(Metrics.frechet(m1, c1, m2, c2, d: d), expect, accuracy: 1e-9)
         // A rotated (non-diagonal) covariance against itself shifted by (3, 4): FD = 25.
         let c = [2.0, 0.5, 0, 0.5, 1, 0.2, 0, 0.2, 3]

@@ -79,7 +79,7 @@ final class ParityTests: XCTestCase {
         let out = a.out.array(x.count)
         let scale = ref.map { abs($0) }.max()!
         for i in 0..<x.count { XCTAssertEqual(out[i], ref[i], accuracy: 1e-5 * scale, "out[\(i)]") }
-        let dout = (0..<x.count).map { 2 * (out[$0] - target[$0]) / Float(x.count) }
+        let dout = (0..<x.count).map { (i: Int) -> Float in 2 * (out[i] - target[i]) / Float(x.count) }
         let g = FloatBuffer(count: L.count), gx = FloatBuffer(count: x.count)
         x.withUnsafeBufferPointer { xp in
             dout.withUnsafeBufferPointer { a.backward(params.ptr, g.ptr, x: xp.baseAddress!, dout: $0.baseAddress!, dx: gx.ptr, ws: ws) }

@@ -461,6 +461,8 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .temperature, base: SamplerSettings(kind: .ddim, steps: 20, eta: 0.1), n: 4)),
                        "ddim 20 steps, eta 0.1")
         XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .eta, base: SamplerSettings(kind: .ddim, steps: 20, eta: 0.1), n: 4)), "ddim 20 steps")
+        XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .temperature, base: SamplerSettings(kind: .ddim, steps: 1), n: 4)),
+                       "ddim 1 step, eta 0.0")
         XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .variance, base: SamplerSettings(), n: 4)), "ddpm")
         // ... as the rows run: the steps' rows DDIM, the variance's DDPM, whatever the base sampler.
         XCTAssertEqual(CompareFigure.base(CompareSpec(parameter: .steps, base: SamplerSettings(variance: .posterior, guide: 7), n: 4)),

@@ -34,6 +34,8 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(out.contains("wrote 5 samples to \(dir)/s.png (ddim 20 steps eta 0.0, seed 7, "), out)
         let warm = ddpm("sample --n 1 --temperature 1.5 --clip --out \(dir)/warm.png")
         XCTAssertTrue(warm.contains("(ddpm 1000 steps, temperature 1.5, x0 clipped, seed 0, "), warm)
+        let one = ddpm("sample --n 1 --sampler ddim --steps 1 --out \(dir)/one.png")
+        XCTAssertTrue(one.contains("(ddim 1 step eta 0.0, seed 0, "), one)
         _ = ddpm("\(common) --out \(dir)/s.pgm")
         _ = ddpm("\(common) --out \(dir)/s.idx")
         let png = try PNGDecoder.decodeGrey(try bytes(dir + "/s.png"))

@@ -63,9 +63,9 @@ public struct NoiseSchedule: Sendable, Equatable {
         sqrtOneMinusAlphasCumprod = ab.map { (1 - $0).squareRoot() }
         snr = ab.map { $0 / (1 - $0) }
         let prev = alphasCumprodPrev, al = alphas
-        posteriorVariance = (0..<T).map { b[$0] * (1 - prev[$0]) / (1 - ab[$0]) }
-        posteriorMeanCoef1 = (0..<T).map { prev[$0].squareRoot() * b[$0] / (1 - ab[$0]) }
-        posteriorMeanCoef2 = (0..<T).map { al[$0].squareRoot() * (1 - prev[$0]) / (1 - ab[$0]) }
+        posteriorVariance = (0..<T).map { (t: Int) -> Double in b[t] * (1 - prev[t]) / (1 - ab[t]) }
+        posteriorMeanCoef1 = (0..<T).map { (t: Int) -> Double in prev[t].squareRoot() * b[t] / (1 - ab[t]) }
+        posteriorMeanCoef2 = (0..<T).map { (t: Int) -> Double in al[t].squareRoot() * (1 - prev[t]) / (1 - ab[t]) }
         // Every table finite, 0 < beta < 1 and abar_t < 1 (a beta so small that
         // 1 - beta rounds to 1 makes SNR infinite and sampling meaningless).
         guard b.allSatisfy({ $0 > 0 && $0 < 1 }), ab.allSatisfy({ $0 > 0 && $0 < 1 }),

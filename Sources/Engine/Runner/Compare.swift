@@ -206,7 +206,7 @@ public enum CompareFigure {
         let p = spec.parameter, b = spec.shared
         var parts: [String] = []
         if p != .sampler {
-            parts.append(b.kind.rawValue + (b.kind.hasSteps && p != .steps ? " \(b.steps) steps" : ""))
+            parts.append(b.kind.rawValue + (b.kind.hasSteps && p != .steps ? " \(b.steps) step" + (b.steps == 1 ? "" : "s") : ""))
             if b.kind == .ddim && p != .eta { parts.append(String(format: "eta %.1f", b.eta)) }
             if b.kind == .ddpm && p != .variance { parts.append("var " + (b.variance == .posterior ? "post" : b.variance.rawValue)) }
         }

@@ -636,15 +636,16 @@ enum ExplorerApp {
         func record() {
             let snap = state.snapshot
             let steps = snap.history.count, total = max(snap.timesteps.count, steps)
+            let counted = "\(steps) step" + (steps == 1 ? "" : "s")
             if let file = alreadyWritten("R", holds: trajectoryOnScreen) {
-                state.message = "already recorded: \(file) holds " + (wholeRunShown ? "the whole run, \(steps) steps"
-                    : "these \(steps) steps (R again after a step records anew)")
+                state.message = "already recorded: \(file) holds " + (wholeRunShown ? "the whole run, \(counted)"
+                    : (steps == 1 ? "this step" : "these \(counted)") + " (R again after a step records anew)")
                 return
             }
             let name = trajectoryName(".ddpmtraj")
             lastWritten["R"] = (trajectoryOnScreen, name)
             let file = InputFile.shown(name)
-            state.message = "recording \(steps) steps to \(file)..."
+            state.message = "recording \(counted) to \(file)..."
             let make = recordingMaker(), width = state.width
             inBackground(name) {
                 do {
@@ -655,7 +656,8 @@ enum ExplorerApp {
                     let mb = Double((try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0) / 1e6
                     // The file's name first: a folded message keeps it. The name once when twice does not fit two rows.
                     // (A fork goes into the file too: its name says the original's samplers, so the message says so.)
-                    let said = String(format: "recorded %@ (%d%@ steps%@, %.1f MB); ddpm replay ", file, steps, snap.final == nil ? " of \(total)" : "",
+                    let said = String(format: "recorded %@ (%d%@ step%@%@, %.1f MB); ddpm replay ", file, steps, snap.final == nil ? " of \(total)" : "",
+                                      steps == 1 && (snap.final != nil || total == 1) ? "" : "s",
                                       snap.forkSettings != nil ? " and the fork" : "", mb)
                     return said + (said.count + file.count + 9 <= 2 * width ? file + " plays it" : "plays it")
                 } catch { return "recording failed: \(error)" }

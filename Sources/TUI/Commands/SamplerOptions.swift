@@ -81,10 +81,11 @@ struct SamplerOptions: ParsableArguments {
     /// How reports name the sampler: "ddpm 1000 steps", "ddim 50 steps eta 0.0, x0 clipped".
     func label(_ s: SamplerSettings, T: Int) -> String {
         var l: String
+        func steps(_ n: Int) -> String { "\(n) step" + (n == 1 ? "" : "s") }
         switch s.kind {
-        case .ddim: l = "ddim \(s.steps) steps eta \(s.eta)"
-        case .dpmpp: l = "dpm-solver++ 2m \(s.steps) steps"
-        case .ddpm: l = "ddpm \(T) steps" + (s.variance == .beta ? "" : ", \(s.variance.rawValue) variance")
+        case .ddim: l = "ddim \(steps(s.steps)) eta \(s.eta)"
+        case .dpmpp: l = "dpm-solver++ 2m \(steps(s.steps))"
+        case .ddpm: l = "ddpm \(steps(T))" + (s.variance == .beta ? "" : ", \(s.variance.rawValue) variance")
         }
         if s.kind.hasSteps && s.spacing != .trailing { l += ", \(s.spacing.rawValue) spacing" }
         if s.temperature != 1 { l += ", temperature \(s.temperature)" }

@@ -22,9 +22,10 @@ enum TrainView {
             ["   Its first \(fit.atStep) steps time this machine: batch \(f.batch) at lr \(f.lr) where",
              "   \(f.steps.lowerBound) steps of it fit, else batch \(demo.batch) at lr \(demo.lr) (\(fit.steps.lowerBound)+ steps)."]
         } ?? ["   Batch \(demo.batch) at lr \(demo.lr), \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps as this machine's pace allows."]
-        let rows: [(String, Bool)] = [
-            ("d  \(TrainRecipe.demo.title): about \(fit.minutes) minutes; the preview turns into digits.", true),
-        ] + pick.map { ($0, false) } + [
+        // (Built in parts: one expression of them took the type checker 11 s.)
+        var rows: [(String, Bool)] = [("d  \(TrainRecipe.demo.title): about \(fit.minutes) minutes; the preview turns into digits.", true)]
+        rows += pick.map { (line: String) -> (String, Bool) in (line, false) }
+        rows += [
             ("   Either way: predicts \(demo.objective.rawValue), min-SNR weighting, EMA \(demo.emaDecay), warm-up \(demo.warmup).", false),
             ("", false),
             ("f  \(TrainRecipe.full.title): the first bundled model's recipe (v1), \(full.totalSteps) steps", true),
@@ -34,7 +35,9 @@ enum TrainView {
             // recipeKey: during a run g and Enter cancel (a double g or a flustered Enter must not stop the run).
             (s.trainingInProgress ? "Any other key, Enter and g too, cancels: the run goes on."
                                   : "Enter or g again also starts the demo; any other key cancels.", false),
-        ] + inProgress(s) + [
+        ]
+        rows += inProgress(s)
+        rows += [
             ("Saves every \(ExplorerApp.trainCheckpointEvery) steps, at the end, on w and q, to", false),
             ("   " + (s.nextTrainOut ?? "ddpm-train*.safetensors"), false),
         ]
