@@ -8,6 +8,10 @@ final class BundledModelTests: XCTestCase {
         let (code, out) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --sampler ddim --steps 20 --n 64 --seed 1 --json \(args)")
         XCTAssertEqual(code, 0, out)
         let j = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        // The report names what it sampled: the weights and the seed.
+        XCTAssertEqual(j["seed"] as? Int, 1, out)
+        let weights = args.hasPrefix("--weights ") ? String(args.dropFirst("--weights ".count)) : "\(Shell.assets)/models/mnist-tiny.safetensors"
+        XCTAssertEqual(j["weights"] as? String, weights, out)
         return (j["generated"] as! [String: Double])["confident_rate"]!
     }
 

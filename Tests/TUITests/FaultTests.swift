@@ -432,9 +432,24 @@ final class FaultTests: XCTestCase {
         for column in ["generated", "versus"] {
             XCTAssertTrue(out.contains("note: 300 of the 300 \(column) images are the reference's own test digits"), out)
         }
-        let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 300 --json")
+        // --n 400 of a set of 300: every set is cut to 300, and stderr says so (it was silent).
+        let err = NSTemporaryDirectory() + "versus-\(getpid()).err"
+        defer { try? FileManager.default.removeItem(atPath: err) }
+        let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --images \(test) --versus \(noise) --n 400 --json 2>\(err)")
         XCTAssertEqual(jcode, 0, json)
+        XCTAssertEqual(Shell.read(err), "note: every set is scored on its first 300 images, not --n 400: \(noise) holds 300 images\n")
         let d = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
+        XCTAssertEqual(d["n"] as? Int, 300)
+        XCTAssertTrue(d["weights"] is NSNull || d["weights"] == nil, "images, not a model: \(json)")
+        XCTAssertEqual(d["seed"] as? Int, 0)
+        // The verdicts as numbers: each set against real digits, then the two sets.
+        let diffs = try XCTUnwrap(d["differences"] as? [[String: Any]], json)
+        XCTAssertEqual(diffs.map { "\($0["a"] ?? "") - \($0["b"] ?? "")" }, ["generated - real", "versus - real", "generated - versus"])
+        let gv = diffs[2]
+        XCTAssertEqual(gv["frechet_within_noise"] as? Bool, false)
+        XCTAssertLessThan(gv["frechet"] as? Double ?? 0, 0, "the test digits are nearer the reference than noise is")
+        XCTAssertLessThan(gv["frechet_hi"] as? Double ?? 0, 0)
+        XCTAssertEqual(gv["confident_within_noise"] as? Bool, false)
         for key in ["generated", "versus", "real"] {
             let s = try XCTUnwrap(d[key] as? [String: Double], json)
             for m in ["frechet", "kid", "confident_rate"] {
@@ -492,6 +507,22 @@ final class FaultTests: XCTestCase {
         for kind in ["blur", "noise", "salt-pepper", "erasing", "swirl", "drop-classes", "repeats"] {
             XCTAssertTrue(out.contains("\n" + kind), "no row for \(kind): \(out)")
         }
+        // The summary's FD and KID are of one damage, the mildest by FD (the KID was another kind's least).
+        let lines = out.split(separator: "\n").map(String.init)
+        let summary = try XCTUnwrap(lines.first { $0.hasPrefix("the mildest damage (") }, out)
+        let kind = String(summary.dropFirst("the mildest damage (".count).prefix { $0 != " " })
+        let kinds = ["blur", "noise", "salt-pepper", "erasing", "swirl", "drop-classes", "repeats"]
+        XCTAssertTrue(kinds.contains(kind), summary)
+        let row = try XCTUnwrap(lines.firstIndex { $0.hasPrefix(kind + " FD") }, out)
+        // A row: its name in 17 columns, then cells of the level in 8 and the value in " %7.1f".
+        func firstCell(_ line: String) -> Double? { Double(line.dropFirst(17 + 8 + 1).prefix(7).trimmingCharacters(in: .whitespaces)) }
+        let fd = try XCTUnwrap(firstCell(lines[row]), lines[row]), kid = try XCTUnwrap(firstCell(lines[row + 1]), lines[row + 1])
+        let fds = lines.filter { l in kinds.contains { l.hasPrefix($0 + " FD") } }.compactMap(firstCell)
+        XCTAssertEqual(fds.count, 7, out)
+        XCTAssertEqual(fd, fds.min(), "the mildest by FD: \(out)")
+        XCTAssertTrue(summary.contains(String(format: "(%.1f against", fd)), summary)
+        let said = try XCTUnwrap(summary.components(separatedBy: "KID x1000 ").last?.split(separator: " ").first.flatMap { Double($0) }, summary)
+        XCTAssertEqual(said, kid, accuracy: 0.051, "\(summary)\n\(lines[row + 1])")
         let (jcode, json) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) eval --damage --n 500 --json")
         XCTAssertEqual(jcode, 0, json)
         let d = try XCTUnwrap(try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)

@@ -208,12 +208,15 @@ public final class Sampler {
     /// `run`, for samples that leave the program: an error when they are not finite numbers
     /// (weights that are finite but huge make the network's output overflow). The error comes
     /// at the first step whose x is not finite, not after the steps left: a clamp can turn NaN
-    /// back into a number, but not into a sample.
-    public func finiteSamples(_ model: NoisePredictor, onStep: ((Frame) -> Void)? = nil) throws -> [Float] {
+    /// back into a number, but not into a sample. `stepsDone(k)` after each step, without
+    /// the copies a Frame makes.
+    public func finiteSamples(_ model: NoisePredictor, onStep: ((Frame) -> Void)? = nil,
+                              stepsDone: ((Int) -> Void)? = nil) throws -> [Float] {
         let all = UnsafeBufferPointer(start: x.ptr, count: pixels)
         while !isFinished {
             if let onStep { onStep(step(model)) } else { advance(model) }
             guard all.allSatisfy(\.isFinite) else { throw EngineError.nonFiniteSamples }
+            stepsDone?(index)
         }
         return x.array(pixels)
     }

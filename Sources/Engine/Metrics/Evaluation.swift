@@ -221,10 +221,11 @@ public struct Evaluation {
 
     /// `n` samples of `model` cropped to 28x28, in batches of 50; batch b uses
     /// seed + b * 50 * 1,000,003, so image i does not depend on n or the batching.
-    /// `progress(done)` after each batch.
+    /// `progress(done, fraction)` after each step: the images finished, and the share of
+    /// all the steps taken (a batch of DDPM's 1000 steps takes a minute or more).
     public static func samples(_ model: NoisePredictor, schedule: NoiseSchedule, settings: SamplerSettings, n: Int,
                                seed: UInt64, size: Int, guidance: ClassifierGuidance? = nil,
-                               progress: (Int) -> Void = { _ in }) throws -> [Float] {
+                               progress: (Int, Double) -> Void = { _, _ in }) throws -> [Float] {
         try settings.check(learnsVariance: model.varianceOutput != nil)
         var out: [Float] = []
         out.reserveCapacity(n * MNIST.pixels)
@@ -233,9 +234,13 @@ public struct Evaluation {
             let b = min(50, n - done)
             let s = try Sampler(schedule: schedule, settings: settings, n: b, size: size, seed: seed &+ UInt64(done) &* 1_000_003,
                                 guidance: guidance)
-            out += crop(try s.finiteSamples(model), n: b, from: size)
+            let steps = Double(s.timesteps.count), before = done
+            out += try withoutActuallyEscaping(progress) { progress in
+                crop(try s.finiteSamples(model, stepsDone: { k in
+                    progress(Double(k) == steps ? before + b : before, (Double(before) + Double(b) * Double(k) / steps) / Double(n))
+                }), n: b, from: size)
+            }
             done += b
-            progress(done)
         }
         return out
     }

@@ -13,7 +13,7 @@ struct EvalCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Samples to evaluate (4...10000).") var n: Int = 1000
     @OptionGroup var sampling: SamplerOptions
     @OptionGroup(title: "A weights file without ddpm's metadata") var modelFile: ModelFileOptions
-    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Random seed of the samples and of the intervals' resampling. eval draws its digits in batches of 50, so its image i is not `sample --seed`'s image i: to score the digits a sheet shows, `sample --out F.idx`, then `eval --images F.idx`.") var seed: UInt64 = 0
     @Option(help: "Kernels the samples are drawn with: avx512, avx2, reference or bf16 (convolutions in bfloat16: faster, close to but not the same samples; the report's label says bf16); default: the fastest float kernels this CPU runs.") var backend: String?
     @Option(help: "Evaluate these images (an IDX file of [N, 28, 28], raw or gzip) instead of sampling.") var images: String?
     @Option(help: "Classifier weights (default: the bundled one).") var classifier: String?
@@ -99,6 +99,25 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("--guide steers sampling; --damage, --images and --bpd do not sample")
         }
         let training = trainClassifier || trainNoisyClassifier
+        // Options that would do nothing are refused, not ignored: a user would take the report for theirs.
+        func refuse(_ flags: [String], _ because: String) throws {
+            guard !flags.isEmpty else { return }
+            throw ValidationError(flags.joined(separator: ", ") + (flags.count == 1 ? " does" : " do") + " not apply: " + because)
+        }
+        let versusSamples = versus.map(Self.holdsWeights) ?? false
+        if images != nil {
+            try refuse((weights != nil ? ["--weights"] : []) + (versusSamples ? [] : sampling.changedFlags),
+                       "--images scores the images given and samples nothing" + (versus == nil ? "" : " (--versus samples when it names weights)"))
+        }
+        if damage { try refuse((weights != nil ? ["--weights"] : []) + sampling.changedFlags, "--damage scores damaged real digits and samples nothing") }
+        if bpd != nil {
+            try refuse(sampling.changedFlags.filter { $0 != "--variance" && $0 != "--clip" },
+                       "--bpd measures the bound with the model's own steps; of the sampler's options it takes --variance and --clip")
+        }
+        if !training {
+            try refuse((epochs != 8 ? ["--epochs"] : []) + (architecture != Classifier.Architecture.v2.description ? ["--architecture"] : []),
+                       "they are for --train-classifier and --train-noisy-classifier")
+        }
         if out != nil && !training { throw ValidationError("--out is where --train-classifier or --train-noisy-classifier writes; evaluating reads --classifier") }
         if out != nil && classifier != nil { throw ValidationError("--out and --classifier both name the classifier to write: give one") }
         if data != nil && training && out == nil && classifier == nil {
@@ -146,6 +165,12 @@ struct EvalCommand: ParsableCommand {
             if let versusSet { sets.append(versusSet) }
             // A small --data set holds out fewer real images than were sampled: compare that many.
             let nf = min(held.count, sets.map { $0.images.count / MNIST.pixels }.min()!)
+            if nf < n {
+                // Said, not done silently: every set is cut to the smallest, a sampled one too.
+                let small = sets.first { $0.images.count / MNIST.pixels == nf }
+                let why = small.map { "\(EngineError.oneLine($0.label)) holds \(nf) images" } ?? "the held-out real images are \(held.count)"
+                fputs("note: every set is scored on its first \(nf) images, not --n \(n): \(why)\n", stderr)
+            }
             // The reference's features (floats), their centred copy and kernel rows (doubles), a few d x d
             // matrices and the bootstraps' copies: under a memory limit, one line rather than a failed
             // allocation's crash (measured: the evaluation's address space grows by about 75 MiB from here).
@@ -232,6 +257,14 @@ struct EvalCommand: ParsableCommand {
             print("    " + name.padding(toLength: 22, withPad: " ", startingAt: 0)
                   + String(format: v < 1e-3 ? " %9.2e" : " %9.4f", v) + String(format: "  %5.1f%%", 100 * v / r.total))
         }
+    }
+
+    /// The sampling progress line: "sampled 50/1000, 7% of the steps (41 s, about 9m10s left)".
+    static func progress(done: Int, of n: Int, share: Double, since t0: Double) -> String {
+        let spent = Benchmark.now() - t0
+        let left = share > 0.002 ? spent * (1 - share) / share : .nan
+        let eta = left.isFinite ? ", about " + (left < 60 ? String(format: "%.0f s", left) : String(format: "%dm%02ds", Int(left) / 60, Int(left) % 60)) + " left" : ""
+        return String(format: "sampled %d/%d, %.0f%% of the steps (%.0f s%@)   ", done, n, 100 * share, spent, eta)
     }
 
     /// The most test images the evaluation's reference holds.
@@ -362,8 +395,8 @@ struct EvalCommand: ParsableCommand {
             settings.guide = d
             let t1 = Benchmark.now()
             let fake = try Evaluation.samples(model, schedule: schedule, settings: settings, n: n, seed: seed &+ UInt64(d) &* 7_919,
-                                              size: net.config.imageSize, guidance: guidance) { done in
-                if isTTY && !json { print(String(format: "\rdigit %d: sampled %d/%d", d, done, n), terminator: ""); fflush(stdout) }
+                                              size: net.config.imageSize, guidance: guidance) { done, share in
+                if isTTY && !json { print("\rdigit \(d): " + Self.progress(done: done, of: n, share: share, since: t1), terminator: ""); fflush(stdout) }
             }
             let (probs, _) = cls.evaluate(cp.ptr, images: fake, n: n)
             var asked = 0, confident = 0
@@ -400,7 +433,8 @@ struct EvalCommand: ParsableCommand {
         let table = evaluation.damageTable(pool: held, n: m, seed: seed &+ 1)
         func risesWithLevel(_ v: [Double]) -> Bool { zip(v, v.dropFirst()).allSatisfy { $0 < $1 } }
         let rises = table.allSatisfy { risesWithLevel($0.frechet) }, kidRises = table.allSatisfy { risesWithLevel($0.kid) }
-        let mildest = table.map { $0.frechet[0] }.min()!, mildestKID = table.map { $0.kid[0] }.min()!
+        // The mildest damage by FD, and that damage's KID (not the least KID of another kind).
+        let mild = table.min { $0.frechet[0] < $1.frechet[0] }!
         if json {
             var rows: [String: [Double]] = [:], kids: [String: [Double]] = [:], levels: [String: [Double]] = [:]
             for (d, f, k) in table { rows[d.rawValue] = f; kids[d.rawValue] = k; levels[d.rawValue] = d.levels }
@@ -425,8 +459,9 @@ struct EvalCommand: ParsableCommand {
         print("levels: blur sigma (pixels), noise sd, pixels flipped, share erased, swirl angle at the centre, classes removed, distinct images")
         print(rises ? "FD: every kind rises with its level" : "FD: NOT every kind rises with its level: these features miss some damage")
         print(kidRises ? "KID: every kind rises with its level" : "KID: NOT every kind rises with its level")
-        print(String(format: "mildest damage scores %.1fx the undamaged digits' FD; KID x1000 %.2f against %.2f", mildest / real.frechet,
-                     1000 * mildestKID, 1000 * real.kid))
+        print(String(format: "the mildest damage (%@ %@) scores %.1fx the undamaged digits' FD (%.1f against %.1f), KID x1000 %.2f against %.2f",
+                     mild.damage.rawValue, Self.levelText(mild.damage, mild.damage.levels[0]), mild.frechet[0] / real.frechet,
+                     mild.frechet[0], real.frechet, 1000 * mild.kid[0], 1000 * real.kid))
     }
 
     static func levelText(_ d: Damage, _ level: Double) -> String {
@@ -460,8 +495,8 @@ struct EvalCommand: ParsableCommand {
         let t0 = Benchmark.now()
         let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,
                                           n: n, seed: seed, size: net.config.imageSize,
-                                          guidance: try sampling.guidance(for: settings, schedule: schedule)) { done in
-            if isTTY && !json { print(String(format: "\rsampled %d/%d (%.0f s)", done, n, Benchmark.now() - t0), terminator: ""); fflush(stdout) }
+                                          guidance: try sampling.guidance(for: settings, schedule: schedule)) { done, share in
+            if isTTY && !json { print("\r" + Self.progress(done: done, of: n, share: share, since: t0), terminator: ""); fflush(stdout) }
         }
         if isTTY && !json { print("") }
         let label = sampling.label(settings, T: schedule.T) + (net.ws.bf16 ? ", bf16" : "")
@@ -470,21 +505,41 @@ struct EvalCommand: ParsableCommand {
 
     func printReport(n nf: Int, labels: [String], scores: [Evaluation.Scores], real: Evaluation.Scores, classifierPath: String,
                      heldOut: Range<Int>) throws {
+        let heads = ["generated"] + (scores.count > 1 ? ["versus"] : []) + ["real"]
+        // The pairs the verdicts compare: each set against real digits, then generated against versus.
+        let pairs = scores.indices.map { (heads[$0], scores[$0], "real", real) } + (scores.count > 1 ? [("generated", scores[0], "versus", scores[1])] : [])
+        // The model sampled and the seed (image i is not `sample --seed`'s image i: to score the digits
+        // a sheet shows, `sample --out F.idx`, then `eval --images F.idx`).
+        let sampledFrom = images == nil ? weights ?? Assets.model : nil
         if json {
             let enc = jsonEncoder()
-            struct Out: Codable { var n: Int; var source: String; var generated: [String: Double]; var versus: [String: Double]?
-                                  var versus_source: String?; var real: [String: Double]; var classifier: String }
-            let out = Out(n: nf, source: labels[0], generated: scores[0].values, versus: scores.count > 1 ? scores[1].values : nil,
-                          versus_source: labels.count > 1 ? labels[1] : nil, real: real.values, classifier: classifierPath)
+            /// A verdict's numbers: a - b with its 95% interval, and whether 0 is inside it (nil below `verdictMinimum`).
+            struct Diff: Codable {
+                var a: String, b: String
+                var frechet: Double, frechet_lo: Double, frechet_hi: Double, frechet_within_noise: Bool
+                var kid: Double, kid_lo: Double, kid_hi: Double, kid_within_noise: Bool
+                var confident: Double, confident_lo: Double, confident_hi: Double, confident_within_noise: Bool
+            }
+            struct Out: Codable { var n: Int; var source: String; var weights: String?; var seed: UInt64
+                                  var generated: [String: Double]; var versus: [String: Double]?
+                                  var versus_source: String?; var real: [String: Double]; var classifier: String; var differences: [Diff]? }
+            let diffs: [Diff]? = nf < Self.verdictMinimum ? nil : pairs.map { a, sa, b, sb in
+                let f = Evaluation.frechetDifference(sa, sb), k = Evaluation.kernelDifference(sa, sb), c = Evaluation.confidentDifference(sa, sb)
+                return Diff(a: a, b: b, frechet: f.value, frechet_lo: f.interval.lowerBound, frechet_hi: f.interval.upperBound, frechet_within_noise: f.withinNoise,
+                            kid: k.value, kid_lo: k.interval.lowerBound, kid_hi: k.interval.upperBound, kid_within_noise: k.withinNoise,
+                            confident: c.value, confident_lo: c.interval.lowerBound, confident_hi: c.interval.upperBound, confident_within_noise: c.withinNoise)
+            }
+            let out = Out(n: nf, source: labels[0], weights: sampledFrom, seed: seed, generated: scores[0].values, versus: scores.count > 1 ? scores[1].values : nil,
+                          versus_source: labels.count > 1 ? labels[1] : nil, real: real.values, classifier: classifierPath, differences: diffs)
             print(String(decoding: try enc.encode(out), as: UTF8.self))
             return
         }
         let r = heldOut.lowerBound
-        print("n = \(nf); generated: \(labels[0])" + (labels.count > 1 ? "; versus: \(labels[1])" : ""))
+        let from = sampledFrom.map { " (\(EngineError.oneLine(($0 as NSString).lastPathComponent)), seed \(seed))" } ?? ""
+        print("n = \(nf); generated: \(labels[0])\(from)" + (labels.count > 1 ? "; versus: \(labels[1])" : ""))
         let set = data.map { "images of \($0)" } ?? "MNIST training digits"
         print("real: \(nf) held-out \(set) (\(r)..<\(r + nf) of its training set, never seen by the classifier); reference: its test set")
         print("classifier: \(EngineError.oneLine(classifierPath))")
-        let heads = ["generated"] + (scores.count > 1 ? ["versus"] : []) + ["real"]
         print("metric".padding(toLength: 30, withPad: " ", startingAt: 0) + heads.map { $0.leftPadding(22) }.joined())
         let all = scores + [real]
         func row(_ name: String, _ cell: (Evaluation.Scores) -> String) {
@@ -528,8 +583,7 @@ struct EvalCommand: ParsableCommand {
                          s["class_chi2"], p < 0.001 ? "< 0.001" : String(format: "= %.3f", p),
                          uneven ? ", uneven beyond noise (at 1%)" : ", within noise of even (at 1%)"))
         }
-        for (i, s) in scores.enumerated() { print(Self.verdict(heads[i], s, "real", real)) }
-        if scores.count > 1 { print(Self.verdict("generated", scores[0], "versus", scores[1])) }
+        for (a, sa, b, sb) in pairs { print(Self.verdict(a, sa, b, sb)) }
     }
 
     /// Fewer samples than this and a bootstrap interval says more than the

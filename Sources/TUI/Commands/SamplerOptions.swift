@@ -57,6 +57,14 @@ struct SamplerOptions: ParsableArguments {
         }
     }
 
+    /// The sampler flags given other than their defaults (guidance aside), for a command
+    /// that refuses them where it samples nothing.
+    var changedFlags: [String] {
+        [("--sampler", sampler != "ddpm"), ("--steps", steps != nil), ("--eta", eta != 0), ("--spacing", spacing != "trailing"),
+         ("--temperature", temperature != 1), ("--noise-temperature", noiseTemperature != 1),
+         ("--variance", variance != VarianceKind.beta.rawValue), ("--clip", clip)].filter(\.1).map(\.0)
+    }
+
     /// The settings for a model of T steps (nil: before the model is known).
     func settings(T: Int?) -> SamplerSettings {
         // "-0" is 0: said and written as 0.0, not "-0.0".
