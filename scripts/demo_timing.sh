@@ -41,7 +41,7 @@ for s in seeds:
             counts = [int(c) for c in m[6].split(",")]
             pts.append((int(m[1]) * 60 + int(m[2]), int(m[4]) / int(m[5]), sum(c > 0 for c in counts),
                         counts[1] / max(1, sum(counts))))
-    # At each whole minute: the last report at or before it (reports land a moment after each 30 s).
+    # At each whole minute: the last report at or before it (stamped when it reads the weights, just after each 30 s).
     cells = []
     for k in range(1, minutes + 1):
         p = [q for q in pts if q[0] <= 60 * k + 5]

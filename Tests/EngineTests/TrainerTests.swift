@@ -310,6 +310,34 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(r.snapshot.train?.step, 6)
     }
 
+    /// A run resumed after its end trains nothing: its view shows the finished run (its length,
+    /// weighting and final EMA preview), not "starting the run" beside "finished" with no preview.
+    func testResumedFinishedRunShowsItsFinalPreview() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = smallOptions(); o.batch = 4; o.totalSteps = 3; o.weighting = .minSnr
+        let first = try Trainer(options: o, data: Self.digits)
+        for _ in 0..<3 { try first.trainStep() }
+        try first.saveCheckpoint(dir + "/c.safetensors")
+        let tr = try Trainer.resume(dir + "/c.safetensors", data: Self.digits)
+        let r = Runner(model: UNetPredictor(net: try UNet(o.config), params: tr.ema, weightsChange: true), schedule: tr.schedule, trainer: tr)
+        r.previewCount = 4
+        r.handle(.startTraining)
+        XCTAssertEqual(r.snapshot.train?.totalSteps, 3)
+        XCTAssertEqual(r.snapshot.train?.lossWeighting, .minSnr)
+        XCTAssertEqual(r.tick(), [.finished])
+        XCTAssertEqual(tr.step, 3, "nothing trained")
+        let m = try XCTUnwrap(r.snapshot.train)
+        XCTAssertEqual(m.previewStep, 3); XCTAssertEqual(m.previewN, 4)
+        XCTAssertEqual(m.preview.count, 4 * o.config.imageSize * o.config.imageSize)
+        XCTAssertTrue(r.snapshot.finished && !r.snapshot.running)
+        XCTAssertEqual(r.snapshot.message, "this run had finished at step 3: its final preview; s samples it, g trains another")
+        // Once: the next tick takes no other preview.
+        let preview = m.preview
+        XCTAssertEqual(r.tick(force: true), [.finished])
+        XCTAssertEqual(r.snapshot.train?.preview, preview)
+    }
+
     /// The live-training view's preview: by wall-clock time when asked, read by
     /// the classifier, its confident share recorded against minutes.
     func testPreviewByTimeWithConfidentRate() throws {
@@ -513,7 +541,7 @@ final class TrainerTests: XCTestCase {
         for _ in 0..<2 { try tr.trainStep() }
         // 3 steps in 20 s: 999.99 s hold 149 steps, rounded down to 100, and the whole run
         // takes 0.01 s + 100 steps at 20/3 s each, 11.1 minutes.
-        XCTAssertEqual(try tr.fitLength(again, done: 3, elapsed: 20), "sized to this machine: 100 steps of batch 8, about 11.1 min in all")
+        XCTAssertEqual(try tr.fitLength(again, done: 3, elapsed: 20), "sized to this machine: 100 steps of batch 8, 11.1 min at this pace")
         XCTAssertEqual(tr.options.totalSteps, 100); XCTAssertEqual(tr.options.batch, 8)
         XCTAssertNil(tr.pendingFit)
     }
@@ -540,7 +568,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(tr.options.batch, 8, "it starts over once")
         r.tick()
         XCTAssertEqual(tr.step, 3); XCTAssertEqual(tr.options.batch, 8)
-        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 200 steps of batch 8 (most), about ") ?? false, r.snapshot.message ?? "")
+        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 200 steps of batch 8 (most), ") ?? false, r.snapshot.message ?? "")
         XCTAssertNil(r.fit); XCTAssertNil(r.snapshot.train?.sizedAtStep)
     }
 
@@ -556,7 +584,7 @@ final class TrainerTests: XCTestCase {
         r.tick()
         XCTAssertEqual(tr.options.totalSteps, 100, "any pace fits fewer than 100 steps in a microsecond")
         XCTAssertEqual(r.snapshot.train?.totalSteps, 100)
-        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 100 steps (fewest: slow here), about ") ?? false, r.snapshot.message ?? "")
+        XCTAssertTrue(r.snapshot.message?.hasPrefix("sized to this machine: 100 steps (fewest: slow here), ") ?? false, r.snapshot.message ?? "")
         // The explorer shows a message of up to 80 characters on one row, at 80x24 too: every
         // variant, at the demo's own step counts and batch, at the most and the fewest, and slow.
         XCTAssertLessThanOrEqual(r.snapshot.message?.count ?? 0, 80)

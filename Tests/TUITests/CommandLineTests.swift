@@ -37,6 +37,12 @@ final class CommandLineTests: XCTestCase {
             ("sample --out \(png) --backend sse2", "unknown --backend 'sse2' (avx512, avx2, reference, bf16)"),
             ("explore --backend BF16", "unknown --backend 'BF16' (avx512, avx2, reference, bf16)"),
             ("eval --images \(png) --backend avx2", "--backend chooses the kernels the samples are drawn with; --images, --damage and the training flags draw none"),
+            // Options that would do nothing are refused, not ignored: the report would read as theirs.
+            ("eval --images \(three) --weights \(ckpt) --temperature 0.5", "--weights, --temperature do not apply: --images scores the images given and samples nothing"),
+            ("eval --damage --sampler ddim", "--sampler does not apply: --damage scores damaged real digits and samples nothing"),
+            ("eval --bpd 2 --sampler ddim --steps 4", "--sampler, --steps do not apply: --bpd measures the bound with the model's own steps"),
+            ("eval --epochs 2", "--epochs does not apply: they are for --train-classifier and --train-noisy-classifier"),
+            ("export --checkpoint \(ckpt) --out \(png)", "--out must be a file name ending in .safetensors (weights)"),
             ("sample --out \(png) --n -2", "--n must be in 1...4096, got -2"),
             ("sample --out \(png) --guide 12", "--guide must be in 0...9, got 12"),
             ("sample --out \(png) --guide 3 --guide-scale -1", "--guide-scale must be in [0, 100], got -1.0"),

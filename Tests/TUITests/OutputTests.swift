@@ -155,6 +155,11 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual((json["alpha_bar"] as? [Double])?.count, 50)
         let table = ddpm("schedule --steps 10")
         XCTAssertTrue(table.contains("alpha_bar") && table.split(separator: "\n").count >= 11, table)
+        // The table names its last column as --csv and the help do; sigmoid's beta_0 is above
+        // --beta-start (its curve never reaches the ends), printed as the table prints numbers.
+        XCTAssertTrue(table.contains(" posterior_variance\n"), table)
+        let sigmoid = ddpm("schedule --kind sigmoid")
+        XCTAssertTrue(sigmoid.contains("beta_0 = 0.000149205\n"), sigmoid)
     }
 
     /// info: the parameter counts of SPEC (Tiny 396,801; Small 4,333,505);
@@ -167,7 +172,7 @@ final class OutputTests: XCTestCase {
         XCTAssertTrue(ddpm("info --config small").contains("4,333,505"))
         // --weights: what a file holds, from its metadata.
         let lv = ddpm("info --weights \(Shell.assets)/models/mnist-tiny-learned-variance.safetensors")
-        for want in ["tiny + learned variance", "parameters:           396,946", "linear, T 1000", "predicts:             eps and v",
+        for want in ["tiny + learned variance", "parameters:           396,946", "linear, T 1000", "predicts:             eps and its variance (the interpolation",
                      "training step:        6000", "--learn-sigma"] {
             XCTAssertTrue(lv.contains(want), "\(want) in:\n\(lv)")
         }
@@ -326,10 +331,14 @@ final class OutputTests: XCTestCase {
     /// the file) without --limit; another --limit is refused.
     func testResumeKeepsTheRunsLimit() throws {
         let a = dir + "/a.safetensors"
-        _ = ddpm("train --steps 2 --batch 8 --limit 40 --checkpoint-every 10 --out \(a)")
+        let first = ddpm("train --steps 2 --batch 8 --limit 40 --checkpoint-every 10 --out \(a)")
         XCTAssertEqual(try SafeTensors.read(a).metadata["images"], "40")
+        // The warm-up of 300 steps is cut to a tenth of the 2 (0): said at the start.
+        XCTAssertTrue(first.contains("; warm-up 0 steps (--warmup 300 is at most a tenth of the run)") && first.contains("\ndone: 2 steps in "), first)
         let out = ddpm("train --steps 5 --checkpoint-every 10 --out \(a) --resume")
         XCTAssertTrue(out.contains("resumed \(a) at step 2 of 5"), out)
+        // The time is of the steps this run trained, and the line says which.
+        XCTAssertTrue(out.contains("\ndone: step 5; steps 3-5 trained in ") && out.contains(" (resumed at 2), final smoothed loss "), out)
         // 5 steps of 8 images: one epoch of the 40 (of all 60,000 it would be 0.001).
         let meta = try SafeTensors.read(a).metadata
         XCTAssertEqual(meta["epochs"], "1.000")
@@ -358,6 +367,12 @@ final class OutputTests: XCTestCase {
         // Resuming the finished run trains nothing and says so (no "nan" loss).
         let again = ddpm("train --steps 5 --checkpoint-every 10 --out \(a) --resume")
         XCTAssertTrue(again.contains("already at step 5 of 5, nothing to train") && !again.contains("nan"), again)
+        // A length the run has passed is refused, and the checkpoint stays as it was.
+        let before = try bytes(a)
+        let (shortCode, short) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) train --steps 3 --checkpoint-every 10 --out \(a) --resume")
+        XCTAssertEqual(shortCode, 1, short)
+        XCTAssertTrue(short.contains("--steps 3 is fewer than the 5 steps \(a) has trained: a resumed run goes on from its step"), short)
+        XCTAssertEqual(try bytes(a), before)
         // A malformed count is refused, not ignored (the header edited in place, same length).
         var file = try bytes(a)
         let key = Array(#""images":"40""#.utf8), bad4x = Array(#""images":"4x""#.utf8)
@@ -388,15 +403,20 @@ final class OutputTests: XCTestCase {
         let twice = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/junk.safetensors --meta note=a --meta note=b")
         XCTAssertEqual(twice.0, 1, twice.1)
         XCTAssertTrue(twice.1.contains("--meta gives 'note' twice: give each key once"), twice.1)
-        for kv in ["step=abc", "schedule='{\"kind\":\"linear\",\"T\":5,\"betaStart\":0.0001,\"betaEnd\":0.02}'"] {
+        for kv in ["step=abc", "command=x", "schedule='{\"kind\":\"linear\",\"T\":5,\"betaStart\":0.0001,\"betaEnd\":0.02}'"] {
             let (c, o) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/junk.safetensors --meta \(kv)")
             XCTAssertEqual(c, 1, o)
             XCTAssertTrue(o.contains("--meta cannot change '"), o)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/junk.safetensors"))
+        let png = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/weights.png")
+        XCTAssertTrue(png.0 == 1 && png.1.contains("--out must be a file name ending in .safetensors (weights)"), png.1)
         let (c, o) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/noted.safetensors --meta note=lecture")
         XCTAssertEqual(c, 0, o)
         XCTAssertEqual(try SafeTensors.read(dir + "/noted.safetensors").metadata["note"], "lecture")
+        // Exported weights keep the run's options: info gives the flags that train them again.
+        let noted = ddpm("info --weights \(dir)/noted.safetensors")
+        XCTAssertTrue(noted.contains("\ntrained with:         ") && noted.contains("--limit 8"), noted)
         // info shows a note on one line, newlines escaped, and cuts a long one saying how long it was.
         let long = "a" + String(repeating: "x", count: 2999)
         _ = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/long.safetensors --meta \"note=$(printf 'line1\\nline2')\(long)\"")
@@ -495,9 +515,9 @@ final class OutputTests: XCTestCase {
         XCTAssertEqual(Shell.read(job.code).trimmingCharacters(in: .whitespacesAndNewlines), "0")
         let resumed = Shell.read(job.log)
         XCTAssertTrue(resumed.contains("; at most: sized to this machine's pace after 50 steps"), resumed)
-        // "sized to this machine: 1450 steps, about 4.5 min in all" or, fast enough for the other setting,
+        // "sized to this machine: 1450 steps, 4.5 min at this pace" or, fast enough for the other setting,
         // "fast machine: started over at batch 32, lr 0.001; sized again at step 50"
-        // and, 50 steps into that, "sized to this machine: 2150 steps of batch 32, about 4.5 min in all".
+        // and, 50 steps into that, "sized to this machine: 2150 steps of batch 32, 4.5 min at this pace".
         let sizedLines = resumed.split(separator: "\n").filter { $0.hasPrefix("sized to this machine: ") }
         let sized = String(try XCTUnwrap(sizedLines.first, resumed))
         XCTAssertEqual(sizedLines.count, 1, resumed)

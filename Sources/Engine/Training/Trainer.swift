@@ -412,7 +412,7 @@ public final class Trainer {
         // at a bound says so, since it ends sooner (the most) or later (the fewest) than the target.
         let bound = n == fit.steps.upperBound ? " (most)" : n == fit.steps.lowerBound ? (fit.before == nil ? " (fewest: slow here)" : " (fewest)") : ""
         return "sized to this machine: \(n) steps" + (fit.before == nil ? "" : " of batch \(batch)") + bound
-            + String(format: minutes < 99.5 ? ", about %.1f min in all" : ", about %.0f min in all", minutes)
+            + String(format: minutes < 99.5 ? ", %.1f min at this pace" : ", %.0f min at this pace", minutes)
     }
 
     /// Refuses a run whose memory (the parameters five times over: weights,
@@ -439,7 +439,7 @@ public final class Trainer {
     }
 
     /// Linear warm-up (at most a tenth of the run), then cosine decay over `o.totalSteps`.
-    static func lrSchedule(_ o: TrainOptions) -> LRSchedule {
+    public static func lrSchedule(_ o: TrainOptions) -> LRSchedule {
         LRSchedule(base: o.lr, warmup: min(o.warmup, o.totalSteps / 10), totalSteps: o.totalSteps)
     }
 

@@ -24,7 +24,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Train for this many epochs instead of --steps.") var epochs: Double?
     @Option(parsing: .unconditional, help: "Batch size (full recipe \(Self.full.batch), demo \(Self.demo.batch)).") var batch: Int?
     @Option(parsing: .unconditional, help: "Peak learning rate (Adam; full recipe \(Self.full.lr), demo \(Self.demo.lr)).") var lr: Double?
-    @Option(parsing: .unconditional, help: "Warm-up steps (full recipe \(Self.full.warmup), demo \(Self.demo.warmup)).") var warmup: Int?
+    @Option(parsing: .unconditional, help: "Warm-up steps, at most a tenth of the run's (full recipe \(Self.full.warmup), demo \(Self.demo.warmup)).") var warmup: Int?
     @Option(help: "Noise schedule: linear, cosine, quadratic, sigmoid (default linear; --init and --resume keep their file's).") var schedule: String?
     @Option(name: [.customShort("T"), .customLong("T")], parsing: .unconditional, help: "Diffusion steps T (2...100000; default 1000; --init and --resume keep their file's).") var T: Int?
     @Option(help: "Loss: mse or l1 (default mse).") var loss: String?
@@ -36,7 +36,10 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Use only the first N training images.") var limit: Int?
     @Option(parsing: .unconditional, help: ArgumentHelp("Draw training images by label with these relative weights (each 0...1e6), one per label 0, 1, ... (e.g. ten for MNIST): an image of label c is drawn with probability proportional to its weight, with replacement; default: every image once per epoch.", valueName: "w0,w1,...")) var classWeights: String?
     @Option(help: "Kernels: avx512, avx2, reference (im2col + BLIS) or bf16 (training as avx512; the preview samples with bfloat16 convolutions); default: the fastest float kernels this CPU runs.") var backend: String?
-    @Option(help: "Checkpoint path (safetensors).") var out: String
+    @Option(name: .customLong("out"), help: ArgumentHelp("Checkpoint path (safetensors). With --tui it may be left out for a new run: then the first free ddpm-train*.safetensors beside the explorer's exports (DDPM_EXPORT_DIR, else here), as the explorer's g chooses.", valueName: "out"))
+    var outPath: String?
+    /// The checkpoint: --out, or the one `run` chose for --tui (validate refuses neither).
+    var out: String { outPath ?? "" }
     @Option(help: "Also write the EMA weights alone here at the end.") var export: String?
     @Option(parsing: .unconditional, help: "Steps between checkpoints.") var checkpointEvery: Int = 500
     @Option(parsing: .unconditional, help: "Stop after this many minutes of wall-clock time (saving, as Ctrl-C does); not with --tui. The demo's length is still sized to about \(TrainRecipe.demoFit.minutes) minutes (--steps sets one).") var minutes: Double?
@@ -111,6 +114,10 @@ struct TrainCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if outPath == nil && (!tui || resume) {
+            throw ValidationError(resume ? "--resume continues the checkpoint --out names: give --out FILE"
+                                         : "--out names the checkpoint to write (ddpm train --tui chooses one when it is left out)")
+        }
         if resume && classWeights != nil { throw ValidationError("--class-weights applies to a new run; --resume continues with the checkpoint's own") }
         if let recipe, TrainRecipe(rawValue: recipe) == nil {
             throw ValidationError("unknown --recipe '\(recipe)' (demo or full)")
@@ -157,6 +164,13 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // --tui without --out: the name the explorer's g would choose, once, before anything reads `out`.
+        if outPath == nil {
+            var chosen = self
+            let dir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.currentDirectoryPath
+            chosen.outPath = ExplorerApp.freeTrainOut((dir as NSString).appendingPathComponent(ExplorerApp.defaultTrainOut))
+            return try chosen.run()
+        }
         try wrap {
             // A resumed run takes its model from the checkpoint (so Small pads to 32 without --config small).
             // --init takes its model from the weights file (its dropout from the recipe or flag).
@@ -257,6 +271,10 @@ struct TrainCommand: ParsableCommand {
             let trainer: Trainer
             if resume {
                 trainer = try Trainer.resume(out, data: ds, changes: changes, backend: try backendOption(backend))
+                // A length the run has passed trains nothing: said, not done (it said "step 40 of 30" and rewrote the file).
+                if let asked = changes.totalSteps, asked < trainer.step {
+                    throw CLIError("\(steps != nil ? "--steps \(asked)" : "--epochs \(epochs!) (\(asked) steps)") is fewer than the \(trainer.step) steps \(EngineError.oneLine(out)) has trained: a resumed run goes on from its step (give more)")
+                }
                 let o = trainer.options
                 // (Its settings on a line of their own: at 80 columns one line broke "EMA 0" / ".99".)
                 print("resumed \(EngineError.oneLine(out)) at step \(trainer.step) of \(o.totalSteps)\n  lr \(o.lr), dropout \(o.config.dropout), EMA \(o.emaDecay)")
@@ -267,7 +285,8 @@ struct TrainCommand: ParsableCommand {
                             (schedule != nil && schedule != o.schedule.kind.rawValue, "--schedule (\(o.schedule.kind.rawValue))"),
                             (T != nil && T != o.schedule.T, "-T (\(o.schedule.T))"),
                             (objective != nil && objective != o.objective.rawValue, "--objective (\(o.objective.rawValue))"),
-                            (weighting != nil && weighting != o.weighting.rawValue, "--weighting (\(o.weighting.rawValue))")]
+                            (weighting != nil && weighting != o.weighting.rawValue, "--weighting (\(o.weighting.rawValue))"),
+                            (recipe != nil, "--recipe (the run's options are its checkpoint's)")]
                     .filter { $0.0 }.map { $0.1 }
                 if !kept.isEmpty {
                     print("note: a resumed run keeps its checkpoint's settings; not applied: \(kept.joined(separator: ", ")) (--steps, --epochs, --lr, --dropout and --ema do apply)")

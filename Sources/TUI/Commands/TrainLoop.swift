@@ -19,6 +19,12 @@ struct TrainLoop {
     /// Checkpoint writes pause this long halfway (fault tests; 0 in normal use).
     var writePauseMs = 0
 
+    /// "; warm-up 20 steps (--warmup 50 is at most a tenth of the run)" when the schedule cuts it; else "".
+    func warmupCut(_ o: TrainOptions) -> String {
+        let w = Trainer.lrSchedule(o).warmup
+        return w < o.warmup ? "; warm-up \(w) step\(w == 1 ? "" : "s") (--warmup \(o.warmup) is at most a tenth of the run)" : ""
+    }
+
     func run() throws {
         installStopHandlers()
         // The lecture demo without --steps is sized to the machine's pace
@@ -32,7 +38,14 @@ struct TrainLoop {
         var fitT0 = t0
         // When the fit's first `settle` steps ended (left out of its pace).
         var settledAt: Double? = nil
-        var smoothed = Double.nan
+        // The loss smoothed over about the last 50 steps: an exponential average with Adam's bias
+        // correction (started at the first loss, it carried step 1's for hundreds of steps: 0.77
+        // after 40 steps whose last ten averaged 0.18). A resumed run goes on from the losses its
+        // checkpoint kept.
+        var lossAverage = 0.0, lossCount = 0
+        var smoothed: Double { lossCount == 0 ? .nan : lossAverage / (1 - pow(0.98, Double(lossCount))) }
+        func smooth(_ loss: Double) { lossAverage = 0.98 * lossAverage + 0.02 * loss; lossCount += 1 }
+        for l in trainer.recentLosses where l.isFinite { smooth(Double(l)) }
         var lastPrint = 0.0
         var wall = 0.0
         func extra() -> [String: String] {
@@ -43,13 +56,14 @@ struct TrainLoop {
         func reportLine() throws {
             guard let report else { return }
             if isTTY { print("") }   // below the progress bar
+            // The time of the weights read, not of the report's end (its preview takes seconds).
+            let el = Benchmark.now() - t0
             let n = 64
             let x = try trainer.previewSamples(n: n)
             let r = x.withUnsafeBufferPointer { report.reader.read($0.baseAddress!, n: n, side: trainer.options.config.imageSize) }
             let sure = r.filter { $0.isConfidentDigit }
             var counts = [Int](repeating: 0, count: 10)
             for q in sure { counts[q.digit] += 1 }
-            let el = Benchmark.now() - t0
             print(String(format: "report %d:%02d step %d confident %d/%d (%.3f) classes %@ loss %.4f", Int(el) / 60, Int(el) % 60,
                          trainer.step, sure.count, n, Double(sure.count) / Double(n),
                          counts.map(String.init).joined(separator: ","), smoothed))
@@ -57,7 +71,8 @@ struct TrainLoop {
             lastReportStep = trainer.step
         }
         print("training \(trainer.options.config.name) (\(trainer.count.formatted()) parameters) on \(trainer.data.count) images, batch \(min(trainer.options.batch, trainer.data.count))\(trainer.options.batch > trainer.data.count ? " (all of them; --batch \(trainer.options.batch))" : ""), \(total) step\(total == 1 ? "" : "s") (\(String(format: "%.1f", Double(total) / Double(trainer.stepsPerEpoch))) epochs)"
-              + (trainer.pendingFit.map { "; at most: sized to this machine's pace after \($0.atStep) steps" } ?? ""))
+              + (trainer.pendingFit.map { "; at most: sized to this machine's pace after \($0.atStep) steps" } ?? "")
+              + warmupCut(trainer.options))
         let exported = export.map { ", EMA weights to \(EngineError.oneLine($0))" } ?? ""
         while trainer.step < total {
             if stopSignal == 0 && stdoutFailed() { stopSignal = SIGPIPE }   // `| head`, a dying tee
@@ -91,7 +106,7 @@ struct TrainLoop {
                 }
                 throw e
             }
-            smoothed = smoothed.isNaN ? s.loss : 0.98 * smoothed + 0.02 * s.loss
+            smooth(s.loss)
             wall = Benchmark.now() - t0
             if let f = trainer.pendingFit, trainer.step - startStep == f.settle { settledAt = Benchmark.now() - fitT0 }
             if let f = trainer.pendingFit, trainer.step - startStep >= f.atStep {
@@ -101,7 +116,7 @@ struct TrainLoop {
                 print(said)
                 fflush(stdout)   // a log followed as it is written shows the length when it is chosen
                 if trainer.step == 0 {   // started over (LengthFit.faster): nothing to save or show yet
-                    startStep = 0; rateT0 = Benchmark.now(); fitT0 = rateT0; settledAt = nil; smoothed = .nan
+                    startStep = 0; rateT0 = Benchmark.now(); fitT0 = rateT0; settledAt = nil; lossAverage = 0; lossCount = 0
                     continue
                 }
             }
@@ -139,8 +154,9 @@ struct TrainLoop {
         // A resume of a finished run trains nothing (and has no loss of its own to show).
         let summary = trainer.step == startStep
             ? String(format: "done: already at step %d of %d, nothing to train; checkpoint %@", trainer.step, total, EngineError.oneLine(out))
-            : String(format: "done: %d step%@ in %@, final smoothed loss %.4f; checkpoint %@", total, total == 1 ? "" : "s", formatDuration(wall), smoothed,
-                     EngineError.oneLine(out))
+            : (startStep == 0 ? "done: \(total) step\(total == 1 ? "" : "s") in \(formatDuration(wall))"
+                              : "done: step \(total); steps \(startStep + 1)-\(total) trained in \(formatDuration(wall)) (resumed at \(startStep))")
+              + String(format: ", final smoothed loss %.4f; checkpoint %@", smoothed, EngineError.oneLine(out))
         print(summary + (export.map { "; EMA weights \(EngineError.oneLine($0))" } ?? ""))
     }
 }
