@@ -78,6 +78,7 @@ struct BenchCommand: ParsableCommand {
             print(String(decoding: try enc.encode(r), as: UTF8.self))
         } else {
             let peak = r.fma_peak_gflops
+            print("model: \(r.config) (its shape, with weights drawn at random)")
             print(String(format: "achieved: %.1f GFLOP/s training (batch %d), %.1f GFLOP/s sampling", r.gflops_train,
                          r.train.first?.batch ?? 0, r.gflops_sample)
                   + (peak > 0 ? String(format: "; this CPU's FMA peak, measured now on %d cores (lower while other programs run): %.0f GFLOP/s (%.0f%% and %.0f%% of it)",

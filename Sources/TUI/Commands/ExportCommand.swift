@@ -16,6 +16,10 @@ struct ExportCommand: ParsableCommand {
         try wrap {
             try InputFile.refuseClashes(outputs: [("--out", out)], inputs: [("the --checkpoint", checkpoint)])
             try refuseReplacing(out, only: "export replaces only model weights") { $0 == Trainer.weightsFormat }
+            // A weights file is a safetensors file: `--out weights.png` is a slip, not a wish (train says the same).
+            guard (out as NSString).pathExtension.lowercased() == "safetensors" else {
+                throw CLIError("--out must be a file name ending in .safetensors (weights), got '\(EngineError.quoted(out))'")
+            }
             let f = try SafeTensors.read(checkpoint)
             _ = try Checkpoint.trainState(f.metadata, path: checkpoint)
             let (cfg, _) = try Checkpoint.modelSpec(f.metadata, path: checkpoint)
@@ -36,7 +40,8 @@ struct ExportCommand: ParsableCommand {
                 guard parts[0] != "format" || parts[1] == m["format"] else { throw CLIError("--meta cannot change 'format': it says the file holds U-Net weights") }
                 // What the run recorded (its schedule, step, data...) describes these weights: --meta adds keys,
                 // or a note, not other facts ('schedule' with T 5 made a file that sampled 5 steps).
-                if let was = f.metadata[parts[0]], was != parts[1], !["note", "command", "format"].contains(parts[0]) {
+                // (Nor 'command', the run's own: info shows it as "made by".)
+                if let was = f.metadata[parts[0]], was != parts[1], !["note", "format"].contains(parts[0]) {
                     throw CLIError("--meta cannot change '\(EngineError.oneLine(parts[0]))': the checkpoint records it for these weights (add a note=... instead)")
                 }
                 m[parts[0]] = parts[1]

@@ -40,7 +40,7 @@ struct InfoCommand: ParsableCommand {
             print("file:                 \(shown(weights))" + (meta["config"] == nil ? " (no config in its metadata: the model --config gave)" : ""))
             print("schedule:             \(spec.kind.rawValue), T \(spec.T), beta \(spec.betaStart)...\(spec.betaEnd)"
                   + (meta["schedule"] == nil ? (given.schedule == nil ? " (not in its metadata: the chapter's, as no --schedule or --T said otherwise)" : " (from --schedule/--T)") : ""))
-            print("predicts:             \(objective.rawValue)" + (cfg.learnSigma ? " and v (a learned variance: --variance learned)" : "")
+            print("predicts:             \(objective.rawValue)" + (cfg.learnSigma ? " and its variance (the interpolation between beta and the posterior's; --variance learned)" : "")
                   + (meta["objective"] == nil && meta["config"] == nil
                      ? (model.objective == nil ? " (not in its metadata: assumed; a v or x0 model needs --objective)" : " (from --objective)") : ""))
             if let step = meta["step"] {
@@ -49,11 +49,14 @@ struct InfoCommand: ParsableCommand {
             }
             if let command = meta["command"] { print("made by:              \(shown(command))") }
             // A training checkpoint keeps its run's options: the flags that train it again (with its config above).
+            // Weights exported from one keep them too (a resumed run's "made by" names only --resume).
             if meta["format"] == Trainer.checkpointFormat {
                 do {
                     let st = try Checkpoint.trainState(meta, path: weights)
                     print("trained with:         \(TrainCommand.flags(reproducing: st.options, pendingFit: st.pendingFit, metadata: meta))")
                 } catch { print("trained with:         (its training state does not read: \(EngineError.oneLine("\(error)")); --resume refuses it)") }
+            } else if meta["options"] != nil, let st = try? Checkpoint.trainState(meta.merging(["format": Trainer.checkpointFormat]) { $1 }, path: weights) {
+                print("trained with:         \(TrainCommand.flags(reproducing: st.options, pendingFit: st.pendingFit, metadata: meta))")
             }
             // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).
             if let note = meta["note"] { print("note:                 \(shown(note))") }

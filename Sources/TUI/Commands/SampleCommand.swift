@@ -127,7 +127,7 @@ struct SampleCommand: ParsableCommand {
                 let sheet = TrajectorySheet.image(cols, rows: showN, side: MNIST.side).scaled(by: scale)
                 let tpath = trajectoryPath
                 try AtomicFile.write(tpath, data: Data(ImageWriter.png(width: sheet.width, height: sheet.height, grey: sheet.pixels)))
-                print("wrote trajectory sheet to \(EngineError.oneLine(tpath)) (\(showN) digits x \(traj.count) steps and the final samples; rows x_t then predicted x0)")
+                print("wrote trajectory sheet to \(EngineError.oneLine(tpath)) (\(showN) digit\(showN == 1 ? "" : "s") x \(traj.count) step\(traj.count == 1 ? "" : "s") and the final samples; rows x_t then predicted x0)")
             }
             if let record, let identity {
                 let keep = min(n, Recording.maxDigits)

@@ -11,8 +11,8 @@ struct ScheduleCommand: ParsableCommand {
     @Option(help: "linear, cosine, quadratic or sigmoid.") var kind: String = "linear"
     @Option(name: [.customShort("T"), .customLong("T"), .customLong("steps")], parsing: .unconditional,
             help: "Diffusion steps T (>= 2; --steps is the old name).") var steps: Int = 1000
-    @Option(parsing: .unconditional, help: "beta at t = 0 (default \(NoiseSchedule.Spec().betaStart); not for cosine).") var betaStart: Double?
-    @Option(parsing: .unconditional, help: "beta at t = T-1 (default \(NoiseSchedule.Spec().betaEnd); not for cosine).") var betaEnd: Double?
+    @Option(parsing: .unconditional, help: "beta at t = 0 (default \(NoiseSchedule.Spec().betaStart); sigmoid's curve runs between the two ends without reaching them; not for cosine).") var betaStart: Double?
+    @Option(parsing: .unconditional, help: "beta at t = T-1 (default \(NoiseSchedule.Spec().betaEnd); see --beta-start for sigmoid; not for cosine).") var betaEnd: Double?
     @Flag(help: "CSV output.") var csv = false
     @Flag(help: "JSON output (one object of arrays).") var json = false
 
@@ -44,15 +44,15 @@ struct ScheduleCommand: ParsableCommand {
             for t in 0..<steps { print("\(t)," + cols.map { "\($0.1[t])" }.joined(separator: ",")) }
             return
         }
-        print("     t         beta        alpha    alpha_bar alpha_bar_prev          snr     post_var")
+        print("     t         beta        alpha    alpha_bar alpha_bar_prev          snr  posterior_variance")
         let rows = steps <= 20 ? Array(0..<steps) : Array(Set([0, 1, 2] + stride(from: 0, to: steps, by: max(1, steps / 10)).map { $0 } + [steps - 2, steps - 1])).sorted()
         for t in rows {
-            print(String(format: "%6d %12.6g %12.6g %12.6g %14.6g %12.6g %12.6g", t, s.betas[t], s.alphas[t], s.alphasCumprod[t],
+            print(String(format: "%6d %12.6g %12.6g %12.6g %14.6g %12.6g %19.6g", t, s.betas[t], s.alphas[t], s.alphasCumprod[t],
                          s.alphasCumprodPrev[t], s.snr[t], s.posteriorVariance[t]))
         }
         // (It said nothing of the rows left out.)
         if rows.count < steps { print("(\(rows.count) of the \(steps) timesteps; --csv or --json prints every one)") }
         for w in s.warnings { print("warning: \(w)") }
-        if s.warnings.isEmpty { print("end points ok: alpha_bar[T-1] = \(String(format: "%.3g", s.alphasCumprod[steps - 1])), beta_0 = \(s.betas[0])") }
+        if s.warnings.isEmpty { print("end points ok: alpha_bar[T-1] = \(String(format: "%.3g", s.alphasCumprod[steps - 1])), beta_0 = \(String(format: "%.6g", s.betas[0]))") }
     }
 }
