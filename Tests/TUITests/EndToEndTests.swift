@@ -550,7 +550,8 @@ final class EndToEndTests: XCTestCase {
         waitFor("not quitting") { $0.contains("not quitting: the training run goes on") && !$0.contains("lecture demo: about") }
         // A new run in its place: the first is saved, and the farewell says how to resume both.
         keys("g"); keys("d")
-        waitFor("the second run") { $0.contains("ddpm-train-2.safetensors; the run before: ddpm-train.safetensors (step") }
+        // The run before's file is the news (one path, which two rows at 80 columns hold whole).
+        waitFor("the second run") { $0.contains("at step \(TrainRecipe.demoFit.atStep)); the run before:") && $0.contains("\nddpm-train.safetensors (step") }
         keys("q"); keys("q")
         waitFor("the exit", timeout: 30) { $0.contains("training checkpoint of step ") && $0.contains(" saved to ddpm-train-2.safetensors")
             && $0.contains("train on:   ddpm train --tui --out ddpm-train-2.safetensors --resume")
@@ -673,6 +674,7 @@ final class EndToEndTests: XCTestCase {
     }
 
     /// Ctrl-C in `ddpm train --tui` saves the run, says where, and exits 130 as the explorer does.
+    /// Without --out it saves where the explorer's g would (ddpm-train.safetensors here).
     func testInterruptedTrainingViewSavesAndExits130() throws {
         guard sh("command -v tmux").0 == 0 else { throw XCTSkip("tmux is not installed") }
         session = "ddpm-e2e-trainint-\(getpid())"
@@ -680,15 +682,19 @@ final class EndToEndTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let cmd = "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) train --tui --steps 5000 --limit 512 --out run.safetensors; echo $? > exit; sleep 60"
+        let cmd = "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) train --tui --steps 5000 --limit 512; echo $? > exit; sleep 60"
         sh("tmux kill-session -t \(session) 2>/dev/null")
         XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(cmd)' >/dev/null 2>&1").0, 0)
         defer { sh("tmux kill-session -t \(session) 2>/dev/null") }
         waitFor("the run going") { Self.status($0).contains("running") }
         keys("C-c")
-        waitFor("the farewell", timeout: 30) { $0.contains("training checkpoint of step ") && $0.contains(" saved to run.safetensors") }
+        waitFor("the farewell", timeout: 30) { $0.contains("training checkpoint of step ") && $0.contains(" saved to ddpm-train.safetensors") }
         XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "130")
-        XCTAssertNotNil(try SafeTensors.read(dir + "/run.safetensors").metadata["options"])
+        XCTAssertNotNil(try SafeTensors.read(dir + "/ddpm-train.safetensors").metadata["options"])
+        // --resume needs the file named (which run is not for the program to guess).
+        let (code, said) = sh("cd \(dir) && \(Self.binary) train --tui --resume")
+        XCTAssertEqual(code, 64, said)
+        XCTAssertTrue(said.contains("--resume continues the checkpoint --out names: give --out FILE"), said)
     }
 }

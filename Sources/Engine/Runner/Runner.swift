@@ -191,6 +191,10 @@ public final class Runner {
                 // A resumed run's curve goes on from the steps before (the checkpoint keeps them).
                 snapshot.train?.step = trainer!.step
                 snapshot.train?.losses = trainer!.recentLosses.map(Double.init)
+                // Its length and weighting before its first step (a run resumed after its end takes none:
+                // the screen said "starting the run" beside "finished", the loss title lost its weighting).
+                snapshot.train?.totalSteps = trainer!.options.totalSteps; snapshot.train?.epoch = trainer!.epoch
+                snapshot.train?.lossWeighting = trainer!.options.weighting; snapshot.train?.minSnrGamma = trainer!.options.minSnrGamma
                 snapshot.train?.savesTo = checkpoint?.path
                 trainingSeconds = 0; fitClockFrom = 0; fitSettledAt = nil
                 trainStart = Benchmark.now()
@@ -417,9 +421,34 @@ public final class Runner {
         return events
     }
 
+    /// The EMA preview of `tr` now, read by the classifier: "digit-ness" over wall-clock time.
+    private func takePreview(_ m: inout TrainMetrics, _ tr: Trainer, now: Double) throws {
+        lastPreview = now
+        m.preview = try tr.previewSamples(n: previewCount)
+        m.previewStep = tr.step; m.previewN = previewCount; m.previewSize = tr.net.config.imageSize
+        m.previewBF16 = tr.net.ws.backend == .bf16
+        // How many preview digits the classifier reads with p >= 0.9, over wall-clock time: "digit-ness" rising.
+        if let reader {
+            m.previewReadings = reader.read(m.preview, n: previewCount, side: m.previewSize)
+            let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
+            m.confidentMinutes.append((now - trainStart) / 60)
+            m.confidentRates.append(Double(sure) / Double(previewCount))
+        }
+    }
+
     private func trainTick(_ tr: Trainer) -> [RunnerEvent] {
         var m = snapshot.train ?? TrainMetrics()
-        if tr.step >= tr.options.totalSteps { snapshot.running = false; snapshot.finished = true; bump(); return [.finished] }
+        if tr.step >= tr.options.totalSteps {
+            // A run resumed after its end: its final EMA preview once (it stayed empty, "step 0").
+            if m.preview.isEmpty && tr.step > 0 {
+                do {
+                    try takePreview(&m, tr, now: Benchmark.now())
+                    snapshot.message = "this run had finished at step \(tr.step): its final preview; s samples it, g trains another"
+                } catch { snapshot.message = "no preview of the finished run: \(error)" }
+                snapshot.train = m
+            }
+            snapshot.running = false; snapshot.finished = true; bump(); return [.finished]
+        }
         let tickStart = Benchmark.now()
         defer { trainingSeconds += Benchmark.now() - tickStart }
         do {
@@ -475,17 +504,7 @@ public final class Runner {
             let due = previewSeconds.map { now - lastPreview >= $0 } ?? (tr.step % previewEvery == 0)
             if due || m.preview.isEmpty || tr.step == tr.options.totalSteps {
                 let first = m.preview.isEmpty
-                lastPreview = now
-                m.preview = try tr.previewSamples(n: previewCount)
-                m.previewStep = tr.step; m.previewN = previewCount; m.previewSize = tr.net.config.imageSize
-                m.previewBF16 = tr.net.ws.backend == .bf16
-                // How many preview digits the classifier reads with p >= 0.9, over wall-clock time: "digit-ness" rising.
-                if let reader {
-                    m.previewReadings = reader.read(m.preview, n: previewCount, side: m.previewSize)
-                    let sure = m.previewReadings.filter { $0.isConfidentDigit }.count
-                    m.confidentMinutes.append((now - trainStart) / 60)
-                    m.confidentRates.append(Double(sure) / Double(previewCount))
-                }
+                try takePreview(&m, tr, now: now)
                 events.append(.preview(step: tr.step))
                 if first { rateStart = Benchmark.now(); rateStartStep = tr.step }
             }

@@ -226,7 +226,7 @@ enum ExplorerApp {
         var trainOut: String?
         var startedTrainer: Trainer?
         /// Runs a new one stopped before their end (their files and steps): the farewell says how to resume them.
-        var stoppedRuns: [(out: String, step: Int)] = []
+        var stoppedRuns: [(out: String, step: Int, finished: Bool)] = []
         /// The training run could not be saved when the explorer closed: it exits 1, not 0.
         var lostTraining = false
         var lastVersion = -1, lastTrainVersion = -1, frames = 0
@@ -398,7 +398,11 @@ enum ExplorerApp {
                 let word = shellWord(InputFile.shown(out))
                 return "\n  explore it: ddpm --weights \(word)" + (resumable ? "\n  train on:   ddpm train --tui --out \(word) --resume" : "")
             }
-            let earlier = stoppedRuns.map { "\nan earlier run stopped at step \($0.step):" + commands($0.out, resumable: true) }.joined()
+            // (A finished one too: it is the model a class watched learn.)
+            let earlier = stoppedRuns.map {
+                $0.finished ? "\nan earlier run finished at step \($0.step):" + commands($0.out, resumable: false)
+                            : "\nan earlier run stopped at step \($0.step):" + commands($0.out, resumable: true)
+            }.joined()
             guard te.stop() || te.stop(timeout: 60) else {
                 lostTraining = true
                 return "could not save the training checkpoint: the training thread was still in a step after a minute" + earlier
@@ -728,7 +732,7 @@ enum ExplorerApp {
                     let done = old.step >= old.options.totalSteps
                     kept = done ? "; the finished run is saved in \(InputFile.shown(out))"
                         : "; the run before: \(InputFile.shown(out)) (step \(old.step))"
-                    if !done { stoppedRuns.append((out, old.step)) }
+                    stoppedRuns.append((out, old.step, done))
                 }
                 trainOut = next
                 startedTrainer = tr
@@ -744,8 +748,11 @@ enum ExplorerApp {
                 // Where w saves first: after a few seconds a long message folds to one row, cut at its end.
                 let length = recipe == .demo ? "sized to this machine at step \(TrainRecipe.demoFit.atStep)" : "\(steps) steps"
                 // The run before first: at 80 columns two rows hold it, not "sampling paused" too.
-                state.message = "training Tiny (\(recipe.title), \(length)); w saves to \(InputFile.shown(trainOut!))"
-                    + kept + (sampling ? "; sampling paused meanwhile" : "")
+                // With a run before, its file is the news (the panel says where this one saves): one path, so
+                // that two rows hold it at 80 columns, and kept on screen until a key, as an export's is.
+                state.message = "training Tiny (\(recipe.title), \(length))" + (kept.isEmpty ? "; w saves to \(InputFile.shown(trainOut!))" : kept)
+                    + (sampling ? "; sampling paused meanwhile" : "")
+                if !kept.isEmpty { state.keptMessage = state.message }
             } catch {
                 // No new run: none is pending (the old one, if any, was stopped and reported before).
                 state.trainStartPending = false

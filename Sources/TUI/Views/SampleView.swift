@@ -475,7 +475,8 @@ enum SampleView {
 
     static func renderGrids(_ s: AppState, _ buf: inout CellBuffer, _ l: Layout) {
         let snap = s.snapshot
-        guard let g = grids(s) else { buf.text(1, l.top + 1, "starting…", fg: 245); return }
+        // (Paused before its first step, beside a training run: not "starting…" beside "paused".)
+        guard let g = grids(s) else { buf.text(1, l.top + 1, s.snapshot.running ? "starting…" : "paused before the first step: space starts it", fg: 245); return }
         guard !g.left.isEmpty else { return }
         let side = snap.history.first?.size ?? MNIST.side
         // The longest spelling of each title that fits its grid (the shortest, cut, when none does); two
