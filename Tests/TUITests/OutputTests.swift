@@ -200,7 +200,8 @@ final class OutputTests: XCTestCase {
                      "--attention 2 --objective v --weighting min-snr", "--resume --steps 38000"] {
             XCTAssertTrue(v2.contains(want), "\(want) in:\n\(v2)")
         }
-        XCTAssertTrue(ddpm("info --weights \(Shell.assets)/models/mnist-noisy-classifier.safetensors").contains("not a U-Net"))
+        let noisy = ddpm("info --weights \(Shell.assets)/models/mnist-noisy-classifier.safetensors")
+        XCTAssertTrue(noisy.contains("not a U-Net") && noisy.contains("\nschedule:             linear, T 1000, beta 0.0001...0.02\n"), noisy)
         // A step no run reaches (a negative one here, the header's length kept) is called so, not shown as the training step.
         var bytes = try! Data(contentsOf: URL(fileURLWithPath: "\(Shell.assets)/models/mnist-tiny.safetensors"))
         let at = try! XCTUnwrap(bytes.range(of: Data(#""step":"4000""#.utf8)))

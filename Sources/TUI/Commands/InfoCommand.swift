@@ -28,7 +28,12 @@ struct InfoCommand: ParsableCommand {
                 }
                 print("file:                 \(shown(weights))")
                 print("holds:                \(shown(format)) (architecture \(arch)), not a U-Net")
-                for k in ["schedule", "test_accuracy", "command"] where meta[k] != nil { print("\(k):".padding(toLength: 22, withPad: " ", startingAt: 0) + shown(meta[k]!)) }
+                // The schedule as a U-Net's reads ("linear, T 1000, beta 0.0001...0.02"), not its JSON.
+                let spec = try? Checkpoint.decode(NoiseSchedule.Spec.self, meta["schedule"], path: weights, key: "schedule")
+                for k in ["schedule", "test_accuracy", "command"] where meta[k] != nil {
+                    let value = k == "schedule" ? spec.map { "\($0.kind.rawValue), T \($0.T), beta \($0.betaStart)...\($0.betaEnd)" } ?? shown(meta[k]!) : shown(meta[k]!)
+                    print("\(k):".padding(toLength: 22, withPad: " ", startingAt: 0) + value)
+                }
                 return
             }
             let given = try model.resolved()
