@@ -40,8 +40,11 @@ final class CommandLineTests: XCTestCase {
             // Options that would do nothing are refused, not ignored: the report would read as theirs.
             ("eval --images \(three) --weights \(ckpt) --temperature 0.5", "--weights, --temperature do not apply: --images scores the images given and samples nothing"),
             ("eval --damage --sampler ddim", "--sampler does not apply: --damage scores damaged real digits and samples nothing"),
+            // ... before the sampler's own rules, whose advice ("--steps is for --sampler ddim") led to another refusal.
+            ("eval --images \(three) --steps 4", "--steps does not apply: --images scores the images given"),
+            ("eval --bpd 2 --eta 0.5", "--eta does not apply: --bpd measures the bound"),
             ("eval --bpd 2 --sampler ddim --steps 4", "--sampler, --steps do not apply: --bpd measures the bound with the model's own steps"),
-            ("eval --epochs 2", "--epochs does not apply: they are for --train-classifier and --train-noisy-classifier"),
+            ("eval --epochs 2", "--epochs does not apply: --epochs and --architecture are for --train-classifier and --train-noisy-classifier"),
             ("export --checkpoint \(ckpt) --out \(png)", "--out must be a file name ending in .safetensors (weights)"),
             ("sample --out \(png) --n -2", "--n must be in 1...4096, got -2"),
             ("sample --out \(png) --guide 12", "--guide must be in 0...9, got 12"),

@@ -671,6 +671,21 @@ final class EndToEndTests: XCTestCase {
         keys("q")
         XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
         XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        // Opened again with --resume (to show a class the run from before): its final preview and
+        // status, and the file is left as it was (it was rewritten without its command).
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/run.safetensors"))
+        try? FileManager.default.removeItem(atPath: dir + "/exit")
+        sh("tmux kill-session -t \(session) 2>/dev/null")
+        let again = "cd \(dir) && env TERM=xterm-256color DDPM_ASSETS=\(Self.root.path)/assets \(Self.binary) train --tui --resume --out run.safetensors; echo $? > exit; sleep 60"
+        XCTAssertEqual(sh("tmux new-session -d -s \(session) -x 80 -y 24 '\(again)' >/dev/null 2>&1").0, 0)
+        waitFor("the finished run's preview", timeout: 60) { p in
+            p.contains("this run had finished at step 60") && Self.status(p).contains("step 60/60") && p.contains("EMA preview, step 60")
+        }
+        keys("q")
+        waitFor("left as it was", timeout: 30) { $0.contains("training checkpoint of step 60 (nothing trained since it was opened) left in") }
+        XCTAssertTrue(Shell.poll(timeout: 10) { !Shell.read(dir + "/exit").isEmpty })
+        XCTAssertEqual(Shell.read(dir + "/exit").trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/run.safetensors")), before)
     }
 
     /// Ctrl-C in `ddpm train --tui` saves the run, says where, and exits 130 as the explorer does.

@@ -335,7 +335,7 @@ final class OutputTests: XCTestCase {
         let first = ddpm("train --steps 2 --batch 8 --limit 40 --checkpoint-every 10 --out \(a)")
         XCTAssertEqual(try SafeTensors.read(a).metadata["images"], "40")
         // The warm-up of 300 steps is cut to a tenth of the 2 (0): said at the start.
-        XCTAssertTrue(first.contains("; warm-up 0 steps (--warmup 300 is at most a tenth of the run)") && first.contains("\ndone: 2 steps in "), first)
+        XCTAssertTrue(first.contains("; warm-up 0 steps (--warmup 300: a warm-up is at most a tenth of the run)") && first.contains("\ndone: 2 steps in "), first)
         let out = ddpm("train --steps 5 --checkpoint-every 10 --out \(a) --resume")
         XCTAssertTrue(out.contains("resumed \(a) at step 2 of 5"), out)
         // The time is of the steps this run trained, and the line says which.
@@ -415,9 +415,6 @@ final class OutputTests: XCTestCase {
         let (c, o) = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/noted.safetensors --meta note=lecture")
         XCTAssertEqual(c, 0, o)
         XCTAssertEqual(try SafeTensors.read(dir + "/noted.safetensors").metadata["note"], "lecture")
-        // Exported weights keep the run's options: info gives the flags that train them again.
-        let noted = ddpm("info --weights \(dir)/noted.safetensors")
-        XCTAssertTrue(noted.contains("\ntrained with:         ") && noted.contains("--limit 8"), noted)
         // info shows a note on one line, newlines escaped, and cuts a long one saying how long it was.
         let long = "a" + String(repeating: "x", count: 2999)
         _ = Shell.sh("DDPM_ASSETS=\(Shell.assets) \(Shell.binary) export --checkpoint \(ck) --out \(dir)/long.safetensors --meta \"note=$(printf 'line1\\nline2')\(long)\"")

@@ -283,11 +283,11 @@ public enum KeyHelp {
         ("m", "renderer"), ("1 2 3 4", "sample / train / forward / compare view"),
         ("?", "this help"), ("q", "quit (during a run q twice: it is saved first, then says where)"),
         // What the panels show (a student asks; the keys alone explained none of it).
-        ("loss", "the loss of each step (grey) and smoothed (yellow), log scale; min-SNR weighting scales each t's loss down, most where x_t is nearly clean, so it reads below the unweighted bars"),
-        ("loss by t", "the unweighted loss of recent steps in each tenth of t: highest where the target is hardest to tell from x_t (near t=0 the noise is faint beside the digit; near T the digit is a guess from noise)"),
+        ("loss", "the loss of each step (grey) and smoothed (yellow), log scale; a min-SNR-weighted run (its title says so) scales each t's loss down, most where x_t is nearly clean, so it reads below the unweighted bars"),
+        ("loss by t", "the unweighted loss of recent steps in each tenth of t: highest where the target is hardest to infer from x_t (near t=0 the noise is faint beside the digit; near T the digit is a guess from noise)"),
         ("EMA preview", "digits of the weights' moving average (what the run saves), DDIM 20 steps from the same noise every time, so a change is the model's; refreshed every 10 s"),
         ("8 10%", "under a preview digit: the classifier's guess and its p; on noise every digit is near 10%, so a guess under 90% says little"),
-        ("share curve", "the preview's share the classifier reads with p ≥ 0.9 and a digit's ink, over minutes; 16 digits, so it moves in steps of 1/16"),
+        ("share curve", "the share of the preview's digits the classifier reads with p ≥ 0.9, among those inked like a digit, over minutes; 16 digits, so it moves in steps of 1/16"),
     ]
     public static let compare: [(String, String)] = [
         ("a", "next setting to compare (temperature, noise, eta, steps, …)"), ("e", "type the values (Enter applies, Esc cancels, Ctrl-U clears)"),

@@ -227,6 +227,13 @@ enum ExplorerApp {
         var startedTrainer: Trainer?
         /// Runs a new one stopped before their end (their files and steps): the farewell says how to resume them.
         var stoppedRuns: [(out: String, step: Int, finished: Bool)] = []
+        /// The step the running trainer had when its engine started: a run that trained no step since
+        /// (a finished run opened with --resume) leaves its file as it was, not rewritten without its metadata.
+        var engineStartStep = -1
+        /// Whether `tr` trained nothing since its engine started and `out` holds it already.
+        func untouched(_ tr: Trainer, _ out: String) -> Bool {
+            tr.step == engineStartStep && tr.step > 0 && FileManager.default.fileExists(atPath: out)
+        }
         /// The training run could not be saved when the explorer closed: it exits 1, not 0.
         var lostTraining = false
         var lastVersion = -1, lastTrainVersion = -1, frames = 0
@@ -364,6 +371,7 @@ enum ExplorerApp {
             let pred = UNetPredictor(net: try! UNet(tr.options.config, backend: tr.net.ws.backend), params: tr.ema,
                                      objective: tr.options.objective, schedule: tr.schedule, weightsChange: true)
             let runner = Runner(model: pred, schedule: tr.schedule, trainer: tr)
+            engineStartStep = tr.step
             // A live preview: 16 digits every 10 s, with the classifier's confident rate over time.
             runner.previewSeconds = 10; runner.previewCount = 16
             runner.reader = trainReader
@@ -409,12 +417,14 @@ enum ExplorerApp {
             }
             guard let out = trainOut, let tr = startedTrainer ?? options.trainer else { return earlier.isEmpty ? nil : String(earlier.dropFirst()) }
             do {
-                try tr.saveCheckpoint(out)
+                let kept = untouched(tr, out)
+                if !kept { try tr.saveCheckpoint(out) }
                 // A checkpoint holds the EMA weights under the model's names: the explorer opens it as it is.
                 let shown = InputFile.shown(out)
-                let saved = "training checkpoint of step \(tr.step) saved to \(EngineError.oneLine(shown))"
+                let saved = "training checkpoint of step \(tr.step) " + (kept ? "(nothing trained since it was opened) left in" : "saved to")
+                    + " \(EngineError.oneLine(shown))"
                 // A long path on a line of its own, whole where it fits.
-                return (saved.count > 80 ? "training checkpoint of step \(tr.step) saved to\n  \(EngineError.oneLine(shown))" : saved)
+                return (saved.count > 80 ? saved.replacingOccurrences(of: " \(EngineError.oneLine(shown))", with: "\n  \(EngineError.oneLine(shown))") : saved)
                     + commands(out, resumable: tr.step < tr.options.totalSteps) + earlier
             } catch {
                 lostTraining = true
@@ -726,7 +736,7 @@ enum ExplorerApp {
                         throw CLIError("the run in progress is still in a step after 5 s: press g again in a moment")
                     }
                     state.trainSnapshot?.running = false
-                    do { try old.saveCheckpoint(out) } catch {
+                    do { if !untouched(old, out) { try old.saveCheckpoint(out) } } catch {
                         throw CLIError("the run in progress stopped at step \(old.step) but could not be saved to \(InputFile.shown(out)): \(error)")
                     }
                     let done = old.step >= old.options.totalSteps

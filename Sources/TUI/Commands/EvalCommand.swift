@@ -58,7 +58,6 @@ struct EvalCommand: ParsableCommand {
         if (damage || images != nil || bpd != nil) && (sampling.guideScale != nil || sampling.guideClassifier != nil) {
             throw ValidationError("--guide-scale and --guide-classifier steer sampling; --damage, --images and --bpd do not sample")
         }
-        try sampling.refuseUnusedSettings(guideTable: guideTable)
         if let bpd {
             guard (1...10_000).contains(bpd) else { throw ValidationError("--bpd must be in 1...10000 test digits, got \(bpd)") }
             if damage || versus != nil || images != nil || trainClassifier {
@@ -116,8 +115,10 @@ struct EvalCommand: ParsableCommand {
         }
         if !training {
             try refuse((epochs != 8 ? ["--epochs"] : []) + (architecture != Classifier.Architecture.v2.description ? ["--architecture"] : []),
-                       "they are for --train-classifier and --train-noisy-classifier")
+                       "--epochs and --architecture are for --train-classifier and --train-noisy-classifier")
         }
+        // (After the refusals above: "--steps is for --sampler ddim" would send --images's user to another refusal.)
+        try sampling.refuseUnusedSettings(guideTable: guideTable)
         if out != nil && !training { throw ValidationError("--out is where --train-classifier or --train-noisy-classifier writes; evaluating reads --classifier") }
         if out != nil && classifier != nil { throw ValidationError("--out and --classifier both name the classifier to write: give one") }
         if data != nil && training && out == nil && classifier == nil {
@@ -224,11 +225,9 @@ struct EvalCommand: ParsableCommand {
                                          images: Array(digits.images.prefix(count * digits.side * digits.side)), n: count,
                                          size: digits.side, variance: set.variance, clip: set.clip, seed: seed,
                                          measuredSide: MNIST.side) { done, total in
-            if isTTY && !json && done % 50 == 0 {
-                print(String(format: "\rbound: %d/%d model calls of %d digits", done, total, count), terminator: ""); fflush(stdout)
-            }
+            if done % 50 == 0 { Self.showProgress(String(format: "bound: %d/%d model calls of %d digits", done, total, count)) }
         }
-        if isTTY && !json { print("") }
+        Self.endProgress()
         let seconds = Benchmark.now() - t0
         // Not a measurement: fail as sample and eval do on the same weights.
         if !r.total.isFinite {
@@ -258,6 +257,12 @@ struct EvalCommand: ParsableCommand {
                   + String(format: v < 1e-3 ? " %9.2e" : " %9.4f", v) + String(format: "  %5.1f%%", 100 * v / r.total))
         }
     }
+
+    /// Progress goes to stderr while it is a terminal, whatever stdout is (`eval > report.txt`, --json):
+    /// one line redrawn in place, cleared when the work is done.
+    static let progressShown = isatty(STDERR_FILENO) != 0
+    static func showProgress(_ line: String) { if progressShown { fputs("\r" + line + "\u{1b}[K", stderr) } }
+    static func endProgress() { if progressShown { fputs("\r\u{1b}[K", stderr) } }
 
     /// The sampling progress line: "sampled 50/1000, 7% of the steps (41 s, about 9m10s left)".
     static func progress(done: Int, of n: Int, share: Double, since t0: Double) -> String {
@@ -396,7 +401,7 @@ struct EvalCommand: ParsableCommand {
             let t1 = Benchmark.now()
             let fake = try Evaluation.samples(model, schedule: schedule, settings: settings, n: n, seed: seed &+ UInt64(d) &* 7_919,
                                               size: net.config.imageSize, guidance: guidance) { done, share in
-                if isTTY && !json { print("\rdigit \(d): " + Self.progress(done: done, of: n, share: share, since: t1), terminator: ""); fflush(stdout) }
+                Self.showProgress("digit \(d): " + Self.progress(done: done, of: n, share: share, since: t1))
             }
             let (probs, _) = cls.evaluate(cp.ptr, images: fake, n: n)
             var asked = 0, confident = 0
@@ -408,8 +413,8 @@ struct EvalCommand: ParsableCommand {
             let a = Metrics.wilson(asked, n), c = Metrics.wilson(confident, n), secs = Benchmark.now() - t1
             rows.append(["digit": d, "asked": Double(asked) / Double(n), "asked_lo": a.lowerBound, "asked_hi": a.upperBound,
                          "confident": Double(confident) / Double(n), "confident_lo": c.lowerBound, "confident_hi": c.upperBound, "seconds": secs])
+            Self.endProgress()
             if !json {
-                if isTTY { print("\r", terminator: "") }
                 print(String(format: "%5d   %.3f [%.3f, %.3f]      %.3f [%.3f, %.3f]            %5.0f", d, Double(asked) / Double(n), a.lowerBound, a.upperBound,
                              Double(confident) / Double(n), c.lowerBound, c.upperBound, secs))
                 fflush(stdout)
@@ -496,9 +501,9 @@ struct EvalCommand: ParsableCommand {
         let fake = try Evaluation.samples(try predictor(net, params, schedule, file), schedule: schedule, settings: settings,
                                           n: n, seed: seed, size: net.config.imageSize,
                                           guidance: try sampling.guidance(for: settings, schedule: schedule)) { done, share in
-            if isTTY && !json { print("\r" + Self.progress(done: done, of: n, share: share, since: t0), terminator: ""); fflush(stdout) }
+            Self.showProgress(Self.progress(done: done, of: n, share: share, since: t0))
         }
-        if isTTY && !json { print("") }
+        Self.endProgress()
         let label = sampling.label(settings, T: schedule.T) + (net.ws.bf16 ? ", bf16" : "")
         return (fake, name.map { "\($0), \(label)" } ?? label)
     }

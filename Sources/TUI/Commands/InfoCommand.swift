@@ -54,14 +54,13 @@ struct InfoCommand: ParsableCommand {
             }
             if let command = meta["command"] { print("made by:              \(shown(command))") }
             // A training checkpoint keeps its run's options: the flags that train it again (with its config above).
-            // Weights exported from one keep them too (a resumed run's "made by" names only --resume).
+            // (Not for exported weights: their files have moved since, and the bundled model's options named
+            // its teacher by the path that is its own name now; "made by" and the note say it as it was.)
             if meta["format"] == Trainer.checkpointFormat {
                 do {
                     let st = try Checkpoint.trainState(meta, path: weights)
                     print("trained with:         \(TrainCommand.flags(reproducing: st.options, pendingFit: st.pendingFit, metadata: meta))")
                 } catch { print("trained with:         (its training state does not read: \(EngineError.oneLine("\(error)")); --resume refuses it)") }
-            } else if meta["options"] != nil, let st = try? Checkpoint.trainState(meta.merging(["format": Trainer.checkpointFormat]) { $1 }, path: weights) {
-                print("trained with:         \(TrainCommand.flags(reproducing: st.options, pendingFit: st.pendingFit, metadata: meta))")
             }
             // A run resumed or exported by hand keeps its whole recipe here (`ddpm export --meta note=...`).
             if let note = meta["note"] { print("note:                 \(shown(note))") }

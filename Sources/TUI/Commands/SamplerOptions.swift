@@ -60,9 +60,11 @@ struct SamplerOptions: ParsableArguments {
     /// The sampler flags given other than their defaults (guidance aside), for a command
     /// that refuses them where it samples nothing.
     var changedFlags: [String] {
-        [("--sampler", sampler != "ddpm"), ("--steps", steps != nil), ("--eta", eta != 0), ("--spacing", spacing != "trailing"),
-         ("--temperature", temperature != 1), ("--noise-temperature", noiseTemperature != 1),
-         ("--variance", variance != VarianceKind.beta.rawValue), ("--clip", clip)].filter(\.1).map(\.0)
+        let given: [(String, Bool)] = [
+            ("--sampler", sampler != "ddpm"), ("--steps", steps != nil), ("--eta", eta != 0), ("--spacing", spacing != "trailing"),
+            ("--temperature", temperature != 1), ("--noise-temperature", noiseTemperature != 1),
+            ("--variance", variance != VarianceKind.beta.rawValue), ("--clip", clip)]
+        return given.filter { $0.1 }.map { $0.0 }
     }
 
     /// The settings for a model of T steps (nil: before the model is known).

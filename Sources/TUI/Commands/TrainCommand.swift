@@ -228,7 +228,7 @@ struct TrainCommand: ParsableCommand {
             }
             // (A checkpoint from before `data` was recorded takes --data as given.)
             if let data, let recorded, absolutePath(data) != recorded {
-                throw CLIError("\(out) trained on \(recorded ?? "the bundled MNIST"); --resume continues on it (leave out --data)")
+                throw CLIError("\(out) trained on \(recorded); --resume continues on it (leave out --data)")
             }
             let dir = data ?? recorded ?? Assets.mnist
             // ... and on as many of its images as it started with (`images`: --limit, or the whole set).

@@ -22,7 +22,7 @@ struct TrainLoop {
     /// "; warm-up 20 steps (--warmup 50 is at most a tenth of the run)" when the schedule cuts it; else "".
     func warmupCut(_ o: TrainOptions) -> String {
         let w = Trainer.lrSchedule(o).warmup
-        return w < o.warmup ? "; warm-up \(w) step\(w == 1 ? "" : "s") (--warmup \(o.warmup) is at most a tenth of the run)" : ""
+        return w < o.warmup && trainer.step == 0 ? "; warm-up \(w) step\(w == 1 ? "" : "s") (--warmup \(o.warmup): a warm-up is at most a tenth of the run)" : ""
     }
 
     func run() throws {

@@ -476,7 +476,11 @@ enum SampleView {
     static func renderGrids(_ s: AppState, _ buf: inout CellBuffer, _ l: Layout) {
         let snap = s.snapshot
         // (Paused before its first step, beside a training run: not "starting…" beside "paused".)
-        guard let g = grids(s) else { buf.text(1, l.top + 1, s.snapshot.running ? "starting…" : "paused before the first step: space starts it", fg: 245); return }
+        guard let g = grids(s) else {
+            let why = s.snapshot.running ? "starting…" : s.snapshot.nonFinite != nil ? "stopped: the first step's output was not finite"
+                : "paused before the first step: space starts it"
+            buf.text(1, l.top + 1, why, fg: 245); return
+        }
         guard !g.left.isEmpty else { return }
         let side = snap.history.first?.size ?? MNIST.side
         // The longest spelling of each title that fits its grid (the shortest, cut, when none does); two

@@ -22,7 +22,6 @@ enum TrainView {
             ["   Its first \(fit.atStep) steps time this machine: batch \(f.batch) at lr \(f.lr) where",
              "   \(f.steps.lowerBound) steps of it fit, else batch \(demo.batch) at lr \(demo.lr) (\(fit.steps.lowerBound)+ steps)."]
         } ?? ["   Batch \(demo.batch) at lr \(demo.lr), \(fit.steps.lowerBound)-\(fit.steps.upperBound) steps as this machine's pace allows."]
-        // (Built in parts: one expression of them took the type checker 11 s.)
         var rows: [(String, Bool)] = [("d  \(TrainRecipe.demo.title): about \(fit.minutes) minutes; the preview turns into digits.", true)]
         rows += pick.map { (line: String) -> (String, Bool) in (line, false) }
         rows += [
@@ -48,8 +47,12 @@ enum TrainView {
         for (i, r) in rows.enumerated() {
             // The file's row keeps its end (the name that tells runs apart) where the box cuts it.
             let cut = s.caps.unicode ? "…" : "...", indent = "   "
-            let text = i == rows.count - 1 && r.0.count > w - 4
-                ? indent + cut + r.0.dropFirst(indent.count).suffix(w - 4 - indent.count - cut.count) : r.0
+            // (Typed and in parts: as one expression it took the type checker 13 s.)
+            var text: String = r.0
+            if i == rows.count - 1 && r.0.count > w - 4 {
+                let keep: Int = w - 4 - indent.count - cut.count
+                text = indent + cut + String(r.0.dropFirst(indent.count).suffix(keep))
+            }
             buf.text(x + 2, y + 2 + i, text, bold: r.1, maxWidth: w - 4)
         }
     }
