@@ -37,8 +37,7 @@ enum ExplorerApp {
         /// The classifier of noisy digits that `g` guides with (--guide-classifier; default: the bundled one).
         var guideClassifier: String? = nil
         /// Where `p` writes PNGs: DDPM_EXPORT_DIR (unless empty), else the current folder.
-        var exportDir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.currentDirectoryPath
+        var exportDir = ExplorerApp.defaultExportDir
     }
 
     /// What the explorer loads before it takes the terminal over (anything that can fail).
@@ -788,6 +787,10 @@ enum ExplorerApp {
 
     /// Steps between the training view's own checkpoints when no --checkpoint-every was given.
     static let trainCheckpointEvery = 500
+    /// Where exports (and runs `g` starts) go: DDPM_EXPORT_DIR (unless empty), else the current folder.
+    static var defaultExportDir: String {
+        ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.currentDirectoryPath
+    }
     /// Where the training view saves when no --out was given.
     static let defaultTrainOut = "ddpm-train.safetensors"
 

@@ -167,8 +167,7 @@ struct TrainCommand: ParsableCommand {
         // --tui without --out: the name the explorer's g would choose, once, before anything reads `out`.
         if outPath == nil {
             var chosen = self
-            let dir = ProcessInfo.processInfo.environment["DDPM_EXPORT_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.currentDirectoryPath
-            chosen.outPath = ExplorerApp.freeTrainOut((dir as NSString).appendingPathComponent(ExplorerApp.defaultTrainOut))
+            chosen.outPath = ExplorerApp.freeTrainOut((ExplorerApp.defaultExportDir as NSString).appendingPathComponent(ExplorerApp.defaultTrainOut))
             return try chosen.run()
         }
         try wrap {
